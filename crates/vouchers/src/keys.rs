@@ -1,0 +1,151 @@
+//! Issuer keys per epoch (docs/vouchers.md §3).
+
+use core::fmt;
+
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::scalar::Scalar;
+use rand_core::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
+
+use crate::encoding::{Reader, Writer};
+use crate::error::DecodeError;
+use crate::generators::generators;
+use crate::types::{Epoch, KeyId};
+
+/// The node's secret MAC key `x` for one epoch.
+#[derive(Clone)]
+pub struct IssuerSecretKey {
+    x: Scalar,
+    public: IssuerPublicKey,
+}
+
+/// The published key `W = x·G_w` of one epoch, with its [`KeyId`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IssuerPublicKey {
+    epoch: Epoch,
+    w: RistrettoPoint,
+    key_id: KeyId,
+}
+
+impl IssuerSecretKey {
+    /// Encoded length of [`IssuerSecretKey::to_bytes`].
+    pub const ENCODED_LEN: usize = 1 + 8 + 32;
+
+    pub fn generate<R: RngCore + CryptoRng>(epoch: Epoch, rng: &mut R) -> Self {
+        loop {
+            let x = Scalar::random(rng);
+            if x != Scalar::ZERO {
+                return Self::from_scalar(epoch, x);
+            }
+        }
+    }
+
+    fn from_scalar(epoch: Epoch, x: Scalar) -> Self {
+        let w = x * generators().g_w;
+        IssuerSecretKey {
+            x,
+            public: IssuerPublicKey::new(epoch, w),
+        }
+    }
+
+    pub fn public_key(&self) -> &IssuerPublicKey {
+        &self.public
+    }
+
+    pub fn epoch(&self) -> Epoch {
+        self.public.epoch
+    }
+
+    pub(crate) fn x(&self) -> &Scalar {
+        &self.x
+    }
+
+    /// Secret encoding for the node's key storage.
+    ///
+    /// # Layout
+    ///
+    /// | offset | length | field |
+    /// | --- | --- | --- |
+    /// | 0 | 1 | version `0x01` |
+    /// | 1 | 8 | epoch, u64 LE |
+    /// | 9 | 32 | `x`, canonical non-zero scalar |
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(Self::ENCODED_LEN);
+        w.u64(self.epoch().get()).scalar(&self.x);
+        w.finish(Self::ENCODED_LEN)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new("IssuerSecretKey", bytes, Self::ENCODED_LEN)?;
+        let epoch = Epoch::new(r.u64()?);
+        let x = r.scalar("x")?;
+        r.finish()?;
+        if x == Scalar::ZERO {
+            return Err(DecodeError::NonCanonicalScalar {
+                message: "IssuerSecretKey",
+                field: "x",
+            });
+        }
+        Ok(Self::from_scalar(epoch, x))
+    }
+}
+
+impl fmt::Debug for IssuerSecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuerSecretKey")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuerPublicKey {
+    /// Encoded length of [`IssuerPublicKey::to_bytes`].
+    pub const ENCODED_LEN: usize = 1 + 8 + 32;
+
+    fn new(epoch: Epoch, w: RistrettoPoint) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"veil.voucher.keyid.v1");
+        h.update(epoch.get().to_le_bytes());
+        h.update(w.compress().as_bytes());
+        IssuerPublicKey {
+            epoch,
+            w,
+            key_id: KeyId(h.finalize().into()),
+        }
+    }
+
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    pub(crate) fn w(&self) -> &RistrettoPoint {
+        &self.w
+    }
+
+    /// The key as published (for the node registry).
+    ///
+    /// # Layout
+    ///
+    /// | offset | length | field |
+    /// | --- | --- | --- |
+    /// | 0 | 1 | version `0x01` |
+    /// | 1 | 8 | epoch, u64 LE |
+    /// | 9 | 32 | `W`, compressed ristretto, not the identity |
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(Self::ENCODED_LEN);
+        w.u64(self.epoch.get()).point(&self.w);
+        w.finish(Self::ENCODED_LEN)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new("IssuerPublicKey", bytes, Self::ENCODED_LEN)?;
+        let epoch = Epoch::new(r.u64()?);
+        let w = r.point("W")?;
+        r.finish()?;
+        Ok(Self::new(epoch, w))
+    }
+}
