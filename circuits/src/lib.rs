@@ -1,6 +1,11 @@
 //! R1CS gadgets and circuits of veil, each beside its native twin.
 //!
-//! Spec: `docs/protocol.md` §4–§6. Circuits and gadgets know nothing of
+//! Spec: `docs/protocol.md` §3–§5. Circuits and gadgets know nothing of
 //! gRPC or storage.
 
+pub mod access;
 pub mod gadgets;
+pub mod settle;
+pub mod shape;
+pub mod spend;
+pub mod withdraw;
