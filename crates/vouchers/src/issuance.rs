@@ -31,7 +31,8 @@ pub struct IssuanceRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuanceResponse(pub(crate) BlindMac);
 
-/// Client state between request and response.
+/// Client state between request and response (holds secrets; `Debug`
+/// shows only public parts).
 pub struct AwaitingIssuance {
     node_id: NodeId,
     issuer: IssuerPublicKey,
@@ -39,6 +40,16 @@ pub struct AwaitingIssuance {
     balance: Balance,
     nullifier: VoucherNullifier,
     blinding: Scalar,
+}
+
+impl core::fmt::Debug for AwaitingIssuance {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AwaitingIssuance")
+            .field("node_id", &self.node_id)
+            .field("epoch", &self.issuer.epoch())
+            .field("balance", &self.balance)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `K = k·H_k + r·H_r`, witnesses `[k, r]`.

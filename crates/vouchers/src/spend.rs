@@ -51,7 +51,8 @@ pub(crate) struct SpendPublic {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpendResponse(pub(crate) BlindMac);
 
-/// Client state between spend request and response: the openings of `K'`.
+/// Client state between spend request and response: the openings of `K'`
+/// (secret; `Debug` shows only the remaining balance).
 pub struct PendingSpend {
     node_id: NodeId,
     context: Vec<u8>,
@@ -59,6 +60,15 @@ pub struct PendingSpend {
     remaining: Balance,
     nullifier: VoucherNullifier,
     blinding: Scalar,
+}
+
+impl core::fmt::Debug for PendingSpend {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingSpend")
+            .field("node_id", &self.node_id)
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
 }
 
 // Witness indices of π_Σ (§6).
