@@ -1,1 +1,59 @@
-fn main() {}
+//! `veil`: the command-line tool. One file per subcommand under `cmd/`.
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// veil — anonymous paid bandwidth: shielded pool, Groth16 access tokens,
+/// metered relays, batch settlement.
+#[derive(Parser)]
+#[command(name = "veil", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate (or check) Groth16 parameters. Development keys are INSECURE.
+    Setup(cmd::setup::Args),
+    /// Measure constraints, setup/prove/verify times and sizes.
+    Bench(cmd::bench::Args),
+    /// Run or inspect the settlement ledger.
+    #[command(subcommand)]
+    Ledger(cmd::ledger::Command),
+    /// Run a bandwidth node.
+    #[command(subcommand)]
+    Node(cmd::node::Command),
+    /// Manage a wallet: keys, notes, deposits, withdrawals.
+    #[command(subcommand)]
+    Wallet(cmd::wallet::Command),
+    /// Open an anonymous session with a node and serve a local SOCKS5 proxy.
+    Connect(cmd::connect::Args),
+    /// Buy and inspect vouchers (unlinkable prepaid credit at one node).
+    #[command(subcommand)]
+    Voucher(cmd::voucher::Command),
+    /// Run ledger, node and clients end to end on this machine.
+    Demo(cmd::demo::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Setup(a) => cmd::setup::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+        Command::Ledger(c) => cmd::ledger::run(c),
+        Command::Node(c) => cmd::node::run(c),
+        Command::Wallet(c) => cmd::wallet::run(c),
+        Command::Connect(a) => cmd::connect::run(a),
+        Command::Voucher(c) => cmd::voucher::run(c),
+        Command::Demo(a) => cmd::demo::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -56,6 +56,11 @@ impl<S: NullifierStore> Issuer<S> {
         self.grace.as_ref().map(IssuerSecretKey::public_key)
     }
 
+    #[cfg(test)]
+    pub(crate) fn current_secret(&self) -> &IssuerSecretKey {
+        &self.current
+    }
+
     pub fn store(&self) -> &S {
         &self.store
     }

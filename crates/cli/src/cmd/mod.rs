@@ -1,0 +1,10 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod connect;
+pub mod demo;
+pub mod ledger;
+pub mod node;
+pub mod setup;
+pub mod voucher;
+pub mod wallet;
