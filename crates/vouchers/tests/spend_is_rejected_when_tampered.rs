@@ -230,7 +230,8 @@ fn other_messages_reject_trailing_bytes_and_bad_fields() {
     );
     let resp = issuer.issue(&req, CTX).expect("issue");
     let cred = credential(&issuer, 5, &mut rng);
-    let cases: [(Vec<u8>, fn(&[u8]) -> bool); 4] = [
+    type Decodes = fn(&[u8]) -> bool;
+    let cases: [(Vec<u8>, Decodes); 4] = [
         (req.to_bytes(), |b| IssuanceRequest::from_bytes(b).is_ok()),
         (resp.to_bytes(), |b| IssuanceResponse::from_bytes(b).is_ok()),
         (cred.to_bytes(), |b| Credential::from_bytes(b).is_ok()),
