@@ -1,0 +1,96 @@
+//! The client-side view of a ledger, shared by nodes, wallets and the demo.
+//!
+//! Two implementations: [`crate::EmbeddedLedger`] (in-process redb; blocking
+//! work in `spawn_blocking`) and [`crate::RemoteLedger`] (tonic client of
+//! `veil.ledger.v1`). Both give the same answers and the same
+//! [`LedgerError`] variants for the same request (docs/protocol.md §8).
+
+use std::future::Future;
+
+use crate::error::LedgerError;
+use crate::types::{
+    AccessStatement, AccountId, Address, DepositReceipt, Escrow, LedgerStatus, MerkleRoot,
+    NodeId, NodeRecord, NodeRegistration, NoteCommitment, Proof, ReclaimReceipt, SessionId,
+    SettleReceipt, SettleRequest, Value, WithdrawReceipt, WithdrawStatement,
+};
+
+/// Largest page [`LedgerApi::commitments`] returns.
+pub const MAX_COMMITMENT_PAGE: u32 = 4096;
+
+/// Every ledger operation, asynchronously. Each mutating call is atomic
+/// and durable once it returns `Ok`, and idempotent on retry (§8.2).
+pub trait LedgerApi: Clone + Send + Sync + 'static {
+    /// §8.3.1: move `value` from `account` into the pool as `H(NOTE, value, addr)`.
+    fn deposit(
+        &self,
+        account: AccountId,
+        value: Value,
+        addr: Address,
+    ) -> impl Future<Output = Result<DepositReceipt, LedgerError>> + Send;
+
+    /// §8.3.2: spend a note into an escrow for a node. A retry of the same
+    /// token returns the existing escrow.
+    fn open_escrow(
+        &self,
+        token: AccessStatement,
+        proof: Proof,
+    ) -> impl Future<Output = Result<Escrow, LedgerError>> + Send;
+
+    /// §8.3.3: settle a batch of the node's open escrows. All or nothing.
+    fn settle(
+        &self,
+        request: SettleRequest,
+    ) -> impl Future<Output = Result<SettleReceipt, LedgerError>> + Send;
+
+    /// §8.3.4: refund an unsettled escrow in full after expiry + challenge window.
+    fn reclaim(
+        &self,
+        session_id: SessionId,
+    ) -> impl Future<Output = Result<ReclaimReceipt, LedgerError>> + Send;
+
+    /// §8.3.5: spend a note to a public account.
+    fn withdraw(
+        &self,
+        statement: WithdrawStatement,
+        proof: Proof,
+    ) -> impl Future<Output = Result<WithdrawReceipt, LedgerError>> + Send;
+
+    /// §8.3.6: register a node (stake taken from its account).
+    fn register_node(
+        &self,
+        registration: NodeRegistration,
+    ) -> impl Future<Output = Result<NodeRecord, LedgerError>> + Send;
+
+    /// DEVELOPMENT ONLY (§8.3.7): mint `amount` into `account`. Returns the new balance.
+    fn faucet(
+        &self,
+        account: AccountId,
+        amount: Value,
+    ) -> impl Future<Output = Result<Value, LedgerError>> + Send;
+
+    fn get_node(
+        &self,
+        node_id: NodeId,
+    ) -> impl Future<Output = Result<Option<NodeRecord>, LedgerError>> + Send;
+
+    fn get_escrow(
+        &self,
+        session_id: SessionId,
+    ) -> impl Future<Output = Result<Option<Escrow>, LedgerError>> + Send;
+
+    fn balance(&self, account: AccountId)
+    -> impl Future<Output = Result<Value, LedgerError>> + Send;
+
+    /// The recent roots (at most 128), oldest first. Any of them is accepted.
+    fn roots(&self) -> impl Future<Output = Result<Vec<MerkleRoot>, LedgerError>> + Send;
+
+    /// Commitments `from_index ..` in leaf order, at most
+    /// `min(limit, MAX_COMMITMENT_PAGE)`; empty once caught up.
+    fn commitments(
+        &self,
+        from_index: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<NoteCommitment>, LedgerError>> + Send;
+
+    fn status(&self) -> impl Future<Output = Result<LedgerStatus, LedgerError>> + Send;
+}

@@ -1,0 +1,108 @@
+//! Errors of the ledger: one typed variant per rejected check
+//! (docs/protocol.md §8.6 maps each to a gRPC status code).
+
+use thiserror::Error;
+use veil_primitives::EncodingError;
+
+use crate::types::{BlockHeight, Value};
+
+/// Why a ledger operation was refused or failed. A refused operation has
+/// changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LedgerError {
+    /// A malformed request field (non-canonical field element, wrong length…).
+    #[error("malformed {field}: {source}")]
+    Encoding { field: &'static str, source: EncodingError },
+    /// A well-formed but invalid argument (stateless check).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+    #[error("unknown root: not among the last {0} roots")]
+    UnknownRoot(usize),
+    #[error("nullifier already spent")]
+    NullifierSpent,
+    #[error("node is not registered")]
+    UnknownNode,
+    #[error("node is already registered with different terms")]
+    NodeExists,
+    #[error("escrow size {0:?} is not accepted by the node")]
+    EscrowSizeNotAccepted(Value),
+    #[error("expiry {expiry:?} out of range at height {height:?} (must be > height and <= height + {max_delta})")]
+    ExpiryOutOfRange { expiry: BlockHeight, height: BlockHeight, max_delta: u64 },
+    #[error("proof does not verify")]
+    InvalidProof,
+    #[error("insufficient account balance")]
+    InsufficientBalance,
+    /// The operation would take more out of the pool than is in it (turnstile).
+    #[error("turnstile: shielded pool value would become negative")]
+    PoolUnderflow,
+    #[error("value overflow")]
+    Overflow,
+    #[error("unknown escrow")]
+    UnknownEscrow,
+    #[error("escrow is not open")]
+    EscrowNotOpen,
+    #[error("session already settled")]
+    AlreadySettled,
+    #[error("escrow belongs to another node")]
+    WrongNode,
+    #[error("session appears twice in the batch")]
+    DuplicateSession,
+    #[error("settlement window closed for this escrow")]
+    SettleWindowClosed,
+    #[error("escrow cannot be reclaimed before height {0:?}")]
+    NotYetReclaimable(BlockHeight),
+    #[error("settled total exceeds the batch's escrowed value")]
+    TotalExceedsEscrow,
+    #[error("commitment already deposited with a different account")]
+    DuplicateDeposit,
+    /// The proof verification queue is full; retry later.
+    #[error("verification queue full")]
+    Busy,
+    /// The store failed. After a failed commit the handle is poisoned and
+    /// refuses every further write (fail closed, adversarial D4).
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("ledger store is poisoned after an earlier storage failure; restart required")]
+    Poisoned,
+    /// The database is corrupted or not a veil ledger (adversarial D8).
+    #[error("corrupted ledger database: {0}")]
+    Corrupted(String),
+    /// A remote ledger could not be reached, or answered outside the protocol.
+    #[error("ledger unavailable: {0}")]
+    Unavailable(String),
+    /// A remote ledger returned an error status that maps to no variant above.
+    #[error("remote ledger error ({code}): {message}")]
+    Remote { code: i32, message: String },
+}
+
+impl LedgerError {
+    pub(crate) fn encoding(field: &'static str) -> impl FnOnce(EncodingError) -> LedgerError {
+        move |source| LedgerError::Encoding { field, source }
+    }
+}
+
+impl From<redb::Error> for LedgerError {
+    fn from(e: redb::Error) -> Self {
+        match e {
+            redb::Error::Corrupted(m) => LedgerError::Corrupted(m),
+            other => LedgerError::Storage(other.to_string()),
+        }
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for LedgerError {
+            fn from(e: $t) -> Self {
+                LedgerError::from(redb::Error::from(e))
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError
+);

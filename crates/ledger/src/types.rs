@@ -1,0 +1,214 @@
+//! Typed domain values of the ledger and its records (docs/protocol.md §8).
+//!
+//! Every field element here is canonical by construction: the only ways in
+//! are `from_bytes` (rejects `>= r`, never reduces) and `from_fr`. Storage keys are built from these types only (`schema.rs`).
+
+use veil_primitives::field::{fr_from_bytes, fr_to_bytes};
+use veil_primitives::{EncodingError, Fr};
+
+pub use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
+pub use veil_primitives::note::{Address, NoteCommitment, Nullifier};
+pub use veil_primitives::value::Value;
+
+/// A root of the note commitment tree (docs/protocol.md §2.4).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MerkleRoot(Fr);
+
+impl MerkleRoot {
+    /// Wraps a field element (every field element is canonical).
+    pub const fn from_fr(x: Fr) -> Self {
+        Self(x)
+    }
+    /// The field element.
+    pub const fn inner(&self) -> Fr {
+        self.0
+    }
+    /// Canonical encoding: 32 bytes, big-endian.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        fr_to_bytes(&self.0)
+    }
+    /// Decodes the canonical encoding, rejecting any value `>= r`.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, EncodingError> {
+        fr_from_bytes(bytes).map(Self)
+    }
+    /// Decodes from a slice that must be exactly 32 bytes and `< r`.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, EncodingError> {
+        veil_primitives::field::fr_from_slice(bytes).map(Self)
+    }
+}
+
+impl std::fmt::Debug for MerkleRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MerkleRoot({})", hex::encode(self.to_bytes()))
+    }
+}
+
+/// A Groth16 proof, 128 bytes compressed (docs/protocol.md §2.1). Decoded and
+/// validated by the verifier, never keyed on (adversarial B2).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Proof(pub [u8; Proof::LEN]);
+
+impl Proof {
+    pub const LEN: usize = 128;
+    pub fn from_slice(b: &[u8]) -> Result<Self, EncodingError> {
+        let arr: [u8; Self::LEN] = b.try_into().map_err(|_| EncodingError::Length {
+            expected: Self::LEN,
+            actual: b.len(),
+        })?;
+        Ok(Proof(arr))
+    }
+}
+
+impl std::fmt::Debug for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Proof({}…)", hex::encode(&self.0[..4]))
+    }
+}
+
+/// The public inputs of an access proof (docs/protocol.md §4): everything
+/// the ledger checks before and after verifying it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessStatement {
+    pub root: MerkleRoot,
+    pub nullifier: Nullifier,
+    pub cm_change: NoteCommitment,
+    pub escrow: Value,
+    pub node_id: NodeId,
+    pub session_key_hash: SessionKeyHash,
+    pub refund_addr: Address,
+    pub expiry: BlockHeight,
+}
+
+/// The public inputs of a withdraw proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WithdrawStatement {
+    pub root: MerkleRoot,
+    pub nullifier: Nullifier,
+    pub cm_change: NoteCommitment,
+    pub amount: Value,
+    pub recipient: AccountId,
+}
+
+/// A settlement request as the node sends it. The ledger rebuilds every
+/// per-slot public input from its own escrow records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettleRequest {
+    pub node_id: NodeId,
+    /// Batch size of the `settle_K` circuit used.
+    pub k: u32,
+    pub session_ids: Vec<SessionId>,
+    pub total: Value,
+    pub cm_refunds: Vec<NoteCommitment>,
+    pub proof: Proof,
+}
+
+/// One slot of the statement the ledger verifies a settlement against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettleSlot {
+    pub session_id: SessionId,
+    pub escrow: Value,
+    pub price_per_kib: Value,
+    pub session_key_hash: SessionKeyHash,
+    pub refund_addr: Address,
+    pub cm_refund: NoteCommitment,
+}
+
+/// The settle statement built by the ledger: `slots.len() <= k`; the
+/// remaining `k - slots.len()` slots are zero padding (docs/protocol.md §5.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettleStatement {
+    pub node_id: NodeId,
+    pub k: u32,
+    pub total: Value,
+    pub slots: Vec<SettleSlot>,
+}
+
+/// Lifecycle of an escrow. Transitions: Open → Settled | Reclaimed, once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EscrowState {
+    Open,
+    /// Settled in the batch whose first session id is `batch`.
+    Settled { batch: SessionId, cm_refund: NoteCommitment },
+    /// Refunded in full by `reclaim`.
+    Reclaimed,
+}
+
+/// An escrow record (docs/protocol.md §8.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Escrow {
+    pub session_id: SessionId,
+    pub node_id: NodeId,
+    pub escrow: Value,
+    pub price_per_kib: Value,
+    pub session_key_hash: SessionKeyHash,
+    pub refund_addr: Address,
+    pub expiry: BlockHeight,
+    /// The change commitment appended by the open (identifies a retry).
+    pub cm_change: NoteCommitment,
+    pub opened_at: BlockHeight,
+    pub state: EscrowState,
+}
+
+/// A registration request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRegistration {
+    pub node_id: NodeId,
+    /// Account the stake is taken from and payouts are paid to.
+    pub account: AccountId,
+    pub price_per_kib: Value,
+    /// Escrow sizes `E` the node accepts (non-empty, distinct, non-zero).
+    pub escrow_sizes: Vec<Value>,
+    pub stake: Value,
+    /// SHA-256 of the node's TLS certificate key.
+    pub tls_key_hash: [u8; 32],
+}
+
+/// A registered node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub registration: NodeRegistration,
+    pub registered_at: BlockHeight,
+}
+
+/// Result of a deposit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DepositReceipt {
+    pub commitment: NoteCommitment,
+    pub leaf_index: u64,
+}
+
+/// Result of a settlement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettleReceipt {
+    pub total: Value,
+    /// Index of the first refund commitment appended by the batch.
+    pub first_leaf_index: u64,
+}
+
+/// Result of a reclaim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReclaimReceipt {
+    pub commitment: NoteCommitment,
+    pub leaf_index: u64,
+}
+
+/// Result of a withdrawal: where its change commitment landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WithdrawReceipt {
+    pub leaf_index: u64,
+}
+
+/// A snapshot of the ledger's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LedgerStatus {
+    pub height: BlockHeight,
+    pub commitment_count: u64,
+    pub root: MerkleRoot,
+    pub schema_version: u32,
+    pub challenge_window: u64,
+    pub max_expiry_delta: u64,
+    /// Σ faucet mints (the turnstile's left side).
+    pub minted: Value,
+    /// Value inside the shielded pool.
+    pub pool: Value,
+}
