@@ -1,0 +1,121 @@
+//! Circuit identifiers: the stable names under which keys are stored.
+//!
+//! Spec: `docs/protocol.md` §7.1.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::ProofError;
+
+/// The settlement batch sizes for which a circuit (and keys) exist.
+pub const SETTLE_SIZES: [usize; 3] = [1, 8, 64];
+
+/// One Groth16 circuit of veil. Each has its own circuit-specific setup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CircuitId {
+    /// Session open: spend a note into an escrow (`docs/protocol.md` §3).
+    Access,
+    /// Spend a note to a public account.
+    Withdraw,
+    /// Settlement of a batch of `K` sessions, `K` ∈ [`SETTLE_SIZES`].
+    Settle(SettleSize),
+}
+
+/// A settlement batch size that has a circuit: 1, 8 or 64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SettleSize(u8);
+
+impl SettleSize {
+    /// One session per batch.
+    pub const K1: SettleSize = SettleSize(1);
+    /// Eight sessions per batch.
+    pub const K8: SettleSize = SettleSize(8);
+    /// Sixty-four sessions per batch.
+    pub const K64: SettleSize = SettleSize(64);
+
+    /// The batch size `K`, if it has a circuit.
+    pub fn new(k: u64) -> Result<Self, ProofError> {
+        match k {
+            1 => Ok(Self::K1),
+            8 => Ok(Self::K8),
+            64 => Ok(Self::K64),
+            other => Err(ProofError::UnknownBatchSize(other)),
+        }
+    }
+
+    /// `K` as a number.
+    pub fn get(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+impl CircuitId {
+    /// Every circuit, in a fixed order.
+    pub const ALL: [CircuitId; 5] = [
+        CircuitId::Access,
+        CircuitId::Withdraw,
+        CircuitId::Settle(SettleSize::K1),
+        CircuitId::Settle(SettleSize::K8),
+        CircuitId::Settle(SettleSize::K64),
+    ];
+
+    /// The stable name: `access`, `withdraw`, `settle_1`, `settle_8`, `settle_64`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CircuitId::Access => "access",
+            CircuitId::Withdraw => "withdraw",
+            CircuitId::Settle(SettleSize::K1) => "settle_1",
+            CircuitId::Settle(SettleSize::K8) => "settle_8",
+            CircuitId::Settle(_) => "settle_64",
+        }
+    }
+}
+
+impl fmt::Display for CircuitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The name is not one of the five circuit names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown circuit `{0}` (expected access, withdraw, settle_1, settle_8 or settle_64)")]
+pub struct UnknownCircuit(pub String);
+
+impl FromStr for CircuitId {
+    type Err = UnknownCircuit;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CircuitId::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| UnknownCircuit(s.chars().take(64).collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_stable_and_roundtrip() {
+        let names: Vec<_> = CircuitId::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names, ["access", "withdraw", "settle_1", "settle_8", "settle_64"]);
+        for c in CircuitId::ALL {
+            assert_eq!(c.name().parse::<CircuitId>(), Ok(c));
+        }
+        for bad in ["", "Access", "settle_2", "settle_64 ", "settle"] {
+            assert!(bad.parse::<CircuitId>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_three_batch_sizes() {
+        for k in [0u64, 2, 7, 9, 63, 65, 128, u64::MAX] {
+            assert_eq!(SettleSize::new(k), Err(ProofError::UnknownBatchSize(k)));
+        }
+        for k in SETTLE_SIZES {
+            assert_eq!(SettleSize::new(k as u64).map(SettleSize::get), Ok(k));
+        }
+    }
+}
