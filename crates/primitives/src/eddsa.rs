@@ -1,1 +1,520 @@
-//! (being written)
+//! EdDSA over BabyJubJub with a Poseidon challenge (session keys, node keys).
+//!
+//! Spec: `docs/protocol.md` §2.6. The verification equation is cofactored,
+//! `8·S·G = 8·R + 8·c·A`, and is the exact relation the settlement circuit
+//! checks (`veil_circuits::gadgets::eddsa`). Two entry points:
+//!
+//! - [`VerifyingKey::verify`] on decoded, typed values: `A` and `R` were
+//!   checked to lie in the prime-order subgroup when they were decoded.
+//! - [`verify_raw`] on raw affine coordinates and a raw integer `S`: only the
+//!   checks the circuit makes (`S < l`, on-curve `A` and `R`, `8·A ≠ O`, the
+//!   equation). Every signature accepted by the typed path is accepted here.
+
+use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
+use ark_ff::{BigInt, BigInteger, PrimeField, Zero};
+use sha2::{Digest, Sha512};
+use thiserror::Error;
+
+use crate::{
+    babyjubjub::{
+        COFACTOR, EdwardsAffine, EdwardsProjective, POINT_BYTES, Point, SCALAR_BYTES, Scalar,
+        ScalarField, bigint_from_be, raw_point_from_bytes,
+    },
+    error::EncodingError,
+    field::{Fr, fr_to_bytes},
+    poseidon::{DomainTag, hash_tagged},
+};
+
+/// Length of a signature encoding: `R ‖ S`.
+pub const SIGNATURE_BYTES: usize = POINT_BYTES + SCALAR_BYTES;
+/// Length of a signing key seed.
+pub const SEED_BYTES: usize = 32;
+
+/// Why a signature does not verify (§2.6).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SignatureError {
+    /// `S >= l` (malleability, A12/B12).
+    #[error("signature scalar S is not below the subgroup order")]
+    ScalarOutOfRange,
+    /// The public key is not on the curve (A13).
+    #[error("public key is not on the curve")]
+    KeyNotOnCurve,
+    /// The nonce point `R` is not on the curve.
+    #[error("nonce point R is not on the curve")]
+    NonceNotOnCurve,
+    /// `8·A = O`: the key is of small order or the identity (A13).
+    #[error("public key has small order")]
+    LowOrderKey,
+    /// The cofactored equation `8·S·G = 8·R + 8·c·A` does not hold.
+    #[error("signature equation does not hold")]
+    Equation,
+}
+
+/// A signing key: the secret scalar `a` and the nonce prefix, derived from a seed.
+#[derive(Clone)]
+pub struct SigningKey {
+    seed: [u8; SEED_BYTES],
+    a: Scalar,
+    prefix: [u8; 64],
+    public: VerifyingKey,
+}
+
+impl core::fmt::Debug for SigningKey {
+    /// Prints the public key only.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// SHA-512 of `label ‖ parts…`, as 64 bytes.
+fn sha512(label: u8, parts: &[&[u8]]) -> [u8; 64] {
+    let mut h = Sha512::new();
+    h.update([label]);
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+impl SigningKey {
+    /// Derives the key from 32 seed bytes (§2.6): `a = SHA-512(0x00 ‖ seed)
+    /// mod l` and `prefix = SHA-512(0x01 ‖ seed)`, both wide (512-bit) outputs.
+    ///
+    /// Returns `None` only if `a ≡ 0 mod l` (probability 2^-251).
+    pub fn from_seed(seed: [u8; SEED_BYTES]) -> Option<Self> {
+        let a = Scalar::from_bytes_wide(&sha512(0, &[&seed]));
+        let prefix = sha512(1, &[&seed]);
+        let public = VerifyingKey(Point::mul_generator(&a).ok()?);
+        Some(Self {
+            seed,
+            a,
+            prefix,
+            public,
+        })
+    }
+
+    /// A fresh key from a cryptographic RNG.
+    pub fn generate<R: rand_core::RngCore + rand_core::CryptoRng>(rng: &mut R) -> Self {
+        loop {
+            let mut seed = [0u8; SEED_BYTES];
+            rng.fill_bytes(&mut seed);
+            if let Some(k) = Self::from_seed(seed) {
+                return k;
+            }
+        }
+    }
+
+    /// The seed this key was derived from (secret).
+    pub fn seed(&self) -> &[u8; SEED_BYTES] {
+        &self.seed
+    }
+
+    /// The public key `A = a·G`.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.public
+    }
+
+    /// Signs `m ∈ F_r` (§2.6): `r = SHA-512(prefix ‖ m) mod l` with `m` as 32
+    /// big-endian bytes, `R = r·G`, `c = H(CHALLENGE, R.x, R.y, A.x, A.y, m)`,
+    /// `S = r + c·a mod l`.
+    pub fn sign(&self, m: &Fr) -> Signature {
+        let mut nonce = Scalar::from_bytes_wide(&sha512(2, &[&self.prefix, &fr_to_bytes(m)]));
+        // r ≡ 0 has probability 2^-251; stay total and deterministic anyway.
+        if nonce.is_zero() {
+            nonce = Scalar::new(ScalarField::from(1u64));
+        }
+        let r_point = match Point::mul_generator(&nonce) {
+            Ok(p) => p,
+            // r ≠ 0 and G has prime order l, so r·G is never the identity.
+            Err(_) => unreachable!("r·G is the identity for r ≠ 0"),
+        };
+        let c = challenge(&r_point.to_affine(), &self.public.0.to_affine(), m);
+        let c_mod_l = ScalarField::from_le_bytes_mod_order(&c.into_bigint().to_bytes_le());
+        let s = nonce.inner() + c_mod_l * self.a.inner();
+        Signature {
+            r: r_point,
+            s: Scalar::new(s),
+        }
+    }
+}
+
+/// A public key `A`: a prime-order subgroup point, not the identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VerifyingKey(pub Point);
+
+impl VerifyingKey {
+    /// The point `A`.
+    pub fn point(&self) -> Point {
+        self.0
+    }
+
+    /// Canonical 64-byte encoding (§2.1).
+    pub fn to_bytes(&self) -> [u8; POINT_BYTES] {
+        self.0.to_bytes()
+    }
+
+    /// Decodes and validates a public key (on curve, subgroup, not identity).
+    pub fn from_bytes(bytes: &[u8; POINT_BYTES]) -> Result<Self, EncodingError> {
+        Point::from_bytes(bytes).map(Self)
+    }
+
+    /// Verifies `sig` on `m` (§2.6). `A` and `R` are subgroup points by type;
+    /// the remaining checks are those of [`verify_raw`].
+    pub fn verify(&self, m: &Fr, sig: &Signature) -> Result<(), SignatureError> {
+        verify_raw(
+            &self.0.to_affine(),
+            m,
+            &RawSignature {
+                r: sig.r.to_affine(),
+                s: sig.s.inner().into_bigint(),
+            },
+        )
+    }
+}
+
+/// An EdDSA signature `(R, S)` with `R` a subgroup point and `S < l`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Signature {
+    /// The nonce point `R`.
+    pub r: Point,
+    /// The response `S`.
+    pub s: Scalar,
+}
+
+impl Signature {
+    /// # Layout
+    /// `R.x ‖ R.y ‖ S`, 32 bytes each, big-endian (96 bytes, §2.1).
+    pub fn to_bytes(&self) -> [u8; SIGNATURE_BYTES] {
+        let mut out = [0u8; SIGNATURE_BYTES];
+        out[..POINT_BYTES].copy_from_slice(&self.r.to_bytes());
+        out[POINT_BYTES..].copy_from_slice(&self.s.to_bytes());
+        out
+    }
+
+    /// Decodes 96 bytes: `R` must be a valid subgroup point, `S < l` (B11, B12).
+    pub fn from_bytes(bytes: &[u8; SIGNATURE_BYTES]) -> Result<Self, EncodingError> {
+        let (r, s) = split_signature(bytes);
+        Ok(Self {
+            r: Point::from_bytes(&r)?,
+            s: Scalar::from_bytes(&s)?,
+        })
+    }
+
+    /// As [`Signature::from_bytes`], from a slice that must be exactly 96 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, EncodingError> {
+        let arr: &[u8; SIGNATURE_BYTES] = bytes.try_into().map_err(|_| EncodingError::Length {
+            expected: SIGNATURE_BYTES,
+            actual: bytes.len(),
+        })?;
+        Self::from_bytes(arr)
+    }
+}
+
+fn split_signature(bytes: &[u8; SIGNATURE_BYTES]) -> ([u8; POINT_BYTES], [u8; SCALAR_BYTES]) {
+    let mut r = [0u8; POINT_BYTES];
+    let mut s = [0u8; SCALAR_BYTES];
+    r.copy_from_slice(&bytes[..POINT_BYTES]);
+    s.copy_from_slice(&bytes[POINT_BYTES..]);
+    (r, s)
+}
+
+/// A signature as the circuit sees it: raw affine `R` (no curve or subgroup
+/// check yet) and `S` as an unreduced 256-bit integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawSignature {
+    /// The nonce point, unchecked.
+    pub r: EdwardsAffine,
+    /// The response as an integer, unchecked (may be `>= l`).
+    pub s: BigInt<4>,
+}
+
+impl RawSignature {
+    /// Reads 96 bytes with only the canonical field check on `R`'s coordinates.
+    pub fn from_bytes(bytes: &[u8; SIGNATURE_BYTES]) -> Result<Self, EncodingError> {
+        let (r, s) = split_signature(bytes);
+        Ok(Self {
+            r: raw_point_from_bytes(&r)?,
+            s: bigint_from_be(&s),
+        })
+    }
+}
+
+impl From<Signature> for RawSignature {
+    fn from(sig: Signature) -> Self {
+        Self {
+            r: sig.r.to_affine(),
+            s: sig.s.inner().into_bigint(),
+        }
+    }
+}
+
+/// The challenge `c = H(CHALLENGE, R.x, R.y, A.x, A.y, m)` (§2.6), used as
+/// the 254-bit integer of its canonical representative.
+pub fn challenge(r: &EdwardsAffine, a: &EdwardsAffine, m: &Fr) -> Fr {
+    hash_tagged(DomainTag::Challenge, &[r.x, r.y, a.x, a.y, *m])
+}
+
+/// Verification on raw values, exactly as the circuit does it (§2.6):
+/// `S < l`, `A` and `R` on the curve, `8·A ≠ O`, `8·S·G = 8·R + 8·c·A`.
+pub fn verify_raw(a: &EdwardsAffine, m: &Fr, sig: &RawSignature) -> Result<(), SignatureError> {
+    if sig.s >= ScalarField::MODULUS {
+        return Err(SignatureError::ScalarOutOfRange);
+    }
+    if !a.is_on_curve() {
+        return Err(SignatureError::KeyNotOnCurve);
+    }
+    if !sig.r.is_on_curve() {
+        return Err(SignatureError::NonceNotOnCurve);
+    }
+    if a.mul_bigint([COFACTOR]).is_zero() {
+        return Err(SignatureError::LowOrderKey);
+    }
+    let c = challenge(&sig.r, a, m).into_bigint();
+    let lhs = EdwardsProjective::generator().mul_bigint(sig.s);
+    let rhs = sig.r.into_group() + a.mul_bigint(c);
+    if (lhs - rhs).into_affine().mul_bigint([COFACTOR]).is_zero() {
+        Ok(())
+    } else {
+        Err(SignatureError::Equation)
+    }
+}
+
+/// `node_id = H(NODE_ID, N.x, N.y)` for the node's key `N` (§2.2).
+pub fn node_id(key: &VerifyingKey) -> Fr {
+    hash_tagged(DomainTag::NodeId, &[key.0.x(), key.0.y()])
+}
+
+/// The session-key commitment `h_S = H(SESSION, S.x, S.y)` (§2.2).
+pub fn session_key_hash(key: &VerifyingKey) -> Fr {
+    hash_tagged(DomainTag::Session, &[key.0.x(), key.0.y()])
+}
+
+/// Test helpers shared with the circuit tests: small-order points.
+pub mod testing {
+    use super::*;
+    use ark_ff::{Field, One};
+
+    /// The identity `(0, 1)`.
+    pub fn identity() -> EdwardsAffine {
+        EdwardsAffine::new_unchecked(Fr::zero(), Fr::one())
+    }
+
+    /// The point of order 2, `(0, −1)`.
+    pub fn order_two() -> EdwardsAffine {
+        EdwardsAffine::new_unchecked(Fr::zero(), -Fr::one())
+    }
+
+    /// A point of order 8 (generates the torsion subgroup).
+    pub fn order_eight() -> EdwardsAffine {
+        let d = <ark_ed_on_bn254::EdwardsConfig as ark_ec::twisted_edwards::TECurveConfig>::COEFF_D;
+        let mut y = Fr::from(2u64);
+        loop {
+            let y2 = y.square();
+            if let Some(inv) = (Fr::one() - d * y2).inverse()
+                && let Some(x) = ((Fr::one() - y2) * inv).sqrt()
+            {
+                let p = EdwardsAffine::new_unchecked(x, y);
+                let t = p.mul_bigint(ScalarField::MODULUS).into_affine();
+                if !t.mul_bigint([4u64]).is_zero() {
+                    return t;
+                }
+            }
+            y += Fr::one();
+        }
+    }
+
+    /// An off-curve point.
+    pub fn off_curve() -> EdwardsAffine {
+        EdwardsAffine::new_unchecked(Fr::from(1u64), Fr::from(2u64))
+    }
+
+    /// `S + l` as an integer, if it fits in 256 bits.
+    pub fn add_l(s: &BigInt<4>) -> BigInt<4> {
+        let mut out = *s;
+        let _carry = ark_ff::BigInteger::add_with_carry(&mut out, &ScalarField::MODULUS);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+
+    fn key(n: u8) -> SigningKey {
+        SigningKey::from_seed([n; 32]).expect("non-degenerate test key")
+    }
+
+    #[test]
+    fn sign_verify_and_wrong_inputs() {
+        let k = key(1);
+        let m = Fr::from(42u64);
+        let sig = k.sign(&m);
+        assert_eq!(k.verifying_key().verify(&m, &sig), Ok(()));
+        assert_eq!(
+            verify_raw(&k.verifying_key().point().to_affine(), &m, &sig.into()),
+            Ok(())
+        );
+        // Wrong message, wrong key.
+        assert_eq!(
+            k.verifying_key().verify(&Fr::from(43u64), &sig),
+            Err(SignatureError::Equation)
+        );
+        assert_eq!(
+            key(2).verifying_key().verify(&m, &sig),
+            Err(SignatureError::Equation)
+        );
+        // Deterministic.
+        assert_eq!(k.sign(&m), sig);
+    }
+
+    #[test]
+    fn s_plus_l_rejected() {
+        // A12/B12: S + l satisfies the equation modulo l; only the range check stops it.
+        let k = key(3);
+        let m = Fr::from(7u64);
+        let sig = k.sign(&m);
+        let raw = RawSignature {
+            r: sig.r.to_affine(),
+            s: add_l(&sig.s.inner().into_bigint()),
+        };
+        let a = k.verifying_key().point().to_affine();
+        assert_eq!(
+            verify_raw(&a, &m, &raw),
+            Err(SignatureError::ScalarOutOfRange)
+        );
+        let mut bytes = sig.to_bytes();
+        bytes[64..].copy_from_slice(&ark_ff::BigInteger::to_bytes_be(&raw.s));
+        assert_eq!(
+            Signature::from_bytes(&bytes),
+            Err(EncodingError::NonCanonicalScalar)
+        );
+    }
+
+    #[test]
+    fn low_order_and_off_curve_keys_rejected() {
+        // A13/B12: with A of small order and R = S·G the equation 8SG = 8R + 8cA holds
+        // for any message; only the 8·A ≠ O check stops it.
+        let m = Fr::from(9u64);
+        let s = ScalarField::from(5u64);
+        let r = EdwardsProjective::generator()
+            .mul_bigint(s.into_bigint())
+            .into_affine();
+        let raw = RawSignature {
+            r,
+            s: s.into_bigint(),
+        };
+        for a in [identity(), order_two(), order_eight()] {
+            assert_eq!(verify_raw(&a, &m, &raw), Err(SignatureError::LowOrderKey));
+            assert!(Point::new(a).is_err());
+        }
+        assert_eq!(
+            verify_raw(&off_curve(), &m, &raw),
+            Err(SignatureError::KeyNotOnCurve)
+        );
+        let k = key(4);
+        let bad_r = RawSignature {
+            r: off_curve(),
+            s: s.into_bigint(),
+        };
+        assert_eq!(
+            verify_raw(&k.verifying_key().point().to_affine(), &m, &bad_r),
+            Err(SignatureError::NonceNotOnCurve)
+        );
+    }
+
+    #[test]
+    fn torsion_in_r_is_tolerated_by_raw_path_only() {
+        // A signer who adds a small-order T to R (and hashes R + T into c) gets a
+        // signature the cofactored equation accepts; the typed decoder refuses
+        // R + T (not in the subgroup). Both behaviours are specified in §2.6.
+        let a_secret = ScalarField::from(7u64);
+        let nonce = ScalarField::from(5u64);
+        let a = EdwardsProjective::generator()
+            .mul_bigint(a_secret.into_bigint())
+            .into_affine();
+        let r_t = (EdwardsProjective::generator().mul_bigint(nonce.into_bigint()) + order_eight())
+            .into_affine();
+        let m = Fr::from(11u64);
+        let c = ScalarField::from_le_bytes_mod_order(
+            &challenge(&r_t, &a, &m).into_bigint().to_bytes_le(),
+        );
+        let raw = RawSignature {
+            r: r_t,
+            s: (nonce + c * a_secret).into_bigint(),
+        };
+        assert_eq!(verify_raw(&a, &m, &raw), Ok(()));
+        let mut r_bytes = [0u8; 64];
+        r_bytes[..32].copy_from_slice(&fr_to_bytes(&r_t.x));
+        r_bytes[32..].copy_from_slice(&fr_to_bytes(&r_t.y));
+        assert!(Point::from_bytes(&r_bytes).is_err());
+        // Without the cofactor the same signature would fail: 8·T = O is what makes it pass.
+        let lhs = EdwardsProjective::generator().mul_bigint(raw.s);
+        let rhs = r_t.into_group() + a.mul_bigint(challenge(&r_t, &a, &m).into_bigint());
+        assert_ne!(lhs, rhs);
+    }
+
+    #[test]
+    fn encoding_roundtrip_and_lengths() {
+        let k = key(6);
+        let sig = k.sign(&Fr::from(1u64));
+        let bytes = sig.to_bytes();
+        assert_eq!(Signature::from_bytes(&bytes), Ok(sig));
+        assert_eq!(Signature::from_slice(&bytes), Ok(sig));
+        assert!(Signature::from_slice(&bytes[..95]).is_err());
+        let mut long = bytes.to_vec();
+        long.push(0);
+        assert!(Signature::from_slice(&long).is_err());
+        assert_eq!(RawSignature::from_bytes(&bytes), Ok(sig.into()));
+        let vk = k.verifying_key();
+        assert_eq!(VerifyingKey::from_bytes(&vk.to_bytes()), Ok(vk));
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let k = key(7);
+        let dbg = format!("{k:?}");
+        assert!(dbg.contains("public"));
+        assert!(!dbg.contains(&hex::encode(k.seed())));
+        assert!(!dbg.contains("seed"));
+    }
+
+    #[test]
+    fn key_hashes_are_domain_separated() {
+        let vk = key(8).verifying_key();
+        assert_ne!(node_id(&vk), session_key_hash(&vk));
+        assert_eq!(
+            session_key_hash(&vk),
+            hash_tagged(DomainTag::Session, &[vk.point().x(), vk.point().y()])
+        );
+    }
+
+    #[test]
+    fn generated_keys_differ() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let a = SigningKey::generate(&mut rng);
+        let b = SigningKey::generate(&mut rng);
+        assert_ne!(a.verifying_key(), b.verifying_key());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn random_sign_verify(seed in proptest::array::uniform32(any::<u8>()), m in proptest::array::uniform32(any::<u8>()), flip in 0usize..96) {
+            let k = SigningKey::from_seed(seed).expect("non-degenerate");
+            let m = Fr::from_be_bytes_mod_order(&m);
+            let sig = k.sign(&m);
+            prop_assert_eq!(k.verifying_key().verify(&m, &sig), Ok(()));
+            // Any single-bit change of the encoding either fails to decode or fails to verify.
+            let mut bytes = sig.to_bytes();
+            bytes[flip] ^= 1;
+            if let Ok(bad) = Signature::from_bytes(&bytes) {
+                prop_assert!(k.verifying_key().verify(&m, &bad).is_err());
+            }
+        }
+    }
+}
