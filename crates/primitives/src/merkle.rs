@@ -1,1 +1,657 @@
-//! (being written)
+//! The note commitment tree: binary, depth 32, append-only, Poseidon nodes.
+//!
+//! Spec: `docs/protocol.md` §2.4. Node `= Poseidon_2(left, right)` (untagged,
+//! t = 3); empty leaf `= 0`; `Z_0 = 0`, `Z_{i+1} = Poseidon_2(Z_i, Z_i)`.
+//! Leaf `i` has path bits `b_k = (i >> k) & 1`; `b_k = 1` means the current
+//! node is the right child at level `k`.
+//!
+//! Three structures:
+//! - [`Frontier`]: the ledger's O(depth) state (append and root only), persisted as bytes;
+//! - [`RootHistory`]: the last [`ROOT_HISTORY`] roots a proof may use;
+//! - [`Tree`]: a client's full tree (every node, level by level) that can produce [`AuthPath`]s.
+
+use std::{collections::VecDeque, sync::OnceLock, time::Instant};
+
+use thiserror::Error;
+
+use crate::{
+    error::EncodingError,
+    field::{FR_BYTES, Fr, fr_from_bytes, fr_to_bytes},
+    ids::fr_newtype,
+    note::NoteCommitment,
+    poseidon::hash_node,
+};
+
+/// Depth of the tree: it holds `2^32` leaves.
+pub const DEPTH: usize = 32;
+
+/// Number of leaves the tree can hold.
+pub const CAPACITY: u64 = 1 << DEPTH;
+
+/// Number of recent roots the ledger accepts (§2.4).
+pub const ROOT_HISTORY: usize = 128;
+
+fr_newtype!(
+    /// A root of the note commitment tree (§2.4).
+    MerkleRoot
+);
+
+impl MerkleRoot {
+    /// The root of the empty tree, `Z_32`.
+    pub fn empty() -> Self {
+        Self::from_fr(empty_roots()[DEPTH])
+    }
+}
+
+/// The tree is full: `2^32` leaves were appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[error("the note commitment tree is full ({CAPACITY} leaves)")]
+pub struct TreeFull;
+
+/// A request for a leaf the tree does not hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[error("no leaf at index {index} (tree holds {size})")]
+pub struct NoSuchLeaf {
+    /// The requested index.
+    pub index: u64,
+    /// The number of leaves.
+    pub size: u64,
+}
+
+/// The position of a leaf, `< 2^32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeafIndex(u32);
+
+impl LeafIndex {
+    /// The index `i`, if `i < 2^32`.
+    pub fn new(i: u64) -> Option<Self> {
+        u32::try_from(i).ok().map(Self)
+    }
+
+    /// The index as an integer.
+    pub fn get(self) -> u64 {
+        u64::from(self.0)
+    }
+
+    /// Path bit at level `k`: `1` iff the node on the path is a right child.
+    pub fn bit(self, level: usize) -> bool {
+        (self.0 >> level) & 1 == 1
+    }
+}
+
+/// `Z_0 ..= Z_32`, computed once.
+pub fn empty_roots() -> &'static [Fr; DEPTH + 1] {
+    static Z: OnceLock<[Fr; DEPTH + 1]> = OnceLock::new();
+    Z.get_or_init(|| {
+        let mut z = [Fr::from(0u64); DEPTH + 1];
+        for k in 0..DEPTH {
+            z[k + 1] = hash_node(&z[k], &z[k]);
+        }
+        z
+    })
+}
+
+/// An authentication path: the 32 siblings of a leaf, bottom up, and its index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthPath {
+    /// `siblings[k]` is the sibling at level `k` (level 0 = leaves).
+    pub siblings: [Fr; DEPTH],
+    /// The leaf's position; its bits choose left/right at each level.
+    pub index: LeafIndex,
+}
+
+impl AuthPath {
+    /// The root reached from `leaf` along this path (twin of the in-circuit
+    /// `veil_circuits::gadgets::merkle::AuthPathVar::root_for`).
+    pub fn root_for(&self, leaf: &NoteCommitment) -> MerkleRoot {
+        let mut cur = leaf.inner();
+        for (k, sib) in self.siblings.iter().enumerate() {
+            cur = if self.index.bit(k) {
+                hash_node(sib, &cur)
+            } else {
+                hash_node(&cur, sib)
+            };
+        }
+        MerkleRoot::from_fr(cur)
+    }
+
+    /// A path of the empty tree at index 0 (setup-only dummy witness).
+    pub fn empty() -> Self {
+        let z = empty_roots();
+        let mut siblings = [Fr::from(0u64); DEPTH];
+        siblings.copy_from_slice(&z[..DEPTH]);
+        Self {
+            siblings,
+            index: LeafIndex(0),
+        }
+    }
+}
+
+/// The ledger's incremental tree: O(depth) state, amortised one hash per
+/// append, O(depth) hashes per [`Frontier::root`].
+///
+/// `filled[k]` (k < 32) is the completed left subtree at level `k` waiting
+/// for its right sibling; it is meaningful iff bit `k` of `size` is 1.
+/// `filled[32]` is the root once the tree is full.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    filled: [Fr; DEPTH + 1],
+}
+
+impl Default for Frontier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Version byte of [`Frontier::to_bytes`].
+pub const FRONTIER_VERSION: u8 = 1;
+
+/// Length of [`Frontier::to_bytes`]: version, size, 33 field elements.
+pub const FRONTIER_BYTES: usize = 1 + 8 + (DEPTH + 1) * FR_BYTES;
+
+impl Frontier {
+    /// The empty tree.
+    pub fn new() -> Self {
+        Self {
+            size: 0,
+            filled: [Fr::from(0u64); DEPTH + 1],
+        }
+    }
+
+    /// Number of leaves appended.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends `cm` and returns its index. Amortised one hash, at most 32.
+    pub fn append(&mut self, cm: NoteCommitment) -> Result<LeafIndex, TreeFull> {
+        let index = LeafIndex::new(self.size).ok_or(TreeFull)?;
+        let mut node = cm.inner();
+        let mut k = 0;
+        while k < DEPTH && (self.size >> k) & 1 == 1 {
+            node = hash_node(&self.filled[k], &node);
+            // Consumed: keep unused entries zero so the state (and its encoding) is canonical.
+            self.filled[k] = Fr::from(0u64);
+            k += 1;
+        }
+        self.filled[k] = node;
+        self.size += 1;
+        Ok(index)
+    }
+
+    /// The current root (32 hashes; `Z_32` when empty).
+    pub fn root(&self) -> MerkleRoot {
+        if self.size == CAPACITY {
+            return MerkleRoot::from_fr(self.filled[DEPTH]);
+        }
+        let z = empty_roots();
+        let mut cur = z[0];
+        for k in 0..DEPTH {
+            cur = if (self.size >> k) & 1 == 1 {
+                hash_node(&self.filled[k], &cur)
+            } else {
+                hash_node(&cur, &z[k])
+            };
+        }
+        MerkleRoot::from_fr(cur)
+    }
+
+    /// Encoding for storage.
+    ///
+    /// # Layout
+    /// `version (1) ‖ size (8, big-endian) ‖ filled[0..=32] (33 × 32 bytes)`;
+    /// entries that are not meaningful for `size` are zero, so the encoding is unique.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(FRONTIER_BYTES);
+        out.push(FRONTIER_VERSION);
+        out.extend_from_slice(&self.size.to_be_bytes());
+        for (k, f) in self.filled.iter().enumerate() {
+            let x = if Self::is_meaningful(self.size, k) {
+                *f
+            } else {
+                Fr::from(0u64)
+            };
+            out.extend_from_slice(&fr_to_bytes(&x));
+        }
+        out
+    }
+
+    /// Decodes [`Frontier::to_bytes`]: exact length, known version,
+    /// `size <= 2^32`, canonical field elements, zero unused entries.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
+        if bytes.len() != FRONTIER_BYTES {
+            return Err(EncodingError::Length {
+                expected: FRONTIER_BYTES,
+                actual: bytes.len(),
+            });
+        }
+        let (version, rest) = bytes.split_at(1);
+        if version != [FRONTIER_VERSION] {
+            return Err(EncodingError::Version(
+                version.first().copied().unwrap_or(0),
+            ));
+        }
+        let (size_bytes, rest) = rest.split_at(8);
+        let mut s = [0u8; 8];
+        s.copy_from_slice(size_bytes);
+        let size = u64::from_be_bytes(s);
+        if size > CAPACITY {
+            return Err(EncodingError::OutOfRange("frontier size above 2^32"));
+        }
+        let mut filled = [Fr::from(0u64); DEPTH + 1];
+        for (k, chunk) in rest.chunks_exact(FR_BYTES).enumerate() {
+            let mut b = [0u8; FR_BYTES];
+            b.copy_from_slice(chunk);
+            let x = fr_from_bytes(&b)?;
+            if !Self::is_meaningful(size, k) && x != Fr::from(0u64) {
+                return Err(EncodingError::OutOfRange(
+                    "unused frontier entry is not zero",
+                ));
+            }
+            filled[k] = x;
+        }
+        Ok(Self { size, filled })
+    }
+
+    fn is_meaningful(size: u64, k: usize) -> bool {
+        if k == DEPTH {
+            size == CAPACITY
+        } else {
+            (size >> k) & 1 == 1
+        }
+    }
+}
+
+/// The last [`ROOT_HISTORY`] roots, oldest first (§2.4).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RootHistory {
+    roots: VecDeque<MerkleRoot>,
+}
+
+impl RootHistory {
+    /// An empty history.
+    pub fn new() -> Self {
+        Self {
+            roots: VecDeque::with_capacity(ROOT_HISTORY),
+        }
+    }
+
+    /// Records a new root, forgetting the oldest beyond [`ROOT_HISTORY`].
+    pub fn push(&mut self, root: MerkleRoot) {
+        if self.roots.len() == ROOT_HISTORY {
+            self.roots.pop_front();
+        }
+        self.roots.push_back(root);
+    }
+
+    /// Whether `root` is one of the recent roots.
+    pub fn contains(&self, root: &MerkleRoot) -> bool {
+        self.roots.contains(root)
+    }
+
+    /// The most recent root.
+    pub fn latest(&self) -> Option<MerkleRoot> {
+        self.roots.back().copied()
+    }
+
+    /// The recent roots, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &MerkleRoot> {
+        self.roots.iter()
+    }
+
+    /// Number of roots held (at most [`ROOT_HISTORY`]).
+    pub fn len(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// Whether no root was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty()
+    }
+}
+
+/// A client's full tree: every non-empty node, level by level.
+///
+/// `levels[k]` holds the nodes of level `k` that have a non-empty
+/// descendant (`ceil(size / 2^k)` of them); absent nodes are `Z_k`.
+/// Memory: about two field elements per leaf (64 bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tree {
+    levels: Vec<Vec<Fr>>,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tree {
+    /// The empty tree.
+    pub fn new() -> Self {
+        Self {
+            levels: vec![Vec::new(); DEPTH + 1],
+        }
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.leaves().len() as u64
+    }
+
+    fn leaves(&self) -> &[Fr] {
+        self.levels.first().map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Appends one leaf (32 hashes).
+    pub fn append(&mut self, cm: NoteCommitment) -> Result<LeafIndex, TreeFull> {
+        let first = self.size();
+        self.append_many(std::iter::once(cm))?;
+        LeafIndex::new(first).ok_or(TreeFull)
+    }
+
+    /// Appends leaves in order and recomputes each changed node once.
+    /// Returns the index of the first appended leaf (`None` if `cms` is empty).
+    /// Nothing is appended if the leaves would not fit.
+    pub fn append_many<I: IntoIterator<Item = NoteCommitment>>(
+        &mut self,
+        cms: I,
+    ) -> Result<Option<LeafIndex>, TreeFull> {
+        let first = self.size();
+        let new: Vec<Fr> = cms.into_iter().map(|c| c.inner()).collect();
+        if new.is_empty() {
+            return Ok(None);
+        }
+        if first + new.len() as u64 > CAPACITY {
+            return Err(TreeFull);
+        }
+        let z = empty_roots();
+        self.levels[0].extend_from_slice(&new);
+        let mut changed_from = first as usize;
+        for k in 0..DEPTH {
+            let (lower, upper) = self.levels.split_at_mut(k + 1);
+            let (Some(child), Some(parent)) = (lower.last(), upper.first_mut()) else {
+                unreachable!("levels has DEPTH + 1 entries");
+            };
+            let start = changed_from / 2;
+            let end = child.len().div_ceil(2);
+            parent.truncate(start);
+            for j in start..end {
+                let left = child[2 * j];
+                let right = child.get(2 * j + 1).copied().unwrap_or(z[k]);
+                parent.push(hash_node(&left, &right));
+            }
+            changed_from = start;
+        }
+        Ok(LeafIndex::new(first))
+    }
+
+    /// The current root.
+    pub fn root(&self) -> MerkleRoot {
+        match self.levels.get(DEPTH).and_then(|l| l.first()) {
+            Some(r) => MerkleRoot::from_fr(*r),
+            None => MerkleRoot::empty(),
+        }
+    }
+
+    /// The leaf at `index`.
+    pub fn leaf(&self, index: u64) -> Option<NoteCommitment> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.leaves().get(i))
+            .map(|x| NoteCommitment::from_fr(*x))
+    }
+
+    /// The authentication path of leaf `index` against the current root.
+    pub fn path(&self, index: u64) -> Result<AuthPath, NoSuchLeaf> {
+        let err = NoSuchLeaf {
+            index,
+            size: self.size(),
+        };
+        if index >= self.size() {
+            return Err(err);
+        }
+        let leaf_index = LeafIndex::new(index).ok_or(err)?;
+        let z = empty_roots();
+        let mut siblings = [Fr::from(0u64); DEPTH];
+        for (k, s) in siblings.iter_mut().enumerate() {
+            let sib = ((index >> k) ^ 1) as usize;
+            *s = self.levels[k].get(sib).copied().unwrap_or(z[k]);
+        }
+        Ok(AuthPath {
+            siblings,
+            index: leaf_index,
+        })
+    }
+}
+
+/// Appends per second of a [`Frontier`] over `n` distinct leaves (the root is
+/// computed once at the end). Used by `veil bench`.
+pub fn bench_append_rate(n: u64) -> f64 {
+    let mut f = Frontier::new();
+    let start = Instant::now();
+    for i in 0..n {
+        if f.append(NoteCommitment::from_fr(Fr::from(i + 1))).is_err() {
+            break;
+        }
+    }
+    let root = f.root();
+    let secs = start.elapsed().as_secs_f64();
+    std::hint::black_box(root);
+    if secs > 0.0 {
+        f.size() as f64 / secs
+    } else {
+        f64::INFINITY
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cm(i: u64) -> NoteCommitment {
+        NoteCommitment::from_fr(Fr::from(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1))
+    }
+
+    /// The root by definition: hash the full level of 2^k-leaf subtrees bottom up.
+    fn reference_root(leaves: &[Fr]) -> Fr {
+        let z = empty_roots();
+        let mut level = leaves.to_vec();
+        for zk in z.iter().take(DEPTH) {
+            if level.is_empty() {
+                level.push(*zk);
+            }
+            level = level
+                .chunks(2)
+                .map(|c| hash_node(&c[0], c.get(1).unwrap_or(zk)))
+                .collect();
+        }
+        level[0]
+    }
+
+    #[test]
+    fn empty_tree_root_is_z32() {
+        let z = empty_roots();
+        assert_eq!(z[0], Fr::from(0u64));
+        assert_eq!(z[1], hash_node(&Fr::from(0u64), &Fr::from(0u64)));
+        assert_eq!(Frontier::new().root().inner(), z[DEPTH]);
+        assert_eq!(Tree::new().root(), MerkleRoot::empty());
+        assert_eq!(reference_root(&[]), z[DEPTH]);
+    }
+
+    #[test]
+    fn small_trees_match_the_definition() {
+        let mut f = Frontier::new();
+        let mut t = Tree::new();
+        let mut leaves = Vec::new();
+        for i in 0..37 {
+            leaves.push(cm(i).inner());
+            assert_eq!(f.append(cm(i)).map(LeafIndex::get), Ok(i));
+            assert_eq!(t.append(cm(i)).map(LeafIndex::get), Ok(i));
+            let want = reference_root(&leaves);
+            assert_eq!(f.root().inner(), want, "frontier after {} leaves", i + 1);
+            assert_eq!(t.root().inner(), want, "tree after {} leaves", i + 1);
+        }
+    }
+
+    #[test]
+    fn paths_verify_and_wrong_paths_fail() {
+        let mut t = Tree::new();
+        t.append_many((0..21).map(cm)).expect("fits");
+        let root = t.root();
+        for i in 0..21 {
+            let p = t.path(i).expect("leaf exists");
+            assert_eq!(p.root_for(&cm(i)), root);
+            // Wrong leaf, wrong index, wrong sibling: each fails.
+            assert_ne!(p.root_for(&cm(i + 100)), root);
+            let mut q = p.clone();
+            q.index = LeafIndex::new(i ^ 1).expect("small");
+            assert_ne!(q.root_for(&cm(i)), root);
+            let mut q = p.clone();
+            q.siblings[5] += Fr::from(1u64);
+            assert_ne!(q.root_for(&cm(i)), root);
+        }
+        assert_eq!(
+            t.path(21),
+            Err(NoSuchLeaf {
+                index: 21,
+                size: 21
+            })
+        );
+    }
+
+    #[test]
+    fn inner_node_is_not_a_leaf() {
+        // A8: the level-1 node H(leaf0, leaf1) presented as a leaf, with the
+        // remaining siblings shifted down, does not reach the root: depth is fixed.
+        let mut t = Tree::new();
+        t.append_many((0..4).map(cm)).expect("fits");
+        let p = t.path(0).expect("leaf 0");
+        let inner = NoteCommitment::from_fr(hash_node(&cm(0).inner(), &cm(1).inner()));
+        let mut siblings = [Fr::from(0u64); DEPTH];
+        siblings[..DEPTH - 1].copy_from_slice(&p.siblings[1..]);
+        siblings[DEPTH - 1] = empty_roots()[DEPTH - 1];
+        let shallow = AuthPath {
+            siblings,
+            index: LeafIndex::new(0).expect("0"),
+        };
+        assert_ne!(shallow.root_for(&inner), t.root());
+        // The empty leaf is not a spendable note either: Z_0 = 0 and its path
+        // in a non-empty tree does not give the root.
+        assert_ne!(
+            t.path(0)
+                .expect("leaf")
+                .root_for(&NoteCommitment::from_fr(Fr::from(0u64))),
+            t.root()
+        );
+    }
+
+    #[test]
+    fn tree_full_at_two_to_the_32() {
+        assert!(LeafIndex::new(CAPACITY - 1).is_some());
+        assert!(LeafIndex::new(CAPACITY).is_none());
+        // A frontier one leaf short of full (decoded, not filled).
+        let mut bytes = vec![FRONTIER_VERSION];
+        bytes.extend_from_slice(&(CAPACITY - 1).to_be_bytes());
+        for k in 0..=DEPTH {
+            let x = if k < DEPTH {
+                empty_roots()[k]
+            } else {
+                Fr::from(0u64)
+            };
+            bytes.extend_from_slice(&fr_to_bytes(&x));
+        }
+        let mut f = Frontier::from_bytes(&bytes).expect("valid frontier");
+        assert_eq!(f.append(cm(1)).map(LeafIndex::get), Ok(CAPACITY - 1));
+        assert_eq!(f.size(), CAPACITY);
+        assert_eq!(f.append(cm(2)), Err(TreeFull));
+        // The full root is the last carried node.
+        let root = f.root();
+        assert_eq!(
+            Frontier::from_bytes(&f.to_bytes())
+                .expect("roundtrip")
+                .root(),
+            root
+        );
+    }
+
+    #[test]
+    fn frontier_decoding_is_strict() {
+        let mut f = Frontier::new();
+        for i in 0..5 {
+            f.append(cm(i)).expect("fits");
+        }
+        let bytes = f.to_bytes();
+        assert_eq!(Frontier::from_bytes(&bytes).as_ref(), Ok(&f));
+        assert!(Frontier::from_bytes(&bytes[1..]).is_err());
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(Frontier::from_bytes(&extra).is_err());
+        let mut bad = bytes.clone();
+        bad[0] = 2;
+        assert_eq!(Frontier::from_bytes(&bad), Err(EncodingError::Version(2)));
+        // size = 5 = 0b101: entry 1 is unused and must be zero.
+        let mut bad = bytes.clone();
+        bad[9 + FR_BYTES + 31] = 1;
+        assert!(Frontier::from_bytes(&bad).is_err());
+        // Non-canonical entry 0.
+        let mut bad = bytes.clone();
+        bad[9..9 + FR_BYTES].copy_from_slice(&[0xff; FR_BYTES]);
+        assert_eq!(
+            Frontier::from_bytes(&bad),
+            Err(EncodingError::NonCanonicalField)
+        );
+        let mut bad = bytes;
+        bad[1..9].copy_from_slice(&(CAPACITY + 1).to_be_bytes());
+        assert!(Frontier::from_bytes(&bad).is_err());
+    }
+
+    #[test]
+    fn root_history_keeps_the_last_128() {
+        let mut h = RootHistory::new();
+        for i in 0..200u64 {
+            h.push(MerkleRoot::from_fr(Fr::from(i)));
+        }
+        assert_eq!(h.len(), ROOT_HISTORY);
+        assert!(h.contains(&MerkleRoot::from_fr(Fr::from(199u64))));
+        assert!(h.contains(&MerkleRoot::from_fr(Fr::from(200 - ROOT_HISTORY as u64))));
+        assert!(!h.contains(&MerkleRoot::from_fr(Fr::from(199 - ROOT_HISTORY as u64))));
+        assert_eq!(h.latest(), Some(MerkleRoot::from_fr(Fr::from(199u64))));
+    }
+
+    #[test]
+    fn bench_rate_is_positive() {
+        assert!(bench_append_rate(100) > 0.0);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn frontier_equals_tree(batches in proptest::collection::vec(proptest::collection::vec(any::<u64>(), 0..20), 1..6)) {
+            let mut f = Frontier::new();
+            let mut t = Tree::new();
+            let mut one_by_one = Tree::new();
+            let mut all = Vec::new();
+            for batch in &batches {
+                let cms: Vec<NoteCommitment> = batch.iter().map(|x| cm(*x)).collect();
+                for c in &cms {
+                    f.append(*c).expect("fits");
+                    one_by_one.append(*c).expect("fits");
+                }
+                t.append_many(cms.iter().copied()).expect("fits");
+                all.extend(cms.iter().map(|c| c.inner()));
+                prop_assert_eq!(f.root(), t.root());
+                prop_assert_eq!(&t, &one_by_one);
+            }
+            prop_assert_eq!(t.root().inner(), reference_root(&all));
+            for i in 0..t.size() {
+                let leaf = t.leaf(i).expect("exists");
+                prop_assert_eq!(t.path(i).expect("exists").root_for(&leaf), t.root());
+            }
+            prop_assert_eq!(Frontier::from_bytes(&f.to_bytes()), Ok(f));
+        }
+    }
+}
