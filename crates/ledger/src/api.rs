@@ -9,9 +9,9 @@ use std::future::Future;
 
 use crate::error::LedgerError;
 use crate::types::{
-    AccessStatement, AccountId, Address, DepositReceipt, Escrow, LedgerStatus, MerkleRoot,
-    NodeId, NodeRecord, NodeRegistration, NoteCommitment, Proof, ReclaimReceipt, SessionId,
-    SettleReceipt, SettleRequest, Value, WithdrawReceipt, WithdrawStatement,
+    AccessStatement, AccountId, Address, DepositReceipt, Escrow, LedgerStatus, MerkleRoot, NodeId,
+    NodeRecord, NodeRegistration, NoteCommitment, Proof, ReclaimReceipt, SessionId, SettleReceipt,
+    SettleRequest, Value, WithdrawReceipt, WithdrawStatement,
 };
 
 /// Largest page [`LedgerApi::commitments`] returns.
@@ -78,8 +78,10 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         session_id: SessionId,
     ) -> impl Future<Output = Result<Option<Escrow>, LedgerError>> + Send;
 
-    fn balance(&self, account: AccountId)
-    -> impl Future<Output = Result<Value, LedgerError>> + Send;
+    fn balance(
+        &self,
+        account: AccountId,
+    ) -> impl Future<Output = Result<Value, LedgerError>> + Send;
 
     /// The recent roots (at most 128), oldest first. Any of them is accepted.
     fn roots(&self) -> impl Future<Output = Result<Vec<MerkleRoot>, LedgerError>> + Send;

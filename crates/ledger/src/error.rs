@@ -12,7 +12,10 @@ use crate::types::{BlockHeight, Value};
 pub enum LedgerError {
     /// A malformed request field (non-canonical field element, wrong length…).
     #[error("malformed {field}: {source}")]
-    Encoding { field: &'static str, source: EncodingError },
+    Encoding {
+        field: &'static str,
+        source: EncodingError,
+    },
     /// A well-formed but invalid argument (stateless check).
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
@@ -26,8 +29,14 @@ pub enum LedgerError {
     NodeExists,
     #[error("escrow size {0:?} is not accepted by the node")]
     EscrowSizeNotAccepted(Value),
-    #[error("expiry {expiry:?} out of range at height {height:?} (must be > height and <= height + {max_delta})")]
-    ExpiryOutOfRange { expiry: BlockHeight, height: BlockHeight, max_delta: u64 },
+    #[error(
+        "expiry {expiry:?} out of range at height {height:?} (must be > height and <= height + {max_delta})"
+    )]
+    ExpiryOutOfRange {
+        expiry: BlockHeight,
+        height: BlockHeight,
+        max_delta: u64,
+    },
     #[error("proof does not verify")]
     InvalidProof,
     #[error("insufficient account balance")]

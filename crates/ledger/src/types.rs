@@ -128,9 +128,14 @@ pub struct SettleStatement {
 pub enum EscrowState {
     Open,
     /// Settled in the batch whose first session id is `batch`.
-    Settled { batch: SessionId, cm_refund: NoteCommitment },
-    /// Refunded in full by `reclaim`.
-    Reclaimed,
+    Settled {
+        batch: SessionId,
+        cm_refund: NoteCommitment,
+    },
+    /// Refunded in full by `reclaim`; the refund note is leaf `leaf_index`.
+    Reclaimed {
+        leaf_index: u64,
+    },
 }
 
 /// An escrow record (docs/protocol.md §8.3).

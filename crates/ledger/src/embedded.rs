@@ -1,0 +1,156 @@
+//! [`EmbeddedLedger`]: the in-process [`LedgerApi`]. Every call runs on the
+//! blocking pool; proof-carrying calls first take a permit of a bounded
+//! verification queue and fail fast with [`LedgerError::Busy`] when it is
+//! full (adversarial C4/C8).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::api::LedgerApi;
+use crate::engine::Engine;
+use crate::error::LedgerError;
+use crate::machine::LedgerConfig;
+use crate::types::*;
+use crate::verifier::ProofVerifier;
+
+/// Default bound of in-flight proof verifications (running + queued).
+pub const DEFAULT_VERIFY_QUEUE: usize = 64;
+
+/// An in-process ledger handle (cheap to clone).
+#[derive(Clone)]
+pub struct EmbeddedLedger {
+    engine: Arc<Engine>,
+    verify_slots: Arc<Semaphore>,
+}
+
+impl EmbeddedLedger {
+    pub fn new(engine: Engine, verify_queue: usize) -> Self {
+        Self {
+            engine: Arc::new(engine),
+            verify_slots: Arc::new(Semaphore::new(verify_queue)),
+        }
+    }
+
+    /// Opens (or creates) a durable ledger at `path`.
+    pub fn open(
+        path: &Path,
+        verifier: Arc<dyn ProofVerifier>,
+        config: LedgerConfig,
+    ) -> Result<Self, LedgerError> {
+        Ok(Self::new(
+            Engine::open(path, verifier, config)?,
+            DEFAULT_VERIFY_QUEUE,
+        ))
+    }
+
+    /// A fresh in-memory ledger.
+    pub fn in_memory(
+        verifier: Arc<dyn ProofVerifier>,
+        config: LedgerConfig,
+    ) -> Result<Self, LedgerError> {
+        Ok(Self::new(
+            Engine::in_memory(verifier, config)?,
+            DEFAULT_VERIFY_QUEUE,
+        ))
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Advances the logical clock by `blocks`.
+    pub async fn advance(&self, blocks: u64) -> Result<BlockHeight, LedgerError> {
+        self.blocking(move |e| e.advance(blocks)).await
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || f(&engine))
+            .await
+            .map_err(|e| LedgerError::Storage(format!("ledger task failed: {e}")))?
+    }
+
+    /// Like [`Self::blocking`], holding a verification permit; a full queue is `Busy`.
+    async fn verifying<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> Result<T, LedgerError> + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let permit = self
+            .verify_slots
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| LedgerError::Busy)?;
+        let out = self.blocking(f).await;
+        drop(permit);
+        out
+    }
+}
+
+impl LedgerApi for EmbeddedLedger {
+    async fn deposit(
+        &self,
+        account: AccountId,
+        value: Value,
+        addr: Address,
+    ) -> Result<DepositReceipt, LedgerError> {
+        self.blocking(move |e| e.deposit(account, value, addr))
+            .await
+    }
+    async fn open_escrow(
+        &self,
+        token: AccessStatement,
+        proof: Proof,
+    ) -> Result<Escrow, LedgerError> {
+        self.verifying(move |e| e.open_escrow(token, &proof)).await
+    }
+    async fn settle(&self, request: SettleRequest) -> Result<SettleReceipt, LedgerError> {
+        self.verifying(move |e| e.settle(request)).await
+    }
+    async fn reclaim(&self, session_id: SessionId) -> Result<ReclaimReceipt, LedgerError> {
+        self.blocking(move |e| e.reclaim(session_id)).await
+    }
+    async fn withdraw(
+        &self,
+        statement: WithdrawStatement,
+        proof: Proof,
+    ) -> Result<WithdrawReceipt, LedgerError> {
+        self.verifying(move |e| e.withdraw(statement, &proof)).await
+    }
+    async fn register_node(
+        &self,
+        registration: NodeRegistration,
+    ) -> Result<NodeRecord, LedgerError> {
+        self.blocking(move |e| e.register_node(registration)).await
+    }
+    async fn faucet(&self, account: AccountId, amount: Value) -> Result<Value, LedgerError> {
+        self.blocking(move |e| e.faucet(account, amount)).await
+    }
+    async fn get_node(&self, node_id: NodeId) -> Result<Option<NodeRecord>, LedgerError> {
+        self.blocking(move |e| e.get_node(&node_id)).await
+    }
+    async fn get_escrow(&self, session_id: SessionId) -> Result<Option<Escrow>, LedgerError> {
+        self.blocking(move |e| e.get_escrow(&session_id)).await
+    }
+    async fn balance(&self, account: AccountId) -> Result<Value, LedgerError> {
+        self.blocking(move |e| e.balance(&account)).await
+    }
+    async fn roots(&self) -> Result<Vec<MerkleRoot>, LedgerError> {
+        self.blocking(|e| e.roots()).await
+    }
+    async fn commitments(
+        &self,
+        from_index: u64,
+        limit: u32,
+    ) -> Result<Vec<NoteCommitment>, LedgerError> {
+        self.blocking(move |e| e.commitments(from_index, limit))
+            .await
+    }
+    async fn status(&self) -> Result<LedgerStatus, LedgerError> {
+        self.blocking(|e| e.status()).await
+    }
+}

@@ -1,0 +1,301 @@
+//! The engine: runs each operation as read-only checks on a snapshot →
+//! proof verification (no transaction held) → execution on the single
+//! writer thread, which re-checks and group-commits queued operations in one
+//! durable transaction and answers each only after that commit.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use crate::error::LedgerError;
+use crate::machine::{self, Checked, LedgerConfig};
+use crate::store::{StateRead, Store, WriteState};
+use crate::types::*;
+use crate::verifier::ProofVerifier;
+
+/// Operations the writer executes. Spends arrive already verified.
+enum Op {
+    Deposit(AccountId, Value, Address),
+    Open(AccessStatement),
+    Settle(SettleRequest),
+    Reclaim(SessionId),
+    Withdraw(WithdrawStatement),
+    Register(NodeRegistration),
+    Faucet(AccountId, Value),
+    Advance(u64),
+}
+
+enum Done {
+    Deposit(DepositReceipt),
+    Open(Escrow),
+    Settle(SettleReceipt),
+    Reclaim(ReclaimReceipt),
+    Withdraw(WithdrawReceipt),
+    Register(NodeRecord),
+    Balance(Value),
+    Height(BlockHeight),
+}
+
+type Reply = mpsc::SyncSender<Result<Done, LedgerError>>;
+
+/// Most operations folded into one durable transaction.
+pub const GROUP_COMMIT_MAX: usize = 256;
+
+/// A ledger: store, verifier, parameters and the writer thread.
+pub struct Engine {
+    store: Arc<Store>,
+    verifier: Arc<dyn ProofVerifier>,
+    config: LedgerConfig,
+    writer: mpsc::SyncSender<(Op, Reply)>,
+}
+
+fn execute(w: &WriteState<'_>, cfg: &LedgerConfig, op: &Op) -> Result<Done, LedgerError> {
+    Ok(match op {
+        Op::Deposit(a, v, addr) => Done::Deposit(machine::apply_deposit(w, *a, *v, *addr)?),
+        Op::Open(st) => Done::Open(machine::apply_open(w, cfg, st)?),
+        Op::Settle(r) => Done::Settle(machine::apply_settle(w, cfg, r)?),
+        Op::Reclaim(id) => Done::Reclaim(machine::apply_reclaim(w, cfg, id)?),
+        Op::Withdraw(st) => Done::Withdraw(machine::apply_withdraw(w, st)?),
+        Op::Register(g) => Done::Register(machine::apply_register(w, g)?),
+        Op::Faucet(a, v) => Done::Balance(machine::apply_faucet(w, a, *v)?),
+        Op::Advance(n) => Done::Height(machine::apply_advance(w, *n)?),
+    })
+}
+
+fn is_fatal(e: &LedgerError) -> bool {
+    matches!(
+        e,
+        LedgerError::Storage(_) | LedgerError::Corrupted(_) | LedgerError::Poisoned
+    )
+}
+
+fn writer_loop(store: Arc<Store>, cfg: LedgerConfig, rx: mpsc::Receiver<(Op, Reply)>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP_COMMIT_MAX {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let result = store.write(|w| {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for (op, _) in &batch {
+                let r = execute(w, &cfg, op);
+                // A storage failure aborts the whole transaction.
+                if let Err(e) = &r
+                    && is_fatal(e)
+                {
+                    return Err(e.clone());
+                }
+                outcomes.push(r);
+            }
+            Ok(outcomes)
+        });
+        match result {
+            Ok(outcomes) => {
+                for ((_, reply), out) in batch.into_iter().zip(outcomes) {
+                    let _ = reply.send(out);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "ledger write failed; store is now read-only");
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Opens (or creates) the ledger at `path`; refuses a corrupt file.
+    pub fn open(
+        path: &Path,
+        verifier: Arc<dyn ProofVerifier>,
+        config: LedgerConfig,
+    ) -> Result<Self, LedgerError> {
+        Ok(Self::with_store(
+            Store::open_or_create(path)?,
+            verifier,
+            config,
+        ))
+    }
+
+    /// A fresh in-memory ledger.
+    pub fn in_memory(
+        verifier: Arc<dyn ProofVerifier>,
+        config: LedgerConfig,
+    ) -> Result<Self, LedgerError> {
+        Ok(Self::with_store(Store::in_memory()?, verifier, config))
+    }
+
+    pub fn with_store(
+        store: Store,
+        verifier: Arc<dyn ProofVerifier>,
+        config: LedgerConfig,
+    ) -> Self {
+        let store = Arc::new(store);
+        let (tx, rx) = mpsc::sync_channel(4 * GROUP_COMMIT_MAX);
+        let (s, c) = (store.clone(), config.clone());
+        std::thread::Builder::new()
+            .name("veil-ledger-writer".into())
+            .spawn(move || writer_loop(s, c, rx))
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot spawn the ledger writer"));
+        Self {
+            store,
+            verifier,
+            config,
+            writer: tx,
+        }
+    }
+
+    pub fn config(&self) -> &LedgerConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn submit(&self, op: Op) -> Result<Done, LedgerError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.writer
+            .send((op, tx))
+            .map_err(|_| LedgerError::Storage("ledger writer stopped".into()))?;
+        rx.recv()
+            .map_err(|_| LedgerError::Storage("ledger writer stopped".into()))?
+    }
+
+    pub fn deposit(
+        &self,
+        a: AccountId,
+        v: Value,
+        addr: Address,
+    ) -> Result<DepositReceipt, LedgerError> {
+        match self.submit(Op::Deposit(a, v, addr))? {
+            Done::Deposit(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// §8.3.2: cheap checks on a snapshot, then the pairing, then execution.
+    pub fn open_escrow(&self, st: AccessStatement, proof: &Proof) -> Result<Escrow, LedgerError> {
+        match machine::check_open(&self.store.read()?, &self.config, &st)? {
+            Checked::Done(e) => return Ok(e),
+            Checked::New(_) => {}
+        }
+        if !self.verifier.verify_access(&st, proof) {
+            return Err(LedgerError::InvalidProof);
+        }
+        match self.submit(Op::Open(st))? {
+            Done::Open(e) => Ok(e),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub fn settle(&self, r: SettleRequest) -> Result<SettleReceipt, LedgerError> {
+        let statement = match machine::check_settle(&self.store.read()?, &self.config, &r)? {
+            Checked::Done(receipt) => return Ok(receipt),
+            Checked::New(st) => st,
+        };
+        if !self.verifier.verify_settle(&statement, &r.proof) {
+            return Err(LedgerError::InvalidProof);
+        }
+        // The writer rebuilds the statement; it must be the one verified:
+        // any change of an escrow in between makes the batch fail its checks.
+        match self.submit(Op::Settle(r))? {
+            Done::Settle(x) => Ok(x),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub fn reclaim(&self, id: SessionId) -> Result<ReclaimReceipt, LedgerError> {
+        match self.submit(Op::Reclaim(id))? {
+            Done::Reclaim(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub fn withdraw(
+        &self,
+        st: WithdrawStatement,
+        proof: &Proof,
+    ) -> Result<WithdrawReceipt, LedgerError> {
+        if let Checked::Done(r) = machine::check_withdraw(&self.store.read()?, &st)? {
+            return Ok(r);
+        }
+        if !self.verifier.verify_withdraw(&st, proof) {
+            return Err(LedgerError::InvalidProof);
+        }
+        match self.submit(Op::Withdraw(st))? {
+            Done::Withdraw(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub fn register_node(&self, g: NodeRegistration) -> Result<NodeRecord, LedgerError> {
+        match self.submit(Op::Register(g))? {
+            Done::Register(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// DEVELOPMENT ONLY: mint into an account.
+    pub fn faucet(&self, a: AccountId, v: Value) -> Result<Value, LedgerError> {
+        match self.submit(Op::Faucet(a, v))? {
+            Done::Balance(b) => Ok(b),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Advances the logical clock (the `--block-interval` ticker, tests).
+    pub fn advance(&self, blocks: u64) -> Result<BlockHeight, LedgerError> {
+        match self.submit(Op::Advance(blocks))? {
+            Done::Height(h) => Ok(h),
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub fn get_node(&self, id: &NodeId) -> Result<Option<NodeRecord>, LedgerError> {
+        self.store.read()?.node(id)
+    }
+
+    pub fn get_escrow(&self, id: &SessionId) -> Result<Option<Escrow>, LedgerError> {
+        self.store.read()?.escrow(id)
+    }
+
+    pub fn balance(&self, a: &AccountId) -> Result<Value, LedgerError> {
+        self.store.read()?.account(a)
+    }
+
+    pub fn roots(&self) -> Result<Vec<MerkleRoot>, LedgerError> {
+        Ok(self.store.read()?.roots()?.0.into_iter().collect())
+    }
+
+    pub fn commitments(&self, from: u64, limit: u32) -> Result<Vec<NoteCommitment>, LedgerError> {
+        let limit = limit.min(crate::api::MAX_COMMITMENT_PAGE);
+        self.store.read()?.commitments(from, u64::from(limit))
+    }
+
+    pub fn status(&self) -> Result<LedgerStatus, LedgerError> {
+        let r = self.store.read()?;
+        let f = r.frontier()?;
+        let t = r.totals()?;
+        Ok(LedgerStatus {
+            height: r.height()?,
+            commitment_count: f.count(),
+            root: f.root(),
+            schema_version: crate::schema::SCHEMA_VERSION,
+            challenge_window: self.config.challenge_window,
+            max_expiry_delta: self.config.max_expiry_delta,
+            minted: Value(t.minted),
+            pool: Value(t.pool),
+        })
+    }
+}
+
+fn unexpected() -> LedgerError {
+    LedgerError::Storage("writer returned a mismatched outcome".into())
+}

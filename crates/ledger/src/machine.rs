@@ -1,0 +1,532 @@
+//! The ledger state machine (docs/protocol.md §8.3): for each operation,
+//! stateless checks, then read-only checks against state, then execution.
+//!
+//! No I/O beyond the [`StateRead`]/[`WriteState`] handles it is given, no
+//! clock (heights come from state: adversarial D10), no proof verification
+//! (the engine verifies between the read-only checks and execution, outside
+//! the write transaction). Every `apply_*` re-runs its read-only checks and
+//! performs all of them before its first write, so a refused operation
+//! writes nothing even inside a shared (group-commit) transaction.
+
+use crate::error::LedgerError;
+use crate::schema::{DepositRecord, MAX_ESCROW_SIZES, NullifierUse, SettlementRecord, Totals};
+use crate::store::{StateRead, WriteState};
+use crate::types::*;
+
+/// Largest settlement batch the ledger accepts.
+pub const MAX_BATCH: usize = 64;
+
+/// Ledger parameters (docs/protocol.md §8.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerConfig {
+    /// Blocks after `expiry` during which the node may still settle.
+    pub challenge_window: u64,
+    /// Largest `expiry − height` an access token may ask for.
+    pub max_expiry_delta: u64,
+    /// Batch sizes `K` for which a `settle_K` verifying key exists.
+    pub settle_batch_sizes: Vec<u32>,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            challenge_window: 20,
+            max_expiry_delta: 10_000,
+            settle_batch_sizes: vec![1, 2, 4, 8, 16],
+        }
+    }
+}
+
+fn add(a: u64, b: u64) -> Result<u64, LedgerError> {
+    a.checked_add(b).ok_or(LedgerError::Overflow)
+}
+fn sub(a: u64, b: u64, e: LedgerError) -> Result<u64, LedgerError> {
+    a.checked_sub(b).ok_or(e)
+}
+
+/// Outcome of the read-only checks of a spend: either new work, or the
+/// retry of an operation already applied (idempotence).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Checked<N, D> {
+    New(N),
+    Done(D),
+}
+
+// ---------------------------------------------------------------- deposit
+
+pub fn check_deposit(
+    s: &impl StateRead,
+    account: &AccountId,
+    value: Value,
+    cm: &NoteCommitment,
+) -> Result<Checked<(), DepositReceipt>, LedgerError> {
+    if value == Value::ZERO {
+        return Err(LedgerError::InvalidArgument(
+            "deposit value must be positive",
+        ));
+    }
+    if let Some(d) = s.deposit(cm)? {
+        return if d.account == *account && d.value == value {
+            Ok(Checked::Done(DepositReceipt {
+                commitment: *cm,
+                leaf_index: d.leaf_index,
+            }))
+        } else {
+            Err(LedgerError::DuplicateDeposit)
+        };
+    }
+    if s.account(account)? < value {
+        return Err(LedgerError::InsufficientBalance);
+    }
+    add(s.totals()?.pool, value.0)?;
+    Ok(Checked::New(()))
+}
+
+/// §8.3.1 deposit: account → pool, appends `cm = H(NOTE, v, addr)`.
+pub fn apply_deposit(
+    w: &WriteState<'_>,
+    account: AccountId,
+    value: Value,
+    addr: Address,
+) -> Result<DepositReceipt, LedgerError> {
+    let cm = NoteCommitment::from_value_and_address(value, &addr);
+    if let Checked::Done(r) = check_deposit(w, &account, value, &cm)? {
+        return Ok(r);
+    }
+    let bal = w.account(&account)?;
+    let mut t = w.totals()?;
+    t.pool = add(t.pool, value.0)?;
+    w.set_account(
+        &account,
+        Value(sub(bal.0, value.0, LedgerError::InsufficientBalance)?),
+    )?;
+    w.set_totals(&t)?;
+    let leaf_index = w.append(&[cm])?;
+    w.put_deposit(
+        &cm,
+        &DepositRecord {
+            account,
+            value,
+            leaf_index,
+        },
+    )?;
+    Ok(DepositReceipt {
+        commitment: cm,
+        leaf_index,
+    })
+}
+
+// ------------------------------------------------------------ open_escrow
+
+/// Stateless checks of an access token.
+pub fn check_open_stateless(st: &AccessStatement) -> Result<(), LedgerError> {
+    if st.escrow == Value::ZERO {
+        return Err(LedgerError::InvalidArgument("escrow must be positive"));
+    }
+    Ok(())
+}
+
+fn same_token(e: &Escrow, st: &AccessStatement) -> bool {
+    e.node_id == st.node_id
+        && e.escrow == st.escrow
+        && e.session_key_hash == st.session_key_hash
+        && e.refund_addr == st.refund_addr
+        && e.expiry == st.expiry
+        && e.cm_change == st.cm_change
+}
+
+/// Read-only checks (§8.3.2), cheapest first and all before any pairing
+/// (adversarial C5): a retry of an applied token returns its escrow.
+/// On `New`, carries the node's price.
+pub fn check_open(
+    s: &impl StateRead,
+    cfg: &LedgerConfig,
+    st: &AccessStatement,
+) -> Result<Checked<Value, Escrow>, LedgerError> {
+    check_open_stateless(st)?;
+    let session_id = SessionId::from(st.nullifier);
+    if s.nullifier(&st.nullifier)?.is_some() {
+        return match s.escrow(&session_id)? {
+            Some(e) if same_token(&e, st) => Ok(Checked::Done(e)),
+            _ => Err(LedgerError::NullifierSpent),
+        };
+    }
+    if !s.roots()?.contains(&st.root) {
+        return Err(LedgerError::UnknownRoot(crate::tree::ROOT_HISTORY));
+    }
+    let node = s.node(&st.node_id)?.ok_or(LedgerError::UnknownNode)?;
+    if !node.registration.escrow_sizes.contains(&st.escrow) {
+        return Err(LedgerError::EscrowSizeNotAccepted(st.escrow));
+    }
+    let height = s.height()?;
+    let max = height
+        .checked_add(cfg.max_expiry_delta)
+        .unwrap_or(BlockHeight(u64::MAX));
+    if st.expiry <= height || st.expiry > max {
+        return Err(LedgerError::ExpiryOutOfRange {
+            expiry: st.expiry,
+            height,
+            max_delta: cfg.max_expiry_delta,
+        });
+    }
+    let t = s.totals()?;
+    sub(t.pool, st.escrow.0, LedgerError::PoolUnderflow)?;
+    add(t.escrowed, st.escrow.0)?;
+    Ok(Checked::New(node.registration.price_per_kib))
+}
+
+/// §8.3.2 open_escrow, after the proof verified: inserts `nf`, appends
+/// `cm_change`, records the escrow, pool → escrow. Atomic (one transaction).
+pub fn apply_open(
+    w: &WriteState<'_>,
+    cfg: &LedgerConfig,
+    st: &AccessStatement,
+) -> Result<Escrow, LedgerError> {
+    let price = match check_open(w, cfg, st)? {
+        Checked::Done(e) => return Ok(e),
+        Checked::New(price) => price,
+    };
+    let mut t = w.totals()?;
+    t.pool = sub(t.pool, st.escrow.0, LedgerError::PoolUnderflow)?;
+    t.escrowed = add(t.escrowed, st.escrow.0)?;
+    let escrow = Escrow {
+        session_id: SessionId::from(st.nullifier),
+        node_id: st.node_id,
+        escrow: st.escrow,
+        price_per_kib: price,
+        session_key_hash: st.session_key_hash,
+        refund_addr: st.refund_addr,
+        expiry: st.expiry,
+        cm_change: st.cm_change,
+        opened_at: w.height()?,
+        state: EscrowState::Open,
+    };
+    w.set_totals(&t)?;
+    w.put_nullifier(&st.nullifier, &NullifierUse::Escrow)?;
+    w.append(&[st.cm_change])?;
+    w.put_escrow(&escrow)?;
+    Ok(escrow)
+}
+
+// ----------------------------------------------------------------- settle
+
+/// Stateless checks of a settlement request (§8.3.3).
+pub fn check_settle_stateless(cfg: &LedgerConfig, r: &SettleRequest) -> Result<(), LedgerError> {
+    if !cfg.settle_batch_sizes.contains(&r.k) || r.k as usize > MAX_BATCH {
+        return Err(LedgerError::InvalidArgument("unsupported batch size k"));
+    }
+    if r.session_ids.is_empty() || r.session_ids.len() > r.k as usize {
+        return Err(LedgerError::InvalidArgument(
+            "batch must hold 1..=k sessions",
+        ));
+    }
+    if r.cm_refunds.len() != r.session_ids.len() {
+        return Err(LedgerError::InvalidArgument(
+            "one refund commitment per session",
+        ));
+    }
+    let mut ids = r.session_ids.clone();
+    ids.sort();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        return Err(LedgerError::DuplicateSession);
+    }
+    Ok(())
+}
+
+/// Read-only checks of a settlement; on `New`, the statement the proof must
+/// satisfy, built from the ledger's own escrow records.
+pub fn check_settle(
+    s: &impl StateRead,
+    cfg: &LedgerConfig,
+    r: &SettleRequest,
+) -> Result<Checked<SettleStatement, SettleReceipt>, LedgerError> {
+    check_settle_stateless(cfg, r)?;
+    let batch = r.session_ids[0];
+    if let Some(done) = s.settlement(&batch)? {
+        let identical =
+            done.node_id == r.node_id && done.total == r.total && done.session_ids == r.session_ids;
+        let refunds_match = r.session_ids.iter().zip(&r.cm_refunds).try_fold(true, |ok, (id, cm)| {
+            Ok::<_, LedgerError>(ok && matches!(s.escrow(id)?, Some(Escrow { state: EscrowState::Settled { batch: b, cm_refund }, .. }) if b == batch && cm_refund == *cm))
+        })?;
+        if identical && refunds_match {
+            return Ok(Checked::Done(SettleReceipt {
+                total: done.total,
+                first_leaf_index: done.first_leaf_index,
+            }));
+        }
+    }
+    let node = s.node(&r.node_id)?.ok_or(LedgerError::UnknownNode)?;
+    let height = s.height()?;
+    let mut slots = Vec::with_capacity(r.session_ids.len());
+    let mut sum = 0u64;
+    for (id, cm_refund) in r.session_ids.iter().zip(&r.cm_refunds) {
+        let e = s.escrow(id)?.ok_or(LedgerError::UnknownEscrow)?;
+        if e.node_id != r.node_id {
+            return Err(LedgerError::WrongNode);
+        }
+        match e.state {
+            EscrowState::Open => {}
+            EscrowState::Settled { .. } => return Err(LedgerError::AlreadySettled),
+            EscrowState::Reclaimed { .. } => return Err(LedgerError::EscrowNotOpen),
+        }
+        let deadline = e
+            .expiry
+            .checked_add(cfg.challenge_window)
+            .unwrap_or(BlockHeight(u64::MAX));
+        if height > deadline {
+            return Err(LedgerError::SettleWindowClosed);
+        }
+        sum = add(sum, e.escrow.0)?;
+        slots.push(SettleSlot {
+            session_id: *id,
+            escrow: e.escrow,
+            price_per_kib: e.price_per_kib,
+            session_key_hash: e.session_key_hash,
+            refund_addr: e.refund_addr,
+            cm_refund: *cm_refund,
+        });
+    }
+    if r.total.0 > sum {
+        return Err(LedgerError::TotalExceedsEscrow);
+    }
+    let t = s.totals()?;
+    add(t.pool, sum - r.total.0)?;
+    add(s.account(&node.registration.account)?.0, r.total.0)?;
+    Ok(Checked::New(SettleStatement {
+        node_id: r.node_id,
+        k: r.k,
+        total: r.total,
+        slots,
+    }))
+}
+
+/// §8.3.3 settle, after the proof verified: pays `T` to the node's account,
+/// appends every refund, marks the sessions Settled. All or nothing.
+pub fn apply_settle(
+    w: &WriteState<'_>,
+    cfg: &LedgerConfig,
+    r: &SettleRequest,
+) -> Result<SettleReceipt, LedgerError> {
+    let statement = match check_settle(w, cfg, r)? {
+        Checked::Done(receipt) => return Ok(receipt),
+        Checked::New(st) => st,
+    };
+    let node = w.node(&r.node_id)?.ok_or(LedgerError::UnknownNode)?;
+    let payee = node.registration.account;
+    let sum: u64 = statement.slots.iter().map(|s| s.escrow.0).sum();
+    let mut t = w.totals()?;
+    t.escrowed = sub(t.escrowed, sum, LedgerError::PoolUnderflow)?;
+    t.pool = add(t.pool, sum - r.total.0)?;
+    let bal = add(w.account(&payee)?.0, r.total.0)?;
+    let batch = r.session_ids[0];
+    let mut escrows = Vec::with_capacity(r.session_ids.len());
+    for (id, cm_refund) in r.session_ids.iter().zip(&r.cm_refunds) {
+        let mut e = w.escrow(id)?.ok_or(LedgerError::UnknownEscrow)?;
+        e.state = EscrowState::Settled {
+            batch,
+            cm_refund: *cm_refund,
+        };
+        escrows.push(e);
+    }
+    // All checks done: write.
+    w.set_totals(&t)?;
+    w.set_account(&payee, Value(bal))?;
+    let first_leaf_index = w.append(&r.cm_refunds)?;
+    for e in &escrows {
+        w.put_escrow(e)?;
+    }
+    w.put_settlement(
+        &batch,
+        &SettlementRecord {
+            node_id: r.node_id,
+            total: r.total,
+            first_leaf_index,
+            session_ids: r.session_ids.clone(),
+        },
+    )?;
+    Ok(SettleReceipt {
+        total: r.total,
+        first_leaf_index,
+    })
+}
+
+// ---------------------------------------------------------------- reclaim
+
+/// §8.3.4 reclaim: after `expiry + challenge_window`, refund `E` in full to
+/// `H(NOTE, E, addr_r)`. Anyone may call it; a retry returns the same leaf.
+pub fn apply_reclaim(
+    w: &WriteState<'_>,
+    cfg: &LedgerConfig,
+    id: &SessionId,
+) -> Result<ReclaimReceipt, LedgerError> {
+    let mut e = w.escrow(id)?.ok_or(LedgerError::UnknownEscrow)?;
+    let commitment = NoteCommitment::from_value_and_address(e.escrow, &e.refund_addr);
+    match e.state {
+        EscrowState::Reclaimed { leaf_index } => {
+            return Ok(ReclaimReceipt {
+                commitment,
+                leaf_index,
+            });
+        }
+        EscrowState::Settled { .. } => return Err(LedgerError::EscrowNotOpen),
+        EscrowState::Open => {}
+    }
+    let deadline = e
+        .expiry
+        .checked_add(cfg.challenge_window)
+        .unwrap_or(BlockHeight(u64::MAX));
+    if w.height()? <= deadline {
+        return Err(LedgerError::NotYetReclaimable(BlockHeight(
+            deadline.0.saturating_add(1),
+        )));
+    }
+    let mut t = w.totals()?;
+    t.escrowed = sub(t.escrowed, e.escrow.0, LedgerError::PoolUnderflow)?;
+    t.pool = add(t.pool, e.escrow.0)?;
+    w.set_totals(&t)?;
+    let leaf_index = w.append(&[commitment])?;
+    e.state = EscrowState::Reclaimed { leaf_index };
+    w.put_escrow(&e)?;
+    Ok(ReclaimReceipt {
+        commitment,
+        leaf_index,
+    })
+}
+
+// --------------------------------------------------------------- withdraw
+
+pub fn check_withdraw(
+    s: &impl StateRead,
+    st: &WithdrawStatement,
+) -> Result<Checked<(), WithdrawReceipt>, LedgerError> {
+    if st.amount == Value::ZERO {
+        return Err(LedgerError::InvalidArgument(
+            "withdraw amount must be positive",
+        ));
+    }
+    if let Some(used) = s.nullifier(&st.nullifier)? {
+        return match used {
+            NullifierUse::Withdrawal {
+                recipient,
+                amount,
+                cm_change,
+                leaf_index,
+            } if recipient == st.recipient && amount == st.amount && cm_change == st.cm_change => {
+                Ok(Checked::Done(WithdrawReceipt { leaf_index }))
+            }
+            _ => Err(LedgerError::NullifierSpent),
+        };
+    }
+    if !s.roots()?.contains(&st.root) {
+        return Err(LedgerError::UnknownRoot(crate::tree::ROOT_HISTORY));
+    }
+    sub(s.totals()?.pool, st.amount.0, LedgerError::PoolUnderflow)?;
+    add(s.account(&st.recipient)?.0, st.amount.0)?;
+    Ok(Checked::New(()))
+}
+
+/// §8.3.5 withdraw, after the proof verified: pool → recipient account,
+/// appends `cm_change`, inserts `nf`.
+pub fn apply_withdraw(
+    w: &WriteState<'_>,
+    st: &WithdrawStatement,
+) -> Result<WithdrawReceipt, LedgerError> {
+    if let Checked::Done(r) = check_withdraw(w, st)? {
+        return Ok(r);
+    }
+    let mut t = w.totals()?;
+    t.pool = sub(t.pool, st.amount.0, LedgerError::PoolUnderflow)?;
+    let bal = add(w.account(&st.recipient)?.0, st.amount.0)?;
+    w.set_totals(&t)?;
+    w.set_account(&st.recipient, Value(bal))?;
+    let leaf_index = w.append(&[st.cm_change])?;
+    w.put_nullifier(
+        &st.nullifier,
+        &NullifierUse::Withdrawal {
+            recipient: st.recipient,
+            amount: st.amount,
+            cm_change: st.cm_change,
+            leaf_index,
+        },
+    )?;
+    Ok(WithdrawReceipt { leaf_index })
+}
+
+// ----------------------------------------------------- register, faucet, clock
+
+/// §8.3.6 register_node: takes `stake` from the node's account. A retry of
+/// the same registration returns the record; different terms are refused.
+pub fn apply_register(w: &WriteState<'_>, g: &NodeRegistration) -> Result<NodeRecord, LedgerError> {
+    if g.price_per_kib == Value::ZERO {
+        return Err(LedgerError::InvalidArgument("price must be positive"));
+    }
+    if g.escrow_sizes.is_empty() || g.escrow_sizes.len() > MAX_ESCROW_SIZES {
+        return Err(LedgerError::InvalidArgument(
+            "a node accepts 1..=16 escrow sizes",
+        ));
+    }
+    let mut sizes = g.escrow_sizes.clone();
+    sizes.sort();
+    if sizes.first() == Some(&Value::ZERO) || sizes.windows(2).any(|p| p[0] == p[1]) {
+        return Err(LedgerError::InvalidArgument(
+            "escrow sizes must be positive and distinct",
+        ));
+    }
+    if let Some(existing) = w.node(&g.node_id)? {
+        return if existing.registration == *g {
+            Ok(existing)
+        } else {
+            Err(LedgerError::NodeExists)
+        };
+    }
+    let bal = sub(
+        w.account(&g.account)?.0,
+        g.stake.0,
+        LedgerError::InsufficientBalance,
+    )?;
+    let mut t = w.totals()?;
+    t.staked = add(t.staked, g.stake.0)?;
+    let record = NodeRecord {
+        registration: g.clone(),
+        registered_at: w.height()?,
+    };
+    w.set_account(&g.account, Value(bal))?;
+    w.set_totals(&t)?;
+    w.put_node(&record)?;
+    Ok(record)
+}
+
+/// DEVELOPMENT ONLY (§8.3.7): mints `amount` into `account`.
+pub fn apply_faucet(
+    w: &WriteState<'_>,
+    account: &AccountId,
+    amount: Value,
+) -> Result<Value, LedgerError> {
+    if amount == Value::ZERO {
+        return Err(LedgerError::InvalidArgument(
+            "faucet amount must be positive",
+        ));
+    }
+    let mut t = w.totals()?;
+    t.minted = add(t.minted, amount.0)?;
+    let bal = add(w.account(account)?.0, amount.0)?;
+    w.set_totals(&t)?;
+    w.set_account(account, Value(bal))?;
+    Ok(Value(bal))
+}
+
+/// Advances the logical clock by `blocks` (§8.1).
+pub fn apply_advance(w: &WriteState<'_>, blocks: u64) -> Result<BlockHeight, LedgerError> {
+    let h = w
+        .height()?
+        .checked_add(blocks)
+        .ok_or(LedgerError::Overflow)?;
+    w.set_height(h)?;
+    Ok(h)
+}
+
+/// The turnstile as stored: `minted = Σ accounts + pool + escrowed + staked`
+/// is checked by [`crate::audit`]; this is the stored half.
+pub fn totals(s: &impl StateRead) -> Result<Totals, LedgerError> {
+    s.totals()
+}

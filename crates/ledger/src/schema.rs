@@ -1,0 +1,506 @@
+//! The ledger's storage schema: every redb table, every key constructor and
+//! every record encoding, in one place (docs/ledger.md "Storage schema").
+//!
+//! Keys of field-valued tables are [`FieldKey`]s, which can only be built
+//! from a typed, canonical domain value: a non-canonical 32-byte string
+//! (`n + r`, the other endianness) cannot reach the database (adversarial D9).
+//! Records start with a version byte; an unknown version or a record of the
+//! wrong length is [`LedgerError::Corrupted`], never a default.
+
+use redb::TableDefinition;
+
+use crate::error::LedgerError;
+use crate::types::{
+    AccountId, Address, BlockHeight, Escrow, EscrowState, MerkleRoot, NodeId, NodeRecord,
+    NodeRegistration, NoteCommitment, Nullifier, SessionId, SessionKeyHash, Value,
+};
+
+/// Bumped on any incompatible change of a table or record below.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Version byte of every record encoding.
+const RECORD_V1: u8 = 1;
+
+/// Singletons: schema version, height, totals, frontier, root history.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Spent nullifiers → what spent them.
+pub const NULLIFIERS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("nullifiers");
+/// Leaf index → commitment, append-only (duplicates are distinct leaves, D11).
+pub const COMMITMENTS: TableDefinition<u64, [u8; 32]> = TableDefinition::new("commitments");
+/// Deposited commitment → (account, value, leaf): makes a deposit retry idempotent.
+pub const DEPOSITS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("deposits");
+/// Session id → escrow record.
+pub const ESCROWS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("escrows");
+/// Account → balance.
+pub const ACCOUNTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("accounts");
+/// Node id → node record.
+pub const NODES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("nodes");
+/// Batch id (first session id) → settlement record.
+pub const SETTLEMENTS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("settlements");
+
+pub const META_SCHEMA_VERSION: &str = "schema_version";
+pub const META_HEIGHT: &str = "height";
+pub const META_TOTALS: &str = "totals";
+pub const META_FRONTIER: &str = "frontier";
+pub const META_ROOTS: &str = "roots";
+
+/// A table key made only from a canonical, typed field value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldKey([u8; 32]);
+
+impl FieldKey {
+    pub fn bytes(&self) -> [u8; 32] {
+        self.0
+    }
+}
+
+macro_rules! field_key_from {
+    ($($t:ty),*) => {$(
+        impl From<&$t> for FieldKey {
+            fn from(v: &$t) -> Self {
+                FieldKey(v.to_bytes())
+            }
+        }
+    )*};
+}
+field_key_from!(Nullifier, NoteCommitment, SessionId, NodeId, AccountId);
+
+fn corrupted(what: &'static str) -> LedgerError {
+    LedgerError::Corrupted(format!("malformed {what} record"))
+}
+
+/// A cursor over a record that fails with `Corrupted` instead of panicking.
+struct Reader<'a> {
+    buf: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8], what: &'static str) -> Result<Self, LedgerError> {
+        match buf.split_first() {
+            Some((&RECORD_V1, rest)) => Ok(Self { buf: rest, what }),
+            _ => Err(corrupted(what)),
+        }
+    }
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], LedgerError> {
+        if self.buf.len() < N {
+            return Err(corrupted(self.what));
+        }
+        let (head, rest) = self.buf.split_at(N);
+        self.buf = rest;
+        head.try_into().map_err(|_| corrupted(self.what))
+    }
+    fn u8(&mut self) -> Result<u8, LedgerError> {
+        Ok(self.take::<1>()?[0])
+    }
+    fn u32(&mut self) -> Result<u32, LedgerError> {
+        Ok(u32::from_be_bytes(self.take()?))
+    }
+    fn u64(&mut self) -> Result<u64, LedgerError> {
+        Ok(u64::from_be_bytes(self.take()?))
+    }
+    fn field<T>(
+        &mut self,
+        f: impl FnOnce(&[u8; 32]) -> Result<T, veil_primitives::EncodingError>,
+    ) -> Result<T, LedgerError> {
+        let b = self.take::<32>()?;
+        f(&b).map_err(|_| corrupted(self.what))
+    }
+    fn finish(self) -> Result<(), LedgerError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(corrupted(self.what))
+        }
+    }
+}
+
+/// What consumed a nullifier. Every nullifier has exactly one such record
+/// (the audit checks it against the escrow and withdrawal tables).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NullifierUse {
+    /// Spent by `open_escrow`; the escrow is keyed by the same bytes.
+    Escrow,
+    /// Spent by `withdraw`.
+    Withdrawal {
+        recipient: AccountId,
+        amount: Value,
+        cm_change: NoteCommitment,
+        leaf_index: u64,
+    },
+}
+
+impl NullifierUse {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![RECORD_V1];
+        match self {
+            NullifierUse::Escrow => out.push(1),
+            NullifierUse::Withdrawal {
+                recipient,
+                amount,
+                cm_change,
+                leaf_index,
+            } => {
+                out.push(2);
+                out.extend_from_slice(&recipient.to_bytes());
+                out.extend_from_slice(&amount.0.to_be_bytes());
+                out.extend_from_slice(&cm_change.to_bytes());
+                out.extend_from_slice(&leaf_index.to_be_bytes());
+            }
+        }
+        out
+    }
+    pub fn decode(buf: &[u8]) -> Result<Self, LedgerError> {
+        let mut r = Reader::new(buf, "nullifier")?;
+        let v = match r.u8()? {
+            1 => NullifierUse::Escrow,
+            2 => NullifierUse::Withdrawal {
+                recipient: r.field(AccountId::from_bytes)?,
+                amount: Value(r.u64()?),
+                cm_change: r.field(NoteCommitment::from_bytes)?,
+                leaf_index: r.u64()?,
+            },
+            _ => return Err(corrupted("nullifier")),
+        };
+        r.finish()?;
+        Ok(v)
+    }
+}
+
+/// A deposit record: who paid, how much, where the leaf is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DepositRecord {
+    pub account: AccountId,
+    pub value: Value,
+    pub leaf_index: u64,
+}
+
+impl DepositRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![RECORD_V1];
+        out.extend_from_slice(&self.account.to_bytes());
+        out.extend_from_slice(&self.value.0.to_be_bytes());
+        out.extend_from_slice(&self.leaf_index.to_be_bytes());
+        out
+    }
+    pub fn decode(buf: &[u8]) -> Result<Self, LedgerError> {
+        let mut r = Reader::new(buf, "deposit")?;
+        let v = DepositRecord {
+            account: r.field(AccountId::from_bytes)?,
+            value: Value(r.u64()?),
+            leaf_index: r.u64()?,
+        };
+        r.finish()?;
+        Ok(v)
+    }
+}
+
+/// Escrow record layout (after the version byte): session id, node id,
+/// E, price, h_S, addr_r, expiry, cm_change, opened_at, state tag
+/// (1 open, 2 settled + batch id + cm_refund, 3 reclaimed + leaf index).
+pub fn encode_escrow(e: &Escrow) -> Vec<u8> {
+    let mut out = vec![RECORD_V1];
+    out.extend_from_slice(&e.session_id.to_bytes());
+    out.extend_from_slice(&e.node_id.to_bytes());
+    out.extend_from_slice(&e.escrow.0.to_be_bytes());
+    out.extend_from_slice(&e.price_per_kib.0.to_be_bytes());
+    out.extend_from_slice(&e.session_key_hash.to_bytes());
+    out.extend_from_slice(&e.refund_addr.to_bytes());
+    out.extend_from_slice(&e.expiry.0.to_be_bytes());
+    out.extend_from_slice(&e.cm_change.to_bytes());
+    out.extend_from_slice(&e.opened_at.0.to_be_bytes());
+    match &e.state {
+        EscrowState::Open => out.push(1),
+        EscrowState::Settled { batch, cm_refund } => {
+            out.push(2);
+            out.extend_from_slice(&batch.to_bytes());
+            out.extend_from_slice(&cm_refund.to_bytes());
+        }
+        EscrowState::Reclaimed { leaf_index } => {
+            out.push(3);
+            out.extend_from_slice(&leaf_index.to_be_bytes());
+        }
+    }
+    out
+}
+
+pub fn decode_escrow(buf: &[u8]) -> Result<Escrow, LedgerError> {
+    let mut r = Reader::new(buf, "escrow")?;
+    let e = Escrow {
+        session_id: r.field(SessionId::from_bytes)?,
+        node_id: r.field(NodeId::from_bytes)?,
+        escrow: Value(r.u64()?),
+        price_per_kib: Value(r.u64()?),
+        session_key_hash: r.field(SessionKeyHash::from_bytes)?,
+        refund_addr: r.field(Address::from_bytes)?,
+        expiry: BlockHeight(r.u64()?),
+        cm_change: r.field(NoteCommitment::from_bytes)?,
+        opened_at: BlockHeight(r.u64()?),
+        state: match r.u8()? {
+            1 => EscrowState::Open,
+            2 => EscrowState::Settled {
+                batch: r.field(SessionId::from_bytes)?,
+                cm_refund: r.field(NoteCommitment::from_bytes)?,
+            },
+            3 => EscrowState::Reclaimed {
+                leaf_index: r.u64()?,
+            },
+            _ => return Err(corrupted("escrow")),
+        },
+    };
+    r.finish()?;
+    Ok(e)
+}
+
+/// Largest number of escrow sizes a node may declare.
+pub const MAX_ESCROW_SIZES: usize = 16;
+
+pub fn encode_node(n: &NodeRecord) -> Vec<u8> {
+    let g = &n.registration;
+    let mut out = vec![RECORD_V1];
+    out.extend_from_slice(&g.node_id.to_bytes());
+    out.extend_from_slice(&g.account.to_bytes());
+    out.extend_from_slice(&g.price_per_kib.0.to_be_bytes());
+    out.extend_from_slice(&g.stake.0.to_be_bytes());
+    out.extend_from_slice(&g.tls_key_hash);
+    out.extend_from_slice(&n.registered_at.0.to_be_bytes());
+    // Bounded by MAX_ESCROW_SIZES at registration.
+    out.push(g.escrow_sizes.len() as u8);
+    for s in &g.escrow_sizes {
+        out.extend_from_slice(&s.0.to_be_bytes());
+    }
+    out
+}
+
+pub fn decode_node(buf: &[u8]) -> Result<NodeRecord, LedgerError> {
+    let mut r = Reader::new(buf, "node")?;
+    let node_id = r.field(NodeId::from_bytes)?;
+    let account = r.field(AccountId::from_bytes)?;
+    let price_per_kib = Value(r.u64()?);
+    let stake = Value(r.u64()?);
+    let tls_key_hash = r.take::<32>()?;
+    let registered_at = BlockHeight(r.u64()?);
+    let n = usize::from(r.u8()?);
+    if n > MAX_ESCROW_SIZES {
+        return Err(corrupted("node"));
+    }
+    let mut escrow_sizes = Vec::with_capacity(n);
+    for _ in 0..n {
+        escrow_sizes.push(Value(r.u64()?));
+    }
+    r.finish()?;
+    Ok(NodeRecord {
+        registration: NodeRegistration {
+            node_id,
+            account,
+            price_per_kib,
+            escrow_sizes,
+            stake,
+            tls_key_hash,
+        },
+        registered_at,
+    })
+}
+
+/// A settled batch: enough to answer a retry of the identical request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlementRecord {
+    pub node_id: NodeId,
+    pub total: Value,
+    pub first_leaf_index: u64,
+    pub session_ids: Vec<SessionId>,
+}
+
+impl SettlementRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![RECORD_V1];
+        out.extend_from_slice(&self.node_id.to_bytes());
+        out.extend_from_slice(&self.total.0.to_be_bytes());
+        out.extend_from_slice(&self.first_leaf_index.to_be_bytes());
+        out.extend_from_slice(&(self.session_ids.len() as u32).to_be_bytes());
+        for s in &self.session_ids {
+            out.extend_from_slice(&s.to_bytes());
+        }
+        out
+    }
+    pub fn decode(buf: &[u8]) -> Result<Self, LedgerError> {
+        let mut r = Reader::new(buf, "settlement")?;
+        let node_id = r.field(NodeId::from_bytes)?;
+        let total = Value(r.u64()?);
+        let first_leaf_index = r.u64()?;
+        let n = r.u32()? as usize;
+        if n > crate::machine::MAX_BATCH {
+            return Err(corrupted("settlement"));
+        }
+        let mut session_ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            session_ids.push(r.field(SessionId::from_bytes)?);
+        }
+        r.finish()?;
+        Ok(Self {
+            node_id,
+            total,
+            first_leaf_index,
+            session_ids,
+        })
+    }
+}
+
+/// The turnstile counters (docs/protocol.md §8.4):
+/// `minted = Σ accounts + pool + escrowed + staked`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub minted: u64,
+    pub pool: u64,
+    pub escrowed: u64,
+    pub staked: u64,
+}
+
+impl Totals {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![RECORD_V1];
+        for v in [self.minted, self.pool, self.escrowed, self.staked] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        out
+    }
+    pub fn decode(buf: &[u8]) -> Result<Self, LedgerError> {
+        let mut r = Reader::new(buf, "totals")?;
+        let t = Totals {
+            minted: r.u64()?,
+            pool: r.u64()?,
+            escrowed: r.u64()?,
+            staked: r.u64()?,
+        };
+        r.finish()?;
+        Ok(t)
+    }
+}
+
+pub fn encode_u64(v: u64) -> Vec<u8> {
+    let mut out = vec![RECORD_V1];
+    out.extend_from_slice(&v.to_be_bytes());
+    out
+}
+
+pub fn decode_u64(buf: &[u8], what: &'static str) -> Result<u64, LedgerError> {
+    let mut r = Reader::new(buf, what)?;
+    let v = r.u64()?;
+    r.finish()?;
+    Ok(v)
+}
+
+pub fn encode_u32(v: u32) -> Vec<u8> {
+    let mut out = vec![RECORD_V1];
+    out.extend_from_slice(&v.to_be_bytes());
+    out
+}
+
+pub fn decode_u32(buf: &[u8], what: &'static str) -> Result<u32, LedgerError> {
+    let mut r = Reader::new(buf, what)?;
+    let v = r.u32()?;
+    r.finish()?;
+    Ok(v)
+}
+
+/// Root history: up to [`crate::tree::ROOT_HISTORY`] roots, oldest first.
+pub fn encode_roots(roots: &std::collections::VecDeque<MerkleRoot>) -> Vec<u8> {
+    let mut out = vec![RECORD_V1];
+    for r in roots {
+        out.extend_from_slice(&r.to_bytes());
+    }
+    out
+}
+
+pub fn decode_roots(buf: &[u8]) -> Result<std::collections::VecDeque<MerkleRoot>, LedgerError> {
+    let mut r = Reader::new(buf, "roots")?;
+    let mut out = std::collections::VecDeque::new();
+    while !r.buf.is_empty() {
+        if out.len() >= crate::tree::ROOT_HISTORY {
+            return Err(corrupted("roots"));
+        }
+        out.push_back(r.field(MerkleRoot::from_bytes)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_primitives::Fr;
+
+    #[test]
+    fn records_round_trip_and_reject_garbage() {
+        let e = Escrow {
+            session_id: SessionId::from_fr(Fr::from(1u64)),
+            node_id: NodeId::from_fr(Fr::from(2u64)),
+            escrow: Value(100),
+            price_per_kib: Value(3),
+            session_key_hash: SessionKeyHash::from_fr(Fr::from(4u64)),
+            refund_addr: Address::from_fr(Fr::from(5u64)),
+            expiry: BlockHeight(9),
+            cm_change: NoteCommitment::from_fr(Fr::from(6u64)),
+            opened_at: BlockHeight(1),
+            state: EscrowState::Settled {
+                batch: SessionId::from_fr(Fr::from(1u64)),
+                cm_refund: NoteCommitment::from_fr(Fr::from(7u64)),
+            },
+        };
+        let bytes = encode_escrow(&e);
+        assert_eq!(decode_escrow(&bytes), Ok(e));
+        // Truncated, extended, wrong version: corrupted, never a default.
+        assert!(matches!(
+            decode_escrow(&bytes[..bytes.len() - 1]),
+            Err(LedgerError::Corrupted(_))
+        ));
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(matches!(
+            decode_escrow(&long),
+            Err(LedgerError::Corrupted(_))
+        ));
+        let mut v2 = bytes;
+        v2[0] = 2;
+        assert!(matches!(decode_escrow(&v2), Err(LedgerError::Corrupted(_))));
+        // A non-canonical field inside a record is corruption too.
+        let mut bad = encode_escrow(&Escrow {
+            state: EscrowState::Open,
+            ..e2()
+        });
+        bad[1..33].copy_from_slice(&[0xff; 32]);
+        assert!(matches!(
+            decode_escrow(&bad),
+            Err(LedgerError::Corrupted(_))
+        ));
+    }
+
+    fn e2() -> Escrow {
+        let f = |v: u64| Fr::from(v);
+        Escrow {
+            session_id: SessionId::from_fr(f(1)),
+            node_id: NodeId::from_fr(f(2)),
+            escrow: Value(1),
+            price_per_kib: Value(1),
+            session_key_hash: SessionKeyHash::from_fr(f(3)),
+            refund_addr: Address::from_fr(f(4)),
+            expiry: BlockHeight(2),
+            cm_change: NoteCommitment::from_fr(f(5)),
+            opened_at: BlockHeight(1),
+            state: EscrowState::Open,
+        }
+    }
+
+    #[test]
+    fn field_keys_come_only_from_canonical_values() {
+        // D9: n + r (and the little-endian encoding of a value) is not a Nullifier,
+        // so it cannot become a FieldKey: the only constructor takes &Nullifier.
+        let r_plus_5 = {
+            let mut b = [0u8; 32];
+            b.copy_from_slice(&ark_ff::BigInteger::to_bytes_be(
+                &<Fr as ark_ff::PrimeField>::MODULUS,
+            ));
+            b[31] += 5;
+            b
+        };
+        assert!(Nullifier::from_bytes(&r_plus_5).is_err());
+    }
+}
