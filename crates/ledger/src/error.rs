@@ -84,12 +84,6 @@ pub enum LedgerError {
     Remote { code: i32, message: String },
 }
 
-impl LedgerError {
-    pub(crate) fn encoding(field: &'static str) -> impl FnOnce(EncodingError) -> LedgerError {
-        move |source| LedgerError::Encoding { field, source }
-    }
-}
-
 impl From<redb::Error> for LedgerError {
     fn from(e: redb::Error) -> Self {
         match e {

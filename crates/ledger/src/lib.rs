@@ -8,11 +8,14 @@
 
 pub mod api;
 pub mod audit;
+pub mod convert;
 pub mod embedded;
 pub mod engine;
 pub mod error;
 pub mod machine;
+pub mod remote;
 pub mod schema;
+pub mod service;
 pub mod store;
 pub mod tree;
 pub mod types;
@@ -23,3 +26,4 @@ pub use embedded::EmbeddedLedger;
 pub use engine::Engine;
 pub use error::LedgerError;
 pub use machine::LedgerConfig;
+pub use remote::RemoteLedger;

@@ -1,0 +1,262 @@
+//! Conversions between `veil.ledger.v1` messages and domain types, at the
+//! edge only (docs/protocol.md §8.5). Decoding is strict: exact lengths,
+//! canonical field elements (never reduced), nothing defaulted.
+
+use veil_primitives::EncodingError;
+use veil_proto::ledger::v1 as pb;
+
+use crate::error::LedgerError;
+use crate::types::*;
+
+fn field<T>(
+    name: &'static str,
+    b: &[u8],
+    f: impl FnOnce(&[u8]) -> Result<T, EncodingError>,
+) -> Result<T, LedgerError> {
+    f(b).map_err(|source| LedgerError::Encoding {
+        field: name,
+        source,
+    })
+}
+
+pub fn account(b: &[u8]) -> Result<AccountId, LedgerError> {
+    field("account", b, AccountId::from_slice)
+}
+pub fn address(b: &[u8]) -> Result<Address, LedgerError> {
+    field("addr", b, Address::from_slice)
+}
+pub fn node_id(b: &[u8]) -> Result<NodeId, LedgerError> {
+    field("node_id", b, NodeId::from_slice)
+}
+pub fn session_id(b: &[u8]) -> Result<SessionId, LedgerError> {
+    field("session_id", b, SessionId::from_slice)
+}
+pub fn commitment(name: &'static str, b: &[u8]) -> Result<NoteCommitment, LedgerError> {
+    field(name, b, NoteCommitment::from_slice)
+}
+pub fn proof(b: &[u8]) -> Result<Proof, LedgerError> {
+    field("proof", b, Proof::from_slice)
+}
+fn bytes32(name: &'static str, b: &[u8]) -> Result<[u8; 32], LedgerError> {
+    b.try_into().map_err(|_| LedgerError::Encoding {
+        field: name,
+        source: EncodingError::Length {
+            expected: 32,
+            actual: b.len(),
+        },
+    })
+}
+
+pub fn access_from_pb(t: &pb::AccessToken) -> Result<(AccessStatement, Proof), LedgerError> {
+    Ok((
+        AccessStatement {
+            root: field("root", &t.root, MerkleRoot::from_slice)?,
+            nullifier: field("nullifier", &t.nullifier, Nullifier::from_slice)?,
+            cm_change: commitment("cm_change", &t.cm_change)?,
+            escrow: Value(t.escrow),
+            node_id: node_id(&t.node_id)?,
+            session_key_hash: field(
+                "session_key_hash",
+                &t.session_key_hash,
+                SessionKeyHash::from_slice,
+            )?,
+            refund_addr: field("refund_addr", &t.refund_addr, Address::from_slice)?,
+            expiry: BlockHeight(t.expiry),
+        },
+        proof(&t.proof)?,
+    ))
+}
+
+pub fn access_to_pb(s: &AccessStatement, p: &Proof) -> pb::AccessToken {
+    pb::AccessToken {
+        root: s.root.to_bytes().to_vec(),
+        nullifier: s.nullifier.to_bytes().to_vec(),
+        cm_change: s.cm_change.to_bytes().to_vec(),
+        escrow: s.escrow.0,
+        node_id: s.node_id.to_bytes().to_vec(),
+        session_key_hash: s.session_key_hash.to_bytes().to_vec(),
+        refund_addr: s.refund_addr.to_bytes().to_vec(),
+        expiry: s.expiry.0,
+        proof: p.0.to_vec(),
+    }
+}
+
+pub fn settle_from_pb(r: &pb::SettleRequest) -> Result<SettleRequest, LedgerError> {
+    if r.session_ids.len() > crate::machine::MAX_BATCH
+        || r.cm_refunds.len() > crate::machine::MAX_BATCH
+    {
+        return Err(LedgerError::InvalidArgument("batch too large"));
+    }
+    Ok(SettleRequest {
+        node_id: node_id(&r.node_id)?,
+        k: r.k,
+        session_ids: r
+            .session_ids
+            .iter()
+            .map(|b| session_id(b))
+            .collect::<Result<_, _>>()?,
+        total: Value(r.total),
+        cm_refunds: r
+            .cm_refunds
+            .iter()
+            .map(|b| commitment("cm_refund", b))
+            .collect::<Result<_, _>>()?,
+        proof: proof(&r.proof)?,
+    })
+}
+
+pub fn settle_to_pb(r: &SettleRequest) -> pb::SettleRequest {
+    pb::SettleRequest {
+        node_id: r.node_id.to_bytes().to_vec(),
+        k: r.k,
+        session_ids: r
+            .session_ids
+            .iter()
+            .map(|s| s.to_bytes().to_vec())
+            .collect(),
+        total: r.total.0,
+        cm_refunds: r.cm_refunds.iter().map(|c| c.to_bytes().to_vec()).collect(),
+        proof: r.proof.0.to_vec(),
+    }
+}
+
+pub fn withdraw_from_pb(
+    r: &pb::WithdrawRequest,
+) -> Result<(WithdrawStatement, Proof), LedgerError> {
+    Ok((
+        WithdrawStatement {
+            root: field("root", &r.root, MerkleRoot::from_slice)?,
+            nullifier: field("nullifier", &r.nullifier, Nullifier::from_slice)?,
+            cm_change: commitment("cm_change", &r.cm_change)?,
+            amount: Value(r.amount),
+            recipient: account(&r.recipient)?,
+        },
+        proof(&r.proof)?,
+    ))
+}
+
+pub fn withdraw_to_pb(s: &WithdrawStatement, p: &Proof) -> pb::WithdrawRequest {
+    pb::WithdrawRequest {
+        root: s.root.to_bytes().to_vec(),
+        nullifier: s.nullifier.to_bytes().to_vec(),
+        cm_change: s.cm_change.to_bytes().to_vec(),
+        amount: s.amount.0,
+        recipient: s.recipient.to_bytes().to_vec(),
+        proof: p.0.to_vec(),
+    }
+}
+
+pub fn registration_from_pb(r: &pb::RegisterNodeRequest) -> Result<NodeRegistration, LedgerError> {
+    if r.escrow_sizes.len() > crate::schema::MAX_ESCROW_SIZES {
+        return Err(LedgerError::InvalidArgument(
+            "a node accepts 1..=16 escrow sizes",
+        ));
+    }
+    Ok(NodeRegistration {
+        node_id: node_id(&r.node_id)?,
+        account: account(&r.account)?,
+        price_per_kib: Value(r.price_per_kib),
+        escrow_sizes: r.escrow_sizes.iter().map(|v| Value(*v)).collect(),
+        stake: Value(r.stake),
+        tls_key_hash: bytes32("tls_key_hash", &r.tls_key_hash)?,
+    })
+}
+
+pub fn registration_to_pb(g: &NodeRegistration) -> pb::RegisterNodeRequest {
+    pb::RegisterNodeRequest {
+        node_id: g.node_id.to_bytes().to_vec(),
+        account: g.account.to_bytes().to_vec(),
+        price_per_kib: g.price_per_kib.0,
+        escrow_sizes: g.escrow_sizes.iter().map(|v| v.0).collect(),
+        stake: g.stake.0,
+        tls_key_hash: g.tls_key_hash.to_vec(),
+    }
+}
+
+pub fn node_to_pb(n: &NodeRecord) -> pb::Node {
+    let g = &n.registration;
+    pb::Node {
+        node_id: g.node_id.to_bytes().to_vec(),
+        account: g.account.to_bytes().to_vec(),
+        price_per_kib: g.price_per_kib.0,
+        escrow_sizes: g.escrow_sizes.iter().map(|v| v.0).collect(),
+        stake: g.stake.0,
+        tls_key_hash: g.tls_key_hash.to_vec(),
+        registered_at: n.registered_at.0,
+    }
+}
+
+pub fn node_from_pb(n: &pb::Node) -> Result<NodeRecord, LedgerError> {
+    Ok(NodeRecord {
+        registration: NodeRegistration {
+            node_id: node_id(&n.node_id)?,
+            account: account(&n.account)?,
+            price_per_kib: Value(n.price_per_kib),
+            escrow_sizes: n.escrow_sizes.iter().map(|v| Value(*v)).collect(),
+            stake: Value(n.stake),
+            tls_key_hash: bytes32("tls_key_hash", &n.tls_key_hash)?,
+        },
+        registered_at: BlockHeight(n.registered_at),
+    })
+}
+
+pub fn escrow_to_pb(e: &Escrow) -> pb::Escrow {
+    let (state, cm_refund) = match &e.state {
+        EscrowState::Open => (pb::EscrowState::Open, vec![]),
+        EscrowState::Settled { cm_refund, .. } => {
+            (pb::EscrowState::Settled, cm_refund.to_bytes().to_vec())
+        }
+        EscrowState::Reclaimed { .. } => (pb::EscrowState::Reclaimed, vec![]),
+    };
+    pb::Escrow {
+        session_id: e.session_id.to_bytes().to_vec(),
+        node_id: e.node_id.to_bytes().to_vec(),
+        escrow: e.escrow.0,
+        price_per_kib: e.price_per_kib.0,
+        session_key_hash: e.session_key_hash.to_bytes().to_vec(),
+        refund_addr: e.refund_addr.to_bytes().to_vec(),
+        expiry: e.expiry.0,
+        state: state as i32,
+        opened_at: e.opened_at.0,
+        cm_refund,
+        cm_change: e.cm_change.to_bytes().to_vec(),
+        batch: match &e.state {
+            EscrowState::Settled { batch, .. } => batch.to_bytes().to_vec(),
+            _ => vec![],
+        },
+        reclaim_leaf_index: match &e.state {
+            EscrowState::Reclaimed { leaf_index } => *leaf_index,
+            _ => 0,
+        },
+    }
+}
+
+pub fn escrow_from_pb(e: &pb::Escrow) -> Result<Escrow, LedgerError> {
+    let state = match pb::EscrowState::try_from(e.state) {
+        Ok(pb::EscrowState::Open) => EscrowState::Open,
+        Ok(pb::EscrowState::Settled) => EscrowState::Settled {
+            batch: session_id(&e.batch)?,
+            cm_refund: commitment("cm_refund", &e.cm_refund)?,
+        },
+        Ok(pb::EscrowState::Reclaimed) => EscrowState::Reclaimed {
+            leaf_index: e.reclaim_leaf_index,
+        },
+        _ => return Err(LedgerError::InvalidArgument("unknown escrow state")),
+    };
+    Ok(Escrow {
+        session_id: session_id(&e.session_id)?,
+        node_id: node_id(&e.node_id)?,
+        escrow: Value(e.escrow),
+        price_per_kib: Value(e.price_per_kib),
+        session_key_hash: field(
+            "session_key_hash",
+            &e.session_key_hash,
+            SessionKeyHash::from_slice,
+        )?,
+        refund_addr: address(&e.refund_addr)?,
+        expiry: BlockHeight(e.expiry),
+        cm_change: commitment("cm_change", &e.cm_change)?,
+        opened_at: BlockHeight(e.opened_at),
+        state,
+    })
+}

@@ -1,0 +1,304 @@
+//! [`RemoteLedger`]: the [`LedgerApi`] over gRPC (`veil.ledger.v1`).
+//! Error statuses come back as the same [`LedgerError`] variants the
+//! embedded ledger returns (by the `veil-ledger-error` metadata).
+
+use tonic::transport::{Channel, Endpoint};
+use veil_proto::ledger::v1 as pb;
+use veil_proto::ledger::v1::ledger_client::LedgerClient;
+
+use crate::api::LedgerApi;
+use crate::convert::*;
+use crate::error::LedgerError;
+use crate::service::{ERROR_KIND_KEY, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE};
+use crate::types::*;
+
+/// A gRPC ledger client (cheap to clone: one multiplexed channel).
+#[derive(Clone)]
+pub struct RemoteLedger {
+    client: LedgerClient<Channel>,
+}
+
+impl RemoteLedger {
+    /// Connects to `url` (e.g. `http://127.0.0.1:7000`).
+    pub async fn connect(url: &str) -> Result<Self, LedgerError> {
+        let ep = Endpoint::from_shared(url.to_string())
+            .map_err(|e| LedgerError::Unavailable(e.to_string()))?;
+        let ch = ep
+            .connect()
+            .await
+            .map_err(|e| LedgerError::Unavailable(e.to_string()))?;
+        Ok(Self::new(ch))
+    }
+
+    pub fn new(channel: Channel) -> Self {
+        let client = LedgerClient::new(channel)
+            .max_decoding_message_size(MAX_ENCODING_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_DECODING_MESSAGE_SIZE);
+        Self { client }
+    }
+
+    fn c(&self) -> LedgerClient<Channel> {
+        self.client.clone()
+    }
+}
+
+/// Maps a status back to the variant the server sent.
+pub fn from_status(s: tonic::Status) -> LedgerError {
+    use LedgerError::*;
+    let kind = s
+        .metadata()
+        .get(ERROR_KIND_KEY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match kind {
+        "nullifier_spent" => NullifierSpent,
+        "unknown_node" => UnknownNode,
+        "node_exists" => NodeExists,
+        "invalid_proof" => InvalidProof,
+        "insufficient_balance" => InsufficientBalance,
+        "pool_underflow" => PoolUnderflow,
+        "overflow" => Overflow,
+        "unknown_escrow" => UnknownEscrow,
+        "escrow_not_open" => EscrowNotOpen,
+        "already_settled" => AlreadySettled,
+        "wrong_node" => WrongNode,
+        "duplicate_session" => DuplicateSession,
+        "settle_window_closed" => SettleWindowClosed,
+        "total_exceeds_escrow" => TotalExceedsEscrow,
+        "duplicate_deposit" => DuplicateDeposit,
+        "busy" => Busy,
+        "poisoned" => Poisoned,
+        "unknown_root" => UnknownRoot(crate::tree::ROOT_HISTORY),
+        _ if s.code() == tonic::Code::Unavailable => Unavailable(s.message().to_string()),
+        _ if s.code() == tonic::Code::ResourceExhausted => Busy,
+        _ => Remote {
+            code: s.code() as i32,
+            message: s.message().to_string(),
+        },
+    }
+}
+
+fn missing(what: &'static str) -> LedgerError {
+    LedgerError::Remote {
+        code: tonic::Code::Internal as i32,
+        message: format!("response without {what}"),
+    }
+}
+
+impl LedgerApi for RemoteLedger {
+    async fn deposit(
+        &self,
+        account: AccountId,
+        value: Value,
+        addr: Address,
+    ) -> Result<DepositReceipt, LedgerError> {
+        let r = self
+            .c()
+            .deposit(pb::DepositRequest {
+                account: account.to_bytes().to_vec(),
+                value: value.0,
+                addr: addr.to_bytes().to_vec(),
+            })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(DepositReceipt {
+            commitment: commitment("commitment", &r.commitment)?,
+            leaf_index: r.leaf_index,
+        })
+    }
+
+    async fn open_escrow(
+        &self,
+        token: AccessStatement,
+        proof: Proof,
+    ) -> Result<Escrow, LedgerError> {
+        let r = self
+            .c()
+            .open_escrow(pb::OpenEscrowRequest {
+                token: Some(access_to_pb(&token, &proof)),
+            })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        escrow_from_pb(&r.escrow.ok_or_else(|| missing("escrow"))?)
+    }
+
+    async fn settle(&self, request: SettleRequest) -> Result<SettleReceipt, LedgerError> {
+        let r = self
+            .c()
+            .settle(settle_to_pb(&request))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(SettleReceipt {
+            total: Value(r.total),
+            first_leaf_index: r.first_leaf_index,
+        })
+    }
+
+    async fn reclaim(&self, session_id: SessionId) -> Result<ReclaimReceipt, LedgerError> {
+        let r = self
+            .c()
+            .reclaim(pb::ReclaimRequest {
+                session_id: session_id.to_bytes().to_vec(),
+            })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(ReclaimReceipt {
+            commitment: commitment("commitment", &r.commitment)?,
+            leaf_index: r.leaf_index,
+        })
+    }
+
+    async fn withdraw(
+        &self,
+        statement: WithdrawStatement,
+        proof: Proof,
+    ) -> Result<WithdrawReceipt, LedgerError> {
+        let r = self
+            .c()
+            .withdraw(withdraw_to_pb(&statement, &proof))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(WithdrawReceipt {
+            leaf_index: r.leaf_index,
+        })
+    }
+
+    async fn register_node(
+        &self,
+        registration: NodeRegistration,
+    ) -> Result<NodeRecord, LedgerError> {
+        let r = self
+            .c()
+            .register_node(registration_to_pb(&registration))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        node_from_pb(&r.node.ok_or_else(|| missing("node"))?)
+    }
+
+    async fn faucet(&self, account: AccountId, amount: Value) -> Result<Value, LedgerError> {
+        let r = self
+            .c()
+            .faucet(pb::FaucetRequest {
+                account: account.to_bytes().to_vec(),
+                amount: amount.0,
+            })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(Value(r.balance))
+    }
+
+    async fn get_node(&self, node_id: NodeId) -> Result<Option<NodeRecord>, LedgerError> {
+        let r = self
+            .c()
+            .get_node(pb::GetNodeRequest {
+                node_id: node_id.to_bytes().to_vec(),
+            })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        r.node.as_ref().map(node_from_pb).transpose()
+    }
+
+    async fn get_escrow(&self, session_id: SessionId) -> Result<Option<Escrow>, LedgerError> {
+        let r = self
+            .c()
+            .get_escrow(pb::GetEscrowRequest {
+                session_id: session_id.to_bytes().to_vec(),
+            })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        r.escrow.as_ref().map(escrow_from_pb).transpose()
+    }
+
+    async fn balance(&self, account: AccountId) -> Result<Value, LedgerError> {
+        let r = self
+            .c()
+            .get_balance(pb::GetBalanceRequest {
+                account: account.to_bytes().to_vec(),
+            })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(Value(r.balance))
+    }
+
+    async fn roots(&self) -> Result<Vec<MerkleRoot>, LedgerError> {
+        let r = self
+            .c()
+            .get_roots(pb::GetRootsRequest {})
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        r.roots
+            .iter()
+            .map(|b| {
+                MerkleRoot::from_slice(b).map_err(|source| LedgerError::Encoding {
+                    field: "root",
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    async fn commitments(
+        &self,
+        from_index: u64,
+        limit: u32,
+    ) -> Result<Vec<NoteCommitment>, LedgerError> {
+        let limit = limit.min(crate::api::MAX_COMMITMENT_PAGE) as usize;
+        let mut stream = self
+            .c()
+            .stream_commitments(pb::StreamCommitmentsRequest { from_index })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(batch) = stream.message().await.map_err(from_status)? else {
+                break;
+            };
+            if batch.first_index != from_index + out.len() as u64 {
+                return Err(LedgerError::Unavailable(
+                    "commitment stream out of order".into(),
+                ));
+            }
+            for c in &batch.commitments {
+                if out.len() == limit {
+                    break;
+                }
+                out.push(commitment("commitment", c)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn status(&self) -> Result<LedgerStatus, LedgerError> {
+        let r = self
+            .c()
+            .status(pb::StatusRequest {})
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(LedgerStatus {
+            height: BlockHeight(r.height),
+            commitment_count: r.commitment_count,
+            root: MerkleRoot::from_slice(&r.root).map_err(|source| LedgerError::Encoding {
+                field: "root",
+                source,
+            })?,
+            schema_version: r.schema_version,
+            challenge_window: r.challenge_window,
+            max_expiry_delta: r.max_expiry_delta,
+            minted: Value(r.minted),
+            pool: Value(r.pool),
+        })
+    }
+}
