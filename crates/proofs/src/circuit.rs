@@ -100,7 +100,10 @@ mod tests {
     #[test]
     fn names_are_stable_and_roundtrip() {
         let names: Vec<_> = CircuitId::ALL.iter().map(|c| c.name()).collect();
-        assert_eq!(names, ["access", "withdraw", "settle_1", "settle_8", "settle_64"]);
+        assert_eq!(
+            names,
+            ["access", "withdraw", "settle_1", "settle_8", "settle_64"]
+        );
         for c in CircuitId::ALL {
             assert_eq!(c.name().parse::<CircuitId>(), Ok(c));
         }

@@ -43,6 +43,9 @@ pub enum ProofError {
     /// The witness does not satisfy the circuit: no proof is produced.
     #[error("witness does not satisfy the circuit (first unsatisfied: {0})")]
     Unsatisfied(String),
+    /// The prover holds no proving key for this circuit.
+    #[error("no proving key loaded for circuit {0}")]
+    MissingKey(CircuitId),
     /// The circuit's public inputs differ from the statement being proven,
     /// or from the number the proving key was made for.
     #[error("statement mismatch: {0}")]
@@ -60,11 +63,16 @@ pub enum VerifyError {
     #[error("batch verification failed: at least one proof of {0} is invalid")]
     InvalidBatch(usize),
     /// Wrong number of public inputs for the verifying key (adversarial B6).
-    #[error("malformed verifying key or statement: expected {expected} public inputs, got {actual}")]
+    #[error(
+        "malformed verifying key or statement: expected {expected} public inputs, got {actual}"
+    )]
     PublicInputCount { expected: usize, actual: usize },
     /// The proof is for another circuit than the one asked for (B8).
     #[error("proof is for circuit {actual}, expected {expected}")]
-    WrongCircuit { expected: CircuitId, actual: CircuitId },
+    WrongCircuit {
+        expected: CircuitId,
+        actual: CircuitId,
+    },
     /// The verifier holds no key for this circuit.
     #[error("no verifying key loaded for circuit {0}")]
     NoKey(CircuitId),

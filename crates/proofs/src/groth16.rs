@@ -230,9 +230,8 @@ fn prove_inner<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
     )
     .map_err(backend)?;
     let proving = t1.elapsed();
-    let proof = Proof::from_ark(proof).ok_or_else(|| {
-        ProofError::Synthesis("prover produced a point at infinity".into())
-    })?;
+    let proof = Proof::from_ark(proof)
+        .ok_or_else(|| ProofError::Synthesis("prover produced a point at infinity".into()))?;
     Ok((
         proof,
         ProveProfile {
@@ -316,10 +315,12 @@ impl PreparedKey {
         let n_pub = self.public_inputs();
         let rho: Vec<Fr> = items
             .iter()
-            .map(|_| loop {
-                let r = Fr::from(rng.r#gen::<u128>());
-                if !r.is_zero() {
-                    break r;
+            .map(|_| {
+                loop {
+                    let r = Fr::from(rng.r#gen::<u128>());
+                    if !r.is_zero() {
+                        break r;
+                    }
                 }
             })
             .collect();
@@ -344,11 +345,10 @@ impl PreparedKey {
             .map(|((_, p), r)| p.0.a.mul_bigint(r.into_bigint()))
             .collect();
 
-        let mut g1: Vec<<Bn254 as Pairing>::G1Prepared> =
-            G1Projective::normalize_batch(&scaled_a)
-                .into_iter()
-                .map(Into::into)
-                .collect();
+        let mut g1: Vec<<Bn254 as Pairing>::G1Prepared> = G1Projective::normalize_batch(&scaled_a)
+            .into_iter()
+            .map(Into::into)
+            .collect();
         let mut g2: Vec<<Bn254 as Pairing>::G2Prepared> =
             items.iter().map(|(_, p)| p.0.b.into()).collect();
         g1.push(l_acc.into_affine().into());
@@ -507,7 +507,12 @@ mod tests {
         let p = proof_for(t, 1);
         assert_eq!(keys().1.verify(&t.statement(), &p), Ok(()));
         let bytes = p.to_bytes();
-        assert_eq!(keys().1.verify(&t.statement(), &Proof::from_bytes(&bytes).unwrap()), Ok(()));
+        assert_eq!(
+            keys()
+                .1
+                .verify(&t.statement(), &Proof::from_bytes(&bytes).unwrap()),
+            Ok(())
+        );
     }
 
     #[test]
@@ -518,7 +523,10 @@ mod tests {
         let other = Toy::honest(4, 5);
         let p = proof_for(other, 2);
         let decoded = Proof::from_bytes(&p.to_bytes()).unwrap();
-        assert_eq!(keys().1.verify(&good.statement(), &decoded), Err(VerifyError::InvalidProof));
+        assert_eq!(
+            keys().1.verify(&good.statement(), &decoded),
+            Err(VerifyError::InvalidProof)
+        );
     }
 
     #[test]
@@ -528,7 +536,11 @@ mod tests {
         for i in 0..3 {
             let mut s = t.statement();
             s[i] += Fr::from(1u64);
-            assert_eq!(keys().1.verify(&s, &p), Err(VerifyError::InvalidProof), "input {i}");
+            assert_eq!(
+                keys().1.verify(&s, &p),
+                Err(VerifyError::InvalidProof),
+                "input {i}"
+            );
         }
     }
 
@@ -540,12 +552,18 @@ mod tests {
         long.push(Fr::zero());
         assert_eq!(
             keys().1.verify(&long, &p),
-            Err(VerifyError::PublicInputCount { expected: 3, actual: 4 })
+            Err(VerifyError::PublicInputCount {
+                expected: 3,
+                actual: 4
+            })
         );
         let short = &t.statement()[..2];
         assert_eq!(
             keys().1.verify(short, &p),
-            Err(VerifyError::PublicInputCount { expected: 3, actual: 2 })
+            Err(VerifyError::PublicInputCount {
+                expected: 3,
+                actual: 2
+            })
         );
         assert!(matches!(
             keys().1.batch_verify(&[(short, &p)], &mut rng(0)),

@@ -3,13 +3,25 @@
 //! of proofs and access tokens.
 //!
 //! Spec: `docs/protocol.md` §7 (Proofs, tokens and parameters).
+//!
+//! Every key this crate makes today is an INSECURE development key (public
+//! seed); [`INSECURE_WARNING`] must be shown wherever they are used.
 
 pub mod circuit;
+mod circuits;
 pub mod error;
 pub mod groth16;
+pub mod params;
 pub mod proof;
+pub mod prover;
+pub mod token;
+pub mod verifier;
 
 pub use circuit::{CircuitId, SettleSize};
 pub use error::{ParamsError, ProofError, VerifyError};
 pub use groth16::{INSECURE_WARNING, PreparedKey, ProvingKey};
+pub use params::{ParamStore, SetupEvent};
 pub use proof::Proof;
+pub use prover::Prover;
+pub use token::{AccessToken, WithdrawProof};
+pub use verifier::Verifier;

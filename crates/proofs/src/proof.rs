@@ -144,11 +144,17 @@ mod tests {
         long.push(0);
         assert_eq!(
             Proof::from_bytes(&long),
-            Err(ProofError::Length { expected: 128, actual: 129 })
+            Err(ProofError::Length {
+                expected: 128,
+                actual: 129
+            })
         );
         assert_eq!(
             Proof::from_bytes(&bytes[..127]),
-            Err(ProofError::Length { expected: 128, actual: 127 })
+            Err(ProofError::Length {
+                expected: 128,
+                actual: 127
+            })
         );
         assert!(Proof::from_bytes(&[]).is_err());
     }
@@ -168,7 +174,10 @@ mod tests {
             q.b.serialize_compressed(&mut bytes).unwrap();
             q.c.serialize_compressed(&mut bytes).unwrap();
             assert_eq!(bytes.len(), 128);
-            assert_eq!(Proof::from_bytes(&bytes), Err(ProofError::PointAtInfinity(name)));
+            assert_eq!(
+                Proof::from_bytes(&bytes),
+                Err(ProofError::PointAtInfinity(name))
+            );
         }
     }
 

@@ -1,0 +1,28 @@
+//! The map from [`CircuitId`] to the blank circuit its keys are made from.
+
+use ark_relations::gr1cs::ConstraintSynthesizer;
+use veil_circuits::access::AccessCircuit;
+use veil_circuits::withdraw::WithdrawCircuit;
+use veil_primitives::Fr;
+
+use crate::circuit::{CircuitId, SettleSize};
+
+/// Receives the blank circuit of one [`CircuitId`] (a visitor, because the
+/// settlement circuits are distinct types per batch size).
+pub(crate) trait BlankVisitor {
+    type Output;
+    fn visit<C: ConstraintSynthesizer<Fr> + Clone>(self, id: CircuitId, blank: C) -> Self::Output;
+    /// The circuit is not available in this build.
+    fn unavailable(self, id: CircuitId) -> Self::Output;
+}
+
+/// Calls `v` with the shape-correct, satisfiable dummy circuit of `id`.
+pub(crate) fn with_blank<V: BlankVisitor>(id: CircuitId, v: V) -> V::Output {
+    match id {
+        CircuitId::Access => v.visit(id, AccessCircuit::dummy()),
+        CircuitId::Withdraw => v.visit(id, WithdrawCircuit::dummy()),
+        CircuitId::Settle(k) if k == SettleSize::K1 => v.unavailable(id),
+        CircuitId::Settle(k) if k == SettleSize::K8 => v.unavailable(id),
+        CircuitId::Settle(_) => v.unavailable(id),
+    }
+}

@@ -1,0 +1,503 @@
+//! Parameters: the committed setup record, verifying keys loaded only by
+//! pinned hash, and the proving-key cache.
+//!
+//! Spec: `docs/protocol.md` §7.3. The record `params/setup.json` is compiled
+//! into the binary; it pins, per circuit, the SHA-256 of the verifying key
+//! (compressed arkworks encoding, `params/<name>.vk`) and of the proving key
+//! (uncompressed arkworks encoding, cached, never committed). A key whose
+//! hash differs from the pin is refused (adversarial B8): neither a peer nor
+//! a stray file can choose a key.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ark_bn254::{Bn254, Fr};
+use ark_groth16::VerifyingKey;
+use ark_relations::gr1cs::ConstraintSynthesizer;
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::circuit::CircuitId;
+use crate::error::{ParamsError, ProofError};
+use crate::groth16::{self, DEV_SEED_LABEL, INSECURE_WARNING, ProvingKey};
+
+/// The committed setup record, compiled in.
+const COMMITTED_RECORD: &str = include_str!("../../../params/setup.json");
+
+/// The arkworks release the keys were made and are read with.
+pub const ARKWORKS_VERSION: &str = "ark-groth16 0.6.0 (BN254)";
+
+/// The security label of every current key.
+pub const DEV_SECURITY: &str = "INSECURE development setup";
+
+/// Environment variable naming the proving-key cache directory.
+pub const CACHE_ENV: &str = "VEIL_PARAMS_CACHE";
+
+/// Environment variable naming the directory holding `<name>.vk` files.
+pub const PARAMS_DIR_ENV: &str = "VEIL_PARAMS_DIR";
+
+/// One circuit's entry in `params/setup.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CircuitRecord {
+    /// Always [`DEV_SECURITY`] for now.
+    pub security: String,
+    /// How the setup randomness was derived (public).
+    pub seed_label: String,
+    /// The 32-byte ChaCha20 seed, hex.
+    pub seed: String,
+    /// R1CS constraints of the circuit the keys are for.
+    pub constraints: usize,
+    /// Public inputs (not counting the constant one).
+    pub public_inputs: usize,
+    /// SHA-256 of `params/<name>.vk` (compressed verifying key), hex.
+    pub vk_sha256: String,
+    /// Size of `params/<name>.vk` in bytes.
+    pub vk_bytes: usize,
+    /// SHA-256 of the cached proving key (uncompressed arkworks), hex.
+    pub pk_sha256: String,
+    /// Size of the cached proving key in bytes.
+    pub pk_bytes: u64,
+    /// [`ARKWORKS_VERSION`].
+    pub arkworks: String,
+}
+
+/// The whole setup record: one entry per circuit name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetupRecord {
+    /// A human-readable warning.
+    pub warning: String,
+    /// Entries by circuit name (`access`, `settle_8`, …).
+    pub circuits: BTreeMap<String, CircuitRecord>,
+}
+
+impl SetupRecord {
+    /// The record committed in `params/setup.json` and compiled in.
+    pub fn committed() -> Result<Self, ParamsError> {
+        Self::parse(COMMITTED_RECORD, Path::new("params/setup.json"))
+    }
+
+    /// Parses a record.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ParamsError> {
+        serde_json::from_str(text).map_err(|e| ParamsError::Record {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// The pinned entry of `id`.
+    pub fn get(&self, id: CircuitId) -> Result<&CircuitRecord, ParamsError> {
+        self.circuits
+            .get(id.name())
+            .ok_or(ParamsError::NotPinned(id))
+    }
+
+    /// Pretty JSON, as committed.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+}
+
+/// Progress of key loading or generation, for the CLI's progress bar.
+#[derive(Debug, Clone, Copy)]
+pub enum SetupEvent {
+    /// Found in the cache and checked against the pin.
+    Cached(CircuitId),
+    /// Generating development keys (slow).
+    Generating(CircuitId),
+    /// Generated in this much time.
+    Generated(CircuitId, Duration),
+}
+
+/// A progress callback.
+pub type Progress<'a> = &'a (dyn Fn(SetupEvent) + Sync);
+
+/// Development keys of one circuit with their record.
+#[derive(Clone)]
+pub struct DevKeys {
+    /// The circuit.
+    pub circuit: CircuitId,
+    /// The proving key (contains the verifying key).
+    pub pk: Arc<ProvingKey>,
+    /// The record entry describing these keys.
+    pub record: CircuitRecord,
+    /// The compressed verifying key (`params/<name>.vk`).
+    pub vk_bytes: Vec<u8>,
+    /// The uncompressed proving key (the cache file).
+    pub pk_bytes: Vec<u8>,
+    /// Time the setup took.
+    pub setup_time: Duration,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn vk_to_bytes(vk: &VerifyingKey<Bn254>) -> Vec<u8> {
+    let mut v = Vec::new();
+    // Serialising into a Vec cannot fail.
+    let _ = vk.serialize_compressed(&mut v);
+    v
+}
+
+/// Runs the development setup of one circuit, given its blank circuit, and
+/// describes it. INSECURE (see [`INSECURE_WARNING`]); unpinned: this is how
+/// pins are made (`veil setup --dev --write-params`).
+pub fn dev_keys_for<C: ConstraintSynthesizer<Fr> + Clone>(
+    id: CircuitId,
+    blank: C,
+) -> Result<DevKeys, ParamsError> {
+    let setup_err = |source| ParamsError::Setup {
+        circuit: id,
+        source,
+    };
+    let shape = groth16::circuit_shape(blank.clone()).map_err(setup_err)?;
+    let t = Instant::now();
+    let pk = groth16::dev_setup(id.name(), blank).map_err(setup_err)?;
+    let setup_time = t.elapsed();
+    let vk_bytes = vk_to_bytes(&pk.vk);
+    let mut pk_bytes = Vec::with_capacity(pk.uncompressed_size());
+    pk.serialize_uncompressed(&mut pk_bytes)
+        .map_err(|e| setup_err(ProofError::Synthesis(e.to_string())))?;
+    let record = CircuitRecord {
+        security: DEV_SECURITY.into(),
+        seed_label: format!("SHA-256(\"{DEV_SEED_LABEL}\" ‖ \"{}\")", id.name()),
+        seed: hex::encode(groth16::dev_seed(id.name())),
+        constraints: shape.constraints,
+        public_inputs: shape.public_inputs,
+        vk_sha256: sha256_hex(&vk_bytes),
+        vk_bytes: vk_bytes.len(),
+        pk_sha256: sha256_hex(&pk_bytes),
+        pk_bytes: pk_bytes.len() as u64,
+        arkworks: ARKWORKS_VERSION.into(),
+    };
+    Ok(DevKeys {
+        circuit: id,
+        pk: Arc::new(pk),
+        record,
+        vk_bytes,
+        pk_bytes,
+        setup_time,
+    })
+}
+
+/// Runs the development setup of `id` on the current circuit definition.
+pub fn dev_keys(id: CircuitId) -> Result<DevKeys, ParamsError> {
+    crate::circuits::with_blank(id, DevKeysFor)
+}
+
+struct DevKeysFor;
+impl crate::circuits::BlankVisitor for DevKeysFor {
+    type Output = Result<DevKeys, ParamsError>;
+    fn visit<C: ConstraintSynthesizer<Fr> + Clone>(self, id: CircuitId, blank: C) -> Self::Output {
+        dev_keys_for(id, blank)
+    }
+    fn unavailable(self, id: CircuitId) -> Self::Output {
+        Err(ParamsError::Setup {
+            circuit: id,
+            source: ProofError::Synthesis("circuit not available in this build".into()),
+        })
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a unique temporary file in the same
+/// directory, fsync, rename, fsync of the directory. Concurrent writers of
+/// the same content are harmless (the last rename wins).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ParamsError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| ParamsError::io(dir, e))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.tmp.{}.{nanos}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp).map_err(|e| ParamsError::io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| ParamsError::io(&tmp, e))?;
+        f.sync_all().map_err(|e| ParamsError::io(&tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| ParamsError::io(path, e))?;
+        if let Ok(d) = fs::File::open(dir) {
+            d.sync_all().map_err(|e| ParamsError::io(dir, e))?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes `params/<name>.vk` for each of `keys` and merges their entries
+/// into `<dir>/setup.json` (the regeneration path, `veil setup --dev
+/// --write-params`).
+pub fn write_params(dir: &Path, keys: &[&DevKeys]) -> Result<(), ParamsError> {
+    let record_path = dir.join("setup.json");
+    let mut record = match fs::read_to_string(&record_path) {
+        Ok(text) => SetupRecord::parse(&text, &record_path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SetupRecord::default(),
+        Err(e) => return Err(ParamsError::io(&record_path, e)),
+    };
+    record.warning = format!(
+        "{INSECURE_WARNING} Regenerate with `veil setup --dev --circuit all --write-params`."
+    );
+    for k in keys {
+        write_atomic(&dir.join(format!("{}.vk", k.circuit.name())), &k.vk_bytes)?;
+        record
+            .circuits
+            .insert(k.circuit.name().to_owned(), k.record.clone());
+    }
+    write_atomic(&record_path, record.to_json().as_bytes())
+}
+
+/// Where proving keys are cached and verifying keys are found, and the pins
+/// they are checked against.
+#[derive(Debug, Clone)]
+pub struct ParamStore {
+    cache_dir: PathBuf,
+    params_dir: Option<PathBuf>,
+    record: SetupRecord,
+}
+
+impl ParamStore {
+    /// The default store: cache in `$VEIL_PARAMS_CACHE`, else
+    /// `${XDG_CACHE_HOME:-~/.cache}/veil/params`; verifying keys from
+    /// `$VEIL_PARAMS_DIR`, else the source tree's `params/` if present (else
+    /// they are derived from the proving keys); pins compiled in.
+    pub fn open_default() -> Result<Self, ParamsError> {
+        let cache_dir = default_cache_dir()?;
+        let params_dir = std::env::var_os(PARAMS_DIR_ENV)
+            .map(PathBuf::from)
+            .or_else(|| {
+                let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../params");
+                p.is_dir().then_some(p)
+            });
+        Ok(ParamStore {
+            cache_dir,
+            params_dir,
+            record: SetupRecord::committed()?,
+        })
+    }
+
+    /// A store caching proving keys in `cache_dir`, with the compiled-in pins
+    /// and no verifying-key directory.
+    pub fn open_dir(cache_dir: impl Into<PathBuf>) -> Result<Self, ParamsError> {
+        Ok(ParamStore {
+            cache_dir: cache_dir.into(),
+            params_dir: None,
+            record: SetupRecord::committed()?,
+        })
+    }
+
+    /// Reads verifying keys from `dir` (`<name>.vk`), still checked by pin.
+    pub fn with_params_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.params_dir = Some(dir.into());
+        self
+    }
+
+    /// Replaces the pins (tests, and tools that check a fresh record).
+    pub fn with_record(mut self, record: SetupRecord) -> Self {
+        self.record = record;
+        self
+    }
+
+    /// The pins.
+    pub fn record(&self) -> &SetupRecord {
+        &self.record
+    }
+
+    /// The proving-key cache directory.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// Every key this store hands out is a development key: callers must
+    /// show this warning.
+    pub fn insecure_warning(&self) -> &'static str {
+        INSECURE_WARNING
+    }
+
+    /// The cache file of `id`'s proving key (named by its pinned hash, so
+    /// keys of an older circuit never collide with the current ones).
+    pub fn pk_cache_path(&self, id: CircuitId) -> Result<PathBuf, ParamsError> {
+        Ok(self.pk_cache_path_for(id, self.record.get(id)?))
+    }
+
+    fn pk_cache_path_for(&self, id: CircuitId, rec: &CircuitRecord) -> PathBuf {
+        let tag = rec.pk_sha256.get(..16).unwrap_or(&rec.pk_sha256);
+        self.cache_dir.join(format!("{}-{tag}.pk", id.name()))
+    }
+
+    /// Caches freshly generated keys under their own hash (the regeneration
+    /// path: the pins are about to be rewritten from `keys.record`).
+    pub fn cache_dev_keys(&self, keys: &DevKeys) -> Result<PathBuf, ParamsError> {
+        let path = self.pk_cache_path_for(keys.circuit, &keys.record);
+        write_atomic(&path, &keys.pk_bytes)?;
+        Ok(path)
+    }
+
+    /// The proving key of `id`: from the cache if its hash matches the pin,
+    /// else generated (development setup), checked against the pin and
+    /// cached. A cached file with the wrong hash is refused, not replaced.
+    pub fn proving_key(
+        &self,
+        id: CircuitId,
+        progress: Option<Progress<'_>>,
+    ) -> Result<Arc<ProvingKey>, ParamsError> {
+        self.proving_key_with(id, progress, || dev_keys(id))
+    }
+
+    pub(crate) fn proving_key_with(
+        &self,
+        id: CircuitId,
+        progress: Option<Progress<'_>>,
+        generate: impl FnOnce() -> Result<DevKeys, ParamsError>,
+    ) -> Result<Arc<ProvingKey>, ParamsError> {
+        let pin = self.record.get(id)?.clone();
+        let path = self.pk_cache_path(id)?;
+        let emit = |e| {
+            if let Some(p) = progress {
+                p(e)
+            }
+        };
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let actual = sha256_hex(&bytes);
+                if actual != pin.pk_sha256 {
+                    return Err(ParamsError::HashMismatch {
+                        circuit: id,
+                        what: "cached proving key",
+                        expected: pin.pk_sha256,
+                        actual,
+                        hint: "; the cache file is corrupted: delete it to regenerate",
+                    });
+                }
+                // The bytes are exactly the pinned key: skip re-validation.
+                let pk =
+                    ProvingKey::deserialize_with_mode(bytes.as_slice(), Compress::No, Validate::No)
+                        .map_err(|e| ParamsError::Malformed {
+                            circuit: id,
+                            what: "cached proving key",
+                            reason: e.to_string(),
+                        })?;
+                emit(SetupEvent::Cached(id));
+                Ok(Arc::new(pk))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                emit(SetupEvent::Generating(id));
+                let keys = generate()?;
+                check_pin(id, &pin, &keys.record)?;
+                write_atomic(&path, &keys.pk_bytes)?;
+                emit(SetupEvent::Generated(id, keys.setup_time));
+                Ok(keys.pk)
+            }
+            Err(e) => Err(ParamsError::io(&path, e)),
+        }
+    }
+
+    /// The verifying key of `id`, checked against the pinned hash: from
+    /// `<params_dir>/<name>.vk` if present, else from the proving key.
+    pub fn verifying_key(
+        &self,
+        id: CircuitId,
+        progress: Option<Progress<'_>>,
+    ) -> Result<VerifyingKey<Bn254>, ParamsError> {
+        let pin = self.record.get(id)?;
+        if let Some(dir) = &self.params_dir {
+            let path = dir.join(format!("{}.vk", id.name()));
+            match fs::read(&path) {
+                Ok(bytes) => return vk_from_pinned_bytes(id, pin, &bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ParamsError::io(&path, e)),
+            }
+        }
+        let pk = self.proving_key(id, progress)?;
+        let bytes = vk_to_bytes(&pk.vk);
+        vk_from_pinned_bytes(id, pin, &bytes)
+    }
+}
+
+/// Decodes a verifying key only if its bytes hash to the pin (B8).
+pub fn vk_from_pinned_bytes(
+    id: CircuitId,
+    pin: &CircuitRecord,
+    bytes: &[u8],
+) -> Result<VerifyingKey<Bn254>, ParamsError> {
+    let actual = sha256_hex(bytes);
+    if actual != pin.vk_sha256 {
+        return Err(ParamsError::HashMismatch {
+            circuit: id,
+            what: "verifying key",
+            expected: pin.vk_sha256.clone(),
+            actual,
+            hint: "",
+        });
+    }
+    let vk = VerifyingKey::<Bn254>::deserialize_with_mode(bytes, Compress::Yes, Validate::Yes)
+        .map_err(|e| ParamsError::Malformed {
+            circuit: id,
+            what: "verifying key",
+            reason: e.to_string(),
+        })?;
+    if vk.gamma_abc_g1.len() != pin.public_inputs + 1 {
+        return Err(ParamsError::Malformed {
+            circuit: id,
+            what: "verifying key",
+            reason: format!(
+                "{} public inputs, the record says {}",
+                vk.gamma_abc_g1.len().saturating_sub(1),
+                pin.public_inputs
+            ),
+        });
+    }
+    Ok(vk)
+}
+
+/// Freshly generated keys must equal the pinned ones.
+fn check_pin(id: CircuitId, pin: &CircuitRecord, fresh: &CircuitRecord) -> Result<(), ParamsError> {
+    const HINT: &str = "; the circuit changed since params/ was written: run `veil setup --dev --write-params` and commit params/";
+    if fresh.vk_sha256 != pin.vk_sha256 {
+        return Err(ParamsError::HashMismatch {
+            circuit: id,
+            what: "generated verifying key",
+            expected: pin.vk_sha256.clone(),
+            actual: fresh.vk_sha256.clone(),
+            hint: HINT,
+        });
+    }
+    if fresh.pk_sha256 != pin.pk_sha256 {
+        return Err(ParamsError::HashMismatch {
+            circuit: id,
+            what: "generated proving key",
+            expected: pin.pk_sha256.clone(),
+            actual: fresh.pk_sha256.clone(),
+            hint: HINT,
+        });
+    }
+    Ok(())
+}
+
+/// `$VEIL_PARAMS_CACHE`, else `${XDG_CACHE_HOME:-$HOME/.cache}/veil/params`.
+pub fn default_cache_dir() -> Result<PathBuf, ParamsError> {
+    let non_empty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(p) = non_empty(CACHE_ENV) {
+        return Ok(p);
+    }
+    let base = non_empty("XDG_CACHE_HOME")
+        .or_else(|| non_empty("HOME").map(|h| h.join(".cache")))
+        .ok_or(ParamsError::NoCacheDir)?;
+    Ok(base.join("veil").join("params"))
+}

@@ -1,0 +1,87 @@
+//! The prover: holds proving keys, turns statements and witnesses into
+//! encoded-ready proofs.
+//!
+//! Spec: `docs/protocol.md` §7.4.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand::{CryptoRng, RngCore};
+use veil_circuits::access::{AccessCircuit, AccessPrivate, AccessPublic};
+use veil_circuits::withdraw::{WithdrawCircuit, WithdrawPrivate, WithdrawPublic};
+
+use crate::circuit::CircuitId;
+use crate::error::{ParamsError, ProofError};
+use crate::groth16::{self, ProvingKey};
+use crate::params::{ParamStore, Progress};
+use crate::token::{AccessToken, WithdrawProof};
+
+/// Holds the proving keys of some circuits. Cheap to clone.
+#[derive(Clone)]
+pub struct Prover {
+    keys: BTreeMap<CircuitId, Arc<ProvingKey>>,
+    warning: &'static str,
+}
+
+impl Prover {
+    /// Loads (or generates and caches) the proving keys of `circuits` from
+    /// `store`. The keys are INSECURE development keys: show
+    /// [`Prover::insecure_warning`].
+    pub fn from_store(
+        store: &ParamStore,
+        circuits: &[CircuitId],
+        progress: Option<Progress<'_>>,
+    ) -> Result<Self, ParamsError> {
+        let mut keys = BTreeMap::new();
+        for &id in circuits {
+            keys.insert(id, store.proving_key(id, progress)?);
+        }
+        Ok(Prover {
+            keys,
+            warning: store.insecure_warning(),
+        })
+    }
+
+    /// The warning to show for the keys this prover holds.
+    pub fn insecure_warning(&self) -> &'static str {
+        self.warning
+    }
+
+    /// The proving key of `id`, if loaded.
+    pub fn proving_key(&self, id: CircuitId) -> Result<&Arc<ProvingKey>, ProofError> {
+        self.keys.get(&id).ok_or(ProofError::MissingKey(id))
+    }
+
+    /// Proves an access statement (§3): checks the witness satisfies the
+    /// circuit, then returns the token.
+    pub fn prove_access<R: RngCore + CryptoRng>(
+        &self,
+        public: &AccessPublic,
+        private: &AccessPrivate,
+        rng: &mut R,
+    ) -> Result<AccessToken, ProofError> {
+        let pk = self.proving_key(CircuitId::Access)?;
+        let circuit = AccessCircuit::new(public, private);
+        let proof = groth16::prove(pk, circuit, &public.to_field_elements(), rng)?;
+        Ok(AccessToken {
+            public: *public,
+            proof,
+        })
+    }
+
+    /// Proves a withdrawal statement (§4).
+    pub fn prove_withdraw<R: RngCore + CryptoRng>(
+        &self,
+        public: &WithdrawPublic,
+        private: &WithdrawPrivate,
+        rng: &mut R,
+    ) -> Result<WithdrawProof, ProofError> {
+        let pk = self.proving_key(CircuitId::Withdraw)?;
+        let circuit = WithdrawCircuit::new(public, private);
+        let proof = groth16::prove(pk, circuit, &public.to_field_elements(), rng)?;
+        Ok(WithdrawProof {
+            public: *public,
+            proof,
+        })
+    }
+}

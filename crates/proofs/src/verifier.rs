@@ -1,0 +1,81 @@
+//! The verifier: holds prepared verifying keys (loaded by pinned hash) and
+//! checks tokens and proofs. Cheap to clone (an `Arc`), so a node can hand
+//! it to its blocking verification pool.
+//!
+//! Spec: `docs/protocol.md` §7.4–§7.5.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand::{CryptoRng, RngCore};
+use veil_primitives::Fr;
+
+use crate::circuit::CircuitId;
+use crate::error::{ParamsError, VerifyError};
+use crate::groth16::PreparedKey;
+use crate::params::{ParamStore, Progress};
+use crate::token::{AccessToken, WithdrawProof};
+
+/// Prepared verifying keys of some circuits.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    keys: Arc<BTreeMap<CircuitId, PreparedKey>>,
+}
+
+impl Verifier {
+    /// Loads the verifying keys of `circuits` from `store`, each checked
+    /// against its pinned hash (B8).
+    pub fn from_store(
+        store: &ParamStore,
+        circuits: &[CircuitId],
+        progress: Option<Progress<'_>>,
+    ) -> Result<Self, ParamsError> {
+        let mut keys = BTreeMap::new();
+        for &id in circuits {
+            let vk = store.verifying_key(id, progress)?;
+            keys.insert(id, PreparedKey::new(&vk));
+        }
+        Ok(Verifier {
+            keys: Arc::new(keys),
+        })
+    }
+
+    /// The prepared key of `id`.
+    pub fn key(&self, id: CircuitId) -> Result<&PreparedKey, VerifyError> {
+        self.keys.get(&id).ok_or(VerifyError::NoKey(id))
+    }
+
+    /// Verifies an access token against the access key only (B8). Does not
+    /// check the root, nullifier, node id or expiry against any state: that
+    /// is the caller's job, and cheaper, so do it first (C4, C5).
+    pub fn verify_access(&self, token: &AccessToken) -> Result<(), VerifyError> {
+        self.key(CircuitId::Access)?
+            .verify(&token.public.to_field_elements(), &token.proof)
+    }
+
+    /// Verifies a withdrawal proof.
+    pub fn verify_withdraw(&self, w: &WithdrawProof) -> Result<(), VerifyError> {
+        self.key(CircuitId::Withdraw)?
+            .verify(&w.public.to_field_elements(), &w.proof)
+    }
+
+    /// Verifies many access tokens with one multi-pairing (§7.5). On
+    /// `Err(InvalidBatch)`, verify individually to find the culprits.
+    pub fn batch_verify_access<R: RngCore + CryptoRng>(
+        &self,
+        tokens: &[AccessToken],
+        rng: &mut R,
+    ) -> Result<(), VerifyError> {
+        let key = self.key(CircuitId::Access)?;
+        let statements: Vec<Vec<Fr>> = tokens
+            .iter()
+            .map(|t| t.public.to_field_elements())
+            .collect();
+        let items: Vec<_> = statements
+            .iter()
+            .zip(tokens)
+            .map(|(s, t)| (s.as_slice(), &t.proof))
+            .collect();
+        key.batch_verify(&items, rng)
+    }
+}
