@@ -106,3 +106,19 @@ impl ProofVerifier for FakeVerifier {
         self.check(p)
     }
 }
+
+/// Refuses every proof: what a ledger without verifying keys runs with
+/// (fail closed).
+pub struct RejectAll;
+
+impl ProofVerifier for RejectAll {
+    fn verify_access(&self, _: &AccessStatement, _: &Proof) -> bool {
+        false
+    }
+    fn verify_withdraw(&self, _: &WithdrawStatement, _: &Proof) -> bool {
+        false
+    }
+    fn verify_settle(&self, _: &SettleStatement, _: &Proof) -> bool {
+        false
+    }
+}
