@@ -1,0 +1,69 @@
+//! The proof system as the node sees it: a cheap token decoder, an
+//! expensive access verifier, and a settlement prover
+//! (`docs/protocol.md` §9.2, §9.6).
+//!
+//! The node is generic over these so that its service logic (check order,
+//! queue bounds, failure counting) is tested without minutes of proving;
+//! [`crate::proofs_backend`] implements them with `veil-proofs`.
+use veil_ledger::types::{AccessStatement, Escrow, NodeId, NoteCommitment, Proof, Value};
+use veil_primitives::eddsa::VerifyingKey;
+use veil_primitives::receipt::SignedReceipt;
+
+/// A decoded access token: the access statement (public inputs) and proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessToken {
+    pub statement: AccessStatement,
+    pub proof: Proof,
+}
+
+/// Why a token does not decode.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("malformed access token: {0}")]
+pub struct TokenDecodeError(pub String);
+
+/// Access-token decoding and verification.
+pub trait AccessVerifier: Send + Sync + 'static {
+    /// Decodes the versioned token encoding with every canonical check
+    /// (exact length, field elements `< r`, valid proof points). Cheap: no
+    /// pairing.
+    fn decode(&self, bytes: &[u8]) -> Result<AccessToken, TokenDecodeError>;
+
+    /// Verifies the Groth16 proof against the statement: `true` only on a
+    /// valid proof. Blocking (milliseconds); the node calls it on the
+    /// blocking pool behind a bounded queue.
+    fn verify(&self, token: &AccessToken) -> bool;
+}
+
+/// One slot of a settlement batch, with the witness the circuit needs.
+#[derive(Clone, Debug)]
+pub struct SettleSlotWitness {
+    /// The ledger's escrow record.
+    pub escrow: Escrow,
+    /// The highest receipt the node holds for it.
+    pub receipt: SignedReceipt,
+    /// The session key the receipt is signed with (`H(SESSION, S) = h_S`).
+    pub session_key: VerifyingKey,
+    /// `H(NOTE, E − pay, addr_r)`, computed by the node.
+    pub cm_refund: NoteCommitment,
+}
+
+/// Why proving failed.
+#[derive(Debug, thiserror::Error)]
+#[error("settlement proving failed: {0}")]
+pub struct ProveError(pub String);
+
+/// Settlement proving (`settle_K`).
+pub trait SettleProver: Send + Sync + 'static {
+    /// The batch sizes `K` this prover has keys for, ascending.
+    fn batch_sizes(&self) -> Vec<u32>;
+
+    /// Proves a batch of `slots.len() <= k` slots (the rest padded) paying
+    /// `total` to `node_id`. Blocking (seconds).
+    fn prove(
+        &self,
+        node_id: NodeId,
+        k: u32,
+        total: Value,
+        slots: &[SettleSlotWitness],
+    ) -> Result<Proof, ProveError>;
+}

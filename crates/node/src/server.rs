@@ -1,0 +1,417 @@
+//! Node start-up: key, database, TLS identity, ledger registration,
+//! listener with limits, background tasks (`docs/protocol.md` §9.7, §9.8).
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::{Connected, TcpConnectInfo};
+use tracing::{info, warn};
+use veil_ledger::LedgerApi;
+use veil_ledger::LedgerError;
+use veil_ledger::types::{NodeId, NodeRegistration};
+use veil_primitives::eddsa::node_id;
+use veil_proto::node::v1::node_server::NodeServer;
+
+use crate::backend::{AccessVerifier, SettleProver};
+use crate::config::{ConfigError, NodeConfig, Transport};
+use crate::keys::{KeyFileError, load_or_create_node_key, read_secret, write_secret};
+use crate::metering::SessionState;
+use crate::service::{NodeService, terms_of};
+use crate::settle::{SettleError, SettlementReport};
+use crate::state::{Inner, LedgerView, Metrics, NodeStatus, SessionSlot};
+use crate::store::{NodeStore, SessionStatus, StoreError};
+
+/// Errors starting a node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The node's TLS identity, as a client pins it (§9.8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// Self-signed certificate, PEM.
+    pub cert_pem: String,
+    /// SHA-256 of the certificate (DER).
+    pub cert_sha256: [u8; 32],
+    /// SHA-256 of the certificate's SubjectPublicKeyInfo (DER): the key hash
+    /// registered with the ledger (`NodeRegistration::tls_key_hash`).
+    pub spki_sha256: [u8; 32],
+}
+
+/// A running node.
+pub struct NodeHandle {
+    /// Where the node listens.
+    pub local_addr: SocketAddr,
+    /// The node's identifier.
+    pub node_id: NodeId,
+    /// TLS identity (`None` with [`Transport::InsecurePlaintext`]).
+    pub tls: Option<TlsInfo>,
+    status: Box<dyn Fn() -> NodeStatus + Send + Sync>,
+    settle: Box<
+        dyn Fn() -> Pin<Box<dyn Future<Output = Result<SettlementReport, SettleError>> + Send>>
+            + Send
+            + Sync,
+    >,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl NodeHandle {
+    /// Current metrics.
+    pub fn status(&self) -> NodeStatus {
+        (self.status)()
+    }
+
+    /// Settles every session holding a receipt now (closing them), in
+    /// batches of the smallest fitting `K`.
+    pub async fn settle_now(&self) -> Result<SettlementReport, SettleError> {
+        (self.settle)().await
+    }
+
+    /// Waits until the server stops (after the shutdown future resolves).
+    pub async fn join(self) -> Result<(), NodeError> {
+        match self.server.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(NodeError::Io(std::io::Error::other(e.to_string()))),
+            Err(e) => Err(NodeError::Io(std::io::Error::other(e.to_string()))),
+        }
+    }
+}
+
+const TLS_KEY_FILE: &str = "tls.key";
+const TLS_CERT_FILE: &str = "tls.crt";
+const TLS_CERT_DER_FILE: &str = "tls.crt.der";
+
+/// Loads the TLS identity from `dir`, generating a self-signed one at first start.
+fn load_or_create_tls(dir: &Path) -> Result<(TlsInfo, String), NodeError> {
+    let key_path = dir.join(TLS_KEY_FILE);
+    let tls = |e: &dyn std::fmt::Display| NodeError::Tls(e.to_string());
+    if !key_path.exists() {
+        let ck = rcgen::generate_simple_self_signed(vec![
+            "veil-node".to_owned(),
+            "localhost".to_owned(),
+        ])
+        .map_err(|e| tls(&e))?;
+        write_secret(&key_path, ck.signing_key.serialize_pem().as_bytes())?;
+        std::fs::write(dir.join(TLS_CERT_FILE), ck.cert.pem())?;
+        std::fs::write(dir.join(TLS_CERT_DER_FILE), ck.cert.der().as_ref())?;
+    }
+    let key_pem = String::from_utf8(read_secret(&key_path)?).map_err(|e| tls(&e))?;
+    let cert_pem = std::fs::read_to_string(dir.join(TLS_CERT_FILE))?;
+    let cert_der = std::fs::read(dir.join(TLS_CERT_DER_FILE))?;
+    let key = rcgen::KeyPair::from_pem(&key_pem).map_err(|e| tls(&e))?;
+    let info = TlsInfo {
+        cert_pem,
+        cert_sha256: Sha256::digest(&cert_der).into(),
+        spki_sha256: Sha256::digest(rcgen::PublicKeyData::subject_public_key_info(&key)).into(),
+    };
+    Ok((info, key_pem))
+}
+
+/// A connection holding one slot of the connection limit (C6).
+struct LimitedConn {
+    io: TcpStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connected for LimitedConn {
+    type ConnectInfo = TcpConnectInfo;
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+impl AsyncRead for LimitedConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LimitedConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// Rewrites tonic's `OUT_OF_RANGE` for an over-size message into
+/// `RESOURCE_EXHAUSTED` (C1). The node itself never answers `OUT_OF_RANGE`.
+#[derive(Clone)]
+struct OversizeStatus<S>(S);
+
+impl<S, B, R> tower::Service<http::Request<B>> for OversizeStatus<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let fut = self.0.call(req);
+        Box::pin(async move {
+            let mut resp = fut.await?;
+            let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
+            if resp
+                .headers()
+                .get("grpc-status")
+                .is_some_and(|v| v.as_bytes() == out_of_range.as_bytes())
+            {
+                resp.headers_mut().insert(
+                    "grpc-status",
+                    http::HeaderValue::from(tonic::Code::ResourceExhausted as i32),
+                );
+            }
+            Ok(resp)
+        })
+    }
+}
+
+/// Starts a node: loads (or creates) its key, database and TLS identity,
+/// registers it with the ledger, restores its sessions and serves until
+/// `shutdown` resolves.
+pub async fn spawn_with<L, F>(
+    config: NodeConfig,
+    ledger: L,
+    verifier: Arc<dyn AccessVerifier>,
+    prover: Arc<dyn SettleProver>,
+    shutdown: F,
+) -> Result<NodeHandle, NodeError>
+where
+    L: LedgerApi,
+    F: Future<Output = ()> + Send + 'static,
+{
+    config.validate()?;
+    std::fs::create_dir_all(&config.dir)?;
+    let node_key = load_or_create_node_key(&config.dir)?;
+    let node_id = NodeId::from_fr(node_id(&node_key.verifying_key()));
+    let tls = match config.transport {
+        Transport::Tls => Some(load_or_create_tls(&config.dir)?),
+        Transport::InsecurePlaintext => None,
+    };
+    let store = Arc::new(NodeStore::open(&config.dir.join("node.redb"))?);
+
+    // Register (idempotent for unchanged terms).
+    let registration = NodeRegistration {
+        node_id,
+        account: config.account,
+        price_per_kib: config.price_per_kib,
+        escrow_sizes: config.escrow_sizes.clone(),
+        stake: config.stake,
+        tls_key_hash: tls
+            .as_ref()
+            .map(|(t, _)| t.spki_sha256)
+            .unwrap_or([0u8; 32]),
+    };
+    ledger.register_node(registration).await?;
+    let status = ledger.status().await?;
+    let roots = ledger.roots().await?;
+
+    // Restore open sessions with their highest receipts. Bytes served
+    // before the restart are not persisted: the node assumes the receipt
+    // covered them (at most one interval is forgiven per restart).
+    let mut sessions = HashMap::new();
+    for (record, receipt) in store.sessions()? {
+        if record.status != SessionStatus::Open {
+            continue;
+        }
+        let terms = terms_of(&record);
+        let highest = receipt.map(|r| (r.receipt.kib, r));
+        let served = highest
+            .as_ref()
+            .map_or(0, |(k, _)| k.saturating_mul(crate::metering::KIB));
+        let slot = SessionSlot {
+            session_key: record.session_key,
+            state: Mutex::new(SessionState::restore(terms, served, highest)),
+            notify: tokio::sync::Notify::new(),
+        };
+        sessions.insert(record.session_id, Arc::new(slot));
+    }
+
+    let listener = TcpListener::bind(config.listen).await?;
+    let local_addr = listener.local_addr()?;
+    let limits = config.limits.clone();
+    let inner = Arc::new(Inner {
+        verify_slots: Arc::new(Semaphore::new(limits.verify_queue.max(1))),
+        ledger,
+        verifier,
+        prover,
+        node_key,
+        node_id,
+        tls_cert_sha256: tls.as_ref().map(|(t, _)| t.cert_sha256),
+        store,
+        sessions: Mutex::new(sessions),
+        opening: Mutex::new(HashSet::new()),
+        view: LedgerView {
+            height: AtomicU64::new(status.height.0),
+            max_expiry_delta: AtomicU64::new(status.max_expiry_delta),
+            challenge_window: AtomicU64::new(status.challenge_window),
+            roots: Mutex::new(roots),
+        },
+        metrics: Metrics::default(),
+        peer_failures: Mutex::new(HashMap::new()),
+        settle_lock: tokio::sync::Mutex::new(()),
+        config,
+    });
+
+    // Accept loop with a connection limit (C6).
+    let (conn_tx, conn_rx) = tokio::sync::mpsc::channel::<Result<LimitedConn, std::io::Error>>(16);
+    let conn_slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let accept = tokio::spawn(async move {
+        loop {
+            let Ok(permit) = conn_slots.clone().acquire_owned().await else {
+                return;
+            };
+            match listener.accept().await {
+                Ok((io, _)) => {
+                    let _ = io.set_nodelay(true);
+                    if conn_tx
+                        .send(Ok(LimitedConn {
+                            io,
+                            _permit: permit,
+                        }))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+
+    // Ledger view poller and background settlement.
+    let poller = {
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(inner.config.ledger_poll);
+            let mut last_settle = std::time::Instant::now();
+            loop {
+                tick.tick().await;
+                if let Ok(s) = inner.ledger.status().await {
+                    inner.view.height.store(s.height.0, Ordering::Release);
+                    inner
+                        .view
+                        .max_expiry_delta
+                        .store(s.max_expiry_delta, Ordering::Release);
+                    inner
+                        .view
+                        .challenge_window
+                        .store(s.challenge_window, Ordering::Release);
+                }
+                if let Ok(r) = inner.ledger.roots().await {
+                    *crate::state::lock(&inner.view.roots) = r;
+                }
+                if let Some(every) = inner.config.settle_every {
+                    if last_settle.elapsed() >= every {
+                        last_settle = std::time::Instant::now();
+                        if let Err(e) = inner.settle(true).await {
+                            warn!("settlement failed (will retry): {e}");
+                        }
+                    }
+                }
+            }
+        })
+    };
+
+    let svc = NodeServer::new(NodeService {
+        inner: inner.clone(),
+    })
+    .max_decoding_message_size(limits.max_message_bytes)
+    .max_encoding_message_size(limits.max_message_bytes);
+    let mut builder = tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .timeout(limits.request_timeout)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)));
+    if let Some((_, key_pem)) = &tls {
+        let cert_pem = tls
+            .as_ref()
+            .map(|(t, _)| t.cert_pem.clone())
+            .unwrap_or_default();
+        let identity = tonic::transport::Identity::from_pem(cert_pem, key_pem);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| NodeError::Tls(e.to_string()))?;
+    }
+    let router = builder
+        .layer(tower::layer::layer_fn(OversizeStatus))
+        .add_service(svc);
+    let server = tokio::spawn(async move {
+        let r = router
+            .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), shutdown)
+            .await;
+        accept.abort();
+        poller.abort();
+        r
+    });
+    info!(%local_addr, node_id = %node_id, "node serving");
+
+    let status_inner = inner.clone();
+    let settle_inner = inner;
+    Ok(NodeHandle {
+        local_addr,
+        node_id,
+        tls: tls.map(|(t, _)| t),
+        status: Box::new(move || status_inner.status()),
+        settle: Box::new(move || {
+            let inner = settle_inner.clone();
+            Box::pin(async move { inner.settle(false).await })
+        }),
+        server,
+    })
+}

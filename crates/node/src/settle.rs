@@ -1,0 +1,266 @@
+//! The settlement worker: batches sessions with their highest receipts,
+//! proves `settle_K` off the runtime, submits to the ledger, retries
+//! idempotently (`docs/protocol.md` §9.6).
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use tracing::{info, warn};
+use veil_ledger::LedgerApi;
+use veil_ledger::LedgerError;
+use veil_ledger::types::{EscrowState, NoteCommitment, SessionId, SettleRequest, Value};
+
+use crate::backend::{ProveError, SettleSlotWitness};
+use crate::metering::SessionState;
+use crate::state::{Inner, lock};
+use crate::store::SessionStatus;
+
+/// What one settlement run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SettlementReport {
+    /// Sessions settled.
+    pub sessions: usize,
+    /// Total paid to the node.
+    pub total_paid: Value,
+    /// Batch size `K` of the (last) circuit used; 0 if nothing was settled.
+    pub batch_size: u32,
+    /// Time spent proving, milliseconds.
+    pub prove_ms: u64,
+}
+
+/// Why a settlement run failed. Nothing is lost: unsettled sessions stay
+/// in the node database and are retried.
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    #[error(transparent)]
+    Prove(#[from] ProveError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("node database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("no settlement circuit size is available")]
+    NoBatchSize,
+    #[error("background task failed")]
+    Task,
+}
+
+/// `pay = min(kib · price, E)` and the refund commitment `H(NOTE, E − pay, addr_r)` (§5.2).
+pub fn payout(kib: u64, price: Value, escrow: Value) -> (Value, Value) {
+    let cost = kib.saturating_mul(price.0);
+    let pay = cost.min(escrow.0);
+    (Value(pay), Value(escrow.0 - pay))
+}
+
+/// Picks `K` for `n` pending sessions: the smallest size that fits them
+/// all, else the largest (and the rest waits for the next batch).
+pub fn choose_k(sizes: &[u32], n: usize) -> Option<u32> {
+    let mut sorted = sizes.to_vec();
+    sorted.sort_unstable();
+    sorted
+        .iter()
+        .copied()
+        .find(|k| *k as usize >= n)
+        .or(sorted.last().copied())
+}
+
+impl<L: LedgerApi> Inner<L> {
+    /// Runs settlement. With `finished_only`, only sessions that can serve
+    /// no more (expired or exhausted) are settled; otherwise every session
+    /// holding a receipt is (and is closed).
+    pub(crate) async fn settle(
+        self: &Arc<Self>,
+        finished_only: bool,
+    ) -> Result<SettlementReport, SettleError> {
+        let _guard = self.settle_lock.lock().await;
+        let mut report = SettlementReport::default();
+        loop {
+            let height = self.height();
+            let window = self.view.challenge_window.load(Ordering::Acquire);
+            // Candidates: most urgent (earliest expiry) first.
+            let mut candidates = Vec::new();
+            let mut abandoned = Vec::new();
+            for (id, slot) in lock(&self.sessions).iter() {
+                let mut st = lock(&slot.state);
+                st.observe_height(height);
+                let finished = matches!(&*st, SessionState::Exhausted(_) | SessionState::Closed(_));
+                let expiry = st.terms().expiry;
+                let deadline = expiry.0.saturating_add(window);
+                match st.highest() {
+                    None if finished && height.0 > expiry.0 => abandoned.push(*id),
+                    None => {}
+                    Some(_) if height.0 > deadline => abandoned.push(*id),
+                    Some((_, r)) if finished || !finished_only => {
+                        candidates.push((expiry, *id, *r, slot.session_key));
+                    }
+                    Some(_) => {}
+                }
+            }
+            if !abandoned.is_empty() {
+                self.store
+                    .set_status(&abandoned, SessionStatus::Abandoned)?;
+                let mut sessions = lock(&self.sessions);
+                for id in &abandoned {
+                    sessions.remove(id);
+                }
+            }
+            if candidates.is_empty() {
+                return Ok(report);
+            }
+            candidates.sort_by_key(|c| c.0);
+            let k = choose_k(&self.prover.batch_sizes(), candidates.len())
+                .ok_or(SettleError::NoBatchSize)?;
+            candidates.truncate(k as usize);
+
+            // Build slots from the ledger's own escrow records.
+            let mut slots = Vec::with_capacity(candidates.len());
+            let mut gone = Vec::new();
+            let mut total = 0u64;
+            for (_, id, receipt, key) in candidates {
+                let Some(escrow) = self.ledger.get_escrow(id).await? else {
+                    gone.push((id, SessionStatus::Abandoned));
+                    continue;
+                };
+                match escrow.state {
+                    EscrowState::Open => {}
+                    EscrowState::Settled { .. } => {
+                        gone.push((id, SessionStatus::Settled));
+                        continue;
+                    }
+                    EscrowState::Reclaimed { .. } => {
+                        gone.push((id, SessionStatus::Abandoned));
+                        continue;
+                    }
+                }
+                let (pay, refund) =
+                    payout(receipt.receipt.kib, escrow.price_per_kib, escrow.escrow);
+                total = total.saturating_add(pay.0);
+                let cm_refund = NoteCommitment::from_value_and_address(refund, &escrow.refund_addr);
+                slots.push(SettleSlotWitness {
+                    escrow,
+                    receipt,
+                    session_key: key,
+                    cm_refund,
+                });
+            }
+            self.forget(&gone)?;
+            if slots.is_empty() {
+                continue;
+            }
+            let node_id = self.node_id;
+            let prover = self.prover.clone();
+            let started = Instant::now();
+            let (slots, proof) = tokio::task::spawn_blocking(move || {
+                let proof = prover.prove(node_id, k, Value(total), &slots);
+                (slots, proof)
+            })
+            .await
+            .map_err(|_| SettleError::Task)?;
+            let proof = proof?;
+            report.prove_ms += started.elapsed().as_millis() as u64;
+            let session_ids: Vec<SessionId> = slots.iter().map(|s| s.escrow.session_id).collect();
+            let request = SettleRequest {
+                node_id,
+                k,
+                session_ids: session_ids.clone(),
+                total: Value(total),
+                cm_refunds: slots.iter().map(|s| s.cm_refund).collect(),
+                proof,
+            };
+            match self.ledger.settle(request).await {
+                Ok(receipt) => {
+                    info!(
+                        sessions = session_ids.len(),
+                        total = receipt.total.0,
+                        k,
+                        "batch settled"
+                    );
+                    let done: Vec<_> = session_ids
+                        .iter()
+                        .map(|id| (*id, SessionStatus::Settled))
+                        .collect();
+                    self.forget(&done)?;
+                    self.metrics.settled_batches.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .settled_sessions
+                        .fetch_add(session_ids.len() as u64, Ordering::Relaxed);
+                    self.metrics
+                        .total_paid
+                        .fetch_add(receipt.total.0, Ordering::Relaxed);
+                    report.sessions += session_ids.len();
+                    report.total_paid = Value(report.total_paid.0.saturating_add(receipt.total.0));
+                    report.batch_size = k;
+                }
+                Err(
+                    LedgerError::AlreadySettled
+                    | LedgerError::EscrowNotOpen
+                    | LedgerError::SettleWindowClosed,
+                ) => {
+                    // A replay (e.g. after a crash) or a raced state change:
+                    // re-read each escrow and retry what is still open.
+                    warn!("settlement refused as already settled or closed; reconciling");
+                    let mut changed = Vec::new();
+                    for id in &session_ids {
+                        match self.ledger.get_escrow(*id).await? {
+                            Some(e) if matches!(e.state, EscrowState::Settled { .. }) => {
+                                changed.push((*id, SessionStatus::Settled));
+                            }
+                            Some(e)
+                                if e.state == EscrowState::Open
+                                    && height.0 <= e.expiry.0.saturating_add(window) => {}
+                            _ => changed.push((*id, SessionStatus::Abandoned)),
+                        }
+                    }
+                    if changed.is_empty() {
+                        return Err(SettleError::Ledger(LedgerError::AlreadySettled));
+                    }
+                    self.forget(&changed)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Marks sessions settled/abandoned in the store and drops them from memory.
+    fn forget(&self, ids: &[(SessionId, SessionStatus)]) -> Result<(), SettleError> {
+        for status in [SessionStatus::Settled, SessionStatus::Abandoned] {
+            let these: Vec<SessionId> = ids
+                .iter()
+                .filter(|(_, s)| *s == status)
+                .map(|(id, _)| *id)
+                .collect();
+            if !these.is_empty() {
+                self.store.set_status(&these, status)?;
+            }
+        }
+        let mut sessions = lock(&self.sessions);
+        for (id, _) in ids {
+            sessions.remove(id);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payout_is_capped_at_escrow_e5() {
+        assert_eq!(payout(10, Value(3), Value(100)), (Value(30), Value(70)));
+        assert_eq!(payout(1000, Value(3), Value(100)), (Value(100), Value(0)));
+        assert_eq!(
+            payout(u64::MAX, Value(u64::MAX), Value(5)),
+            (Value(5), Value(0))
+        );
+        assert_eq!(payout(0, Value(3), Value(100)), (Value(0), Value(100)));
+    }
+
+    #[test]
+    fn k_choice() {
+        assert_eq!(choose_k(&[64, 8], 1), Some(8));
+        assert_eq!(choose_k(&[8, 64], 8), Some(8));
+        assert_eq!(choose_k(&[8, 64], 9), Some(64));
+        assert_eq!(choose_k(&[8, 64], 100), Some(64));
+        assert_eq!(choose_k(&[], 1), None);
+    }
+}
