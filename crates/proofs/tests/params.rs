@@ -1,0 +1,208 @@
+//! Parameters: committed verifying keys equal the current dev setup, keys
+//! load only by pinned hash (B8), the cache refuses corrupted files and
+//! survives concurrent writers.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+use veil_proofs::params::{self, SetupEvent, SetupRecord};
+use veil_proofs::{CircuitId, ParamStore, ParamsError};
+
+fn params_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../params"))
+}
+
+/// The circuits whose dev setup is cheap enough to redo in a test (< 20 s).
+const CHEAP: [CircuitId; 2] = [CircuitId::Access, CircuitId::Withdraw];
+
+#[test]
+fn committed_verifying_keys_equal_the_current_dev_setup() {
+    // If this fails, the circuit changed: run
+    // `veil setup --dev --circuit all --write-params` and commit params/.
+    let record = SetupRecord::committed().expect("committed record parses");
+    for id in CHEAP {
+        let keys = params::dev_keys(id).expect("dev setup");
+        let committed = std::fs::read(params_dir().join(format!("{id}.vk"))).expect("vk file");
+        assert_eq!(keys.vk_bytes, committed, "{id}: params/{id}.vk is stale");
+        assert_eq!(
+            &keys.record,
+            record.get(id).expect("pinned"),
+            "{id}: setup.json is stale"
+        );
+    }
+}
+
+#[test]
+fn every_committed_vk_file_matches_its_pin_and_is_labelled_insecure() {
+    let record = SetupRecord::committed().unwrap();
+    assert!(!record.circuits.is_empty());
+    for (name, rec) in &record.circuits {
+        let bytes = std::fs::read(params_dir().join(format!("{name}.vk"))).expect("vk file");
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), rec.vk_sha256, "{name}");
+        assert_eq!(bytes.len(), rec.vk_bytes);
+        assert_eq!(rec.security, "INSECURE development setup");
+        let id: CircuitId = name.parse().unwrap();
+        let vk = params::vk_from_pinned_bytes(id, rec, &bytes).expect("decodes");
+        assert_eq!(vk.gamma_abc_g1.len(), rec.public_inputs + 1);
+    }
+    // The on-disk record is the compiled-in one.
+    let on_disk = std::fs::read_to_string(params_dir().join("setup.json")).unwrap();
+    assert_eq!(
+        SetupRecord::parse(&on_disk, Path::new("setup.json")).unwrap(),
+        record
+    );
+}
+
+#[test]
+fn b8_a_verifying_key_with_another_hash_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Put the withdraw key where the access key should be.
+    std::fs::copy(
+        params_dir().join("withdraw.vk"),
+        dir.path().join("access.vk"),
+    )
+    .unwrap();
+    let store = ParamStore::open_dir(dir.path().join("cache"))
+        .unwrap()
+        .with_params_dir(dir.path());
+    match store.verifying_key(CircuitId::Access, None) {
+        Err(ParamsError::HashMismatch {
+            what: "verifying key",
+            ..
+        }) => {}
+        other => panic!("accepted a foreign VK: {:?}", other.map(|_| ())),
+    }
+    // The genuine file loads.
+    std::fs::copy(params_dir().join("access.vk"), dir.path().join("access.vk")).unwrap();
+    assert!(store.verifying_key(CircuitId::Access, None).is_ok());
+    // And the raw loader refuses a VK of another circuit under this pin.
+    let record = SetupRecord::committed().unwrap();
+    let withdraw_vk = std::fs::read(params_dir().join("withdraw.vk")).unwrap();
+    assert!(matches!(
+        params::vk_from_pinned_bytes(
+            CircuitId::Access,
+            record.get(CircuitId::Access).unwrap(),
+            &withdraw_vk
+        ),
+        Err(ParamsError::HashMismatch { .. })
+    ));
+}
+
+#[test]
+fn unpinned_circuit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ParamStore::open_dir(dir.path())
+        .unwrap()
+        .with_record(SetupRecord::default());
+    assert!(matches!(
+        store.proving_key(CircuitId::Access, None),
+        Err(ParamsError::NotPinned(CircuitId::Access))
+    ));
+    assert!(matches!(
+        store.verifying_key(CircuitId::Access, None),
+        Err(ParamsError::NotPinned(_))
+    ));
+}
+
+#[test]
+fn cache_generates_once_then_loads_and_refuses_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ParamStore::open_dir(dir.path()).unwrap();
+    let events = Mutex::new(Vec::new());
+    let progress = |e: SetupEvent| events.lock().unwrap().push(format!("{e:?}"));
+
+    let pk1 = store
+        .proving_key(CircuitId::Withdraw, Some(&progress))
+        .expect("generated");
+    let path = store.pk_cache_path(CircuitId::Withdraw).unwrap();
+    assert!(path.exists());
+    let pk2 = store
+        .proving_key(CircuitId::Withdraw, Some(&progress))
+        .expect("cached");
+    assert_eq!(pk1.vk, pk2.vk);
+    {
+        let ev = events.lock().unwrap();
+        assert!(ev[0].starts_with("Generating"), "{ev:?}");
+        assert!(ev[1].starts_with("Generated"), "{ev:?}");
+        assert!(ev[2].starts_with("Cached"), "{ev:?}");
+    }
+    // No temporary files are left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+
+    // Corrupt one byte: refused with a clear error, not silently replaced.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    match store.proving_key(CircuitId::Withdraw, None) {
+        Err(e @ ParamsError::HashMismatch { .. }) => {
+            assert!(e.to_string().contains("delete it to regenerate"), "{e}")
+        }
+        other => panic!("corrupted cache accepted: {:?}", other.map(|_| ())),
+    }
+    // Truncated: same.
+    std::fs::write(&path, &bytes[..100]).unwrap();
+    assert!(matches!(
+        store.proving_key(CircuitId::Withdraw, None),
+        Err(ParamsError::HashMismatch { .. })
+    ));
+}
+
+#[test]
+fn generated_keys_that_differ_from_the_pin_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut record = SetupRecord::committed().unwrap();
+    if let Some(r) = record.circuits.get_mut("withdraw") {
+        r.vk_sha256 = "00".repeat(32);
+    }
+    let store = ParamStore::open_dir(dir.path())
+        .unwrap()
+        .with_record(record);
+    match store.proving_key(CircuitId::Withdraw, None) {
+        Err(e @ ParamsError::HashMismatch { .. }) => {
+            assert!(e.to_string().contains("--write-params"), "{e}")
+        }
+        other => panic!("unpinned keys accepted: {:?}", other.map(|_| ())),
+    }
+    // Nothing was cached under the bad pin.
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+}
+
+#[test]
+fn concurrent_atomic_writers_leave_one_complete_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pk");
+    let content: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| params::write_atomic(&path, &content).unwrap());
+        }
+    });
+    assert_eq!(std::fs::read(&path).unwrap(), content);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn write_params_regenerates_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = params::dev_keys(CircuitId::Withdraw).unwrap();
+    params::write_params(dir.path(), &[&keys]).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("setup.json")).unwrap();
+    let rec = SetupRecord::parse(&text, Path::new("setup.json")).unwrap();
+    assert_eq!(rec.get(CircuitId::Withdraw).unwrap(), &keys.record);
+    assert!(rec.warning.contains("INSECURE"));
+    assert_eq!(
+        std::fs::read(dir.path().join("withdraw.vk")).unwrap(),
+        keys.vk_bytes
+    );
+}
