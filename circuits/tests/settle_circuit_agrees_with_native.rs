@@ -3,7 +3,7 @@
 //! adversarial inputs A12–A17.
 
 use ark_ec::{CurveGroup, PrimeGroup};
-use ark_ff::{AdditiveGroup, PrimeField};
+use ark_ff::PrimeField;
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem};
 use veil_circuits::settle::{
     PUBLIC_INPUTS, SettleCircuit, SettleError, SettlePublic, SettleStatement, Slot, SlotPublic,

@@ -19,13 +19,14 @@ use std::sync::OnceLock;
 
 use ark_ec::{AdditiveGroup, AffineRepr, PrimeGroup};
 use ark_ed_on_bn254::constraints::EdwardsVar;
-use ark_ff::{BigInt, BigInteger, PrimeField};
+use ark_ff::{BigInt, BigInteger, Field, PrimeField};
 use ark_r1cs_std::{
+    GR1CSVar,
     alloc::{AllocVar, AllocationMode},
     boolean::Boolean,
     convert::ToBitsGadget,
     eq::EqGadget,
-    fields::fp::FpVar,
+    fields::{FieldVar, fp::FpVar},
     groups::CurveVar,
 };
 use ark_relations::gr1cs::{ConstraintSystemRef, SynthesisError};
@@ -104,6 +105,25 @@ fn mul_by_cofactor(p: &EdwardsVar) -> Result<EdwardsVar, SynthesisError> {
     Ok(q)
 }
 
+/// Enforces `P ≠ O` when `enabled`, for `P` in the order-`l` subgroup (such
+/// as `8·A`): there the only point with `x = 0` is `O` (the other one,
+/// `(0, −1)`, has order 2), so `P ≠ O ⇔ x ≠ 0`. Two constraints, with a
+/// fully determined helper `inv`: `x·inv = enabled` and `(1 − enabled)·inv = 0`.
+fn enforce_not_identity_if(p: &EdwardsVar, enabled: &Boolean<Fr>) -> Result<(), SynthesisError> {
+    let x = &p.x;
+    let inv = FpVar::new_witness(x.cs().or(enabled.cs()), || {
+        let (xv, en) = (x.value()?, enabled.value()?);
+        Ok(if en {
+            xv.inverse().unwrap_or_default()
+        } else {
+            Fr::ZERO
+        })
+    })?;
+    let en = FpVar::from(enabled.clone());
+    x.mul_equals(&inv, &en)?;
+    inv.mul_equals(&FpVar::from(!enabled), &FpVar::zero())
+}
+
 /// The in-circuit challenge `c = H(CHALLENGE, R.x, R.y, A.x, A.y, m)` (§2.6).
 pub fn challenge(
     r: &EdwardsVar,
@@ -133,9 +153,7 @@ pub fn verify(
     enabled: &Boolean<Fr>,
 ) -> Result<(), SynthesisError> {
     // 8·A ≠ O (A13).
-    mul_by_cofactor(a)?
-        .is_zero()?
-        .conditional_enforce_equal(&Boolean::FALSE, enabled)?;
+    enforce_not_identity_if(&mul_by_cofactor(a)?, enabled)?;
 
     // c·A with c's strict 254-bit decomposition.
     let c = challenge(r, a, m)?;
