@@ -11,7 +11,7 @@ use super::poseidon::hash_tagged;
 
 /// `pk = H(OWNER, sk)` (237 constraints).
 pub fn owner_key(sk: &FpVar<Fr>) -> Result<FpVar<Fr>, SynthesisError> {
-    hash_tagged(DomainTag::Owner, &[sk.clone()])
+    hash_tagged(DomainTag::Owner, core::slice::from_ref(sk))
 }
 
 /// `addr = H(ADDR, pk, ρ)` (258 constraints).

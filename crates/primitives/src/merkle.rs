@@ -188,11 +188,11 @@ impl Frontier {
         }
         let z = empty_roots();
         let mut cur = z[0];
-        for k in 0..DEPTH {
+        for (k, (filled, zk)) in self.filled.iter().zip(z).take(DEPTH).enumerate() {
             cur = if (self.size >> k) & 1 == 1 {
-                hash_node(&self.filled[k], &cur)
+                hash_node(filled, &cur)
             } else {
-                hash_node(&cur, &z[k])
+                hash_node(&cur, zk)
             };
         }
         MerkleRoot::from_fr(cur)
@@ -370,7 +370,7 @@ impl Tree {
         let z = empty_roots();
         self.levels[0].extend_from_slice(&new);
         let mut changed_from = first as usize;
-        for k in 0..DEPTH {
+        for (k, zk) in z.iter().enumerate().take(DEPTH) {
             let (lower, upper) = self.levels.split_at_mut(k + 1);
             let (Some(child), Some(parent)) = (lower.last(), upper.first_mut()) else {
                 unreachable!("levels has DEPTH + 1 entries");
@@ -380,7 +380,7 @@ impl Tree {
             parent.truncate(start);
             for j in start..end {
                 let left = child[2 * j];
-                let right = child.get(2 * j + 1).copied().unwrap_or(z[k]);
+                let right = child.get(2 * j + 1).copied().unwrap_or(*zk);
                 parent.push(hash_node(&left, &right));
             }
             changed_from = start;
