@@ -46,7 +46,19 @@ pub struct Engine {
     store: Arc<Store>,
     verifier: Arc<dyn ProofVerifier>,
     config: LedgerConfig,
-    writer: mpsc::SyncSender<(Op, Reply)>,
+    writer: Option<mpsc::SyncSender<(Op, Reply)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Engine {
+    /// Stops the writer after it has drained its queue, so the database
+    /// file is closed when the engine is gone.
+    fn drop(&mut self) {
+        self.writer.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn execute(w: &WriteState<'_>, cfg: &LedgerConfig, op: &Op) -> Result<Done, LedgerError> {
@@ -138,16 +150,17 @@ impl Engine {
         let store = Arc::new(store);
         let (tx, rx) = mpsc::sync_channel(4 * GROUP_COMMIT_MAX);
         let (s, c) = (store.clone(), config.clone());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("veil-ledger-writer".into())
             .spawn(move || writer_loop(s, c, rx))
-            .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot spawn the ledger writer"));
+            .map_err(|e| tracing::error!(error = %e, "cannot spawn the ledger writer"))
+            .ok();
         Self {
             store,
             verifier,
             config,
-            writer: tx,
+            writer: Some(tx),
+            thread,
         }
     }
 
@@ -162,6 +175,8 @@ impl Engine {
     fn submit(&self, op: Op) -> Result<Done, LedgerError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.writer
+            .as_ref()
+            .ok_or_else(|| LedgerError::Storage("ledger writer stopped".into()))?
             .send((op, tx))
             .map_err(|_| LedgerError::Storage("ledger writer stopped".into()))?;
         rx.recv()

@@ -86,12 +86,17 @@ impl Store {
 
     fn check_schema(&self) -> Result<(), LedgerError> {
         let r = self.read()?;
-        let version = r.meta(META_SCHEMA_VERSION)?.ok_or_else(|| {
-            LedgerError::Corrupted(
-                "no schema version record: not a veil ledger (refusing to initialise over it)"
-                    .into(),
-            )
-        })?;
+        let version = r
+            .meta(META_SCHEMA_VERSION)
+            .map_err(|e| {
+                LedgerError::Corrupted(format!("no schema version record ({e}): not a veil ledger"))
+            })?
+            .ok_or_else(|| {
+                LedgerError::Corrupted(
+                    "no schema version record: not a veil ledger (refusing to initialise over it)"
+                        .into(),
+                )
+            })?;
         let v = decode_u32(&version, "schema version")?;
         if v != SCHEMA_VERSION {
             return Err(LedgerError::Corrupted(format!(
