@@ -19,6 +19,7 @@ mod service;
 pub mod settle;
 mod state;
 pub mod store;
+pub mod vouchers;
 
 pub use backend::{AccessToken, AccessVerifier, SettleProver, SettleSlotWitness};
 pub use config::{Limits, NodeConfig, Transport};

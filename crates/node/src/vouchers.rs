@@ -1,0 +1,629 @@
+//! The node's voucher desk (`docs/vouchers.md` §9 "Purchase and use"):
+//! the issuer key, the persistent spent-nullifier store, the purchase
+//! records and the single-use spend challenges.
+//!
+//! * Purchase: a client that opened an ordinary escrow session signs a
+//!   receipt for the session's full credit and asks for a credential on that
+//!   many KiB. [`VoucherDesk::purchase`] issues it at most once per session
+//!   (persisted, atomic; a retry of the same request gets the same answer).
+//! * Spend: a voucher-paid `Open` carries a spend bound to
+//!   [`spend_context`] (a fresh nonce from [`VoucherDesk::issue_challenge`]
+//!   and the stream's `host:port`); [`VoucherDesk::spend`] consumes the
+//!   nonce, verifies the spend and records its nullifier atomically.
+//!
+//! # Files in the node directory
+//! * `voucher.key` (0600): the current epoch's issuer secret key
+//!   (`IssuerSecretKey::to_bytes`, 41 bytes), created at first start.
+//! * `vouchers.redb`:
+//!   * `voucher_nullifiers_v1`: `epoch (8, BE) ‖ k (32)` → empty;
+//!   * `voucher_purchases_v1`: `session_id (32)` → `version (1) ‖
+//!     SHA-256(issuance request) (32) ‖ issuance response (137)`.
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use sha2::{Digest, Sha256};
+use veil_primitives::Fr;
+use veil_primitives::field::fr_from_bytes;
+use veil_vouchers::{
+    Balance, DecodeError, Epoch, IssuanceRequest, IssuanceResponse, IssueError, Issuer,
+    IssuerPublicKey, IssuerSecretKey, NodeId as VoucherNodeId, NullifierStore,
+    NullifierStoreError, SpendError, SpendRequest, SpendResponse, VerifiedSpend, VoucherNullifier,
+};
+
+use crate::keys::{KeyFileError, read_secret, write_secret};
+use crate::state::lock;
+
+/// File name of the issuer secret key inside the node directory.
+pub const VOUCHER_KEY_FILE: &str = "voucher.key";
+/// File name of the voucher database inside the node directory.
+pub const VOUCHER_DB_FILE: &str = "vouchers.redb";
+/// Length of a spend challenge nonce.
+pub const NONCE_BYTES: usize = 32;
+/// How long a challenge nonce stays valid.
+pub const CHALLENGE_TTL: Duration = Duration::from_secs(60);
+/// Outstanding challenges the node keeps at most (bounds memory, C6).
+pub const MAX_CHALLENGES: usize = 65_536;
+
+const NULLIFIERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("voucher_nullifiers_v1");
+const PURCHASES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("voucher_purchases_v1");
+const PURCHASE_VERSION: u8 = 1;
+const PURCHASE_BYTES: usize = 1 + 32 + IssuanceResponse::ENCODED_LEN;
+
+/// A fresh, single-use challenge nonce (§9).
+pub type VoucherNonce = [u8; NONCE_BYTES];
+
+/// Why the desk refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error("voucher database: {0}")]
+    Db(#[from] redb::Error),
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    #[error("voucher key file: {0}")]
+    KeyFile(DecodeError),
+    #[error("corrupted voucher database record: {0}")]
+    Corrupted(&'static str),
+    /// A message from the client does not decode canonically.
+    #[error("malformed voucher message: {0}")]
+    Malformed(#[from] DecodeError),
+    /// The nonce was never issued, was used before, or expired.
+    #[error("unknown, used or expired voucher challenge")]
+    UnknownChallenge,
+    #[error("too many outstanding voucher challenges")]
+    TooManyChallenges,
+    /// The spend was refused (bad proof, unknown epoch, already spent, store).
+    #[error("voucher spend refused: {0}")]
+    Spend(#[from] SpendError),
+    /// The issuance request was refused (wrong epoch, bad proof).
+    #[error("voucher issuance refused: {0}")]
+    Issue(#[from] IssueError),
+    /// The request asks for another balance than the escrow paid for.
+    #[error("voucher balance {requested} KiB, the session paid for {credit} KiB")]
+    BalanceMismatch { requested: Balance, credit: Balance },
+    /// This session already bought a voucher with another request.
+    #[error("this session already bought a voucher")]
+    AlreadyPurchased,
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for DeskError {
+            fn from(e: $t) -> Self {
+                DeskError::Db(redb::Error::from(e))
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError
+);
+
+/// The context a purchase's issuance is bound to:
+/// `"veil.voucher.purchase.v1" ‖ session_id (32)` (§9).
+pub fn purchase_context(session_id: &[u8; 32]) -> Vec<u8> {
+    let mut out = b"veil.voucher.purchase.v1".to_vec();
+    out.extend_from_slice(session_id);
+    out
+}
+
+/// The message the session key signs to authorise a purchase:
+/// the first 31 bytes of `SHA-256("veil.voucher.purchase-auth.v1" ‖
+/// session_id ‖ issuance request)`, as a big-endian field element (< 2^248,
+/// so canonical) (§9). Without it anyone who saw the session id on the
+/// ledger could race the client and take the voucher.
+pub fn purchase_message(session_id: &[u8; 32], issuance_request: &[u8]) -> Fr {
+    let digest = Sha256::new()
+        .chain_update(b"veil.voucher.purchase-auth.v1")
+        .chain_update(session_id)
+        .chain_update(issuance_request)
+        .finalize();
+    let mut bytes = [0u8; 32];
+    bytes[1..].copy_from_slice(&digest[..31]);
+    // 31 bytes below a leading zero byte are always < r: this cannot fail.
+    fr_from_bytes(&bytes).unwrap_or_default()
+}
+
+/// The context a voucher-paid stream's spend is bound to:
+/// `"veil.voucher.open.v1" ‖ nonce (32) ‖ len(host) (4, BE) ‖ host ‖ port (2, BE)`.
+/// The node id, key id and epoch are bound by the spend transcript itself
+/// (`docs/vouchers.md` §7).
+pub fn spend_context(nonce: &VoucherNonce, host: &str, port: u16) -> Vec<u8> {
+    let mut out = b"veil.voucher.open.v1".to_vec();
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(&u32::try_from(host.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(host.as_bytes());
+    out.extend_from_slice(&port.to_be_bytes());
+    out
+}
+
+fn nullifier_key(epoch: Epoch, nullifier: &VoucherNullifier) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..8].copy_from_slice(&epoch.get().to_be_bytes());
+    key[8..].copy_from_slice(&nullifier.to_bytes());
+    key
+}
+
+/// Spent nullifiers in `vouchers.redb`. One write transaction per insert:
+/// redb serialises writers, so of concurrent inserts of one nullifier
+/// exactly one commits.
+#[derive(Debug, Clone)]
+pub struct RedbNullifierStore {
+    db: Arc<Database>,
+}
+
+impl RedbNullifierStore {
+    /// Whether `(epoch, nullifier)` is recorded as spent.
+    pub fn contains(&self, epoch: Epoch, nullifier: &VoucherNullifier) -> Result<bool, DeskError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(NULLIFIERS)?;
+        Ok(t.get(nullifier_key(epoch, nullifier).as_slice())?.is_some())
+    }
+
+    fn insert(&self, epoch: Epoch, nullifier: &VoucherNullifier) -> Result<bool, DeskError> {
+        let key = nullifier_key(epoch, nullifier);
+        let txn = self.db.begin_write()?;
+        let fresh = {
+            let mut t = txn.open_table(NULLIFIERS)?;
+            let fresh = t.get(key.as_slice())?.is_none();
+            if fresh {
+                t.insert(key.as_slice(), [].as_slice())?;
+            }
+            fresh
+        };
+        if fresh {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(fresh)
+    }
+}
+
+impl NullifierStore for RedbNullifierStore {
+    fn insert_if_absent(
+        &self,
+        epoch: Epoch,
+        nullifier: &VoucherNullifier,
+    ) -> Result<(), NullifierStoreError> {
+        match self.insert(epoch, nullifier) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(NullifierStoreError::AlreadySpent),
+            Err(e) => Err(NullifierStoreError::Backend(Box::new(e))),
+        }
+    }
+}
+
+/// A recorded purchase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurchaseRecord {
+    /// SHA-256 of the issuance request that was answered.
+    pub request_digest: [u8; 32],
+    /// The answer, returned again on a retry of the same request.
+    pub response: IssuanceResponse,
+}
+
+impl PurchaseRecord {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(PURCHASE_BYTES);
+        out.push(PURCHASE_VERSION);
+        out.extend_from_slice(&self.request_digest);
+        out.extend_from_slice(&self.response.to_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, DeskError> {
+        if bytes.len() != PURCHASE_BYTES || bytes.first() != Some(&PURCHASE_VERSION) {
+            return Err(DeskError::Corrupted("purchase record layout"));
+        }
+        let mut request_digest = [0u8; 32];
+        request_digest.copy_from_slice(bytes.get(1..33).unwrap_or_default());
+        let response = IssuanceResponse::from_bytes(bytes.get(33..).unwrap_or_default())
+            .map_err(|_| DeskError::Corrupted("purchase record response"))?;
+        Ok(Self {
+            request_digest,
+            response,
+        })
+    }
+}
+
+/// The node's voucher desk: issuer, nullifier store, purchases, challenges.
+#[derive(Debug)]
+pub struct VoucherDesk {
+    issuer: Issuer<RedbNullifierStore>,
+    db: Arc<Database>,
+    challenges: Mutex<HashMap<VoucherNonce, Instant>>,
+    challenge_ttl: Duration,
+    purchases: AtomicU64,
+    spends: AtomicU64,
+}
+
+fn load_or_create_key(dir: &Path) -> Result<IssuerSecretKey, DeskError> {
+    let path = dir.join(VOUCHER_KEY_FILE);
+    if !path.exists() {
+        let key = IssuerSecretKey::generate(Epoch::new(0), &mut rand::rngs::OsRng);
+        write_secret(&path, &key.to_bytes())?;
+        return Ok(key);
+    }
+    IssuerSecretKey::from_bytes(&read_secret(&path)?).map_err(DeskError::KeyFile)
+}
+
+impl VoucherDesk {
+    /// Opens the desk in the node directory `dir` (creating the key and
+    /// database at first start). `node_id` is the node's ledger id bytes.
+    pub fn open(dir: &Path, node_id: VoucherNodeId) -> Result<Self, DeskError> {
+        let key = load_or_create_key(dir)?;
+        let db = Arc::new(Database::create(dir.join(VOUCHER_DB_FILE))?);
+        let txn = db.begin_write()?;
+        txn.open_table(NULLIFIERS)?;
+        txn.open_table(PURCHASES)?;
+        txn.commit()?;
+        let store = RedbNullifierStore { db: db.clone() };
+        Ok(Self {
+            issuer: Issuer::new(node_id, key, store),
+            db,
+            challenges: Mutex::new(HashMap::new()),
+            challenge_ttl: CHALLENGE_TTL,
+            purchases: AtomicU64::new(0),
+            spends: AtomicU64::new(0),
+        })
+    }
+
+    /// Shortens the challenge lifetime (tests).
+    pub fn with_challenge_ttl(mut self, ttl: Duration) -> Self {
+        self.challenge_ttl = ttl;
+        self
+    }
+
+    /// The key published in `GetTerms`.
+    pub fn current_key(&self) -> &IssuerPublicKey {
+        self.issuer.current_key()
+    }
+
+    /// The node id bound into every voucher transcript.
+    pub fn node_id(&self) -> &VoucherNodeId {
+        self.issuer.node_id()
+    }
+
+    /// The spent-nullifier store.
+    pub fn nullifiers(&self) -> &RedbNullifierStore {
+        self.issuer.store()
+    }
+
+    /// Vouchers sold and spends accepted since start.
+    pub fn counters(&self) -> (u64, u64) {
+        (
+            self.purchases.load(Ordering::Relaxed),
+            self.spends.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Issues a fresh single-use nonce for one voucher-paid open.
+    pub fn issue_challenge(&self) -> Result<VoucherNonce, DeskError> {
+        let now = Instant::now();
+        let mut c = lock(&self.challenges);
+        if c.len() >= MAX_CHALLENGES {
+            let ttl = self.challenge_ttl;
+            c.retain(|_, t| now.duration_since(*t) <= ttl);
+            if c.len() >= MAX_CHALLENGES {
+                return Err(DeskError::TooManyChallenges);
+            }
+        }
+        let nonce: VoucherNonce = rand::random();
+        c.insert(nonce, now);
+        Ok(nonce)
+    }
+
+    /// Consumes `nonce`: succeeds once per issued, unexpired nonce.
+    fn take_challenge(&self, nonce: &VoucherNonce) -> Result<(), DeskError> {
+        match lock(&self.challenges).remove(nonce) {
+            Some(t) if t.elapsed() <= self.challenge_ttl => Ok(()),
+            _ => Err(DeskError::UnknownChallenge),
+        }
+    }
+
+    /// Accepts a voucher spend for a stream to `host:port`: consumes the
+    /// nonce (even if the spend then fails: a nonce is single-use), verifies
+    /// the spend bound to [`spend_context`], records its nullifier
+    /// atomically and re-issues the rest. Blocking (≈ 2 ms and one fsync).
+    pub fn spend(
+        &self,
+        request: &SpendRequest,
+        nonce: &VoucherNonce,
+        host: &str,
+        port: u16,
+    ) -> Result<(VerifiedSpend, SpendResponse), DeskError> {
+        self.take_challenge(nonce)?;
+        let context = spend_context(nonce, host, port);
+        let out = self.issuer.verify_spend(request, &context)?;
+        self.spends.fetch_add(1, Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// The purchase recorded for `session_id`, if any.
+    pub fn purchase_of(&self, session_id: &[u8; 32]) -> Result<Option<PurchaseRecord>, DeskError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(PURCHASES)?;
+        t.get(session_id.as_slice())?
+            .map(|v| PurchaseRecord::decode(v.value()))
+            .transpose()
+    }
+
+    /// Issues the voucher bought by `session_id` for `credit` KiB (§9):
+    /// the request must ask for exactly `credit` under the current epoch
+    /// with a valid proof, bound to [`purchase_context`]. At most one
+    /// request per session is answered, atomically; the same request again
+    /// gets the stored answer (a retry after a lost reply).
+    ///
+    /// The caller must have checked that the session exists, is unused,
+    /// and holds the full-credit receipt.
+    pub fn purchase(
+        &self,
+        session_id: &[u8; 32],
+        credit: Balance,
+        request: &IssuanceRequest,
+    ) -> Result<IssuanceResponse, DeskError> {
+        let digest: [u8; 32] = Sha256::digest(request.to_bytes()).into();
+        if let Some(record) = self.purchase_of(session_id)? {
+            return if record.request_digest == digest {
+                Ok(record.response)
+            } else {
+                Err(DeskError::AlreadyPurchased)
+            };
+        }
+        if request.balance() != credit {
+            return Err(DeskError::BalanceMismatch {
+                requested: request.balance(),
+                credit,
+            });
+        }
+        let response = self.issuer.issue(request, &purchase_context(session_id))?;
+        let record = PurchaseRecord {
+            request_digest: digest,
+            response,
+        };
+        let txn = self.db.begin_write()?;
+        let stored = {
+            let mut t = txn.open_table(PURCHASES)?;
+            let existing = t
+                .get(session_id.as_slice())?
+                .map(|v| PurchaseRecord::decode(v.value()))
+                .transpose()?;
+            match existing {
+                Some(r) => r,
+                None => {
+                    t.insert(session_id.as_slice(), record.encode().as_slice())?;
+                    record.clone()
+                }
+            }
+        };
+        txn.commit()?;
+        if stored.request_digest != digest {
+            return Err(DeskError::AlreadyPurchased);
+        }
+        if stored == record {
+            self.purchases.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(stored.response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_vouchers::{AwaitingIssuance, Credential};
+
+    const NODE: VoucherNodeId = VoucherNodeId::new([9; 32]);
+    const SESSION: [u8; 32] = [4; 32];
+
+    fn desk(dir: &Path) -> VoucherDesk {
+        VoucherDesk::open(dir, NODE).unwrap()
+    }
+
+    fn request(desk: &VoucherDesk, kib: u64) -> (IssuanceRequest, AwaitingIssuance) {
+        Credential::request_issuance(
+            desk.current_key(),
+            NODE,
+            Balance::from_kib(kib),
+            &purchase_context(&SESSION),
+            &mut rand::thread_rng(),
+        )
+    }
+
+    fn bought(desk: &VoucherDesk, kib: u64) -> Credential {
+        let (req, awaiting) = request(desk, kib);
+        let resp = desk.purchase(&SESSION, Balance::from_kib(kib), &req).unwrap();
+        awaiting.finish_issuance(&resp).unwrap()
+    }
+
+    #[test]
+    fn key_and_nullifiers_survive_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        let key = d.current_key().clone();
+        let cred = bought(&d, 100);
+        let nonce = d.issue_challenge().unwrap();
+        let ctx = spend_context(&nonce, "example.org", 443);
+        let (spend, _) = cred
+            .prepare_spend(Balance::from_kib(10), &ctx, &mut rand::thread_rng())
+            .unwrap();
+        d.spend(&spend, &nonce, "example.org", 443).unwrap();
+        drop(d);
+        let d = desk(dir.path());
+        assert_eq!(d.current_key(), &key);
+        assert!(d.nullifiers().contains(spend.epoch(), &spend.nullifier()).unwrap());
+        // The same credential again, with a fresh nonce: already spent.
+        let nonce = d.issue_challenge().unwrap();
+        let ctx = spend_context(&nonce, "example.org", 443);
+        let (again, _) = cred
+            .prepare_spend(Balance::from_kib(10), &ctx, &mut rand::thread_rng())
+            .unwrap();
+        assert!(matches!(
+            d.spend(&again, &nonce, "example.org", 443),
+            Err(DeskError::Spend(SpendError::AlreadySpent))
+        ));
+        // The purchase record survived too.
+        assert!(d.purchase_of(&SESSION).unwrap().is_some());
+    }
+
+    #[test]
+    fn challenge_is_single_use_and_bound_to_host_and_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        let cred = bought(&d, 100);
+        let mut rng = rand::thread_rng();
+        // Never issued.
+        let forged = [7u8; NONCE_BYTES];
+        let ctx = spend_context(&forged, "h", 1);
+        let (spend, _) = cred.prepare_spend(Balance::from_kib(1), &ctx, &mut rng).unwrap();
+        assert!(matches!(
+            d.spend(&spend, &forged, "h", 1),
+            Err(DeskError::UnknownChallenge)
+        ));
+        // Issued, but the spend names another port: proof fails, nonce burnt.
+        let nonce = d.issue_challenge().unwrap();
+        let (spend, _) = cred
+            .prepare_spend(Balance::from_kib(1), &spend_context(&nonce, "h", 1), &mut rng)
+            .unwrap();
+        assert!(matches!(
+            d.spend(&spend, &nonce, "h", 2),
+            Err(DeskError::Spend(SpendError::Verification(_)))
+        ));
+        assert!(matches!(
+            d.spend(&spend, &nonce, "h", 1),
+            Err(DeskError::UnknownChallenge)
+        ));
+        assert!(!d.nullifiers().contains(spend.epoch(), &spend.nullifier()).unwrap());
+        // Fresh nonce, right target: accepted.
+        let nonce = d.issue_challenge().unwrap();
+        let (spend, pending) = cred
+            .prepare_spend(Balance::from_kib(1), &spend_context(&nonce, "h", 1), &mut rng)
+            .unwrap();
+        let (verified, resp) = d.spend(&spend, &nonce, "h", 1).unwrap();
+        assert_eq!(verified.amount, Balance::from_kib(1));
+        let next = pending.finish_spend(&resp, d.current_key()).unwrap();
+        assert_eq!(next.balance(), Balance::from_kib(99));
+        assert_eq!(d.counters(), (1, 1));
+    }
+
+    #[test]
+    fn expired_challenge_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path()).with_challenge_ttl(Duration::ZERO);
+        let cred = bought(&d, 10);
+        let nonce = d.issue_challenge().unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        let (spend, _) = cred
+            .prepare_spend(
+                Balance::from_kib(1),
+                &spend_context(&nonce, "h", 1),
+                &mut rand::thread_rng(),
+            )
+            .unwrap();
+        assert!(matches!(
+            d.spend(&spend, &nonce, "h", 1),
+            Err(DeskError::UnknownChallenge)
+        ));
+    }
+
+    #[test]
+    fn purchase_is_once_per_session_and_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        let (req, awaiting) = request(&d, 50);
+        // Asking for more than the escrow paid for.
+        assert!(matches!(
+            d.purchase(&SESSION, Balance::from_kib(49), &req),
+            Err(DeskError::BalanceMismatch { .. })
+        ));
+        assert!(d.purchase_of(&SESSION).unwrap().is_none());
+        let first = d.purchase(&SESSION, Balance::from_kib(50), &req).unwrap();
+        // Retry of the same request: same answer, still one purchase.
+        let again = d.purchase(&SESSION, Balance::from_kib(50), &req).unwrap();
+        assert_eq!(first, again);
+        assert_eq!(d.counters().0, 1);
+        assert_eq!(
+            awaiting.finish_issuance(&first).unwrap().balance(),
+            Balance::from_kib(50)
+        );
+        // Another request on the same session: refused.
+        let (other, _) = request(&d, 50);
+        assert!(matches!(
+            d.purchase(&SESSION, Balance::from_kib(50), &other),
+            Err(DeskError::AlreadyPurchased)
+        ));
+    }
+
+    #[test]
+    fn purchase_bound_to_its_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        // Request made for SESSION, presented for another session.
+        let (req, _) = request(&d, 50);
+        assert!(matches!(
+            d.purchase(&[5; 32], Balance::from_kib(50), &req),
+            Err(DeskError::Issue(_))
+        ));
+        assert!(d.purchase_of(&[5; 32]).unwrap().is_none());
+    }
+
+    #[test]
+    fn concurrent_double_spend_has_one_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Arc::new(desk(dir.path()));
+        let cred = bought(&d, 100);
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let nonce = d.issue_challenge().unwrap();
+                let (spend, _) = cred
+                    .prepare_spend(
+                        Balance::from_kib(5),
+                        &spend_context(&nonce, "h", 80),
+                        &mut rand::thread_rng(),
+                    )
+                    .unwrap();
+                let d = d.clone();
+                std::thread::spawn(move || d.spend(&spend, &nonce, "h", 80))
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        assert!(results.iter().all(|r| matches!(
+            r,
+            Ok(_) | Err(DeskError::Spend(SpendError::AlreadySpent))
+        )));
+    }
+
+    #[test]
+    fn purchase_message_binds_session_and_request() {
+        let a = purchase_message(&[1; 32], b"request");
+        assert_ne!(a, purchase_message(&[2; 32], b"request"));
+        assert_ne!(a, purchase_message(&[1; 32], b"requesT"));
+        assert_eq!(a, purchase_message(&[1; 32], b"request"));
+    }
+
+    #[test]
+    fn spend_context_is_injective_on_host_and_port() {
+        let n = [3u8; NONCE_BYTES];
+        assert_ne!(spend_context(&n, "ab", 1), spend_context(&n, "a", 1));
+        assert_ne!(spend_context(&n, "a", 1), spend_context(&n, "a", 2));
+        assert_ne!(spend_context(&n, "a", 1), spend_context(&[4; NONCE_BYTES], "a", 1));
+    }
+
+    #[test]
+    fn corrupted_purchase_record_is_an_error() {
+        assert!(PurchaseRecord::decode(&[1, 2, 3]).is_err());
+        let mut bytes = vec![0u8; PURCHASE_BYTES];
+        assert!(PurchaseRecord::decode(&bytes).is_err());
+        bytes[0] = PURCHASE_VERSION;
+        assert!(PurchaseRecord::decode(&bytes).is_err());
+    }
+}
