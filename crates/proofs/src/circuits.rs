@@ -2,6 +2,7 @@
 
 use ark_relations::gr1cs::ConstraintSynthesizer;
 use veil_circuits::access::AccessCircuit;
+use veil_circuits::settle::SettleCircuit;
 use veil_circuits::withdraw::WithdrawCircuit;
 use veil_primitives::Fr;
 
@@ -21,8 +22,9 @@ pub(crate) fn with_blank<V: BlankVisitor>(id: CircuitId, v: V) -> V::Output {
     match id {
         CircuitId::Access => v.visit(id, AccessCircuit::dummy()),
         CircuitId::Withdraw => v.visit(id, WithdrawCircuit::dummy()),
-        CircuitId::Settle(k) if k == SettleSize::K1 => v.unavailable(id),
-        CircuitId::Settle(k) if k == SettleSize::K8 => v.unavailable(id),
+        CircuitId::Settle(k) if k == SettleSize::K1 => v.visit(id, SettleCircuit::<1>::dummy()),
+        CircuitId::Settle(k) if k == SettleSize::K8 => v.visit(id, SettleCircuit::<8>::dummy()),
+        CircuitId::Settle(k) if k == SettleSize::K64 => v.visit(id, SettleCircuit::<64>::dummy()),
         CircuitId::Settle(_) => v.unavailable(id),
     }
 }

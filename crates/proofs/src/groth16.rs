@@ -14,8 +14,7 @@ use ark_groth16::r1cs_to_qap::{LibsnarkReduction, R1CSToQAP};
 use ark_groth16::{Groth16, PreparedVerifyingKey, VerifyingKey};
 use ark_poly::GeneralEvaluationDomain;
 use ark_relations::gr1cs::{
-    ConstraintSynthesizer, ConstraintSystem, ConstraintSystemRef, OptimizationGoal,
-    R1CS_PREDICATE_LABEL, SynthesisMode,
+    ConstraintSystem, ConstraintSystemRef, OptimizationGoal, R1CS_PREDICATE_LABEL, SynthesisMode,
 };
 use ark_snark::SNARK;
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
@@ -24,6 +23,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ProofError, VerifyError};
 use crate::proof::Proof;
+
+/// The circuit trait every function here is generic over (re-exported).
+pub use ark_relations::gr1cs::ConstraintSynthesizer;
 
 /// A Groth16 proving key over BN254.
 pub type ProvingKey = ark_groth16::ProvingKey<Bn254>;

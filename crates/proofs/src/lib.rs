@@ -14,6 +14,7 @@ pub mod groth16;
 pub mod params;
 pub mod proof;
 pub mod prover;
+pub mod samples;
 pub mod token;
 pub mod verifier;
 
@@ -23,5 +24,5 @@ pub use groth16::{INSECURE_WARNING, PreparedKey, ProvingKey};
 pub use params::{ParamStore, SetupEvent};
 pub use proof::Proof;
 pub use prover::Prover;
-pub use token::{AccessToken, WithdrawProof};
+pub use token::{AccessToken, SettleProof, WithdrawProof};
 pub use verifier::Verifier;

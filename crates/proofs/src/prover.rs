@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use rand::{CryptoRng, RngCore};
 use veil_circuits::access::{AccessCircuit, AccessPrivate, AccessPublic};
+use veil_circuits::settle::{SettleCircuit, SettlePublic, Slot};
 use veil_circuits::withdraw::{WithdrawCircuit, WithdrawPrivate, WithdrawPublic};
 
-use crate::circuit::CircuitId;
+use crate::circuit::{CircuitId, SettleSize};
 use crate::error::{ParamsError, ProofError};
 use crate::groth16::{self, ProvingKey};
 use crate::params::{ParamStore, Progress};
-use crate::token::{AccessToken, WithdrawProof};
+use crate::token::{AccessToken, SettleProof, WithdrawProof};
 
 /// Holds the proving keys of some circuits. Cheap to clone.
 #[derive(Clone)]
@@ -80,6 +81,26 @@ impl Prover {
         let circuit = WithdrawCircuit::new(public, private);
         let proof = groth16::prove(pk, circuit, &public.to_field_elements(), rng)?;
         Ok(WithdrawProof {
+            public: *public,
+            proof,
+        })
+    }
+
+    /// Proves a settlement of exactly `K` slots (pad with
+    /// [`Slot::padding`]) for `public` (§5).
+    pub fn prove_settle<const K: usize, R: RngCore + CryptoRng>(
+        &self,
+        public: &SettlePublic,
+        slots: Vec<Slot>,
+        rng: &mut R,
+    ) -> Result<SettleProof, ProofError> {
+        let k = SettleSize::new(K as u64)?;
+        let pk = self.proving_key(CircuitId::Settle(k))?;
+        let circuit = SettleCircuit::<K>::new(*public, slots)
+            .map_err(|e| ProofError::StatementMismatch(e.to_string()))?;
+        let proof = groth16::prove(pk, circuit, &public.to_field_elements(), rng)?;
+        Ok(SettleProof {
+            k,
             public: *public,
             proof,
         })

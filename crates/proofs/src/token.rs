@@ -9,6 +9,7 @@
 //! `Hash`.
 
 use veil_circuits::access::AccessPublic;
+use veil_circuits::settle::SettlePublic;
 use veil_circuits::withdraw::WithdrawPublic;
 use veil_primitives::EncodingError;
 use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
@@ -16,6 +17,7 @@ use veil_primitives::merkle::MerkleRoot;
 use veil_primitives::note::{Address, NoteCommitment, Nullifier};
 use veil_primitives::value::Value;
 
+use crate::circuit::SettleSize;
 use crate::error::ProofError;
 use crate::proof::Proof;
 
@@ -206,6 +208,67 @@ impl WithdrawProof {
             recipient: r.field("recipient", AccountId::from_bytes)?,
         };
         Ok(WithdrawProof {
+            public,
+            proof: r.proof()?,
+        })
+    }
+}
+
+/// A settlement proof: batch size, statement and proof (§7.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettleProof {
+    /// The batch size `K` (which circuit and key).
+    pub k: SettleSize,
+    /// The public statement.
+    pub public: SettlePublic,
+    /// The Groth16 proof of `settle_K` for `public`.
+    pub proof: Proof,
+}
+
+impl SettleProof {
+    /// Encoded length.
+    pub const BYTES: usize = 1 + 1 + 32 + 8 + 32 + Proof::BYTES;
+
+    /// # Layout
+    ///
+    /// 202 bytes:
+    ///
+    /// | bytes | content |
+    /// |---|---|
+    /// | 0 | version `1` |
+    /// | 1 | `K` (1, 8 or 64) |
+    /// | 2..34 | `node_id` |
+    /// | 34..42 | `T` (total), `u64` big-endian |
+    /// | 42..74 | `batch_digest` |
+    /// | 74..202 | proof `A ‖ B ‖ C` |
+    ///
+    /// The ledger recomputes `batch_digest` from its own escrow records and
+    /// never trusts this copy (§5).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::BYTES);
+        out.push(VERSION);
+        out.push(self.k.get() as u8);
+        out.extend_from_slice(&self.public.node_id.to_bytes());
+        out.extend_from_slice(&self.public.total.to_bytes());
+        out.extend_from_slice(&veil_primitives::field::fr_to_bytes(
+            &self.public.batch_digest,
+        ));
+        out.extend_from_slice(&self.proof.to_bytes());
+        out
+    }
+
+    /// Decodes exactly the [layout](Self::to_bytes). Does not verify the proof.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProofError> {
+        let mut r = Reader::new(bytes, Self::BYTES)?;
+        let [k] = *r.take::<1>()?;
+        let k = SettleSize::new(u64::from(k))?;
+        let public = SettlePublic {
+            node_id: r.field("node_id", NodeId::from_bytes)?,
+            total: Value(r.u64()?),
+            batch_digest: r.field("batch_digest", veil_primitives::field::fr_from_bytes)?,
+        };
+        Ok(SettleProof {
+            k,
             public,
             proof: r.proof()?,
         })

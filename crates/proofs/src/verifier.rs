@@ -10,11 +10,14 @@ use std::sync::Arc;
 use rand::{CryptoRng, RngCore};
 use veil_primitives::Fr;
 
-use crate::circuit::CircuitId;
+use veil_circuits::settle::SettlePublic;
+
+use crate::circuit::{CircuitId, SettleSize};
 use crate::error::{ParamsError, VerifyError};
 use crate::groth16::PreparedKey;
 use crate::params::{ParamStore, Progress};
-use crate::token::{AccessToken, WithdrawProof};
+use crate::proof::Proof;
+use crate::token::{AccessToken, SettleProof, WithdrawProof};
 
 /// Prepared verifying keys of some circuits.
 #[derive(Clone, Debug)]
@@ -57,6 +60,23 @@ impl Verifier {
     pub fn verify_withdraw(&self, w: &WithdrawProof) -> Result<(), VerifyError> {
         self.key(CircuitId::Withdraw)?
             .verify(&w.public.to_field_elements(), &w.proof)
+    }
+
+    /// Verifies a settlement proof of batch size `k` for `public`, which
+    /// the ledger built from its own records (§5).
+    pub fn verify_settle(
+        &self,
+        k: SettleSize,
+        public: &SettlePublic,
+        proof: &Proof,
+    ) -> Result<(), VerifyError> {
+        self.key(CircuitId::Settle(k))?
+            .verify(&public.to_field_elements(), proof)
+    }
+
+    /// [`Verifier::verify_settle`] on a decoded [`SettleProof`].
+    pub fn verify_settle_proof(&self, p: &SettleProof) -> Result<(), VerifyError> {
+        self.verify_settle(p.k, &p.public, &p.proof)
     }
 
     /// Verifies many access tokens with one multi-pairing (§7.5). On

@@ -1,9 +1,283 @@
-//! `veil bench` (being written).
+//! `veil bench`: constraints, setup/prove/verify times and sizes per
+//! circuit, batch verification, Merkle append rate and voucher costs.
+//! Results and targets: `docs/benchmarks.md`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use rand::rngs::OsRng;
+use serde_json::{Value as Json, json};
+use veil_proofs::groth16::{self, PreparedKey, ProveProfile};
+use veil_proofs::params::{self, DevKeys};
+use veil_proofs::{AccessToken, CircuitId, Proof, SettleProof, SettleSize, WithdrawProof, samples};
 
 /// Arguments of `veil bench`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Print exactly one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Proving/verification runs per circuit (medians are reported).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub runs: u32,
+    /// Comma-separated circuits: access, withdraw, settle_1, settle_8, settle_64.
+    #[arg(long, default_value = "access,withdraw,settle_8,settle_64")]
+    pub circuits: String,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`veil bench` is not available in this build yet")
+/// One circuit's measurements.
+struct CircuitBench {
+    id: CircuitId,
+    constraints: usize,
+    setup_ms: f64,
+    prove_ms: f64,
+    verify_ms: f64,
+    proof_bytes: usize,
+    token_bytes: usize,
+    profile: ProveProfile,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Rounds to 3 decimals for the report.
+fn r3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
+
+/// A statement (public inputs), the circuit to prove it, and its encoding.
+struct Instance<C> {
+    statement: Vec<veil_primitives::Fr>,
+    circuit: C,
+    encode: Box<dyn Fn(Proof) -> Vec<u8>>,
+}
+
+fn bench_one<C>(
+    keys: &DevKeys,
+    runs: u32,
+    make: &dyn Fn(u64) -> anyhow::Result<Instance<C>>,
+) -> anyhow::Result<(CircuitBench, Vec<(Vec<veil_primitives::Fr>, Proof)>)>
+where
+    C: groth16::ConstraintSynthesizer<veil_primitives::Fr>,
+{
+    let pvk = PreparedKey::new(&keys.pk.vk);
+    let mut rng = OsRng;
+    let (mut prove, mut verify, mut proofs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut token_bytes = 0;
+    for run in 0..u64::from(runs) {
+        let inst = make(run)?;
+        let t = Instant::now();
+        let proof = groth16::prove(&keys.pk, inst.circuit, &inst.statement, &mut rng)
+            .with_context(|| format!("proving {}", keys.circuit))?;
+        prove.push(ms(t.elapsed()));
+        let t = Instant::now();
+        pvk.verify(&inst.statement, &proof)
+            .map_err(|e| anyhow!("{} proof did not verify: {e}", keys.circuit))?;
+        verify.push(ms(t.elapsed()));
+        token_bytes = (inst.encode)(proof.clone()).len();
+        proofs.push((inst.statement, proof));
+    }
+    let inst = make(u64::from(runs))?;
+    let (_, profile) = groth16::prove_profiled(&keys.pk, inst.circuit, &inst.statement, &mut rng)?;
+    Ok((
+        CircuitBench {
+            id: keys.circuit,
+            constraints: keys.record.constraints,
+            setup_ms: ms(keys.setup_time),
+            prove_ms: median(prove),
+            verify_ms: median(verify),
+            proof_bytes: Proof::BYTES,
+            token_bytes,
+            profile,
+        },
+        proofs,
+    ))
+}
+
+fn access_instance(seed: u64) -> anyhow::Result<Instance<veil_circuits::access::AccessCircuit>> {
+    let (public, private) = samples::access(seed, 100 + seed).ok_or_else(|| anyhow!("sample"))?;
+    Ok(Instance {
+        statement: public.to_field_elements(),
+        circuit: veil_circuits::access::AccessCircuit::new(&public, &private),
+        encode: Box::new(move |proof| AccessToken { public, proof }.to_bytes()),
+    })
+}
+
+fn withdraw_instance(
+    seed: u64,
+) -> anyhow::Result<Instance<veil_circuits::withdraw::WithdrawCircuit>> {
+    let (public, private) = samples::withdraw(seed, 100 + seed).ok_or_else(|| anyhow!("sample"))?;
+    Ok(Instance {
+        statement: public.to_field_elements(),
+        circuit: veil_circuits::withdraw::WithdrawCircuit::new(&public, &private),
+        encode: Box::new(move |proof| WithdrawProof { public, proof }.to_bytes()),
+    })
+}
+
+fn settle_instance<const K: usize>(
+    seed: u64,
+) -> anyhow::Result<Instance<veil_circuits::settle::SettleCircuit<K>>> {
+    let (public, slots) = samples::settle(K, seed).ok_or_else(|| anyhow!("sample"))?;
+    let k = SettleSize::new(K as u64)?;
+    Ok(Instance {
+        statement: public.to_field_elements(),
+        circuit: veil_circuits::settle::SettleCircuit::<K>::new(public, slots)
+            .map_err(|e| anyhow!("{e}"))?,
+        encode: Box::new(move |proof| SettleProof { k, public, proof }.to_bytes()),
+    })
+}
+
+/// Batch verification of 64 access proofs: milliseconds per proof.
+fn batch_verify_64(
+    keys: &DevKeys,
+    proofs: &[(Vec<veil_primitives::Fr>, Proof)],
+) -> anyhow::Result<f64> {
+    let pvk = PreparedKey::new(&keys.pk.vk);
+    let mut rng = OsRng;
+    // Re-randomise the measured proofs into 64 distinct valid ones.
+    let batch: Vec<(Vec<veil_primitives::Fr>, Proof)> = (0..64)
+        .filter_map(|i| {
+            let (s, p) = &proofs[i % proofs.len()];
+            p.rerandomize(&keys.pk.vk, &mut rng).map(|q| (s.clone(), q))
+        })
+        .collect();
+    let items: Vec<(&[veil_primitives::Fr], &Proof)> =
+        batch.iter().map(|(s, p)| (s.as_slice(), p)).collect();
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        pvk.batch_verify(&items, &mut rng)
+            .map_err(|e| anyhow!("batch of honest proofs rejected: {e}"))?;
+        times.push(ms(t.elapsed()) / items.len() as f64);
+    }
+    Ok(median(times))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let circuits = super::setup::parse_circuits(&args.circuits)?;
+    super::setup::print_insecure_banner();
+    let mut results: Vec<CircuitBench> = Vec::new();
+    let mut batch_ms = None;
+    for id in circuits {
+        if !args.json {
+            eprintln!("{id}: development setup…");
+        }
+        let keys = params::dev_keys(id).with_context(|| format!("setup of {id}"))?;
+        if !args.json {
+            eprintln!("{id}: proving {} times…", args.runs);
+        }
+        let (b, proofs) = match id {
+            CircuitId::Access => bench_one(&keys, args.runs, &access_instance)?,
+            CircuitId::Withdraw => bench_one(&keys, args.runs, &withdraw_instance)?,
+            CircuitId::Settle(k) if k == SettleSize::K1 => {
+                bench_one(&keys, args.runs, &settle_instance::<1>)?
+            }
+            CircuitId::Settle(k) if k == SettleSize::K8 => {
+                bench_one(&keys, args.runs, &settle_instance::<8>)?
+            }
+            CircuitId::Settle(_) => bench_one(&keys, args.runs, &settle_instance::<64>)?,
+        };
+        if id == CircuitId::Access {
+            batch_ms = Some(batch_verify_64(&keys, &proofs)?);
+        }
+        results.push(b);
+    }
+    let appends = veil_primitives::merkle::bench_append_rate(20_000);
+    let voucher = veil_vouchers::bench_summary(20);
+
+    let mut circuits_json = BTreeMap::new();
+    for b in &results {
+        let mut o = json!({
+            "constraints": b.constraints,
+            "setup_ms": r3(b.setup_ms),
+            "prove_ms": r3(b.prove_ms),
+            "verify_ms": r3(b.verify_ms),
+            "proof_bytes": b.proof_bytes,
+            "token_bytes": b.token_bytes,
+            "prove_profile_ms": {
+                "synthesis": r3(ms(b.profile.synthesis)),
+                "witness_map_fft": r3(ms(b.profile.witness_map)),
+                "msm": r3(ms(b.profile.proving.saturating_sub(b.profile.witness_map))),
+            },
+        });
+        if let CircuitId::Settle(k) = b.id {
+            o["sessions"] = json!(k.get());
+            o["prove_ms_per_session"] = json!(r3(b.prove_ms / k.get() as f64));
+        }
+        circuits_json.insert(b.id.name().to_owned(), o);
+    }
+    let report = json!({
+        "circuits": circuits_json,
+        "batch_verify_64_ms_per_proof": batch_ms.map(r3),
+        "merkle_appends_per_s": appends.round(),
+        "voucher": {
+            "spend_ms": r3(voucher.spend_ms),
+            "verify_reissue_ms": r3(voucher.verify_reissue_ms),
+            "spend_bytes": voucher.spend_bytes,
+        },
+        "runs": args.runs,
+        "insecure_dev_setup": true,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    print_table(&results, batch_ms, appends, &report["voucher"]);
+    Ok(())
+}
+
+fn print_table(results: &[CircuitBench], batch_ms: Option<f64>, appends: f64, voucher: &Json) {
+    println!(
+        "{:<10} {:>11} {:>10} {:>10} {:>10} {:>7} {:>7} {:>14}   prove = synth + fft + msm (ms)",
+        "circuit",
+        "constraints",
+        "setup ms",
+        "prove ms",
+        "verify ms",
+        "proof B",
+        "msg B",
+        "prove/session"
+    );
+    for b in results {
+        let per_session = match b.id {
+            CircuitId::Settle(k) => format!("{:.1}", b.prove_ms / k.get() as f64),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<10} {:>11} {:>10.0} {:>10.1} {:>10.2} {:>7} {:>7} {:>14}   {:.1} + {:.1} + {:.1}",
+            b.id.name(),
+            b.constraints,
+            b.setup_ms,
+            b.prove_ms,
+            b.verify_ms,
+            b.proof_bytes,
+            b.token_bytes,
+            per_session,
+            ms(b.profile.synthesis),
+            ms(b.profile.witness_map),
+            ms(b.profile.proving.saturating_sub(b.profile.witness_map)),
+        );
+    }
+    if let Some(b) = batch_ms {
+        println!(
+            "batch verify (64 access proofs): {b:.3} ms/proof = {:.0} proofs/s",
+            1e3 / b
+        );
+    }
+    println!("merkle appends: {appends:.0}/s");
+    println!(
+        "voucher: spend {} ms, verify+reissue {} ms, spend {} bytes",
+        voucher["spend_ms"], voucher["verify_reissue_ms"], voucher["spend_bytes"]
+    );
 }

@@ -78,13 +78,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             // Regeneration: the current circuit defines the new pins.
             let keys = params::dev_keys(id).with_context(|| format!("setup of {id}"))?;
             let path = store.cache_dev_keys(&keys)?;
-            pb.finish_with_message(format!(
+            pb.finish_and_clear();
+            eprintln!(
                 "{id}: {} constraints, setup {:.1} s, vk sha256 {}, pk cached at {}",
                 keys.record.constraints,
                 keys.setup_time.as_secs_f64(),
                 keys.record.vk_sha256,
                 path.display()
-            ));
+            );
             fresh.push(keys);
         } else {
             let progress = |e: SetupEvent| match e {
@@ -99,9 +100,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             store
                 .proving_key(id, Some(&progress))
                 .with_context(|| format!("keys of {id}"))?;
-            pb.finish_with_message(format!(
-                "{id}: proving key ready (matches params/setup.json)"
-            ));
+            pb.finish_and_clear();
+            eprintln!("{id}: proving key ready (matches params/setup.json)");
         }
     }
     if args.write_params {
