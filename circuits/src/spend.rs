@@ -29,7 +29,9 @@ use veil_primitives::{
 use crate::gadgets::{merkle::AuthPathVar, note, range::enforce_u64};
 
 /// The private part of a spend: the note being spent and the change randomness.
-#[derive(Clone, Debug)]
+///
+/// `Debug` shows only the leaf index: the rest is secret.
+#[derive(Clone)]
 pub struct SpendPrivate {
     /// The spending key that owns the note.
     pub sk: SpendingKey,
@@ -68,7 +70,8 @@ impl SpendPrivate {
 ///
 /// Typed code builds it from [`SpendPrivate`]; adversarial tests build it
 /// directly to feed values no typed witness can hold (a balance `>= 2^64`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` shows only the leaf index.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SpendWitness {
     /// `sk`.
     pub sk: Fr,
@@ -80,6 +83,22 @@ pub struct SpendWitness {
     pub path: AuthPath,
     /// `ρ_c`.
     pub rho_change: Fr,
+}
+
+impl core::fmt::Debug for SpendPrivate {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SpendPrivate")
+            .field("index", &self.path.index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl core::fmt::Debug for SpendWitness {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SpendWitness")
+            .field("index", &self.path.index)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The public part of a spend as raw field elements.
@@ -244,4 +263,19 @@ pub fn bind_public_input(x: &FpVar<Fr>) -> Result<(), SynthesisError> {
     use ark_r1cs_std::fields::FieldVar;
     let _square = x.square()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_witness() {
+        let w = dummy_witness();
+        let shown = format!("{w:?} {:?}", crate::access::AccessCircuit::dummy());
+        assert!(shown.contains("index"));
+        // sk = 1, ρ = 2, ρ_c = 3 in the dummy witness: none of them may appear as a field.
+        assert!(!shown.contains("sk"), "{shown}");
+        assert!(!shown.contains("rho"), "{shown}");
+    }
 }

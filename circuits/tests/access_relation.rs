@@ -270,7 +270,7 @@ fn a6_wrong_path_bits_or_position_are_rejected() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(8))]
+    #![proptest_config(ProptestConfig::with_cases(16))]
 
     /// Native and circuit agree on random honest statements.
     #[test]
