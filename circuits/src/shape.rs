@@ -224,8 +224,24 @@ mod tests {
         "5e641ea4f2423a935371765aeec25d3960f1b857c9858094d979d57865d30630";
 
     fn check_pinned(name: &str, got: ShapeDescription, constraints: usize, hash: &str) {
+        check_pinned_or_print(
+            name,
+            got,
+            constraints,
+            hash,
+            std::env::var_os("VEIL_UPDATE_SHAPES").is_some(),
+        )
+    }
+
+    fn check_pinned_or_print(
+        name: &str,
+        got: ShapeDescription,
+        constraints: usize,
+        hash: &str,
+        update: bool,
+    ) {
         println!("{name}: {got}");
-        if std::env::var_os("VEIL_UPDATE_SHAPES").is_some() {
+        if update {
             println!(
                 "const {}_CONSTRAINTS: usize = {};",
                 name.to_uppercase(),
@@ -263,6 +279,19 @@ mod tests {
         let d = describe(WithdrawCircuit::dummy()).expect("synthesis");
         assert_eq!(d.public_inputs, crate::withdraw::NUM_PUBLIC_INPUTS);
         check_pinned("withdraw", d, WITHDRAW_CONSTRAINTS, WITHDRAW_MATRIX_HASH);
+    }
+
+    #[test]
+    #[should_panic(expected = "drifted from its pinned shape")]
+    fn drift_is_never_silent() {
+        let d = describe(WithdrawCircuit::dummy()).expect("synthesis");
+        check_pinned_or_print(
+            "withdraw",
+            d,
+            WITHDRAW_CONSTRAINTS + 1,
+            WITHDRAW_MATRIX_HASH,
+            false,
+        );
     }
 
     #[test]
