@@ -1,0 +1,398 @@
+//! The wallet: one file holding the spending key, the notes and the
+//! session intents of one client.
+//!
+//! # Format (version 1)
+//!
+//! A JSON object, written atomically with mode 0600 (see [`crate::fsutil`]):
+//!
+//! ```text
+//! { "version": 1,
+//!   "spending_key": "<64 hex>",      // sk, canonical field element (§2.1)
+//!   "account": "<64 hex>",           // public ledger account (deposits, withdrawals)
+//!   "synced_leaves": 0,              // commitments scanned so far
+//!   "notes": [ NoteRecord ... ],
+//!   "sessions": [ SessionRecord ... ] }
+//! ```
+//!
+//! Every field element is exactly 64 lowercase hex digits of its canonical
+//! 32-byte big-endian encoding (`docs/protocol.md` §2.1); a value `>= r`,
+//! another length or unknown field is a load error (never reduced). Values
+//! are JSON integers (`u64`, exact in serde_json).
+//!
+//! # Write-ahead (F4, F6)
+//!
+//! A note's secret (`ρ`) is persisted, with status `Pending`, before the
+//! deposit or token that creates it is submitted; a session's token and
+//! secrets are persisted before `OpenSession` is called. A retry after a
+//! crash or timeout reuses them: never a second nullifier for one intent.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use veil_primitives::Fr;
+use veil_primitives::field::{fr_from_bytes, fr_to_bytes};
+
+use crate::fsutil::{self, FsError};
+
+/// Current wallet format version.
+pub const WALLET_VERSION: u32 = 1;
+/// No valid wallet is larger (bounds the read of a hostile file).
+pub const MAX_WALLET_BYTES: u64 = 64 << 20;
+
+/// A wallet failure.
+#[derive(Debug, Error)]
+pub enum WalletError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("wallet file is malformed: {0}")]
+    Format(String),
+    #[error("unsupported wallet version {0} (this build reads version {WALLET_VERSION})")]
+    Version(u32),
+    #[error("{0}: a wallet already exists here")]
+    Exists(PathBuf),
+}
+
+/// A canonical field element in the wallet file: 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HexFr(pub Fr);
+
+impl std::fmt::Debug for HexFr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", hex::encode(fr_to_bytes(&self.0)))
+    }
+}
+
+impl Serialize for HexFr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(fr_to_bytes(&self.0)))
+    }
+}
+
+impl<'de> Deserialize<'de> for HexFr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_field_hex_exact(&s)
+            .map(HexFr)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Why a hex field element was refused (adversarial F2).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HexError {
+    #[error("expected 64 hex digits (32 bytes), got {0} characters")]
+    Length(usize),
+    #[error("not a hex digit: {0:?}")]
+    NotHex(char),
+    #[error("value is not a canonical field element (>= r); it is never reduced")]
+    NonCanonical,
+}
+
+/// Strict form used inside the wallet file: exactly 64 lowercase hex digits, `< r`.
+pub fn parse_field_hex_exact(s: &str) -> Result<Fr, HexError> {
+    if let Some(c) = s.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
+        return Err(HexError::NotHex(c));
+    }
+    if s.len() != 64 {
+        return Err(HexError::Length(s.len()));
+    }
+    let mut b = [0u8; 32];
+    hex::decode_to_slice(s, &mut b).map_err(|_| HexError::Length(s.len()))?;
+    fr_from_bytes(&b).map_err(|_| HexError::NonCanonical)
+}
+
+/// Form accepted from a person or a key file (F2): an optional `0x`
+/// prefix, then exactly 64 hex digits of either case, `< r`.
+pub fn parse_field_hex(s: &str) -> Result<Fr, HexError> {
+    let body = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    parse_field_hex_exact(&body.to_ascii_lowercase())
+}
+
+/// Where a note came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteOrigin {
+    Deposit,
+    Change,
+    Refund,
+    Withdrawal,
+}
+
+/// The life cycle of a note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteStatus {
+    /// Secret persisted; the transaction creating it may or may not have
+    /// landed (F4). Becomes `Unspent` when sync finds its commitment.
+    Pending,
+    /// In the tree at `leaf`, spendable.
+    Unspent,
+    /// Its nullifier was submitted (maybe not yet accepted; see `spent_by`).
+    Spent,
+}
+
+/// One note the wallet can (or will be able to) spend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRecord {
+    pub value: u64,
+    pub rho: HexFr,
+    pub origin: NoteOrigin,
+    pub status: NoteStatus,
+    /// Leaf index once found in the tree.
+    #[serde(default)]
+    pub leaf: Option<u64>,
+}
+
+/// The life cycle of a session, from intent to refund.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Token built and persisted; `OpenSession` not yet confirmed (F6).
+    Pending,
+    /// The node confirmed the session.
+    Open,
+    /// The client stopped using it; refund not yet found.
+    Closed,
+    /// The refund note was found (or the session was found never opened).
+    Finished,
+}
+
+/// One session intent and its secrets, persisted before the token is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRecord {
+    /// Client-chosen intent label; re-running the same intent reuses this record.
+    pub intent: String,
+    pub node_id: HexFr,
+    pub escrow: u64,
+    pub price_per_kib: u64,
+    pub expiry: u64,
+    /// The note spent (its `ρ`), the nullifier = session id.
+    pub spent_rho: HexFr,
+    pub nullifier: HexFr,
+    /// `ρ` of the change note and of the refund address.
+    pub change_rho: HexFr,
+    pub refund_rho: HexFr,
+    /// Seed of the session EdDSA key S (32 bytes, hex).
+    pub session_seed: String,
+    /// The encoded access token (hex), sent verbatim on a retry.
+    pub token: String,
+    /// Every cumulative KiB value signed in a receipt (refund candidates).
+    #[serde(default)]
+    pub receipts_kib: Vec<u64>,
+    pub status: SessionStatus,
+}
+
+/// The whole wallet file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletData {
+    pub version: u32,
+    pub spending_key: HexFr,
+    pub account: HexFr,
+    #[serde(default)]
+    pub synced_leaves: u64,
+    #[serde(default)]
+    pub notes: Vec<NoteRecord>,
+    #[serde(default)]
+    pub sessions: Vec<SessionRecord>,
+}
+
+impl WalletData {
+    /// Encodes the wallet file.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+
+    /// Decodes and checks a wallet file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WalletError> {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            version: u32,
+        }
+        let v: VersionOnly =
+            serde_json::from_slice(bytes).map_err(|e| WalletError::Format(e.to_string()))?;
+        if v.version != WALLET_VERSION {
+            return Err(WalletError::Version(v.version));
+        }
+        serde_json::from_slice(bytes).map_err(|e| WalletError::Format(e.to_string()))
+    }
+}
+
+/// A wallet loaded from its file. Every mutation is followed by [`Wallet::save`].
+#[derive(Debug)]
+pub struct Wallet {
+    path: PathBuf,
+    pub data: WalletData,
+}
+
+impl Wallet {
+    /// Creates a new wallet file at `path` (refused if one exists).
+    pub fn create(path: &Path, spending_key: Fr, account: Fr) -> Result<Self, WalletError> {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(WalletError::Exists(path.to_path_buf()));
+        }
+        let data = WalletData {
+            version: WALLET_VERSION,
+            spending_key: HexFr(spending_key),
+            account: HexFr(account),
+            synced_leaves: 0,
+            notes: Vec::new(),
+            sessions: Vec::new(),
+        };
+        fsutil::create_new_atomic(path, &data.to_bytes())?;
+        Ok(Wallet {
+            path: path.to_path_buf(),
+            data,
+        })
+    }
+
+    /// Opens a wallet: regular file, mode without group/other access (F3).
+    pub fn open(path: &Path) -> Result<Self, WalletError> {
+        let bytes = fsutil::read_secret_file(path, MAX_WALLET_BYTES)?;
+        let data = WalletData::from_bytes(&bytes)?;
+        Ok(Wallet {
+            path: path.to_path_buf(),
+            data,
+        })
+    }
+
+    /// Atomically rewrites the wallet file (F5).
+    pub fn save(&self) -> Result<(), WalletError> {
+        fsutil::write_atomic(&self.path, &self.data.to_bytes())?;
+        Ok(())
+    }
+
+    /// The wallet file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn sample() -> WalletData {
+        WalletData {
+            version: 1,
+            spending_key: HexFr(Fr::from(7u64)),
+            account: HexFr(Fr::from(9u64)),
+            synced_leaves: 3,
+            notes: vec![NoteRecord {
+                value: u64::MAX,
+                rho: HexFr(-Fr::from(1u64)),
+                origin: NoteOrigin::Deposit,
+                status: NoteStatus::Pending,
+                leaf: Some(2),
+            }],
+            sessions: vec![],
+        }
+    }
+
+    #[test]
+    fn roundtrip_is_exact() {
+        let w = sample();
+        assert_eq!(WalletData::from_bytes(&w.to_bytes()).unwrap(), w);
+    }
+
+    #[test]
+    fn f2_hex_parsing_is_strict() {
+        let r_hex = "30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001";
+        let r_minus_1 = "30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000000";
+        assert_eq!(parse_field_hex(r_minus_1), Ok(-Fr::from(1u64)));
+        assert_eq!(
+            parse_field_hex(&format!("0x{r_minus_1}")),
+            Ok(-Fr::from(1u64))
+        );
+        assert_eq!(
+            parse_field_hex(&r_minus_1.to_uppercase()),
+            Ok(-Fr::from(1u64))
+        );
+        assert_eq!(parse_field_hex(r_hex), Err(HexError::NonCanonical));
+        assert_eq!(
+            parse_field_hex(&format!("0x{r_hex}")),
+            Err(HexError::NonCanonical)
+        );
+        assert_eq!(
+            parse_field_hex(&"f".repeat(64)),
+            Err(HexError::NonCanonical)
+        );
+        assert_eq!(parse_field_hex(&"0".repeat(63)), Err(HexError::Length(63)));
+        assert_eq!(parse_field_hex(&"0".repeat(66)), Err(HexError::Length(66)));
+        assert_eq!(parse_field_hex(&"0".repeat(62)), Err(HexError::Length(62)));
+        assert_eq!(
+            parse_field_hex(&format!("{}g", "0".repeat(63))),
+            Err(HexError::NotHex('g'))
+        );
+        assert_eq!(parse_field_hex(" 00"), Err(HexError::NotHex(' ')));
+        assert_eq!(parse_field_hex(""), Err(HexError::Length(0)));
+        // The file form admits no prefix and no upper case.
+        assert!(parse_field_hex_exact(&format!("0x{}", "0".repeat(62))).is_err());
+        assert!(parse_field_hex_exact(&"A".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn non_canonical_key_in_file_is_refused() {
+        let mut json: serde_json::Value = serde_json::from_slice(&sample().to_bytes()).unwrap();
+        json["spending_key"] = serde_json::Value::String("f".repeat(64));
+        let bytes = serde_json::to_vec(&json).unwrap();
+        assert!(matches!(
+            WalletData::from_bytes(&bytes),
+            Err(WalletError::Format(_))
+        ));
+    }
+
+    #[test]
+    fn unknown_version_and_fields_are_refused() {
+        let mut json: serde_json::Value = serde_json::from_slice(&sample().to_bytes()).unwrap();
+        json["version"] = 2.into();
+        let bytes = serde_json::to_vec(&json).unwrap();
+        assert!(matches!(
+            WalletData::from_bytes(&bytes),
+            Err(WalletError::Version(2))
+        ));
+        json["version"] = 1.into();
+        json["extra"] = 1.into();
+        let bytes = serde_json::to_vec(&json).unwrap();
+        assert!(matches!(
+            WalletData::from_bytes(&bytes),
+            Err(WalletError::Format(_))
+        ));
+    }
+
+    #[test]
+    fn create_open_save_and_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("wallet.json");
+        let mut w = Wallet::create(&p, Fr::from(1u64), Fr::from(2u64)).unwrap();
+        assert!(matches!(
+            Wallet::create(&p, Fr::from(1u64), Fr::from(2u64)),
+            Err(WalletError::Exists(_))
+        ));
+        w.data.synced_leaves = 10;
+        w.save().unwrap();
+        assert_eq!(Wallet::open(&p).unwrap().data.synced_leaves, 10);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            Wallet::open(&p),
+            Err(WalletError::Fs(FsError::TooOpen { .. }))
+        ));
+    }
+
+    #[test]
+    fn truncated_file_is_an_error() {
+        let bytes = sample().to_bytes();
+        for cut in [0, 1, bytes.len() / 2, bytes.len() - 3] {
+            assert!(WalletData::from_bytes(&bytes[..cut]).is_err());
+        }
+    }
+}
