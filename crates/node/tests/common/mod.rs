@@ -1,0 +1,360 @@
+//! Test harness: an in-memory ledger with a fake proof verifier, a node on
+//! 127.0.0.1:0, token building in the veil-proofs layout, a relay client.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::rngs::OsRng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use veil_ledger::types::{
+    AccessStatement, AccountId, Address, BlockHeight, MerkleRoot, NodeId, NoteCommitment,
+    Nullifier, Proof, SessionId, SessionKeyHash, Value,
+};
+use veil_ledger::verifier::FakeVerifier;
+use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
+use veil_node::egress::EgressPolicy;
+use veil_node::{
+    AccessToken, AccessVerifier, NodeConfig, NodeHandle, SettleProver, SettleSlotWitness, Transport,
+};
+use veil_primitives::eddsa::{SigningKey, session_key_hash};
+use veil_primitives::field::{fr_from_bytes, fr_from_u64};
+use veil_primitives::receipt::Receipt;
+use veil_proto::node::v1 as pb;
+use veil_proto::node::v1::node_client::NodeClient;
+use veil_proto::node::v1::{client_frame, node_frame};
+
+pub const PRICE: u64 = 2;
+pub const ESCROW: u64 = 512; // 256 KiB of credit
+pub const INTERVAL_KIB: u64 = 16;
+
+/// Decodes the veil-proofs token layout without checking proof points, and
+/// "verifies" with the ledger's fake rule (first proof byte 0xA5). Counts
+/// verifications (C5).
+#[derive(Default)]
+pub struct TestVerifier {
+    pub calls: AtomicU64,
+}
+
+fn field<T>(
+    b: &[u8],
+    at: usize,
+    f: impl Fn(&[u8]) -> Result<T, veil_primitives::EncodingError>,
+) -> Result<T, veil_node::backend::TokenDecodeError> {
+    f(b.get(at..at + 32).unwrap_or(&[]))
+        .map_err(|e| veil_node::backend::TokenDecodeError(e.to_string()))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(a)
+}
+
+impl AccessVerifier for TestVerifier {
+    fn decode(&self, b: &[u8]) -> Result<AccessToken, veil_node::backend::TokenDecodeError> {
+        if b.len() != 337 || b[0] != 1 {
+            return Err(veil_node::backend::TokenDecodeError("layout".into()));
+        }
+        let statement = AccessStatement {
+            root: field(b, 1, MerkleRoot::from_slice)?,
+            nullifier: field(b, 33, Nullifier::from_slice)?,
+            cm_change: field(b, 65, NoteCommitment::from_slice)?,
+            escrow: Value(u64_at(b, 97)),
+            node_id: field(b, 105, NodeId::from_slice)?,
+            session_key_hash: field(b, 137, SessionKeyHash::from_slice)?,
+            refund_addr: field(b, 169, Address::from_slice)?,
+            expiry: BlockHeight(u64_at(b, 201)),
+        };
+        let proof = Proof::from_slice(&b[209..])
+            .map_err(|e| veil_node::backend::TokenDecodeError(e.to_string()))?;
+        Ok(AccessToken { statement, proof })
+    }
+
+    fn verify(&self, token: &AccessToken) -> bool {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        token.proof.0[0] == FakeVerifier::VALID
+    }
+}
+
+/// Returns the fake "valid" proof the ledger's FakeVerifier accepts.
+pub struct TestProver;
+
+impl SettleProver for TestProver {
+    fn batch_sizes(&self) -> Vec<u32> {
+        vec![8, 64]
+    }
+    fn prove(
+        &self,
+        _: NodeId,
+        _: u32,
+        _: Value,
+        _: &[SettleSlotWitness],
+    ) -> Result<Proof, veil_node::backend::ProveError> {
+        Ok(FakeVerifier::valid_proof())
+    }
+}
+
+pub fn encode_token(st: &AccessStatement, proof: &Proof) -> Vec<u8> {
+    let mut out = vec![1u8];
+    out.extend_from_slice(&st.root.to_bytes());
+    out.extend_from_slice(&st.nullifier.to_bytes());
+    out.extend_from_slice(&st.cm_change.to_bytes());
+    out.extend_from_slice(&st.escrow.0.to_be_bytes());
+    out.extend_from_slice(&st.node_id.to_bytes());
+    out.extend_from_slice(&st.session_key_hash.to_bytes());
+    out.extend_from_slice(&st.refund_addr.to_bytes());
+    out.extend_from_slice(&st.expiry.0.to_be_bytes());
+    out.extend_from_slice(&proof.0);
+    out
+}
+
+fn random_fr() -> veil_primitives::Fr {
+    loop {
+        let b: [u8; 32] = rand::random();
+        if let Ok(x) = fr_from_bytes(&b) {
+            return x;
+        }
+    }
+}
+
+pub struct World {
+    pub ledger: EmbeddedLedger,
+    pub verifier: Arc<TestVerifier>,
+    pub node: NodeHandle,
+    pub shutdown: Option<oneshot::Sender<()>>,
+    pub dir: tempfile::TempDir,
+    pub account: AccountId,
+}
+
+pub struct Session {
+    pub key: SigningKey,
+    pub statement: AccessStatement,
+    pub token: Vec<u8>,
+}
+
+pub fn ledger() -> EmbeddedLedger {
+    let config = LedgerConfig {
+        challenge_window: 20,
+        max_expiry_delta: 100,
+        settle_batch_sizes: vec![1, 8, 64],
+    };
+    EmbeddedLedger::in_memory(Arc::new(FakeVerifier::default()), config).unwrap()
+}
+
+pub fn node_config(dir: PathBuf) -> NodeConfig {
+    let mut c = NodeConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir,
+        Value(PRICE),
+        vec![Value(ESCROW)],
+    );
+    c.receipt_interval_kib = INTERVAL_KIB;
+    c.max_session_lifetime = 100;
+    c.account = AccountId::from_fr(fr_from_u64(77));
+    c.transport = Transport::InsecurePlaintext;
+    c.egress = EgressPolicy::parse("127.0.0.1/32").unwrap();
+    c.ledger_poll = Duration::from_millis(20);
+    c.limits.ban_after_failures = 5;
+    c.limits.receipt_wait = Duration::from_secs(2);
+    c
+}
+
+pub async fn start_node(
+    config: NodeConfig,
+    ledger: EmbeddedLedger,
+    verifier: Arc<TestVerifier>,
+) -> (NodeHandle, oneshot::Sender<()>) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let node = veil_node::spawn_with(config, ledger, verifier, Arc::new(TestProver), async {
+        let _ = rx.await;
+    })
+    .await
+    .unwrap();
+    (node, tx)
+}
+
+impl World {
+    pub async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(tweak: impl FnOnce(&mut NodeConfig)) -> Self {
+        let ledger = ledger();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = node_config(dir.path().to_path_buf());
+        tweak(&mut config);
+        let account = config.account;
+        // Fund the pool so escrows can be opened (turnstile).
+        let depositor = AccountId::from_fr(fr_from_u64(5));
+        ledger.faucet(depositor, Value(1_000_000)).await.unwrap();
+        ledger
+            .deposit(depositor, Value(500_000), Address::from_fr(random_fr()))
+            .await
+            .unwrap();
+        let verifier = Arc::new(TestVerifier::default());
+        let (node, shutdown) = start_node(config, ledger.clone(), verifier.clone()).await;
+        Self {
+            ledger,
+            verifier,
+            node,
+            shutdown: Some(shutdown),
+            dir,
+            account,
+        }
+    }
+
+    pub async fn client(&self) -> NodeClient<Channel> {
+        NodeClient::connect(format!("http://{}", self.node.local_addr))
+            .await
+            .unwrap()
+    }
+
+    pub async fn session(&self) -> Session {
+        self.session_with(|_| {}).await
+    }
+
+    pub async fn session_with(&self, tweak: impl FnOnce(&mut AccessStatement)) -> Session {
+        let key = SigningKey::generate(&mut OsRng);
+        let roots = self.ledger.roots().await.unwrap();
+        let height = self.ledger.status().await.unwrap().height;
+        let mut statement = AccessStatement {
+            root: *roots.last().unwrap(),
+            nullifier: Nullifier::from_fr(random_fr()),
+            cm_change: NoteCommitment::from_fr(random_fr()),
+            escrow: Value(ESCROW),
+            node_id: self.node.node_id,
+            session_key_hash: SessionKeyHash::from_fr(session_key_hash(&key.verifying_key())),
+            refund_addr: Address::from_fr(random_fr()),
+            expiry: BlockHeight(height.0 + 50),
+        };
+        tweak(&mut statement);
+        let token = encode_token(&statement, &FakeVerifier::valid_proof());
+        Session {
+            key,
+            statement,
+            token,
+        }
+    }
+
+    pub async fn open(&self, s: &Session) -> Result<pb::OpenSessionResponse, tonic::Status> {
+        let mut c = self.client().await;
+        c.open_session(pb::OpenSessionRequest {
+            version: 1,
+            access_token: s.token.clone(),
+            session_public_key: s.key.verifying_key().to_bytes().to_vec(),
+        })
+        .await
+        .map(|r| r.into_inner())
+    }
+}
+
+impl Session {
+    pub fn id(&self) -> SessionId {
+        SessionId::from(self.statement.nullifier)
+    }
+
+    pub fn receipt(&self, kib: u64) -> Vec<u8> {
+        Receipt {
+            session_id: self.id().inner(),
+            kib,
+        }
+        .sign(&self.key)
+        .to_bytes()
+        .to_vec()
+    }
+}
+
+/// A client end of one Relay call.
+pub struct Relay {
+    pub tx: mpsc::Sender<pb::ClientFrame>,
+    pub rx: tonic::Streaming<pb::NodeFrame>,
+}
+
+impl Relay {
+    pub async fn start(world: &World) -> Self {
+        let mut c = world.client().await;
+        let (tx, rx) = mpsc::channel(64);
+        let resp = c.relay(ReceiverStream::new(rx)).await.unwrap();
+        Self {
+            tx,
+            rx: resp.into_inner(),
+        }
+    }
+
+    pub async fn send(&self, f: client_frame::Frame) {
+        self.tx
+            .send(pb::ClientFrame { frame: Some(f) })
+            .await
+            .unwrap();
+    }
+
+    pub async fn open(&self, session: &Session, stream_id: u32, port: u16) {
+        self.send(client_frame::Frame::Open(pb::Open {
+            payment: Some(pb::open::Payment::SessionId(
+                session.id().to_bytes().to_vec(),
+            )),
+            stream_id,
+            host: "127.0.0.1".into(),
+            port: u32::from(port),
+        }))
+        .await;
+    }
+
+    pub async fn data(&self, stream_id: u32, bytes: Vec<u8>) {
+        self.send(client_frame::Frame::Data(pb::Data { stream_id, bytes }))
+            .await;
+    }
+
+    pub async fn receipt(&self, bytes: Vec<u8>) {
+        self.send(client_frame::Frame::Receipt(pb::Receipt {
+            signed_receipt: bytes,
+        }))
+        .await;
+    }
+
+    /// Next frame, skipping `CreditLow` hints.
+    pub async fn next(&mut self) -> node_frame::Frame {
+        loop {
+            let f = tokio::time::timeout(Duration::from_secs(10), self.rx.message())
+                .await
+                .expect("frame in time")
+                .expect("relay ok")
+                .expect("relay open")
+                .frame
+                .expect("non-empty frame");
+            if !matches!(f, node_frame::Frame::CreditLow(_)) {
+                return f;
+            }
+        }
+    }
+}
+
+/// An echo server on 127.0.0.1; returns its port.
+pub async fn echo_server() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}

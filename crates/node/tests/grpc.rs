@@ -1,0 +1,561 @@
+//! The node over real gRPC on 127.0.0.1: sessions, relay, receipts (E1,
+//! E3, E4, E5, E10), limits (C1, C4, C5, C7), egress, restart, challenges.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tonic::Code;
+use veil_ledger::LedgerApi;
+use veil_ledger::types::{BlockHeight, EscrowState, MerkleRoot, Value};
+use veil_primitives::eddsa::{Signature, VerifyingKey};
+use veil_primitives::field::fr_from_u64;
+use veil_proto::node::v1 as pb;
+use veil_proto::node::v1::{client_frame, node_frame};
+
+fn expect_error(f: node_frame::Frame, code: pb::ErrorCode) {
+    match f {
+        node_frame::Frame::Error(e) => assert_eq!(e.code, code as i32, "{}", e.message),
+        other => panic!("expected error {code:?}, got {other:?}"),
+    }
+}
+
+fn expect_ack(f: node_frame::Frame, kib: u64) {
+    match f {
+        node_frame::Frame::ReceiptAck(a) => assert_eq!(a.kib, kib),
+        other => panic!("expected ack {kib}, got {other:?}"),
+    }
+}
+
+/// Echoes `total` bytes through one stream, paying receipts as it goes.
+async fn echo_through(
+    relay: &mut Relay,
+    s: &Session,
+    stream: u32,
+    total: usize,
+    receipts: bool,
+) -> Vec<u8> {
+    let payload: Vec<u8> = (0..total).map(|i| (i * 7 % 251) as u8).collect();
+    let mut got = Vec::new();
+    let mut sent = 0usize;
+    let mut last_receipt = 0;
+    for chunk in payload.chunks(8 * 1024) {
+        sent += chunk.len();
+        relay.data(stream, chunk.to_vec()).await;
+        while got.len() < sent {
+            match relay.next().await {
+                node_frame::Frame::Data(d) => {
+                    assert_eq!(d.stream_id, stream);
+                    got.extend_from_slice(&d.bytes);
+                }
+                node_frame::Frame::ReceiptAck(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let kib = ((sent + got.len()) as u64).div_ceil(1024);
+        if receipts && kib > last_receipt {
+            relay.receipt(s.receipt(kib)).await;
+            last_receipt = kib;
+        }
+    }
+    assert_eq!(got, payload, "bytes in = bytes out");
+    got
+}
+
+#[tokio::test]
+async fn relay_round_trips_bytes_and_settles() {
+    let w = World::new().await;
+    let s = w.session().await;
+    let opened = w.open(&s).await.unwrap();
+    assert_eq!(opened.credit_kib, ESCROW / PRICE);
+    assert_eq!(opened.session_id, s.id().to_bytes().to_vec());
+    let port = echo_server().await;
+    let mut relay = Relay::start(&w).await;
+    relay.open(&s, 1, port).await;
+    assert!(matches!(
+        relay.next().await,
+        node_frame::Frame::Opened(pb::Opened { stream_id: 1 })
+    ));
+    // 64 KiB each way = 128 KiB, beyond several receipt intervals.
+    echo_through(&mut relay, &s, 1, 64 * 1024, true).await;
+    // Two streams multiplexed on one relay.
+    relay.open(&s, 2, port).await;
+    loop {
+        match relay.next().await {
+            node_frame::Frame::ReceiptAck(_) => {}
+            f => {
+                assert!(
+                    matches!(f, node_frame::Frame::Opened(pb::Opened { stream_id: 2 })),
+                    "{f:?}"
+                );
+                break;
+            }
+        }
+    }
+    relay.data(2, b"second".to_vec()).await;
+    match relay.next().await {
+        node_frame::Frame::Data(d) => {
+            assert_eq!((d.stream_id, d.bytes.as_slice()), (2, &b"second"[..]))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Half-close: the echo server closes, the node reports EOF.
+    relay
+        .send(client_frame::Frame::Close(pb::Close { stream_id: 2 }))
+        .await;
+    loop {
+        match relay.next().await {
+            node_frame::Frame::Closed(c) => {
+                assert_eq!((c.stream_id, c.reason), (2, pb::CloseReason::Eof as i32));
+                break;
+            }
+            node_frame::Frame::ReceiptAck(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let status = w.node.status();
+    assert!(status.bytes_relayed >= 128 * 1024);
+    assert!(status.receipts_accepted >= 8);
+
+    let report = w.node.settle_now().await.unwrap();
+    assert_eq!(report.sessions, 1);
+    assert_eq!(report.batch_size, 8);
+    let escrow = w.ledger.get_escrow(s.id()).await.unwrap().unwrap();
+    assert!(matches!(escrow.state, EscrowState::Settled { .. }));
+    assert_eq!(w.node.status().settled_sessions, 1);
+}
+
+#[tokio::test]
+async fn serves_one_interval_without_receipt_then_waits() {
+    let w = World::new().await;
+    let s = w.session().await;
+    w.open(&s).await.unwrap();
+    let port = echo_server().await;
+    let mut relay = Relay::start(&w).await;
+    relay.open(&s, 1, port).await;
+    relay.next().await;
+    // Client → upstream: 16 KiB is the whole interval; the echo cannot come back.
+    relay.data(1, vec![1u8; 16 * 1024]).await;
+    let r = tokio::time::timeout(Duration::from_millis(500), relay.next()).await;
+    assert!(
+        r.is_err(),
+        "node served beyond one interval without a receipt: {r:?}"
+    );
+    // A receipt releases the held bytes.
+    relay.receipt(s.receipt(16)).await;
+    expect_ack(relay.next().await, 16);
+    let mut got = 0;
+    while got < 16 * 1024 {
+        match relay.next().await {
+            node_frame::Frame::Data(d) => got += d.bytes.len(),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Sending beyond the allowance closes the stream.
+    relay.data(1, vec![1u8; 1024]).await;
+    expect_error(relay.next().await, pb::ErrorCode::CreditExhausted);
+}
+
+#[tokio::test]
+async fn receipts_e1_e3_e4() {
+    let w = World::new().await;
+    let s = w.session().await;
+    let other = w.session().await;
+    w.open(&s).await.unwrap();
+    w.open(&other).await.unwrap();
+    let port = echo_server().await;
+    let mut relay = Relay::start(&w).await;
+    relay.open(&s, 1, port).await;
+    relay.next().await;
+    relay.receipt(s.receipt(20)).await;
+    expect_ack(relay.next().await, 20);
+    // E1/E4: stale and equal receipts refused; the highest stays.
+    relay.receipt(s.receipt(10)).await;
+    expect_error(relay.next().await, pb::ErrorCode::ReceiptStale);
+    relay.receipt(s.receipt(20)).await;
+    expect_error(relay.next().await, pb::ErrorCode::ReceiptStale);
+    // E3: another session's receipt, and a receipt signed by another key.
+    relay.receipt(other.receipt(30)).await;
+    expect_error(relay.next().await, pb::ErrorCode::ReceiptForeign);
+    let forged = veil_primitives::receipt::Receipt {
+        session_id: s.id().inner(),
+        kib: 40,
+    }
+    .sign(&other.key);
+    relay.receipt(forged.to_bytes().to_vec()).await;
+    expect_error(relay.next().await, pb::ErrorCode::ReceiptBadSignature);
+    relay.receipt(vec![1u8; 10]).await;
+    expect_error(relay.next().await, pb::ErrorCode::Malformed);
+    relay.receipt(s.receipt(25)).await;
+    expect_ack(relay.next().await, 25);
+    assert_eq!(w.node.status().receipts_rejected, 5);
+
+    // Settlement uses the highest receipt: 25 KiB · price.
+    let node_account = w.account;
+    let before = w.ledger.balance(node_account).await.unwrap();
+    let report = w.node.settle_now().await.unwrap();
+    assert_eq!(report.total_paid, Value(25 * PRICE));
+    let after = w.ledger.balance(node_account).await.unwrap();
+    assert_eq!(after.0 - before.0, 25 * PRICE);
+}
+
+#[tokio::test]
+async fn never_beyond_escrow_e5() {
+    let w = World::new().await;
+    let s = w.session().await;
+    w.open(&s).await.unwrap();
+    let port = echo_server().await;
+    let mut relay = Relay::start(&w).await;
+    relay.open(&s, 1, port).await;
+    relay.next().await;
+    // The client pre-signs far beyond the escrow (E5).
+    relay.receipt(s.receipt(10_000)).await;
+    expect_ack(relay.next().await, 10_000);
+    let credit = ESCROW / PRICE * 1024; // bytes
+    let mut sent = 0u64;
+    let mut received = 0u64;
+    let mut refused = false;
+    'outer: loop {
+        relay.data(1, vec![0u8; 8 * 1024]).await;
+        sent += 8 * 1024;
+        loop {
+            match relay.next().await {
+                node_frame::Frame::Data(d) => {
+                    received += d.bytes.len() as u64;
+                    if received >= sent {
+                        break;
+                    }
+                }
+                node_frame::Frame::Error(e) => {
+                    assert_eq!(e.code, pb::ErrorCode::CreditExhausted as i32);
+                    refused = true;
+                }
+                node_frame::Frame::Closed(c) => {
+                    assert_eq!(c.reason, pb::CloseReason::CreditExhausted as i32);
+                    break 'outer;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(sent <= credit, "node kept serving beyond the escrow");
+    }
+    assert!(refused);
+    assert_eq!(
+        sent - 8 * 1024 + received,
+        credit,
+        "the whole escrow was served"
+    );
+    assert!(
+        w.node.status().bytes_relayed <= credit,
+        "served beyond the escrow"
+    );
+    let report = w.node.settle_now().await.unwrap();
+    assert_eq!(report.total_paid, Value(ESCROW), "payout capped at E");
+}
+
+#[tokio::test]
+async fn after_expiry_e10() {
+    let w = World::new().await;
+    let s = w.session().await;
+    w.open(&s).await.unwrap();
+    let port = echo_server().await;
+    let mut relay = Relay::start(&w).await;
+    relay.open(&s, 1, port).await;
+    relay.next().await;
+    relay.receipt(s.receipt(4)).await;
+    expect_ack(relay.next().await, 4);
+    w.ledger.advance(60).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    relay.receipt(s.receipt(8)).await;
+    expect_error(relay.next().await, pb::ErrorCode::SessionExpired);
+    relay.open(&s, 2, port).await;
+    match relay.next().await {
+        node_frame::Frame::Closed(c) => {
+            assert_eq!(c.reason, pb::CloseReason::SessionExpired as i32)
+        }
+        other => panic!("{other:?}"),
+    }
+    // Still inside the challenge window: settles with the receipt from before expiry.
+    let report = w.node.settle_now().await.unwrap();
+    assert_eq!(report.total_paid, Value(4 * PRICE));
+}
+
+#[tokio::test]
+async fn oversize_message_c1() {
+    let w = World::new().await;
+    let mut c = w.client().await;
+    let err = c
+        .open_session(pb::OpenSessionRequest {
+            version: 1,
+            access_token: vec![0u8; 5 * 1024 * 1024],
+            session_public_key: vec![],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    // The node stays responsive.
+    c.get_terms(pb::GetTermsRequest { version: 1 })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn invalid_tokens_c4_c5() {
+    let w = World::new().await;
+    // Unknown root: no pairing.
+    let s = w
+        .session_with(|st| st.root = MerkleRoot::from_fr(fr_from_u64(12345)))
+        .await;
+    assert_eq!(
+        w.open(&s).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+    // Token for another node.
+    let s = w
+        .session_with(|st| st.node_id = veil_ledger::types::NodeId::from_fr(fr_from_u64(9)))
+        .await;
+    assert_eq!(w.open(&s).await.unwrap_err().code(), Code::InvalidArgument);
+    // Expiry too far / in the past.
+    let s = w.session_with(|st| st.expiry = BlockHeight(10_000)).await;
+    assert_eq!(
+        w.open(&s).await.unwrap_err().code(),
+        Code::FailedPrecondition
+    );
+    // Escrow size not offered.
+    let s = w.session_with(|st| st.escrow = Value(ESCROW + 1)).await;
+    assert_eq!(w.open(&s).await.unwrap_err().code(), Code::InvalidArgument);
+    // Session key not matching h_S.
+    let mut s = w.session().await;
+    s.key = veil_primitives::eddsa::SigningKey::generate(&mut rand::rngs::OsRng);
+    assert_eq!(w.open(&s).await.unwrap_err().code(), Code::InvalidArgument);
+    // Truncated token.
+    let mut s = w.session().await;
+    s.token.pop();
+    assert_eq!(w.open(&s).await.unwrap_err().code(), Code::InvalidArgument);
+    // Spent nullifier: open once, then replay: no second pairing.
+    let s = w.session().await;
+    w.open(&s).await.unwrap();
+    assert_eq!(
+        w.verifier.calls.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(w.open(&s).await.unwrap_err().code(), Code::AlreadyExists);
+    assert_eq!(
+        w.verifier.calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "cheap checks must reject before any pairing (C5)"
+    );
+    assert_eq!(w.node.status().proof_verifications, 1);
+    // Invalid proof: one pairing, refused.
+    let mut s = w.session().await;
+    let last = s.token.len() - 128;
+    s.token[last] = 0;
+    assert_eq!(w.open(&s).await.unwrap_err().code(), Code::Unauthenticated);
+    assert_eq!(w.node.status().proof_verifications, 2);
+    // Ban after N = 5 invalid tokens from this address (C4): wrong node,
+    // escrow size, session key, truncation, bad proof. Now even a valid
+    // token is refused, without any work.
+    let s2 = w.session().await;
+    assert_eq!(
+        w.open(&s2).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(w.node.status().proof_verifications, 2);
+    assert_eq!(w.node.status().banned_peers, 1);
+}
+
+#[tokio::test]
+async fn same_token_twice_concurrently_c7() {
+    let w = World::new().await;
+    let s = w.session().await;
+    let (a, b) = tokio::join!(w.open(&s), w.open(&s));
+    let oks = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(oks, 1, "{a:?} {b:?}");
+    let err = a.err().or(b.err()).unwrap();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert_eq!(w.node.status().sessions_total, 1);
+}
+
+#[tokio::test]
+async fn egress_policy_denies() {
+    // No 127.0.0.1 allowance: loopback is denied by default.
+    let w = World::with(|c| c.egress = veil_node::egress::EgressPolicy::new()).await;
+    let s = w.session().await;
+    w.open(&s).await.unwrap();
+    let port = echo_server().await;
+    let mut relay = Relay::start(&w).await;
+    relay.open(&s, 1, port).await;
+    match relay.next().await {
+        node_frame::Frame::Closed(c) => assert_eq!(c.reason, pb::CloseReason::EgressDenied as i32),
+        other => panic!("{other:?}"),
+    }
+    // A name resolving to loopback is denied like the literal.
+    relay
+        .send(client_frame::Frame::Open(pb::Open {
+            payment: Some(pb::open::Payment::SessionId(s.id().to_bytes().to_vec())),
+            stream_id: 2,
+            host: "localhost".into(),
+            port: u32::from(port),
+        }))
+        .await;
+    match relay.next().await {
+        node_frame::Frame::Closed(c) => assert_eq!(c.reason, pb::CloseReason::EgressDenied as i32),
+        other => panic!("{other:?}"),
+    }
+    // Port policy.
+    let w = World::with(|c| {
+        c.egress = veil_node::egress::EgressPolicy::parse("127.0.0.1/32,443").unwrap()
+    })
+    .await;
+    let s = w.session().await;
+    w.open(&s).await.unwrap();
+    let mut relay = Relay::start(&w).await;
+    relay.open(&s, 1, port).await;
+    match relay.next().await {
+        node_frame::Frame::Closed(c) => assert_eq!(c.reason, pb::CloseReason::EgressDenied as i32),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn restart_keeps_receipts() {
+    let ledger = ledger();
+    let depositor = veil_ledger::types::AccountId::from_fr(fr_from_u64(5));
+    ledger.faucet(depositor, Value(1_000_000)).await.unwrap();
+    ledger
+        .deposit(
+            depositor,
+            Value(500_000),
+            veil_ledger::types::Address::from_fr(fr_from_u64(99)),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let verifier = std::sync::Arc::new(TestVerifier::default());
+    let (node, stop) = start_node(
+        node_config(dir.path().to_path_buf()),
+        ledger.clone(),
+        verifier.clone(),
+    )
+    .await;
+    let node_id = node.node_id;
+    let w = World {
+        ledger: ledger.clone(),
+        verifier: verifier.clone(),
+        node,
+        shutdown: None,
+        dir,
+        account: node_config("/".into()).account,
+    };
+    let s = w.session().await;
+    w.open(&s).await.unwrap();
+    let port = echo_server().await;
+    let mut relay = Relay::start(&w).await;
+    relay.open(&s, 1, port).await;
+    relay.next().await;
+    relay.receipt(s.receipt(12)).await;
+    expect_ack(relay.next().await, 12);
+    drop(relay);
+    let _ = stop.send(());
+    w.node.join().await.unwrap();
+
+    let (node, _stop) = start_node(
+        node_config(w.dir.path().to_path_buf()),
+        ledger.clone(),
+        verifier,
+    )
+    .await;
+    assert_eq!(node.node_id, node_id, "node key persisted");
+    assert_eq!(node.status().pending_settlement, 1);
+    let report = node.settle_now().await.unwrap();
+    assert_eq!(report.total_paid, Value(12 * PRICE));
+}
+
+#[tokio::test]
+async fn challenge_answered_with_node_signature() {
+    let w = World::new().await;
+    let mut c = w.client().await;
+    let terms = c
+        .get_terms(pb::GetTermsRequest { version: 1 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(terms.node_id, w.node.node_id.to_bytes().to_vec());
+    assert_eq!(terms.price_per_kib, PRICE);
+    assert!(!terms.recent_roots.is_empty());
+    let key: [u8; 64] = terms.node_public_key.clone().try_into().unwrap();
+    let key = VerifyingKey::from_bytes(&key).unwrap();
+    let relay = Relay::start(&w).await;
+    let mut relay = relay;
+    let nonce = fr_from_u64(424242);
+    relay
+        .send(client_frame::Frame::Challenge(pb::Challenge {
+            nonce: veil_primitives::field::fr_to_bytes(&nonce).to_vec(),
+        }))
+        .await;
+    match relay.next().await {
+        node_frame::Frame::ChallengeResponse(r) => {
+            let sig = Signature::from_slice(&r.signature).unwrap();
+            key.verify(&veil_node::challenge_message(&nonce), &sig)
+                .unwrap();
+            assert!(
+                key.verify(&veil_node::challenge_message(&fr_from_u64(1)), &sig)
+                    .is_err()
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A non-canonical nonce is refused.
+    relay
+        .send(client_frame::Frame::Challenge(pb::Challenge {
+            nonce: vec![0xff; 32],
+        }))
+        .await;
+    expect_error(relay.next().await, pb::ErrorCode::Malformed);
+}
+
+#[tokio::test]
+async fn tls_identity_is_registered_and_served() {
+    let w = World::with(|c| c.transport = veil_node::Transport::Tls).await;
+    let tls = w.node.tls.clone().unwrap();
+    let record = w.ledger.get_node(w.node.node_id).await.unwrap().unwrap();
+    assert_eq!(record.registration.tls_key_hash, tls.spki_sha256);
+    let ca = tonic::transport::Certificate::from_pem(tls.cert_pem.clone());
+    let channel = tonic::transport::Endpoint::from_shared(format!("https://{}", w.node.local_addr))
+        .unwrap()
+        .tls_config(
+            tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(ca)
+                .domain_name("veil-node"),
+        )
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = veil_proto::node::v1::node_client::NodeClient::new(channel);
+    let terms = c
+        .get_terms(pb::GetTermsRequest { version: 1 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(terms.tls_cert_sha256, tls.cert_sha256.to_vec());
+    // Plaintext to a TLS node fails.
+    assert!(w.client_plain_fails().await);
+}
+
+impl World {
+    async fn client_plain_fails(&self) -> bool {
+        match veil_proto::node::v1::node_client::NodeClient::connect(format!(
+            "http://{}",
+            self.node.local_addr
+        ))
+        .await
+        {
+            Err(_) => true,
+            Ok(mut c) => c
+                .get_terms(pb::GetTermsRequest { version: 1 })
+                .await
+                .is_err(),
+        }
+    }
+}
