@@ -76,6 +76,9 @@ struct StreamEntry {
     generation: u64,
     to_upstream: Option<mpsc::Sender<Vec<u8>>>,
     abort: tokio::task::AbortHandle,
+    /// The meter paying for this stream: the bound session's, or the
+    /// stream's own for a voucher-paid stream.
+    slot: Arc<SessionSlot>,
 }
 
 /// Decrements the open-stream gauge when a stream task ends.
@@ -155,17 +158,61 @@ pub(crate) async fn run<L: LedgerApi>(
         match f {
             client_frame::Frame::Open(open) => {
                 let id = open.stream_id;
-                let session_bytes = match open.payment {
-                    Some(pb::open::Payment::SessionId(b)) => b,
-                    Some(pb::open::Payment::VoucherSpend(_)) => {
-                        let _ = out
-                            .send(error_frame(
-                                pb::ErrorCode::VouchersUnsupported,
-                                "voucher-paid opens are not supported by this node",
-                                id,
-                            ))
-                            .await;
-                        continue;
+                // A voucher-paid stream has its own meter (docs/vouchers.md §9);
+                // its payment is checked once the upstream connection is up.
+                let mut voucher = None;
+                let slot = match open.payment {
+                    Some(pb::open::Payment::VoucherSpend(v)) => {
+                        match crate::vouchers::VoucherPayment::decode(&v) {
+                            Ok(payment) => {
+                                let slot = crate::vouchers::stream_slot(&inner, payment.amount());
+                                voucher = Some(payment);
+                                slot
+                            }
+                            Err(e) => {
+                                let _ = out
+                                    .send(error_frame(e.error_code(), e.to_string(), id))
+                                    .await;
+                                continue;
+                            }
+                        }
+                    }
+                    Some(pb::open::Payment::SessionId(session_bytes)) => {
+                        let Ok(session_id) = SessionId::from_slice(&session_bytes) else {
+                            let _ = out
+                                .send(error_frame(pb::ErrorCode::Malformed, "session id", id))
+                                .await;
+                            continue;
+                        };
+                        match &bound {
+                            Some((sid, slot)) if *sid == session_id => slot.clone(),
+                            Some(_) => {
+                                let _ = out
+                                    .send(error_frame(
+                                        pb::ErrorCode::SessionMismatch,
+                                        "this relay is bound to another session",
+                                        id,
+                                    ))
+                                    .await;
+                                continue;
+                            }
+                            None => match inner.session(&session_id) {
+                                Some(slot) => {
+                                    bound = Some((session_id, slot.clone()));
+                                    slot
+                                }
+                                None => {
+                                    let _ = out
+                                        .send(error_frame(
+                                            pb::ErrorCode::UnknownSession,
+                                            "unknown session",
+                                            id,
+                                        ))
+                                        .await;
+                                    continue;
+                                }
+                            },
+                        }
                     }
                     None => {
                         let _ = out
@@ -177,41 +224,6 @@ pub(crate) async fn run<L: LedgerApi>(
                             .await;
                         continue;
                     }
-                };
-                let Ok(session_id) = SessionId::from_slice(&session_bytes) else {
-                    let _ = out
-                        .send(error_frame(pb::ErrorCode::Malformed, "session id", id))
-                        .await;
-                    continue;
-                };
-                let slot = match &bound {
-                    Some((sid, slot)) if *sid == session_id => slot.clone(),
-                    Some(_) => {
-                        let _ = out
-                            .send(error_frame(
-                                pb::ErrorCode::SessionMismatch,
-                                "this relay is bound to another session",
-                                id,
-                            ))
-                            .await;
-                        continue;
-                    }
-                    None => match inner.session(&session_id) {
-                        Some(slot) => {
-                            bound = Some((session_id, slot.clone()));
-                            slot
-                        }
-                        None => {
-                            let _ = out
-                                .send(error_frame(
-                                    pb::ErrorCode::UnknownSession,
-                                    "unknown session",
-                                    id,
-                                ))
-                                .await;
-                            continue;
-                        }
-                    },
                 };
                 if id == 0 {
                     let _ = out
@@ -283,7 +295,8 @@ pub(crate) async fn run<L: LedgerApi>(
                 let gauge = StreamGauge(inner.clone());
                 let ctx = StreamCtx {
                     inner: inner.clone(),
-                    slot,
+                    slot: slot.clone(),
+                    voucher,
                     id,
                     host: open.host,
                     port,
@@ -309,12 +322,13 @@ pub(crate) async fn run<L: LedgerApi>(
                         generation,
                         to_upstream: Some(up_tx),
                         abort,
+                        slot,
                     },
                 );
             }
             client_frame::Frame::Data(data) => {
                 let id = data.stream_id;
-                let Some((_, slot)) = &bound else {
+                if bound.is_none() && streams.is_empty() {
                     let _ = out
                         .send(error_frame(
                             pb::ErrorCode::UnknownStream,
@@ -323,11 +337,12 @@ pub(crate) async fn run<L: LedgerApi>(
                         ))
                         .await;
                     continue;
-                };
+                }
                 let Some(entry) = streams.get_mut(&id) else {
                     // The node may have closed it already: not an error of the client.
                     continue;
                 };
+                let slot = entry.slot.clone();
                 if data.bytes.len() > inner.config.limits.max_frame_bytes {
                     let _ = out
                         .send(error_frame(
@@ -354,7 +369,7 @@ pub(crate) async fn run<L: LedgerApi>(
                     Ok(s) => {
                         inner.metrics.bytes_relayed.fetch_add(n, Ordering::Relaxed);
                         if s.credit_low {
-                            send_credit_low(&out, slot).await;
+                            send_credit_low(&out, &slot).await;
                         }
                         if tx.send(data.bytes).await.is_err() {
                             // Writer ended; its StreamEnd closes the stream.
@@ -477,6 +492,8 @@ async fn handle_receipt<L: LedgerApi>(
 struct StreamCtx<L> {
     inner: Arc<Inner<L>>,
     slot: Arc<SessionSlot>,
+    /// The voucher payment to check once connected (voucher-paid streams).
+    voucher: Option<crate::vouchers::VoucherPayment>,
     id: u32,
     host: String,
     port: u16,
@@ -509,7 +526,7 @@ async fn resolve(
 }
 
 impl<L: LedgerApi> StreamCtx<L> {
-    async fn run(self, mut from_client: mpsc::Receiver<Vec<u8>>) -> (pb::CloseReason, String) {
+    async fn run(mut self, mut from_client: mpsc::Receiver<Vec<u8>>) -> (pb::CloseReason, String) {
         let limits = &self.inner.config.limits;
         let connect = async {
             let addr = resolve(&self.inner.config.egress, &self.host, self.port).await?;
@@ -523,6 +540,24 @@ impl<L: LedgerApi> StreamCtx<L> {
             Err(_) => return (pb::CloseReason::ConnectFailed, "connect timed out".into()),
         };
         let _ = tcp.set_nodelay(true);
+        if let Some(payment) = self.voucher.take() {
+            let paid =
+                crate::vouchers::pay_stream(&self.inner, payment, self.id, &self.host, self.port)
+                    .await;
+            let reply = match paid {
+                Ok(accepted) => frame(node_frame::Frame::VoucherAccepted(accepted)),
+                Err(e) => {
+                    let _ = self
+                        .out
+                        .send(error_frame(e.error_code(), e.to_string(), self.id))
+                        .await;
+                    return (pb::CloseReason::VoucherRejected, e.to_string());
+                }
+            };
+            if self.out.send(reply).await.is_err() {
+                return (pb::CloseReason::IoError, "client gone".into());
+            }
+        }
         if self
             .out
             .send(frame(node_frame::Frame::Opened(pb::Opened {

@@ -47,6 +47,10 @@ pub enum NodeError {
     Tls(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error("proof parameters: {0}")]
+    Params(String),
+    #[error("vouchers: {0}")]
+    Vouchers(#[from] crate::vouchers::DeskError),
 }
 
 /// The node's TLS identity, as a client pins it (§9.8).
@@ -240,6 +244,10 @@ where
         Transport::InsecurePlaintext => None,
     };
     let store = Arc::new(NodeStore::open(&config.dir.join("node.redb"))?);
+    let vouchers = Arc::new(crate::vouchers::VoucherDesk::open(
+        &config.dir,
+        veil_vouchers::NodeId::new(node_id.to_bytes()),
+    )?);
 
     // Register (idempotent for unchanged terms).
     let registration = NodeRegistration {
@@ -301,6 +309,7 @@ where
         metrics: Metrics::default(),
         peer_failures: Mutex::new(HashMap::new()),
         settle_lock: tokio::sync::Mutex::new(()),
+        vouchers,
         config,
     });
 

@@ -264,6 +264,7 @@ impl<L: LedgerApi> pb::node_server::Node for NodeService<L> {
             .map(|r| r.to_bytes().to_vec())
             .collect();
         let max_delta = inner.view.max_expiry_delta.load(Ordering::Acquire);
+        let (voucher_public_key, voucher_key_id, voucher_epoch) = inner.voucher_terms();
         Ok(Response::new(pb::GetTermsResponse {
             version: WIRE_VERSION,
             node_id: inner.node_id.to_bytes().to_vec(),
@@ -281,6 +282,9 @@ impl<L: LedgerApi> pb::node_server::Node for NodeService<L> {
                 .tls_cert_sha256
                 .map(|h| h.to_vec())
                 .unwrap_or_default(),
+            voucher_public_key,
+            voucher_key_id,
+            voucher_epoch,
         }))
     }
 
@@ -351,6 +355,7 @@ impl<L: LedgerApi> pb::node_server::Node for NodeService<L> {
         _request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let s = self.inner.status();
+        let (voucher_purchases, voucher_spends) = self.inner.vouchers.counters();
         Ok(Response::new(pb::StatusResponse {
             version: WIRE_VERSION,
             sessions_open: s.sessions_open,
@@ -366,6 +371,26 @@ impl<L: LedgerApi> pb::node_server::Node for NodeService<L> {
             tokens_rejected: s.tokens_rejected,
             proof_verifications: s.proof_verifications,
             banned_peers: s.banned_peers,
+            voucher_purchases,
+            voucher_spends,
         }))
+    }
+
+    async fn buy_voucher(
+        &self,
+        request: Request<pb::BuyVoucherRequest>,
+    ) -> Result<Response<pb::BuyVoucherResponse>, Status> {
+        self.inner
+            .buy_voucher(request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn voucher_challenge(
+        &self,
+        request: Request<pb::VoucherChallengeRequest>,
+    ) -> Result<Response<pb::VoucherChallengeResponse>, Status> {
+        check_version(request.get_ref().version)?;
+        self.inner.voucher_challenge().map(Response::new)
     }
 }

@@ -95,6 +95,8 @@ pub(crate) struct Inner<L> {
     pub peer_failures: Mutex<HashMap<IpAddr, u32>>,
     /// Serialises settlement runs.
     pub settle_lock: tokio::sync::Mutex<()>,
+    /// Voucher issuer, nullifiers, purchases, challenges (docs/vouchers.md §9).
+    pub vouchers: Arc<crate::vouchers::VoucherDesk>,
 }
 
 impl<L> Inner<L> {

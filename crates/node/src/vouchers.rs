@@ -31,12 +31,22 @@ use veil_primitives::Fr;
 use veil_primitives::field::fr_from_bytes;
 use veil_vouchers::{
     Balance, DecodeError, Epoch, IssuanceRequest, IssuanceResponse, IssueError, Issuer,
-    IssuerPublicKey, IssuerSecretKey, NodeId as VoucherNodeId, NullifierStore,
-    NullifierStoreError, SpendError, SpendRequest, SpendResponse, VerifiedSpend, VoucherNullifier,
+    IssuerPublicKey, IssuerSecretKey, NodeId as VoucherNodeId, NullifierStore, NullifierStoreError,
+    SpendError, SpendRequest, SpendResponse, VerifiedSpend, VoucherNullifier,
 };
 
+use tonic::Status;
+use veil_ledger::LedgerApi;
+use veil_primitives::eddsa::Signature;
+use veil_primitives::field::fr_from_u64;
+use veil_primitives::ids::{BlockHeight, SessionId};
+use veil_primitives::receipt::SignedReceipt;
+use veil_proto::node::v1 as pb;
+
 use crate::keys::{KeyFileError, read_secret, write_secret};
-use crate::state::lock;
+use crate::metering::{KIB, SessionState, SessionTerms, VerifiedReceipt};
+use crate::service::WIRE_VERSION;
+use crate::state::{Inner, SessionSlot, lock};
 
 /// File name of the issuer secret key inside the node directory.
 pub const VOUCHER_KEY_FILE: &str = "voucher.key";
@@ -88,6 +98,9 @@ pub enum DeskError {
     /// This session already bought a voucher with another request.
     #[error("this session already bought a voucher")]
     AlreadyPurchased,
+    /// A voucher-paid stream must buy at least 1 KiB.
+    #[error("a voucher spend must be at least 1 KiB")]
+    ZeroSpend,
 }
 
 macro_rules! from_redb {
@@ -416,6 +429,256 @@ impl VoucherDesk {
     }
 }
 
+// ------------------------------------------------------------ node hooks
+
+/// Errors a voucher hook reports on the wire.
+impl DeskError {
+    /// The gRPC status of a refused unary voucher call.
+    pub(crate) fn status(&self) -> Status {
+        let m = self.to_string();
+        match self {
+            DeskError::Db(_)
+            | DeskError::Key(_)
+            | DeskError::KeyFile(_)
+            | DeskError::Corrupted(_)
+            | DeskError::Spend(SpendError::Store(_)) => Status::internal(m),
+            DeskError::Malformed(_)
+            | DeskError::BalanceMismatch { .. }
+            | DeskError::ZeroSpend
+            | DeskError::Issue(IssueError::Verification(_))
+            | DeskError::Spend(_) => Status::invalid_argument(m),
+            DeskError::Issue(IssueError::WrongEpoch { .. }) | DeskError::UnknownChallenge => {
+                Status::failed_precondition(m)
+            }
+            DeskError::TooManyChallenges => Status::resource_exhausted(m),
+            DeskError::AlreadyPurchased => Status::already_exists(m),
+        }
+    }
+
+    /// The relay `Error` code of a refused voucher-paid `Open`.
+    pub(crate) fn error_code(&self) -> pb::ErrorCode {
+        match self {
+            DeskError::Spend(SpendError::AlreadySpent) => pb::ErrorCode::VoucherSpent,
+            DeskError::Spend(SpendError::Store(_))
+            | DeskError::Db(_)
+            | DeskError::Key(_)
+            | DeskError::KeyFile(_)
+            | DeskError::Corrupted(_) => pb::ErrorCode::Internal,
+            DeskError::UnknownChallenge | DeskError::TooManyChallenges => {
+                pb::ErrorCode::VoucherChallengeUnknown
+            }
+            DeskError::Malformed(_) | DeskError::ZeroSpend => pb::ErrorCode::Malformed,
+            _ => pb::ErrorCode::VoucherInvalid,
+        }
+    }
+}
+
+/// A voucher payment carried by an `Open`, decoded but not yet checked.
+#[derive(Debug)]
+pub(crate) struct VoucherPayment {
+    request: SpendRequest,
+    nonce: VoucherNonce,
+}
+
+impl VoucherPayment {
+    /// Decodes `Open.voucher_spend` (canonical encodings, non-zero amount).
+    pub(crate) fn decode(v: &pb::VoucherSpend) -> Result<Self, DeskError> {
+        let nonce: VoucherNonce = v
+            .nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| DeskError::UnknownChallenge)?;
+        let request = SpendRequest::from_bytes(&v.spend_request)?;
+        if request.amount() == Balance::ZERO {
+            return Err(DeskError::ZeroSpend);
+        }
+        Ok(Self { request, nonce })
+    }
+
+    /// The KiB this payment buys for its stream.
+    pub(crate) fn amount(&self) -> Balance {
+        self.request.amount()
+    }
+}
+
+/// The meter of one voucher-paid stream: `amount` KiB, no receipts (one
+/// interval spans the whole credit), no expiry. It never enters the session
+/// table, so settlement never sees it; its session key is never used.
+pub(crate) fn stream_slot<L>(inner: &Inner<L>, amount: Balance) -> Arc<SessionSlot> {
+    let terms = SessionTerms {
+        session_id: SessionId::from_fr(fr_from_u64(0)),
+        credit_kib: amount.kib(),
+        interval_kib: amount.kib().max(1),
+        expiry: BlockHeight(u64::MAX),
+    };
+    Arc::new(SessionSlot {
+        session_key: inner.node_key.verifying_key(),
+        state: Mutex::new(SessionState::new(terms)),
+        notify: tokio::sync::Notify::new(),
+    })
+}
+
+/// Checks and records a stream's voucher payment once its upstream
+/// connection is up (so a failed connect never costs the client), and
+/// builds the `VoucherAccepted` frame with the re-issued credential.
+pub(crate) async fn pay_stream<L: LedgerApi>(
+    inner: &Arc<Inner<L>>,
+    payment: VoucherPayment,
+    stream_id: u32,
+    host: &str,
+    port: u16,
+) -> Result<pb::VoucherAccepted, DeskError> {
+    let desk = inner.vouchers.clone();
+    let host = host.to_owned();
+    let (verified, response) = tokio::task::spawn_blocking(move || {
+        desk.spend(&payment.request, &payment.nonce, &host, port)
+    })
+    .await
+    .map_err(|_| DeskError::Corrupted("voucher verification task failed"))??;
+    Ok(pb::VoucherAccepted {
+        stream_id,
+        amount_kib: verified.amount.kib(),
+        spend_response: response.to_bytes(),
+    })
+}
+
+impl<L: LedgerApi> Inner<L> {
+    /// The voucher fields of `GetTerms`: key bytes, key id, epoch.
+    pub(crate) fn voucher_terms(&self) -> (Vec<u8>, Vec<u8>, u64) {
+        let key = self.vouchers.current_key();
+        (
+            key.to_bytes(),
+            key.key_id().as_bytes().to_vec(),
+            key.epoch().get(),
+        )
+    }
+
+    /// `VoucherChallenge`.
+    pub(crate) fn voucher_challenge(&self) -> Result<pb::VoucherChallengeResponse, Status> {
+        let nonce = self.vouchers.issue_challenge().map_err(|e| e.status())?;
+        Ok(pb::VoucherChallengeResponse {
+            version: WIRE_VERSION,
+            nonce: nonce.to_vec(),
+            ttl_seconds: u32::try_from(CHALLENGE_TTL.as_secs()).unwrap_or(u32::MAX),
+        })
+    }
+
+    /// `BuyVoucher` (§9): the session must exist, be unused (nothing
+    /// served, no receipt), be authorised by its session key, and come with
+    /// a receipt for its full credit. The session is reserved first (it
+    /// serves nothing more), the voucher issued and recorded once, the
+    /// receipt persisted before the answer and held for settlement.
+    pub(crate) async fn buy_voucher(
+        self: &Arc<Self>,
+        req: pb::BuyVoucherRequest,
+    ) -> Result<pb::BuyVoucherResponse, Status> {
+        if req.version != WIRE_VERSION {
+            return Err(Status::invalid_argument(format!(
+                "unsupported version {} (expected {WIRE_VERSION})",
+                req.version
+            )));
+        }
+        let session_id = SessionId::from_slice(&req.session_id)
+            .map_err(|e| Status::invalid_argument(format!("session id: {e}")))?;
+        let sid = session_id.to_bytes();
+        let request = IssuanceRequest::from_bytes(&req.issuance_request)
+            .map_err(|e| DeskError::from(e).status())?;
+        let receipt = SignedReceipt::from_bytes(&req.full_receipt)
+            .map_err(|e| Status::invalid_argument(format!("receipt: {e}")))?;
+        let auth = Signature::from_slice(&req.authorization)
+            .map_err(|e| Status::invalid_argument(format!("authorization: {e}")))?;
+        let slot = self
+            .session(&session_id)
+            .ok_or_else(|| Status::not_found("unknown session"))?;
+        slot.session_key
+            .verify(&purchase_message(&sid, &req.issuance_request), &auth)
+            .map_err(|_| Status::unauthenticated("purchase not signed by the session key"))?;
+        if SessionId::from_fr(receipt.receipt.session_id) != session_id {
+            return Err(Status::invalid_argument("receipt is for another session"));
+        }
+        receipt
+            .verify(&slot.session_key)
+            .map_err(|e| Status::unauthenticated(format!("receipt: {e}")))?;
+        let terms = *lock(&slot.state).terms();
+        if receipt.receipt.kib != terms.credit_kib {
+            return Err(Status::invalid_argument(format!(
+                "the receipt must cover the session's full credit ({} KiB), not {} KiB",
+                terms.credit_kib, receipt.receipt.kib
+            )));
+        }
+        let now = self.height();
+        if now > terms.expiry {
+            return Err(Status::failed_precondition("session expired"));
+        }
+        // Reserve: an unused session serves nothing from here on.
+        let fresh = {
+            let mut st = lock(&slot.state);
+            let unused = matches!(&*st, SessionState::Opened(_) | SessionState::Active(_))
+                && st.served_bytes() == 0
+                && st.highest().is_none();
+            if unused {
+                *st = SessionState::restore(terms, terms.credit_kib.saturating_mul(KIB), None);
+            }
+            unused
+        };
+        if !fresh {
+            // Only a retry of the recorded purchase may go on.
+            let digest: [u8; 32] = Sha256::digest(&req.issuance_request).into();
+            let desk = self.vouchers.clone();
+            let recorded = tokio::task::spawn_blocking(move || desk.purchase_of(&sid))
+                .await
+                .map_err(|_| Status::internal("voucher task failed"))?
+                .map_err(|e| e.status())?;
+            if recorded.map(|r| r.request_digest) != Some(digest) {
+                return Err(Status::failed_precondition(
+                    "session already used (relayed bytes, receipts or another voucher)",
+                ));
+            }
+        }
+        let desk = self.vouchers.clone();
+        let credit = Balance::from_kib(terms.credit_kib);
+        let issued = tokio::task::spawn_blocking(move || desk.purchase(&sid, credit, &request))
+            .await
+            .map_err(|_| Status::internal("voucher task failed"))?;
+        let response = match issued {
+            Ok(r) => r,
+            Err(e) => {
+                if fresh {
+                    let mut st = lock(&slot.state);
+                    if st.highest().is_none() && matches!(&*st, SessionState::Exhausted(_)) {
+                        *st = SessionState::new(terms);
+                    }
+                }
+                return Err(e.status());
+            }
+        };
+        // Persist the payment before answering (§9.6), then hold it for
+        // the settlement worker like any receipt.
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.put_receipt_if_higher(&receipt))
+            .await
+            .map_err(|_| Status::internal("receipt persistence task failed"))?
+            .map_err(|e| Status::internal(format!("node database: {e}")))?;
+        {
+            let mut st = lock(&slot.state);
+            if st.highest().is_none() {
+                let verified = VerifiedReceipt {
+                    session_id,
+                    kib: receipt.receipt.kib,
+                    receipt,
+                };
+                if let Err(e) = st.accept_receipt(verified, now) {
+                    return Err(Status::failed_precondition(format!("receipt: {e}")));
+                }
+            }
+        }
+        Ok(pb::BuyVoucherResponse {
+            version: WIRE_VERSION,
+            issuance_response: response.to_bytes(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,7 +703,9 @@ mod tests {
 
     fn bought(desk: &VoucherDesk, kib: u64) -> Credential {
         let (req, awaiting) = request(desk, kib);
-        let resp = desk.purchase(&SESSION, Balance::from_kib(kib), &req).unwrap();
+        let resp = desk
+            .purchase(&SESSION, Balance::from_kib(kib), &req)
+            .unwrap();
         awaiting.finish_issuance(&resp).unwrap()
     }
 
@@ -459,7 +724,11 @@ mod tests {
         drop(d);
         let d = desk(dir.path());
         assert_eq!(d.current_key(), &key);
-        assert!(d.nullifiers().contains(spend.epoch(), &spend.nullifier()).unwrap());
+        assert!(
+            d.nullifiers()
+                .contains(spend.epoch(), &spend.nullifier())
+                .unwrap()
+        );
         // The same credential again, with a fresh nonce: already spent.
         let nonce = d.issue_challenge().unwrap();
         let ctx = spend_context(&nonce, "example.org", 443);
@@ -483,7 +752,9 @@ mod tests {
         // Never issued.
         let forged = [7u8; NONCE_BYTES];
         let ctx = spend_context(&forged, "h", 1);
-        let (spend, _) = cred.prepare_spend(Balance::from_kib(1), &ctx, &mut rng).unwrap();
+        let (spend, _) = cred
+            .prepare_spend(Balance::from_kib(1), &ctx, &mut rng)
+            .unwrap();
         assert!(matches!(
             d.spend(&spend, &forged, "h", 1),
             Err(DeskError::UnknownChallenge)
@@ -491,7 +762,11 @@ mod tests {
         // Issued, but the spend names another port: proof fails, nonce burnt.
         let nonce = d.issue_challenge().unwrap();
         let (spend, _) = cred
-            .prepare_spend(Balance::from_kib(1), &spend_context(&nonce, "h", 1), &mut rng)
+            .prepare_spend(
+                Balance::from_kib(1),
+                &spend_context(&nonce, "h", 1),
+                &mut rng,
+            )
             .unwrap();
         assert!(matches!(
             d.spend(&spend, &nonce, "h", 2),
@@ -501,11 +776,19 @@ mod tests {
             d.spend(&spend, &nonce, "h", 1),
             Err(DeskError::UnknownChallenge)
         ));
-        assert!(!d.nullifiers().contains(spend.epoch(), &spend.nullifier()).unwrap());
+        assert!(
+            !d.nullifiers()
+                .contains(spend.epoch(), &spend.nullifier())
+                .unwrap()
+        );
         // Fresh nonce, right target: accepted.
         let nonce = d.issue_challenge().unwrap();
         let (spend, pending) = cred
-            .prepare_spend(Balance::from_kib(1), &spend_context(&nonce, "h", 1), &mut rng)
+            .prepare_spend(
+                Balance::from_kib(1),
+                &spend_context(&nonce, "h", 1),
+                &mut rng,
+            )
             .unwrap();
         let (verified, resp) = d.spend(&spend, &nonce, "h", 1).unwrap();
         assert_eq!(verified.amount, Balance::from_kib(1));
@@ -596,10 +879,11 @@ mod tests {
             .collect();
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
-        assert!(results.iter().all(|r| matches!(
-            r,
-            Ok(_) | Err(DeskError::Spend(SpendError::AlreadySpent))
-        )));
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(_) | Err(DeskError::Spend(SpendError::AlreadySpent))))
+        );
     }
 
     #[test]
@@ -615,7 +899,10 @@ mod tests {
         let n = [3u8; NONCE_BYTES];
         assert_ne!(spend_context(&n, "ab", 1), spend_context(&n, "a", 1));
         assert_ne!(spend_context(&n, "a", 1), spend_context(&n, "a", 2));
-        assert_ne!(spend_context(&n, "a", 1), spend_context(&[4; NONCE_BYTES], "a", 1));
+        assert_ne!(
+            spend_context(&n, "a", 1),
+            spend_context(&[4; NONCE_BYTES], "a", 1)
+        );
     }
 
     #[test]
