@@ -11,7 +11,9 @@ use ark_r1cs_std::{
 };
 use ark_relations::gr1cs::{ConstraintSystem, SynthesisError};
 use proptest::prelude::*;
-use veil_circuits::gadgets::eddsa::{alloc_point, alloc_scalar_bits, verify};
+use veil_circuits::gadgets::eddsa::{
+    alloc_point, alloc_scalar_bits, fixed_base_mul_le, var_base_mul_le, verify,
+};
 use veil_primitives::{
     Fr,
     babyjubjub::{EdwardsAffine, EdwardsProjective, ScalarField},
@@ -150,6 +152,70 @@ fn torsion_component_in_r_is_accepted_by_both() {
     };
     assert!(agree(a, m, &sig));
     assert!(!EdwardsAffine::is_zero(&r_t));
+}
+
+/// In-circuit `k·P` (variable base) and `k·G` (fixed base) against native
+/// scalar multiplication, for a little-endian bit string `k`.
+fn mul_agrees(k_bits: &[bool], p: EdwardsAffine) {
+    use ark_r1cs_std::GR1CSVar;
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    let bits: Vec<Boolean<Fr>> = k_bits
+        .iter()
+        .map(|b| Boolean::new_witness(cs.clone(), || Ok(*b)).expect("alloc"))
+        .collect();
+    let p_var = alloc_point(cs.clone(), Some(p), AllocationMode::Witness).expect("alloc");
+    let k = ark_ff::BigInt::<4>::from_bits_le(k_bits);
+    // Compare coordinates: `AffineVar::value` asserts subgroup membership,
+    // which torsion points used here do not have.
+    let xy = |v: &veil_circuits::gadgets::eddsa::PointVar| {
+        (v.x.value().expect("x"), v.y.value().expect("y"))
+    };
+    let native = |q: EdwardsProjective| {
+        let a = q.into_affine();
+        (a.x, a.y)
+    };
+    let var = var_base_mul_le(&p_var, &bits).expect("synthesis");
+    assert_eq!(xy(&var), native(p.mul_bigint(k)));
+    if k_bits.len() <= veil_circuits::gadgets::eddsa::SCALAR_BITS {
+        let fixed = fixed_base_mul_le(&bits).expect("synthesis");
+        assert_eq!(
+            xy(&fixed),
+            native(EdwardsProjective::generator().mul_bigint(k))
+        );
+    }
+    assert!(cs.is_satisfied().expect("satisfiability"));
+}
+
+#[test]
+fn scalar_multiplications_match_native_on_edge_scalars() {
+    let g = EdwardsProjective::generator().into_affine();
+    let p = g.mul_bigint([12345u64]).into_affine();
+    let l_minus_1: Vec<bool> = {
+        let mut v = ScalarField::MODULUS;
+        v.sub_with_borrow(&ark_ff::BigInt::from(1u64));
+        v.to_bits_le().into_iter().take(251).collect()
+    };
+    for bits in [
+        vec![false; 254],
+        vec![true; 254],
+        vec![true; 251],
+        vec![true],
+        vec![false, true, true],
+        l_minus_1,
+    ] {
+        mul_agrees(&bits, p);
+        mul_agrees(&bits, testing::order_eight());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+    #[test]
+    fn scalar_multiplications_match_native(bytes in proptest::array::uniform32(any::<u8>()), len in 1usize..=254) {
+        let bits: Vec<bool> = (0..len).map(|i| (bytes[i / 8] >> (i % 8)) & 1 == 1).collect();
+        let p = EdwardsProjective::generator().mul_bigint([u64::from(bytes[0]) + 2]).into_affine();
+        mul_agrees(&bits, p);
+    }
 }
 
 proptest! {

@@ -17,7 +17,7 @@
 
 use std::sync::OnceLock;
 
-use ark_ec::{AdditiveGroup, AffineRepr, PrimeGroup};
+use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup, PrimeGroup};
 use ark_ed_on_bn254::constraints::EdwardsVar;
 use ark_ff::{BigInt, BigInteger, Field, PrimeField};
 use ark_r1cs_std::{
@@ -37,6 +37,9 @@ use veil_primitives::{
 };
 
 use super::poseidon::hash_tagged;
+
+/// An in-circuit BabyJubJub point (affine, complete twisted Edwards formulas).
+pub type PointVar = EdwardsVar;
 
 /// Bits of a canonical `S` (`l < 2^251`).
 pub const SCALAR_BITS: usize = 251;
@@ -82,19 +85,115 @@ pub fn alloc_scalar_bits(
     Ok(bits)
 }
 
-/// `2^i·G` for `i < 251`, the fixed-base table.
-fn generator_powers() -> &'static [EdwardsProjective] {
-    static POWERS: OnceLock<Vec<EdwardsProjective>> = OnceLock::new();
-    POWERS.get_or_init(|| {
-        let mut p = EdwardsProjective::generator();
-        (0..SCALAR_BITS)
-            .map(|_| {
-                let cur = p;
-                p.double_in_place();
-                cur
+/// Width of a fixed-base window.
+const FIXED_WINDOW: usize = 3;
+
+/// For each 3-bit window `j` of `S`, the lookup `k ↦ k·2^{3j}·G` (`k < 8`)
+/// written as a multilinear polynomial in the window's bits: one
+/// `(x, y)` coefficient per monomial `Π_{i∈T} b_i`, `T ⊆ {0, 1, 2}` (bit
+/// mask order). A lookup is then linear in the monomials; only the
+/// products cost constraints (4 per full window).
+fn fixed_base_tables() -> &'static [Vec<(Fr, Fr)>] {
+    static TABLES: OnceLock<Vec<Vec<(Fr, Fr)>>> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        let mut base = EdwardsProjective::generator();
+        (0..SCALAR_BITS.div_ceil(FIXED_WINDOW))
+            .map(|j| {
+                let width = (SCALAR_BITS - j * FIXED_WINDOW).min(FIXED_WINDOW);
+                let size = 1usize << width;
+                // f(k) = k·base, affine.
+                let mut f = Vec::with_capacity(size);
+                let mut p = EdwardsProjective::default();
+                for _ in 0..size {
+                    let q = p.into_affine();
+                    f.push((q.x, q.y));
+                    p += base;
+                }
+                // Möbius transform: coefficient of monomial T = Σ_{U⊆T} (−1)^{|T∖U|} f(U).
+                for i in 0..width {
+                    for t in 0..size {
+                        if t & (1 << i) != 0 {
+                            let (lx, ly) = f[t ^ (1 << i)];
+                            f[t].0 -= lx;
+                            f[t].1 -= ly;
+                        }
+                    }
+                }
+                for _ in 0..width {
+                    base.double_in_place();
+                }
+                f
             })
             .collect()
     })
+}
+
+/// `S·G` from the little-endian bits of `S` (at most [`SCALAR_BITS`]),
+/// with 3-bit windows over precomputed tables: ~10 constraints per window.
+pub fn fixed_base_mul_le(bits: &[Boolean<Fr>]) -> Result<EdwardsVar, SynthesisError> {
+    let tables = fixed_base_tables();
+    if bits.len() > SCALAR_BITS {
+        return Err(SynthesisError::Unsatisfiable);
+    }
+    let mut acc: Option<EdwardsVar> = None;
+    for (chunk, table) in bits.chunks(FIXED_WINDOW).zip(tables) {
+        // Monomials in mask order: m[T] = Π_{i∈T} b_i, m[∅] = 1.
+        let mut monomials: Vec<Option<Boolean<Fr>>> = vec![None; 1 << chunk.len()];
+        for t in 1..monomials.len() {
+            let low = t & t.wrapping_neg();
+            let i = low.trailing_zeros() as usize;
+            monomials[t] = Some(match &monomials[t ^ low] {
+                None => chunk[i].clone(),
+                Some(m) => m & &chunk[i],
+            });
+        }
+        let (mut x, mut y) = (FpVar::constant(table[0].0), FpVar::constant(table[0].1));
+        for (m, (cx, cy)) in monomials.iter().zip(table).skip(1) {
+            if let Some(m) = m {
+                let m = FpVar::from(m.clone());
+                x += &m * *cx;
+                y += &m * *cy;
+            }
+        }
+        let entry = EdwardsVar::new(x, y);
+        acc = Some(match acc {
+            None => entry,
+            Some(a) => a + &entry,
+        });
+    }
+    Ok(acc.unwrap_or_else(EdwardsVar::zero))
+}
+
+/// `k·P` for a variable point `P` from the little-endian bits of `k`, with
+/// 2-bit windows over the table `[O, P, 2P, 3P]`, most significant window
+/// first: per window two doublings, a 4-way select and one addition
+/// (22 constraints, against 26 for bitwise double-and-add).
+pub fn var_base_mul_le(p: &EdwardsVar, bits: &[Boolean<Fr>]) -> Result<EdwardsVar, SynthesisError> {
+    let zero = EdwardsVar::zero();
+    let p2 = p.double()?;
+    let p3 = &p2 + p;
+    let mut acc: Option<EdwardsVar> = None;
+    for chunk in bits.chunks(2).rev() {
+        let entry = match chunk {
+            [b0, b1] => {
+                let lo = b0.select(p, &zero)?;
+                let hi = b0.select(&p3, &p2)?;
+                b1.select(&hi, &lo)?
+            }
+            [b0] => b0.select(p, &zero)?,
+            _ => return Err(SynthesisError::Unsatisfiable),
+        };
+        acc = Some(match acc {
+            None => entry,
+            Some(mut a) => {
+                for _ in 0..chunk.len() {
+                    a.double_in_place()?;
+                }
+                a + &entry
+            }
+        });
+    }
+    Ok(acc.unwrap_or(zero))
 }
 
 /// `8·P` by three doublings.
@@ -158,11 +257,10 @@ pub fn verify(
     // c·A with c's strict 254-bit decomposition.
     let c = challenge(r, a, m)?;
     let c_bits = c.to_bits_le()?;
-    let c_a = a.scalar_mul_le(c_bits.iter())?;
+    let c_a = var_base_mul_le(a, &c_bits)?;
 
-    // S·G over the precomputed powers of G.
-    let mut s_g = EdwardsVar::zero();
-    s_g.precomputed_base_scalar_mul_le(s_bits.iter().zip(generator_powers()))?;
+    // S·G over precomputed window tables of G.
+    let s_g = fixed_base_mul_le(s_bits)?;
 
     // 8·(S·G − R − c·A) = O.
     let diff = s_g - r - &c_a;
