@@ -9,6 +9,31 @@ use crate::{error::EncodingError, field::Fr, note::Nullifier};
 /// Defines a newtype over [`Fr`] with the canonical 32-byte encoding.
 macro_rules! fr_newtype {
     ($(#[$meta:meta])* $name:ident) => {
+        crate::ids::fr_newtype!(@base $(#[$meta])* $name);
+
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), hex::encode(self.to_bytes()))
+            }
+        }
+
+        impl core::fmt::Display for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(&hex::encode(self.to_bytes()))
+            }
+        }
+    };
+    // A secret value: `Debug` is redacted and there is no `Display`.
+    (secret $(#[$meta:meta])* $name:ident) => {
+        crate::ids::fr_newtype!(@base $(#[$meta])* $name);
+
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+    (@base $(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
         #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(crate::field::Fr);
@@ -42,17 +67,6 @@ macro_rules! fr_newtype {
             }
         }
 
-        impl core::fmt::Debug for $name {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                write!(f, concat!(stringify!($name), "({})"), hex::encode(self.to_bytes()))
-            }
-        }
-
-        impl core::fmt::Display for $name {
-            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.write_str(&hex::encode(self.to_bytes()))
-            }
-        }
     };
 }
 pub(crate) use fr_newtype;

@@ -15,7 +15,9 @@ use crate::{
 };
 
 fr_newtype!(
-    /// The note randomness `ρ`, uniform in `F_r` (§2.3). Secret to the owner.
+    secret
+    /// The note randomness `ρ`, uniform in `F_r` (§2.3). Secret to the owner:
+    /// `Debug` is redacted.
     Rho
 );
 
@@ -129,6 +131,13 @@ mod tests {
             n.nullifier(&sk).inner(),
             hash_tagged(DomainTag::Nullifier, &[Fr::from(3u64), Fr::from(9u64)])
         );
+    }
+
+    #[test]
+    fn rho_is_not_printed() {
+        let rho = Rho::from_fr(Fr::from(0xabcdefu64));
+        assert_eq!(format!("{rho:?}"), "Rho(<redacted>)");
+        assert!(format!("{:?}", note(1, 2, 0xabcdef).1).contains("<redacted>"));
     }
 
     #[test]
