@@ -1,9 +1,18 @@
-//! The veil client: wallet, commitment sync, access tokens, SOCKS5 front end.
+//! The veil client: wallet, commitment sync, access tokens, the session
+//! client with its metered relay, and the SOCKS5 front end.
 //!
-//! Spec: `docs/protocol.md` (client side of §3–§6); how to run it:
+//! Spec: `docs/protocol.md` (client side of §3–§9); how to run it:
 //! `docs/client.md`.
 
 pub mod amount;
+pub mod error;
 pub mod fsutil;
+pub mod ops;
+pub mod proxy;
+pub mod relay;
+pub mod session;
 pub mod socks5;
+pub mod sync;
 pub mod wallet;
+
+pub use error::ClientError;

@@ -32,6 +32,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use veil_primitives::Fr;
 use veil_primitives::field::{fr_from_bytes, fr_to_bytes};
+use veil_primitives::keys::{OwnerKey, SpendingKey};
+use veil_primitives::note::{Address, NoteCommitment, Rho};
+use veil_primitives::value::Value;
 
 use crate::fsutil::{self, FsError};
 
@@ -148,6 +151,18 @@ pub struct NoteRecord {
     pub leaf: Option<u64>,
 }
 
+impl NoteRecord {
+    /// The note's randomness.
+    pub fn rho(&self) -> Rho {
+        Rho::from_fr(self.rho.0)
+    }
+
+    /// `cm = H(NOTE, v, H(ADDR, pk, ρ))` (§2.3).
+    pub fn commitment_for(owner: &OwnerKey, value: u64, rho: &Rho) -> NoteCommitment {
+        NoteCommitment::from_value_and_address(Value(value), &Address::derive(owner, rho))
+    }
+}
+
 /// The life cycle of a session, from intent to refund.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -186,6 +201,13 @@ pub struct SessionRecord {
     #[serde(default)]
     pub receipts_kib: Vec<u64>,
     pub status: SessionStatus,
+}
+
+impl SessionRecord {
+    /// Randomness of the refund address `addr_r = H(ADDR, pk, ρ_r)`.
+    pub fn refund_rho(&self) -> Rho {
+        Rho::from_fr(self.refund_rho.0)
+    }
 }
 
 /// The whole wallet file.
@@ -268,6 +290,34 @@ impl Wallet {
     pub fn save(&self) -> Result<(), WalletError> {
         fsutil::write_atomic(&self.path, &self.data.to_bytes())?;
         Ok(())
+    }
+
+    /// The spending key.
+    pub fn spending_key(&self) -> SpendingKey {
+        SpendingKey::from_fr(self.data.spending_key.0)
+    }
+
+    /// The public account used for deposits and withdrawals.
+    pub fn account(&self) -> veil_primitives::ids::AccountId {
+        veil_primitives::ids::AccountId::from_fr(self.data.account.0)
+    }
+
+    /// Sum of spendable notes.
+    pub fn balance(&self) -> u64 {
+        self.data
+            .notes
+            .iter()
+            .filter(|n| n.status == NoteStatus::Unspent)
+            .fold(0u64, |a, n| a.saturating_add(n.value))
+    }
+
+    /// Sum of notes whose creating transaction is not yet seen in the tree.
+    pub fn pending(&self) -> u64 {
+        self.data
+            .notes
+            .iter()
+            .filter(|n| n.status == NoteStatus::Pending)
+            .fold(0u64, |a, n| a.saturating_add(n.value))
     }
 
     /// The wallet file path.

@@ -1,0 +1,298 @@
+//! The session client: node terms, access token, `OpenSession`
+//! (`docs/protocol.md` §3, §9.1–§9.2).
+//!
+//! The token is built and persisted in the wallet (status `Pending`)
+//! before `OpenSession` is called; re-running the same intent after a
+//! timeout or crash sends the SAME token again (F6), so one intent spends
+//! at most one nullifier.
+
+use rand::{CryptoRng, RngCore};
+use tonic::transport::{Channel, Endpoint};
+use veil_circuits::access::AccessPublic;
+use veil_primitives::Fr;
+use veil_primitives::eddsa::{SigningKey, VerifyingKey, node_id, session_key_hash};
+use veil_primitives::field::fr_from_slice;
+use veil_primitives::ids::{BlockHeight, NodeId, SessionId, SessionKeyHash};
+use veil_primitives::note::{Address, Rho};
+use veil_primitives::value::Value;
+use veil_proofs::Prover;
+use veil_proto::node::v1 as pb;
+use veil_proto::node::v1::node_client::NodeClient;
+
+use crate::error::ClientError;
+use crate::ops::{plan_spend, record_spend};
+use crate::sync::LocalTree;
+use crate::wallet::{HexFr, SessionRecord, SessionStatus, Wallet};
+
+/// Wire version of `veil.node.v1` messages.
+pub const WIRE_VERSION: u32 = 1;
+
+/// A node's terms, decoded and checked (§9.1).
+#[derive(Clone, Debug)]
+pub struct NodeTerms {
+    pub node_id: NodeId,
+    /// The node's key; `node_id = H(NODE_ID, N)` is checked on decode.
+    pub node_key: VerifyingKey,
+    pub price_per_kib: u64,
+    pub escrow_sizes: Vec<u64>,
+    pub receipt_interval_kib: u64,
+    pub ledger_height: u64,
+    /// Newest first.
+    pub recent_roots: Vec<Fr>,
+    pub max_session_lifetime: u64,
+    pub max_frame_bytes: usize,
+    pub max_streams: u32,
+}
+
+impl NodeTerms {
+    fn from_proto(r: pb::GetTermsResponse) -> Result<Self, ClientError> {
+        let bad = |what: &str| ClientError::Protocol(format!("terms: {what}"));
+        if r.version != WIRE_VERSION {
+            return Err(bad("unsupported version"));
+        }
+        let key_bytes: &[u8; 64] = r
+            .node_public_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("node key length"))?;
+        let node_key = VerifyingKey::from_bytes(key_bytes).map_err(|_| bad("node key"))?;
+        let id = fr_from_slice(&r.node_id).map_err(|_| bad("node id"))?;
+        if id != node_id(&node_key) {
+            return Err(bad("node id is not H(NODE_ID, node key)"));
+        }
+        let recent_roots = r
+            .recent_roots
+            .iter()
+            .map(|b| fr_from_slice(b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| bad("root"))?;
+        if r.price_per_kib == 0 || r.receipt_interval_kib == 0 || r.max_frame_bytes == 0 {
+            return Err(bad("zero price, interval or frame size"));
+        }
+        Ok(NodeTerms {
+            node_id: NodeId::from_fr(id),
+            node_key,
+            price_per_kib: r.price_per_kib,
+            escrow_sizes: r.escrow_sizes,
+            receipt_interval_kib: r.receipt_interval_kib,
+            ledger_height: r.ledger_height,
+            recent_roots,
+            max_session_lifetime: r.max_session_lifetime,
+            max_frame_bytes: usize::try_from(r.max_frame_bytes).unwrap_or(usize::MAX),
+            max_streams: r.max_streams_per_session,
+        })
+    }
+}
+
+/// A gRPC connection to a node.
+#[derive(Clone)]
+pub struct NodeConnection {
+    pub(crate) client: NodeClient<Channel>,
+}
+
+impl NodeConnection {
+    /// Connects over plaintext HTTP/2 (development; `--insecure-plaintext`).
+    pub async fn connect_plaintext(url: &str) -> Result<Self, ClientError> {
+        let ep = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| ClientError::Input(format!("node url {url:?}: {e}")))?
+            .connect_timeout(std::time::Duration::from_secs(10));
+        let ch = ep.connect().await?;
+        Ok(Self {
+            client: NodeClient::new(ch),
+        })
+    }
+
+    /// The node's terms.
+    pub async fn terms(&mut self) -> Result<NodeTerms, ClientError> {
+        let r = self
+            .client
+            .get_terms(pb::GetTermsRequest {
+                version: WIRE_VERSION,
+            })
+            .await?;
+        NodeTerms::from_proto(r.into_inner())
+    }
+}
+
+/// An open session: what the relay needs to pay for it.
+pub struct OpenedSession {
+    pub session_id: SessionId,
+    pub session_key: SigningKey,
+    pub credit_kib: u64,
+    pub receipt_interval_kib: u64,
+    pub expiry: u64,
+    pub escrow: u64,
+    pub price_per_kib: u64,
+    /// Size of the encoded access token sent (for reports).
+    pub token_bytes: usize,
+    /// Whether this call re-sent a persisted token (F6) instead of proving.
+    pub resumed: bool,
+    /// Time spent proving, in milliseconds (0 when resumed).
+    pub prove_ms: u128,
+}
+
+/// Opens (or resumes) the session of `intent` with the node.
+///
+/// A `Pending` record for `intent` is re-sent as is (F6). Otherwise a note
+/// holding at least `escrow` is spent: fresh session key S, fresh refund
+/// address, expiry `ledger_height + max_session_lifetime`, access proof
+/// against the local tree's root (which must be one the node accepts).
+#[allow(clippy::too_many_arguments)]
+pub async fn open_session<R: RngCore + CryptoRng>(
+    node: &mut NodeConnection,
+    terms: &NodeTerms,
+    prover: &Prover,
+    wallet: &mut Wallet,
+    tree: &LocalTree,
+    escrow: u64,
+    intent: &str,
+    rng: &mut R,
+) -> Result<OpenedSession, ClientError> {
+    let existing = wallet
+        .data
+        .sessions
+        .iter()
+        .position(|s| s.intent == intent && s.status == SessionStatus::Pending);
+    let (index, resumed, prove_ms) = match existing {
+        Some(i) => (i, true, 0),
+        None => {
+            let t0 = std::time::Instant::now();
+            let i = build_and_persist(terms, prover, wallet, tree, escrow, intent, rng)?;
+            (i, false, t0.elapsed().as_millis())
+        }
+    };
+    let record = wallet
+        .data
+        .sessions
+        .get(index)
+        .cloned()
+        .ok_or_else(|| ClientError::Tree("session record vanished".into()))?;
+    let token = hex::decode(&record.token)
+        .map_err(|_| ClientError::Input("wallet: token is not hex".into()))?;
+    let seed: [u8; 32] = hex::decode(&record.session_seed)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| ClientError::Input("wallet: session seed".into()))?;
+    let session_key = SigningKey::from_seed(seed)
+        .ok_or_else(|| ClientError::Input("wallet: session seed".into()))?;
+    let resp = node
+        .client
+        .open_session(pb::OpenSessionRequest {
+            version: WIRE_VERSION,
+            access_token: token.clone(),
+            session_public_key: session_key.verifying_key().to_bytes().to_vec(),
+        })
+        .await?
+        .into_inner();
+    let sid =
+        fr_from_slice(&resp.session_id).map_err(|_| ClientError::Protocol("session id".into()))?;
+    if sid != record.nullifier.0 {
+        return Err(ClientError::Protocol(
+            "session id is not the token's nullifier".into(),
+        ));
+    }
+    if let Some(s) = wallet.data.sessions.get_mut(index) {
+        s.status = SessionStatus::Open;
+    }
+    wallet.save()?;
+    Ok(OpenedSession {
+        session_id: SessionId::from_fr(sid),
+        session_key,
+        credit_kib: resp.credit_kib,
+        receipt_interval_kib: resp.receipt_interval_kib.max(1),
+        expiry: resp.expiry_height,
+        escrow: record.escrow,
+        price_per_kib: record.price_per_kib,
+        token_bytes: token.len(),
+        resumed,
+        prove_ms,
+    })
+}
+
+/// Builds the access token and saves it with every secret it depends on,
+/// the spent note marked `Spent` and the change note `Pending` (write-ahead).
+fn build_and_persist<R: RngCore + CryptoRng>(
+    terms: &NodeTerms,
+    prover: &Prover,
+    wallet: &mut Wallet,
+    tree: &LocalTree,
+    escrow: u64,
+    intent: &str,
+    rng: &mut R,
+) -> Result<usize, ClientError> {
+    if !terms.escrow_sizes.contains(&escrow) {
+        return Err(ClientError::Input(format!(
+            "escrow {escrow} is not one of the node's sizes {:?}",
+            terms.escrow_sizes
+        )));
+    }
+    if !terms.recent_roots.contains(&tree.root().inner()) {
+        return Err(ClientError::Protocol(
+            "the local tree's root is not one the node accepts: sync again".into(),
+        ));
+    }
+    let spend = plan_spend(wallet, tree, escrow, rng)?;
+    let session_key = SigningKey::generate(rng);
+    let h_s = SessionKeyHash::from_fr(session_key_hash(&session_key.verifying_key()));
+    let refund_rho = Rho::random(rng);
+    let addr_r = Address::derive(&wallet.spending_key().owner_key(), &refund_rho);
+    let expiry = terms
+        .ledger_height
+        .checked_add(terms.max_session_lifetime.max(1))
+        .ok_or_else(|| ClientError::Protocol("ledger height overflows".into()))?;
+    let public = AccessPublic::derive(
+        &spend.private,
+        Value(escrow),
+        terms.node_id,
+        h_s,
+        addr_r,
+        BlockHeight(expiry),
+    )
+    .map_err(|e| ClientError::Input(e.to_string()))?;
+    let token = prover.prove_access(&public, &spend.private, rng)?;
+    wallet.data.sessions.push(SessionRecord {
+        intent: intent.to_owned(),
+        node_id: HexFr(terms.node_id.inner()),
+        escrow,
+        price_per_kib: terms.price_per_kib,
+        expiry,
+        spent_rho: HexFr(spend.private.rho.inner()),
+        nullifier: HexFr(public.nullifier.inner()),
+        change_rho: HexFr(spend.private.rho_change.inner()),
+        refund_rho: HexFr(refund_rho.inner()),
+        session_seed: hex::encode(session_key.seed()),
+        token: hex::encode(token.to_bytes()),
+        receipts_kib: Vec::new(),
+        status: SessionStatus::Pending,
+    });
+    // One atomic save covers the session record, the spent note and the change note.
+    record_spend(wallet, &spend)?;
+    Ok(wallet.data.sessions.len() - 1)
+}
+
+/// Records the cumulative KiB values signed for `session_id` (refund
+/// candidates, §6) and marks the session closed.
+pub fn record_receipts(
+    wallet: &mut Wallet,
+    session_id: &SessionId,
+    kibs: &[u64],
+    closed: bool,
+) -> Result<(), ClientError> {
+    if let Some(s) = wallet
+        .data
+        .sessions
+        .iter_mut()
+        .find(|s| s.nullifier.0 == session_id.inner())
+    {
+        for k in kibs {
+            if !s.receipts_kib.contains(k) {
+                s.receipts_kib.push(*k);
+            }
+        }
+        if closed && s.status == SessionStatus::Open {
+            s.status = SessionStatus::Closed;
+        }
+    }
+    wallet.save()?;
+    Ok(())
+}
