@@ -81,7 +81,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("prove", |b| {
         b.iter(|| {
             prover
-                .prove_settle::<8, _>(&settle_public, slots.clone(), &mut rng)
+                .prove_settle::<8>(&settle_public, slots.clone(), &mut rng)
                 .expect("prove")
         })
     });

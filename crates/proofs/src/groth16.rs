@@ -4,6 +4,7 @@
 //!
 //! Spec: `docs/protocol.md` §7.3–§7.5.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective};
@@ -16,6 +17,7 @@ use ark_poly::GeneralEvaluationDomain;
 use ark_relations::gr1cs::{
     ConstraintSystem, ConstraintSystemRef, OptimizationGoal, R1CS_PREDICATE_LABEL, SynthesisMode,
 };
+use ark_relations::utils::matrix::Matrix;
 use ark_snark::SNARK;
 use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -244,6 +246,177 @@ fn prove_inner<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
     ))
 }
 
+/// A proving key together with its circuit's constraint matrices, built
+/// once. Proving then synthesizes only the witness (no matrix construction,
+/// no LC inlining), checks every constraint against the cached matrices, and
+/// runs the witness map and MSMs: about a third less work per proof than
+/// [`prove`] (`docs/benchmarks.md`).
+#[derive(Clone)]
+pub struct ProvingContext {
+    pk: Arc<ProvingKey>,
+    matrices: Arc<Vec<Matrix<Fr>>>,
+    num_inputs: usize,
+    num_constraints: usize,
+}
+
+impl ProvingContext {
+    /// Synthesizes `blank` (any instance of the circuit `pk` was made for)
+    /// in setup mode and keeps its matrices.
+    pub fn new<C: ConstraintSynthesizer<Fr>>(
+        pk: Arc<ProvingKey>,
+        blank: C,
+    ) -> Result<Self, ProofError> {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        cs.set_optimization_goal(OptimizationGoal::Constraints);
+        cs.set_mode(SynthesisMode::Setup);
+        let err = |e: ark_relations::gr1cs::SynthesisError| ProofError::Synthesis(e.to_string());
+        blank.generate_constraints(cs.clone()).map_err(err)?;
+        cs.finalize();
+        let mut all = cs.to_matrices().map_err(err)?;
+        let matrices = all
+            .remove(R1CS_PREDICATE_LABEL)
+            .ok_or_else(|| ProofError::Synthesis("no R1CS predicate".into()))?;
+        if matrices.len() != 3 {
+            return Err(ProofError::Synthesis("R1CS needs three matrices".into()));
+        }
+        let num_inputs = cs.num_instance_variables();
+        let num_vars = num_inputs + cs.num_witness_variables();
+        if pk.a_query.len() != num_vars || pk.vk.gamma_abc_g1.len() != num_inputs {
+            return Err(ProofError::StatementMismatch(format!(
+                "the proving key is for a circuit with {} variables and {} inputs, this one has {num_vars} and {num_inputs}",
+                pk.a_query.len(),
+                pk.vk.gamma_abc_g1.len()
+            )));
+        }
+        Ok(ProvingContext {
+            pk,
+            matrices: Arc::new(matrices),
+            num_inputs,
+            num_constraints: cs.num_constraints(),
+        })
+    }
+
+    /// The proving key.
+    pub fn pk(&self) -> &Arc<ProvingKey> {
+        &self.pk
+    }
+
+    /// Proves `circuit` for `statement`, as [`prove`] does.
+    pub fn prove<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
+        &self,
+        circuit: C,
+        statement: &[Fr],
+        rng: &mut R,
+    ) -> Result<Proof, ProofError> {
+        self.prove_inner(circuit, statement, rng, false)
+            .map(|(p, _)| p)
+    }
+
+    /// [`ProvingContext::prove`] with a per-phase timing.
+    pub fn prove_profiled<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
+        &self,
+        circuit: C,
+        statement: &[Fr],
+        rng: &mut R,
+    ) -> Result<(Proof, ProveProfile), ProofError> {
+        self.prove_inner(circuit, statement, rng, true)
+    }
+
+    fn prove_inner<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
+        &self,
+        circuit: C,
+        statement: &[Fr],
+        rng: &mut R,
+        profile: bool,
+    ) -> Result<(Proof, ProveProfile), ProofError> {
+        let err = |e: ark_relations::gr1cs::SynthesisError| ProofError::Synthesis(e.to_string());
+        let t0 = Instant::now();
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        cs.set_optimization_goal(OptimizationGoal::Constraints);
+        cs.set_mode(SynthesisMode::Prove {
+            construct_matrices: false,
+            generate_lc_assignments: false,
+        });
+        circuit.generate_constraints(cs.clone()).map_err(err)?;
+        let instance = cs.instance_assignment().map_err(err)?;
+        if instance.get(1..) != Some(statement) {
+            return Err(ProofError::StatementMismatch(format!(
+                "the circuit allocates {} public inputs that differ from the {} of the statement",
+                instance.len().saturating_sub(1),
+                statement.len()
+            )));
+        }
+        let full = [instance, cs.witness_assignment().map_err(err)?].concat();
+        if full.len() != self.pk.a_query.len() {
+            return Err(ProofError::StatementMismatch(format!(
+                "the witness has {} variables, the proving key {}",
+                full.len(),
+                self.pk.a_query.len()
+            )));
+        }
+        self.check_satisfied(&full)?;
+        let synthesis = t0.elapsed();
+
+        let mut witness_map = Duration::ZERO;
+        if profile {
+            let t = Instant::now();
+            LibsnarkReduction::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
+                &self.matrices,
+                self.num_inputs,
+                self.num_constraints,
+                &full,
+            )
+            .map_err(err)?;
+            witness_map = t.elapsed();
+        }
+        let t1 = Instant::now();
+        let r = Fr::rand(rng);
+        let s = Fr::rand(rng);
+        let proof = Groth16::<Bn254>::create_proof_with_reduction_and_matrices(
+            &self.pk,
+            r,
+            s,
+            &self.matrices,
+            self.num_inputs,
+            self.num_constraints,
+            &full,
+        )
+        .map_err(err)?;
+        let proving = t1.elapsed();
+        let proof = Proof::from_ark(proof)
+            .ok_or_else(|| ProofError::Synthesis("prover produced a point at infinity".into()))?;
+        Ok((
+            proof,
+            ProveProfile {
+                synthesis,
+                witness_map,
+                proving,
+            },
+        ))
+    }
+
+    /// Checks `⟨A_i, z⟩ · ⟨B_i, z⟩ = ⟨C_i, z⟩` for every constraint `i`.
+    fn check_satisfied(&self, z: &[Fr]) -> Result<(), ProofError> {
+        let eval = |row: &[(Fr, usize)]| -> Result<Fr, ProofError> {
+            row.iter().try_fold(Fr::zero(), |acc, (coeff, col)| {
+                z.get(*col).map(|v| acc + *coeff * v).ok_or_else(|| {
+                    ProofError::Synthesis(format!("matrix column {col} out of range"))
+                })
+            })
+        };
+        let (a, b, c) = match self.matrices.as_slice() {
+            [a, b, c] => (a, b, c),
+            _ => return Err(ProofError::Synthesis("R1CS needs three matrices".into())),
+        };
+        for (i, ((ra, rb), rc)) in a.iter().zip(b).zip(c).enumerate() {
+            if eval(ra)? * eval(rb)? != eval(rc)? {
+                return Err(ProofError::Unsatisfied(format!("constraint {i}")));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A prepared verifying key, with the number of public inputs it expects.
 #[derive(Clone, Debug)]
 pub struct PreparedKey {
@@ -452,6 +625,18 @@ pub(crate) mod toy {
             Ok(())
         }
     }
+
+    /// A smaller circuit (one input, one constraint).
+    #[derive(Clone, Copy)]
+    pub struct Small;
+
+    impl ConstraintSynthesizer<Fr> for Small {
+        fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
+            let x = cs.new_input_variable(|| Ok(Fr::from(4u64)))?;
+            let w = cs.new_witness_variable(|| Ok(Fr::from(2u64)))?;
+            cs.enforce_r1cs_constraint(|| lc![w], || lc![w], || lc![x])
+        }
+    }
 }
 
 #[cfg(test)]
@@ -598,6 +783,44 @@ mod tests {
         t.w = None;
         let r = prove(&keys().0, t, &Toy::honest(3, 5).statement(), &mut rng(7));
         assert!(matches!(r, Err(ProofError::Synthesis(_))), "{r:?}");
+    }
+
+    fn context() -> ProvingContext {
+        ProvingContext::new(Arc::new(keys().0.clone()), Toy::blank()).unwrap()
+    }
+
+    #[test]
+    fn context_proofs_verify_and_check_satisfaction() {
+        let ctx = context();
+        let t = Toy::honest(6, 2);
+        let p = ctx.prove(t, &t.statement(), &mut rng(20)).unwrap();
+        assert_eq!(keys().1.verify(&t.statement(), &p), Ok(()));
+        let (p, prof) = ctx.prove_profiled(t, &t.statement(), &mut rng(21)).unwrap();
+        assert_eq!(keys().1.verify(&t.statement(), &p), Ok(()));
+        assert!(prof.witness_map > Duration::ZERO);
+        // The cached-matrix satisfiability check catches a bad witness that
+        // synthesis alone (no matrices) cannot see.
+        let mut bad = t;
+        bad.z = Some(Fr::from(13u64));
+        assert!(matches!(
+            ctx.prove(bad, &bad.statement(), &mut rng(22)),
+            Err(ProofError::Unsatisfied(_))
+        ));
+        let mut s = t.statement();
+        s[0] += Fr::from(1u64);
+        assert!(matches!(
+            ctx.prove(t, &s, &mut rng(23)),
+            Err(ProofError::StatementMismatch(_))
+        ));
+    }
+
+    #[test]
+    fn context_refuses_a_key_of_another_circuit() {
+        let other = dev_setup("other", super::toy::Small).unwrap();
+        assert!(matches!(
+            ProvingContext::new(Arc::new(other), Toy::blank()),
+            Err(ProofError::StatementMismatch(_))
+        ));
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod verifier;
 
 pub use circuit::{CircuitId, SettleSize};
 pub use error::{ParamsError, ProofError, VerifyError};
-pub use groth16::{INSECURE_WARNING, PreparedKey, ProvingKey};
+pub use groth16::{INSECURE_WARNING, PreparedKey, ProvingContext, ProvingKey};
 pub use params::{ParamStore, SetupEvent};
 pub use proof::Proof;
 pub use prover::Prover;

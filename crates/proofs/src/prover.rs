@@ -13,14 +13,15 @@ use veil_circuits::withdraw::{WithdrawCircuit, WithdrawPrivate, WithdrawPublic};
 
 use crate::circuit::{CircuitId, SettleSize};
 use crate::error::{ParamsError, ProofError};
-use crate::groth16::{self, ProvingKey};
+use crate::groth16::{ConstraintSynthesizer, ProvingContext, ProvingKey};
 use crate::params::{ParamStore, Progress};
 use crate::token::{AccessToken, SettleProof, WithdrawProof};
+use veil_primitives::Fr;
 
 /// Holds the proving keys of some circuits. Cheap to clone.
 #[derive(Clone)]
 pub struct Prover {
-    keys: BTreeMap<CircuitId, Arc<ProvingKey>>,
+    keys: BTreeMap<CircuitId, ProvingContext>,
     warning: &'static str,
 }
 
@@ -35,7 +36,14 @@ impl Prover {
     ) -> Result<Self, ParamsError> {
         let mut keys = BTreeMap::new();
         for &id in circuits {
-            keys.insert(id, store.proving_key(id, progress)?);
+            let pk = store.proving_key(id, progress)?;
+            let ctx = crate::circuits::with_blank(id, ContextFor(pk)).map_err(|source| {
+                ParamsError::Setup {
+                    circuit: id,
+                    source,
+                }
+            })?;
+            keys.insert(id, ctx);
         }
         Ok(Prover {
             keys,
@@ -48,9 +56,14 @@ impl Prover {
         self.warning
     }
 
+    /// The proving context (key and matrices) of `id`, if loaded.
+    pub fn context(&self, id: CircuitId) -> Result<&ProvingContext, ProofError> {
+        self.keys.get(&id).ok_or(ProofError::MissingKey(id))
+    }
+
     /// The proving key of `id`, if loaded.
     pub fn proving_key(&self, id: CircuitId) -> Result<&Arc<ProvingKey>, ProofError> {
-        self.keys.get(&id).ok_or(ProofError::MissingKey(id))
+        self.context(id).map(ProvingContext::pk)
     }
 
     /// Proves an access statement (§3): checks the witness satisfies the
@@ -61,9 +74,9 @@ impl Prover {
         private: &AccessPrivate,
         rng: &mut R,
     ) -> Result<AccessToken, ProofError> {
-        let pk = self.proving_key(CircuitId::Access)?;
+        let ctx = self.context(CircuitId::Access)?;
         let circuit = AccessCircuit::new(public, private);
-        let proof = groth16::prove(pk, circuit, &public.to_field_elements(), rng)?;
+        let proof = ctx.prove(circuit, &public.to_field_elements(), rng)?;
         Ok(AccessToken {
             public: *public,
             proof,
@@ -77,9 +90,9 @@ impl Prover {
         private: &WithdrawPrivate,
         rng: &mut R,
     ) -> Result<WithdrawProof, ProofError> {
-        let pk = self.proving_key(CircuitId::Withdraw)?;
+        let ctx = self.context(CircuitId::Withdraw)?;
         let circuit = WithdrawCircuit::new(public, private);
-        let proof = groth16::prove(pk, circuit, &public.to_field_elements(), rng)?;
+        let proof = ctx.prove(circuit, &public.to_field_elements(), rng)?;
         Ok(WithdrawProof {
             public: *public,
             proof,
@@ -88,21 +101,34 @@ impl Prover {
 
     /// Proves a settlement of exactly `K` slots (pad with
     /// [`Slot::padding`]) for `public` (§5).
-    pub fn prove_settle<const K: usize, R: RngCore + CryptoRng>(
+    pub fn prove_settle<const K: usize>(
         &self,
         public: &SettlePublic,
         slots: Vec<Slot>,
-        rng: &mut R,
+        rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<SettleProof, ProofError> {
         let k = SettleSize::new(K as u64)?;
-        let pk = self.proving_key(CircuitId::Settle(k))?;
+        let ctx = self.context(CircuitId::Settle(k))?;
         let circuit = SettleCircuit::<K>::new(*public, slots)
             .map_err(|e| ProofError::StatementMismatch(e.to_string()))?;
-        let proof = groth16::prove(pk, circuit, &public.to_field_elements(), rng)?;
+        let proof = ctx.prove(circuit, &public.to_field_elements(), rng)?;
         Ok(SettleProof {
             k,
             public: *public,
             proof,
         })
+    }
+}
+
+/// Builds a [`ProvingContext`] from the blank circuit of a [`CircuitId`].
+struct ContextFor(Arc<ProvingKey>);
+
+impl crate::circuits::BlankVisitor for ContextFor {
+    type Output = Result<ProvingContext, ProofError>;
+    fn visit<C: ConstraintSynthesizer<Fr> + Clone>(self, _id: CircuitId, blank: C) -> Self::Output {
+        ProvingContext::new(self.0, blank)
+    }
+    fn unavailable(self, id: CircuitId) -> Self::Output {
+        Err(ProofError::MissingKey(id))
     }
 }

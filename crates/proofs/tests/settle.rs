@@ -38,7 +38,7 @@ fn settle1() -> &'static SettleProof {
     S.get_or_init(|| {
         let (public, slots) = samples::settle(1, 7).unwrap();
         prover()
-            .prove_settle::<1, _>(&public, slots, &mut ChaCha20Rng::seed_from_u64(7))
+            .prove_settle::<1>(&public, slots, &mut ChaCha20Rng::seed_from_u64(7))
             .unwrap()
     })
 }
@@ -127,7 +127,7 @@ fn settle_batch_size_is_part_of_the_encoding_and_the_key() {
 fn settle_8_proves_and_verifies() {
     let (public, slots) = samples::settle(8, 8).unwrap();
     let p = prover()
-        .prove_settle::<8, _>(&public, slots, &mut ChaCha20Rng::seed_from_u64(8))
+        .prove_settle::<8>(&public, slots, &mut ChaCha20Rng::seed_from_u64(8))
         .unwrap();
     assert_eq!(p.k, SettleSize::K8);
     assert_eq!(
@@ -144,13 +144,13 @@ fn settle_8_proves_and_verifies() {
 fn settle_with_wrong_slot_count_or_total_gives_no_proof() {
     let (public, slots) = samples::settle(2, 9).unwrap();
     assert!(matches!(
-        prover().prove_settle::<1, _>(&public, slots, &mut ChaCha20Rng::seed_from_u64(9)),
+        prover().prove_settle::<1>(&public, slots, &mut ChaCha20Rng::seed_from_u64(9)),
         Err(ProofError::StatementMismatch(_))
     ));
     let (mut public, slots) = samples::settle(1, 10).unwrap();
     public.total = Value(public.total.get() + 1);
     assert!(matches!(
-        prover().prove_settle::<1, _>(&public, slots, &mut ChaCha20Rng::seed_from_u64(10)),
+        prover().prove_settle::<1>(&public, slots, &mut ChaCha20Rng::seed_from_u64(10)),
         Err(ProofError::Unsatisfied(_))
     ));
 }
