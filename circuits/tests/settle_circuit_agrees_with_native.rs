@@ -376,3 +376,37 @@ fn refund_discovery_matches_the_settled_commitment() {
         NoteCommitment::from_value_and_address(Value(500), &addr)
     );
 }
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// u64 values biased towards the edges (0, small, near 2^64).
+    fn value() -> impl Strategy<Value = u64> {
+        prop_oneof![Just(0u64), 1u64..1_000, any::<u64>(), (u64::MAX - 1_000)..=u64::MAX]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        /// Random terms, honest or with one tampering: native and circuit agree,
+        /// and exactly the honest statements hold.
+        #[test]
+        fn random_terms_agree(kib in value(), price in value(), escrow in value(), tamper in 0u8..4) {
+            let mut slot = real_slot(20, kib, price, escrow);
+            let mut public = SettlePublic::for_slots(node(), &[slot]);
+            prop_assert_eq!(public.total, slot_pay(kib, Value(price), Value(escrow)));
+            match tamper {
+                1 => slot.witness.kib = kib.wrapping_add(1),
+                2 => {
+                    slot.public.cm_refund =
+                        NoteCommitment::from_fr(slot.public.cm_refund.inner() + Fr::from(1u64));
+                    public = SettlePublic::for_slots(node(), &[slot]);
+                }
+                3 => public.total = Value(public.total.get().wrapping_add(1)),
+                _ => {}
+            }
+            let verdict = check::<1>(public, vec![slot]);
+            prop_assert_eq!(verdict.is_ok(), tamper == 0, "{:?}", verdict);
+        }
+    }
+}

@@ -46,6 +46,12 @@ pub const SCALAR_BITS: usize = 251;
 
 /// A point allocated with the on-curve check only (no subgroup check: the
 /// cofactored equation and `8·A ≠ O` make it unnecessary, §2.6).
+///
+/// Deliberately not `EdwardsVar::new_witness`: in r1cs-std 0.6 that also
+/// forces prime-order membership, by allocating `8⁻¹·P` and multiplying by
+/// 8; for a point outside the subgroup the circuit would then silently work
+/// on a different point than the native verifier (and pay 3 doublings).
+/// In `Constant` mode no check is made (constants are the designer's).
 pub fn alloc_point(
     cs: ConstraintSystemRef<Fr>,
     point: Option<EdwardsAffine>,
