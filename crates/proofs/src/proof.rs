@@ -187,10 +187,10 @@ mod tests {
     fn g2_off_subgroup() -> G2Affine {
         let mut x = Fq2::new(Fq::from(1u64), Fq::from(1u64));
         loop {
-            if let Some(p) = G2Affine::get_point_from_x_unchecked(x, false) {
-                if !p.is_in_correct_subgroup_assuming_on_curve() {
-                    return p;
-                }
+            if let Some(p) = G2Affine::get_point_from_x_unchecked(x, false)
+                && !p.is_in_correct_subgroup_assuming_on_curve()
+            {
+                return p;
             }
             x += Fq2::ONE;
         }
