@@ -13,7 +13,7 @@ use crate::engine::Engine;
 use crate::error::LedgerError;
 use crate::machine::LedgerConfig;
 use crate::types::*;
-use crate::verifier::ProofVerifier;
+use crate::verifier::{Groth16Verifier, ProofVerifier};
 
 /// Default bound of in-flight proof verifications (running + queued).
 pub const DEFAULT_VERIFY_QUEUE: usize = 64;
@@ -43,6 +43,21 @@ impl EmbeddedLedger {
             Engine::open(path, verifier, config)?,
             DEFAULT_VERIFY_QUEUE,
         ))
+    }
+
+    /// Opens (or creates) a durable ledger at `path` that verifies proofs
+    /// with Groth16 over the pinned INSECURE development keys
+    /// ([`Groth16Verifier::dev`]): the default for `veil ledger serve`, the
+    /// demo and tests of nodes and wallets.
+    pub fn open_with_dev_params(path: &Path, config: LedgerConfig) -> Result<Self, LedgerError> {
+        let verifier = dev_verifier(&config)?;
+        Self::open(path, verifier, config)
+    }
+
+    /// A fresh in-memory ledger verifying with the development keys.
+    pub fn in_memory_with_dev_params(config: LedgerConfig) -> Result<Self, LedgerError> {
+        let verifier = dev_verifier(&config)?;
+        Self::in_memory(verifier, config)
     }
 
     /// A fresh in-memory ledger.
@@ -153,4 +168,10 @@ impl LedgerApi for EmbeddedLedger {
     async fn status(&self) -> Result<LedgerStatus, LedgerError> {
         self.blocking(|e| e.status()).await
     }
+}
+
+fn dev_verifier(config: &LedgerConfig) -> Result<Arc<dyn ProofVerifier>, LedgerError> {
+    Groth16Verifier::dev(&config.settle_batch_sizes)
+        .map(|v| Arc::new(v) as Arc<dyn ProofVerifier>)
+        .map_err(|e| LedgerError::VerifyingKeys(e.to_string()))
 }

@@ -64,6 +64,10 @@ pub enum LedgerError {
     TotalExceedsEscrow,
     #[error("commitment already deposited with a different account")]
     DuplicateDeposit,
+    /// A registration whose node key does not derive its node id, or whose
+    /// signature by that key does not verify (§8.3.6).
+    #[error("registration not authenticated: {0}")]
+    RegistrationUnauthenticated(&'static str),
     /// The proof verification queue is full; retry later.
     #[error("verification queue full")]
     Busy,
@@ -76,6 +80,9 @@ pub enum LedgerError {
     /// The database is corrupted or not a veil ledger (adversarial D8).
     #[error("corrupted ledger database: {0}")]
     Corrupted(String),
+    /// The verifying keys could not be loaded (setup, never per request).
+    #[error("verifying keys unavailable: {0}")]
+    VerifyingKeys(String),
     /// A remote ledger could not be reached, or answered outside the protocol.
     #[error("ledger unavailable: {0}")]
     Unavailable(String),
@@ -109,3 +116,14 @@ from_redb!(
     redb::CommitError,
     redb::DatabaseError
 );
+
+/// Why the production verifier could not be set up.
+#[derive(Debug, Error)]
+pub enum VerifierSetupError {
+    /// A configured settlement batch size has no `settle_K` circuit.
+    #[error("no settle circuit for batch size {0} (sizes with keys: 1, 8, 64)")]
+    NoCircuit(u32),
+    /// Loading or checking a verifying key failed.
+    #[error(transparent)]
+    Params(#[from] veil_proofs::ParamsError),
+}

@@ -27,3 +27,4 @@ pub use engine::Engine;
 pub use error::LedgerError;
 pub use machine::LedgerConfig;
 pub use remote::RemoteLedger;
+pub use verifier::Groth16Verifier;

@@ -23,7 +23,8 @@ pub struct LedgerConfig {
     pub challenge_window: u64,
     /// Largest `expiry − height` an access token may ask for.
     pub max_expiry_delta: u64,
-    /// Batch sizes `K` for which a `settle_K` verifying key exists.
+    /// Batch sizes `K` accepted; each needs a `settle_K` verifying key
+    /// (circuits exist for 1, 8 and 64: `veil_proofs::circuit::SETTLE_SIZES`).
     pub settle_batch_sizes: Vec<u32>,
 }
 
@@ -32,7 +33,7 @@ impl Default for LedgerConfig {
         Self {
             challenge_window: 20,
             max_expiry_delta: 10_000,
-            settle_batch_sizes: vec![1, 2, 4, 8, 16],
+            settle_batch_sizes: vec![1, 8, 64],
         }
     }
 }

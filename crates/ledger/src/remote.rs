@@ -67,6 +67,7 @@ pub fn from_status(s: tonic::Status) -> LedgerError {
         "total_exceeds_escrow" => TotalExceedsEscrow,
         "duplicate_deposit" => DuplicateDeposit,
         "busy" => Busy,
+        "registration_unauthenticated" => RegistrationUnauthenticated("refused by the ledger"),
         "poisoned" => Poisoned,
         "unknown_root" => UnknownRoot(crate::tree::ROOT_HISTORY),
         _ if s.code() == tonic::Code::Unavailable => Unavailable(s.message().to_string()),

@@ -56,6 +56,8 @@ pub fn error_kind(e: &LedgerError) -> &'static str {
         NotYetReclaimable(_) => "not_yet_reclaimable",
         TotalExceedsEscrow => "total_exceeds_escrow",
         DuplicateDeposit => "duplicate_deposit",
+        RegistrationUnauthenticated(_) => "registration_unauthenticated",
+        VerifyingKeys(_) => "verifying_keys",
         Busy => "busy",
         Storage(_) => "storage",
         Poisoned => "poisoned",
@@ -87,7 +89,8 @@ pub fn to_status(e: LedgerError) -> Status {
         | TotalExceedsEscrow => Code::FailedPrecondition,
         Overflow => Code::OutOfRange,
         Busy => Code::ResourceExhausted,
-        Storage(_) | Poisoned | Corrupted(_) => Code::Internal,
+        RegistrationUnauthenticated(_) => Code::PermissionDenied,
+        Storage(_) | Poisoned | Corrupted(_) | VerifyingKeys(_) => Code::Internal,
         Unavailable(_) => Code::Unavailable,
         Remote { code, .. } => Code::from_i32(*code),
     };

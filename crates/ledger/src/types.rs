@@ -3,45 +3,12 @@
 //! Every field element here is canonical by construction: the only ways in
 //! are `from_bytes` (rejects `>= r`, never reduces) and `from_fr`. Storage keys are built from these types only (`schema.rs`).
 
-use veil_primitives::field::{fr_from_bytes, fr_to_bytes};
-use veil_primitives::{EncodingError, Fr};
+use veil_primitives::EncodingError;
 
 pub use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
+pub use veil_primitives::merkle::MerkleRoot;
 pub use veil_primitives::note::{Address, NoteCommitment, Nullifier};
 pub use veil_primitives::value::Value;
-
-/// A root of the note commitment tree (docs/protocol.md §2.4).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MerkleRoot(Fr);
-
-impl MerkleRoot {
-    /// Wraps a field element (every field element is canonical).
-    pub const fn from_fr(x: Fr) -> Self {
-        Self(x)
-    }
-    /// The field element.
-    pub const fn inner(&self) -> Fr {
-        self.0
-    }
-    /// Canonical encoding: 32 bytes, big-endian.
-    pub fn to_bytes(&self) -> [u8; 32] {
-        fr_to_bytes(&self.0)
-    }
-    /// Decodes the canonical encoding, rejecting any value `>= r`.
-    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, EncodingError> {
-        fr_from_bytes(bytes).map(Self)
-    }
-    /// Decodes from a slice that must be exactly 32 bytes and `< r`.
-    pub fn from_slice(bytes: &[u8]) -> Result<Self, EncodingError> {
-        veil_primitives::field::fr_from_slice(bytes).map(Self)
-    }
-}
-
-impl std::fmt::Debug for MerkleRoot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MerkleRoot({})", hex::encode(self.to_bytes()))
-    }
-}
 
 /// A Groth16 proof, 128 bytes compressed (docs/protocol.md §2.1). Decoded and
 /// validated by the verifier, never keyed on (adversarial B2).

@@ -5,6 +5,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use veil_circuits::access::AccessPublic;
+use veil_circuits::settle::{SettlePublic, SlotPublic, ledger_batch_digest};
+use veil_circuits::withdraw::WithdrawPublic;
+use veil_proofs::{CircuitId, SettleSize};
+
 use crate::types::{AccessStatement, Proof, SettleStatement, WithdrawStatement};
 
 /// Verifies the three kinds of proof the ledger accepts. Implementations
@@ -120,5 +125,143 @@ impl ProofVerifier for RejectAll {
     }
     fn verify_settle(&self, _: &SettleStatement, _: &Proof) -> bool {
         false
+    }
+}
+
+/// The production verifier: Groth16 over the pinned verifying keys of
+/// `veil-proofs` (docs/protocol.md §7.4, §8.3). Every statement is the one
+/// the ledger built from its own state; for a settlement the batch digest is
+/// recomputed here from the ledger's escrow records and the submitted
+/// `cm_refund`s, zero-padded to `K` (§5.3). Accepts only `Ok(true)` from
+/// arkworks (a decode failure of the proof is a rejection).
+#[derive(Clone, Debug)]
+pub struct Groth16Verifier {
+    inner: veil_proofs::Verifier,
+}
+
+impl Groth16Verifier {
+    /// Wraps a loaded verifier. It should hold the access and withdraw keys
+    /// and a settle key for every `K` in [`crate::LedgerConfig::settle_batch_sizes`];
+    /// a missing key rejects every proof of that kind (fail closed).
+    pub fn new(inner: veil_proofs::Verifier) -> Self {
+        Self { inner }
+    }
+
+    /// Loads the access, withdraw and `settle_K` (for each `K` in
+    /// `settle_sizes`) verifying keys from `store`, each checked against its
+    /// pinned hash.
+    pub fn from_store(
+        store: &veil_proofs::ParamStore,
+        settle_sizes: &[u32],
+    ) -> Result<Self, crate::error::VerifierSetupError> {
+        let mut circuits = vec![CircuitId::Access, CircuitId::Withdraw];
+        for &k in settle_sizes {
+            let size = SettleSize::new(u64::from(k))
+                .map_err(|_| crate::error::VerifierSetupError::NoCircuit(k))?;
+            circuits.push(CircuitId::Settle(size));
+        }
+        Ok(Self::new(veil_proofs::Verifier::from_store(
+            store, &circuits, None,
+        )?))
+    }
+
+    /// [`Self::from_store`] over [`veil_proofs::ParamStore::open_default`]:
+    /// the INSECURE development keys pinned in `params/`.
+    pub fn dev(settle_sizes: &[u32]) -> Result<Self, crate::error::VerifierSetupError> {
+        Self::from_store(&veil_proofs::ParamStore::open_default()?, settle_sizes)
+    }
+
+    /// The wrapped `veil-proofs` verifier.
+    pub fn inner(&self) -> &veil_proofs::Verifier {
+        &self.inner
+    }
+}
+
+fn decode_proof(p: &Proof) -> Option<veil_proofs::Proof> {
+    veil_proofs::Proof::from_bytes(&p.0).ok()
+}
+
+/// The circuit statement of a ledger access statement (§3.1 order).
+pub fn access_public(s: &AccessStatement) -> AccessPublic {
+    AccessPublic {
+        root: s.root,
+        nullifier: s.nullifier,
+        cm_change: s.cm_change,
+        escrow: s.escrow,
+        node_id: s.node_id,
+        session_key_hash: s.session_key_hash,
+        refund_address: s.refund_addr,
+        expiry: s.expiry,
+    }
+}
+
+/// The circuit statement of a ledger withdraw statement (§4).
+pub fn withdraw_public(s: &WithdrawStatement) -> WithdrawPublic {
+    WithdrawPublic {
+        root: s.root,
+        nullifier: s.nullifier,
+        cm_change: s.cm_change,
+        amount: s.amount,
+        recipient: s.recipient,
+    }
+}
+
+/// The `settle_K` statement of a ledger-built settlement (§5.1, §5.3):
+/// `batch_digest` over the real slots in submitted order, zero-padded to
+/// `K`. `None` if `K` has no circuit or the slots are not a valid batch
+/// (more than `K`, a zero or repeated session id).
+pub fn settle_public(s: &SettleStatement) -> Option<(SettleSize, SettlePublic)> {
+    let k = SettleSize::new(u64::from(s.k)).ok()?;
+    let slots: Vec<SlotPublic> = s
+        .slots
+        .iter()
+        .map(|x| SlotPublic {
+            session_id: x.session_id,
+            escrow: x.escrow,
+            price: x.price_per_kib,
+            session_key_hash: x.session_key_hash,
+            refund_address: x.refund_addr,
+            cm_refund: x.cm_refund,
+        })
+        .collect();
+    let batch_digest = ledger_batch_digest(&s.node_id, k.get(), &slots).ok()?;
+    Some((
+        k,
+        SettlePublic {
+            node_id: s.node_id,
+            total: s.total,
+            batch_digest,
+        },
+    ))
+}
+
+impl ProofVerifier for Groth16Verifier {
+    fn verify_access(&self, s: &AccessStatement, p: &Proof) -> bool {
+        let Some(proof) = decode_proof(p) else {
+            return false;
+        };
+        let token = veil_proofs::AccessToken {
+            public: access_public(s),
+            proof,
+        };
+        self.inner.verify_access(&token).is_ok()
+    }
+
+    fn verify_withdraw(&self, s: &WithdrawStatement, p: &Proof) -> bool {
+        let Some(proof) = decode_proof(p) else {
+            return false;
+        };
+        let w = veil_proofs::WithdrawProof {
+            public: withdraw_public(s),
+            proof,
+        };
+        self.inner.verify_withdraw(&w).is_ok()
+    }
+
+    fn verify_settle(&self, s: &SettleStatement, p: &Proof) -> bool {
+        let (Some(proof), Some((k, public))) = (decode_proof(p), settle_public(s)) else {
+            return false;
+        };
+        self.inner.verify_settle(k, &public, &proof).is_ok()
     }
 }

@@ -75,7 +75,7 @@ impl Fx {
         let n = ids.len() as u64;
         SettleRequest {
             node_id: self.node,
-            k: 4,
+            k: 8,
             cm_refunds: (0..n)
                 .map(|i| NoteCommitment::from_fr(fr(50_000 + i)))
                 .collect(),

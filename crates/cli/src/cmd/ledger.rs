@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use veil_ledger::types::{AccountId, Value};
-use veil_ledger::verifier::{FakeVerifier, ProofVerifier, RejectAll};
+use veil_ledger::verifier::{FakeVerifier, Groth16Verifier, ProofVerifier};
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
 
 /// Subcommands of `veil ledger`.
@@ -31,7 +31,8 @@ pub enum Command {
         #[arg(long, default_value_t = 20)]
         challenge_window: u64,
         /// TEST ONLY, INSECURE: accept any proof whose first byte is 0xA5
-        /// (crash and load tests of the store without real proofs).
+        /// (crash tests of the store without real proofs). Without it,
+        /// proofs are verified with Groth16 over the pinned development keys.
         #[arg(long, hide = true)]
         insecure_fake_verifier: bool,
     },
@@ -82,8 +83,11 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 eprintln!("WARNING: --insecure-fake-verifier: proofs are NOT verified. Test use only.");
                 Arc::new(FakeVerifier::default())
             } else {
-                eprintln!("warning: no verifying keys wired into this ledger build: every proof is refused");
-                Arc::new(RejectAll)
+                eprintln!("{}", veil_proofs::INSECURE_WARNING);
+                Arc::new(
+                    Groth16Verifier::dev(&LedgerConfig::default().settle_batch_sizes)
+                        .context("loading the pinned verifying keys")?,
+                )
             };
             let config = LedgerConfig { challenge_window, ..LedgerConfig::default() };
             let ledger = EmbeddedLedger::open(&db, verifier, config)
