@@ -310,9 +310,7 @@ impl Slot {
                 session_id,
                 escrow,
                 price,
-                session_key_hash: SessionKeyHash::from_fr(
-                    veil_primitives::eddsa::session_key_hash(session_key),
-                ),
+                session_key_hash: session_key.session_key_hash(),
                 refund_address,
                 cm_refund: refund_commitment(escrow, price, kib, &refund_address),
             },

@@ -208,6 +208,31 @@ fn scalar_multiplications_match_native_on_edge_scalars() {
     }
 }
 
+#[test]
+fn points_allocate_in_every_mode() {
+    use ark_r1cs_std::GR1CSVar;
+    let p = key(9).verifying_key().point().to_affine();
+    for mode in [
+        AllocationMode::Constant,
+        AllocationMode::Input,
+        AllocationMode::Witness,
+    ] {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        let v = alloc_point(cs.clone(), Some(p), mode).expect("alloc");
+        assert_eq!(
+            (v.x.value().expect("x"), v.y.value().expect("y")),
+            (p.x, p.y)
+        );
+        assert!(cs.is_satisfied().expect("satisfiability"));
+        // Off-curve coordinates are refused in the variable modes.
+        if mode != AllocationMode::Constant {
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            let _ = alloc_point(cs.clone(), Some(testing::off_curve()), mode).expect("alloc");
+            assert!(!cs.is_satisfied().expect("satisfiability"), "{mode:?}");
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(8))]
     #[test]

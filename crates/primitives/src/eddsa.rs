@@ -22,6 +22,7 @@ use crate::{
     },
     error::EncodingError,
     field::{Fr, fr_to_bytes},
+    ids::{NodeId, SessionKeyHash},
     poseidon::{DomainTag, hash_tagged},
 };
 
@@ -158,6 +159,16 @@ impl VerifyingKey {
     /// Decodes and validates a public key (on curve, subgroup, not identity).
     pub fn from_bytes(bytes: &[u8; POINT_BYTES]) -> Result<Self, EncodingError> {
         Point::from_bytes(bytes).map(Self)
+    }
+
+    /// The typed node identifier `H(NODE_ID, A.x, A.y)` (§2.2).
+    pub fn node_id(&self) -> NodeId {
+        NodeId::from_fr(node_id(self))
+    }
+
+    /// The typed session-key commitment `h_S = H(SESSION, A.x, A.y)` (§2.2).
+    pub fn session_key_hash(&self) -> SessionKeyHash {
+        SessionKeyHash::from_fr(session_key_hash(self))
     }
 
     /// Verifies `sig` on `m` (§2.6). `A` and `R` are subgroup points by type;
@@ -487,6 +498,8 @@ mod tests {
     fn key_hashes_are_domain_separated() {
         let vk = key(8).verifying_key();
         assert_ne!(node_id(&vk), session_key_hash(&vk));
+        assert_eq!(vk.node_id().inner(), node_id(&vk));
+        assert_eq!(vk.session_key_hash().inner(), session_key_hash(&vk));
         assert_eq!(
             session_key_hash(&vk),
             hash_tagged(DomainTag::Session, &[vk.point().x(), vk.point().y()])
