@@ -97,6 +97,9 @@ pub enum VoucherError {
     Relay(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// Opening the paying session failed (sync, token, ledger, node).
+    #[error(transparent)]
+    Session(#[from] crate::error::ClientError),
 }
 
 // ------------------------------------------------------------------ contexts
@@ -417,6 +420,84 @@ pub async fn buy<R: RngCore + CryptoRng>(
     Ok(awaiting.finish_issuance(&response)?)
 }
 
+/// Wallet intent of the escrow session that pays for a voucher (a retry
+/// after a crash resumes the same token, F6).
+pub const PURCHASE_INTENT: &str = "voucher-purchase";
+
+/// What [`buy_with_escrow`] did.
+#[derive(Debug)]
+pub struct Purchase {
+    pub terms: VoucherTerms,
+    /// KiB bought (the session's credit).
+    pub balance: Balance,
+    /// Whether the session was resumed from a persisted token (F6).
+    pub resumed: bool,
+    /// Time spent proving the access token, milliseconds.
+    pub prove_ms: u128,
+}
+
+/// Buys a voucher end to end (§9): syncs the wallet, opens an escrow
+/// session of `escrow` with the node (an ordinary anonymous session), buys
+/// a voucher for its full credit, stores the credential in the voucher file
+/// and records the full-credit receipt in the wallet (refund discovery).
+///
+/// The node learns that this voucher was bought by that session; the
+/// session itself is unlinkable to the wallet, and the voucher's later
+/// spends are unlinkable to the purchase.
+#[allow(clippy::too_many_arguments)]
+pub async fn buy_with_escrow<L: veil_ledger::LedgerApi, R: RngCore + CryptoRng>(
+    ledger: &L,
+    node: &mut crate::session::NodeConnection,
+    prover: &veil_proofs::Prover,
+    wallet: &mut crate::wallet::Wallet,
+    vouchers: &mut VoucherWallet,
+    tree: &mut crate::sync::LocalTree,
+    escrow: u64,
+    rng: &mut R,
+) -> Result<Purchase, VoucherError> {
+    crate::sync::sync(ledger, wallet, tree).await?;
+    let node_terms = node.terms().await?;
+    let terms = VoucherTerms::fetch(&mut node.client).await?;
+    vouchers.check_key(&terms)?;
+    if terms.node_id.as_bytes() != &veil_primitives::field::fr_to_bytes(&node_terms.node_id.inner())
+    {
+        return Err(VoucherError::Terms(
+            "voucher node id is not the node's id".into(),
+        ));
+    }
+    let session = crate::session::open_session(
+        node,
+        &node_terms,
+        prover,
+        wallet,
+        tree,
+        escrow,
+        PURCHASE_INTENT,
+        rng,
+    )
+    .await?;
+    let credential = buy(
+        &mut node.client,
+        &terms,
+        PaidSession {
+            session_id: session.session_id.to_bytes(),
+            session_key: &session.session_key,
+            credit_kib: session.credit_kib,
+        },
+        rng,
+    )
+    .await?;
+    let balance = credential.balance();
+    vouchers.add(credential)?;
+    crate::session::record_receipts(wallet, &session.session_id, &[session.credit_kib], true)?;
+    Ok(Purchase {
+        terms,
+        balance,
+        resumed: session.resumed,
+        prove_ms: session.prove_ms,
+    })
+}
+
 // --------------------------------------------------------------------- spend
 
 /// One voucher-paid stream to `host:port` on its own Relay call.
@@ -580,6 +661,88 @@ impl VoucherStream {
         let sent = upload.await.ok().and_then(Result::ok).unwrap_or(0);
         drop(self.tx);
         Ok((sent, received?))
+    }
+}
+
+// --------------------------------------------------------------------- SOCKS
+
+/// Serves SOCKS5 on `listener`, paying every CONNECT by a spend of
+/// `per_connection` KiB on its own gRPC connection to the node at `url`
+/// (plaintext), until `shutdown` turns true. Returns the spends made.
+pub async fn serve_socks(
+    listener: tokio::net::TcpListener,
+    url: String,
+    terms: VoucherTerms,
+    wallet: std::sync::Arc<tokio::sync::Mutex<VoucherWallet>>,
+    per_connection: Balance,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<u64> {
+    let spends = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (sock, _) = accepted?;
+                let (url, terms, wallet, spends) =
+                    (url.clone(), terms.clone(), wallet.clone(), spends.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = handle_socks(sock, &url, &terms, &wallet, per_connection, &spends).await {
+                        tracing::debug!("voucher connection: {e}");
+                    }
+                });
+            }
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    return Ok(spends.load(std::sync::atomic::Ordering::Relaxed));
+                }
+            }
+        }
+    }
+}
+
+async fn handle_socks(
+    mut sock: tokio::net::TcpStream,
+    url: &str,
+    terms: &VoucherTerms,
+    wallet: &tokio::sync::Mutex<VoucherWallet>,
+    amount: Balance,
+    spends: &std::sync::atomic::AtomicU64,
+) -> Result<(), VoucherError> {
+    use crate::socks5::{self, Host, Reply};
+    let target = match socks5::accept(&mut sock).await {
+        Ok(t) => t,
+        Err(e) => return Err(VoucherError::Relay(format!("socks: {e}"))),
+    };
+    let host = match &target.host {
+        Host::Ip(ip) => ip.to_string(),
+        Host::Domain(d) => d.clone(),
+    };
+    let opened = async {
+        // A fresh connection per stream: nothing but timing links two spends.
+        let mut node = NodeClient::connect(url.to_owned())
+            .await
+            .map_err(|e| VoucherError::Relay(format!("connect: {e}")))?;
+        let mut w = wallet.lock().await;
+        open_stream(
+            &mut node,
+            terms,
+            &mut w,
+            amount,
+            &host,
+            target.port,
+            &mut rand::rngs::OsRng,
+        )
+        .await
+    };
+    match opened.await {
+        Ok(stream) => {
+            spends.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            socks5::send_reply(&mut sock, Reply::Succeeded).await?;
+            stream.pipe(sock).await.map(|_| ())
+        }
+        Err(e) => {
+            let _ = socks5::send_reply(&mut sock, Reply::GeneralFailure).await;
+            Err(e)
+        }
     }
 }
 
