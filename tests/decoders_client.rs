@@ -105,7 +105,10 @@ fn socks_truncated_requests_are_rejected() {
     };
     let full = socks_request(&t);
     for keep in 0..full.len() {
-        assert!(socks_accept(&full[..keep]).is_err(), "accepted {keep} bytes");
+        assert!(
+            socks_accept(&full[..keep]).is_err(),
+            "accepted {keep} bytes"
+        );
     }
 }
 

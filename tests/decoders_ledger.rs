@@ -9,8 +9,8 @@
 //! one canonical value, so nothing is reduced, truncated or defaulted); an
 //! accepted stored record re-encodes to the identical bytes.
 
-use prost::Message;
 use proptest::prelude::*;
+use prost::Message;
 use veil_ledger::{
     convert,
     schema::{self, DepositRecord, NullifierUse, SettlementRecord, Totals},
@@ -38,21 +38,29 @@ fn proof_bytes() -> impl Strategy<Value = Vec<u8>> {
 fn access_token() -> impl Strategy<Value = lpb::AccessToken> {
     (
         (field_bytes(), field_bytes(), field_bytes(), any::<u64>()),
-        (field_bytes(), field_bytes(), field_bytes(), any::<u64>(), proof_bytes()),
+        (
+            field_bytes(),
+            field_bytes(),
+            field_bytes(),
+            any::<u64>(),
+            proof_bytes(),
+        ),
     )
-        .prop_map(|((root, nullifier, cm_change, escrow), (node_id, h_s, addr, expiry, proof))| {
-            lpb::AccessToken {
-                root,
-                nullifier,
-                cm_change,
-                escrow,
-                node_id,
-                session_key_hash: h_s,
-                refund_addr: addr,
-                expiry,
-                proof,
-            }
-        })
+        .prop_map(
+            |((root, nullifier, cm_change, escrow), (node_id, h_s, addr, expiry, proof))| {
+                lpb::AccessToken {
+                    root,
+                    nullifier,
+                    cm_change,
+                    escrow,
+                    node_id,
+                    session_key_hash: h_s,
+                    refund_addr: addr,
+                    expiry,
+                    proof,
+                }
+            },
+        )
 }
 
 fn settle_request() -> impl Strategy<Value = lpb::SettleRequest> {
@@ -64,25 +72,36 @@ fn settle_request() -> impl Strategy<Value = lpb::SettleRequest> {
         prop::collection::vec(field_bytes(), 0..70),
         proof_bytes(),
     )
-        .prop_map(|(node_id, k, session_ids, total, cm_refunds, proof)| lpb::SettleRequest {
-            node_id,
-            k,
-            session_ids,
-            total,
-            cm_refunds,
-            proof,
-        })
+        .prop_map(
+            |(node_id, k, session_ids, total, cm_refunds, proof)| lpb::SettleRequest {
+                node_id,
+                k,
+                session_ids,
+                total,
+                cm_refunds,
+                proof,
+            },
+        )
 }
 
 fn withdraw_request() -> impl Strategy<Value = lpb::WithdrawRequest> {
-    (field_bytes(), field_bytes(), field_bytes(), any::<u64>(), field_bytes(), proof_bytes())
-        .prop_map(|(root, nullifier, cm_change, amount, recipient, proof)| lpb::WithdrawRequest {
-            root,
-            nullifier,
-            cm_change,
-            amount,
-            recipient,
-            proof,
+    (
+        field_bytes(),
+        field_bytes(),
+        field_bytes(),
+        any::<u64>(),
+        field_bytes(),
+        proof_bytes(),
+    )
+        .prop_map(|(root, nullifier, cm_change, amount, recipient, proof)| {
+            lpb::WithdrawRequest {
+                root,
+                nullifier,
+                cm_change,
+                amount,
+                recipient,
+                proof,
+            }
         })
 }
 

@@ -72,7 +72,11 @@ fn rejects_or_round_trips<T, E>(
 ) -> Result<bool, TestCaseError> {
     match decode(input) {
         Ok(v) => {
-            prop_assert_eq!(encode(&v), input.to_vec(), "accepted a non-canonical encoding");
+            prop_assert_eq!(
+                encode(&v),
+                input.to_vec(),
+                "accepted a non-canonical encoding"
+            );
             Ok(true)
         }
         Err(_) => Ok(false),
@@ -122,13 +126,20 @@ fn signing_key() -> SigningKey {
 
 fn receipt_bytes(kib: u64) -> Vec<u8> {
     let sid = Fr::from(0x5e55_1011u64);
-    enc_receipt(&Receipt { session_id: sid, kib }.sign(&signing_key()))
+    enc_receipt(
+        &Receipt {
+            session_id: sid,
+            kib,
+        }
+        .sign(&signing_key()),
+    )
 }
 
 fn frontier_bytes(leaves: u64) -> Vec<u8> {
     let mut f = Frontier::new();
     for i in 0..leaves {
-        f.append(NoteCommitment::from_fr(Fr::from(i + 1))).expect("tree not full");
+        f.append(NoteCommitment::from_fr(Fr::from(i + 1)))
+            .expect("tree not full");
     }
     f.to_bytes()
 }
@@ -136,7 +147,9 @@ fn frontier_bytes(leaves: u64) -> Vec<u8> {
 fn history_bytes(roots: u64) -> Vec<u8> {
     let mut h = RootHistory::new();
     for i in 0..roots {
-        h.push(veil_primitives::merkle::MerkleRoot::from_fr(Fr::from(i + 9)));
+        h.push(veil_primitives::merkle::MerkleRoot::from_fr(Fr::from(
+            i + 9,
+        )));
     }
     h.to_bytes()
 }
@@ -149,13 +162,24 @@ fn seeds_round_trip() {
     let sig = enc_sig(&key.sign(&Fr::from(3u64)));
     assert_eq!(enc_sig(&dec_sig(&sig).expect("valid signature")), sig);
     let r = receipt_bytes(42);
-    assert_eq!(enc_receipt(&SignedReceipt::from_bytes(&r).expect("valid receipt")), r);
+    assert_eq!(
+        enc_receipt(&SignedReceipt::from_bytes(&r).expect("valid receipt")),
+        r
+    );
     for n in [0, 1, 5, 64] {
         let f = frontier_bytes(n);
-        assert_eq!(Frontier::from_bytes(&f).expect("valid frontier").to_bytes(), f);
+        assert_eq!(
+            Frontier::from_bytes(&f).expect("valid frontier").to_bytes(),
+            f
+        );
     }
     let h = history_bytes(7);
-    assert_eq!(RootHistory::from_bytes(&h).expect("valid history").to_bytes(), h);
+    assert_eq!(
+        RootHistory::from_bytes(&h)
+            .expect("valid history")
+            .to_bytes(),
+        h
+    );
 }
 
 #[test]

@@ -49,12 +49,24 @@ fn settle_bytes(k: u8) -> Vec<u8> {
 /// One mutation of a valid encoding.
 #[derive(Clone, Debug)]
 enum Mutation {
-    FlipBit { at: usize, bit: u8 },
-    SetByte { at: usize, value: u8 },
-    Truncate { keep: usize },
-    Extend { tail: Vec<u8> },
+    FlipBit {
+        at: usize,
+        bit: u8,
+    },
+    SetByte {
+        at: usize,
+        value: u8,
+    },
+    Truncate {
+        keep: usize,
+    },
+    Extend {
+        tail: Vec<u8>,
+    },
     /// Overwrites a 32-byte word at `at` with `0xff…` (a value `>= r`).
-    OnesWord { at: usize },
+    OnesWord {
+        at: usize,
+    },
 }
 
 impl Mutation {
@@ -100,7 +112,11 @@ fn rejects_or_round_trips<T, E>(
 ) -> Result<bool, TestCaseError> {
     match decode(input) {
         Ok(v) => {
-            prop_assert_eq!(encode(&v), input.to_vec(), "accepted a non-canonical encoding");
+            prop_assert_eq!(
+                encode(&v),
+                input.to_vec(),
+                "accepted a non-canonical encoding"
+            );
             Ok(true)
         }
         Err(_) => Ok(false),
@@ -119,15 +135,37 @@ fn seeds_are_valid_encodings() {
     assert_eq!(access_bytes().len(), AccessToken::BYTES);
     for (name, bytes, ok) in [
         ("proof", proof_bytes(), dec_proof(&proof_bytes()).is_ok()),
-        ("access", access_bytes(), AccessToken::from_bytes(&access_bytes()).is_ok()),
-        ("withdraw", withdraw_bytes(), WithdrawProof::from_bytes(&withdraw_bytes()).is_ok()),
-        ("settle_8", settle_bytes(8), SettleProof::from_bytes(&settle_bytes(8)).is_ok()),
+        (
+            "access",
+            access_bytes(),
+            AccessToken::from_bytes(&access_bytes()).is_ok(),
+        ),
+        (
+            "withdraw",
+            withdraw_bytes(),
+            WithdrawProof::from_bytes(&withdraw_bytes()).is_ok(),
+        ),
+        (
+            "settle_8",
+            settle_bytes(8),
+            SettleProof::from_bytes(&settle_bytes(8)).is_ok(),
+        ),
     ] {
         assert!(ok, "{name} seed ({} bytes) must decode", bytes.len());
     }
     // Round trips of the seeds themselves.
-    assert_eq!(AccessToken::from_bytes(&access_bytes()).expect("seed").to_bytes(), access_bytes());
-    assert_eq!(WithdrawProof::from_bytes(&withdraw_bytes()).expect("seed").to_bytes(), withdraw_bytes());
+    assert_eq!(
+        AccessToken::from_bytes(&access_bytes())
+            .expect("seed")
+            .to_bytes(),
+        access_bytes()
+    );
+    assert_eq!(
+        WithdrawProof::from_bytes(&withdraw_bytes())
+            .expect("seed")
+            .to_bytes(),
+        withdraw_bytes()
+    );
     for k in [1u8, 8, 64] {
         let b = settle_bytes(k);
         assert_eq!(SettleProof::from_bytes(&b).expect("seed").to_bytes(), b);
@@ -137,7 +175,10 @@ fn seeds_are_valid_encodings() {
 #[test]
 fn settle_batch_size_byte_outside_1_8_64_is_rejected() {
     for k in (0u8..=255).filter(|k| ![1, 8, 64].contains(k)) {
-        assert!(SettleProof::from_bytes(&settle_bytes(k)).is_err(), "K = {k} accepted");
+        assert!(
+            SettleProof::from_bytes(&settle_bytes(k)).is_err(),
+            "K = {k} accepted"
+        );
     }
 }
 
@@ -149,7 +190,10 @@ fn every_unknown_version_is_rejected() {
         assert!(AccessToken::from_bytes(&a).is_err(), "access version {v}");
         let mut w = withdraw_bytes();
         w[0] = v;
-        assert!(WithdrawProof::from_bytes(&w).is_err(), "withdraw version {v}");
+        assert!(
+            WithdrawProof::from_bytes(&w).is_err(),
+            "withdraw version {v}"
+        );
         let mut s = settle_bytes(8);
         s[0] = v;
         assert!(SettleProof::from_bytes(&s).is_err(), "settle version {v}");

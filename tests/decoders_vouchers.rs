@@ -12,8 +12,7 @@ use proptest::prelude::*;
 use rand::{SeedableRng, rngs::StdRng};
 use veil_vouchers::{
     Balance, Credential, Epoch, IssuanceRequest, IssuanceResponse, Issuer, IssuerPublicKey,
-    IssuerSecretKey, MemoryNullifierStore, NodeId, SpendRequest, SpendResponse,
-    VoucherNullifier,
+    IssuerSecretKey, MemoryNullifierStore, NodeId, SpendRequest, SpendResponse, VoucherNullifier,
 };
 
 const NODE: NodeId = NodeId::new([4; 32]);
@@ -39,20 +38,18 @@ fn seeds() -> &'static Seeds {
         let secret_key = sk.to_bytes();
         let issuer = Issuer::new(NODE, sk, MemoryNullifierStore::new());
         let pk = *issuer.current_key();
-        let (req, awaiting) = Credential::request_issuance(
-            &pk,
-            NODE,
-            Balance::from_kib(1000),
-            CONTEXT,
-            &mut rng,
-        );
-        let resp = issuer.issue_with_rng(&req, CONTEXT, &mut rng).expect("honest issuance");
+        let (req, awaiting) =
+            Credential::request_issuance(&pk, NODE, Balance::from_kib(1000), CONTEXT, &mut rng);
+        let resp = issuer
+            .issue_with_rng(&req, CONTEXT, &mut rng)
+            .expect("honest issuance");
         let cred = awaiting.finish_issuance(&resp).expect("honest credential");
         let (spend, _pending) = cred
             .prepare_spend(Balance::from_kib(300), CONTEXT, &mut rng)
             .expect("honest spend");
-        let (verified, spend_resp) =
-            issuer.verify_spend_with_rng(&spend, CONTEXT, &mut rng).expect("honest spend verifies");
+        let (verified, spend_resp) = issuer
+            .verify_spend_with_rng(&spend, CONTEXT, &mut rng)
+            .expect("honest spend verifies");
         Seeds {
             issuance_request: req.to_bytes(),
             issuance_response: resp.to_bytes(),
@@ -117,7 +114,11 @@ fn rejects_or_round_trips<T, E>(
 ) -> Result<bool, TestCaseError> {
     match decode(input) {
         Ok(v) => {
-            prop_assert_eq!(encode(&v), input.to_vec(), "accepted a non-canonical encoding");
+            prop_assert_eq!(
+                encode(&v),
+                input.to_vec(),
+                "accepted a non-canonical encoding"
+            );
             Ok(true)
         }
         Err(_) => Ok(false),
@@ -133,23 +134,52 @@ fn enc_nullifier(n: &VoucherNullifier) -> Vec<u8> {
 }
 
 /// Runs `check` on every voucher decoder with the input `f(seed)`.
-fn all_decoders(
-    f: impl Fn(&[u8]) -> Vec<u8>,
-    expect_reject: bool,
-) -> Result<(), TestCaseError> {
+fn all_decoders(f: impl Fn(&[u8]) -> Vec<u8>, expect_reject: bool) -> Result<(), TestCaseError> {
     let s = seeds();
     let results = [
-        rejects_or_round_trips(&f(&s.issuance_request), IssuanceRequest::from_bytes, IssuanceRequest::to_bytes)?,
-        rejects_or_round_trips(&f(&s.issuance_response), IssuanceResponse::from_bytes, IssuanceResponse::to_bytes)?,
-        rejects_or_round_trips(&f(&s.credential), Credential::from_bytes, Credential::to_bytes)?,
-        rejects_or_round_trips(&f(&s.public_key), IssuerPublicKey::from_bytes, IssuerPublicKey::to_bytes)?,
-        rejects_or_round_trips(&f(&s.secret_key), IssuerSecretKey::from_bytes, IssuerSecretKey::to_bytes)?,
-        rejects_or_round_trips(&f(&s.spend_request), SpendRequest::from_bytes, SpendRequest::to_bytes)?,
-        rejects_or_round_trips(&f(&s.spend_response), SpendResponse::from_bytes, SpendResponse::to_bytes)?,
+        rejects_or_round_trips(
+            &f(&s.issuance_request),
+            IssuanceRequest::from_bytes,
+            IssuanceRequest::to_bytes,
+        )?,
+        rejects_or_round_trips(
+            &f(&s.issuance_response),
+            IssuanceResponse::from_bytes,
+            IssuanceResponse::to_bytes,
+        )?,
+        rejects_or_round_trips(
+            &f(&s.credential),
+            Credential::from_bytes,
+            Credential::to_bytes,
+        )?,
+        rejects_or_round_trips(
+            &f(&s.public_key),
+            IssuerPublicKey::from_bytes,
+            IssuerPublicKey::to_bytes,
+        )?,
+        rejects_or_round_trips(
+            &f(&s.secret_key),
+            IssuerSecretKey::from_bytes,
+            IssuerSecretKey::to_bytes,
+        )?,
+        rejects_or_round_trips(
+            &f(&s.spend_request),
+            SpendRequest::from_bytes,
+            SpendRequest::to_bytes,
+        )?,
+        rejects_or_round_trips(
+            &f(&s.spend_response),
+            SpendResponse::from_bytes,
+            SpendResponse::to_bytes,
+        )?,
         rejects_or_round_trips(&f(&s.nullifier), dec_nullifier, enc_nullifier)?,
     ];
     if expect_reject {
-        prop_assert!(results.iter().all(|accepted| !accepted), "length change accepted: {:?}", results);
+        prop_assert!(
+            results.iter().all(|accepted| !accepted),
+            "length change accepted: {:?}",
+            results
+        );
     }
     Ok(())
 }
