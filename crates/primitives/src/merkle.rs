@@ -79,6 +79,14 @@ impl LeafIndex {
     }
 }
 
+/// `Ok` iff `extra` more leaves fit in a tree of `size` leaves.
+fn check_capacity(size: u64, extra: u64) -> Result<(), TreeFull> {
+    match size.checked_add(extra) {
+        Some(total) if total <= CAPACITY => Ok(()),
+        _ => Err(TreeFull),
+    }
+}
+
 /// `Z_0 ..= Z_32`, computed once.
 pub fn empty_roots() -> &'static [Fr; DEPTH + 1] {
     static Z: OnceLock<[Fr; DEPTH + 1]> = OnceLock::new();
@@ -310,7 +318,55 @@ impl RootHistory {
     pub fn is_empty(&self) -> bool {
         self.roots.is_empty()
     }
+
+    /// Encoding for storage.
+    ///
+    /// # Layout
+    /// `version (1) ‖ count (2, big-endian, <= 128) ‖ roots oldest first (count × 32 bytes)`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(3 + self.roots.len() * FR_BYTES);
+        out.push(ROOT_HISTORY_VERSION);
+        out.extend_from_slice(&(self.roots.len() as u16).to_be_bytes());
+        for r in &self.roots {
+            out.extend_from_slice(&r.to_bytes());
+        }
+        out
+    }
+
+    /// Decodes [`RootHistory::to_bytes`]: known version, `count <= 128`,
+    /// exact length, canonical roots.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
+        let (&version, rest) = bytes.split_first().ok_or(EncodingError::Length {
+            expected: 3,
+            actual: 0,
+        })?;
+        if version != ROOT_HISTORY_VERSION {
+            return Err(EncodingError::Version(version));
+        }
+        let (count, rest) = rest.split_first_chunk::<2>().ok_or(EncodingError::Length {
+            expected: 3,
+            actual: bytes.len(),
+        })?;
+        let count = usize::from(u16::from_be_bytes(*count));
+        if count > ROOT_HISTORY {
+            return Err(EncodingError::OutOfRange("more than 128 roots"));
+        }
+        if rest.len() != count * FR_BYTES {
+            return Err(EncodingError::Length {
+                expected: 3 + count * FR_BYTES,
+                actual: bytes.len(),
+            });
+        }
+        let roots = rest
+            .chunks_exact(FR_BYTES)
+            .map(MerkleRoot::from_slice)
+            .collect::<Result<_, _>>()?;
+        Ok(Self { roots })
+    }
 }
+
+/// Version byte of [`RootHistory::to_bytes`].
+pub const ROOT_HISTORY_VERSION: u8 = 1;
 
 /// A client's full tree: every non-empty node, level by level.
 ///
@@ -364,9 +420,7 @@ impl Tree {
         if new.is_empty() {
             return Ok(None);
         }
-        if first + new.len() as u64 > CAPACITY {
-            return Err(TreeFull);
-        }
+        check_capacity(first, new.len() as u64)?;
         let z = empty_roots();
         self.levels[0].extend_from_slice(&new);
         let mut changed_from = first as usize;
@@ -620,6 +674,49 @@ mod tests {
         assert!(h.contains(&MerkleRoot::from_fr(Fr::from(200 - ROOT_HISTORY as u64))));
         assert!(!h.contains(&MerkleRoot::from_fr(Fr::from(199 - ROOT_HISTORY as u64))));
         assert_eq!(h.latest(), Some(MerkleRoot::from_fr(Fr::from(199u64))));
+    }
+
+    #[test]
+    fn capacity_logic() {
+        assert_eq!(check_capacity(0, CAPACITY), Ok(()));
+        assert_eq!(check_capacity(CAPACITY - 1, 1), Ok(()));
+        assert_eq!(check_capacity(CAPACITY - 1, 2), Err(TreeFull));
+        assert_eq!(check_capacity(CAPACITY, 1), Err(TreeFull));
+        assert_eq!(check_capacity(u64::MAX, 1), Err(TreeFull));
+    }
+
+    #[test]
+    fn root_history_encoding_is_strict() {
+        let mut h = RootHistory::new();
+        assert_eq!(RootHistory::from_bytes(&h.to_bytes()), Ok(h.clone()));
+        for i in 0..130u64 {
+            h.push(MerkleRoot::from_fr(Fr::from(i)));
+        }
+        let bytes = h.to_bytes();
+        assert_eq!(bytes.len(), 3 + ROOT_HISTORY * FR_BYTES);
+        assert_eq!(RootHistory::from_bytes(&bytes), Ok(h));
+        assert!(RootHistory::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(RootHistory::from_bytes(&extra).is_err());
+        let mut bad = bytes.clone();
+        bad[0] = 9;
+        assert_eq!(
+            RootHistory::from_bytes(&bad),
+            Err(EncodingError::Version(9))
+        );
+        let mut bad = bytes.clone();
+        bad[3..3 + FR_BYTES].copy_from_slice(&[0xff; FR_BYTES]);
+        assert_eq!(
+            RootHistory::from_bytes(&bad),
+            Err(EncodingError::NonCanonicalField)
+        );
+        let mut too_many = vec![ROOT_HISTORY_VERSION];
+        too_many.extend_from_slice(&129u16.to_be_bytes());
+        too_many.extend(std::iter::repeat_n(0u8, 129 * FR_BYTES));
+        assert!(RootHistory::from_bytes(&too_many).is_err());
+        assert!(RootHistory::from_bytes(&[]).is_err());
+        assert!(RootHistory::from_bytes(&[ROOT_HISTORY_VERSION, 0]).is_err());
     }
 
     #[test]
