@@ -194,3 +194,53 @@ proptest! {
         }
     }
 }
+
+/// Writes `seeds` as `fuzz/corpus/<target>/seed-<name>`, the committed seed
+/// corpus of the cargo-fuzz target.
+fn write_seeds(target: &str, seeds: &[(&str, Vec<u8>)]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    std::fs::create_dir_all(&dir).expect("corpus directory");
+    for (name, bytes) in seeds {
+        std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
+    }
+}
+
+/// Regenerates the fuzz seed corpus from valid inputs (run on purpose
+/// after a format change: `-- --ignored write_fuzz_seed_corpus`).
+#[test]
+#[ignore = "writes fuzz/corpus; run on purpose"]
+fn write_fuzz_seed_corpus() {
+    write_seeds(
+        "client_inputs",
+        &[
+            ("wallet", wallet_file()),
+            ("amount", b"18446744073709551615".to_vec()),
+            (
+                "hex",
+                hex::encode(fr_to_bytes(&Fr::from(99u64))).into_bytes(),
+            ),
+        ],
+    );
+    let domain = Target {
+        host: Host::Domain("example.org".into()),
+        port: 443,
+    };
+    let v6 = Target {
+        host: Host::Ip("2001:db8::1".parse().expect("ip")),
+        port: 80,
+    };
+    let v4 = Target {
+        host: Host::Ip("192.0.2.7".parse().expect("ip")),
+        port: 22,
+    };
+    write_seeds(
+        "socks5_request",
+        &[
+            ("domain", socks_request(&domain)),
+            ("ipv6", socks_request(&v6)),
+            ("ipv4", socks_request(&v4)),
+        ],
+    );
+}

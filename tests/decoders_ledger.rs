@@ -250,3 +250,72 @@ proptest! {
         stored_round_trip(&bytes, DepositRecord::decode, DepositRecord::encode)?;
     }
 }
+
+/// Writes `seeds` as `fuzz/corpus/<target>/seed-<name>`, the committed seed
+/// corpus of the cargo-fuzz target.
+fn write_seeds(target: &str, seeds: &[(&str, Vec<u8>)]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    std::fs::create_dir_all(&dir).expect("corpus directory");
+    for (name, bytes) in seeds {
+        std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
+    }
+}
+
+/// Regenerates the fuzz seed corpus from valid encodings (run on purpose
+/// after an encoding change: `-- --ignored write_fuzz_seed_corpus`).
+#[test]
+#[ignore = "writes fuzz/corpus; run on purpose"]
+fn write_fuzz_seed_corpus() {
+    let f = |v: u64| fr_to_bytes(&Fr::from(v)).to_vec();
+    let token = lpb::AccessToken {
+        root: f(1),
+        nullifier: f(2),
+        cm_change: f(3),
+        escrow: 1000,
+        node_id: f(4),
+        session_key_hash: f(5),
+        refund_addr: f(6),
+        expiry: 50,
+        proof: vec![7; 128],
+    };
+    let settle = lpb::SettleRequest {
+        node_id: f(4),
+        k: 8,
+        session_ids: vec![f(2), f(8)],
+        total: 300,
+        cm_refunds: vec![f(9), f(10)],
+        proof: vec![7; 128],
+    };
+    let withdraw = lpb::WithdrawRequest {
+        root: f(1),
+        nullifier: f(11),
+        cm_change: f(12),
+        amount: 5,
+        recipient: f(13),
+        proof: vec![7; 128],
+    };
+    write_seeds(
+        "ledger_proto",
+        &[
+            (
+                "open",
+                lpb::OpenEscrowRequest { token: Some(token) }.encode_to_vec(),
+            ),
+            ("settle", settle.encode_to_vec()),
+            ("withdraw", withdraw.encode_to_vec()),
+        ],
+    );
+    write_seeds(
+        "ledger_records",
+        &[
+            ("nullifier-escrow", NullifierUse::Escrow.encode()),
+            ("totals", Totals::default().encode()),
+            (
+                "frontier",
+                veil_ledger::tree::Frontier::default().to_bytes(),
+            ),
+        ],
+    );
+}

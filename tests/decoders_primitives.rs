@@ -269,3 +269,36 @@ proptest! {
         rejects_or_round_trips(&input, RootHistory::from_bytes, RootHistory::to_bytes)?;
     }
 }
+
+/// Writes `seeds` as `fuzz/corpus/<target>/seed-<name>`, the committed seed
+/// corpus of the cargo-fuzz target.
+fn write_seeds(target: &str, seeds: &[(&str, Vec<u8>)]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    std::fs::create_dir_all(&dir).expect("corpus directory");
+    for (name, bytes) in seeds {
+        std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
+    }
+}
+
+/// Regenerates the fuzz seed corpus from valid encodings (run on purpose
+/// after an encoding change: `-- --ignored write_fuzz_seed_corpus`).
+#[test]
+#[ignore = "writes fuzz/corpus; run on purpose"]
+fn write_fuzz_seed_corpus() {
+    let key = signing_key();
+    write_seeds(
+        "primitives_decode",
+        &[
+            ("field", enc_fr(&Fr::from(77u64))),
+            ("scalar", enc_scalar(&key.sign(&Fr::from(1u64)).s)),
+            ("key", enc_vk(&key.verifying_key())),
+            ("signature", enc_sig(&key.sign(&Fr::from(2u64)))),
+            ("receipt", receipt_bytes(4096)),
+            ("frontier0", frontier_bytes(0)),
+            ("frontier5", frontier_bytes(5)),
+            ("history", history_bytes(7)),
+        ],
+    );
+}

@@ -273,3 +273,33 @@ proptest! {
         prop_assert!(!(accepted && m.changes_length()), "length change accepted: {:?}", m);
     }
 }
+
+/// Writes `seeds` as `fuzz/corpus/<target>/seed-<name>`, the committed seed
+/// corpus of the cargo-fuzz target.
+fn write_seeds(target: &str, seeds: &[(&str, Vec<u8>)]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    std::fs::create_dir_all(&dir).expect("corpus directory");
+    for (name, bytes) in seeds {
+        std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
+    }
+}
+
+/// Regenerates the fuzz seed corpus from valid encodings (run on purpose
+/// after an encoding change: `-- --ignored write_fuzz_seed_corpus`).
+#[test]
+#[ignore = "writes fuzz/corpus; run on purpose"]
+fn write_fuzz_seed_corpus() {
+    write_seeds(
+        "proofs_decode",
+        &[
+            ("proof", proof_bytes()),
+            ("access", access_bytes()),
+            ("withdraw", withdraw_bytes()),
+            ("settle1", settle_bytes(1)),
+            ("settle8", settle_bytes(8)),
+            ("settle64", settle_bytes(64)),
+        ],
+    );
+}

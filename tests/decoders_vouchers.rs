@@ -230,3 +230,36 @@ proptest! {
         all_decoders(|seed| m.apply(seed), m.changes_length())?;
     }
 }
+
+/// Writes `seeds` as `fuzz/corpus/<target>/seed-<name>`, the committed seed
+/// corpus of the cargo-fuzz target.
+fn write_seeds(target: &str, seeds: &[(&str, Vec<u8>)]) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    std::fs::create_dir_all(&dir).expect("corpus directory");
+    for (name, bytes) in seeds {
+        std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
+    }
+}
+
+/// Regenerates the fuzz seed corpus from valid encodings (run on purpose
+/// after an encoding change: `-- --ignored write_fuzz_seed_corpus`).
+#[test]
+#[ignore = "writes fuzz/corpus; run on purpose"]
+fn write_fuzz_seed_corpus() {
+    let s = seeds();
+    write_seeds(
+        "vouchers_decode",
+        &[
+            ("issuance-request", s.issuance_request.clone()),
+            ("issuance-response", s.issuance_response.clone()),
+            ("credential", s.credential.clone()),
+            ("public-key", s.public_key.clone()),
+            ("secret-key", s.secret_key.clone()),
+            ("spend-request", s.spend_request.clone()),
+            ("spend-response", s.spend_response.clone()),
+            ("nullifier", s.nullifier.to_vec()),
+        ],
+    );
+}
