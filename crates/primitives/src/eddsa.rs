@@ -485,6 +485,26 @@ mod tests {
         assert_eq!(VerifyingKey::from_bytes(&vk.to_bytes()), Ok(vk));
     }
 
+    /// Frozen vector (G6): key derivation, nonce derivation and encoding
+    /// must not change without a protocol version bump.
+    #[test]
+    fn frozen_vector() {
+        let k = key(1);
+        let sig = k.sign(&Fr::from(42u64));
+        let got = (
+            hex::encode(k.verifying_key().to_bytes()),
+            hex::encode(sig.to_bytes()),
+        );
+        assert_eq!(got.0, FROZEN_PK);
+        assert_eq!(got.1, FROZEN_SIG);
+    }
+
+    const FROZEN_PK: &str = "29636a9328e9dd19ea75cafbf90f08f582d102da88401e8376145cefa17e9bea\
+                             2924cf0b0f53be53f55ea3f966c2265f3070da9b3399229d8cf3badca9288b93";
+    const FROZEN_SIG: &str = "002b00a10da04566f462286867bff8f1a593f83b709f521dfc0c0296de0e696e\
+                              1de068b59aea8cb30b8fcdb100cb0746dc04c98c641eed3ce903792c2d0f6926\
+                              019509773c19a17231b8d6f70e860d92cb008c0413cc972b0fc90fe81638fe5b";
+
     #[test]
     fn debug_hides_secrets() {
         let k = key(7);
