@@ -6,6 +6,7 @@
 
 pub mod amount;
 pub mod error;
+pub mod flow;
 pub mod fsutil;
 pub mod ops;
 pub mod proxy;
@@ -13,7 +14,6 @@ pub mod relay;
 pub mod session;
 pub mod socks5;
 pub mod sync;
-pub mod vouchers;
 pub mod wallet;
 
 pub use error::ClientError;
