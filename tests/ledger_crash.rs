@@ -70,11 +70,18 @@ fn fr(v: u64) -> Fr {
     Fr::from(v)
 }
 
-const NODE: u64 = 7;
+fn node_key() -> veil_primitives::eddsa::SigningKey {
+    veil_primitives::eddsa::SigningKey::from_seed([7; 32]).expect("node key")
+}
+
+fn node_id() -> NodeId {
+    node_key().verifying_key().node_id()
+}
 const E: Value = Value(100);
 
 async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Acked>>) {
     let acct = AccountId::from_fr(fr(1000 + worker));
+    let node_id = node_id();
     let mut i = 0u64;
     loop {
         i += 1;
@@ -94,10 +101,13 @@ async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Ac
             nullifier: Nullifier::from_fr(fr(tag)),
             cm_change: NoteCommitment::from_fr(fr(tag + 1)),
             escrow: E,
-            node_id: NodeId::from_fr(fr(NODE)),
+            node_id,
             session_key_hash: SessionKeyHash::from_fr(fr(3)),
             refund_addr: Address::from_fr(fr(4)),
-            expiry: BlockHeight(status.height.0 + 2),
+            // Even opens are settled at once: a wide window (40 blocks, 80 ms)
+            // so settles happen in every cycle. Odd ones expire at once and
+            // are reclaimed later.
+            expiry: BlockHeight(status.height.0 + if i % 2 == 0 { 40 } else { 1 }),
         };
         let e = match remote.open_escrow(token, FakeVerifier::valid_proof()).await {
             Ok(e) => {
@@ -108,7 +118,7 @@ async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Ac
         };
         if i % 2 == 0 {
             let req = SettleRequest {
-                node_id: NodeId::from_fr(fr(NODE)),
+                node_id,
                 k: 1,
                 session_ids: vec![e.session_id],
                 total: Value(40),
@@ -171,14 +181,7 @@ fn run(cycles: u32) {
             let acct = AccountId::from_fr(fr(999));
             remote.faucet(acct, Value(10)).await.expect("faucet");
             remote
-                .register_node(NodeRegistration {
-                    node_id: NodeId::from_fr(fr(NODE)),
-                    account: acct,
-                    price_per_kib: Value(1),
-                    escrow_sizes: vec![E],
-                    stake: Value(10),
-                    tls_key_hash: [0; 32],
-                })
+                .register_node(NodeRegistration::signed(&node_key(), acct, Value(1), vec![E], Value(10), [0; 32]))
                 .await
                 .expect("register");
         });

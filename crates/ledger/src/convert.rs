@@ -5,6 +5,9 @@
 use veil_primitives::EncodingError;
 use veil_proto::ledger::v1 as pb;
 
+use veil_primitives::babyjubjub::POINT_BYTES;
+use veil_primitives::eddsa::{Signature, VerifyingKey};
+
 use crate::error::LedgerError;
 use crate::types::*;
 
@@ -34,6 +37,29 @@ pub fn session_id(b: &[u8]) -> Result<SessionId, LedgerError> {
 pub fn commitment(name: &'static str, b: &[u8]) -> Result<NoteCommitment, LedgerError> {
     field(name, b, NoteCommitment::from_slice)
 }
+/// A node public key `N`: 64 bytes, a valid point of the prime-order subgroup.
+pub fn node_key(b: &[u8]) -> Result<VerifyingKey, LedgerError> {
+    let arr: [u8; POINT_BYTES] = b.try_into().map_err(|_| LedgerError::Encoding {
+        field: "node_key",
+        source: EncodingError::Length {
+            expected: POINT_BYTES,
+            actual: b.len(),
+        },
+    })?;
+    VerifyingKey::from_bytes(&arr).map_err(|source| LedgerError::Encoding {
+        field: "node_key",
+        source,
+    })
+}
+
+/// An EdDSA signature (`R ‖ s`, 96 bytes, canonical).
+pub fn signature(b: &[u8]) -> Result<Signature, LedgerError> {
+    Signature::from_slice(b).map_err(|source| LedgerError::Encoding {
+        field: "signature",
+        source,
+    })
+}
+
 pub fn proof(b: &[u8]) -> Result<Proof, LedgerError> {
     field("proof", b, Proof::from_slice)
 }
@@ -159,6 +185,8 @@ pub fn registration_from_pb(r: &pb::RegisterNodeRequest) -> Result<NodeRegistrat
         escrow_sizes: r.escrow_sizes.iter().map(|v| Value(*v)).collect(),
         stake: Value(r.stake),
         tls_key_hash: bytes32("tls_key_hash", &r.tls_key_hash)?,
+        node_key: node_key(&r.node_key)?,
+        signature: signature(&r.signature)?,
     })
 }
 
@@ -170,6 +198,8 @@ pub fn registration_to_pb(g: &NodeRegistration) -> pb::RegisterNodeRequest {
         escrow_sizes: g.escrow_sizes.iter().map(|v| v.0).collect(),
         stake: g.stake.0,
         tls_key_hash: g.tls_key_hash.to_vec(),
+        node_key: g.node_key.to_bytes().to_vec(),
+        signature: g.signature.to_bytes().to_vec(),
     }
 }
 
@@ -183,6 +213,8 @@ pub fn node_to_pb(n: &NodeRecord) -> pb::Node {
         stake: g.stake.0,
         tls_key_hash: g.tls_key_hash.to_vec(),
         registered_at: n.registered_at.0,
+        node_key: g.node_key.to_bytes().to_vec(),
+        signature: g.signature.to_bytes().to_vec(),
     }
 }
 
@@ -195,6 +227,8 @@ pub fn node_from_pb(n: &pb::Node) -> Result<NodeRecord, LedgerError> {
             escrow_sizes: n.escrow_sizes.iter().map(|v| Value(*v)).collect(),
             stake: Value(n.stake),
             tls_key_hash: bytes32("tls_key_hash", &n.tls_key_hash)?,
+            node_key: node_key(&n.node_key)?,
+            signature: signature(&n.signature)?,
         },
         registered_at: BlockHeight(n.registered_at),
     })

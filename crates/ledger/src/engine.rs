@@ -250,7 +250,10 @@ impl Engine {
         }
     }
 
+    /// §8.3.6: the signature is checked here, off the writer thread, and
+    /// again (with the other stateless checks) by the writer.
     pub fn register_node(&self, g: NodeRegistration) -> Result<NodeRecord, LedgerError> {
+        machine::check_register_stateless(&g)?;
         match self.submit(Op::Register(g))? {
             Done::Register(r) => Ok(r),
             _ => Err(unexpected()),

@@ -458,23 +458,9 @@ pub fn apply_withdraw(
 /// §8.3.6 register_node: takes `stake` from the node's account. A retry of
 /// the same registration returns the record; different terms are refused.
 pub fn apply_register(w: &WriteState<'_>, g: &NodeRegistration) -> Result<NodeRecord, LedgerError> {
-    if g.price_per_kib == Value::ZERO {
-        return Err(LedgerError::InvalidArgument("price must be positive"));
-    }
-    if g.escrow_sizes.is_empty() || g.escrow_sizes.len() > MAX_ESCROW_SIZES {
-        return Err(LedgerError::InvalidArgument(
-            "a node accepts 1..=16 escrow sizes",
-        ));
-    }
-    let mut sizes = g.escrow_sizes.clone();
-    sizes.sort();
-    if sizes.first() == Some(&Value::ZERO) || sizes.windows(2).any(|p| p[0] == p[1]) {
-        return Err(LedgerError::InvalidArgument(
-            "escrow sizes must be positive and distinct",
-        ));
-    }
+    check_register_stateless(g)?;
     if let Some(existing) = w.node(&g.node_id)? {
-        return if existing.registration == *g {
+        return if existing.registration.same_terms(g) {
             Ok(existing)
         } else {
             Err(LedgerError::NodeExists)
@@ -495,6 +481,28 @@ pub fn apply_register(w: &WriteState<'_>, g: &NodeRegistration) -> Result<NodeRe
     w.set_totals(&t)?;
     w.put_node(&record)?;
     Ok(record)
+}
+
+/// Stateless checks of a registration (§8.3.6): terms well formed, then
+/// `node_id = H(NODE_ID, N)` and the signature by `N` (adversarial: nobody
+/// registers a node id whose key they do not hold).
+pub fn check_register_stateless(g: &NodeRegistration) -> Result<(), LedgerError> {
+    if g.price_per_kib == Value::ZERO {
+        return Err(LedgerError::InvalidArgument("price must be positive"));
+    }
+    if g.escrow_sizes.is_empty() || g.escrow_sizes.len() > MAX_ESCROW_SIZES {
+        return Err(LedgerError::InvalidArgument(
+            "a node accepts 1..=16 escrow sizes",
+        ));
+    }
+    let mut sizes = g.escrow_sizes.clone();
+    sizes.sort();
+    if sizes.first() == Some(&Value::ZERO) || sizes.windows(2).any(|p| p[0] == p[1]) {
+        return Err(LedgerError::InvalidArgument(
+            "escrow sizes must be positive and distinct",
+        ));
+    }
+    g.authenticate()
 }
 
 /// DEVELOPMENT ONLY (§8.3.7): mints `amount` into `account`.

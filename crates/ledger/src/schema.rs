@@ -9,6 +9,9 @@
 
 use redb::TableDefinition;
 
+use veil_primitives::babyjubjub::POINT_BYTES;
+use veil_primitives::eddsa::{SIGNATURE_BYTES, Signature, VerifyingKey};
+
 use crate::error::LedgerError;
 use crate::types::{
     AccountId, Address, BlockHeight, Escrow, EscrowState, MerkleRoot, NodeId, NodeRecord,
@@ -16,7 +19,7 @@ use crate::types::{
 };
 
 /// Bumped on any incompatible change of a table or record below.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// Version byte of every record encoding.
 const RECORD_V1: u8 = 1;
 
@@ -268,6 +271,8 @@ pub fn encode_node(n: &NodeRecord) -> Vec<u8> {
     for s in &g.escrow_sizes {
         out.extend_from_slice(&s.0.to_be_bytes());
     }
+    out.extend_from_slice(&g.node_key.to_bytes());
+    out.extend_from_slice(&g.signature.to_bytes());
     out
 }
 
@@ -287,6 +292,10 @@ pub fn decode_node(buf: &[u8]) -> Result<NodeRecord, LedgerError> {
     for _ in 0..n {
         escrow_sizes.push(Value(r.u64()?));
     }
+    let node_key =
+        VerifyingKey::from_bytes(&r.take::<POINT_BYTES>()?).map_err(|_| corrupted("node"))?;
+    let signature =
+        Signature::from_bytes(&r.take::<SIGNATURE_BYTES>()?).map_err(|_| corrupted("node"))?;
     r.finish()?;
     Ok(NodeRecord {
         registration: NodeRegistration {
@@ -296,6 +305,8 @@ pub fn decode_node(buf: &[u8]) -> Result<NodeRecord, LedgerError> {
             escrow_sizes,
             stake,
             tls_key_hash,
+            node_key,
+            signature,
         },
         registered_at,
     })

@@ -3,7 +3,8 @@
 //! Every field element here is canonical by construction: the only ways in
 //! are `from_bytes` (rejects `>= r`, never reduces) and `from_fr`. Storage keys are built from these types only (`schema.rs`).
 
-use veil_primitives::EncodingError;
+use veil_primitives::eddsa::{Signature, SigningKey, VerifyingKey};
+use veil_primitives::{EncodingError, Fr, poseidon};
 
 pub use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
 pub use veil_primitives::merkle::MerkleRoot;
@@ -121,9 +122,16 @@ pub struct Escrow {
     pub state: EscrowState,
 }
 
-/// A registration request.
+/// The first Poseidon input of the registration message (§8.3.6), in the
+/// position of a [`veil_primitives::poseidon::DomainTag`]. `DomainTag`
+/// uses 1..=12; values from 64 on are reserved for the ledger, so no
+/// protocol hash can equal a registration message.
+pub const REGISTRATION_TAG: u64 = 64;
+
+/// A registration request, signed by the node key `N` (docs/protocol.md §8.3.6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeRegistration {
+    /// Must equal `H(NODE_ID, N.x, N.y)`.
     pub node_id: NodeId,
     /// Account the stake is taken from and payouts are paid to.
     pub account: AccountId,
@@ -133,6 +141,114 @@ pub struct NodeRegistration {
     pub stake: Value,
     /// SHA-256 of the node's TLS certificate key.
     pub tls_key_hash: [u8; 32],
+    /// The node's public key `N`.
+    pub node_key: VerifyingKey,
+    /// EdDSA signature by `N` over [`NodeRegistration::message`].
+    pub signature: Signature,
+}
+
+impl NodeRegistration {
+    /// Builds a registration for the node whose key is `key` and signs it.
+    pub fn signed(
+        key: &SigningKey,
+        account: AccountId,
+        price_per_kib: Value,
+        escrow_sizes: Vec<Value>,
+        stake: Value,
+        tls_key_hash: [u8; 32],
+    ) -> Self {
+        let node_key = key.verifying_key();
+        let node_id = node_key.node_id();
+        let m = registration_message(
+            &node_id,
+            &account,
+            price_per_kib,
+            &escrow_sizes,
+            stake,
+            &tls_key_hash,
+        );
+        Self {
+            node_id,
+            account,
+            price_per_kib,
+            escrow_sizes,
+            stake,
+            tls_key_hash,
+            node_key,
+            signature: key.sign(&m),
+        }
+    }
+
+    /// The signed message: see [`registration_message`].
+    pub fn message(&self) -> Fr {
+        registration_message(
+            &self.node_id,
+            &self.account,
+            self.price_per_kib,
+            &self.escrow_sizes,
+            self.stake,
+            &self.tls_key_hash,
+        )
+    }
+
+    /// Checks `node_id = H(NODE_ID, N)` and the signature by `N` (§8.3.6).
+    pub fn authenticate(&self) -> Result<(), crate::error::LedgerError> {
+        use crate::error::LedgerError::RegistrationUnauthenticated;
+        if self.node_key.node_id() != self.node_id {
+            return Err(RegistrationUnauthenticated(
+                "node_id is not H(NODE_ID, N) of the node key",
+            ));
+        }
+        self.node_key
+            .verify(&self.message(), &self.signature)
+            .map_err(|_| RegistrationUnauthenticated("signature by the node key does not verify"))
+    }
+
+    /// Same terms (everything but the signature, which a retry may redo).
+    pub fn same_terms(&self, other: &Self) -> bool {
+        self.node_id == other.node_id
+            && self.account == other.account
+            && self.price_per_kib == other.price_per_kib
+            && self.escrow_sizes == other.escrow_sizes
+            && self.stake == other.stake
+            && self.tls_key_hash == other.tls_key_hash
+            && self.node_key == other.node_key
+    }
+}
+
+/// The registration message (§8.3.6), with `t = REGISTRATION_TAG`:
+/// `h_0 = Poseidon(t, node_id, account, price, stake, tls_hi, tls_lo, n)`
+/// where `tls_hi`, `tls_lo` are the two big-endian 16-byte halves of the
+/// TLS key hash as integers and `n` the number of escrow sizes; then
+/// `h_{i+1} = Poseidon(t, h_i, E_i)` over the sizes in order; `m = h_n`.
+pub fn registration_message(
+    node_id: &NodeId,
+    account: &AccountId,
+    price_per_kib: Value,
+    escrow_sizes: &[Value],
+    stake: Value,
+    tls_key_hash: &[u8; 32],
+) -> Fr {
+    let tag = Fr::from(REGISTRATION_TAG);
+    let (hi, lo) = tls_key_hash.split_at(16);
+    let half = |b: &[u8]| {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(b);
+        Fr::from(u128::from_be_bytes(a))
+    };
+    let h0 = poseidon::hash(&[
+        tag,
+        node_id.inner(),
+        account.inner(),
+        price_per_kib.to_fr(),
+        stake.to_fr(),
+        half(hi),
+        half(lo),
+        Fr::from(escrow_sizes.len() as u64),
+    ]);
+    escrow_sizes
+        .iter()
+        .fold(h0, |h, e| poseidon::hash(&[tag, h, e.to_fr()]))
 }
 
 /// A registered node.

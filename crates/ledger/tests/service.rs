@@ -43,15 +43,9 @@ async fn remote_round_trip_and_typed_errors() {
         remote.faucet(acct, Value(10_000)).await.unwrap(),
         Value(10_000)
     );
-    let node = NodeId::from_fr(fr(2));
-    let reg = NodeRegistration {
-        node_id: node,
-        account: acct,
-        price_per_kib: Value(1),
-        escrow_sizes: vec![Value(100)],
-        stake: Value(1),
-        tls_key_hash: [3; 32],
-    };
+    let key = veil_primitives::eddsa::SigningKey::from_seed([2; 32]).unwrap();
+    let node = key.verifying_key().node_id();
+    let reg = NodeRegistration::signed(&key, acct, Value(1), vec![Value(100)], Value(1), [3; 32]);
     let rec = remote.register_node(reg.clone()).await.unwrap();
     assert_eq!(remote.get_node(node).await.unwrap(), Some(rec));
     let d = remote
@@ -98,13 +92,27 @@ async fn remote_round_trip_and_typed_errors() {
     );
     assert_eq!(
         remote
+            .register_node(NodeRegistration::signed(
+                &key,
+                acct,
+                Value(1),
+                vec![Value(100)],
+                Value(2),
+                [3; 32]
+            ))
+            .await,
+        Err(LedgerError::NodeExists)
+    );
+    // Terms altered after signing: refused over the wire with the same variant.
+    assert!(matches!(
+        remote
             .register_node(NodeRegistration {
                 stake: Value(2),
                 ..reg
             })
             .await,
-        Err(LedgerError::NodeExists)
-    );
+        Err(LedgerError::RegistrationUnauthenticated(_))
+    ));
     assert_eq!(
         remote.reclaim(SessionId::from_fr(fr(99))).await,
         Err(LedgerError::UnknownEscrow)

@@ -7,9 +7,14 @@ use veil_ledger::types::*;
 use veil_ledger::verifier::{CountingVerifier, FakeVerifier};
 use veil_ledger::{Engine, LedgerConfig, LedgerError};
 use veil_primitives::Fr;
+use veil_primitives::eddsa::SigningKey;
 
 fn fr(v: u64) -> Fr {
     Fr::from(v)
+}
+
+fn node_key(seed: u8) -> SigningKey {
+    SigningKey::from_seed([seed; 32]).unwrap()
 }
 
 struct Fx {
@@ -25,19 +30,20 @@ const E: Value = Value(1_000);
 fn fixture() -> Fx {
     let verifier = Arc::new(CountingVerifier::new(FakeVerifier::default()));
     let engine = Arc::new(Engine::in_memory(verifier.clone(), LedgerConfig::default()).unwrap());
-    let node = NodeId::from_fr(fr(77));
+    let node_key = node_key(77);
+    let node = node_key.verifying_key().node_id();
     let node_account = AccountId::from_fr(fr(78));
     let wallet = AccountId::from_fr(fr(79));
     engine.faucet(node_account, Value(500)).unwrap();
     engine
-        .register_node(NodeRegistration {
-            node_id: node,
-            account: node_account,
-            price_per_kib: Value(2),
-            escrow_sizes: vec![E, Value(5_000)],
-            stake: Value(500),
-            tls_key_hash: [9; 32],
-        })
+        .register_node(NodeRegistration::signed(
+            &node_key,
+            node_account,
+            Value(2),
+            vec![E, Value(5_000)],
+            Value(500),
+            [9; 32],
+        ))
         .unwrap();
     engine.faucet(wallet, Value(1_000_000)).unwrap();
     engine
@@ -509,41 +515,103 @@ fn register_node_rules() {
         fx.engine.register_node(rec.registration.clone()).unwrap(),
         rec
     );
-    let changed = NodeRegistration {
-        price_per_kib: Value(3),
-        ..rec.registration.clone()
-    };
+    // Same terms re-signed by the same key: still the same registration.
+    let g = &rec.registration;
+    let resigned = NodeRegistration::signed(
+        &node_key(77),
+        g.account,
+        g.price_per_kib,
+        g.escrow_sizes.clone(),
+        g.stake,
+        g.tls_key_hash,
+    );
+    assert_eq!(fx.engine.register_node(resigned).unwrap(), rec);
+    let changed = NodeRegistration::signed(
+        &node_key(77),
+        g.account,
+        Value(3),
+        g.escrow_sizes.clone(),
+        g.stake,
+        g.tls_key_hash,
+    );
     assert_eq!(
         fx.engine.register_node(changed),
         Err(LedgerError::NodeExists)
     );
-    let zero = NodeRegistration {
-        node_id: NodeId::from_fr(fr(1)),
-        escrow_sizes: vec![Value(0)],
-        ..rec.registration.clone()
+    let other = |sizes: Vec<Value>, stake: Value| {
+        NodeRegistration::signed(&node_key(1), g.account, Value(1), sizes, stake, [0; 32])
     };
     assert!(matches!(
-        fx.engine.register_node(zero),
+        fx.engine.register_node(other(vec![Value(0)], Value(1))),
         Err(LedgerError::InvalidArgument(_))
     ));
-    let dup = NodeRegistration {
-        node_id: NodeId::from_fr(fr(1)),
-        escrow_sizes: vec![E, E],
-        ..rec.registration.clone()
-    };
     assert!(matches!(
-        fx.engine.register_node(dup),
+        fx.engine.register_node(other(vec![E, E], Value(1))),
         Err(LedgerError::InvalidArgument(_))
     ));
-    let poor = NodeRegistration {
-        node_id: NodeId::from_fr(fr(1)),
-        stake: Value(u64::MAX),
-        ..rec.registration
-    };
     assert_eq!(
-        fx.engine.register_node(poor),
+        fx.engine.register_node(other(vec![E], Value(u64::MAX))),
         Err(LedgerError::InsufficientBalance)
     );
+}
+
+/// §8.3.6: only the holder of `N` registers `H(NODE_ID, N)`, and the
+/// signature covers every term.
+#[test]
+fn registration_requires_the_node_key() {
+    let fx = fixture();
+    let acct = AccountId::from_fr(fr(4_000));
+    fx.engine.faucet(acct, Value(1_000)).unwrap();
+    let good = NodeRegistration::signed(&node_key(5), acct, Value(1), vec![E], Value(10), [1; 32]);
+    let before = fx.engine.status().unwrap();
+    let refused = |g: NodeRegistration| {
+        assert!(matches!(
+            fx.engine.register_node(g),
+            Err(LedgerError::RegistrationUnauthenticated(_))
+        ));
+    };
+    // Someone else's node id with my key and signature.
+    refused(NodeRegistration {
+        node_id: fx.node,
+        ..good.clone()
+    });
+    // Another key claiming my node id (signed by the other key).
+    let thief = NodeRegistration::signed(&node_key(6), acct, Value(1), vec![E], Value(10), [1; 32]);
+    refused(NodeRegistration {
+        node_id: good.node_id,
+        ..thief.clone()
+    });
+    // Each signed term altered after signing.
+    refused(NodeRegistration {
+        account: AccountId::from_fr(fr(4_001)),
+        ..good.clone()
+    });
+    refused(NodeRegistration {
+        price_per_kib: Value(2),
+        ..good.clone()
+    });
+    refused(NodeRegistration {
+        escrow_sizes: vec![Value(999)],
+        ..good.clone()
+    });
+    refused(NodeRegistration {
+        stake: Value(11),
+        ..good.clone()
+    });
+    refused(NodeRegistration {
+        tls_key_hash: [2; 32],
+        ..good.clone()
+    });
+    // A signature over different terms.
+    refused(NodeRegistration {
+        signature: thief.signature,
+        ..good.clone()
+    });
+    assert_eq!(fx.engine.get_node(&good.node_id).unwrap(), None);
+    assert_eq!(fx.engine.balance(&acct).unwrap(), Value(1_000));
+    assert_eq!(fx.engine.status().unwrap(), before);
+    fx.engine.register_node(good.clone()).unwrap();
+    assert_eq!(fx.engine.balance(&acct).unwrap(), Value(990));
 }
 
 #[test]

@@ -163,13 +163,13 @@ proptest! {
     #[test]
     fn d7_turnstile_holds_after_every_step(steps in proptest::collection::vec(arb_step(), 1..40)) {
         let e = Engine::in_memory(Arc::new(FakeVerifier::default()), LedgerConfig::default()).unwrap();
-        let node = NodeId::from_fr(fr(7));
+        let key = veil_primitives::eddsa::SigningKey::from_seed([7; 32]).unwrap();
+        let node = key.verifying_key().node_id();
         let acct = |i: u8| AccountId::from_fr(fr(1000 + u64::from(i)));
         e.faucet(acct(9), Value(10)).unwrap();
-        e.register_node(NodeRegistration {
-            node_id: node, account: acct(9), price_per_kib: Value(1),
-            escrow_sizes: vec![Value(100), Value(60_000)], stake: Value(10), tls_key_hash: [0; 32],
-        }).unwrap();
+        e.register_node(NodeRegistration::signed(
+            &key, acct(9), Value(1), vec![Value(100), Value(60_000)], Value(10), [0; 32],
+        )).unwrap();
         let mut seq = 0u64;
         for s in steps {
             seq += 1;

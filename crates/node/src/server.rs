@@ -250,17 +250,16 @@ where
     )?);
 
     // Register (idempotent for unchanged terms).
-    let registration = NodeRegistration {
-        node_id,
-        account: config.account,
-        price_per_kib: config.price_per_kib,
-        escrow_sizes: config.escrow_sizes.clone(),
-        stake: config.stake,
-        tls_key_hash: tls
-            .as_ref()
+    let registration = NodeRegistration::signed(
+        &node_key,
+        config.account,
+        config.price_per_kib,
+        config.escrow_sizes.clone(),
+        config.stake,
+        tls.as_ref()
             .map(|(t, _)| t.spki_sha256)
             .unwrap_or([0u8; 32]),
-    };
+    );
     ledger.register_node(registration).await?;
     let status = ledger.status().await?;
     let roots = ledger.roots().await?;
