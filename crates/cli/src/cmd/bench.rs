@@ -284,3 +284,15 @@ fn print_table(results: &[CircuitBench], batch_ms: Option<f64>, appends: f64, vo
         voucher["spend_ms"], voucher["verify_reissue_ms"], voucher["spend_bytes"]
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(vec![]).is_nan());
+    }
+}

@@ -116,3 +116,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     print_insecure_banner();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn circuit_lists_parse_strictly() {
+        assert_eq!(parse_circuits("all").unwrap(), CircuitId::ALL.to_vec());
+        assert_eq!(
+            parse_circuits("access,settle_8").unwrap(),
+            vec![CircuitId::Access, "settle_8".parse().unwrap()]
+        );
+        for bad in [
+            "",
+            "acces",
+            "settle_2",
+            "access,,withdraw",
+            "ALL",
+            "../access",
+        ] {
+            assert!(parse_circuits(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_without_dev() {
+        let args = Args {
+            dev: false,
+            circuit: "access".into(),
+            write_params: false,
+            params_dir: PathBuf::from("params"),
+        };
+        let err = run(args).unwrap_err().to_string();
+        assert!(err.contains("no multi-party ceremony"), "{err}");
+    }
+}
