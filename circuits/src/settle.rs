@@ -74,7 +74,7 @@ const COST_BITS: usize = 128;
 /// Why a settlement statement is false (native twin of the circuit, §5).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SettleError {
-    /// The batch does not have exactly `K` slots, or more real sessions than `K`.
+    /// The batch does not have exactly `K` slots, or no real session, or more than `K`.
     #[error("wrong number of slots: expected {expected}, got {actual}")]
     SlotCount {
         /// `K`.
@@ -201,14 +201,15 @@ pub fn settle_batch_digest(node_id: &NodeId, slots: &[SlotPublic]) -> Fr {
 }
 
 /// The digest the ledger builds for a settle call (§5.3): the real slots in
-/// the submitted order, padded with zero slots to `k`. Rejects more than `k`
-/// slots, a session id of 0 and a session listed twice (A15).
+/// the submitted order, padded with zero slots to `k`. Rejects an empty
+/// batch, more than `k` slots, a session id of 0 and a session listed twice
+/// (A15).
 pub fn ledger_batch_digest(
     node_id: &NodeId,
     k: usize,
     real: &[SlotPublic],
 ) -> Result<Fr, SettleError> {
-    if real.len() > k {
+    if real.is_empty() || real.len() > k {
         return Err(SettleError::SlotCount {
             expected: k,
             actual: real.len(),

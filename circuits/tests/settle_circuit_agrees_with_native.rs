@@ -333,6 +333,13 @@ fn slots_are_bound_to_positions_and_duplicates_never_match_the_ledger() {
         })
     );
     assert_eq!(
+        ledger_batch_digest(&node_id, 2, &[]),
+        Err(SettleError::SlotCount {
+            expected: 2,
+            actual: 0
+        })
+    );
+    assert_eq!(
         ledger_batch_digest(&node_id, 2, &[SlotPublic::padding()]),
         Err(SettleError::ZeroSession { slot: 0 })
     );
@@ -383,7 +390,12 @@ mod property {
 
     /// u64 values biased towards the edges (0, small, near 2^64).
     fn value() -> impl Strategy<Value = u64> {
-        prop_oneof![Just(0u64), 1u64..1_000, any::<u64>(), (u64::MAX - 1_000)..=u64::MAX]
+        prop_oneof![
+            Just(0u64),
+            1u64..1_000,
+            any::<u64>(),
+            (u64::MAX - 1_000)..=u64::MAX
+        ]
     }
 
     proptest! {
