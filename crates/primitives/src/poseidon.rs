@@ -78,7 +78,8 @@ pub fn permute(state: &mut [Fr]) {
     let p = params(t);
     let half = p.full_rounds / 2;
     let total = p.full_rounds + p.partial_rounds;
-    let mut tmp = vec![Fr::zero(); t];
+    let mut tmp = [Fr::zero(); MAX_WIDTH];
+    let tmp = &mut tmp[..t];
     for round in 0..total {
         for (i, s) in state.iter_mut().enumerate() {
             *s += p.ark[round * t + i];
@@ -92,7 +93,7 @@ pub fn permute(state: &mut [Fr]) {
         for (i, out) in tmp.iter_mut().enumerate() {
             *out = state.iter().zip(&p.mds[i]).fold(Fr::zero(), |acc, (a, m)| acc + *a * m);
         }
-        state.copy_from_slice(&tmp);
+        state.copy_from_slice(tmp);
     }
 }
 
@@ -109,20 +110,20 @@ fn sbox(x: &mut Fr) {
 /// # Panics
 /// If `inputs` is empty or longer than 12 (a programming error: arities are fixed).
 pub fn hash(inputs: &[Fr]) -> Fr {
-    let mut state = Vec::with_capacity(inputs.len() + 1);
-    state.push(Fr::zero());
-    state.extend_from_slice(inputs);
-    permute(&mut state);
+    let mut state = [Fr::zero(); MAX_WIDTH];
+    let t = inputs.len() + 1;
+    state[1..t].copy_from_slice(inputs);
+    permute(&mut state[..t]);
     state[0]
 }
 
 /// Domain-separated hash `H(tag, x1..xn)` = `Poseidon(n+1)(tag, x1..xn)`.
 pub fn hash_tagged(tag: DomainTag, inputs: &[Fr]) -> Fr {
-    let mut state = Vec::with_capacity(inputs.len() + 2);
-    state.push(Fr::zero());
-    state.push(tag.fr());
-    state.extend_from_slice(inputs);
-    permute(&mut state);
+    let mut state = [Fr::zero(); MAX_WIDTH];
+    let t = inputs.len() + 2;
+    state[1] = tag.fr();
+    state[2..t].copy_from_slice(inputs);
+    permute(&mut state[..t]);
     state[0]
 }
 
