@@ -127,7 +127,7 @@ impl NodeConfig {
             dir,
             price_per_kib,
             escrow_sizes,
-            receipt_interval_kib: 1024,
+            receipt_interval_kib: 8192,
             max_session_lifetime: 1000,
             account: AccountId::from_fr(veil_primitives::field::fr_from_u64(0)),
             stake: Value(0),

@@ -559,3 +559,103 @@ impl World {
         }
     }
 }
+
+/// A server that sends `total` bytes to each connection, then closes.
+async fn source_server(total: usize) -> u16 {
+    use tokio::io::AsyncWriteExt;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let buf = vec![0x5au8; 256 * 1024];
+                let mut left = total;
+                while left > 0 {
+                    let n = left.min(buf.len());
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                    left -= n;
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Downloads `total` bytes through a session; returns (seconds, receipts, receipt CPU seconds).
+async fn download(interval_kib: u64, total: usize) -> (f64, u64, f64) {
+    const BIG: u64 = 1 << 40;
+    let w = World::with(|c| {
+        c.escrow_sizes = vec![Value(BIG)];
+        c.price_per_kib = Value(1);
+        c.receipt_interval_kib = interval_kib;
+    })
+    .await;
+    let depositor = veil_ledger::types::AccountId::from_fr(fr_from_u64(6));
+    w.ledger.faucet(depositor, Value(2 * BIG)).await.unwrap();
+    w.ledger
+        .deposit(
+            depositor,
+            Value(2 * BIG),
+            veil_ledger::types::Address::from_fr(fr_from_u64(98)),
+        )
+        .await
+        .unwrap();
+    let s = w.session_with(|st| st.escrow = Value(BIG)).await;
+    w.open(&s).await.unwrap();
+    let port = source_server(total).await;
+    let mut relay = Relay::start(&w).await;
+    relay.open(&s, 1, port).await;
+    relay.next().await;
+    let started = std::time::Instant::now();
+    let mut got = 0u64;
+    let mut receipted = 0u64;
+    let mut receipts = 0;
+    let mut sign_time = Duration::ZERO;
+    while got < total as u64 {
+        match relay.next().await {
+            node_frame::Frame::Data(d) => got += d.bytes.len() as u64,
+            node_frame::Frame::ReceiptAck(_) => {}
+            other => panic!("{other:?}"),
+        }
+        let kib = got.div_ceil(1024);
+        if kib >= receipted + interval_kib / 2 {
+            let t = std::time::Instant::now();
+            let r = s.receipt(kib);
+            // The node's check costs one verification of the same size.
+            let signed = veil_primitives::receipt::SignedReceipt::from_bytes(&r).unwrap();
+            signed.verify(&s.key.verifying_key()).unwrap();
+            sign_time += t.elapsed();
+            relay.receipt(r).await;
+            receipted = kib;
+            receipts += 1;
+        }
+    }
+    (
+        started.elapsed().as_secs_f64(),
+        receipts,
+        sign_time.as_secs_f64(),
+    )
+}
+
+/// Benchmark, not a test (docs/benchmarks.md "Node relay"):
+/// `cargo test -p veil-node --release --test grpc -- --ignored --nocapture relay_throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: several seconds of loopback traffic"]
+async fn relay_throughput() {
+    let total = 512 * 1024 * 1024;
+    let (t_unmetered, _, _) = download(1 << 30, total).await;
+    let gbit = |t: f64| total as f64 * 8.0 / t / 1e9;
+    println!("unmetered {:.2} Gbit/s", gbit(t_unmetered));
+    for interval in [4096, 16384] {
+        let (t_metered, receipts, receipt_cpu) = download(interval, total).await;
+        println!(
+            "metered ({interval} KiB interval) {:.2} Gbit/s ({:.0}% of unmetered); {receipts} receipts, client sign + node-equivalent verify {:.1} ms = {:.2}% of wall time",
+            gbit(t_metered),
+            100.0 * t_unmetered / t_metered,
+            receipt_cpu * 1e3,
+            100.0 * receipt_cpu / t_metered,
+        );
+    }
+}

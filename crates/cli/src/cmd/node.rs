@@ -32,7 +32,7 @@ pub enum Command {
         #[arg(long)]
         escrow_sizes: String,
         /// A client receipt is required every N KiB.
-        #[arg(long, default_value = "1024")]
+        #[arg(long, default_value = "8192")]
         receipt_interval_kib: String,
         /// Node directory: node key and TLS key (0600), certificate, node.redb.
         #[arg(long)]
