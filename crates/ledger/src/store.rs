@@ -55,6 +55,14 @@ impl Store {
         Self::init(db)
     }
 
+    /// A fresh ledger over a caller-supplied redb backend (fault injection
+    /// in tests: adversarial D4; other storage in embedders). The backend
+    /// must be empty.
+    pub fn create_with_backend(backend: impl redb::StorageBackend) -> Result<Self, LedgerError> {
+        let db = Database::builder().create_with_backend(backend)?;
+        Self::init(db)
+    }
+
     fn init(db: Database) -> Result<Self, LedgerError> {
         let store = Self {
             db,
