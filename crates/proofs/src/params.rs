@@ -29,6 +29,18 @@ use crate::groth16::{self, DEV_SEED_LABEL, INSECURE_WARNING, ProvingKey};
 /// The committed setup record, compiled in.
 const COMMITTED_RECORD: &str = include_str!("../../../params/setup.json");
 
+/// The committed verifying keys, compiled in (still checked against the
+/// pins before use).
+fn committed_vk(id: CircuitId) -> &'static [u8] {
+    match id.name() {
+        "access" => include_bytes!("../../../params/access.vk"),
+        "withdraw" => include_bytes!("../../../params/withdraw.vk"),
+        "settle_1" => include_bytes!("../../../params/settle_1.vk"),
+        "settle_8" => include_bytes!("../../../params/settle_8.vk"),
+        _ => include_bytes!("../../../params/settle_64.vk"),
+    }
+}
+
 /// The arkworks release the keys were made and are read with.
 pub const ARKWORKS_VERSION: &str = "ark-groth16 0.6.0 (BN254)";
 
@@ -271,16 +283,12 @@ pub struct ParamStore {
 impl ParamStore {
     /// The default store: cache in `$VEIL_PARAMS_CACHE`, else
     /// `${XDG_CACHE_HOME:-~/.cache}/veil/params`; verifying keys from
-    /// `$VEIL_PARAMS_DIR`, else the source tree's `params/` if present (else
-    /// they are derived from the proving keys); pins compiled in.
+    /// `$VEIL_PARAMS_DIR` if set, else compiled in; pins compiled in.
     pub fn open_default() -> Result<Self, ParamsError> {
         let cache_dir = default_cache_dir()?;
         let params_dir = std::env::var_os(PARAMS_DIR_ENV)
-            .map(PathBuf::from)
-            .or_else(|| {
-                let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../params");
-                p.is_dir().then_some(p)
-            });
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
         Ok(ParamStore {
             cache_dir,
             params_dir,
@@ -405,11 +413,12 @@ impl ParamStore {
     }
 
     /// The verifying key of `id`, checked against the pinned hash: from
-    /// `<params_dir>/<name>.vk` if present, else from the proving key.
+    /// `<params_dir>/<name>.vk` if a directory is set and holds it, else the
+    /// compiled-in `params/<name>.vk`. Never needs the proving key.
     pub fn verifying_key(
         &self,
         id: CircuitId,
-        progress: Option<Progress<'_>>,
+        _progress: Option<Progress<'_>>,
     ) -> Result<VerifyingKey<Bn254>, ParamsError> {
         let pin = self.record.get(id)?;
         if let Some(dir) = &self.params_dir {
@@ -420,9 +429,7 @@ impl ParamStore {
                 Err(e) => return Err(ParamsError::io(&path, e)),
             }
         }
-        let pk = self.proving_key(id, progress)?;
-        let bytes = vk_to_bytes(&pk.vk);
-        vk_from_pinned_bytes(id, pin, &bytes)
+        vk_from_pinned_bytes(id, pin, committed_vk(id))
     }
 }
 

@@ -94,6 +94,22 @@ fn b8_a_verifying_key_with_another_hash_is_refused() {
     // The genuine file loads.
     std::fs::copy(params_dir().join("access.vk"), dir.path().join("access.vk")).unwrap();
     assert!(store.verifying_key(CircuitId::Access, None).is_ok());
+    // Without a directory, the compiled-in key is used (no proving key needed:
+    // the empty cache stays empty), and it is checked against the pin too.
+    let bare = ParamStore::open_dir(dir.path().join("cache2")).unwrap();
+    for id in CircuitId::ALL {
+        assert!(bare.verifying_key(id, None).is_ok(), "{id}");
+    }
+    assert!(!dir.path().join("cache2").exists());
+    let mut wrong_pin = SetupRecord::committed().unwrap();
+    if let Some(r) = wrong_pin.circuits.get_mut("settle_64") {
+        r.vk_sha256 = "11".repeat(32);
+    }
+    let bare = bare.with_record(wrong_pin);
+    assert!(matches!(
+        bare.verifying_key(CircuitId::Settle(veil_proofs::SettleSize::K64), None),
+        Err(ParamsError::HashMismatch { .. })
+    ));
     // And the raw loader refuses a VK of another circuit under this pin.
     let record = SetupRecord::committed().unwrap();
     let withdraw_vk = std::fs::read(params_dir().join("withdraw.vk")).unwrap();
