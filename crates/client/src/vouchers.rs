@@ -777,7 +777,7 @@ mod tests {
     fn terms(issuer: &Issuer) -> VoucherTerms {
         VoucherTerms {
             node_id: NODE,
-            key: issuer.current_key().clone(),
+            key: *issuer.current_key(),
             price_per_kib: 1,
         }
     }
@@ -798,6 +798,14 @@ mod tests {
         assert_eq!(again.credentials(), w.credentials());
         assert_eq!(again.balance(Some(&NODE)), Balance::from_kib(42));
         assert_eq!(again.balance(Some(&NodeId::new([4; 32]))), Balance::ZERO);
+    }
+
+    proptest::proptest! {
+        /// A hostile voucher file never panics the loader.
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let _ = VoucherWallet::decode(&bytes);
+        }
     }
 
     #[test]

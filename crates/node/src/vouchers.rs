@@ -713,7 +713,7 @@ mod tests {
     fn key_and_nullifiers_survive_restart() {
         let dir = tempfile::tempdir().unwrap();
         let d = desk(dir.path());
-        let key = d.current_key().clone();
+        let key = *d.current_key();
         let cred = bought(&d, 100);
         let nonce = d.issue_challenge().unwrap();
         let ctx = spend_context(&nonce, "example.org", 443);
@@ -903,6 +903,41 @@ mod tests {
             spend_context(&n, "a", 1),
             spend_context(&[4; NONCE_BYTES], "a", 1)
         );
+    }
+
+    proptest::proptest! {
+        /// Untrusted voucher payments and stored records never panic the
+        /// decoders; only exact lengths can decode.
+        #[test]
+        fn decoders_never_panic(
+            nonce in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            spend in proptest::collection::vec(proptest::num::u8::ANY, 0..1200),
+            record in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let decoded = VoucherPayment::decode(&pb::VoucherSpend {
+                nonce: nonce.clone(),
+                spend_request: spend.clone(),
+            });
+            if nonce.len() != NONCE_BYTES || spend.len() != SpendRequest::ENCODED_LEN {
+                proptest::prop_assert!(decoded.is_err());
+            }
+            if PurchaseRecord::decode(&record).is_ok() {
+                proptest::prop_assert_eq!(record.len(), PURCHASE_BYTES);
+            }
+        }
+
+        /// Distinct (host, port) targets give distinct spend contexts.
+        #[test]
+        fn spend_context_injective(
+            h1 in "[a-z0-9.]{0,12}", p1 in proptest::num::u16::ANY,
+            h2 in "[a-z0-9.]{0,12}", p2 in proptest::num::u16::ANY,
+        ) {
+            let n = [5u8; NONCE_BYTES];
+            proptest::prop_assert_eq!(
+                spend_context(&n, &h1, p1) == spend_context(&n, &h2, p2),
+                h1 == h2 && p1 == p2
+            );
+        }
     }
 
     #[test]
