@@ -191,28 +191,29 @@ proptest! {
         proto_stable::<lpb::FaucetRequest>(&bytes)?;
         proto_stable::<lpb::Node>(&bytes)?;
         proto_stable::<lpb::Escrow>(&bytes)?;
-        if let Ok(m) = lpb::OpenEscrowRequest::decode(bytes.as_slice()) {
-            if let Some(t) = m.token {
-                let _ = convert::access_from_pb(&t);
-            }
+        if let Ok(m) = lpb::OpenEscrowRequest::decode(bytes.as_slice())
+            && let Some(t) = m.token
+        {
+            let _ = convert::access_from_pb(&t);
         }
         if let Ok(m) = lpb::SettleRequest::decode(bytes.as_slice()) {
             let _ = convert::settle_from_pb(&m);
         }
-        if let Ok(m) = lpb::RegisterNodeRequest::decode(bytes.as_slice()) {
-            if let Ok(g) = convert::registration_from_pb(&m) {
-                prop_assert_eq!(convert::registration_from_pb(&convert::registration_to_pb(&g)).ok(), Some(g));
-            }
+        if let Ok(m) = lpb::RegisterNodeRequest::decode(bytes.as_slice())
+            && let Ok(g) = convert::registration_from_pb(&m)
+        {
+            let back = convert::registration_from_pb(&convert::registration_to_pb(&g));
+            prop_assert_eq!(back.ok(), Some(g));
         }
-        if let Ok(m) = lpb::Node::decode(bytes.as_slice()) {
-            if let Ok(n) = convert::node_from_pb(&m) {
-                prop_assert_eq!(convert::node_from_pb(&convert::node_to_pb(&n)).ok(), Some(n));
-            }
+        if let Ok(m) = lpb::Node::decode(bytes.as_slice())
+            && let Ok(n) = convert::node_from_pb(&m)
+        {
+            prop_assert_eq!(convert::node_from_pb(&convert::node_to_pb(&n)).ok(), Some(n));
         }
-        if let Ok(m) = lpb::Escrow::decode(bytes.as_slice()) {
-            if let Ok(e) = convert::escrow_from_pb(&m) {
-                prop_assert_eq!(convert::escrow_from_pb(&convert::escrow_to_pb(&e)).ok(), Some(e));
-            }
+        if let Ok(m) = lpb::Escrow::decode(bytes.as_slice())
+            && let Ok(e) = convert::escrow_from_pb(&m)
+        {
+            prop_assert_eq!(convert::escrow_from_pb(&convert::escrow_to_pb(&e)).ok(), Some(e));
         }
         // Node requests.
         proto_stable::<npb::GetTermsRequest>(&bytes)?;

@@ -19,15 +19,15 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(p) = Point::from_slice(data) {
         assert_eq!(p.to_bytes().as_slice(), data);
     }
-    if let Ok(arr) = <&[u8; 64]>::try_from(data) {
-        if let Ok(k) = VerifyingKey::from_bytes(arr) {
-            assert_eq!(k.to_bytes().as_slice(), data);
-        }
+    if let Ok(arr) = <&[u8; 64]>::try_from(data)
+        && let Ok(k) = VerifyingKey::from_bytes(arr)
+    {
+        assert_eq!(k.to_bytes().as_slice(), data);
     }
-    if let Ok(arr) = <&[u8; 32]>::try_from(data) {
-        if let Ok(s) = Scalar::from_bytes(arr) {
-            assert_eq!(s.to_bytes().as_slice(), data);
-        }
+    if let Ok(arr) = <&[u8; 32]>::try_from(data)
+        && let Ok(s) = Scalar::from_bytes(arr)
+    {
+        assert_eq!(s.to_bytes().as_slice(), data);
     }
     if let Ok(s) = Signature::from_slice(data) {
         assert_eq!(s.to_bytes().as_slice(), data);

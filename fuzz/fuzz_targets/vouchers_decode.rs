@@ -3,8 +3,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use veil_vouchers::{
-    Credential, IssuanceRequest, IssuanceResponse, IssuerPublicKey, IssuerSecretKey,
-    SpendRequest, SpendResponse, VoucherNullifier,
+    Credential, IssuanceRequest, IssuanceResponse, IssuerPublicKey, IssuerSecretKey, SpendRequest,
+    SpendResponse, VoucherNullifier,
 };
 
 macro_rules! round_trip {
@@ -23,9 +23,9 @@ fuzz_target!(|data: &[u8]| {
     round_trip!(IssuerSecretKey, data);
     round_trip!(SpendRequest, data);
     round_trip!(SpendResponse, data);
-    if let Ok(arr) = <[u8; 32]>::try_from(data) {
-        if let Ok(n) = VoucherNullifier::from_bytes(arr) {
-            assert_eq!(n.to_bytes(), arr);
-        }
+    if let Ok(arr) = <[u8; 32]>::try_from(data)
+        && let Ok(n) = VoucherNullifier::from_bytes(arr)
+    {
+        assert_eq!(n.to_bytes(), arr);
     }
 });
