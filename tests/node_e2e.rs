@@ -1,0 +1,247 @@
+//! A node with the real proof backend over gRPC on 127.0.0.1: a real access
+//! proof opens a session on a Groth16-verifying ledger, bytes are relayed
+//! and metered, a re-targeted token is refused after one pairing (B9, C5),
+//! and the session settles with a real `settle_8` proof
+//! (docs/protocol.md §9).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::OsRng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_stream::wrappers::ReceiverStream;
+use veil_circuits::access::AccessPublic;
+use veil_circuits::spend::SpendPrivate;
+use veil_ledger::types::{AccountId, EscrowState, Value};
+use veil_ledger::verifier::Groth16Verifier;
+use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
+use veil_node::egress::EgressPolicy;
+use veil_node::{NodeConfig, Transport};
+use veil_primitives::eddsa::{SigningKey, session_key_hash};
+use veil_primitives::field::fr_from_u64;
+use veil_primitives::ids::{BlockHeight, SessionKeyHash};
+use veil_primitives::keys::SpendingKey;
+use veil_primitives::merkle::Tree;
+use veil_primitives::note::{Address, Rho};
+use veil_primitives::receipt::Receipt;
+use veil_proofs::{CircuitId, ParamStore, Prover};
+use veil_proto::node::v1 as pb;
+use veil_proto::node::v1::node_client::NodeClient;
+use veil_proto::node::v1::{client_frame, node_frame};
+
+async fn echo_server() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+async fn next(rx: &mut tonic::Streaming<pb::NodeFrame>) -> node_frame::Frame {
+    loop {
+        let f = tokio::time::timeout(Duration::from_secs(10), rx.message())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .frame
+            .unwrap();
+        if !matches!(f, node_frame::Frame::CreditLow(_)) {
+            return f;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_proofs_open_relay_and_settle() {
+    let ledger_config = LedgerConfig {
+        challenge_window: 20,
+        max_expiry_delta: 100,
+        settle_batch_sizes: vec![8],
+    };
+    let verifier = Groth16Verifier::dev(&[8]).unwrap();
+    let ledger = EmbeddedLedger::in_memory(Arc::new(verifier), ledger_config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().into(),
+        Value(1),
+        vec![Value(1024)],
+    );
+    config.receipt_interval_kib = 64;
+    config.transport = Transport::InsecurePlaintext;
+    config.egress = EgressPolicy::parse("127.0.0.1/32").unwrap();
+    config.account = AccountId::from_fr(fr_from_u64(77));
+    config.max_session_lifetime = 100;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let node = veil_node::spawn(
+        config,
+        ledger.clone(),
+        ParamStore::open_default().unwrap(),
+        async {
+            let _ = stopped.await;
+        },
+    )
+    .await
+    .unwrap();
+
+    // A wallet deposits a note; the client builds the tree and proves access.
+    let account = AccountId::from_fr(fr_from_u64(5));
+    ledger.faucet(account, Value(10_000)).await.unwrap();
+    let sk = SpendingKey::random(&mut OsRng);
+    let rho = Rho::random(&mut OsRng);
+    let addr = Address::derive(&sk.owner_key(), &rho);
+    let dep = ledger.deposit(account, Value(5_000), addr).await.unwrap();
+    let mut tree = Tree::new();
+    for cm in ledger.commitments(0, 4096).await.unwrap() {
+        tree.append(cm).unwrap();
+    }
+    let private = SpendPrivate {
+        sk,
+        value: Value(5_000),
+        rho,
+        path: tree.path(dep.leaf_index).unwrap(),
+        rho_change: Rho::random(&mut OsRng),
+    };
+    let session_key = SigningKey::generate(&mut OsRng);
+    let h_s = SessionKeyHash::from_fr(session_key_hash(&session_key.verifying_key()));
+    let height = ledger.status().await.unwrap().height;
+    let refund = Address::derive(&private.sk.owner_key(), &Rho::random(&mut OsRng));
+    let public = AccessPublic::derive(
+        &private,
+        Value(1024),
+        node.node_id,
+        h_s,
+        refund,
+        BlockHeight(height.0 + 50),
+    )
+    .unwrap();
+    let prover = Prover::from_store(
+        &ParamStore::open_default().unwrap(),
+        &[CircuitId::Access],
+        None,
+    )
+    .unwrap();
+    let token = prover.prove_access(&public, &private, &mut OsRng).unwrap();
+
+    let mut client = NodeClient::connect(format!("http://{}", node.local_addr))
+        .await
+        .unwrap();
+    let open = |bytes: Vec<u8>| pb::OpenSessionRequest {
+        version: 1,
+        access_token: bytes,
+        session_public_key: session_key.verifying_key().to_bytes().to_vec(),
+    };
+    // B9: the same proof with a rewritten expiry passes the cheap checks
+    // and fails the pairing; nothing reaches the ledger.
+    let mut retargeted = token.clone();
+    retargeted.public.expiry = BlockHeight(height.0 + 49);
+    let err = client
+        .open_session(open(retargeted.to_bytes()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    assert_eq!(node.status().proof_verifications, 1);
+    assert!(
+        ledger
+            .get_escrow(token.session_id())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Non-canonical encoding: refused before any pairing.
+    let mut bad = token.to_bytes();
+    bad[1..33].fill(0xff);
+    assert_eq!(
+        client.open_session(open(bad)).await.unwrap_err().code(),
+        tonic::Code::InvalidArgument
+    );
+    assert_eq!(node.status().proof_verifications, 1);
+
+    let opened = client
+        .open_session(open(token.to_bytes()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(opened.credit_kib, 1024);
+    let sid = token.session_id();
+
+    // Relay 20 KiB each way with receipts.
+    let port = echo_server().await;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let mut frames = client
+        .relay(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let send = |f| pb::ClientFrame { frame: Some(f) };
+    tx.send(send(client_frame::Frame::Open(pb::Open {
+        payment: Some(pb::open::Payment::SessionId(sid.to_bytes().to_vec())),
+        stream_id: 1,
+        host: "127.0.0.1".into(),
+        port: u32::from(port),
+    })))
+    .await
+    .unwrap();
+    assert!(matches!(
+        next(&mut frames).await,
+        node_frame::Frame::Opened(_)
+    ));
+    let payload: Vec<u8> = (0..20 * 1024).map(|i| (i % 253) as u8).collect();
+    tx.send(send(client_frame::Frame::Data(pb::Data {
+        stream_id: 1,
+        bytes: payload.clone(),
+    })))
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    while got.len() < payload.len() {
+        if let node_frame::Frame::Data(d) = next(&mut frames).await {
+            got.extend_from_slice(&d.bytes);
+        }
+    }
+    assert_eq!(got, payload);
+    let receipt = Receipt {
+        session_id: sid.inner(),
+        kib: 40,
+    }
+    .sign(&session_key);
+    tx.send(send(client_frame::Frame::Receipt(pb::Receipt {
+        signed_receipt: receipt.to_bytes().to_vec(),
+    })))
+    .await
+    .unwrap();
+    assert!(matches!(
+        next(&mut frames).await,
+        node_frame::Frame::ReceiptAck(pb::ReceiptAck { kib: 40, .. })
+    ));
+
+    // Settle with a real settle_8 proof; the ledger verifies it.
+    let report = node.settle_now().await.unwrap();
+    assert_eq!(
+        (report.sessions, report.total_paid, report.batch_size),
+        (1, Value(40), 8)
+    );
+    let escrow = ledger.get_escrow(sid).await.unwrap().unwrap();
+    assert!(matches!(escrow.state, EscrowState::Settled { .. }));
+    // The client finds its refund note E − 40 at its refund address.
+    let refund_cm = veil_circuits::settle::refund_commitment(Value(1024), Value(1), 40, &refund);
+    assert!(
+        ledger
+            .commitments(0, 4096)
+            .await
+            .unwrap()
+            .contains(&refund_cm)
+    );
+    let _ = stop.send(());
+}
