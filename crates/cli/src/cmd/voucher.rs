@@ -1,16 +1,24 @@
 //! `veil voucher …`: buy unlinkable prepaid credit at one node and inspect
 //! it (`docs/vouchers.md` §9).
 
-use std::path::PathBuf;
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use tokio::sync::{Mutex, watch};
 use veil_client::amount::parse_positive_amount;
 use veil_client::session::NodeConnection;
 use veil_client::sync::LocalTree;
-use veil_client::vouchers::{VoucherWallet, buy_with_escrow, voucher_path};
+use veil_client::vouchers::{
+    VoucherTerms, VoucherWallet, buy_with_escrow, serve_socks, voucher_path,
+};
 use veil_client::wallet::Wallet;
-use veil_ledger::RemoteLedger;
+use veil_ledger::{LedgerApi, RemoteLedger};
 use veil_proofs::{CircuitId, ParamStore, Prover};
+use veil_proto::node::v1::node_client::NodeClient;
+use veil_vouchers::Balance;
 
 /// Subcommands of `veil voucher`.
 #[derive(clap::Subcommand)]
@@ -142,4 +150,136 @@ fn balance(wallet: PathBuf, json: bool) -> anyhow::Result<()> {
         println!("total: {total} KiB");
     }
     Ok(())
+}
+
+/// `veil connect --voucher`: serves SOCKS5 on `socks`, paying every
+/// connection by a spend of `kib` KiB from the wallet's vouchers at `node`
+/// (each on its own gRPC connection), until Ctrl-C.
+pub async fn connect_with_vouchers(
+    wallet: &Path,
+    node: &str,
+    socks: SocketAddr,
+    kib: u64,
+) -> anyhow::Result<()> {
+    if kib == 0 {
+        bail!("--voucher-kib must be positive");
+    }
+    let vouchers = VoucherWallet::open(wallet)?;
+    let mut client = NodeClient::connect(node.to_owned())
+        .await
+        .with_context(|| format!("connecting to node {node}"))?;
+    let terms = VoucherTerms::fetch(&mut client).await?;
+    vouchers.check_key(&terms)?;
+    let balance = vouchers.balance(Some(&terms.node_id));
+    if balance.kib() < kib {
+        bail!(
+            "voucher balance at this node is {balance} KiB, below {kib} KiB per connection: \
+             buy with `veil voucher buy`"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(socks).await?;
+    eprintln!(
+        "SOCKS5 on {socks}, each connection paid by a {kib} KiB voucher spend \
+         (balance {balance} KiB, about {} connections)",
+        balance.kib() / kib
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wallet = Arc::new(Mutex::new(vouchers));
+    let proxy = tokio::spawn(serve_socks(
+        listener,
+        node.to_owned(),
+        terms.clone(),
+        wallet.clone(),
+        Balance::from_kib(kib),
+        stop_rx,
+    ));
+    tokio::signal::ctrl_c().await?;
+    let _ = stop_tx.send(true);
+    let spends = proxy.await??;
+    eprintln!(
+        "{spends} voucher-paid connection(s); balance left {} KiB",
+        wallet.lock().await.balance(Some(&terms.node_id))
+    );
+    Ok(())
+}
+
+/// What the voucher part of `veil demo` did.
+#[derive(Debug, Clone, Copy)]
+pub struct VoucherDemo {
+    /// KiB bought with one escrow session.
+    pub bought_kib: u64,
+    /// Voucher-paid connections made (one spend each).
+    pub spends: u64,
+    /// Body bytes fetched through them.
+    pub fetched: u64,
+    /// KiB left on the wallet's vouchers at the node.
+    pub balance_left_kib: u64,
+    /// Escrow sessions opened to buy (settled with the others).
+    pub sessions: usize,
+}
+
+/// The voucher part of `veil demo`: the wallet buys a voucher with one
+/// escrow session of `escrow`, then makes `connections` SOCKS5 connections
+/// each paid by a spend of `per_connection_kib`, fetching with `fetch`
+/// (given the SOCKS5 address, returns the bytes fetched).
+#[allow(clippy::too_many_arguments)]
+pub async fn demo_round<L, F, Fut>(
+    ledger: &L,
+    node_url: &str,
+    prover: &Prover,
+    wallet: &mut Wallet,
+    tree: &mut LocalTree,
+    escrow: u64,
+    connections: usize,
+    per_connection_kib: u64,
+    fetch: F,
+) -> anyhow::Result<VoucherDemo>
+where
+    L: LedgerApi,
+    F: Fn(SocketAddr) -> Fut,
+    Fut: Future<Output = anyhow::Result<u64>>,
+{
+    let mut vouchers = VoucherWallet::open(wallet.path())?;
+    let mut node = NodeConnection::connect_plaintext(node_url).await?;
+    let purchase = buy_with_escrow(
+        ledger,
+        &mut node,
+        prover,
+        wallet,
+        &mut vouchers,
+        tree,
+        escrow,
+        &mut rand::rngs::OsRng,
+    )
+    .await?;
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let socks = listener.local_addr()?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = Arc::new(Mutex::new(vouchers));
+    let proxy = tokio::spawn(serve_socks(
+        listener,
+        node_url.to_owned(),
+        purchase.terms.clone(),
+        shared.clone(),
+        Balance::from_kib(per_connection_kib),
+        stop_rx,
+    ));
+    let mut fetched = 0u64;
+    for _ in 0..connections {
+        fetched += fetch(socks).await?;
+    }
+    let _ = stop_tx.send(true);
+    let spends = proxy.await??;
+    let balance_left_kib = shared
+        .lock()
+        .await
+        .balance(Some(&purchase.terms.node_id))
+        .kib();
+    Ok(VoucherDemo {
+        bought_kib: purchase.balance.kib(),
+        spends,
+        fetched,
+        balance_left_kib,
+        sessions: 1,
+    })
 }
