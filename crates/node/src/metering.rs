@@ -309,11 +309,11 @@ impl<R: Clone> SessionState<R> {
     }
 
     fn settle_exhaustion(&mut self) {
-        if let SessionState::Active(a) = self {
-            if a.served_bytes >= a.terms.credit_bytes() {
-                let (terms, highest) = (a.terms, a.highest.take());
-                *self = SessionState::Exhausted(Exhausted { terms, highest });
-            }
+        if let SessionState::Active(a) = self
+            && a.served_bytes >= a.terms.credit_bytes()
+        {
+            let (terms, highest) = (a.terms, a.highest.take());
+            *self = SessionState::Exhausted(Exhausted { terms, highest });
         }
     }
 

@@ -69,9 +69,12 @@ impl AccessVerifier for ProofsVerifier {
 
 /// Settlement proving; proving keys are loaded (or generated, development
 /// setup) on first use of each `K`, off the async runtime.
+/// A prover loaded once per `K` (or the error that prevented it).
+type ProverCell = Arc<OnceLock<Result<Prover, String>>>;
+
 pub struct ProofsProver {
     store: ParamStore,
-    provers: Mutex<BTreeMap<u32, Arc<OnceLock<Result<Prover, String>>>>>,
+    provers: Mutex<BTreeMap<u32, ProverCell>>,
 }
 
 impl ProofsProver {

@@ -65,6 +65,13 @@ pub struct TlsInfo {
     pub spki_sha256: [u8; 32],
 }
 
+/// Starts one settlement run (type-erased over the ledger type).
+type SettleFn = Box<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Result<SettlementReport, SettleError>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// A running node.
 pub struct NodeHandle {
     /// Where the node listens.
@@ -74,11 +81,7 @@ pub struct NodeHandle {
     /// TLS identity (`None` with [`Transport::InsecurePlaintext`]).
     pub tls: Option<TlsInfo>,
     status: Box<dyn Fn() -> NodeStatus + Send + Sync>,
-    settle: Box<
-        dyn Fn() -> Pin<Box<dyn Future<Output = Result<SettlementReport, SettleError>> + Send>>
-            + Send
-            + Sync,
-    >,
+    settle: SettleFn,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
@@ -364,12 +367,12 @@ where
                 if let Ok(r) = inner.ledger.roots().await {
                     *crate::state::lock(&inner.view.roots) = r;
                 }
-                if let Some(every) = inner.config.settle_every {
-                    if last_settle.elapsed() >= every {
-                        last_settle = std::time::Instant::now();
-                        if let Err(e) = inner.settle(true).await {
-                            warn!("settlement failed (will retry): {e}");
-                        }
+                if let Some(every) = inner.config.settle_every
+                    && last_settle.elapsed() >= every
+                {
+                    last_settle = std::time::Instant::now();
+                    if let Err(e) = inner.settle(true).await {
+                        warn!("settlement failed (will retry): {e}");
                     }
                 }
             }

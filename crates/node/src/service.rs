@@ -221,11 +221,7 @@ impl<L: LedgerApi> Inner<L> {
 
 /// Metering terms of a stored session.
 pub(crate) fn terms_of(r: &SessionRecord) -> SessionTerms {
-    let credit_kib = if r.price_per_kib.0 == 0 {
-        0
-    } else {
-        r.escrow.0 / r.price_per_kib.0
-    };
+    let credit_kib = r.escrow.0.checked_div(r.price_per_kib.0).unwrap_or(0);
     SessionTerms {
         session_id: r.session_id,
         credit_kib,
@@ -341,10 +337,10 @@ impl<L: LedgerApi> pb::node_server::Node for NodeService<L> {
         let inner = self.inner.clone();
         let inbound = request.into_inner();
         tokio::spawn(async move {
-            if let Err(status) = crate::relay::run(inner, inbound, tx.clone()).await {
-                if tx.send(Err(status)).await.is_err() {
-                    debug!("relay ended; client gone");
-                }
+            if let Err(status) = crate::relay::run(inner, inbound, tx.clone()).await
+                && tx.send(Err(status)).await.is_err()
+            {
+                debug!("relay ended; client gone");
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
