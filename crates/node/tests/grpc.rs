@@ -659,3 +659,14 @@ async fn relay_throughput() {
         );
     }
 }
+
+#[tokio::test]
+async fn idle_relay_is_ended_c6() {
+    let w = World::with(|c| c.limits.relay_idle_timeout = Duration::from_millis(200)).await;
+    let mut relay = Relay::start(&w).await;
+    // Send nothing: the node ends the call instead of holding the slot.
+    let end = tokio::time::timeout(Duration::from_secs(5), relay.rx.message())
+        .await
+        .expect("relay ended in time");
+    assert_eq!(end.unwrap_err().code(), Code::DeadlineExceeded);
+}
