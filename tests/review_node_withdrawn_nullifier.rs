@@ -8,7 +8,8 @@
 //! replay costs one Groth16 verification, and the ledger's `NullifierSpent`
 //! is not counted toward the peer's ban. The first test asserts the expected
 //! behaviour and is ignored until R-2 is fixed; the second pins the current
-//! behaviour so the finding stays visible.
+//! behaviour so the finding stays visible (the fix deletes it and removes the
+//! `#[ignore]` of the first).
 //!
 //! Uses the node's own test harness (in-memory ledger with the fake proof
 //! rule, node on 127.0.0.1).
