@@ -12,6 +12,10 @@ use crate::session::{NodeConnection, NodeTerms, OpenedSession, open_session};
 use crate::sync::{LocalTree, sync};
 use crate::wallet::Wallet;
 
+/// How long to wait for the node to learn the latest root: tries × step.
+const ROOT_WAIT_TRIES: u32 = 40;
+const ROOT_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// A session with its running relay.
 pub struct LiveSession {
     pub session: OpenedSession,
@@ -36,7 +40,16 @@ pub async fn start_session<L: LedgerApi, R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<LiveSession, ClientError> {
     sync(ledger, wallet, tree).await?;
-    let terms = node.terms().await?;
+    // The node learns new roots by polling the ledger: wait (bounded) until
+    // it accepts the root the proof will use.
+    let mut terms = node.terms().await?;
+    for _ in 0..ROOT_WAIT_TRIES {
+        if terms.recent_roots.contains(&tree.root().inner()) {
+            break;
+        }
+        tokio::time::sleep(ROOT_WAIT_STEP).await;
+        terms = node.terms().await?;
+    }
     let session = open_session(node, &terms, prover, wallet, tree, escrow, intent, rng).await?;
     let relay = Relay::start(node, &session, terms.node_key, terms.max_frame_bytes).await?;
     let rtt = relay.challenge().await?;

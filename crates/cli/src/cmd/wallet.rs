@@ -1,12 +1,226 @@
-//! `veil wallet …` (being written).
+//! `veil wallet …`: keys, notes, deposits, withdrawals (`docs/client.md`).
+//!
+//! Secrets never come from the command line (adversarial F3): a spending
+//! key is generated, or read from a 0600 file, or from stdin. Amounts are
+//! parsed strictly (F1); hex strictly (F2).
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use rand::rngs::OsRng;
+use veil_client::amount::parse_positive_amount;
+use veil_client::fsutil::read_secret_file;
+use veil_client::sync::{LocalTree, sync};
+use veil_client::wallet::{Wallet, parse_field_hex};
+use veil_ledger::{EmbeddedLedger, LedgerApi, RemoteLedger};
+use veil_primitives::Fr;
+use veil_primitives::ids::AccountId;
+use veil_proofs::{CircuitId, ParamStore, Prover};
+
+/// Refuses a secret passed as an argument: it would be visible in `ps`.
+fn refuse_secret_on_argv(_: &str) -> Result<String, String> {
+    Err("secrets are never accepted on the command line (visible in `ps` and shell history); \
+         use --key-file PATH (mode 0600) or --key-stdin"
+        .into())
+}
+
+/// Options shared by every subcommand.
+#[derive(clap::Args)]
+pub struct WalletOpts {
+    /// The wallet file (created with mode 0600; a group/world-readable one is refused).
+    #[arg(long)]
+    wallet: PathBuf,
+    /// Refused: a spending key on the command line.
+    #[arg(long = "spending-key", hide = true, value_parser = refuse_secret_on_argv)]
+    _spending_key: Option<String>,
+    /// Refused: a secret on the command line.
+    #[arg(long = "secret", hide = true, value_parser = refuse_secret_on_argv)]
+    _secret: Option<String>,
+}
+
+/// Ledger selection.
+#[derive(clap::Args)]
+pub struct LedgerOpts {
+    /// `http://HOST:PORT` (a `veil ledger serve`) or `embedded:PATH` (a redb file).
+    #[arg(long)]
+    ledger: String,
+}
 
 /// Subcommands of `veil wallet`.
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Placeholder until this subcommand lands.
-    Placeholder,
+    /// Create a wallet (a fresh spending key, or one from a 0600 file or stdin).
+    New {
+        #[command(flatten)]
+        w: WalletOpts,
+        /// Read the spending key (64 hex digits, optional 0x) from this 0600 file.
+        #[arg(long, conflicts_with = "key_stdin")]
+        key_file: Option<PathBuf>,
+        /// Read the spending key from standard input.
+        #[arg(long)]
+        key_stdin: bool,
+    },
+    /// Print the wallet's public account (deposit source, withdraw default).
+    Address {
+        #[command(flatten)]
+        w: WalletOpts,
+    },
+    /// DEVELOPMENT: fund the account with the faucet and deposit AMOUNT into the pool.
+    Deposit {
+        #[command(flatten)]
+        w: WalletOpts,
+        #[command(flatten)]
+        l: LedgerOpts,
+        /// Base units (plain decimal digits).
+        amount: String,
+    },
+    /// Sync, then print spendable and pending value.
+    Balance {
+        #[command(flatten)]
+        w: WalletOpts,
+        #[command(flatten)]
+        l: LedgerOpts,
+    },
+    /// Download new commitments; find deposits, change and refunds.
+    Sync {
+        #[command(flatten)]
+        w: WalletOpts,
+        #[command(flatten)]
+        l: LedgerOpts,
+    },
+    /// Spend AMOUNT from one note to a public account (withdraw proof).
+    Withdraw {
+        #[command(flatten)]
+        w: WalletOpts,
+        #[command(flatten)]
+        l: LedgerOpts,
+        /// Base units.
+        amount: String,
+        /// Recipient account (64 hex digits); default: this wallet's account.
+        #[arg(long)]
+        to: Option<String>,
+    },
 }
 
-pub fn run(_cmd: Command) -> anyhow::Result<()> {
-    anyhow::bail!("`veil wallet` is not available in this build yet")
+pub fn run(cmd: Command) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run_async(cmd))
+}
+
+/// A ledger given on the command line.
+#[derive(Clone)]
+pub enum AnyLedger {
+    Remote(RemoteLedger),
+    Embedded(EmbeddedLedger),
+}
+
+/// Opens `--ledger`: a URL or `embedded:PATH`.
+pub async fn open_ledger(spec: &str) -> anyhow::Result<AnyLedger> {
+    if let Some(path) = spec.strip_prefix("embedded:") {
+        let store = ParamStore::open_default()?;
+        let config = veil_ledger::LedgerConfig::default();
+        let verifier = veil_ledger::verifier::Groth16Verifier::from_store(&store, &config.settle_batch_sizes)?;
+        let l = EmbeddedLedger::open(std::path::Path::new(path), std::sync::Arc::new(verifier), config)
+            .with_context(|| format!("opening ledger {path}"))?;
+        Ok(AnyLedger::Embedded(l))
+    } else if spec.starts_with("http://") || spec.starts_with("https://") {
+        Ok(AnyLedger::Remote(RemoteLedger::connect(spec).await.with_context(|| format!("ledger {spec}"))?))
+    } else {
+        bail!("--ledger must be http://HOST:PORT or embedded:PATH")
+    }
+}
+
+fn parse_key_text(text: &str) -> anyhow::Result<Fr> {
+    let t = text.strip_suffix('\n').unwrap_or(text);
+    parse_field_hex(t).map_err(|e| anyhow::anyhow!("spending key: {e}"))
+}
+
+async fn run_async(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::New { w, key_file, key_stdin } => {
+            let sk = match (key_file, key_stdin) {
+                (Some(p), _) => {
+                    let bytes = read_secret_file(&p, 4096)?;
+                    parse_key_text(std::str::from_utf8(&bytes).context("key file is not UTF-8")?)?
+                }
+                (None, true) => {
+                    let mut s = String::new();
+                    std::io::stdin().take(4096).read_to_string(&mut s)?;
+                    parse_key_text(&s)?
+                }
+                (None, false) => veil_primitives::keys::SpendingKey::random(&mut OsRng).inner(),
+            };
+            let account = veil_primitives::keys::SpendingKey::random(&mut OsRng).inner();
+            let wallet = Wallet::create(&w.wallet, sk, account)?;
+            println!("created {} (mode 0600)", wallet.path().display());
+            println!("account {}", hex::encode(veil_primitives::field::fr_to_bytes(&account)));
+            Ok(())
+        }
+        Command::Address { w } => {
+            let wallet = Wallet::open(&w.wallet)?;
+            println!("{}", hex::encode(wallet.account().to_bytes()));
+            Ok(())
+        }
+        Command::Deposit { w, l, amount } => {
+            let amount = parse_positive_amount(&amount)?;
+            let mut wallet = Wallet::open(&w.wallet)?;
+            eprintln!("DEVELOPMENT: the account is funded by the ledger's faucet");
+            let leaf = match open_ledger(&l.ledger).await? {
+                AnyLedger::Remote(x) => veil_client::ops::deposit(&x, &mut wallet, amount, true, &mut OsRng).await?,
+                AnyLedger::Embedded(x) => veil_client::ops::deposit(&x, &mut wallet, amount, true, &mut OsRng).await?,
+            };
+            println!("deposited {amount} (leaf {leaf})");
+            Ok(())
+        }
+        Command::Balance { w, l } | Command::Sync { w, l } => {
+            let mut wallet = Wallet::open(&w.wallet)?;
+            let mut tree = LocalTree::new();
+            let r = match open_ledger(&l.ledger).await? {
+                AnyLedger::Remote(x) => sync(&x, &mut wallet, &mut tree).await?,
+                AnyLedger::Embedded(x) => sync(&x, &mut wallet, &mut tree).await?,
+            };
+            println!(
+                "leaves {}, notes found {}, refunds found {:?}\nbalance {} (+{} pending)",
+                r.leaves,
+                r.notes_found,
+                r.refunds_found,
+                wallet.balance(),
+                wallet.pending()
+            );
+            Ok(())
+        }
+        Command::Withdraw { w, l, amount, to } => {
+            let amount = parse_positive_amount(&amount)?;
+            let mut wallet = Wallet::open(&w.wallet)?;
+            let recipient = match to {
+                Some(h) => AccountId::from_fr(parse_field_hex(&h).map_err(|e| anyhow::anyhow!("--to: {e}"))?),
+                None => wallet.account(),
+            };
+            eprintln!("{}", veil_proofs::INSECURE_WARNING);
+            let store = ParamStore::open_default()?;
+            let prover = Prover::from_store(&store, &[CircuitId::Withdraw], None)?;
+            let mut tree = LocalTree::new();
+            match open_ledger(&l.ledger).await? {
+                AnyLedger::Remote(x) => withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?,
+                AnyLedger::Embedded(x) => withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?,
+            }
+            println!("withdrew {amount}; balance {} (+{} pending)", wallet.balance(), wallet.pending());
+            Ok(())
+        }
+    }
+}
+
+async fn withdraw<L: LedgerApi>(
+    ledger: &L,
+    prover: &Prover,
+    wallet: &mut Wallet,
+    tree: &mut LocalTree,
+    amount: u64,
+    recipient: AccountId,
+) -> anyhow::Result<()> {
+    sync(ledger, wallet, tree).await?;
+    veil_client::ops::withdraw(ledger, prover, wallet, tree, amount, recipient, &mut OsRng).await?;
+    sync(ledger, wallet, tree).await?;
+    Ok(())
 }
