@@ -265,3 +265,88 @@ impl ProofVerifier for Groth16Verifier {
         self.inner.verify_settle(k, &public, &proof).is_ok()
     }
 }
+
+/// One queued access verification and where its answer goes.
+type AccessJob = (AccessStatement, Proof, std::sync::mpsc::SyncSender<bool>);
+
+/// [`Groth16Verifier`] that verifies concurrently submitted access tokens
+/// together: one worker thread drains the queue (up to `max_batch`) and
+/// checks them with one randomised multi-pairing (docs/protocol.md §7.5,
+/// 128-bit weights from the OS RNG). If the batch fails, each token is
+/// verified on its own, so an invalid token never makes a valid one fail.
+/// Withdraw and settle proofs are verified individually.
+pub struct BatchingVerifier {
+    inner: Arc<Groth16Verifier>,
+    queue: std::sync::Mutex<std::sync::mpsc::Sender<AccessJob>>,
+}
+
+impl BatchingVerifier {
+    /// Starts the worker thread; it stops when the verifier is dropped.
+    pub fn new(inner: Groth16Verifier, max_batch: usize) -> std::io::Result<Self> {
+        let inner = Arc::new(inner);
+        let (tx, rx) = std::sync::mpsc::channel::<AccessJob>();
+        let worker = inner.clone();
+        std::thread::Builder::new()
+            .name("veil-ledger-batch-verify".into())
+            .spawn(move || batch_worker(&worker, &rx, max_batch.max(1)))?;
+        Ok(Self {
+            inner,
+            queue: std::sync::Mutex::new(tx),
+        })
+    }
+}
+
+fn batch_worker(v: &Groth16Verifier, rx: &std::sync::mpsc::Receiver<AccessJob>, max: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < max {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut ok = vec![false; jobs.len()];
+        let mut tokens = Vec::with_capacity(jobs.len());
+        let mut index = Vec::with_capacity(jobs.len());
+        for (i, (s, p, _)) in jobs.iter().enumerate() {
+            // An undecodable proof is rejected without a pairing.
+            if let Some(proof) = decode_proof(p) {
+                tokens.push(veil_proofs::AccessToken {
+                    public: access_public(s),
+                    proof,
+                });
+                index.push(i);
+            }
+        }
+        let batch_ok = tokens.len() > 1
+            && v.inner
+                .batch_verify_access(&tokens, &mut rand::rngs::OsRng)
+                .is_ok();
+        for (t, &i) in tokens.iter().zip(&index) {
+            if let Some(slot) = ok.get_mut(i) {
+                *slot = batch_ok || v.inner.verify_access(t).is_ok();
+            }
+        }
+        for ((_, _, reply), ok) in jobs.into_iter().zip(ok) {
+            let _ = reply.send(ok);
+        }
+    }
+}
+
+impl ProofVerifier for BatchingVerifier {
+    fn verify_access(&self, s: &AccessStatement, p: &Proof) -> bool {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let sent = match self.queue.lock() {
+            Ok(q) => q.send((s.clone(), p.clone(), tx)).is_ok(),
+            Err(_) => false,
+        };
+        // A stopped worker fails closed.
+        sent && rx.recv().unwrap_or(false)
+    }
+    fn verify_withdraw(&self, s: &WithdrawStatement, p: &Proof) -> bool {
+        self.inner.verify_withdraw(s, p)
+    }
+    fn verify_settle(&self, s: &SettleStatement, p: &Proof) -> bool {
+        self.inner.verify_settle(s, p)
+    }
+}

@@ -11,7 +11,7 @@ use veil_circuits::access::{AccessPrivate, AccessPublic};
 use veil_circuits::settle::{SettlePublic, Slot};
 use veil_circuits::withdraw::WithdrawPublic;
 use veil_ledger::types::*;
-use veil_ledger::verifier::{CountingVerifier, Groth16Verifier};
+use veil_ledger::verifier::{BatchingVerifier, CountingVerifier, Groth16Verifier, ProofVerifier};
 use veil_ledger::{Engine, LedgerConfig, LedgerError};
 use veil_primitives::Fr;
 use veil_primitives::eddsa::SigningKey;
@@ -60,7 +60,6 @@ fn to_ledger_proof(p: &veil_proofs::Proof) -> Proof {
 struct Fx {
     engine: Engine,
     verifier: Arc<CountingVerifier<Arc<Groth16Verifier>>>,
-    node_key: SigningKey,
     node: NodeId,
     other_node: NodeId,
     node_account: AccountId,
@@ -106,7 +105,6 @@ fn fixture(seed: u64) -> Fx {
         other_node: other_key.verifying_key().node_id(),
         engine,
         verifier,
-        node_key,
         node_account,
         wallet,
         rng: ChaCha20Rng::seed_from_u64(seed),
@@ -282,6 +280,32 @@ fn real_access_token_opens_and_any_altered_input_is_rejected() {
         "every altered token reached the pairing"
     );
     assert_eq!(fx.status(), before, "rejected tokens changed nothing");
+
+    // Batched verification (§7.5) gives the same answers, also when valid
+    // and invalid tokens share a batch.
+    let batching = Arc::new(BatchingVerifier::new((*verifier()).clone(), 16).unwrap());
+    let bad = AccessStatement {
+        expiry: BlockHeight(st.expiry.0 + 1),
+        ..st.clone()
+    };
+    let answers: Vec<bool> = (0..8)
+        .map(|i| {
+            let (b, s, p) = (
+                batching.clone(),
+                if i % 2 == 0 { st.clone() } else { bad.clone() },
+                proof.clone(),
+            );
+            std::thread::spawn(move || b.verify_access(&s, &p))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(
+        answers,
+        [true, false, true, false, true, false, true, false]
+    );
+    assert!(!batching.verify_access(&st, &garbage));
 
     let e = fx.engine.open_escrow(st.clone(), &proof).unwrap();
     assert_eq!(e.session_id, SessionId::from(st.nullifier));

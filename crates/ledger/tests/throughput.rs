@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use veil_circuits::access::{AccessPrivate, AccessPublic};
 use veil_ledger::service::{bind, serve};
 use veil_ledger::types::*;
-use veil_ledger::verifier::{Groth16Verifier, ProofVerifier};
+use veil_ledger::verifier::{BatchingVerifier, Groth16Verifier, ProofVerifier};
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
 use veil_primitives::Fr;
 use veil_primitives::eddsa::SigningKey;
@@ -37,7 +37,7 @@ const E: Value = Value(1_000);
 
 /// Accumulates the time spent verifying.
 struct Timed {
-    inner: Groth16Verifier,
+    inner: Box<dyn ProofVerifier>,
     nanos: AtomicU64,
 }
 
@@ -55,6 +55,11 @@ impl ProofVerifier for Timed {
     fn verify_settle(&self, s: &SettleStatement, p: &Proof) -> bool {
         self.inner.verify_settle(s, p)
     }
+}
+
+/// `VEIL_BENCH_BATCH=1`: verify access tokens with [`BatchingVerifier`].
+fn batching() -> bool {
+    std::env::var_os("VEIL_BENCH_BATCH").is_some_and(|v| v == "1")
 }
 
 fn note(i: u64) -> (SpendingKey, Rho, Note) {
@@ -154,8 +159,14 @@ async fn run_one(
     batch: Vec<AccessToken>,
 ) -> (Duration, Vec<Duration>, Duration) {
     let dir = tempfile::tempdir().unwrap();
+    let g = Groth16Verifier::dev(&[1, 8, 64]).unwrap();
+    let inner: Box<dyn ProofVerifier> = if batching() {
+        Box::new(BatchingVerifier::new(g, 64).unwrap())
+    } else {
+        Box::new(g)
+    };
     let verifier = Arc::new(Timed {
-        inner: Groth16Verifier::dev(&[1, 8, 64]).unwrap(),
+        inner,
         nanos: AtomicU64::new(0),
     });
     let ledger = EmbeddedLedger::open(
@@ -255,8 +266,9 @@ fn open_escrow_throughput_over_grpc_with_real_tokens() {
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     eprintln!(
-        "open_escrow over gRPC, real tokens, durable: {} opens, {:.0} ops/s, p50 {:.1} ms, p99 {:.1} ms, \
+        "open_escrow over gRPC, real tokens, durable, batching {}: {} opens, {:.0} ops/s, p50 {:.1} ms, p99 {:.1} ms, \
          verification {:.2} ms/op = {:.0}% of {cores} cores' wall time",
+        batching(),
         lat.len(),
         lat.len() as f64 / wall.as_secs_f64(),
         pct(0.50).as_secs_f64() * 1e3,
