@@ -827,3 +827,44 @@ fn client_and_node_agree_on_contexts() {
         );
     }
 }
+
+/// `veil connect --voucher` front end: every SOCKS5 CONNECT is paid by its
+/// own spend, and the wallet pays exactly one spend per connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socks_front_end_pays_each_connection_with_one_spend() {
+    use veil_client::socks5::{self, Host, Target};
+    let w = World::new().await;
+    let terms = World::terms_of(&w.node).await;
+    let mut wallet = w.wallet("socks.json");
+    wallet.add(w.buy().await).unwrap();
+    let wallet = Arc::new(tokio::sync::Mutex::new(wallet));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let socks = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let proxy = tokio::spawn(cv::serve_socks(
+        listener,
+        format!("http://{}", w.node.handle.local_addr),
+        terms.clone(),
+        wallet.clone(),
+        Balance::from_kib(8),
+        stop_rx,
+    ));
+    for i in 0..3u8 {
+        let mut s = tokio::net::TcpStream::connect(socks).await.unwrap();
+        let target = Target {
+            host: Host::Ip("127.0.0.1".parse().unwrap()),
+            port: w.echo_port,
+        };
+        assert_eq!(socks5::client_connect(&mut s, &target).await.unwrap(), 0);
+        s.write_all(&[i; 100]).await.unwrap();
+        let mut got = [0u8; 100];
+        s.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, [i; 100]);
+    }
+    let _ = stop_tx.send(true);
+    assert_eq!(proxy.await.unwrap().unwrap(), 3);
+    assert_eq!(
+        wallet.lock().await.balance(Some(&terms.node_id)),
+        Balance::from_kib(CREDIT_KIB - 3 * 8)
+    );
+}
