@@ -104,10 +104,10 @@ async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Ac
             node_id,
             session_key_hash: SessionKeyHash::from_fr(fr(3)),
             refund_addr: Address::from_fr(fr(4)),
-            // Even opens are settled at once: a wide window (40 blocks, 80 ms)
-            // so settles happen in every cycle. Odd ones expire soon (8 ms)
-            // and are reclaimed later.
-            expiry: BlockHeight(status.height.0 + if i % 2 == 0 { 40 } else { 4 }),
+            // Odd opens (the first of each worker) are settled at once: a
+            // wide window (40 blocks, 80 ms) so settles happen in most
+            // cycles. Even ones expire soon (8 ms) and are reclaimed later.
+            expiry: BlockHeight(status.height.0 + if i % 2 == 1 { 40 } else { 4 }),
         };
         let e = match remote.open_escrow(token, FakeVerifier::valid_proof()).await {
             Ok(e) => {
@@ -119,7 +119,7 @@ async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Ac
             Err(LedgerError::ExpiryOutOfRange { .. }) => continue,
             Err(_) => return,
         };
-        if i % 2 == 0 {
+        if i % 2 == 1 {
             let req = SettleRequest {
                 node_id,
                 k: 1,
