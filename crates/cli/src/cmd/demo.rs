@@ -141,6 +141,9 @@ pub async fn fetch_via_socks(socks: SocketAddr, dest: SocketAddr, n: u64) -> any
         bail!("SOCKS5 CONNECT refused with code {code}");
     }
     s.write_all(format!("GET /{n} HTTP/1.0\r\nHost: {dest}\r\n\r\n").as_bytes()).await?;
+    // Half-close: the node ends a stream only after the client's Close
+    // (node.proto `Close`), which the proxy sends on local end of input.
+    s.shutdown().await?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).await?;
     let body_at = resp
@@ -227,6 +230,7 @@ async fn scenario<L: LedgerApi>(
     let mut relay_ms = 0u128;
     for (ci, intent) in plan {
         let c = clients.get_mut(ci).context("client")?;
+        eprintln!("-- {} opens session {intent}", c.name);
         let mut conn = NodeConnection::connect_plaintext(&node_url).await?;
         let live = start_session(
             &ledger, &mut conn, &prover, &mut c.wallet, &mut c.tree, escrow, intent, &mut rng,
@@ -240,6 +244,16 @@ async fn scenario<L: LedgerApi>(
         let socks_addr = socks.local_addr()?;
         tokio::spawn(serve_socks(socks, relay_rx, stop_rx.clone()));
         let t = Instant::now();
+        eprintln!("-- session open; fetching through SOCKS5 {socks_addr}");
+        if std::env::var_os("VEIL_DEMO_DEBUG").is_some() {
+            let st = live.relay.stats();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    eprintln!("   [debug] {st:?}");
+                }
+            });
+        }
         // Two parallel fetches per session: streams multiplexed on one relay.
         let half = mib * 1024 * 1024 / 2;
         let (a, b) = tokio::join!(
