@@ -53,12 +53,22 @@ pub async fn start_session<L: LedgerApi, R: RngCore + CryptoRng>(
     let session = open_session(node, &terms, prover, wallet, tree, escrow, intent, rng).await?;
     let relay = Relay::start(node, &session, terms.node_key, terms.max_frame_bytes).await?;
     let rtt = relay.challenge().await?;
-    Ok(LiveSession { session, relay, terms, first_rtt_us: rtt.as_micros() })
+    Ok(LiveSession {
+        session,
+        relay,
+        terms,
+        first_rtt_us: rtt.as_micros(),
+    })
 }
 
 /// Closes a session's relay and records every receipt signed (refund
 /// candidates) in the wallet.
 pub fn finish_session(wallet: &mut Wallet, live: &LiveSession) -> Result<(), ClientError> {
     live.relay.close();
-    crate::session::record_receipts(wallet, &live.session.session_id, &live.relay.signed_kibs(), true)
+    crate::session::record_receipts(
+        wallet,
+        &live.session.session_id,
+        &live.relay.signed_kibs(),
+        true,
+    )
 }

@@ -4,7 +4,7 @@
 //! challenges.
 //!
 //! Payment rule: the client counts payload bytes in both directions and
-//! signs a receipt for `⌈bytes / 1024⌉` KiB every half receipt interval
+//! signs a receipt for `⌈bytes / 1024⌉` KiB every eighth of a receipt interval
 //! (and when the node reports low credit), never above the session's
 //! credit. It signs only for bytes it has itself sent or received. A node
 //! that fails a challenge (bad signature, wrong nonce, or no answer within
@@ -37,6 +37,9 @@ use crate::socks5::{Host, Target};
 pub const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes per KiB.
 const KIB: u64 = 1024;
+/// Receipts per receipt interval: signing well before the node's limit
+/// keeps parallel streams from stalling on a receipt in flight.
+const RECEIPT_STEPS_PER_INTERVAL: u64 = 8;
 /// Depth of the per-stream inbound queue.
 const STREAM_QUEUE: usize = 64;
 
@@ -267,7 +270,7 @@ impl Relay {
     }
 
     /// Signs a receipt for `⌈bytes/1024⌉` KiB (capped by the credit) if it
-    /// is due: at least half an interval beyond the last one, or `force`d
+    /// is due: at least an eighth of an interval beyond the last one, or `force`d
     /// by a low-credit notice. Never for a distrusted node.
     async fn maybe_receipt(&self, force: bool) {
         let s = &self.shared;
@@ -276,7 +279,7 @@ impl Relay {
         }
         let kib = s.stats.bytes().div_ceil(KIB).min(s.credit_kib);
         let last = s.stats.highest_receipt_kib.load(Ordering::Acquire);
-        let step = (s.interval_kib / 2).max(1);
+        let step = (s.interval_kib / RECEIPT_STEPS_PER_INTERVAL).max(1);
         if kib == 0 || kib <= last || (!force && kib < last + step && kib < s.credit_kib) {
             return;
         }
@@ -365,7 +368,13 @@ impl RelayStream {
                         total += d.len() as u64;
                         relay2.account(d.len(), false).await;
                     }
-                    StreamEvent::Closed(_) => break,
+                    StreamEvent::Closed(why) => {
+                        tracing::debug!(stream = id, "stream closed by the node: {why}");
+                        if std::env::var_os("VEIL_DEMO_DEBUG").is_some() {
+                            eprintln!("   [debug] stream {id} closed: {why}");
+                        }
+                        break;
+                    }
                     StreamEvent::Opened => {}
                 }
             }

@@ -63,10 +63,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--socks must be a loopback address: the proxy is a local front end");
     }
     if !args.insecure_plaintext {
-        bail!("this build talks to nodes over plaintext only: pass --insecure-plaintext (development)");
+        bail!(
+            "this build talks to nodes over plaintext only: pass --insecure-plaintext (development)"
+        );
     }
     if args.voucher {
-        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
         return rt.block_on(super::voucher::connect_with_vouchers(
             &args.wallet,
             &args.node,
@@ -76,7 +80,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let escrow = parse_positive_amount(&args.escrow)?;
     eprintln!("{}", veil_proofs::INSECURE_WARNING);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         match open_ledger(&args.ledger).await? {
             AnyLedger::Remote(l) => serve(l, &args, escrow).await,
@@ -87,13 +93,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Result<()> {
     let store = ParamStore::open_default()?;
-    let prover = tokio::task::spawn_blocking(move || Prover::from_store(&store, &[CircuitId::Access], None)).await??;
+    let prover =
+        tokio::task::spawn_blocking(move || Prover::from_store(&store, &[CircuitId::Access], None))
+            .await??;
     let mut wallet = Wallet::open(&args.wallet)?;
     let mut tree = LocalTree::new();
     let mut node = NodeConnection::connect_plaintext(&args.node).await?;
     let mut n = 0u32;
     let mut live: LiveSession = start_session(
-        &ledger, &mut node, &prover, &mut wallet, &mut tree, escrow, &args.intent, &mut OsRng,
+        &ledger,
+        &mut node,
+        &prover,
+        &mut wallet,
+        &mut tree,
+        escrow,
+        &args.intent,
+        &mut OsRng,
     )
     .await?;
     eprintln!(
@@ -103,14 +118,21 @@ async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Res
     let (relay_tx, relay_rx) = watch::channel(Some(live.relay.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let listener = tokio::net::TcpListener::bind(args.socks).await?;
-    eprintln!("SOCKS5 on {} (use curl --socks5-hostname {})", args.socks, args.socks);
+    eprintln!(
+        "SOCKS5 on {} (use curl --socks5-hostname {})",
+        args.socks, args.socks
+    );
     let proxy = tokio::spawn(serve_socks(listener, relay_rx, stop_rx));
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        let low = live.relay.remaining_kib() < live.session.receipt_interval_kib.max(live.session.credit_kib / 5);
+        let low = live.relay.remaining_kib()
+            < live
+                .session
+                .receipt_interval_kib
+                .max(live.session.credit_kib / 5);
         if low || !live.relay.usable() {
             if live.relay.distrusted() {
                 eprintln!("node failed a challenge: not paying it further");
@@ -118,7 +140,18 @@ async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Res
             }
             n += 1;
             let intent = format!("{}#{n}", args.intent);
-            match start_session(&ledger, &mut node, &prover, &mut wallet, &mut tree, escrow, &intent, &mut OsRng).await {
+            match start_session(
+                &ledger,
+                &mut node,
+                &prover,
+                &mut wallet,
+                &mut tree,
+                escrow,
+                &intent,
+                &mut OsRng,
+            )
+            .await
+            {
                 Ok(next) => {
                     finish_session(&mut wallet, &live)?;
                     let _ = relay_tx.send(Some(next.relay.clone()));

@@ -53,7 +53,9 @@ const RECEIPT_INTERVAL_KIB: u64 = 256;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("\n!!! {} !!!\n", veil_proofs::INSECURE_WARNING);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(main(args))
 }
 
@@ -66,7 +68,10 @@ async fn main(args: Args) -> anyhow::Result<()> {
     let t_total = Instant::now();
     let store = ParamStore::open_default()?;
     let t_keys = Instant::now();
-    say!(args.json, "== parameters: loading (first run generates and caches dev keys)");
+    say!(
+        args.json,
+        "== parameters: loading (first run generates and caches dev keys)"
+    );
     let prover = tokio::task::spawn_blocking({
         let store = store.clone();
         move || Prover::from_store(&store, &[CircuitId::Access, CircuitId::Withdraw], None)
@@ -75,16 +80,39 @@ async fn main(args: Args) -> anyhow::Result<()> {
     let keys_ms = t_keys.elapsed().as_millis();
     match &args.ledger {
         Some(url) => {
-            let ledger = RemoteLedger::connect(url).await.with_context(|| format!("ledger {url}"))?;
-            scenario(ledger, None, store, prover, tmp.path(), &args, keys_ms, t_total).await
+            let ledger = RemoteLedger::connect(url)
+                .await
+                .with_context(|| format!("ledger {url}"))?;
+            scenario(
+                ledger,
+                None,
+                store,
+                prover,
+                tmp.path(),
+                &args,
+                keys_ms,
+                t_total,
+            )
+            .await
         }
         None => {
             let config = LedgerConfig::default();
-            let verifier: Arc<dyn ProofVerifier> =
-                Arc::new(Groth16Verifier::from_store(&store, &config.settle_batch_sizes)?);
+            let verifier: Arc<dyn ProofVerifier> = Arc::new(Groth16Verifier::from_store(
+                &store,
+                &config.settle_batch_sizes,
+            )?);
             let ledger = EmbeddedLedger::open(&tmp.path().join("ledger.redb"), verifier, config)?;
-            scenario(ledger.clone(), Some(ledger), store, prover, tmp.path(), &args, keys_ms, t_total)
-                .await
+            scenario(
+                ledger.clone(),
+                Some(ledger),
+                store,
+                prover,
+                tmp.path(),
+                &args,
+                keys_ms,
+                t_total,
+            )
+            .await
         }
     }
 }
@@ -111,7 +139,8 @@ async fn http_server() -> anyhow::Result<SocketAddr> {
                     .and_then(|p| p.trim_start_matches('/').parse().ok())
                     .unwrap_or(1024)
                     .min(256 << 20);
-                let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n");
+                let head =
+                    format!("HTTP/1.0 200 OK\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n");
                 if s.write_all(head.as_bytes()).await.is_err() {
                     return;
                 }
@@ -119,7 +148,10 @@ async fn http_server() -> anyhow::Result<SocketAddr> {
                 let mut left = n;
                 while left > 0 {
                     let k = left.min(chunk.len());
-                    if s.write_all(chunk.get(..k).unwrap_or_default()).await.is_err() {
+                    if s.write_all(chunk.get(..k).unwrap_or_default())
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     left -= k;
@@ -135,24 +167,48 @@ async fn http_server() -> anyhow::Result<SocketAddr> {
 /// returns the body length.
 pub async fn fetch_via_socks(socks: SocketAddr, dest: SocketAddr, n: u64) -> anyhow::Result<u64> {
     let mut s = TcpStream::connect(socks).await?;
-    let target = Target { host: Host::Ip(dest.ip()), port: dest.port() };
+    let target = Target {
+        host: Host::Ip(dest.ip()),
+        port: dest.port(),
+    };
     let code = socks5::client_connect(&mut s, &target).await?;
     if code != 0 {
         bail!("SOCKS5 CONNECT refused with code {code}");
     }
-    s.write_all(format!("GET /{n} HTTP/1.0\r\nHost: {dest}\r\n\r\n").as_bytes()).await?;
-    // Half-close: the node ends a stream only after the client's Close
-    // (node.proto `Close`), which the proxy sends on local end of input.
-    s.shutdown().await?;
+    s.write_all(format!("GET /{n} HTTP/1.0\r\nHost: {dest}\r\n\r\n").as_bytes())
+        .await?;
+    // Read the header, then exactly Content-Length bytes, and hang up:
+    // the proxy then sends the node the stream's `Close`.
     let mut resp = Vec::new();
-    s.read_to_end(&mut resp).await?;
-    let body_at = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("no HTTP header end")?
-        + 4;
+    let mut buf = vec![0u8; 64 * 1024];
+    let body_at = loop {
+        if let Some(p) = resp.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        let k = s.read(&mut buf).await?;
+        if k == 0 {
+            bail!("no HTTP header end in {} bytes", resp.len());
+        }
+        resp.extend_from_slice(buf.get(..k).unwrap_or_default());
+    };
+    let head = String::from_utf8_lossy(resp.get(..body_at).unwrap_or_default()).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no Content-Length")?;
+    while resp.len() < body_at + len {
+        let k = s.read(&mut buf).await?;
+        if k == 0 {
+            bail!("body truncated at {} of {len} bytes", resp.len() - body_at);
+        }
+        resp.extend_from_slice(buf.get(..k).unwrap_or_default());
+    }
     let body = resp.get(body_at..).unwrap_or_default();
-    let pattern_ok = body.iter().enumerate().all(|(i, b)| *b == ((i % 65536) % 251) as u8);
+    let pattern_ok = body
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b == ((i % 65536) % 251) as u8);
     if !pattern_ok {
         bail!("body corrupted in transit");
     }
@@ -194,9 +250,8 @@ async fn scenario<L: LedgerApi>(
     config.transport = veil_node::Transport::InsecurePlaintext;
     config.receipt_interval_kib = RECEIPT_INTERVAL_KIB;
     config.account = node_account;
-    config.egress = veil_node::egress::EgressPolicy::new().allow_range(
-        veil_node::egress::Cidr::new(Ipv4Addr::LOCALHOST.into(), 8).context("cidr")?,
-    );
+    config.egress = veil_node::egress::EgressPolicy::new()
+        .allow_range(veil_node::egress::Cidr::new(Ipv4Addr::LOCALHOST.into(), 8).context("cidr")?);
     let node_stop = {
         let mut rx = stop_rx.clone();
         async move {
@@ -206,7 +261,11 @@ async fn scenario<L: LedgerApi>(
     let node = veil_node::spawn(config, ledger.clone(), store, node_stop).await?;
     let node_url = format!("http://{}", node.local_addr);
     let dest = http_server().await?;
-    say!(json, "== node {} on {node_url}, destination http://{dest}/", short(&node.node_id.inner()));
+    say!(
+        json,
+        "== node {} on {node_url}, destination http://{dest}/",
+        short(&node.node_id.inner())
+    );
 
     // -- clients deposit
     let mut clients = Vec::new();
@@ -216,9 +275,17 @@ async fn scenario<L: LedgerApi>(
         let sk = veil_primitives::keys::SpendingKey::random(&mut rng);
         let mut wallet = Wallet::create(&path, sk.inner(), account.inner())?;
         veil_client::ops::deposit(&ledger, &mut wallet, 3 * escrow, true, &mut rng).await?;
-        clients.push(Client { name, wallet, tree: LocalTree::new() });
+        clients.push(Client {
+            name,
+            wallet,
+            tree: LocalTree::new(),
+        });
     }
-    say!(json, "== alice and bob each deposit {} (development faucet)", 3 * escrow);
+    say!(
+        json,
+        "== alice and bob each deposit {} (development faucet)",
+        3 * escrow
+    );
 
     // -- sessions: alice ×2, bob ×1
     let plan: [(usize, &str); 3] = [(0, "s1"), (1, "s1"), (0, "s2")];
@@ -233,7 +300,14 @@ async fn scenario<L: LedgerApi>(
         eprintln!("-- {} opens session {intent}", c.name);
         let mut conn = NodeConnection::connect_plaintext(&node_url).await?;
         let live = start_session(
-            &ledger, &mut conn, &prover, &mut c.wallet, &mut c.tree, escrow, intent, &mut rng,
+            &ledger,
+            &mut conn,
+            &prover,
+            &mut c.wallet,
+            &mut c.tree,
+            escrow,
+            intent,
+            &mut rng,
         )
         .await?;
         prove_ms.push(live.session.prove_ms);
@@ -279,8 +353,14 @@ async fn scenario<L: LedgerApi>(
             live.session.token_bytes,
             live.session.prove_ms,
             got / 1024,
-            live.relay.stats().receipts_sent.load(std::sync::atomic::Ordering::Relaxed),
-            live.relay.stats().highest_receipt_kib.load(std::sync::atomic::Ordering::Relaxed),
+            live.relay
+                .stats()
+                .receipts_sent
+                .load(std::sync::atomic::Ordering::Relaxed),
+            live.relay
+                .stats()
+                .highest_receipt_kib
+                .load(std::sync::atomic::Ordering::Relaxed),
             live.first_rtt_us
         );
         sessions.push((ci, live));
@@ -288,7 +368,12 @@ async fn scenario<L: LedgerApi>(
     let _ = t_relay_total;
     let receipts: u64 = sessions
         .iter()
-        .map(|(_, l)| l.relay.stats().receipts_sent.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|(_, l)| {
+            l.relay
+                .stats()
+                .receipts_sent
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
         .sum();
     for (ci, live) in &sessions {
         let c = clients.get_mut(*ci).context("client")?;
@@ -300,7 +385,14 @@ async fn scenario<L: LedgerApi>(
     let vd = {
         let c = clients.get_mut(0).context("client")?;
         super::voucher::demo_round(
-            &ledger, &node_url, &prover, &mut c.wallet, &mut c.tree, escrow, 3, 64,
+            &ledger,
+            &node_url,
+            &prover,
+            &mut c.wallet,
+            &mut c.tree,
+            escrow,
+            3,
+            64,
             |socks| fetch_via_socks(socks, dest, 32 * 1024),
         )
         .await?
@@ -348,14 +440,24 @@ async fn scenario<L: LedgerApi>(
             .data
             .notes
             .iter()
-            .filter(|n| n.origin == NoteOrigin::Refund && n.status == NoteStatus::Unspent && n.value > 0)
+            .filter(|n| {
+                n.origin == NoteOrigin::Refund && n.status == NoteStatus::Unspent && n.value > 0
+            })
             .map(|n| n.value)
             .collect();
         // Withdrawing exactly a refund's value spends that refund note (the
         // smallest note that covers it).
         if let Some(v) = refund_values.first() {
-            veil_client::ops::withdraw(&ledger, &prover, &mut c.wallet, &c.tree, *v, recipient, &mut rng)
-                .await?;
+            veil_client::ops::withdraw(
+                &ledger,
+                &prover,
+                &mut c.wallet,
+                &c.tree,
+                *v,
+                recipient,
+                &mut rng,
+            )
+            .await?;
             refund_spends += 1;
             withdrawn += v;
         }
@@ -368,7 +470,12 @@ async fn scenario<L: LedgerApi>(
     // -- public view and audit
     let status = ledger.status().await?;
     let mut accounts_total = 0u64;
-    for a in [node_account, recipient, clients[0].wallet.account(), clients[1].wallet.account()] {
+    for a in [
+        node_account,
+        recipient,
+        clients[0].wallet.account(),
+        clients[1].wallet.account(),
+    ] {
         accounts_total += ledger.balance(a).await?.get();
     }
     let turnstile_ok = status.minted.get() == accounts_total + status.pool.get();
@@ -414,11 +521,19 @@ async fn scenario<L: LedgerApi>(
             c.wallet.balance(),
             c.wallet.pending(),
             c.wallet.data.sessions.len(),
-            refunds.iter().filter(|(n, _)| *n == c.name).map(|(_, v)| v).collect::<Vec<_>>()
+            refunds
+                .iter()
+                .filter(|(n, _)| *n == c.name)
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
         );
     }
     let total_ms = t_total.elapsed().as_millis();
-    let mbps = if relay_ms > 0 { fetched as f64 * 8.0 / 1000.0 / relay_ms as f64 } else { 0.0 };
+    let mbps = if relay_ms > 0 {
+        fetched as f64 * 8.0 / 1000.0 / relay_ms as f64
+    } else {
+        0.0
+    };
     say!(
         json,
         "timings: keys {keys_ms} ms, access proofs {prove_ms:?} ms, relay {relay_ms} ms ({mbps:.1} Mbit/s), settle {settle_ms} ms, refund sync {sync_ms} ms, refund withdraw {withdraw_ms} ms, total {total_ms} ms"

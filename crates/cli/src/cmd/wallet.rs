@@ -20,9 +20,11 @@ use veil_proofs::{CircuitId, ParamStore, Prover};
 
 /// Refuses a secret passed as an argument: it would be visible in `ps`.
 fn refuse_secret_on_argv(_: &str) -> Result<String, String> {
-    Err("secrets are never accepted on the command line (visible in `ps` and shell history); \
+    Err(
+        "secrets are never accepted on the command line (visible in `ps` and shell history); \
          use --key-file PATH (mode 0600) or --key-stdin"
-        .into())
+            .into(),
+    )
 }
 
 /// Options shared by every subcommand.
@@ -104,7 +106,9 @@ pub enum Command {
 }
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run_async(cmd))
 }
 
@@ -120,12 +124,21 @@ pub async fn open_ledger(spec: &str) -> anyhow::Result<AnyLedger> {
     if let Some(path) = spec.strip_prefix("embedded:") {
         let store = ParamStore::open_default()?;
         let config = veil_ledger::LedgerConfig::default();
-        let verifier = veil_ledger::verifier::Groth16Verifier::from_store(&store, &config.settle_batch_sizes)?;
-        let l = EmbeddedLedger::open(std::path::Path::new(path), std::sync::Arc::new(verifier), config)
-            .with_context(|| format!("opening ledger {path}"))?;
+        let verifier =
+            veil_ledger::verifier::Groth16Verifier::from_store(&store, &config.settle_batch_sizes)?;
+        let l = EmbeddedLedger::open(
+            std::path::Path::new(path),
+            std::sync::Arc::new(verifier),
+            config,
+        )
+        .with_context(|| format!("opening ledger {path}"))?;
         Ok(AnyLedger::Embedded(l))
     } else if spec.starts_with("http://") || spec.starts_with("https://") {
-        Ok(AnyLedger::Remote(RemoteLedger::connect(spec).await.with_context(|| format!("ledger {spec}"))?))
+        Ok(AnyLedger::Remote(
+            RemoteLedger::connect(spec)
+                .await
+                .with_context(|| format!("ledger {spec}"))?,
+        ))
     } else {
         bail!("--ledger must be http://HOST:PORT or embedded:PATH")
     }
@@ -138,7 +151,11 @@ fn parse_key_text(text: &str) -> anyhow::Result<Fr> {
 
 async fn run_async(cmd: Command) -> anyhow::Result<()> {
     match cmd {
-        Command::New { w, key_file, key_stdin } => {
+        Command::New {
+            w,
+            key_file,
+            key_stdin,
+        } => {
             let sk = match (key_file, key_stdin) {
                 (Some(p), _) => {
                     let bytes = read_secret_file(&p, 4096)?;
@@ -154,7 +171,10 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             let account = veil_primitives::keys::SpendingKey::random(&mut OsRng).inner();
             let wallet = Wallet::create(&w.wallet, sk, account)?;
             println!("created {} (mode 0600)", wallet.path().display());
-            println!("account {}", hex::encode(veil_primitives::field::fr_to_bytes(&account)));
+            println!(
+                "account {}",
+                hex::encode(veil_primitives::field::fr_to_bytes(&account))
+            );
             Ok(())
         }
         Command::Address { w } => {
@@ -167,8 +187,12 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             let mut wallet = Wallet::open(&w.wallet)?;
             eprintln!("DEVELOPMENT: the account is funded by the ledger's faucet");
             let leaf = match open_ledger(&l.ledger).await? {
-                AnyLedger::Remote(x) => veil_client::ops::deposit(&x, &mut wallet, amount, true, &mut OsRng).await?,
-                AnyLedger::Embedded(x) => veil_client::ops::deposit(&x, &mut wallet, amount, true, &mut OsRng).await?,
+                AnyLedger::Remote(x) => {
+                    veil_client::ops::deposit(&x, &mut wallet, amount, true, &mut OsRng).await?
+                }
+                AnyLedger::Embedded(x) => {
+                    veil_client::ops::deposit(&x, &mut wallet, amount, true, &mut OsRng).await?
+                }
             };
             println!("deposited {amount} (leaf {leaf})");
             Ok(())
@@ -194,7 +218,9 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             let amount = parse_positive_amount(&amount)?;
             let mut wallet = Wallet::open(&w.wallet)?;
             let recipient = match to {
-                Some(h) => AccountId::from_fr(parse_field_hex(&h).map_err(|e| anyhow::anyhow!("--to: {e}"))?),
+                Some(h) => AccountId::from_fr(
+                    parse_field_hex(&h).map_err(|e| anyhow::anyhow!("--to: {e}"))?,
+                ),
                 None => wallet.account(),
             };
             eprintln!("{}", veil_proofs::INSECURE_WARNING);
@@ -202,10 +228,18 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             let prover = Prover::from_store(&store, &[CircuitId::Withdraw], None)?;
             let mut tree = LocalTree::new();
             match open_ledger(&l.ledger).await? {
-                AnyLedger::Remote(x) => withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?,
-                AnyLedger::Embedded(x) => withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?,
+                AnyLedger::Remote(x) => {
+                    withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?
+                }
+                AnyLedger::Embedded(x) => {
+                    withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?
+                }
             }
-            println!("withdrew {amount}; balance {} (+{} pending)", wallet.balance(), wallet.pending());
+            println!(
+                "withdrew {amount}; balance {} (+{} pending)",
+                wallet.balance(),
+                wallet.pending()
+            );
             Ok(())
         }
     }
