@@ -107,6 +107,9 @@ impl NodeHandle {
     }
 }
 
+/// How long a shutting-down node waits for open connections to drain.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 const TLS_KEY_FILE: &str = "tls.key";
 const TLS_CERT_FILE: &str = "tls.crt";
 const TLS_CERT_DER_FILE: &str = "tls.crt.der";
@@ -403,9 +406,29 @@ where
         .layer(tower::layer::layer_fn(OversizeStatus))
         .add_service(svc);
     let server = tokio::spawn(async move {
-        let r = router
-            .serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), shutdown)
-            .await;
+        // Graceful shutdown waits for open connections to finish; a client
+        // that keeps an idle HTTP/2 connection would hold it for the whole
+        // idle timeout, so draining is bounded by SHUTDOWN_GRACE.
+        let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = fired_tx.send(());
+        };
+        let serve = router.serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), shutdown);
+        tokio::pin!(serve);
+        let grace = async move {
+            match fired_rx.await {
+                Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        let r = tokio::select! {
+            r = &mut serve => r,
+            () = grace => {
+                info!("shutdown grace period over; closing remaining connections");
+                Ok(())
+            }
+        };
         accept.abort();
         poller.abort();
         r
