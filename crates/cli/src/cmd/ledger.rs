@@ -59,7 +59,10 @@ pub enum Command {
 fn parse_account(s: &str) -> anyhow::Result<AccountId> {
     let h = s.strip_prefix("0x").unwrap_or(s);
     if h.len() != 64 {
-        bail!("account must be 64 hex digits (32 bytes), got {} characters", h.len());
+        bail!(
+            "account must be 64 hex digits (32 bytes), got {} characters",
+            h.len()
+        );
     }
     let b = hex::decode(h).context("account is not hex")?;
     AccountId::from_slice(&b).context("account is not a canonical field element")
@@ -69,18 +72,30 @@ fn parse_amount(s: &str) -> anyhow::Result<Value> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         bail!("amount must be plain decimal digits, got {s:?}");
     }
-    Ok(Value(s.parse::<u64>().context("amount does not fit in 64 bits")?))
+    Ok(Value(
+        s.parse::<u64>().context("amount does not fit in 64 bits")?,
+    ))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
-        Command::Serve { db, listen, block_interval, challenge_window, insecure_fake_verifier } => {
+        Command::Serve {
+            db,
+            listen,
+            block_interval,
+            challenge_window,
+            insecure_fake_verifier,
+        } => {
             let verifier: Arc<dyn ProofVerifier> = if insecure_fake_verifier {
-                eprintln!("WARNING: --insecure-fake-verifier: proofs are NOT verified. Test use only.");
+                eprintln!(
+                    "WARNING: --insecure-fake-verifier: proofs are NOT verified. Test use only."
+                );
                 Arc::new(FakeVerifier::default())
             } else {
                 eprintln!("{}", veil_proofs::INSECURE_WARNING);
@@ -89,17 +104,29 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                         .context("loading the pinned verifying keys")?,
                 )
             };
-            let config = LedgerConfig { challenge_window, ..LedgerConfig::default() };
+            let config = LedgerConfig {
+                challenge_window,
+                ..LedgerConfig::default()
+            };
             let ledger = EmbeddedLedger::open(&db, verifier, config)
                 .with_context(|| format!("opening ledger {}", db.display()))?;
             runtime()?.block_on(serve(ledger, listen, block_interval))
         }
         Command::Audit { db } => {
-            let store = veil_ledger::store::Store::open(&db).with_context(|| format!("opening {}", db.display()))?;
+            let store = veil_ledger::store::Store::open(&db)
+                .with_context(|| format!("opening {}", db.display()))?;
             let r = veil_ledger::audit::audit(&store)?;
             println!(
                 "commitments {} nullifiers {} escrows {} (open {})\nminted {} = accounts {} + pool {} + escrowed {} + staked {}",
-                r.commitments, r.nullifiers, r.escrows, r.open_escrows, r.minted, r.accounts, r.pool, r.escrowed, r.staked
+                r.commitments,
+                r.nullifiers,
+                r.escrows,
+                r.open_escrows,
+                r.minted,
+                r.accounts,
+                r.pool,
+                r.escrowed,
+                r.staked
             );
             if r.ok() {
                 println!("audit: OK");
@@ -111,7 +138,11 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 bail!("audit failed: {} violation(s)", r.violations.len())
             }
         }
-        Command::Faucet { ledger, account, amount } => {
+        Command::Faucet {
+            ledger,
+            account,
+            amount,
+        } => {
             let account = parse_account(&account)?;
             let amount = parse_amount(&amount)?;
             eprintln!("faucet: development only — this mints value from nothing");
@@ -125,8 +156,14 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(ledger: EmbeddedLedger, listen: SocketAddr, block_interval: u64) -> anyhow::Result<()> {
-    let (listener, addr) = veil_ledger::service::bind(listen).await.context("binding")?;
+async fn serve(
+    ledger: EmbeddedLedger,
+    listen: SocketAddr,
+    block_interval: u64,
+) -> anyhow::Result<()> {
+    let (listener, addr) = veil_ledger::service::bind(listen)
+        .await
+        .context("binding")?;
     println!("listening on {addr}");
     std::io::stdout().flush()?;
     if block_interval > 0 {
@@ -146,10 +183,11 @@ async fn serve(ledger: EmbeddedLedger, listen: SocketAddr, block_interval: u64) 
     let shutdown = async {
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending::<()>().await,
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => return std::future::pending::<()>().await,
+                };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
