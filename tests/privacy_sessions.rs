@@ -1,0 +1,504 @@
+//! What the node and the public ledger learn about sessions
+//! (docs/protocol.md §1 privacy goals, §7 access tokens, §9 settlement).
+//!
+//! Over real gRPC on 127.0.0.1, with a Groth16-verifying embedded ledger,
+//! a real node and two wallets (alice opens two sessions, bob one), every
+//! byte the node receives in `OpenSession` (the access token and session
+//! public key exactly as the client sends them: the wallet persists them
+//! before sending, `veil_client::session::open_session`), every file the
+//! node stores, its status, the public ledger records and the captured log
+//! output are searched for the wallets' linking data:
+//!
+//! - (a) no wallet account id, deposit commitment or deposit leaf index
+//!   reaches the node;
+//! - (b) two sessions of one wallet look like sessions of two wallets: same
+//!   token length, same escrow, and no token field shared except the
+//!   node-chosen ones;
+//! - (c) settled escrows carry no per-session bytes, payment or refund,
+//!   only the node's total is public;
+//! - (d) no log line pairs a session id with a peer address.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::OsRng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use veil_client::flow::{LiveSession, finish_session, start_session};
+use veil_client::proxy::serve_socks;
+use veil_client::session::NodeConnection;
+use veil_client::socks5::{self, Host, Target};
+use veil_client::sync::{LocalTree, sync};
+use veil_client::wallet::{NoteOrigin, NoteRecord, Wallet};
+use veil_ledger::types::{Escrow, EscrowState};
+use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
+use veil_primitives::Fr;
+use veil_primitives::field::fr_to_bytes;
+use veil_primitives::ids::{AccountId, SessionId};
+use veil_primitives::note::{Address, Rho};
+use veil_primitives::value::Value;
+use veil_proofs::{AccessToken, CircuitId, ParamStore, Prover};
+
+const PRICE_PER_KIB: u64 = 1;
+const ESCROW: u64 = 1024;
+/// Body size fetched through each session.
+const FETCH: usize = 48 * 1024;
+/// Unrelated deposits made first, so the wallets' leaf indices are large
+/// numbers whose 8-byte encodings cannot occur by chance in small counters.
+const FILLER_DEPOSITS: u64 = 97;
+
+/// A log sink shared by every thread of the test (the node's tasks run on
+/// the runtime's worker threads, so the subscriber is the global default).
+#[derive(Clone, Default)]
+struct LogBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(b);
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuf {
+    fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// `GET /N` answers N bytes.
+async fn http_server() -> SocketAddr {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let n: usize = String::from_utf8_lossy(&req)
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.trim_start_matches('/').parse().ok())
+                    .unwrap_or(0);
+                let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {n}\r\n\r\n");
+                let body: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+/// Fetches `GET /n` through SOCKS5 and reads exactly Content-Length bytes.
+async fn fetch(socks: SocketAddr, dest: SocketAddr, n: usize) -> Vec<u8> {
+    let mut s = TcpStream::connect(socks).await.unwrap();
+    let target = Target {
+        host: Host::Ip(dest.ip()),
+        port: dest.port(),
+    };
+    assert_eq!(socks5::client_connect(&mut s, &target).await.unwrap(), 0);
+    s.write_all(format!("GET /{n} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut resp = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        if let Some(p) = resp.windows(4).position(|w| w == b"\r\n\r\n") {
+            if resp.len() >= p + 4 + n {
+                return resp[p + 4..].to_vec();
+            }
+        }
+        let k = s.read(&mut buf).await.unwrap();
+        assert!(k > 0, "truncated response");
+        resp.extend_from_slice(&buf[..k]);
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file under `dir`, recursively.
+fn read_tree(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            read_tree(&p, out);
+        } else {
+            out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+        }
+    }
+}
+
+/// The wallet's deposit notes: (commitment bytes, leaf index).
+fn deposits(w: &Wallet) -> Vec<([u8; 32], u64)> {
+    let owner = w.spending_key().owner_key();
+    w.data
+        .notes
+        .iter()
+        .filter(|n| n.origin == NoteOrigin::Deposit)
+        .map(|n: &NoteRecord| {
+            let cm = NoteRecord::commitment_for(&owner, n.value, &n.rho());
+            (cm.to_bytes(), n.leaf.expect("deposit found in the tree"))
+        })
+        .collect()
+}
+
+/// Token fields by the layout of [`AccessToken::to_bytes`].
+const FIELDS: [(&str, std::ops::Range<usize>); 10] = [
+    ("version", 0..1),
+    ("root", 1..33),
+    ("nullifier", 33..65),
+    ("cm_change", 65..97),
+    ("escrow", 97..105),
+    ("node_id", 105..137),
+    ("session_key_hash", 137..169),
+    ("refund_address", 169..201),
+    ("expiry", 201..209),
+    ("proof", 209..337),
+];
+
+/// Names of the token fields equal in `a` and `b`.
+fn shared_fields(a: &[u8], b: &[u8]) -> Vec<&'static str> {
+    FIELDS
+        .iter()
+        .filter(|(_, r)| a[r.clone()] == b[r.clone()])
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+#[test]
+fn shared_fields_detects_a_reused_field() {
+    // The check of (b) is not vacuous: a reused refund address is reported.
+    let a = vec![1u8; AccessToken::BYTES];
+    let mut b = vec![2u8; AccessToken::BYTES];
+    b[169..201].copy_from_slice(&a[169..201]);
+    assert_eq!(shared_fields(&a, &b), vec!["refund_address"]);
+}
+
+#[test]
+fn the_node_and_the_ledger_learn_no_wallet_data() {
+    let logs = LogBuf::default();
+    let sink = logs.clone();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            // Every level of the veil crates and of the transport; not
+            // arkworks, whose instrumented spans format whole constraint
+            // systems.
+            .with_env_filter(
+                "warn,veil_node=trace,veil_client=trace,veil_ledger=trace,veil_proto=trace,tonic=debug,hyper=debug,h2=debug,tower=debug",
+            )
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish(),
+    )
+    .unwrap();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(scenario(logs));
+}
+
+async fn scenario(logs: LogBuf) {
+    let t0 = std::time::Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ParamStore::open_default().unwrap();
+    let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
+    eprintln!("[{:?}] prover loaded", t0.elapsed());
+    let ledger = EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::default()).unwrap();
+
+    // Unrelated deposits first.
+    let filler = AccountId::from_fr(Fr::from(0xf111u64));
+    ledger.faucet(filler, Value(FILLER_DEPOSITS)).await.unwrap();
+    for _ in 0..FILLER_DEPOSITS {
+        let a = Address::derive(
+            &veil_primitives::keys::SpendingKey::random(&mut OsRng).owner_key(),
+            &Rho::random(&mut OsRng),
+        );
+        ledger.deposit(filler, Value(1), a).await.unwrap();
+    }
+
+    eprintln!("[{:?}] filler deposits done", t0.elapsed());
+    // -- node
+    let node_dir = tmp.path().join("node");
+    let node_account = AccountId::from_fr(Fr::from(0x6e6f6465u64));
+    let mut config = veil_node::NodeConfig::new(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        node_dir.clone(),
+        Value(PRICE_PER_KIB),
+        vec![Value(ESCROW)],
+    );
+    config.transport = veil_node::Transport::InsecurePlaintext;
+    config.receipt_interval_kib = 16;
+    config.account = node_account;
+    config.egress = veil_node::egress::EgressPolicy::parse("127.0.0.1/32").unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let node = veil_node::spawn(config, ledger.clone(), store, {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    })
+    .await
+    .unwrap();
+    let node_url = format!("http://{}", node.local_addr);
+    let dest = http_server().await;
+
+    // -- two wallets, one deposit each (room for two sessions)
+    let mut wallets = Vec::new();
+    for i in 0..2u64 {
+        let sk = veil_primitives::keys::SpendingKey::random(&mut OsRng);
+        let account = AccountId::from_fr(Fr::from(0xacc0 + i));
+        let mut w = Wallet::create(
+            &tmp.path().join(format!("w{i}.wallet")),
+            sk.inner(),
+            account.inner(),
+        )
+        .unwrap();
+        veil_client::ops::deposit(&ledger, &mut w, 3 * ESCROW, true, &mut OsRng)
+            .await
+            .unwrap();
+        wallets.push((w, LocalTree::new()));
+    }
+
+    // -- sessions: alice ×2, bob ×1; each fetches FETCH bytes through SOCKS5
+    let plan = [(0usize, "a1"), (1, "b1"), (0, "a2")];
+    let mut live: Vec<(usize, LiveSession)> = Vec::new();
+    let mut sent: Vec<(usize, Vec<u8>, Vec<u8>)> = Vec::new(); // (wallet, token, session pk)
+    for (wi, intent) in plan {
+        let (w, tree) = &mut wallets[wi];
+        let mut conn = NodeConnection::connect_plaintext(&node_url).await.unwrap();
+        let l = start_session(
+            &ledger, &mut conn, &prover, w, tree, ESCROW, intent, &mut OsRng,
+        )
+        .await
+        .unwrap();
+        // The exact bytes `open_session` sent: the persisted token and S.
+        let rec = w.data.sessions.iter().find(|s| s.intent == intent).unwrap();
+        let token = hex::decode(&rec.token).unwrap();
+        let pk = l.session.session_key.verifying_key().to_bytes().to_vec();
+        assert_eq!(
+            AccessToken::from_bytes(&token).unwrap().session_id(),
+            l.session.session_id
+        );
+        let (relay_tx, relay_rx) = tokio::sync::watch::channel(Some(l.relay.clone()));
+        let socks = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let socks_addr = socks.local_addr().unwrap();
+        tokio::spawn(serve_socks(socks, relay_rx, stop_rx.clone()));
+        let body = fetch(socks_addr, dest, FETCH).await;
+        assert_eq!(body.len(), FETCH);
+        assert!(body.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        l.relay.challenge().await.unwrap();
+        drop(relay_tx);
+        eprintln!("[{:?}] session {intent} done", t0.elapsed());
+        sent.push((wi, token, pk));
+        live.push((wi, l));
+    }
+    for (wi, l) in &live {
+        finish_session(&mut wallets[*wi].0, l).unwrap();
+    }
+    for (w, tree) in wallets.iter_mut() {
+        sync(&ledger, w, tree).await.unwrap();
+    }
+
+    // Escrow records as opened (public), then settle.
+    let sids: Vec<SessionId> = live.iter().map(|(_, l)| l.session.session_id).collect();
+    let mut opened: Vec<Escrow> = Vec::new();
+    for sid in &sids {
+        let e = ledger.get_escrow(*sid).await.unwrap().unwrap();
+        assert_eq!(e.state, EscrowState::Open);
+        opened.push(e);
+    }
+    let report = node.settle_now().await.unwrap();
+    eprintln!("[{:?}] settled", t0.elapsed());
+    assert_eq!(report.sessions, 3);
+    let status = node.status();
+    let _ = stop_tx.send(true);
+    node.join().await.ok();
+
+    // ---------- (a) nothing the node received or stored names a wallet
+    let mut secrets: Vec<(String, Vec<u8>)> = Vec::new();
+    for (i, (w, _)) in wallets.iter().enumerate() {
+        secrets.push((
+            format!("account of wallet {i}"),
+            fr_to_bytes(&w.account().inner()).to_vec(),
+        ));
+        let ds = deposits(w);
+        assert!(!ds.is_empty());
+        for (cm, leaf) in ds {
+            assert!(leaf >= FILLER_DEPOSITS, "leaf {leaf} is after the filler");
+            secrets.push((format!("deposit commitment of wallet {i}"), cm.to_vec()));
+            secrets.push((
+                format!("deposit leaf {leaf} of wallet {i}"),
+                leaf.to_be_bytes().to_vec(),
+            ));
+        }
+    }
+    let mut received: Vec<(String, Vec<u8>)> = Vec::new();
+    for (k, (_, token, pk)) in sent.iter().enumerate() {
+        received.push((format!("token {k}"), token.clone()));
+        received.push((format!("session key {k}"), pk.clone()));
+    }
+    let mut files = Vec::new();
+    read_tree(&node_dir, &mut files);
+    assert!(!files.is_empty(), "the node stores its sessions");
+    received.extend(files);
+    received.push(("node status".into(), format!("{status:?}").into_bytes()));
+    let log_text = logs.text();
+    received.push(("logs".into(), log_text.clone().into_bytes()));
+    for (what, hay) in &received {
+        for (name, needle) in &secrets {
+            assert!(!contains(hay, needle), "{name} found in {what}");
+            // Also as hex, in text files and logs.
+            assert!(
+                !contains(hay, hex::encode(needle).as_bytes()),
+                "{name} (hex) found in {what}"
+            );
+        }
+    }
+    // The search is not vacuous: the session ids the node must know are found.
+    let all_files: Vec<u8> = received.iter().flat_map(|(_, b)| b.clone()).collect();
+    for sid in &sids {
+        let b = sid.to_bytes();
+        assert!(contains(&all_files, &b) || contains(&all_files, hex::encode(b).as_bytes()));
+    }
+
+    // ---------- (b) two sessions of one wallet ≈ sessions of two wallets
+    let (a1, b1, a2) = (&sent[0].1, &sent[1].1, &sent[2].1);
+    assert_eq!(a1.len(), AccessToken::BYTES);
+    assert_eq!(a1.len(), a2.len());
+    assert_eq!(a1.len(), b1.len());
+    for (_, _, pk) in &sent {
+        assert_eq!(pk.len(), sent[0].2.len());
+    }
+    let escrows: Vec<u64> = opened.iter().map(|e| e.escrow.0).collect();
+    assert_eq!(escrows, vec![ESCROW; 3]);
+    // Fields that may coincide across sessions are the ones fixed by the
+    // node's terms (version, E, node id) or by time (root, expiry); every
+    // field derived from the wallet differs, within one wallet as across two.
+    let public_terms = ["version", "root", "escrow", "node_id", "expiry"];
+    for (x, y, what) in [
+        (a1, a2, "one wallet"),
+        (a1, b1, "two wallets"),
+        (a2, b1, "two wallets"),
+    ] {
+        let shared = shared_fields(x, y);
+        assert!(shared.contains(&"node_id") && shared.contains(&"escrow"));
+        for f in &shared {
+            assert!(public_terms.contains(f), "{what}: tokens share {f}");
+        }
+    }
+    assert_ne!(sent[0].2, sent[2].2, "one wallet reuses a session key");
+
+    // ---------- (c) settled escrows carry no per-session amounts
+    for (before, sid) in opened.iter().zip(&sids) {
+        let after = ledger.get_escrow(*sid).await.unwrap().unwrap();
+        // Exhaustive: a new field (e.g. a paid amount) breaks this test.
+        let Escrow {
+            session_id,
+            node_id,
+            escrow,
+            price_per_kib,
+            session_key_hash,
+            refund_addr,
+            expiry,
+            cm_change,
+            opened_at,
+            state,
+        } = after;
+        assert_eq!(
+            (
+                session_id,
+                node_id,
+                escrow,
+                price_per_kib,
+                session_key_hash,
+                refund_addr,
+                expiry,
+                cm_change,
+                opened_at
+            ),
+            (
+                before.session_id,
+                before.node_id,
+                before.escrow,
+                before.price_per_kib,
+                before.session_key_hash,
+                before.refund_addr,
+                before.expiry,
+                before.cm_change,
+                before.opened_at
+            ),
+            "settlement changed an opened escrow's public fields"
+        );
+        match state {
+            // The refund is a hiding commitment; no kib, pay or refund value.
+            EscrowState::Settled { cm_refund, .. } => {
+                let b = cm_refund.to_bytes();
+                for (_, l) in &live {
+                    for kib in l.relay.signed_kibs() {
+                        assert!(!contains(&b, &kib.to_be_bytes()));
+                    }
+                }
+            }
+            other => panic!("escrow {sid:?} not settled: {other:?}"),
+        }
+    }
+    // Only the node's total T is public: its balance is the sum paid.
+    assert_eq!(
+        ledger.balance(node_account).await.unwrap().get(),
+        report.total_paid.0
+    );
+    assert!(report.total_paid.0 >= 3 * (FETCH as u64 / 1024));
+
+    // ---------- (d) no log line pairs a session id with a peer address
+    assert!(!log_text.is_empty(), "no log output captured");
+    let mut prefixes = Vec::new();
+    for sid in &sids {
+        let b = sid.to_bytes();
+        prefixes.push(hex::encode(&b[..4]));
+        // Little-endian hex, as a `Debug` of the field element might print.
+        let mut le = b;
+        le.reverse();
+        prefixes.push(hex::encode(&le[..4]));
+    }
+    for line in log_text.lines() {
+        if line.contains("127.0.0.1") {
+            let lower = line.to_lowercase();
+            for p in &prefixes {
+                assert!(
+                    !lower.contains(p.as_str()),
+                    "log line pairs a session with a peer: {line}"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "privacy_sessions: {} log lines, {} node files, settled {} sessions, T = {}",
+        log_text.lines().count(),
+        received.len() - 2 * sent.len() - 2,
+        report.sessions,
+        report.total_paid.0
+    );
+}
