@@ -1,0 +1,184 @@
+//! Load: N sessions (`VEIL_LOAD_SESSIONS`, default 20) opened on one node,
+//! each fetching a small body through SOCKS5 with receipts, then settled in
+//! batches (docs/protocol.md §9); no error, every escrow settled, the
+//! ledger audit passes.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand::rngs::OsRng;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use veil_client::flow::{finish_session, start_session};
+use veil_client::proxy::serve_socks;
+use veil_client::session::NodeConnection;
+use veil_client::socks5::{self, Host, Target};
+use veil_client::sync::LocalTree;
+use veil_client::wallet::Wallet;
+use veil_ledger::types::EscrowState;
+use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
+use veil_primitives::Fr;
+use veil_primitives::ids::AccountId;
+use veil_primitives::value::Value;
+use veil_proofs::{CircuitId, ParamStore, Prover};
+
+const ESCROW: u64 = 256;
+const FETCH: usize = 24 * 1024;
+
+/// `GET /N` answers N bytes.
+async fn http_server() -> SocketAddr {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let n: usize = String::from_utf8_lossy(&req)
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|p| p.trim_start_matches('/').parse().ok())
+                    .unwrap_or(0);
+                let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {n}\r\n\r\n");
+                let body: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(&body).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+/// Fetches `GET /n` through SOCKS5 and reads exactly Content-Length bytes.
+async fn fetch(socks: SocketAddr, dest: SocketAddr, n: usize) -> Vec<u8> {
+    let mut s = TcpStream::connect(socks).await.unwrap();
+    let target = Target {
+        host: Host::Ip(dest.ip()),
+        port: dest.port(),
+    };
+    assert_eq!(socks5::client_connect(&mut s, &target).await.unwrap(), 0);
+    s.write_all(format!("GET /{n} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut resp = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        if let Some(p) = resp.windows(4).position(|w| w == b"\r\n\r\n") {
+            if resp.len() >= p + 4 + n {
+                return resp[p + 4..].to_vec();
+            }
+        }
+        let k = s.read(&mut buf).await.unwrap();
+        assert!(k > 0, "truncated response");
+        resp.extend_from_slice(&buf[..k]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_sessions_open_relay_and_settle() {
+    let n: usize = std::env::var("VEIL_LOAD_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let t0 = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ParamStore::open_default().unwrap();
+    let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
+    let ledger = EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::default()).unwrap();
+    let node_account = AccountId::from_fr(Fr::from(0x6e6f6465u64));
+    let mut config = veil_node::NodeConfig::new(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        tmp.path().join("node"),
+        Value(1),
+        vec![Value(ESCROW)],
+    );
+    config.transport = veil_node::Transport::InsecurePlaintext;
+    config.receipt_interval_kib = 8;
+    config.account = node_account;
+    config.egress = veil_node::egress::EgressPolicy::parse("127.0.0.1/32").unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let node = veil_node::spawn(config, ledger.clone(), store, {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    })
+    .await
+    .unwrap();
+    let node_url = format!("http://{}", node.local_addr);
+    let dest = http_server().await;
+
+    let mut sids = Vec::new();
+    let mut accounts = Vec::new();
+    for i in 0..n {
+        let sk = veil_primitives::keys::SpendingKey::random(&mut OsRng);
+        let account = AccountId::from_fr(Fr::from(0x10000 + i as u64));
+        accounts.push(account);
+        let mut w = Wallet::create(
+            &tmp.path().join(format!("w{i}.wallet")),
+            sk.inner(),
+            account.inner(),
+        )
+        .unwrap();
+        veil_client::ops::deposit(&ledger, &mut w, ESCROW, true, &mut OsRng)
+            .await
+            .unwrap();
+        let mut tree = LocalTree::new();
+        let mut conn = NodeConnection::connect_plaintext(&node_url).await.unwrap();
+        let l = start_session(
+            &ledger, &mut conn, &prover, &mut w, &mut tree, ESCROW, "load", &mut OsRng,
+        )
+        .await
+        .unwrap();
+        let (relay_tx, relay_rx) = tokio::sync::watch::channel(Some(l.relay.clone()));
+        let socks = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let socks_addr = socks.local_addr().unwrap();
+        tokio::spawn(serve_socks(socks, relay_rx, stop_rx.clone()));
+        let body = fetch(socks_addr, dest, FETCH).await;
+        assert!(body.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        l.relay.challenge().await.unwrap();
+        drop(relay_tx);
+        finish_session(&mut w, &l).unwrap();
+        sids.push(l.session.session_id);
+    }
+    let t_open = t0.elapsed();
+    let mut settled = 0;
+    let mut paid = 0u64;
+    while settled < n {
+        let r = node.settle_now().await.unwrap();
+        assert!(
+            r.sessions > 0,
+            "settlement made no progress at {settled}/{n}"
+        );
+        settled += r.sessions;
+        paid += r.total_paid.0;
+    }
+    assert_eq!(settled, n);
+    for sid in &sids {
+        let e = ledger.get_escrow(*sid).await.unwrap().unwrap();
+        assert!(matches!(e.state, EscrowState::Settled { .. }), "{sid:?}");
+    }
+    assert_eq!(ledger.balance(node_account).await.unwrap().get(), paid);
+    assert!(paid >= n as u64 * (FETCH as u64 / 1024 - 8));
+    let e = ledger.clone();
+    let audit = tokio::task::spawn_blocking(move || veil_ledger::audit::audit(e.engine().store()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(audit.ok(), "ledger audit failed");
+    let _ = stop_tx.send(true);
+    node.join().await.ok();
+    eprintln!(
+        "e2e_load: {n} sessions opened+relayed in {:?}, settled (paid {paid}) by {:?}",
+        t_open,
+        t0.elapsed()
+    );
+}
