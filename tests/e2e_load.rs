@@ -7,12 +7,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand::rngs::OsRng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use veil_client::flow::{finish_session, start_session};
 use veil_client::proxy::serve_socks;
 use veil_client::session::NodeConnection;
-use veil_client::socks5::{self, Host, Target};
 use veil_client::sync::LocalTree;
 use veil_client::wallet::Wallet;
 use veil_ledger::types::EscrowState;
@@ -25,61 +23,9 @@ use veil_proofs::{CircuitId, ParamStore, Prover};
 const ESCROW: u64 = 256;
 const FETCH: usize = 24 * 1024;
 
-/// `GET /N` answers N bytes.
-async fn http_server() -> SocketAddr {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let n: usize = String::from_utf8_lossy(&req)
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|p| p.trim_start_matches('/').parse().ok())
-                    .unwrap_or(0);
-                let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {n}\r\n\r\n");
-                let body: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
-                let _ = s.write_all(head.as_bytes()).await;
-                let _ = s.write_all(&body).await;
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    addr
-}
-
-/// Fetches `GET /n` through SOCKS5 and reads exactly Content-Length bytes.
-async fn fetch(socks: SocketAddr, dest: SocketAddr, n: usize) -> Vec<u8> {
-    let mut s = TcpStream::connect(socks).await.unwrap();
-    let target = Target {
-        host: Host::Ip(dest.ip()),
-        port: dest.port(),
-    };
-    assert_eq!(socks5::client_connect(&mut s, &target).await.unwrap(), 0);
-    s.write_all(format!("GET /{n} HTTP/1.0\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut resp = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    loop {
-        if let Some(p) = resp.windows(4).position(|w| w == b"\r\n\r\n") {
-            if resp.len() >= p + 4 + n {
-                return resp[p + 4..].to_vec();
-            }
-        }
-        let k = s.read(&mut buf).await.unwrap();
-        assert!(k > 0, "truncated response");
-        resp.extend_from_slice(&buf[..k]);
-    }
-}
+#[path = "support/http.rs"]
+mod http;
+use http::{fetch, http_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_sessions_open_relay_and_settle() {
