@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 
+use crate::transport::TlsKeyHash;
 use crate::wallet::WalletError;
 
 /// A client failure. Nothing here carries a secret.
@@ -19,6 +20,24 @@ pub enum ClientError {
     Node(#[from] tonic::Status),
     #[error("cannot connect to node: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The node presented a TLS key other than the pinned one (§9.8).
+    /// Raised during the handshake: no request reached the server.
+    #[error("node TLS key {presented} does not match the pin {expected}")]
+    PinMismatch {
+        expected: TlsKeyHash,
+        presented: TlsKeyHash,
+    },
+    /// The ledger has no registration for the node id the node claims.
+    #[error("node {node_id} is not registered with the ledger")]
+    NodeNotRegistered { node_id: String },
+    /// The node's registration does not match what the node presented
+    /// (§9.8): another key, or another TLS key than the registered pin.
+    #[error("node {node_id}: {what}")]
+    RegistrationMismatch { node_id: String, what: String },
+    #[error("node url {url:?}: {reason}")]
+    NodeUrl { url: String, reason: String },
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error(
         "no single note holds {need} (largest spendable note: {largest}); deposit more or sync"
     )]

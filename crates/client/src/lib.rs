@@ -14,6 +14,7 @@ pub mod relay;
 pub mod session;
 pub mod socks5;
 pub mod sync;
+pub mod transport;
 pub mod vouchers;
 pub mod wallet;
 

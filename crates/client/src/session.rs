@@ -7,7 +7,7 @@
 //! at most one nullifier.
 
 use rand::{CryptoRng, RngCore};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use veil_circuits::access::AccessPublic;
 use veil_primitives::Fr;
 use veil_primitives::eddsa::{SigningKey, VerifyingKey, node_id, session_key_hash};
@@ -15,11 +15,13 @@ use veil_primitives::field::fr_from_slice;
 use veil_primitives::ids::{BlockHeight, NodeId, SessionId, SessionKeyHash};
 use veil_primitives::note::{Address, Rho};
 use veil_primitives::value::Value;
+use veil_ledger::LedgerApi;
 use veil_proofs::Prover;
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::node_client::NodeClient;
 
 use crate::error::ClientError;
+use crate::transport::{NodeEndpoint, TlsKeyHash};
 use crate::ops::{plan_spend, record_spend};
 use crate::sync::LocalTree;
 use crate::wallet::{HexFr, SessionRecord, SessionStatus, Wallet};
@@ -84,22 +86,116 @@ impl NodeTerms {
     }
 }
 
-/// A gRPC connection to a node.
+/// A gRPC connection to a node, with the transport policy it was opened
+/// under (`docs/protocol.md` §9.8).
 #[derive(Clone)]
 pub struct NodeConnection {
     pub(crate) client: NodeClient<Channel>,
+    endpoint: NodeEndpoint,
 }
 
 impl NodeConnection {
+    /// Connects under `endpoint`'s policy (pinned TLS or explicit plaintext).
+    pub async fn connect(endpoint: NodeEndpoint) -> Result<Self, ClientError> {
+        let channel = endpoint.connect().await?;
+        Ok(Self {
+            client: NodeClient::new(channel),
+            endpoint,
+        })
+    }
+
+    /// TLS to `url`, accepting only a server key whose SPKI hash is `pin`
+    /// (`--node-pin`, or the ledger registration's `tls_key_hash`). A
+    /// mismatch fails the handshake ([`ClientError::PinMismatch`]) before any
+    /// request is sent.
+    pub async fn connect_pinned(url: &str, pin: TlsKeyHash) -> Result<Self, ClientError> {
+        Self::connect(NodeEndpoint::pinned(url, pin)?).await
+    }
+
     /// Connects over plaintext HTTP/2 (development; `--insecure-plaintext`).
     pub async fn connect_plaintext(url: &str) -> Result<Self, ClientError> {
-        let ep = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| ClientError::Input(format!("node url {url:?}: {e}")))?
-            .connect_timeout(std::time::Duration::from_secs(10));
-        let ch = ep.connect().await?;
-        Ok(Self {
-            client: NodeClient::new(ch),
-        })
+        Self::connect(NodeEndpoint::insecure_plaintext(url)?).await
+    }
+
+    /// TLS to `url`, pinned to the key the node registered with `ledger`
+    /// (§9.8). Two steps:
+    ///
+    /// 1. A TLS connection that records the server's key hash without
+    ///    judging it (handshake signatures are still verified, so the hash
+    ///    is of a key the server holds) carries one `GetTerms` request —
+    ///    public, nothing of the wallet — to learn the node id and key.
+    /// 2. The ledger's registration for that node id must name the same
+    ///    node key and, as `tls_key_hash`, the key hash recorded in step 1.
+    ///    The registration is signed by the node key, so the TLS key is the
+    ///    one its owner chose. Then a fresh connection strictly pinned to
+    ///    the registered hash is opened, its terms must name the same node,
+    ///    and only that connection is returned: tokens, relay traffic and
+    ///    voucher purchases never use the step 1 connection.
+    ///
+    /// What a man in the middle of step 1 can do: nothing unnoticed unless
+    /// it holds the TLS key of some registered node, and then the client
+    /// talks to that registered node (it learns which from the node id it
+    /// reports). The ledger does not bind URLs to nodes; to insist on one
+    /// node, pin it explicitly ([`Self::connect_pinned`]).
+    pub async fn connect_via_ledger<L: LedgerApi>(
+        url: &str,
+        ledger: &L,
+    ) -> Result<Self, ClientError> {
+        let first = NodeEndpoint::capture_only(url)?.connect_recording().await?;
+        let presented = first
+            .presented
+            .ok_or_else(|| ClientError::Tls("no certificate recorded".into()))?;
+        let claimed = {
+            let mut probe = NodeClient::new(first.channel);
+            let r = probe
+                .get_terms(pb::GetTermsRequest {
+                    version: WIRE_VERSION,
+                })
+                .await?;
+            NodeTerms::from_proto(r.into_inner())?
+        };
+        let id_hex = hex::encode(claimed.node_id.to_bytes());
+        let record = ledger
+            .get_node(claimed.node_id)
+            .await?
+            .ok_or_else(|| ClientError::NodeNotRegistered {
+                node_id: id_hex.clone(),
+            })?;
+        let registration = record.registration;
+        if registration.node_key != claimed.node_key {
+            return Err(ClientError::RegistrationMismatch {
+                node_id: id_hex,
+                what: "the node key it presents is not the registered one".into(),
+            });
+        }
+        let registered = TlsKeyHash::from_bytes(registration.tls_key_hash);
+        if registered != presented {
+            return Err(ClientError::RegistrationMismatch {
+                node_id: id_hex,
+                what: format!(
+                    "it presented TLS key {presented}, but its registration pins {registered}"
+                ),
+            });
+        }
+        let mut pinned = Self::connect(NodeEndpoint::pinned(url, registered)?).await?;
+        if pinned.terms().await?.node_id != claimed.node_id {
+            return Err(ClientError::RegistrationMismatch {
+                node_id: id_hex,
+                what: "the pinned connection reports another node id".into(),
+            });
+        }
+        Ok(pinned)
+    }
+
+    /// The endpoint (address and transport policy) this connection uses;
+    /// fresh connections to the same node reuse it.
+    pub fn endpoint(&self) -> &NodeEndpoint {
+        &self.endpoint
+    }
+
+    /// The raw gRPC client (same connection).
+    pub fn grpc(&mut self) -> &mut NodeClient<Channel> {
+        &mut self.client
     }
 
     /// The node's terms.

@@ -668,10 +668,27 @@ impl VoucherStream {
 
 /// Serves SOCKS5 on `listener`, paying every CONNECT by a spend of
 /// `per_connection` KiB on its own gRPC connection to the node at `url`
-/// (plaintext), until `shutdown` turns true. Returns the spends made.
+/// over **plaintext** (tests and local demos; prefer [`serve_socks_to`]).
 pub async fn serve_socks(
     listener: tokio::net::TcpListener,
     url: String,
+    terms: VoucherTerms,
+    wallet: std::sync::Arc<tokio::sync::Mutex<VoucherWallet>>,
+    per_connection: Balance,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<u64> {
+    let node = crate::transport::NodeEndpoint::insecure_plaintext(&url)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    serve_socks_to(listener, node, terms, wallet, per_connection, shutdown).await
+}
+
+/// Serves SOCKS5 on `listener`, paying every CONNECT by a spend of
+/// `per_connection` KiB on its own gRPC connection to `node` (under its
+/// transport policy: pinned TLS, `docs/protocol.md` §9.8), until `shutdown`
+/// turns true. Returns the spends made.
+pub async fn serve_socks_to(
+    listener: tokio::net::TcpListener,
+    node: crate::transport::NodeEndpoint,
     terms: VoucherTerms,
     wallet: std::sync::Arc<tokio::sync::Mutex<VoucherWallet>>,
     per_connection: Balance,
@@ -682,10 +699,10 @@ pub async fn serve_socks(
         tokio::select! {
             accepted = listener.accept() => {
                 let (sock, _) = accepted?;
-                let (url, terms, wallet, spends) =
-                    (url.clone(), terms.clone(), wallet.clone(), spends.clone());
+                let (node, terms, wallet, spends) =
+                    (node.clone(), terms.clone(), wallet.clone(), spends.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = handle_socks(sock, &url, &terms, &wallet, per_connection, &spends).await {
+                    if let Err(e) = handle_socks(sock, &node, &terms, &wallet, per_connection, &spends).await {
                         tracing::debug!("voucher connection: {e}");
                     }
                 });
@@ -701,7 +718,7 @@ pub async fn serve_socks(
 
 async fn handle_socks(
     mut sock: tokio::net::TcpStream,
-    url: &str,
+    node: &crate::transport::NodeEndpoint,
     terms: &VoucherTerms,
     wallet: &tokio::sync::Mutex<VoucherWallet>,
     amount: Balance,
@@ -717,10 +734,9 @@ async fn handle_socks(
         Host::Domain(d) => d.clone(),
     };
     let opened = async {
-        // A fresh connection per stream: nothing but timing links two spends.
-        let mut node = NodeClient::connect(url.to_owned())
-            .await
-            .map_err(|e| VoucherError::Relay(format!("connect: {e}")))?;
+        // A fresh connection per stream (same pin): nothing but timing
+        // links two spends.
+        let mut node = NodeClient::new(node.connect().await?);
         let mut w = wallet.lock().await;
         open_stream(
             &mut node,
