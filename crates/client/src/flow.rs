@@ -2,6 +2,8 @@
 //! its relay and check the node with a first challenge. Shared by
 //! `veil connect`, `veil demo` and the end-to-end tests.
 
+use std::collections::HashSet;
+
 use rand::{CryptoRng, RngCore};
 use veil_ledger::LedgerApi;
 use veil_proofs::Prover;
@@ -59,6 +61,35 @@ pub async fn start_session<L: LedgerApi, R: RngCore + CryptoRng>(
         terms,
         first_rtt_us: rtt.as_micros(),
     })
+}
+
+impl LiveSession {
+    /// Saves in `wallet` every receipt this session's relay signed that the
+    /// wallet does not hold yet (refund candidates, §6), so that a client
+    /// killed mid-session still finds its refund at the next sync. Returns
+    /// whether anything was saved (the file is rewritten only then). Call
+    /// it periodically, or when [`Relay::signed_watch`] changes.
+    pub fn checkpoint(&self, wallet: &mut Wallet) -> Result<bool, ClientError> {
+        let session_id = self.session.session_id;
+        let record = wallet
+            .data
+            .sessions
+            .iter()
+            .find(|s| s.nullifier.0 == session_id.inner())
+            .ok_or_else(|| ClientError::Input("the wallet holds no record of this session".into()))?;
+        let saved: HashSet<u64> = record.receipts_kib.iter().copied().collect();
+        let new: Vec<u64> = self
+            .relay
+            .signed_kibs()
+            .into_iter()
+            .filter(|k| !saved.contains(k))
+            .collect();
+        if new.is_empty() {
+            return Ok(false);
+        }
+        crate::session::record_receipts(wallet, &session_id, &new, false)?;
+        Ok(true)
+    }
 }
 
 /// Closes a session's relay and records every receipt signed (refund

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use ark_ff::UniformRand;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use veil_primitives::Fr;
 use veil_primitives::eddsa::{Signature, SigningKey, VerifyingKey};
@@ -75,6 +75,8 @@ impl RelayStats {
 enum StreamEvent {
     Opened,
     Data(Vec<u8>),
+    /// Upstream finished sending; the stream stays open for our bytes (§9.4).
+    Eof,
     Closed(String),
 }
 
@@ -90,6 +92,8 @@ struct Shared {
     next_stream: AtomicU32,
     /// Every KiB value signed, in order (refund candidates).
     signed: Mutex<Vec<u64>>,
+    /// The highest KiB value signed so far (0: none), for checkpoints.
+    signed_watch: watch::Sender<u64>,
     challenges: Mutex<HashMap<[u8; 32], (Instant, oneshot::Sender<bool>)>>,
     distrusted: AtomicBool,
     closed: AtomicBool,
@@ -127,6 +131,7 @@ impl Relay {
             streams: Mutex::new(HashMap::new()),
             next_stream: AtomicU32::new(1),
             signed: Mutex::new(Vec::new()),
+            signed_watch: watch::Sender::new(0),
             challenges: Mutex::new(HashMap::new()),
             distrusted: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -149,6 +154,14 @@ impl Relay {
     /// Every cumulative KiB value signed so far.
     pub fn signed_kibs(&self) -> Vec<u64> {
         lock(&self.shared.signed).clone()
+    }
+
+    /// The highest cumulative KiB signed so far (0 before the first
+    /// receipt); changes each time a receipt is signed. A wallet owner
+    /// waits on it to checkpoint receipts (`LiveSession::checkpoint`), so a
+    /// client killed mid-session still finds its refund (§6).
+    pub fn signed_watch(&self) -> watch::Receiver<u64> {
+        self.shared.signed_watch.subscribe()
     }
 
     /// KiB of credit not yet used (by the client's own count).
@@ -240,7 +253,7 @@ impl Relay {
                     "node refused the stream: {why}"
                 )))
             }
-            Some(StreamEvent::Data(_)) | None => {
+            Some(StreamEvent::Data(_) | StreamEvent::Eof) | None => {
                 lock(&self.shared.streams).remove(&id);
                 Err(ClientError::Protocol(
                     "relay ended while opening a stream".into(),
@@ -296,6 +309,7 @@ impl Relay {
         }
         .sign(&s.session_key);
         lock(&s.signed).push(kib);
+        s.signed_watch.send_replace(kib);
         s.stats.receipts_sent.fetch_add(1, Ordering::Relaxed);
         let _ = self
             .send(client_frame::Frame::Receipt(pb::Receipt {
@@ -320,7 +334,11 @@ pub struct RelayStream {
 
 impl RelayStream {
     /// Copies bytes both ways between `local` and the node until both sides
-    /// are done. Returns (bytes sent, bytes received).
+    /// are done, half-closing each direction on its own (§9.4): local EOF
+    /// sends `Close` (the node shuts down the upstream write side), the
+    /// node's `Eof` shuts down the write side of `local`. Ends at the
+    /// node's `Closed` (both directions done, or a reset). Returns (bytes
+    /// sent, bytes received).
     pub async fn pump<S>(mut self, local: S) -> Result<(u64, u64), ClientError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -359,6 +377,7 @@ impl RelayStream {
         let relay2 = self.relay.clone();
         let download = async move {
             let mut total = 0u64;
+            let mut local_shut = false;
             while let Some(ev) = self.rx.recv().await {
                 match ev {
                     StreamEvent::Data(d) => {
@@ -367,6 +386,14 @@ impl RelayStream {
                         }
                         total += d.len() as u64;
                         relay2.account(d.len(), false).await;
+                    }
+                    StreamEvent::Eof => {
+                        // Half-close: the local peer reads EOF and may
+                        // still send; `Closed` ends the stream.
+                        if !local_shut {
+                            local_shut = true;
+                            let _ = wr.shutdown().await;
+                        }
                     }
                     StreamEvent::Closed(why) => {
                         tracing::debug!(stream = id, "stream closed by the node: {why}");
@@ -378,13 +405,16 @@ impl RelayStream {
                     StreamEvent::Opened => {}
                 }
             }
-            let _ = wr.shutdown().await;
+            if !local_shut {
+                let _ = wr.shutdown().await;
+            }
             lock(&relay2.shared.streams).remove(&id);
             total
         };
         let up = tokio::spawn(upload);
         let down = download.await;
-        // The node closed the stream: stop reading from the local side.
+        // The node freed the stream (after our Close, or on an error): stop
+        // reading from the local side.
         up.abort();
         let sent = up.await.unwrap_or(0);
         Ok((sent, down))
@@ -417,6 +447,7 @@ async fn read_loop(shared: Arc<Shared>, mut inbound: tonic::Streaming<pb::NodeFr
             node_frame::Frame::Data(d) => {
                 deliver(&shared, d.stream_id, StreamEvent::Data(d.bytes)).await
             }
+            node_frame::Frame::Eof(e) => deliver(&shared, e.stream_id, StreamEvent::Eof).await,
             node_frame::Frame::Closed(c) => {
                 let why = format!("{:?} {}", c.reason(), c.message);
                 deliver(&shared, c.stream_id, StreamEvent::Closed(why)).await;

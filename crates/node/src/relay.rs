@@ -6,6 +6,11 @@
 //! bytes back. Client → upstream bytes are charged before they are written;
 //! upstream → client bytes are read, then held until the session's
 //! allowance covers them (never sent beyond it).
+//!
+//! Streams half-close both ways (§9.4): the client's `Close` shuts down the
+//! upstream write side; upstream EOF is announced with `Eof`; the stream is
+//! freed with `Closed{EOF}` once both directions are done, or with another
+//! `Closed` reason on an error (a reset).
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,6 +62,11 @@ fn closed_frame(
         reason: reason as i32,
         message: message.into(),
     }))
+}
+
+/// `Eof{stream_id}`: upstream reached end of stream, no more `Data` follows (§9.4).
+fn eof_frame(stream_id: u32) -> Result<pb::NodeFrame, Status> {
+    frame(node_frame::Frame::Eof(pb::Eof { stream_id }))
 }
 
 /// The message a node signs to answer a bandwidth challenge: `H(NONCE, nonce)` (§9.5).
@@ -578,7 +588,10 @@ impl<L: LedgerApi> StreamCtx<L> {
         let reader = self.pump_upstream(&mut rd);
         tokio::pin!(writer);
         tokio::pin!(reader);
-        // Both halves must finish; an error on either ends the stream.
+        // Both halves must finish (half-close both ways, §9.4): the writer
+        // when the client's Close has been written through as a TCP FIN,
+        // the reader at upstream EOF (announced with `Eof`). An error on
+        // either ends the stream.
         let mut writer_done = false;
         let mut reader_result = None;
         loop {
@@ -593,6 +606,13 @@ impl<L: LedgerApi> StreamCtx<L> {
                     match r {
                         Ok(()) => reader_result = Some(()),
                         Err(end) => return end,
+                    }
+                    // Upstream is done sending while the client still may
+                    // send: tell the client, which half-closes its local
+                    // socket (§9.4). After the client's Close, `Closed{EOF}`
+                    // below says it all.
+                    if !writer_done && self.out.send(eof_frame(self.id)).await.is_err() {
+                        return (pb::CloseReason::IoError, "client gone".into());
                     }
                 }
             }
