@@ -247,7 +247,9 @@ async fn scenario<L: LedgerApi>(
         Value(PRICE_PER_KIB),
         vec![Value(escrow)],
     );
-    config.transport = veil_node::Transport::InsecurePlaintext;
+    // TLS as in production; clients pin the node's key from its ledger
+    // registration (docs/protocol.md §9.8).
+    config.transport = veil_node::Transport::Tls;
     config.receipt_interval_kib = RECEIPT_INTERVAL_KIB;
     config.account = node_account;
     config.egress = veil_node::egress::EgressPolicy::new()
@@ -259,13 +261,20 @@ async fn scenario<L: LedgerApi>(
         }
     };
     let node = veil_node::spawn(config, ledger.clone(), store, node_stop).await?;
-    let node_url = format!("http://{}", node.local_addr);
+    let node_url = format!("https://{}", node.local_addr);
     let dest = http_server().await?;
     say!(
         json,
-        "== node {} on {node_url}, destination http://{dest}/",
-        short(&node.node_id.inner())
+        "== node {} on {node_url} (TLS key sha256 {}), destination http://{dest}/",
+        short(&node.node_id.inner()),
+        node.tls
+            .as_ref()
+            .map(|t| hex::encode(&t.spki_sha256[..8]))
+            .unwrap_or_default()
     );
+    // Each connection: TLS recording the key, GetTerms, ledger lookup,
+    // TLS strictly pinned to the registered key (NodeConnection::connect_via_ledger).
+    let mut tls_connect_ms = Vec::new();
 
     // -- clients deposit
     let mut clients = Vec::new();
@@ -298,7 +307,9 @@ async fn scenario<L: LedgerApi>(
     for (ci, intent) in plan {
         let c = clients.get_mut(ci).context("client")?;
         eprintln!("-- {} opens session {intent}", c.name);
-        let mut conn = NodeConnection::connect_plaintext(&node_url).await?;
+        let t_connect = Instant::now();
+        let mut conn = NodeConnection::connect_via_ledger(&node_url, &ledger).await?;
+        tls_connect_ms.push(t_connect.elapsed().as_millis());
         let live = start_session(
             &ledger,
             &mut conn,
@@ -384,9 +395,12 @@ async fn scenario<L: LedgerApi>(
     // connections by unlinkable spends (docs/vouchers.md §9).
     let vd = {
         let c = clients.get_mut(0).context("client")?;
+        let t_connect = Instant::now();
+        let conn = NodeConnection::connect_via_ledger(&node_url, &ledger).await?;
+        tls_connect_ms.push(t_connect.elapsed().as_millis());
         super::voucher::demo_round(
             &ledger,
-            &node_url,
+            conn,
             &prover,
             &mut c.wallet,
             &mut c.tree,
@@ -557,7 +571,8 @@ async fn scenario<L: LedgerApi>(
             "audit_ok": audit_ok,
             "ledger": if embedded.is_some() { "embedded" } else { "remote" },
             "timings_ms": {
-                "keys": keys_ms, "access_prove": prove_ms, "relay": relay_ms,
+                "keys": keys_ms, "tls_connect": tls_connect_ms,
+                "access_prove": prove_ms, "relay": relay_ms,
                 "settle": settle_ms, "settle_prove": report.prove_ms,
                 "refund_sync": sync_ms, "withdraw": withdraw_ms, "total": total_ms,
             },

@@ -9,15 +9,16 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tokio::sync::{Mutex, watch};
 use veil_client::amount::parse_positive_amount;
+
+use super::connect::{NodeFlags, connect_node};
 use veil_client::session::NodeConnection;
 use veil_client::sync::LocalTree;
 use veil_client::vouchers::{
-    VoucherTerms, VoucherWallet, buy_with_escrow, serve_socks, voucher_path,
+    VoucherTerms, VoucherWallet, buy_with_escrow, serve_socks_to, voucher_path,
 };
 use veil_client::wallet::Wallet;
 use veil_ledger::{LedgerApi, RemoteLedger};
 use veil_proofs::{CircuitId, ParamStore, Prover};
-use veil_proto::node::v1::node_client::NodeClient;
 use veil_vouchers::Balance;
 
 /// Subcommands of `veil voucher`.
@@ -32,15 +33,11 @@ pub enum Command {
         /// Ledger URL (`http://HOST:PORT`).
         #[arg(long)]
         ledger: String,
-        /// Node URL (`http://HOST:PORT`).
-        #[arg(long)]
-        node: String,
+        #[command(flatten)]
+        node: NodeFlags,
         /// Escrow in base units: one of the node's escrow sizes.
         #[arg(long)]
         escrow: String,
-        /// Talk plaintext HTTP/2 to the node (tests and local demos only).
-        #[arg(long)]
-        insecure_plaintext: bool,
     },
     /// Show the voucher balance of a wallet, per node.
     Balance {
@@ -60,15 +57,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             ledger,
             node,
             escrow,
-            insecure_plaintext,
         } => {
             let escrow = parse_positive_amount(&escrow).context("--escrow")?;
-            if !insecure_plaintext {
-                bail!(
-                    "the client talks to nodes over plaintext only in this build: \
-                     pass --insecure-plaintext (tests and local demos)"
-                );
-            }
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(buy(wallet, ledger, node, escrow))
         }
@@ -79,7 +69,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 async fn buy(
     wallet_path: PathBuf,
     ledger: String,
-    node: String,
+    node: NodeFlags,
     escrow: u64,
 ) -> anyhow::Result<()> {
     let mut wallet = Wallet::open(&wallet_path)
@@ -88,9 +78,7 @@ async fn buy(
     let ledger = RemoteLedger::connect(&ledger)
         .await
         .with_context(|| format!("connecting to ledger {ledger}"))?;
-    let mut node = NodeConnection::connect_plaintext(&node)
-        .await
-        .with_context(|| format!("connecting to node {node}"))?;
+    let mut node = connect_node(&node, &ledger).await?;
     let store = ParamStore::open_default().context("opening proof parameters")?;
     let prover = Prover::from_store(&store, &[CircuitId::Access], None)?;
     eprintln!("{}", prover.insecure_warning());
@@ -154,10 +142,11 @@ fn balance(wallet: PathBuf, json: bool) -> anyhow::Result<()> {
 
 /// `veil connect --voucher`: serves SOCKS5 on `socks`, paying every
 /// connection by a spend of `kib` KiB from the wallet's vouchers at `node`
-/// (each on its own gRPC connection), until Ctrl-C.
+/// (each on its own gRPC connection under `node`'s transport policy: the
+/// same pin), until Ctrl-C.
 pub async fn connect_with_vouchers(
     wallet: &Path,
-    node: &str,
+    mut node: NodeConnection,
     socks: SocketAddr,
     kib: u64,
 ) -> anyhow::Result<()> {
@@ -165,10 +154,7 @@ pub async fn connect_with_vouchers(
         bail!("--voucher-kib must be positive");
     }
     let vouchers = VoucherWallet::open(wallet)?;
-    let mut client = NodeClient::connect(node.to_owned())
-        .await
-        .with_context(|| format!("connecting to node {node}"))?;
-    let terms = VoucherTerms::fetch(&mut client).await?;
+    let terms = VoucherTerms::fetch(node.grpc()).await?;
     vouchers.check_key(&terms)?;
     let balance = vouchers.balance(Some(&terms.node_id));
     if balance.kib() < kib {
@@ -185,9 +171,9 @@ pub async fn connect_with_vouchers(
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let wallet = Arc::new(Mutex::new(vouchers));
-    let proxy = tokio::spawn(serve_socks(
+    let proxy = tokio::spawn(serve_socks_to(
         listener,
-        node.to_owned(),
+        node.endpoint().clone(),
         terms.clone(),
         wallet.clone(),
         Balance::from_kib(kib),
@@ -225,7 +211,7 @@ pub struct VoucherDemo {
 #[allow(clippy::too_many_arguments)]
 pub async fn demo_round<L, F, Fut>(
     ledger: &L,
-    node_url: &str,
+    mut node: NodeConnection,
     prover: &Prover,
     wallet: &mut Wallet,
     tree: &mut LocalTree,
@@ -240,7 +226,6 @@ where
     Fut: Future<Output = anyhow::Result<u64>>,
 {
     let mut vouchers = VoucherWallet::open(wallet.path())?;
-    let mut node = NodeConnection::connect_plaintext(node_url).await?;
     let purchase = buy_with_escrow(
         ledger,
         &mut node,
@@ -256,9 +241,9 @@ where
     let socks = listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Arc::new(Mutex::new(vouchers));
-    let proxy = tokio::spawn(serve_socks(
+    let proxy = tokio::spawn(serve_socks_to(
         listener,
-        node_url.to_owned(),
+        node.endpoint().clone(),
         purchase.terms.clone(),
         shared.clone(),
         Balance::from_kib(per_connection_kib),
