@@ -76,7 +76,9 @@ impl LiveSession {
             .sessions
             .iter()
             .find(|s| s.nullifier.0 == session_id.inner())
-            .ok_or_else(|| ClientError::Input("the wallet holds no record of this session".into()))?;
+            .ok_or_else(|| {
+                ClientError::Input("the wallet holds no record of this session".into())
+            })?;
         let saved: HashSet<u64> = record.receipts_kib.iter().copied().collect();
         let new: Vec<u64> = self
             .relay

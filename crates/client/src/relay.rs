@@ -80,6 +80,9 @@ enum StreamEvent {
     Closed(String),
 }
 
+/// A challenge in flight: when it was sent, and who waits for the verdict.
+type PendingChallenge = (Instant, oneshot::Sender<bool>);
+
 struct Shared {
     session_id: SessionId,
     session_key: SigningKey,
@@ -94,7 +97,7 @@ struct Shared {
     signed: Mutex<Vec<u64>>,
     /// The highest KiB value signed so far (0: none), for checkpoints.
     signed_watch: watch::Sender<u64>,
-    challenges: Mutex<HashMap<[u8; 32], (Instant, oneshot::Sender<bool>)>>,
+    challenges: Mutex<HashMap<[u8; 32], PendingChallenge>>,
     distrusted: AtomicBool,
     closed: AtomicBool,
     stats: Arc<RelayStats>,

@@ -116,10 +116,10 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> Result<Targ
     s.write_all(&[VERSION, METHOD_NO_AUTH]).await?;
 
     let result = read_request(s).await;
-    if let Err(e) = &result {
-        if let Some(code) = e.reply() {
-            send_reply(s, code).await?;
-        }
+    if let Err(e) = &result
+        && let Some(code) = e.reply()
+    {
+        send_reply(s, code).await?;
     }
     result
 }

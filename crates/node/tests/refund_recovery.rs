@@ -27,9 +27,16 @@ struct TestWallet {
     wallet: Wallet,
 }
 
-fn wallet_with_session(sk: u64, refund_rho: Rho, s: &Session, escrow: u64, price: u64) -> TestWallet {
+fn wallet_with_session(
+    sk: u64,
+    refund_rho: Rho,
+    s: &Session,
+    escrow: u64,
+    price: u64,
+) -> TestWallet {
     let dir = tempfile::tempdir().unwrap();
-    let mut wallet = Wallet::create(&dir.path().join("w.wallet"), Fr::from(sk), Fr::from(1u64)).unwrap();
+    let mut wallet =
+        Wallet::create(&dir.path().join("w.wallet"), Fr::from(sk), Fr::from(1u64)).unwrap();
     wallet.data.sessions.push(SessionRecord {
         intent: "crashed".into(),
         node_id: HexFr(s.statement.node_id.inner()),
@@ -171,7 +178,10 @@ async fn checkpoint_saves_receipts_and_sync_finds_the_refund_without_scan() {
     assert!(live.checkpoint(&mut tw.wallet).unwrap());
     let all = live.relay.signed_kibs();
     assert!(all.len() > first.len());
-    assert_eq!(Wallet::open(tw.wallet.path()).unwrap().data.sessions[0].receipts_kib, all);
+    assert_eq!(
+        Wallet::open(tw.wallet.path()).unwrap().data.sessions[0].receipts_kib,
+        all
+    );
 
     // A wallet without this session's record cannot checkpoint it.
     let mut stranger = wallet_with_session(SK, refund_rho, &w.session().await, ESCROW, PRICE);

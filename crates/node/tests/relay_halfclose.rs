@@ -52,7 +52,9 @@ async fn count_server() -> u16 {
             tokio::spawn(async move {
                 let mut req = Vec::new();
                 if s.read_to_end(&mut req).await.is_ok() {
-                    let _ = s.write_all(format!("got {} bytes", req.len()).as_bytes()).await;
+                    let _ = s
+                        .write_all(format!("got {} bytes", req.len()).as_bytes())
+                        .await;
                 }
             });
         }
@@ -143,7 +145,10 @@ async fn node_sends_eof_and_frees_the_stream_only_after_close() {
     assert_eq!(got, b"hello");
     // Not freed: the client has not closed its direction.
     let early = tokio::time::timeout(Duration::from_millis(300), relay.next()).await;
-    assert!(early.is_err(), "stream ended before the client's Close: {early:?}");
+    assert!(
+        early.is_err(),
+        "stream ended before the client's Close: {early:?}"
+    );
     assert_eq!(w.node.status().streams_open, 1);
     // Still writable towards the upstream after its EOF.
     relay.data(1, b"after eof".to_vec()).await;

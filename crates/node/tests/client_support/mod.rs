@@ -75,7 +75,11 @@ pub async fn socks_connect(proxy: &Socks, port: u16) -> TcpStream {
         port,
     };
     let reply = socks5::client_connect(&mut s, &target).await.unwrap();
-    assert_eq!(reply, socks5::Reply::Succeeded as u8, "SOCKS CONNECT refused");
+    assert_eq!(
+        reply,
+        socks5::Reply::Succeeded as u8,
+        "SOCKS CONNECT refused"
+    );
     s
 }
 
@@ -99,7 +103,10 @@ pub async fn wait_receipts_acked(relay: &Relay) {
     let t0 = std::time::Instant::now();
     while stats.receipts_acked.load(Ordering::Relaxed) < stats.receipts_sent.load(Ordering::Relaxed)
     {
-        assert!(t0.elapsed() < Duration::from_secs(5), "receipts not acknowledged");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "receipts not acknowledged"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
