@@ -3,7 +3,8 @@
 //! default), `veil wallet new` + `deposit`, `veil connect` pinning the node's
 //! TLS key from its ledger registration (`docs/protocol.md` §9.8), then a
 //! page fetched from a local HTTP server through the SOCKS5 port — by our
-//! SOCKS5 client and, when it is on PATH, by the real `curl`.
+//! SOCKS5 client and, when it is on PATH, by the real `curl`. After SIGINT
+//! the node settles the expired session and the wallet finds its refund.
 //!
 //! Needs the `veil` binary (target/debug/veil, or VEIL_BIN); builds it with
 //! `cargo build -p veil-cli` if missing. Proving keys: `$VEIL_PARAMS_CACHE`.
@@ -118,7 +119,11 @@ fn curl_through_veil_connect_over_pinned_tls() {
 
     // Ledger.
     let mut ledger = Command::new(&bin)
-        .args(["ledger", "serve", "--listen", "127.0.0.1:0", "--block-interval", "200"])
+        // 100 blocks/s: the session (1000 blocks) expires ~10 s after it
+        // opens, and the node then settles it; a wide challenge window
+        // leaves time for the settle_8 proof.
+        .args(["ledger", "serve", "--listen", "127.0.0.1:0", "--block-interval", "10"])
+        .args(["--challenge-window", "100000"])
         .args(["--db", &path("ledger.redb")])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -133,7 +138,7 @@ fn curl_through_veil_connect_over_pinned_tls() {
     let mut node = Command::new(&bin)
         .args(["node", "serve", "--ledger", &ledger_url, "--listen", "127.0.0.1:0"])
         .args(["--price-per-kib", "1", "--escrow-sizes", &ESCROW.to_string()])
-        .args(["--receipt-interval-kib", "1024", "--settle-every", "0"])
+        .args(["--receipt-interval-kib", "1024", "--settle-every", "1"])
         .args(["--egress-allow", "127.0.0.1/32", "--db", &path("node")])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -221,14 +226,34 @@ fn curl_through_veil_connect_over_pinned_tls() {
     assert!(status.success(), "veil connect exited with {status}");
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&wallet).expect("wallet file")).expect("wallet json");
-    let receipts = saved["sessions"][0]["receipts_kib"]
+    let receipts: Vec<u64> = saved["sessions"][0]["receipts_kib"]
         .as_array()
-        .map(Vec::len)
-        .unwrap_or(0);
-    assert!(receipts > 0, "no receipt saved: {}", saved["sessions"]);
+        .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
+        .unwrap_or_default();
+    assert!(!receipts.is_empty(), "no receipt saved: {}", saved["sessions"]);
 
-    // The escrow left the wallet (the change note was found); its refund
-    // comes with the node's settlement (not waited for here, see docs/client.md).
+    // The escrow left the wallet (the change note was found).
     assert_eq!(balance(&bin, &wallet, &ledger_url), DEPOSIT - ESCROW);
-    eprintln!("e2e_connect: {} ms", t0.elapsed().as_millis());
+    let t_open = Instant::now();
+
+    // After expiry the node settles the session with its highest receipt;
+    // the wallet finds the refund `E − kib·price` for one receipt it signed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refund = loop {
+        let b = balance(&bin, &wallet, &ledger_url);
+        if b > DEPOSIT - ESCROW {
+            break b - (DEPOSIT - ESCROW);
+        }
+        assert!(Instant::now() < deadline, "no refund 60 s after the session expired");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        receipts.iter().any(|kib| refund == ESCROW - kib),
+        "refund {refund} matches none of the signed receipts {receipts:?}"
+    );
+    eprintln!(
+        "e2e_connect: {} ms (settlement and refund {} ms of it)",
+        t0.elapsed().as_millis(),
+        t_open.elapsed().as_millis()
+    );
 }
