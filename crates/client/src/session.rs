@@ -9,21 +9,21 @@
 use rand::{CryptoRng, RngCore};
 use tonic::transport::Channel;
 use veil_circuits::access::AccessPublic;
+use veil_ledger::LedgerApi;
 use veil_primitives::Fr;
 use veil_primitives::eddsa::{SigningKey, VerifyingKey, node_id, session_key_hash};
 use veil_primitives::field::fr_from_slice;
 use veil_primitives::ids::{BlockHeight, NodeId, SessionId, SessionKeyHash};
 use veil_primitives::note::{Address, Rho};
 use veil_primitives::value::Value;
-use veil_ledger::LedgerApi;
 use veil_proofs::Prover;
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::node_client::NodeClient;
 
 use crate::error::ClientError;
-use crate::transport::{NodeEndpoint, TlsKeyHash};
 use crate::ops::{plan_spend, record_spend};
 use crate::sync::LocalTree;
+use crate::transport::{NodeEndpoint, TlsKeyHash};
 use crate::wallet::{HexFr, SessionRecord, SessionStatus, Wallet};
 
 /// Wire version of `veil.node.v1` messages.
@@ -155,12 +155,11 @@ impl NodeConnection {
             NodeTerms::from_proto(r.into_inner())?
         };
         let id_hex = hex::encode(claimed.node_id.to_bytes());
-        let record = ledger
-            .get_node(claimed.node_id)
-            .await?
-            .ok_or_else(|| ClientError::NodeNotRegistered {
+        let record = ledger.get_node(claimed.node_id).await?.ok_or_else(|| {
+            ClientError::NodeNotRegistered {
                 node_id: id_hex.clone(),
-            })?;
+            }
+        })?;
         let registration = record.registration;
         if registration.node_key != claimed.node_key {
             return Err(ClientError::RegistrationMismatch {

@@ -368,7 +368,11 @@ mod tests {
             ("node.example:443", "http://node.example:443/"),
             ("https://[::1]:7200", "http://[::1]:7200/"),
         ] {
-            assert_eq!(normalise(input).map(|u| u.to_string()).ok().as_deref(), Some(want), "{input}");
+            assert_eq!(
+                normalise(input).map(|u| u.to_string()).ok().as_deref(),
+                Some(want),
+                "{input}"
+            );
         }
     }
 

@@ -15,8 +15,7 @@ use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{EmbeddedLedger, LedgerConfig};
 use veil_node::backend::{ProveError, TokenDecodeError};
 use veil_node::{
-    AccessToken, AccessVerifier, NodeConfig, NodeHandle, SettleProver, SettleSlotWitness,
-    Transport,
+    AccessToken, AccessVerifier, NodeConfig, NodeHandle, SettleProver, SettleSlotWitness, Transport,
 };
 use veil_primitives::eddsa::SigningKey;
 use veil_primitives::field::fr_from_u64;
@@ -44,7 +43,13 @@ impl SettleProver for NoProver {
     fn batch_sizes(&self) -> Vec<u32> {
         vec![8]
     }
-    fn prove(&self, _: NodeId, _: u32, _: Value, _: &[SettleSlotWitness]) -> Result<Proof, ProveError> {
+    fn prove(
+        &self,
+        _: NodeId,
+        _: u32,
+        _: Value,
+        _: &[SettleSlotWitness],
+    ) -> Result<Proof, ProveError> {
         Err(ProveError("not in this test".into()))
     }
 }
@@ -76,11 +81,12 @@ impl Node {
         config.transport = transport;
         let tokens = Arc::new(CountingVerifier::default());
         let (tx, rx) = oneshot::channel::<()>();
-        let handle = veil_node::spawn_with(config, ledger, tokens.clone(), Arc::new(NoProver), async {
-            let _ = rx.await;
-        })
-        .await
-        .expect("node starts");
+        let handle =
+            veil_node::spawn_with(config, ledger, tokens.clone(), Arc::new(NoProver), async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("node starts");
         Node {
             handle,
             tokens,
@@ -126,7 +132,11 @@ async fn pinned_connection_gets_terms_and_carries_tokens() {
     let terms = conn.terms().await.expect("terms over TLS");
     assert_eq!(terms.node_id, node.handle.node_id);
     send_token(&mut conn).await;
-    assert_eq!(node.tokens(), 1, "the token reached the node over pinned TLS");
+    assert_eq!(
+        node.tokens(),
+        1,
+        "the token reached the node over pinned TLS"
+    );
 }
 
 #[tokio::test]
@@ -152,7 +162,10 @@ async fn wrong_pin_fails_the_handshake_naming_both_hashes() {
         Ok(_) => panic!("a wrong pin was accepted"),
     }
     let s = node.handle.status();
-    assert_eq!((s.sessions_total, s.tokens_rejected, node.tokens()), (0, 0, 0));
+    assert_eq!(
+        (s.sessions_total, s.tokens_rejected, node.tokens()),
+        (0, 0, 0)
+    );
 }
 
 #[tokio::test]
@@ -167,7 +180,10 @@ async fn connect_via_ledger_pins_the_registered_key() {
         conn.endpoint().transport(),
         veil_client::transport::NodeTransport::Pinned(node.pin())
     );
-    assert_eq!(conn.terms().await.expect("terms").node_id, node.handle.node_id);
+    assert_eq!(
+        conn.terms().await.expect("terms").node_id,
+        node.handle.node_id
+    );
     // `http://` in the user's URL still means TLS here.
     let plain_scheme = format!("http://{}", node.handle.local_addr);
     NodeConnection::connect_via_ledger(&plain_scheme, &ledger)
@@ -187,8 +203,11 @@ async fn registration_with_another_tls_key_is_refused_before_any_token() {
     let ledger = ledger();
     let real = Node::start(real_dir.path(), ledger.clone(), Transport::Tls).await;
     let mitm_dir = tempfile::tempdir().expect("dir");
-    std::fs::copy(real_dir.path().join("node.key"), mitm_dir.path().join("node.key"))
-        .expect("copy node key");
+    std::fs::copy(
+        real_dir.path().join("node.key"),
+        mitm_dir.path().join("node.key"),
+    )
+    .expect("copy node key");
     let mitm = Node::start(mitm_dir.path(), self::ledger(), Transport::Tls).await;
     assert_eq!(mitm.handle.node_id, real.handle.node_id);
     assert_ne!(mitm.pin(), real.pin());
@@ -254,7 +273,10 @@ async fn certificate_without_its_key_fails_the_handshake_signature() {
     let impostor_key = rcgen::KeyPair::generate().expect("key");
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(impostor_key.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let signing = provider.key_provider.load_private_key(key).expect("signing key");
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .expect("signing key");
     // CertifiedKey::new does not check that the key matches the certificate.
     let certified = Arc::new(rustls::sign::CertifiedKey::new(vec![cert], signing));
     #[derive(Debug)]
@@ -274,7 +296,9 @@ async fn certificate_without_its_key_fails_the_handshake_signature() {
         .with_cert_resolver(Arc::new(Fixed(certified)));
     config.alpn_protocols = vec![b"h2".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.expect("accept");
