@@ -160,22 +160,7 @@ impl NodeConnection {
                 node_id: id_hex.clone(),
             }
         })?;
-        let registration = record.registration;
-        if registration.node_key != claimed.node_key {
-            return Err(ClientError::RegistrationMismatch {
-                node_id: id_hex,
-                what: "the node key it presents is not the registered one".into(),
-            });
-        }
-        let registered = TlsKeyHash::from_bytes(registration.tls_key_hash);
-        if registered != presented {
-            return Err(ClientError::RegistrationMismatch {
-                node_id: id_hex,
-                what: format!(
-                    "it presented TLS key {presented}, but its registration pins {registered}"
-                ),
-            });
-        }
+        let registered = registered_pin(&claimed, presented, &record.registration)?;
         let mut pinned = Self::connect(NodeEndpoint::pinned(url, registered)?).await?;
         if pinned.terms().await?.node_id != claimed.node_id {
             return Err(ClientError::RegistrationMismatch {
@@ -207,6 +192,33 @@ impl NodeConnection {
             .await?;
         NodeTerms::from_proto(r.into_inner())
     }
+}
+
+/// Step 2 of [`NodeConnection::connect_via_ledger`]: the registration of
+/// the node id the node claims must name the node key it presented and, as
+/// `tls_key_hash`, the TLS key hash it presented. Returns the pin (§9.8).
+fn registered_pin(
+    claimed: &NodeTerms,
+    presented: TlsKeyHash,
+    registration: &veil_ledger::types::NodeRegistration,
+) -> Result<TlsKeyHash, ClientError> {
+    let node_id = hex::encode(claimed.node_id.to_bytes());
+    if registration.node_id != claimed.node_id || registration.node_key != claimed.node_key {
+        return Err(ClientError::RegistrationMismatch {
+            node_id,
+            what: "the node key it presents is not the registered one".into(),
+        });
+    }
+    let registered = TlsKeyHash::from_bytes(registration.tls_key_hash);
+    if registered != presented {
+        return Err(ClientError::RegistrationMismatch {
+            node_id,
+            what: format!(
+                "it presented TLS key {presented}, but its registration pins {registered}"
+            ),
+        });
+    }
+    Ok(registered)
 }
 
 /// An open session: what the relay needs to pay for it.
@@ -390,4 +402,87 @@ pub fn record_receipts(
     }
     wallet.save()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_ledger::types::{AccountId, NodeRegistration};
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_seed([seed; 32]).expect("key")
+    }
+
+    fn terms_of(k: &SigningKey) -> NodeTerms {
+        let node_key = k.verifying_key();
+        NodeTerms {
+            node_id: NodeId::from_fr(node_id(&node_key)),
+            node_key,
+            price_per_kib: 1,
+            escrow_sizes: vec![64],
+            receipt_interval_kib: 8,
+            ledger_height: 0,
+            recent_roots: vec![],
+            max_session_lifetime: 10,
+            max_frame_bytes: 1024,
+            max_streams: 1,
+        }
+    }
+
+    fn registration(k: &SigningKey, tls: [u8; 32]) -> NodeRegistration {
+        NodeRegistration::signed(
+            k,
+            AccountId::from_fr(Fr::from(1u64)),
+            Value(1),
+            vec![Value(64)],
+            Value(0),
+            tls,
+        )
+    }
+
+    #[test]
+    fn matching_registration_gives_its_pin() {
+        let k = key(1);
+        let pin = TlsKeyHash::from_bytes([9; 32]);
+        let got = registered_pin(&terms_of(&k), pin, &registration(&k, [9; 32]));
+        assert_eq!(got.ok(), Some(pin));
+    }
+
+    #[test]
+    fn registration_of_another_key_is_refused() {
+        let (k, other) = (key(1), key(2));
+        let r = registered_pin(
+            &terms_of(&k),
+            TlsKeyHash::from_bytes([9; 32]),
+            &registration(&other, [9; 32]),
+        );
+        assert!(matches!(r, Err(ClientError::RegistrationMismatch { .. })));
+    }
+
+    #[test]
+    fn registration_pinning_another_tls_key_is_refused() {
+        let k = key(1);
+        let r = registered_pin(
+            &terms_of(&k),
+            TlsKeyHash::from_bytes([9; 32]),
+            &registration(&k, [8; 32]),
+        );
+        match r {
+            Err(ClientError::RegistrationMismatch { what, .. }) => {
+                assert!(what.contains(&"09".repeat(32)) && what.contains(&"08".repeat(32)));
+            }
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plaintext_registration_pins_nothing() {
+        let k = key(1);
+        let r = registered_pin(
+            &terms_of(&k),
+            TlsKeyHash::from_bytes([9; 32]),
+            &registration(&k, [0; 32]),
+        );
+        assert!(r.is_err());
+    }
 }
