@@ -346,6 +346,7 @@ mod tests {
     use super::*;
     use veil_circuits::settle::refund_commitment;
     use veil_primitives::Fr;
+    use veil_primitives::note::Rho;
 
     fn addr(x: u64) -> Address {
         Address::from_fr(Fr::from(x))
@@ -413,6 +414,70 @@ mod tests {
             find_refund_by_scan(Value(e), Value(p), &addr(7), &tree, 3335),
             Ok(Some((e - k * p, leaf)))
         );
+    }
+
+    fn wallet_with_open_session(dir: &std::path::Path, escrow: u64, price: u64) -> Wallet {
+        use crate::wallet::{HexFr, SessionRecord};
+        let mut w = Wallet::create(&dir.join("w"), Fr::from(11u64), Fr::from(1u64)).unwrap();
+        w.data.sessions.push(SessionRecord {
+            intent: "lost".into(),
+            node_id: HexFr(Fr::from(2u64)),
+            escrow,
+            price_per_kib: price,
+            expiry: 10,
+            spent_rho: HexFr(Fr::from(3u64)),
+            nullifier: HexFr(Fr::from(4u64)),
+            change_rho: HexFr(Fr::from(5u64)),
+            refund_rho: HexFr(Fr::from(6u64)),
+            session_seed: String::new(),
+            token: String::new(),
+            receipts_kib: Vec::new(),
+            status: SessionStatus::Open,
+        });
+        w
+    }
+
+    #[test]
+    fn recovery_waits_for_expiry_and_respects_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, p, k) = (1000u64, 4u64, 77u64);
+        let mut wallet = wallet_with_open_session(dir.path(), e, p);
+        let owner = wallet.spending_key().owner_key();
+        let addr_r = Address::derive(&owner, &Rho::from_fr(Fr::from(6u64)));
+        let mut tree = LocalTree::new();
+        let cm = refund_commitment(Value(e), Value(p), k, &addr_r);
+        let leaf = tree.append(cm).unwrap();
+
+        // Height ≤ expiry: the session may still be relaying; no scan.
+        let mut report = SyncReport::default();
+        recover_refunds(&mut wallet, &mut tree, 10, MAX_SCAN_CANDIDATES, &mut report);
+        assert_eq!(report, SyncReport::default());
+        // Past expiry, but more candidates (251) than allowed: reported, not scanned.
+        recover_refunds(&mut wallet, &mut tree, 11, 250, &mut report);
+        assert!(report.refunds_found.is_empty());
+        assert_eq!(
+            report.scans_refused,
+            vec![ScanRefused {
+                intent: "lost".into(),
+                candidates: 251
+            }]
+        );
+        assert!(report.scans_refused[0].to_string().contains("checkpoint"));
+        // Within the limit: found, the session finished, the note spendable.
+        let mut report = SyncReport::default();
+        recover_refunds(&mut wallet, &mut tree, 11, 251, &mut report);
+        assert_eq!(report.refunds_found, vec![e - k * p]);
+        assert_eq!(report.refunds_recovered_by_scan, 1);
+        assert_eq!(wallet.data.sessions[0].status, SessionStatus::Finished);
+        let note = wallet.data.notes.last().unwrap();
+        assert_eq!(
+            (note.value, note.leaf, note.status),
+            (e - k * p, Some(leaf), NoteStatus::Unspent)
+        );
+        // Finished sessions are not scanned again.
+        let mut report = SyncReport::default();
+        recover_refunds(&mut wallet, &mut tree, 12, 251, &mut report);
+        assert_eq!(report, SyncReport::default());
     }
 
     /// Cost of the full scan (docs/client.md): the demo's largest escrow
