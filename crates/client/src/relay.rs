@@ -10,6 +10,11 @@
 //! that fails a challenge (bad signature, wrong nonce, or no answer within
 //! [`CHALLENGE_TIMEOUT`]) is not paid again: no further receipt is signed
 //! and the relay is closed.
+//!
+//! Streams half-close both ways (§9.4): local EOF sends `Close`; the node's
+//! `Eof` (upstream finished) shuts down the local socket's write side; the
+//! node's `Closed` frees the stream. Every signed KiB value is kept for the
+//! wallet (`signed_kibs`, `signed_watch`): refund candidates (§6).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
