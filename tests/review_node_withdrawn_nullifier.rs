@@ -1,15 +1,13 @@
-//! Review finding R-2 (`docs/security.md`), adversarial C4/C5: a token whose
-//! nullifier was already spent by a *withdrawal* must be refused by the
-//! node's cheap checks, without pairing work, like a token whose nullifier
-//! opened an escrow (`crates/node/tests/grpc.rs::invalid_tokens_c4_c5`).
+//! Review findings R-2 and R-8 (`docs/security.md`), adversarial C4/C5/F6.
 //!
-//! Today the node's "nullifier unseen" check is `get_escrow(nf)`
-//! (`crates/node/src/service.rs`), which does not see withdrawals: every
-//! replay costs one Groth16 verification, and the ledger's `NullifierSpent`
-//! is not counted toward the peer's ban. The first test asserts the expected
-//! behaviour and is ignored until R-2 is fixed; the second pins the current
-//! behaviour so the finding stays visible (the fix deletes it and removes the
-//! `#[ignore]` of the first).
+//! a token whose nullifier was already spent by a *withdrawal* is
+//! refused by the node's cheap checks (the ledger's nullifier set,
+//! `LedgerApi::nullifier_spent`), without pairing work, like a token whose
+//! nullifier opened an escrow (`crates/node/tests/grpc.rs::invalid_tokens_c4_c5`).
+//!
+//! when the ledger opened a token's escrow but the node stopped before
+//! installing the session, the client's retry of the same token resumes
+//! the session instead of being refused as "already used".
 //!
 //! Uses the node's own test harness (in-memory ledger with the fake proof
 //! rule, node on 127.0.0.1).
@@ -45,14 +43,14 @@ async fn withdrawn_token() -> (World, common::Session) {
 }
 
 #[tokio::test]
-#[ignore = "R-2 open: the node pays a pairing for a nullifier spent by a withdrawal; un-ignore with the fix"]
 async fn token_with_a_withdrawn_nullifier_costs_no_pairing() {
     let (w, s) = withdrawn_token().await;
     for _ in 0..REPLAYS {
-        assert!(
-            w.open(&s).await.is_err(),
-            "a spent nullifier never opens a session"
-        );
+        let err = w
+            .open(&s)
+            .await
+            .expect_err("a spent nullifier never opens a session");
+        assert_eq!(err.code(), Code::AlreadyExists, "{err}");
     }
     assert_eq!(
         w.node.status().proof_verifications,
@@ -62,13 +60,55 @@ async fn token_with_a_withdrawn_nullifier_costs_no_pairing() {
 }
 
 #[tokio::test]
-async fn r2_current_behaviour_every_replay_is_verified_and_never_banned() {
-    let (w, s) = withdrawn_token().await;
-    for _ in 0..REPLAYS {
-        let err = w.open(&s).await.expect_err("refused by the ledger");
-        assert_ne!(err.code(), Code::PermissionDenied, "the peer is not banned");
-        assert_ne!(err.code(), Code::Ok);
-    }
-    // One verification per replay, beyond the node's ban threshold (5).
-    assert_eq!(w.node.status().proof_verifications, REPLAYS);
+async fn an_unspent_token_still_pays_one_pairing_and_opens() {
+    // The control for the test above: the cheap check is not refusing everything.
+    let w = World::new().await;
+    let s = w.session().await;
+    w.open(&s).await.expect("a fresh token opens");
+    assert_eq!(w.node.status().proof_verifications, 1);
+}
+
+#[tokio::test]
+async fn an_escrow_opened_but_not_installed_is_resumed_by_the_retry() {
+    let w = World::new().await;
+    let s = w.session().await;
+    // The node forwarded the token to the ledger and stopped before
+    // installing the session: the escrow exists, the node has no record.
+    w.ledger
+        .open_escrow(s.statement.clone(), FakeVerifier::valid_proof())
+        .await
+        .expect("the ledger opens the escrow");
+    let r = w
+        .open(&s)
+        .await
+        .expect("the retry resumes the session (R-8)");
+    assert_eq!(r.session_id, s.id().to_bytes().to_vec());
+    assert_eq!(
+        w.node.status().proof_verifications,
+        0,
+        "the ledger verified it already"
+    );
+    // Once installed, the same token is refused like any replay.
+    let err = w.open(&s).await.expect_err("replay after the resume");
+    assert_eq!(err.code(), Code::AlreadyExists);
+}
+
+#[tokio::test]
+async fn an_escrow_for_another_session_key_is_not_resumed() {
+    let w = World::new().await;
+    let s = w.session().await;
+    // The escrow on the ledger was opened with a different h_S (another
+    // token for the same nullifier cannot exist, but a node must not trust
+    // that): the node's token must match the escrow in every field.
+    let mut other = s.statement.clone();
+    other.session_key_hash = veil_ledger::types::SessionKeyHash::from_fr(fr_from_u64(777));
+    w.ledger
+        .open_escrow(other, FakeVerifier::valid_proof())
+        .await
+        .expect("the ledger opens the escrow");
+    let err = w
+        .open(&s)
+        .await
+        .expect_err("a different statement is not resumed");
+    assert_eq!(err.code(), Code::AlreadyExists);
 }

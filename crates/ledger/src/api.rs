@@ -10,8 +10,8 @@ use std::future::Future;
 use crate::error::LedgerError;
 use crate::types::{
     AccessStatement, AccountId, Address, DepositReceipt, Escrow, LedgerStatus, MerkleRoot, NodeId,
-    NodeRecord, NodeRegistration, NoteCommitment, Proof, ReclaimReceipt, SessionId, SettleReceipt,
-    SettleRequest, Value, WithdrawReceipt, WithdrawStatement,
+    NodeRecord, NodeRegistration, NoteCommitment, Nullifier, Proof, ReclaimReceipt, SessionId,
+    SettleReceipt, SettleRequest, Value, WithdrawReceipt, WithdrawStatement,
 };
 
 /// Largest page [`LedgerApi::commitments`] returns.
@@ -82,6 +82,14 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         &self,
         account: AccountId,
     ) -> impl Future<Output = Result<Value, LedgerError>> + Send;
+
+    /// Whether `nullifier` is spent, by an escrow or a withdrawal
+    /// (`docs/protocol.md` §8.2). The nullifier set is public ledger state;
+    /// a node asks this before paying for a pairing (C5).
+    fn nullifier_spent(
+        &self,
+        nullifier: Nullifier,
+    ) -> impl Future<Output = Result<bool, LedgerError>> + Send;
 
     /// The recent roots (at most 128), oldest first. Any of them is accepted.
     fn roots(&self) -> impl Future<Output = Result<Vec<MerkleRoot>, LedgerError>> + Send;

@@ -34,6 +34,9 @@ pub fn node_id(b: &[u8]) -> Result<NodeId, LedgerError> {
 pub fn session_id(b: &[u8]) -> Result<SessionId, LedgerError> {
     field("session_id", b, SessionId::from_slice)
 }
+pub fn nullifier(b: &[u8]) -> Result<Nullifier, LedgerError> {
+    field("nullifier", b, Nullifier::from_slice)
+}
 pub fn commitment(name: &'static str, b: &[u8]) -> Result<NoteCommitment, LedgerError> {
     field(name, b, NoteCommitment::from_slice)
 }

@@ -154,6 +154,9 @@ impl LedgerApi for EmbeddedLedger {
     async fn balance(&self, account: AccountId) -> Result<Value, LedgerError> {
         self.blocking(move |e| e.balance(&account)).await
     }
+    async fn nullifier_spent(&self, nullifier: Nullifier) -> Result<bool, LedgerError> {
+        self.blocking(move |e| e.nullifier_spent(&nullifier)).await
+    }
     async fn roots(&self) -> Result<Vec<MerkleRoot>, LedgerError> {
         self.blocking(|e| e.roots()).await
     }

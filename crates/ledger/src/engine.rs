@@ -284,6 +284,10 @@ impl Engine {
         self.store.read()?.escrow(id)
     }
 
+    pub fn nullifier_spent(&self, nf: &Nullifier) -> Result<bool, LedgerError> {
+        Ok(self.store.read()?.nullifier(nf)?.is_some())
+    }
+
     pub fn balance(&self, a: &AccountId) -> Result<Value, LedgerError> {
         self.store.read()?.account(a)
     }

@@ -219,6 +219,18 @@ impl LedgerApi for RemoteLedger {
         r.escrow.as_ref().map(escrow_from_pb).transpose()
     }
 
+    async fn nullifier_spent(&self, nullifier: Nullifier) -> Result<bool, LedgerError> {
+        let r = self
+            .c()
+            .get_nullifier(pb::GetNullifierRequest {
+                nullifier: nullifier.to_bytes().to_vec(),
+            })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(r.spent)
+    }
+
     async fn balance(&self, account: AccountId) -> Result<Value, LedgerError> {
         let r = self
             .c()

@@ -222,6 +222,15 @@ impl Ledger for LedgerService {
         })
     }
 
+    async fn get_nullifier(
+        &self,
+        req: Request<pb::GetNullifierRequest>,
+    ) -> Res<pb::GetNullifierResponse> {
+        let nf = nullifier(&req.into_inner().nullifier).map_err(to_status)?;
+        let spent = self.ledger.nullifier_spent(nf).await.map_err(to_status)?;
+        ok(pb::GetNullifierResponse { spent })
+    }
+
     async fn get_balance(
         &self,
         req: Request<pb::GetBalanceRequest>,

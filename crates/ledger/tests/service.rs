@@ -229,3 +229,74 @@ async fn full_verification_queue_is_busy() {
         Code::ResourceExhausted
     );
 }
+
+/// `GetNullifier`: spent by an escrow or by a withdrawal, over the
+/// wire; a non-canonical nullifier is refused, not reduced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nullifier_lookup_sees_escrows_and_withdrawals() {
+    let (ledger, url, _stop) = start().await;
+    let remote = RemoteLedger::connect(&url).await.unwrap();
+    let acct = AccountId::from_fr(fr(1));
+    remote.faucet(acct, Value(10_000)).await.unwrap();
+    let key = veil_primitives::eddsa::SigningKey::from_seed([2; 32]).unwrap();
+    let node = key.verifying_key().node_id();
+    let reg = NodeRegistration::signed(&key, acct, Value(1), vec![Value(100)], Value(1), [3; 32]);
+    remote.register_node(reg).await.unwrap();
+    remote
+        .deposit(acct, Value(500), Address::from_fr(fr(4)))
+        .await
+        .unwrap();
+    let root = *remote.roots().await.unwrap().last().unwrap();
+    let (nf_open, nf_withdraw, nf_fresh) = (
+        Nullifier::from_fr(fr(50)),
+        Nullifier::from_fr(fr(51)),
+        Nullifier::from_fr(fr(52)),
+    );
+    for nf in [nf_open, nf_withdraw, nf_fresh] {
+        assert!(!remote.nullifier_spent(nf).await.unwrap());
+    }
+    remote
+        .open_escrow(
+            AccessStatement {
+                root,
+                nullifier: nf_open,
+                cm_change: NoteCommitment::from_fr(fr(6)),
+                escrow: Value(100),
+                node_id: node,
+                session_key_hash: SessionKeyHash::from_fr(fr(7)),
+                refund_addr: Address::from_fr(fr(8)),
+                expiry: BlockHeight(5),
+            },
+            FakeVerifier::valid_proof(),
+        )
+        .await
+        .unwrap();
+    remote
+        .withdraw(
+            WithdrawStatement {
+                root,
+                nullifier: nf_withdraw,
+                cm_change: NoteCommitment::from_fr(fr(10)),
+                amount: Value(1),
+                recipient: acct,
+            },
+            FakeVerifier::valid_proof(),
+        )
+        .await
+        .unwrap();
+    assert!(remote.nullifier_spent(nf_open).await.unwrap());
+    assert!(remote.nullifier_spent(nf_withdraw).await.unwrap());
+    assert!(!remote.nullifier_spent(nf_fresh).await.unwrap());
+    // The embedded ledger answers the same.
+    assert!(ledger.nullifier_spent(nf_withdraw).await.unwrap());
+    assert!(!ledger.nullifier_spent(nf_fresh).await.unwrap());
+
+    let mut raw = LedgerClient::connect(url).await.unwrap();
+    for bad in [vec![0xff; 32], vec![0; 31], vec![0; 33]] {
+        let err = raw
+            .get_nullifier(pb::GetNullifierRequest { nullifier: bad })
+            .await
+            .expect_err("non-canonical nullifier");
+        assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    }
+}

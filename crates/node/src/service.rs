@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use tracing::debug;
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
-use veil_ledger::types::{Escrow, SessionId, SessionKeyHash};
+use veil_ledger::types::{Escrow, EscrowState, SessionId, SessionKeyHash};
 use veil_primitives::eddsa::{VerifyingKey, session_key_hash};
 use veil_proto::node::v1 as pb;
 
@@ -138,7 +138,27 @@ impl<L: LedgerApi> Inner<L> {
         })?;
         match self.ledger.get_escrow(session_id).await {
             Ok(None) => {}
-            Ok(Some(_)) => return Err(Other(Status::already_exists("access token already used"))),
+            Ok(Some(escrow)) => {
+                // the ledger opened this very token's escrow for this
+                // node but the node stopped before installing the session.
+                // The client's retry of the same token (F6) resumes it.
+                if self.is_uninstalled_open_of(&escrow, st)? {
+                    debug!("resuming an escrow opened before a restart");
+                    return self.install_session(&escrow, session_key).map_err(Other);
+                }
+                return Err(Other(Status::already_exists("access token already used")));
+            }
+            Err(e) => return Err(Other(ledger_status(e))),
+        }
+        // A nullifier spent by a withdrawal has no escrow: ask the ledger's
+        // nullifier set too, so a spent note never costs a pairing (R-2, C5).
+        match self.ledger.nullifier_spent(st.nullifier).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return Err(Other(Status::already_exists(
+                    "access token's note is already spent",
+                )));
+            }
             Err(e) => return Err(Other(ledger_status(e))),
         }
         // 4. Groth16, off the runtime, bounded (C4, C8).
@@ -167,6 +187,32 @@ impl<L: LedgerApi> Inner<L> {
             .await
             .map_err(|e| Other(ledger_status(e)))?;
         self.install_session(&escrow, session_key).map_err(Other)
+    }
+
+    /// Whether `escrow` is the Open escrow of exactly the statement `st`
+    /// (same node, amount, key hash, refund address, expiry and change)
+    /// and this node holds no record of it: the open reached the ledger
+    /// but the install did not reach the node's store.
+    fn is_uninstalled_open_of(
+        &self,
+        escrow: &Escrow,
+        st: &veil_ledger::types::AccessStatement,
+    ) -> Result<bool, Reject> {
+        let same = escrow.state == EscrowState::Open
+            && escrow.node_id == self.node_id
+            && escrow.escrow == st.escrow
+            && escrow.session_key_hash == st.session_key_hash
+            && escrow.refund_addr == st.refund_addr
+            && escrow.expiry == st.expiry
+            && escrow.cm_change == st.cm_change;
+        if !same {
+            return Ok(false);
+        }
+        let stored = self
+            .store
+            .session(&escrow.session_id)
+            .map_err(|e| Reject::Other(Status::internal(e.to_string())))?;
+        Ok(stored.is_none())
     }
 
     async fn root_known(&self, root: &veil_ledger::types::MerkleRoot) -> Result<bool, Status> {

@@ -204,6 +204,16 @@ impl NodeStore {
         Ok(stored)
     }
 
+    /// The stored record of one session, if the node ever installed it.
+    pub fn session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(SESSIONS)?;
+        match t.get(id.to_bytes().as_slice())? {
+            Some(v) => Ok(Some(SessionRecord::decode(*id, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
     /// The highest stored receipt of a session.
     pub fn receipt(&self, id: &SessionId) -> Result<Option<SignedReceipt>, StoreError> {
         let txn = self.db.begin_read()?;
