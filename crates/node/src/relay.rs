@@ -82,9 +82,22 @@ struct StreamEnd {
     message: String,
 }
 
+/// Client bytes a stream may hold back while it waits for the receipt that
+/// pays for them (§9.3): an upload that arrives just before the receipt
+/// for bytes still in flight to the client waits for it instead of closing
+/// the stream. Beyond this the stream is closed `CreditExhausted`.
+const MAX_PARKED_UPLOAD: usize = 1 << 20;
+
 struct StreamEntry {
     generation: u64,
     to_upstream: Option<mpsc::Sender<Vec<u8>>>,
+    /// Client data not yet paid for, in order; sent upstream as receipts
+    /// arrive ([`drain_parked`]).
+    parked: std::collections::VecDeque<Vec<u8>>,
+    parked_bytes: usize,
+    /// The client's `Close` arrived while data was parked: half-close the
+    /// upstream once that data is through, not before.
+    close_after_parked: bool,
     abort: tokio::task::AbortHandle,
     /// The meter paying for this stream: the bound session's, or the
     /// stream's own for a voucher-paid stream.
@@ -331,6 +344,9 @@ pub(crate) async fn run<L: LedgerApi>(
                     StreamEntry {
                         generation,
                         to_upstream: Some(up_tx),
+                        parked: Default::default(),
+                        parked_bytes: 0,
+                        close_after_parked: false,
                         abort,
                         slot,
                     },
@@ -363,7 +379,11 @@ pub(crate) async fn run<L: LedgerApi>(
                         .await;
                     continue;
                 }
-                let Some(tx) = entry.to_upstream.clone() else {
+                let tx = entry
+                    .to_upstream
+                    .clone()
+                    .filter(|_| !entry.close_after_parked);
+                let Some(tx) = tx else {
                     let _ = out
                         .send(error_frame(
                             pb::ErrorCode::UnknownStream,
@@ -373,6 +393,16 @@ pub(crate) async fn run<L: LedgerApi>(
                         .await;
                     continue;
                 };
+                if !entry.parked.is_empty() {
+                    // Keep the stream's byte order: queue behind the parked data.
+                    if entry.parked_bytes + data.bytes.len() <= MAX_PARKED_UPLOAD {
+                        entry.parked_bytes += data.bytes.len();
+                        entry.parked.push_back(data.bytes);
+                    } else {
+                        close_unpaid(&out, &mut streams, id).await;
+                    }
+                    continue;
+                }
                 let n = data.bytes.len() as u64;
                 let served = lock(&slot.state).serve(n, inner.height());
                 match served {
@@ -386,6 +416,15 @@ pub(crate) async fn run<L: LedgerApi>(
                             continue;
                         }
                     }
+                    // Unpaid yet: the receipt for bytes in flight to the
+                    // client may be right behind this frame. Wait for it.
+                    Err(ServeError::ReceiptRequired { .. })
+                        if data.bytes.len() <= MAX_PARKED_UPLOAD =>
+                    {
+                        entry.parked_bytes = data.bytes.len();
+                        entry.parked.push_back(data.bytes);
+                        send_credit_low(&out, &slot).await;
+                    }
                     Err(e) => {
                         let (code, reason) = serve_error_code(e);
                         let _ = out.send(error_frame(code, e.to_string(), id)).await;
@@ -398,13 +437,18 @@ pub(crate) async fn run<L: LedgerApi>(
             }
             client_frame::Frame::Close(close) => {
                 if let Some(entry) = streams.get_mut(&close.stream_id) {
-                    // Dropping the sender half-closes the upstream write side.
-                    entry.to_upstream = None;
+                    if entry.parked.is_empty() {
+                        // Dropping the sender half-closes the upstream write side.
+                        entry.to_upstream = None;
+                    } else {
+                        entry.close_after_parked = true;
+                    }
                 }
             }
             client_frame::Frame::Receipt(r) => {
                 let reply = handle_receipt(&inner, bound.as_ref(), &r.signed_receipt).await?;
                 let _ = out.send(reply).await;
+                drain_parked(&inner, &out, &mut streams).await;
             }
             client_frame::Frame::Challenge(c) => {
                 let reply = match fr_from_slice(&c.nonce) {
@@ -422,6 +466,81 @@ pub(crate) async fn run<L: LedgerApi>(
                     }
                 };
                 let _ = out.send(reply).await;
+            }
+        }
+    }
+}
+
+/// Closes a stream whose client sent more than [`MAX_PARKED_UPLOAD`]
+/// beyond what its receipts pay for.
+async fn close_unpaid(out: &Out, streams: &mut HashMap<u32, StreamEntry>, id: u32) {
+    let msg = "upload beyond the receipted allowance";
+    let _ = out
+        .send(error_frame(pb::ErrorCode::CreditExhausted, msg, id))
+        .await;
+    if let Some(entry) = streams.remove(&id) {
+        entry.abort.abort();
+        let _ = out
+            .send(closed_frame(id, pb::CloseReason::CreditExhausted, msg))
+            .await;
+    }
+}
+
+/// Sends parked client data upstream as far as the allowance now reaches
+/// (after a receipt); a stream whose parked data can never be paid
+/// (escrow exhausted, session closed) is closed.
+async fn drain_parked<L: LedgerApi>(
+    inner: &Arc<Inner<L>>,
+    out: &Out,
+    streams: &mut HashMap<u32, StreamEntry>,
+) {
+    let ids: Vec<u32> = streams
+        .iter()
+        .filter(|(_, e)| !e.parked.is_empty())
+        .map(|(id, _)| *id)
+        .collect();
+    for id in ids {
+        loop {
+            let Some(entry) = streams.get_mut(&id) else {
+                break;
+            };
+            let Some(front_len) = entry.parked.front().map(Vec::len) else {
+                break;
+            };
+            let served = lock(&entry.slot.state).serve(front_len as u64, inner.height());
+            match served {
+                Ok(s) => {
+                    let Some(bytes) = entry.parked.pop_front() else {
+                        break;
+                    };
+                    entry.parked_bytes = entry.parked_bytes.saturating_sub(front_len);
+                    inner
+                        .metrics
+                        .bytes_relayed
+                        .fetch_add(front_len as u64, Ordering::Relaxed);
+                    let (slot, tx) = (entry.slot.clone(), entry.to_upstream.clone());
+                    if s.credit_low {
+                        send_credit_low(out, &slot).await;
+                    }
+                    if entry.parked.is_empty() && entry.close_after_parked {
+                        entry.to_upstream = None;
+                    }
+                    if let Some(tx) = tx
+                        && tx.send(bytes).await.is_err()
+                    {
+                        break;
+                    }
+                }
+                Err(ServeError::ReceiptRequired { .. }) => break,
+                Err(e) => {
+                    let (code, reason) = serve_error_code(e);
+                    let _ = out.send(error_frame(code, e.to_string(), id)).await;
+                    if let Some(entry) = streams.remove(&id) {
+                        entry.abort.abort();
+                        let _ = out.send(closed_frame(id, reason, e.to_string())).await;
+                    }
+                    break;
+                }
             }
         }
     }

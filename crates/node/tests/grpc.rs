@@ -151,9 +151,49 @@ async fn serves_one_interval_without_receipt_then_waits() {
             other => panic!("{other:?}"),
         }
     }
-    // Sending beyond the allowance closes the stream.
-    relay.data(1, vec![1u8; 1024]).await;
-    expect_error(relay.next().await, pb::ErrorCode::CreditExhausted);
+    // Sending beyond the allowance is held, not refused: the receipt that
+    // pays for it may be in flight right behind it (§9.3).
+    relay.data(1, vec![2u8; 1024]).await;
+    let r = tokio::time::timeout(Duration::from_millis(300), relay.next()).await;
+    assert!(r.is_err(), "held bytes were served before a receipt: {r:?}");
+    relay.receipt(s.receipt(33)).await;
+    expect_ack(relay.next().await, 33);
+    let mut echoed = Vec::new();
+    while echoed.len() < 1024 {
+        match relay.next().await {
+            node_frame::Frame::Data(d) => echoed.extend_from_slice(&d.bytes),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(echoed, vec![2u8; 1024], "held bytes go through, in order");
+    // A client that keeps sending unpaid bytes has the stream closed once
+    // the node holds 1 MiB for it.
+    for _ in 0..40 {
+        relay.data(1, vec![3u8; 32 * 1024]).await;
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut saw_error = false;
+        loop {
+            match relay.next().await {
+                node_frame::Frame::Error(e) => {
+                    assert_eq!(e.code, pb::ErrorCode::CreditExhausted as i32);
+                    saw_error = true;
+                }
+                node_frame::Frame::Closed(c) => {
+                    assert_eq!(c.reason, pb::CloseReason::CreditExhausted as i32);
+                    return saw_error;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the stream is closed");
+    assert!(closed, "the client is told why");
+    assert!(
+        w.node.status().bytes_relayed <= (33 + 16) * 1024,
+        "never beyond one interval past the last receipt"
+    );
 }
 
 #[tokio::test]

@@ -97,7 +97,10 @@ pub async fn connect_node<L: LedgerApi>(
 }
 
 /// [`connect_node`], opening the ledger at `ledger_spec` only if needed.
-pub async fn connect_node_at(flags: &NodeFlags, ledger_spec: &str) -> anyhow::Result<NodeConnection> {
+pub async fn connect_node_at(
+    flags: &NodeFlags,
+    ledger_spec: &str,
+) -> anyhow::Result<NodeConnection> {
     if let Some(conn) = connect_without_ledger(flags).await? {
         return Ok(conn);
     }
