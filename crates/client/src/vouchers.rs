@@ -641,17 +641,28 @@ impl VoucherStream {
         };
         let download = async {
             let mut received = 0u64;
+            let mut write_closed = false;
             while let Some(msg) = self.rx.message().await? {
                 match msg.frame {
                     Some(node_frame::Frame::Data(d)) if d.stream_id == STREAM_ID => {
                         wr.write_all(&d.bytes).await?;
                         received += d.bytes.len() as u64;
                     }
+                    // Upstream finished sending (§9.4): half-close the local
+                    // socket so an EOF-waiting client ends; keep uploading.
+                    Some(node_frame::Frame::Eof(e))
+                        if e.stream_id == STREAM_ID && !write_closed =>
+                    {
+                        wr.shutdown().await?;
+                        write_closed = true;
+                    }
                     Some(node_frame::Frame::Closed(c)) if c.stream_id == STREAM_ID => break,
                     _ => {}
                 }
             }
-            wr.shutdown().await?;
+            if !write_closed {
+                wr.shutdown().await?;
+            }
             Ok::<u64, VoucherError>(received)
         };
         let upload = tokio::spawn(upload);

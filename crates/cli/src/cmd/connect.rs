@@ -202,6 +202,11 @@ async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Res
             _ = tokio::signal::ctrl_c() => break,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
+        // Save the receipts signed since the last tick: a client killed now
+        // still finds its refund without the full scan (docs/protocol.md §6).
+        if let Err(e) = live.checkpoint(&mut wallet) {
+            eprintln!("could not save receipts in the wallet: {e}");
+        }
         let low = live.relay.remaining_kib()
             < live
                 .session

@@ -212,6 +212,15 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
                 wallet.balance(),
                 wallet.pending()
             );
+            if r.refunds_recovered_by_scan > 0 {
+                println!(
+                    "{} refund(s) recovered by scanning every possible value (receipts were not saved)",
+                    r.refunds_recovered_by_scan
+                );
+            }
+            for s in &r.scans_refused {
+                eprintln!("warning: {s}");
+            }
             Ok(())
         }
         Command::Withdraw { w, l, amount, to } => {

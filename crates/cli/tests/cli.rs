@@ -1,0 +1,227 @@
+//! The `veil` binary as a user runs it: `veil demo` (the README's first
+//! command) end to end, embedded and against a ledger process, and bad
+//! input refused with a clear error, a non-zero exit and nothing changed.
+//!
+//! Dev proving keys come from `$VEIL_PARAMS_CACHE` (generated on first use).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+/// The demo runs proofs on every core: one at a time.
+static HEAVY: Mutex<()> = Mutex::new(());
+
+fn veil() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_veil"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("run veil")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Kills the child on drop (a failing assertion must not leak a server).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The one JSON object `veil demo --json` prints, checked field by field
+/// against what the scenario must achieve (issue 4: "Done when").
+fn check_demo_json(out: &Output, ledger: &str) -> Value {
+    assert!(
+        out.status.success(),
+        "demo failed: {}\n{}",
+        text(&out.stderr),
+        text(&out.stdout)
+    );
+    let stdout = text(&out.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON object in {stdout:?}"));
+    let v: Value = serde_json::from_str(line).expect("demo --json prints valid JSON");
+    let n = |k: &str| {
+        v[k].as_u64()
+            .unwrap_or_else(|| panic!("{k} missing in {v}"))
+    };
+    assert!(n("sessions") >= 3, "{v}");
+    // At least 2 MiB fetched through each session, metered by the node.
+    assert!(n("bytes_relayed") >= 3 * 2 * 1024 * 1024, "{v}");
+    assert!(n("receipts") >= 3, "{v}");
+    assert!(n("settled_sessions") >= n("sessions"), "{v}");
+    assert_eq!(
+        n("settle_batches"),
+        1,
+        "one batch proof for all sessions: {v}"
+    );
+    assert!(n("node_paid") > 0, "{v}");
+    let refunds = v["refunds"].as_array().expect("refunds");
+    assert!(refunds.len() as u64 >= n("sessions"), "{v}");
+    assert!(n("refund_spends") >= 1, "{v}");
+    assert_eq!(v["audit_ok"], Value::Bool(true), "{v}");
+    assert_eq!(v["ledger"], Value::String(ledger.into()), "{v}");
+    for k in ["relay", "settle", "total"] {
+        assert!(v["timings_ms"][k].is_u64(), "timings_ms.{k} missing: {v}");
+    }
+    let proves = v["timings_ms"]["access_prove"]
+        .as_array()
+        .expect("one access proof time per session");
+    assert_eq!(proves.len() as u64, n("sessions"), "{v}");
+    v
+}
+
+#[test]
+fn demo_runs_end_to_end_on_the_embedded_ledger() {
+    let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let out = run(veil().args(["demo", "--json", "--mib-per-session", "2"]));
+    let v = check_demo_json(&out, "embedded");
+    assert_eq!(v["voucher_spends"].as_u64(), Some(3), "{v}");
+}
+
+#[test]
+fn demo_runs_against_a_ledger_process() {
+    let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = veil()
+        .args([
+            "ledger",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--block-interval",
+            "200",
+        ])
+        .arg("--db")
+        .arg(dir.path().join("ledger.redb"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn veil ledger serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let guard = Killed(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listen address");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let out = run(veil().args(["demo", "--json", "--ledger", &format!("http://{addr}")]));
+    check_demo_json(&out, "remote");
+    drop(guard);
+    // The ledger's database passes the offline audit after the run.
+    let audit = run(veil()
+        .args(["ledger", "audit", "--db"])
+        .arg(dir.path().join("ledger.redb")));
+    assert!(audit.status.success(), "{}", text(&audit.stderr));
+    assert!(text(&audit.stdout).contains("audit: OK"));
+}
+
+fn assert_refused(out: &Output, needle: &str) {
+    assert!(
+        !out.status.success(),
+        "should have failed: {}",
+        text(&out.stdout)
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.to_lowercase().contains(&needle.to_lowercase()),
+        "stderr should name the problem ({needle:?}): {err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "a panic is not an error message: {err}"
+    );
+}
+
+fn digest(p: &Path) -> Vec<u8> {
+    std::fs::read(p).expect("read file")
+}
+
+#[test]
+fn a_corrupt_ledger_database_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.redb");
+    std::fs::write(
+        &db,
+        b"this is not a redb file, and must not be re-initialised",
+    )
+    .unwrap();
+    let before = digest(&db);
+    let out = run(veil().args(["ledger", "audit", "--db"]).arg(&db));
+    assert_refused(&out, "error");
+    assert_eq!(digest(&db), before, "a failed open must not touch the file");
+    // `serve` refuses it too, rather than starting on a fresh database.
+    let out = run(veil()
+        .args(["ledger", "serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&db));
+    assert_refused(&out, "error");
+    assert_eq!(digest(&db), before);
+}
+
+#[test]
+fn a_missing_database_is_not_created_by_audit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("absent.redb");
+    let out = run(veil().args(["ledger", "audit", "--db"]).arg(&db));
+    assert_refused(&out, "error");
+    assert!(!db.exists(), "audit must not create a database");
+}
+
+#[test]
+fn connect_refuses_a_non_loopback_socks_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(veil()
+        .args([
+            "connect",
+            "--ledger",
+            "http://127.0.0.1:9",
+            "--node",
+            "http://127.0.0.1:9",
+        ])
+        .args(["--socks", "0.0.0.0:1080", "--escrow", "4096", "--wallet"])
+        .arg(dir.path().join("w.json")));
+    assert_refused(&out, "loopback");
+}
+
+#[test]
+fn wallet_commands_on_a_missing_wallet_fail_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = dir.path().join("missing.json");
+    let out = run(veil().args(["wallet", "address", "--wallet"]).arg(&w));
+    assert_refused(&out, "error");
+    assert!(!w.exists(), "a failed command must not create a wallet");
+}
+
+#[test]
+fn a_corrupt_wallet_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = dir.path().join("w.json");
+    std::fs::write(&w, b"{\"version\": 1, \"truncated").unwrap();
+    let before = digest(&w);
+    let out = run(veil().args(["wallet", "address", "--wallet"]).arg(&w));
+    assert_refused(&out, "error");
+    assert_eq!(digest(&w), before);
+}
+
+#[test]
+fn unknown_arguments_are_usage_errors() {
+    let out = run(veil().args(["demo", "--no-such-flag"]));
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+    let out = run(veil().args(["demo", "--mib-per-session", "0"]));
+    assert_eq!(out.status.code(), Some(2), "out-of-range value");
+}
