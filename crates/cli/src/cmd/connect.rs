@@ -165,6 +165,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
 }
 
+/// Wait between attempts to open the next session after a failure.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
+
 async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Result<()> {
     let store = ParamStore::open_default()?;
     let prover =
@@ -197,6 +200,7 @@ async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Res
         args.socks, args.socks
     );
     let proxy = tokio::spawn(serve_socks(listener, relay_rx, stop_rx));
+    let mut next_attempt = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
@@ -207,18 +211,19 @@ async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Res
         if let Err(e) = live.checkpoint(&mut wallet) {
             eprintln!("could not save receipts in the wallet: {e}");
         }
-        let low = live.relay.remaining_kib()
-            < live
-                .session
-                .receipt_interval_kib
-                .max(live.session.credit_kib / 5);
-        if low || !live.relay.usable() {
+        // Open the next session while a fifth of the credit is left (the
+        // receipt interval plays no part: it bounds how far the node serves
+        // ahead of receipts, not how much credit remains).
+        let low = live.relay.remaining_kib() < (live.session.credit_kib / 5).max(1);
+        if (low || !live.relay.usable()) && std::time::Instant::now() >= next_attempt {
             if live.relay.distrusted() {
                 eprintln!("node failed a challenge: not paying it further");
                 break;
             }
-            n += 1;
-            let intent = format!("{}#{n}", args.intent);
+            // The intent only advances once a session opened: a retry after
+            // a failed OpenSession re-sends the persisted token (F6) instead
+            // of spending another note.
+            let intent = format!("{}#{}", args.intent, n + 1);
             match start_session(
                 &ledger,
                 &mut node,
@@ -232,13 +237,18 @@ async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Res
             .await
             {
                 Ok(next) => {
+                    n += 1;
                     finish_session(&mut wallet, &live)?;
                     let _ = relay_tx.send(Some(next.relay.clone()));
                     live = next;
                     eprintln!("credit low: opened a new session");
                 }
                 Err(e) => {
-                    eprintln!("could not open a new session: {e}");
+                    eprintln!(
+                        "could not open a new session (retrying in {} s): {e}",
+                        RETRY_AFTER.as_secs()
+                    );
+                    next_attempt = std::time::Instant::now() + RETRY_AFTER;
                     if !live.relay.usable() {
                         break;
                     }
