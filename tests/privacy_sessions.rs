@@ -315,7 +315,17 @@ async fn scenario(logs: LogBuf) {
     received.push(("logs".into(), log_text.clone().into_bytes()));
     for (what, hay) in &received {
         for (name, needle) in &secrets {
-            assert!(!contains(hay, needle), "{name} found in {what}");
+            // A leaf index is a small integer: its 8-byte encoding (seven
+            // zero bytes and one or two more) occurs by chance in redb's
+            // binary pages (a flake seen once with leaf 97). It is searched
+            // in everything the node received and logged, and its hex in
+            // every file; 32-byte accounts and commitments are searched
+            // everywhere, the store included.
+            let binary_store = what.ends_with(".redb");
+            let weak = name.starts_with("deposit leaf");
+            if !(binary_store && weak) {
+                assert!(!contains(hay, needle), "{name} found in {what}");
+            }
             // Also as hex, in text files and logs.
             assert!(
                 !contains(hay, hex::encode(needle).as_bytes()),
