@@ -13,34 +13,16 @@
 mod http;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ESCROW: u64 = 4096;
 const DEPOSIT: u64 = 10_000;
 
-fn veil_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("VEIL_BIN") {
-        return PathBuf::from(p);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("debug").join("veil");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo)
-            .args(["build", "-p", "veil-cli", "--bin", "veil"])
-            .current_dir(&root)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "could not build the veil binary (set VEIL_BIN)");
-    }
-    bin
-}
+#[path = "support/bin.rs"]
+mod bin;
+use bin::veil_bin;
 
 /// Every child process, killed (and reaped) when the test ends, even on panic.
 #[derive(Default)]
@@ -69,7 +51,10 @@ fn read_until<R: BufRead>(r: &mut R, prefix: &str, what: &str) -> (String, Vec<S
     loop {
         let mut line = String::new();
         let n = r.read_line(&mut line).unwrap_or(0);
-        assert!(n > 0, "{what} ended before printing {prefix:?}; it printed {seen:#?}");
+        assert!(
+            n > 0,
+            "{what} ended before printing {prefix:?}; it printed {seen:#?}"
+        );
         let line = line.trim_end().to_owned();
         if let Some(rest) = line.strip_prefix(prefix) {
             return (rest.to_owned(), seen);
@@ -90,7 +75,10 @@ fn run(bin: &Path, args: &[&str]) -> String {
 }
 
 fn balance(bin: &Path, wallet: &str, ledger: &str) -> u64 {
-    let out = run(bin, &["wallet", "balance", "--wallet", wallet, "--ledger", ledger]);
+    let out = run(
+        bin,
+        &["wallet", "balance", "--wallet", wallet, "--ledger", ledger],
+    );
     out.lines()
         .find_map(|l| l.strip_prefix("balance "))
         .and_then(|l| l.split_whitespace().next())
@@ -122,7 +110,14 @@ fn curl_through_veil_connect_over_pinned_tls() {
         // 100 blocks/s: the session (1000 blocks) expires ~10 s after it
         // opens, and the node then settles it; a wide challenge window
         // leaves time for the settle_8 proof.
-        .args(["ledger", "serve", "--listen", "127.0.0.1:0", "--block-interval", "10"])
+        .args([
+            "ledger",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--block-interval",
+            "10",
+        ])
         .args(["--challenge-window", "100000"])
         .args(["--db", &path("ledger.redb")])
         .stdout(Stdio::piped())
@@ -136,8 +131,20 @@ fn curl_through_veil_connect_over_pinned_tls() {
 
     // Node: TLS by default; prints its address, id and TLS key hash.
     let mut node = Command::new(&bin)
-        .args(["node", "serve", "--ledger", &ledger_url, "--listen", "127.0.0.1:0"])
-        .args(["--price-per-kib", "1", "--escrow-sizes", &ESCROW.to_string()])
+        .args([
+            "node",
+            "serve",
+            "--ledger",
+            &ledger_url,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--price-per-kib",
+            "1",
+            "--escrow-sizes",
+            &ESCROW.to_string(),
+        ])
         .args(["--receipt-interval-kib", "1024", "--settle-every", "1"])
         .args(["--egress-allow", "127.0.0.1/32", "--db", &path("node")])
         .stdout(Stdio::piped())
@@ -154,7 +161,18 @@ fn curl_through_veil_connect_over_pinned_tls() {
     // Wallet: fresh key (no secret on the command line), faucet + deposit.
     let wallet = path("alice.wallet");
     run(&bin, &["wallet", "new", "--wallet", &wallet]);
-    run(&bin, &["wallet", "deposit", "--wallet", &wallet, "--ledger", &ledger_url, &DEPOSIT.to_string()]);
+    run(
+        &bin,
+        &[
+            "wallet",
+            "deposit",
+            "--wallet",
+            &wallet,
+            "--ledger",
+            &ledger_url,
+            &DEPOSIT.to_string(),
+        ],
+    );
 
     // A wrong explicit pin: refused at the handshake, naming both hashes,
     // before any token is built or sent (the balance is untouched).
@@ -162,18 +180,44 @@ fn curl_through_veil_connect_over_pinned_tls() {
     let socks = format!("127.0.0.1:{socks_port}");
     let wrong = "00".repeat(32);
     let refused = Command::new(&bin)
-        .args(["connect", "--wallet", &wallet, "--ledger", &ledger_url, "--node", &node_url])
-        .args(["--socks", &socks, "--escrow", &ESCROW.to_string(), "--node-pin", &wrong])
+        .args([
+            "connect",
+            "--wallet",
+            &wallet,
+            "--ledger",
+            &ledger_url,
+            "--node",
+            &node_url,
+        ])
+        .args([
+            "--socks",
+            &socks,
+            "--escrow",
+            &ESCROW.to_string(),
+            "--node-pin",
+            &wrong,
+        ])
         .output()
         .expect("run veil connect");
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "a wrong pin was accepted: {err}");
-    assert!(err.contains(&pin) && err.contains(&wrong), "error names both hashes: {err}");
+    assert!(
+        err.contains(&pin) && err.contains(&wrong),
+        "error names both hashes: {err}"
+    );
     assert_eq!(balance(&bin, &wallet, &ledger_url), DEPOSIT);
 
     // `veil connect`, pin from the ledger registration.
     let mut connect = Command::new(&bin)
-        .args(["connect", "--wallet", &wallet, "--ledger", &ledger_url, "--node", &node_url])
+        .args([
+            "connect",
+            "--wallet",
+            &wallet,
+            "--ledger",
+            &ledger_url,
+            "--node",
+            &node_url,
+        ])
         .args(["--socks", &socks, "--escrow", &ESCROW.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -197,7 +241,10 @@ fn curl_through_veil_connect_over_pinned_tls() {
     let dest = rt.block_on(http::http_server());
     let n = 200_000;
     let body = rt.block_on(http::fetch(socks_addr, dest, n));
-    assert!(body == expected_body(n), "bytes through the SOCKS5 port differ");
+    assert!(
+        body == expected_body(n),
+        "bytes through the SOCKS5 port differ"
+    );
 
     // The real curl, when installed.
     if let Ok(out) = Command::new("curl")
@@ -205,7 +252,11 @@ fn curl_through_veil_connect_over_pinned_tls() {
         .arg(format!("http://{dest}/50000"))
         .output()
     {
-        assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.stdout == expected_body(50_000), "curl got other bytes");
     } else {
         eprintln!("curl not on PATH: fetched with the built-in SOCKS5 client only");
@@ -220,7 +271,10 @@ fn curl_through_veil_connect_over_pinned_tls() {
         if let Some(s) = kids.0.get_mut(ci).and_then(|c| c.try_wait().ok().flatten()) {
             break s;
         }
-        assert!(Instant::now() < deadline, "veil connect did not stop on SIGINT");
+        assert!(
+            Instant::now() < deadline,
+            "veil connect did not stop on SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "veil connect exited with {status}");
@@ -230,7 +284,11 @@ fn curl_through_veil_connect_over_pinned_tls() {
         .as_array()
         .map(|a| a.iter().filter_map(serde_json::Value::as_u64).collect())
         .unwrap_or_default();
-    assert!(!receipts.is_empty(), "no receipt saved: {}", saved["sessions"]);
+    assert!(
+        !receipts.is_empty(),
+        "no receipt saved: {}",
+        saved["sessions"]
+    );
 
     // The escrow left the wallet (the change note was found).
     assert_eq!(balance(&bin, &wallet, &ledger_url), DEPOSIT - ESCROW);
@@ -244,7 +302,10 @@ fn curl_through_veil_connect_over_pinned_tls() {
         if b > DEPOSIT - ESCROW {
             break b - (DEPOSIT - ESCROW);
         }
-        assert!(Instant::now() < deadline, "no refund 60 s after the session expired");
+        assert!(
+            Instant::now() < deadline,
+            "no refund 60 s after the session expired"
+        );
         std::thread::sleep(Duration::from_millis(500));
     };
     assert!(

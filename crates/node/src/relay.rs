@@ -426,12 +426,7 @@ pub(crate) async fn run<L: LedgerApi>(
                         send_credit_low(&out, &slot).await;
                     }
                     Err(e) => {
-                        let (code, reason) = serve_error_code(e);
-                        let _ = out.send(error_frame(code, e.to_string(), id)).await;
-                        if let Some(entry) = streams.remove(&id) {
-                            entry.abort.abort();
-                            let _ = out.send(closed_frame(id, reason, e.to_string())).await;
-                        }
+                        close_refused(&out, &mut streams, id, e).await;
                     }
                 }
             }
@@ -468,6 +463,16 @@ pub(crate) async fn run<L: LedgerApi>(
                 let _ = out.send(reply).await;
             }
         }
+    }
+}
+
+/// Tells the client why its data was refused and closes the stream.
+async fn close_refused(out: &Out, streams: &mut HashMap<u32, StreamEntry>, id: u32, e: ServeError) {
+    let (code, reason) = serve_error_code(e);
+    let _ = out.send(error_frame(code, e.to_string(), id)).await;
+    if let Some(entry) = streams.remove(&id) {
+        entry.abort.abort();
+        let _ = out.send(closed_frame(id, reason, e.to_string())).await;
     }
 }
 
@@ -533,12 +538,7 @@ async fn drain_parked<L: LedgerApi>(
                 }
                 Err(ServeError::ReceiptRequired { .. }) => break,
                 Err(e) => {
-                    let (code, reason) = serve_error_code(e);
-                    let _ = out.send(error_frame(code, e.to_string(), id)).await;
-                    if let Some(entry) = streams.remove(&id) {
-                        entry.abort.abort();
-                        let _ = out.send(closed_frame(id, reason, e.to_string())).await;
-                    }
+                    close_refused(out, streams, id, e).await;
                     break;
                 }
             }
