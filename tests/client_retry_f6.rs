@@ -1,0 +1,191 @@
+//! Adversarial row F6: re-running "open session" after a failure with the
+//! same intent is idempotent — the token persisted before `OpenSession`
+//! (`docs/protocol.md` §9.2, docs/client.md) is re-sent, so there is no
+//! second escrow and no second nullifier. A real node on loopback
+//! (plaintext) over the embedded ledger with the development keys.
+//!
+//! The first attempt goes through a TCP forwarder to the node that is torn
+//! down after the node's terms were read: `OpenSession` fails with a
+//! transport error after the token was saved, and the port then refuses.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::net::{TcpListener, TcpStream};
+use veil_client::session::{NodeConnection, NodeTerms, open_session};
+use veil_client::sync::{LocalTree, sync};
+use veil_client::wallet::{NoteStatus, SessionStatus, Wallet};
+use veil_ledger::types::EscrowState;
+use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
+use veil_primitives::Fr;
+use veil_primitives::ids::{AccountId, SessionId};
+use veil_primitives::value::Value;
+use veil_proofs::{CircuitId, ParamStore, Prover};
+
+const ESCROW: u64 = 256;
+
+/// Forwards every connection accepted on its port to `to` until aborted;
+/// aborting drops the listener and every forwarded connection.
+async fn forwarder(to: SocketAddr) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut pipes = tokio::task::JoinSet::new();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            pipes.spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect(to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (addr, task)
+}
+
+/// The node's terms once it accepts the wallet's current root.
+async fn terms_for(conn: &mut NodeConnection, tree: &LocalTree) -> NodeTerms {
+    for _ in 0..200 {
+        let terms = conn.terms().await.unwrap();
+        if terms.recent_roots.contains(&tree.root().inner()) {
+            return terms;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the node never learned the wallet's root");
+}
+
+fn spent_notes(w: &Wallet) -> usize {
+    w.data
+        .notes
+        .iter()
+        .filter(|n| n.status == NoteStatus::Spent)
+        .count()
+}
+
+async fn escrows(ledger: &EmbeddedLedger) -> u64 {
+    let l = ledger.clone();
+    let report = tokio::task::spawn_blocking(move || veil_ledger::audit::audit(l.engine().store()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(report.ok(), "{:?}", report.violations);
+    report.escrows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn f6_retry_of_the_same_intent_resends_the_persisted_token() {
+    let mut rng = StdRng::seed_from_u64(0xf6);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ParamStore::open_default().unwrap();
+    let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
+    let ledger = EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::default()).unwrap();
+    let mut config = veil_node::NodeConfig::new(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        tmp.path().join("node"),
+        Value(1),
+        vec![Value(ESCROW)],
+    );
+    config.transport = veil_node::Transport::InsecurePlaintext;
+    config.account = AccountId::from_fr(Fr::from(0x6e6f6465u64));
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let node = veil_node::spawn(config, ledger.clone(), store, async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    })
+    .await
+    .unwrap();
+
+    // A wallet with three notes of exactly ESCROW, synced.
+    let wallet_path = tmp.path().join("w.wallet");
+    let sk = veil_primitives::keys::SpendingKey::random(&mut rng);
+    let mut w = Wallet::create(&wallet_path, sk.inner(), Fr::from(0x77u64)).unwrap();
+    for _ in 0..3 {
+        veil_client::ops::deposit(&ledger, &mut w, ESCROW, true, &mut rng)
+            .await
+            .unwrap();
+    }
+    let mut tree = LocalTree::new();
+    sync(&ledger, &mut w, &mut tree).await.unwrap();
+    assert_eq!(spent_notes(&w), 0);
+
+    // 1. The first attempt fails after the token was persisted.
+    let (fwd_addr, fwd) = forwarder(node.local_addr).await;
+    let mut flaky = NodeConnection::connect_plaintext(&format!("http://{fwd_addr}"))
+        .await
+        .unwrap();
+    let terms = terms_for(&mut flaky, &tree).await;
+    fwd.abort();
+    let _ = fwd.await;
+    let first = open_session(
+        &mut flaky, &terms, &prover, &mut w, &tree, ESCROW, "f6", &mut rng,
+    )
+    .await;
+    assert!(first.is_err(), "the node was unreachable");
+    // What a restarted client finds on disk: one Pending record, one note spent.
+    let mut w = Wallet::open(&wallet_path).unwrap();
+    assert_eq!(w.data.sessions.len(), 1);
+    let pending = w.data.sessions[0].clone();
+    assert_eq!(pending.status, SessionStatus::Pending);
+    assert_eq!(spent_notes(&w), 1);
+    let nf = SessionId::from_fr(pending.nullifier.0);
+    assert_eq!(ledger.get_escrow(nf).await.unwrap(), None);
+    assert_eq!(escrows(&ledger).await, 0);
+
+    // 2. The retry of the same intent against the working node re-sends
+    // the same token: same nullifier, one escrow, one note spent.
+    let mut conn = NodeConnection::connect_plaintext(&format!("http://{}", node.local_addr))
+        .await
+        .unwrap();
+    let opened = open_session(
+        &mut conn, &terms, &prover, &mut w, &tree, ESCROW, "f6", &mut rng,
+    )
+    .await
+    .unwrap();
+    assert!(opened.resumed, "the persisted token was re-sent, not re-proved");
+    assert_eq!(opened.session_id, nf);
+    let e = ledger.get_escrow(nf).await.unwrap().unwrap();
+    assert_eq!(e.state, EscrowState::Open);
+    assert_eq!(e.escrow, Value(ESCROW));
+    assert_eq!(escrows(&ledger).await, 1);
+    let w = Wallet::open(&wallet_path).unwrap();
+    assert_eq!(w.data.sessions.len(), 1);
+    assert_eq!(w.data.sessions[0].token, pending.token);
+    assert_eq!(w.data.sessions[0].status, SessionStatus::Open);
+    assert_eq!(spent_notes(&w), 1);
+
+    // 3. Control: another intent spends another note.
+    let mut w = w;
+    let terms = terms_for(&mut conn, &tree).await;
+    let other = open_session(
+        &mut conn, &terms, &prover, &mut w, &tree, ESCROW, "other", &mut rng,
+    )
+    .await
+    .unwrap();
+    assert!(!other.resumed);
+    assert_ne!(other.session_id, nf);
+    assert_eq!(escrows(&ledger).await, 2);
+    assert_eq!(spent_notes(&w), 2);
+    assert_eq!(w.data.sessions.len(), 2);
+
+    // 4. The same intent after its session opened: only a Pending record is
+    // re-sent (`open_session` docs), so this is a new session on a new note.
+    let again = open_session(
+        &mut conn, &terms, &prover, &mut w, &tree, ESCROW, "f6", &mut rng,
+    )
+    .await
+    .unwrap();
+    assert!(!again.resumed);
+    assert_ne!(again.session_id, nf);
+    assert_ne!(again.session_id, other.session_id);
+    assert_eq!(escrows(&ledger).await, 3);
+    assert_eq!(spent_notes(&w), 3);
+    assert_eq!(
+        ledger.get_escrow(nf).await.unwrap().map(|e| e.state),
+        Some(EscrowState::Open),
+        "the first session is untouched"
+    );
+
+    let _ = stop_tx.send(true);
+    node.join().await.ok();
+}
