@@ -22,6 +22,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// Unary request timeout (C6).
     pub request_timeout: Duration,
+    /// A connection must deliver its TLS handshake and the 24-byte HTTP/2
+    /// preface within this time of being accepted, or it is closed and its
+    /// connection slot freed (slowloris, C6).
+    pub handshake_timeout: Duration,
     /// A Relay with no open stream and no client frame for this long is ended (C6).
     pub relay_idle_timeout: Duration,
     /// How long the node holds upstream bytes waiting for a receipt.
@@ -45,6 +49,7 @@ impl Default for Limits {
             max_concurrent_streams: 64,
             max_connections: 1024,
             request_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
             relay_idle_timeout: Duration::from_secs(120),
             receipt_wait: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),

@@ -140,10 +140,22 @@ fn load_or_create_tls(dir: &Path) -> Result<(TlsInfo, String), NodeError> {
     Ok((info, key_pem))
 }
 
+/// Length of the HTTP/2 client connection preface (RFC 9113 §3.4).
+const PREFACE_LEN: usize = 24;
+
 /// A connection holding one slot of the connection limit (C6).
+///
+/// Until the peer has sent [`PREFACE_LEN`] bytes, reads fail with
+/// `TimedOut` once [`crate::config::Limits::handshake_timeout`] has passed
+/// since accept: a peer that sends nothing, or trickles the preface, loses
+/// its slot instead of holding it forever (slowloris, C6).
 struct LimitedConn {
     io: TcpStream,
     _permit: OwnedSemaphorePermit,
+    /// Handshake deadline; `None` once the preface length has arrived.
+    handshake: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Bytes read so far while the deadline is armed.
+    read: usize,
 }
 
 impl Connected for LimitedConn {
@@ -159,7 +171,26 @@ impl AsyncRead for LimitedConn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let this = &mut *self;
+        if let Some(deadline) = this.handshake.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "HTTP/2 handshake timeout",
+            )));
+        }
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.io).poll_read(cx, buf);
+        if this.handshake.is_some() && matches!(r, Poll::Ready(Ok(()))) {
+            this.read = this
+                .read
+                .saturating_add(buf.filled().len().saturating_sub(before));
+            if this.read >= PREFACE_LEN {
+                this.handshake = None;
+            }
+        }
+        r
     }
 }
 
@@ -321,6 +352,7 @@ where
     // Accept loop with a connection limit (C6).
     let (conn_tx, conn_rx) = tokio::sync::mpsc::channel::<Result<LimitedConn, std::io::Error>>(16);
     let conn_slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let handshake_timeout = limits.handshake_timeout;
     let accept = tokio::spawn(async move {
         loop {
             let Ok(permit) = conn_slots.clone().acquire_owned().await else {
@@ -333,6 +365,8 @@ where
                         .send(Ok(LimitedConn {
                             io,
                             _permit: permit,
+                            handshake: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
+                            read: 0,
                         }))
                         .await
                         .is_err()
@@ -399,7 +433,11 @@ where
             .unwrap_or_default();
         let identity = tonic::transport::Identity::from_pem(cert_pem, key_pem);
         builder = builder
-            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .tls_config(
+                tonic::transport::ServerTlsConfig::new()
+                    .identity(identity)
+                    .timeout(limits.handshake_timeout),
+            )
             .map_err(|e| NodeError::Tls(e.to_string()))?;
     }
     let router = builder
