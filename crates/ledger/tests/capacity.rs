@@ -310,7 +310,10 @@ async fn mass_closing(n: usize) {
         );
     }
     assert_eq!(fx.ledger.status().await.unwrap(), status);
-    assert_eq!(fx.ledger.balance(fx.node_account).await.unwrap(), node_after);
+    assert_eq!(
+        fx.ledger.balance(fx.node_account).await.unwrap(),
+        node_after
+    );
 
     // Every escrow processed, in the expected state.
     for id in settled {
@@ -320,7 +323,12 @@ async fn mass_closing(n: usize) {
     let mut leaves = std::collections::HashSet::new();
     for (id, r) in reclaimed.iter().zip(&reclaims) {
         let e = fx.ledger.get_escrow(*id).await.unwrap().unwrap();
-        assert_eq!(e.state, EscrowState::Reclaimed { leaf_index: r.leaf_index });
+        assert_eq!(
+            e.state,
+            EscrowState::Reclaimed {
+                leaf_index: r.leaf_index
+            }
+        );
         assert_eq!(
             r.commitment,
             NoteCommitment::from_value_and_address(E, &e.refund_addr)
