@@ -161,6 +161,7 @@ async fn c3_rapid_reset_leaves_node_serving() {
         client = Some(c);
     }
     assert!(reset > 0);
+    eprintln!("rapid reset: {reset} streams reset, connection open: {}", client.is_some());
     // Either way, a fresh connection is served.
     let terms = tokio::time::timeout(HANG, get_terms(addr)).await.unwrap();
     assert!(terms.is_ok(), "{terms:?}");
