@@ -348,3 +348,19 @@ async fn c8_verifications_do_not_starve_get_terms() {
     assert_eq!(gate.finished.load(Ordering::SeqCst), queue);
     assert_eq!(w.node.status().sessions_open, queue);
 }
+
+/// C6 with TLS (the default transport): a connection that never sends a
+/// ClientHello is closed within the handshake timeout plus a margin.
+#[tokio::test]
+async fn c6_silent_tls_connection_closed() {
+    let timeout = Duration::from_millis(500);
+    let w = World::with(|c| {
+        c.transport = veil_node::Transport::Tls;
+        c.limits.handshake_timeout = timeout;
+    })
+    .await;
+    let silent = TcpStream::connect(w.node.local_addr).await.unwrap();
+    tokio::time::timeout(timeout + Duration::from_secs(3), closed_by_peer(silent))
+        .await
+        .expect("silent TLS connection still open");
+}
