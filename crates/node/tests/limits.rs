@@ -105,15 +105,18 @@ async fn c2_concurrent_streams_capped_per_connection() {
 /// / CVE-2023-44487 fixed in 0.4.4, 0.3.24 for the 0.3 line).
 #[test]
 fn c3_h2_in_lockfile_has_rapid_reset_fix() {
-    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock"))
-        .unwrap();
+    let lock =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.lock")).unwrap();
     let mut versions = Vec::new();
     let mut lines = lock.lines();
     while let Some(l) = lines.next() {
         if l.trim() == "name = \"h2\""
             && let Some(v) = lines.next()
         {
-            let v = v.trim().trim_start_matches("version = \"").trim_end_matches('"');
+            let v = v
+                .trim()
+                .trim_start_matches("version = \"")
+                .trim_end_matches('"');
             let parts: Vec<u64> = v.split('.').map(|p| p.parse().unwrap()).collect();
             versions.push((parts[0], parts[1], parts[2]));
         }
@@ -161,7 +164,10 @@ async fn c3_rapid_reset_leaves_node_serving() {
         client = Some(c);
     }
     assert!(reset > 0);
-    eprintln!("rapid reset: {reset} streams reset, connection open: {}", client.is_some());
+    eprintln!(
+        "rapid reset: {reset} streams reset, connection open: {}",
+        client.is_some()
+    );
     // Either way, a fresh connection is served.
     let terms = tokio::time::timeout(HANG, get_terms(addr)).await.unwrap();
     assert!(terms.is_ok(), "{terms:?}");
@@ -259,7 +265,10 @@ impl AccessVerifier for GatedVerifier {
         self.started.fetch_add(1, Ordering::SeqCst);
         let guard = self.open.lock().unwrap();
         // Bounded so a failing test cannot hang the runtime's shutdown.
-        let _ = self.cv.wait_timeout_while(guard, HANG, |open| !*open).unwrap();
+        let _ = self
+            .cv
+            .wait_timeout_while(guard, HANG, |open| !*open)
+            .unwrap();
         self.finished.fetch_add(1, Ordering::SeqCst);
         self.inner.verify(token)
     }
@@ -277,9 +286,15 @@ async fn gated_world(verifier: Arc<GatedVerifier>) -> World {
         .await
         .unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let node = veil_node::spawn_with(config, ledger.clone(), verifier, Arc::new(TestProver), async {
-        let _ = rx.await;
-    })
+    let node = veil_node::spawn_with(
+        config,
+        ledger.clone(),
+        verifier,
+        Arc::new(TestProver),
+        async {
+            let _ = rx.await;
+        },
+    )
     .await
     .unwrap();
     World {
