@@ -353,13 +353,10 @@ async fn f6_retry_after_a_lost_response_spends_nothing_more() {
     env.shutdown().await;
 }
 
-/// Liveness of F6 when the response is lost: the retry should resume the
-/// session the node installed. Today the node refuses it ("access token
-/// already used or being opened": `reserve_nullifier` refuses any installed
-/// session), so the wallet's record stays `Pending` and the escrow can only
-/// be reclaimed after expiry.
+/// Liveness of F6 when the response is lost: the retry resumes the session
+/// the node installed (an `OpenSession` of an installed session with the
+/// same session key returns the same terms, `docs/protocol.md` §9.2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "node gap: OpenSession is not idempotent for an installed session (crates/node/src/service.rs)"]
 async fn f6_retry_after_a_lost_response_resumes_the_session() {
     let (retry, nf, w, env) = lost_response_then_retry(0xf8).await;
     let o = retry.unwrap();

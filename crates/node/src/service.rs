@@ -126,11 +126,21 @@ impl<L: LedgerApi> Inner<L> {
                 height.0.saturating_add(max_delta)
             ))));
         }
+        // F6: a retry of a token this node already installed, with the same
+        // session key (the client lost the reply), gets the same answer.
+        // Checked before the root, which may have aged out since.
+        let session_id = SessionId::from(st.nullifier);
+        if let Some(slot) = self.session(&session_id)
+            && slot.session_key == session_key
+        {
+            let terms = *lock(&slot.state).terms();
+            debug!("OpenSession retried for an installed session");
+            return Ok((session_id, terms));
+        }
         // 3. Ledger state: known root, nullifier unseen (no pairing for these, C5).
         if !self.root_known(&st.root).await.map_err(Other)? {
             return Err(Other(Status::failed_precondition("unknown root")));
         }
-        let session_id = SessionId::from(st.nullifier);
         let _reservation = self.reserve_nullifier(session_id).ok_or_else(|| {
             Other(Status::already_exists(
                 "access token already used or being opened",
