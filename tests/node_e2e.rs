@@ -190,6 +190,13 @@ async fn real_proofs_open_relay_and_settle() {
         stream_id: 1,
         host: "127.0.0.1".into(),
         port: u32::from(port),
+        session_auth: session_key
+            .sign(&veil_primitives::receipt::relay_bind_message(
+                &sid.inner(),
+                &node.node_id.inner(),
+            ))
+            .to_bytes()
+            .to_vec(),
     })))
     .await
     .unwrap();

@@ -333,6 +333,7 @@ async fn raw_open(
             stream_id: 1,
             host: "127.0.0.1".into(),
             port: u32::from(port),
+            session_auth: Vec::new(),
         })),
     })
     .await
@@ -535,6 +536,7 @@ async fn purchase_is_checked_and_once_per_session() {
             stream_id: 1,
             host: "127.0.0.1".into(),
             port: u32::from(w.echo_port),
+            session_auth: Vec::new(),
         }),
         client_frame::Frame::Data(pb::Data {
             stream_id: 1,
@@ -569,6 +571,7 @@ async fn purchase_is_checked_and_once_per_session() {
             stream_id: 1,
             host: "127.0.0.1".into(),
             port: u32::from(w.echo_port),
+            session_auth: Vec::new(),
         })),
     })
     .await

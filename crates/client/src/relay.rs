@@ -92,6 +92,8 @@ struct Shared {
     session_id: SessionId,
     session_key: SigningKey,
     node_key: VerifyingKey,
+    /// `sig_S(H(RELAY_BIND, session_id, node_id))`, sent with each Open (§9.4).
+    session_auth: Vec<u8>,
     credit_kib: u64,
     interval_kib: u64,
     max_frame: usize,
@@ -128,9 +130,14 @@ impl Relay {
             .relay(ReceiverStream::new(rx))
             .await?
             .into_inner();
+        let bind = veil_primitives::receipt::relay_bind_message(
+            &session.session_id.inner(),
+            &veil_primitives::eddsa::node_id(&node_key),
+        );
         let shared = Arc::new(Shared {
             session_id: session.session_id,
             session_key: session.session_key.clone(),
+            session_auth: session.session_key.sign(&bind).to_bytes().to_vec(),
             node_key,
             credit_kib: session.credit_kib,
             interval_kib: session.receipt_interval_kib.max(1),
@@ -241,6 +248,7 @@ impl Relay {
             stream_id: id,
             host,
             port: u32::from(target.port),
+            session_auth: self.shared.session_auth.clone(),
         }))
         .await?;
         match rx.recv().await {

@@ -556,6 +556,7 @@ pub async fn open_stream<R: RngCore + CryptoRng>(
         stream_id: STREAM_ID,
         host: host.to_owned(),
         port: u32::from(port),
+        session_auth: Vec::new(),
     })))
     .await
     .map_err(|_| VoucherError::Relay("request stream closed".into()))?;

@@ -124,7 +124,7 @@ pub struct Escrow {
 
 /// The first Poseidon input of the registration message (§8.3.6), in the
 /// position of a [`veil_primitives::poseidon::DomainTag`]. `DomainTag`
-/// uses 1..=12; values from 64 on are reserved for the ledger, so no
+/// uses 1..=13; values from 64 on are reserved for the ledger, so no
 /// protocol hash can equal a registration message.
 pub const REGISTRATION_TAG: u64 = 64;
 

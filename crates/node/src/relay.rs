@@ -220,9 +220,29 @@ pub(crate) async fn run<L: LedgerApi>(
                                 continue;
                             }
                             None => match inner.session(&session_id) {
-                                Some(slot) => {
+                                // The session id is the public nullifier:
+                                // only the session key's signature binds
+                                // this Relay to the session (§9.4).
+                                Some(slot)
+                                    if session_auth_ok(
+                                        &inner,
+                                        &slot,
+                                        &session_id,
+                                        &open.session_auth,
+                                    ) =>
+                                {
                                     bound = Some((session_id, slot.clone()));
                                     slot
+                                }
+                                Some(_) => {
+                                    let _ = out
+                                        .send(error_frame(
+                                            pb::ErrorCode::SessionAuthFailed,
+                                            "session_auth is not the session key's signature of H(RELAY_BIND, session_id, node_id)",
+                                            id,
+                                        ))
+                                        .await;
+                                    continue;
                                 }
                                 None => {
                                     let _ = out
@@ -464,6 +484,22 @@ pub(crate) async fn run<L: LedgerApi>(
             }
         }
     }
+}
+
+/// Whether `auth` is the session key's signature of
+/// `H(RELAY_BIND, session_id, node_id)` (§9.4).
+fn session_auth_ok<L>(
+    inner: &Inner<L>,
+    slot: &SessionSlot,
+    session_id: &SessionId,
+    auth: &[u8],
+) -> bool {
+    let Ok(sig) = veil_primitives::eddsa::Signature::from_slice(auth) else {
+        return false;
+    };
+    let m =
+        veil_primitives::receipt::relay_bind_message(&session_id.inner(), &inner.node_id.inner());
+    slot.session_key.verify(&m, &sig).is_ok()
 }
 
 /// Tells the client why its data was refused and closes the stream.

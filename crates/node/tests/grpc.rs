@@ -372,14 +372,17 @@ async fn invalid_tokens_c4_c5() {
     let mut s = w.session().await;
     s.token.pop();
     assert_eq!(w.open(&s).await.unwrap_err().code(), Code::InvalidArgument);
-    // Spent nullifier: open once, then replay: no second pairing.
+    // Spent nullifier: open once, then replay: no second pairing. The same
+    // token with the same session key is an idempotent retry (F6: same
+    // answer, nothing opened twice).
     let s = w.session().await;
-    w.open(&s).await.unwrap();
+    let first = w.open(&s).await.unwrap();
     assert_eq!(
         w.verifier.calls.load(std::sync::atomic::Ordering::SeqCst),
         1
     );
-    assert_eq!(w.open(&s).await.unwrap_err().code(), Code::AlreadyExists);
+    assert_eq!(w.open(&s).await.unwrap(), first);
+    assert_eq!(w.node.status().sessions_open, 1);
     assert_eq!(
         w.verifier.calls.load(std::sync::atomic::Ordering::SeqCst),
         1,
@@ -436,6 +439,8 @@ async fn egress_policy_denies() {
             stream_id: 2,
             host: "localhost".into(),
             port: u32::from(port),
+            // The Relay is bound already: no second proof needed.
+            session_auth: Vec::new(),
         }))
         .await;
     match relay.next().await {
@@ -709,4 +714,53 @@ async fn idle_relay_is_ended_c6() {
         .await
         .expect("relay ended in time");
     assert_eq!(end.unwrap_err().code(), Code::DeadlineExceeded);
+}
+
+/// The session id is the public nullifier: naming it does not bind a Relay
+/// to the session. Only `sig_S(H(RELAY_BIND, session_id, node_id))` does
+/// (§9.4); a missing, foreign-key, other-node or garbage signature is
+/// refused and the session's credit is untouched.
+#[tokio::test]
+async fn relay_binding_needs_the_session_keys_signature() {
+    let w = World::new().await;
+    let s = w.session().await;
+    let other = w.session().await;
+    w.open(&s).await.unwrap();
+    let port = echo_server().await;
+    let other_node = veil_ledger::types::NodeId::from_fr(veil_primitives::field::fr_from_u64(7));
+    let forged = [
+        Vec::new(),
+        other.auth(w.node.node_id),
+        s.auth(other_node),
+        vec![0u8; 96],
+        s.auth(w.node.node_id)[..95].to_vec(),
+    ];
+    for (i, auth) in forged.into_iter().enumerate() {
+        let mut relay = Relay::start(&w).await;
+        relay
+            .send(client_frame::Frame::Open(pb::Open {
+                payment: Some(pb::open::Payment::SessionId(s.id().to_bytes().to_vec())),
+                stream_id: 1,
+                host: "127.0.0.1".into(),
+                port: u32::from(port),
+                session_auth: auth,
+            }))
+            .await;
+        match relay.next().await {
+            node_frame::Frame::Error(e) => {
+                assert_eq!(e.code, pb::ErrorCode::SessionAuthFailed as i32, "case {i}")
+            }
+            other => panic!("case {i}: expected SessionAuthFailed, got {other:?}"),
+        }
+        // Not bound: a receipt on this Relay has no session.
+        relay.receipt(s.receipt(1)).await;
+        expect_error(relay.next().await, pb::ErrorCode::UnknownSession);
+    }
+    assert_eq!(w.node.status().streams_open, 0);
+    assert_eq!(w.node.status().bytes_relayed, 0);
+    // The holder of the session key binds and is served.
+    let mut relay = Relay::start(&w).await;
+    relay.open(&s, 1, port).await;
+    assert!(matches!(relay.next().await, node_frame::Frame::Opened(_)));
+    echo_through(&mut relay, &s, 1, 4096, true).await;
 }

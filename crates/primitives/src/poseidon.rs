@@ -49,6 +49,8 @@ pub enum DomainTag {
     NodeId = 11,
     /// deterministic EdDSA nonce derivation
     Nonce = 12,
+    /// a session key binding a Relay to its session `H(RELAY_BIND, session_id, node_id)`
+    RelayBind = 13,
 }
 
 impl DomainTag {
@@ -58,14 +60,18 @@ impl DomainTag {
     }
 }
 
-static PARAMS: [OnceLock<PoseidonParameters<Fr>>; MAX_WIDTH + 1] = [const { OnceLock::new() }; MAX_WIDTH + 1];
+static PARAMS: [OnceLock<PoseidonParameters<Fr>>; MAX_WIDTH + 1] =
+    [const { OnceLock::new() }; MAX_WIDTH + 1];
 
 /// circomlib's parameters for width `t` (2..=13).
 ///
 /// # Panics
 /// If `t` is outside 2..=13: widths are fixed by the protocol, never chosen by input.
 pub fn params(t: usize) -> &'static PoseidonParameters<Fr> {
-    assert!((2..=MAX_WIDTH).contains(&t), "Poseidon width {t} out of range");
+    assert!(
+        (2..=MAX_WIDTH).contains(&t),
+        "Poseidon width {t} out of range"
+    );
     PARAMS[t].get_or_init(|| {
         light_poseidon::parameters::bn254_x5::get_poseidon_parameters::<Fr>(t as u8)
             .expect("circomlib parameters exist for 2 <= t <= 13")
@@ -91,7 +97,10 @@ pub fn permute(state: &mut [Fr]) {
             sbox(&mut state[0]);
         }
         for (i, out) in tmp.iter_mut().enumerate() {
-            *out = state.iter().zip(&p.mds[i]).fold(Fr::zero(), |acc, (a, m)| acc + *a * m);
+            *out = state
+                .iter()
+                .zip(&p.mds[i])
+                .fold(Fr::zero(), |acc, (a, m)| acc + *a * m);
         }
         state.copy_from_slice(tmp);
     }
@@ -142,8 +151,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn vectors() -> serde_json::Value {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/poseidon_circomlib_bn254.json");
-        let text = std::fs::read_to_string(path).expect("shared/vectors must sit beside the repository");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/vectors/poseidon_circomlib_bn254.json"
+        );
+        let text =
+            std::fs::read_to_string(path).expect("shared/vectors must sit beside the repository");
         serde_json::from_str(&text).expect("vector file is JSON")
     }
 
@@ -158,14 +171,23 @@ mod tests {
                 .iter()
                 .map(|s| fr_from_decimal(s.as_str().expect("decimal string")).expect("canonical"))
                 .collect();
-            let want = fr_from_decimal(case["output"].as_str().expect("output")).expect("canonical");
+            let want =
+                fr_from_decimal(case["output"].as_str().expect("output")).expect("canonical");
             assert_eq!(hash(&inputs), want, "vector {case}");
             n += 1;
         }
         assert!(n >= 10, "expected the full vector set, found {n}");
         let k = &v["known_reference"];
-        let inputs: Vec<Fr> = k["inputs"].as_array().unwrap().iter().map(|s| fr_from_decimal(s.as_str().unwrap()).unwrap()).collect();
-        assert_eq!(hash(&inputs), fr_from_decimal(k["output"].as_str().unwrap()).unwrap());
+        let inputs: Vec<Fr> = k["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| fr_from_decimal(s.as_str().unwrap()).unwrap())
+            .collect();
+        assert_eq!(
+            hash(&inputs),
+            fr_from_decimal(k["output"].as_str().unwrap()).unwrap()
+        );
     }
 
     #[test]
@@ -173,8 +195,14 @@ mod tests {
         // A9: the same inputs under different tags, or with an extra zero, differ.
         let x = Fr::from(7u64);
         let y = Fr::from(9u64);
-        assert_ne!(hash_tagged(DomainTag::Note, &[x, y]), hash_tagged(DomainTag::Nullifier, &[x, y]));
-        assert_ne!(hash_tagged(DomainTag::Note, &[x]), hash_tagged(DomainTag::Note, &[x, Fr::zero()]));
+        assert_ne!(
+            hash_tagged(DomainTag::Note, &[x, y]),
+            hash_tagged(DomainTag::Nullifier, &[x, y])
+        );
+        assert_ne!(
+            hash_tagged(DomainTag::Note, &[x]),
+            hash_tagged(DomainTag::Note, &[x, Fr::zero()])
+        );
         assert_ne!(hash_node(&x, &y), hash_tagged(DomainTag::Owner, &[x, y]));
     }
 

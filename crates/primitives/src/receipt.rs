@@ -92,6 +92,13 @@ pub fn receipt_message(session_id: &Fr, kib: u64) -> Fr {
     hash_tagged(DomainTag::Receipt, &[*session_id, Fr::from(kib)])
 }
 
+/// `H(RELAY_BIND, session_id, node_id)`: what the session key signs to
+/// bind a Relay stream to its session (§9.4). The session id is public (it
+/// is the nullifier), so naming it alone proves nothing.
+pub fn relay_bind_message(session_id: &Fr, node_id: &Fr) -> Fr {
+    hash_tagged(DomainTag::RelayBind, &[*session_id, *node_id])
+}
+
 /// A receipt with the session key's signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignedReceipt {

@@ -259,6 +259,12 @@ impl Session {
         SessionId::from(self.statement.nullifier)
     }
 
+    /// `sig_S(H(RELAY_BIND, session_id, node_id))` (§9.4).
+    pub fn auth(&self, node_id: veil_ledger::types::NodeId) -> Vec<u8> {
+        let m = veil_primitives::receipt::relay_bind_message(&self.id().inner(), &node_id.inner());
+        self.key.sign(&m).to_bytes().to_vec()
+    }
+
     pub fn receipt(&self, kib: u64) -> Vec<u8> {
         Receipt {
             session_id: self.id().inner(),
@@ -274,6 +280,8 @@ impl Session {
 pub struct Relay {
     pub tx: mpsc::Sender<pb::ClientFrame>,
     pub rx: tonic::Streaming<pb::NodeFrame>,
+    /// The node's id, for the session's Relay binding signature (§9.4).
+    pub node_id: veil_ledger::types::NodeId,
 }
 
 impl Relay {
@@ -284,6 +292,7 @@ impl Relay {
         Self {
             tx,
             rx: resp.into_inner(),
+            node_id: world.node.node_id,
         }
     }
 
@@ -302,6 +311,7 @@ impl Relay {
             stream_id,
             host: "127.0.0.1".into(),
             port: u32::from(port),
+            session_auth: session.auth(self.node_id),
         }))
         .await;
     }
