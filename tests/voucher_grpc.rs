@@ -144,6 +144,15 @@ struct Session {
     id: [u8; 32],
 }
 
+impl Session {
+    /// `sig_S(H(RELAY_BIND, session_id, node_id))`: binds a Relay (§9.4).
+    fn auth(&self, node: &Node) -> Vec<u8> {
+        let sid = veil_primitives::field::fr_from_slice(&self.id).unwrap();
+        let m = veil_primitives::receipt::relay_bind_message(&sid, &node.handle.node_id.inner());
+        self.key.sign(&m).to_bytes().to_vec()
+    }
+}
+
 async fn start_node(ledger: EmbeddedLedger, account: u64) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let mut c = NodeConfig::new(
@@ -536,7 +545,7 @@ async fn purchase_is_checked_and_once_per_session() {
             stream_id: 1,
             host: "127.0.0.1".into(),
             port: u32::from(w.echo_port),
-            session_auth: Vec::new(),
+            session_auth: used.auth(&w.node),
         }),
         client_frame::Frame::Data(pb::Data {
             stream_id: 1,
@@ -571,7 +580,7 @@ async fn purchase_is_checked_and_once_per_session() {
             stream_id: 1,
             host: "127.0.0.1".into(),
             port: u32::from(w.echo_port),
-            session_auth: Vec::new(),
+            session_auth: s.auth(&w.node),
         })),
     })
     .await
