@@ -82,11 +82,18 @@ struct StreamEnd {
     message: String,
 }
 
-/// Client bytes a stream may hold back while it waits for the receipt that
-/// pays for them (§9.3): an upload that arrives just before the receipt
-/// for bytes still in flight to the client waits for it instead of closing
-/// the stream. Beyond this the stream is closed `CreditExhausted`.
+/// Client bytes a Relay (all its streams together) may hold back while they
+/// wait for the receipt that pays for them (§9.3): an upload that arrives
+/// just before the receipt for bytes still in flight to the client waits
+/// for it instead of closing the stream. Beyond this the stream is closed
+/// `CreditExhausted`. Per Relay, not per stream, so 256 streams cannot make
+/// the node hold 256 MiB.
 const MAX_PARKED_UPLOAD: usize = 1 << 20;
+
+/// Bytes held back on this Relay (only computed when parking, which is rare).
+fn parked_total(streams: &HashMap<u32, StreamEntry>) -> usize {
+    streams.values().map(|e| e.parked_bytes).sum()
+}
 
 struct StreamEntry {
     generation: u64,
@@ -415,12 +422,7 @@ pub(crate) async fn run<L: LedgerApi>(
                 };
                 if !entry.parked.is_empty() {
                     // Keep the stream's byte order: queue behind the parked data.
-                    if entry.parked_bytes + data.bytes.len() <= MAX_PARKED_UPLOAD {
-                        entry.parked_bytes += data.bytes.len();
-                        entry.parked.push_back(data.bytes);
-                    } else {
-                        close_unpaid(&out, &mut streams, id).await;
-                    }
+                    park_or_close(&out, &mut streams, id, data.bytes).await;
                     continue;
                 }
                 let n = data.bytes.len() as u64;
@@ -438,12 +440,10 @@ pub(crate) async fn run<L: LedgerApi>(
                     }
                     // Unpaid yet: the receipt for bytes in flight to the
                     // client may be right behind this frame. Wait for it.
-                    Err(ServeError::ReceiptRequired { .. })
-                        if data.bytes.len() <= MAX_PARKED_UPLOAD =>
-                    {
-                        entry.parked_bytes = data.bytes.len();
-                        entry.parked.push_back(data.bytes);
-                        send_credit_low(&out, &slot).await;
+                    Err(ServeError::ReceiptRequired { .. }) => {
+                        if park_or_close(&out, &mut streams, id, data.bytes).await {
+                            send_credit_low(&out, &slot).await;
+                        }
                     }
                     Err(e) => {
                         close_refused(&out, &mut streams, id, e).await;
@@ -510,6 +510,26 @@ async fn close_refused(out: &Out, streams: &mut HashMap<u32, StreamEntry>, id: u
         entry.abort.abort();
         let _ = out.send(closed_frame(id, reason, e.to_string())).await;
     }
+}
+
+/// Holds `bytes` at the end of stream `id`'s parked data, or closes the
+/// stream if the Relay would hold more than [`MAX_PARKED_UPLOAD`].
+/// Returns whether the bytes were held.
+async fn park_or_close(
+    out: &Out,
+    streams: &mut HashMap<u32, StreamEntry>,
+    id: u32,
+    bytes: Vec<u8>,
+) -> bool {
+    if parked_total(streams) + bytes.len() <= MAX_PARKED_UPLOAD
+        && let Some(entry) = streams.get_mut(&id)
+    {
+        entry.parked_bytes += bytes.len();
+        entry.parked.push_back(bytes);
+        return true;
+    }
+    close_unpaid(out, streams, id).await;
+    false
 }
 
 /// Closes a stream whose client sent more than [`MAX_PARKED_UPLOAD`]

@@ -764,3 +764,46 @@ async fn relay_binding_needs_the_session_keys_signature() {
     assert!(matches!(relay.next().await, node_frame::Frame::Opened(_)));
     echo_through(&mut relay, &s, 1, 4096, true).await;
 }
+
+/// Held (unpaid) uploads are bounded per Relay, not per stream (§9.3):
+/// two streams together cannot make the node hold more than 1 MiB.
+#[tokio::test]
+async fn held_uploads_are_capped_per_relay() {
+    let w = World::new().await;
+    let s = w.session().await;
+    w.open(&s).await.unwrap();
+    let port = echo_server().await;
+    let mut relay = Relay::start(&w).await;
+    for id in [1, 2] {
+        relay.open(&s, id, port).await;
+        assert!(matches!(relay.next().await, node_frame::Frame::Opened(_)));
+    }
+    // The whole unreceipted interval (16 KiB) goes to stream 1's echo.
+    relay.data(1, vec![1u8; 16 * 1024]).await;
+    // 640 KiB held on stream 1, then 640 KiB more on stream 2: together
+    // past 1 MiB, so stream 2 is closed and stream 1 is not.
+    for id in [1, 2] {
+        for _ in 0..20 {
+            relay.data(id, vec![2u8; 32 * 1024]).await;
+        }
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match relay.next().await {
+                node_frame::Frame::Closed(c) => return c,
+                _ => continue,
+            }
+        }
+    })
+    .await
+    .expect("a stream is closed");
+    assert_eq!(
+        closed.stream_id, 2,
+        "the stream that crossed the Relay's cap"
+    );
+    assert_eq!(closed.reason, pb::CloseReason::CreditExhausted as i32);
+    assert!(
+        w.node.status().bytes_relayed <= 32 * 1024,
+        "nothing held was served"
+    );
+}
