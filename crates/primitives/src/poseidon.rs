@@ -51,6 +51,19 @@ pub enum DomainTag {
     Nonce = 12,
     /// a session key binding a Relay to its session `H(RELAY_BIND, session_id, node_id)`
     RelayBind = 13,
+    /// `ρ` of a settlement refund note `H(REFUND, S.x, S.y)`: only the client
+    /// and the node know the session key `S` (§5.4, §6)
+    Refund = 14,
+    /// `ρ` of a reclaim note `H(RECLAIM, session_id)` (§8.3.4)
+    Reclaim = 15,
+    /// a session's refund spending key `sk_r = H(REFUND_KEY, sk, ρ_r)` (§6)
+    RefundKey = 16,
+    /// a node's authorisation of a settlement (§8.3.3)
+    SettleAuth = 17,
+    /// account id `H(ACCOUNT, A.x, A.y)` of an account key `A` (§8.3)
+    Account = 18,
+    /// an operation signed by an account key (§8.3)
+    AccountOp = 19,
 }
 
 impl DomainTag {
