@@ -9,7 +9,7 @@ use std::future::Future;
 
 use crate::error::LedgerError;
 use crate::types::{
-    AccessStatement, AccountId, Address, DepositReceipt, Escrow, LedgerStatus, MerkleRoot, NodeId,
+    AccessStatement, AccountId, AccountState, DepositReceipt, DepositRequest, Escrow, LedgerStatus, MerkleRoot, NodeId,
     NodeRecord, NodeRegistration, NoteCommitment, Nullifier, Proof, ReclaimReceipt, SessionId,
     SettleReceipt, SettleRequest, Value, WithdrawReceipt, WithdrawStatement,
 };
@@ -20,12 +20,11 @@ pub const MAX_COMMITMENT_PAGE: u32 = 4096;
 /// Every ledger operation, asynchronously. Each mutating call is atomic
 /// and durable once it returns `Ok`, and idempotent on retry (§8.2).
 pub trait LedgerApi: Clone + Send + Sync + 'static {
-    /// §8.3.1: move `value` from `account` into the pool as `H(NOTE, value, addr)`.
+    /// §8.3.1: move `value` from `account` into the pool as
+    /// `H(NOTE, value, addr)`, authorised by the account key (§8.3).
     fn deposit(
         &self,
-        account: AccountId,
-        value: Value,
-        addr: Address,
+        request: DepositRequest,
     ) -> impl Future<Output = Result<DepositReceipt, LedgerError>> + Send;
 
     /// §8.3.2: spend a note into an escrow for a node. A retry of the same
@@ -55,13 +54,16 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         proof: Proof,
     ) -> impl Future<Output = Result<WithdrawReceipt, LedgerError>> + Send;
 
-    /// §8.3.6: register a node (stake taken from its account).
+    /// §8.3.6: register a node (stake taken from its account; signed by
+    /// the node key and the account key).
     fn register_node(
         &self,
         registration: NodeRegistration,
     ) -> impl Future<Output = Result<NodeRecord, LedgerError>> + Send;
 
-    /// DEVELOPMENT ONLY (§8.3.7): mint `amount` into `account`. Returns the new balance.
+    /// DEVELOPMENT ONLY (§8.3.7): mint `amount` into `account`. Returns the
+    /// new balance. Refused (`FaucetDisabled`) unless the ledger runs with
+    /// the development faucet.
     fn faucet(
         &self,
         account: AccountId,
@@ -82,6 +84,13 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         &self,
         account: AccountId,
     ) -> impl Future<Output = Result<Value, LedgerError>> + Send;
+
+    /// Balance and the nonce the account's next signed operation must
+    /// carry (§8.3; `GetBalance` on the wire).
+    fn account(
+        &self,
+        account: AccountId,
+    ) -> impl Future<Output = Result<AccountState, LedgerError>> + Send;
 
     /// Whether `nullifier` is spent, by an escrow or a withdrawal
     /// (`docs/protocol.md` §8.2). The nullifier set is public ledger state;

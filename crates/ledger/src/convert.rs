@@ -63,6 +63,71 @@ pub fn signature(b: &[u8]) -> Result<Signature, LedgerError> {
     })
 }
 
+/// An account key `A`: 64 bytes, a valid point of the prime-order subgroup.
+fn account_key(b: &[u8]) -> Result<VerifyingKey, LedgerError> {
+    node_key(b).map_err(|e| match e {
+        LedgerError::Encoding { source, .. } => LedgerError::Encoding {
+            field: "account_key",
+            source,
+        },
+        other => other,
+    })
+}
+
+/// An account authorisation (§8.3). Empty key and signature: absent
+/// (refused by the ledger as unauthenticated); anything else must decode.
+pub fn account_auth(key: &[u8], nonce: u64, sig: &[u8]) -> Result<Option<AccountAuth>, LedgerError> {
+    if key.is_empty() && sig.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(AccountAuth {
+        key: account_key(key)?,
+        nonce,
+        signature: signature(sig)?,
+    }))
+}
+
+/// The wire fields `(account_key, nonce, signature)` of an authorisation.
+pub fn account_auth_to_pb(a: &Option<AccountAuth>) -> (Vec<u8>, u64, Vec<u8>) {
+    match a {
+        Some(a) => (
+            a.key.to_bytes().to_vec(),
+            a.nonce,
+            a.signature.to_bytes().to_vec(),
+        ),
+        None => (vec![], 0, vec![]),
+    }
+}
+
+pub fn deposit_from_pb(r: &pb::DepositRequest) -> Result<DepositRequest, LedgerError> {
+    Ok(DepositRequest {
+        account: account(&r.account)?,
+        value: Value(r.value),
+        addr: address(&r.addr)?,
+        auth: account_auth(&r.account_key, r.nonce, &r.signature)?,
+    })
+}
+
+pub fn deposit_to_pb(d: &DepositRequest) -> pb::DepositRequest {
+    let (account_key, nonce, signature) = account_auth_to_pb(&d.auth);
+    pb::DepositRequest {
+        account: d.account.to_bytes().to_vec(),
+        value: d.value.0,
+        addr: d.addr.to_bytes().to_vec(),
+        account_key,
+        nonce,
+        signature,
+    }
+}
+
+/// A node's settle authorisation: empty is absent (refused by the ledger).
+fn node_signature(b: &[u8]) -> Result<Option<Signature>, LedgerError> {
+    if b.is_empty() {
+        return Ok(None);
+    }
+    signature(b).map(Some)
+}
+
 pub fn proof(b: &[u8]) -> Result<Proof, LedgerError> {
     field("proof", b, Proof::from_slice)
 }
@@ -131,6 +196,7 @@ pub fn settle_from_pb(r: &pb::SettleRequest) -> Result<SettleRequest, LedgerErro
             .map(|b| commitment("cm_refund", b))
             .collect::<Result<_, _>>()?,
         proof: proof(&r.proof)?,
+        authorisation: node_signature(&r.node_signature)?,
     })
 }
 
@@ -146,6 +212,10 @@ pub fn settle_to_pb(r: &SettleRequest) -> pb::SettleRequest {
         total: r.total.0,
         cm_refunds: r.cm_refunds.iter().map(|c| c.to_bytes().to_vec()).collect(),
         proof: r.proof.0.to_vec(),
+        node_signature: r
+            .authorisation
+            .map(|s| s.to_bytes().to_vec())
+            .unwrap_or_default(),
     }
 }
 
@@ -190,11 +260,16 @@ pub fn registration_from_pb(r: &pb::RegisterNodeRequest) -> Result<NodeRegistrat
         tls_key_hash: bytes32("tls_key_hash", &r.tls_key_hash)?,
         node_key: node_key(&r.node_key)?,
         signature: signature(&r.signature)?,
+        account_auth: account_auth(&r.account_key, r.account_nonce, &r.account_signature)?,
     })
 }
 
 pub fn registration_to_pb(g: &NodeRegistration) -> pb::RegisterNodeRequest {
+    let (account_key, account_nonce, account_signature) = account_auth_to_pb(&g.account_auth);
     pb::RegisterNodeRequest {
+        account_key,
+        account_nonce,
+        account_signature,
         node_id: g.node_id.to_bytes().to_vec(),
         account: g.account.to_bytes().to_vec(),
         price_per_kib: g.price_per_kib.0,
@@ -208,7 +283,11 @@ pub fn registration_to_pb(g: &NodeRegistration) -> pb::RegisterNodeRequest {
 
 pub fn node_to_pb(n: &NodeRecord) -> pb::Node {
     let g = &n.registration;
+    let (account_key, account_nonce, account_signature) = account_auth_to_pb(&g.account_auth);
     pb::Node {
+        account_key,
+        account_nonce,
+        account_signature,
         node_id: g.node_id.to_bytes().to_vec(),
         account: g.account.to_bytes().to_vec(),
         price_per_kib: g.price_per_kib.0,
@@ -232,6 +311,7 @@ pub fn node_from_pb(n: &pb::Node) -> Result<NodeRecord, LedgerError> {
             tls_key_hash: bytes32("tls_key_hash", &n.tls_key_hash)?,
             node_key: node_key(&n.node_key)?,
             signature: signature(&n.signature)?,
+            account_auth: account_auth(&n.account_key, n.account_nonce, &n.account_signature)?,
         },
         registered_at: BlockHeight(n.registered_at),
     })

@@ -107,14 +107,8 @@ impl EmbeddedLedger {
 }
 
 impl LedgerApi for EmbeddedLedger {
-    async fn deposit(
-        &self,
-        account: AccountId,
-        value: Value,
-        addr: Address,
-    ) -> Result<DepositReceipt, LedgerError> {
-        self.blocking(move |e| e.deposit(account, value, addr))
-            .await
+    async fn deposit(&self, request: DepositRequest) -> Result<DepositReceipt, LedgerError> {
+        self.blocking(move |e| e.deposit(request)).await
     }
     async fn open_escrow(
         &self,
@@ -153,6 +147,9 @@ impl LedgerApi for EmbeddedLedger {
     }
     async fn balance(&self, account: AccountId) -> Result<Value, LedgerError> {
         self.blocking(move |e| e.balance(&account)).await
+    }
+    async fn account(&self, account: AccountId) -> Result<AccountState, LedgerError> {
+        self.blocking(move |e| e.account(&account)).await
     }
     async fn nullifier_spent(&self, nullifier: Nullifier) -> Result<bool, LedgerError> {
         self.blocking(move |e| e.nullifier_spent(&nullifier)).await

@@ -15,7 +15,7 @@ use crate::verifier::ProofVerifier;
 
 /// Operations the writer executes. Spends arrive already verified.
 enum Op {
-    Deposit(AccountId, Value, Address),
+    Deposit(DepositRequest),
     Open(AccessStatement),
     Settle(SettleRequest),
     Reclaim(SessionId),
@@ -63,13 +63,13 @@ impl Drop for Engine {
 
 fn execute(w: &WriteState<'_>, cfg: &LedgerConfig, op: &Op) -> Result<Done, LedgerError> {
     Ok(match op {
-        Op::Deposit(a, v, addr) => Done::Deposit(machine::apply_deposit(w, *a, *v, *addr)?),
+        Op::Deposit(d) => Done::Deposit(machine::apply_deposit(w, d)?),
         Op::Open(st) => Done::Open(machine::apply_open(w, cfg, st)?),
         Op::Settle(r) => Done::Settle(machine::apply_settle(w, cfg, r)?),
         Op::Reclaim(id) => Done::Reclaim(machine::apply_reclaim(w, cfg, id)?),
         Op::Withdraw(st) => Done::Withdraw(machine::apply_withdraw(w, st)?),
         Op::Register(g) => Done::Register(machine::apply_register(w, g)?),
-        Op::Faucet(a, v) => Done::Balance(machine::apply_faucet(w, a, *v)?),
+        Op::Faucet(a, v) => Done::Balance(machine::apply_faucet(w, cfg, a, *v)?),
         Op::Advance(n) => Done::Height(machine::apply_advance(w, *n)?),
     })
 }
@@ -183,13 +183,11 @@ impl Engine {
             .map_err(|_| LedgerError::Storage("ledger writer stopped".into()))?
     }
 
-    pub fn deposit(
-        &self,
-        a: AccountId,
-        v: Value,
-        addr: Address,
-    ) -> Result<DepositReceipt, LedgerError> {
-        match self.submit(Op::Deposit(a, v, addr))? {
+    /// §8.3.1: the account signature is checked here, off the writer
+    /// thread, and again (with the state checks) by the writer.
+    pub fn deposit(&self, d: DepositRequest) -> Result<DepositReceipt, LedgerError> {
+        d.authenticate()?;
+        match self.submit(Op::Deposit(d))? {
             Done::Deposit(r) => Ok(r),
             _ => Err(unexpected()),
         }
@@ -210,6 +208,8 @@ impl Engine {
         }
     }
 
+    /// §8.3.3: shape, escrow records and the node's authorisation on a
+    /// snapshot, then the pairing, then execution (which re-checks all).
     pub fn settle(&self, r: SettleRequest) -> Result<SettleReceipt, LedgerError> {
         let statement = match machine::check_settle(&self.store.read()?, &self.config, &r)? {
             Checked::Done(receipt) => return Ok(receipt),
@@ -260,8 +260,11 @@ impl Engine {
         }
     }
 
-    /// DEVELOPMENT ONLY: mint into an account.
+    /// DEVELOPMENT ONLY: mint into an account (refused without `dev_faucet`).
     pub fn faucet(&self, a: AccountId, v: Value) -> Result<Value, LedgerError> {
+        if !self.config.dev_faucet {
+            return Err(LedgerError::FaucetDisabled);
+        }
         match self.submit(Op::Faucet(a, v))? {
             Done::Balance(b) => Ok(b),
             _ => Err(unexpected()),
@@ -290,6 +293,15 @@ impl Engine {
 
     pub fn balance(&self, a: &AccountId) -> Result<Value, LedgerError> {
         self.store.read()?.account(a)
+    }
+
+    /// Balance and next nonce of an account (§8.3).
+    pub fn account(&self, a: &AccountId) -> Result<AccountState, LedgerError> {
+        let r = self.store.read()?;
+        Ok(AccountState {
+            balance: r.account(a)?,
+            next_nonce: r.account_nonce(a)?,
+        })
     }
 
     pub fn roots(&self) -> Result<Vec<MerkleRoot>, LedgerError> {

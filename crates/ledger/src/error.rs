@@ -68,6 +68,22 @@ pub enum LedgerError {
     /// signature by that key does not verify (§8.3.6).
     #[error("registration not authenticated: {0}")]
     RegistrationUnauthenticated(&'static str),
+    /// A settlement without a valid authorisation by the node's registered
+    /// key over its exact statement (§8.3.3): only the node settles.
+    #[error("settlement not authorised by the node: {0}")]
+    SettleUnauthorized(&'static str),
+    /// A debit or binding of an account without a valid signature by the
+    /// account's key, or signed for another account (§8.3).
+    #[error("account not authenticated: {0}")]
+    AccountUnauthenticated(&'static str),
+    /// The account nonce is not the account's next nonce and the request is
+    /// not a retry of the operation applied with it (§8.3: replay, or out
+    /// of order); read the nonce again (`GetBalance`).
+    #[error("account nonce is not the account's next nonce (replayed or out of order)")]
+    BadNonce,
+    /// `Faucet` on a ledger started without `--dev-faucet` (§8.3.7).
+    #[error("faucet disabled: this ledger was not started with --dev-faucet")]
+    FaucetDisabled,
     /// The proof verification queue is full; retry later.
     #[error("verification queue full")]
     Busy,

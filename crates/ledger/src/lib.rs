@@ -17,6 +17,7 @@ pub mod remote;
 pub mod schema;
 pub mod service;
 pub mod store;
+pub mod testing;
 pub mod tree;
 pub mod types;
 pub mod verifier;

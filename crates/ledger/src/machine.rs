@@ -26,6 +26,10 @@ pub struct LedgerConfig {
     /// Batch sizes `K` accepted; each needs a `settle_K` verifying key
     /// (circuits exist for 1, 8 and 64: `veil_proofs::circuit::SETTLE_SIZES`).
     pub settle_batch_sizes: Vec<u32>,
+    /// DEVELOPMENT ONLY (§8.3.7): whether `faucet` mints. Off by default;
+    /// `veil ledger serve --dev-faucet` and the demo's embedded ledger turn
+    /// it on explicitly.
+    pub dev_faucet: bool,
 }
 
 impl Default for LedgerConfig {
@@ -34,8 +38,29 @@ impl Default for LedgerConfig {
             challenge_window: 20,
             max_expiry_delta: 10_000,
             settle_batch_sizes: vec![1, 8, 64],
+            dev_faucet: false,
         }
     }
+}
+
+impl LedgerConfig {
+    /// The default parameters with the development faucet on (demo, tests).
+    pub fn with_dev_faucet() -> Self {
+        Self {
+            dev_faucet: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// The account nonce rule (§8.3): a new operation must carry exactly the
+/// account's next nonce (the retry of an applied one was answered before).
+fn check_nonce(s: &impl StateRead, account: &AccountId, nonce: u64) -> Result<(), LedgerError> {
+    if s.account_nonce(account)? != nonce {
+        return Err(LedgerError::BadNonce);
+    }
+    nonce.checked_add(1).ok_or(LedgerError::Overflow)?;
+    Ok(())
 }
 
 fn add(a: u64, b: u64) -> Result<u64, LedgerError> {
@@ -55,52 +80,53 @@ pub enum Checked<N, D> {
 
 // ---------------------------------------------------------------- deposit
 
+/// Checks of a deposit (§8.3.1): the account's signature first (stateless),
+/// then a retry (same commitment, account, value and nonce) is answered with
+/// its receipt; otherwise the nonce must be the account's next and the
+/// balance must cover `value`. On `New`, carries the nonce to consume.
 pub fn check_deposit(
     s: &impl StateRead,
-    account: &AccountId,
-    value: Value,
-    cm: &NoteCommitment,
-) -> Result<Checked<(), DepositReceipt>, LedgerError> {
-    if value == Value::ZERO {
+    d: &DepositRequest,
+) -> Result<Checked<u64, DepositReceipt>, LedgerError> {
+    if d.value == Value::ZERO {
         return Err(LedgerError::InvalidArgument(
             "deposit value must be positive",
         ));
     }
-    if let Some(d) = s.deposit(cm)? {
-        return if d.account == *account && d.value == value {
+    let nonce = d.authenticate()?;
+    let cm = d.commitment();
+    if let Some(r) = s.deposit(&cm)? {
+        return if r.account == d.account && r.value == d.value && r.nonce == nonce {
             Ok(Checked::Done(DepositReceipt {
-                commitment: *cm,
-                leaf_index: d.leaf_index,
+                commitment: cm,
+                leaf_index: r.leaf_index,
             }))
         } else {
             Err(LedgerError::DuplicateDeposit)
         };
     }
-    if s.account(account)? < value {
+    check_nonce(s, &d.account, nonce)?;
+    if s.account(&d.account)? < d.value {
         return Err(LedgerError::InsufficientBalance);
     }
-    add(s.totals()?.pool, value.0)?;
-    Ok(Checked::New(()))
+    add(s.totals()?.pool, d.value.0)?;
+    Ok(Checked::New(nonce))
 }
 
-/// §8.3.1 deposit: account → pool, appends `cm = H(NOTE, v, addr)`.
-pub fn apply_deposit(
-    w: &WriteState<'_>,
-    account: AccountId,
-    value: Value,
-    addr: Address,
-) -> Result<DepositReceipt, LedgerError> {
-    let cm = NoteCommitment::from_value_and_address(value, &addr);
-    if let Checked::Done(r) = check_deposit(w, &account, value, &cm)? {
-        return Ok(r);
-    }
+/// §8.3.1 deposit: account → pool, appends `cm = H(NOTE, v, addr)`,
+/// consumes the account nonce.
+pub fn apply_deposit(w: &WriteState<'_>, d: &DepositRequest) -> Result<DepositReceipt, LedgerError> {
+    let nonce = match check_deposit(w, d)? {
+        Checked::Done(r) => return Ok(r),
+        Checked::New(nonce) => nonce,
+    };
+    let (account, value, cm) = (d.account, d.value, d.commitment());
     let bal = w.account(&account)?;
     let mut t = w.totals()?;
     t.pool = add(t.pool, value.0)?;
-    w.set_account(
-        &account,
-        Value(sub(bal.0, value.0, LedgerError::InsufficientBalance)?),
-    )?;
+    let bal = sub(bal.0, value.0, LedgerError::InsufficientBalance)?;
+    w.set_account(&account, Value(bal))?;
+    w.bump_account_nonce(&account, nonce)?;
     w.set_totals(&t)?;
     let leaf_index = w.append(&[cm])?;
     w.put_deposit(
@@ -109,6 +135,7 @@ pub fn apply_deposit(
             account,
             value,
             leaf_index,
+            nonce,
         },
     )?;
     Ok(DepositReceipt {
@@ -234,21 +261,65 @@ pub fn check_settle_stateless(cfg: &LedgerConfig, r: &SettleRequest) -> Result<(
     Ok(())
 }
 
-/// Read-only checks of a settlement; on `New`, the statement the proof must
-/// satisfy, built from the ledger's own escrow records.
+/// The slots of a settlement from the ledger's own escrow records, in the
+/// submitted order: every session must be an escrow of `r.node_id`.
+fn settle_slots(s: &impl StateRead, r: &SettleRequest) -> Result<Vec<(Escrow, SettleSlot)>, LedgerError> {
+    r.session_ids
+        .iter()
+        .zip(&r.cm_refunds)
+        .map(|(id, cm_refund)| {
+            let e = s.escrow(id)?.ok_or(LedgerError::UnknownEscrow)?;
+            if e.node_id != r.node_id {
+                return Err(LedgerError::WrongNode);
+            }
+            let slot = SettleStatement::slot(&e, *cm_refund);
+            Ok((e, slot))
+        })
+        .collect()
+}
+
+/// The node's authorisation (§8.3.3): `sig_N` by the node's REGISTERED key
+/// over `H(SETTLE_AUTH, node_id, K, batch_digest, T)` of the statement the
+/// ledger built. Cheap (one EdDSA verification), before any pairing.
+pub fn check_settle_authorised(
+    node: &NodeRecord,
+    r: &SettleRequest,
+    statement: &SettleStatement,
+) -> Result<(), LedgerError> {
+    use LedgerError::SettleUnauthorized as E;
+    let sig = r.authorisation.as_ref().ok_or(E("missing node signature"))?;
+    node.registration
+        .node_key
+        .verify(&statement.auth_message()?, sig)
+        .map_err(|_| E("signature by the registered node key does not verify"))
+}
+
+/// Read-only checks of a settlement, cheapest first: batch shape, the
+/// node's escrow records, the node's authorisation; then a retry of the
+/// applied batch returns its receipt; then state (Open, window, `T ≤ ΣE`).
+/// On `New`, the statement the proof must satisfy.
 pub fn check_settle(
     s: &impl StateRead,
     cfg: &LedgerConfig,
     r: &SettleRequest,
 ) -> Result<Checked<SettleStatement, SettleReceipt>, LedgerError> {
     check_settle_stateless(cfg, r)?;
+    let node = s.node(&r.node_id)?.ok_or(LedgerError::UnknownNode)?;
+    let (escrows, slots): (Vec<Escrow>, Vec<SettleSlot>) = settle_slots(s, r)?.into_iter().unzip();
+    let statement = SettleStatement {
+        node_id: r.node_id,
+        k: r.k,
+        total: r.total,
+        slots,
+    };
+    check_settle_authorised(&node, r, &statement)?;
     let batch = r.session_ids[0];
     if let Some(done) = s.settlement(&batch)? {
         let identical =
             done.node_id == r.node_id && done.total == r.total && done.session_ids == r.session_ids;
-        let refunds_match = r.session_ids.iter().zip(&r.cm_refunds).try_fold(true, |ok, (id, cm)| {
-            Ok::<_, LedgerError>(ok && matches!(s.escrow(id)?, Some(Escrow { state: EscrowState::Settled { batch: b, cm_refund }, .. }) if b == batch && cm_refund == *cm))
-        })?;
+        let refunds_match = escrows.iter().zip(&r.cm_refunds).all(|(e, cm)| {
+            matches!(e.state, EscrowState::Settled { batch: b, cm_refund } if b == batch && cm_refund == *cm)
+        });
         if identical && refunds_match {
             return Ok(Checked::Done(SettleReceipt {
                 total: done.total,
@@ -256,15 +327,9 @@ pub fn check_settle(
             }));
         }
     }
-    let node = s.node(&r.node_id)?.ok_or(LedgerError::UnknownNode)?;
     let height = s.height()?;
-    let mut slots = Vec::with_capacity(r.session_ids.len());
     let mut sum = 0u64;
-    for (id, cm_refund) in r.session_ids.iter().zip(&r.cm_refunds) {
-        let e = s.escrow(id)?.ok_or(LedgerError::UnknownEscrow)?;
-        if e.node_id != r.node_id {
-            return Err(LedgerError::WrongNode);
-        }
+    for e in &escrows {
         match e.state {
             EscrowState::Open => {}
             EscrowState::Settled { .. } => return Err(LedgerError::AlreadySettled),
@@ -278,14 +343,6 @@ pub fn check_settle(
             return Err(LedgerError::SettleWindowClosed);
         }
         sum = add(sum, e.escrow.0)?;
-        slots.push(SettleSlot {
-            session_id: *id,
-            escrow: e.escrow,
-            price_per_kib: e.price_per_kib,
-            session_key_hash: e.session_key_hash,
-            refund_addr: e.refund_addr,
-            cm_refund: *cm_refund,
-        });
     }
     if r.total.0 > sum {
         return Err(LedgerError::TotalExceedsEscrow);
@@ -293,12 +350,7 @@ pub fn check_settle(
     let t = s.totals()?;
     add(t.pool, sum - r.total.0)?;
     add(s.account(&node.registration.account)?.0, r.total.0)?;
-    Ok(Checked::New(SettleStatement {
-        node_id: r.node_id,
-        k: r.k,
-        total: r.total,
-        slots,
-    }))
+    Ok(Checked::New(statement))
 }
 
 /// §8.3.3 settle, after the proof verified: pays `T` to the node's account,
@@ -455,17 +507,20 @@ pub fn apply_withdraw(
 
 // ----------------------------------------------------- register, faucet, clock
 
-/// §8.3.6 register_node: takes `stake` from the node's account. A retry of
-/// the same registration returns the record; different terms are refused.
+/// §8.3.6 register_node: takes `stake` from the node's account and
+/// consumes the account nonce. A retry of the applied registration (same
+/// terms, same account key and nonce) returns the record; anything else
+/// for a registered node id is refused.
 pub fn apply_register(w: &WriteState<'_>, g: &NodeRegistration) -> Result<NodeRecord, LedgerError> {
-    check_register_stateless(g)?;
+    let nonce = check_register_stateless(g)?;
     if let Some(existing) = w.node(&g.node_id)? {
-        return if existing.registration.same_terms(g) {
+        return if g.is_retry_of(&existing.registration) {
             Ok(existing)
         } else {
             Err(LedgerError::NodeExists)
         };
     }
+    check_nonce(w, &g.account, nonce)?;
     let bal = sub(
         w.account(&g.account)?.0,
         g.stake.0,
@@ -478,6 +533,7 @@ pub fn apply_register(w: &WriteState<'_>, g: &NodeRegistration) -> Result<NodeRe
         registered_at: w.height()?,
     };
     w.set_account(&g.account, Value(bal))?;
+    w.bump_account_nonce(&g.account, nonce)?;
     w.set_totals(&t)?;
     w.put_node(&record)?;
     Ok(record)
@@ -485,8 +541,10 @@ pub fn apply_register(w: &WriteState<'_>, g: &NodeRegistration) -> Result<NodeRe
 
 /// Stateless checks of a registration (§8.3.6): terms well formed, then
 /// `node_id = H(NODE_ID, N)` and the signature by `N` (adversarial: nobody
-/// registers a node id whose key they do not hold).
-pub fn check_register_stateless(g: &NodeRegistration) -> Result<(), LedgerError> {
+/// registers a node id whose key they do not hold), then the account's
+/// signature (nobody stakes from, or is paid to, an account whose key they
+/// do not hold). Returns the account nonce.
+pub fn check_register_stateless(g: &NodeRegistration) -> Result<u64, LedgerError> {
     if g.price_per_kib == Value::ZERO {
         return Err(LedgerError::InvalidArgument("price must be positive"));
     }
@@ -505,12 +563,17 @@ pub fn check_register_stateless(g: &NodeRegistration) -> Result<(), LedgerError>
     g.authenticate()
 }
 
-/// DEVELOPMENT ONLY (§8.3.7): mints `amount` into `account`.
+/// DEVELOPMENT ONLY (§8.3.7): mints `amount` into `account`, only on a
+/// ledger configured with `dev_faucet`.
 pub fn apply_faucet(
     w: &WriteState<'_>,
+    cfg: &LedgerConfig,
     account: &AccountId,
     amount: Value,
 ) -> Result<Value, LedgerError> {
+    if !cfg.dev_faucet {
+        return Err(LedgerError::FaucetDisabled);
+    }
     if amount == Value::ZERO {
         return Err(LedgerError::InvalidArgument(
             "faucet amount must be positive",

@@ -68,6 +68,10 @@ pub fn from_status(s: tonic::Status) -> LedgerError {
         "duplicate_deposit" => DuplicateDeposit,
         "busy" => Busy,
         "registration_unauthenticated" => RegistrationUnauthenticated("refused by the ledger"),
+        "settle_unauthorized" => SettleUnauthorized("refused by the ledger"),
+        "account_unauthenticated" => AccountUnauthenticated("refused by the ledger"),
+        "bad_nonce" => BadNonce,
+        "faucet_disabled" => FaucetDisabled,
         "poisoned" => Poisoned,
         "unknown_root" => UnknownRoot(crate::tree::ROOT_HISTORY),
         _ if s.code() == tonic::Code::Unavailable => Unavailable(s.message().to_string()),
@@ -87,19 +91,10 @@ fn missing(what: &'static str) -> LedgerError {
 }
 
 impl LedgerApi for RemoteLedger {
-    async fn deposit(
-        &self,
-        account: AccountId,
-        value: Value,
-        addr: Address,
-    ) -> Result<DepositReceipt, LedgerError> {
+    async fn deposit(&self, request: DepositRequest) -> Result<DepositReceipt, LedgerError> {
         let r = self
             .c()
-            .deposit(pb::DepositRequest {
-                account: account.to_bytes().to_vec(),
-                value: value.0,
-                addr: addr.to_bytes().to_vec(),
-            })
+            .deposit(deposit_to_pb(&request))
             .await
             .map_err(from_status)?
             .into_inner();
@@ -232,6 +227,10 @@ impl LedgerApi for RemoteLedger {
     }
 
     async fn balance(&self, account: AccountId) -> Result<Value, LedgerError> {
+        Ok(LedgerApi::account(self, account).await?.balance)
+    }
+
+    async fn account(&self, account: AccountId) -> Result<AccountState, LedgerError> {
         let r = self
             .c()
             .get_balance(pb::GetBalanceRequest {
@@ -240,7 +239,10 @@ impl LedgerApi for RemoteLedger {
             .await
             .map_err(from_status)?
             .into_inner();
-        Ok(Value(r.balance))
+        Ok(AccountState {
+            balance: Value(r.balance),
+            next_nonce: r.next_nonce,
+        })
     }
 
     async fn roots(&self) -> Result<Vec<MerkleRoot>, LedgerError> {

@@ -14,12 +14,12 @@ use veil_primitives::eddsa::{SIGNATURE_BYTES, Signature, VerifyingKey};
 
 use crate::error::LedgerError;
 use crate::types::{
-    AccountId, Address, BlockHeight, Escrow, EscrowState, MerkleRoot, NodeId, NodeRecord,
+    AccountAuth, AccountId, Address, BlockHeight, Escrow, EscrowState, MerkleRoot, NodeId, NodeRecord,
     NodeRegistration, NoteCommitment, Nullifier, SessionId, SessionKeyHash, Value,
 };
 
 /// Bumped on any incompatible change of a table or record below.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// Version byte of every record encoding.
 const RECORD_V1: u8 = 1;
 
@@ -35,6 +35,8 @@ pub const DEPOSITS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("dep
 pub const ESCROWS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("escrows");
 /// Account → balance.
 pub const ACCOUNTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("accounts");
+/// Account → the nonce its next signed operation must carry (§8.3); absent = 0.
+pub const NONCES: TableDefinition<[u8; 32], u64> = TableDefinition::new("account_nonces");
 /// Node id → node record.
 pub const NODES: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("nodes");
 /// Batch id (first session id) → settlement record.
@@ -169,12 +171,15 @@ impl NullifierUse {
     }
 }
 
-/// A deposit record: who paid, how much, where the leaf is.
+/// A deposit record: who paid, how much, with which account nonce, where
+/// the leaf is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DepositRecord {
     pub account: AccountId,
     pub value: Value,
     pub leaf_index: u64,
+    /// The account nonce the deposit was signed with (identifies a retry).
+    pub nonce: u64,
 }
 
 impl DepositRecord {
@@ -183,6 +188,7 @@ impl DepositRecord {
         out.extend_from_slice(&self.account.to_bytes());
         out.extend_from_slice(&self.value.0.to_be_bytes());
         out.extend_from_slice(&self.leaf_index.to_be_bytes());
+        out.extend_from_slice(&self.nonce.to_be_bytes());
         out
     }
     pub fn decode(buf: &[u8]) -> Result<Self, LedgerError> {
@@ -191,6 +197,7 @@ impl DepositRecord {
             account: r.field(AccountId::from_bytes)?,
             value: Value(r.u64()?),
             leaf_index: r.u64()?,
+            nonce: r.u64()?,
         };
         r.finish()?;
         Ok(v)
@@ -273,6 +280,17 @@ pub fn encode_node(n: &NodeRecord) -> Vec<u8> {
     }
     out.extend_from_slice(&g.node_key.to_bytes());
     out.extend_from_slice(&g.signature.to_bytes());
+    // A stored registration was authenticated, so it carries its account
+    // authorisation; an absent one encodes as a zero flag (never stored).
+    match &g.account_auth {
+        Some(a) => {
+            out.push(1);
+            out.extend_from_slice(&a.key.to_bytes());
+            out.extend_from_slice(&a.nonce.to_be_bytes());
+            out.extend_from_slice(&a.signature.to_bytes());
+        }
+        None => out.push(0),
+    }
     out
 }
 
@@ -296,6 +314,17 @@ pub fn decode_node(buf: &[u8]) -> Result<NodeRecord, LedgerError> {
         VerifyingKey::from_bytes(&r.take::<POINT_BYTES>()?).map_err(|_| corrupted("node"))?;
     let signature =
         Signature::from_bytes(&r.take::<SIGNATURE_BYTES>()?).map_err(|_| corrupted("node"))?;
+    let account_auth = match r.u8()? {
+        0 => None,
+        1 => Some(AccountAuth {
+            key: VerifyingKey::from_bytes(&r.take::<POINT_BYTES>()?)
+                .map_err(|_| corrupted("node"))?,
+            nonce: r.u64()?,
+            signature: Signature::from_bytes(&r.take::<SIGNATURE_BYTES>()?)
+                .map_err(|_| corrupted("node"))?,
+        }),
+        _ => return Err(corrupted("node")),
+    };
     r.finish()?;
     Ok(NodeRecord {
         registration: NodeRegistration {
@@ -307,6 +336,7 @@ pub fn decode_node(buf: &[u8]) -> Result<NodeRecord, LedgerError> {
             tls_key_hash,
             node_key,
             signature,
+            account_auth,
         },
         registered_at,
     })

@@ -57,6 +57,10 @@ pub fn error_kind(e: &LedgerError) -> &'static str {
         TotalExceedsEscrow => "total_exceeds_escrow",
         DuplicateDeposit => "duplicate_deposit",
         RegistrationUnauthenticated(_) => "registration_unauthenticated",
+        SettleUnauthorized(_) => "settle_unauthorized",
+        AccountUnauthenticated(_) => "account_unauthenticated",
+        BadNonce => "bad_nonce",
+        FaucetDisabled => "faucet_disabled",
         VerifyingKeys(_) => "verifying_keys",
         Busy => "busy",
         Storage(_) => "storage",
@@ -86,10 +90,14 @@ pub fn to_status(e: LedgerError) -> Status {
         | WrongNode
         | SettleWindowClosed
         | NotYetReclaimable(_)
-        | TotalExceedsEscrow => Code::FailedPrecondition,
+        | TotalExceedsEscrow
+        | BadNonce => Code::FailedPrecondition,
         Overflow => Code::OutOfRange,
         Busy => Code::ResourceExhausted,
-        RegistrationUnauthenticated(_) => Code::PermissionDenied,
+        RegistrationUnauthenticated(_)
+        | SettleUnauthorized(_)
+        | AccountUnauthenticated(_)
+        | FaucetDisabled => Code::PermissionDenied,
         Storage(_) | Poisoned | Corrupted(_) | VerifyingKeys(_) => Code::Internal,
         Unavailable(_) => Code::Unavailable,
         Remote { code, .. } => Code::from_i32(*code),
@@ -134,16 +142,8 @@ fn ok<T>(x: T) -> Res<T> {
 #[tonic::async_trait]
 impl Ledger for LedgerService {
     async fn deposit(&self, req: Request<pb::DepositRequest>) -> Res<pb::DepositResponse> {
-        let r = req.into_inner();
-        let (a, addr) = (
-            account(&r.account).map_err(to_status)?,
-            address(&r.addr).map_err(to_status)?,
-        );
-        let d = self
-            .ledger
-            .deposit(a, crate::types::Value(r.value), addr)
-            .await
-            .map_err(to_status)?;
+        let r = deposit_from_pb(&req.into_inner()).map_err(to_status)?;
+        let d = self.ledger.deposit(r).await.map_err(to_status)?;
         ok(pb::DepositResponse {
             commitment: d.commitment.to_bytes().to_vec(),
             leaf_index: d.leaf_index,
@@ -236,8 +236,11 @@ impl Ledger for LedgerService {
         req: Request<pb::GetBalanceRequest>,
     ) -> Res<pb::GetBalanceResponse> {
         let a = account(&req.into_inner().account).map_err(to_status)?;
-        let b = self.ledger.balance(a).await.map_err(to_status)?;
-        ok(pb::GetBalanceResponse { balance: b.0 })
+        let s = self.ledger.account(a).await.map_err(to_status)?;
+        ok(pb::GetBalanceResponse {
+            balance: s.balance.0,
+            next_nonce: s.next_nonce,
+        })
     }
 
     async fn get_roots(&self, _: Request<pb::GetRootsRequest>) -> Res<pb::GetRootsResponse> {

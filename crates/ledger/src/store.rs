@@ -86,6 +86,7 @@ impl Store {
             }
             tx.open_table(COMMITMENTS)?;
             tx.open_table(ACCOUNTS)?;
+            tx.open_table(NONCES)?;
         }
         tx.commit()?;
         store.check_schema()?;
@@ -161,6 +162,8 @@ pub trait StateRead {
     fn escrow(&self, id: &SessionId) -> Result<Option<Escrow>, LedgerError>;
     fn node(&self, id: &NodeId) -> Result<Option<NodeRecord>, LedgerError>;
     fn account(&self, a: &AccountId) -> Result<Value, LedgerError>;
+    /// The nonce the account's next signed operation must carry (§8.3).
+    fn account_nonce(&self, a: &AccountId) -> Result<u64, LedgerError>;
     fn deposit(&self, cm: &NoteCommitment) -> Result<Option<DepositRecord>, LedgerError>;
     fn settlement(&self, batch: &SessionId) -> Result<Option<SettlementRecord>, LedgerError>;
     fn commitments(&self, from: u64, limit: u64) -> Result<Vec<NoteCommitment>, LedgerError>;
@@ -223,6 +226,10 @@ macro_rules! impl_state_read {
                         .map(|g| g.value())
                         .unwrap_or(0),
                 ))
+            }
+            fn account_nonce(&self, a: &AccountId) -> Result<u64, LedgerError> {
+                let t = self.tx.open_table(NONCES)?;
+                Ok(t.get(FieldKey::from(a).bytes())?.map(|g| g.value()).unwrap_or(0))
             }
             fn deposit(&self, cm: &NoteCommitment) -> Result<Option<DepositRecord>, LedgerError> {
                 let t = self.tx.open_table(DEPOSITS)?;
@@ -312,6 +319,14 @@ impl WriteState<'_> {
         self.tx
             .open_table(ACCOUNTS)?
             .insert(FieldKey::from(a).bytes(), v.0)?;
+        Ok(())
+    }
+    /// Consumes `nonce`, which the caller checked is the account's next (§8.3).
+    pub fn bump_account_nonce(&self, a: &AccountId, nonce: u64) -> Result<(), LedgerError> {
+        let next = nonce.checked_add(1).ok_or(LedgerError::Overflow)?;
+        self.tx
+            .open_table(NONCES)?
+            .insert(FieldKey::from(a).bytes(), next)?;
         Ok(())
     }
     pub fn put_deposit(&self, cm: &NoteCommitment, d: &DepositRecord) -> Result<(), LedgerError> {

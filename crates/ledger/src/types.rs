@@ -4,7 +4,10 @@
 //! are `from_bytes` (rejects `>= r`, never reduces) and `from_fr`. Storage keys are built from these types only (`schema.rs`).
 
 use veil_primitives::eddsa::{Signature, SigningKey, VerifyingKey};
+use veil_primitives::poseidon::DomainTag;
 use veil_primitives::{EncodingError, Fr, poseidon};
+
+use crate::error::LedgerError;
 
 pub use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
 pub use veil_primitives::merkle::MerkleRoot;
@@ -68,6 +71,49 @@ pub struct SettleRequest {
     pub total: Value,
     pub cm_refunds: Vec<NoteCommitment>,
     pub proof: Proof,
+    /// The node's authorisation: `sig_N` over [`settle_auth_message`] of the
+    /// statement, by the node's registered key `N` (§8.3.3). `None` is
+    /// refused (only the node may settle its sessions).
+    pub authorisation: Option<Signature>,
+}
+
+impl SettleRequest {
+    /// The request for `statement` with `proof`, authorised by the node key
+    /// (§8.3.3). `statement` must be the one the ledger will build: the
+    /// node's escrow records as read from the ledger, in batch order.
+    pub fn signed(
+        key: &SigningKey,
+        statement: &SettleStatement,
+        proof: Proof,
+    ) -> Result<Self, LedgerError> {
+        let m = statement.auth_message()?;
+        Ok(Self {
+            node_id: statement.node_id,
+            k: statement.k,
+            session_ids: statement.slots.iter().map(|s| s.session_id).collect(),
+            total: statement.total,
+            cm_refunds: statement.slots.iter().map(|s| s.cm_refund).collect(),
+            proof,
+            authorisation: Some(key.sign(&m)),
+        })
+    }
+}
+
+/// The statement a node authorises a settlement with (§8.3.3):
+/// `H(SETTLE_AUTH, node_id, K, batch_digest, T)`. `batch_digest` (§5.2)
+/// binds every session id in order, every refund commitment and the
+/// ledger's escrow terms; with `T` the signature covers the whole request
+/// but the proof.
+pub fn settle_auth_message(
+    node_id: &NodeId,
+    k: u32,
+    batch_digest: Fr,
+    total: Value,
+) -> Fr {
+    poseidon::hash_tagged(
+        DomainTag::SettleAuth,
+        &[node_id.inner(), Fr::from(u64::from(k)), batch_digest, total.to_fr()],
+    )
 }
 
 /// One slot of the statement the ledger verifies a settlement against.
@@ -89,6 +135,35 @@ pub struct SettleStatement {
     pub k: u32,
     pub total: Value,
     pub slots: Vec<SettleSlot>,
+}
+
+impl SettleStatement {
+    /// [`settle_auth_message`] of this statement; an invalid batch (no
+    /// `settle_K` circuit, more than `K` slots, a zero or repeated session
+    /// id) is `InvalidArgument`.
+    pub fn auth_message(&self) -> Result<Fr, LedgerError> {
+        let (_, public) = crate::verifier::settle_public(self).ok_or(
+            LedgerError::InvalidArgument("not a valid settle_K batch"),
+        )?;
+        Ok(settle_auth_message(
+            &self.node_id,
+            self.k,
+            public.batch_digest,
+            self.total,
+        ))
+    }
+
+    /// The slot of `escrow` with the submitted refund commitment (§5.2).
+    pub fn slot(escrow: &Escrow, cm_refund: NoteCommitment) -> SettleSlot {
+        SettleSlot {
+            session_id: escrow.session_id,
+            escrow: escrow.escrow,
+            price_per_kib: escrow.price_per_kib,
+            session_key_hash: escrow.session_key_hash,
+            refund_addr: escrow.refund_addr,
+            cm_refund,
+        }
+    }
 }
 
 /// Lifecycle of an escrow. Transitions: Open → Settled | Reclaimed, once.
@@ -124,11 +199,12 @@ pub struct Escrow {
 
 /// The first Poseidon input of the registration message (§8.3.6), in the
 /// position of a [`veil_primitives::poseidon::DomainTag`]. `DomainTag`
-/// uses 1..=13; values from 64 on are reserved for the ledger, so no
+/// uses 1..=19; values from 64 on are reserved for the ledger, so no
 /// protocol hash can equal a registration message.
 pub const REGISTRATION_TAG: u64 = 64;
 
-/// A registration request, signed by the node key `N` (docs/protocol.md §8.3.6).
+/// A registration request, signed by the node key `N` and by the key of
+/// the account it stakes from and is paid to (docs/protocol.md §8.3.6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeRegistration {
     /// Must equal `H(NODE_ID, N.x, N.y)`.
@@ -145,13 +221,20 @@ pub struct NodeRegistration {
     pub node_key: VerifyingKey,
     /// EdDSA signature by `N` over [`NodeRegistration::message`].
     pub signature: Signature,
+    /// The account's authorisation of [`AccountOp::RegisterNode`] over
+    /// [`NodeRegistration::message`] (§8.3); `None` is refused.
+    pub account_auth: Option<AccountAuth>,
 }
 
 impl NodeRegistration {
-    /// Builds a registration for the node whose key is `key` and signs it.
+    /// Builds a registration for the node whose key is `key`, paid to and
+    /// staked from the account of `account_key` (whose next nonce is
+    /// `nonce`), and signs it with both keys.
+    #[allow(clippy::too_many_arguments)]
     pub fn signed(
         key: &SigningKey,
-        account: AccountId,
+        account_key: &SigningKey,
+        nonce: u64,
         price_per_kib: Value,
         escrow_sizes: Vec<Value>,
         stake: Value,
@@ -159,6 +242,7 @@ impl NodeRegistration {
     ) -> Self {
         let node_key = key.verifying_key();
         let node_id = node_key.node_id();
+        let account = account_key.verifying_key().account_id();
         let m = registration_message(
             &node_id,
             &account,
@@ -176,6 +260,12 @@ impl NodeRegistration {
             tls_key_hash,
             node_key,
             signature: key.sign(&m),
+            account_auth: Some(AccountAuth::sign(
+                account_key,
+                AccountOp::RegisterNode,
+                nonce,
+                m,
+            )),
         }
     }
 
@@ -191,20 +281,28 @@ impl NodeRegistration {
         )
     }
 
-    /// Checks `node_id = H(NODE_ID, N)` and the signature by `N` (§8.3.6).
-    pub fn authenticate(&self) -> Result<(), crate::error::LedgerError> {
-        use crate::error::LedgerError::RegistrationUnauthenticated;
+    /// Checks `node_id = H(NODE_ID, N)`, the signature by `N` (§8.3.6) and
+    /// the account's signature (§8.3); returns the account nonce used.
+    pub fn authenticate(&self) -> Result<u64, LedgerError> {
+        use LedgerError::RegistrationUnauthenticated;
         if self.node_key.node_id() != self.node_id {
             return Err(RegistrationUnauthenticated(
                 "node_id is not H(NODE_ID, N) of the node key",
             ));
         }
+        let m = self.message();
         self.node_key
-            .verify(&self.message(), &self.signature)
-            .map_err(|_| RegistrationUnauthenticated("signature by the node key does not verify"))
+            .verify(&m, &self.signature)
+            .map_err(|_| RegistrationUnauthenticated("signature by the node key does not verify"))?;
+        AccountAuth::verify(
+            self.account_auth.as_ref(),
+            AccountOp::RegisterNode,
+            &self.account,
+            m,
+        )
     }
 
-    /// Same terms (everything but the signature, which a retry may redo).
+    /// Same terms (everything but the signatures, which a retry may redo).
     pub fn same_terms(&self, other: &Self) -> bool {
         self.node_id == other.node_id
             && self.account == other.account
@@ -214,6 +312,127 @@ impl NodeRegistration {
             && self.tls_key_hash == other.tls_key_hash
             && self.node_key == other.node_key
     }
+
+    /// A retry of this applied registration (§8.2): same terms, signed by
+    /// the same account key with the same nonce.
+    pub fn is_retry_of(&self, applied: &Self) -> bool {
+        self.same_terms(applied)
+            && match (&self.account_auth, &applied.account_auth) {
+                (Some(a), Some(b)) => a.key == b.key && a.nonce == b.nonce,
+                _ => false,
+            }
+    }
+}
+
+// ---------------------------------------------------------------- accounts
+
+/// The operations an account key signs (§8.3): debits of the account and
+/// bindings to it. The value is the second input of [`account_op_message`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum AccountOp {
+    /// `digest` = the deposited commitment `H(NOTE, v, addr)` (binds `v` and `addr`).
+    Deposit = 1,
+    /// `digest` = the registration message (binds every term, stake included).
+    RegisterNode = 2,
+}
+
+/// `H(ACCOUNT_OP, op, account, nonce, digest)`: what an account key signs
+/// (§8.3). The single definition used by wallets, nodes and the ledger.
+pub fn account_op_message(op: AccountOp, account: &AccountId, nonce: u64, digest: Fr) -> Fr {
+    poseidon::hash_tagged(
+        DomainTag::AccountOp,
+        &[Fr::from(op as u64), account.inner(), Fr::from(nonce), digest],
+    )
+}
+
+/// An account's authorisation of one operation (§8.3): the account key
+/// `A` (the account is `H(ACCOUNT, A.x, A.y)`), the account's nonce and
+/// `sig_A` over [`account_op_message`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountAuth {
+    pub key: VerifyingKey,
+    pub nonce: u64,
+    pub signature: Signature,
+}
+
+impl AccountAuth {
+    /// Signs `op` over `digest` for the account of `key` with `nonce`.
+    pub fn sign(key: &SigningKey, op: AccountOp, nonce: u64, digest: Fr) -> Self {
+        let public = key.verifying_key();
+        let m = account_op_message(op, &public.account_id(), nonce, digest);
+        Self {
+            key: public,
+            nonce,
+            signature: key.sign(&m),
+        }
+    }
+
+    /// Stateless check (§8.3): present, `account = H(ACCOUNT, A)`, and the
+    /// signature by `A` verifies over `(op, account, nonce, digest)`.
+    /// Returns the nonce, which the ledger then checks against its state.
+    pub fn verify(
+        auth: Option<&Self>,
+        op: AccountOp,
+        account: &AccountId,
+        digest: Fr,
+    ) -> Result<u64, LedgerError> {
+        use LedgerError::AccountUnauthenticated as E;
+        let a = auth.ok_or(E("missing account signature"))?;
+        if a.key.account_id() != *account {
+            return Err(E("account is not H(ACCOUNT, A) of the signing key"));
+        }
+        a.key
+            .verify(&account_op_message(op, account, a.nonce, digest), &a.signature)
+            .map_err(|_| E("signature by the account key does not verify"))?;
+        Ok(a.nonce)
+    }
+}
+
+/// A deposit (§8.3.1): `value` from `account` into the pool as
+/// `H(NOTE, value, addr)`, authorised by the account key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DepositRequest {
+    pub account: AccountId,
+    pub value: Value,
+    pub addr: Address,
+    pub auth: Option<AccountAuth>,
+}
+
+impl DepositRequest {
+    /// A deposit from the account of `key`, whose next nonce is `nonce`.
+    pub fn signed(key: &SigningKey, nonce: u64, value: Value, addr: Address) -> Self {
+        let digest = NoteCommitment::from_value_and_address(value, &addr).inner();
+        Self {
+            account: key.verifying_key().account_id(),
+            value,
+            addr,
+            auth: Some(AccountAuth::sign(key, AccountOp::Deposit, nonce, digest)),
+        }
+    }
+
+    /// The commitment appended, `H(NOTE, value, addr)`.
+    pub fn commitment(&self) -> NoteCommitment {
+        NoteCommitment::from_value_and_address(self.value, &self.addr)
+    }
+
+    /// [`AccountAuth::verify`] for this deposit; returns its nonce.
+    pub fn authenticate(&self) -> Result<u64, LedgerError> {
+        AccountAuth::verify(
+            self.auth.as_ref(),
+            AccountOp::Deposit,
+            &self.account,
+            self.commitment().inner(),
+        )
+    }
+}
+
+/// An account as the ledger reports it (§8.3): its balance and the nonce
+/// its next debit must carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccountState {
+    pub balance: Value,
+    pub next_nonce: u64,
 }
 
 /// The registration message (§8.3.6), with `t = REGISTRATION_TAG`:

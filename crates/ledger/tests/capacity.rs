@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use veil_ledger::audit::audit;
 use veil_ledger::types::*;
 use veil_ledger::verifier::FakeVerifier;
-use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, LedgerError};
+use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, LedgerError, testing};
 use veil_primitives::Fr;
 use veil_primitives::eddsa::SigningKey;
 
@@ -50,6 +50,10 @@ fn rate(ops: usize, d: Duration) -> f64 {
     ops as f64 / d.as_secs_f64().max(1e-9)
 }
 
+fn node_key() -> SigningKey {
+    SigningKey::from_seed([77; 32]).unwrap()
+}
+
 struct Fx {
     _dir: tempfile::TempDir,
     ledger: EmbeddedLedger,
@@ -61,7 +65,7 @@ struct Fx {
 
 async fn fixture(n: usize) -> Fx {
     let dir = tempfile::tempdir().unwrap();
-    let config = LedgerConfig::default();
+    let config = LedgerConfig::with_dev_faucet();
     let window = config.challenge_window;
     let ledger = EmbeddedLedger::open(
         &dir.path().join("ledger.redb"),
@@ -69,28 +73,27 @@ async fn fixture(n: usize) -> Fx {
         config,
     )
     .unwrap();
-    let key = SigningKey::from_seed([77; 32]).unwrap();
+    let key = node_key();
     let node = key.verifying_key().node_id();
-    let node_account = AccountId::from_fr(fr(78));
-    let wallet = AccountId::from_fr(fr(79));
+    let node_account_key = SigningKey::from_seed([78; 32]).unwrap();
+    let node_account = node_account_key.verifying_key().account_id();
+    let wallet_key = SigningKey::from_seed([79; 32]).unwrap();
+    let wallet = wallet_key.verifying_key().account_id();
     ledger.faucet(node_account, Value(500)).await.unwrap();
-    ledger
-        .register_node(NodeRegistration::signed(
-            &key,
-            node_account,
-            Value(2),
-            vec![E],
-            Value(500),
-            [9; 32],
-        ))
-        .await
-        .unwrap();
+    let g = testing::registration(
+        ledger.engine(),
+        &key,
+        &node_account_key,
+        Value(2),
+        vec![E],
+        Value(500),
+        [9; 32],
+    )
+    .unwrap();
+    ledger.register_node(g).await.unwrap();
     let pool = Value(E.0 * n as u64);
     ledger.faucet(wallet, pool).await.unwrap();
-    ledger
-        .deposit(wallet, pool, Address::from_fr(fr(1)))
-        .await
-        .unwrap();
+    testing::deposit(ledger.engine(), &wallet_key, pool, Address::from_fr(fr(1))).unwrap();
     let expiry = BlockHeight(ledger.status().await.unwrap().height.0 + LIFETIME);
     Fx {
         _dir: dir,
@@ -104,7 +107,7 @@ async fn fixture(n: usize) -> Fx {
 
 impl Fx {
     fn settle_req(&self, ids: &[SessionId]) -> SettleRequest {
-        Fx::settle_for(self.node, ids)
+        Fx::settle_for(&self.ledger, self.node, ids)
     }
 
     async fn height(&self) -> u64 {
@@ -170,7 +173,7 @@ impl Handle {
         Fx::token_for(self.node, self.expiry, i, root)
     }
     fn settle_req(&self, ids: &[SessionId]) -> SettleRequest {
-        Fx::settle_for(self.node, ids)
+        Fx::settle_for(&self.ledger, self.node, ids)
     }
 }
 
@@ -187,8 +190,9 @@ impl Fx {
             expiry,
         }
     }
-    fn settle_for(node: NodeId, ids: &[SessionId]) -> SettleRequest {
-        SettleRequest {
+    /// A batch authorised by the node key over the ledger's records (§8.3.3).
+    fn settle_for(ledger: &EmbeddedLedger, node: NodeId, ids: &[SessionId]) -> SettleRequest {
+        let mut r = SettleRequest {
             node_id: node,
             k: K as u32,
             cm_refunds: ids
@@ -198,7 +202,10 @@ impl Fx {
             session_ids: ids.to_vec(),
             total: Value(PAY * ids.len() as u64),
             proof: FakeVerifier::valid_proof(),
-        }
+            authorisation: None,
+        };
+        testing::authorise_settle(ledger.engine(), &node_key(), &mut r).unwrap();
+        r
     }
 }
 

@@ -13,7 +13,8 @@ use veil_ledger::audit::audit;
 use veil_ledger::store::Store;
 use veil_ledger::types::*;
 use veil_ledger::verifier::FakeVerifier;
-use veil_ledger::{Engine, LedgerConfig, LedgerError};
+use veil_ledger::{Engine, LedgerConfig, LedgerError, testing};
+use veil_primitives::eddsa::SigningKey;
 use veil_primitives::Fr;
 
 /// Switches shared between a test and its [`FaultyFile`].
@@ -58,8 +59,12 @@ impl redb::StorageBackend for FaultyFile {
     }
 }
 
+fn account_key(i: u64) -> SigningKey {
+    SigningKey::from_seed([i as u8; 32]).unwrap()
+}
+
 fn account(i: u64) -> AccountId {
-    AccountId::from_fr(Fr::from(i))
+    account_key(i).verifying_key().account_id()
 }
 
 fn faulty_engine(path: &Path) -> (Engine, Arc<Faults>) {
@@ -78,7 +83,7 @@ fn faulty_engine(path: &Path) -> (Engine, Arc<Faults>) {
     let engine = Engine::with_store(
         store,
         Arc::new(FakeVerifier::default()),
-        LedgerConfig::default(),
+        LedgerConfig::with_dev_faucet(),
     );
     (engine, faults)
 }
@@ -91,9 +96,7 @@ fn fails_closed(inject: impl Fn(&Faults), clear: impl Fn(&Faults)) {
     for i in 1..=20 {
         assert_eq!(engine.faucet(account(i), Value(100)).unwrap(), Value(100));
     }
-    engine
-        .deposit(account(1), Value(40), Address::from_fr(Fr::from(9u64)))
-        .unwrap();
+    testing::deposit(&engine, &account_key(1), Value(40), Address::from_fr(Fr::from(9u64))).unwrap();
     let acked = engine.status().unwrap();
 
     inject(&faults);
@@ -110,7 +113,7 @@ fn fails_closed(inject: impl Fn(&Faults), clear: impl Fn(&Faults)) {
         Err(LedgerError::Poisoned)
     );
     assert_eq!(
-        engine.deposit(account(2), Value(1), Address::from_fr(Fr::from(10u64))),
+        testing::deposit(&engine, &account_key(2), Value(1), Address::from_fr(Fr::from(10u64))),
         Err(LedgerError::Poisoned)
     );
     assert_eq!(engine.advance(1), Err(LedgerError::Poisoned));
@@ -124,7 +127,7 @@ fn fails_closed(inject: impl Fn(&Faults), clear: impl Fn(&Faults)) {
     let engine = Engine::with_store(
         store,
         Arc::new(FakeVerifier::default()),
-        LedgerConfig::default(),
+        LedgerConfig::with_dev_faucet(),
     );
     let after = engine.status().unwrap();
     assert_eq!(after.commitment_count, acked.commitment_count);

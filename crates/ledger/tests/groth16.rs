@@ -12,7 +12,7 @@ use veil_circuits::settle::{SettlePublic, Slot};
 use veil_circuits::withdraw::WithdrawPublic;
 use veil_ledger::types::*;
 use veil_ledger::verifier::{BatchingVerifier, CountingVerifier, Groth16Verifier, ProofVerifier};
-use veil_ledger::{Engine, LedgerConfig, LedgerError};
+use veil_ledger::{Engine, LedgerConfig, LedgerError, testing};
 use veil_primitives::Fr;
 use veil_primitives::eddsa::SigningKey;
 use veil_primitives::keys::SpendingKey;
@@ -62,8 +62,9 @@ struct Fx {
     verifier: Arc<CountingVerifier<Arc<Groth16Verifier>>>,
     node: NodeId,
     other_node: NodeId,
+    node_key: SigningKey,
     node_account: AccountId,
-    wallet: AccountId,
+    wallet_key: SigningKey,
     rng: ChaCha20Rng,
 }
 
@@ -79,47 +80,53 @@ fn fixture(seed: u64) -> Fx {
     let verifier = Arc::new(CountingVerifier::new(verifier()));
     let config = LedgerConfig {
         settle_batch_sizes: vec![1, 8],
-        ..LedgerConfig::default()
+        ..LedgerConfig::with_dev_faucet()
     };
     let engine = Engine::in_memory(verifier.clone(), config).unwrap();
     let node_key = SigningKey::from_seed([seed as u8; 32]).unwrap();
     let other_key = SigningKey::from_seed([seed as u8 + 100; 32]).unwrap();
-    let node_account = AccountId::from_fr(fr(seed * 1000 + 1));
-    let wallet = AccountId::from_fr(fr(seed * 1000 + 2));
+    let account_key = SigningKey::from_seed([seed as u8 + 50; 32]).unwrap();
+    let node_account = account_key.verifying_key().account_id();
+    let wallet_key = SigningKey::from_seed([seed as u8 + 150; 32]).unwrap();
+    let wallet = wallet_key.verifying_key().account_id();
     engine.faucet(node_account, Value(100)).unwrap();
     engine.faucet(wallet, Value(1_000_000)).unwrap();
     for key in [&node_key, &other_key] {
-        engine
-            .register_node(NodeRegistration::signed(
-                key,
-                node_account,
-                PRICE,
-                vec![E, E2],
-                Value(10),
-                [0; 32],
-            ))
-            .unwrap();
+        let g = testing::registration(
+            &engine,
+            key,
+            &account_key,
+            PRICE,
+            vec![E, E2],
+            Value(10),
+            [0; 32],
+        )
+        .unwrap();
+        engine.register_node(g).unwrap();
     }
     Fx {
         node: node_key.verifying_key().node_id(),
         other_node: other_key.verifying_key().node_id(),
         engine,
         verifier,
+        node_key,
         node_account,
-        wallet,
+        wallet_key,
         rng: ChaCha20Rng::seed_from_u64(seed),
     }
 }
 
 impl Fx {
+    /// Signs `r` with the node key over the ledger's records (§8.3.3).
+    fn authorise(&self, r: &mut SettleRequest) {
+        testing::authorise_settle(&self.engine, &self.node_key, r).unwrap();
+    }
+
     fn deposit(&mut self, value: Value) -> Owned {
         let sk = SpendingKey::random(&mut self.rng);
         let rho = Rho::random(&mut self.rng);
         let note = Note::new(value, sk.owner_key(), rho);
-        let d = self
-            .engine
-            .deposit(self.wallet, value, note.address())
-            .unwrap();
+        let d = testing::deposit(&self.engine, &self.wallet_key, value, note.address()).unwrap();
         assert_eq!(d.commitment, note.commitment());
         Owned {
             sk,
@@ -364,6 +371,7 @@ fn real_settle_1_and_settle_8_pay_t_and_wrong_statements_change_nothing() {
         total: public.total,
         cm_refunds: vec![slots[0].public.cm_refund],
         proof: to_ledger_proof(&p.proof),
+        authorisation: None,
     };
     let before = fx.status();
     let paid_before = fx.engine.balance(&fx.node_account).unwrap();
@@ -379,7 +387,9 @@ fn real_settle_1_and_settle_8_pay_t_and_wrong_statements_change_nothing() {
         k: 8,
         ..good.clone()
     };
-    for bad in [wrong_refund, wrong_total, wrong_k] {
+    for mut bad in [wrong_refund, wrong_total, wrong_k] {
+        // Authorised by the node: the proof is what refuses them.
+        fx.authorise(&mut bad);
         assert_eq!(fx.engine.settle(bad), Err(LedgerError::InvalidProof));
     }
     assert_eq!(fx.status(), before, "rejected settlements changed nothing");
@@ -388,6 +398,8 @@ fn real_settle_1_and_settle_8_pay_t_and_wrong_statements_change_nothing() {
         EscrowState::Open
     );
 
+    let mut good = good;
+    fx.authorise(&mut good);
     let r = fx.engine.settle(good).unwrap();
     assert_eq!(r.total, Value(200));
     assert_eq!(
@@ -415,12 +427,16 @@ fn real_settle_1_and_settle_8_pay_t_and_wrong_statements_change_nothing() {
         total: public.total,
         cm_refunds: vec![slots[0].public.cm_refund, slots[1].public.cm_refund],
         proof: to_ledger_proof(&p.proof),
+        authorisation: None,
     };
     let swapped = SettleRequest {
         cm_refunds: vec![slots[1].public.cm_refund, slots[0].public.cm_refund],
         ..good.clone()
     };
     let before = fx.status();
+    let (mut swapped, mut good) = (swapped, good);
+    fx.authorise(&mut swapped);
+    fx.authorise(&mut good);
     assert_eq!(fx.engine.settle(swapped), Err(LedgerError::InvalidProof));
     assert_eq!(fx.status(), before);
     let paid_before = fx.engine.balance(&fx.node_account).unwrap();

@@ -10,6 +10,7 @@ use veil_ledger::types::*;
 use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, LedgerError, RemoteLedger};
 use veil_primitives::Fr;
+use veil_primitives::eddsa::SigningKey;
 use veil_proto::ledger::v1 as pb;
 use veil_proto::ledger::v1::ledger_client::LedgerClient;
 
@@ -17,9 +18,41 @@ fn fr(v: u64) -> Fr {
     Fr::from(v)
 }
 
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_seed([seed; 32]).unwrap()
+}
+
+/// A registration signed by the node key and the account key at its next nonce.
+async fn registration(
+    l: &impl LedgerApi,
+    node: &SigningKey,
+    account: &SigningKey,
+    sizes: Vec<Value>,
+    stake: Value,
+) -> NodeRegistration {
+    let nonce = l
+        .account(account.verifying_key().account_id())
+        .await
+        .unwrap()
+        .next_nonce;
+    NodeRegistration::signed(node, account, nonce, Value(1), sizes, stake, [3; 32])
+}
+
+/// A deposit signed by the account key at its next nonce.
+async fn deposit(l: &impl LedgerApi, account: &SigningKey, v: Value, addr: Address) -> DepositReceipt {
+    let nonce = l
+        .account(account.verifying_key().account_id())
+        .await
+        .unwrap()
+        .next_nonce;
+    l.deposit(DepositRequest::signed(account, nonce, v, addr))
+        .await
+        .unwrap()
+}
+
 async fn start() -> (EmbeddedLedger, String, tokio::sync::oneshot::Sender<()>) {
     let ledger =
-        EmbeddedLedger::in_memory(Arc::new(FakeVerifier::default()), LedgerConfig::default())
+        EmbeddedLedger::in_memory(Arc::new(FakeVerifier::default()), LedgerConfig::with_dev_faucet())
             .unwrap();
     let (listener, addr) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -38,20 +71,18 @@ async fn start() -> (EmbeddedLedger, String, tokio::sync::oneshot::Sender<()>) {
 async fn remote_round_trip_and_typed_errors() {
     let (_ledger, url, _stop) = start().await;
     let remote = RemoteLedger::connect(&url).await.unwrap();
-    let acct = AccountId::from_fr(fr(1));
+    let acct_key = key(1);
+    let acct = acct_key.verifying_key().account_id();
     assert_eq!(
         remote.faucet(acct, Value(10_000)).await.unwrap(),
         Value(10_000)
     );
-    let key = veil_primitives::eddsa::SigningKey::from_seed([2; 32]).unwrap();
+    let key = key(2);
     let node = key.verifying_key().node_id();
-    let reg = NodeRegistration::signed(&key, acct, Value(1), vec![Value(100)], Value(1), [3; 32]);
+    let reg = registration(&remote, &key, &acct_key, vec![Value(100)], Value(1)).await;
     let rec = remote.register_node(reg.clone()).await.unwrap();
     assert_eq!(remote.get_node(node).await.unwrap(), Some(rec));
-    let d = remote
-        .deposit(acct, Value(500), Address::from_fr(fr(4)))
-        .await
-        .unwrap();
+    let d = deposit(&remote, &acct_key, Value(500), Address::from_fr(fr(4))).await;
     assert_eq!(remote.commitments(0, 10).await.unwrap(), vec![d.commitment]);
     let roots = remote.roots().await.unwrap();
     let token = AccessStatement {
@@ -92,14 +123,7 @@ async fn remote_round_trip_and_typed_errors() {
     );
     assert_eq!(
         remote
-            .register_node(NodeRegistration::signed(
-                &key,
-                acct,
-                Value(1),
-                vec![Value(100)],
-                Value(2),
-                [3; 32]
-            ))
+            .register_node(registration(&remote, &key, &acct_key, vec![Value(100)], Value(2)).await)
             .await,
         Err(LedgerError::NodeExists)
     );
@@ -173,10 +197,23 @@ async fn status_codes_for_malformed_and_conflicting_requests() {
             account: vec![0; 32],
             value: 5,
             addr: vec![0; 32],
+            ..Default::default()
         })
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::FailedPrecondition, "insufficient balance");
+    assert_eq!(err.code(), Code::PermissionDenied, "no account signature");
+    let err = c
+        .deposit(pb::DepositRequest {
+            account: vec![0; 32],
+            value: 5,
+            addr: vec![0; 32],
+            account_key: vec![0; 63],
+            nonce: 0,
+            signature: vec![0; 96],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "malformed account key");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,16 +273,14 @@ async fn full_verification_queue_is_busy() {
 async fn nullifier_lookup_sees_escrows_and_withdrawals() {
     let (ledger, url, _stop) = start().await;
     let remote = RemoteLedger::connect(&url).await.unwrap();
-    let acct = AccountId::from_fr(fr(1));
+    let acct_key = key(1);
+    let acct = acct_key.verifying_key().account_id();
     remote.faucet(acct, Value(10_000)).await.unwrap();
-    let key = veil_primitives::eddsa::SigningKey::from_seed([2; 32]).unwrap();
+    let key = key(2);
     let node = key.verifying_key().node_id();
-    let reg = NodeRegistration::signed(&key, acct, Value(1), vec![Value(100)], Value(1), [3; 32]);
+    let reg = registration(&remote, &key, &acct_key, vec![Value(100)], Value(1)).await;
     remote.register_node(reg).await.unwrap();
-    remote
-        .deposit(acct, Value(500), Address::from_fr(fr(4)))
-        .await
-        .unwrap();
+    deposit(&remote, &acct_key, Value(500), Address::from_fr(fr(4))).await;
     let root = *remote.roots().await.unwrap().last().unwrap();
     let (nf_open, nf_withdraw, nf_fresh) = (
         Nullifier::from_fr(fr(50)),

@@ -7,7 +7,8 @@ use proptest::prelude::*;
 use veil_ledger::audit::audit;
 use veil_ledger::types::*;
 use veil_ledger::verifier::FakeVerifier;
-use veil_ledger::{Engine, LedgerConfig, LedgerError};
+use veil_ledger::{Engine, LedgerConfig, LedgerError, testing};
+use veil_primitives::eddsa::SigningKey;
 use veil_primitives::Fr;
 
 fn fr(v: u64) -> Fr {
@@ -18,17 +19,23 @@ fn engine_at(path: &std::path::Path) -> Result<Engine, LedgerError> {
     Engine::open(
         path,
         Arc::new(FakeVerifier::default()),
-        LedgerConfig::default(),
+        LedgerConfig::with_dev_faucet(),
     )
+}
+
+fn account_key(i: u8) -> SigningKey {
+    SigningKey::from_seed([i; 32]).unwrap()
+}
+
+fn account(i: u8) -> AccountId {
+    account_key(i).verifying_key().account_id()
 }
 
 fn populate(path: &std::path::Path) {
     let e = engine_at(path).unwrap();
-    let a = AccountId::from_fr(fr(1));
-    e.faucet(a, Value(1_000)).unwrap();
+    e.faucet(account(1), Value(1_000)).unwrap();
     for i in 0..50 {
-        e.deposit(a, Value(10), Address::from_fr(fr(100 + i)))
-            .unwrap();
+        testing::deposit(&e, &account_key(1), Value(10), Address::from_fr(fr(100 + i))).unwrap();
     }
 }
 
@@ -39,7 +46,8 @@ fn acknowledged_writes_survive_reopen() {
     populate(&path);
     let e = engine_at(&path).unwrap();
     assert_eq!(e.status().unwrap().commitment_count, 50);
-    assert_eq!(e.balance(&AccountId::from_fr(fr(1))).unwrap(), Value(500));
+    assert_eq!(e.balance(&account(1)).unwrap(), Value(500));
+    assert_eq!(e.account(&account(1)).unwrap().next_nonce, 50, "nonces are durable");
     assert!(audit(e.store()).unwrap().ok());
 }
 
@@ -162,14 +170,15 @@ proptest! {
     /// Steps that would drive the pool negative are refused.
     #[test]
     fn d7_turnstile_holds_after_every_step(steps in proptest::collection::vec(arb_step(), 1..40)) {
-        let e = Engine::in_memory(Arc::new(FakeVerifier::default()), LedgerConfig::default()).unwrap();
-        let key = veil_primitives::eddsa::SigningKey::from_seed([7; 32]).unwrap();
+        let e = Engine::in_memory(Arc::new(FakeVerifier::default()), LedgerConfig::with_dev_faucet()).unwrap();
+        let key = SigningKey::from_seed([7; 32]).unwrap();
         let node = key.verifying_key().node_id();
-        let acct = |i: u8| AccountId::from_fr(fr(1000 + u64::from(i)));
+        let acct_key = |i: u8| account_key(100 + i);
+        let acct = |i: u8| acct_key(i).verifying_key().account_id();
         e.faucet(acct(9), Value(10)).unwrap();
-        e.register_node(NodeRegistration::signed(
-            &key, acct(9), Value(1), vec![Value(100), Value(60_000)], Value(10), [0; 32],
-        )).unwrap();
+        e.register_node(testing::registration(
+            &e, &key, &acct_key(9), Value(1), vec![Value(100), Value(60_000)], Value(10), [0; 32],
+        ).unwrap()).unwrap();
         let mut seq = 0u64;
         for s in steps {
             seq += 1;
@@ -177,18 +186,22 @@ proptest! {
             let h = e.status().unwrap().height.0;
             let _ = match s {
                 Step::Faucet(a, v) => e.faucet(acct(a), Value(u64::from(v))).map(|_| ()),
-                Step::Deposit(a, v) => e.deposit(acct(a), Value(u64::from(v)), Address::from_fr(fr(seq))).map(|_| ()),
+                Step::Deposit(a, v) => testing::deposit(&e, &acct_key(a), Value(u64::from(v)), Address::from_fr(fr(seq))).map(|_| ()),
                 Step::Open(n, big) => e.open_escrow(AccessStatement {
                     root, nullifier: Nullifier::from_fr(fr(50_000 + u64::from(n))),
                     cm_change: NoteCommitment::from_fr(fr(seq)), escrow: Value(if big { 60_000 } else { 100 }),
                     node_id: node, session_key_hash: SessionKeyHash::from_fr(fr(1)),
                     refund_addr: Address::from_fr(fr(2)), expiry: BlockHeight(h + 5),
                 }, &FakeVerifier::valid_proof()).map(|_| ()),
-                Step::Settle(n, t) => e.settle(SettleRequest {
-                    node_id: node, k: 1, session_ids: vec![SessionId::from_fr(fr(50_000 + u64::from(n)))],
-                    total: Value(u64::from(t)), cm_refunds: vec![NoteCommitment::from_fr(fr(seq))],
-                    proof: FakeVerifier::valid_proof(),
-                }).map(|_| ()),
+                Step::Settle(n, t) => {
+                    let mut r = SettleRequest {
+                        node_id: node, k: 1, session_ids: vec![SessionId::from_fr(fr(50_000 + u64::from(n)))],
+                        total: Value(u64::from(t)), cm_refunds: vec![NoteCommitment::from_fr(fr(seq))],
+                        proof: FakeVerifier::valid_proof(), authorisation: None,
+                    };
+                    testing::authorise_settle(&e, &key, &mut r).unwrap();
+                    e.settle(r).map(|_| ())
+                }
                 Step::Reclaim(n) => e.reclaim(SessionId::from_fr(fr(50_000 + u64::from(n)))).map(|_| ()),
                 Step::Withdraw(n, v) => e.withdraw(WithdrawStatement {
                     root, nullifier: Nullifier::from_fr(fr(90_000 + u64::from(n))),

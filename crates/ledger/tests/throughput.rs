@@ -22,7 +22,7 @@ use veil_circuits::access::{AccessPrivate, AccessPublic};
 use veil_ledger::service::{bind, serve};
 use veil_ledger::types::*;
 use veil_ledger::verifier::{BatchingVerifier, Groth16Verifier, ProofVerifier};
-use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
+use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger, testing};
 use veil_primitives::Fr;
 use veil_primitives::eddsa::SigningKey;
 use veil_primitives::keys::SpendingKey;
@@ -172,32 +172,31 @@ async fn run_one(
     let ledger = EmbeddedLedger::open(
         &dir.path().join("ledger.redb"),
         verifier.clone(),
-        LedgerConfig::default(),
+        LedgerConfig::with_dev_faucet(),
     )
     .unwrap();
-    let wallet = AccountId::from_fr(Fr::from(1u64));
-    let node_acct = AccountId::from_fr(Fr::from(2u64));
+    let wallet_key = SigningKey::from_seed([1; 32]).unwrap();
+    let node_acct_key = SigningKey::from_seed([2; 32]).unwrap();
+    let wallet = wallet_key.verifying_key().account_id();
+    let node_acct = node_acct_key.verifying_key().account_id();
     ledger
         .faucet(wallet, Value(2_000 * n as u64))
         .await
         .unwrap();
     ledger.faucet(node_acct, Value(10)).await.unwrap();
-    ledger
-        .register_node(NodeRegistration::signed(
-            &node_key(),
-            node_acct,
-            Value(1),
-            vec![E],
-            Value(10),
-            [0; 32],
-        ))
-        .await
-        .unwrap();
+    let g = testing::registration(
+        ledger.engine(),
+        &node_key(),
+        &node_acct_key,
+        Value(1),
+        vec![E],
+        Value(10),
+        [0; 32],
+    )
+    .unwrap();
+    ledger.register_node(g).await.unwrap();
     for i in 0..n as u64 {
-        ledger
-            .deposit(wallet, Value(2_000), note(i).2.address())
-            .await
-            .unwrap();
+        testing::deposit(ledger.engine(), &wallet_key, Value(2_000), note(i).2.address()).unwrap();
     }
     assert_eq!(ledger.status().await.unwrap().root, root);
 

@@ -22,7 +22,7 @@ use crate::{
     },
     error::EncodingError,
     field::{Fr, fr_to_bytes},
-    ids::{NodeId, SessionKeyHash},
+    ids::{AccountId, NodeId, SessionKeyHash},
     poseidon::{DomainTag, hash_tagged},
 };
 
@@ -164,6 +164,12 @@ impl VerifyingKey {
     /// The typed node identifier `H(NODE_ID, A.x, A.y)` (§2.2).
     pub fn node_id(&self) -> NodeId {
         NodeId::from_fr(node_id(self))
+    }
+
+    /// The typed account id `H(ACCOUNT, A.x, A.y)` of an account key `A`
+    /// (§1, §8.3): an account is controlled by whoever holds `A`'s secret.
+    pub fn account_id(&self) -> AccountId {
+        AccountId::from_fr(hash_tagged(DomainTag::Account, &[self.0.x(), self.0.y()]))
     }
 
     /// The typed session-key commitment `h_S = H(SESSION, A.x, A.y)` (§2.2).
@@ -518,6 +524,12 @@ mod tests {
     fn key_hashes_are_domain_separated() {
         let vk = key(8).verifying_key();
         assert_ne!(node_id(&vk), session_key_hash(&vk));
+        assert_ne!(vk.account_id().inner(), node_id(&vk));
+        assert_ne!(vk.account_id().inner(), session_key_hash(&vk));
+        assert_eq!(
+            vk.account_id().inner(),
+            hash_tagged(DomainTag::Account, &[vk.point().x(), vk.point().y()])
+        );
         assert_eq!(vk.node_id().inner(), node_id(&vk));
         assert_eq!(vk.session_key_hash().inner(), session_key_hash(&vk));
         assert_eq!(

@@ -81,8 +81,10 @@ fr_newtype!(
     SessionId
 );
 fr_newtype!(
-    /// A public ledger account (withdraw recipient, deposit source): any
-    /// canonical field element (§4).
+    /// A public ledger account (withdraw recipient, deposit source, node
+    /// payee): `H(ACCOUNT, A.x, A.y)` of the account key `A` that signs its
+    /// debits (§1, §8.3; `VerifyingKey::account_id`). Decoding accepts any
+    /// canonical field element: crediting needs no key.
     AccountId
 );
 fr_newtype!(

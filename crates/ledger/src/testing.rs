@@ -1,0 +1,83 @@
+//! TEST AND BENCHMARK HELPERS: requests signed the way a wallet or a node
+//! signs them, against an [`Engine`]'s current state (§8.3). Never used by
+//! the ledger itself.
+
+use veil_primitives::eddsa::SigningKey;
+
+use crate::engine::Engine;
+use crate::error::LedgerError;
+use crate::types::*;
+
+/// A deposit from the account of `key`, signed with its next nonce.
+pub fn signed_deposit(
+    engine: &Engine,
+    key: &SigningKey,
+    value: Value,
+    addr: Address,
+) -> Result<DepositRequest, LedgerError> {
+    let nonce = engine.account(&key.verifying_key().account_id())?.next_nonce;
+    Ok(DepositRequest::signed(key, nonce, value, addr))
+}
+
+/// Deposits as the account of `key` (see [`signed_deposit`]).
+pub fn deposit(
+    engine: &Engine,
+    key: &SigningKey,
+    value: Value,
+    addr: Address,
+) -> Result<DepositReceipt, LedgerError> {
+    engine.deposit(signed_deposit(engine, key, value, addr)?)
+}
+
+/// A registration of the node of `node_key`, staked from and paid to the
+/// account of `account_key` at its next nonce.
+pub fn registration(
+    engine: &Engine,
+    node_key: &SigningKey,
+    account_key: &SigningKey,
+    price_per_kib: Value,
+    escrow_sizes: Vec<Value>,
+    stake: Value,
+    tls_key_hash: [u8; 32],
+) -> Result<NodeRegistration, LedgerError> {
+    let nonce = engine
+        .account(&account_key.verifying_key().account_id())?
+        .next_nonce;
+    Ok(NodeRegistration::signed(
+        node_key,
+        account_key,
+        nonce,
+        price_per_kib,
+        escrow_sizes,
+        stake,
+        tls_key_hash,
+    ))
+}
+
+/// Authorises `r` with `node_key` over the statement built from the
+/// engine's escrow records (§8.3.3), as the node does. Leaves `r` unsigned
+/// if a session has no escrow record (the ledger refuses it before the
+/// signature matters).
+pub fn authorise_settle(
+    engine: &Engine,
+    node_key: &SigningKey,
+    r: &mut SettleRequest,
+) -> Result<(), LedgerError> {
+    let mut slots = Vec::with_capacity(r.session_ids.len());
+    for (id, cm) in r.session_ids.iter().zip(&r.cm_refunds) {
+        match engine.get_escrow(id)? {
+            Some(e) => slots.push(SettleStatement::slot(&e, *cm)),
+            None => return Ok(()),
+        }
+    }
+    let statement = SettleStatement {
+        node_id: r.node_id,
+        k: r.k,
+        total: r.total,
+        slots,
+    };
+    if let Ok(m) = statement.auth_message() {
+        r.authorisation = Some(node_key.sign(&m));
+    }
+    Ok(())
+}
