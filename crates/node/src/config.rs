@@ -3,7 +3,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use veil_primitives::ids::AccountId;
 use veil_primitives::value::Value;
 
 use crate::egress::EgressPolicy;
@@ -76,7 +75,9 @@ pub enum Transport {
 pub struct NodeConfig {
     /// Address to listen on (`127.0.0.1:0` picks a port).
     pub listen: SocketAddr,
-    /// Directory holding the node key, TLS key and certificate, and `node.redb`.
+    /// Directory holding the node key, the account key (`account.key`: the
+    /// account that stakes and receives payouts, §8.3), TLS key and
+    /// certificate, and `node.redb`.
     pub dir: PathBuf,
     /// Price per KiB in base units (> 0).
     pub price_per_kib: Value,
@@ -86,8 +87,6 @@ pub struct NodeConfig {
     pub receipt_interval_kib: u64,
     /// Longest session lifetime (ledger heights) the node accepts.
     pub max_session_lifetime: u64,
-    /// Account that stakes and receives payouts.
-    pub account: AccountId,
     /// Stake posted at registration.
     pub stake: Value,
     /// Egress policy of the relay.
@@ -134,7 +133,6 @@ impl NodeConfig {
             escrow_sizes,
             receipt_interval_kib: 8192,
             max_session_lifetime: 1000,
-            account: AccountId::from_fr(veil_primitives::field::fr_from_u64(0)),
             stake: Value(0),
             egress: EgressPolicy::new(),
             transport: Transport::Tls,

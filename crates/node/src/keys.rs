@@ -1,5 +1,6 @@
-//! The node's long-term EdDSA key, persisted in the node directory with
-//! mode 0600 (`docs/protocol.md` §9.1).
+//! The node's long-term EdDSA keys, persisted in the node directory with
+//! mode 0600: the node key `N` (`docs/protocol.md` §9.1) and the key `A` of
+//! the account it stakes from and is paid to (§8.3).
 use std::io::Write;
 use std::path::Path;
 
@@ -7,6 +8,8 @@ use veil_primitives::eddsa::{SEED_BYTES, SigningKey};
 
 /// File name of the node key seed inside the node directory.
 pub const NODE_KEY_FILE: &str = "node.key";
+/// File name of the account key seed inside the node directory.
+pub const ACCOUNT_KEY_FILE: &str = "account.key";
 
 /// Errors loading or creating a key file.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +62,18 @@ pub(crate) fn read_secret(path: &Path) -> Result<Vec<u8>, KeyFileError> {
 
 /// Loads the node key from `dir`, creating it on first start.
 pub fn load_or_create_node_key(dir: &Path) -> Result<SigningKey, KeyFileError> {
-    let path = dir.join(NODE_KEY_FILE);
+    load_or_create_key(&dir.join(NODE_KEY_FILE))
+}
+
+/// Loads the node's account key from `dir`, creating it on first use; the
+/// account is `H(ACCOUNT, A.x, A.y)` (§8.3).
+pub fn load_or_create_account_key(dir: &Path) -> Result<SigningKey, KeyFileError> {
+    load_or_create_key(&dir.join(ACCOUNT_KEY_FILE))
+}
+
+/// An EdDSA key seed in a 0600 file, created if absent.
+fn load_or_create_key(path: &Path) -> Result<SigningKey, KeyFileError> {
+    let path = path.to_path_buf();
     if !path.exists() {
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
         write_secret(&path, key.seed())?;
@@ -82,12 +96,26 @@ mod tests {
         let a = load_or_create_node_key(dir.path()).unwrap();
         let b = load_or_create_node_key(dir.path()).unwrap();
         assert_eq!(a.verifying_key(), b.verifying_key());
+        let acct = load_or_create_account_key(dir.path()).unwrap();
+        assert_eq!(
+            acct.verifying_key(),
+            load_or_create_account_key(dir.path()).unwrap().verifying_key()
+        );
+        assert_ne!(acct.verifying_key(), a.verifying_key());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let path = dir.path().join(NODE_KEY_FILE);
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+            let acct_path = dir.path().join(ACCOUNT_KEY_FILE);
+            let mode = std::fs::metadata(&acct_path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            std::fs::set_permissions(&acct_path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            assert!(matches!(
+                load_or_create_account_key(dir.path()),
+                Err(KeyFileError::Permissions(_))
+            ));
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
             assert!(matches!(
                 load_or_create_node_key(dir.path()),

@@ -14,6 +14,7 @@ pub mod egress;
 pub mod keys;
 pub mod metering;
 pub mod proofs_backend;
+mod register;
 mod relay;
 mod server;
 mod service;

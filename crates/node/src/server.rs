@@ -19,13 +19,15 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 use tracing::{info, warn};
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
-use veil_ledger::types::{NodeId, NodeRegistration};
+use veil_ledger::types::{AccountId, NodeId};
 use veil_primitives::eddsa::node_id;
 use veil_proto::node::v1::node_server::NodeServer;
 
 use crate::backend::{AccessVerifier, SettleProver};
 use crate::config::{ConfigError, NodeConfig, Transport};
-use crate::keys::{KeyFileError, load_or_create_node_key, read_secret, write_secret};
+use crate::keys::{
+    KeyFileError, load_or_create_account_key, load_or_create_node_key, read_secret, write_secret,
+};
 use crate::metering::SessionState;
 use crate::service::{NodeService, terms_of};
 use crate::settle::{SettleError, SettlementReport};
@@ -78,6 +80,9 @@ pub struct NodeHandle {
     pub local_addr: SocketAddr,
     /// The node's identifier.
     pub node_id: NodeId,
+    /// The account the node stakes from and is paid to: `H(ACCOUNT, A)` of
+    /// its `account.key` (§8.3).
+    pub account: AccountId,
     /// TLS identity (`None` with [`Transport::InsecurePlaintext`]).
     pub tls: Option<TlsInfo>,
     status: Box<dyn Fn() -> NodeStatus + Send + Sync>,
@@ -286,18 +291,15 @@ where
         veil_vouchers::NodeId::new(node_id.to_bytes()),
     )?);
 
-    // Register (idempotent for unchanged terms).
-    let registration = NodeRegistration::signed(
-        &node_key,
-        config.account,
-        config.price_per_kib,
-        config.escrow_sizes.clone(),
-        config.stake,
-        tls.as_ref()
-            .map(|(t, _)| t.spki_sha256)
-            .unwrap_or([0u8; 32]),
-    );
-    ledger.register_node(registration).await?;
+    // Register (a no-op for unchanged terms), staking from and paid to the
+    // account of `account.key` (§8.3).
+    let account_key = load_or_create_account_key(&config.dir)?;
+    let tls_key_hash = tls.as_ref().map(|(t, _)| t.spki_sha256).unwrap_or([0u8; 32]);
+    let account =
+        crate::register::register(&ledger, &node_key, &account_key, &config, tls_key_hash)
+            .await?
+            .registration
+            .account;
     let status = ledger.status().await?;
     let roots = ledger.roots().await?;
 
@@ -478,6 +480,7 @@ where
     Ok(NodeHandle {
         local_addr,
         node_id,
+        account,
         tls: tls.map(|(t, _)| t),
         status: Box::new(move || status_inner.status()),
         settle: Box::new(move || {

@@ -8,7 +8,9 @@ use std::time::Instant;
 use tracing::{info, warn};
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
-use veil_ledger::types::{EscrowState, NoteCommitment, SessionId, SettleRequest, Value};
+use veil_ledger::types::{
+    EscrowState, NoteCommitment, SessionId, SettleRequest, SettleStatement, Value,
+};
 
 use crate::backend::{ProveError, SettleSlotWitness};
 use crate::metering::SessionState;
@@ -158,14 +160,18 @@ impl<L: LedgerApi> Inner<L> {
             let proof = proof?;
             report.prove_ms += started.elapsed().as_millis() as u64;
             let session_ids: Vec<SessionId> = slots.iter().map(|s| s.escrow.session_id).collect();
-            let request = SettleRequest {
+            // Only the node may settle its sessions: authorise the exact
+            // statement with the node key (§8.3.3).
+            let statement = SettleStatement {
                 node_id,
                 k,
-                session_ids: session_ids.clone(),
                 total: Value(total),
-                cm_refunds: slots.iter().map(|s| s.cm_refund).collect(),
-                proof,
+                slots: slots
+                    .iter()
+                    .map(|s| SettleStatement::slot(&s.escrow, s.cm_refund))
+                    .collect(),
             };
+            let request = SettleRequest::signed(&self.node_key, &statement, proof)?;
             match self.ledger.settle(request).await {
                 Ok(receipt) => {
                     info!(

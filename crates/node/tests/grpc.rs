@@ -465,16 +465,7 @@ async fn egress_policy_denies() {
 #[tokio::test]
 async fn restart_keeps_receipts() {
     let ledger = ledger();
-    let depositor = veil_ledger::types::AccountId::from_fr(fr_from_u64(5));
-    ledger.faucet(depositor, Value(1_000_000)).await.unwrap();
-    ledger
-        .deposit(
-            depositor,
-            Value(500_000),
-            veil_ledger::types::Address::from_fr(fr_from_u64(99)),
-        )
-        .await
-        .unwrap();
+    fund_pool(&ledger, 500_000).await;
     let dir = tempfile::tempdir().unwrap();
     let verifier = std::sync::Arc::new(TestVerifier::default());
     let (node, stop) = start_node(
@@ -484,13 +475,14 @@ async fn restart_keeps_receipts() {
     )
     .await;
     let node_id = node.node_id;
+    let account = node.account;
     let w = World {
         ledger: ledger.clone(),
         verifier: verifier.clone(),
         node,
         shutdown: None,
         dir,
-        account: node_config("/".into()).account,
+        account,
     };
     let s = w.session().await;
     w.open(&s).await.unwrap();
@@ -637,16 +629,7 @@ async fn download(interval_kib: u64, total: usize) -> (f64, u64, f64) {
         c.receipt_interval_kib = interval_kib;
     })
     .await;
-    let depositor = veil_ledger::types::AccountId::from_fr(fr_from_u64(6));
-    w.ledger.faucet(depositor, Value(2 * BIG)).await.unwrap();
-    w.ledger
-        .deposit(
-            depositor,
-            Value(2 * BIG),
-            veil_ledger::types::Address::from_fr(fr_from_u64(98)),
-        )
-        .await
-        .unwrap();
+    fund_pool(&w.ledger, 2 * BIG).await;
     let s = w.session_with(|st| st.escrow = Value(BIG)).await;
     w.open(&s).await.unwrap();
     let port = source_server(total).await;

@@ -13,10 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
-use veil_ledger::LedgerApi;
-use veil_ledger::types::{AccountId, Address, Value};
 use veil_node::{AccessToken, AccessVerifier};
-use veil_primitives::field::fr_from_u64;
 use veil_proto::node::v1 as pb;
 
 /// Upper bound on any single wait in this file; no assertion depends on it
@@ -278,13 +275,7 @@ async fn gated_world(verifier: Arc<GatedVerifier>) -> World {
     let ledger = ledger();
     let dir = tempfile::tempdir().unwrap();
     let config = node_config(dir.path().to_path_buf());
-    let account = config.account;
-    let depositor = AccountId::from_fr(fr_from_u64(5));
-    ledger.faucet(depositor, Value(1_000_000)).await.unwrap();
-    ledger
-        .deposit(depositor, Value(500_000), Address::from_fr(fr_from_u64(6)))
-        .await
-        .unwrap();
+    fund_pool(&ledger, 500_000).await;
     let (tx, rx) = oneshot::channel::<()>();
     let node = veil_node::spawn_with(
         config,
@@ -300,10 +291,10 @@ async fn gated_world(verifier: Arc<GatedVerifier>) -> World {
     World {
         ledger,
         verifier: Arc::new(TestVerifier::default()),
+        account: node.account,
         node,
         shutdown: Some(tx),
         dir,
-        account,
     }
 }
 

@@ -36,7 +36,7 @@ fn wallet_with_session(
 ) -> TestWallet {
     let dir = tempfile::tempdir().unwrap();
     let mut wallet =
-        Wallet::create(&dir.path().join("w.wallet"), Fr::from(sk), Fr::from(1u64)).unwrap();
+        Wallet::create(&dir.path().join("w.wallet"), Fr::from(sk), [1u8; 32]).unwrap();
     wallet.data.sessions.push(SessionRecord {
         intent: "crashed".into(),
         node_id: HexFr(s.statement.node_id.inner()),

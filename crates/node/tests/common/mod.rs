@@ -23,7 +23,7 @@ use veil_node::{
     AccessToken, AccessVerifier, NodeConfig, NodeHandle, SettleProver, SettleSlotWitness, Transport,
 };
 use veil_primitives::eddsa::{SigningKey, session_key_hash};
-use veil_primitives::field::{fr_from_bytes, fr_from_u64};
+use veil_primitives::field::fr_from_bytes;
 use veil_primitives::receipt::Receipt;
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::node_client::NodeClient;
@@ -143,8 +143,26 @@ pub fn ledger() -> EmbeddedLedger {
         challenge_window: 20,
         max_expiry_delta: 100,
         settle_batch_sizes: vec![1, 8, 64],
+        dev_faucet: true,
     };
     EmbeddedLedger::in_memory(Arc::new(FakeVerifier::default()), config).unwrap()
+}
+
+/// Deposits `value` into the pool from a fresh, faucet-funded account,
+/// signed by its account key (§8.3).
+pub async fn fund_pool(ledger: &EmbeddedLedger, value: u64) {
+    let key = SigningKey::generate(&mut OsRng);
+    ledger
+        .faucet(key.verifying_key().account_id(), Value(value))
+        .await
+        .unwrap();
+    veil_ledger::testing::deposit(
+        ledger.engine(),
+        &key,
+        Value(value),
+        Address::from_fr(random_fr()),
+    )
+    .unwrap();
 }
 
 pub fn node_config(dir: PathBuf) -> NodeConfig {
@@ -156,7 +174,6 @@ pub fn node_config(dir: PathBuf) -> NodeConfig {
     );
     c.receipt_interval_kib = INTERVAL_KIB;
     c.max_session_lifetime = 100;
-    c.account = AccountId::from_fr(fr_from_u64(77));
     c.transport = Transport::InsecurePlaintext;
     c.egress = EgressPolicy::parse("127.0.0.1/32").unwrap();
     c.ledger_poll = Duration::from_millis(20);
@@ -189,16 +206,11 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let mut config = node_config(dir.path().to_path_buf());
         tweak(&mut config);
-        let account = config.account;
         // Fund the pool so escrows can be opened (turnstile).
-        let depositor = AccountId::from_fr(fr_from_u64(5));
-        ledger.faucet(depositor, Value(1_000_000)).await.unwrap();
-        ledger
-            .deposit(depositor, Value(500_000), Address::from_fr(random_fr()))
-            .await
-            .unwrap();
+        fund_pool(&ledger, 500_000).await;
         let verifier = Arc::new(TestVerifier::default());
         let (node, shutdown) = start_node(config, ledger.clone(), verifier.clone()).await;
+        let account = node.account;
         Self {
             ledger,
             verifier,
