@@ -9,7 +9,7 @@ use rand::{CryptoRng, RngCore};
 use veil_circuits::spend::SpendPrivate;
 use veil_circuits::withdraw::WithdrawPublic;
 use veil_ledger::LedgerApi;
-use veil_ledger::types::{Proof as LedgerProof, WithdrawStatement};
+use veil_ledger::types::{DepositRequest, Proof as LedgerProof, WithdrawStatement};
 use veil_primitives::ids::AccountId;
 use veil_primitives::note::{Address, Rho};
 use veil_primitives::value::Value;
@@ -19,9 +19,11 @@ use crate::error::ClientError;
 use crate::sync::LocalTree;
 use crate::wallet::{HexFr, NoteOrigin, NoteRecord, NoteStatus, Wallet};
 
-/// DEVELOPMENT ONLY: mints the shortfall into the wallet's account with the
-/// ledger's faucet, then deposits `amount` into the pool as a fresh note.
-/// The note secret is saved before the deposit is submitted (F4).
+/// Deposits `amount` from the wallet's account into the pool as a fresh
+/// note, signed by the wallet's account key with the account's next nonce
+/// (§8.3.1). With `use_faucet` (DEVELOPMENT ONLY, a ledger run with
+/// `--dev-faucet`) the shortfall is minted first. The note secret is saved
+/// before the deposit is submitted (F4).
 pub async fn deposit<L: LedgerApi, R: RngCore + CryptoRng>(
     ledger: &L,
     wallet: &mut Wallet,
@@ -49,7 +51,9 @@ pub async fn deposit<L: LedgerApi, R: RngCore + CryptoRng>(
     });
     wallet.save()?;
     let addr = Address::derive(&wallet.spending_key().owner_key(), &rho);
-    let receipt = ledger.deposit(account, Value(amount), addr).await?;
+    let nonce = ledger.account(account).await?.next_nonce;
+    let request = DepositRequest::signed(wallet.account_key(), nonce, Value(amount), addr);
+    let receipt = ledger.deposit(request).await?;
     Ok(receipt.leaf_index)
 }
 

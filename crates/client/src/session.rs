@@ -407,7 +407,7 @@ pub fn record_receipts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use veil_ledger::types::{AccountId, NodeRegistration};
+    use veil_ledger::types::NodeRegistration;
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_seed([seed; 32]).expect("key")
@@ -432,7 +432,8 @@ mod tests {
     fn registration(k: &SigningKey, tls: [u8; 32]) -> NodeRegistration {
         NodeRegistration::signed(
             k,
-            AccountId::from_fr(Fr::from(1u64)),
+            &key(3),
+            0,
             Value(1),
             vec![Value(64)],
             Value(0),

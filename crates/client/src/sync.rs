@@ -418,7 +418,7 @@ mod tests {
 
     fn wallet_with_open_session(dir: &std::path::Path, escrow: u64, price: u64) -> Wallet {
         use crate::wallet::{HexFr, SessionRecord};
-        let mut w = Wallet::create(&dir.join("w"), Fr::from(11u64), Fr::from(1u64)).unwrap();
+        let mut w = Wallet::create(&dir.join("w"), Fr::from(11u64), [1u8; 32]).unwrap();
         w.data.sessions.push(SessionRecord {
             intent: "lost".into(),
             node_id: HexFr(Fr::from(2u64)),

@@ -6,13 +6,17 @@
 //! A JSON object, written atomically with mode 0600 (see [`crate::fsutil`]):
 //!
 //! ```text
-//! { "version": 1,
+//! { "version": 2,
 //!   "spending_key": "<64 hex>",      // sk, canonical field element (§2.1)
-//!   "account": "<64 hex>",           // public ledger account (deposits, withdrawals)
+//!   "account_key": "<64 hex>",       // seed of the account key A (§2.6); the public
+//!                                    // account is H(ACCOUNT, A.x, A.y) (§8.3)
 //!   "synced_leaves": 0,              // commitments scanned so far
 //!   "notes": [ NoteRecord ... ],
 //!   "sessions": [ SessionRecord ... ] }
 //! ```
+//!
+//! Version 2 replaced the bare `account` of version 1 by the account key
+//! that signs the account's debits (§8.3); a version-1 file is refused.
 //!
 //! Every field element is exactly 64 lowercase hex digits of its canonical
 //! 32-byte big-endian encoding (`docs/protocol.md` §2.1); a value `>= r`,
@@ -31,6 +35,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use veil_primitives::Fr;
+use veil_primitives::eddsa::{SEED_BYTES, SigningKey};
+use veil_primitives::ids::AccountId;
 use veil_primitives::field::{fr_from_bytes, fr_to_bytes};
 use veil_primitives::keys::{OwnerKey, SpendingKey};
 use veil_primitives::note::{Address, NoteCommitment, Rho};
@@ -39,7 +45,7 @@ use veil_primitives::value::Value;
 use crate::fsutil::{self, FsError};
 
 /// Current wallet format version.
-pub const WALLET_VERSION: u32 = 1;
+pub const WALLET_VERSION: u32 = 2;
 /// No valid wallet is larger (bounds the read of a hostile file).
 pub const MAX_WALLET_BYTES: u64 = 64 << 20;
 
@@ -78,6 +84,36 @@ impl<'de> Deserialize<'de> for HexFr {
         parse_field_hex_exact(&s)
             .map(HexFr)
             .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The seed of the wallet's account key in the file: 64 lowercase hex
+/// digits (32 bytes, §2.6). Secret: `Debug` is redacted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HexSeed(pub [u8; SEED_BYTES]);
+
+impl std::fmt::Debug for HexSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HexSeed(<redacted>)")
+    }
+}
+
+impl Serialize for HexSeed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for HexSeed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if let Some(c) = s.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
+            return Err(serde::de::Error::custom(HexError::NotHex(c)));
+        }
+        let mut b = [0u8; SEED_BYTES];
+        hex::decode_to_slice(&s, &mut b)
+            .map_err(|_| serde::de::Error::custom(HexError::Length(s.len())))?;
+        Ok(HexSeed(b))
     }
 }
 
@@ -216,7 +252,7 @@ impl SessionRecord {
 pub struct WalletData {
     pub version: u32,
     pub spending_key: HexFr,
-    pub account: HexFr,
+    pub account_key: HexSeed,
     #[serde(default)]
     pub synced_leaves: u64,
     #[serde(default)]
@@ -253,26 +289,40 @@ impl WalletData {
 pub struct Wallet {
     path: PathBuf,
     pub data: WalletData,
+    /// Derived from `data.account_key` when the wallet is loaded.
+    account_key: SigningKey,
+}
+
+fn account_key(seed: &HexSeed) -> Result<SigningKey, WalletError> {
+    SigningKey::from_seed(seed.0)
+        .ok_or_else(|| WalletError::Format("account key seed derives the zero key".into()))
 }
 
 impl Wallet {
-    /// Creates a new wallet file at `path` (refused if one exists).
-    pub fn create(path: &Path, spending_key: Fr, account: Fr) -> Result<Self, WalletError> {
+    /// Creates a new wallet file at `path` (refused if one exists) with the
+    /// spending key and the seed of the account key (§8.3).
+    pub fn create(
+        path: &Path,
+        spending_key: Fr,
+        account_seed: [u8; SEED_BYTES],
+    ) -> Result<Self, WalletError> {
         if std::fs::symlink_metadata(path).is_ok() {
             return Err(WalletError::Exists(path.to_path_buf()));
         }
         let data = WalletData {
             version: WALLET_VERSION,
             spending_key: HexFr(spending_key),
-            account: HexFr(account),
+            account_key: HexSeed(account_seed),
             synced_leaves: 0,
             notes: Vec::new(),
             sessions: Vec::new(),
         };
+        let account_key = account_key(&data.account_key)?;
         fsutil::create_new_atomic(path, &data.to_bytes())?;
         Ok(Wallet {
             path: path.to_path_buf(),
             data,
+            account_key,
         })
     }
 
@@ -280,9 +330,11 @@ impl Wallet {
     pub fn open(path: &Path) -> Result<Self, WalletError> {
         let bytes = fsutil::read_secret_file(path, MAX_WALLET_BYTES)?;
         let data = WalletData::from_bytes(&bytes)?;
+        let account_key = account_key(&data.account_key)?;
         Ok(Wallet {
             path: path.to_path_buf(),
             data,
+            account_key,
         })
     }
 
@@ -297,9 +349,15 @@ impl Wallet {
         SpendingKey::from_fr(self.data.spending_key.0)
     }
 
-    /// The public account used for deposits and withdrawals.
-    pub fn account(&self) -> veil_primitives::ids::AccountId {
-        veil_primitives::ids::AccountId::from_fr(self.data.account.0)
+    /// The public account used for deposits and withdrawals:
+    /// `H(ACCOUNT, A.x, A.y)` of the account key (§8.3).
+    pub fn account(&self) -> AccountId {
+        self.account_key.verifying_key().account_id()
+    }
+
+    /// The account key `A` that signs the account's debits (§8.3).
+    pub fn account_key(&self) -> &SigningKey {
+        &self.account_key
     }
 
     /// Sum of spendable notes.
@@ -333,9 +391,9 @@ mod tests {
 
     fn sample() -> WalletData {
         WalletData {
-            version: 1,
+            version: WALLET_VERSION,
             spending_key: HexFr(Fr::from(7u64)),
-            account: HexFr(Fr::from(9u64)),
+            account_key: HexSeed([9u8; SEED_BYTES]),
             synced_leaves: 3,
             notes: vec![NoteRecord {
                 value: u64::MAX,
@@ -423,9 +481,9 @@ mod tests {
     fn create_open_save_and_permissions() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("wallet.json");
-        let mut w = Wallet::create(&p, Fr::from(1u64), Fr::from(2u64)).unwrap();
+        let mut w = Wallet::create(&p, Fr::from(1u64), [2u8; SEED_BYTES]).unwrap();
         assert!(matches!(
-            Wallet::create(&p, Fr::from(1u64), Fr::from(2u64)),
+            Wallet::create(&p, Fr::from(1u64), [2u8; SEED_BYTES]),
             Err(WalletError::Exists(_))
         ));
         w.data.synced_leaves = 10;

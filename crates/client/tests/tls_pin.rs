@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use veil_client::ClientError;
 use veil_client::session::{NodeConnection, WIRE_VERSION};
 use veil_client::transport::TlsKeyHash;
-use veil_ledger::types::{AccountId, NodeId, Proof, Value};
+use veil_ledger::types::{NodeId, Proof, Value};
 use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{EmbeddedLedger, LedgerConfig};
 use veil_node::backend::{ProveError, TokenDecodeError};
@@ -18,7 +18,6 @@ use veil_node::{
     AccessToken, AccessVerifier, NodeConfig, NodeHandle, SettleProver, SettleSlotWitness, Transport,
 };
 use veil_primitives::eddsa::SigningKey;
-use veil_primitives::field::fr_from_u64;
 use veil_proto::node::v1 as pb;
 
 /// Counts every access token that reaches the node; accepts none.
@@ -59,6 +58,7 @@ fn ledger() -> EmbeddedLedger {
         challenge_window: 20,
         max_expiry_delta: 100,
         settle_batch_sizes: vec![1, 8],
+        dev_faucet: false,
     };
     EmbeddedLedger::in_memory(Arc::new(FakeVerifier::default()), config).expect("ledger")
 }
@@ -77,7 +77,6 @@ impl Node {
             Value(2),
             vec![Value(512)],
         );
-        config.account = AccountId::from_fr(fr_from_u64(77));
         config.transport = transport;
         let tokens = Arc::new(CountingVerifier::default());
         let (tx, rx) = oneshot::channel::<()>();
