@@ -98,6 +98,7 @@ fn demo_runs_against_a_ledger_process() {
         .args([
             "ledger",
             "serve",
+            "--dev-faucet",
             "--listen",
             "127.0.0.1:0",
             "--block-interval",

@@ -97,7 +97,8 @@ async fn main(args: Args) -> anyhow::Result<()> {
             .await
         }
         None => {
-            let config = LedgerConfig::default();
+            // The demo's own ledger mints its clients' funds: development faucet on.
+            let config = LedgerConfig::with_dev_faucet();
             let verifier: Arc<dyn ProofVerifier> = Arc::new(Groth16Verifier::from_store(
                 &store,
                 &config.settle_batch_sizes,
@@ -241,7 +242,6 @@ async fn scenario<L: LedgerApi>(
 
     // -- node
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let node_account = AccountId::from_fr(Fr::from(0x6e6f6465u64));
     let mut config = veil_node::NodeConfig::new(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         dir.join("node"),
@@ -252,7 +252,6 @@ async fn scenario<L: LedgerApi>(
     // registration (docs/protocol.md §9.8).
     config.transport = veil_node::Transport::Tls;
     config.receipt_interval_kib = RECEIPT_INTERVAL_KIB;
-    config.account = node_account;
     config.egress = veil_node::egress::EgressPolicy::new()
         .allow_range(veil_node::egress::Cidr::new(Ipv4Addr::LOCALHOST.into(), 8).context("cidr")?);
     let node_stop = {
@@ -262,6 +261,8 @@ async fn scenario<L: LedgerApi>(
         }
     };
     let node = veil_node::spawn(config, ledger.clone(), store, node_stop).await?;
+    // The node's account is that of its own account key (§8.3).
+    let node_account = node.account;
     let node_url = format!("https://{}", node.local_addr);
     let dest = http_server().await?;
     say!(
@@ -279,11 +280,12 @@ async fn scenario<L: LedgerApi>(
 
     // -- clients deposit
     let mut clients = Vec::new();
-    for (i, name) in ["alice", "bob"].into_iter().enumerate() {
+    for name in ["alice", "bob"] {
         let path = dir.join(format!("{name}.wallet"));
-        let account = AccountId::from_fr(Fr::from(1000 + i as u64));
         let sk = veil_primitives::keys::SpendingKey::random(&mut rng);
-        let mut wallet = Wallet::create(&path, sk.inner(), account.inner())?;
+        let mut account_seed = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rng, &mut account_seed);
+        let mut wallet = Wallet::create(&path, sk.inner(), account_seed)?;
         veil_client::ops::deposit(&ledger, &mut wallet, 3 * escrow, true, &mut rng).await?;
         clients.push(Client {
             name,

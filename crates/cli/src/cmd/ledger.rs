@@ -35,6 +35,10 @@ pub enum Command {
         /// proofs are verified with Groth16 over the pinned development keys.
         #[arg(long, hide = true)]
         insecure_fake_verifier: bool,
+        /// DEVELOPMENT ONLY: serve `Faucet`, which mints value from nothing.
+        /// Without it the faucet is refused (PERMISSION_DENIED).
+        #[arg(long)]
+        dev_faucet: bool,
     },
     /// Check a ledger database: turnstile, tree, nullifier/escrow consistency.
     /// Exits non-zero on any violation.
@@ -42,7 +46,8 @@ pub enum Command {
         #[arg(long)]
         db: PathBuf,
     },
-    /// DEVELOPMENT ONLY: mint value into an account on a ledger's faucet.
+    /// DEVELOPMENT ONLY: mint value into an account on a ledger's faucet
+    /// (the ledger must run with `--dev-faucet`).
     Faucet {
         /// Ledger URL, e.g. http://127.0.0.1:7400
         #[arg(long)]
@@ -91,6 +96,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             block_interval,
             challenge_window,
             insecure_fake_verifier,
+            dev_faucet,
         } => {
             let verifier: Arc<dyn ProofVerifier> = if insecure_fake_verifier {
                 eprintln!(
@@ -104,8 +110,12 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                         .context("loading the pinned verifying keys")?,
                 )
             };
+            if dev_faucet {
+                eprintln!("WARNING: --dev-faucet: anyone may mint value. Development only.");
+            }
             let config = LedgerConfig {
                 challenge_window,
+                dev_faucet,
                 ..LedgerConfig::default()
             };
             let ledger = EmbeddedLedger::open(&db, verifier, config)

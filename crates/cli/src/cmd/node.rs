@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use veil_ledger::types::{AccountId, Value};
+use veil_ledger::types::Value;
 use veil_ledger::verifier::Groth16Verifier;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
 use veil_node::egress::EgressPolicy;
@@ -34,7 +34,9 @@ pub enum Command {
         /// A client receipt is required every N KiB.
         #[arg(long, default_value = "8192")]
         receipt_interval_kib: String,
-        /// Node directory: node key and TLS key (0600), certificate, node.redb.
+        /// Node directory: node key, account key (`account.key`: the account
+        /// that stakes and receives payouts) and TLS key (0600), certificate,
+        /// node.redb.
         #[arg(long)]
         db: PathBuf,
         /// Egress allowances, comma-separated: ports (443), port ranges
@@ -42,9 +44,6 @@ pub enum Command {
         /// private ranges are denied unless listed. No port listed: every port.
         #[arg(long, default_value = "")]
         egress_allow: String,
-        /// Account (64 hex digits) that stakes and receives payouts.
-        #[arg(long)]
-        account: Option<String>,
         /// Stake posted at registration (base units).
         #[arg(long, default_value = "0")]
         stake: String,
@@ -66,18 +65,6 @@ fn parse_u64(what: &str, s: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("{what} does not fit in 64 bits"))
 }
 
-fn parse_account(s: &str) -> anyhow::Result<AccountId> {
-    let h = s.strip_prefix("0x").unwrap_or(s);
-    if h.len() != 64 {
-        bail!(
-            "account must be 64 hex digits (32 bytes), got {} characters",
-            h.len()
-        );
-    }
-    let b = hex::decode(h).context("account is not hex")?;
-    AccountId::from_slice(&b).context("account is not a canonical field element")
-}
-
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     let Command::Serve {
         ledger,
@@ -87,7 +74,6 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         receipt_interval_kib,
         db,
         egress_allow,
-        account,
         stake,
         settle_every,
         insecure_plaintext,
@@ -100,9 +86,11 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     let mut config = NodeConfig::new(listen, db, price, sizes);
     config.receipt_interval_kib = parse_u64("receipt interval", &receipt_interval_kib)?;
     config.egress = EgressPolicy::parse(&egress_allow).context("--egress-allow")?;
-    if let Some(a) = account {
-        config.account = parse_account(&a)?;
-    }
+    std::fs::create_dir_all(&config.dir).context("creating the node directory")?;
+    // The account is that of the node's own key (§8.3): shown before the
+    // registration, so an operator can fund a stake into it.
+    let account_key = veil_node::keys::load_or_create_account_key(&config.dir)?;
+    eprintln!("account {}", account_key.verifying_key().account_id());
     config.stake = Value(parse_u64("stake", &stake)?);
     config.settle_every = (settle_every > 0).then(|| Duration::from_secs(settle_every));
     config.transport = if insecure_plaintext {
@@ -162,6 +150,7 @@ async fn serve<L: LedgerApi>(
         .context("starting the node")?;
     println!("listening on {}", node.local_addr);
     println!("node id {}", node.node_id);
+    println!("account {}", node.account);
     if let Some(tls) = &node.tls {
         println!("tls spki sha256 {}", hex::encode(tls.spki_sha256));
     }

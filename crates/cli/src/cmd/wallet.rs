@@ -68,7 +68,8 @@ pub enum Command {
         #[command(flatten)]
         w: WalletOpts,
     },
-    /// DEVELOPMENT: fund the account with the faucet and deposit AMOUNT into the pool.
+    /// Deposit AMOUNT from the wallet's account into the pool (signed by
+    /// the wallet's account key).
     Deposit {
         #[command(flatten)]
         w: WalletOpts,
@@ -76,6 +77,10 @@ pub enum Command {
         l: LedgerOpts,
         /// Base units (plain decimal digits).
         amount: String,
+        /// DEVELOPMENT ONLY: first mint the shortfall with the ledger's faucet
+        /// (a ledger run with `--dev-faucet`; enables it on an embedded one).
+        #[arg(long)]
+        dev_faucet: bool,
     },
     /// Sync, then print spendable and pending value.
     Balance {
@@ -121,9 +126,17 @@ pub enum AnyLedger {
 
 /// Opens `--ledger`: a URL or `embedded:PATH`.
 pub async fn open_ledger(spec: &str) -> anyhow::Result<AnyLedger> {
+    open_ledger_with(spec, false).await
+}
+
+/// Opens `--ledger`; an embedded one with the development faucet if `dev_faucet`.
+async fn open_ledger_with(spec: &str, dev_faucet: bool) -> anyhow::Result<AnyLedger> {
     if let Some(path) = spec.strip_prefix("embedded:") {
         let store = ParamStore::open_default()?;
-        let config = veil_ledger::LedgerConfig::default();
+        let config = veil_ledger::LedgerConfig {
+            dev_faucet,
+            ..Default::default()
+        };
         let verifier =
             veil_ledger::verifier::Groth16Verifier::from_store(&store, &config.settle_batch_sizes)?;
         let l = EmbeddedLedger::open(
@@ -168,13 +181,11 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
                 }
                 (None, false) => veil_primitives::keys::SpendingKey::random(&mut OsRng).inner(),
             };
-            let account = veil_primitives::keys::SpendingKey::random(&mut OsRng).inner();
-            let wallet = Wallet::create(&w.wallet, sk, account)?;
+            let mut account_seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut OsRng, &mut account_seed);
+            let wallet = Wallet::create(&w.wallet, sk, account_seed)?;
             println!("created {} (mode 0600)", wallet.path().display());
-            println!(
-                "account {}",
-                hex::encode(veil_primitives::field::fr_to_bytes(&account))
-            );
+            println!("account {}", wallet.account());
             Ok(())
         }
         Command::Address { w } => {
@@ -182,19 +193,28 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             println!("{}", hex::encode(wallet.account().to_bytes()));
             Ok(())
         }
-        Command::Deposit { w, l, amount } => {
+        Command::Deposit {
+            w,
+            l,
+            amount,
+            dev_faucet,
+        } => {
             let amount = parse_positive_amount(&amount)?;
             let mut wallet = Wallet::open(&w.wallet)?;
-            eprintln!("DEVELOPMENT: the account is funded by the ledger's faucet");
-            let leaf = match open_ledger(&l.ledger).await? {
+            if dev_faucet {
+                eprintln!("DEVELOPMENT: the account is funded by the ledger's faucet");
+            }
+            let leaf = match open_ledger_with(&l.ledger, dev_faucet).await? {
                 AnyLedger::Remote(x) => {
-                    veil_client::ops::deposit(&x, &mut wallet, amount, true, &mut OsRng).await?
+                    veil_client::ops::deposit(&x, &mut wallet, amount, dev_faucet, &mut OsRng)
+                        .await?
                 }
                 AnyLedger::Embedded(x) => {
-                    veil_client::ops::deposit(&x, &mut wallet, amount, true, &mut OsRng).await?
+                    veil_client::ops::deposit(&x, &mut wallet, amount, dev_faucet, &mut OsRng)
+                        .await?
                 }
             };
-            println!("deposited {amount} (leaf {leaf})");
+            println!("deposited {amount} from account {} (leaf {leaf})", wallet.account());
             Ok(())
         }
         Command::Balance { w, l } | Command::Sync { w, l } => {
