@@ -23,8 +23,7 @@ use veil_client::sync::{LocalTree, sync};
 use veil_client::wallet::{NoteStatus, SessionStatus, Wallet};
 use veil_ledger::types::{EscrowState, Nullifier};
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
-use veil_primitives::Fr;
-use veil_primitives::ids::{AccountId, SessionId};
+use veil_primitives::ids::SessionId;
 use veil_primitives::value::Value;
 use veil_proofs::{CircuitId, ParamStore, Prover};
 
@@ -134,7 +133,7 @@ async fn env(seed: u64) -> (Env, Wallet, StdRng) {
     let tmp = tempfile::tempdir().unwrap();
     let store = ParamStore::open_default().unwrap();
     let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
-    let ledger = EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::default()).unwrap();
+    let ledger = EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::with_dev_faucet()).unwrap();
     let mut config = veil_node::NodeConfig::new(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         tmp.path().join("node"),
@@ -142,7 +141,6 @@ async fn env(seed: u64) -> (Env, Wallet, StdRng) {
         vec![Value(ESCROW)],
     );
     config.transport = veil_node::Transport::InsecurePlaintext;
-    config.account = AccountId::from_fr(Fr::from(0x6e6f6465u64));
     let (stop, mut stop_rx) = tokio::sync::watch::channel(false);
     let node = veil_node::spawn(config, ledger.clone(), store, async move {
         let _ = stop_rx.wait_for(|s| *s).await;
@@ -151,7 +149,7 @@ async fn env(seed: u64) -> (Env, Wallet, StdRng) {
     .unwrap();
     let wallet_path = tmp.path().join("w.wallet");
     let sk = veil_primitives::keys::SpendingKey::random(&mut rng);
-    let mut w = Wallet::create(&wallet_path, sk.inner(), Fr::from(0x77u64)).unwrap();
+    let mut w = Wallet::create(&wallet_path, sk.inner(), [0x77u8; 32]).unwrap();
     for _ in 0..3 {
         veil_client::ops::deposit(&ledger, &mut w, ESCROW, true, &mut rng)
             .await

@@ -19,7 +19,7 @@ use veil_primitives::{Fr, field::fr_to_bytes};
 fn wallet_file() -> Vec<u8> {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("wallet.json");
-    veil_client::wallet::Wallet::create(&path, Fr::from(12345u64), Fr::from(678u64))
+    veil_client::wallet::Wallet::create(&path, Fr::from(12345u64), [6u8; 32])
         .expect("create wallet");
     std::fs::read(&path).expect("read wallet")
 }

@@ -79,6 +79,8 @@ fn settle_request() -> impl Strategy<Value = lpb::SettleRequest> {
                 session_ids,
                 total,
                 cm_refunds,
+                // Mostly the right length, so decoding reaches the signature.
+                node_signature: proof.get(..96).map(<[u8]>::to_vec).unwrap_or_default(),
                 proof,
             },
         )
@@ -196,8 +198,15 @@ proptest! {
         {
             let _ = convert::access_from_pb(&t);
         }
-        if let Ok(m) = lpb::SettleRequest::decode(bytes.as_slice()) {
-            let _ = convert::settle_from_pb(&m);
+        if let Ok(m) = lpb::SettleRequest::decode(bytes.as_slice())
+            && let Ok(r) = convert::settle_from_pb(&m)
+        {
+            prop_assert_eq!(convert::settle_from_pb(&convert::settle_to_pb(&r)).ok(), Some(r));
+        }
+        if let Ok(m) = lpb::DepositRequest::decode(bytes.as_slice())
+            && let Ok(d) = convert::deposit_from_pb(&m)
+        {
+            prop_assert_eq!(convert::deposit_from_pb(&convert::deposit_to_pb(&d)).ok(), Some(d));
         }
         if let Ok(m) = lpb::RegisterNodeRequest::decode(bytes.as_slice())
             && let Ok(g) = convert::registration_from_pb(&m)
@@ -288,6 +297,7 @@ fn write_fuzz_seed_corpus() {
         total: 300,
         cm_refunds: vec![f(9), f(10)],
         proof: vec![7; 128],
+        node_signature: vec![8; 96],
     };
     let withdraw = lpb::WithdrawRequest {
         root: f(1),

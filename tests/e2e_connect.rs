@@ -113,6 +113,7 @@ fn curl_through_veil_connect_over_pinned_tls() {
         .args([
             "ledger",
             "serve",
+            "--dev-faucet",
             "--listen",
             "127.0.0.1:0",
             "--block-interval",
@@ -170,6 +171,7 @@ fn curl_through_veil_connect_over_pinned_tls() {
             &wallet,
             "--ledger",
             &ledger_url,
+            "--dev-faucet",
             &DEPOSIT.to_string(),
         ],
     );

@@ -15,8 +15,6 @@ use veil_client::sync::LocalTree;
 use veil_client::wallet::Wallet;
 use veil_ledger::types::EscrowState;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
-use veil_primitives::Fr;
-use veil_primitives::ids::AccountId;
 use veil_primitives::value::Value;
 use veil_proofs::{CircuitId, ParamStore, Prover};
 
@@ -37,8 +35,7 @@ async fn many_sessions_open_relay_and_settle() {
     let tmp = tempfile::tempdir().unwrap();
     let store = ParamStore::open_default().unwrap();
     let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
-    let ledger = EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::default()).unwrap();
-    let node_account = AccountId::from_fr(Fr::from(0x6e6f6465u64));
+    let ledger = EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::with_dev_faucet()).unwrap();
     let mut config = veil_node::NodeConfig::new(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         tmp.path().join("node"),
@@ -47,7 +44,6 @@ async fn many_sessions_open_relay_and_settle() {
     );
     config.transport = veil_node::Transport::InsecurePlaintext;
     config.receipt_interval_kib = 8;
-    config.account = node_account;
     config.egress = veil_node::egress::EgressPolicy::parse("127.0.0.1/32").unwrap();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let node = veil_node::spawn(config, ledger.clone(), store, {
@@ -58,6 +54,7 @@ async fn many_sessions_open_relay_and_settle() {
     })
     .await
     .unwrap();
+    let node_account = node.account;
     let node_url = format!("http://{}", node.local_addr);
     let dest = http_server().await;
 
@@ -65,14 +62,13 @@ async fn many_sessions_open_relay_and_settle() {
     let mut accounts = Vec::new();
     for i in 0..n {
         let sk = veil_primitives::keys::SpendingKey::random(&mut OsRng);
-        let account = AccountId::from_fr(Fr::from(0x10000 + i as u64));
-        accounts.push(account);
         let mut w = Wallet::create(
             &tmp.path().join(format!("w{i}.wallet")),
             sk.inner(),
-            account.inner(),
+            rand::random::<[u8; 32]>(),
         )
         .unwrap();
+        accounts.push(w.account());
         veil_client::ops::deposit(&ledger, &mut w, ESCROW, true, &mut OsRng)
             .await
             .unwrap();

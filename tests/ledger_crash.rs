@@ -31,6 +31,7 @@ fn spawn(bin: &Path, db: &Path) -> (Child, String) {
         .arg("--db")
         .arg(db)
         .arg("--insecure-fake-verifier")
+        .arg("--dev-faucet")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -58,13 +59,20 @@ fn node_key() -> veil_primitives::eddsa::SigningKey {
     veil_primitives::eddsa::SigningKey::from_seed([7; 32]).expect("node key")
 }
 
+fn account_key(i: u64) -> veil_primitives::eddsa::SigningKey {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&i.to_be_bytes());
+    veil_primitives::eddsa::SigningKey::from_seed(seed).expect("account key")
+}
+
 fn node_id() -> NodeId {
     node_key().verifying_key().node_id()
 }
 const E: Value = Value(100);
 
 async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Acked>>) {
-    let acct = AccountId::from_fr(fr(1000 + worker));
+    let key = account_key(1000 + worker);
+    let acct = key.verifying_key().account_id();
     let node_id = node_id();
     let mut i = 0u64;
     loop {
@@ -73,7 +81,11 @@ async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Ac
         if remote.faucet(acct, Value(1_000)).await.is_err() {
             return;
         }
-        match remote.deposit(acct, Value(500), Address::from_fr(fr(tag))).await {
+        // The account's next nonce, read again each time: a deposit that
+        // committed without its answer (a kill) consumed one.
+        let Ok(account) = remote.account(acct).await else { return };
+        let deposit = DepositRequest::signed(&key, account.next_nonce, Value(500), Address::from_fr(fr(tag)));
+        match remote.deposit(deposit).await {
             Ok(d) => acked.lock().unwrap().deposits.push(d),
             Err(_) => return,
         }
@@ -104,14 +116,14 @@ async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Ac
             Err(_) => return,
         };
         if i % 2 == 1 {
-            let req = SettleRequest {
+            // Authorised by the node key over the statement (§8.3.3).
+            let statement = SettleStatement {
                 node_id,
                 k: 1,
-                session_ids: vec![e.session_id],
                 total: Value(40),
-                cm_refunds: vec![NoteCommitment::from_fr(fr(tag + 2))],
-                proof: FakeVerifier::valid_proof(),
+                slots: vec![SettleStatement::slot(&e, NoteCommitment::from_fr(fr(tag + 2)))],
             };
+            let req = SettleRequest::signed(&node_key(), &statement, FakeVerifier::valid_proof()).expect("a valid batch");
             match remote.settle(req).await {
                 Ok(_) => acked.lock().unwrap().settled.push(e.session_id),
                 Err(LedgerError::SettleWindowClosed) => {}
@@ -165,10 +177,10 @@ fn run(cycles: u32) {
         let (mut child, url) = spawn(&bin, &db);
         rt.block_on(async {
             let remote = RemoteLedger::connect(&url).await.expect("connect");
-            let acct = AccountId::from_fr(fr(999));
-            remote.faucet(acct, Value(10)).await.expect("faucet");
+            let key = account_key(999);
+            remote.faucet(key.verifying_key().account_id(), Value(10)).await.expect("faucet");
             remote
-                .register_node(NodeRegistration::signed(&node_key(), acct, Value(1), vec![E], Value(10), [0; 32]))
+                .register_node(NodeRegistration::signed(&node_key(), &key, 0, Value(1), vec![E], Value(10), [0; 32]))
                 .await
                 .expect("register");
         });

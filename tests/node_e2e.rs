@@ -12,13 +12,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::wrappers::ReceiverStream;
 use veil_circuits::access::AccessPublic;
 use veil_circuits::spend::SpendPrivate;
-use veil_ledger::types::{AccountId, EscrowState, Value};
+use veil_ledger::types::{DepositRequest, EscrowState, Value};
 use veil_ledger::verifier::Groth16Verifier;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
 use veil_node::egress::EgressPolicy;
 use veil_node::{NodeConfig, Transport};
 use veil_primitives::eddsa::{SigningKey, session_key_hash};
-use veil_primitives::field::fr_from_u64;
 use veil_primitives::ids::{BlockHeight, SessionKeyHash};
 use veil_primitives::keys::SpendingKey;
 use veil_primitives::merkle::Tree;
@@ -68,6 +67,7 @@ async fn real_proofs_open_relay_and_settle() {
         challenge_window: 20,
         max_expiry_delta: 100,
         settle_batch_sizes: vec![8],
+        dev_faucet: true,
     };
     let verifier = Groth16Verifier::dev(&[8]).unwrap();
     let ledger = EmbeddedLedger::in_memory(Arc::new(verifier), ledger_config).unwrap();
@@ -81,7 +81,6 @@ async fn real_proofs_open_relay_and_settle() {
     config.receipt_interval_kib = 64;
     config.transport = Transport::InsecurePlaintext;
     config.egress = EgressPolicy::parse("127.0.0.1/32").unwrap();
-    config.account = AccountId::from_fr(fr_from_u64(77));
     config.max_session_lifetime = 100;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let node = veil_node::spawn(
@@ -96,12 +95,17 @@ async fn real_proofs_open_relay_and_settle() {
     .unwrap();
 
     // A wallet deposits a note; the client builds the tree and proves access.
-    let account = AccountId::from_fr(fr_from_u64(5));
+    let account_key = SigningKey::generate(&mut OsRng);
+    let account = account_key.verifying_key().account_id();
     ledger.faucet(account, Value(10_000)).await.unwrap();
     let sk = SpendingKey::random(&mut OsRng);
     let rho = Rho::random(&mut OsRng);
     let addr = Address::derive(&sk.owner_key(), &rho);
-    let dep = ledger.deposit(account, Value(5_000), addr).await.unwrap();
+    let nonce = ledger.account(account).await.unwrap().next_nonce;
+    let dep = ledger
+        .deposit(DepositRequest::signed(&account_key, nonce, Value(5_000), addr))
+        .await
+        .unwrap();
     let mut tree = Tree::new();
     for cm in ledger.commitments(0, 4096).await.unwrap() {
         tree.append(cm).unwrap();

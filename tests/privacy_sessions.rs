@@ -33,9 +33,8 @@ use veil_client::sync::{LocalTree, sync};
 use veil_client::wallet::{NoteOrigin, NoteRecord, Wallet};
 use veil_ledger::types::{Escrow, EscrowState};
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
-use veil_primitives::Fr;
 use veil_primitives::field::fr_to_bytes;
-use veil_primitives::ids::{AccountId, SessionId};
+use veil_primitives::ids::SessionId;
 use veil_primitives::note::{Address, Rho};
 use veil_primitives::value::Value;
 use veil_proofs::{AccessToken, CircuitId, ParamStore, Prover};
@@ -171,23 +170,23 @@ async fn scenario(logs: LogBuf) {
     let store = ParamStore::open_default().unwrap();
     let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
     eprintln!("[{:?}] prover loaded", t0.elapsed());
-    let ledger = EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::default()).unwrap();
+    let ledger = EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::with_dev_faucet()).unwrap();
 
     // Unrelated deposits first.
-    let filler = AccountId::from_fr(Fr::from(0xf111u64));
+    let filler_key = veil_primitives::eddsa::SigningKey::generate(&mut OsRng);
+    let filler = filler_key.verifying_key().account_id();
     ledger.faucet(filler, Value(FILLER_DEPOSITS)).await.unwrap();
     for _ in 0..FILLER_DEPOSITS {
         let a = Address::derive(
             &veil_primitives::keys::SpendingKey::random(&mut OsRng).owner_key(),
             &Rho::random(&mut OsRng),
         );
-        ledger.deposit(filler, Value(1), a).await.unwrap();
+        veil_ledger::testing::deposit(ledger.engine(), &filler_key, Value(1), a).unwrap();
     }
 
     eprintln!("[{:?}] filler deposits done", t0.elapsed());
     // -- node
     let node_dir = tmp.path().join("node");
-    let node_account = AccountId::from_fr(Fr::from(0x6e6f6465u64));
     let mut config = veil_node::NodeConfig::new(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         node_dir.clone(),
@@ -196,7 +195,6 @@ async fn scenario(logs: LogBuf) {
     );
     config.transport = veil_node::Transport::InsecurePlaintext;
     config.receipt_interval_kib = 16;
-    config.account = node_account;
     config.egress = veil_node::egress::EgressPolicy::parse("127.0.0.1/32").unwrap();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let node = veil_node::spawn(config, ledger.clone(), store, {
@@ -207,6 +205,7 @@ async fn scenario(logs: LogBuf) {
     })
     .await
     .unwrap();
+    let node_account = node.account;
     let node_url = format!("http://{}", node.local_addr);
     let dest = http_server().await;
 
@@ -214,11 +213,10 @@ async fn scenario(logs: LogBuf) {
     let mut wallets = Vec::new();
     for i in 0..2u64 {
         let sk = veil_primitives::keys::SpendingKey::random(&mut OsRng);
-        let account = AccountId::from_fr(Fr::from(0xacc0 + i));
         let mut w = Wallet::create(
             &tmp.path().join(format!("w{i}.wallet")),
             sk.inner(),
-            account.inner(),
+            rand::random::<[u8; 32]>(),
         )
         .unwrap();
         veil_client::ops::deposit(&ledger, &mut w, 3 * ESCROW, true, &mut OsRng)

@@ -21,7 +21,7 @@ use veil_client::vouchers::{
     self as cv, PaidSession, VoucherError, VoucherTerms, VoucherWallet, spend_context,
 };
 use veil_ledger::types::{
-    AccessStatement, AccountId, Address, BlockHeight, MerkleRoot, NodeId, NoteCommitment,
+    AccessStatement, Address, BlockHeight, MerkleRoot, NodeId, NoteCommitment,
     Nullifier, Proof, SessionKeyHash, Value,
 };
 use veil_ledger::verifier::FakeVerifier;
@@ -32,7 +32,7 @@ use veil_node::{
     AccessToken, AccessVerifier, NodeConfig, NodeHandle, SettleProver, SettleSlotWitness, Transport,
 };
 use veil_primitives::eddsa::{SigningKey, session_key_hash};
-use veil_primitives::field::{fr_from_bytes, fr_from_u64};
+use veil_primitives::field::fr_from_bytes;
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::node_client::NodeClient;
 use veil_proto::node::v1::{client_frame, node_frame};
@@ -153,7 +153,7 @@ impl Session {
     }
 }
 
-async fn start_node(ledger: EmbeddedLedger, account: u64) -> Node {
+async fn start_node(ledger: EmbeddedLedger) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let mut c = NodeConfig::new(
         "127.0.0.1:0".parse().unwrap(),
@@ -163,7 +163,6 @@ async fn start_node(ledger: EmbeddedLedger, account: u64) -> Node {
     );
     c.receipt_interval_kib = 16;
     c.max_session_lifetime = 100;
-    c.account = AccountId::from_fr(fr_from_u64(account));
     c.transport = Transport::InsecurePlaintext;
     c.egress = EgressPolicy::parse("127.0.0.1/32").unwrap();
     c.ledger_poll = Duration::from_millis(20);
@@ -215,15 +214,22 @@ impl World {
             challenge_window: 20,
             max_expiry_delta: 100,
             settle_batch_sizes: vec![1, 8],
+            dev_faucet: true,
         };
         let ledger = EmbeddedLedger::in_memory(Arc::new(FakeVerifier::default()), config).unwrap();
-        let depositor = AccountId::from_fr(fr_from_u64(5));
-        ledger.faucet(depositor, Value(1_000_000)).await.unwrap();
+        let depositor_key = SigningKey::generate(&mut OsRng);
         ledger
-            .deposit(depositor, Value(500_000), Address::from_fr(random_fr()))
+            .faucet(depositor_key.verifying_key().account_id(), Value(1_000_000))
             .await
             .unwrap();
-        let node = start_node(ledger.clone(), 77).await;
+        veil_ledger::testing::deposit(
+            ledger.engine(),
+            &depositor_key,
+            Value(500_000),
+            Address::from_fr(random_fr()),
+        )
+        .unwrap();
+        let node = start_node(ledger.clone()).await;
         Self {
             ledger,
             node,
@@ -706,7 +712,7 @@ async fn a_spend_bound_to_another_nonce_target_or_node_is_rejected() {
         pb::ErrorCode::VoucherChallengeUnknown,
     );
     // Spent at another node, with that node's own fresh nonce.
-    let other = start_node(w.ledger.clone(), 78).await;
+    let other = start_node(w.ledger.clone()).await;
     let mut other_client = World::client_of(&other).await;
     let n = challenge(&mut other_client).await;
     refused_with(
