@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod argv;
 mod cmd;
 
 /// veil — anonymous paid bandwidth: shielded pool, Groth16 access tokens,
@@ -38,6 +39,11 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    if let Some(flag) = argv::secret_flag(std::env::args_os().skip(1)) {
+        eprintln!("{}", argv::refusal(flag));
+        // clap's exit code for a usage error.
+        return std::process::ExitCode::from(2);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Setup(a) => cmd::setup::run(a),

@@ -226,3 +226,43 @@ fn unknown_arguments_are_usage_errors() {
     let out = run(veil().args(["demo", "--mib-per-session", "0"]));
     assert_eq!(out.status.code(), Some(2), "out-of-range value");
 }
+
+/// Issue 8 §5: a secret on the command line is refused with a usage error
+/// (exit 2) that names the flag and never prints the secret back, in both
+/// spellings, for every secret flag, and nothing is created.
+#[test]
+fn secret_flags_are_refused_without_echoing_the_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let w = dir.path().join("w.json");
+    let secret = "0badc0ffee5ecret0badc0ffee5ecret0badc0ffee5ecret0badc0ffee5ecre";
+    for flag in [
+        "--spending-key",
+        "--secret",
+        "--secret-key",
+        "--private-key",
+        "--session-key",
+        "--node-key",
+    ] {
+        let joined = format!("{flag}={secret}");
+        for args in [vec![flag, secret], vec![joined.as_str()]] {
+            let out = run(veil()
+                .args(["wallet", "new", "--wallet"])
+                .arg(&w)
+                .args(&args));
+            assert_eq!(out.status.code(), Some(2), "{flag}: {}", text(&out.stderr));
+            assert_refused(&out, flag);
+            for stream in [&out.stderr, &out.stdout] {
+                assert!(
+                    !text(stream).contains(secret),
+                    "{flag}: the secret was printed back: {}",
+                    text(stream)
+                );
+            }
+            assert!(!w.exists(), "a refused command must not create a wallet");
+        }
+    }
+    // Anywhere on the line, in any subcommand.
+    let out = run(veil().args(["--secret", secret, "demo"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!text(&out.stderr).contains(secret));
+}

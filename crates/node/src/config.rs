@@ -17,8 +17,17 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// HTTP/2 concurrent streams per connection (C2).
     pub max_concurrent_streams: u32,
-    /// Concurrent TCP connections to the node (C6).
+    /// Concurrent TCP connections to the node (C6). When all are held, a
+    /// newcomer takes the place of the oldest unpaid connection of the
+    /// largest holder (`crate::admission::Connections::accept`).
     pub max_connections: usize,
+    /// Concurrent TCP connections from one address (an IPv4 address or an
+    /// IPv6 /64); more are closed at accept (C6).
+    pub max_connections_per_address: usize,
+    /// A connection on which no Relay has opened a paid stream (§9.4) for
+    /// this long — from accept, or since its last paid Relay ended — is
+    /// closed, so unpaid connections cannot sit on slots (C6).
+    pub unpaid_idle_timeout: Duration,
     /// Unary request timeout (C6).
     pub request_timeout: Duration,
     /// A connection must deliver its TLS handshake and the 24-byte HTTP/2
@@ -36,8 +45,13 @@ pub struct Limits {
     /// Groth16 verifications running or queued at once; beyond it
     /// OpenSession answers RESOURCE_EXHAUSTED (C4, C8).
     pub verify_queue: usize,
-    /// Invalid tokens from one peer address before it is banned (C4).
+    /// Invalid tokens from one peer address before it is banned (C4);
+    /// failures leak away at this many per `ban_duration`.
     pub ban_after_failures: u32,
+    /// How long a ban lasts (C4).
+    pub ban_duration: Duration,
+    /// Addresses whose failures and bans are remembered at once (C4).
+    pub ban_table_size: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +61,8 @@ impl Default for Limits {
             max_frame_bytes: 32 * 1024,
             max_concurrent_streams: 64,
             max_connections: 1024,
+            max_connections_per_address: 64,
+            unpaid_idle_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(10),
             relay_idle_timeout: Duration::from_secs(120),
@@ -55,6 +71,8 @@ impl Default for Limits {
             max_streams_per_relay: 256,
             verify_queue: 32,
             ban_after_failures: 16,
+            ban_duration: Duration::from_secs(600),
+            ban_table_size: 4096,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! * [`spawn`]: runs a node on a listener and returns a [`NodeHandle`].
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod backend;
 pub mod config;
 pub mod egress;

@@ -8,30 +8,33 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::{Connected, TcpConnectInfo};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
 use veil_ledger::types::{AccountId, NodeId};
 use veil_primitives::eddsa::node_id;
+use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::node_server::NodeServer;
 
+use crate::admission::{Admission, BanPolicy, Bans, ConnId, ConnPolicy, Connections, Refusal};
 use crate::backend::{AccessVerifier, SettleProver};
-use crate::config::{ConfigError, NodeConfig, Transport};
+use crate::config::{ConfigError, Limits, NodeConfig, Transport};
 use crate::keys::{
     KeyFileError, load_or_create_account_key, load_or_create_node_key, read_secret, write_secret,
 };
 use crate::metering::SessionState;
 use crate::service::{NodeService, terms_of};
 use crate::settle::{SettleError, SettlementReport};
-use crate::state::{Inner, LedgerView, Metrics, NodeStatus, SessionSlot};
+use crate::state::{Inner, LedgerView, Metrics, NodeStatus, SessionSlot, lock};
 use crate::store::{NodeStore, SessionStatus, StoreError};
 
 /// Errors starting a node.
@@ -148,19 +151,164 @@ fn load_or_create_tls(dir: &Path) -> Result<(TlsInfo, String), NodeError> {
 /// Length of the HTTP/2 client connection preface (RFC 9113 §3.4).
 const PREFACE_LEN: usize = 24;
 
+/// The connection slots shared by the accept loop, the connections and the
+/// Relay handler: the [`Connections`] policy (C6) and a way to close each
+/// connection it evicts or expires.
+pub(crate) struct ConnTable {
+    state: Mutex<(Connections, HashMap<ConnId, oneshot::Sender<()>>)>,
+}
+
+impl ConnTable {
+    fn new(limits: &Limits) -> Self {
+        let policy = ConnPolicy {
+            max_connections: limits.max_connections,
+            max_per_address: limits.max_connections_per_address,
+            unpaid_idle: limits.unpaid_idle_timeout,
+        };
+        Self {
+            state: Mutex::new((Connections::new(policy), HashMap::new())),
+        }
+    }
+
+    /// Decides on a connection from `peer`; on admission returns its id and
+    /// the receiver that closes it.
+    fn accept(&self, peer: SocketAddr) -> Result<(ConnId, oneshot::Receiver<()>), Refusal> {
+        let mut st = lock(&self.state);
+        let (id, evicted) = match st.0.accept(peer, Instant::now()) {
+            Admission::Admitted(id) => (id, None),
+            Admission::AdmittedEvicting { id, evicted } => (id, Some(evicted)),
+            Admission::Refused(r) => return Err(r),
+        };
+        if let Some(kill) = evicted.and_then(|e| st.1.remove(&e)) {
+            let _ = kill.send(());
+        }
+        let (tx, rx) = oneshot::channel();
+        st.1.insert(id, tx);
+        Ok((id, rx))
+    }
+
+    /// Closes every connection unpaid for longer than the idle limit.
+    fn expire_idle(&self) {
+        let mut st = lock(&self.state);
+        for id in st.0.expire_idle(Instant::now()) {
+            if let Some(kill) = st.1.remove(&id) {
+                let _ = kill.send(());
+            }
+        }
+    }
+
+    fn closed(&self, id: ConnId) {
+        let mut st = lock(&self.state);
+        st.0.closed(id);
+        st.1.remove(&id);
+    }
+
+    /// A Relay on `peer`'s connection opened a paid stream.
+    pub(crate) fn relay_paid(&self, peer: SocketAddr) -> Option<ConnId> {
+        lock(&self.state).0.relay_paid(peer)
+    }
+
+    /// A Relay counted by [`Self::relay_paid`] ended.
+    pub(crate) fn paid_relay_ended(&self, id: ConnId) {
+        lock(&self.state).0.paid_relay_ended(id, Instant::now());
+    }
+}
+
+/// A Relay's response stream that tells the [`ConnTable`] when the Relay
+/// carries paid traffic: from its first `Opened` frame (a stream paid by a
+/// session bound with `RELAY_BIND`, or by a voucher, §9.4) until it ends.
+pub struct PaidRelayStream {
+    frames: ReceiverStream<Result<pb::NodeFrame, tonic::Status>>,
+    table: Arc<ConnTable>,
+    peer: Option<SocketAddr>,
+    paid: Option<ConnId>,
+}
+
+impl PaidRelayStream {
+    pub(crate) fn new(
+        frames: ReceiverStream<Result<pb::NodeFrame, tonic::Status>>,
+        table: Arc<ConnTable>,
+        peer: Option<SocketAddr>,
+    ) -> Self {
+        Self {
+            frames,
+            table,
+            peer,
+            paid: None,
+        }
+    }
+}
+
+impl tokio_stream::Stream for PaidRelayStream {
+    type Item = Result<pb::NodeFrame, tonic::Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let r = Pin::new(&mut self.frames).poll_next(cx);
+        if let Poll::Ready(Some(Ok(pb::NodeFrame {
+            frame: Some(pb::node_frame::Frame::Opened(_)),
+        }))) = &r
+            && self.paid.is_none()
+            && let Some(peer) = self.peer.take()
+        {
+            self.paid = self.table.relay_paid(peer);
+        }
+        r
+    }
+}
+
+impl Drop for PaidRelayStream {
+    fn drop(&mut self) {
+        if let Some(id) = self.paid {
+            self.table.paid_relay_ended(id);
+        }
+    }
+}
+
 /// A connection holding one slot of the connection limit (C6).
 ///
 /// Until the peer has sent [`PREFACE_LEN`] bytes, reads fail with
 /// `TimedOut` once [`crate::config::Limits::handshake_timeout`] has passed
 /// since accept: a peer that sends nothing, or trickles the preface, loses
-/// its slot instead of holding it forever (slowloris, C6).
+/// its slot instead of holding it forever (slowloris, C6). Reads fail with
+/// `ConnectionAborted` once the [`ConnTable`] evicts or expires it.
 struct LimitedConn {
     io: TcpStream,
-    _permit: OwnedSemaphorePermit,
+    table: Arc<ConnTable>,
+    id: ConnId,
+    /// Fires when the table closes this connection; `None` once fired.
+    kill: Option<oneshot::Receiver<()>>,
+    /// The table closed it: every read and write fails.
+    aborted: bool,
     /// Handshake deadline; `None` once the preface length has arrived.
     handshake: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Bytes read so far while the deadline is armed.
     read: usize,
+}
+
+fn reclaimed_error() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "connection slot reclaimed",
+    )
+}
+
+impl LimitedConn {
+    /// Whether the table has closed this connection (registers `cx`).
+    fn reclaimed(&mut self, cx: &mut Context<'_>) -> bool {
+        if let Some(kill) = self.kill.as_mut()
+            && let Poll::Ready(r) = Pin::new(kill).poll(cx)
+        {
+            self.kill = None;
+            self.aborted = r.is_ok();
+        }
+        self.aborted
+    }
+}
+
+impl Drop for LimitedConn {
+    fn drop(&mut self) {
+        self.table.closed(self.id);
+    }
 }
 
 impl Connected for LimitedConn {
@@ -177,6 +325,9 @@ impl AsyncRead for LimitedConn {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
+        if this.reclaimed(cx) {
+            return Poll::Ready(Err(reclaimed_error()));
+        }
         if let Some(deadline) = this.handshake.as_mut()
             && deadline.as_mut().poll(cx).is_ready()
         {
@@ -205,6 +356,9 @@ impl AsyncWrite for LimitedConn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        if self.reclaimed(cx) {
+            return Poll::Ready(Err(reclaimed_error()));
+        }
         Pin::new(&mut self.io).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -226,16 +380,63 @@ impl AsyncWrite for LimitedConn {
 }
 
 /// Rewrites tonic's `OUT_OF_RANGE` for an over-size message into
-/// `RESOURCE_EXHAUSTED` (C1). The node itself never answers `OUT_OF_RANGE`.
+/// `RESOURCE_EXHAUSTED` (C1, §9.7), in the response headers of a unary call
+/// and in the trailers of a stream (a Relay frame over the limit ends the
+/// call from inside the handler). The node itself never answers
+/// `OUT_OF_RANGE`.
 #[derive(Clone)]
 struct OversizeStatus<S>(S);
+
+/// Rewrites `grpc-status: OUT_OF_RANGE` in `headers`.
+fn rewrite_out_of_range(headers: &mut http::HeaderMap) {
+    let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
+    if headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == out_of_range.as_bytes())
+    {
+        headers.insert(
+            "grpc-status",
+            http::HeaderValue::from(tonic::Code::ResourceExhausted as i32),
+        );
+    }
+}
+
+/// A response body whose trailers pass through [`rewrite_out_of_range`].
+struct OversizeBody<B>(B);
+
+impl<B: http_body::Body + Unpin> http_body::Body for OversizeBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let r = Pin::new(&mut self.0).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(mut f))) = r {
+            if let Some(t) = f.trailers_mut() {
+                rewrite_out_of_range(t);
+            }
+            return Poll::Ready(Some(Ok(f)));
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.0.size_hint()
+    }
+}
 
 impl<S, B, R> tower::Service<http::Request<B>> for OversizeStatus<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<R>> + Send,
     S::Future: Send + 'static,
 {
-    type Response = http::Response<R>;
+    type Response = http::Response<OversizeBody<R>>;
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
@@ -247,19 +448,48 @@ where
         let fut = self.0.call(req);
         Box::pin(async move {
             let mut resp = fut.await?;
-            let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
-            if resp
-                .headers()
-                .get("grpc-status")
-                .is_some_and(|v| v.as_bytes() == out_of_range.as_bytes())
-            {
-                resp.headers_mut().insert(
-                    "grpc-status",
-                    http::HeaderValue::from(tonic::Code::ResourceExhausted as i32),
-                );
-            }
-            Ok(resp)
+            rewrite_out_of_range(resp.headers_mut());
+            Ok(resp.map(OversizeBody))
         })
+    }
+}
+
+/// Accepts connections and hands those the table admits to the server.
+async fn accept_loop(
+    listener: TcpListener,
+    table: Arc<ConnTable>,
+    handshake_timeout: std::time::Duration,
+    conn_tx: tokio::sync::mpsc::Sender<Result<LimitedConn, std::io::Error>>,
+) {
+    loop {
+        let (io, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (id, kill) = match table.accept(peer) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                debug!(?refusal, "connection refused");
+                continue;
+            }
+        };
+        let _ = io.set_nodelay(true);
+        let conn = LimitedConn {
+            io,
+            table: table.clone(),
+            id,
+            kill: Some(kill),
+            aborted: false,
+            handshake: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
+            read: 0,
+        };
+        if conn_tx.send(Ok(conn)).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -327,6 +557,7 @@ where
     let listener = TcpListener::bind(config.listen).await?;
     let local_addr = listener.local_addr()?;
     let limits = config.limits.clone();
+    let conns = Arc::new(ConnTable::new(&limits));
     let inner = Arc::new(Inner {
         verify_slots: Arc::new(Semaphore::new(limits.verify_queue.max(1))),
         ledger,
@@ -345,44 +576,40 @@ where
             roots: Mutex::new(roots),
         },
         metrics: Metrics::default(),
-        peer_failures: Mutex::new(HashMap::new()),
+        bans: Mutex::new(Bans::new(BanPolicy {
+            after_failures: limits.ban_after_failures,
+            ban_for: limits.ban_duration,
+            max_entries: limits.ban_table_size,
+        })),
+        conns: conns.clone(),
         settle_lock: tokio::sync::Mutex::new(()),
         vouchers,
         config,
     });
 
-    // Accept loop with a connection limit (C6).
+    // Accept loop: every connection is accepted at once and admitted or
+    // closed by the connection table (C6); a sweeper closes idle unpaid ones.
     let (conn_tx, conn_rx) = tokio::sync::mpsc::channel::<Result<LimitedConn, std::io::Error>>(16);
-    let conn_slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let handshake_timeout = limits.handshake_timeout;
-    let accept = tokio::spawn(async move {
-        loop {
-            let Ok(permit) = conn_slots.clone().acquire_owned().await else {
-                return;
-            };
-            match listener.accept().await {
-                Ok((io, _)) => {
-                    let _ = io.set_nodelay(true);
-                    if conn_tx
-                        .send(Ok(LimitedConn {
-                            io,
-                            _permit: permit,
-                            handshake: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
-                            read: 0,
-                        }))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    warn!("accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
+    let accept = tokio::spawn(accept_loop(
+        listener,
+        conns.clone(),
+        limits.handshake_timeout,
+        conn_tx,
+    ));
+    let sweeper = {
+        let conns = conns.clone();
+        let every = (limits.unpaid_idle_timeout / 4).clamp(
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_secs(1),
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                conns.expire_idle();
             }
-        }
-    });
+        })
+    };
 
     // Ledger view poller and background settlement.
     let poller = {
@@ -470,6 +697,7 @@ where
             }
         };
         accept.abort();
+        sweeper.abort();
         poller.abort();
         r
     });

@@ -383,7 +383,7 @@ impl<L: LedgerApi> pb::node_server::Node for NodeService<L> {
         }
     }
 
-    type RelayStream = ReceiverStream<Result<pb::NodeFrame, Status>>;
+    type RelayStream = crate::server::PaidRelayStream;
 
     async fn relay(
         &self,
@@ -391,6 +391,7 @@ impl<L: LedgerApi> pb::node_server::Node for NodeService<L> {
     ) -> Result<Response<Self::RelayStream>, Status> {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let inner = self.inner.clone();
+        let peer = request.remote_addr();
         let inbound = request.into_inner();
         tokio::spawn(async move {
             if let Err(status) = crate::relay::run(inner, inbound, tx.clone()).await
@@ -399,7 +400,11 @@ impl<L: LedgerApi> pb::node_server::Node for NodeService<L> {
                 debug!("relay ended; client gone");
             }
         });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(Response::new(crate::server::PaidRelayStream::new(
+            ReceiverStream::new(rx),
+            self.inner.conns.clone(),
+            peer,
+        )))
     }
 
     async fn status(

@@ -1,8 +1,9 @@
-//! Shared node state: sessions, ledger view, metrics, peer failure counts.
+//! Shared node state: sessions, ledger view, metrics, bans, connection slots.
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use tokio::sync::{Notify, Semaphore};
 use veil_ledger::types::{MerkleRoot, NodeId};
@@ -10,9 +11,11 @@ use veil_primitives::eddsa::{SigningKey, VerifyingKey};
 use veil_primitives::ids::{BlockHeight, SessionId};
 use veil_primitives::receipt::SignedReceipt;
 
+use crate::admission::{AddressKey, Bans};
 use crate::backend::{AccessVerifier, SettleProver};
 use crate::config::NodeConfig;
 use crate::metering::SessionState;
+use crate::server::ConnTable;
 use crate::store::NodeStore;
 
 /// Locks a std mutex, recovering from poisoning (the guarded data is
@@ -92,7 +95,10 @@ pub(crate) struct Inner<L> {
     pub view: LedgerView,
     pub metrics: Metrics,
     pub verify_slots: Arc<Semaphore>,
-    pub peer_failures: Mutex<HashMap<IpAddr, u32>>,
+    /// Failure counts and bans per address (C4).
+    pub bans: Mutex<Bans>,
+    /// Connection slots (C6), shared with the accept loop.
+    pub conns: Arc<ConnTable>,
     /// Serialises settlement runs.
     pub settle_lock: tokio::sync::Mutex<()>,
     /// Voucher issuer, nullifiers, purchases, challenges (docs/vouchers.md §9).
@@ -110,17 +116,13 @@ impl<L> Inner<L> {
 
     pub fn is_banned(&self, peer: Option<IpAddr>) -> bool {
         let Some(ip) = peer else { return false };
-        lock(&self.peer_failures)
-            .get(&ip)
-            .is_some_and(|n| *n >= self.config.limits.ban_after_failures)
+        lock(&self.bans).is_banned(AddressKey::of(ip), Instant::now())
     }
 
     pub fn record_failure(&self, peer: Option<IpAddr>) {
         Metrics::inc(&self.metrics.tokens_rejected);
         if let Some(ip) = peer {
-            let mut f = lock(&self.peer_failures);
-            let n = f.entry(ip).or_insert(0);
-            *n = n.saturating_add(1);
+            lock(&self.bans).record_failure(AddressKey::of(ip), Instant::now());
         }
     }
 
@@ -143,10 +145,7 @@ impl<L> Inner<L> {
             }
             (open, pending)
         };
-        let banned = lock(&self.peer_failures)
-            .values()
-            .filter(|n| **n >= self.config.limits.ban_after_failures)
-            .count() as u64;
+        let banned = lock(&self.bans).banned(Instant::now()) as u64;
         NodeStatus {
             sessions_open: open,
             sessions_total: ld(&m.sessions_total),

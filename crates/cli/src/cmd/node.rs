@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use clap::builder::TypedValueParser as _;
 use veil_ledger::types::Value;
 use veil_ledger::verifier::Groth16Verifier;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
 use veil_node::egress::EgressPolicy;
-use veil_node::{NodeConfig, Transport};
+use veil_node::{Limits, NodeConfig, Transport};
 
 /// Subcommands of `veil node`.
 #[derive(clap::Subcommand)]
@@ -54,7 +55,39 @@ pub enum Command {
         /// traffic: tests and local demos only.
         #[arg(long)]
         insecure_plaintext: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
+}
+
+/// Connection limits and bans (docs/node.md "Limits and metrics", §9.7).
+#[derive(clap::Args)]
+pub struct LimitArgs {
+    /// Connections held at once, all addresses together.
+    #[arg(long, default_value_t = Limits::default().max_connections,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000).map(|v| v as usize))]
+    max_connections: usize,
+    /// Connections held at once by one address (IPv4 address or IPv6 /64).
+    #[arg(long, default_value_t = Limits::default().max_connections_per_address,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000).map(|v| v as usize))]
+    max_connections_per_address: usize,
+    /// Seconds a connection may stay open without a paid Relay stream.
+    #[arg(long, default_value_t = Limits::default().unpaid_idle_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    unpaid_idle_secs: u64,
+    /// Seconds a ban for repeated invalid tokens lasts.
+    #[arg(long, default_value_t = Limits::default().ban_duration.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=604_800))]
+    ban_secs: u64,
+}
+
+impl LimitArgs {
+    fn apply(&self, limits: &mut Limits) {
+        limits.max_connections = self.max_connections;
+        limits.max_connections_per_address = self.max_connections_per_address;
+        limits.unpaid_idle_timeout = Duration::from_secs(self.unpaid_idle_secs);
+        limits.ban_duration = Duration::from_secs(self.ban_secs);
+    }
 }
 
 fn parse_u64(what: &str, s: &str) -> anyhow::Result<u64> {
@@ -77,6 +110,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         stake,
         settle_every,
         insecure_plaintext,
+        limits,
     } = cmd;
     let price = Value(parse_u64("price per KiB", &price_per_kib)?);
     let sizes = escrow_sizes
@@ -93,6 +127,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     eprintln!("account {}", account_key.verifying_key().account_id());
     config.stake = Value(parse_u64("stake", &stake)?);
     config.settle_every = (settle_every > 0).then(|| Duration::from_secs(settle_every));
+    limits.apply(&mut config.limits);
     config.transport = if insecure_plaintext {
         eprintln!("WARNING: --insecure-plaintext: client traffic to this node is NOT encrypted.");
         Transport::InsecurePlaintext

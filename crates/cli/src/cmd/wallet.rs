@@ -18,27 +18,12 @@ use veil_primitives::Fr;
 use veil_primitives::ids::AccountId;
 use veil_proofs::{CircuitId, ParamStore, Prover};
 
-/// Refuses a secret passed as an argument: it would be visible in `ps`.
-fn refuse_secret_on_argv(_: &str) -> Result<String, String> {
-    Err(
-        "secrets are never accepted on the command line (visible in `ps` and shell history); \
-         use --key-file PATH (mode 0600) or --key-stdin"
-            .into(),
-    )
-}
-
 /// Options shared by every subcommand.
 #[derive(clap::Args)]
 pub struct WalletOpts {
     /// The wallet file (created with mode 0600; a group/world-readable one is refused).
     #[arg(long)]
     wallet: PathBuf,
-    /// Refused: a spending key on the command line.
-    #[arg(long = "spending-key", hide = true, value_parser = refuse_secret_on_argv)]
-    _spending_key: Option<String>,
-    /// Refused: a secret on the command line.
-    #[arg(long = "secret", hide = true, value_parser = refuse_secret_on_argv)]
-    _secret: Option<String>,
 }
 
 /// Ledger selection.

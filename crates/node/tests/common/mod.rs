@@ -178,6 +178,8 @@ pub fn node_config(dir: PathBuf) -> NodeConfig {
     c.egress = EgressPolicy::parse("127.0.0.1/32").unwrap();
     c.ledger_poll = Duration::from_millis(20);
     c.limits.ban_after_failures = 5;
+    // Every test client connects from 127.0.0.1: one address.
+    c.limits.max_connections_per_address = c.limits.max_connections;
     c.limits.receipt_wait = Duration::from_secs(2);
     c
 }
