@@ -462,13 +462,15 @@ mod tests {
     #[test]
     fn unknown_version_and_fields_are_refused() {
         let mut json: serde_json::Value = serde_json::from_slice(&sample().to_bytes()).unwrap();
-        json["version"] = 2.into();
-        let bytes = serde_json::to_vec(&json).unwrap();
-        assert!(matches!(
-            WalletData::from_bytes(&bytes),
-            Err(WalletError::Version(2))
-        ));
-        json["version"] = 1.into();
+        for old_or_future in [1u32, WALLET_VERSION + 1] {
+            json["version"] = old_or_future.into();
+            let bytes = serde_json::to_vec(&json).unwrap();
+            assert!(matches!(
+                WalletData::from_bytes(&bytes),
+                Err(WalletError::Version(v)) if v == old_or_future
+            ));
+        }
+        json["version"] = WALLET_VERSION.into();
         json["extra"] = 1.into();
         let bytes = serde_json::to_vec(&json).unwrap();
         assert!(matches!(
