@@ -12,7 +12,7 @@ use veil_primitives::{
     Fr,
     eddsa::SigningKey,
     ids::{NodeId, SessionId},
-    note::Address,
+    keys::OwnerKey,
     receipt::Receipt,
     value::Value,
 };
@@ -61,7 +61,7 @@ fn real_slot(n: u8) -> Slot {
         session_id,
         Value(10_000),
         Value(3),
-        Address::from_fr(Fr::from(u64::from(n) + 1)),
+        OwnerKey::from_fr(Fr::from(u64::from(n) + 1)),
         &sk.verifying_key(),
         &receipt,
     )

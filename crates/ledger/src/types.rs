@@ -7,6 +7,7 @@ use veil_primitives::eddsa::{Signature, SigningKey, VerifyingKey};
 use veil_primitives::{EncodingError, Fr, poseidon};
 
 pub use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
+pub use veil_primitives::keys::OwnerKey;
 pub use veil_primitives::merkle::MerkleRoot;
 pub use veil_primitives::note::{Address, NoteCommitment, Nullifier};
 pub use veil_primitives::value::Value;
@@ -43,7 +44,7 @@ pub struct AccessStatement {
     pub escrow: Value,
     pub node_id: NodeId,
     pub session_key_hash: SessionKeyHash,
-    pub refund_addr: Address,
+    pub refund_owner: OwnerKey,
     pub expiry: BlockHeight,
 }
 
@@ -77,7 +78,7 @@ pub struct SettleSlot {
     pub escrow: Value,
     pub price_per_kib: Value,
     pub session_key_hash: SessionKeyHash,
-    pub refund_addr: Address,
+    pub refund_owner: OwnerKey,
     pub cm_refund: NoteCommitment,
 }
 
@@ -114,7 +115,7 @@ pub struct Escrow {
     pub escrow: Value,
     pub price_per_kib: Value,
     pub session_key_hash: SessionKeyHash,
-    pub refund_addr: Address,
+    pub refund_owner: OwnerKey,
     pub expiry: BlockHeight,
     /// The change commitment appended by the open (identifies a retry).
     pub cm_change: NoteCommitment,
@@ -122,9 +123,18 @@ pub struct Escrow {
     pub state: EscrowState,
 }
 
+impl Escrow {
+    /// The note a reclaim appends: `(E, rk, H(RECLAIM, session_id))` (§8.3.4,
+    /// [`veil_primitives::refund::reclaim_note`]).
+    pub fn reclaim_commitment(&self) -> NoteCommitment {
+        veil_primitives::refund::reclaim_note(self.escrow, self.refund_owner, &self.session_id)
+            .commitment()
+    }
+}
+
 /// The first Poseidon input of the registration message (§8.3.6), in the
 /// position of a [`veil_primitives::poseidon::DomainTag`]. `DomainTag`
-/// uses 1..=13; values from 64 on are reserved for the ledger, so no
+/// uses 1..=19; values from 64 on are reserved for the ledger, so no
 /// protocol hash can equal a registration message.
 pub const REGISTRATION_TAG: u64 = 64;
 

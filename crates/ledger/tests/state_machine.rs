@@ -68,7 +68,7 @@ impl Fx {
             escrow: E,
             node_id: self.node,
             session_key_hash: SessionKeyHash::from_fr(fr(30_000 + nf)),
-            refund_addr: Address::from_fr(fr(40_000 + nf)),
+            refund_owner: OwnerKey::from_fr(fr(40_000 + nf)),
             expiry: BlockHeight(self.engine.status().unwrap().height.0 + 10),
         }
     }
@@ -403,7 +403,7 @@ fn d10_reclaim_only_after_expiry_plus_window_in_ledger_height() {
     let r = fx.engine.reclaim(e.session_id).unwrap();
     assert_eq!(
         r.commitment,
-        NoteCommitment::from_value_and_address(E, &e.refund_addr)
+        veil_primitives::refund::reclaim_note(E, e.refund_owner, &e.session_id).commitment()
     );
     assert_eq!(fx.engine.status().unwrap().pool, Value(pool.0 + E.0));
     // Retry: same leaf, no second refund.

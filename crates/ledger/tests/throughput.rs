@@ -144,7 +144,7 @@ fn statement(t: &AccessToken) -> (AccessStatement, Proof) {
             escrow: p.escrow,
             node_id: p.node_id,
             session_key_hash: p.session_key_hash,
-            refund_addr: p.refund_address,
+            refund_owner: p.refund_owner,
             expiry: p.expiry,
         },
         Proof(t.proof.to_bytes()),

@@ -11,7 +11,7 @@ use veil_ledger::types::{AccountId, Value};
 use veil_ledger::verifier::Groth16Verifier;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
 use veil_node::egress::EgressPolicy;
-use veil_node::{NodeConfig, Transport};
+use veil_node::{BatchPolicy, NodeConfig, Transport};
 
 /// Subcommands of `veil node`.
 #[derive(clap::Subcommand)]
@@ -51,6 +51,16 @@ pub enum Command {
         /// Settle finished sessions every N seconds (0: never).
         #[arg(long, default_value_t = 30)]
         settle_every: u64,
+        /// Fewest real sessions per settlement batch: a lone session's
+        /// pay is public through the batch total. Sessions wait for company
+        /// until their settlement deadline is within --settle-margin-blocks.
+        #[arg(long, default_value_t = 2)]
+        min_batch_sessions: usize,
+        /// Settle a session whatever the batch size once its deadline
+        /// (expiry + challenge window) is this many blocks away. Must cover
+        /// the worker period plus proving time.
+        #[arg(long, default_value_t = 20)]
+        settle_margin_blocks: u64,
         /// Serve plaintext HTTP/2 instead of TLS. The link carries people's
         /// traffic: tests and local demos only.
         #[arg(long)]
@@ -90,6 +100,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         account,
         stake,
         settle_every,
+        min_batch_sessions,
+        settle_margin_blocks,
         insecure_plaintext,
     } = cmd;
     let price = Value(parse_u64("price per KiB", &price_per_kib)?);
@@ -105,6 +117,10 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     }
     config.stake = Value(parse_u64("stake", &stake)?);
     config.settle_every = (settle_every > 0).then(|| Duration::from_secs(settle_every));
+    config.batch_policy = BatchPolicy {
+        min_sessions: min_batch_sessions,
+        deadline_margin: settle_margin_blocks,
+    };
     config.transport = if insecure_plaintext {
         eprintln!("WARNING: --insecure-plaintext: client traffic to this node is NOT encrypted.");
         Transport::InsecurePlaintext
