@@ -55,7 +55,7 @@ fn access_token() -> impl Strategy<Value = lpb::AccessToken> {
                     escrow,
                     node_id,
                     session_key_hash: h_s,
-                    refund_addr: addr,
+                    refund_owner: addr,
                     expiry,
                     proof,
                 }
@@ -143,7 +143,7 @@ fn non_canonical_field_in_a_request_is_invalid_argument() {
         escrow: 10,
         node_id: ok.clone(),
         session_key_hash: ok.clone(),
-        refund_addr: ok.clone(),
+        refund_owner: ok.clone(),
         expiry: 9,
         proof: vec![0; 128],
     };
@@ -286,7 +286,7 @@ fn write_fuzz_seed_corpus() {
         escrow: 1000,
         node_id: f(4),
         session_key_hash: f(5),
-        refund_addr: f(6),
+        refund_owner: f(6),
         expiry: 50,
         proof: vec![7; 128],
     };

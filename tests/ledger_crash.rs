@@ -99,7 +99,7 @@ async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Ac
             escrow: E,
             node_id,
             session_key_hash: SessionKeyHash::from_fr(fr(3)),
-            refund_addr: Address::from_fr(fr(4)),
+            refund_owner: OwnerKey::from_fr(fr(4)),
             // Odd opens (the first of each worker) are settled at once: a
             // wide window (40 blocks, 80 ms) so settles happen in most
             // cycles. Even ones expire soon (8 ms) and are reclaimed later.

@@ -120,7 +120,9 @@ async fn real_proofs_open_relay_and_settle() {
     let session_key = SigningKey::generate(&mut OsRng);
     let h_s = SessionKeyHash::from_fr(session_key_hash(&session_key.verifying_key()));
     let height = ledger.status().await.unwrap().height;
-    let refund = Address::derive(&private.sk.owner_key(), &Rho::random(&mut OsRng));
+    let refund =
+        veil_primitives::refund::refund_spending_key(&private.sk, &Rho::random(&mut OsRng))
+            .owner_key();
     let public = AccessPublic::derive(
         &private,
         Value(1024),
@@ -245,8 +247,14 @@ async fn real_proofs_open_relay_and_settle() {
     );
     let escrow = ledger.get_escrow(sid).await.unwrap().unwrap();
     assert!(matches!(escrow.state, EscrowState::Settled { .. }));
-    // The client finds its refund note E − 40 at its refund address.
-    let refund_cm = veil_circuits::settle::refund_commitment(Value(1024), Value(1), 40, &refund);
+    // The client finds its refund note (E − 40, rk, H(REFUND, S)).
+    let refund_cm = veil_circuits::settle::refund_commitment(
+        Value(1024),
+        Value(1),
+        40,
+        &refund,
+        &session_key.verifying_key().point().to_affine(),
+    );
     assert!(
         ledger
             .commitments(0, 4096)

@@ -16,7 +16,16 @@
 //!   node-chosen ones;
 //! - (c) settled escrows carry no per-session bytes, payment or refund,
 //!   only the node's total is public;
-//! - (d) no log line pairs a session id with a peer address.
+//! - (d) no log line pairs a session id with a peer address;
+//! - (e) the public observer (issue 8 §2): reading every public record over
+//!   gRPC (every escrow, every commitment, the node's total `T`) and
+//!   trying every refund a settlement can produce under every refund-note
+//!   formula computable from public data, it recovers no session's bytes —
+//!   while the same attack recovers every session's bytes from the former
+//!   formula `H(NOTE, E − pay, addr_r)`; and each wallet still finds its
+//!   refunds (§5.4, §6).
+
+use std::collections::HashSet;
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -31,11 +40,13 @@ use veil_client::proxy::serve_socks;
 use veil_client::session::NodeConnection;
 use veil_client::sync::{LocalTree, sync};
 use veil_client::wallet::{NoteOrigin, NoteRecord, Wallet};
-use veil_ledger::types::{Escrow, EscrowState};
-use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
+use veil_ledger::types::{Escrow, EscrowState, NoteCommitment};
+use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
+use veil_primitives::Fr;
 use veil_primitives::field::fr_to_bytes;
-use veil_primitives::ids::SessionId;
+use veil_primitives::ids::{AccountId, SessionId};
 use veil_primitives::note::{Address, Rho};
+use veil_primitives::poseidon::{DomainTag, hash_tagged};
 use veil_primitives::value::Value;
 use veil_proofs::{AccessToken, CircuitId, ParamStore, Prover};
 
@@ -116,7 +127,7 @@ const FIELDS: [(&str, std::ops::Range<usize>); 10] = [
     ("escrow", 97..105),
     ("node_id", 105..137),
     ("session_key_hash", 137..169),
-    ("refund_address", 169..201),
+    ("refund_owner", 169..201),
     ("expiry", 201..209),
     ("proof", 209..337),
 ];
@@ -130,13 +141,65 @@ fn shared_fields(a: &[u8], b: &[u8]) -> Vec<&'static str> {
         .collect()
 }
 
+/// Refund-note addresses a public observer can compute for an escrow: the
+/// former formula (the refund address itself, then `addr_r`, now `rk`) and
+/// the obvious blindings by public values (`h_S`, the session id, tags
+/// over them, the reclaim's `ρ`). The real one, `H(ADDR, rk, H(REFUND, S))`,
+/// needs the session key `S`, which is not public.
+fn public_refund_addresses(e: &Escrow) -> Vec<(&'static str, Address)> {
+    let (rk, sid, h_s) = (
+        e.refund_owner.inner(),
+        e.session_id.inner(),
+        e.session_key_hash.inner(),
+    );
+    let addr = |rho: Fr| Address::from_fr(hash_tagged(DomainTag::Addr, &[rk, rho]));
+    vec![
+        ("former: addr_r itself", Address::from_fr(rk)),
+        ("H(ADDR, rk, h_S)", addr(h_s)),
+        ("H(ADDR, rk, sid)", addr(sid)),
+        ("H(ADDR, rk, 0)", addr(Fr::from(0u64))),
+        (
+            "H(ADDR, rk, H(REFUND, sid))",
+            addr(hash_tagged(DomainTag::Refund, &[sid])),
+        ),
+        (
+            "H(ADDR, rk, H(REFUND, h_S))",
+            addr(hash_tagged(DomainTag::Refund, &[h_s])),
+        ),
+        (
+            "H(ADDR, rk, H(RECLAIM, sid))",
+            addr(hash_tagged(DomainTag::Reclaim, &[sid])),
+        ),
+        ("addr = h_S", Address::from_fr(h_s)),
+    ]
+}
+
+/// The observer's attack on one escrow: for every public address formula
+/// and every `k = 0..=⌊E/price⌋` (each refund `E − k·price`, then 0), is
+/// `H(NOTE, E − min(k·price, E), addr)` among `leaves`? Returns the
+/// `(formula, k)` recovered.
+fn observer_attack(e: &Escrow, leaves: &HashSet<[u8; 32]>) -> Vec<(&'static str, u64)> {
+    let (escrow, price) = (e.escrow.0, e.price_per_kib.0);
+    let mut found = Vec::new();
+    for (formula, addr) in public_refund_addresses(e) {
+        for k in 0..=escrow / price + 1 {
+            let refund = escrow - (k * price).min(escrow);
+            let cm = NoteCommitment::from_value_and_address(Value(refund), &addr);
+            if leaves.contains(&cm.to_bytes()) {
+                found.push((formula, k));
+            }
+        }
+    }
+    found
+}
+
 #[test]
 fn shared_fields_detects_a_reused_field() {
     // The check of (b) is not vacuous: a reused refund address is reported.
     let a = vec![1u8; AccessToken::BYTES];
     let mut b = vec![2u8; AccessToken::BYTES];
     b[169..201].copy_from_slice(&a[169..201]);
-    assert_eq!(shared_fields(&a, &b), vec!["refund_address"]);
+    assert_eq!(shared_fields(&a, &b), vec!["refund_owner"]);
 }
 
 #[test]
@@ -375,7 +438,7 @@ async fn scenario(logs: LogBuf) {
             escrow,
             price_per_kib,
             session_key_hash,
-            refund_addr,
+            refund_owner,
             expiry,
             cm_change,
             opened_at,
@@ -388,7 +451,7 @@ async fn scenario(logs: LogBuf) {
                 escrow,
                 price_per_kib,
                 session_key_hash,
-                refund_addr,
+                refund_owner,
                 expiry,
                 cm_change,
                 opened_at
@@ -399,7 +462,7 @@ async fn scenario(logs: LogBuf) {
                 before.escrow,
                 before.price_per_kib,
                 before.session_key_hash,
-                before.refund_addr,
+                before.refund_owner,
                 before.expiry,
                 before.cm_change,
                 before.opened_at
@@ -425,6 +488,9 @@ async fn scenario(logs: LogBuf) {
         report.total_paid.0
     );
     assert!(report.total_paid.0 >= 3 * (FETCH as u64 / 1024));
+
+    // ---------- (e) the public observer, over gRPC, reads no session's bytes
+    observer(&ledger, &sids, node_account, &mut wallets, &live).await;
 
     // ---------- (d) no log line pairs a session id with a peer address
     assert!(!log_text.is_empty(), "no log output captured");
@@ -455,4 +521,109 @@ async fn scenario(logs: LogBuf) {
         report.sessions,
         report.total_paid.0
     );
+}
+
+/// (e): plays the public observer against a gRPC view of the ledger, then
+/// shows the same attack succeeding on the former refund formula, then
+/// checks each wallet finds its own refunds.
+async fn observer(
+    ledger: &EmbeddedLedger,
+    sids: &[SessionId],
+    node_account: AccountId,
+    wallets: &mut [(Wallet, LocalTree)],
+    live: &[(usize, LiveSession)],
+) {
+    let (listener, addr) = veil_ledger::service::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .unwrap();
+    tokio::spawn(veil_ledger::service::serve(
+        ledger.clone(),
+        listener,
+        std::future::pending(),
+    ));
+    let public = RemoteLedger::connect(&format!("http://{addr}"))
+        .await
+        .unwrap();
+    // Every public record: every escrow (GetEscrow), every commitment
+    // (StreamCommitments), the node's total T (its public balance).
+    let mut escrows = Vec::new();
+    for sid in sids {
+        escrows.push(public.get_escrow(*sid).await.unwrap().unwrap());
+    }
+    let mut leaves = HashSet::new();
+    loop {
+        let page = public.commitments(leaves.len() as u64, 1024).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        leaves.extend(page.iter().map(|c| c.to_bytes()));
+    }
+    let total = public.balance(node_account).await.unwrap().get();
+    let mut settled = Vec::new();
+    for e in &escrows {
+        let EscrowState::Settled { cm_refund, .. } = e.state else {
+            panic!("not settled: {e:?}");
+        };
+        assert!(leaves.contains(&cm_refund.to_bytes()), "refund appended");
+        settled.push(cm_refund);
+        // The attack, on the real records: nothing recovered.
+        assert_eq!(
+            observer_attack(e, &leaves),
+            vec![],
+            "observer read {:?}",
+            e.session_id
+        );
+    }
+
+    // Each wallet finds its refunds (§6): the settled commitments, owned by
+    // the sessions' refund keys, worth 3E − T in all.
+    let mut refunds: Vec<(SessionId, u64)> = Vec::new();
+    for (w, tree) in wallets.iter_mut() {
+        let r = sync(ledger, w, tree).await.unwrap();
+        assert_eq!(r.refunds_recovered_by_scan, 0, "found from saved receipts");
+        let sk = w.spending_key();
+        for s in &w.data.sessions {
+            let note = w
+                .data
+                .notes
+                .iter()
+                .find(|n| n.origin == NoteOrigin::Refund && n.refund_key_rho == Some(s.refund_rho))
+                .expect("refund found");
+            assert!(settled.contains(&note.commitment(&sk)));
+            refunds.push((s.session_id(), note.value));
+        }
+    }
+    assert_eq!(refunds.len(), 3);
+    assert_eq!(
+        refunds.iter().map(|r| r.1).sum::<u64>(),
+        3 * ESCROW - total,
+        "refunds and T account for every escrow"
+    );
+    for (_, l) in live {
+        assert!(!l.relay.signed_kibs().is_empty());
+    }
+
+    // The same attack on the former formula `H(NOTE, E − pay, addr_r)`
+    // (what the ledger would have held for the same settlements): every
+    // session's KiB is read off.
+    let former: HashSet<[u8; 32]> = escrows
+        .iter()
+        .map(|e| {
+            let refund = refunds.iter().find(|r| r.0 == e.session_id).unwrap().1;
+            NoteCommitment::from_value_and_address(
+                Value(refund),
+                &Address::from_fr(e.refund_owner.inner()),
+            )
+            .to_bytes()
+        })
+        .collect();
+    for e in &escrows {
+        let refund = refunds.iter().find(|r| r.0 == e.session_id).unwrap().1;
+        let kib = (ESCROW - refund) / PRICE_PER_KIB;
+        assert_eq!(
+            observer_attack(e, &former),
+            vec![("former: addr_r itself", kib)],
+            "the attack works on the former formula"
+        );
+    }
 }

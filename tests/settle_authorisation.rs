@@ -126,7 +126,7 @@ async fn only_the_node_settles_its_sessions() {
         rho_change: Rho::random(&mut OsRng),
     };
     let session_key = SigningKey::generate(&mut OsRng);
-    let refund = Address::derive(&private.sk.owner_key(), &Rho::random(&mut OsRng));
+    let refund = veil_primitives::refund::refund_spending_key(&private.sk, &Rho::random(&mut OsRng)).owner_key();
     let height = ledger.status().await.unwrap().height;
     let public = AccessPublic::derive(
         &private,
@@ -184,7 +184,7 @@ async fn only_the_node_settles_its_sessions() {
     // T = 0 and the full refund, a proof the ledger's pairing would accept.
     let escrow = ledger.get_escrow(sid).await.unwrap().unwrap();
     let zero = Receipt { session_id: sid.inner(), kib: 0 }.sign(&session_key);
-    let slot = Slot::new(sid, escrow.escrow, escrow.price_per_kib, escrow.refund_addr, &session_key.verifying_key(), &zero);
+    let slot = Slot::new(sid, escrow.escrow, escrow.price_per_kib, escrow.refund_owner, &session_key.verifying_key(), &zero);
     let slots = vec![slot];
     let settle_public = SettlePublic::for_slots(node.node_id, &slots);
     assert_eq!(settle_public.total, Value(0));

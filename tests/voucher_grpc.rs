@@ -22,7 +22,7 @@ use veil_client::vouchers::{
 };
 use veil_ledger::types::{
     AccessStatement, Address, BlockHeight, MerkleRoot, NodeId, NoteCommitment,
-    Nullifier, Proof, SessionKeyHash, Value,
+    Nullifier, OwnerKey, Proof, SessionKeyHash, Value,
 };
 use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
@@ -74,7 +74,7 @@ impl AccessVerifier for TestVerifier {
             escrow: Value(u64_at(b, 97)),
             node_id: field(b, 105, NodeId::from_slice)?,
             session_key_hash: field(b, 137, SessionKeyHash::from_slice)?,
-            refund_addr: field(b, 169, Address::from_slice)?,
+            refund_owner: field(b, 169, OwnerKey::from_slice)?,
             expiry: BlockHeight(u64_at(b, 201)),
         };
         let proof = Proof::from_slice(&b[209..]).map_err(|e| TokenDecodeError(e.to_string()))?;
@@ -111,7 +111,7 @@ fn encode_token(st: &AccessStatement, proof: &Proof) -> Vec<u8> {
     out.extend_from_slice(&st.escrow.0.to_be_bytes());
     out.extend_from_slice(&st.node_id.to_bytes());
     out.extend_from_slice(&st.session_key_hash.to_bytes());
-    out.extend_from_slice(&st.refund_addr.to_bytes());
+    out.extend_from_slice(&st.refund_owner.to_bytes());
     out.extend_from_slice(&st.expiry.0.to_be_bytes());
     out.extend_from_slice(&proof.0);
     out
@@ -260,7 +260,7 @@ impl World {
             escrow: Value(ESCROW),
             node_id: node.handle.node_id,
             session_key_hash: SessionKeyHash::from_fr(session_key_hash(&key.verifying_key())),
-            refund_addr: Address::from_fr(random_fr()),
+            refund_owner: OwnerKey::from_fr(random_fr()),
             expiry: BlockHeight(height.0 + 50),
         };
         let token = encode_token(&statement, &FakeVerifier::valid_proof());

@@ -2,11 +2,11 @@
 //!
 //! Spec: `docs/protocol.md` §3. Public inputs, in this order
 //! (offsets [`ROOT`] … [`EXPIRY`]):
-//! `root, nf, cm_change, E, node_id, h_S, addr_r, expiry`.
+//! `root, nf, cm_change, E, node_id, h_S, rk, expiry`.
 //! Private: `sk, v, ρ, path, ρ_c` ([`AccessPrivate`]).
 //!
 //! Relations: the spend core (§3.2, [`crate::spend`]) with amount `E`;
-//! `expiry < 2^64`; `node_id`, `h_S`, `addr_r` each bound by one constraint
+//! `expiry < 2^64`; `node_id`, `h_S`, `rk` each bound by one constraint
 //! (§3.3). About 9,500 constraints (pinned in [`crate::shape`]).
 
 use ark_r1cs_std::{alloc::AllocVar, fields::fp::FpVar};
@@ -16,8 +16,9 @@ use veil_primitives::{
     Fr,
     field::fr_to_u64,
     ids::{BlockHeight, NodeId, SessionKeyHash},
+    keys::OwnerKey,
     merkle::MerkleRoot,
-    note::{Address, NoteCommitment, Nullifier},
+    note::{NoteCommitment, Nullifier},
     value::Value,
 };
 
@@ -41,8 +42,8 @@ pub const ESCROW: usize = 3;
 pub const NODE_ID: usize = 4;
 /// Offset of `h_S`.
 pub const SESSION_KEY_HASH: usize = 5;
-/// Offset of `addr_r`.
-pub const REFUND_ADDRESS: usize = 6;
+/// Offset of `rk`, the session's refund owner key (§3.1 input #6).
+pub const REFUND_OWNER: usize = 6;
 /// Offset of `expiry`.
 pub const EXPIRY: usize = 7;
 /// Number of public inputs.
@@ -64,7 +65,7 @@ pub struct AccessPublic {
     /// Commitment to the session key that signs receipts.
     pub session_key_hash: SessionKeyHash,
     /// The client's hidden refund address.
-    pub refund_address: Address,
+    pub refund_owner: OwnerKey,
     /// Last height at which the session may be settled.
     pub expiry: BlockHeight,
 }
@@ -84,7 +85,7 @@ impl AccessPublic {
             self.escrow.to_fr(),
             self.node_id.inner(),
             self.session_key_hash.inner(),
-            self.refund_address.inner(),
+            self.refund_owner.inner(),
             self.expiry.to_fr(),
         ]
     }
@@ -96,7 +97,7 @@ impl AccessPublic {
         escrow: Value,
         node_id: NodeId,
         session_key_hash: SessionKeyHash,
-        refund_address: Address,
+        refund_owner: OwnerKey,
         expiry: BlockHeight,
     ) -> Result<Self, AccessError> {
         let (root, nf, cm_change) = spend::outputs(&private.to_witness(), escrow)?;
@@ -107,7 +108,7 @@ impl AccessPublic {
             escrow,
             node_id,
             session_key_hash,
-            refund_address,
+            refund_owner,
             expiry,
         })
     }
@@ -225,7 +226,7 @@ impl ConstraintSynthesizer<Fr> for AccessCircuit {
         enforce_u64(&inputs[EXPIRY])?;
         spend::bind_public_input(&inputs[NODE_ID])?;
         spend::bind_public_input(&inputs[SESSION_KEY_HASH])?;
-        spend::bind_public_input(&inputs[REFUND_ADDRESS])?;
+        spend::bind_public_input(&inputs[REFUND_OWNER])?;
         Ok(())
     }
 }

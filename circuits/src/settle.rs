@@ -14,13 +14,13 @@
 //!
 //! | relation | gated by |
 //! |---|---|
-//! | `slot_i = H(SETTLE_SLOT, sid_i, E_i, price_i, h_S_i, addr_r_i, cm_refund_i)`, chained into the digest | — |
+//! | `slot_i = H(SETTLE_SLOT, sid_i, E_i, price_i, h_S_i, rk_i, cm_refund_i)`, chained into the digest | — |
 //! | `kib_i, price_i, E_i < 2^64` | — |
 //! | `A_i`, `R_i` on the curve, `S_i < l` | — |
 //! | `h_S_i = H(SESSION, A_i.x, A_i.y)` | `en_i` |
 //! | EdDSA `(R_i, S_i)` valid on `H(RECEIPT, sid_i, kib_i)` under `A_i` | `en_i` |
 //! | `pay_i = min(kib_i·price_i, E_i)` (128-bit comparison), `refund_i = E_i − pay_i` | — |
-//! | `cm_refund_i = H(NOTE, refund_i, addr_r_i)` | `en_i` |
+//! | `cm_refund_i = H(NOTE, refund_i, H(ADDR, rk_i, H(REFUND, A_i.x, A_i.y)))` | `en_i` |
 //! | `sid_i = 0`, `cm_refund_i = 0`, `kib_i = 0` | `¬en_i` |
 //!
 //! and `T = Σ pay_i` with `T < 2^64`. A padding slot has `kib = 0`, hence
@@ -40,14 +40,16 @@ use veil_primitives::{
     babyjubjub::{EdwardsAffine, ScalarField},
     eddsa::{RawSignature, SignatureError, VerifyingKey, verify_raw},
     ids::{NodeId, SessionId, SessionKeyHash},
-    note::{Address, NoteCommitment},
+    keys::OwnerKey,
+    note::NoteCommitment,
     poseidon::{DomainTag, hash_tagged},
     receipt::{SignedReceipt, receipt_message},
+    refund::refund_note,
     value::Value,
 };
 
 use crate::gadgets::{
-    eddsa as eddsa_gadget,
+    eddsa as eddsa_gadget, note as note_gadget,
     poseidon::hash_tagged as hash_tagged_var,
     range::{enforce_u64, min},
 };
@@ -121,7 +123,7 @@ pub enum SettleError {
         /// Why.
         source: SignatureError,
     },
-    /// `cm_refund` is not `H(NOTE, E − pay, addr_r)`.
+    /// `cm_refund` is not the refund note `(E − pay, rk, H(REFUND, A))` (§5.4).
     #[error("slot {slot}: refund commitment does not match")]
     RefundMismatch {
         /// The slot.
@@ -155,8 +157,8 @@ pub struct SlotPublic {
     pub price: Value,
     /// `h_S`, the session-key commitment.
     pub session_key_hash: SessionKeyHash,
-    /// `addr_r`, the client's hidden refund address.
-    pub refund_address: Address,
+    /// `rk`, the owner key of the session's refund key (§3.1 input #6).
+    pub refund_owner: OwnerKey,
     /// `cm_refund`, submitted by the node.
     pub cm_refund: NoteCommitment,
 }
@@ -169,12 +171,12 @@ impl SlotPublic {
             escrow: Value::ZERO,
             price: Value::ZERO,
             session_key_hash: SessionKeyHash::from_fr(Fr::ZERO),
-            refund_address: Address::from_fr(Fr::ZERO),
+            refund_owner: OwnerKey::from_fr(Fr::ZERO),
             cm_refund: NoteCommitment::from_fr(Fr::ZERO),
         }
     }
 
-    /// `slot = H(SETTLE_SLOT, session_id, E, price, h_S, addr_r, cm_refund)` (§5.2).
+    /// `slot = H(SETTLE_SLOT, session_id, E, price, h_S, rk, cm_refund)` (§5.2).
     pub fn digest(&self) -> Fr {
         hash_tagged(
             DomainTag::SettleSlot,
@@ -183,7 +185,7 @@ impl SlotPublic {
                 self.escrow.to_fr(),
                 self.price.to_fr(),
                 self.session_key_hash.inner(),
-                self.refund_address.inner(),
+                self.refund_owner.inner(),
                 self.cm_refund.inner(),
             ],
         )
@@ -235,18 +237,27 @@ pub fn slot_pay(kib: u64, price: Value, escrow: Value) -> Value {
     Value(u64::try_from(cost.min(u128::from(escrow.get()))).unwrap_or(escrow.get()))
 }
 
-/// The refund note `H(NOTE, E − min(kib·price, E), addr_r)` (§6): the client
-/// recomputes it for each receipt it signed to find its refund on the ledger.
+/// `E − min(kib·price, E)`: what a settlement with `kib` refunds.
+pub fn slot_refund(kib: u64, price: Value, escrow: Value) -> Value {
+    // pay <= escrow by construction.
+    escrow
+        .checked_sub(slot_pay(kib, price, escrow))
+        .unwrap_or(Value::ZERO)
+}
+
+/// The refund note commitment of a settlement with `kib` (§5.4, §6):
+/// `(E − min(kib·price, E), rk, H(REFUND, S))`
+/// ([`veil_primitives::refund::refund_note`]). The node computes it for
+/// `cm_refund`; the client recomputes it for each receipt it signed to find
+/// its refund on the ledger. Without `S` nobody else can.
 pub fn refund_commitment(
     escrow: Value,
     price: Value,
     kib: u64,
-    refund_address: &Address,
+    refund_owner: &OwnerKey,
+    session_key: &EdwardsAffine,
 ) -> NoteCommitment {
-    let pay = slot_pay(kib, price, escrow);
-    // pay <= escrow by construction.
-    let refund = escrow.checked_sub(pay).unwrap_or(Value::ZERO);
-    NoteCommitment::from_value_and_address(refund, refund_address)
+    refund_note(slot_refund(kib, price, escrow), *refund_owner, session_key).commitment()
 }
 
 /// The prover-only part of a slot.
@@ -301,7 +312,7 @@ impl Slot {
         session_id: SessionId,
         escrow: Value,
         price: Value,
-        refund_address: Address,
+        refund_owner: OwnerKey,
         session_key: &VerifyingKey,
         receipt: &SignedReceipt,
     ) -> Self {
@@ -312,8 +323,14 @@ impl Slot {
                 escrow,
                 price,
                 session_key_hash: session_key.session_key_hash(),
-                refund_address,
-                cm_refund: refund_commitment(escrow, price, kib, &refund_address),
+                refund_owner,
+                cm_refund: refund_commitment(
+                    escrow,
+                    price,
+                    kib,
+                    &refund_owner,
+                    &session_key.point().to_affine(),
+                ),
             },
             witness: SlotWitness {
                 enabled: true,
@@ -394,7 +411,7 @@ impl SettleStatement {
                 let m = receipt_message(&p.session_id.inner(), w.kib);
                 verify_raw(&a, &m, &w.signature)
                     .map_err(|source| SettleError::Signature { slot, source })?;
-                if refund_commitment(p.escrow, p.price, w.kib, &p.refund_address) != p.cm_refund {
+                if refund_commitment(p.escrow, p.price, w.kib, &p.refund_owner, &a) != p.cm_refund {
                     return Err(SettleError::RefundMismatch { slot });
                 }
                 total += u128::from(s.pay().get());
@@ -497,7 +514,7 @@ fn synthesize_slot(
     let escrow = witness_u64(cs, p.escrow.get())?;
     let price = witness_u64(cs, p.price.get())?;
     let h_s = witness(p.session_key_hash.inner())?;
-    let addr_r = witness(p.refund_address.inner())?;
+    let rk = witness(p.refund_owner.inner())?;
     let cm_refund = witness(p.cm_refund.inner())?;
 
     // Prover data.
@@ -520,8 +537,10 @@ fn synthesize_slot(
     let cost = &kib * &price;
     let pay = min(&cost, &escrow, COST_BITS)?;
     let refund = &escrow - &pay;
-    hash_tagged_var(DomainTag::Note, &[refund, addr_r.clone()])?
-        .conditional_enforce_equal(&cm_refund, &enabled)?;
+    // The refund note (refund, rk, ρ_ref = H(REFUND, A)): only the client and the node know A.
+    let rho_ref = hash_tagged_var(DomainTag::Refund, &[a.x.clone(), a.y.clone()])?;
+    let addr_ref = note_gadget::address(&rk, &rho_ref)?;
+    note_gadget::commitment(&refund, &addr_ref)?.conditional_enforce_equal(&cm_refund, &enabled)?;
 
     // Padding slots are empty (A17): no session, no refund, no bytes (hence no pay).
     let zero = FpVar::<Fr>::zero();
@@ -532,7 +551,7 @@ fn synthesize_slot(
     // Chain the slot into the digest (binds every slot to its position).
     let slot_digest = hash_tagged_var(
         DomainTag::SettleSlot,
-        &[session_id, escrow, price, h_s, addr_r, cm_refund],
+        &[session_id, escrow, price, h_s, rk, cm_refund],
     )?;
     let acc = hash_tagged_var(DomainTag::SettleBatch, &[acc.clone(), slot_digest])?;
     Ok((pay, acc))

@@ -11,9 +11,9 @@ use veil_circuits::{
 use veil_primitives::{
     Fr,
     ids::{BlockHeight, NodeId, SessionKeyHash},
-    keys::SpendingKey,
+    keys::{OwnerKey, SpendingKey},
     merkle::{DEPTH, Tree},
-    note::{Address, Note, NoteCommitment, Rho},
+    note::{Note, NoteCommitment, Rho},
     value::Value,
 };
 
@@ -40,7 +40,7 @@ fn honest() -> (AccessPublic, AccessPrivate) {
         Value(2_500),
         NodeId::from_fr(Fr::from(123u64)),
         SessionKeyHash::from_fr(Fr::from(456u64)),
-        Address::from_fr(Fr::from(789u64)),
+        OwnerKey::from_fr(Fr::from(789u64)),
         BlockHeight(50_000),
     )
     .expect("honest");
@@ -154,7 +154,7 @@ fn a11_every_public_input_is_bound() {
     assert_eq!(inputs[access::ROOT], public.root.inner());
     assert_eq!(inputs[access::ESCROW], Fr::from(2_500u64));
     assert_eq!(inputs[access::SESSION_KEY_HASH], Fr::from(456u64));
-    assert_eq!(inputs[access::REFUND_ADDRESS], Fr::from(789u64));
+    assert_eq!(inputs[access::REFUND_OWNER], Fr::from(789u64));
     assert_eq!(inputs[access::EXPIRY], Fr::from(50_000u64));
 }
 

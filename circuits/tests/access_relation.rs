@@ -16,9 +16,9 @@ use veil_circuits::{
 use veil_primitives::{
     Fr,
     ids::{BlockHeight, NodeId, SessionKeyHash},
-    keys::SpendingKey,
+    keys::{OwnerKey, SpendingKey},
     merkle::{AuthPath, DEPTH, LeafIndex, Tree, empty_roots},
-    note::{Address, Note, NoteCommitment, Nullifier, Rho},
+    note::{Note, NoteCommitment, Nullifier, Rho},
     poseidon::{DomainTag, hash, hash_node, hash_tagged},
     value::Value,
 };
@@ -56,7 +56,7 @@ fn case(sk: u64, v: u64, e: u64, position: u64, others: u64) -> Case {
         Value(e),
         NodeId::from_fr(Fr::from(77u64)),
         SessionKeyHash::from_fr(Fr::from(88u64)),
-        Address::from_fr(Fr::from(66u64)),
+        OwnerKey::from_fr(Fr::from(66u64)),
         BlockHeight(1_000),
     )
     .expect("honest case");
@@ -290,7 +290,7 @@ proptest! {
         let note = Note::new(Value(1_000), key.owner_key(), rho);
         let (tree, index) = tree_with(note.commitment(), pos, others);
         let private = AccessPrivate { path: tree.path(index).expect("leaf"), sk: key.clone(), value: Value(1_000), rho, rho_change: Rho::from_fr(Fr::from(rho_c)) };
-        let public = AccessPublic::derive(&private, Value(e), NodeId::from_fr(Fr::ONE), SessionKeyHash::from_fr(Fr::ONE), Address::from_fr(Fr::ONE), BlockHeight(1)).expect("honest");
+        let public = AccessPublic::derive(&private, Value(e), NodeId::from_fr(Fr::ONE), SessionKeyHash::from_fr(Fr::ONE), OwnerKey::from_fr(Fr::ONE), BlockHeight(1)).expect("honest");
         prop_assert_eq!(public.nullifier, Nullifier::derive(&key, &rho));
         let cs = ConstraintSystem::<Fr>::new_ref();
         AccessCircuit::new(&public, &private).generate_constraints(cs.clone()).expect("synthesis");

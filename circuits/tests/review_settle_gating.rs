@@ -19,7 +19,7 @@ use veil_primitives::{
     Fr,
     eddsa::{RawSignature, SigningKey},
     ids::{NodeId, SessionId, SessionKeyHash},
-    note::Address,
+    keys::OwnerKey,
     receipt::Receipt,
     value::Value,
 };
@@ -44,7 +44,7 @@ fn real_slot(n: u8, kib: u64, price: u64, escrow: u64) -> Slot {
         session_id,
         Value(escrow),
         Value(price),
-        Address::from_fr(Fr::from(900 + u64::from(n))),
+        OwnerKey::from_fr(Fr::from(900 + u64::from(n))),
         &sk.verifying_key(),
         &receipt,
     )
@@ -124,7 +124,7 @@ fn a_ledger_padding_slot_cannot_be_enabled() {
 #[test]
 fn disabled_slot_with_escrow_terms_pays_nothing_and_is_not_the_ledgers_padding() {
     // Only session id, refund and kib are forced to zero when disabled
-    // (§5.4); escrow, price, h_S and addr_r may be anything, but the slot
+    // (§5.4); escrow, price, h_S and rk may be anything, but the slot
     // then pays 0 and its digest is not the all-zero padding the ledger
     // appends, so no ledger statement matches it.
     let mut slots = vec![real_slot(1, 10, 3, 100), Slot::padding()];
@@ -132,7 +132,7 @@ fn disabled_slot_with_escrow_terms_pays_nothing_and_is_not_the_ledgers_padding()
         escrow: Value(1_000),
         price: Value(7),
         session_key_hash: SessionKeyHash::from_fr(Fr::from(3u64)),
-        refund_address: Address::from_fr(Fr::from(4u64)),
+        refund_owner: OwnerKey::from_fr(Fr::from(4u64)),
         ..SlotPublic::padding()
     };
     let public = SettlePublic::for_slots(node(), &slots);

@@ -14,8 +14,10 @@ use veil_primitives::{
     babyjubjub::{EdwardsProjective, ScalarField},
     eddsa::{RawSignature, SignatureError, SigningKey, session_key_hash, testing},
     ids::{NodeId, SessionId, SessionKeyHash},
+    keys::OwnerKey,
     note::{Address, NoteCommitment},
     receipt::Receipt,
+    refund::{reclaim_note, refund_note, refund_rho},
     value::Value,
 };
 
@@ -40,7 +42,7 @@ fn real_slot(n: u8, kib: u64, price: u64, escrow: u64) -> Slot {
         session_id,
         Value(escrow),
         Value(price),
-        Address::from_fr(Fr::from(77 + u64::from(n))),
+        OwnerKey::from_fr(Fr::from(77 + u64::from(n))),
         &sk.verifying_key(),
         &receipt,
     )
@@ -204,8 +206,13 @@ fn receipt_signed_by_another_key_fails() {
     .sign(&node_key);
     slot.witness.kib = 90;
     slot.witness.signature = forged.signature.into();
-    slot.public.cm_refund =
-        refund_commitment(Value(100), Value(1), 90, &slot.public.refund_address);
+    slot.public.cm_refund = refund_commitment(
+        Value(100),
+        Value(1),
+        90,
+        &slot.public.refund_owner,
+        &slot.witness.session_key,
+    );
     // With the client's key as A: the signature fails.
     assert_eq!(
         honest::<1>(vec![slot]),
@@ -230,20 +237,96 @@ fn receipt_signed_by_another_key_fails() {
 fn tampered_kib_and_refund_fail() {
     let mut slot = real_slot(5, 10, 2, 100);
     slot.witness.kib = 40; // more than the client signed
-    slot.public.cm_refund =
-        refund_commitment(Value(100), Value(2), 40, &slot.public.refund_address);
+    slot.public.cm_refund = refund_commitment(
+        Value(100),
+        Value(2),
+        40,
+        &slot.public.refund_owner,
+        &slot.witness.session_key,
+    );
     assert!(matches!(
         honest::<1>(vec![slot]),
         Err(SettleError::Signature { slot: 0, .. })
     ));
     let mut slot = real_slot(5, 10, 2, 100);
     // The node under-reports the refund (claims the full escrow as refund-less).
-    slot.public.cm_refund =
-        NoteCommitment::from_value_and_address(Value(0), &slot.public.refund_address);
+    slot.public.cm_refund = refund_note(
+        Value(0),
+        slot.public.refund_owner,
+        &slot.witness.session_key,
+    )
+    .commitment();
     assert_eq!(
         honest::<1>(vec![slot]),
         Err(SettleError::RefundMismatch { slot: 0 })
     );
+}
+
+/// The refund note must be `(E − pay, rk, H(REFUND, A))` with the slot's
+/// own `rk` and session key `A` (§5.4): native and circuit refuse the same
+/// wrong blindings, and the old public formula `H(NOTE, E − pay, rk)`.
+#[test]
+fn refund_note_is_blinded_by_the_session_key_and_owned_by_rk() {
+    let base = real_slot(15, 10, 2, 100);
+    let (rk, a) = (base.public.refund_owner, base.witness.session_key);
+    let refund = Value(80);
+    assert_eq!(
+        base.public.cm_refund,
+        refund_note(refund, rk, &a).commitment()
+    );
+    let other_a = key(99).verifying_key().point().to_affine();
+    let other_rk = OwnerKey::from_fr(rk.inner() + Fr::from(1u64));
+    let sid = base.public.session_id;
+    let wrong: [(&str, NoteCommitment); 6] = [
+        (
+            "another session key",
+            refund_note(refund, rk, &other_a).commitment(),
+        ),
+        (
+            "another owner",
+            refund_note(refund, other_rk, &a).commitment(),
+        ),
+        ("another value", refund_note(Value(81), rk, &a).commitment()),
+        (
+            "unblinded (old formula)",
+            NoteCommitment::from_value_and_address(refund, &Address::from_fr(rk.inner())),
+        ),
+        (
+            "ρ = h_S instead of H(REFUND, A)",
+            NoteCommitment::from_value_and_address(
+                refund,
+                &Address::derive(
+                    &rk,
+                    &veil_primitives::note::Rho::from_fr(base.public.session_key_hash.inner()),
+                ),
+            ),
+        ),
+        (
+            "the reclaim note",
+            reclaim_note(refund, rk, &sid).commitment(),
+        ),
+    ];
+    for (what, cm) in wrong {
+        let mut slot = base;
+        slot.public.cm_refund = cm;
+        assert_eq!(
+            honest::<1>(vec![slot]),
+            Err(SettleError::RefundMismatch { slot: 0 }),
+            "{what}"
+        );
+    }
+    // A wrong rk in the slot (the ledger's record) with the honest refund note:
+    // the note no longer matches the slot's owner.
+    let mut slot = base;
+    slot.public.refund_owner = other_rk;
+    assert_eq!(
+        honest::<1>(vec![slot]),
+        Err(SettleError::RefundMismatch { slot: 0 })
+    );
+    // Re-blinded for the new rk, it settles (rk is the slot's to choose).
+    slot.public.cm_refund = refund_note(refund, other_rk, &a).commitment();
+    assert_eq!(honest::<1>(vec![slot]), Ok(()));
+    assert_ne!(refund_rho(&a).inner(), base.public.session_key_hash.inner());
 }
 
 #[test]
@@ -259,7 +342,12 @@ fn pay_is_capped_and_never_wraps() {
     // Refund of a capped session is a zero-value note.
     assert_eq!(
         over.public.cm_refund,
-        NoteCommitment::from_value_and_address(Value::ZERO, &over.public.refund_address)
+        refund_note(
+            Value::ZERO,
+            over.public.refund_owner,
+            &over.witness.session_key
+        )
+        .commitment()
     );
 }
 
@@ -370,17 +458,22 @@ fn slots_are_bound_to_positions_and_duplicates_never_match_the_ledger() {
 fn refund_discovery_matches_the_settled_commitment() {
     // §6: the client recomputes the refund note for each receipt it signed.
     let slot = real_slot(14, 33, 3, 500);
-    let addr = slot.public.refund_address;
+    let (rk, a) = (slot.public.refund_owner, slot.witness.session_key);
     let candidates: Vec<NoteCommitment> = (0..=40)
-        .map(|kib| refund_commitment(Value(500), Value(3), kib, &addr))
+        .map(|kib| refund_commitment(Value(500), Value(3), kib, &rk, &a))
         .collect();
     assert_eq!(
         candidates.iter().position(|c| *c == slot.public.cm_refund),
         Some(33)
     );
     assert_eq!(
-        refund_commitment(Value(500), Value(3), 0, &addr),
-        NoteCommitment::from_value_and_address(Value(500), &addr)
+        refund_commitment(Value(500), Value(3), 0, &rk, &a),
+        refund_note(Value(500), rk, &a).commitment()
+    );
+    // A zero-KiB refund is not the reclaim of the same escrow (§8.3.4).
+    assert_ne!(
+        refund_commitment(Value(500), Value(3), 0, &rk, &a),
+        reclaim_note(Value(500), rk, &slot.public.session_id).commitment()
     );
 }
 

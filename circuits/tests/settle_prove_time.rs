@@ -12,7 +12,7 @@ use veil_primitives::{
     Fr,
     eddsa::SigningKey,
     ids::{NodeId, SessionId},
-    note::Address,
+    keys::OwnerKey,
     receipt::Receipt,
     value::Value,
 };
@@ -31,7 +31,7 @@ fn slot(n: u64) -> Slot {
         session_id,
         Value(1_000_000),
         Value(2),
-        Address::from_fr(Fr::from(n + 1)),
+        OwnerKey::from_fr(Fr::from(n + 1)),
         &sk.verifying_key(),
         &receipt,
     )

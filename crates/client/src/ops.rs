@@ -48,6 +48,7 @@ pub async fn deposit<L: LedgerApi, R: RngCore + CryptoRng>(
         origin: NoteOrigin::Deposit,
         status: NoteStatus::Pending,
         leaf: None,
+        refund_key_rho: None,
     });
     wallet.save()?;
     let addr = Address::derive(&wallet.spending_key().owner_key(), &rho);
@@ -98,7 +99,7 @@ pub fn plan_spend<R: RngCore + CryptoRng>(
         });
     };
     let private = SpendPrivate {
-        sk: wallet.spending_key(),
+        sk: note.spending_key(&wallet.spending_key()),
         value: Value(note.value),
         rho: note.rho(),
         path: tree.path(leaf)?,
@@ -113,9 +114,13 @@ pub fn plan_spend<R: RngCore + CryptoRng>(
 
 /// Records the effects of a spend in the wallet before it is submitted:
 /// the note becomes `Spent`, the change note is saved `Pending`.
+/// The change belongs to the spent note's owner (§3.2): a refund key's
+/// change stays with that refund key.
 pub fn record_spend(wallet: &mut Wallet, spend: &Spend) -> Result<(), ClientError> {
+    let mut owner = None;
     if let Some(n) = wallet.data.notes.get_mut(spend.note_index) {
         n.status = NoteStatus::Spent;
+        owner = n.refund_key_rho;
     }
     wallet.data.notes.push(NoteRecord {
         value: spend.change,
@@ -123,6 +128,7 @@ pub fn record_spend(wallet: &mut Wallet, spend: &Spend) -> Result<(), ClientErro
         origin: NoteOrigin::Change,
         status: NoteStatus::Pending,
         leaf: None,
+        refund_key_rho: owner,
     });
     wallet.save()?;
     Ok(())

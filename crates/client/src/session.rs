@@ -14,7 +14,8 @@ use veil_primitives::Fr;
 use veil_primitives::eddsa::{SigningKey, VerifyingKey, node_id, session_key_hash};
 use veil_primitives::field::fr_from_slice;
 use veil_primitives::ids::{BlockHeight, NodeId, SessionId, SessionKeyHash};
-use veil_primitives::note::{Address, Rho};
+use veil_primitives::note::Rho;
+use veil_primitives::refund::refund_spending_key;
 use veil_primitives::value::Value;
 use veil_proofs::Prover;
 use veil_proto::node::v1 as pb;
@@ -341,8 +342,9 @@ fn build_and_persist<R: RngCore + CryptoRng>(
     let spend = plan_spend(wallet, tree, escrow, rng)?;
     let session_key = SigningKey::generate(rng);
     let h_s = SessionKeyHash::from_fr(session_key_hash(&session_key.verifying_key()));
+    // A fresh refund key per session (§6): rk links no two sessions.
     let refund_rho = Rho::random(rng);
-    let addr_r = Address::derive(&wallet.spending_key().owner_key(), &refund_rho);
+    let refund_owner = refund_spending_key(&wallet.spending_key(), &refund_rho).owner_key();
     let expiry = terms
         .ledger_height
         .checked_add(terms.max_session_lifetime.max(1))
@@ -352,7 +354,7 @@ fn build_and_persist<R: RngCore + CryptoRng>(
         Value(escrow),
         terms.node_id,
         h_s,
-        addr_r,
+        refund_owner,
         BlockHeight(expiry),
     )
     .map_err(|e| ClientError::Input(e.to_string()))?;

@@ -7,16 +7,20 @@
 
 use std::collections::HashMap;
 
-use veil_circuits::settle::{refund_commitment, slot_pay};
+use veil_circuits::settle::slot_refund;
 use veil_ledger::LedgerApi;
 use veil_ledger::api::MAX_COMMITMENT_PAGE;
 use veil_primitives::field::{FR_BYTES, fr_to_bytes};
+use veil_primitives::keys::SpendingKey;
 use veil_primitives::merkle::{AuthPath, MerkleRoot, Tree};
-use veil_primitives::note::{Address, NoteCommitment};
+use veil_primitives::note::{Address, NoteCommitment, Rho};
+use veil_primitives::refund::{reclaim_note, refund_note, refund_rho};
 use veil_primitives::value::Value;
 
 use crate::error::ClientError;
-use crate::wallet::{NoteOrigin, NoteRecord, NoteStatus, SessionStatus, Wallet};
+use crate::wallet::{
+    HexFr, NoteOrigin, NoteRecord, NoteStatus, SessionRecord, SessionStatus, Wallet,
+};
 
 /// The client's copy of the note commitment tree, with an index from
 /// commitment to leaf.
@@ -131,12 +135,13 @@ impl LocalTree {
 
 /// Syncs `tree` with the ledger and updates the wallet's notes and sessions:
 /// pending notes found in the tree become spendable; for each session, the
-/// refund `H(NOTE, E − min(kib·price, E), addr_r)` is recomputed for every
-/// receipt the wallet signed and for "no receipt" (which is also the full
-/// reclaim `H(NOTE, E, addr_r)`), and a match becomes a refund note.
-/// A session past its expiry whose refund is still missing (its receipts
-/// were never saved: the client died mid-session) is then searched over
-/// every refund value (§6, [`recover_refunds`]). Saves the wallet.
+/// refund note `(E − min(kib·price, E), rk, H(REFUND, S))` is recomputed for
+/// every receipt the wallet signed and for "no receipt", and the reclaim
+/// note `(E, rk, H(RECLAIM, session_id))` (§6, §8.3.4); a match becomes a
+/// note owned by the session's refund key. A session past its expiry whose
+/// refund is still missing (its receipts were never saved: the client died
+/// mid-session) is then searched over every refund value
+/// (§6, [`recover_refunds`]). Saves the wallet.
 ///
 /// The ledger is asked only for commitments and its height: nothing that
 /// names a session.
@@ -180,8 +185,9 @@ fn refund_value(escrow: u64, price: u64, i: u64) -> u64 {
     escrow.saturating_sub(i.saturating_mul(price))
 }
 
-/// Looks for the refund note of an escrow `(E, price)` with refund address
-/// `addr_r` in `tree` by trying every refund value a settlement can produce
+/// Looks for the refund note of an escrow `(E, price)` at the refund
+/// address `addr = H(ADDR, rk, H(REFUND, S))` (§6) in `tree` by trying every
+/// refund value a settlement can produce
 /// ([`refund_candidates`] Poseidon hashes, spread over the available
 /// cores). Returns `(value, leaf)`, or `Ok(None)` if no such note is in the
 /// tree; refuses, without hashing, an escrow with more than `limit`
@@ -189,7 +195,7 @@ fn refund_value(escrow: u64, price: u64, i: u64) -> u64 {
 pub fn find_refund_by_scan(
     escrow: Value,
     price: Value,
-    addr_r: &Address,
+    addr: &Address,
     tree: &LocalTree,
     limit: u64,
 ) -> Result<Option<(u64, u64)>, u64> {
@@ -207,8 +213,7 @@ pub fn find_refund_by_scan(
                 return None;
             }
             let v = refund_value(e, p, i);
-            if let Some(leaf) = tree.find(&NoteCommitment::from_value_and_address(Value(v), addr_r))
-            {
+            if let Some(leaf) = tree.find(&NoteCommitment::from_value_and_address(Value(v), addr)) {
                 found.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Some((v, leaf));
             }
@@ -249,7 +254,7 @@ pub fn recover_refunds(
     limit: u64,
     report: &mut SyncReport,
 ) {
-    let owner = wallet.spending_key().owner_key();
+    let sk = wallet.spending_key();
     let mut refunds = Vec::new();
     for s in wallet.data.sessions.iter_mut() {
         if !matches!(s.status, SessionStatus::Open | SessionStatus::Closed) || s.expiry >= height {
@@ -259,23 +264,15 @@ pub fn recover_refunds(
         if tree.scanned.get(&fr_to_bytes(&key)) == Some(&tree.size()) {
             continue; // nothing new since the last scan
         }
-        let addr_r = Address::derive(&owner, &s.refund_rho());
-        match find_refund_by_scan(
-            Value(s.escrow),
-            Value(s.price_per_kib),
-            &addr_r,
-            tree,
-            limit,
-        ) {
+        let Some(session_key) = s.session_key() else {
+            continue; // no S, no refund address: only the reclaim is findable
+        };
+        let rho = refund_rho(&session_key.verifying_key().point().to_affine());
+        let addr = Address::derive(&s.refund_key(&sk).owner_key(), &rho);
+        match find_refund_by_scan(Value(s.escrow), Value(s.price_per_kib), &addr, tree, limit) {
             Ok(Some((value, leaf))) => {
                 s.status = SessionStatus::Finished;
-                refunds.push(NoteRecord {
-                    value,
-                    rho: s.refund_rho,
-                    origin: NoteOrigin::Refund,
-                    status: NoteStatus::Unspent,
-                    leaf: Some(leaf),
-                });
+                refunds.push(refund_record(s, value, &rho, leaf));
                 report.refunds_found.push(value);
                 report.refunds_recovered_by_scan += 1;
             }
@@ -291,9 +288,41 @@ pub fn recover_refunds(
     wallet.data.notes.extend(refunds);
 }
 
+/// The note record of a session's refund or reclaim: owned by the
+/// session's refund key (§6).
+fn refund_record(s: &SessionRecord, value: u64, rho: &Rho, leaf: u64) -> NoteRecord {
+    NoteRecord {
+        value,
+        rho: HexFr(rho.inner()),
+        origin: NoteOrigin::Refund,
+        status: NoteStatus::Unspent,
+        leaf: Some(leaf),
+        refund_key_rho: Some(s.refund_rho),
+    }
+}
+
+/// Session `s`'s reclaim note, or its refund note for "no receipt" or one
+/// of the receipts the wallet saved (§6), if `tree` holds it.
+fn find_known_refund(s: &SessionRecord, sk: &SpendingKey, tree: &LocalTree) -> Option<NoteRecord> {
+    let rk = s.refund_key(sk).owner_key();
+    let reclaim = reclaim_note(Value(s.escrow), rk, &s.session_id());
+    if let Some(leaf) = tree.find(&reclaim.commitment()) {
+        return Some(refund_record(s, s.escrow, &reclaim.rho, leaf));
+    }
+    let point = s.session_key()?.verifying_key().point().to_affine();
+    let (price, escrow) = (Value(s.price_per_kib), Value(s.escrow));
+    std::iter::once(0)
+        .chain(s.receipts_kib.iter().copied())
+        .find_map(|kib| {
+            let note = refund_note(slot_refund(kib, price, escrow), rk, &point);
+            let leaf = tree.find(&note.commitment())?;
+            Some(refund_record(s, note.value.get(), &note.rho, leaf))
+        })
+}
+
 /// The matching step of [`sync`], without I/O.
 pub fn scan(wallet: &mut Wallet, tree: &LocalTree, new_leaves: u64) -> SyncReport {
-    let owner = wallet.spending_key().owner_key();
+    let sk = wallet.spending_key();
     let mut report = SyncReport {
         new_leaves,
         leaves: tree.size(),
@@ -303,8 +332,7 @@ pub fn scan(wallet: &mut Wallet, tree: &LocalTree, new_leaves: u64) -> SyncRepor
         if note.leaf.is_some() {
             continue;
         }
-        let cm = NoteRecord::commitment_for(&owner, note.value, &note.rho());
-        if let Some(i) = tree.find(&cm) {
+        if let Some(i) = tree.find(&note.commitment(&sk)) {
             note.leaf = Some(i);
             if note.status == NoteStatus::Pending {
                 note.status = NoteStatus::Unspent;
@@ -317,24 +345,10 @@ pub fn scan(wallet: &mut Wallet, tree: &LocalTree, new_leaves: u64) -> SyncRepor
         if !matches!(s.status, SessionStatus::Open | SessionStatus::Closed) {
             continue;
         }
-        let addr_r = Address::derive(&owner, &s.refund_rho());
-        let candidates = std::iter::once(0).chain(s.receipts_kib.iter().copied());
-        for kib in candidates {
-            let cm = refund_commitment(Value(s.escrow), Value(s.price_per_kib), kib, &addr_r);
-            if let Some(i) = tree.find(&cm) {
-                let pay = slot_pay(kib, Value(s.price_per_kib), Value(s.escrow));
-                let value = s.escrow.saturating_sub(pay.get());
-                s.status = SessionStatus::Finished;
-                refunds.push(NoteRecord {
-                    value,
-                    rho: s.refund_rho,
-                    origin: NoteOrigin::Refund,
-                    status: NoteStatus::Unspent,
-                    leaf: Some(i),
-                });
-                report.refunds_found.push(value);
-                break;
-            }
+        if let Some(note) = find_known_refund(s, &sk, tree) {
+            s.status = SessionStatus::Finished;
+            report.refunds_found.push(note.value);
+            refunds.push(note);
         }
     }
     wallet.data.notes.extend(refunds);
@@ -344,9 +358,10 @@ pub fn scan(wallet: &mut Wallet, tree: &LocalTree, new_leaves: u64) -> SyncRepor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use veil_circuits::settle::refund_commitment;
+    use veil_circuits::settle::{refund_commitment, slot_pay};
     use veil_primitives::Fr;
-    use veil_primitives::note::Rho;
+    use veil_primitives::eddsa::SigningKey;
+    use veil_primitives::refund::refund_spending_key;
 
     fn addr(x: u64) -> Address {
         Address::from_fr(Fr::from(x))
@@ -386,7 +401,8 @@ mod tests {
             tree.append(NoteCommitment::from_fr(Fr::from(1000 + i)))
                 .unwrap();
         }
-        let cm = refund_commitment(Value(e), Value(p), k, &addr(7));
+        let cm =
+            NoteCommitment::from_value_and_address(slot_refund(k, Value(p), Value(e)), &addr(7));
         let leaf = tree.append(cm).unwrap();
         assert_eq!(
             find_refund_by_scan(Value(e), Value(p), &addr(7), &tree, MAX_SCAN_CANDIDATES),
@@ -429,7 +445,7 @@ mod tests {
             nullifier: HexFr(Fr::from(4u64)),
             change_rho: HexFr(Fr::from(5u64)),
             refund_rho: HexFr(Fr::from(6u64)),
-            session_seed: String::new(),
+            session_seed: hex::encode([3u8; 32]),
             token: String::new(),
             receipts_kib: Vec::new(),
             status: SessionStatus::Open,
@@ -437,15 +453,89 @@ mod tests {
         w
     }
 
+    /// `cm_refund` as the node computes it for the wallet's session and `kib`.
+    fn node_refund(wallet: &Wallet, kib: u64) -> NoteCommitment {
+        let s = &wallet.data.sessions[0];
+        let rk = s.refund_key(&wallet.spending_key()).owner_key();
+        let point = s.session_key().unwrap().verifying_key().point().to_affine();
+        refund_commitment(Value(s.escrow), Value(s.price_per_kib), kib, &rk, &point)
+    }
+
+    /// The found note is owned by the session's refund key, and `scan`
+    /// recognises it as spendable (its commitment under that key is the leaf).
+    fn assert_owned_by_refund_key(wallet: &Wallet, tree: &LocalTree) {
+        let note = wallet.data.notes.last().unwrap();
+        let sk = wallet.spending_key();
+        let s = &wallet.data.sessions[0];
+        assert_eq!(note.refund_key_rho, Some(s.refund_rho));
+        assert_eq!(
+            note.spending_key(&sk).owner_key(),
+            s.refund_key(&sk).owner_key()
+        );
+        assert_eq!(tree.find(&note.commitment(&sk)), note.leaf);
+    }
+
+    #[test]
+    fn scan_finds_refunds_by_receipt_and_reclaims_and_nothing_foreign() {
+        let dir = tempfile::tempdir().unwrap();
+        let (e, p) = (1000u64, 4u64);
+        // A refund for a saved receipt.
+        let mut wallet = wallet_with_open_session(dir.path(), e, p);
+        wallet.data.sessions[0].receipts_kib = vec![10, 20];
+        let mut tree = LocalTree::new();
+        let leaf = tree.append(node_refund(&wallet, 20)).unwrap();
+        assert_eq!(scan(&mut wallet, &tree, 1).refunds_found, vec![e - 80]);
+        assert_eq!(wallet.data.notes.last().unwrap().leaf, Some(leaf));
+        assert_owned_by_refund_key(&wallet, &tree);
+
+        // A reclaim: (E, rk, H(RECLAIM, sid)).
+        let dir = tempfile::tempdir().unwrap();
+        let mut wallet = wallet_with_open_session(dir.path(), e, p);
+        let s = &wallet.data.sessions[0];
+        let rk = s.refund_key(&wallet.spending_key()).owner_key();
+        let reclaim = reclaim_note(Value(e), rk, &s.session_id()).commitment();
+        let mut tree = LocalTree::new();
+        tree.append(reclaim).unwrap();
+        assert_eq!(scan(&mut wallet, &tree, 1).refunds_found, vec![e]);
+        assert_owned_by_refund_key(&wallet, &tree);
+
+        // The old formula H(NOTE, E − pay, H(ADDR, pk, ρ_r)), another session
+        // key, another refund key: not ours.
+        let dir = tempfile::tempdir().unwrap();
+        let mut wallet = wallet_with_open_session(dir.path(), e, p);
+        let s = wallet.data.sessions[0].clone();
+        let sk = wallet.spending_key();
+        let old = Address::derive(&sk.owner_key(), &s.refund_rho());
+        let other_s = SigningKey::from_seed([4u8; 32]).unwrap().verifying_key();
+        let other_rk = refund_spending_key(&sk, &Rho::from_fr(Fr::from(7u64))).owner_key();
+        let rk = s.refund_key(&sk).owner_key();
+        let point = s.session_key().unwrap().verifying_key().point().to_affine();
+        let mut tree = LocalTree::new();
+        for cm in [
+            NoteCommitment::from_value_and_address(Value(e), &old),
+            refund_commitment(Value(e), Value(p), 0, &rk, &other_s.point().to_affine()),
+            refund_commitment(Value(e), Value(p), 0, &other_rk, &point),
+        ] {
+            tree.append(cm).unwrap();
+        }
+        assert_eq!(
+            scan(&mut wallet, &tree, 3),
+            SyncReport {
+                new_leaves: 3,
+                leaves: 3,
+                ..SyncReport::default()
+            }
+        );
+        assert_eq!(wallet.data.sessions[0].status, SessionStatus::Open);
+    }
+
     #[test]
     fn recovery_waits_for_expiry_and_respects_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let (e, p, k) = (1000u64, 4u64, 77u64);
         let mut wallet = wallet_with_open_session(dir.path(), e, p);
-        let owner = wallet.spending_key().owner_key();
-        let addr_r = Address::derive(&owner, &Rho::from_fr(Fr::from(6u64)));
         let mut tree = LocalTree::new();
-        let cm = refund_commitment(Value(e), Value(p), k, &addr_r);
+        let cm = node_refund(&wallet, k);
         let leaf = tree.append(cm).unwrap();
 
         // Height ≤ expiry: the session may still be relaying; no scan.
@@ -474,6 +564,7 @@ mod tests {
             (note.value, note.leaf, note.status),
             (e - k * p, Some(leaf), NoteStatus::Unspent)
         );
+        assert_owned_by_refund_key(&wallet, &tree);
         // Finished sessions are not scanned again.
         let mut report = SyncReport::default();
         recover_refunds(&mut wallet, &mut tree, 12, 251, &mut report);

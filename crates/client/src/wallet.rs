@@ -38,8 +38,10 @@ use veil_primitives::Fr;
 use veil_primitives::eddsa::{SEED_BYTES, SigningKey};
 use veil_primitives::ids::AccountId;
 use veil_primitives::field::{fr_from_bytes, fr_to_bytes};
+use veil_primitives::ids::SessionId;
 use veil_primitives::keys::{OwnerKey, SpendingKey};
 use veil_primitives::note::{Address, NoteCommitment, Rho};
+use veil_primitives::refund::refund_spending_key;
 use veil_primitives::value::Value;
 
 use crate::fsutil::{self, FsError};
@@ -185,12 +187,36 @@ pub struct NoteRecord {
     /// Leaf index once found in the tree.
     #[serde(default)]
     pub leaf: Option<u64>,
+    /// Who owns the note. Absent: the wallet key `sk`. Present: `ρ_r` of the
+    /// session whose refund key `sk_r = H(REFUND_KEY, sk, ρ_r)` owns it — the
+    /// session's refund or reclaim note, and the change of spending either
+    /// (the change goes to the spent note's owner, §3.2). Absent in files
+    /// written before refund keys existed, which therefore still load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_key_rho: Option<HexFr>,
 }
 
 impl NoteRecord {
     /// The note's randomness.
     pub fn rho(&self) -> Rho {
         Rho::from_fr(self.rho.0)
+    }
+
+    /// The key that spends this note, given the wallet key `sk`.
+    pub fn spending_key(&self, wallet_key: &SpendingKey) -> SpendingKey {
+        match &self.refund_key_rho {
+            None => wallet_key.clone(),
+            Some(rho_r) => refund_spending_key(wallet_key, &Rho::from_fr(rho_r.0)),
+        }
+    }
+
+    /// `cm = H(NOTE, v, H(ADDR, pk, ρ))` (§2.3), `pk` of [`Self::spending_key`].
+    pub fn commitment(&self, wallet_key: &SpendingKey) -> NoteCommitment {
+        Self::commitment_for(
+            &self.spending_key(wallet_key).owner_key(),
+            self.value,
+            &self.rho(),
+        )
     }
 
     /// `cm = H(NOTE, v, H(ADDR, pk, ρ))` (§2.3).
@@ -226,7 +252,8 @@ pub struct SessionRecord {
     /// The note spent (its `ρ`), the nullifier = session id.
     pub spent_rho: HexFr,
     pub nullifier: HexFr,
-    /// `ρ` of the change note and of the refund address.
+    /// `ρ` of the change note, and `ρ_r` of the session's refund key
+    /// `sk_r = H(REFUND_KEY, sk, ρ_r)` (§6).
     pub change_rho: HexFr,
     pub refund_rho: HexFr,
     /// Seed of the session EdDSA key S (32 bytes, hex).
@@ -240,9 +267,25 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
-    /// Randomness of the refund address `addr_r = H(ADDR, pk, ρ_r)`.
+    /// `ρ_r`, the randomness of the session's refund key.
     pub fn refund_rho(&self) -> Rho {
         Rho::from_fr(self.refund_rho.0)
+    }
+
+    /// The session's refund spending key `sk_r = H(REFUND_KEY, sk, ρ_r)` (§6).
+    pub fn refund_key(&self, wallet_key: &SpendingKey) -> SpendingKey {
+        refund_spending_key(wallet_key, &self.refund_rho())
+    }
+
+    /// The session id (the access nullifier).
+    pub fn session_id(&self) -> SessionId {
+        SessionId::from_fr(self.nullifier.0)
+    }
+
+    /// The session key `S` (from the stored seed), `None` if the seed is malformed.
+    pub fn session_key(&self) -> Option<SigningKey> {
+        let seed: [u8; 32] = hex::decode(&self.session_seed).ok()?.try_into().ok()?;
+        SigningKey::from_seed(seed)
     }
 }
 
@@ -401,9 +444,40 @@ mod tests {
                 origin: NoteOrigin::Deposit,
                 status: NoteStatus::Pending,
                 leaf: Some(2),
+                refund_key_rho: None,
             }],
             sessions: vec![],
         }
+    }
+
+    #[test]
+    fn note_owner_is_recorded_and_old_files_load() {
+        // A file written before refund keys: no `refund_key_rho`, owned by sk.
+        let mut json: serde_json::Value = serde_json::from_slice(&sample().to_bytes()).unwrap();
+        assert!(json["notes"][0].get("refund_key_rho").is_none());
+        json["notes"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("refund_key_rho");
+        let old = WalletData::from_bytes(&serde_json::to_vec(&json).unwrap()).unwrap();
+        let sk = SpendingKey::from_fr(old.spending_key.0);
+        let note = &old.notes[0];
+        assert_eq!(note.spending_key(&sk).owner_key(), sk.owner_key());
+        // A refund-owned note is spent with sk_r, and round-trips.
+        let mut w = sample();
+        w.notes[0].refund_key_rho = Some(HexFr(Fr::from(5u64)));
+        let back = WalletData::from_bytes(&w.to_bytes()).unwrap();
+        assert_eq!(back, w);
+        let sk_r = refund_spending_key(&sk, &Rho::from_fr(Fr::from(5u64)));
+        assert_eq!(
+            back.notes[0].spending_key(&sk).owner_key(),
+            sk_r.owner_key()
+        );
+        assert_ne!(sk_r.owner_key(), sk.owner_key());
+        assert_eq!(
+            back.notes[0].commitment(&sk),
+            NoteRecord::commitment_for(&sk_r.owner_key(), u64::MAX, &back.notes[0].rho())
+        );
     }
 
     #[test]

@@ -156,10 +156,7 @@ pub fn audit(store: &Store) -> Result<AuditReport, LedgerError> {
             }
             EscrowState::Reclaimed { leaf_index } => {
                 pool += i128::from(e.escrow.0);
-                if !leaf_is(
-                    leaf_index,
-                    &NoteCommitment::from_value_and_address(e.escrow, &e.refund_addr),
-                ) {
+                if !leaf_is(leaf_index, &e.reclaim_commitment()) {
                     v.push(format!(
                         "reclaim leaf {leaf_index} does not hold the refund"
                     ));

@@ -158,7 +158,7 @@ fn same_token(e: &Escrow, st: &AccessStatement) -> bool {
     e.node_id == st.node_id
         && e.escrow == st.escrow
         && e.session_key_hash == st.session_key_hash
-        && e.refund_addr == st.refund_addr
+        && e.refund_owner == st.refund_owner
         && e.expiry == st.expiry
         && e.cm_change == st.cm_change
 }
@@ -223,7 +223,7 @@ pub fn apply_open(
         escrow: st.escrow,
         price_per_kib: price,
         session_key_hash: st.session_key_hash,
-        refund_addr: st.refund_addr,
+        refund_owner: st.refund_owner,
         expiry: st.expiry,
         cm_change: st.cm_change,
         opened_at: w.height()?,
@@ -405,15 +405,15 @@ pub fn apply_settle(
 
 // ---------------------------------------------------------------- reclaim
 
-/// §8.3.4 reclaim: after `expiry + challenge_window`, refund `E` in full to
-/// `H(NOTE, E, addr_r)`. Anyone may call it; a retry returns the same leaf.
+/// §8.3.4 reclaim: after `expiry + challenge_window`, refund `E` in full as
+/// the reclaim note [`Escrow::reclaim_commitment`]. Anyone may call it; a retry returns the same leaf.
 pub fn apply_reclaim(
     w: &WriteState<'_>,
     cfg: &LedgerConfig,
     id: &SessionId,
 ) -> Result<ReclaimReceipt, LedgerError> {
     let mut e = w.escrow(id)?.ok_or(LedgerError::UnknownEscrow)?;
-    let commitment = NoteCommitment::from_value_and_address(e.escrow, &e.refund_addr);
+    let commitment = e.reclaim_commitment();
     match e.state {
         EscrowState::Reclaimed { leaf_index } => {
             return Ok(ReclaimReceipt {

@@ -14,8 +14,8 @@ use veil_primitives::eddsa::{SIGNATURE_BYTES, Signature, VerifyingKey};
 
 use crate::error::LedgerError;
 use crate::types::{
-    AccountAuth, AccountId, Address, BlockHeight, Escrow, EscrowState, MerkleRoot, NodeId, NodeRecord,
-    NodeRegistration, NoteCommitment, Nullifier, SessionId, SessionKeyHash, Value,
+    AccountAuth, AccountId, BlockHeight, Escrow, EscrowState, MerkleRoot, NodeId, NodeRecord,
+    NodeRegistration, NoteCommitment, Nullifier, OwnerKey, SessionId, SessionKeyHash, Value,
 };
 
 /// Bumped on any incompatible change of a table or record below.
@@ -214,7 +214,7 @@ pub fn encode_escrow(e: &Escrow) -> Vec<u8> {
     out.extend_from_slice(&e.escrow.0.to_be_bytes());
     out.extend_from_slice(&e.price_per_kib.0.to_be_bytes());
     out.extend_from_slice(&e.session_key_hash.to_bytes());
-    out.extend_from_slice(&e.refund_addr.to_bytes());
+    out.extend_from_slice(&e.refund_owner.to_bytes());
     out.extend_from_slice(&e.expiry.0.to_be_bytes());
     out.extend_from_slice(&e.cm_change.to_bytes());
     out.extend_from_slice(&e.opened_at.0.to_be_bytes());
@@ -241,7 +241,7 @@ pub fn decode_escrow(buf: &[u8]) -> Result<Escrow, LedgerError> {
         escrow: Value(r.u64()?),
         price_per_kib: Value(r.u64()?),
         session_key_hash: r.field(SessionKeyHash::from_bytes)?,
-        refund_addr: r.field(Address::from_bytes)?,
+        refund_owner: r.field(OwnerKey::from_bytes)?,
         expiry: BlockHeight(r.u64()?),
         cm_change: r.field(NoteCommitment::from_bytes)?,
         opened_at: BlockHeight(r.u64()?),
@@ -477,7 +477,7 @@ mod tests {
             escrow: Value(100),
             price_per_kib: Value(3),
             session_key_hash: SessionKeyHash::from_fr(Fr::from(4u64)),
-            refund_addr: Address::from_fr(Fr::from(5u64)),
+            refund_owner: OwnerKey::from_fr(Fr::from(5u64)),
             expiry: BlockHeight(9),
             cm_change: NoteCommitment::from_fr(Fr::from(6u64)),
             opened_at: BlockHeight(1),
@@ -522,7 +522,7 @@ mod tests {
             escrow: Value(1),
             price_per_kib: Value(1),
             session_key_hash: SessionKeyHash::from_fr(f(3)),
-            refund_addr: Address::from_fr(f(4)),
+            refund_owner: OwnerKey::from_fr(f(4)),
             expiry: BlockHeight(2),
             cm_change: NoteCommitment::from_fr(f(5)),
             opened_at: BlockHeight(1),

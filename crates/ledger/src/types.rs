@@ -10,6 +10,7 @@ use veil_primitives::{EncodingError, Fr, poseidon};
 use crate::error::LedgerError;
 
 pub use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
+pub use veil_primitives::keys::OwnerKey;
 pub use veil_primitives::merkle::MerkleRoot;
 pub use veil_primitives::note::{Address, NoteCommitment, Nullifier};
 pub use veil_primitives::value::Value;
@@ -46,7 +47,7 @@ pub struct AccessStatement {
     pub escrow: Value,
     pub node_id: NodeId,
     pub session_key_hash: SessionKeyHash,
-    pub refund_addr: Address,
+    pub refund_owner: OwnerKey,
     pub expiry: BlockHeight,
 }
 
@@ -123,7 +124,7 @@ pub struct SettleSlot {
     pub escrow: Value,
     pub price_per_kib: Value,
     pub session_key_hash: SessionKeyHash,
-    pub refund_addr: Address,
+    pub refund_owner: OwnerKey,
     pub cm_refund: NoteCommitment,
 }
 
@@ -160,7 +161,7 @@ impl SettleStatement {
             escrow: escrow.escrow,
             price_per_kib: escrow.price_per_kib,
             session_key_hash: escrow.session_key_hash,
-            refund_addr: escrow.refund_addr,
+            refund_owner: escrow.refund_owner,
             cm_refund,
         }
     }
@@ -189,12 +190,21 @@ pub struct Escrow {
     pub escrow: Value,
     pub price_per_kib: Value,
     pub session_key_hash: SessionKeyHash,
-    pub refund_addr: Address,
+    pub refund_owner: OwnerKey,
     pub expiry: BlockHeight,
     /// The change commitment appended by the open (identifies a retry).
     pub cm_change: NoteCommitment,
     pub opened_at: BlockHeight,
     pub state: EscrowState,
+}
+
+impl Escrow {
+    /// The note a reclaim appends: `(E, rk, H(RECLAIM, session_id))` (§8.3.4,
+    /// [`veil_primitives::refund::reclaim_note`]).
+    pub fn reclaim_commitment(&self) -> NoteCommitment {
+        veil_primitives::refund::reclaim_note(self.escrow, self.refund_owner, &self.session_id)
+            .commitment()
+    }
 }
 
 /// The first Poseidon input of the registration message (§8.3.6), in the

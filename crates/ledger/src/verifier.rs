@@ -190,7 +190,7 @@ pub fn access_public(s: &AccessStatement) -> AccessPublic {
         escrow: s.escrow,
         node_id: s.node_id,
         session_key_hash: s.session_key_hash,
-        refund_address: s.refund_addr,
+        refund_owner: s.refund_owner,
         expiry: s.expiry,
     }
 }
@@ -220,7 +220,7 @@ pub fn settle_public(s: &SettleStatement) -> Option<(SettleSize, SettlePublic)> 
             escrow: x.escrow,
             price: x.price_per_kib,
             session_key_hash: x.session_key_hash,
-            refund_address: x.refund_addr,
+            refund_owner: x.refund_owner,
             cm_refund: x.cm_refund,
         })
         .collect();

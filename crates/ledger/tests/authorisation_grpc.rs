@@ -27,6 +27,12 @@ fn key(seed: u8) -> SigningKey {
 
 const E: Value = Value(1_000);
 
+/// A refund note of `refund` for escrow `e`, blinded by a stand-in session key.
+fn full_refund(refund: Value, e: &Escrow) -> NoteCommitment {
+    let s = key(77).verifying_key().point().to_affine();
+    veil_primitives::refund::refund_note(refund, e.refund_owner, &s).commitment()
+}
+
 struct Fx {
     ledger: EmbeddedLedger,
     remote: RemoteLedger,
@@ -282,7 +288,7 @@ async fn settlement_needs_the_nodes_signature_over_the_wire() {
         escrow: E,
         node_id: node,
         session_key_hash: SessionKeyHash::from_fr(fr(502)),
-        refund_addr: Address::from_fr(fr(503)),
+        refund_owner: OwnerKey::from_fr(fr(503)),
         expiry: BlockHeight(10),
     };
     let e = fx.remote.open_escrow(token, FakeVerifier::valid_proof()).await.unwrap();
@@ -291,7 +297,7 @@ async fn settlement_needs_the_nodes_signature_over_the_wire() {
         k: 1,
         session_ids: vec![e.session_id],
         total: Value(300),
-        cm_refunds: vec![NoteCommitment::from_value_and_address(Value(700), &e.refund_addr)],
+        cm_refunds: vec![full_refund(Value(700), &e)],
         proof: FakeVerifier::valid_proof(),
         authorisation: None,
     };
@@ -305,7 +311,7 @@ async fn settlement_needs_the_nodes_signature_over_the_wire() {
     // Missing signature: the client's self-settlement with T = 0.
     let mut own = settle_to_pb(&SettleRequest {
         total: Value(0),
-        cm_refunds: vec![NoteCommitment::from_value_and_address(E, &e.refund_addr)],
+        cm_refunds: vec![full_refund(E, &e)],
         ..good.clone()
     });
     own.node_signature.clear();

@@ -186,7 +186,7 @@ impl Fx {
             escrow: E,
             node_id: node,
             session_key_hash: SessionKeyHash::from_fr(fr(3_000_000 + i)),
-            refund_addr: Address::from_fr(fr(4_000_000 + i)),
+            refund_owner: OwnerKey::from_fr(fr(4_000_000 + i)),
             expiry,
         }
     }
@@ -338,7 +338,7 @@ async fn mass_closing(n: usize) {
         );
         assert_eq!(
             r.commitment,
-            NoteCommitment::from_value_and_address(E, &e.refund_addr)
+            veil_primitives::refund::reclaim_note(E, e.refund_owner, &e.session_id).commitment()
         );
         assert!(leaves.insert(r.leaf_index), "one refund leaf per reclaim");
     }

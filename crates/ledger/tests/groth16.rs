@@ -165,7 +165,7 @@ impl Fx {
             E,
             self.node,
             session.verifying_key().session_key_hash(),
-            Address::from_fr(fr(4242 + note.leaf)),
+            OwnerKey::from_fr(fr(4242 + note.leaf)),
             BlockHeight(height.0 + 10),
         )
         .unwrap();
@@ -179,7 +179,7 @@ impl Fx {
             escrow: public.escrow,
             node_id: public.node_id,
             session_key_hash: public.session_key_hash,
-            refund_addr: public.refund_address,
+            refund_owner: public.refund_owner,
             expiry: public.expiry,
         };
         (st, to_ledger_proof(&t.proof))
@@ -247,9 +247,9 @@ fn real_access_token_opens_and_any_altered_input_is_rejected() {
             },
         ),
         (
-            "refund_addr",
+            "refund_owner",
             AccessStatement {
-                refund_addr: Address::from_fr(fr(4)),
+                refund_owner: OwnerKey::from_fr(fr(4)),
                 ..st.clone()
             },
         ),
@@ -344,7 +344,7 @@ fn slot(e: &Escrow, session: &SigningKey, kib: u64) -> Slot {
         e.session_id,
         e.escrow,
         e.price_per_kib,
-        e.refund_addr,
+        e.refund_owner,
         &session.verifying_key(),
         &receipt,
     )

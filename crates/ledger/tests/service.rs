@@ -92,7 +92,7 @@ async fn remote_round_trip_and_typed_errors() {
         escrow: Value(100),
         node_id: node,
         session_key_hash: SessionKeyHash::from_fr(fr(7)),
-        refund_addr: Address::from_fr(fr(8)),
+        refund_owner: OwnerKey::from_fr(fr(8)),
         expiry: BlockHeight(5),
     };
     let e = remote
@@ -254,7 +254,7 @@ async fn full_verification_queue_is_busy() {
         escrow: Value(100),
         node_id: NodeId::from_fr(fr(2)),
         session_key_hash: SessionKeyHash::from_fr(fr(7)),
-        refund_addr: Address::from_fr(fr(8)),
+        refund_owner: OwnerKey::from_fr(fr(8)),
         expiry: BlockHeight(5),
     };
     assert_eq!(
@@ -299,7 +299,7 @@ async fn nullifier_lookup_sees_escrows_and_withdrawals() {
                 escrow: Value(100),
                 node_id: node,
                 session_key_hash: SessionKeyHash::from_fr(fr(7)),
-                refund_addr: Address::from_fr(fr(8)),
+                refund_owner: OwnerKey::from_fr(fr(8)),
                 expiry: BlockHeight(5),
             },
             FakeVerifier::valid_proof(),

@@ -85,7 +85,7 @@ impl Fx {
             escrow: E,
             node_id: self.node,
             session_key_hash: SessionKeyHash::from_fr(fr(30_000 + nf)),
-            refund_addr: Address::from_fr(fr(40_000 + nf)),
+            refund_owner: OwnerKey::from_fr(fr(40_000 + nf)),
             expiry: BlockHeight(self.engine.status().unwrap().height.0 + 10),
         }
     }
@@ -425,7 +425,7 @@ fn d10_reclaim_only_after_expiry_plus_window_in_ledger_height() {
     let r = fx.engine.reclaim(e.session_id).unwrap();
     assert_eq!(
         r.commitment,
-        NoteCommitment::from_value_and_address(E, &e.refund_addr)
+        veil_primitives::refund::reclaim_note(E, e.refund_owner, &e.session_id).commitment()
     );
     assert_eq!(fx.engine.status().unwrap().pool, Value(pool.0 + E.0));
     // Retry: same leaf, no second refund.
@@ -748,7 +748,12 @@ fn settle_requires_the_registered_node_key_over_the_exact_statement() {
     // The client's self-settlement: T = 0, the full refund, no node signature.
     let own = SettleRequest {
         total: Value(0),
-        cm_refunds: vec![NoteCommitment::from_value_and_address(E, &fx.engine.get_escrow(&a).unwrap().unwrap().refund_addr)],
+        cm_refunds: vec![veil_primitives::refund::refund_note(
+            E,
+            fx.engine.get_escrow(&a).unwrap().unwrap().refund_owner,
+            &key(33).verifying_key().point().to_affine(),
+        )
+        .commitment()],
         authorisation: None,
         ..good.clone()
     };

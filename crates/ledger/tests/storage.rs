@@ -191,7 +191,7 @@ proptest! {
                     root, nullifier: Nullifier::from_fr(fr(50_000 + u64::from(n))),
                     cm_change: NoteCommitment::from_fr(fr(seq)), escrow: Value(if big { 60_000 } else { 100 }),
                     node_id: node, session_key_hash: SessionKeyHash::from_fr(fr(1)),
-                    refund_addr: Address::from_fr(fr(2)), expiry: BlockHeight(h + 5),
+                    refund_owner: OwnerKey::from_fr(fr(2)), expiry: BlockHeight(h + 5),
                 }, &FakeVerifier::valid_proof()).map(|_| ()),
                 Step::Settle(n, t) => {
                     let mut r = SettleRequest {

@@ -117,7 +117,7 @@ fn tokens(n: usize) -> (MerkleRoot, Vec<AccessToken>) {
             E,
             node,
             SessionKeyHash::from_fr(Fr::from(i + 7)),
-            Address::from_fr(Fr::from(i + 9)),
+            OwnerKey::from_fr(Fr::from(i + 9)),
             BlockHeight(5_000),
         )
         .unwrap();
@@ -144,7 +144,7 @@ fn statement(t: &AccessToken) -> (AccessStatement, Proof) {
             escrow: p.escrow,
             node_id: p.node_id,
             session_key_hash: p.session_key_hash,
-            refund_addr: p.refund_address,
+            refund_owner: p.refund_owner,
             expiry: p.expiry,
         },
         Proof(t.proof.to_bytes()),

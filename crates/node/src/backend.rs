@@ -43,7 +43,7 @@ pub struct SettleSlotWitness {
     pub receipt: SignedReceipt,
     /// The session key the receipt is signed with (`H(SESSION, S) = h_S`).
     pub session_key: VerifyingKey,
-    /// `H(NOTE, E − pay, addr_r)`, computed by the node.
+    /// The refund note `(E − pay, rk, H(REFUND, S))` (§5.4), computed by the node.
     pub cm_refund: NoteCommitment,
 }
 

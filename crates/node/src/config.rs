@@ -77,6 +77,53 @@ impl Default for Limits {
     }
 }
 
+/// The minimum-batch policy of the settlement worker (security review R-3,
+/// `docs/protocol.md` §5.1, §9.6).
+///
+/// The session ids of a batch are public, so a batch hides each session's
+/// pay only among its *real* sessions: one real session reveals its pay
+/// through `T`. The worker therefore waits until `min_sessions` sessions
+/// are ready (can serve no more). Waiting is bounded by the ledger: a
+/// session not settled by its deadline `expiry + challenge_window` is lost
+/// to the node (the client reclaims all of `E`), so a session whose
+/// deadline is within `deadline_margin` heights is settled anyway, in a
+/// batch as small as it must be. The margin must cover the worker period
+/// plus proving and submission, in heights. With the ledger's defaults
+/// (20-block window, 1 s blocks, 30 s worker period) it equals the window:
+/// a session past expiry is settled at the next run, and the minimum holds
+/// back sessions that finish before expiry (exhausted escrows); a longer
+/// window lets expired sessions wait for company too.
+/// [`crate::NodeHandle::settle_now`] is the operator's explicit override
+/// and ignores the minimum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchPolicy {
+    /// Fewest real sessions per batch (≥ 1; default 2).
+    pub min_sessions: usize,
+    /// Heights before a session's settlement deadline from which it is
+    /// settled whatever the batch size (default 20).
+    pub deadline_margin: u64,
+}
+
+impl Default for BatchPolicy {
+    fn default() -> Self {
+        Self {
+            min_sessions: 2,
+            deadline_margin: 20,
+        }
+    }
+}
+
+impl BatchPolicy {
+    /// Whether the worker settles now, at ledger `height`, with `ready`
+    /// sessions that can serve no more, the most urgent of which must be
+    /// settled by `earliest_deadline` (`expiry + challenge_window`).
+    pub fn settle_now(&self, ready: usize, earliest_deadline: u64, height: u64) -> bool {
+        ready > 0
+            && (ready >= self.min_sessions
+                || height.saturating_add(self.deadline_margin) >= earliest_deadline)
+    }
+}
+
 /// Transport security of the node's gRPC endpoint (§9.8).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Transport {
@@ -118,6 +165,8 @@ pub struct NodeConfig {
     /// How often the settlement worker looks for settleable sessions
     /// (`None`: only on [`crate::NodeHandle::settle_now`]).
     pub settle_every: Option<Duration>,
+    /// Minimum real sessions per batch of that worker.
+    pub batch_policy: BatchPolicy,
 }
 
 /// Configuration errors.
@@ -133,6 +182,8 @@ pub enum ConfigError {
     ZeroInterval,
     #[error("maximum session lifetime must be positive")]
     ZeroLifetime,
+    #[error("the minimum batch must hold at least one session")]
+    ZeroMinBatch,
 }
 
 impl NodeConfig {
@@ -157,6 +208,7 @@ impl NodeConfig {
             limits: Limits::default(),
             ledger_poll: Duration::from_millis(250),
             settle_every: None,
+            batch_policy: BatchPolicy::default(),
         }
     }
 
@@ -180,6 +232,9 @@ impl NodeConfig {
         }
         if self.max_session_lifetime == 0 {
             return Err(ConfigError::ZeroLifetime);
+        }
+        if self.batch_policy.min_sessions == 0 {
+            return Err(ConfigError::ZeroMinBatch);
         }
         Ok(())
     }
@@ -210,8 +265,52 @@ mod tests {
         let mut c = base.clone();
         c.receipt_interval_kib = 0;
         assert_eq!(c.validate(), Err(ConfigError::ZeroInterval));
-        let mut c = base;
+        let mut c = base.clone();
         c.max_session_lifetime = 0;
         assert_eq!(c.validate(), Err(ConfigError::ZeroLifetime));
+        let mut c = base;
+        c.batch_policy.min_sessions = 0;
+        assert_eq!(c.validate(), Err(ConfigError::ZeroMinBatch));
+    }
+
+    #[test]
+    fn r3_a_lone_session_waits_for_company_until_its_deadline_nears() {
+        let p = BatchPolicy {
+            min_sessions: 2,
+            deadline_margin: 5,
+        };
+        // Nothing ready: nothing to do, even at the deadline.
+        assert!(!p.settle_now(0, 100, 100));
+        // One session, deadline far: it waits (its pay would be T).
+        assert!(!p.settle_now(1, 100, 50));
+        assert!(!p.settle_now(1, 100, 94));
+        // Within the margin of its deadline: settled alone rather than lost.
+        assert!(p.settle_now(1, 100, 95));
+        assert!(p.settle_now(1, 100, 100));
+        // Past the deadline is the ledger's refusal, not the policy's.
+        assert!(p.settle_now(1, 100, 101));
+        // Enough company: settled at once.
+        assert!(p.settle_now(2, 100, 0));
+        assert!(p.settle_now(9, 100, 0));
+        // No overflow near the top of the height range.
+        assert!(!p.settle_now(1, u64::MAX, 0));
+        assert!(p.settle_now(1, u64::MAX, u64::MAX));
+    }
+
+    #[test]
+    fn r3_defaults_and_a_minimum_of_one() {
+        assert_eq!(
+            BatchPolicy::default(),
+            BatchPolicy {
+                min_sessions: 2,
+                deadline_margin: 20
+            }
+        );
+        let one = BatchPolicy {
+            min_sessions: 1,
+            deadline_margin: 0,
+        };
+        assert!(one.settle_now(1, 1_000, 0));
+        assert!(!one.settle_now(0, 1_000, 0));
     }
 }

@@ -25,7 +25,7 @@ pub mod store;
 pub mod vouchers;
 
 pub use backend::{AccessToken, AccessVerifier, SettleProver, SettleSlotWitness};
-pub use config::{Limits, NodeConfig, Transport};
+pub use config::{BatchPolicy, Limits, NodeConfig, Transport};
 pub use relay::challenge_message;
 pub use server::{NodeError, NodeHandle, TlsInfo, spawn_with};
 pub use service::{ACCESS_TOKEN_BYTES, WIRE_VERSION};

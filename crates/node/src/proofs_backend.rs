@@ -23,7 +23,7 @@ fn to_statement(p: &AccessPublic) -> AccessStatement {
         escrow: p.escrow,
         node_id: p.node_id,
         session_key_hash: p.session_key_hash,
-        refund_addr: p.refund_address,
+        refund_owner: p.refund_owner,
         expiry: p.expiry,
     }
 }
@@ -36,7 +36,7 @@ fn to_public(s: &AccessStatement) -> AccessPublic {
         escrow: s.escrow,
         node_id: s.node_id,
         session_key_hash: s.session_key_hash,
-        refund_address: s.refund_addr,
+        refund_owner: s.refund_owner,
         expiry: s.expiry,
     }
 }
@@ -109,7 +109,7 @@ impl SettleProver for ProofsProver {
                     s.escrow.session_id,
                     s.escrow.escrow,
                     s.escrow.price_per_kib,
-                    s.escrow.refund_addr,
+                    s.escrow.refund_owner,
                     &s.session_key,
                     &s.receipt,
                 )

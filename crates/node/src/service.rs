@@ -212,7 +212,7 @@ impl<L: LedgerApi> Inner<L> {
             && escrow.node_id == self.node_id
             && escrow.escrow == st.escrow
             && escrow.session_key_hash == st.session_key_hash
-            && escrow.refund_addr == st.refund_addr
+            && escrow.refund_owner == st.refund_owner
             && escrow.expiry == st.expiry
             && escrow.cm_change == st.cm_change;
         if !same {

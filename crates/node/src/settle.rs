@@ -8,9 +8,8 @@ use std::time::Instant;
 use tracing::{info, warn};
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
-use veil_ledger::types::{
-    EscrowState, NoteCommitment, SessionId, SettleRequest, SettleStatement, Value,
-};
+use veil_ledger::types::{EscrowState, SessionId, SettleRequest, SettleStatement, Value};
+use veil_primitives::refund::refund_note;
 
 use crate::backend::{ProveError, SettleSlotWitness};
 use crate::metering::SessionState;
@@ -46,7 +45,7 @@ pub enum SettleError {
     Task,
 }
 
-/// `pay = min(kib · price, E)` and the refund commitment `H(NOTE, E − pay, addr_r)` (§5.2).
+/// `pay = min(kib · price, E)` and the refund `E − pay` (§5.4).
 pub fn payout(kib: u64, price: Value, escrow: Value) -> (Value, Value) {
     let cost = kib.saturating_mul(price.0);
     let pay = cost.min(escrow.0);
@@ -66,9 +65,11 @@ pub fn choose_k(sizes: &[u32], n: usize) -> Option<u32> {
 }
 
 impl<L: LedgerApi> Inner<L> {
-    /// Runs settlement. With `finished_only`, only sessions that can serve
-    /// no more (expired or exhausted) are settled; otherwise every session
-    /// holding a receipt is (and is closed).
+    /// Runs settlement. With `finished_only` (the periodic worker), only
+    /// sessions that can serve no more (expired or exhausted) are settled,
+    /// under the minimum-batch policy (R-3, `BatchPolicy`); otherwise
+    /// (`settle_now`) every session holding a receipt is (and is closed),
+    /// whatever the batch size.
     pub(crate) async fn settle(
         self: &Arc<Self>,
         finished_only: bool,
@@ -109,6 +110,18 @@ impl<L: LedgerApi> Inner<L> {
                 return Ok(report);
             }
             candidates.sort_by_key(|c| c.0);
+            // the periodic worker waits for company unless a deadline nears
+            // (`BatchPolicy`); `settle_now` is the operator's override.
+            let earliest_deadline = candidates[0].0.0.saturating_add(window);
+            if finished_only
+                && !self.config.batch_policy.settle_now(
+                    candidates.len(),
+                    earliest_deadline,
+                    height.0,
+                )
+            {
+                return Ok(report);
+            }
             let k = choose_k(&self.prover.batch_sizes(), candidates.len())
                 .ok_or(SettleError::NoBatchSize)?;
             candidates.truncate(k as usize);
@@ -136,7 +149,9 @@ impl<L: LedgerApi> Inner<L> {
                 let (pay, refund) =
                     payout(receipt.receipt.kib, escrow.price_per_kib, escrow.escrow);
                 total = total.saturating_add(pay.0);
-                let cm_refund = NoteCommitment::from_value_and_address(refund, &escrow.refund_addr);
+                // The refund note, blinded by the session key only client and node know (§5.4).
+                let cm_refund =
+                    refund_note(refund, escrow.refund_owner, &key.point().to_affine()).commitment();
                 slots.push(SettleSlotWitness {
                     escrow,
                     receipt,
@@ -145,8 +160,8 @@ impl<L: LedgerApi> Inner<L> {
                 });
             }
             self.forget(&gone)?;
-            if slots.is_empty() {
-                continue;
+            if slots.is_empty() || !gone.is_empty() {
+                continue; // choose again among the sessions still open
             }
             let node_id = self.node_id;
             let prover = self.prover.clone();

@@ -17,11 +17,13 @@ use veil_client::wallet::{HexFr, NoteOrigin, SessionRecord, SessionStatus, Walle
 use veil_ledger::LedgerApi;
 use veil_ledger::types::{EscrowState, NoteCommitment};
 use veil_primitives::Fr;
-use veil_primitives::note::{Address, Rho};
+use veil_primitives::keys::SpendingKey;
+use veil_primitives::note::Rho;
+use veil_primitives::refund::refund_spending_key;
 
 /// A wallet file holding one `Open` session record for a harness session
-/// whose refund address is the wallet's `H(ADDR, pk, ρ_r)`, as after a
-/// crash: no receipt saved.
+/// whose refund owner is the wallet's refund key `H(REFUND_KEY, sk, ρ_r)`,
+/// as after a crash: no receipt saved.
 struct TestWallet {
     _dir: tempfile::TempDir,
     wallet: Wallet,
@@ -56,11 +58,10 @@ fn wallet_with_session(
     TestWallet { _dir: dir, wallet }
 }
 
-/// A harness session paying to the refund address of (`sk`, `refund_rho`).
+/// A harness session refunding to the refund key of (`sk`, `refund_rho`).
 async fn session_refunding_to(w: &World, sk: u64, refund_rho: &Rho) -> Session {
-    let owner = veil_primitives::keys::SpendingKey::from_fr(Fr::from(sk)).owner_key();
-    let addr_r = Address::derive(&owner, refund_rho);
-    w.session_with(|st| st.refund_addr = addr_r).await
+    let rk = refund_spending_key(&SpendingKey::from_fr(Fr::from(sk)), refund_rho).owner_key();
+    w.session_with(|st| st.refund_owner = rk).await
 }
 
 /// Echoes `n` bytes through the SOCKS front end of `live` (both directions count).
@@ -135,11 +136,9 @@ async fn unsaved_receipts_refund_found_by_scan_after_expiry() {
         .find(|n| n.origin == NoteOrigin::Refund)
         .expect("refund note saved");
     assert_eq!(note.value, expected);
-    let owner = reloaded.spending_key().owner_key();
-    assert_eq!(
-        veil_client::wallet::NoteRecord::commitment_for(&owner, note.value, &note.rho()),
-        cm_refund
-    );
+    // Owned by the session's refund key, which spends it.
+    assert_eq!(note.refund_key_rho, Some(HexFr(refund_rho.inner())));
+    assert_eq!(note.commitment(&reloaded.spending_key()), cm_refund);
     assert_eq!(tree.find(&cm_refund), note.leaf);
 
     // Negative: wrong terms in the record hash to other commitments.

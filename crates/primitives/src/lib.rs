@@ -13,6 +13,7 @@ pub mod merkle;
 pub mod note;
 pub mod poseidon;
 pub mod receipt;
+pub mod refund;
 pub mod value;
 
 pub use error::EncodingError;

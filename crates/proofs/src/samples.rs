@@ -9,9 +9,9 @@ use veil_circuits::withdraw::{WithdrawPrivate, WithdrawPublic};
 use veil_primitives::Fr;
 use veil_primitives::eddsa::{self, SigningKey};
 use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
-use veil_primitives::keys::SpendingKey;
+use veil_primitives::keys::{OwnerKey, SpendingKey};
 use veil_primitives::merkle::Tree;
-use veil_primitives::note::{Address, Note, NoteCommitment, Rho};
+use veil_primitives::note::{Note, NoteCommitment, Rho};
 use veil_primitives::receipt::Receipt;
 use veil_primitives::value::Value;
 
@@ -43,7 +43,7 @@ pub fn access(seed: u64, e: u64) -> Option<(AccessPublic, AccessPrivate)> {
         Value(e),
         NodeId::from_fr(Fr::from(77u64)),
         SessionKeyHash::from_fr(Fr::from(88u64)),
-        Address::from_fr(Fr::from(66u64)),
+        OwnerKey::from_fr(Fr::from(66u64)),
         BlockHeight(1_000 + seed),
     )
     .ok()?;
@@ -82,7 +82,7 @@ pub fn settle(k: usize, seed: u64) -> Option<(SettlePublic, Vec<Slot>)> {
             session_id,
             Value(10_000),
             Value(3),
-            Address::from_fr(Fr::from(77 + i)),
+            OwnerKey::from_fr(Fr::from(77 + i)),
             &sk.verifying_key(),
             &receipt,
         ));

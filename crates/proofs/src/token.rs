@@ -13,8 +13,9 @@ use veil_circuits::settle::SettlePublic;
 use veil_circuits::withdraw::WithdrawPublic;
 use veil_primitives::EncodingError;
 use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
+use veil_primitives::keys::OwnerKey;
 use veil_primitives::merkle::MerkleRoot;
-use veil_primitives::note::{Address, NoteCommitment, Nullifier};
+use veil_primitives::note::{NoteCommitment, Nullifier};
 use veil_primitives::value::Value;
 
 use crate::circuit::SettleSize;
@@ -114,7 +115,7 @@ impl AccessToken {
     /// | 97..105 | `E` (escrow) |
     /// | 105..137 | `node_id` |
     /// | 137..169 | `h_S` (session key hash) |
-    /// | 169..201 | `addr_r` (refund address) |
+    /// | 169..201 | `rk` (refund owner key) |
     /// | 201..209 | `expiry` (block height) |
     /// | 209..337 | proof `A ‖ B ‖ C` ([`Proof::to_bytes`]) |
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -127,7 +128,7 @@ impl AccessToken {
         out.extend_from_slice(&p.escrow.to_bytes());
         out.extend_from_slice(&p.node_id.to_bytes());
         out.extend_from_slice(&p.session_key_hash.to_bytes());
-        out.extend_from_slice(&p.refund_address.to_bytes());
+        out.extend_from_slice(&p.refund_owner.to_bytes());
         out.extend_from_slice(&p.expiry.to_bytes());
         out.extend_from_slice(&self.proof.to_bytes());
         out
@@ -143,7 +144,7 @@ impl AccessToken {
             escrow: Value(r.u64()?),
             node_id: r.field("node_id", NodeId::from_bytes)?,
             session_key_hash: r.field("session_key_hash", SessionKeyHash::from_bytes)?,
-            refund_address: r.field("refund_address", Address::from_bytes)?,
+            refund_owner: r.field("refund_owner", OwnerKey::from_bytes)?,
             expiry: BlockHeight(r.u64()?),
         };
         Ok(AccessToken {

@@ -10,8 +10,9 @@ use common::*;
 use proptest::prelude::*;
 use veil_primitives::Fr;
 use veil_primitives::ids::{BlockHeight, NodeId, SessionKeyHash};
+use veil_primitives::keys::OwnerKey;
 use veil_primitives::merkle::MerkleRoot;
-use veil_primitives::note::{Address, NoteCommitment, Nullifier};
+use veil_primitives::note::{NoteCommitment, Nullifier};
 use veil_primitives::value::Value;
 use veil_proofs::token::VERSION;
 use veil_proofs::{AccessToken, CircuitId, Proof, ProofError, VerifyError};
@@ -59,7 +60,7 @@ fn layout_offsets_are_as_documented() {
     assert_eq!(&b[97..105], &p.escrow.0.to_be_bytes());
     assert_eq!(&b[105..137], &p.node_id.to_bytes());
     assert_eq!(&b[137..169], &p.session_key_hash.to_bytes());
-    assert_eq!(&b[169..201], &p.refund_address.to_bytes());
+    assert_eq!(&b[169..201], &p.refund_owner.to_bytes());
     assert_eq!(&b[201..209], &p.expiry.0.to_be_bytes());
     assert_eq!(&b[209..337], &t.proof.to_bytes());
 }
@@ -87,7 +88,7 @@ fn b1_non_canonical_field_elements_are_rejected() {
         (65, "cm_change"),
         (105, "node_id"),
         (137, "session_key_hash"),
-        (169, "refund_address"),
+        (169, "refund_owner"),
     ];
     for (offset, name) in fields {
         let original = &bytes[offset..offset + 32];
@@ -210,7 +211,7 @@ fn a11_changing_any_public_input_fails_verification() {
         }),
         ("addr_r", {
             let mut q = p;
-            q.refund_address = Address::from_fr(p.refund_address.inner() + one);
+            q.refund_owner = OwnerKey::from_fr(p.refund_owner.inner() + one);
             q
         }),
         ("expiry", {
@@ -397,7 +398,7 @@ proptest! {
         t.public.escrow = Value(e);
         t.public.node_id = NodeId::from_fr(f(3));
         t.public.session_key_hash = SessionKeyHash::from_fr(f(4));
-        t.public.refund_address = Address::from_fr(f(5));
+        t.public.refund_owner = OwnerKey::from_fr(f(5));
         t.public.expiry = BlockHeight(expiry);
         let back = AccessToken::from_bytes(&t.to_bytes());
         prop_assert_eq!(back, Ok(t));

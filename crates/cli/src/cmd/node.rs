@@ -12,7 +12,7 @@ use veil_ledger::types::Value;
 use veil_ledger::verifier::Groth16Verifier;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
 use veil_node::egress::EgressPolicy;
-use veil_node::{Limits, NodeConfig, Transport};
+use veil_node::{BatchPolicy, Limits, NodeConfig, Transport};
 
 /// Subcommands of `veil node`.
 #[derive(clap::Subcommand)]
@@ -51,6 +51,16 @@ pub enum Command {
         /// Settle finished sessions every N seconds (0: never).
         #[arg(long, default_value_t = 30)]
         settle_every: u64,
+        /// Fewest real sessions per settlement batch: a lone session's
+        /// pay is public through the batch total. Sessions wait for company
+        /// until their settlement deadline is within --settle-margin-blocks.
+        #[arg(long, default_value_t = 2)]
+        min_batch_sessions: usize,
+        /// Settle a session whatever the batch size once its deadline
+        /// (expiry + challenge window) is this many blocks away. Must cover
+        /// the worker period plus proving time.
+        #[arg(long, default_value_t = 20)]
+        settle_margin_blocks: u64,
         /// Serve plaintext HTTP/2 instead of TLS. The link carries people's
         /// traffic: tests and local demos only.
         #[arg(long)]
@@ -109,6 +119,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         egress_allow,
         stake,
         settle_every,
+        min_batch_sessions,
+        settle_margin_blocks,
         insecure_plaintext,
         limits,
     } = cmd;
@@ -128,6 +140,10 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     config.stake = Value(parse_u64("stake", &stake)?);
     config.settle_every = (settle_every > 0).then(|| Duration::from_secs(settle_every));
     limits.apply(&mut config.limits);
+    config.batch_policy = BatchPolicy {
+        min_sessions: min_batch_sessions,
+        deadline_margin: settle_margin_blocks,
+    };
     config.transport = if insecure_plaintext {
         eprintln!("WARNING: --insecure-plaintext: client traffic to this node is NOT encrypted.");
         Transport::InsecurePlaintext

@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use veil_ledger::types::{
     AccessStatement, AccountId, Address, BlockHeight, MerkleRoot, NodeId, NoteCommitment,
-    Nullifier, Proof, SessionId, SessionKeyHash, Value,
+    Nullifier, OwnerKey, Proof, SessionId, SessionKeyHash, Value,
 };
 use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
@@ -68,7 +68,7 @@ impl AccessVerifier for TestVerifier {
             escrow: Value(u64_at(b, 97)),
             node_id: field(b, 105, NodeId::from_slice)?,
             session_key_hash: field(b, 137, SessionKeyHash::from_slice)?,
-            refund_addr: field(b, 169, Address::from_slice)?,
+            refund_owner: field(b, 169, OwnerKey::from_slice)?,
             expiry: BlockHeight(u64_at(b, 201)),
         };
         let proof = Proof::from_slice(&b[209..])
@@ -108,7 +108,7 @@ pub fn encode_token(st: &AccessStatement, proof: &Proof) -> Vec<u8> {
     out.extend_from_slice(&st.escrow.0.to_be_bytes());
     out.extend_from_slice(&st.node_id.to_bytes());
     out.extend_from_slice(&st.session_key_hash.to_bytes());
-    out.extend_from_slice(&st.refund_addr.to_bytes());
+    out.extend_from_slice(&st.refund_owner.to_bytes());
     out.extend_from_slice(&st.expiry.0.to_be_bytes());
     out.extend_from_slice(&proof.0);
     out
@@ -244,7 +244,7 @@ impl World {
             escrow: Value(ESCROW),
             node_id: self.node.node_id,
             session_key_hash: SessionKeyHash::from_fr(session_key_hash(&key.verifying_key())),
-            refund_addr: Address::from_fr(random_fr()),
+            refund_owner: OwnerKey::from_fr(random_fr()),
             expiry: BlockHeight(height.0 + 50),
         };
         tweak(&mut statement);

@@ -11,9 +11,9 @@ use veil_circuits::access::{AccessPrivate, AccessPublic};
 use veil_circuits::withdraw::{WithdrawPrivate, WithdrawPublic};
 use veil_primitives::Fr;
 use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionKeyHash};
-use veil_primitives::keys::SpendingKey;
+use veil_primitives::keys::{OwnerKey, SpendingKey};
 use veil_primitives::merkle::Tree;
-use veil_primitives::note::{Address, Note, NoteCommitment, Rho};
+use veil_primitives::note::{Note, NoteCommitment, Rho};
 use veil_primitives::value::Value;
 use veil_proofs::{CircuitId, ParamStore, Prover, Verifier};
 
@@ -64,7 +64,7 @@ pub fn access_case(sk: u64, e: u64) -> (AccessPublic, AccessPrivate) {
         Value(e),
         NodeId::from_fr(Fr::from(77u64)),
         SessionKeyHash::from_fr(Fr::from(88u64)),
-        Address::from_fr(Fr::from(66u64)),
+        OwnerKey::from_fr(Fr::from(66u64)),
         BlockHeight(1_000 + sk),
     )
     .expect("honest case");
