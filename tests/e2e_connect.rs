@@ -147,6 +147,9 @@ fn curl_through_veil_connect_over_pinned_tls() {
             &ESCROW.to_string(),
         ])
         .args(["--receipt-interval-kib", "1024", "--settle-every", "1"])
+        // One session: settle it alone at once rather than wait for company
+        // (the minimum-batch policy, R-3, has its own tests).
+        .args(["--min-batch-sessions", "1"])
         .args(["--egress-allow", "127.0.0.1/32", "--db", &path("node")])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
