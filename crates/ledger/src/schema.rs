@@ -19,7 +19,11 @@ use crate::types::{
 };
 
 /// Bumped on any incompatible change of a table or record below.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: an escrow's 32-byte refund field is the refund owner key `rk` (was
+/// the refund address `addr_r`), and reclaim appends `(E, rk, H(RECLAIM,
+/// sid))`: a version-3 ledger read by this build would reclaim its open
+/// escrows into notes nobody can spend, so it is refused.
+pub const SCHEMA_VERSION: u32 = 4;
 /// Version byte of every record encoding.
 const RECORD_V1: u8 = 1;
 

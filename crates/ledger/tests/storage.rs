@@ -51,6 +51,38 @@ fn acknowledged_writes_survive_reopen() {
     assert!(audit(e.store()).unwrap().ok());
 }
 
+/// A ledger written under another schema (here version 3, whose escrows
+/// held `addr_r` where version 4 holds `rk`) is refused on open, with the
+/// version named, and is neither migrated nor reinitialised.
+#[test]
+fn an_older_schema_is_refused_and_not_rewritten() {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    use veil_ledger::schema::{COMMITMENTS, META, META_SCHEMA_VERSION, SCHEMA_VERSION, encode_u32};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.redb");
+    populate(&path);
+    let old = encode_u32(SCHEMA_VERSION - 1);
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META).unwrap().insert(META_SCHEMA_VERSION, old.as_slice()).unwrap();
+        tx.commit().unwrap();
+    }
+    match engine_at(&path) {
+        Err(LedgerError::Corrupted(m)) => {
+            assert!(m.contains(&format!("schema version {}", SCHEMA_VERSION - 1)), "{m}")
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("an older schema was opened"),
+    }
+    let db = redb::Database::open(&path).unwrap();
+    let tx = db.begin_read().unwrap();
+    let meta = tx.open_table(META).unwrap();
+    let version = meta.get(META_SCHEMA_VERSION).unwrap().unwrap();
+    assert!(version.value() == old.as_slice(), "the version record is unchanged");
+    assert_eq!(tx.open_table(COMMITMENTS).unwrap().len().unwrap(), 50, "no data lost");
+}
+
 #[test]
 fn d8_truncated_database_is_refused_not_reinitialised() {
     let dir = tempfile::tempdir().unwrap();
