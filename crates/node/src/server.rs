@@ -524,7 +524,10 @@ where
     // Register (a no-op for unchanged terms), staking from and paid to the
     // account of `account.key` (§8.3).
     let account_key = load_or_create_account_key(&config.dir)?;
-    let tls_key_hash = tls.as_ref().map(|(t, _)| t.spki_sha256).unwrap_or([0u8; 32]);
+    let tls_key_hash = tls
+        .as_ref()
+        .map(|(t, _)| t.spki_sha256)
+        .unwrap_or([0u8; 32]);
     let account =
         crate::register::register(&ledger, &node_key, &account_key, &config, tls_key_hash)
             .await?
@@ -545,7 +548,7 @@ where
         let highest = receipt.map(|r| (r.receipt.kib, r));
         let served = highest
             .as_ref()
-            .map_or(0, |(k, _)| k.saturating_mul(crate::metering::KIB));
+            .map_or(0, |(k, _)| k.saturating_mul(veil_primitives::receipt::KIB));
         let slot = SessionSlot {
             session_key: record.session_key,
             state: Mutex::new(SessionState::restore(terms, served, highest)),

@@ -13,13 +13,13 @@ use veil_ledger::types::{Escrow, EscrowState, SessionId, SessionKeyHash};
 use veil_primitives::eddsa::{VerifyingKey, session_key_hash};
 use veil_proto::node::v1 as pb;
 
+use veil_proto::node::v1::WIRE_VERSION;
+
 use crate::backend::AccessToken;
 use crate::metering::{SessionState, SessionTerms};
 use crate::state::{Inner, Metrics, SessionSlot, lock};
 use crate::store::{SessionRecord, SessionStatus};
 
-/// Wire version of every request and response.
-pub const WIRE_VERSION: u32 = 1;
 /// Exact length of an encoded access token (veil-proofs, §7).
 pub const ACCESS_TOKEN_BYTES: usize = 337;
 

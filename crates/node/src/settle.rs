@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use tracing::{info, warn};
+use veil_circuits::settle::{refund_commitment, slot_pay};
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
 use veil_ledger::types::{EscrowState, SessionId, SettleRequest, SettleStatement, Value};
-use veil_primitives::refund::refund_note;
 
 use crate::backend::{ProveError, SettleSlotWitness};
 use crate::metering::SessionState;
@@ -43,13 +43,6 @@ pub enum SettleError {
     NoBatchSize,
     #[error("background task failed")]
     Task,
-}
-
-/// `pay = min(kib · price, E)` and the refund `E − pay` (§5.4).
-pub fn payout(kib: u64, price: Value, escrow: Value) -> (Value, Value) {
-    let cost = kib.saturating_mul(price.0);
-    let pay = cost.min(escrow.0);
-    (Value(pay), Value(escrow.0 - pay))
 }
 
 /// Picks `K` for `n` pending sessions: the smallest size that fits them
@@ -146,12 +139,17 @@ impl<L: LedgerApi> Inner<L> {
                         continue;
                     }
                 }
-                let (pay, refund) =
-                    payout(receipt.receipt.kib, escrow.price_per_kib, escrow.escrow);
-                total = total.saturating_add(pay.0);
+                let kib = receipt.receipt.kib;
+                let (price, e) = (escrow.price_per_kib, escrow.escrow);
+                total = total.saturating_add(slot_pay(kib, price, e).0);
                 // The refund note, blinded by the session key only client and node know (§5.4).
-                let cm_refund =
-                    refund_note(refund, escrow.refund_owner, &key.point().to_affine()).commitment();
+                let cm_refund = refund_commitment(
+                    e,
+                    price,
+                    kib,
+                    &escrow.refund_owner,
+                    &key.point().to_affine(),
+                );
                 slots.push(SettleSlotWitness {
                     escrow,
                     receipt,
@@ -264,17 +262,6 @@ impl<L: LedgerApi> Inner<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn payout_is_capped_at_escrow_e5() {
-        assert_eq!(payout(10, Value(3), Value(100)), (Value(30), Value(70)));
-        assert_eq!(payout(1000, Value(3), Value(100)), (Value(100), Value(0)));
-        assert_eq!(
-            payout(u64::MAX, Value(u64::MAX), Value(5)),
-            (Value(5), Value(0))
-        );
-        assert_eq!(payout(0, Value(3), Value(100)), (Value(0), Value(100)));
-    }
 
     #[test]
     fn k_choice() {

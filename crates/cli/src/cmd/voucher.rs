@@ -154,7 +154,7 @@ pub async fn connect_with_vouchers(
         bail!("--voucher-kib must be positive");
     }
     let vouchers = VoucherWallet::open(wallet)?;
-    let terms = VoucherTerms::fetch(node.grpc()).await?;
+    let terms = VoucherTerms::fetch(&mut node).await?;
     vouchers.check_key(&terms)?;
     let balance = vouchers.balance(Some(&terms.node_id));
     if balance.kib() < kib {
