@@ -8,7 +8,7 @@
 //! BN254 circuit verify signatures natively.
 
 use ark_ec::AffineRepr;
-use ark_ff::{BigInteger, PrimeField, Zero};
+use ark_ff::{PrimeField, Zero};
 
 pub(crate) mod mul;
 
@@ -231,7 +231,7 @@ pub fn subgroup_order() -> ark_ff::BigInt<4> {
 mod tests {
     use super::*;
     use ark_ec::CurveGroup;
-    use ark_ff::{Field, One};
+    use ark_ff::{BigInteger, Field, One};
     use proptest::prelude::*;
 
     use crate::eddsa::testing::{order_eight, order_two};

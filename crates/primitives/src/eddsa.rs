@@ -10,8 +10,8 @@
 //!   checks the circuit makes (`S < l`, on-curve `A` and `R`, `8·A ≠ O`, the
 //!   equation). Every signature accepted by the typed path is accepted here.
 
-use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
-use ark_ff::{BigInt, BigInteger, PrimeField, Zero};
+use ark_ec::{AffineRepr, CurveGroup};
+use ark_ff::{BigInt, PrimeField, Zero};
 use sha2::{Digest, Sha512};
 use thiserror::Error;
 
@@ -370,7 +370,8 @@ pub mod testing {
 pub(crate) mod reference {
     use super::*;
     use crate::babyjubjub::{COFACTOR, EdwardsProjective};
-    use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
+    use ark_ec::PrimeGroup;
+    use ark_ff::BigInteger;
 
     /// `(a, A)` from a seed, as before.
     pub fn key(seed: &[u8; SEED_BYTES]) -> (ScalarField, EdwardsAffine) {
@@ -445,6 +446,8 @@ mod tests {
     use super::testing::*;
     use super::*;
     use crate::babyjubjub::EdwardsProjective;
+    use ark_ec::PrimeGroup;
+    use ark_ff::BigInteger;
     use proptest::prelude::*;
     use rand::SeedableRng;
 

@@ -167,6 +167,7 @@ impl Extended {
     }
 
     /// `self + q` for an affine `q`.
+    #[cfg(test)]
     pub(crate) fn add_affine(&self, q: &EdwardsAffine) -> Self {
         self.add_niels(&Niels::from_affine(q))
     }
@@ -202,6 +203,7 @@ impl Extended {
     }
 
     /// Whether `self` and `q` are the same point.
+    #[cfg(test)]
     pub(crate) fn eq_affine(&self, q: &EdwardsAffine) -> bool {
         self.x == q.x * self.z && self.y == q.y * self.z
     }
@@ -215,7 +217,8 @@ impl Extended {
         }
     }
 
-    /// As ark's projective point (for tests and callers that need one).
+    /// As ark's projective point.
+    #[cfg(test)]
     pub(crate) fn to_projective(self) -> EdwardsProjective {
         EdwardsProjective::new_unchecked(self.x, self.y, self.t, self.z)
     }
