@@ -130,7 +130,7 @@ impl Relay {
             .into_inner();
         let bind = veil_primitives::receipt::relay_bind_message(
             &session.session_id.inner(),
-            &veil_primitives::eddsa::node_id(&node_key),
+            &node_key.node_id().inner(),
         );
         let shared = Arc::new(Shared {
             session_id: session.session_id,

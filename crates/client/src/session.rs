@@ -11,9 +11,9 @@ use tonic::transport::Channel;
 use veil_circuits::access::AccessPublic;
 use veil_ledger::LedgerApi;
 use veil_primitives::Fr;
-use veil_primitives::eddsa::{SigningKey, VerifyingKey, node_id, session_key_hash};
+use veil_primitives::eddsa::{SigningKey, VerifyingKey};
 use veil_primitives::field::fr_from_slice;
-use veil_primitives::ids::{BlockHeight, NodeId, SessionId, SessionKeyHash};
+use veil_primitives::ids::{BlockHeight, NodeId, SessionId};
 use veil_primitives::note::Rho;
 use veil_primitives::refund::refund_spending_key;
 use veil_primitives::value::Value;
@@ -63,7 +63,7 @@ impl NodeTerms {
             .map_err(|_| bad("node key length"))?;
         let node_key = VerifyingKey::from_bytes(key_bytes).map_err(|_| bad("node key"))?;
         let id = fr_from_slice(&r.node_id).map_err(|_| bad("node id"))?;
-        if id != node_id(&node_key) {
+        if id != node_key.node_id().inner() {
             return Err(bad("node id is not H(NODE_ID, node key)"));
         }
         let recent_roots = r
@@ -362,7 +362,7 @@ fn build_and_persist<R: RngCore + CryptoRng>(
     }
     let spend = plan_spend(wallet, tree, escrow, rng)?;
     let session_key = SigningKey::generate(rng);
-    let h_s = SessionKeyHash::from_fr(session_key_hash(&session_key.verifying_key()));
+    let h_s = session_key.verifying_key().session_key_hash();
     // A fresh refund key per session (§6): rk links no two sessions.
     let refund_rho = Rho::random(rng);
     let refund_owner = refund_spending_key(&wallet.spending_key(), &refund_rho).owner_key();
@@ -439,7 +439,7 @@ mod tests {
     fn terms_of(k: &SigningKey) -> NodeTerms {
         let node_key = k.verifying_key();
         NodeTerms {
-            node_id: NodeId::from_fr(node_id(&node_key)),
+            node_id: node_key.node_id(),
             node_key,
             price_per_kib: 1,
             escrow_sizes: vec![64],

@@ -21,7 +21,6 @@ use tracing::{debug, info, warn};
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
 use veil_ledger::types::{AccountId, NodeId};
-use veil_primitives::eddsa::node_id;
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::node_server::NodeServer;
 
@@ -510,7 +509,7 @@ where
     config.validate()?;
     std::fs::create_dir_all(&config.dir)?;
     let node_key = load_or_create_node_key(&config.dir)?;
-    let node_id = NodeId::from_fr(node_id(&node_key.verifying_key()));
+    let node_id = node_key.verifying_key().node_id();
     let tls = match config.transport {
         Transport::Tls => Some(load_or_create_tls(&config.dir)?),
         Transport::InsecurePlaintext => None,

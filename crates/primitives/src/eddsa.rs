@@ -163,7 +163,7 @@ impl VerifyingKey {
 
     /// The typed node identifier `H(NODE_ID, A.x, A.y)` (§2.2).
     pub fn node_id(&self) -> NodeId {
-        NodeId::from_fr(node_id(self))
+        NodeId::from_fr(hash_tagged(DomainTag::NodeId, &[self.0.x(), self.0.y()]))
     }
 
     /// The typed account id `H(ACCOUNT, A.x, A.y)` of an account key `A`
@@ -174,7 +174,7 @@ impl VerifyingKey {
 
     /// The typed session-key commitment `h_S = H(SESSION, A.x, A.y)` (§2.2).
     pub fn session_key_hash(&self) -> SessionKeyHash {
-        SessionKeyHash::from_fr(session_key_hash(self))
+        SessionKeyHash::from_fr(hash_tagged(DomainTag::Session, &[self.0.x(), self.0.y()]))
     }
 
     /// Verifies `sig` on `m` (§2.6). `A` and `R` are subgroup points by type;
@@ -305,17 +305,9 @@ pub fn verify_raw(a: &EdwardsAffine, m: &Fr, sig: &RawSignature) -> Result<(), S
     }
 }
 
-/// `node_id = H(NODE_ID, N.x, N.y)` for the node's key `N` (§2.2).
-pub fn node_id(key: &VerifyingKey) -> Fr {
-    hash_tagged(DomainTag::NodeId, &[key.0.x(), key.0.y()])
-}
-
-/// The session-key commitment `h_S = H(SESSION, S.x, S.y)` (§2.2).
-pub fn session_key_hash(key: &VerifyingKey) -> Fr {
-    hash_tagged(DomainTag::Session, &[key.0.x(), key.0.y()])
-}
-
-/// Test helpers shared with the circuit tests: small-order points.
+/// Test helpers shared with the circuit tests: small-order points and
+/// non-canonical scalars. Only in tests and with the `testing` feature.
+#[cfg(any(test, feature = "testing"))]
 pub mod testing {
     use super::*;
     use ark_ff::{Field, One};
@@ -612,19 +604,16 @@ mod tests {
     #[test]
     fn key_hashes_are_domain_separated() {
         let vk = key(8).verifying_key();
-        assert_ne!(node_id(&vk), session_key_hash(&vk));
-        assert_ne!(vk.account_id().inner(), node_id(&vk));
-        assert_ne!(vk.account_id().inner(), session_key_hash(&vk));
-        assert_eq!(
+        let (n, s, a) = (
+            vk.node_id().inner(),
+            vk.session_key_hash().inner(),
             vk.account_id().inner(),
-            hash_tagged(DomainTag::Account, &[vk.point().x(), vk.point().y()])
         );
-        assert_eq!(vk.node_id().inner(), node_id(&vk));
-        assert_eq!(vk.session_key_hash().inner(), session_key_hash(&vk));
-        assert_eq!(
-            session_key_hash(&vk),
-            hash_tagged(DomainTag::Session, &[vk.point().x(), vk.point().y()])
-        );
+        assert!(n != s && a != n && a != s);
+        let (x, y) = (vk.point().x(), vk.point().y());
+        assert_eq!(a, hash_tagged(DomainTag::Account, &[x, y]));
+        assert_eq!(n, hash_tagged(DomainTag::NodeId, &[x, y]));
+        assert_eq!(s, hash_tagged(DomainTag::Session, &[x, y]));
     }
 
     #[test]
