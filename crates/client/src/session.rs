@@ -27,7 +27,8 @@ use veil_proto::node::v1::WIRE_VERSION;
 
 use crate::ops::{plan_spend, record_spend};
 use crate::sync::LocalTree;
-use crate::transport::{NodeEndpoint, TlsKeyHash};
+use crate::pin::TlsKeyHash;
+use crate::transport::NodeEndpoint;
 use crate::wallet::{HexFr, SessionRecord, SessionStatus, Wallet};
 
 /// A node's terms, decoded and checked (§9.1).

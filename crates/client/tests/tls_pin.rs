@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::oneshot;
 use veil_client::ClientError;
 use veil_client::session::NodeConnection;
-use veil_client::transport::TlsKeyHash;
+use veil_client::pin::TlsKeyHash;
 use veil_ledger::types::{NodeId, Proof, Value};
 use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{EmbeddedLedger, LedgerConfig};

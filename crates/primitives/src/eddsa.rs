@@ -10,8 +10,11 @@
 //!   checks the circuit makes (`S < l`, on-curve `A` and `R`, `8·A ≠ O`, the
 //!   equation). Every signature accepted by the typed path is accepted here.
 
+#[cfg(any(test, feature = "testing"))]
 use ark_ec::{AffineRepr, CurveGroup};
-use ark_ff::{BigInt, PrimeField, Zero};
+#[cfg(any(test, feature = "testing"))]
+use ark_ff::Zero;
+use ark_ff::{BigInt, PrimeField};
 use sha2::{Digest, Sha512};
 use thiserror::Error;
 

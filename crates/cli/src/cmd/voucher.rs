@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use tokio::sync::{Mutex, watch};
 use veil_client::amount::parse_positive_amount;
 
-use super::connect::{NodeFlags, connect_node};
+use super::node_conn::{NodeFlags, connect_node};
 use veil_client::session::NodeConnection;
 use veil_client::sync::LocalTree;
 use veil_client::vouchers::{
