@@ -17,8 +17,8 @@ use veil_ledger::verifier::Groth16Verifier;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
 use veil_node::egress::EgressPolicy;
 use veil_node::{NodeConfig, Transport};
-use veil_primitives::eddsa::{SigningKey, session_key_hash};
-use veil_primitives::ids::{BlockHeight, SessionKeyHash};
+use veil_primitives::eddsa::SigningKey;
+use veil_primitives::ids::BlockHeight;
 use veil_primitives::keys::SpendingKey;
 use veil_primitives::merkle::Tree;
 use veil_primitives::note::{Address, Rho};
@@ -118,7 +118,7 @@ async fn real_proofs_open_relay_and_settle() {
         rho_change: Rho::random(&mut OsRng),
     };
     let session_key = SigningKey::generate(&mut OsRng);
-    let h_s = SessionKeyHash::from_fr(session_key_hash(&session_key.verifying_key()));
+    let h_s = session_key.verifying_key().session_key_hash();
     let height = ledger.status().await.unwrap().height;
     let refund =
         veil_primitives::refund::refund_spending_key(&private.sk, &Rho::random(&mut OsRng))

@@ -129,9 +129,9 @@ pub enum AccessError {
 }
 
 /// The native access relation (twin of [`AccessCircuit`]).
-pub struct AccessStatement;
+pub struct AccessRelation;
 
-impl AccessStatement {
+impl AccessRelation {
     /// Checks the relation on typed values.
     pub fn check(public: &AccessPublic, private: &AccessPrivate) -> Result<(), AccessError> {
         Self::check_raw(&public.to_array(), &private.to_witness())

@@ -89,9 +89,9 @@ pub type WithdrawPrivate = SpendPrivate;
 pub type WithdrawError = SpendError;
 
 /// The native withdraw relation (twin of [`WithdrawCircuit`]).
-pub struct WithdrawStatement;
+pub struct WithdrawRelation;
 
-impl WithdrawStatement {
+impl WithdrawRelation {
     /// Checks the relation on typed values.
     pub fn check(public: &WithdrawPublic, private: &WithdrawPrivate) -> Result<(), WithdrawError> {
         Self::check_raw(&public.to_array(), &private.to_witness())

@@ -138,7 +138,7 @@ fn a11_every_public_input_is_bound() {
         AccessCircuit::from_raw(mutated, private.to_witness())
             .generate_constraints(cs.clone())
             .expect("synthesis");
-        let native = access::AccessStatement::check_raw(&mutated, &private.to_witness());
+        let native = access::AccessRelation::check_raw(&mutated, &private.to_witness());
         assert_eq!(
             cs.is_satisfied().expect("prove mode"),
             i >= access::NODE_ID,

@@ -7,7 +7,7 @@ use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem};
 use proptest::prelude::*;
 use veil_circuits::{
     access::{
-        self, AccessCircuit, AccessError, AccessPrivate, AccessPublic, AccessStatement,
+        self, AccessCircuit, AccessError, AccessPrivate, AccessPublic, AccessRelation,
         NUM_PUBLIC_INPUTS,
     },
     gadgets::note as note_gadget,
@@ -110,7 +110,7 @@ fn raw_witness(value: Fr) -> SpendWitness {
 
 fn both(public: [Fr; NUM_PUBLIC_INPUTS], w: SpendWitness) -> (Result<(), AccessError>, bool) {
     (
-        AccessStatement::check_raw(&public, &w),
+        AccessRelation::check_raw(&public, &w),
         circuit_ok(AccessCircuit::from_raw(public, w)),
     )
 }
@@ -122,7 +122,7 @@ fn two_to_64() -> Fr {
 #[test]
 fn honest_statement_is_accepted_by_both() {
     let c = case(1, 1_000, 300, 2, 5);
-    assert_eq!(AccessStatement::check(&c.public, &c.private), Ok(()));
+    assert_eq!(AccessRelation::check(&c.public, &c.private), Ok(()));
     assert!(circuit_ok(AccessCircuit::new(&c.public, &c.private)));
     assert!(circuit_ok(AccessCircuit::dummy()));
     assert_eq!(c.public.to_field_elements().len(), NUM_PUBLIC_INPUTS);
@@ -254,7 +254,7 @@ fn a6_wrong_path_bits_or_position_are_rejected() {
         let mut private = c.private.clone();
         private.path.index = LeafIndex::new(wrong).expect("small");
         assert_eq!(
-            AccessStatement::check(&c.public, &private),
+            AccessRelation::check(&c.public, &private),
             Err(AccessError::Spend(SpendError::NotInTree))
         );
         assert!(!circuit_ok(AccessCircuit::new(&c.public, &private)));
@@ -263,7 +263,7 @@ fn a6_wrong_path_bits_or_position_are_rejected() {
     let mut public = c.public;
     public.nullifier = Nullifier::from_fr(public.nullifier.inner() + Fr::ONE);
     assert_eq!(
-        AccessStatement::check(&public, &c.private),
+        AccessRelation::check(&public, &c.private),
         Err(AccessError::Spend(SpendError::WrongNullifier))
     );
     assert!(!circuit_ok(AccessCircuit::new(&public, &c.private)));
@@ -277,7 +277,7 @@ proptest! {
     fn honest_statements_agree(sk in any::<u64>(), v in any::<u64>(), e_frac in 0u64..=100, pos in 0u64..8, others in 0u64..8) {
         let e = ((u128::from(v) * u128::from(e_frac)) / 100) as u64;
         let c = case(sk, v, e, pos, others);
-        prop_assert_eq!(AccessStatement::check(&c.public, &c.private), Ok(()));
+        prop_assert_eq!(AccessRelation::check(&c.public, &c.private), Ok(()));
         prop_assert!(circuit_ok(AccessCircuit::new(&c.public, &c.private)));
     }
 
@@ -314,7 +314,7 @@ fn a8_inner_node_or_empty_leaf_is_not_a_note() {
         index: LeafIndex::new(0).expect("0"),
     };
     assert_eq!(
-        AccessStatement::check(&c.public, &private),
+        AccessRelation::check(&c.public, &private),
         Err(AccessError::Spend(SpendError::NotInTree))
     );
     assert!(!circuit_ok(AccessCircuit::new(&c.public, &private)));
@@ -323,7 +323,7 @@ fn a8_inner_node_or_empty_leaf_is_not_a_note() {
     let mut private = c.private.clone();
     private.path = AuthPath::empty();
     assert_eq!(
-        AccessStatement::check(&c.public, &private),
+        AccessRelation::check(&c.public, &private),
         Err(AccessError::Spend(SpendError::NotInTree))
     );
     assert!(!circuit_ok(AccessCircuit::new(&c.public, &private)));

@@ -12,7 +12,7 @@ use veil_circuits::settle::{
 use veil_primitives::{
     Fr,
     babyjubjub::{EdwardsProjective, ScalarField},
-    eddsa::{RawSignature, SignatureError, SigningKey, session_key_hash, testing},
+    eddsa::{RawSignature, SignatureError, SigningKey, testing},
     ids::{NodeId, SessionId, SessionKeyHash},
     keys::OwnerKey,
     note::{Address, NoteCommitment},
@@ -26,7 +26,7 @@ fn key(seed: u8) -> SigningKey {
 }
 
 fn node() -> NodeId {
-    NodeId::from_fr(veil_primitives::eddsa::node_id(&key(200).verifying_key()))
+    key(200).verifying_key().node_id()
 }
 
 /// A real slot for session `n` with `kib` KiB at `price`, escrow `escrow`.
@@ -228,8 +228,8 @@ fn receipt_signed_by_another_key_fails() {
         Err(SettleError::SessionKeyMismatch { slot: 0 })
     );
     assert_eq!(
-        slot.public.session_key_hash.inner(),
-        session_key_hash(&client.verifying_key())
+        slot.public.session_key_hash,
+        client.verifying_key().session_key_hash()
     );
 }
 

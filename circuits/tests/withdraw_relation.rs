@@ -9,7 +9,7 @@ use veil_circuits::{
     spend::{SpendError, SpendWitness},
     withdraw::{
         self, NUM_PUBLIC_INPUTS, WithdrawCircuit, WithdrawPrivate, WithdrawPublic,
-        WithdrawStatement,
+        WithdrawRelation,
     },
 };
 use veil_primitives::{
@@ -75,7 +75,7 @@ fn wrapped(w: &SpendWitness, amount: Fr) -> [Fr; NUM_PUBLIC_INPUTS] {
 
 fn both(public: [Fr; NUM_PUBLIC_INPUTS], w: SpendWitness) -> (Result<(), SpendError>, bool) {
     (
-        WithdrawStatement::check_raw(&public, &w),
+        WithdrawRelation::check_raw(&public, &w),
         circuit_ok(public, w),
     )
 }
@@ -109,28 +109,28 @@ fn wrong_path_nullifier_or_change_is_rejected() {
     let mut p = private.clone();
     p.path.index = LeafIndex::new(2).expect("small");
     assert_eq!(
-        WithdrawStatement::check(&public, &p),
+        WithdrawRelation::check(&public, &p),
         Err(SpendError::NotInTree)
     );
     assert!(!circuit_ok(public.to_array(), p.to_witness()));
     let mut q = public;
     q.nullifier = Nullifier::from_fr(Fr::from(1u64));
     assert_eq!(
-        WithdrawStatement::check(&q, &private),
+        WithdrawRelation::check(&q, &private),
         Err(SpendError::WrongNullifier)
     );
     assert!(!circuit_ok(q.to_array(), private.to_witness()));
     let mut q = public;
     q.cm_change = NoteCommitment::from_fr(q.cm_change.inner() + Fr::ONE);
     assert_eq!(
-        WithdrawStatement::check(&q, &private),
+        WithdrawRelation::check(&q, &private),
         Err(SpendError::WrongChange)
     );
     assert!(!circuit_ok(q.to_array(), private.to_witness()));
     // Another key cannot spend the note.
     let mut p = private.clone();
     p.sk = SpendingKey::from_fr(Fr::from(999u64));
-    assert!(WithdrawStatement::check(&public, &p).is_err());
+    assert!(WithdrawRelation::check(&public, &p).is_err());
     assert!(!circuit_ok(public.to_array(), p.to_witness()));
 }
 
@@ -182,7 +182,7 @@ proptest! {
     fn honest_withdrawals_agree(sk in any::<u64>(), v in any::<u64>(), frac in 0u64..=100, pos in 0u64..6) {
         let amount = ((u128::from(v) * u128::from(frac)) / 100) as u64;
         let (public, private) = honest(sk, v, amount, pos);
-        prop_assert_eq!(WithdrawStatement::check(&public, &private), Ok(()));
+        prop_assert_eq!(WithdrawRelation::check(&public, &private), Ok(()));
         prop_assert!(circuit_ok(public.to_array(), private.to_witness()));
         prop_assert_eq!(public.nullifier, Nullifier::derive(&private.sk, &private.rho));
         prop_assert_eq!(public.to_field_elements().len(), NUM_PUBLIC_INPUTS);

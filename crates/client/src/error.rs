@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 
-use crate::transport::TlsKeyHash;
+use crate::pin::{PinParseError, TlsKeyHash};
 use crate::wallet::WalletError;
 
 /// A client failure. Nothing here carries a secret.
@@ -48,4 +48,10 @@ pub enum ClientError {
     Input(String),
     #[error("local tree: {0}")]
     Tree(String),
+}
+
+impl From<PinParseError> for ClientError {
+    fn from(e: PinParseError) -> Self {
+        ClientError::Input(e.to_string())
+    }
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod flow;
 pub mod fsutil;
 pub mod ops;
+pub mod pin;
 pub mod proxy;
 pub mod relay;
 pub mod session;

@@ -29,8 +29,7 @@ use veil_primitives::Fr;
 use veil_primitives::eddsa::{Signature, SigningKey, VerifyingKey};
 use veil_primitives::field::{fr_from_slice, fr_to_bytes};
 use veil_primitives::ids::SessionId;
-use veil_primitives::poseidon::{DomainTag, hash_tagged};
-use veil_primitives::receipt::Receipt;
+use veil_primitives::receipt::{KIB, Receipt, challenge_message};
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::{client_frame, node_frame};
 
@@ -41,7 +40,6 @@ use crate::socks5::{Host, Target};
 /// A challenge must be answered within this time.
 pub const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes per KiB.
-const KIB: u64 = 1024;
 /// Receipts per receipt interval: signing well before the node's limit
 /// keeps parallel streams from stalling on a receipt in flight.
 const RECEIPT_STEPS_PER_INTERVAL: u64 = 8;
@@ -132,7 +130,7 @@ impl Relay {
             .into_inner();
         let bind = veil_primitives::receipt::relay_bind_message(
             &session.session_id.inner(),
-            &veil_primitives::eddsa::node_id(&node_key),
+            &node_key.node_id().inner(),
         );
         let shared = Arc::new(Shared {
             session_id: session.session_id,
@@ -439,11 +437,6 @@ impl RelayStream {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// `H(NONCE, nonce)`: the message a node signs to answer a challenge (§9.5).
-pub fn challenge_message(nonce: &Fr) -> Fr {
-    hash_tagged(DomainTag::Nonce, &[*nonce])
 }
 
 async fn read_loop(shared: Arc<Shared>, mut inbound: tonic::Streaming<pb::NodeFrame>) {

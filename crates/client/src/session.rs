@@ -11,24 +11,25 @@ use tonic::transport::Channel;
 use veil_circuits::access::AccessPublic;
 use veil_ledger::LedgerApi;
 use veil_primitives::Fr;
-use veil_primitives::eddsa::{SigningKey, VerifyingKey, node_id, session_key_hash};
+use veil_primitives::eddsa::{SigningKey, VerifyingKey};
 use veil_primitives::field::fr_from_slice;
-use veil_primitives::ids::{BlockHeight, NodeId, SessionId, SessionKeyHash};
+use veil_primitives::ids::{BlockHeight, NodeId, SessionId};
 use veil_primitives::note::Rho;
 use veil_primitives::refund::refund_spending_key;
 use veil_primitives::value::Value;
 use veil_proofs::Prover;
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::node_client::NodeClient;
+use veil_vouchers::IssuerPublicKey;
 
 use crate::error::ClientError;
+use veil_proto::node::v1::WIRE_VERSION;
+
 use crate::ops::{plan_spend, record_spend};
 use crate::sync::LocalTree;
-use crate::transport::{NodeEndpoint, TlsKeyHash};
+use crate::pin::TlsKeyHash;
+use crate::transport::NodeEndpoint;
 use crate::wallet::{HexFr, SessionRecord, SessionStatus, Wallet};
-
-/// Wire version of `veil.node.v1` messages.
-pub const WIRE_VERSION: u32 = 1;
 
 /// A node's terms, decoded and checked (§9.1).
 #[derive(Clone, Debug)]
@@ -45,6 +46,9 @@ pub struct NodeTerms {
     pub max_session_lifetime: u64,
     pub max_frame_bytes: usize,
     pub max_streams: u32,
+    /// The node's voucher issuer key, if it sells vouchers; its published
+    /// key id and epoch are checked to be the key's own (`docs/vouchers.md`).
+    pub voucher_key: Option<IssuerPublicKey>,
 }
 
 impl NodeTerms {
@@ -60,7 +64,7 @@ impl NodeTerms {
             .map_err(|_| bad("node key length"))?;
         let node_key = VerifyingKey::from_bytes(key_bytes).map_err(|_| bad("node key"))?;
         let id = fr_from_slice(&r.node_id).map_err(|_| bad("node id"))?;
-        if id != node_id(&node_key) {
+        if id != node_key.node_id().inner() {
             return Err(bad("node id is not H(NODE_ID, node key)"));
         }
         let recent_roots = r
@@ -72,6 +76,7 @@ impl NodeTerms {
         if r.price_per_kib == 0 || r.receipt_interval_kib == 0 || r.max_frame_bytes == 0 {
             return Err(bad("zero price, interval or frame size"));
         }
+        let voucher_key = voucher_key(&r).map_err(bad)?;
         Ok(NodeTerms {
             node_id: NodeId::from_fr(id),
             node_key,
@@ -83,8 +88,25 @@ impl NodeTerms {
             max_session_lifetime: r.max_session_lifetime,
             max_frame_bytes: usize::try_from(r.max_frame_bytes).unwrap_or(usize::MAX),
             max_streams: r.max_streams_per_session,
+            voucher_key,
         })
     }
+}
+
+/// The voucher fields of `GetTerms`: none, or a key that decodes and whose
+/// published key id and epoch are its own.
+fn voucher_key(r: &pb::GetTermsResponse) -> Result<Option<IssuerPublicKey>, &'static str> {
+    if r.voucher_public_key.is_empty() {
+        return Ok(None);
+    }
+    let key = IssuerPublicKey::from_bytes(&r.voucher_public_key).map_err(|_| "voucher key")?;
+    if key.key_id().as_bytes().as_slice() != r.voucher_key_id.as_slice() {
+        return Err("voucher key id does not match the key");
+    }
+    if key.epoch().get() != r.voucher_epoch {
+        return Err("voucher epoch does not match the key");
+    }
+    Ok(Some(key))
 }
 
 /// A gRPC connection to a node, with the transport policy it was opened
@@ -341,7 +363,7 @@ fn build_and_persist<R: RngCore + CryptoRng>(
     }
     let spend = plan_spend(wallet, tree, escrow, rng)?;
     let session_key = SigningKey::generate(rng);
-    let h_s = SessionKeyHash::from_fr(session_key_hash(&session_key.verifying_key()));
+    let h_s = session_key.verifying_key().session_key_hash();
     // A fresh refund key per session (§6): rk links no two sessions.
     let refund_rho = Rho::random(rng);
     let refund_owner = refund_spending_key(&wallet.spending_key(), &refund_rho).owner_key();
@@ -418,7 +440,7 @@ mod tests {
     fn terms_of(k: &SigningKey) -> NodeTerms {
         let node_key = k.verifying_key();
         NodeTerms {
-            node_id: NodeId::from_fr(node_id(&node_key)),
+            node_id: node_key.node_id(),
             node_key,
             price_per_kib: 1,
             escrow_sizes: vec![64],
@@ -428,19 +450,55 @@ mod tests {
             max_session_lifetime: 10,
             max_frame_bytes: 1024,
             max_streams: 1,
+            voucher_key: None,
         }
     }
 
+    /// `GetTerms` as a node selling vouchers under `issuer` publishes it.
+    fn published(k: &SigningKey, issuer: &IssuerPublicKey) -> pb::GetTermsResponse {
+        pb::GetTermsResponse {
+            version: WIRE_VERSION,
+            node_id: k.verifying_key().node_id().to_bytes().to_vec(),
+            node_public_key: k.verifying_key().to_bytes().to_vec(),
+            price_per_kib: 2,
+            receipt_interval_kib: 8,
+            max_frame_bytes: 1024,
+            voucher_public_key: issuer.to_bytes(),
+            voucher_key_id: issuer.key_id().as_bytes().to_vec(),
+            voucher_epoch: issuer.epoch().get(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn voucher_terms_must_name_their_own_key_id_and_epoch() {
+        let secret = veil_vouchers::IssuerSecretKey::generate(
+            veil_vouchers::Epoch::new(0),
+            &mut rand::thread_rng(),
+        );
+        let issuer = *secret.public_key();
+        let good = published(&key(5), &issuer);
+        let t = NodeTerms::from_proto(good.clone()).unwrap();
+        assert_eq!(t.voucher_key, Some(issuer));
+        let mut none = good.clone();
+        none.voucher_public_key.clear();
+        assert_eq!(NodeTerms::from_proto(none).unwrap().voucher_key, None);
+        let mut bad = good.clone();
+        bad.voucher_key_id[0] ^= 1;
+        assert!(NodeTerms::from_proto(bad).is_err());
+        let mut bad = good.clone();
+        bad.voucher_epoch = 1;
+        assert!(NodeTerms::from_proto(bad).is_err());
+        let mut bad = good.clone();
+        bad.voucher_public_key[3] ^= 1;
+        assert!(NodeTerms::from_proto(bad).is_err());
+        let mut bad = good;
+        bad.node_id.pop();
+        assert!(NodeTerms::from_proto(bad).is_err());
+    }
+
     fn registration(k: &SigningKey, tls: [u8; 32]) -> NodeRegistration {
-        NodeRegistration::signed(
-            k,
-            &key(3),
-            0,
-            Value(1),
-            vec![Value(64)],
-            Value(0),
-            tls,
-        )
+        NodeRegistration::signed(k, &key(3), 0, Value(1), vec![Value(64)], Value(0), tls)
     }
 
     #[test]

@@ -16,8 +16,6 @@
 //! Plaintext HTTP/2 exists only as [`NodeTransport::InsecurePlaintext`],
 //! chosen explicitly (`--insecure-plaintext`), never by default.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +33,7 @@ use tokio_rustls::rustls::{CertificateError, DigitallySignedStruct, SignatureSch
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::error::ClientError;
+use crate::pin::TlsKeyHash;
 
 /// How long establishing a connection (TCP + TLS handshake) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,58 +41,14 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// ALPN protocol the node serves (gRPC over HTTP/2).
 const ALPN_H2: &[u8] = b"h2";
 
-/// `SHA-256(SubjectPublicKeyInfo DER)` of a node's TLS key: the pin a client
-/// checks, as registered in `NodeRegistration::tls_key_hash` (§9.8).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TlsKeyHash([u8; 32]);
-
-impl TlsKeyHash {
-    /// Wraps a hash (e.g. `NodeRegistration::tls_key_hash`).
-    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    /// The 32 hash bytes.
-    pub const fn to_bytes(self) -> [u8; 32] {
-        self.0
-    }
-
-    /// The key hash of a DER certificate: SHA-256 over its SPKI, outer
-    /// `SEQUENCE` included (RFC 5280 §4.1.2.7).
-    pub fn of_certificate(cert_der: &[u8]) -> Result<Self, ClientError> {
-        let der = CertificateDer::from(cert_der);
-        let cert = webpki::EndEntityCert::try_from(&der)
-            .map_err(|e| ClientError::Tls(format!("node certificate does not parse: {e}")))?;
-        let spki = cert.subject_public_key_info();
-        Ok(Self(Sha256::digest(spki.as_ref()).into()))
-    }
-}
-
-impl fmt::Display for TlsKeyHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for TlsKeyHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TlsKeyHash({self})")
-    }
-}
-
-impl FromStr for TlsKeyHash {
-    type Err = ClientError;
-
-    /// Exactly 64 hex digits (as `veil node serve` prints them).
-    fn from_str(s: &str) -> Result<Self, ClientError> {
-        let bad = || ClientError::Input("a TLS key pin is exactly 64 hex digits".into());
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(bad());
-        }
-        let v = hex::decode(s).map_err(|_| bad())?;
-        let bytes: [u8; 32] = v.try_into().map_err(|_| bad())?;
-        Ok(Self(bytes))
-    }
+/// The key hash of a DER certificate: SHA-256 over its SPKI, outer
+/// `SEQUENCE` included (RFC 5280 §4.1.2.7).
+pub fn key_hash_of_certificate(cert_der: &[u8]) -> Result<TlsKeyHash, ClientError> {
+    let der = CertificateDer::from(cert_der);
+    let cert = webpki::EndEntityCert::try_from(&der)
+        .map_err(|e| ClientError::Tls(format!("node certificate does not parse: {e}")))?;
+    let spki = cert.subject_public_key_info();
+    Ok(TlsKeyHash::from_bytes(Sha256::digest(spki.as_ref()).into()))
 }
 
 /// How the client talks to a node.
@@ -316,7 +271,7 @@ impl ServerCertVerifier for PinVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let presented = TlsKeyHash::of_certificate(end_entity)
+        let presented = key_hash_of_certificate(end_entity)
             .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadEncoding))?;
         {
             let mut slot = self.presented.lock().unwrap_or_else(|p| p.into_inner());
@@ -398,8 +353,8 @@ mod tests {
     #[test]
     fn pin_parses_exactly_64_hex_digits() {
         let h = "ab".repeat(32);
-        assert_eq!(h.parse::<TlsKeyHash>().ok(), Some(TlsKeyHash([0xab; 32])));
-        assert_eq!(TlsKeyHash([0xab; 32]).to_string(), h);
+        assert_eq!(h.parse::<TlsKeyHash>().ok(), Some(TlsKeyHash::from_bytes([0xab; 32])));
+        assert_eq!(TlsKeyHash::from_bytes([0xab; 32]).to_string(), h);
         for bad in [
             "ab".repeat(31),
             "ab".repeat(33),
@@ -415,7 +370,7 @@ mod tests {
     #[test]
     fn garbage_is_not_a_certificate() {
         assert!(matches!(
-            TlsKeyHash::of_certificate(&[0x30, 0x03, 0x02, 0x01, 0x00]),
+            key_hash_of_certificate(&[0x30, 0x03, 0x02, 0x01, 0x00]),
             Err(ClientError::Tls(_))
         ));
     }

@@ -27,32 +27,31 @@ use std::path::{Path, PathBuf};
 
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
-use veil_primitives::Fr;
 use veil_primitives::eddsa::SigningKey;
-use veil_primitives::field::{fr_from_bytes, fr_from_slice};
+use veil_primitives::field::{fr_from_slice, fr_to_bytes};
 use veil_primitives::receipt::Receipt;
 use veil_proto::node::v1 as pb;
+use veil_proto::node::v1::WIRE_VERSION;
 use veil_proto::node::v1::node_client::NodeClient;
 use veil_proto::node::v1::{client_frame, node_frame};
+use veil_vouchers::context::{purchase_context, purchase_message, spend_context};
 use veil_vouchers::{
     Balance, ClientError, Credential, DecodeError, IssuanceResponse, IssuerPublicKey, NodeId,
     SpendResponse,
 };
 
 use crate::fsutil::{self, FsError};
+use crate::session::{NodeConnection, NodeTerms};
 
 /// Current voucher file format version.
 pub const VOUCHER_FILE_VERSION: u32 = 1;
 /// No valid voucher file is larger (bounds the read of a hostile file).
 pub const MAX_VOUCHER_FILE_BYTES: u64 = 16 << 20;
-/// Wire version of the node RPCs.
-const WIRE_VERSION: u32 = 1;
 /// Stream id of the single stream a voucher-paid Relay carries.
 const STREAM_ID: u32 = 1;
 /// Largest payload the client puts in one `Data` frame.
@@ -102,44 +101,6 @@ pub enum VoucherError {
     Session(#[from] crate::error::ClientError),
 }
 
-// ------------------------------------------------------------------ contexts
-
-/// `"veil.voucher.purchase.v1" ‖ session_id`: the context of a purchase's
-/// issuance (§9). Must equal `veil_node::vouchers::purchase_context`.
-pub fn purchase_context(session_id: &[u8; 32]) -> Vec<u8> {
-    let mut out = b"veil.voucher.purchase.v1".to_vec();
-    out.extend_from_slice(session_id);
-    out
-}
-
-/// The field element the session key signs to authorise a purchase (§9):
-/// the first 31 bytes of `SHA-256("veil.voucher.purchase-auth.v1" ‖
-/// session_id ‖ issuance request)`, big-endian. Must equal
-/// `veil_node::vouchers::purchase_message`.
-pub fn purchase_message(session_id: &[u8; 32], issuance_request: &[u8]) -> Fr {
-    let digest = Sha256::new()
-        .chain_update(b"veil.voucher.purchase-auth.v1")
-        .chain_update(session_id)
-        .chain_update(issuance_request)
-        .finalize();
-    let mut bytes = [0u8; 32];
-    bytes[1..].copy_from_slice(&digest[..31]);
-    // Below 2^248 < r: always canonical.
-    fr_from_bytes(&bytes).unwrap_or_default()
-}
-
-/// `"veil.voucher.open.v1" ‖ nonce ‖ len(host) (u32 BE) ‖ host ‖ port (u16 BE)`:
-/// the context of a stream's spend (§9). Must equal
-/// `veil_node::vouchers::spend_context`.
-pub fn spend_context(nonce: &[u8; 32], host: &str, port: u16) -> Vec<u8> {
-    let mut out = b"veil.voucher.open.v1".to_vec();
-    out.extend_from_slice(nonce);
-    out.extend_from_slice(&u32::try_from(host.len()).unwrap_or(u32::MAX).to_be_bytes());
-    out.extend_from_slice(host.as_bytes());
-    out.extend_from_slice(&port.to_be_bytes());
-    out
-}
-
 // --------------------------------------------------------------------- terms
 
 /// A node's voucher terms, as published by `GetTerms` and checked.
@@ -151,42 +112,22 @@ pub struct VoucherTerms {
 }
 
 impl VoucherTerms {
-    /// Parses and checks the voucher fields of `GetTerms`: the key decodes,
-    /// and the published key id and epoch are the key's own.
-    pub fn from_terms(t: &pb::GetTermsResponse) -> Result<Self, VoucherError> {
-        let node_id: [u8; 32] = t
-            .node_id
-            .as_slice()
-            .try_into()
-            .map_err(|_| VoucherError::Terms("node id must be 32 bytes".into()))?;
-        if t.voucher_public_key.is_empty() {
-            return Err(VoucherError::Terms(
-                "this node does not sell vouchers".into(),
-            ));
-        }
-        let key = IssuerPublicKey::from_bytes(&t.voucher_public_key)?;
-        if key.key_id().as_bytes().as_slice() != t.voucher_key_id.as_slice() {
-            return Err(VoucherError::Terms("key id does not match the key".into()));
-        }
-        if key.epoch().get() != t.voucher_epoch {
-            return Err(VoucherError::Terms("epoch does not match the key".into()));
-        }
+    /// The voucher view of a node's checked terms (§9.1); refused if the
+    /// node does not sell vouchers.
+    pub fn from_node_terms(t: &NodeTerms) -> Result<Self, VoucherError> {
+        let key = t
+            .voucher_key
+            .ok_or_else(|| VoucherError::Terms("this node does not sell vouchers".into()))?;
         Ok(Self {
-            node_id: NodeId::new(node_id),
+            node_id: NodeId::new(fr_to_bytes(&t.node_id.inner())),
             key,
             price_per_kib: t.price_per_kib,
         })
     }
 
     /// Fetches and checks the node's voucher terms.
-    pub async fn fetch(node: &mut NodeClient<Channel>) -> Result<Self, VoucherError> {
-        let t = node
-            .get_terms(pb::GetTermsRequest {
-                version: WIRE_VERSION,
-            })
-            .await?
-            .into_inner();
-        Self::from_terms(&t)
+    pub async fn fetch(node: &mut NodeConnection) -> Result<Self, VoucherError> {
+        Self::from_node_terms(&node.terms().await?)
     }
 }
 
@@ -457,14 +398,8 @@ pub async fn buy_with_escrow<L: veil_ledger::LedgerApi, R: RngCore + CryptoRng>(
 ) -> Result<Purchase, VoucherError> {
     crate::sync::sync(ledger, wallet, tree).await?;
     let node_terms = node.terms().await?;
-    let terms = VoucherTerms::fetch(&mut node.client).await?;
+    let terms = VoucherTerms::from_node_terms(&node_terms)?;
     vouchers.check_key(&terms)?;
-    if terms.node_id.as_bytes() != &veil_primitives::field::fr_to_bytes(&node_terms.node_id.inner())
-    {
-        return Err(VoucherError::Terms(
-            "voucher node id is not the node's id".into(),
-        ));
-    }
     let session = crate::session::open_session(
         node,
         &node_terms,
@@ -890,33 +825,6 @@ mod tests {
             w.check_key(&terms(&other)),
             Err(VoucherError::KeyChanged { epoch: 0 })
         ));
-    }
-
-    #[test]
-    fn terms_must_name_their_own_key_id_and_epoch() {
-        let a = issuer();
-        let key = a.current_key();
-        let good = pb::GetTermsResponse {
-            node_id: NODE.as_bytes().to_vec(),
-            voucher_public_key: key.to_bytes(),
-            voucher_key_id: key.key_id().as_bytes().to_vec(),
-            voucher_epoch: 0,
-            price_per_kib: 2,
-            ..Default::default()
-        };
-        assert_eq!(VoucherTerms::from_terms(&good).unwrap().key, *key);
-        let mut bad = good.clone();
-        bad.voucher_key_id[0] ^= 1;
-        assert!(VoucherTerms::from_terms(&bad).is_err());
-        let mut bad = good.clone();
-        bad.voucher_epoch = 1;
-        assert!(VoucherTerms::from_terms(&bad).is_err());
-        let mut bad = good.clone();
-        bad.voucher_public_key.clear();
-        assert!(VoucherTerms::from_terms(&bad).is_err());
-        let mut bad = good;
-        bad.node_id.pop();
-        assert!(VoucherTerms::from_terms(&bad).is_err());
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::oneshot;
 use veil_client::ClientError;
-use veil_client::session::{NodeConnection, WIRE_VERSION};
-use veil_client::transport::TlsKeyHash;
+use veil_client::session::NodeConnection;
+use veil_client::pin::TlsKeyHash;
 use veil_ledger::types::{NodeId, Proof, Value};
 use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{EmbeddedLedger, LedgerConfig};
@@ -19,6 +19,7 @@ use veil_node::{
 };
 use veil_primitives::eddsa::SigningKey;
 use veil_proto::node::v1 as pb;
+use veil_proto::node::v1::WIRE_VERSION;
 
 /// Counts every access token that reaches the node; accepts none.
 #[derive(Default)]

@@ -26,9 +26,8 @@ pub mod vouchers;
 
 pub use backend::{AccessToken, AccessVerifier, SettleProver, SettleSlotWitness};
 pub use config::{BatchPolicy, Limits, NodeConfig, Transport};
-pub use relay::challenge_message;
 pub use server::{NodeError, NodeHandle, TlsInfo, spawn_with};
-pub use service::{ACCESS_TOKEN_BYTES, WIRE_VERSION};
+pub use service::ACCESS_TOKEN_BYTES;
 pub use settle::{SettleError, SettlementReport};
 pub use state::NodeStatus;
 
@@ -48,5 +47,12 @@ where
     let verifier = proofs_backend::ProofsVerifier::load(&params)
         .map_err(|e| NodeError::Params(e.to_string()))?;
     let prover = proofs_backend::ProofsProver::new(params);
-    spawn_with(config, ledger, std::sync::Arc::new(verifier), std::sync::Arc::new(prover), shutdown).await
+    spawn_with(
+        config,
+        ledger,
+        std::sync::Arc::new(verifier),
+        std::sync::Arc::new(prover),
+        shutdown,
+    )
+    .await
 }

@@ -17,9 +17,7 @@
 //! The state machine does no I/O and reads no clock: the caller passes the
 //! ledger height (the only clock, adversarial D10).
 use veil_primitives::ids::{BlockHeight, SessionId};
-
-/// Bytes per KiB.
-pub const KIB: u64 = 1024;
+use veil_primitives::receipt::KIB;
 
 /// The immutable terms of one session, fixed at `OpenSession`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -25,13 +25,12 @@ use tracing::debug;
 use veil_ledger::LedgerApi;
 use veil_primitives::field::fr_from_slice;
 use veil_primitives::ids::SessionId;
-use veil_primitives::poseidon::{DomainTag, hash_tagged};
-use veil_primitives::receipt::SignedReceipt;
+use veil_primitives::receipt::{KIB, SignedReceipt, challenge_message};
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::{client_frame, node_frame};
 
 use crate::egress::EgressPolicy;
-use crate::metering::{KIB, ReceiptError, ServeError, VerifiedReceipt};
+use crate::metering::{ReceiptError, ServeError, VerifiedReceipt};
 use crate::state::{Inner, Metrics, SessionSlot, lock};
 
 type Out = mpsc::Sender<Result<pb::NodeFrame, Status>>;
@@ -67,11 +66,6 @@ fn closed_frame(
 /// `Eof{stream_id}`: upstream reached end of stream, no more `Data` follows (§9.4).
 fn eof_frame(stream_id: u32) -> Result<pb::NodeFrame, Status> {
     frame(node_frame::Frame::Eof(pb::Eof { stream_id }))
-}
-
-/// The message a node signs to answer a bandwidth challenge: `H(NONCE, nonce)` (§9.5).
-pub fn challenge_message(nonce: &veil_primitives::Fr) -> veil_primitives::Fr {
-    hash_tagged(DomainTag::Nonce, &[*nonce])
 }
 
 /// A stream task's end: its id, its generation, and why it ended.

@@ -21,7 +21,6 @@ use tracing::{debug, info, warn};
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
 use veil_ledger::types::{AccountId, NodeId};
-use veil_primitives::eddsa::node_id;
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::node_server::NodeServer;
 
@@ -510,7 +509,7 @@ where
     config.validate()?;
     std::fs::create_dir_all(&config.dir)?;
     let node_key = load_or_create_node_key(&config.dir)?;
-    let node_id = NodeId::from_fr(node_id(&node_key.verifying_key()));
+    let node_id = node_key.verifying_key().node_id();
     let tls = match config.transport {
         Transport::Tls => Some(load_or_create_tls(&config.dir)?),
         Transport::InsecurePlaintext => None,
@@ -524,7 +523,10 @@ where
     // Register (a no-op for unchanged terms), staking from and paid to the
     // account of `account.key` (§8.3).
     let account_key = load_or_create_account_key(&config.dir)?;
-    let tls_key_hash = tls.as_ref().map(|(t, _)| t.spki_sha256).unwrap_or([0u8; 32]);
+    let tls_key_hash = tls
+        .as_ref()
+        .map(|(t, _)| t.spki_sha256)
+        .unwrap_or([0u8; 32]);
     let account =
         crate::register::register(&ledger, &node_key, &account_key, &config, tls_key_hash)
             .await?
@@ -545,7 +547,7 @@ where
         let highest = receipt.map(|r| (r.receipt.kib, r));
         let served = highest
             .as_ref()
-            .map_or(0, |(k, _)| k.saturating_mul(crate::metering::KIB));
+            .map_or(0, |(k, _)| k.saturating_mul(veil_primitives::receipt::KIB));
         let slot = SessionSlot {
             session_key: record.session_key,
             state: Mutex::new(SessionState::restore(terms, served, highest)),

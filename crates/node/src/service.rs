@@ -9,17 +9,17 @@ use tonic::{Request, Response, Status};
 use tracing::debug;
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
-use veil_ledger::types::{Escrow, EscrowState, SessionId, SessionKeyHash};
-use veil_primitives::eddsa::{VerifyingKey, session_key_hash};
+use veil_ledger::types::{Escrow, EscrowState, SessionId};
+use veil_primitives::eddsa::VerifyingKey;
 use veil_proto::node::v1 as pb;
+
+use veil_proto::node::v1::WIRE_VERSION;
 
 use crate::backend::AccessToken;
 use crate::metering::{SessionState, SessionTerms};
 use crate::state::{Inner, Metrics, SessionSlot, lock};
 use crate::store::{SessionRecord, SessionStatus};
 
-/// Wire version of every request and response.
-pub const WIRE_VERSION: u32 = 1;
 /// Exact length of an encoded access token (veil-proofs, §7).
 pub const ACCESS_TOKEN_BYTES: usize = 337;
 
@@ -108,7 +108,7 @@ impl<L: LedgerApi> Inner<L> {
                 "escrow size not accepted",
             )));
         }
-        if SessionKeyHash::from_fr(session_key_hash(&session_key)) != st.session_key_hash {
+        if session_key.session_key_hash() != st.session_key_hash {
             return Err(Invalid(Status::invalid_argument(
                 "session key does not match the token's session key hash",
             )));

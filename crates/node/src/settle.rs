@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use tracing::{info, warn};
+use veil_circuits::settle::{refund_commitment, slot_pay};
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
 use veil_ledger::types::{EscrowState, SessionId, SettleRequest, SettleStatement, Value};
-use veil_circuits::settle::{refund_commitment, slot_pay};
 
 use crate::backend::{ProveError, SettleSlotWitness};
 use crate::metering::SessionState;
@@ -139,13 +139,17 @@ impl<L: LedgerApi> Inner<L> {
                         continue;
                     }
                 }
-                // Pay and refund by the settle circuit's own native twin (§5.4):
-                // the refund note is blinded by the session key only client and
-                // node know.
-                let (kib, price, e) = (receipt.receipt.kib, escrow.price_per_kib, escrow.escrow);
+                let kib = receipt.receipt.kib;
+                let (price, e) = (escrow.price_per_kib, escrow.escrow);
                 total = total.saturating_add(slot_pay(kib, price, e).0);
-                let cm_refund =
-                    refund_commitment(e, price, kib, &escrow.refund_owner, &key.point().to_affine());
+                // The refund note, blinded by the session key only client and node know (§5.4).
+                let cm_refund = refund_commitment(
+                    e,
+                    price,
+                    kib,
+                    &escrow.refund_owner,
+                    &key.point().to_affine(),
+                );
                 slots.push(SettleSlotWitness {
                     escrow,
                     receipt,

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use sha2::{Digest, Sha256};
-use veil_primitives::Fr;
-use veil_primitives::field::fr_from_bytes;
+use veil_vouchers::context::VoucherNonce;
+use veil_vouchers::context::{purchase_context, purchase_message, spend_context};
 use veil_vouchers::{
     Balance, DecodeError, Epoch, IssuanceRequest, IssuanceResponse, IssueError, Issuer,
     IssuerPublicKey, IssuerSecretKey, NodeId as VoucherNodeId, NullifierStore, NullifierStoreError,
@@ -44,16 +44,15 @@ use veil_primitives::receipt::SignedReceipt;
 use veil_proto::node::v1 as pb;
 
 use crate::keys::{KeyFileError, read_secret, write_secret};
-use crate::metering::{KIB, SessionState, SessionTerms, VerifiedReceipt};
-use crate::service::WIRE_VERSION;
+use crate::metering::{SessionState, SessionTerms, VerifiedReceipt};
 use crate::state::{Inner, SessionSlot, lock};
+use veil_primitives::receipt::KIB;
+use veil_proto::node::v1::WIRE_VERSION;
 
 /// File name of the issuer secret key inside the node directory.
 pub const VOUCHER_KEY_FILE: &str = "voucher.key";
 /// File name of the voucher database inside the node directory.
 pub const VOUCHER_DB_FILE: &str = "vouchers.redb";
-/// Length of a spend challenge nonce.
-pub const NONCE_BYTES: usize = 32;
 /// How long a challenge nonce stays valid.
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(60);
 /// Outstanding challenges the node keeps at most (bounds memory, C6).
@@ -63,9 +62,6 @@ const NULLIFIERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("voucher_
 const PURCHASES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("voucher_purchases_v1");
 const PURCHASE_VERSION: u8 = 1;
 const PURCHASE_BYTES: usize = 1 + 32 + IssuanceResponse::ENCODED_LEN;
-
-/// A fresh, single-use challenge nonce (§9).
-pub type VoucherNonce = [u8; NONCE_BYTES];
 
 /// Why the desk refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -119,44 +115,6 @@ from_redb!(
     redb::CommitError,
     redb::DatabaseError
 );
-
-/// The context a purchase's issuance is bound to:
-/// `"veil.voucher.purchase.v1" ‖ session_id (32)` (§9).
-pub fn purchase_context(session_id: &[u8; 32]) -> Vec<u8> {
-    let mut out = b"veil.voucher.purchase.v1".to_vec();
-    out.extend_from_slice(session_id);
-    out
-}
-
-/// The message the session key signs to authorise a purchase:
-/// the first 31 bytes of `SHA-256("veil.voucher.purchase-auth.v1" ‖
-/// session_id ‖ issuance request)`, as a big-endian field element (< 2^248,
-/// so canonical) (§9). Without it anyone who saw the session id on the
-/// ledger could race the client and take the voucher.
-pub fn purchase_message(session_id: &[u8; 32], issuance_request: &[u8]) -> Fr {
-    let digest = Sha256::new()
-        .chain_update(b"veil.voucher.purchase-auth.v1")
-        .chain_update(session_id)
-        .chain_update(issuance_request)
-        .finalize();
-    let mut bytes = [0u8; 32];
-    bytes[1..].copy_from_slice(&digest[..31]);
-    // 31 bytes below a leading zero byte are always < r: this cannot fail.
-    fr_from_bytes(&bytes).unwrap_or_default()
-}
-
-/// The context a voucher-paid stream's spend is bound to:
-/// `"veil.voucher.open.v1" ‖ nonce (32) ‖ len(host) (4, BE) ‖ host ‖ port (2, BE)`.
-/// The node id, key id and epoch are bound by the spend transcript itself
-/// (`docs/vouchers.md` §7).
-pub fn spend_context(nonce: &VoucherNonce, host: &str, port: u16) -> Vec<u8> {
-    let mut out = b"veil.voucher.open.v1".to_vec();
-    out.extend_from_slice(nonce);
-    out.extend_from_slice(&u32::try_from(host.len()).unwrap_or(u32::MAX).to_be_bytes());
-    out.extend_from_slice(host.as_bytes());
-    out.extend_from_slice(&port.to_be_bytes());
-    out
-}
 
 fn nullifier_key(epoch: Epoch, nullifier: &VoucherNullifier) -> [u8; 40] {
     let mut key = [0u8; 40];
@@ -682,6 +640,7 @@ impl<L: LedgerApi> Inner<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use veil_vouchers::context::NONCE_BYTES;
     use veil_vouchers::{AwaitingIssuance, Credential};
 
     const NODE: VoucherNodeId = VoucherNodeId::new([9; 32]);
@@ -886,25 +845,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn purchase_message_binds_session_and_request() {
-        let a = purchase_message(&[1; 32], b"request");
-        assert_ne!(a, purchase_message(&[2; 32], b"request"));
-        assert_ne!(a, purchase_message(&[1; 32], b"requesT"));
-        assert_eq!(a, purchase_message(&[1; 32], b"request"));
-    }
-
-    #[test]
-    fn spend_context_is_injective_on_host_and_port() {
-        let n = [3u8; NONCE_BYTES];
-        assert_ne!(spend_context(&n, "ab", 1), spend_context(&n, "a", 1));
-        assert_ne!(spend_context(&n, "a", 1), spend_context(&n, "a", 2));
-        assert_ne!(
-            spend_context(&n, "a", 1),
-            spend_context(&[4; NONCE_BYTES], "a", 1)
-        );
-    }
-
     proptest::proptest! {
         /// Untrusted voucher payments and stored records never panic the
         /// decoders; only exact lengths can decode.
@@ -926,18 +866,6 @@ mod tests {
             }
         }
 
-        /// Distinct (host, port) targets give distinct spend contexts.
-        #[test]
-        fn spend_context_injective(
-            h1 in "[a-z0-9.]{0,12}", p1 in proptest::num::u16::ANY,
-            h2 in "[a-z0-9.]{0,12}", p2 in proptest::num::u16::ANY,
-        ) {
-            let n = [5u8; NONCE_BYTES];
-            proptest::prop_assert_eq!(
-                spend_context(&n, &h1, p1) == spend_context(&n, &h2, p2),
-                h1 == h2 && p1 == p2
-            );
-        }
     }
 
     #[test]

@@ -533,11 +533,14 @@ async fn challenge_answered_with_node_signature() {
     match relay.next().await {
         node_frame::Frame::ChallengeResponse(r) => {
             let sig = Signature::from_slice(&r.signature).unwrap();
-            key.verify(&veil_node::challenge_message(&nonce), &sig)
+            key.verify(&veil_primitives::receipt::challenge_message(&nonce), &sig)
                 .unwrap();
             assert!(
-                key.verify(&veil_node::challenge_message(&fr_from_u64(1)), &sig)
-                    .is_err()
+                key.verify(
+                    &veil_primitives::receipt::challenge_message(&fr_from_u64(1)),
+                    &sig
+                )
+                .is_err()
             );
         }
         other => panic!("{other:?}"),

@@ -7,8 +7,10 @@
 //! Coordinates are BN254 scalar field elements ([`Fr`]), which is what lets a
 //! BN254 circuit verify signatures natively.
 
-use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
-use ark_ff::{BigInteger, PrimeField, Zero};
+use ark_ec::AffineRepr;
+use ark_ff::{PrimeField, Zero};
+
+pub(crate) mod mul;
 
 use crate::{
     error::EncodingError,
@@ -48,7 +50,7 @@ impl Point {
         if !p.is_on_curve() {
             return Err(EncodingError::InvalidPoint("not on the curve"));
         }
-        if !p.is_in_correct_subgroup_assuming_on_curve() {
+        if !mul::mul(&mul::Extended::from_affine(&p), &ScalarField::MODULUS).is_identity() {
             return Err(EncodingError::InvalidPoint(
                 "not in the prime-order subgroup",
             ));
@@ -65,8 +67,16 @@ impl Point {
     }
 
     /// `s·G` for a non-zero scalar (the identity is not a [`Point`]).
+    ///
+    /// Fixed-base table ([`mul::mul_generator`]); `s·G` lies in the
+    /// prime-order subgroup by construction, so only the identity (`s = 0`)
+    /// is refused.
     pub fn mul_generator(s: &Scalar) -> Result<Self, EncodingError> {
-        Self::new((EdwardsProjective::generator() * s.0).into_affine())
+        let p = mul::mul_generator(&s.0.into_bigint());
+        if p.is_identity() {
+            return Err(EncodingError::InvalidPoint("identity"));
+        }
+        Ok(Self(p.to_affine()))
     }
 
     /// The affine x coordinate.
@@ -158,15 +168,27 @@ impl Scalar {
     /// Wide reduction of 64 bytes (read big-endian) modulo `l`: used only
     /// to derive secrets from SHA-512 output (§2.6), never to decode input.
     pub fn from_bytes_wide(bytes: &[u8; 64]) -> Self {
-        Self(ScalarField::from_be_bytes_mod_order(bytes))
+        // Horner over the eight big-endian 64-bit words: Σ w_i·2^(64·(7−i)) mod l.
+        let radix = ScalarField::from(u128::from(u64::MAX) + 1);
+        let acc = bytes.chunks_exact(8).fold(ScalarField::zero(), |acc, w| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            acc * radix + ScalarField::from(u64::from_be_bytes(word))
+        });
+        Self(acc)
+    }
+
+    /// An integer `< 2^256` reduced modulo `l` (the EdDSA challenge `c`, §2.6).
+    pub fn reduce(n: &ark_ff::BigInt<4>) -> Self {
+        let radix = ScalarField::from(u128::from(u64::MAX) + 1);
+        Self(n.0.iter().rev().fold(ScalarField::zero(), |acc, &w| {
+            acc * radix + ScalarField::from(w)
+        }))
     }
 
     /// Canonical encoding: 32 bytes big-endian.
     pub fn to_bytes(&self) -> [u8; SCALAR_BYTES] {
-        let v = self.0.into_bigint().to_bytes_be();
-        let mut out = [0u8; SCALAR_BYTES];
-        out[SCALAR_BYTES - v.len()..].copy_from_slice(&v);
-        out
+        bigint_to_be(&self.0.into_bigint())
     }
 
     /// Decodes 32 bytes big-endian, rejecting any value `>= l` (A12, B12).
@@ -190,6 +212,16 @@ pub fn bigint_from_be(bytes: &[u8; 32]) -> ark_ff::BigInt<4> {
     ark_ff::BigInt::new(limbs)
 }
 
+/// 32 big-endian bytes of a 256-bit unsigned integer.
+pub fn bigint_to_be(n: &ark_ff::BigInt<4>) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, limb) in n.0.iter().enumerate() {
+        let start = 32 - 8 * (i + 1);
+        out[start..start + 8].copy_from_slice(&limb.to_be_bytes());
+    }
+    out
+}
+
 /// `l`, the order of the prime-order subgroup, as an integer.
 pub fn subgroup_order() -> ark_ff::BigInt<4> {
     ScalarField::MODULUS
@@ -198,7 +230,8 @@ pub fn subgroup_order() -> ark_ff::BigInt<4> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ark_ff::{Field, One};
+    use ark_ec::CurveGroup;
+    use ark_ff::{BigInteger, Field, One};
     use proptest::prelude::*;
 
     use crate::eddsa::testing::{order_eight, order_two};

@@ -10,15 +10,19 @@
 //!   checks the circuit makes (`S < l`, on-curve `A` and `R`, `8·A ≠ O`, the
 //!   equation). Every signature accepted by the typed path is accepted here.
 
-use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
-use ark_ff::{BigInt, BigInteger, PrimeField, Zero};
+#[cfg(any(test, feature = "testing"))]
+use ark_ec::{AffineRepr, CurveGroup};
+#[cfg(any(test, feature = "testing"))]
+use ark_ff::Zero;
+use ark_ff::{BigInt, PrimeField};
 use sha2::{Digest, Sha512};
 use thiserror::Error;
 
 use crate::{
     babyjubjub::{
-        COFACTOR, EdwardsAffine, EdwardsProjective, POINT_BYTES, Point, SCALAR_BYTES, Scalar,
-        ScalarField, bigint_from_be, raw_point_from_bytes,
+        EdwardsAffine, POINT_BYTES, Point, SCALAR_BYTES, Scalar, ScalarField, bigint_from_be,
+        mul::{self, Extended},
+        raw_point_from_bytes,
     },
     error::EncodingError,
     field::{Fr, fr_to_bytes},
@@ -132,8 +136,7 @@ impl SigningKey {
             Err(_) => unreachable!("r·G is the identity for r ≠ 0"),
         };
         let c = challenge(&r_point.to_affine(), &self.public.0.to_affine(), m);
-        let c_mod_l = ScalarField::from_le_bytes_mod_order(&c.into_bigint().to_bytes_le());
-        let s = nonce.inner() + c_mod_l * self.a.inner();
+        let s = nonce.inner() + Scalar::reduce(&c.into_bigint()).inner() * self.a.inner();
         Signature {
             r: r_point,
             s: Scalar::new(s),
@@ -163,7 +166,7 @@ impl VerifyingKey {
 
     /// The typed node identifier `H(NODE_ID, A.x, A.y)` (§2.2).
     pub fn node_id(&self) -> NodeId {
-        NodeId::from_fr(node_id(self))
+        NodeId::from_fr(hash_tagged(DomainTag::NodeId, &[self.0.x(), self.0.y()]))
     }
 
     /// The typed account id `H(ACCOUNT, A.x, A.y)` of an account key `A`
@@ -174,7 +177,7 @@ impl VerifyingKey {
 
     /// The typed session-key commitment `h_S = H(SESSION, A.x, A.y)` (§2.2).
     pub fn session_key_hash(&self) -> SessionKeyHash {
-        SessionKeyHash::from_fr(session_key_hash(self))
+        SessionKeyHash::from_fr(hash_tagged(DomainTag::Session, &[self.0.x(), self.0.y()]))
     }
 
     /// Verifies `sig` on `m` (§2.6). `A` and `R` are subgroup points by type;
@@ -275,6 +278,11 @@ pub fn challenge(r: &EdwardsAffine, a: &EdwardsAffine, m: &Fr) -> Fr {
 
 /// Verification on raw values, exactly as the circuit does it (§2.6):
 /// `S < l`, `A` and `R` on the curve, `8·A ≠ O`, `8·S·G = 8·R + 8·c·A`.
+///
+/// `S·G` comes from the fixed-base table, `c·A` from a radix-16 window
+/// (`c` as its 254-bit integer, unreduced, as in the circuit); the equation
+/// is checked as `8·(S·G − R − c·A) = O` in extended coordinates, with no
+/// inversion and no allocation.
 pub fn verify_raw(a: &EdwardsAffine, m: &Fr, sig: &RawSignature) -> Result<(), SignatureError> {
     if sig.s >= ScalarField::MODULUS {
         return Err(SignatureError::ScalarOutOfRange);
@@ -285,30 +293,24 @@ pub fn verify_raw(a: &EdwardsAffine, m: &Fr, sig: &RawSignature) -> Result<(), S
     if !sig.r.is_on_curve() {
         return Err(SignatureError::NonceNotOnCurve);
     }
-    if a.mul_bigint([COFACTOR]).is_zero() {
+    let a_ext = Extended::from_affine(a);
+    if a_ext.mul_by_cofactor().is_identity() {
         return Err(SignatureError::LowOrderKey);
     }
     let c = challenge(&sig.r, a, m).into_bigint();
-    let lhs = EdwardsProjective::generator().mul_bigint(sig.s);
-    let rhs = sig.r.into_group() + a.mul_bigint(c);
-    if (lhs - rhs).into_affine().mul_bigint([COFACTOR]).is_zero() {
+    let diff = mul::mul_generator(&sig.s)
+        .sub_affine(&sig.r)
+        .add(&mul::mul(&a_ext, &c).neg());
+    if diff.mul_by_cofactor().is_identity() {
         Ok(())
     } else {
         Err(SignatureError::Equation)
     }
 }
 
-/// `node_id = H(NODE_ID, N.x, N.y)` for the node's key `N` (§2.2).
-pub fn node_id(key: &VerifyingKey) -> Fr {
-    hash_tagged(DomainTag::NodeId, &[key.0.x(), key.0.y()])
-}
-
-/// The session-key commitment `h_S = H(SESSION, S.x, S.y)` (§2.2).
-pub fn session_key_hash(key: &VerifyingKey) -> Fr {
-    hash_tagged(DomainTag::Session, &[key.0.x(), key.0.y()])
-}
-
-/// Test helpers shared with the circuit tests: small-order points.
+/// Test helpers shared with the circuit tests: small-order points and
+/// non-canonical scalars. Only in tests and with the `testing` feature.
+#[cfg(any(test, feature = "testing"))]
 pub mod testing {
     use super::*;
     use ark_ff::{Field, One};
@@ -355,10 +357,92 @@ pub mod testing {
     }
 }
 
+/// The straightforward implementation the fast one replaced (ark's
+/// double-and-add, affine conversions, ark's subgroup check, allocating
+/// reductions), kept as the oracle of the agreement tests: the fast code
+/// must produce the same bytes and the same verdicts.
+#[cfg(test)]
+pub(crate) mod reference {
+    use super::*;
+    use crate::babyjubjub::{COFACTOR, EdwardsProjective};
+    use ark_ec::PrimeGroup;
+    use ark_ff::BigInteger;
+
+    /// `(a, A)` from a seed, as before.
+    pub fn key(seed: &[u8; SEED_BYTES]) -> (ScalarField, EdwardsAffine) {
+        let a = ScalarField::from_be_bytes_mod_order(&sha512(0, &[seed]));
+        (a, (EdwardsProjective::generator() * a).into_affine())
+    }
+
+    /// The old `Point::new`.
+    pub fn point_check(p: &EdwardsAffine) -> Result<(), EncodingError> {
+        if !p.is_on_curve() {
+            return Err(EncodingError::InvalidPoint("not on the curve"));
+        }
+        if !p.is_in_correct_subgroup_assuming_on_curve() {
+            return Err(EncodingError::InvalidPoint(
+                "not in the prime-order subgroup",
+            ));
+        }
+        if p.is_zero() {
+            return Err(EncodingError::InvalidPoint("identity"));
+        }
+        Ok(())
+    }
+
+    /// The old `SigningKey::sign`, as encoded bytes.
+    pub fn sign(seed: &[u8; SEED_BYTES], m: &Fr) -> [u8; SIGNATURE_BYTES] {
+        let (a, a_point) = key(seed);
+        let prefix = sha512(1, &[seed]);
+        let mut nonce =
+            ScalarField::from_be_bytes_mod_order(&sha512(2, &[&prefix, &fr_to_bytes(m)]));
+        if nonce.is_zero() {
+            nonce = ScalarField::from(1u64);
+        }
+        let r = (EdwardsProjective::generator() * nonce).into_affine();
+        let c = challenge(&r, &a_point, m);
+        let c_mod_l = ScalarField::from_le_bytes_mod_order(&c.into_bigint().to_bytes_le());
+        let s = nonce + c_mod_l * a;
+        let mut out = [0u8; SIGNATURE_BYTES];
+        out[..32].copy_from_slice(&fr_to_bytes(&r.x));
+        out[32..64].copy_from_slice(&fr_to_bytes(&r.y));
+        let sb = s.into_bigint().to_bytes_be();
+        out[96 - sb.len()..].copy_from_slice(&sb);
+        out
+    }
+
+    /// The old `verify_raw`.
+    pub fn verify_raw(a: &EdwardsAffine, m: &Fr, sig: &RawSignature) -> Result<(), SignatureError> {
+        if sig.s >= ScalarField::MODULUS {
+            return Err(SignatureError::ScalarOutOfRange);
+        }
+        if !a.is_on_curve() {
+            return Err(SignatureError::KeyNotOnCurve);
+        }
+        if !sig.r.is_on_curve() {
+            return Err(SignatureError::NonceNotOnCurve);
+        }
+        if a.mul_bigint([COFACTOR]).is_zero() {
+            return Err(SignatureError::LowOrderKey);
+        }
+        let c = challenge(&sig.r, a, m).into_bigint();
+        let lhs = EdwardsProjective::generator().mul_bigint(sig.s);
+        let rhs = sig.r.into_group() + a.mul_bigint(c);
+        if (lhs - rhs).into_affine().mul_bigint([COFACTOR]).is_zero() {
+            Ok(())
+        } else {
+            Err(SignatureError::Equation)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::testing::*;
     use super::*;
+    use crate::babyjubjub::EdwardsProjective;
+    use ark_ec::PrimeGroup;
+    use ark_ff::BigInteger;
     use proptest::prelude::*;
     use rand::SeedableRng;
 
@@ -523,19 +607,16 @@ mod tests {
     #[test]
     fn key_hashes_are_domain_separated() {
         let vk = key(8).verifying_key();
-        assert_ne!(node_id(&vk), session_key_hash(&vk));
-        assert_ne!(vk.account_id().inner(), node_id(&vk));
-        assert_ne!(vk.account_id().inner(), session_key_hash(&vk));
-        assert_eq!(
+        let (n, s, a) = (
+            vk.node_id().inner(),
+            vk.session_key_hash().inner(),
             vk.account_id().inner(),
-            hash_tagged(DomainTag::Account, &[vk.point().x(), vk.point().y()])
         );
-        assert_eq!(vk.node_id().inner(), node_id(&vk));
-        assert_eq!(vk.session_key_hash().inner(), session_key_hash(&vk));
-        assert_eq!(
-            session_key_hash(&vk),
-            hash_tagged(DomainTag::Session, &[vk.point().x(), vk.point().y()])
-        );
+        assert!(n != s && a != n && a != s);
+        let (x, y) = (vk.point().x(), vk.point().y());
+        assert_eq!(a, hash_tagged(DomainTag::Account, &[x, y]));
+        assert_eq!(n, hash_tagged(DomainTag::NodeId, &[x, y]));
+        assert_eq!(s, hash_tagged(DomainTag::Session, &[x, y]));
     }
 
     #[test]
@@ -544,6 +625,171 @@ mod tests {
         let a = SigningKey::generate(&mut rng);
         let b = SigningKey::generate(&mut rng);
         assert_ne!(a.verifying_key(), b.verifying_key());
+    }
+
+    fn seed_of(n: u64) -> [u8; 32] {
+        let mut s = [0u8; 32];
+        s[..8].copy_from_slice(&n.to_le_bytes());
+        s
+    }
+
+    /// Verdicts of the fast and the reference verification on one input.
+    fn both(a: &EdwardsAffine, m: &Fr, sig: &RawSignature) -> Result<(), SignatureError> {
+        let fast = verify_raw(a, m, sig);
+        assert_eq!(
+            fast,
+            reference::verify_raw(a, m, sig),
+            "A {a:?} sig {sig:?}"
+        );
+        fast
+    }
+
+    /// Edge cases: every check of §2.6 hit once, fast and reference agree.
+    #[test]
+    fn verify_agrees_with_reference_on_edge_cases() {
+        use ark_ec::{AffineRepr, CurveGroup};
+        let k = key(11);
+        let m = Fr::from(5u64);
+        let sig: RawSignature = k.sign(&m).into();
+        let a = k.verifying_key().point().to_affine();
+        let g = EdwardsAffine::generator();
+        let mut l_minus_1 = ScalarField::MODULUS;
+        ark_ff::BigInteger::sub_with_borrow(&mut l_minus_1, &BigInt::one());
+        assert_eq!(both(&a, &m, &sig), Ok(()));
+        let cases: Vec<(EdwardsAffine, RawSignature)> = vec![
+            (
+                a,
+                RawSignature {
+                    s: add_l(&sig.s),
+                    ..sig
+                },
+            ),
+            (
+                a,
+                RawSignature {
+                    s: ScalarField::MODULUS,
+                    ..sig
+                },
+            ),
+            (
+                a,
+                RawSignature {
+                    s: BigInt::new([u64::MAX; 4]),
+                    ..sig
+                },
+            ),
+            (
+                a,
+                RawSignature {
+                    s: BigInt::zero(),
+                    ..sig
+                },
+            ),
+            (
+                a,
+                RawSignature {
+                    s: l_minus_1,
+                    ..sig
+                },
+            ),
+            (
+                a,
+                RawSignature {
+                    r: identity(),
+                    ..sig
+                },
+            ),
+            (
+                a,
+                RawSignature {
+                    r: off_curve(),
+                    ..sig
+                },
+            ),
+            (
+                a,
+                RawSignature {
+                    r: order_eight(),
+                    ..sig
+                },
+            ),
+            (
+                a,
+                RawSignature {
+                    r: (sig.r + order_two()).into_affine(),
+                    ..sig
+                },
+            ),
+            (a, RawSignature { r: g, ..sig }),
+            (identity(), sig),
+            (order_two(), sig),
+            (order_eight(), sig),
+            (off_curve(), sig),
+            ((a + order_eight()).into_affine(), sig),
+            (g, sig),
+        ];
+        for (a2, s2) in &cases {
+            assert!(both(a2, &m, s2).is_err());
+        }
+        assert!(both(&a, &Fr::from(6u64), &sig).is_err());
+    }
+
+    /// The decoders' subgroup check agrees with ark's on every kind of point.
+    #[test]
+    fn point_check_agrees_with_reference() {
+        use ark_ec::{AffineRepr, CurveGroup};
+        let g = EdwardsAffine::generator();
+        let p = key(12).verifying_key().point().to_affine();
+        for q in [
+            g,
+            p,
+            identity(),
+            order_two(),
+            order_eight(),
+            off_curve(),
+            (p + order_eight()).into_affine(),
+            (p + order_two()).into_affine(),
+        ] {
+            assert_eq!(
+                Point::new(q).map(|_| ()),
+                reference::point_check(&q),
+                "{q:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Same keys, same signature bytes as the reference implementation.
+        #[test]
+        fn sign_is_bit_identical_to_reference(seed in proptest::array::uniform32(any::<u8>()), m in proptest::array::uniform32(any::<u8>())) {
+            let m = Fr::from_be_bytes_mod_order(&m);
+            let (a, a_point) = reference::key(&seed);
+            prop_assume!(!a.is_zero());
+            let k = SigningKey::from_seed(seed).expect("a ≠ 0");
+            prop_assert_eq!(k.verifying_key().point().to_affine(), a_point);
+            prop_assert_eq!(k.sign(&m).to_bytes(), reference::sign(&seed, &m));
+        }
+
+        /// Valid, tampered and torsion-shifted inputs: same verdict, same error.
+        #[test]
+        fn verify_agrees_with_reference(n in any::<u64>(), m in any::<u64>(), flip in 0usize..96, t in 0u8..4) {
+            use ark_ec::CurveGroup;
+            let k = SigningKey::from_seed(seed_of(n)).expect("non-degenerate");
+            let m = Fr::from(m);
+            let sig = k.sign(&m);
+            let a = k.verifying_key().point().to_affine();
+            prop_assert_eq!(both(&a, &m, &sig.into()), Ok(()));
+            let mut bytes = sig.to_bytes();
+            bytes[flip] ^= 1 << (flip % 8);
+            if let Ok(raw) = RawSignature::from_bytes(&bytes) {
+                both(&a, &m, &raw).ok();
+            }
+            let torsion = [identity(), order_two(), order_eight(), (order_eight() + order_two()).into_affine()][usize::from(t)];
+            let shifted = RawSignature { r: (sig.r.to_affine() + torsion).into_affine(), s: sig.s.inner().into_bigint() };
+            both(&a, &m, &shifted).ok();
+            both(&(a + torsion).into_affine(), &m, &sig.into()).ok();
+        }
     }
 
     proptest! {

@@ -4,7 +4,7 @@
 //! Every identifier is a field element `< r`, encoded as 32 big-endian bytes;
 //! decoding rejects `>= r` and never reduces (adversarial B1, D9).
 
-use crate::{error::EncodingError, field::Fr, note::Nullifier};
+use crate::{error::EncodingError, field::Fr};
 
 /// Defines a newtype over [`Fr`] with the canonical 32-byte encoding.
 macro_rules! fr_newtype {
@@ -91,13 +91,6 @@ fr_newtype!(
     /// Commitment to the client's session key `h_S = H(SESSION, S.x, S.y)` (§2.2, §3).
     SessionKeyHash
 );
-
-impl From<Nullifier> for SessionId {
-    /// The session opened by an access token is named by its nullifier (§3).
-    fn from(nf: Nullifier) -> Self {
-        Self(nf.inner())
-    }
-}
 
 /// A ledger height (the ledger's only clock, adversarial D10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,7 +8,7 @@ use ark_ff::UniformRand;
 use rand_core::{CryptoRng, RngCore};
 
 use crate::{
-    ids::fr_newtype,
+    ids::{SessionId, fr_newtype},
     keys::{OwnerKey, SpendingKey},
     poseidon::{DomainTag, hash_tagged},
     value::Value,
@@ -67,6 +67,13 @@ impl Nullifier {
             DomainTag::Nullifier,
             &[sk.inner(), rho.inner()],
         ))
+    }
+}
+
+impl From<Nullifier> for SessionId {
+    /// The session opened by an access token is named by its nullifier (§3).
+    fn from(nf: Nullifier) -> Self {
+        SessionId::from_fr(nf.inner())
     }
 }
 

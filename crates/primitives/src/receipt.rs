@@ -15,6 +15,9 @@ use crate::{
     poseidon::{DomainTag, hash_tagged},
 };
 
+/// Bytes per KiB, the unit receipts count in (§6, §9.3).
+pub const KIB: u64 = 1024;
+
 /// Version byte of the signed receipt encoding.
 pub const RECEIPT_VERSION: u8 = 1;
 /// Length of an encoded [`SignedReceipt`]: version, session id, kib, signature.
@@ -97,6 +100,12 @@ pub fn receipt_message(session_id: &Fr, kib: u64) -> Fr {
 /// is the nullifier), so naming it alone proves nothing.
 pub fn relay_bind_message(session_id: &Fr, node_id: &Fr) -> Fr {
     hash_tagged(DomainTag::RelayBind, &[*session_id, *node_id])
+}
+
+/// `H(NONCE, nonce)`: what a node's key signs to answer a client's
+/// bandwidth challenge (§9.5).
+pub fn challenge_message(nonce: &Fr) -> Fr {
+    hash_tagged(DomainTag::Nonce, &[*nonce])
 }
 
 /// A receipt with the session key's signature.

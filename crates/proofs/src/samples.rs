@@ -7,7 +7,7 @@ use veil_circuits::access::{AccessPrivate, AccessPublic};
 use veil_circuits::settle::{SettlePublic, Slot};
 use veil_circuits::withdraw::{WithdrawPrivate, WithdrawPublic};
 use veil_primitives::Fr;
-use veil_primitives::eddsa::{self, SigningKey};
+use veil_primitives::eddsa::SigningKey;
 use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
 use veil_primitives::keys::{OwnerKey, SpendingKey};
 use veil_primitives::merkle::Tree;
@@ -67,7 +67,7 @@ pub fn settle(k: usize, seed: u64) -> Option<(SettlePublic, Vec<Slot>)> {
         s[8..16].copy_from_slice(&i.to_le_bytes());
         SigningKey::from_seed(s)
     };
-    let node = NodeId::from_fr(eddsa::node_id(&key(u64::MAX)?.verifying_key()));
+    let node = key(u64::MAX)?.verifying_key().node_id();
     let mut slots = Vec::with_capacity(k);
     for i in 0..k as u64 {
         let sk = key(i)?;

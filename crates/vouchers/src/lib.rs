@@ -31,6 +31,7 @@
 #![deny(missing_debug_implementations)]
 
 mod bench;
+pub mod context;
 mod credential;
 mod encoding;
 mod error;

@@ -5,6 +5,7 @@ pub mod connect;
 pub mod demo;
 pub mod ledger;
 pub mod node;
+pub mod node_conn;
 pub mod setup;
 pub mod voucher;
 pub mod wallet;

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use tokio::sync::{Mutex, watch};
 use veil_client::amount::parse_positive_amount;
 
-use super::connect::{NodeFlags, connect_node};
+use super::node_conn::{NodeFlags, connect_node};
 use veil_client::session::NodeConnection;
 use veil_client::sync::LocalTree;
 use veil_client::vouchers::{
@@ -154,7 +154,7 @@ pub async fn connect_with_vouchers(
         bail!("--voucher-kib must be positive");
     }
     let vouchers = VoucherWallet::open(wallet)?;
-    let terms = VoucherTerms::fetch(node.grpc()).await?;
+    let terms = VoucherTerms::fetch(&mut node).await?;
     vouchers.check_key(&terms)?;
     let balance = vouchers.balance(Some(&terms.node_id));
     if balance.kib() < kib {

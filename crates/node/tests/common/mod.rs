@@ -22,7 +22,7 @@ use veil_node::egress::EgressPolicy;
 use veil_node::{
     AccessToken, AccessVerifier, NodeConfig, NodeHandle, SettleProver, SettleSlotWitness, Transport,
 };
-use veil_primitives::eddsa::{SigningKey, session_key_hash};
+use veil_primitives::eddsa::SigningKey;
 use veil_primitives::field::fr_from_bytes;
 use veil_primitives::receipt::Receipt;
 use veil_proto::node::v1 as pb;
@@ -243,7 +243,7 @@ impl World {
             cm_change: NoteCommitment::from_fr(random_fr()),
             escrow: Value(ESCROW),
             node_id: self.node.node_id,
-            session_key_hash: SessionKeyHash::from_fr(session_key_hash(&key.verifying_key())),
+            session_key_hash: key.verifying_key().session_key_hash(),
             refund_owner: OwnerKey::from_fr(random_fr()),
             expiry: BlockHeight(height.0 + 50),
         };
