@@ -240,9 +240,7 @@ proptest! {
         stored_round_trip(&bytes, schema::decode_node, schema::encode_node)?;
         stored_round_trip(&bytes, SettlementRecord::decode, SettlementRecord::encode)?;
         stored_round_trip(&bytes, Totals::decode, Totals::encode)?;
-        stored_round_trip(&bytes, schema::decode_roots, schema::encode_roots)?;
         stored_round_trip(&bytes, |b| schema::decode_u64(b, "fuzz"), |v| schema::encode_u64(*v))?;
-        stored_round_trip(&bytes, veil_ledger::tree::Frontier::from_bytes, veil_ledger::tree::Frontier::to_bytes)?;
     }
 
     #[test]
@@ -323,10 +321,6 @@ fn write_fuzz_seed_corpus() {
         &[
             ("nullifier-escrow", NullifierUse::Escrow.encode()),
             ("totals", Totals::default().encode()),
-            (
-                "frontier",
-                veil_ledger::tree::Frontier::default().to_bytes(),
-            ),
         ],
     );
 }

@@ -305,7 +305,7 @@ impl Engine {
     }
 
     pub fn roots(&self) -> Result<Vec<MerkleRoot>, LedgerError> {
-        Ok(self.store.read()?.roots()?.0.into_iter().collect())
+        Ok(self.store.read()?.roots()?.iter().copied().collect())
     }
 
     pub fn commitments(&self, from: u64, limit: u32) -> Result<Vec<NoteCommitment>, LedgerError> {
@@ -319,7 +319,7 @@ impl Engine {
         let t = r.totals()?;
         Ok(LedgerStatus {
             height: r.height()?,
-            commitment_count: f.count(),
+            commitment_count: f.size(),
             root: f.root(),
             schema_version: crate::schema::SCHEMA_VERSION,
             challenge_window: self.config.challenge_window,

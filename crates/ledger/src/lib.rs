@@ -18,7 +18,6 @@ pub mod schema;
 pub mod service;
 pub mod store;
 pub mod testing;
-pub mod tree;
 pub mod types;
 pub mod verifier;
 

@@ -115,7 +115,10 @@ pub fn check_deposit(
 
 /// §8.3.1 deposit: account → pool, appends `cm = H(NOTE, v, addr)`,
 /// consumes the account nonce.
-pub fn apply_deposit(w: &WriteState<'_>, d: &DepositRequest) -> Result<DepositReceipt, LedgerError> {
+pub fn apply_deposit(
+    w: &WriteState<'_>,
+    d: &DepositRequest,
+) -> Result<DepositReceipt, LedgerError> {
     let nonce = match check_deposit(w, d)? {
         Checked::Done(r) => return Ok(r),
         Checked::New(nonce) => nonce,
@@ -180,7 +183,9 @@ pub fn check_open(
         };
     }
     if !s.roots()?.contains(&st.root) {
-        return Err(LedgerError::UnknownRoot(crate::tree::ROOT_HISTORY));
+        return Err(LedgerError::UnknownRoot(
+            veil_primitives::merkle::ROOT_HISTORY,
+        ));
     }
     let node = s.node(&st.node_id)?.ok_or(LedgerError::UnknownNode)?;
     if !node.registration.escrow_sizes.contains(&st.escrow) {
@@ -263,7 +268,10 @@ pub fn check_settle_stateless(cfg: &LedgerConfig, r: &SettleRequest) -> Result<(
 
 /// The slots of a settlement from the ledger's own escrow records, in the
 /// submitted order: every session must be an escrow of `r.node_id`.
-fn settle_slots(s: &impl StateRead, r: &SettleRequest) -> Result<Vec<(Escrow, SettleSlot)>, LedgerError> {
+fn settle_slots(
+    s: &impl StateRead,
+    r: &SettleRequest,
+) -> Result<Vec<(Escrow, SettleSlot)>, LedgerError> {
     r.session_ids
         .iter()
         .zip(&r.cm_refunds)
@@ -287,7 +295,10 @@ pub fn check_settle_authorised(
     statement: &SettleStatement,
 ) -> Result<(), LedgerError> {
     use LedgerError::SettleUnauthorized as E;
-    let sig = r.authorisation.as_ref().ok_or(E("missing node signature"))?;
+    let sig = r
+        .authorisation
+        .as_ref()
+        .ok_or(E("missing node signature"))?;
     node.registration
         .node_key
         .verify(&statement.auth_message()?, sig)
@@ -471,7 +482,9 @@ pub fn check_withdraw(
         };
     }
     if !s.roots()?.contains(&st.root) {
-        return Err(LedgerError::UnknownRoot(crate::tree::ROOT_HISTORY));
+        return Err(LedgerError::UnknownRoot(
+            veil_primitives::merkle::ROOT_HISTORY,
+        ));
     }
     sub(s.totals()?.pool, st.amount.0, LedgerError::PoolUnderflow)?;
     add(s.account(&st.recipient)?.0, st.amount.0)?;

@@ -73,7 +73,7 @@ pub fn from_status(s: tonic::Status) -> LedgerError {
         "bad_nonce" => BadNonce,
         "faucet_disabled" => FaucetDisabled,
         "poisoned" => Poisoned,
-        "unknown_root" => UnknownRoot(crate::tree::ROOT_HISTORY),
+        "unknown_root" => UnknownRoot(veil_primitives::merkle::ROOT_HISTORY),
         _ if s.code() == tonic::Code::Unavailable => Unavailable(s.message().to_string()),
         _ if s.code() == tonic::Code::ResourceExhausted => Busy,
         _ => Remote {

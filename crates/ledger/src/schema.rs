@@ -14,8 +14,8 @@ use veil_primitives::eddsa::{SIGNATURE_BYTES, Signature, VerifyingKey};
 
 use crate::error::LedgerError;
 use crate::types::{
-    AccountAuth, AccountId, BlockHeight, Escrow, EscrowState, MerkleRoot, NodeId, NodeRecord,
-    NodeRegistration, NoteCommitment, Nullifier, OwnerKey, SessionId, SessionKeyHash, Value,
+    AccountAuth, AccountId, BlockHeight, Escrow, EscrowState, NodeId, NodeRecord, NodeRegistration,
+    NoteCommitment, Nullifier, OwnerKey, SessionId, SessionKeyHash, Value,
 };
 
 /// Bumped on any incompatible change of a table or record below.
@@ -441,27 +441,6 @@ pub fn decode_u32(buf: &[u8], what: &'static str) -> Result<u32, LedgerError> {
     let v = r.u32()?;
     r.finish()?;
     Ok(v)
-}
-
-/// Root history: up to [`crate::tree::ROOT_HISTORY`] roots, oldest first.
-pub fn encode_roots(roots: &std::collections::VecDeque<MerkleRoot>) -> Vec<u8> {
-    let mut out = vec![RECORD_V1];
-    for r in roots {
-        out.extend_from_slice(&r.to_bytes());
-    }
-    out
-}
-
-pub fn decode_roots(buf: &[u8]) -> Result<std::collections::VecDeque<MerkleRoot>, LedgerError> {
-    let mut r = Reader::new(buf, "roots")?;
-    let mut out = std::collections::VecDeque::new();
-    while !r.buf.is_empty() {
-        if out.len() >= crate::tree::ROOT_HISTORY {
-            return Err(corrupted("roots"));
-        }
-        out.push_back(r.field(MerkleRoot::from_bytes)?);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
+use veil_primitives::merkle::{Frontier, RootHistory};
 
 use crate::error::LedgerError;
 use crate::schema::*;
-use crate::tree::{Frontier, RootHistory};
 use crate::types::{
     AccountId, BlockHeight, Escrow, NodeId, NodeRecord, NoteCommitment, Nullifier, SessionId, Value,
 };
@@ -185,12 +185,14 @@ pub trait StateRead {
             .meta(META_FRONTIER)?
             .ok_or_else(|| LedgerError::Corrupted("missing frontier".into()))?;
         Frontier::from_bytes(&b)
+            .map_err(|_| LedgerError::Corrupted("malformed frontier record".into()))
     }
     fn roots(&self) -> Result<RootHistory, LedgerError> {
         let b = self
             .meta(META_ROOTS)?
             .ok_or_else(|| LedgerError::Corrupted("missing root history".into()))?;
-        Ok(RootHistory(decode_roots(&b)?))
+        RootHistory::from_bytes(&b)
+            .map_err(|_| LedgerError::Corrupted("malformed roots record".into()))
     }
 }
 
@@ -229,7 +231,9 @@ macro_rules! impl_state_read {
             }
             fn account_nonce(&self, a: &AccountId) -> Result<u64, LedgerError> {
                 let t = self.tx.open_table(NONCES)?;
-                Ok(t.get(FieldKey::from(a).bytes())?.map(|g| g.value()).unwrap_or(0))
+                Ok(t.get(FieldKey::from(a).bytes())?
+                    .map(|g| g.value())
+                    .unwrap_or(0))
             }
             fn deposit(&self, cm: &NoteCommitment) -> Result<Option<DepositRecord>, LedgerError> {
                 let t = self.tx.open_table(DEPOSITS)?;
@@ -293,7 +297,7 @@ impl WriteState<'_> {
         self.put_meta(META_FRONTIER, &f.to_bytes())
     }
     pub fn set_roots(&self, r: &RootHistory) -> Result<(), LedgerError> {
-        self.put_meta(META_ROOTS, &encode_roots(&r.0))
+        self.put_meta(META_ROOTS, &r.to_bytes())
     }
     pub fn put_nullifier(&self, nf: &Nullifier, u: &NullifierUse) -> Result<(), LedgerError> {
         self.tx
@@ -350,11 +354,13 @@ impl WriteState<'_> {
     pub fn append(&self, cms: &[NoteCommitment]) -> Result<u64, LedgerError> {
         let mut f = self.frontier()?;
         let mut roots = self.roots()?;
-        let first = f.count();
+        let first = f.size();
         let mut leaves = self.tx.open_table(COMMITMENTS)?;
         for cm in cms {
-            let i = f.append(cm)?;
-            leaves.insert(i, cm.to_bytes())?;
+            let i = f
+                .append(*cm)
+                .map_err(|_| LedgerError::InvalidArgument("commitment tree is full"))?;
+            leaves.insert(i.get(), cm.to_bytes())?;
         }
         drop(leaves);
         roots.push(f.root());
