@@ -13,7 +13,8 @@ use proptest::prelude::*;
 use prost::Message;
 use veil_ledger::{
     convert,
-    schema::{self, DepositRecord, NullifierUse, SettlementRecord, Totals},
+    records::{DepositRecord, NullifierUse, SettlementRecord, Totals},
+    schema,
 };
 use veil_primitives::{Fr, field::fr_to_bytes};
 use veil_proto::{ledger::v1 as lpb, node::v1 as npb};

@@ -5,7 +5,8 @@
 use libfuzzer_sys::fuzz_target;
 // The frontier and root history records are `veil_primitives::merkle`
 // encodings, fuzzed by `primitives_decode`.
-use veil_ledger::schema::{self, DepositRecord, NullifierUse, SettlementRecord, Totals};
+use veil_ledger::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
+use veil_ledger::schema;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(v) = NullifierUse::decode(data) {

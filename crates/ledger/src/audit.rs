@@ -18,8 +18,10 @@ use veil_primitives::merkle::{DEPTH, empty_roots};
 use veil_primitives::poseidon::hash_node;
 
 use crate::error::LedgerError;
+use crate::records::*;
 use crate::schema::*;
-use crate::store::{ReadState, StateRead, Store, scan};
+use crate::state::StateRead;
+use crate::store::{ReadState, Store, scan};
 use crate::types::*;
 
 /// What the audit found.

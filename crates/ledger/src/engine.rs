@@ -9,7 +9,8 @@ use std::sync::mpsc;
 
 use crate::error::LedgerError;
 use crate::machine::{self, Checked, LedgerConfig};
-use crate::store::{StateRead, Store, WriteState};
+use crate::state::{StateRead, StateWrite};
+use crate::store::Store;
 use crate::types::*;
 use crate::verifier::ProofVerifier;
 
@@ -61,7 +62,7 @@ impl Drop for Engine {
     }
 }
 
-fn execute(w: &WriteState<'_>, cfg: &LedgerConfig, op: &Op) -> Result<Done, LedgerError> {
+fn execute(w: &mut impl StateWrite, cfg: &LedgerConfig, op: &Op) -> Result<Done, LedgerError> {
     Ok(match op {
         Op::Deposit(d) => Done::Deposit(machine::apply_deposit(w, d)?),
         Op::Open(st) => Done::Open(machine::apply_open(w, cfg, st)?),

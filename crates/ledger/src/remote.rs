@@ -9,8 +9,8 @@ use veil_proto::ledger::v1::ledger_client::LedgerClient;
 use crate::api::LedgerApi;
 use crate::convert::*;
 use crate::error::LedgerError;
-use crate::service::{ERROR_KIND_KEY, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE};
 use crate::types::*;
+use crate::wire::{ERROR_KIND_KEY, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE};
 
 /// A gRPC ledger client (cheap to clone: one multiplexed channel).
 #[derive(Clone)]

@@ -696,7 +696,7 @@ fn registration_requires_the_node_key() {
 fn d12_snapshot_reads_are_consistent() {
     let fx = fixture();
     let snap = fx.engine.store().read().unwrap();
-    use veil_ledger::store::StateRead;
+    use veil_ledger::state::StateRead;
     let before = (snap.frontier().unwrap(), snap.roots().unwrap());
     for i in 0..5 {
         fx.open(i);
