@@ -146,7 +146,7 @@ fn check(db: &Path, acked: &Acked) {
     let store = veil_ledger::store::Store::open(db).expect("ledger reopens after SIGKILL");
     let report = veil_ledger::audit::audit(&store).expect("audit runs");
     assert!(report.ok(), "audit after crash: {:?}", report.violations);
-    use veil_ledger::store::StateRead;
+    use veil_ledger::state::StateRead;
     let r = store.read().expect("snapshot");
     for d in &acked.deposits {
         let leaf = r.commitments(d.leaf_index, 1).expect("read leaf");

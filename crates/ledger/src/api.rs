@@ -1,6 +1,6 @@
 //! The client-side view of a ledger, shared by nodes, wallets and the demo.
 //!
-//! Two implementations: [`crate::EmbeddedLedger`] (in-process redb; blocking
+//! Two implementations: `EmbeddedLedger` (feature `server`: in-process redb; blocking
 //! work in `spawn_blocking`) and [`crate::RemoteLedger`] (tonic client of
 //! `veil.ledger.v1`). Both give the same answers and the same
 //! [`LedgerError`] variants for the same request (docs/protocol.md §8).

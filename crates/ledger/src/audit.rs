@@ -14,12 +14,14 @@
 use std::collections::HashMap;
 
 use veil_primitives::Fr;
+use veil_primitives::merkle::{DEPTH, empty_roots};
 use veil_primitives::poseidon::hash_node;
 
 use crate::error::LedgerError;
+use crate::records::*;
 use crate::schema::*;
-use crate::store::{ReadState, StateRead, Store, scan};
-use crate::tree::{DEPTH, empty_roots};
+use crate::state::StateRead;
+use crate::store::{ReadState, Store, scan};
 use crate::types::*;
 
 /// What the audit found.
@@ -86,17 +88,17 @@ pub fn audit(store: &Store) -> Result<AuditReport, LedgerError> {
     rep.commitments = leaves.len() as u64;
     let leaf_is = |i: u64, cm: &NoteCommitment| leaves.get(i as usize) == Some(&cm.inner());
     let frontier = r.frontier()?;
-    if frontier.count() != rep.commitments {
+    if frontier.size() != rep.commitments {
         v.push(format!(
             "frontier counts {} leaves, table holds {}",
-            frontier.count(),
+            frontier.size(),
             rep.commitments
         ));
     }
     if root_of(leaves.clone()) != frontier.root().inner() {
         v.push("root recomputed from the leaves differs from the stored frontier root".into());
     }
-    if r.roots()?.0.back() != Some(&frontier.root()) {
+    if r.roots()?.latest() != Some(frontier.root()) {
         v.push("newest root of the history is not the current root".into());
     }
 

@@ -76,7 +76,11 @@ fn account_key(b: &[u8]) -> Result<VerifyingKey, LedgerError> {
 
 /// An account authorisation (§8.3). Empty key and signature: absent
 /// (refused by the ledger as unauthenticated); anything else must decode.
-pub fn account_auth(key: &[u8], nonce: u64, sig: &[u8]) -> Result<Option<AccountAuth>, LedgerError> {
+pub fn account_auth(
+    key: &[u8],
+    nonce: u64,
+    sig: &[u8],
+) -> Result<Option<AccountAuth>, LedgerError> {
     if key.is_empty() && sig.is_empty() {
         return Ok(None);
     }
@@ -176,8 +180,8 @@ pub fn access_to_pb(s: &AccessStatement, p: &Proof) -> pb::AccessToken {
 }
 
 pub fn settle_from_pb(r: &pb::SettleRequest) -> Result<SettleRequest, LedgerError> {
-    if r.session_ids.len() > crate::machine::MAX_BATCH
-        || r.cm_refunds.len() > crate::machine::MAX_BATCH
+    if r.session_ids.len() > crate::limits::MAX_BATCH
+        || r.cm_refunds.len() > crate::limits::MAX_BATCH
     {
         return Err(LedgerError::InvalidArgument("batch too large"));
     }
@@ -246,7 +250,7 @@ pub fn withdraw_to_pb(s: &WithdrawStatement, p: &Proof) -> pb::WithdrawRequest {
 }
 
 pub fn registration_from_pb(r: &pb::RegisterNodeRequest) -> Result<NodeRegistration, LedgerError> {
-    if r.escrow_sizes.len() > crate::schema::MAX_ESCROW_SIZES {
+    if r.escrow_sizes.len() > crate::limits::MAX_ESCROW_SIZES {
         return Err(LedgerError::InvalidArgument(
             "a node accepts 1..=16 escrow sizes",
         ));

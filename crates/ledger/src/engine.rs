@@ -9,7 +9,8 @@ use std::sync::mpsc;
 
 use crate::error::LedgerError;
 use crate::machine::{self, Checked, LedgerConfig};
-use crate::store::{StateRead, Store, WriteState};
+use crate::state::{StateRead, StateWrite};
+use crate::store::Store;
 use crate::types::*;
 use crate::verifier::ProofVerifier;
 
@@ -61,7 +62,7 @@ impl Drop for Engine {
     }
 }
 
-fn execute(w: &WriteState<'_>, cfg: &LedgerConfig, op: &Op) -> Result<Done, LedgerError> {
+fn execute(w: &mut impl StateWrite, cfg: &LedgerConfig, op: &Op) -> Result<Done, LedgerError> {
     Ok(match op {
         Op::Deposit(d) => Done::Deposit(machine::apply_deposit(w, d)?),
         Op::Open(st) => Done::Open(machine::apply_open(w, cfg, st)?),
@@ -305,7 +306,7 @@ impl Engine {
     }
 
     pub fn roots(&self) -> Result<Vec<MerkleRoot>, LedgerError> {
-        Ok(self.store.read()?.roots()?.0.into_iter().collect())
+        Ok(self.store.read()?.roots()?.iter().copied().collect())
     }
 
     pub fn commitments(&self, from: u64, limit: u32) -> Result<Vec<NoteCommitment>, LedgerError> {
@@ -319,7 +320,7 @@ impl Engine {
         let t = r.totals()?;
         Ok(LedgerStatus {
             height: r.height()?,
-            commitment_count: f.count(),
+            commitment_count: f.size(),
             root: f.root(),
             schema_version: crate::schema::SCHEMA_VERSION,
             challenge_window: self.config.challenge_window,

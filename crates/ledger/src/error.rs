@@ -4,7 +4,8 @@
 use thiserror::Error;
 use veil_primitives::EncodingError;
 
-use crate::types::{BlockHeight, Value};
+use veil_primitives::ids::BlockHeight;
+use veil_primitives::value::Value;
 
 /// Why a ledger operation was refused or failed. A refused operation has
 /// changed nothing.
@@ -106,32 +107,6 @@ pub enum LedgerError {
     #[error("remote ledger error ({code}): {message}")]
     Remote { code: i32, message: String },
 }
-
-impl From<redb::Error> for LedgerError {
-    fn from(e: redb::Error) -> Self {
-        match e {
-            redb::Error::Corrupted(m) => LedgerError::Corrupted(m),
-            other => LedgerError::Storage(other.to_string()),
-        }
-    }
-}
-
-macro_rules! from_redb {
-    ($($t:ty),*) => {$(
-        impl From<$t> for LedgerError {
-            fn from(e: $t) -> Self {
-                LedgerError::from(redb::Error::from(e))
-            }
-        }
-    )*};
-}
-from_redb!(
-    redb::StorageError,
-    redb::TableError,
-    redb::TransactionError,
-    redb::CommitError,
-    redb::DatabaseError
-);
 
 /// Why the production verifier could not be set up.
 #[derive(Debug, Error)]

@@ -1,29 +1,48 @@
 //! The veil settlement layer (docs/protocol.md §8, docs/ledger.md).
 //!
-//! * [`types`]: typed domain values and records;
-//! * [`machine`]: the state machine (stateless → read-only → execute);
-//! * [`schema`], [`store`]: the redb tables and the durable store;
-//! * [`api::LedgerApi`]: the async interface nodes and wallets use, with
-//!   [`EmbeddedLedger`] (in-process) and [`RemoteLedger`] (gRPC) behind it.
+//! Layers, each depending only on those above it:
+//! * [`types`], [`error`], [`records`], [`limits`]: typed domain values,
+//!   errors, the ledger's records and size limits;
+//! * [`state`]: the state traits; [`machine`]: the state machine over them
+//!   (stateless → read-only → execute); [`memory`]: an in-memory state;
+//! * [`api::LedgerApi`]: the async interface nodes and wallets use;
+//!   [`wire`], [`convert`], [`remote`]: `veil.ledger.v1` constants,
+//!   proto ↔ domain, and [`RemoteLedger`] (gRPC client);
+//! * feature `server`: [`schema`], [`store`] (redb), [`engine`],
+//!   [`EmbeddedLedger`], [`service`] (gRPC server), [`audit`], [`testing`].
 
 pub mod api;
-pub mod audit;
 pub mod convert;
-pub mod embedded;
-pub mod engine;
 pub mod error;
+pub mod limits;
 pub mod machine;
+pub mod memory;
+pub mod records;
 pub mod remote;
-pub mod schema;
-pub mod service;
-pub mod store;
-pub mod testing;
-pub mod tree;
+pub mod state;
 pub mod types;
 pub mod verifier;
+pub mod wire;
+
+#[cfg(feature = "server")]
+pub mod audit;
+#[cfg(feature = "server")]
+pub mod embedded;
+#[cfg(feature = "server")]
+pub mod engine;
+#[cfg(feature = "server")]
+pub mod schema;
+#[cfg(feature = "server")]
+pub mod service;
+#[cfg(feature = "server")]
+pub mod store;
+#[cfg(feature = "server")]
+pub mod testing;
 
 pub use api::LedgerApi;
+#[cfg(feature = "server")]
 pub use embedded::EmbeddedLedger;
+#[cfg(feature = "server")]
 pub use engine::Engine;
 pub use error::LedgerError;
 pub use machine::LedgerConfig;

@@ -1,20 +1,20 @@
 //! The ledger state machine (docs/protocol.md §8.3): for each operation,
 //! stateless checks, then read-only checks against state, then execution.
 //!
-//! No I/O beyond the [`StateRead`]/[`WriteState`] handles it is given, no
+//! No I/O beyond the [`StateRead`]/[`StateWrite`] handles it is given, no
 //! clock (heights come from state: adversarial D10), no proof verification
 //! (the engine verifies between the read-only checks and execution, outside
 //! the write transaction). Every `apply_*` re-runs its read-only checks and
 //! performs all of them before its first write, so a refused operation
 //! writes nothing even inside a shared (group-commit) transaction.
 
-use crate::error::LedgerError;
-use crate::schema::{DepositRecord, MAX_ESCROW_SIZES, NullifierUse, SettlementRecord, Totals};
-use crate::store::{StateRead, WriteState};
-use crate::types::*;
+use veil_primitives::merkle::{Frontier, ROOT_HISTORY, RootHistory};
 
-/// Largest settlement batch the ledger accepts.
-pub const MAX_BATCH: usize = 64;
+use crate::error::LedgerError;
+use crate::limits::{MAX_BATCH, MAX_ESCROW_SIZES};
+use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
+use crate::state::{StateRead, StateWrite};
+use crate::types::*;
 
 /// Ledger parameters (docs/protocol.md §8.1).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +70,46 @@ fn sub(a: u64, b: u64, e: LedgerError) -> Result<u64, LedgerError> {
     a.checked_sub(b).ok_or(e)
 }
 
+/// Consumes `nonce`, which the caller checked is the account's next (§8.3).
+fn consume_nonce(
+    w: &mut impl StateWrite,
+    account: &AccountId,
+    nonce: u64,
+) -> Result<(), LedgerError> {
+    let next = nonce.checked_add(1).ok_or(LedgerError::Overflow)?;
+    w.set_account_nonce(account, next)
+}
+
+/// Appends commitments to the tree (§2.4): the leaves, the frontier and one
+/// new history root. Returns the index of the first.
+fn append(w: &mut impl StateWrite, cms: &[NoteCommitment]) -> Result<u64, LedgerError> {
+    let mut f = w.frontier()?;
+    let mut roots = w.roots()?;
+    let first = f.size();
+    for cm in cms {
+        let i = f
+            .append(*cm)
+            .map_err(|_| LedgerError::InvalidArgument("commitment tree is full"))?;
+        w.put_commitment(i.get(), cm)?;
+    }
+    roots.push(f.root());
+    w.set_frontier(&f)?;
+    w.set_roots(&roots)?;
+    Ok(first)
+}
+
+/// The state of a new ledger (§8.1): height 0, zero counters, the empty
+/// tree and its root as the only history entry.
+pub fn genesis(w: &mut impl StateWrite) -> Result<(), LedgerError> {
+    let frontier = Frontier::new();
+    let mut roots = RootHistory::new();
+    roots.push(frontier.root());
+    w.set_height(BlockHeight(0))?;
+    w.set_totals(&Totals::default())?;
+    w.set_frontier(&frontier)?;
+    w.set_roots(&roots)
+}
+
 /// Outcome of the read-only checks of a spend: either new work, or the
 /// retry of an operation already applied (idempotence).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,7 +155,10 @@ pub fn check_deposit(
 
 /// §8.3.1 deposit: account → pool, appends `cm = H(NOTE, v, addr)`,
 /// consumes the account nonce.
-pub fn apply_deposit(w: &WriteState<'_>, d: &DepositRequest) -> Result<DepositReceipt, LedgerError> {
+pub fn apply_deposit(
+    w: &mut impl StateWrite,
+    d: &DepositRequest,
+) -> Result<DepositReceipt, LedgerError> {
     let nonce = match check_deposit(w, d)? {
         Checked::Done(r) => return Ok(r),
         Checked::New(nonce) => nonce,
@@ -126,9 +169,9 @@ pub fn apply_deposit(w: &WriteState<'_>, d: &DepositRequest) -> Result<DepositRe
     t.pool = add(t.pool, value.0)?;
     let bal = sub(bal.0, value.0, LedgerError::InsufficientBalance)?;
     w.set_account(&account, Value(bal))?;
-    w.bump_account_nonce(&account, nonce)?;
+    consume_nonce(w, &account, nonce)?;
     w.set_totals(&t)?;
-    let leaf_index = w.append(&[cm])?;
+    let leaf_index = append(w, &[cm])?;
     w.put_deposit(
         &cm,
         &DepositRecord {
@@ -180,7 +223,7 @@ pub fn check_open(
         };
     }
     if !s.roots()?.contains(&st.root) {
-        return Err(LedgerError::UnknownRoot(crate::tree::ROOT_HISTORY));
+        return Err(LedgerError::UnknownRoot(ROOT_HISTORY));
     }
     let node = s.node(&st.node_id)?.ok_or(LedgerError::UnknownNode)?;
     if !node.registration.escrow_sizes.contains(&st.escrow) {
@@ -206,7 +249,7 @@ pub fn check_open(
 /// §8.3.2 open_escrow, after the proof verified: inserts `nf`, appends
 /// `cm_change`, records the escrow, pool → escrow. Atomic (one transaction).
 pub fn apply_open(
-    w: &WriteState<'_>,
+    w: &mut impl StateWrite,
     cfg: &LedgerConfig,
     st: &AccessStatement,
 ) -> Result<Escrow, LedgerError> {
@@ -231,7 +274,7 @@ pub fn apply_open(
     };
     w.set_totals(&t)?;
     w.put_nullifier(&st.nullifier, &NullifierUse::Escrow)?;
-    w.append(&[st.cm_change])?;
+    append(w, &[st.cm_change])?;
     w.put_escrow(&escrow)?;
     Ok(escrow)
 }
@@ -263,7 +306,10 @@ pub fn check_settle_stateless(cfg: &LedgerConfig, r: &SettleRequest) -> Result<(
 
 /// The slots of a settlement from the ledger's own escrow records, in the
 /// submitted order: every session must be an escrow of `r.node_id`.
-fn settle_slots(s: &impl StateRead, r: &SettleRequest) -> Result<Vec<(Escrow, SettleSlot)>, LedgerError> {
+fn settle_slots(
+    s: &impl StateRead,
+    r: &SettleRequest,
+) -> Result<Vec<(Escrow, SettleSlot)>, LedgerError> {
     r.session_ids
         .iter()
         .zip(&r.cm_refunds)
@@ -287,7 +333,10 @@ pub fn check_settle_authorised(
     statement: &SettleStatement,
 ) -> Result<(), LedgerError> {
     use LedgerError::SettleUnauthorized as E;
-    let sig = r.authorisation.as_ref().ok_or(E("missing node signature"))?;
+    let sig = r
+        .authorisation
+        .as_ref()
+        .ok_or(E("missing node signature"))?;
     node.registration
         .node_key
         .verify(&statement.auth_message()?, sig)
@@ -356,7 +405,7 @@ pub fn check_settle(
 /// §8.3.3 settle, after the proof verified: pays `T` to the node's account,
 /// appends every refund, marks the sessions Settled. All or nothing.
 pub fn apply_settle(
-    w: &WriteState<'_>,
+    w: &mut impl StateWrite,
     cfg: &LedgerConfig,
     r: &SettleRequest,
 ) -> Result<SettleReceipt, LedgerError> {
@@ -384,7 +433,7 @@ pub fn apply_settle(
     // All checks done: write.
     w.set_totals(&t)?;
     w.set_account(&payee, Value(bal))?;
-    let first_leaf_index = w.append(&r.cm_refunds)?;
+    let first_leaf_index = append(w, &r.cm_refunds)?;
     for e in &escrows {
         w.put_escrow(e)?;
     }
@@ -408,7 +457,7 @@ pub fn apply_settle(
 /// §8.3.4 reclaim: after `expiry + challenge_window`, refund `E` in full as
 /// the reclaim note [`Escrow::reclaim_commitment`]. Anyone may call it; a retry returns the same leaf.
 pub fn apply_reclaim(
-    w: &WriteState<'_>,
+    w: &mut impl StateWrite,
     cfg: &LedgerConfig,
     id: &SessionId,
 ) -> Result<ReclaimReceipt, LedgerError> {
@@ -437,7 +486,7 @@ pub fn apply_reclaim(
     t.escrowed = sub(t.escrowed, e.escrow.0, LedgerError::PoolUnderflow)?;
     t.pool = add(t.pool, e.escrow.0)?;
     w.set_totals(&t)?;
-    let leaf_index = w.append(&[commitment])?;
+    let leaf_index = append(w, &[commitment])?;
     e.state = EscrowState::Reclaimed { leaf_index };
     w.put_escrow(&e)?;
     Ok(ReclaimReceipt {
@@ -471,7 +520,7 @@ pub fn check_withdraw(
         };
     }
     if !s.roots()?.contains(&st.root) {
-        return Err(LedgerError::UnknownRoot(crate::tree::ROOT_HISTORY));
+        return Err(LedgerError::UnknownRoot(ROOT_HISTORY));
     }
     sub(s.totals()?.pool, st.amount.0, LedgerError::PoolUnderflow)?;
     add(s.account(&st.recipient)?.0, st.amount.0)?;
@@ -481,7 +530,7 @@ pub fn check_withdraw(
 /// §8.3.5 withdraw, after the proof verified: pool → recipient account,
 /// appends `cm_change`, inserts `nf`.
 pub fn apply_withdraw(
-    w: &WriteState<'_>,
+    w: &mut impl StateWrite,
     st: &WithdrawStatement,
 ) -> Result<WithdrawReceipt, LedgerError> {
     if let Checked::Done(r) = check_withdraw(w, st)? {
@@ -492,7 +541,7 @@ pub fn apply_withdraw(
     let bal = add(w.account(&st.recipient)?.0, st.amount.0)?;
     w.set_totals(&t)?;
     w.set_account(&st.recipient, Value(bal))?;
-    let leaf_index = w.append(&[st.cm_change])?;
+    let leaf_index = append(w, &[st.cm_change])?;
     w.put_nullifier(
         &st.nullifier,
         &NullifierUse::Withdrawal {
@@ -511,7 +560,10 @@ pub fn apply_withdraw(
 /// consumes the account nonce. A retry of the applied registration (same
 /// terms, same account key and nonce) returns the record; anything else
 /// for a registered node id is refused.
-pub fn apply_register(w: &WriteState<'_>, g: &NodeRegistration) -> Result<NodeRecord, LedgerError> {
+pub fn apply_register(
+    w: &mut impl StateWrite,
+    g: &NodeRegistration,
+) -> Result<NodeRecord, LedgerError> {
     let nonce = check_register_stateless(g)?;
     if let Some(existing) = w.node(&g.node_id)? {
         return if g.is_retry_of(&existing.registration) {
@@ -533,7 +585,7 @@ pub fn apply_register(w: &WriteState<'_>, g: &NodeRegistration) -> Result<NodeRe
         registered_at: w.height()?,
     };
     w.set_account(&g.account, Value(bal))?;
-    w.bump_account_nonce(&g.account, nonce)?;
+    consume_nonce(w, &g.account, nonce)?;
     w.set_totals(&t)?;
     w.put_node(&record)?;
     Ok(record)
@@ -566,7 +618,7 @@ pub fn check_register_stateless(g: &NodeRegistration) -> Result<u64, LedgerError
 /// DEVELOPMENT ONLY (§8.3.7): mints `amount` into `account`, only on a
 /// ledger configured with `dev_faucet`.
 pub fn apply_faucet(
-    w: &WriteState<'_>,
+    w: &mut impl StateWrite,
     cfg: &LedgerConfig,
     account: &AccountId,
     amount: Value,
@@ -588,7 +640,7 @@ pub fn apply_faucet(
 }
 
 /// Advances the logical clock by `blocks` (§8.1).
-pub fn apply_advance(w: &WriteState<'_>, blocks: u64) -> Result<BlockHeight, LedgerError> {
+pub fn apply_advance(w: &mut impl StateWrite, blocks: u64) -> Result<BlockHeight, LedgerError> {
     let h = w
         .height()?
         .checked_add(blocks)

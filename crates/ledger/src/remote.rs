@@ -9,8 +9,8 @@ use veil_proto::ledger::v1::ledger_client::LedgerClient;
 use crate::api::LedgerApi;
 use crate::convert::*;
 use crate::error::LedgerError;
-use crate::service::{ERROR_KIND_KEY, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE};
 use crate::types::*;
+use crate::wire::{ERROR_KIND_KEY, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE};
 
 /// A gRPC ledger client (cheap to clone: one multiplexed channel).
 #[derive(Clone)]
@@ -73,7 +73,7 @@ pub fn from_status(s: tonic::Status) -> LedgerError {
         "bad_nonce" => BadNonce,
         "faucet_disabled" => FaucetDisabled,
         "poisoned" => Poisoned,
-        "unknown_root" => UnknownRoot(crate::tree::ROOT_HISTORY),
+        "unknown_root" => UnknownRoot(veil_primitives::merkle::ROOT_HISTORY),
         _ if s.code() == tonic::Code::Unavailable => Unavailable(s.message().to_string()),
         _ if s.code() == tonic::Code::ResourceExhausted => Busy,
         _ => Remote {

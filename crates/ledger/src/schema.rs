@@ -13,9 +13,11 @@ use veil_primitives::babyjubjub::POINT_BYTES;
 use veil_primitives::eddsa::{SIGNATURE_BYTES, Signature, VerifyingKey};
 
 use crate::error::LedgerError;
+use crate::limits::{MAX_BATCH, MAX_ESCROW_SIZES};
+use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
 use crate::types::{
-    AccountAuth, AccountId, BlockHeight, Escrow, EscrowState, MerkleRoot, NodeId, NodeRecord,
-    NodeRegistration, NoteCommitment, Nullifier, OwnerKey, SessionId, SessionKeyHash, Value,
+    AccountAuth, AccountId, BlockHeight, Escrow, EscrowState, NodeId, NodeRecord, NodeRegistration,
+    NoteCommitment, Nullifier, OwnerKey, SessionId, SessionKeyHash, Value,
 };
 
 /// Bumped on any incompatible change of a table or record below.
@@ -123,21 +125,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// What consumed a nullifier. Every nullifier has exactly one such record
-/// (the audit checks it against the escrow and withdrawal tables).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NullifierUse {
-    /// Spent by `open_escrow`; the escrow is keyed by the same bytes.
-    Escrow,
-    /// Spent by `withdraw`.
-    Withdrawal {
-        recipient: AccountId,
-        amount: Value,
-        cm_change: NoteCommitment,
-        leaf_index: u64,
-    },
-}
-
 impl NullifierUse {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![RECORD_V1];
@@ -173,17 +160,6 @@ impl NullifierUse {
         r.finish()?;
         Ok(v)
     }
-}
-
-/// A deposit record: who paid, how much, with which account nonce, where
-/// the leaf is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DepositRecord {
-    pub account: AccountId,
-    pub value: Value,
-    pub leaf_index: u64,
-    /// The account nonce the deposit was signed with (identifies a retry).
-    pub nonce: u64,
 }
 
 impl DepositRecord {
@@ -265,9 +241,6 @@ pub fn decode_escrow(buf: &[u8]) -> Result<Escrow, LedgerError> {
     Ok(e)
 }
 
-/// Largest number of escrow sizes a node may declare.
-pub const MAX_ESCROW_SIZES: usize = 16;
-
 pub fn encode_node(n: &NodeRecord) -> Vec<u8> {
     let g = &n.registration;
     let mut out = vec![RECORD_V1];
@@ -346,15 +319,6 @@ pub fn decode_node(buf: &[u8]) -> Result<NodeRecord, LedgerError> {
     })
 }
 
-/// A settled batch: enough to answer a retry of the identical request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SettlementRecord {
-    pub node_id: NodeId,
-    pub total: Value,
-    pub first_leaf_index: u64,
-    pub session_ids: Vec<SessionId>,
-}
-
 impl SettlementRecord {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![RECORD_V1];
@@ -373,7 +337,7 @@ impl SettlementRecord {
         let total = Value(r.u64()?);
         let first_leaf_index = r.u64()?;
         let n = r.u32()? as usize;
-        if n > crate::machine::MAX_BATCH {
+        if n > MAX_BATCH {
             return Err(corrupted("settlement"));
         }
         let mut session_ids = Vec::with_capacity(n);
@@ -388,16 +352,6 @@ impl SettlementRecord {
             session_ids,
         })
     }
-}
-
-/// The turnstile counters (docs/protocol.md §8.4):
-/// `minted = Σ accounts + pool + escrowed + staked`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Totals {
-    pub minted: u64,
-    pub pool: u64,
-    pub escrowed: u64,
-    pub staked: u64,
 }
 
 impl Totals {
@@ -445,27 +399,6 @@ pub fn decode_u32(buf: &[u8], what: &'static str) -> Result<u32, LedgerError> {
     let v = r.u32()?;
     r.finish()?;
     Ok(v)
-}
-
-/// Root history: up to [`crate::tree::ROOT_HISTORY`] roots, oldest first.
-pub fn encode_roots(roots: &std::collections::VecDeque<MerkleRoot>) -> Vec<u8> {
-    let mut out = vec![RECORD_V1];
-    for r in roots {
-        out.extend_from_slice(&r.to_bytes());
-    }
-    out
-}
-
-pub fn decode_roots(buf: &[u8]) -> Result<std::collections::VecDeque<MerkleRoot>, LedgerError> {
-    let mut r = Reader::new(buf, "roots")?;
-    let mut out = std::collections::VecDeque::new();
-    while !r.buf.is_empty() {
-        if out.len() >= crate::tree::ROOT_HISTORY {
-            return Err(corrupted("roots"));
-        }
-        out.push_back(r.field(MerkleRoot::from_bytes)?);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

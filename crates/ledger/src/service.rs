@@ -17,19 +17,14 @@ use crate::api::LedgerApi;
 use crate::convert::*;
 use crate::embedded::EmbeddedLedger;
 use crate::error::LedgerError;
+use crate::wire::{ERROR_KIND_KEY, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE};
 
-/// Largest request the service decodes (a settle_64 request is ~5 KiB).
-pub const MAX_DECODING_MESSAGE_SIZE: usize = 64 * 1024;
-/// Largest response it encodes (a commitment batch is ~35 KiB).
-pub const MAX_ENCODING_MESSAGE_SIZE: usize = 1024 * 1024;
 /// Concurrent in-flight requests per connection.
 pub const CONCURRENCY_PER_CONNECTION: usize = 256;
 /// HTTP/2 streams per connection (adversarial C2).
 pub const MAX_CONCURRENT_STREAMS: u32 = 256;
 /// Commitments per streamed batch.
 pub const STREAM_BATCH: u32 = 1024;
-/// Metadata key carrying the stable name of the error variant.
-pub const ERROR_KIND_KEY: &str = "veil-ledger-error";
 
 /// The stable name of an error variant (sent as metadata, read by [`crate::RemoteLedger`]).
 pub fn error_kind(e: &LedgerError) -> &'static str {

@@ -4,14 +4,46 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
+use veil_primitives::merkle::{Frontier, RootHistory};
 
 use crate::error::LedgerError;
+use crate::machine;
+use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
 use crate::schema::*;
-use crate::tree::{Frontier, RootHistory};
+use crate::state::{StateRead, StateWrite};
 use crate::types::{
     AccountId, BlockHeight, Escrow, NodeId, NodeRecord, NoteCommitment, Nullifier, SessionId, Value,
 };
+
+// redb errors: `Corrupted` stays corruption, anything else is storage.
+impl From<redb::Error> for LedgerError {
+    fn from(e: redb::Error) -> Self {
+        match e {
+            redb::Error::Corrupted(m) => LedgerError::Corrupted(m),
+            other => LedgerError::Storage(other.to_string()),
+        }
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for LedgerError {
+            fn from(e: $t) -> Self {
+                LedgerError::from(redb::Error::from(e))
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError
+);
 
 /// A ledger database. Writes are serialised by the caller (one writer).
 pub struct Store {
@@ -70,17 +102,9 @@ impl Store {
         };
         let tx = store.db.begin_write()?;
         {
-            let w = WriteState { tx: &tx };
-            let mut meta = tx.open_table(META)?;
-            meta.insert(META_SCHEMA_VERSION, encode_u32(SCHEMA_VERSION).as_slice())?;
-            drop(meta);
-            let frontier = Frontier::default();
-            let mut roots = RootHistory::default();
-            roots.push(frontier.root());
-            w.set_height(BlockHeight(0))?;
-            w.set_totals(&Totals::default())?;
-            w.set_frontier(&frontier)?;
-            w.set_roots(&roots)?;
+            let mut w = WriteState { tx: &tx };
+            w.put_meta(META_SCHEMA_VERSION, &encode_u32(SCHEMA_VERSION))?;
+            machine::genesis(&mut w)?;
             for t in [NULLIFIERS, DEPOSITS, ESCROWS, NODES, SETTLEMENTS] {
                 tx.open_table(t)?;
             }
@@ -133,14 +157,14 @@ impl Store {
     /// operation must not have written anything.
     pub fn write<R>(
         &self,
-        f: impl FnOnce(&WriteState<'_>) -> Result<R, LedgerError>,
+        f: impl FnOnce(&mut WriteState<'_>) -> Result<R, LedgerError>,
     ) -> Result<R, LedgerError> {
         if self.poisoned.load(Ordering::SeqCst) {
             return Err(LedgerError::Poisoned);
         }
         let result = (|| {
             let tx = self.db.begin_write()?;
-            let out = f(&WriteState { tx: &tx })?;
+            let out = f(&mut WriteState { tx: &tx })?;
             tx.commit()?;
             Ok(out)
         })();
@@ -155,52 +179,22 @@ impl Store {
     }
 }
 
-/// Read access to ledger state, the same over a snapshot and inside a write.
-pub trait StateRead {
-    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError>;
-    fn nullifier(&self, nf: &Nullifier) -> Result<Option<NullifierUse>, LedgerError>;
-    fn escrow(&self, id: &SessionId) -> Result<Option<Escrow>, LedgerError>;
-    fn node(&self, id: &NodeId) -> Result<Option<NodeRecord>, LedgerError>;
-    fn account(&self, a: &AccountId) -> Result<Value, LedgerError>;
-    /// The nonce the account's next signed operation must carry (§8.3).
-    fn account_nonce(&self, a: &AccountId) -> Result<u64, LedgerError>;
-    fn deposit(&self, cm: &NoteCommitment) -> Result<Option<DepositRecord>, LedgerError>;
-    fn settlement(&self, batch: &SessionId) -> Result<Option<SettlementRecord>, LedgerError>;
-    fn commitments(&self, from: u64, limit: u64) -> Result<Vec<NoteCommitment>, LedgerError>;
-
-    fn height(&self) -> Result<BlockHeight, LedgerError> {
-        let b = self
-            .meta(META_HEIGHT)?
-            .ok_or_else(|| LedgerError::Corrupted("missing height".into()))?;
-        Ok(BlockHeight(decode_u64(&b, "height")?))
-    }
-    fn totals(&self) -> Result<Totals, LedgerError> {
-        let b = self
-            .meta(META_TOTALS)?
-            .ok_or_else(|| LedgerError::Corrupted("missing totals".into()))?;
-        Totals::decode(&b)
-    }
-    fn frontier(&self) -> Result<Frontier, LedgerError> {
-        let b = self
-            .meta(META_FRONTIER)?
-            .ok_or_else(|| LedgerError::Corrupted("missing frontier".into()))?;
-        Frontier::from_bytes(&b)
-    }
-    fn roots(&self) -> Result<RootHistory, LedgerError> {
-        let b = self
-            .meta(META_ROOTS)?
-            .ok_or_else(|| LedgerError::Corrupted("missing root history".into()))?;
-        Ok(RootHistory(decode_roots(&b)?))
-    }
-}
-
 macro_rules! impl_state_read {
     ($t:ty) => {
-        impl StateRead for $t {
-            fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        impl $t {
+            /// A raw `meta` record.
+            pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
                 let t = self.tx.open_table(META)?;
                 Ok(t.get(key)?.map(|g| g.value().to_vec()))
             }
+
+            fn meta_record(&self, key: &str, what: &str) -> Result<Vec<u8>, LedgerError> {
+                self.meta(key)?
+                    .ok_or_else(|| LedgerError::Corrupted(format!("missing {what}")))
+            }
+        }
+
+        impl StateRead for $t {
             fn nullifier(&self, nf: &Nullifier) -> Result<Option<NullifierUse>, LedgerError> {
                 let t = self.tx.open_table(NULLIFIERS)?;
                 t.get(FieldKey::from(nf).bytes())?
@@ -229,7 +223,9 @@ macro_rules! impl_state_read {
             }
             fn account_nonce(&self, a: &AccountId) -> Result<u64, LedgerError> {
                 let t = self.tx.open_table(NONCES)?;
-                Ok(t.get(FieldKey::from(a).bytes())?.map(|g| g.value()).unwrap_or(0))
+                Ok(t.get(FieldKey::from(a).bytes())?
+                    .map(|g| g.value())
+                    .unwrap_or(0))
             }
             fn deposit(&self, cm: &NoteCommitment) -> Result<Option<DepositRecord>, LedgerError> {
                 let t = self.tx.open_table(DEPOSITS)?;
@@ -261,6 +257,21 @@ macro_rules! impl_state_read {
                 }
                 Ok(out)
             }
+            fn height(&self) -> Result<BlockHeight, LedgerError> {
+                let b = self.meta_record(META_HEIGHT, "height")?;
+                Ok(BlockHeight(decode_u64(&b, "height")?))
+            }
+            fn totals(&self) -> Result<Totals, LedgerError> {
+                Totals::decode(&self.meta_record(META_TOTALS, "totals")?)
+            }
+            fn frontier(&self) -> Result<Frontier, LedgerError> {
+                Frontier::from_bytes(&self.meta_record(META_FRONTIER, "frontier")?)
+                    .map_err(|_| LedgerError::Corrupted("malformed frontier record".into()))
+            }
+            fn roots(&self) -> Result<RootHistory, LedgerError> {
+                RootHistory::from_bytes(&self.meta_record(META_ROOTS, "root history")?)
+                    .map_err(|_| LedgerError::Corrupted("malformed roots record".into()))
+            }
         }
     };
 }
@@ -279,88 +290,71 @@ impl_state_read!(ReadState);
 impl_state_read!(WriteState<'_>);
 
 impl WriteState<'_> {
-    fn put_meta(&self, key: &str, v: &[u8]) -> Result<(), LedgerError> {
+    fn put_meta(&mut self, key: &str, v: &[u8]) -> Result<(), LedgerError> {
         self.tx.open_table(META)?.insert(key, v)?;
         Ok(())
     }
-    pub fn set_height(&self, h: BlockHeight) -> Result<(), LedgerError> {
+    fn put_field_keyed(
+        &mut self,
+        table: TableDefinition<[u8; 32], &[u8]>,
+        key: FieldKey,
+        v: &[u8],
+    ) -> Result<(), LedgerError> {
+        self.tx.open_table(table)?.insert(key.bytes(), v)?;
+        Ok(())
+    }
+}
+
+impl StateWrite for WriteState<'_> {
+    fn set_height(&mut self, h: BlockHeight) -> Result<(), LedgerError> {
         self.put_meta(META_HEIGHT, &encode_u64(h.0))
     }
-    pub fn set_totals(&self, t: &Totals) -> Result<(), LedgerError> {
+    fn set_totals(&mut self, t: &Totals) -> Result<(), LedgerError> {
         self.put_meta(META_TOTALS, &t.encode())
     }
-    pub fn set_frontier(&self, f: &Frontier) -> Result<(), LedgerError> {
+    fn set_frontier(&mut self, f: &Frontier) -> Result<(), LedgerError> {
         self.put_meta(META_FRONTIER, &f.to_bytes())
     }
-    pub fn set_roots(&self, r: &RootHistory) -> Result<(), LedgerError> {
-        self.put_meta(META_ROOTS, &encode_roots(&r.0))
+    fn set_roots(&mut self, r: &RootHistory) -> Result<(), LedgerError> {
+        self.put_meta(META_ROOTS, &r.to_bytes())
     }
-    pub fn put_nullifier(&self, nf: &Nullifier, u: &NullifierUse) -> Result<(), LedgerError> {
+    fn put_commitment(&mut self, index: u64, cm: &NoteCommitment) -> Result<(), LedgerError> {
         self.tx
-            .open_table(NULLIFIERS)?
-            .insert(FieldKey::from(nf).bytes(), u.encode().as_slice())?;
+            .open_table(COMMITMENTS)?
+            .insert(index, cm.to_bytes())?;
         Ok(())
     }
-    pub fn put_escrow(&self, e: &Escrow) -> Result<(), LedgerError> {
-        self.tx.open_table(ESCROWS)?.insert(
-            FieldKey::from(&e.session_id).bytes(),
-            encode_escrow(e).as_slice(),
-        )?;
-        Ok(())
+    fn put_nullifier(&mut self, nf: &Nullifier, u: &NullifierUse) -> Result<(), LedgerError> {
+        self.put_field_keyed(NULLIFIERS, FieldKey::from(nf), &u.encode())
     }
-    pub fn put_node(&self, n: &NodeRecord) -> Result<(), LedgerError> {
-        self.tx.open_table(NODES)?.insert(
-            FieldKey::from(&n.registration.node_id).bytes(),
-            encode_node(n).as_slice(),
-        )?;
-        Ok(())
+    fn put_escrow(&mut self, e: &Escrow) -> Result<(), LedgerError> {
+        self.put_field_keyed(ESCROWS, FieldKey::from(&e.session_id), &encode_escrow(e))
     }
-    pub fn set_account(&self, a: &AccountId, v: Value) -> Result<(), LedgerError> {
+    fn put_node(&mut self, n: &NodeRecord) -> Result<(), LedgerError> {
+        let key = FieldKey::from(&n.registration.node_id);
+        self.put_field_keyed(NODES, key, &encode_node(n))
+    }
+    fn set_account(&mut self, a: &AccountId, v: Value) -> Result<(), LedgerError> {
         self.tx
             .open_table(ACCOUNTS)?
             .insert(FieldKey::from(a).bytes(), v.0)?;
         Ok(())
     }
-    /// Consumes `nonce`, which the caller checked is the account's next (§8.3).
-    pub fn bump_account_nonce(&self, a: &AccountId, nonce: u64) -> Result<(), LedgerError> {
-        let next = nonce.checked_add(1).ok_or(LedgerError::Overflow)?;
+    fn set_account_nonce(&mut self, a: &AccountId, next: u64) -> Result<(), LedgerError> {
         self.tx
             .open_table(NONCES)?
             .insert(FieldKey::from(a).bytes(), next)?;
         Ok(())
     }
-    pub fn put_deposit(&self, cm: &NoteCommitment, d: &DepositRecord) -> Result<(), LedgerError> {
-        self.tx
-            .open_table(DEPOSITS)?
-            .insert(FieldKey::from(cm).bytes(), d.encode().as_slice())?;
-        Ok(())
+    fn put_deposit(&mut self, cm: &NoteCommitment, d: &DepositRecord) -> Result<(), LedgerError> {
+        self.put_field_keyed(DEPOSITS, FieldKey::from(cm), &d.encode())
     }
-    pub fn put_settlement(
-        &self,
+    fn put_settlement(
+        &mut self,
         batch: &SessionId,
         s: &SettlementRecord,
     ) -> Result<(), LedgerError> {
-        self.tx
-            .open_table(SETTLEMENTS)?
-            .insert(FieldKey::from(batch).bytes(), s.encode().as_slice())?;
-        Ok(())
-    }
-    /// Appends commitments to the tree, the leaf table and the root history.
-    /// Returns the index of the first.
-    pub fn append(&self, cms: &[NoteCommitment]) -> Result<u64, LedgerError> {
-        let mut f = self.frontier()?;
-        let mut roots = self.roots()?;
-        let first = f.count();
-        let mut leaves = self.tx.open_table(COMMITMENTS)?;
-        for cm in cms {
-            let i = f.append(cm)?;
-            leaves.insert(i, cm.to_bytes())?;
-        }
-        drop(leaves);
-        roots.push(f.root());
-        self.set_frontier(&f)?;
-        self.set_roots(&roots)?;
-        Ok(first)
+        self.put_field_keyed(SETTLEMENTS, FieldKey::from(batch), &s.encode())
     }
 }
 

@@ -7,6 +7,9 @@ use veil_primitives::eddsa::{Signature, SigningKey, VerifyingKey};
 use veil_primitives::poseidon::DomainTag;
 use veil_primitives::{EncodingError, Fr, poseidon};
 
+use veil_circuits::settle::{SettlePublic, SlotPublic, ledger_batch_digest};
+use veil_proofs::SettleSize;
+
 use crate::error::LedgerError;
 
 pub use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
@@ -105,15 +108,15 @@ impl SettleRequest {
 /// binds every session id in order, every refund commitment and the
 /// ledger's escrow terms; with `T` the signature covers the whole request
 /// but the proof.
-pub fn settle_auth_message(
-    node_id: &NodeId,
-    k: u32,
-    batch_digest: Fr,
-    total: Value,
-) -> Fr {
+pub fn settle_auth_message(node_id: &NodeId, k: u32, batch_digest: Fr, total: Value) -> Fr {
     poseidon::hash_tagged(
         DomainTag::SettleAuth,
-        &[node_id.inner(), Fr::from(u64::from(k)), batch_digest, total.to_fr()],
+        &[
+            node_id.inner(),
+            Fr::from(u64::from(k)),
+            batch_digest,
+            total.to_fr(),
+        ],
     )
 }
 
@@ -143,14 +146,43 @@ impl SettleStatement {
     /// `settle_K` circuit, more than `K` slots, a zero or repeated session
     /// id) is `InvalidArgument`.
     pub fn auth_message(&self) -> Result<Fr, LedgerError> {
-        let (_, public) = crate::verifier::settle_public(self).ok_or(
-            LedgerError::InvalidArgument("not a valid settle_K batch"),
-        )?;
+        let (_, public) = self
+            .public()
+            .ok_or(LedgerError::InvalidArgument("not a valid settle_K batch"))?;
         Ok(settle_auth_message(
             &self.node_id,
             self.k,
             public.batch_digest,
             self.total,
+        ))
+    }
+
+    /// The `settle_K` statement of a ledger-built settlement (§5.1, §5.3):
+    /// `batch_digest` over the real slots in submitted order, zero-padded to
+    /// `K`. `None` if `K` has no circuit or the slots are not a valid batch
+    /// (more than `K`, a zero or repeated session id).
+    pub fn public(&self) -> Option<(SettleSize, SettlePublic)> {
+        let k = SettleSize::new(u64::from(self.k)).ok()?;
+        let slots: Vec<SlotPublic> = self
+            .slots
+            .iter()
+            .map(|x| SlotPublic {
+                session_id: x.session_id,
+                escrow: x.escrow,
+                price: x.price_per_kib,
+                session_key_hash: x.session_key_hash,
+                refund_owner: x.refund_owner,
+                cm_refund: x.cm_refund,
+            })
+            .collect();
+        let batch_digest = ledger_batch_digest(&self.node_id, k.get(), &slots).ok()?;
+        Some((
+            k,
+            SettlePublic {
+                node_id: self.node_id,
+                total: self.total,
+                batch_digest,
+            },
         ))
     }
 
@@ -301,9 +333,9 @@ impl NodeRegistration {
             ));
         }
         let m = self.message();
-        self.node_key
-            .verify(&m, &self.signature)
-            .map_err(|_| RegistrationUnauthenticated("signature by the node key does not verify"))?;
+        self.node_key.verify(&m, &self.signature).map_err(|_| {
+            RegistrationUnauthenticated("signature by the node key does not verify")
+        })?;
         AccountAuth::verify(
             self.account_auth.as_ref(),
             AccountOp::RegisterNode,
@@ -352,7 +384,12 @@ pub enum AccountOp {
 pub fn account_op_message(op: AccountOp, account: &AccountId, nonce: u64, digest: Fr) -> Fr {
     poseidon::hash_tagged(
         DomainTag::AccountOp,
-        &[Fr::from(op as u64), account.inner(), Fr::from(nonce), digest],
+        &[
+            Fr::from(op as u64),
+            account.inner(),
+            Fr::from(nonce),
+            digest,
+        ],
     )
 }
 
@@ -393,7 +430,10 @@ impl AccountAuth {
             return Err(E("account is not H(ACCOUNT, A) of the signing key"));
         }
         a.key
-            .verify(&account_op_message(op, account, a.nonce, digest), &a.signature)
+            .verify(
+                &account_op_message(op, account, a.nonce, digest),
+                &a.signature,
+            )
             .map_err(|_| E("signature by the account key does not verify"))?;
         Ok(a.nonce)
     }

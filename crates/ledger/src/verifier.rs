@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use veil_circuits::access::AccessPublic;
-use veil_circuits::settle::{SettlePublic, SlotPublic, ledger_batch_digest};
 use veil_circuits::withdraw::WithdrawPublic;
 use veil_proofs::{CircuitId, SettleSize};
 
@@ -206,35 +205,6 @@ pub fn withdraw_public(s: &WithdrawStatement) -> WithdrawPublic {
     }
 }
 
-/// The `settle_K` statement of a ledger-built settlement (§5.1, §5.3):
-/// `batch_digest` over the real slots in submitted order, zero-padded to
-/// `K`. `None` if `K` has no circuit or the slots are not a valid batch
-/// (more than `K`, a zero or repeated session id).
-pub fn settle_public(s: &SettleStatement) -> Option<(SettleSize, SettlePublic)> {
-    let k = SettleSize::new(u64::from(s.k)).ok()?;
-    let slots: Vec<SlotPublic> = s
-        .slots
-        .iter()
-        .map(|x| SlotPublic {
-            session_id: x.session_id,
-            escrow: x.escrow,
-            price: x.price_per_kib,
-            session_key_hash: x.session_key_hash,
-            refund_owner: x.refund_owner,
-            cm_refund: x.cm_refund,
-        })
-        .collect();
-    let batch_digest = ledger_batch_digest(&s.node_id, k.get(), &slots).ok()?;
-    Some((
-        k,
-        SettlePublic {
-            node_id: s.node_id,
-            total: s.total,
-            batch_digest,
-        },
-    ))
-}
-
 impl ProofVerifier for Groth16Verifier {
     fn verify_access(&self, s: &AccessStatement, p: &Proof) -> bool {
         let Some(proof) = decode_proof(p) else {
@@ -259,7 +229,7 @@ impl ProofVerifier for Groth16Verifier {
     }
 
     fn verify_settle(&self, s: &SettleStatement, p: &Proof) -> bool {
-        let (Some(proof), Some((k, public))) = (decode_proof(p), settle_public(s)) else {
+        let (Some(proof), Some((k, public))) = (decode_proof(p), s.public()) else {
             return false;
         };
         self.inner.verify_settle(k, &public, &proof).is_ok()

@@ -37,9 +37,8 @@ const E: Value = Value(1_000);
 
 fn fixture() -> Fx {
     let verifier = Arc::new(CountingVerifier::new(FakeVerifier::default()));
-    let engine = Arc::new(
-        Engine::in_memory(verifier.clone(), LedgerConfig::with_dev_faucet()).unwrap(),
-    );
+    let engine =
+        Arc::new(Engine::in_memory(verifier.clone(), LedgerConfig::with_dev_faucet()).unwrap());
     let node_key = node_key(77);
     let node = node_key.verifying_key().node_id();
     let node_account_key = key(78);
@@ -62,7 +61,13 @@ fn fixture() -> Fx {
         )
         .unwrap();
     engine.faucet(wallet, Value(1_000_000)).unwrap();
-    testing::deposit(&engine, &wallet_key, Value(100_000), Address::from_fr(fr(1))).unwrap();
+    testing::deposit(
+        &engine,
+        &wallet_key,
+        Value(100_000),
+        Address::from_fr(fr(1)),
+    )
+    .unwrap();
     Fx {
         engine,
         verifier,
@@ -624,8 +629,16 @@ fn registration_requires_the_node_key() {
     let acct = acct_key.verifying_key().account_id();
     fx.engine.faucet(acct, Value(1_000)).unwrap();
     let reg = |node: u8| {
-        testing::registration(&fx.engine, &node_key(node), &acct_key, Value(1), vec![E], Value(10), [1; 32])
-            .unwrap()
+        testing::registration(
+            &fx.engine,
+            &node_key(node),
+            &acct_key,
+            Value(1),
+            vec![E],
+            Value(10),
+            [1; 32],
+        )
+        .unwrap()
     };
     let good = reg(5);
     let before = fx.engine.status().unwrap();
@@ -683,14 +696,14 @@ fn registration_requires_the_node_key() {
 fn d12_snapshot_reads_are_consistent() {
     let fx = fixture();
     let snap = fx.engine.store().read().unwrap();
-    use veil_ledger::store::StateRead;
+    use veil_ledger::state::StateRead;
     let before = (snap.frontier().unwrap(), snap.roots().unwrap());
     for i in 0..5 {
         fx.open(i);
     }
     // The old snapshot still sees R, with its own history: no torn view.
     assert_eq!((snap.frontier().unwrap(), snap.roots().unwrap()), before);
-    assert_eq!(snap.roots().unwrap().0.back(), Some(&before.0.root()));
+    assert_eq!(snap.roots().unwrap().latest(), Some(before.0.root()));
     assert!(
         snap.nullifier(&Nullifier::from_fr(fr(10_000)))
             .unwrap()
@@ -715,8 +728,14 @@ impl Fx {
         node_ids.extend_from_slice(nodes);
         Snapshot {
             status: self.engine.status().unwrap(),
-            accounts: ids.iter().map(|a| self.engine.account(a).unwrap()).collect(),
-            nodes: node_ids.iter().map(|n| self.engine.get_node(n).unwrap()).collect(),
+            accounts: ids
+                .iter()
+                .map(|a| self.engine.account(a).unwrap())
+                .collect(),
+            nodes: node_ids
+                .iter()
+                .map(|n| self.engine.get_node(n).unwrap())
+                .collect(),
         }
     }
 }
@@ -731,7 +750,16 @@ fn settle_requires_the_registered_node_key_over_the_exact_statement() {
     let fx = fixture();
     // A second registered node, to sign with a registered key that is not this node's.
     let other_node = node_key(91);
-    let reg = testing::registration(&fx.engine, &other_node, &fx.node_account_key, Value(1), vec![E], Value(0), [0; 32]).unwrap();
+    let reg = testing::registration(
+        &fx.engine,
+        &other_node,
+        &fx.node_account_key,
+        Value(1),
+        vec![E],
+        Value(0),
+        [0; 32],
+    )
+    .unwrap();
     fx.engine.register_node(reg).unwrap();
     let a = fx.open(1).session_id;
     let good = fx.settle_req(vec![a], 300);
@@ -748,12 +776,14 @@ fn settle_requires_the_registered_node_key_over_the_exact_statement() {
     // The client's self-settlement: T = 0, the full refund, no node signature.
     let own = SettleRequest {
         total: Value(0),
-        cm_refunds: vec![veil_primitives::refund::refund_note(
-            E,
-            fx.engine.get_escrow(&a).unwrap().unwrap().refund_owner,
-            &key(33).verifying_key().point().to_affine(),
-        )
-        .commitment()],
+        cm_refunds: vec![
+            veil_primitives::refund::refund_note(
+                E,
+                fx.engine.get_escrow(&a).unwrap().unwrap().refund_owner,
+                &key(33).verifying_key().point().to_affine(),
+            )
+            .commitment(),
+        ],
         authorisation: None,
         ..good.clone()
     };
@@ -782,11 +812,17 @@ fn settle_requires_the_registered_node_key_over_the_exact_statement() {
         ..good.clone()
     });
     // K changed (the statement is padded differently).
-    refused(SettleRequest { k: 64, ..good.clone() });
+    refused(SettleRequest {
+        k: 64,
+        ..good.clone()
+    });
     // The node's own request still pays.
     let bal = fx.engine.balance(&fx.node_account).unwrap();
     fx.engine.settle(good).unwrap();
-    assert_eq!(fx.engine.balance(&fx.node_account).unwrap(), Value(bal.0 + 300));
+    assert_eq!(
+        fx.engine.balance(&fx.node_account).unwrap(),
+        Value(bal.0 + 300)
+    );
     fx.audit_ok();
 }
 
@@ -812,7 +848,12 @@ fn deposit_requires_the_account_key_and_its_next_nonce() {
     let victim_nonce = fx.engine.account(&victim).unwrap().next_nonce;
     // Missing signature.
     refused(
-        DepositRequest { account: victim, value: Value(100), addr, auth: None },
+        DepositRequest {
+            account: victim,
+            value: Value(100),
+            addr,
+            auth: None,
+        },
         &unauth,
     );
     // Wrong key: the attacker signs with its own key for the victim's account.
@@ -833,8 +874,20 @@ fn deposit_requires_the_account_key_and_its_next_nonce() {
     refused(cross, &unauth);
     // Altered after signing: value or address.
     let signed = DepositRequest::signed(&fx.node_account_key, victim_nonce, Value(100), addr);
-    refused(DepositRequest { value: Value(101), ..signed.clone() }, &unauth);
-    refused(DepositRequest { addr: Address::from_fr(fr(778)), ..signed.clone() }, &unauth);
+    refused(
+        DepositRequest {
+            value: Value(101),
+            ..signed.clone()
+        },
+        &unauth,
+    );
+    refused(
+        DepositRequest {
+            addr: Address::from_fr(fr(778)),
+            ..signed.clone()
+        },
+        &unauth,
+    );
     // Replayed (an old nonce) and a future nonce.
     let w_nonce = fx.engine.account(&fx.wallet).unwrap().next_nonce;
     assert!(w_nonce > 0);
@@ -848,14 +901,22 @@ fn deposit_requires_the_account_key_and_its_next_nonce() {
     );
     // The owner's own signed deposit goes through and consumes the nonce.
     let r = fx.engine.deposit(signed.clone()).unwrap();
-    assert_eq!(fx.engine.account(&victim).unwrap().next_nonce, victim_nonce + 1);
+    assert_eq!(
+        fx.engine.account(&victim).unwrap().next_nonce,
+        victim_nonce + 1
+    );
     // Its exact retry returns the original result; its replay under other
     // fields (same nonce) is refused.
     assert_eq!(fx.engine.deposit(signed).unwrap(), r);
     let after = fx.snapshot(&[attacker], &[]);
     let e = fx
         .engine
-        .deposit(DepositRequest::signed(&fx.node_account_key, victim_nonce, Value(1), addr))
+        .deposit(DepositRequest::signed(
+            &fx.node_account_key,
+            victim_nonce,
+            Value(1),
+            addr,
+        ))
         .unwrap_err();
     assert_eq!(e, LedgerError::BadNonce);
     assert_eq!(fx.snapshot(&[attacker], &[]), after);
@@ -878,22 +939,77 @@ fn register_node_requires_the_account_key_and_its_next_nonce() {
     let refused = |g: NodeRegistration, want: &dyn Fn(&LedgerError) -> bool| {
         let e = fx.engine.register_node(g).unwrap_err();
         assert!(want(&e), "unexpected {e:?}");
-        assert_eq!(fx.snapshot(&[victim, attacker], &[nid]), before, "nothing changed");
+        assert_eq!(
+            fx.snapshot(&[victim, attacker], &[nid]),
+            before,
+            "nothing changed"
+        );
     };
     let unauth = |e: &LedgerError| matches!(e, LedgerError::AccountUnauthenticated(_));
-    let good = testing::registration(&fx.engine, &new_node, &victim_key, Value(1), vec![E], Value(100), [3; 32]).unwrap();
+    let good = testing::registration(
+        &fx.engine,
+        &new_node,
+        &victim_key,
+        Value(1),
+        vec![E],
+        Value(100),
+        [3; 32],
+    )
+    .unwrap();
     // Missing account signature.
-    refused(NodeRegistration { account_auth: None, ..good.clone() }, &unauth);
+    refused(
+        NodeRegistration {
+            account_auth: None,
+            ..good.clone()
+        },
+        &unauth,
+    );
     // Wrong key: the attacker's account authorisation on the victim's account.
-    let by_attacker = testing::registration(&fx.engine, &new_node, &attacker_key, Value(1), vec![E], Value(100), [3; 32]).unwrap();
-    refused(NodeRegistration { account_auth: by_attacker.account_auth, ..good.clone() }, &unauth);
+    let by_attacker = testing::registration(
+        &fx.engine,
+        &new_node,
+        &attacker_key,
+        Value(1),
+        vec![E],
+        Value(100),
+        [3; 32],
+    )
+    .unwrap();
+    refused(
+        NodeRegistration {
+            account_auth: by_attacker.account_auth,
+            ..good.clone()
+        },
+        &unauth,
+    );
     // Cross-account: the victim's authorisation of another registration
     // (same node, another stake) presented with this one.
-    let other_terms = testing::registration(&fx.engine, &new_node, &victim_key, Value(1), vec![E], Value(1), [3; 32]).unwrap();
-    refused(NodeRegistration { account_auth: other_terms.account_auth, ..good.clone() }, &unauth);
+    let other_terms = testing::registration(
+        &fx.engine,
+        &new_node,
+        &victim_key,
+        Value(1),
+        vec![E],
+        Value(1),
+        [3; 32],
+    )
+    .unwrap();
+    refused(
+        NodeRegistration {
+            account_auth: other_terms.account_auth,
+            ..good.clone()
+        },
+        &unauth,
+    );
     // The victim's key authorising a deposit cannot authorise a registration (op separated).
     let dep = DepositRequest::signed(&victim_key, 0, Value(1), Address::from_fr(good.message()));
-    refused(NodeRegistration { account_auth: dep.auth, ..good.clone() }, &unauth);
+    refused(
+        NodeRegistration {
+            account_auth: dep.auth,
+            ..good.clone()
+        },
+        &unauth,
+    );
     // Replayed nonce: consume the victim's nonce 0 with a deposit, then the
     // registration signed at 0 is stale.
     let d = DepositRequest::signed(&victim_key, 0, Value(1), Address::from_fr(fr(5)));
@@ -903,7 +1019,16 @@ fn register_node_requires_the_account_key_and_its_next_nonce() {
     assert_eq!(e, LedgerError::BadNonce);
     assert_eq!(fx.snapshot(&[victim, attacker], &[nid]), before);
     // Re-signed at the next nonce: registered, stake taken from the victim who signed.
-    let good = testing::registration(&fx.engine, &new_node, &victim_key, Value(1), vec![E], Value(100), [3; 32]).unwrap();
+    let good = testing::registration(
+        &fx.engine,
+        &new_node,
+        &victim_key,
+        Value(1),
+        vec![E],
+        Value(100),
+        [3; 32],
+    )
+    .unwrap();
     fx.engine.register_node(good).unwrap();
     assert_eq!(fx.engine.balance(&victim).unwrap(), Value(1_000 - 1 - 100));
     fx.audit_ok();
@@ -912,7 +1037,8 @@ fn register_node_requires_the_account_key_and_its_next_nonce() {
 /// §8.3.7: without the development flag the faucet mints nothing.
 #[test]
 fn faucet_is_refused_without_the_development_flag() {
-    let engine = Engine::in_memory(Arc::new(FakeVerifier::default()), LedgerConfig::default()).unwrap();
+    let engine =
+        Engine::in_memory(Arc::new(FakeVerifier::default()), LedgerConfig::default()).unwrap();
     let a = key(1).verifying_key().account_id();
     let before = engine.status().unwrap();
     assert_eq!(engine.faucet(a, Value(5)), Err(LedgerError::FaucetDisabled));

@@ -135,16 +135,20 @@ impl AuthPath {
     }
 }
 
-/// The ledger's incremental tree: O(depth) state, amortised one hash per
-/// append, O(depth) hashes per [`Frontier::root`].
+/// The ledger's incremental tree (§2.4): O(depth) state, 32 hashes per
+/// append, O(1) [`Frontier::root`].
 ///
-/// `filled[k]` (k < 32) is the completed left subtree at level `k` waiting
-/// for its right sibling; it is meaningful iff bit `k` of `size` is 1.
-/// `filled[32]` is the root once the tree is full.
+/// `filled[k]` is the last node written at level `k` by an append whose path
+/// bit `k` was 0 (a left child). It is the completed left subtree waiting for
+/// its right sibling iff bit `k` of `size` is 1; otherwise it is a leftover of
+/// earlier appends that no later append reads. It is kept, and encoded, so
+/// that the state is a function of the leaves alone and the encoding is the
+/// one ledgers have always stored (`meta/frontier`, docs/ledger.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frontier {
     size: u64,
-    filled: [Fr; DEPTH + 1],
+    filled: [Fr; DEPTH],
+    root: Fr,
 }
 
 impl Default for Frontier {
@@ -156,7 +160,7 @@ impl Default for Frontier {
 /// Version byte of [`Frontier::to_bytes`].
 pub const FRONTIER_VERSION: u8 = 1;
 
-/// Length of [`Frontier::to_bytes`]: version, size, 33 field elements.
+/// Length of [`Frontier::to_bytes`]: version, size, 32 nodes, root.
 pub const FRONTIER_BYTES: usize = 1 + 8 + (DEPTH + 1) * FR_BYTES;
 
 impl Frontier {
@@ -164,7 +168,8 @@ impl Frontier {
     pub fn new() -> Self {
         Self {
             size: 0,
-            filled: [Fr::from(0u64); DEPTH + 1],
+            filled: [Fr::from(0u64); DEPTH],
+            root: empty_roots()[DEPTH],
         }
     }
 
@@ -173,61 +178,46 @@ impl Frontier {
         self.size
     }
 
-    /// Appends `cm` and returns its index. Amortised one hash, at most 32.
+    /// Appends `cm` and returns its index (32 hashes: the path to the root).
     pub fn append(&mut self, cm: NoteCommitment) -> Result<LeafIndex, TreeFull> {
         let index = LeafIndex::new(self.size).ok_or(TreeFull)?;
+        let z = empty_roots();
         let mut node = cm.inner();
-        let mut k = 0;
-        while k < DEPTH && (self.size >> k) & 1 == 1 {
-            node = hash_node(&self.filled[k], &node);
-            // Consumed: keep unused entries zero so the state (and its encoding) is canonical.
-            self.filled[k] = Fr::from(0u64);
-            k += 1;
+        for (k, (filled, zk)) in self.filled.iter_mut().zip(z).enumerate() {
+            node = if index.bit(k) {
+                hash_node(filled, &node)
+            } else {
+                *filled = node;
+                hash_node(&node, zk)
+            };
         }
-        self.filled[k] = node;
+        self.root = node;
         self.size += 1;
         Ok(index)
     }
 
-    /// The current root (32 hashes; `Z_32` when empty).
+    /// The current root (`Z_32` when empty).
     pub fn root(&self) -> MerkleRoot {
-        if self.size == CAPACITY {
-            return MerkleRoot::from_fr(self.filled[DEPTH]);
-        }
-        let z = empty_roots();
-        let mut cur = z[0];
-        for (k, (filled, zk)) in self.filled.iter().zip(z).take(DEPTH).enumerate() {
-            cur = if (self.size >> k) & 1 == 1 {
-                hash_node(filled, &cur)
-            } else {
-                hash_node(&cur, zk)
-            };
-        }
-        MerkleRoot::from_fr(cur)
+        MerkleRoot::from_fr(self.root)
     }
 
-    /// Encoding for storage.
+    /// Encoding for storage: the ledger's `meta/frontier` record.
     ///
     /// # Layout
-    /// `version (1) ‖ size (8, big-endian) ‖ filled[0..=32] (33 × 32 bytes)`;
-    /// entries that are not meaningful for `size` are zero, so the encoding is unique.
+    /// `version 1 (1) ‖ size (8, big-endian) ‖ filled[0..32] (32 × 32 bytes) ‖ root (32)`.
+    /// Golden bytes: `testdata/frontier-v1-5-leaves.hex`.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(FRONTIER_BYTES);
         out.push(FRONTIER_VERSION);
         out.extend_from_slice(&self.size.to_be_bytes());
-        for (k, f) in self.filled.iter().enumerate() {
-            let x = if Self::is_meaningful(self.size, k) {
-                *f
-            } else {
-                Fr::from(0u64)
-            };
-            out.extend_from_slice(&fr_to_bytes(&x));
+        for f in self.filled.iter().chain([&self.root]) {
+            out.extend_from_slice(&fr_to_bytes(f));
         }
         out
     }
 
     /// Decodes [`Frontier::to_bytes`]: exact length, known version,
-    /// `size <= 2^32`, canonical field elements, zero unused entries.
+    /// `size <= 2^32`, canonical field elements.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
         if bytes.len() != FRONTIER_BYTES {
             return Err(EncodingError::Length {
@@ -248,27 +238,19 @@ impl Frontier {
         if size > CAPACITY {
             return Err(EncodingError::OutOfRange("frontier size above 2^32"));
         }
-        let mut filled = [Fr::from(0u64); DEPTH + 1];
-        for (k, chunk) in rest.chunks_exact(FR_BYTES).enumerate() {
+        let mut nodes = [Fr::from(0u64); DEPTH + 1];
+        for (x, chunk) in nodes.iter_mut().zip(rest.chunks_exact(FR_BYTES)) {
             let mut b = [0u8; FR_BYTES];
             b.copy_from_slice(chunk);
-            let x = fr_from_bytes(&b)?;
-            if !Self::is_meaningful(size, k) && x != Fr::from(0u64) {
-                return Err(EncodingError::OutOfRange(
-                    "unused frontier entry is not zero",
-                ));
-            }
-            filled[k] = x;
+            *x = fr_from_bytes(&b)?;
         }
-        Ok(Self { size, filled })
-    }
-
-    fn is_meaningful(size: u64, k: usize) -> bool {
-        if k == DEPTH {
-            size == CAPACITY
-        } else {
-            (size >> k) & 1 == 1
-        }
+        let mut filled = [Fr::from(0u64); DEPTH];
+        filled.copy_from_slice(&nodes[..DEPTH]);
+        Ok(Self {
+            size,
+            filled,
+            root: nodes[DEPTH],
+        })
     }
 }
 
@@ -319,43 +301,38 @@ impl RootHistory {
         self.roots.is_empty()
     }
 
-    /// Encoding for storage.
+    /// Encoding for storage: the ledger's `meta/roots` record.
     ///
     /// # Layout
-    /// `version (1) ‖ count (2, big-endian, <= 128) ‖ roots oldest first (count × 32 bytes)`.
+    /// `version 1 (1) ‖ roots oldest first (n × 32 bytes)`, `n <= 128`.
+    /// Golden bytes: `testdata/root-history-v1-2-roots.hex`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(3 + self.roots.len() * FR_BYTES);
+        let mut out = Vec::with_capacity(1 + self.roots.len() * FR_BYTES);
         out.push(ROOT_HISTORY_VERSION);
-        out.extend_from_slice(&(self.roots.len() as u16).to_be_bytes());
         for r in &self.roots {
             out.extend_from_slice(&r.to_bytes());
         }
         out
     }
 
-    /// Decodes [`RootHistory::to_bytes`]: known version, `count <= 128`,
-    /// exact length, canonical roots.
+    /// Decodes [`RootHistory::to_bytes`]: known version, a whole number of
+    /// roots, at most 128, canonical.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
         let (&version, rest) = bytes.split_first().ok_or(EncodingError::Length {
-            expected: 3,
+            expected: 1,
             actual: 0,
         })?;
         if version != ROOT_HISTORY_VERSION {
             return Err(EncodingError::Version(version));
         }
-        let (count, rest) = rest.split_first_chunk::<2>().ok_or(EncodingError::Length {
-            expected: 3,
-            actual: bytes.len(),
-        })?;
-        let count = usize::from(u16::from_be_bytes(*count));
-        if count > ROOT_HISTORY {
-            return Err(EncodingError::OutOfRange("more than 128 roots"));
-        }
-        if rest.len() != count * FR_BYTES {
+        if rest.len() % FR_BYTES != 0 {
             return Err(EncodingError::Length {
-                expected: 3 + count * FR_BYTES,
+                expected: 1 + (rest.len() / FR_BYTES) * FR_BYTES,
                 actual: bytes.len(),
             });
+        }
+        if rest.len() / FR_BYTES > ROOT_HISTORY {
+            return Err(EncodingError::OutOfRange("more than 128 roots"));
         }
         let roots = rest
             .chunks_exact(FR_BYTES)
@@ -481,8 +458,8 @@ impl Tree {
     }
 }
 
-/// Appends per second of a [`Frontier`] over `n` distinct leaves (the root is
-/// computed once at the end). Used by `veil bench`.
+/// Appends per second of a [`Frontier`] over `n` distinct leaves. Used by
+/// `veil bench`.
 pub fn bench_append_rate(n: u64) -> f64 {
     let mut f = Frontier::new();
     let start = Instant::now();
@@ -607,23 +584,23 @@ mod tests {
     fn tree_full_at_two_to_the_32() {
         assert!(LeafIndex::new(CAPACITY - 1).is_some());
         assert!(LeafIndex::new(CAPACITY).is_none());
-        // A frontier one leaf short of full (decoded, not filled).
+        // A frontier one leaf short of full (decoded, not filled): every
+        // left subtree holds empty leaves.
         let mut bytes = vec![FRONTIER_VERSION];
         bytes.extend_from_slice(&(CAPACITY - 1).to_be_bytes());
-        for k in 0..=DEPTH {
-            let x = if k < DEPTH {
-                empty_roots()[k]
-            } else {
-                Fr::from(0u64)
-            };
-            bytes.extend_from_slice(&fr_to_bytes(&x));
+        for k in 0..DEPTH {
+            bytes.extend_from_slice(&fr_to_bytes(&empty_roots()[k]));
         }
+        bytes.extend_from_slice(&fr_to_bytes(&Fr::from(0u64)));
         let mut f = Frontier::from_bytes(&bytes).expect("valid frontier");
         assert_eq!(f.append(cm(1)).map(LeafIndex::get), Ok(CAPACITY - 1));
         assert_eq!(f.size(), CAPACITY);
         assert_eq!(f.append(cm(2)), Err(TreeFull));
-        // The full root is the last carried node.
+        // The full root is the path of the last leaf over the empty subtrees.
+        let mut path = AuthPath::empty();
+        path.index = LeafIndex::new(CAPACITY - 1).expect("fits");
         let root = f.root();
+        assert_eq!(root, path.root_for(&cm(1)));
         assert_eq!(
             Frontier::from_bytes(&f.to_bytes())
                 .expect("roundtrip")
@@ -647,10 +624,6 @@ mod tests {
         let mut bad = bytes.clone();
         bad[0] = 2;
         assert_eq!(Frontier::from_bytes(&bad), Err(EncodingError::Version(2)));
-        // size = 5 = 0b101: entry 1 is unused and must be zero.
-        let mut bad = bytes.clone();
-        bad[9 + FR_BYTES + 31] = 1;
-        assert!(Frontier::from_bytes(&bad).is_err());
         // Non-canonical entry 0.
         let mut bad = bytes.clone();
         bad[9..9 + FR_BYTES].copy_from_slice(&[0xff; FR_BYTES]);
@@ -688,12 +661,13 @@ mod tests {
     #[test]
     fn root_history_encoding_is_strict() {
         let mut h = RootHistory::new();
+        assert_eq!(h.to_bytes(), vec![ROOT_HISTORY_VERSION]);
         assert_eq!(RootHistory::from_bytes(&h.to_bytes()), Ok(h.clone()));
         for i in 0..130u64 {
             h.push(MerkleRoot::from_fr(Fr::from(i)));
         }
         let bytes = h.to_bytes();
-        assert_eq!(bytes.len(), 3 + ROOT_HISTORY * FR_BYTES);
+        assert_eq!(bytes.len(), 1 + ROOT_HISTORY * FR_BYTES);
         assert_eq!(RootHistory::from_bytes(&bytes), Ok(h));
         assert!(RootHistory::from_bytes(&bytes[..bytes.len() - 1]).is_err());
         let mut extra = bytes.clone();
@@ -706,17 +680,84 @@ mod tests {
             Err(EncodingError::Version(9))
         );
         let mut bad = bytes.clone();
-        bad[3..3 + FR_BYTES].copy_from_slice(&[0xff; FR_BYTES]);
+        bad[1..1 + FR_BYTES].copy_from_slice(&[0xff; FR_BYTES]);
         assert_eq!(
             RootHistory::from_bytes(&bad),
             Err(EncodingError::NonCanonicalField)
         );
-        let mut too_many = vec![ROOT_HISTORY_VERSION];
-        too_many.extend_from_slice(&129u16.to_be_bytes());
-        too_many.extend(std::iter::repeat_n(0u8, 129 * FR_BYTES));
-        assert!(RootHistory::from_bytes(&too_many).is_err());
+        let mut too_many = bytes;
+        too_many.extend_from_slice(&[0u8; FR_BYTES]);
+        assert_eq!(
+            RootHistory::from_bytes(&too_many),
+            Err(EncodingError::OutOfRange("more than 128 roots"))
+        );
         assert!(RootHistory::from_bytes(&[]).is_err());
-        assert!(RootHistory::from_bytes(&[ROOT_HISTORY_VERSION, 0]).is_err());
+    }
+
+    fn golden(name: &str) -> Vec<u8> {
+        let path = format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect("golden file");
+        hex::decode(text.trim()).expect("golden hex")
+    }
+
+    /// The ledger's stored frontier record, as the ledger wrote it before the
+    /// frontier moved here (leaves 1..=5): still decoded, and still written
+    /// byte for byte.
+    #[test]
+    fn frontier_golden_bytes() {
+        let stored = golden("frontier-v1-5-leaves.hex");
+        let mut f = Frontier::new();
+        for i in 1..=5u64 {
+            f.append(NoteCommitment::from_fr(Fr::from(i)))
+                .expect("fits");
+        }
+        assert_eq!(f.to_bytes(), stored);
+        let decoded = Frontier::from_bytes(&stored).expect("stored frontier decodes");
+        assert_eq!(decoded, f);
+        assert_eq!(decoded.size(), 5);
+        assert_eq!(
+            hex::encode(decoded.root().to_bytes()),
+            "18f6db605506c4cba55a593d42ddf26d31885b45b9ce7a713e4c0746ab335940"
+        );
+        let leaves: Vec<Fr> = (1..=5u64).map(Fr::from).collect();
+        assert_eq!(decoded.root().inner(), reference_root(&leaves));
+        // Appending to the decoded frontier continues the same tree.
+        let mut g = decoded;
+        let mut t = Tree::new();
+        t.append_many((1..=6u64).map(|i| NoteCommitment::from_fr(Fr::from(i))))
+            .expect("fits");
+        g.append(NoteCommitment::from_fr(Fr::from(6u64)))
+            .expect("fits");
+        assert_eq!(g.root(), t.root());
+        // The empty frontier: version, zero size, zero nodes, root Z_32.
+        let empty = Frontier::new().to_bytes();
+        assert_eq!(empty.len(), FRONTIER_BYTES);
+        assert!(
+            empty[..FRONTIER_BYTES - FR_BYTES]
+                .iter()
+                .skip(1)
+                .all(|b| *b == 0)
+        );
+        assert_eq!(
+            empty[FRONTIER_BYTES - FR_BYTES..],
+            fr_to_bytes(&empty_roots()[DEPTH])
+        );
+    }
+
+    /// The ledger's stored root history record (two roots), golden bytes.
+    #[test]
+    fn root_history_golden_bytes() {
+        let stored = golden("root-history-v1-2-roots.hex");
+        let mut h = RootHistory::new();
+        h.push(MerkleRoot::from_fr(Fr::from(7u64)));
+        let mut f = Frontier::new();
+        for i in 1..=5u64 {
+            f.append(NoteCommitment::from_fr(Fr::from(i)))
+                .expect("fits");
+        }
+        h.push(f.root());
+        assert_eq!(h.to_bytes(), stored);
+        assert_eq!(RootHistory::from_bytes(&stored), Ok(h));
     }
 
     #[test]
@@ -737,6 +778,7 @@ mod tests {
                 for c in &cms {
                     f.append(*c).expect("fits");
                     one_by_one.append(*c).expect("fits");
+                    prop_assert_eq!(f.root(), one_by_one.root());
                 }
                 t.append_many(cms.iter().copied()).expect("fits");
                 all.extend(cms.iter().map(|c| c.inner()));

@@ -1,0 +1,53 @@
+//! The state the machine reads and writes (docs/ledger.md "Layers"): two
+//! traits over typed records, implemented by the redb store (`store`,
+//! feature `server`) and by [`crate::memory::MemState`]. The machine sees
+//! nothing else of storage.
+
+use veil_primitives::merkle::{Frontier, RootHistory};
+
+use crate::error::LedgerError;
+use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
+use crate::types::{
+    AccountId, BlockHeight, Escrow, NodeId, NodeRecord, NoteCommitment, Nullifier, SessionId, Value,
+};
+
+/// Read access to ledger state, the same over a snapshot and inside a write.
+pub trait StateRead {
+    fn nullifier(&self, nf: &Nullifier) -> Result<Option<NullifierUse>, LedgerError>;
+    fn escrow(&self, id: &SessionId) -> Result<Option<Escrow>, LedgerError>;
+    fn node(&self, id: &NodeId) -> Result<Option<NodeRecord>, LedgerError>;
+    /// The account's balance (zero if it never held anything).
+    fn account(&self, a: &AccountId) -> Result<Value, LedgerError>;
+    /// The nonce the account's next signed operation must carry (§8.3).
+    fn account_nonce(&self, a: &AccountId) -> Result<u64, LedgerError>;
+    fn deposit(&self, cm: &NoteCommitment) -> Result<Option<DepositRecord>, LedgerError>;
+    fn settlement(&self, batch: &SessionId) -> Result<Option<SettlementRecord>, LedgerError>;
+    /// Leaves `from..from + limit` that exist, in order.
+    fn commitments(&self, from: u64, limit: u64) -> Result<Vec<NoteCommitment>, LedgerError>;
+    fn height(&self) -> Result<BlockHeight, LedgerError>;
+    fn totals(&self) -> Result<Totals, LedgerError>;
+    fn frontier(&self) -> Result<Frontier, LedgerError>;
+    fn roots(&self) -> Result<RootHistory, LedgerError>;
+}
+
+/// Writes, all inside one atomic unit (a redb write transaction). The
+/// machine performs every check before its first write.
+pub trait StateWrite: StateRead {
+    fn set_height(&mut self, h: BlockHeight) -> Result<(), LedgerError>;
+    fn set_totals(&mut self, t: &Totals) -> Result<(), LedgerError>;
+    fn set_frontier(&mut self, f: &Frontier) -> Result<(), LedgerError>;
+    fn set_roots(&mut self, r: &RootHistory) -> Result<(), LedgerError>;
+    /// Stores leaf `index` (the tree itself is the frontier).
+    fn put_commitment(&mut self, index: u64, cm: &NoteCommitment) -> Result<(), LedgerError>;
+    fn put_nullifier(&mut self, nf: &Nullifier, u: &NullifierUse) -> Result<(), LedgerError>;
+    fn put_escrow(&mut self, e: &Escrow) -> Result<(), LedgerError>;
+    fn put_node(&mut self, n: &NodeRecord) -> Result<(), LedgerError>;
+    fn set_account(&mut self, a: &AccountId, v: Value) -> Result<(), LedgerError>;
+    fn set_account_nonce(&mut self, a: &AccountId, next: u64) -> Result<(), LedgerError>;
+    fn put_deposit(&mut self, cm: &NoteCommitment, d: &DepositRecord) -> Result<(), LedgerError>;
+    fn put_settlement(
+        &mut self,
+        batch: &SessionId,
+        s: &SettlementRecord,
+    ) -> Result<(), LedgerError>;
+}
