@@ -1,33 +1,53 @@
 //! The veil node: session service, metered relay, receipts, settlement
 //! worker (`docs/protocol.md` §9).
 //!
+//! The core, bottom up (no module imports one above it):
 //! * [`metering`]: the sans-IO session state machine (credit, receipts);
-//! * [`egress`]: which destinations the relay may reach;
-//! * [`store`]: the node database (sessions, highest receipts);
-//! * [`backend`]: the proof system as the node sees it;
-//! * [`spawn`]: runs a node on a listener and returns a [`NodeHandle`].
+//! * [`purchase`]: the sans-IO voucher purchase (checks, reservation);
+//! * [`admission`], [`egress`]: connection, ban and destination policies;
+//! * [`store`]: the node database `node.redb` (sessions, highest
+//!   receipts, voucher purchases and nullifiers) with its one schema;
+//! * [`voucher_desk`]: issuer key, challenges, purchases, spends;
+//! * `session`, `conns`: the session table, the connection table;
+//! * `state`: the shared state `Inner` of a running node;
+//! * `open`, [`settle`], `vouchers`, `relay`: the `OpenSession`
+//!   pipeline, the settlement worker, the `BuyVoucher` pipeline and voucher
+//!   hooks, the Relay stream (each an `impl` on `Inner`, returning domain
+//!   errors, `error`);
+//!
+//! and the I/O shell: `rpc` (parse, call the core, one error → status
+//! mapping) and `server` ([`spawn`]: files, registration, listener, tasks;
+//! returns a [`NodeHandle`]). [`backend`] is the proof system as the node
+//! sees it.
 #![forbid(unsafe_code)]
 
 pub mod admission;
 pub mod backend;
 pub mod config;
+mod conns;
 pub mod egress;
+mod error;
 pub mod keys;
 pub mod metering;
+mod open;
 pub mod proofs_backend;
+pub mod purchase;
 mod register;
 mod relay;
+mod rpc;
 mod server;
-mod service;
+mod session;
 pub mod settle;
 mod state;
 pub mod store;
-pub mod vouchers;
+mod sync;
+pub mod voucher_desk;
+mod vouchers;
 
 pub use backend::{AccessToken, AccessVerifier, SettleProver, SettleSlotWitness};
 pub use config::{BatchPolicy, Limits, NodeConfig, Transport};
-pub use server::{NodeError, NodeHandle, TlsInfo, spawn_with};
-pub use service::ACCESS_TOKEN_BYTES;
+pub use open::ACCESS_TOKEN_BYTES;
+pub use server::{NODE_DB_FILE, NodeError, NodeHandle, TlsInfo, spawn_with};
 pub use settle::{SettleError, SettlementReport};
 pub use state::NodeStatus;
 

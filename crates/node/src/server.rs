@@ -1,40 +1,41 @@
 //! Node start-up: key, database, TLS identity, ledger registration,
 //! listener with limits, background tasks (`docs/protocol.md` §9.7, §9.8).
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::{Connected, TcpConnectInfo};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
 use veil_ledger::types::{AccountId, NodeId};
-use veil_proto::node::v1 as pb;
+use veil_primitives::eddsa::SigningKey;
 use veil_proto::node::v1::node_server::NodeServer;
 
-use crate::admission::{Admission, BanPolicy, Bans, ConnId, ConnPolicy, Connections, Refusal};
+use crate::admission::{BanPolicy, Bans};
 use crate::backend::{AccessVerifier, SettleProver};
 use crate::config::{ConfigError, Limits, NodeConfig, Transport};
+use crate::conns::{ConnTable, LimitedConn, accept_loop};
 use crate::keys::{
     KeyFileError, load_or_create_account_key, load_or_create_node_key, read_secret, write_secret,
 };
-use crate::metering::SessionState;
-use crate::service::{NodeService, terms_of};
+use crate::rpc::NodeService;
+use crate::session::SessionTable;
 use crate::settle::{SettleError, SettlementReport};
-use crate::state::{Inner, LedgerView, Metrics, NodeStatus, SessionSlot, lock};
-use crate::store::{NodeStore, SessionStatus, StoreError};
+use crate::state::{Inner, LedgerView, Metrics, NodeStatus};
+use crate::store::{NodeStore, StoreError};
+use crate::voucher_desk::{DeskError, VoucherDesk};
+
+/// File name of the node database inside the node directory.
+pub const NODE_DB_FILE: &str = "node.redb";
 
 /// Errors starting a node.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +55,7 @@ pub enum NodeError {
     #[error("proof parameters: {0}")]
     Params(String),
     #[error("vouchers: {0}")]
-    Vouchers(#[from] crate::vouchers::DeskError),
+    Vouchers(#[from] DeskError),
 }
 
 /// The node's TLS identity, as a client pins it (§9.8).
@@ -147,237 +148,6 @@ fn load_or_create_tls(dir: &Path) -> Result<(TlsInfo, String), NodeError> {
     Ok((info, key_pem))
 }
 
-/// Length of the HTTP/2 client connection preface (RFC 9113 §3.4).
-const PREFACE_LEN: usize = 24;
-
-/// The connection slots shared by the accept loop, the connections and the
-/// Relay handler: the [`Connections`] policy (C6) and a way to close each
-/// connection it evicts or expires.
-pub(crate) struct ConnTable {
-    state: Mutex<(Connections, HashMap<ConnId, oneshot::Sender<()>>)>,
-}
-
-impl ConnTable {
-    fn new(limits: &Limits) -> Self {
-        let policy = ConnPolicy {
-            max_connections: limits.max_connections,
-            max_per_address: limits.max_connections_per_address,
-            unpaid_idle: limits.unpaid_idle_timeout,
-        };
-        Self {
-            state: Mutex::new((Connections::new(policy), HashMap::new())),
-        }
-    }
-
-    /// Decides on a connection from `peer`; on admission returns its id and
-    /// the receiver that closes it.
-    fn accept(&self, peer: SocketAddr) -> Result<(ConnId, oneshot::Receiver<()>), Refusal> {
-        let mut st = lock(&self.state);
-        let (id, evicted) = match st.0.accept(peer, Instant::now()) {
-            Admission::Admitted(id) => (id, None),
-            Admission::AdmittedEvicting { id, evicted } => (id, Some(evicted)),
-            Admission::Refused(r) => return Err(r),
-        };
-        if let Some(kill) = evicted.and_then(|e| st.1.remove(&e)) {
-            let _ = kill.send(());
-        }
-        let (tx, rx) = oneshot::channel();
-        st.1.insert(id, tx);
-        Ok((id, rx))
-    }
-
-    /// Closes every connection unpaid for longer than the idle limit.
-    fn expire_idle(&self) {
-        let mut st = lock(&self.state);
-        for id in st.0.expire_idle(Instant::now()) {
-            if let Some(kill) = st.1.remove(&id) {
-                let _ = kill.send(());
-            }
-        }
-    }
-
-    fn closed(&self, id: ConnId) {
-        let mut st = lock(&self.state);
-        st.0.closed(id);
-        st.1.remove(&id);
-    }
-
-    /// A Relay on `peer`'s connection opened a paid stream.
-    pub(crate) fn relay_paid(&self, peer: SocketAddr) -> Option<ConnId> {
-        lock(&self.state).0.relay_paid(peer)
-    }
-
-    /// A Relay counted by [`Self::relay_paid`] ended.
-    pub(crate) fn paid_relay_ended(&self, id: ConnId) {
-        lock(&self.state).0.paid_relay_ended(id, Instant::now());
-    }
-}
-
-/// A Relay's response stream that tells the [`ConnTable`] when the Relay
-/// carries paid traffic: from its first `Opened` frame (a stream paid by a
-/// session bound with `RELAY_BIND`, or by a voucher, §9.4) until it ends.
-pub struct PaidRelayStream {
-    frames: ReceiverStream<Result<pb::NodeFrame, tonic::Status>>,
-    table: Arc<ConnTable>,
-    peer: Option<SocketAddr>,
-    paid: Option<ConnId>,
-}
-
-impl PaidRelayStream {
-    pub(crate) fn new(
-        frames: ReceiverStream<Result<pb::NodeFrame, tonic::Status>>,
-        table: Arc<ConnTable>,
-        peer: Option<SocketAddr>,
-    ) -> Self {
-        Self {
-            frames,
-            table,
-            peer,
-            paid: None,
-        }
-    }
-}
-
-impl tokio_stream::Stream for PaidRelayStream {
-    type Item = Result<pb::NodeFrame, tonic::Status>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let r = Pin::new(&mut self.frames).poll_next(cx);
-        if let Poll::Ready(Some(Ok(pb::NodeFrame {
-            frame: Some(pb::node_frame::Frame::Opened(_)),
-        }))) = &r
-            && self.paid.is_none()
-            && let Some(peer) = self.peer.take()
-        {
-            self.paid = self.table.relay_paid(peer);
-        }
-        r
-    }
-}
-
-impl Drop for PaidRelayStream {
-    fn drop(&mut self) {
-        if let Some(id) = self.paid {
-            self.table.paid_relay_ended(id);
-        }
-    }
-}
-
-/// A connection holding one slot of the connection limit (C6).
-///
-/// Until the peer has sent [`PREFACE_LEN`] bytes, reads fail with
-/// `TimedOut` once [`crate::config::Limits::handshake_timeout`] has passed
-/// since accept: a peer that sends nothing, or trickles the preface, loses
-/// its slot instead of holding it forever (slowloris, C6). Reads fail with
-/// `ConnectionAborted` once the [`ConnTable`] evicts or expires it.
-struct LimitedConn {
-    io: TcpStream,
-    table: Arc<ConnTable>,
-    id: ConnId,
-    /// Fires when the table closes this connection; `None` once fired.
-    kill: Option<oneshot::Receiver<()>>,
-    /// The table closed it: every read and write fails.
-    aborted: bool,
-    /// Handshake deadline; `None` once the preface length has arrived.
-    handshake: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Bytes read so far while the deadline is armed.
-    read: usize,
-}
-
-fn reclaimed_error() -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::ConnectionAborted,
-        "connection slot reclaimed",
-    )
-}
-
-impl LimitedConn {
-    /// Whether the table has closed this connection (registers `cx`).
-    fn reclaimed(&mut self, cx: &mut Context<'_>) -> bool {
-        if let Some(kill) = self.kill.as_mut()
-            && let Poll::Ready(r) = Pin::new(kill).poll(cx)
-        {
-            self.kill = None;
-            self.aborted = r.is_ok();
-        }
-        self.aborted
-    }
-}
-
-impl Drop for LimitedConn {
-    fn drop(&mut self) {
-        self.table.closed(self.id);
-    }
-}
-
-impl Connected for LimitedConn {
-    type ConnectInfo = TcpConnectInfo;
-    fn connect_info(&self) -> TcpConnectInfo {
-        self.io.connect_info()
-    }
-}
-
-impl AsyncRead for LimitedConn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = &mut *self;
-        if this.reclaimed(cx) {
-            return Poll::Ready(Err(reclaimed_error()));
-        }
-        if let Some(deadline) = this.handshake.as_mut()
-            && deadline.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "HTTP/2 handshake timeout",
-            )));
-        }
-        let before = buf.filled().len();
-        let r = Pin::new(&mut this.io).poll_read(cx, buf);
-        if this.handshake.is_some() && matches!(r, Poll::Ready(Ok(()))) {
-            this.read = this
-                .read
-                .saturating_add(buf.filled().len().saturating_sub(before));
-            if this.read >= PREFACE_LEN {
-                this.handshake = None;
-            }
-        }
-        r
-    }
-}
-
-impl AsyncWrite for LimitedConn {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        if self.reclaimed(cx) {
-            return Poll::Ready(Err(reclaimed_error()));
-        }
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-}
-
 /// Rewrites tonic's `OUT_OF_RANGE` for an over-size message into
 /// `RESOURCE_EXHAUSTED` (C1, §9.7), in the response headers of a unary call
 /// and in the trailers of a stream (a Relay frame over the limit ends the
@@ -453,43 +223,148 @@ where
     }
 }
 
-/// Accepts connections and hands those the table admits to the server.
-async fn accept_loop(
-    listener: TcpListener,
-    table: Arc<ConnTable>,
-    handshake_timeout: std::time::Duration,
-    conn_tx: tokio::sync::mpsc::Sender<Result<LimitedConn, std::io::Error>>,
-) {
-    loop {
-        let (io, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
+/// What the node keeps in its directory (`docs/node.md` "Files and restarts").
+struct NodeFiles {
+    node_key: SigningKey,
+    account_key: SigningKey,
+    tls: Option<(TlsInfo, String)>,
+    store: Arc<NodeStore>,
+    vouchers: Arc<VoucherDesk>,
+}
+
+impl NodeFiles {
+    /// Loads (or creates) the keys, TLS identity and database; moves the
+    /// voucher tables of a pre-issue-9 `vouchers.redb` into `node.redb`.
+    fn open(config: &NodeConfig) -> Result<Self, NodeError> {
+        std::fs::create_dir_all(&config.dir)?;
+        let node_key = load_or_create_node_key(&config.dir)?;
+        let tls = match config.transport {
+            Transport::Tls => Some(load_or_create_tls(&config.dir)?),
+            Transport::InsecurePlaintext => None,
         };
-        let (id, kill) = match table.accept(peer) {
-            Ok(admitted) => admitted,
-            Err(refusal) => {
-                debug!(?refusal, "connection refused");
-                continue;
-            }
-        };
-        let _ = io.set_nodelay(true);
-        let conn = LimitedConn {
-            io,
-            table: table.clone(),
-            id,
-            kill: Some(kill),
-            aborted: false,
-            handshake: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
-            read: 0,
-        };
-        if conn_tx.send(Ok(conn)).await.is_err() {
-            return;
+        let store = Arc::new(NodeStore::open(&config.dir.join(NODE_DB_FILE))?);
+        if store.import_legacy_vouchers(&config.dir)? {
+            info!("voucher tables moved from vouchers.redb into node.redb");
         }
+        let voucher_node_id =
+            veil_vouchers::NodeId::new(node_key.verifying_key().node_id().to_bytes());
+        let vouchers = Arc::new(VoucherDesk::open(
+            &config.dir,
+            voucher_node_id,
+            store.clone(),
+        )?);
+        let account_key = load_or_create_account_key(&config.dir)?;
+        Ok(Self {
+            node_key,
+            account_key,
+            tls,
+            store,
+            vouchers,
+        })
     }
+}
+
+/// The shared state of a node that has registered and restored its sessions.
+fn build_inner<L>(
+    config: NodeConfig,
+    ledger: L,
+    backend: (Arc<dyn AccessVerifier>, Arc<dyn SettleProver>),
+    files: NodeFiles,
+    view: LedgerView,
+    sessions: SessionTable,
+    conns: Arc<ConnTable>,
+) -> Inner<L> {
+    let limits = &config.limits;
+    let bans = Bans::new(BanPolicy {
+        after_failures: limits.ban_after_failures,
+        ban_for: limits.ban_duration,
+        max_entries: limits.ban_table_size,
+    });
+    Inner {
+        verify_slots: Arc::new(Semaphore::new(limits.verify_queue.max(1))),
+        bans: Mutex::new(bans),
+        ledger,
+        verifier: backend.0,
+        prover: backend.1,
+        node_id: files.node_key.verifying_key().node_id(),
+        node_key: files.node_key,
+        tls_cert_sha256: files.tls.as_ref().map(|(t, _)| t.cert_sha256),
+        store: files.store,
+        sessions: Mutex::new(sessions),
+        opening: Mutex::new(HashSet::new()),
+        view,
+        metrics: Metrics::default(),
+        conns,
+        settle_lock: tokio::sync::Mutex::new(()),
+        vouchers: files.vouchers,
+        config,
+    }
+}
+
+/// The background tasks of a running node.
+struct Tasks {
+    accept: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
+    poller: JoinHandle<()>,
+}
+
+impl Tasks {
+    fn abort(&self) {
+        self.accept.abort();
+        self.sweeper.abort();
+        self.poller.abort();
+    }
+}
+
+/// Accept loop: every connection is accepted at once and admitted or
+/// closed by the connection table (C6); a sweeper closes idle unpaid ones.
+fn spawn_accept(
+    listener: TcpListener,
+    conns: &Arc<ConnTable>,
+    limits: &Limits,
+) -> (JoinHandle<()>, JoinHandle<()>, ConnReceiver) {
+    let (conn_tx, conn_rx) = tokio::sync::mpsc::channel(16);
+    let accept = tokio::spawn(accept_loop(
+        listener,
+        conns.clone(),
+        limits.handshake_timeout,
+        conn_tx,
+    ));
+    let every = (limits.unpaid_idle_timeout / 4).clamp(
+        std::time::Duration::from_millis(10),
+        std::time::Duration::from_secs(1),
+    );
+    let conns = conns.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            conns.expire_idle();
+        }
+    });
+    (accept, sweeper, conn_rx)
+}
+
+type ConnReceiver = tokio::sync::mpsc::Receiver<Result<LimitedConn, std::io::Error>>;
+
+/// Ledger view poller and background settlement.
+fn spawn_poller<L: LedgerApi>(inner: Arc<Inner<L>>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(inner.config.ledger_poll);
+        let mut last_settle = std::time::Instant::now();
+        loop {
+            tick.tick().await;
+            inner.refresh_view().await;
+            if let Some(every) = inner.config.settle_every
+                && last_settle.elapsed() >= every
+            {
+                last_settle = std::time::Instant::now();
+                if let Err(e) = inner.settle(true).await {
+                    warn!("settlement failed (will retry): {e}");
+                }
+            }
+        }
+    })
 }
 
 /// Starts a node: loads (or creates) its key, database and TLS identity,
@@ -507,146 +382,68 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     config.validate()?;
-    std::fs::create_dir_all(&config.dir)?;
-    let node_key = load_or_create_node_key(&config.dir)?;
-    let node_id = node_key.verifying_key().node_id();
-    let tls = match config.transport {
-        Transport::Tls => Some(load_or_create_tls(&config.dir)?),
-        Transport::InsecurePlaintext => None,
-    };
-    let store = Arc::new(NodeStore::open(&config.dir.join("node.redb"))?);
-    let vouchers = Arc::new(crate::vouchers::VoucherDesk::open(
-        &config.dir,
-        veil_vouchers::NodeId::new(node_id.to_bytes()),
-    )?);
-
+    let files = NodeFiles::open(&config)?;
+    let node_id = files.node_key.verifying_key().node_id();
     // Register (a no-op for unchanged terms), staking from and paid to the
     // account of `account.key` (§8.3).
-    let account_key = load_or_create_account_key(&config.dir)?;
-    let tls_key_hash = tls
+    let tls_key_hash = files
+        .tls
         .as_ref()
         .map(|(t, _)| t.spki_sha256)
         .unwrap_or([0u8; 32]);
-    let account =
-        crate::register::register(&ledger, &node_key, &account_key, &config, tls_key_hash)
-            .await?
-            .registration
-            .account;
-    let status = ledger.status().await?;
-    let roots = ledger.roots().await?;
-
-    // Restore open sessions with their highest receipts. Bytes served
-    // before the restart are not persisted: the node assumes the receipt
-    // covered them (at most one interval is forgiven per restart).
-    let mut sessions = HashMap::new();
-    for (record, receipt) in store.sessions()? {
-        if record.status != SessionStatus::Open {
-            continue;
-        }
-        let terms = terms_of(&record);
-        let highest = receipt.map(|r| (r.receipt.kib, r));
-        let served = highest
-            .as_ref()
-            .map_or(0, |(k, _)| k.saturating_mul(veil_primitives::receipt::KIB));
-        let slot = SessionSlot {
-            session_key: record.session_key,
-            state: Mutex::new(SessionState::restore(terms, served, highest)),
-            notify: tokio::sync::Notify::new(),
-        };
-        sessions.insert(record.session_id, Arc::new(slot));
-    }
+    let account = crate::register::register(
+        &ledger,
+        &files.node_key,
+        &files.account_key,
+        &config,
+        tls_key_hash,
+    )
+    .await?
+    .registration
+    .account;
+    let view = LedgerView::new(ledger.status().await?, ledger.roots().await?);
+    let sessions = crate::session::restore(&files.store)?;
 
     let listener = TcpListener::bind(config.listen).await?;
     let local_addr = listener.local_addr()?;
     let limits = config.limits.clone();
     let conns = Arc::new(ConnTable::new(&limits));
-    let inner = Arc::new(Inner {
-        verify_slots: Arc::new(Semaphore::new(limits.verify_queue.max(1))),
-        ledger,
-        verifier,
-        prover,
-        node_key,
-        node_id,
-        tls_cert_sha256: tls.as_ref().map(|(t, _)| t.cert_sha256),
-        store,
-        sessions: Mutex::new(sessions),
-        opening: Mutex::new(HashSet::new()),
-        view: LedgerView {
-            height: AtomicU64::new(status.height.0),
-            max_expiry_delta: AtomicU64::new(status.max_expiry_delta),
-            challenge_window: AtomicU64::new(status.challenge_window),
-            roots: Mutex::new(roots),
-        },
-        metrics: Metrics::default(),
-        bans: Mutex::new(Bans::new(BanPolicy {
-            after_failures: limits.ban_after_failures,
-            ban_for: limits.ban_duration,
-            max_entries: limits.ban_table_size,
-        })),
-        conns: conns.clone(),
-        settle_lock: tokio::sync::Mutex::new(()),
-        vouchers,
+    let tls = files.tls.clone();
+    let backend = (verifier, prover);
+    let inner = Arc::new(build_inner(
         config,
-    });
-
-    // Accept loop: every connection is accepted at once and admitted or
-    // closed by the connection table (C6); a sweeper closes idle unpaid ones.
-    let (conn_tx, conn_rx) = tokio::sync::mpsc::channel::<Result<LimitedConn, std::io::Error>>(16);
-    let accept = tokio::spawn(accept_loop(
-        listener,
+        ledger,
+        backend,
+        files,
+        view,
+        sessions,
         conns.clone(),
-        limits.handshake_timeout,
-        conn_tx,
     ));
-    let sweeper = {
-        let conns = conns.clone();
-        let every = (limits.unpaid_idle_timeout / 4).clamp(
-            std::time::Duration::from_millis(10),
-            std::time::Duration::from_secs(1),
-        );
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                conns.expire_idle();
-            }
-        })
+    let (accept, sweeper, conn_rx) = spawn_accept(listener, &conns, &limits);
+    let poller = spawn_poller(inner.clone());
+    let tasks = Tasks {
+        accept,
+        sweeper,
+        poller,
     };
+    let server = serve(&inner, &tls, conn_rx, shutdown, tasks)?;
+    info!(%local_addr, node_id = %node_id, "node serving");
+    Ok(handle(inner, local_addr, account, tls, server))
+}
 
-    // Ledger view poller and background settlement.
-    let poller = {
-        let inner = inner.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(inner.config.ledger_poll);
-            let mut last_settle = std::time::Instant::now();
-            loop {
-                tick.tick().await;
-                if let Ok(s) = inner.ledger.status().await {
-                    inner.view.height.store(s.height.0, Ordering::Release);
-                    inner
-                        .view
-                        .max_expiry_delta
-                        .store(s.max_expiry_delta, Ordering::Release);
-                    inner
-                        .view
-                        .challenge_window
-                        .store(s.challenge_window, Ordering::Release);
-                }
-                if let Ok(r) = inner.ledger.roots().await {
-                    *crate::state::lock(&inner.view.roots) = r;
-                }
-                if let Some(every) = inner.config.settle_every
-                    && last_settle.elapsed() >= every
-                {
-                    last_settle = std::time::Instant::now();
-                    if let Err(e) = inner.settle(true).await {
-                        warn!("settlement failed (will retry): {e}");
-                    }
-                }
-            }
-        })
-    };
-
+/// Serves the gRPC service on the admitted connections until `shutdown`
+/// resolves (then at most [`SHUTDOWN_GRACE`] more), then stops the tasks.
+fn serve<L: LedgerApi, F>(
+    inner: &Arc<Inner<L>>,
+    tls: &Option<(TlsInfo, String)>,
+    conn_rx: ConnReceiver,
+    shutdown: F,
+    tasks: Tasks,
+) -> Result<JoinHandle<Result<(), tonic::transport::Error>>, NodeError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let limits = &inner.config.limits;
     let svc = NodeServer::new(NodeService {
         inner: inner.clone(),
     })
@@ -657,12 +454,8 @@ where
         .timeout(limits.request_timeout)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)));
-    if let Some((_, key_pem)) = &tls {
-        let cert_pem = tls
-            .as_ref()
-            .map(|(t, _)| t.cert_pem.clone())
-            .unwrap_or_default();
-        let identity = tonic::transport::Identity::from_pem(cert_pem, key_pem);
+    if let Some((info, key_pem)) = tls {
+        let identity = tonic::transport::Identity::from_pem(info.cert_pem.clone(), key_pem);
         builder = builder
             .tls_config(
                 tonic::transport::ServerTlsConfig::new()
@@ -674,7 +467,7 @@ where
     let router = builder
         .layer(tower::layer::layer_fn(OversizeStatus))
         .add_service(svc);
-    let server = tokio::spawn(async move {
+    Ok(tokio::spawn(async move {
         // Graceful shutdown waits for open connections to finish; a client
         // that keeps an idle HTTP/2 connection would hold it for the whole
         // idle timeout, so draining is bounded by SHUTDOWN_GRACE.
@@ -698,25 +491,30 @@ where
                 Ok(())
             }
         };
-        accept.abort();
-        sweeper.abort();
-        poller.abort();
+        tasks.abort();
         r
-    });
-    info!(%local_addr, node_id = %node_id, "node serving");
+    }))
+}
 
+/// The handle of a serving node.
+fn handle<L: LedgerApi>(
+    inner: Arc<Inner<L>>,
+    local_addr: SocketAddr,
+    account: AccountId,
+    tls: Option<(TlsInfo, String)>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+) -> NodeHandle {
     let status_inner = inner.clone();
-    let settle_inner = inner;
-    Ok(NodeHandle {
+    NodeHandle {
         local_addr,
-        node_id,
+        node_id: inner.node_id,
         account,
         tls: tls.map(|(t, _)| t),
         status: Box::new(move || status_inner.status()),
         settle: Box::new(move || {
-            let inner = settle_inner.clone();
+            let inner = inner.clone();
             Box::pin(async move { inner.settle(false).await })
         }),
         server,
-    })
+    }
 }

@@ -11,10 +11,15 @@ use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
 use veil_ledger::types::{EscrowState, SessionId, SettleRequest, SettleStatement, Value};
 
+use veil_primitives::eddsa::VerifyingKey;
+use veil_primitives::ids::BlockHeight;
+use veil_primitives::receipt::SignedReceipt;
+
 use crate::backend::{ProveError, SettleSlotWitness};
 use crate::metering::SessionState;
-use crate::state::{Inner, lock};
+use crate::state::Inner;
 use crate::store::SessionStatus;
+use crate::sync::lock;
 
 /// What one settlement run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,6 +62,24 @@ pub fn choose_k(sizes: &[u32], n: usize) -> Option<u32> {
         .or(sorted.last().copied())
 }
 
+/// A session ready to settle: expiry, id, highest receipt, session key.
+type Candidate = (BlockHeight, SessionId, SignedReceipt, VerifyingKey);
+
+/// What one pass over the session table found.
+struct Pending {
+    /// Ready to settle, most urgent (earliest expiry) first.
+    candidates: Vec<Candidate>,
+    /// Can no longer be settled (window closed, or unused and expired).
+    abandoned: Vec<SessionId>,
+}
+
+/// One proved batch, ready to submit.
+struct Batch {
+    k: u32,
+    total: Value,
+    slots: Vec<SettleSlotWitness>,
+}
+
 impl<L: LedgerApi> Inner<L> {
     /// Runs settlement. With `finished_only` (the periodic worker), only
     /// sessions that can serve no more (expired or exhausted) are settled,
@@ -72,37 +95,20 @@ impl<L: LedgerApi> Inner<L> {
         loop {
             let height = self.height();
             let window = self.view.challenge_window.load(Ordering::Acquire);
-            // Candidates: most urgent (earliest expiry) first.
-            let mut candidates = Vec::new();
-            let mut abandoned = Vec::new();
-            for (id, slot) in lock(&self.sessions).iter() {
-                let mut st = lock(&slot.state);
-                st.observe_height(height);
-                let finished = matches!(&*st, SessionState::Exhausted(_) | SessionState::Closed(_));
-                let expiry = st.terms().expiry;
-                let deadline = expiry.0.saturating_add(window);
-                match st.highest() {
-                    None if finished && height.0 > expiry.0 => abandoned.push(*id),
-                    None => {}
-                    Some(_) if height.0 > deadline => abandoned.push(*id),
-                    Some((_, r)) if finished || !finished_only => {
-                        candidates.push((expiry, *id, *r, slot.session_key));
-                    }
-                    Some(_) => {}
-                }
-            }
+            let Pending {
+                mut candidates,
+                abandoned,
+            } = self.pending(height, window, finished_only);
             if !abandoned.is_empty() {
-                self.store
-                    .set_status(&abandoned, SessionStatus::Abandoned)?;
-                let mut sessions = lock(&self.sessions);
-                for id in &abandoned {
-                    sessions.remove(id);
-                }
+                let gone: Vec<_> = abandoned
+                    .iter()
+                    .map(|id| (*id, SessionStatus::Abandoned))
+                    .collect();
+                self.forget(&gone)?;
             }
             if candidates.is_empty() {
                 return Ok(report);
             }
-            candidates.sort_by_key(|c| c.0);
             // the periodic worker waits for company unless a deadline nears
             // (`BatchPolicy`); `settle_now` is the operator's override.
             let earliest_deadline = candidates[0].0.0.saturating_add(window);
@@ -118,125 +124,206 @@ impl<L: LedgerApi> Inner<L> {
             let k = choose_k(&self.prover.batch_sizes(), candidates.len())
                 .ok_or(SettleError::NoBatchSize)?;
             candidates.truncate(k as usize);
-
-            // Build slots from the ledger's own escrow records.
-            let mut slots = Vec::with_capacity(candidates.len());
-            let mut gone = Vec::new();
-            let mut total = 0u64;
-            for (_, id, receipt, key) in candidates {
-                let Some(escrow) = self.ledger.get_escrow(id).await? else {
-                    gone.push((id, SessionStatus::Abandoned));
-                    continue;
-                };
-                match escrow.state {
-                    EscrowState::Open => {}
-                    EscrowState::Settled { .. } => {
-                        gone.push((id, SessionStatus::Settled));
-                        continue;
-                    }
-                    EscrowState::Reclaimed { .. } => {
-                        gone.push((id, SessionStatus::Abandoned));
-                        continue;
-                    }
-                }
-                let kib = receipt.receipt.kib;
-                let (price, e) = (escrow.price_per_kib, escrow.escrow);
-                total = total.saturating_add(slot_pay(kib, price, e).0);
-                // The refund note, blinded by the session key only client and node know (§5.4).
-                let cm_refund = refund_commitment(
-                    e,
-                    price,
-                    kib,
-                    &escrow.refund_owner,
-                    &key.point().to_affine(),
-                );
-                slots.push(SettleSlotWitness {
-                    escrow,
-                    receipt,
-                    session_key: key,
-                    cm_refund,
-                });
-            }
-            self.forget(&gone)?;
-            if slots.is_empty() || !gone.is_empty() {
+            let Some(batch) = self.build_batch(k, candidates).await? else {
                 continue; // choose again among the sessions still open
-            }
-            let node_id = self.node_id;
-            let prover = self.prover.clone();
-            let started = Instant::now();
-            let (slots, proof) = tokio::task::spawn_blocking(move || {
-                let proof = prover.prove(node_id, k, Value(total), &slots);
-                (slots, proof)
-            })
-            .await
-            .map_err(|_| SettleError::Task)?;
-            let proof = proof?;
-            report.prove_ms += started.elapsed().as_millis() as u64;
-            let session_ids: Vec<SessionId> = slots.iter().map(|s| s.escrow.session_id).collect();
-            // Only the node may settle its sessions: authorise the exact
-            // statement with the node key (§8.3.3).
-            let statement = SettleStatement {
-                node_id,
-                k,
-                total: Value(total),
-                slots: slots
-                    .iter()
-                    .map(|s| SettleStatement::slot(&s.escrow, s.cm_refund))
-                    .collect(),
             };
-            let request = SettleRequest::signed(&self.node_key, &statement, proof)?;
-            match self.ledger.settle(request).await {
-                Ok(receipt) => {
-                    info!(
-                        sessions = session_ids.len(),
-                        total = receipt.total.0,
-                        k,
-                        "batch settled"
-                    );
-                    let done: Vec<_> = session_ids
-                        .iter()
-                        .map(|id| (*id, SessionStatus::Settled))
-                        .collect();
-                    self.forget(&done)?;
-                    self.metrics.settled_batches.fetch_add(1, Ordering::Relaxed);
-                    self.metrics
-                        .settled_sessions
-                        .fetch_add(session_ids.len() as u64, Ordering::Relaxed);
-                    self.metrics
-                        .total_paid
-                        .fetch_add(receipt.total.0, Ordering::Relaxed);
-                    report.sessions += session_ids.len();
-                    report.total_paid = Value(report.total_paid.0.saturating_add(receipt.total.0));
-                    report.batch_size = k;
-                }
-                Err(
-                    LedgerError::AlreadySettled
-                    | LedgerError::EscrowNotOpen
-                    | LedgerError::SettleWindowClosed,
-                ) => {
-                    // A replay (e.g. after a crash) or a raced state change:
-                    // re-read each escrow and retry what is still open.
-                    warn!("settlement refused as already settled or closed; reconciling");
-                    let mut changed = Vec::new();
-                    for id in &session_ids {
-                        match self.ledger.get_escrow(*id).await? {
-                            Some(e) if matches!(e.state, EscrowState::Settled { .. }) => {
-                                changed.push((*id, SessionStatus::Settled));
-                            }
-                            Some(e)
-                                if e.state == EscrowState::Open
-                                    && height.0 <= e.expiry.0.saturating_add(window) => {}
-                            _ => changed.push((*id, SessionStatus::Abandoned)),
-                        }
-                    }
-                    if changed.is_empty() {
-                        return Err(SettleError::Ledger(LedgerError::AlreadySettled));
-                    }
-                    self.forget(&changed)?;
-                }
-                Err(e) => return Err(e.into()),
+            if let Some(done) = self
+                .prove_and_submit(batch, height, window, &mut report)
+                .await?
+            {
+                self.record_settled(done, &mut report)?;
             }
         }
+    }
+
+    /// Observes `height` on every session and sorts them into candidates
+    /// and abandoned ones.
+    fn pending(&self, height: BlockHeight, window: u64, finished_only: bool) -> Pending {
+        let mut candidates = Vec::new();
+        let mut abandoned = Vec::new();
+        for (id, slot) in lock(&self.sessions).iter() {
+            let mut st = lock(&slot.state);
+            st.observe_height(height);
+            let finished = matches!(&*st, SessionState::Exhausted(_) | SessionState::Closed(_));
+            let expiry = st.terms().expiry;
+            let deadline = expiry.0.saturating_add(window);
+            match st.highest() {
+                None if finished && height.0 > expiry.0 => abandoned.push(*id),
+                None => {}
+                Some(_) if height.0 > deadline => abandoned.push(*id),
+                Some((_, r)) if finished || !finished_only => {
+                    candidates.push((expiry, *id, *r, slot.session_key));
+                }
+                Some(_) => {}
+            }
+        }
+        candidates.sort_by_key(|c| c.0);
+        Pending {
+            candidates,
+            abandoned,
+        }
+    }
+
+    /// Builds the batch's slots from the ledger's own escrow records. A
+    /// session whose escrow is no longer open is forgotten; then `None`
+    /// (the caller chooses again).
+    async fn build_batch(
+        &self,
+        k: u32,
+        candidates: Vec<Candidate>,
+    ) -> Result<Option<Batch>, SettleError> {
+        let mut slots = Vec::with_capacity(candidates.len());
+        let mut gone = Vec::new();
+        let mut total = 0u64;
+        for (_, id, receipt, key) in candidates {
+            let Some(escrow) = self.ledger.get_escrow(id).await? else {
+                gone.push((id, SessionStatus::Abandoned));
+                continue;
+            };
+            match escrow.state {
+                EscrowState::Open => {}
+                EscrowState::Settled { .. } => {
+                    gone.push((id, SessionStatus::Settled));
+                    continue;
+                }
+                EscrowState::Reclaimed { .. } => {
+                    gone.push((id, SessionStatus::Abandoned));
+                    continue;
+                }
+            }
+            let kib = receipt.receipt.kib;
+            let (price, e) = (escrow.price_per_kib, escrow.escrow);
+            total = total.saturating_add(slot_pay(kib, price, e).0);
+            // The refund note, blinded by the session key only client and node know (§5.4).
+            let cm_refund = refund_commitment(
+                e,
+                price,
+                kib,
+                &escrow.refund_owner,
+                &key.point().to_affine(),
+            );
+            slots.push(SettleSlotWitness {
+                escrow,
+                receipt,
+                session_key: key,
+                cm_refund,
+            });
+        }
+        self.forget(&gone)?;
+        if slots.is_empty() || !gone.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Batch {
+            k,
+            total: Value(total),
+            slots,
+        }))
+    }
+
+    /// Proves the batch off the runtime, authorises it with the node key
+    /// and submits it. Returns the settled sessions and the ledger's total,
+    /// or `None` after reconciling a refusal as already settled or closed.
+    async fn prove_and_submit(
+        &self,
+        batch: Batch,
+        height: BlockHeight,
+        window: u64,
+        report: &mut SettlementReport,
+    ) -> Result<Option<(Vec<SessionId>, u32, Value)>, SettleError> {
+        let Batch { k, total, slots } = batch;
+        let node_id = self.node_id;
+        let prover = self.prover.clone();
+        let started = Instant::now();
+        let (slots, proof) = tokio::task::spawn_blocking(move || {
+            let proof = prover.prove(node_id, k, total, &slots);
+            (slots, proof)
+        })
+        .await
+        .map_err(|_| SettleError::Task)?;
+        let proof = proof?;
+        report.prove_ms += started.elapsed().as_millis() as u64;
+        let session_ids: Vec<SessionId> = slots.iter().map(|s| s.escrow.session_id).collect();
+        // Only the node may settle its sessions: authorise the exact
+        // statement with the node key (§8.3.3).
+        let statement = SettleStatement {
+            node_id,
+            k,
+            total,
+            slots: slots
+                .iter()
+                .map(|s| SettleStatement::slot(&s.escrow, s.cm_refund))
+                .collect(),
+        };
+        let request = SettleRequest::signed(&self.node_key, &statement, proof)?;
+        match self.ledger.settle(request).await {
+            Ok(receipt) => {
+                info!(
+                    sessions = session_ids.len(),
+                    total = receipt.total.0,
+                    k,
+                    "batch settled"
+                );
+                Ok(Some((session_ids, k, receipt.total)))
+            }
+            Err(
+                LedgerError::AlreadySettled
+                | LedgerError::EscrowNotOpen
+                | LedgerError::SettleWindowClosed,
+            ) => {
+                self.reconcile(&session_ids, height, window).await?;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A replay (e.g. after a crash) or a raced state change: re-reads each
+    /// escrow and forgets what is settled or closed; the rest is retried.
+    async fn reconcile(
+        &self,
+        session_ids: &[SessionId],
+        height: BlockHeight,
+        window: u64,
+    ) -> Result<(), SettleError> {
+        warn!("settlement refused as already settled or closed; reconciling");
+        let mut changed = Vec::new();
+        for id in session_ids {
+            match self.ledger.get_escrow(*id).await? {
+                Some(e) if matches!(e.state, EscrowState::Settled { .. }) => {
+                    changed.push((*id, SessionStatus::Settled));
+                }
+                Some(e)
+                    if e.state == EscrowState::Open
+                        && height.0 <= e.expiry.0.saturating_add(window) => {}
+                _ => changed.push((*id, SessionStatus::Abandoned)),
+            }
+        }
+        if changed.is_empty() {
+            return Err(SettleError::Ledger(LedgerError::AlreadySettled));
+        }
+        self.forget(&changed)
+    }
+
+    /// Counts a settled batch and forgets its sessions.
+    fn record_settled(
+        &self,
+        (session_ids, k, total): (Vec<SessionId>, u32, Value),
+        report: &mut SettlementReport,
+    ) -> Result<(), SettleError> {
+        let done: Vec<_> = session_ids
+            .iter()
+            .map(|id| (*id, SessionStatus::Settled))
+            .collect();
+        self.forget(&done)?;
+        let m = &self.metrics;
+        m.settled_batches.fetch_add(1, Ordering::Relaxed);
+        m.settled_sessions
+            .fetch_add(session_ids.len() as u64, Ordering::Relaxed);
+        m.total_paid.fetch_add(total.0, Ordering::Relaxed);
+        report.sessions += session_ids.len();
+        report.total_paid = Value(report.total_paid.0.saturating_add(total.0));
+        report.batch_size = k;
+        Ok(())
     }
 
     /// Marks sessions settled/abandoned in the store and drops them from memory.

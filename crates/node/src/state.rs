@@ -1,36 +1,32 @@
-//! Shared node state: sessions, ledger view, metrics, bans, connection slots.
-use std::collections::{HashMap, HashSet};
+//! Shared node state: sessions, ledger view, metrics, bans, connection
+//! slots, voucher desk. It imports only the modules below it (sessions,
+//! connection table, desk, store), never a handler.
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
+use veil_ledger::LedgerApi;
+use veil_ledger::types::LedgerStatus;
 use veil_ledger::types::{MerkleRoot, NodeId};
-use veil_primitives::eddsa::{SigningKey, VerifyingKey};
+use veil_primitives::eddsa::SigningKey;
 use veil_primitives::ids::{BlockHeight, SessionId};
-use veil_primitives::receipt::SignedReceipt;
 
 use crate::admission::{AddressKey, Bans};
 use crate::backend::{AccessVerifier, SettleProver};
 use crate::config::NodeConfig;
+use crate::conns::ConnTable;
 use crate::metering::SessionState;
-use crate::server::ConnTable;
+use crate::session::SessionTable;
 use crate::store::NodeStore;
+use crate::voucher_desk::VoucherDesk;
 
-/// Locks a std mutex, recovering from poisoning (the guarded data is
-/// plain state that every writer leaves consistent).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// One open session.
-pub(crate) struct SessionSlot {
-    pub session_key: VerifyingKey,
-    pub state: Mutex<SessionState<SignedReceipt>>,
-    /// Woken when a receipt raises the allowance.
-    pub notify: Notify,
-}
+// Re-exported at their pre-issue-9 paths for `relay.rs` (being rewritten
+// in parallel); new code imports them from `session` and `sync`.
+pub(crate) use crate::session::SessionSlot;
+pub(crate) use crate::sync::lock;
 
 /// Counters behind the `Status` RPC.
 #[derive(Default)]
@@ -80,6 +76,26 @@ pub(crate) struct LedgerView {
     pub roots: Mutex<Vec<MerkleRoot>>,
 }
 
+impl LedgerView {
+    /// The view of a ledger at `status` with recent `roots`.
+    pub fn new(status: LedgerStatus, roots: Vec<MerkleRoot>) -> Self {
+        Self {
+            height: AtomicU64::new(status.height.0),
+            max_expiry_delta: AtomicU64::new(status.max_expiry_delta),
+            challenge_window: AtomicU64::new(status.challenge_window),
+            roots: Mutex::new(roots),
+        }
+    }
+
+    fn update(&self, status: &LedgerStatus) {
+        self.height.store(status.height.0, Ordering::Release);
+        self.max_expiry_delta
+            .store(status.max_expiry_delta, Ordering::Release);
+        self.challenge_window
+            .store(status.challenge_window, Ordering::Release);
+    }
+}
+
 pub(crate) struct Inner<L> {
     pub config: NodeConfig,
     pub ledger: L,
@@ -89,7 +105,7 @@ pub(crate) struct Inner<L> {
     pub node_id: NodeId,
     pub tls_cert_sha256: Option<[u8; 32]>,
     pub store: Arc<NodeStore>,
-    pub sessions: Mutex<HashMap<SessionId, Arc<SessionSlot>>>,
+    pub sessions: Mutex<SessionTable>,
     /// Nullifiers with an OpenSession in progress (C7).
     pub opening: Mutex<HashSet<SessionId>>,
     pub view: LedgerView,
@@ -102,7 +118,19 @@ pub(crate) struct Inner<L> {
     /// Serialises settlement runs.
     pub settle_lock: tokio::sync::Mutex<()>,
     /// Voucher issuer, nullifiers, purchases, challenges (docs/vouchers.md §9).
-    pub vouchers: Arc<crate::vouchers::VoucherDesk>,
+    pub vouchers: Arc<VoucherDesk>,
+}
+
+impl<L: LedgerApi> Inner<L> {
+    /// Polls the ledger's status and recent roots (errors keep the old view).
+    pub async fn refresh_view(&self) {
+        if let Ok(s) = self.ledger.status().await {
+            self.view.update(&s);
+        }
+        if let Ok(r) = self.ledger.roots().await {
+            *lock(&self.view.roots) = r;
+        }
+    }
 }
 
 impl<L> Inner<L> {

@@ -11,16 +11,39 @@
 //!   ‖ expiry (8) ‖ interval_kib (8) ‖ session_key (64) ‖ status (1)`,
 //!   integers big-endian; status 0 = open, 1 = settled, 2 = abandoned.
 //! * `receipts`: `session_id (32)` → signed receipt (137 bytes, §6).
-use std::path::Path;
+//! * `voucher_nullifiers_v1`: `epoch (8, BE) ‖ k (32)` → empty: spent
+//!   voucher nullifiers (`docs/vouchers.md` §9.3);
+//! * `voucher_purchases_v1`: `session_id (32)` → `version (1) ‖
+//!   SHA-256(issuance request) (32) ‖ issuance response (137)`
+//!   (`docs/vouchers.md` §9.2), written in the same transaction as the
+//!   session's full-credit receipt ([`NodeStore::record_purchase`]).
+//!
+//! Nodes before issue 9 kept the two voucher tables in a separate
+//! `vouchers.redb`; [`NodeStore::import_legacy_vouchers`] moves them into
+//! this database once, at start.
+use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use veil_primitives::eddsa::VerifyingKey;
 use veil_primitives::ids::{BlockHeight, SessionId};
 use veil_primitives::receipt::SignedReceipt;
 use veil_primitives::value::Value;
+use veil_vouchers::{
+    Epoch, IssuanceResponse, NullifierStore, NullifierStoreError, VoucherNullifier,
+};
 
 const SESSIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("sessions_v1");
 const RECEIPTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("receipts_v1");
+
+const NULLIFIERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("voucher_nullifiers_v1");
+const PURCHASES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("voucher_purchases_v1");
+const PURCHASE_VERSION: u8 = 1;
+const PURCHASE_BYTES: usize = 1 + 32 + IssuanceResponse::ENCODED_LEN;
+
+/// File name of the voucher database of nodes before issue 9.
+pub const LEGACY_VOUCHER_DB_FILE: &str = "vouchers.redb";
+/// What [`NodeStore::import_legacy_vouchers`] renames the legacy file to.
+pub const MIGRATED_VOUCHER_DB_FILE: &str = "vouchers.redb.migrated";
 
 const RECORD_VERSION: u8 = 1;
 const RECORD_BYTES: usize = 1 + 8 + 8 + 8 + 8 + 64 + 1;
@@ -33,6 +56,11 @@ pub enum StoreError {
     /// A stored record does not decode: the file is corrupted or foreign.
     #[error("corrupted node database record: {0}")]
     Corrupted(&'static str),
+    /// The legacy `vouchers.redb` and `node.redb` disagree on a purchase.
+    #[error("legacy vouchers.redb conflicts with node.redb on the purchase of one session")]
+    MigrationConflict,
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 macro_rules! from_redb {
@@ -126,9 +154,75 @@ impl SessionRecord {
     }
 }
 
+/// A voucher bought by one session (`docs/vouchers.md` §9.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PurchaseRecord {
+    /// SHA-256 of the issuance request that was answered.
+    pub request_digest: [u8; 32],
+    /// The answer, returned again on a retry of the same request.
+    pub response: IssuanceResponse,
+}
+
+impl PurchaseRecord {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(PURCHASE_BYTES);
+        out.push(PURCHASE_VERSION);
+        out.extend_from_slice(&self.request_digest);
+        out.extend_from_slice(&self.response.to_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        if bytes.len() != PURCHASE_BYTES || bytes.first() != Some(&PURCHASE_VERSION) {
+            return Err(StoreError::Corrupted("purchase record layout"));
+        }
+        let mut request_digest = [0u8; 32];
+        request_digest.copy_from_slice(bytes.get(1..33).unwrap_or_default());
+        let response = IssuanceResponse::from_bytes(bytes.get(33..).unwrap_or_default())
+            .map_err(|_| StoreError::Corrupted("purchase record response"))?;
+        Ok(Self {
+            request_digest,
+            response,
+        })
+    }
+}
+
+fn nullifier_key(epoch: Epoch, nullifier: &VoucherNullifier) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..8].copy_from_slice(&epoch.get().to_be_bytes());
+    key[8..].copy_from_slice(&nullifier.to_bytes());
+    key
+}
+
+/// Stores `receipt` in `receipts` if higher than the stored one.
+fn put_receipt_in(
+    t: &mut redb::Table<'_, &[u8], &[u8]>,
+    receipt: &SignedReceipt,
+) -> Result<bool, StoreError> {
+    let key = veil_primitives::field::fr_to_bytes(&receipt.receipt.session_id);
+    let higher = match t.get(key.as_slice())? {
+        Some(v) => {
+            let old = SignedReceipt::from_bytes(v.value())
+                .map_err(|_| StoreError::Corrupted("receipt"))?;
+            receipt.receipt.kib > old.receipt.kib
+        }
+        None => true,
+    };
+    if higher {
+        t.insert(key.as_slice(), receipt.to_bytes().as_slice())?;
+    }
+    Ok(higher)
+}
+
 /// The node database.
 pub struct NodeStore {
     db: Database,
+}
+
+impl std::fmt::Debug for NodeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeStore").finish_non_exhaustive()
+    }
 }
 
 impl NodeStore {
@@ -139,6 +233,8 @@ impl NodeStore {
         let txn = db.begin_write()?;
         txn.open_table(SESSIONS)?;
         txn.open_table(RECEIPTS)?;
+        txn.open_table(NULLIFIERS)?;
+        txn.open_table(PURCHASES)?;
         txn.commit()?;
         Ok(Self { db })
     }
@@ -179,23 +275,8 @@ impl NodeStore {
     /// Stores `receipt` if it is higher than the stored one; returns whether
     /// it was stored. Durable once this returns.
     pub fn put_receipt_if_higher(&self, receipt: &SignedReceipt) -> Result<bool, StoreError> {
-        let key = veil_primitives::field::fr_to_bytes(&receipt.receipt.session_id);
         let txn = self.db.begin_write()?;
-        let stored = {
-            let mut t = txn.open_table(RECEIPTS)?;
-            let higher = match t.get(key.as_slice())? {
-                Some(v) => {
-                    let old = SignedReceipt::from_bytes(v.value())
-                        .map_err(|_| StoreError::Corrupted("receipt"))?;
-                    receipt.receipt.kib > old.receipt.kib
-                }
-                None => true,
-            };
-            if higher {
-                t.insert(key.as_slice(), receipt.to_bytes().as_slice())?;
-            }
-            higher
-        };
+        let stored = put_receipt_in(&mut txn.open_table(RECEIPTS)?, receipt)?;
         if stored {
             txn.commit()?;
         } else {
@@ -248,6 +329,195 @@ impl NodeStore {
             out.push((record, receipt));
         }
         Ok(out)
+    }
+}
+
+/// Voucher tables (`docs/vouchers.md` §9).
+impl NodeStore {
+    /// Whether `(epoch, nullifier)` is recorded as spent.
+    pub fn nullifier_spent(
+        &self,
+        epoch: Epoch,
+        nullifier: &VoucherNullifier,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(NULLIFIERS)?;
+        Ok(t.get(nullifier_key(epoch, nullifier).as_slice())?.is_some())
+    }
+
+    /// Records `(epoch, nullifier)` as spent; returns whether it was fresh.
+    /// One write transaction: redb serialises writers, so of concurrent
+    /// inserts of one nullifier exactly one commits.
+    pub fn spend_nullifier(
+        &self,
+        epoch: Epoch,
+        nullifier: &VoucherNullifier,
+    ) -> Result<bool, StoreError> {
+        let key = nullifier_key(epoch, nullifier);
+        let txn = self.db.begin_write()?;
+        let fresh = {
+            let mut t = txn.open_table(NULLIFIERS)?;
+            let fresh = t.get(key.as_slice())?.is_none();
+            if fresh {
+                t.insert(key.as_slice(), [].as_slice())?;
+            }
+            fresh
+        };
+        if fresh {
+            txn.commit()?;
+        } else {
+            txn.abort()?;
+        }
+        Ok(fresh)
+    }
+
+    /// The purchase recorded for `session_id`, if any.
+    pub fn purchase(&self, session_id: &SessionId) -> Result<Option<PurchaseRecord>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(PURCHASES)?;
+        t.get(session_id.to_bytes().as_slice())?
+            .map(|v| PurchaseRecord::decode(v.value()))
+            .transpose()
+    }
+
+    /// Records the purchase of `session_id` together with the full-credit
+    /// `receipt` that paid for it, in ONE write transaction: both are
+    /// stored or neither. If a purchase is already recorded, nothing is
+    /// written and the recorded one is returned (at most one per session,
+    /// also under concurrent requests).
+    pub fn record_purchase(
+        &self,
+        session_id: &SessionId,
+        record: &PurchaseRecord,
+        receipt: &SignedReceipt,
+    ) -> Result<PurchaseRecord, StoreError> {
+        let key = session_id.to_bytes();
+        let txn = self.db.begin_write()?;
+        let existing = {
+            let mut purchases = txn.open_table(PURCHASES)?;
+            let existing = purchases
+                .get(key.as_slice())?
+                .map(|v| PurchaseRecord::decode(v.value()))
+                .transpose()?;
+            if existing.is_none() {
+                purchases.insert(key.as_slice(), record.encode().as_slice())?;
+                // An error here drops `txn` uncommitted: no purchase either.
+                put_receipt_in(&mut txn.open_table(RECEIPTS)?, receipt)?;
+            }
+            existing
+        };
+        match existing {
+            Some(existing) => {
+                txn.abort()?;
+                Ok(existing)
+            }
+            None => {
+                txn.commit()?;
+                Ok(record.clone())
+            }
+        }
+    }
+
+    /// Moves the voucher tables of a pre-issue-9 `vouchers.redb` in `dir`
+    /// into this database (one transaction), then renames the file to
+    /// [`MIGRATED_VOUCHER_DB_FILE`]. Returns whether a file was imported.
+    /// Idempotent: a crash before the rename imports the same rows again.
+    /// A purchase recorded differently in both files is refused.
+    pub fn import_legacy_vouchers(&self, dir: &Path) -> Result<bool, StoreError> {
+        let legacy_path = dir.join(LEGACY_VOUCHER_DB_FILE);
+        if !legacy_path.exists() {
+            return Ok(false);
+        }
+        let legacy = Database::open(&legacy_path)?;
+        let read = legacy.begin_read()?;
+        let txn = self.db.begin_write()?;
+        {
+            copy_nullifiers(&read, &mut txn.open_table(NULLIFIERS)?)?;
+            copy_purchases(&read, &mut txn.open_table(PURCHASES)?)?;
+        }
+        txn.commit()?;
+        drop(read);
+        drop(legacy);
+        let migrated: PathBuf = dir.join(MIGRATED_VOUCHER_DB_FILE);
+        std::fs::rename(&legacy_path, migrated)?;
+        Ok(true)
+    }
+}
+
+fn copy_nullifiers(
+    from: &redb::ReadTransaction,
+    to: &mut redb::Table<'_, &[u8], &[u8]>,
+) -> Result<(), StoreError> {
+    let t = match from.open_table(NULLIFIERS) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for item in t.iter()? {
+        let (k, _) = item?;
+        if k.value().len() != 40 {
+            return Err(StoreError::Corrupted("legacy voucher nullifier"));
+        }
+        to.insert(k.value(), [].as_slice())?;
+    }
+    Ok(())
+}
+
+fn copy_purchases(
+    from: &redb::ReadTransaction,
+    to: &mut redb::Table<'_, &[u8], &[u8]>,
+) -> Result<(), StoreError> {
+    let t = match from.open_table(PURCHASES) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    for item in t.iter()? {
+        let (k, v) = item?;
+        SessionId::from_slice(k.value()).map_err(|_| StoreError::Corrupted("legacy session id"))?;
+        let record = PurchaseRecord::decode(v.value())?;
+        let existing = to
+            .get(k.value())?
+            .map(|e| PurchaseRecord::decode(e.value()))
+            .transpose()?;
+        match existing {
+            Some(e) if e != record => return Err(StoreError::MigrationConflict),
+            Some(_) => {}
+            None => {
+                to.insert(k.value(), record.encode().as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+impl NodeStore {
+    /// Writes raw bytes as the stored receipt of `id` (corruption tests).
+    pub(crate) fn put_raw_receipt(&self, id: &SessionId, bytes: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(RECEIPTS)?
+            .insert(id.to_bytes().as_slice(), bytes)?;
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+/// The spent-nullifier set of the voucher issuer, in the node database.
+#[derive(Debug, Clone)]
+pub struct NodeNullifiers(pub std::sync::Arc<NodeStore>);
+
+impl NullifierStore for NodeNullifiers {
+    fn insert_if_absent(
+        &self,
+        epoch: Epoch,
+        nullifier: &VoucherNullifier,
+    ) -> Result<(), NullifierStoreError> {
+        match self.0.spend_nullifier(epoch, nullifier) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(NullifierStoreError::AlreadySpent),
+            Err(e) => Err(NullifierStoreError::Backend(Box::new(e))),
+        }
     }
 }
 
@@ -312,5 +582,27 @@ mod tests {
         let path = dir.path().join("node.redb");
         std::fs::write(&path, b"definitely not a redb file, just some bytes here").unwrap();
         assert!(NodeStore::open(&path).is_err());
+    }
+
+    #[test]
+    fn corrupted_purchase_record_is_an_error() {
+        assert!(PurchaseRecord::decode(&[1, 2, 3]).is_err());
+        let mut bytes = vec![0u8; PURCHASE_BYTES];
+        assert!(PurchaseRecord::decode(&bytes).is_err());
+        bytes[0] = PURCHASE_VERSION;
+        assert!(PurchaseRecord::decode(&bytes).is_err());
+    }
+
+    proptest::proptest! {
+        /// Stored purchase records never panic the decoder; only the exact
+        /// length can decode.
+        #[test]
+        fn purchase_decoder_never_panics(
+            record in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            if PurchaseRecord::decode(&record).is_ok() {
+                proptest::prop_assert_eq!(record.len(), PURCHASE_BYTES);
+            }
+        }
     }
 }

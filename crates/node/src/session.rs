@@ -1,0 +1,69 @@
+//! The node's sessions: one [`SessionSlot`] per open session (its key and
+//! its meter, [`crate::metering`]) and the table of them, restored from
+//! the node database at start (`docs/protocol.md` §9.3, §9.6).
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+use veil_primitives::eddsa::VerifyingKey;
+use veil_primitives::ids::SessionId;
+use veil_primitives::receipt::{KIB, SignedReceipt};
+
+use crate::metering::{SessionState, SessionTerms};
+use crate::store::{NodeStore, SessionRecord, SessionStatus, StoreError};
+
+/// One open session.
+pub(crate) struct SessionSlot {
+    pub session_key: VerifyingKey,
+    pub state: Mutex<SessionState<SignedReceipt>>,
+    /// Woken when a receipt raises the allowance.
+    pub notify: Notify,
+}
+
+impl SessionSlot {
+    /// A slot for a session of `terms` under `session_key`, fresh.
+    pub fn new(session_key: VerifyingKey, terms: SessionTerms) -> Self {
+        Self::with_state(session_key, SessionState::new(terms))
+    }
+
+    fn with_state(session_key: VerifyingKey, state: SessionState<SignedReceipt>) -> Self {
+        Self {
+            session_key,
+            state: Mutex::new(state),
+            notify: Notify::new(),
+        }
+    }
+}
+
+/// The table of open sessions.
+pub(crate) type SessionTable = HashMap<SessionId, Arc<SessionSlot>>;
+
+/// Metering terms of a stored session.
+pub(crate) fn terms_of(r: &SessionRecord) -> SessionTerms {
+    let credit_kib = r.escrow.0.checked_div(r.price_per_kib.0).unwrap_or(0);
+    SessionTerms {
+        session_id: r.session_id,
+        credit_kib,
+        interval_kib: r.interval_kib.max(1),
+        expiry: r.expiry,
+    }
+}
+
+/// The open sessions of `store` with their highest receipts. Bytes served
+/// before a restart are not persisted: the node assumes the receipt covered
+/// them (at most one interval is forgiven per restart).
+pub(crate) fn restore(store: &NodeStore) -> Result<SessionTable, StoreError> {
+    let mut sessions = HashMap::new();
+    for (record, receipt) in store.sessions()? {
+        if record.status != SessionStatus::Open {
+            continue;
+        }
+        let terms = terms_of(&record);
+        let highest = receipt.map(|r| (r.receipt.kib, r));
+        let served = highest.as_ref().map_or(0, |(k, _)| k.saturating_mul(KIB));
+        let state = SessionState::restore(terms, served, highest);
+        let slot = SessionSlot::with_state(record.session_key, state);
+        sessions.insert(record.session_id, Arc::new(slot));
+    }
+    Ok(sessions)
+}
