@@ -210,7 +210,7 @@ mod tests {
         let request_bytes = vec![1, 2, 3];
         let m = purchase_message(&session_id.to_bytes(), &request_bytes);
         let (request, _) = veil_vouchers::Credential::request_issuance(
-            &veil_vouchers::IssuerSecretKey::generate(
+            veil_vouchers::IssuerSecretKey::generate(
                 veil_vouchers::Epoch::new(0),
                 &mut rand::thread_rng(),
             )
@@ -300,10 +300,7 @@ mod tests {
         let p = Purchase::reserve(&mut meter);
         let r = receipt(&sk, 7, CREDIT);
         let now = BlockHeight(2);
-        assert_eq!(
-            p.commit(&mut meter, r.clone(), now).unwrap(),
-            Purchase::Committed
-        );
+        assert_eq!(p.commit(&mut meter, r, now).unwrap(), Purchase::Committed);
         assert_eq!(meter.highest().map(|(k, _)| *k), Some(CREDIT));
         // A retry commits again without touching the held receipt.
         let again = Purchase::reserve(&mut meter);
