@@ -276,14 +276,14 @@ impl Conn {
             Payment::Session { id, auth } => (id, auth),
         };
         if let Some((bound, meter)) = &self.bound {
-            return match *bound == session_id {
-                true => Ok(Payer::Session(meter.clone())),
-                false => Err(Refusal::new(
+            if *bound != session_id {
+                return Err(Refusal::new(
                     pb::ErrorCode::SessionMismatch,
                     "this relay is bound to another session",
                     id,
-                )),
-            };
+                ));
+            }
+            return Ok(Payer::Session(meter.clone()));
         }
         let Some(meter) = host.session(&session_id).map(Meter) else {
             return Err(Refusal::new(
