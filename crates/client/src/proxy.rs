@@ -79,6 +79,16 @@ pub async fn serve(
     }
 }
 
+/// [`serve`] paid by the current session relay ([`Payer::Session`]); kept
+/// for callers outside this crate (the node's tests).
+pub async fn serve_socks(
+    listener: TcpListener,
+    relays: watch::Receiver<Option<Relay>>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    serve(listener, Payer::Session(relays), shutdown).await
+}
+
 async fn handle(mut sock: TcpStream, payer: ConnectionPayer) {
     let Ok(target) = socks5::accept(&mut sock).await else {
         return;

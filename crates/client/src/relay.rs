@@ -121,7 +121,8 @@ struct SessionPayer {
     session_auth: Vec<u8>,
     credit_kib: u64,
     policy: tokio::sync::Mutex<ReceiptPolicy>,
-    /// Every KiB value signed, in order (refund candidates).
+    /// Every KiB value signed, in order (refund candidates): the policy's
+    /// record, published for readers that must not wait for its lock.
     signed: watch::Sender<Vec<u64>>,
     /// The highest KiB value signed so far (0: none), for checkpoints.
     highest: watch::Sender<u64>,
