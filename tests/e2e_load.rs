@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::OsRng;
 use tokio::net::TcpListener;
 use veil_client::flow::{finish_session, start_session};
-use veil_client::proxy::serve_socks;
+use veil_client::proxy::{Payer, serve};
 use veil_client::session::NodeConnection;
 use veil_client::sync::LocalTree;
 use veil_client::wallet::Wallet;
@@ -35,7 +35,8 @@ async fn many_sessions_open_relay_and_settle() {
     let tmp = tempfile::tempdir().unwrap();
     let store = ParamStore::open_default().unwrap();
     let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
-    let ledger = EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::with_dev_faucet()).unwrap();
+    let ledger =
+        EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::with_dev_faucet()).unwrap();
     let mut config = veil_node::NodeConfig::new(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         tmp.path().join("node"),
@@ -82,7 +83,7 @@ async fn many_sessions_open_relay_and_settle() {
         let (relay_tx, relay_rx) = tokio::sync::watch::channel(Some(l.relay.clone()));
         let socks = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
         let socks_addr = socks.local_addr().unwrap();
-        tokio::spawn(serve_socks(socks, relay_rx, stop_rx.clone()));
+        tokio::spawn(serve(socks, Payer::Session(relay_rx), stop_rx.clone()));
         let body = fetch(socks_addr, dest, FETCH).await;
         assert!(body.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
         tokio::time::sleep(Duration::from_millis(50)).await;

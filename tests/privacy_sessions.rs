@@ -36,7 +36,7 @@ use std::time::Duration;
 use rand::rngs::OsRng;
 use tokio::net::TcpListener;
 use veil_client::flow::{LiveSession, finish_session, start_session};
-use veil_client::proxy::serve_socks;
+use veil_client::proxy::{Payer, serve};
 use veil_client::session::NodeConnection;
 use veil_client::sync::{LocalTree, sync};
 use veil_client::wallet::{NoteOrigin, NoteRecord, Wallet};
@@ -233,7 +233,8 @@ async fn scenario(logs: LogBuf) {
     let store = ParamStore::open_default().unwrap();
     let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
     eprintln!("[{:?}] prover loaded", t0.elapsed());
-    let ledger = EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::with_dev_faucet()).unwrap();
+    let ledger =
+        EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::with_dev_faucet()).unwrap();
 
     // Unrelated deposits first.
     let filler_key = veil_primitives::eddsa::SigningKey::generate(&mut OsRng);
@@ -311,7 +312,7 @@ async fn scenario(logs: LogBuf) {
         let (relay_tx, relay_rx) = tokio::sync::watch::channel(Some(l.relay.clone()));
         let socks = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
         let socks_addr = socks.local_addr().unwrap();
-        tokio::spawn(serve_socks(socks, relay_rx, stop_rx.clone()));
+        tokio::spawn(serve(socks, Payer::Session(relay_rx), stop_rx.clone()));
         let body = fetch(socks_addr, dest, FETCH).await;
         assert_eq!(body.len(), FETCH);
         assert!(body.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));

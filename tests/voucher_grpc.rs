@@ -841,12 +841,20 @@ async fn socks_front_end_pays_each_connection_with_one_spend() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let socks = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let proxy = tokio::spawn(cv::serve_socks(
-        listener,
-        format!("http://{}", w.node.handle.local_addr),
+    let node = veil_client::transport::NodeEndpoint::insecure_plaintext(&format!(
+        "http://{}",
+        w.node.handle.local_addr
+    ))
+    .unwrap();
+    let payer = Arc::new(cv::VoucherPayer::new(
+        node,
         terms.clone(),
         wallet.clone(),
         Balance::from_kib(8),
+    ));
+    let proxy = tokio::spawn(veil_client::proxy::serve(
+        listener,
+        veil_client::proxy::Payer::Voucher(payer.clone()),
         stop_rx,
     ));
     for i in 0..3u8 {
@@ -862,7 +870,8 @@ async fn socks_front_end_pays_each_connection_with_one_spend() {
         assert_eq!(got, [i; 100]);
     }
     let _ = stop_tx.send(true);
-    assert_eq!(proxy.await.unwrap().unwrap(), 3);
+    proxy.await.unwrap().unwrap();
+    assert_eq!(payer.spends(), 3);
     assert_eq!(
         wallet.lock().await.balance(Some(&terms.node_id)),
         Balance::from_kib(CREDIT_KIB - 3 * 8)

@@ -11,6 +11,7 @@ pub mod fsutil;
 pub mod ops;
 pub mod pin;
 pub mod proxy;
+pub mod receipt_policy;
 pub mod relay;
 pub mod session;
 pub mod socks5;

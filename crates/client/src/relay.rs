@@ -1,52 +1,60 @@
-//! The metered relay on the client side (`docs/protocol.md` §9.3–§9.5):
-//! one gRPC `Relay` stream per session, many TCP streams multiplexed on it,
-//! cumulative receipts signed as bytes arrive, and proof-of-bandwidth
-//! challenges.
+//! The relay framing on the client side (`docs/protocol.md` §9.3–§9.5):
+//! one gRPC `Relay` stream, many TCP streams multiplexed on it. Every
+//! stream, however paid, is framed here.
 //!
-//! Payment rule: the client counts payload bytes in both directions and
-//! signs a receipt for `⌈bytes / 1024⌉` KiB every eighth of a receipt interval
-//! (and when the node reports low credit), never above the session's
-//! credit. It signs only for bytes it has itself sent or received. A node
-//! that fails a challenge (bad signature, wrong nonce, or no answer within
-//! [`CHALLENGE_TIMEOUT`]) is not paid again: no further receipt is signed
-//! and the relay is closed.
+//! Who pays is fixed when the relay starts:
+//! - a **session** relay ([`Relay::start`]) binds each `Open` to its session
+//!   and pays with cumulative receipts, as its sans-IO
+//!   [`ReceiptPolicy`] decides from the bytes counted and the node's
+//!   `CreditLow`; it also sends proof-of-bandwidth challenges. A node that
+//!   fails one (bad signature, wrong nonce, or no answer within
+//!   [`CHALLENGE_TIMEOUT`]) is not paid again and the relay is not used;
+//! - a **voucher** relay (`crate::vouchers::spend`) carries streams paid by a
+//!   spend in their `Open` (docs/vouchers.md §9); it signs nothing.
 //!
 //! Streams half-close both ways (§9.4): local EOF sends `Close`; the node's
 //! `Eof` (upstream finished) shuts down the local socket's write side; the
 //! node's `Closed` frees the stream. Every signed KiB value is kept for the
 //! wallet (`signed_kibs`, `signed_watch`): refund candidates (§6).
+//!
+//! Ownership, so that nothing needs a lock: the read task owns the stream
+//! table and the challenges in flight (handles register with it over a
+//! control channel, drained before each inbound frame); the receipt policy
+//! owns the payment state, behind an async mutex of the session payer.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ark_ff::UniformRand;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
 use veil_primitives::Fr;
 use veil_primitives::eddsa::{Signature, SigningKey, VerifyingKey};
 use veil_primitives::field::{fr_from_slice, fr_to_bytes};
 use veil_primitives::ids::SessionId;
-use veil_primitives::receipt::{KIB, Receipt, challenge_message};
+use veil_primitives::receipt::{Receipt, challenge_message, relay_bind_message};
 use veil_proto::node::v1 as pb;
+use veil_proto::node::v1::node_client::NodeClient;
 use veil_proto::node::v1::{client_frame, node_frame};
 
 use crate::error::ClientError;
+use crate::receipt_policy::{PaymentTerms, ReceiptDue, ReceiptPolicy, StopReason};
 use crate::session::{NodeConnection, OpenedSession};
 use crate::socks5::{Host, Target};
 
 /// A challenge must be answered within this time.
 pub const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bytes per KiB.
-/// Receipts per receipt interval: signing well before the node's limit
-/// keeps parallel streams from stalling on a receipt in flight.
-const RECEIPT_STEPS_PER_INTERVAL: u64 = 8;
 /// Depth of the per-stream inbound queue.
 const STREAM_QUEUE: usize = 64;
+/// Depth of the outbound frame queue.
+const OUT_QUEUE: usize = 256;
 
-/// Counters of one relay, shared with the caller.
+/// Counters of one relay, shared with the caller (figures only: what is
+/// paid is decided by the receipt policy).
 #[derive(Debug, Default)]
 pub struct RelayStats {
     pub bytes_sent: AtomicU64,
@@ -75,88 +83,172 @@ impl RelayStats {
     }
 }
 
-enum StreamEvent {
+/// What the node told one stream.
+#[derive(Debug)]
+pub(crate) enum StreamEvent {
     Opened,
+    /// The voucher spend paying this stream was accepted: the node's
+    /// `SpendResponse` (the re-issued credential).
+    VoucherAccepted(Vec<u8>),
     Data(Vec<u8>),
     /// Upstream finished sending; the stream stays open for our bytes (§9.4).
     Eof,
     Closed(String),
+    /// The node refused the stream's `Open` or payment (an `Error` frame).
+    Refused {
+        code: pb::ErrorCode,
+        message: String,
+    },
 }
 
 /// A challenge in flight: when it was sent, and who waits for the verdict.
 type PendingChallenge = (Instant, oneshot::Sender<bool>);
 
-struct Shared {
+/// Registrations with the read task, which owns the tables.
+enum Control {
+    Stream(u32, mpsc::Sender<StreamEvent>),
+    EndStream(u32),
+    Challenge([u8; 32], PendingChallenge),
+    EndChallenge([u8; 32]),
+    Close,
+}
+
+/// The session paying a relay by receipts.
+struct SessionPayer {
     session_id: SessionId,
     session_key: SigningKey,
-    node_key: VerifyingKey,
     /// `sig_S(H(RELAY_BIND, session_id, node_id))`, sent with each Open (§9.4).
     session_auth: Vec<u8>,
     credit_kib: u64,
-    interval_kib: u64,
-    max_frame: usize,
-    out: mpsc::Sender<pb::ClientFrame>,
-    streams: Mutex<HashMap<u32, mpsc::Sender<StreamEvent>>>,
-    next_stream: AtomicU32,
-    /// Every KiB value signed, in order (refund candidates).
-    signed: Mutex<Vec<u64>>,
+    policy: tokio::sync::Mutex<ReceiptPolicy>,
+    /// Every KiB value signed, in order (refund candidates): the policy's
+    /// record, published for readers that must not wait for its lock.
+    signed: watch::Sender<Vec<u64>>,
     /// The highest KiB value signed so far (0: none), for checkpoints.
-    signed_watch: watch::Sender<u64>,
-    challenges: Mutex<HashMap<[u8; 32], PendingChallenge>>,
+    highest: watch::Sender<u64>,
+}
+
+impl SessionPayer {
+    /// Signs the receipt the policy found due and records it (before it is
+    /// sent: a receipt the node may hold is always a refund candidate).
+    fn sign(&self, due: ReceiptDue, stats: &RelayStats) -> pb::ClientFrame {
+        let signed = Receipt {
+            session_id: due.session_id.inner(),
+            kib: due.kib,
+        }
+        .sign(&self.session_key);
+        self.signed.send_modify(|v| v.push(due.kib));
+        self.highest.send_replace(due.kib);
+        stats.highest_receipt_kib.store(due.kib, Ordering::Release);
+        stats.receipts_sent.fetch_add(1, Ordering::Relaxed);
+        frame(client_frame::Frame::Receipt(pb::Receipt {
+            signed_receipt: signed.to_bytes().to_vec(),
+        }))
+    }
+}
+
+/// What the read task and the handles share.
+struct Shared {
+    /// `None`: a voucher relay (streams paid in their `Open`).
+    payer: Option<SessionPayer>,
+    /// The node's key, to check challenge answers (session relays).
+    node_key: Option<VerifyingKey>,
+    max_frame: usize,
+    next_stream: AtomicU32,
     distrusted: AtomicBool,
     closed: AtomicBool,
     stats: Arc<RelayStats>,
 }
 
-/// A running relay for one session. Cheap to clone.
+/// A running relay. Cheap to clone; the gRPC call ends when every clone
+/// (and every stream) is dropped.
 #[derive(Clone)]
 pub struct Relay {
     shared: Arc<Shared>,
+    out: mpsc::Sender<pb::ClientFrame>,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+fn frame(f: client_frame::Frame) -> pb::ClientFrame {
+    pb::ClientFrame { frame: Some(f) }
 }
 
 impl Relay {
-    /// Starts the `Relay` stream of `session` on `node`.
+    /// Starts the `Relay` stream of `session` on `node`, paid by receipts.
     pub async fn start(
         node: &mut NodeConnection,
         session: &OpenedSession,
         node_key: VerifyingKey,
         max_frame_bytes: usize,
     ) -> Result<Relay, ClientError> {
-        let (tx, rx) = mpsc::channel(256);
-        let inbound = node
-            .client
-            .relay(ReceiverStream::new(rx))
-            .await?
-            .into_inner();
-        let bind = veil_primitives::receipt::relay_bind_message(
-            &session.session_id.inner(),
-            &node_key.node_id().inner(),
-        );
-        let shared = Arc::new(Shared {
+        let bind = relay_bind_message(&session.session_id.inner(), &node_key.node_id().inner());
+        let terms = PaymentTerms {
+            session_id: session.session_id,
+            credit_kib: session.credit_kib,
+            interval_kib: session.receipt_interval_kib,
+        };
+        let payer = SessionPayer {
             session_id: session.session_id,
             session_key: session.session_key.clone(),
             session_auth: session.session_key.sign(&bind).to_bytes().to_vec(),
-            node_key,
             credit_kib: session.credit_kib,
-            interval_kib: session.receipt_interval_kib.max(1),
+            policy: tokio::sync::Mutex::new(ReceiptPolicy::new(terms)),
+            signed: watch::Sender::new(Vec::new()),
+            highest: watch::Sender::new(0),
+        };
+        Self::launch(
+            &mut node.client,
+            Some(payer),
+            Some(node_key),
+            max_frame_bytes,
+        )
+        .await
+    }
+
+    /// Starts a `Relay` stream whose streams are paid by voucher spends in
+    /// their `Open` (`crate::vouchers::spend`).
+    pub(crate) async fn start_unbound(
+        node: &mut NodeClient<Channel>,
+        max_frame_bytes: usize,
+    ) -> Result<Relay, ClientError> {
+        Self::launch(node, None, None, max_frame_bytes).await
+    }
+
+    async fn launch(
+        node: &mut NodeClient<Channel>,
+        payer: Option<SessionPayer>,
+        node_key: Option<VerifyingKey>,
+        max_frame_bytes: usize,
+    ) -> Result<Relay, ClientError> {
+        let (out, rx) = mpsc::channel(OUT_QUEUE);
+        let inbound = node.relay(ReceiverStream::new(rx)).await?.into_inner();
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            payer,
+            node_key,
             max_frame: max_frame_bytes.clamp(1, 1 << 20),
-            out: tx,
-            streams: Mutex::new(HashMap::new()),
             next_stream: AtomicU32::new(1),
-            signed: Mutex::new(Vec::new()),
-            signed_watch: watch::Sender::new(0),
-            challenges: Mutex::new(HashMap::new()),
             distrusted: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             stats: Arc::new(RelayStats::default()),
         });
-        tokio::spawn(read_loop(shared.clone(), inbound));
-        Ok(Relay { shared })
+        let reader = Reader {
+            shared: shared.clone(),
+            out: out.downgrade(),
+            streams: HashMap::new(),
+            challenges: HashMap::new(),
+        };
+        tokio::spawn(reader.run(control_rx, inbound));
+        Ok(Relay {
+            shared,
+            out,
+            control,
+        })
     }
 
-    /// The session this relay pays for.
-    pub fn session_id(&self) -> SessionId {
-        self.shared.session_id
+    /// The session this relay pays for (`None`: a voucher relay).
+    pub fn session_id(&self) -> Option<SessionId> {
+        self.shared.payer.as_ref().map(|p| p.session_id)
     }
 
     /// Counters.
@@ -166,7 +258,11 @@ impl Relay {
 
     /// Every cumulative KiB value signed so far.
     pub fn signed_kibs(&self) -> Vec<u64> {
-        lock(&self.shared.signed).clone()
+        self.shared
+            .payer
+            .as_ref()
+            .map(|p| p.signed.borrow().clone())
+            .unwrap_or_default()
     }
 
     /// The highest cumulative KiB signed so far (0 before the first
@@ -174,14 +270,23 @@ impl Relay {
     /// waits on it to checkpoint receipts (`LiveSession::checkpoint`), so a
     /// client killed mid-session still finds its refund (§6).
     pub fn signed_watch(&self) -> watch::Receiver<u64> {
-        self.shared.signed_watch.subscribe()
+        match &self.shared.payer {
+            Some(p) => p.highest.subscribe(),
+            None => watch::Sender::new(0).subscribe(),
+        }
     }
 
-    /// KiB of credit not yet used (by the client's own count).
+    /// KiB of credit not yet used (by the client's own count; 0 for a
+    /// voucher relay).
     pub fn remaining_kib(&self) -> u64 {
-        self.shared
-            .credit_kib
-            .saturating_sub(self.shared.stats.bytes().div_ceil(KIB))
+        self.shared.payer.as_ref().map_or(0, |p| {
+            p.credit_kib.saturating_sub(
+                self.shared
+                    .stats
+                    .bytes()
+                    .div_ceil(veil_primitives::receipt::KIB),
+            )
+        })
     }
 
     /// False once the node failed a challenge or the stream ended.
@@ -196,12 +301,13 @@ impl Relay {
     }
 
     /// Sends a random challenge and waits for the node's signed answer;
-    /// returns the round trip. A failure marks the node distrusted.
+    /// returns the round trip. A failure marks the node distrusted: no
+    /// receipt is signed for it again.
     pub async fn challenge(&self) -> Result<Duration, ClientError> {
         let nonce = Fr::rand(&mut rand::thread_rng());
         let key = fr_to_bytes(&nonce);
         let (done_tx, done_rx) = oneshot::channel();
-        lock(&self.shared.challenges).insert(key, (Instant::now(), done_tx));
+        self.register(Control::Challenge(key, (Instant::now(), done_tx)))?;
         let t0 = Instant::now();
         self.send(client_frame::Frame::Challenge(pb::Challenge {
             nonce: key.to_vec(),
@@ -212,12 +318,15 @@ impl Relay {
             Ok(Ok(true))
         );
         if !ok {
-            lock(&self.shared.challenges).remove(&key);
+            let _ = self.control.send(Control::EndChallenge(key));
             self.shared
                 .stats
                 .challenges_failed
                 .fetch_add(1, Ordering::Relaxed);
             self.shared.distrusted.store(true, Ordering::Release);
+            if let Some(p) = &self.shared.payer {
+                p.policy.lock().await.stop(StopReason::Distrusted);
+            }
             return Err(ClientError::Protocol(
                 "node failed a bandwidth challenge".into(),
             ));
@@ -225,66 +334,83 @@ impl Relay {
         Ok(t0.elapsed())
     }
 
-    /// Opens a TCP stream to `target` through the node.
+    /// Opens a TCP stream to `target` through the node, paid by the
+    /// session's receipts.
     pub async fn open_stream(&self, target: &Target) -> Result<RelayStream, ClientError> {
+        let (session_id, auth) = match &self.shared.payer {
+            Some(p) => (p.session_id, p.session_auth.clone()),
+            None => {
+                return Err(ClientError::Protocol(
+                    "a voucher relay opens streams with a spend".into(),
+                ));
+            }
+        };
+        let payment = pb::open::Payment::SessionId(session_id.to_bytes().to_vec());
+        let mut stream = self.begin_open(target, payment, auth).await?;
+        match stream.event().await {
+            Some(StreamEvent::Opened) => Ok(stream.established()),
+            Some(StreamEvent::Closed(why)) => Err(ClientError::Protocol(format!(
+                "node refused the stream: {why}"
+            ))),
+            Some(StreamEvent::Refused { code, message }) => Err(ClientError::Protocol(format!(
+                "node refused the stream: {code:?}: {message}"
+            ))),
+            _ => Err(ClientError::Protocol(
+                "relay ended while opening a stream".into(),
+            )),
+        }
+    }
+
+    /// Sends the `Open` of a new stream to `target` paid by `payment`; the
+    /// caller reads the node's answer with [`RelayStream::event`].
+    pub(crate) async fn begin_open(
+        &self,
+        target: &Target,
+        payment: pb::open::Payment,
+        session_auth: Vec<u8>,
+    ) -> Result<RelayStream, ClientError> {
         if !self.usable() {
             return Err(ClientError::Protocol(
                 "relay closed or node distrusted".into(),
             ));
         }
         let id = self.shared.next_stream.fetch_add(1, Ordering::Relaxed);
-        let (tx, mut rx) = mpsc::channel(STREAM_QUEUE);
-        lock(&self.shared.streams).insert(id, tx);
+        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+        self.register(Control::Stream(id, tx))?;
+        let stream = RelayStream {
+            relay: self.clone(),
+            id,
+            rx,
+        };
         let host = match &target.host {
             Host::Domain(d) => d.clone(),
             Host::Ip(ip) => ip.to_string(),
         };
         self.send(client_frame::Frame::Open(pb::Open {
-            payment: Some(pb::open::Payment::SessionId(
-                self.shared.session_id.to_bytes().to_vec(),
-            )),
+            payment: Some(payment),
             stream_id: id,
             host,
             port: u32::from(target.port),
-            session_auth: self.shared.session_auth.clone(),
+            session_auth,
         }))
         .await?;
-        match rx.recv().await {
-            Some(StreamEvent::Opened) => {
-                self.shared
-                    .stats
-                    .streams_opened
-                    .fetch_add(1, Ordering::Relaxed);
-                Ok(RelayStream {
-                    relay: self.clone(),
-                    id,
-                    rx,
-                })
-            }
-            Some(StreamEvent::Closed(why)) => {
-                lock(&self.shared.streams).remove(&id);
-                Err(ClientError::Protocol(format!(
-                    "node refused the stream: {why}"
-                )))
-            }
-            Some(StreamEvent::Data(_) | StreamEvent::Eof) | None => {
-                lock(&self.shared.streams).remove(&id);
-                Err(ClientError::Protocol(
-                    "relay ended while opening a stream".into(),
-                ))
-            }
-        }
+        Ok(stream)
     }
 
-    async fn send(&self, frame: client_frame::Frame) -> Result<(), ClientError> {
-        self.shared
-            .out
-            .send(pb::ClientFrame { frame: Some(frame) })
+    fn register(&self, c: Control) -> Result<(), ClientError> {
+        self.control
+            .send(c)
+            .map_err(|_| ClientError::Protocol("relay ended".into()))
+    }
+
+    async fn send(&self, f: client_frame::Frame) -> Result<(), ClientError> {
+        self.out
+            .send(frame(f))
             .await
             .map_err(|_| ClientError::Protocol("relay stream closed".into()))
     }
 
-    /// Counts `n` payload bytes and signs a receipt when due.
+    /// Counts `n` payload bytes and sends the receipt the policy finds due.
     async fn account(&self, n: usize, sent: bool) {
         let stats = &self.shared.stats;
         let c = if sent {
@@ -293,49 +419,25 @@ impl Relay {
             &stats.bytes_received
         };
         c.fetch_add(n as u64, Ordering::Relaxed);
-        self.maybe_receipt(false).await;
+        let Some(payer) = &self.shared.payer else {
+            return;
+        };
+        let receipt = {
+            let mut policy = payer.policy.lock().await;
+            if self.shared.closed.load(Ordering::Acquire) {
+                policy.stop(StopReason::Closed);
+            }
+            policy.on_bytes(n as u64).map(|due| payer.sign(due, stats))
+        };
+        if let Some(r) = receipt {
+            let _ = self.out.send(r).await;
+        }
     }
 
-    /// Signs a receipt for `⌈bytes/1024⌉` KiB (capped by the credit) if it
-    /// is due: at least an eighth of an interval beyond the last one, or `force`d
-    /// by a low-credit notice. Never for a distrusted node.
-    async fn maybe_receipt(&self, force: bool) {
-        let s = &self.shared;
-        if s.distrusted.load(Ordering::Acquire) {
-            return;
-        }
-        let kib = s.stats.bytes().div_ceil(KIB).min(s.credit_kib);
-        let last = s.stats.highest_receipt_kib.load(Ordering::Acquire);
-        let step = (s.interval_kib / RECEIPT_STEPS_PER_INTERVAL).max(1);
-        if kib == 0 || kib <= last || (!force && kib < last + step && kib < s.credit_kib) {
-            return;
-        }
-        if s.stats
-            .highest_receipt_kib
-            .compare_exchange(last, kib, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return; // another task signed concurrently
-        }
-        let signed = Receipt {
-            session_id: s.session_id.inner(),
-            kib,
-        }
-        .sign(&s.session_key);
-        lock(&s.signed).push(kib);
-        s.signed_watch.send_replace(kib);
-        s.stats.receipts_sent.fetch_add(1, Ordering::Relaxed);
-        let _ = self
-            .send(client_frame::Frame::Receipt(pb::Receipt {
-                signed_receipt: signed.to_bytes().to_vec(),
-            }))
-            .await;
-    }
-
-    /// Ends the relay: no more frames are sent.
+    /// Ends the relay: no stream is opened and no receipt signed any more.
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
-        lock(&self.shared.streams).clear();
+        let _ = self.control.send(Control::Close);
     }
 }
 
@@ -346,7 +448,34 @@ pub struct RelayStream {
     rx: mpsc::Receiver<StreamEvent>,
 }
 
+impl std::fmt::Debug for RelayStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayStream").field("id", &self.id).finish()
+    }
+}
+
+impl Drop for RelayStream {
+    fn drop(&mut self) {
+        let _ = self.relay.control.send(Control::EndStream(self.id));
+    }
+}
+
 impl RelayStream {
+    /// The node's next word on this stream (`None`: the relay ended).
+    pub(crate) async fn event(&mut self) -> Option<StreamEvent> {
+        self.rx.recv().await
+    }
+
+    /// The node opened the stream.
+    pub(crate) fn established(self) -> RelayStream {
+        self.relay
+            .shared
+            .stats
+            .streams_opened
+            .fetch_add(1, Ordering::Relaxed);
+        self
+    }
+
     /// Copies bytes both ways between `local` and the node until both sides
     /// are done, half-closing each direction on its own (§9.4): local EOF
     /// sends `Close` (the node shuts down the upstream write side), the
@@ -357,155 +486,224 @@ impl RelayStream {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (mut rd, mut wr) = tokio::io::split(local);
-        let relay = self.relay.clone();
-        let id = self.id;
-        let max = relay.shared.max_frame;
-        let upload = async move {
-            let mut buf = vec![0u8; max];
-            let mut total = 0u64;
-            loop {
-                let n = match rd.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                let chunk = buf.get(..n).map(<[u8]>::to_vec).unwrap_or_default();
-                if relay
-                    .send(client_frame::Frame::Data(pb::Data {
-                        stream_id: id,
-                        bytes: chunk,
-                    }))
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                total += n as u64;
-                relay.account(n, true).await;
-            }
-            let _ = relay
-                .send(client_frame::Frame::Close(pb::Close { stream_id: id }))
-                .await;
-            total
-        };
-        let relay2 = self.relay.clone();
-        let download = async move {
-            let mut total = 0u64;
-            let mut local_shut = false;
-            while let Some(ev) = self.rx.recv().await {
-                match ev {
-                    StreamEvent::Data(d) => {
-                        if wr.write_all(&d).await.is_err() {
-                            break;
-                        }
-                        total += d.len() as u64;
-                        relay2.account(d.len(), false).await;
-                    }
-                    StreamEvent::Eof => {
-                        // Half-close: the local peer reads EOF and may
-                        // still send; `Closed` ends the stream.
-                        if !local_shut {
-                            local_shut = true;
-                            let _ = wr.shutdown().await;
-                        }
-                    }
-                    StreamEvent::Closed(why) => {
-                        tracing::debug!(stream = id, "stream closed by the node: {why}");
-                        if std::env::var_os("VEIL_DEMO_DEBUG").is_some() {
-                            eprintln!("   [debug] stream {id} closed: {why}");
-                        }
-                        break;
-                    }
-                    StreamEvent::Opened => {}
-                }
-            }
-            if !local_shut {
-                let _ = wr.shutdown().await;
-            }
-            lock(&relay2.shared.streams).remove(&id);
-            total
-        };
-        let up = tokio::spawn(upload);
-        let down = download.await;
+        let (rd, wr) = tokio::io::split(local);
+        let up = tokio::spawn(upload(self.relay.clone(), self.id, rd));
+        let down = self.download(wr).await;
         // The node freed the stream (after our Close, or on an error): stop
         // reading from the local side.
         up.abort();
         let sent = up.await.unwrap_or(0);
         Ok((sent, down))
     }
-}
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+    async fn download<W: AsyncWrite + Unpin>(&mut self, mut wr: W) -> u64 {
+        let mut total = 0u64;
+        let mut local_shut = false;
+        while let Some(ev) = self.rx.recv().await {
+            match ev {
+                StreamEvent::Data(d) => {
+                    if wr.write_all(&d).await.is_err() {
+                        break;
+                    }
+                    total += d.len() as u64;
+                    self.relay.account(d.len(), false).await;
+                }
+                StreamEvent::Eof => {
+                    // Half-close: the local peer reads EOF and may still
+                    // send; `Closed` ends the stream.
+                    if !local_shut {
+                        local_shut = true;
+                        let _ = wr.shutdown().await;
+                    }
+                }
+                StreamEvent::Closed(why) => {
+                    self.log_closed(&why);
+                    break;
+                }
+                StreamEvent::Refused { code, message } => {
+                    self.log_closed(&format!("{code:?}: {message}"));
+                    break;
+                }
+                StreamEvent::Opened | StreamEvent::VoucherAccepted(_) => {}
+            }
+        }
+        if !local_shut {
+            let _ = wr.shutdown().await;
+        }
+        total
+    }
 
-async fn read_loop(shared: Arc<Shared>, mut inbound: tonic::Streaming<pb::NodeFrame>) {
-    let relay = Relay {
-        shared: shared.clone(),
-    };
-    loop {
-        let frame = match inbound.message().await {
-            Ok(Some(f)) => f,
-            Ok(None) | Err(_) => break,
-        };
-        let Some(frame) = frame.frame else { continue };
-        match frame {
-            node_frame::Frame::Opened(o) => {
-                deliver(&shared, o.stream_id, StreamEvent::Opened).await
-            }
-            node_frame::Frame::Data(d) => {
-                deliver(&shared, d.stream_id, StreamEvent::Data(d.bytes)).await
-            }
-            node_frame::Frame::Eof(e) => deliver(&shared, e.stream_id, StreamEvent::Eof).await,
-            node_frame::Frame::Closed(c) => {
-                let why = format!("{:?} {}", c.reason(), c.message);
-                deliver(&shared, c.stream_id, StreamEvent::Closed(why)).await;
-            }
-            node_frame::Frame::ReceiptAck(_) => {
-                shared.stats.receipts_acked.fetch_add(1, Ordering::Relaxed);
-            }
-            node_frame::Frame::CreditLow(_) => relay.maybe_receipt(true).await,
-            node_frame::Frame::ChallengeResponse(r) => {
-                let Ok(key) = <[u8; 32]>::try_from(r.nonce.as_slice()) else {
-                    continue;
-                };
-                let Some((t0, done)) = lock(&shared.challenges).remove(&key) else {
-                    continue;
-                };
-                let ok = fr_from_slice(&r.nonce).ok().is_some_and(|nonce| {
-                    Signature::from_slice(&r.signature).is_ok_and(|sig| {
-                        shared
-                            .node_key
-                            .verify(&challenge_message(&nonce), &sig)
-                            .is_ok()
-                    })
-                });
-                if ok {
-                    let us = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
-                    shared.stats.rtt_us_total.fetch_add(us, Ordering::Relaxed);
-                    shared.stats.challenges_ok.fetch_add(1, Ordering::Relaxed);
-                }
-                let _ = done.send(ok);
-            }
-            node_frame::Frame::Error(e) => {
-                shared.stats.errors.fetch_add(1, Ordering::Relaxed);
-                if e.stream_id != 0 {
-                    let why = format!("{:?}: {}", e.code(), e.message);
-                    deliver(&shared, e.stream_id, StreamEvent::Closed(why)).await;
-                }
-            }
-            // Voucher frames belong to voucher-paid relays (`crate::vouchers`).
-            _ => {}
+    fn log_closed(&self, why: &str) {
+        let id = self.id;
+        tracing::debug!(stream = id, "stream closed by the node: {why}");
+        if std::env::var_os("VEIL_DEMO_DEBUG").is_some() {
+            eprintln!("   [debug] stream {id} closed: {why}");
         }
     }
-    shared.closed.store(true, Ordering::Release);
-    // Dropping the senders ends every stream.
-    lock(&shared.streams).clear();
 }
 
-async fn deliver(shared: &Shared, id: u32, ev: StreamEvent) {
-    let tx = lock(&shared.streams).get(&id).cloned();
-    if let Some(tx) = tx {
-        let _ = tx.send(ev).await;
+/// Local → node: `Data` frames of at most the relay's frame size, then
+/// `Close` at local EOF. Returns the bytes sent.
+async fn upload<R: AsyncRead + Unpin>(relay: Relay, id: u32, mut rd: R) -> u64 {
+    let mut buf = vec![0u8; relay.shared.max_frame];
+    let mut total = 0u64;
+    loop {
+        let n = match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = buf.get(..n).map(<[u8]>::to_vec).unwrap_or_default();
+        let data = client_frame::Frame::Data(pb::Data {
+            stream_id: id,
+            bytes: chunk,
+        });
+        if relay.send(data).await.is_err() {
+            break;
+        }
+        total += n as u64;
+        relay.account(n, true).await;
+    }
+    let _ = relay
+        .send(client_frame::Frame::Close(pb::Close { stream_id: id }))
+        .await;
+    total
+}
+
+/// The read task: owns the stream table and the challenges in flight.
+struct Reader {
+    shared: Arc<Shared>,
+    /// Weak, so the call ends once every handle is dropped.
+    out: mpsc::WeakSender<pb::ClientFrame>,
+    streams: HashMap<u32, mpsc::Sender<StreamEvent>>,
+    challenges: HashMap<[u8; 32], PendingChallenge>,
+}
+
+impl Reader {
+    async fn run(
+        mut self,
+        mut control: mpsc::UnboundedReceiver<Control>,
+        mut inbound: tonic::Streaming<pb::NodeFrame>,
+    ) {
+        loop {
+            // Registrations first: a stream is registered before its Open
+            // is sent, so before the node can answer it.
+            tokio::select! {
+                biased;
+                Some(c) = control.recv() => self.apply(c),
+                msg = inbound.message() => match msg {
+                    Ok(Some(pb::NodeFrame { frame: Some(f) })) => self.on_frame(f).await,
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => break,
+                },
+            }
+        }
+        self.shared.closed.store(true, Ordering::Release);
+        // Dropping the senders ends every stream.
+    }
+
+    fn apply(&mut self, c: Control) {
+        match c {
+            Control::Stream(id, tx) => {
+                self.streams.insert(id, tx);
+            }
+            Control::EndStream(id) => {
+                self.streams.remove(&id);
+            }
+            Control::Challenge(key, pending) => {
+                self.challenges.insert(key, pending);
+            }
+            Control::EndChallenge(key) => {
+                self.challenges.remove(&key);
+            }
+            Control::Close => self.streams.clear(),
+        }
+    }
+
+    async fn on_frame(&mut self, f: node_frame::Frame) {
+        match f {
+            node_frame::Frame::Opened(o) => self.deliver(o.stream_id, StreamEvent::Opened).await,
+            node_frame::Frame::Data(d) => {
+                self.deliver(d.stream_id, StreamEvent::Data(d.bytes)).await
+            }
+            node_frame::Frame::Eof(e) => self.deliver(e.stream_id, StreamEvent::Eof).await,
+            node_frame::Frame::Closed(c) => {
+                let why = format!("{:?} {}", c.reason(), c.message);
+                self.deliver(c.stream_id, StreamEvent::Closed(why)).await;
+            }
+            node_frame::Frame::VoucherAccepted(a) => {
+                let ev = StreamEvent::VoucherAccepted(a.spend_response);
+                self.deliver(a.stream_id, ev).await;
+            }
+            node_frame::Frame::ReceiptAck(_) => {
+                self.shared
+                    .stats
+                    .receipts_acked
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            node_frame::Frame::CreditLow(_) => self.on_credit_low().await,
+            node_frame::Frame::ChallengeResponse(r) => self.on_answer(&r),
+            node_frame::Frame::Error(e) => {
+                self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
+                if e.stream_id != 0 {
+                    let code = e.code();
+                    let ev = StreamEvent::Refused {
+                        code,
+                        message: e.message,
+                    };
+                    self.deliver(e.stream_id, ev).await;
+                }
+            }
+        }
+    }
+
+    /// The node is short of receipts: pay what was counted (§9.3).
+    async fn on_credit_low(&self) {
+        let Some(payer) = &self.shared.payer else {
+            return;
+        };
+        let receipt = {
+            let mut policy = payer.policy.lock().await;
+            if self.shared.closed.load(Ordering::Acquire) {
+                policy.stop(StopReason::Closed);
+            }
+            policy
+                .on_credit_low()
+                .map(|due| payer.sign(due, &self.shared.stats))
+        };
+        if let (Some(r), Some(out)) = (receipt, self.out.upgrade()) {
+            let _ = out.send(r).await;
+        }
+    }
+
+    /// Checks a challenge answer: the node's signature on the nonce (§9.5).
+    fn on_answer(&mut self, r: &pb::ChallengeResponse) {
+        let Ok(key) = <[u8; 32]>::try_from(r.nonce.as_slice()) else {
+            return;
+        };
+        let Some((t0, done)) = self.challenges.remove(&key) else {
+            return;
+        };
+        let ok = self.shared.node_key.as_ref().is_some_and(|node_key| {
+            fr_from_slice(&r.nonce).ok().is_some_and(|nonce| {
+                Signature::from_slice(&r.signature)
+                    .is_ok_and(|sig| node_key.verify(&challenge_message(&nonce), &sig).is_ok())
+            })
+        });
+        if ok {
+            let us = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let stats = &self.shared.stats;
+            stats.rtt_us_total.fetch_add(us, Ordering::Relaxed);
+            stats.challenges_ok.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = done.send(ok);
+    }
+
+    async fn deliver(&mut self, id: u32, ev: StreamEvent) {
+        let Some(tx) = self.streams.get(&id) else {
+            return;
+        };
+        if tx.send(ev).await.is_err() {
+            self.streams.remove(&id);
+        }
     }
 }

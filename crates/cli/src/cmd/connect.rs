@@ -6,19 +6,23 @@
 //! the wallet (refund discovery) when each session is retired and on exit.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::bail;
 use rand::rngs::OsRng;
-use tokio::sync::watch;
+use tokio::sync::{Mutex, watch};
 use veil_client::amount::parse_positive_amount;
 use veil_client::flow::{LiveSession, finish_session, start_session};
-use veil_client::proxy::serve_socks;
+use veil_client::proxy::{Payer, serve as serve_socks};
+use veil_client::session::NodeConnection;
 use veil_client::sync::LocalTree;
+use veil_client::vouchers::{VoucherPayer, VoucherTerms, VoucherWallet};
 use veil_client::wallet::Wallet;
 use veil_ledger::LedgerApi;
 use veil_proofs::{CircuitId, ParamStore, Prover};
+use veil_vouchers::Balance;
 
 use super::node_conn::{NodeFlags, connect_node, connect_node_at};
 use super::wallet::{AnyLedger, open_ledger};
@@ -65,8 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .build()?;
         return rt.block_on(async {
             let node = connect_node_at(&args.node, &args.ledger).await?;
-            super::voucher::connect_with_vouchers(&args.wallet, node, args.socks, args.voucher_kib)
-                .await
+            connect_with_vouchers(&args.wallet, node, args.socks, args.voucher_kib).await
         });
     }
     let escrow = parse_positive_amount(&args.escrow)?;
@@ -116,7 +119,7 @@ async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Res
         "SOCKS5 on {} (use curl --socks5-hostname {})",
         args.socks, args.socks
     );
-    let proxy = tokio::spawn(serve_socks(listener, relay_rx, stop_rx));
+    let proxy = tokio::spawn(serve_socks(listener, Payer::Session(relay_rx), stop_rx));
     let mut next_attempt = std::time::Instant::now();
     loop {
         tokio::select! {
@@ -176,5 +179,54 @@ async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Res
     let _ = stop_tx.send(true);
     finish_session(&mut wallet, &live)?;
     let _ = proxy.await;
+    Ok(())
+}
+
+/// `veil connect --voucher`: serves SOCKS5 on `socks`, paying every
+/// connection by a spend of `kib` KiB from the wallet's vouchers at `node`
+/// (each on its own gRPC connection under `node`'s transport policy: the
+/// same pin), until Ctrl-C.
+async fn connect_with_vouchers(
+    wallet: &Path,
+    mut node: NodeConnection,
+    socks: SocketAddr,
+    kib: u64,
+) -> anyhow::Result<()> {
+    if kib == 0 {
+        bail!("--voucher-kib must be positive");
+    }
+    let vouchers = VoucherWallet::open(wallet)?;
+    let terms = VoucherTerms::fetch(&mut node).await?;
+    vouchers.check_key(&terms)?;
+    let balance = vouchers.balance(Some(&terms.node_id));
+    if balance.kib() < kib {
+        bail!(
+            "voucher balance at this node is {balance} KiB, below {kib} KiB per connection: \
+             buy with `veil voucher buy`"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(socks).await?;
+    eprintln!(
+        "SOCKS5 on {socks}, each connection paid by a {kib} KiB voucher spend \
+         (balance {balance} KiB, about {} connections)",
+        balance.kib() / kib
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wallet = Arc::new(Mutex::new(vouchers));
+    let payer = Arc::new(VoucherPayer::new(
+        node.endpoint().clone(),
+        terms.clone(),
+        wallet.clone(),
+        Balance::from_kib(kib),
+    ));
+    let proxy = tokio::spawn(serve_socks(listener, Payer::Voucher(payer.clone()), stop_rx));
+    tokio::signal::ctrl_c().await?;
+    let _ = stop_tx.send(true);
+    proxy.await??;
+    let spends = payer.spends();
+    eprintln!(
+        "{spends} voucher-paid connection(s); balance left {} KiB",
+        wallet.lock().await.balance(Some(&terms.node_id))
+    );
     Ok(())
 }

@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use veil_client::flow::{LiveSession, finish_session, start_session};
-use veil_client::proxy::serve_socks;
+use veil_client::proxy::{Payer, serve};
 use veil_client::session::NodeConnection;
 use veil_client::socks5::{self, Host, Target};
 use veil_client::sync::{LocalTree, sync};
@@ -330,7 +330,7 @@ async fn scenario<L: LedgerApi>(
         let (relay_tx, relay_rx) = watch::channel(Some(live.relay.clone()));
         let socks = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let socks_addr = socks.local_addr()?;
-        tokio::spawn(serve_socks(socks, relay_rx, stop_rx.clone()));
+        tokio::spawn(serve(socks, Payer::Session(relay_rx), stop_rx.clone()));
         let t = Instant::now();
         eprintln!("-- session open; fetching through SOCKS5 {socks_addr}");
         if std::env::var_os("VEIL_DEMO_DEBUG").is_some() {

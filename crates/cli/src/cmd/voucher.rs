@@ -3,19 +3,18 @@
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tokio::sync::{Mutex, watch};
 use veil_client::amount::parse_positive_amount;
 
 use super::node_conn::{NodeFlags, connect_node};
+use veil_client::proxy::{Payer, serve};
 use veil_client::session::NodeConnection;
 use veil_client::sync::LocalTree;
-use veil_client::vouchers::{
-    VoucherTerms, VoucherWallet, buy_with_escrow, serve_socks_to, voucher_path,
-};
+use veil_client::vouchers::{VoucherPayer, VoucherWallet, buy_with_escrow, voucher_path};
 use veil_client::wallet::Wallet;
 use veil_ledger::{LedgerApi, RemoteLedger};
 use veil_proofs::{CircuitId, ParamStore, Prover};
@@ -140,55 +139,6 @@ fn balance(wallet: PathBuf, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `veil connect --voucher`: serves SOCKS5 on `socks`, paying every
-/// connection by a spend of `kib` KiB from the wallet's vouchers at `node`
-/// (each on its own gRPC connection under `node`'s transport policy: the
-/// same pin), until Ctrl-C.
-pub async fn connect_with_vouchers(
-    wallet: &Path,
-    mut node: NodeConnection,
-    socks: SocketAddr,
-    kib: u64,
-) -> anyhow::Result<()> {
-    if kib == 0 {
-        bail!("--voucher-kib must be positive");
-    }
-    let vouchers = VoucherWallet::open(wallet)?;
-    let terms = VoucherTerms::fetch(&mut node).await?;
-    vouchers.check_key(&terms)?;
-    let balance = vouchers.balance(Some(&terms.node_id));
-    if balance.kib() < kib {
-        bail!(
-            "voucher balance at this node is {balance} KiB, below {kib} KiB per connection: \
-             buy with `veil voucher buy`"
-        );
-    }
-    let listener = tokio::net::TcpListener::bind(socks).await?;
-    eprintln!(
-        "SOCKS5 on {socks}, each connection paid by a {kib} KiB voucher spend \
-         (balance {balance} KiB, about {} connections)",
-        balance.kib() / kib
-    );
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let wallet = Arc::new(Mutex::new(vouchers));
-    let proxy = tokio::spawn(serve_socks_to(
-        listener,
-        node.endpoint().clone(),
-        terms.clone(),
-        wallet.clone(),
-        Balance::from_kib(kib),
-        stop_rx,
-    ));
-    tokio::signal::ctrl_c().await?;
-    let _ = stop_tx.send(true);
-    let spends = proxy.await??;
-    eprintln!(
-        "{spends} voucher-paid connection(s); balance left {} KiB",
-        wallet.lock().await.balance(Some(&terms.node_id))
-    );
-    Ok(())
-}
-
 /// What the voucher part of `veil demo` did.
 #[derive(Debug, Clone, Copy)]
 pub struct VoucherDemo {
@@ -241,20 +191,20 @@ where
     let socks = listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let shared = Arc::new(Mutex::new(vouchers));
-    let proxy = tokio::spawn(serve_socks_to(
-        listener,
+    let payer = Arc::new(VoucherPayer::new(
         node.endpoint().clone(),
         purchase.terms.clone(),
         shared.clone(),
         Balance::from_kib(per_connection_kib),
-        stop_rx,
     ));
+    let proxy = tokio::spawn(serve(listener, Payer::Voucher(payer.clone()), stop_rx));
     let mut fetched = 0u64;
     for _ in 0..connections {
         fetched += fetch(socks).await?;
     }
     let _ = stop_tx.send(true);
-    let spends = proxy.await??;
+    proxy.await??;
+    let spends = payer.spends();
     let balance_left_kib = shared
         .lock()
         .await

@@ -1,0 +1,340 @@
+//! The client's receipt policy: when to sign the next cumulative receipt,
+//! and for how many KiB (`docs/protocol.md` §9.3). The sans-IO twin of the
+//! node's metering state machine (`crates/node/src/metering.rs`): it does no
+//! I/O, reads no clock and holds no key. The relay reports payload bytes and
+//! the node's signals; the policy answers with the receipt that is due, if
+//! any; the relay signs it and sends it.
+//!
+//! Rules (the node serves at most one interval `I` beyond the highest
+//! receipt, never beyond the credit `⌊E / price⌋`):
+//! - a receipt is for `⌈bytes / 1024⌉` KiB of payload counted in both
+//!   directions, capped at the credit: never for bytes the client has not
+//!   itself sent or received, never beyond the escrow;
+//! - one is due once it is at least `I / 8` KiB above the last one (so
+//!   parallel streams do not stall on a receipt in flight), when it reaches
+//!   the credit, or at once when the node reports `CreditLow`;
+//! - receipts are strictly increasing; once the whole credit is signed
+//!   nothing more is due;
+//! - a node that failed a challenge, or a relay the client closed, is paid
+//!   nothing more.
+//!
+//! ```text
+//! Paying ──signed the credit──▶ FullySigned
+//!    │                               │
+//!    └──── distrust / close ─────────┴──▶ Stopped
+//! ```
+//! Every KiB value signed is kept, in order: refund candidates (§6).
+
+use veil_primitives::ids::SessionId;
+use veil_primitives::receipt::KIB;
+
+/// Receipts per receipt interval.
+pub const RECEIPTS_PER_INTERVAL: u64 = 8;
+
+/// What the client pays under, fixed when the session opens (§9.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaymentTerms {
+    /// The session receipts name.
+    pub session_id: SessionId,
+    /// `⌊E / price⌋` KiB: no receipt is signed above it.
+    pub credit_kib: u64,
+    /// The node's receipt interval `I`, KiB (0 is read as 1).
+    pub interval_kib: u64,
+}
+
+impl PaymentTerms {
+    /// KiB between two receipts: `max(1, I / 8)`.
+    pub fn step_kib(&self) -> u64 {
+        (self.interval_kib.max(1) / RECEIPTS_PER_INTERVAL).max(1)
+    }
+}
+
+/// The receipt the caller must now sign under the session key and send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiptDue {
+    pub session_id: SessionId,
+    /// Cumulative KiB.
+    pub kib: u64,
+}
+
+/// Paying as bytes flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paying {
+    pub terms: PaymentTerms,
+    /// Payload bytes, both directions.
+    pub bytes: u64,
+    /// Every KiB value signed, strictly increasing.
+    pub signed: Vec<u64>,
+}
+
+/// The whole credit is signed: nothing more can be due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FullySigned {
+    pub terms: PaymentTerms,
+    pub bytes: u64,
+    pub signed: Vec<u64>,
+}
+
+/// Why the client pays no more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// The node failed a bandwidth challenge (§9.5).
+    Distrusted,
+    /// The client closed the relay.
+    Closed,
+}
+
+/// Paying stopped; bytes are still counted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    pub terms: PaymentTerms,
+    pub bytes: u64,
+    pub signed: Vec<u64>,
+    pub reason: StopReason,
+}
+
+/// The receipt policy of one session's relay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReceiptPolicy {
+    Paying(Paying),
+    FullySigned(FullySigned),
+    Stopped(Stopped),
+}
+
+impl ReceiptPolicy {
+    /// A session that has moved no byte and signed nothing.
+    pub fn new(terms: PaymentTerms) -> Self {
+        ReceiptPolicy::Paying(Paying {
+            terms,
+            bytes: 0,
+            signed: Vec::new(),
+        })
+    }
+
+    /// The terms paid under.
+    pub fn terms(&self) -> &PaymentTerms {
+        match self {
+            ReceiptPolicy::Paying(s) => &s.terms,
+            ReceiptPolicy::FullySigned(s) => &s.terms,
+            ReceiptPolicy::Stopped(s) => &s.terms,
+        }
+    }
+
+    /// Payload bytes counted, both directions.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            ReceiptPolicy::Paying(s) => s.bytes,
+            ReceiptPolicy::FullySigned(s) => s.bytes,
+            ReceiptPolicy::Stopped(s) => s.bytes,
+        }
+    }
+
+    /// Every KiB value signed, in order.
+    pub fn signed(&self) -> &[u64] {
+        match self {
+            ReceiptPolicy::Paying(s) => &s.signed,
+            ReceiptPolicy::FullySigned(s) => &s.signed,
+            ReceiptPolicy::Stopped(s) => &s.signed,
+        }
+    }
+
+    /// The highest KiB signed (0: none).
+    pub fn highest_kib(&self) -> u64 {
+        self.signed().last().copied().unwrap_or(0)
+    }
+
+    /// KiB of credit not yet used, by the client's own count.
+    pub fn remaining_kib(&self) -> u64 {
+        self.terms()
+            .credit_kib
+            .saturating_sub(self.bytes().div_ceil(KIB))
+    }
+
+    /// Counts `n` payload bytes sent or received; returns the receipt due.
+    pub fn on_bytes(&mut self, n: u64) -> Option<ReceiptDue> {
+        match self {
+            ReceiptPolicy::Paying(s) => s.bytes = s.bytes.saturating_add(n),
+            ReceiptPolicy::FullySigned(s) => s.bytes = s.bytes.saturating_add(n),
+            ReceiptPolicy::Stopped(s) => s.bytes = s.bytes.saturating_add(n),
+        }
+        self.due(false)
+    }
+
+    /// The node reported low credit (`CreditLow`, §9.3): pays every byte
+    /// counted so far, if not paid yet.
+    pub fn on_credit_low(&mut self) -> Option<ReceiptDue> {
+        self.due(true)
+    }
+
+    /// Pays nothing more (`reason`); what was signed is kept.
+    pub fn stop(&mut self, reason: StopReason) {
+        let (terms, bytes, signed) = match self {
+            ReceiptPolicy::Stopped(_) => return,
+            ReceiptPolicy::Paying(s) => (s.terms, s.bytes, std::mem::take(&mut s.signed)),
+            ReceiptPolicy::FullySigned(s) => (s.terms, s.bytes, std::mem::take(&mut s.signed)),
+        };
+        *self = ReceiptPolicy::Stopped(Stopped {
+            terms,
+            bytes,
+            signed,
+            reason,
+        });
+    }
+
+    /// Decides and records the next receipt, if one is due.
+    fn due(&mut self, force: bool) -> Option<ReceiptDue> {
+        let ReceiptPolicy::Paying(s) = self else {
+            return None;
+        };
+        let credit = s.terms.credit_kib;
+        let kib = s.bytes.div_ceil(KIB).min(credit);
+        let last = s.signed.last().copied().unwrap_or(0);
+        let step_reached = kib >= last.saturating_add(s.terms.step_kib());
+        if kib == 0 || kib <= last || !(force || step_reached || kib == credit) {
+            return None;
+        }
+        s.signed.push(kib);
+        let due = ReceiptDue {
+            session_id: s.terms.session_id,
+            kib,
+        };
+        if kib == credit {
+            *self = ReceiptPolicy::FullySigned(FullySigned {
+                terms: s.terms,
+                bytes: s.bytes,
+                signed: std::mem::take(&mut s.signed),
+            });
+        }
+        Some(due)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use veil_primitives::Fr;
+
+    fn terms(credit_kib: u64, interval_kib: u64) -> PaymentTerms {
+        PaymentTerms {
+            session_id: SessionId::from_fr(Fr::from(7u64)),
+            credit_kib,
+            interval_kib,
+        }
+    }
+
+    fn kib_of(d: Option<ReceiptDue>) -> Option<u64> {
+        d.map(|d| d.kib)
+    }
+
+    #[test]
+    fn signs_every_eighth_of_an_interval() {
+        let mut p = ReceiptPolicy::new(terms(1000, 64));
+        assert_eq!(p.terms().step_kib(), 8);
+        // 1 byte: 1 KiB owed, below one step.
+        assert_eq!(p.on_bytes(1), None);
+        assert_eq!(kib_of(p.on_bytes(7 * KIB)), Some(8));
+        assert_eq!(p.on_bytes(7 * KIB), None);
+        assert_eq!(kib_of(p.on_bytes(KIB)), Some(16));
+        assert_eq!(p.signed(), &[8, 16]);
+        assert_eq!(p.remaining_kib(), 1000 - 16);
+    }
+
+    #[test]
+    fn credit_low_pays_what_was_counted_at_once() {
+        let mut p = ReceiptPolicy::new(terms(1000, 64));
+        assert_eq!(p.on_credit_low(), None, "nothing counted, nothing due");
+        assert_eq!(p.on_bytes(3 * KIB + 1), None);
+        assert_eq!(kib_of(p.on_credit_low()), Some(4));
+        assert_eq!(p.on_credit_low(), None, "already paid");
+    }
+
+    #[test]
+    fn never_signs_beyond_the_credit_then_nothing_more() {
+        let mut p = ReceiptPolicy::new(terms(10, 64));
+        // Below a step, but the credit is reached: due.
+        assert_eq!(kib_of(p.on_bytes(50 * KIB)), Some(10));
+        assert!(matches!(p, ReceiptPolicy::FullySigned(_)));
+        assert_eq!(p.on_bytes(KIB), None);
+        assert_eq!(p.on_credit_low(), None);
+        assert_eq!(p.remaining_kib(), 0);
+        assert_eq!(p.signed(), &[10]);
+    }
+
+    #[test]
+    fn a_distrusted_or_closed_relay_is_paid_nothing_more() {
+        for reason in [StopReason::Distrusted, StopReason::Closed] {
+            let mut p = ReceiptPolicy::new(terms(1000, 8));
+            assert_eq!(kib_of(p.on_bytes(KIB)), Some(1));
+            p.stop(reason);
+            assert_eq!(p.on_bytes(100 * KIB), None);
+            assert_eq!(p.on_credit_low(), None);
+            assert_eq!(p.signed(), &[1], "what was signed is kept");
+            assert_eq!(p.bytes(), 101 * KIB, "bytes are still counted");
+        }
+    }
+
+    #[test]
+    fn a_zero_interval_is_read_as_one() {
+        let mut p = ReceiptPolicy::new(terms(100, 0));
+        assert_eq!(p.terms().step_kib(), 1);
+        assert_eq!(kib_of(p.on_bytes(1)), Some(1));
+    }
+
+    #[derive(Clone, Debug)]
+    enum Event {
+        Bytes(u64),
+        CreditLow,
+        Stop,
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            8 => (0u64..40_000).prop_map(Event::Bytes),
+            2 => Just(Event::CreditLow),
+            1 => Just(Event::Stop),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the traffic: receipts strictly increase, never exceed
+        /// the credit nor the bytes counted, and while paying, the unpaid
+        /// part is under one step (none right after `CreditLow`).
+        #[test]
+        fn receipts_are_monotone_bounded_and_keep_up(
+            credit in 1u64..400,
+            interval in 0u64..200,
+            events in proptest::collection::vec(event(), 0..80),
+        ) {
+            let t = terms(credit, interval);
+            let mut p = ReceiptPolicy::new(t);
+            let mut stopped = false;
+            for e in events {
+                let before = p.highest_kib();
+                let due = match e {
+                    Event::Bytes(n) => p.on_bytes(n),
+                    Event::CreditLow => p.on_credit_low(),
+                    Event::Stop => { p.stop(StopReason::Distrusted); stopped = true; None }
+                };
+                let owed = p.bytes().div_ceil(KIB).min(credit);
+                if let Some(d) = due {
+                    prop_assert!(!stopped);
+                    prop_assert!(d.kib > before);
+                    prop_assert!(d.kib <= credit);
+                    prop_assert!(d.kib <= owed);
+                    prop_assert_eq!(d.session_id, t.session_id);
+                    prop_assert_eq!(p.highest_kib(), d.kib);
+                } else {
+                    prop_assert_eq!(p.highest_kib(), before);
+                }
+                if !stopped {
+                    prop_assert!(owed - p.highest_kib() < t.step_kib());
+                    if matches!(e, Event::CreditLow) {
+                        prop_assert_eq!(p.highest_kib(), owed);
+                    }
+                }
+            }
+            prop_assert!(p.signed().windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+}
