@@ -206,7 +206,7 @@ impl<L: LedgerApi> Inner<L> {
     fn is_uninstalled_open_of(
         &self,
         escrow: &Escrow,
-        st: &veil_ledger::types::AccessStatement,
+        st: &veil_ledger::types::AccessPublic,
     ) -> Result<bool, Reject> {
         let same = escrow.state == EscrowState::Open
             && escrow.node_id == self.node_id
