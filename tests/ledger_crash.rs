@@ -92,7 +92,7 @@ async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Ac
         let Ok(roots) = remote.roots().await else { return };
         let Ok(status) = remote.status().await else { return };
         let Some(root) = roots.last().copied() else { return };
-        let token = AccessStatement {
+        let token = AccessPublic {
             root,
             nullifier: Nullifier::from_fr(fr(tag)),
             cm_change: NoteCommitment::from_fr(fr(tag + 1)),
@@ -117,11 +117,11 @@ async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Ac
         };
         if i % 2 == 1 {
             // Authorised by the node key over the statement (§8.3.3).
-            let statement = SettleStatement {
+            let statement = SettleBatch {
                 node_id,
                 k: 1,
                 total: Value(40),
-                slots: vec![SettleStatement::slot(&e, NoteCommitment::from_fr(fr(tag + 2)))],
+                slots: vec![SettleBatch::slot(&e, NoteCommitment::from_fr(fr(tag + 2)))],
             };
             let req = SettleRequest::signed(&node_key(), &statement, FakeVerifier::valid_proof()).expect("a valid batch");
             match remote.settle(req).await {

@@ -189,11 +189,11 @@ async fn only_the_node_settles_its_sessions() {
     let settle_public = SettlePublic::for_slots(node.node_id, &slots);
     assert_eq!(settle_public.total, Value(0));
     let proof = prover.prove_settle::<1>(&settle_public, slots.clone(), &mut OsRng).unwrap();
-    let statement = SettleStatement {
+    let statement = SettleBatch {
         node_id: node.node_id,
         k: 1,
         total: Value(0),
-        slots: vec![SettleStatement::slot(&escrow, slots[0].public.cm_refund)],
+        slots: vec![SettleBatch::slot(&escrow, slots[0].public.cm_refund)],
     };
     let unsigned = SettleRequest {
         authorisation: None,
@@ -230,7 +230,7 @@ async fn only_the_node_settles_its_sessions() {
     })
     .await;
     // 5. The node's signature over T = 40, with T changed to 0 in flight.
-    let paid = SettleStatement { total: Value(40), ..statement.clone() };
+    let paid = SettleBatch { total: Value(40), ..statement.clone() };
     let signed_by_node = SettleRequest::signed(&node_key, &paid, unsigned.proof.clone()).unwrap();
     refused(SettleRequest { total: Value(0), ..signed_by_node }).await;
     // (The old behaviour, for the record: with the node's signature the

@@ -19,7 +19,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 use veil_client::vouchers::{self as cv, PaidSession, VoucherError, VoucherTerms, VoucherWallet};
 use veil_ledger::types::{
-    AccessStatement, Address, BlockHeight, MerkleRoot, NodeId, NoteCommitment, Nullifier, OwnerKey,
+    AccessPublic, Address, BlockHeight, MerkleRoot, NodeId, NoteCommitment, Nullifier, OwnerKey,
     Proof, SessionKeyHash, Value,
 };
 use veil_ledger::verifier::FakeVerifier;
@@ -66,7 +66,7 @@ impl AccessVerifier for TestVerifier {
         if b.len() != 337 || b[0] != 1 {
             return Err(TokenDecodeError("layout".into()));
         }
-        let statement = AccessStatement {
+        let statement = AccessPublic {
             root: field(b, 1, MerkleRoot::from_slice)?,
             nullifier: field(b, 33, Nullifier::from_slice)?,
             cm_change: field(b, 65, NoteCommitment::from_slice)?,
@@ -102,7 +102,7 @@ impl SettleProver for TestProver {
     }
 }
 
-fn encode_token(st: &AccessStatement, proof: &Proof) -> Vec<u8> {
+fn encode_token(st: &AccessPublic, proof: &Proof) -> Vec<u8> {
     let mut out = vec![1u8];
     out.extend_from_slice(&st.root.to_bytes());
     out.extend_from_slice(&st.nullifier.to_bytes());
@@ -252,7 +252,7 @@ impl World {
         let key = SigningKey::generate(&mut OsRng);
         let roots = self.ledger.roots().await.unwrap();
         let height = self.ledger.status().await.unwrap().height;
-        let statement = AccessStatement {
+        let statement = AccessPublic {
             root: *roots.last().unwrap(),
             nullifier: Nullifier::from_fr(random_fr()),
             cm_change: NoteCommitment::from_fr(random_fr()),

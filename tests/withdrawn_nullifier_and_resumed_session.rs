@@ -18,7 +18,7 @@ mod common;
 use common::World;
 use tonic::Code;
 use veil_ledger::LedgerApi;
-use veil_ledger::types::{AccountId, NoteCommitment, Value, WithdrawStatement};
+use veil_ledger::types::{AccountId, NoteCommitment, Value, WithdrawPublic};
 use veil_ledger::verifier::FakeVerifier;
 use veil_primitives::field::fr_from_u64;
 
@@ -28,7 +28,7 @@ const REPLAYS: u64 = 8;
 async fn withdrawn_token() -> (World, common::Session) {
     let w = World::new().await;
     let s = w.session().await;
-    let withdrawal = WithdrawStatement {
+    let withdrawal = WithdrawPublic {
         root: s.statement.root,
         nullifier: s.statement.nullifier,
         cm_change: NoteCommitment::from_fr(fr_from_u64(4242)),

@@ -28,6 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
-    tonic_prost_build::configure().compile_with_config(config, &files, &[root])?;
+    // Server stubs only with the `server` feature: clients link no server.
+    tonic_prost_build::configure()
+        .server_mod_attribute(".", "#[cfg(feature = \"server\")]")
+        .compile_with_config(config, &files, &[root])?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use rand::{CryptoRng, RngCore};
 use veil_circuits::spend::SpendPrivate;
 use veil_circuits::withdraw::WithdrawPublic;
 use veil_ledger::LedgerApi;
-use veil_ledger::types::{DepositRequest, Proof as LedgerProof, WithdrawStatement};
+use veil_ledger::types::{DepositRequest, Proof as LedgerProof};
 use veil_primitives::ids::AccountId;
 use veil_primitives::note::{Address, Rho};
 use veil_primitives::value::Value;
@@ -155,15 +155,8 @@ pub async fn withdraw<L: LedgerApi, R: RngCore + CryptoRng>(
         .map_err(|e| ClientError::Input(e.to_string()))?;
     let proof = prover.prove_withdraw(&public, &spend.private, rng)?;
     record_spend(wallet, &spend)?;
-    let statement = WithdrawStatement {
-        root: veil_ledger::types::MerkleRoot::from_fr(public.root.inner()),
-        nullifier: public.nullifier,
-        cm_change: public.cm_change,
-        amount: public.amount,
-        recipient: public.recipient,
-    };
     let proof = LedgerProof::from_slice(&proof.proof.to_bytes())
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
-    ledger.withdraw(statement, proof).await?;
+    ledger.withdraw(public, proof).await?;
     Ok(())
 }

@@ -9,9 +9,10 @@ use std::future::Future;
 
 use crate::error::LedgerError;
 use crate::types::{
-    AccessStatement, AccountId, AccountState, DepositReceipt, DepositRequest, Escrow, LedgerStatus, MerkleRoot, NodeId,
-    NodeRecord, NodeRegistration, NoteCommitment, Nullifier, Proof, ReclaimReceipt, SessionId,
-    SettleReceipt, SettleRequest, Value, WithdrawReceipt, WithdrawStatement,
+    AccessPublic, AccountId, AccountState, DepositReceipt, DepositRequest, Escrow, LedgerStatus,
+    MerkleRoot, NodeId, NodeRecord, NodeRegistration, NoteCommitment, Nullifier, Proof,
+    ReclaimReceipt, SessionId, SettleReceipt, SettleRequest, Value, WithdrawPublic,
+    WithdrawReceipt,
 };
 
 /// Largest page [`LedgerApi::commitments`] returns.
@@ -31,7 +32,7 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
     /// token returns the existing escrow.
     fn open_escrow(
         &self,
-        token: AccessStatement,
+        token: AccessPublic,
         proof: Proof,
     ) -> impl Future<Output = Result<Escrow, LedgerError>> + Send;
 
@@ -50,7 +51,7 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
     /// §8.3.5: spend a note to a public account.
     fn withdraw(
         &self,
-        statement: WithdrawStatement,
+        statement: WithdrawPublic,
         proof: Proof,
     ) -> impl Future<Output = Result<WithdrawReceipt, LedgerError>> + Send;
 

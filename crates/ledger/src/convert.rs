@@ -145,9 +145,9 @@ fn bytes32(name: &'static str, b: &[u8]) -> Result<[u8; 32], LedgerError> {
     })
 }
 
-pub fn access_from_pb(t: &pb::AccessToken) -> Result<(AccessStatement, Proof), LedgerError> {
+pub fn access_from_pb(t: &pb::AccessToken) -> Result<(AccessPublic, Proof), LedgerError> {
     Ok((
-        AccessStatement {
+        AccessPublic {
             root: field("root", &t.root, MerkleRoot::from_slice)?,
             nullifier: field("nullifier", &t.nullifier, Nullifier::from_slice)?,
             cm_change: commitment("cm_change", &t.cm_change)?,
@@ -165,7 +165,7 @@ pub fn access_from_pb(t: &pb::AccessToken) -> Result<(AccessStatement, Proof), L
     ))
 }
 
-pub fn access_to_pb(s: &AccessStatement, p: &Proof) -> pb::AccessToken {
+pub fn access_to_pb(s: &AccessPublic, p: &Proof) -> pb::AccessToken {
     pb::AccessToken {
         root: s.root.to_bytes().to_vec(),
         nullifier: s.nullifier.to_bytes().to_vec(),
@@ -223,11 +223,9 @@ pub fn settle_to_pb(r: &SettleRequest) -> pb::SettleRequest {
     }
 }
 
-pub fn withdraw_from_pb(
-    r: &pb::WithdrawRequest,
-) -> Result<(WithdrawStatement, Proof), LedgerError> {
+pub fn withdraw_from_pb(r: &pb::WithdrawRequest) -> Result<(WithdrawPublic, Proof), LedgerError> {
     Ok((
-        WithdrawStatement {
+        WithdrawPublic {
             root: field("root", &r.root, MerkleRoot::from_slice)?,
             nullifier: field("nullifier", &r.nullifier, Nullifier::from_slice)?,
             cm_change: commitment("cm_change", &r.cm_change)?,
@@ -238,7 +236,7 @@ pub fn withdraw_from_pb(
     ))
 }
 
-pub fn withdraw_to_pb(s: &WithdrawStatement, p: &Proof) -> pb::WithdrawRequest {
+pub fn withdraw_to_pb(s: &WithdrawPublic, p: &Proof) -> pb::WithdrawRequest {
     pb::WithdrawRequest {
         root: s.root.to_bytes().to_vec(),
         nullifier: s.nullifier.to_bytes().to_vec(),

@@ -110,11 +110,7 @@ impl LedgerApi for EmbeddedLedger {
     async fn deposit(&self, request: DepositRequest) -> Result<DepositReceipt, LedgerError> {
         self.blocking(move |e| e.deposit(request)).await
     }
-    async fn open_escrow(
-        &self,
-        token: AccessStatement,
-        proof: Proof,
-    ) -> Result<Escrow, LedgerError> {
+    async fn open_escrow(&self, token: AccessPublic, proof: Proof) -> Result<Escrow, LedgerError> {
         self.verifying(move |e| e.open_escrow(token, &proof)).await
     }
     async fn settle(&self, request: SettleRequest) -> Result<SettleReceipt, LedgerError> {
@@ -125,7 +121,7 @@ impl LedgerApi for EmbeddedLedger {
     }
     async fn withdraw(
         &self,
-        statement: WithdrawStatement,
+        statement: WithdrawPublic,
         proof: Proof,
     ) -> Result<WithdrawReceipt, LedgerError> {
         self.verifying(move |e| e.withdraw(statement, &proof)).await

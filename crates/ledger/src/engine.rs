@@ -17,10 +17,10 @@ use crate::verifier::ProofVerifier;
 /// Operations the writer executes. Spends arrive already verified.
 enum Op {
     Deposit(DepositRequest),
-    Open(AccessStatement),
+    Open(AccessPublic),
     Settle(SettleRequest),
     Reclaim(SessionId),
-    Withdraw(WithdrawStatement),
+    Withdraw(WithdrawPublic),
     Register(NodeRegistration),
     Faucet(AccountId, Value),
     Advance(u64),
@@ -195,7 +195,7 @@ impl Engine {
     }
 
     /// §8.3.2: cheap checks on a snapshot, then the pairing, then execution.
-    pub fn open_escrow(&self, st: AccessStatement, proof: &Proof) -> Result<Escrow, LedgerError> {
+    pub fn open_escrow(&self, st: AccessPublic, proof: &Proof) -> Result<Escrow, LedgerError> {
         match machine::check_open(&self.store.read()?, &self.config, &st)? {
             Checked::Done(e) => return Ok(e),
             Checked::New(_) => {}
@@ -236,7 +236,7 @@ impl Engine {
 
     pub fn withdraw(
         &self,
-        st: WithdrawStatement,
+        st: WithdrawPublic,
         proof: &Proof,
     ) -> Result<WithdrawReceipt, LedgerError> {
         if let Checked::Done(r) = machine::check_withdraw(&self.store.read()?, &st)? {

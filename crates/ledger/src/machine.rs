@@ -190,14 +190,14 @@ pub fn apply_deposit(
 // ------------------------------------------------------------ open_escrow
 
 /// Stateless checks of an access token.
-pub fn check_open_stateless(st: &AccessStatement) -> Result<(), LedgerError> {
+pub fn check_open_stateless(st: &AccessPublic) -> Result<(), LedgerError> {
     if st.escrow == Value::ZERO {
         return Err(LedgerError::InvalidArgument("escrow must be positive"));
     }
     Ok(())
 }
 
-fn same_token(e: &Escrow, st: &AccessStatement) -> bool {
+fn same_token(e: &Escrow, st: &AccessPublic) -> bool {
     e.node_id == st.node_id
         && e.escrow == st.escrow
         && e.session_key_hash == st.session_key_hash
@@ -212,7 +212,7 @@ fn same_token(e: &Escrow, st: &AccessStatement) -> bool {
 pub fn check_open(
     s: &impl StateRead,
     cfg: &LedgerConfig,
-    st: &AccessStatement,
+    st: &AccessPublic,
 ) -> Result<Checked<Value, Escrow>, LedgerError> {
     check_open_stateless(st)?;
     let session_id = SessionId::from(st.nullifier);
@@ -251,7 +251,7 @@ pub fn check_open(
 pub fn apply_open(
     w: &mut impl StateWrite,
     cfg: &LedgerConfig,
-    st: &AccessStatement,
+    st: &AccessPublic,
 ) -> Result<Escrow, LedgerError> {
     let price = match check_open(w, cfg, st)? {
         Checked::Done(e) => return Ok(e),
@@ -309,7 +309,7 @@ pub fn check_settle_stateless(cfg: &LedgerConfig, r: &SettleRequest) -> Result<(
 fn settle_slots(
     s: &impl StateRead,
     r: &SettleRequest,
-) -> Result<Vec<(Escrow, SettleSlot)>, LedgerError> {
+) -> Result<Vec<(Escrow, SlotPublic)>, LedgerError> {
     r.session_ids
         .iter()
         .zip(&r.cm_refunds)
@@ -318,7 +318,7 @@ fn settle_slots(
             if e.node_id != r.node_id {
                 return Err(LedgerError::WrongNode);
             }
-            let slot = SettleStatement::slot(&e, *cm_refund);
+            let slot = SettleBatch::slot(&e, *cm_refund);
             Ok((e, slot))
         })
         .collect()
@@ -330,7 +330,7 @@ fn settle_slots(
 pub fn check_settle_authorised(
     node: &NodeRecord,
     r: &SettleRequest,
-    statement: &SettleStatement,
+    statement: &SettleBatch,
 ) -> Result<(), LedgerError> {
     use LedgerError::SettleUnauthorized as E;
     let sig = r
@@ -351,11 +351,11 @@ pub fn check_settle(
     s: &impl StateRead,
     cfg: &LedgerConfig,
     r: &SettleRequest,
-) -> Result<Checked<SettleStatement, SettleReceipt>, LedgerError> {
+) -> Result<Checked<SettleBatch, SettleReceipt>, LedgerError> {
     check_settle_stateless(cfg, r)?;
     let node = s.node(&r.node_id)?.ok_or(LedgerError::UnknownNode)?;
-    let (escrows, slots): (Vec<Escrow>, Vec<SettleSlot>) = settle_slots(s, r)?.into_iter().unzip();
-    let statement = SettleStatement {
+    let (escrows, slots): (Vec<Escrow>, Vec<SlotPublic>) = settle_slots(s, r)?.into_iter().unzip();
+    let statement = SettleBatch {
         node_id: r.node_id,
         k: r.k,
         total: r.total,
@@ -499,7 +499,7 @@ pub fn apply_reclaim(
 
 pub fn check_withdraw(
     s: &impl StateRead,
-    st: &WithdrawStatement,
+    st: &WithdrawPublic,
 ) -> Result<Checked<(), WithdrawReceipt>, LedgerError> {
     if st.amount == Value::ZERO {
         return Err(LedgerError::InvalidArgument(
@@ -531,7 +531,7 @@ pub fn check_withdraw(
 /// appends `cm_change`, inserts `nf`.
 pub fn apply_withdraw(
     w: &mut impl StateWrite,
-    st: &WithdrawStatement,
+    st: &WithdrawPublic,
 ) -> Result<WithdrawReceipt, LedgerError> {
     if let Checked::Done(r) = check_withdraw(w, st)? {
         return Ok(r);

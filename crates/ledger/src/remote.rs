@@ -10,7 +10,9 @@ use crate::api::LedgerApi;
 use crate::convert::*;
 use crate::error::LedgerError;
 use crate::types::*;
-use crate::wire::{ERROR_KIND_KEY, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE};
+use crate::wire::{
+    ERROR_KIND_KEY, ErrorKind, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE,
+};
 
 /// A gRPC ledger client (cheap to clone: one multiplexed channel).
 #[derive(Clone)]
@@ -42,42 +44,19 @@ impl RemoteLedger {
     }
 }
 
-/// Maps a status back to the variant the server sent.
+/// Maps a status back to the variant the server sent (by its [`ErrorKind`]).
 pub fn from_status(s: tonic::Status) -> LedgerError {
-    use LedgerError::*;
     let kind = s
         .metadata()
         .get(ERROR_KIND_KEY)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    match kind {
-        "nullifier_spent" => NullifierSpent,
-        "unknown_node" => UnknownNode,
-        "node_exists" => NodeExists,
-        "invalid_proof" => InvalidProof,
-        "insufficient_balance" => InsufficientBalance,
-        "pool_underflow" => PoolUnderflow,
-        "overflow" => Overflow,
-        "unknown_escrow" => UnknownEscrow,
-        "escrow_not_open" => EscrowNotOpen,
-        "already_settled" => AlreadySettled,
-        "wrong_node" => WrongNode,
-        "duplicate_session" => DuplicateSession,
-        "settle_window_closed" => SettleWindowClosed,
-        "total_exceeds_escrow" => TotalExceedsEscrow,
-        "duplicate_deposit" => DuplicateDeposit,
-        "busy" => Busy,
-        "registration_unauthenticated" => RegistrationUnauthenticated("refused by the ledger"),
-        "settle_unauthorized" => SettleUnauthorized("refused by the ledger"),
-        "account_unauthenticated" => AccountUnauthenticated("refused by the ledger"),
-        "bad_nonce" => BadNonce,
-        "faucet_disabled" => FaucetDisabled,
-        "poisoned" => Poisoned,
-        "unknown_root" => UnknownRoot(veil_primitives::merkle::ROOT_HISTORY),
-        _ if s.code() == tonic::Code::Unavailable => Unavailable(s.message().to_string()),
-        _ if s.code() == tonic::Code::ResourceExhausted => Busy,
-        _ => Remote {
-            code: s.code() as i32,
+        .and_then(ErrorKind::from_name);
+    match (kind.and_then(ErrorKind::rebuild), s.code()) {
+        (Some(e), _) => e,
+        (None, tonic::Code::Unavailable) => LedgerError::Unavailable(s.message().to_string()),
+        (None, tonic::Code::ResourceExhausted) => LedgerError::Busy,
+        (None, code) => LedgerError::Remote {
+            code: code as i32,
             message: s.message().to_string(),
         },
     }
@@ -104,11 +83,7 @@ impl LedgerApi for RemoteLedger {
         })
     }
 
-    async fn open_escrow(
-        &self,
-        token: AccessStatement,
-        proof: Proof,
-    ) -> Result<Escrow, LedgerError> {
+    async fn open_escrow(&self, token: AccessPublic, proof: Proof) -> Result<Escrow, LedgerError> {
         let r = self
             .c()
             .open_escrow(pb::OpenEscrowRequest {
@@ -150,7 +125,7 @@ impl LedgerApi for RemoteLedger {
 
     async fn withdraw(
         &self,
-        statement: WithdrawStatement,
+        statement: WithdrawPublic,
         proof: Proof,
     ) -> Result<WithdrawReceipt, LedgerError> {
         let r = self

@@ -17,7 +17,9 @@ use crate::api::LedgerApi;
 use crate::convert::*;
 use crate::embedded::EmbeddedLedger;
 use crate::error::LedgerError;
-use crate::wire::{ERROR_KIND_KEY, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE};
+use crate::wire::{
+    ERROR_KIND_KEY, ErrorKind, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE,
+};
 
 /// Concurrent in-flight requests per connection.
 pub const CONCURRENCY_PER_CONNECTION: usize = 256;
@@ -25,46 +27,6 @@ pub const CONCURRENCY_PER_CONNECTION: usize = 256;
 pub const MAX_CONCURRENT_STREAMS: u32 = 256;
 /// Commitments per streamed batch.
 pub const STREAM_BATCH: u32 = 1024;
-
-/// The stable name of an error variant (sent as metadata, read by [`crate::RemoteLedger`]).
-pub fn error_kind(e: &LedgerError) -> &'static str {
-    use LedgerError::*;
-    match e {
-        Encoding { .. } => "encoding",
-        InvalidArgument(_) => "invalid_argument",
-        UnknownRoot(_) => "unknown_root",
-        NullifierSpent => "nullifier_spent",
-        UnknownNode => "unknown_node",
-        NodeExists => "node_exists",
-        EscrowSizeNotAccepted(_) => "escrow_size",
-        ExpiryOutOfRange { .. } => "expiry",
-        InvalidProof => "invalid_proof",
-        InsufficientBalance => "insufficient_balance",
-        PoolUnderflow => "pool_underflow",
-        Overflow => "overflow",
-        UnknownEscrow => "unknown_escrow",
-        EscrowNotOpen => "escrow_not_open",
-        AlreadySettled => "already_settled",
-        WrongNode => "wrong_node",
-        DuplicateSession => "duplicate_session",
-        SettleWindowClosed => "settle_window_closed",
-        NotYetReclaimable(_) => "not_yet_reclaimable",
-        TotalExceedsEscrow => "total_exceeds_escrow",
-        DuplicateDeposit => "duplicate_deposit",
-        RegistrationUnauthenticated(_) => "registration_unauthenticated",
-        SettleUnauthorized(_) => "settle_unauthorized",
-        AccountUnauthenticated(_) => "account_unauthenticated",
-        BadNonce => "bad_nonce",
-        FaucetDisabled => "faucet_disabled",
-        VerifyingKeys(_) => "verifying_keys",
-        Busy => "busy",
-        Storage(_) => "storage",
-        Poisoned => "poisoned",
-        Corrupted(_) => "corrupted",
-        Unavailable(_) => "unavailable",
-        Remote { .. } => "remote",
-    }
-}
 
 /// The gRPC status of an error (docs/protocol.md §8.6).
 pub fn to_status(e: LedgerError) -> Status {
@@ -98,7 +60,7 @@ pub fn to_status(e: LedgerError) -> Status {
         Remote { code, .. } => Code::from_i32(*code),
     };
     let mut status = Status::new(code, e.to_string());
-    if let Ok(v) = error_kind(&e).parse() {
+    if let Ok(v) = ErrorKind::of(&e).name().parse() {
         status.metadata_mut().insert(ERROR_KIND_KEY, v);
     }
     status

@@ -15,7 +15,9 @@ pub fn signed_deposit(
     value: Value,
     addr: Address,
 ) -> Result<DepositRequest, LedgerError> {
-    let nonce = engine.account(&key.verifying_key().account_id())?.next_nonce;
+    let nonce = engine
+        .account(&key.verifying_key().account_id())?
+        .next_nonce;
     Ok(DepositRequest::signed(key, nonce, value, addr))
 }
 
@@ -66,11 +68,11 @@ pub fn authorise_settle(
     let mut slots = Vec::with_capacity(r.session_ids.len());
     for (id, cm) in r.session_ids.iter().zip(&r.cm_refunds) {
         match engine.get_escrow(id)? {
-            Some(e) => slots.push(SettleStatement::slot(&e, *cm)),
+            Some(e) => slots.push(SettleBatch::slot(&e, *cm)),
             None => return Ok(()),
         }
     }
-    let statement = SettleStatement {
+    let statement = SettleBatch {
         node_id: r.node_id,
         k: r.k,
         total: r.total,

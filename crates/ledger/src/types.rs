@@ -7,7 +7,7 @@ use veil_primitives::eddsa::{Signature, SigningKey, VerifyingKey};
 use veil_primitives::poseidon::DomainTag;
 use veil_primitives::{EncodingError, Fr, poseidon};
 
-use veil_circuits::settle::{SettlePublic, SlotPublic, ledger_batch_digest};
+use veil_circuits::settle::{SettlePublic, ledger_batch_digest};
 use veil_proofs::SettleSize;
 
 use crate::error::LedgerError;
@@ -17,6 +17,11 @@ pub use veil_primitives::keys::OwnerKey;
 pub use veil_primitives::merkle::MerkleRoot;
 pub use veil_primitives::note::{Address, NoteCommitment, Nullifier};
 pub use veil_primitives::value::Value;
+
+// The public statements are the circuits' own types (one definition each).
+pub use veil_circuits::access::AccessPublic;
+pub use veil_circuits::settle::SlotPublic;
+pub use veil_circuits::withdraw::WithdrawPublic;
 
 /// A Groth16 proof, 128 bytes compressed (docs/protocol.md §2.1). Decoded and
 /// validated by the verifier, never keyed on (adversarial B2).
@@ -38,30 +43,6 @@ impl std::fmt::Debug for Proof {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Proof({}…)", hex::encode(&self.0[..4]))
     }
-}
-
-/// The public inputs of an access proof (docs/protocol.md §4): everything
-/// the ledger checks before and after verifying it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccessStatement {
-    pub root: MerkleRoot,
-    pub nullifier: Nullifier,
-    pub cm_change: NoteCommitment,
-    pub escrow: Value,
-    pub node_id: NodeId,
-    pub session_key_hash: SessionKeyHash,
-    pub refund_owner: OwnerKey,
-    pub expiry: BlockHeight,
-}
-
-/// The public inputs of a withdraw proof.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WithdrawStatement {
-    pub root: MerkleRoot,
-    pub nullifier: Nullifier,
-    pub cm_change: NoteCommitment,
-    pub amount: Value,
-    pub recipient: AccountId,
 }
 
 /// A settlement request as the node sends it. The ledger rebuilds every
@@ -87,7 +68,7 @@ impl SettleRequest {
     /// node's escrow records as read from the ledger, in batch order.
     pub fn signed(
         key: &SigningKey,
-        statement: &SettleStatement,
+        statement: &SettleBatch,
         proof: Proof,
     ) -> Result<Self, LedgerError> {
         let m = statement.auth_message()?;
@@ -120,28 +101,19 @@ pub fn settle_auth_message(node_id: &NodeId, k: u32, batch_digest: Fr, total: Va
     )
 }
 
-/// One slot of the statement the ledger verifies a settlement against.
+/// A settlement batch as the ledger builds it from its own escrow records:
+/// `slots.len() <= k`; the remaining `k - slots.len()` slots are zero
+/// padding (docs/protocol.md §5.2). [`SettleBatch::public`] is its
+/// `settle_K` statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SettleSlot {
-    pub session_id: SessionId,
-    pub escrow: Value,
-    pub price_per_kib: Value,
-    pub session_key_hash: SessionKeyHash,
-    pub refund_owner: OwnerKey,
-    pub cm_refund: NoteCommitment,
-}
-
-/// The settle statement built by the ledger: `slots.len() <= k`; the
-/// remaining `k - slots.len()` slots are zero padding (docs/protocol.md §5.2).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SettleStatement {
+pub struct SettleBatch {
     pub node_id: NodeId,
     pub k: u32,
     pub total: Value,
-    pub slots: Vec<SettleSlot>,
+    pub slots: Vec<SlotPublic>,
 }
 
-impl SettleStatement {
+impl SettleBatch {
     /// [`settle_auth_message`] of this statement; an invalid batch (no
     /// `settle_K` circuit, more than `K` slots, a zero or repeated session
     /// id) is `InvalidArgument`.
@@ -163,19 +135,7 @@ impl SettleStatement {
     /// (more than `K`, a zero or repeated session id).
     pub fn public(&self) -> Option<(SettleSize, SettlePublic)> {
         let k = SettleSize::new(u64::from(self.k)).ok()?;
-        let slots: Vec<SlotPublic> = self
-            .slots
-            .iter()
-            .map(|x| SlotPublic {
-                session_id: x.session_id,
-                escrow: x.escrow,
-                price: x.price_per_kib,
-                session_key_hash: x.session_key_hash,
-                refund_owner: x.refund_owner,
-                cm_refund: x.cm_refund,
-            })
-            .collect();
-        let batch_digest = ledger_batch_digest(&self.node_id, k.get(), &slots).ok()?;
+        let batch_digest = ledger_batch_digest(&self.node_id, k.get(), &self.slots).ok()?;
         Some((
             k,
             SettlePublic {
@@ -187,11 +147,11 @@ impl SettleStatement {
     }
 
     /// The slot of `escrow` with the submitted refund commitment (§5.2).
-    pub fn slot(escrow: &Escrow, cm_refund: NoteCommitment) -> SettleSlot {
-        SettleSlot {
+    pub fn slot(escrow: &Escrow, cm_refund: NoteCommitment) -> SlotPublic {
+        SlotPublic {
             session_id: escrow.session_id,
             escrow: escrow.escrow,
-            price_per_kib: escrow.price_per_kib,
+            price: escrow.price_per_kib,
             session_key_hash: escrow.session_key_hash,
             refund_owner: escrow.refund_owner,
             cm_refund,

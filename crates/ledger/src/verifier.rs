@@ -5,29 +5,27 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use veil_circuits::access::AccessPublic;
-use veil_circuits::withdraw::WithdrawPublic;
 use veil_proofs::{CircuitId, SettleSize};
 
-use crate::types::{AccessStatement, Proof, SettleStatement, WithdrawStatement};
+use crate::types::{AccessPublic, Proof, SettleBatch, WithdrawPublic};
 
 /// Verifies the three kinds of proof the ledger accepts. Implementations
 /// must return `true` only for a proof that verifies (`Ok(true)` from
 /// Groth16; a decode error or `Ok(false)` is `false`).
 pub trait ProofVerifier: Send + Sync + 'static {
-    fn verify_access(&self, statement: &AccessStatement, proof: &Proof) -> bool;
-    fn verify_withdraw(&self, statement: &WithdrawStatement, proof: &Proof) -> bool;
-    fn verify_settle(&self, statement: &SettleStatement, proof: &Proof) -> bool;
+    fn verify_access(&self, statement: &AccessPublic, proof: &Proof) -> bool;
+    fn verify_withdraw(&self, statement: &WithdrawPublic, proof: &Proof) -> bool;
+    fn verify_settle(&self, statement: &SettleBatch, proof: &Proof) -> bool;
 }
 
 impl<V: ProofVerifier + ?Sized> ProofVerifier for Arc<V> {
-    fn verify_access(&self, s: &AccessStatement, p: &Proof) -> bool {
+    fn verify_access(&self, s: &AccessPublic, p: &Proof) -> bool {
         (**self).verify_access(s, p)
     }
-    fn verify_withdraw(&self, s: &WithdrawStatement, p: &Proof) -> bool {
+    fn verify_withdraw(&self, s: &WithdrawPublic, p: &Proof) -> bool {
         (**self).verify_withdraw(s, p)
     }
-    fn verify_settle(&self, s: &SettleStatement, p: &Proof) -> bool {
+    fn verify_settle(&self, s: &SettleBatch, p: &Proof) -> bool {
         (**self).verify_settle(s, p)
     }
 }
@@ -56,15 +54,15 @@ impl<V: ProofVerifier> CountingVerifier<V> {
 }
 
 impl<V: ProofVerifier> ProofVerifier for CountingVerifier<V> {
-    fn verify_access(&self, s: &AccessStatement, p: &Proof) -> bool {
+    fn verify_access(&self, s: &AccessPublic, p: &Proof) -> bool {
         self.count();
         self.inner.verify_access(s, p)
     }
-    fn verify_withdraw(&self, s: &WithdrawStatement, p: &Proof) -> bool {
+    fn verify_withdraw(&self, s: &WithdrawPublic, p: &Proof) -> bool {
         self.count();
         self.inner.verify_withdraw(s, p)
     }
-    fn verify_settle(&self, s: &SettleStatement, p: &Proof) -> bool {
+    fn verify_settle(&self, s: &SettleBatch, p: &Proof) -> bool {
         self.count();
         self.inner.verify_settle(s, p)
     }
@@ -100,13 +98,13 @@ impl FakeVerifier {
 }
 
 impl ProofVerifier for FakeVerifier {
-    fn verify_access(&self, _: &AccessStatement, p: &Proof) -> bool {
+    fn verify_access(&self, _: &AccessPublic, p: &Proof) -> bool {
         self.check(p)
     }
-    fn verify_withdraw(&self, _: &WithdrawStatement, p: &Proof) -> bool {
+    fn verify_withdraw(&self, _: &WithdrawPublic, p: &Proof) -> bool {
         self.check(p)
     }
-    fn verify_settle(&self, _: &SettleStatement, p: &Proof) -> bool {
+    fn verify_settle(&self, _: &SettleBatch, p: &Proof) -> bool {
         self.check(p)
     }
 }
@@ -116,13 +114,13 @@ impl ProofVerifier for FakeVerifier {
 pub struct RejectAll;
 
 impl ProofVerifier for RejectAll {
-    fn verify_access(&self, _: &AccessStatement, _: &Proof) -> bool {
+    fn verify_access(&self, _: &AccessPublic, _: &Proof) -> bool {
         false
     }
-    fn verify_withdraw(&self, _: &WithdrawStatement, _: &Proof) -> bool {
+    fn verify_withdraw(&self, _: &WithdrawPublic, _: &Proof) -> bool {
         false
     }
-    fn verify_settle(&self, _: &SettleStatement, _: &Proof) -> bool {
+    fn verify_settle(&self, _: &SettleBatch, _: &Proof) -> bool {
         false
     }
 }
@@ -180,55 +178,24 @@ fn decode_proof(p: &Proof) -> Option<veil_proofs::Proof> {
     veil_proofs::Proof::from_bytes(&p.0).ok()
 }
 
-/// The circuit statement of a ledger access statement (§3.1 order).
-pub fn access_public(s: &AccessStatement) -> AccessPublic {
-    AccessPublic {
-        root: s.root,
-        nullifier: s.nullifier,
-        cm_change: s.cm_change,
-        escrow: s.escrow,
-        node_id: s.node_id,
-        session_key_hash: s.session_key_hash,
-        refund_owner: s.refund_owner,
-        expiry: s.expiry,
-    }
-}
-
-/// The circuit statement of a ledger withdraw statement (§4).
-pub fn withdraw_public(s: &WithdrawStatement) -> WithdrawPublic {
-    WithdrawPublic {
-        root: s.root,
-        nullifier: s.nullifier,
-        cm_change: s.cm_change,
-        amount: s.amount,
-        recipient: s.recipient,
-    }
-}
-
 impl ProofVerifier for Groth16Verifier {
-    fn verify_access(&self, s: &AccessStatement, p: &Proof) -> bool {
+    fn verify_access(&self, s: &AccessPublic, p: &Proof) -> bool {
         let Some(proof) = decode_proof(p) else {
             return false;
         };
-        let token = veil_proofs::AccessToken {
-            public: access_public(s),
-            proof,
-        };
+        let token = veil_proofs::AccessToken { public: *s, proof };
         self.inner.verify_access(&token).is_ok()
     }
 
-    fn verify_withdraw(&self, s: &WithdrawStatement, p: &Proof) -> bool {
+    fn verify_withdraw(&self, s: &WithdrawPublic, p: &Proof) -> bool {
         let Some(proof) = decode_proof(p) else {
             return false;
         };
-        let w = veil_proofs::WithdrawProof {
-            public: withdraw_public(s),
-            proof,
-        };
+        let w = veil_proofs::WithdrawProof { public: *s, proof };
         self.inner.verify_withdraw(&w).is_ok()
     }
 
-    fn verify_settle(&self, s: &SettleStatement, p: &Proof) -> bool {
+    fn verify_settle(&self, s: &SettleBatch, p: &Proof) -> bool {
         let (Some(proof), Some((k, public))) = (decode_proof(p), s.public()) else {
             return false;
         };
@@ -237,7 +204,7 @@ impl ProofVerifier for Groth16Verifier {
 }
 
 /// One queued access verification and where its answer goes.
-type AccessJob = (AccessStatement, Proof, std::sync::mpsc::SyncSender<bool>);
+type AccessJob = (AccessPublic, Proof, std::sync::mpsc::SyncSender<bool>);
 
 /// [`Groth16Verifier`] that verifies concurrently submitted access tokens
 /// together: one worker thread drains the queue (up to `max_batch`) and
@@ -281,10 +248,7 @@ fn batch_worker(v: &Groth16Verifier, rx: &std::sync::mpsc::Receiver<AccessJob>, 
         for (i, (s, p, _)) in jobs.iter().enumerate() {
             // An undecodable proof is rejected without a pairing.
             if let Some(proof) = decode_proof(p) {
-                tokens.push(veil_proofs::AccessToken {
-                    public: access_public(s),
-                    proof,
-                });
+                tokens.push(veil_proofs::AccessToken { public: *s, proof });
                 index.push(i);
             }
         }
@@ -304,7 +268,7 @@ fn batch_worker(v: &Groth16Verifier, rx: &std::sync::mpsc::Receiver<AccessJob>, 
 }
 
 impl ProofVerifier for BatchingVerifier {
-    fn verify_access(&self, s: &AccessStatement, p: &Proof) -> bool {
+    fn verify_access(&self, s: &AccessPublic, p: &Proof) -> bool {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let sent = match self.queue.lock() {
             Ok(q) => q.send((s.clone(), p.clone(), tx)).is_ok(),
@@ -313,10 +277,10 @@ impl ProofVerifier for BatchingVerifier {
         // A stopped worker fails closed.
         sent && rx.recv().unwrap_or(false)
     }
-    fn verify_withdraw(&self, s: &WithdrawStatement, p: &Proof) -> bool {
+    fn verify_withdraw(&self, s: &WithdrawPublic, p: &Proof) -> bool {
         self.inner.verify_withdraw(s, p)
     }
-    fn verify_settle(&self, s: &SettleStatement, p: &Proof) -> bool {
+    fn verify_settle(&self, s: &SettleBatch, p: &Proof) -> bool {
         self.inner.verify_settle(s, p)
     }
 }

@@ -1,5 +1,6 @@
 //! `veil.ledger.v1` constants shared by the server (`service`) and the
-//! client (`remote`): message size limits and the error-kind metadata key.
+//! client (`remote`): message size limits, the error-kind metadata key and
+//! the one list of error-kind names.
 
 /// Largest request the service decodes (a settle_64 request is ~5 KiB).
 pub const MAX_DECODING_MESSAGE_SIZE: usize = 64 * 1024;
@@ -7,3 +8,221 @@ pub const MAX_DECODING_MESSAGE_SIZE: usize = 64 * 1024;
 pub const MAX_ENCODING_MESSAGE_SIZE: usize = 1024 * 1024;
 /// Metadata key carrying the stable name of the error variant.
 pub const ERROR_KIND_KEY: &str = "veil-ledger-error";
+
+use crate::error::LedgerError;
+
+/// The stable wire name of each [`LedgerError`] variant, sent under
+/// [`ERROR_KIND_KEY`] by the service and read back by the client
+/// (docs/protocol.md §8.6). [`KIND_NAMES`] is the one list of those names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    Encoding,
+    InvalidArgument,
+    UnknownRoot,
+    NullifierSpent,
+    UnknownNode,
+    NodeExists,
+    EscrowSize,
+    Expiry,
+    InvalidProof,
+    InsufficientBalance,
+    PoolUnderflow,
+    Overflow,
+    UnknownEscrow,
+    EscrowNotOpen,
+    AlreadySettled,
+    WrongNode,
+    DuplicateSession,
+    SettleWindowClosed,
+    NotYetReclaimable,
+    TotalExceedsEscrow,
+    DuplicateDeposit,
+    RegistrationUnauthenticated,
+    SettleUnauthorized,
+    AccountUnauthenticated,
+    BadNonce,
+    FaucetDisabled,
+    VerifyingKeys,
+    Busy,
+    Storage,
+    Poisoned,
+    Corrupted,
+    Unavailable,
+    Remote,
+}
+
+/// Every kind with its wire name: the only place these strings are written.
+pub const KIND_NAMES: [(ErrorKind, &str); 33] = {
+    use ErrorKind::*;
+    [
+        (Encoding, "encoding"),
+        (InvalidArgument, "invalid_argument"),
+        (UnknownRoot, "unknown_root"),
+        (NullifierSpent, "nullifier_spent"),
+        (UnknownNode, "unknown_node"),
+        (NodeExists, "node_exists"),
+        (EscrowSize, "escrow_size"),
+        (Expiry, "expiry"),
+        (InvalidProof, "invalid_proof"),
+        (InsufficientBalance, "insufficient_balance"),
+        (PoolUnderflow, "pool_underflow"),
+        (Overflow, "overflow"),
+        (UnknownEscrow, "unknown_escrow"),
+        (EscrowNotOpen, "escrow_not_open"),
+        (AlreadySettled, "already_settled"),
+        (WrongNode, "wrong_node"),
+        (DuplicateSession, "duplicate_session"),
+        (SettleWindowClosed, "settle_window_closed"),
+        (NotYetReclaimable, "not_yet_reclaimable"),
+        (TotalExceedsEscrow, "total_exceeds_escrow"),
+        (DuplicateDeposit, "duplicate_deposit"),
+        (RegistrationUnauthenticated, "registration_unauthenticated"),
+        (SettleUnauthorized, "settle_unauthorized"),
+        (AccountUnauthenticated, "account_unauthenticated"),
+        (BadNonce, "bad_nonce"),
+        (FaucetDisabled, "faucet_disabled"),
+        (VerifyingKeys, "verifying_keys"),
+        (Busy, "busy"),
+        (Storage, "storage"),
+        (Poisoned, "poisoned"),
+        (Corrupted, "corrupted"),
+        (Unavailable, "unavailable"),
+        (Remote, "remote"),
+    ]
+};
+
+impl ErrorKind {
+    /// The kind of an error.
+    pub fn of(e: &LedgerError) -> Self {
+        use LedgerError as E;
+        match e {
+            E::Encoding { .. } => Self::Encoding,
+            E::InvalidArgument(_) => Self::InvalidArgument,
+            E::UnknownRoot(_) => Self::UnknownRoot,
+            E::NullifierSpent => Self::NullifierSpent,
+            E::UnknownNode => Self::UnknownNode,
+            E::NodeExists => Self::NodeExists,
+            E::EscrowSizeNotAccepted(_) => Self::EscrowSize,
+            E::ExpiryOutOfRange { .. } => Self::Expiry,
+            E::InvalidProof => Self::InvalidProof,
+            E::InsufficientBalance => Self::InsufficientBalance,
+            E::PoolUnderflow => Self::PoolUnderflow,
+            E::Overflow => Self::Overflow,
+            E::UnknownEscrow => Self::UnknownEscrow,
+            E::EscrowNotOpen => Self::EscrowNotOpen,
+            E::AlreadySettled => Self::AlreadySettled,
+            E::WrongNode => Self::WrongNode,
+            E::DuplicateSession => Self::DuplicateSession,
+            E::SettleWindowClosed => Self::SettleWindowClosed,
+            E::NotYetReclaimable(_) => Self::NotYetReclaimable,
+            E::TotalExceedsEscrow => Self::TotalExceedsEscrow,
+            E::DuplicateDeposit => Self::DuplicateDeposit,
+            E::RegistrationUnauthenticated(_) => Self::RegistrationUnauthenticated,
+            E::SettleUnauthorized(_) => Self::SettleUnauthorized,
+            E::AccountUnauthenticated(_) => Self::AccountUnauthenticated,
+            E::BadNonce => Self::BadNonce,
+            E::FaucetDisabled => Self::FaucetDisabled,
+            E::VerifyingKeys(_) => Self::VerifyingKeys,
+            E::Busy => Self::Busy,
+            E::Storage(_) => Self::Storage,
+            E::Poisoned => Self::Poisoned,
+            E::Corrupted(_) => Self::Corrupted,
+            E::Unavailable(_) => Self::Unavailable,
+            E::Remote { .. } => Self::Remote,
+        }
+    }
+
+    /// Its wire name.
+    pub fn name(self) -> &'static str {
+        KIND_NAMES
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map_or("remote", |(_, n)| *n)
+    }
+
+    /// The kind a wire name stands for.
+    pub fn from_name(name: &str) -> Option<Self> {
+        KIND_NAMES.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
+    }
+
+    /// The error a client rebuilds from the kind alone, for the kinds whose
+    /// variant a caller acts on; `None` for the rest (their details stay in
+    /// the status message).
+    pub fn rebuild(self) -> Option<LedgerError> {
+        use LedgerError as E;
+        const REFUSED: &str = "refused by the ledger";
+        Some(match self {
+            Self::NullifierSpent => E::NullifierSpent,
+            Self::UnknownNode => E::UnknownNode,
+            Self::NodeExists => E::NodeExists,
+            Self::InvalidProof => E::InvalidProof,
+            Self::InsufficientBalance => E::InsufficientBalance,
+            Self::PoolUnderflow => E::PoolUnderflow,
+            Self::Overflow => E::Overflow,
+            Self::UnknownEscrow => E::UnknownEscrow,
+            Self::EscrowNotOpen => E::EscrowNotOpen,
+            Self::AlreadySettled => E::AlreadySettled,
+            Self::WrongNode => E::WrongNode,
+            Self::DuplicateSession => E::DuplicateSession,
+            Self::SettleWindowClosed => E::SettleWindowClosed,
+            Self::TotalExceedsEscrow => E::TotalExceedsEscrow,
+            Self::DuplicateDeposit => E::DuplicateDeposit,
+            Self::Busy => E::Busy,
+            Self::RegistrationUnauthenticated => E::RegistrationUnauthenticated(REFUSED),
+            Self::SettleUnauthorized => E::SettleUnauthorized(REFUSED),
+            Self::AccountUnauthenticated => E::AccountUnauthenticated(REFUSED),
+            Self::BadNonce => E::BadNonce,
+            Self::FaucetDisabled => E::FaucetDisabled,
+            Self::Poisoned => E::Poisoned,
+            Self::UnknownRoot => E::UnknownRoot(veil_primitives::merkle::ROOT_HISTORY),
+            Self::Encoding
+            | Self::InvalidArgument
+            | Self::EscrowSize
+            | Self::Expiry
+            | Self::NotYetReclaimable
+            | Self::VerifyingKeys
+            | Self::Storage
+            | Self::Corrupted
+            | Self::Unavailable
+            | Self::Remote => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_kind_has_one_distinct_name_that_reads_back() {
+        let names: HashSet<_> = KIND_NAMES.iter().map(|(_, n)| *n).collect();
+        let kinds: HashSet<_> = KIND_NAMES.iter().map(|(k, _)| *k).collect();
+        assert_eq!(names.len(), KIND_NAMES.len(), "a name is used twice");
+        assert_eq!(kinds.len(), KIND_NAMES.len(), "a kind is listed twice");
+        for (k, n) in KIND_NAMES {
+            assert_eq!(k.name(), n);
+            assert_eq!(ErrorKind::from_name(n), Some(k));
+        }
+        assert_eq!(ErrorKind::from_name("no_such_kind"), None);
+        assert_eq!(ErrorKind::from_name(""), None);
+    }
+
+    #[test]
+    fn a_rebuilt_error_has_the_kind_it_was_rebuilt_from() {
+        for (k, _) in KIND_NAMES {
+            if let Some(e) = k.rebuild() {
+                assert_eq!(ErrorKind::of(&e), k, "{e}");
+            }
+        }
+        // The variants a caller acts on come back exactly.
+        for e in [
+            LedgerError::NullifierSpent,
+            LedgerError::BadNonce,
+            LedgerError::Busy,
+        ] {
+            assert_eq!(ErrorKind::of(&e).rebuild(), Some(e));
+        }
+        assert_eq!(ErrorKind::Storage.rebuild(), None);
+    }
+}

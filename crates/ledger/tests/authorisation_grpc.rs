@@ -281,7 +281,7 @@ async fn settlement_needs_the_nodes_signature_over_the_wire() {
     let node = fx.node_key.verifying_key().node_id();
     testing::deposit(fx.ledger.engine(), &fx.wallet_key, Value(10_000), Address::from_fr(fr(1))).unwrap();
     let root = *fx.remote.roots().await.unwrap().last().unwrap();
-    let token = AccessStatement {
+    let token = AccessPublic {
         root,
         nullifier: Nullifier::from_fr(fr(500)),
         cm_change: NoteCommitment::from_fr(fr(501)),

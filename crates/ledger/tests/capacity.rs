@@ -169,7 +169,7 @@ struct Handle {
 }
 
 impl Handle {
-    fn token(&self, i: u64, root: MerkleRoot) -> AccessStatement {
+    fn token(&self, i: u64, root: MerkleRoot) -> AccessPublic {
         Fx::token_for(self.node, self.expiry, i, root)
     }
     fn settle_req(&self, ids: &[SessionId]) -> SettleRequest {
@@ -178,8 +178,8 @@ impl Handle {
 }
 
 impl Fx {
-    fn token_for(node: NodeId, expiry: BlockHeight, i: u64, root: MerkleRoot) -> AccessStatement {
-        AccessStatement {
+    fn token_for(node: NodeId, expiry: BlockHeight, i: u64, root: MerkleRoot) -> AccessPublic {
+        AccessPublic {
             root,
             nullifier: Nullifier::from_fr(fr(1_000_000 + i)),
             cm_change: NoteCommitment::from_fr(fr(2_000_000 + i)),

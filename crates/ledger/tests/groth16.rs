@@ -157,7 +157,7 @@ impl Fx {
     }
 
     /// A real access token for `note`, escrow `E` at the main node.
-    fn token(&mut self, note: &Owned, session: &SigningKey) -> (AccessStatement, Proof) {
+    fn token(&mut self, note: &Owned, session: &SigningKey) -> (AccessPublic, Proof) {
         let private = self.private(note);
         let height = self.engine.status().unwrap().height;
         let public = AccessPublic::derive(
@@ -172,7 +172,7 @@ impl Fx {
         let t = prover()
             .prove_access(&public, &private, &mut self.rng)
             .unwrap();
-        let st = AccessStatement {
+        let st = AccessPublic {
             root: public.root,
             nullifier: public.nullifier,
             cm_change: public.cm_change,
@@ -203,59 +203,59 @@ fn real_access_token_opens_and_any_altered_input_is_rejected() {
     let before = fx.status();
     let calls = fx.verifier.calls();
 
-    let altered: Vec<(&str, AccessStatement)> = vec![
+    let altered: Vec<(&str, AccessPublic)> = vec![
         (
             "root",
-            AccessStatement {
+            AccessPublic {
                 root: newer_root,
                 ..st.clone()
             },
         ),
         (
             "nullifier",
-            AccessStatement {
+            AccessPublic {
                 nullifier: Nullifier::from_fr(fr(1)),
                 ..st.clone()
             },
         ),
         (
             "cm_change",
-            AccessStatement {
+            AccessPublic {
                 cm_change: NoteCommitment::from_fr(fr(2)),
                 ..st.clone()
             },
         ),
         (
             "escrow",
-            AccessStatement {
+            AccessPublic {
                 escrow: E2,
                 ..st.clone()
             },
         ),
         (
             "node_id",
-            AccessStatement {
+            AccessPublic {
                 node_id: fx.other_node,
                 ..st.clone()
             },
         ),
         (
             "session_key_hash",
-            AccessStatement {
+            AccessPublic {
                 session_key_hash: SessionKeyHash::from_fr(fr(3)),
                 ..st.clone()
             },
         ),
         (
             "refund_owner",
-            AccessStatement {
+            AccessPublic {
                 refund_owner: OwnerKey::from_fr(fr(4)),
                 ..st.clone()
             },
         ),
         (
             "expiry",
-            AccessStatement {
+            AccessPublic {
                 expiry: BlockHeight(st.expiry.0 + 1),
                 ..st.clone()
             },
@@ -291,7 +291,7 @@ fn real_access_token_opens_and_any_altered_input_is_rejected() {
     // Batched verification (§7.5) gives the same answers, also when valid
     // and invalid tokens share a batch.
     let batching = Arc::new(BatchingVerifier::new((*verifier()).clone(), 16).unwrap());
-    let bad = AccessStatement {
+    let bad = AccessPublic {
         expiry: BlockHeight(st.expiry.0 + 1),
         ..st.clone()
     };
@@ -465,7 +465,7 @@ fn real_withdraw_end_to_end() {
     let w = prover()
         .prove_withdraw(&public, &private, &mut fx.rng)
         .unwrap();
-    let st = WithdrawStatement {
+    let st = WithdrawPublic {
         root: public.root,
         nullifier: public.nullifier,
         cm_change: public.cm_change,
@@ -475,11 +475,11 @@ fn real_withdraw_end_to_end() {
     let proof = to_ledger_proof(&w.proof);
     let before = fx.status();
     for bad in [
-        WithdrawStatement {
+        WithdrawPublic {
             amount: Value(1_201),
             ..st.clone()
         },
-        WithdrawStatement {
+        WithdrawPublic {
             recipient: AccountId::from_fr(fr(6_666)),
             ..st.clone()
         },
@@ -495,7 +495,7 @@ fn real_withdraw_end_to_end() {
     assert_eq!(fx.status().pool, Value(before.pool.0 - 1_200));
     // The nullifier is spent: the same note cannot open an escrow.
     let spent = fx.engine.withdraw(
-        WithdrawStatement {
+        WithdrawPublic {
             amount: Value(1),
             ..st
         },

@@ -39,7 +39,12 @@ async fn registration(
 }
 
 /// A deposit signed by the account key at its next nonce.
-async fn deposit(l: &impl LedgerApi, account: &SigningKey, v: Value, addr: Address) -> DepositReceipt {
+async fn deposit(
+    l: &impl LedgerApi,
+    account: &SigningKey,
+    v: Value,
+    addr: Address,
+) -> DepositReceipt {
     let nonce = l
         .account(account.verifying_key().account_id())
         .await
@@ -51,9 +56,11 @@ async fn deposit(l: &impl LedgerApi, account: &SigningKey, v: Value, addr: Addre
 }
 
 async fn start() -> (EmbeddedLedger, String, tokio::sync::oneshot::Sender<()>) {
-    let ledger =
-        EmbeddedLedger::in_memory(Arc::new(FakeVerifier::default()), LedgerConfig::with_dev_faucet())
-            .unwrap();
+    let ledger = EmbeddedLedger::in_memory(
+        Arc::new(FakeVerifier::default()),
+        LedgerConfig::with_dev_faucet(),
+    )
+    .unwrap();
     let (listener, addr) = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let l = ledger.clone();
@@ -85,7 +92,7 @@ async fn remote_round_trip_and_typed_errors() {
     let d = deposit(&remote, &acct_key, Value(500), Address::from_fr(fr(4))).await;
     assert_eq!(remote.commitments(0, 10).await.unwrap(), vec![d.commitment]);
     let roots = remote.roots().await.unwrap();
-    let token = AccessStatement {
+    let token = AccessPublic {
         root: *roots.last().unwrap(),
         nullifier: Nullifier::from_fr(fr(5)),
         cm_change: NoteCommitment::from_fr(fr(6)),
@@ -111,7 +118,7 @@ async fn remote_round_trip_and_typed_errors() {
             .unwrap(),
         e
     );
-    let conflicting = AccessStatement {
+    let conflicting = AccessPublic {
         cm_change: NoteCommitment::from_fr(fr(9)),
         ..token
     };
@@ -247,7 +254,7 @@ async fn full_verification_queue_is_busy() {
         veil_ledger::Engine::in_memory(Arc::new(FakeVerifier::default()), LedgerConfig::default())
             .unwrap();
     let ledger = EmbeddedLedger::new(engine, 0);
-    let token = AccessStatement {
+    let token = AccessPublic {
         root: MerkleRoot::from_fr(fr(1)),
         nullifier: Nullifier::from_fr(fr(5)),
         cm_change: NoteCommitment::from_fr(fr(6)),
@@ -292,7 +299,7 @@ async fn nullifier_lookup_sees_escrows_and_withdrawals() {
     }
     remote
         .open_escrow(
-            AccessStatement {
+            AccessPublic {
                 root,
                 nullifier: nf_open,
                 cm_change: NoteCommitment::from_fr(fr(6)),
@@ -308,7 +315,7 @@ async fn nullifier_lookup_sees_escrows_and_withdrawals() {
         .unwrap();
     remote
         .withdraw(
-            WithdrawStatement {
+            WithdrawPublic {
                 root,
                 nullifier: nf_withdraw,
                 cm_change: NoteCommitment::from_fr(fr(10)),

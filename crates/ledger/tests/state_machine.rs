@@ -81,9 +81,9 @@ fn fixture() -> Fx {
 }
 
 impl Fx {
-    fn token(&self, nf: u64) -> AccessStatement {
+    fn token(&self, nf: u64) -> AccessPublic {
         let roots = self.engine.roots().unwrap();
-        AccessStatement {
+        AccessPublic {
             root: *roots.last().unwrap(),
             nullifier: Nullifier::from_fr(fr(10_000 + nf)),
             cm_change: NoteCommitment::from_fr(fr(20_000 + nf)),
@@ -145,7 +145,7 @@ fn open_escrow_happy_path_and_idempotent_retry() {
     );
     assert_eq!(fx.verifier.calls(), calls);
     // Different token, same nullifier: refused.
-    let other = AccessStatement {
+    let other = AccessPublic {
         cm_change: NoteCommitment::from_fr(fr(1)),
         ..t
     };
@@ -179,7 +179,7 @@ fn c5_cheap_checks_run_before_any_pairing() {
     let fx = fixture();
     fx.open(1);
     let calls = fx.verifier.calls();
-    let bad_root = AccessStatement {
+    let bad_root = AccessPublic {
         root: MerkleRoot::from_fr(fr(12345)),
         ..fx.token(2)
     };
@@ -188,7 +188,7 @@ fn c5_cheap_checks_run_before_any_pairing() {
             .open_escrow(bad_root, &FakeVerifier::valid_proof()),
         Err(LedgerError::UnknownRoot(_))
     ));
-    let spent = AccessStatement {
+    let spent = AccessPublic {
         cm_change: NoteCommitment::from_fr(fr(3)),
         ..fx.token(1)
     };
@@ -196,7 +196,7 @@ fn c5_cheap_checks_run_before_any_pairing() {
         fx.engine.open_escrow(spent, &FakeVerifier::valid_proof()),
         Err(LedgerError::NullifierSpent)
     );
-    let unknown_node = AccessStatement {
+    let unknown_node = AccessPublic {
         node_id: NodeId::from_fr(fr(5)),
         ..fx.token(3)
     };
@@ -205,7 +205,7 @@ fn c5_cheap_checks_run_before_any_pairing() {
             .open_escrow(unknown_node, &FakeVerifier::valid_proof()),
         Err(LedgerError::UnknownNode)
     );
-    let size = AccessStatement {
+    let size = AccessPublic {
         escrow: Value(999),
         ..fx.token(4)
     };
@@ -223,7 +223,7 @@ fn c5_cheap_checks_run_before_any_pairing() {
 #[test]
 fn d6_root_window_boundary() {
     let fx = fixture();
-    let zero = AccessStatement {
+    let zero = AccessPublic {
         root: MerkleRoot::from_fr(fr(0)),
         ..fx.token(1)
     };
@@ -241,7 +241,7 @@ fn d6_root_window_boundary() {
         Some(&old),
         "oldest root still inside the window"
     );
-    let inside = AccessStatement {
+    let inside = AccessPublic {
         root: old,
         ..fx.token(2)
     };
@@ -249,7 +249,7 @@ fn d6_root_window_boundary() {
         .open_escrow(inside, &FakeVerifier::valid_proof())
         .unwrap();
     // The open appended a root: `old` is now just outside.
-    let outside = AccessStatement {
+    let outside = AccessPublic {
         root: old,
         ..fx.token(3)
     };
@@ -263,7 +263,7 @@ fn d6_root_window_boundary() {
 fn expiry_must_be_future_and_bounded_by_ledger_height() {
     let fx = fixture();
     let h = fx.engine.status().unwrap().height.0;
-    let now = AccessStatement {
+    let now = AccessPublic {
         expiry: BlockHeight(h),
         ..fx.token(1)
     };
@@ -271,7 +271,7 @@ fn expiry_must_be_future_and_bounded_by_ledger_height() {
         fx.engine.open_escrow(now, &FakeVerifier::valid_proof()),
         Err(LedgerError::ExpiryOutOfRange { .. })
     ));
-    let far = AccessStatement {
+    let far = AccessPublic {
         expiry: BlockHeight(h + 10_001),
         ..fx.token(1)
     };
@@ -279,7 +279,7 @@ fn expiry_must_be_future_and_bounded_by_ledger_height() {
         fx.engine.open_escrow(far, &FakeVerifier::valid_proof()),
         Err(LedgerError::ExpiryOutOfRange { .. })
     ));
-    let edge = AccessStatement {
+    let edge = AccessPublic {
         expiry: BlockHeight(h + 10_000),
         ..fx.token(1)
     };
@@ -299,7 +299,7 @@ fn d1_c7_same_nullifier_concurrently_exactly_one_escrow() {
         let tok = if i % 2 == 0 {
             t.clone()
         } else {
-            AccessStatement {
+            AccessPublic {
                 cm_change: NoteCommitment::from_fr(fr(600 + i)),
                 ..t.clone()
             }
@@ -449,7 +449,7 @@ fn withdraw_pays_account_and_spends_nullifier_once() {
     let fx = fixture();
     let root = *fx.engine.roots().unwrap().last().unwrap();
     let to = AccountId::from_fr(fr(4242));
-    let st = WithdrawStatement {
+    let st = WithdrawPublic {
         root,
         nullifier: Nullifier::from_fr(fr(8)),
         cm_change: NoteCommitment::from_fr(fr(9)),
@@ -468,7 +468,7 @@ fn withdraw_pays_account_and_spends_nullifier_once() {
         Value(700),
         "retry pays once"
     );
-    let other = WithdrawStatement {
+    let other = WithdrawPublic {
         amount: Value(1),
         ..st.clone()
     };
@@ -477,7 +477,7 @@ fn withdraw_pays_account_and_spends_nullifier_once() {
         Err(LedgerError::NullifierSpent)
     );
     // The same nf cannot then open an escrow either.
-    let t = AccessStatement {
+    let t = AccessPublic {
         nullifier: st.nullifier,
         ..fx.token(1)
     };
@@ -486,7 +486,7 @@ fn withdraw_pays_account_and_spends_nullifier_once() {
         Err(LedgerError::NullifierSpent)
     );
     // Turnstile: more than the pool holds is refused.
-    let huge = WithdrawStatement {
+    let huge = WithdrawPublic {
         nullifier: Nullifier::from_fr(fr(11)),
         amount: Value(10_000_000),
         ..st
@@ -528,7 +528,7 @@ fn d11_duplicate_commitments_are_distinct_leaves_and_deposit_retry_is_idempotent
         "retry debits once"
     );
     // The same commitment as a change output lands as a new leaf.
-    let t = AccessStatement {
+    let t = AccessPublic {
         cm_change: a.commitment,
         ..fx.token(1)
     };

@@ -8,8 +8,8 @@ use veil_ledger::audit::audit;
 use veil_ledger::types::*;
 use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{Engine, LedgerConfig, LedgerError, testing};
-use veil_primitives::eddsa::SigningKey;
 use veil_primitives::Fr;
+use veil_primitives::eddsa::SigningKey;
 
 fn fr(v: u64) -> Fr {
     Fr::from(v)
@@ -35,7 +35,13 @@ fn populate(path: &std::path::Path) {
     let e = engine_at(path).unwrap();
     e.faucet(account(1), Value(1_000)).unwrap();
     for i in 0..50 {
-        testing::deposit(&e, &account_key(1), Value(10), Address::from_fr(fr(100 + i))).unwrap();
+        testing::deposit(
+            &e,
+            &account_key(1),
+            Value(10),
+            Address::from_fr(fr(100 + i)),
+        )
+        .unwrap();
     }
 }
 
@@ -47,7 +53,11 @@ fn acknowledged_writes_survive_reopen() {
     let e = engine_at(&path).unwrap();
     assert_eq!(e.status().unwrap().commitment_count, 50);
     assert_eq!(e.balance(&account(1)).unwrap(), Value(500));
-    assert_eq!(e.account(&account(1)).unwrap().next_nonce, 50, "nonces are durable");
+    assert_eq!(
+        e.account(&account(1)).unwrap().next_nonce,
+        50,
+        "nonces are durable"
+    );
     assert!(audit(e.store()).unwrap().ok());
 }
 
@@ -65,12 +75,18 @@ fn an_older_schema_is_refused_and_not_rewritten() {
     {
         let db = redb::Database::open(&path).unwrap();
         let tx = db.begin_write().unwrap();
-        tx.open_table(META).unwrap().insert(META_SCHEMA_VERSION, old.as_slice()).unwrap();
+        tx.open_table(META)
+            .unwrap()
+            .insert(META_SCHEMA_VERSION, old.as_slice())
+            .unwrap();
         tx.commit().unwrap();
     }
     match engine_at(&path) {
         Err(LedgerError::Corrupted(m)) => {
-            assert!(m.contains(&format!("schema version {}", SCHEMA_VERSION - 1)), "{m}")
+            assert!(
+                m.contains(&format!("schema version {}", SCHEMA_VERSION - 1)),
+                "{m}"
+            )
         }
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("an older schema was opened"),
@@ -79,8 +95,15 @@ fn an_older_schema_is_refused_and_not_rewritten() {
     let tx = db.begin_read().unwrap();
     let meta = tx.open_table(META).unwrap();
     let version = meta.get(META_SCHEMA_VERSION).unwrap().unwrap();
-    assert!(version.value() == old.as_slice(), "the version record is unchanged");
-    assert_eq!(tx.open_table(COMMITMENTS).unwrap().len().unwrap(), 50, "no data lost");
+    assert!(
+        version.value() == old.as_slice(),
+        "the version record is unchanged"
+    );
+    assert_eq!(
+        tx.open_table(COMMITMENTS).unwrap().len().unwrap(),
+        50,
+        "no data lost"
+    );
 }
 
 #[test]
@@ -219,7 +242,7 @@ proptest! {
             let _ = match s {
                 Step::Faucet(a, v) => e.faucet(acct(a), Value(u64::from(v))).map(|_| ()),
                 Step::Deposit(a, v) => testing::deposit(&e, &acct_key(a), Value(u64::from(v)), Address::from_fr(fr(seq))).map(|_| ()),
-                Step::Open(n, big) => e.open_escrow(AccessStatement {
+                Step::Open(n, big) => e.open_escrow(AccessPublic {
                     root, nullifier: Nullifier::from_fr(fr(50_000 + u64::from(n))),
                     cm_change: NoteCommitment::from_fr(fr(seq)), escrow: Value(if big { 60_000 } else { 100 }),
                     node_id: node, session_key_hash: SessionKeyHash::from_fr(fr(1)),
@@ -235,7 +258,7 @@ proptest! {
                     e.settle(r).map(|_| ())
                 }
                 Step::Reclaim(n) => e.reclaim(SessionId::from_fr(fr(50_000 + u64::from(n)))).map(|_| ()),
-                Step::Withdraw(n, v) => e.withdraw(WithdrawStatement {
+                Step::Withdraw(n, v) => e.withdraw(WithdrawPublic {
                     root, nullifier: Nullifier::from_fr(fr(90_000 + u64::from(n))),
                     cm_change: NoteCommitment::from_fr(fr(seq)), amount: Value(u64::from(v)), recipient: acct(n % 3),
                 }, &FakeVerifier::valid_proof()).map(|_| ()),

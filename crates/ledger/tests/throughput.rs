@@ -42,17 +42,17 @@ struct Timed {
 }
 
 impl ProofVerifier for Timed {
-    fn verify_access(&self, s: &AccessStatement, p: &Proof) -> bool {
+    fn verify_access(&self, s: &AccessPublic, p: &Proof) -> bool {
         let t = Instant::now();
         let ok = self.inner.verify_access(s, p);
         self.nanos
             .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         ok
     }
-    fn verify_withdraw(&self, s: &WithdrawStatement, p: &Proof) -> bool {
+    fn verify_withdraw(&self, s: &WithdrawPublic, p: &Proof) -> bool {
         self.inner.verify_withdraw(s, p)
     }
-    fn verify_settle(&self, s: &SettleStatement, p: &Proof) -> bool {
+    fn verify_settle(&self, s: &SettleBatch, p: &Proof) -> bool {
         self.inner.verify_settle(s, p)
     }
 }
@@ -134,10 +134,10 @@ fn tokens(n: usize) -> (MerkleRoot, Vec<AccessToken>) {
     (root, out)
 }
 
-fn statement(t: &AccessToken) -> (AccessStatement, Proof) {
+fn statement(t: &AccessToken) -> (AccessPublic, Proof) {
     let p = &t.public;
     (
-        AccessStatement {
+        AccessPublic {
             root: p.root,
             nullifier: p.nullifier,
             cm_change: p.cm_change,
@@ -196,7 +196,13 @@ async fn run_one(
     .unwrap();
     ledger.register_node(g).await.unwrap();
     for i in 0..n as u64 {
-        testing::deposit(ledger.engine(), &wallet_key, Value(2_000), note(i).2.address()).unwrap();
+        testing::deposit(
+            ledger.engine(),
+            &wallet_key,
+            Value(2_000),
+            note(i).2.address(),
+        )
+        .unwrap();
     }
     assert_eq!(ledger.status().await.unwrap().root, root);
 

@@ -5,14 +5,14 @@
 //! The node is generic over these so that its service logic (check order,
 //! queue bounds, failure counting) is tested without minutes of proving;
 //! [`crate::proofs_backend`] implements them with `veil-proofs`.
-use veil_ledger::types::{AccessStatement, Escrow, NodeId, NoteCommitment, Proof, Value};
+use veil_ledger::types::{AccessPublic, Escrow, NodeId, NoteCommitment, Proof, Value};
 use veil_primitives::eddsa::VerifyingKey;
 use veil_primitives::receipt::SignedReceipt;
 
 /// A decoded access token: the access statement (public inputs) and proof.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessToken {
-    pub statement: AccessStatement,
+    pub statement: AccessPublic,
     pub proof: Proof,
 }
 

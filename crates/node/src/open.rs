@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use tracing::debug;
-use veil_ledger::types::{AccessStatement, Escrow, EscrowState, MerkleRoot, SessionId};
+use veil_ledger::types::{AccessPublic, Escrow, EscrowState, MerkleRoot, SessionId};
 use veil_ledger::{LedgerApi, LedgerError};
 use veil_primitives::eddsa::VerifyingKey;
 
@@ -168,7 +168,7 @@ impl<L: LedgerApi> Inner<L> {
     fn resume(
         &self,
         escrow: &Escrow,
-        st: &AccessStatement,
+        st: &AccessPublic,
         session_key: VerifyingKey,
     ) -> Result<Opened, OpenError> {
         if !self.is_uninstalled_open_of(escrow, st)? {
@@ -185,7 +185,7 @@ impl<L: LedgerApi> Inner<L> {
     fn is_uninstalled_open_of(
         &self,
         escrow: &Escrow,
-        st: &AccessStatement,
+        st: &AccessPublic,
     ) -> Result<bool, OpenError> {
         let same = escrow.state == EscrowState::Open
             && escrow.node_id == self.node_id

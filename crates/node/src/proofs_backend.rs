@@ -5,41 +5,16 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use veil_circuits::access::AccessPublic;
 use veil_circuits::settle::{SettlePublic, Slot};
-use veil_ledger::types::{AccessStatement, NodeId, Proof, Value};
+use veil_ledger::types::{NodeId, Proof, Value};
 use veil_proofs::{CircuitId, ParamStore, ParamsError, Prover, SettleSize, Verifier};
 
-use crate::backend::{AccessToken, AccessVerifier, ProveError, SettleProver, SettleSlotWitness, TokenDecodeError};
+use crate::backend::{
+    AccessToken, AccessVerifier, ProveError, SettleProver, SettleSlotWitness, TokenDecodeError,
+};
 
 /// Batch sizes the node settles with: 8 for small batches, 64 for large.
 pub const NODE_SETTLE_SIZES: [u32; 2] = [8, 64];
-
-fn to_statement(p: &AccessPublic) -> AccessStatement {
-    AccessStatement {
-        root: veil_ledger::types::MerkleRoot::from_fr(p.root.inner()),
-        nullifier: p.nullifier,
-        cm_change: p.cm_change,
-        escrow: p.escrow,
-        node_id: p.node_id,
-        session_key_hash: p.session_key_hash,
-        refund_owner: p.refund_owner,
-        expiry: p.expiry,
-    }
-}
-
-fn to_public(s: &AccessStatement) -> AccessPublic {
-    AccessPublic {
-        root: veil_primitives::merkle::MerkleRoot::from_fr(s.root.inner()),
-        nullifier: s.nullifier,
-        cm_change: s.cm_change,
-        escrow: s.escrow,
-        node_id: s.node_id,
-        session_key_hash: s.session_key_hash,
-        refund_owner: s.refund_owner,
-        expiry: s.expiry,
-    }
-}
 
 /// Access verification with the pinned access verifying key.
 pub struct ProofsVerifier {
@@ -49,19 +24,30 @@ pub struct ProofsVerifier {
 impl ProofsVerifier {
     /// Loads the access verifying key from `store` (checked against its pin, B8).
     pub fn load(store: &ParamStore) -> Result<Self, ParamsError> {
-        Ok(Self { verifier: Verifier::from_store(store, &[CircuitId::Access], None)? })
+        Ok(Self {
+            verifier: Verifier::from_store(store, &[CircuitId::Access], None)?,
+        })
     }
 }
 
 impl AccessVerifier for ProofsVerifier {
     fn decode(&self, bytes: &[u8]) -> Result<AccessToken, TokenDecodeError> {
-        let t = veil_proofs::AccessToken::from_bytes(bytes).map_err(|e| TokenDecodeError(e.to_string()))?;
-        Ok(AccessToken { statement: to_statement(&t.public), proof: Proof(t.proof.to_bytes()) })
+        let t = veil_proofs::AccessToken::from_bytes(bytes)
+            .map_err(|e| TokenDecodeError(e.to_string()))?;
+        Ok(AccessToken {
+            statement: t.public,
+            proof: Proof(t.proof.to_bytes()),
+        })
     }
 
     fn verify(&self, token: &AccessToken) -> bool {
-        let Ok(proof) = veil_proofs::Proof::from_bytes(&token.proof.0) else { return false };
-        let t = veil_proofs::AccessToken { public: to_public(&token.statement), proof };
+        let Ok(proof) = veil_proofs::Proof::from_bytes(&token.proof.0) else {
+            return false;
+        };
+        let t = veil_proofs::AccessToken {
+            public: token.statement,
+            proof,
+        };
         // Only Ok(()) is a valid proof (stack.md: never `.is_ok()` on a bool result).
         matches!(self.verifier.verify_access(&t), Ok(()))
     }
@@ -79,14 +65,21 @@ pub struct ProofsProver {
 
 impl ProofsProver {
     pub fn new(store: ParamStore) -> Self {
-        Self { store, provers: Mutex::new(BTreeMap::new()) }
+        Self {
+            store,
+            provers: Mutex::new(BTreeMap::new()),
+        }
     }
 
     fn prover(&self, k: u32) -> Result<Prover, ProveError> {
         let size = SettleSize::new(u64::from(k)).map_err(|e| ProveError(e.to_string()))?;
-        let cell = crate::state::lock(&self.provers).entry(k).or_default().clone();
+        let cell = crate::state::lock(&self.provers)
+            .entry(k)
+            .or_default()
+            .clone();
         cell.get_or_init(|| {
-            Prover::from_store(&self.store, &[CircuitId::Settle(size)], None).map_err(|e| e.to_string())
+            Prover::from_store(&self.store, &[CircuitId::Settle(size)], None)
+                .map_err(|e| e.to_string())
         })
         .clone()
         .map_err(ProveError)
@@ -98,7 +91,13 @@ impl SettleProver for ProofsProver {
         NODE_SETTLE_SIZES.to_vec()
     }
 
-    fn prove(&self, node_id: NodeId, k: u32, total: Value, slots: &[SettleSlotWitness]) -> Result<Proof, ProveError> {
+    fn prove(
+        &self,
+        node_id: NodeId,
+        k: u32,
+        total: Value,
+        slots: &[SettleSlotWitness],
+    ) -> Result<Proof, ProveError> {
         if slots.len() > k as usize {
             return Err(ProveError(format!("{} slots for K = {k}", slots.len())));
         }
@@ -118,7 +117,10 @@ impl SettleProver for ProofsProver {
         all.resize(k as usize, Slot::padding());
         let public = SettlePublic::for_slots(node_id, &all);
         if public.total != total {
-            return Err(ProveError(format!("total mismatch: node {total:?}, circuit {:?}", public.total)));
+            return Err(ProveError(format!(
+                "total mismatch: node {total:?}, circuit {:?}",
+                public.total
+            )));
         }
         let prover = self.prover(k)?;
         let mut rng = rand::rngs::OsRng;

@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use veil_circuits::settle::{refund_commitment, slot_pay};
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
-use veil_ledger::types::{EscrowState, SessionId, SettleRequest, SettleStatement, Value};
+use veil_ledger::types::{EscrowState, SessionId, SettleRequest, SettleBatch, Value};
 
 use veil_primitives::eddsa::VerifyingKey;
 use veil_primitives::ids::BlockHeight;
@@ -245,13 +245,13 @@ impl<L: LedgerApi> Inner<L> {
         let session_ids: Vec<SessionId> = slots.iter().map(|s| s.escrow.session_id).collect();
         // Only the node may settle its sessions: authorise the exact
         // statement with the node key (§8.3.3).
-        let statement = SettleStatement {
+        let statement = SettleBatch {
             node_id,
             k,
             total,
             slots: slots
                 .iter()
-                .map(|s| SettleStatement::slot(&s.escrow, s.cm_refund))
+                .map(|s| SettleBatch::slot(&s.escrow, s.cm_refund))
                 .collect(),
         };
         let request = SettleRequest::signed(&self.node_key, &statement, proof)?;

@@ -164,12 +164,16 @@ mod tests {
     use proptest::prelude::*;
 
     fn vectors() -> serde_json::Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/vectors/poseidon_circomlib_bn254.json"
-        );
-        let text =
-            std::fs::read_to_string(path).expect("shared/vectors must sit beside the repository");
+        // `shared/vectors/` sits beside the repository (or beside a worktree's
+        // ancestors): look upwards from this crate for it.
+        const FILE: &str = "shared/vectors/poseidon_circomlib_bn254.json";
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let path = here
+            .ancestors()
+            .map(|dir| dir.join(FILE))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{FILE} not found above {}", here.display()));
+        let text = std::fs::read_to_string(&path).expect("vector file is readable");
         serde_json::from_str(&text).expect("vector file is JSON")
     }
 

@@ -5,8 +5,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::ProofError;
-
 /// The settlement batch sizes for which a circuit (and keys) exist.
 pub const SETTLE_SIZES: [usize; 3] = [1, 8, 64];
 
@@ -34,12 +32,12 @@ impl SettleSize {
     pub const K64: SettleSize = SettleSize(64);
 
     /// The batch size `K`, if it has a circuit.
-    pub fn new(k: u64) -> Result<Self, ProofError> {
+    pub fn new(k: u64) -> Result<Self, UnknownBatchSize> {
         match k {
             1 => Ok(Self::K1),
             8 => Ok(Self::K8),
             64 => Ok(Self::K64),
-            other => Err(ProofError::UnknownBatchSize(other)),
+            other => Err(UnknownBatchSize(other)),
         }
     }
 
@@ -76,6 +74,11 @@ impl fmt::Display for CircuitId {
         f.write_str(self.name())
     }
 }
+
+/// A settlement batch size for which no circuit exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("no settlement circuit for batch size {0} (expected 1, 8 or 64)")]
+pub struct UnknownBatchSize(pub u64);
 
 /// The name is not one of the five circuit names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,7 +118,7 @@ mod tests {
     #[test]
     fn only_three_batch_sizes() {
         for k in [0u64, 2, 7, 9, 63, 65, 128, u64::MAX] {
-            assert_eq!(SettleSize::new(k), Err(ProofError::UnknownBatchSize(k)));
+            assert_eq!(SettleSize::new(k), Err(UnknownBatchSize(k)));
         }
         for k in SETTLE_SIZES {
             assert_eq!(SettleSize::new(k as u64).map(SettleSize::get), Ok(k));

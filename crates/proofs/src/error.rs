@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 use veil_primitives::EncodingError;
 
-use crate::circuit::CircuitId;
+use crate::circuit::{CircuitId, UnknownBatchSize};
 
 /// A proof or token could not be decoded, or a proof could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -135,5 +135,11 @@ impl ParamsError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<UnknownBatchSize> for ProofError {
+    fn from(e: UnknownBatchSize) -> Self {
+        Self::UnknownBatchSize(e.0)
     }
 }

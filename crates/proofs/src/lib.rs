@@ -18,7 +18,7 @@ pub mod samples;
 pub mod token;
 pub mod verifier;
 
-pub use circuit::{CircuitId, SettleSize};
+pub use circuit::{CircuitId, SettleSize, UnknownBatchSize};
 pub use error::{ParamsError, ProofError, VerifyError};
 pub use groth16::{INSECURE_WARNING, PreparedKey, ProvingContext, ProvingKey};
 pub use params::{ParamStore, SetupEvent};

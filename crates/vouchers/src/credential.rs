@@ -8,8 +8,9 @@ use curve25519_dalek::traits::IsIdentity;
 use merlin::Transcript;
 use rand_core::{CryptoRng, RngCore};
 
+use crate::decode::DecodeError;
 use crate::encoding::{Reader, Writer};
-use crate::error::{DecodeError, VerificationError};
+use crate::error::VerificationError;
 use crate::generators::generators;
 use crate::keys::{IssuerPublicKey, IssuerSecretKey};
 use crate::sigma::{Equation, LinearStatement, SchnorrProof};
@@ -156,7 +157,12 @@ pub(crate) struct BlindMac {
 }
 
 /// DLEQ: `W = x·G_w` and `C − e·A = x·A`.
-fn dleq_statement(w: RistrettoPoint, c: RistrettoPoint, a: RistrettoPoint, e: Scalar) -> LinearStatement {
+fn dleq_statement(
+    w: RistrettoPoint,
+    c: RistrettoPoint,
+    a: RistrettoPoint,
+    e: Scalar,
+) -> LinearStatement {
     LinearStatement {
         witnesses: 1,
         equations: vec![

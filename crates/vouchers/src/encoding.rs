@@ -9,7 +9,7 @@ use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
 
-use crate::error::DecodeError;
+use crate::decode::DecodeError;
 
 /// The encoding version of every message and record in this crate.
 pub const VERSION: u8 = 1;

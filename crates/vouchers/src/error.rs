@@ -1,6 +1,6 @@
 //! Layered error types (docs/vouchers.md §8, §10).
 //!
-//! Decoding errors ([`DecodeError`]) say which message and field was
+//! Decoding errors ([`DecodeError`](crate::DecodeError), in `decode`) say which message and field was
 //! malformed; [`VerificationError`] says which proof failed; the
 //! operation errors ([`IssueError`], [`SpendError`], [`ClientError`],
 //! [`KeyError`]) wrap them with the state that made the call fail.
@@ -8,47 +8,6 @@
 use thiserror::Error;
 
 use crate::types::{Balance, Epoch};
-
-/// A message or stored record did not have its canonical encoding (§8).
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
-pub enum DecodeError {
-    /// The leading version byte is not one this library reads.
-    #[error("{message}: unsupported version {found} (expected {expected})")]
-    Version {
-        message: &'static str,
-        expected: u8,
-        found: u8,
-    },
-    /// The byte string has the wrong length (this includes trailing bytes).
-    #[error("{message}: length {found}, expected {expected}")]
-    Length {
-        message: &'static str,
-        expected: usize,
-        found: usize,
-    },
-    /// A 32-byte field is not the canonical encoding of a ristretto point.
-    #[error("{message}.{field}: not a canonical ristretto255 point")]
-    NonCanonicalPoint {
-        message: &'static str,
-        field: &'static str,
-    },
-    /// A point field holds the identity where it must not.
-    #[error("{message}.{field}: identity point")]
-    IdentityPoint {
-        message: &'static str,
-        field: &'static str,
-    },
-    /// A 32-byte field is not a canonical scalar (it is `>= ℓ`).
-    #[error("{message}.{field}: non-canonical scalar")]
-    NonCanonicalScalar {
-        message: &'static str,
-        field: &'static str,
-    },
-    /// The embedded range proof does not parse or does not re-encode to
-    /// the same bytes.
-    #[error("{message}: malformed range proof")]
-    RangeProof { message: &'static str },
-}
 
 /// A proof in a message did not verify (§5–§7).
 #[derive(Clone, Debug, Error, PartialEq, Eq)]

@@ -9,8 +9,9 @@ use curve25519_dalek::scalar::Scalar;
 use rand_core::{CryptoRng, RngCore};
 
 use crate::credential::{BlindMac, Credential, attribute_point};
+use crate::decode::DecodeError;
 use crate::encoding::{Reader, Writer};
-use crate::error::{ClientError, DecodeError, IssueError};
+use crate::error::{ClientError, IssueError};
 use crate::generators::generators;
 use crate::keys::{IssuerPublicKey, IssuerSecretKey};
 use crate::sigma::{Equation, LinearStatement, SchnorrProof};

@@ -7,8 +7,8 @@ use curve25519_dalek::scalar::Scalar;
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
 
+use crate::decode::DecodeError;
 use crate::encoding::{Reader, Writer};
-use crate::error::DecodeError;
 use crate::generators::generators;
 use crate::types::{Epoch, KeyId};
 

@@ -33,6 +33,7 @@
 mod bench;
 pub mod context;
 mod credential;
+mod decode;
 mod encoding;
 mod error;
 mod generators;
@@ -52,7 +53,8 @@ mod tests;
 pub use bench::{BenchSummary, bench_summary};
 pub use credential::Credential;
 pub use encoding::VERSION;
-pub use error::{ClientError, DecodeError, IssueError, KeyError, SpendError, VerificationError};
+pub use decode::DecodeError;
+pub use error::{ClientError, IssueError, KeyError, SpendError, VerificationError};
 pub use issuance::{AwaitingIssuance, IssuanceRequest, IssuanceResponse};
 pub use issuer::{Issuer, VerifiedSpend};
 pub use keys::{IssuerPublicKey, IssuerSecretKey};

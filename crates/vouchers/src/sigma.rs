@@ -13,8 +13,9 @@ use curve25519_dalek::traits::{MultiscalarMul, VartimeMultiscalarMul};
 use merlin::Transcript;
 use rand_core::{CryptoRng, RngCore};
 
+use crate::decode::DecodeError;
 use crate::encoding::{Reader, Writer};
-use crate::error::{DecodeError, VerificationError};
+use crate::error::VerificationError;
 use crate::transcript::TranscriptExt;
 
 /// `lhs = Σ terms.0-th witness · terms.1`.

@@ -11,8 +11,9 @@ use merlin::Transcript;
 use rand_core::{CryptoRng, RngCore};
 
 use crate::credential::{BlindMac, Credential, attribute_point};
+use crate::decode::DecodeError;
 use crate::encoding::{Reader, Writer, decompress};
-use crate::error::{ClientError, DecodeError, VerificationError};
+use crate::error::{ClientError, VerificationError};
 use crate::generators::{RANGE_BITS, generators};
 use crate::keys::{IssuerPublicKey, IssuerSecretKey};
 use crate::sigma::{Equation, LinearStatement, SchnorrProof};
@@ -245,7 +246,14 @@ impl Credential {
             v,
             k_next,
         };
-        let mut t = spend_transcript(opts.label, &self.node_id, &self.issuer, context, &public, &b_bar);
+        let mut t = spend_transcript(
+            opts.label,
+            &self.node_id,
+            &self.issuer,
+            context,
+            &public,
+            &b_bar,
+        );
         let (range_proof, _) = RangeProof::prove_single_with_rng(
             &g.bulletproofs,
             &g.pedersen,
@@ -295,7 +303,12 @@ pub(crate) fn verify_request<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<(), VerificationError> {
     let req = &request.public;
-    for (field, p) in [("A'", &req.a_prime), ("D", &req.d), ("V", &req.v), ("K'", &req.k_next)] {
+    for (field, p) in [
+        ("A'", &req.a_prime),
+        ("D", &req.d),
+        ("V", &req.v),
+        ("K'", &req.k_next),
+    ] {
         if p.is_identity() {
             return Err(VerificationError::IdentityPoint { field });
         }
@@ -326,7 +339,12 @@ pub(crate) fn reissue<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> SpendResponse {
     let c = generators().g_0 + req.public.k_next;
-    let mut t = reissue_transcript(node_id, current.public_key(), context, &req.public.nullifier);
+    let mut t = reissue_transcript(
+        node_id,
+        current.public_key(),
+        context,
+        &req.public.nullifier,
+    );
     SpendResponse(BlindMac::sign(current, &c, &mut t, rng))
 }
 
@@ -351,7 +369,11 @@ impl PendingSpend {
                 found: mac.epoch,
             });
         }
-        let c = attribute_point(&self.remaining.to_scalar(), &self.nullifier.0, &self.blinding);
+        let c = attribute_point(
+            &self.remaining.to_scalar(),
+            &self.nullifier.0,
+            &self.blinding,
+        );
         let mut t = reissue_transcript(&self.node_id, current, &self.context, &self.spent);
         mac.verify(current, &c, &mut t)?;
         Ok(Credential {

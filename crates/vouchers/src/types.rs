@@ -5,7 +5,7 @@ use core::fmt;
 use curve25519_dalek::scalar::Scalar;
 use rand_core::{CryptoRng, RngCore};
 
-use crate::error::DecodeError;
+use crate::decode::DecodeError;
 
 /// A voucher balance or spend amount, in KiB.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

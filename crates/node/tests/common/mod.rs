@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use veil_ledger::types::{
-    AccessStatement, AccountId, Address, BlockHeight, MerkleRoot, NodeId, NoteCommitment,
+    AccessPublic, AccountId, Address, BlockHeight, MerkleRoot, NodeId, NoteCommitment,
     Nullifier, OwnerKey, Proof, SessionId, SessionKeyHash, Value,
 };
 use veil_ledger::verifier::FakeVerifier;
@@ -61,7 +61,7 @@ impl AccessVerifier for TestVerifier {
         if b.len() != 337 || b[0] != 1 {
             return Err(veil_node::backend::TokenDecodeError("layout".into()));
         }
-        let statement = AccessStatement {
+        let statement = AccessPublic {
             root: field(b, 1, MerkleRoot::from_slice)?,
             nullifier: field(b, 33, Nullifier::from_slice)?,
             cm_change: field(b, 65, NoteCommitment::from_slice)?,
@@ -100,7 +100,7 @@ impl SettleProver for TestProver {
     }
 }
 
-pub fn encode_token(st: &AccessStatement, proof: &Proof) -> Vec<u8> {
+pub fn encode_token(st: &AccessPublic, proof: &Proof) -> Vec<u8> {
     let mut out = vec![1u8];
     out.extend_from_slice(&st.root.to_bytes());
     out.extend_from_slice(&st.nullifier.to_bytes());
@@ -134,7 +134,7 @@ pub struct World {
 
 pub struct Session {
     pub key: SigningKey,
-    pub statement: AccessStatement,
+    pub statement: AccessPublic,
     pub token: Vec<u8>,
 }
 
@@ -233,11 +233,11 @@ impl World {
         self.session_with(|_| {}).await
     }
 
-    pub async fn session_with(&self, tweak: impl FnOnce(&mut AccessStatement)) -> Session {
+    pub async fn session_with(&self, tweak: impl FnOnce(&mut AccessPublic)) -> Session {
         let key = SigningKey::generate(&mut OsRng);
         let roots = self.ledger.roots().await.unwrap();
         let height = self.ledger.status().await.unwrap().height;
-        let mut statement = AccessStatement {
+        let mut statement = AccessPublic {
             root: *roots.last().unwrap(),
             nullifier: Nullifier::from_fr(random_fr()),
             cm_change: NoteCommitment::from_fr(random_fr()),
