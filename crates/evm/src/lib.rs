@@ -1,0 +1,17 @@
+//! Settlement on an EVM chain: Groth16 verifiers in Solidity written from
+//! veil's pinned verifying keys, their compiled artifacts, and an in-process
+//! revm sandbox to run them.
+//!
+//! Knows nothing of gRPC or storage. See `docs/evm.md`; the ledger contract
+//! itself is not built yet (issue 10).
+
+pub mod abi;
+pub mod artifact;
+pub mod sandbox;
+pub mod solidity;
+pub mod verifiers;
+
+pub use abi::Word;
+pub use artifact::Artifact;
+pub use sandbox::{Outcome, Sandbox, Status};
+pub use solidity::{GenerateError, ProofWords, groth16_verifier, verifier_contract_name};
