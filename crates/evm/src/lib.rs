@@ -1,12 +1,14 @@
 //! Settlement on an EVM chain: Groth16 verifiers in Solidity written from
-//! veil's pinned verifying keys, their compiled artifacts, and an in-process
-//! revm sandbox to run them.
+//! veil's pinned verifying keys, Poseidon contracts written from veil's
+//! hash parameters, their compiled artifacts, and an in-process revm
+//! sandbox to run them.
 //!
 //! Knows nothing of gRPC or storage. See `docs/evm.md`; the ledger contract
 //! itself is not built yet (issue 10).
 
 pub mod abi;
 pub mod artifact;
+pub mod poseidon;
 pub mod sandbox;
 pub mod solidity;
 pub mod verifiers;

@@ -158,7 +158,7 @@ pub fn fq_word(x: &Fq) -> Word {
     be_word(x.into_bigint().to_bytes_be())
 }
 
-fn be_word(bytes: Vec<u8>) -> Word {
+pub(crate) fn be_word(bytes: Vec<u8>) -> Word {
     let mut w = [0u8; 32];
     // BN254 field elements are 32 bytes big-endian, never longer.
     let start = 32usize.saturating_sub(bytes.len());
@@ -182,7 +182,7 @@ fn g2_words(p: &G2Affine) -> ([Word; 2], [Word; 2]) {
     }
 }
 
-fn hex_word(w: &Word) -> String {
+pub(crate) fn hex_word(w: &Word) -> String {
     format!("0x{}", hex::encode(w))
 }
 
