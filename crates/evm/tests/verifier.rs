@@ -245,6 +245,7 @@ fn settle_64_verifier_refuses_foreign_and_garbage_proofs() {
     // against its key in tests/generated.rs.
     let id = CircuitId::Settle(SettleSize::K64);
     let mut chain = chain(id);
+    eprintln!("{id}: deploy gas {}", chain.deploy.gas_used);
     let s1 = case(CircuitId::Settle(SettleSize::K1));
     assert!(chain.refuses(&s1.words(), &s1.input_words()));
     let g1 = G1Projective::generator();
