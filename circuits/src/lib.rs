@@ -8,4 +8,5 @@ pub mod gadgets;
 pub mod settle;
 pub mod shape;
 pub mod spend;
+pub mod tree_insert;
 pub mod withdraw;

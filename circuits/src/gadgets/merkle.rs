@@ -58,15 +58,24 @@ impl AuthPathVar {
     /// The root reached from `leaf` along this path (§2.4): at level `k`,
     /// `(left, right) = b_k ? (sibling, cur) : (cur, sibling)`.
     pub fn root_for(&self, leaf: &FpVar<Fr>) -> Result<FpVar<Fr>, SynthesisError> {
-        let mut cur = leaf.clone();
-        for (sib, bit) in self.siblings.iter().zip(&self.bits) {
-            // One select; the other side is linear: left + right = cur + sib.
-            let left = FpVar::conditionally_select(bit, sib, &cur)?;
-            let right = &cur + sib - &left;
-            cur = hash_node(&left, &right)?;
-        }
-        Ok(cur)
+        climb(leaf.clone(), &self.siblings, &self.bits)
     }
+}
+
+/// Hashes `node` up along `siblings` and direction `bits` (twin of
+/// [`veil_primitives::merkle::climb`]): at each level one select, the other
+/// side linear (`left + right = cur + sib`), one `Poseidon_2`.
+pub fn climb(
+    mut node: FpVar<Fr>,
+    siblings: &[FpVar<Fr>],
+    bits: &[Boolean<Fr>],
+) -> Result<FpVar<Fr>, SynthesisError> {
+    for (sib, bit) in siblings.iter().zip(bits) {
+        let left = FpVar::conditionally_select(bit, sib, &node)?;
+        let right = &node + sib - &left;
+        node = hash_node(&left, &right)?;
+    }
+    Ok(node)
 }
 
 #[cfg(test)]

@@ -99,6 +99,21 @@ pub fn empty_roots() -> &'static [Fr; DEPTH + 1] {
     })
 }
 
+/// Hashes `node` up along `siblings` (bottom up): at step `i`, bit `i` of
+/// `position` set means the current node is the right child (§2.4). From a
+/// leaf, `position` is its index; from the root of an aligned subtree of
+/// `2^j` leaves, the index of its first leaf shifted right by `j`.
+pub fn climb(mut node: Fr, siblings: &[Fr], position: u64) -> Fr {
+    for (i, sib) in siblings.iter().enumerate() {
+        node = if (position >> i) & 1 == 1 {
+            hash_node(sib, &node)
+        } else {
+            hash_node(&node, sib)
+        };
+    }
+    node
+}
+
 /// An authentication path: the 32 siblings of a leaf, bottom up, and its index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthPath {
@@ -112,15 +127,7 @@ impl AuthPath {
     /// The root reached from `leaf` along this path (twin of the in-circuit
     /// `veil_circuits::gadgets::merkle::AuthPathVar::root_for`).
     pub fn root_for(&self, leaf: &NoteCommitment) -> MerkleRoot {
-        let mut cur = leaf.inner();
-        for (k, sib) in self.siblings.iter().enumerate() {
-            cur = if self.index.bit(k) {
-                hash_node(sib, &cur)
-            } else {
-                hash_node(&cur, sib)
-            };
-        }
-        MerkleRoot::from_fr(cur)
+        MerkleRoot::from_fr(climb(leaf.inner(), &self.siblings, self.index.get()))
     }
 
     /// A path of the empty tree at index 0 (setup-only dummy witness).
@@ -194,6 +201,33 @@ impl Frontier {
         self.root = node;
         self.size += 1;
         Ok(index)
+    }
+
+    /// The siblings, bottom up from level `log_k`, of the empty aligned
+    /// subtree of `2^log_k` leaves that the next appends fill: at level
+    /// `l`, the completed left subtree `filled[l]` where bit `l` of the size
+    /// is 1, else the empty root `Z_l`. `None` if the size is not a multiple
+    /// of `2^log_k`, `log_k > 32`, or the subtree does not fit.
+    ///
+    /// A batched append proves this path twice (empty subtree to the old
+    /// root, filled subtree to the new one; `veil_circuits::tree_insert`).
+    pub fn subtree_siblings(&self, log_k: usize) -> Option<Vec<Fr>> {
+        let k = 1u64.checked_shl(u32::try_from(log_k).ok()?)?;
+        if log_k > DEPTH || self.size % k != 0 || self.size + k > CAPACITY {
+            return None;
+        }
+        let z = empty_roots();
+        Some(
+            (log_k..DEPTH)
+                .map(|l| {
+                    if (self.size >> l) & 1 == 1 {
+                        self.filled[l]
+                    } else {
+                        z[l]
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// The current root (`Z_32` when empty).
