@@ -36,6 +36,9 @@ enum Command {
     Voucher(cmd::voucher::Command),
     /// Run ledger, node and clients end to end on this machine.
     Demo(cmd::demo::Args),
+    /// Export circuits, keys, witnesses and proofs in snarkjs/circom formats.
+    #[command(subcommand)]
+    Export(cmd::export::Command),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +57,7 @@ fn main() -> std::process::ExitCode {
         Command::Connect(a) => cmd::connect::run(a),
         Command::Voucher(c) => cmd::voucher::run(c),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Export(c) => cmd::export::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -142,6 +142,12 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    /// Bytes not yet read.
+    #[cfg(test)]
+    pub fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
     pub fn u32(&mut self) -> Result<u32, InteropError> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))

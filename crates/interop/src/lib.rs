@@ -9,6 +9,8 @@
 //! - [`Witness`]: a full assignment, and circom's `.wtns` file.
 //! - [`export`]: veil's circuits, and witnesses and proofs of their sample
 //!   statements.
+//! - [`ptau`]: a prepared phase-1 file from known toxic waste, so tests can
+//!   run snarkjs' Groth16 setup on veil's circuits quickly (INSECURE).
 //!
 //! A separate crate so that nodes and clients, which only ever speak veil's
 //! own encodings (`docs/protocol.md` §7.2), do not link JSON point parsers.
@@ -17,6 +19,7 @@ mod binfile;
 pub mod decimal;
 pub mod error;
 pub mod export;
+pub mod ptau;
 pub mod r1cs;
 pub mod snarkjs;
 pub mod wtns;
