@@ -79,6 +79,10 @@ fn an_output_path_that_is_a_file_is_a_clear_error() {
         file.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).starts_with("error:"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("error: creating"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(std::fs::read(&file).unwrap(), b"keep");
 }

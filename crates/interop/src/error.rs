@@ -80,6 +80,14 @@ pub enum InteropError {
         /// What is wrong.
         reason: String,
     },
+    /// The witness has the wrong number of wires or wire 0 is not one.
+    #[error("witness has {actual} wires (expected {expected}) or wire 0 is not one")]
+    WitnessShape {
+        /// The constraint system's wire count.
+        expected: usize,
+        /// The witness's.
+        actual: usize,
+    },
     /// The witness does not satisfy the constraint system.
     #[error("witness does not satisfy constraint {0}")]
     Unsatisfied(usize),

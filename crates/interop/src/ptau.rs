@@ -74,8 +74,11 @@ fn lagrange(tau: Fr, k: u32, avail: usize) -> Vec<Fr> {
     let mut w = Fr::one();
     for _ in 0..m {
         let x = w * tau;
-        // Σ_{j<avail} x^j = (x^avail − 1)/(x − 1); x ≠ 1 unless τ is in the domain.
-        let sum = (x.pow([avail]) - Fr::one()) * (x - Fr::one()).inverse().unwrap_or_default();
+        // Σ_{j<avail} x^j = (x^avail − 1)/(x − 1), or `avail` when x = 1.
+        let sum = match (x - Fr::one()).inverse() {
+            Some(d) => (x.pow([avail]) - Fr::one()) * d,
+            None => Fr::from(avail),
+        };
         out.push(sum * m_inv);
         w *= omega_inv;
     }

@@ -132,11 +132,13 @@ impl R1cs {
     }
 
     /// `Ok` iff `z` has one value per wire, `z[0] = 1`, and every
-    /// constraint holds; else the index of the first failing constraint
-    /// (or `usize::MAX` for a wrong shape).
+    /// constraint holds; else the index of the first failing constraint.
     pub fn check(&self, z: &[Fr]) -> Result<(), InteropError> {
         if z.len() != self.num_wires as usize || z.first() != Some(&Fr::one()) {
-            return Err(InteropError::Unsatisfied(usize::MAX));
+            return Err(InteropError::WitnessShape {
+                expected: self.num_wires as usize,
+                actual: z.len(),
+            });
         }
         for (i, k) in self.constraints.iter().enumerate() {
             let ok = match (eval(&k.a, z), eval(&k.b, z), eval(&k.c, z)) {
@@ -315,11 +317,17 @@ mod tests {
         ));
         assert!(matches!(
             r1cs.check(&w.0[..3]),
-            Err(InteropError::Unsatisfied(_))
+            Err(InteropError::WitnessShape {
+                expected: 4,
+                actual: 3
+            })
         ));
         let mut not_one = w.0.clone();
         not_one[0] = Fr::from(2u64);
-        assert!(r1cs.check(&not_one).is_err());
+        assert!(matches!(
+            r1cs.check(&not_one),
+            Err(InteropError::WitnessShape { .. })
+        ));
     }
 
     #[test]

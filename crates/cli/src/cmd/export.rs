@@ -43,6 +43,9 @@ pub struct Target {
 }
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
+    let (Command::Vk(t) | Command::R1cs(t) | Command::Witness(t) | Command::Proof(t)) = &cmd;
+    // Before any work: a bad output path fails fast.
+    fs::create_dir_all(&t.out).with_context(|| format!("creating {}", t.out.display()))?;
     match cmd {
         Command::Vk(t) => vk(&t),
         Command::R1cs(t) => r1cs(&t),
@@ -52,7 +55,6 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(name);
     write_atomic(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
