@@ -420,6 +420,9 @@ mod tests {
         ));
     }
 
+    /// An edit of a parsed JSON file.
+    type Edit = Box<dyn Fn(&mut Value)>;
+
     fn bump(s: &Value) -> Value {
         // y + 1: on no curve point with the same x (y and -y are the only ones).
         let y: Fq = crate::decimal::from_decimal(s.as_str().unwrap()).unwrap();
@@ -429,7 +432,7 @@ mod tests {
     #[test]
     fn vk_bad_points_are_refused() {
         let p = "21888242871839275222246405745257275088696311157297823662689037894645226208583";
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        let cases: Vec<(&str, Edit)> = vec![
             (
                 "off-curve G1",
                 Box::new(|v| v["IC"][3][1] = bump(&v["IC"][3][1])),
@@ -536,7 +539,7 @@ mod tests {
             proof_from_json(&text[..text.len() - 3]),
             Err(InteropError::Json { .. })
         ));
-        let edits: Vec<Box<dyn Fn(&mut Value)>> = vec![
+        let edits: Vec<Edit> = vec![
             Box::new(|v| v["pi_a"][1] = bump(&v["pi_a"][1])),
             Box::new(|v| {
                 v["pi_c"][0] = Value::from(
