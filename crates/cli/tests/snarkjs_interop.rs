@@ -41,7 +41,7 @@ fn snarkjs_cli() -> Option<PathBuf> {
         return Some(cli);
     }
     let why = format!(
-        "snarkjs is not installed ({} missing or no `node` on PATH); run `npm ci --prefix tools/snarkjs`",
+        "snarkjs is not installed ({} missing or no `node` on PATH); run `(cd tools/snarkjs && npm ci --ignore-scripts)`",
         cli.display()
     );
     if std::env::var("VEIL_REQUIRE_INTEROP").as_deref() == Ok("1") {
