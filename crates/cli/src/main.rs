@@ -36,17 +36,9 @@ enum Command {
     Voucher(cmd::voucher::Command),
     /// Run ledger, node and clients end to end on this machine.
     Demo(cmd::demo::Args),
-    /// Write artifacts for other systems (Solidity verifiers).
+    /// Export circuits, keys, witnesses and proofs in snarkjs/circom formats.
     #[command(subcommand)]
-    Export(ExportCommand),
-}
-
-/// Subcommands of `veil export`.
-#[derive(Subcommand)]
-enum ExportCommand {
-    /// Write (or `--check`) the Groth16 Solidity verifiers of the pinned
-    /// verifying keys into contracts/src/verifiers/.
-    Solidity(cmd::export_solidity::Args),
+    Export(cmd::export::Command),
 }
 
 fn main() -> std::process::ExitCode {
@@ -65,7 +57,7 @@ fn main() -> std::process::ExitCode {
         Command::Connect(a) => cmd::connect::run(a),
         Command::Voucher(c) => cmd::voucher::run(c),
         Command::Demo(a) => cmd::demo::run(a),
-        Command::Export(ExportCommand::Solidity(a)) => cmd::export_solidity::run(a),
+        Command::Export(c) => cmd::export::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,7 +1,7 @@
-//! `veil export solidity` as a user (and CI) runs it: the committed
-//! verifiers pass `--check`, a written copy is byte-identical, a stale or
-//! missing file fails `--check` by name and is left as it was, and a bad
-//! circuit name is a usage error.
+//! `veil export solidity` and `veil export poseidon` as a user (and CI)
+//! runs them: the committed contracts pass `--check`, a written copy is
+//! byte-identical, a stale or missing file fails `--check` by name and is
+//! left as it was, and a bad circuit name is a usage error.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -11,8 +11,12 @@ fn repo() -> PathBuf {
 }
 
 fn veil(args: &[&str]) -> Output {
+    export("solidity", args)
+}
+
+fn export(what: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args(["export", "solidity"])
+        .args(["export", what])
         .args(args)
         .current_dir(repo())
         .stdin(Stdio::null())
@@ -74,4 +78,36 @@ fn bad_circuit_names_are_usage_errors() {
     }
     let out = veil(&["--check"]);
     assert_eq!(out.status.code(), Some(2), "--circuit is required");
+}
+
+#[test]
+fn poseidon_contracts_pass_check_and_are_rewritten_identically() {
+    let out = export("poseidon", &["--check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let out = export("poseidon", &["--out", d]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let committed = repo().join("contracts/src/poseidon");
+    for t in 2..=4 {
+        let file = format!("PoseidonT{t}.sol");
+        assert_eq!(
+            std::fs::read(dir.path().join(&file)).expect("written"),
+            std::fs::read(committed.join(&file)).expect("committed"),
+            "{file}"
+        );
+    }
+    std::fs::write(dir.path().join("PoseidonT3.sol"), "// edited").expect("write");
+    let out = export("poseidon", &["--out", d, "--check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("PoseidonT3.sol differs"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("PoseidonT3.sol")).expect("read"),
+        "// edited",
+        "--check writes nothing"
+    );
 }

@@ -8,6 +8,7 @@
 
 pub mod abi;
 pub mod artifact;
+pub mod generated;
 pub mod poseidon;
 pub mod sandbox;
 pub mod solidity;

@@ -29,6 +29,7 @@ use ark_ff::{BigInteger, PrimeField};
 use veil_primitives::field::Fr;
 use veil_primitives::poseidon;
 
+use crate::generated::GeneratedSource;
 use crate::solidity::{SOLC_VERSION, be_word, fr_word, hex_word};
 
 /// The widths a contract can be generated for: `t = inputs + 1` (module docs).
@@ -53,9 +54,13 @@ pub fn contract_name(t: usize) -> String {
     format!("PoseidonT{t}")
 }
 
-/// `PoseidonT{t}.sol`.
-pub fn file_name(t: usize) -> String {
-    format!("{}.sol", contract_name(t))
+/// The generated contract of width `t`, to write or check against its
+/// committed copy in [`POSEIDON_DIR`].
+pub fn generated(t: usize) -> Result<GeneratedSource, UnsupportedWidth> {
+    Ok(GeneratedSource {
+        contract: contract_name(t),
+        source: solidity(t)?,
+    })
 }
 
 /// The ABI signature of the generated hash function for width `t`.

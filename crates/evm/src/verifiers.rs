@@ -2,12 +2,11 @@
 //! the check that a committed `contracts/src/verifiers/<Name>.sol` is what
 //! the generator writes now (`veil export solidity --check`, and a test).
 
-use std::path::{Path, PathBuf};
-
 use ark_bn254::Bn254;
 use ark_groth16::VerifyingKey;
 use veil_proofs::{CircuitId, ParamStore, ParamsError};
 
+use crate::generated::{GeneratedSource, SourceIoError};
 use crate::solidity::{GenerateError, groth16_verifier, verifier_contract_name};
 
 /// Where the committed verifiers live, relative to the repository root.
@@ -28,13 +27,8 @@ pub enum VerifierError {
         source: GenerateError,
     },
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] SourceIoError),
 }
 
 /// One circuit's generated verifier.
@@ -42,21 +36,8 @@ pub enum VerifierError {
 pub struct GeneratedVerifier {
     /// The circuit.
     pub circuit: CircuitId,
-    /// The contract name ([`verifier_contract_name`]).
-    pub contract: String,
-    /// The Solidity source.
-    pub source: String,
-}
-
-/// Whether a committed file is what the generator writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Freshness {
-    /// Byte-identical.
-    Same,
-    /// Present, but different.
-    Differs,
-    /// No such file.
-    Missing,
+    /// The contract ([`verifier_contract_name`]) and its source.
+    pub file: GeneratedSource,
 }
 
 impl GeneratedVerifier {
@@ -69,8 +50,7 @@ impl GeneratedVerifier {
         })?;
         Ok(GeneratedVerifier {
             circuit: id,
-            contract,
-            source,
+            file: GeneratedSource { contract, source },
         })
     }
 
@@ -79,38 +59,5 @@ impl GeneratedVerifier {
     pub fn from_store(id: CircuitId, store: &ParamStore) -> Result<Self, VerifierError> {
         let vk = store.verifying_key(id, None)?;
         Self::from_key(id, &vk)
-    }
-
-    /// `<Name>.sol`.
-    pub fn file_name(&self) -> String {
-        format!("{}.sol", self.contract)
-    }
-
-    /// `<dir>/<Name>.sol`.
-    pub fn path_in(&self, dir: &Path) -> PathBuf {
-        dir.join(self.file_name())
-    }
-
-    /// Compares with `<dir>/<Name>.sol`.
-    pub fn freshness(&self, dir: &Path) -> Result<Freshness, VerifierError> {
-        let path = self.path_in(dir);
-        match std::fs::read(&path) {
-            Ok(bytes) if bytes == self.source.as_bytes() => Ok(Freshness::Same),
-            Ok(_) => Ok(Freshness::Differs),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Freshness::Missing),
-            Err(source) => Err(VerifierError::Io { path, source }),
-        }
-    }
-
-    /// Writes `<dir>/<Name>.sol` (creating `dir`).
-    pub fn write_to(&self, dir: &Path) -> Result<PathBuf, VerifierError> {
-        let path = self.path_in(dir);
-        let io = |source| VerifierError::Io {
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
-        std::fs::write(&path, &self.source).map_err(io)?;
-        Ok(path)
     }
 }

@@ -8,9 +8,10 @@ use ark_bn254::{G1Affine, G2Affine};
 use ark_ec::AffineRepr;
 use common::vk;
 use veil_evm::artifact::contracts_dir;
+use veil_evm::generated::Freshness;
 use veil_evm::solidity::{GenerateError, groth16_verifier};
 use veil_evm::verifier_contract_name;
-use veil_evm::verifiers::{Freshness, GeneratedVerifier, VERIFIERS_DIR};
+use veil_evm::verifiers::{GeneratedVerifier, VERIFIERS_DIR};
 use veil_proofs::CircuitId;
 
 #[test]
@@ -19,11 +20,11 @@ fn committed_verifiers_match_the_pinned_keys() {
     for id in CircuitId::ALL {
         let v = GeneratedVerifier::from_key(id, &vk(id)).expect("generate");
         assert_eq!(
-            v.freshness(&dir).expect("read"),
+            v.file.freshness(&dir).expect("read"),
             Freshness::Same,
             "{VERIFIERS_DIR}/{} is stale: run `veil export solidity --circuit all` \
              and `cd contracts && node build.js`",
-            v.file_name()
+            v.file.file_name()
         );
     }
 }

@@ -9,7 +9,8 @@ use rand_chacha::ChaCha20Rng;
 use revm::primitives::U256;
 use veil_evm::abi::{Word, encode_call, selector, word_u64};
 use veil_evm::artifact::{Artifact, contracts_dir};
-use veil_evm::poseidon::{WIDTHS, contract_name, file_name, hash_signature, solidity};
+use veil_evm::generated::Freshness;
+use veil_evm::poseidon::{POSEIDON_DIR, WIDTHS, contract_name, generated, hash_signature};
 use veil_evm::sandbox::{DEFAULT_GAS_LIMIT, EvmAddress, Outcome, Sandbox, Status};
 use veil_evm::solidity::fr_word;
 use veil_primitives::field::{Fr, fr_from_bytes, fr_from_decimal};
@@ -69,12 +70,13 @@ impl Hashers {
 fn committed_sources_are_what_the_generator_writes() {
     let dir = contracts_dir().join("src/poseidon");
     for t in WIDTHS {
-        let path = dir.join(file_name(t));
-        let committed = std::fs::read_to_string(&path).expect("committed source");
-        assert!(
-            committed == solidity(t).expect("generate"),
-            "{} is stale: run `veil export solidity --all` and `cd contracts && node build.js`",
-            path.display()
+        let file = generated(t).expect("generate");
+        assert_eq!(
+            file.freshness(&dir).expect("read"),
+            Freshness::Same,
+            "{POSEIDON_DIR}/{} is stale: run `veil export poseidon` and \
+             `cd contracts && node build.js`",
+            file.file_name()
         );
     }
 }

@@ -1,4 +1,6 @@
-//! The map from [`CircuitId`] to the blank circuit its keys are made from.
+//! The map from [`CircuitId`] to the blank circuit its keys are made from
+//! (public so exporters, e.g. `veil-interop`, see exactly the circuit veil
+//! proves).
 
 use ark_relations::gr1cs::ConstraintSynthesizer;
 use veil_circuits::access::AccessCircuit;
@@ -10,15 +12,17 @@ use crate::circuit::{CircuitId, SettleSize};
 
 /// Receives the blank circuit of one [`CircuitId`] (a visitor, because the
 /// settlement circuits are distinct types per batch size).
-pub(crate) trait BlankVisitor {
+pub trait BlankVisitor {
+    /// What the visit returns.
     type Output;
+    /// Receives the blank circuit of `id`.
     fn visit<C: ConstraintSynthesizer<Fr> + Clone>(self, id: CircuitId, blank: C) -> Self::Output;
     /// The circuit is not available in this build.
     fn unavailable(self, id: CircuitId) -> Self::Output;
 }
 
 /// Calls `v` with the shape-correct, satisfiable dummy circuit of `id`.
-pub(crate) fn with_blank<V: BlankVisitor>(id: CircuitId, v: V) -> V::Output {
+pub fn with_blank<V: BlankVisitor>(id: CircuitId, v: V) -> V::Output {
     match id {
         CircuitId::Access => v.visit(id, AccessCircuit::dummy()),
         CircuitId::Withdraw => v.visit(id, WithdrawCircuit::dummy()),

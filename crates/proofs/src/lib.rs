@@ -8,7 +8,7 @@
 //! seed); [`INSECURE_WARNING`] must be shown wherever they are used.
 
 pub mod circuit;
-mod circuits;
+pub mod circuits;
 pub mod error;
 pub mod groth16;
 pub mod params;

@@ -1,11 +1,15 @@
-//! `veil export solidity`: write the Groth16 Solidity verifier of each
-//! circuit from its pinned verifying key (`params/`), or check that the
-//! committed ones are current (`--check`, run by CI). docs/evm.md.
+//! `veil export solidity` and `veil export poseidon`: write the Groth16
+//! Solidity verifier of each circuit from its pinned verifying key
+//! (`params/`) and the Poseidon contracts from veil's hash parameters, or
+//! check that the committed ones are current (`--check`, run by CI).
+//! docs/evm.md.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use veil_evm::verifiers::{Freshness, GeneratedVerifier, VERIFIERS_DIR};
+use veil_evm::generated::{Freshness, GeneratedSource};
+use veil_evm::poseidon::{self, POSEIDON_DIR};
+use veil_evm::verifiers::{GeneratedVerifier, VERIFIERS_DIR};
 use veil_proofs::{CircuitId, ParamStore};
 
 /// The circuits selected by `--circuit`.
@@ -32,26 +36,54 @@ pub struct Args {
     pub check: bool,
 }
 
+/// Arguments of `veil export poseidon`.
+#[derive(clap::Args)]
+pub struct PoseidonArgs {
+    /// Directory of the `PoseidonT<t>.sol` files.
+    #[arg(long, default_value = POSEIDON_DIR)]
+    pub out: PathBuf,
+    /// Write nothing; exit non-zero naming every file that is missing or
+    /// differs from what would be written.
+    #[arg(long)]
+    pub check: bool,
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let store = ParamStore::open_default()?;
-    let mut stale = Vec::new();
+    let mut files = Vec::new();
     for &id in &args.circuit.0 {
-        let verifier = GeneratedVerifier::from_store(id, &store)?;
-        let path = verifier.path_in(&args.out);
-        if args.check {
-            match verifier.freshness(&args.out)? {
-                Freshness::Same => println!("{}: up to date", path.display()),
-                Freshness::Differs => stale.push(format!("{} differs", path.display())),
-                Freshness::Missing => stale.push(format!("{} is missing", path.display())),
-            }
-        } else {
-            verifier.write_to(&args.out)?;
-            println!("{}: written ({id})", path.display());
+        files.push(GeneratedVerifier::from_store(id, &store)?.file);
+    }
+    sync(&files, &args.out, args.check, "solidity --circuit all")
+}
+
+pub fn run_poseidon(args: PoseidonArgs) -> anyhow::Result<()> {
+    let files = poseidon::WIDTHS
+        .map(poseidon::generated)
+        .collect::<Result<Vec<_>, _>>()?;
+    sync(&files, &args.out, args.check, "poseidon")
+}
+
+/// Writes `files` into `dir`, or with `check` compares and fails naming
+/// every stale file.
+fn sync(files: &[GeneratedSource], dir: &Path, check: bool, again: &str) -> anyhow::Result<()> {
+    let mut stale = Vec::new();
+    for file in files {
+        let path = file.path_in(dir);
+        if !check {
+            file.write_to(dir)?;
+            println!("{}: written", path.display());
+            continue;
+        }
+        match file.freshness(dir)? {
+            Freshness::Same => println!("{}: up to date", path.display()),
+            Freshness::Differs => stale.push(format!("{} differs", path.display())),
+            Freshness::Missing => stale.push(format!("{} is missing", path.display())),
         }
     }
     if !stale.is_empty() {
         bail!(
-            "{}; regenerate with `veil export solidity --circuit all` and rebuild the artifacts \
+            "{}; regenerate with `veil export {again}` and rebuild the artifacts \
              (`cd contracts && node build.js`)",
             stale.join(", ")
         );

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod connect;
 pub mod demo;
+pub mod export;
 pub mod export_solidity;
 pub mod ledger;
 pub mod node;

@@ -1,0 +1,106 @@
+//! Errors of the snarkjs/circom encoders and decoders.
+
+use veil_proofs::ProofError;
+
+/// Why a decimal string is not a canonical field element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NumberError {
+    /// Empty string.
+    #[error("empty number")]
+    Empty,
+    /// A character other than `0`–`9` (no sign, no hex, no spaces).
+    #[error("not a decimal integer")]
+    NotDecimal,
+    /// A leading zero: not the one canonical spelling.
+    #[error("leading zero (non-canonical)")]
+    LeadingZero,
+    /// Not below the field modulus (`p` for coordinates, `r` for scalars).
+    #[error("not below the field modulus")]
+    NotReduced,
+}
+
+/// Everything that can go wrong reading or writing snarkjs and circom files.
+#[derive(Debug, thiserror::Error)]
+pub enum InteropError {
+    /// Not JSON, or not the shape snarkjs writes (missing, extra or
+    /// mistyped fields, wrong array lengths).
+    #[error("malformed {file}: {reason}")]
+    Json {
+        /// Which file kind.
+        file: &'static str,
+        /// serde's message.
+        reason: String,
+    },
+    /// A number that is not a canonical element of its field.
+    #[error("{what}: {reason}")]
+    Number {
+        /// Where in the file.
+        what: String,
+        /// Why.
+        reason: NumberError,
+    },
+    /// A curve point that is not acceptable.
+    #[error("{what}: {reason}")]
+    Point {
+        /// Where in the file.
+        what: String,
+        /// Why (off the curve, outside the subgroup, at infinity, ...).
+        reason: &'static str,
+    },
+    /// A header field with a value veil does not accept.
+    #[error("{file}: {field} must be {expected}, found {found}")]
+    Unsupported {
+        /// Which file kind.
+        file: &'static str,
+        /// Which field.
+        field: &'static str,
+        /// What veil accepts.
+        expected: String,
+        /// What the file says.
+        found: String,
+    },
+    /// `nPublic` disagrees with the number of `IC` points.
+    #[error(
+        "verification key: nPublic is {n_public} but IC has {ic} points (expected nPublic + 1)"
+    )]
+    PublicCount {
+        /// `nPublic` as written.
+        n_public: usize,
+        /// Number of `IC` points.
+        ic: usize,
+    },
+    /// `vk_alphabeta_12` is not the pairing of `vk_alpha_1` and `vk_beta_2`.
+    #[error("verification key: vk_alphabeta_12 is not e(vk_alpha_1, vk_beta_2)")]
+    AlphaBeta,
+    /// A binary (`.r1cs`, `.wtns`) file that is truncated or inconsistent.
+    #[error("{file}: {reason}")]
+    Binary {
+        /// Which file kind.
+        file: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The witness has the wrong number of wires or wire 0 is not one.
+    #[error("witness has {actual} wires (expected {expected}) or wire 0 is not one")]
+    WitnessShape {
+        /// The constraint system's wire count.
+        expected: usize,
+        /// The witness's.
+        actual: usize,
+    },
+    /// The witness does not satisfy the constraint system.
+    #[error("witness does not satisfy constraint {0}")]
+    Unsatisfied(usize),
+    /// Synthesis or proving of a veil circuit failed.
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+}
+
+impl InteropError {
+    pub(crate) fn binary(file: &'static str, reason: impl Into<String>) -> Self {
+        InteropError::Binary {
+            file,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! veil in the formats of snarkjs and circom, so the ecosystem's tools can
+//! inspect, check and verify veil's circuits, keys and proofs, and veil can
+//! verify theirs (issue 11; `docs/interop.md`).
+//!
+//! - [`snarkjs`]: `verification_key.json`, `proof.json`, `public.json`, both
+//!   ways, every point and number validated on the way in.
+//! - [`R1cs`]: a circuit's constraint system as arkworks builds it for the
+//!   setup, and circom's `.r1cs` file.
+//! - [`Witness`]: a full assignment, and circom's `.wtns` file.
+//! - [`export`]: veil's circuits, and witnesses and proofs of their sample
+//!   statements.
+//! - [`ptau`]: a prepared phase-1 file from known toxic waste, so tests can
+//!   run snarkjs' Groth16 setup on veil's circuits quickly (INSECURE).
+//!
+//! A separate crate so that nodes and clients, which only ever speak veil's
+//! own encodings (`docs/protocol.md` §7.2), do not link JSON point parsers.
+
+mod binfile;
+pub mod decimal;
+pub mod error;
+pub mod export;
+pub mod ptau;
+pub mod r1cs;
+pub mod snarkjs;
+pub mod wtns;
+
+pub use error::{InteropError, NumberError};
+pub use r1cs::{Constraint, R1cs};
+pub use wtns::Witness;
