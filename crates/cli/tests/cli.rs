@@ -266,3 +266,37 @@ fn secret_flags_are_refused_without_echoing_the_secret() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!text(&out.stderr).contains(secret));
 }
+
+/// `veil bench --json` measures what it reports: one JSON object whose EVM
+/// section comes from executing the committed contracts on the bench's own
+/// proof (execution gas is exact; tx gas varies with the proof's zero
+/// bytes), and whose ledger operations are `null` until the contract exists.
+#[test]
+fn bench_json_reports_evm_gas_measured_on_its_own_proofs() {
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let out = run(veil().args(["bench", "--json", "--runs", "1", "--circuits", "settle_1"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let evm = &v["evm"];
+    assert_eq!(evm["verify_proof_gas"]["settle_1"]["execution"], 202_650);
+    let tx = evm["verify_proof_gas"]["settle_1"]["tx"]
+        .as_u64()
+        .expect("tx gas");
+    // Intrinsic: 21,000 and 4 or 16 gas per calldata byte (selector, 8 proof
+    // words, 3 inputs = 356 bytes).
+    let calldata = tx - 202_650 - 21_000;
+    assert!((4 * 356..=16 * 356).contains(&calldata), "{tx}");
+    assert_eq!(evm["poseidon_hash_gas"]["t3"]["execution"], 22_287);
+    for op in [
+        "deposit_gas",
+        "open_gas",
+        "settle_gas_per_session_k64",
+        "withdraw_gas",
+    ] {
+        assert!(
+            evm[op].is_null(),
+            "{op} is not measured yet, so it is not reported"
+        );
+    }
+    assert_eq!(v["circuits"]["settle_1"]["constraints"], 7_860);
+}

@@ -1,12 +1,40 @@
 //! Compiled contracts: `contracts/artifacts/<Name>.json`, written by
 //! `contracts/build.js` (solc-js, pinned; `docs/evm.md`, "Build").
 
+macro_rules! embed {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!("../../../contracts/artifacts/", $name, ".json")),
+        )
+    };
+}
+
 use std::path::{Path, PathBuf};
 
 /// The repository's `contracts/` directory (for tests and tools run from a
 /// checkout).
 pub fn contracts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contracts")
+}
+
+/// The committed artifacts, compiled into the binary so that tools (`veil
+/// bench`, later `veil ledger deploy`) need no checkout. `include_str!`
+/// tracks the files: a rebuilt artifact rebuilds the crate.
+const EMBEDDED: [(&str, &str); 8] = [
+    embed!("AccessVerifier"),
+    embed!("WithdrawVerifier"),
+    embed!("Settle1Verifier"),
+    embed!("Settle8Verifier"),
+    embed!("Settle64Verifier"),
+    embed!("PoseidonT2"),
+    embed!("PoseidonT3"),
+    embed!("PoseidonT4"),
+];
+
+/// The names of the embedded artifacts.
+pub fn embedded_names() -> impl Iterator<Item = &'static str> {
+    EMBEDDED.iter().map(|(name, _)| *name)
 }
 
 /// A compiled contract.
@@ -50,6 +78,18 @@ impl Artifact {
             source,
         })?;
         Self::parse(&text, &path)
+    }
+
+    /// The artifact of `name` compiled into this binary.
+    pub fn embedded(name: &str) -> Result<Self, ArtifactError> {
+        let path = Path::new("contracts/artifacts").join(format!("{name}.json"));
+        match EMBEDDED.iter().find(|(n, _)| *n == name) {
+            Some((_, text)) => Self::parse(text, &path),
+            None => Err(ArtifactError::Malformed {
+                path,
+                reason: "no such artifact in this build".into(),
+            }),
+        }
     }
 
     /// Parses the JSON of an artifact.

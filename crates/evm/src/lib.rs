@@ -9,6 +9,7 @@
 pub mod abi;
 pub mod artifact;
 pub mod generated;
+pub mod measure;
 pub mod poseidon;
 pub mod sandbox;
 pub mod solidity;

@@ -130,3 +130,28 @@ fn contract_names_must_be_identifiers() {
         assert!(groth16_verifier(&key, ok).is_ok(), "{ok:?}");
     }
 }
+
+#[test]
+fn embedded_artifacts_are_the_committed_files_and_all_of_them() {
+    let dir = contracts_dir().join("artifacts");
+    let mut names: Vec<&str> = veil_evm::artifact::embedded_names().collect();
+    for name in &names {
+        assert_eq!(
+            veil_evm::Artifact::embedded(name).expect("embedded"),
+            veil_evm::Artifact::load(&dir, name).expect("committed"),
+            "{name}"
+        );
+    }
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .expect("artifacts dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter_map(|f| f.strip_suffix(".json").map(str::to_owned))
+        .collect();
+    names.sort_unstable();
+    files.sort_unstable();
+    assert_eq!(
+        names, files,
+        "artifact.rs EMBEDDED lists every committed artifact"
+    );
+    assert!(veil_evm::Artifact::embedded("NoSuchContract").is_err());
+}

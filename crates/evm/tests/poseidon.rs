@@ -190,6 +190,12 @@ fn gas_is_pinned() {
             (tx, exec),
             "PoseidonT{t}"
         );
+        let bench = veil_evm::measure::poseidon_gas(t).expect("measure");
+        assert_eq!(
+            (bench.tx, bench.execution),
+            (tx, exec),
+            "veil bench, PoseidonT{t}"
+        );
     }
 }
 

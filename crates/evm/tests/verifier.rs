@@ -65,8 +65,26 @@ fn verify_proof_gas_is_exact() {
             artifact(id).deployed_bytecode.len()
         );
         measured.push((id, out.gas_used, out.execution_gas()));
+        // What `veil bench` reports is this same measurement.
+        let bench =
+            veil_evm::measure::verify_gas(id, &case.proof, &case.statement).expect("measure");
+        assert_eq!(
+            (bench.tx, bench.execution),
+            (out.gas_used, out.execution_gas())
+        );
     }
     assert_eq!(measured, GAS);
+}
+
+#[test]
+fn measuring_a_refused_proof_is_an_error_not_a_number() {
+    let case = case(CircuitId::Withdraw);
+    let mut statement = case.statement.clone();
+    statement[0] += Fr::one();
+    assert!(matches!(
+        veil_evm::measure::verify_gas(CircuitId::Withdraw, &case.proof, &statement),
+        Err(veil_evm::measure::MeasureError::Unexpected { .. })
+    ));
 }
 
 #[test]

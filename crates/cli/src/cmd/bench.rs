@@ -1,5 +1,6 @@
 //! `veil bench`: constraints, setup/prove/verify times and sizes per
-//! circuit, batch verification, Merkle append rate and voucher costs.
+//! circuit, batch verification, Merkle append rate, voucher costs, and the
+//! gas of the EVM contracts executed in revm on the benchmark's own proofs.
 //! Results and targets: `docs/benchmarks.md`.
 
 use std::collections::BTreeMap;
@@ -171,6 +172,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let circuits = super::setup::parse_circuits(&args.circuits)?;
     super::setup::print_insecure_banner();
     let mut results: Vec<CircuitBench> = Vec::new();
+    let mut samples = Vec::new();
     let mut batch_ms = None;
     for id in circuits {
         if !args.json {
@@ -194,10 +196,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if id == CircuitId::Access {
             batch_ms = Some(batch_verify_64(&keys, &proofs)?);
         }
+        if let Some((statement, proof)) = proofs.into_iter().next() {
+            samples.push((id, statement, proof));
+        }
         results.push(b);
     }
     let appends = veil_primitives::merkle::bench_append_rate(20_000);
     let voucher = veil_vouchers::bench_summary(20);
+    let evm = evm_report(&samples)?;
 
     let mut circuits_json = BTreeMap::new();
     for b in &results {
@@ -229,6 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "verify_reissue_ms": r3(voucher.verify_reissue_ms),
             "spend_bytes": voucher.spend_bytes,
         },
+        "evm": evm,
         "runs": args.runs,
         "insecure_dev_setup": true,
     });
@@ -237,7 +244,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     print_table(&results, batch_ms, appends, &report["voucher"]);
+    println!("evm gas (revm, Cancun): {}", report["evm"]);
     Ok(())
+}
+
+/// Gas of the verifiers on the benchmark's proofs and of the Poseidon
+/// contracts, executed in revm (`veil_evm::measure`). The ledger's own
+/// operations are `null` until its contract exists (docs/evm.md §3).
+fn evm_report(samples: &[(CircuitId, Vec<veil_primitives::Fr>, Proof)]) -> anyhow::Result<Json> {
+    use veil_evm::measure::{Gas, poseidon_gas, verify_gas};
+    let gas = |g: Gas| json!({ "tx": g.tx, "execution": g.execution });
+    let mut verify = BTreeMap::new();
+    for (id, statement, proof) in samples {
+        let g =
+            verify_gas(*id, proof, statement).with_context(|| format!("EVM verifier of {id}"))?;
+        verify.insert(id.name().to_owned(), gas(g));
+    }
+    let mut poseidon = BTreeMap::new();
+    for t in veil_evm::poseidon::WIDTHS {
+        poseidon.insert(format!("t{t}"), gas(poseidon_gas(t)?));
+    }
+    Ok(json!({
+        "verify_proof_gas": verify,
+        "poseidon_hash_gas": poseidon,
+        "deposit_gas": null,
+        "open_gas": null,
+        "open_gas_per_session_batched": null,
+        "settle_gas_per_session_k64": null,
+        "withdraw_gas": null,
+        "ledger_contract": "not built yet: docs/evm.md §3",
+    }))
 }
 
 fn print_table(results: &[CircuitBench], batch_ms: Option<f64>, appends: f64, voucher: &Json) {
