@@ -3,10 +3,7 @@
 
 use ark_bn254::Fr;
 use ark_ff::One;
-use ark_relations::gr1cs::{
-    ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode,
-};
-use veil_proofs::ProofError;
+use ark_relations::gr1cs::ConstraintSynthesizer;
 
 use crate::binfile::{self, Sections, Writer};
 use crate::error::InteropError;
@@ -30,25 +27,9 @@ impl Witness {
         circuit: C,
         statement: &[Fr],
     ) -> Result<Self, InteropError> {
-        let err = |e: ark_relations::gr1cs::SynthesisError| {
-            InteropError::Proof(ProofError::Synthesis(e.to_string()))
-        };
-        let cs = ConstraintSystem::<Fr>::new_ref();
-        cs.set_optimization_goal(OptimizationGoal::Constraints);
-        cs.set_mode(SynthesisMode::Prove {
-            construct_matrices: false,
-            generate_lc_assignments: false,
-        });
-        circuit.generate_constraints(cs.clone()).map_err(err)?;
-        let instance = cs.instance_assignment().map_err(err)?;
-        if instance.get(1..) != Some(statement) {
-            return Err(InteropError::Proof(ProofError::StatementMismatch(
-                "the circuit's public inputs differ from the statement".into(),
-            )));
-        }
-        Ok(Witness(
-            [instance, cs.witness_assignment().map_err(err)?].concat(),
-        ))
+        veil_proofs::groth16::full_assignment(circuit, statement)
+            .map(Witness)
+            .map_err(InteropError::Proof)
     }
 
     /// The public inputs: wires `1..=num_public`.

@@ -246,6 +246,33 @@ fn prove_inner<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
     ))
 }
 
+/// Synthesizes `circuit` with its assignment (prove mode, no matrices) and
+/// returns every wire, `[1, public inputs…, private witness…]`, refusing a
+/// circuit whose public inputs differ from `statement` (§7.4). Satisfaction
+/// is not checked here: the prover checks it against its matrices.
+pub fn full_assignment<C: ConstraintSynthesizer<Fr>>(
+    circuit: C,
+    statement: &[Fr],
+) -> Result<Vec<Fr>, ProofError> {
+    let err = |e: ark_relations::gr1cs::SynthesisError| ProofError::Synthesis(e.to_string());
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Prove {
+        construct_matrices: false,
+        generate_lc_assignments: false,
+    });
+    circuit.generate_constraints(cs.clone()).map_err(err)?;
+    let instance = cs.instance_assignment().map_err(err)?;
+    if instance.get(1..) != Some(statement) {
+        return Err(ProofError::StatementMismatch(format!(
+            "the circuit allocates {} public inputs that differ from the {} of the statement",
+            instance.len().saturating_sub(1),
+            statement.len()
+        )));
+    }
+    Ok([instance, cs.witness_assignment().map_err(err)?].concat())
+}
+
 /// A proving key together with its circuit's constraint matrices, built
 /// once. Proving then synthesizes only the witness (no matrix construction,
 /// no LC inlining), checks every constraint against the cached matrices, and
@@ -331,22 +358,7 @@ impl ProvingContext {
     ) -> Result<(Proof, ProveProfile), ProofError> {
         let err = |e: ark_relations::gr1cs::SynthesisError| ProofError::Synthesis(e.to_string());
         let t0 = Instant::now();
-        let cs = ConstraintSystem::<Fr>::new_ref();
-        cs.set_optimization_goal(OptimizationGoal::Constraints);
-        cs.set_mode(SynthesisMode::Prove {
-            construct_matrices: false,
-            generate_lc_assignments: false,
-        });
-        circuit.generate_constraints(cs.clone()).map_err(err)?;
-        let instance = cs.instance_assignment().map_err(err)?;
-        if instance.get(1..) != Some(statement) {
-            return Err(ProofError::StatementMismatch(format!(
-                "the circuit allocates {} public inputs that differ from the {} of the statement",
-                instance.len().saturating_sub(1),
-                statement.len()
-            )));
-        }
-        let full = [instance, cs.witness_assignment().map_err(err)?].concat();
+        let full = full_assignment(circuit, statement)?;
         if full.len() != self.pk.a_query.len() {
             return Err(ProofError::StatementMismatch(format!(
                 "the witness has {} variables, the proving key {}",
