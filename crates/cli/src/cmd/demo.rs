@@ -12,6 +12,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -223,6 +224,53 @@ struct Client {
     tree: LocalTree,
 }
 
+/// What every phase of the scenario shares.
+struct Stage<'a, L> {
+    ledger: &'a L,
+    prover: &'a Prover,
+    json: bool,
+    mib: u64,
+    escrow: u64,
+    node_url: String,
+    dest: SocketAddr,
+    stop_rx: watch::Receiver<bool>,
+    /// TLS connect times (TLS recording the key, GetTerms, ledger lookup,
+    /// TLS strictly pinned to the registered key).
+    tls_connect_ms: Vec<u128>,
+}
+
+/// The escrow sessions' part of the run.
+#[derive(Default)]
+struct Relayed {
+    sessions: Vec<(usize, LiveSession)>,
+    prove_ms: Vec<u128>,
+    rtts: Vec<u128>,
+    fetched: u64,
+    relay_ms: u128,
+    receipts: u64,
+}
+
+/// Refunds found after settlement and the withdrawals that spent them.
+struct Refunds {
+    found: Vec<(&'static str, u64)>,
+    spends: u64,
+    withdrawn: u64,
+    sync_ms: u128,
+    withdraw_ms: u128,
+}
+
+/// Times measured outside the phases.
+struct Clock {
+    keys_ms: u128,
+    settle_ms: u128,
+    t_total: Instant,
+}
+
+/// Recipient account of the demo's withdrawals.
+fn recipient() -> AccountId {
+    AccountId::from_fr(Fr::from(0x7769746864u64))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn scenario<L: LedgerApi>(
     ledger: L,
@@ -234,39 +282,15 @@ async fn scenario<L: LedgerApi>(
     keys_ms: u128,
     t_total: Instant,
 ) -> anyhow::Result<()> {
-    let json = args.json;
     let mib = args.mib_per_session;
     // Escrow: room for the fetch plus headers and a margin, so a refund remains.
     let escrow = (mib * 1024 + 512) * PRICE_PER_KIB * 2;
-    let mut rng = OsRng;
-
-    // -- node
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let mut config = veil_node::NodeConfig::new(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        dir.join("node"),
-        Value(PRICE_PER_KIB),
-        vec![Value(escrow)],
-    );
-    // TLS as in production; clients pin the node's key from its ledger
-    // registration (docs/protocol.md §9.8).
-    config.transport = veil_node::Transport::Tls;
-    config.receipt_interval_kib = RECEIPT_INTERVAL_KIB;
-    config.egress = veil_node::egress::EgressPolicy::new()
-        .allow_range(veil_node::egress::Cidr::new(Ipv4Addr::LOCALHOST.into(), 8).context("cidr")?);
-    let node_stop = {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-    let node = veil_node::spawn(config, ledger.clone(), store, node_stop).await?;
-    // The node's account is that of its own account key (§8.3).
-    let node_account = node.account;
+    let node = start_node(&ledger, store, dir, escrow, stop_rx.clone()).await?;
     let node_url = format!("https://{}", node.local_addr);
     let dest = http_server().await?;
     say!(
-        json,
+        args.json,
         "== node {} on {node_url} (TLS key sha256 {}), destination http://{dest}/",
         short(&node.node_id.inner()),
         node.tls
@@ -274,11 +298,100 @@ async fn scenario<L: LedgerApi>(
             .map(|t| hex::encode(&t.spki_sha256[..8]))
             .unwrap_or_default()
     );
-    // Each connection: TLS recording the key, GetTerms, ledger lookup,
-    // TLS strictly pinned to the registered key (NodeConnection::connect_via_ledger).
-    let mut tls_connect_ms = Vec::new();
+    let mut stage = Stage {
+        ledger: &ledger,
+        prover: &prover,
+        json: args.json,
+        mib,
+        escrow,
+        node_url,
+        dest,
+        stop_rx: stop_rx.clone(),
+        tls_connect_ms: Vec::new(),
+    };
+    let mut clients = deposit_clients(&stage, dir).await?;
+    let relayed = relay_sessions(&mut stage, &mut clients).await?;
+    let vd = voucher_round(&mut stage, &mut clients).await?;
 
-    // -- clients deposit
+    // -- settlement: one batch
+    let t_settle = Instant::now();
+    let report = node.settle_now().await?;
+    let clock = Clock {
+        keys_ms,
+        settle_ms: t_settle.elapsed().as_millis(),
+        t_total,
+    };
+    say!(
+        args.json,
+        "== node settles {} sessions in one settle_{} proof ({} ms proving): paid {}",
+        report.sessions,
+        report.batch_size,
+        report.prove_ms,
+        report.total_paid
+    );
+    let refunds = refund_and_withdraw(&stage, &mut clients).await?;
+    let audit_ok = public_audit(&ledger, embedded.as_ref(), node.account, &clients).await?;
+    let summary = Summary {
+        relayed: &relayed,
+        refunds: &refunds,
+        vd: &vd,
+        clock: &clock,
+        report,
+        node: node.status(),
+        ledger: ledger.status().await?,
+        node_paid: ledger.balance(node.account).await?.get(),
+        audit_ok,
+        embedded: embedded.is_some(),
+        tls_connect_ms: &stage.tls_connect_ms,
+        total_ms: clock.t_total.elapsed().as_millis(),
+    };
+    if args.json {
+        println!("{}", summary.json());
+    } else {
+        summary.print(&clients);
+    }
+    let _ = stop_tx.send(true);
+    let _ = stop_rx.changed().await;
+    node.join().await.ok();
+    check_outcome(audit_ok, &report, &relayed, &refunds, &vd)
+}
+
+/// Starts the demo node: TLS as in production (clients pin the node's key
+/// from its ledger registration, docs/protocol.md §9.8), egress to
+/// loopback only, a small receipt interval so the demo shows many receipts.
+async fn start_node<L: LedgerApi>(
+    ledger: &L,
+    store: ParamStore,
+    dir: &Path,
+    escrow: u64,
+    stop_rx: watch::Receiver<bool>,
+) -> anyhow::Result<veil_node::NodeHandle> {
+    let mut config = veil_node::NodeConfig::new(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        dir.join("node"),
+        Value(PRICE_PER_KIB),
+        vec![Value(escrow)],
+    );
+    config.transport = veil_node::Transport::Tls;
+    config.receipt_interval_kib = RECEIPT_INTERVAL_KIB;
+    config.egress = veil_node::egress::EgressPolicy::new()
+        .allow_range(veil_node::egress::Cidr::new(Ipv4Addr::LOCALHOST.into(), 8).context("cidr")?);
+    let node_stop = {
+        let mut rx = stop_rx;
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    Ok(veil_node::spawn(config, ledger.clone(), store, node_stop).await?)
+}
+
+/// Alice and bob create wallets and deposit three escrows each from the
+/// development faucet.
+async fn deposit_clients<L: LedgerApi>(
+    stage: &Stage<'_, L>,
+    dir: &Path,
+) -> anyhow::Result<Vec<Client>> {
+    let mut rng = OsRng;
     let mut clients = Vec::new();
     for name in ["alice", "bob"] {
         let path = dir.join(format!("{name}.wallet"));
@@ -286,7 +399,8 @@ async fn scenario<L: LedgerApi>(
         let mut account_seed = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rng, &mut account_seed);
         let mut wallet = Wallet::create(&path, sk.inner(), account_seed)?;
-        veil_client::ops::deposit(&ledger, &mut wallet, 3 * escrow, true, &mut rng).await?;
+        let amount = 3 * stage.escrow;
+        veil_client::ops::deposit(stage.ledger, &mut wallet, amount, true, &mut rng).await?;
         clients.push(Client {
             name,
             wallet,
@@ -294,209 +408,212 @@ async fn scenario<L: LedgerApi>(
         });
     }
     say!(
-        json,
+        stage.json,
         "== alice and bob each deposit {} (development faucet)",
-        3 * escrow
+        3 * stage.escrow
     );
+    Ok(clients)
+}
 
-    // -- sessions: alice ×2, bob ×1
+/// Three escrow sessions (alice ×2, bob ×1), each fetching through its
+/// own SOCKS5 proxy; the wallets record them as finished.
+async fn relay_sessions<L: LedgerApi>(
+    stage: &mut Stage<'_, L>,
+    clients: &mut [Client],
+) -> anyhow::Result<Relayed> {
     let plan: [(usize, &str); 3] = [(0, "s1"), (1, "s1"), (0, "s2")];
-    let mut sessions: Vec<(usize, LiveSession)> = Vec::new();
-    let mut prove_ms = Vec::new();
-    let mut rtts = Vec::new();
-    let mut fetched = 0u64;
-    let t_relay_total = Instant::now();
-    let mut relay_ms = 0u128;
+    let mut out = Relayed::default();
     for (ci, intent) in plan {
         let c = clients.get_mut(ci).context("client")?;
-        eprintln!("-- {} opens session {intent}", c.name);
-        let t_connect = Instant::now();
-        let mut conn = NodeConnection::connect_via_ledger(&node_url, &ledger).await?;
-        tls_connect_ms.push(t_connect.elapsed().as_millis());
-        let live = start_session(
-            &ledger,
-            &mut conn,
-            &prover,
-            &mut c.wallet,
-            &mut c.tree,
-            escrow,
-            intent,
-            &mut rng,
-        )
-        .await?;
-        prove_ms.push(live.session.prove_ms);
-        rtts.push(live.first_rtt_us);
-        // A SOCKS5 proxy in front of this session's relay.
-        let (relay_tx, relay_rx) = watch::channel(Some(live.relay.clone()));
-        let socks = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-        let socks_addr = socks.local_addr()?;
-        tokio::spawn(serve(socks, Payer::Session(relay_rx), stop_rx.clone()));
-        let t = Instant::now();
-        eprintln!("-- session open; fetching through SOCKS5 {socks_addr}");
-        if std::env::var_os("VEIL_DEMO_DEBUG").is_some() {
-            let st = live.relay.stats();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                    eprintln!("   [debug] {st:?}");
-                }
-            });
-        }
-        // Two parallel fetches per session: streams multiplexed on one relay.
-        let half = mib * 1024 * 1024 / 2;
-        let (a, b) = tokio::join!(
-            fetch_via_socks(socks_addr, dest, half),
-            fetch_via_socks(socks_addr, dest, half)
-        );
-        let got = a? + b?;
-        relay_ms += t.elapsed().as_millis();
-        if got != 2 * half {
-            bail!("fetched {got} bytes, expected {}", 2 * half);
-        }
-        fetched += got;
-        // Let the last receipts reach the node.
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let rtt2 = live.relay.challenge().await?;
-        rtts.push(rtt2.as_micros());
-        drop(relay_tx);
-        say!(
-            json,
-            "   {} session {}: token {} B, proved in {} ms, fetched {} KiB, {} receipts (highest {} KiB), challenge RTT {} µs",
-            c.name,
-            short(&live.session.session_id.inner()),
-            live.session.token_bytes,
-            live.session.prove_ms,
-            got / 1024,
-            live.relay
-                .stats()
-                .receipts_sent
-                .load(std::sync::atomic::Ordering::Relaxed),
-            live.relay
-                .stats()
-                .highest_receipt_kib
-                .load(std::sync::atomic::Ordering::Relaxed),
-            live.first_rtt_us
-        );
-        sessions.push((ci, live));
+        let live = relay_one(stage, c, intent, &mut out).await?;
+        out.sessions.push((ci, live));
     }
-    let _ = t_relay_total;
-    let receipts: u64 = sessions
+    out.receipts = out
+        .sessions
         .iter()
-        .map(|(_, l)| {
-            l.relay
-                .stats()
-                .receipts_sent
-                .load(std::sync::atomic::Ordering::Relaxed)
-        })
+        .map(|(_, l)| l.relay.stats().receipts_sent.load(Ordering::Relaxed))
         .sum();
-    for (ci, live) in &sessions {
+    for (ci, live) in &out.sessions {
         let c = clients.get_mut(*ci).context("client")?;
         finish_session(&mut c.wallet, live)?;
     }
+    Ok(out)
+}
 
-    // -- vouchers: alice buys with one escrow session, then pays several
-    // connections by unlinkable spends (docs/vouchers.md §9).
-    let vd = {
-        let c = clients.get_mut(0).context("client")?;
-        let t_connect = Instant::now();
-        let conn = NodeConnection::connect_via_ledger(&node_url, &ledger).await?;
-        tls_connect_ms.push(t_connect.elapsed().as_millis());
-        super::voucher::demo_round(
-            &ledger,
-            conn,
-            &prover,
-            &mut c.wallet,
-            &mut c.tree,
-            escrow,
-            3,
-            64,
-            |socks| fetch_via_socks(socks, dest, 32 * 1024),
-        )
-        .await?
-    };
+/// One session: connect (pinned TLS), prove and open, fetch `mib` MiB as
+/// two parallel streams through a SOCKS5 proxy, send a second challenge.
+async fn relay_one<L: LedgerApi>(
+    stage: &mut Stage<'_, L>,
+    c: &mut Client,
+    intent: &str,
+    out: &mut Relayed,
+) -> anyhow::Result<LiveSession> {
+    eprintln!("-- {} opens session {intent}", c.name);
+    let t_connect = Instant::now();
+    let mut conn = NodeConnection::connect_via_ledger(&stage.node_url, stage.ledger).await?;
+    stage.tls_connect_ms.push(t_connect.elapsed().as_millis());
+    let live = start_session(
+        stage.ledger,
+        &mut conn,
+        stage.prover,
+        &mut c.wallet,
+        &mut c.tree,
+        stage.escrow,
+        intent,
+        &mut OsRng,
+    )
+    .await?;
+    out.prove_ms.push(live.session.prove_ms);
+    out.rtts.push(live.first_rtt_us);
+    let (relay_tx, relay_rx) = watch::channel(Some(live.relay.clone()));
+    let socks = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let socks_addr = socks.local_addr()?;
+    tokio::spawn(serve(
+        socks,
+        Payer::Session(relay_rx),
+        stage.stop_rx.clone(),
+    ));
+    eprintln!("-- session open; fetching through SOCKS5 {socks_addr}");
+    if std::env::var_os("VEIL_DEMO_DEBUG").is_some() {
+        let st = live.relay.stats();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                eprintln!("   [debug] {st:?}");
+            }
+        });
+    }
+    let t = Instant::now();
+    // Two parallel fetches per session: streams multiplexed on one relay.
+    let half = stage.mib * 1024 * 1024 / 2;
+    let (a, b) = tokio::join!(
+        fetch_via_socks(socks_addr, stage.dest, half),
+        fetch_via_socks(socks_addr, stage.dest, half)
+    );
+    let got = a? + b?;
+    out.relay_ms += t.elapsed().as_millis();
+    if got != 2 * half {
+        bail!("fetched {got} bytes, expected {}", 2 * half);
+    }
+    out.fetched += got;
+    // Let the last receipts reach the node.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    out.rtts.push(live.relay.challenge().await?.as_micros());
+    drop(relay_tx);
+    let stats = live.relay.stats();
     say!(
-        json,
+        stage.json,
+        "   {} session {}: token {} B, proved in {} ms, fetched {} KiB, {} receipts (highest {} KiB), challenge RTT {} µs",
+        c.name,
+        short(&live.session.session_id.inner()),
+        live.session.token_bytes,
+        live.session.prove_ms,
+        got / 1024,
+        stats.receipts_sent.load(Ordering::Relaxed),
+        stats.highest_receipt_kib.load(Ordering::Relaxed),
+        live.first_rtt_us
+    );
+    Ok(live)
+}
+
+/// Alice buys with one escrow session, then pays several connections by
+/// unlinkable spends (docs/vouchers.md §9).
+async fn voucher_round<L: LedgerApi>(
+    stage: &mut Stage<'_, L>,
+    clients: &mut [Client],
+) -> anyhow::Result<super::voucher::VoucherDemo> {
+    let c = clients.get_mut(0).context("client")?;
+    let t_connect = Instant::now();
+    let conn = NodeConnection::connect_via_ledger(&stage.node_url, stage.ledger).await?;
+    stage.tls_connect_ms.push(t_connect.elapsed().as_millis());
+    let dest = stage.dest;
+    let vd = super::voucher::demo_round(
+        stage.ledger,
+        conn,
+        stage.prover,
+        &mut c.wallet,
+        &mut c.tree,
+        stage.escrow,
+        3,
+        64,
+        |socks| fetch_via_socks(socks, dest, 32 * 1024),
+    )
+    .await?;
+    say!(
+        stage.json,
         "== alice buys {} KiB of vouchers with one escrow session, then fetches {} KiB over {} connections, each paid by its own voucher spend ({} KiB left)",
         vd.bought_kib,
         vd.fetched / 1024,
         vd.spends,
         vd.balance_left_kib
     );
+    Ok(vd)
+}
 
-    // -- settlement: one batch
-    let t_settle = Instant::now();
-    let report = node.settle_now().await?;
-    let settle_ms = t_settle.elapsed().as_millis();
-    let node_status = node.status();
-    say!(
-        json,
-        "== node settles {} sessions in one settle_{} proof ({} ms proving): paid {}",
-        report.sessions,
-        report.batch_size,
-        report.prove_ms,
-        report.total_paid
-    );
-
-    // -- refunds found and spent
+/// The wallets sync, find their refund notes and each withdraw one of
+/// them (withdrawing exactly a refund's value spends that note, the
+/// smallest that covers it), then sync again.
+async fn refund_and_withdraw<L: LedgerApi>(
+    stage: &Stage<'_, L>,
+    clients: &mut [Client],
+) -> anyhow::Result<Refunds> {
     let t_sync = Instant::now();
-    let mut refunds = Vec::new();
+    let mut found = Vec::new();
     for c in clients.iter_mut() {
-        let r = sync(&ledger, &mut c.wallet, &mut c.tree).await?;
-        for v in &r.refunds_found {
-            refunds.push((c.name, *v));
-        }
+        let r = sync(stage.ledger, &mut c.wallet, &mut c.tree).await?;
+        found.extend(r.refunds_found.iter().map(|v| (c.name, *v)));
     }
     let sync_ms = t_sync.elapsed().as_millis();
-    let recipient = AccountId::from_fr(Fr::from(0x7769746864u64));
     let t_w = Instant::now();
-    let mut refund_spends = 0u64;
-    let mut withdrawn = 0u64;
+    let (mut spends, mut withdrawn) = (0u64, 0u64);
     for c in clients.iter_mut() {
-        let refund_values: Vec<u64> = c
-            .wallet
-            .data
-            .notes
-            .iter()
-            .filter(|n| {
-                n.origin == NoteOrigin::Refund && n.status == NoteStatus::Unspent && n.value > 0
-            })
-            .map(|n| n.value)
-            .collect();
-        // Withdrawing exactly a refund's value spends that refund note (the
-        // smallest note that covers it).
-        if let Some(v) = refund_values.first() {
+        let first_refund = c.wallet.data.notes.iter().find(|n| {
+            n.origin == NoteOrigin::Refund && n.status == NoteStatus::Unspent && n.value > 0
+        });
+        if let Some(v) = first_refund.map(|n| n.value) {
             veil_client::ops::withdraw(
-                &ledger,
-                &prover,
+                stage.ledger,
+                stage.prover,
                 &mut c.wallet,
                 &c.tree,
-                *v,
-                recipient,
-                &mut rng,
+                v,
+                recipient(),
+                &mut OsRng,
             )
             .await?;
-            refund_spends += 1;
+            spends += 1;
             withdrawn += v;
         }
     }
     let withdraw_ms = t_w.elapsed().as_millis();
     for c in clients.iter_mut() {
-        sync(&ledger, &mut c.wallet, &mut c.tree).await?;
+        sync(stage.ledger, &mut c.wallet, &mut c.tree).await?;
     }
+    Ok(Refunds {
+        found,
+        spends,
+        withdrawn,
+        sync_ms,
+        withdraw_ms,
+    })
+}
 
-    // -- public view and audit
+/// The public view: the turnstile (minted = accounts + pool) and, on the
+/// embedded ledger, the full store audit.
+async fn public_audit<L: LedgerApi>(
+    ledger: &L,
+    embedded: Option<&EmbeddedLedger>,
+    node_account: AccountId,
+    clients: &[Client],
+) -> anyhow::Result<bool> {
     let status = ledger.status().await?;
     let mut accounts_total = 0u64;
-    for a in [
-        node_account,
-        recipient,
-        clients[0].wallet.account(),
-        clients[1].wallet.account(),
-    ] {
+    let wallets = clients.iter().map(|c| c.wallet.account());
+    for a in [node_account, recipient()].into_iter().chain(wallets) {
         accounts_total += ledger.balance(a).await?.get();
     }
     let turnstile_ok = status.minted.get() == accounts_total + status.pool.get();
-    let store_audit_ok = match &embedded {
+    let store_audit_ok = match embedded {
         Some(e) => {
             let e = e.clone();
             tokio::task::spawn_blocking(move || veil_ledger::audit::audit(e.engine().store()))
@@ -505,102 +622,130 @@ async fn scenario<L: LedgerApi>(
         }
         None => true,
     };
-    let audit_ok = turnstile_ok && store_audit_ok;
-    let node_paid = ledger.balance(node_account).await?.get();
+    Ok(turnstile_ok && store_audit_ok)
+}
 
-    say!(json, "\n== what each party saw");
-    say!(
-        json,
-        "node:   {} tokens verified, {} sessions, {} bytes relayed, {} receipts accepted, {} settled in {} batch(es), paid {} — no account, no wallet, no deposit",
-        node_status.proof_verifications,
-        node_status.sessions_total,
-        node_status.bytes_relayed,
-        node_status.receipts_accepted,
-        node_status.settled_sessions,
-        node_status.settled_batches,
-        node_status.total_paid
-    );
-    say!(
-        json,
-        "ledger: height {}, {} commitments, minted {}, pool {}, node balance {}, withdrawn {} — totals only, no per-session bytes or refunds",
-        status.height,
-        status.commitment_count,
-        status.minted,
-        status.pool,
-        node_paid,
-        withdrawn
-    );
-    for c in &clients {
-        say!(
-            json,
-            "{}:  balance {} (+{} pending), sessions {}, refunds found {:?}",
-            c.name,
-            c.wallet.balance(),
-            c.wallet.pending(),
-            c.wallet.data.sessions.len(),
-            refunds
-                .iter()
+/// Everything the run measured and each party saw, printed at the end.
+struct Summary<'a> {
+    relayed: &'a Relayed,
+    refunds: &'a Refunds,
+    vd: &'a super::voucher::VoucherDemo,
+    clock: &'a Clock,
+    report: veil_node::SettlementReport,
+    node: veil_node::NodeStatus,
+    ledger: veil_ledger::types::LedgerStatus,
+    node_paid: u64,
+    audit_ok: bool,
+    embedded: bool,
+    tls_connect_ms: &'a [u128],
+    total_ms: u128,
+}
+
+impl Summary<'_> {
+    /// The narrative: what the node, the ledger and each wallet saw.
+    fn print(&self, clients: &[Client]) {
+        let (n, l) = (&self.node, &self.ledger);
+        println!("\n== what each party saw");
+        println!(
+            "node:   {} tokens verified, {} sessions, {} bytes relayed, {} receipts accepted, {} settled in {} batch(es), paid {} — no account, no wallet, no deposit",
+            n.proof_verifications,
+            n.sessions_total,
+            n.bytes_relayed,
+            n.receipts_accepted,
+            n.settled_sessions,
+            n.settled_batches,
+            n.total_paid
+        );
+        println!(
+            "ledger: height {}, {} commitments, minted {}, pool {}, node balance {}, withdrawn {} — totals only, no per-session bytes or refunds",
+            l.height, l.commitment_count, l.minted, l.pool, self.node_paid, self.refunds.withdrawn
+        );
+        for c in clients {
+            let found: Vec<_> = (self.refunds.found.iter())
                 .filter(|(n, _)| *n == c.name)
                 .map(|(_, v)| v)
-                .collect::<Vec<_>>()
+                .collect();
+            println!(
+                "{}:  balance {} (+{} pending), sessions {}, refunds found {found:?}",
+                c.name,
+                c.wallet.balance(),
+                c.wallet.pending(),
+                c.wallet.data.sessions.len(),
+            );
+        }
+        let r = self.relayed;
+        let mbps = if r.relay_ms > 0 {
+            r.fetched as f64 * 8.0 / 1000.0 / r.relay_ms as f64
+        } else {
+            0.0
+        };
+        println!(
+            "timings: keys {} ms, access proofs {:?} ms, relay {} ms ({mbps:.1} Mbit/s), settle {} ms, refund sync {} ms, refund withdraw {} ms, total {} ms",
+            self.clock.keys_ms,
+            r.prove_ms,
+            r.relay_ms,
+            self.clock.settle_ms,
+            self.refunds.sync_ms,
+            self.refunds.withdraw_ms,
+            self.total_ms
         );
+        println!("audit: {}", if self.audit_ok { "OK" } else { "FAILED" });
     }
-    let total_ms = t_total.elapsed().as_millis();
-    let mbps = if relay_ms > 0 {
-        fetched as f64 * 8.0 / 1000.0 / relay_ms as f64
-    } else {
-        0.0
-    };
-    say!(
-        json,
-        "timings: keys {keys_ms} ms, access proofs {prove_ms:?} ms, relay {relay_ms} ms ({mbps:.1} Mbit/s), settle {settle_ms} ms, refund sync {sync_ms} ms, refund withdraw {withdraw_ms} ms, total {total_ms} ms"
-    );
-    say!(json, "audit: {}", if audit_ok { "OK" } else { "FAILED" });
 
-    if json {
-        let v = serde_json::json!({
-            "sessions": sessions.len(),
-            "bytes_relayed": node_status.bytes_relayed,
-            "bytes_fetched": fetched,
-            "receipts": receipts,
-            "receipts_accepted": node_status.receipts_accepted,
-            "settled_sessions": report.sessions,
-            "settle_batches": node_status.settled_batches,
-            "settle_batch_size": report.batch_size,
-            "node_paid": node_paid,
-            "refunds": refunds.iter().map(|(_, v)| v).collect::<Vec<_>>(),
-            "refund_spends": refund_spends,
-            "withdrawn": withdrawn,
-            "audit_ok": audit_ok,
-            "ledger": if embedded.is_some() { "embedded" } else { "remote" },
+    /// The same as one JSON object (`veil demo --json`).
+    fn json(&self) -> serde_json::Value {
+        let (r, f, vd) = (self.relayed, self.refunds, self.vd);
+        serde_json::json!({
+            "sessions": r.sessions.len(),
+            "bytes_relayed": self.node.bytes_relayed,
+            "bytes_fetched": r.fetched,
+            "receipts": r.receipts,
+            "receipts_accepted": self.node.receipts_accepted,
+            "settled_sessions": self.report.sessions,
+            "settle_batches": self.node.settled_batches,
+            "settle_batch_size": self.report.batch_size,
+            "node_paid": self.node_paid,
+            "refunds": f.found.iter().map(|(_, v)| v).collect::<Vec<_>>(),
+            "refund_spends": f.spends,
+            "withdrawn": f.withdrawn,
+            "audit_ok": self.audit_ok,
+            "ledger": if self.embedded { "embedded" } else { "remote" },
             "timings_ms": {
-                "keys": keys_ms, "tls_connect": tls_connect_ms,
-                "access_prove": prove_ms, "relay": relay_ms,
-                "settle": settle_ms, "settle_prove": report.prove_ms,
-                "refund_sync": sync_ms, "withdraw": withdraw_ms, "total": total_ms,
+                "keys": self.clock.keys_ms, "tls_connect": self.tls_connect_ms,
+                "access_prove": r.prove_ms, "relay": r.relay_ms,
+                "settle": self.clock.settle_ms, "settle_prove": self.report.prove_ms,
+                "refund_sync": f.sync_ms, "withdraw": f.withdraw_ms,
+                "total": self.total_ms,
             },
-            "challenge_rtt_us": rtts,
+            "challenge_rtt_us": r.rtts,
             "voucher_spends": vd.spends,
             "voucher_bought_kib": vd.bought_kib,
             "voucher_fetched": vd.fetched,
             "voucher_balance_left_kib": vd.balance_left_kib,
-        });
-        println!("{v}");
+        })
     }
-    let _ = stop_tx.send(true);
-    let _ = stop_rx.changed().await;
-    node.join().await.ok();
+}
+
+/// The demo fails unless the audit passed, every session (the voucher
+/// purchase session too, its refund is 0) was settled, every escrow
+/// session found its refund, and three connections were voucher-paid.
+fn check_outcome(
+    audit_ok: bool,
+    report: &veil_node::SettlementReport,
+    r: &Relayed,
+    refunds: &Refunds,
+    vd: &super::voucher::VoucherDemo,
+) -> anyhow::Result<()> {
     if !audit_ok {
         bail!("ledger audit failed");
     }
-    // The voucher purchase session is settled too (its refund is 0).
-    if report.sessions != sessions.len() + vd.sessions || refunds.len() < sessions.len() {
+    if report.sessions != r.sessions.len() + vd.sessions || refunds.found.len() < r.sessions.len() {
         bail!(
             "expected {} sessions settled and {} refunds found, got {} and {}",
-            sessions.len() + vd.sessions,
-            sessions.len(),
+            r.sessions.len() + vd.sessions,
+            r.sessions.len(),
             report.sessions,
-            refunds.len()
+            refunds.found.len()
         );
     }
     if vd.spends != 3 {
