@@ -5,7 +5,7 @@
 //! parsed strictly (F1); hex strictly (F2).
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use rand::rngs::OsRng;
@@ -153,26 +153,7 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             w,
             key_file,
             key_stdin,
-        } => {
-            let sk = match (key_file, key_stdin) {
-                (Some(p), _) => {
-                    let bytes = read_secret_file(&p, 4096)?;
-                    parse_key_text(std::str::from_utf8(&bytes).context("key file is not UTF-8")?)?
-                }
-                (None, true) => {
-                    let mut s = String::new();
-                    std::io::stdin().take(4096).read_to_string(&mut s)?;
-                    parse_key_text(&s)?
-                }
-                (None, false) => veil_primitives::keys::SpendingKey::random(&mut OsRng).inner(),
-            };
-            let mut account_seed = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut OsRng, &mut account_seed);
-            let wallet = Wallet::create(&w.wallet, sk, account_seed)?;
-            println!("created {} (mode 0600)", wallet.path().display());
-            println!("account {}", wallet.account());
-            Ok(())
-        }
+        } => new_wallet(&w.wallet, key_file.as_deref(), key_stdin),
         Command::Address { w } => {
             let wallet = Wallet::open(&w.wallet)?;
             println!("{}", hex::encode(wallet.account().to_bytes()));
@@ -183,80 +164,122 @@ async fn run_async(cmd: Command) -> anyhow::Result<()> {
             l,
             amount,
             dev_faucet,
-        } => {
-            let amount = parse_positive_amount(&amount)?;
-            let mut wallet = Wallet::open(&w.wallet)?;
-            if dev_faucet {
-                eprintln!("DEVELOPMENT: the account is funded by the ledger's faucet");
-            }
-            let leaf = match open_ledger_with(&l.ledger, dev_faucet).await? {
-                AnyLedger::Remote(x) => {
-                    veil_client::ops::deposit(&x, &mut wallet, amount, dev_faucet, &mut OsRng)
-                        .await?
-                }
-                AnyLedger::Embedded(x) => {
-                    veil_client::ops::deposit(&x, &mut wallet, amount, dev_faucet, &mut OsRng)
-                        .await?
-                }
-            };
-            println!("deposited {amount} from account {} (leaf {leaf})", wallet.account());
-            Ok(())
-        }
+        } => deposit(&w.wallet, &l.ledger, &amount, dev_faucet).await,
         Command::Balance { w, l } | Command::Sync { w, l } => {
-            let mut wallet = Wallet::open(&w.wallet)?;
-            let mut tree = LocalTree::new();
-            let r = match open_ledger(&l.ledger).await? {
-                AnyLedger::Remote(x) => sync(&x, &mut wallet, &mut tree).await?,
-                AnyLedger::Embedded(x) => sync(&x, &mut wallet, &mut tree).await?,
-            };
-            println!(
-                "leaves {}, notes found {}, refunds found {:?}\nbalance {} (+{} pending)",
-                r.leaves,
-                r.notes_found,
-                r.refunds_found,
-                wallet.balance(),
-                wallet.pending()
-            );
-            if r.refunds_recovered_by_scan > 0 {
-                println!(
-                    "{} refund(s) recovered by scanning every possible value (receipts were not saved)",
-                    r.refunds_recovered_by_scan
-                );
-            }
-            for s in &r.scans_refused {
-                eprintln!("warning: {s}");
-            }
-            Ok(())
+            sync_wallet(&w.wallet, &l.ledger).await
         }
         Command::Withdraw { w, l, amount, to } => {
-            let amount = parse_positive_amount(&amount)?;
-            let mut wallet = Wallet::open(&w.wallet)?;
-            let recipient = match to {
-                Some(h) => AccountId::from_fr(
-                    parse_field_hex(&h).map_err(|e| anyhow::anyhow!("--to: {e}"))?,
-                ),
-                None => wallet.account(),
-            };
-            eprintln!("{}", veil_proofs::INSECURE_WARNING);
-            let store = ParamStore::open_default()?;
-            let prover = Prover::from_store(&store, &[CircuitId::Withdraw], None)?;
-            let mut tree = LocalTree::new();
-            match open_ledger(&l.ledger).await? {
-                AnyLedger::Remote(x) => {
-                    withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?
-                }
-                AnyLedger::Embedded(x) => {
-                    withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?
-                }
-            }
-            println!(
-                "withdrew {amount}; balance {} (+{} pending)",
-                wallet.balance(),
-                wallet.pending()
-            );
-            Ok(())
+            withdraw_cmd(&w.wallet, &l.ledger, &amount, to.as_deref()).await
         }
     }
+}
+
+/// `veil wallet new`: the spending key from a file, stdin (never argv) or
+/// the OS; a fresh account seed from the OS.
+fn new_wallet(path: &Path, key_file: Option<&Path>, key_stdin: bool) -> anyhow::Result<()> {
+    let sk = match (key_file, key_stdin) {
+        (Some(p), _) => {
+            let bytes = read_secret_file(p, 4096)?;
+            parse_key_text(std::str::from_utf8(&bytes).context("key file is not UTF-8")?)?
+        }
+        (None, true) => {
+            let mut s = String::new();
+            std::io::stdin().take(4096).read_to_string(&mut s)?;
+            parse_key_text(&s)?
+        }
+        (None, false) => veil_primitives::keys::SpendingKey::random(&mut OsRng).inner(),
+    };
+    let mut account_seed = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut OsRng, &mut account_seed);
+    let wallet = Wallet::create(path, sk, account_seed)?;
+    println!("created {} (mode 0600)", wallet.path().display());
+    println!("account {}", wallet.account());
+    Ok(())
+}
+
+/// `veil wallet deposit`.
+async fn deposit(path: &Path, ledger: &str, amount: &str, dev_faucet: bool) -> anyhow::Result<()> {
+    let amount = parse_positive_amount(amount)?;
+    let mut wallet = Wallet::open(path)?;
+    if dev_faucet {
+        eprintln!("DEVELOPMENT: the account is funded by the ledger's faucet");
+    }
+    let leaf = match open_ledger_with(ledger, dev_faucet).await? {
+        AnyLedger::Remote(x) => {
+            veil_client::ops::deposit(&x, &mut wallet, amount, dev_faucet, &mut OsRng).await?
+        }
+        AnyLedger::Embedded(x) => {
+            veil_client::ops::deposit(&x, &mut wallet, amount, dev_faucet, &mut OsRng).await?
+        }
+    };
+    println!(
+        "deposited {amount} from account {} (leaf {leaf})",
+        wallet.account()
+    );
+    Ok(())
+}
+
+/// `veil wallet balance` / `sync`.
+async fn sync_wallet(path: &Path, ledger: &str) -> anyhow::Result<()> {
+    let mut wallet = Wallet::open(path)?;
+    let mut tree = LocalTree::new();
+    let r = match open_ledger(ledger).await? {
+        AnyLedger::Remote(x) => sync(&x, &mut wallet, &mut tree).await?,
+        AnyLedger::Embedded(x) => sync(&x, &mut wallet, &mut tree).await?,
+    };
+    println!(
+        "leaves {}, notes found {}, refunds found {:?}\nbalance {} (+{} pending)",
+        r.leaves,
+        r.notes_found,
+        r.refunds_found,
+        wallet.balance(),
+        wallet.pending()
+    );
+    if r.refunds_recovered_by_scan > 0 {
+        println!(
+            "{} refund(s) recovered by scanning every possible value (receipts were not saved)",
+            r.refunds_recovered_by_scan
+        );
+    }
+    for s in &r.scans_refused {
+        eprintln!("warning: {s}");
+    }
+    Ok(())
+}
+
+/// `veil wallet withdraw` (to the wallet's own account unless `--to`).
+async fn withdraw_cmd(
+    path: &Path,
+    ledger: &str,
+    amount: &str,
+    to: Option<&str>,
+) -> anyhow::Result<()> {
+    let amount = parse_positive_amount(amount)?;
+    let mut wallet = Wallet::open(path)?;
+    let recipient = match to {
+        Some(h) => {
+            AccountId::from_fr(parse_field_hex(h).map_err(|e| anyhow::anyhow!("--to: {e}"))?)
+        }
+        None => wallet.account(),
+    };
+    eprintln!("{}", veil_proofs::INSECURE_WARNING);
+    let store = ParamStore::open_default()?;
+    let prover = Prover::from_store(&store, &[CircuitId::Withdraw], None)?;
+    let mut tree = LocalTree::new();
+    match open_ledger(ledger).await? {
+        AnyLedger::Remote(x) => {
+            withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?
+        }
+        AnyLedger::Embedded(x) => {
+            withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?
+        }
+    }
+    println!(
+        "withdrew {amount}; balance {} (+{} pending)",
+        wallet.balance(),
+        wallet.pending()
+    );
+    Ok(())
 }
 
 async fn withdraw<L: LedgerApi>(
