@@ -64,197 +64,273 @@ fn root_of(leaves: Vec<Fr>) -> Fr {
 /// Audits the store. `Err` only if the database cannot be read at all.
 pub fn audit(store: &Store) -> Result<AuditReport, LedgerError> {
     let r: ReadState = store.read()?;
-    let mut rep = AuditReport::default();
-    let mut v = Vec::new();
-    let overflow = |v: &mut Vec<String>, what: &str| v.push(format!("overflow summing {what}"));
+    let mut a = Audit {
+        leaves: leaves(&r)?,
+        ..Audit::default()
+    };
+    a.tree(&r)?;
+    a.accounts_and_nodes(&r)?;
+    a.deposits(&r)?;
+    a.escrows(&r)?;
+    a.settlements(&r)?;
+    a.nullifiers(&r)?;
+    a.totals(&r)
+}
 
-    // Leaves.
-    let mut leaves: Vec<Fr> = Vec::new();
-    let mut contiguous = true;
-    scan(&r, COMMITMENTS, |i, cm| {
-        if i != leaves.len() as u64 {
-            contiguous = false;
-        }
-        leaves.push(
-            NoteCommitment::from_bytes(&cm)
-                .map_err(|_| LedgerError::Corrupted("non-canonical leaf".into()))?
-                .inner(),
-        );
-        Ok(())
-    })?;
-    if !contiguous {
-        v.push("commitment indices are not contiguous from 0".into());
-    }
-    rep.commitments = leaves.len() as u64;
-    let leaf_is = |i: u64, cm: &NoteCommitment| leaves.get(i as usize) == Some(&cm.inner());
-    let frontier = r.frontier()?;
-    if frontier.size() != rep.commitments {
-        v.push(format!(
-            "frontier counts {} leaves, table holds {}",
-            frontier.size(),
-            rep.commitments
-        ));
-    }
-    if root_of(leaves.clone()) != frontier.root().inner() {
-        v.push("root recomputed from the leaves differs from the stored frontier root".into());
-    }
-    if r.roots()?.latest() != Some(frontier.root()) {
-        v.push("newest root of the history is not the current root".into());
-    }
-
-    // Accounts and nodes.
-    let mut accounts = 0u64;
-    scan(&r, ACCOUNTS, |_, bal| {
-        accounts = accounts.checked_add(bal).ok_or(LedgerError::Overflow)?;
-        Ok(())
-    })?;
-    let mut staked = 0u64;
-    scan(&r, NODES, |_, rec| {
-        staked = staked
-            .checked_add(decode_node(rec)?.registration.stake.0)
-            .ok_or(LedgerError::Overflow)?;
-        Ok(())
-    })?;
-
-    // Pool recomputed from records (i128: intermediate sums may dip).
-    let mut pool: i128 = 0;
-    scan(&r, DEPOSITS, |cm, rec| {
-        let d = DepositRecord::decode(rec)?;
+/// The leaves `0..n` in order; `Err(Corrupted)` for a non-canonical one, a
+/// gap is reported by [`Audit::tree`] through the count.
+fn leaves(r: &ReadState) -> Result<Vec<(u64, Fr)>, LedgerError> {
+    let mut leaves = Vec::new();
+    scan(r, COMMITMENTS, |i, cm| {
         let cm = NoteCommitment::from_bytes(&cm)
-            .map_err(|_| LedgerError::Corrupted("deposit key".into()))?;
-        if !leaf_is(d.leaf_index, &cm) {
-            v.push(format!(
-                "deposit leaf {} does not hold its commitment",
-                d.leaf_index
-            ));
-        }
-        pool += i128::from(d.value.0);
+            .map_err(|_| LedgerError::Corrupted("non-canonical leaf".into()))?;
+        leaves.push((i, cm.inner()));
         Ok(())
     })?;
+    Ok(leaves)
+}
 
-    let mut escrowed = 0u64;
-    let mut escrow_state: HashMap<[u8; 32], (Value, EscrowState)> = HashMap::new();
-    scan(&r, ESCROWS, |key, rec| {
-        let e = decode_escrow(rec)?;
-        rep.escrows += 1;
-        if e.session_id.to_bytes() != key {
-            v.push("escrow stored under another session id".into());
-        }
-        let nf =
-            Nullifier::from_bytes(&key).map_err(|_| LedgerError::Corrupted("escrow key".into()))?;
-        if r.nullifier(&nf)? != Some(NullifierUse::Escrow) {
-            v.push(format!(
-                "escrow {} has no nullifier record",
-                hex::encode(key)
-            ));
-        }
-        pool -= i128::from(e.escrow.0);
-        match e.state {
-            EscrowState::Open => {
-                rep.open_escrows += 1;
-                escrowed = escrowed
-                    .checked_add(e.escrow.0)
-                    .ok_or(LedgerError::Overflow)?;
-            }
-            EscrowState::Reclaimed { leaf_index } => {
-                pool += i128::from(e.escrow.0);
-                if !leaf_is(leaf_index, &e.reclaim_commitment()) {
-                    v.push(format!(
-                        "reclaim leaf {leaf_index} does not hold the refund"
-                    ));
-                }
-            }
-            EscrowState::Settled { .. } => {}
-        }
-        escrow_state.insert(key, (e.escrow, e.state));
-        Ok(())
-    })?;
+/// The audit's running state: what was recomputed so far and every
+/// violation found.
+#[derive(Default)]
+struct Audit {
+    /// `(index, leaf)` in table order.
+    leaves: Vec<(u64, Fr)>,
+    rep: AuditReport,
+    v: Vec<String>,
+    /// Pool recomputed from records (i128: intermediate sums may dip).
+    pool: i128,
+    escrow_state: HashMap<[u8; 32], (Value, EscrowState)>,
+}
 
-    scan(&r, SETTLEMENTS, |key, rec| {
-        let s = SettlementRecord::decode(rec)?;
-        let mut sum = 0i128;
-        for id in &s.session_ids {
-            match escrow_state.get(&id.to_bytes()) {
-                Some((e, EscrowState::Settled { batch, .. })) if batch.to_bytes() == key => {
-                    sum += i128::from(e.0)
-                }
-                _ => v.push(format!(
-                    "settlement {} names a session not settled by it",
-                    hex::encode(key)
-                )),
-            }
-        }
-        pool += sum - i128::from(s.total.0);
-        Ok(())
-    })?;
-    for (key, (_, st)) in &escrow_state {
-        if let EscrowState::Settled { batch, .. } = st
-            && r.settlement(batch)?.is_none()
-        {
-            v.push(format!(
-                "session {} settled by a missing batch",
-                hex::encode(key)
-            ));
-        }
+impl Audit {
+    /// Whether leaf `i` holds `cm`.
+    fn leaf_is(&self, i: u64, cm: &NoteCommitment) -> bool {
+        self.leaves.get(i as usize).map(|(_, l)| l) == Some(&cm.inner())
     }
 
-    scan(&r, NULLIFIERS, |key, rec| {
-        rep.nullifiers += 1;
-        match NullifierUse::decode(rec)? {
-            NullifierUse::Escrow => {
-                if !escrow_state.contains_key(&key) {
-                    v.push(format!(
+    /// Leaves contiguous from 0; the frontier's count and root and the
+    /// newest root of the history agree with them.
+    fn tree(&mut self, r: &ReadState) -> Result<(), LedgerError> {
+        if self
+            .leaves
+            .iter()
+            .enumerate()
+            .any(|(k, (i, _))| *i != k as u64)
+        {
+            self.v
+                .push("commitment indices are not contiguous from 0".into());
+        }
+        self.rep.commitments = self.leaves.len() as u64;
+        let frontier = r.frontier()?;
+        if frontier.size() != self.rep.commitments {
+            self.v.push(format!(
+                "frontier counts {} leaves, table holds {}",
+                frontier.size(),
+                self.rep.commitments
+            ));
+        }
+        let leaves = self.leaves.iter().map(|(_, l)| *l).collect();
+        if root_of(leaves) != frontier.root().inner() {
+            (self.v).push(
+                "root recomputed from the leaves differs from the stored frontier root".into(),
+            );
+        }
+        if r.roots()?.latest() != Some(frontier.root()) {
+            (self.v).push("newest root of the history is not the current root".into());
+        }
+        Ok(())
+    }
+
+    /// Σ account balances and Σ node stakes.
+    fn accounts_and_nodes(&mut self, r: &ReadState) -> Result<(), LedgerError> {
+        let mut accounts = 0u64;
+        scan(r, ACCOUNTS, |_, bal| {
+            accounts = accounts.checked_add(bal).ok_or(LedgerError::Overflow)?;
+            Ok(())
+        })?;
+        let mut staked = 0u64;
+        scan(r, NODES, |_, rec| {
+            let stake = decode_node(rec)?.registration.stake.0;
+            staked = staked.checked_add(stake).ok_or(LedgerError::Overflow)?;
+            Ok(())
+        })?;
+        self.rep.accounts = accounts;
+        self.rep.staked = staked;
+        Ok(())
+    }
+
+    /// Every deposit adds its value to the pool and holds its leaf.
+    fn deposits(&mut self, r: &ReadState) -> Result<(), LedgerError> {
+        let mut found = Vec::new();
+        scan(r, DEPOSITS, |cm, rec| {
+            let d = DepositRecord::decode(rec)?;
+            let cm = NoteCommitment::from_bytes(&cm)
+                .map_err(|_| LedgerError::Corrupted("deposit key".into()))?;
+            found.push((d, cm));
+            Ok(())
+        })?;
+        for (d, cm) in found {
+            if !self.leaf_is(d.leaf_index, &cm) {
+                (self.v).push(format!(
+                    "deposit leaf {} does not hold its commitment",
+                    d.leaf_index
+                ));
+            }
+            self.pool += i128::from(d.value.0);
+        }
+        Ok(())
+    }
+
+    /// Every escrow has its nullifier and leaves the pool; open escrows sum
+    /// to `escrowed`; a reclaim returns its value and holds its leaf.
+    fn escrows(&mut self, r: &ReadState) -> Result<(), LedgerError> {
+        let mut found = Vec::new();
+        scan(r, ESCROWS, |key, rec| {
+            found.push((key, decode_escrow(rec)?));
+            Ok(())
+        })?;
+        for (key, e) in found {
+            self.rep.escrows += 1;
+            if e.session_id.to_bytes() != key {
+                self.v.push("escrow stored under another session id".into());
+            }
+            let nf = Nullifier::from_bytes(&key)
+                .map_err(|_| LedgerError::Corrupted("escrow key".into()))?;
+            if r.nullifier(&nf)? != Some(NullifierUse::Escrow) {
+                (self.v).push(format!(
+                    "escrow {} has no nullifier record",
+                    hex::encode(key)
+                ));
+            }
+            self.pool -= i128::from(e.escrow.0);
+            match e.state {
+                EscrowState::Open => {
+                    self.rep.open_escrows += 1;
+                    self.rep.escrowed = (self.rep.escrowed)
+                        .checked_add(e.escrow.0)
+                        .ok_or(LedgerError::Overflow)?;
+                }
+                EscrowState::Reclaimed { leaf_index } => {
+                    self.pool += i128::from(e.escrow.0);
+                    if !self.leaf_is(leaf_index, &e.reclaim_commitment()) {
+                        (self.v).push(format!(
+                            "reclaim leaf {leaf_index} does not hold the refund"
+                        ));
+                    }
+                }
+                EscrowState::Settled { .. } => {}
+            }
+            self.escrow_state.insert(key, (e.escrow, e.state));
+        }
+        Ok(())
+    }
+
+    /// Every settlement names sessions it settled and returns their escrows
+    /// minus its total to the pool; every settled session's batch exists.
+    fn settlements(&mut self, r: &ReadState) -> Result<(), LedgerError> {
+        let (states, v, pool) = (&self.escrow_state, &mut self.v, &mut self.pool);
+        scan(r, SETTLEMENTS, |key, rec| {
+            let s = SettlementRecord::decode(rec)?;
+            let mut sum = 0i128;
+            for id in &s.session_ids {
+                match states.get(&id.to_bytes()) {
+                    Some((e, EscrowState::Settled { batch, .. })) if batch.to_bytes() == key => {
+                        sum += i128::from(e.0)
+                    }
+                    _ => v.push(format!(
+                        "settlement {} names a session not settled by it",
+                        hex::encode(key)
+                    )),
+                }
+            }
+            *pool += sum - i128::from(s.total.0);
+            Ok(())
+        })?;
+        for (key, (_, st)) in &self.escrow_state {
+            if let EscrowState::Settled { batch, .. } = st
+                && r.settlement(batch)?.is_none()
+            {
+                (self.v).push(format!(
+                    "session {} settled by a missing batch",
+                    hex::encode(key)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every escrow nullifier has its escrow; a withdrawal leaves the pool
+    /// and holds its change leaf.
+    fn nullifiers(&mut self, r: &ReadState) -> Result<(), LedgerError> {
+        let mut found = Vec::new();
+        scan(r, NULLIFIERS, |key, rec| {
+            found.push((key, NullifierUse::decode(rec)?));
+            Ok(())
+        })?;
+        for (key, used) in found {
+            self.rep.nullifiers += 1;
+            match used {
+                NullifierUse::Escrow if !self.escrow_state.contains_key(&key) => {
+                    (self.v).push(format!(
                         "nullifier {} spent without an escrow",
                         hex::encode(key)
                     ));
                 }
-            }
-            NullifierUse::Withdrawal {
-                amount,
-                cm_change,
-                leaf_index,
-                ..
-            } => {
-                pool -= i128::from(amount.0);
-                if !leaf_is(leaf_index, &cm_change) {
-                    v.push(format!(
-                        "withdrawal leaf {leaf_index} does not hold its change"
-                    ));
+                NullifierUse::Escrow => {}
+                NullifierUse::Withdrawal {
+                    amount,
+                    cm_change,
+                    leaf_index,
+                    ..
+                } => {
+                    self.pool -= i128::from(amount.0);
+                    if !self.leaf_is(leaf_index, &cm_change) {
+                        (self.v).push(format!(
+                            "withdrawal leaf {leaf_index} does not hold its change"
+                        ));
+                    }
                 }
             }
         }
         Ok(())
-    })?;
+    }
 
-    let t = r.totals()?;
-    rep.minted = t.minted;
-    rep.accounts = accounts;
-    rep.escrowed = escrowed;
-    rep.staked = staked;
-    rep.pool = u64::try_from(pool).unwrap_or_else(|_| {
-        v.push(format!("recomputed pool value is out of range: {pool}"));
-        0
-    });
-    if rep.pool != t.pool {
-        v.push(format!("pool: stored {} recomputed {}", t.pool, rep.pool));
+    /// The recomputed counters equal the stored ones, and the turnstile
+    /// `minted = accounts + pool + escrowed + staked` holds.
+    fn totals(mut self, r: &ReadState) -> Result<AuditReport, LedgerError> {
+        let t = r.totals()?;
+        let mut rep = std::mem::take(&mut self.rep);
+        let mut v = std::mem::take(&mut self.v);
+        rep.minted = t.minted;
+        rep.pool = u64::try_from(self.pool).unwrap_or_else(|_| {
+            v.push(format!(
+                "recomputed pool value is out of range: {}",
+                self.pool
+            ));
+            0
+        });
+        for (what, stored, recomputed) in [
+            ("pool", t.pool, rep.pool),
+            ("escrowed", t.escrowed, rep.escrowed),
+            ("staked", t.staked, rep.staked),
+        ] {
+            if stored != recomputed {
+                v.push(format!("{what}: stored {stored} recomputed {recomputed}"));
+            }
+        }
+        let sum = [rep.pool, rep.escrowed, rep.staked]
+            .into_iter()
+            .try_fold(rep.accounts, u64::checked_add);
+        match sum {
+            Some(sum) if sum == t.minted => {}
+            Some(sum) => v.push(format!(
+                "turnstile violated: minted {} != accounts {} + pool {} + escrowed {} + staked {} = {sum}",
+                t.minted, rep.accounts, rep.pool, rep.escrowed, rep.staked
+            )),
+            None => v.push("overflow summing the turnstile".into()),
+        }
+        rep.violations = v;
+        Ok(rep)
     }
-    if escrowed != t.escrowed {
-        v.push(format!(
-            "escrowed: stored {} recomputed {}",
-            t.escrowed, escrowed
-        ));
-    }
-    if staked != t.staked {
-        v.push(format!("staked: stored {} recomputed {}", t.staked, staked));
-    }
-    match accounts.checked_add(rep.pool).and_then(|x| x.checked_add(escrowed)).and_then(|x| x.checked_add(staked)) {
-        Some(sum) if sum == t.minted => {}
-        Some(sum) => v.push(format!(
-            "turnstile violated: minted {} != accounts {} + pool {} + escrowed {} + staked {} = {sum}",
-            t.minted, accounts, rep.pool, escrowed, staked
-        )),
-        None => overflow(&mut v, "the turnstile"),
-    }
-    rep.violations = v;
-    Ok(rep)
 }
