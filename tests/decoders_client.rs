@@ -7,6 +7,9 @@
 //! value is); an accepted amount or hex value has exactly one spelling; an
 //! accepted SOCKS5 request is the canonical request for the parsed target.
 
+#[path = "support/seeds.rs"]
+mod seeds;
+
 use proptest::prelude::*;
 use veil_client::{
     amount::parse_amount,
@@ -195,24 +198,10 @@ proptest! {
     }
 }
 
-/// Writes `seeds` as `fuzz/corpus/<target>/seed-<name>`, the committed seed
-/// corpus of the cargo-fuzz target.
-fn write_seeds(target: &str, seeds: &[(&str, Vec<u8>)]) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    std::fs::create_dir_all(&dir).expect("corpus directory");
-    for (name, bytes) in seeds {
-        std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
-    }
-}
-
-/// Regenerates the fuzz seed corpus from valid inputs (run on purpose
-/// after a format change: `-- --ignored write_fuzz_seed_corpus`).
+/// The committed fuzz seed corpus is current (support/seeds.rs).
 #[test]
-#[ignore = "writes fuzz/corpus; run on purpose"]
-fn write_fuzz_seed_corpus() {
-    write_seeds(
+fn fuzz_seed_corpus_is_current() {
+    seeds::seed_corpus(
         "client_inputs",
         &[
             ("wallet", wallet_file()),
@@ -235,7 +224,7 @@ fn write_fuzz_seed_corpus() {
         host: Host::Ip("192.0.2.7".parse().expect("ip")),
         port: 22,
     };
-    write_seeds(
+    seeds::seed_corpus(
         "socks5_request",
         &[
             ("domain", socks_request(&domain)),

@@ -9,6 +9,9 @@
 //! one canonical value, so nothing is reduced, truncated or defaulted); an
 //! accepted stored record re-encodes to the identical bytes.
 
+#[path = "support/seeds.rs"]
+mod seeds;
+
 use proptest::prelude::*;
 use prost::Message;
 use veil_ledger::{
@@ -260,23 +263,9 @@ proptest! {
     }
 }
 
-/// Writes `seeds` as `fuzz/corpus/<target>/seed-<name>`, the committed seed
-/// corpus of the cargo-fuzz target.
-fn write_seeds(target: &str, seeds: &[(&str, Vec<u8>)]) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    std::fs::create_dir_all(&dir).expect("corpus directory");
-    for (name, bytes) in seeds {
-        std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
-    }
-}
-
-/// Regenerates the fuzz seed corpus from valid encodings (run on purpose
-/// after an encoding change: `-- --ignored write_fuzz_seed_corpus`).
+/// The committed fuzz seed corpus is current (support/seeds.rs).
 #[test]
-#[ignore = "writes fuzz/corpus; run on purpose"]
-fn write_fuzz_seed_corpus() {
+fn fuzz_seed_corpus_is_current() {
     let f = |v: u64| fr_to_bytes(&Fr::from(v)).to_vec();
     let token = lpb::AccessToken {
         root: f(1),
@@ -306,7 +295,7 @@ fn write_fuzz_seed_corpus() {
         recipient: f(13),
         proof: vec![7; 128],
     };
-    write_seeds(
+    seeds::seed_corpus(
         "ledger_proto",
         &[
             (
@@ -317,7 +306,7 @@ fn write_fuzz_seed_corpus() {
             ("withdraw", withdraw.encode_to_vec()),
         ],
     );
-    write_seeds(
+    seeds::seed_corpus(
         "ledger_records",
         &[
             ("nullifier-escrow", NullifierUse::Escrow.encode()),

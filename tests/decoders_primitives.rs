@@ -8,6 +8,9 @@
 //! random bytes and mutations of a valid encoding (bit flips, byte
 //! overwrites, truncation, extension, a 32-byte word set to all ones).
 
+#[path = "support/seeds.rs"]
+mod seeds;
+
 use proptest::prelude::*;
 use veil_primitives::{
     Fr,
@@ -270,25 +273,11 @@ proptest! {
     }
 }
 
-/// Writes `seeds` as `fuzz/corpus/<target>/seed-<name>`, the committed seed
-/// corpus of the cargo-fuzz target.
-fn write_seeds(target: &str, seeds: &[(&str, Vec<u8>)]) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    std::fs::create_dir_all(&dir).expect("corpus directory");
-    for (name, bytes) in seeds {
-        std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
-    }
-}
-
-/// Regenerates the fuzz seed corpus from valid encodings (run on purpose
-/// after an encoding change: `-- --ignored write_fuzz_seed_corpus`).
+/// The committed fuzz seed corpus is current (support/seeds.rs).
 #[test]
-#[ignore = "writes fuzz/corpus; run on purpose"]
-fn write_fuzz_seed_corpus() {
+fn fuzz_seed_corpus_is_current() {
     let key = signing_key();
-    write_seeds(
+    seeds::seed_corpus(
         "primitives_decode",
         &[
             ("field", enc_fr(&Fr::from(77u64))),

@@ -10,6 +10,9 @@
 //! settle messages assembled from its parts. Decoding does not verify the
 //! proof, so re-using the token's proof points is enough.
 
+#[path = "support/seeds.rs"]
+mod seeds;
+
 use proptest::prelude::*;
 use veil_proofs::{AccessToken, Proof, SettleProof, WithdrawProof};
 
@@ -274,24 +277,10 @@ proptest! {
     }
 }
 
-/// Writes `seeds` as `fuzz/corpus/<target>/seed-<name>`, the committed seed
-/// corpus of the cargo-fuzz target.
-fn write_seeds(target: &str, seeds: &[(&str, Vec<u8>)]) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    std::fs::create_dir_all(&dir).expect("corpus directory");
-    for (name, bytes) in seeds {
-        std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("write seed");
-    }
-}
-
-/// Regenerates the fuzz seed corpus from valid encodings (run on purpose
-/// after an encoding change: `-- --ignored write_fuzz_seed_corpus`).
+/// The committed fuzz seed corpus is current (support/seeds.rs).
 #[test]
-#[ignore = "writes fuzz/corpus; run on purpose"]
-fn write_fuzz_seed_corpus() {
-    write_seeds(
+fn fuzz_seed_corpus_is_current() {
+    seeds::seed_corpus(
         "proofs_decode",
         &[
             ("proof", proof_bytes()),
