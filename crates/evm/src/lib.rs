@@ -4,7 +4,7 @@
 //! sandbox to run them.
 //!
 //! Knows nothing of gRPC or storage. See `docs/evm.md`; the ledger contract
-//! itself is not built yet (issue 10).
+//! itself is not built yet (issue 10); [`token`] is its test value token.
 
 pub mod abi;
 pub mod artifact;
@@ -13,9 +13,10 @@ pub mod measure;
 pub mod poseidon;
 pub mod sandbox;
 pub mod solidity;
+pub mod token;
 pub mod verifiers;
 
 pub use abi::Word;
 pub use artifact::Artifact;
-pub use sandbox::{Outcome, Sandbox, Status};
+pub use sandbox::{Event, Outcome, Sandbox, Status};
 pub use solidity::{GenerateError, ProofWords, groth16_verifier, verifier_contract_name};

@@ -50,6 +50,19 @@ pub struct Outcome {
     pub intrinsic_gas: u64,
     /// The contract created by a deployment.
     pub created: Option<EvmAddress>,
+    /// Events emitted, in order (empty unless it succeeded).
+    pub logs: Vec<Event>,
+}
+
+/// One event (`LOG0`–`LOG4`) of a successful transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The contract that emitted it.
+    pub address: EvmAddress,
+    /// Its topics (for a Solidity event, the first is the signature hash).
+    pub topics: Vec<[u8; 32]>,
+    /// Its non-indexed data, ABI-encoded.
+    pub data: Vec<u8>,
 }
 
 impl Outcome {
@@ -215,13 +228,23 @@ impl Sandbox {
 
 fn outcome(result: ExecutionResult, intrinsic_gas: u64) -> Outcome {
     let gas_used = result.tx_gas_used();
-    let (status, output, created) = match result {
-        ExecutionResult::Success { output, .. } => match output {
-            Output::Call(b) => (Status::Success, b.to_vec(), None),
-            Output::Create(b, addr) => (Status::Success, b.to_vec(), addr),
-        },
-        ExecutionResult::Revert { output, .. } => (Status::Revert, output.to_vec(), None),
-        ExecutionResult::Halt { .. } => (Status::Halt, Vec::new(), None),
+    let (status, output, created, logs) = match result {
+        ExecutionResult::Success { output, logs, .. } => {
+            let logs = logs
+                .into_iter()
+                .map(|l| Event {
+                    address: l.address,
+                    topics: l.data.topics().iter().map(|t| t.0).collect(),
+                    data: l.data.data.to_vec(),
+                })
+                .collect();
+            match output {
+                Output::Call(b) => (Status::Success, b.to_vec(), None, logs),
+                Output::Create(b, addr) => (Status::Success, b.to_vec(), addr, logs),
+            }
+        }
+        ExecutionResult::Revert { output, .. } => (Status::Revert, output.to_vec(), None, vec![]),
+        ExecutionResult::Halt { .. } => (Status::Halt, Vec::new(), None, vec![]),
     };
     Outcome {
         status,
@@ -229,5 +252,6 @@ fn outcome(result: ExecutionResult, intrinsic_gas: u64) -> Outcome {
         gas_used,
         intrinsic_gas,
         created,
+        logs,
     }
 }
