@@ -154,6 +154,26 @@ impl Sandbox {
         }
     }
 
+    /// Storage slot `slot` of `address`.
+    pub fn storage(&mut self, address: EvmAddress, slot: U256) -> U256 {
+        // The in-memory database cannot fail (its error type is empty).
+        self.evm
+            .ctx
+            .db_mut()
+            .storage(address, slot)
+            .unwrap_or_else(|e| match e {})
+    }
+
+    /// Overwrites storage slot `slot` of `address`: for tests of states
+    /// too costly to reach by transactions (a full leaf queue).
+    pub fn set_storage(&mut self, address: EvmAddress, slot: U256, value: U256) {
+        self.evm
+            .ctx
+            .db_mut()
+            .insert_account_storage(address, slot, value)
+            .unwrap_or_else(|e| match e {})
+    }
+
     /// Deploys `initcode` (creation bytecode ‖ ABI-encoded constructor
     /// arguments) from `from`, committed. Returns the new contract's address
     /// and the outcome.

@@ -1,5 +1,6 @@
-//! Shared fixtures of the token tests: a sandbox chain with the committed
-//! `TestToken` deployed, and accounts to call them from.
+//! Shared fixtures of the token and ledger tests: a sandbox chain with the
+//! committed `TestToken` (for the ledger also `PoseidonT4` and
+//! `VeilLedger`) deployed, and accounts to call them from.
 
 #![allow(dead_code)]
 
@@ -98,3 +99,115 @@ impl Chain {
     }
 }
 
+use veil_evm::ledger::{self, LedgerParams, LedgerRevert};
+use veil_evm::poseidon;
+
+/// §8.1 defaults of the embedded ledger.
+pub const CHALLENGE_WINDOW: u64 = 20;
+pub const MAX_EXPIRY_DELTA: u64 = 10_000;
+
+/// A chain with `TestToken`, `PoseidonT4` and `VeilLedger` deployed.
+pub struct LedgerChain {
+    pub c: Chain,
+    pub poseidon: EvmAddress,
+    pub ledger: EvmAddress,
+    /// Gas of the ledger's deployment.
+    pub deploy_gas: u64,
+}
+
+/// What a refused call must leave as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerState {
+    pub balances: Vec<U256>,
+    pub ledger_balance: U256,
+    pub queue_head: [u8; 32],
+    pub leaf_count: u64,
+    pub pool: u64,
+    pub staked: u64,
+}
+
+impl LedgerChain {
+    pub fn new() -> Self {
+        Self::with_token(None)
+    }
+
+    /// The ledger over the token deployed from `token_initcode` instead of
+    /// `TestToken` (a misbehaving token).
+    pub fn with_token(token_initcode: Option<&[u8]>) -> Self {
+        let mut c = Chain::new();
+        let d = c.deployer;
+        if let Some(code) = token_initcode {
+            c.token = c.sandbox.deploy(d, code).expect("deploy token").0;
+        }
+        let (poseidon, _) = c
+            .sandbox
+            .deploy(d, &artifact(&poseidon::contract_name(4)).bytecode)
+            .expect("deploy PoseidonT4");
+        let params = LedgerParams {
+            token: c.token,
+            poseidon_t4: poseidon,
+            challenge_window: CHALLENGE_WINDOW,
+            max_expiry_delta: MAX_EXPIRY_DELTA,
+        };
+        let (ledger, out) = c
+            .sandbox
+            .deploy(d, &params.initcode(&artifact(ledger::CONTRACT)))
+            .expect("deploy VeilLedger");
+        LedgerChain {
+            c,
+            poseidon,
+            ledger,
+            deploy_gas: out.gas_used,
+        }
+    }
+
+    /// `from` calls the ledger (committed).
+    pub fn tx(&mut self, from: EvmAddress, data: &[u8]) -> Outcome {
+        let l = self.ledger;
+        self.c.tx(from, l, data)
+    }
+
+    pub fn view(&mut self, data: &[u8]) -> Vec<u8> {
+        let l = self.ledger;
+        self.c.view(l, data)
+    }
+
+    /// `from` approves the ledger for `value`.
+    pub fn approve(&mut self, from: EvmAddress, value: U256) {
+        let l = self.ledger;
+        self.c.approve(from, l, value);
+    }
+
+    pub fn queue_head(&mut self) -> [u8; 32] {
+        ledger::decode_word(&self.view(&ledger::view::queue_head())).expect("word")
+    }
+
+    pub fn u64_view(&mut self, data: &[u8]) -> u64 {
+        ledger::decode_u64(&self.view(data)).expect("uint64")
+    }
+
+    pub fn state(&mut self, accounts: &[EvmAddress]) -> LedgerState {
+        let l = self.ledger;
+        LedgerState {
+            balances: accounts.iter().map(|a| self.c.balance(*a)).collect(),
+            ledger_balance: self.c.balance(l),
+            queue_head: self.queue_head(),
+            leaf_count: self.u64_view(&ledger::view::leaf_count()),
+            pool: self.u64_view(&ledger::view::pool()),
+            staked: self.u64_view(&ledger::view::staked()),
+        }
+    }
+}
+
+/// The ledger's custom error of a reverted call, which must have emitted
+/// nothing.
+pub fn refusal(out: &Outcome) -> LedgerRevert {
+    assert_eq!(
+        out.status,
+        Status::Revert,
+        "expected a refusal, got {:?}",
+        out.status
+    );
+    assert!(out.logs.is_empty());
+    LedgerRevert::decode(&out.output).expect("a VeilLedger error")
+}
