@@ -244,51 +244,73 @@ contract VeilLedger {
     /// Whether `(x, y)` is a point of BabyJubJub's prime-order subgroup
     /// other than the identity (the node key decoding of §2.1): canonical
     /// coordinates, on the curve, `l·P = O`. Double-and-add over `l` in
-    /// extended coordinates with the unified (complete) addition law.
+    /// extended coordinates `(X : Y : T : Z)`; both formulas are complete on
+    /// this curve (`d` is not a square, so no denominator vanishes).
     function _isSubgroupPoint(uint256 x, uint256 y) internal pure returns (bool ok) {
         if (x >= R || y >= R) return false;
         if (x == 0 && y == 1) return false;
-        uint256 xx = mulmod(x, x, R);
-        uint256 yy = mulmod(y, y, R);
-        uint256 lhs = addmod(xx, yy, R);
-        uint256 rhs = addmod(1, mulmod(CURVE_D, mulmod(xx, yy, R), R), R);
-        if (lhs != rhs) return false;
+        {
+            uint256 xx = mulmod(x, x, R);
+            uint256 yy = mulmod(y, y, R);
+            if (addmod(xx, yy, R) != addmod(1, mulmod(CURVE_D, mulmod(xx, yy, R), R), R)) return false;
+        }
         assembly ("memory-safe") {
-            // Add-2008-hwcd with a = 1: complete on this curve (d is not
-            // a square). p, q, o: memory [X, Y, T, Z];
-            // every input is read before the output is written (o may be p).
-            function padd(p, q, o) {
-                let a := mulmod(mload(p), mload(q), R)
-                let b := mulmod(mload(add(p, 0x20)), mload(add(q, 0x20)), R)
-                let e := mulmod(
-                    addmod(mload(p), mload(add(p, 0x20)), R), addmod(mload(q), mload(add(q, 0x20)), R), R
-                )
-                e := addmod(e, sub(R, addmod(a, b, R)), R)
-                let h := addmod(b, sub(R, a), R)
-                let c := mulmod(mulmod(mload(add(p, 0x40)), mload(add(q, 0x40)), R), CURVE_D, R)
-                let d := mulmod(mload(add(p, 0x60)), mload(add(q, 0x60)), R)
-                let f := addmod(d, sub(R, c), R)
-                let g := addmod(d, c, R)
-                mstore(o, mulmod(e, f, R))
-                mstore(add(o, 0x20), mulmod(g, h, R))
-                mstore(add(o, 0x40), mulmod(e, h, R))
-                mstore(add(o, 0x60), mulmod(f, g, R))
+            // m: [x, y, d·x·y], the base point. Every output coordinate is
+            // computed from the old ones before any is overwritten.
+            function timesOrderIsIdentity(m) -> isIdentity {
+                let X := 0
+                let Y := 1
+                let T := 0
+                let Z := 1
+                for { let i := 252 } i {} {
+                    i := sub(i, 1)
+                    {
+                        // dbl-2008-hwcd, a = 1: A = X², B = Y², E = (X+Y)² − A − B,
+                        // G = A + B, H = A − B, F = G − 2Z².
+                        let e, g, h
+                        {
+                            let a := mulmod(X, X, R)
+                            let b := mulmod(Y, Y, R)
+                            let s := addmod(X, Y, R)
+                            e := addmod(mulmod(s, s, R), sub(R, addmod(a, b, R)), R)
+                            g := addmod(a, b, R)
+                            h := addmod(a, sub(R, b), R)
+                        }
+                        let f := addmod(g, sub(R, mulmod(2, mulmod(Z, Z, R), R)), R)
+                        X := mulmod(e, f, R)
+                        Y := mulmod(g, h, R)
+                        T := mulmod(e, h, R)
+                        Z := mulmod(f, g, R)
+                    }
+                    if and(shr(i, SUBGROUP_ORDER), 1) {
+                        // add-2008-hwcd, a = 1, with (x : y : x·y : 1): A = X·x,
+                        // B = Y·y, C = d·T·x·y, E = (X+Y)(x+y) − A − B,
+                        // F = Z − C, G = Z + C, H = B − A.
+                        let c := mulmod(T, mload(add(m, 0x40)), R)
+                        let e := mulmod(addmod(X, Y, R), addmod(mload(m), mload(add(m, 0x20)), R), R)
+                        let h
+                        {
+                            let a := mulmod(X, mload(m), R)
+                            let b := mulmod(Y, mload(add(m, 0x20)), R)
+                            e := addmod(e, sub(R, addmod(a, b, R)), R)
+                            h := addmod(b, sub(R, a), R)
+                        }
+                        let f := addmod(Z, sub(R, c), R)
+                        let g := addmod(Z, c, R)
+                        X := mulmod(e, f, R)
+                        Y := mulmod(g, h, R)
+                        T := mulmod(e, h, R)
+                        Z := mulmod(f, g, R)
+                    }
+                }
+                // The identity is (0 : Z : 0 : Z).
+                isIdentity := and(iszero(X), eq(Y, Z))
             }
-            let acc := mload(0x40)
-            let pt := add(acc, 0x80)
-            mstore(acc, 0)
-            mstore(add(acc, 0x20), 1)
-            mstore(add(acc, 0x40), 0)
-            mstore(add(acc, 0x60), 1)
-            mstore(pt, x)
-            mstore(add(pt, 0x20), y)
-            mstore(add(pt, 0x40), mulmod(x, y, R))
-            mstore(add(pt, 0x60), 1)
-            for { let i := 252 } gt(i, 0) { i := sub(i, 1) } {
-                padd(acc, acc, acc)
-                if and(shr(sub(i, 1), SUBGROUP_ORDER), 1) { padd(acc, pt, acc) }
-            }
-            ok := and(iszero(mload(acc)), eq(mload(add(acc, 0x20)), mload(add(acc, 0x60))))
+            let m := mload(0x40)
+            mstore(m, x)
+            mstore(add(m, 0x20), y)
+            mstore(add(m, 0x40), mulmod(mulmod(x, y, R), CURVE_D, R))
+            ok := timesOrderIsIdentity(m)
         }
     }
 }

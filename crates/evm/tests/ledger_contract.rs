@@ -30,7 +30,7 @@ use veil_primitives::value::Value;
 const DEPOSIT_FIRST_GAS: u64 = 165_750;
 const DEPOSIT_GAS: u64 = 114_450;
 const DEPOSIT_CHECKPOINT_GAS: u64 = 136_688;
-const REGISTER_GAS: u64 = 575_430;
+const REGISTER_GAS: u64 = 492_817;
 
 /// The field modulus r as a big-endian word (not an element: the first
 /// non-canonical value).
