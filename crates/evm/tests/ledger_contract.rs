@@ -146,6 +146,58 @@ fn events(l: &LedgerChain, out: &Outcome) -> (Vec<TokenEvent>, Vec<LedgerEvent>)
     (t, e)
 }
 
+// --------------------------------------------------------- constructor
+
+#[test]
+fn the_ledger_keeps_its_parameters_and_refuses_a_token_or_hash_without_code() {
+    use veil_evm::abi::{selector, word_address};
+    use veil_evm::sandbox::SandboxError;
+    let mut l = LedgerChain::new();
+    let get = |l: &mut LedgerChain, sig: &str| {
+        ledger::decode_word(&l.view(&selector(sig))).expect("word")
+    };
+    assert_eq!(get(&mut l, "token()"), word_address(l.c.token));
+    assert_eq!(get(&mut l, "poseidonT4()"), word_address(l.poseidon));
+    assert_eq!(
+        get(&mut l, "challengeWindow()"),
+        word_u64(chain::CHALLENGE_WINDOW)
+    );
+    assert_eq!(
+        get(&mut l, "maxExpiryDelta()"),
+        word_u64(chain::MAX_EXPIRY_DELTA)
+    );
+    assert_eq!(
+        get(&mut l, "CHECKPOINT_INTERVAL()"),
+        word_u64(ledger::CHECKPOINT_INTERVAL)
+    );
+    let eoa = l.c.account();
+    let art = chain::artifact(ledger::CONTRACT);
+    let bad = [
+        (eoa, l.poseidon, "token is not a contract"),
+        (l.c.token, eoa, "poseidon is not a contract"),
+    ];
+    for (token, poseidon_t4, why) in bad {
+        let params = ledger::LedgerParams {
+            token,
+            poseidon_t4,
+            challenge_window: 1,
+            max_expiry_delta: 1,
+        };
+        let d = l.c.deployer;
+        match l.c.sandbox.deploy(d, &params.initcode(&art)) {
+            Err(SandboxError::DeployFailed { status, output, .. }) => {
+                assert_eq!(status, Status::Revert);
+                let data = hex::decode(output).expect("hex");
+                assert_eq!(
+                    LedgerRevert::decode(&data),
+                    Ok(LedgerRevert::InvalidArgument(why.into()))
+                );
+            }
+            other => panic!("{why}: deployed anyway: {other:?}"),
+        }
+    }
+}
+
 // ------------------------------------------------------------- deposit
 
 #[test]
