@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Compiles every contracts/src/**/*.sol with the pinned solc-js (package.json,
 // exact version, lockfile) through standard JSON, and writes one
-// deterministic artifact per contract: artifacts/<Name>.json with its ABI,
+// deterministic artifact per deployable contract: artifacts/<Name>.json with its ABI,
 // creation bytecode and runtime bytecode. Artifacts of contracts that no
 // longer exist are removed. CI runs this and then `git diff --exit-code
 // contracts/`, so edited Solidity with stale artifacts fails (docs/evm.md).
@@ -58,6 +58,8 @@ function main() {
         process.exit(1);
       }
       const c = output.contracts[unit][name];
+      // Interfaces and abstract contracts have no code: nothing to deploy.
+      if (c.evm.bytecode.object === '') continue;
       const artifact = {
         contractName: name,
         sourceName: unit,

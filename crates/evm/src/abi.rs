@@ -1,7 +1,8 @@
 //! The little of the Solidity ABI that veil's calls need: selectors, static
-//! arguments as 32-byte words, and strict decoding of a `bool` result.
+//! arguments as 32-byte words, one-level dynamic arguments (`uint256[]`),
+//! and strict decoding of results, custom errors and events.
 
-use revm::primitives::keccak256;
+use revm::primitives::{Address, keccak256};
 
 /// One ABI word: a big-endian `uint256`.
 pub type Word = [u8; 32];
@@ -20,6 +21,165 @@ pub enum AbiError {
     /// A `bool` word other than 0 or 1.
     #[error("not an ABI bool: 0x{0}")]
     NotBool(String),
+    /// A word that is not the ABI encoding of its type (an address or
+    /// `uint64` with high bits set, an offset or length out of range, a
+    /// string that is not UTF-8).
+    #[error("malformed ABI {0}")]
+    Malformed(&'static str),
+}
+
+/// One argument of a call: a static word or a dynamic `uint256[]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    /// A static value (`uint256`, `address`, `bytes32`, or one element of
+    /// a fixed array, flattened).
+    Word(Word),
+    /// A dynamic array of words (`uint256[]`, `uint64[]`).
+    Words(Vec<Word>),
+}
+
+/// Calldata selector ‖ head ‖ tail: static arguments in place, each
+/// dynamic one as an offset into the tail (ABI "head/tail" encoding).
+pub fn encode_call_args(selector: [u8; 4], args: &[Arg]) -> Vec<u8> {
+    let mut out = selector.to_vec();
+    out.extend_from_slice(&encode_args(args));
+    out
+}
+
+/// The ABI encoding of `args` as a tuple (constructor arguments, calls).
+pub fn encode_args(args: &[Arg]) -> Vec<u8> {
+    let mut head = Vec::with_capacity(32 * args.len());
+    let mut tail = Vec::new();
+    for a in args {
+        match a {
+            Arg::Word(w) => head.extend_from_slice(w),
+            Arg::Words(ws) => {
+                head.extend_from_slice(&word_u64((32 * args.len() + tail.len()) as u64));
+                tail.extend_from_slice(&word_u64(ws.len() as u64));
+                ws.iter().for_each(|w| tail.extend_from_slice(w));
+            }
+        }
+    }
+    head.extend_from_slice(&tail);
+    head
+}
+
+/// `a` as a word (left-padded).
+pub fn word_address(a: Address) -> Word {
+    let mut w = [0u8; 32];
+    w[12..].copy_from_slice(a.as_slice());
+    w
+}
+
+/// The 32-byte topic of an event signature such as `Transfer(address,address,uint256)`.
+pub fn event_topic(signature: &str) -> Word {
+    keccak256(signature.as_bytes()).0
+}
+
+/// Strict reader of ABI-encoded data (return values, revert arguments,
+/// event data): every access is bounds-checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    /// Reads `data`, the encoding of a tuple.
+    pub fn new(data: &'a [u8]) -> Self {
+        Reader { data }
+    }
+
+    /// Requires exactly `n` head words and nothing else (static tuples).
+    pub fn expect_words(&self, n: usize) -> Result<(), AbiError> {
+        if self.data.len() != 32 * n {
+            return Err(AbiError::Length {
+                expected: 32 * n,
+                actual: self.data.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Head word `i`.
+    pub fn word(&self, i: usize) -> Result<Word, AbiError> {
+        let start = i.checked_mul(32).ok_or(AbiError::Malformed("offset"))?;
+        self.data
+            .get(start..start + 32)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(AbiError::Length {
+                expected: start + 32,
+                actual: self.data.len(),
+            })
+    }
+
+    /// Head word `i` as a `uint64` (refused if it has higher bits).
+    pub fn u64(&self, i: usize) -> Result<u64, AbiError> {
+        word_to_u64(&self.word(i)?).ok_or(AbiError::Malformed("uint64"))
+    }
+
+    /// Head word `i` as an `address`.
+    pub fn address(&self, i: usize) -> Result<Address, AbiError> {
+        let w = self.word(i)?;
+        if w[..12].iter().any(|&b| b != 0) {
+            return Err(AbiError::Malformed("address"));
+        }
+        Ok(Address::from_slice(&w[12..]))
+    }
+
+    /// The dynamic value whose offset is head word `i`: its length word and
+    /// the bytes after it (bounds-checked).
+    fn dynamic(&self, i: usize, unit: usize) -> Result<(usize, &'a [u8]), AbiError> {
+        let at = self.offset(self.u64(i)?)?;
+        let len_word = Reader::new(&self.data[at..]).u64(0)?;
+        let len = usize::try_from(len_word).map_err(|_| AbiError::Malformed("length"))?;
+        let bytes = len.checked_mul(unit).ok_or(AbiError::Malformed("length"))?;
+        let body = self.data[at + 32..]
+            .get(..bytes)
+            .ok_or(AbiError::Malformed("length"))?;
+        Ok((len, body))
+    }
+
+    fn offset(&self, o: u64) -> Result<usize, AbiError> {
+        usize::try_from(o)
+            .ok()
+            .filter(|&o| o % 32 == 0 && o + 32 <= self.data.len())
+            .ok_or(AbiError::Malformed("offset"))
+    }
+
+    /// The `uint64[]` whose offset is head word `i`.
+    pub fn u64_array(&self, i: usize) -> Result<Vec<u64>, AbiError> {
+        let (_, body) = self.dynamic(i, 32)?;
+        let r = Reader::new(body);
+        (0..body.len() / 32).map(|k| r.u64(k)).collect()
+    }
+
+    /// The `string` whose offset is head word `i`.
+    pub fn string(&self, i: usize) -> Result<String, AbiError> {
+        let (_, body) = self.dynamic(i, 1)?;
+        String::from_utf8(body.to_vec()).map_err(|_| AbiError::Malformed("string"))
+    }
+}
+
+/// A word as a `u64` if it fits.
+pub fn word_to_u64(w: &Word) -> Option<u64> {
+    if w[..24].iter().any(|&b| b != 0) {
+        return None;
+    }
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&w[24..]);
+    Some(u64::from_be_bytes(b))
+}
+
+/// Revert data split into the custom error's selector and its arguments.
+pub fn split_revert(data: &[u8]) -> Result<([u8; 4], Reader<'_>), AbiError> {
+    if data.len() < 4 {
+        return Err(AbiError::Length {
+            expected: 4,
+            actual: data.len(),
+        });
+    }
+    let sel = [data[0], data[1], data[2], data[3]];
+    Ok((sel, Reader::new(&data[4..])))
 }
 
 /// The 4-byte selector of a function signature such as `f(uint256[2])`.
@@ -80,6 +240,40 @@ mod tests {
         assert!(decode_bool(&high).is_err());
         assert!(decode_bool(&[]).is_err());
         assert!(decode_bool(&[0u8; 64]).is_err());
+    }
+
+    #[test]
+    fn dynamic_arguments_go_to_the_tail() {
+        // f(uint256, uint256[], uint256) with [7, 8]: head 3 words, the
+        // array's offset 0x60, then its length and elements.
+        let data = encode_call_args(
+            [0; 4],
+            &[
+                Arg::Word(word_u64(1)),
+                Arg::Words(vec![word_u64(7), word_u64(8)]),
+                Arg::Word(word_u64(2)),
+            ],
+        );
+        let r = Reader::new(&data[4..]);
+        assert_eq!(r.u64(0), Ok(1));
+        assert_eq!(r.u64(1), Ok(0x60));
+        assert_eq!(r.u64(2), Ok(2));
+        assert_eq!(r.u64_array(1), Ok(vec![7, 8]));
+        assert_eq!(data.len(), 4 + 32 * 6);
+    }
+
+    #[test]
+    fn reader_is_strict() {
+        let mut w = word_u64(5);
+        w[0] = 1;
+        let data = [w, word_u64(0x20), word_u64(u64::MAX)].concat();
+        let r = Reader::new(&data);
+        assert!(r.u64(0).is_err(), "high bits of a uint64");
+        assert!(r.address(0).is_err(), "high bits of an address");
+        assert!(r.word(3).is_err(), "past the end");
+        assert!(r.u64_array(1).is_err(), "length past the end");
+        assert!(r.string(0).is_err(), "offset out of range");
+        assert!(split_revert(&[1, 2, 3]).is_err());
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub fn contracts_dir() -> PathBuf {
 /// The committed artifacts, compiled into the binary so that tools (`veil
 /// bench`, later `veil ledger deploy`) need no checkout. `include_str!`
 /// tracks the files: a rebuilt artifact rebuilds the crate.
-const EMBEDDED: [(&str, &str); 8] = [
+const EMBEDDED: [(&str, &str); 10] = [
     embed!("AccessVerifier"),
     embed!("WithdrawVerifier"),
     embed!("Settle1Verifier"),
@@ -30,6 +30,8 @@ const EMBEDDED: [(&str, &str); 8] = [
     embed!("PoseidonT2"),
     embed!("PoseidonT3"),
     embed!("PoseidonT4"),
+    embed!("TestToken"),
+    embed!("VeilLedger"),
 ];
 
 /// The names of the embedded artifacts.

@@ -3,19 +3,22 @@
 //! hash parameters, their compiled artifacts, and an in-process revm
 //! sandbox to run them.
 //!
-//! Knows nothing of gRPC or storage. See `docs/evm.md`; the ledger contract
-//! itself is not built yet (issue 10).
+//! Knows nothing of gRPC or storage. See `docs/evm.md`; of the ledger
+//! contract only stage 1 exists (deposits, node registration: [`ledger`],
+//! with the test token [`token`]; issue 10).
 
 pub mod abi;
 pub mod artifact;
 pub mod generated;
+pub mod ledger;
 pub mod measure;
 pub mod poseidon;
 pub mod sandbox;
 pub mod solidity;
+pub mod token;
 pub mod verifiers;
 
 pub use abi::Word;
 pub use artifact::Artifact;
-pub use sandbox::{Outcome, Sandbox, Status};
+pub use sandbox::{Event, Outcome, Sandbox, Status};
 pub use solidity::{GenerateError, ProofWords, groth16_verifier, verifier_contract_name};

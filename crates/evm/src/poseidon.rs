@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn lazy_reduction_bound_holds() {
         // (MAX_WIDTH + 1) · r must fit in 256 bits (module docs).
-        let r = ark_ff::BigInt::<4>::from(Fr::MODULUS);
+        let r: ark_ff::BigInt<4> = Fr::MODULUS;
         let mut acc = r;
         for _ in 0..MAX_WIDTH {
             assert!(!acc.add_with_carry(&r), "overflow");

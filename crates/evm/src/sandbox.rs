@@ -50,6 +50,19 @@ pub struct Outcome {
     pub intrinsic_gas: u64,
     /// The contract created by a deployment.
     pub created: Option<EvmAddress>,
+    /// Events emitted, in order (empty unless it succeeded).
+    pub logs: Vec<Event>,
+}
+
+/// One event (`LOG0`–`LOG4`) of a successful transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The contract that emitted it.
+    pub address: EvmAddress,
+    /// Its topics (for a Solidity event, the first is the signature hash).
+    pub topics: Vec<[u8; 32]>,
+    /// Its non-indexed data, ABI-encoded.
+    pub data: Vec<u8>,
 }
 
 impl Outcome {
@@ -141,6 +154,26 @@ impl Sandbox {
         }
     }
 
+    /// Storage slot `slot` of `address`.
+    pub fn storage(&mut self, address: EvmAddress, slot: U256) -> U256 {
+        // The in-memory database cannot fail (its error type is empty).
+        self.evm
+            .ctx
+            .db_mut()
+            .storage(address, slot)
+            .unwrap_or_else(|e| match e {})
+    }
+
+    /// Overwrites storage slot `slot` of `address`: for tests of states
+    /// too costly to reach by transactions (a full leaf queue).
+    pub fn set_storage(&mut self, address: EvmAddress, slot: U256, value: U256) {
+        self.evm
+            .ctx
+            .db_mut()
+            .insert_account_storage(address, slot, value)
+            .unwrap_or_else(|e| match e {})
+    }
+
     /// Deploys `initcode` (creation bytecode ‖ ABI-encoded constructor
     /// arguments) from `from`, committed. Returns the new contract's address
     /// and the outcome.
@@ -215,13 +248,23 @@ impl Sandbox {
 
 fn outcome(result: ExecutionResult, intrinsic_gas: u64) -> Outcome {
     let gas_used = result.tx_gas_used();
-    let (status, output, created) = match result {
-        ExecutionResult::Success { output, .. } => match output {
-            Output::Call(b) => (Status::Success, b.to_vec(), None),
-            Output::Create(b, addr) => (Status::Success, b.to_vec(), addr),
-        },
-        ExecutionResult::Revert { output, .. } => (Status::Revert, output.to_vec(), None),
-        ExecutionResult::Halt { .. } => (Status::Halt, Vec::new(), None),
+    let (status, output, created, logs) = match result {
+        ExecutionResult::Success { output, logs, .. } => {
+            let logs = logs
+                .into_iter()
+                .map(|l| Event {
+                    address: l.address,
+                    topics: l.data.topics().iter().map(|t| t.0).collect(),
+                    data: l.data.data.to_vec(),
+                })
+                .collect();
+            match output {
+                Output::Call(b) => (Status::Success, b.to_vec(), None, logs),
+                Output::Create(b, addr) => (Status::Success, b.to_vec(), addr, logs),
+            }
+        }
+        ExecutionResult::Revert { output, .. } => (Status::Revert, output.to_vec(), None, vec![]),
+        ExecutionResult::Halt { .. } => (Status::Halt, Vec::new(), None, vec![]),
     };
     Outcome {
         status,
@@ -229,5 +272,6 @@ fn outcome(result: ExecutionResult, intrinsic_gas: u64) -> Outcome {
         gas_used,
         intrinsic_gas,
         created,
+        logs,
     }
 }

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity 0.8.28;
+
+/// The calls the ledger makes to its value token (EIP-20).
+interface IERC20 {
+    function balanceOf(address account) external view returns (uint256);
+    function allowance(address owner, address spender) external view returns (uint256);
+    function transferFrom(address from, address to, uint256 value) external returns (bool);
+}
+
+/// `PoseidonT4.hash`: circomlib's Poseidon of 3 inputs (docs/evm.md §2).
+interface IPoseidonT4 {
+    function hash(uint256[3] calldata x) external pure returns (uint256);
+}
+
+/// @title VeilLedger, stage 1: deposits into the leaf queue and node
+/// registration (docs/evm.md §4; docs/protocol.md §8.3.1, §8.3.6).
+/// @notice The rules and error names are those of the embedded ledger
+/// (`veil_ledger::machine`, `LedgerError`). An account is an EVM address:
+/// `msg.sender` authorises its own debits, and the token allowance it gave
+/// this contract plays the part of the account signature of §8.3.
+/// Escrows, settlement, reclaim, withdrawal and the batched tree append are
+/// not built yet: no function stands in for them.
+contract VeilLedger {
+    /// The BN254 scalar field (docs/protocol.md §2).
+    uint256 internal constant R =
+        21888242871839275222246405745257275088548364400416034343698204186575808495617;
+    /// Order of BabyJubJub's prime-order subgroup (§2.6).
+    uint256 internal constant SUBGROUP_ORDER =
+        2736030358979909402780800718157159386076813972158567259200215660948447373041;
+    /// BabyJubJub in ark-ed-on-bn254's a = 1 form (§2.6):
+    /// `x² + y² = 1 + d·x²·y²` over F_r, `d = 168696/168700`.
+    uint256 internal constant CURVE_D =
+        9706598848417545097372247223557719406784115219466060233080913168975159366771;
+    /// Domain tags (§2.2).
+    uint256 internal constant TAG_NOTE = 3;
+    uint256 internal constant TAG_NODE_ID = 11;
+    /// Values are u64 base units (§2.5).
+    uint256 internal constant MAX_VALUE = type(uint64).max;
+    /// A node accepts at most this many escrow sizes (§8.3.6).
+    uint256 internal constant MAX_ESCROW_SIZES = 16;
+    /// Leaves of the depth-32 tree (§2.4).
+    uint256 internal constant TREE_CAPACITY = 1 << 32;
+    /// The queue head is checkpointed every this many leaves: the batch of a
+    /// `tree_insert_64` append (docs/evm.md §3.2).
+    uint256 public constant CHECKPOINT_INTERVAL = 64;
+
+    IERC20 public immutable token;
+    IPoseidonT4 public immutable poseidonT4;
+    /// Blocks after an escrow's expiry during which its node may settle (§8.1).
+    uint64 public immutable challengeWindow;
+    /// Largest `expiry − block.number` an access token may ask for (§8.1).
+    uint64 public immutable maxExpiryDelta;
+
+    /// Keccak chain over the queued leaves: `q ← keccak256(q ‖ cm)`, from 0.
+    bytes32 public queueHead;
+    /// Leaves queued so far; the next leaf's index.
+    uint64 public leafCount;
+    /// Value in the shielded pool (the turnstile of §8.4).
+    uint64 public pool;
+    /// Σ stakes of registered nodes.
+    uint64 public staked;
+    /// `checkpoints[k]`: the queue head after `64·k` leaves (k ≥ 1).
+    mapping(uint256 => bytes32) public checkpoints;
+    /// Leaf index + 1 of each deposited commitment (0: never deposited).
+    mapping(uint256 => uint64) public depositIndexPlusOne;
+
+    /// A registered node (§8.3.6). Its TLS key hash and key are in
+    /// `NodeRegistered` only.
+    struct Node {
+        address operator;
+        uint64 pricePerKib;
+        uint64 stake;
+        uint64 registeredAt;
+        uint64[] escrowSizes;
+    }
+
+    mapping(uint256 => Node) internal nodes;
+
+    /// `value` moved from `account` into the pool as leaf `index`,
+    /// `commitment = H(NOTE, value, addr)`.
+    event Deposited(address indexed account, uint64 index, uint256 commitment, uint64 value);
+    /// A node registered; `operator` staked, settles and is paid.
+    event NodeRegistered(
+        uint256 indexed nodeId,
+        address indexed operator,
+        uint64 pricePerKib,
+        uint64[] escrowSizes,
+        uint64 stake,
+        bytes32 tlsKeyHash,
+        uint256[2] nodeKey
+    );
+
+    /// A malformed field: a field element ≥ r, a value over u64, a node key
+    /// off the curve, outside the prime-order subgroup or the identity.
+    error Encoding(string field);
+    error InvalidArgument(string reason);
+    /// The account did not authorise the debit: its allowance to this
+    /// contract is below the amount.
+    error AccountUnauthenticated(string reason);
+    error InsufficientBalance();
+    error DuplicateDeposit();
+    error NodeExists();
+    error Overflow();
+    /// The token's `transferFrom` failed or returned false (chain only).
+    error TokenTransferFailed();
+
+    constructor(IERC20 token_, IPoseidonT4 poseidonT4_, uint64 challengeWindow_, uint64 maxExpiryDelta_) {
+        if (address(token_).code.length == 0) revert InvalidArgument("token is not a contract");
+        if (address(poseidonT4_).code.length == 0) revert InvalidArgument("poseidon is not a contract");
+        token = token_;
+        poseidonT4 = poseidonT4_;
+        challengeWindow = challengeWindow_;
+        maxExpiryDelta = maxExpiryDelta_;
+    }
+
+    // ------------------------------------------------------------ deposit
+
+    /// §8.3.1: moves `value` from `msg.sender` into the pool and queues
+    /// `cm = H(NOTE, value, addr)`. Returns the leaf index.
+    function deposit(uint256 addr, uint256 value) external returns (uint64 index) {
+        if (addr >= R) revert Encoding("addr");
+        if (value > MAX_VALUE) revert Encoding("value");
+        if (value == 0) revert InvalidArgument("deposit value must be positive");
+        _checkAllowance(value);
+        uint256 cm = poseidonT4.hash([TAG_NOTE, value, addr]);
+        if (depositIndexPlusOne[cm] != 0) revert DuplicateDeposit();
+        if (token.balanceOf(msg.sender) < value) revert InsufficientBalance();
+        uint256 newPool = uint256(pool) + value;
+        if (newPool > MAX_VALUE) revert Overflow();
+        pool = uint64(newPool);
+        index = _queue(cm);
+        depositIndexPlusOne[cm] = index + 1;
+        _pull(value);
+        emit Deposited(msg.sender, index, cm, uint64(value));
+    }
+
+    /// Appends `cm` to the leaf queue; returns its index.
+    function _queue(uint256 cm) internal returns (uint64 index) {
+        index = leafCount;
+        if (index >= TREE_CAPACITY) revert InvalidArgument("commitment tree is full");
+        bytes32 head = keccak256(abi.encodePacked(queueHead, cm));
+        queueHead = head;
+        uint64 count = index + 1;
+        leafCount = count;
+        if (count % CHECKPOINT_INTERVAL == 0) checkpoints[count / CHECKPOINT_INTERVAL] = head;
+    }
+
+    // ------------------------------------------------------- registration
+
+    /// §8.3.6: registers the node whose key is `N = nodeKey` (`[x, y]`),
+    /// `nodeId = H(NODE_ID, N.x, N.y)`, with `msg.sender` as its operator
+    /// (staking, settling and payout account); pulls `stake`.
+    /// @dev Not checked here, unlike the embedded ledger: the node key's
+    /// EdDSA signature over the registration message (docs/evm.md §4.3).
+    function registerNode(
+        uint256[2] calldata nodeKey,
+        uint256 pricePerKib,
+        uint256[] calldata escrowSizes,
+        uint256 stake,
+        bytes32 tlsKeyHash
+    ) external returns (uint256 nodeId) {
+        uint64[] memory sizes = _checkTerms(nodeKey, pricePerKib, escrowSizes, stake);
+        _checkAllowance(stake);
+        nodeId = poseidonT4.hash([TAG_NODE_ID, nodeKey[0], nodeKey[1]]);
+        _record(nodeId, uint64(pricePerKib), sizes, uint64(stake));
+        _pull(stake);
+        emit NodeRegistered(nodeId, msg.sender, uint64(pricePerKib), sizes, uint64(stake), tlsKeyHash, nodeKey);
+    }
+
+    /// The stateful checks and writes of a registration (§8.3.6).
+    function _record(uint256 nodeId, uint64 pricePerKib, uint64[] memory sizes, uint64 stake) internal {
+        Node storage n = nodes[nodeId];
+        if (n.operator != address(0)) revert NodeExists();
+        if (token.balanceOf(msg.sender) < stake) revert InsufficientBalance();
+        uint256 newStaked = uint256(staked) + stake;
+        if (newStaked > MAX_VALUE) revert Overflow();
+        staked = uint64(newStaked);
+        (n.operator, n.pricePerKib, n.stake, n.registeredAt) = (msg.sender, pricePerKib, stake, uint64(block.number));
+        n.escrowSizes = sizes;
+    }
+
+    /// The registration's terms, in the embedded ledger's order: the size
+    /// count, the encodings (§8.5), then the stateless rules of §8.3.6.
+    function _checkTerms(
+        uint256[2] calldata nodeKey,
+        uint256 pricePerKib,
+        uint256[] calldata escrowSizes,
+        uint256 stake
+    ) internal pure returns (uint64[] memory sizes) {
+        uint256 n = escrowSizes.length;
+        if (n > MAX_ESCROW_SIZES) revert InvalidArgument("a node accepts 1..=16 escrow sizes");
+        if (!_isSubgroupPoint(nodeKey[0], nodeKey[1])) revert Encoding("node_key");
+        if (pricePerKib > MAX_VALUE) revert Encoding("price_per_kib");
+        if (stake > MAX_VALUE) revert Encoding("stake");
+        sizes = new uint64[](n);
+        for (uint256 i = 0; i < n; i++) {
+            if (escrowSizes[i] > MAX_VALUE) revert Encoding("escrow_sizes");
+            sizes[i] = uint64(escrowSizes[i]);
+        }
+        if (pricePerKib == 0) revert InvalidArgument("price must be positive");
+        if (n == 0) revert InvalidArgument("a node accepts 1..=16 escrow sizes");
+        for (uint256 i = 0; i < n; i++) {
+            if (sizes[i] == 0) revert InvalidArgument("escrow sizes must be positive and distinct");
+            for (uint256 j = 0; j < i; j++) {
+                if (sizes[i] == sizes[j]) revert InvalidArgument("escrow sizes must be positive and distinct");
+            }
+        }
+    }
+
+    /// The terms of a registered node (operator 0: not registered).
+    function node(uint256 nodeId)
+        external
+        view
+        returns (address operator, uint64 pricePerKib, uint64[] memory escrowSizes, uint64 stake, uint64 registeredAt)
+    {
+        Node storage n = nodes[nodeId];
+        return (n.operator, n.pricePerKib, n.escrowSizes, n.stake, n.registeredAt);
+    }
+
+    // ------------------------------------------------------------- tokens
+
+    /// The account's authorisation of a debit of `value` (§8.3): its
+    /// allowance to this contract. Checked before any state is read, as
+    /// the embedded ledger checks the account signature.
+    function _checkAllowance(uint256 value) internal view {
+        if (token.allowance(msg.sender, address(this)) < value) {
+            revert AccountUnauthenticated("token allowance below the amount");
+        }
+    }
+
+    /// Pulls `value` from `msg.sender`; a token that reverts or returns
+    /// false fails the whole call.
+    function _pull(uint256 value) internal {
+        (bool ok, bytes memory ret) =
+            address(token).call(abi.encodeCall(IERC20.transferFrom, (msg.sender, address(this), value)));
+        if (!ok || (ret.length != 0 && (ret.length != 32 || abi.decode(ret, (uint256)) != 1))) {
+            revert TokenTransferFailed();
+        }
+    }
+
+    // ---------------------------------------------------------- BabyJubJub
+
+    /// Whether `(x, y)` is a point of BabyJubJub's prime-order subgroup
+    /// other than the identity (the node key decoding of §2.1): canonical
+    /// coordinates, on the curve, `l·P = O`. Double-and-add over `l` in
+    /// extended coordinates `(X : Y : T : Z)`; both formulas are complete on
+    /// this curve (`d` is not a square, so no denominator vanishes).
+    function _isSubgroupPoint(uint256 x, uint256 y) internal pure returns (bool ok) {
+        if (x >= R || y >= R) return false;
+        if (x == 0 && y == 1) return false;
+        {
+            uint256 xx = mulmod(x, x, R);
+            uint256 yy = mulmod(y, y, R);
+            if (addmod(xx, yy, R) != addmod(1, mulmod(CURVE_D, mulmod(xx, yy, R), R), R)) return false;
+        }
+        assembly ("memory-safe") {
+            // m: [x, y, d·x·y], the base point. Every output coordinate is
+            // computed from the old ones before any is overwritten.
+            function timesOrderIsIdentity(m) -> isIdentity {
+                let X := 0
+                let Y := 1
+                let T := 0
+                let Z := 1
+                for { let i := 252 } i {} {
+                    i := sub(i, 1)
+                    {
+                        // dbl-2008-hwcd, a = 1: A = X², B = Y², E = (X+Y)² − A − B,
+                        // G = A + B, H = A − B, F = G − 2Z².
+                        let e, g, h
+                        {
+                            let a := mulmod(X, X, R)
+                            let b := mulmod(Y, Y, R)
+                            let s := addmod(X, Y, R)
+                            e := addmod(mulmod(s, s, R), sub(R, addmod(a, b, R)), R)
+                            g := addmod(a, b, R)
+                            h := addmod(a, sub(R, b), R)
+                        }
+                        let f := addmod(g, sub(R, mulmod(2, mulmod(Z, Z, R), R)), R)
+                        X := mulmod(e, f, R)
+                        Y := mulmod(g, h, R)
+                        T := mulmod(e, h, R)
+                        Z := mulmod(f, g, R)
+                    }
+                    if and(shr(i, SUBGROUP_ORDER), 1) {
+                        // add-2008-hwcd, a = 1, with (x : y : x·y : 1): A = X·x,
+                        // B = Y·y, C = d·T·x·y, E = (X+Y)(x+y) − A − B,
+                        // F = Z − C, G = Z + C, H = B − A.
+                        let c := mulmod(T, mload(add(m, 0x40)), R)
+                        let e := mulmod(addmod(X, Y, R), addmod(mload(m), mload(add(m, 0x20)), R), R)
+                        let h
+                        {
+                            let a := mulmod(X, mload(m), R)
+                            let b := mulmod(Y, mload(add(m, 0x20)), R)
+                            e := addmod(e, sub(R, addmod(a, b, R)), R)
+                            h := addmod(b, sub(R, a), R)
+                        }
+                        let f := addmod(Z, sub(R, c), R)
+                        let g := addmod(Z, c, R)
+                        X := mulmod(e, f, R)
+                        Y := mulmod(g, h, R)
+                        T := mulmod(e, h, R)
+                        Z := mulmod(f, g, R)
+                    }
+                }
+                // The identity is (0 : Z : 0 : Z).
+                isIdentity := and(iszero(X), eq(Y, Z))
+            }
+            let m := mload(0x40)
+            mstore(m, x)
+            mstore(add(m, 0x20), y)
+            mstore(add(m, 0x40), mulmod(mulmod(x, y, R), CURVE_D, R))
+            ok := timesOrderIsIdentity(m)
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Shared fixtures of the token and ledger tests: a sandbox chain with the
+//! committed `TestToken` (for the ledger also `PoseidonT4` and
+//! `VeilLedger`) deployed, and accounts to call them from.
+
+#![allow(dead_code)]
+
+use revm::primitives::U256;
+use veil_evm::artifact::{Artifact, contracts_dir};
+use veil_evm::sandbox::{DEFAULT_GAS_LIMIT, EvmAddress, Outcome, Sandbox, Status};
+use veil_evm::token;
+
+pub fn eth() -> U256 {
+    U256::from(10u64).pow(U256::from(21u64))
+}
+
+pub fn artifact(name: &str) -> Artifact {
+    Artifact::load(&contracts_dir().join("artifacts"), name).expect("committed artifact")
+}
+
+/// A chain with `TestToken` deployed by `deployer`.
+pub struct Chain {
+    pub sandbox: Sandbox,
+    pub deployer: EvmAddress,
+    pub token: EvmAddress,
+}
+
+impl Chain {
+    pub fn new() -> Self {
+        let mut sandbox = Sandbox::new();
+        let deployer = sandbox.funded_account(eth());
+        let (token, _) = sandbox
+            .deploy(deployer, &artifact(token::CONTRACT).bytecode)
+            .expect("deploy TestToken");
+        Chain {
+            sandbox,
+            deployer,
+            token,
+        }
+    }
+
+    pub fn account(&mut self) -> EvmAddress {
+        self.sandbox.funded_account(eth())
+    }
+
+    /// A committed transaction.
+    pub fn tx(&mut self, from: EvmAddress, to: EvmAddress, data: &[u8]) -> Outcome {
+        self.sandbox
+            .transact(from, to, data, DEFAULT_GAS_LIMIT)
+            .expect("transaction runs")
+    }
+
+    /// A committed transaction that must succeed.
+    pub fn ok(&mut self, from: EvmAddress, to: EvmAddress, data: &[u8]) -> Outcome {
+        let out = self.tx(from, to, data);
+        assert_eq!(
+            out.status,
+            Status::Success,
+            "reverted: 0x{}",
+            hex::encode(&out.output)
+        );
+        out
+    }
+
+    /// A read-only call that must succeed; its return data.
+    pub fn view(&mut self, to: EvmAddress, data: &[u8]) -> Vec<u8> {
+        let out = self
+            .sandbox
+            .call(self.deployer, to, data, DEFAULT_GAS_LIMIT)
+            .expect("call runs");
+        assert_eq!(out.status, Status::Success, "view reverted");
+        out.output
+    }
+
+    pub fn balance(&mut self, owner: EvmAddress) -> U256 {
+        let out = self.view(self.token, &token::balance_of(owner));
+        token::decode_u256(&out).expect("uint256")
+    }
+
+    pub fn allowance(&mut self, owner: EvmAddress, spender: EvmAddress) -> U256 {
+        let out = self.view(self.token, &token::allowance(owner, spender));
+        token::decode_u256(&out).expect("uint256")
+    }
+
+    pub fn supply(&mut self) -> U256 {
+        let out = self.view(self.token, &token::total_supply());
+        token::decode_u256(&out).expect("uint256")
+    }
+
+    /// Mints `value` to `to` (as the deployer).
+    pub fn mint(&mut self, to: EvmAddress, value: u64) {
+        let (d, t) = (self.deployer, self.token);
+        self.ok(d, t, &token::mint(to, U256::from(value)));
+    }
+
+    /// `owner` approves `spender` for `value`.
+    pub fn approve(&mut self, owner: EvmAddress, spender: EvmAddress, value: U256) {
+        let t = self.token;
+        self.ok(owner, t, &token::approve(spender, value));
+    }
+}
+
+use veil_evm::ledger::{self, LedgerParams, LedgerRevert};
+use veil_evm::poseidon;
+
+/// §8.1 defaults of the embedded ledger.
+pub const CHALLENGE_WINDOW: u64 = 20;
+pub const MAX_EXPIRY_DELTA: u64 = 10_000;
+
+/// A chain with `TestToken`, `PoseidonT4` and `VeilLedger` deployed.
+pub struct LedgerChain {
+    pub c: Chain,
+    pub poseidon: EvmAddress,
+    pub ledger: EvmAddress,
+    /// Gas of the ledger's deployment.
+    pub deploy_gas: u64,
+}
+
+/// What a refused call must leave as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerState {
+    pub balances: Vec<U256>,
+    pub ledger_balance: U256,
+    pub queue_head: [u8; 32],
+    pub leaf_count: u64,
+    pub pool: u64,
+    pub staked: u64,
+}
+
+impl LedgerChain {
+    pub fn new() -> Self {
+        Self::with_token(None)
+    }
+
+    /// The ledger over the token deployed from `token_initcode` instead of
+    /// `TestToken` (a misbehaving token).
+    pub fn with_token(token_initcode: Option<&[u8]>) -> Self {
+        let mut c = Chain::new();
+        let d = c.deployer;
+        if let Some(code) = token_initcode {
+            c.token = c.sandbox.deploy(d, code).expect("deploy token").0;
+        }
+        let (poseidon, _) = c
+            .sandbox
+            .deploy(d, &artifact(&poseidon::contract_name(4)).bytecode)
+            .expect("deploy PoseidonT4");
+        let params = LedgerParams {
+            token: c.token,
+            poseidon_t4: poseidon,
+            challenge_window: CHALLENGE_WINDOW,
+            max_expiry_delta: MAX_EXPIRY_DELTA,
+        };
+        let (ledger, out) = c
+            .sandbox
+            .deploy(d, &params.initcode(&artifact(ledger::CONTRACT)))
+            .expect("deploy VeilLedger");
+        LedgerChain {
+            c,
+            poseidon,
+            ledger,
+            deploy_gas: out.gas_used,
+        }
+    }
+
+    /// `from` calls the ledger (committed).
+    pub fn tx(&mut self, from: EvmAddress, data: &[u8]) -> Outcome {
+        let l = self.ledger;
+        self.c.tx(from, l, data)
+    }
+
+    pub fn view(&mut self, data: &[u8]) -> Vec<u8> {
+        let l = self.ledger;
+        self.c.view(l, data)
+    }
+
+    /// `from` approves the ledger for `value`.
+    pub fn approve(&mut self, from: EvmAddress, value: U256) {
+        let l = self.ledger;
+        self.c.approve(from, l, value);
+    }
+
+    pub fn queue_head(&mut self) -> [u8; 32] {
+        ledger::decode_word(&self.view(&ledger::view::queue_head())).expect("word")
+    }
+
+    pub fn u64_view(&mut self, data: &[u8]) -> u64 {
+        ledger::decode_u64(&self.view(data)).expect("uint64")
+    }
+
+    pub fn state(&mut self, accounts: &[EvmAddress]) -> LedgerState {
+        let l = self.ledger;
+        LedgerState {
+            balances: accounts.iter().map(|a| self.c.balance(*a)).collect(),
+            ledger_balance: self.c.balance(l),
+            queue_head: self.queue_head(),
+            leaf_count: self.u64_view(&ledger::view::leaf_count()),
+            pool: self.u64_view(&ledger::view::pool()),
+            staked: self.u64_view(&ledger::view::staked()),
+        }
+    }
+}
+
+/// The ledger's custom error of a reverted call, which must have emitted
+/// nothing.
+pub fn refusal(out: &Outcome) -> LedgerRevert {
+    assert_eq!(
+        out.status,
+        Status::Revert,
+        "expected a refusal, got {:?}",
+        out.status
+    );
+    assert!(out.logs.is_empty());
+    LedgerRevert::decode(&out.output).expect("a VeilLedger error")
+}
