@@ -130,6 +130,21 @@ struct Node {
     _dir: tempfile::TempDir,
 }
 
+impl Node {
+    /// Shuts the node down, waits until it has stopped and returns its
+    /// directory.
+    async fn stop(self) -> tempfile::TempDir {
+        let Node {
+            handle,
+            _shutdown,
+            _dir,
+        } = self;
+        drop(_shutdown);
+        handle.join().await.unwrap();
+        _dir
+    }
+}
+
 struct World {
     ledger: EmbeddedLedger,
     node: Node,
@@ -153,7 +168,11 @@ impl Session {
 }
 
 async fn start_node(ledger: EmbeddedLedger) -> Node {
-    let dir = tempfile::tempdir().unwrap();
+    start_node_in(ledger, tempfile::tempdir().unwrap()).await
+}
+
+/// Starts a node on `dir` (its keys and database, if any, are kept).
+async fn start_node_in(ledger: EmbeddedLedger, dir: tempfile::TempDir) -> Node {
     let mut c = NodeConfig::new(
         "127.0.0.1:0".parse().unwrap(),
         PathBuf::from(dir.path()),
@@ -875,5 +894,46 @@ async fn socks_front_end_pays_each_connection_with_one_spend() {
     assert_eq!(
         wallet.lock().await.balance(Some(&terms.node_id)),
         Balance::from_kib(CREDIT_KIB - 3 * 8)
+    );
+}
+
+/// Issue 9's migration, whole node: a node directory holding a pre-issue-9
+/// `vouchers.redb` (the voucher tables, same names and encodings) starts,
+/// moves the tables into `node.redb` once, and a credential spent before
+/// the upgrade stays spent over gRPC (no double spend across an upgrade).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_on_a_legacy_voucher_database_keeps_its_spends() {
+    use veil_node::store::{LEGACY_VOUCHER_DB_FILE, MIGRATED_VOUCHER_DB_FILE};
+    let w = World::new().await;
+    let cred = w.buy().await;
+    let nonce = challenge(&mut w.client().await).await;
+    let spend = spend_for(&cred, &nonce, 4, w.echo_port);
+    assert!(matches!(
+        raw_open(&mut w.client().await, nonce, &spend, w.echo_port).await,
+        Outcome::Accepted(a) if a.amount_kib == 4
+    ));
+    let World {
+        ledger,
+        node,
+        echo_port,
+        wallet_dir: _wallet_dir,
+    } = w;
+    let node_id = node.handle.node_id;
+    let dir = node.stop().await;
+    let legacy = dir.path().join(LEGACY_VOUCHER_DB_FILE);
+    std::fs::rename(dir.path().join(veil_node::NODE_DB_FILE), &legacy).unwrap();
+
+    let node = start_node_in(ledger, dir).await;
+    assert_eq!(node.handle.node_id, node_id, "same keys, same node");
+    let dir = node._dir.path();
+    assert!(!legacy.exists(), "the legacy file was imported");
+    assert!(dir.join(MIGRATED_VOUCHER_DB_FILE).exists());
+    let mut client = World::client_of(&node).await;
+    let nonce = challenge(&mut client).await;
+    let again = spend_for(&cred, &nonce, 4, echo_port);
+    assert_eq!(again.nullifier(), spend.nullifier());
+    refused_with(
+        raw_open(&mut World::client_of(&node).await, nonce, &again, echo_port).await,
+        pb::ErrorCode::VoucherSpent,
     );
 }
