@@ -19,11 +19,12 @@ mod binfile;
 pub mod decimal;
 pub mod error;
 pub mod export;
+mod lem;
 pub mod ptau;
 pub mod r1cs;
 pub mod snarkjs;
 pub mod wtns;
 
-pub use error::{InteropError, NumberError};
+pub use error::{InteropError, NumberError, SectionProblem};
 pub use r1cs::{Constraint, R1cs};
 pub use wtns::Witness;
