@@ -9,8 +9,9 @@
 //! - [`Witness`]: a full assignment, and circom's `.wtns` file.
 //! - [`export`]: veil's circuits, and witnesses and proofs of their sample
 //!   statements.
-//! - [`ptau`]: a prepared phase-1 file from known toxic waste, so tests can
-//!   run snarkjs' Groth16 setup on veil's circuits quickly (INSECURE).
+//! - [`ptau`]: snarkjs' phase-1 files, read strictly and their powers
+//!   checked; and a test-only writer from known toxic waste (INSECURE).
+//! - [`zkey`]: snarkjs' phase-2 proving-key files: `zkey new`, reading.
 //!
 //! A separate crate so that nodes and clients, which only ever speak veil's
 //! own encodings (`docs/protocol.md` §7.2), do not link JSON point parsers.
@@ -24,6 +25,7 @@ pub mod ptau;
 pub mod r1cs;
 pub mod snarkjs;
 pub mod wtns;
+pub mod zkey;
 
 pub use error::{InteropError, NumberError, SectionProblem};
 pub use r1cs::{Constraint, R1cs};

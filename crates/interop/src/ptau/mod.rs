@@ -248,7 +248,7 @@ fn contribution(r: &mut Reader<'_>, i: usize) -> Result<Contribution, InteropErr
 
 /// A contribution's parameters: `(1, len, name)`, then for a beacon
 /// (type 1) `(2, iterations_exp)` and `(3, len, hash)`, ids increasing.
-fn params(
+pub(crate) fn params(
     mut r: Reader<'_>,
     kind: u32,
     i: usize,
@@ -288,6 +288,23 @@ fn params(
         _ => return Err(bad("a beacon without its iterations or hash")),
     };
     Ok((name, beacon))
+}
+
+/// The parameters [`params`] reads, as snarkjs writes them (a name cut to
+/// 64 characters).
+pub(crate) fn put_params(name: Option<&str>, beacon: Option<&Beacon>) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(name) = name.filter(|n| !n.is_empty()) {
+        let cut: String = name.chars().take(64).collect();
+        out.push(1);
+        out.push(cut.len() as u8);
+        out.extend_from_slice(cut.as_bytes());
+    }
+    if let Some(b) = beacon {
+        out.extend_from_slice(&[2, b.iterations_exp, 3, b.hash.len() as u8]);
+        out.extend_from_slice(&b.hash);
+    }
+    out
 }
 
 fn contributions(s: &Sections<'_>) -> Result<Vec<Contribution>, InteropError> {
