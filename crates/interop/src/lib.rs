@@ -12,6 +12,7 @@
 //! - [`ptau`]: snarkjs' phase-1 files, read strictly and their powers
 //!   checked; and a test-only writer from known toxic waste (INSECURE).
 //! - [`zkey`]: snarkjs' phase-2 proving-key files: `zkey new`, reading.
+//! - [`qap`]: snarkjs' R1CS-to-QAP reduction, to prove with a `.zkey`.
 //!
 //! A separate crate so that nodes and clients, which only ever speak veil's
 //! own encodings (`docs/protocol.md` §7.2), do not link JSON point parsers.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod export;
 mod lem;
 pub mod ptau;
+pub mod qap;
 pub mod r1cs;
 pub mod snarkjs;
 pub mod wtns;
