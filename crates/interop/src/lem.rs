@@ -115,15 +115,39 @@ pub(crate) fn g2(r: &mut Reader<'_>, what: &dyn Fn() -> String) -> Result<G2Affi
     Ok(p)
 }
 
+/// `n` points other than infinity, decoded in parallel (every point of a
+/// `.ptau` is checked, G2 subgroup membership included), named
+/// `"{what} point {i}"`.
+fn vec_of<P: Send>(
+    r: &mut Reader<'_>,
+    n: usize,
+    size: usize,
+    what: &str,
+    one: fn(&mut Reader<'_>, &dyn Fn() -> String) -> Result<P, InteropError>,
+) -> Result<Vec<P>, InteropError> {
+    use rayon::prelude::*;
+    let bytes = r.take(
+        n.checked_mul(size)
+            .ok_or_else(|| InteropError::binary("points", "too many"))?,
+    )?;
+    bytes
+        .par_chunks_exact(size)
+        .enumerate()
+        .map(|(i, b)| {
+            one(&mut Reader::new(b, "points"), &|| {
+                format!("{what} point {i}")
+            })
+        })
+        .collect()
+}
+
 /// `n` G1 points other than infinity, named `"{what} point {i}"`.
 pub(crate) fn g1_vec(
     r: &mut Reader<'_>,
     n: usize,
     what: &str,
 ) -> Result<Vec<G1Affine>, InteropError> {
-    (0..n)
-        .map(|i| g1(r, &|| format!("{what} point {i}")))
-        .collect()
+    vec_of(r, n, G1_BYTES, what, g1)
 }
 
 /// `n` G2 points other than infinity, named `"{what} point {i}"`.
@@ -132,7 +156,5 @@ pub(crate) fn g2_vec(
     n: usize,
     what: &str,
 ) -> Result<Vec<G2Affine>, InteropError> {
-    (0..n)
-        .map(|i| g2(r, &|| format!("{what} point {i}")))
-        .collect()
+    vec_of(r, n, G2_BYTES, what, g2)
 }

@@ -20,7 +20,7 @@
 //! (snarkjs' odd-coset form, hence [`crate::qap::CircomReduction`]).
 
 use ark_bn254::{Bn254, Fq, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
-use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
+use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{BigInteger, Field, One, PrimeField};
 use ark_groth16::{ProvingKey, VerifyingKey};
 use blake2::{Blake2b512, Digest};
@@ -173,18 +173,31 @@ fn hash_len(h: &mut Blake2b512, n: usize) {
     h.update((n as u32).to_be_bytes());
 }
 
-/// `Σ_j coeff_j·bases[row_j]` for each wire's column.
+/// `Σ_j c_j·bases[j]`: additions for `c = ±1` (most coefficients), a
+/// scalar multiplication otherwise (a multi-scalar multiplication costs
+/// more on a handful of terms).
+fn combination<P: CurveGroup<ScalarField = Fr>>(terms: impl Iterator<Item = (P::Affine, Fr)>) -> P {
+    let one = Fr::one();
+    terms.fold(P::zero(), |acc, (b, c)| {
+        if c == one {
+            acc + b
+        } else if c == -one {
+            acc - b
+        } else {
+            acc + b * c
+        }
+    })
+}
+
+/// `Σ_j coeff_j·bases[row_j]` for each wire's column, in parallel.
 fn columns<P: CurveGroup<ScalarField = Fr>>(
     cols: &[Vec<(usize, Fr)>],
     bases: &[P::Affine],
 ) -> Vec<P::Affine> {
+    use rayon::prelude::*;
     let points: Vec<P> = cols
-        .iter()
-        .map(|col| {
-            let (b, s): (Vec<P::Affine>, Vec<Fr>) =
-                col.iter().map(|(row, c)| (bases[*row], *c)).unzip();
-            P::msm_unchecked(&b, &s)
-        })
+        .par_iter()
+        .map(|col| combination::<P>(col.iter().map(|(row, c)| (bases[*row], *c))))
         .collect();
     P::normalize_batch(&points)
 }
@@ -267,14 +280,13 @@ impl Zkey {
             });
         }
         let k_points: Vec<G1Affine> = {
+            use rayon::prelude::*;
             let pts: Vec<G1Projective> = col_k
-                .iter()
+                .par_iter()
                 .map(|col| {
-                    let (b, s): (Vec<G1Affine>, Vec<Fr>) = col
-                        .iter()
-                        .map(|(sec, j, c)| ([l1, lb, la][*sec][*j], *c))
-                        .unzip();
-                    G1Projective::msm_unchecked(&b, &s)
+                    combination::<G1Projective>(
+                        col.iter().map(|(sec, j, c)| ([l1, lb, la][*sec][*j], *c)),
+                    )
                 })
                 .collect();
             G1Projective::normalize_batch(&pts)

@@ -8,58 +8,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use veil_interop::ptau::Ptau;
 use veil_interop::zkey::Zkey;
-use veil_interop::{Constraint, InteropError, R1cs, Witness, qap};
+use veil_interop::{InteropError, R1cs, Witness, qap};
 use veil_proofs::groth16::PreparedKey;
 
-const PTAU: &[u8] = include_bytes!("data/pot4_final.ptau");
-const TOY_R1CS: &[u8] = include_bytes!("data/toy.r1cs");
-const TOY_ZKEY: &[u8] = include_bytes!("data/toy_0000.zkey");
-
-fn f(x: u64) -> Fr {
-    Fr::from(x)
-}
-
-/// Public `x`, `y`; private `w1, w2, w3`: `w1·w1 = x`, `(2x + w1)·1 = y`,
-/// `5w1·(3 + 7w2) = w3`. Wire 4 is in no A, wire 5 in no A or B (points at
-/// infinity in the key).
-pub fn toy() -> R1cs {
-    let one = Fr::one();
-    R1cs {
-        num_public: 2,
-        num_wires: 6,
-        constraints: vec![
-            Constraint {
-                a: vec![(3, one)],
-                b: vec![(3, one)],
-                c: vec![(1, one)],
-            },
-            Constraint {
-                a: vec![(1, f(2)), (3, one)],
-                b: vec![(0, one)],
-                c: vec![(2, one)],
-            },
-            Constraint {
-                a: vec![(3, f(5))],
-                b: vec![(0, f(3)), (4, f(7))],
-                c: vec![(5, one)],
-            },
-        ],
-    }
-}
-
-/// A satisfying assignment of [`toy`] with `w1 = 3`, `w2 = 4`.
-pub fn toy_witness() -> Vec<Fr> {
-    let (w1, w2) = (f(3), f(4));
-    let x = w1 * w1;
-    vec![
-        Fr::one(),
-        x,
-        x + x + w1,
-        w1,
-        w2,
-        f(5) * w1 * (f(3) + f(7) * w2),
-    ]
-}
+mod common;
+use common::{PTAU, TOY_R1CS, TOY_ZKEY, toy, toy_witness};
 
 #[test]
 fn toy_r1cs_fixture_is_current() {

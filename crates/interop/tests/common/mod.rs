@@ -1,0 +1,56 @@
+//! The toy circuit shared by the phase-2 tests, and its fixtures.
+#![allow(dead_code)]
+
+use ark_bn254::Fr;
+use ark_ff::One;
+use veil_interop::{Constraint, R1cs};
+
+pub const PTAU: &[u8] = include_bytes!("../data/pot4_final.ptau");
+pub const TOY_R1CS: &[u8] = include_bytes!("../data/toy.r1cs");
+pub const TOY_ZKEY: &[u8] = include_bytes!("../data/toy_0000.zkey");
+
+fn f(x: u64) -> Fr {
+    Fr::from(x)
+}
+
+/// Public `x`, `y`; private `w1, w2, w3`: `w1·w1 = x`, `(2x + w1)·1 = y`,
+/// `5w1·(3 + 7w2) = w3`. Wire 4 is in no A, wire 5 in no A or B (points at
+/// infinity in the key).
+pub fn toy() -> R1cs {
+    let one = Fr::one();
+    R1cs {
+        num_public: 2,
+        num_wires: 6,
+        constraints: vec![
+            Constraint {
+                a: vec![(3, one)],
+                b: vec![(3, one)],
+                c: vec![(1, one)],
+            },
+            Constraint {
+                a: vec![(1, f(2)), (3, one)],
+                b: vec![(0, one)],
+                c: vec![(2, one)],
+            },
+            Constraint {
+                a: vec![(3, f(5))],
+                b: vec![(0, f(3)), (4, f(7))],
+                c: vec![(5, one)],
+            },
+        ],
+    }
+}
+
+/// A satisfying assignment of [`toy`] with `w1 = 3`, `w2 = 4`.
+pub fn toy_witness() -> Vec<Fr> {
+    let (w1, w2) = (f(3), f(4));
+    let x = w1 * w1;
+    vec![
+        Fr::one(),
+        x,
+        x + x + w1,
+        w1,
+        w2,
+        f(5) * w1 * (f(3) + f(7) * w2),
+    ]
+}
