@@ -173,18 +173,22 @@ fn hash_len(h: &mut Blake2b512, n: usize) {
     h.update((n as u32).to_be_bytes());
 }
 
-/// `Σ_j c_j·bases[j]`: additions for `c = ±1` (most coefficients), a
-/// scalar multiplication otherwise (a multi-scalar multiplication costs
-/// more on a handful of terms).
-fn combination<P: CurveGroup<ScalarField = Fr>>(terms: impl Iterator<Item = (P::Affine, Fr)>) -> P {
+/// `Σ_j c_j·b_j`: a multi-scalar multiplication from 8 terms on (veil's
+/// columns are mostly full-size coefficients, up to thousands per wire);
+/// below, additions for `c = ±1` and single scalar multiplications.
+fn combination<P: CurveGroup<ScalarField = Fr>>(terms: &[(P::Affine, Fr)]) -> P {
+    if terms.len() >= 8 {
+        let (b, s): (Vec<P::Affine>, Vec<Fr>) = terms.iter().copied().unzip();
+        return P::msm_unchecked(&b, &s);
+    }
     let one = Fr::one();
-    terms.fold(P::zero(), |acc, (b, c)| {
-        if c == one {
+    terms.iter().fold(P::zero(), |acc, (b, c)| {
+        if *c == one {
             acc + b
-        } else if c == -one {
+        } else if *c == -one {
             acc - b
         } else {
-            acc + b * c
+            acc + *b * c
         }
     })
 }
@@ -197,7 +201,10 @@ fn columns<P: CurveGroup<ScalarField = Fr>>(
     use rayon::prelude::*;
     let points: Vec<P> = cols
         .par_iter()
-        .map(|col| combination::<P>(col.iter().map(|(row, c)| (bases[*row], *c))))
+        .map(|col| {
+            let terms: Vec<_> = col.iter().map(|(row, c)| (bases[*row], *c)).collect();
+            combination::<P>(&terms)
+        })
         .collect();
     P::normalize_batch(&points)
 }
@@ -284,9 +291,11 @@ impl Zkey {
             let pts: Vec<G1Projective> = col_k
                 .par_iter()
                 .map(|col| {
-                    combination::<G1Projective>(
-                        col.iter().map(|(sec, j, c)| ([l1, lb, la][*sec][*j], *c)),
-                    )
+                    let terms: Vec<_> = col
+                        .iter()
+                        .map(|(sec, j, c)| ([l1, lb, la][*sec][*j], *c))
+                        .collect();
+                    combination::<G1Projective>(&terms)
                 })
                 .collect();
             G1Projective::normalize_batch(&pts)

@@ -17,40 +17,19 @@ fn rng() -> ChaCha20Rng {
     ChaCha20Rng::from_seed([3; 32])
 }
 
-/// The sections of an iden3 container, in file order.
+mod common;
+
 fn split(bytes: &[u8]) -> Vec<(u32, Vec<u8>)> {
-    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
-    let n = u32_at(8) as usize;
-    let mut at = 12;
-    let mut out = Vec::new();
-    for _ in 0..n {
-        let id = u32_at(at);
-        let len = u64::from_le_bytes(bytes[at + 4..at + 12].try_into().unwrap()) as usize;
-        out.push((id, bytes[at + 12..at + 12 + len].to_vec()));
-        at += 12 + len;
-    }
-    assert_eq!(at, bytes.len());
-    out
+    common::split(bytes)
 }
 
 fn join(sections: &[(u32, Vec<u8>)]) -> Vec<u8> {
-    let mut out = b"ptau".to_vec();
-    out.extend_from_slice(&1u32.to_le_bytes());
-    out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
-    for (id, body) in sections {
-        out.extend_from_slice(&id.to_le_bytes());
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        out.extend_from_slice(body);
-    }
-    out
+    common::join(b"ptau", sections)
 }
 
 /// The fixture with section `id`'s body edited by `f`.
 fn edited(id: u32, f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let mut s = split(FIXTURE);
-    let body = &mut s.iter_mut().find(|(i, _)| *i == id).unwrap().1;
-    f(body);
-    join(&s)
+    common::edited(b"ptau", FIXTURE, id, f)
 }
 
 fn section_error(r: Result<Ptau, InteropError>) -> (u32, SectionProblem) {

@@ -8,11 +8,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use veil_interop::ptau::Ptau;
 use veil_interop::zkey::Zkey;
-use veil_interop::{InteropError, R1cs, Witness, qap};
+use veil_interop::{InteropError, NumberError, R1cs, SectionProblem, Witness, qap};
 use veil_proofs::groth16::PreparedKey;
 
 mod common;
-use common::{PTAU, TOY_R1CS, TOY_ZKEY, toy, toy_witness};
+use common::{PTAU, TOY_R1CS, TOY_ZKEY, split, toy, toy_witness};
 
 #[test]
 fn toy_r1cs_fixture_is_current() {
@@ -139,4 +139,131 @@ fn veil_zkey_equals_snarkjs_zkey_as_proving_key() {
         zkey.proving_key(),
         Zkey::from_bytes(TOY_ZKEY).unwrap().proving_key()
     );
+}
+
+fn zk(id: u32, f: impl FnOnce(&mut Vec<u8>)) -> Result<Zkey, InteropError> {
+    Zkey::from_bytes(&common::edited(b"zkey", TOY_ZKEY, id, f))
+}
+
+fn binary(r: Result<Zkey, InteropError>) -> bool {
+    matches!(r, Err(InteropError::Binary { .. }))
+}
+
+fn section(r: Result<Zkey, InteropError>) -> (u32, SectionProblem) {
+    match r {
+        Err(InteropError::Section { id, problem, .. }) => (id, problem),
+        other => panic!("expected a section error, got {other:?}"),
+    }
+}
+
+fn point(r: Result<Zkey, InteropError>) -> (String, &'static str) {
+    match r {
+        Err(InteropError::Point { what, reason }) => (what, reason),
+        other => panic!("expected a point error, got {other:?}"),
+    }
+}
+
+#[test]
+fn damaged_zkey_container_is_refused() {
+    for cut in 0..TOY_ZKEY.len() {
+        assert!(Zkey::from_bytes(&TOY_ZKEY[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut long = TOY_ZKEY.to_vec();
+    long.push(0);
+    assert!(Zkey::from_bytes(&long).is_err(), "trailing byte");
+    let s = split(TOY_ZKEY);
+    assert_eq!(
+        s.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [1, 2, 4, 3, 9, 8, 5, 6, 7, 10],
+        "snarkjs' section order"
+    );
+    for id in 1..=10 {
+        let without: Vec<_> = s.iter().filter(|(i, _)| *i != id).cloned().collect();
+        assert_eq!(
+            section(Zkey::from_bytes(&common::join(b"zkey", &without))),
+            (id, SectionProblem::Missing),
+            "section {id}"
+        );
+    }
+    let mut dup = s.clone();
+    dup.push(s[6].clone());
+    assert_eq!(
+        section(Zkey::from_bytes(&common::join(b"zkey", &dup))),
+        (5, SectionProblem::Duplicated)
+    );
+    let mut unknown = s.clone();
+    unknown.push((11, vec![]));
+    assert_eq!(
+        section(Zkey::from_bytes(&common::join(b"zkey", &unknown))),
+        (11, SectionProblem::Unknown)
+    );
+    // One point too many in A.
+    let (id, problem) = section(zk(5, |b| b.extend_from_slice(&[0; 64])));
+    assert_eq!(id, 5);
+    assert!(matches!(problem, SectionProblem::Length { .. }));
+}
+
+#[test]
+fn bad_zkey_headers_are_refused() {
+    let unsupported = |r: Result<Zkey, InteropError>| match r {
+        Err(InteropError::Unsupported { field, .. }) => field,
+        other => panic!("expected an unsupported field, got {other:?}"),
+    };
+    assert_eq!(unsupported(zk(1, |b| b[0] = 2)), "protocol");
+    assert_eq!(unsupported(zk(2, |b| b[0] = 48)), "base field");
+    assert_eq!(unsupported(zk(2, |b| b[4] ^= 1)), "base field");
+    assert_eq!(unsupported(zk(2, |b| b[40] ^= 1)), "prime");
+    // Header: nVars at 72, nPublic at 76, domain size at 80.
+    assert!(binary(zk(2, |b| b[80] = 7)), "domain not a power of two");
+    assert!(
+        binary(zk(2, |b| b[76] = 6)),
+        "as many public inputs as wires"
+    );
+    // Points: α·G1 at 84, β·G2 at 212, δ·G1 at 468.
+    let (what, why) = point(zk(2, |b| b[84 + 32] ^= 1));
+    assert_eq!(
+        (what.as_str(), why),
+        (".zkey header alpha_g1", "not on the curve")
+    );
+    let (_, why) = point(zk(2, |b| b[468..532].fill(0)));
+    assert_eq!(why, "the point at infinity");
+    let q = ark_ff::BigInteger::to_bytes_le(&<ark_bn254::Fq as ark_ff::PrimeField>::MODULUS);
+    let r = zk(2, |b| b[212..244].copy_from_slice(&q));
+    assert!(matches!(
+        r,
+        Err(InteropError::Number {
+            reason: NumberError::NotReduced,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn bad_zkey_points_and_coefficients_are_refused() {
+    let zkey = Zkey::from_bytes(TOY_ZKEY).unwrap();
+    // Unused wires are the point at infinity (wire 5 is in no A, no B).
+    assert!(ark_ec::AffineRepr::is_zero(&zkey.a[5]));
+    assert!(ark_ec::AffineRepr::is_zero(&zkey.b_g2[5]));
+    let (what, why) = point(zk(5, |b| b[64 + 40] ^= 1));
+    assert_eq!(
+        (what.as_str(), why),
+        (".zkey section 5 (A) point 1", "not on the curve")
+    );
+    let (_, why) = point(zk(9, |b| b[128..192].fill(0)));
+    assert_eq!(why, "the point at infinity", "H never is");
+    let (_, why) = point(zk(7, |b| b[0] ^= 1));
+    assert_eq!(why, "not on the curve");
+    // Coefficients: count, then (matrix, row, wire, value·R²) of 44 bytes.
+    assert!(binary(zk(4, |b| b[4] = 2)), "matrix 2");
+    assert!(binary(zk(4, |b| b[8] = 8)), "row ≥ domain size");
+    assert!(binary(zk(4, |b| b[12] = 6)), "wire ≥ wires");
+    assert!(binary(zk(4, |b| b[0] += 1)), "count");
+    let r = ark_ff::BigInteger::to_bytes_le(&<Fr as ark_ff::PrimeField>::MODULUS);
+    assert!(matches!(
+        zk(4, |b| b[16..48].copy_from_slice(&r)),
+        Err(InteropError::Number { .. })
+    ));
+    // Contributions: a count with no records behind it.
+    assert!(binary(zk(10, |b| b[64] = 1)), "contribution count");
+    assert!(binary(zk(10, |b| b.push(0))), "trailing byte in section 10");
 }

@@ -54,3 +54,40 @@ pub fn toy_witness() -> Vec<Fr> {
         f(5) * w1 * (f(3) + f(7) * w2),
     ]
 }
+
+/// The sections of an iden3 container, in file order.
+pub fn split(bytes: &[u8]) -> Vec<(u32, Vec<u8>)> {
+    let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+    let n = u32_at(8) as usize;
+    let mut at = 12;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let id = u32_at(at);
+        let len = u64::from_le_bytes(bytes[at + 4..at + 12].try_into().unwrap()) as usize;
+        out.push((id, bytes[at + 12..at + 12 + len].to_vec()));
+        at += 12 + len;
+    }
+    assert_eq!(at, bytes.len());
+    out
+}
+
+/// An iden3 container of `magic`, version 1, from its sections.
+pub fn join(magic: &[u8; 4], sections: &[(u32, Vec<u8>)]) -> Vec<u8> {
+    let mut out = magic.to_vec();
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+    for (id, body) in sections {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+/// `bytes` (an iden3 container of `magic`) with section `id` edited by `f`.
+pub fn edited(magic: &[u8; 4], bytes: &[u8], id: u32, f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut s = split(bytes);
+    let body = &mut s.iter_mut().find(|(i, _)| *i == id).unwrap().1;
+    f(body);
+    join(magic, &s)
+}
