@@ -193,14 +193,15 @@ fn combination<P: CurveGroup<ScalarField = Fr>>(terms: &[(P::Affine, Fr)]) -> P 
     })
 }
 
-/// `Σ_j coeff_j·bases[row_j]` for each wire's column, in parallel.
+/// `Σ_j coeff_j·bases[row_j]` for each wire's column. Sequential: the
+/// MSMs run in parallel inside, and rayon jobs stolen while a nested MSM
+/// waits would pile up on one worker's stack (a stack overflow on `access`).
 fn columns<P: CurveGroup<ScalarField = Fr>>(
     cols: &[Vec<(usize, Fr)>],
     bases: &[P::Affine],
 ) -> Vec<P::Affine> {
-    use rayon::prelude::*;
     let points: Vec<P> = cols
-        .par_iter()
+        .iter()
         .map(|col| {
             let terms: Vec<_> = col.iter().map(|(row, c)| (bases[*row], *c)).collect();
             combination::<P>(&terms)
@@ -287,9 +288,8 @@ impl Zkey {
             });
         }
         let k_points: Vec<G1Affine> = {
-            use rayon::prelude::*;
             let pts: Vec<G1Projective> = col_k
-                .par_iter()
+                .iter()
                 .map(|col| {
                     let terms: Vec<_> = col
                         .iter()

@@ -267,3 +267,42 @@ fn bad_zkey_points_and_coefficients_are_refused() {
     assert!(binary(zk(10, |b| b[64] = 1)), "contribution count");
     assert!(binary(zk(10, |b| b.push(0))), "trailing byte in section 10");
 }
+
+/// Timings of phase 2 for `access` (2^14) without snarkjs; a benchmark, not
+/// a check: `cargo test -p veil-interop --test zkey -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_access_phase2() {
+    use std::time::Instant;
+    use veil_interop::{export, ptau};
+    use veil_proofs::CircuitId;
+    fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let v = f();
+        eprintln!("{what}: {:.2} s", t.elapsed().as_secs_f64());
+        v
+    }
+    let r1cs = export::circuit_r1cs(CircuitId::Access).unwrap();
+    let (statement, w) = export::sample_witness(CircuitId::Access).unwrap();
+    let bytes = timed("insecure_prepared_ptau(14)", || {
+        ptau::insecure_prepared_ptau(14, [14; 32]).unwrap()
+    });
+    let p = timed("Ptau::from_bytes 2^14", || {
+        Ptau::from_bytes(&bytes).unwrap()
+    });
+    let mut rng = ChaCha20Rng::from_seed([1; 32]);
+    timed("Ptau::check_powers 2^14", || {
+        p.check_powers(&mut rng).unwrap()
+    });
+    let zkey = timed("Zkey::new access", || Zkey::new(&r1cs, &p).unwrap());
+    let out = timed("Zkey::to_bytes access", || zkey.to_bytes());
+    let back = timed("Zkey::from_bytes access", || {
+        Zkey::from_bytes(&out).unwrap()
+    });
+    assert_eq!(back, zkey);
+    let pk = zkey.proving_key();
+    let proof = timed("qap::prove access", || {
+        qap::prove(&pk, &r1cs, &w, &mut rng).unwrap()
+    });
+    PreparedKey::new(&pk.vk).verify(&statement, &proof).unwrap();
+}
