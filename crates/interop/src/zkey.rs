@@ -20,10 +20,13 @@
 //! (snarkjs' odd-coset form, hence [`crate::qap::CircomReduction`]).
 
 use ark_bn254::{Bn254, Fq, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
-use ark_ec::{AffineRepr, CurveGroup};
+use ark_ec::pairing::Pairing;
+use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
+use ark_ff::Zero;
 use ark_ff::{BigInteger, Field, One, PrimeField};
 use ark_groth16::{ProvingKey, VerifyingKey};
 use blake2::{Blake2b512, Digest};
+use rand::{CryptoRng, RngCore};
 
 use crate::binfile::{self, Reader, Sections, Writer};
 use crate::error::InteropError;
@@ -695,6 +698,70 @@ impl Zkey {
             cs_hash,
             contributions,
         })
+    }
+}
+
+fn mismatch(check: &'static str) -> InteropError {
+    InteropError::Inconsistent { file: FILE, check }
+}
+
+impl Zkey {
+    /// Checks that this key, after any number of contributions, is a Groth16
+    /// key of `r1cs` over `ptau` for the δ it names: everything
+    /// contributions leave alone equals [`Zkey::new`]'s (shape, α, β, γ,
+    /// coefficients, `IC`, `A`, `B`, circuit hash); `δ·G1` and `δ·G2` share
+    /// δ, and the last contribution (if any) names it, else δ = 1; `C` and
+    /// `H` are the initial ones divided by that δ (one pairing equation on
+    /// a random linear combination). Does NOT check the contribution chain
+    /// (each contributor's proof of knowledge and transcript): whether an
+    /// honest contributor took part is not decided here.
+    pub fn check_against<R: RngCore + CryptoRng>(
+        &self,
+        r1cs: &R1cs,
+        ptau: &Ptau,
+        rng: &mut R,
+    ) -> Result<(), InteropError> {
+        let init = Zkey::new(r1cs, ptau)?;
+        fn fixed(z: &Zkey) -> impl PartialEq + '_ {
+            (
+                (z.n_vars, z.n_public, z.domain_size),
+                (z.alpha_g1, z.beta_g1, z.beta_g2, z.gamma_g2),
+                (&z.coefficients, &z.ic, &z.a, &z.b_g1, &z.b_g2, z.cs_hash),
+            )
+        }
+        if fixed(self) != fixed(&init) {
+            return Err(mismatch(
+                "the parts contributions keep equal the circuit's initial key",
+            ));
+        }
+        let (g1, g2) = (G1Affine::generator(), G2Affine::generator());
+        let delta_ok = match self.contributions.last() {
+            Some(c) => c.delta_after == self.delta_g1,
+            None => self.delta_g1 == g1 && self.delta_g2 == g2,
+        };
+        if !delta_ok {
+            return Err(mismatch("δ·G1 is the last contribution's"));
+        }
+        let pair = |a: G1Projective, b: G2Affine, c: G1Projective, d: G2Affine| {
+            Bn254::multi_pairing([a.into_affine(), (-c).into_affine()], [b, d]).is_zero()
+        };
+        if !pair(self.delta_g1.into(), g2, g1.into(), self.delta_g2) {
+            return Err(mismatch("δ·G1 and δ·G2 share δ"));
+        }
+        if self.c.len() != init.c.len() || self.h.len() != init.h.len() {
+            return Err(mismatch("C and H have the circuit's lengths"));
+        }
+        let r: Vec<Fr> = (0..self.c.len() + self.h.len())
+            .map(|_| Fr::from(rng.next_u64()) + Fr::from(rng.next_u64()) * Fr::from(1u128 << 64))
+            .collect();
+        let ours = [self.c.as_slice(), &self.h].concat();
+        let theirs = [init.c.as_slice(), &init.h].concat();
+        let lhs = G1Projective::msm_unchecked(&ours, &r);
+        let rhs = G1Projective::msm_unchecked(&theirs, &r);
+        if !pair(lhs, self.delta_g2, rhs, g2) {
+            return Err(mismatch("C and H are the circuit's divided by δ"));
+        }
+        Ok(())
     }
 }
 

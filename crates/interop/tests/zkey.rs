@@ -12,7 +12,7 @@ use veil_interop::{InteropError, NumberError, R1cs, SectionProblem, Witness, qap
 use veil_proofs::groth16::PreparedKey;
 
 mod common;
-use common::{PTAU, TOY_R1CS, TOY_ZKEY, split, toy, toy_witness};
+use common::{PTAU, TOY_R1CS, TOY_ZKEY, TOY_ZKEY_1, split, toy, toy_witness};
 
 #[test]
 fn toy_r1cs_fixture_is_current() {
@@ -305,4 +305,82 @@ fn measure_access_phase2() {
         qap::prove(&pk, &r1cs, &w, &mut rng).unwrap()
     });
     PreparedKey::new(&pk.vk).verify(&statement, &proof).unwrap();
+}
+
+fn check(z: &Zkey) -> Result<(), InteropError> {
+    let ptau = Ptau::from_bytes(PTAU).unwrap();
+    z.check_against(&toy(), &ptau, &mut ChaCha20Rng::from_seed([4; 32]))
+}
+
+fn failed(r: Result<(), InteropError>) -> &'static str {
+    match r {
+        Err(InteropError::Inconsistent { check, .. }) => check,
+        other => panic!("expected an inconsistency, got {other:?}"),
+    }
+}
+
+#[test]
+fn snarkjs_contributed_zkey_matches_the_circuit_and_proves() {
+    let initial = Zkey::from_bytes(TOY_ZKEY).unwrap();
+    check(&initial).unwrap();
+    let z = Zkey::from_bytes(TOY_ZKEY_1).unwrap();
+    assert_eq!(z.contributions.len(), 1);
+    assert_eq!(z.contributions[0].name.as_deref(), Some("toy contributor"));
+    assert_ne!(z.delta_g1, initial.delta_g1);
+    check(&z).unwrap();
+    // A proof under the contributed key verifies in veil.
+    let pk = z.proving_key();
+    let w = Witness(toy_witness());
+    let proof = qap::prove(&pk, &toy(), &w, &mut ChaCha20Rng::from_seed([2; 32])).unwrap();
+    PreparedKey::new(&pk.vk)
+        .verify(w.public_inputs(2).unwrap(), &proof)
+        .unwrap();
+}
+
+#[test]
+fn zkey_not_matching_the_circuit_is_refused() {
+    let z = Zkey::from_bytes(TOY_ZKEY_1).unwrap();
+    let keep = "the parts contributions keep equal the circuit's initial key";
+    let mut other = z.clone();
+    other.ic.swap(0, 1);
+    assert_eq!(failed(check(&other)), keep, "IC");
+    let mut other = z.clone();
+    other.coefficients[0].value += Fr::one();
+    assert_eq!(failed(check(&other)), keep, "coefficient");
+    let mut other = z.clone();
+    other.b_g2.swap(0, 3);
+    assert_eq!(failed(check(&other)), keep, "B·G2");
+    // Another circuit: the toy with one coefficient changed.
+    let mut r1cs = toy();
+    r1cs.constraints[2].a[0].1 = f6();
+    let ptau = Ptau::from_bytes(PTAU).unwrap();
+    assert!(
+        z.check_against(&r1cs, &ptau, &mut ChaCha20Rng::from_seed([4; 32]))
+            .is_err()
+    );
+
+    let mut other = z.clone();
+    other.c.swap(0, 1);
+    assert_eq!(
+        failed(check(&other)),
+        "C and H are the circuit's divided by δ"
+    );
+    let mut other = z.clone();
+    other.h[3] = other.h[4];
+    assert_eq!(
+        failed(check(&other)),
+        "C and H are the circuit's divided by δ"
+    );
+    // δ·G2 of the initial key with the contributed δ·G1.
+    let mut other = z.clone();
+    other.delta_g2 = Zkey::from_bytes(TOY_ZKEY).unwrap().delta_g2;
+    assert_eq!(failed(check(&other)), "δ·G1 and δ·G2 share δ");
+    // A contributed δ with the record dropped.
+    let mut other = z.clone();
+    other.contributions.clear();
+    assert_eq!(failed(check(&other)), "δ·G1 is the last contribution's");
+}
+
+fn f6() -> Fr {
+    Fr::from(6u64)
 }

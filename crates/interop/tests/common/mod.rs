@@ -8,6 +8,7 @@ use veil_interop::{Constraint, R1cs};
 pub const PTAU: &[u8] = include_bytes!("../data/pot4_final.ptau");
 pub const TOY_R1CS: &[u8] = include_bytes!("../data/toy.r1cs");
 pub const TOY_ZKEY: &[u8] = include_bytes!("../data/toy_0000.zkey");
+pub const TOY_ZKEY_1: &[u8] = include_bytes!("../data/toy_0001.zkey");
 
 fn f(x: u64) -> Fr {
     Fr::from(x)
