@@ -222,15 +222,77 @@ fn too_small(power: u32, needed: u32) -> InteropError {
     }
 }
 
+/// The columns of an R1CS as `zkey new` needs them, and section 4.
+struct Columns {
+    coefficients: Vec<Coefficient>,
+    /// Per wire: `(row, coefficient)` of A, input rows included.
+    a: Vec<Vec<(usize, Fr)>>,
+    /// Per wire: `(row, coefficient)` of B.
+    b: Vec<Vec<(usize, Fr)>>,
+    /// Per wire: `(basis, row, coefficient)` of `β·A + α·B + C`, basis
+    /// 0 = `ℓ`, 1 = `βℓ`, 2 = `αℓ`.
+    k: Vec<Vec<(usize, usize, Fr)>>,
+}
+
+impl Columns {
+    /// Refuses a wire beyond `num_wires` or public inputs not below it.
+    fn of(r1cs: &R1cs) -> Result<Self, InteropError> {
+        let (n_vars, n_public) = (r1cs.num_wires as usize, r1cs.num_public as usize);
+        let rows = r1cs.constraints.len();
+        let bad = || InteropError::binary(".r1cs", "a wire beyond the wire count");
+        if n_public >= n_vars {
+            return Err(bad());
+        }
+        let mut cols = Columns {
+            coefficients: Vec::new(),
+            a: vec![Vec::new(); n_vars],
+            b: vec![Vec::new(); n_vars],
+            k: vec![Vec::new(); n_vars],
+        };
+        for (j, con) in r1cs.constraints.iter().enumerate() {
+            for (matrix, lc, basis) in [
+                (Matrix::A, &con.a, 1),
+                (Matrix::B, &con.b, 2),
+                (Matrix::A, &con.c, 0),
+            ] {
+                for (w, c) in lc {
+                    let wire = *w as usize;
+                    cols.k.get_mut(wire).ok_or_else(bad)?.push((basis, j, *c));
+                    if basis == 0 {
+                        continue;
+                    }
+                    let col = if basis == 1 { &mut cols.a } else { &mut cols.b };
+                    col[wire].push((j, *c));
+                    cols.coefficients.push(Coefficient {
+                        matrix,
+                        row: j as u32,
+                        wire: *w,
+                        value: *c,
+                    });
+                }
+            }
+        }
+        for w in 0..=n_public {
+            cols.a[w].push((rows + w, Fr::one()));
+            cols.k[w].push((1, rows + w, Fr::one()));
+            cols.coefficients.push(Coefficient {
+                matrix: Matrix::A,
+                row: (rows + w) as u32,
+                wire: w as u32,
+                value: Fr::one(),
+            });
+        }
+        Ok(cols)
+    }
+}
+
 impl Zkey {
     /// `snarkjs zkey new r1cs ptau`: the initial key (δ = 1) of `r1cs` from
     /// the prepared `ptau`, with snarkjs' circuit hash. Does not check the
     /// ptau's powers: call [`Ptau::check_powers`] first.
     pub fn new(r1cs: &R1cs, ptau: &Ptau) -> Result<Self, InteropError> {
         let n_public = r1cs.num_public as usize;
-        let n_vars = r1cs.num_wires as usize;
-        let rows = r1cs.constraints.len();
-        let k = domain_power(rows, n_public);
+        let k = domain_power(r1cs.constraints.len(), n_public);
         if k > ptau.power {
             return Err(too_small(ptau.power, k));
         }
@@ -253,43 +315,12 @@ impl Zkey {
         ) else {
             return Err(too_small(ptau.power, k));
         };
-        let mut coefficients = Vec::new();
-        let mut col_a = vec![Vec::new(); n_vars];
-        let mut col_b = vec![Vec::new(); n_vars];
-        // Per wire: (section, row, coeff) with section 0 = ℓ, 1 = βℓ, 2 = αℓ.
-        let mut col_k = vec![Vec::new(); n_vars];
-        for (j, con) in r1cs.constraints.iter().enumerate() {
-            for (matrix, lc) in [(Matrix::A, &con.a), (Matrix::B, &con.b)] {
-                for (w, c) in lc {
-                    let w = *w as usize;
-                    let (col, sec) = match matrix {
-                        Matrix::A => (&mut col_a, 1),
-                        Matrix::B => (&mut col_b, 2),
-                    };
-                    col[w].push((j, *c));
-                    col_k[w].push((sec, j, *c));
-                    coefficients.push(Coefficient {
-                        matrix,
-                        row: j as u32,
-                        wire: w as u32,
-                        value: *c,
-                    });
-                }
-            }
-            for (w, c) in &con.c {
-                col_k[*w as usize].push((0, j, *c));
-            }
-        }
-        for w in 0..=n_public {
-            col_a[w].push((rows + w, Fr::one()));
-            col_k[w].push((1, rows + w, Fr::one()));
-            coefficients.push(Coefficient {
-                matrix: Matrix::A,
-                row: (rows + w) as u32,
-                wire: w as u32,
-                value: Fr::one(),
-            });
-        }
+        let Columns {
+            coefficients,
+            a: col_a,
+            b: col_b,
+            k: col_k,
+        } = Columns::of(r1cs)?;
         let k_points: Vec<G1Affine> = {
             let pts: Vec<G1Projective> = col_k
                 .iter()
@@ -307,8 +338,8 @@ impl Zkey {
             n_vars: r1cs.num_wires,
             n_public: r1cs.num_public,
             domain_size: 1 << k,
-            alpha_g1: ptau.alpha_tau_g1[0],
-            beta_g1: ptau.beta_tau_g1[0],
+            alpha_g1: *ptau.alpha_tau_g1.first().ok_or_else(|| too_small(0, k))?,
+            beta_g1: *ptau.beta_tau_g1.first().ok_or_else(|| too_small(0, k))?,
             beta_g2: ptau.beta_g2,
             gamma_g2: G2Affine::generator(),
             delta_g1: G1Affine::generator(),

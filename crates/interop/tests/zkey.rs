@@ -384,3 +384,32 @@ fn zkey_not_matching_the_circuit_is_refused() {
 fn f6() -> Fr {
     Fr::from(6u64)
 }
+
+#[test]
+fn zkey_new_refuses_malformed_systems_and_small_ptau() {
+    let ptau = Ptau::from_bytes(PTAU).unwrap();
+    let mut r1cs = toy();
+    r1cs.constraints[0].a.push((6, Fr::one()));
+    assert!(Zkey::new(&r1cs, &ptau).is_err(), "wire beyond the count");
+    let mut r1cs = toy();
+    r1cs.num_public = 6;
+    assert!(Zkey::new(&r1cs, &ptau).is_err(), "all wires public");
+    // 16 rows + 2 inputs need 2^5 > 2^4.
+    let mut r1cs = toy();
+    let row = r1cs.constraints[0].clone();
+    r1cs.constraints.resize(16, row);
+    assert!(matches!(
+        Zkey::new(&r1cs, &ptau),
+        Err(InteropError::Unsupported { field: "power", .. })
+    ));
+    // An unprepared ptau (no sections 12-15).
+    let mut unprepared = ptau.clone();
+    unprepared.lagrange = None;
+    assert!(matches!(
+        Zkey::new(&toy(), &unprepared),
+        Err(InteropError::Unsupported {
+            field: "phase-2 preparation",
+            ..
+        })
+    ));
+}

@@ -122,12 +122,12 @@ impl Ptau {
         if !same_ratio(beta_g1.into(), g1.into(), g2, self.beta_g2) {
             return Err(fail("β·G1 and β·G2 share β"));
         }
-        if let Some(c) = self.contributions.last() {
-            if (c.tau_g1, c.tau_g2, c.alpha_g1, c.beta_g1, c.beta_g2)
-                != (tau_g1, tau_g2, alpha_g1, beta_g1, self.beta_g2)
-            {
-                return Err(fail("the last contribution names the file's points"));
-            }
+        let names_them = |c: &super::Contribution| {
+            (c.tau_g1, c.tau_g2, c.alpha_g1, c.beta_g1, c.beta_g2)
+                == (tau_g1, tau_g2, alpha_g1, beta_g1, self.beta_g2)
+        };
+        if !self.contributions.last().is_none_or(names_them) {
+            return Err(fail("the last contribution names the file's points"));
         }
         match &self.lagrange {
             Some(l) => self.check_lagrange(l, rng),
