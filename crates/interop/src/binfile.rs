@@ -6,7 +6,7 @@
 use ark_bn254::Fr;
 use ark_ff::{BigInteger, PrimeField};
 
-use crate::error::{InteropError, NumberError};
+use crate::error::{InteropError, NumberError, SectionProblem};
 
 /// Bytes of a scalar-field element in these files (`n8`).
 pub const FR_BYTES: usize = 32;
@@ -94,31 +94,57 @@ impl<'a> Sections<'a> {
         Ok(Sections { file, sections })
     }
 
+    fn problem(&self, id: u32, problem: SectionProblem) -> InteropError {
+        InteropError::Section {
+            file: self.file,
+            id,
+            problem,
+        }
+    }
+
+    /// Whether section `id` occurs (at least once).
+    pub fn has(&self, id: u32) -> bool {
+        self.sections.iter().any(|(i, _)| *i == id)
+    }
+
     /// The body of section `id`, which must occur exactly once.
     pub fn unique(&self, id: u32) -> Result<Reader<'a>, InteropError> {
         let mut found = self.sections.iter().filter(|(i, _)| *i == id);
         match (found.next(), found.next()) {
             (Some((_, body)), None) => Ok(Reader::new(body, self.file)),
-            (None, _) => Err(InteropError::binary(
-                self.file,
-                format!("missing section {id}"),
-            )),
-            (Some(_), Some(_)) => Err(InteropError::binary(
-                self.file,
-                format!("section {id} duplicated"),
-            )),
+            (None, _) => Err(self.problem(id, SectionProblem::Missing)),
+            (Some(_), Some(_)) => Err(self.problem(id, SectionProblem::Duplicated)),
         }
     }
 
-    /// Refuses any section whose id is not in `known`.
-    pub fn only(&self, known: &[u32]) -> Result<(), InteropError> {
-        match self.sections.iter().find(|(id, _)| !known.contains(id)) {
-            Some((id, _)) => Err(InteropError::binary(
-                self.file,
-                format!("unsupported section {id}"),
-            )),
-            None => Ok(()),
+    /// The body of section `id`, which must occur exactly once and be
+    /// exactly `len` bytes long.
+    pub fn exact(&self, id: u32, len: u64) -> Result<Reader<'a>, InteropError> {
+        let r = self.unique(id)?;
+        let found = r.bytes.len() as u64;
+        if found != len {
+            return Err(self.problem(
+                id,
+                SectionProblem::Length {
+                    expected: len,
+                    found,
+                },
+            ));
         }
+        Ok(r)
+    }
+
+    /// Refuses any section whose id is not in `known`, and any repeated one.
+    pub fn only(&self, known: &[u32]) -> Result<(), InteropError> {
+        for (n, (id, _)) in self.sections.iter().enumerate() {
+            if !known.contains(id) {
+                return Err(self.problem(*id, SectionProblem::Unknown));
+            }
+            if self.sections[..n].iter().any(|(i, _)| i == id) {
+                return Err(self.problem(*id, SectionProblem::Duplicated));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -143,7 +169,6 @@ impl<'a> Reader<'a> {
     }
 
     /// Bytes not yet read.
-    #[cfg(test)]
     pub fn remaining(&self) -> usize {
         self.bytes.len()
     }

@@ -19,6 +19,28 @@ pub enum NumberError {
     NotReduced,
 }
 
+/// What is wrong with a section of an iden3 container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SectionProblem {
+    /// The file has no such section.
+    #[error("is missing")]
+    Missing,
+    /// The section occurs more than once.
+    #[error("occurs more than once")]
+    Duplicated,
+    /// The format has no section of this id.
+    #[error("is not part of the format")]
+    Unknown,
+    /// The section's length disagrees with the header.
+    #[error("is {found} bytes long, expected {expected}")]
+    Length {
+        /// What the header implies.
+        expected: u64,
+        /// What the file says.
+        found: u64,
+    },
+}
+
 /// Everything that can go wrong reading or writing snarkjs and circom files.
 #[derive(Debug, thiserror::Error)]
 pub enum InteropError {
@@ -79,6 +101,25 @@ pub enum InteropError {
         file: &'static str,
         /// What is wrong.
         reason: String,
+    },
+    /// A section missing, repeated, unknown or of the wrong length.
+    #[error("{file}: section {id} {problem}")]
+    Section {
+        /// Which file kind.
+        file: &'static str,
+        /// The section id.
+        id: u32,
+        /// What is wrong with it.
+        problem: SectionProblem,
+    },
+    /// Well-formed points that do not have the relations the format
+    /// promises (e.g. the `.ptau` powers are not powers of one `τ`).
+    #[error("{file}: {check} fails")]
+    Inconsistent {
+        /// Which file kind.
+        file: &'static str,
+        /// Which relation does not hold.
+        check: &'static str,
     },
     /// The witness has the wrong number of wires or wire 0 is not one.
     #[error("witness has {actual} wires (expected {expected}) or wire 0 is not one")]

@@ -9,8 +9,10 @@
 //! - [`Witness`]: a full assignment, and circom's `.wtns` file.
 //! - [`export`]: veil's circuits, and witnesses and proofs of their sample
 //!   statements.
-//! - [`ptau`]: a prepared phase-1 file from known toxic waste, so tests can
-//!   run snarkjs' Groth16 setup on veil's circuits quickly (INSECURE).
+//! - [`ptau`]: snarkjs' phase-1 files, read strictly and their powers
+//!   checked; and a test-only writer from known toxic waste (INSECURE).
+//! - [`zkey`]: snarkjs' phase-2 proving-key files: `zkey new`, reading.
+//! - [`qap`]: snarkjs' R1CS-to-QAP reduction, to prove with a `.zkey`.
 //!
 //! A separate crate so that nodes and clients, which only ever speak veil's
 //! own encodings (`docs/protocol.md` §7.2), do not link JSON point parsers.
@@ -19,11 +21,14 @@ mod binfile;
 pub mod decimal;
 pub mod error;
 pub mod export;
+mod lem;
 pub mod ptau;
+pub mod qap;
 pub mod r1cs;
 pub mod snarkjs;
 pub mod wtns;
+pub mod zkey;
 
-pub use error::{InteropError, NumberError};
+pub use error::{InteropError, NumberError, SectionProblem};
 pub use r1cs::{Constraint, R1cs};
 pub use wtns::Witness;

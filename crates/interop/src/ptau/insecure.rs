@@ -6,50 +6,33 @@
 //! so `snarkjs powersoftau verify` refuses it; real ceremonies start from
 //! the public Perpetual Powers of Tau (issue 11).
 //!
-//! Layout (`powersoftau_new.js`, `powersoftau_preparephase2.js`), points
-//! affine, uncompressed, coordinates little-endian in Montgomery form
-//! (snarkjs' "LEM", which is arkworks' internal representation):
-//! 1 header (`n8`, `q`, power, ceremony power); 2 `τ^i·G1`, `i < 2^(power+1)−1`;
-//! 3 `τ^i·G2`, 4 `ατ^i·G1`, 5 `βτ^i·G1`, `i < 2^power`; 6 `β·G2`;
-//! 7 contributions (none); 12–15 the same four in the Lagrange basis of
-//! every domain `2^k`, `k ≤ power` (and `k = power+1` for section 12, from
-//! the `2^(power+1)−1` powers padded with the identity, as snarkjs does).
+//! The layout is the one [`super::Ptau::from_bytes`] reads.
 
 use ark_bn254::{Fq, Fr, G1Projective, G2Projective};
+use ark_ec::PrimeGroup;
 use ark_ec::scalar_mul::ScalarMul;
-use ark_ec::{AffineRepr, PrimeGroup};
-use ark_ff::{BigInteger, FftField, Field, One, PrimeField, UniformRand, Zero};
+use ark_ff::{BigInteger, FftField, Field, One, PrimeField, UniformRand};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use crate::binfile::Writer;
+use crate::lem;
 
 /// The largest power this writer makes (a test file, held in memory).
 pub const MAX_POWER: u32 = 16;
 
-fn put_fq(out: &mut Vec<u8>, x: &Fq) {
-    // `Fp`'s field is the Montgomery form x·2^256 mod q: snarkjs' LEM.
-    out.extend_from_slice(&x.0.to_bytes_le());
-}
-
 fn g1_points(scalars: &[Fr]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(scalars.len() * 64);
+    let mut out = Vec::with_capacity(scalars.len() * lem::G1_BYTES);
     for p in G1Projective::generator().batch_mul(scalars) {
-        let (x, y) = p.xy().unwrap_or((Fq::zero(), Fq::zero()));
-        put_fq(&mut out, &x);
-        put_fq(&mut out, &y);
+        lem::put_g1(&mut out, &p);
     }
     out
 }
 
 fn g2_points(scalars: &[Fr]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(scalars.len() * 128);
+    let mut out = Vec::with_capacity(scalars.len() * lem::G2_BYTES);
     for p in G2Projective::generator().batch_mul(scalars) {
-        let zero = ark_bn254::Fq2::zero();
-        let (x, y) = p.xy().unwrap_or((zero, zero));
-        for c in [x.c0, x.c1, y.c0, y.c1] {
-            put_fq(&mut out, &c);
-        }
+        lem::put_g2(&mut out, &p);
     }
     out
 }
@@ -129,6 +112,7 @@ pub fn insecure_prepared_ptau(power: u32, seed: [u8; 32]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::decimal::to_decimal;
+    use ark_ff::Zero;
 
     #[test]
     fn root_of_unity_is_snarkjs_w28() {
