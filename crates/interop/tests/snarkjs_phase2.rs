@@ -162,7 +162,11 @@ fn toy_proofs_cross_with_snarkjs_under_its_zkey() {
     cross_prove(&cli, d, "toy.zkey", &zkey, &common::toy(), &w);
 }
 
+/// The same at `access` scale: 5–7 min on 2 cores (`snarkjs zkey new`
+/// alone 2–4 min), a long run recorded in docs/interop.md, not repeated in
+/// CI; the toy test above runs the same code paths there.
 #[test]
+#[ignore = "long run (5-7 min): cargo test -p veil-interop --test snarkjs_phase2 -- --ignored"]
 fn access_zkey_new_is_snarkjs_byte_for_byte_and_proofs_cross() {
     let Some(cli) = snarkjs_cli() else { return };
     let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
