@@ -12,7 +12,7 @@
 //! Without snarkjs installed these tests FAIL when `VEIL_REQUIRE_INTEROP=1`
 //! (CI sets it) and otherwise print a loud skip line and pass.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -24,32 +24,6 @@ use veil_proofs::{CircuitId, VerifyError};
 
 /// snarkjs and the prover use every core: one test at a time.
 static HEAVY: Mutex<()> = Mutex::new(());
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The snarkjs CLI, or `None` (skip) when it is not installed and not
-/// required.
-fn snarkjs_cli() -> Option<PathBuf> {
-    let cli = root().join("tools/snarkjs/node_modules/snarkjs/cli.js");
-    let node = Command::new("node")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success());
-    if cli.exists() && matches!(node, Ok(true)) {
-        return Some(cli);
-    }
-    let why = format!(
-        "snarkjs is not installed ({} missing or no `node` on PATH); run `(cd tools/snarkjs && npm ci --ignore-scripts)`",
-        cli.display()
-    );
-    if std::env::var("VEIL_REQUIRE_INTEROP").as_deref() == Ok("1") {
-        panic!("VEIL_REQUIRE_INTEROP=1 but {why}");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED snarkjs interop test: {why} !!!!!!!!\n");
-    None
-}
 
 fn text(o: &Output) -> String {
     format!(
@@ -107,7 +81,9 @@ fn altered_public(dir: &Path, i: usize) -> Vec<Fr> {
 
 #[test]
 fn snarkjs_verifies_veil_proofs_and_refuses_altered_inputs() {
-    let Some(cli) = snarkjs_cli() else { return };
+    let Some(cli) = veil_interop::tool::snarkjs_cli("snarkjs interop test") else {
+        return;
+    };
     let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     for circuit in ["access", "withdraw", "settle_1"] {
         let dir = tempfile::tempdir().unwrap();
@@ -163,7 +139,9 @@ fn snarkjs_verifies_veil_proofs_and_refuses_altered_inputs() {
 
 #[test]
 fn snarkjs_checks_veil_r1cs_and_witness() {
-    let Some(cli) = snarkjs_cli() else { return };
+    let Some(cli) = veil_interop::tool::snarkjs_cli("snarkjs interop test") else {
+        return;
+    };
     let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let record = veil_proofs::params::SetupRecord::committed().unwrap();
     for circuit in ["access", "settle_1"] {
@@ -209,7 +187,9 @@ fn snarkjs_checks_veil_r1cs_and_witness() {
 
 #[test]
 fn snarkjs_proof_of_veil_circuit_verifies_in_veil() {
-    let Some(cli) = snarkjs_cli() else { return };
+    let Some(cli) = veil_interop::tool::snarkjs_cli("snarkjs interop test") else {
+        return;
+    };
     let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let circuit = "settle_1";
     let dir = tempfile::tempdir().unwrap();

@@ -13,6 +13,7 @@
 //!   checked; and a test-only writer from known toxic waste (INSECURE).
 //! - [`zkey`]: snarkjs' phase-2 proving-key files: `zkey new`, reading.
 //! - [`qap`]: snarkjs' R1CS-to-QAP reduction, to prove with a `.zkey`.
+//! - [`tool`]: the pinned snarkjs, for the tests that run it.
 //!
 //! A separate crate so that nodes and clients, which only ever speak veil's
 //! own encodings (`docs/protocol.md` §7.2), do not link JSON point parsers.
@@ -26,6 +27,7 @@ pub mod ptau;
 pub mod qap;
 pub mod r1cs;
 pub mod snarkjs;
+pub mod tool;
 pub mod wtns;
 pub mod zkey;
 

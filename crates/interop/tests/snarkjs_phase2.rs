@@ -12,7 +12,7 @@
 //! Without snarkjs these tests FAIL when `VEIL_REQUIRE_INTEROP=1` (CI sets
 //! it) and otherwise print a loud skip line and pass. They print timings.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -32,27 +32,6 @@ mod common;
 
 /// snarkjs and the prover use every core: one test at a time.
 static HEAVY: Mutex<()> = Mutex::new(());
-
-fn snarkjs_cli() -> Option<PathBuf> {
-    let cli = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tools/snarkjs/node_modules/snarkjs/cli.js");
-    let node = Command::new("node")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success());
-    if cli.exists() && matches!(node, Ok(true)) {
-        return Some(cli);
-    }
-    let why = format!(
-        "snarkjs is not installed ({} missing or no `node` on PATH); run `(cd tools/snarkjs && npm ci --ignore-scripts)`",
-        cli.display()
-    );
-    if std::env::var("VEIL_REQUIRE_INTEROP").as_deref() == Ok("1") {
-        panic!("VEIL_REQUIRE_INTEROP=1 but {why}");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED snarkjs phase-2 test: {why} !!!!!!!!\n");
-    None
-}
 
 /// Runs `snarkjs args…` in `dir`, printing how long it took; its output.
 fn snarkjs(cli: &Path, dir: &Path, args: &[&str]) -> (bool, String) {
@@ -152,7 +131,9 @@ fn cross_prove(cli: &Path, d: &Path, zkey_name: &str, zkey: &Zkey, r1cs: &R1cs, 
 
 #[test]
 fn toy_proofs_cross_with_snarkjs_under_its_zkey() {
-    let Some(cli) = snarkjs_cli() else { return };
+    let Some(cli) = veil_interop::tool::snarkjs_cli("snarkjs phase-2 test") else {
+        return;
+    };
     let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -168,7 +149,9 @@ fn toy_proofs_cross_with_snarkjs_under_its_zkey() {
 #[test]
 #[ignore = "long run (5-7 min): cargo test -p veil-interop --test snarkjs_phase2 -- --ignored"]
 fn access_zkey_new_is_snarkjs_byte_for_byte_and_proofs_cross() {
-    let Some(cli) = snarkjs_cli() else { return };
+    let Some(cli) = veil_interop::tool::snarkjs_cli("snarkjs phase-2 test") else {
+        return;
+    };
     let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
