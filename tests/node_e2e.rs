@@ -4,11 +4,13 @@
 //! and the session settles with a real `settle_8` proof
 //! (docs/protocol.md §9).
 
+#[path = "../crates/node/tests/common/mod.rs"]
+mod common;
+
+use common::{echo_server, next_frame as next};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rand::rngs::OsRng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::wrappers::ReceiverStream;
 use veil_circuits::access::AccessPublic;
 use veil_circuits::spend::SpendPrivate;
@@ -27,39 +29,6 @@ use veil_proofs::{CircuitId, ParamStore, Prover};
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::node_client::NodeClient;
 use veil_proto::node::v1::{client_frame, node_frame};
-
-async fn echo_server() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                while let Ok(n) = s.read(&mut buf).await {
-                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
-async fn next(rx: &mut tonic::Streaming<pb::NodeFrame>) -> node_frame::Frame {
-    loop {
-        let f = tokio::time::timeout(Duration::from_secs(10), rx.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .frame
-            .unwrap();
-        if !matches!(f, node_frame::Frame::CreditLow(_)) {
-            return f;
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_proofs_open_relay_and_settle() {
@@ -103,7 +72,12 @@ async fn real_proofs_open_relay_and_settle() {
     let addr = Address::derive(&sk.owner_key(), &rho);
     let nonce = ledger.account(account).await.unwrap().next_nonce;
     let dep = ledger
-        .deposit(DepositRequest::signed(&account_key, nonce, Value(5_000), addr))
+        .deposit(DepositRequest::signed(
+            &account_key,
+            nonce,
+            Value(5_000),
+            addr,
+        ))
         .await
         .unwrap();
     let mut tree = Tree::new();

@@ -6,10 +6,12 @@
 //! signature and a node-signed request with `T` changed; each refusal
 //! changes nothing, and the node's own settlement still pays.
 
-use std::time::Duration;
+#[path = "../crates/node/tests/common/mod.rs"]
+mod common;
+
+use common::{echo_server, next_frame as next};
 
 use rand::rngs::OsRng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::wrappers::ReceiverStream;
 use veil_circuits::access::AccessPublic;
 use veil_circuits::settle::{SettlePublic, Slot};
@@ -30,42 +32,10 @@ use veil_proto::node::v1::{client_frame, node_frame};
 
 const E: Value = Value(1024);
 
-async fn echo_server() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                while let Ok(n) = s.read(&mut buf).await {
-                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
-async fn next(rx: &mut tonic::Streaming<pb::NodeFrame>) -> node_frame::Frame {
-    loop {
-        let f = tokio::time::timeout(Duration::from_secs(10), rx.message())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-            .frame
-            .unwrap();
-        if !matches!(f, node_frame::Frame::CreditLow(_)) {
-            return f;
-        }
-    }
-}
-
 /// The ledger served over gRPC (Groth16 over the pinned development keys).
 async fn ledger_over_grpc() -> (RemoteLedger, tokio::sync::oneshot::Sender<()>) {
-    let ledger = EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::with_dev_faucet()).unwrap();
+    let ledger =
+        EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::with_dev_faucet()).unwrap();
     let (listener, addr) = veil_ledger::service::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
@@ -76,32 +46,52 @@ async fn ledger_over_grpc() -> (RemoteLedger, tokio::sync::oneshot::Sender<()>) 
         })
         .await;
     });
-    let remote = RemoteLedger::connect(&format!("http://{addr}")).await.unwrap();
+    let remote = RemoteLedger::connect(&format!("http://{addr}"))
+        .await
+        .unwrap();
     (remote, stop)
 }
 
 /// What every refusal must leave unchanged.
-async fn snapshot(l: &RemoteLedger, sid: SessionId, accounts: &[AccountId]) -> (LedgerStatus, Option<Escrow>, Vec<AccountState>) {
+async fn snapshot(
+    l: &RemoteLedger,
+    sid: SessionId,
+    accounts: &[AccountId],
+) -> (LedgerStatus, Option<Escrow>, Vec<AccountState>) {
     let mut a = Vec::new();
     for id in accounts {
         a.push(l.account(*id).await.unwrap());
     }
-    (l.status().await.unwrap(), l.get_escrow(sid).await.unwrap(), a)
+    (
+        l.status().await.unwrap(),
+        l.get_escrow(sid).await.unwrap(),
+        a,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_node_settles_its_sessions() {
     let (ledger, _stop_ledger) = ledger_over_grpc().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = NodeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().into(), Value(1), vec![E]);
+    let mut config = NodeConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().into(),
+        Value(1),
+        vec![E],
+    );
     config.receipt_interval_kib = 64;
     config.transport = Transport::InsecurePlaintext;
     config.egress = EgressPolicy::parse("127.0.0.1/32").unwrap();
     config.max_session_lifetime = 100;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = veil_node::spawn(config, ledger.clone(), ParamStore::open_default().unwrap(), async {
-        let _ = stopped.await;
-    })
+    let node = veil_node::spawn(
+        config,
+        ledger.clone(),
+        ParamStore::open_default().unwrap(),
+        async {
+            let _ = stopped.await;
+        },
+    )
     .await
     .unwrap();
 
@@ -113,7 +103,15 @@ async fn only_the_node_settles_its_sessions() {
     let rho = Rho::random(&mut OsRng);
     let addr = Address::derive(&sk.owner_key(), &rho);
     let nonce = ledger.account(account).await.unwrap().next_nonce;
-    let dep = ledger.deposit(DepositRequest::signed(&account_key, nonce, Value(5_000), addr)).await.unwrap();
+    let dep = ledger
+        .deposit(DepositRequest::signed(
+            &account_key,
+            nonce,
+            Value(5_000),
+            addr,
+        ))
+        .await
+        .unwrap();
     let mut tree = Tree::new();
     for cm in ledger.commitments(0, 4096).await.unwrap() {
         tree.append(cm).unwrap();
@@ -126,7 +124,9 @@ async fn only_the_node_settles_its_sessions() {
         rho_change: Rho::random(&mut OsRng),
     };
     let session_key = SigningKey::generate(&mut OsRng);
-    let refund = veil_primitives::refund::refund_spending_key(&private.sk, &Rho::random(&mut OsRng)).owner_key();
+    let refund =
+        veil_primitives::refund::refund_spending_key(&private.sk, &Rho::random(&mut OsRng))
+            .owner_key();
     let height = ledger.status().await.unwrap().height;
     let public = AccessPublic::derive(
         &private,
@@ -138,9 +138,16 @@ async fn only_the_node_settles_its_sessions() {
     )
     .unwrap();
     let store = ParamStore::open_default().unwrap();
-    let prover = Prover::from_store(&store, &[CircuitId::Access, CircuitId::Settle(SettleSize::K1)], None).unwrap();
+    let prover = Prover::from_store(
+        &store,
+        &[CircuitId::Access, CircuitId::Settle(SettleSize::K1)],
+        None,
+    )
+    .unwrap();
     let token = prover.prove_access(&public, &private, &mut OsRng).unwrap();
-    let mut client = NodeClient::connect(format!("http://{}", node.local_addr)).await.unwrap();
+    let mut client = NodeClient::connect(format!("http://{}", node.local_addr))
+        .await
+        .unwrap();
     client
         .open_session(pb::OpenSessionRequest {
             version: 1,
@@ -154,7 +161,11 @@ async fn only_the_node_settles_its_sessions() {
     // The client uses the session and pays the node a receipt for 40 KiB.
     let port = echo_server().await;
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let mut frames = client.relay(ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let mut frames = client
+        .relay(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
     let send = |f| pb::ClientFrame { frame: Some(f) };
     tx.send(send(client_frame::Frame::Open(pb::Open {
         payment: Some(pb::open::Payment::SessionId(sid.to_bytes().to_vec())),
@@ -162,14 +173,24 @@ async fn only_the_node_settles_its_sessions() {
         host: "127.0.0.1".into(),
         port: u32::from(port),
         session_auth: session_key
-            .sign(&veil_primitives::receipt::relay_bind_message(&sid.inner(), &node.node_id.inner()))
+            .sign(&veil_primitives::receipt::relay_bind_message(
+                &sid.inner(),
+                &node.node_id.inner(),
+            ))
             .to_bytes()
             .to_vec(),
     })))
     .await
     .unwrap();
-    assert!(matches!(next(&mut frames).await, node_frame::Frame::Opened(_)));
-    let receipt = Receipt { session_id: sid.inner(), kib: 40 }.sign(&session_key);
+    assert!(matches!(
+        next(&mut frames).await,
+        node_frame::Frame::Opened(_)
+    ));
+    let receipt = Receipt {
+        session_id: sid.inner(),
+        kib: 40,
+    }
+    .sign(&session_key);
     tx.send(send(client_frame::Frame::Receipt(pb::Receipt {
         signed_receipt: receipt.to_bytes().to_vec(),
     })))
@@ -183,12 +204,25 @@ async fn only_the_node_settles_its_sessions() {
     // The attack: the session key signs H(RECEIPT, sid, 0); settle_1 with
     // T = 0 and the full refund, a proof the ledger's pairing would accept.
     let escrow = ledger.get_escrow(sid).await.unwrap().unwrap();
-    let zero = Receipt { session_id: sid.inner(), kib: 0 }.sign(&session_key);
-    let slot = Slot::new(sid, escrow.escrow, escrow.price_per_kib, escrow.refund_owner, &session_key.verifying_key(), &zero);
+    let zero = Receipt {
+        session_id: sid.inner(),
+        kib: 0,
+    }
+    .sign(&session_key);
+    let slot = Slot::new(
+        sid,
+        escrow.escrow,
+        escrow.price_per_kib,
+        escrow.refund_owner,
+        &session_key.verifying_key(),
+        &zero,
+    );
     let slots = vec![slot];
     let settle_public = SettlePublic::for_slots(node.node_id, &slots);
     assert_eq!(settle_public.total, Value(0));
-    let proof = prover.prove_settle::<1>(&settle_public, slots.clone(), &mut OsRng).unwrap();
+    let proof = prover
+        .prove_settle::<1>(&settle_public, slots.clone(), &mut OsRng)
+        .unwrap();
     let statement = SettleBatch {
         node_id: node.node_id,
         k: 1,
@@ -216,9 +250,20 @@ async fn only_the_node_settles_its_sessions() {
     // 2. Signed by the client's session key (the only key it holds).
     refused(SettleRequest::signed(&session_key, &statement, unsigned.proof.clone()).unwrap()).await;
     // 3. Signed by another registered node (its own node and account keys).
-    let (other, other_account) = (SigningKey::generate(&mut OsRng), SigningKey::generate(&mut OsRng));
+    let (other, other_account) = (
+        SigningKey::generate(&mut OsRng),
+        SigningKey::generate(&mut OsRng),
+    );
     ledger
-        .register_node(NodeRegistration::signed(&other, &other_account, 0, Value(1), vec![E], Value(0), [0; 32]))
+        .register_node(NodeRegistration::signed(
+            &other,
+            &other_account,
+            0,
+            Value(1),
+            vec![E],
+            Value(0),
+            [0; 32],
+        ))
         .await
         .unwrap();
     refused(SettleRequest::signed(&other, &statement, unsigned.proof.clone()).unwrap()).await;
@@ -230,20 +275,33 @@ async fn only_the_node_settles_its_sessions() {
     })
     .await;
     // 5. The node's signature over T = 40, with T changed to 0 in flight.
-    let paid = SettleBatch { total: Value(40), ..statement.clone() };
+    let paid = SettleBatch {
+        total: Value(40),
+        ..statement.clone()
+    };
     let signed_by_node = SettleRequest::signed(&node_key, &paid, unsigned.proof.clone()).unwrap();
-    refused(SettleRequest { total: Value(0), ..signed_by_node }).await;
+    refused(SettleRequest {
+        total: Value(0),
+        ..signed_by_node
+    })
+    .await;
     // (The old behaviour, for the record: with the node's signature the
     // client's T = 0 proof verifies — only the authorisation stops it.)
     let after = snapshot(&ledger, sid, &watched).await;
-    assert_eq!(after.0.commitment_count, before.0.commitment_count, "nothing appended");
+    assert_eq!(
+        after.0.commitment_count, before.0.commitment_count,
+        "nothing appended"
+    );
     assert_eq!(after.1, before.1, "escrow still open");
     assert_eq!(after.2, before.2, "no account moved");
 
     // The node's own settlement still pays.
     let report = node.settle_now().await.unwrap();
     assert_eq!((report.sessions, report.total_paid), (1, Value(40)));
-    assert!(matches!(ledger.get_escrow(sid).await.unwrap().unwrap().state, EscrowState::Settled { .. }));
+    assert!(matches!(
+        ledger.get_escrow(sid).await.unwrap().unwrap().state,
+        EscrowState::Settled { .. }
+    ));
     assert_eq!(
         ledger.balance(node.account).await.unwrap(),
         Value(before.2[0].balance.0 + 40)

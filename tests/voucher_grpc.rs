@@ -7,6 +7,10 @@
 //! access tokens without a pairing: the Groth16 side is tested elsewhere,
 //! and this keeps every test well under a second of proving.
 
+#[path = "../crates/node/tests/common/mod.rs"]
+mod common;
+
+use common::echo_server;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -201,29 +205,6 @@ async fn start_node_in(ledger: EmbeddedLedger, dir: tempfile::TempDir) -> Node {
         _shutdown: tx,
         _dir: dir,
     }
-}
-
-async fn echo_server() -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 65536];
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if s.write_all(&buf[..n]).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    port
 }
 
 impl World {

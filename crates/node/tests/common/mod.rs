@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use veil_ledger::types::{
-    AccessPublic, AccountId, Address, BlockHeight, MerkleRoot, NodeId, NoteCommitment,
-    Nullifier, OwnerKey, Proof, SessionId, SessionKeyHash, Value,
+    AccessPublic, AccountId, Address, BlockHeight, MerkleRoot, NodeId, NoteCommitment, Nullifier,
+    OwnerKey, Proof, SessionId, SessionKeyHash, Value,
 };
 use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
@@ -344,17 +344,23 @@ impl Relay {
 
     /// Next frame, skipping `CreditLow` hints.
     pub async fn next(&mut self) -> node_frame::Frame {
-        loop {
-            let f = tokio::time::timeout(Duration::from_secs(10), self.rx.message())
-                .await
-                .expect("frame in time")
-                .expect("relay ok")
-                .expect("relay open")
-                .frame
-                .expect("non-empty frame");
-            if !matches!(f, node_frame::Frame::CreditLow(_)) {
-                return f;
-            }
+        next_frame(&mut self.rx).await
+    }
+}
+
+/// Next frame of a relay stream, skipping `CreditLow` hints; panics after
+/// 10 s without one, or if the stream ends or fails.
+pub async fn next_frame(rx: &mut tonic::Streaming<pb::NodeFrame>) -> node_frame::Frame {
+    loop {
+        let f = tokio::time::timeout(Duration::from_secs(10), rx.message())
+            .await
+            .expect("frame in time")
+            .expect("relay ok")
+            .expect("relay open")
+            .frame
+            .expect("non-empty frame");
+        if !matches!(f, node_frame::Frame::CreditLow(_)) {
+            return f;
         }
     }
 }
