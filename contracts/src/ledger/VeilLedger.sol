@@ -13,14 +13,26 @@ interface IPoseidonT4 {
     function hash(uint256[3] calldata x) external pure returns (uint256);
 }
 
-/// @title VeilLedger, stage 1: deposits into the leaf queue and node
-/// registration (docs/evm.md §4; docs/protocol.md §8.3.1, §8.3.6).
+/// `TreeInsert64Verifier.verifyProof`: the Groth16 verifier of
+/// `tree_insert_64`, generated from `params/tree_insert_64.vk` (docs/evm.md §1).
+interface ITreeInsert64Verifier {
+    function verifyProof(
+        uint256[2] calldata a,
+        uint256[2][2] calldata b,
+        uint256[2] calldata c,
+        uint256[67] calldata input
+    ) external view returns (bool);
+}
+
+/// @title VeilLedger, stages 1 and 2: deposits into the leaf queue, node
+/// registration, and the note tree advanced by proven batches of 64 queued
+/// leaves (docs/evm.md §4; docs/protocol.md §8.3.1, §8.3.6).
 /// @notice The rules and error names are those of the embedded ledger
 /// (`veil_ledger::machine`, `LedgerError`). An account is an EVM address:
 /// `msg.sender` authorises its own debits, and the token allowance it gave
 /// this contract plays the part of the account signature of §8.3.
-/// Escrows, settlement, reclaim, withdrawal and the batched tree append are
-/// not built yet: no function stands in for them.
+/// Escrows, settlement, reclaim and withdrawal are not built yet: no
+/// function stands in for them.
 contract VeilLedger {
     /// The BN254 scalar field (docs/protocol.md §2).
     uint256 internal constant R =
@@ -47,6 +59,12 @@ contract VeilLedger {
 
     IERC20 public immutable token;
     IPoseidonT4 public immutable poseidonT4;
+    /// The verifier of `tree_insert_64` proofs (`appendBatch`).
+    ITreeInsert64Verifier public immutable treeInsertVerifier;
+    /// How many recent roots `isKnownRoot` accepts: the current one and the
+    /// roots before the last `rootHistorySize − 1` batches (the embedded
+    /// ledger's `ROOT_HISTORY`, given by the deployer; §2.4).
+    uint64 public immutable rootHistorySize;
     /// Blocks after an escrow's expiry during which its node may settle (§8.1).
     uint64 public immutable challengeWindow;
     /// Largest `expiry − block.number` an access token may ask for (§8.1).
@@ -60,10 +78,18 @@ contract VeilLedger {
     uint64 public pool;
     /// Σ stakes of registered nodes.
     uint64 public staked;
+    /// Leaves in the tree (under `currentRoot`): a multiple of 64, at most
+    /// `leafCount`. The next batch starts here.
+    uint64 public treeSize;
+    /// The root of the note tree over the first `treeSize` queued leaves.
+    uint256 public currentRoot;
     /// `checkpoints[k]`: the queue head after `64·k` leaves (k ≥ 1).
     mapping(uint256 => bytes32) public checkpoints;
     /// Leaf index + 1 of each deposited commitment (0: never deposited).
     mapping(uint256 => uint64) public depositIndexPlusOne;
+    /// For each root the tree has had: 1 + the number of batches appended
+    /// when it was last current (1 for the initial root; 0: never a root).
+    mapping(uint256 => uint64) public rootEpochPlusOne;
 
     /// A registered node (§8.3.6). Its TLS key hash and key are in
     /// `NodeRegistered` only.
@@ -80,6 +106,9 @@ contract VeilLedger {
     /// `value` moved from `account` into the pool as leaf `index`,
     /// `commitment = H(NOTE, value, addr)`.
     event Deposited(address indexed account, uint64 index, uint256 commitment, uint64 value);
+    /// The batch of 64 queued leaves starting at `start` was appended: the
+    /// tree's root is now `newRoot` (the leaves are in `Deposited` events).
+    event BatchAppended(uint64 indexed start, uint256 newRoot, address submitter);
     /// A node registered; `operator` staked, settles and is paid.
     event NodeRegistered(
         uint256 indexed nodeId,
@@ -104,14 +133,43 @@ contract VeilLedger {
     error Overflow();
     /// The token's `transferFrom` failed or returned false (chain only).
     error TokenTransferFailed();
+    /// `appendBatch`: the batch does not start at `treeSize` (already
+    /// appended, or a later one first). Chain only.
+    error WrongBatchStart(uint64 expected, uint256 given);
+    /// `appendBatch`: fewer than 64 leaves are queued from `start`. Chain only.
+    error BatchNotFull(uint64 queued, uint256 needed);
+    /// `appendBatch`: the 64 leaves given are not the queued ones, in order.
+    /// Chain only.
+    error QueueMismatch();
+    /// `appendBatch`: the verifier refused the proof (the embedded ledger's
+    /// `InvalidProof`).
+    error InvalidProof();
 
-    constructor(IERC20 token_, IPoseidonT4 poseidonT4_, uint64 challengeWindow_, uint64 maxExpiryDelta_) {
+    /// `initialRoot` is the root of the empty tree and `rootHistorySize_`
+    /// the root window, both computed by the deployer from the ledger's own
+    /// definitions (`Frontier::new().root()`, `ROOT_HISTORY`; docs/evm.md §4.6).
+    constructor(
+        IERC20 token_,
+        IPoseidonT4 poseidonT4_,
+        ITreeInsert64Verifier treeInsertVerifier_,
+        uint256 initialRoot,
+        uint64 rootHistorySize_,
+        uint64 challengeWindow_,
+        uint64 maxExpiryDelta_
+    ) {
         if (address(token_).code.length == 0) revert InvalidArgument("token is not a contract");
         if (address(poseidonT4_).code.length == 0) revert InvalidArgument("poseidon is not a contract");
+        if (address(treeInsertVerifier_).code.length == 0) revert InvalidArgument("verifier is not a contract");
+        if (initialRoot >= R) revert Encoding("initial_root");
+        if (rootHistorySize_ == 0) revert InvalidArgument("the root history holds at least one root");
         token = token_;
         poseidonT4 = poseidonT4_;
+        treeInsertVerifier = treeInsertVerifier_;
+        rootHistorySize = rootHistorySize_;
         challengeWindow = challengeWindow_;
         maxExpiryDelta = maxExpiryDelta_;
+        currentRoot = initialRoot;
+        rootEpochPlusOne[initialRoot] = 1;
     }
 
     // ------------------------------------------------------------ deposit
@@ -144,6 +202,79 @@ contract VeilLedger {
         uint64 count = index + 1;
         leafCount = count;
         if (count % CHECKPOINT_INTERVAL == 0) checkpoints[count / CHECKPOINT_INTERVAL] = head;
+    }
+
+    // ------------------------------------------------------- tree append
+
+    /// Appends the next 64 queued leaves to the note tree (docs/evm.md
+    /// §3.2 item 1, §4.6). Anyone may call: the queue binds the leaves and
+    /// the `tree_insert_64` proof binds `newRoot` to them at `start` under
+    /// the current root, public inputs `(currentRoot, newRoot, start,
+    /// leaves[0..64])`.
+    function appendBatch(
+        uint256 start,
+        uint256 newRoot,
+        uint256[64] calldata leaves,
+        uint256[2] calldata a,
+        uint256[2][2] calldata b,
+        uint256[2] calldata c
+    ) external {
+        uint64 size = _checkBatch(start, leaves);
+        if (!treeInsertVerifier.verifyProof(a, b, c, _treeInsertInputs(newRoot, start, leaves))) {
+            revert InvalidProof();
+        }
+        uint64 newSize = size + uint64(CHECKPOINT_INTERVAL);
+        treeSize = newSize;
+        currentRoot = newRoot;
+        rootEpochPlusOne[newRoot] = newSize / uint64(CHECKPOINT_INTERVAL) + 1;
+        emit BatchAppended(size, newRoot, msg.sender);
+    }
+
+    /// The batch at `start` is the next one, full, and `leaves` are its
+    /// queued leaves in order. Returns the tree's size.
+    function _checkBatch(uint256 start, uint256[64] calldata leaves) internal view returns (uint64 size) {
+        size = treeSize;
+        if (start != size) revert WrongBatchStart(size, start);
+        uint64 queued = leafCount;
+        if (queued < start + CHECKPOINT_INTERVAL) revert BatchNotFull(queued - size, CHECKPOINT_INTERVAL);
+        uint256 batch = start / CHECKPOINT_INTERVAL;
+        if (_chain(batch == 0 ? bytes32(0) : checkpoints[batch], leaves) != checkpoints[batch + 1]) {
+            revert QueueMismatch();
+        }
+    }
+
+    /// Whether `root` is the current root or one of the `rootHistorySize −
+    /// 1` before it (§2.4; one root per batch here, one per operation in
+    /// the embedded ledger: docs/evm.md §4.3).
+    function isKnownRoot(uint256 root) external view returns (bool) {
+        uint256 plusOne = rootEpochPlusOne[root];
+        return plusOne != 0 && uint256(treeSize) / CHECKPOINT_INTERVAL + 1 - plusOne < rootHistorySize;
+    }
+
+    /// The queue's keccak chain continued from `head` over `leaves`.
+    function _chain(bytes32 head, uint256[64] calldata leaves) internal pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            h := head
+            for { let i := 0 } lt(i, 64) { i := add(i, 1) } {
+                mstore(0x00, h)
+                mstore(0x20, calldataload(add(leaves, shl(5, i))))
+                h := keccak256(0x00, 0x40)
+            }
+        }
+    }
+
+    /// The public inputs of `tree_insert_64`, in the circuit's order
+    /// (`veil_circuits::tree_insert`): the current (old) root, the new
+    /// root, start, the leaves.
+    function _treeInsertInputs(uint256 newRoot, uint256 start, uint256[64] calldata leaves)
+        internal
+        view
+        returns (uint256[67] memory input)
+    {
+        (input[0], input[1], input[2]) = (currentRoot, newRoot, start);
+        for (uint256 i = 0; i < 64; i++) {
+            input[i + 3] = leaves[i];
+        }
     }
 
     // ------------------------------------------------------- registration

@@ -41,7 +41,14 @@ fn written_verifiers_equal_the_committed_ones_and_check_names_stale_files() {
     let out = veil(&["--circuit", "all", "--out", d]);
     assert!(out.status.success(), "{}", stderr(&out));
     let committed = repo().join("contracts/src/verifiers");
-    for name in ["Access", "Withdraw", "Settle1", "Settle8", "Settle64"] {
+    for name in [
+        "Access",
+        "Withdraw",
+        "Settle1",
+        "Settle8",
+        "Settle64",
+        "TreeInsert64",
+    ] {
         let file = format!("{name}Verifier.sol");
         let written = std::fs::read(dir.path().join(&file)).expect("written");
         assert_eq!(

@@ -21,12 +21,13 @@ pub fn contracts_dir() -> PathBuf {
 /// The committed artifacts, compiled into the binary so that tools (`veil
 /// bench`, later `veil ledger deploy`) need no checkout. `include_str!`
 /// tracks the files: a rebuilt artifact rebuilds the crate.
-const EMBEDDED: [(&str, &str); 10] = [
+const EMBEDDED: [(&str, &str); 11] = [
     embed!("AccessVerifier"),
     embed!("WithdrawVerifier"),
     embed!("Settle1Verifier"),
     embed!("Settle8Verifier"),
     embed!("Settle64Verifier"),
+    embed!("TreeInsert64Verifier"),
     embed!("PoseidonT2"),
     embed!("PoseidonT3"),
     embed!("PoseidonT4"),

@@ -1,10 +1,17 @@
 //! Typed calls, errors and events of `VeilLedger`
-//! (`contracts/src/ledger/VeilLedger.sol`), stage 1: deposits into the
-//! leaf queue and node registration (`docs/evm.md` §4). The contract's
-//! custom errors carry the names of the embedded ledger's `LedgerError`
-//! variants (`veil_ledger::error`); [`LedgerRevert::name`] is that name.
+//! (`contracts/src/ledger/VeilLedger.sol`): deposits into the leaf queue,
+//! node registration, and the note tree advanced by proven batches of 64
+//! queued leaves (`docs/evm.md` §4). The contract's custom errors carry the
+//! names of the embedded ledger's `LedgerError` variants
+//! (`veil_ledger::error`) where one exists; [`LedgerRevert::name`] is that
+//! name.
 
+use rand::{CryptoRng, RngCore};
 use revm::primitives::{U256, keccak256};
+use veil_circuits::tree_insert::{self, TreeInsertError, TreeInsertPublic};
+use veil_primitives::Fr;
+use veil_primitives::merkle::{Frontier, MerkleRoot, ROOT_HISTORY};
+use veil_proofs::{Proof, ProofError, Prover};
 
 use crate::abi::{
     AbiError, Arg, Reader, Word, encode_args, encode_call_args, event_topic, selector,
@@ -12,6 +19,7 @@ use crate::abi::{
 };
 use crate::artifact::Artifact;
 use crate::sandbox::{Event, EvmAddress};
+use crate::solidity::{ProofWords, fr_word};
 
 /// The contract's name in `contracts/artifacts/`.
 pub const CONTRACT: &str = "VeilLedger";
@@ -20,6 +28,10 @@ pub const CONTRACT: &str = "VeilLedger";
 /// (`CHECKPOINT_INTERVAL` in the contract; docs/evm.md §3.2).
 pub const CHECKPOINT_INTERVAL: u64 = 64;
 
+/// Leaves per `appendBatch`: the `K` of `tree_insert_K` (the checkpoint
+/// interval, so that each batch is checked against one checkpoint).
+pub const BATCH: usize = CHECKPOINT_INTERVAL as usize;
+
 /// Constructor parameters (docs/protocol.md §8.1; heights are block numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LedgerParams {
@@ -27,6 +39,13 @@ pub struct LedgerParams {
     pub token: EvmAddress,
     /// A deployed `PoseidonT4`.
     pub poseidon_t4: EvmAddress,
+    /// A deployed `TreeInsert64Verifier`.
+    pub tree_insert_verifier: EvmAddress,
+    /// The root of the empty tree ([`LedgerParams::new`]: the ledger's
+    /// own `Frontier::new().root()`).
+    pub initial_root: Word,
+    /// Roots `isKnownRoot` accepts ([`LedgerParams::new`]: `ROOT_HISTORY`).
+    pub root_history: u64,
     /// Blocks after expiry during which a node may still settle.
     pub challenge_window: u64,
     /// Largest `expiry − height` an access token may ask for.
@@ -34,17 +53,46 @@ pub struct LedgerParams {
 }
 
 impl LedgerParams {
+    /// The parameters of a ledger over these contracts, with the empty
+    /// tree's root and the root window taken from the embedded ledger's
+    /// definitions (`veil_primitives::merkle`, §2.4).
+    pub fn new(
+        token: EvmAddress,
+        poseidon_t4: EvmAddress,
+        tree_insert_verifier: EvmAddress,
+        challenge_window: u64,
+        max_expiry_delta: u64,
+    ) -> Self {
+        LedgerParams {
+            token,
+            poseidon_t4,
+            tree_insert_verifier,
+            initial_root: empty_root(),
+            root_history: ROOT_HISTORY as u64,
+            challenge_window,
+            max_expiry_delta,
+        }
+    }
+
     /// Creation code ‖ constructor arguments.
     pub fn initcode(&self, artifact: &Artifact) -> Vec<u8> {
         let mut code = artifact.bytecode.clone();
         code.extend_from_slice(&encode_args(&[
             Arg::Word(word_address(self.token)),
             Arg::Word(word_address(self.poseidon_t4)),
+            Arg::Word(word_address(self.tree_insert_verifier)),
+            Arg::Word(self.initial_root),
+            Arg::Word(word_u64(self.root_history)),
             Arg::Word(word_u64(self.challenge_window)),
             Arg::Word(word_u64(self.max_expiry_delta)),
         ]));
         code
     }
+}
+
+/// The root of the empty note tree, as the embedded ledger computes it.
+pub fn empty_root() -> Word {
+    fr_word(&Frontier::new().root().inner())
 }
 
 /// `deposit(addr, value)` with raw words, so that tests can send what a
@@ -84,9 +132,98 @@ pub fn register_node(r: &Registration) -> Vec<u8> {
     )
 }
 
+/// One batched append ready to send: the `tree_insert_64` statement and
+/// its proof (docs/evm.md §4.6).
+#[derive(Clone, Debug)]
+pub struct BatchAppend {
+    /// Old root, new root, start and the 64 leaves.
+    pub public: TreeInsertPublic,
+    /// The Groth16 proof of `tree_insert_64`.
+    pub proof: Proof,
+}
+
+/// Why the next batch could not be proved.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// Fewer than 64 leaves are queued beyond the tree.
+    #[error("{queued} leaves queued beyond the tree, a batch needs {BATCH}")]
+    NotFull {
+        /// Leaves queued and not yet in the tree.
+        queued: usize,
+    },
+    /// The statement does not hold (the frontier is not at a batch
+    /// boundary, or the tree is full).
+    #[error(transparent)]
+    Statement(#[from] TreeInsertError),
+    /// Proving failed.
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+}
+
+/// Proves the next batch: appends `queued[..64]` (the leaves queued after
+/// the tree's, in queue order) to `tree` (the ledger's own `Frontier` of
+/// the leaves already in the contract's tree), returning the call and the
+/// frontier after it. `prover` must hold the `tree_insert_64` key.
+pub fn prove_next_batch(
+    prover: &Prover,
+    tree: &Frontier,
+    queued: &[Fr],
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(BatchAppend, Frontier), BatchError> {
+    let leaves = queued.get(..BATCH).ok_or(BatchError::NotFull {
+        queued: queued.len(),
+    })?;
+    let (public, siblings, after) = tree_insert::prepare(tree, leaves)?;
+    let proof = prover.prove_tree_insert_64(&public, siblings, rng)?;
+    Ok((BatchAppend { public, proof }, after))
+}
+
+impl BatchAppend {
+    /// The `appendBatch` calldata of this batch.
+    pub fn calldata(&self) -> Vec<u8> {
+        let leaves: Vec<Word> = self.public.leaves.iter().map(fr_word).collect();
+        append_batch(
+            word_u64(self.public.start),
+            fr_word(&self.public.new_root.inner()),
+            &leaves,
+            &ProofWords::from_proof(&self.proof),
+        )
+    }
+}
+
+/// `appendBatch(start, newRoot, leaves[64], a, b, c)` with raw words, so
+/// that tests can send what [`BatchAppend::calldata`] would not. `leaves`
+/// must hold exactly 64 words for a well-formed call.
+pub fn append_batch(start: Word, new_root: Word, leaves: &[Word], proof: &ProofWords) -> Vec<u8> {
+    let args: Vec<Arg> = [start, new_root]
+        .into_iter()
+        .chain(leaves.iter().copied())
+        .chain(proof.words())
+        .map(Arg::Word)
+        .collect();
+    encode_call_args(
+        selector("appendBatch(uint256,uint256,uint256[64],uint256[2],uint256[2][2],uint256[2])"),
+        &args,
+    )
+}
+
 /// Calldata of the public getters.
 pub mod view {
     use super::*;
+
+    pub fn tree_size() -> Vec<u8> {
+        selector("treeSize()").to_vec()
+    }
+    pub fn current_root() -> Vec<u8> {
+        selector("currentRoot()").to_vec()
+    }
+    pub fn root_history_size() -> Vec<u8> {
+        selector("rootHistorySize()").to_vec()
+    }
+    /// Whether `root` is within the root window (a `bool`).
+    pub fn is_known_root(root: Word) -> Vec<u8> {
+        encode_call_args(selector("isKnownRoot(uint256)"), &[Arg::Word(root)])
+    }
 
     pub fn queue_head() -> Vec<u8> {
         selector("queueHead()").to_vec()
@@ -167,6 +304,20 @@ pub enum LedgerRevert {
     Overflow,
     /// The token's `transferFrom` failed (chain only: no embedded twin).
     TokenTransferFailed,
+    /// `appendBatch` not at the tree's size (chain only).
+    WrongBatchStart {
+        expected: u64,
+        given: Word,
+    },
+    /// Fewer than 64 leaves queued from the tree's size (chain only).
+    BatchNotFull {
+        queued: u64,
+        needed: u64,
+    },
+    /// The leaves are not the queued ones (chain only).
+    QueueMismatch,
+    /// The verifier refused the proof.
+    InvalidProof,
 }
 
 impl LedgerRevert {
@@ -193,6 +344,22 @@ impl LedgerRevert {
             unit(Self::Overflow)
         } else if plain("TokenTransferFailed") {
             unit(Self::TokenTransferFailed)
+        } else if sel == selector("WrongBatchStart(uint64,uint256)") {
+            r.expect_words(2)?;
+            Ok(Self::WrongBatchStart {
+                expected: r.u64(0)?,
+                given: r.word(1)?,
+            })
+        } else if sel == selector("BatchNotFull(uint64,uint256)") {
+            r.expect_words(2)?;
+            Ok(Self::BatchNotFull {
+                queued: r.u64(0)?,
+                needed: r.u64(1)?,
+            })
+        } else if plain("QueueMismatch") {
+            unit(Self::QueueMismatch)
+        } else if plain("InvalidProof") {
+            unit(Self::InvalidProof)
         } else {
             Err(AbiError::Malformed("VeilLedger error selector"))
         }
@@ -209,6 +376,10 @@ impl LedgerRevert {
             Self::NodeExists => "NodeExists",
             Self::Overflow => "Overflow",
             Self::TokenTransferFailed => "TokenTransferFailed",
+            Self::WrongBatchStart { .. } => "WrongBatchStart",
+            Self::BatchNotFull { .. } => "BatchNotFull",
+            Self::QueueMismatch => "QueueMismatch",
+            Self::InvalidProof => "InvalidProof",
         }
     }
 }
@@ -232,6 +403,12 @@ pub enum LedgerEvent {
         stake: u64,
         tls_key_hash: Word,
         node_key: [Word; 2],
+    },
+    /// `BatchAppended(start, newRoot, submitter)`.
+    BatchAppended {
+        start: u64,
+        new_root: Word,
+        submitter: EvmAddress,
     },
 }
 
@@ -266,6 +443,14 @@ impl LedgerEvent {
                 tls_key_hash: d.word(3)?,
                 node_key: [d.word(4)?, d.word(5)?],
             })
+        } else if *sig == event_topic("BatchAppended(uint64,uint256,address)") {
+            t.expect_words(1)?;
+            d.expect_words(2)?;
+            Ok(Self::BatchAppended {
+                start: t.u64(0)?,
+                new_root: d.word(0)?,
+                submitter: d.address(1)?,
+            })
         } else {
             Err(bad)
         }
@@ -284,6 +469,11 @@ pub fn decode_u64(data: &[u8]) -> Result<u64, AbiError> {
     let r = Reader::new(data);
     r.expect_words(1)?;
     r.u64(0)
+}
+
+/// A root as a word (the contract's `uint256`).
+pub fn root_word(root: &MerkleRoot) -> Word {
+    fr_word(&root.inner())
 }
 
 /// `v` as a word.

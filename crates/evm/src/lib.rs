@@ -4,8 +4,9 @@
 //! sandbox to run them.
 //!
 //! Knows nothing of gRPC or storage. See `docs/evm.md`; of the ledger
-//! contract only stage 1 exists (deposits, node registration: [`ledger`],
-//! with the test token [`token`]; issue 10).
+//! contract stages 1 and 2 exist (deposits, node registration, the note
+//! tree advanced by proven batches of 64 leaves: [`ledger`], with the test
+//! token [`token`]; issue 10).
 
 pub mod abi;
 pub mod artifact;

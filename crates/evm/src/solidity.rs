@@ -71,7 +71,8 @@ pub enum GenerateError {
 }
 
 /// The contract name of `id`'s verifier: `AccessVerifier`, `WithdrawVerifier`,
-/// `Settle1Verifier`, `Settle8Verifier`, `Settle64Verifier`. It also names
+/// `Settle1Verifier`, `Settle8Verifier`, `Settle64Verifier`,
+/// `TreeInsert64Verifier`. It also names
 /// `contracts/src/verifiers/<Name>.sol` and `contracts/artifacts/<Name>.json`.
 pub fn verifier_contract_name(id: CircuitId) -> String {
     let mut name = String::new();

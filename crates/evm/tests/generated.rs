@@ -50,7 +50,8 @@ fn generation_is_deterministic_and_names_are_stable() {
             "WithdrawVerifier",
             "Settle1Verifier",
             "Settle8Verifier",
-            "Settle64Verifier"
+            "Settle64Verifier",
+            "TreeInsert64Verifier"
         ]
     );
     let key = vk(CircuitId::Access);

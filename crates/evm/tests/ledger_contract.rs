@@ -27,10 +27,10 @@ use veil_primitives::value::Value;
 /// Gas (receipt `gasUsed`) of a deposit: the ledger's first, a later one
 /// by an account that deposited before, the 64th (which writes a
 /// checkpoint); of a registration with 3 sizes. Deterministic.
-const DEPOSIT_FIRST_GAS: u64 = 165_750;
-const DEPOSIT_GAS: u64 = 114_450;
-const DEPOSIT_CHECKPOINT_GAS: u64 = 136_688;
-const REGISTER_GAS: u64 = 492_817;
+const DEPOSIT_FIRST_GAS: u64 = 165_772;
+const DEPOSIT_GAS: u64 = 114_472;
+const DEPOSIT_CHECKPOINT_GAS: u64 = 136_710;
+const REGISTER_GAS: u64 = 492_885;
 
 /// The field modulus r as a big-endian word (not an element: the first
 /// non-canonical value).
@@ -170,32 +170,77 @@ fn the_ledger_keeps_its_parameters_and_refuses_a_token_or_hash_without_code() {
         get(&mut l, "CHECKPOINT_INTERVAL()"),
         word_u64(ledger::CHECKPOINT_INTERVAL)
     );
+    assert_eq!(
+        get(&mut l, "treeInsertVerifier()"),
+        word_address(l.verifier)
+    );
+    assert_eq!(
+        get(&mut l, "rootHistorySize()"),
+        word_u64(veil_primitives::merkle::ROOT_HISTORY as u64)
+    );
+    // The initial root is the embedded ledger's empty tree root, known.
+    let empty = veil_primitives::merkle::Frontier::new().root();
+    assert_eq!(empty, veil_primitives::merkle::MerkleRoot::empty());
+    assert_eq!(ledger::empty_root(), ledger::root_word(&empty));
+    assert_eq!(get(&mut l, "currentRoot()"), ledger::root_word(&empty));
+    assert_eq!(get(&mut l, "treeSize()"), word_u64(0));
+    let known = |l: &mut LedgerChain, root: Word| {
+        veil_evm::abi::decode_bool(&l.view(&view::is_known_root(root))).expect("bool")
+    };
+    assert!(known(&mut l, ledger::root_word(&empty)));
+    assert!(!known(&mut l, word_u64(0)));
+    assert!(!known(&mut l, word_u64(1)));
+
     let eoa = l.c.account();
     let art = chain::artifact(ledger::CONTRACT);
+    let good = ledger::LedgerParams::new(l.c.token, l.poseidon, l.verifier, 1, 1);
     let bad = [
-        (eoa, l.poseidon, "token is not a contract"),
-        (l.c.token, eoa, "poseidon is not a contract"),
+        (
+            ledger::LedgerParams { token: eoa, ..good },
+            LedgerRevert::InvalidArgument("token is not a contract".into()),
+        ),
+        (
+            ledger::LedgerParams {
+                poseidon_t4: eoa,
+                ..good
+            },
+            LedgerRevert::InvalidArgument("poseidon is not a contract".into()),
+        ),
+        (
+            ledger::LedgerParams {
+                tree_insert_verifier: eoa,
+                ..good
+            },
+            LedgerRevert::InvalidArgument("verifier is not a contract".into()),
+        ),
+        (
+            ledger::LedgerParams {
+                initial_root: r_word(),
+                ..good
+            },
+            LedgerRevert::Encoding("initial_root".into()),
+        ),
+        (
+            ledger::LedgerParams {
+                root_history: 0,
+                ..good
+            },
+            LedgerRevert::InvalidArgument("the root history holds at least one root".into()),
+        ),
     ];
-    for (token, poseidon_t4, why) in bad {
-        let params = ledger::LedgerParams {
-            token,
-            poseidon_t4,
-            challenge_window: 1,
-            max_expiry_delta: 1,
-        };
+    for (params, why) in bad {
         let d = l.c.deployer;
         match l.c.sandbox.deploy(d, &params.initcode(&art)) {
             Err(SandboxError::DeployFailed { status, output, .. }) => {
                 assert_eq!(status, Status::Revert);
                 let data = hex::decode(output).expect("hex");
-                assert_eq!(
-                    LedgerRevert::decode(&data),
-                    Ok(LedgerRevert::InvalidArgument(why.into()))
-                );
+                assert_eq!(LedgerRevert::decode(&data), Ok(why));
             }
-            other => panic!("{why}: deployed anyway: {other:?}"),
+            other => panic!("{why:?}: deployed anyway: {other:?}"),
         }
     }
+    let d = l.c.deployer;
+    assert!(l.c.sandbox.deploy(d, &good.initcode(&art)).is_ok());
 }
 
 // ------------------------------------------------------------- deposit
@@ -234,6 +279,9 @@ fn deposits_queue_their_commitments_and_pull_their_value() {
             leaf_count: 2,
             pool: 705,
             staked: 0,
+            // Queued, in no root yet: the tree is still empty.
+            tree_size: 0,
+            current_root: ledger::empty_root(),
         }
     );
     assert_ne!(st.queue_head, queue_head(&[cm1, cm0]), "order matters");

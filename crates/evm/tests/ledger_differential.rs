@@ -4,7 +4,9 @@
 //! sequence, are accepted or refused alike, with the same `LedgerError`
 //! variant names, the same leaf indices and commitments; after every step
 //! balances, pool, stakes, leaf count and the queue (the embedded ledger's
-//! leaves, keccak-chained here) agree.
+//! leaves, keccak-chained here) agree. With batched appends (docs/evm.md
+//! §4.6): at every 64-aligned leaf count, the contract's root after
+//! appending the batch equals the engine's root after the same deposits.
 //!
 //! Mapping (docs/evm.md §4.3): an embedded account is an EVM address; its
 //! signed authorisation of a debit is the token allowance, so "no account
@@ -17,7 +19,7 @@ mod chain;
 
 use std::sync::Arc;
 
-use chain::{LedgerChain, refusal};
+use chain::{LedgerChain, Mirror, refusal};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use revm::primitives::U256;
@@ -450,4 +452,49 @@ fn random_sequences_are_judged_alike() {
             "seed {seed}: {accepted}/{refused}"
         );
     }
+}
+
+/// Roots agree at every 64-aligned point of a random sequence with at
+/// least 128 accepted deposits: each full batch is proved from the
+/// contract's queue and appended, and the contract's root is then the
+/// engine's (which has one root per deposit), known on chain.
+#[test]
+fn roots_agree_at_every_batch() {
+    let mut rng = ChaCha20Rng::seed_from_u64(128);
+    let mut w = World::new();
+    let mut m = Mirror::default();
+    let submitter = w.l.c.account();
+    let (mut deposits, mut batches) = (0, 0);
+    for step in 0.. {
+        assert!(step < 1_000, "too few deposits accepted");
+        // Small deposits, so that the balances last 128 of them.
+        let mut op = random_op(&mut rng);
+        if let Op::Deposit { value, .. } = &mut op {
+            *value = (*value).min(rng.gen_range(1..40));
+        }
+        let (embedded, chain) = w.apply(&op);
+        assert_eq!(chain, embedded, "step {step}: {op:?}");
+        if let (Op::Deposit { .. }, Res::Ok(_, cm)) = (&op, &chain) {
+            m.queue(cm);
+            deposits += 1;
+        }
+        w.check_state(step);
+        if m.queued.len() == ledger::BATCH {
+            w.l.append_next(&mut m, submitter);
+            batches += 1;
+            let status = w.engine.status().expect("status");
+            let st = w.l.state(&[]);
+            assert_eq!(st.tree_size, status.commitment_count, "step {step}");
+            assert_eq!(
+                st.current_root,
+                status.root.to_bytes(),
+                "step {step}: root after batch {batches}"
+            );
+            assert!(w.l.is_known_root(status.root.to_bytes()));
+            if batches >= 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!((deposits, batches), (128, 2));
 }

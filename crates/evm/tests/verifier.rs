@@ -19,11 +19,12 @@ use veil_proofs::{CircuitId, SettleSize};
 /// a seeded RNG, and calldata gas depends on their zero bytes): a change here
 /// is a change of the contract or of its calldata, to be explained in
 /// docs/evm.md ("Gas").
-const GAS: [(CircuitId, u64, u64); 4] = [
+const GAS: [(CircuitId, u64, u64); 5] = [
     (CircuitId::Access, 262_960, 235_540),
     (CircuitId::Withdraw, 242_806, 215_806),
     (CircuitId::Settle(SettleSize::K1), 228_974, 202_650),
     (CircuitId::Settle(SettleSize::K8), 228_974, 202_650),
+    (CircuitId::TreeInsert64, 660_438, 623_642),
 ];
 
 fn with_ark(

@@ -5,6 +5,7 @@ use ark_bn254::Fr;
 use rand::{CryptoRng, RngCore};
 use veil_circuits::access::AccessCircuit;
 use veil_circuits::settle::SettleCircuit;
+use veil_circuits::tree_insert::TreeInsertCircuit;
 use veil_circuits::withdraw::WithdrawCircuit;
 use veil_proofs::circuits::{BlankVisitor, with_blank};
 use veil_proofs::groth16::{self, ConstraintSynthesizer, ProvingKey};
@@ -83,6 +84,14 @@ fn with_sample<V: SampleVisitor>(id: CircuitId, v: V) -> Result<V::Output, Inter
             64 => settle_sample::<64, V>(id, v),
             _ => Err(no_sample(id)),
         },
+        CircuitId::TreeInsert64 => {
+            let (public, siblings) =
+                samples::tree_insert_64(SAMPLE_SEED).ok_or_else(|| no_sample(id))?;
+            let statement = public.to_field_elements();
+            let circuit = TreeInsertCircuit::<64>::new(public, siblings)
+                .map_err(|e| ProofError::StatementMismatch(e.to_string()))?;
+            Ok(v.visit(circuit, statement))
+        }
     }
 }
 

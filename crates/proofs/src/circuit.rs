@@ -17,6 +17,9 @@ pub enum CircuitId {
     Withdraw,
     /// Settlement of a batch of `K` sessions, `K` ∈ [`SETTLE_SIZES`].
     Settle(SettleSize),
+    /// Appending 64 leaves to the note tree as one aligned subtree: the
+    /// chain's batched append (`docs/evm.md` §3.2 item 1).
+    TreeInsert64,
 }
 
 /// A settlement batch size that has a circuit: 1, 8 or 64.
@@ -49,15 +52,17 @@ impl SettleSize {
 
 impl CircuitId {
     /// Every circuit, in a fixed order.
-    pub const ALL: [CircuitId; 5] = [
+    pub const ALL: [CircuitId; 6] = [
         CircuitId::Access,
         CircuitId::Withdraw,
         CircuitId::Settle(SettleSize::K1),
         CircuitId::Settle(SettleSize::K8),
         CircuitId::Settle(SettleSize::K64),
+        CircuitId::TreeInsert64,
     ];
 
-    /// The stable name: `access`, `withdraw`, `settle_1`, `settle_8`, `settle_64`.
+    /// The stable name: `access`, `withdraw`, `settle_1`, `settle_8`,
+    /// `settle_64`, `tree_insert_64`.
     pub fn name(self) -> &'static str {
         match self {
             CircuitId::Access => "access",
@@ -65,6 +70,7 @@ impl CircuitId {
             CircuitId::Settle(SettleSize::K1) => "settle_1",
             CircuitId::Settle(SettleSize::K8) => "settle_8",
             CircuitId::Settle(_) => "settle_64",
+            CircuitId::TreeInsert64 => "tree_insert_64",
         }
     }
 }
@@ -80,9 +86,11 @@ impl fmt::Display for CircuitId {
 #[error("no settlement circuit for batch size {0} (expected 1, 8 or 64)")]
 pub struct UnknownBatchSize(pub u64);
 
-/// The name is not one of the five circuit names.
+/// The name is not one of the six circuit names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown circuit `{0}` (expected access, withdraw, settle_1, settle_8 or settle_64)")]
+#[error(
+    "unknown circuit `{0}` (expected access, withdraw, settle_1, settle_8, settle_64 or tree_insert_64)"
+)]
 pub struct UnknownCircuit(pub String);
 
 impl FromStr for CircuitId {
@@ -105,12 +113,27 @@ mod tests {
         let names: Vec<_> = CircuitId::ALL.iter().map(|c| c.name()).collect();
         assert_eq!(
             names,
-            ["access", "withdraw", "settle_1", "settle_8", "settle_64"]
+            [
+                "access",
+                "withdraw",
+                "settle_1",
+                "settle_8",
+                "settle_64",
+                "tree_insert_64"
+            ]
         );
         for c in CircuitId::ALL {
             assert_eq!(c.name().parse::<CircuitId>(), Ok(c));
         }
-        for bad in ["", "Access", "settle_2", "settle_64 ", "settle"] {
+        for bad in [
+            "",
+            "Access",
+            "settle_2",
+            "settle_64 ",
+            "settle",
+            "tree_insert_4",
+            "tree_insert",
+        ] {
             assert!(bad.parse::<CircuitId>().is_err(), "{bad:?}");
         }
     }

@@ -5,6 +5,7 @@
 use ark_relations::gr1cs::ConstraintSynthesizer;
 use veil_circuits::access::AccessCircuit;
 use veil_circuits::settle::SettleCircuit;
+use veil_circuits::tree_insert::TreeInsertCircuit;
 use veil_circuits::withdraw::WithdrawCircuit;
 use veil_primitives::Fr;
 
@@ -30,5 +31,9 @@ pub fn with_blank<V: BlankVisitor>(id: CircuitId, v: V) -> V::Output {
         CircuitId::Settle(k) if k == SettleSize::K8 => v.visit(id, SettleCircuit::<8>::dummy()),
         CircuitId::Settle(k) if k == SettleSize::K64 => v.visit(id, SettleCircuit::<64>::dummy()),
         CircuitId::Settle(_) => v.unavailable(id),
+        CircuitId::TreeInsert64 => match TreeInsertCircuit::<64>::blank() {
+            Ok(blank) => v.visit(id, blank),
+            Err(_) => v.unavailable(id),
+        },
     }
 }

@@ -22,7 +22,7 @@ use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::circuit::CircuitId;
+use crate::circuit::{CircuitId, SettleSize};
 use crate::error::{ParamsError, ProofError};
 use crate::groth16::{self, DEV_SEED_LABEL, INSECURE_WARNING, ProvingKey};
 
@@ -32,12 +32,13 @@ const COMMITTED_RECORD: &str = include_str!("../../../params/setup.json");
 /// The committed verifying keys, compiled in (still checked against the
 /// pins before use).
 fn committed_vk(id: CircuitId) -> &'static [u8] {
-    match id.name() {
-        "access" => include_bytes!("../../../params/access.vk"),
-        "withdraw" => include_bytes!("../../../params/withdraw.vk"),
-        "settle_1" => include_bytes!("../../../params/settle_1.vk"),
-        "settle_8" => include_bytes!("../../../params/settle_8.vk"),
-        _ => include_bytes!("../../../params/settle_64.vk"),
+    match id {
+        CircuitId::Access => include_bytes!("../../../params/access.vk"),
+        CircuitId::Withdraw => include_bytes!("../../../params/withdraw.vk"),
+        CircuitId::Settle(SettleSize::K1) => include_bytes!("../../../params/settle_1.vk"),
+        CircuitId::Settle(SettleSize::K8) => include_bytes!("../../../params/settle_8.vk"),
+        CircuitId::Settle(_) => include_bytes!("../../../params/settle_64.vk"),
+        CircuitId::TreeInsert64 => include_bytes!("../../../params/tree_insert_64.vk"),
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rand::{CryptoRng, RngCore};
 use veil_circuits::access::{AccessCircuit, AccessPrivate, AccessPublic};
 use veil_circuits::settle::{SettleCircuit, SettlePublic, Slot};
+use veil_circuits::tree_insert::{TreeInsertCircuit, TreeInsertPublic};
 use veil_circuits::withdraw::{WithdrawCircuit, WithdrawPrivate, WithdrawPublic};
 
 use crate::circuit::{CircuitId, SettleSize};
@@ -117,6 +118,23 @@ impl Prover {
             public: *public,
             proof,
         })
+    }
+}
+
+impl Prover {
+    /// Proves a batched append of 64 leaves (`tree_insert_64`,
+    /// `docs/evm.md` §3.2 item 1): checks the statement with the native
+    /// twin first, so a false one is refused before proving.
+    pub fn prove_tree_insert_64(
+        &self,
+        public: &TreeInsertPublic,
+        siblings: Vec<Fr>,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<crate::Proof, ProofError> {
+        let ctx = self.context(CircuitId::TreeInsert64)?;
+        let circuit = TreeInsertCircuit::<64>::new(public.clone(), siblings)
+            .map_err(|e| ProofError::StatementMismatch(e.to_string()))?;
+        ctx.prove(circuit, &public.to_field_elements(), rng)
     }
 }
 

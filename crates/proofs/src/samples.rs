@@ -89,3 +89,21 @@ pub fn settle(k: usize, seed: u64) -> Option<(SettlePublic, Vec<Slot>)> {
     }
     Some((SettlePublic::for_slots(node, &slots), slots))
 }
+
+/// An honest `tree_insert_64` statement and its siblings: 64 leaves
+/// derived from `seed` appended after `64 · (seed mod 4)` earlier ones.
+pub fn tree_insert_64(
+    seed: u64,
+) -> Option<(veil_circuits::tree_insert::TreeInsertPublic, Vec<Fr>)> {
+    let mut frontier = veil_primitives::merkle::Frontier::new();
+    for i in 0..64 * (seed % 4) {
+        frontier
+            .append(NoteCommitment::from_fr(Fr::from(i * 31 + seed)))
+            .ok()?;
+    }
+    let leaves: Vec<Fr> = (0..64u64)
+        .map(|i| Fr::from(seed) * Fr::from(1_000_003u64) + Fr::from(i + 1))
+        .collect();
+    let (public, siblings, _) = veil_circuits::tree_insert::prepare(&frontier, &leaves).ok()?;
+    Some((public, siblings))
+}

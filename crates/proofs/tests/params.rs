@@ -16,11 +16,12 @@ fn params_dir() -> &'static Path {
 /// The circuits whose dev setup is cheap enough to redo in a test (< 20 s);
 /// settle_64 (hundreds of thousands of constraints) is checked by
 /// `committed_settle_64_key_equals_the_current_dev_setup` (ignored).
-const CHEAP: [CircuitId; 4] = [
+const CHEAP: [CircuitId; 5] = [
     CircuitId::Access,
     CircuitId::Withdraw,
     CircuitId::Settle(veil_proofs::SettleSize::K1),
     CircuitId::Settle(veil_proofs::SettleSize::K8),
+    CircuitId::TreeInsert64,
 ];
 
 #[test]

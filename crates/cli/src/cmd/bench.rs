@@ -22,7 +22,8 @@ pub struct Args {
     /// Proving/verification runs per circuit (medians are reported).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub runs: u32,
-    /// Comma-separated circuits: access, withdraw, settle_1, settle_8, settle_64.
+    /// Comma-separated circuits: access, withdraw, settle_1, settle_8, settle_64,
+    /// tree_insert_64.
     #[arg(long, default_value = "access,withdraw,settle_8,settle_64")]
     pub circuits: String,
 }
@@ -142,6 +143,20 @@ fn settle_instance<const K: usize>(
     })
 }
 
+/// A batched append of 64 leaves; its message is the proof alone (the
+/// statement travels as calldata, docs/evm.md §4).
+fn tree_insert_64_instance(
+    seed: u64,
+) -> anyhow::Result<Instance<veil_circuits::tree_insert::TreeInsertCircuit<64>>> {
+    let (public, siblings) = samples::tree_insert_64(seed).ok_or_else(|| anyhow!("sample"))?;
+    Ok(Instance {
+        statement: public.to_field_elements(),
+        circuit: veil_circuits::tree_insert::TreeInsertCircuit::<64>::new(public, siblings)
+            .map_err(|e| anyhow!("{e}"))?,
+        encode: Box::new(|proof: Proof| proof.to_bytes().to_vec()),
+    })
+}
+
 /// Batch verification of 64 access proofs: milliseconds per proof.
 fn batch_verify_64(
     keys: &DevKeys,
@@ -192,6 +207,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 bench_one(&keys, args.runs, &settle_instance::<8>)?
             }
             CircuitId::Settle(_) => bench_one(&keys, args.runs, &settle_instance::<64>)?,
+            CircuitId::TreeInsert64 => bench_one(&keys, args.runs, &tree_insert_64_instance)?,
         };
         if id == CircuitId::Access {
             batch_ms = Some(batch_verify_64(&keys, &proofs)?);

@@ -40,7 +40,7 @@ pub enum Command {
 /// Which circuit, and where to write.
 #[derive(clap::Args)]
 pub struct Target {
-    /// access, withdraw, settle_1, settle_8 or settle_64.
+    /// access, withdraw, settle_1, settle_8, settle_64 or tree_insert_64.
     #[arg(long)]
     pub circuit: CircuitId,
     /// Output directory (created if missing).

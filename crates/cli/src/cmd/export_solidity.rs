@@ -23,8 +23,8 @@ fn parse_circuits(s: &str) -> anyhow::Result<Circuits> {
 /// Arguments of `veil export solidity`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which circuit: access, withdraw, settle_1, settle_8, settle_64, a
-    /// comma-separated list, or all.
+    /// Which circuit: access, withdraw, settle_1, settle_8, settle_64,
+    /// tree_insert_64, a comma-separated list, or all.
     #[arg(long, value_parser = parse_circuits)]
     pub circuit: Circuits,
     /// Directory of the `<Name>Verifier.sol` files.

@@ -16,7 +16,8 @@ pub struct Args {
     /// ceremony is implemented yet).
     #[arg(long)]
     pub dev: bool,
-    /// Which circuit: access, withdraw, settle_1, settle_8, settle_64, or all.
+    /// Which circuit: access, withdraw, settle_1, settle_8, settle_64,
+    /// tree_insert_64, or all.
     #[arg(long, default_value = "all")]
     pub circuit: String,
     /// Also (re)write the committed verifying keys `params/<name>.vk` and the

@@ -1,6 +1,7 @@
 //! Shared fixtures of the token and ledger tests: a sandbox chain with the
-//! committed `TestToken` (for the ledger also `PoseidonT4` and
-//! `VeilLedger`) deployed, and accounts to call them from.
+//! committed `TestToken` (for the ledger also `PoseidonT4`,
+//! `TreeInsert64Verifier` and `VeilLedger`) deployed, and accounts to call
+//! them from.
 
 #![allow(dead_code)]
 
@@ -106,10 +107,17 @@ use veil_evm::poseidon;
 pub const CHALLENGE_WINDOW: u64 = 20;
 pub const MAX_EXPIRY_DELTA: u64 = 10_000;
 
-/// A chain with `TestToken`, `PoseidonT4` and `VeilLedger` deployed.
+/// The committed verifier of `tree_insert_64`.
+pub fn tree_insert_verifier() -> String {
+    veil_evm::verifier_contract_name(veil_proofs::CircuitId::TreeInsert64)
+}
+
+/// A chain with `TestToken`, `PoseidonT4`, `TreeInsert64Verifier` and
+/// `VeilLedger` deployed.
 pub struct LedgerChain {
     pub c: Chain,
     pub poseidon: EvmAddress,
+    pub verifier: EvmAddress,
     pub ledger: EvmAddress,
     /// Gas of the ledger's deployment.
     pub deploy_gas: u64,
@@ -124,6 +132,8 @@ pub struct LedgerState {
     pub leaf_count: u64,
     pub pool: u64,
     pub staked: u64,
+    pub tree_size: u64,
+    pub current_root: [u8; 32],
 }
 
 impl LedgerChain {
@@ -134,6 +144,13 @@ impl LedgerChain {
     /// The ledger over the token deployed from `token_initcode` instead of
     /// `TestToken` (a misbehaving token).
     pub fn with_token(token_initcode: Option<&[u8]>) -> Self {
+        Self::with(token_initcode, &tree_insert_verifier())
+    }
+
+    /// The ledger over the token deployed from `token_initcode` (else
+    /// `TestToken`), with the committed verifier `verifier` as its
+    /// `tree_insert_64` verifier (another one: a wrong key).
+    pub fn with(token_initcode: Option<&[u8]>, verifier: &str) -> Self {
         let mut c = Chain::new();
         let d = c.deployer;
         if let Some(code) = token_initcode {
@@ -143,12 +160,17 @@ impl LedgerChain {
             .sandbox
             .deploy(d, &artifact(&poseidon::contract_name(4)).bytecode)
             .expect("deploy PoseidonT4");
-        let params = LedgerParams {
-            token: c.token,
-            poseidon_t4: poseidon,
-            challenge_window: CHALLENGE_WINDOW,
-            max_expiry_delta: MAX_EXPIRY_DELTA,
-        };
+        let (verifier, _) = c
+            .sandbox
+            .deploy(d, &artifact(verifier).bytecode)
+            .expect("deploy the tree_insert_64 verifier");
+        let params = LedgerParams::new(
+            c.token,
+            poseidon,
+            verifier,
+            CHALLENGE_WINDOW,
+            MAX_EXPIRY_DELTA,
+        );
         let (ledger, out) = c
             .sandbox
             .deploy(d, &params.initcode(&artifact(ledger::CONTRACT)))
@@ -156,6 +178,7 @@ impl LedgerChain {
         LedgerChain {
             c,
             poseidon,
+            verifier,
             ledger,
             deploy_gas: out.gas_used,
         }
@@ -195,6 +218,9 @@ impl LedgerChain {
             leaf_count: self.u64_view(&ledger::view::leaf_count()),
             pool: self.u64_view(&ledger::view::pool()),
             staked: self.u64_view(&ledger::view::staked()),
+            tree_size: self.u64_view(&ledger::view::tree_size()),
+            current_root: ledger::decode_word(&self.view(&ledger::view::current_root()))
+                .expect("word"),
         }
     }
 }
@@ -210,4 +236,75 @@ pub fn refusal(out: &Outcome) -> LedgerRevert {
     );
     assert!(out.logs.is_empty());
     LedgerRevert::decode(&out.output).expect("a VeilLedger error")
+}
+
+// ------------------------------------------------------ batched appends
+
+use std::sync::OnceLock;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use veil_evm::ledger::BatchAppend;
+use veil_primitives::Fr;
+use veil_primitives::merkle::Frontier;
+use veil_proofs::{CircuitId, ParamStore, Prover};
+
+/// The prover of `tree_insert_64` (pinned key, cached), loaded once per
+/// test binary.
+pub fn tree_insert_prover() -> &'static Prover {
+    static PROVER: OnceLock<Prover> = OnceLock::new();
+    PROVER.get_or_init(|| {
+        let store = ParamStore::open_default().expect("param store");
+        Prover::from_store(&store, &[CircuitId::TreeInsert64], None).expect("tree_insert_64 key")
+    })
+}
+
+/// The contract's tree mirrored natively: the ledger's own `Frontier` of
+/// the appended leaves, and the leaves queued after them.
+#[derive(Clone, Default)]
+pub struct Mirror {
+    pub tree: Frontier,
+    pub queued: Vec<Fr>,
+}
+
+impl Mirror {
+    /// Records a queued leaf (from its `Deposited` event).
+    pub fn queue(&mut self, cm: &[u8; 32]) {
+        self.queued
+            .push(veil_primitives::field::fr_from_bytes(cm).expect("canonical leaf"));
+    }
+
+    /// Proves the next batch (seeded: the proof, and so the calldata and
+    /// its gas, are deterministic).
+    pub fn prove_next(&self, seed: u64) -> (BatchAppend, Frontier) {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        veil_evm::ledger::prove_next_batch(tree_insert_prover(), &self.tree, &self.queued, &mut rng)
+            .expect("prove the next batch")
+    }
+
+    /// The contract accepted `batch`: move its leaves into the tree.
+    pub fn appended(&mut self, after: Frontier) {
+        self.tree = after;
+        self.queued.drain(..ledger::BATCH);
+    }
+}
+
+impl LedgerChain {
+    /// Proves and appends the next batch of `m`, which must be accepted.
+    pub fn append_next(&mut self, m: &mut Mirror, from: EvmAddress) -> Outcome {
+        let (batch, after) = m.prove_next(m.tree.size());
+        let out = self.tx(from, &batch.calldata());
+        assert_eq!(
+            out.status,
+            Status::Success,
+            "append refused: 0x{}",
+            hex::encode(&out.output)
+        );
+        m.appended(after);
+        out
+    }
+
+    pub fn is_known_root(&mut self, root: [u8; 32]) -> bool {
+        veil_evm::abi::decode_bool(&self.view(&ledger::view::is_known_root(root))).expect("bool")
+    }
 }

@@ -20,13 +20,14 @@ use veil_evm::verifier_contract_name;
 use veil_proofs::groth16::PreparedKey;
 use veil_proofs::{CircuitId, ParamStore, Proof, Prover, SettleSize, samples};
 
-/// The four circuits proved for real in `cargo test` (settle_64 proving is
+/// The five circuits proved for real in `cargo test` (settle_64 proving is
 /// slow: its full test is `#[ignore]`d).
-pub const PROVED: [CircuitId; 4] = [
+pub const PROVED: [CircuitId; 5] = [
     CircuitId::Access,
     CircuitId::Withdraw,
     CircuitId::Settle(SettleSize::K1),
     CircuitId::Settle(SettleSize::K8),
+    CircuitId::TreeInsert64,
 ];
 
 pub fn store() -> ParamStore {
@@ -102,6 +103,13 @@ pub fn prove(id: CircuitId) -> Case {
             }
             .expect("prove");
             (p.proof, public.to_field_elements())
+        }
+        CircuitId::TreeInsert64 => {
+            let (public, siblings) = samples::tree_insert_64(3).expect("sample");
+            let p = prover
+                .prove_tree_insert_64(&public, siblings, &mut rng)
+                .expect("prove");
+            (p, public.to_field_elements())
         }
     };
     Case {
