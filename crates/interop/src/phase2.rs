@@ -399,18 +399,27 @@ fn check_contribution(
 /// combinations drawn from the OS). Does not check the ptau's own powers
 /// or transcript: do that first ([`Ptau::check_powers`]). Returns the
 /// circuit hash and the contributions, with the hashes snarkjs prints.
+/// Most of its time is [`Zkey::new`]; [`verify_from_initial`] skips it.
 pub fn verify_transcript(
     zkey: &Zkey,
     r1cs: &R1cs,
     ptau: &Ptau,
 ) -> Result<Transcript, InteropError> {
+    verify_from_initial(zkey, &Zkey::new(r1cs, ptau)?)
+}
+
+/// `snarkjs zkey verify init initial.zkey ptau zkey`: [`verify_transcript`]
+/// against the circuit's initial key `initial`, which must be
+/// [`Zkey::new`]'s for that circuit and ptau (made once, or read and
+/// compared byte for byte with a pinned one): it is the reference.
+pub fn verify_from_initial(zkey: &Zkey, initial: &Zkey) -> Result<Transcript, InteropError> {
     let mut before = G1Affine::generator();
     let mut contributions = Vec::with_capacity(zkey.contributions.len());
     for i in 0..zkey.contributions.len() {
         contributions.push(check_contribution(zkey, i, before)?);
         before = zkey.contributions[i].delta_after;
     }
-    zkey.check_against(r1cs, ptau, &mut OsRng)?;
+    zkey.check_against_initial(initial, &mut OsRng)?;
     Ok(Transcript {
         circuit_hash: zkey.cs_hash,
         contributions,

@@ -769,7 +769,17 @@ impl Zkey {
         ptau: &Ptau,
         rng: &mut R,
     ) -> Result<(), InteropError> {
-        let init = Zkey::new(r1cs, ptau)?;
+        self.check_against_initial(&Zkey::new(r1cs, ptau)?, rng)
+    }
+
+    /// [`Zkey::check_against`] with the circuit's initial key already made
+    /// (`init` must be [`Zkey::new`]'s for the circuit and ptau: it is the
+    /// reference, and is not checked here).
+    pub fn check_against_initial<R: RngCore + CryptoRng>(
+        &self,
+        init: &Zkey,
+        rng: &mut R,
+    ) -> Result<(), InteropError> {
         fn fixed(z: &Zkey) -> impl PartialEq + '_ {
             (
                 (z.n_vars, z.n_public, z.domain_size),
@@ -777,7 +787,7 @@ impl Zkey {
                 (&z.coefficients, &z.ic, &z.a, &z.b_g1, &z.b_g2, z.cs_hash),
             )
         }
-        if fixed(self) != fixed(&init) {
+        if !init.contributions.is_empty() || fixed(self) != fixed(init) {
             return Err(mismatch(
                 "the parts contributions keep equal the circuit's initial key",
             ));

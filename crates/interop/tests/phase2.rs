@@ -14,7 +14,7 @@ use ark_ec::CurveGroup;
 use ark_ff::One;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use veil_interop::phase2::{ContributionHash, Transcript, verify_transcript};
+use veil_interop::phase2::{ContributionHash, Transcript, verify_from_initial, verify_transcript};
 use veil_interop::ptau::Ptau;
 use veil_interop::zkey::Zkey;
 use veil_interop::{ContributionFailure, InteropError, R1cs, Witness, qap};
@@ -137,6 +137,12 @@ fn veil_chain_verifies_and_its_key_proves() {
     assert_eq!(names, [Some("alice"), None, Some("veil beacon")]);
     assert_eq!(hex(&t.circuit_hash), CIRCUIT_HASH);
     assert!(t.contributions[2].beacon.is_some());
+    assert_eq!(
+        verify_from_initial(&back, &Zkey::from_bytes(TOY_ZKEY).unwrap()).unwrap(),
+        t
+    );
+    // A reference that is not an initial key is refused.
+    assert!(verify_from_initial(&back, &back).is_err());
     // Two contributions from the same key differ (fresh OS entropy).
     let z0 = Zkey::from_bytes(TOY_ZKEY).unwrap();
     let (a, _) = z0.contribute(b"same", None).unwrap();
@@ -487,6 +493,10 @@ fn measure_access_contribute_and_verify() {
     let out = timed("to_bytes + from_bytes access", || {
         Zkey::from_bytes(&z3.to_bytes()).unwrap()
     });
+    let t = timed("verify_from_initial access (transcript, C and H)", || {
+        verify_from_initial(&out, &z0).unwrap()
+    });
+    assert_eq!(t.contributions.len(), 3);
     let t = timed("verify_transcript access (Zkey::new included)", || {
         verify_transcript(&out, &r1cs, &p).unwrap()
     });
