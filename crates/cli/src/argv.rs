@@ -11,6 +11,7 @@ pub const SECRET_FLAGS: &[&str] = &[
     "--private-key",
     "--session-key",
     "--node-key",
+    "--entropy",
 ];
 
 /// How to pass a secret instead.
@@ -40,7 +41,12 @@ where
 pub fn refusal(flag: &str) -> String {
     format!(
         "error: {flag} is refused: secrets are never accepted on the command line \
-         (visible in `ps` and shell history); {INSTEAD}"
+         (visible in `ps` and shell history); {}",
+        if flag == "--entropy" {
+            "pipe it to `veil ceremony contribute --entropy-stdin`"
+        } else {
+            INSTEAD
+        }
     )
 }
 

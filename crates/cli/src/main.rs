@@ -39,6 +39,9 @@ enum Command {
     /// Export circuits, keys, witnesses and proofs in snarkjs/circom formats.
     #[command(subcommand)]
     Export(cmd::export::Command),
+    /// Phase 2 of a Groth16 ceremony (snarkjs .zkey): contribute, beacon, verify.
+    #[command(subcommand)]
+    Ceremony(cmd::ceremony::Command),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Voucher(c) => cmd::voucher::run(c),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Export(c) => cmd::export::run(c),
+        Command::Ceremony(c) => cmd::ceremony::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -41,6 +41,29 @@ pub enum SectionProblem {
     },
 }
 
+/// Which check a phase-2 contribution fails (`snarkjs zkey verify`'s
+/// order; `docs/interop.md`, "Phase 2 contributions").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ContributionFailure {
+    /// Its transcript hash is not BLAKE2b-512 of the circuit hash, the
+    /// earlier contributions' public keys and its own `g1_s`, `g1_sx`.
+    #[error("its transcript hash does not follow the earlier contributions")]
+    Transcript,
+    /// `g1_s`, `g1_sx` and `sp`, `g2_spx` (`sp` from the transcript) do
+    /// not share one secret: no proof of knowledge.
+    #[error("its proof of knowledge (g1_s, g1_sx vs sp, g2_spx) fails")]
+    ProofOfKnowledge,
+    /// Its `deltaAfter` is not the δ before it times its secret.
+    #[error("its deltaAfter is not the previous delta times its secret")]
+    DeltaAfter,
+    /// A beacon whose parameters snarkjs never writes.
+    #[error("its beacon parameters are out of range")]
+    BeaconParameters,
+    /// A beacon whose key is not the one its beacon value gives.
+    #[error("its key is not the one its beacon value gives")]
+    BeaconKey,
+}
+
 /// Everything that can go wrong reading or writing snarkjs and circom files.
 #[derive(Debug, thiserror::Error)]
 pub enum InteropError {
@@ -120,6 +143,15 @@ pub enum InteropError {
         file: &'static str,
         /// Which relation does not hold.
         check: &'static str,
+    },
+    /// Phase-2 contribution `index` (0-based; snarkjs prints `#index+1`)
+    /// does not follow from the key before it.
+    #[error(".zkey contribution #{}: {failure}", index + 1)]
+    Contribution {
+        /// Which contribution, oldest first from 0.
+        index: usize,
+        /// Which check fails.
+        failure: ContributionFailure,
     },
     /// The witness has the wrong number of wires or wire 0 is not one.
     #[error("witness has {actual} wires (expected {expected}) or wire 0 is not one")]

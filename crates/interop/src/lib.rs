@@ -12,6 +12,8 @@
 //! - [`ptau`]: snarkjs' phase-1 files, read strictly and their powers
 //!   checked; and a test-only writer from known toxic waste (INSECURE).
 //! - [`zkey`]: snarkjs' phase-2 proving-key files: `zkey new`, reading.
+//! - [`phase2`]: phase-2 contributions, beacons and transcript
+//!   verification, as snarkjs makes and checks them.
 //! - [`qap`]: snarkjs' R1CS-to-QAP reduction, to prove with a `.zkey`.
 //! - [`tool`]: the pinned snarkjs, for the tests that run it.
 //!
@@ -23,6 +25,7 @@ pub mod decimal;
 pub mod error;
 pub mod export;
 mod lem;
+pub mod phase2;
 pub mod ptau;
 pub mod qap;
 pub mod r1cs;
@@ -31,6 +34,6 @@ pub mod tool;
 pub mod wtns;
 pub mod zkey;
 
-pub use error::{InteropError, NumberError, SectionProblem};
+pub use error::{ContributionFailure, InteropError, NumberError, SectionProblem};
 pub use r1cs::{Constraint, R1cs};
 pub use wtns::Witness;

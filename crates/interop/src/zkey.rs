@@ -4,7 +4,8 @@
 //! [`Zkey::proving_key`] is the arkworks key, to be used with
 //! [`crate::qap::CircomReduction`] (issue 11; `docs/interop.md`).
 //!
-//! Layout (`zkey_new.js`, `zkey_utils.js`), sections in this file order:
+//! Layout (`zkey_new.js`, `zkey_utils.js`), sections in `zkey new`'s file
+//! order (a contribution rewrites them in id order, [`Zkey::to_bytes`]):
 //! 1 protocol (`1` = Groth16); 2 header (`n8q`, `q`, `n8r`, `r`, wires,
 //! public inputs, domain size `m`, `α·G1`, `β·G1`, `β·G2`, `γ·G2`, `δ·G1`,
 //! `δ·G2`); 4 the A and B coefficients `(matrix, row, wire, value·R²)`
@@ -147,7 +148,7 @@ fn put_u_fq(out: &mut Vec<u8>, x: &Fq) {
     out.extend_from_slice(&b);
 }
 
-fn u_g1(p: &G1Affine) -> Vec<u8> {
+pub(crate) fn u_g1(p: &G1Affine) -> Vec<u8> {
     let mut out = Vec::with_capacity(G1_BYTES);
     match p.xy() {
         Some((x, y)) => {
@@ -159,7 +160,7 @@ fn u_g1(p: &G1Affine) -> Vec<u8> {
     out
 }
 
-fn u_g2(p: &G2Affine) -> Vec<u8> {
+pub(crate) fn u_g2(p: &G2Affine) -> Vec<u8> {
     let mut out = Vec::with_capacity(G2_BYTES);
     match p.xy() {
         Some((x, y)) => {
@@ -409,6 +410,12 @@ impl Zkey {
     }
 }
 
+fn g1_bytes(v: &[G1Affine]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len() * G1_BYTES);
+    v.iter().for_each(|p| lem::put_g1(&mut out, p));
+    out
+}
+
 fn too_small_for_hash(m: usize) -> InteropError {
     InteropError::Unsupported {
         file: ".ptau",
@@ -419,11 +426,36 @@ fn too_small_for_hash(m: usize) -> InteropError {
 }
 
 impl Zkey {
-    /// The `.zkey` file, sections in snarkjs' order.
+    /// The `.zkey` file, sections in snarkjs' order: `zkey new`'s (1, 2,
+    /// 4, 3, 9, 8, 5, 6, 7, 10) without contributions, and in id order
+    /// (1 to 10) after any, as `zkey contribute` and `zkey beacon` rewrite
+    /// it; so every file snarkjs writes is reproduced byte for byte.
     pub fn to_bytes(&self) -> Vec<u8> {
+        let mut sections: Vec<(u32, Vec<u8>)> = vec![
+            (1, PROTOCOL.to_le_bytes().to_vec()),
+            (HEADER, self.header_bytes()),
+            (COEFFS, self.coefficient_bytes()),
+            (IC, g1_bytes(&self.ic)),
+            (H, g1_bytes(&self.h)),
+            (C, g1_bytes(&self.c)),
+            (A, g1_bytes(&self.a)),
+            (B1, g1_bytes(&self.b_g1)),
+            (B2, {
+                let mut b2 = Vec::with_capacity(self.b_g2.len() * G2_BYTES);
+                self.b_g2.iter().for_each(|p| lem::put_g2(&mut b2, p));
+                b2
+            }),
+            (MPC, self.mpc_bytes()),
+        ];
+        if !self.contributions.is_empty() {
+            sections.sort_by_key(|(id, _)| *id);
+        }
         let mut w = Writer::new(MAGIC, VERSION, 10);
-        w.section(1, &PROTOCOL.to_le_bytes());
-        w.section(HEADER, &self.header_bytes());
+        sections.iter().for_each(|(id, body)| w.section(*id, body));
+        w.finish()
+    }
+
+    fn coefficient_bytes(&self) -> Vec<u8> {
         let r2 = r_squared();
         let mut coeffs = (self.coefficients.len() as u32).to_le_bytes().to_vec();
         for c in &self.coefficients {
@@ -436,22 +468,7 @@ impl Zkey {
             }
             binfile::put_fr(&mut coeffs, &(c.value * r2));
         }
-        w.section(COEFFS, &coeffs);
-        let g1s = |v: &[G1Affine]| {
-            let mut out = Vec::with_capacity(v.len() * G1_BYTES);
-            v.iter().for_each(|p| lem::put_g1(&mut out, p));
-            out
-        };
-        w.section(IC, &g1s(&self.ic));
-        w.section(H, &g1s(&self.h));
-        w.section(C, &g1s(&self.c));
-        w.section(A, &g1s(&self.a));
-        w.section(B1, &g1s(&self.b_g1));
-        let mut b2 = Vec::with_capacity(self.b_g2.len() * G2_BYTES);
-        self.b_g2.iter().for_each(|p| lem::put_g2(&mut b2, p));
-        w.section(B2, &b2);
-        w.section(MPC, &self.mpc_bytes());
-        w.finish()
+        coeffs
     }
 
     fn header_bytes(&self) -> Vec<u8> {
@@ -752,7 +769,17 @@ impl Zkey {
         ptau: &Ptau,
         rng: &mut R,
     ) -> Result<(), InteropError> {
-        let init = Zkey::new(r1cs, ptau)?;
+        self.check_against_initial(&Zkey::new(r1cs, ptau)?, rng)
+    }
+
+    /// [`Zkey::check_against`] with the circuit's initial key already made
+    /// (`init` must be [`Zkey::new`]'s for the circuit and ptau: it is the
+    /// reference, and is not checked here).
+    pub fn check_against_initial<R: RngCore + CryptoRng>(
+        &self,
+        init: &Zkey,
+        rng: &mut R,
+    ) -> Result<(), InteropError> {
         fn fixed(z: &Zkey) -> impl PartialEq + '_ {
             (
                 (z.n_vars, z.n_public, z.domain_size),
@@ -760,7 +787,7 @@ impl Zkey {
                 (&z.coefficients, &z.ic, &z.a, &z.b_g1, &z.b_g2, z.cs_hash),
             )
         }
-        if fixed(self) != fixed(&init) {
+        if !init.contributions.is_empty() || fixed(self) != fixed(init) {
             return Err(mismatch(
                 "the parts contributions keep equal the circuit's initial key",
             ));
@@ -782,18 +809,40 @@ impl Zkey {
         if self.c.len() != init.c.len() || self.h.len() != init.h.len() {
             return Err(mismatch("C and H have the circuit's lengths"));
         }
-        let r: Vec<Fr> = (0..self.c.len() + self.h.len())
-            .map(|_| Fr::from(rng.next_u64()) + Fr::from(rng.next_u64()) * Fr::from(1u128 << 64))
-            .collect();
-        let ours = [self.c.as_slice(), &self.h].concat();
-        let theirs = [init.c.as_slice(), &init.h].concat();
-        let lhs = G1Projective::msm_unchecked(&ours, &r);
-        let rhs = G1Projective::msm_unchecked(&theirs, &r);
-        if !pair(lhs, self.delta_g2, rhs, g2) {
-            return Err(mismatch("C and H are the circuit's divided by δ"));
+        if !divided_by_delta(&self.c, &init.c, self.delta_g2, rng) {
+            return Err(mismatch(
+                "C (snarkjs' L section) is the circuit's divided by δ",
+            ));
+        }
+        if !divided_by_delta(&self.h, &init.h, self.delta_g2, rng) {
+            return Err(mismatch("H section is the circuit's divided by δ"));
         }
         Ok(())
     }
+}
+
+/// `e(Σ r_i·ours_i, δ·G2) = e(Σ r_i·initial_i, G2)` for random 128-bit
+/// `r_i` (snarkjs `sectionHasSameRatio`): `ours = initial/δ` but with
+/// probability about `2^-128`. Empty lists agree.
+fn divided_by_delta<R: RngCore + CryptoRng>(
+    ours: &[G1Affine],
+    initial: &[G1Affine],
+    delta_g2: G2Affine,
+    rng: &mut R,
+) -> bool {
+    let r: Vec<Fr> = (0..ours.len())
+        .map(|_| Fr::from(rng.next_u64()) + Fr::from(rng.next_u64()) * Fr::from(1u128 << 64))
+        .collect();
+    let lhs = G1Projective::msm_unchecked(ours, &r).into_affine();
+    let rhs = G1Projective::msm_unchecked(initial, &r).into_affine();
+    if lhs.is_zero() && rhs.is_zero() {
+        return true;
+    }
+    Bn254::multi_pairing(
+        [lhs, (-rhs.into_group()).into_affine()],
+        [delta_g2, G2Affine::generator()],
+    )
+    .is_zero()
 }
 
 #[cfg(test)]

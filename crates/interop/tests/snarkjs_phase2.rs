@@ -13,7 +13,6 @@
 //! it) and otherwise print a loud skip line and pass. They print timings.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -33,28 +32,7 @@ mod common;
 /// snarkjs and the prover use every core: one test at a time.
 static HEAVY: Mutex<()> = Mutex::new(());
 
-/// Runs `snarkjs args…` in `dir`, printing how long it took; its output.
-fn snarkjs(cli: &Path, dir: &Path, args: &[&str]) -> (bool, String) {
-    let t = Instant::now();
-    let out: Output = Command::new("node")
-        .arg(cli)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run node");
-    eprintln!(
-        "snarkjs {}: {:.1} s",
-        args.join(" "),
-        t.elapsed().as_secs_f64()
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+use common::snarkjs;
 
 fn ok(cli: &Path, dir: &Path, args: &[&str]) -> String {
     let (success, text) = snarkjs(cli, dir, args);

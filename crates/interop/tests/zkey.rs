@@ -363,13 +363,13 @@ fn zkey_not_matching_the_circuit_is_refused() {
     other.c.swap(0, 1);
     assert_eq!(
         failed(check(&other)),
-        "C and H are the circuit's divided by δ"
+        "C (snarkjs' L section) is the circuit's divided by δ"
     );
     let mut other = z.clone();
     other.h[3] = other.h[4];
     assert_eq!(
         failed(check(&other)),
-        "C and H are the circuit's divided by δ"
+        "H section is the circuit's divided by δ"
     );
     // δ·G2 of the initial key with the contributed δ·G1.
     let mut other = z.clone();

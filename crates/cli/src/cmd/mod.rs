@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod ceremony;
 pub mod connect;
 pub mod demo;
 pub mod export;

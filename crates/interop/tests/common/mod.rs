@@ -9,6 +9,7 @@ pub const PTAU: &[u8] = include_bytes!("../data/pot4_final.ptau");
 pub const TOY_R1CS: &[u8] = include_bytes!("../data/toy.r1cs");
 pub const TOY_ZKEY: &[u8] = include_bytes!("../data/toy_0000.zkey");
 pub const TOY_ZKEY_1: &[u8] = include_bytes!("../data/toy_0001.zkey");
+pub const TOY_ZKEY_2: &[u8] = include_bytes!("../data/toy_0002.zkey");
 
 fn f(x: u64) -> Fr {
     Fr::from(x)
@@ -91,4 +92,28 @@ pub fn edited(magic: &[u8; 4], bytes: &[u8], id: u32, f: impl FnOnce(&mut Vec<u8
     let body = &mut s.iter_mut().find(|(i, _)| *i == id).unwrap().1;
     f(body);
     join(magic, &s)
+}
+
+/// Runs `node cli args…` in `dir` (stdin closed), printing how long it
+/// took; whether it exited 0, and its stdout and stderr.
+pub fn snarkjs(cli: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let t = std::time::Instant::now();
+    let out = std::process::Command::new("node")
+        .arg(cli)
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run node");
+    eprintln!(
+        "snarkjs {}: {:.1} s",
+        args.join(" "),
+        t.elapsed().as_secs_f64()
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }

@@ -1,0 +1,157 @@
+//! `veil ceremony …`: phase 2 of a Groth16 ceremony in snarkjs' `.zkey`
+//! format, thin over `veil_interop::phase2` (`docs/interop.md`, "Phase 2
+//! contributions"). Files are interchangeable with `snarkjs zkey
+//! contribute | beacon | verify`.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use veil_interop::R1cs;
+use veil_interop::phase2::{Transcript, verify_transcript};
+use veil_interop::ptau::Ptau;
+use veil_interop::zkey::Zkey;
+use veil_proofs::params::write_atomic;
+
+/// `veil ceremony …`.
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Add a contribution (`snarkjs zkey contribute`). The secret comes from
+    /// the OS; extra entropy only from stdin (`--entropy-stdin`), never
+    /// from the command line.
+    Contribute(ContributeArgs),
+    /// Add a beacon contribution (`snarkjs zkey beacon`): deterministic
+    /// from a public random value.
+    Beacon(BeaconArgs),
+    /// Verify a `.zkey`'s whole transcript against its circuit and phase-1
+    /// file (`snarkjs zkey verify`); prints the contribution hashes.
+    Verify(VerifyArgs),
+}
+
+/// Input and output keys, and the contributor's name.
+#[derive(clap::Args)]
+pub struct Step {
+    /// The `.zkey` to contribute to.
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// Where to write the new `.zkey` (atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A public name recorded with the contribution (at most 64 characters).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// `veil ceremony contribute`.
+#[derive(clap::Args)]
+pub struct ContributeArgs {
+    #[command(flatten)]
+    pub step: Step,
+    /// Also mix all of stdin into the secret (optional: the OS's randomness
+    /// suffices).
+    #[arg(long)]
+    pub entropy_stdin: bool,
+}
+
+/// `veil ceremony beacon`.
+#[derive(clap::Args)]
+pub struct BeaconArgs {
+    #[command(flatten)]
+    pub step: Step,
+    /// The beacon value, hex (1 to 255 bytes).
+    #[arg(long)]
+    pub beacon: String,
+    /// The beacon is hashed 2^this times with SHA-256 (10 to 63).
+    #[arg(long)]
+    pub iterations_exp: u32,
+}
+
+/// `veil ceremony verify`.
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// The circuit (`veil export r1cs`).
+    #[arg(long)]
+    pub r1cs: PathBuf,
+    /// The prepared phase-1 file the ceremony started from.
+    #[arg(long)]
+    pub ptau: PathBuf,
+    /// The `.zkey` to verify.
+    #[arg(long)]
+    pub zkey: PathBuf,
+}
+
+pub fn run(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Contribute(a) => contribute(a),
+        Command::Beacon(a) => beacon(a),
+        Command::Verify(a) => verify(a),
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn read_zkey(path: &Path) -> anyhow::Result<Zkey> {
+    Zkey::from_bytes(&read(path)?).with_context(|| format!("reading {}", path.display()))
+}
+
+fn finish(step: &Step, z: &Zkey, hash: &impl std::fmt::Display) -> anyhow::Result<()> {
+    let bytes = z.to_bytes();
+    write_atomic(&step.out, &bytes).with_context(|| format!("writing {}", step.out.display()))?;
+    eprintln!("wrote {} ({} bytes)", step.out.display(), bytes.len());
+    println!("contribution #{} hash: {hash}", z.contributions.len());
+    Ok(())
+}
+
+fn contribute(a: ContributeArgs) -> anyhow::Result<()> {
+    let z = read_zkey(&a.step.input)?;
+    let mut entropy = Vec::new();
+    if a.entropy_stdin {
+        std::io::stdin()
+            .read_to_end(&mut entropy)
+            .context("reading entropy from stdin")?;
+    }
+    let (next, hash) = z.contribute(&entropy, a.step.name.as_deref())?;
+    finish(&a.step, &next, &hash)
+}
+
+fn beacon(a: BeaconArgs) -> anyhow::Result<()> {
+    let Ok(value) = hex::decode(&a.beacon) else {
+        bail!("--beacon must be hex");
+    };
+    let z = read_zkey(&a.step.input)?;
+    let (next, hash) = z.beacon(&value, a.iterations_exp, a.step.name.as_deref())?;
+    finish(&a.step, &next, &hash)
+}
+
+fn verify(a: VerifyArgs) -> anyhow::Result<()> {
+    let r1cs = R1cs::from_bytes(&read(&a.r1cs)?)
+        .with_context(|| format!("reading {}", a.r1cs.display()))?;
+    let ptau = Ptau::from_bytes(&read(&a.ptau)?)
+        .with_context(|| format!("reading {}", a.ptau.display()))?;
+    ptau.check_powers(&mut rand::rngs::OsRng)
+        .with_context(|| format!("checking {}", a.ptau.display()))?;
+    let z = read_zkey(&a.zkey)?;
+    let t = verify_transcript(&z, &r1cs, &ptau)
+        .with_context(|| format!("{} is not a valid transcript", a.zkey.display()))?;
+    print_transcript(&t);
+    Ok(())
+}
+
+fn print_transcript(t: &Transcript) {
+    println!("circuit hash: {}", hex::encode(t.circuit_hash));
+    for (i, c) in t.contributions.iter().enumerate() {
+        let name = c.name.as_deref().unwrap_or("");
+        println!("contribution #{} {name}: {}", i + 1, c.hash);
+        if let Some(b) = &c.beacon {
+            println!(
+                "  beacon {} iterations 2^{}",
+                hex::encode(&b.hash),
+                b.iterations_exp
+            );
+        }
+    }
+    println!("transcript OK ({} contributions)", t.contributions.len());
+}
