@@ -169,3 +169,78 @@ fn entropy_on_the_command_line_is_refused() {
     assert!(text(&o).contains("--entropy-stdin"), "{}", text(&o));
     assert!(!dir.path().join("x.zkey").exists());
 }
+
+#[test]
+fn new_writes_snarkjs_initial_key_and_no_step_overwrites_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = p(dir.path(), "0.zkey");
+    let (r1cs, ptau) = (
+        format!("{DATA}/toy.r1cs"),
+        format!("{DATA}/pot4_final.ptau"),
+    );
+    let args = [
+        "ceremony", "new", "--r1cs", &r1cs, "--ptau", &ptau, "--out", &out,
+    ];
+    let o = veil(&args, None);
+    assert!(o.status.success(), "{}", text(&o));
+    let snarkjs = std::fs::read(format!("{DATA}/toy_0000.zkey")).unwrap();
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        snarkjs,
+        "snarkjs zkey new's bytes"
+    );
+
+    // Every step refuses an existing output and leaves it as it was.
+    std::fs::write(&out, b"keep").unwrap();
+    let z0 = format!("{DATA}/toy_0000.zkey");
+    for args in [
+        vec![
+            "ceremony", "new", "--r1cs", &r1cs, "--ptau", &ptau, "--out", &out,
+        ],
+        vec!["ceremony", "contribute", "--in", &z0, "--out", &out],
+        vec![
+            "ceremony",
+            "beacon",
+            "--in",
+            &z0,
+            "--out",
+            &out,
+            "--beacon",
+            "01",
+            "--iterations-exp",
+            "10",
+        ],
+    ] {
+        let o = veil(&args, None);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("exists"), "{}", text(&o));
+        assert_eq!(std::fs::read(&out).unwrap(), b"keep");
+    }
+
+    // Neither or both of --circuit and --r1cs: a usage error.
+    let o = veil(
+        &[
+            "ceremony",
+            "new",
+            "--ptau",
+            &ptau,
+            "--out",
+            &p(dir.path(), "n.zkey"),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let args = [
+        "ceremony",
+        "new",
+        "--circuit",
+        "access",
+        "--r1cs",
+        &r1cs,
+        "--ptau",
+        &ptau,
+        "--out",
+        &p(dir.path(), "n.zkey"),
+    ];
+    assert_eq!(veil(&args, None).status.code(), Some(2));
+}

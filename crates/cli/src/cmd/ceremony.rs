@@ -8,15 +8,19 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use veil_interop::R1cs;
 use veil_interop::phase2::{Transcript, verify_transcript};
 use veil_interop::ptau::Ptau;
 use veil_interop::zkey::Zkey;
+use veil_interop::{R1cs, export};
+use veil_proofs::CircuitId;
 use veil_proofs::params::write_atomic;
 
 /// `veil ceremony …`.
 #[derive(clap::Subcommand)]
 pub enum Command {
+    /// The initial `.zkey` of a circuit from a prepared phase-1 `.ptau`
+    /// (`snarkjs zkey new`). It has no contribution: not a usable key.
+    New(NewArgs),
     /// Add a contribution (`snarkjs zkey contribute`). The secret comes from
     /// the OS; extra entropy only from stdin (`--entropy-stdin`), never
     /// from the command line.
@@ -35,7 +39,8 @@ pub struct Step {
     /// The `.zkey` to contribute to.
     #[arg(long = "in")]
     pub input: PathBuf,
-    /// Where to write the new `.zkey` (atomically).
+    /// Where to write the new `.zkey` (atomically; must not exist, so no
+    /// step overwrites a key of the transcript).
     #[arg(long)]
     pub out: PathBuf,
     /// A public name recorded with the contribution (at most 64 characters).
@@ -67,12 +72,36 @@ pub struct BeaconArgs {
     pub iterations_exp: u32,
 }
 
+/// The circuit a key is for: one of veil's, or a circom `.r1cs` file.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct Circuit {
+    /// One of veil's circuits (access, withdraw, settle_1, …).
+    #[arg(long)]
+    pub circuit: Option<CircuitId>,
+    /// A circom `.r1cs` file (as `veil export r1cs` writes).
+    #[arg(long)]
+    pub r1cs: Option<PathBuf>,
+}
+
+/// `veil ceremony new`.
+#[derive(clap::Args)]
+pub struct NewArgs {
+    #[command(flatten)]
+    pub circuit: Circuit,
+    /// The prepared phase-1 file.
+    #[arg(long)]
+    pub ptau: PathBuf,
+    /// Where to write the initial `.zkey` (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
 /// `veil ceremony verify`.
 #[derive(clap::Args)]
 pub struct VerifyArgs {
-    /// The circuit (`veil export r1cs`).
-    #[arg(long)]
-    pub r1cs: PathBuf,
+    #[command(flatten)]
+    pub circuit: Circuit,
     /// The prepared phase-1 file the ceremony started from.
     #[arg(long)]
     pub ptau: PathBuf,
@@ -83,6 +112,7 @@ pub struct VerifyArgs {
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
+        Command::New(a) => new(a),
         Command::Contribute(a) => contribute(a),
         Command::Beacon(a) => beacon(a),
         Command::Verify(a) => verify(a),
@@ -93,19 +123,58 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
+fn read_r1cs(c: &Circuit) -> anyhow::Result<R1cs> {
+    match (c.circuit, &c.r1cs) {
+        (Some(id), _) => export::circuit_r1cs(id).with_context(|| format!("R1CS of {id}")),
+        (None, Some(path)) => {
+            R1cs::from_bytes(&read(path)?).with_context(|| format!("reading {}", path.display()))
+        }
+        (None, None) => bail!("name a --circuit or an --r1cs file"),
+    }
+}
+
+fn read_ptau(path: &Path) -> anyhow::Result<Ptau> {
+    Ptau::from_bytes(&read(path)?).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Refuses an output that exists: a step never replaces a key.
+fn fresh(out: &Path) -> anyhow::Result<()> {
+    if out.exists() {
+        bail!("{} exists: choose a new output path", out.display());
+    }
+    Ok(())
+}
+
+fn write_zkey(out: &Path, z: &Zkey) -> anyhow::Result<()> {
+    let bytes = z.to_bytes();
+    write_atomic(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
+    Ok(())
+}
+
+fn new(a: NewArgs) -> anyhow::Result<()> {
+    fresh(&a.out)?;
+    let r1cs = read_r1cs(&a.circuit)?;
+    let ptau = read_ptau(&a.ptau)?;
+    let z = Zkey::new(&r1cs, &ptau).context("building the initial key")?;
+    write_zkey(&a.out, &z)?;
+    println!("circuit hash: {}", hex::encode(z.cs_hash));
+    eprintln!("no contribution yet: this key is not usable until contributed to");
+    Ok(())
+}
+
 fn read_zkey(path: &Path) -> anyhow::Result<Zkey> {
     Zkey::from_bytes(&read(path)?).with_context(|| format!("reading {}", path.display()))
 }
 
 fn finish(step: &Step, z: &Zkey, hash: &impl std::fmt::Display) -> anyhow::Result<()> {
-    let bytes = z.to_bytes();
-    write_atomic(&step.out, &bytes).with_context(|| format!("writing {}", step.out.display()))?;
-    eprintln!("wrote {} ({} bytes)", step.out.display(), bytes.len());
+    write_zkey(&step.out, z)?;
     println!("contribution #{} hash: {hash}", z.contributions.len());
     Ok(())
 }
 
 fn contribute(a: ContributeArgs) -> anyhow::Result<()> {
+    fresh(&a.step.out)?;
     let z = read_zkey(&a.step.input)?;
     let mut entropy = Vec::new();
     if a.entropy_stdin {
@@ -121,16 +190,15 @@ fn beacon(a: BeaconArgs) -> anyhow::Result<()> {
     let Ok(value) = hex::decode(&a.beacon) else {
         bail!("--beacon must be hex");
     };
+    fresh(&a.step.out)?;
     let z = read_zkey(&a.step.input)?;
     let (next, hash) = z.beacon(&value, a.iterations_exp, a.step.name.as_deref())?;
     finish(&a.step, &next, &hash)
 }
 
 fn verify(a: VerifyArgs) -> anyhow::Result<()> {
-    let r1cs = R1cs::from_bytes(&read(&a.r1cs)?)
-        .with_context(|| format!("reading {}", a.r1cs.display()))?;
-    let ptau = Ptau::from_bytes(&read(&a.ptau)?)
-        .with_context(|| format!("reading {}", a.ptau.display()))?;
+    let r1cs = read_r1cs(&a.circuit)?;
+    let ptau = read_ptau(&a.ptau)?;
     ptau.check_powers(&mut rand::rngs::OsRng)
         .with_context(|| format!("checking {}", a.ptau.display()))?;
     let z = read_zkey(&a.zkey)?;
