@@ -33,22 +33,9 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// Runs `snarkjs args…`, printing how long it took.
+/// Runs `snarkjs args…` ([`veil_interop::tool::run`]).
 fn snarkjs(cli: &Path, dir: &Path, args: &[&str]) -> Output {
-    let t = Instant::now();
-    let out = Command::new("node")
-        .arg(cli)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run node");
-    eprintln!(
-        "snarkjs {}: {:.1} s",
-        args.join(" "),
-        t.elapsed().as_secs_f64()
-    );
-    out
+    veil_interop::tool::run(cli, dir, args).expect("run node")
 }
 
 fn ok(out: Output, what: &str) -> String {

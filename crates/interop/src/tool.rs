@@ -2,7 +2,8 @@
 //! that run it beside veil.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
 
 /// `tools/snarkjs/node_modules/snarkjs/cli.js` of this checkout when it is
 /// installed and `node` runs; otherwise `None` after a loud skip notice
@@ -27,4 +28,22 @@ pub fn snarkjs_cli(what: &str) -> Option<PathBuf> {
     }
     eprintln!("\n!!!!!!!! SKIPPED {what}: {why} !!!!!!!!\n");
     None
+}
+
+/// Runs `node cli args…` in `dir` with stdin closed, and prints how long
+/// it took (the interop tests' record of snarkjs' speed).
+pub fn run(cli: &Path, dir: &Path, args: &[&str]) -> std::io::Result<Output> {
+    let t = Instant::now();
+    let out = Command::new("node")
+        .arg(cli)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()?;
+    eprintln!(
+        "snarkjs {}: {:.1} s",
+        args.join(" "),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(out)
 }

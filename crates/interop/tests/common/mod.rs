@@ -94,22 +94,10 @@ pub fn edited(magic: &[u8; 4], bytes: &[u8], id: u32, f: impl FnOnce(&mut Vec<u8
     join(magic, &s)
 }
 
-/// Runs `node cli args…` in `dir` (stdin closed), printing how long it
-/// took; whether it exited 0, and its stdout and stderr.
+/// Runs snarkjs ([`veil_interop::tool::run`]): whether it exited 0, and
+/// its stdout and stderr.
 pub fn snarkjs(cli: &std::path::Path, dir: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let t = std::time::Instant::now();
-    let out = std::process::Command::new("node")
-        .arg(cli)
-        .args(args)
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run node");
-    eprintln!(
-        "snarkjs {}: {:.1} s",
-        args.join(" "),
-        t.elapsed().as_secs_f64()
-    );
+    let out = veil_interop::tool::run(cli, dir, args).expect("run node");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
