@@ -270,7 +270,8 @@ fn secret_flags_are_refused_without_echoing_the_secret() {
 /// `veil bench --json` measures what it reports: one JSON object whose EVM
 /// section comes from executing the committed contracts on the bench's own
 /// proof (execution gas is exact; tx gas varies with the proof's zero
-/// bytes), and whose ledger operations are `null` until the contract exists.
+/// bytes), with the ledger contract's deposit and batched append measured
+/// on a fresh chain, and the operations not built yet `null`.
 #[test]
 fn bench_json_reports_evm_gas_measured_on_its_own_proofs() {
     let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
@@ -287,8 +288,11 @@ fn bench_json_reports_evm_gas_measured_on_its_own_proofs() {
     let calldata = tx - 202_650 - 21_000;
     assert!((4 * 356..=16 * 356).contains(&calldata), "{tx}");
     assert_eq!(evm["poseidon_hash_gas"]["t3"]["execution"], 22_287);
+    assert_eq!(evm["deposit_gas"], BENCH_DEPOSIT_GAS, "{evm}");
+    let all_in = evm["deposit_gas_all_in"].as_u64().expect("all-in gas");
+    let append = evm["append_batch_gas"]["tx"].as_u64().expect("append gas");
+    assert!(all_in > BENCH_DEPOSIT_GAS + append / 64, "{evm}");
     for op in [
-        "deposit_gas",
         "open_gas",
         "settle_gas_per_session_k64",
         "withdraw_gas",
@@ -300,3 +304,7 @@ fn bench_json_reports_evm_gas_measured_on_its_own_proofs() {
     }
     assert_eq!(v["circuits"]["settle_1"]["constraints"], 7_860);
 }
+
+/// A deposit's gas as `veil_evm::measure::ledger_gas` makes it (pinned in
+/// `crates/evm/tests/ledger_append.rs` too).
+const BENCH_DEPOSIT_GAS: u64 = 115_814;

@@ -480,3 +480,58 @@ pub fn root_word(root: &MerkleRoot) -> Word {
 pub fn word_u256(v: U256) -> Word {
     v.to_be_bytes()
 }
+
+/// The ledger's contracts as [`deploy`] put them on a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deployment {
+    /// `PoseidonT4`, for `H(NOTE, v, addr)` and node ids.
+    pub poseidon: EvmAddress,
+    /// The `tree_insert_64` verifier the ledger appends with.
+    pub verifier: EvmAddress,
+    /// `VeilLedger`.
+    pub ledger: EvmAddress,
+    /// Gas of the ledger's own deployment.
+    pub deploy_gas: u64,
+}
+
+/// A deployment failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// A contract is not in this build.
+    #[error(transparent)]
+    Artifact(#[from] crate::artifact::ArtifactError),
+    /// The chain refused a deployment.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+}
+
+/// Deploys `PoseidonT4`, the embedded verifier contract `verifier` (the
+/// `tree_insert_64` one: [`crate::verifier_contract_name`]) and
+/// `VeilLedger` over `token` from `deployer`, with [`LedgerParams::new`].
+pub fn deploy(
+    sandbox: &mut crate::Sandbox,
+    deployer: EvmAddress,
+    token: EvmAddress,
+    verifier: &str,
+    challenge_window: u64,
+    max_expiry_delta: u64,
+) -> Result<Deployment, DeployError> {
+    let poseidon_art = Artifact::embedded(&crate::poseidon::contract_name(4))?;
+    let (poseidon, _) = sandbox.deploy(deployer, &poseidon_art.bytecode)?;
+    let (verifier, _) = sandbox.deploy(deployer, &Artifact::embedded(verifier)?.bytecode)?;
+    let params = LedgerParams::new(
+        token,
+        poseidon,
+        verifier,
+        challenge_window,
+        max_expiry_delta,
+    );
+    let initcode = params.initcode(&Artifact::embedded(CONTRACT)?);
+    let (ledger, out) = sandbox.deploy(deployer, &initcode)?;
+    Ok(Deployment {
+        poseidon,
+        verifier,
+        ledger,
+        deploy_gas: out.gas_used,
+    })
+}

@@ -100,8 +100,7 @@ impl Chain {
     }
 }
 
-use veil_evm::ledger::{self, LedgerParams, LedgerRevert};
-use veil_evm::poseidon;
+use veil_evm::ledger::{self, LedgerRevert};
 
 /// §8.1 defaults of the embedded ledger.
 pub const CHALLENGE_WINDOW: u64 = 20;
@@ -156,31 +155,22 @@ impl LedgerChain {
         if let Some(code) = token_initcode {
             c.token = c.sandbox.deploy(d, code).expect("deploy token").0;
         }
-        let (poseidon, _) = c
-            .sandbox
-            .deploy(d, &artifact(&poseidon::contract_name(4)).bytecode)
-            .expect("deploy PoseidonT4");
-        let (verifier, _) = c
-            .sandbox
-            .deploy(d, &artifact(verifier).bytecode)
-            .expect("deploy the tree_insert_64 verifier");
-        let params = LedgerParams::new(
-            c.token,
-            poseidon,
+        let token = c.token;
+        let dep = ledger::deploy(
+            &mut c.sandbox,
+            d,
+            token,
             verifier,
             CHALLENGE_WINDOW,
             MAX_EXPIRY_DELTA,
-        );
-        let (ledger, out) = c
-            .sandbox
-            .deploy(d, &params.initcode(&artifact(ledger::CONTRACT)))
-            .expect("deploy VeilLedger");
+        )
+        .expect("deploy PoseidonT4, the verifier and VeilLedger");
         LedgerChain {
             c,
-            poseidon,
-            verifier,
-            ledger,
-            deploy_gas: out.gas_used,
+            poseidon: dep.poseidon,
+            verifier: dep.verifier,
+            ledger: dep.ledger,
+            deploy_gas: dep.deploy_gas,
         }
     }
 
