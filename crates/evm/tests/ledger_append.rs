@@ -351,12 +351,10 @@ fn bench_ledger_gas_is_measured_exactly() {
     assert_eq!(g.deposit.tx, BENCH_DEPOSIT_GAS);
     assert_eq!(g.append_batch.execution, BENCH_APPEND_EXECUTION);
     // 63 typical deposits and the checkpoint one, plus the append, per leaf.
-    let checkpoint = DEPOSIT_CHECKPOINT_EXTRA;
+    let checkpoint = chain::DEPOSIT_CHECKPOINT_GAS - chain::DEPOSIT_GAS;
     let batch = 64 * g.deposit.tx + checkpoint + g.append_batch.tx;
     assert_eq!(g.deposit_all_in, batch.div_ceil(64));
 }
 
 const BENCH_DEPOSIT_GAS: u64 = 115_814;
 const BENCH_APPEND_EXECUTION: u64 = 692_592;
-/// What the 64th deposit pays more than the others (the checkpoint slot).
-const DEPOSIT_CHECKPOINT_EXTRA: u64 = 136_710 - 114_472;

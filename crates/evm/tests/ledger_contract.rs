@@ -8,7 +8,7 @@
 mod chain;
 
 use ark_ff::UniformRand;
-use chain::{LedgerChain, LedgerState, refusal};
+use chain::{DEPOSIT_CHECKPOINT_GAS, DEPOSIT_GAS, LedgerChain, LedgerState, refusal};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use revm::primitives::U256;
@@ -28,8 +28,6 @@ use veil_primitives::value::Value;
 /// by an account that deposited before, the 64th (which writes a
 /// checkpoint); of a registration with 3 sizes. Deterministic.
 const DEPOSIT_FIRST_GAS: u64 = 165_772;
-const DEPOSIT_GAS: u64 = 114_472;
-const DEPOSIT_CHECKPOINT_GAS: u64 = 136_710;
 const REGISTER_GAS: u64 = 492_885;
 
 /// The field modulus r as a big-endian word (not an element: the first

@@ -102,6 +102,11 @@ impl Chain {
 
 use veil_evm::ledger::{self, LedgerRevert};
 
+/// Gas (receipt `gasUsed`) of a later deposit and of the 64th (which
+/// writes a checkpoint), pinned by `ledger_contract.rs`. Deterministic.
+pub const DEPOSIT_GAS: u64 = 114_472;
+pub const DEPOSIT_CHECKPOINT_GAS: u64 = 136_710;
+
 /// §8.1 defaults of the embedded ledger.
 pub const CHALLENGE_WINDOW: u64 = 20;
 pub const MAX_EXPIRY_DELTA: u64 = 10_000;
