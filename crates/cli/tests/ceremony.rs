@@ -2,7 +2,8 @@
 //! `crates/interop/tests/data` (made by snarkjs 0.7.6): a chain the
 //! library verifies with the hashes the commands print; a forged key and a
 //! missing file fail (exit 1) writing nothing; entropy on the command line
-//! is refused (exit 2).
+//! is refused (exit 2). The project's ceremony script end to end with
+//! `veil setup --from-ceremony` and `--verify`.
 
 use std::io::Write;
 use std::path::Path;
@@ -243,4 +244,101 @@ fn new_writes_snarkjs_initial_key_and_no_step_overwrites_a_key() {
         &p(dir.path(), "n.zkey"),
     ];
     assert_eq!(veil(&args, None).status.code(), Some(2));
+}
+
+/// Runs `tools/ceremony/run.sh` with this build's `veil` and a private
+/// proving-key cache.
+fn script(args: &[&str], cache: &Path) -> Output {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/ceremony/run.sh");
+    Command::new("bash")
+        .arg(path)
+        .args(args)
+        .env("VEIL", env!("CARGO_BIN_EXE_veil"))
+        .env("VEIL_PARAMS_CACHE", cache)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the ceremony script")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", text(o));
+    text(o)
+}
+
+fn cached(cache: &Path) -> usize {
+    std::fs::read_dir(cache).map(|d| d.count()).unwrap_or(0)
+}
+
+/// The project's script runs a ceremony for `settle_1` (three
+/// contributions and a beacon), pins its keys with `veil setup
+/// --from-ceremony --write-params`, and `veil setup --verify` re-checks
+/// them; a changed verifying key, the development pins, or keys that
+/// differ from the compiled-in pins are refused, installing nothing.
+#[test]
+fn ceremony_script_pins_keys_that_setup_verify_rechecks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (cer, params, cache) = (p(d, "ceremony"), p(d, "params"), d.join("cache"));
+    let ptau = d.join("pot13.ptau");
+    std::fs::write(
+        &ptau,
+        veil_interop::ptau::insecure_prepared_ptau(13, [3; 32]).unwrap(),
+    )
+    .unwrap();
+    ok(&script(
+        &["init", &cer, ptau.to_str().unwrap(), "settle_1"],
+        &cache,
+    ));
+    for name in ["alice", "bob", "carol"] {
+        ok(&script(&["contribute", &cer, name], &cache));
+    }
+    ok(&script(&["beacon", &cer, &"be".repeat(32), "10"], &cache));
+    let refused = script(&["contribute", &cer, "late"], &cache);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let out = ok(&script(&["finalize", &cer, &params], &cache));
+    assert!(out.contains("beacon #4 final beacon"), "{out}");
+    assert_eq!(cached(&cache), 1);
+    let record = std::fs::read_to_string(Path::new(&params).join("setup.json")).unwrap();
+    assert!(record.contains("\"source\": \"ceremony\""), "{record}");
+    assert!(Path::new(&cer).join("transcript.txt").exists());
+
+    let out = ok(&script(&["verify", &cer, &params], &cache));
+    assert!(out.contains("settle_1: OK"), "{out}");
+
+    // A verifying key that is not the transcript's.
+    let vk = Path::new(&params).join("settle_1.vk");
+    let good = std::fs::read(&vk).unwrap();
+    let mut bad = good.clone();
+    bad[40] ^= 1;
+    std::fs::write(&vk, &bad).unwrap();
+    let o = script(&["verify", &cer, &params], &cache);
+    assert!(
+        !o.status.success() && text(&o).contains("settle_1: FAILED"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(&vk, &good).unwrap();
+
+    // The committed development pins are not a ceremony's.
+    let committed = concat!(env!("CARGO_MANIFEST_DIR"), "/../../params");
+    let o = script(&["verify", &cer, committed], &cache);
+    assert!(
+        !o.status.success() && text(&o).contains("INSECURE development key"),
+        "{}",
+        text(&o)
+    );
+
+    // Installing against the compiled-in (development) pins: refused,
+    // nothing new in the cache.
+    let o = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(["setup", "--from-ceremony", &cer, "--circuit", "settle_1"])
+        .env("VEIL_PARAMS_CACHE", &cache)
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && text(&o).contains("nothing installed"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(cached(&cache), 1);
 }

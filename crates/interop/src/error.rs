@@ -167,6 +167,13 @@ pub enum InteropError {
     /// Synthesis or proving of a veil circuit failed.
     #[error(transparent)]
     Proof(#[from] ProofError),
+    /// A verified transcript falls short of the ceremony's policy
+    /// ([`crate::ceremony::Policy`]).
+    #[error("the transcript does not meet the ceremony policy: {0}")]
+    Policy(String),
+    /// Keys could not be described or stored.
+    #[error(transparent)]
+    Params(#[from] veil_proofs::ParamsError),
 }
 
 impl InteropError {

@@ -14,13 +14,16 @@
 //! - [`zkey`]: snarkjs' phase-2 proving-key files: `zkey new`, reading.
 //! - [`phase2`]: phase-2 contributions, beacons and transcript
 //!   verification, as snarkjs makes and checks them.
-//! - [`qap`]: snarkjs' R1CS-to-QAP reduction, to prove with a `.zkey`.
+//! - [`qap`]: proving with a `.zkey` straight from `.r1cs` and `.wtns`.
+//! - [`ceremony`]: a ceremony's final keys checked, described and pinned
+//!   for `veil setup --from-ceremony` and `--verify`.
 //! - [`tool`]: the pinned snarkjs, for the tests that run it.
 //!
 //! A separate crate so that nodes and clients, which only ever speak veil's
 //! own encodings (`docs/protocol.md` §7.2), do not link JSON point parsers.
 
 mod binfile;
+pub mod ceremony;
 pub mod decimal;
 pub mod error;
 pub mod export;

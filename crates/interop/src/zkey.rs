@@ -2,7 +2,7 @@
 //! ceremony: [`Zkey::new`] is `snarkjs zkey new` (δ = 1, no contribution),
 //! byte for byte; [`Zkey::from_bytes`] reads any Groth16 `.zkey` strictly;
 //! [`Zkey::proving_key`] is the arkworks key, to be used with
-//! [`crate::qap::CircomReduction`] (issue 11; `docs/interop.md`).
+//! [`veil_proofs::qap::CircomReduction`] (issue 11; `docs/interop.md`).
 //!
 //! Layout (`zkey_new.js`, `zkey_utils.js`), sections in `zkey new`'s file
 //! order (a contribution rewrites them in id order, [`Zkey::to_bytes`]):
@@ -18,7 +18,7 @@
 //! `A_w = Σ_j A_jw·ℓ_j·G1`, `B_w = Σ_j B_jw·ℓ_j`, and for `IC` (public `w`)
 //! and `C` (private `w`, divided by δ) `Σ_j (β·A_jw + α·B_jw + C_jw)·ℓ_j·G1`;
 //! `H_i = ℓ'_{2i+1}·G1/δ` in the Lagrange basis `ℓ'` of the size-`2m` domain
-//! (snarkjs' odd-coset form, hence [`crate::qap::CircomReduction`]).
+//! (snarkjs' odd-coset form, hence [`veil_proofs::qap::CircomReduction`]).
 
 use ark_bn254::{Bn254, Fq, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::pairing::Pairing;
@@ -506,7 +506,7 @@ impl Zkey {
     }
 
     /// The arkworks proving key (with its verifying key), for
-    /// [`crate::qap::CircomReduction`]: `a_query = A`, `b_g1_query`,
+    /// [`veil_proofs::qap::CircomReduction`]: `a_query = A`, `b_g1_query`,
     /// `b_g2_query`, `h_query = H`, `l_query = C`, `gamma_abc_g1 = IC`.
     pub fn proving_key(&self) -> ProvingKey<Bn254> {
         ProvingKey {

@@ -14,7 +14,9 @@ const CIRCUITS: [CircuitId; 2] = [CircuitId::Access, CircuitId::Settle(SettleSiz
 
 fn setup() -> (Prover, Verifier) {
     let store = ParamStore::open_default().expect("parameter store");
-    eprintln!("{}", store.insecure_warning());
+    if let Some(w) = store.insecure_warning(&CIRCUITS) {
+        eprintln!("{w}");
+    }
     let prover = Prover::from_store(&store, &CIRCUITS, None).expect("proving keys");
     let verifier = Verifier::from_store(&store, &CIRCUITS, None).expect("verifying keys");
     for (name, shape) in [

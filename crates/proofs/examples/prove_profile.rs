@@ -12,14 +12,21 @@ use veil_proofs::{CircuitId, ParamStore, SettleSize, samples};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = ParamStore::open_default()?;
-    eprintln!("{}", store.insecure_warning());
+    let circuits = [CircuitId::Access, CircuitId::Settle(SettleSize::K8)];
+    if let Some(w) = store.insecure_warning(&circuits) {
+        eprintln!("{w}");
+    }
     let runs = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(5u64);
 
     let pk = store.proving_key(CircuitId::Access, None)?;
-    let ctx = ProvingContext::new(pk.clone(), AccessCircuit::dummy())?;
+    let ctx = ProvingContext::new(
+        pk.clone(),
+        store.record().get(CircuitId::Access)?.reduction,
+        AccessCircuit::dummy(),
+    )?;
     for i in 0..runs {
         let (public, private) = samples::access(i, 100).ok_or("sample")?;
         let t = Instant::now();
@@ -54,7 +61,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let pk = store.proving_key(CircuitId::Settle(SettleSize::K8), None)?;
-    let ctx = ProvingContext::new(pk.clone(), SettleCircuit::<8>::dummy())?;
+    let ctx = ProvingContext::new(
+        pk.clone(),
+        store
+            .record()
+            .get(CircuitId::Settle(SettleSize::K8))?
+            .reduction,
+        SettleCircuit::<8>::dummy(),
+    )?;
     for i in 0..runs.min(3) {
         let (public, slots) = samples::settle(8, i).ok_or("sample")?;
         let c = SettleCircuit::<8>::new(public, slots)?;

@@ -117,6 +117,11 @@ pub enum ParamsError {
         #[source]
         source: ProofError,
     },
+    /// A ceremony key is pinned but its proving key is not in the cache.
+    #[error(
+        "the proving key of circuit {0} (from a ceremony) is not installed: run `veil setup --from-ceremony DIR` with the ceremony's final keys (docs/ceremony.md)"
+    )]
+    NotInstalled(CircuitId),
     /// No cache directory could be determined.
     #[error("no parameter cache directory: set VEIL_PARAMS_CACHE, XDG_CACHE_HOME or HOME")]
     NoCacheDir,

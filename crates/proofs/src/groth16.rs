@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ProofError, VerifyError};
 use crate::proof::Proof;
+use crate::qap::{CircomReduction, Reduction};
 
 /// The circuit trait every function here is generic over (re-exported).
 pub use ark_relations::gr1cs::ConstraintSynthesizer;
@@ -281,6 +282,7 @@ pub fn full_assignment<C: ConstraintSynthesizer<Fr>>(
 #[derive(Clone)]
 pub struct ProvingContext {
     pk: Arc<ProvingKey>,
+    reduction: Reduction,
     matrices: Arc<Vec<Matrix<Fr>>>,
     num_inputs: usize,
     num_constraints: usize,
@@ -288,9 +290,11 @@ pub struct ProvingContext {
 
 impl ProvingContext {
     /// Synthesizes `blank` (any instance of the circuit `pk` was made for)
-    /// in setup mode and keeps its matrices.
+    /// in setup mode and keeps its matrices; proofs use `reduction`, the
+    /// one `pk` was made for.
     pub fn new<C: ConstraintSynthesizer<Fr>>(
         pk: Arc<ProvingKey>,
+        reduction: Reduction,
         blank: C,
     ) -> Result<Self, ProofError> {
         let cs = ConstraintSystem::<Fr>::new_ref();
@@ -317,6 +321,7 @@ impl ProvingContext {
         }
         Ok(ProvingContext {
             pk,
+            reduction,
             matrices: Arc::new(matrices),
             num_inputs,
             num_constraints: cs.num_constraints(),
@@ -326,6 +331,11 @@ impl ProvingContext {
     /// The proving key.
     pub fn pk(&self) -> &Arc<ProvingKey> {
         &self.pk
+    }
+
+    /// The reduction the key was made for.
+    pub fn reduction(&self) -> Reduction {
+        self.reduction
     }
 
     /// Proves `circuit` for `statement`, as [`prove`] does.
@@ -369,32 +379,11 @@ impl ProvingContext {
         self.check_satisfied(&full)?;
         let synthesis = t0.elapsed();
 
-        let mut witness_map = Duration::ZERO;
-        if profile {
-            let t = Instant::now();
-            LibsnarkReduction::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
-                &self.matrices,
-                self.num_inputs,
-                self.num_constraints,
-                &full,
-            )
-            .map_err(err)?;
-            witness_map = t.elapsed();
+        let (witness_map, proving, proof) = match self.reduction {
+            Reduction::Libsnark => self.create::<LibsnarkReduction, R>(&full, rng, profile),
+            Reduction::Circom => self.create::<CircomReduction, R>(&full, rng, profile),
         }
-        let t1 = Instant::now();
-        let r = Fr::rand(rng);
-        let s = Fr::rand(rng);
-        let proof = Groth16::<Bn254>::create_proof_with_reduction_and_matrices(
-            &self.pk,
-            r,
-            s,
-            &self.matrices,
-            self.num_inputs,
-            self.num_constraints,
-            &full,
-        )
         .map_err(err)?;
-        let proving = t1.elapsed();
         let proof = Proof::from_ark(proof)
             .ok_or_else(|| ProofError::Synthesis("prover produced a point at infinity".into()))?;
         Ok((
@@ -405,6 +394,41 @@ impl ProvingContext {
                 proving,
             },
         ))
+    }
+
+    /// The proof of the full assignment `z` with reduction `Q`, and the
+    /// time of its witness map (measured separately only if `profile`) and
+    /// of the whole proof.
+    fn create<Q: R1CSToQAP, R: RngCore + CryptoRng>(
+        &self,
+        z: &[Fr],
+        rng: &mut R,
+        profile: bool,
+    ) -> Result<(Duration, Duration, ark_groth16::Proof<Bn254>), ark_relations::gr1cs::SynthesisError>
+    {
+        let mut witness_map = Duration::ZERO;
+        if profile {
+            let t = Instant::now();
+            Q::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
+                &self.matrices,
+                self.num_inputs,
+                self.num_constraints,
+                z,
+            )?;
+            witness_map = t.elapsed();
+        }
+        let t = Instant::now();
+        let (r, s) = (Fr::rand(rng), Fr::rand(rng));
+        let proof = Groth16::<Bn254, Q>::create_proof_with_reduction_and_matrices(
+            &self.pk,
+            r,
+            s,
+            &self.matrices,
+            self.num_inputs,
+            self.num_constraints,
+            z,
+        )?;
+        Ok((witness_map, t.elapsed(), proof))
     }
 
     /// Checks `⟨A_i, z⟩ · ⟨B_i, z⟩ = ⟨C_i, z⟩` for every constraint `i`.
@@ -798,7 +822,12 @@ mod tests {
     }
 
     fn context() -> ProvingContext {
-        ProvingContext::new(Arc::new(keys().0.clone()), Toy::blank()).unwrap()
+        ProvingContext::new(
+            Arc::new(keys().0.clone()),
+            Reduction::Libsnark,
+            Toy::blank(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -830,7 +859,7 @@ mod tests {
     fn context_refuses_a_key_of_another_circuit() {
         let other = dev_setup("other", super::toy::Small).unwrap();
         assert!(matches!(
-            ProvingContext::new(Arc::new(other), Toy::blank()),
+            ProvingContext::new(Arc::new(other), Reduction::Libsnark, Toy::blank()),
             Err(ProofError::StatementMismatch(_))
         ));
     }

@@ -4,8 +4,11 @@
 //!
 //! Spec: `docs/protocol.md` §7 (Proofs, tokens and parameters).
 //!
-//! Every key this crate makes today is an INSECURE development key (public
-//! seed); [`INSECURE_WARNING`] must be shown wherever they are used.
+//! The keys this crate makes itself are INSECURE development keys (public
+//! seed); [`INSECURE_WARNING`] must be shown wherever they are used. Keys
+//! from a phase-2 ceremony are installed by `veil setup --from-ceremony`
+//! (`veil-interop` reads and checks the transcript) and pinned the same way
+//! (`docs/ceremony.md`).
 
 pub mod circuit;
 pub mod circuits;
@@ -13,6 +16,7 @@ pub mod error;
 pub mod groth16;
 pub mod params;
 pub mod proof;
+pub mod qap;
 pub mod prover;
 pub mod samples;
 pub mod token;
@@ -23,6 +27,7 @@ pub use error::{ParamsError, ProofError, VerifyError};
 pub use groth16::{INSECURE_WARNING, PreparedKey, ProvingContext, ProvingKey};
 pub use params::{ParamStore, SetupEvent};
 pub use proof::Proof;
+pub use qap::Reduction;
 pub use prover::Prover;
 pub use token::{AccessToken, SettleProof, WithdrawProof};
 pub use verifier::Verifier;

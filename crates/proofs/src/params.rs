@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::circuit::{CircuitId, SettleSize};
 use crate::error::{ParamsError, ProofError};
 use crate::groth16::{self, DEV_SEED_LABEL, INSECURE_WARNING, ProvingKey};
+use crate::qap::Reduction;
 
 /// The committed setup record, compiled in.
 const COMMITTED_RECORD: &str = include_str!("../../../params/setup.json");
@@ -45,7 +46,7 @@ fn committed_vk(id: CircuitId) -> &'static [u8] {
 /// The arkworks release the keys were made and are read with.
 pub const ARKWORKS_VERSION: &str = "ark-groth16 0.6.0 (BN254)";
 
-/// The security label of every current key.
+/// The security label of every development key.
 pub const DEV_SECURITY: &str = "INSECURE development setup";
 
 /// Environment variable naming the proving-key cache directory.
@@ -57,12 +58,9 @@ pub const PARAMS_DIR_ENV: &str = "VEIL_PARAMS_DIR";
 /// One circuit's entry in `params/setup.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CircuitRecord {
-    /// Always [`DEV_SECURITY`] for now.
-    pub security: String,
-    /// How the setup randomness was derived (public).
-    pub seed_label: String,
-    /// The 32-byte ChaCha20 seed, hex.
-    pub seed: String,
+    /// Where the keys come from (`"source"`: `dev` or `ceremony`).
+    #[serde(flatten)]
+    pub origin: KeyOrigin,
     /// R1CS constraints of the circuit the keys are for.
     pub constraints: usize,
     /// Public inputs (not counting the constant one).
@@ -77,6 +75,107 @@ pub struct CircuitRecord {
     pub pk_bytes: u64,
     /// [`ARKWORKS_VERSION`].
     pub arkworks: String,
+    /// The R1CS-to-QAP reduction the proving key was made for.
+    pub reduction: Reduction,
+}
+
+impl CircuitRecord {
+    /// True for the INSECURE development keys.
+    pub fn is_dev(&self) -> bool {
+        matches!(self.origin, KeyOrigin::Dev { .. })
+    }
+
+    /// The fields in which `other` differs from this record (empty if
+    /// they are equal), for a mismatch that says what differs.
+    pub fn differences(&self, other: &CircuitRecord) -> Vec<&'static str> {
+        let mut d = Vec::new();
+        match (&self.origin, &other.origin) {
+            (KeyOrigin::Ceremony(a), KeyOrigin::Ceremony(b)) => {
+                let fields = [
+                    (
+                        "transcript_sha256",
+                        a.transcript_sha256 == b.transcript_sha256,
+                    ),
+                    ("transcript_bytes", a.transcript_bytes == b.transcript_bytes),
+                    ("ptau_sha256", a.ptau_sha256 == b.ptau_sha256),
+                    ("circuit_hash", a.circuit_hash == b.circuit_hash),
+                    ("contributions", a.contributions == b.contributions),
+                ];
+                d.extend(fields.iter().filter(|(_, eq)| !eq).map(|(n, _)| *n));
+            }
+            (a, b) if a != b => d.push("source"),
+            _ => {}
+        }
+        let fields = [
+            ("constraints", self.constraints == other.constraints),
+            ("public_inputs", self.public_inputs == other.public_inputs),
+            ("vk_sha256", self.vk_sha256 == other.vk_sha256),
+            ("vk_bytes", self.vk_bytes == other.vk_bytes),
+            ("pk_sha256", self.pk_sha256 == other.pk_sha256),
+            ("pk_bytes", self.pk_bytes == other.pk_bytes),
+            ("arkworks", self.arkworks == other.arkworks),
+            ("reduction", self.reduction == other.reduction),
+        ];
+        d.extend(fields.iter().filter(|(_, eq)| !eq).map(|(n, _)| *n));
+        d
+    }
+}
+
+/// Where a circuit's keys come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum KeyOrigin {
+    /// The INSECURE development setup from a public seed
+    /// (`docs/protocol.md` §7.3): anyone can forge proofs.
+    Dev {
+        /// Always [`DEV_SECURITY`].
+        security: String,
+        /// How the setup randomness was derived (public).
+        seed_label: String,
+        /// The 32-byte ChaCha20 seed, hex.
+        seed: String,
+    },
+    /// The final key of a phase-2 ceremony (`docs/ceremony.md`).
+    Ceremony(CeremonyRecord),
+}
+
+/// What pins a ceremony key to its transcript (`docs/ceremony.md`,
+/// "What is pinned").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CeremonyRecord {
+    /// SHA-256 of the final `.zkey` (it carries every contribution's
+    /// record: it is the phase-2 transcript), hex.
+    pub transcript_sha256: String,
+    /// Size of the final `.zkey` in bytes.
+    pub transcript_bytes: u64,
+    /// SHA-256 of the prepared phase-1 `.ptau` the transcript starts from.
+    pub ptau_sha256: String,
+    /// snarkjs' circuit hash of the initial key (BLAKE2b-512), hex.
+    pub circuit_hash: String,
+    /// The contributions, oldest first.
+    pub contributions: Vec<ContributionRecord>,
+}
+
+/// One phase-2 contribution, as `snarkjs zkey verify` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContributionRecord {
+    /// The contribution hash (BLAKE2b-512 of its public key), hex.
+    pub hash: String,
+    /// The contributor's public name, if given.
+    pub name: Option<String>,
+    /// For a beacon: the public random value (hex) and the iteration
+    /// exponent (it was hashed `2^exp` times).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beacon: Option<BeaconRecord>,
+}
+
+/// A beacon contribution's public parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeaconRecord {
+    /// The beacon value, hex.
+    pub hash: String,
+    /// The iteration exponent.
+    pub iterations_exp: u8,
 }
 
 /// The whole setup record: one entry per circuit name.
@@ -109,6 +208,23 @@ impl SetupRecord {
             .ok_or(ParamsError::NotPinned(id))
     }
 
+    /// The record's headline: which keys are INSECURE, if any.
+    pub fn summary(&self) -> String {
+        let dev: Vec<&str> = self
+            .circuits
+            .iter()
+            .filter(|(_, r)| r.is_dev())
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if dev.is_empty() {
+            return "Keys from the phase-2 ceremony whose transcript these entries pin; re-check them with `veil setup --verify DIR` (docs/ceremony.md).".into();
+        }
+        format!(
+            "{INSECURE_WARNING} Development keys: {}. Regenerate with `veil setup --dev --circuit all --write-params`; replace with `veil setup --from-ceremony DIR --write-params` (docs/ceremony.md).",
+            dev.join(", ")
+        )
+    }
+
     /// Pretty JSON, as committed.
     pub fn to_json(&self) -> String {
         let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
@@ -131,9 +247,10 @@ pub enum SetupEvent {
 /// A progress callback.
 pub type Progress<'a> = &'a (dyn Fn(SetupEvent) + Sync);
 
-/// Development keys of one circuit with their record.
+/// The keys of one circuit with their record: made by the development
+/// setup ([`dev_keys`]) or installed from a ceremony transcript.
 #[derive(Clone)]
-pub struct DevKeys {
+pub struct SetupKeys {
     /// The circuit.
     pub circuit: CircuitId,
     /// The proving key (contains the verifying key).
@@ -159,13 +276,62 @@ fn vk_to_bytes(vk: &VerifyingKey<Bn254>) -> Vec<u8> {
     v
 }
 
+impl std::fmt::Debug for SetupKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetupKeys")
+            .field("circuit", &self.circuit)
+            .field("record", &self.record)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SetupKeys {
+    /// Describes `pk`, a key of `id` (a circuit of `constraints`
+    /// constraints) made for `reduction`, from `origin`.
+    pub fn new(
+        id: CircuitId,
+        pk: ProvingKey,
+        origin: KeyOrigin,
+        reduction: Reduction,
+        constraints: usize,
+        setup_time: Duration,
+    ) -> Result<Self, ParamsError> {
+        let vk_bytes = vk_to_bytes(&pk.vk);
+        let mut pk_bytes = Vec::with_capacity(pk.uncompressed_size());
+        pk.serialize_uncompressed(&mut pk_bytes)
+            .map_err(|e| ParamsError::Setup {
+                circuit: id,
+                source: ProofError::Synthesis(e.to_string()),
+            })?;
+        let record = CircuitRecord {
+            origin,
+            constraints,
+            public_inputs: pk.vk.gamma_abc_g1.len().saturating_sub(1),
+            vk_sha256: sha256_hex(&vk_bytes),
+            vk_bytes: vk_bytes.len(),
+            pk_sha256: sha256_hex(&pk_bytes),
+            pk_bytes: pk_bytes.len() as u64,
+            arkworks: ARKWORKS_VERSION.into(),
+            reduction,
+        };
+        Ok(SetupKeys {
+            circuit: id,
+            pk: Arc::new(pk),
+            record,
+            vk_bytes,
+            pk_bytes,
+            setup_time,
+        })
+    }
+}
+
 /// Runs the development setup of one circuit, given its blank circuit, and
 /// describes it. INSECURE (see [`INSECURE_WARNING`]); unpinned: this is how
 /// pins are made (`veil setup --dev --write-params`).
 pub fn dev_keys_for<C: ConstraintSynthesizer<Fr> + Clone>(
     id: CircuitId,
     blank: C,
-) -> Result<DevKeys, ParamsError> {
+) -> Result<SetupKeys, ParamsError> {
     let setup_err = |source| ParamsError::Setup {
         circuit: id,
         source,
@@ -173,41 +339,29 @@ pub fn dev_keys_for<C: ConstraintSynthesizer<Fr> + Clone>(
     let shape = groth16::circuit_shape(blank.clone()).map_err(setup_err)?;
     let t = Instant::now();
     let pk = groth16::dev_setup(id.name(), blank).map_err(setup_err)?;
-    let setup_time = t.elapsed();
-    let vk_bytes = vk_to_bytes(&pk.vk);
-    let mut pk_bytes = Vec::with_capacity(pk.uncompressed_size());
-    pk.serialize_uncompressed(&mut pk_bytes)
-        .map_err(|e| setup_err(ProofError::Synthesis(e.to_string())))?;
-    let record = CircuitRecord {
+    let origin = KeyOrigin::Dev {
         security: DEV_SECURITY.into(),
         seed_label: format!("SHA-256(\"{DEV_SEED_LABEL}\" ‖ \"{}\")", id.name()),
         seed: hex::encode(groth16::dev_seed(id.name())),
-        constraints: shape.constraints,
-        public_inputs: shape.public_inputs,
-        vk_sha256: sha256_hex(&vk_bytes),
-        vk_bytes: vk_bytes.len(),
-        pk_sha256: sha256_hex(&pk_bytes),
-        pk_bytes: pk_bytes.len() as u64,
-        arkworks: ARKWORKS_VERSION.into(),
     };
-    Ok(DevKeys {
-        circuit: id,
-        pk: Arc::new(pk),
-        record,
-        vk_bytes,
-        pk_bytes,
-        setup_time,
-    })
+    SetupKeys::new(
+        id,
+        pk,
+        origin,
+        Reduction::Libsnark,
+        shape.constraints,
+        t.elapsed(),
+    )
 }
 
 /// Runs the development setup of `id` on the current circuit definition.
-pub fn dev_keys(id: CircuitId) -> Result<DevKeys, ParamsError> {
+pub fn dev_keys(id: CircuitId) -> Result<SetupKeys, ParamsError> {
     crate::circuits::with_blank(id, DevKeysFor)
 }
 
 struct DevKeysFor;
 impl crate::circuits::BlankVisitor for DevKeysFor {
-    type Output = Result<DevKeys, ParamsError>;
+    type Output = Result<SetupKeys, ParamsError>;
     fn visit<C: ConstraintSynthesizer<Fr> + Clone>(self, id: CircuitId, blank: C) -> Self::Output {
         dev_keys_for(id, blank)
     }
@@ -251,24 +405,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ParamsError> {
 }
 
 /// Writes `params/<name>.vk` for each of `keys` and merges their entries
-/// into `<dir>/setup.json` (the regeneration path, `veil setup --dev
-/// --write-params`).
-pub fn write_params(dir: &Path, keys: &[&DevKeys]) -> Result<(), ParamsError> {
+/// into `<dir>/setup.json` (`veil setup --dev --write-params`, and `veil
+/// setup --from-ceremony DIR --write-params`).
+pub fn write_params(dir: &Path, keys: &[&SetupKeys]) -> Result<(), ParamsError> {
     let record_path = dir.join("setup.json");
     let mut record = match fs::read_to_string(&record_path) {
         Ok(text) => SetupRecord::parse(&text, &record_path)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => SetupRecord::default(),
         Err(e) => return Err(ParamsError::io(&record_path, e)),
     };
-    record.warning = format!(
-        "{INSECURE_WARNING} Regenerate with `veil setup --dev --circuit all --write-params`."
-    );
     for k in keys {
         write_atomic(&dir.join(format!("{}.vk", k.circuit.name())), &k.vk_bytes)?;
         record
             .circuits
             .insert(k.circuit.name().to_owned(), k.record.clone());
     }
+    record.warning = record.summary();
     write_atomic(&record_path, record.to_json().as_bytes())
 }
 
@@ -329,10 +481,13 @@ impl ParamStore {
         &self.cache_dir
     }
 
-    /// Every key this store hands out is a development key: callers must
-    /// show this warning.
-    pub fn insecure_warning(&self) -> &'static str {
-        INSECURE_WARNING
+    /// [`INSECURE_WARNING`] if any of `circuits` has development keys
+    /// (callers must show it), `None` if all come from a ceremony.
+    pub fn insecure_warning(&self, circuits: &[CircuitId]) -> Option<&'static str> {
+        circuits
+            .iter()
+            .any(|id| self.record.get(*id).map_or(true, CircuitRecord::is_dev))
+            .then_some(INSECURE_WARNING)
     }
 
     /// The cache file of `id`'s proving key (named by its pinned hash, so
@@ -346,17 +501,19 @@ impl ParamStore {
         self.cache_dir.join(format!("{}-{tag}.pk", id.name()))
     }
 
-    /// Caches freshly generated keys under their own hash (the regeneration
-    /// path: the pins are about to be rewritten from `keys.record`).
-    pub fn cache_dev_keys(&self, keys: &DevKeys) -> Result<PathBuf, ParamsError> {
+    /// Caches keys under their own hash (regeneration or installation: the
+    /// pins are `keys.record`, already checked or about to be written).
+    pub fn cache_keys(&self, keys: &SetupKeys) -> Result<PathBuf, ParamsError> {
         let path = self.pk_cache_path_for(keys.circuit, &keys.record);
         write_atomic(&path, &keys.pk_bytes)?;
         Ok(path)
     }
 
     /// The proving key of `id`: from the cache if its hash matches the pin,
-    /// else generated (development setup), checked against the pin and
-    /// cached. A cached file with the wrong hash is refused, not replaced.
+    /// else, for development keys, generated, checked against the pin and
+    /// cached; a ceremony key that is not installed is an error naming the
+    /// command that installs it. A cached file with the wrong hash is
+    /// refused, not replaced.
     pub fn proving_key(
         &self,
         id: CircuitId,
@@ -369,7 +526,7 @@ impl ParamStore {
         &self,
         id: CircuitId,
         progress: Option<Progress<'_>>,
-        generate: impl FnOnce() -> Result<DevKeys, ParamsError>,
+        generate: impl FnOnce() -> Result<SetupKeys, ParamsError>,
     ) -> Result<Arc<ProvingKey>, ParamsError> {
         let pin = self.record.get(id)?.clone();
         let path = self.pk_cache_path(id)?;
@@ -400,6 +557,9 @@ impl ParamStore {
                         })?;
                 emit(SetupEvent::Cached(id));
                 Ok(Arc::new(pk))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !pin.is_dev() => {
+                Err(ParamsError::NotInstalled(id))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 emit(SetupEvent::Generating(id));

@@ -16,6 +16,7 @@ use crate::circuit::{CircuitId, SettleSize};
 use crate::error::{ParamsError, ProofError};
 use crate::groth16::{ConstraintSynthesizer, ProvingContext, ProvingKey};
 use crate::params::{ParamStore, Progress};
+use crate::qap::Reduction;
 use crate::token::{AccessToken, SettleProof, WithdrawProof};
 use veil_primitives::Fr;
 
@@ -23,13 +24,13 @@ use veil_primitives::Fr;
 #[derive(Clone)]
 pub struct Prover {
     keys: BTreeMap<CircuitId, ProvingContext>,
-    warning: &'static str,
+    warning: Option<&'static str>,
 }
 
 impl Prover {
-    /// Loads (or generates and caches) the proving keys of `circuits` from
-    /// `store`. The keys are INSECURE development keys: show
-    /// [`Prover::insecure_warning`].
+    /// Loads (or, for development keys, generates and caches) the proving
+    /// keys of `circuits` from `store`, each proving with the reduction its
+    /// record names. Show [`Prover::insecure_warning`] if it is `Some`.
     pub fn from_store(
         store: &ParamStore,
         circuits: &[CircuitId],
@@ -38,22 +39,25 @@ impl Prover {
         let mut keys = BTreeMap::new();
         for &id in circuits {
             let pk = store.proving_key(id, progress)?;
-            let ctx = crate::circuits::with_blank(id, ContextFor(pk)).map_err(|source| {
-                ParamsError::Setup {
-                    circuit: id,
-                    source,
-                }
-            })?;
+            let reduction = store.record().get(id)?.reduction;
+            let ctx =
+                crate::circuits::with_blank(id, ContextFor(pk, reduction)).map_err(|source| {
+                    ParamsError::Setup {
+                        circuit: id,
+                        source,
+                    }
+                })?;
             keys.insert(id, ctx);
         }
         Ok(Prover {
             keys,
-            warning: store.insecure_warning(),
+            warning: store.insecure_warning(circuits),
         })
     }
 
-    /// The warning to show for the keys this prover holds.
-    pub fn insecure_warning(&self) -> &'static str {
+    /// The warning to show if any key this prover holds is a development
+    /// key.
+    pub fn insecure_warning(&self) -> Option<&'static str> {
         self.warning
     }
 
@@ -139,12 +143,12 @@ impl Prover {
 }
 
 /// Builds a [`ProvingContext`] from the blank circuit of a [`CircuitId`].
-struct ContextFor(Arc<ProvingKey>);
+struct ContextFor(Arc<ProvingKey>, Reduction);
 
 impl crate::circuits::BlankVisitor for ContextFor {
     type Output = Result<ProvingContext, ProofError>;
     fn visit<C: ConstraintSynthesizer<Fr> + Clone>(self, _id: CircuitId, blank: C) -> Self::Output {
-        ProvingContext::new(self.0, blank)
+        ProvingContext::new(self.0, self.1, blank)
     }
     fn unavailable(self, id: CircuitId) -> Self::Output {
         Err(ProofError::MissingKey(id))

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
-use veil_proofs::params::{self, SetupEvent, SetupRecord};
+use veil_proofs::params::{
+    self, CeremonyRecord, ContributionRecord, KeyOrigin, SetupEvent, SetupRecord,
+};
 use veil_proofs::{CircuitId, ParamStore, ParamsError};
 
 fn params_dir() -> &'static Path {
@@ -60,7 +62,10 @@ fn every_committed_vk_file_matches_its_pin_and_is_labelled_insecure() {
         let bytes = std::fs::read(params_dir().join(format!("{name}.vk"))).expect("vk file");
         assert_eq!(hex::encode(Sha256::digest(&bytes)), rec.vk_sha256, "{name}");
         assert_eq!(bytes.len(), rec.vk_bytes);
-        assert_eq!(rec.security, "INSECURE development setup");
+        assert!(
+            matches!(&rec.origin, KeyOrigin::Dev { security, .. } if security == "INSECURE development setup")
+        );
+        assert_eq!(rec.reduction, veil_proofs::Reduction::Libsnark);
         let id: CircuitId = name.parse().unwrap();
         let vk = params::vk_from_pinned_bytes(id, rec, &bytes).expect("decodes");
         assert_eq!(vk.gamma_abc_g1.len(), rec.public_inputs + 1);
@@ -240,4 +245,73 @@ fn write_params_regenerates_a_record() {
         std::fs::read(dir.path().join("withdraw.vk")).unwrap(),
         keys.vk_bytes
     );
+}
+
+/// A record pinning `withdraw` to a ceremony key that is not installed.
+fn ceremony_record() -> SetupRecord {
+    let mut record = SetupRecord::committed().unwrap();
+    if let Some(r) = record.circuits.get_mut("withdraw") {
+        r.origin = KeyOrigin::Ceremony(CeremonyRecord {
+            transcript_sha256: "ab".repeat(32),
+            transcript_bytes: 1234,
+            ptau_sha256: "cd".repeat(32),
+            circuit_hash: "ef".repeat(64),
+            contributions: vec![ContributionRecord {
+                hash: "01".repeat(64),
+                name: Some("alice".into()),
+                beacon: None,
+            }],
+        });
+        r.reduction = veil_proofs::Reduction::Circom;
+    }
+    record
+}
+
+#[test]
+fn a_ceremony_pin_is_never_filled_with_a_development_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ParamStore::open_dir(dir.path())
+        .unwrap()
+        .with_record(ceremony_record());
+    match store.proving_key(CircuitId::Withdraw, None) {
+        Err(e @ ParamsError::NotInstalled(CircuitId::Withdraw)) => {
+            assert!(e.to_string().contains("--from-ceremony"), "{e}")
+        }
+        other => panic!("expected NotInstalled, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+    // The warning follows the circuits asked for.
+    assert!(store.insecure_warning(&[CircuitId::Withdraw]).is_none());
+    assert!(
+        store
+            .insecure_warning(&[CircuitId::Withdraw, CircuitId::Access])
+            .is_some()
+    );
+}
+
+#[test]
+fn a_ceremony_record_round_trips_and_says_what_differs() {
+    let record = ceremony_record();
+    let text = record.to_json();
+    assert!(text.contains("\"source\": \"ceremony\""), "{text}");
+    assert!(text.contains("\"reduction\": \"circom\""), "{text}");
+    let back = SetupRecord::parse(&text, Path::new("setup.json")).unwrap();
+    assert_eq!(back, record);
+    let pin = record.get(CircuitId::Withdraw).unwrap();
+    let dev = SetupRecord::committed().unwrap();
+    let dev = dev.get(CircuitId::Withdraw).unwrap();
+    assert_eq!(pin.differences(dev), vec!["source", "reduction"]);
+    let mut other = pin.clone();
+    if let KeyOrigin::Ceremony(c) = &mut other.origin {
+        c.contributions[0].name = None;
+    }
+    assert_eq!(pin.differences(&other), vec!["contributions"]);
+    // A record without a source or reduction does not parse.
+    let stripped = text.replace("\"source\": \"ceremony\",", "");
+    assert!(SetupRecord::parse(&stripped, Path::new("setup.json")).is_err());
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow};
 use rand::rngs::OsRng;
 use serde_json::{Value as Json, json};
 use veil_proofs::groth16::{self, PreparedKey, ProveProfile, ProvingContext};
-use veil_proofs::params::{self, DevKeys};
+use veil_proofs::params::{self, SetupKeys};
 use veil_proofs::{AccessToken, CircuitId, Proof, SettleProof, SettleSize, WithdrawProof, samples};
 
 /// Arguments of `veil bench`.
@@ -66,7 +66,7 @@ struct Instance<C> {
 }
 
 fn bench_one<C>(
-    keys: &DevKeys,
+    keys: &SetupKeys,
     runs: u32,
     make: &dyn Fn(u64) -> anyhow::Result<Instance<C>>,
 ) -> anyhow::Result<(CircuitBench, Vec<(Vec<veil_primitives::Fr>, Proof)>)>
@@ -75,7 +75,7 @@ where
 {
     let pvk = PreparedKey::new(&keys.pk.vk);
     // Built once per circuit, as `Prover` does: the matrices are cached.
-    let ctx = ProvingContext::new(keys.pk.clone(), make(0)?.circuit)?;
+    let ctx = ProvingContext::new(keys.pk.clone(), keys.record.reduction, make(0)?.circuit)?;
     let mut rng = OsRng;
     let (mut prove, mut verify, mut proofs) = (Vec::new(), Vec::new(), Vec::new());
     let mut token_bytes = 0;
@@ -159,7 +159,7 @@ fn tree_insert_64_instance(
 
 /// Batch verification of 64 access proofs: milliseconds per proof.
 fn batch_verify_64(
-    keys: &DevKeys,
+    keys: &SetupKeys,
     proofs: &[(Vec<veil_primitives::Fr>, Proof)],
 ) -> anyhow::Result<f64> {
     let pvk = PreparedKey::new(&keys.pk.vk);

@@ -10,5 +10,6 @@ pub mod ledger;
 pub mod node;
 pub mod node_conn;
 pub mod setup;
+pub mod setup_ceremony;
 pub mod voucher;
 pub mod wallet;

@@ -1,30 +1,50 @@
-//! `veil setup`: generate Groth16 keys. Only the INSECURE development setup
-//! exists (public seed, `docs/protocol.md` §7.3); there is no ceremony yet.
+//! `veil setup`: Groth16 keys. `--from-ceremony DIR` installs a phase-2
+//! ceremony's final keys and `--verify DIR` re-checks the pinned ones
+//! against the transcript (`setup_ceremony.rs`, `docs/ceremony.md`);
+//! `--dev` makes the INSECURE development keys from a public seed
+//! (`docs/protocol.md` §7.3).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use veil_proofs::params::{self, DevKeys, ParamStore, SetupEvent};
+use veil_proofs::params::{self, ParamStore, SetupEvent, SetupKeys};
 use veil_proofs::{CircuitId, INSECURE_WARNING};
 
 /// Arguments of `veil setup`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Generate INSECURE development keys from a public seed (required: no
-    /// ceremony is implemented yet).
-    #[arg(long)]
+    /// Generate INSECURE development keys from a public seed (tests and
+    /// the demo's quick path only).
+    #[arg(long, conflicts_with_all = ["from_ceremony", "verify"])]
     pub dev: bool,
+    /// Install the final keys of a ceremony from DIR (`phase1.ptau`,
+    /// `<circuit>.zkey`): each transcript is verified against veil's own
+    /// R1CS and must equal the pinned record (or, with --write-params,
+    /// becomes it). Nothing is installed from a transcript that fails.
+    #[arg(long, value_name = "DIR", conflicts_with = "verify")]
+    pub from_ceremony: Option<PathBuf>,
+    /// Re-check the keys pinned in --params-dir (record and verifying
+    /// keys) against the ceremony transcript in DIR; exits non-zero on any
+    /// mismatch or development key.
+    #[arg(long, value_name = "DIR")]
+    pub verify: Option<PathBuf>,
+    /// The prepared phase-1 file (default: DIR/phase1.ptau).
+    #[arg(long, value_name = "FILE")]
+    pub ptau: Option<PathBuf>,
+    /// Contributions each transcript needs before its final beacon.
+    #[arg(long, default_value_t = veil_interop::ceremony::Policy::PROJECT.min_contributions)]
+    pub min_contributions: usize,
     /// Which circuit: access, withdraw, settle_1, settle_8, settle_64,
-    /// tree_insert_64, or all.
+    /// tree_insert_64, a comma-separated list, or all.
     #[arg(long, default_value = "all")]
     pub circuit: String,
-    /// Also (re)write the committed verifying keys `params/<name>.vk` and the
-    /// record `params/setup.json` from the current circuits.
+    /// Also (re)write the verifying keys `<params-dir>/<name>.vk` and the
+    /// record `<params-dir>/setup.json` from these keys.
     #[arg(long)]
     pub write_params: bool,
-    /// Where `--write-params` writes.
+    /// Where --write-params writes and --verify reads.
     #[arg(long, default_value = "params")]
     pub params_dir: PathBuf,
 }
@@ -49,7 +69,7 @@ pub fn print_insecure_banner() {
     eprintln!("{line}\n!! {INSECURE_WARNING}\n{line}");
 }
 
-fn spinner(msg: String) -> ProgressBar {
+pub(super) fn spinner(msg: String) -> ProgressBar {
     let pb = ProgressBar::new_spinner();
     pb.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
@@ -61,24 +81,34 @@ fn spinner(msg: String) -> ProgressBar {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(dir) = &args.from_ceremony {
+        return super::setup_ceremony::install(&args, dir);
+    }
+    if let Some(dir) = &args.verify {
+        return super::setup_ceremony::verify(&args, dir);
+    }
     if !args.dev {
         bail!(
-            "only the development setup exists: no multi-party ceremony is implemented yet. \
-             Run `veil setup --dev` for INSECURE keys from a public seed."
+            "choose where keys come from: --from-ceremony DIR (a ceremony's final keys), \
+             --verify DIR (re-check the pinned ones), or --dev (INSECURE keys from a public seed)"
         );
     }
+    dev(&args)
+}
+
+fn dev(args: &Args) -> anyhow::Result<()> {
     let circuits = parse_circuits(&args.circuit)?;
     print_insecure_banner();
     let store = ParamStore::open_default()?;
     eprintln!("proving-key cache: {}", store.cache_dir().display());
 
-    let mut fresh: Vec<DevKeys> = Vec::new();
+    let mut fresh: Vec<SetupKeys> = Vec::new();
     for id in circuits {
         let pb = spinner(format!("{id}: development setup"));
         if args.write_params {
             // Regeneration: the current circuit defines the new pins.
             let keys = params::dev_keys(id).with_context(|| format!("setup of {id}"))?;
-            let path = store.cache_dev_keys(&keys)?;
+            let path = store.cache_keys(&keys)?;
             pb.finish_and_clear();
             eprintln!(
                 "{id}: {} constraints, setup {:.1} s, vk sha256 {}, pk cached at {}",
@@ -106,7 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     if args.write_params {
-        let refs: Vec<&DevKeys> = fresh.iter().collect();
+        let refs: Vec<&SetupKeys> = fresh.iter().collect();
         params::write_params(&args.params_dir, &refs)?;
         eprintln!(
             "wrote {} verifying key(s) and {}/setup.json; rebuild to compile in the new pins, and commit params/",
@@ -142,14 +172,18 @@ mod tests {
     }
 
     #[test]
-    fn refuses_without_dev() {
+    fn refuses_without_a_source() {
         let args = Args {
             dev: false,
+            from_ceremony: None,
+            verify: None,
+            ptau: None,
+            min_contributions: 3,
             circuit: "access".into(),
             write_params: false,
             params_dir: PathBuf::from("params"),
         };
         let err = run(args).unwrap_err().to_string();
-        assert!(err.contains("no multi-party ceremony"), "{err}");
+        assert!(err.contains("--from-ceremony DIR"), "{err}");
     }
 }

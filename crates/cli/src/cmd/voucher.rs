@@ -80,7 +80,9 @@ async fn buy(
     let mut node = connect_node(&node, &ledger).await?;
     let store = ParamStore::open_default().context("opening proof parameters")?;
     let prover = Prover::from_store(&store, &[CircuitId::Access], None)?;
-    eprintln!("{}", prover.insecure_warning());
+    if let Some(w) = prover.insecure_warning() {
+        eprintln!("{w}");
+    }
     let mut tree = LocalTree::new();
     let purchase = buy_with_escrow(
         &ledger,

@@ -1,0 +1,196 @@
+//! `veil setup --from-ceremony DIR` and `veil setup --verify DIR`: a
+//! ceremony's final keys, verified against veil's own circuits and pinned
+//! by hash (`docs/ceremony.md`; checks in `veil_interop::ceremony`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use veil_interop::ceremony::{PTAU_FILE, Policy, Reference, zkey_file};
+use veil_interop::ptau::Ptau;
+use veil_proofs::CircuitId;
+use veil_proofs::params::{self, CircuitRecord, KeyOrigin, ParamStore, SetupKeys, SetupRecord};
+
+use super::setup::{Args, parse_circuits, spinner};
+
+/// The phase-1 file, read once and its powers checked.
+struct Phase1 {
+    ptau: Ptau,
+    sha256: String,
+}
+
+fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn phase1(args: &Args, dir: &Path) -> anyhow::Result<Phase1> {
+    let path = args.ptau.clone().unwrap_or_else(|| dir.join(PTAU_FILE));
+    let pb = spinner(format!(
+        "{}: reading and checking the powers",
+        path.display()
+    ));
+    let bytes = read(&path)?;
+    let ptau = Ptau::from_bytes(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    ptau.check_powers(&mut rand::rngs::OsRng)
+        .with_context(|| format!("checking {}", path.display()))?;
+    pb.finish_and_clear();
+    Ok(Phase1 {
+        ptau,
+        sha256: hex::encode(Sha256::digest(&bytes)),
+    })
+}
+
+/// `id`'s keys from `dir/<id>.zkey`, its transcript verified.
+fn transcript_keys(
+    dir: &Path,
+    id: CircuitId,
+    p1: &Phase1,
+    policy: &Policy,
+) -> anyhow::Result<SetupKeys> {
+    let pb = spinner(format!("{id}: initial key from veil's R1CS"));
+    let reference = Reference::new(id, &p1.ptau, p1.sha256.clone())
+        .with_context(|| format!("the initial key of {id}"))?;
+    let path = dir.join(zkey_file(id));
+    pb.set_message(format!("{id}: verifying {}", path.display()));
+    let bytes = read(&path)?;
+    let keys = reference
+        .keys(&bytes, policy)
+        .with_context(|| format!("{} is not a valid transcript for {id}", path.display()))?;
+    pb.finish_and_clear();
+    Ok(keys)
+}
+
+fn policy(args: &Args) -> Policy {
+    Policy {
+        min_contributions: args.min_contributions,
+        ..Policy::PROJECT
+    }
+}
+
+fn describe(id: CircuitId, rec: &CircuitRecord) {
+    let KeyOrigin::Ceremony(c) = &rec.origin else {
+        return;
+    };
+    println!("{id}: transcript sha256 {}", c.transcript_sha256);
+    for (i, k) in c.contributions.iter().enumerate() {
+        let what = if k.beacon.is_some() {
+            "beacon"
+        } else {
+            "contribution"
+        };
+        let name = k.name.as_deref().unwrap_or("");
+        println!("  {what} #{} {name}: {}", i + 1, k.hash);
+    }
+    println!("  vk sha256 {}", rec.vk_sha256);
+}
+
+/// `veil setup --from-ceremony DIR`: verifies every transcript first, then
+/// caches the proving keys (and, with `--write-params`, writes the pins).
+/// Without `--write-params` each key must equal the compiled-in pin.
+pub fn install(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    let circuits = parse_circuits(&args.circuit)?;
+    let store = ParamStore::open_default()?;
+    let p1 = phase1(args, dir)?;
+    let mut all = Vec::new();
+    for id in circuits {
+        let keys = transcript_keys(dir, id, &p1, &policy(args))?;
+        if !args.write_params {
+            let pin = store.record().get(id)?;
+            let diff = pin.differences(&keys.record);
+            if !diff.is_empty() {
+                bail!(
+                    "{id}: the transcript's keys differ from the pinned ones in {}; nothing installed",
+                    diff.join(", ")
+                );
+            }
+        }
+        describe(id, &keys.record);
+        all.push(keys);
+    }
+    for keys in &all {
+        let path = store.cache_keys(keys)?;
+        eprintln!(
+            "{}: proving key installed at {}",
+            keys.circuit,
+            path.display()
+        );
+    }
+    if args.write_params {
+        let refs: Vec<&SetupKeys> = all.iter().collect();
+        params::write_params(&args.params_dir, &refs)?;
+        eprintln!(
+            "wrote {} verifying key(s) and {}/setup.json; rebuild to compile in the new pins, and commit params/",
+            refs.len(),
+            args.params_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The pins and verifying keys in `dir` (`setup.json`, `<name>.vk`).
+fn pinned_store(dir: &Path) -> anyhow::Result<ParamStore> {
+    let path: PathBuf = dir.join("setup.json");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let record = SetupRecord::parse(&text, &path)?;
+    Ok(ParamStore::open_default()?
+        .with_record(record)
+        .with_params_dir(dir))
+}
+
+/// One circuit of `--verify`: its pin is a ceremony's, its verifying key
+/// file hashes to the pin, and the transcript gives exactly the pin.
+fn verify_one(
+    store: &ParamStore,
+    dir: &Path,
+    id: CircuitId,
+    p1: &Phase1,
+    policy: &Policy,
+) -> anyhow::Result<()> {
+    let pin = store.record().get(id)?;
+    if pin.is_dev() {
+        bail!("{id}: pinned to an INSECURE development key, not a ceremony's");
+    }
+    store
+        .verifying_key(id, None)
+        .with_context(|| format!("{id}: the verifying key file"))?;
+    let keys = transcript_keys(dir, id, p1, policy)?;
+    let diff = pin.differences(&keys.record);
+    if !diff.is_empty() {
+        bail!(
+            "{id}: the transcript gives other keys than the pinned ones: {}",
+            diff.join(", ")
+        );
+    }
+    describe(id, &keys.record);
+    Ok(())
+}
+
+/// `veil setup --verify DIR`: every selected circuit checked; a failure
+/// does not stop the others; any failure exits non-zero.
+pub fn verify(args: &Args, dir: &Path) -> anyhow::Result<()> {
+    let circuits = parse_circuits(&args.circuit)?;
+    let store = pinned_store(&args.params_dir)?;
+    if store.record() != &SetupRecord::committed()? {
+        eprintln!(
+            "note: {}/setup.json is not the record compiled into this binary",
+            args.params_dir.display()
+        );
+    }
+    let p1 = phase1(args, dir)?;
+    let mut failed = Vec::new();
+    for id in circuits {
+        match verify_one(&store, dir, id, &p1, &policy(args)) {
+            Ok(()) => println!("{id}: OK"),
+            Err(e) => {
+                println!("{id}: FAILED: {e:#}");
+                failed.push(id.name());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("keys not verified: {}", failed.join(", "));
+    }
+    println!("every selected key is the ceremony's");
+    Ok(())
+}
