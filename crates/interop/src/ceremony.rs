@@ -13,6 +13,7 @@
 
 use std::time::Instant;
 
+use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 use veil_proofs::CircuitId;
 use veil_proofs::params::{BeaconRecord, CeremonyRecord, ContributionRecord, KeyOrigin, SetupKeys};
@@ -22,6 +23,7 @@ use crate::error::InteropError;
 use crate::export;
 use crate::phase2::{Transcript, VerifiedContribution, verify_from_initial};
 use crate::ptau::Ptau;
+use crate::r1cs::R1cs;
 use crate::zkey::Zkey;
 
 /// The prepared phase-1 file's name in a ceremony directory.
@@ -74,26 +76,25 @@ impl Policy {
     }
 }
 
-/// The reference a circuit's transcripts are checked against: its initial
-/// key, made here from veil's own R1CS of the circuit and the phase-1 file
-/// (`snarkjs zkey new`), never read from the ceremony directory.
-pub struct Reference {
+/// What a circuit's transcripts are checked against: veil's own R1CS of
+/// the circuit and the phase-1 file — never anything read from the
+/// ceremony directory.
+pub struct Reference<'p> {
     circuit: CircuitId,
-    initial: Zkey,
-    constraints: usize,
+    r1cs: R1cs,
+    ptau: &'p Ptau,
     ptau_sha256: String,
 }
 
-impl Reference {
-    /// Builds the initial key of `id` over `ptau`, whose file hashes to
+impl<'p> Reference<'p> {
+    /// The reference of `id` over `ptau`, whose file hashes to
     /// `ptau_sha256` (hex). Check the ptau's powers first
-    /// ([`Ptau::check_powers`]). Slow: most of a verification's time.
-    pub fn new(id: CircuitId, ptau: &Ptau, ptau_sha256: String) -> Result<Self, InteropError> {
-        let r1cs = export::circuit_r1cs(id)?;
+    /// ([`Ptau::check_powers`]).
+    pub fn new(id: CircuitId, ptau: &'p Ptau, ptau_sha256: String) -> Result<Self, InteropError> {
         Ok(Reference {
             circuit: id,
-            initial: Zkey::new(&r1cs, ptau)?,
-            constraints: r1cs.constraints.len(),
+            r1cs: export::circuit_r1cs(id)?,
+            ptau,
             ptau_sha256,
         })
     }
@@ -103,20 +104,22 @@ impl Reference {
         self.circuit
     }
 
-    /// The initial key.
-    pub fn initial(&self) -> &Zkey {
-        &self.initial
+    /// The circuit's initial key (`snarkjs zkey new`), where a ceremony
+    /// starts. Slow: it computes every point.
+    pub fn initial(&self) -> Result<Zkey, InteropError> {
+        Zkey::new(&self.r1cs, self.ptau)
     }
 
     /// Verifies the final key `zkey_bytes` (the whole transcript: every
-    /// contribution, the final δ, and the key against the initial one),
-    /// checks `policy`, and returns the keys with the record that pins
-    /// them. Nothing is written: the caller compares the record with a pin
-    /// or writes it.
+    /// contribution, the final δ, and the key against the circuit's
+    /// initial key, [`Zkey::initial_for`]), checks `policy`, and returns
+    /// the keys with the record that pins them. Nothing is written: the
+    /// caller compares the record with a pin or writes it.
     pub fn keys(&self, zkey_bytes: &[u8], policy: &Policy) -> Result<SetupKeys, InteropError> {
         let t = Instant::now();
         let zkey = Zkey::from_bytes(zkey_bytes)?;
-        let transcript = verify_from_initial(&zkey, &self.initial)?;
+        let initial = zkey.initial_for(&self.r1cs, self.ptau, &mut OsRng)?;
+        let transcript = verify_from_initial(&zkey, &initial)?;
         policy.check(&transcript)?;
         let origin = KeyOrigin::Ceremony(CeremonyRecord {
             transcript_sha256: hex::encode(Sha256::digest(zkey_bytes)),
@@ -130,7 +133,7 @@ impl Reference {
             zkey.proving_key(),
             origin,
             Reduction::Circom,
-            self.constraints,
+            self.r1cs.constraints.len(),
             t.elapsed(),
         )?;
         Ok(keys)

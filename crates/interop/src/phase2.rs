@@ -399,13 +399,15 @@ fn check_contribution(
 /// combinations drawn from the OS). Does not check the ptau's own powers
 /// or transcript: do that first ([`Ptau::check_powers`]). Returns the
 /// circuit hash and the contributions, with the hashes snarkjs prints.
-/// Most of its time is [`Zkey::new`]; [`verify_from_initial`] skips it.
+/// The initial key is [`Zkey::initial_for`]'s (the circuit's, reusing
+/// the key's `A` and `B` once checked); [`verify_from_initial`] takes one
+/// made before.
 pub fn verify_transcript(
     zkey: &Zkey,
     r1cs: &R1cs,
     ptau: &Ptau,
 ) -> Result<Transcript, InteropError> {
-    verify_from_initial(zkey, &Zkey::new(r1cs, ptau)?)
+    verify_from_initial(zkey, &zkey.initial_for(r1cs, ptau, &mut OsRng)?)
 }
 
 /// `snarkjs zkey verify init initial.zkey ptau zkey`: [`verify_transcript`]

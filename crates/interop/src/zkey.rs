@@ -23,8 +23,7 @@
 use ark_bn254::{Bn254, Fq, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::pairing::Pairing;
 use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
-use ark_ff::Zero;
-use ark_ff::{BigInteger, Field, One, PrimeField};
+use ark_ff::{BigInteger, Field, One, PrimeField, UniformRand, Zero};
 use ark_groth16::{ProvingKey, VerifyingKey};
 use blake2::{Blake2b512, Digest};
 use rand::{CryptoRng, RngCore};
@@ -214,6 +213,80 @@ fn columns<P: CurveGroup<ScalarField = Fr>>(
     P::normalize_batch(&points)
 }
 
+/// `A`, `B·G1`, `B·G2` of every wire.
+type AbPoints = (Vec<G1Affine>, Vec<G1Affine>, Vec<G2Affine>);
+
+/// Whether `claimed[w] = Σ_(row, c) ∈ cols[w] c·bases[row]` for every
+/// wire `w`: `Σ_w r_w·claimed[w] = Σ_row (Σ_w r_w·c_(row, w))·bases[row]`
+/// for random `r_w` (two multi-scalar multiplications instead of one per
+/// wire; a false claim passes with probability ≤ 1/r).
+fn columns_match<P: CurveGroup<ScalarField = Fr>, R: RngCore + CryptoRng>(
+    cols: &[Vec<(usize, Fr)>],
+    bases: &[P::Affine],
+    claimed: &[P::Affine],
+    rng: &mut R,
+) -> bool {
+    if claimed.len() != cols.len() {
+        return false;
+    }
+    let r: Vec<Fr> = (0..cols.len()).map(|_| Fr::rand(rng)).collect();
+    let mut s = vec![Fr::zero(); bases.len()];
+    for (col, rw) in cols.iter().zip(&r) {
+        for (row, c) in col {
+            match s.get_mut(*row) {
+                Some(x) => *x += *c * rw,
+                None => return false,
+            }
+        }
+    }
+    P::msm_unchecked(claimed, &r) == P::msm_unchecked(bases, &s)
+}
+
+/// The Lagrange levels of a prepared ptau that a circuit of domain `2^k`
+/// needs.
+struct Levels<'a> {
+    tau_g1: &'a [G1Affine],
+    tau_g2: &'a [G2Affine],
+    alpha_tau_g1: &'a [G1Affine],
+    beta_tau_g1: &'a [G1Affine],
+    /// `τ·G1` at level `k + 1` (the odd points are `H`).
+    tau_g1_2m: &'a [G1Affine],
+}
+
+impl<'a> Levels<'a> {
+    fn of(ptau: &'a Ptau, k: u32) -> Result<Self, InteropError> {
+        if k > ptau.power {
+            return Err(too_small(ptau.power, k));
+        }
+        let lagrange = ptau
+            .lagrange
+            .as_ref()
+            .ok_or_else(|| InteropError::Unsupported {
+                file: ".ptau",
+                field: "phase-2 preparation",
+                expected: "sections 12-15 (snarkjs powersoftau prepare phase2)".into(),
+                found: "none".into(),
+            })?;
+        let level = |k| Lagrange::level(&lagrange.tau_g1, k);
+        let (Some(tau_g1), Some(tau_g2), Some(alpha_tau_g1), Some(beta_tau_g1), Some(tau_g1_2m)) = (
+            level(k),
+            Lagrange::level(&lagrange.tau_g2, k),
+            Lagrange::level(&lagrange.alpha_tau_g1, k),
+            Lagrange::level(&lagrange.beta_tau_g1, k),
+            level(k + 1),
+        ) else {
+            return Err(too_small(ptau.power, k));
+        };
+        Ok(Levels {
+            tau_g1,
+            tau_g2,
+            alpha_tau_g1,
+            beta_tau_g1,
+            tau_g1_2m,
+        })
+    }
+}
+
 fn too_small(power: u32, needed: u32) -> InteropError {
     InteropError::Unsupported {
         file: ".ptau",
@@ -292,49 +365,64 @@ impl Zkey {
     /// the prepared `ptau`, with snarkjs' circuit hash. Does not check the
     /// ptau's powers: call [`Ptau::check_powers`] first.
     pub fn new(r1cs: &R1cs, ptau: &Ptau) -> Result<Self, InteropError> {
+        Self::initial(r1cs, ptau, |cols, l| {
+            Ok((
+                columns::<G1Projective>(&cols.a, l.tau_g1),
+                columns::<G1Projective>(&cols.b, l.tau_g1),
+                columns::<G2Projective>(&cols.b, l.tau_g2),
+            ))
+        })
+    }
+
+    /// The initial key of `r1cs` over `ptau` that this key claims to
+    /// descend from: [`Zkey::new`]'s, byte for byte, at a fraction of its
+    /// cost. Contributions never change `A`, `B·G1` and `B·G2`, so they are
+    /// taken from this key once a random linear combination (drawn from
+    /// `rng`; wrong with probability ≤ 1/r) shows they are the circuit's;
+    /// most of [`Zkey::new`]'s time is computing them (`B·G2` above all).
+    pub fn initial_for<R: RngCore + CryptoRng>(
+        &self,
+        r1cs: &R1cs,
+        ptau: &Ptau,
+        rng: &mut R,
+    ) -> Result<Self, InteropError> {
+        Self::initial(r1cs, ptau, |cols, l| {
+            let ok = columns_match::<G1Projective, R>(&cols.a, l.tau_g1, &self.a, rng)
+                && columns_match::<G1Projective, R>(&cols.b, l.tau_g1, &self.b_g1, rng)
+                && columns_match::<G2Projective, R>(&cols.b, l.tau_g2, &self.b_g2, rng);
+            if !ok {
+                return Err(mismatch("A, B·G1 and B·G2 are the circuit's"));
+            }
+            Ok((self.a.clone(), self.b_g1.clone(), self.b_g2.clone()))
+        })
+    }
+
+    /// The initial key, with `A`, `B·G1`, `B·G2` from `ab`.
+    fn initial(
+        r1cs: &R1cs,
+        ptau: &Ptau,
+        ab: impl FnOnce(&Columns, &Levels<'_>) -> Result<AbPoints, InteropError>,
+    ) -> Result<Self, InteropError> {
         let n_public = r1cs.num_public as usize;
         let k = domain_power(r1cs.constraints.len(), n_public);
-        if k > ptau.power {
-            return Err(too_small(ptau.power, k));
-        }
-        let lagrange = ptau
-            .lagrange
-            .as_ref()
-            .ok_or_else(|| InteropError::Unsupported {
-                file: ".ptau",
-                field: "phase-2 preparation",
-                expected: "sections 12-15 (snarkjs powersoftau prepare phase2)".into(),
-                found: "none".into(),
-            })?;
-        let level = |k| Lagrange::level(&lagrange.tau_g1, k);
-        let (Some(l1), Some(l2), Some(la), Some(lb), Some(l2m)) = (
-            level(k),
-            Lagrange::level(&lagrange.tau_g2, k),
-            Lagrange::level(&lagrange.alpha_tau_g1, k),
-            Lagrange::level(&lagrange.beta_tau_g1, k),
-            level(k + 1),
-        ) else {
-            return Err(too_small(ptau.power, k));
-        };
-        let Columns {
-            coefficients,
-            a: col_a,
-            b: col_b,
-            k: col_k,
-        } = Columns::of(r1cs)?;
+        let l = Levels::of(ptau, k)?;
+        let cols = Columns::of(r1cs)?;
         let k_points: Vec<G1Affine> = {
-            let pts: Vec<G1Projective> = col_k
+            let bases = [l.tau_g1, l.beta_tau_g1, l.alpha_tau_g1];
+            let pts: Vec<G1Projective> = cols
+                .k
                 .iter()
                 .map(|col| {
                     let terms: Vec<_> = col
                         .iter()
-                        .map(|(sec, j, c)| ([l1, lb, la][*sec][*j], *c))
+                        .map(|(sec, j, c)| (bases[*sec][*j], *c))
                         .collect();
                     combination::<G1Projective>(&terms)
                 })
                 .collect();
             G1Projective::normalize_batch(&pts)
         };
+        let (a, b_g1, b_g2) = ab(&cols, &l)?;
         let mut zkey = Zkey {
             n_vars: r1cs.num_wires,
             n_public: r1cs.num_public,
@@ -345,13 +433,13 @@ impl Zkey {
             gamma_g2: G2Affine::generator(),
             delta_g1: G1Affine::generator(),
             delta_g2: G2Affine::generator(),
-            coefficients,
+            coefficients: cols.coefficients,
             ic: k_points[..=n_public].to_vec(),
-            h: l2m.iter().skip(1).step_by(2).copied().collect(),
+            h: l.tau_g1_2m.iter().skip(1).step_by(2).copied().collect(),
             c: k_points[n_public + 1..].to_vec(),
-            a: columns::<G1Projective>(&col_a, l1),
-            b_g1: columns::<G1Projective>(&col_b, l1),
-            b_g2: columns::<G2Projective>(&col_b, l2),
+            a,
+            b_g1,
+            b_g2,
             cs_hash: [0; 64],
             contributions: Vec::new(),
         };
@@ -769,7 +857,8 @@ impl Zkey {
         ptau: &Ptau,
         rng: &mut R,
     ) -> Result<(), InteropError> {
-        self.check_against_initial(&Zkey::new(r1cs, ptau)?, rng)
+        let init = self.initial_for(r1cs, ptau, rng)?;
+        self.check_against_initial(&init, rng)
     }
 
     /// [`Zkey::check_against`] with the circuit's initial key already made

@@ -21,19 +21,22 @@ use veil_proofs::{CircuitId, ParamsError, Prover, Reduction, SettleSize, Verifie
 const SETTLE_1: CircuitId = CircuitId::Settle(SettleSize::K1);
 
 struct Fixture {
-    reference: Reference,
+    reference: Reference<'static>,
     /// The transcript after 1, 2, 3 contributions and the beacon.
     steps: Vec<Vec<u8>>,
 }
 
 fn fixture() -> &'static Fixture {
+    static PTAU: OnceLock<(Ptau, String)> = OnceLock::new();
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let bytes = ptau::insecure_prepared_ptau(13, [13; 32]).expect("ptau");
-        let p = Ptau::from_bytes(&bytes).expect("reads");
-        let sha = hex::encode(Sha256::digest(&bytes));
-        let reference = Reference::new(SETTLE_1, &p, sha).expect("initial key");
-        let mut z = reference.initial().clone();
+        let (p, sha) = PTAU.get_or_init(|| {
+            let bytes = ptau::insecure_prepared_ptau(13, [13; 32]).expect("ptau");
+            let sha = hex::encode(Sha256::digest(&bytes));
+            (Ptau::from_bytes(&bytes).expect("reads"), sha)
+        });
+        let reference = Reference::new(SETTLE_1, p, sha.clone()).expect("R1CS");
+        let mut z = reference.initial().expect("initial key");
         let mut steps = Vec::new();
         for name in ["alice", "bob", "carol"] {
             z = z

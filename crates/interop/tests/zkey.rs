@@ -337,6 +337,18 @@ fn snarkjs_contributed_zkey_matches_the_circuit_and_proves() {
         .unwrap();
 }
 
+/// The initial key rebuilt around a contributed key's checked `A` and `B`
+/// is snarkjs' `zkey new` output byte for byte.
+#[test]
+fn initial_for_a_contributed_key_is_snarkjs_initial_key() {
+    let ptau = Ptau::from_bytes(PTAU).unwrap();
+    let z = Zkey::from_bytes(TOY_ZKEY_1).unwrap();
+    let init = z
+        .initial_for(&toy(), &ptau, &mut ChaCha20Rng::from_seed([6; 32]))
+        .unwrap();
+    assert_eq!(init.to_bytes(), TOY_ZKEY);
+}
+
 #[test]
 fn zkey_not_matching_the_circuit_is_refused() {
     let z = Zkey::from_bytes(TOY_ZKEY_1).unwrap();
@@ -347,9 +359,19 @@ fn zkey_not_matching_the_circuit_is_refused() {
     let mut other = z.clone();
     other.coefficients[0].value += Fr::one();
     assert_eq!(failed(check(&other)), keep, "coefficient");
+    let columns = "A, B·G1 and B·G2 are the circuit's";
     let mut other = z.clone();
     other.b_g2.swap(0, 3);
-    assert_eq!(failed(check(&other)), keep, "B·G2");
+    assert_eq!(failed(check(&other)), columns, "B·G2");
+    let mut other = z.clone();
+    other.b_g1.swap(0, 3);
+    assert_eq!(failed(check(&other)), columns, "B·G1");
+    let mut other = z.clone();
+    other.a[2] = other.a[3];
+    assert_eq!(failed(check(&other)), columns, "A");
+    let mut other = z.clone();
+    other.a.pop();
+    assert_eq!(failed(check(&other)), columns, "A's length");
     // Another circuit: the toy with one coefficient changed.
     let mut r1cs = toy();
     r1cs.constraints[2].a[0].1 = f6();

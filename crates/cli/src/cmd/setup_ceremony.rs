@@ -48,7 +48,7 @@ fn transcript_keys(
     p1: &Phase1,
     policy: &Policy,
 ) -> anyhow::Result<SetupKeys> {
-    let pb = spinner(format!("{id}: initial key from veil's R1CS"));
+    let pb = spinner(format!("{id}: veil's R1CS"));
     let reference = Reference::new(id, &p1.ptau, p1.sha256.clone())
         .with_context(|| format!("the initial key of {id}"))?;
     let path = dir.join(zkey_file(id));
