@@ -208,33 +208,55 @@ fn prove_inner<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
         )));
     }
 
+    let shape = (matrices.as_slice(), num_inputs, num_constraints);
+    let timed = create::<LibsnarkReduction, R>(pk, shape, &full_assignment, rng, profile);
+    with_profile(timed.map_err(backend)?, synthesis)
+}
+
+/// The constraint matrices, input count and constraint count a proof is
+/// made for.
+type Shape<'a> = (&'a [Matrix<Fr>], usize, usize);
+
+/// The proof of the full assignment `z` with reduction `Q`, and the time
+/// of its witness map (measured separately only if `profile`) and of the
+/// whole proof.
+fn create<Q: R1CSToQAP, R: RngCore + CryptoRng>(
+    pk: &ProvingKey,
+    (matrices, num_inputs, num_constraints): Shape<'_>,
+    z: &[Fr],
+    rng: &mut R,
+    profile: bool,
+) -> Result<(Duration, Duration, ark_groth16::Proof<Bn254>), ark_relations::gr1cs::SynthesisError> {
     let mut witness_map = Duration::ZERO;
     if profile {
         let t = Instant::now();
-        LibsnarkReduction::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
+        Q::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
             matrices,
             num_inputs,
             num_constraints,
-            &full_assignment,
-        )
-        .map_err(backend)?;
+            z,
+        )?;
         witness_map = t.elapsed();
     }
-
-    let t1 = Instant::now();
-    let r = Fr::rand(rng);
-    let s = Fr::rand(rng);
-    let proof = Groth16::<Bn254>::create_proof_with_reduction_and_matrices(
+    let t = Instant::now();
+    let (r, s) = (Fr::rand(rng), Fr::rand(rng));
+    let proof = Groth16::<Bn254, Q>::create_proof_with_reduction_and_matrices(
         pk,
         r,
         s,
         matrices,
         num_inputs,
         num_constraints,
-        &full_assignment,
-    )
-    .map_err(backend)?;
-    let proving = t1.elapsed();
+        z,
+    )?;
+    Ok((witness_map, t.elapsed(), proof))
+}
+
+/// veil's proof and the profile of [`create`]'s output.
+fn with_profile(
+    (witness_map, proving, proof): (Duration, Duration, ark_groth16::Proof<Bn254>),
+    synthesis: Duration,
+) -> Result<(Proof, ProveProfile), ProofError> {
     let proof = Proof::from_ark(proof)
         .ok_or_else(|| ProofError::Synthesis("prover produced a point at infinity".into()))?;
     Ok((
@@ -379,56 +401,18 @@ impl ProvingContext {
         self.check_satisfied(&full)?;
         let synthesis = t0.elapsed();
 
-        let (witness_map, proving, proof) = match self.reduction {
-            Reduction::Libsnark => self.create::<LibsnarkReduction, R>(&full, rng, profile),
-            Reduction::Circom => self.create::<CircomReduction, R>(&full, rng, profile),
-        }
-        .map_err(err)?;
-        let proof = Proof::from_ark(proof)
-            .ok_or_else(|| ProofError::Synthesis("prover produced a point at infinity".into()))?;
-        Ok((
-            proof,
-            ProveProfile {
-                synthesis,
-                witness_map,
-                proving,
-            },
-        ))
-    }
-
-    /// The proof of the full assignment `z` with reduction `Q`, and the
-    /// time of its witness map (measured separately only if `profile`) and
-    /// of the whole proof.
-    fn create<Q: R1CSToQAP, R: RngCore + CryptoRng>(
-        &self,
-        z: &[Fr],
-        rng: &mut R,
-        profile: bool,
-    ) -> Result<(Duration, Duration, ark_groth16::Proof<Bn254>), ark_relations::gr1cs::SynthesisError>
-    {
-        let mut witness_map = Duration::ZERO;
-        if profile {
-            let t = Instant::now();
-            Q::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
-                &self.matrices,
-                self.num_inputs,
-                self.num_constraints,
-                z,
-            )?;
-            witness_map = t.elapsed();
-        }
-        let t = Instant::now();
-        let (r, s) = (Fr::rand(rng), Fr::rand(rng));
-        let proof = Groth16::<Bn254, Q>::create_proof_with_reduction_and_matrices(
-            &self.pk,
-            r,
-            s,
-            &self.matrices,
+        let shape = (
+            self.matrices.as_slice(),
             self.num_inputs,
             self.num_constraints,
-            z,
-        )?;
-        Ok((witness_map, t.elapsed(), proof))
+        );
+        let timed = match self.reduction {
+            Reduction::Libsnark => {
+                create::<LibsnarkReduction, R>(&self.pk, shape, &full, rng, profile)
+            }
+            Reduction::Circom => create::<CircomReduction, R>(&self.pk, shape, &full, rng, profile),
+        };
+        with_profile(timed.map_err(err)?, synthesis)
     }
 
     /// Checks `⟨A_i, z⟩ · ⟨B_i, z⟩ = ⟨C_i, z⟩` for every constraint `i`.
