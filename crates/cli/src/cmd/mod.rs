@@ -9,6 +9,7 @@ pub mod export_solidity;
 pub mod ledger;
 pub mod node;
 pub mod node_conn;
+pub mod progress;
 pub mod setup;
 pub mod setup_ceremony;
 pub mod voucher;

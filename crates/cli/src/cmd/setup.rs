@@ -4,13 +4,15 @@
 //! `--dev` makes the INSECURE development keys from a public seed
 //! (`docs/protocol.md` §7.3).
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use indicatif::{ProgressBar, ProgressStyle};
+use veil_interop::ceremony::{PTAU_FILE, Policy};
 use veil_proofs::params::{self, ParamStore, SetupEvent, SetupKeys};
 use veil_proofs::{CircuitId, INSECURE_WARNING};
+
+use super::progress::spinner;
+use super::setup_ceremony::{self, Ceremony};
 
 /// Arguments of `veil setup`.
 #[derive(clap::Args)]
@@ -34,7 +36,7 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub ptau: Option<PathBuf>,
     /// Contributions each transcript needs before its final beacon.
-    #[arg(long, default_value_t = veil_interop::ceremony::Policy::PROJECT.min_contributions)]
+    #[arg(long, default_value_t = Policy::PROJECT.min_contributions)]
     pub min_contributions: usize,
     /// Which circuit: access, withdraw, settle_1, settle_8, settle_64,
     /// tree_insert_64, a comma-separated list, or all.
@@ -69,23 +71,12 @@ pub fn print_insecure_banner() {
     eprintln!("{line}\n!! {INSECURE_WARNING}\n{line}");
 }
 
-pub(super) fn spinner(msg: String) -> ProgressBar {
-    let pb = ProgressBar::new_spinner();
-    pb.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    pb.set_message(msg);
-    pb.enable_steady_tick(Duration::from_millis(120));
-    pb
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(dir) = &args.from_ceremony {
-        return super::setup_ceremony::install(&args, dir);
+        return setup_ceremony::install(&ceremony(&args, dir)?);
     }
     if let Some(dir) = &args.verify {
-        return super::setup_ceremony::verify(&args, dir);
+        return setup_ceremony::verify(&ceremony(&args, dir)?);
     }
     if !args.dev {
         bail!(
@@ -94,6 +85,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     dev(&args)
+}
+
+fn ceremony<'a>(args: &'a Args, dir: &'a Path) -> anyhow::Result<Ceremony<'a>> {
+    Ok(Ceremony {
+        dir,
+        ptau: args.ptau.clone().unwrap_or_else(|| dir.join(PTAU_FILE)),
+        circuits: parse_circuits(&args.circuit)?,
+        policy: Policy {
+            min_contributions: args.min_contributions,
+            ..Policy::PROJECT
+        },
+        params_dir: &args.params_dir,
+        write_params: args.write_params,
+    })
 }
 
 fn dev(args: &Args) -> anyhow::Result<()> {

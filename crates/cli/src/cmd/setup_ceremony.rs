@@ -7,12 +7,29 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
-use veil_interop::ceremony::{PTAU_FILE, Policy, Reference, zkey_file};
+use veil_interop::ceremony::{Policy, Reference, zkey_file};
 use veil_interop::ptau::Ptau;
 use veil_proofs::CircuitId;
 use veil_proofs::params::{self, CircuitRecord, KeyOrigin, ParamStore, SetupKeys, SetupRecord};
 
-use super::setup::{Args, parse_circuits, spinner};
+use super::progress::spinner;
+
+/// What `--from-ceremony` and `--verify` act on.
+pub struct Ceremony<'a> {
+    /// The ceremony directory (`<circuit>.zkey`).
+    pub dir: &'a Path,
+    /// The prepared phase-1 file.
+    pub ptau: PathBuf,
+    /// The circuits to install or verify.
+    pub circuits: Vec<CircuitId>,
+    /// What each transcript must hold.
+    pub policy: Policy,
+    /// Where pins are written (`--write-params`) or read (`--verify`).
+    pub params_dir: &'a Path,
+    /// Write the pins instead of checking them against the compiled-in
+    /// ones (`--from-ceremony` only).
+    pub write_params: bool,
+}
 
 /// The phase-1 file, read once and its powers checked.
 struct Phase1 {
@@ -24,8 +41,8 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn phase1(args: &Args, dir: &Path) -> anyhow::Result<Phase1> {
-    let path = args.ptau.clone().unwrap_or_else(|| dir.join(PTAU_FILE));
+fn phase1(c: &Ceremony<'_>) -> anyhow::Result<Phase1> {
+    let path = &c.ptau;
     let pb = spinner(format!(
         "{}: reading and checking the powers",
         path.display()
@@ -61,13 +78,6 @@ fn transcript_keys(
     Ok(keys)
 }
 
-fn policy(args: &Args) -> Policy {
-    Policy {
-        min_contributions: args.min_contributions,
-        ..Policy::PROJECT
-    }
-}
-
 fn describe(id: CircuitId, rec: &CircuitRecord) {
     let KeyOrigin::Ceremony(c) = &rec.origin else {
         return;
@@ -88,16 +98,14 @@ fn describe(id: CircuitId, rec: &CircuitRecord) {
 /// `veil setup --from-ceremony DIR`: verifies every transcript first, then
 /// caches the proving keys (and, with `--write-params`, writes the pins).
 /// Without `--write-params` each key must equal the compiled-in pin.
-pub fn install(args: &Args, dir: &Path) -> anyhow::Result<()> {
-    let circuits = parse_circuits(&args.circuit)?;
+pub fn install(c: &Ceremony<'_>) -> anyhow::Result<()> {
     let store = ParamStore::open_default()?;
-    let p1 = phase1(args, dir)?;
+    let p1 = phase1(c)?;
     let mut all = Vec::new();
-    for id in circuits {
-        let keys = transcript_keys(dir, id, &p1, &policy(args))?;
-        if !args.write_params {
-            let pin = store.record().get(id)?;
-            let diff = pin.differences(&keys.record);
+    for &id in &c.circuits {
+        let keys = transcript_keys(c.dir, id, &p1, &c.policy)?;
+        if !c.write_params {
+            let diff = store.record().get(id)?.differences(&keys.record);
             if !diff.is_empty() {
                 bail!(
                     "{id}: the transcript's keys differ from the pinned ones in {}; nothing installed",
@@ -116,13 +124,13 @@ pub fn install(args: &Args, dir: &Path) -> anyhow::Result<()> {
             path.display()
         );
     }
-    if args.write_params {
+    if c.write_params {
         let refs: Vec<&SetupKeys> = all.iter().collect();
-        params::write_params(&args.params_dir, &refs)?;
+        params::write_params(c.params_dir, &refs)?;
         eprintln!(
             "wrote {} verifying key(s) and {}/setup.json; rebuild to compile in the new pins, and commit params/",
             refs.len(),
-            args.params_dir.display()
+            c.params_dir.display()
         );
     }
     Ok(())
@@ -142,10 +150,9 @@ fn pinned_store(dir: &Path) -> anyhow::Result<ParamStore> {
 /// file hashes to the pin, and the transcript gives exactly the pin.
 fn verify_one(
     store: &ParamStore,
-    dir: &Path,
+    c: &Ceremony<'_>,
     id: CircuitId,
     p1: &Phase1,
-    policy: &Policy,
 ) -> anyhow::Result<()> {
     let pin = store.record().get(id)?;
     if pin.is_dev() {
@@ -154,7 +161,7 @@ fn verify_one(
     store
         .verifying_key(id, None)
         .with_context(|| format!("{id}: the verifying key file"))?;
-    let keys = transcript_keys(dir, id, p1, policy)?;
+    let keys = transcript_keys(c.dir, id, p1, &c.policy)?;
     let diff = pin.differences(&keys.record);
     if !diff.is_empty() {
         bail!(
@@ -168,19 +175,18 @@ fn verify_one(
 
 /// `veil setup --verify DIR`: every selected circuit checked; a failure
 /// does not stop the others; any failure exits non-zero.
-pub fn verify(args: &Args, dir: &Path) -> anyhow::Result<()> {
-    let circuits = parse_circuits(&args.circuit)?;
-    let store = pinned_store(&args.params_dir)?;
+pub fn verify(c: &Ceremony<'_>) -> anyhow::Result<()> {
+    let store = pinned_store(c.params_dir)?;
     if store.record() != &SetupRecord::committed()? {
         eprintln!(
             "note: {}/setup.json is not the record compiled into this binary",
-            args.params_dir.display()
+            c.params_dir.display()
         );
     }
-    let p1 = phase1(args, dir)?;
+    let p1 = phase1(c)?;
     let mut failed = Vec::new();
-    for id in circuits {
-        match verify_one(&store, dir, id, &p1, &policy(args)) {
+    for &id in &c.circuits {
+        match verify_one(&store, c, id, &p1) {
             Ok(()) => println!("{id}: OK"),
             Err(e) => {
                 println!("{id}: FAILED: {e:#}");
