@@ -246,6 +246,46 @@ fn new_writes_snarkjs_initial_key_and_no_step_overwrites_a_key() {
     assert_eq!(veil(&args, None).status.code(), Some(2));
 }
 
+/// Two contributions racing to the same output: exactly one wins, the
+/// file is that one complete key, and no temporary file is left.
+#[test]
+fn racing_contributions_to_one_output_leave_one_complete_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = p(dir.path(), "1.zkey");
+    let z0 = format!("{DATA}/toy_0000.zkey");
+    for _ in 0..3 {
+        let _ = std::fs::remove_file(&out);
+        let spawn = |name: &str| {
+            Command::new(env!("CARGO_BIN_EXE_veil"))
+                .args(["ceremony", "contribute", "--in", &z0, "--out", &out])
+                .args(["--name", name])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn("a"), spawn("b"));
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        assert_eq!(
+            usize::from(a.status.success()) + usize::from(b.status.success()),
+            1,
+            "{}\n{}",
+            text(&a),
+            text(&b)
+        );
+        let loser = if a.status.success() { &b } else { &a };
+        assert!(text(loser).contains("exists"), "{}", text(loser));
+        let z = Zkey::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
+        assert_eq!(z.contributions.len(), 1);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+}
+
 /// Runs `tools/ceremony/run.sh` with this build's `veil` and a private
 /// proving-key cache.
 fn script(args: &[&str], cache: &Path) -> Output {

@@ -235,3 +235,53 @@ fn differences_name_what_a_pin_does_not_match() {
         "{d:?}"
     );
 }
+
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let t = std::time::Instant::now();
+    let v = f();
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(str::to_owned))
+        .unwrap_or_default();
+    eprintln!("{what}: {:.1} s ({hwm})", t.elapsed().as_secs_f64());
+    v
+}
+
+/// `settle_64` (2^19): the phase-1 file, the initial key, a contribution,
+/// a beacon and a whole verification, with times and peak memory. A
+/// benchmark, not a check (`docs/ceremony.md`, "Measured"): `cargo test
+/// -p veil-interop --test ceremony -- --ignored --nocapture`.
+#[test]
+#[ignore = "long run (about half an hour on 2 cores): settle_64's ceremony, a benchmark"]
+fn measure_settle_64() {
+    let id = CircuitId::Settle(SettleSize::K64);
+    let bytes = timed("insecure_prepared_ptau(19)", || {
+        ptau::insecure_prepared_ptau(19, [19; 32]).unwrap()
+    });
+    eprintln!("ptau bytes: {}", bytes.len());
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let p = timed("Ptau::from_bytes 2^19", || Ptau::from_bytes(&bytes).unwrap());
+    drop(bytes);
+    timed("Ptau::check_powers 2^19", || {
+        p.check_powers(&mut rand::rngs::OsRng).unwrap()
+    });
+    let reference = Reference::new(id, &p, sha).unwrap();
+    let z0 = timed("Zkey::new settle_64", || reference.initial().unwrap());
+    let (z1, _) = timed("contribute settle_64", || z0.contribute(b"", None).unwrap());
+    drop(z0);
+    let (z2, _) = timed("beacon settle_64 (2^10)", || {
+        z1.beacon(&[0xbe; 32], 10, None).unwrap()
+    });
+    drop(z1);
+    let out = timed("Zkey::to_bytes settle_64", || z2.to_bytes());
+    drop(z2);
+    eprintln!("zkey bytes: {}", out.len());
+    let policy = Policy {
+        min_contributions: 1,
+        final_beacon: true,
+    };
+    let keys = timed("Reference::keys settle_64 (read, whole transcript verified)", || {
+        reference.keys(&out, &policy).unwrap()
+    });
+    eprintln!("proving key bytes: {}", keys.pk_bytes.len());
+}

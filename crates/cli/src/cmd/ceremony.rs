@@ -147,9 +147,39 @@ fn fresh(out: &Path) -> anyhow::Result<()> {
 
 fn write_zkey(out: &Path, z: &Zkey) -> anyhow::Result<()> {
     let bytes = z.to_bytes();
-    write_atomic(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    write_new(out, &bytes)?;
     eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
     Ok(())
+}
+
+/// Writes `bytes` to `out` only if `out` does not exist, atomically: a
+/// complete, synced temporary file beside it is hard-linked to `out`, which
+/// fails if `out` exists — also if another process made it after [`fresh`]
+/// checked — so no step ever replaces a key of the transcript.
+fn write_new(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = out.with_file_name(format!(
+        ".{}.new.{}",
+        name.unwrap_or_default(),
+        std::process::id()
+    ));
+    write_atomic(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    let linked = fs::hard_link(&tmp, out);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .with_context(|| format!("syncing {}", dir.display()))?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!("{} exists: choose a new output path", out.display())
+        }
+        Err(e) => Err(e).with_context(|| format!("writing {}", out.display())),
+    }
 }
 
 fn new(a: NewArgs) -> anyhow::Result<()> {

@@ -18,8 +18,10 @@ use rand_chacha::ChaCha20Rng;
 use crate::binfile::Writer;
 use crate::lem;
 
-/// The largest power this writer makes (a test file, held in memory).
-pub const MAX_POWER: u32 = 16;
+/// The largest power this writer makes: 2^19, the domain of `settle_64`,
+/// veil's largest circuit (the file is held in memory: about 600 MB at
+/// that power, a few MB for the powers tests use).
+pub const MAX_POWER: u32 = 19;
 
 fn g1_points(scalars: &[Fr]) -> Vec<u8> {
     let mut out = Vec::with_capacity(scalars.len() * lem::G1_BYTES);
