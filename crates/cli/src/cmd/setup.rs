@@ -12,7 +12,7 @@ use veil_proofs::params::{self, ParamStore, SetupEvent, SetupKeys};
 use veil_proofs::{CircuitId, INSECURE_WARNING};
 
 use super::progress::spinner;
-use super::setup_ceremony::{self, Ceremony};
+use super::setup_ceremony::{self, Ceremony, PARAMS_DIR};
 
 /// Arguments of `veil setup`.
 #[derive(clap::Args)]
@@ -46,9 +46,11 @@ pub struct Args {
     /// record `<params-dir>/setup.json` from these keys.
     #[arg(long)]
     pub write_params: bool,
-    /// Where --write-params writes and --verify reads.
-    #[arg(long, default_value = "params")]
-    pub params_dir: PathBuf,
+    /// Where --write-params writes (default `params`) and --verify reads
+    /// (default: the record and verifying keys compiled into this binary,
+    /// the ones it uses).
+    #[arg(long)]
+    pub params_dir: Option<PathBuf>,
 }
 
 /// Parses `all` or one circuit name.
@@ -96,7 +98,7 @@ fn ceremony<'a>(args: &'a Args, dir: &'a Path) -> anyhow::Result<Ceremony<'a>> {
             min_contributions: args.min_contributions,
             ..Policy::PROJECT
         },
-        params_dir: &args.params_dir,
+        params_dir: args.params_dir.as_deref(),
         write_params: args.write_params,
     })
 }
@@ -142,11 +144,12 @@ fn dev(args: &Args) -> anyhow::Result<()> {
     }
     if args.write_params {
         let refs: Vec<&SetupKeys> = fresh.iter().collect();
-        params::write_params(&args.params_dir, &refs)?;
+        let dir = args.params_dir.as_deref().unwrap_or(Path::new(PARAMS_DIR));
+        params::write_params(dir, &refs)?;
         eprintln!(
             "wrote {} verifying key(s) and {}/setup.json; rebuild to compile in the new pins, and commit params/",
             refs.len(),
-            args.params_dir.display()
+            dir.display()
         );
     }
     print_insecure_banner();
@@ -186,7 +189,7 @@ mod tests {
             min_contributions: 3,
             circuit: "access".into(),
             write_params: false,
-            params_dir: PathBuf::from("params"),
+            params_dir: None,
         };
         let err = run(args).unwrap_err().to_string();
         assert!(err.contains("--from-ceremony DIR"), "{err}");

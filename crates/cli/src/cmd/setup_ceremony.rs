@@ -14,6 +14,9 @@ use veil_proofs::params::{self, CircuitRecord, KeyOrigin, ParamStore, SetupKeys,
 
 use super::progress::spinner;
 
+/// Where `veil setup --write-params` writes unless told otherwise.
+pub const PARAMS_DIR: &str = "params";
+
 /// What `--from-ceremony` and `--verify` act on.
 pub struct Ceremony<'a> {
     /// The ceremony directory (`<circuit>.zkey`).
@@ -24,8 +27,9 @@ pub struct Ceremony<'a> {
     pub circuits: Vec<CircuitId>,
     /// What each transcript must hold.
     pub policy: Policy,
-    /// Where pins are written (`--write-params`) or read (`--verify`).
-    pub params_dir: &'a Path,
+    /// Where pins are written (`--write-params`, default `params`) or read
+    /// (`--verify`, default: the compiled-in pins and keys).
+    pub params_dir: Option<&'a Path>,
     /// Write the pins instead of checking them against the compiled-in
     /// ones (`--from-ceremony` only).
     pub write_params: bool,
@@ -126,11 +130,12 @@ pub fn install(c: &Ceremony<'_>) -> anyhow::Result<()> {
     }
     if c.write_params {
         let refs: Vec<&SetupKeys> = all.iter().collect();
-        params::write_params(c.params_dir, &refs)?;
+        let dir = c.params_dir.unwrap_or(Path::new(PARAMS_DIR));
+        params::write_params(dir, &refs)?;
         eprintln!(
             "wrote {} verifying key(s) and {}/setup.json; rebuild to compile in the new pins, and commit params/",
             refs.len(),
-            c.params_dir.display()
+            dir.display()
         );
     }
     Ok(())
@@ -176,12 +181,17 @@ fn verify_one(
 /// `veil setup --verify DIR`: every selected circuit checked; a failure
 /// does not stop the others; any failure exits non-zero.
 pub fn verify(c: &Ceremony<'_>) -> anyhow::Result<()> {
-    let store = pinned_store(c.params_dir)?;
-    if store.record() != &SetupRecord::committed()? {
-        eprintln!(
+    let store = match c.params_dir {
+        Some(dir) => pinned_store(dir)?,
+        None => ParamStore::open_default()?,
+    };
+    match c.params_dir {
+        Some(dir) if store.record() != &SetupRecord::committed()? => eprintln!(
             "note: {}/setup.json is not the record compiled into this binary",
-            c.params_dir.display()
-        );
+            dir.display()
+        ),
+        Some(_) => {}
+        None => eprintln!("checking the pins and verifying keys compiled into this binary"),
     }
     let p1 = phase1(c)?;
     let mut failed = Vec::new();
