@@ -247,7 +247,7 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     v
 }
 
-/// `settle_64` (2^19): the phase-1 file, the initial key, a contribution,
+/// `settle_64` (2^19): the phase-1 file (2^20), the initial key, a contribution,
 /// a beacon and a whole verification, with times and peak memory. A
 /// benchmark, not a check (`docs/ceremony.md`, "Measured"): `cargo test
 /// -p veil-interop --test ceremony -- --ignored --nocapture`.
@@ -255,14 +255,15 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
 #[ignore = "long run (about half an hour on 2 cores): settle_64's ceremony, a benchmark"]
 fn measure_settle_64() {
     let id = CircuitId::Settle(SettleSize::K64);
-    let bytes = timed("insecure_prepared_ptau(19)", || {
-        ptau::insecure_prepared_ptau(19, [19; 32]).unwrap()
+    // Power 20: snarkjs' circuit hash of a 2^19 domain reads τ^(2^20 − 1).
+    let bytes = timed("insecure_prepared_ptau(20)", || {
+        ptau::insecure_prepared_ptau(20, [20; 32]).unwrap()
     });
     eprintln!("ptau bytes: {}", bytes.len());
     let sha = hex::encode(Sha256::digest(&bytes));
-    let p = timed("Ptau::from_bytes 2^19", || Ptau::from_bytes(&bytes).unwrap());
+    let p = timed("Ptau::from_bytes 2^20", || Ptau::from_bytes(&bytes).unwrap());
     drop(bytes);
-    timed("Ptau::check_powers 2^19", || {
+    timed("Ptau::check_powers 2^20", || {
         p.check_powers(&mut rand::rngs::OsRng).unwrap()
     });
     let reference = Reference::new(id, &p, sha).unwrap();

@@ -18,10 +18,11 @@ use rand_chacha::ChaCha20Rng;
 use crate::binfile::Writer;
 use crate::lem;
 
-/// The largest power this writer makes: 2^19, the domain of `settle_64`,
-/// veil's largest circuit (the file is held in memory: about 600 MB at
-/// that power, a few MB for the powers tests use).
-pub const MAX_POWER: u32 = 19;
+/// The largest power this writer makes: 2^20, what `settle_64` (domain
+/// 2^19, veil's largest circuit) needs, since snarkjs' circuit hash reads
+/// `τ^(2m−1)·G1` for domains above 2^14. The file is held in memory: about
+/// 1.2 GB at that power, a few MB for the powers tests use.
+pub const MAX_POWER: u32 = 20;
 
 fn g1_points(scalars: &[Fr]) -> Vec<u8> {
     let mut out = Vec::with_capacity(scalars.len() * lem::G1_BYTES);
