@@ -149,7 +149,9 @@ fn synthesize<C: ConstraintSynthesizer<Fr>>(
 /// Proves `circuit` under `pk`, for the public inputs `statement` (in the
 /// circuit's allocation order). Fails without a proof if the witness does
 /// not satisfy the circuit or the statement differs from the circuit's
-/// public inputs.
+/// public inputs. Uses arkworks' reduction: for keys made by arkworks
+/// (development keys); a key from a ceremony proves through
+/// [`ProvingContext`] with [`Reduction::Circom`].
 pub fn prove<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
     pk: &ProvingKey,
     circuit: C,
