@@ -65,7 +65,11 @@ fn read_until<R: BufRead>(r: &mut R, prefix: &str, what: &str) -> (String, Vec<S
 
 /// Runs a short `veil` command to completion; panics with its output on failure.
 fn run(bin: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin).args(args).output().expect("run veil");
+    let out = Command::new(bin)
+        .arg("--dev-keys")
+        .args(args)
+        .output()
+        .expect("run veil");
     assert!(
         out.status.success(),
         "veil {args:?} failed: {}",
@@ -107,6 +111,7 @@ fn curl_through_veil_connect_over_pinned_tls() {
 
     // Ledger.
     let mut ledger = Command::new(&bin)
+        .arg("--dev-keys")
         // 100 blocks/s: the session (1000 blocks) expires ~10 s after it
         // opens, and the node then settles it; a wide challenge window
         // leaves time for the settle_8 proof.
@@ -132,6 +137,7 @@ fn curl_through_veil_connect_over_pinned_tls() {
 
     // Node: TLS by default; prints its address, id and TLS key hash.
     let mut node = Command::new(&bin)
+        .arg("--dev-keys")
         .args([
             "node",
             "serve",
@@ -185,6 +191,7 @@ fn curl_through_veil_connect_over_pinned_tls() {
     let socks = format!("127.0.0.1:{socks_port}");
     let wrong = "00".repeat(32);
     let refused = Command::new(&bin)
+        .arg("--dev-keys")
         .args([
             "connect",
             "--wallet",
@@ -214,6 +221,7 @@ fn curl_through_veil_connect_over_pinned_tls() {
 
     // `veil connect`, pin from the ledger registration.
     let mut connect = Command::new(&bin)
+        .arg("--dev-keys")
         .args([
             "connect",
             "--wallet",

@@ -33,7 +33,7 @@ async fn many_sessions_open_relay_and_settle() {
         .unwrap_or(20);
     let t0 = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
-    let store = ParamStore::open_default().unwrap();
+    let store = ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap();
     let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
     let ledger =
         EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::with_dev_faucet()).unwrap();

@@ -27,6 +27,7 @@ use bin::veil_bin;
 
 fn spawn(bin: &Path, db: &Path) -> (Child, String) {
     let mut child = Command::new(bin)
+        .arg("--dev-keys")
         .args(["ledger", "serve", "--listen", "127.0.0.1:0", "--block-interval", "2", "--challenge-window", "3"])
         .arg("--db")
         .arg(db)

@@ -55,7 +55,7 @@ async fn real_proofs_open_relay_and_settle() {
     let node = veil_node::spawn(
         config,
         ledger.clone(),
-        ParamStore::open_default().unwrap(),
+        ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap(),
         async {
             let _ = stopped.await;
         },
@@ -107,7 +107,7 @@ async fn real_proofs_open_relay_and_settle() {
     )
     .unwrap();
     let prover = Prover::from_store(
-        &ParamStore::open_default().unwrap(),
+        &ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap(),
         &[CircuitId::Access],
         None,
     )

@@ -131,7 +131,7 @@ struct Env {
 async fn env(seed: u64) -> (Env, Wallet, StdRng) {
     let mut rng = StdRng::seed_from_u64(seed);
     let tmp = tempfile::tempdir().unwrap();
-    let store = ParamStore::open_default().unwrap();
+    let store = ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap();
     let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
     let ledger =
         EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::with_dev_faucet()).unwrap();

@@ -230,7 +230,7 @@ fn the_node_and_the_ledger_learn_no_wallet_data() {
 async fn scenario(logs: LogBuf) {
     let t0 = std::time::Instant::now();
     let tmp = tempfile::tempdir().unwrap();
-    let store = ParamStore::open_default().unwrap();
+    let store = ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap();
     let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
     eprintln!("[{:?}] prover loaded", t0.elapsed());
     let ledger =

@@ -87,7 +87,7 @@ async fn only_the_node_settles_its_sessions() {
     let node = veil_node::spawn(
         config,
         ledger.clone(),
-        ParamStore::open_default().unwrap(),
+        ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap(),
         async {
             let _ = stopped.await;
         },
@@ -137,7 +137,7 @@ async fn only_the_node_settles_its_sessions() {
         BlockHeight(height.0 + 50),
     )
     .unwrap();
-    let store = ParamStore::open_default().unwrap();
+    let store = ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap();
     let prover = Prover::from_store(
         &store,
         &[CircuitId::Access, CircuitId::Settle(SettleSize::K1)],

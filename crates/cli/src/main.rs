@@ -10,6 +10,11 @@ mod cmd;
 #[derive(Parser)]
 #[command(name = "veil", version, about, long_about = None)]
 struct Cli {
+    /// Use the INSECURE development keys (params/dev/, made from a public
+    /// seed: anyone can forge every proof). Tests and demos only; without
+    /// it every command uses the ceremony keys pinned in params/.
+    #[arg(long, global = true)]
+    dev_keys: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,6 +56,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     }
     let cli = Cli::parse();
+    cmd::keys::choose(cli.dev_keys);
     let result = match cli.command {
         Command::Setup(a) => cmd::setup::run(a),
         Command::Bench(a) => cmd::bench::run(a),

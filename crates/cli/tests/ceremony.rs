@@ -359,8 +359,7 @@ fn ceremony_script_pins_keys_that_setup_verify_rechecks() {
     );
     std::fs::write(&vk, &good).unwrap();
 
-    // The pins compiled into the binary (the committed development keys)
-    // are not a ceremony's.
+    // The ceremony pins compiled into the binary do not hold this key.
     let o = Command::new(env!("CARGO_BIN_EXE_veil"))
         .args(["setup", "--verify", &cer, "--circuit", "settle_1"])
         .env("VEIL_PARAMS_CACHE", &cache)
@@ -369,10 +368,39 @@ fn ceremony_script_pins_keys_that_setup_verify_rechecks() {
     let out = text(&o);
     assert!(!o.status.success(), "{out}");
     assert!(out.contains("compiled into this binary"), "{out}");
+    assert!(out.contains("settle_1: FAILED"), "{out}");
+    // The committed development pins are not a ceremony's.
+    let dev_pins = concat!(env!("CARGO_MANIFEST_DIR"), "/../../params/dev");
+    let o = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args(["setup", "--verify", &cer, "--circuit", "settle_1"])
+        .args(["--params-dir", dev_pins])
+        .env("VEIL_PARAMS_CACHE", &cache)
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
     assert!(out.contains("INSECURE development key"), "{out}");
+    // --dev-keys has no meaning for ceremony keys.
+    let o = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args([
+            "--dev-keys",
+            "setup",
+            "--verify",
+            &cer,
+            "--circuit",
+            "settle_1",
+        ])
+        .env("VEIL_PARAMS_CACHE", &cache)
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && text(&o).contains("--dev-keys does not apply"),
+        "{}",
+        text(&o)
+    );
 
-    // Installing against the compiled-in (development) pins: refused,
-    // nothing new in the cache.
+    // Installing against the compiled-in pins (none for settle_1 yet):
+    // refused, nothing new in the cache.
     let o = Command::new(env!("CARGO_BIN_EXE_veil"))
         .args(["setup", "--from-ceremony", &cer, "--circuit", "settle_1"])
         .env("VEIL_PARAMS_CACHE", &cache)

@@ -14,7 +14,16 @@ use serde_json::Value;
 /// The demo runs proofs on every core: one at a time.
 static HEAVY: Mutex<()> = Mutex::new(());
 
+/// `veil --dev-keys`: the tests opt into the INSECURE development keys
+/// (params/dev/); [`veil_default`] is the binary as users run it.
 fn veil() -> Command {
+    let mut c = veil_default();
+    c.arg("--dev-keys");
+    c
+}
+
+/// `veil` without `--dev-keys`: the ceremony keys of params/.
+fn veil_default() -> Command {
     Command::new(env!("CARGO_BIN_EXE_veil"))
 }
 
@@ -292,11 +301,7 @@ fn bench_json_reports_evm_gas_measured_on_its_own_proofs() {
     let all_in = evm["deposit_gas_all_in"].as_u64().expect("all-in gas");
     let append = evm["append_batch_gas"]["tx"].as_u64().expect("append gas");
     assert!(all_in > BENCH_DEPOSIT_GAS + append / 64, "{evm}");
-    for op in [
-        "open_gas",
-        "settle_gas_per_session_k64",
-        "withdraw_gas",
-    ] {
+    for op in ["open_gas", "settle_gas_per_session_k64", "withdraw_gas"] {
         assert!(
             evm[op].is_null(),
             "{op} is not measured yet, so it is not reported"
@@ -308,3 +313,76 @@ fn bench_json_reports_evm_gas_measured_on_its_own_proofs() {
 /// A deposit's gas as `veil_evm::measure::ledger_gas` makes it (pinned in
 /// `crates/evm/tests/ledger_append.rs` too).
 const BENCH_DEPOSIT_GAS: u64 = 115_814;
+
+/// Without `--dev-keys`, every command that proves or verifies uses the
+/// ceremony keys of params/: none are pinned yet, so each refuses with an
+/// error naming both ways out, and creates nothing.
+#[test]
+fn without_dev_keys_no_command_uses_the_development_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let cache = d.join("cache");
+    let db = d.join("ledger.redb");
+    let out_dir = d.join("out");
+    let commands: Vec<Vec<String>> = vec![
+        vec!["demo".into()],
+        vec![
+            "ledger".into(),
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--db".into(),
+            db.display().to_string(),
+        ],
+        vec![
+            "export".into(),
+            "proof".into(),
+            "--circuit".into(),
+            "access".into(),
+            "--out".into(),
+            out_dir.display().to_string(),
+        ],
+        vec![
+            "export".into(),
+            "vk".into(),
+            "--circuit".into(),
+            "withdraw".into(),
+            "--out".into(),
+            out_dir.display().to_string(),
+        ],
+        vec![
+            "export".into(),
+            "solidity".into(),
+            "--circuit".into(),
+            "access".into(),
+            "--out".into(),
+            out_dir.display().to_string(),
+        ],
+    ];
+    for args in &commands {
+        let out = run(veil_default().args(args).env("VEIL_PARAMS_CACHE", &cache));
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("no ceremony key is pinned") && err.contains("--dev-keys"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains("INSECURE development setup"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!cache.exists() && !db.exists() && !out_dir.exists());
+    // With the flag, the same export works and says loudly what it used.
+    let out = run(veil()
+        .args(["export", "vk", "--circuit", "withdraw", "--out"])
+        .arg(&out_dir)
+        .env("VEIL_PARAMS_CACHE", &cache));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("INSECURE"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out_dir.join("verification_key.json").exists());
+}

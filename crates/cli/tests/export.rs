@@ -7,8 +7,10 @@ use veil_interop::{R1cs, Witness, export, snarkjs};
 use veil_proofs::CircuitId;
 use veil_proofs::params::ParamStore;
 
+/// `veil --dev-keys ARGS` (the committed keys are development keys).
 fn veil(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_veil"))
+        .arg("--dev-keys")
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -31,7 +33,7 @@ fn exported_vk_r1cs_and_witness_parse_back() {
     let vk =
         snarkjs::vk_from_json(&std::fs::read_to_string(d.join("verification_key.json")).unwrap())
             .unwrap();
-    let committed = ParamStore::open_dir(dir.path())
+    let committed = ParamStore::open_dir(dir.path(), veil_proofs::KeySet::Dev)
         .unwrap()
         .verifying_key(CircuitId::Withdraw, None)
         .unwrap();

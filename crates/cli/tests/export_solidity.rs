@@ -16,7 +16,7 @@ fn veil(args: &[&str]) -> Output {
 
 fn export(what: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args(["export", what])
+        .args(["--dev-keys", "export", what])
         .args(args)
         .current_dir(repo())
         .stdin(Stdio::null())

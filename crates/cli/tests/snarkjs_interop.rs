@@ -47,7 +47,7 @@ fn ok(out: Output, what: &str) -> String {
 /// `veil export <kind> --circuit <c> --out <dir>`.
 fn veil_export(kind: &str, circuit: &str, dir: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args(["export", kind, "--circuit", circuit, "--out"])
+        .args(["--dev-keys", "export", kind, "--circuit", circuit, "--out"])
         .arg(dir)
         .stdin(Stdio::null())
         .output()
@@ -130,7 +130,7 @@ fn snarkjs_checks_veil_r1cs_and_witness() {
         return;
     };
     let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
-    let record = veil_proofs::params::SetupRecord::committed().unwrap();
+    let record = veil_proofs::params::SetupRecord::committed(veil_proofs::KeySet::Dev).unwrap();
     for circuit in ["access", "settle_1"] {
         let id: CircuitId = circuit.parse().unwrap();
         let pin = record.get(id).unwrap();
@@ -276,7 +276,7 @@ fn snarkjs_proof_of_veil_circuit_verifies_in_veil() {
         );
     }
     // The committed (development) key of settle_1 does not accept it.
-    let dev = veil_proofs::params::ParamStore::open_dir(d)
+    let dev = veil_proofs::params::ParamStore::open_dir(d, veil_proofs::KeySet::Dev)
         .unwrap()
         .verifying_key(circuit.parse().unwrap(), None)
         .unwrap();

@@ -1,5 +1,5 @@
 //! The generator: committed verifiers are what it writes now from
-//! `params/*.vk` (CI catches drift even without Node), and it refuses keys
+//! `params/dev/*.vk` (CI catches drift even without Node), and it refuses keys
 //! with which proofs can be forged.
 
 mod common;

@@ -8,7 +8,7 @@ use veil_circuits::settle::SettleCircuit;
 use veil_circuits::tree_insert::TreeInsertCircuit;
 use veil_circuits::withdraw::WithdrawCircuit;
 use veil_proofs::circuits::{BlankVisitor, with_blank};
-use veil_proofs::groth16::{self, ConstraintSynthesizer, ProvingKey};
+use veil_proofs::groth16::{ConstraintSynthesizer, ProvingContext};
 use veil_proofs::{CircuitId, Proof, ProofError, samples};
 
 use crate::error::InteropError;
@@ -115,14 +115,15 @@ pub fn sample_witness(id: CircuitId) -> Result<(Vec<Fr>, Witness), InteropError>
     Ok((statement, witness))
 }
 
-/// A proof of the sample statement of `id` under `pk`, with the statement.
+/// A proof of the sample statement of `id` with `ctx` (its key and the
+/// reduction the key was made for), with the statement.
 pub fn sample_proof<R: RngCore + CryptoRng>(
     id: CircuitId,
-    pk: &ProvingKey,
+    ctx: &ProvingContext,
     rng: &mut R,
 ) -> Result<(Vec<Fr>, Proof), InteropError> {
     struct Prove<'a, R> {
-        pk: &'a ProvingKey,
+        ctx: &'a ProvingContext,
         rng: &'a mut R,
     }
     impl<R: RngCore + CryptoRng> SampleVisitor for Prove<'_, R> {
@@ -132,9 +133,9 @@ pub fn sample_proof<R: RngCore + CryptoRng>(
             circuit: C,
             statement: Vec<Fr>,
         ) -> Self::Output {
-            let proof = groth16::prove(self.pk, circuit, &statement, self.rng)?;
+            let proof = self.ctx.prove(circuit, &statement, self.rng)?;
             Ok((statement, proof))
         }
     }
-    with_sample(id, Prove { pk, rng })?
+    with_sample(id, Prove { ctx, rng })?
 }

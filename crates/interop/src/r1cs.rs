@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn veil_circuits_export_with_their_setup_shape() {
-        let record = SetupRecord::committed().unwrap();
+        let record = SetupRecord::committed(veil_proofs::KeySet::Dev).unwrap();
         for id in [
             CircuitId::Access,
             CircuitId::Withdraw,

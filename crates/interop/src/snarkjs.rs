@@ -336,7 +336,7 @@ mod tests {
 
     fn access_vk() -> VerifyingKey<Bn254> {
         let dir = tempfile::tempdir().unwrap();
-        ParamStore::open_dir(dir.path())
+        ParamStore::open_dir(dir.path(), veil_proofs::KeySet::Dev)
             .unwrap()
             .verifying_key(CircuitId::Access, None)
             .unwrap()

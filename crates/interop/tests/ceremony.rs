@@ -82,7 +82,7 @@ fn a_verified_transcript_is_pinned_and_proves_through_veils_prover() {
         .circuits
         .insert(SETTLE_1.name().into(), keys.record.clone());
     std::fs::write(dir.path().join("settle_1.vk"), &keys.vk_bytes).unwrap();
-    let store = ParamStore::open_dir(dir.path().join("cache"))
+    let store = ParamStore::open_dir(dir.path().join("cache"), veil_proofs::KeySet::Ceremony)
         .unwrap()
         .with_record(record.clone())
         .with_params_dir(dir.path());
@@ -102,6 +102,13 @@ fn a_verified_transcript_is_pinned_and_proves_through_veils_prover() {
     verifier
         .verify_settle_proof(&proof)
         .expect("a ceremony key's proof verifies");
+    // `veil export proof` proves with the key's reduction too.
+    let (statement, sample) =
+        veil_interop::export::sample_proof(SETTLE_1, prover.context(SETTLE_1).unwrap(), &mut rng)
+            .expect("the sample statement proves");
+    veil_proofs::PreparedKey::new(&store.verifying_key(SETTLE_1, None).unwrap())
+        .verify(&statement, &sample)
+        .expect("the exported sample proof verifies under the ceremony key");
 
     // The same key under arkworks' reduction gives proofs that fail: the
     // record's reduction is what makes the key usable.
@@ -241,7 +248,11 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     let v = f();
     let hwm = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).map(str::to_owned))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_owned)
+        })
         .unwrap_or_default();
     eprintln!("{what}: {:.1} s ({hwm})", t.elapsed().as_secs_f64());
     v
@@ -261,7 +272,9 @@ fn measure_settle_64() {
     });
     eprintln!("ptau bytes: {}", bytes.len());
     let sha = hex::encode(Sha256::digest(&bytes));
-    let p = timed("Ptau::from_bytes 2^20", || Ptau::from_bytes(&bytes).unwrap());
+    let p = timed("Ptau::from_bytes 2^20", || {
+        Ptau::from_bytes(&bytes).unwrap()
+    });
     drop(bytes);
     timed("Ptau::check_powers 2^20", || {
         p.check_powers(&mut rand::rngs::OsRng).unwrap()
@@ -281,8 +294,9 @@ fn measure_settle_64() {
         min_contributions: 1,
         final_beacon: true,
     };
-    let keys = timed("Reference::keys settle_64 (read, whole transcript verified)", || {
-        reference.keys(&out, &policy).unwrap()
-    });
+    let keys = timed(
+        "Reference::keys settle_64 (read, whole transcript verified)",
+        || reference.keys(&out, &policy).unwrap(),
+    );
     eprintln!("proving key bytes: {}", keys.pk_bytes.len());
 }

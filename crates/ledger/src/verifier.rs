@@ -162,10 +162,18 @@ impl Groth16Verifier {
         )?))
     }
 
-    /// [`Self::from_store`] over [`veil_proofs::ParamStore::open_default`]:
-    /// the INSECURE development keys pinned in `params/`.
+    /// [`Self::from_store`] over the default store of `set`.
+    pub fn open(
+        set: veil_proofs::KeySet,
+        settle_sizes: &[u32],
+    ) -> Result<Self, crate::error::VerifierSetupError> {
+        Self::from_store(&veil_proofs::ParamStore::open_default(set)?, settle_sizes)
+    }
+
+    /// [`Self::open`] with the INSECURE development keys pinned in
+    /// `params/dev/` (tests and demos only).
     pub fn dev(settle_sizes: &[u32]) -> Result<Self, crate::error::VerifierSetupError> {
-        Self::from_store(&veil_proofs::ParamStore::open_default()?, settle_sizes)
+        Self::open(veil_proofs::KeySet::Dev, settle_sizes)
     }
 
     /// The wrapped `veil-proofs` verifier.

@@ -34,7 +34,7 @@ fn verifier() -> Arc<Groth16Verifier> {
 fn prover() -> &'static Prover {
     static P: OnceLock<Prover> = OnceLock::new();
     P.get_or_init(|| {
-        let store = ParamStore::open_default().expect("param store");
+        let store = ParamStore::open_default(veil_proofs::KeySet::Dev).expect("param store");
         Prover::from_store(
             &store,
             &[

@@ -93,7 +93,7 @@ fn tokens(n: usize) -> (MerkleRoot, Vec<AccessToken>) {
         }
     }
     let prover = Prover::from_store(
-        &ParamStore::open_default().unwrap(),
+        &ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap(),
         &[CircuitId::Access],
         None,
     )

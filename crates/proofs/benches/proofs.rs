@@ -13,7 +13,7 @@ use veil_proofs::{AccessToken, CircuitId, ParamStore, Prover, SettleSize, Verifi
 const CIRCUITS: [CircuitId; 2] = [CircuitId::Access, CircuitId::Settle(SettleSize::K8)];
 
 fn setup() -> (Prover, Verifier) {
-    let store = ParamStore::open_default().expect("parameter store");
+    let store = ParamStore::open_default(veil_proofs::KeySet::Dev).expect("parameter store");
     if let Some(w) = store.insecure_warning(&CIRCUITS) {
         eprintln!("{w}");
     }

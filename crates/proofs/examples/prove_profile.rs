@@ -11,7 +11,7 @@ use veil_proofs::groth16::{ProvingContext, prove_profiled};
 use veil_proofs::{CircuitId, ParamStore, SettleSize, samples};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store = ParamStore::open_default()?;
+    let store = ParamStore::open_default(veil_proofs::KeySet::Dev)?;
     let circuits = [CircuitId::Access, CircuitId::Settle(SettleSize::K8)];
     if let Some(w) = store.insecure_warning(&circuits) {
         eprintln!("{w}");

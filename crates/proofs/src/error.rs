@@ -84,11 +84,15 @@ pub enum VerifyError {
 /// Parameters are missing, corrupted, or do not match the pinned record.
 #[derive(Debug, Error)]
 pub enum ParamsError {
-    /// The committed setup record has no entry for this circuit.
-    #[error(
-        "circuit {0} has no pinned parameters in params/setup.json; run `veil setup --dev --circuit {0} --write-params`"
-    )]
-    NotPinned(CircuitId),
+    /// The setup record has no entry for this circuit: with no ceremony key
+    /// pinned, the caller must either install one or explicitly ask for
+    /// the development keys.
+    #[error("{}", not_pinned(*circuit, *ceremony))]
+    NotPinned {
+        circuit: CircuitId,
+        /// Whether the record is a ceremony record (`params/setup.json`).
+        ceremony: bool,
+    },
     /// A file's hash differs from the pinned one (B8: keys are loaded only by pinned hash).
     #[error(
         "{what} for circuit {circuit} does not match the pinned hash (expected sha256 {expected}, got {actual}){hint}"
@@ -146,5 +150,20 @@ impl ParamsError {
 impl From<UnknownBatchSize> for ProofError {
     fn from(e: UnknownBatchSize) -> Self {
         Self::UnknownBatchSize(e.0)
+    }
+}
+
+fn not_pinned(id: CircuitId, ceremony: bool) -> String {
+    if ceremony {
+        format!(
+            "no ceremony key is pinned for {id} in params/setup.json: install one with \
+             `veil setup --from-ceremony DIR --write-params` (docs/ceremony.md), or pass \
+             --dev-keys to use the INSECURE development keys (tests and demos only)"
+        )
+    } else {
+        format!(
+            "circuit {id} has no pinned development key in params/dev/setup.json; run \
+             `veil setup --dev --circuit {id} --write-params`"
+        )
     }
 }

@@ -4,11 +4,12 @@
 //!
 //! Spec: `docs/protocol.md` §7 (Proofs, tokens and parameters).
 //!
-//! The keys this crate makes itself are INSECURE development keys (public
-//! seed); [`INSECURE_WARNING`] must be shown wherever they are used. Keys
-//! from a phase-2 ceremony are installed by `veil setup --from-ceremony`
-//! (`veil-interop` reads and checks the transcript) and pinned the same way
-//! (`docs/ceremony.md`).
+//! Keys from a phase-2 ceremony ([`KeySet::Ceremony`], the default) are
+//! installed by `veil setup --from-ceremony` (`veil-interop` reads and
+//! checks the transcript, `docs/ceremony.md`). The keys this crate makes
+//! itself are INSECURE development keys (public seed, [`KeySet::Dev`]),
+//! used only when asked for; [`INSECURE_WARNING`] must be shown wherever
+//! they are used.
 
 pub mod circuit;
 pub mod circuits;
@@ -25,7 +26,7 @@ pub mod verifier;
 pub use circuit::{CircuitId, SettleSize, UnknownBatchSize};
 pub use error::{ParamsError, ProofError, VerifyError};
 pub use groth16::{INSECURE_WARNING, PreparedKey, ProvingContext, ProvingKey};
-pub use params::{ParamStore, SetupEvent};
+pub use params::{KeySet, ParamStore, SetupEvent};
 pub use proof::Proof;
 pub use qap::Reduction;
 pub use prover::Prover;

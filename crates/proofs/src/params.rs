@@ -1,9 +1,12 @@
-//! Parameters: the committed setup record, verifying keys loaded only by
+//! Parameters: the committed setup records, verifying keys loaded only by
 //! pinned hash, and the proving-key cache.
 //!
-//! Spec: `docs/protocol.md` §7.3. The record `params/setup.json` is compiled
-//! into the binary; it pins, per circuit, the SHA-256 of the verifying key
-//! (compressed arkworks encoding, `params/<name>.vk`) and of the proving key
+//! Spec: `docs/protocol.md` §7.3. Two records are compiled into the binary:
+//! `params/setup.json` pins the keys of a phase-2 ceremony, used by default,
+//! and `params/dev/setup.json` the INSECURE development keys from a public
+//! seed, used only when a caller asks for [`KeySet::Dev`] (`--dev-keys`).
+//! Each pins, per circuit, the SHA-256 of the verifying key (compressed
+//! arkworks encoding, `<name>.vk` beside the record) and of the proving key
 //! (uncompressed arkworks encoding, cached, never committed). A key whose
 //! hash differs from the pin is refused (adversarial B8): neither a peer nor
 //! a stray file can choose a key.
@@ -22,25 +25,51 @@ use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::circuit::{CircuitId, SettleSize};
+use crate::circuit::CircuitId;
 use crate::error::{ParamsError, ProofError};
 use crate::groth16::{self, DEV_SEED_LABEL, INSECURE_WARNING, ProvingKey};
 use crate::qap::Reduction;
 
-/// The committed setup record, compiled in.
-const COMMITTED_RECORD: &str = include_str!("../../../params/setup.json");
+/// Which committed keys a store pins (`docs/protocol.md` §7.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeySet {
+    /// Keys from a phase-2 ceremony, pinned in `params/setup.json` with
+    /// their verifying keys beside it: the default everywhere.
+    Ceremony,
+    /// The INSECURE development keys from a public seed, pinned in
+    /// `params/dev/`: only when explicitly asked for (`--dev-keys`; tests).
+    Dev,
+}
 
-/// The committed verifying keys, compiled in (still checked against the
-/// pins before use).
-fn committed_vk(id: CircuitId) -> &'static [u8] {
-    match id {
-        CircuitId::Access => include_bytes!("../../../params/access.vk"),
-        CircuitId::Withdraw => include_bytes!("../../../params/withdraw.vk"),
-        CircuitId::Settle(SettleSize::K1) => include_bytes!("../../../params/settle_1.vk"),
-        CircuitId::Settle(SettleSize::K8) => include_bytes!("../../../params/settle_8.vk"),
-        CircuitId::Settle(_) => include_bytes!("../../../params/settle_64.vk"),
-        CircuitId::TreeInsert64 => include_bytes!("../../../params/tree_insert_64.vk"),
+impl KeySet {
+    /// The directory, relative to the repository root, holding this set's
+    /// `setup.json` and `<name>.vk` files.
+    pub const fn dir(self) -> &'static str {
+        match self {
+            KeySet::Ceremony => "params",
+            KeySet::Dev => "params/dev",
+        }
     }
+
+    fn committed_record(self) -> &'static str {
+        match self {
+            KeySet::Ceremony => include_str!("../../../params/setup.json"),
+            KeySet::Dev => include_str!("../../../params/dev/setup.json"),
+        }
+    }
+}
+
+/// The committed verifying keys that exist, compiled in by `build.rs`
+/// (still checked against the pins before use).
+static COMMITTED_VKS: &[(KeySet, &str, &[u8])] =
+    include!(concat!(env!("OUT_DIR"), "/committed_vks.rs"));
+
+/// The compiled-in `<set dir>/<name>.vk` of `id`, if committed.
+fn committed_vk(set: KeySet, id: CircuitId) -> Option<&'static [u8]> {
+    COMMITTED_VKS
+        .iter()
+        .find(|(s, name, _)| *s == set && *name == id.name())
+        .map(|(_, _, bytes)| *bytes)
 }
 
 /// The arkworks release the keys were made and are read with.
@@ -65,9 +94,10 @@ pub struct CircuitRecord {
     pub constraints: usize,
     /// Public inputs (not counting the constant one).
     pub public_inputs: usize,
-    /// SHA-256 of `params/<name>.vk` (compressed verifying key), hex.
+    /// SHA-256 of `<name>.vk` beside the record (compressed verifying
+    /// key), hex.
     pub vk_sha256: String,
-    /// Size of `params/<name>.vk` in bytes.
+    /// Size of `<name>.vk` in bytes.
     pub vk_bytes: usize,
     /// SHA-256 of the cached proving key (uncompressed arkworks), hex.
     pub pk_sha256: String,
@@ -188,9 +218,47 @@ pub struct SetupRecord {
 }
 
 impl SetupRecord {
-    /// The record committed in `params/setup.json` and compiled in.
-    pub fn committed() -> Result<Self, ParamsError> {
-        Self::parse(COMMITTED_RECORD, Path::new("params/setup.json"))
+    /// The record of `set` committed in `<set dir>/setup.json` and
+    /// compiled in.
+    pub fn committed(set: KeySet) -> Result<Self, ParamsError> {
+        let path = Path::new(set.dir()).join("setup.json");
+        let record = Self::parse(set.committed_record(), &path)?;
+        record.check_set(set, &path)?;
+        Ok(record)
+    }
+
+    /// Every entry of a ceremony record comes from a ceremony and every
+    /// entry of a development record from the public seed: a development
+    /// key never sits among the keys used by default.
+    pub fn check_set(&self, set: KeySet, path: &Path) -> Result<(), ParamsError> {
+        let stray = self
+            .circuits
+            .iter()
+            .find(|(_, r)| r.is_dev() != (set == KeySet::Dev));
+        match stray {
+            None => Ok(()),
+            Some((name, r)) => Err(ParamsError::Record {
+                path: path.to_owned(),
+                reason: format!(
+                    "{name} is pinned as a {} key; {} keys are pinned in {}/setup.json",
+                    if r.is_dev() {
+                        "development"
+                    } else {
+                        "ceremony"
+                    },
+                    if r.is_dev() {
+                        "development"
+                    } else {
+                        "ceremony"
+                    },
+                    if r.is_dev() {
+                        KeySet::Dev.dir()
+                    } else {
+                        KeySet::Ceremony.dir()
+                    },
+                ),
+            }),
+        }
     }
 
     /// Parses a record.
@@ -203,9 +271,10 @@ impl SetupRecord {
 
     /// The pinned entry of `id`.
     pub fn get(&self, id: CircuitId) -> Result<&CircuitRecord, ParamsError> {
-        self.circuits
-            .get(id.name())
-            .ok_or(ParamsError::NotPinned(id))
+        self.circuits.get(id.name()).ok_or(ParamsError::NotPinned {
+            circuit: id,
+            ceremony: self.circuits.values().all(|r| !r.is_dev()),
+        })
     }
 
     /// The record's headline: which keys are INSECURE, if any.
@@ -216,6 +285,9 @@ impl SetupRecord {
             .filter(|(_, r)| r.is_dev())
             .map(|(n, _)| n.as_str())
             .collect();
+        if self.circuits.is_empty() {
+            return "No keys are pinned here yet.".into();
+        }
         if dev.is_empty() {
             return "Keys from the phase-2 ceremony whose transcript these entries pin; re-check them with `veil setup --verify DIR` (docs/ceremony.md).".into();
         }
@@ -257,7 +329,7 @@ pub struct SetupKeys {
     pub pk: Arc<ProvingKey>,
     /// The record entry describing these keys.
     pub record: CircuitRecord,
-    /// The compressed verifying key (`params/<name>.vk`).
+    /// The compressed verifying key (`<name>.vk`).
     pub vk_bytes: Vec<u8>,
     /// The uncompressed proving key (the cache file).
     pub pk_bytes: Vec<u8>,
@@ -404,10 +476,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ParamsError> {
     result
 }
 
-/// Writes `params/<name>.vk` for each of `keys` and merges their entries
-/// into `<dir>/setup.json` (`veil setup --dev --write-params`, and `veil
-/// setup --from-ceremony DIR --write-params`).
-pub fn write_params(dir: &Path, keys: &[&SetupKeys]) -> Result<(), ParamsError> {
+/// Writes `<dir>/<name>.vk` for each of `keys` and merges their entries
+/// into `<dir>/setup.json`, the record of `set` (`veil setup --dev
+/// --write-params`, and `veil setup --from-ceremony DIR --write-params`).
+/// Keys of the other set are refused before anything is written.
+pub fn write_params(dir: &Path, set: KeySet, keys: &[&SetupKeys]) -> Result<(), ParamsError> {
     let record_path = dir.join("setup.json");
     let mut record = match fs::read_to_string(&record_path) {
         Ok(text) => SetupRecord::parse(&text, &record_path)?,
@@ -415,10 +488,13 @@ pub fn write_params(dir: &Path, keys: &[&SetupKeys]) -> Result<(), ParamsError> 
         Err(e) => return Err(ParamsError::io(&record_path, e)),
     };
     for k in keys {
-        write_atomic(&dir.join(format!("{}.vk", k.circuit.name())), &k.vk_bytes)?;
         record
             .circuits
             .insert(k.circuit.name().to_owned(), k.record.clone());
+    }
+    record.check_set(set, &record_path)?;
+    for k in keys {
+        write_atomic(&dir.join(format!("{}.vk", k.circuit.name())), &k.vk_bytes)?;
     }
     record.warning = record.summary();
     write_atomic(&record_path, record.to_json().as_bytes())
@@ -428,35 +504,40 @@ pub fn write_params(dir: &Path, keys: &[&SetupKeys]) -> Result<(), ParamsError> 
 /// they are checked against.
 #[derive(Debug, Clone)]
 pub struct ParamStore {
+    set: KeySet,
     cache_dir: PathBuf,
     params_dir: Option<PathBuf>,
     record: SetupRecord,
 }
 
 impl ParamStore {
-    /// The default store: cache in `$VEIL_PARAMS_CACHE`, else
+    /// The default store of `set`: cache in `$VEIL_PARAMS_CACHE`, else
     /// `${XDG_CACHE_HOME:-~/.cache}/veil/params`; verifying keys from
     /// `$VEIL_PARAMS_DIR` if set, else compiled in; pins compiled in.
-    pub fn open_default() -> Result<Self, ParamsError> {
-        let cache_dir = default_cache_dir()?;
+    pub fn open_default(set: KeySet) -> Result<Self, ParamsError> {
         let params_dir = std::env::var_os(PARAMS_DIR_ENV)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
         Ok(ParamStore {
-            cache_dir,
             params_dir,
-            record: SetupRecord::committed()?,
+            ..Self::open_dir(default_cache_dir()?, set)?
         })
     }
 
-    /// A store caching proving keys in `cache_dir`, with the compiled-in pins
-    /// and no verifying-key directory.
-    pub fn open_dir(cache_dir: impl Into<PathBuf>) -> Result<Self, ParamsError> {
+    /// A store of `set` caching proving keys in `cache_dir`, with the
+    /// compiled-in pins and no verifying-key directory.
+    pub fn open_dir(cache_dir: impl Into<PathBuf>, set: KeySet) -> Result<Self, ParamsError> {
         Ok(ParamStore {
+            set,
             cache_dir: cache_dir.into(),
             params_dir: None,
-            record: SetupRecord::committed()?,
+            record: SetupRecord::committed(set)?,
         })
+    }
+
+    /// The committed keys this store pins.
+    pub fn set(&self) -> KeySet {
+        self.set
     }
 
     /// Reads verifying keys from `dir` (`<name>.vk`), still checked by pin.
@@ -575,7 +656,7 @@ impl ParamStore {
 
     /// The verifying key of `id`, checked against the pinned hash: from
     /// `<params_dir>/<name>.vk` if a directory is set and holds it, else the
-    /// compiled-in `params/<name>.vk`. Never needs the proving key.
+    /// compiled-in `<set dir>/<name>.vk`. Never needs the proving key.
     pub fn verifying_key(
         &self,
         id: CircuitId,
@@ -590,7 +671,13 @@ impl ParamStore {
                 Err(e) => return Err(ParamsError::io(&path, e)),
             }
         }
-        vk_from_pinned_bytes(id, pin, committed_vk(id))
+        match committed_vk(self.set, id) {
+            Some(bytes) => vk_from_pinned_bytes(id, pin, bytes),
+            None => Err(ParamsError::io(
+                Path::new(self.set.dir()).join(format!("{}.vk", id.name())),
+                std::io::Error::new(std::io::ErrorKind::NotFound, "pinned but not compiled in"),
+            )),
+        }
     }
 }
 
@@ -632,7 +719,7 @@ pub fn vk_from_pinned_bytes(
 
 /// Freshly generated keys must equal the pinned ones.
 fn check_pin(id: CircuitId, pin: &CircuitRecord, fresh: &CircuitRecord) -> Result<(), ParamsError> {
-    const HINT: &str = "; the circuit changed since params/ was written: run `veil setup --dev --write-params` and commit params/";
+    const HINT: &str = "; the circuit changed since params/ was written: run `veil setup --dev --write-params` and commit params/dev/";
     if fresh.vk_sha256 != pin.vk_sha256 {
         return Err(ParamsError::HashMismatch {
             circuit: id,

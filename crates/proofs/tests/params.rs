@@ -1,6 +1,6 @@
-//! Parameters: committed verifying keys equal the current dev setup, keys
-//! load only by pinned hash (B8), the cache refuses corrupted files and
-//! survives concurrent writers.
+//! Parameters: committed verifying keys equal the current dev setup, the
+//! default set pins no development key, keys load only by pinned hash (B8),
+//! the cache refuses corrupted files and survives concurrent writers.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -9,9 +9,15 @@ use sha2::{Digest, Sha256};
 use veil_proofs::params::{
     self, CeremonyRecord, ContributionRecord, KeyOrigin, SetupEvent, SetupRecord,
 };
-use veil_proofs::{CircuitId, ParamStore, ParamsError};
+use veil_proofs::{CircuitId, KeySet, ParamStore, ParamsError};
 
+/// `params/dev/`: the development keys' pins and verifying keys.
 fn params_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../params/dev"))
+}
+
+/// `params/`: the ceremony keys' pins and verifying keys.
+fn ceremony_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../params"))
 }
 
@@ -29,8 +35,8 @@ const CHEAP: [CircuitId; 5] = [
 #[test]
 fn committed_verifying_keys_equal_the_current_dev_setup() {
     // If this fails, the circuit changed: run
-    // `veil setup --dev --circuit all --write-params` and commit params/.
-    let record = SetupRecord::committed().expect("committed record parses");
+    // `veil setup --dev --circuit all --write-params` and commit params/dev/.
+    let record = SetupRecord::committed(KeySet::Dev).expect("committed record parses");
     for id in CHEAP {
         let keys = params::dev_keys(id).expect("dev setup");
         let committed = std::fs::read(params_dir().join(format!("{id}.vk"))).expect("vk file");
@@ -47,7 +53,7 @@ fn committed_verifying_keys_equal_the_current_dev_setup() {
 #[ignore = "settle_64 setup takes minutes and hundreds of MB; run by hand after circuit changes"]
 fn committed_settle_64_key_equals_the_current_dev_setup() {
     let id = CircuitId::Settle(veil_proofs::SettleSize::K64);
-    let record = SetupRecord::committed().unwrap();
+    let record = SetupRecord::committed(KeySet::Dev).unwrap();
     let keys = params::dev_keys(id).expect("dev setup");
     let committed = std::fs::read(params_dir().join(format!("{id}.vk"))).expect("vk file");
     assert_eq!(keys.vk_bytes, committed);
@@ -56,7 +62,7 @@ fn committed_settle_64_key_equals_the_current_dev_setup() {
 
 #[test]
 fn every_committed_vk_file_matches_its_pin_and_is_labelled_insecure() {
-    let record = SetupRecord::committed().unwrap();
+    let record = SetupRecord::committed(KeySet::Dev).unwrap();
     assert!(!record.circuits.is_empty());
     for (name, rec) in &record.circuits {
         let bytes = std::fs::read(params_dir().join(format!("{name}.vk"))).expect("vk file");
@@ -87,7 +93,7 @@ fn b8_a_verifying_key_with_another_hash_is_refused() {
         dir.path().join("access.vk"),
     )
     .unwrap();
-    let store = ParamStore::open_dir(dir.path().join("cache"))
+    let store = ParamStore::open_dir(dir.path().join("cache"), KeySet::Dev)
         .unwrap()
         .with_params_dir(dir.path());
     match store.verifying_key(CircuitId::Access, None) {
@@ -102,12 +108,12 @@ fn b8_a_verifying_key_with_another_hash_is_refused() {
     assert!(store.verifying_key(CircuitId::Access, None).is_ok());
     // Without a directory, the compiled-in key is used (no proving key needed:
     // the empty cache stays empty), and it is checked against the pin too.
-    let bare = ParamStore::open_dir(dir.path().join("cache2")).unwrap();
+    let bare = ParamStore::open_dir(dir.path().join("cache2"), KeySet::Dev).unwrap();
     for id in CircuitId::ALL {
         assert!(bare.verifying_key(id, None).is_ok(), "{id}");
     }
     assert!(!dir.path().join("cache2").exists());
-    let mut wrong_pin = SetupRecord::committed().unwrap();
+    let mut wrong_pin = SetupRecord::committed(KeySet::Dev).unwrap();
     if let Some(r) = wrong_pin.circuits.get_mut("settle_64") {
         r.vk_sha256 = "11".repeat(32);
     }
@@ -117,7 +123,7 @@ fn b8_a_verifying_key_with_another_hash_is_refused() {
         Err(ParamsError::HashMismatch { .. })
     ));
     // And the raw loader refuses a VK of another circuit under this pin.
-    let record = SetupRecord::committed().unwrap();
+    let record = SetupRecord::committed(KeySet::Dev).unwrap();
     let withdraw_vk = std::fs::read(params_dir().join("withdraw.vk")).unwrap();
     assert!(matches!(
         params::vk_from_pinned_bytes(
@@ -132,23 +138,26 @@ fn b8_a_verifying_key_with_another_hash_is_refused() {
 #[test]
 fn unpinned_circuit_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let store = ParamStore::open_dir(dir.path())
+    let store = ParamStore::open_dir(dir.path(), KeySet::Dev)
         .unwrap()
         .with_record(SetupRecord::default());
     assert!(matches!(
         store.proving_key(CircuitId::Access, None),
-        Err(ParamsError::NotPinned(CircuitId::Access))
+        Err(ParamsError::NotPinned {
+            circuit: CircuitId::Access,
+            ..
+        })
     ));
     assert!(matches!(
         store.verifying_key(CircuitId::Access, None),
-        Err(ParamsError::NotPinned(_))
+        Err(ParamsError::NotPinned { .. })
     ));
 }
 
 #[test]
 fn cache_generates_once_then_loads_and_refuses_corruption() {
     let dir = tempfile::tempdir().unwrap();
-    let store = ParamStore::open_dir(dir.path()).unwrap();
+    let store = ParamStore::open_dir(dir.path(), KeySet::Dev).unwrap();
     let events = Mutex::new(Vec::new());
     let progress = |e: SetupEvent| events.lock().unwrap().push(format!("{e:?}"));
 
@@ -196,11 +205,11 @@ fn cache_generates_once_then_loads_and_refuses_corruption() {
 #[test]
 fn generated_keys_that_differ_from_the_pin_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut record = SetupRecord::committed().unwrap();
+    let mut record = SetupRecord::committed(KeySet::Dev).unwrap();
     if let Some(r) = record.circuits.get_mut("withdraw") {
         r.vk_sha256 = "00".repeat(32);
     }
-    let store = ParamStore::open_dir(dir.path())
+    let store = ParamStore::open_dir(dir.path(), KeySet::Dev)
         .unwrap()
         .with_record(record);
     match store.proving_key(CircuitId::Withdraw, None) {
@@ -236,7 +245,11 @@ fn concurrent_atomic_writers_leave_one_complete_file() {
 fn write_params_regenerates_a_record() {
     let dir = tempfile::tempdir().unwrap();
     let keys = params::dev_keys(CircuitId::Withdraw).unwrap();
-    params::write_params(dir.path(), &[&keys]).unwrap();
+    // Development keys never go into a ceremony record: nothing written.
+    let err = params::write_params(dir.path(), KeySet::Ceremony, &[&keys]).unwrap_err();
+    assert!(err.to_string().contains("development key"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    params::write_params(dir.path(), KeySet::Dev, &[&keys]).unwrap();
     let text = std::fs::read_to_string(dir.path().join("setup.json")).unwrap();
     let rec = SetupRecord::parse(&text, Path::new("setup.json")).unwrap();
     assert_eq!(rec.get(CircuitId::Withdraw).unwrap(), &keys.record);
@@ -249,7 +262,7 @@ fn write_params_regenerates_a_record() {
 
 /// A record pinning `withdraw` to a ceremony key that is not installed.
 fn ceremony_record() -> SetupRecord {
-    let mut record = SetupRecord::committed().unwrap();
+    let mut record = SetupRecord::committed(KeySet::Dev).unwrap();
     if let Some(r) = record.circuits.get_mut("withdraw") {
         r.origin = KeyOrigin::Ceremony(CeremonyRecord {
             transcript_sha256: "ab".repeat(32),
@@ -270,7 +283,7 @@ fn ceremony_record() -> SetupRecord {
 #[test]
 fn a_ceremony_pin_is_never_filled_with_a_development_key() {
     let dir = tempfile::tempdir().unwrap();
-    let store = ParamStore::open_dir(dir.path())
+    let store = ParamStore::open_dir(dir.path(), KeySet::Dev)
         .unwrap()
         .with_record(ceremony_record());
     match store.proving_key(CircuitId::Withdraw, None) {
@@ -303,7 +316,7 @@ fn a_ceremony_record_round_trips_and_says_what_differs() {
     let back = SetupRecord::parse(&text, Path::new("setup.json")).unwrap();
     assert_eq!(back, record);
     let pin = record.get(CircuitId::Withdraw).unwrap();
-    let dev = SetupRecord::committed().unwrap();
+    let dev = SetupRecord::committed(KeySet::Dev).unwrap();
     let dev = dev.get(CircuitId::Withdraw).unwrap();
     assert_eq!(pin.differences(dev), vec!["source", "reduction"]);
     let mut other = pin.clone();
@@ -314,4 +327,93 @@ fn a_ceremony_record_round_trips_and_says_what_differs() {
     // A record without a source or reduction does not parse.
     let stripped = text.replace("\"source\": \"ceremony\",", "");
     assert!(SetupRecord::parse(&stripped, Path::new("setup.json")).is_err());
+}
+
+#[test]
+fn the_default_set_pins_no_development_key_and_never_makes_one() {
+    let record = SetupRecord::committed(KeySet::Ceremony).expect("params/setup.json parses");
+    assert!(record.circuits.values().all(|r| !r.is_dev()));
+    let on_disk = std::fs::read_to_string(ceremony_dir().join("setup.json")).unwrap();
+    assert_eq!(
+        SetupRecord::parse(&on_disk, Path::new("setup.json")).unwrap(),
+        record
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = ParamStore::open_dir(dir.path(), KeySet::Ceremony).unwrap();
+    assert_eq!(store.set(), KeySet::Ceremony);
+    for id in CircuitId::ALL {
+        if record.circuits.contains_key(id.name()) {
+            // A ceremony key: never generated, only installed.
+            assert!(store.verifying_key(id, None).is_ok(), "{id}");
+            assert!(
+                matches!(
+                    store.proving_key(id, None),
+                    Err(ParamsError::NotInstalled(_)) | Ok(_)
+                ),
+                "{id}"
+            );
+            continue;
+        }
+        for err in [
+            store.proving_key(id, None).map(|_| ()).unwrap_err(),
+            store.verifying_key(id, None).map(|_| ()).unwrap_err(),
+        ] {
+            assert!(
+                matches!(err, ParamsError::NotPinned { circuit, ceremony: true } if circuit == id),
+                "{id}: {err:?}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains("--dev-keys") && text.contains("--from-ceremony"),
+                "{text}"
+            );
+        }
+    }
+    // Nothing was generated into the cache.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_record_holding_keys_of_the_other_set_is_refused() {
+    let path = Path::new("setup.json");
+    let dev = SetupRecord::committed(KeySet::Dev).unwrap();
+    assert!(dev.check_set(KeySet::Dev, path).is_ok());
+    let err = dev
+        .check_set(KeySet::Ceremony, path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("development key") && err.contains("params/dev/setup.json"),
+        "{err}"
+    );
+    // One ceremony entry among development ones (and the reverse).
+    let mixed = ceremony_record();
+    let err = mixed.check_set(KeySet::Dev, path).unwrap_err().to_string();
+    assert!(
+        err.contains("withdraw is pinned as a ceremony key"),
+        "{err}"
+    );
+    assert!(mixed.check_set(KeySet::Ceremony, path).is_err());
+    let mut only_ceremony = mixed.clone();
+    only_ceremony.circuits.retain(|name, _| name == "withdraw");
+    assert!(only_ceremony.check_set(KeySet::Ceremony, path).is_ok());
+    assert!(only_ceremony.check_set(KeySet::Dev, path).is_err());
+    // The empty record belongs to either set.
+    assert!(
+        SetupRecord::default()
+            .check_set(KeySet::Ceremony, path)
+            .is_ok()
+    );
+}
+
+#[test]
+fn both_sets_compile_in_a_verifying_key_for_every_pin() {
+    for set in [KeySet::Dev, KeySet::Ceremony] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ParamStore::open_dir(dir.path(), set).unwrap();
+        for name in store.record().circuits.keys() {
+            let id: CircuitId = name.parse().unwrap();
+            assert!(store.verifying_key(id, None).is_ok(), "{set:?} {id}");
+        }
+    }
 }

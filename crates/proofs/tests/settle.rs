@@ -22,14 +22,14 @@ const CIRCUITS: [CircuitId; 3] = [
 fn prover() -> &'static Prover {
     static P: OnceLock<Prover> = OnceLock::new();
     P.get_or_init(|| {
-        Prover::from_store(&ParamStore::open_default().unwrap(), &CIRCUITS[1..], None).unwrap()
+        Prover::from_store(&ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap(), &CIRCUITS[1..], None).unwrap()
     })
 }
 
 fn verifier() -> &'static Verifier {
     static V: OnceLock<Verifier> = OnceLock::new();
     V.get_or_init(|| {
-        Verifier::from_store(&ParamStore::open_default().unwrap(), &CIRCUITS, None).unwrap()
+        Verifier::from_store(&ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap(), &CIRCUITS, None).unwrap()
     })
 }
 

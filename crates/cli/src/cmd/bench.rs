@@ -185,7 +185,9 @@ fn batch_verify_64(
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let circuits = super::setup::parse_circuits(&args.circuits)?;
-    super::setup::print_insecure_banner();
+    // Benchmarks measure the setup too: they make and use development
+    // keys whatever --dev-keys says; nothing they prove leaves the process.
+    super::keys::print_insecure_banner();
     let mut results: Vec<CircuitBench> = Vec::new();
     let mut samples = Vec::new();
     let mut batch_ms = None;
@@ -281,7 +283,7 @@ fn evm_report(samples: &[(CircuitId, Vec<veil_primitives::Fr>, Proof)]) -> anyho
     for t in veil_evm::poseidon::WIDTHS {
         poseidon.insert(format!("t{t}"), gas(poseidon_gas(t)?));
     }
-    let store = veil_proofs::ParamStore::open_default()?;
+    let store = veil_proofs::ParamStore::open_default(veil_proofs::KeySet::Dev)?;
     let prover = veil_proofs::Prover::from_store(&store, &[CircuitId::TreeInsert64], None)
         .context("the tree_insert_64 key")?;
     let ledger = ledger_gas(&prover, &mut OsRng).context("the ledger contract's gas")?;

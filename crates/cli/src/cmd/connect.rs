@@ -21,7 +21,7 @@ use veil_client::sync::LocalTree;
 use veil_client::vouchers::{VoucherPayer, VoucherTerms, VoucherWallet};
 use veil_client::wallet::Wallet;
 use veil_ledger::LedgerApi;
-use veil_proofs::{CircuitId, ParamStore, Prover};
+use veil_proofs::{CircuitId, Prover};
 use veil_vouchers::Balance;
 
 use super::node_conn::{NodeFlags, connect_node, connect_node_at};
@@ -73,7 +73,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     let escrow = parse_positive_amount(&args.escrow)?;
-    eprintln!("{}", veil_proofs::INSECURE_WARNING);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -89,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Result<()> {
-    let store = ParamStore::open_default()?;
+    let store = super::keys::store()?;
     let prover =
         tokio::task::spawn_blocking(move || Prover::from_store(&store, &[CircuitId::Access], None))
             .await??;
@@ -219,7 +218,11 @@ async fn connect_with_vouchers(
         wallet.clone(),
         Balance::from_kib(kib),
     ));
-    let proxy = tokio::spawn(serve_socks(listener, Payer::Voucher(payer.clone()), stop_rx));
+    let proxy = tokio::spawn(serve_socks(
+        listener,
+        Payer::Voucher(payer.clone()),
+        stop_rx,
+    ));
     tokio::signal::ctrl_c().await?;
     let _ = stop_tx.send(true);
     proxy.await??;

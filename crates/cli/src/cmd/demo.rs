@@ -54,7 +54,6 @@ const PRICE_PER_KIB: u64 = 1;
 const RECEIPT_INTERVAL_KIB: u64 = 256;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    eprintln!("\n!!! {} !!!\n", veil_proofs::INSECURE_WARNING);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -68,11 +67,16 @@ macro_rules! say {
 async fn main(args: Args) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let t_total = Instant::now();
-    let store = ParamStore::open_default()?;
+    let store = super::keys::store()?;
     let t_keys = Instant::now();
     say!(
         args.json,
-        "== parameters: loading (first run generates and caches dev keys)"
+        "== parameters: loading{}",
+        if store.set() == veil_proofs::KeySet::Dev {
+            " (first run generates and caches dev keys)"
+        } else {
+            ""
+        }
     );
     let prover = tokio::task::spawn_blocking({
         let store = store.clone();

@@ -9,15 +9,15 @@ use anyhow::Context;
 use veil_interop::{export, snarkjs};
 use veil_proofs::CircuitId;
 use veil_proofs::groth16::PreparedKey;
-use veil_proofs::params::{ParamStore, write_atomic};
-
-use super::setup::print_insecure_banner;
+use veil_proofs::params::write_atomic;
+use veil_proofs::{ParamStore, Prover};
 
 /// `veil export …`.
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// `verification_key.json` (snarkjs) of the committed verifying key
-    /// `params/<circuit>.vk`, checked against its pinned hash.
+    /// `params/<circuit>.vk` (`params/dev/` with --dev-keys), checked
+    /// against its pinned hash.
     Vk(Target),
     /// `<circuit>.r1cs` (circom binary): the exact constraint system veil's
     /// setup and prover use; wire 0 is one, then the public inputs in
@@ -57,14 +57,23 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         | Command::Witness(ref t)
         | Command::Proof(ref t) => t,
     };
-    // Before any work: a bad output path fails fast.
+    // Before any work, and before anything is created: the key is pinned.
+    let store = match cmd {
+        Command::Vk(_) | Command::Proof(_) => {
+            let store = super::keys::store()?;
+            store.record().get(t.circuit)?;
+            Some(store)
+        }
+        _ => None,
+    };
+    // Then a bad output path fails fast.
     fs::create_dir_all(&t.out).with_context(|| format!("creating {}", t.out.display()))?;
-    match cmd {
-        Command::Vk(t) => vk(&t),
-        Command::R1cs(t) => r1cs(&t),
-        Command::Witness(t) => witness(&t),
-        Command::Proof(t) => proof(&t),
-        Command::Solidity(_) | Command::Poseidon(_) => Ok(()),
+    match (cmd, store) {
+        (Command::Vk(t), Some(store)) => vk(&t, &store),
+        (Command::Proof(t), Some(store)) => proof(&t, &store),
+        (Command::R1cs(t), _) => r1cs(&t),
+        (Command::Witness(t), _) => witness(&t),
+        _ => Ok(()),
     }
 }
 
@@ -75,8 +84,8 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn vk(t: &Target) -> anyhow::Result<()> {
-    let vk = ParamStore::open_default()?
+fn vk(t: &Target, store: &ParamStore) -> anyhow::Result<()> {
+    let vk = store
         .verifying_key(t.circuit, None)
         .with_context(|| format!("verifying key of {}", t.circuit))?;
     write(
@@ -104,13 +113,11 @@ fn witness(t: &Target) -> anyhow::Result<()> {
     write(&t.out, &format!("{}.wtns", t.circuit), &w.to_bytes())
 }
 
-fn proof(t: &Target) -> anyhow::Result<()> {
-    print_insecure_banner();
-    let store = ParamStore::open_default()?;
-    let pk = store
-        .proving_key(t.circuit, None)
+fn proof(t: &Target, store: &ParamStore) -> anyhow::Result<()> {
+    let prover = Prover::from_store(store, &[t.circuit], None)
         .with_context(|| format!("proving key of {}", t.circuit))?;
-    let (statement, proof) = export::sample_proof(t.circuit, &pk, &mut rand::rngs::OsRng)
+    let ctx = prover.context(t.circuit)?;
+    let (statement, proof) = export::sample_proof(t.circuit, ctx, &mut rand::rngs::OsRng)
         .with_context(|| format!("proving the sample statement of {}", t.circuit))?;
     // The committed key must accept it: what is exported verifies.
     let vk = store.verifying_key(t.circuit, None)?;

@@ -10,7 +10,7 @@ use anyhow::bail;
 use veil_evm::generated::{Freshness, GeneratedSource};
 use veil_evm::poseidon::{self, POSEIDON_DIR};
 use veil_evm::verifiers::{GeneratedVerifier, VERIFIERS_DIR};
-use veil_proofs::{CircuitId, ParamStore};
+use veil_proofs::CircuitId;
 
 /// The circuits selected by `--circuit`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub struct PoseidonArgs {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let store = ParamStore::open_default()?;
+    let store = super::keys::store()?;
     let mut files = Vec::new();
     for &id in &args.circuit.0 {
         files.push(GeneratedVerifier::from_store(id, &store)?.file);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use veil_ledger::types::{AccountId, Value};
-use veil_ledger::verifier::{FakeVerifier, Groth16Verifier, ProofVerifier};
+use veil_ledger::verifier::{FakeVerifier, ProofVerifier};
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
 
 /// Subcommands of `veil ledger`.
@@ -104,9 +104,8 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 );
                 Arc::new(FakeVerifier::default())
             } else {
-                eprintln!("{}", veil_proofs::INSECURE_WARNING);
                 Arc::new(
-                    Groth16Verifier::dev(&LedgerConfig::default().settle_batch_sizes)
+                    super::keys::verifier(&LedgerConfig::default().settle_batch_sizes)
                         .context("loading the pinned verifying keys")?,
                 )
             };

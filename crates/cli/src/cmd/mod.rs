@@ -6,6 +6,7 @@ pub mod connect;
 pub mod demo;
 pub mod export;
 pub mod export_solidity;
+pub mod keys;
 pub mod ledger;
 pub mod node;
 pub mod node_conn;

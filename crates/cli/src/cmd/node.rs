@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::builder::TypedValueParser as _;
 use veil_ledger::types::Value;
-use veil_ledger::verifier::Groth16Verifier;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
 use veil_node::egress::EgressPolicy;
 use veil_node::{BatchPolicy, Limits, NodeConfig, Transport};
@@ -151,14 +150,13 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Transport::Tls
     };
     config.validate().context("node configuration")?;
-    eprintln!("{}", veil_proofs::INSECURE_WARNING);
-    let params = veil_proofs::ParamStore::open_default().context("opening proof parameters")?;
+    let params = super::keys::store().context("opening proof parameters")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         if let Some(path) = ledger.strip_prefix("embedded:") {
-            let verifier = Groth16Verifier::dev(&LedgerConfig::default().settle_batch_sizes)
+            let verifier = super::keys::verifier(&LedgerConfig::default().settle_batch_sizes)
                 .context("loading the pinned verifying keys")?;
             let l = EmbeddedLedger::open(
                 std::path::Path::new(path),

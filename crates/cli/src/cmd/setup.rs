@@ -9,16 +9,18 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use veil_interop::ceremony::{PTAU_FILE, Policy};
 use veil_proofs::params::{self, ParamStore, SetupEvent, SetupKeys};
-use veil_proofs::{CircuitId, INSECURE_WARNING};
+use veil_proofs::{CircuitId, KeySet};
 
+use super::keys::{self, print_insecure_banner};
 use super::progress::spinner;
-use super::setup_ceremony::{self, Ceremony, PARAMS_DIR};
+use super::setup_ceremony::{self, Ceremony};
 
 /// Arguments of `veil setup`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Generate INSECURE development keys from a public seed (tests and
-    /// the demo's quick path only).
+    /// Generate INSECURE development keys from a public seed, pinned in
+    /// params/dev/ (used only with --dev-keys: tests and the demo's quick
+    /// path).
     #[arg(long, conflicts_with_all = ["from_ceremony", "verify"])]
     pub dev: bool,
     /// Install the final keys of a ceremony from DIR (`phase1.ptau`,
@@ -46,9 +48,10 @@ pub struct Args {
     /// record `<params-dir>/setup.json` from these keys.
     #[arg(long)]
     pub write_params: bool,
-    /// Where --write-params writes (default `params`) and --verify reads
-    /// (default: the record and verifying keys compiled into this binary,
-    /// the ones it uses).
+    /// Where --write-params writes (default `params` for ceremony keys,
+    /// `params/dev` for --dev) and --verify reads (default: the ceremony
+    /// record and verifying keys compiled into this binary, the ones it
+    /// uses).
     #[arg(long)]
     pub params_dir: Option<PathBuf>,
 }
@@ -67,13 +70,10 @@ pub fn parse_circuits(s: &str) -> anyhow::Result<Vec<CircuitId>> {
         .collect()
 }
 
-/// The banner shown wherever development keys are made or used.
-pub fn print_insecure_banner() {
-    let line = "!".repeat(78);
-    eprintln!("{line}\n!! {INSECURE_WARNING}\n{line}");
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if keys::set() == KeySet::Dev && (args.from_ceremony.is_some() || args.verify.is_some()) {
+        bail!("--dev-keys does not apply to ceremony keys: drop it (or use --dev)");
+    }
     if let Some(dir) = &args.from_ceremony {
         return setup_ceremony::install(&ceremony(&args, dir)?);
     }
@@ -106,7 +106,7 @@ fn ceremony<'a>(args: &'a Args, dir: &'a Path) -> anyhow::Result<Ceremony<'a>> {
 fn dev(args: &Args) -> anyhow::Result<()> {
     let circuits = parse_circuits(&args.circuit)?;
     print_insecure_banner();
-    let store = ParamStore::open_default()?;
+    let store = ParamStore::open_default(KeySet::Dev)?;
     eprintln!("proving-key cache: {}", store.cache_dir().display());
 
     let mut fresh: Vec<SetupKeys> = Vec::new();
@@ -139,13 +139,16 @@ fn dev(args: &Args) -> anyhow::Result<()> {
                 .proving_key(id, Some(&progress))
                 .with_context(|| format!("keys of {id}"))?;
             pb.finish_and_clear();
-            eprintln!("{id}: proving key ready (matches params/setup.json)");
+            eprintln!("{id}: proving key ready (matches params/dev/setup.json)");
         }
     }
     if args.write_params {
         let refs: Vec<&SetupKeys> = fresh.iter().collect();
-        let dir = args.params_dir.as_deref().unwrap_or(Path::new(PARAMS_DIR));
-        params::write_params(dir, &refs)?;
+        let dir = args
+            .params_dir
+            .as_deref()
+            .unwrap_or(Path::new(KeySet::Dev.dir()));
+        params::write_params(dir, KeySet::Dev, &refs)?;
         eprintln!(
             "wrote {} verifying key(s) and {}/setup.json; rebuild to compile in the new pins, and commit params/",
             refs.len(),

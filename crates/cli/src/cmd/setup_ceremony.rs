@@ -9,13 +9,10 @@ use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use veil_interop::ceremony::{Policy, Reference, zkey_file};
 use veil_interop::ptau::Ptau;
-use veil_proofs::CircuitId;
 use veil_proofs::params::{self, CircuitRecord, KeyOrigin, ParamStore, SetupKeys, SetupRecord};
+use veil_proofs::{CircuitId, KeySet};
 
 use super::progress::spinner;
-
-/// Where `veil setup --write-params` writes unless told otherwise.
-pub const PARAMS_DIR: &str = "params";
 
 /// What `--from-ceremony` and `--verify` act on.
 pub struct Ceremony<'a> {
@@ -103,13 +100,17 @@ fn describe(id: CircuitId, rec: &CircuitRecord) {
 /// caches the proving keys (and, with `--write-params`, writes the pins).
 /// Without `--write-params` each key must equal the compiled-in pin.
 pub fn install(c: &Ceremony<'_>) -> anyhow::Result<()> {
-    let store = ParamStore::open_default()?;
+    let store = ParamStore::open_default(KeySet::Ceremony)?;
     let p1 = phase1(c)?;
     let mut all = Vec::new();
     for &id in &c.circuits {
         let keys = transcript_keys(c.dir, id, &p1, &c.policy)?;
         if !c.write_params {
-            let diff = store.record().get(id)?.differences(&keys.record);
+            let pin = store
+                .record()
+                .get(id)
+                .with_context(|| format!("{id}: nothing installed"))?;
+            let diff = pin.differences(&keys.record);
             if !diff.is_empty() {
                 bail!(
                     "{id}: the transcript's keys differ from the pinned ones in {}; nothing installed",
@@ -130,8 +131,8 @@ pub fn install(c: &Ceremony<'_>) -> anyhow::Result<()> {
     }
     if c.write_params {
         let refs: Vec<&SetupKeys> = all.iter().collect();
-        let dir = c.params_dir.unwrap_or(Path::new(PARAMS_DIR));
-        params::write_params(dir, &refs)?;
+        let dir = c.params_dir.unwrap_or(Path::new(KeySet::Ceremony.dir()));
+        params::write_params(dir, KeySet::Ceremony, &refs)?;
         eprintln!(
             "wrote {} verifying key(s) and {}/setup.json; rebuild to compile in the new pins, and commit params/",
             refs.len(),
@@ -146,7 +147,7 @@ fn pinned_store(dir: &Path) -> anyhow::Result<ParamStore> {
     let path: PathBuf = dir.join("setup.json");
     let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let record = SetupRecord::parse(&text, &path)?;
-    Ok(ParamStore::open_default()?
+    Ok(ParamStore::open_default(KeySet::Ceremony)?
         .with_record(record)
         .with_params_dir(dir))
 }
@@ -183,10 +184,10 @@ fn verify_one(
 pub fn verify(c: &Ceremony<'_>) -> anyhow::Result<()> {
     let store = match c.params_dir {
         Some(dir) => pinned_store(dir)?,
-        None => ParamStore::open_default()?,
+        None => ParamStore::open_default(KeySet::Ceremony)?,
     };
     match c.params_dir {
-        Some(dir) if store.record() != &SetupRecord::committed()? => eprintln!(
+        Some(dir) if store.record() != &SetupRecord::committed(KeySet::Ceremony)? => eprintln!(
             "note: {}/setup.json is not the record compiled into this binary",
             dir.display()
         ),

@@ -17,7 +17,7 @@ use veil_client::sync::LocalTree;
 use veil_client::vouchers::{VoucherPayer, VoucherWallet, buy_with_escrow, voucher_path};
 use veil_client::wallet::Wallet;
 use veil_ledger::{LedgerApi, RemoteLedger};
-use veil_proofs::{CircuitId, ParamStore, Prover};
+use veil_proofs::{CircuitId, Prover};
 use veil_vouchers::Balance;
 
 /// Subcommands of `veil voucher`.
@@ -78,11 +78,8 @@ async fn buy(
         .await
         .with_context(|| format!("connecting to ledger {ledger}"))?;
     let mut node = connect_node(&node, &ledger).await?;
-    let store = ParamStore::open_default().context("opening proof parameters")?;
+    let store = super::keys::store().context("opening proof parameters")?;
     let prover = Prover::from_store(&store, &[CircuitId::Access], None)?;
-    if let Some(w) = prover.insecure_warning() {
-        eprintln!("{w}");
-    }
     let mut tree = LocalTree::new();
     let purchase = buy_with_escrow(
         &ledger,

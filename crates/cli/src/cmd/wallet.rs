@@ -16,7 +16,7 @@ use veil_client::wallet::{Wallet, parse_field_hex};
 use veil_ledger::{EmbeddedLedger, LedgerApi, RemoteLedger};
 use veil_primitives::Fr;
 use veil_primitives::ids::AccountId;
-use veil_proofs::{CircuitId, ParamStore, Prover};
+use veil_proofs::{CircuitId, Prover};
 
 /// Options shared by every subcommand.
 #[derive(clap::Args)]
@@ -117,7 +117,7 @@ pub async fn open_ledger(spec: &str) -> anyhow::Result<AnyLedger> {
 /// Opens `--ledger`; an embedded one with the development faucet if `dev_faucet`.
 async fn open_ledger_with(spec: &str, dev_faucet: bool) -> anyhow::Result<AnyLedger> {
     if let Some(path) = spec.strip_prefix("embedded:") {
-        let store = ParamStore::open_default()?;
+        let store = super::keys::store()?;
         let config = veil_ledger::LedgerConfig {
             dev_faucet,
             ..Default::default()
@@ -262,8 +262,7 @@ async fn withdraw_cmd(
         }
         None => wallet.account(),
     };
-    eprintln!("{}", veil_proofs::INSECURE_WARNING);
-    let store = ParamStore::open_default()?;
+    let store = super::keys::store()?;
     let prover = Prover::from_store(&store, &[CircuitId::Withdraw], None)?;
     let mut tree = LocalTree::new();
     match open_ledger(ledger).await? {

@@ -249,7 +249,7 @@ use veil_proofs::{CircuitId, ParamStore, Prover};
 pub fn tree_insert_prover() -> &'static Prover {
     static PROVER: OnceLock<Prover> = OnceLock::new();
     PROVER.get_or_init(|| {
-        let store = ParamStore::open_default().expect("param store");
+        let store = ParamStore::open_default(veil_proofs::KeySet::Dev).expect("param store");
         Prover::from_store(&store, &[CircuitId::TreeInsert64], None).expect("tree_insert_64 key")
     })
 }

@@ -31,7 +31,7 @@ pub const PROVED: [CircuitId; 5] = [
 ];
 
 pub fn store() -> ParamStore {
-    ParamStore::open_default().expect("param store")
+    ParamStore::open_default(veil_proofs::KeySet::Dev).expect("param store")
 }
 
 pub fn vk(id: CircuitId) -> VerifyingKey<Bn254> {

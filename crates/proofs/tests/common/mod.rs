@@ -20,7 +20,7 @@ use veil_proofs::{CircuitId, ParamStore, Prover, Verifier};
 pub const SPEND_CIRCUITS: [CircuitId; 2] = [CircuitId::Access, CircuitId::Withdraw];
 
 pub fn store() -> ParamStore {
-    ParamStore::open_default().expect("default store")
+    ParamStore::open_default(veil_proofs::KeySet::Dev).expect("default store")
 }
 
 pub fn prover() -> &'static Prover {
