@@ -337,6 +337,16 @@ fn ceremony_script_pins_keys_that_setup_verify_rechecks() {
     assert!(!refused.status.success(), "{}", text(&refused));
     let out = ok(&script(&["finalize", &cer, &params], &cache));
     assert!(out.contains("beacon #4 final beacon"), "{out}");
+    // Phase 1's chain was verified and listed (the test file records one
+    // contribution, of its known secrets).
+    assert!(
+        out.contains("phase 1: 1 contribution(s), chain verified"),
+        "{out}"
+    );
+    assert!(
+        out.contains("phase-1 contribution #1 INSECURE test phase 1"),
+        "{out}"
+    );
     assert_eq!(cached(&cache), 1);
     let record = std::fs::read_to_string(Path::new(&params).join("setup.json")).unwrap();
     assert!(record.contains("\"source\": \"ceremony\""), "{record}");

@@ -64,6 +64,32 @@ pub enum ContributionFailure {
     BeaconKey,
 }
 
+/// Why a phase-1 contribution does not follow from the one before it
+/// (`snarkjs powersoftau verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Phase1Failure {
+    /// A beacon whose parameters snarkjs never writes.
+    #[error("its beacon parameters are out of range")]
+    BeaconParameters,
+    /// A beacon whose key is not the one its beacon value gives.
+    #[error("its key is not the one its beacon value gives")]
+    BeaconKey,
+    /// `g1_s`, `g1_sx` and `sp`, `g2_spx` of this part do not share one
+    /// secret.
+    #[error("its proof of knowledge of the {0} secret fails")]
+    ProofOfKnowledge(&'static str),
+    /// This point is not the previous one times the part's secret.
+    #[error("its {0} is not the previous one times its secret")]
+    DoesNotFollow(&'static str),
+    /// Its saved response-hash state is not one BLAKE2b can be in.
+    #[error("its saved response-hash state is not a BLAKE2b state")]
+    PartialHash,
+    /// The last record's next challenge is not the hash of its response
+    /// and the file's points.
+    #[error("its next challenge is not the hash of its response and the file's points")]
+    NextChallenge,
+}
+
 /// Everything that can go wrong reading or writing snarkjs and circom files.
 #[derive(Debug, thiserror::Error)]
 pub enum InteropError {
@@ -152,6 +178,15 @@ pub enum InteropError {
         index: usize,
         /// Which check fails.
         failure: ContributionFailure,
+    },
+    /// Phase-1 contribution `index` (0-based; snarkjs prints `#index+1`)
+    /// does not follow from the one before it.
+    #[error(".ptau contribution #{}: {failure}", index + 1)]
+    Phase1Contribution {
+        /// Which contribution, oldest first from 0.
+        index: usize,
+        /// Which check fails.
+        failure: Phase1Failure,
     },
     /// The witness has the wrong number of wires or wire 0 is not one.
     #[error("witness has {actual} wires (expected {expected}) or wire 0 is not one")]

@@ -23,6 +23,7 @@
 //! own encodings (`docs/protocol.md` §7.2), do not link JSON point parsers.
 
 mod binfile;
+mod blake2b;
 pub mod ceremony;
 pub mod decimal;
 pub mod error;
@@ -37,6 +38,6 @@ pub mod tool;
 pub mod wtns;
 pub mod zkey;
 
-pub use error::{ContributionFailure, InteropError, NumberError, SectionProblem};
+pub use error::{ContributionFailure, InteropError, NumberError, Phase1Failure, SectionProblem};
 pub use r1cs::{Constraint, R1cs};
 pub use wtns::Witness;

@@ -81,7 +81,7 @@ pub struct Transcript {
 
 /// ffjavascript's `ChaCha` (`chacha.js`): ChaCha20 keyed with eight `u32`
 /// words, block counter from 0, nonce 0; its words in keystream order.
-struct SnarkjsRng(ChaCha20Rng);
+pub(crate) struct SnarkjsRng(ChaCha20Rng);
 
 impl SnarkjsRng {
     /// Keyed with the first 32 bytes of `hash` read as eight big-endian
@@ -119,7 +119,7 @@ impl SnarkjsRng {
         }
     }
 
-    fn fr(&mut self) -> Fr {
+    pub(crate) fn fr(&mut self) -> Fr {
         Fr::new_unchecked(self.limbs(Fr::MODULUS))
     }
 
@@ -133,7 +133,7 @@ impl SnarkjsRng {
 
     /// `WasmCurve.fromRng` on G1 (cofactor 1): `x` and a sign bit until
     /// `x³ + b` is a square; `y` its root whose "negative" flag is the bit.
-    fn g1(&mut self) -> G1Affine {
+    pub(crate) fn g1(&mut self) -> G1Affine {
         loop {
             let x = self.fq();
             let sign = self.bool();
@@ -182,12 +182,12 @@ fn first32(h: &[u8]) -> [u8; 32] {
 
 /// snarkjs' `hashToG2` (`keypair.js`): the G2 point drawn from ChaCha keyed
 /// with the transcript hash.
-fn hash_to_g2(transcript: &[u8; 64]) -> G2Affine {
+pub(crate) fn hash_to_g2(transcript: &[u8; 64]) -> G2Affine {
     SnarkjsRng::from_hash(&first32(transcript)).g2()
 }
 
 /// `rngFromBeaconParams` (`misc.js`): SHA-256 iterated `2^exp` times.
-fn beacon_rng(b: &Beacon) -> Result<SnarkjsRng, InteropError> {
+pub(crate) fn beacon_rng(b: &Beacon) -> Result<SnarkjsRng, InteropError> {
     if !BEACON_ITERATIONS_EXP.contains(&b.iterations_exp) || b.hash.is_empty() {
         return Err(InteropError::Unsupported {
             file: ".zkey",
@@ -344,7 +344,7 @@ impl Zkey {
 }
 
 /// `e(a, d) = e(b, c)`, none of them infinity (`misc.js` `sameRatio`).
-fn same_ratio(a: G1Affine, b: G1Affine, c: G2Affine, d: G2Affine) -> bool {
+pub(crate) fn same_ratio(a: G1Affine, b: G1Affine, c: G2Affine, d: G2Affine) -> bool {
     use ark_bn254::Bn254;
     use ark_ec::pairing::Pairing;
     if a.is_zero() || b.is_zero() || c.is_zero() || d.is_zero() {

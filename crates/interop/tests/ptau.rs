@@ -96,7 +96,7 @@ fn unprepared_ptau_is_read_without_lagrange() {
 fn insecure_writer_output_reads_and_checks() {
     let bytes = ptau::insecure_prepared_ptau(3, [9; 32]).unwrap();
     let p = Ptau::from_bytes(&bytes).unwrap();
-    assert!(p.contributions.is_empty());
+    assert_eq!(p.contributions.len(), 1);
     p.check_powers(&mut rng()).unwrap();
 }
 
@@ -372,5 +372,141 @@ fn malformed_contribution_records_are_refused() {
     assert!(
         binary(edited(7, |b| b[params + 1] = 6)),
         "name longer than its parameters"
+    );
+}
+
+fn hex64(s: &str) -> [u8; 64] {
+    let v = hex::decode(s.replace(' ', "")).unwrap();
+    v.try_into().unwrap()
+}
+
+/// What `snarkjs powersoftau verify pot4_final.ptau` printed (snarkjs
+/// 0.7.6): each contribution's response hash, and the first challenge.
+const SNARKJS_RESPONSE_HASHES: [&str; 3] = [
+    "1bb263c9 6e6e924c c31a404e 15848608 09d94449 e850c598 a538a4f5 044910e4 e30e823d a1122896 f1e35f6f 936b6d4c bc3707a3 e83b9136 55d63642 9fa42fbb",
+    "8733ac46 2fdbee3b b4ebf8b7 d06d3f88 0153acca d8cdd32b 880d970d 75e43f1c 76c63c57 1655ffc4 f866078e 518f4499 8c806af6 be5a299e 05844f22 76db55fd",
+    "9b5afa29 baa1d279 f3f73d70 83e269c9 b54c5ed6 678e4fca d76ba993 730120c0 709747c1 f0373be8 a9ebbd86 2c14c3b4 11a7997a 3b9b3859 04f9a829 321ac40e",
+];
+const SNARKJS_FIRST_CHALLENGE_4: &str = "20544320 85403180 e1678602 c83562f1 f4ddefaf b4b9e717 1b530704 55a4cc6d b11b2e5b fe5e89c0 cb9ab4a7 b3b9fd5a 17bad62a d5ba013c 34e7dd2f bb4f143b";
+
+#[test]
+fn snarkjs_contribution_chain_verifies_with_snarkjs_hashes() {
+    let p = Ptau::from_bytes(FIXTURE).unwrap();
+    assert_eq!(ptau::first_challenge(4), hex64(SNARKJS_FIRST_CHALLENGE_4));
+    let chain = p.verify_chain().expect("snarkjs says Powers of Tau Ok!");
+    let names: Vec<_> = chain.iter().map(|c| c.name.as_deref()).collect();
+    assert_eq!(names, [Some("first"), Some("second"), Some("final beacon")]);
+    for (c, want) in chain.iter().zip(SNARKJS_RESPONSE_HASHES) {
+        assert_eq!(c.response_hash, hex64(want), "{:?}", c.name);
+    }
+    let beacon = chain[2].beacon.as_ref().expect("the last is the beacon");
+    assert_eq!(beacon.iterations_exp, 10);
+    assert_eq!(beacon.hash, (1u8..=32).collect::<Vec<_>>());
+    assert!(chain[..2].iter().all(|c| c.beacon.is_none()));
+}
+
+fn chain_failure(p: &Ptau) -> (usize, veil_interop::Phase1Failure) {
+    match p.verify_chain() {
+        Err(InteropError::Phase1Contribution { index, failure }) => (index, failure),
+        other => panic!("expected a chain failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_broken_contribution_chain_is_refused() {
+    use veil_interop::Phase1Failure::*;
+    let good = Ptau::from_bytes(FIXTURE).unwrap();
+    let g1 = G1Affine::generator();
+    let g2 = G2Affine::generator();
+
+    // A proof of knowledge that does not hold (a τ key part's g2_spx).
+    let mut p = good.clone();
+    p.contributions[1].key[0].g2_spx = g2;
+    assert_eq!(chain_failure(&p), (1, ProofOfKnowledge("τ")));
+    // Key parts swapped: the α proof answers the τ challenge.
+    let mut p = good.clone();
+    p.contributions[0].key.swap(0, 1);
+    assert!(matches!(chain_failure(&p), (0, ProofOfKnowledge(_))));
+    // A middle record whose points do not follow (τ·G1 replaced): the
+    // next contribution no longer follows from it either.
+    let mut p = good.clone();
+    p.contributions[0].tau_g1 = g1;
+    assert_eq!(chain_failure(&p), (0, DoesNotFollow("τ·G1")));
+    for (edit, what) in [(0, "τ·G2"), (1, "α·G1"), (2, "β·G1"), (3, "β·G2")] {
+        let mut p = good.clone();
+        let c = &mut p.contributions[1];
+        match edit {
+            0 => c.tau_g2 = g2,
+            1 => c.alpha_g1 = g1,
+            2 => c.beta_g1 = g1,
+            _ => c.beta_g2 = g2,
+        }
+        assert_eq!(chain_failure(&p), (1, DoesNotFollow(what)), "{what}");
+    }
+    // A beacon value or exponent other than the one its key came from.
+    let mut p = good.clone();
+    if let Some(b) = &mut p.contributions[2].beacon {
+        b.hash[0] ^= 1;
+    }
+    assert_eq!(chain_failure(&p), (2, BeaconKey));
+    let mut p = good.clone();
+    if let Some(b) = &mut p.contributions[2].beacon {
+        b.iterations_exp = 3;
+    }
+    assert_eq!(chain_failure(&p), (2, BeaconParameters));
+    // A contribution relabelled as a beacon it did not come from.
+    let mut p = good.clone();
+    p.contributions[1].beacon = p.contributions[2].beacon.clone();
+    assert_eq!(chain_failure(&p), (1, BeaconKey));
+    // The last next challenge, or the saved response state, altered.
+    let mut p = good.clone();
+    p.contributions[2].next_challenge[5] ^= 1;
+    assert_eq!(chain_failure(&p), (2, NextChallenge));
+    let mut p = good.clone();
+    p.contributions[2].partial_hash[0] ^= 1;
+    assert_eq!(chain_failure(&p), (2, NextChallenge));
+    let mut p = good.clone();
+    p.contributions[1].partial_hash[128 + 4 * 18] = 200;
+    assert_eq!(chain_failure(&p), (1, PartialHash));
+    // An intermediate next challenge: the next proof of knowledge fails.
+    let mut p = good.clone();
+    p.contributions[0].next_challenge[0] ^= 1;
+    assert!(matches!(chain_failure(&p), (1, ProofOfKnowledge(_))));
+    // A chain that does not start from the generators: drop the first.
+    let mut p = good.clone();
+    p.contributions.remove(0);
+    assert!(matches!(chain_failure(&p), (0, _)));
+    // No contribution at all.
+    let mut p = good;
+    p.contributions.clear();
+    assert!(matches!(
+        p.verify_chain(),
+        Err(InteropError::Inconsistent { file: ".ptau", .. })
+    ));
+}
+
+#[test]
+fn insecure_files_record_their_one_known_contribution() {
+    let p = Ptau::from_bytes(&ptau::insecure_prepared_ptau(3, [9; 32]).unwrap()).unwrap();
+    p.check_powers(&mut rng()).unwrap();
+    let chain = p.verify_chain().expect("its chain verifies");
+    assert_eq!(chain.len(), 1);
+    assert_eq!(chain[0].name.as_deref(), Some(ptau::INSECURE_CONTRIBUTOR));
+}
+
+/// The chain check's cost at `access`'s power (docs/ceremony.md,
+/// "Measured"): the first challenge, three proofs of knowledge, five
+/// same-ratio checks and the hash of every point.
+#[test]
+#[ignore = "a measurement: cargo test -p veil-interop --test ptau -- --ignored --nocapture"]
+fn measure_verify_chain_at_power_14() {
+    let bytes = ptau::insecure_prepared_ptau(14, [14; 32]).unwrap();
+    let p = Ptau::from_bytes(&bytes).unwrap();
+    let t = std::time::Instant::now();
+    let chain = p.verify_chain().unwrap();
+    eprintln!(
+        "verify_chain at 2^14 ({} contribution): {:.2} s",
+        chain.len(),
+        t.elapsed().as_secs_f64()
     );
 }

@@ -166,3 +166,24 @@ fn access_zkey_new_is_snarkjs_byte_for_byte_and_proofs_cross() {
     assert_eq!(read, zkey);
     cross_prove(&cli, d, "veil.zkey", &zkey, &r1cs, &w);
 }
+
+/// snarkjs' own phase-1 verifier accepts the contribution chain veil's
+/// test writer records, and lists the response hash veil computes.
+#[test]
+fn snarkjs_powersoftau_verify_accepts_the_insecure_chain() {
+    let Some(cli) = veil_interop::tool::snarkjs_cli("snarkjs phase-1 test") else {
+        return;
+    };
+    let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bytes = ptau::insecure_prepared_ptau(5, [5; 32]).unwrap();
+    std::fs::write(d.join("pot5.ptau"), &bytes).unwrap();
+    let out = ok(&cli, d, &["powersoftau", "verify", "pot5.ptau"]);
+    assert!(out.contains("Powers of Tau Ok!"), "{out}");
+    let chain = Ptau::from_bytes(&bytes).unwrap().verify_chain().unwrap();
+    // snarkjs prints hashes as groups of eight hex digits.
+    let groups: Vec<String> = chain[0].response_hash.chunks(4).map(hex::encode).collect();
+    let flat: String = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(&groups.join(" ")), "{out}");
+}

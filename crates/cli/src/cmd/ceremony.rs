@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use veil_interop::phase2::{Transcript, verify_transcript};
-use veil_interop::ptau::Ptau;
+use veil_interop::ptau::{Phase1Contribution, Ptau};
 use veil_interop::zkey::Zkey;
 use veil_interop::{R1cs, export};
 use veil_proofs::CircuitId;
@@ -229,13 +229,30 @@ fn beacon(a: BeaconArgs) -> anyhow::Result<()> {
 fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let r1cs = read_r1cs(&a.circuit)?;
     let ptau = read_ptau(&a.ptau)?;
-    ptau.check_powers(&mut rand::rngs::OsRng)
+    let chain = ptau
+        .verify(&mut rand::rngs::OsRng)
         .with_context(|| format!("checking {}", a.ptau.display()))?;
+    print_phase1(&chain);
     let z = read_zkey(&a.zkey)?;
     let t = verify_transcript(&z, &r1cs, &ptau)
         .with_context(|| format!("{} is not a valid transcript", a.zkey.display()))?;
     print_transcript(&t);
     Ok(())
+}
+
+/// Phase 1's verified contributions, as `snarkjs powersoftau verify`
+/// lists them (a contributor finds theirs by its response hash).
+pub fn print_phase1(chain: &[Phase1Contribution]) {
+    println!("phase 1: {} contribution(s), chain verified", chain.len());
+    for (i, c) in chain.iter().enumerate() {
+        let name = c.name.as_deref().unwrap_or("");
+        let kind = if c.beacon.is_some() { "beacon" } else { "contribution" };
+        println!(
+            "  phase-1 {kind} #{} {name}: response hash {}",
+            i + 1,
+            hex::encode(c.response_hash)
+        );
+    }
 }
 
 fn print_transcript(t: &Transcript) {

@@ -50,9 +50,11 @@ fn phase1(c: &Ceremony<'_>) -> anyhow::Result<Phase1> {
     ));
     let bytes = read(&path)?;
     let ptau = Ptau::from_bytes(&bytes).with_context(|| format!("reading {}", path.display()))?;
-    ptau.check_powers(&mut rand::rngs::OsRng)
+    let chain = ptau
+        .verify(&mut rand::rngs::OsRng)
         .with_context(|| format!("checking {}", path.display()))?;
     pb.finish_and_clear();
+    super::ceremony::print_phase1(&chain);
     Ok(Phase1 {
         ptau,
         sha256: hex::encode(Sha256::digest(&bytes)),

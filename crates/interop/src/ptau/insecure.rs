@@ -2,21 +2,30 @@
 //! KNOWN toxic waste, for tests only: it lets `snarkjs groth16 setup` run on
 //! veil's `.r1cs` in seconds (snarkjs' own `powersoftau contribute` and
 //! `prepare phase2` take minutes even at `2^13`). Anyone who knows the seed
-//! can forge proofs for any key made from it. It records no contribution,
-//! so `snarkjs powersoftau verify` refuses it; real ceremonies start from
-//! the public Perpetual Powers of Tau (issue 11).
+//! can forge proofs for any key made from it. It records one contribution,
+//! that of the known secrets, named [`INSECURE_CONTRIBUTOR`], whose chain
+//! verifies ([`super::Ptau::verify_chain`]; its response hash covers the
+//! challenge and the public key, not the compressed points snarkjs also
+//! hashes, which no verifier recomputes); real ceremonies start from the
+//! public Perpetual Powers of Tau (issue 11).
 //!
 //! The layout is the one [`super::Ptau::from_bytes`] reads.
 
-use ark_bn254::{Fq, Fr, G1Projective, G2Projective};
-use ark_ec::PrimeGroup;
+use ark_bn254::{Fq, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::scalar_mul::ScalarMul;
+use ark_ec::{CurveGroup, PrimeGroup};
 use ark_ff::{BigInteger, FftField, Field, One, PrimeField, UniformRand};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+use super::KeyPart;
+use super::chain::{first_challenge, g2_sp, next_challenge, public_key_bytes};
 use crate::binfile::Writer;
+use crate::blake2b::Blake2b;
 use crate::lem;
+
+/// The name of the one contribution an insecure file records.
+pub const INSECURE_CONTRIBUTOR: &str = "INSECURE test phase 1: tau, alpha, beta known";
 
 /// The largest power this writer makes: 2^20, what `settle_64` (domain
 /// 2^19, veil's largest circuit) needs, since snarkjs' circuit hash reads
@@ -24,19 +33,80 @@ use crate::lem;
 /// 1.2 GB at that power, a few MB for the powers tests use.
 pub const MAX_POWER: u32 = 20;
 
-fn g1_points(scalars: &[Fr]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(scalars.len() * lem::G1_BYTES);
-    for p in G1Projective::generator().batch_mul(scalars) {
-        lem::put_g1(&mut out, &p);
-    }
+fn g1(scalars: &[Fr]) -> Vec<G1Affine> {
+    G1Projective::generator().batch_mul(scalars)
+}
+
+fn g2(scalars: &[Fr]) -> Vec<G2Affine> {
+    G2Projective::generator().batch_mul(scalars)
+}
+
+fn g1_bytes(points: &[G1Affine]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(points.len() * lem::G1_BYTES);
+    points.iter().for_each(|p| lem::put_g1(&mut out, p));
     out
 }
 
-fn g2_points(scalars: &[Fr]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(scalars.len() * lem::G2_BYTES);
-    for p in G2Projective::generator().batch_mul(scalars) {
-        lem::put_g2(&mut out, &p);
+fn g2_bytes(points: &[G2Affine]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(points.len() * lem::G2_BYTES);
+    points.iter().for_each(|p| lem::put_g2(&mut out, p));
+    out
+}
+
+/// Sections 2–6 of a file.
+struct Powers {
+    tau_g1: Vec<G1Affine>,
+    tau_g2: Vec<G2Affine>,
+    alpha_tau_g1: Vec<G1Affine>,
+    beta_tau_g1: Vec<G1Affine>,
+    beta_g2: G2Affine,
+}
+
+/// Section 7: one contribution, by the holder of `secrets` (τ, α, β),
+/// answering the first challenge of `2^power`.
+fn contribution(power: u32, secrets: [Fr; 3], p: &Powers, rng: &mut ChaCha20Rng) -> Vec<u8> {
+    let challenge = first_challenge(power);
+    let key: Vec<KeyPart> = (0u8..)
+        .zip(secrets)
+        .map(|(i, x)| {
+            let g1_s = (G1Projective::generator() * Fr::rand(rng)).into_affine();
+            let g1_sx = (g1_s * x).into_affine();
+            let g2_spx = (g2_sp(i, &challenge, &g1_s, &g1_sx) * x).into_affine();
+            KeyPart {
+                g1_s,
+                g1_sx,
+                g2_spx,
+            }
+        })
+        .collect();
+    let key: [KeyPart; 3] = [key[0].clone(), key[1].clone(), key[2].clone()];
+    let mut response = Blake2b::default();
+    response.update(&challenge);
+    let partial = response.to_partial();
+    response.update(&public_key_bytes(&key));
+    let next = next_challenge(
+        &response.finalize(),
+        &p.tau_g1,
+        &p.tau_g2,
+        &p.alpha_tau_g1,
+        &p.beta_tau_g1,
+        &p.beta_g2,
+    );
+    let mut out = 1u32.to_le_bytes().to_vec();
+    out.extend(g1_bytes(&[p.tau_g1[1]]));
+    out.extend(g2_bytes(&[p.tau_g2[1]]));
+    out.extend(g1_bytes(&[p.alpha_tau_g1[0], p.beta_tau_g1[0]]));
+    out.extend(g2_bytes(&[p.beta_g2]));
+    for k in &key {
+        out.extend(g1_bytes(&[k.g1_s, k.g1_sx]));
     }
+    out.extend(g2_bytes(&key.iter().map(|k| k.g2_spx).collect::<Vec<_>>()));
+    out.extend_from_slice(&partial);
+    out.extend_from_slice(&next);
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let params = super::put_params(Some(INSECURE_CONTRIBUTOR), None);
+    out.extend_from_slice(&(params.len() as u32).to_le_bytes());
+    out.extend(params);
     out
 }
 
@@ -96,18 +166,25 @@ pub fn insecure_prepared_ptau(power: u32, seed: [u8; 32]) -> Option<Vec<u8>> {
     let l_g1 = levels(power + 1, 2 * n - 1);
     let l = levels(power, n);
 
+    let p = Powers {
+        tau_g1: g1(&tau_n),
+        tau_g2: g2(&tau_n[..n]),
+        alpha_tau_g1: g1(&scaled(alpha, &tau_n[..n])),
+        beta_tau_g1: g1(&scaled(beta, &tau_n[..n])),
+        beta_g2: g2(&[beta])[0],
+    };
     let mut w = Writer::new(b"ptau", 1, 11);
     w.section(1, &header);
-    w.section(2, &g1_points(&tau_n));
-    w.section(3, &g2_points(&tau_n[..n]));
-    w.section(4, &g1_points(&scaled(alpha, &tau_n[..n])));
-    w.section(5, &g1_points(&scaled(beta, &tau_n[..n])));
-    w.section(6, &g2_points(&[beta]));
-    w.section(7, &0u32.to_le_bytes());
-    w.section(12, &g1_points(&l_g1));
-    w.section(13, &g2_points(&l));
-    w.section(14, &g1_points(&scaled(alpha, &l)));
-    w.section(15, &g1_points(&scaled(beta, &l)));
+    w.section(2, &g1_bytes(&p.tau_g1));
+    w.section(3, &g2_bytes(&p.tau_g2));
+    w.section(4, &g1_bytes(&p.alpha_tau_g1));
+    w.section(5, &g1_bytes(&p.beta_tau_g1));
+    w.section(6, &g2_bytes(&[p.beta_g2]));
+    w.section(7, &contribution(power, [tau, alpha, beta], &p, &mut rng));
+    w.section(12, &g1_bytes(&g1(&l_g1)));
+    w.section(13, &g2_bytes(&g2(&l)));
+    w.section(14, &g1_bytes(&g1(&scaled(alpha, &l))));
+    w.section(15, &g1_bytes(&g1(&scaled(beta, &l))));
     Some(w.finish())
 }
 

@@ -14,10 +14,11 @@
 //!
 //! [`Ptau::from_bytes`] checks the form of every byte; [`Ptau::check_powers`]
 //! that the points are what they claim to be (same-ratio pairing checks on
-//! random linear combinations). Neither re-checks the contribution chain
-//! (the contributors' proofs of knowledge and the transcript hashes):
-//! `snarkjs powersoftau verify` does, and the chain is parsed and exposed.
+//! random linear combinations); [`Ptau::verify_chain`] the contribution
+//! chain (the contributors' proofs of knowledge and the last challenge
+//! hash), as `snarkjs powersoftau verify` does.
 
+mod chain;
 mod check;
 mod insecure;
 
@@ -28,7 +29,8 @@ use crate::binfile::{Reader, Sections};
 use crate::error::InteropError;
 use crate::lem::{self, G1_BYTES, G2_BYTES};
 
-pub use insecure::{MAX_POWER, insecure_prepared_ptau};
+pub use chain::{Phase1Contribution, first_challenge};
+pub use insecure::{INSECURE_CONTRIBUTOR, MAX_POWER, insecure_prepared_ptau};
 
 const FILE: &str = ".ptau";
 const MAGIC: &[u8; 4] = b"ptau";
