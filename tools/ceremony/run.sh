@@ -79,8 +79,7 @@ cmd_beacon() {
 cmd_finalize() {
     local dir="$1" params="${2:-params}" list
     list="$(paste -sd, "$dir/circuits")"
-    "$veil" setup --from-ceremony "$dir" --circuit "$list" --write-params --params-dir "$params" \
-        | tee "$dir/transcript.txt"
+    "$veil" ceremony finalize --dir "$dir" --circuit "$list" --params-dir "$params"
 }
 
 cmd_verify() {

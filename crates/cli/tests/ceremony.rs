@@ -310,8 +310,9 @@ fn cached(cache: &Path) -> usize {
 }
 
 /// The project's script runs a ceremony for `settle_1` (three
-/// contributions and a beacon), pins its keys with `veil setup
-/// --from-ceremony --write-params`, and `veil setup --verify` re-checks
+/// contributions and a beacon), pins its keys with `veil ceremony
+/// finalize` (a policy it does not meet first: nothing written), and
+/// `veil setup --verify` re-checks
 /// them; a changed verifying key, the development pins, or keys that
 /// differ from the compiled-in pins are refused, installing nothing.
 #[test]
@@ -335,6 +336,26 @@ fn ceremony_script_pins_keys_that_setup_verify_rechecks() {
     ok(&script(&["beacon", &cer, &"be".repeat(32), "10"], &cache));
     let refused = script(&["contribute", &cer, "late"], &cache);
     assert!(!refused.status.success(), "{}", text(&refused));
+    // A policy the transcript does not meet: nothing pinned, installed or
+    // reported.
+    let o = Command::new(env!("CARGO_BIN_EXE_veil"))
+        .args([
+            "ceremony",
+            "finalize",
+            "--dir",
+            &cer,
+            "--circuit",
+            "settle_1",
+        ])
+        .args(["--min-contributions", "4", "--params-dir", &params])
+        .env("VEIL_PARAMS_CACHE", &cache)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("at least 4 required"), "{}", text(&o));
+    assert!(!Path::new(&params).join("setup.json").exists());
+    assert!(!Path::new(&cer).join("transcript.txt").exists());
+    assert_eq!(cached(&cache), 0);
     let out = ok(&script(&["finalize", &cer, &params], &cache));
     assert!(out.contains("beacon #4 final beacon"), "{out}");
     // Phase 1's chain was verified and listed (the test file records one
@@ -350,7 +371,14 @@ fn ceremony_script_pins_keys_that_setup_verify_rechecks() {
     assert_eq!(cached(&cache), 1);
     let record = std::fs::read_to_string(Path::new(&params).join("setup.json")).unwrap();
     assert!(record.contains("\"source\": \"ceremony\""), "{record}");
-    assert!(Path::new(&cer).join("transcript.txt").exists());
+    let report = std::fs::read_to_string(Path::new(&cer).join("transcript.txt")).unwrap();
+    // The published report is what finalize printed.
+    assert!(
+        report.lines().all(|l| out.contains(l)),
+        "{report}\n---\n{out}"
+    );
+    assert!(report.contains("beacon #4 final beacon"), "{report}");
+    assert!(report.contains("phase-1 contribution #1"), "{report}");
 
     let out = ok(&script(&["verify", &cer, &params], &cache));
     assert!(out.contains("settle_1: OK"), "{out}");

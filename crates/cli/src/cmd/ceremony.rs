@@ -8,8 +8,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use veil_interop::ceremony::{PTAU_FILE, Policy};
 use veil_interop::phase2::{Transcript, verify_transcript};
-use veil_interop::ptau::{Phase1Contribution, Ptau};
+use veil_interop::ptau::Ptau;
 use veil_interop::zkey::Zkey;
 use veil_interop::{R1cs, export};
 use veil_proofs::CircuitId;
@@ -31,6 +32,34 @@ pub enum Command {
     /// Verify a `.zkey`'s whole transcript against its circuit and phase-1
     /// file (`snarkjs zkey verify`); prints the contribution hashes.
     Verify(VerifyArgs),
+    /// The coordinator's last step: verify every circuit's final key in a
+    /// ceremony directory (phase 1's chain, each transcript against veil's
+    /// R1CS, at least --min-contributions then a beacon), pin them in
+    /// --params-dir, install the proving keys, and write the report to
+    /// DIR/transcript.txt. Nothing is pinned or installed unless every
+    /// circuit verifies.
+    Finalize(FinalizeArgs),
+}
+
+/// `veil ceremony finalize`.
+#[derive(clap::Args)]
+pub struct FinalizeArgs {
+    /// The ceremony directory: the final `<circuit>.zkey` of each circuit
+    /// and, unless --ptau, `phase1.ptau`.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The prepared phase-1 file (default: DIR/phase1.ptau).
+    #[arg(long)]
+    pub ptau: Option<PathBuf>,
+    /// Which circuits: a comma-separated list or all.
+    #[arg(long, default_value = "all")]
+    pub circuit: String,
+    /// Contributions each transcript needs before its final beacon.
+    #[arg(long, default_value_t = Policy::PROJECT.min_contributions)]
+    pub min_contributions: usize,
+    /// Where the pins and verifying keys are written (default `params`).
+    #[arg(long)]
+    pub params_dir: Option<PathBuf>,
 }
 
 /// Input and output keys, and the contributor's name.
@@ -116,7 +145,28 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Contribute(a) => contribute(a),
         Command::Beacon(a) => beacon(a),
         Command::Verify(a) => verify(a),
+        Command::Finalize(a) => finalize(a),
     }
+}
+
+fn finalize(a: FinalizeArgs) -> anyhow::Result<()> {
+    let c = super::setup_ceremony::Ceremony {
+        dir: &a.dir,
+        ptau: a.ptau.clone().unwrap_or_else(|| a.dir.join(PTAU_FILE)),
+        circuits: super::setup::parse_circuits(&a.circuit)?,
+        policy: Policy {
+            min_contributions: a.min_contributions,
+            ..Policy::PROJECT
+        },
+        params_dir: a.params_dir.as_deref(),
+        write_params: true,
+    };
+    let report = super::setup_ceremony::install(&c)?;
+    let path = a.dir.join(TRANSCRIPT_FILE);
+    write_atomic(&path, report.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}: publish it with the ceremony directory", path.display());
+    Ok(())
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -232,7 +282,7 @@ fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let chain = ptau
         .verify(&mut rand::rngs::OsRng)
         .with_context(|| format!("checking {}", a.ptau.display()))?;
-    print_phase1(&chain);
+    print!("{}", super::setup_ceremony::phase1_report(&chain));
     let z = read_zkey(&a.zkey)?;
     let t = verify_transcript(&z, &r1cs, &ptau)
         .with_context(|| format!("{} is not a valid transcript", a.zkey.display()))?;
@@ -240,20 +290,8 @@ fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Phase 1's verified contributions, as `snarkjs powersoftau verify`
-/// lists them (a contributor finds theirs by its response hash).
-pub fn print_phase1(chain: &[Phase1Contribution]) {
-    println!("phase 1: {} contribution(s), chain verified", chain.len());
-    for (i, c) in chain.iter().enumerate() {
-        let name = c.name.as_deref().unwrap_or("");
-        let kind = if c.beacon.is_some() { "beacon" } else { "contribution" };
-        println!(
-            "  phase-1 {kind} #{} {name}: response hash {}",
-            i + 1,
-            hex::encode(c.response_hash)
-        );
-    }
-}
+/// The report `veil ceremony finalize` writes in the ceremony directory.
+pub const TRANSCRIPT_FILE: &str = "transcript.txt";
 
 fn print_transcript(t: &Transcript) {
     println!("circuit hash: {}", hex::encode(t.circuit_hash));

@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("--dev-keys does not apply to ceremony keys: drop it (or use --dev)");
     }
     if let Some(dir) = &args.from_ceremony {
-        return setup_ceremony::install(&ceremony(&args, dir)?);
+        return setup_ceremony::install(&ceremony(&args, dir)?).map(drop);
     }
     if let Some(dir) = &args.verify {
         return setup_ceremony::verify(&ceremony(&args, dir)?);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use veil_interop::ceremony::{Policy, Reference, zkey_file};
-use veil_interop::ptau::Ptau;
+use veil_interop::ptau::{Phase1Contribution, Ptau};
 use veil_proofs::params::{self, CircuitRecord, KeyOrigin, ParamStore, SetupKeys, SetupRecord};
 use veil_proofs::{CircuitId, KeySet};
 
@@ -36,6 +36,8 @@ pub struct Ceremony<'a> {
 struct Phase1 {
     ptau: Ptau,
     sha256: String,
+    /// Its contributions, listed for the report.
+    report: String,
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -54,10 +56,12 @@ fn phase1(c: &Ceremony<'_>) -> anyhow::Result<Phase1> {
         .verify(&mut rand::rngs::OsRng)
         .with_context(|| format!("checking {}", path.display()))?;
     pb.finish_and_clear();
-    super::ceremony::print_phase1(&chain);
+    let report = phase1_report(&chain);
+    print!("{report}");
     Ok(Phase1 {
         ptau,
         sha256: hex::encode(Sha256::digest(&bytes)),
+        report,
     })
 }
 
@@ -81,11 +85,32 @@ fn transcript_keys(
     Ok(keys)
 }
 
-fn describe(id: CircuitId, rec: &CircuitRecord) {
+/// Phase 1's verified contributions, as `snarkjs powersoftau verify`
+/// lists them (a contributor finds theirs by its response hash).
+pub fn phase1_report(chain: &[Phase1Contribution]) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!("phase 1: {} contribution(s), chain verified\n", chain.len());
+    for (i, c) in chain.iter().enumerate() {
+        let name = c.name.as_deref().unwrap_or("");
+        let kind = if c.beacon.is_some() { "beacon" } else { "contribution" };
+        let _ = writeln!(
+            out,
+            "  phase-1 {kind} #{} {name}: response hash {}",
+            i + 1,
+            hex::encode(c.response_hash)
+        );
+    }
+    out
+}
+
+/// A ceremony key's transcript, contributions and verifying key, printed
+/// as they are checked.
+fn describe(id: CircuitId, rec: &CircuitRecord) -> String {
+    use std::fmt::Write as _;
     let KeyOrigin::Ceremony(c) = &rec.origin else {
-        return;
+        return String::new();
     };
-    println!("{id}: transcript sha256 {}", c.transcript_sha256);
+    let mut out = format!("{id}: transcript sha256 {}\n", c.transcript_sha256);
     for (i, k) in c.contributions.iter().enumerate() {
         let what = if k.beacon.is_some() {
             "beacon"
@@ -93,17 +118,21 @@ fn describe(id: CircuitId, rec: &CircuitRecord) {
             "contribution"
         };
         let name = k.name.as_deref().unwrap_or("");
-        println!("  {what} #{} {name}: {}", i + 1, k.hash);
+        let _ = writeln!(out, "  {what} #{} {name}: {}", i + 1, k.hash);
     }
-    println!("  vk sha256 {}", rec.vk_sha256);
+    let _ = writeln!(out, "  vk sha256 {}", rec.vk_sha256);
+    print!("{out}");
+    out
 }
 
-/// `veil setup --from-ceremony DIR`: verifies every transcript first, then
-/// caches the proving keys (and, with `--write-params`, writes the pins).
-/// Without `--write-params` each key must equal the compiled-in pin.
-pub fn install(c: &Ceremony<'_>) -> anyhow::Result<()> {
+/// `veil setup --from-ceremony DIR` and `veil ceremony finalize`: verifies
+/// every transcript first, then caches the proving keys (and, with
+/// `--write-params`, writes the pins). Without `--write-params` each key
+/// must equal the compiled-in pin. Returns the report it printed.
+pub fn install(c: &Ceremony<'_>) -> anyhow::Result<String> {
     let store = ParamStore::open_default(KeySet::Ceremony)?;
     let p1 = phase1(c)?;
+    let mut report = p1.report.clone();
     let mut all = Vec::new();
     for &id in &c.circuits {
         let keys = transcript_keys(c.dir, id, &p1, &c.policy)?;
@@ -120,7 +149,7 @@ pub fn install(c: &Ceremony<'_>) -> anyhow::Result<()> {
                 );
             }
         }
-        describe(id, &keys.record);
+        report.push_str(&describe(id, &keys.record));
         all.push(keys);
     }
     for keys in &all {
@@ -141,7 +170,7 @@ pub fn install(c: &Ceremony<'_>) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    Ok(())
+    Ok(report)
 }
 
 /// The pins and verifying keys in `dir` (`setup.json`, `<name>.vk`).
