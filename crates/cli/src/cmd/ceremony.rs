@@ -165,7 +165,10 @@ fn finalize(a: FinalizeArgs) -> anyhow::Result<()> {
     let path = a.dir.join(TRANSCRIPT_FILE);
     write_atomic(&path, report.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("wrote {}: publish it with the ceremony directory", path.display());
+    eprintln!(
+        "wrote {}: publish it with the ceremony directory",
+        path.display()
+    );
     Ok(())
 }
 

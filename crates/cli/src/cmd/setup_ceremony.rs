@@ -92,7 +92,11 @@ pub fn phase1_report(chain: &[Phase1Contribution]) -> String {
     let mut out = format!("phase 1: {} contribution(s), chain verified\n", chain.len());
     for (i, c) in chain.iter().enumerate() {
         let name = c.name.as_deref().unwrap_or("");
-        let kind = if c.beacon.is_some() { "beacon" } else { "contribution" };
+        let kind = if c.beacon.is_some() {
+            "beacon"
+        } else {
+            "contribution"
+        };
         let _ = writeln!(
             out,
             "  phase-1 {kind} #{} {name}: response hash {}",
