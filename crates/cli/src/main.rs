@@ -21,7 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Generate (or check) Groth16 parameters. Development keys are INSECURE.
+    /// Groth16 keys: install a ceremony's (--from-ceremony), re-check them
+    /// (--verify), or make the INSECURE development keys (--dev).
     Setup(cmd::setup::Args),
     /// Measure constraints, setup/prove/verify times and sizes.
     Bench(cmd::bench::Args),
@@ -44,7 +45,8 @@ enum Command {
     /// Export circuits, keys, witnesses and proofs in snarkjs/circom formats.
     #[command(subcommand)]
     Export(cmd::export::Command),
-    /// Phase 2 of a Groth16 ceremony (snarkjs .zkey): contribute, beacon, verify.
+    /// A Groth16 ceremony's phase 2 (snarkjs .zkey): new, contribute,
+    /// beacon, verify, finalize.
     #[command(subcommand)]
     Ceremony(cmd::ceremony::Command),
 }
