@@ -16,7 +16,7 @@
 //! Intermediate next challenges cannot be recomputed (the intermediate
 //! points are gone); they bind through the next contribution's `sp`.
 
-use ark_bn254::{G1Affine, G2Affine};
+use ark_bn254::{Fr, G1Affine, G2Affine};
 use ark_ec::{AffineRepr, CurveGroup};
 use blake2::{Blake2b512, Digest};
 use rand::{CryptoRng, RngCore};
@@ -103,7 +103,7 @@ fn repeat(h: &mut Blake2b512, unit: &[u8], times: u64) {
 }
 
 /// `getG2sp`: the G2 point a proof of knowledge of part `p` answers.
-pub(crate) fn g2_sp(p: u8, challenge: &[u8; 64], g1_s: &G1Affine, g1_sx: &G1Affine) -> G2Affine {
+fn g2_sp(p: u8, challenge: &[u8; 64], g1_s: &G1Affine, g1_sx: &G1Affine) -> G2Affine {
     let mut h = Blake2b512::new();
     h.update([p]);
     h.update(challenge);
@@ -112,25 +112,26 @@ pub(crate) fn g2_sp(p: u8, challenge: &[u8; 64], g1_s: &G1Affine, g1_sx: &G1Affi
     hash_to_g2(&h.finalize().into())
 }
 
+/// Part `p` (0 τ, 1 α, 2 β) of a contributor's key for secret `x`, its
+/// proof of knowledge built on `g1_s` and answering `challenge`
+/// (`calculatePubKey`).
+pub(crate) fn key_part(p: u8, challenge: &[u8; 64], g1_s: G1Affine, x: Fr) -> KeyPart {
+    let g1_sx = (g1_s * x).into_affine();
+    let g2_spx = (g2_sp(p, challenge, &g1_s, &g1_sx) * x).into_affine();
+    KeyPart {
+        g1_s,
+        g1_sx,
+        g2_spx,
+    }
+}
+
 /// `keyFromBeacon`: the secrets `(t, a, b)` and the key a beacon gives
-/// after `challenge` (`createPTauKey`).
+/// after `challenge` (`createPTauKey`: the three secrets, then each part's
+/// `g1_s` in turn).
 fn beacon_key(challenge: &[u8; 64], beacon: &Beacon) -> Result<[KeyPart; 3], InteropError> {
     let mut rng = beacon_rng(beacon)?;
     let secrets = [rng.fr(), rng.fr(), rng.fr()];
-    let mut parts = Vec::with_capacity(3);
-    for (p, x) in (0u8..).zip(secrets) {
-        let g1_s = rng.g1();
-        let g1_sx = (g1_s * x).into_affine();
-        let g2_spx = (g2_sp(p, challenge, &g1_s, &g1_sx) * x).into_affine();
-        parts.push(KeyPart {
-            g1_s,
-            g1_sx,
-            g2_spx,
-        });
-    }
-    parts
-        .try_into()
-        .map_err(|_| InteropError::binary(".ptau", "three key parts"))
+    Ok([0u8, 1, 2].map(|p| key_part(p, challenge, rng.g1(), secrets[usize::from(p)])))
 }
 
 /// `toPtauPubKeyRpr` uncompressed: the six G1 points, then the three G2.

@@ -19,7 +19,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::KeyPart;
-use super::chain::{first_challenge, g2_sp, next_challenge, public_key_bytes};
+use super::chain::{first_challenge, key_part, next_challenge, public_key_bytes};
 use crate::binfile::Writer;
 use crate::blake2b::Blake2b;
 use crate::lem;
@@ -66,20 +66,10 @@ struct Powers {
 /// answering the first challenge of `2^power`.
 fn contribution(power: u32, secrets: [Fr; 3], p: &Powers, rng: &mut ChaCha20Rng) -> Vec<u8> {
     let challenge = first_challenge(power);
-    let key: Vec<KeyPart> = (0u8..)
-        .zip(secrets)
-        .map(|(i, x)| {
-            let g1_s = (G1Projective::generator() * Fr::rand(rng)).into_affine();
-            let g1_sx = (g1_s * x).into_affine();
-            let g2_spx = (g2_sp(i, &challenge, &g1_s, &g1_sx) * x).into_affine();
-            KeyPart {
-                g1_s,
-                g1_sx,
-                g2_spx,
-            }
-        })
-        .collect();
-    let key: [KeyPart; 3] = [key[0].clone(), key[1].clone(), key[2].clone()];
+    let key: [KeyPart; 3] = [0u8, 1, 2].map(|p| {
+        let g1_s = (G1Projective::generator() * Fr::rand(rng)).into_affine();
+        key_part(p, &challenge, g1_s, secrets[usize::from(p)])
+    });
     let mut response = Blake2b::default();
     response.update(&challenge);
     let partial = response.to_partial();
