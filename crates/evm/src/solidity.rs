@@ -17,6 +17,51 @@
 //! It returns `true` iff `e(−A, B)·e(α, β)·e(vk_x, γ)·e(C, δ) = 1` with
 //! `vk_x = IC₀ + Σ input[i]·IC_{i+1}`: the arkworks verification equation.
 //!
+//! # The batched contract
+//!
+//! [`groth16_batch_verifier`] writes, from the same key, a contract whose
+//! only function is
+//!
+//! ```solidity
+//! function verifyBatch(uint256[8][] calldata proofs, uint256[N][] calldata inputs)
+//!     external view returns (bool ok)
+//! ```
+//!
+//! with `proofs[i]` = [`ProofWords::words`] (`[a.x, a.y, b.x.c1, b.x.c0,
+//! b.y.c1, b.y.c0, c.x, c.y]`, G2 in EIP-197 order) and `inputs[i]` its
+//! public inputs ([`verify_batch_calldata`]). It returns `true` iff every
+//! proof is valid for its inputs, checked as ONE pairing product of `n + 3`
+//! pairs (`docs/protocol.md` §7.5 adapted to the chain, `docs/evm.md` §1.5):
+//!
+//! `Π_i e(−ρ_i·A_i, B_i) · e((Σρ_i)·α, β) · e(L, γ) · e(Σρ_i·C_i, δ) = 1`,
+//! with `L = (Σρ_i)·IC₀ + Σ_j (Σ_i ρ_i·x_ij mod r)·IC_{j+1}`:
+//!
+//! two ecMuls and an ecAdd per proof, `N + 2` ecMuls per batch (the input
+//! MSM is done once, on the weighted sums of the inputs). It returns
+//! `false`, never reverting, for `n = 0`, `n >` [`MAX_BATCH`],
+//! `proofs.length ≠ inputs.length`, any word traps 3 and 4 below refuse,
+//! any failed precompile call (it returns at once: the failed call has used
+//! 63/64 of the gas left, trap 5), and a product ≠ 1. Calldata that is not
+//! an ABI encoding of the two arrays reverts in Solidity's decoder.
+//!
+//! **Weights (Fiat–Shamir).** `seed = keccak256(proofs' words ‖ inputs'
+//! words)`, every calldata word the check reads, and `ρ_i =
+//! (uint256(keccak256(seed ‖ i)) >> 128) | (1 << 127)`: 128 bits with the
+//! top bit set, so never 0 (a zero weight would drop proof `i` from the
+//! check) and below `r`. Why this is sound with no randomness on chain:
+//! G1 and GT have prime order `r`, so the product is `Π_i g^{ρ_i·e_i}`,
+//! where `e_i` is proof `i`'s own error (0 iff it verifies alone). A batch
+//! with a bad proof passes only if `Σ ρ_i·e_i ≡ 0 (mod r)`. The weights
+//! hash everything that fixes the `e_i`, so no proof can be chosen after
+//! its weight; for a fixed batch with some `e_k ≠ 0`, at most one value of
+//! `ρ_k` makes the sum 0. With keccak as a random oracle, each attempt
+//! (change or re-randomise a proof, hash again) passes with probability at
+//! most 2⁻¹²⁷ (127 free bits per weight): grinding a bad batch through
+//! costs about 2¹²⁷ hashes, beyond the ~100-bit security estimated for
+//! BN254 itself. Distinct weights per position also refuse errors that
+//! would cancel under equal weights (two proofs' inputs swapped, `C₁ + D`
+//! with `C₂ − D`).
+//!
 //! # Traps it avoids (`docs/evm.md`, "Traps")
 //!
 //! 1. **G2 coordinate order.** The ecPairing precompile (EIP-197) takes a G2
@@ -34,8 +79,9 @@
 //!    as `veil_proofs::Proof::from_bytes` accepts (adversarial B4, B5).
 //! 5. **Out of gas looks like `false`.** A precompile call that runs out of
 //!    gas fails, and the verifier returns `false`: a caller that settles
-//!    value must `require(verifyProof(..))` and never read `false` as "bad
-//!    proof, go on" (an estimator finds the gas at which it returns false).
+//!    value must `require(verifyProof(..))` (or `verifyBatch`) and never
+//!    read `false` as "bad proof, go on" (an estimator finds the gas at
+//!    which it returns false).
 //! 6. **Degenerate keys.** A key with a point at infinity in α, β, γ or δ,
 //!    or with γ = δ, is refused by the generator: with such a key proofs can
 //!    be forged without a trapdoor (an all-zero key accepts `B = ∞`).
@@ -244,6 +290,18 @@ pub fn groth16_verifier(
 }
 
 fn write_header(s: &mut String, name: &str, n: usize) -> std::fmt::Result {
+    let notice = [
+        format!("/// @notice Groth16 verifier over BN254 with {n} public inputs."),
+        "/// @dev Returns false for an invalid proof AND when a precompile runs out of gas:".into(),
+        "///      a caller that moves value must `require(verifyProof(...))`.".into(),
+    ];
+    write_contract_open(s, name, &notice)?;
+    write_field_constants(s, n)?;
+    writeln!(s)
+}
+
+/// The file header, the contract's NatSpec (`notice` lines) and its opening.
+fn write_contract_open(s: &mut String, name: &str, notice: &[String]) -> std::fmt::Result {
     writeln!(s, "// SPDX-License-Identifier: MIT OR Apache-2.0")?;
     writeln!(
         s,
@@ -256,19 +314,14 @@ fn write_header(s: &mut String, name: &str, n: usize) -> std::fmt::Result {
     writeln!(s, "pragma solidity {SOLC_VERSION};")?;
     writeln!(s)?;
     writeln!(s, "/// @title {name}")?;
-    writeln!(
-        s,
-        "/// @notice Groth16 verifier over BN254 with {n} public inputs."
-    )?;
-    writeln!(
-        s,
-        "/// @dev Returns false for an invalid proof AND when a precompile runs out of gas:"
-    )?;
-    writeln!(
-        s,
-        "///      a caller that moves value must `require(verifyProof(...))`."
-    )?;
-    writeln!(s, "contract {name} {{")?;
+    for line in notice {
+        writeln!(s, "{line}")?;
+    }
+    writeln!(s, "contract {name} {{")
+}
+
+/// `R`, `P` and `PUBLIC_INPUTS`.
+fn write_field_constants(s: &mut String, n: usize) -> std::fmt::Result {
     writeln!(
         s,
         "    /// Order of the BN254 scalar field: public inputs must be below it."
@@ -287,8 +340,7 @@ fn write_header(s: &mut String, name: &str, n: usize) -> std::fmt::Result {
         "    uint256 internal constant P = {};",
         hex_word(&be_word(Fq::MODULUS.to_bytes_be()))
     )?;
-    writeln!(s, "    uint256 internal constant PUBLIC_INPUTS = {n};")?;
-    writeln!(s)
+    writeln!(s, "    uint256 internal constant PUBLIC_INPUTS = {n};")
 }
 
 fn write_constants(s: &mut String, vk: &VerifyingKey<Bn254>) -> std::fmt::Result {
@@ -439,4 +491,408 @@ fn write_verify(s: &mut String, n: usize) -> std::fmt::Result {
     writeln!(s, "            ok := and(ok, eq(mload(m), 1))")?;
     writeln!(s, "        }}")?;
     writeln!(s, "    }}")
+}
+
+/// The largest batch [`groth16_batch_verifier`]'s `verifyBatch` takes; a
+/// longer one reads as `false`.
+pub const MAX_BATCH: usize = 64;
+
+/// The contract name of `id`'s batched verifier: `AccessBatchVerifier` for
+/// `access` (only `access` has one committed:
+/// [`crate::verifiers::BATCH_VERIFIED`]).
+pub fn batch_verifier_contract_name(id: CircuitId) -> String {
+    let single = verifier_contract_name(id);
+    let stem = single.strip_suffix("Verifier").unwrap_or(&single);
+    format!("{stem}BatchVerifier")
+}
+
+/// The ABI signature of `verifyBatch` for `n` public inputs per proof.
+pub fn verify_batch_signature(n: usize) -> String {
+    format!("verifyBatch(uint256[8][],uint256[{n}][])")
+}
+
+/// The calldata of `verifyBatch(proofs, inputs)`: selector, the two offsets
+/// (`0x40`, then `0x60 + 0x100·proofs.len()`), `proofs.len()` and every
+/// proof's [`ProofWords::words`], `inputs.len()` and every row's `N` words.
+/// The two lengths are written as given (they may differ: tests).
+pub fn verify_batch_calldata<const N: usize>(
+    proofs: &[ProofWords],
+    inputs: &[[Word; N]],
+) -> Vec<u8> {
+    let selector = abi::selector(&verify_batch_signature(N));
+    let inputs_at = 0x60 + 0x100 * proofs.len() as u64;
+    let mut words = vec![abi::word_u64(0x40), abi::word_u64(inputs_at)];
+    words.push(abi::word_u64(proofs.len() as u64));
+    words.extend(proofs.iter().flat_map(ProofWords::words));
+    words.push(abi::word_u64(inputs.len() as u64));
+    words.extend(inputs.iter().flatten().copied());
+    abi::encode_call(selector, &words)
+}
+
+/// Writes the batched verifier contract of `vk` (module documentation,
+/// "The batched contract"). Deterministic; refuses the keys and names
+/// [`groth16_verifier`] refuses.
+pub fn groth16_batch_verifier(
+    vk: &VerifyingKey<Bn254>,
+    contract_name: &str,
+) -> Result<String, GenerateError> {
+    check_key(vk)?;
+    check_name(contract_name)?;
+    let n = vk.gamma_abc_g1.len() - 1;
+    let mut s = String::new();
+    // Writing into a String cannot fail.
+    let _ = write_batch_header(&mut s, contract_name, n);
+    let _ = write_constants(&mut s, vk);
+    let _ = write_batch_function(&mut s, n);
+    s.push_str("}\n");
+    Ok(s)
+}
+
+fn write_batch_header(s: &mut String, name: &str, n: usize) -> std::fmt::Result {
+    let notice = [
+        format!(
+            "/// @notice Batched Groth16 verifier over BN254, {n} public inputs per proof: n proofs"
+        ),
+        "///         of one key checked by ONE pairing product with Fiat-Shamir weights.".into(),
+        "/// @dev Returns false for an invalid batch AND when a precompile runs out of gas:".into(),
+        "///      a caller that moves value must `require(verifyBatch(...))`.".into(),
+    ];
+    write_contract_open(s, name, &notice)?;
+    write_field_constants(s, n)?;
+    writeln!(
+        s,
+        "    /// The largest batch: a longer one reads as false (ecPairing input grows with n)."
+    )?;
+    writeln!(s, "    uint256 internal constant MAX_BATCH = {MAX_BATCH};")?;
+    writeln!(s)
+}
+
+/// `verifyBatch`: its NatSpec, the length checks, and the assembly block.
+fn write_batch_function(s: &mut String, n: usize) -> std::fmt::Result {
+    s.push_str(BATCH_DOC);
+    writeln!(s, "    function verifyBatch(")?;
+    writeln!(s, "        uint256[8][] calldata proofs,")?;
+    writeln!(s, "        uint256[{n}][] calldata inputs")?;
+    writeln!(s, "    ) external view returns (bool ok) {{")?;
+    writeln!(s, "        uint256 n = proofs.length;")?;
+    writeln!(
+        s,
+        "        if (n == 0 || n > MAX_BATCH || inputs.length != n) return false;"
+    )?;
+    writeln!(s, "        assembly (\"memory-safe\") {{")?;
+    s.push_str(YUL_CHECKS);
+    s.push_str(YUL_WEIGHTS);
+    s.push_str(YUL_TERMS);
+    write_yul_linear(s, n)?;
+    write_yul_fixed_pairs(s)?;
+    s.push_str(YUL_MAIN);
+    writeln!(s, "        }}")?;
+    writeln!(s, "    }}")
+}
+
+const BATCH_DOC: &str = r#"    /// @notice True iff 1 <= n <= MAX_BATCH, inputs.length == n, and every proofs[i] is a
+    ///         valid proof for inputs[i]; otherwise false, never a revert (for calldata
+    ///         that is an ABI encoding of the two arrays).
+    /// @param proofs proofs[i] = [a.x, a.y, b.x.c1, b.x.c0, b.y.c1, b.y.c0, c.x, c.y]
+    ///        (G2 in EIP-197 order), every coordinate < P, none of A, B, C = (0, 0).
+    /// @param inputs inputs[i] = the public inputs of proofs[i], each < R.
+    /// @dev Checks prod_i e(-rho_i A_i, B_i) * e((sum rho_i) alpha, beta) * e(L, gamma)
+    ///      * e(sum rho_i C_i, delta) == 1 in one ecPairing call of n + 3 pairs, with
+    ///      L = (sum rho_i) IC0 + sum_j (sum_i rho_i inputs[i][j] mod R) IC(j+1),
+    ///      seed = keccak256(proofs' words ‖ inputs' words) as in calldata, and
+    ///      rho_i = (uint256(keccak256(seed ‖ i)) >> 128) | (1 << 127): 128 bits, never 0.
+"#;
+
+const YUL_CHECKS: &str = r#"            // A failed precompile call has used 63/64 of the gas left: false at once.
+            function fail() {
+                mstore(0, 0)
+                return(0, 0x20)
+            }
+            // Canonical words (as veil_proofs::Proof::from_bytes): coordinates < P,
+            // none of A, B, C the point at infinity (0, 0), every input < R.
+            function canonical(pr, inp) -> v {
+                v := 1
+                for { let k := 0 } lt(k, 0x100) { k := add(k, 0x20) } {
+                    v := and(v, lt(calldataload(add(pr, k)), P))
+                }
+                let a := or(calldataload(pr), calldataload(add(pr, 0x20)))
+                let b := or(calldataload(add(pr, 0x40)), calldataload(add(pr, 0x60)))
+                b := or(b, or(calldataload(add(pr, 0x80)), calldataload(add(pr, 0xa0))))
+                let c := or(calldataload(add(pr, 0xc0)), calldataload(add(pr, 0xe0)))
+                v := and(v, and(iszero(iszero(a)), and(iszero(iszero(b)), iszero(iszero(c)))))
+                for { let k := 0 } lt(k, mul(PUBLIC_INPUTS, 0x20)) { k := add(k, 0x20) } {
+                    v := and(v, lt(calldataload(add(inp, k)), R))
+                }
+            }
+"#;
+
+const YUL_WEIGHTS: &str = r#"            // seed = keccak256 of every proof word then every input word (copied to mem).
+            function seedOf(mem, pr, inp, count) -> seed {
+                let pl := mul(count, 0x100)
+                let il := mul(count, mul(PUBLIC_INPUTS, 0x20))
+                calldatacopy(mem, pr, pl)
+                calldatacopy(add(mem, pl), inp, il)
+                seed := keccak256(mem, add(pl, il))
+            }
+            // rho_i = (keccak256(seed ‖ i) >> 128) | (1 << 127).
+            function weight(seed, i) -> rho {
+                mstore(0, seed)
+                mstore(0x20, i)
+                rho := or(shr(128, keccak256(0, 0x40)), shl(127, 1))
+            }
+"#;
+
+const YUL_TERMS: &str = r#"            // The G1 point at m += s * (x, y) (ecMul 0x07, ecAdd 0x06; m + 0x40..0xa0 scratch).
+            function mulAdd(m, x, y, s) {
+                mstore(add(m, 0x40), x)
+                mstore(add(m, 0x60), y)
+                mstore(add(m, 0x80), s)
+                if iszero(staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40)) { fail() }
+                if iszero(staticcall(gas(), 0x06, m, 0x80, m, 0x40)) { fail() }
+            }
+            // sums[0] += rho; sums[j + 1] += rho * inputs[i][j] mod R.
+            function addInputs(sums, inp, rho) {
+                mstore(sums, add(mload(sums), rho))
+                for { let j := 0 } lt(j, PUBLIC_INPUTS) { j := add(j, 1) } {
+                    let at := add(sums, mul(add(j, 1), 0x20))
+                    let x := calldataload(add(inp, mul(j, 0x20)))
+                    mstore(at, addmod(mload(at), mulmod(rho, x, R), R))
+                }
+            }
+            // Pair i at q: (rho * -A, B); rho * C added to the point at m.
+            function addProof(m, q, pr, rho) {
+                mstore(q, calldataload(pr))
+                mstore(add(q, 0x20), mod(sub(P, calldataload(add(pr, 0x20))), P))
+                mstore(add(q, 0x40), rho)
+                if iszero(staticcall(gas(), 0x07, q, 0x60, q, 0x40)) { fail() }
+                calldatacopy(add(q, 0x40), add(pr, 0x40), 0x80)
+                mulAdd(m, calldataload(add(pr, 0xc0)), calldataload(add(pr, 0xe0)), rho)
+            }
+"#;
+
+/// `linear(m, sums)`: `L = sums[0]·IC0 + Σ_j sums[j+1]·IC(j+1)` at `m`,
+/// unrolled (the key's points are constants).
+fn write_yul_linear(s: &mut String, n: usize) -> std::fmt::Result {
+    writeln!(
+        s,
+        "            // L = sums[0] * IC0 + sum_j sums[j + 1] * IC(j + 1), at m: N + 1 ecMuls per batch."
+    )?;
+    writeln!(s, "            function linear(m, sums) {{")?;
+    writeln!(s, "                mstore(m, 0)")?;
+    writeln!(s, "                mstore(add(m, 0x20), 0)")?;
+    writeln!(s, "                mulAdd(m, IC0_X, IC0_Y, mload(sums))")?;
+    for j in 1..=n {
+        writeln!(
+            s,
+            "                mulAdd(m, IC{j}_X, IC{j}_Y, mload(add(sums, {:#x})))",
+            32 * j
+        )?;
+    }
+    writeln!(s, "            }}")
+}
+
+/// `fixedPairs(q, m, sums)`: pairs n, n+1, n+2 at `q`.
+fn write_yul_fixed_pairs(s: &mut String) -> std::fmt::Result {
+    writeln!(
+        s,
+        "            // Pairs n..n+2 at q: ((sum rho) * alpha, beta), (L, gamma), (sum rho_i * C_i, delta)."
+    )?;
+    writeln!(s, "            function fixedPairs(q, m, sums) {{")?;
+    writeln!(s, "                mstore(q, ALPHA_X)")?;
+    writeln!(s, "                mstore(add(q, 0x20), ALPHA_Y)")?;
+    writeln!(s, "                mstore(add(q, 0x40), mload(sums))")?;
+    writeln!(
+        s,
+        "                if iszero(staticcall(gas(), 0x07, q, 0x60, q, 0x40)) {{ fail() }}"
+    )?;
+    write_yul_g2(s, 0x40, "BETA")?;
+    writeln!(s, "                mstore(add(q, 0x180), mload(m))")?;
+    writeln!(
+        s,
+        "                mstore(add(q, 0x1a0), mload(add(m, 0x20)))"
+    )?;
+    write_yul_g2(s, 0x1c0, "DELTA")?;
+    writeln!(s, "                linear(m, sums)")?;
+    writeln!(s, "                mstore(add(q, 0xc0), mload(m))")?;
+    writeln!(
+        s,
+        "                mstore(add(q, 0xe0), mload(add(m, 0x20)))"
+    )?;
+    write_yul_g2(s, 0x100, "GAMMA")?;
+    writeln!(s, "            }}")
+}
+
+/// Four `mstore`s of the G2 constant `name` at `q + at`, EIP-197 order.
+fn write_yul_g2(s: &mut String, at: usize, name: &str) -> std::fmt::Result {
+    for (k, suffix) in ["X1", "X0", "Y1", "Y0"].iter().enumerate() {
+        writeln!(
+            s,
+            "                mstore(add(q, {:#x}), {name}_{suffix})",
+            at + 32 * k
+        )?;
+    }
+    Ok(())
+}
+
+const YUL_MAIN: &str = r#"            // Memory from m: the point sum rho_i C_i (0x40), scratch (0x60), the N + 1 sums,
+            // then the n + 3 pairs of 0xc0 bytes each (first used to hash the batch).
+            let m := mload(0x40)
+            let sums := add(m, 0xa0)
+            let pairs := add(sums, mul(add(PUBLIC_INPUTS, 1), 0x20))
+            let row := mul(PUBLIC_INPUTS, 0x20)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let pr := add(proofs.offset, mul(i, 0x100))
+                if iszero(canonical(pr, add(inputs.offset, mul(i, row)))) { fail() }
+            }
+            let seed := seedOf(pairs, proofs.offset, inputs.offset, n)
+            for { let k := m } lt(k, pairs) { k := add(k, 0x20) } { mstore(k, 0) }
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let rho := weight(seed, i)
+                addInputs(sums, add(inputs.offset, mul(i, row)), rho)
+                addProof(m, add(pairs, mul(i, 0xc0)), add(proofs.offset, mul(i, 0x100)), rho)
+            }
+            fixedPairs(add(pairs, mul(n, 0xc0)), m, sums)
+            if iszero(staticcall(gas(), 0x08, pairs, mul(add(n, 3), 0xc0), 0, 0x20)) { fail() }
+            ok := eq(mload(0), 1)
+"#;
+
+#[cfg(test)]
+mod tests {
+    use ark_bn254::{G1Projective, G2Projective};
+    use ark_ec::{CurveGroup, PrimeGroup};
+
+    use super::*;
+
+    /// A well-formed key with `n` public inputs (small multiples of the
+    /// generators: a test key, not a Groth16 setup).
+    fn key(n: u64) -> VerifyingKey<Bn254> {
+        let g1 = |k: u64| (G1Projective::generator() * Fr::from(k)).into_affine();
+        let g2 = |k: u64| (G2Projective::generator() * Fr::from(k)).into_affine();
+        VerifyingKey {
+            alpha_g1: g1(2),
+            beta_g2: g2(3),
+            gamma_g2: g2(5),
+            delta_g2: g2(7),
+            gamma_abc_g1: (0..=n).map(|i| g1(11 + i)).collect(),
+        }
+    }
+
+    #[test]
+    fn batch_verifier_is_deterministic_with_one_function() {
+        let k = key(3);
+        let src = groth16_batch_verifier(&k, "B").expect("generate");
+        assert_eq!(src, groth16_batch_verifier(&k, "B").expect("generate"));
+        assert!(src.contains("pragma solidity 0.8.28;\n"));
+        assert!(src.contains("contract B {\n"));
+        assert!(src.contains("uint256 internal constant MAX_BATCH = 64;\n"));
+        assert!(
+            src.contains("uint256[8][] calldata proofs,\n        uint256[3][] calldata inputs\n")
+        );
+        // One Solidity function (the rest is Yul inside it), no getters.
+        let functions: Vec<&str> = src
+            .lines()
+            .filter(|l| l.starts_with("    function "))
+            .collect();
+        assert_eq!(functions, ["    function verifyBatch("]);
+        let code = src.lines().filter(|l| !l.trim_start().starts_with("//"));
+        assert_eq!(code.filter(|l| l.contains("public")).count(), 0);
+        // The input MSM is unrolled over IC0..IC3, each once.
+        for j in 0..=3 {
+            assert_eq!(
+                src.matches(&format!("mulAdd(m, IC{j}_X, IC{j}_Y,")).count(),
+                1
+            );
+        }
+        assert!(!src.contains("IC4_X"));
+        // The key is the single verifier's: same constants block.
+        let single = groth16_verifier(&k, "B").expect("generate");
+        let consts = |s: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| l.contains("internal constant"))
+                .map(str::to_owned)
+                .collect()
+        };
+        let batch_consts: Vec<String> = consts(&src)
+            .into_iter()
+            .filter(|l| !l.contains("MAX_BATCH"))
+            .collect();
+        assert_eq!(batch_consts, consts(&single));
+    }
+
+    #[test]
+    fn batch_verifier_refuses_what_the_single_one_refuses() {
+        type Spoil = fn(&mut VerifyingKey<Bn254>);
+        let spoils: [(Spoil, GenerateError); 6] = [
+            (
+                |k| k.alpha_g1 = G1Affine::zero(),
+                GenerateError::PointAtInfinity("alpha"),
+            ),
+            (
+                |k| k.beta_g2 = G2Affine::zero(),
+                GenerateError::PointAtInfinity("beta"),
+            ),
+            (
+                |k| k.gamma_g2 = G2Affine::zero(),
+                GenerateError::PointAtInfinity("gamma"),
+            ),
+            (
+                |k| k.delta_g2 = G2Affine::zero(),
+                GenerateError::PointAtInfinity("delta"),
+            ),
+            (|k| k.delta_g2 = k.gamma_g2, GenerateError::GammaEqualsDelta),
+            (|k| k.gamma_abc_g1.clear(), GenerateError::NoIcPoints),
+        ];
+        for (spoil, expected) in spoils {
+            let mut k = key(2);
+            spoil(&mut k);
+            assert_eq!(groth16_batch_verifier(&k, "B"), Err(expected.clone()));
+            assert_eq!(groth16_verifier(&k, "B"), Err(expected));
+        }
+        for bad in ["", "1B", "B-1", "B;contract"] {
+            assert!(matches!(
+                groth16_batch_verifier(&key(2), bad),
+                Err(GenerateError::BadContractName(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn batch_names_and_signature() {
+        let names: Vec<String> = CircuitId::ALL
+            .iter()
+            .map(|&c| batch_verifier_contract_name(c))
+            .collect();
+        assert_eq!(names[0], "AccessBatchVerifier");
+        assert_eq!(names[5], "TreeInsert64BatchVerifier");
+        assert_eq!(
+            verify_batch_signature(8),
+            "verifyBatch(uint256[8][],uint256[8][])"
+        );
+    }
+
+    #[test]
+    fn batch_calldata_layout() {
+        let proof = ProofWords {
+            a: [abi::word_u64(1), abi::word_u64(2)],
+            b: [
+                [abi::word_u64(3), abi::word_u64(4)],
+                [abi::word_u64(5), abi::word_u64(6)],
+            ],
+            c: [abi::word_u64(7), abi::word_u64(8)],
+        };
+        let rows = [[abi::word_u64(9), abi::word_u64(10)]; 3];
+        let data = verify_batch_calldata(&[proof, proof], &rows);
+        let word = |k: usize| &data[4 + 32 * k..4 + 32 * (k + 1)];
+        let words = |ks: std::ops::RangeInclusive<usize>| -> Vec<&[u8]> { ks.map(word).collect() };
+        let w = |v: u64| abi::word_u64(v).to_vec();
+        assert_eq!(&data[..4], abi::selector(&verify_batch_signature(2)));
+        assert_eq!(data.len(), 4 + 32 * (2 + 1 + 16 + 1 + 6));
+        // Offsets 0x40 and 0x60 + 2·0x100, then proofs.length = 2, its words.
+        assert_eq!(words(0..=2), [w(0x40), w(0x260), w(2)]);
+        assert_eq!(words(3..=10), (1..=8).map(w).collect::<Vec<_>>());
+        assert_eq!(words(11..=18), (1..=8).map(w).collect::<Vec<_>>());
+        // inputs.length = 3 (as given), then the rows.
+        assert_eq!(words(19..=21), [w(3), w(9), w(10)]);
+        assert_eq!(word(25), w(10));
+    }
 }
