@@ -21,8 +21,9 @@ pub fn contracts_dir() -> PathBuf {
 /// The committed artifacts, compiled into the binary so that tools (`veil
 /// bench`, later `veil ledger deploy`) need no checkout. `include_str!`
 /// tracks the files: a rebuilt artifact rebuilds the crate.
-const EMBEDDED: [(&str, &str); 11] = [
+const EMBEDDED: [(&str, &str); 12] = [
     embed!("AccessVerifier"),
+    embed!("AccessBatchVerifier"),
     embed!("WithdrawVerifier"),
     embed!("Settle1Verifier"),
     embed!("Settle8Verifier"),

@@ -1,16 +1,25 @@
-//! The verifier of each circuit, written from its pinned verifying key, and
-//! the check that a committed `contracts/src/verifiers/<Name>.sol` is what
-//! the generator writes now (`veil export solidity --check`, and a test).
+//! The verifier of each circuit (and the batched verifier of those in
+//! [`BATCH_VERIFIED`]), written from its pinned verifying key, and the check
+//! that a committed `contracts/src/verifiers/<Name>.sol` is what the
+//! generator writes now (`veil export solidity --check`, and a test).
 
 use ark_bn254::Bn254;
 use ark_groth16::VerifyingKey;
 use veil_proofs::{CircuitId, ParamStore, ParamsError};
 
 use crate::generated::{GeneratedSource, SourceIoError};
-use crate::solidity::{GenerateError, groth16_verifier, verifier_contract_name};
+use crate::solidity::{
+    GenerateError, batch_verifier_contract_name, groth16_batch_verifier, groth16_verifier,
+    verifier_contract_name,
+};
 
 /// Where the committed verifiers live, relative to the repository root.
 pub const VERIFIERS_DIR: &str = "contracts/src/verifiers";
+
+/// The circuits that also get a batched verifier
+/// (`<Name>BatchVerifier.sol`, [`groth16_batch_verifier`]): `access`, whose
+/// tokens a node opens many at a time (`docs/evm.md` §1.5).
+pub const BATCH_VERIFIED: [CircuitId; 1] = [CircuitId::Access];
 
 /// A verifier could not be written or checked.
 #[derive(Debug, thiserror::Error)]
@@ -59,5 +68,45 @@ impl GeneratedVerifier {
     pub fn from_store(id: CircuitId, store: &ParamStore) -> Result<Self, VerifierError> {
         let vk = store.verifying_key(id, None)?;
         Self::from_key(id, &vk)
+    }
+
+    /// Writes the batched verifier of `id` from `vk` (any circuit's key
+    /// works; only [`BATCH_VERIFIED`] ones are committed).
+    pub fn batch_from_key(id: CircuitId, vk: &VerifyingKey<Bn254>) -> Result<Self, VerifierError> {
+        let contract = batch_verifier_contract_name(id);
+        let source =
+            groth16_batch_verifier(vk, &contract).map_err(|source| VerifierError::Generate {
+                circuit: id,
+                source,
+            })?;
+        Ok(GeneratedVerifier {
+            circuit: id,
+            file: GeneratedSource { contract, source },
+        })
+    }
+
+    /// Writes the batched verifier of `id` from its verifying key in `store`.
+    pub fn batch_from_store(id: CircuitId, store: &ParamStore) -> Result<Self, VerifierError> {
+        let vk = store.verifying_key(id, None)?;
+        Self::batch_from_key(id, &vk)
+    }
+
+    /// Every verifier committed for `id`: its own, then its batched one if
+    /// `id` is in [`BATCH_VERIFIED`] (what `veil export solidity` writes).
+    pub fn all_from_key(
+        id: CircuitId,
+        vk: &VerifyingKey<Bn254>,
+    ) -> Result<Vec<Self>, VerifierError> {
+        let mut out = vec![Self::from_key(id, vk)?];
+        if BATCH_VERIFIED.contains(&id) {
+            out.push(Self::batch_from_key(id, vk)?);
+        }
+        Ok(out)
+    }
+
+    /// [`GeneratedVerifier::all_from_key`] with `id`'s key in `store`.
+    pub fn all_from_store(id: CircuitId, store: &ParamStore) -> Result<Vec<Self>, VerifierError> {
+        let vk = store.verifying_key(id, None)?;
+        Self::all_from_key(id, &vk)
     }
 }

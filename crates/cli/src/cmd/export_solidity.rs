@@ -1,8 +1,9 @@
 //! `veil export solidity` and `veil export poseidon`: write the Groth16
 //! Solidity verifier of each circuit from its pinned verifying key
-//! (`params/`) and the Poseidon contracts from veil's hash parameters, or
-//! check that the committed ones are current (`--check`, run by CI).
-//! docs/evm.md.
+//! (`params/`; `access` also gets its batched verifier,
+//! `AccessBatchVerifier.sol`) and the Poseidon contracts from veil's hash
+//! parameters, or check that the committed ones are current (`--check`, run
+//! by CI). docs/evm.md.
 
 use std::path::{Path, PathBuf};
 
@@ -27,7 +28,8 @@ pub struct Args {
     /// tree_insert_64, a comma-separated list, or all.
     #[arg(long, value_parser = parse_circuits)]
     pub circuit: Circuits,
-    /// Directory of the `<Name>Verifier.sol` files.
+    /// Directory of the `<Name>Verifier.sol` (and `<Name>BatchVerifier.sol`)
+    /// files.
     #[arg(long, default_value = VERIFIERS_DIR)]
     pub out: PathBuf,
     /// Write nothing; exit non-zero naming every file that is missing or
@@ -52,7 +54,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let store = super::keys::store()?;
     let mut files = Vec::new();
     for &id in &args.circuit.0 {
-        files.push(GeneratedVerifier::from_store(id, &store)?.file);
+        let verifiers = GeneratedVerifier::all_from_store(id, &store)?;
+        files.extend(verifiers.into_iter().map(|v| v.file));
     }
     sync(&files, &args.out, args.check, "solidity --circuit all")
 }
