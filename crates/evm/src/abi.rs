@@ -36,6 +36,9 @@ pub enum Arg {
     Word(Word),
     /// A dynamic array of words (`uint256[]`, `uint64[]`).
     Words(Vec<Word>),
+    /// A dynamic array of static rows (`T[]` of a static struct or fixed
+    /// array `T`): its length is the number of rows, each row in place.
+    Rows(Vec<Vec<Word>>),
 }
 
 /// Calldata selector ‖ head ‖ tail: static arguments in place, each
@@ -57,6 +60,13 @@ pub fn encode_args(args: &[Arg]) -> Vec<u8> {
                 head.extend_from_slice(&word_u64((32 * args.len() + tail.len()) as u64));
                 tail.extend_from_slice(&word_u64(ws.len() as u64));
                 ws.iter().for_each(|w| tail.extend_from_slice(w));
+            }
+            Arg::Rows(rows) => {
+                head.extend_from_slice(&word_u64((32 * args.len() + tail.len()) as u64));
+                tail.extend_from_slice(&word_u64(rows.len() as u64));
+                rows.iter()
+                    .flatten()
+                    .for_each(|w| tail.extend_from_slice(w));
             }
         }
     }

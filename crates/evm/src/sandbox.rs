@@ -174,6 +174,18 @@ impl Sandbox {
             .unwrap_or_else(|e| match e {})
     }
 
+    /// The height of the block every later transaction runs in (0 at
+    /// first): the ledger's clock (docs/protocol.md §8.1).
+    pub fn block_number(&self) -> u64 {
+        self.evm.ctx.block.number.saturating_to()
+    }
+
+    /// Moves the chain to height `n` (tests of expiries and windows; the
+    /// sandbox has no block production of its own).
+    pub fn set_block_number(&mut self, n: u64) {
+        self.evm.ctx.block.number = U256::from(n);
+    }
+
     /// Deploys `initcode` (creation bytecode ‖ ABI-encoded constructor
     /// arguments) from `from`, committed. Returns the new contract's address
     /// and the outcome.
