@@ -8,9 +8,45 @@ interface IERC20 {
     function transferFrom(address from, address to, uint256 value) external returns (bool);
 }
 
+/// The calls the ledger makes to pay out of its balance (EIP-20).
+interface IERC20Transfer {
+    function transfer(address to, uint256 value) external returns (bool);
+}
+
+/// `PoseidonT3.hash`: circomlib's Poseidon of 2 inputs (docs/evm.md §2).
+interface IPoseidonT3 {
+    function hash(uint256[2] calldata x) external pure returns (uint256);
+}
+
 /// `PoseidonT4.hash`: circomlib's Poseidon of 3 inputs (docs/evm.md §2).
 interface IPoseidonT4 {
     function hash(uint256[3] calldata x) external pure returns (uint256);
+}
+
+/// `AccessVerifier` / `WithdrawVerifier`: generated Groth16 verifiers with 8
+/// and 5 public inputs (docs/evm.md §1).
+interface IAccessVerifier {
+    function verifyProof(
+        uint256[2] calldata a,
+        uint256[2][2] calldata b,
+        uint256[2] calldata c,
+        uint256[8] calldata input
+    ) external view returns (bool);
+}
+
+interface IWithdrawVerifier {
+    function verifyProof(
+        uint256[2] calldata a,
+        uint256[2][2] calldata b,
+        uint256[2] calldata c,
+        uint256[5] calldata input
+    ) external view returns (bool);
+}
+
+/// `AccessBatchVerifier.verifyBatch`: n access proofs under one pairing
+/// product with Fiat–Shamir weights (docs/evm.md §1.5).
+interface IAccessBatchVerifier {
+    function verifyBatch(uint256[8][] calldata proofs, uint256[8][] calldata inputs) external view returns (bool);
 }
 
 /// `TreeInsert64Verifier.verifyProof`: the Groth16 verifier of
@@ -24,15 +60,16 @@ interface ITreeInsert64Verifier {
     ) external view returns (bool);
 }
 
-/// @title VeilLedger, stages 1 and 2: deposits into the leaf queue, node
-/// registration, and the note tree advanced by proven batches of 64 queued
-/// leaves (docs/evm.md §4; docs/protocol.md §8.3.1, §8.3.6).
+/// @title VeilLedger, stages 1 to 3: deposits into the leaf queue, node
+/// registration, the note tree advanced by proven batches of 64 queued
+/// leaves, escrows opened one at a time or in batches, reclaim and
+/// withdrawal (docs/evm.md §4–§5; docs/protocol.md §8.3).
 /// @notice The rules and error names are those of the embedded ledger
 /// (`veil_ledger::machine`, `LedgerError`). An account is an EVM address:
 /// `msg.sender` authorises its own debits, and the token allowance it gave
 /// this contract plays the part of the account signature of §8.3.
-/// Escrows, settlement, reclaim and withdrawal are not built yet: no
-/// function stands in for them.
+/// Settlement is not built yet (docs/evm.md §3.2): no function stands in
+/// for it, so an escrow opened here ends only by `reclaim`.
 contract VeilLedger {
     /// The BN254 scalar field (docs/protocol.md §2).
     uint256 internal constant R =
@@ -45,8 +82,10 @@ contract VeilLedger {
     uint256 internal constant CURVE_D =
         9706598848417545097372247223557719406784115219466060233080913168975159366771;
     /// Domain tags (§2.2).
+    uint256 internal constant TAG_ADDR = 2;
     uint256 internal constant TAG_NOTE = 3;
     uint256 internal constant TAG_NODE_ID = 11;
+    uint256 internal constant TAG_RECLAIM = 15;
     /// Values are u64 base units (§2.5).
     uint256 internal constant MAX_VALUE = type(uint64).max;
     /// A node accepts at most this many escrow sizes (§8.3.6).
@@ -56,11 +95,29 @@ contract VeilLedger {
     /// The queue head is checkpointed every this many leaves: the batch of a
     /// `tree_insert_64` append (docs/evm.md §3.2).
     uint256 public constant CHECKPOINT_INTERVAL = 64;
+    /// Most access tokens `openEscrows` takes at once (the batch verifier's
+    /// `MAX_BATCH`).
+    uint256 public constant MAX_OPEN_BATCH = 64;
+
+    /// A nullifier's spend word (`nullifiers`): 0 unspent; `WITHDRAWN` for a
+    /// withdrawal; for an escrow `termsHash(terms) | status`, the status in
+    /// the low two bits (docs/evm.md §5.1).
+    uint256 internal constant STATUS_MASK = 3;
+    uint256 internal constant OPEN = 1;
+    uint256 internal constant SETTLED = 2;
+    uint256 internal constant RECLAIMED = 3;
+    uint256 internal constant WITHDRAWN = 4;
 
     IERC20 public immutable token;
+    IPoseidonT3 public immutable poseidonT3;
     IPoseidonT4 public immutable poseidonT4;
     /// The verifier of `tree_insert_64` proofs (`appendBatch`).
     ITreeInsert64Verifier public immutable treeInsertVerifier;
+    /// The verifiers of access proofs, one (`openEscrow`) and batched
+    /// (`openEscrows`), and of withdraw proofs.
+    IAccessVerifier public immutable accessVerifier;
+    IAccessBatchVerifier public immutable accessBatchVerifier;
+    IWithdrawVerifier public immutable withdrawVerifier;
     /// How many recent roots `isKnownRoot` accepts: the current one and the
     /// roots before the last `rootHistorySize − 1` batches (the embedded
     /// ledger's `ROOT_HISTORY`, given by the deployer; §2.4).
@@ -81,6 +138,8 @@ contract VeilLedger {
     /// Leaves in the tree (under `currentRoot`): a multiple of 64, at most
     /// `leafCount`. The next batch starts here.
     uint64 public treeSize;
+    /// Σ E of open escrows (the turnstile of §8.4).
+    uint64 public escrowed;
     /// The root of the note tree over the first `treeSize` queued leaves.
     uint256 public currentRoot;
     /// `checkpoints[k]`: the queue head after `64·k` leaves (k ≥ 1).
@@ -90,6 +149,46 @@ contract VeilLedger {
     /// For each root the tree has had: 1 + the number of batches appended
     /// when it was last current (1 for the initial root; 0: never a root).
     mapping(uint256 => uint64) public rootEpochPlusOne;
+    /// The spend word of each nullifier (see `STATUS_MASK`). A session id
+    /// is its token's nullifier (§3.1), so this is also the escrow table.
+    mapping(uint256 => uint256) public nullifiers;
+
+    /// The contracts a ledger calls.
+    struct Contracts {
+        IERC20 token;
+        IPoseidonT3 poseidonT3;
+        IPoseidonT4 poseidonT4;
+        ITreeInsert64Verifier treeInsertVerifier;
+        IAccessVerifier accessVerifier;
+        IAccessBatchVerifier accessBatchVerifier;
+        IWithdrawVerifier withdrawVerifier;
+    }
+
+    /// An access token (§3.1) as `openEscrow(s)` take it: its public inputs
+    /// but the node id (given once per call) and its proof as
+    /// `[a.x, a.y, b.x.c1, b.x.c0, b.y.c1, b.y.c0, c.x, c.y]`.
+    struct AccessToken {
+        uint256 root;
+        uint256 nullifier;
+        uint256 cmChange;
+        uint256 escrow;
+        uint256 sessionKeyHash;
+        uint256 refundOwner;
+        uint256 expiry;
+        uint256[8] proof;
+    }
+
+    /// The terms of an escrow (§8.3.2). The ledger stores only their hash
+    /// in the nullifier's spend word; `EscrowOpened` publishes them, and
+    /// `reclaim` is given them back.
+    struct EscrowTerms {
+        uint256 nodeId;
+        uint256 escrow;
+        uint256 pricePerKib;
+        uint256 sessionKeyHash;
+        uint256 refundOwner;
+        uint256 expiry;
+    }
 
     /// A registered node (§8.3.6). Its TLS key hash and key are in
     /// `NodeRegistered` only.
@@ -109,6 +208,19 @@ contract VeilLedger {
     /// The batch of 64 queued leaves starting at `start` was appended: the
     /// tree's root is now `newRoot` (the leaves are in `Deposited` events).
     event BatchAppended(uint64 indexed start, uint256 newRoot, address submitter);
+    /// Escrow `sessionId` (the token's nullifier) was opened for `nodeId`
+    /// with `terms`; the change note `cmChange` is leaf `changeIndex`.
+    event EscrowOpened(
+        uint256 indexed sessionId, uint256 indexed nodeId, EscrowTerms terms, uint256 cmChange, uint64 changeIndex
+    );
+    /// Escrow `sessionId` was reclaimed: all of its value is back in the
+    /// pool as the reclaim note `commitment`, leaf `index` (§8.3.4).
+    event Reclaimed(uint256 indexed sessionId, uint256 commitment, uint64 index);
+    /// `amount` left the pool for `recipient` by spending `nullifier`; the
+    /// change note `cmChange` is leaf `changeIndex` (§8.3.5).
+    event Withdrawn(
+        uint256 indexed nullifier, address indexed recipient, uint64 amount, uint256 cmChange, uint64 changeIndex
+    );
     /// A node registered; `operator` staked, settles and is paid.
     event NodeRegistered(
         uint256 indexed nodeId,
@@ -141,30 +253,52 @@ contract VeilLedger {
     /// `appendBatch`: the 64 leaves given are not the queued ones, in order.
     /// Chain only.
     error QueueMismatch();
-    /// `appendBatch`: the verifier refused the proof (the embedded ledger's
-    /// `InvalidProof`).
+    /// A verifier refused the proof.
     error InvalidProof();
+    error NullifierSpent();
+    /// The token's root is not among the last `window` roots (§2.4).
+    error UnknownRoot(uint256 window);
+    error UnknownNode();
+    error EscrowSizeNotAccepted(uint64 escrow);
+    /// `expiry` is not in `(height, height + maxDelta]` (§8.3.2).
+    error ExpiryOutOfRange(uint256 expiry, uint256 height, uint64 maxDelta);
+    /// The pool holds less than the operation takes (turnstile, §8.4).
+    error PoolUnderflow();
+    error UnknownEscrow();
+    error EscrowNotOpen();
+    /// `reclaim` before `height` (after `expiry + challengeWindow`).
+    error NotYetReclaimable(uint256 height);
+    /// `reclaim`: the terms given are not the escrow's. Chain only (the
+    /// embedded ledger reads its own record).
+    error EscrowTermsMismatch();
 
     /// `initialRoot` is the root of the empty tree and `rootHistorySize_`
     /// the root window, both computed by the deployer from the ledger's own
     /// definitions (`Frontier::new().root()`, `ROOT_HISTORY`; docs/evm.md §4.6).
     constructor(
-        IERC20 token_,
-        IPoseidonT4 poseidonT4_,
-        ITreeInsert64Verifier treeInsertVerifier_,
+        Contracts memory c,
         uint256 initialRoot,
         uint64 rootHistorySize_,
         uint64 challengeWindow_,
         uint64 maxExpiryDelta_
     ) {
-        if (address(token_).code.length == 0) revert InvalidArgument("token is not a contract");
-        if (address(poseidonT4_).code.length == 0) revert InvalidArgument("poseidon is not a contract");
-        if (address(treeInsertVerifier_).code.length == 0) revert InvalidArgument("verifier is not a contract");
+        if (address(c.token).code.length == 0) revert InvalidArgument("token is not a contract");
+        if (address(c.poseidonT3).code.length == 0 || address(c.poseidonT4).code.length == 0) {
+            revert InvalidArgument("poseidon is not a contract");
+        }
+        if (
+            address(c.treeInsertVerifier).code.length == 0 || address(c.accessVerifier).code.length == 0
+                || address(c.accessBatchVerifier).code.length == 0 || address(c.withdrawVerifier).code.length == 0
+        ) revert InvalidArgument("verifier is not a contract");
         if (initialRoot >= R) revert Encoding("initial_root");
         if (rootHistorySize_ == 0) revert InvalidArgument("the root history holds at least one root");
-        token = token_;
-        poseidonT4 = poseidonT4_;
-        treeInsertVerifier = treeInsertVerifier_;
+        token = c.token;
+        poseidonT3 = c.poseidonT3;
+        poseidonT4 = c.poseidonT4;
+        treeInsertVerifier = c.treeInsertVerifier;
+        accessVerifier = c.accessVerifier;
+        accessBatchVerifier = c.accessBatchVerifier;
+        withdrawVerifier = c.withdrawVerifier;
         rootHistorySize = rootHistorySize_;
         challengeWindow = challengeWindow_;
         maxExpiryDelta = maxExpiryDelta_;
@@ -247,6 +381,10 @@ contract VeilLedger {
     /// 1` before it (§2.4; one root per batch here, one per operation in
     /// the embedded ledger: docs/evm.md §4.3).
     function isKnownRoot(uint256 root) external view returns (bool) {
+        return _isKnownRoot(root);
+    }
+
+    function _isKnownRoot(uint256 root) internal view returns (bool) {
         uint256 plusOne = rootEpochPlusOne[root];
         return plusOne != 0 && uint256(treeSize) / CHECKPOINT_INTERVAL + 1 - plusOne < rootHistorySize;
     }
@@ -275,6 +413,180 @@ contract VeilLedger {
         for (uint256 i = 0; i < 64; i++) {
             input[i + 3] = leaves[i];
         }
+    }
+
+    // ------------------------------------------------------------ escrows
+
+    /// §8.3.2: opens the escrow of one access token for `nodeId`. Anyone
+    /// may send it (the node does; the client never sends from an address
+    /// of its own): the proof binds the token to `nodeId` and its terms.
+    function openEscrow(uint256 nodeId, AccessToken calldata t) external {
+        _open(nodeId, t);
+        uint256[8] calldata p = t.proof;
+        if (
+            !accessVerifier.verifyProof(
+                [p[0], p[1]], [[p[2], p[3]], [p[4], p[5]]], [p[6], p[7]], _accessInputs(nodeId, t)
+            )
+        ) revert InvalidProof();
+    }
+
+    /// §8.3.2 for 1..=64 tokens of one node, all or nothing: each token is
+    /// checked and recorded in order (a nullifier twice in the batch is
+    /// `NullifierSpent` at its second use), then every proof is checked
+    /// in one pairing product (`AccessBatchVerifier`, docs/evm.md §1.5).
+    /// The first refused token's error is the batch's.
+    function openEscrows(uint256 nodeId, AccessToken[] calldata tokens) external {
+        uint256 n = tokens.length;
+        if (n == 0 || n > MAX_OPEN_BATCH) revert InvalidArgument("an open batch holds 1..=64 tokens");
+        uint256[8][] memory proofs = new uint256[8][](n);
+        uint256[8][] memory inputs = new uint256[8][](n);
+        for (uint256 i = 0; i < n; i++) {
+            _open(nodeId, tokens[i]);
+            proofs[i] = tokens[i].proof;
+            inputs[i] = _accessInputs(nodeId, tokens[i]);
+        }
+        if (!accessBatchVerifier.verifyBatch(proofs, inputs)) revert InvalidProof();
+    }
+
+    /// The checks of §8.3.2 in the embedded ledger's order (`check_open`),
+    /// then its writes: the nullifier's spend word, pool → escrow, the
+    /// change note queued. The caller verifies the proof afterwards and
+    /// reverts everything if it fails.
+    function _open(uint256 nodeId, AccessToken calldata t) internal {
+        _checkAccessEncoding(nodeId, t);
+        if (t.escrow == 0) revert InvalidArgument("escrow must be positive");
+        if (nullifiers[t.nullifier] != 0) revert NullifierSpent();
+        if (!_isKnownRoot(t.root)) revert UnknownRoot(rootHistorySize);
+        Node storage n = nodes[nodeId];
+        if (n.operator == address(0)) revert UnknownNode();
+        if (!_accepts(n.escrowSizes, t.escrow)) revert EscrowSizeNotAccepted(uint64(t.escrow));
+        if (t.expiry <= block.number || t.expiry > block.number + maxExpiryDelta) {
+            revert ExpiryOutOfRange(t.expiry, block.number, maxExpiryDelta);
+        }
+        _poolToEscrow(uint64(t.escrow));
+        EscrowTerms memory terms =
+            EscrowTerms(nodeId, t.escrow, n.pricePerKib, t.sessionKeyHash, t.refundOwner, t.expiry);
+        nullifiers[t.nullifier] = _termsHash(terms) | OPEN;
+        uint64 changeIndex = _queue(t.cmChange);
+        emit EscrowOpened(t.nullifier, nodeId, terms, t.cmChange, changeIndex);
+    }
+
+    /// The wire decoding of an access token (§8.5, `access_from_pb`): field
+    /// elements below r, `E` and `expiry` u64, in the decoder's order.
+    function _checkAccessEncoding(uint256 nodeId, AccessToken calldata t) internal pure {
+        if (t.root >= R) revert Encoding("root");
+        if (t.nullifier >= R) revert Encoding("nullifier");
+        if (t.cmChange >= R) revert Encoding("cm_change");
+        if (t.escrow > MAX_VALUE) revert Encoding("escrow");
+        if (nodeId >= R) revert Encoding("node_id");
+        if (t.sessionKeyHash >= R) revert Encoding("session_key_hash");
+        if (t.refundOwner >= R) revert Encoding("refund_owner");
+        if (t.expiry > MAX_VALUE) revert Encoding("expiry");
+    }
+
+    /// Whether `escrow` is one of the node's sizes.
+    function _accepts(uint64[] storage sizes, uint256 escrow) internal view returns (bool) {
+        uint256 n = sizes.length;
+        for (uint256 i = 0; i < n; i++) {
+            if (sizes[i] == escrow) return true;
+        }
+        return false;
+    }
+
+    /// Moves `e` from the pool to the escrowed total (§8.4).
+    function _poolToEscrow(uint64 e) internal {
+        if (pool < e) revert PoolUnderflow();
+        uint256 newEscrowed = uint256(escrowed) + e;
+        if (newEscrowed > MAX_VALUE) revert Overflow();
+        pool -= e;
+        escrowed = uint64(newEscrowed);
+    }
+
+    /// The access statement's public inputs in the circuit's order (§3.1):
+    /// root, nf, cm_change, E, node_id, h_S, rk, expiry.
+    function _accessInputs(uint256 nodeId, AccessToken calldata t) internal pure returns (uint256[8] memory) {
+        return [t.root, t.nullifier, t.cmChange, t.escrow, nodeId, t.sessionKeyHash, t.refundOwner, t.expiry];
+    }
+
+    /// The hash of an escrow's terms in its spend word: keccak256 of their
+    /// ABI encoding with the two status bits cleared.
+    function _termsHash(EscrowTerms memory terms) internal pure returns (uint256) {
+        return uint256(keccak256(abi.encode(terms))) & ~STATUS_MASK;
+    }
+
+    // ------------------------------------------------------------ reclaim
+
+    /// §8.3.4: after `expiry + challengeWindow`, returns all of `E` to the
+    /// pool as the reclaim note `(E, rk, H(RECLAIM, sessionId))`. Anyone may
+    /// call; `terms` are the escrow's, as `EscrowOpened` published them.
+    function reclaim(uint256 sessionId, EscrowTerms calldata terms) external returns (uint64 index) {
+        if (sessionId >= R) revert Encoding("session_id");
+        uint256 word = nullifiers[sessionId];
+        uint256 status = word & STATUS_MASK;
+        if (status == 0) revert UnknownEscrow();
+        if (word & ~STATUS_MASK != _termsHash(terms)) revert EscrowTermsMismatch();
+        if (status != OPEN) revert EscrowNotOpen();
+        uint256 deadline = terms.expiry + challengeWindow;
+        if (block.number <= deadline) revert NotYetReclaimable(deadline + 1);
+        uint64 e = uint64(terms.escrow);
+        uint256 newPool = uint256(pool) + e;
+        if (newPool > MAX_VALUE) revert Overflow();
+        (pool, escrowed) = (uint64(newPool), escrowed - e);
+        uint256 cm = _reclaimCommitment(sessionId, e, terms.refundOwner);
+        nullifiers[sessionId] = (word & ~STATUS_MASK) | RECLAIMED;
+        index = _queue(cm);
+        emit Reclaimed(sessionId, cm, index);
+    }
+
+    /// `H(NOTE, E, H(ADDR, rk, H(RECLAIM, sessionId)))` (§2.3,
+    /// `Escrow::reclaim_commitment`).
+    function _reclaimCommitment(uint256 sessionId, uint64 e, uint256 rk) internal view returns (uint256) {
+        uint256 rho = poseidonT3.hash([TAG_RECLAIM, sessionId]);
+        uint256 addr = poseidonT4.hash([TAG_ADDR, rk, rho]);
+        return poseidonT4.hash([TAG_NOTE, uint256(e), addr]);
+    }
+
+    // ----------------------------------------------------------- withdraw
+
+    /// §8.3.5: pays `amount` from the pool to `recipient` by spending a note
+    /// (`withdraw` circuit, inputs `root, nf, cm_change, amount,
+    /// recipient`; the recipient is the address as a field element, bound
+    /// by the proof). Anyone may send it; no relayer fee.
+    function withdraw(
+        uint256 root,
+        uint256 nullifier,
+        uint256 cmChange,
+        uint256 amount,
+        address recipient,
+        uint256[8] calldata p
+    ) external returns (uint64 changeIndex) {
+        _checkWithdraw(root, nullifier, cmChange, amount, recipient);
+        uint256[5] memory input = [root, nullifier, cmChange, amount, uint256(uint160(recipient))];
+        if (!withdrawVerifier.verifyProof([p[0], p[1]], [[p[2], p[3]], [p[4], p[5]]], [p[6], p[7]], input)) {
+            revert InvalidProof();
+        }
+        pool -= uint64(amount);
+        nullifiers[nullifier] = WITHDRAWN;
+        changeIndex = _queue(cmChange);
+        _pay(recipient, amount);
+        emit Withdrawn(nullifier, recipient, uint64(amount), cmChange, changeIndex);
+    }
+
+    /// The checks of §8.3.5 in the embedded ledger's order (the wire
+    /// decoding, then `check_withdraw`).
+    function _checkWithdraw(uint256 root, uint256 nullifier, uint256 cmChange, uint256 amount, address recipient)
+        internal
+        view
+    {
+        if (root >= R) revert Encoding("root");
+        if (nullifier >= R) revert Encoding("nullifier");
+        if (cmChange >= R) revert Encoding("cm_change");
+        if (amount > MAX_VALUE) revert Encoding("amount");
+        if (recipient == address(0)) revert InvalidArgument("recipient is the zero address");
+        if (amount == 0) revert InvalidArgument("withdraw amount must be positive");
+        if (nullifiers[nullifier] != 0) revert NullifierSpent();
+        if (!_isKnownRoot(root)) revert UnknownRoot(rootHistorySize);
+        if (pool < amount) revert PoolUnderflow();
     }
 
     // ------------------------------------------------------- registration
@@ -365,6 +677,15 @@ contract VeilLedger {
     function _pull(uint256 value) internal {
         (bool ok, bytes memory ret) =
             address(token).call(abi.encodeCall(IERC20.transferFrom, (msg.sender, address(this), value)));
+        if (!ok || (ret.length != 0 && (ret.length != 32 || abi.decode(ret, (uint256)) != 1))) {
+            revert TokenTransferFailed();
+        }
+    }
+
+    /// Pays `value` to `to` from the ledger's balance; a token that
+    /// reverts or returns false fails the whole call.
+    function _pay(address to, uint256 value) internal {
+        (bool ok, bytes memory ret) = address(token).call(abi.encodeCall(IERC20Transfer.transfer, (to, value)));
         if (!ok || (ret.length != 0 && (ret.length != 32 || abi.decode(ret, (uint256)) != 1))) {
             revert TokenTransferFailed();
         }

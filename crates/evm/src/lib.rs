@@ -10,10 +10,12 @@
 
 pub mod abi;
 pub mod artifact;
+pub mod escrow;
 pub mod generated;
 pub mod ledger;
 pub mod measure;
 pub mod poseidon;
+pub mod sample;
 pub mod sandbox;
 pub mod solidity;
 pub mod token;

@@ -27,8 +27,8 @@ use veil_primitives::value::Value;
 /// Gas (receipt `gasUsed`) of a deposit: the ledger's first, a later one
 /// by an account that deposited before, the 64th (which writes a
 /// checkpoint); of a registration with 3 sizes. Deterministic.
-const DEPOSIT_FIRST_GAS: u64 = 165_772;
-const REGISTER_GAS: u64 = 492_885;
+const DEPOSIT_FIRST_GAS: u64 = 165_823;
+const REGISTER_GAS: u64 = 492_926;
 
 /// The field modulus r as a big-endian word (not an element: the first
 /// non-canonical value).
@@ -155,7 +155,17 @@ fn the_ledger_keeps_its_parameters_and_refuses_a_token_or_hash_without_code() {
         ledger::decode_word(&l.view(&selector(sig))).expect("word")
     };
     assert_eq!(get(&mut l, "token()"), word_address(l.c.token));
-    assert_eq!(get(&mut l, "poseidonT4()"), word_address(l.poseidon));
+    let c = l.contracts;
+    for (getter, at) in [
+        ("poseidonT3()", c.poseidon_t3),
+        ("poseidonT4()", c.poseidon_t4),
+        ("treeInsertVerifier()", c.tree_insert_verifier),
+        ("accessVerifier()", c.access_verifier),
+        ("accessBatchVerifier()", c.access_batch_verifier),
+        ("withdrawVerifier()", c.withdraw_verifier),
+    ] {
+        assert_eq!(get(&mut l, getter), word_address(at), "{getter}");
+    }
     assert_eq!(
         get(&mut l, "challengeWindow()"),
         word_u64(chain::CHALLENGE_WINDOW)
@@ -167,10 +177,6 @@ fn the_ledger_keeps_its_parameters_and_refuses_a_token_or_hash_without_code() {
     assert_eq!(
         get(&mut l, "CHECKPOINT_INTERVAL()"),
         word_u64(ledger::CHECKPOINT_INTERVAL)
-    );
-    assert_eq!(
-        get(&mut l, "treeInsertVerifier()"),
-        word_address(l.verifier)
     );
     assert_eq!(
         get(&mut l, "rootHistorySize()"),
@@ -191,26 +197,27 @@ fn the_ledger_keeps_its_parameters_and_refuses_a_token_or_hash_without_code() {
 
     let eoa = l.c.account();
     let art = chain::artifact(ledger::CONTRACT);
-    let good = ledger::LedgerParams::new(l.c.token, l.poseidon, l.verifier, 1, 1);
+    let good = ledger::LedgerParams::new(l.contracts, 1, 1);
+    let without = |f: fn(&mut ledger::Contracts) -> &mut EvmAddress| {
+        let mut contracts = good.contracts;
+        *f(&mut contracts) = eoa;
+        ledger::LedgerParams { contracts, ..good }
+    };
+    let not_code = |what: &str| LedgerRevert::InvalidArgument(format!("{what} is not a contract"));
     let bad = [
+        (without(|c| &mut c.token), not_code("token")),
+        (without(|c| &mut c.poseidon_t3), not_code("poseidon")),
+        (without(|c| &mut c.poseidon_t4), not_code("poseidon")),
         (
-            ledger::LedgerParams { token: eoa, ..good },
-            LedgerRevert::InvalidArgument("token is not a contract".into()),
+            without(|c| &mut c.tree_insert_verifier),
+            not_code("verifier"),
         ),
+        (without(|c| &mut c.access_verifier), not_code("verifier")),
         (
-            ledger::LedgerParams {
-                poseidon_t4: eoa,
-                ..good
-            },
-            LedgerRevert::InvalidArgument("poseidon is not a contract".into()),
+            without(|c| &mut c.access_batch_verifier),
+            not_code("verifier"),
         ),
-        (
-            ledger::LedgerParams {
-                tree_insert_verifier: eoa,
-                ..good
-            },
-            LedgerRevert::InvalidArgument("verifier is not a contract".into()),
-        ),
+        (without(|c| &mut c.withdraw_verifier), not_code("verifier")),
         (
             ledger::LedgerParams {
                 initial_root: r_word(),

@@ -104,8 +104,8 @@ use veil_evm::ledger::{self, LedgerRevert};
 
 /// Gas (receipt `gasUsed`) of a later deposit and of the 64th (which
 /// writes a checkpoint), pinned by `ledger_contract.rs`. Deterministic.
-pub const DEPOSIT_GAS: u64 = 114_472;
-pub const DEPOSIT_CHECKPOINT_GAS: u64 = 136_710;
+pub const DEPOSIT_GAS: u64 = 114_523;
+pub const DEPOSIT_CHECKPOINT_GAS: u64 = 136_761;
 
 /// §8.1 defaults of the embedded ledger.
 pub const CHALLENGE_WINDOW: u64 = 20;
@@ -116,12 +116,13 @@ pub fn tree_insert_verifier() -> String {
     veil_evm::verifier_contract_name(veil_proofs::CircuitId::TreeInsert64)
 }
 
-/// A chain with `TestToken`, `PoseidonT4`, `TreeInsert64Verifier` and
+/// A chain with `TestToken`, `PoseidonT3`, `PoseidonT4`, the verifiers of
+/// `tree_insert_64`, `access` (one and batched) and `withdraw`, and
 /// `VeilLedger` deployed.
 pub struct LedgerChain {
     pub c: Chain,
-    pub poseidon: EvmAddress,
-    pub verifier: EvmAddress,
+    /// Poseidon, the verifiers and the token.
+    pub contracts: ledger::Contracts,
     pub ledger: EvmAddress,
     /// Gas of the ledger's deployment.
     pub deploy_gas: u64,
@@ -169,11 +170,10 @@ impl LedgerChain {
             CHALLENGE_WINDOW,
             MAX_EXPIRY_DELTA,
         )
-        .expect("deploy PoseidonT4, the verifier and VeilLedger");
+        .expect("deploy Poseidon, the verifiers and VeilLedger");
         LedgerChain {
             c,
-            poseidon: dep.poseidon,
-            verifier: dep.verifier,
+            contracts: dep.contracts,
             ledger: dep.ledger,
             deploy_gas: dep.deploy_gas,
         }

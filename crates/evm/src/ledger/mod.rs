@@ -11,15 +11,20 @@ use revm::primitives::{U256, keccak256};
 use veil_circuits::tree_insert::{self, TreeInsertError, TreeInsertPublic};
 use veil_primitives::Fr;
 use veil_primitives::merkle::{Frontier, MerkleRoot, ROOT_HISTORY};
-use veil_proofs::{Proof, ProofError, Prover};
+use veil_proofs::{CircuitId, Proof, ProofError, Prover};
 
 use crate::abi::{
-    AbiError, Arg, Reader, Word, encode_args, encode_call_args, event_topic, selector,
-    split_revert, word_address, word_u64,
+    AbiError, Arg, Reader, Word, encode_args, encode_call_args, selector, word_address, word_u64,
 };
 use crate::artifact::Artifact;
-use crate::sandbox::{Event, EvmAddress};
-use crate::solidity::{ProofWords, fr_word};
+use crate::sandbox::EvmAddress;
+use crate::solidity::{ProofWords, batch_verifier_contract_name, fr_word, verifier_contract_name};
+
+mod event;
+mod revert;
+
+pub use event::LedgerEvent;
+pub use revert::LedgerRevert;
 
 /// The contract's name in `contracts/artifacts/`.
 pub const CONTRACT: &str = "VeilLedger";
@@ -32,15 +37,45 @@ pub const CHECKPOINT_INTERVAL: u64 = 64;
 /// interval, so that each batch is checked against one checkpoint).
 pub const BATCH: usize = CHECKPOINT_INTERVAL as usize;
 
+/// The contracts a ledger calls (the constructor's `Contracts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contracts {
+    /// The ERC-20 value token.
+    pub token: EvmAddress,
+    /// `PoseidonT3`, for the reclaim note's `ρ`.
+    pub poseidon_t3: EvmAddress,
+    /// `PoseidonT4`, for `H(NOTE, v, addr)`, `H(ADDR, ..)` and node ids.
+    pub poseidon_t4: EvmAddress,
+    /// `TreeInsert64Verifier` (`appendBatch`).
+    pub tree_insert_verifier: EvmAddress,
+    /// `AccessVerifier` (`openEscrow`).
+    pub access_verifier: EvmAddress,
+    /// `AccessBatchVerifier` (`openEscrows`).
+    pub access_batch_verifier: EvmAddress,
+    /// `WithdrawVerifier` (`withdraw`).
+    pub withdraw_verifier: EvmAddress,
+}
+
+impl Contracts {
+    fn words(&self) -> [Word; 7] {
+        [
+            self.token,
+            self.poseidon_t3,
+            self.poseidon_t4,
+            self.tree_insert_verifier,
+            self.access_verifier,
+            self.access_batch_verifier,
+            self.withdraw_verifier,
+        ]
+        .map(word_address)
+    }
+}
+
 /// Constructor parameters (docs/protocol.md §8.1; heights are block numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LedgerParams {
-    /// The ERC-20 value token.
-    pub token: EvmAddress,
-    /// A deployed `PoseidonT4`.
-    pub poseidon_t4: EvmAddress,
-    /// A deployed `TreeInsert64Verifier`.
-    pub tree_insert_verifier: EvmAddress,
+    /// The contracts it calls.
+    pub contracts: Contracts,
     /// The root of the empty tree ([`LedgerParams::new`]: the ledger's
     /// own `Frontier::new().root()`).
     pub initial_root: Word,
@@ -56,17 +91,9 @@ impl LedgerParams {
     /// The parameters of a ledger over these contracts, with the empty
     /// tree's root and the root window taken from the embedded ledger's
     /// definitions (`veil_primitives::merkle`, §2.4).
-    pub fn new(
-        token: EvmAddress,
-        poseidon_t4: EvmAddress,
-        tree_insert_verifier: EvmAddress,
-        challenge_window: u64,
-        max_expiry_delta: u64,
-    ) -> Self {
+    pub fn new(contracts: Contracts, challenge_window: u64, max_expiry_delta: u64) -> Self {
         LedgerParams {
-            token,
-            poseidon_t4,
-            tree_insert_verifier,
+            contracts,
             initial_root: empty_root(),
             root_history: ROOT_HISTORY as u64,
             challenge_window,
@@ -77,15 +104,19 @@ impl LedgerParams {
     /// Creation code ‖ constructor arguments.
     pub fn initcode(&self, artifact: &Artifact) -> Vec<u8> {
         let mut code = artifact.bytecode.clone();
-        code.extend_from_slice(&encode_args(&[
-            Arg::Word(word_address(self.token)),
-            Arg::Word(word_address(self.poseidon_t4)),
-            Arg::Word(word_address(self.tree_insert_verifier)),
-            Arg::Word(self.initial_root),
-            Arg::Word(word_u64(self.root_history)),
-            Arg::Word(word_u64(self.challenge_window)),
-            Arg::Word(word_u64(self.max_expiry_delta)),
-        ]));
+        let contracts = self.contracts.words().map(Arg::Word);
+        code.extend_from_slice(&encode_args(
+            &[
+                &contracts[..],
+                &[
+                    Arg::Word(self.initial_root),
+                    Arg::Word(word_u64(self.root_history)),
+                    Arg::Word(word_u64(self.challenge_window)),
+                    Arg::Word(word_u64(self.max_expiry_delta)),
+                ],
+            ]
+            .concat(),
+        ));
         code
     }
 }
@@ -289,174 +320,6 @@ impl NodeView {
     }
 }
 
-/// A custom error of `VeilLedger`. Every variant but the last is named
-/// like the embedded ledger's `LedgerError` variant for the same refusal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LedgerRevert {
-    /// A malformed field, named as in the embedded ledger's wire decoding.
-    Encoding(String),
-    InvalidArgument(String),
-    /// The token allowance does not cover the debit.
-    AccountUnauthenticated(String),
-    InsufficientBalance,
-    DuplicateDeposit,
-    NodeExists,
-    Overflow,
-    /// The token's `transferFrom` failed (chain only: no embedded twin).
-    TokenTransferFailed,
-    /// `appendBatch` not at the tree's size (chain only).
-    WrongBatchStart {
-        expected: u64,
-        given: Word,
-    },
-    /// Fewer than 64 leaves queued from the tree's size (chain only).
-    BatchNotFull {
-        queued: u64,
-        needed: u64,
-    },
-    /// The leaves are not the queued ones (chain only).
-    QueueMismatch,
-    /// The verifier refused the proof.
-    InvalidProof,
-}
-
-impl LedgerRevert {
-    /// Decodes revert data; another selector or malformed arguments are an
-    /// error.
-    pub fn decode(data: &[u8]) -> Result<Self, AbiError> {
-        let (sel, r) = split_revert(data)?;
-        let with_text = |name: &str| selector(&format!("{name}(string)")) == sel;
-        let plain = |name: &str| selector(&format!("{name}()")) == sel;
-        let unit = |v: Self| r.expect_words(0).map(|_| v);
-        if with_text("Encoding") {
-            Ok(Self::Encoding(r.string(0)?))
-        } else if with_text("InvalidArgument") {
-            Ok(Self::InvalidArgument(r.string(0)?))
-        } else if with_text("AccountUnauthenticated") {
-            Ok(Self::AccountUnauthenticated(r.string(0)?))
-        } else if plain("InsufficientBalance") {
-            unit(Self::InsufficientBalance)
-        } else if plain("DuplicateDeposit") {
-            unit(Self::DuplicateDeposit)
-        } else if plain("NodeExists") {
-            unit(Self::NodeExists)
-        } else if plain("Overflow") {
-            unit(Self::Overflow)
-        } else if plain("TokenTransferFailed") {
-            unit(Self::TokenTransferFailed)
-        } else if sel == selector("WrongBatchStart(uint64,uint256)") {
-            r.expect_words(2)?;
-            Ok(Self::WrongBatchStart {
-                expected: r.u64(0)?,
-                given: r.word(1)?,
-            })
-        } else if sel == selector("BatchNotFull(uint64,uint256)") {
-            r.expect_words(2)?;
-            Ok(Self::BatchNotFull {
-                queued: r.u64(0)?,
-                needed: r.u64(1)?,
-            })
-        } else if plain("QueueMismatch") {
-            unit(Self::QueueMismatch)
-        } else if plain("InvalidProof") {
-            unit(Self::InvalidProof)
-        } else {
-            Err(AbiError::Malformed("VeilLedger error selector"))
-        }
-    }
-
-    /// The error's name: the `LedgerError` variant it stands for.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Encoding(_) => "Encoding",
-            Self::InvalidArgument(_) => "InvalidArgument",
-            Self::AccountUnauthenticated(_) => "AccountUnauthenticated",
-            Self::InsufficientBalance => "InsufficientBalance",
-            Self::DuplicateDeposit => "DuplicateDeposit",
-            Self::NodeExists => "NodeExists",
-            Self::Overflow => "Overflow",
-            Self::TokenTransferFailed => "TokenTransferFailed",
-            Self::WrongBatchStart { .. } => "WrongBatchStart",
-            Self::BatchNotFull { .. } => "BatchNotFull",
-            Self::QueueMismatch => "QueueMismatch",
-            Self::InvalidProof => "InvalidProof",
-        }
-    }
-}
-
-/// An event of `VeilLedger`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LedgerEvent {
-    /// `Deposited(account, index, commitment, value)`.
-    Deposited {
-        account: EvmAddress,
-        index: u64,
-        commitment: Word,
-        value: u64,
-    },
-    /// `NodeRegistered(nodeId, operator, price, sizes, stake, tls, nodeKey)`.
-    NodeRegistered {
-        node_id: Word,
-        operator: EvmAddress,
-        price_per_kib: u64,
-        escrow_sizes: Vec<u64>,
-        stake: u64,
-        tls_key_hash: Word,
-        node_key: [Word; 2],
-    },
-    /// `BatchAppended(start, newRoot, submitter)`.
-    BatchAppended {
-        start: u64,
-        new_root: Word,
-        submitter: EvmAddress,
-    },
-}
-
-impl LedgerEvent {
-    /// Decodes an event of the ledger.
-    pub fn decode(e: &Event) -> Result<Self, AbiError> {
-        let bad = AbiError::Malformed("VeilLedger event");
-        let (sig, topics) = e.topics.split_first().ok_or(bad.clone())?;
-        let topics = topics.concat();
-        let (t, d) = (Reader::new(&topics), Reader::new(&e.data));
-        if *sig == event_topic("Deposited(address,uint64,uint256,uint64)") {
-            t.expect_words(1)?;
-            d.expect_words(3)?;
-            Ok(Self::Deposited {
-                account: t.address(0)?,
-                index: d.u64(0)?,
-                commitment: d.word(1)?,
-                value: d.u64(2)?,
-            })
-        } else if *sig
-            == event_topic(
-                "NodeRegistered(uint256,address,uint64,uint64[],uint64,bytes32,uint256[2])",
-            )
-        {
-            t.expect_words(2)?;
-            Ok(Self::NodeRegistered {
-                node_id: t.word(0)?,
-                operator: t.address(1)?,
-                price_per_kib: d.u64(0)?,
-                escrow_sizes: d.u64_array(1)?,
-                stake: d.u64(2)?,
-                tls_key_hash: d.word(3)?,
-                node_key: [d.word(4)?, d.word(5)?],
-            })
-        } else if *sig == event_topic("BatchAppended(uint64,uint256,address)") {
-            t.expect_words(1)?;
-            d.expect_words(2)?;
-            Ok(Self::BatchAppended {
-                start: t.u64(0)?,
-                new_root: d.word(0)?,
-                submitter: d.address(1)?,
-            })
-        } else {
-            Err(bad)
-        }
-    }
-}
-
 /// A `uint256` return value.
 pub fn decode_word(data: &[u8]) -> Result<Word, AbiError> {
     let r = Reader::new(data);
@@ -484,10 +347,8 @@ pub fn word_u256(v: U256) -> Word {
 /// The ledger's contracts as [`deploy`] put them on a chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deployment {
-    /// `PoseidonT4`, for `H(NOTE, v, addr)` and node ids.
-    pub poseidon: EvmAddress,
-    /// The `tree_insert_64` verifier the ledger appends with.
-    pub verifier: EvmAddress,
+    /// What the ledger calls.
+    pub contracts: Contracts,
     /// `VeilLedger`.
     pub ledger: EvmAddress,
     /// Gas of the ledger's own deployment.
@@ -505,32 +366,38 @@ pub enum DeployError {
     Sandbox(#[from] crate::sandbox::SandboxError),
 }
 
-/// Deploys `PoseidonT4`, the embedded verifier contract `verifier` (the
-/// `tree_insert_64` one: [`crate::verifier_contract_name`]) and
-/// `VeilLedger` over `token` from `deployer`, with [`LedgerParams::new`].
+/// Deploys `PoseidonT3`, `PoseidonT4`, the verifiers and `VeilLedger` over
+/// `token` from `deployer`, with [`LedgerParams::new`]. `tree_verifier` is
+/// the embedded verifier contract `appendBatch` uses (the
+/// `tree_insert_64` one, [`crate::verifier_contract_name`]; tests pass
+/// another to deploy a wrong key).
 pub fn deploy(
     sandbox: &mut crate::Sandbox,
     deployer: EvmAddress,
     token: EvmAddress,
-    verifier: &str,
+    tree_verifier: &str,
     challenge_window: u64,
     max_expiry_delta: u64,
 ) -> Result<Deployment, DeployError> {
-    let poseidon_art = Artifact::embedded(&crate::poseidon::contract_name(4))?;
-    let (poseidon, _) = sandbox.deploy(deployer, &poseidon_art.bytecode)?;
-    let (verifier, _) = sandbox.deploy(deployer, &Artifact::embedded(verifier)?.bytecode)?;
-    let params = LedgerParams::new(
+    let mut put = |name: &str| -> Result<EvmAddress, DeployError> {
+        Ok(sandbox
+            .deploy(deployer, &Artifact::embedded(name)?.bytecode)?
+            .0)
+    };
+    let contracts = Contracts {
         token,
-        poseidon,
-        verifier,
-        challenge_window,
-        max_expiry_delta,
-    );
+        poseidon_t3: put(&crate::poseidon::contract_name(3))?,
+        poseidon_t4: put(&crate::poseidon::contract_name(4))?,
+        tree_insert_verifier: put(tree_verifier)?,
+        access_verifier: put(&verifier_contract_name(CircuitId::Access))?,
+        access_batch_verifier: put(&batch_verifier_contract_name(CircuitId::Access))?,
+        withdraw_verifier: put(&verifier_contract_name(CircuitId::Withdraw))?,
+    };
+    let params = LedgerParams::new(contracts, challenge_window, max_expiry_delta);
     let initcode = params.initcode(&Artifact::embedded(CONTRACT)?);
     let (ledger, out) = sandbox.deploy(deployer, &initcode)?;
     Ok(Deployment {
-        poseidon,
-        verifier,
+        contracts,
         ledger,
         deploy_gas: out.gas_used,
     })

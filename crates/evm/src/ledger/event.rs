@@ -1,0 +1,142 @@
+//! The events of `VeilLedger`: every commitment and every state change,
+//! so that clients sync from logs (docs/evm.md §4–§5).
+
+use crate::abi::{AbiError, Reader, Word, event_topic};
+use crate::escrow::EscrowTerms;
+use crate::sandbox::{Event, EvmAddress};
+
+/// An event of `VeilLedger`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerEvent {
+    /// `Deposited(account, index, commitment, value)`.
+    Deposited {
+        account: EvmAddress,
+        index: u64,
+        commitment: Word,
+        value: u64,
+    },
+    /// `NodeRegistered(nodeId, operator, price, sizes, stake, tls, nodeKey)`.
+    NodeRegistered {
+        node_id: Word,
+        operator: EvmAddress,
+        price_per_kib: u64,
+        escrow_sizes: Vec<u64>,
+        stake: u64,
+        tls_key_hash: Word,
+        node_key: [Word; 2],
+    },
+    /// `BatchAppended(start, newRoot, submitter)`.
+    BatchAppended {
+        start: u64,
+        new_root: Word,
+        submitter: EvmAddress,
+    },
+    /// `EscrowOpened(sessionId, nodeId, terms, cmChange, changeIndex)`.
+    EscrowOpened {
+        session_id: Word,
+        terms: EscrowTerms,
+        cm_change: Word,
+        change_index: u64,
+    },
+    /// `Reclaimed(sessionId, commitment, index)`.
+    Reclaimed {
+        session_id: Word,
+        commitment: Word,
+        index: u64,
+    },
+    /// `Withdrawn(nullifier, recipient, amount, cmChange, changeIndex)`.
+    Withdrawn {
+        nullifier: Word,
+        recipient: EvmAddress,
+        amount: u64,
+        cm_change: Word,
+        change_index: u64,
+    },
+}
+
+impl LedgerEvent {
+    /// Decodes an event of the ledger.
+    pub fn decode(e: &Event) -> Result<Self, AbiError> {
+        let bad = AbiError::Malformed("VeilLedger event");
+        let (sig, topics) = e.topics.split_first().ok_or(bad.clone())?;
+        let topics = topics.concat();
+        let (t, d) = (Reader::new(&topics), Reader::new(&e.data));
+        if *sig == event_topic("Deposited(address,uint64,uint256,uint64)") {
+            t.expect_words(1)?;
+            d.expect_words(3)?;
+            Ok(Self::Deposited {
+                account: t.address(0)?,
+                index: d.u64(0)?,
+                commitment: d.word(1)?,
+                value: d.u64(2)?,
+            })
+        } else if *sig
+            == event_topic(
+                "NodeRegistered(uint256,address,uint64,uint64[],uint64,bytes32,uint256[2])",
+            )
+        {
+            t.expect_words(2)?;
+            Ok(Self::NodeRegistered {
+                node_id: t.word(0)?,
+                operator: t.address(1)?,
+                price_per_kib: d.u64(0)?,
+                escrow_sizes: d.u64_array(1)?,
+                stake: d.u64(2)?,
+                tls_key_hash: d.word(3)?,
+                node_key: [d.word(4)?, d.word(5)?],
+            })
+        } else if *sig == event_topic("BatchAppended(uint64,uint256,address)") {
+            t.expect_words(1)?;
+            d.expect_words(2)?;
+            Ok(Self::BatchAppended {
+                start: t.u64(0)?,
+                new_root: d.word(0)?,
+                submitter: d.address(1)?,
+            })
+        } else {
+            Self::decode_escrow_event(sig, &t, &d).ok_or(bad)?
+        }
+    }
+
+    /// The events of escrows, reclaim and withdrawal (docs/evm.md §5);
+    /// `None` for another signature.
+    fn decode_escrow_event(sig: &Word, t: &Reader, d: &Reader) -> Option<Result<Self, AbiError>> {
+        let decoded = if *sig == event_topic(EscrowTerms::OPENED_EVENT) {
+            t.expect_words(2)
+                .and_then(|_| d.expect_words(8))
+                .and_then(|_| {
+                    Ok(Self::EscrowOpened {
+                        session_id: t.word(0)?,
+                        terms: EscrowTerms::decode(d)?,
+                        cm_change: d.word(6)?,
+                        change_index: d.u64(7)?,
+                    })
+                })
+        } else if *sig == event_topic("Reclaimed(uint256,uint256,uint64)") {
+            t.expect_words(1)
+                .and_then(|_| d.expect_words(2))
+                .and_then(|_| {
+                    Ok(Self::Reclaimed {
+                        session_id: t.word(0)?,
+                        commitment: d.word(0)?,
+                        index: d.u64(1)?,
+                    })
+                })
+        } else if *sig == event_topic("Withdrawn(uint256,address,uint64,uint256,uint64)") {
+            t.expect_words(2)
+                .and_then(|_| d.expect_words(3))
+                .and_then(|_| {
+                    Ok(Self::Withdrawn {
+                        nullifier: t.word(0)?,
+                        recipient: t.address(1)?,
+                        amount: d.u64(0)?,
+                        cm_change: d.word(1)?,
+                        change_index: d.u64(2)?,
+                    })
+                })
+        } else {
+            return None;
+        };
+        Some(decoded)
+    }
+}
