@@ -5,15 +5,17 @@
 use ark_bn254::Fr;
 use rand::{CryptoRng, RngCore};
 use revm::primitives::U256;
-use veil_primitives::merkle::Frontier;
+use veil_primitives::merkle::{Frontier, Tree};
 use veil_proofs::{CircuitId, Proof, Prover};
 
 use crate::abi::{Word, decode_bool, encode_call, selector, word_u64};
 use crate::artifact::{Artifact, ArtifactError};
-use crate::ledger::{self, BATCH, BatchError, DeployError, LedgerEvent};
+use crate::escrow::{self, AccessWords, EscrowTerms, WithdrawWords};
+use crate::ledger::{self, BATCH, BatchError, DeployError};
 use crate::poseidon::{self, UnsupportedWidth};
+use crate::sample;
 use crate::sandbox::{DEFAULT_GAS_LIMIT, EvmAddress, Outcome, Sandbox, SandboxError, Status};
-use crate::solidity::{ProofWords, verify_proof_calldata};
+use crate::solidity::{ProofWords, fr_word, verify_proof_calldata};
 use crate::token;
 use crate::verifier_contract_name;
 
@@ -53,6 +55,12 @@ pub enum MeasureError {
     /// The batch could not be proved.
     #[error(transparent)]
     Batch(#[from] BatchError),
+    /// An access or withdraw proof could not be made.
+    #[error(transparent)]
+    Proof(#[from] veil_proofs::ProofError),
+    /// The sample state is inconsistent (a bug: its notes are fixed).
+    #[error("the sample ledger state is inconsistent")]
+    Sample,
     /// The call did not return what it must (a valid proof refused, a hash
     /// reverted): the gas of a failure is not a measurement.
     #[error("{what}: {status:?}, output 0x{output}")]
@@ -102,8 +110,10 @@ pub fn poseidon_gas(t: usize) -> Result<Gas, MeasureError> {
     Ok(Gas::from(&out))
 }
 
-/// Gas of the ledger contract's operations built so far (docs/evm.md
-/// §4.5), on one fresh chain: 64 deposits, then the append of their batch.
+/// Gas of the ledger contract's operations (docs/evm.md §4.5, §5.4), on
+/// one fresh chain holding the sample state (`crate::sample`): 64 deposits,
+/// the append of their batch, a node's registration, one escrow opened
+/// alone and a batch opened together, a withdrawal and a reclaim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LedgerGas {
     /// A deposit after the first (warm counters), not at a checkpoint.
@@ -116,62 +126,180 @@ pub struct LedgerGas {
     /// deposit, which also initialises its counters, is counted as a
     /// later one.
     pub deposit_all_in: u64,
+    /// `openEscrow` of one token.
+    pub open: Gas,
+    /// `openEscrows` of [`LedgerGas::open_batch_size`] tokens.
+    pub open_batch: Gas,
+    pub open_batch_size: usize,
+    /// `withdraw`.
+    pub withdraw: Gas,
+    /// `reclaim` after the window.
+    pub reclaim: Gas,
 }
 
-/// Deploys the test token and the ledger, deposits 64 notes and appends
-/// their batch with a real `tree_insert_64` proof (`prover` must hold its
-/// key), measuring each transaction.
+impl LedgerGas {
+    /// `openEscrows` per token.
+    pub fn open_per_session_batched(&self) -> u64 {
+        self.open_batch
+            .tx
+            .div_ceil(self.open_batch_size.max(1) as u64)
+    }
+}
+
+/// Deploys the test token and the ledger and runs the sample state's
+/// operations with real proofs (`prover` must hold the `tree_insert_64`,
+/// `access` and `withdraw` keys), measuring each transaction. `open_batch`
+/// tokens (at most 62) are opened together.
 pub fn ledger_gas(
     prover: &Prover,
+    open_batch: usize,
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Result<LedgerGas, MeasureError> {
-    let mut sandbox = Sandbox::new();
-    let eth = U256::from(10u64).pow(U256::from(21u64));
-    let deployer = sandbox.funded_account(eth);
-    let (token_at, _) = sandbox.deploy(deployer, &Artifact::embedded(token::CONTRACT)?.bytecode)?;
-    let verifier = verifier_contract_name(CircuitId::TreeInsert64);
-    let d = ledger::deploy(&mut sandbox, deployer, token_at, &verifier, 20, 10_000)?;
-    let user = sandbox.funded_account(eth);
-    let setup = [
-        (deployer, token::mint(user, U256::from(u64::MAX))),
-        (user, token::approve(d.ledger, U256::MAX)),
-    ];
-    for (from, data) in setup {
-        succeeded(
-            token::CONTRACT,
-            sandbox.transact(from, token_at, &data, DEFAULT_GAS_LIMIT)?,
-        )?;
-    }
-    let (mut deposits, mut queued) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
-    for i in 1..=BATCH as u64 {
-        let data = ledger::deposit(word_u64(i), word_u64(1_000));
-        let out = sandbox.transact(user, d.ledger, &data, DEFAULT_GAS_LIMIT)?;
-        let out = succeeded(ledger::CONTRACT, out)?;
-        queued.push(deposited_leaf(&out)?);
-        deposits.push(Gas::from(&out));
-    }
+    let mut run = Run::new()?;
+    let deposits = run.deposit_sample()?;
+    let tree = sample::tree();
+    let queued: Vec<Fr> = (0..BATCH as u64)
+        .filter_map(|i| tree.leaf(i).map(|c| c.inner()))
+        .collect();
     let (batch, _) = ledger::prove_next_batch(prover, &Frontier::new(), &queued, rng)?;
-    let out = sandbox.transact(user, d.ledger, &batch.calldata(), DEFAULT_GAS_LIMIT)?;
-    let append_batch = Gas::from(&succeeded(ledger::CONTRACT, out)?);
+    let append_batch = run.send("appendBatch", &batch.calldata())?;
+    let reg = sample::registration(NODE).ok_or(MeasureError::Sample)?;
+    run.send("registerNode", &ledger::register_node(&reg))?;
+    let open = run.open(prover, &tree, &[0], rng)?;
+    let batch_notes: Vec<usize> = (1..=open_batch.min(BATCH - 2)).collect();
+    let open_batch_gas = run.open(prover, &tree, &batch_notes, rng)?;
+    let withdraw = run.withdraw(prover, &tree, batch_notes.len() + 1, rng)?;
+    run.sandbox
+        .set_block_number(sample::EXPIRY + CHALLENGE_WINDOW + 1);
+    let reclaim = run.reclaim(&tree)?;
     let steady_batch = deposits[1].tx + deposits[1..].iter().map(|g| g.tx).sum::<u64>();
-    let total = steady_batch + append_batch.tx;
     Ok(LedgerGas {
         deposit: deposits[1],
         append_batch,
-        deposit_all_in: total.div_ceil(BATCH as u64),
+        deposit_all_in: (steady_batch + append_batch.tx).div_ceil(BATCH as u64),
+        open,
+        open_batch: open_batch_gas,
+        open_batch_size: batch_notes.len(),
+        withdraw,
+        reclaim,
     })
 }
 
-/// The leaf a deposit queued, from its `Deposited` event.
-fn deposited_leaf(out: &Outcome) -> Result<Fr, MeasureError> {
-    for e in &out.logs {
-        if let Ok(LedgerEvent::Deposited { commitment, .. }) = LedgerEvent::decode(e) {
-            if let Ok(leaf) = veil_primitives::field::fr_from_bytes(&commitment) {
-                return Ok(leaf);
-            }
+/// The sample node.
+const NODE: u8 = 1;
+/// The measured ledger's challenge window and expiry bound (§8.1 defaults).
+const CHALLENGE_WINDOW: u64 = 20;
+const MAX_EXPIRY_DELTA: u64 = 10_000;
+
+/// A chain with the ledger deployed and a funded, approving user.
+struct Run {
+    sandbox: Sandbox,
+    ledger: EvmAddress,
+    user: EvmAddress,
+}
+
+impl Run {
+    fn new() -> Result<Self, MeasureError> {
+        let mut sandbox = Sandbox::new();
+        let eth = U256::from(10u64).pow(U256::from(21u64));
+        let deployer = sandbox.funded_account(eth);
+        let token_art = Artifact::embedded(token::CONTRACT)?;
+        let (token_at, _) = sandbox.deploy(deployer, &token_art.bytecode)?;
+        let verifier = verifier_contract_name(CircuitId::TreeInsert64);
+        let d = ledger::deploy(
+            &mut sandbox,
+            deployer,
+            token_at,
+            &verifier,
+            CHALLENGE_WINDOW,
+            MAX_EXPIRY_DELTA,
+        )?;
+        let user = sandbox.funded_account(eth);
+        let setup = [
+            (deployer, token::mint(user, U256::from(u64::MAX))),
+            (user, token::approve(d.ledger, U256::MAX)),
+        ];
+        for (from, data) in setup {
+            let out = sandbox.transact(from, token_at, &data, DEFAULT_GAS_LIMIT)?;
+            succeeded(token::CONTRACT, out)?;
+        }
+        Ok(Run {
+            sandbox,
+            ledger: d.ledger,
+            user,
+        })
+    }
+
+    /// Sends `data` to the ledger from the user; it must succeed.
+    fn send(&mut self, what: &str, data: &[u8]) -> Result<Gas, MeasureError> {
+        let out = self
+            .sandbox
+            .transact(self.user, self.ledger, data, DEFAULT_GAS_LIMIT)?;
+        Ok(Gas::from(&succeeded(
+            &format!("{} {what}", ledger::CONTRACT),
+            out,
+        )?))
+    }
+
+    /// The 64 sample deposits, each measured.
+    fn deposit_sample(&mut self) -> Result<Vec<Gas>, MeasureError> {
+        sample::deposit_addrs()
+            .into_iter()
+            .map(|a| self.send("deposit", &ledger::deposit(a, word_u64(sample::NOTE_VALUE))))
+            .collect()
+    }
+
+    /// Opens escrows of 300 at the sample node spending `notes`: one with
+    /// `openEscrow`, several with `openEscrows`.
+    fn open(
+        &mut self,
+        prover: &Prover,
+        tree: &Tree,
+        notes: &[usize],
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Gas, MeasureError> {
+        let mut tokens = Vec::with_capacity(notes.len());
+        for &i in notes {
+            let private = sample::spend(tree, i).ok_or(MeasureError::Sample)?;
+            let st =
+                sample::access_statement(&private, i, 300, NODE).ok_or(MeasureError::Sample)?;
+            let t = prover.prove_access(&st, &private, rng)?;
+            tokens.push(AccessWords::new(&st, &t.proof));
+        }
+        let node = sample::node_id(NODE).ok_or(MeasureError::Sample)?;
+        match tokens.as_slice() {
+            [one] => self.send("openEscrow", &escrow::open_escrow(node, one)),
+            many => self.send("openEscrows", &escrow::open_escrows(node, many)),
         }
     }
-    Err(unexpected("VeilLedger: no Deposited event".into(), out))
+
+    /// Withdraws 250 from sample note `i` to a fresh account.
+    fn withdraw(
+        &mut self,
+        prover: &Prover,
+        tree: &Tree,
+        i: usize,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Gas, MeasureError> {
+        let recipient = self.sandbox.funded_account(U256::ZERO);
+        let private = sample::spend(tree, i).ok_or(MeasureError::Sample)?;
+        let st =
+            sample::withdraw_statement(&private, 250, recipient).ok_or(MeasureError::Sample)?;
+        let w = prover.prove_withdraw(&st, &private, rng)?;
+        self.send(
+            "withdraw",
+            &escrow::withdraw(&WithdrawWords::new(&st, &w.proof)),
+        )
+    }
+
+    /// Reclaims the escrow `open` made from sample note 0.
+    fn reclaim(&mut self, tree: &Tree) -> Result<Gas, MeasureError> {
+        let private = sample::spend(tree, 0).ok_or(MeasureError::Sample)?;
+        let st = sample::access_statement(&private, 0, 300, NODE).ok_or(MeasureError::Sample)?;
+        let terms = EscrowTerms::of_token(&st, sample::PRICE);
+        let sid = fr_word(&st.nullifier.inner());
+        self.send("reclaim", &escrow::reclaim(sid, &terms.words()))
+    }
 }
 
 fn succeeded(what: &str, out: Outcome) -> Result<Outcome, MeasureError> {

@@ -268,7 +268,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Gas of the verifiers on the benchmark's proofs, of the Poseidon
 /// contracts and of the ledger contract's operations built so far
-/// (deposit, batched append: docs/evm.md §4.5), executed in revm
+/// (docs/evm.md §4.5, §5.4), executed in revm
 /// (`veil_evm::measure`). Operations not built yet are `null`.
 fn evm_report(samples: &[(CircuitId, Vec<veil_primitives::Fr>, Proof)]) -> anyhow::Result<Json> {
     use veil_evm::measure::{Gas, ledger_gas, poseidon_gas, verify_gas};
@@ -284,22 +284,34 @@ fn evm_report(samples: &[(CircuitId, Vec<veil_primitives::Fr>, Proof)]) -> anyho
         poseidon.insert(format!("t{t}"), gas(poseidon_gas(t)?));
     }
     let store = veil_proofs::ParamStore::open_default(veil_proofs::KeySet::Dev)?;
-    let prover = veil_proofs::Prover::from_store(&store, &[CircuitId::TreeInsert64], None)
-        .context("the tree_insert_64 key")?;
-    let ledger = ledger_gas(&prover, &mut OsRng).context("the ledger contract's gas")?;
+    let ids = [
+        CircuitId::TreeInsert64,
+        CircuitId::Access,
+        CircuitId::Withdraw,
+    ];
+    let prover = veil_proofs::Prover::from_store(&store, &ids, None)
+        .context("the tree_insert_64, access and withdraw keys")?;
+    let ledger =
+        ledger_gas(&prover, OPEN_BATCH, &mut OsRng).context("the ledger contract's gas")?;
     Ok(json!({
         "verify_proof_gas": verify,
         "poseidon_hash_gas": poseidon,
         "deposit_gas": ledger.deposit.tx,
         "deposit_gas_all_in": ledger.deposit_all_in,
         "append_batch_gas": gas(ledger.append_batch),
-        "open_gas": null,
-        "open_gas_per_session_batched": null,
+        "open_gas": ledger.open.tx,
+        "open_gas_per_session_batched": ledger.open_per_session_batched(),
+        "open_batch_size": ledger.open_batch_size,
+        "open_batch_gas": gas(ledger.open_batch),
+        "withdraw_gas": ledger.withdraw.tx,
+        "reclaim_gas": ledger.reclaim.tx,
         "settle_gas_per_session_k64": null,
-        "withdraw_gas": null,
-        "ledger_contract": "stage 2: deposits, node registration, batched tree appends; escrows, settlement and withdrawal not built (docs/evm.md §4)",
+        "ledger_contract": "stage 3: deposits, node registration, batched tree appends, escrows (one or batched), reclaim, withdrawal; settlement not built (docs/evm.md §5)",
     }))
 }
+
+/// Tokens the EVM measurement opens in one `openEscrows` (docs/evm.md §5.4).
+const OPEN_BATCH: usize = 16;
 
 fn print_table(results: &[CircuitBench], batch_ms: Option<f64>, appends: f64, voucher: &Json) {
     println!(
