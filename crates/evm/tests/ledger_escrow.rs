@@ -597,3 +597,19 @@ fn bench_ledger_gas_is_measured_exactly() {
 /// deposit, append execution, open, open ×4, withdraw, reclaim.
 const BENCH_GAS: (u64, u64, u64, u64, u64, u64) =
     (116_237, 692_615, 340_933, 626_727, 320_766, 146_112);
+
+/// The per-session gas of `openEscrows` for batch sizes 1..=64 (notes
+/// `0..n` of the sample state, each batch on a fresh chain): the table of
+/// docs/evm.md §5.4. Ignored: it proves 64 access proofs (about a minute).
+#[test]
+#[ignore]
+fn open_batch_gas_table() {
+    let all: Vec<AccessWords> = (0..64).map(|i| token(i, 300, NODE).1).collect();
+    eprintln!("| n | openEscrows gas | per session |");
+    for n in [1usize, 2, 4, 8, 16, 32, 64] {
+        let mut f = Fx::new();
+        let relayer = f.relayer;
+        let out = f.ok(relayer, &calls::open_escrows(node_id(NODE), &all[..n]));
+        eprintln!("| {n} | {} | {} |", out.gas_used, out.gas_used.div_ceil(n as u64));
+    }
+}
