@@ -38,7 +38,7 @@ pub const CHECKPOINT_INTERVAL: u64 = 64;
 pub const BATCH: usize = CHECKPOINT_INTERVAL as usize;
 
 /// The contracts a ledger calls (the constructor's `Contracts`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Contracts {
     /// The ERC-20 value token.
     pub token: EvmAddress,
@@ -366,11 +366,64 @@ pub enum DeployError {
     Sandbox(#[from] crate::sandbox::SandboxError),
 }
 
-/// Deploys `PoseidonT3`, `PoseidonT4`, the verifiers and `VeilLedger` over
-/// `token` from `deployer`, with [`LedgerParams::new`]. `tree_verifier` is
-/// the embedded verifier contract `appendBatch` uses (the
-/// `tree_insert_64` one, [`crate::verifier_contract_name`]; tests pass
-/// another to deploy a wrong key).
+/// The `tree_insert_64` verifier a ledger appends with.
+pub fn tree_insert_verifier_name() -> String {
+    verifier_contract_name(CircuitId::TreeInsert64)
+}
+
+/// One contract a ledger calls, deployed before it from an embedded
+/// artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    PoseidonT3,
+    PoseidonT4,
+    TreeInsertVerifier,
+    AccessVerifier,
+    AccessBatchVerifier,
+    WithdrawVerifier,
+}
+
+impl Dependency {
+    /// Every dependency, in deployment order.
+    pub const ALL: [Dependency; 6] = [
+        Dependency::PoseidonT3,
+        Dependency::PoseidonT4,
+        Dependency::TreeInsertVerifier,
+        Dependency::AccessVerifier,
+        Dependency::AccessBatchVerifier,
+        Dependency::WithdrawVerifier,
+    ];
+
+    /// Its artifact; `tree_verifier` names the `tree_insert_64` verifier's
+    /// (tests pass another to deploy a wrong key).
+    pub fn artifact(self, tree_verifier: &str) -> String {
+        match self {
+            Dependency::PoseidonT3 => crate::poseidon::contract_name(3),
+            Dependency::PoseidonT4 => crate::poseidon::contract_name(4),
+            Dependency::TreeInsertVerifier => tree_verifier.to_owned(),
+            Dependency::AccessVerifier => verifier_contract_name(CircuitId::Access),
+            Dependency::AccessBatchVerifier => batch_verifier_contract_name(CircuitId::Access),
+            Dependency::WithdrawVerifier => verifier_contract_name(CircuitId::Withdraw),
+        }
+    }
+
+    /// The constructor field it fills.
+    pub fn slot(self, c: &mut Contracts) -> &mut EvmAddress {
+        match self {
+            Dependency::PoseidonT3 => &mut c.poseidon_t3,
+            Dependency::PoseidonT4 => &mut c.poseidon_t4,
+            Dependency::TreeInsertVerifier => &mut c.tree_insert_verifier,
+            Dependency::AccessVerifier => &mut c.access_verifier,
+            Dependency::AccessBatchVerifier => &mut c.access_batch_verifier,
+            Dependency::WithdrawVerifier => &mut c.withdraw_verifier,
+        }
+    }
+}
+
+/// Deploys the [`Dependency`]s and `VeilLedger` over `token` from
+/// `deployer` in the sandbox, with [`LedgerParams::new`]. `tree_verifier`:
+/// see [`Dependency::artifact`]. (`veil-evm-rpc` deploys the same list
+/// over JSON-RPC.)
 pub fn deploy(
     sandbox: &mut crate::Sandbox,
     deployer: EvmAddress,
@@ -379,20 +432,14 @@ pub fn deploy(
     challenge_window: u64,
     max_expiry_delta: u64,
 ) -> Result<Deployment, DeployError> {
-    let mut put = |name: &str| -> Result<EvmAddress, DeployError> {
-        Ok(sandbox
-            .deploy(deployer, &Artifact::embedded(name)?.bytecode)?
-            .0)
-    };
-    let contracts = Contracts {
+    let mut contracts = Contracts {
         token,
-        poseidon_t3: put(&crate::poseidon::contract_name(3))?,
-        poseidon_t4: put(&crate::poseidon::contract_name(4))?,
-        tree_insert_verifier: put(tree_verifier)?,
-        access_verifier: put(&verifier_contract_name(CircuitId::Access))?,
-        access_batch_verifier: put(&batch_verifier_contract_name(CircuitId::Access))?,
-        withdraw_verifier: put(&verifier_contract_name(CircuitId::Withdraw))?,
+        ..Contracts::default()
     };
+    for d in Dependency::ALL {
+        let code = Artifact::embedded(&d.artifact(tree_verifier))?.bytecode;
+        *d.slot(&mut contracts) = sandbox.deploy(deployer, &code)?.0;
+    }
     let params = LedgerParams::new(contracts, challenge_window, max_expiry_delta);
     let initcode = params.initcode(&Artifact::embedded(CONTRACT)?);
     let (ledger, out) = sandbox.deploy(deployer, &initcode)?;
