@@ -1,0 +1,216 @@
+//! One account on one EVM chain over JSON-RPC: read-only calls and
+//! transactions that are signed here and broadcast as raw bytes.
+//!
+//! **Retries never double.** A transaction gets its nonce, gas and fees
+//! once, is signed once, and from then on only those bytes are broadcast:
+//! if it is dropped (or the answer is lost) they are broadcast again and
+//! the receipt is looked up by their hash. A second copy of a signed
+//! transaction cannot apply twice (the nonce is spent), and nothing is
+//! ever re-signed with a fresh nonce. A call the chain would revert is
+//! refused before anything is signed: gas estimation runs it and returns
+//! the contract's revert data ([`RpcError::Reverted`]).
+
+use std::time::{Duration, Instant};
+
+use alloy::consensus::TxEnvelope;
+use alloy::eips::eip2718::Encodable2718;
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+use alloy::primitives::{Address, B256, Bytes, TxKind};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::transports::{RpcError as AlloyRpcError, TransportErrorKind};
+use veil_evm::Event;
+
+/// A JSON-RPC request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// The endpoint URL does not parse.
+    #[error("bad RPC URL {0}")]
+    Url(String),
+    /// The node could not be reached or answered with an error.
+    #[error("JSON-RPC: {0}")]
+    Transport(String),
+    /// The contract reverted with this data (a custom error of the
+    /// ledger, decoded by `veil_evm::ledger::LedgerRevert`).
+    #[error("reverted: 0x{}", hex::encode(.data))]
+    Reverted { data: Vec<u8> },
+    /// Mined, but reverted (the state changed between estimation and
+    /// inclusion).
+    #[error("transaction {hash} was mined and reverted")]
+    MinedReverted { hash: B256 },
+    /// No receipt within the timeout, after broadcasting the same bytes
+    /// again; it may still be mined (the caller may wait for `hash`).
+    #[error("transaction {hash} not mined within {secs} s")]
+    Timeout { hash: B256, secs: u64 },
+    /// Signing failed.
+    #[error("signing: {0}")]
+    Sign(String),
+}
+
+impl From<AlloyRpcError<TransportErrorKind>> for RpcError {
+    fn from(e: AlloyRpcError<TransportErrorKind>) -> Self {
+        match e.as_error_resp().and_then(|p| p.as_revert_data()) {
+            Some(data) => RpcError::Reverted {
+                data: data.to_vec(),
+            },
+            None => RpcError::Transport(e.to_string()),
+        }
+    }
+}
+
+/// A mined transaction that succeeded.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub hash: B256,
+    pub block: u64,
+    pub gas_used: u64,
+    /// A deployment's new contract.
+    pub contract: Option<Address>,
+    /// Its logs, as the sandbox reports them (`veil_evm::Event`).
+    pub logs: Vec<Event>,
+}
+
+/// One signing account on one chain.
+#[derive(Clone)]
+pub struct RpcChain {
+    provider: DynProvider,
+    wallet: EthereumWallet,
+    from: Address,
+    chain_id: u64,
+    /// How long to wait for a receipt before broadcasting again.
+    pub rebroadcast_after: Duration,
+    /// How long to wait for a receipt in all.
+    pub timeout: Duration,
+}
+
+impl RpcChain {
+    /// Connects to `url` as `signer`.
+    pub async fn connect(url: &str, signer: PrivateKeySigner) -> Result<Self, RpcError> {
+        let url = url.parse().map_err(|_| RpcError::Url(url.to_owned()))?;
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .connect_http(url)
+            .erased();
+        let chain_id = provider.get_chain_id().await?;
+        Ok(RpcChain {
+            provider,
+            from: signer.address(),
+            wallet: EthereumWallet::from(signer),
+            chain_id,
+            rebroadcast_after: Duration::from_secs(4),
+            timeout: Duration::from_secs(60),
+        })
+    }
+
+    /// The signing account.
+    pub fn address(&self) -> Address {
+        self.from
+    }
+
+    /// The underlying provider (for node-specific requests).
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    pub async fn block_number(&self) -> Result<u64, RpcError> {
+        Ok(self.provider.get_block_number().await?)
+    }
+
+    /// `eth_call` of `data` at `to` from this account, at the latest block.
+    pub async fn call(&self, to: Address, data: &[u8]) -> Result<Vec<u8>, RpcError> {
+        let tx = self.request(TxKind::Call(to), data);
+        Ok(self.provider.call(tx).await?.to_vec())
+    }
+
+    /// Sends `data` to `to` and waits for it to be mined.
+    pub async fn send(&self, to: Address, data: &[u8]) -> Result<Receipt, RpcError> {
+        let signed = self.sign(TxKind::Call(to), data).await?;
+        self.broadcast(&signed).await
+    }
+
+    /// Deploys `initcode`; the receipt names the new contract.
+    pub async fn deploy(&self, initcode: &[u8]) -> Result<Receipt, RpcError> {
+        let signed = self.sign(TxKind::Create, initcode).await?;
+        self.broadcast(&signed).await
+    }
+
+    /// Estimates (a revert is refused here, with its data), fills the
+    /// nonce and fees and signs: the bytes every broadcast sends.
+    pub async fn sign(&self, kind: TxKind, data: &[u8]) -> Result<TxEnvelope, RpcError> {
+        let tx = self.request(kind, data);
+        let gas = self.provider.estimate_gas(tx.clone()).await?;
+        let nonce = self
+            .provider
+            .get_transaction_count(self.from)
+            .pending()
+            .await?;
+        let fees = self.provider.estimate_eip1559_fees().await?;
+        let tx = tx
+            .with_nonce(nonce)
+            .with_chain_id(self.chain_id)
+            .with_gas_limit(gas)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        tx.build(&self.wallet)
+            .await
+            .map_err(|e| RpcError::Sign(e.to_string()))
+    }
+
+    /// Broadcasts `signed` and waits for its receipt, broadcasting the same
+    /// bytes again every [`RpcChain::rebroadcast_after`] until
+    /// [`RpcChain::timeout`].
+    pub async fn broadcast(&self, signed: &TxEnvelope) -> Result<Receipt, RpcError> {
+        let raw = signed.encoded_2718();
+        let hash = *signed.tx_hash();
+        let start = Instant::now();
+        loop {
+            // "already known" or "nonce too low" mean it is (or was) in.
+            let _ = self.provider.send_raw_transaction(&raw).await;
+            let round = Instant::now();
+            while round.elapsed() < self.rebroadcast_after {
+                if let Some(r) = self.provider.get_transaction_receipt(hash).await? {
+                    return receipt(hash, r);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if start.elapsed() >= self.timeout {
+                let secs = self.timeout.as_secs();
+                return Err(RpcError::Timeout { hash, secs });
+            }
+        }
+    }
+
+    fn request(&self, kind: TxKind, data: &[u8]) -> TransactionRequest {
+        let tx = TransactionRequest::default()
+            .with_from(self.from)
+            .with_input(Bytes::copy_from_slice(data));
+        match kind {
+            TxKind::Call(to) => tx.with_to(to),
+            TxKind::Create => tx.into_create(),
+        }
+    }
+}
+
+fn receipt(hash: B256, r: TransactionReceipt) -> Result<Receipt, RpcError> {
+    if !r.status() {
+        return Err(RpcError::MinedReverted { hash });
+    }
+    let logs = r
+        .inner
+        .logs()
+        .iter()
+        .map(|l| Event {
+            address: l.address(),
+            topics: l.topics().iter().map(|t| t.0).collect(),
+            data: l.data().data.to_vec(),
+        })
+        .collect();
+    Ok(Receipt {
+        hash,
+        block: r.block_number.unwrap_or_default(),
+        gas_used: r.gas_used,
+        contract: r.contract_address,
+        logs,
+    })
+}

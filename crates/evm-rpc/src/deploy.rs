@@ -1,0 +1,111 @@
+//! `veil ledger deploy`: the ledger's dependencies, then `VeilLedger`, over
+//! JSON-RPC — the same list and constructor as the sandbox's
+//! `veil_evm::ledger::deploy` (`Dependency::ALL`, `LedgerParams`).
+
+use alloy::primitives::Address;
+use veil_evm::Artifact;
+use veil_evm::ledger::{self, Contracts, Dependency, LedgerParams};
+use veil_evm::token;
+
+use crate::chain::{RpcChain, RpcError};
+
+/// A deployment failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Artifact(#[from] veil_evm::artifact::ArtifactError),
+    #[error("deploying {what}: {source}")]
+    Rpc { what: String, source: RpcError },
+    #[error("deploying {0}: the receipt names no contract")]
+    NoAddress(String),
+}
+
+/// What [`deploy_ledger`] put on the chain.
+#[derive(Debug, Clone, Copy)]
+pub struct RpcDeployment {
+    /// Every contract the ledger calls, the token included.
+    pub contracts: Contracts,
+    pub ledger: Address,
+    /// Whether the token is the development `TestToken` deployed here.
+    pub test_token: bool,
+    /// The block the ledger was created in (clients sync logs from it).
+    pub block: u64,
+    /// Gas of every deployment, the ledger's included.
+    pub gas: u64,
+}
+
+impl RpcDeployment {
+    /// The addresses as JSON (what `veil ledger deploy` prints).
+    pub fn to_json(&self) -> serde_json::Value {
+        let c = &self.contracts;
+        serde_json::json!({
+            "ledger": self.ledger.to_string(),
+            "token": c.token.to_string(),
+            "test_token": self.test_token,
+            "poseidon_t3": c.poseidon_t3.to_string(),
+            "poseidon_t4": c.poseidon_t4.to_string(),
+            "tree_insert_verifier": c.tree_insert_verifier.to_string(),
+            "access_verifier": c.access_verifier.to_string(),
+            "access_batch_verifier": c.access_batch_verifier.to_string(),
+            "withdraw_verifier": c.withdraw_verifier.to_string(),
+            "block": self.block,
+            "gas": self.gas,
+        })
+    }
+}
+
+/// Deploys the ledger over `token`, or over a fresh development
+/// `TestToken` (minted by the deployer) when `token` is `None`.
+pub async fn deploy_ledger(
+    chain: &RpcChain,
+    token: Option<Address>,
+    challenge_window: u64,
+    max_expiry_delta: u64,
+) -> Result<RpcDeployment, DeployError> {
+    let mut gas = 0;
+    let mut put = async |what: &str, code: Vec<u8>| -> Result<(Address, u64), DeployError> {
+        let r = chain
+            .deploy(&code)
+            .await
+            .map_err(|source| DeployError::Rpc {
+                what: what.to_owned(),
+                source,
+            })?;
+        gas += r.gas_used;
+        Ok((
+            r.contract.ok_or(DeployError::NoAddress(what.to_owned()))?,
+            r.block,
+        ))
+    };
+    let token_at = match token {
+        Some(t) => t,
+        None => {
+            put(
+                token::CONTRACT,
+                Artifact::embedded(token::CONTRACT)?.bytecode,
+            )
+            .await?
+            .0
+        }
+    };
+    let tree = ledger::tree_insert_verifier_name();
+    let mut contracts = Contracts {
+        token: token_at,
+        ..Contracts::default()
+    };
+    for d in Dependency::ALL {
+        let name = d.artifact(&tree);
+        let code = Artifact::embedded(&name)?.bytecode;
+        *d.slot(&mut contracts) = put(&name, code).await?.0;
+    }
+    let params = LedgerParams::new(contracts, challenge_window, max_expiry_delta);
+    let initcode = params.initcode(&Artifact::embedded(ledger::CONTRACT)?);
+    let (ledger, block) = put(ledger::CONTRACT, initcode).await?;
+    Ok(RpcDeployment {
+        contracts,
+        ledger,
+        test_token: token.is_none(),
+        block,
+        gas,
+    })
+}
