@@ -59,6 +59,15 @@ pub enum Command {
         #[arg(long)]
         amount: String,
     },
+    /// Deploy the ledger contract and the contracts it calls to an EVM
+    /// chain over JSON-RPC (docs/evm.md §6); prints the addresses as JSON.
+    Deploy(super::ledger_evm::DeployArgs),
+    /// Write a new secp256k1 key file (mode 0600) for `deploy` and the EVM
+    /// ledger; prints its address. An existing file is never overwritten.
+    EvmKey {
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn parse_account(s: &str) -> anyhow::Result<AccountId> {
@@ -90,6 +99,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
+        Command::Deploy(args) => runtime()?.block_on(super::ledger_evm::deploy(args)),
+        Command::EvmKey { out } => super::ledger_evm::new_key(&out),
         Command::Serve {
             db,
             listen,

@@ -8,6 +8,7 @@ pub mod export;
 pub mod export_solidity;
 pub mod keys;
 pub mod ledger;
+pub mod ledger_evm;
 pub mod node;
 pub mod node_conn;
 pub mod progress;
