@@ -1,0 +1,398 @@
+//! The EVM ledger on a real anvil over JSON-RPC (docs/evm.md §6).
+//!
+//! - `veil ledger deploy` puts the ledger and everything it calls on the
+//!   chain and prints their addresses; a key file others may read, or an
+//!   unreachable endpoint, is refused with nothing deployed.
+//! - The sample operations of `veil_evm::sample` (64 deposits, their
+//!   proven append, a node, a batch of escrows, a withdrawal, a reclaim
+//!   after the window) run through `veil_evm_rpc::RpcChain` with the same
+//!   results, events and gas as in the in-process sandbox (the bytes are
+//!   the same; anvil runs Cancun like the sandbox).
+//! - A transaction dropped from the mempool, or undone by a reorg, is
+//!   broadcast again as the same signed bytes and applies exactly once;
+//!   sending the operation again is refused by the contract
+//!   (`NullifierSpent`): retries never double.
+//!
+//! anvil comes from `tools/anvil` (npm, pinned). Without it these tests
+//! print a loud skip line and pass, unless `VEIL_REQUIRE_ANVIL=1` (CI sets
+//! it), when they fail.
+
+#[path = "support/bin.rs"]
+mod bin;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use alloy::primitives::Address;
+use alloy::providers::Provider;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use veil_circuits::access::AccessPublic;
+use veil_evm::abi::{Word, selector, word_u64};
+use veil_evm::escrow::{self, AccessWords, EscrowTerms, WithdrawWords};
+use veil_evm::ledger::{self, LedgerEvent, LedgerRevert};
+use veil_evm::{sample, token};
+use veil_evm_rpc::anvil::{Anvil, AnvilError, FIRST_DEV_KEY};
+use veil_evm_rpc::{RpcChain, RpcError, deploy_ledger, key};
+use veil_proofs::{CircuitId, ParamStore, Prover};
+
+fn anvil(what: &str) -> Option<Anvil> {
+    match Anvil::start() {
+        Ok(a) => Some(a),
+        Err(AnvilError::NotInstalled)
+            if std::env::var("VEIL_REQUIRE_ANVIL").as_deref() != Ok("1") =>
+        {
+            eprintln!(
+                "SKIPPED {what}: anvil is not installed (cd tools/anvil && npm ci --ignore-scripts)"
+            );
+            None
+        }
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
+fn key_file(dir: &Path, mode: u32) -> std::path::PathBuf {
+    let p = dir.join(format!("deployer-{mode:o}.key"));
+    std::fs::write(&p, format!("{FIRST_DEV_KEY}\n")).expect("write key");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    p
+}
+
+async fn nonce(chain: &RpcChain) -> u64 {
+    chain
+        .provider()
+        .get_transaction_count(chain.address())
+        .await
+        .expect("nonce")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn veil_ledger_deploy_puts_the_ledger_on_anvil() {
+    let Some(a) = anvil("veil ledger deploy") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signer = key::load(&key_file(dir.path(), 0o600)).expect("key");
+    let chain = RpcChain::connect(&a.url, signer).await.expect("connect");
+    let deploy = |key: &Path, rpc: &str| {
+        Command::new(bin::veil_bin())
+            .args(["ledger", "deploy", "--rpc", rpc, "--key-file"])
+            .arg(key)
+            .output()
+            .expect("run veil")
+    };
+    // Refused, nothing sent: a key others may read, an unreachable node.
+    let open_key = key_file(dir.path(), 0o644);
+    let out = deploy(&open_key, &a.url);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+    let good_key = key_file(dir.path(), 0o600);
+    let out = deploy(&good_key, "http://127.0.0.1:9");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        nonce(&chain).await,
+        0,
+        "a refused deploy sent a transaction"
+    );
+
+    let out = deploy(&good_key, &a.url);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let addr = |k: &str| -> Address { json[k].as_str().expect(k).parse().expect("address") };
+    assert_eq!(json["test_token"], true);
+    let ledger_at = addr("ledger");
+    for k in [
+        "ledger",
+        "token",
+        "poseidon_t3",
+        "poseidon_t4",
+        "tree_insert_verifier",
+        "access_verifier",
+        "access_batch_verifier",
+        "withdraw_verifier",
+    ] {
+        let code = chain.provider().get_code_at(addr(k)).await.expect("code");
+        assert!(!code.is_empty(), "{k}: no code");
+    }
+    // The ledger calls what the JSON names.
+    for (getter, k) in [
+        ("token()", "token"),
+        ("accessBatchVerifier()", "access_batch_verifier"),
+        ("withdrawVerifier()", "withdraw_verifier"),
+    ] {
+        let w = chain
+            .call(ledger_at, &selector(getter))
+            .await
+            .expect("call");
+        assert_eq!(&w[12..], addr(k).as_slice(), "{getter}");
+    }
+    let root = chain
+        .call(ledger_at, &selector("currentRoot()"))
+        .await
+        .expect("root");
+    assert_eq!(root, ledger::empty_root());
+}
+
+/// The sample state's proofs, made once.
+struct Proofs {
+    batch: ledger::BatchAppend,
+    tokens: Vec<(AccessPublic, AccessWords)>,
+}
+
+fn prove(recipient: Address) -> (Proofs, WithdrawWords) {
+    let store = ParamStore::open_default(veil_proofs::KeySet::Dev).expect("params");
+    let ids = [
+        CircuitId::TreeInsert64,
+        CircuitId::Access,
+        CircuitId::Withdraw,
+    ];
+    let prover = Prover::from_store(&store, &ids, None).expect("keys");
+    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let tree = sample::tree();
+    let leaves: Vec<_> = (0..64)
+        .filter_map(|i| tree.leaf(i).map(|c| c.inner()))
+        .collect();
+    let frontier = veil_primitives::merkle::Frontier::new();
+    let (batch, _) =
+        ledger::prove_next_batch(&prover, &frontier, &leaves, &mut rng).expect("batch");
+    let tokens = (0..4)
+        .map(|i| {
+            let p = sample::spend(&tree, i).expect("note");
+            let st = sample::access_statement(&p, i, 300, 1).expect("statement");
+            let t = prover.prove_access(&st, &p, &mut rng).expect("prove");
+            (st, AccessWords::new(&st, &t.proof))
+        })
+        .collect();
+    let p = sample::spend(&tree, 10).expect("note");
+    let st = sample::withdraw_statement(&p, 250, recipient).expect("statement");
+    let w = prover.prove_withdraw(&st, &p, &mut rng).expect("prove");
+    (Proofs { batch, tokens }, WithdrawWords::new(&st, &w.proof))
+}
+
+fn revert_of(e: RpcError) -> LedgerRevert {
+    match e {
+        RpcError::Reverted { data } => LedgerRevert::decode(&data).expect("a ledger error"),
+        other => panic!("expected a revert, got {other}"),
+    }
+}
+
+fn events(r: &veil_evm_rpc::Receipt, at: Address) -> Vec<LedgerEvent> {
+    r.logs
+        .iter()
+        .filter(|l| l.address == at)
+        .map(|l| LedgerEvent::decode(l).expect("event"))
+        .collect()
+}
+
+async fn u64_view(chain: &RpcChain, at: Address, sig: &str) -> u64 {
+    let w = chain.call(at, &selector(sig)).await.expect("view");
+    ledger::decode_u64(&w).expect("u64")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_operations_run_on_anvil_and_retries_never_double() {
+    let Some(a) = anvil("sample operations on anvil") else {
+        return;
+    };
+    let signer =
+        key::Signer::from_slice(&alloy::hex::decode(FIRST_DEV_KEY).expect("hex")).expect("key");
+    let chain = RpcChain::connect(&a.url, signer).await.expect("connect");
+    let d = deploy_ledger(&chain, None, 20, 10_000)
+        .await
+        .expect("deploy");
+    let (l, t) = (d.ledger, d.contracts.token);
+    let me = chain.address();
+    chain
+        .send(t, &token::mint(me, alloy::primitives::U256::from(u64::MAX)))
+        .await
+        .expect("mint");
+    chain
+        .send(t, &token::approve(l, alloy::primitives::U256::MAX))
+        .await
+        .expect("approve");
+
+    // Deposits: the sandbox's exact gas (bench: the second deposit).
+    let mut deposit_gas = Vec::new();
+    for addr in sample::deposit_addrs() {
+        let r = chain
+            .send(l, &ledger::deposit(addr, word_u64(sample::NOTE_VALUE)))
+            .await
+            .expect("deposit");
+        deposit_gas.push(r.gas_used);
+    }
+    assert_eq!(
+        deposit_gas[1], BENCH_DEPOSIT_GAS,
+        "the sandbox measured the same bytes"
+    );
+    let recipient = Address::repeat_byte(0x42);
+    let (proofs, withdrawal) = tokio::task::spawn_blocking(move || prove(recipient))
+        .await
+        .expect("prove");
+    let r = chain
+        .send(l, &proofs.batch.calldata())
+        .await
+        .expect("append");
+    assert!(matches!(
+        events(&r, l)[..],
+        [LedgerEvent::BatchAppended { start: 0, .. }]
+    ));
+    chain
+        .send(
+            l,
+            &ledger::register_node(&sample::registration(1).expect("node")),
+        )
+        .await
+        .expect("register");
+
+    // A batch of escrows, sent by anyone (here: the deployer).
+    let node = sample::node_id(1).expect("node");
+    let words: Vec<AccessWords> = proofs.tokens.iter().map(|(_, w)| *w).collect();
+    let r = chain
+        .send(l, &escrow::open_escrows(node, &words[1..]))
+        .await
+        .expect("open batch");
+    assert_eq!(events(&r, l).len(), 3);
+
+    // Dropped from the mempool: the same bytes again, applied once.
+    dropped_open_is_broadcast_again_once(&chain, l, node, &words[0]).await;
+    // Undone by a reorg (snapshot/revert): the same bytes again, once.
+    reorged_withdrawal_is_broadcast_again_once(&chain, l, &withdrawal).await;
+    assert_eq!(u64_view(&chain, l, "escrowed()").await, 4 * 300);
+
+    // Reclaim after the window, by anyone.
+    let (st, w) = &proofs.tokens[0];
+    let terms = EscrowTerms::of_token(st, sample::PRICE);
+    let call = escrow::reclaim(w.nullifier(), &terms.words());
+    let early = chain.send(l, &call).await.expect_err("before the window");
+    assert!(matches!(
+        revert_of(early),
+        LedgerRevert::NotYetReclaimable(121)
+    ));
+    let height = chain.block_number().await.expect("height");
+    let blocks = (sample::EXPIRY + 21).saturating_sub(height);
+    let _: serde_json::Value = chain
+        .provider()
+        .raw_request("anvil_mine".into(), (blocks,))
+        .await
+        .expect("mine");
+    let r = chain.send(l, &call).await.expect("reclaim");
+    assert!(matches!(events(&r, l)[..], [LedgerEvent::Reclaimed { .. }]));
+    assert_eq!(u64_view(&chain, l, "escrowed()").await, 3 * 300);
+}
+
+/// The bench's second deposit on the sandbox (`ledger_escrow.rs`,
+/// `BENCH_GAS`): the same calldata costs the same on anvil.
+const BENCH_DEPOSIT_GAS: u64 = 116_237;
+
+async fn dropped_open_is_broadcast_again_once(
+    chain: &RpcChain,
+    l: Address,
+    node: Word,
+    w: &AccessWords,
+) {
+    let p = chain.provider();
+    let _: serde_json::Value = p
+        .raw_request("evm_setAutomine".into(), (false,))
+        .await
+        .expect("automine off");
+    let signed = chain
+        .sign(
+            alloy::primitives::TxKind::Call(l),
+            &escrow::open_escrow(node, w),
+        )
+        .await
+        .expect("sign");
+    let hash = *signed.tx_hash();
+    let raw = alloy::eips::eip2718::Encodable2718::encoded_2718(&signed);
+    let _ = p.send_raw_transaction(&raw).await.expect("broadcast");
+    let _: serde_json::Value = p
+        .raw_request("anvil_dropTransaction".into(), (hash,))
+        .await
+        .expect("drop");
+    let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await.expect("mine");
+    assert!(
+        p.get_transaction_receipt(hash)
+            .await
+            .expect("rpc")
+            .is_none(),
+        "dropped, not mined"
+    );
+    let _: serde_json::Value = p
+        .raw_request("evm_setAutomine".into(), (true,))
+        .await
+        .expect("automine on");
+    let r = chain.broadcast(&signed).await.expect("broadcast again");
+    assert_eq!(r.hash, hash);
+    assert_eq!(events(&r, l).len(), 1);
+    // Again: the receipt of the same transaction, nothing new.
+    let again = chain.broadcast(&signed).await.expect("once more");
+    assert_eq!(again.block, r.block);
+    // The operation itself, sent anew, is refused by the contract.
+    let e = chain
+        .send(l, &escrow::open_escrow(node, w))
+        .await
+        .expect_err("a second open");
+    assert_eq!(revert_of(e), LedgerRevert::NullifierSpent);
+}
+
+async fn reorged_withdrawal_is_broadcast_again_once(
+    chain: &RpcChain,
+    l: Address,
+    w: &WithdrawWords,
+) {
+    let p = chain.provider();
+    let leaves = u64_view(chain, l, "leafCount()").await;
+    let snapshot: serde_json::Value = p
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .expect("snapshot");
+    let signed = chain
+        .sign(alloy::primitives::TxKind::Call(l), &escrow::withdraw(w))
+        .await
+        .expect("sign");
+    let first = chain.broadcast(&signed).await.expect("withdraw");
+    assert_eq!(u64_view(chain, l, "leafCount()").await, leaves + 1);
+    let reverted: bool = p
+        .raw_request("evm_revert".into(), (snapshot,))
+        .await
+        .expect("revert");
+    assert!(reverted);
+    assert_eq!(
+        u64_view(chain, l, "leafCount()").await,
+        leaves,
+        "the reorg undid it"
+    );
+    let second = chain.broadcast(&signed).await.expect("withdraw again");
+    assert_eq!(second.hash, first.hash);
+    assert_eq!(
+        u64_view(chain, l, "leafCount()").await,
+        leaves + 1,
+        "applied once"
+    );
+    let e = chain
+        .send(l, &escrow::withdraw(w))
+        .await
+        .expect_err("a second withdrawal");
+    assert_eq!(revert_of(e), LedgerRevert::NullifierSpent);
+    let bal = chain
+        .call(
+            chain_token(chain, l).await,
+            &token::balance_of(Address::repeat_byte(0x42)),
+        )
+        .await
+        .expect("balance");
+    assert_eq!(
+        token::decode_u256(&bal).expect("u256"),
+        alloy::primitives::U256::from(250u64)
+    );
+}
+
+async fn chain_token(chain: &RpcChain, l: Address) -> Address {
+    let w = chain.call(l, &selector("token()")).await.expect("token");
+    Address::from_slice(&w[12..])
+}
