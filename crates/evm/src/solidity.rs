@@ -277,14 +277,25 @@ pub fn groth16_verifier(
     vk: &VerifyingKey<Bn254>,
     contract_name: &str,
 ) -> Result<String, GenerateError> {
+    write_contract(vk, contract_name, write_header, write_verify)
+}
+
+/// Checks the key and the name, then writes header, constants and
+/// function: the layout of both verifier contracts.
+fn write_contract(
+    vk: &VerifyingKey<Bn254>,
+    name: &str,
+    header: for<'a> fn(&mut String, &'a str, usize) -> std::fmt::Result,
+    function: fn(&mut String, usize) -> std::fmt::Result,
+) -> Result<String, GenerateError> {
     check_key(vk)?;
-    check_name(contract_name)?;
+    check_name(name)?;
     let n = vk.gamma_abc_g1.len() - 1;
     let mut s = String::new();
     // Writing into a String cannot fail.
-    let _ = write_header(&mut s, contract_name, n);
+    let _ = header(&mut s, name, n);
     let _ = write_constants(&mut s, vk);
-    let _ = write_verify(&mut s, n);
+    let _ = function(&mut s, n);
     s.push_str("}\n");
     Ok(s)
 }
@@ -536,16 +547,7 @@ pub fn groth16_batch_verifier(
     vk: &VerifyingKey<Bn254>,
     contract_name: &str,
 ) -> Result<String, GenerateError> {
-    check_key(vk)?;
-    check_name(contract_name)?;
-    let n = vk.gamma_abc_g1.len() - 1;
-    let mut s = String::new();
-    // Writing into a String cannot fail.
-    let _ = write_batch_header(&mut s, contract_name, n);
-    let _ = write_constants(&mut s, vk);
-    let _ = write_batch_function(&mut s, n);
-    s.push_str("}\n");
-    Ok(s)
+    write_contract(vk, contract_name, write_batch_header, write_batch_function)
 }
 
 fn write_batch_header(s: &mut String, name: &str, n: usize) -> std::fmt::Result {

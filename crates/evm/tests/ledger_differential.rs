@@ -16,16 +16,18 @@
 //! registration here is signed by its node key.
 
 mod chain;
+mod differential;
 
 use std::sync::Arc;
 
-use chain::{LedgerChain, Mirror, refusal};
+use chain::{LedgerChain, Mirror};
+use differential::{Res, chain_err, embedded_err};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use revm::primitives::U256;
 use veil_evm::abi::{Word, word_u64};
-use veil_evm::ledger::{self, LedgerRevert, Registration, queue_head};
-use veil_evm::sandbox::{EvmAddress, Outcome, Status};
+use veil_evm::ledger::{self, Registration, queue_head};
+use veil_evm::sandbox::{EvmAddress, Status};
 use veil_ledger::types::{Address, Value};
 use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{Engine, LedgerConfig, LedgerError, convert, testing};
@@ -33,43 +35,6 @@ use veil_primitives::eddsa::SigningKey;
 
 const ACTORS: usize = 3;
 const START_BALANCE: u64 = 10_000;
-
-/// The name of a `LedgerError` variant (its `Debug` up to the payload).
-fn variant(e: &LedgerError) -> String {
-    let d = format!("{e:?}");
-    d.split(['(', ' ', '{'])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The outcome of one operation on one side, comparable across both.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Res {
-    /// Deposit: leaf index and commitment; registration: node id.
-    Ok(u64, Word),
-    /// The error's name, and its text where both sides define the same
-    /// text (`InvalidArgument`, `Encoding`'s field).
-    Err(String, Option<String>),
-}
-
-fn embedded_err(e: &LedgerError) -> Res {
-    let text = match e {
-        LedgerError::InvalidArgument(s) => Some(s.to_string()),
-        LedgerError::Encoding { field, .. } => Some(field.to_string()),
-        _ => None,
-    };
-    Res::Err(variant(e), text)
-}
-
-fn chain_err(out: &Outcome) -> Res {
-    let e = refusal(out);
-    let text = match &e {
-        LedgerRevert::InvalidArgument(s) | LedgerRevert::Encoding(s) => Some(s.clone()),
-        _ => None,
-    };
-    Res::Err(e.name().to_owned(), text)
-}
 
 #[derive(Debug, Clone)]
 enum Op {

@@ -19,7 +19,10 @@
 //! `ledger_escrow.rs`.
 
 mod chain;
+mod differential;
 mod escrow;
+
+use differential::{Res, chain_err, embedded_err};
 
 use std::sync::{Arc, OnceLock};
 
@@ -33,43 +36,18 @@ use veil_evm::abi::{Word, word_u64};
 use veil_evm::escrow::{
     self as calls, AccessWords, EscrowStatus, EscrowTerms, SpendWord, WithdrawWords,
 };
-use veil_evm::ledger::{LedgerEvent, LedgerRevert, queue_head};
+use veil_evm::ledger::{LedgerEvent, queue_head};
 use veil_evm::sandbox::{EvmAddress, Outcome, Status};
 use veil_ledger::records::NullifierUse;
 use veil_ledger::state::StateRead;
 use veil_ledger::types::EscrowState;
 use veil_ledger::verifier::Groth16Verifier;
-use veil_ledger::{Engine, LedgerConfig, LedgerError, testing};
+use veil_ledger::{Engine, LedgerConfig, testing};
 use veil_primitives::eddsa::SigningKey;
 use veil_primitives::ids::SessionId;
 use veil_primitives::note::Address;
 use veil_primitives::value::Value;
 use veil_proofs::Proof;
-
-/// The name of a `LedgerError` variant (its `Debug` up to the payload).
-fn variant(e: &LedgerError) -> String {
-    let d = format!("{e:?}");
-    d.split(['(', ' ', '{'])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Res {
-    /// The leaf index the operation queued and its commitment.
-    Ok(u64, Word),
-    Err(String, Option<String>),
-}
-
-fn embedded_err(e: &LedgerError) -> Res {
-    let text = match e {
-        LedgerError::InvalidArgument(s) => Some(s.to_string()),
-        LedgerError::Encoding { field, .. } => Some(field.to_string()),
-        _ => None,
-    };
-    Res::Err(variant(e), text)
-}
 
 fn chain_res(out: &Outcome) -> Res {
     if out.status == Status::Success {
@@ -96,12 +74,7 @@ fn chain_res(out: &Outcome) -> Res {
             other => panic!("no escrow event: {other:?}"),
         };
     }
-    let e = chain::refusal(out);
-    let text = match &e {
-        LedgerRevert::InvalidArgument(s) | LedgerRevert::Encoding(s) => Some(s.clone()),
-        _ => None,
-    };
-    Res::Err(e.name().to_owned(), text)
+    chain_err(out)
 }
 
 /// One note's real proofs: an escrow of 300 at the node and a withdrawal
