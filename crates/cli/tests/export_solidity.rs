@@ -48,6 +48,7 @@ fn written_verifiers_equal_the_committed_ones_and_check_names_stale_files() {
         "Settle8",
         "Settle64",
         "TreeInsert64",
+        "AccessBatch",
     ] {
         let file = format!("{name}Verifier.sol");
         let written = std::fs::read(dir.path().join(&file)).expect("written");
