@@ -8,6 +8,9 @@
 //!   after the window) run through `veil_evm_rpc::RpcChain` with the same
 //!   results, events and gas as in the in-process sandbox (the bytes are
 //!   the same; anvil runs Cancun like the sandbox).
+//! - A node's batch of opens drops, after simulating each token alone, a
+//!   token a front-runner opened first and a token listed twice, and
+//!   opens the rest in one transaction.
 //! - A transaction dropped from the mempool, or undone by a reorg, is
 //!   broadcast again as the same signed bytes and applies exactly once;
 //!   sending the operation again is refused by the contract
@@ -249,14 +252,33 @@ async fn the_sample_operations_run_on_anvil_and_retries_never_double() {
         .await
         .expect("register");
 
-    // A batch of escrows, sent by anyone (here: the deployer).
+    // A node's batch, sent by anyone (here: the deployer). A front-runner
+    // opened token 1 alone first, and token 2 is listed twice: both are
+    // dropped after simulation, the rest opens in one transaction.
     let node = sample::node_id(1).expect("node");
     let words: Vec<AccessWords> = proofs.tokens.iter().map(|(_, w)| *w).collect();
-    let r = chain
-        .send(l, &escrow::open_escrows(node, &words[1..]))
+    chain
+        .send(l, &escrow::open_escrow(node, &words[1]))
+        .await
+        .expect("front-run");
+    let list = [words[1], words[2], words[3], words[2]];
+    let b = veil_evm_rpc::open_batch(&chain, l, node, &list)
         .await
         .expect("open batch");
-    assert_eq!(events(&r, l).len(), 3);
+    assert_eq!(b.opened, vec![words[2].nullifier(), words[3].nullifier()]);
+    assert_eq!(
+        b.refused,
+        vec![
+            (words[1].nullifier(), LedgerRevert::NullifierSpent),
+            (words[2].nullifier(), LedgerRevert::NullifierSpent),
+        ]
+    );
+    assert_eq!(events(b.receipt.as_ref().expect("sent"), l).len(), 2);
+    // Nothing left to open: nothing is sent.
+    let none = veil_evm_rpc::open_batch(&chain, l, node, &list[..2])
+        .await
+        .expect("simulate");
+    assert!(none.receipt.is_none() && none.opened.is_empty());
 
     // Dropped from the mempool: the same bytes again, applied once.
     dropped_open_is_broadcast_again_once(&chain, l, node, &words[0]).await;

@@ -12,6 +12,8 @@ pub mod anvil;
 pub mod chain;
 pub mod deploy;
 pub mod key;
+pub mod open;
 
 pub use chain::{Receipt, RpcChain, RpcError};
 pub use deploy::{RpcDeployment, deploy_ledger};
+pub use open::{OpenBatch, open_batch};
