@@ -98,6 +98,38 @@ async fn veil_ledger_deploy_puts_the_ledger_on_anvil() {
         0,
         "a refused deploy sent a transaction"
     );
+    // A new key (veil ledger evm-key) holds no ETH: the node refuses its
+    // first transaction at once, and the deploy fails without waiting for a
+    // receipt that cannot come.
+    let fresh = dir.path().join("fresh.key");
+    let new_key = || {
+        Command::new(bin::veil_bin())
+            .args(["ledger", "evm-key", "--out"])
+            .arg(&fresh)
+            .output()
+            .expect("run veil")
+    };
+    let out = new_key();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(&fresh).expect("key").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let started = std::time::Instant::now();
+    let out = deploy(&fresh, &a.url);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fund it first"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "a transaction the account cannot pay is refused, not waited for"
+    );
+    assert_eq!(
+        new_key().status.code(),
+        Some(1),
+        "an existing key file is never overwritten"
+    );
 
     let out = deploy(&good_key, &a.url);
     assert!(

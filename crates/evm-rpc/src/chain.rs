@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use alloy::consensus::TxEnvelope;
 use alloy::eips::eip2718::Encodable2718;
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
-use alloy::primitives::{Address, B256, Bytes, TxKind};
+use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
@@ -46,6 +46,9 @@ pub enum RpcError {
     /// Signing failed.
     #[error("signing: {0}")]
     Sign(String),
+    /// The account cannot pay the transaction's gas at the current fees.
+    #[error("the account holds {have} wei, the transaction may cost {need}: fund it first")]
+    InsufficientFunds { have: U256, need: U256 },
 }
 
 impl From<AlloyRpcError<TransportErrorKind>> for RpcError {
@@ -146,6 +149,13 @@ impl RpcChain {
             .pending()
             .await?;
         let fees = self.provider.estimate_eip1559_fees().await?;
+        // A node may queue a transaction its sender cannot pay for (anvil
+        // does) and never mine it: refuse it here instead of waiting.
+        let need = U256::from(gas) * U256::from(fees.max_fee_per_gas);
+        let have = self.provider.get_balance(self.from).await?;
+        if have < need {
+            return Err(RpcError::InsufficientFunds { have, need });
+        }
         let tx = tx
             .with_nonce(nonce)
             .with_chain_id(self.chain_id)
@@ -165,8 +175,13 @@ impl RpcChain {
         let hash = *signed.tx_hash();
         let start = Instant::now();
         loop {
-            // "already known" or "nonce too low" mean it is (or was) in.
-            let _ = self.provider.send_raw_transaction(&raw).await;
+            if let Err(e) = self.provider.send_raw_transaction(&raw).await {
+                // Refused for another reason than being known or mined
+                // already (its nonce spent): that will not change.
+                if !is_known(&e) && self.provider.get_transaction_receipt(hash).await?.is_none() {
+                    return Err(e.into());
+                }
+            }
             let round = Instant::now();
             while round.elapsed() < self.rebroadcast_after {
                 if let Some(r) = self.provider.get_transaction_receipt(hash).await? {
@@ -190,6 +205,21 @@ impl RpcChain {
             TxKind::Create => tx.into_create(),
         }
     }
+}
+
+/// Whether a node refused a raw transaction because it has it already, or
+/// because its nonce is spent (mined, possibly by this very transaction).
+/// Nodes word this differently (geth, reth, anvil).
+fn is_known(e: &AlloyRpcError<TransportErrorKind>) -> bool {
+    let text = e.to_string().to_lowercase();
+    [
+        "already known",
+        "known transaction",
+        "nonce too low",
+        "already imported",
+    ]
+    .iter()
+    .any(|k| text.contains(k))
 }
 
 fn receipt(hash: B256, r: TransactionReceipt) -> Result<Receipt, RpcError> {
