@@ -52,8 +52,27 @@ pub struct GeneratedVerifier {
 impl GeneratedVerifier {
     /// Writes the verifier of `id` from `vk`.
     pub fn from_key(id: CircuitId, vk: &VerifyingKey<Bn254>) -> Result<Self, VerifierError> {
-        let contract = verifier_contract_name(id);
-        let source = groth16_verifier(vk, &contract).map_err(|source| VerifierError::Generate {
+        Self::generate(id, verifier_contract_name(id), vk, groth16_verifier)
+    }
+
+    /// Writes the batched verifier of `id` from `vk` (any circuit's key
+    /// works; only [`BATCH_VERIFIED`] ones are committed).
+    pub fn batch_from_key(id: CircuitId, vk: &VerifyingKey<Bn254>) -> Result<Self, VerifierError> {
+        Self::generate(
+            id,
+            batch_verifier_contract_name(id),
+            vk,
+            groth16_batch_verifier,
+        )
+    }
+
+    fn generate(
+        id: CircuitId,
+        contract: String,
+        vk: &VerifyingKey<Bn254>,
+        write: fn(&VerifyingKey<Bn254>, &str) -> Result<String, GenerateError>,
+    ) -> Result<Self, VerifierError> {
+        let source = write(vk, &contract).map_err(|source| VerifierError::Generate {
             circuit: id,
             source,
         })?;
@@ -61,34 +80,6 @@ impl GeneratedVerifier {
             circuit: id,
             file: GeneratedSource { contract, source },
         })
-    }
-
-    /// Writes the verifier of `id` from its verifying key in `store`
-    /// (checked against the pin in `params/setup.json`).
-    pub fn from_store(id: CircuitId, store: &ParamStore) -> Result<Self, VerifierError> {
-        let vk = store.verifying_key(id, None)?;
-        Self::from_key(id, &vk)
-    }
-
-    /// Writes the batched verifier of `id` from `vk` (any circuit's key
-    /// works; only [`BATCH_VERIFIED`] ones are committed).
-    pub fn batch_from_key(id: CircuitId, vk: &VerifyingKey<Bn254>) -> Result<Self, VerifierError> {
-        let contract = batch_verifier_contract_name(id);
-        let source =
-            groth16_batch_verifier(vk, &contract).map_err(|source| VerifierError::Generate {
-                circuit: id,
-                source,
-            })?;
-        Ok(GeneratedVerifier {
-            circuit: id,
-            file: GeneratedSource { contract, source },
-        })
-    }
-
-    /// Writes the batched verifier of `id` from its verifying key in `store`.
-    pub fn batch_from_store(id: CircuitId, store: &ParamStore) -> Result<Self, VerifierError> {
-        let vk = store.verifying_key(id, None)?;
-        Self::batch_from_key(id, &vk)
     }
 
     /// Every verifier committed for `id`: its own, then its batched one if

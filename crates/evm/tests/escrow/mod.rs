@@ -162,10 +162,6 @@ impl Fx {
         }
     }
 
-    pub fn root(&self) -> Word {
-        ledger::root_word(&tree().root())
-    }
-
     pub fn state(&mut self) -> EscrowState {
         let accounts = [self.alice, self.operator, self.relayer, self.recipient];
         EscrowState {
