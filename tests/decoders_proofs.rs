@@ -42,13 +42,17 @@ fn withdraw_bytes() -> Vec<u8> {
     out
 }
 
-/// `1 ‖ K ‖ node_id ‖ T ‖ batch_digest ‖ proof` (§7.6), from the token.
+/// `1 ‖ K ‖ node_id ‖ T ‖ price ‖ esc × K ‖ cm_refund × K ‖ proof` (§7.6),
+/// from the token.
 fn settle_bytes(k: u8) -> Vec<u8> {
     let t = access_bytes();
     let mut out = vec![1, k];
     out.extend_from_slice(&t[105..137]); // node_id
     out.extend_from_slice(&t[97..105]); // E as T
-    out.extend_from_slice(&t[1..33]); // root as a digest: any canonical element
+    out.extend_from_slice(&t[201..209]); // expiry as the price
+    for _ in 0..2 * usize::from(k) {
+        out.extend_from_slice(&t[1..33]); // root as a commitment: any canonical element
+    }
     out.extend_from_slice(&proof_bytes());
     out
 }
@@ -172,7 +176,8 @@ proptest! {
         rejects_or_round_trips(&p, dec_proof, enc_proof)?;
         rejects_or_round_trips(&rest, AccessToken::from_bytes, AccessToken::to_bytes)?;
         rejects_or_round_trips(&rest[..WithdrawProof::BYTES], WithdrawProof::from_bytes, WithdrawProof::to_bytes)?;
-        rejects_or_round_trips(&rest[..SettleProof::BYTES], SettleProof::from_bytes, SettleProof::to_bytes)?;
+        let settle_1 = SettleProof::bytes_for(veil_proofs::SettleSize::new(1).expect("K = 1"));
+        rejects_or_round_trips(&rest[..settle_1], SettleProof::from_bytes, SettleProof::to_bytes)?;
     }
 
     #[test]

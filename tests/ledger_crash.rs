@@ -28,7 +28,16 @@ use bin::veil_bin;
 fn spawn(bin: &Path, db: &Path) -> (Child, String) {
     let mut child = Command::new(bin)
         .arg("--dev-keys")
-        .args(["ledger", "serve", "--listen", "127.0.0.1:0", "--block-interval", "2", "--challenge-window", "3"])
+        .args([
+            "ledger",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--block-interval",
+            "2",
+            "--challenge-window",
+            "3",
+        ])
         .arg("--db")
         .arg(db)
         .arg("--insecure-fake-verifier")
@@ -38,8 +47,13 @@ fn spawn(bin: &Path, db: &Path) -> (Child, String) {
         .spawn()
         .expect("spawn veil ledger serve");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read address");
-    let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected output {line:?}"));
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read address");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected output {line:?}"));
     (child, format!("http://{addr}"))
 }
 
@@ -84,15 +98,28 @@ async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Ac
         }
         // The account's next nonce, read again each time: a deposit that
         // committed without its answer (a kill) consumed one.
-        let Ok(account) = remote.account(acct).await else { return };
-        let deposit = DepositRequest::signed(&key, account.next_nonce, Value(500), Address::from_fr(fr(tag)));
+        let Ok(account) = remote.account(acct).await else {
+            return;
+        };
+        let deposit = DepositRequest::signed(
+            &key,
+            account.next_nonce,
+            Value(500),
+            Address::from_fr(fr(tag)),
+        );
         match remote.deposit(deposit).await {
             Ok(d) => acked.lock().unwrap().deposits.push(d),
             Err(_) => return,
         }
-        let Ok(roots) = remote.roots().await else { return };
-        let Ok(status) = remote.status().await else { return };
-        let Some(root) = roots.last().copied() else { return };
+        let Ok(roots) = remote.roots().await else {
+            return;
+        };
+        let Ok(status) = remote.status().await else {
+            return;
+        };
+        let Some(root) = roots.last().copied() else {
+            return;
+        };
         let token = AccessPublic {
             root,
             nullifier: Nullifier::from_fr(fr(tag)),
@@ -122,9 +149,11 @@ async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Ac
                 node_id,
                 k: 1,
                 total: Value(40),
+                price: e.price_per_kib,
                 slots: vec![SettleBatch::slot(&e, NoteCommitment::from_fr(fr(tag + 2)))],
             };
-            let req = SettleRequest::signed(&node_key(), &statement, FakeVerifier::valid_proof()).expect("a valid batch");
+            let req = SettleRequest::signed(&node_key(), &statement, FakeVerifier::valid_proof())
+                .expect("a valid batch");
             match remote.settle(req).await {
                 Ok(_) => acked.lock().unwrap().settled.push(e.session_id),
                 Err(LedgerError::SettleWindowClosed) => {}
@@ -132,7 +161,14 @@ async fn load(remote: RemoteLedger, worker: u64, cycle: u64, acked: Arc<Mutex<Ac
             }
         }
         // Reclaim an older escrow whose window has passed.
-        let old = acked.lock().unwrap().opens.iter().rev().nth(3).map(|e| e.session_id);
+        let old = acked
+            .lock()
+            .unwrap()
+            .opens
+            .iter()
+            .rev()
+            .nth(3)
+            .map(|e| e.session_id);
         if let Some(id) = old {
             match remote.reclaim(id).await {
                 Ok(_) => acked.lock().unwrap().reclaimed.push(id),
@@ -154,15 +190,27 @@ fn check(db: &Path, acked: &Acked) {
         assert_eq!(leaf, vec![d.commitment], "acknowledged deposit lost");
     }
     for e in &acked.opens {
-        assert!(r.escrow(&e.session_id).expect("read").is_some(), "acknowledged escrow lost");
+        assert!(
+            r.escrow(&e.session_id).expect("read").is_some(),
+            "acknowledged escrow lost"
+        );
     }
     for id in &acked.settled {
         let e = r.escrow(id).expect("read").expect("settled escrow exists");
-        assert!(matches!(e.state, EscrowState::Settled { .. }), "acknowledged settlement lost");
+        assert!(
+            matches!(e.state, EscrowState::Settled { .. }),
+            "acknowledged settlement lost"
+        );
     }
     for id in &acked.reclaimed {
-        let e = r.escrow(id).expect("read").expect("reclaimed escrow exists");
-        assert!(matches!(e.state, EscrowState::Reclaimed { .. }), "acknowledged reclaim lost");
+        let e = r
+            .escrow(id)
+            .expect("read")
+            .expect("reclaimed escrow exists");
+        assert!(
+            matches!(e.state, EscrowState::Reclaimed { .. }),
+            "acknowledged reclaim lost"
+        );
     }
 }
 
@@ -170,7 +218,11 @@ fn run(cycles: u32) {
     let bin = veil_bin();
     let dir = tempfile_dir();
     let db = dir.join("ledger.redb");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut rng = rand::thread_rng();
     let acked = Arc::new(Mutex::new(Acked::default()));
     // Set up the node once.
@@ -179,9 +231,20 @@ fn run(cycles: u32) {
         rt.block_on(async {
             let remote = RemoteLedger::connect(&url).await.expect("connect");
             let key = account_key(999);
-            remote.faucet(key.verifying_key().account_id(), Value(10)).await.expect("faucet");
             remote
-                .register_node(NodeRegistration::signed(&node_key(), &key, 0, Value(1), vec![E], Value(10), [0; 32]))
+                .faucet(key.verifying_key().account_id(), Value(10))
+                .await
+                .expect("faucet");
+            remote
+                .register_node(NodeRegistration::signed(
+                    &node_key(),
+                    &key,
+                    0,
+                    Value(1),
+                    vec![E],
+                    Value(10),
+                    [0; 32],
+                ))
                 .await
                 .expect("register");
         });
@@ -213,12 +276,19 @@ fn run(cycles: u32) {
         a.settled.len(),
         a.reclaimed.len()
     );
-    assert!(!a.opens.is_empty() && !a.deposits.is_empty(), "the load made no progress");
+    assert!(
+        !a.opens.is_empty() && !a.deposits.is_empty(),
+        "the load made no progress"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn tempfile_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("veil-ledger-crash-{}-{}", std::process::id(), rand::random::<u64>()));
+    let d = std::env::temp_dir().join(format!(
+        "veil-ledger-crash-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     std::fs::create_dir_all(&d).expect("temp dir");
     d
 }

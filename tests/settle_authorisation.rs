@@ -210,15 +210,13 @@ async fn only_the_node_settles_its_sessions() {
     }
     .sign(&session_key);
     let slot = Slot::new(
-        sid,
-        escrow.escrow,
+        escrow.terms(),
         escrow.price_per_kib,
-        escrow.refund_owner,
         &session_key.verifying_key(),
         &zero,
     );
     let slots = vec![slot];
-    let settle_public = SettlePublic::for_slots(node.node_id, &slots);
+    let settle_public = SettlePublic::for_slots(node.node_id, escrow.price_per_kib, &slots);
     assert_eq!(settle_public.total, Value(0));
     let proof = prover
         .prove_settle::<1>(&settle_public, slots.clone(), &mut OsRng)
@@ -227,6 +225,7 @@ async fn only_the_node_settles_its_sessions() {
         node_id: node.node_id,
         k: 1,
         total: Value(0),
+        price: escrow.price_per_kib,
         slots: vec![SettleBatch::slot(&escrow, slots[0].public.cm_refund)],
     };
     let unsigned = SettleRequest {

@@ -1,29 +1,32 @@
 //! Circuit `access`: open an escrow of `E` to a node with a note of the pool.
 //!
 //! Spec: `docs/protocol.md` §3. Public inputs, in this order
-//! (offsets [`ROOT`] … [`EXPIRY`]):
-//! `root, nf, cm_change, E, node_id, h_S, rk, expiry`.
+//! (offsets [`ROOT`] … [`ESCROW_COMMITMENT`]):
+//! `root, nf, cm_change, E, node_id, h_S, rk, expiry, esc`.
 //! Private: `sk, v, ρ, path, ρ_c` ([`AccessPrivate`]).
 //!
 //! Relations: the spend core (§3.2, [`crate::spend`]) with amount `E`;
-//! `expiry < 2^64`; `node_id`, `h_S`, `rk` each bound by one constraint
-//! (§3.3). About 9,500 constraints (pinned in [`crate::shape`]).
+//! `expiry < 2^64`; `esc = H(ESCROW, nf, node_id, E, h_S, rk, expiry)`
+//! ([`EscrowTerms::commitment`]), which binds every term (§3.3). About
+//! 9,900 constraints (pinned in [`crate::shape`]).
 
-use ark_r1cs_std::{alloc::AllocVar, fields::fp::FpVar};
+use ark_r1cs_std::{alloc::AllocVar, eq::EqGadget, fields::fp::FpVar};
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystemRef, SynthesisError};
 use thiserror::Error;
 use veil_primitives::{
     Fr,
+    escrow::{EscrowCommitment, EscrowTerms},
     field::fr_to_u64,
     ids::{BlockHeight, NodeId, SessionKeyHash},
     keys::OwnerKey,
     merkle::MerkleRoot,
     note::{NoteCommitment, Nullifier},
+    poseidon::{DomainTag, hash_tagged},
     value::Value,
 };
 
 use crate::{
-    gadgets::range::enforce_u64,
+    gadgets::{poseidon::hash_tagged as hash_tagged_var, range::enforce_u64},
     spend::{
         self, SpendError, SpendPrivate, SpendPublicFr, SpendPublicVar, SpendWitness,
         SpendWitnessVar,
@@ -46,10 +49,22 @@ pub const SESSION_KEY_HASH: usize = 5;
 pub const REFUND_OWNER: usize = 6;
 /// Offset of `expiry`.
 pub const EXPIRY: usize = 7;
+/// Offset of `esc`, the escrow commitment of inputs #1 and #3–#7 (§3.3).
+pub const ESCROW_COMMITMENT: usize = 8;
 /// Number of public inputs.
-pub const NUM_PUBLIC_INPUTS: usize = 8;
+pub const NUM_PUBLIC_INPUTS: usize = 9;
+/// The inputs `esc` hashes, in its order (§3.3): `nf, node_id, E, h_S, rk, expiry`.
+pub const ESCROW_TERMS: [usize; 6] = [
+    NULLIFIER,
+    NODE_ID,
+    ESCROW,
+    SESSION_KEY_HASH,
+    REFUND_OWNER,
+    EXPIRY,
+];
 
-/// The public statement of an access proof (§3.1).
+/// The public statement of an access proof (§3.1). Input #8, `esc`, is a
+/// function of the others ([`Self::escrow_commitment`]), so it is not stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AccessPublic {
     /// A recent root of the note commitment tree.
@@ -87,7 +102,25 @@ impl AccessPublic {
             self.session_key_hash.inner(),
             self.refund_owner.inner(),
             self.expiry.to_fr(),
+            self.escrow_commitment().inner(),
         ]
+    }
+
+    /// The escrow's terms (§3.3).
+    pub fn escrow_terms(&self) -> EscrowTerms {
+        EscrowTerms {
+            session_id: self.nullifier.into(),
+            node_id: self.node_id,
+            escrow: self.escrow,
+            session_key_hash: self.session_key_hash,
+            refund_owner: self.refund_owner,
+            expiry: self.expiry,
+        }
+    }
+
+    /// Input #8: `esc = H(ESCROW, nf, node_id, E, h_S, rk, expiry)`.
+    pub fn escrow_commitment(&self) -> EscrowCommitment {
+        self.escrow_terms().commitment()
     }
 
     /// Computes the honest statement for spending `private` into an escrow
@@ -126,6 +159,9 @@ pub enum AccessError {
     /// `expiry` is not `< 2^64`.
     #[error("expiry is not a 64-bit height")]
     ExpiryOutOfRange,
+    /// `esc` is not the escrow commitment of the other inputs (§3.3).
+    #[error("escrow commitment does not match the escrow terms")]
+    EscrowCommitmentMismatch,
 }
 
 /// The native access relation (twin of [`AccessCircuit`]).
@@ -144,6 +180,10 @@ impl AccessRelation {
     ) -> Result<(), AccessError> {
         spend::check(&spend_public(public), w)?;
         fr_to_u64(&public[EXPIRY]).ok_or(AccessError::ExpiryOutOfRange)?;
+        let terms = ESCROW_TERMS.map(|i| public[i]);
+        if hash_tagged(DomainTag::Escrow, &terms) != public[ESCROW_COMMITMENT] {
+            return Err(AccessError::EscrowCommitmentMismatch);
+        }
         Ok(())
     }
 }
@@ -186,16 +226,12 @@ impl AccessCircuit {
             Ok(o) => o,
             Err(_) => unreachable!("the dummy witness spends 0 from a 0-value note"),
         };
-        let public = [
-            root,
-            nf,
-            cm_change,
-            Fr::from(0u64),
-            Fr::from(0u64),
-            Fr::from(0u64),
-            Fr::from(0u64),
-            Fr::from(0u64),
-        ];
+        let mut public = [Fr::from(0u64); NUM_PUBLIC_INPUTS];
+        public[ROOT] = root;
+        public[NULLIFIER] = nf;
+        public[CM_CHANGE] = cm_change;
+        public[ESCROW_COMMITMENT] =
+            hash_tagged(DomainTag::Escrow, &ESCROW_TERMS.map(|i| public[i]));
         Self { public, witness }
     }
 
@@ -222,11 +258,10 @@ impl ConstraintSynthesizer<Fr> for AccessCircuit {
         };
         // §3.2: the spend core with amount E.
         spend::enforce_spend(&public, &w)?;
-        // §3.3: expiry is a 64-bit height; the escrow terms are bound.
+        // §3.3: expiry is a 64-bit height; esc commits to every term, which
+        // also binds node_id, h_S and rk (each enters this hash).
         enforce_u64(&inputs[EXPIRY])?;
-        spend::bind_public_input(&inputs[NODE_ID])?;
-        spend::bind_public_input(&inputs[SESSION_KEY_HASH])?;
-        spend::bind_public_input(&inputs[REFUND_OWNER])?;
-        Ok(())
+        let terms = ESCROW_TERMS.map(|i| inputs[i].clone());
+        hash_tagged_var(DomainTag::Escrow, &terms)?.enforce_equal(&inputs[ESCROW_COMMITMENT])
     }
 }

@@ -126,11 +126,11 @@ fn a11_every_public_input_is_bound() {
             "public input {i} is not bound"
         );
     }
-    // At the circuit level, re-synthesised with the same private witness: a
-    // change of a relation input (root, nf, cm_change, E) is unsatisfied; the
-    // escrow terms (node_id, h_S, addr_r, expiry) are statement terms that any
-    // value satisfies, which is why the matrix-level binding above matters:
-    // the proof commits to them.
+    // At the circuit level, re-synthesised with the same private witness:
+    // every input is now a relation input. root, nf, cm_change and E feed the
+    // spend core; node_id, h_S, rk and expiry enter only esc (§3.3), so with
+    // esc kept a change of any of them is unsatisfied, and so is a change of
+    // esc itself. Both twins agree on each.
     for i in 0..NUM_PUBLIC_INPUTS {
         let mut mutated = inputs;
         mutated[i] += Fr::ONE;
@@ -139,23 +139,73 @@ fn a11_every_public_input_is_bound() {
             .generate_constraints(cs.clone())
             .expect("synthesis");
         let native = access::AccessRelation::check_raw(&mutated, &private.to_witness());
-        assert_eq!(
-            cs.is_satisfied().expect("prove mode"),
-            i >= access::NODE_ID,
-            "public input {i}"
+        assert!(
+            !cs.is_satisfied().expect("prove mode"),
+            "public input {i} changed alone is accepted by the circuit"
         );
+        // node_id, h_S, rk, expiry and esc (offsets 4..=8) fail only the esc relation.
+        let expected_escrow_error = i >= access::NODE_ID;
         assert_eq!(
-            native.is_ok(),
-            i >= access::NODE_ID,
-            "native twin, public input {i}"
+            native == Err(access::AccessError::EscrowCommitmentMismatch),
+            expected_escrow_error,
+            "native twin, public input {i}: {native:?}"
         );
+        assert!(native.is_err(), "native twin accepts public input {i}");
     }
     // Named offsets follow §3.1.
     assert_eq!(inputs[access::ROOT], public.root.inner());
+    assert_eq!(inputs[access::NULLIFIER], public.nullifier.inner());
+    assert_eq!(inputs[access::CM_CHANGE], public.cm_change.inner());
     assert_eq!(inputs[access::ESCROW], Fr::from(2_500u64));
+    assert_eq!(inputs[access::NODE_ID], Fr::from(123u64));
     assert_eq!(inputs[access::SESSION_KEY_HASH], Fr::from(456u64));
     assert_eq!(inputs[access::REFUND_OWNER], Fr::from(789u64));
     assert_eq!(inputs[access::EXPIRY], Fr::from(50_000u64));
+    assert_eq!(
+        inputs[access::ESCROW_COMMITMENT],
+        public.escrow_commitment().inner()
+    );
+    assert_eq!(access::ESCROW_COMMITMENT, NUM_PUBLIC_INPUTS - 1);
+}
+
+/// A11 on a real Groth16 proof: the proof of the honest statement verifies
+/// with its own nine inputs and with no other. Each escrow term changed
+/// (esc kept, or esc recomputed for the new terms: another escrow the proof
+/// was not made for) and esc changed alone are all refused.
+#[test]
+fn a11_a_proof_verifies_only_with_its_own_inputs() {
+    use ark_bn254::Bn254;
+    use ark_groth16::{Groth16, prepare_verifying_key};
+    use rand::SeedableRng;
+    use veil_primitives::poseidon::{DomainTag, hash_tagged};
+
+    let (public, private) = honest();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(11);
+    let pk = Groth16::<Bn254>::generate_random_parameters_with_reduction(
+        AccessCircuit::dummy(),
+        &mut rng,
+    )
+    .expect("setup");
+    let pvk = prepare_verifying_key(&pk.vk);
+    let circuit = AccessCircuit::new(&public, &private);
+    let inputs = *circuit.public_inputs();
+    let proof = Groth16::<Bn254>::create_random_proof_with_reduction(circuit, &pk, &mut rng)
+        .expect("prove");
+    let verifies =
+        |x: &[Fr]| Groth16::<Bn254>::verify_proof(&pvk, &proof, x).expect("verification runs");
+    assert!(verifies(&inputs), "the honest proof verifies");
+    for i in 0..NUM_PUBLIC_INPUTS {
+        let mut mutated = inputs;
+        mutated[i] += Fr::ONE;
+        assert!(!verifies(&mutated), "input {i} changed alone");
+        if access::ESCROW_TERMS.contains(&i) {
+            // The new terms with their own esc: a consistent statement, but
+            // not the one proved.
+            mutated[access::ESCROW_COMMITMENT] =
+                hash_tagged(DomainTag::Escrow, &access::ESCROW_TERMS.map(|j| mutated[j]));
+            assert!(!verifies(&mutated), "input {i} changed with its esc");
+        }
+    }
 }
 
 #[test]

@@ -8,18 +8,22 @@ use proptest::prelude::*;
 use veil_circuits::{
     access::{
         self, AccessCircuit, AccessError, AccessPrivate, AccessPublic, AccessRelation,
-        NUM_PUBLIC_INPUTS,
+        ESCROW_TERMS, NUM_PUBLIC_INPUTS,
     },
     gadgets::note as note_gadget,
+    settle::{self, SettleCircuit, SettlePublic, Slot},
     spend::{SpendError, SpendWitness},
 };
 use veil_primitives::{
     Fr,
-    ids::{BlockHeight, NodeId, SessionKeyHash},
+    eddsa::SigningKey,
+    escrow::{EscrowCommitment, EscrowTerms},
+    ids::{BlockHeight, NodeId, SessionId, SessionKeyHash},
     keys::{OwnerKey, SpendingKey},
     merkle::{AuthPath, DEPTH, LeafIndex, Tree, empty_roots},
     note::{Note, NoteCommitment, Nullifier, Rho},
     poseidon::{DomainTag, hash, hash_node, hash_tagged},
+    receipt::Receipt,
     value::Value,
 };
 
@@ -69,6 +73,14 @@ fn circuit_ok(c: AccessCircuit) -> bool {
     cs.is_satisfied().expect("prove mode")
 }
 
+/// `esc` recomputed over the raw inputs `nf, node_id, E, h_S, rk, expiry`
+/// (whatever they are, in range or not): only the other relations can fail.
+fn with_esc(mut public: [Fr; NUM_PUBLIC_INPUTS]) -> [Fr; NUM_PUBLIC_INPUTS] {
+    public[access::ESCROW_COMMITMENT] =
+        hash_tagged(DomainTag::Escrow, &ESCROW_TERMS.map(|i| public[i]));
+    public
+}
+
 /// Public inputs an attacker would use with a field-level (wrapping) change:
 /// everything consistent except the 64-bit ranges.
 fn wrapped_public(w: &SpendWitness, amount: Fr) -> [Fr; NUM_PUBLIC_INPUTS] {
@@ -77,7 +89,7 @@ fn wrapped_public(w: &SpendWitness, amount: Fr) -> [Fr; NUM_PUBLIC_INPUTS] {
     let cm = NoteCommitment::from_fr(hash_tagged(DomainTag::Note, &[w.value, addr]));
     let addr_c = hash_tagged(DomainTag::Addr, &[pk, w.rho_change]);
     let change = w.value - amount; // in the field: wraps when amount > value
-    [
+    with_esc([
         w.path.root_for(&cm).inner(),
         hash_tagged(DomainTag::Nullifier, &[w.sk, w.rho]),
         hash_tagged(DomainTag::Note, &[change, addr_c]),
@@ -86,7 +98,8 @@ fn wrapped_public(w: &SpendWitness, amount: Fr) -> [Fr; NUM_PUBLIC_INPUTS] {
         Fr::from(88u64),
         Fr::from(66u64),
         Fr::from(1_000u64),
-    ]
+        Fr::from(0u64), // esc, set by with_esc
+    ])
 }
 
 /// A witness for a note of raw field value `value` (possibly `>= 2^64`), in its own tree.
@@ -129,6 +142,22 @@ fn honest_statement_is_accepted_by_both() {
     assert_eq!(
         c.public.to_field_elements()[access::NODE_ID],
         Fr::from(77u64)
+    );
+    // Input #8 is the escrow commitment of the typed terms (§3.3).
+    assert_eq!(
+        c.public.to_array()[access::ESCROW_COMMITMENT],
+        c.public.escrow_commitment().inner()
+    );
+    assert_eq!(
+        c.public.escrow_terms(),
+        EscrowTerms {
+            session_id: SessionId::from_fr(c.public.nullifier.inner()),
+            node_id: NodeId::from_fr(Fr::from(77u64)),
+            escrow: Value(300),
+            session_key_hash: SessionKeyHash::from_fr(Fr::from(88u64)),
+            refund_owner: OwnerKey::from_fr(Fr::from(66u64)),
+            expiry: BlockHeight(1_000),
+        }
     );
 }
 
@@ -200,13 +229,194 @@ fn a2_escrow_or_balance_of_two_to_the_64_is_rejected() {
 fn a3_expiry_must_be_64_bits() {
     let w = raw_witness(Fr::from(50u64));
     let mut public = wrapped_public(&w, Fr::from(1u64));
+    // esc is recomputed over the raw expiry: only the range check can refuse it.
     public[access::EXPIRY] = two_to_64() + Fr::from(5u64);
     assert_eq!(
-        both(public, w.clone()),
+        both(with_esc(public), w.clone()),
         (Err(AccessError::ExpiryOutOfRange), false)
     );
     public[access::EXPIRY] = Fr::from(u64::MAX);
-    assert_eq!(both(public, w), (Ok(()), true));
+    assert_eq!(both(with_esc(public), w), (Ok(()), true));
+}
+
+/// §3.3: `esc` must be the commitment of the statement's own terms. The
+/// commitment of any other terms (one term changed, another session, the
+/// padding value 0, the terms in another order or without the tag) is
+/// refused by the circuit and by `check_raw`, with everything else honest.
+#[test]
+fn wrong_escrow_commitment_is_refused_by_both() {
+    let c = case(2, 1_000, 300, 1, 4);
+    let w = c.private.to_witness();
+    let honest = c.public.to_array();
+    assert_eq!(both(honest, w.clone()), (Ok(()), true));
+    let t = c.public.escrow_terms();
+    let one = Fr::ONE;
+    let terms = t.to_field_elements();
+    let mut swapped = terms;
+    swapped.swap(3, 4); // h_S and rk exchanged
+    let wrong: [(&str, Fr); 10] = [
+        (
+            "another session",
+            EscrowTerms {
+                session_id: SessionId::from_fr(t.session_id.inner() + one),
+                ..t
+            }
+            .commitment()
+            .inner(),
+        ),
+        (
+            "another node",
+            EscrowTerms {
+                node_id: NodeId::from_fr(t.node_id.inner() + one),
+                ..t
+            }
+            .commitment()
+            .inner(),
+        ),
+        (
+            "another escrow",
+            EscrowTerms {
+                escrow: Value(301),
+                ..t
+            }
+            .commitment()
+            .inner(),
+        ),
+        (
+            "another session key",
+            EscrowTerms {
+                session_key_hash: SessionKeyHash::from_fr(t.session_key_hash.inner() + one),
+                ..t
+            }
+            .commitment()
+            .inner(),
+        ),
+        (
+            "another refund owner",
+            EscrowTerms {
+                refund_owner: OwnerKey::from_fr(t.refund_owner.inner() + one),
+                ..t
+            }
+            .commitment()
+            .inner(),
+        ),
+        (
+            "another expiry",
+            EscrowTerms {
+                expiry: BlockHeight(1_001),
+                ..t
+            }
+            .commitment()
+            .inner(),
+        ),
+        ("padding (0)", EscrowCommitment::PADDING.inner()),
+        ("untagged", hash(&terms)),
+        (
+            "h_S and rk swapped",
+            hash_tagged(DomainTag::Escrow, &swapped),
+        ),
+        ("honest + 1", honest[access::ESCROW_COMMITMENT] + one),
+    ];
+    for (what, esc) in wrong {
+        assert_ne!(esc, honest[access::ESCROW_COMMITMENT], "{what}");
+        let mut public = honest;
+        public[access::ESCROW_COMMITMENT] = esc;
+        assert_eq!(
+            both(public, w.clone()),
+            (Err(AccessError::EscrowCommitmentMismatch), false),
+            "{what}"
+        );
+    }
+}
+
+/// §3.3: `node_id`, `h_S`, `rk` and `expiry` enter no other relation, so
+/// `esc` is what binds them: changing one alone (esc kept) is refused by
+/// both; changing it together with its `esc` is another, honest escrow.
+#[test]
+fn escrow_terms_are_bound_through_esc() {
+    let c = case(4, 2_000, 700, 0, 2);
+    let w = c.private.to_witness();
+    let honest = c.public.to_array();
+    for i in [
+        access::NODE_ID,
+        access::SESSION_KEY_HASH,
+        access::REFUND_OWNER,
+        access::EXPIRY,
+    ] {
+        let mut public = honest;
+        public[i] += Fr::ONE;
+        assert_eq!(
+            both(public, w.clone()),
+            (Err(AccessError::EscrowCommitmentMismatch), false),
+            "input {i} changed, esc kept"
+        );
+        assert_eq!(
+            both(with_esc(public), w.clone()),
+            (Ok(()), true),
+            "input {i} changed with its esc"
+        );
+    }
+    // nf and E are also spend-relation inputs: the spend core refuses them first.
+    for (i, err) in [
+        (access::NULLIFIER, SpendError::WrongNullifier),
+        (access::ESCROW, SpendError::WrongChange),
+    ] {
+        let mut public = honest;
+        public[i] += Fr::ONE;
+        assert_eq!(
+            both(with_esc(public), w.clone()),
+            (Err(AccessError::Spend(err)), false),
+            "input {i}"
+        );
+    }
+}
+
+/// The access proof's input #8 is exactly the `esc` a settle slot of the
+/// same escrow exposes (§3.3, §5.1): same terms, same order, `h_S` of the
+/// receipt key. A ledger can hand one to the other verifier unchanged.
+#[test]
+fn access_esc_is_the_settle_slot_esc() {
+    let session = SigningKey::from_seed([21; 32]).expect("test key");
+    let node_id = SigningKey::from_seed([22; 32])
+        .expect("test key")
+        .verifying_key()
+        .node_id();
+    let c = case(6, 5_000, 1_200, 2, 3);
+    let public = AccessPublic::derive(
+        &c.private,
+        Value(1_200),
+        node_id,
+        session.verifying_key().session_key_hash(),
+        OwnerKey::from_fr(Fr::from(31u64)),
+        BlockHeight(7_777),
+    )
+    .expect("honest");
+    let access_circuit = AccessCircuit::new(&public, &c.private);
+    let esc = access_circuit.public_inputs()[access::ESCROW_COMMITMENT];
+    assert!(circuit_ok(access_circuit));
+    assert_eq!(esc, public.escrow_commitment().inner());
+
+    let receipt = Receipt {
+        session_id: public.nullifier.inner(),
+        kib: 100,
+    }
+    .sign(&session);
+    let slot = Slot::new(
+        public.escrow_terms(),
+        Value(3),
+        &session.verifying_key(),
+        &receipt,
+    );
+    assert_eq!(slot.public.escrow_commitment.inner(), esc);
+    let settle_public = SettlePublic::for_slots(node_id, Value(3), &[slot]);
+    let settle = SettleCircuit::<1>::from_slots(settle_public, &[slot]).expect("1 slot");
+    assert_eq!(
+        settle.public_inputs()[settle::offsets::escrow_commitment(0)],
+        esc
+    );
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    settle.generate_constraints(cs.clone()).expect("synthesis");
+    assert!(cs.is_satisfied().expect("prove mode"));
 }
 
 #[test]

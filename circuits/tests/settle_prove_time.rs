@@ -11,30 +11,37 @@ use veil_circuits::settle::{SettleCircuit, SettlePublic, Slot};
 use veil_primitives::{
     Fr,
     eddsa::SigningKey,
-    ids::{NodeId, SessionId},
+    escrow::EscrowTerms,
+    ids::{BlockHeight, NodeId, SessionId},
     keys::OwnerKey,
     receipt::Receipt,
     value::Value,
 };
 
+const PRICE: Value = Value(2);
+
+fn node() -> NodeId {
+    NodeId::from_fr(Fr::from(3u64))
+}
+
 fn slot(n: u64) -> Slot {
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&n.to_be_bytes());
     let sk = SigningKey::from_seed(seed).expect("test key");
-    let session_id = SessionId::from_fr(Fr::from(10_000 + n));
+    let terms = EscrowTerms {
+        session_id: SessionId::from_fr(Fr::from(10_000 + n)),
+        node_id: node(),
+        escrow: Value(1_000_000),
+        session_key_hash: sk.verifying_key().session_key_hash(),
+        refund_owner: OwnerKey::from_fr(Fr::from(n + 1)),
+        expiry: BlockHeight(100_000),
+    };
     let receipt = Receipt {
-        session_id: session_id.inner(),
+        session_id: terms.session_id.inner(),
         kib: 1_000 + n,
     }
     .sign(&sk);
-    Slot::new(
-        session_id,
-        Value(1_000_000),
-        Value(2),
-        OwnerKey::from_fr(Fr::from(n + 1)),
-        &sk.verifying_key(),
-        &receipt,
-    )
+    Slot::new(terms, PRICE, &sk.verifying_key(), &receipt)
 }
 
 fn measure<const K: usize>() {
@@ -47,8 +54,8 @@ fn measure<const K: usize>() {
     .expect("setup");
     println!("settle_{K}: setup {:.2?}", t.elapsed());
     let slots: Vec<Slot> = (0..K as u64).map(slot).collect();
-    let public = SettlePublic::for_slots(NodeId::from_fr(Fr::from(3u64)), &slots);
-    let circuit = SettleCircuit::<K>::new(public, slots).expect("K slots");
+    let public = SettlePublic::for_slots(node(), PRICE, &slots);
+    let circuit = SettleCircuit::<K>::from_slots(public, &slots).expect("K slots");
     let inputs = circuit.public_inputs();
     let t = Instant::now();
     let proof = Groth16::<Bn254>::create_random_proof_with_reduction(circuit, &pk, &mut rng)

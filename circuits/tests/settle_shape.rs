@@ -5,29 +5,33 @@
 //! (and regenerate the verifying keys with them).
 
 use veil_circuits::{
-    settle::{SettleCircuit, SettlePublic, Slot},
+    settle::{SettleCircuit, SettlePublic, Slot, public_inputs},
     shape::{R1csSnapshot, ShapeDescription, describe},
 };
 use veil_primitives::{
     Fr,
     eddsa::SigningKey,
-    ids::{NodeId, SessionId},
+    escrow::EscrowTerms,
+    ids::{BlockHeight, NodeId, SessionId},
     keys::OwnerKey,
     receipt::Receipt,
     value::Value,
 };
 
-const SETTLE_1_CONSTRAINTS: usize = 7860;
+const SETTLE_1_CONSTRAINTS: usize = 7346;
 const SETTLE_1_MATRIX_HASH: &str =
-    "4ecdb69e0e3ad26f84fe73bef259007b8c73798b00bb06fb1e8709010db95901";
-const SETTLE_8_CONSTRAINTS: usize = 60626;
+    "0f05b9336eeb1b7605c0803cae96f989f2ef5392bab17f1a9b88d92ad84ed932";
+const SETTLE_8_CONSTRAINTS: usize = 57851;
 const SETTLE_8_MATRIX_HASH: &str =
-    "ff9b9fb04dfe782a295924855f77087f903e51b8b457fc4ce5e75e0a5d4d3daa";
+    "14cecb18aea0756681fb53560c82b314fa6f02d97a6a45e021e240d7e1de044b";
 /// Constraints of `settle_64` (computed by the ignored test below).
-const SETTLE_64_CONSTRAINTS: usize = 482_754;
+const SETTLE_64_CONSTRAINTS: usize = 461_891;
 
-fn check_pinned(name: &str, got: ShapeDescription, constraints: usize, hash: &str) {
+fn check_pinned(name: &str, k: usize, got: ShapeDescription, constraints: usize, hash: &str) {
     println!("{name}: {got}");
+    // node_id, T, price, then esc_i and cm_refund_i per slot.
+    assert_eq!(got.public_inputs, public_inputs(k), "{name}: public inputs");
+    assert_eq!(got.public_inputs, 2 * k + 3, "{name}: public inputs");
     if std::env::var_os("VEIL_UPDATE_SHAPES").is_some() {
         println!(
             "const {}_CONSTRAINTS: usize = {};",
@@ -41,7 +45,6 @@ fn check_pinned(name: &str, got: ShapeDescription, constraints: usize, hash: &st
         );
         return;
     }
-    assert_eq!(got.public_inputs, 3, "{name}: public inputs");
     assert_eq!(
         got.constraints, constraints,
         "{name}: constraint count drifted"
@@ -49,29 +52,35 @@ fn check_pinned(name: &str, got: ShapeDescription, constraints: usize, hash: &st
     assert_eq!(got.matrix_hash_hex(), hash, "{name}: matrices drifted");
 }
 
+const PRICE: Value = Value(3);
+
+fn node() -> NodeId {
+    NodeId::from_fr(Fr::from(42u64))
+}
+
 fn real_slot(n: u8) -> Slot {
     let sk = SigningKey::from_seed([n; 32]).expect("test key");
-    let session_id = SessionId::from_fr(Fr::from(500 + u64::from(n)));
+    let terms = EscrowTerms {
+        session_id: SessionId::from_fr(Fr::from(500 + u64::from(n))),
+        node_id: node(),
+        escrow: Value(10_000),
+        session_key_hash: sk.verifying_key().session_key_hash(),
+        refund_owner: OwnerKey::from_fr(Fr::from(u64::from(n) + 1)),
+        expiry: BlockHeight(1_000 + u64::from(n)),
+    };
     let receipt = Receipt {
-        session_id: session_id.inner(),
+        session_id: terms.session_id.inner(),
         kib: 64 * u64::from(n),
     }
     .sign(&sk);
-    Slot::new(
-        session_id,
-        Value(10_000),
-        Value(3),
-        OwnerKey::from_fr(Fr::from(u64::from(n) + 1)),
-        &sk.verifying_key(),
-        &receipt,
-    )
+    Slot::new(terms, PRICE, &sk.verifying_key(), &receipt)
 }
 
 fn real<const K: usize>(n_real: usize) -> SettleCircuit<K> {
     let mut slots: Vec<Slot> = (1..=n_real).map(|n| real_slot(n as u8)).collect();
     slots.resize(K, Slot::padding());
-    let public = SettlePublic::for_slots(NodeId::from_fr(Fr::from(42u64)), &slots);
-    SettleCircuit::<K>::new(public, slots).expect("K slots")
+    let public = SettlePublic::for_slots(node(), PRICE, &slots);
+    SettleCircuit::<K>::from_slots(public, &slots).expect("K slots")
 }
 
 #[test]
@@ -81,6 +90,7 @@ fn settle_1_shape_is_pinned_and_witness_independent() {
     assert_eq!(dummy, honest, "setup shape must equal proving shape");
     check_pinned(
         "settle_1",
+        1,
         dummy,
         SETTLE_1_CONSTRAINTS,
         SETTLE_1_MATRIX_HASH,
@@ -93,6 +103,7 @@ fn settle_8_shape_is_pinned_and_per_slot_cost_reported() {
     assert_eq!(dummy, describe(real::<8>(3)).expect("synthesis"));
     check_pinned(
         "settle_8",
+        8,
         dummy,
         SETTLE_8_CONSTRAINTS,
         SETTLE_8_MATRIX_HASH,
@@ -107,10 +118,11 @@ fn settle_8_shape_is_pinned_and_per_slot_cost_reported() {
 }
 
 #[test]
-#[ignore = "synthesises 64 slots (~483k constraints, ~8 s); run with --ignored"]
+#[ignore = "synthesises 64 slots (~462k constraints, ~5 s); run with --ignored"]
 fn settle_64_constraint_count() {
     let d = describe(SettleCircuit::<64>::dummy()).expect("synthesis");
     println!("settle_64: {d}");
+    assert_eq!(d.public_inputs, public_inputs(64));
     if std::env::var_os("VEIL_UPDATE_SHAPES").is_none() {
         assert_eq!(d.constraints, SETTLE_64_CONSTRAINTS);
     }

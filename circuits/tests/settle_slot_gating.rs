@@ -4,25 +4,30 @@
 //!
 //! - An enabled slot cannot skip its signature check by carrying the
 //!   padding witness (`R = O`, `S = 0`) or a signature on other bytes.
-//! - A ledger padding slot (all six values 0) cannot be switched on, even
-//!   with a key whose hash is anything: `h_S = 0` has no known preimage.
-//! - A disabled slot pays nothing whatever its escrow and price, and a
-//!   disabled slot that carries escrow terms proves a digest the ledger never
-//!   builds (its padding is all zero), so it cannot stand in for a real one.
+//! - A ledger padding slot (`esc = 0`, `cm_refund = 0`) cannot be switched
+//!   on: an enabled slot needs `esc = H(ESCROW, …)`, and 0 is no escrow's
+//!   commitment, whatever terms, key and receipt the prover brings (even
+//!   those of a real escrow of the batch).
+//! - A disabled slot pays nothing whatever its private terms, and its
+//!   public `esc` must be 0: it cannot name a real escrow (and so close it
+//!   without a refund note), only stand where the ledger put padding.
 //! - `T` must equal the sum exactly: one unit more or less is refused.
 
 use ark_relations::gr1cs::{ConstraintSynthesizer, ConstraintSystem};
 use veil_circuits::settle::{
-    SettleCircuit, SettlePublic, Slot, SlotPublic, SlotWitness, ledger_batch_digest,
+    SettleCircuit, SettleError, SettlePublic, SettleStatement, Slot, SlotPublic, SlotWitness,
 };
 use veil_primitives::{
     Fr,
     eddsa::{RawSignature, SigningKey},
-    ids::{NodeId, SessionId, SessionKeyHash},
+    escrow::{EscrowCommitment, EscrowTerms},
+    ids::{BlockHeight, NodeId, SessionId, SessionKeyHash},
     keys::OwnerKey,
     receipt::Receipt,
     value::Value,
 };
+
+const PRICE: Value = Value(3);
 
 fn key(seed: u8) -> SigningKey {
     SigningKey::from_seed([seed; 32]).expect("non-degenerate test key")
@@ -32,49 +37,62 @@ fn node() -> NodeId {
     NodeId::from_fr(Fr::from(4242u64))
 }
 
-fn real_slot(n: u8, kib: u64, price: u64, escrow: u64) -> Slot {
+fn terms(n: u8, escrow: u64) -> EscrowTerms {
+    EscrowTerms {
+        session_id: SessionId::from_fr(Fr::from(5000 + u64::from(n))),
+        node_id: node(),
+        escrow: Value(escrow),
+        session_key_hash: key(n).verifying_key().session_key_hash(),
+        refund_owner: OwnerKey::from_fr(Fr::from(900 + u64::from(n))),
+        expiry: BlockHeight(70_000),
+    }
+}
+
+/// A real slot of session `n` at [`PRICE`].
+fn real_slot(n: u8, kib: u64, escrow: u64) -> Slot {
     let sk = key(n);
-    let session_id = SessionId::from_fr(Fr::from(5000 + u64::from(n)));
+    let t = terms(n, escrow);
     let receipt = Receipt {
-        session_id: session_id.inner(),
+        session_id: t.session_id.inner(),
         kib,
     }
     .sign(&sk);
-    Slot::new(
-        session_id,
-        Value(escrow),
-        Value(price),
-        OwnerKey::from_fr(Fr::from(900 + u64::from(n))),
-        &sk.verifying_key(),
-        &receipt,
-    )
+    Slot::new(t, PRICE, &sk.verifying_key(), &receipt)
 }
 
-fn satisfied<const K: usize>(public: SettlePublic, slots: Vec<Slot>) -> bool {
+fn satisfied<const K: usize>(public: SettlePublic, slots: &[Slot]) -> bool {
     let cs = ConstraintSystem::<Fr>::new_ref();
-    SettleCircuit::<K>::new(public, slots)
+    SettleCircuit::<K>::from_slots(public, slots)
         .expect("K slots")
         .generate_constraints(cs.clone())
         .expect("synthesis");
     cs.is_satisfied().expect("satisfiability")
 }
 
+fn native(public: &SettlePublic, slots: &[Slot]) -> Result<(), SettleError> {
+    SettleStatement {
+        public: public.clone(),
+        slots: slots.iter().map(|s| s.witness).collect(),
+    }
+    .check()
+}
+
 #[test]
 fn honest_baseline_is_satisfied() {
-    let slots = vec![real_slot(1, 10, 3, 100), Slot::padding()];
+    let slots = vec![real_slot(1, 10, 100), Slot::padding()];
     assert!(satisfied::<2>(
-        SettlePublic::for_slots(node(), &slots),
-        slots
+        SettlePublic::for_slots(node(), PRICE, &slots),
+        &slots
     ));
 }
 
 #[test]
 fn enabled_slot_with_the_padding_signature_fails() {
-    let mut slots = vec![real_slot(1, 10, 3, 100), Slot::padding()];
+    let mut slots = vec![real_slot(1, 10, 100), Slot::padding()];
     slots[0].witness.signature = SlotWitness::padding().signature;
     assert!(!satisfied::<2>(
-        SettlePublic::for_slots(node(), &slots),
-        slots
+        SettlePublic::for_slots(node(), PRICE, &slots),
+        &slots
     ));
 }
 
@@ -82,82 +100,147 @@ fn enabled_slot_with_the_padding_signature_fails() {
 fn enabled_slot_with_a_signature_on_fewer_bytes_fails() {
     // The node holds receipts for 5 and 10 KiB and claims 10 with the
     // signature of 5: the signed message binds kib.
-    let mut slots = vec![real_slot(1, 10, 3, 100)];
+    let mut slots = vec![real_slot(1, 10, 100)];
     let five = Receipt {
-        session_id: slots[0].public.session_id.inner(),
+        session_id: slots[0].witness.terms.session_id.inner(),
         kib: 5,
     }
     .sign(&key(1));
     slots[0].witness.signature = RawSignature::from(five.signature);
     assert!(!satisfied::<1>(
-        SettlePublic::for_slots(node(), &slots),
-        slots
+        SettlePublic::for_slots(node(), PRICE, &slots),
+        &slots
     ));
 }
 
 #[test]
 fn a_ledger_padding_slot_cannot_be_enabled() {
-    // Enable slot 1 of a batch whose ledger-built slot 1 is all zero, with a
-    // genuine receipt under some key on session id 0: h_S = 0 ≠ H(SESSION, A).
-    let mut slots = vec![real_slot(1, 10, 3, 100), Slot::padding()];
-    let sk = key(9);
-    let receipt = Receipt {
-        session_id: Fr::from(0u64),
-        kib: 1,
-    }
-    .sign(&sk);
-    slots[1].witness = SlotWitness {
-        enabled: true,
-        kib: 1,
-        session_key: sk.verifying_key().point().to_affine(),
-        signature: receipt.signature.into(),
+    // The ledger built a one-escrow batch padded to 2: slot 1 is esc = 0,
+    // cm_refund = 0. The node enables slot 1 with a genuine receipt under
+    // a key of its choice, on terms of its choice: an enabled slot needs
+    // esc = H(ESCROW, …) ≠ 0.
+    let first = real_slot(1, 10, 100);
+    let zero_terms = EscrowTerms {
+        session_id: SessionId::from_fr(Fr::from(0u64)),
+        node_id: NodeId::from_fr(Fr::from(0u64)),
+        escrow: Value(1_000),
+        session_key_hash: SessionKeyHash::from_fr(Fr::from(0u64)),
+        refund_owner: OwnerKey::from_fr(Fr::from(0u64)),
+        expiry: BlockHeight(0),
     };
-    let public = SettlePublic::for_slots(node(), &slots);
-    assert_eq!(
-        public.batch_digest,
-        ledger_batch_digest(&node(), 2, &[slots[0].public]).expect("valid batch"),
-        "the statement is the ledger's"
-    );
-    assert!(!satisfied::<2>(public, slots));
+    let attempts: [(&str, EscrowTerms, SigningKey); 3] = [
+        ("zero terms but E", zero_terms, key(9)),
+        ("the node's own terms", terms(9, 1_000), key(9)),
+        // The batch's real escrow a second time, in the padding slot.
+        ("slot 0's escrow again", first.witness.terms, key(1)),
+    ];
+    for (what, t, signer) in attempts {
+        let receipt = Receipt {
+            session_id: t.session_id.inner(),
+            kib: 1,
+        }
+        .sign(&signer);
+        let enabled = Slot::new(t, PRICE, &signer.verifying_key(), &receipt);
+        // The node keeps the ledger's public slot 1 (zero) and brings the
+        // enabled witness; T counts its pay.
+        let slots = vec![
+            first,
+            Slot {
+                public: SlotPublic::padding(),
+                witness: enabled.witness,
+            },
+        ];
+        let public = SettlePublic::for_slots(node(), PRICE, &slots);
+        assert_eq!(
+            public,
+            SettlePublic::for_ledger(node(), 2, public.total, PRICE, &[first.public])
+                .expect("valid batch"),
+            "{what}: the statement is the ledger's"
+        );
+        assert!(public.total.get() > first.pay(PRICE).get(), "{what}");
+        assert!(!satisfied::<2>(public.clone(), &slots), "{what}");
+        assert_eq!(
+            native(&public, &slots),
+            Err(SettleError::EscrowMismatch { slot: 1 }),
+            "{what}"
+        );
+    }
 }
 
 #[test]
-fn disabled_slot_with_escrow_terms_pays_nothing_and_is_not_the_ledgers_padding() {
-    // Only session id, refund and kib are forced to zero when disabled
-    // (§5.4); escrow, price, h_S and rk may be anything, but the slot
-    // then pays 0 and its digest is not the all-zero padding the ledger
-    // appends, so no ledger statement matches it.
-    let mut slots = vec![real_slot(1, 10, 3, 100), Slot::padding()];
-    slots[1].public = SlotPublic {
-        escrow: Value(1_000),
-        price: Value(7),
-        session_key_hash: SessionKeyHash::from_fr(Fr::from(3u64)),
-        refund_owner: OwnerKey::from_fr(Fr::from(4u64)),
-        ..SlotPublic::padding()
+fn disabled_slot_with_escrow_terms_pays_nothing_and_cannot_name_an_escrow() {
+    // Only esc, refund and kib are forced to zero when disabled (§5.4);
+    // the private terms, key and signature may be anything (here a real
+    // escrow's), and the slot then pays 0 and stands only where the
+    // ledger put padding.
+    let first = real_slot(1, 10, 100);
+    let second = real_slot(2, 20, 100);
+    let disabled = SlotWitness {
+        enabled: false,
+        kib: 0,
+        ..second.witness
     };
-    let public = SettlePublic::for_slots(node(), &slots);
-    assert_eq!(public.total, slots[0].pay(), "the disabled slot pays 0");
-    assert!(satisfied::<2>(public, slots.clone()));
-    let ledger = ledger_batch_digest(&node(), 2, &[slots[0].public]).expect("valid batch");
-    assert_ne!(public.batch_digest, ledger);
+    let mut slots = vec![
+        first,
+        Slot {
+            public: SlotPublic::padding(),
+            witness: disabled,
+        },
+    ];
+    let public = SettlePublic::for_slots(node(), PRICE, &slots);
+    assert_eq!(public.total, first.pay(PRICE), "the disabled slot pays 0");
+    assert_eq!(
+        public,
+        SettlePublic::for_ledger(node(), 2, public.total, PRICE, &[first.public])
+            .expect("valid batch")
+    );
+    assert!(satisfied::<2>(public.clone(), &slots));
+    assert_eq!(native(&public, &slots), Ok(()));
     // With one more unit of T it is refused.
     let more = SettlePublic {
         total: Value(public.total.get() + 1),
-        ..public
+        ..public.clone()
     };
-    assert!(!satisfied::<2>(more, slots));
+    assert!(!satisfied::<2>(more, &slots));
+    // Naming the real escrow it carries (to close it with no refund note:
+    // cm_refund = 0 and no pay) is refused: a disabled slot's esc is 0.
+    slots[1].public.escrow_commitment = second.public.escrow_commitment;
+    let named = SettlePublic::for_slots(node(), PRICE, &slots);
+    assert_eq!(
+        named,
+        SettlePublic::for_ledger(
+            node(),
+            2,
+            named.total,
+            PRICE,
+            &[first.public, slots[1].public]
+        )
+        .expect("the ledger would accept this list"),
+    );
+    assert!(!satisfied::<2>(named.clone(), &slots));
+    assert_eq!(
+        native(&named, &slots),
+        Err(SettleError::PaddingNotEmpty { slot: 1 })
+    );
+    // Any other nonzero esc likewise.
+    slots[1].public.escrow_commitment = EscrowCommitment::from_fr(Fr::from(1u64));
+    assert!(!satisfied::<2>(
+        SettlePublic::for_slots(node(), PRICE, &slots),
+        &slots
+    ));
 }
 
 #[test]
 fn total_must_equal_the_sum_exactly() {
-    let slots = vec![real_slot(1, 10, 3, 100), real_slot(2, 50, 3, 100)];
-    let public = SettlePublic::for_slots(node(), &slots);
+    let slots = vec![real_slot(1, 10, 100), real_slot(2, 50, 100)];
+    let public = SettlePublic::for_slots(node(), PRICE, &slots);
     assert_eq!(public.total, Value(30 + 100), "second slot capped at E");
+    assert!(satisfied::<2>(public.clone(), &slots));
     for t in [public.total.get() - 1, public.total.get() + 1] {
         let p = SettlePublic {
             total: Value(t),
-            ..public
+            ..public.clone()
         };
-        assert!(!satisfied::<2>(p, slots.clone()), "T = {t} accepted");
+        assert!(!satisfied::<2>(p, &slots), "T = {t} accepted");
     }
 }

@@ -4,7 +4,7 @@
 pragma solidity 0.8.28;
 
 /// @title AccessBatchVerifier
-/// @notice Batched Groth16 verifier over BN254, 8 public inputs per proof: n proofs
+/// @notice Batched Groth16 verifier over BN254, 9 public inputs per proof: n proofs
 ///         of one key checked by ONE pairing product with Fiat-Shamir weights.
 /// @dev Returns false for an invalid batch AND when a precompile runs out of gas:
 ///      a caller that moves value must `require(verifyBatch(...))`.
@@ -13,7 +13,7 @@ contract AccessBatchVerifier {
     uint256 internal constant R = 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001;
     /// The BN254 base field prime: proof coordinates must be below it.
     uint256 internal constant P = 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47;
-    uint256 internal constant PUBLIC_INPUTS = 8;
+    uint256 internal constant PUBLIC_INPUTS = 9;
     /// The largest batch: a longer one reads as false (ecPairing input grows with n).
     uint256 internal constant MAX_BATCH = 64;
 
@@ -32,24 +32,26 @@ contract AccessBatchVerifier {
     uint256 internal constant DELTA_X0 = 0x0307701dcd6ca3eb0296e16bc63b3d45d054821dbcc3ef4fab4bc0fb299fc0b4;
     uint256 internal constant DELTA_Y1 = 0x030cee0f64d1abd0ea752d5dc0212acad29757b7d9aa9c62fa6eff544a969bbd;
     uint256 internal constant DELTA_Y0 = 0x073e367eadc2d3900044bc634a3f073a181678473432e4a2c8b0b3a62f11a0a9;
-    uint256 internal constant IC0_X = 0x2324cc5a847b64d1bc1351797d5f46d9dd1cc30344ff31c7b99bfcc50bbe77df;
-    uint256 internal constant IC0_Y = 0x0445c5280303fed7079b971d0c0617e4e585660eb095095fb752977b088865ee;
-    uint256 internal constant IC1_X = 0x102b7c1a851f1b86f22a8e8ec96d8a6f4122f4d57e8030fa9809228401904d4f;
-    uint256 internal constant IC1_Y = 0x02a7f34cecdd75126d501f5207bbcae912ccd247aff56800449eee5cccbd77cb;
-    uint256 internal constant IC2_X = 0x1714923c9423af03e1b5eaadd8dff0a4bc43bdaf0bebeb45039a2cf0855ce1a3;
-    uint256 internal constant IC2_Y = 0x2ced4ab0ba3bf8a36dc6bf8a03531e42787dce61351668db91fd557d9a0979cf;
-    uint256 internal constant IC3_X = 0x211ff8ea85e7f2c65c04ee1285d6c365a515ce9844c71f03b9bd653f3d279bec;
-    uint256 internal constant IC3_Y = 0x16ef6e8a3f88b13feb2a6435ba9d48b54e4cad0b4ca092e23bb9250f79e77544;
-    uint256 internal constant IC4_X = 0x1c986725f7c45ebb02dca02563b5fe368451021811675709b33f9795792dfaa3;
-    uint256 internal constant IC4_Y = 0x1760a8788bec5539a807fa1d3c685663c93ffa2dff582bd1967904c1236275ba;
-    uint256 internal constant IC5_X = 0x2768438469d20f4494bf38d791ae57f482928ae1573a73a038aeda84801ec626;
-    uint256 internal constant IC5_Y = 0x017d731c543f7b0da2bb4493daae18a493ffbceb457998c683d495e271a97ec2;
-    uint256 internal constant IC6_X = 0x26f3dd7496b7c4e44d60eae7bfd0a031dea39b1454cf9b87af7b947f283b90c0;
-    uint256 internal constant IC6_Y = 0x061a890e346d2d317914206f4a189b9ec6a39efa8af7c6eb49a1c1c1c824f7d6;
-    uint256 internal constant IC7_X = 0x2bbf16b582446b83dd3d7ca13d0172f1582a01bf8ae09138854e2732a3f6b6b7;
-    uint256 internal constant IC7_Y = 0x0d66a71ac29b4edbef72ed1e4dc32b18b600e14cec88bdffe134345d75c3b299;
-    uint256 internal constant IC8_X = 0x0f7ffc1e4340123a4fb7e634399a843f04451328011d113488be95a6ea7faeef;
-    uint256 internal constant IC8_Y = 0x27b063e63e0d0b3a72c75ace4a4b743bf90e6cd6dc3c1fd745d627f201d063ed;
+    uint256 internal constant IC0_X = 0x190dc35858fee9d141ad86e2105e85740010834013759b356b6ada8df1daf045;
+    uint256 internal constant IC0_Y = 0x0897cbcc2fa83c8ffb16ea5f790a2ca8bb231c2da43622fd4f07ba494fe25e1c;
+    uint256 internal constant IC1_X = 0x1a32bb863d849a0b3a9b67323226af69915417741c66fdca6fa977d7bcd0913f;
+    uint256 internal constant IC1_Y = 0x1f225ed48904cf405ac9ea29b127c33ad59797584a9450bac3cedcf95ed3f6aa;
+    uint256 internal constant IC2_X = 0x18c3acfe97b3a58b1ce7cf83552b29f98700f4939234a5747aee790d879fca3e;
+    uint256 internal constant IC2_Y = 0x154e13f43e80c0ae99e547b02a47f0ee40d244e314214b193da8c6ea373bedec;
+    uint256 internal constant IC3_X = 0x0e49ff7d4d8b0c3284d06020fc4ada6ac31335b6b8f19ab5b878d5e4a255b495;
+    uint256 internal constant IC3_Y = 0x1df5e8e2b759630b010f815d985ff3688c171904c9b9fe2e060ac241ad1d1c73;
+    uint256 internal constant IC4_X = 0x1e742e4ffafec38b57e96c12fb113fb77562eb3bcdaf3cfef6596697877d4c69;
+    uint256 internal constant IC4_Y = 0x05de537eb4db35e6904e1675e2771be6193614e691d3bc3ee3704d4f8949ea2e;
+    uint256 internal constant IC5_X = 0x04b887a3fc51380c5e33c950932e17730b18ff8e833b2e6af5f7ff467127408e;
+    uint256 internal constant IC5_Y = 0x0636cbe361b97d025a54f0b89769e9427cbc74361d2aa22c3aabe9db0c698c29;
+    uint256 internal constant IC6_X = 0x20fa081ab39ef120ef1dce308c38e3eba1fbb92eed56513bb241a06d79e0747c;
+    uint256 internal constant IC6_Y = 0x0f00fcbdff022a2bc80f9cbcdbaa2ce27e80595129d588b1d33dc0e08d24ca95;
+    uint256 internal constant IC7_X = 0x214a8c81110077d9e97624074d67457f2c56eeb86c53f4e20fd93b17ae275f84;
+    uint256 internal constant IC7_Y = 0x09cdf578fd7b692494b9b7449fa1d8f45f4e98c33870b8bb3d4a23d507ee05bc;
+    uint256 internal constant IC8_X = 0x101690539d81b3b14a52488ccf2483d4ab407ba22718e48c7223b936479dbf6b;
+    uint256 internal constant IC8_Y = 0x17ffce3c0a904aa82637bac9c9fc59f623566b57dc2050bc27ea1b12d14dd1f3;
+    uint256 internal constant IC9_X = 0x20adf94df0a7fffd164d7f9ec6ed29a5c79854339fae0a4f74fbd1ab8a72f3ae;
+    uint256 internal constant IC9_Y = 0x2345a5775ddbcac4589d56e8850531f8eb9b4692e5b42121fdd4f79b65f7d347;
 
     /// @notice True iff 1 <= n <= MAX_BATCH, inputs.length == n, and every proofs[i] is a
     ///         valid proof for inputs[i]; otherwise false, never a revert (for calldata
@@ -64,7 +66,7 @@ contract AccessBatchVerifier {
     ///      rho_i = (uint256(keccak256(seed ‖ i)) >> 128) | (1 << 127): 128 bits, never 0.
     function verifyBatch(
         uint256[8][] calldata proofs,
-        uint256[8][] calldata inputs
+        uint256[9][] calldata inputs
     ) external view returns (bool ok) {
         uint256 n = proofs.length;
         if (n == 0 || n > MAX_BATCH || inputs.length != n) return false;
@@ -143,6 +145,7 @@ contract AccessBatchVerifier {
                 mulAdd(m, IC6_X, IC6_Y, mload(add(sums, 0xc0)))
                 mulAdd(m, IC7_X, IC7_Y, mload(add(sums, 0xe0)))
                 mulAdd(m, IC8_X, IC8_Y, mload(add(sums, 0x100)))
+                mulAdd(m, IC9_X, IC9_Y, mload(add(sums, 0x120)))
             }
             // Pairs n..n+2 at q: ((sum rho) * alpha, beta), (L, gamma), (sum rho_i * C_i, delta).
             function fixedPairs(q, m, sums) {

@@ -4,7 +4,7 @@
 pragma solidity 0.8.28;
 
 /// @title Settle1Verifier
-/// @notice Groth16 verifier over BN254 with 3 public inputs.
+/// @notice Groth16 verifier over BN254 with 5 public inputs.
 /// @dev Returns false for an invalid proof AND when a precompile runs out of gas:
 ///      a caller that moves value must `require(verifyProof(...))`.
 contract Settle1Verifier {
@@ -12,7 +12,7 @@ contract Settle1Verifier {
     uint256 internal constant R = 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001;
     /// The BN254 base field prime: proof coordinates must be below it.
     uint256 internal constant P = 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47;
-    uint256 internal constant PUBLIC_INPUTS = 3;
+    uint256 internal constant PUBLIC_INPUTS = 5;
 
     // Verifying key. G2 points in EIP-197 order: X1 = x.c1, X0 = x.c0 (imaginary first).
     uint256 internal constant ALPHA_X = 0x20b2e2bf20e91ebe4ca030b5a17eba5b24b30928e30e7f0938e94602db264148;
@@ -29,14 +29,18 @@ contract Settle1Verifier {
     uint256 internal constant DELTA_X0 = 0x1f905b1cf1e8de35c02419c0553cc51417fab0a7f699faaebdbbed849542cc8f;
     uint256 internal constant DELTA_Y1 = 0x14c7c6c814e1e7019738c43415b97304996e011b2a5c0f4fcd5d4f9a3d0d4957;
     uint256 internal constant DELTA_Y0 = 0x2d68e8ee9a676bcfab9ef04e2823c02d419add87c1e6673d1f2057d1d1f37dff;
-    uint256 internal constant IC0_X = 0x0b1640ccd90466734161d5d8a3db9be5a2a03ee8cd4b631db3c1684d1b696eb5;
-    uint256 internal constant IC0_Y = 0x2bab57bfdcf02686fc5849195dc141afda138d8426c3c61db7494c9a0b7e3b78;
-    uint256 internal constant IC1_X = 0x162e5d2721b36f2145c9e0c4e15d7de8bc5241c10dc2f02b1910c30f108a7eca;
-    uint256 internal constant IC1_Y = 0x22c44e8d5d484db7886e979c364b6725e6976e15b2396d9ec612879364b4aa73;
-    uint256 internal constant IC2_X = 0x2a2ebe098779f89c53ebde4b98a0b5b43ef8224345d285a7b7e41ccdcdb2d52c;
-    uint256 internal constant IC2_Y = 0x2128d4bf368ba314a8e27e77e6d0d16f55f446e7d5688e11815cf6851e01a9ff;
-    uint256 internal constant IC3_X = 0x10561308c875ebdbf760175600d74710d2d8cc470654ea245c07cdb65a1b7a13;
-    uint256 internal constant IC3_Y = 0x17a436acbeabcf519db57bd7b10f6e55015737cbf1554c1833d371b0524e3f1a;
+    uint256 internal constant IC0_X = 0x0cbbad518b571a8bf0a4888ea1c8bc50fc8ed79e27418b09d1443f35bfe24b85;
+    uint256 internal constant IC0_Y = 0x2c0b50f27d43c0f2951bf0056298198602a3ede529882a14b8948d2292afcb95;
+    uint256 internal constant IC1_X = 0x29832f082ed3099cda3f7536acde313cae06f14aac31f8cd2c5eeb900d35347d;
+    uint256 internal constant IC1_Y = 0x1f42130984e5e842509c6b94182c01d2af3f2cbd4456651006d84efb0d4fa853;
+    uint256 internal constant IC2_X = 0x1158de751cbff3a1e98624170a3ad8770268a9f5934b84efe263d1b1fd3558b2;
+    uint256 internal constant IC2_Y = 0x184c11d59a9d7976aace140852c80270aacd6a66284a183d1e6d7857fa0ccb87;
+    uint256 internal constant IC3_X = 0x233602427196fa9178f9441a1dae4e903b5d470bad3975d0e36a23fa5a608b5f;
+    uint256 internal constant IC3_Y = 0x2ef93ceaddb2835a665d661ace715d0442382899037eb0437a4e9236ea2aaa42;
+    uint256 internal constant IC4_X = 0x0f42c815d75769d8cb608901ebd8d4b2f7290655c7e451fb1706e4448abb7db9;
+    uint256 internal constant IC4_Y = 0x03ceb740eaa710b01b9fd1c2dc6206294c88dd704d6c0240ff7903af157dda9b;
+    uint256 internal constant IC5_X = 0x1aa4b74d58d8fb02dcbfda62e17ad29617b51b651c522a80abdb7c8947d55492;
+    uint256 internal constant IC5_Y = 0x27939171a16ceac710ab447b422e5b32814febf3a82054495f8bffdcb03ef2c1;
 
     /// @notice True iff (a, b, c) is a valid proof for `input`.
     /// @param b G2 in EIP-197 order: [[x.c1, x.c0], [y.c1, y.c0]].
@@ -44,7 +48,7 @@ contract Settle1Verifier {
         uint256[2] calldata a,
         uint256[2][2] calldata b,
         uint256[2] calldata c,
-        uint256[3] calldata input
+        uint256[5] calldata input
     ) public view returns (bool ok) {
         // Canonical public inputs: without this, input[i] + r verifies too.
         for (uint256 i = 0; i < PUBLIC_INPUTS; ++i) {
@@ -74,6 +78,16 @@ contract Settle1Verifier {
             mstore(add(m, 0x40), IC3_X)
             mstore(add(m, 0x60), IC3_Y)
             mstore(add(m, 0x80), calldataload(add(input, 0x40)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC4_X)
+            mstore(add(m, 0x60), IC4_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x60)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC5_X)
+            mstore(add(m, 0x60), IC5_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x80)))
             ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
             ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
             // e(-A, B) * e(alpha, beta) * e(vk_x, gamma) * e(C, delta) == 1 (ecPairing 0x08).

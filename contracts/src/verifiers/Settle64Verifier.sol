@@ -4,7 +4,7 @@
 pragma solidity 0.8.28;
 
 /// @title Settle64Verifier
-/// @notice Groth16 verifier over BN254 with 3 public inputs.
+/// @notice Groth16 verifier over BN254 with 131 public inputs.
 /// @dev Returns false for an invalid proof AND when a precompile runs out of gas:
 ///      a caller that moves value must `require(verifyProof(...))`.
 contract Settle64Verifier {
@@ -12,7 +12,7 @@ contract Settle64Verifier {
     uint256 internal constant R = 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001;
     /// The BN254 base field prime: proof coordinates must be below it.
     uint256 internal constant P = 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47;
-    uint256 internal constant PUBLIC_INPUTS = 3;
+    uint256 internal constant PUBLIC_INPUTS = 131;
 
     // Verifying key. G2 points in EIP-197 order: X1 = x.c1, X0 = x.c0 (imaginary first).
     uint256 internal constant ALPHA_X = 0x105d60e8ad1a9caa909a8fc29b5c08a7d070ad711f3b3f06833512f879d76ac1;
@@ -29,14 +29,270 @@ contract Settle64Verifier {
     uint256 internal constant DELTA_X0 = 0x186793ed58844d4717c99b944406a017190b01444d2122d04505259af89b654b;
     uint256 internal constant DELTA_Y1 = 0x1ab0f9a0c6129b8bff00861c347d8f6e60fc85903bf7dd65029ec137efb9a854;
     uint256 internal constant DELTA_Y0 = 0x0e2018c1940dcf4e718968697f3f8ed75b95e5ad981d36a004d0bc02c2323c56;
-    uint256 internal constant IC0_X = 0x2867e3246fc22a61e166041bc630a8fa661b86e598e03be8d01ea086eaccbed7;
-    uint256 internal constant IC0_Y = 0x1a64c2eaea29ebf7d737a3d24f904b44bb679d622721f853c2675563c9c69cd9;
-    uint256 internal constant IC1_X = 0x1c36dedf25ea5a0770a1a785e5ff4fe42610ac85dce990766ad961eb1f49d6e1;
-    uint256 internal constant IC1_Y = 0x2e7fee18e7165294e879fad86107247f6fb68f0585f68cfbc5a0a2714e0adb27;
-    uint256 internal constant IC2_X = 0x0fb68abe5b22efbdb213b9d4910ac2b4140cb8e93846fe92c81d4129db945475;
-    uint256 internal constant IC2_Y = 0x2f393e1950171256799e04b38637ba61ec886578c3e3c8852990d62b465d5e1c;
-    uint256 internal constant IC3_X = 0x111e8d23ef60c8c4a59ba79554670b50e701b9c5a5d7bf07b33d237450374e93;
-    uint256 internal constant IC3_Y = 0x06d8291e1c2646b0beafa43dc516c927a7b458233d27c118228a7d0c94e418ca;
+    uint256 internal constant IC0_X = 0x069392a1ab7455b648c96a2bc6dea0ed078ac363920a76bf320a74976ea781f8;
+    uint256 internal constant IC0_Y = 0x0ce4b34f1c5f0dac27fc4c9c778460a44b3a33d0dd6da680a72ceb673354830f;
+    uint256 internal constant IC1_X = 0x25bbc1704cafd0584c040298d1be4c2a6d24961d224797fa70fe3f91ae75fd30;
+    uint256 internal constant IC1_Y = 0x051a89fcf23600976c82a857d154f38e11a77b7e55d9d79b34988d4eafb24d48;
+    uint256 internal constant IC2_X = 0x0035941bb2ae0b674c365763ba4608be95c1283de784d54e1fecf275a2144eb1;
+    uint256 internal constant IC2_Y = 0x2b3de2d7c5d247471b0e4558dc68b4c6b3fb6605221d5702be857bcafbf1ad1c;
+    uint256 internal constant IC3_X = 0x182d73e9aaad00365afb37f629083893c62724218e5d23ac4158becb3f47cacf;
+    uint256 internal constant IC3_Y = 0x00fa8d322866ecd3745f17917b5c19273f058658e2f9a8e8529caf3f116280e6;
+    uint256 internal constant IC4_X = 0x1c4eb0ddc04db2a0fa309b5e995131ea6f1e2a4153697e7eb822d27778cbdcde;
+    uint256 internal constant IC4_Y = 0x01fb19ed2e75a8472d8783cfa974ae0bae4de297e16ae428a77e46816a54e267;
+    uint256 internal constant IC5_X = 0x2d6a9ba0d5a14bfc345df76476a1664e9dd04f8888cf53f63464ca529c1f937d;
+    uint256 internal constant IC5_Y = 0x13b42b2ef9103016db64ae85800dd59548b2753210560267edd6d6d34ac1c447;
+    uint256 internal constant IC6_X = 0x1d1224d995b14c5d104af37b54d5cb4e3b9284a240768c09431266d9224b5204;
+    uint256 internal constant IC6_Y = 0x2c9fd7e283d21d8ee43855437cbc5e4aeb206c79433ba7a337792dcea74954e2;
+    uint256 internal constant IC7_X = 0x110388a5fe979087d7bcff0a1b14010792ea906a2ca67423bb708e07e0e44aed;
+    uint256 internal constant IC7_Y = 0x0b7d433b37babd40a69baeb0a0b6f0b157e5265a2a9d28a94dbcc70143c829b6;
+    uint256 internal constant IC8_X = 0x102504490db13aed5d748308dc97c2a34547d6611bb2802199078b630eb6f79d;
+    uint256 internal constant IC8_Y = 0x075e225f3494f144d5e58d2c0d0b2692882ffa09e966b77ff7dc4b9ed03455af;
+    uint256 internal constant IC9_X = 0x29057f9b6276a5c03bd4a9bc6a69f8f79eb7ec961dd7146320ebd6fffb8636f4;
+    uint256 internal constant IC9_Y = 0x08b39285b376f38499cdaaf8fafb154ead63608dc5202f3d73292452b700d723;
+    uint256 internal constant IC10_X = 0x230c8f5a7c57b1040b4bb4a49a80e1d68b067245487ce88b04a21a23c0b8c815;
+    uint256 internal constant IC10_Y = 0x182984f1886bb5773d29b307fa8132f6bcd0d5e2a739c868ad11c51c7fac4e0a;
+    uint256 internal constant IC11_X = 0x02bd47febaa50bdc18f8b088c6cef5c5fa0cc7f15966177b338d1ce6eb6b721c;
+    uint256 internal constant IC11_Y = 0x15d63e970670d0089771410b3f62eaf3cdaf5d5f1e08871462d4d404af1911e3;
+    uint256 internal constant IC12_X = 0x215ac64eabf511d935f39af86f48852e67aa6e4bf4711df679b33b2dcf8d3ad9;
+    uint256 internal constant IC12_Y = 0x00eee7585851554bb0b7c9666024e46f846e6fb67c6bd1952cb7d0bbfb938f7d;
+    uint256 internal constant IC13_X = 0x097a7ee159979179de1857d90ed716fa1f51922c329df4db0e8188349ca2fcf6;
+    uint256 internal constant IC13_Y = 0x0b69edac4269bc61d770cc4040fbf767dd99a4bcbbcd885db742a01c955ca746;
+    uint256 internal constant IC14_X = 0x0a34ec6392b47ecd862e65bc2bc104c60ca8d3c46ad5f9d674500083ea6c93ce;
+    uint256 internal constant IC14_Y = 0x039083e1b8b2554a2e0e4ba50acadc5ce6a13f071102dff274667db2c92c5269;
+    uint256 internal constant IC15_X = 0x2cea11ab2dfef4a58dc39898410e559e2d8d3593558bca1c0b4ac00a6e121dfa;
+    uint256 internal constant IC15_Y = 0x0ecfa9528b997979efedf2b14f72bab1cf6edcd531e5138a95ee6d8ec2ba5918;
+    uint256 internal constant IC16_X = 0x12c9c7e782b7d1e9a45bbfbe94728448fbf48287620729aef698bbe90588f779;
+    uint256 internal constant IC16_Y = 0x216ec409407d4154a5b7122cc66bd901ef75b25f6a8f9eadc76c80be18dc9c4b;
+    uint256 internal constant IC17_X = 0x1042e1301ad50be72b85313977bba23351a6a03ac9fe7ddff1a7fe9f950b07aa;
+    uint256 internal constant IC17_Y = 0x15d15340e6809df83a0c9274e9fc407ba08fc28c1a8b0c9ce6224c13f9cf6b06;
+    uint256 internal constant IC18_X = 0x270867e01013d40b8257fbc8ffdf8e88d68f66d34423e2afd997b9e314e6ec66;
+    uint256 internal constant IC18_Y = 0x26ed6f3f7980bc95af701136bb90bf01582665943e66db3029f6ad51d821c529;
+    uint256 internal constant IC19_X = 0x095cbc15b34fd87762ada9dd6d77e446454dc8d4bb57d1c1857a3432a1bcdfb1;
+    uint256 internal constant IC19_Y = 0x263750f68d04eead42c470c7bb8c9a39d94cb963f585b28853874b0c47e89852;
+    uint256 internal constant IC20_X = 0x1ab8d2a9a7ad2f98b7acf994e5a98ce667ab05af215a32dd3b34e86ebdc843cf;
+    uint256 internal constant IC20_Y = 0x08ba98a85b17222707f8d17b71be7cd605a937bef7e7207dec8ac135e369c8cd;
+    uint256 internal constant IC21_X = 0x125d7d65952874ebecc892496b974517593c569d332982d520a2c12a11e9c063;
+    uint256 internal constant IC21_Y = 0x17bd0bec77593f2c378c044704da7aed880d95710096adb4309c371f85a67099;
+    uint256 internal constant IC22_X = 0x1b43b664e8e82aebb3e4e8a0a045adbf1a8d39d102fafee1895753653da3254f;
+    uint256 internal constant IC22_Y = 0x17a825952471588f0787b1c46f114bd63a18cb115be104b5f215f2285af580da;
+    uint256 internal constant IC23_X = 0x24257fd4279bd24e626cbebb3a8e332795631489343d07ecc88068fc4ff1a008;
+    uint256 internal constant IC23_Y = 0x131407b79fa1ad4344557a0ce6b37ffb236d9dcee17677de9cb4eafb9f2a4b68;
+    uint256 internal constant IC24_X = 0x0befbe833a1b7c41b49d5a3f17344695ae345430bb3edc12459d5b8212eb3881;
+    uint256 internal constant IC24_Y = 0x0c1fdafe59fa28e622b5f5091190b50c0d32b71adb0995503d469f69215f4960;
+    uint256 internal constant IC25_X = 0x2bff00ec1578fee66cac4da91bcf9751db614cb8973ef44374eb73cb6d720018;
+    uint256 internal constant IC25_Y = 0x0aa2b58b6d2cb98bf1b4b6e8abcf7da03106548d92f76471b80d286b0a6716a6;
+    uint256 internal constant IC26_X = 0x2dffa2def7f6554b2f1d1de6bd2e5aec985b978f974b170dc26402ca764656ca;
+    uint256 internal constant IC26_Y = 0x2c8402975ad60044fba50662f5abec15822b8a4eaeb086af019290a2cc40a190;
+    uint256 internal constant IC27_X = 0x2e6b0289aff4bf2a46b8075f9b344f0c74c4ba3d84ee960335613bf5f010002a;
+    uint256 internal constant IC27_Y = 0x10d05493798e1a9df0871a9b9d6013e390f298b9938250ccfd2de733ece81b68;
+    uint256 internal constant IC28_X = 0x1ef0933f2a786bfdc2bc3b2104c288bb87a795714050a9b401e75fdfdd55d045;
+    uint256 internal constant IC28_Y = 0x0ceb97e03eff3d557ea689ee50d70d2928d1663c3fa07303f7098ae45c8dfb32;
+    uint256 internal constant IC29_X = 0x2b3182bb95e024f63e31b75f2986b81fc8feca47da69849522968ad42a7168d1;
+    uint256 internal constant IC29_Y = 0x2d2862d981218fb65a21841e2b20e88a90d24f3441a4a000f6ea0e9a096cc834;
+    uint256 internal constant IC30_X = 0x2a74efbafa27b84df5a32a1644b999f45d45526a98fb96847d821cc7e36a409a;
+    uint256 internal constant IC30_Y = 0x01a773d3e5658c8f7228ef223023c3c6bc65e64e19bdf1f38347341c789fa4e4;
+    uint256 internal constant IC31_X = 0x260f8e50f50697ddabf884eabf11ce9da5fe0133016e6a6dfbf63b201bf51c33;
+    uint256 internal constant IC31_Y = 0x06c8fa1e4aa5c38c851387ee451abc88cb7d37b15cfaabcbd7bff2d4cc3aba36;
+    uint256 internal constant IC32_X = 0x04ed501ef4917dd0b99bb1445318334ad5fac1343f86aa1458131141b857240e;
+    uint256 internal constant IC32_Y = 0x24cb606aec51a9ebe062c19bd35ea3b92f2636303e757644284f76e53aaf8bc5;
+    uint256 internal constant IC33_X = 0x1be2530825256ec18be8141aa56775feec2f850f91e0245dda090450150eeaac;
+    uint256 internal constant IC33_Y = 0x2ca6639066a2713fe6c542ae5e3ef1c90bc247b4b8a8adf819cea21c16cab571;
+    uint256 internal constant IC34_X = 0x23d086f36b349cde864e25acb29c79c8c37ac0f8295d500161c1c3c4b1e4481c;
+    uint256 internal constant IC34_Y = 0x26b24953308dd1f058724fe8aa58c40d0d4746540987a673c5bb8d3a2d2e278a;
+    uint256 internal constant IC35_X = 0x284c531294ded8dfb92d89cb16686fe0fbe0d598ca069159a7da23fcbb2854d3;
+    uint256 internal constant IC35_Y = 0x14fb524d9c01794c41d44daec751afa78279e6ba6996cdc9702d6a8b4feac5c3;
+    uint256 internal constant IC36_X = 0x25b28a17cd91eb3263d3b5de14e744b957b0b961a31b1e0603760b6dc3ede520;
+    uint256 internal constant IC36_Y = 0x2fb573d097cc5a9ed8bf48bb3d5ee6384d2abd3cbaec8c84c9dba94cc5a1218e;
+    uint256 internal constant IC37_X = 0x1870f6997903e196616891092a7d509edf8c0b492289eadf7a1fba01846c4bf1;
+    uint256 internal constant IC37_Y = 0x2edcf61b58b9dcfba821646009af62af613ced6b79d6bc46ae5b76aaf10794d4;
+    uint256 internal constant IC38_X = 0x2e1e37d1fc56ad775a39f51681d6589a1223a29418818440e30243e8e8993fa5;
+    uint256 internal constant IC38_Y = 0x2a8c91fad8474a4073817cccde448955dd8ef6199dd885fc519e180fb13a1831;
+    uint256 internal constant IC39_X = 0x282134db60d7bff257157724cc1e4b96147cedcaf82fd26a8902d6b4c1f24874;
+    uint256 internal constant IC39_Y = 0x2a609da1c385c4b2c393a46fa34158db17d495fbbaabf3c620b49a5aba4a4420;
+    uint256 internal constant IC40_X = 0x13cffff298bc9cfb3e7232d2a2446202fe48d9a865349bac75858ff2decd2897;
+    uint256 internal constant IC40_Y = 0x014ac9a3fdbc870bd67d95d8f62da56dfad253974ed1ed1b3a2329cc56888836;
+    uint256 internal constant IC41_X = 0x0ab5027e8187868c774c23a5f970d0b66ab8cb607680f2c792a0ea045d1a327b;
+    uint256 internal constant IC41_Y = 0x0ecfa4df04bc69ab009c17c728bb3b355264445bb2bbfb6f5412e9c433c0338c;
+    uint256 internal constant IC42_X = 0x18e49d665b3f3271f72b557bf534960e7a0ba701801c95e7b444188ea1ec0fdc;
+    uint256 internal constant IC42_Y = 0x283efffd4317248c70dae24b6f8507b0621a5cfe768395977dd9fa934367498e;
+    uint256 internal constant IC43_X = 0x1ea6d9a91622a260734f3ebe139e9ed92dc0a04b42651b7ef58cab3dc68b33aa;
+    uint256 internal constant IC43_Y = 0x07a5e663655893e1025f1d3270849803945aeddef8bd40d811b8b2e7c165b851;
+    uint256 internal constant IC44_X = 0x1b898f87b3a2a25ce95378b6eceede88143903c1a68440d370178816368137aa;
+    uint256 internal constant IC44_Y = 0x061e88bba83af5985241a63abdf49d28b55ebfe1171bdf29b47f1682516f410a;
+    uint256 internal constant IC45_X = 0x1b9a082496799f964ec614db0dc43a3d4cd444d86a21e4c6d5e376e1e0bdad89;
+    uint256 internal constant IC45_Y = 0x24b0be9de4cda6a263a75e16b3bf863ed1c48f717fb7ef1d42eac966611f5cf3;
+    uint256 internal constant IC46_X = 0x17a7b7bb292f4f072078d7837104bc01797c0c4addbc8979e676d9b2f0285f2c;
+    uint256 internal constant IC46_Y = 0x17e9fe27d675bd16c8df179fd4857fce0399cec6db0ea141e65897cb7a8dc908;
+    uint256 internal constant IC47_X = 0x24e366b519ef24a38454d1c8718d18b41d7c16e6fc0402dbfe724129654dc7a8;
+    uint256 internal constant IC47_Y = 0x26235e245fec88fc1b75b5e7415beeb4b42b7a535689f157091064b8446e671f;
+    uint256 internal constant IC48_X = 0x162958c0b048cadad8d9ffc8834c9a8c6b68d533f5585673de87ddaff8db3c2e;
+    uint256 internal constant IC48_Y = 0x2c792a8cb783930e087d994f6a65591e858b557958c0e5852115caf64e9189cb;
+    uint256 internal constant IC49_X = 0x17da5524638a8e2bb485806c5ea65b97c4d7010c39823c5c5e3ebdc6cf1d927a;
+    uint256 internal constant IC49_Y = 0x1241a42bb0a3ddd8bbd0ade4a23bc768ee7dbcb3624aae1156ab67eacabfb26c;
+    uint256 internal constant IC50_X = 0x2420e26764da8fafb16261eec9542c753c153ca9a6dab18e573fc44d3958a627;
+    uint256 internal constant IC50_Y = 0x091f0584fb8d329108f9de8eaea36530459141454b4df7fb995f453c3aa34788;
+    uint256 internal constant IC51_X = 0x0e66b184c6223a2d4adb6dc52ccd1f40616a9037603c039d5c99eb6a482c80e7;
+    uint256 internal constant IC51_Y = 0x252e23ca7f268298e365461fdcb739cc281c8ae86183e4e9650343f2d6d64e71;
+    uint256 internal constant IC52_X = 0x17adc38e69ac7d53aa8f22d231a94428bbe6a43d4c4ea626b6a6923409b673ca;
+    uint256 internal constant IC52_Y = 0x1448b46359307e628b949016b885c80a8df29a808a6e855dfb72b978fb9d475f;
+    uint256 internal constant IC53_X = 0x033d37e9d48919c5c86f0e07bcd86fb5f3ba716feb91e678ff4661b73aed5540;
+    uint256 internal constant IC53_Y = 0x08489f1fe9c78d050db214aa1329d38658210e4dd0a5a3f2c91e140e0aeb56dd;
+    uint256 internal constant IC54_X = 0x15819aa2f7c949b913cc1f96d60476027cb679f321462655396aa624877bc90c;
+    uint256 internal constant IC54_Y = 0x29ab91991abdf15dc6e89d8930478d1b61b8654bdd690647d523dd6c91781c92;
+    uint256 internal constant IC55_X = 0x197638ce6b0aa2cb8dd9321cfce03cc8758f74d5735c63bb803ccdca969c66b4;
+    uint256 internal constant IC55_Y = 0x2729ff4e15581e452571a38215e242af86381cdf2272fb15eced744d8723ca94;
+    uint256 internal constant IC56_X = 0x106fffd920aee28680d131445298ea5b38bc66090c5b7a7555a5e8e486a12638;
+    uint256 internal constant IC56_Y = 0x040073cb049a859035285e749f9efb7c2eb16371649bfad028d034f09bc36ac6;
+    uint256 internal constant IC57_X = 0x1e8d8852b08b01694ef8782c2ab1d21dafe4cbfc6d6c05dc078092a76c53af20;
+    uint256 internal constant IC57_Y = 0x0da9552c7fdcb9545abaad629c82be78024f304282d453832c883593e5b73f85;
+    uint256 internal constant IC58_X = 0x27dd66c035f25860e6807a3a481d8881e906ef28ac0a2a9627c92a92c4fadb02;
+    uint256 internal constant IC58_Y = 0x0506c899a9f0d669433a3f82e39ee803c5e54026e8021f511ddcb61938836308;
+    uint256 internal constant IC59_X = 0x2d9f54c7fd55bfdcb34a5a8d0b184ee6e3a19771f3f73b4b876a907b58985b38;
+    uint256 internal constant IC59_Y = 0x27eba8b8ecb04688c0d01d956e011148f940944e962b218960f0311fdbdcf98f;
+    uint256 internal constant IC60_X = 0x22c1841baa0e57586bf989d6044b9dc9a6abbca50bee13e0b408a47cb14e073c;
+    uint256 internal constant IC60_Y = 0x1f8f013c4fab4232882e64a33f9f4636ac0a725c040439064db157e7fd383c70;
+    uint256 internal constant IC61_X = 0x00ddbe2da30808b69404780682fc7ff898a4034bc70269a28a7d7032cd0e2325;
+    uint256 internal constant IC61_Y = 0x053bec224c2faa14f4ff853589fe58d360e8e1cf48f53d87018a5e22d4cb3bc1;
+    uint256 internal constant IC62_X = 0x1b06931bcf179472b2eee46a4366a50eb6c7fbf019a086ff24f796ee63a3a6ce;
+    uint256 internal constant IC62_Y = 0x18a36f8159ab76e379d050d20911059e75c0b97b69ff0e7a783f95cfb7dbed0e;
+    uint256 internal constant IC63_X = 0x15814a25f157934f558b21f47747fdf86bc051ab0afcb7812e8d9591fe566350;
+    uint256 internal constant IC63_Y = 0x20062f30b14d890d71854a45d4129380818efbed520b35005f1583cc81813909;
+    uint256 internal constant IC64_X = 0x1675430d7e564d9d6a8dd4b1176b2203326a3a8a3b359cc55079b607b313f83d;
+    uint256 internal constant IC64_Y = 0x0081f5b859c16ba0dbded00929f19f45f69f104b31136418f7168ee9d618ea8e;
+    uint256 internal constant IC65_X = 0x287599ca64df51f315fdd051f44d3a51bbd5ebe706073adb94c1de42ff79fe8d;
+    uint256 internal constant IC65_Y = 0x2aa0d8b3080557bd0524aec1a6b420f50e7c0e24d7e011b93d9ff7755d2122fd;
+    uint256 internal constant IC66_X = 0x0c189ec4120c80b222724f88093eb20a839f8d8594bb05a2e29769f2727f35fe;
+    uint256 internal constant IC66_Y = 0x20e9dcf08e5e254731a51b4410f96946ca92b44f784fa0c04af218a1011b807f;
+    uint256 internal constant IC67_X = 0x150b406e436c69b66e30f80cb5a87bbee8683a095f04227bf92ed0ab067472be;
+    uint256 internal constant IC67_Y = 0x17a07d1d5dc23892154c580632c672b3a8ad7d07d2539ae688b67653be5ab499;
+    uint256 internal constant IC68_X = 0x1f1bdc62be20abd65380edc25d4905005b79dacca4928b45d7551fd20ca313b8;
+    uint256 internal constant IC68_Y = 0x11d44e14cbc4e8201fd93751cc7c74f66a022cabc327bcd3aeaa9d5898f29693;
+    uint256 internal constant IC69_X = 0x11fa99fea79aadf6bc900c8dc687b6d5448330780c351869ce3c3802904dbb80;
+    uint256 internal constant IC69_Y = 0x0fd291fb57a42964ce88de69bfdd20c324f35f222f48b7ccc31fe228ca7cba8c;
+    uint256 internal constant IC70_X = 0x18a5bd09cec2a49d78d0e3e5594214343ae73add97ba42d743e44604af5da5aa;
+    uint256 internal constant IC70_Y = 0x20183f4bef19697aa769c88d61af001f70210a8f8e430de61b5c347a20088504;
+    uint256 internal constant IC71_X = 0x1574a5eba59085545ea5b3d6f6c8126d34ccd92d7e2335b8784af0b83b7565a8;
+    uint256 internal constant IC71_Y = 0x2f8b71f360b57c5eebf10a8cff7abfcfc61c4b27f238e4545bd34d09255892c1;
+    uint256 internal constant IC72_X = 0x24033f2a0caf4ba83863c53531c2d9234929e7520bd413c12bdec45fcb2078b2;
+    uint256 internal constant IC72_Y = 0x2d4da0bcc88873b840b2ce7a1e971ce6842f82c9fe3a802bfd0636bec409b3d5;
+    uint256 internal constant IC73_X = 0x177483ad3529dbde122d00f71931862bc0316e8bf8d9ecbc31ada22618c4542a;
+    uint256 internal constant IC73_Y = 0x141d76660ff71947159fdec0dff3b4e3339b470614aa442b084eb8bda34685e0;
+    uint256 internal constant IC74_X = 0x2c9322896e4726223a420d8d844dc2d1e12950b4ecd370b4eba0b1a87e86df95;
+    uint256 internal constant IC74_Y = 0x2dcecfe4ab755366f7f395de3727af35ab1e4ab658000c5ef70ee9d30c93ab89;
+    uint256 internal constant IC75_X = 0x0f2a4675dd74e894c128e77871b939afa4b77c83650409abe2c2438ac6bbae32;
+    uint256 internal constant IC75_Y = 0x1666f46a2bb8f187dfd0401c3eb72c76a271486ed500713263679762927d0525;
+    uint256 internal constant IC76_X = 0x17d7533883223e72757cf8ab2b9733f0bcb4d5b3f981e0e41d9598847b41905d;
+    uint256 internal constant IC76_Y = 0x1bf0080ef4a1ed738dc335f7ce61dc555dbabb93acd4e8dd7952c8f1654e0aff;
+    uint256 internal constant IC77_X = 0x18156b134649c5730919e147f670b800c8b396690c510b2e78b89b654e83844f;
+    uint256 internal constant IC77_Y = 0x29aa3ed08a61e42cb7bbfdfa1225b6d0d572ba11cc2fbe51e62c19f7b1ad710c;
+    uint256 internal constant IC78_X = 0x00a51791eb3d0f6b9a3834ea02ee26a89397adc4df7bc2eff5f83552525b0935;
+    uint256 internal constant IC78_Y = 0x1216eaffb6ffde166f3fea7af95ef9488e3b30e9e679a8d0915b3de5aec51637;
+    uint256 internal constant IC79_X = 0x010ddfca93cd2a031cbfe4c0dfa3db327a3a6877b9433f845bf23d4b053f6e55;
+    uint256 internal constant IC79_Y = 0x2c9e6e08e451f6e9baa788f84fbc3d8a5f22bca36e33d7f737063e5790eb55eb;
+    uint256 internal constant IC80_X = 0x2dadc82c20897de8f263591e54ef216f289785c2e0f5f30bd4383ee51159a571;
+    uint256 internal constant IC80_Y = 0x199e2bc2cc67a41e5bac987bc91b603a2a107ebde1390da949fd39c11abbb09d;
+    uint256 internal constant IC81_X = 0x00ad3f634be86603c67cd6c548566e09bf1c17722cf3d641a068015349825083;
+    uint256 internal constant IC81_Y = 0x25185802088d28d7b96eee3210b39399946a2129fb5c2382aa3db95c42f6e8ee;
+    uint256 internal constant IC82_X = 0x15d13818f7a53c765f7ae3a552893cbe98e1f3bb2486c82c08f85b89dc306fcf;
+    uint256 internal constant IC82_Y = 0x303db90596bfd2c138273452418f588d5951ed691da8c5991b9b4865486d164d;
+    uint256 internal constant IC83_X = 0x13116aedda05eb38513d0519b45451f042ff4448c9d5c5226371ce133936ed9c;
+    uint256 internal constant IC83_Y = 0x1757c6cda65ebb20e18e193772f1b1903fcdd3473fe3f9804e70acd3d01ccbf3;
+    uint256 internal constant IC84_X = 0x1664a9de9aa2766d681f11e571390c354087ec7984d3c08f24de1028ae995710;
+    uint256 internal constant IC84_Y = 0x02a555bf82e5e59915ab54f1363a39940becb11dac31c95d094d6874501c08fc;
+    uint256 internal constant IC85_X = 0x02d49d94157158d7f5d504aebeb4d8246f6c3218cd7773105a769948e6330a8d;
+    uint256 internal constant IC85_Y = 0x17e71d21ae7f0926e27782d9f4ec0d9bc0d3092ffb1c72bbd9db67888f31faed;
+    uint256 internal constant IC86_X = 0x2d7b7c054f67560800a8bef80aa97744030421bca9ced65ccc4d7ce5cf07628a;
+    uint256 internal constant IC86_Y = 0x0cd06947b4062a614e9954c70ba50979d0b70a917eebcaf4e305b432b4f10859;
+    uint256 internal constant IC87_X = 0x1da9ce00ca1c79cb766e5414c5a861da39b173f4a3bbb1a5e5e2961bb21dfb96;
+    uint256 internal constant IC87_Y = 0x0d91593b00a97eda4961991ac5aff8956f48c360953553d2c4eb1afaa73677d8;
+    uint256 internal constant IC88_X = 0x0e774d521a7929a37a54cdb34a3edacd58fb252fe76636caf54fc9230b0ca93a;
+    uint256 internal constant IC88_Y = 0x20cad33d98752eae5733018e88eb0b645dfd3a8d589ed8ef2629317da3f69851;
+    uint256 internal constant IC89_X = 0x1517b009478ce2ece41b682479d63983dd0f5cf0872c1dd1294ea6cc5b35071f;
+    uint256 internal constant IC89_Y = 0x066642ef754394c0ba698e05356ea330051880b2ba4b014b7cb4039115f4e0d6;
+    uint256 internal constant IC90_X = 0x2197a5d8526d14b8b71b37ec12f1d0bd5f82c7c8e89f2f524bcc8983382149bf;
+    uint256 internal constant IC90_Y = 0x019acf0290d8033464f8e531d756840dfb1bda408d88edc86a620f466e4518f8;
+    uint256 internal constant IC91_X = 0x16b6530ac3e57424c3ec99fad087022c38610834b60a999279d61c9fd85f75c8;
+    uint256 internal constant IC91_Y = 0x09691e094c549c0c2b98c436610370f2d9380bfc077651c54087ab8a3c3588a6;
+    uint256 internal constant IC92_X = 0x01dc1242c693fecbb89fe94aa34d45e3dce8db52dc2f9abdbecf068dff1d2c5e;
+    uint256 internal constant IC92_Y = 0x2507b1976969bdb081b1e9c8596d47d20e7a1e5675927aa8f3293ce85d8db316;
+    uint256 internal constant IC93_X = 0x1c0d0af18084f7cb099685c40170a4e9ad9d4f9695f9fe00492eb3357acf315f;
+    uint256 internal constant IC93_Y = 0x1b49ba681aab1d9129050e5eb723e85c328f76703d8254da17decf90bfa347ac;
+    uint256 internal constant IC94_X = 0x24df9c43e5dfd1e432e0bf72150afbf59c5f53029acbbcfe918d3a10c52bc3e8;
+    uint256 internal constant IC94_Y = 0x25c509c94b3d4a27ce89084b8ad2da5343c15ac80d8408508d009d97ef9cb71b;
+    uint256 internal constant IC95_X = 0x08f674f8560a2ee0c74184e4146b4d4ef4f2fb8f44fc7af1d61ec6b93b0e0f9c;
+    uint256 internal constant IC95_Y = 0x004e6ffb4e6eee60c17028e6393187136d336566ede019fba02743145d638d32;
+    uint256 internal constant IC96_X = 0x2d23d9d2003a77b995d318d87a384d84634ed74a2cae8deb627e9e71bba5e0ce;
+    uint256 internal constant IC96_Y = 0x248e097b60133a91b3fd983223e31fb8c1299ae4e5332d7812f88e35bb7aeca0;
+    uint256 internal constant IC97_X = 0x0c2a3625bc38dd2df1535d24eb37f14d5cd6328596981633db8f3c99b80f36b0;
+    uint256 internal constant IC97_Y = 0x0002ef4e88a955392f2725c6ba7a9f1bdae707c7e6bbd3b2a9c82e4844b654d2;
+    uint256 internal constant IC98_X = 0x1f8d71af8534e52add1f3e7fcda096b88b1045786907ab392e44831840cc8d83;
+    uint256 internal constant IC98_Y = 0x030cee0c4a30609f8961b82f716cc48844eca4331ddf42929573b4e7977705d4;
+    uint256 internal constant IC99_X = 0x1017dfdc80d56dc21f233cae18cd32cd6588143c474beb4daacf8e071150efcd;
+    uint256 internal constant IC99_Y = 0x1bf8c906a94b47e2a152540610f3c5a701369771eca2b179b7ac73ae24cbb140;
+    uint256 internal constant IC100_X = 0x21facf00185f2c8e05adb6c51d51c46d1547cf54cc6e8d797dc3eeed58ce6bc2;
+    uint256 internal constant IC100_Y = 0x035b971099f1f34ab63a0de5402660de4c2f068645e620baf7b749b411f61b6b;
+    uint256 internal constant IC101_X = 0x2c975795ae3f5b6b8b4bafbeafbedf04172308c1f508d6d653b2b6b548bfc65c;
+    uint256 internal constant IC101_Y = 0x17583806afbb38648a250fc3d6b3dbbabe429a26034d5abc4e50b1bcb9371a10;
+    uint256 internal constant IC102_X = 0x2c2a7c38577a88d47366f3977e1c6ab390a49340ecf12a7594e5a456c0e1c6a0;
+    uint256 internal constant IC102_Y = 0x149c52afae88548571fb1281086ccd627f8cb1b40e0271df68b784df80b55564;
+    uint256 internal constant IC103_X = 0x2bdf3c898fc89f7155d1d71ac58c5455c709071f7207fc2af6ed2ffbf6d727ad;
+    uint256 internal constant IC103_Y = 0x271a10603ae995728812b8948cec293fcbf9dd7e09417cea42aef6fc672254e2;
+    uint256 internal constant IC104_X = 0x007b6b9e97146c8b7e33e4a50823b45a14a0d373bf3398bb444b115a764f80ca;
+    uint256 internal constant IC104_Y = 0x0292aca1b2d3e28bf83cf7263883bef9bf2a1509b87225d1e566e7c57c3f6ded;
+    uint256 internal constant IC105_X = 0x022cc46d40995ebda2dbcab5f238ff77d938cd6310429431ac5667bf16f6219a;
+    uint256 internal constant IC105_Y = 0x0af2501561c959fd97b2dd642090e828a7f8263d76affa05eae59909a6d94d7a;
+    uint256 internal constant IC106_X = 0x1d3a55a6407317b5a80f9dc11133dde087df2a4086722fdd20895dd803a31beb;
+    uint256 internal constant IC106_Y = 0x0fc9df31162237b64e792ba4aeea4b68500156826f700ce7147807475f000dd6;
+    uint256 internal constant IC107_X = 0x21f0435d41b016a2ac71bf7b41fd075cb818b22c9f2d220a9f35adb21664a753;
+    uint256 internal constant IC107_Y = 0x1d58e9b133e761185b613896a58060aba8df1c5eedfe690bc04614d3c2a17637;
+    uint256 internal constant IC108_X = 0x0f615e5fe65271ed6a735caa53850db730a66708eb4a2549b75a5dae2c531cff;
+    uint256 internal constant IC108_Y = 0x202f29c7f402de688325b84af59906c9faf5528d973c9b7df4ebc574b114520d;
+    uint256 internal constant IC109_X = 0x0985530818d9f8c54897d814d3667b6370ff5022ca944f763f8eae2cccd8d5a9;
+    uint256 internal constant IC109_Y = 0x17483cae4049c9130927c05a2cb926e272c61c9b329259cf133ce9bafa51b315;
+    uint256 internal constant IC110_X = 0x1f6ae28bb7c76e7e77f662e54adc0c30f8941c8b111ba8d74d7d88cd8062ebc0;
+    uint256 internal constant IC110_Y = 0x2c10de1ef3b37afd056739d571d2842ed9827131cb7b25772cb959a2829cf2c0;
+    uint256 internal constant IC111_X = 0x0e38e4f61659c40e6dd55f938f427b6f074856aa445ccbb45b188e2b70687996;
+    uint256 internal constant IC111_Y = 0x0de715a7e9a0fab923e01bf516a2120eb9709cb5ebcad2c2cf7ed00508dd2da5;
+    uint256 internal constant IC112_X = 0x0c0fa2708b327bff038100b9850fee94eb1c06b8dc397317369244391165fef1;
+    uint256 internal constant IC112_Y = 0x227742f48a1ec1d8019f6054db6d47020670e9cb6e269e0411993e29ba5f976b;
+    uint256 internal constant IC113_X = 0x13b68df1084d3a65c0a6f18a8deebcdb5035c57365606d5530795280d8c4aadc;
+    uint256 internal constant IC113_Y = 0x13e2dcc5433418a9d5c78b253ed1f1003a39a10f1b1b48c3522a555b79b71942;
+    uint256 internal constant IC114_X = 0x01fd1d6e2c3c06f17f126fce20d0ae37702e7441c926cb1e1245fa1ebbf38e12;
+    uint256 internal constant IC114_Y = 0x0695d295253083b9915707d7757402adb05da5f260cf9eb78322552396f2f15c;
+    uint256 internal constant IC115_X = 0x223964734b07b57a045ad5d3a84bb6117a49d704f87be28b1a8f056429502050;
+    uint256 internal constant IC115_Y = 0x07ec3beba96613e129c1dfdb4ff8118f91b39ad4f556c780e22136bdf9f58ca9;
+    uint256 internal constant IC116_X = 0x2f61ebda0ab0021beee0983c74ddad442900cfdcacb60448b9d467f4c86be75d;
+    uint256 internal constant IC116_Y = 0x1b3d1abde136cf6bfbef75540b784668754858f9304f8cb3f1eb8a0c9e96e2be;
+    uint256 internal constant IC117_X = 0x1f7c6117b7bc9b31d5c130cad78f518cc5154f846e89f6e9af2bf95fca7b729e;
+    uint256 internal constant IC117_Y = 0x1f00d3b3a59579cd3f04a8f807449e2592897b2259fbaae30de029571e041231;
+    uint256 internal constant IC118_X = 0x1e87a6e80251a47347535365960c08164f37fefbb4095d2769777a012f247e79;
+    uint256 internal constant IC118_Y = 0x16e4b34eb8c4ec7a5455af898f5ac53476394d95e6655671b4e24f2f61dcff15;
+    uint256 internal constant IC119_X = 0x143a97d5c597e43b1faedd357bde3089bf229d434431eef47709d13c7d0e2426;
+    uint256 internal constant IC119_Y = 0x14f90c8df47d1170dcdcd7ec1df9b3a6d1313824b7a9d8e6189a0ee5b383613b;
+    uint256 internal constant IC120_X = 0x1f951558e137ce2797bb0fe3e168605101b445f4edb242e794bcda1db7d64026;
+    uint256 internal constant IC120_Y = 0x02c6e70890ef2980c98acdfa17efd05ef23b4293ae4933ce6f89a2a61169036c;
+    uint256 internal constant IC121_X = 0x0aa86613fc887e6fc96c30225713c26463233a7c8fd69f4d26e07bdbd8507f97;
+    uint256 internal constant IC121_Y = 0x1d00a1c165543b784f1731a1d7ea67beedd61b7d0f1e08beac9556c28623b05d;
+    uint256 internal constant IC122_X = 0x0f5f0c58f81bb6b99530309892df22693a33096a14adad38884a3284b0f340e0;
+    uint256 internal constant IC122_Y = 0x00a544c0ed5eccde9461a2f00bfc338e180c0d1f0c077ddf089450bbba638457;
+    uint256 internal constant IC123_X = 0x1bb7c4f9d2cd401940772cf82bec451e59cf95b6a4d9d06f28b7fb9d6b5d35d0;
+    uint256 internal constant IC123_Y = 0x23188306e14f9a737e5825d94d5f8e6ed38458b4ab31a8526063c54f362a5d03;
+    uint256 internal constant IC124_X = 0x1d943103c1e2e3cc08dea90ea3babe67b3654db381eef7f410bcb3fca808a6d9;
+    uint256 internal constant IC124_Y = 0x1f6c27403feb3d134d8ec46966c2d3a90224f6cf4a2014f93c155affa7c9d1f9;
+    uint256 internal constant IC125_X = 0x24c16326aa019a0f38cf484ea07c0bb133d8fd250ee7912f28497adda3ff4806;
+    uint256 internal constant IC125_Y = 0x1e8f7e491d2d536d28ba967b09e3e98d6155ca9fe671c5bd76b2c4fe5aeab64a;
+    uint256 internal constant IC126_X = 0x2d552f8affdba4f806b2873ef9275df7040e8095d5717e9a7f5f6f4d8cbcc1c7;
+    uint256 internal constant IC126_Y = 0x2e63a02fc31613df3909493550bd0166616da192eb279d8b14784cc42cc2c86d;
+    uint256 internal constant IC127_X = 0x13cadb7ba9329d99bbed24596e84de08b41d487e56b1fafc7ae6e1a41fff3e79;
+    uint256 internal constant IC127_Y = 0x2826a0e3eff9ba221b4cd440797eab10ca795eada1381d55551b3ea7053c48e7;
+    uint256 internal constant IC128_X = 0x03d3475877ecd8105bc1d36920b64d3670404bf43318c3a7d77383cb880f5bf6;
+    uint256 internal constant IC128_Y = 0x123fbccaeff31f8f0f8b7743c5e2df57336823c4278ca6fdb6b187a5df1af903;
+    uint256 internal constant IC129_X = 0x0c85be02c541c25efa34f35e96f08aba2d1ada83a9fa7d954f5444732c4eaca4;
+    uint256 internal constant IC129_Y = 0x182ff73c9b70df697f0a178791ab50fb56e5a780033a01372e616f139f5df9db;
+    uint256 internal constant IC130_X = 0x20db5db7c5237bbbedf382711fd0c2efdb3628d5c087c4b45eaf83a9ac266d33;
+    uint256 internal constant IC130_Y = 0x2c1429b29de3a8283bb60db9a124df9fa2912f50b413c504209e0b8b40082e41;
+    uint256 internal constant IC131_X = 0x001f294a6f5abff99afc5cc1c48f4307b15c889403a6a9ae99fcc0ebe7fc4246;
+    uint256 internal constant IC131_Y = 0x0608c3fd4adb5daf441d1c58db1c2b0a95a522a40af9a107b7dbcb3ce39a378a;
 
     /// @notice True iff (a, b, c) is a valid proof for `input`.
     /// @param b G2 in EIP-197 order: [[x.c1, x.c0], [y.c1, y.c0]].
@@ -44,7 +300,7 @@ contract Settle64Verifier {
         uint256[2] calldata a,
         uint256[2][2] calldata b,
         uint256[2] calldata c,
-        uint256[3] calldata input
+        uint256[131] calldata input
     ) public view returns (bool ok) {
         // Canonical public inputs: without this, input[i] + r verifies too.
         for (uint256 i = 0; i < PUBLIC_INPUTS; ++i) {
@@ -74,6 +330,646 @@ contract Settle64Verifier {
             mstore(add(m, 0x40), IC3_X)
             mstore(add(m, 0x60), IC3_Y)
             mstore(add(m, 0x80), calldataload(add(input, 0x40)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC4_X)
+            mstore(add(m, 0x60), IC4_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x60)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC5_X)
+            mstore(add(m, 0x60), IC5_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x80)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC6_X)
+            mstore(add(m, 0x60), IC6_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xa0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC7_X)
+            mstore(add(m, 0x60), IC7_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xc0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC8_X)
+            mstore(add(m, 0x60), IC8_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xe0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC9_X)
+            mstore(add(m, 0x60), IC9_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x100)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC10_X)
+            mstore(add(m, 0x60), IC10_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x120)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC11_X)
+            mstore(add(m, 0x60), IC11_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x140)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC12_X)
+            mstore(add(m, 0x60), IC12_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x160)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC13_X)
+            mstore(add(m, 0x60), IC13_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x180)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC14_X)
+            mstore(add(m, 0x60), IC14_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x1a0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC15_X)
+            mstore(add(m, 0x60), IC15_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x1c0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC16_X)
+            mstore(add(m, 0x60), IC16_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x1e0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC17_X)
+            mstore(add(m, 0x60), IC17_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x200)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC18_X)
+            mstore(add(m, 0x60), IC18_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x220)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC19_X)
+            mstore(add(m, 0x60), IC19_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x240)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC20_X)
+            mstore(add(m, 0x60), IC20_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x260)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC21_X)
+            mstore(add(m, 0x60), IC21_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x280)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC22_X)
+            mstore(add(m, 0x60), IC22_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x2a0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC23_X)
+            mstore(add(m, 0x60), IC23_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x2c0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC24_X)
+            mstore(add(m, 0x60), IC24_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x2e0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC25_X)
+            mstore(add(m, 0x60), IC25_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x300)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC26_X)
+            mstore(add(m, 0x60), IC26_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x320)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC27_X)
+            mstore(add(m, 0x60), IC27_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x340)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC28_X)
+            mstore(add(m, 0x60), IC28_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x360)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC29_X)
+            mstore(add(m, 0x60), IC29_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x380)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC30_X)
+            mstore(add(m, 0x60), IC30_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x3a0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC31_X)
+            mstore(add(m, 0x60), IC31_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x3c0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC32_X)
+            mstore(add(m, 0x60), IC32_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x3e0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC33_X)
+            mstore(add(m, 0x60), IC33_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x400)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC34_X)
+            mstore(add(m, 0x60), IC34_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x420)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC35_X)
+            mstore(add(m, 0x60), IC35_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x440)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC36_X)
+            mstore(add(m, 0x60), IC36_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x460)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC37_X)
+            mstore(add(m, 0x60), IC37_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x480)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC38_X)
+            mstore(add(m, 0x60), IC38_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x4a0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC39_X)
+            mstore(add(m, 0x60), IC39_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x4c0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC40_X)
+            mstore(add(m, 0x60), IC40_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x4e0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC41_X)
+            mstore(add(m, 0x60), IC41_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x500)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC42_X)
+            mstore(add(m, 0x60), IC42_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x520)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC43_X)
+            mstore(add(m, 0x60), IC43_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x540)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC44_X)
+            mstore(add(m, 0x60), IC44_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x560)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC45_X)
+            mstore(add(m, 0x60), IC45_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x580)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC46_X)
+            mstore(add(m, 0x60), IC46_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x5a0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC47_X)
+            mstore(add(m, 0x60), IC47_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x5c0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC48_X)
+            mstore(add(m, 0x60), IC48_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x5e0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC49_X)
+            mstore(add(m, 0x60), IC49_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x600)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC50_X)
+            mstore(add(m, 0x60), IC50_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x620)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC51_X)
+            mstore(add(m, 0x60), IC51_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x640)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC52_X)
+            mstore(add(m, 0x60), IC52_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x660)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC53_X)
+            mstore(add(m, 0x60), IC53_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x680)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC54_X)
+            mstore(add(m, 0x60), IC54_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x6a0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC55_X)
+            mstore(add(m, 0x60), IC55_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x6c0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC56_X)
+            mstore(add(m, 0x60), IC56_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x6e0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC57_X)
+            mstore(add(m, 0x60), IC57_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x700)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC58_X)
+            mstore(add(m, 0x60), IC58_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x720)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC59_X)
+            mstore(add(m, 0x60), IC59_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x740)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC60_X)
+            mstore(add(m, 0x60), IC60_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x760)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC61_X)
+            mstore(add(m, 0x60), IC61_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x780)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC62_X)
+            mstore(add(m, 0x60), IC62_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x7a0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC63_X)
+            mstore(add(m, 0x60), IC63_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x7c0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC64_X)
+            mstore(add(m, 0x60), IC64_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x7e0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC65_X)
+            mstore(add(m, 0x60), IC65_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x800)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC66_X)
+            mstore(add(m, 0x60), IC66_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x820)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC67_X)
+            mstore(add(m, 0x60), IC67_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x840)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC68_X)
+            mstore(add(m, 0x60), IC68_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x860)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC69_X)
+            mstore(add(m, 0x60), IC69_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x880)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC70_X)
+            mstore(add(m, 0x60), IC70_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x8a0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC71_X)
+            mstore(add(m, 0x60), IC71_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x8c0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC72_X)
+            mstore(add(m, 0x60), IC72_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x8e0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC73_X)
+            mstore(add(m, 0x60), IC73_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x900)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC74_X)
+            mstore(add(m, 0x60), IC74_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x920)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC75_X)
+            mstore(add(m, 0x60), IC75_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x940)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC76_X)
+            mstore(add(m, 0x60), IC76_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x960)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC77_X)
+            mstore(add(m, 0x60), IC77_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x980)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC78_X)
+            mstore(add(m, 0x60), IC78_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x9a0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC79_X)
+            mstore(add(m, 0x60), IC79_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x9c0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC80_X)
+            mstore(add(m, 0x60), IC80_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x9e0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC81_X)
+            mstore(add(m, 0x60), IC81_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xa00)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC82_X)
+            mstore(add(m, 0x60), IC82_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xa20)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC83_X)
+            mstore(add(m, 0x60), IC83_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xa40)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC84_X)
+            mstore(add(m, 0x60), IC84_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xa60)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC85_X)
+            mstore(add(m, 0x60), IC85_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xa80)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC86_X)
+            mstore(add(m, 0x60), IC86_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xaa0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC87_X)
+            mstore(add(m, 0x60), IC87_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xac0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC88_X)
+            mstore(add(m, 0x60), IC88_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xae0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC89_X)
+            mstore(add(m, 0x60), IC89_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xb00)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC90_X)
+            mstore(add(m, 0x60), IC90_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xb20)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC91_X)
+            mstore(add(m, 0x60), IC91_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xb40)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC92_X)
+            mstore(add(m, 0x60), IC92_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xb60)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC93_X)
+            mstore(add(m, 0x60), IC93_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xb80)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC94_X)
+            mstore(add(m, 0x60), IC94_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xba0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC95_X)
+            mstore(add(m, 0x60), IC95_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xbc0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC96_X)
+            mstore(add(m, 0x60), IC96_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xbe0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC97_X)
+            mstore(add(m, 0x60), IC97_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xc00)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC98_X)
+            mstore(add(m, 0x60), IC98_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xc20)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC99_X)
+            mstore(add(m, 0x60), IC99_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xc40)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC100_X)
+            mstore(add(m, 0x60), IC100_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xc60)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC101_X)
+            mstore(add(m, 0x60), IC101_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xc80)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC102_X)
+            mstore(add(m, 0x60), IC102_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xca0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC103_X)
+            mstore(add(m, 0x60), IC103_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xcc0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC104_X)
+            mstore(add(m, 0x60), IC104_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xce0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC105_X)
+            mstore(add(m, 0x60), IC105_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xd00)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC106_X)
+            mstore(add(m, 0x60), IC106_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xd20)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC107_X)
+            mstore(add(m, 0x60), IC107_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xd40)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC108_X)
+            mstore(add(m, 0x60), IC108_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xd60)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC109_X)
+            mstore(add(m, 0x60), IC109_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xd80)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC110_X)
+            mstore(add(m, 0x60), IC110_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xda0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC111_X)
+            mstore(add(m, 0x60), IC111_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xdc0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC112_X)
+            mstore(add(m, 0x60), IC112_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xde0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC113_X)
+            mstore(add(m, 0x60), IC113_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xe00)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC114_X)
+            mstore(add(m, 0x60), IC114_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xe20)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC115_X)
+            mstore(add(m, 0x60), IC115_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xe40)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC116_X)
+            mstore(add(m, 0x60), IC116_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xe60)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC117_X)
+            mstore(add(m, 0x60), IC117_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xe80)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC118_X)
+            mstore(add(m, 0x60), IC118_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xea0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC119_X)
+            mstore(add(m, 0x60), IC119_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xec0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC120_X)
+            mstore(add(m, 0x60), IC120_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xee0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC121_X)
+            mstore(add(m, 0x60), IC121_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xf00)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC122_X)
+            mstore(add(m, 0x60), IC122_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xf20)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC123_X)
+            mstore(add(m, 0x60), IC123_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xf40)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC124_X)
+            mstore(add(m, 0x60), IC124_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xf60)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC125_X)
+            mstore(add(m, 0x60), IC125_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xf80)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC126_X)
+            mstore(add(m, 0x60), IC126_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xfa0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC127_X)
+            mstore(add(m, 0x60), IC127_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xfc0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC128_X)
+            mstore(add(m, 0x60), IC128_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xfe0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC129_X)
+            mstore(add(m, 0x60), IC129_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x1000)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC130_X)
+            mstore(add(m, 0x60), IC130_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x1020)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC131_X)
+            mstore(add(m, 0x60), IC131_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x1040)))
             ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
             ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
             // e(-A, B) * e(alpha, beta) * e(vk_x, gamma) * e(C, delta) == 1 (ecPairing 0x08).

@@ -4,7 +4,7 @@
 pragma solidity 0.8.28;
 
 /// @title Settle8Verifier
-/// @notice Groth16 verifier over BN254 with 3 public inputs.
+/// @notice Groth16 verifier over BN254 with 19 public inputs.
 /// @dev Returns false for an invalid proof AND when a precompile runs out of gas:
 ///      a caller that moves value must `require(verifyProof(...))`.
 contract Settle8Verifier {
@@ -12,7 +12,7 @@ contract Settle8Verifier {
     uint256 internal constant R = 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001;
     /// The BN254 base field prime: proof coordinates must be below it.
     uint256 internal constant P = 0x30644e72e131a029b85045b68181585d97816a916871ca8d3c208c16d87cfd47;
-    uint256 internal constant PUBLIC_INPUTS = 3;
+    uint256 internal constant PUBLIC_INPUTS = 19;
 
     // Verifying key. G2 points in EIP-197 order: X1 = x.c1, X0 = x.c0 (imaginary first).
     uint256 internal constant ALPHA_X = 0x17d89432ffca5bfb01c7f168436453270946707f53d4883f30fd08847c62d1b0;
@@ -29,14 +29,46 @@ contract Settle8Verifier {
     uint256 internal constant DELTA_X0 = 0x063633e411a1bb1cfe248927bbdeebaeba29f47d4093774337b2723c539d409c;
     uint256 internal constant DELTA_Y1 = 0x1cf4e7b04f89968081580c9465f32afe72046cb44a0027576a3620bf32539c02;
     uint256 internal constant DELTA_Y0 = 0x23e3dbba8cde0642b408fc712fbc43bd3b64418651c3ed1ded4678f9be43343d;
-    uint256 internal constant IC0_X = 0x1560e3e372ac4997fee953c47743a9b33b190186209ac43e4d6d4c16fd0a15e3;
-    uint256 internal constant IC0_Y = 0x0277ef2fc01d5706b7c86e9cd74cb5e30624a93434a471cc0def7963295ff64f;
-    uint256 internal constant IC1_X = 0x24e44ef706830148264ecdae906b190a47ae57f04f5c0189265a0dc35c7e37fb;
-    uint256 internal constant IC1_Y = 0x2a0462fb5ec3a86c821420c3aaf8381f6a28e3926e762d86461406a220706f2d;
-    uint256 internal constant IC2_X = 0x038b7967390db07242f9f55c9d2770db036371c637da3446d2304ead797c5a51;
-    uint256 internal constant IC2_Y = 0x173f2e3d743bfeebc558c56cf040413023fbeeffef9159c01932b1e631ab5308;
-    uint256 internal constant IC3_X = 0x15e6bb120d605ae0906134b73b7825f7e4269bded0f996b59005178ea113c3cb;
-    uint256 internal constant IC3_Y = 0x0a7e5f9ac130eeefb1f47115c74f2a46737919c181b62b597c2ffbdbc155afdd;
+    uint256 internal constant IC0_X = 0x149b80ed249856804d9cfa664899920e5535809a5a43eccfd05be296d9802d26;
+    uint256 internal constant IC0_Y = 0x2bcb97e81059881cd90d8debca9f45d9f56a23e8448945012369f7e4f88ed3d8;
+    uint256 internal constant IC1_X = 0x1303b8fa24f7957b049c1d7e4702c405ca7ab2513338c0f8e38d75556bd3bcd7;
+    uint256 internal constant IC1_Y = 0x2cc3bd316fa3e40cf1321328b42d937f38288acc64cb3bcd2a5cc6249902c335;
+    uint256 internal constant IC2_X = 0x1d9e336ee9244765e0f44fba08ffb296a4e19f9543e049e646573bb20de5dce8;
+    uint256 internal constant IC2_Y = 0x1b3f94b64beb48e758889dab1dfe241d1119040b84806d5f47eed43a59c4c86e;
+    uint256 internal constant IC3_X = 0x0bafd484d16c58aa69ebf2f680e73fe0a14d09a5c00df7d02f6440c88f0f9991;
+    uint256 internal constant IC3_Y = 0x094a044ef70799eb5c59b79c10909c5e43538699a545f22d7a848970ee1bba28;
+    uint256 internal constant IC4_X = 0x1be2120862e232cfe554381d11593674ac15723ca12bcafdf3432c544c011933;
+    uint256 internal constant IC4_Y = 0x182f4ed16af44c105ea22e7aef242bee49815e94e3a4c9e6c5163067e54f393c;
+    uint256 internal constant IC5_X = 0x221fc8830b33ff20a83cc2407dc5f1f082295808cd2f9c56a3b56a26d4e3b591;
+    uint256 internal constant IC5_Y = 0x024c32b814b38c85099c0bd3a4f0cf49b205fab5252819e69587efc8875f60ce;
+    uint256 internal constant IC6_X = 0x166ffc8113dd4627ccc21d34b4d0c40eac706bf5e20dc5be60436dff48e9f5d9;
+    uint256 internal constant IC6_Y = 0x2ca13ad572f6a31ad978ed5f8d87cb6e01c0b809d145563543cd674dc967b4a9;
+    uint256 internal constant IC7_X = 0x2ec6e6a4c8bf666427a2c29cb9bf1f348ac7eb78d27b53c0cf600938f7c28bc4;
+    uint256 internal constant IC7_Y = 0x2e69ce21e30a73109187d016204d1b74eb0a712ff630a529fc5ece714e11284d;
+    uint256 internal constant IC8_X = 0x11aa41b9f576ab86cd13fb9fca8d91521b329be1279a47c94581242e4e9a0298;
+    uint256 internal constant IC8_Y = 0x07b677443bce26a4bf5175a144837eae03288f938478e0321da1baeeae057d21;
+    uint256 internal constant IC9_X = 0x10ac915f24790ce88de5303e5c0e0f77dae27632fc046b7364fb4ddd41786b93;
+    uint256 internal constant IC9_Y = 0x1918de8485e01a7f6f045fccecf5ebf09e68818de72119b6be460fd0b7a78c14;
+    uint256 internal constant IC10_X = 0x124fb6cd636b1a44486765db00deb46e327a6cd3ef504f7dc447753d7fb23973;
+    uint256 internal constant IC10_Y = 0x149d7a7772029dc9c97858a3787e151666a0de5d51960e0d8c688ed568b9ed3c;
+    uint256 internal constant IC11_X = 0x15e716871211352c8026b9896d5d7c5e40a156b355370409f5ca348f31d374aa;
+    uint256 internal constant IC11_Y = 0x03eaf4aff5e32e7b5b7560897db60ae693ae5e013577e6f646f252f40a2fb929;
+    uint256 internal constant IC12_X = 0x0d00a390cdb0247484b7d48be27e2ba19cb182ea392cb3e5008525e38790472d;
+    uint256 internal constant IC12_Y = 0x05b403009df1f576fdba0c34c55ec94799be6a135fde05d23f38605eb1931f86;
+    uint256 internal constant IC13_X = 0x08f0fac1c67d74e759c15cfeba92a4547e038be6f90a6062a87ecb95d5b5f1e2;
+    uint256 internal constant IC13_Y = 0x219552b6883f8ae421022ad1ea879732771df9032d82a9e39da1e29676555d1e;
+    uint256 internal constant IC14_X = 0x02bb61ed25c0aaa5990614ebbc1b544df4656d1d040bb0ef50fd59239f27f011;
+    uint256 internal constant IC14_Y = 0x2fc194e1aff77024ae882c5f9154abddb2a9e88f93ceff6cde8cb63cd2988c57;
+    uint256 internal constant IC15_X = 0x0837a0b80a793dfb25a8b0573ecc799fec7def8fdad0558a251352ac6582f089;
+    uint256 internal constant IC15_Y = 0x175ca6d1a37a33adeac6f743ed3c94fdf990623bd31ec2274e30a5b19dae9e3d;
+    uint256 internal constant IC16_X = 0x2faec517aea478379c86d5d34ade1b901011004093ad9ea3be27fe60005ff5a8;
+    uint256 internal constant IC16_Y = 0x002629d7ee31662484a64e63f30979cf5b4bf487b0e12a8d9a218a0452c725d5;
+    uint256 internal constant IC17_X = 0x0308133334417f92469734a0432b960db9bb1afdaf5c7fd76d67b7aaa90db927;
+    uint256 internal constant IC17_Y = 0x1207e18f8f328779e83360e55f221ce2d1cefa7f483fb429d9ee7c9b0ed198a4;
+    uint256 internal constant IC18_X = 0x1746d78ec7eb8ce1346ed3565f67100ec54e383d401b790a4703b38843942527;
+    uint256 internal constant IC18_Y = 0x19d3b69ff6db0b55a289c05550fe8ae2c80754223d342b5d929d6817b322acab;
+    uint256 internal constant IC19_X = 0x018cf975c08042115773e5bb21cf5e4a724dc1d583d7b941fed96357bf57796c;
+    uint256 internal constant IC19_Y = 0x06a642651f0375768fa8ce381b81f65ce2f4f9bd44486662122e9fb7cc23ddf0;
 
     /// @notice True iff (a, b, c) is a valid proof for `input`.
     /// @param b G2 in EIP-197 order: [[x.c1, x.c0], [y.c1, y.c0]].
@@ -44,7 +76,7 @@ contract Settle8Verifier {
         uint256[2] calldata a,
         uint256[2][2] calldata b,
         uint256[2] calldata c,
-        uint256[3] calldata input
+        uint256[19] calldata input
     ) public view returns (bool ok) {
         // Canonical public inputs: without this, input[i] + r verifies too.
         for (uint256 i = 0; i < PUBLIC_INPUTS; ++i) {
@@ -74,6 +106,86 @@ contract Settle8Verifier {
             mstore(add(m, 0x40), IC3_X)
             mstore(add(m, 0x60), IC3_Y)
             mstore(add(m, 0x80), calldataload(add(input, 0x40)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC4_X)
+            mstore(add(m, 0x60), IC4_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x60)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC5_X)
+            mstore(add(m, 0x60), IC5_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x80)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC6_X)
+            mstore(add(m, 0x60), IC6_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xa0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC7_X)
+            mstore(add(m, 0x60), IC7_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xc0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC8_X)
+            mstore(add(m, 0x60), IC8_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0xe0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC9_X)
+            mstore(add(m, 0x60), IC9_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x100)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC10_X)
+            mstore(add(m, 0x60), IC10_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x120)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC11_X)
+            mstore(add(m, 0x60), IC11_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x140)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC12_X)
+            mstore(add(m, 0x60), IC12_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x160)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC13_X)
+            mstore(add(m, 0x60), IC13_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x180)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC14_X)
+            mstore(add(m, 0x60), IC14_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x1a0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC15_X)
+            mstore(add(m, 0x60), IC15_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x1c0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC16_X)
+            mstore(add(m, 0x60), IC16_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x1e0)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC17_X)
+            mstore(add(m, 0x60), IC17_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x200)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC18_X)
+            mstore(add(m, 0x60), IC18_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x220)))
+            ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
+            mstore(add(m, 0x40), IC19_X)
+            mstore(add(m, 0x60), IC19_Y)
+            mstore(add(m, 0x80), calldataload(add(input, 0x240)))
             ok := and(ok, staticcall(gas(), 0x07, add(m, 0x40), 0x60, add(m, 0x40), 0x40))
             ok := and(ok, staticcall(gas(), 0x06, m, 0x80, m, 0x40))
             // e(-A, B) * e(alpha, beta) * e(vk_x, gamma) * e(C, delta) == 1 (ecPairing 0x08).

@@ -184,7 +184,7 @@ fn snarkjs_proof_of_veil_circuit_verifies_in_veil() {
     veil_export("r1cs", circuit, d);
     veil_export("witness", circuit, d);
 
-    // settle_1: 7,860 constraints + 4 input rows fit 2^13.
+    // settle_1: 7,346 constraints + 6 input rows fit 2^13.
     let t = Instant::now();
     let ptau = ptau::insecure_prepared_ptau(13, [42; 32]).unwrap();
     std::fs::write(d.join("pot13.ptau"), &ptau).unwrap();
@@ -266,7 +266,7 @@ fn snarkjs_proof_of_veil_circuit_verifies_in_veil() {
         "snarkjs' public.json is veil's statement"
     );
     let key = PreparedKey::new(&vk);
-    assert_eq!(key.public_inputs(), 3);
+    assert_eq!(key.public_inputs(), 5);
     assert_eq!(key.verify(&public, &proof), Ok(()));
     for i in 0..public.len() {
         assert_eq!(

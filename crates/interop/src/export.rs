@@ -52,7 +52,7 @@ fn settle_sample<const K: usize, V: SampleVisitor>(
     v: V,
 ) -> Result<V::Output, InteropError> {
     let (public, slots) = samples::settle(K, SAMPLE_SEED).ok_or_else(|| no_sample(id))?;
-    let circuit = SettleCircuit::<K>::new(public, slots)
+    let circuit = SettleCircuit::<K>::from_slots(public.clone(), &slots)
         .map_err(|e| ProofError::StatementMismatch(e.to_string()))?;
     Ok(v.visit(circuit, public.to_field_elements()))
 }

@@ -356,8 +356,8 @@ mod tests {
         let text = vk_to_json(&vk);
         assert_eq!(vk_from_json(&text).unwrap(), vk);
         let v: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["nPublic"], 8);
-        assert_eq!(v["IC"].as_array().unwrap().len(), 9);
+        assert_eq!(v["nPublic"], 9);
+        assert_eq!(v["IC"].as_array().unwrap().len(), 10);
         assert_eq!(v["protocol"], "groth16");
         assert_eq!(v["curve"], "bn128");
     }
@@ -401,11 +401,11 @@ mod tests {
                 "{field}"
             );
         }
-        for n in [0, 7, 9, 1000] {
+        for n in [0, 8, 10, 1000] {
             let mut v = vk_value();
             v["nPublic"] = Value::from(n);
             assert!(
-                matches!(parse_vk(&v), Err(InteropError::PublicCount { ic: 9, .. })),
+                matches!(parse_vk(&v), Err(InteropError::PublicCount { ic: 10, .. })),
                 "nPublic {n}"
             );
         }
@@ -416,7 +416,7 @@ mod tests {
         v["IC"].as_array_mut().unwrap().pop();
         assert!(matches!(
             parse_vk(&v),
-            Err(InteropError::PublicCount { n_public: 8, ic: 8 })
+            Err(InteropError::PublicCount { n_public: 9, ic: 9 })
         ));
     }
 

@@ -73,7 +73,7 @@ fn a_verified_transcript_is_pinned_and_proves_through_veils_prover() {
     assert_eq!(c.contributions[1].name.as_deref(), Some("bob"));
     assert!(c.contributions[3].beacon.is_some() && c.contributions[2].beacon.is_none());
     assert_eq!(keys.record.reduction, Reduction::Circom);
-    assert_eq!(keys.record.constraints, 7860);
+    assert_eq!(keys.record.constraints, 7346);
 
     // Pinned and cached like any key: the prover follows the record.
     let dir = tempfile::tempdir().unwrap();

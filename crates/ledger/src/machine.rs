@@ -309,7 +309,7 @@ pub fn check_settle_stateless(cfg: &LedgerConfig, r: &SettleRequest) -> Result<(
 fn settle_slots(
     s: &impl StateRead,
     r: &SettleRequest,
-) -> Result<Vec<(Escrow, SlotPublic)>, LedgerError> {
+) -> Result<Vec<(Escrow, SettleSlot)>, LedgerError> {
     r.session_ids
         .iter()
         .zip(&r.cm_refunds)
@@ -325,7 +325,7 @@ fn settle_slots(
 }
 
 /// The node's authorisation (§8.3.3): `sig_N` by the node's REGISTERED key
-/// over `H(SETTLE_AUTH, node_id, K, batch_digest, T)` of the statement the
+/// over `H(SETTLE_AUTH, node_id, K, digest, T)` of the statement the
 /// ledger built. Cheap (one EdDSA verification), before any pairing.
 pub fn check_settle_authorised(
     node: &NodeRecord,
@@ -354,11 +354,12 @@ pub fn check_settle(
 ) -> Result<Checked<SettleBatch, SettleReceipt>, LedgerError> {
     check_settle_stateless(cfg, r)?;
     let node = s.node(&r.node_id)?.ok_or(LedgerError::UnknownNode)?;
-    let (escrows, slots): (Vec<Escrow>, Vec<SlotPublic>) = settle_slots(s, r)?.into_iter().unzip();
+    let (escrows, slots): (Vec<Escrow>, Vec<SettleSlot>) = settle_slots(s, r)?.into_iter().unzip();
     let statement = SettleBatch {
         node_id: r.node_id,
         k: r.k,
         total: r.total,
+        price: node.registration.price_per_kib,
         slots,
     };
     check_settle_authorised(&node, r, &statement)?;

@@ -72,10 +72,14 @@ pub fn authorise_settle(
             None => return Ok(()),
         }
     }
+    let Some(node) = engine.get_node(&r.node_id)? else {
+        return Ok(());
+    };
     let statement = SettleBatch {
         node_id: r.node_id,
         k: r.k,
         total: r.total,
+        price: node.registration.price_per_kib,
         slots,
     };
     if let Ok(m) = statement.auth_message() {

@@ -7,7 +7,8 @@ use veil_primitives::eddsa::{Signature, SigningKey, VerifyingKey};
 use veil_primitives::poseidon::DomainTag;
 use veil_primitives::{EncodingError, Fr, poseidon};
 
-use veil_circuits::settle::{SettlePublic, ledger_batch_digest};
+use veil_circuits::settle::SettlePublic;
+use veil_primitives::escrow::EscrowTerms;
 use veil_proofs::SettleSize;
 
 use crate::error::LedgerError;
@@ -77,7 +78,7 @@ impl SettleRequest {
             k: statement.k,
             session_ids: statement.slots.iter().map(|s| s.session_id).collect(),
             total: statement.total,
-            cm_refunds: statement.slots.iter().map(|s| s.cm_refund).collect(),
+            cm_refunds: statement.slots.iter().map(|s| s.public.cm_refund).collect(),
             proof,
             authorisation: Some(key.sign(&m)),
         })
@@ -85,38 +86,50 @@ impl SettleRequest {
 }
 
 /// The statement a node authorises a settlement with (§8.3.3):
-/// `H(SETTLE_AUTH, node_id, K, batch_digest, T)`. `batch_digest` (§5.2)
-/// binds every session id in order, every refund commitment and the
-/// ledger's escrow terms; with `T` the signature covers the whole request
-/// but the proof.
-pub fn settle_auth_message(node_id: &NodeId, k: u32, batch_digest: Fr, total: Value) -> Fr {
+/// `H(SETTLE_AUTH, node_id, K, digest, T)`, `digest` the statement's
+/// [`SettlePublic::digest`]: it binds the price, every escrow commitment
+/// (hence every session and its terms) in order and every refund
+/// commitment; with `T` the signature covers the whole request but the
+/// proof.
+pub fn settle_auth_message(node_id: &NodeId, k: u32, digest: Fr, total: Value) -> Fr {
     poseidon::hash_tagged(
         DomainTag::SettleAuth,
         &[
             node_id.inner(),
             Fr::from(u64::from(k)),
-            batch_digest,
+            digest,
             total.to_fr(),
         ],
     )
 }
 
+/// One session of a settlement batch: its id and escrow (the ledger's
+/// bookkeeping) and its public inputs (§5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettleSlot {
+    pub session_id: SessionId,
+    pub escrow: Value,
+    pub public: SlotPublic,
+}
+
 /// A settlement batch as the ledger builds it from its own escrow records:
 /// `slots.len() <= k`; the remaining `k - slots.len()` slots are zero
-/// padding (docs/protocol.md §5.2). [`SettleBatch::public`] is its
+/// padding (docs/protocol.md §5.1). [`SettleBatch::public`] is its
 /// `settle_K` statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SettleBatch {
     pub node_id: NodeId,
     pub k: u32,
     pub total: Value,
-    pub slots: Vec<SlotPublic>,
+    /// The node's registered price per KiB.
+    pub price: Value,
+    pub slots: Vec<SettleSlot>,
 }
 
 impl SettleBatch {
     /// [`settle_auth_message`] of this statement; an invalid batch (no
-    /// `settle_K` circuit, more than `K` slots, a zero or repeated session
-    /// id) is `InvalidArgument`.
+    /// `settle_K` circuit, more than `K` slots, a repeated escrow) is
+    /// `InvalidArgument`.
     pub fn auth_message(&self) -> Result<Fr, LedgerError> {
         let (_, public) = self
             .public()
@@ -124,37 +137,33 @@ impl SettleBatch {
         Ok(settle_auth_message(
             &self.node_id,
             self.k,
-            public.batch_digest,
+            public.digest(),
             self.total,
         ))
     }
 
     /// The `settle_K` statement of a ledger-built settlement (§5.1, §5.3):
-    /// `batch_digest` over the real slots in submitted order, zero-padded to
-    /// `K`. `None` if `K` has no circuit or the slots are not a valid batch
-    /// (more than `K`, a zero or repeated session id).
+    /// the real slots in submitted order, zero-padded to `K`. `None` if `K`
+    /// has no circuit or the slots are not a valid batch (more than `K`, a
+    /// repeated escrow).
     pub fn public(&self) -> Option<(SettleSize, SettlePublic)> {
         let k = SettleSize::new(u64::from(self.k)).ok()?;
-        let batch_digest = ledger_batch_digest(&self.node_id, k.get(), &self.slots).ok()?;
-        Some((
-            k,
-            SettlePublic {
-                node_id: self.node_id,
-                total: self.total,
-                batch_digest,
-            },
-        ))
+        let real: Vec<SlotPublic> = self.slots.iter().map(|s| s.public).collect();
+        let public =
+            SettlePublic::for_ledger(self.node_id, k.get(), self.total, self.price, &real).ok()?;
+        Some((k, public))
     }
 
-    /// The slot of `escrow` with the submitted refund commitment (§5.2).
-    pub fn slot(escrow: &Escrow, cm_refund: NoteCommitment) -> SlotPublic {
-        SlotPublic {
+    /// The slot of `escrow` with the submitted refund commitment (§5.1):
+    /// its escrow commitment recomputed from the record.
+    pub fn slot(escrow: &Escrow, cm_refund: NoteCommitment) -> SettleSlot {
+        SettleSlot {
             session_id: escrow.session_id,
             escrow: escrow.escrow,
-            price: escrow.price_per_kib,
-            session_key_hash: escrow.session_key_hash,
-            refund_owner: escrow.refund_owner,
-            cm_refund,
+            public: SlotPublic {
+                escrow_commitment: escrow.terms().commitment(),
+                cm_refund,
+            },
         }
     }
 }
@@ -191,6 +200,18 @@ pub struct Escrow {
 }
 
 impl Escrow {
+    /// The terms its escrow commitment binds (§3.3).
+    pub fn terms(&self) -> EscrowTerms {
+        EscrowTerms {
+            session_id: self.session_id,
+            node_id: self.node_id,
+            escrow: self.escrow,
+            session_key_hash: self.session_key_hash,
+            refund_owner: self.refund_owner,
+            expiry: self.expiry,
+        }
+    }
+
     /// The note a reclaim appends: `(E, rk, H(RECLAIM, session_id))` (§8.3.4,
     /// [`veil_primitives::refund::reclaim_note`]).
     pub fn reclaim_commitment(&self) -> NoteCommitment {

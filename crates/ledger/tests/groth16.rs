@@ -341,10 +341,8 @@ fn slot(e: &Escrow, session: &SigningKey, kib: u64) -> Slot {
     }
     .sign(session);
     Slot::new(
-        e.session_id,
-        e.escrow,
+        e.terms(),
         e.price_per_kib,
-        e.refund_owner,
         &session.verifying_key(),
         &receipt,
     )
@@ -359,7 +357,7 @@ fn real_settle_1_and_settle_8_pay_t_and_wrong_statements_change_nothing() {
 
     // settle_1 for `a`: 100 KiB at price 2 pays 200.
     let slots = vec![slot(&a, &sa, 100)];
-    let public = SettlePublic::for_slots(fx.node, &slots);
+    let public = SettlePublic::for_slots(fx.node, a.price_per_kib, &slots);
     assert_eq!(public.total, Value(200));
     let p = prover()
         .prove_settle::<1>(&public, slots.clone(), &mut fx.rng)
@@ -415,7 +413,7 @@ fn real_settle_1_and_settle_8_pay_t_and_wrong_statements_change_nothing() {
     // settle_8 for `b`, `c`: two real slots, six zero slots of padding.
     let mut slots = vec![slot(&b, &sb, 50), slot(&c, &sc, 1_000)];
     slots.resize(8, Slot::padding());
-    let public = SettlePublic::for_slots(fx.node, &slots);
+    let public = SettlePublic::for_slots(fx.node, a.price_per_kib, &slots);
     assert_eq!(public.total, Value(100 + 1_000));
     let p = prover()
         .prove_settle::<8>(&public, slots.clone(), &mut fx.rng)

@@ -86,6 +86,21 @@ impl ProofsProver {
     }
 }
 
+/// The node's price, which every escrow of a batch records (registration is
+/// immutable, §8.3.6); a batch mixing prices is refused.
+fn batch_price(slots: &[SettleSlotWitness]) -> Result<Value, ProveError> {
+    let price = slots
+        .first()
+        .map(|s| s.escrow.price_per_kib)
+        .ok_or_else(|| ProveError("an empty batch".into()))?;
+    if slots.iter().any(|s| s.escrow.price_per_kib != price) {
+        return Err(ProveError(
+            "escrows of one batch record different prices".into(),
+        ));
+    }
+    Ok(price)
+}
+
 impl SettleProver for ProofsProver {
     fn batch_sizes(&self) -> Vec<u32> {
         NODE_SETTLE_SIZES.to_vec()
@@ -101,21 +116,13 @@ impl SettleProver for ProofsProver {
         if slots.len() > k as usize {
             return Err(ProveError(format!("{} slots for K = {k}", slots.len())));
         }
+        let price = batch_price(slots)?;
         let mut all: Vec<Slot> = slots
             .iter()
-            .map(|s| {
-                Slot::new(
-                    s.escrow.session_id,
-                    s.escrow.escrow,
-                    s.escrow.price_per_kib,
-                    s.escrow.refund_owner,
-                    &s.session_key,
-                    &s.receipt,
-                )
-            })
+            .map(|s| Slot::new(s.escrow.terms(), price, &s.session_key, &s.receipt))
             .collect();
         all.resize(k as usize, Slot::padding());
-        let public = SettlePublic::for_slots(node_id, &all);
+        let public = SettlePublic::for_slots(node_id, price, &all);
         if public.total != total {
             return Err(ProveError(format!(
                 "total mismatch: node {total:?}, circuit {:?}",

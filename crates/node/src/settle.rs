@@ -9,7 +9,7 @@ use tracing::{info, warn};
 use veil_circuits::settle::{refund_commitment, slot_pay};
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
-use veil_ledger::types::{EscrowState, SessionId, SettleRequest, SettleBatch, Value};
+use veil_ledger::types::{EscrowState, SessionId, SettleBatch, SettleRequest, Value};
 
 use veil_primitives::eddsa::VerifyingKey;
 use veil_primitives::ids::BlockHeight;
@@ -249,6 +249,10 @@ impl<L: LedgerApi> Inner<L> {
             node_id,
             k,
             total,
+            price: slots
+                .first()
+                .map(|s| s.escrow.price_per_kib)
+                .unwrap_or(Value::ZERO),
             slots: slots
                 .iter()
                 .map(|s| SettleBatch::slot(&s.escrow, s.cm_refund))

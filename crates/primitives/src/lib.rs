@@ -6,6 +6,7 @@
 pub mod babyjubjub;
 pub mod eddsa;
 pub mod error;
+pub mod escrow;
 pub mod field;
 pub mod ids;
 pub mod keys;

@@ -64,6 +64,8 @@ pub enum DomainTag {
     Account = 18,
     /// an operation signed by an account key (§8.3)
     AccountOp = 19,
+    /// escrow commitment `H(ESCROW, session_id, node_id, E, h_S, rk, expiry)` (§3.3)
+    Escrow = 20,
 }
 
 impl DomainTag {

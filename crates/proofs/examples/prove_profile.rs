@@ -71,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     for i in 0..runs.min(3) {
         let (public, slots) = samples::settle(8, i).ok_or("sample")?;
-        let c = SettleCircuit::<8>::new(public, slots)?;
+        let c = SettleCircuit::<8>::from_slots(public.clone(), &slots)?;
         let t = Instant::now();
         let (_, p) = ctx.prove_profiled(c, &public.to_field_elements(), &mut OsRng)?;
         println!(
@@ -84,7 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     for i in 0..runs.min(3) {
         let (public, slots) = samples::settle(8, i).ok_or("sample")?;
-        let c = SettleCircuit::<8>::new(public, slots)?;
+        let c = SettleCircuit::<8>::from_slots(public.clone(), &slots)?;
         let t = Instant::now();
         let (_, p) = prove_profiled(&pk, c, &public.to_field_elements(), &mut OsRng)?;
         println!(

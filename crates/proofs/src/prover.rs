@@ -114,12 +114,12 @@ impl Prover {
     ) -> Result<SettleProof, ProofError> {
         let k = SettleSize::new(K as u64)?;
         let ctx = self.context(CircuitId::Settle(k))?;
-        let circuit = SettleCircuit::<K>::new(*public, slots)
+        let circuit = SettleCircuit::<K>::from_slots(public.clone(), &slots)
             .map_err(|e| ProofError::StatementMismatch(e.to_string()))?;
         let proof = ctx.prove(circuit, &public.to_field_elements(), rng)?;
         Ok(SettleProof {
             k,
-            public: *public,
+            public: public.clone(),
             proof,
         })
     }

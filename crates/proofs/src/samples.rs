@@ -8,6 +8,7 @@ use veil_circuits::settle::{SettlePublic, Slot};
 use veil_circuits::withdraw::{WithdrawPrivate, WithdrawPublic};
 use veil_primitives::Fr;
 use veil_primitives::eddsa::SigningKey;
+use veil_primitives::escrow::EscrowTerms;
 use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
 use veil_primitives::keys::{OwnerKey, SpendingKey};
 use veil_primitives::merkle::Tree;
@@ -58,6 +59,9 @@ pub fn withdraw(seed: u64, a: u64) -> Option<(WithdrawPublic, WithdrawPrivate)> 
     Some((public, private))
 }
 
+/// The node price of [`settle`]'s batches.
+pub const SETTLE_PRICE: Value = Value(3);
+
 /// An honest settlement batch of `k` real sessions (no padding) of one node,
 /// each with a receipt signed by its session key.
 pub fn settle(k: usize, seed: u64) -> Option<(SettlePublic, Vec<Slot>)> {
@@ -78,16 +82,22 @@ pub fn settle(k: usize, seed: u64) -> Option<(SettlePublic, Vec<Slot>)> {
             kib: 100 + 10 * i,
         }
         .sign(&sk);
-        slots.push(Slot::new(
+        let terms = EscrowTerms {
             session_id,
-            Value(10_000),
-            Value(3),
-            OwnerKey::from_fr(Fr::from(77 + i)),
+            node_id: node,
+            escrow: Value(10_000),
+            session_key_hash: sk.verifying_key().session_key_hash(),
+            refund_owner: OwnerKey::from_fr(Fr::from(77 + i)),
+            expiry: BlockHeight(1_000 + i),
+        };
+        slots.push(Slot::new(
+            terms,
+            SETTLE_PRICE,
             &sk.verifying_key(),
             &receipt,
         ));
     }
-    Some((SettlePublic::for_slots(node, &slots), slots))
+    Some((SettlePublic::for_slots(node, SETTLE_PRICE, &slots), slots))
 }
 
 /// An honest `tree_insert_64` statement and its siblings: 64 leaves

@@ -4,14 +4,15 @@
 //! Spec: `docs/protocol.md` §7.6. Decoding rejects an unknown version, any
 //! other length, a non-canonical field element (never reduced mod r, B1)
 //! and an invalid proof point (B3–B5). Identity is the statement's
-//! nullifier (or batch digest), never the proof bytes: Groth16 proofs are
+//! nullifier (or a settlement's first session), never the proof bytes: Groth16 proofs are
 //! re-randomisable (B2), so these types deliberately do not implement
 //! `Hash`.
 
 use veil_circuits::access::AccessPublic;
-use veil_circuits::settle::SettlePublic;
+use veil_circuits::settle::{SettlePublic, SlotPublic};
 use veil_circuits::withdraw::WithdrawPublic;
 use veil_primitives::EncodingError;
+use veil_primitives::escrow::EscrowCommitment;
 use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
 use veil_primitives::keys::OwnerKey;
 use veil_primitives::merkle::MerkleRoot;
@@ -227,12 +228,14 @@ pub struct SettleProof {
 }
 
 impl SettleProof {
-    /// Encoded length.
-    pub const BYTES: usize = 1 + 1 + 32 + 8 + 32 + Proof::BYTES;
+    /// Encoded length of a proof for batch size `k`: `2·K + 3` public inputs.
+    pub fn bytes_for(k: SettleSize) -> usize {
+        1 + 1 + 32 + 8 + 8 + 2 * 32 * k.get() + Proof::BYTES
+    }
 
     /// # Layout
     ///
-    /// 202 bytes:
+    /// `178 + 64·K` bytes (242, 690, 4,274 for K = 1, 8, 64):
     ///
     /// | bytes | content |
     /// |---|---|
@@ -240,33 +243,65 @@ impl SettleProof {
     /// | 1 | `K` (1, 8 or 64) |
     /// | 2..34 | `node_id` |
     /// | 34..42 | `T` (total), `u64` big-endian |
-    /// | 42..74 | `batch_digest` |
-    /// | 74..202 | proof `A ‖ B ‖ C` |
+    /// | 42..50 | `price`, `u64` big-endian |
+    /// | 50..50+32K | `esc_0 … esc_{K−1}` |
+    /// | …+32K | `cm_refund_0 … cm_refund_{K−1}` |
+    /// | last 128 | proof `A ‖ B ‖ C` |
     ///
-    /// The ledger recomputes `batch_digest` from its own escrow records and
-    /// never trusts this copy (§5).
+    /// The ledger rebuilds the statement from its own escrow records and
+    /// never trusts this copy (§5.3).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(Self::BYTES);
+        let p = &self.public;
+        let mut out = Vec::with_capacity(Self::bytes_for(self.k));
         out.push(VERSION);
         out.push(self.k.get() as u8);
-        out.extend_from_slice(&self.public.node_id.to_bytes());
-        out.extend_from_slice(&self.public.total.to_bytes());
-        out.extend_from_slice(&veil_primitives::field::fr_to_bytes(
-            &self.public.batch_digest,
-        ));
+        out.extend_from_slice(&p.node_id.to_bytes());
+        out.extend_from_slice(&p.total.to_bytes());
+        out.extend_from_slice(&p.price.to_bytes());
+        for s in &p.slots {
+            out.extend_from_slice(&s.escrow_commitment.to_bytes());
+        }
+        for s in &p.slots {
+            out.extend_from_slice(&s.cm_refund.to_bytes());
+        }
         out.extend_from_slice(&self.proof.to_bytes());
         out
     }
 
     /// Decodes exactly the [layout](Self::to_bytes). Does not verify the proof.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProofError> {
-        let mut r = Reader::new(bytes, Self::BYTES)?;
-        let [k] = *r.take::<1>()?;
-        let k = SettleSize::new(u64::from(k))?;
+        let k = match bytes {
+            [VERSION, k, ..] => SettleSize::new(u64::from(*k))?,
+            [VERSION] | [] => {
+                return Err(ProofError::Length {
+                    expected: 2,
+                    actual: bytes.len(),
+                });
+            }
+            [version, ..] => return Err(ProofError::Version(*version)),
+        };
+        let mut r = Reader::new(bytes, Self::bytes_for(k))?;
+        r.take::<1>()?;
+        let node_id = r.field("node_id", NodeId::from_bytes)?;
+        let total = Value(r.u64()?);
+        let price = Value(r.u64()?);
+        let escs = (0..k.get())
+            .map(|_| r.field("esc", EscrowCommitment::from_bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let slots = escs
+            .into_iter()
+            .map(|escrow_commitment| {
+                Ok(SlotPublic {
+                    escrow_commitment,
+                    cm_refund: r.field("cm_refund", NoteCommitment::from_bytes)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ProofError>>()?;
         let public = SettlePublic {
-            node_id: r.field("node_id", NodeId::from_bytes)?,
-            total: Value(r.u64()?),
-            batch_digest: r.field("batch_digest", veil_primitives::field::fr_from_bytes)?,
+            node_id,
+            total,
+            price,
+            slots,
         };
         Ok(SettleProof {
             k,

@@ -294,7 +294,7 @@ fn b6_b8_access_statement_under_another_key_is_rejected() {
         withdraw.verify(&statement, &t.proof),
         Err(VerifyError::PublicInputCount {
             expected: 5,
-            actual: 8
+            actual: 9
         })
     );
     // Same count, wrong key: the first five inputs under the withdraw key.
@@ -304,10 +304,10 @@ fn b6_b8_access_statement_under_another_key_is_rejected() {
     );
     let access = verifier().key(CircuitId::Access).unwrap();
     assert_eq!(
-        access.verify(&statement[..7], &t.proof),
+        access.verify(&statement[..8], &t.proof),
         Err(VerifyError::PublicInputCount {
-            expected: 8,
-            actual: 7
+            expected: 9,
+            actual: 8
         })
     );
     let mut long = statement.clone();
@@ -315,8 +315,8 @@ fn b6_b8_access_statement_under_another_key_is_rejected() {
     assert_eq!(
         access.verify(&long, &t.proof),
         Err(VerifyError::PublicInputCount {
-            expected: 8,
-            actual: 9
+            expected: 9,
+            actual: 10
         })
     );
 }

@@ -137,9 +137,16 @@ fn settle_instance<const K: usize>(
     let k = SettleSize::new(K as u64)?;
     Ok(Instance {
         statement: public.to_field_elements(),
-        circuit: veil_circuits::settle::SettleCircuit::<K>::new(public, slots)
+        circuit: veil_circuits::settle::SettleCircuit::<K>::from_slots(public.clone(), &slots)
             .map_err(|e| anyhow!("{e}"))?,
-        encode: Box::new(move |proof| SettleProof { k, public, proof }.to_bytes()),
+        encode: Box::new(move |proof| {
+            SettleProof {
+                k,
+                public: public.clone(),
+                proof,
+            }
+            .to_bytes()
+        }),
     })
 }
 
