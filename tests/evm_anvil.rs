@@ -4,8 +4,9 @@
 //!   chain and prints their addresses; a key file others may read, or an
 //!   unreachable endpoint, is refused with nothing deployed.
 //! - The sample operations of `veil_evm::sample` (64 deposits, their
-//!   proven append, a node, a batch of escrows, a withdrawal, a reclaim
-//!   after the window) run through `veil_evm_rpc::RpcChain` with the same
+//!   proven append, a node, a batch of escrows, a withdrawal, a settlement
+//!   of three escrows by the node's operator with a `settle_8` proof, a
+//!   reclaim after the window) run through `veil_evm_rpc::RpcChain` with the same
 //!   results, events and gas as in the in-process sandbox (the bytes are
 //!   the same; anvil runs Cancun like the sandbox).
 //! - A node's batch of opens drops, after simulating each token alone, a
@@ -150,6 +151,9 @@ async fn veil_ledger_deploy_puts_the_ledger_on_anvil() {
         "access_verifier",
         "access_batch_verifier",
         "withdraw_verifier",
+        "settle_1_verifier",
+        "settle_8_verifier",
+        "settle_64_verifier",
     ] {
         let code = chain.provider().get_code_at(addr(k)).await.expect("code");
         assert!(!code.is_empty(), "{k}: no code");
@@ -159,6 +163,7 @@ async fn veil_ledger_deploy_puts_the_ledger_on_anvil() {
         ("token()", "token"),
         ("accessBatchVerifier()", "access_batch_verifier"),
         ("withdrawVerifier()", "withdraw_verifier"),
+        ("settle64Verifier()", "settle_64_verifier"),
     ] {
         let w = chain
             .call(ledger_at, &selector(getter))
@@ -177,6 +182,8 @@ async fn veil_ledger_deploy_puts_the_ledger_on_anvil() {
 struct Proofs {
     batch: ledger::BatchAppend,
     tokens: Vec<(AccessPublic, AccessWords)>,
+    /// The settlement of the escrows of tokens 1..=3 (`settle_8`).
+    settle: veil_evm::settle::SettleCall,
 }
 
 fn prove(recipient: Address) -> (Proofs, WithdrawWords) {
@@ -185,6 +192,7 @@ fn prove(recipient: Address) -> (Proofs, WithdrawWords) {
         CircuitId::TreeInsert64,
         CircuitId::Access,
         CircuitId::Withdraw,
+        CircuitId::Settle(veil_proofs::SettleSize::K8),
     ];
     let prover = Prover::from_store(&store, &ids, None).expect("keys");
     let mut rng = ChaCha20Rng::seed_from_u64(5);
@@ -202,11 +210,36 @@ fn prove(recipient: Address) -> (Proofs, WithdrawWords) {
             let t = prover.prove_access(&st, &p, &mut rng).expect("prove");
             (st, AccessWords::new(&st, &t.proof))
         })
+        .collect::<Vec<(AccessPublic, AccessWords)>>();
+    let mut slots: Vec<veil_circuits::settle::Slot> = (1..4)
+        .map(|i| sample::settle_slot(&tokens[i].0, i, 20).expect("slot"))
         .collect();
+    slots.resize(8, veil_circuits::settle::Slot::padding());
+    let public = veil_circuits::settle::SettlePublic::for_slots(
+        tokens[0].0.node_id,
+        veil_primitives::value::Value(sample::PRICE),
+        &slots,
+    );
+    let proof = prover
+        .prove_settle::<8>(&public, slots, &mut rng)
+        .expect("prove settle");
+    let escrows: Vec<_> = tokens[1..]
+        .iter()
+        .map(|(st, w)| (w.nullifier(), EscrowTerms::of_token(st)))
+        .collect();
+    let settle = veil_evm::settle::SettleCall::new(&public, &escrows, &proof.proof)
+        .expect("the settle call");
     let p = sample::spend(&tree, 10).expect("note");
     let st = sample::withdraw_statement(&p, 250, recipient).expect("statement");
     let w = prover.prove_withdraw(&st, &p, &mut rng).expect("prove");
-    (Proofs { batch, tokens }, WithdrawWords::new(&st, &w.proof))
+    (
+        Proofs {
+            batch,
+            tokens,
+            settle,
+        },
+        WithdrawWords::new(&st, &w.proof),
+    )
 }
 
 fn revert_of(e: RpcError) -> LedgerRevert {
@@ -318,9 +351,30 @@ async fn the_sample_operations_run_on_anvil_and_retries_never_double() {
     reorged_withdrawal_is_broadcast_again_once(&chain, l, &withdrawal).await;
     assert_eq!(u64_view(&chain, l, "escrowed()").await, 4 * 300);
 
+    // The node's operator (the deployer registered the node) settles
+    // tokens 1..=3: 3 × 20 KiB × 3 paid, the rest back to the pool, three
+    // refunds queued; a second settle of the same sessions is refused.
+    let leaves = u64_view(&chain, l, "leafCount()").await;
+    let r = chain
+        .send(l, &proofs.settle.calldata())
+        .await
+        .expect("settle");
+    assert!(matches!(
+        &events(&r, l)[..],
+        [LedgerEvent::Settled { total: 180, first_index, session_ids, .. }]
+            if *first_index == leaves && session_ids.len() == 3
+    ));
+    assert_eq!(u64_view(&chain, l, "escrowed()").await, 300);
+    assert_eq!(u64_view(&chain, l, "leafCount()").await, leaves + 3);
+    let again = chain
+        .send(l, &proofs.settle.calldata())
+        .await
+        .expect_err("a second settle");
+    assert_eq!(revert_of(again), LedgerRevert::AlreadySettled);
+
     // Reclaim after the window, by anyone.
     let (st, w) = &proofs.tokens[0];
-    let terms = EscrowTerms::of_token(st, sample::PRICE);
+    let terms = EscrowTerms::of_token(st);
     let call = escrow::reclaim(w.nullifier(), &terms.words());
     let early = chain.send(l, &call).await.expect_err("before the window");
     assert!(matches!(
@@ -336,7 +390,7 @@ async fn the_sample_operations_run_on_anvil_and_retries_never_double() {
         .expect("mine");
     let r = chain.send(l, &call).await.expect("reclaim");
     assert!(matches!(events(&r, l)[..], [LedgerEvent::Reclaimed { .. }]));
-    assert_eq!(u64_view(&chain, l, "escrowed()").await, 3 * 300);
+    assert_eq!(u64_view(&chain, l, "escrowed()").await, 0);
 }
 
 /// The bench's second deposit on the sandbox (`ledger_escrow.rs`,

@@ -23,14 +23,14 @@ interface IPoseidonT4 {
     function hash(uint256[3] calldata x) external pure returns (uint256);
 }
 
-/// `AccessVerifier` / `WithdrawVerifier`: generated Groth16 verifiers with 8
+/// `AccessVerifier` / `WithdrawVerifier`: generated Groth16 verifiers with 9
 /// and 5 public inputs (docs/evm.md §1).
 interface IAccessVerifier {
     function verifyProof(
         uint256[2] calldata a,
         uint256[2][2] calldata b,
         uint256[2] calldata c,
-        uint256[8] calldata input
+        uint256[9] calldata input
     ) external view returns (bool);
 }
 
@@ -46,8 +46,13 @@ interface IWithdrawVerifier {
 /// `AccessBatchVerifier.verifyBatch`: n access proofs under one pairing
 /// product with Fiat–Shamir weights (docs/evm.md §1.5).
 interface IAccessBatchVerifier {
-    function verifyBatch(uint256[8][] calldata proofs, uint256[8][] calldata inputs) external view returns (bool);
+    function verifyBatch(uint256[8][] calldata proofs, uint256[9][] calldata inputs) external view returns (bool);
 }
+
+// `Settle{1,8,64}Verifier.verifyProof` (docs/evm.md §1, §7): `2K + 3`
+// public inputs `node_id, T, price, esc_0..esc_{K−1}, cm_0..cm_{K−1}`.
+// Called with a low-level `staticcall` (one code path for the three
+// sizes), so no interface declares them.
 
 /// `TreeInsert64Verifier.verifyProof`: the Groth16 verifier of
 /// `tree_insert_64`, generated from `params/tree_insert_64.vk` (docs/evm.md §1).
@@ -60,16 +65,16 @@ interface ITreeInsert64Verifier {
     ) external view returns (bool);
 }
 
-/// @title VeilLedger, stages 1 to 3: deposits into the leaf queue, node
+/// @title VeilLedger, stages 1 to 4: deposits into the leaf queue, node
 /// registration, the note tree advanced by proven batches of 64 queued
-/// leaves, escrows opened one at a time or in batches, reclaim and
-/// withdrawal (docs/evm.md §4–§5; docs/protocol.md §8.3).
+/// leaves, escrows opened one at a time or in batches, settlement,
+/// reclaim and withdrawal (docs/evm.md §4–§5, §7; docs/protocol.md §8.3).
 /// @notice The rules and error names are those of the embedded ledger
 /// (`veil_ledger::machine`, `LedgerError`). An account is an EVM address:
 /// `msg.sender` authorises its own debits, and the token allowance it gave
 /// this contract plays the part of the account signature of §8.3.
-/// Settlement is not built yet (docs/evm.md §3.2): no function stands in
-/// for it, so an escrow opened here ends only by `reclaim`.
+/// An escrow ends by `settle` (its node) or `reclaim` (anyone, after the
+/// challenge window).
 contract VeilLedger {
     /// The BN254 scalar field (docs/protocol.md §2).
     uint256 internal constant R =
@@ -98,6 +103,9 @@ contract VeilLedger {
     /// Most access tokens `openEscrows` takes at once (the batch verifier's
     /// `MAX_BATCH`).
     uint256 public constant MAX_OPEN_BATCH = 64;
+    /// Most sessions one `settle` takes (the largest `settle_K`; the
+    /// embedded ledger's `MAX_BATCH`).
+    uint256 public constant MAX_SETTLE_BATCH = 64;
 
     /// A nullifier's spend word (`nullifiers`): 0 unspent; `WITHDRAWN` for a
     /// withdrawal; for an escrow `termsHash(terms) | status`, the status in
@@ -118,6 +126,10 @@ contract VeilLedger {
     IAccessVerifier public immutable accessVerifier;
     IAccessBatchVerifier public immutable accessBatchVerifier;
     IWithdrawVerifier public immutable withdrawVerifier;
+    /// The verifiers of `settle_1`, `settle_8` and `settle_64` proofs.
+    address public immutable settle1Verifier;
+    address public immutable settle8Verifier;
+    address public immutable settle64Verifier;
     /// How many recent roots `isKnownRoot` accepts: the current one and the
     /// roots before the last `rootHistorySize − 1` batches (the embedded
     /// ledger's `ROOT_HISTORY`, given by the deployer; §2.4).
@@ -162,10 +174,13 @@ contract VeilLedger {
         IAccessVerifier accessVerifier;
         IAccessBatchVerifier accessBatchVerifier;
         IWithdrawVerifier withdrawVerifier;
+        address settle1Verifier;
+        address settle8Verifier;
+        address settle64Verifier;
     }
 
     /// An access token (§3.1) as `openEscrow(s)` take it: its public inputs
-    /// but the node id (given once per call) and its proof as
+    /// but the node id (given once per call), `esc` last, and its proof as
     /// `[a.x, a.y, b.x.c1, b.x.c0, b.y.c1, b.y.c0, c.x, c.y]`.
     struct AccessToken {
         uint256 root;
@@ -175,19 +190,33 @@ contract VeilLedger {
         uint256 sessionKeyHash;
         uint256 refundOwner;
         uint256 expiry;
+        /// `esc = H(ESCROW, nf, node_id, E, h_S, rk, expiry)`: the access
+        /// proof binds it to the other inputs, so it is stored unhashed.
+        uint256 esc;
         uint256[8] proof;
     }
 
-    /// The terms of an escrow (§8.3.2). The ledger stores only their hash
-    /// in the nullifier's spend word; `EscrowOpened` publishes them, and
-    /// `reclaim` is given them back.
+    /// What `settle` and `reclaim` need of an escrow (§8.3.2): the node,
+    /// `E`, the refund owner `rk` (the reclaim note), the expiry and the
+    /// escrow commitment `esc` (a settle proof's slot input; it binds `h_S`
+    /// and every other term). The price is the node's (immutable
+    /// registration). The ledger stores only their hash in the nullifier's
+    /// spend word; `EscrowOpened` publishes them, and `settle` and
+    /// `reclaim` are given them back.
     struct EscrowTerms {
         uint256 nodeId;
         uint256 escrow;
-        uint256 pricePerKib;
-        uint256 sessionKeyHash;
         uint256 refundOwner;
         uint256 expiry;
+        uint256 esc;
+    }
+
+    /// One session of a `settle` call: the escrow (its id and terms, as
+    /// `EscrowOpened` published them) and its refund commitment.
+    struct SettleSession {
+        uint256 sessionId;
+        EscrowTerms terms;
+        uint256 cmRefund;
     }
 
     /// A registered node (§8.3.6). Its TLS key hash and key are in
@@ -209,9 +238,22 @@ contract VeilLedger {
     /// tree's root is now `newRoot` (the leaves are in `Deposited` events).
     event BatchAppended(uint64 indexed start, uint256 newRoot, address submitter);
     /// Escrow `sessionId` (the token's nullifier) was opened for `nodeId`
-    /// with `terms`; the change note `cmChange` is leaf `changeIndex`.
+    /// with `terms` and session key commitment `sessionKeyHash` (inside
+    /// `terms.esc`; published so that anyone can recompute `esc`); the
+    /// change note `cmChange` is leaf `changeIndex`.
     event EscrowOpened(
-        uint256 indexed sessionId, uint256 indexed nodeId, EscrowTerms terms, uint256 cmChange, uint64 changeIndex
+        uint256 indexed sessionId,
+        uint256 indexed nodeId,
+        EscrowTerms terms,
+        uint256 sessionKeyHash,
+        uint256 cmChange,
+        uint64 changeIndex
+    );
+    /// `nodeId` settled `sessionIds` (§8.3.3): `total` paid to its
+    /// operator; the refund note `cmRefunds[i]` of session `i` is leaf
+    /// `firstIndex + i`.
+    event Settled(
+        uint256 indexed nodeId, uint64 total, uint64 firstIndex, uint256[] sessionIds, uint256[] cmRefunds
     );
     /// Escrow `sessionId` was reclaimed: all of its value is back in the
     /// pool as the reclaim note `commitment`, leaf `index` (§8.3.4).
@@ -271,6 +313,18 @@ contract VeilLedger {
     /// `reclaim`: the terms given are not the escrow's. Chain only (the
     /// embedded ledger reads its own record).
     error EscrowTermsMismatch();
+    /// `settle` not sent by the node's registered operator.
+    error SettleUnauthorized(string reason);
+    /// `settle`: a session is an escrow of another node.
+    error WrongNode();
+    /// `settle`: a session listed twice.
+    error DuplicateSession();
+    /// `settle`: a session already settled.
+    error AlreadySettled();
+    /// `settle` after `expiry + challengeWindow` of a session.
+    error SettleWindowClosed();
+    /// `settle`: `T > Σ E`.
+    error TotalExceedsEscrow();
 
     /// `initialRoot` is the root of the empty tree and `rootHistorySize_`
     /// the root window, both computed by the deployer from the ledger's own
@@ -289,6 +343,8 @@ contract VeilLedger {
         if (
             address(c.treeInsertVerifier).code.length == 0 || address(c.accessVerifier).code.length == 0
                 || address(c.accessBatchVerifier).code.length == 0 || address(c.withdrawVerifier).code.length == 0
+                || c.settle1Verifier.code.length == 0 || c.settle8Verifier.code.length == 0
+                || c.settle64Verifier.code.length == 0
         ) revert InvalidArgument("verifier is not a contract");
         if (initialRoot >= R) revert Encoding("initial_root");
         if (rootHistorySize_ == 0) revert InvalidArgument("the root history holds at least one root");
@@ -299,6 +355,9 @@ contract VeilLedger {
         accessVerifier = c.accessVerifier;
         accessBatchVerifier = c.accessBatchVerifier;
         withdrawVerifier = c.withdrawVerifier;
+        settle1Verifier = c.settle1Verifier;
+        settle8Verifier = c.settle8Verifier;
+        settle64Verifier = c.settle64Verifier;
         rootHistorySize = rootHistorySize_;
         challengeWindow = challengeWindow_;
         maxExpiryDelta = maxExpiryDelta_;
@@ -439,7 +498,7 @@ contract VeilLedger {
         uint256 n = tokens.length;
         if (n == 0 || n > MAX_OPEN_BATCH) revert InvalidArgument("an open batch holds 1..=64 tokens");
         uint256[8][] memory proofs = new uint256[8][](n);
-        uint256[8][] memory inputs = new uint256[8][](n);
+        uint256[9][] memory inputs = new uint256[9][](n);
         for (uint256 i = 0; i < n; i++) {
             _open(nodeId, tokens[i]);
             proofs[i] = tokens[i].proof;
@@ -464,11 +523,10 @@ contract VeilLedger {
             revert ExpiryOutOfRange(t.expiry, block.number, maxExpiryDelta);
         }
         _poolToEscrow(uint64(t.escrow));
-        EscrowTerms memory terms =
-            EscrowTerms(nodeId, t.escrow, n.pricePerKib, t.sessionKeyHash, t.refundOwner, t.expiry);
+        EscrowTerms memory terms = EscrowTerms(nodeId, t.escrow, t.refundOwner, t.expiry, t.esc);
         nullifiers[t.nullifier] = _termsHash(terms) | OPEN;
         uint64 changeIndex = _queue(t.cmChange);
-        emit EscrowOpened(t.nullifier, nodeId, terms, t.cmChange, changeIndex);
+        emit EscrowOpened(t.nullifier, nodeId, terms, t.sessionKeyHash, t.cmChange, changeIndex);
     }
 
     /// The wire decoding of an access token (§8.5, `access_from_pb`): field
@@ -482,6 +540,7 @@ contract VeilLedger {
         if (t.sessionKeyHash >= R) revert Encoding("session_key_hash");
         if (t.refundOwner >= R) revert Encoding("refund_owner");
         if (t.expiry > MAX_VALUE) revert Encoding("expiry");
+        if (t.esc >= R) revert Encoding("escrow_commitment");
     }
 
     /// Whether `escrow` is one of the node's sizes.
@@ -503,15 +562,240 @@ contract VeilLedger {
     }
 
     /// The access statement's public inputs in the circuit's order (§3.1):
-    /// root, nf, cm_change, E, node_id, h_S, rk, expiry.
-    function _accessInputs(uint256 nodeId, AccessToken calldata t) internal pure returns (uint256[8] memory) {
-        return [t.root, t.nullifier, t.cmChange, t.escrow, nodeId, t.sessionKeyHash, t.refundOwner, t.expiry];
+    /// root, nf, cm_change, E, node_id, h_S, rk, expiry, esc.
+    function _accessInputs(uint256 nodeId, AccessToken calldata t) internal pure returns (uint256[9] memory) {
+        return [t.root, t.nullifier, t.cmChange, t.escrow, nodeId, t.sessionKeyHash, t.refundOwner, t.expiry, t.esc];
     }
 
     /// The hash of an escrow's terms in its spend word: keccak256 of their
     /// ABI encoding with the two status bits cleared.
     function _termsHash(EscrowTerms memory terms) internal pure returns (uint256) {
         return uint256(keccak256(abi.encode(terms))) & ~STATUS_MASK;
+    }
+
+    // ------------------------------------------------------------- settle
+
+    /// `verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[2K+3])` of
+    /// the `settle_K` verifiers.
+    bytes4 internal constant SETTLE1_VERIFY = bytes4(keccak256("verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[5])"));
+    bytes4 internal constant SETTLE8_VERIFY = bytes4(keccak256("verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[19])"));
+    bytes4 internal constant SETTLE64_VERIFY =
+        bytes4(keccak256("verifyProof(uint256[2],uint256[2][2],uint256[2],uint256[131])"));
+    /// Offset of the first public input in a verifier call built by
+    /// `_settleCall`: the bytes' length word, the selector, the 8 proof words.
+    uint256 internal constant SETTLE_INPUTS_AT = 0x20 + 4 + 0x100;
+
+    /// §8.3.3: the node's operator settles `sessions` (1..=k of them, `k`
+    /// ∈ {1, 8, 64}), each an open escrow of `nodeId` given with its terms
+    /// (as `EscrowOpened` published them) and its refund commitment, with a
+    /// `settle_k` proof (`[a.x, a.y, b.x.c1, b.x.c0, b.y.c1, b.y.c0, c.x,
+    /// c.y]`) over `[nodeId, total, price, esc_0..esc_{n−1}, 0.., cm_0..
+    /// cm_{n−1}, 0..]` (`price` the node's registered price; padding slots
+    /// zero). Pays `total` to the operator, returns `Σ E − total` to the
+    /// pool, queues the n refund notes (leaves `firstIndex..firstIndex+n`)
+    /// and marks the sessions Settled. The checks are the embedded ledger's
+    /// (`check_settle`), in its order; a settled session is refused
+    /// (`AlreadySettled`), a retry included (docs/evm.md §7).
+    function settle(
+        uint256 nodeId,
+        uint256 k,
+        uint256 total,
+        SettleSession[] calldata sessions,
+        uint256[8] calldata proof
+    ) external returns (uint64 firstIndex) {
+        _checkSettleRequest(nodeId, k, total, sessions);
+        Node storage nd = nodes[nodeId];
+        address operator = nd.operator;
+        if (operator == address(0)) revert UnknownNode();
+        bytes memory vcall = _settleCall(k, proof, nodeId, total, nd.pricePerKib);
+        (uint256[] memory cms, uint256 sum) = _settleSessions(nodeId, k, total, operator, sessions, vcall);
+        uint256 newPool = uint256(pool) + (sum - total);
+        if (newPool > MAX_VALUE) revert Overflow();
+        _verifySettle(k, vcall);
+        (pool, escrowed) = (uint64(newPool), escrowed - uint64(sum));
+        firstIndex = _queueAll(cms);
+        if (total != 0) _pay(operator, total);
+        _emitSettled(nodeId, total, firstIndex, sessions, cms);
+    }
+
+    /// The stateless checks of a settle request in the embedded ledger's
+    /// order (the wire decoding `settle_from_pb`, then
+    /// `check_settle_stateless`): the batch's length, the encodings (every
+    /// session id before any refund commitment), `k`, `1 ≤ n ≤ k`, no
+    /// session twice. Duplicates are found with transient storage (one
+    /// mark per session id, cleared by `_settleSessions`).
+    function _checkSettleRequest(uint256 nodeId, uint256 k, uint256 total, SettleSession[] calldata sessions)
+        internal
+    {
+        uint256 n = sessions.length;
+        if (n > MAX_SETTLE_BATCH) revert InvalidArgument("batch too large");
+        if (nodeId >= R) revert Encoding("node_id");
+        if (total > MAX_VALUE) revert Encoding("total");
+        bool badRefund;
+        bool duplicate;
+        for (uint256 i = 0; i < n; i++) {
+            uint256 sid = sessions[i].sessionId;
+            if (sid >= R) revert Encoding("session_id");
+            if (sessions[i].cmRefund >= R) badRefund = true;
+            assembly ("memory-safe") {
+                if tload(sid) { duplicate := 1 }
+                tstore(sid, 1)
+            }
+        }
+        if (badRefund) revert Encoding("cm_refund");
+        if (k != 1 && k != 8 && k != 64) revert InvalidArgument("unsupported batch size k");
+        if (n == 0 || n > k) revert InvalidArgument("batch must hold 1..=k sessions");
+        if (duplicate) revert DuplicateSession();
+    }
+
+    /// The verifier call of a `settle_k` proof, its slot inputs still zero:
+    /// selector ‖ proof ‖ `[nodeId, total, price, 0 × 2k]`.
+    function _settleCall(uint256 k, uint256[8] calldata proof, uint256 nodeId, uint256 total, uint256 price)
+        internal
+        pure
+        returns (bytes memory vcall)
+    {
+        vcall = new bytes(4 + 0x20 * (8 + 3 + 2 * k));
+        bytes4 sel = k == 1 ? SETTLE1_VERIFY : k == 8 ? SETTLE8_VERIFY : SETTLE64_VERIFY;
+        assembly ("memory-safe") {
+            mstore(add(vcall, 0x20), sel)
+            calldatacopy(add(vcall, 0x24), proof, 0x100)
+            let at := add(vcall, SETTLE_INPUTS_AT)
+            mstore(at, nodeId)
+            mstore(add(at, 0x20), total)
+            mstore(add(at, 0x40), price)
+        }
+    }
+
+    /// The escrow lookups (`settle_slots`: `UnknownEscrow`,
+    /// `EscrowTermsMismatch` (chain only), `WrongNode`) of every session,
+    /// then the sender (`SettleUnauthorized`), then the first session's
+    /// state error (`AlreadySettled`, `EscrowNotOpen`,
+    /// `SettleWindowClosed`), then `T ≤ Σ E`, as `check_settle` orders
+    /// them. Writes each spend word Settled and the slot inputs into
+    /// `vcall` as it goes (a refusal reverts them). Returns the refund
+    /// commitments and `Σ E`.
+    function _settleSessions(
+        uint256 nodeId,
+        uint256 k,
+        uint256 total,
+        address operator,
+        SettleSession[] calldata sessions,
+        bytes memory vcall
+    ) internal returns (uint256[] memory cms, uint256 sum) {
+        cms = new uint256[](sessions.length);
+        uint256 stateError;
+        uint256 at = _slotInputsAt(vcall);
+        for (uint256 i = 0; i < sessions.length; i++) {
+            SettleSession calldata s = sessions[i];
+            uint256 status = _lookUp(nodeId, s);
+            if (stateError == 0) {
+                if (status == SETTLED) stateError = 1;
+                else if (status == RECLAIMED) stateError = 2;
+                else if (block.number > s.terms.expiry + challengeWindow) stateError = 3;
+            }
+            sum += s.terms.escrow;
+            cms[i] = s.cmRefund;
+            _putSlot(at + 0x20 * i, k, s.terms.esc, s.cmRefund);
+        }
+        if (msg.sender != operator) revert SettleUnauthorized("sender is not the node's operator");
+        if (stateError == 1) revert AlreadySettled();
+        if (stateError == 2) revert EscrowNotOpen();
+        if (stateError == 3) revert SettleWindowClosed();
+        if (total > sum) revert TotalExceedsEscrow();
+    }
+
+    /// Where `_settleSessions` writes `esc_0` in `vcall`.
+    function _slotInputsAt(bytes memory vcall) internal pure returns (uint256 at) {
+        assembly ("memory-safe") {
+            at := add(vcall, add(SETTLE_INPUTS_AT, 0x60))
+        }
+    }
+
+    /// Writes slot `i`'s `esc` at `p` and its `cm_refund` `k` words later.
+    function _putSlot(uint256 p, uint256 k, uint256 esc, uint256 cm) internal pure {
+        assembly ("memory-safe") {
+            mstore(p, esc)
+            mstore(add(p, shl(5, k)), cm)
+        }
+    }
+
+    /// Session `s`'s escrow: its spend word is an escrow's
+    /// (`UnknownEscrow`), of these terms (`EscrowTermsMismatch`), at
+    /// `nodeId` (`WrongNode`). Writes it Settled (reverted with the call if
+    /// anything is refused later) and clears the session's duplicate mark.
+    /// Returns the status it had.
+    function _lookUp(uint256 nodeId, SettleSession calldata s) internal returns (uint256 status) {
+        uint256 sid = s.sessionId;
+        uint256 word = nullifiers[sid];
+        status = word & STATUS_MASK;
+        if (status == 0) revert UnknownEscrow();
+        if (word & ~STATUS_MASK != _termsHashCalldata(s.terms)) revert EscrowTermsMismatch();
+        if (s.terms.nodeId != nodeId) revert WrongNode();
+        nullifiers[sid] = (word & ~STATUS_MASK) | SETTLED;
+        assembly ("memory-safe") {
+            tstore(sid, 0)
+        }
+    }
+
+    /// `_termsHash` of terms in calldata, hashed in place (no copy kept).
+    function _termsHashCalldata(EscrowTerms calldata t) internal pure returns (uint256 h) {
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            calldatacopy(m, t, 0xa0)
+            h := and(keccak256(m, 0xa0), not(STATUS_MASK))
+        }
+    }
+
+    /// Runs the `settle_k` verifier on `vcall`; anything but ABI `true` (a
+    /// refusal, a revert, out of gas: docs/evm.md §1.2) is `InvalidProof`.
+    function _verifySettle(uint256 k, bytes memory vcall) internal view {
+        address v = k == 1 ? settle1Verifier : k == 8 ? settle8Verifier : settle64Verifier;
+        bool ok;
+        assembly ("memory-safe") {
+            let success := staticcall(gas(), v, add(vcall, 0x20), mload(vcall), 0x00, 0x20)
+            ok := and(success, and(eq(returndatasize(), 0x20), eq(mload(0x00), 1)))
+        }
+        if (!ok) revert InvalidProof();
+    }
+
+    /// Queues `cms` in order (the chain, the count and the checkpoints as
+    /// `_queue` writes them, the two counters once); returns the first
+    /// index.
+    function _queueAll(uint256[] memory cms) internal returns (uint64 first) {
+        first = leafCount;
+        uint256 count = first;
+        uint256 n = cms.length;
+        if (count + n > TREE_CAPACITY) revert InvalidArgument("commitment tree is full");
+        bytes32 head = queueHead;
+        for (uint256 i = 0; i < n; i++) {
+            uint256 cm = cms[i];
+            assembly ("memory-safe") {
+                mstore(0x00, head)
+                mstore(0x20, cm)
+                head := keccak256(0x00, 0x40)
+            }
+            count++;
+            if (count % CHECKPOINT_INTERVAL == 0) checkpoints[count / CHECKPOINT_INTERVAL] = head;
+        }
+        queueHead = head;
+        leafCount = uint64(count);
+    }
+
+    /// `Settled` with the sessions' ids.
+    function _emitSettled(
+        uint256 nodeId,
+        uint256 total,
+        uint64 firstIndex,
+        SettleSession[] calldata sessions,
+        uint256[] memory cms
+    ) internal {
+        uint256 n = sessions.length;
+        uint256[] memory ids = new uint256[](n);
+        for (uint256 i = 0; i < n; i++) {
+            ids[i] = sessions[i].sessionId;
+        }
+        emit Settled(nodeId, uint64(total), firstIndex, ids, cms);
     }
 
     // ------------------------------------------------------------ reclaim

@@ -48,6 +48,9 @@ impl RpcDeployment {
             "access_verifier": c.access_verifier.to_string(),
             "access_batch_verifier": c.access_batch_verifier.to_string(),
             "withdraw_verifier": c.withdraw_verifier.to_string(),
+            "settle_1_verifier": c.settle_1_verifier.to_string(),
+            "settle_8_verifier": c.settle_8_verifier.to_string(),
+            "settle_64_verifier": c.settle_64_verifier.to_string(),
             "block": self.block,
             "gas": self.gas,
         })

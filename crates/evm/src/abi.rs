@@ -163,6 +163,13 @@ impl<'a> Reader<'a> {
         (0..body.len() / 32).map(|k| r.u64(k)).collect()
     }
 
+    /// The `uint256[]` whose offset is head word `i`.
+    pub fn word_array(&self, i: usize) -> Result<Vec<Word>, AbiError> {
+        let (_, body) = self.dynamic(i, 32)?;
+        let r = Reader::new(body);
+        (0..body.len() / 32).map(|k| r.word(k)).collect()
+    }
+
     /// The `string` whose offset is head word `i`.
     pub fn string(&self, i: usize) -> Result<String, AbiError> {
         let (_, body) = self.dynamic(i, 1)?;

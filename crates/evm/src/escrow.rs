@@ -17,15 +17,16 @@ use crate::sandbox::EvmAddress;
 use crate::solidity::{ProofWords, fr_word};
 
 /// The Solidity type of `VeilLedger.AccessToken`.
-const ACCESS_TOKEN: &str = "(uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256[8])";
+const ACCESS_TOKEN: &str =
+    "(uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256[8])";
 /// The Solidity type of `VeilLedger.EscrowTerms`.
-const ESCROW_TERMS: &str = "(uint256,uint256,uint256,uint256,uint256,uint256)";
+pub(crate) const ESCROW_TERMS: &str = "(uint256,uint256,uint256,uint256,uint256)";
 
 /// Most tokens `openEscrows` takes (`MAX_OPEN_BATCH`).
 pub const MAX_OPEN_BATCH: usize = 64;
 
-/// An access token as words: the eight public inputs in the circuit's
-/// order (§3.1) and the proof. Raw words, so that tests can send what a
+/// An access token as words: the nine public inputs in the circuit's
+/// order (§3.1, `esc` last) and the proof. Raw words, so that tests can send what a
 /// typed statement cannot (`E ≥ 2^64`, an input `≥ r`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessWords {
@@ -50,6 +51,11 @@ impl AccessWords {
     /// The nullifier: the session id of the escrow it opens.
     pub fn nullifier(&self) -> Word {
         self.inputs[access::NULLIFIER]
+    }
+
+    /// The escrow commitment `esc` (input #8).
+    pub fn escrow_commitment(&self) -> Word {
+        self.inputs[access::ESCROW_COMMITMENT]
     }
 
     /// `AccessToken` in the contract's field order: the inputs but the
@@ -86,55 +92,56 @@ pub fn open_escrows(node_id: Word, tokens: &[AccessWords]) -> Vec<u8> {
     )
 }
 
-/// The terms of an escrow (`VeilLedger.EscrowTerms`, §8.3.2): what
-/// `EscrowOpened` publishes and `reclaim` takes back.
+/// What the contract keeps of an escrow (`VeilLedger.EscrowTerms`,
+/// §8.3.2): what `settle` and `reclaim` need. `EscrowOpened` publishes
+/// them, `settle` and `reclaim` take them back. `h_S` is inside `esc`; the
+/// price is the node's (its registration is immutable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EscrowTerms {
     pub node_id: Word,
     pub escrow: u64,
-    pub price_per_kib: u64,
-    pub session_key_hash: Word,
+    /// `rk`, the owner key of the refund and reclaim notes.
     pub refund_owner: Word,
     pub expiry: u64,
+    /// `esc = H(ESCROW, nf, node_id, E, h_S, rk, expiry)` (access input #8).
+    pub esc: Word,
 }
 
 impl EscrowTerms {
     /// The signature of the event that publishes them.
-    pub const OPENED_EVENT: &'static str = "EscrowOpened(uint256,uint256,(uint256,uint256,uint256,uint256,uint256,uint256),uint256,uint64)";
+    pub const OPENED_EVENT: &'static str = "EscrowOpened(uint256,uint256,(uint256,uint256,uint256,uint256,uint256),uint256,uint256,uint64)";
 
-    /// The terms an access token opens at a node of price `price_per_kib`.
-    pub fn of_token(st: &AccessPublic, price_per_kib: u64) -> Self {
+    /// The terms an access token opens.
+    pub fn of_token(st: &AccessPublic) -> Self {
         EscrowTerms {
             node_id: fr_word(&st.node_id.inner()),
             escrow: st.escrow.0,
-            price_per_kib,
-            session_key_hash: fr_word(&st.session_key_hash.inner()),
             refund_owner: fr_word(&st.refund_owner.inner()),
             expiry: st.expiry.0,
+            esc: fr_word(&st.escrow_commitment().inner()),
         }
     }
 
-    /// The six words, in the struct's order.
-    pub fn words(&self) -> [Word; 6] {
+    /// The five words, in the struct's order.
+    pub fn words(&self) -> [Word; 5] {
         [
             self.node_id,
             word_u64(self.escrow),
-            word_u64(self.price_per_kib),
-            self.session_key_hash,
             self.refund_owner,
             word_u64(self.expiry),
+            self.esc,
         ]
     }
 
-    /// Decodes the six head words of `r` (an event's data).
-    pub fn decode(r: &Reader) -> Result<Self, AbiError> {
+    /// Decodes the five head words of `r` from word `at` (an event's data,
+    /// a struct in calldata).
+    pub fn decode_at(r: &Reader, at: usize) -> Result<Self, AbiError> {
         Ok(EscrowTerms {
-            node_id: r.word(0)?,
-            escrow: r.u64(1)?,
-            price_per_kib: r.u64(2)?,
-            session_key_hash: r.word(3)?,
-            refund_owner: r.word(4)?,
-            expiry: r.u64(5)?,
+            node_id: r.word(at)?,
+            escrow: r.u64(at + 1)?,
+            refund_owner: r.word(at + 2)?,
+            expiry: r.u64(at + 3)?,
+            esc: r.word(at + 4)?,
         })
     }
 
@@ -205,7 +212,7 @@ impl SpendWord {
 }
 
 /// `reclaim(sessionId, terms)` with raw words.
-pub fn reclaim(session_id: Word, terms: &[Word; 6]) -> Vec<u8> {
+pub fn reclaim(session_id: Word, terms: &[Word; 5]) -> Vec<u8> {
     let args: Vec<Arg> = std::iter::once(session_id)
         .chain(terms.iter().copied())
         .map(Arg::Word)

@@ -4,9 +4,10 @@
 //! sandbox to run them.
 //!
 //! Knows nothing of gRPC or storage. See `docs/evm.md`; of the ledger
-//! contract stages 1 and 2 exist (deposits, node registration, the note
+//! contract stages 1 to 4 exist (deposits, node registration, the note
 //! tree advanced by proven batches of 64 leaves: [`ledger`], with the test
-//! token [`token`]; issue 10).
+//! token [`token`]; escrows, reclaim and withdrawal: [`escrow`];
+//! settlement: [`settle`]; issue 10).
 
 pub mod abi;
 pub mod artifact;
@@ -17,6 +18,7 @@ pub mod measure;
 pub mod poseidon;
 pub mod sample;
 pub mod sandbox;
+pub mod settle;
 pub mod solidity;
 pub mod token;
 pub mod verifiers;

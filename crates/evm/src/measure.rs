@@ -10,11 +10,16 @@ use veil_proofs::{CircuitId, Proof, Prover};
 
 use crate::abi::{Word, decode_bool, encode_call, selector, word_u64};
 use crate::artifact::{Artifact, ArtifactError};
+use veil_circuits::access::AccessPublic;
+use veil_circuits::settle::{SettlePublic, Slot};
+use veil_primitives::value::Value;
+
 use crate::escrow::{self, AccessWords, EscrowTerms, WithdrawWords};
 use crate::ledger::{self, BATCH, BatchError, DeployError};
 use crate::poseidon::{self, UnsupportedWidth};
 use crate::sample;
 use crate::sandbox::{DEFAULT_GAS_LIMIT, EvmAddress, Outcome, Sandbox, SandboxError, Status};
+use crate::settle::{SettleCall, SettleCallError};
 use crate::solidity::{ProofWords, fr_word, verify_proof_calldata};
 use crate::token;
 use crate::verifier_contract_name;
@@ -55,9 +60,21 @@ pub enum MeasureError {
     /// The batch could not be proved.
     #[error(transparent)]
     Batch(#[from] BatchError),
-    /// An access or withdraw proof could not be made.
+    /// An access, withdraw or settle proof could not be made.
     #[error(transparent)]
     Proof(#[from] veil_proofs::ProofError),
+    /// The settle call does not match its statement (a bug).
+    #[error(transparent)]
+    SettleCall(#[from] SettleCallError),
+    /// No `settle_K` circuit for this batch size, or more sessions than
+    /// `K` or than the sample's notes.
+    #[error("cannot settle {sessions} sessions with settle_{k}")]
+    SettleSize {
+        /// The batch size asked for.
+        k: usize,
+        /// The sessions asked for.
+        sessions: usize,
+    },
     /// The sample state is inconsistent (a bug: its notes are fixed).
     #[error("the sample ledger state is inconsistent")]
     Sample,
@@ -158,13 +175,7 @@ pub fn ledger_gas(
     let mut run = Run::new()?;
     let deposits = run.deposit_sample()?;
     let tree = sample::tree();
-    let queued: Vec<Fr> = (0..BATCH as u64)
-        .filter_map(|i| tree.leaf(i).map(|c| c.inner()))
-        .collect();
-    let (batch, _) = ledger::prove_next_batch(prover, &Frontier::new(), &queued, rng)?;
-    let append_batch = run.send("appendBatch", &batch.calldata())?;
-    let reg = sample::registration(NODE).ok_or(MeasureError::Sample)?;
-    run.send("registerNode", &ledger::register_node(&reg))?;
+    let append_batch = run.append_and_register(prover, &tree, rng)?;
     let open = run.open(prover, &tree, &[0], rng)?;
     let batch_notes: Vec<usize> = (1..=open_batch.min(BATCH - 2)).collect();
     let open_batch_gas = run.open(prover, &tree, &batch_notes, rng)?;
@@ -182,6 +193,69 @@ pub fn ledger_gas(
         open_batch_size: batch_notes.len(),
         withdraw,
         reclaim,
+    })
+}
+
+/// Gas of one `settle` (docs/evm.md §7.4) of `sessions` escrows with a
+/// `settle_k` proof.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettleGas {
+    pub settle: Gas,
+    pub k: usize,
+    pub sessions: usize,
+}
+
+impl SettleGas {
+    /// Receipt gas per session settled.
+    pub fn per_session(&self) -> u64 {
+        self.settle.tx.div_ceil(self.sessions.max(1) as u64)
+    }
+}
+
+/// The sample state (64 deposits appended, the node registered by the
+/// sender, which is therefore its operator), then escrows of 300 opened
+/// from notes `0..sessions` in one `openEscrows`, then one `settle` of all
+/// of them with a real `settle_k` proof (each session's receipt for
+/// `10 + i` KiB, so `T = Σ 3·(10 + i)` and every refund is positive).
+/// `prover` must hold the `tree_insert_64`, `access` and `settle_k` keys.
+pub fn settle_gas(
+    prover: &Prover,
+    k: usize,
+    sessions: usize,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<SettleGas, MeasureError> {
+    let size = MeasureError::SettleSize { k, sessions };
+    if !crate::settle::BATCH_SIZES.contains(&(k as u64)) || sessions == 0 || sessions > k {
+        return Err(size);
+    }
+    let mut run = Run::new()?;
+    run.deposit_sample()?;
+    let tree = sample::tree();
+    run.append_and_register(prover, &tree, rng)?;
+    let notes: Vec<usize> = (0..sessions).collect();
+    let (_, statements) = run.open_tokens(prover, &tree, &notes, rng)?;
+    let mut slots = Vec::with_capacity(k);
+    for (i, st) in statements.iter().enumerate() {
+        slots.push(sample::settle_slot(st, i, 10 + i as u64).ok_or(MeasureError::Sample)?);
+    }
+    slots.resize(k, Slot::padding());
+    let node = statements.first().ok_or(MeasureError::Sample)?.node_id;
+    let public = SettlePublic::for_slots(node, Value(sample::PRICE), &slots);
+    let proof = match k {
+        1 => prover.prove_settle::<1>(&public, slots, rng)?,
+        8 => prover.prove_settle::<8>(&public, slots, rng)?,
+        64 => prover.prove_settle::<64>(&public, slots, rng)?,
+        _ => return Err(size),
+    };
+    let escrows: Vec<_> = statements
+        .iter()
+        .map(|st| (fr_word(&st.nullifier.inner()), EscrowTerms::of_token(st)))
+        .collect();
+    let call = SettleCall::new(&public, &escrows, &proof.proof)?;
+    Ok(SettleGas {
+        settle: run.send("settle", &call.calldata())?,
+        k,
+        sessions,
     })
 }
 
@@ -249,6 +323,24 @@ impl Run {
             .collect()
     }
 
+    /// The append of the sample's batch of 64 (measured), then the sample
+    /// node's registration by the user.
+    fn append_and_register(
+        &mut self,
+        prover: &Prover,
+        tree: &Tree,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Gas, MeasureError> {
+        let queued: Vec<Fr> = (0..BATCH as u64)
+            .filter_map(|i| tree.leaf(i).map(|c| c.inner()))
+            .collect();
+        let (batch, _) = ledger::prove_next_batch(prover, &Frontier::new(), &queued, rng)?;
+        let append_batch = self.send("appendBatch", &batch.calldata())?;
+        let reg = sample::registration(NODE).ok_or(MeasureError::Sample)?;
+        self.send("registerNode", &ledger::register_node(&reg))?;
+        Ok(append_batch)
+    }
+
     /// Opens escrows of 300 at the sample node spending `notes`: one with
     /// `openEscrow`, several with `openEscrows`.
     fn open(
@@ -258,19 +350,33 @@ impl Run {
         notes: &[usize],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Gas, MeasureError> {
+        Ok(self.open_tokens(prover, tree, notes, rng)?.0)
+    }
+
+    /// [`Run::open`], also returning the tokens' statements.
+    fn open_tokens(
+        &mut self,
+        prover: &Prover,
+        tree: &Tree,
+        notes: &[usize],
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<(Gas, Vec<AccessPublic>), MeasureError> {
         let mut tokens = Vec::with_capacity(notes.len());
+        let mut statements = Vec::with_capacity(notes.len());
         for &i in notes {
             let private = sample::spend(tree, i).ok_or(MeasureError::Sample)?;
             let st =
                 sample::access_statement(&private, i, 300, NODE).ok_or(MeasureError::Sample)?;
             let t = prover.prove_access(&st, &private, rng)?;
             tokens.push(AccessWords::new(&st, &t.proof));
+            statements.push(st);
         }
         let node = sample::node_id(NODE).ok_or(MeasureError::Sample)?;
-        match tokens.as_slice() {
+        let gas = match tokens.as_slice() {
             [one] => self.send("openEscrow", &escrow::open_escrow(node, one)),
             many => self.send("openEscrows", &escrow::open_escrows(node, many)),
-        }
+        }?;
+        Ok((gas, statements))
     }
 
     /// Withdraws 250 from sample note `i` to a fresh account.
@@ -296,7 +402,7 @@ impl Run {
     fn reclaim(&mut self, tree: &Tree) -> Result<Gas, MeasureError> {
         let private = sample::spend(tree, 0).ok_or(MeasureError::Sample)?;
         let st = sample::access_statement(&private, 0, 300, NODE).ok_or(MeasureError::Sample)?;
-        let terms = EscrowTerms::of_token(&st, sample::PRICE);
+        let terms = EscrowTerms::of_token(&st);
         let sid = fr_word(&st.nullifier.inner());
         self.send("reclaim", &escrow::reclaim(sid, &terms.words()))
     }

@@ -1,11 +1,14 @@
 //! A deterministic sample ledger state for gas measurements and tests
-//! (`docs/evm.md` §5): 64 deposits of notes whose owners are known (one
-//! full batch of the note tree), a node, and the access and withdraw
-//! statements that spend those notes against the batch's root.
+//! (`docs/evm.md` §5, §7): 64 deposits of notes whose owners are known (one
+//! full batch of the note tree), a node, the access and withdraw
+//! statements that spend those notes against the batch's root, and the
+//! settle slots of the sessions those access tokens open (each session key
+//! signs a receipt).
 //!
 //! The keys are derived from small integers: NEVER use them for value.
 
 use veil_circuits::access::{AccessPrivate, AccessPublic};
+use veil_circuits::settle::Slot;
 use veil_circuits::withdraw::WithdrawPublic;
 use veil_primitives::Fr;
 use veil_primitives::eddsa::SigningKey;
@@ -13,6 +16,7 @@ use veil_primitives::ids::{BlockHeight, NodeId, SessionKeyHash};
 use veil_primitives::keys::{OwnerKey, SpendingKey};
 use veil_primitives::merkle::Tree;
 use veil_primitives::note::{Note, Rho};
+use veil_primitives::receipt::Receipt;
 use veil_primitives::value::Value;
 
 use crate::abi::{Word, word_u64};
@@ -85,23 +89,55 @@ pub fn registration(seed: u8) -> Option<Registration> {
     })
 }
 
+/// The session key of the escrow opened from note `i`.
+pub fn session_key(i: usize) -> Option<SigningKey> {
+    let mut seed = [0x5e; 32];
+    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    SigningKey::from_seed(seed)
+}
+
+/// The refund owner of the escrow opened from note `i`.
+pub fn refund_owner(i: usize) -> OwnerKey {
+    OwnerKey::from_fr(Fr::from(6_000 + i as u64))
+}
+
 /// The statement of spending note `i` into an escrow `e` for node `node`
-/// (session key and refund owner derived from `i`, expiry [`EXPIRY`]).
+/// (session key [`session_key`] and refund owner [`refund_owner`] derived
+/// from `i`, expiry [`EXPIRY`]).
 pub fn access_statement(
     private: &AccessPrivate,
     i: usize,
     e: u64,
     node: u8,
 ) -> Option<AccessPublic> {
+    let h_s: SessionKeyHash = session_key(i)?.verifying_key().session_key_hash();
     AccessPublic::derive(
         private,
         Value(e),
         NodeId::from_bytes(&node_id(node)?).ok()?,
-        SessionKeyHash::from_fr(Fr::from(7_000 + i as u64)),
-        OwnerKey::from_fr(Fr::from(6_000 + i as u64)),
+        h_s,
+        refund_owner(i),
         BlockHeight(EXPIRY),
     )
     .ok()
+}
+
+/// The settle slot of the session `st` opened from note `i`, settled with
+/// a receipt for `kib` KiB signed by its session key, at the node's
+/// [`PRICE`].
+pub fn settle_slot(st: &AccessPublic, i: usize, kib: u64) -> Option<Slot> {
+    let sk = session_key(i)?;
+    let receipt = Receipt {
+        session_id: st.nullifier.inner(),
+        kib,
+    }
+    .sign(&sk);
+    Some(Slot::new(
+        st.escrow_terms(),
+        Value(PRICE),
+        &sk.verifying_key(),
+        &receipt,
+    ))
 }
 
 /// The statement of withdrawing `amount` from a note to `recipient`.

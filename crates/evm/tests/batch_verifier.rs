@@ -32,7 +32,7 @@ use veil_proofs::groth16::PreparedKey;
 use veil_proofs::{CircuitId, Proof, Prover, samples};
 
 /// Public inputs of `access`.
-const N: usize = 8;
+const N: usize = veil_circuits::access::NUM_PUBLIC_INPUTS;
 type Row = [Word; N];
 type ArkProof = ark_groth16::Proof<Bn254>;
 
@@ -40,7 +40,7 @@ type ArkProof = ark_groth16::Proof<Bn254>;
 /// (n, tx gas, execution gas). Deterministic (seeded proofs: calldata gas
 /// depends on their zero bytes); a change is a change of the contract or
 /// its calldata, to be explained in docs/evm.md §1.5.
-const GAS: [(usize, u64, u64); 2] = [(1, 292_021, 264_053), (8, 685_271, 613_003)];
+const GAS: [(usize, u64, u64); 2] = [(1, 299_282, 270_790), (8, 697_633, 621_281)];
 
 /// One access proof and its statement.
 #[derive(Clone)]
@@ -57,7 +57,7 @@ impl Item {
 
 fn row(statement: &[Fr]) -> Row {
     let words: Vec<Word> = statement.iter().map(fr_word).collect();
-    words.try_into().expect("8 public inputs")
+    words.try_into().expect("9 public inputs")
 }
 
 fn prover() -> &'static Prover {
@@ -563,20 +563,21 @@ fn committed_batch_verifier_matches_the_pinned_key_and_is_embedded() {
 
 #[test]
 fn calldata_layout() {
-    // verifyBatch(uint256[8][] proofs, uint256[8][] inputs): two offsets,
-    // then proofs' length and 8 words each, then inputs' length and rows.
+    // verifyBatch(uint256[8][] proofs, uint256[9][] inputs): two offsets,
+    // then proofs' length and 8 words each, then inputs' length and rows
+    // of 9.
     let batch = Batch::honest(2);
     let data = batch.calldata();
     let word_at = |k: usize| -> Word { data[4 + 32 * k..4 + 32 * (k + 1)].try_into().unwrap() };
-    assert_eq!(data.len(), 4 + 32 * (2 + 1 + 16 + 1 + 16));
+    assert_eq!(data.len(), 4 + 32 * (2 + 1 + 16 + 1 + 18));
     assert_eq!(
         &data[..4],
-        &veil_evm::abi::selector("verifyBatch(uint256[8][],uint256[8][])")
+        &veil_evm::abi::selector("verifyBatch(uint256[8][],uint256[9][])")
     );
     assert_eq!(word_at(0), word_u64(0x40));
     assert_eq!(word_at(1), word_u64(0x60 + 2 * 0x100));
     assert_eq!(word_at(2), word_u64(2));
     assert_eq!(word_at(3 + 8), batch.proofs[1].words()[0]);
     assert_eq!(word_at(19), word_u64(2));
-    assert_eq!(word_at(20 + 8 + 7), batch.inputs[1][7]);
+    assert_eq!(word_at(20 + 9 + 8), batch.inputs[1][8]);
 }

@@ -58,7 +58,7 @@ fn generation_is_deterministic_and_names_are_stable() {
     let a = groth16_verifier(&key, "X").expect("generate");
     assert_eq!(a, groth16_verifier(&key, "X").expect("generate"));
     assert!(a.contains("pragma solidity 0.8.28;"));
-    assert!(a.contains("uint256[8] calldata input"));
+    assert!(a.contains("uint256[9] calldata input"));
 }
 
 type Spoil = Box<dyn Fn(&mut ark_groth16::VerifyingKey<ark_bn254::Bn254>)>;

@@ -24,7 +24,7 @@ use veil_proofs::{Proof, groth16};
 
 /// Receipt `gasUsed` of an `appendBatch` (the first batch, its seeded
 /// proof). Deterministic.
-const APPEND_GAS: u64 = 751_075;
+const APPEND_GAS: u64 = 751_098;
 
 struct Fx {
     l: LedgerChain,

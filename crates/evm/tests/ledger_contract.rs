@@ -28,7 +28,7 @@ use veil_primitives::value::Value;
 /// by an account that deposited before, the 64th (which writes a
 /// checkpoint); of a registration with 3 sizes. Deterministic.
 const DEPOSIT_FIRST_GAS: u64 = 165_823;
-const REGISTER_GAS: u64 = 492_926;
+const REGISTER_GAS: u64 = 492_881;
 
 /// The field modulus r as a big-endian word (not an element: the first
 /// non-canonical value).
@@ -163,6 +163,9 @@ fn the_ledger_keeps_its_parameters_and_refuses_a_token_or_hash_without_code() {
         ("accessVerifier()", c.access_verifier),
         ("accessBatchVerifier()", c.access_batch_verifier),
         ("withdrawVerifier()", c.withdraw_verifier),
+        ("settle1Verifier()", c.settle_1_verifier),
+        ("settle8Verifier()", c.settle_8_verifier),
+        ("settle64Verifier()", c.settle_64_verifier),
     ] {
         assert_eq!(get(&mut l, getter), word_address(at), "{getter}");
     }
@@ -218,6 +221,9 @@ fn the_ledger_keeps_its_parameters_and_refuses_a_token_or_hash_without_code() {
             not_code("verifier"),
         ),
         (without(|c| &mut c.withdraw_verifier), not_code("verifier")),
+        (without(|c| &mut c.settle_1_verifier), not_code("verifier")),
+        (without(|c| &mut c.settle_8_verifier), not_code("verifier")),
+        (without(|c| &mut c.settle_64_verifier), not_code("verifier")),
         (
             ledger::LedgerParams {
                 initial_root: r_word(),

@@ -20,10 +20,10 @@ use veil_proofs::{CircuitId, SettleSize};
 /// is a change of the contract or of its calldata, to be explained in
 /// docs/evm.md ("Gas").
 const GAS: [(CircuitId, u64, u64); 5] = [
-    (CircuitId::Access, 262_960, 235_540),
+    (CircuitId::Access, 270_038, 242_118),
     (CircuitId::Withdraw, 242_806, 215_806),
-    (CircuitId::Settle(SettleSize::K1), 228_974, 202_650),
-    (CircuitId::Settle(SettleSize::K8), 228_974, 202_650),
+    (CircuitId::Settle(SettleSize::K1), 242_794, 215_806),
+    (CircuitId::Settle(SettleSize::K8), 342_006, 307_898),
     (CircuitId::TreeInsert64, 660_438, 623_642),
 ];
 
@@ -222,16 +222,30 @@ fn arkworks_g2_order_for_b_is_refused() {
     }
 }
 
+/// A `settle_k` statement's inputs `[node, T, price, esc.., cm..]` in the
+/// shape of `settle_to`: the same slots, padded with zero slots (or cut).
+fn reshape_settle(input: &[Word], k: usize, to: usize) -> Vec<Word> {
+    let zero = [0u8; 32];
+    let slots = |from: usize| (0..to).map(move |i| if i < k { input[from + i] } else { zero });
+    let mut v = input[..3].to_vec();
+    v.extend(slots(3));
+    v.extend(slots(3 + k));
+    v
+}
+
 #[test]
 fn a_proof_for_another_key_is_refused() {
-    // settle_1 and settle_8 both have 3 public inputs: each one's proof and
-    // statement, sent to the other's verifier, is refused.
+    // A settle_1 statement padded with zero slots is a well-formed
+    // settle_8 statement (and the first slot of a settle_8 one a settle_1
+    // statement): each proof, sent to the other's verifier with its
+    // statement in that shape, is refused.
     let s1 = case(CircuitId::Settle(SettleSize::K1));
     let s8 = case(CircuitId::Settle(SettleSize::K8));
     let mut c1 = chain(s1.circuit);
     let mut c8 = chain(s8.circuit);
-    assert!(c8.refuses(&s1.words(), &s1.input_words()));
-    assert!(c1.refuses(&s8.words(), &s8.input_words()));
+    assert!(c8.refuses(&s1.words(), &reshape_settle(&s1.input_words(), 1, 8)));
+    assert!(c1.refuses(&s8.words(), &reshape_settle(&s8.input_words(), 8, 1)));
+    assert!(c1.refuses(&s8.words(), &s1.input_words()));
 }
 
 #[test]
@@ -266,7 +280,8 @@ fn settle_64_verifier_refuses_foreign_and_garbage_proofs() {
     let mut chain = chain(id);
     eprintln!("{id}: deploy gas {}", chain.deploy.gas_used);
     let s1 = case(CircuitId::Settle(SettleSize::K1));
-    assert!(chain.refuses(&s1.words(), &s1.input_words()));
+    let as_64 = reshape_settle(&s1.input_words(), 1, 64);
+    assert!(chain.refuses(&s1.words(), &as_64));
     let g1 = G1Projective::generator();
     let g2 = G2Projective::generator();
     let garbage = ark_groth16::Proof {
@@ -274,7 +289,7 @@ fn settle_64_verifier_refuses_foreign_and_garbage_proofs() {
         b: (g2 * Fr::from(5u64)).into_affine(),
         c: (g1 * Fr::from(7u64)).into_affine(),
     };
-    assert!(chain.refuses(&ProofWords::from_ark(&garbage), &s1.input_words()));
+    assert!(chain.refuses(&ProofWords::from_ark(&garbage), &as_64));
 }
 
 #[test]

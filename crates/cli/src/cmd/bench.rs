@@ -275,10 +275,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Gas of the verifiers on the benchmark's proofs, of the Poseidon
 /// contracts and of the ledger contract's operations built so far
-/// (docs/evm.md §4.5, §5.4), executed in revm
-/// (`veil_evm::measure`). Operations not built yet are `null`.
+/// (docs/evm.md §4.5, §5.4, §7.4), executed in revm
+/// (`veil_evm::measure`). The settle of 64 sessions (64 access proofs and a
+/// `settle_64` proof) is measured when `settle_64` is among the benchmarked
+/// circuits, else `null`.
 fn evm_report(samples: &[(CircuitId, Vec<veil_primitives::Fr>, Proof)]) -> anyhow::Result<Json> {
-    use veil_evm::measure::{Gas, ledger_gas, poseidon_gas, verify_gas};
+    use veil_evm::measure::{Gas, ledger_gas, poseidon_gas, settle_gas, verify_gas};
     let gas = |g: Gas| json!({ "tx": g.tx, "execution": g.execution });
     let mut verify = BTreeMap::new();
     for (id, statement, proof) in samples {
@@ -300,6 +302,21 @@ fn evm_report(samples: &[(CircuitId, Vec<veil_primitives::Fr>, Proof)]) -> anyho
         .context("the tree_insert_64, access and withdraw keys")?;
     let ledger =
         ledger_gas(&prover, OPEN_BATCH, &mut OsRng).context("the ledger contract's gas")?;
+    let k64 = CircuitId::Settle(SettleSize::K64);
+    let settle_64 = if samples.iter().any(|(id, _, _)| *id == k64) {
+        let ids = [CircuitId::TreeInsert64, CircuitId::Access, k64];
+        let prover = veil_proofs::Prover::from_store(&store, &ids, None)
+            .context("the tree_insert_64, access and settle_64 keys")?;
+        let g = settle_gas(&prover, 64, 64, &mut OsRng).context("the settle gas")?;
+        json!({
+            "sessions": g.sessions,
+            "tx": g.settle.tx,
+            "execution": g.settle.execution,
+            "per_session": g.per_session(),
+        })
+    } else {
+        Json::Null
+    };
     Ok(json!({
         "verify_proof_gas": verify,
         "poseidon_hash_gas": poseidon,
@@ -312,8 +329,9 @@ fn evm_report(samples: &[(CircuitId, Vec<veil_primitives::Fr>, Proof)]) -> anyho
         "open_batch_gas": gas(ledger.open_batch),
         "withdraw_gas": ledger.withdraw.tx,
         "reclaim_gas": ledger.reclaim.tx,
-        "settle_gas_per_session_k64": null,
-        "ledger_contract": "stage 3: deposits, node registration, batched tree appends, escrows (one or batched), reclaim, withdrawal; settlement not built (docs/evm.md §5)",
+        "settle_gas_per_session_k64": settle_64.get("per_session").cloned().unwrap_or(Json::Null),
+        "settle_64_gas": settle_64,
+        "ledger_contract": "stage 4: deposits, node registration, batched tree appends, escrows (one or batched), settlement, reclaim, withdrawal (docs/evm.md §5, §7)",
     }))
 }
 

@@ -4,6 +4,7 @@
 use crate::abi::{AbiError, Reader, Word, event_topic};
 use crate::escrow::EscrowTerms;
 use crate::sandbox::{Event, EvmAddress};
+use crate::settle::SETTLED_EVENT;
 
 /// An event of `VeilLedger`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +32,23 @@ pub enum LedgerEvent {
         new_root: Word,
         submitter: EvmAddress,
     },
-    /// `EscrowOpened(sessionId, nodeId, terms, cmChange, changeIndex)`.
+    /// `EscrowOpened(sessionId, nodeId, terms, sessionKeyHash, cmChange,
+    /// changeIndex)`.
     EscrowOpened {
         session_id: Word,
         terms: EscrowTerms,
+        session_key_hash: Word,
         cm_change: Word,
         change_index: u64,
+    },
+    /// `Settled(nodeId, total, firstIndex, sessionIds, cmRefunds)`: the
+    /// refund of `session_ids[i]` is `cm_refunds[i]`, leaf `first_index + i`.
+    Settled {
+        node_id: Word,
+        total: u64,
+        first_index: u64,
+        session_ids: Vec<Word>,
+        cm_refunds: Vec<Word>,
     },
     /// `Reclaimed(sessionId, commitment, index)`.
     Reclaimed {
@@ -107,11 +119,27 @@ impl LedgerEvent {
                 .and_then(|_| {
                     Ok(Self::EscrowOpened {
                         session_id: t.word(0)?,
-                        terms: EscrowTerms::decode(d)?,
+                        terms: EscrowTerms::decode_at(d, 0)?,
+                        session_key_hash: d.word(5)?,
                         cm_change: d.word(6)?,
                         change_index: d.u64(7)?,
                     })
                 })
+        } else if *sig == event_topic(SETTLED_EVENT) {
+            t.expect_words(1).and_then(|_| {
+                let session_ids = d.word_array(2)?;
+                let cm_refunds = d.word_array(3)?;
+                if session_ids.len() != cm_refunds.len() {
+                    return Err(AbiError::Malformed("Settled arrays"));
+                }
+                Ok(Self::Settled {
+                    node_id: t.word(0)?,
+                    total: d.u64(0)?,
+                    first_index: d.u64(1)?,
+                    session_ids,
+                    cm_refunds,
+                })
+            })
         } else if *sig == event_topic("Reclaimed(uint256,uint256,uint64)") {
             t.expect_words(1)
                 .and_then(|_| d.expect_words(2))

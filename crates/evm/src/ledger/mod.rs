@@ -1,7 +1,8 @@
 //! Typed calls, errors and events of `VeilLedger`
 //! (`contracts/src/ledger/VeilLedger.sol`): deposits into the leaf queue,
 //! node registration, and the note tree advanced by proven batches of 64
-//! queued leaves (`docs/evm.md` §4). The contract's custom errors carry the
+//! queued leaves (`docs/evm.md` §4); escrows and settlement are in
+//! [`crate::escrow`] and [`crate::settle`]. The contract's custom errors carry the
 //! names of the embedded ledger's `LedgerError` variants
 //! (`veil_ledger::error`) where one exists; [`LedgerRevert::name`] is that
 //! name.
@@ -11,7 +12,7 @@ use revm::primitives::{U256, keccak256};
 use veil_circuits::tree_insert::{self, TreeInsertError, TreeInsertPublic};
 use veil_primitives::Fr;
 use veil_primitives::merkle::{Frontier, MerkleRoot, ROOT_HISTORY};
-use veil_proofs::{CircuitId, Proof, ProofError, Prover};
+use veil_proofs::{CircuitId, Proof, ProofError, Prover, SettleSize};
 
 use crate::abi::{
     AbiError, Arg, Reader, Word, encode_args, encode_call_args, selector, word_address, word_u64,
@@ -54,10 +55,14 @@ pub struct Contracts {
     pub access_batch_verifier: EvmAddress,
     /// `WithdrawVerifier` (`withdraw`).
     pub withdraw_verifier: EvmAddress,
+    /// `Settle1Verifier`, `Settle8Verifier`, `Settle64Verifier` (`settle`).
+    pub settle_1_verifier: EvmAddress,
+    pub settle_8_verifier: EvmAddress,
+    pub settle_64_verifier: EvmAddress,
 }
 
 impl Contracts {
-    fn words(&self) -> [Word; 7] {
+    fn words(&self) -> [Word; 10] {
         [
             self.token,
             self.poseidon_t3,
@@ -66,6 +71,9 @@ impl Contracts {
             self.access_verifier,
             self.access_batch_verifier,
             self.withdraw_verifier,
+            self.settle_1_verifier,
+            self.settle_8_verifier,
+            self.settle_64_verifier,
         ]
         .map(word_address)
     }
@@ -381,17 +389,23 @@ pub enum Dependency {
     AccessVerifier,
     AccessBatchVerifier,
     WithdrawVerifier,
+    Settle1Verifier,
+    Settle8Verifier,
+    Settle64Verifier,
 }
 
 impl Dependency {
     /// Every dependency, in deployment order.
-    pub const ALL: [Dependency; 6] = [
+    pub const ALL: [Dependency; 9] = [
         Dependency::PoseidonT3,
         Dependency::PoseidonT4,
         Dependency::TreeInsertVerifier,
         Dependency::AccessVerifier,
         Dependency::AccessBatchVerifier,
         Dependency::WithdrawVerifier,
+        Dependency::Settle1Verifier,
+        Dependency::Settle8Verifier,
+        Dependency::Settle64Verifier,
     ];
 
     /// Its artifact; `tree_verifier` names the `tree_insert_64` verifier's
@@ -404,6 +418,15 @@ impl Dependency {
             Dependency::AccessVerifier => verifier_contract_name(CircuitId::Access),
             Dependency::AccessBatchVerifier => batch_verifier_contract_name(CircuitId::Access),
             Dependency::WithdrawVerifier => verifier_contract_name(CircuitId::Withdraw),
+            Dependency::Settle1Verifier => {
+                verifier_contract_name(CircuitId::Settle(SettleSize::K1))
+            }
+            Dependency::Settle8Verifier => {
+                verifier_contract_name(CircuitId::Settle(SettleSize::K8))
+            }
+            Dependency::Settle64Verifier => {
+                verifier_contract_name(CircuitId::Settle(SettleSize::K64))
+            }
         }
     }
 
@@ -416,6 +439,9 @@ impl Dependency {
             Dependency::AccessVerifier => &mut c.access_verifier,
             Dependency::AccessBatchVerifier => &mut c.access_batch_verifier,
             Dependency::WithdrawVerifier => &mut c.withdraw_verifier,
+            Dependency::Settle1Verifier => &mut c.settle_1_verifier,
+            Dependency::Settle8Verifier => &mut c.settle_8_verifier,
+            Dependency::Settle64Verifier => &mut c.settle_64_verifier,
         }
     }
 }

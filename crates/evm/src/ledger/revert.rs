@@ -50,8 +50,17 @@ pub enum LedgerRevert {
     EscrowNotOpen,
     /// Reclaimable from this height on.
     NotYetReclaimable(u64),
-    /// `reclaim` was given other terms than the escrow's (chain only).
+    /// `reclaim` or `settle` was given other terms than the escrow's
+    /// (chain only).
     EscrowTermsMismatch,
+    /// `settle` not sent by the node's operator (the embedded ledger: no
+    /// valid signature by the node key).
+    SettleUnauthorized(String),
+    WrongNode,
+    DuplicateSession,
+    AlreadySettled,
+    SettleWindowClosed,
+    TotalExceedsEscrow,
 }
 
 impl LedgerRevert {
@@ -68,6 +77,8 @@ impl LedgerRevert {
             Ok(Self::InvalidArgument(r.string(0)?))
         } else if with_text("AccountUnauthenticated") {
             Ok(Self::AccountUnauthenticated(r.string(0)?))
+        } else if with_text("SettleUnauthorized") {
+            Ok(Self::SettleUnauthorized(r.string(0)?))
         } else if plain("InsufficientBalance") {
             unit(Self::InsufficientBalance)
         } else if plain("DuplicateDeposit") {
@@ -130,6 +141,16 @@ impl LedgerRevert {
             Ok(Self::NotYetReclaimable(r.u64(0)?))
         } else if sel == selector("EscrowTermsMismatch()") {
             unit(Self::EscrowTermsMismatch)
+        } else if sel == selector("WrongNode()") {
+            unit(Self::WrongNode)
+        } else if sel == selector("DuplicateSession()") {
+            unit(Self::DuplicateSession)
+        } else if sel == selector("AlreadySettled()") {
+            unit(Self::AlreadySettled)
+        } else if sel == selector("SettleWindowClosed()") {
+            unit(Self::SettleWindowClosed)
+        } else if sel == selector("TotalExceedsEscrow()") {
+            unit(Self::TotalExceedsEscrow)
         } else {
             Err(AbiError::Malformed("VeilLedger error selector"))
         }
@@ -160,6 +181,12 @@ impl LedgerRevert {
             Self::EscrowNotOpen => "EscrowNotOpen",
             Self::NotYetReclaimable(_) => "NotYetReclaimable",
             Self::EscrowTermsMismatch => "EscrowTermsMismatch",
+            Self::SettleUnauthorized(_) => "SettleUnauthorized",
+            Self::WrongNode => "WrongNode",
+            Self::DuplicateSession => "DuplicateSession",
+            Self::AlreadySettled => "AlreadySettled",
+            Self::SettleWindowClosed => "SettleWindowClosed",
+            Self::TotalExceedsEscrow => "TotalExceedsEscrow",
         }
     }
 }

@@ -210,9 +210,9 @@ impl Fx {
         out
     }
 
-    /// The terms an honest open of `st` records at [`NODE`]'s price.
+    /// The terms an honest open of `st` records.
     pub fn terms(st: &AccessPublic) -> EscrowTerms {
-        EscrowTerms::of_token(st, PRICE)
+        EscrowTerms::of_token(st)
     }
 }
 
