@@ -469,9 +469,9 @@ impl SettleStatement {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SettleCircuit<const K: usize> {
     statement: SettleStatement,
-    /// Test hook: replaces the public `T` by an arbitrary field element, to
-    /// exercise the in-circuit 64-bit range check of the sum (A16).
-    total_override: Option<Fr>,
+    /// Test hook: replaces public inputs (`T`, `price`) by arbitrary field
+    /// elements, to exercise the in-circuit 64-bit range checks (A16).
+    raw_inputs: Vec<(usize, Fr)>,
 }
 
 impl<const K: usize> SettleCircuit<K> {
@@ -487,7 +487,7 @@ impl<const K: usize> SettleCircuit<K> {
         }
         Ok(Self {
             statement: SettleStatement { public, slots },
-            total_override: None,
+            raw_inputs: Vec::new(),
         })
     }
 
@@ -505,7 +505,7 @@ impl<const K: usize> SettleCircuit<K> {
                 public,
                 slots: vec![SlotWitness::padding(); K],
             },
-            total_override: None,
+            raw_inputs: Vec::new(),
         }
     }
 
@@ -517,8 +517,8 @@ impl<const K: usize> SettleCircuit<K> {
     /// The public inputs as field elements.
     pub fn public_inputs(&self) -> Vec<Fr> {
         let mut v = self.statement.public.to_field_elements();
-        if let Some(t) = self.total_override {
-            v[offsets::TOTAL] = t;
+        for &(i, x) in &self.raw_inputs {
+            v[i] = x;
         }
         v
     }
@@ -526,7 +526,14 @@ impl<const K: usize> SettleCircuit<K> {
     /// Test hook (see the field): sets the public `T` to any field element.
     #[doc(hidden)]
     pub fn with_raw_total(mut self, total: Fr) -> Self {
-        self.total_override = Some(total);
+        self.raw_inputs.push((offsets::TOTAL, total));
+        self
+    }
+
+    /// Test hook (see the field): sets the public `price` to any field element.
+    #[doc(hidden)]
+    pub fn with_raw_price(mut self, price: Fr) -> Self {
+        self.raw_inputs.push((offsets::PRICE, price));
         self
     }
 }

@@ -346,6 +346,31 @@ fn price_of_64_bits_or_more_is_refused_in_circuit() {
 }
 
 #[test]
+fn a_wrapped_price_cannot_claim_the_whole_escrow() {
+    // The attack the price range check stops: 10 KiB at price 3 pays 30 of
+    // 1,000; a price of 2^64 + 3 makes kib·price ≥ E (and still < 2^128,
+    // so the comparison alone would accept it): pay = E, refund 0. The
+    // statement is consistent (T = E, the refund note of 0) but for the
+    // price's range.
+    let honest = real_slot(31, 10, 3, 1_000);
+    let greedy = real_slot(31, 10, u64::MAX, 1_000); // refund 0, same escrow
+    assert_eq!(greedy.pay(Value(u64::MAX)), Value(1_000));
+    let slots = pad::<1>(vec![greedy]);
+    let public = SettlePublic::for_slots(node(), Value(u64::MAX), &slots);
+    assert_eq!(public.total, Value(1_000));
+    // At a 64-bit price the statement holds (the control)…
+    let c = SettleCircuit::<1>::from_slots(public.clone(), &slots).expect("1 slot");
+    assert!(circuit_ok(c));
+    // …and at 2^64 + 3 only the range check can refuse it.
+    let wrapped = Fr::from(u64::MAX) + Fr::from(4u64);
+    let c = SettleCircuit::<1>::from_slots(public, &slots)
+        .expect("1 slot")
+        .with_raw_price(wrapped);
+    assert!(!circuit_ok(c), "a price of 2^64 + 3 accepted");
+    assert_eq!(honest.pay(Value(3)), Value(30));
+}
+
+#[test]
 fn s_plus_l_fails() {
     // A12: S + l must still fit in the 251 witness bits for the test to probe S < l.
     for n in 10u8..80 {
