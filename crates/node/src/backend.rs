@@ -47,6 +47,21 @@ pub struct SettleSlotWitness {
     pub cm_refund: NoteCommitment,
 }
 
+/// The node's price, which every escrow of a batch records (registration is
+/// immutable, §8.3.6); a batch mixing prices is refused.
+pub fn batch_price(slots: &[SettleSlotWitness]) -> Result<Value, ProveError> {
+    let price = slots
+        .first()
+        .map(|s| s.escrow.price_per_kib)
+        .ok_or_else(|| ProveError("an empty batch".into()))?;
+    if slots.iter().any(|s| s.escrow.price_per_kib != price) {
+        return Err(ProveError(
+            "escrows of one batch record different prices".into(),
+        ));
+    }
+    Ok(price)
+}
+
 /// Why proving failed.
 #[derive(Debug, thiserror::Error)]
 #[error("settlement proving failed: {0}")]

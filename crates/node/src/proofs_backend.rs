@@ -11,6 +11,7 @@ use veil_proofs::{CircuitId, ParamStore, ParamsError, Prover, SettleSize, Verifi
 
 use crate::backend::{
     AccessToken, AccessVerifier, ProveError, SettleProver, SettleSlotWitness, TokenDecodeError,
+    batch_price,
 };
 
 /// Batch sizes the node settles with: 8 for small batches, 64 for large.
@@ -84,21 +85,6 @@ impl ProofsProver {
         .clone()
         .map_err(ProveError)
     }
-}
-
-/// The node's price, which every escrow of a batch records (registration is
-/// immutable, §8.3.6); a batch mixing prices is refused.
-fn batch_price(slots: &[SettleSlotWitness]) -> Result<Value, ProveError> {
-    let price = slots
-        .first()
-        .map(|s| s.escrow.price_per_kib)
-        .ok_or_else(|| ProveError("an empty batch".into()))?;
-    if slots.iter().any(|s| s.escrow.price_per_kib != price) {
-        return Err(ProveError(
-            "escrows of one batch record different prices".into(),
-        ));
-    }
-    Ok(price)
 }
 
 impl SettleProver for ProofsProver {

@@ -15,7 +15,7 @@ use veil_primitives::eddsa::VerifyingKey;
 use veil_primitives::ids::BlockHeight;
 use veil_primitives::receipt::SignedReceipt;
 
-use crate::backend::{ProveError, SettleSlotWitness};
+use crate::backend::{ProveError, SettleSlotWitness, batch_price};
 use crate::metering::SessionState;
 use crate::state::Inner;
 use crate::store::SessionStatus;
@@ -249,10 +249,7 @@ impl<L: LedgerApi> Inner<L> {
             node_id,
             k,
             total,
-            price: slots
-                .first()
-                .map(|s| s.escrow.price_per_kib)
-                .unwrap_or(Value::ZERO),
+            price: batch_price(&slots)?,
             slots: slots
                 .iter()
                 .map(|s| SettleBatch::slot(&s.escrow, s.cm_refund))
