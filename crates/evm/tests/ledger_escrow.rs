@@ -9,7 +9,7 @@
 mod chain;
 mod escrow;
 
-use escrow::{EXPIRY, Fx, NODE, NOTE_VALUE, OTHER_NODE, node_id, token, tokens};
+use escrow::{EXPIRY, Fx, NODE, NOTE_VALUE, OTHER_NODE, fq_neg, node_id, token, tokens};
 use veil_evm::abi::{Word, word_u64};
 use veil_evm::escrow::{self as calls, AccessWords, EscrowStatus, SpendWord, WithdrawWords};
 use veil_evm::ledger::{LedgerEvent, LedgerRevert, queue_step};
@@ -242,16 +242,6 @@ fn a_token_cannot_be_redirected_altered_or_forged() {
             ..
         }
     ));
-}
-
-/// `p − y` for a base-field coordinate `y` (negating a G1 point).
-fn fq_neg(y: &Word) -> Word {
-    use ark_ff::{BigInteger, PrimeField};
-    let y = ark_bn254::Fq::from_be_bytes_mod_order(y);
-    (-y).into_bigint()
-        .to_bytes_be()
-        .try_into()
-        .expect("32 bytes")
 }
 
 // --------------------------------------------------------------- batches

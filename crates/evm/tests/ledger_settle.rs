@@ -12,7 +12,7 @@ mod escrow;
 
 use std::sync::OnceLock;
 
-use escrow::{EXPIRY, Fx, NODE, OTHER_NODE, node_id, token, tokens};
+use escrow::{EXPIRY, Fx, NODE, OTHER_NODE, fq_neg, node_id, token, tokens};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use veil_circuits::access::AccessPublic;
@@ -583,16 +583,6 @@ fn settle_checks_come_in_the_embedded_order() {
 
 fn honest_total(c: &SettleCall) -> u64 {
     u64::from_be_bytes(c.total[24..].try_into().expect("8 bytes"))
-}
-
-/// `p − y` for a base-field coordinate `y` (negating a G1 point).
-fn fq_neg(y: &Word) -> Word {
-    use ark_ff::{BigInteger, PrimeField};
-    let y = ark_bn254::Fq::from_be_bytes_mod_order(y);
-    (-y).into_bigint()
-        .to_bytes_be()
-        .try_into()
-        .expect("32 bytes")
 }
 
 // ------------------------------------------------------------ the bench

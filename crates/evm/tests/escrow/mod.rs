@@ -38,6 +38,16 @@ pub const OWNED: usize = 8;
 pub const NODE: u8 = 1;
 pub const OTHER_NODE: u8 = 2;
 
+/// `p − y` for a base-field coordinate `y` (negating a G1 point).
+pub fn fq_neg(y: &Word) -> Word {
+    use ark_ff::{BigInteger, PrimeField};
+    let y = ark_bn254::Fq::from_be_bytes_mod_order(y);
+    (-y).into_bigint()
+        .to_bytes_be()
+        .try_into()
+        .expect("32 bytes")
+}
+
 pub fn node_key(seed: u8) -> SigningKey {
     sample::node_key(seed).expect("seed")
 }
