@@ -237,6 +237,9 @@ contract VeilLedger {
     /// The batch of 64 queued leaves starting at `start` was appended: the
     /// tree's root is now `newRoot` (the leaves are in `Deposited` events).
     event BatchAppended(uint64 indexed start, uint256 newRoot, address submitter);
+    /// `count` zero leaves (the empty leaf) were queued from index `start`,
+    /// up to the next multiple of 64 (`padQueue`, docs/evm.md §4.7).
+    event QueuePadded(uint64 start, uint64 count);
     /// Escrow `sessionId` (the token's nullifier) was opened for `nodeId`
     /// with `terms` and session key commitment `sessionKeyHash` (inside
     /// `terms.esc`; published so that anyone can recompute `esc`); the
@@ -295,6 +298,9 @@ contract VeilLedger {
     /// `appendBatch`: the 64 leaves given are not the queued ones, in order.
     /// Chain only.
     error QueueMismatch();
+    /// `padQueue`: the queue holds a multiple of 64 leaves (no partial
+    /// batch waits). Chain only.
+    error NothingToPad();
     /// A verifier refused the proof.
     error InvalidProof();
     error NullifierSpent();
@@ -398,6 +404,34 @@ contract VeilLedger {
     }
 
     // ------------------------------------------------------- tree append
+
+    /// Pads the leaf queue with zero leaves (the empty leaf, docs/protocol.md
+    /// §2.4) up to the next multiple of 64, so that the waiting partial batch
+    /// can be appended at once (docs/evm.md §4.7). Anyone may call. Returns
+    /// the number of zero leaves queued.
+    /// @dev The chain goes on as `_queue` would over `count` leaves 0, and
+    /// the checkpoint of the batch it completes is written. It never passes
+    /// `TREE_CAPACITY`: the queue never holds more (`_queue`, `_queueAll`)
+    /// and the capacity is a multiple of 64.
+    function padQueue() external returns (uint64 count) {
+        uint256 start = leafCount;
+        uint256 n = CHECKPOINT_INTERVAL - start % CHECKPOINT_INTERVAL;
+        if (n == CHECKPOINT_INTERVAL) revert NothingToPad();
+        bytes32 head = queueHead;
+        assembly ("memory-safe") {
+            mstore(0x20, 0)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                mstore(0x00, head)
+                head := keccak256(0x00, 0x40)
+            }
+        }
+        uint256 end = start + n;
+        queueHead = head;
+        leafCount = uint64(end);
+        checkpoints[end / CHECKPOINT_INTERVAL] = head;
+        count = uint64(n);
+        emit QueuePadded(uint64(start), count);
+    }
 
     /// Appends the next 64 queued leaves to the note tree (docs/evm.md
     /// §3.2 item 1, §4.6). Anyone may call: the queue binds the leaves and

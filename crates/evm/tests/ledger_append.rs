@@ -3,7 +3,9 @@
 //! leaves. Two consecutive batches with their events, roots equal to the
 //! ledger's own `Frontier` and the root window; every refusal with its
 //! custom error, no event and tree size, root, root window and queue
-//! unchanged; exact gas. Roots against `veil_ledger::Engine` after the
+//! unchanged; exact gas. `padQueue` (§4.7): a partial batch padded with
+//! zero leaves and appended, its root the real leaves' alone; the
+//! refusals; exact gas. Roots against `veil_ledger::Engine` after the
 //! same deposits: `ledger_differential.rs`.
 
 mod chain;
@@ -20,11 +22,17 @@ use veil_evm::sandbox::{EvmAddress, Outcome, Status};
 use veil_evm::solidity::{ProofWords, fr_word};
 use veil_primitives::Fr;
 use veil_primitives::merkle::{Frontier, ROOT_HISTORY, RootHistory};
+use veil_primitives::note::NoteCommitment;
 use veil_proofs::{Proof, groth16};
 
 /// Receipt `gasUsed` of an `appendBatch` (the first batch, its seeded
 /// proof). Deterministic.
 const APPEND_GAS: u64 = 751_098;
+
+/// Receipt `gasUsed` of a `padQueue` after 1 real leaf of the batch (63
+/// zero leaves) and after 63 (1 zero leaf). Deterministic.
+const PAD_63_GAS: u64 = 62_265;
+const PAD_1_GAS: u64 = 55_569;
 
 struct Fx {
     l: LedgerChain,
@@ -86,6 +94,54 @@ impl Fx {
 
     fn root(&mut self) -> Word {
         self.l.state(&[]).current_root
+    }
+
+    /// `from` pads the queue: accepted, `QueuePadded` its one event, the
+    /// zero leaves queued in the mirror. Returns the outcome.
+    fn pad(&mut self, from: EvmAddress) -> Outcome {
+        let before = self.l.state(&[]).leaf_count;
+        let out = self.l.tx(from, &ledger::pad_queue());
+        assert_eq!(
+            out.status,
+            Status::Success,
+            "padQueue refused: 0x{}",
+            hex::encode(&out.output)
+        );
+        let count = 64 - before % 64;
+        assert_eq!(ledger::decode_u64(&out.output), Ok(count));
+        assert_eq!(
+            appended(&self.l, &out),
+            LedgerEvent::QueuePadded {
+                start: before,
+                count
+            }
+        );
+        let after = self.l.state(&[]).leaf_count;
+        assert_eq!((after, after % 64), (before + count, 0));
+        for _ in 0..count {
+            self.m.queued.push(Fr::from(0u64));
+        }
+        out
+    }
+
+    fn checkpoint(&mut self, k: u64) -> Word {
+        ledger::decode_word(&self.l.view(&ledger::view::checkpoint(k))).expect("word")
+    }
+
+    /// The relayer's `padQueue` is refused with `NothingToPad`, no event,
+    /// nothing changed (the checkpoints included).
+    fn pad_refused(&mut self) {
+        let n = self.l.state(&[]).leaf_count / 64;
+        let checkpoints = |f: &mut Self| [n, n + 1].map(|k| f.checkpoint(k));
+        let before = checkpoints(self);
+        let root = self.root();
+        self.refused(&ledger::pad_queue(), LedgerRevert::NothingToPad, &[root]);
+        assert_eq!(checkpoints(self), before);
+    }
+
+    /// The queued leaves of the mirror as words.
+    fn queued_words(&self) -> Vec<Word> {
+        self.m.queued.iter().map(fr_word).collect()
     }
 }
 
@@ -338,4 +394,175 @@ fn the_root_window_is_the_embedded_ledgers() {
         native.push(filler);
     }
     assert!(!f.l.is_known_root(empty) && !f.l.is_known_root(first));
+}
+
+// ---------------------------------------------------------- padQueue
+
+/// The root of the leaves `real` alone, appended one by one to the
+/// ledger's own `Frontier` (the embedded ledger's tree).
+fn root_of(real: &[Fr]) -> Word {
+    let mut t = Frontier::new();
+    for leaf in real {
+        t.append(NoteCommitment::from_fr(*leaf)).expect("room");
+    }
+    root_word(&t.root())
+}
+
+#[test]
+fn a_padded_partial_batch_is_appended_and_the_queue_goes_on() {
+    let mut f = fixture();
+    f.deposits(5);
+    let real = f.m.queued.clone();
+    let relayer = f.relayer;
+    f.pad(relayer);
+    // The chain went on over 59 zero leaves; the batch's checkpoint is the
+    // head after them.
+    let mut words: Vec<Word> = real.iter().map(fr_word).collect();
+    words.extend([[0u8; 32]; 59]);
+    assert_eq!(f.queued_words(), words);
+    let head = ledger::queue_head(&words);
+    assert_eq!(f.l.queue_head(), head);
+    assert_eq!(f.checkpoint(1), head);
+    assert_eq!(f.checkpoint(2), [0u8; 32]);
+
+    // The padded batch proves and is appended; its root is that of the
+    // five real leaves alone.
+    let out = f.l.append_next(&mut f.m, relayer);
+    let first = root_of(&real);
+    assert_eq!(
+        appended(&f.l, &out),
+        LedgerEvent::BatchAppended {
+            start: 0,
+            new_root: first,
+            submitter: relayer,
+        }
+    );
+    let st = f.l.state(&[]);
+    assert_eq!(
+        (st.tree_size, st.leaf_count, st.current_root),
+        (64, 64, first)
+    );
+    assert!(f.l.is_known_root(first));
+
+    // The next deposit is leaf 64; its batch fills and is appended as any.
+    let alice = f.alice;
+    let addr = fr_word(&Fr::from(4242u64));
+    let out = f.l.tx(alice, &ledger::deposit(addr, word_u64(1)));
+    match LedgerEvent::decode(out.logs.last().expect("event")) {
+        Ok(LedgerEvent::Deposited {
+            index, commitment, ..
+        }) => {
+            assert_eq!(index, 64);
+            f.m.queue(&commitment);
+        }
+        other => panic!("not a Deposited event: {other:?}"),
+    }
+    f.deposits(63);
+    let next = f.m.queued.clone();
+    f.l.append_next(&mut f.m, relayer);
+    // The tree holds the real leaves, 59 empty ones, then the next 64.
+    let mut native = Frontier::new();
+    for leaf in real.iter().copied().chain([Fr::from(0u64); 59]) {
+        native.append(NoteCommitment::from_fr(leaf)).expect("room");
+    }
+    assert_eq!(root_word(&native.root()), first);
+    for leaf in &next {
+        native.append(NoteCommitment::from_fr(*leaf)).expect("room");
+    }
+    let second = root_word(&native.root());
+    assert_eq!(root_word(&f.m.tree.root()), second);
+    let st = f.l.state(&[]);
+    assert_eq!(
+        (st.tree_size, st.leaf_count, st.current_root),
+        (128, 128, second)
+    );
+    assert!(f.l.is_known_root(first) && f.l.is_known_root(second));
+}
+
+#[test]
+fn nothing_to_pad_is_refused_and_changes_nothing() {
+    let mut f = fixture();
+    // An empty queue.
+    f.pad_refused();
+    // A full batch queued, not yet appended.
+    f.deposits(64);
+    f.pad_refused();
+    // The same batch appended.
+    let relayer = f.relayer;
+    f.l.append_next(&mut f.m, relayer);
+    f.pad_refused();
+    assert_eq!(f.l.state(&[]).leaf_count, 64);
+}
+
+#[test]
+fn padding_twice_in_a_row_is_refused_the_second_time() {
+    let mut f = fixture();
+    f.deposits(3);
+    let relayer = f.relayer;
+    f.pad(relayer);
+    let alice = f.alice;
+    let st = f.l.state(&[]);
+    f.pad_refused();
+    assert_eq!(f.l.state(&[]), st);
+    // By another account too.
+    let out = f.l.tx(alice, &ledger::pad_queue());
+    assert_eq!(refusal(&out), LedgerRevert::NothingToPad);
+}
+
+/// `leafCount` is the low 64 bits of slot 1 (`COUNTERS_SLOT`).
+#[test]
+fn padding_stops_at_the_trees_capacity() {
+    let mut f = fixture();
+    f.deposits(1);
+    let (l, slot) = (f.l.ledger, U256::from(COUNTERS_SLOT));
+    let counters = f.l.c.sandbox.storage(l, slot);
+    let mask = U256::from(u64::MAX);
+    assert_eq!(counters & mask, U256::from(1), "layout");
+    // The last leaf but one queued: one zero leaf fills the tree.
+    let high = counters & !mask;
+    f.l.c
+        .sandbox
+        .set_storage(l, slot, high | U256::from((1u64 << 32) - 1));
+    let relayer = f.relayer;
+    let out = f.l.tx(relayer, &ledger::pad_queue());
+    assert_eq!(out.status, Status::Success);
+    assert_eq!(
+        appended(&f.l, &out),
+        LedgerEvent::QueuePadded {
+            start: (1 << 32) - 1,
+            count: 1
+        }
+    );
+    assert_eq!(f.l.state(&[]).leaf_count, 1 << 32);
+    let head = f.l.queue_head();
+    assert_eq!(f.checkpoint(1 << 26), head);
+    // Full: nothing to pad, and no deposit.
+    f.pad_refused();
+    let alice = f.alice;
+    let out = f.l.tx(
+        alice,
+        &ledger::deposit(fr_word(&Fr::from(77u64)), word_u64(1)),
+    );
+    assert_eq!(
+        refusal(&out),
+        LedgerRevert::InvalidArgument("commitment tree is full".into())
+    );
+}
+
+#[test]
+fn pad_queue_gas_is_exact() {
+    let mut f = fixture();
+    let relayer = f.relayer;
+    f.deposits(1);
+    let one_real = f.pad(relayer);
+    f.deposits(63);
+    let many_real = f.pad(relayer);
+    println!(
+        "padQueue gas: 63 zero leaves {} (intrinsic {}), 1 zero leaf {}",
+        one_real.gas_used, one_real.intrinsic_gas, many_real.gas_used
+    );
+    assert_eq!(
+        (one_real.gas_used, many_real.gas_used),
+        (PAD_63_GAS, PAD_1_GAS)
+    );
 }

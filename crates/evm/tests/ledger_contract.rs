@@ -28,7 +28,7 @@ use veil_primitives::value::Value;
 /// by an account that deposited before, the 64th (which writes a
 /// checkpoint); of a registration with 3 sizes. Deterministic.
 const DEPOSIT_FIRST_GAS: u64 = 165_823;
-const REGISTER_GAS: u64 = 492_881;
+const REGISTER_GAS: u64 = 492_859;
 
 /// The field modulus r as a big-endian word (not an element: the first
 /// non-canonical value).

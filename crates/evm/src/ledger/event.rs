@@ -32,6 +32,9 @@ pub enum LedgerEvent {
         new_root: Word,
         submitter: EvmAddress,
     },
+    /// `QueuePadded(start, count)`: `count` zero leaves queued as leaves
+    /// `start..start + count` (`padQueue`).
+    QueuePadded { start: u64, count: u64 },
     /// `EscrowOpened(sessionId, nodeId, terms, sessionKeyHash, cmChange,
     /// changeIndex)`.
     EscrowOpened {
@@ -104,6 +107,13 @@ impl LedgerEvent {
                 start: t.u64(0)?,
                 new_root: d.word(0)?,
                 submitter: d.address(1)?,
+            })
+        } else if *sig == event_topic("QueuePadded(uint64,uint64)") {
+            t.expect_words(0)?;
+            d.expect_words(2)?;
+            Ok(Self::QueuePadded {
+                start: d.u64(0)?,
+                count: d.u64(1)?,
             })
         } else {
             Self::decode_escrow_event(sig, &t, &d).ok_or(bad)?

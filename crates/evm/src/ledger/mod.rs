@@ -202,7 +202,10 @@ pub enum BatchError {
 /// Proves the next batch: appends `queued[..64]` (the leaves queued after
 /// the tree's, in queue order) to `tree` (the ledger's own `Frontier` of
 /// the leaves already in the contract's tree), returning the call and the
-/// frontier after it. `prover` must hold the `tree_insert_64` key.
+/// frontier after it. `prover` must hold the `tree_insert_64` key. Zero
+/// leaves queued by [`pad_queue`] are given as `Fr::from(0)`, in their
+/// places; the root after them is the root of the real leaves alone (0 is
+/// the empty leaf).
 pub fn prove_next_batch(
     prover: &Prover,
     tree: &Frontier,
@@ -244,6 +247,15 @@ pub fn append_batch(start: Word, new_root: Word, leaves: &[Word], proof: &ProofW
         selector("appendBatch(uint256,uint256,uint256[64],uint256[2],uint256[2][2],uint256[2])"),
         &args,
     )
+}
+
+/// `padQueue()`: queues zero leaves (the empty leaf) up to the next
+/// multiple of 64, so that the waiting partial batch can be appended
+/// (docs/evm.md §4.7). The pads are queued leaves like any other: the next
+/// [`prove_next_batch`] is given them as `Fr::from(0)` (the contract's
+/// `QueuePadded` event says where and how many).
+pub fn pad_queue() -> Vec<u8> {
+    selector("padQueue()").to_vec()
 }
 
 /// Calldata of the public getters.

@@ -30,6 +30,8 @@ pub enum LedgerRevert {
     },
     /// The leaves are not the queued ones (chain only).
     QueueMismatch,
+    /// `padQueue` with a multiple of 64 leaves queued (chain only).
+    NothingToPad,
     /// The verifier refused the proof.
     InvalidProof,
     NullifierSpent,
@@ -103,6 +105,8 @@ impl LedgerRevert {
             })
         } else if plain("QueueMismatch") {
             unit(Self::QueueMismatch)
+        } else if plain("NothingToPad") {
+            unit(Self::NothingToPad)
         } else if plain("InvalidProof") {
             unit(Self::InvalidProof)
         } else {
@@ -170,6 +174,7 @@ impl LedgerRevert {
             Self::WrongBatchStart { .. } => "WrongBatchStart",
             Self::BatchNotFull { .. } => "BatchNotFull",
             Self::QueueMismatch => "QueueMismatch",
+            Self::NothingToPad => "NothingToPad",
             Self::InvalidProof => "InvalidProof",
             Self::NullifierSpent => "NullifierSpent",
             Self::UnknownRoot { .. } => "UnknownRoot",
