@@ -10,6 +10,7 @@
 //! refused before anything is signed: gas estimation runs it and returns
 //! the contract's revert data ([`RpcError::Reverted`]).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::consensus::TxEnvelope;
@@ -17,7 +18,7 @@ use alloy::eips::eip2718::Encodable2718;
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::rpc::types::{Filter, TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::{RpcError as AlloyRpcError, TransportErrorKind};
 use veil_evm::Event;
@@ -81,6 +82,10 @@ pub struct RpcChain {
     wallet: EthereumWallet,
     from: Address,
     chain_id: u64,
+    /// Held from choosing a nonce until the transaction is mined, so that
+    /// clones sending at once (a node opening several sessions) never
+    /// sign two transactions with one nonce.
+    sending: Arc<tokio::sync::Mutex<()>>,
     /// How long to wait for a receipt before broadcasting again.
     pub rebroadcast_after: Duration,
     /// How long to wait for a receipt in all.
@@ -101,6 +106,7 @@ impl RpcChain {
             from: signer.address(),
             wallet: EthereumWallet::from(signer),
             chain_id,
+            sending: Arc::new(tokio::sync::Mutex::new(())),
             rebroadcast_after: Duration::from_secs(4),
             timeout: Duration::from_secs(60),
         })
@@ -128,20 +134,63 @@ impl RpcChain {
 
     /// Sends `data` to `to` and waits for it to be mined.
     pub async fn send(&self, to: Address, data: &[u8]) -> Result<Receipt, RpcError> {
+        let _one_at_a_time = self.sending.lock().await;
         let signed = self.sign(TxKind::Call(to), data).await?;
         self.broadcast(&signed).await
     }
 
     /// Deploys `initcode`; the receipt names the new contract.
     pub async fn deploy(&self, initcode: &[u8]) -> Result<Receipt, RpcError> {
+        let _one_at_a_time = self.sending.lock().await;
         let signed = self.sign(TxKind::Create, initcode).await?;
         self.broadcast(&signed).await
+    }
+
+    /// Sends `wei` of the chain's own coin to `to` (gas money for another
+    /// key, on a development chain).
+    pub async fn send_value(&self, to: Address, wei: U256) -> Result<Receipt, RpcError> {
+        let _one_at_a_time = self.sending.lock().await;
+        let tx = self.request(TxKind::Call(to), &[]).with_value(wei);
+        let signed = self.sign_request(tx).await?;
+        self.broadcast(&signed).await
+    }
+
+    /// The chain coin balance of `who`, in wei.
+    pub async fn balance_of(&self, who: Address) -> Result<U256, RpcError> {
+        Ok(self.provider.get_balance(who).await?)
+    }
+
+    /// The number of transactions `who` has sent (mined).
+    pub async fn nonce_of(&self, who: Address) -> Result<u64, RpcError> {
+        Ok(self.provider.get_transaction_count(who).await?)
+    }
+
+    /// The logs of `address` in blocks `from..=to`, with their block
+    /// numbers, in chain order.
+    pub async fn logs(
+        &self,
+        address: Address,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, Event)>, RpcError> {
+        let filter = Filter::new().address(address).from_block(from).to_block(to);
+        let logs = self.provider.get_logs(&filter).await?;
+        Ok(logs
+            .into_iter()
+            .map(|l| {
+                let block = l.block_number.unwrap_or_default();
+                (block, event(&l.inner))
+            })
+            .collect())
     }
 
     /// Estimates (a revert is refused here, with its data), fills the
     /// nonce and fees and signs: the bytes every broadcast sends.
     pub async fn sign(&self, kind: TxKind, data: &[u8]) -> Result<TxEnvelope, RpcError> {
-        let tx = self.request(kind, data);
+        self.sign_request(self.request(kind, data)).await
+    }
+
+    async fn sign_request(&self, tx: TransactionRequest) -> Result<TxEnvelope, RpcError> {
         let gas = self.provider.estimate_gas(tx.clone()).await?;
         let nonce = self
             .provider
@@ -226,16 +275,7 @@ fn receipt(hash: B256, r: TransactionReceipt) -> Result<Receipt, RpcError> {
     if !r.status() {
         return Err(RpcError::MinedReverted { hash });
     }
-    let logs = r
-        .inner
-        .logs()
-        .iter()
-        .map(|l| Event {
-            address: l.address(),
-            topics: l.topics().iter().map(|t| t.0).collect(),
-            data: l.data().data.to_vec(),
-        })
-        .collect();
+    let logs = r.inner.logs().iter().map(|l| event(&l.inner)).collect();
     Ok(Receipt {
         hash,
         block: r.block_number.unwrap_or_default(),
@@ -243,4 +283,13 @@ fn receipt(hash: B256, r: TransactionReceipt) -> Result<Receipt, RpcError> {
         contract: r.contract_address,
         logs,
     })
+}
+
+/// A log as the sandbox reports it.
+fn event(l: &alloy::primitives::Log) -> Event {
+    Event {
+        address: l.address,
+        topics: l.topics().iter().map(|t| t.0).collect(),
+        data: l.data.data.to_vec(),
+    }
 }

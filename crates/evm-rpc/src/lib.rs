@@ -12,8 +12,10 @@ pub mod anvil;
 pub mod chain;
 pub mod deploy;
 pub mod key;
+pub mod ledger;
 pub mod open;
 
 pub use chain::{Receipt, RpcChain, RpcError};
 pub use deploy::{RpcDeployment, deploy_ledger};
+pub use ledger::{EvmLedger, EvmLedgerSpec, Sequencer};
 pub use open::{OpenBatch, open_batch};

@@ -21,6 +21,14 @@ pub const MAX_COMMITMENT_PAGE: u32 = 4096;
 /// Every ledger operation, asynchronously. Each mutating call is atomic
 /// and durable once it returns `Ok`, and idempotent on retry (§8.2).
 pub trait LedgerApi: Clone + Send + Sync + 'static {
+    /// The account this handle acts as when the ledger authenticates the
+    /// caller itself: on an EVM chain the transaction's sender
+    /// (`docs/evm.md` §8). `None` (the embedded and gRPC ledgers): every
+    /// debit carries its account's own signature (§8.3), whoever sends it.
+    fn acting_account(&self) -> Option<AccountId> {
+        None
+    }
+
     /// §8.3.1: move `value` from `account` into the pool as
     /// `H(NOTE, value, addr)`, authorised by the account key (§8.3).
     fn deposit(

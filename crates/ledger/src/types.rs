@@ -292,6 +292,40 @@ impl NodeRegistration {
         }
     }
 
+    /// A registration for a ledger that authenticates its sender
+    /// ([`crate::LedgerApi::acting_account`], an EVM chain): staked from
+    /// and paid to `account`, the sender's; signed by the node key only.
+    pub fn signed_for_sender(
+        key: &SigningKey,
+        account: AccountId,
+        price_per_kib: Value,
+        escrow_sizes: Vec<Value>,
+        stake: Value,
+        tls_key_hash: [u8; 32],
+    ) -> Self {
+        let node_key = key.verifying_key();
+        let node_id = node_key.node_id();
+        let m = registration_message(
+            &node_id,
+            &account,
+            price_per_kib,
+            &escrow_sizes,
+            stake,
+            &tls_key_hash,
+        );
+        Self {
+            node_id,
+            account,
+            price_per_kib,
+            escrow_sizes,
+            stake,
+            tls_key_hash,
+            node_key,
+            signature: key.sign(&m),
+            account_auth: None,
+        }
+    }
+
     /// The signed message: see [`registration_message`].
     pub fn message(&self) -> Fr {
         registration_message(
@@ -439,6 +473,18 @@ impl DepositRequest {
             value,
             addr,
             auth: Some(AccountAuth::sign(key, AccountOp::Deposit, nonce, digest)),
+        }
+    }
+
+    /// A deposit for a ledger that authenticates its sender
+    /// ([`crate::LedgerApi::acting_account`], an EVM chain): from
+    /// `account`, the sender's, with no account signature.
+    pub fn from_sender(account: AccountId, value: Value, addr: Address) -> Self {
+        Self {
+            account,
+            value,
+            addr,
+            auth: None,
         }
     }
 

@@ -1,0 +1,318 @@
+//! What a reader learns of the ledger contract from its events
+//! (`docs/evm.md` §8.2): the leaves in index order, the escrows and their
+//! states, the nodes and the roots. Sans-IO: it is fed decoded events in
+//! chain order and answers in the embedded ledger's types.
+
+use std::collections::{HashMap, VecDeque};
+
+use veil_evm::abi::Word;
+use veil_evm::escrow::{EscrowTerms, recipient_account};
+use veil_evm::ledger::LedgerEvent;
+use veil_ledger::LedgerError;
+use veil_ledger::convert;
+use veil_ledger::types::{
+    BlockHeight, Escrow, EscrowState, NodeRecord, NodeRegistration, NoteCommitment, Value,
+};
+use veil_primitives::eddsa::Signature;
+use veil_primitives::merkle::{MerkleRoot, ROOT_HISTORY};
+
+/// An escrow as its `EscrowOpened` event published it, and what happened
+/// to it since.
+#[derive(Debug, Clone)]
+pub struct EscrowEntry {
+    pub terms: EscrowTerms,
+    pub session_key_hash: Word,
+    pub cm_change: Word,
+    pub opened_at: u64,
+    pub state: EscrowState,
+}
+
+/// A settlement as its `Settled` event published it.
+#[derive(Debug, Clone)]
+pub struct SettledBatch {
+    pub total: u64,
+    pub first_index: u64,
+    pub cm_refunds: Vec<Word>,
+}
+
+/// The ledger as its logs tell it.
+#[derive(Debug)]
+pub struct LogIndex {
+    /// Every queued leaf, by index (a pad leaf is zero).
+    leaves: Vec<Word>,
+    /// Leaves under the contract's root (a multiple of 64).
+    tree_size: u64,
+    /// The initial root, then one per appended batch; at most
+    /// `ROOT_HISTORY`.
+    roots: VecDeque<Word>,
+    escrows: HashMap<Word, EscrowEntry>,
+    /// Settlements by their first session id.
+    settlements: HashMap<Word, SettledBatch>,
+    nodes: HashMap<Word, (LedgerEvent, u64)>,
+    /// `cm → (index, value, account)` of every deposit.
+    deposits: HashMap<Word, (u64, u64, veil_evm::sandbox::EvmAddress)>,
+    /// `nf → change leaf index` of every withdrawal.
+    withdrawals: HashMap<Word, (Word, u64)>,
+    /// The last block applied.
+    pub scanned_to: Option<u64>,
+}
+
+/// The index cannot follow the logs: a leaf index out of order, or an
+/// event that does not decode. Either the address is not a `VeilLedger`
+/// or the logs were read with a gap.
+fn corrupted(what: &str) -> LedgerError {
+    LedgerError::Corrupted(format!("ledger contract logs: {what}"))
+}
+
+impl LogIndex {
+    /// The index of a ledger whose empty tree has root `initial_root`.
+    pub fn new(initial_root: Word) -> Self {
+        LogIndex {
+            leaves: Vec::new(),
+            tree_size: 0,
+            roots: VecDeque::from([initial_root]),
+            escrows: HashMap::new(),
+            settlements: HashMap::new(),
+            nodes: HashMap::new(),
+            deposits: HashMap::new(),
+            withdrawals: HashMap::new(),
+            scanned_to: None,
+        }
+    }
+
+    /// Applies one event of block `block`.
+    pub fn apply(&mut self, block: u64, e: LedgerEvent) -> Result<(), LedgerError> {
+        match e {
+            LedgerEvent::Deposited {
+                account,
+                index,
+                commitment,
+                value,
+            } => {
+                self.leaf(index, commitment)?;
+                self.deposits.insert(commitment, (index, value, account));
+            }
+            LedgerEvent::QueuePadded { start, count } => {
+                for i in 0..count {
+                    self.leaf(start + i, [0u8; 32])?;
+                }
+            }
+            LedgerEvent::BatchAppended {
+                start, new_root, ..
+            } => {
+                if start != self.tree_size || start + 64 > self.leaves.len() as u64 {
+                    return Err(corrupted("a batch out of order"));
+                }
+                self.tree_size += 64;
+                self.roots.push_back(new_root);
+                if self.roots.len() > ROOT_HISTORY {
+                    self.roots.pop_front();
+                }
+            }
+            LedgerEvent::NodeRegistered { node_id, .. } => {
+                self.nodes.insert(node_id, (e, block));
+            }
+            LedgerEvent::EscrowOpened {
+                session_id,
+                terms,
+                session_key_hash,
+                cm_change,
+                change_index,
+            } => {
+                self.leaf(change_index, cm_change)?;
+                let entry = EscrowEntry {
+                    terms,
+                    session_key_hash,
+                    cm_change,
+                    opened_at: block,
+                    state: EscrowState::Open,
+                };
+                self.escrows.insert(session_id, entry);
+            }
+            LedgerEvent::Settled {
+                total,
+                first_index,
+                session_ids,
+                cm_refunds,
+                ..
+            } => self.settled(total, first_index, session_ids, cm_refunds)?,
+            LedgerEvent::Reclaimed {
+                session_id,
+                commitment,
+                index,
+            } => {
+                self.leaf(index, commitment)?;
+                let e = self
+                    .escrows
+                    .get_mut(&session_id)
+                    .ok_or_else(|| corrupted("a reclaim of an unknown escrow"))?;
+                e.state = EscrowState::Reclaimed { leaf_index: index };
+            }
+            LedgerEvent::Withdrawn {
+                nullifier,
+                cm_change,
+                change_index,
+                ..
+            } => {
+                self.leaf(change_index, cm_change)?;
+                self.withdrawals
+                    .insert(nullifier, (cm_change, change_index));
+            }
+        }
+        self.scanned_to = Some(block);
+        Ok(())
+    }
+
+    fn settled(
+        &mut self,
+        total: u64,
+        first_index: u64,
+        session_ids: Vec<Word>,
+        cm_refunds: Vec<Word>,
+    ) -> Result<(), LedgerError> {
+        let batch = *session_ids
+            .first()
+            .ok_or_else(|| corrupted("an empty settlement"))?;
+        let batch_id = convert::session_id(&batch)?;
+        for (i, (sid, cm)) in session_ids.iter().zip(&cm_refunds).enumerate() {
+            self.leaf(first_index + i as u64, *cm)?;
+            let e = self
+                .escrows
+                .get_mut(sid)
+                .ok_or_else(|| corrupted("a settlement of an unknown escrow"))?;
+            e.state = EscrowState::Settled {
+                batch: batch_id,
+                cm_refund: convert::commitment("cm_refund", cm)?,
+            };
+        }
+        let s = SettledBatch {
+            total,
+            first_index,
+            cm_refunds,
+        };
+        self.settlements.insert(batch, s);
+        Ok(())
+    }
+
+    fn leaf(&mut self, index: u64, cm: Word) -> Result<(), LedgerError> {
+        if index != self.leaves.len() as u64 {
+            return Err(corrupted("a leaf index out of order"));
+        }
+        self.leaves.push(cm);
+        Ok(())
+    }
+
+    /// Every queued leaf, in index order (those from [`Self::tree_size`]
+    /// on are not under the root yet).
+    pub fn leaves(&self) -> &[Word] {
+        &self.leaves
+    }
+
+    pub fn tree_size(&self) -> u64 {
+        self.tree_size
+    }
+
+    /// Leaves `from..` under the root, at most `limit`.
+    pub fn commitments(&self, from: u64, limit: u64) -> Result<Vec<NoteCommitment>, LedgerError> {
+        let end = self.tree_size.min(from.saturating_add(limit));
+        (from..end)
+            .map(|i| convert::commitment("commitment", &self.leaves[i as usize]))
+            .collect()
+    }
+
+    /// The roots a proof may use, oldest first.
+    pub fn roots(&self) -> Result<Vec<MerkleRoot>, LedgerError> {
+        self.roots
+            .iter()
+            .map(|w| MerkleRoot::from_bytes(w).map_err(|_| corrupted("a root ≥ r")))
+            .collect()
+    }
+
+    pub fn escrow_entry(&self, session_id: &Word) -> Option<&EscrowEntry> {
+        self.escrows.get(session_id)
+    }
+
+    pub fn settlement(&self, first_session: &Word) -> Option<&SettledBatch> {
+        self.settlements.get(first_session)
+    }
+
+    pub fn deposit(&self, cm: &Word) -> Option<(u64, u64, veil_evm::sandbox::EvmAddress)> {
+        self.deposits.get(cm).copied()
+    }
+
+    pub fn withdrawal(&self, nf: &Word) -> Option<(Word, u64)> {
+        self.withdrawals.get(nf).copied()
+    }
+
+    /// The registered node `node_id`, in the embedded ledger's type. On
+    /// chain the node key's EdDSA signature is not part of a registration
+    /// (the operator is the sender, docs/evm.md §4.2): the record's
+    /// `signature` is [`unsigned_on_chain`], which verifies under no key.
+    pub fn node(&self, node_id: &Word) -> Result<Option<NodeRecord>, LedgerError> {
+        let Some((
+            LedgerEvent::NodeRegistered {
+                node_id,
+                operator,
+                price_per_kib,
+                escrow_sizes,
+                stake,
+                tls_key_hash,
+                node_key,
+            },
+            block,
+        )) = self.nodes.get(node_id)
+        else {
+            return Ok(None);
+        };
+        let registration = NodeRegistration {
+            node_id: convert::node_id(node_id)?,
+            account: recipient_account(*operator),
+            price_per_kib: Value(*price_per_kib),
+            escrow_sizes: escrow_sizes.iter().map(|v| Value(*v)).collect(),
+            stake: Value(*stake),
+            tls_key_hash: *tls_key_hash,
+            node_key: convert::node_key(&node_key.concat())?,
+            signature: unsigned_on_chain(),
+            account_auth: None,
+        };
+        Ok(Some(NodeRecord {
+            registration,
+            registered_at: BlockHeight(*block),
+        }))
+    }
+
+    /// The escrow `session_id`, in the embedded ledger's type.
+    pub fn escrow(&self, session_id: &Word) -> Result<Option<Escrow>, LedgerError> {
+        let Some(e) = self.escrows.get(session_id) else {
+            return Ok(None);
+        };
+        let node = self
+            .node(&e.terms.node_id)?
+            .ok_or_else(|| corrupted("an escrow of an unknown node"))?;
+        Ok(Some(Escrow {
+            session_id: convert::session_id(session_id)?,
+            node_id: node.registration.node_id,
+            escrow: Value(e.terms.escrow),
+            price_per_kib: node.registration.price_per_kib,
+            session_key_hash: veil_primitives::ids::SessionKeyHash::from_bytes(&e.session_key_hash)
+                .map_err(|_| corrupted("h_S ≥ r"))?,
+            refund_owner: veil_primitives::keys::OwnerKey::from_bytes(&e.terms.refund_owner)
+                .map_err(|_| corrupted("rk ≥ r"))?,
+            expiry: BlockHeight(e.terms.expiry),
+            cm_change: convert::commitment("cm_change", &e.cm_change)?,
+            opened_at: BlockHeight(e.opened_at),
+            state: e.state,
+        }))
+    }
+}
+
+/// The `signature` of a registration read from the chain: `R` the
+/// subgroup generator `B` and `S = 0`. It would verify under a key `A` only
+/// if `B + c·A = 0` for `c = H(R, A, m)`, a hash its own input must solve:
+/// it verifies under no key anyone can find (docs/evm.md §8.2).
+pub fn unsigned_on_chain() -> Signature {
+    Signature {
+        r: veil_primitives::babyjubjub::Point::generator(),
+        s: veil_primitives::babyjubjub::Scalar::from_bytes_wide(&[0u8; 64]),
+    }
+}

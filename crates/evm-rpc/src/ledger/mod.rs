@@ -1,0 +1,553 @@
+//! `LedgerApi` over the ledger contract on an EVM chain (`docs/evm.md`
+//! §8): the same calls, answers and errors as the embedded ledger, with
+//! one difference in who may act. On chain an account is an EVM address
+//! and the transaction's sender authorises its own debits: an
+//! [`EvmLedger`] acts as the one key it holds ([`LedgerApi::acting_account`]),
+//! where the embedded ledger takes an account signature in the request.
+//!
+//! Reads come from the contract's getters and from its events
+//! ([`index::LogIndex`], refreshed before each read). Every mutating call
+//! is first simulated (a refusal sends nothing) and is idempotent on
+//! retry like the embedded ledger's (§8.2): a second open of the same
+//! token, a settlement of the same batch, a withdrawal already applied
+//! return the first one's result instead of the contract's refusal.
+
+pub mod error;
+pub mod index;
+pub mod sequencer;
+pub mod spec;
+
+use std::sync::Arc;
+
+use alloy::primitives::{Address, U256};
+use tokio::sync::Mutex;
+use veil_circuits::settle::{SettleError, SettlePublic};
+use veil_evm::abi::Word;
+use veil_evm::escrow::{self, AccessWords, EscrowTerms, SpendWord, WithdrawWords};
+use veil_evm::ledger::{self as contract, LedgerEvent, LedgerRevert, Registration};
+use veil_evm::settle::SettleCall;
+use veil_evm::solidity::fr_word;
+use veil_evm::token;
+use veil_ledger::types::{
+    AccessPublic, AccountId, AccountState, DepositReceipt, DepositRequest, Escrow, LedgerStatus,
+    MerkleRoot, NodeId, NodeRecord, NodeRegistration, NoteCommitment, Nullifier, Proof,
+    ReclaimReceipt, SessionId, SettleReceipt, SettleRequest, SlotPublic, Value, WithdrawPublic,
+    WithdrawReceipt,
+};
+use veil_ledger::{LedgerApi, LedgerError};
+use veil_primitives::escrow::EscrowCommitment;
+
+use crate::chain::{Receipt, RpcChain, RpcError};
+use error::{from_rpc, revert_of};
+use index::LogIndex;
+pub use sequencer::Sequencer;
+pub use spec::EvmLedgerSpec;
+
+/// Blocks read per `eth_getLogs` request.
+const LOG_CHUNK: u64 = 5_000;
+
+/// Gas money the development faucet gives an account that has less
+/// (0.1 ETH): enough for a few hundred ledger transactions on a dev chain.
+const FAUCET_GAS_WEI: u128 = 100_000_000_000_000_000;
+
+/// The ledger contract at `ledger`, acting as `chain`'s key.
+#[derive(Clone)]
+pub struct EvmLedger {
+    chain: RpcChain,
+    ledger: Address,
+    token: Address,
+    from_block: u64,
+    challenge_window: u64,
+    max_expiry_delta: u64,
+    index: Arc<Mutex<LogIndex>>,
+    /// DEVELOPMENT ONLY: the test token's minter, for [`LedgerApi::faucet`].
+    faucet: Option<RpcChain>,
+    /// Appends waiting leaves before answering `commitments` (§8.4).
+    sequencer: Option<Arc<Sequencer>>,
+}
+
+fn chain_err(e: RpcError) -> LedgerError {
+    from_rpc(e)
+}
+
+fn abi_err(e: veil_evm::abi::AbiError) -> LedgerError {
+    LedgerError::Unavailable(format!("unexpected answer from the ledger contract: {e}"))
+}
+
+/// The EVM address an account id names: an address is an integer below
+/// 2^160 (`veil_evm::escrow::recipient_account`).
+pub fn evm_address(account: &AccountId) -> Result<Address, LedgerError> {
+    let b = account.to_bytes();
+    if b[..12].iter().any(|x| *x != 0) {
+        return Err(LedgerError::InvalidArgument(
+            "on an EVM ledger an account is an address (an integer below 2^160)",
+        ));
+    }
+    Ok(Address::from_slice(&b[12..]))
+}
+
+impl EvmLedger {
+    /// Connects to the ledger at `spec.ledger` as `chain`'s key: reads its
+    /// token and parameters and indexes its logs from `spec.from_block`.
+    pub async fn connect(chain: RpcChain, spec: &EvmLedgerSpec) -> Result<Self, LedgerError> {
+        let ledger = spec.ledger;
+        let word = |sig: &'static str| {
+            let chain = chain.clone();
+            async move {
+                let data = chain
+                    .call(ledger, &veil_evm::abi::selector(sig))
+                    .await
+                    .map_err(chain_err)?;
+                contract::decode_word(&data).map_err(abi_err)
+            }
+        };
+        let token = Address::from_slice(&word("token()").await?[12..]);
+        let challenge_window = u64_of(&word("challengeWindow()").await?)?;
+        let max_expiry_delta = u64_of(&word("maxExpiryDelta()").await?)?;
+        Ok(EvmLedger {
+            chain,
+            ledger,
+            token,
+            from_block: spec.from_block,
+            challenge_window,
+            max_expiry_delta,
+            index: Arc::new(Mutex::new(LogIndex::new(contract::empty_root()))),
+            faucet: None,
+            sequencer: None,
+        })
+    }
+
+    /// DEVELOPMENT ONLY: mint through `minter` (the test token's deployer)
+    /// in [`LedgerApi::faucet`], and give gas money to accounts that have
+    /// none.
+    pub fn with_faucet(mut self, minter: RpcChain) -> Self {
+        self.faucet = Some(minter);
+        self
+    }
+
+    /// Appends leaves waiting in the queue before `commitments` answers
+    /// past the tree (§8.4); handles may share one sequencer.
+    pub fn with_sequencer(mut self, sequencer: Arc<Sequencer>) -> Self {
+        self.sequencer = Some(sequencer);
+        self
+    }
+
+    /// The same ledger acting as another key (sharing the log index, the
+    /// faucet and the sequencer).
+    pub fn acting_as(&self, chain: RpcChain) -> Self {
+        EvmLedger {
+            chain,
+            ..self.clone()
+        }
+    }
+
+    /// DEVELOPMENT ONLY: gives `to` gas money from the faucet's key if it
+    /// has less than a tenth of [`FAUCET_GAS_WEI`].
+    pub async fn faucet_gas(&self, to: Address) -> Result<(), LedgerError> {
+        let minter = self.faucet.as_ref().ok_or(LedgerError::FaucetDisabled)?;
+        if minter.balance_of(to).await.map_err(chain_err)? < U256::from(FAUCET_GAS_WEI / 10) {
+            minter
+                .send_value(to, U256::from(FAUCET_GAS_WEI))
+                .await
+                .map_err(chain_err)?;
+        }
+        Ok(())
+    }
+
+    pub fn chain(&self) -> &RpcChain {
+        &self.chain
+    }
+
+    pub fn address(&self) -> Address {
+        self.ledger
+    }
+
+    pub fn token(&self) -> Address {
+        self.token
+    }
+
+    async fn view(&self, data: &[u8]) -> Result<Vec<u8>, LedgerError> {
+        self.chain.call(self.ledger, data).await.map_err(chain_err)
+    }
+
+    async fn view_u64(&self, data: &[u8]) -> Result<u64, LedgerError> {
+        contract::decode_u64(&self.view(data).await?).map_err(abi_err)
+    }
+
+    async fn token_u256(&self, data: &[u8]) -> Result<U256, LedgerError> {
+        let out = self.chain.call(self.token, data).await.map_err(chain_err)?;
+        token::decode_u256(&out).map_err(abi_err)
+    }
+
+    /// Simulates `data` (a refusal is returned, nothing sent), then sends it.
+    async fn transact(&self, data: &[u8]) -> Result<Receipt, RpcError> {
+        self.chain.call(self.ledger, data).await?;
+        self.chain.send(self.ledger, data).await
+    }
+
+    /// Brings the log index up to the latest block and returns it locked.
+    async fn synced(&self) -> Result<tokio::sync::MutexGuard<'_, LogIndex>, LedgerError> {
+        let mut index = self.index.lock().await;
+        let latest = self.chain.block_number().await.map_err(chain_err)?;
+        let mut from = index.scanned_to.map_or(self.from_block, |b| b + 1);
+        while from <= latest {
+            let to = latest.min(from + LOG_CHUNK - 1);
+            let logs = self
+                .chain
+                .logs(self.ledger, from, to)
+                .await
+                .map_err(chain_err)?;
+            for (block, e) in logs {
+                let e = LedgerEvent::decode(&e).map_err(abi_err)?;
+                index.apply(block, e)?;
+            }
+            index.scanned_to = Some(to);
+            from = to + 1;
+        }
+        Ok(index)
+    }
+
+    /// Raises the token allowance of this key to the ledger to `value`
+    /// (the account's authorisation of a debit, docs/evm.md §4.2).
+    async fn allow(&self, value: u64) -> Result<(), LedgerError> {
+        let me = self.chain.address();
+        let allowed = self.token_u256(&token::allowance(me, self.ledger)).await?;
+        if allowed < U256::from(value) {
+            let data = token::approve(self.ledger, U256::from(value));
+            self.chain
+                .send(self.token, &data)
+                .await
+                .map_err(chain_err)?;
+        }
+        Ok(())
+    }
+
+    /// Sends `data`, whose debit of `value` needs an allowance: the call is
+    /// simulated first, and the allowance raised only if that is the one
+    /// thing missing.
+    async fn transact_debit(&self, data: &[u8], value: u64) -> Result<Receipt, RpcError> {
+        match self.chain.call(self.ledger, data).await {
+            Err(e) if matches!(revert_of(&e), Some(LedgerRevert::AccountUnauthenticated(_))) => {
+                self.allow(value)
+                    .await
+                    .map_err(|e| RpcError::Transport(e.to_string()))?;
+            }
+            Err(e) => return Err(e),
+            Ok(_) => {}
+        }
+        self.transact(data).await
+    }
+}
+
+fn u64_of(w: &Word) -> Result<u64, LedgerError> {
+    veil_evm::abi::word_to_u64(w)
+        .ok_or_else(|| LedgerError::Unavailable("a ledger parameter above 2^64".into()))
+}
+
+/// The ledger's proof bytes as the contract's words.
+fn proof_of(p: &Proof) -> Result<veil_proofs::Proof, LedgerError> {
+    veil_proofs::Proof::from_bytes(&p.0).map_err(|_| LedgerError::InvalidProof)
+}
+
+impl LedgerApi for EvmLedger {
+    fn acting_account(&self) -> Option<AccountId> {
+        Some(escrow::recipient_account(self.chain.address()))
+    }
+
+    async fn deposit(&self, request: DepositRequest) -> Result<DepositReceipt, LedgerError> {
+        let me = self.chain.address();
+        if evm_address(&request.account).ok() != Some(me) {
+            return Err(LedgerError::AccountUnauthenticated(
+                "on chain a deposit is debited from the transaction's sender",
+            ));
+        }
+        let cm = fr_word(&request.commitment().inner());
+        let data = contract::deposit(
+            fr_word(&request.addr.inner()),
+            veil_evm::abi::word_u64(request.value.get()),
+        );
+        match self.transact_debit(&data, request.value.get()).await {
+            Ok(_) => {}
+            Err(e) if revert_of(&e) == Some(LedgerRevert::DuplicateDeposit) => {}
+            Err(e) => return Err(chain_err(e)),
+        }
+        // A retry of a deposit already applied returns its receipt (§8.2).
+        let index = self.synced().await?;
+        match index.deposit(&cm) {
+            Some((leaf_index, value, from)) if from == me && value == request.value.get() => {
+                Ok(DepositReceipt {
+                    commitment: request.commitment(),
+                    leaf_index,
+                })
+            }
+            _ => Err(LedgerError::DuplicateDeposit),
+        }
+    }
+
+    async fn open_escrow(&self, token: AccessPublic, proof: Proof) -> Result<Escrow, LedgerError> {
+        let words = AccessWords::new(&token, &proof_of(&proof)?);
+        let data = escrow::open_escrow(words.node_id(), &words);
+        let sid = words.nullifier();
+        match self.transact(&data).await {
+            Ok(_) => {}
+            Err(e) if revert_of(&e) == Some(LedgerRevert::NullifierSpent) => {
+                // The same token opened before is a retry (§8.2).
+                let terms = EscrowTerms::of_token(&token);
+                let word = contract::decode_word(&self.view(&escrow::view::nullifier(sid)).await?)
+                    .map_err(abi_err)?;
+                match SpendWord::decode(&word).map_err(abi_err)? {
+                    SpendWord::Escrow { terms_hash, .. } if terms_hash == terms.hash() => {}
+                    _ => return Err(LedgerError::NullifierSpent),
+                }
+            }
+            Err(e) => return Err(chain_err(e)),
+        }
+        self.synced()
+            .await?
+            .escrow(&sid)?
+            .ok_or_else(|| LedgerError::Unavailable("an open without its event".into()))
+    }
+
+    async fn settle(&self, request: SettleRequest) -> Result<SettleReceipt, LedgerError> {
+        let call = self.settle_call(&request).await?;
+        match self.transact(&call.calldata()).await {
+            Ok(_) => {}
+            Err(e) if revert_of(&e) == Some(LedgerRevert::AlreadySettled) => {}
+            Err(e) => return Err(chain_err(e)),
+        }
+        // Applied now or before: the batch's `Settled` event, with these
+        // very refunds, is the receipt (a retry, §8.2).
+        let first = call.sessions[0].session_id;
+        let index = self.synced().await?;
+        let refunds: Vec<Word> = call.sessions.iter().map(|s| s.cm_refund).collect();
+        match index.settlement(&first) {
+            Some(s) if s.cm_refunds == refunds && s.total == request.total.get() => {
+                Ok(SettleReceipt {
+                    total: Value(s.total),
+                    first_leaf_index: s.first_index,
+                })
+            }
+            _ => Err(LedgerError::AlreadySettled),
+        }
+    }
+
+    async fn reclaim(&self, session_id: SessionId) -> Result<ReclaimReceipt, LedgerError> {
+        let sid = fr_word(&session_id.inner());
+        let terms = {
+            let index = self.synced().await?;
+            index
+                .escrow_entry(&sid)
+                .ok_or(LedgerError::UnknownEscrow)?
+                .terms
+        };
+        match self.transact(&escrow::reclaim(sid, &terms.words())).await {
+            Ok(_) => {}
+            Err(e) if revert_of(&e) == Some(LedgerRevert::EscrowNotOpen) => {}
+            Err(e) => return Err(chain_err(e)),
+        }
+        let index = self.synced().await?;
+        match index.escrow(&sid)? {
+            Some(e) => match e.state {
+                veil_ledger::types::EscrowState::Reclaimed { leaf_index } => Ok(ReclaimReceipt {
+                    commitment: e.reclaim_commitment(),
+                    leaf_index,
+                }),
+                _ => Err(LedgerError::EscrowNotOpen),
+            },
+            None => Err(LedgerError::UnknownEscrow),
+        }
+    }
+
+    async fn withdraw(
+        &self,
+        statement: WithdrawPublic,
+        proof: Proof,
+    ) -> Result<WithdrawReceipt, LedgerError> {
+        let words = WithdrawWords::new(&statement, &proof_of(&proof)?);
+        let nf = fr_word(&statement.nullifier.inner());
+        match self.transact(&escrow::withdraw(&words)).await {
+            Ok(_) => {}
+            Err(e) if revert_of(&e) == Some(LedgerRevert::NullifierSpent) => {}
+            Err(e) => return Err(chain_err(e)),
+        }
+        let cm_change = fr_word(&statement.cm_change.inner());
+        match self.synced().await?.withdrawal(&nf) {
+            Some((cm, leaf_index)) if cm == cm_change => Ok(WithdrawReceipt { leaf_index }),
+            _ => Err(LedgerError::NullifierSpent),
+        }
+    }
+
+    async fn register_node(&self, r: NodeRegistration) -> Result<NodeRecord, LedgerError> {
+        use LedgerError::RegistrationUnauthenticated as Unauth;
+        if evm_address(&r.account).ok() != Some(self.chain.address()) {
+            return Err(Unauth("on chain the operator is the transaction's sender"));
+        }
+        if r.node_key.node_id() != r.node_id {
+            return Err(Unauth("node_id is not H(NODE_ID, N)"));
+        }
+        r.node_key
+            .verify(&r.message(), &r.signature)
+            .map_err(|_| Unauth("bad node key signature"))?;
+        let node_key = [r.node_key.point().x(), r.node_key.point().y()].map(|c| fr_word(&c));
+        let call = Registration {
+            node_key,
+            price_per_kib: veil_evm::abi::word_u64(r.price_per_kib.get()),
+            escrow_sizes: r
+                .escrow_sizes
+                .iter()
+                .map(|v| veil_evm::abi::word_u64(v.get()))
+                .collect(),
+            stake: veil_evm::abi::word_u64(r.stake.get()),
+            tls_key_hash: r.tls_key_hash,
+        };
+        match self
+            .transact_debit(&contract::register_node(&call), r.stake.get())
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if revert_of(&e) == Some(LedgerRevert::NodeExists) => {}
+            Err(e) => return Err(chain_err(e)),
+        }
+        let node_id = fr_word(&r.node_id.inner());
+        match self.synced().await?.node(&node_id)? {
+            Some(existing) if existing.registration.same_terms(&r) => Ok(existing),
+            _ => Err(LedgerError::NodeExists),
+        }
+    }
+
+    async fn faucet(&self, account: AccountId, amount: Value) -> Result<Value, LedgerError> {
+        let to = evm_address(&account)?;
+        self.faucet_gas(to).await?;
+        let minter = self.faucet.as_ref().ok_or(LedgerError::FaucetDisabled)?;
+        minter
+            .send(self.token, &token::mint(to, U256::from(amount.get())))
+            .await
+            .map_err(|e| match e {
+                RpcError::Reverted { .. } => LedgerError::FaucetDisabled,
+                other => chain_err(other),
+            })?;
+        self.balance(account).await
+    }
+
+    async fn get_node(&self, node_id: NodeId) -> Result<Option<NodeRecord>, LedgerError> {
+        self.synced().await?.node(&fr_word(&node_id.inner()))
+    }
+
+    async fn get_escrow(&self, session_id: SessionId) -> Result<Option<Escrow>, LedgerError> {
+        self.synced().await?.escrow(&fr_word(&session_id.inner()))
+    }
+
+    async fn balance(&self, account: AccountId) -> Result<Value, LedgerError> {
+        let v = self
+            .token_u256(&token::balance_of(evm_address(&account)?))
+            .await?;
+        u64::try_from(v)
+            .map(Value)
+            .map_err(|_| LedgerError::Overflow)
+    }
+
+    async fn account(&self, account: AccountId) -> Result<AccountState, LedgerError> {
+        let balance = self.balance(account).await?;
+        let next_nonce = self
+            .chain
+            .nonce_of(evm_address(&account)?)
+            .await
+            .map_err(chain_err)?;
+        Ok(AccountState {
+            balance,
+            next_nonce,
+        })
+    }
+
+    async fn nullifier_spent(&self, nullifier: Nullifier) -> Result<bool, LedgerError> {
+        let data = escrow::view::nullifier(fr_word(&nullifier.inner()));
+        let word = contract::decode_word(&self.view(&data).await?).map_err(abi_err)?;
+        Ok(SpendWord::decode(&word).map_err(abi_err)? != SpendWord::Unspent)
+    }
+
+    async fn roots(&self) -> Result<Vec<MerkleRoot>, LedgerError> {
+        self.synced().await?.roots()
+    }
+
+    async fn commitments(
+        &self,
+        from_index: u64,
+        limit: u32,
+    ) -> Result<Vec<NoteCommitment>, LedgerError> {
+        if let Some(s) = &self.sequencer {
+            if from_index >= self.synced().await?.tree_size() {
+                s.append_waiting(self).await?;
+            }
+        }
+        let limit = limit.min(veil_ledger::api::MAX_COMMITMENT_PAGE);
+        self.synced()
+            .await?
+            .commitments(from_index, u64::from(limit))
+    }
+
+    async fn status(&self) -> Result<LedgerStatus, LedgerError> {
+        let height = self.chain.block_number().await.map_err(chain_err)?;
+        let root = contract::decode_word(&self.view(&contract::view::current_root()).await?)
+            .map_err(abi_err)?;
+        let minted = self.token_u256(&token::total_supply()).await?;
+        Ok(LedgerStatus {
+            height: veil_ledger::types::BlockHeight(height),
+            commitment_count: self.view_u64(&contract::view::tree_size()).await?,
+            root: MerkleRoot::from_bytes(&root)
+                .map_err(|_| abi_err(veil_evm::abi::AbiError::Malformed("root")))?,
+            schema_version: EVM_SCHEMA_VERSION,
+            challenge_window: self.challenge_window,
+            max_expiry_delta: self.max_expiry_delta,
+            minted: Value(u64::try_from(minted).unwrap_or(u64::MAX)),
+            pool: Value(self.view_u64(&contract::view::pool()).await?),
+        })
+    }
+}
+
+/// `LedgerStatus::schema_version` of a contract ledger: the version of
+/// its events and getters (`docs/evm.md` §8), not of a database.
+pub const EVM_SCHEMA_VERSION: u32 = 1;
+
+impl EvmLedger {
+    /// The `settle` call of `request`: each session's terms as its
+    /// `EscrowOpened` published them, the statement as the embedded
+    /// ledger builds it (`SettlePublic::for_ledger`, the node's price).
+    async fn settle_call(&self, request: &SettleRequest) -> Result<SettleCall, LedgerError> {
+        if request.session_ids.len() != request.cm_refunds.len() {
+            return Err(LedgerError::InvalidArgument(
+                "session_ids and cm_refunds differ in length",
+            ));
+        }
+        let index = self.synced().await?;
+        let node = index
+            .node(&fr_word(&request.node_id.inner()))?
+            .ok_or(LedgerError::UnknownNode)?;
+        let mut escrows = Vec::with_capacity(request.session_ids.len());
+        let mut slots = Vec::with_capacity(request.session_ids.len());
+        for (sid, cm_refund) in request.session_ids.iter().zip(&request.cm_refunds) {
+            let sid = fr_word(&sid.inner());
+            let e = index.escrow_entry(&sid).ok_or(LedgerError::UnknownEscrow)?;
+            let esc = EscrowCommitment::from_bytes(&e.terms.esc)
+                .map_err(|_| abi_err(veil_evm::abi::AbiError::Malformed("esc")))?;
+            slots.push(SlotPublic {
+                escrow_commitment: esc,
+                cm_refund: *cm_refund,
+            });
+            escrows.push((sid, e.terms));
+        }
+        drop(index);
+        let public = SettlePublic::for_ledger(
+            request.node_id,
+            request.k as usize,
+            request.total,
+            node.registration.price_per_kib,
+            &slots,
+        )
+        .map_err(|e| match e {
+            SettleError::DuplicateSession { .. } => LedgerError::DuplicateSession,
+            _ => LedgerError::InvalidArgument("settlement batch size or padding"),
+        })?;
+        SettleCall::new(&public, &escrows, &proof_of(&request.proof)?)
+            .map_err(|_| LedgerError::InvalidArgument("settlement batch size"))
+    }
+}
