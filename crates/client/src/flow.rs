@@ -42,16 +42,7 @@ pub async fn start_session<L: LedgerApi, R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<LiveSession, ClientError> {
     sync(ledger, wallet, tree).await?;
-    // The node learns new roots by polling the ledger: wait (bounded) until
-    // it accepts the root the proof will use.
-    let mut terms = node.terms().await?;
-    for _ in 0..ROOT_WAIT_TRIES {
-        if terms.recent_roots.contains(&tree.root().inner()) {
-            break;
-        }
-        tokio::time::sleep(ROOT_WAIT_STEP).await;
-        terms = node.terms().await?;
-    }
+    let terms = terms_accepting(node, tree).await?;
     let session = open_session(node, &terms, prover, wallet, tree, escrow, intent, rng).await?;
     let relay = Relay::start(node, &session, terms.node_key, terms.max_frame_bytes).await?;
     let rtt = relay.challenge().await?;
@@ -61,6 +52,25 @@ pub async fn start_session<L: LedgerApi, R: RngCore + CryptoRng>(
         terms,
         first_rtt_us: rtt.as_micros(),
     })
+}
+
+/// The node's terms once they accept `tree`'s root. The node learns new
+/// roots by polling the ledger: this waits (bounded, about 10 s) for it;
+/// after that the terms are returned as they are and opening a session
+/// reports the stale root.
+pub async fn terms_accepting(
+    node: &mut NodeConnection,
+    tree: &LocalTree,
+) -> Result<crate::session::NodeTerms, ClientError> {
+    let mut terms = node.terms().await?;
+    for _ in 0..ROOT_WAIT_TRIES {
+        if terms.recent_roots.contains(&tree.root().inner()) {
+            break;
+        }
+        tokio::time::sleep(ROOT_WAIT_STEP).await;
+        terms = node.terms().await?;
+    }
+    Ok(terms)
 }
 
 impl LiveSession {

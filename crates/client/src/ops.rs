@@ -34,7 +34,9 @@ pub async fn deposit<L: LedgerApi, R: RngCore + CryptoRng>(
     if amount == 0 {
         return Err(ClientError::Input("deposit amount must be positive".into()));
     }
-    let account = wallet.account();
+    // On a ledger that authenticates its sender (an EVM chain) the wallet
+    // deposits from the account it sends as; elsewhere from its own.
+    let account = ledger.acting_account().unwrap_or_else(|| wallet.account());
     if use_faucet {
         let have = ledger.balance(account).await?.get();
         if have < amount {
@@ -52,8 +54,13 @@ pub async fn deposit<L: LedgerApi, R: RngCore + CryptoRng>(
     });
     wallet.save()?;
     let addr = Address::derive(&wallet.spending_key().owner_key(), &rho);
-    let nonce = ledger.account(account).await?.next_nonce;
-    let request = DepositRequest::signed(wallet.account_key(), nonce, Value(amount), addr);
+    let request = match ledger.acting_account() {
+        Some(sender) => DepositRequest::from_sender(sender, Value(amount), addr),
+        None => {
+            let nonce = ledger.account(account).await?.next_nonce;
+            DepositRequest::signed(wallet.account_key(), nonce, Value(amount), addr)
+        }
+    };
     let receipt = ledger.deposit(request).await?;
     Ok(receipt.leaf_index)
 }

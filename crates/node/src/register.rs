@@ -18,17 +18,30 @@ pub(crate) async fn register<L: LedgerApi>(
     config: &NodeConfig,
     tls_key_hash: [u8; 32],
 ) -> Result<NodeRecord, LedgerError> {
-    let account = account_key.verifying_key().account_id();
-    let nonce = ledger.account(account).await?.next_nonce;
-    let registration = NodeRegistration::signed(
-        node_key,
-        account_key,
-        nonce,
-        config.price_per_kib,
-        config.escrow_sizes.clone(),
-        config.stake,
-        tls_key_hash,
-    );
+    let registration = match ledger.acting_account() {
+        // An EVM chain: the operator is the transaction's sender.
+        Some(operator) => NodeRegistration::signed_for_sender(
+            node_key,
+            operator,
+            config.price_per_kib,
+            config.escrow_sizes.clone(),
+            config.stake,
+            tls_key_hash,
+        ),
+        None => {
+            let account = account_key.verifying_key().account_id();
+            let nonce = ledger.account(account).await?.next_nonce;
+            NodeRegistration::signed(
+                node_key,
+                account_key,
+                nonce,
+                config.price_per_kib,
+                config.escrow_sizes.clone(),
+                config.stake,
+                tls_key_hash,
+            )
+        }
+    };
     match ledger.get_node(registration.node_id).await? {
         Some(existing) if existing.registration.same_terms(&registration) => Ok(existing),
         _ => ledger.register_node(registration).await,

@@ -25,7 +25,7 @@ use veil_proofs::{CircuitId, Prover};
 use veil_vouchers::Balance;
 
 use super::node_conn::{NodeFlags, connect_node, connect_node_at};
-use super::wallet::{AnyLedger, open_ledger};
+use super::wallet::{open_ledger, with_ledger};
 
 /// Arguments of `veil connect`.
 #[derive(clap::Args)]
@@ -77,10 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        match open_ledger(&args.ledger).await? {
-            AnyLedger::Remote(l) => serve(l, &args, escrow).await,
-            AnyLedger::Embedded(l) => serve(l, &args, escrow).await,
-        }
+        with_ledger!(open_ledger(&args.ledger).await?, l => serve(l, &args, escrow).await)
     })
 }
 

@@ -39,10 +39,16 @@ pub struct Args {
     /// Print one JSON object instead of the narrative.
     #[arg(long)]
     json: bool,
-    /// Use a ledger running as its own process (`veil ledger serve`)
-    /// instead of an embedded one, e.g. `http://127.0.0.1:7100`.
-    #[arg(long, value_name = "URL")]
+    /// Use a ledger running as its own process (`veil ledger serve`,
+    /// e.g. `http://127.0.0.1:7100`) or the ledger contract on an EVM
+    /// chain (`evm:URL#ADDRESS[@BLOCK]`, as `veil ledger deploy` prints
+    /// it) instead of an embedded one.
+    #[arg(long, value_name = "LEDGER")]
     ledger: Option<String>,
+    /// With `--ledger evm:…`: the key file of the development token's
+    /// minter (the deployer), which funds the demo's parties.
+    #[arg(long, value_name = "FILE")]
+    evm_key_file: Option<std::path::PathBuf>,
     /// MiB fetched through each session.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     mib_per_session: u64,
@@ -84,44 +90,110 @@ async fn main(args: Args) -> anyhow::Result<()> {
     })
     .await??;
     let keys_ms = t_keys.elapsed().as_millis();
+    let run = Run {
+        store,
+        prover,
+        dir: tmp.path(),
+        args: &args,
+        keys_ms,
+        t_total,
+    };
     match &args.ledger {
+        Some(spec) if spec.starts_with(veil_evm_rpc::EvmLedgerSpec::PREFIX) => {
+            let funder = args.evm_key_file.as_deref().context(
+                "--ledger evm:… needs --evm-key-file: the development token's minter, \
+                 which funds the demo's parties",
+            )?;
+            scenario(evm_parties(spec, funder).await?, run).await
+        }
+        Some(_) if args.evm_key_file.is_some() => {
+            bail!("--evm-key-file is only for --ledger evm:…")
+        }
         Some(url) => {
             let ledger = RemoteLedger::connect(url)
                 .await
                 .with_context(|| format!("ledger {url}"))?;
-            scenario(
-                ledger,
-                None,
-                store,
-                prover,
-                tmp.path(),
-                &args,
-                keys_ms,
-                t_total,
-            )
-            .await
+            scenario(Parties::shared(ledger, None), run).await
         }
         None => {
             // The demo's own ledger mints its clients' funds: development faucet on.
             let config = LedgerConfig::with_dev_faucet();
             let verifier: Arc<dyn ProofVerifier> = Arc::new(Groth16Verifier::from_store(
-                &store,
+                &run.store,
                 &config.settle_batch_sizes,
             )?);
             let ledger = EmbeddedLedger::open(&tmp.path().join("ledger.redb"), verifier, config)?;
-            scenario(
-                ledger.clone(),
-                Some(ledger),
-                store,
-                prover,
-                tmp.path(),
-                &args,
-                keys_ms,
-                t_total,
-            )
-            .await
+            scenario(Parties::shared(ledger.clone(), Some(ledger)), run).await
         }
     }
+}
+
+/// What the scenario runs with, whatever the ledger.
+struct Run<'a> {
+    store: ParamStore,
+    prover: Prover,
+    dir: &'a Path,
+    args: &'a Args,
+    keys_ms: u128,
+    t_total: Instant,
+}
+
+/// The ledger as each party reaches it. The embedded and gRPC ledgers take
+/// every party's signature in its requests, so one handle serves all; on
+/// an EVM chain each party sends from its own key (docs/evm.md §8).
+struct Parties<L> {
+    /// Reads, withdrawals (any sender may relay one) and the sequencer.
+    public: L,
+    /// The node operator's.
+    node: L,
+    /// Alice's and bob's, for their deposits.
+    payers: [L; 2],
+    embedded: Option<EmbeddedLedger>,
+    kind: &'static str,
+}
+
+impl<L: LedgerApi> Parties<L> {
+    fn shared(ledger: L, embedded: Option<EmbeddedLedger>) -> Self {
+        let kind = if embedded.is_some() {
+            "embedded"
+        } else {
+            "remote"
+        };
+        Parties {
+            node: ledger.clone(),
+            payers: [ledger.clone(), ledger.clone()],
+            public: ledger,
+            embedded,
+            kind,
+        }
+    }
+}
+
+/// The parties on the ledger contract at `spec`: the funder (the
+/// development token's minter) reads and sequences; the node operator,
+/// alice and bob get fresh keys, gas money and (through the faucet) tokens.
+async fn evm_parties(
+    spec: &str,
+    funder: &Path,
+) -> anyhow::Result<Parties<veil_evm_rpc::EvmLedger>> {
+    let public = super::ledger_evm::open_as(spec, funder, true, true).await?;
+    let rpc = veil_evm_rpc::EvmLedgerSpec::parse(spec)?.rpc;
+    let mut fresh = Vec::new();
+    for _ in 0..3 {
+        let signer = veil_evm_rpc::key::Signer::random();
+        let chain = veil_evm_rpc::RpcChain::connect(&rpc, signer).await?;
+        public.faucet_gas(chain.address()).await?;
+        fresh.push(public.acting_as(chain));
+    }
+    let [node, alice, bob] =
+        <[_; 3]>::try_from(fresh).map_err(|_| anyhow::anyhow!("three keys"))?;
+    Ok(Parties {
+        public,
+        node,
+        payers: [alice, bob],
+        embedded: None,
+        kind: "evm",
+    })
 }
 
 /// A local HTTP/1.0 destination: `GET /N` answers N bytes of a fixed pattern.
@@ -224,6 +296,8 @@ pub async fn fetch_via_socks(socks: SocketAddr, dest: SocketAddr, n: u64) -> any
 
 struct Client {
     name: &'static str,
+    /// The public account it deposited from.
+    account: AccountId,
     wallet: Wallet,
     tree: LocalTree,
 }
@@ -275,22 +349,21 @@ fn recipient() -> AccountId {
     AccountId::from_fr(Fr::from(0x7769746864u64))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn scenario<L: LedgerApi>(
-    ledger: L,
-    embedded: Option<EmbeddedLedger>,
-    store: ParamStore,
-    prover: Prover,
-    dir: &Path,
-    args: &Args,
-    keys_ms: u128,
-    t_total: Instant,
-) -> anyhow::Result<()> {
+async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Result<()> {
+    let Run {
+        store,
+        prover,
+        dir,
+        args,
+        keys_ms,
+        t_total,
+    } = run;
+    let ledger = parties.public.clone();
     let mib = args.mib_per_session;
     // Escrow: room for the fetch plus headers and a margin, so a refund remains.
     let escrow = (mib * 1024 + 512) * PRICE_PER_KIB * 2;
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let node = start_node(&ledger, store, dir, escrow, stop_rx.clone()).await?;
+    let node = start_node(&parties.node, store, dir, escrow, stop_rx.clone()).await?;
     let node_url = format!("https://{}", node.local_addr);
     let dest = http_server().await?;
     say!(
@@ -313,7 +386,7 @@ async fn scenario<L: LedgerApi>(
         stop_rx: stop_rx.clone(),
         tls_connect_ms: Vec::new(),
     };
-    let mut clients = deposit_clients(&stage, dir).await?;
+    let mut clients = deposit_clients(&stage, &parties.payers, dir).await?;
     let relayed = relay_sessions(&mut stage, &mut clients).await?;
     let vd = voucher_round(&mut stage, &mut clients).await?;
 
@@ -334,7 +407,7 @@ async fn scenario<L: LedgerApi>(
         report.total_paid
     );
     let refunds = refund_and_withdraw(&stage, &mut clients).await?;
-    let audit_ok = public_audit(&ledger, embedded.as_ref(), node.account, &clients).await?;
+    let audit_ok = public_audit(&ledger, parties.embedded.as_ref(), node.account, &clients).await?;
     let summary = Summary {
         relayed: &relayed,
         refunds: &refunds,
@@ -345,7 +418,7 @@ async fn scenario<L: LedgerApi>(
         ledger: ledger.status().await?,
         node_paid: ledger.balance(node.account).await?.get(),
         audit_ok,
-        embedded: embedded.is_some(),
+        kind: parties.kind,
         tls_connect_ms: &stage.tls_connect_ms,
         total_ms: clock.t_total.elapsed().as_millis(),
     };
@@ -393,20 +466,22 @@ async fn start_node<L: LedgerApi>(
 /// development faucet.
 async fn deposit_clients<L: LedgerApi>(
     stage: &Stage<'_, L>,
+    payers: &[L; 2],
     dir: &Path,
 ) -> anyhow::Result<Vec<Client>> {
     let mut rng = OsRng;
     let mut clients = Vec::new();
-    for name in ["alice", "bob"] {
+    for (name, payer) in ["alice", "bob"].into_iter().zip(payers) {
         let path = dir.join(format!("{name}.wallet"));
         let sk = veil_primitives::keys::SpendingKey::random(&mut rng);
         let mut account_seed = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rng, &mut account_seed);
         let mut wallet = Wallet::create(&path, sk.inner(), account_seed)?;
         let amount = 3 * stage.escrow;
-        veil_client::ops::deposit(stage.ledger, &mut wallet, amount, true, &mut rng).await?;
+        veil_client::ops::deposit(payer, &mut wallet, amount, true, &mut rng).await?;
         clients.push(Client {
             name,
+            account: payer.acting_account().unwrap_or_else(|| wallet.account()),
             wallet,
             tree: LocalTree::new(),
         });
@@ -612,7 +687,7 @@ async fn public_audit<L: LedgerApi>(
 ) -> anyhow::Result<bool> {
     let status = ledger.status().await?;
     let mut accounts_total = 0u64;
-    let wallets = clients.iter().map(|c| c.wallet.account());
+    let wallets = clients.iter().map(|c| c.account);
     for a in [node_account, recipient()].into_iter().chain(wallets) {
         accounts_total += ledger.balance(a).await?.get();
     }
@@ -640,7 +715,8 @@ struct Summary<'a> {
     ledger: veil_ledger::types::LedgerStatus,
     node_paid: u64,
     audit_ok: bool,
-    embedded: bool,
+    /// Which ledger: embedded, remote or evm.
+    kind: &'static str,
     tls_connect_ms: &'a [u128],
     total_ms: u128,
 }
@@ -713,7 +789,7 @@ impl Summary<'_> {
             "refund_spends": f.spends,
             "withdrawn": f.withdrawn,
             "audit_ok": self.audit_ok,
-            "ledger": if self.embedded { "embedded" } else { "remote" },
+            "ledger": self.kind,
             "timings_ms": {
                 "keys": self.clock.keys_ms, "tls_connect": self.tls_connect_ms,
                 "access_prove": r.prove_ms, "relay": r.relay_ms,

@@ -5,9 +5,15 @@
 //! deployer: development only).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
-use veil_evm_rpc::{RpcChain, deploy_ledger, key};
+use veil_evm_rpc::{EvmLedger, EvmLedgerSpec, RpcChain, Sequencer, deploy_ledger, key};
+use veil_proofs::{CircuitId, Prover};
+
+/// The environment variable naming the key file a wallet or client sends
+/// its transactions with on an `evm:` ledger (docs/evm.md §8.1).
+pub const KEY_ENV: &str = "VEIL_EVM_KEY_FILE";
 
 /// Arguments of `veil ledger deploy`.
 #[derive(clap::Args)]
@@ -47,8 +53,65 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         eprintln!("deploy: no --token: deploying a DEVELOPMENT TestToken (its deployer mints)");
     }
     let d = deploy_ledger(&chain, token, args.challenge_window, args.max_expiry_delta).await?;
-    println!("{}", serde_json::to_string_pretty(&d.to_json())?);
+    let mut out = d.to_json();
+    let spec = EvmLedgerSpec {
+        rpc: args.rpc.clone(),
+        ledger: d.ledger,
+        from_block: d.block,
+    };
+    out["ledger_spec"] = spec.to_string().into();
+    println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
+}
+
+/// The key file of `$VEIL_EVM_KEY_FILE`.
+pub fn key_from_env() -> anyhow::Result<PathBuf> {
+    std::env::var_os(KEY_ENV)
+        .map(PathBuf::from)
+        .with_context(|| {
+            format!(
+                "an evm: ledger is used through a key of your own: set {KEY_ENV} to a 0600 key \
+             file (`veil ledger evm-key --out F`, then fund its address)"
+            )
+        })
+}
+
+/// Opens `--ledger evm:URL#ADDRESS[@BLOCK]` acting as the key in
+/// `key_file`. `dev_faucet`: the key is the development token's minter
+/// (`veil wallet deposit --dev-faucet`). `sequence`: appends waiting leaves
+/// before a sync reads past the tree (a wallet; loads the `tree_insert_64`
+/// proving key).
+pub async fn open_as(
+    spec: &str,
+    key_file: &Path,
+    dev_faucet: bool,
+    sequence: bool,
+) -> anyhow::Result<EvmLedger> {
+    let spec = EvmLedgerSpec::parse(spec)?;
+    let signer = key::load(key_file)?;
+    let chain = RpcChain::connect(&spec.rpc, signer)
+        .await
+        .with_context(|| format!("connecting to {}", spec.rpc))?;
+    let mut ledger = EvmLedger::connect(chain.clone(), &spec)
+        .await
+        .with_context(|| format!("the ledger contract at {}", spec.ledger))?;
+    if dev_faucet {
+        ledger = ledger.with_faucet(chain);
+    }
+    if sequence {
+        ledger = ledger.with_sequencer(sequencer().await?);
+    }
+    Ok(ledger)
+}
+
+/// A sequencer with the `tree_insert_64` proving key of the key store.
+pub async fn sequencer() -> anyhow::Result<Arc<Sequencer>> {
+    let store = super::keys::store()?;
+    let prover = tokio::task::spawn_blocking(move || {
+        Prover::from_store(&store, &[CircuitId::TreeInsert64], None)
+    })
+    .await??;
+    Ok(Arc::new(Sequencer::new(Arc::new(prover))))
 }
 
 pub fn new_key(out: &Path) -> anyhow::Result<()> {
@@ -56,4 +119,24 @@ pub fn new_key(out: &Path) -> anyhow::Result<()> {
     key::write_new(out, &signer)?;
     println!("{}", signer.address());
     Ok(())
+}
+
+/// The node operator's EVM key: `$VEIL_EVM_KEY_FILE`, else `evm.key` in
+/// the node directory, created (0600) on first use; its address must be
+/// funded with gas money and the stake.
+pub fn node_key_file(dir: &Path) -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os(KEY_ENV) {
+        return Ok(PathBuf::from(p));
+    }
+    let path = dir.join("evm.key");
+    if !path.exists() {
+        let signer = key::Signer::random();
+        key::write_new(&path, &signer)?;
+        eprintln!(
+            "created {} (address {}): fund it",
+            path.display(),
+            signer.address()
+        );
+    }
+    Ok(path)
 }

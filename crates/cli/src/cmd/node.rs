@@ -18,8 +18,10 @@ use veil_node::{BatchPolicy, Limits, NodeConfig, Transport};
 pub enum Command {
     /// Serve the node (veil.node.v1): sessions, metered relay, settlement.
     Serve {
-        /// Ledger: `http://HOST:PORT` (a `veil ledger serve`) or
-        /// `embedded:PATH` (an in-process ledger database).
+        /// Ledger: `http://HOST:PORT` (a `veil ledger serve`),
+        /// `embedded:PATH` (an in-process ledger database) or
+        /// `evm:URL#ADDRESS[@BLOCK]` (the ledger contract; the operator's
+        /// key is `$VEIL_EVM_KEY_FILE`, else `evm.key` in `--db`).
         #[arg(long)]
         ledger: String,
         /// Address to listen on (port 0 picks one; the bound address is printed).
@@ -164,6 +166,14 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 LedgerConfig::default(),
             )
             .with_context(|| format!("opening ledger {path}"))?;
+            serve(config, l, params).await
+        } else if ledger.starts_with(veil_evm_rpc::EvmLedgerSpec::PREFIX) {
+            let key = super::ledger_evm::node_key_file(&config.dir)?;
+            let l = super::ledger_evm::open_as(&ledger, &key, false, false).await?;
+            eprintln!(
+                "operator {} (settles and is paid on chain)",
+                l.chain().address()
+            );
             serve(config, l, params).await
         } else {
             let l = RemoteLedger::connect(&ledger)

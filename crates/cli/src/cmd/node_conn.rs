@@ -7,7 +7,7 @@ use veil_client::session::NodeConnection;
 use veil_client::transport::NodeTransport;
 use veil_ledger::LedgerApi;
 
-use super::wallet::{AnyLedger, open_ledger};
+use super::wallet::{open_ledger, with_ledger};
 
 /// How `veil` reaches a node (`docs/protocol.md` §9.8): TLS pinned by the
 /// ledger registration unless `--node-pin` gives the pin, plaintext only
@@ -57,10 +57,7 @@ pub async fn connect_node_at(
     if let Some(conn) = connect_without_ledger(flags).await? {
         return Ok(conn);
     }
-    match open_ledger(ledger_spec).await? {
-        AnyLedger::Remote(l) => connect_node(flags, &l).await,
-        AnyLedger::Embedded(l) => connect_node(flags, &l).await,
-    }
+    with_ledger!(open_ledger(ledger_spec).await?, l => connect_node(flags, &l).await)
 }
 
 /// Plaintext or explicitly pinned connections; `None` when the pin must

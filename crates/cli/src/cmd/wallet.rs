@@ -29,7 +29,9 @@ pub struct WalletOpts {
 /// Ledger selection.
 #[derive(clap::Args)]
 pub struct LedgerOpts {
-    /// `http://HOST:PORT` (a `veil ledger serve`) or `embedded:PATH` (a redb file).
+    /// `http://HOST:PORT` (a `veil ledger serve`), `embedded:PATH` (a redb
+    /// file) or `evm:URL#ADDRESS[@BLOCK]` (the ledger contract; the
+    /// wallet's EVM key file is `$VEIL_EVM_KEY_FILE`).
     #[arg(long)]
     ledger: String,
 }
@@ -107,9 +109,22 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 pub enum AnyLedger {
     Remote(RemoteLedger),
     Embedded(EmbeddedLedger),
+    Evm(veil_evm_rpc::EvmLedger),
 }
 
-/// Opens `--ledger`: a URL or `embedded:PATH`.
+/// `$body` with `$l` bound to the ledger inside `$any`, whichever it is.
+macro_rules! with_ledger {
+    ($any:expr, $l:ident => $body:expr) => {
+        match $any {
+            $crate::cmd::wallet::AnyLedger::Remote($l) => $body,
+            $crate::cmd::wallet::AnyLedger::Embedded($l) => $body,
+            $crate::cmd::wallet::AnyLedger::Evm($l) => $body,
+        }
+    };
+}
+pub(crate) use with_ledger;
+
+/// Opens `--ledger`: a URL, `embedded:PATH` or `evm:URL#ADDRESS[@BLOCK]`.
 pub async fn open_ledger(spec: &str) -> anyhow::Result<AnyLedger> {
     open_ledger_with(spec, false).await
 }
@@ -131,6 +146,10 @@ async fn open_ledger_with(spec: &str, dev_faucet: bool) -> anyhow::Result<AnyLed
         )
         .with_context(|| format!("opening ledger {path}"))?;
         Ok(AnyLedger::Embedded(l))
+    } else if spec.starts_with(veil_evm_rpc::EvmLedgerSpec::PREFIX) {
+        let key = super::ledger_evm::key_from_env()?;
+        let l = super::ledger_evm::open_as(spec, &key, dev_faucet, true).await?;
+        Ok(AnyLedger::Evm(l))
     } else if spec.starts_with("http://") || spec.starts_with("https://") {
         Ok(AnyLedger::Remote(
             RemoteLedger::connect(spec)
@@ -138,7 +157,7 @@ async fn open_ledger_with(spec: &str, dev_faucet: bool) -> anyhow::Result<AnyLed
                 .with_context(|| format!("ledger {spec}"))?,
         ))
     } else {
-        bail!("--ledger must be http://HOST:PORT or embedded:PATH")
+        bail!("--ledger must be http://HOST:PORT, embedded:PATH or evm:URL#ADDRESS[@BLOCK]")
     }
 }
 
@@ -204,14 +223,9 @@ async fn deposit(path: &Path, ledger: &str, amount: &str, dev_faucet: bool) -> a
     if dev_faucet {
         eprintln!("DEVELOPMENT: the account is funded by the ledger's faucet");
     }
-    let leaf = match open_ledger_with(ledger, dev_faucet).await? {
-        AnyLedger::Remote(x) => {
-            veil_client::ops::deposit(&x, &mut wallet, amount, dev_faucet, &mut OsRng).await?
-        }
-        AnyLedger::Embedded(x) => {
-            veil_client::ops::deposit(&x, &mut wallet, amount, dev_faucet, &mut OsRng).await?
-        }
-    };
+    let leaf = with_ledger!(open_ledger_with(ledger, dev_faucet).await?, x => {
+        veil_client::ops::deposit(&x, &mut wallet, amount, dev_faucet, &mut OsRng).await?
+    });
     println!(
         "deposited {amount} from account {} (leaf {leaf})",
         wallet.account()
@@ -223,10 +237,7 @@ async fn deposit(path: &Path, ledger: &str, amount: &str, dev_faucet: bool) -> a
 async fn sync_wallet(path: &Path, ledger: &str) -> anyhow::Result<()> {
     let mut wallet = Wallet::open(path)?;
     let mut tree = LocalTree::new();
-    let r = match open_ledger(ledger).await? {
-        AnyLedger::Remote(x) => sync(&x, &mut wallet, &mut tree).await?,
-        AnyLedger::Embedded(x) => sync(&x, &mut wallet, &mut tree).await?,
-    };
+    let r = with_ledger!(open_ledger(ledger).await?, x => sync(&x, &mut wallet, &mut tree).await?);
     println!(
         "leaves {}, notes found {}, refunds found {:?}\nbalance {} (+{} pending)",
         r.leaves,
@@ -265,14 +276,9 @@ async fn withdraw_cmd(
     let store = super::keys::store()?;
     let prover = Prover::from_store(&store, &[CircuitId::Withdraw], None)?;
     let mut tree = LocalTree::new();
-    match open_ledger(ledger).await? {
-        AnyLedger::Remote(x) => {
-            withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?
-        }
-        AnyLedger::Embedded(x) => {
-            withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?
-        }
-    }
+    with_ledger!(open_ledger(ledger).await?, x => {
+        withdraw(&x, &prover, &mut wallet, &mut tree, amount, recipient).await?
+    });
     println!(
         "withdrew {amount}; balance {} (+{} pending)",
         wallet.balance(),

@@ -106,7 +106,7 @@ pub async fn buy_with_escrow<L: veil_ledger::LedgerApi, R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<Purchase, VoucherError> {
     crate::sync::sync(ledger, wallet, tree).await?;
-    let node_terms = node.terms().await?;
+    let node_terms = crate::flow::terms_accepting(node, tree).await?;
     let terms = VoucherTerms::from_node_terms(&node_terms)?;
     vouchers.check_key(&terms)?;
     let session = crate::session::open_session(
