@@ -141,6 +141,89 @@ fn demo_runs_against_a_ledger_process() {
     assert!(text(&audit.stdout).contains("audit: OK"));
 }
 
+/// `veil demo --ledger evm:…` on a real anvil (docs/evm.md §8.5): the
+/// same scenario and checks as the embedded run, each party acting
+/// through its own EVM key; then the chain itself is read back: exactly
+/// one `Settled` event with every session of the run, one `Withdrawn`
+/// per refund spend, and the withdrawals' recipient paid exactly what the
+/// demo says it withdrew. Skipped (loudly) without anvil unless
+/// `VEIL_REQUIRE_ANVIL=1` (CI).
+#[test]
+fn demo_runs_on_the_ledger_contract_on_anvil() {
+    use veil_evm::ledger::LedgerEvent;
+    use veil_evm_rpc::anvil::{Anvil, AnvilError, FIRST_DEV_KEY};
+    let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let anvil = match Anvil::start() {
+        Ok(a) => a,
+        Err(AnvilError::NotInstalled)
+            if std::env::var("VEIL_REQUIRE_ANVIL").as_deref() != Ok("1") =>
+        {
+            eprintln!("SKIPPED the demo on anvil: anvil is not installed (tools/anvil)");
+            return;
+        }
+        Err(e) => panic!("anvil: {e}"),
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("deployer.key");
+    std::fs::write(&key, format!("{FIRST_DEV_KEY}\n")).expect("key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let deploy = run(veil_default()
+        .args(["ledger", "deploy", "--rpc", &anvil.url, "--key-file"])
+        .arg(&key));
+    assert!(deploy.status.success(), "{}", text(&deploy.stderr));
+    let d: Value = serde_json::from_slice(&deploy.stdout).expect("deploy prints JSON");
+    let spec = d["ledger_spec"].as_str().expect("ledger_spec").to_owned();
+    let out = run(veil()
+        .args(["demo", "--json", "--ledger", &spec, "--evm-key-file"])
+        .arg(&key));
+    let v = check_demo_json(&out, "evm");
+    let n = |k: &str| {
+        v[k].as_u64()
+            .unwrap_or_else(|| panic!("{k} missing in {v}"))
+    };
+
+    // The chain's own record of the run.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let events: Vec<LedgerEvent> = rt.block_on(async {
+        let signer = veil_evm_rpc::key::load(&key).expect("key");
+        let chain = veil_evm_rpc::RpcChain::connect(&anvil.url, signer)
+            .await
+            .expect("rpc");
+        let ledger = veil_evm_rpc::EvmLedgerSpec::parse(&spec)
+            .expect("spec")
+            .ledger;
+        let to = chain.block_number().await.expect("height");
+        let logs = chain.logs(ledger, 0, to).await.expect("logs");
+        logs.iter()
+            .map(|(_, e)| LedgerEvent::decode(e).expect("decode"))
+            .collect()
+    });
+    let settled: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            LedgerEvent::Settled {
+                session_ids, total, ..
+            } => Some((session_ids.len() as u64, *total)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        settled,
+        vec![(n("settled_sessions"), n("node_paid"))],
+        "one batch, every session: {v}"
+    );
+    let withdrawn: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            LedgerEvent::Withdrawn { amount, .. } => Some(*amount),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(withdrawn.len() as u64, n("refund_spends"), "{v}");
+    assert_eq!(withdrawn.iter().sum::<u64>(), n("withdrawn"), "{v}");
+}
+
 fn assert_refused(out: &Output, needle: &str) {
     assert!(
         !out.status.success(),
