@@ -105,6 +105,9 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
 }
 
 /// A ledger given on the command line.
+// One per process, passed by value to generic code: boxing would only
+// move the size behind a pointer the generic code cannot take.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum AnyLedger {
     Remote(RemoteLedger),

@@ -474,10 +474,10 @@ impl LedgerApi for EvmLedger {
         from_index: u64,
         limit: u32,
     ) -> Result<Vec<NoteCommitment>, LedgerError> {
-        if let Some(s) = &self.sequencer {
-            if from_index >= self.synced().await?.tree_size() {
-                s.append_waiting(self).await?;
-            }
+        if let Some(s) = &self.sequencer
+            && from_index >= self.synced().await?.tree_size()
+        {
+            s.append_waiting(self).await?;
         }
         let limit = limit.min(veil_ledger::api::MAX_COMMITMENT_PAGE);
         self.synced()

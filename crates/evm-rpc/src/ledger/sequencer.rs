@@ -52,7 +52,7 @@ impl Sequencer {
             if count == tree_size {
                 return Ok(appended);
             }
-            if count % contract::CHECKPOINT_INTERVAL != 0 {
+            if !count.is_multiple_of(contract::CHECKPOINT_INTERVAL) {
                 match ledger.transact(&contract::pad_queue()).await {
                     Ok(_) => {}
                     Err(e) if revert_of(&e) == Some(LedgerRevert::NothingToPad) => {}
