@@ -504,3 +504,80 @@ async fn chain_token(chain: &RpcChain, l: Address) -> Address {
     let w = chain.call(l, &selector("token()")).await.expect("token");
     Address::from_slice(&w[12..])
 }
+
+/// `EvmLedger`'s log index after a reorg (docs/evm.md §8.2): a deposit the
+/// index has seen is undone by `evm_revert`, blocks are mined on the new
+/// branch (the same heights, other hashes) with another deposit; the next
+/// read rebuilds the index, so the undone deposit is gone and the new one
+/// is there, at the same leaf index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_backend_follows_a_reorg() {
+    use veil_evm_rpc::{EvmLedger, EvmLedgerSpec};
+    use veil_ledger::LedgerApi;
+    use veil_ledger::types::{DepositRequest, Value};
+    let Some(a) = anvil("the log index after a reorg") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signer = key::load(&key_file(dir.path(), 0o600)).expect("key");
+    let chain = RpcChain::connect(&a.url, signer).await.expect("connect");
+    let d = deploy_ledger(&chain, None, 20, 10_000)
+        .await
+        .expect("deploy");
+    let spec = EvmLedgerSpec {
+        rpc: a.url.clone(),
+        ledger: d.ledger,
+        from_block: d.block,
+    };
+    let ledger = EvmLedger::connect(chain.clone(), &spec)
+        .await
+        .expect("ledger")
+        .with_faucet(chain.clone());
+    let me = ledger
+        .acting_account()
+        .expect("an EVM ledger acts as its key");
+    ledger.faucet(me, Value(1_000)).await.expect("mint");
+    let addr = |i: u64| veil_ledger::types::Address::from_fr(veil_primitives::Fr::from(i));
+    let first = DepositRequest::from_sender(me, Value(10), addr(1));
+    let r1 = ledger.deposit(first.clone()).await.expect("deposit");
+    let p = chain.provider();
+    let snapshot: serde_json::Value = p
+        .raw_request("evm_snapshot".into(), ())
+        .await
+        .expect("snapshot");
+    let undone = DepositRequest::from_sender(me, Value(20), addr(2));
+    let r2 = ledger.deposit(undone.clone()).await.expect("deposit");
+    assert_eq!(r2.leaf_index, r1.leaf_index + 1);
+    let reverted: bool = p
+        .raw_request("evm_revert".into(), (snapshot,))
+        .await
+        .expect("revert");
+    assert!(reverted);
+    let _: serde_json::Value = p
+        .raw_request("anvil_mine".into(), (3u64,))
+        .await
+        .expect("mine");
+    let other = DepositRequest::from_sender(me, Value(30), addr(3));
+    let r3 = ledger
+        .deposit(other)
+        .await
+        .expect("deposit on the new branch");
+    assert_eq!(
+        r3.leaf_index, r2.leaf_index,
+        "the same index on the new branch"
+    );
+    assert_ne!(r3.commitment, r2.commitment);
+    // The undone deposit is not applied: depositing it again is a new
+    // deposit at the next index, not a retry of the old receipt.
+    let again = ledger
+        .deposit(undone)
+        .await
+        .expect("deposit the undone one again");
+    assert_eq!(again.leaf_index, r3.leaf_index + 1);
+    // A retry of a deposit that stands returns its receipt.
+    assert_eq!(ledger.deposit(first).await.expect("retry"), r1);
+    assert_eq!(
+        ledger.balance(me).await.expect("balance"),
+        Value(1_000 - 10 - 30 - 20)
+    );
+}

@@ -155,6 +155,12 @@ impl RpcChain {
         self.broadcast(&signed).await
     }
 
+    /// The hash of block `n`, `None` if the chain has no such block.
+    pub async fn block_hash(&self, n: u64) -> Result<Option<B256>, RpcError> {
+        let block = self.provider.get_block_by_number(n.into()).await?;
+        Ok(block.map(|b| b.header.hash))
+    }
+
     /// The chain coin balance of `who`, in wei.
     pub async fn balance_of(&self, who: Address) -> Result<U256, RpcError> {
         Ok(self.provider.get_balance(who).await?)

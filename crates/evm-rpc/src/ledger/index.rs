@@ -55,6 +55,10 @@ pub struct LogIndex {
     withdrawals: HashMap<Word, (Word, u64)>,
     /// The last block applied.
     pub scanned_to: Option<u64>,
+    /// The hash of `scanned_to` when it was read: if the chain's block at
+    /// that height has another hash later, a reorg replaced what was
+    /// indexed, and the index is rebuilt.
+    pub scanned_hash: Option<[u8; 32]>,
 }
 
 /// The index cannot follow the logs: a leaf index out of order, or an
@@ -77,6 +81,7 @@ impl LogIndex {
             deposits: HashMap::new(),
             withdrawals: HashMap::new(),
             scanned_to: None,
+            scanned_hash: None,
         }
     }
 
@@ -159,7 +164,6 @@ impl LogIndex {
                     .insert(nullifier, (cm_change, change_index));
             }
         }
-        self.scanned_to = Some(block);
         Ok(())
     }
 

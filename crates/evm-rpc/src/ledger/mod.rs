@@ -186,25 +186,55 @@ impl EvmLedger {
     }
 
     /// Brings the log index up to the latest block and returns it locked.
+    /// A reorg below the indexed height (the indexed block's hash changed,
+    /// or changed while a range was read) discards the index, which is
+    /// read again from the deployment; so does a log the index refuses.
     async fn synced(&self) -> Result<tokio::sync::MutexGuard<'_, LogIndex>, LedgerError> {
         let mut index = self.index.lock().await;
+        if let (Some(b), Some(h)) = (index.scanned_to, index.scanned_hash) {
+            let now = self.chain.block_hash(b).await.map_err(chain_err)?;
+            if now.map(|x| x.0) != Some(h) {
+                *index = LogIndex::new(contract::empty_root());
+            }
+        }
         let latest = self.chain.block_number().await.map_err(chain_err)?;
         let mut from = index.scanned_to.map_or(self.from_block, |b| b + 1);
         while from <= latest {
             let to = latest.min(from + LOG_CHUNK - 1);
-            let logs = self
-                .chain
-                .logs(self.ledger, from, to)
-                .await
-                .map_err(chain_err)?;
-            for (block, e) in logs {
-                let e = LedgerEvent::decode(&e).map_err(abi_err)?;
-                index.apply(block, e)?;
+            match self.scan(&mut index, from, to).await {
+                Ok(true) => from = to + 1,
+                Ok(false) => {
+                    *index = LogIndex::new(contract::empty_root());
+                    from = self.from_block;
+                }
+                Err(e) => {
+                    *index = LogIndex::new(contract::empty_root());
+                    return Err(e);
+                }
             }
-            index.scanned_to = Some(to);
-            from = to + 1;
         }
         Ok(index)
+    }
+
+    /// Applies the logs of blocks `from..=to`; `false` if block `to`
+    /// changed while they were read (a reorg: start again).
+    async fn scan(&self, index: &mut LogIndex, from: u64, to: u64) -> Result<bool, LedgerError> {
+        let before = self.chain.block_hash(to).await.map_err(chain_err)?;
+        let logs = self
+            .chain
+            .logs(self.ledger, from, to)
+            .await
+            .map_err(chain_err)?;
+        let after = self.chain.block_hash(to).await.map_err(chain_err)?;
+        if before != after {
+            return Ok(false);
+        }
+        for (block, e) in logs {
+            index.apply(block, LedgerEvent::decode(&e).map_err(abi_err)?)?;
+        }
+        index.scanned_to = Some(to);
+        index.scanned_hash = after.map(|x| x.0);
+        Ok(true)
     }
 
     /// Raises the token allowance of this key to the ledger to `value`
