@@ -51,6 +51,17 @@ enum Command {
     Ceremony(cmd::ceremony::Command),
 }
 
+/// Logs to stderr at `$RUST_LOG`, else at `default` (a node's failed
+/// settlement is a warning an operator must see).
+fn init_logging(default: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn main() -> std::process::ExitCode {
     if let Some(flag) = argv::secret_flag(std::env::args_os().skip(1)) {
         eprintln!("{}", argv::refusal(flag));
@@ -58,6 +69,9 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     }
     let cli = Cli::parse();
+    // Long-running services log what they do; other commands only warnings.
+    let servers = matches!(cli.command, Command::Node(_) | Command::Ledger(_));
+    init_logging(if servers { "info" } else { "warn" });
     cmd::keys::choose(cli.dev_keys);
     let result = match cli.command {
         Command::Setup(a) => cmd::setup::run(a),
