@@ -149,6 +149,8 @@ struct Parties<L> {
     /// Alice's and bob's, for their deposits.
     payers: [L; 2],
     embedded: Option<EmbeddedLedger>,
+    /// On a chain: the contract, for its own turnstile.
+    contract: Option<veil_evm_rpc::EvmLedger>,
     kind: &'static str,
 }
 
@@ -164,6 +166,7 @@ impl<L: LedgerApi> Parties<L> {
             payers: [ledger.clone(), ledger.clone()],
             public: ledger,
             embedded,
+            contract: None,
             kind,
         }
     }
@@ -188,6 +191,7 @@ async fn evm_parties(
     let [node, alice, bob] =
         <[_; 3]>::try_from(fresh).map_err(|_| anyhow::anyhow!("three keys"))?;
     Ok(Parties {
+        contract: Some(public.clone()),
         public,
         node,
         payers: [alice, bob],
@@ -407,7 +411,11 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
         report.total_paid
     );
     let refunds = refund_and_withdraw(&stage, &mut clients).await?;
-    let audit_ok = public_audit(&ledger, parties.embedded.as_ref(), node.account, &clients).await?;
+    let audit_ok = public_audit(&ledger, parties.embedded.as_ref(), node.account, &clients).await?
+        && match &parties.contract {
+            Some(c) => c.turnstile().await?.holds(),
+            None => true,
+        };
     let summary = Summary {
         relayed: &relayed,
         refunds: &refunds,

@@ -154,6 +154,19 @@ impl EvmLedger {
         Ok(())
     }
 
+    /// The chain's turnstile (docs/evm.md §8.2): the tokens the contract
+    /// holds equal the value it accounts for, `pool + escrowed + staked`.
+    /// Unlike `minted = Σ balances + pool` it holds on a shared token too.
+    pub async fn turnstile(&self) -> Result<Turnstile, LedgerError> {
+        let held = self.token_u256(&token::balance_of(self.ledger)).await?;
+        Ok(Turnstile {
+            held: u64::try_from(held).map_err(|_| LedgerError::Overflow)?,
+            pool: self.view_u64(&contract::view::pool()).await?,
+            escrowed: self.view_u64(&escrow::view::escrowed()).await?,
+            staked: self.view_u64(&contract::view::staked()).await?,
+        })
+    }
+
     pub fn chain(&self) -> &RpcChain {
         &self.chain
     }
@@ -266,6 +279,24 @@ impl EvmLedger {
             Ok(_) => {}
         }
         self.transact(data).await
+    }
+}
+
+/// What [`EvmLedger::turnstile`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turnstile {
+    /// The token balance of the contract.
+    pub held: u64,
+    pub pool: u64,
+    pub escrowed: u64,
+    pub staked: u64,
+}
+
+impl Turnstile {
+    /// `held = pool + escrowed + staked`.
+    pub fn holds(&self) -> bool {
+        u128::from(self.held)
+            == u128::from(self.pool) + u128::from(self.escrowed) + u128::from(self.staked)
     }
 }
 
