@@ -263,33 +263,23 @@ impl NodeRegistration {
         stake: Value,
         tls_key_hash: [u8; 32],
     ) -> Self {
-        let node_key = key.verifying_key();
-        let node_id = node_key.node_id();
         let account = account_key.verifying_key().account_id();
-        let m = registration_message(
-            &node_id,
-            &account,
-            price_per_kib,
-            &escrow_sizes,
-            stake,
-            &tls_key_hash,
-        );
-        Self {
-            node_id,
+        let mut r = Self::signed_for_sender(
+            key,
             account,
             price_per_kib,
             escrow_sizes,
             stake,
             tls_key_hash,
-            node_key,
-            signature: key.sign(&m),
-            account_auth: Some(AccountAuth::sign(
-                account_key,
-                AccountOp::RegisterNode,
-                nonce,
-                m,
-            )),
-        }
+        );
+        let m = r.message();
+        r.account_auth = Some(AccountAuth::sign(
+            account_key,
+            AccountOp::RegisterNode,
+            nonce,
+            m,
+        ));
+        r
     }
 
     /// A registration for a ledger that authenticates its sender

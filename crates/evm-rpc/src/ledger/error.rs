@@ -17,23 +17,40 @@ use crate::chain::RpcError;
 /// fixed set, so a contract answering more is not the ledger.
 const MAX_INTERNED: usize = 256;
 
-/// `s` as a `&'static str`: each distinct text is leaked once (the
-/// contract's error texts are a fixed, small set).
+/// Texts made `&'static str` by leaking each distinct one once, at most
+/// `cap` of them.
+struct Interner {
+    seen: HashSet<&'static str>,
+    cap: usize,
+}
+
+impl Interner {
+    fn get(&mut self, s: &str) -> &'static str {
+        if let Some(k) = self.seen.get(s) {
+            return k;
+        }
+        if self.seen.len() >= self.cap {
+            return "refused by the ledger contract";
+        }
+        let k: &'static str = Box::leak(s.to_owned().into_boxed_str());
+        self.seen.insert(k);
+        k
+    }
+}
+
+/// `s` as a `&'static str` (the contract's error texts are a fixed, small
+/// set; past [`MAX_INTERNED`] a generic text is returned).
 fn intern(s: &str) -> &'static str {
-    static SEEN: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    static SEEN: Mutex<Option<Interner>> = Mutex::new(None);
     let Ok(mut guard) = SEEN.lock() else {
         return "refused by the ledger contract";
     };
-    let seen = guard.get_or_insert_with(HashSet::new);
-    if let Some(k) = seen.get(s) {
-        return k;
-    }
-    if seen.len() >= MAX_INTERNED {
-        return "refused by the ledger contract";
-    }
-    let k: &'static str = Box::leak(s.to_owned().into_boxed_str());
-    seen.insert(k);
-    k
+    guard
+        .get_or_insert_with(|| Interner {
+            seen: HashSet::new(),
+            cap: MAX_INTERNED,
+        })
+        .get(s)
 }
 
 /// The `LedgerError` for a contract refusal.
