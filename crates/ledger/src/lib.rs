@@ -14,6 +14,7 @@
 pub mod api;
 pub mod convert;
 pub mod error;
+pub mod intern;
 pub mod limits;
 pub mod machine;
 pub mod memory;

@@ -11,7 +11,7 @@ use crate::convert::*;
 use crate::error::LedgerError;
 use crate::types::*;
 use crate::wire::{
-    ERROR_KIND_KEY, ErrorKind, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE,
+    ERROR_ARGS_KEY, ERROR_KIND_KEY, ErrorKind, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE,
 };
 
 /// A gRPC ledger client (cheap to clone: one multiplexed channel).
@@ -51,7 +51,11 @@ pub fn from_status(s: tonic::Status) -> LedgerError {
         .get(ERROR_KIND_KEY)
         .and_then(|v| v.to_str().ok())
         .and_then(ErrorKind::from_name);
-    match (kind.and_then(ErrorKind::rebuild), s.code()) {
+    let args = s
+        .metadata()
+        .get(ERROR_ARGS_KEY)
+        .and_then(|v| v.to_str().ok());
+    match (kind.and_then(|k| k.rebuild(args)), s.code()) {
         (Some(e), _) => e,
         (None, tonic::Code::Unavailable) => LedgerError::Unavailable(s.message().to_string()),
         (None, tonic::Code::ResourceExhausted) => LedgerError::Busy,

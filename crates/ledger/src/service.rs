@@ -18,7 +18,7 @@ use crate::convert::*;
 use crate::embedded::EmbeddedLedger;
 use crate::error::LedgerError;
 use crate::wire::{
-    ERROR_KIND_KEY, ErrorKind, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE,
+    ERROR_ARGS_KEY, ERROR_KIND_KEY, ErrorKind, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE,
 };
 
 /// Concurrent in-flight requests per connection.
@@ -62,6 +62,9 @@ pub fn to_status(e: LedgerError) -> Status {
     let mut status = Status::new(code, e.to_string());
     if let Ok(v) = ErrorKind::of(&e).name().parse() {
         status.metadata_mut().insert(ERROR_KIND_KEY, v);
+    }
+    if let Some(Ok(v)) = ErrorKind::args(&e).map(|a| a.parse()) {
+        status.metadata_mut().insert(ERROR_ARGS_KEY, v);
     }
     status
 }

@@ -8,6 +8,10 @@ pub const MAX_DECODING_MESSAGE_SIZE: usize = 64 * 1024;
 pub const MAX_ENCODING_MESSAGE_SIZE: usize = 1024 * 1024;
 /// Metadata key carrying the stable name of the error variant.
 pub const ERROR_KIND_KEY: &str = "veil-ledger-error";
+/// Metadata key carrying the variant's values, so that the client rebuilds
+/// the same `LedgerError` (docs/protocol.md §8.6): decimal numbers joined
+/// by `,`, or the text of an `InvalidArgument`.
+pub const ERROR_ARGS_KEY: &str = "veil-ledger-error-args";
 
 use crate::error::LedgerError;
 
@@ -145,13 +149,50 @@ impl ErrorKind {
         KIND_NAMES.iter().find(|(_, n)| *n == name).map(|(k, _)| *k)
     }
 
-    /// The error a client rebuilds from the kind alone, for the kinds whose
-    /// variant a caller acts on; `None` for the rest (their details stay in
-    /// the status message).
-    pub fn rebuild(self) -> Option<LedgerError> {
+    /// The values [`ErrorKind::rebuild`] needs besides the kind, sent
+    /// under [`ERROR_ARGS_KEY`].
+    pub fn args(e: &LedgerError) -> Option<String> {
         use LedgerError as E;
+        match e {
+            E::EscrowSizeNotAccepted(v) => Some(v.get().to_string()),
+            E::NotYetReclaimable(h) => Some(h.0.to_string()),
+            E::UnknownRoot(n) => Some(n.to_string()),
+            E::ExpiryOutOfRange {
+                expiry,
+                height,
+                max_delta,
+            } => Some(format!("{},{},{max_delta}", expiry.0, height.0)),
+            E::InvalidArgument(text) => Some((*text).to_owned()),
+            _ => None,
+        }
+    }
+
+    /// The error a client rebuilds from the kind and its
+    /// [`ErrorKind::args`]; `None` for the kinds whose details stay in the
+    /// status message only, and for values that do not parse.
+    pub fn rebuild(self, args: Option<&str>) -> Option<LedgerError> {
+        use LedgerError as E;
+        use veil_primitives::ids::BlockHeight;
         const REFUSED: &str = "refused by the ledger";
+        let nums = || -> Option<Vec<u64>> { args?.split(',').map(|x| x.parse().ok()).collect() };
         Some(match self {
+            Self::EscrowSize => match nums()?.as_slice() {
+                [v] => E::EscrowSizeNotAccepted(veil_primitives::value::Value(*v)),
+                _ => return None,
+            },
+            Self::NotYetReclaimable => match nums()?.as_slice() {
+                [h] => E::NotYetReclaimable(BlockHeight(*h)),
+                _ => return None,
+            },
+            Self::Expiry => match nums()?.as_slice() {
+                [e, h, d] => E::ExpiryOutOfRange {
+                    expiry: BlockHeight(*e),
+                    height: BlockHeight(*h),
+                    max_delta: *d,
+                },
+                _ => return None,
+            },
+            Self::InvalidArgument => E::InvalidArgument(crate::intern::intern(args?)),
             Self::NullifierSpent => E::NullifierSpent,
             Self::UnknownNode => E::UnknownNode,
             Self::NodeExists => E::NodeExists,
@@ -174,12 +215,11 @@ impl ErrorKind {
             Self::BadNonce => E::BadNonce,
             Self::FaucetDisabled => E::FaucetDisabled,
             Self::Poisoned => E::Poisoned,
-            Self::UnknownRoot => E::UnknownRoot(veil_primitives::merkle::ROOT_HISTORY),
+            Self::UnknownRoot => E::UnknownRoot(match nums().as_deref() {
+                Some([n]) => usize::try_from(*n).ok()?,
+                _ => veil_primitives::merkle::ROOT_HISTORY,
+            }),
             Self::Encoding
-            | Self::InvalidArgument
-            | Self::EscrowSize
-            | Self::Expiry
-            | Self::NotYetReclaimable
             | Self::VerifyingKeys
             | Self::Storage
             | Self::Corrupted
@@ -211,18 +251,34 @@ mod tests {
     #[test]
     fn a_rebuilt_error_has_the_kind_it_was_rebuilt_from() {
         for (k, _) in KIND_NAMES {
-            if let Some(e) = k.rebuild() {
+            if let Some(e) = k.rebuild(None) {
                 assert_eq!(ErrorKind::of(&e), k, "{e}");
             }
         }
-        // The variants a caller acts on come back exactly.
+        // The variants a caller acts on come back exactly, with their values.
+        use veil_primitives::ids::BlockHeight;
         for e in [
             LedgerError::NullifierSpent,
             LedgerError::BadNonce,
             LedgerError::Busy,
+            LedgerError::EscrowSizeNotAccepted(veil_primitives::value::Value(2048)),
+            LedgerError::NotYetReclaimable(BlockHeight(77)),
+            LedgerError::UnknownRoot(64),
+            LedgerError::ExpiryOutOfRange {
+                expiry: BlockHeight(5),
+                height: BlockHeight(9),
+                max_delta: 100,
+            },
+            LedgerError::InvalidArgument("deposit value must be positive"),
         ] {
-            assert_eq!(ErrorKind::of(&e).rebuild(), Some(e));
+            let args = ErrorKind::args(&e);
+            assert_eq!(ErrorKind::of(&e).rebuild(args.as_deref()), Some(e));
         }
-        assert_eq!(ErrorKind::Storage.rebuild(), None);
+        assert_eq!(ErrorKind::Storage.rebuild(None), None);
+        // Values that do not parse rebuild nothing (the status message stays).
+        for bad in [None, Some(""), Some("x"), Some("1,2"), Some("-1")] {
+            assert_eq!(ErrorKind::EscrowSize.rebuild(bad), None, "{bad:?}");
+            assert_eq!(ErrorKind::Expiry.rebuild(bad), None, "{bad:?}");
+        }
     }
 }

@@ -3,55 +3,13 @@
 //! the `LedgerError` variant for the same check, so the mapping is one to
 //! one; the chain-only ones become `InvalidArgument` with their name.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
-
 use veil_evm::ledger::LedgerRevert;
 use veil_ledger::LedgerError;
+use veil_ledger::intern::intern;
 use veil_ledger::types::{BlockHeight, Value};
 use veil_primitives::EncodingError;
 
 use crate::chain::RpcError;
-
-/// Distinct texts kept for `&'static str` errors; the contract has a
-/// fixed set, so a contract answering more is not the ledger.
-const MAX_INTERNED: usize = 256;
-
-/// Texts made `&'static str` by leaking each distinct one once, at most
-/// `cap` of them.
-struct Interner {
-    seen: HashSet<&'static str>,
-    cap: usize,
-}
-
-impl Interner {
-    fn get(&mut self, s: &str) -> &'static str {
-        if let Some(k) = self.seen.get(s) {
-            return k;
-        }
-        if self.seen.len() >= self.cap {
-            return "refused by the ledger contract";
-        }
-        let k: &'static str = Box::leak(s.to_owned().into_boxed_str());
-        self.seen.insert(k);
-        k
-    }
-}
-
-/// `s` as a `&'static str` (the contract's error texts are a fixed, small
-/// set; past [`MAX_INTERNED`] a generic text is returned).
-fn intern(s: &str) -> &'static str {
-    static SEEN: Mutex<Option<Interner>> = Mutex::new(None);
-    let Ok(mut guard) = SEEN.lock() else {
-        return "refused by the ledger contract";
-    };
-    guard
-        .get_or_insert_with(|| Interner {
-            seen: HashSet::new(),
-            cap: MAX_INTERNED,
-        })
-        .get(s)
-}
 
 /// The `LedgerError` for a contract refusal.
 pub fn from_revert(r: LedgerRevert) -> LedgerError {
@@ -137,17 +95,6 @@ mod tests {
         assert_eq!(
             from_revert(LedgerRevert::QueueMismatch),
             LedgerError::InvalidArgument("QueueMismatch")
-        );
-    }
-
-    #[test]
-    fn interning_is_bounded() {
-        for i in 0..(MAX_INTERNED + 10) {
-            let _ = intern(&format!("text {i}"));
-        }
-        assert_eq!(
-            intern("never seen before"),
-            "refused by the ledger contract"
         );
     }
 }
