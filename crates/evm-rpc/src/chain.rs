@@ -18,6 +18,7 @@ use alloy::eips::eip2718::Encodable2718;
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::simulate::{SimBlock, SimulatePayload};
 use alloy::rpc::types::{Filter, TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::{RpcError as AlloyRpcError, TransportErrorKind};
@@ -130,6 +131,34 @@ impl RpcChain {
     pub async fn call(&self, to: Address, data: &[u8]) -> Result<Vec<u8>, RpcError> {
         let tx = self.request(TxKind::Call(to), data);
         Ok(self.provider.call(tx).await?.to_vec())
+    }
+
+    /// Simulates `calls` in order from this account on top of the latest
+    /// block (`eth_simulateV1`), each seeing the state the ones before it
+    /// left: the first refused call's revert data, or `Ok`. Nothing is
+    /// sent. Used where a call needs an earlier one (an `approve`) that
+    /// must not be sent if the later call would be refused.
+    pub async fn simulate(&self, calls: &[(Address, &[u8])]) -> Result<(), RpcError> {
+        let block = calls.iter().fold(SimBlock::default(), |b, (to, data)| {
+            b.call(self.request(TxKind::Call(*to), data))
+        });
+        let payload = SimulatePayload::default().extend(block);
+        let blocks = self.provider.simulate(&payload).await?;
+        for result in blocks.iter().flat_map(|b| &b.calls) {
+            if !result.status {
+                let data = match &result.error {
+                    Some(e) => e.data.clone().unwrap_or_default().to_vec(),
+                    None => result.return_data.to_vec(),
+                };
+                let data = if data.is_empty() {
+                    result.return_data.to_vec()
+                } else {
+                    data
+                };
+                return Err(RpcError::Reverted { data });
+            }
+        }
+        Ok(())
     }
 
     /// Sends `data` to `to` and waits for it to be mined.

@@ -27,6 +27,25 @@ pub struct EscrowEntry {
     pub state: EscrowState,
 }
 
+/// A withdrawal as its `Withdrawn` event published it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub cm_change: Word,
+    pub amount: u64,
+    pub recipient: veil_evm::sandbox::EvmAddress,
+    /// The change note's leaf.
+    pub leaf_index: u64,
+}
+
+impl Withdrawal {
+    /// The same withdrawal (a retry): the same change, amount and
+    /// recipient (the leaf is where it landed, not part of the request).
+    pub fn same_as(&self, other: &Withdrawal) -> bool {
+        (self.cm_change, self.amount, self.recipient)
+            == (other.cm_change, other.amount, other.recipient)
+    }
+}
+
 /// A settlement as its `Settled` event published it.
 #[derive(Debug, Clone)]
 pub struct SettledBatch {
@@ -51,8 +70,8 @@ pub struct LogIndex {
     nodes: HashMap<Word, (LedgerEvent, u64)>,
     /// `cm → (index, value, account)` of every deposit.
     deposits: HashMap<Word, (u64, u64, veil_evm::sandbox::EvmAddress)>,
-    /// `nf → change leaf index` of every withdrawal.
-    withdrawals: HashMap<Word, (Word, u64)>,
+    /// Every withdrawal, by nullifier.
+    withdrawals: HashMap<Word, Withdrawal>,
     /// The last block applied.
     pub scanned_to: Option<u64>,
     /// The hash of `scanned_to` when it was read: if the chain's block at
@@ -155,13 +174,19 @@ impl LogIndex {
             }
             LedgerEvent::Withdrawn {
                 nullifier,
+                recipient,
+                amount,
                 cm_change,
                 change_index,
-                ..
             } => {
                 self.leaf(change_index, cm_change)?;
-                self.withdrawals
-                    .insert(nullifier, (cm_change, change_index));
+                let w = Withdrawal {
+                    cm_change,
+                    amount,
+                    recipient,
+                    leaf_index: change_index,
+                };
+                self.withdrawals.insert(nullifier, w);
             }
         }
         Ok(())
@@ -244,7 +269,7 @@ impl LogIndex {
         self.deposits.get(cm).copied()
     }
 
-    pub fn withdrawal(&self, nf: &Word) -> Option<(Word, u64)> {
+    pub fn withdrawal(&self, nf: &Word) -> Option<Withdrawal> {
         self.withdrawals.get(nf).copied()
     }
 

@@ -250,30 +250,19 @@ impl EvmLedger {
         Ok(true)
     }
 
-    /// Raises the token allowance of this key to the ledger to `value`
-    /// (the account's authorisation of a debit, docs/evm.md §4.2).
-    async fn allow(&self, value: u64) -> Result<(), LedgerError> {
-        let me = self.chain.address();
-        let allowed = self.token_u256(&token::allowance(me, self.ledger)).await?;
-        if allowed < U256::from(value) {
-            let data = token::approve(self.ledger, U256::from(value));
-            self.chain
-                .send(self.token, &data)
-                .await
-                .map_err(chain_err)?;
-        }
-        Ok(())
-    }
-
-    /// Sends `data`, whose debit of `value` needs an allowance: the call is
-    /// simulated first, and the allowance raised only if that is the one
-    /// thing missing.
+    /// Sends `data`, whose debit of `value` needs an allowance. If the
+    /// simulated call is refused for the allowance alone, the `approve` and
+    /// the call are simulated together first: a call refused anyway
+    /// (`DuplicateDeposit`, `InsufficientBalance`, `NodeExists`, …) sends
+    /// nothing, not even the approval.
     async fn transact_debit(&self, data: &[u8], value: u64) -> Result<Receipt, RpcError> {
         match self.chain.call(self.ledger, data).await {
             Err(e) if matches!(revert_of(&e), Some(LedgerRevert::AccountUnauthenticated(_))) => {
-                self.allow(value)
-                    .await
-                    .map_err(|e| RpcError::Transport(e.to_string()))?;
+                let approve = token::approve(self.ledger, U256::from(value));
+                self.chain
+                    .simulate(&[(self.token, &approve), (self.ledger, data)])
+                    .await?;
+                self.chain.send(self.token, &approve).await?;
             }
             Err(e) => return Err(e),
             Ok(_) => {}
@@ -352,13 +341,22 @@ impl LedgerApi for EvmLedger {
         match self.transact(&data).await {
             Ok(_) => {}
             Err(e) if revert_of(&e) == Some(LedgerRevert::NullifierSpent) => {
-                // The same token opened before is a retry (§8.2).
+                // The same token opened before (the same terms and the same
+                // change note) is a retry (§8.2); another spend of the
+                // note is not.
                 let terms = EscrowTerms::of_token(&token);
                 let word = contract::decode_word(&self.view(&escrow::view::nullifier(sid)).await?)
                     .map_err(abi_err)?;
-                match SpendWord::decode(&word).map_err(abi_err)? {
-                    SpendWord::Escrow { terms_hash, .. } if terms_hash == terms.hash() => {}
-                    _ => return Err(LedgerError::NullifierSpent),
+                let same_terms = matches!(SpendWord::decode(&word).map_err(abi_err)?,
+                    SpendWord::Escrow { terms_hash, .. } if terms_hash == terms.hash());
+                let change = fr_word(&token.cm_change.inner());
+                let same_change = self
+                    .synced()
+                    .await?
+                    .escrow_entry(&sid)
+                    .is_some_and(|e| e.cm_change == change);
+                if !(same_terms && same_change) {
+                    return Err(LedgerError::NullifierSpent);
                 }
             }
             Err(e) => return Err(chain_err(e)),
@@ -431,9 +429,18 @@ impl LedgerApi for EvmLedger {
             Err(e) if revert_of(&e) == Some(LedgerRevert::NullifierSpent) => {}
             Err(e) => return Err(chain_err(e)),
         }
-        let cm_change = fr_word(&statement.cm_change.inner());
+        // Applied now or before: the same withdrawal (change, amount and
+        // recipient) is a retry; another spend of the note is not.
+        let applied = index::Withdrawal {
+            cm_change: fr_word(&statement.cm_change.inner()),
+            amount: statement.amount.get(),
+            recipient: evm_address(&statement.recipient)?,
+            leaf_index: 0,
+        };
         match self.synced().await?.withdrawal(&nf) {
-            Some((cm, leaf_index)) if cm == cm_change => Ok(WithdrawReceipt { leaf_index }),
+            Some(w) if w.same_as(&applied) => Ok(WithdrawReceipt {
+                leaf_index: w.leaf_index,
+            }),
             _ => Err(LedgerError::NullifierSpent),
         }
     }
