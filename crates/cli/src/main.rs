@@ -69,9 +69,15 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     }
     let cli = Cli::parse();
-    // Long-running services log what they do; other commands only warnings.
+    // Long-running services log what they do; other commands, and every
+    // dependency, only warnings (a dependency's info events flooded a
+    // node's stderr and stalled it: tests/e2e_connect.rs).
     let servers = matches!(cli.command, Command::Node(_) | Command::Ledger(_));
-    init_logging(if servers { "info" } else { "warn" });
+    init_logging(if servers {
+        "warn,veil_node=info,veil_ledger=info"
+    } else {
+        "warn"
+    });
     cmd::keys::choose(cli.dev_keys);
     let result = match cli.command {
         Command::Setup(a) => cmd::setup::run(a),
