@@ -11,10 +11,13 @@
 
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/procs.rs"]
+mod procs;
+use procs::{Children, expected_body, free_port, read_until};
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::process::{ChildStderr, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ESCROW: u64 = 4096;
@@ -23,45 +26,6 @@ const DEPOSIT: u64 = 10_000;
 #[path = "support/bin.rs"]
 mod bin;
 use bin::veil_bin;
-
-/// Every child process, killed (and reaped) when the test ends, even on panic.
-#[derive(Default)]
-struct Children(Vec<Child>);
-
-impl Children {
-    fn add(&mut self, c: Child) -> usize {
-        self.0.push(c);
-        self.0.len() - 1
-    }
-}
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Reads lines until one starts with `prefix`; returns the rest of it and
-/// the lines read before it.
-fn read_until<R: BufRead>(r: &mut R, prefix: &str, what: &str) -> (String, Vec<String>) {
-    let mut seen = Vec::new();
-    loop {
-        let mut line = String::new();
-        let n = r.read_line(&mut line).unwrap_or(0);
-        assert!(
-            n > 0,
-            "{what} ended before printing {prefix:?}; it printed {seen:#?}"
-        );
-        let line = line.trim_end().to_owned();
-        if let Some(rest) = line.strip_prefix(prefix) {
-            return (rest.to_owned(), seen);
-        }
-        seen.push(line);
-    }
-}
 
 /// Runs a short `veil` command to completion; panics with its output on failure.
 fn run(bin: &Path, args: &[&str]) -> String {
@@ -88,17 +52,6 @@ fn balance(bin: &Path, wallet: &str, ledger: &str) -> u64 {
         .and_then(|l| l.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no balance in {out:?}"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn expected_body(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i % 251) as u8).collect()
 }
 
 #[test]

@@ -37,23 +37,12 @@ use veil_evm::abi::{Word, selector, word_u64};
 use veil_evm::escrow::{self, AccessWords, EscrowTerms, WithdrawWords};
 use veil_evm::ledger::{self, LedgerEvent, LedgerRevert};
 use veil_evm::{sample, token};
-use veil_evm_rpc::anvil::{Anvil, AnvilError, FIRST_DEV_KEY};
+use veil_evm_rpc::anvil::{Anvil, FIRST_DEV_KEY};
 use veil_evm_rpc::{RpcChain, RpcError, deploy_ledger, key};
 use veil_proofs::{CircuitId, ParamStore, Prover};
 
 fn anvil(what: &str) -> Option<Anvil> {
-    match Anvil::start() {
-        Ok(a) => Some(a),
-        Err(AnvilError::NotInstalled)
-            if std::env::var("VEIL_REQUIRE_ANVIL").as_deref() != Ok("1") =>
-        {
-            eprintln!(
-                "SKIPPED {what}: anvil is not installed (cd tools/anvil && npm ci --ignore-scripts)"
-            );
-            None
-        }
-        Err(e) => panic!("{what}: {e}"),
-    }
+    Anvil::for_test(what)
 }
 
 fn key_file(dir: &Path, mode: u32) -> std::path::PathBuf {

@@ -34,6 +34,9 @@
 
 #[path = "support/http.rs"]
 mod http;
+#[path = "support/procs.rs"]
+mod procs;
+use procs::{Children, expected_body, free_port, read_until};
 
 #[path = "support/bin.rs"]
 mod bin;
@@ -43,14 +46,14 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use veil_evm::ledger::LedgerEvent;
 use veil_evm::token;
-use veil_evm_rpc::anvil::{Anvil, AnvilError, FIRST_DEV_KEY};
+use veil_evm_rpc::anvil::{Anvil, FIRST_DEV_KEY};
 use veil_evm_rpc::{EvmLedgerSpec, RpcChain, key};
 use veil_node::store::{NodeStore, SessionStatus};
 
@@ -66,18 +69,7 @@ const SECOND_DEV_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a84
 static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn anvil(what: &str) -> Option<Anvil> {
-    match Anvil::start() {
-        Ok(a) => Some(a),
-        Err(AnvilError::NotInstalled)
-            if std::env::var("VEIL_REQUIRE_ANVIL").as_deref() != Ok("1") =>
-        {
-            eprintln!(
-                "SKIPPED {what}: anvil is not installed (cd tools/anvil && npm ci --ignore-scripts)"
-            );
-            None
-        }
-        Err(e) => panic!("{what}: {e}"),
-    }
+    Anvil::for_test(what)
 }
 
 fn key_file(dir: &Path, name: &str, hex_key: &str) -> PathBuf {
@@ -85,82 +77,6 @@ fn key_file(dir: &Path, name: &str, hex_key: &str) -> PathBuf {
     std::fs::write(&p, format!("{hex_key}\n")).expect("write key");
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     p
-}
-
-/// Every child process, killed (and reaped) when the test ends, even on panic.
-#[derive(Default)]
-struct Children(Vec<Child>);
-
-impl Children {
-    fn add(&mut self, c: Child) -> usize {
-        self.0.push(c);
-        self.0.len() - 1
-    }
-
-    fn pid(&self, i: usize) -> i32 {
-        i32::try_from(self.0[i].id()).expect("pid")
-    }
-
-    fn alive(&mut self, i: usize) -> bool {
-        matches!(self.0[i].try_wait(), Ok(None))
-    }
-
-    /// Signals child `i` and waits (at most `secs`) for it to exit.
-    fn signal_and_wait(&mut self, i: usize, sig: i32, secs: u64) -> ExitStatus {
-        let pid = self.pid(i);
-        // SAFETY: signalling our own child process by its id.
-        assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(s) = self.0[i].try_wait().expect("try_wait") {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "child {pid} did not stop on signal {sig}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// Reads lines until one starts with `prefix`; returns the rest of it and
-/// the lines read before it.
-fn read_until<R: BufRead>(r: &mut R, prefix: &str, what: &str) -> (String, Vec<String>) {
-    let mut seen = Vec::new();
-    loop {
-        let mut line = String::new();
-        let n = r.read_line(&mut line).unwrap_or(0);
-        assert!(
-            n > 0,
-            "{what} ended before printing {prefix:?}; it printed {seen:#?}"
-        );
-        let line = line.trim_end().to_owned();
-        if let Some(rest) = line.strip_prefix(prefix) {
-            return (rest.to_owned(), seen);
-        }
-        seen.push(line);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn expected_body(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i % 251) as u8).collect()
 }
 
 /// The test's view of the world: paths, the binary, the chain.

@@ -262,7 +262,7 @@ async fn grpc() -> Grpc {
 
 mod evm {
     use super::*;
-    use veil_evm_rpc::anvil::{Anvil, AnvilError, FIRST_DEV_KEY};
+    use veil_evm_rpc::anvil::{Anvil, FIRST_DEV_KEY};
     use veil_evm_rpc::{EvmLedger, EvmLedgerSpec, RpcChain, Sequencer, deploy_ledger, key};
 
     pub struct Evm {
@@ -296,19 +296,7 @@ mod evm {
     /// anvil with the ledger deployed, or `None` (a loud skip) when anvil
     /// is not installed and `VEIL_REQUIRE_ANVIL` is not `1`.
     pub async fn start() -> Option<Evm> {
-        let anvil = match Anvil::start() {
-            Ok(a) => a,
-            Err(AnvilError::NotInstalled)
-                if std::env::var("VEIL_REQUIRE_ANVIL").as_deref() != Ok("1") =>
-            {
-                eprintln!(
-                    "SKIPPED ledger conformance on EVM: anvil is not installed \
-                     (cd tools/anvil && npm ci --ignore-scripts)"
-                );
-                return None;
-            }
-            Err(e) => panic!("anvil: {e}"),
-        };
+        let anvil = Anvil::for_test("ledger conformance on EVM")?;
         let signer =
             key::Signer::from_slice(&alloy::hex::decode(FIRST_DEV_KEY).expect("hex")).expect("key");
         let deployer = RpcChain::connect(&anvil.url, signer)

@@ -151,17 +151,10 @@ fn demo_runs_against_a_ledger_process() {
 #[test]
 fn demo_runs_on_the_ledger_contract_on_anvil() {
     use veil_evm::ledger::LedgerEvent;
-    use veil_evm_rpc::anvil::{Anvil, AnvilError, FIRST_DEV_KEY};
+    use veil_evm_rpc::anvil::{Anvil, FIRST_DEV_KEY};
     let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
-    let anvil = match Anvil::start() {
-        Ok(a) => a,
-        Err(AnvilError::NotInstalled)
-            if std::env::var("VEIL_REQUIRE_ANVIL").as_deref() != Ok("1") =>
-        {
-            eprintln!("SKIPPED the demo on anvil: anvil is not installed (tools/anvil)");
-            return;
-        }
-        Err(e) => panic!("anvil: {e}"),
+    let Some(anvil) = Anvil::for_test("the demo on anvil") else {
+        return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let key = dir.path().join("deployer.key");

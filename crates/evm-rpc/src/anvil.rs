@@ -78,6 +78,24 @@ impl Anvil {
         Ok(anvil)
     }
 
+    /// For a test: anvil, or `None` after a loud skip line when it is not
+    /// installed — unless `VEIL_REQUIRE_ANVIL=1` (CI), when a missing anvil
+    /// fails the test like any other error.
+    pub fn for_test(what: &str) -> Option<Self> {
+        match Self::start() {
+            Ok(a) => Some(a),
+            Err(AnvilError::NotInstalled)
+                if std::env::var("VEIL_REQUIRE_ANVIL").as_deref() != Ok("1") =>
+            {
+                eprintln!(
+                    "SKIPPED {what}: anvil is not installed (cd tools/anvil && npm ci --ignore-scripts)"
+                );
+                None
+            }
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
