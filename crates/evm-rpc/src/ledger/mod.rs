@@ -376,7 +376,11 @@ impl LedgerApi for EvmLedger {
         }
         // Applied now or before: the batch's `Settled` event, with these
         // very refunds, is the receipt (a retry, §8.2).
-        let first = call.sessions[0].session_id;
+        let first = call
+            .sessions
+            .first()
+            .ok_or(LedgerError::InvalidArgument("an empty settlement"))?
+            .session_id;
         let index = self.synced().await?;
         let refunds: Vec<Word> = call.sessions.iter().map(|s| s.cm_refund).collect();
         match index.settlement(&first) {
@@ -566,7 +570,7 @@ impl LedgerApi for EvmLedger {
             schema_version: EVM_SCHEMA_VERSION,
             challenge_window: self.challenge_window,
             max_expiry_delta: self.max_expiry_delta,
-            minted: Value(u64::try_from(minted).unwrap_or(u64::MAX)),
+            minted: Value(u64::try_from(minted).map_err(|_| LedgerError::Overflow)?),
             pool: Value(self.view_u64(&contract::view::pool()).await?),
         })
     }
