@@ -10,10 +10,12 @@ pub const MAX_ENCODING_MESSAGE_SIZE: usize = 1024 * 1024;
 pub const ERROR_KIND_KEY: &str = "veil-ledger-error";
 /// Metadata key carrying the variant's values, so that the client rebuilds
 /// the same `LedgerError` (docs/protocol.md §8.6): decimal numbers joined
-/// by `,`, or the text of an `InvalidArgument`.
+/// by `,`, the text of an `InvalidArgument` or of a refused authorisation,
+/// or an `Encoding`'s field and cause (see [`ErrorKind::args`]).
 pub const ERROR_ARGS_KEY: &str = "veil-ledger-error-args";
 
 use crate::error::LedgerError;
+use veil_primitives::EncodingError;
 
 /// The stable wire name of each [`LedgerError`] variant, sent under
 /// [`ERROR_KIND_KEY`] by the service and read back by the client
@@ -162,7 +164,11 @@ impl ErrorKind {
                 height,
                 max_delta,
             } => Some(format!("{},{},{max_delta}", expiry.0, height.0)),
-            E::InvalidArgument(text) => Some((*text).to_owned()),
+            E::InvalidArgument(text)
+            | E::RegistrationUnauthenticated(text)
+            | E::SettleUnauthorized(text)
+            | E::AccountUnauthenticated(text) => Some((*text).to_owned()),
+            E::Encoding { field, source } => Some(encoding_args(field, source)),
             _ => None,
         }
     }
@@ -175,6 +181,7 @@ impl ErrorKind {
         use veil_primitives::ids::BlockHeight;
         const REFUSED: &str = "refused by the ledger";
         let nums = || -> Option<Vec<u64>> { args?.split(',').map(|x| x.parse().ok()).collect() };
+        let text = || args.map_or(REFUSED, crate::intern::intern);
         Some(match self {
             Self::EscrowSize => match nums()?.as_slice() {
                 [v] => E::EscrowSizeNotAccepted(veil_primitives::value::Value(*v)),
@@ -193,6 +200,7 @@ impl ErrorKind {
                 _ => return None,
             },
             Self::InvalidArgument => E::InvalidArgument(crate::intern::intern(args?)),
+            Self::Encoding => rebuild_encoding(args?)?,
             Self::NullifierSpent => E::NullifierSpent,
             Self::UnknownNode => E::UnknownNode,
             Self::NodeExists => E::NodeExists,
@@ -209,9 +217,9 @@ impl ErrorKind {
             Self::TotalExceedsEscrow => E::TotalExceedsEscrow,
             Self::DuplicateDeposit => E::DuplicateDeposit,
             Self::Busy => E::Busy,
-            Self::RegistrationUnauthenticated => E::RegistrationUnauthenticated(REFUSED),
-            Self::SettleUnauthorized => E::SettleUnauthorized(REFUSED),
-            Self::AccountUnauthenticated => E::AccountUnauthenticated(REFUSED),
+            Self::RegistrationUnauthenticated => E::RegistrationUnauthenticated(text()),
+            Self::SettleUnauthorized => E::SettleUnauthorized(text()),
+            Self::AccountUnauthenticated => E::AccountUnauthenticated(text()),
             Self::BadNonce => E::BadNonce,
             Self::FaucetDisabled => E::FaucetDisabled,
             Self::Poisoned => E::Poisoned,
@@ -219,14 +227,63 @@ impl ErrorKind {
                 Some([n]) => usize::try_from(*n).ok()?,
                 _ => veil_primitives::merkle::ROOT_HISTORY,
             }),
-            Self::Encoding
-            | Self::VerifyingKeys
+            Self::VerifyingKeys
             | Self::Storage
             | Self::Corrupted
             | Self::Unavailable
             | Self::Remote => return None,
         })
     }
+}
+
+/// An `Encoding` error's args: `field;cause[;detail]`, the cause the
+/// [`EncodingError`] variant's snake-case name, the detail its values
+/// (`expected,actual` of a length; the text of a point or range; the
+/// version byte).
+fn encoding_args(field: &str, source: &EncodingError) -> String {
+    use EncodingError as X;
+    let (cause, detail) = match source {
+        X::Length { expected, actual } => ("length", Some(format!("{expected},{actual}"))),
+        X::NonCanonicalField => ("non_canonical_field", None),
+        X::NotDecimal => ("not_decimal", None),
+        X::NotHex => ("not_hex", None),
+        X::InvalidPoint(why) => ("invalid_point", Some((*why).to_owned())),
+        X::NonCanonicalScalar => ("non_canonical_scalar", None),
+        X::OutOfRange(why) => ("out_of_range", Some((*why).to_owned())),
+        X::Version(v) => ("version", Some(v.to_string())),
+    };
+    match detail {
+        Some(d) => format!("{field};{cause};{d}"),
+        None => format!("{field};{cause}"),
+    }
+}
+
+/// The `Encoding` error of [`encoding_args`]; `None` if they do not parse.
+fn rebuild_encoding(args: &str) -> Option<LedgerError> {
+    use EncodingError as X;
+    let mut parts = args.splitn(3, ';');
+    let (field, cause, detail) = (parts.next()?, parts.next()?, parts.next());
+    let source = match (cause, detail) {
+        ("length", Some(d)) => {
+            let (e, a) = d.split_once(',')?;
+            X::Length {
+                expected: e.parse().ok()?,
+                actual: a.parse().ok()?,
+            }
+        }
+        ("non_canonical_field", None) => X::NonCanonicalField,
+        ("not_decimal", None) => X::NotDecimal,
+        ("not_hex", None) => X::NotHex,
+        ("invalid_point", Some(d)) => X::InvalidPoint(crate::intern::intern(d)),
+        ("non_canonical_scalar", None) => X::NonCanonicalScalar,
+        ("out_of_range", Some(d)) => X::OutOfRange(crate::intern::intern(d)),
+        ("version", Some(d)) => X::Version(d.parse().ok()?),
+        _ => return None,
+    };
+    Some(LedgerError::Encoding {
+        field: crate::intern::intern(field),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -270,6 +327,44 @@ mod tests {
                 max_delta: 100,
             },
             LedgerError::InvalidArgument("deposit value must be positive"),
+            LedgerError::RegistrationUnauthenticated("signature by the node key does not verify"),
+            LedgerError::SettleUnauthorized("sender is not the node's operator"),
+            LedgerError::AccountUnauthenticated("token allowance below the amount"),
+            LedgerError::Encoding {
+                field: "nullifier",
+                source: EncodingError::NonCanonicalField,
+            },
+            LedgerError::Encoding {
+                field: "proof",
+                source: EncodingError::Length {
+                    expected: 128,
+                    actual: 127,
+                },
+            },
+            LedgerError::Encoding {
+                field: "node_key",
+                source: EncodingError::InvalidPoint("not in the prime-order subgroup"),
+            },
+            LedgerError::Encoding {
+                field: "x",
+                source: EncodingError::OutOfRange("a u64; with ; inside"),
+            },
+            LedgerError::Encoding {
+                field: "v",
+                source: EncodingError::Version(7),
+            },
+            LedgerError::Encoding {
+                field: "s",
+                source: EncodingError::NonCanonicalScalar,
+            },
+            LedgerError::Encoding {
+                field: "d",
+                source: EncodingError::NotDecimal,
+            },
+            LedgerError::Encoding {
+                field: "h",
+                source: EncodingError::NotHex,
+            },
         ] {
             let args = ErrorKind::args(&e);
             assert_eq!(ErrorKind::of(&e).rebuild(args.as_deref()), Some(e));
@@ -280,5 +375,23 @@ mod tests {
             assert_eq!(ErrorKind::EscrowSize.rebuild(bad), None, "{bad:?}");
             assert_eq!(ErrorKind::Expiry.rebuild(bad), None, "{bad:?}");
         }
+        for bad in [
+            None,
+            Some(""),
+            Some("field"),
+            Some("field;no_such_cause"),
+            Some("field;length"),
+            Some("field;length;1"),
+            Some("field;length;a,b"),
+            Some("field;non_canonical_field;extra"),
+            Some("field;version;256"),
+        ] {
+            assert_eq!(ErrorKind::Encoding.rebuild(bad), None, "{bad:?}");
+        }
+        // Without args an authorisation refusal keeps a generic text.
+        assert_eq!(
+            ErrorKind::SettleUnauthorized.rebuild(None),
+            Some(LedgerError::SettleUnauthorized(crate::intern::GENERIC))
+        );
     }
 }

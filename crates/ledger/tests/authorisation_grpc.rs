@@ -326,7 +326,7 @@ async fn settlement_needs_the_nodes_signature_over_the_wire() {
     // Another registered node's signature over this very statement.
     let mut by_other = good.clone();
     testing::authorise_settle(fx.ledger.engine(), &other, &mut by_other).unwrap();
-    assert_eq!(fx.remote.settle(by_other).await, Err(LedgerError::SettleUnauthorized("refused by the ledger")));
+    assert_eq!(fx.remote.settle(by_other).await, Err(LedgerError::SettleUnauthorized("signature by the registered node key does not verify")));
     // The node's signature with T changed in flight.
     assert_eq!(code(settle_to_pb(&SettleRequest { total: Value(0), ..good.clone() })).await, Code::PermissionDenied);
     assert_eq!(fx.snapshot(&watched, &[node]).await, before, "nothing changed");
