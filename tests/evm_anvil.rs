@@ -298,11 +298,16 @@ async fn the_sample_operations_run_on_anvil_and_retries_never_double() {
         events(&r, l)[..],
         [LedgerEvent::BatchAppended { start: 0, .. }]
     ));
+    // A registration: the commitment, then `registerNode` in a later
+    // block (anvil mines each transaction in a block of its own).
+    let registration = sample::registration(1).expect("node");
+    let commitment = ledger::registration_commitment(chain.address(), &registration.node_key);
     chain
-        .send(
-            l,
-            &ledger::register_node(&sample::registration(1).expect("node")),
-        )
+        .send(l, &ledger::commit_registration(commitment))
+        .await
+        .expect("commit");
+    chain
+        .send(l, &ledger::register_node(&registration))
         .await
         .expect("register");
 

@@ -79,9 +79,6 @@ contract VeilLedger {
     /// The BN254 scalar field (docs/protocol.md §2).
     uint256 internal constant R =
         21888242871839275222246405745257275088548364400416034343698204186575808495617;
-    /// Order of BabyJubJub's prime-order subgroup (§2.6).
-    uint256 internal constant SUBGROUP_ORDER =
-        2736030358979909402780800718157159386076813972158567259200215660948447373041;
     /// BabyJubJub in ark-ed-on-bn254's a = 1 form (§2.6):
     /// `x² + y² = 1 + d·x²·y²` over F_r, `d = 168696/168700`.
     uint256 internal constant CURVE_D =
@@ -158,6 +155,12 @@ contract VeilLedger {
     mapping(uint256 => bytes32) public checkpoints;
     /// Leaf index + 1 of each deposited commitment (0: never deposited).
     mapping(uint256 => uint64) public depositIndexPlusOne;
+    /// The block + 1 of each registration commitment
+    /// `keccak256(abi.encode(operator, N.x, N.y))` (0: none), the first half
+    /// of a registration: `registerNode` reveals `N` only in a later block,
+    /// so nobody can copy a pending registration's key and register it
+    /// first (docs/evm.md §4.2).
+    mapping(bytes32 => uint256) public registrationCommits;
     /// For each root the tree has had: 1 + the number of batches appended
     /// when it was last current (1 for the initial root; 0: never a root).
     mapping(uint256 => uint64) public rootEpochPlusOne;
@@ -266,7 +269,12 @@ contract VeilLedger {
     event Withdrawn(
         uint256 indexed nullifier, address indexed recipient, uint64 amount, uint256 cmChange, uint64 changeIndex
     );
+    /// `operator` committed to registering a node key (`registerNode`).
+    event RegistrationCommitted(address indexed operator, bytes32 commitment);
     /// A node registered; `operator` staked, settles and is paid.
+    /// `nodeSignature` (`R.x, R.y, S`) is the node key's EdDSA signature of
+    /// the registration message (docs/protocol.md §8.3.6), carried for
+    /// readers, who verify it: the contract does not (docs/evm.md §4.2).
     event NodeRegistered(
         uint256 indexed nodeId,
         address indexed operator,
@@ -274,12 +282,16 @@ contract VeilLedger {
         uint64[] escrowSizes,
         uint64 stake,
         bytes32 tlsKeyHash,
-        uint256[2] nodeKey
+        uint256[2] nodeKey,
+        uint256[3] nodeSignature
     );
 
     /// A malformed field: a field element ≥ r, a value over u64, a node key
     /// off the curve, outside the prime-order subgroup or the identity.
     error Encoding(string field);
+    /// `registerNode` without a commitment of the sender to the node key
+    /// mined in an earlier block (`commitRegistration`).
+    error RegistrationUnauthenticated(string reason);
     error InvalidArgument(string reason);
     /// The account did not authorise the debit: its allowance to this
     /// contract is below the amount.
@@ -914,19 +926,56 @@ contract VeilLedger {
     /// (staking, settling and payout account); pulls `stake`.
     /// @dev Not checked here, unlike the embedded ledger: the node key's
     /// EdDSA signature over the registration message (docs/evm.md §4.3).
+    /// The first half of a registration (docs/evm.md §4.2): records the
+    /// block (+ 1) of `commitment = keccak256(abi.encode(msg.sender, N.x, N.y))`.
+    /// Committing again keeps the first block.
+    function commitRegistration(bytes32 commitment) external {
+        if (registrationCommits[commitment] != 0) return;
+        registrationCommits[commitment] = block.number + 1;
+        emit RegistrationCommitted(msg.sender, commitment);
+    }
+
+    /// Registers the node key `N` (§8.3.6), staked from and paid to the
+    /// sender, who committed to `N` in an earlier block. `keyHint` is
+    /// `Q = (8⁻¹ mod l)·N`: `N` is in the prime-order subgroup exactly when
+    /// such a `Q` exists on the curve (`8·E` is that subgroup), which three
+    /// doublings check where `l·N = O` takes ≈ 300k gas.
     function registerNode(
         uint256[2] calldata nodeKey,
+        uint256[2] calldata keyHint,
+        uint256[3] calldata nodeSignature,
         uint256 pricePerKib,
         uint256[] calldata escrowSizes,
         uint256 stake,
         bytes32 tlsKeyHash
     ) external returns (uint256 nodeId) {
-        uint64[] memory sizes = _checkTerms(nodeKey, pricePerKib, escrowSizes, stake);
+        uint64[] memory sizes = _checkTerms(nodeKey, keyHint, pricePerKib, escrowSizes, stake);
+        _checkCommitted(nodeKey);
         _checkAllowance(stake);
         nodeId = poseidonT4.hash([TAG_NODE_ID, nodeKey[0], nodeKey[1]]);
         _record(nodeId, uint64(pricePerKib), sizes, uint64(stake));
         _pull(stake);
-        emit NodeRegistered(nodeId, msg.sender, uint64(pricePerKib), sizes, uint64(stake), tlsKeyHash, nodeKey);
+        _emitRegistered(nodeId, sizes, tlsKeyHash, nodeKey, nodeSignature);
+    }
+
+    /// `NodeRegistered` from the record just written (a function of its
+    /// own: the registration's arguments fill the stack).
+    function _emitRegistered(
+        uint256 nodeId,
+        uint64[] memory sizes,
+        bytes32 tlsKeyHash,
+        uint256[2] calldata nodeKey,
+        uint256[3] calldata nodeSignature
+    ) internal {
+        Node storage n = nodes[nodeId];
+        emit NodeRegistered(nodeId, msg.sender, n.pricePerKib, sizes, n.stake, tlsKeyHash, nodeKey, nodeSignature);
+    }
+
+    /// The sender committed to `nodeKey` in an earlier block.
+    function _checkCommitted(uint256[2] calldata nodeKey) internal view {
+        uint256 atPlusOne = registrationCommits[keccak256(abi.encode(msg.sender, nodeKey[0], nodeKey[1]))];
+        if (atPlusOne == 0) revert RegistrationUnauthenticated("no registration commitment by the sender");
+        if (atPlusOne > block.number) revert RegistrationUnauthenticated("registration commitment not yet in an earlier block");
     }
 
     /// The stateful checks and writes of a registration (§8.3.6).
@@ -945,13 +994,14 @@ contract VeilLedger {
     /// count, the encodings (§8.5), then the stateless rules of §8.3.6.
     function _checkTerms(
         uint256[2] calldata nodeKey,
+        uint256[2] calldata keyHint,
         uint256 pricePerKib,
         uint256[] calldata escrowSizes,
         uint256 stake
     ) internal pure returns (uint64[] memory sizes) {
         uint256 n = escrowSizes.length;
         if (n > MAX_ESCROW_SIZES) revert InvalidArgument("a node accepts 1..=16 escrow sizes");
-        if (!_isSubgroupPoint(nodeKey[0], nodeKey[1])) revert Encoding("node_key");
+        if (!_isSubgroupPoint(nodeKey[0], nodeKey[1], keyHint[0], keyHint[1])) revert Encoding("node_key");
         if (pricePerKib > MAX_VALUE) revert Encoding("price_per_kib");
         if (stake > MAX_VALUE) revert Encoding("stake");
         sizes = new uint64[](n);
@@ -1012,75 +1062,36 @@ contract VeilLedger {
     // ---------------------------------------------------------- BabyJubJub
 
     /// Whether `(x, y)` is a point of BabyJubJub's prime-order subgroup
-    /// other than the identity (the node key decoding of §2.1): canonical
-    /// coordinates, on the curve, `l·P = O`. Double-and-add over `l` in
-    /// extended coordinates `(X : Y : T : Z)`; both formulas are complete on
-    /// this curve (`d` is not a square, so no denominator vanishes).
-    function _isSubgroupPoint(uint256 x, uint256 y) internal pure returns (bool ok) {
-        if (x >= R || y >= R) return false;
+    /// other than the identity (the node key decoding of §2.1), shown by
+    /// the hint `(hx, hy)`: canonical coordinates of both, both on the
+    /// curve, `8·(hx, hy) = (x, y)` and `(x, y) ≠ O`. The curve's group is
+    /// `Z/8 × Z/l`, so `8·E` is exactly the prime-order subgroup. Doubling
+    /// (`dbl-2008-hwcd`, a = 1, complete on this curve) in projective
+    /// `(X : Y : Z)`; the result is compared without an inversion.
+    function _isSubgroupPoint(uint256 x, uint256 y, uint256 hx, uint256 hy) internal pure returns (bool) {
         if (x == 0 && y == 1) return false;
-        {
-            uint256 xx = mulmod(x, x, R);
-            uint256 yy = mulmod(y, y, R);
-            if (addmod(xx, yy, R) != addmod(1, mulmod(CURVE_D, mulmod(xx, yy, R), R), R)) return false;
+        if (!_onCurve(x, y) || !_onCurve(hx, hy)) return false;
+        uint256 X = hx;
+        uint256 Y = hy;
+        uint256 Z = 1;
+        for (uint256 i = 0; i < 3; i++) {
+            uint256 a = mulmod(X, X, R);
+            uint256 b = mulmod(Y, Y, R);
+            uint256 s = addmod(X, Y, R);
+            uint256 e = addmod(mulmod(s, s, R), R - addmod(a, b, R), R);
+            uint256 g = addmod(a, b, R);
+            uint256 h = addmod(a, R - b, R);
+            uint256 f = addmod(g, R - mulmod(2, mulmod(Z, Z, R), R), R);
+            (X, Y, Z) = (mulmod(e, f, R), mulmod(g, h, R), mulmod(f, g, R));
         }
-        assembly ("memory-safe") {
-            // m: [x, y, d·x·y], the base point. Every output coordinate is
-            // computed from the old ones before any is overwritten.
-            function timesOrderIsIdentity(m) -> isIdentity {
-                let X := 0
-                let Y := 1
-                let T := 0
-                let Z := 1
-                for { let i := 252 } i {} {
-                    i := sub(i, 1)
-                    {
-                        // dbl-2008-hwcd, a = 1: A = X², B = Y², E = (X+Y)² − A − B,
-                        // G = A + B, H = A − B, F = G − 2Z².
-                        let e, g, h
-                        {
-                            let a := mulmod(X, X, R)
-                            let b := mulmod(Y, Y, R)
-                            let s := addmod(X, Y, R)
-                            e := addmod(mulmod(s, s, R), sub(R, addmod(a, b, R)), R)
-                            g := addmod(a, b, R)
-                            h := addmod(a, sub(R, b), R)
-                        }
-                        let f := addmod(g, sub(R, mulmod(2, mulmod(Z, Z, R), R)), R)
-                        X := mulmod(e, f, R)
-                        Y := mulmod(g, h, R)
-                        T := mulmod(e, h, R)
-                        Z := mulmod(f, g, R)
-                    }
-                    if and(shr(i, SUBGROUP_ORDER), 1) {
-                        // add-2008-hwcd, a = 1, with (x : y : x·y : 1): A = X·x,
-                        // B = Y·y, C = d·T·x·y, E = (X+Y)(x+y) − A − B,
-                        // F = Z − C, G = Z + C, H = B − A.
-                        let c := mulmod(T, mload(add(m, 0x40)), R)
-                        let e := mulmod(addmod(X, Y, R), addmod(mload(m), mload(add(m, 0x20)), R), R)
-                        let h
-                        {
-                            let a := mulmod(X, mload(m), R)
-                            let b := mulmod(Y, mload(add(m, 0x20)), R)
-                            e := addmod(e, sub(R, addmod(a, b, R)), R)
-                            h := addmod(b, sub(R, a), R)
-                        }
-                        let f := addmod(Z, sub(R, c), R)
-                        let g := addmod(Z, c, R)
-                        X := mulmod(e, f, R)
-                        Y := mulmod(g, h, R)
-                        T := mulmod(e, h, R)
-                        Z := mulmod(f, g, R)
-                    }
-                }
-                // The identity is (0 : Z : 0 : Z).
-                isIdentity := and(iszero(X), eq(Y, Z))
-            }
-            let m := mload(0x40)
-            mstore(m, x)
-            mstore(add(m, 0x20), y)
-            mstore(add(m, 0x40), mulmod(mulmod(x, y, R), CURVE_D, R))
-            ok := timesOrderIsIdentity(m)
-        }
+        return mulmod(x, Z, R) == X && mulmod(y, Z, R) == Y;
+    }
+
+    /// Canonical coordinates on the curve `x² + y² = 1 + d·x²·y²`.
+    function _onCurve(uint256 x, uint256 y) internal pure returns (bool) {
+        if (x >= R || y >= R) return false;
+        uint256 xx = mulmod(x, x, R);
+        uint256 yy = mulmod(y, y, R);
+        return addmod(xx, yy, R) == addmod(1, mulmod(CURVE_D, mulmod(xx, yy, R), R), R);
     }
 }

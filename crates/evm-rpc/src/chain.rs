@@ -19,7 +19,7 @@ use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuild
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::simulate::{SimBlock, SimulatePayload};
-use alloy::rpc::types::{Filter, TransactionReceipt, TransactionRequest};
+use alloy::rpc::types::{BlockOverrides, Filter, TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::transports::{RpcError as AlloyRpcError, TransportErrorKind};
 use veil_evm::Event;
@@ -48,6 +48,10 @@ pub enum RpcError {
     /// Signing failed.
     #[error("signing: {0}")]
     Sign(String),
+    /// Transactions of this account stayed pending (sent before a restart,
+    /// or by another process with the same key) for the whole timeout.
+    #[error("{count} transaction(s) of this account pending for {secs} s")]
+    Pending { count: u64, secs: u64 },
     /// The account cannot pay the transaction's gas at the current fees.
     #[error("the account holds {have} wei, the transaction may cost {need}: fund it first")]
     InsufficientFunds { have: U256, need: U256 },
@@ -133,16 +137,32 @@ impl RpcChain {
         Ok(self.provider.call(tx).await?.to_vec())
     }
 
-    /// Simulates `calls` in order from this account on top of the latest
-    /// block (`eth_simulateV1`), each seeing the state the ones before it
-    /// left: the first refused call's revert data, or `Ok`. Nothing is
-    /// sent. Used where a call needs an earlier one (an `approve`) that
-    /// must not be sent if the later call would be refused.
+    /// Simulates `calls` in order from this account in the block after the
+    /// latest: [`RpcChain::simulate_blocks`] with one block.
     pub async fn simulate(&self, calls: &[(Address, &[u8])]) -> Result<(), RpcError> {
-        let block = calls.iter().fold(SimBlock::default(), |b, (to, data)| {
-            b.call(self.request(TxKind::Call(*to), data))
-        });
-        let payload = SimulatePayload::default().extend(block);
+        self.simulate_blocks(&[calls.to_vec()]).await
+    }
+
+    /// Simulates `blocks` of calls from this account (`eth_simulateV1`),
+    /// the first in the block after the latest and each in the next
+    /// (numbers set: anvil would otherwise reuse the latest's), each call
+    /// seeing the state the ones before it left: the first refused call's
+    /// revert data, or `Ok`. Nothing is sent. Used where a call needs
+    /// earlier ones (an `approve`, a registration's commitment a block
+    /// before) that must not be sent if the later call would be refused.
+    pub async fn simulate_blocks(&self, blocks: &[Vec<(Address, &[u8])>]) -> Result<(), RpcError> {
+        let latest = self.block_number().await?;
+        let mut payload = SimulatePayload::default();
+        for (n, calls) in (1u64..).zip(blocks) {
+            let overrides = BlockOverrides {
+                number: Some(U256::from(latest.saturating_add(n))),
+                ..Default::default()
+            };
+            let first = SimBlock::default().with_block_overrides(overrides);
+            payload = payload.extend(calls.iter().fold(first, |b, (to, data)| {
+                b.call(self.request(TxKind::Call(*to), data))
+            }));
+        }
         let blocks = self.provider.simulate(&payload).await?;
         for result in blocks.iter().flat_map(|b| &b.calls) {
             if !result.status {
@@ -198,6 +218,33 @@ impl RpcChain {
     /// The number of transactions `who` has sent (mined).
     pub async fn nonce_of(&self, who: Address) -> Result<u64, RpcError> {
         Ok(self.provider.get_transaction_count(who).await?)
+    }
+
+    /// Waits until no transaction of this account is pending (its pending
+    /// nonce equals its mined one), at most [`RpcChain::timeout`]. Called
+    /// before a call is simulated: a transaction sent before a restart (a
+    /// settlement, docs/evm.md §8.3) is mined or dropped first, so the
+    /// simulation sees its effect and a retry sends nothing.
+    pub async fn wait_until_idle(&self) -> Result<(), RpcError> {
+        let start = Instant::now();
+        loop {
+            let mined = self.provider.get_transaction_count(self.from).await?;
+            let pending = self
+                .provider
+                .get_transaction_count(self.from)
+                .pending()
+                .await?;
+            if pending <= mined {
+                return Ok(());
+            }
+            if start.elapsed() >= self.timeout {
+                return Err(RpcError::Pending {
+                    count: pending - mined,
+                    secs: self.timeout.as_secs(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// The logs of `address` in blocks `from..=to`, with their block

@@ -25,13 +25,16 @@ pub struct OpenBatch {
 /// Opens `tokens` for `node_id` at `ledger`: simulates each alone
 /// (`eth_call` of `openEscrow`), drops the refused ones and sends the rest
 /// in one `openEscrows` (one token: `openEscrow`). Any failure other than
-/// the ledger refusing a token is an error, and nothing is sent.
+/// the ledger refusing a token is an error, and nothing is sent. A
+/// transaction of the sender still pending is waited for first
+/// ([`RpcChain::wait_until_idle`]).
 pub async fn open_batch(
     chain: &RpcChain,
     ledger: Address,
     node_id: Word,
     tokens: &[AccessWords],
 ) -> Result<OpenBatch, RpcError> {
+    chain.wait_until_idle().await?;
     let mut kept: Vec<AccessWords> = Vec::with_capacity(tokens.len());
     let mut refused = Vec::new();
     for t in tokens {

@@ -337,6 +337,13 @@ impl Run {
         let (batch, _) = ledger::prove_next_batch(prover, &Frontier::new(), &queued, rng)?;
         let append_batch = self.send("appendBatch", &batch.calldata())?;
         let reg = sample::registration(NODE).ok_or(MeasureError::Sample)?;
+        let commitment = ledger::registration_commitment(self.user, &reg.node_key);
+        self.send(
+            "commitRegistration",
+            &ledger::commit_registration(commitment),
+        )?;
+        let height = self.sandbox.block_number();
+        self.sandbox.set_block_number(height + 1);
         self.send("registerNode", &ledger::register_node(&reg))?;
         Ok(append_batch)
     }

@@ -77,11 +77,14 @@ pub fn node_id(seed: u8) -> Option<Word> {
     Some(node_key(seed)?.verifying_key().node_id().to_bytes())
 }
 
-/// Its registration at [`PRICE`] with [`SIZES`], no stake.
+/// Its registration at [`PRICE`] with [`SIZES`], no stake. The node
+/// signature is zero: the contract does not check it (readers do, and
+/// would not accept this node; docs/evm.md §4.2).
 pub fn registration(seed: u8) -> Option<Registration> {
     let b = node_key(seed)?.verifying_key().to_bytes();
     Some(Registration {
         node_key: [b[..32].try_into().ok()?, b[32..].try_into().ok()?],
+        node_signature: [[0; 32]; 3],
         price_per_kib: word_u64(PRICE),
         escrow_sizes: SIZES.iter().map(|s| word_u64(*s)).collect(),
         stake: word_u64(0),

@@ -28,7 +28,9 @@ use veil_primitives::value::Value;
 /// by an account that deposited before, the 64th (which writes a
 /// checkpoint); of a registration with 3 sizes. Deterministic.
 const DEPOSIT_FIRST_GAS: u64 = 165_823;
-const REGISTER_GAS: u64 = 492_859;
+const REGISTER_GAS: u64 = 193_486;
+/// Gas of `commitRegistration`, the first half of a registration.
+const COMMIT_REGISTRATION_GAS: u64 = 45_643;
 
 /// The field modulus r as a big-endian word (not an element: the first
 /// non-canonical value).
@@ -66,6 +68,7 @@ fn key_words(k: &VerifyingKey) -> [Word; 2] {
 fn registration(k: &VerifyingKey, sizes: &[u64], stake: u64) -> Registration {
     Registration {
         node_key: key_words(k),
+        node_signature: [[0; 32]; 3],
         price_per_kib: word_u64(3),
         escrow_sizes: sizes.iter().map(|s| word_u64(*s)).collect(),
         stake: word_u64(stake),
@@ -466,10 +469,7 @@ fn a_token_whose_transfer_fails_fails_the_deposit_and_changes_nothing() {
     );
     let out = l.tx(a, &ledger::deposit([1; 32], word_u64(5)));
     assert_eq!(refusal(&out), LedgerRevert::TokenTransferFailed);
-    let out = l.tx(
-        a,
-        &ledger::register_node(&registration(&node_key(1), &[1], 5)),
-    );
+    let out = l.register(a, &registration(&node_key(1), &[1], 5));
     assert_eq!(refusal(&out), LedgerRevert::TokenTransferFailed);
     let after = (
         l.queue_head(),
@@ -515,10 +515,8 @@ fn a_registration_records_the_node_and_pulls_the_stake() {
     let alice = f.alice;
     let k = node_key(1);
     f.l.approve(alice, U256::from(500));
-    let out = f.l.tx(
-        alice,
-        &ledger::register_node(&registration(&k, &[100, 1_000, 50], 500)),
-    );
+    let out =
+        f.l.register(alice, &registration(&k, &[100, 1_000, 50], 500));
     assert_eq!(
         out.status,
         Status::Success,
@@ -547,6 +545,7 @@ fn a_registration_records_the_node_and_pulls_the_stake() {
                 stake: 500,
                 tls_key_hash: [0x5a; 32],
                 node_key: key_words(&k),
+                node_signature: [[0; 32]; 3],
             }]
         )
     );
@@ -557,7 +556,7 @@ fn a_registration_records_the_node_and_pulls_the_stake() {
             price_per_kib: 3,
             escrow_sizes: vec![100, 1_000, 50],
             stake: 500,
-            registered_at: 0,
+            registered_at: 1,
         }
     );
     let st = f.state();
@@ -566,8 +565,7 @@ fn a_registration_records_the_node_and_pulls_the_stake() {
     assert_eq!(st.ledger_balance, U256::from(500));
     // A zero stake is accepted, as by the embedded ledger (no minimum).
     let k2 = node_key(2);
-    let out =
-        f.l.tx(f.bob, &ledger::register_node(&registration(&k2, &[7], 0)));
+    let out = f.l.register(f.bob, &registration(&k2, &[7], 0));
     assert_eq!(out.status, Status::Success);
     assert_eq!(f.node(&k2).operator, f.bob);
     assert_eq!(
@@ -585,14 +583,12 @@ fn a_node_registers_once() {
     f.l.approve(alice, U256::MAX);
     f.l.approve(bob, U256::MAX);
     let first = registration(&k, &[100], 10);
-    assert_eq!(
-        f.l.tx(alice, &ledger::register_node(&first)).status,
-        Status::Success
-    );
+    assert_eq!(f.l.register(alice, &first).status, Status::Success);
     // Same terms, other terms, another operator: all refused.
     let mut other = registration(&k, &[200], 20);
     other.tls_key_hash = [1; 32];
     for (who, r) in [(alice, &first), (alice, &other), (bob, &first)] {
+        f.l.commit(who, r);
         f.refused(who, &ledger::register_node(r), LedgerRevert::NodeExists);
     }
     assert_eq!(f.node(&k).operator, alice);
@@ -604,6 +600,7 @@ fn a_registration_without_allowance_or_balance_is_refused() {
     let alice = f.alice;
     let k = node_key(1);
     let r = registration(&k, &[100], 10);
+    f.l.commit(alice, &r);
     f.refused(
         alice,
         &ledger::register_node(&r),
@@ -651,12 +648,156 @@ fn registration_terms_are_checked_as_the_embedded_ledger_checks_them() {
     }
     // Sixteen distinct sizes are accepted.
     let sixteen: Vec<u64> = (1..=16).collect();
-    let out = f.l.tx(
-        alice,
-        &ledger::register_node(&registration(&k, &sixteen, 10)),
-    );
+    let out = f.l.register(alice, &registration(&k, &sixteen, 10));
     assert_eq!(out.status, Status::Success);
     assert_eq!(f.node(&k).escrow_sizes, sixteen);
+}
+
+/// Who may register `N`: the sender who committed to `N` in an earlier
+/// block (docs/evm.md §4.2). Everyone else is refused and nothing changes.
+#[test]
+fn a_registration_needs_the_senders_commitment_from_an_earlier_block() {
+    let mut f = fixture();
+    let (alice, bob) = (f.alice, f.bob);
+    f.l.approve(alice, U256::MAX);
+    f.l.approve(bob, U256::MAX);
+    let r = registration(&node_key(1), &[100], 10);
+    let unauth = |s: &str| LedgerRevert::RegistrationUnauthenticated(s.into());
+    let none = unauth("no registration commitment by the sender");
+    let same_block = unauth("registration commitment not yet in an earlier block");
+    // No commitment at all.
+    f.refused(alice, &ledger::register_node(&r), none.clone());
+    // Bob's commitment does not authorise alice, nor a commitment to
+    // another key.
+    f.l.commit(bob, &r);
+    f.refused(alice, &ledger::register_node(&r), none.clone());
+    f.l.commit(alice, &registration(&node_key(2), &[100], 10));
+    f.refused(alice, &ledger::register_node(&r), none.clone());
+    // A commitment in the current block: not yet.
+    let c = ledger::registration_commitment(alice, &r.node_key);
+    let out = f.l.tx(alice, &ledger::commit_registration(c));
+    assert_eq!(
+        events(&f.l, &out).1,
+        vec![LedgerEvent::RegistrationCommitted {
+            operator: alice,
+            commitment: c
+        }]
+    );
+    let at = f.l.c.sandbox.block_number();
+    f.refused(alice, &ledger::register_node(&r), same_block);
+    // Committing again keeps the first block and emits nothing.
+    f.l.c.sandbox.set_block_number(at + 5);
+    let again = f.l.tx(alice, &ledger::commit_registration(c));
+    assert_eq!((again.status, again.logs.len()), (Status::Success, 0));
+    let stored = ledger::decode_u64(&f.l.view(&view::registration_commit(c)));
+    assert_eq!(stored, Ok(at + 1), "block + 1 of the first commitment");
+    // The next block: accepted, for alice.
+    let out = f.l.tx(alice, &ledger::register_node(&r));
+    assert_eq!(out.status, Status::Success);
+    assert_eq!(f.node(&node_key(1)).operator, alice);
+}
+
+/// The front-running a commitment prevents: bob copies `N` from alice's
+/// pending registration and commits to it in the same block; alice's
+/// registration is mined first and bob's is refused (docs/evm.md §4.2).
+#[test]
+fn a_copied_node_key_cannot_be_registered_first() {
+    let mut f = fixture();
+    let (alice, bob) = (f.alice, f.bob);
+    f.l.approve(alice, U256::MAX);
+    f.l.approve(bob, U256::MAX);
+    let r = registration(&node_key(1), &[100], 10);
+    f.l.commit(alice, &r);
+    // Bob sees alice's registerNode in the mempool and commits in its block.
+    let c = ledger::registration_commitment(bob, &r.node_key);
+    f.l.c.ok(bob, f.l.ledger, &ledger::commit_registration(c));
+    f.refused(
+        bob,
+        &ledger::register_node(&r),
+        LedgerRevert::RegistrationUnauthenticated(
+            "registration commitment not yet in an earlier block".into(),
+        ),
+    );
+    assert_eq!(
+        f.l.tx(alice, &ledger::register_node(&r)).status,
+        Status::Success
+    );
+    // A block later bob's commitment is old enough; the key is taken.
+    let n = f.l.c.sandbox.block_number();
+    f.l.c.sandbox.set_block_number(n + 1);
+    f.refused(bob, &ledger::register_node(&r), LedgerRevert::NodeExists);
+    assert_eq!(f.node(&node_key(1)).operator, alice);
+}
+
+/// The subgroup hint: any `Q` with `8·Q = N` is accepted (they differ by
+/// 8-torsion), anything else refused as `Encoding("node_key")`.
+#[test]
+fn the_node_key_hint_must_be_a_point_whose_eightfold_is_the_key() {
+    use ark_ec::CurveGroup;
+    let mut f = fixture();
+    let alice = f.alice;
+    f.l.approve(alice, U256::MAX);
+    let r = registration(&node_key(1), &[100], 10);
+    f.l.commit(alice, &r);
+    let hint = ledger::key_hint(&r.node_key);
+    let q = veil_primitives::babyjubjub::raw_point_from_bytes(&hint.concat().try_into().unwrap())
+        .unwrap();
+    let t = veil_primitives::eddsa::testing::order_eight();
+    let call = |h: [Word; 2]| {
+        let mut data = ledger::register_node(&r);
+        // nodeKey (2 words) then keyHint (2 words), after the selector.
+        data[4 + 64..4 + 96].copy_from_slice(&h[0]);
+        data[4 + 96..4 + 128].copy_from_slice(&h[1]);
+        data
+    };
+    let n = [
+        fr_from_bytes(&r.node_key[0]).unwrap(),
+        fr_from_bytes(&r.node_key[1]).unwrap(),
+    ];
+    let wrong: Vec<(&str, [Word; 2])> = vec![
+        ("zero", [[0; 32]; 2]),
+        ("N itself", r.node_key),
+        ("Q doubled", {
+            let d = (q + q).into_affine();
+            [fr_word(&d.x), fr_word(&d.y)]
+        }),
+        ("−Q", [fr_word(&-q.x), fr_word(&q.y)]),
+        (
+            "Q off the curve",
+            [
+                hint[0],
+                fr_word(&(fr_from_bytes(&hint[1]).unwrap() + Fr::from(1u64))),
+            ],
+        ),
+        ("Q.x = r", [r_word(), hint[1]]),
+        (
+            "Q.x + r (the same x mod r)",
+            [
+                word_u256(U256::from_be_bytes(hint[0]) + U256::from_be_bytes(r_word())),
+                hint[1],
+            ],
+        ),
+        (
+            "the identity",
+            [fr_word(&Fr::from(0u64)), fr_word(&Fr::from(1u64))],
+        ),
+        ("N's coordinates swapped", [fr_word(&n[1]), fr_word(&n[0])]),
+    ];
+    for (what, h) in wrong {
+        let before = f.state();
+        let out = f.l.tx(alice, &call(h));
+        assert_eq!(
+            refusal(&out),
+            LedgerRevert::Encoding("node_key".into()),
+            "{what}"
+        );
+        assert_eq!(f.state(), before, "{what}");
+    }
+    // Q + T for T of order 8: 8·(Q + T) = N as well.
+    let other = (q + t).into_affine();
+    assert_ne!(other, q);
+    let out = f.l.tx(alice, &call([fr_word(&other.x), fr_word(&other.y)]));
+    assert_eq!(out.status, Status::Success, "Q plus 8-torsion");
 }
 
 /// Node keys the native decoder refuses (§2.1): each is refused on chain
@@ -701,10 +842,7 @@ fn node_keys_outside_the_prime_order_subgroup_are_refused() {
     assert!(VerifyingKey::from_bytes(&arr).is_ok());
     let mut r = registration(&node_key(1), &[100], 10);
     r.node_key = neg;
-    assert_eq!(
-        f.l.tx(alice, &ledger::register_node(&r)).status,
-        Status::Success
-    );
+    assert_eq!(f.l.register(alice, &r).status, Status::Success);
 }
 
 /// Random points of the whole curve (order `8·l`: most have a torsion
@@ -735,7 +873,7 @@ fn the_subgroup_check_agrees_with_the_native_decoder_on_random_curve_points() {
         let native = VerifyingKey::from_bytes(&arr).is_ok();
         let mut r = registration(&node_key(1), &[100], 0);
         r.node_key = key;
-        let out = f.l.tx(alice, &ledger::register_node(&r));
+        let out = f.l.register(alice, &r);
         if native {
             assert_eq!(out.status, Status::Success, "subgroup point refused");
             accepted += 1;
@@ -754,16 +892,12 @@ fn total_stake_never_exceeds_u64() {
     let (d, t) = (l.c.deployer, l.c.token);
     l.c.ok(d, t, &veil_evm::token::mint(a, U256::MAX));
     l.approve(a, U256::MAX);
-    let out = l.tx(
-        a,
-        &ledger::register_node(&registration(&node_key(1), &[1], u64::MAX)),
-    );
+    let out = l.register(a, &registration(&node_key(1), &[1], u64::MAX));
     assert_eq!(out.status, Status::Success);
+    let second = registration(&node_key(2), &[1], 1);
+    l.commit(a, &second);
     let before = l.state(&[a]);
-    let out = l.tx(
-        a,
-        &ledger::register_node(&registration(&node_key(2), &[1], 1)),
-    );
+    let out = l.tx(a, &ledger::register_node(&second));
     assert_eq!(refusal(&out), LedgerRevert::Overflow);
     assert_eq!(l.state(&[a]), before);
 }
@@ -782,16 +916,19 @@ fn deposit_and_registration_gas_is_exact() {
         last = f.deposit_ok(alice, 10).1;
     }
     f.l.approve(bob, U256::from(100));
-    let reg = f.l.tx(
-        bob,
-        &ledger::register_node(&registration(&node_key(1), &[10, 100, 1_000], 100)),
-    );
+    let registration_1 = registration(&node_key(1), &[10, 100, 1_000], 100);
+    let commitment = ledger::registration_commitment(bob, &registration_1.node_key);
+    let commit = f.l.tx(bob, &ledger::commit_registration(commitment));
+    assert_eq!(commit.status, Status::Success);
+    f.l.c.sandbox.set_block_number(1);
+    let reg = f.l.tx(bob, &ledger::register_node(&registration_1));
     assert_eq!(reg.status, Status::Success);
     let measured = [
         first.gas_used,
         second.gas_used,
         later.gas_used,
         last.gas_used,
+        commit.gas_used,
         reg.gas_used,
     ];
     // Where a registration's gas goes: a request refused just after the
@@ -806,7 +943,7 @@ fn deposit_and_registration_gas_is_exact() {
     );
     let after_check = f.l.tx(bob, &ledger::register_node(&after));
     println!(
-        "deposit first/second/later/64th, register: {measured:?}; deposit intrinsic {}; \
+        "deposit first/second/later/64th, commit, register: {measured:?}; deposit intrinsic {}; \
          subgroup check ≈ {}; deploy {}",
         later.intrinsic_gas,
         after_check.gas_used as i64 - before_check.gas_used as i64,
@@ -819,6 +956,7 @@ fn deposit_and_registration_gas_is_exact() {
             DEPOSIT_GAS,
             DEPOSIT_GAS,
             DEPOSIT_CHECKPOINT_GAS,
+            COMMIT_REGISTRATION_GAS,
             REGISTER_GAS
         ]
     );

@@ -160,6 +160,7 @@ impl World {
             raw_key.unwrap_or([b[..32].try_into().unwrap(), b[32..].try_into().unwrap()]);
         Registration {
             node_key,
+            node_signature: [[0; 32]; 3],
             price_per_kib: word_u64(*price),
             escrow_sizes: sizes.iter().map(|s| word_u64(*s)).collect(),
             stake: word_u64(*stake),
@@ -220,7 +221,7 @@ impl World {
         let a = self.evm[actor];
         self.l
             .approve(a, U256::from(if *authorised { *stake } else { 0 }));
-        let out = self.l.tx(a, &ledger::register_node(reg));
+        let out = self.l.register(a, reg);
         if out.status != Status::Success {
             return chain_err(&out);
         }

@@ -22,12 +22,12 @@ use veil_primitives::value::Value;
 /// Gas (receipt `gasUsed`) of an open, of a batch of 8 opens, of a
 /// reclaim and of a withdrawal. Deterministic (seeded proofs).
 const OPEN_GAS: u64 = 348_341;
-const OPEN_BATCH_8_GAS: u64 = 1_022_788;
+const OPEN_BATCH_8_GAS: u64 = 1_022_766;
 const RECLAIM_GAS: u64 = 141_533;
 /// To an address that never held the token (its balance slot goes from
 /// zero), and to one that holds some.
-const WITHDRAW_GAS: u64 = 320_772;
-const WITHDRAW_TO_HOLDER_GAS: u64 = 303_672;
+const WITHDRAW_GAS: u64 = 320_762;
+const WITHDRAW_TO_HOLDER_GAS: u64 = 303_662;
 
 /// The field modulus r as a word (the first non-canonical value).
 fn r_word() -> Word {
@@ -100,7 +100,8 @@ fn open_refusals_follow_the_embedded_order_and_change_nothing() {
         t2
     };
     use veil_circuits::access::{EXPIRY as EXP, *};
-    let height = 0;
+    // The fixture's registrations moved the chain to this height.
+    let height = f.l.c.sandbox.block_number();
     let cases: Vec<(AccessWords, LedgerRevert)> = vec![
         (
             with(ESCROW, word_u64(0)),
@@ -118,15 +119,15 @@ fn open_refusals_follow_the_embedded_order_and_change_nothing() {
         (
             with(EXP, word_u64(height)),
             LedgerRevert::ExpiryOutOfRange {
-                expiry: 0,
+                expiry: height,
                 height,
                 max_delta: chain::MAX_EXPIRY_DELTA,
             },
         ),
         (
-            with(EXP, word_u64(chain::MAX_EXPIRY_DELTA + 1)),
+            with(EXP, word_u64(height + chain::MAX_EXPIRY_DELTA + 1)),
             LedgerRevert::ExpiryOutOfRange {
-                expiry: chain::MAX_EXPIRY_DELTA + 1,
+                expiry: height + chain::MAX_EXPIRY_DELTA + 1,
                 height,
                 max_delta: chain::MAX_EXPIRY_DELTA,
             },
@@ -148,7 +149,7 @@ fn open_refusals_follow_the_embedded_order_and_change_nothing() {
     );
     // The largest expiry accepted is height + max delta (then the proof,
     // made for EXPIRY, is what refuses it).
-    let last = with(EXP, word_u64(chain::MAX_EXPIRY_DELTA));
+    let last = with(EXP, word_u64(height + chain::MAX_EXPIRY_DELTA));
     f.refused(relayer, &open(&last), LedgerRevert::InvalidProof, &[nf]);
     // Spent: the same token twice.
     f.ok(relayer, &open(&t));
@@ -600,7 +601,7 @@ fn bench_ledger_gas_is_measured_exactly() {
 
 /// deposit, append execution, open, open ×4, withdraw, reclaim.
 const BENCH_GAS: (u64, u64, u64, u64, u64, u64) =
-    (116_237, 692_638, 348_377, 637_189, 320_784, 146_333);
+    (116_237, 692_638, 348_377, 637_167, 320_774, 146_333);
 
 /// The per-session gas of `openEscrows` for batch sizes 1..=64 (notes
 /// `0..n` of the sample state, each batch on a fresh chain): the table of

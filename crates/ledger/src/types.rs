@@ -331,22 +331,27 @@ impl NodeRegistration {
     /// Checks `node_id = H(NODE_ID, N)`, the signature by `N` (§8.3.6) and
     /// the account's signature (§8.3); returns the account nonce used.
     pub fn authenticate(&self) -> Result<u64, LedgerError> {
+        self.authenticate_node()?;
+        AccountAuth::verify(
+            self.account_auth.as_ref(),
+            AccountOp::RegisterNode,
+            &self.account,
+            self.message(),
+        )
+    }
+
+    /// Checks `node_id = H(NODE_ID, N)` and the signature by `N` (§8.3.6):
+    /// the node key's consent to these terms and this account.
+    pub fn authenticate_node(&self) -> Result<(), LedgerError> {
         use LedgerError::RegistrationUnauthenticated;
         if self.node_key.node_id() != self.node_id {
             return Err(RegistrationUnauthenticated(
                 "node_id is not H(NODE_ID, N) of the node key",
             ));
         }
-        let m = self.message();
-        self.node_key.verify(&m, &self.signature).map_err(|_| {
-            RegistrationUnauthenticated("signature by the node key does not verify")
-        })?;
-        AccountAuth::verify(
-            self.account_auth.as_ref(),
-            AccountOp::RegisterNode,
-            &self.account,
-            m,
-        )
+        self.node_key
+            .verify(&self.message(), &self.signature)
+            .map_err(|_| RegistrationUnauthenticated("signature by the node key does not verify"))
     }
 
     /// Same terms (everything but the signatures, which a retry may redo).

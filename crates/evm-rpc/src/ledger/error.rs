@@ -21,6 +21,9 @@ pub fn from_revert(r: LedgerRevert) -> LedgerError {
         },
         LedgerRevert::InvalidArgument(why) => E::InvalidArgument(intern(&why)),
         LedgerRevert::AccountUnauthenticated(why) => E::AccountUnauthenticated(intern(&why)),
+        LedgerRevert::RegistrationUnauthenticated(why) => {
+            E::RegistrationUnauthenticated(intern(&why))
+        }
         LedgerRevert::SettleUnauthorized(why) => E::SettleUnauthorized(intern(&why)),
         LedgerRevert::InsufficientBalance => E::InsufficientBalance,
         LedgerRevert::DuplicateDeposit => E::DuplicateDeposit,

@@ -136,6 +136,7 @@ impl LogIndex {
             LedgerEvent::NodeRegistered { node_id, .. } => {
                 self.nodes.insert(node_id, (e, block));
             }
+            LedgerEvent::RegistrationCommitted { .. } => {}
             LedgerEvent::EscrowOpened {
                 session_id,
                 terms,
@@ -273,11 +274,20 @@ impl LogIndex {
         self.withdrawals.get(nf).copied()
     }
 
-    /// The registered node `node_id`, in the embedded ledger's type. On
-    /// chain the node key's EdDSA signature is not part of a registration
-    /// (the operator is the sender, docs/evm.md §4.2): the record's
-    /// `signature` is [`unsigned_on_chain`], which verifies under no key.
+    /// The registered node `node_id`, in the embedded ledger's type, if
+    /// its node signature verifies. The contract does not check that
+    /// signature (docs/evm.md §4.2): a registration without a valid one —
+    /// a key registered by someone who does not hold it — is not a node
+    /// to a reader, as the embedded ledger would have refused it.
     pub fn node(&self, node_id: &Word) -> Result<Option<NodeRecord>, LedgerError> {
+        Ok(self
+            .registered(node_id)?
+            .filter(|r| r.registration.authenticate_node().is_ok()))
+    }
+
+    /// The registration of `node_id` as the chain recorded it, whether or
+    /// not its node signature verifies.
+    fn registered(&self, node_id: &Word) -> Result<Option<NodeRecord>, LedgerError> {
         let Some((
             LedgerEvent::NodeRegistered {
                 node_id,
@@ -287,6 +297,7 @@ impl LogIndex {
                 stake,
                 tls_key_hash,
                 node_key,
+                node_signature,
             },
             block,
         )) = self.nodes.get(node_id)
@@ -301,7 +312,10 @@ impl LogIndex {
             stake: Value(*stake),
             tls_key_hash: *tls_key_hash,
             node_key: convert::node_key(&node_key.concat())?,
-            signature: unsigned_on_chain(),
+            signature: match Signature::from_slice(&node_signature.concat()) {
+                Ok(sig) => sig,
+                Err(_) => return Ok(None),
+            },
             account_auth: None,
         };
         Ok(Some(NodeRecord {
@@ -316,7 +330,7 @@ impl LogIndex {
             return Ok(None);
         };
         let node = self
-            .node(&e.terms.node_id)?
+            .registered(&e.terms.node_id)?
             .ok_or_else(|| corrupted("an escrow of an unknown node"))?;
         Ok(Some(Escrow {
             session_id: convert::session_id(session_id)?,
@@ -332,16 +346,5 @@ impl LogIndex {
             opened_at: BlockHeight(e.opened_at),
             state: e.state,
         }))
-    }
-}
-
-/// The `signature` of a registration read from the chain: `R` the
-/// subgroup generator `B` and `S = 0`. It would verify under a key `A` only
-/// if `B + c·A = 0` for `c = H(R, A, m)`, a hash its own input must solve:
-/// it verifies under no key anyone can find (docs/evm.md §8.2).
-pub fn unsigned_on_chain() -> Signature {
-    Signature {
-        r: veil_primitives::babyjubjub::Point::generator(),
-        s: veil_primitives::babyjubjub::Scalar::from_bytes_wide(&[0u8; 64]),
     }
 }

@@ -194,6 +194,7 @@ impl EvmLedger {
 
     /// Simulates `data` (a refusal is returned, nothing sent), then sends it.
     async fn transact(&self, data: &[u8]) -> Result<Receipt, RpcError> {
+        self.chain.wait_until_idle().await?;
         self.chain.call(self.ledger, data).await?;
         self.chain.send(self.ledger, data).await
     }
@@ -250,13 +251,15 @@ impl EvmLedger {
         Ok(true)
     }
 
-    /// Sends `data`, whose debit of `value` needs an allowance. If the
-    /// simulated call is refused for the allowance alone, the `approve` and
-    /// the call are simulated together first: a call refused anyway
-    /// (`DuplicateDeposit`, `InsufficientBalance`, `NodeExists`, …) sends
-    /// nothing, not even the approval.
+    /// Sends `data`, whose debit of `value` needs an allowance. The call is
+    /// simulated in the next block first (`eth_simulateV1`). If it is
+    /// refused for the allowance alone,
+    /// the `approve` and the call are simulated together: a call refused
+    /// anyway (`DuplicateDeposit`, `InsufficientBalance`, `NodeExists`, …)
+    /// sends nothing, not even the approval.
     async fn transact_debit(&self, data: &[u8], value: u64) -> Result<Receipt, RpcError> {
-        match self.chain.call(self.ledger, data).await {
+        self.chain.wait_until_idle().await?;
+        match self.chain.simulate(&[(self.ledger, data)]).await {
             Err(e) if matches!(revert_of(&e), Some(LedgerRevert::AccountUnauthenticated(_))) => {
                 let approve = token::approve(self.ledger, U256::from(value));
                 self.chain
@@ -265,9 +268,60 @@ impl EvmLedger {
                 self.chain.send(self.token, &approve).await?;
             }
             Err(e) => return Err(e),
-            Ok(_) => {}
+            Ok(()) => {}
         }
-        self.transact(data).await
+        self.chain.send(self.ledger, data).await
+    }
+
+    /// Sends a registration (docs/evm.md §4.2): this account's commitment
+    /// to `node_key` unless the chain holds it already (a retry), the
+    /// stake's approval if the allowance is short, then `registerNode`
+    /// (`data`) in a later block. All of it is simulated first, in
+    /// consecutive blocks: a registration that would be refused sends
+    /// nothing, not even its commitment.
+    async fn send_registration(
+        &self,
+        node_key: &[Word; 2],
+        data: &[u8],
+        stake: u64,
+    ) -> Result<(), RpcError> {
+        self.chain.wait_until_idle().await?;
+        let me = self.chain.address();
+        let commitment = contract::registration_commitment(me, node_key);
+        let stored = self
+            .chain
+            .call(
+                self.ledger,
+                &contract::view::registration_commit(commitment),
+            )
+            .await?;
+        let committed = contract::decode_u64(&stored).map_or(true, |b| b != 0);
+        let allowance = self
+            .chain
+            .call(self.token, &token::allowance(me, self.ledger))
+            .await?;
+        let approve_needed = token::decode_u256(&allowance).map_or(true, |a| a < U256::from(stake));
+        let commit = contract::commit_registration(commitment);
+        let approve = token::approve(self.ledger, U256::from(stake));
+        let mut blocks: Vec<Vec<(Address, &[u8])>> = Vec::new();
+        if !committed {
+            blocks.push(vec![(self.ledger, &commit)]);
+        }
+        let mut last: Vec<(Address, &[u8])> = Vec::new();
+        if approve_needed {
+            last.push((self.token, &approve));
+        }
+        last.push((self.ledger, data));
+        blocks.push(last);
+        self.chain.simulate_blocks(&blocks).await?;
+        if !committed {
+            self.chain.send(self.ledger, &commit).await?;
+        }
+        if approve_needed {
+            self.chain.send(self.token, &approve).await?;
+        }
+        self.chain.send(self.ledger, data).await?;
+        Ok(())
     }
 }
 
@@ -461,8 +515,14 @@ impl LedgerApi for EvmLedger {
             .verify(&r.message(), &r.signature)
             .map_err(|_| Unauth("bad node key signature"))?;
         let node_key = [r.node_key.point().x(), r.node_key.point().y()].map(|c| fr_word(&c));
+        let sig = r.signature.to_bytes();
         let call = Registration {
             node_key,
+            node_signature: [0, 1, 2].map(|i| {
+                let mut w = [0u8; 32];
+                w.copy_from_slice(&sig[32 * i..32 * (i + 1)]);
+                w
+            }),
             price_per_kib: veil_evm::abi::word_u64(r.price_per_kib.get()),
             escrow_sizes: r
                 .escrow_sizes
@@ -473,7 +533,7 @@ impl LedgerApi for EvmLedger {
             tls_key_hash: r.tls_key_hash,
         };
         match self
-            .transact_debit(&contract::register_node(&call), r.stake.get())
+            .send_registration(&node_key, &contract::register_node(&call), r.stake.get())
             .await
         {
             Ok(_) => {}

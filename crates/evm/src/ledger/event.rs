@@ -16,7 +16,8 @@ pub enum LedgerEvent {
         commitment: Word,
         value: u64,
     },
-    /// `NodeRegistered(nodeId, operator, price, sizes, stake, tls, nodeKey)`.
+    /// `NodeRegistered(nodeId, operator, price, sizes, stake, tls, nodeKey,
+    /// nodeSignature)`.
     NodeRegistered {
         node_id: Word,
         operator: EvmAddress,
@@ -25,6 +26,13 @@ pub enum LedgerEvent {
         stake: u64,
         tls_key_hash: Word,
         node_key: [Word; 2],
+        /// `[R.x, R.y, S]`, as sent: the contract does not check it.
+        node_signature: [Word; 3],
+    },
+    /// `RegistrationCommitted(operator, commitment)` (`commitRegistration`).
+    RegistrationCommitted {
+        operator: EvmAddress,
+        commitment: Word,
     },
     /// `BatchAppended(start, newRoot, submitter)`.
     BatchAppended {
@@ -87,7 +95,7 @@ impl LedgerEvent {
             })
         } else if *sig
             == event_topic(
-                "NodeRegistered(uint256,address,uint64,uint64[],uint64,bytes32,uint256[2])",
+                "NodeRegistered(uint256,address,uint64,uint64[],uint64,bytes32,uint256[2],uint256[3])",
             )
         {
             t.expect_words(2)?;
@@ -99,6 +107,14 @@ impl LedgerEvent {
                 stake: d.u64(2)?,
                 tls_key_hash: d.word(3)?,
                 node_key: [d.word(4)?, d.word(5)?],
+                node_signature: [d.word(6)?, d.word(7)?, d.word(8)?],
+            })
+        } else if *sig == event_topic("RegistrationCommitted(address,bytes32)") {
+            t.expect_words(1)?;
+            d.expect_words(1)?;
+            Ok(Self::RegistrationCommitted {
+                operator: t.address(0)?,
+                commitment: d.word(0)?,
             })
         } else if *sig == event_topic("BatchAppended(uint64,uint256,address)") {
             t.expect_words(1)?;

@@ -144,11 +144,16 @@ pub fn deposit(addr: Word, value: Word) -> Vec<u8> {
 }
 
 /// A registration as sent to `registerNode` (raw words, see [`deposit`]).
-/// The operator (staking and payout account) is the sender.
+/// The operator (staking and payout account) is the sender, who sent
+/// [`commit_registration`] of [`registration_commitment`] in an earlier
+/// block (docs/evm.md §4.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     /// The node key `N` as `[x, y]`.
     pub node_key: [Word; 2],
+    /// The node key's EdDSA signature `[R.x, R.y, S]` of the registration
+    /// message (docs/protocol.md §8.3.6): emitted, not checked on chain.
+    pub node_signature: [Word; 3],
     pub price_per_kib: Word,
     pub escrow_sizes: Vec<Word>,
     pub stake: Word,
@@ -156,19 +161,68 @@ pub struct Registration {
     pub tls_key_hash: Word,
 }
 
-/// `registerNode(nodeKey, pricePerKib, escrowSizes, stake, tlsKeyHash)`.
+/// `registerNode(nodeKey, keyHint, nodeSignature, pricePerKib,
+/// escrowSizes, stake, tlsKeyHash)`, with the hint of [`key_hint`].
 pub fn register_node(r: &Registration) -> Vec<u8> {
+    let hint = key_hint(&r.node_key);
     encode_call_args(
-        selector("registerNode(uint256[2],uint256,uint256[],uint256,bytes32)"),
+        selector(
+            "registerNode(uint256[2],uint256[2],uint256[3],uint256,uint256[],uint256,bytes32)",
+        ),
         &[
             Arg::Word(r.node_key[0]),
             Arg::Word(r.node_key[1]),
+            Arg::Word(hint[0]),
+            Arg::Word(hint[1]),
+            Arg::Word(r.node_signature[0]),
+            Arg::Word(r.node_signature[1]),
+            Arg::Word(r.node_signature[2]),
             Arg::Word(r.price_per_kib),
             Arg::Words(r.escrow_sizes.clone()),
             Arg::Word(r.stake),
             Arg::Word(r.tls_key_hash),
         ],
     )
+}
+
+/// The commitment `keccak256(abi.encode(operator, N.x, N.y))` that
+/// `operator` sends before registering `N` (docs/evm.md §4.2).
+pub fn registration_commitment(operator: EvmAddress, node_key: &[Word; 2]) -> Word {
+    keccak256([word_address(operator), node_key[0], node_key[1]].concat()).0
+}
+
+/// `commitRegistration(commitment)`.
+pub fn commit_registration(commitment: Word) -> Vec<u8> {
+    encode_call_args(
+        selector("commitRegistration(bytes32)"),
+        &[Arg::Word(commitment)],
+    )
+}
+
+/// The subgroup hint `Q = (8⁻¹ mod l)·N` of a node key that is a point of
+/// the curve with canonical coordinates; `[0, 0]` (which the contract
+/// refuses) for words that are not. The contract accepts `N` when `Q` is
+/// on the curve and `8·Q = N`, which holds exactly for `N` in the
+/// prime-order subgroup (docs/evm.md §4.5).
+pub fn key_hint(node_key: &[Word; 2]) -> [Word; 2] {
+    use ark_ec::{AffineRepr, CurveGroup};
+    use ark_ff::{Field, PrimeField};
+    use veil_primitives::babyjubjub::{ScalarField, raw_point_from_bytes};
+    let zero = [[0u8; 32]; 2];
+    let mut bytes = [0u8; 64];
+    bytes[..32].copy_from_slice(&node_key[0]);
+    bytes[32..].copy_from_slice(&node_key[1]);
+    let Ok(n) = raw_point_from_bytes(&bytes) else {
+        return zero;
+    };
+    let Some(inv8) = ScalarField::from(8u64).inverse() else {
+        return zero;
+    };
+    if !n.is_on_curve() {
+        return zero;
+    }
+    let q = n.mul_bigint(inv8.into_bigint()).into_affine();
+    [fr_word(&q.x), fr_word(&q.y)]
 }
 
 /// One batched append ready to send: the `tree_insert_64` statement and
@@ -298,6 +352,13 @@ pub mod view {
     }
     pub fn node(node_id: Word) -> Vec<u8> {
         encode_call_args(selector("node(uint256)"), &[Arg::Word(node_id)])
+    }
+    /// The block + 1 of a registration commitment, 0 if none.
+    pub fn registration_commit(commitment: Word) -> Vec<u8> {
+        encode_call_args(
+            selector("registrationCommits(bytes32)"),
+            &[Arg::Word(commitment)],
+        )
     }
 }
 

@@ -12,6 +12,9 @@ pub enum LedgerRevert {
     InvalidArgument(String),
     /// The token allowance does not cover the debit.
     AccountUnauthenticated(String),
+    /// `registerNode` without the sender's commitment to the node key in
+    /// an earlier block (the embedded ledger: no valid node signature).
+    RegistrationUnauthenticated(String),
     InsufficientBalance,
     DuplicateDeposit,
     NodeExists,
@@ -79,6 +82,8 @@ impl LedgerRevert {
             Ok(Self::InvalidArgument(r.string(0)?))
         } else if with_text("AccountUnauthenticated") {
             Ok(Self::AccountUnauthenticated(r.string(0)?))
+        } else if with_text("RegistrationUnauthenticated") {
+            Ok(Self::RegistrationUnauthenticated(r.string(0)?))
         } else if with_text("SettleUnauthorized") {
             Ok(Self::SettleUnauthorized(r.string(0)?))
         } else if plain("InsufficientBalance") {
@@ -166,6 +171,7 @@ impl LedgerRevert {
             Self::Encoding(_) => "Encoding",
             Self::InvalidArgument(_) => "InvalidArgument",
             Self::AccountUnauthenticated(_) => "AccountUnauthenticated",
+            Self::RegistrationUnauthenticated(_) => "RegistrationUnauthenticated",
             Self::InsufficientBalance => "InsufficientBalance",
             Self::DuplicateDeposit => "DuplicateDeposit",
             Self::NodeExists => "NodeExists",

@@ -190,6 +190,23 @@ impl LedgerChain {
         self.c.view(l, data)
     }
 
+    /// `from` commits to registering `reg`'s node key, and the chain moves
+    /// to the next block (docs/evm.md §4.2).
+    pub fn commit(&mut self, from: EvmAddress, reg: &ledger::Registration) {
+        let c = ledger::registration_commitment(from, &reg.node_key);
+        let l = self.ledger;
+        self.c.ok(from, l, &ledger::commit_registration(c));
+        let n = self.c.sandbox.block_number();
+        self.c.sandbox.set_block_number(n + 1);
+    }
+
+    /// `from` registers `reg`: its commitment, a block, then
+    /// `registerNode`.
+    pub fn register(&mut self, from: EvmAddress, reg: &ledger::Registration) -> Outcome {
+        self.commit(from, reg);
+        self.tx(from, &ledger::register_node(reg))
+    }
+
     /// `from` approves the ledger for `value`.
     pub fn approve(&mut self, from: EvmAddress, value: U256) {
         let l = self.ledger;

@@ -160,7 +160,7 @@ impl Fx {
         assert_eq!(out.status, veil_evm::Status::Success, "append");
         for seed in [NODE, OTHER_NODE] {
             let reg = sample::registration(seed).expect("seed");
-            let out = l.tx(operator, &ledger::register_node(&reg));
+            let out = l.register(operator, &reg);
             assert_eq!(out.status, veil_evm::Status::Success, "register");
         }
         Fx {
