@@ -23,6 +23,7 @@ use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 
+use crate::assemble::{MsmTimes, assemble};
 use crate::error::{ProofError, VerifyError};
 use crate::proof::Proof;
 use crate::qap::{CircomReduction, Reduction};
@@ -102,6 +103,8 @@ pub struct ProveProfile {
     pub witness_map: Duration,
     /// Witness map + multi-scalar multiplications (the proof itself).
     pub proving: Duration,
+    /// Each of the five MSMs. Measured only by [`prove_profiled`].
+    pub msm: MsmTimes,
 }
 
 /// Synthesizes `circuit` with its witness, checks it is satisfied and that
@@ -161,8 +164,9 @@ pub fn prove<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
     prove_inner(pk, circuit, statement, rng, false).map(|(p, _)| p)
 }
 
-/// [`prove`], timing synthesis, the witness map (FFTs) and the MSMs
-/// separately. Slower than [`prove`] by one witness map.
+/// [`prove`], timing synthesis, the witness map (FFTs) and each MSM
+/// separately ([`crate::assemble`]: the same proof for the same
+/// randomness).
 pub fn prove_profiled<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
     pk: &ProvingKey,
     circuit: C,
@@ -219,29 +223,35 @@ fn prove_inner<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
 /// made for.
 type Shape<'a> = (&'a [Matrix<Fr>], usize, usize);
 
-/// The proof of the full assignment `z` with reduction `Q`, and the time
-/// of its witness map (measured separately only if `profile`) and of the
-/// whole proof.
+/// What [`create`] measured besides the proof: the witness map, the
+/// whole proof, and the MSMs.
+type Timed = (Duration, Duration, MsmTimes, ark_groth16::Proof<Bn254>);
+
+/// The proof of the full assignment `z` with reduction `Q`. With
+/// `profile`, assembled by [`assemble`] with the witness map and each MSM
+/// timed; otherwise by ark-groth16 (the same proof for the same `r, s`),
+/// with only the total timed.
 fn create<Q: R1CSToQAP, R: RngCore + CryptoRng>(
     pk: &ProvingKey,
     (matrices, num_inputs, num_constraints): Shape<'_>,
     z: &[Fr],
     rng: &mut R,
     profile: bool,
-) -> Result<(Duration, Duration, ark_groth16::Proof<Bn254>), ark_relations::gr1cs::SynthesisError> {
-    let mut witness_map = Duration::ZERO;
+) -> Result<Timed, ark_relations::gr1cs::SynthesisError> {
+    let t = Instant::now();
+    let (r, s) = (Fr::rand(rng), Fr::rand(rng));
     if profile {
-        let t = Instant::now();
-        Q::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
+        let h = Q::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
             matrices,
             num_inputs,
             num_constraints,
             z,
         )?;
-        witness_map = t.elapsed();
+        let witness_map = t.elapsed();
+        let mut msm = MsmTimes::default();
+        let proof = assemble(pk, (r, s), &h, z, num_inputs, &mut msm);
+        return Ok((witness_map, t.elapsed(), msm, proof));
     }
-    let t = Instant::now();
-    let (r, s) = (Fr::rand(rng), Fr::rand(rng));
     let proof = Groth16::<Bn254, Q>::create_proof_with_reduction_and_matrices(
         pk,
         r,
@@ -251,12 +261,12 @@ fn create<Q: R1CSToQAP, R: RngCore + CryptoRng>(
         num_constraints,
         z,
     )?;
-    Ok((witness_map, t.elapsed(), proof))
+    Ok((Duration::ZERO, t.elapsed(), MsmTimes::default(), proof))
 }
 
 /// veil's proof and the profile of [`create`]'s output.
 fn with_profile(
-    (witness_map, proving, proof): (Duration, Duration, ark_groth16::Proof<Bn254>),
+    (witness_map, proving, msm, proof): Timed,
     synthesis: Duration,
 ) -> Result<(Proof, ProveProfile), ProofError> {
     let proof = Proof::from_ark(proof)
@@ -267,6 +277,7 @@ fn with_profile(
             synthesis,
             witness_map,
             proving,
+            msm,
         },
     ))
 }
@@ -692,6 +703,67 @@ mod tests {
         let expected: [u8; 32] = h.finalize().into();
         assert_eq!(dev_seed("access"), expected);
         assert_ne!(dev_seed("access"), dev_seed("withdraw"));
+    }
+
+    /// The profiled path assembles the proof itself (`crate::assemble`);
+    /// the plain one is ark-groth16's. Same randomness, same bytes.
+    #[test]
+    fn the_profiled_prover_assembles_the_same_proof_as_arkworks() {
+        let (pk, pvk) = keys();
+        for (seed, t) in [
+            (1, Toy::honest(3, 5)),
+            (2, Toy::honest(0, 7)),
+            (3, Toy::honest(u64::MAX, 1)),
+        ] {
+            let plain = prove(pk, t, &t.statement(), &mut rng(seed)).unwrap();
+            let (profiled, p) = prove_profiled(pk, t, &t.statement(), &mut rng(seed)).unwrap();
+            assert_eq!(plain, profiled, "seed {seed}");
+            pvk.verify(&t.statement(), &profiled).unwrap();
+            assert_eq!(p.msm.a_g1.terms, pk.a_query.len() - 1);
+            assert_eq!(p.msm.b_g2.terms, pk.b_g2_query.len() - 1);
+            assert_eq!(p.msm.l_g1.terms, pk.l_query.len());
+            assert!(p.msm.h_g1.terms <= pk.h_query.len());
+            for m in [p.msm.a_g1, p.msm.b_g1, p.msm.b_g2, p.msm.h_g1, p.msm.l_g1] {
+                assert!(m.wide <= m.nonzero && m.nonzero <= m.terms, "{m:?}");
+            }
+            assert!(p.msm.total() <= p.proving && p.witness_map <= p.proving);
+        }
+    }
+
+    /// [`assemble`] against ark-groth16 directly, including the randomness
+    /// arkworks special-cases (`r = 0` skips its B in G1).
+    #[test]
+    fn assemble_equals_arkworks_for_any_randomness() {
+        let pk = &keys().0;
+        let t = Toy::honest(11, 13);
+        let cs = synthesize(t, &t.statement()).unwrap();
+        let m = cs.to_matrices().unwrap();
+        let matrices = m.get(R1CS_PREDICATE_LABEL).unwrap();
+        let (n_in, n_c) = (cs.num_instance_variables(), cs.num_constraints());
+        let z = [
+            cs.instance_assignment().unwrap(),
+            cs.witness_assignment().unwrap(),
+        ]
+        .concat();
+        let h = LibsnarkReduction::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
+            matrices, n_in, n_c, &z,
+        )
+        .unwrap();
+        let mut rng = rng(9);
+        let (zero, one) = (Fr::zero(), Fr::from(1u64));
+        for (r, s) in [
+            (zero, zero),
+            (zero, one),
+            (one, zero),
+            (Fr::rand(&mut rng), Fr::rand(&mut rng)),
+        ] {
+            let ark = Groth16::<Bn254>::create_proof_with_reduction_and_matrices(
+                pk, r, s, matrices, n_in, n_c, &z,
+            )
+            .unwrap();
+            let ours = assemble(pk, (r, s), &h, &z, n_in, &mut MsmTimes::default());
+            assert_eq!(ours, ark, "r = {r}, s = {s}");
+        }
     }
 
     #[test]

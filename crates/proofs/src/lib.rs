@@ -11,6 +11,7 @@
 //! used only when asked for; [`INSECURE_WARNING`] must be shown wherever
 //! they are used.
 
+pub mod assemble;
 pub mod circuit;
 pub mod circuits;
 pub mod error;

@@ -244,6 +244,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "witness_map_fft": r3(ms(b.profile.witness_map)),
                 "msm": r3(ms(b.profile.proving.saturating_sub(b.profile.witness_map))),
             },
+            "msm_profile": msm_json(&b.profile.msm),
         });
         if let CircuitId::Settle(k) = b.id {
             o["sessions"] = json!(k.get());
@@ -370,6 +371,21 @@ fn print_table(results: &[CircuitBench], batch_ms: Option<f64>, appends: f64, vo
             ms(b.profile.proving.saturating_sub(b.profile.witness_map)),
         );
     }
+    for b in results {
+        let m = &b.profile.msm;
+        let runs = [
+            ("A", m.a_g1),
+            ("B1", m.b_g1),
+            ("B2", m.b_g2),
+            ("H", m.h_g1),
+            ("L", m.l_g1),
+        ];
+        let line: Vec<String> = runs
+            .iter()
+            .map(|(n, r)| format!("{n} {:.1} ms ({}/{} wide)", ms(r.time), r.wide, r.terms))
+            .collect();
+        println!("{:<10} msm: {}", b.id.name(), line.join(", "));
+    }
     if let Some(b) = batch_ms {
         println!(
             "batch verify (64 access proofs): {b:.3} ms/proof = {:.0} proofs/s",
@@ -393,4 +409,17 @@ mod tests {
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(vec![]).is_nan());
     }
+}
+
+/// The five MSMs of a profiled proof: time, terms, non-zero and wide
+/// terms (`veil_proofs::assemble::MsmRun`).
+fn msm_json(m: &veil_proofs::assemble::MsmTimes) -> serde_json::Value {
+    let run = |r: veil_proofs::assemble::MsmRun| json!({"ms": r3(ms(r.time)), "terms": r.terms, "nonzero": r.nonzero, "wide": r.wide});
+    json!({
+        "a_g1": run(m.a_g1),
+        "b_g1": run(m.b_g1),
+        "b_g2": run(m.b_g2),
+        "h_g1": run(m.h_g1),
+        "l_g1": run(m.l_g1),
+    })
 }
