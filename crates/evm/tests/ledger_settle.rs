@@ -610,7 +610,7 @@ fn settle_64_gas_per_session() {
         g.per_session()
     );
     assert_eq!(g.sessions, 64);
-    assert_eq!((g.settle.tx, g.per_session()), (1_800_705, 28_137));
+    assert_eq!((g.settle.tx, g.per_session()), (1_800_683, 28_136));
 }
 
 /// `measure::settle_gas` at K = 8 (what the bench would report at K = 8),
