@@ -24,7 +24,9 @@ use ark_bn254::{Bn254, Fr, G1Projective, G2Projective};
 use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
 use ark_ff::{BigInteger, BigInteger256, PrimeField};
 
-use crate::groth16::ProvingKey;
+/// The proving key (`crate::groth16::ProvingKey`, named here from arkworks
+/// so that this module does not import the one that calls it).
+type ProvingKey = ark_groth16::ProvingKey<Bn254>;
 
 /// Time and size of each of a proof's five MSMs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
