@@ -348,3 +348,83 @@ impl LogIndex {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_evm::sandbox::EvmAddress;
+    use veil_evm::solidity::fr_word;
+    use veil_primitives::eddsa::SigningKey;
+
+    /// The `NodeRegistered` event of `key`'s registration by `operator`,
+    /// carrying `signature`.
+    fn registered(key: &SigningKey, operator: EvmAddress, signature: [Word; 3]) -> LedgerEvent {
+        let n = key.verifying_key();
+        LedgerEvent::NodeRegistered {
+            node_id: n.node_id().to_bytes(),
+            operator,
+            price_per_kib: 3,
+            escrow_sizes: vec![100, 200],
+            stake: 7,
+            tls_key_hash: [0x5a; 32],
+            node_key: [fr_word(&n.point().x()), fr_word(&n.point().y())],
+            node_signature: signature,
+        }
+    }
+
+    /// The node key's signature of the registration `event` describes.
+    fn signed_by(key: &SigningKey, operator: EvmAddress) -> [Word; 3] {
+        let reg = NodeRegistration::signed_for_sender(
+            key,
+            recipient_account(operator),
+            Value(3),
+            vec![Value(100), Value(200)],
+            Value(7),
+            [0x5a; 32],
+        );
+        let b = reg.signature.to_bytes();
+        [0, 1, 2].map(|i| b[32 * i..32 * (i + 1)].try_into().expect("32 bytes"))
+    }
+
+    /// A registration is a node to a reader only if the node key signed
+    /// these terms for this operator (docs/evm.md §8.2).
+    #[test]
+    fn a_registration_is_a_node_only_if_its_key_signed_it() {
+        let key = SigningKey::from_seed([7; 32]).expect("key");
+        let (operator, squatter) = (EvmAddress::repeat_byte(1), EvmAddress::repeat_byte(2));
+        let id = key.verifying_key().node_id().to_bytes();
+        let good = signed_by(&key, operator);
+        let other_key = SigningKey::from_seed([8; 32]).expect("key");
+        let mut s_too_big = good;
+        s_too_big[2] = [0xff; 32];
+        for (what, event, visible) in [
+            ("signed", registered(&key, operator, good), true),
+            (
+                "zero signature",
+                registered(&key, operator, [[0; 32]; 3]),
+                false,
+            ),
+            (
+                "copied to another operator",
+                registered(&key, squatter, good),
+                false,
+            ),
+            (
+                "signed by another key",
+                registered(&key, operator, signed_by(&other_key, operator)),
+                false,
+            ),
+            ("S ≥ l", registered(&key, operator, s_too_big), false),
+        ] {
+            let mut index = LogIndex::new([0; 32]);
+            index.apply(5, event).expect("applies");
+            let node = index.node(&id).expect("reads");
+            assert_eq!(node.is_some(), visible, "{what}");
+            if let Some(n) = node {
+                assert_eq!(n.registered_at, BlockHeight(5));
+                assert_eq!(n.registration.account, recipient_account(operator));
+                n.registration.authenticate_node().expect("authenticated");
+            }
+        }
+    }
+}
