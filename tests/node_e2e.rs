@@ -13,17 +13,12 @@ use std::sync::Arc;
 use rand::rngs::OsRng;
 use tokio_stream::wrappers::ReceiverStream;
 use veil_circuits::access::AccessPublic;
-use veil_circuits::spend::SpendPrivate;
-use veil_ledger::types::{DepositRequest, EscrowState, Value};
+use veil_ledger::types::{EscrowState, Value};
 use veil_ledger::verifier::Groth16Verifier;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
-use veil_node::egress::EgressPolicy;
-use veil_node::{NodeConfig, Transport};
 use veil_primitives::eddsa::SigningKey;
 use veil_primitives::ids::BlockHeight;
-use veil_primitives::keys::SpendingKey;
-use veil_primitives::merkle::Tree;
-use veil_primitives::note::{Address, Rho};
+use veil_primitives::note::Rho;
 use veil_primitives::receipt::Receipt;
 use veil_proofs::{CircuitId, ParamStore, Prover};
 use veil_proto::node::v1 as pb;
@@ -41,56 +36,11 @@ async fn real_proofs_open_relay_and_settle() {
     let verifier = Groth16Verifier::dev(&[8]).unwrap();
     let ledger = EmbeddedLedger::in_memory(Arc::new(verifier), ledger_config).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = NodeConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path().into(),
-        Value(1),
-        vec![Value(1024)],
-    );
-    config.receipt_interval_kib = 64;
-    config.transport = Transport::InsecurePlaintext;
-    config.egress = EgressPolicy::parse("127.0.0.1/32").unwrap();
-    config.max_session_lifetime = 100;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = veil_node::spawn(
-        config,
-        ledger.clone(),
-        ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap(),
-        async {
-            let _ = stopped.await;
-        },
-    )
-    .await
-    .unwrap();
+    let (node, stop) =
+        common::start_real_node(ledger.clone(), dir.path().into(), Value(1024)).await;
 
     // A wallet deposits a note; the client builds the tree and proves access.
-    let account_key = SigningKey::generate(&mut OsRng);
-    let account = account_key.verifying_key().account_id();
-    ledger.faucet(account, Value(10_000)).await.unwrap();
-    let sk = SpendingKey::random(&mut OsRng);
-    let rho = Rho::random(&mut OsRng);
-    let addr = Address::derive(&sk.owner_key(), &rho);
-    let nonce = ledger.account(account).await.unwrap().next_nonce;
-    let dep = ledger
-        .deposit(DepositRequest::signed(
-            &account_key,
-            nonce,
-            Value(5_000),
-            addr,
-        ))
-        .await
-        .unwrap();
-    let mut tree = Tree::new();
-    for cm in ledger.commitments(0, 4096).await.unwrap() {
-        tree.append(cm).unwrap();
-    }
-    let private = SpendPrivate {
-        sk,
-        value: Value(5_000),
-        rho,
-        path: tree.path(dep.leaf_index).unwrap(),
-        rho_change: Rho::random(&mut OsRng),
-    };
+    let (private, _) = common::deposited_note(&ledger, Value(5_000)).await;
     let session_key = SigningKey::generate(&mut OsRng);
     let h_s = session_key.verifying_key().session_key_hash();
     let height = ledger.status().await.unwrap().height;

@@ -15,14 +15,9 @@ use rand::rngs::OsRng;
 use tokio_stream::wrappers::ReceiverStream;
 use veil_circuits::access::AccessPublic;
 use veil_circuits::settle::{SettlePublic, Slot};
-use veil_circuits::spend::SpendPrivate;
 use veil_ledger::types::*;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, LedgerError, RemoteLedger};
-use veil_node::egress::EgressPolicy;
-use veil_node::{NodeConfig, Transport};
 use veil_primitives::eddsa::SigningKey;
-use veil_primitives::keys::SpendingKey;
-use veil_primitives::merkle::Tree;
 use veil_primitives::note::Rho;
 use veil_primitives::receipt::Receipt;
 use veil_proofs::{CircuitId, ParamStore, Prover, SettleSize};
@@ -73,56 +68,10 @@ async fn snapshot(
 async fn only_the_node_settles_its_sessions() {
     let (ledger, _stop_ledger) = ledger_over_grpc().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = NodeConfig::new(
-        "127.0.0.1:0".parse().unwrap(),
-        dir.path().into(),
-        Value(1),
-        vec![E],
-    );
-    config.receipt_interval_kib = 64;
-    config.transport = Transport::InsecurePlaintext;
-    config.egress = EgressPolicy::parse("127.0.0.1/32").unwrap();
-    config.max_session_lifetime = 100;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let node = veil_node::spawn(
-        config,
-        ledger.clone(),
-        ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap(),
-        async {
-            let _ = stopped.await;
-        },
-    )
-    .await
-    .unwrap();
+    let (node, stop) = common::start_real_node(ledger.clone(), dir.path().into(), E).await;
 
-    // The client: deposit from its own account, prove access, open a session.
-    let account_key = SigningKey::generate(&mut OsRng);
-    let account = account_key.verifying_key().account_id();
-    ledger.faucet(account, Value(10_000)).await.unwrap();
-    let sk = SpendingKey::random(&mut OsRng);
-    let rho = Rho::random(&mut OsRng);
-    let addr = Address::derive(&sk.owner_key(), &rho);
-    let nonce = ledger.account(account).await.unwrap().next_nonce;
-    let dep = ledger
-        .deposit(DepositRequest::signed(
-            &account_key,
-            nonce,
-            Value(5_000),
-            addr,
-        ))
-        .await
-        .unwrap();
-    let mut tree = Tree::new();
-    for cm in ledger.commitments(0, 4096).await.unwrap() {
-        tree.append(cm).unwrap();
-    }
-    let private = SpendPrivate {
-        sk,
-        value: Value(5_000),
-        rho,
-        path: tree.path(dep.leaf_index).unwrap(),
-        rho_change: Rho::random(&mut OsRng),
-    };
+    // A wallet deposits a note; the client builds the tree and proves access.
+    let (private, account) = common::deposited_note(&ledger, Value(5_000)).await;
     let session_key = SigningKey::generate(&mut OsRng);
     let refund =
         veil_primitives::refund::refund_spending_key(&private.sk, &Rho::random(&mut OsRng))

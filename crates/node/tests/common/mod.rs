@@ -198,6 +198,64 @@ pub async fn start_node(
     (node, tx)
 }
 
+/// A node with the real proof backend (the development keys) on `ledger`:
+/// plaintext on 127.0.0.1, loopback egress, `escrow` sessions at 1 per
+/// KiB with a receipt every 64 KiB.
+pub async fn start_real_node<L: LedgerApi>(
+    ledger: L,
+    dir: PathBuf,
+    escrow: Value,
+) -> (NodeHandle, oneshot::Sender<()>) {
+    let mut config = NodeConfig::new("127.0.0.1:0".parse().unwrap(), dir, Value(1), vec![escrow]);
+    config.receipt_interval_kib = 64;
+    config.transport = Transport::InsecurePlaintext;
+    config.egress = EgressPolicy::parse("127.0.0.1/32").unwrap();
+    config.max_session_lifetime = 100;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let params = veil_proofs::ParamStore::open_default(veil_proofs::KeySet::Dev).unwrap();
+    let node = veil_node::spawn(config, ledger, params, async {
+        let _ = stopped.await;
+    })
+    .await
+    .unwrap();
+    (node, stop)
+}
+
+/// A note of `value` deposited from a fresh, faucet-funded account (signed
+/// by its account key, §8.3), with its path in the ledger's tree: what a
+/// client spends; and that account.
+pub async fn deposited_note<L: LedgerApi>(
+    ledger: &L,
+    value: Value,
+) -> (veil_circuits::spend::SpendPrivate, AccountId) {
+    use veil_primitives::keys::SpendingKey;
+    use veil_primitives::note::Rho;
+    let account_key = SigningKey::generate(&mut OsRng);
+    let account = account_key.verifying_key().account_id();
+    ledger
+        .faucet(account, Value(2 * value.get()))
+        .await
+        .unwrap();
+    let sk = SpendingKey::random(&mut OsRng);
+    let rho = Rho::random(&mut OsRng);
+    let addr = Address::derive(&sk.owner_key(), &rho);
+    let nonce = ledger.account(account).await.unwrap().next_nonce;
+    let request = veil_ledger::types::DepositRequest::signed(&account_key, nonce, value, addr);
+    let dep = ledger.deposit(request).await.unwrap();
+    let mut tree = veil_primitives::merkle::Tree::new();
+    for cm in ledger.commitments(0, 4096).await.unwrap() {
+        tree.append(cm).unwrap();
+    }
+    let note = veil_circuits::spend::SpendPrivate {
+        sk,
+        value,
+        rho,
+        path: tree.path(dep.leaf_index).unwrap(),
+        rho_change: Rho::random(&mut OsRng),
+    };
+    (note, account)
+}
+
 impl World {
     pub async fn new() -> Self {
         Self::with(|_| {}).await
