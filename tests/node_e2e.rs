@@ -7,11 +7,10 @@
 #[path = "../crates/node/tests/common/mod.rs"]
 mod common;
 
-use common::{echo_server, next_frame as next};
+use common::echo_server;
 use std::sync::Arc;
 
 use rand::rngs::OsRng;
-use tokio_stream::wrappers::ReceiverStream;
 use veil_circuits::access::AccessPublic;
 use veil_ledger::types::{EscrowState, Value};
 use veil_ledger::verifier::Groth16Verifier;
@@ -19,11 +18,10 @@ use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
 use veil_primitives::eddsa::SigningKey;
 use veil_primitives::ids::BlockHeight;
 use veil_primitives::note::Rho;
-use veil_primitives::receipt::Receipt;
 use veil_proofs::{CircuitId, ParamStore, Prover};
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::node_client::NodeClient;
-use veil_proto::node::v1::{client_frame, node_frame};
+use veil_proto::node::v1::node_frame;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_proofs_open_relay_and_settle() {
@@ -108,58 +106,26 @@ async fn real_proofs_open_relay_and_settle() {
 
     // Relay 20 KiB each way with receipts.
     let port = echo_server().await;
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let mut frames = client
-        .relay(ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    let send = |f| pb::ClientFrame { frame: Some(f) };
-    tx.send(send(client_frame::Frame::Open(pb::Open {
-        payment: Some(pb::open::Payment::SessionId(sid.to_bytes().to_vec())),
-        stream_id: 1,
-        host: "127.0.0.1".into(),
-        port: u32::from(port),
-        session_auth: session_key
-            .sign(&veil_primitives::receipt::relay_bind_message(
-                &sid.inner(),
-                &node.node_id.inner(),
-            ))
-            .to_bytes()
-            .to_vec(),
-    })))
-    .await
-    .unwrap();
-    assert!(matches!(
-        next(&mut frames).await,
-        node_frame::Frame::Opened(_)
-    ));
+    let session = common::Session {
+        key: session_key.clone(),
+        statement: token.public.clone(),
+        token: token.to_bytes(),
+    };
+    let mut relay = common::Relay::connect(node.local_addr, node.node_id).await;
+    relay.open(&session, 1, port).await;
+    assert!(matches!(relay.next().await, node_frame::Frame::Opened(_)));
     let payload: Vec<u8> = (0..20 * 1024).map(|i| (i % 253) as u8).collect();
-    tx.send(send(client_frame::Frame::Data(pb::Data {
-        stream_id: 1,
-        bytes: payload.clone(),
-    })))
-    .await
-    .unwrap();
+    relay.data(1, payload.clone()).await;
     let mut got = Vec::new();
     while got.len() < payload.len() {
-        if let node_frame::Frame::Data(d) = next(&mut frames).await {
+        if let node_frame::Frame::Data(d) = relay.next().await {
             got.extend_from_slice(&d.bytes);
         }
     }
     assert_eq!(got, payload);
-    let receipt = Receipt {
-        session_id: sid.inner(),
-        kib: 40,
-    }
-    .sign(&session_key);
-    tx.send(send(client_frame::Frame::Receipt(pb::Receipt {
-        signed_receipt: receipt.to_bytes().to_vec(),
-    })))
-    .await
-    .unwrap();
+    relay.receipt(session.receipt(40)).await;
     assert!(matches!(
-        next(&mut frames).await,
+        relay.next().await,
         node_frame::Frame::ReceiptAck(pb::ReceiptAck { kib: 40, .. })
     ));
 

@@ -9,10 +9,9 @@
 #[path = "../crates/node/tests/common/mod.rs"]
 mod common;
 
-use common::{echo_server, next_frame as next};
+use common::echo_server;
 
 use rand::rngs::OsRng;
-use tokio_stream::wrappers::ReceiverStream;
 use veil_circuits::access::AccessPublic;
 use veil_circuits::settle::{SettlePublic, Slot};
 use veil_ledger::types::*;
@@ -23,7 +22,7 @@ use veil_primitives::receipt::Receipt;
 use veil_proofs::{CircuitId, ParamStore, Prover, SettleSize};
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::node_client::NodeClient;
-use veil_proto::node::v1::{client_frame, node_frame};
+use veil_proto::node::v1::node_frame;
 
 const E: Value = Value(1024);
 
@@ -109,44 +108,17 @@ async fn only_the_node_settles_its_sessions() {
 
     // The client uses the session and pays the node a receipt for 40 KiB.
     let port = echo_server().await;
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let mut frames = client
-        .relay(ReceiverStream::new(rx))
-        .await
-        .unwrap()
-        .into_inner();
-    let send = |f| pb::ClientFrame { frame: Some(f) };
-    tx.send(send(client_frame::Frame::Open(pb::Open {
-        payment: Some(pb::open::Payment::SessionId(sid.to_bytes().to_vec())),
-        stream_id: 1,
-        host: "127.0.0.1".into(),
-        port: u32::from(port),
-        session_auth: session_key
-            .sign(&veil_primitives::receipt::relay_bind_message(
-                &sid.inner(),
-                &node.node_id.inner(),
-            ))
-            .to_bytes()
-            .to_vec(),
-    })))
-    .await
-    .unwrap();
+    let session = common::Session {
+        key: session_key.clone(),
+        statement: token.public.clone(),
+        token: token.to_bytes(),
+    };
+    let mut relay = common::Relay::connect(node.local_addr, node.node_id).await;
+    relay.open(&session, 1, port).await;
+    assert!(matches!(relay.next().await, node_frame::Frame::Opened(_)));
+    relay.receipt(session.receipt(40)).await;
     assert!(matches!(
-        next(&mut frames).await,
-        node_frame::Frame::Opened(_)
-    ));
-    let receipt = Receipt {
-        session_id: sid.inner(),
-        kib: 40,
-    }
-    .sign(&session_key);
-    tx.send(send(client_frame::Frame::Receipt(pb::Receipt {
-        signed_receipt: receipt.to_bytes().to_vec(),
-    })))
-    .await
-    .unwrap();
-    assert!(matches!(
-        next(&mut frames).await,
+        relay.next().await,
         node_frame::Frame::ReceiptAck(pb::ReceiptAck { kib: 40, .. })
     ));
 

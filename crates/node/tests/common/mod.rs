@@ -358,13 +358,18 @@ pub struct Relay {
 
 impl Relay {
     pub async fn start(world: &World) -> Self {
-        let mut c = world.client().await;
+        Self::connect(world.node.local_addr, world.node.node_id).await
+    }
+
+    /// A Relay call to the node `node_id` listening (plaintext) on `addr`.
+    pub async fn connect(addr: std::net::SocketAddr, node_id: veil_ledger::types::NodeId) -> Self {
+        let mut c = NodeClient::connect(format!("http://{addr}")).await.unwrap();
         let (tx, rx) = mpsc::channel(64);
         let resp = c.relay(ReceiverStream::new(rx)).await.unwrap();
         Self {
             tx,
             rx: resp.into_inner(),
-            node_id: world.node.node_id,
+            node_id,
         }
     }
 
