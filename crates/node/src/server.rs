@@ -297,6 +297,7 @@ fn build_inner<L>(
         conns,
         settle_lock: tokio::sync::Mutex::new(()),
         vouchers: files.vouchers,
+        relays: tokio_util::task::TaskTracker::new(),
         config,
     }
 }
@@ -309,10 +310,18 @@ struct Tasks {
 }
 
 impl Tasks {
-    fn abort(&self) {
-        self.accept.abort();
-        self.sweeper.abort();
-        self.poller.abort();
+    /// Aborts the background tasks and waits until they are gone, then
+    /// waits (at most [`SHUTDOWN_GRACE`]) for the relay tasks, whose
+    /// connections are closed by now: every holder of the store is dropped.
+    async fn stop(self, relays: tokio_util::task::TaskTracker) {
+        for t in [self.accept, self.sweeper, self.poller] {
+            t.abort();
+            let _ = t.await;
+        }
+        relays.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, relays.wait()).await.is_err() {
+            warn!("relay tasks still running after the grace period");
+        }
     }
 }
 
@@ -467,6 +476,7 @@ where
     let router = builder
         .layer(tower::layer::layer_fn(OversizeStatus))
         .add_service(svc);
+    let relays = inner.relays.clone();
     Ok(tokio::spawn(async move {
         // Graceful shutdown waits for open connections to finish; a client
         // that keeps an idle HTTP/2 connection would hold it for the whole
@@ -491,7 +501,7 @@ where
                 Ok(())
             }
         };
-        tasks.abort();
+        tasks.stop(relays).await;
         r
     }))
 }

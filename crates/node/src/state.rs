@@ -119,6 +119,10 @@ pub(crate) struct Inner<L> {
     pub settle_lock: tokio::sync::Mutex<()>,
     /// Voucher issuer, nullifiers, purchases, challenges (docs/vouchers.md §9).
     pub vouchers: Arc<VoucherDesk>,
+    /// The relay tasks: a stopped node waits for them (they hold the
+    /// store), so that its database is closed when `NodeHandle::join`
+    /// returns.
+    pub relays: tokio_util::task::TaskTracker,
 }
 
 impl<L: LedgerApi> Inner<L> {

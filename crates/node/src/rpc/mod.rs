@@ -164,7 +164,7 @@ impl<L: LedgerApi> pb::node_server::Node for NodeService<L> {
         let inner = self.inner.clone();
         let peer = request.remote_addr();
         let inbound = request.into_inner();
-        tokio::spawn(async move {
+        self.inner.relays.spawn(async move {
             if let Err(status) = crate::relay::run(inner, inbound, tx.clone()).await
                 && tx.send(Err(status)).await.is_err()
             {
