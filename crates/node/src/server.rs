@@ -319,7 +319,10 @@ impl Tasks {
             let _ = t.await;
         }
         relays.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, relays.wait()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, relays.wait())
+            .await
+            .is_err()
+        {
             warn!("relay tasks still running after the grace period");
         }
     }
