@@ -108,7 +108,7 @@ async fn real_proofs_open_relay_and_settle() {
     let port = echo_server().await;
     let session = common::Session {
         key: session_key.clone(),
-        statement: token.public.clone(),
+        statement: token.public,
         token: token.to_bytes(),
     };
     let mut relay = common::Relay::connect(node.local_addr, node.node_id).await;

@@ -110,7 +110,7 @@ async fn only_the_node_settles_its_sessions() {
     let port = echo_server().await;
     let session = common::Session {
         key: session_key.clone(),
-        statement: token.public.clone(),
+        statement: token.public,
         token: token.to_bytes(),
     };
     let mut relay = common::Relay::connect(node.local_addr, node.node_id).await;

@@ -70,9 +70,9 @@ pub struct MsmRun {
 }
 
 /// `Σ scalars_i·bases_i`, timed and counted.
-fn msm<G: CurveGroup>(bases: &[G::Affine], scalars: &[BigInteger256], out: &mut MsmRun) -> G
+fn msm<G>(bases: &[G::Affine], scalars: &[BigInteger256], out: &mut MsmRun) -> G
 where
-    G: VariableBaseMSM<MulBase = G::Affine>,
+    G: CurveGroup + VariableBaseMSM<MulBase = G::Affine>,
     G::ScalarField: PrimeField<BigInt = BigInteger256>,
 {
     let wide = |s: &BigInteger256| {

@@ -295,7 +295,7 @@ impl EvmLedger {
                 &contract::view::registration_commit(commitment),
             )
             .await?;
-        let committed = contract::decode_u64(&stored).map_or(true, |b| b != 0);
+        let committed = contract::decode_u64(&stored) != Ok(0);
         let allowance = self
             .chain
             .call(self.token, &token::allowance(me, self.ledger))
