@@ -106,14 +106,8 @@ async fn real_proofs_open_relay_and_settle() {
 
     // Relay 20 KiB each way with receipts.
     let port = echo_server().await;
-    let session = common::Session {
-        key: session_key.clone(),
-        statement: token.public,
-        token: token.to_bytes(),
-    };
-    let mut relay = common::Relay::connect(node.local_addr, node.node_id).await;
-    relay.open(&session, 1, port).await;
-    assert!(matches!(relay.next().await, node_frame::Frame::Opened(_)));
+    let session = common::Session::of(&session_key, &token);
+    let mut relay = common::Relay::opened(&node, &session, port).await;
     let payload: Vec<u8> = (0..20 * 1024).map(|i| (i % 253) as u8).collect();
     relay.data(1, payload.clone()).await;
     let mut got = Vec::new();

@@ -108,14 +108,8 @@ async fn only_the_node_settles_its_sessions() {
 
     // The client uses the session and pays the node a receipt for 40 KiB.
     let port = echo_server().await;
-    let session = common::Session {
-        key: session_key.clone(),
-        statement: token.public,
-        token: token.to_bytes(),
-    };
-    let mut relay = common::Relay::connect(node.local_addr, node.node_id).await;
-    relay.open(&session, 1, port).await;
-    assert!(matches!(relay.next().await, node_frame::Frame::Opened(_)));
+    let session = common::Session::of(&session_key, &token);
+    let mut relay = common::Relay::opened(&node, &session, port).await;
     relay.receipt(session.receipt(40)).await;
     assert!(matches!(
         relay.next().await,

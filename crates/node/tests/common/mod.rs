@@ -327,6 +327,15 @@ impl World {
 }
 
 impl Session {
+    /// The session of a real access token, keyed by `key`.
+    pub fn of(key: &SigningKey, token: &veil_proofs::AccessToken) -> Self {
+        Self {
+            key: key.clone(),
+            statement: token.public,
+            token: token.to_bytes(),
+        }
+    }
+
     pub fn id(&self) -> SessionId {
         SessionId::from(self.statement.nullifier)
     }
@@ -359,6 +368,15 @@ pub struct Relay {
 impl Relay {
     pub async fn start(world: &World) -> Self {
         Self::connect(world.node.local_addr, world.node.node_id).await
+    }
+
+    /// A Relay call to `node` with stream 1 opened to 127.0.0.1:`port`
+    /// under `session` (asserts `Opened`).
+    pub async fn opened(node: &NodeHandle, session: &Session, port: u16) -> Self {
+        let mut relay = Self::connect(node.local_addr, node.node_id).await;
+        relay.open(session, 1, port).await;
+        assert!(matches!(relay.next().await, node_frame::Frame::Opened(_)));
+        relay
     }
 
     /// A Relay call to the node `node_id` listening (plaintext) on `addr`.
