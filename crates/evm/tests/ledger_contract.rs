@@ -697,6 +697,36 @@ fn a_registration_needs_the_senders_commitment_from_an_earlier_block() {
     assert_eq!(f.node(&node_key(1)).operator, alice);
 }
 
+/// Anyone may send `commitRegistration`, for any hash: the hash names
+/// the operator, so a commitment sent by bob for alice's hash helps
+/// alice only, and never bob.
+#[test]
+fn a_commitment_is_usable_only_by_the_operator_it_names() {
+    let mut f = fixture();
+    let (alice, bob) = (f.alice, f.bob);
+    f.l.approve(alice, U256::MAX);
+    f.l.approve(bob, U256::MAX);
+    let r = registration(&node_key(1), &[100], 10);
+    let for_alice = ledger::registration_commitment(alice, &r.node_key);
+    let ledger_address = f.l.ledger;
+    f.l.c
+        .ok(bob, ledger_address, &ledger::commit_registration(for_alice));
+    let n = f.l.c.sandbox.block_number();
+    f.l.c.sandbox.set_block_number(n + 1);
+    f.refused(
+        bob,
+        &ledger::register_node(&r),
+        LedgerRevert::RegistrationUnauthenticated(
+            "no registration commitment by the sender".into(),
+        ),
+    );
+    assert_eq!(
+        f.l.tx(alice, &ledger::register_node(&r)).status,
+        Status::Success
+    );
+    assert_eq!(f.node(&node_key(1)).operator, alice);
+}
+
 /// The front-running a commitment prevents: bob copies `N` from alice's
 /// pending registration and commits to it in the same block; alice's
 /// registration is mined first and bob's is refused (docs/evm.md §4.2).
