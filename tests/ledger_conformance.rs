@@ -72,6 +72,9 @@
 //! listed in [`KNOWN_BUGS`]: they print a loud `KNOWN BUG` line instead of
 //! failing, and a loud `FIXED?` line once they pass.
 
+#[path = "support/grpc_ledger.rs"]
+mod grpc_ledger;
+
 use std::fmt::Debug;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -237,23 +240,9 @@ impl Backend for Grpc {
     }
 }
 
-/// The embedded ledger served over gRPC on loopback (as
-/// `settle_authorisation.rs` does).
+/// The embedded ledger served over gRPC on loopback.
 async fn grpc() -> Grpc {
-    let ledger = embedded();
-    let (listener, addr) = veil_ledger::service::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("bind");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = veil_ledger::service::serve(ledger, listener, async {
-            let _ = stopped.await;
-        })
-        .await;
-    });
-    let remote = RemoteLedger::connect(&format!("http://{addr}"))
-        .await
-        .expect("connect");
+    let (remote, stop) = grpc_ledger::serve_over_grpc(embedded()).await;
     Grpc {
         remote,
         _stop: stop,

@@ -8,6 +8,8 @@
 
 #[path = "../crates/node/tests/common/mod.rs"]
 mod common;
+#[path = "support/grpc_ledger.rs"]
+mod grpc_ledger;
 
 use common::echo_server;
 
@@ -30,20 +32,7 @@ const E: Value = Value(1024);
 async fn ledger_over_grpc() -> (RemoteLedger, tokio::sync::oneshot::Sender<()>) {
     let ledger =
         EmbeddedLedger::in_memory_with_dev_params(LedgerConfig::with_dev_faucet()).unwrap();
-    let (listener, addr) = veil_ledger::service::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = veil_ledger::service::serve(ledger, listener, async {
-            let _ = stopped.await;
-        })
-        .await;
-    });
-    let remote = RemoteLedger::connect(&format!("http://{addr}"))
-        .await
-        .unwrap();
-    (remote, stop)
+    grpc_ledger::serve_over_grpc(ledger).await
 }
 
 /// What every refusal must leave unchanged.
