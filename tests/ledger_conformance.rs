@@ -409,33 +409,52 @@ impl Watch {
     }
 }
 
-/// Checks that `r` is the refusal `want` and that nothing watched changed
-/// since `before`; leaves the state now in `before`.
-#[allow(clippy::too_many_arguments)]
-async fn refused<T: Debug, L: LedgerApi>(
-    backend: &str,
-    id: &str,
-    l: &L,
-    watch: &Watch,
-    before: &mut Snap,
-    r: Result<T, LedgerError>,
-    want: &str,
-    is: impl Fn(&LedgerError) -> bool,
-) {
-    let got = format!("{r:?}");
-    verdict(backend, id, matches!(&r, Err(e) if is(e)), || {
-        format!("expected Err({want}), got {got}")
-    });
-    let after = watch.snap(l).await;
-    verdict(
-        backend,
-        &format!("{id}/unchanged"),
-        &after == before,
-        || format!("a refused call changed state:\n before {before:?}\n after  {after:?}"),
-    );
-    // The next refusal is compared with what this one left (a known bug
-    // must not hide the next check).
-    *before = after;
+/// Checks refusals on one backend: its name, handle and watched state, and
+/// the snapshot the last check left.
+struct Refusals<'a, L> {
+    backend: &'a str,
+    l: &'a L,
+    watch: &'a Watch,
+    before: Snap,
+}
+
+impl<'a, L: LedgerApi> Refusals<'a, L> {
+    /// Starts from the state now.
+    async fn start(backend: &'a str, l: &'a L, watch: &'a Watch) -> Self {
+        let before = watch.snap(l).await;
+        Refusals {
+            backend,
+            l,
+            watch,
+            before,
+        }
+    }
+
+    /// `r` was refused as `want` (`is`), and the watched state did not
+    /// change since the last check; the state now becomes the reference.
+    async fn check<T: Debug>(
+        &mut self,
+        id: &str,
+        r: Result<T, LedgerError>,
+        want: &str,
+        is: impl Fn(&LedgerError) -> bool,
+    ) {
+        let got = format!("{r:?}");
+        verdict(self.backend, id, matches!(&r, Err(e) if is(e)), || {
+            format!("expected Err({want}), got {got}")
+        });
+        let after = self.watch.snap(self.l).await;
+        let before = &self.before;
+        verdict(
+            self.backend,
+            &format!("{id}/unchanged"),
+            &after == before,
+            || format!("a refused call changed state:\n before {before:?}\n after  {after:?}"),
+        );
+        // The next refusal is compared with what this one left (a known bug
+        // must not hide the next check).
+        self.before = after;
+    }
 }
 
 /// Reads every commitment (on chain this appends the waiting leaves:
@@ -571,17 +590,13 @@ async fn suite<B: Backend>(b: &B) {
         || format!("{dep_a:?} then {dep_b:?}"),
     );
     // Refused: another party's account; more than the balance.
-    let mut before = watch.snap(&l).await;
+    let mut rf = Refusals::start(name, &l, &watch).await;
     let (_, _, v, addr) = note(100);
     let r = l
         .deposit(user.deposit_request(operator.account, v, addr).await)
         .await;
-    refused(
-        name,
+    rf.check(
         "deposit/foreign-account",
-        &l,
-        &watch,
-        &mut before,
         r,
         "AccountUnauthenticated",
         |e| matches!(e, LedgerError::AccountUnauthenticated(_)),
@@ -594,30 +609,16 @@ async fn suite<B: Backend>(b: &B) {
                 .await,
         )
         .await;
-    refused(
-        name,
-        "deposit/overdraft",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "InsufficientBalance",
-        |e| matches!(e, LedgerError::InsufficientBalance),
-    )
+    rf.check("deposit/overdraft", r, "InsufficientBalance", |e| {
+        matches!(e, LedgerError::InsufficientBalance)
+    })
     .await;
     let r = l
         .deposit(user.deposit_request(user.account, Value(0), addr).await)
         .await;
-    refused(
-        name,
-        "deposit/zero",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "InvalidArgument",
-        |e| matches!(e, LedgerError::InvalidArgument(_)),
-    )
+    rf.check("deposit/zero", r, "InvalidArgument", |e| {
+        matches!(e, LedgerError::InvalidArgument(_))
+    })
     .await;
     // The same note deposited from another account (the operator's).
     let r = operator
@@ -628,12 +629,8 @@ async fn suite<B: Backend>(b: &B) {
                 .await,
         )
         .await;
-    refused(
-        name,
+    rf.check(
         "deposit/same-note-other-account",
-        &l,
-        &watch,
-        &mut before,
         r,
         "DuplicateDeposit",
         |e| matches!(e, LedgerError::DuplicateDeposit),
@@ -704,35 +701,21 @@ async fn suite<B: Backend>(b: &B) {
         got.as_ref() == Ok(&Some(record.clone())),
         || format!("{got:?}"),
     );
-    let mut before = watch.snap(&l).await;
+    let mut rf = Refusals::start(name, &l, &watch).await;
     let other_terms = operator.registration(&node_key, Value(2), STAKE).await;
     let r = operator.ledger.register_node(other_terms).await;
-    refused(
-        name,
-        "register/other-terms",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "NodeExists",
-        |e| matches!(e, LedgerError::NodeExists),
-    )
+    rf.check("register/other-terms", r, "NodeExists", |e| {
+        matches!(e, LedgerError::NodeExists)
+    })
     .await;
     let big = SigningKey::generate(&mut OsRng);
     let r = operator
         .ledger
         .register_node(operator.registration(&big, PRICE, Value(1_000_000)).await)
         .await;
-    refused(
-        name,
-        "register/overdraft",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "InsufficientBalance",
-        |e| matches!(e, LedgerError::InsufficientBalance),
-    )
+    rf.check("register/overdraft", r, "InsufficientBalance", |e| {
+        matches!(e, LedgerError::InsufficientBalance)
+    })
     .await;
     let got = l.get_node(big.verifying_key().node_id()).await;
     verdict(name, "register/get_node-unknown", got == Ok(None), || {
@@ -788,12 +771,12 @@ async fn suite<B: Backend>(b: &B) {
     watch.escrows.push(sid);
     watch.nullifiers.push(st.nullifier);
     watch.nullifiers.push(w_st.nullifier);
-    let mut before = watch.snap(&l).await;
+    let mut rf = Refusals::start(name, &l, &watch).await;
     verdict(
         name,
         "open/unspent-before",
-        before.spent == vec![false, false],
-        || format!("{:?}", before.spent),
+        rf.before.spent == vec![false, false],
+        || format!("{:?}", rf.before.spent),
     );
     // Refused before any pairing (both check the statement first).
     let unseen = AccessPublic {
@@ -801,16 +784,9 @@ async fn suite<B: Backend>(b: &B) {
         ..st
     };
     let r = l.open_escrow(unseen, proof.clone()).await;
-    refused(
-        name,
-        "open/unknown-root",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "UnknownRoot",
-        |e| matches!(e, LedgerError::UnknownRoot(_)),
-    )
+    rf.check("open/unknown-root", r, "UnknownRoot", |e| {
+        matches!(e, LedgerError::UnknownRoot(_))
+    })
     .await;
     let r = l
         .open_escrow(
@@ -821,12 +797,8 @@ async fn suite<B: Backend>(b: &B) {
             proof.clone(),
         )
         .await;
-    refused(
-        name,
+    rf.check(
         "open/size-not-accepted",
-        &l,
-        &watch,
-        &mut before,
         r,
         "EscrowSizeNotAccepted(2048)",
         |e| *e == LedgerError::EscrowSizeNotAccepted(Value(2048)),
@@ -841,16 +813,9 @@ async fn suite<B: Backend>(b: &B) {
             proof.clone(),
         )
         .await;
-    refused(
-        name,
-        "open/unknown-node",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "UnknownNode",
-        |e| matches!(e, LedgerError::UnknownNode),
-    )
+    rf.check("open/unknown-node", r, "UnknownNode", |e| {
+        matches!(e, LedgerError::UnknownNode)
+    })
     .await;
     let too_late = BlockHeight(height.0 + MAX_EXPIRY_DELTA + 1_000);
     let r = l
@@ -862,32 +827,16 @@ async fn suite<B: Backend>(b: &B) {
             proof.clone(),
         )
         .await;
-    refused(
-        name,
-        "open/expiry-out-of-range",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "ExpiryOutOfRange",
-        |e| {
-            matches!(e, LedgerError::ExpiryOutOfRange { expiry, max_delta, .. }
+    rf.check("open/expiry-out-of-range", r, "ExpiryOutOfRange", |e| {
+        matches!(e, LedgerError::ExpiryOutOfRange { expiry, max_delta, .. }
             if *expiry == too_late && *max_delta == MAX_EXPIRY_DELTA)
-        },
-    )
+    })
     .await;
     // A valid statement with another statement's (well-formed) proof.
     let r = l.open_escrow(st, w_proof.clone()).await;
-    refused(
-        name,
-        "open/tampered-proof",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "InvalidProof",
-        |e| matches!(e, LedgerError::InvalidProof),
-    )
+    rf.check("open/tampered-proof", r, "InvalidProof", |e| {
+        matches!(e, LedgerError::InvalidProof)
+    })
     .await;
     // The valid proof with a tampered statement (another session key).
     let tampered = AccessPublic {
@@ -897,16 +846,9 @@ async fn suite<B: Backend>(b: &B) {
         ..st
     };
     let r = l.open_escrow(tampered, proof.clone()).await;
-    refused(
-        name,
-        "open/tampered-statement",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "InvalidProof",
-        |e| matches!(e, LedgerError::InvalidProof),
-    )
+    rf.check("open/tampered-statement", r, "InvalidProof", |e| {
+        matches!(e, LedgerError::InvalidProof)
+    })
     .await;
     // Opened.
     let pool0 = l.status().await.expect("status").pool;
@@ -943,31 +885,20 @@ async fn suite<B: Backend>(b: &B) {
     verdict(name, "open/retry", again.as_ref() == Ok(&escrow), || {
         format!("{again:?}")
     });
-    let mut before = watch.snap(&l).await;
+    let mut rf = Refusals::start(name, &l, &watch).await;
     // Another token of the same note (same terms, another change note) is
     // a second spend, not a retry.
     let r = l.open_escrow(st_other_change, proof_other_change).await;
-    refused(
-        name,
-        "open/second-token-same-note",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "NullifierSpent",
-        |e| matches!(e, LedgerError::NullifierSpent),
-    )
+    rf.check("open/second-token-same-note", r, "NullifierSpent", |e| {
+        matches!(e, LedgerError::NullifierSpent)
+    })
     .await;
 
     // ---- 5. reclaim before the window
     let r = l.reclaim(sid).await;
     let deadline = BlockHeight(expiry.0 + CHALLENGE_WINDOW + 1);
-    refused(
-        name,
+    rf.check(
         "reclaim/too-early",
-        &l,
-        &watch,
-        &mut before,
         r,
         "NotYetReclaimable(expiry + window + 1)",
         |e| *e == LedgerError::NotYetReclaimable(deadline),
@@ -976,16 +907,9 @@ async fn suite<B: Backend>(b: &B) {
 
     let unknown = SessionId::from(Nullifier::from_fr(veil_primitives::Fr::from(0xdead_u64)));
     let r = l.reclaim(unknown).await;
-    refused(
-        name,
-        "reclaim/unknown",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "UnknownEscrow",
-        |e| matches!(e, LedgerError::UnknownEscrow),
-    )
+    rf.check("reclaim/unknown", r, "UnknownEscrow", |e| {
+        matches!(e, LedgerError::UnknownEscrow)
+    })
     .await;
     let got = l.get_escrow(unknown).await;
     verdict(name, "get_escrow/unknown", got == Ok(None), || {
@@ -1037,16 +961,9 @@ async fn suite<B: Backend>(b: &B) {
             SettleRequest::signed(&outsider.key, &statement, settle_proof.clone()).expect("sign"),
         )
         .await;
-    refused(
-        name,
-        "settle/not-the-node",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "SettleUnauthorized",
-        |e| matches!(e, LedgerError::SettleUnauthorized(_)),
-    )
+    rf.check("settle/not-the-node", r, "SettleUnauthorized", |e| {
+        matches!(e, LedgerError::SettleUnauthorized(_))
+    })
     .await;
     // The node, through its operator.
     let request = SettleRequest::signed(&node_key, &statement, settle_proof).expect("sign");
@@ -1086,50 +1003,29 @@ async fn suite<B: Backend>(b: &B) {
     verdict(name, "settle/retry", again == Ok(settled), || {
         format!("{again:?}")
     });
-    let mut before = watch.snap(&l).await;
+    let mut rf = Refusals::start(name, &l, &watch).await;
     let r = l.reclaim(sid).await;
-    refused(
-        name,
-        "reclaim/settled",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "EscrowNotOpen",
-        |e| matches!(e, LedgerError::EscrowNotOpen),
-    )
+    rf.check("reclaim/settled", r, "EscrowNotOpen", |e| {
+        matches!(e, LedgerError::EscrowNotOpen)
+    })
     .await;
 
     // ---- 6. withdraw
-    let mut before = watch.snap(&l).await;
+    let mut rf = Refusals::start(name, &l, &watch).await;
     let unseen = WithdrawPublic {
         root: MerkleRoot::from_fr(veil_primitives::Fr::from(0x5eed_u64)),
         ..w_st
     };
     let r = l.withdraw(unseen, w_proof.clone()).await;
-    refused(
-        name,
-        "withdraw/unknown-root",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "UnknownRoot",
-        |e| matches!(e, LedgerError::UnknownRoot(_)),
-    )
+    rf.check("withdraw/unknown-root", r, "UnknownRoot", |e| {
+        matches!(e, LedgerError::UnknownRoot(_))
+    })
     .await;
     // A valid statement with another statement's (well-formed) proof.
     let r = l.withdraw(w_st, w_proof_other_amount.clone()).await;
-    refused(
-        name,
-        "withdraw/tampered-proof",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "InvalidProof",
-        |e| matches!(e, LedgerError::InvalidProof),
-    )
+    rf.check("withdraw/tampered-proof", r, "InvalidProof", |e| {
+        matches!(e, LedgerError::InvalidProof)
+    })
     .await;
     let out_before = l.balance(outsider.account).await.expect("balance");
     let pool0 = l.status().await.expect("status").pool;
@@ -1153,26 +1049,15 @@ async fn suite<B: Backend>(b: &B) {
     verdict(name, "withdraw/retry", again == Ok(w), || {
         format!("{again:?}")
     });
-    let mut before = watch.snap(&l).await;
+    let mut rf = Refusals::start(name, &l, &watch).await;
     let r = l.withdraw(w_other_amount, w_proof_other_amount).await;
-    refused(
-        name,
-        "withdraw/second-other-amount",
-        &l,
-        &watch,
-        &mut before,
-        r,
-        "NullifierSpent",
-        |e| matches!(e, LedgerError::NullifierSpent),
-    )
+    rf.check("withdraw/second-other-amount", r, "NullifierSpent", |e| {
+        matches!(e, LedgerError::NullifierSpent)
+    })
     .await;
     let r = l.withdraw(w_other_recipient, w_proof_other_recipient).await;
-    refused(
-        name,
+    rf.check(
         "withdraw/second-other-recipient",
-        &l,
-        &watch,
-        &mut before,
         r,
         "NullifierSpent",
         |e| matches!(e, LedgerError::NullifierSpent),
