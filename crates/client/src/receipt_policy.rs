@@ -3,7 +3,11 @@
 //! node's metering state machine (`crates/node/src/metering.rs`): it does no
 //! I/O, reads no clock and holds no key. The relay reports payload bytes and
 //! the node's signals; the policy answers with the receipt that is due, if
-//! any; the relay signs it and sends it.
+//! any (it is *issued*); the relay's signer signs it off the data path and
+//! sends it. Receipts are cumulative, so when several are issued while one
+//! is being signed, the signer signs only the highest: the policy's record
+//! is of receipts issued, the relay's (`Relay::signed_kibs`) of receipts
+//! signed.
 //!
 //! Rules (the node serves at most one interval `I` beyond the highest
 //! receipt, never beyond the credit `⌊E / price⌋`):
@@ -13,17 +17,17 @@
 //! - one is due once it is at least `I / 8` KiB above the last one (so
 //!   parallel streams do not stall on a receipt in flight), when it reaches
 //!   the credit, or at once when the node reports `CreditLow`;
-//! - receipts are strictly increasing; once the whole credit is signed
+//! - receipts are strictly increasing; once the whole credit is issued
 //!   nothing more is due;
 //! - a node that failed a challenge, or a relay the client closed, is paid
 //!   nothing more.
 //!
 //! ```text
-//! Paying ──signed the credit──▶ FullySigned
+//! Paying ──issued the credit──▶ FullyIssued
 //!    │                               │
 //!    └──── distrust / close ─────────┴──▶ Stopped
 //! ```
-//! Every KiB value signed is kept, in order: refund candidates (§6).
+//! Every KiB value issued is kept, in order.
 
 use veil_primitives::ids::SessionId;
 use veil_primitives::receipt::KIB;
@@ -63,16 +67,16 @@ pub struct Paying {
     pub terms: PaymentTerms,
     /// Payload bytes, both directions.
     pub bytes: u64,
-    /// Every KiB value signed, strictly increasing.
-    pub signed: Vec<u64>,
+    /// Every KiB value issued, strictly increasing.
+    pub issued: Vec<u64>,
 }
 
-/// The whole credit is signed: nothing more can be due.
+/// The whole credit is issued: nothing more can be due.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FullySigned {
+pub struct FullyIssued {
     pub terms: PaymentTerms,
     pub bytes: u64,
-    pub signed: Vec<u64>,
+    pub issued: Vec<u64>,
 }
 
 /// Why the client pays no more.
@@ -89,7 +93,7 @@ pub enum StopReason {
 pub struct Stopped {
     pub terms: PaymentTerms,
     pub bytes: u64,
-    pub signed: Vec<u64>,
+    pub issued: Vec<u64>,
     pub reason: StopReason,
 }
 
@@ -97,17 +101,17 @@ pub struct Stopped {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReceiptPolicy {
     Paying(Paying),
-    FullySigned(FullySigned),
+    FullyIssued(FullyIssued),
     Stopped(Stopped),
 }
 
 impl ReceiptPolicy {
-    /// A session that has moved no byte and signed nothing.
+    /// A session that has moved no byte and issued nothing.
     pub fn new(terms: PaymentTerms) -> Self {
         ReceiptPolicy::Paying(Paying {
             terms,
             bytes: 0,
-            signed: Vec::new(),
+            issued: Vec::new(),
         })
     }
 
@@ -115,7 +119,7 @@ impl ReceiptPolicy {
     pub fn terms(&self) -> &PaymentTerms {
         match self {
             ReceiptPolicy::Paying(s) => &s.terms,
-            ReceiptPolicy::FullySigned(s) => &s.terms,
+            ReceiptPolicy::FullyIssued(s) => &s.terms,
             ReceiptPolicy::Stopped(s) => &s.terms,
         }
     }
@@ -124,23 +128,23 @@ impl ReceiptPolicy {
     pub fn bytes(&self) -> u64 {
         match self {
             ReceiptPolicy::Paying(s) => s.bytes,
-            ReceiptPolicy::FullySigned(s) => s.bytes,
+            ReceiptPolicy::FullyIssued(s) => s.bytes,
             ReceiptPolicy::Stopped(s) => s.bytes,
         }
     }
 
-    /// Every KiB value signed, in order.
-    pub fn signed(&self) -> &[u64] {
+    /// Every KiB value issued, in order.
+    pub fn issued(&self) -> &[u64] {
         match self {
-            ReceiptPolicy::Paying(s) => &s.signed,
-            ReceiptPolicy::FullySigned(s) => &s.signed,
-            ReceiptPolicy::Stopped(s) => &s.signed,
+            ReceiptPolicy::Paying(s) => &s.issued,
+            ReceiptPolicy::FullyIssued(s) => &s.issued,
+            ReceiptPolicy::Stopped(s) => &s.issued,
         }
     }
 
-    /// The highest KiB signed (0: none).
+    /// The highest KiB issued (0: none).
     pub fn highest_kib(&self) -> u64 {
-        self.signed().last().copied().unwrap_or(0)
+        self.issued().last().copied().unwrap_or(0)
     }
 
     /// KiB of credit not yet used, by the client's own count.
@@ -154,7 +158,7 @@ impl ReceiptPolicy {
     pub fn on_bytes(&mut self, n: u64) -> Option<ReceiptDue> {
         match self {
             ReceiptPolicy::Paying(s) => s.bytes = s.bytes.saturating_add(n),
-            ReceiptPolicy::FullySigned(s) => s.bytes = s.bytes.saturating_add(n),
+            ReceiptPolicy::FullyIssued(s) => s.bytes = s.bytes.saturating_add(n),
             ReceiptPolicy::Stopped(s) => s.bytes = s.bytes.saturating_add(n),
         }
         self.due(false)
@@ -166,17 +170,17 @@ impl ReceiptPolicy {
         self.due(true)
     }
 
-    /// Pays nothing more (`reason`); what was signed is kept.
+    /// Pays nothing more (`reason`); what was issued is kept.
     pub fn stop(&mut self, reason: StopReason) {
-        let (terms, bytes, signed) = match self {
+        let (terms, bytes, issued) = match self {
             ReceiptPolicy::Stopped(_) => return,
-            ReceiptPolicy::Paying(s) => (s.terms, s.bytes, std::mem::take(&mut s.signed)),
-            ReceiptPolicy::FullySigned(s) => (s.terms, s.bytes, std::mem::take(&mut s.signed)),
+            ReceiptPolicy::Paying(s) => (s.terms, s.bytes, std::mem::take(&mut s.issued)),
+            ReceiptPolicy::FullyIssued(s) => (s.terms, s.bytes, std::mem::take(&mut s.issued)),
         };
         *self = ReceiptPolicy::Stopped(Stopped {
             terms,
             bytes,
-            signed,
+            issued,
             reason,
         });
     }
@@ -188,21 +192,21 @@ impl ReceiptPolicy {
         };
         let credit = s.terms.credit_kib;
         let kib = s.bytes.div_ceil(KIB).min(credit);
-        let last = s.signed.last().copied().unwrap_or(0);
+        let last = s.issued.last().copied().unwrap_or(0);
         let step_reached = kib >= last.saturating_add(s.terms.step_kib());
         if kib == 0 || kib <= last || !(force || step_reached || kib == credit) {
             return None;
         }
-        s.signed.push(kib);
+        s.issued.push(kib);
         let due = ReceiptDue {
             session_id: s.terms.session_id,
             kib,
         };
         if kib == credit {
-            *self = ReceiptPolicy::FullySigned(FullySigned {
+            *self = ReceiptPolicy::FullyIssued(FullyIssued {
                 terms: s.terms,
                 bytes: s.bytes,
-                signed: std::mem::take(&mut s.signed),
+                issued: std::mem::take(&mut s.issued),
             });
         }
         Some(due)
@@ -236,7 +240,7 @@ mod tests {
         assert_eq!(kib_of(p.on_bytes(7 * KIB)), Some(8));
         assert_eq!(p.on_bytes(7 * KIB), None);
         assert_eq!(kib_of(p.on_bytes(KIB)), Some(16));
-        assert_eq!(p.signed(), &[8, 16]);
+        assert_eq!(p.issued(), &[8, 16]);
         assert_eq!(p.remaining_kib(), 1000 - 16);
     }
 
@@ -254,11 +258,11 @@ mod tests {
         let mut p = ReceiptPolicy::new(terms(10, 64));
         // Below a step, but the credit is reached: due.
         assert_eq!(kib_of(p.on_bytes(50 * KIB)), Some(10));
-        assert!(matches!(p, ReceiptPolicy::FullySigned(_)));
+        assert!(matches!(p, ReceiptPolicy::FullyIssued(_)));
         assert_eq!(p.on_bytes(KIB), None);
         assert_eq!(p.on_credit_low(), None);
         assert_eq!(p.remaining_kib(), 0);
-        assert_eq!(p.signed(), &[10]);
+        assert_eq!(p.issued(), &[10]);
     }
 
     #[test]
@@ -269,7 +273,7 @@ mod tests {
             p.stop(reason);
             assert_eq!(p.on_bytes(100 * KIB), None);
             assert_eq!(p.on_credit_low(), None);
-            assert_eq!(p.signed(), &[1], "what was signed is kept");
+            assert_eq!(p.issued(), &[1], "what was issued is kept");
             assert_eq!(p.bytes(), 101 * KIB, "bytes are still counted");
         }
     }
@@ -334,7 +338,7 @@ mod tests {
                     }
                 }
             }
-            prop_assert!(p.signed().windows(2).all(|w| w[0] < w[1]));
+            prop_assert!(p.issued().windows(2).all(|w| w[0] < w[1]));
         }
     }
 }

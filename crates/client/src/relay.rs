@@ -6,7 +6,11 @@
 //! - a **session** relay ([`Relay::start`]) binds each `Open` to its session
 //!   and pays with cumulative receipts, as its sans-IO
 //!   [`ReceiptPolicy`] decides from the bytes counted and the node's
-//!   `CreditLow`; it also sends proof-of-bandwidth challenges. A node that
+//!   `CreditLow`. The data path only asks the policy; the relay's signer
+//!   task signs on the blocking pool while bytes keep flowing, and when
+//!   several receipts fall due during one signature it signs only the
+//!   highest (receipts are cumulative, §6). It also sends proof-of-bandwidth
+//!   challenges. A node that
 //!   fails one (bad signature, wrong nonce, or no answer within
 //!   [`CHALLENGE_TIMEOUT`]) is not paid again and the relay is not used;
 //! - a **voucher** relay (`crate::vouchers::spend`) carries streams paid by a
@@ -17,14 +21,15 @@
 //! node's `Closed` frees the stream. Every signed KiB value is kept for the
 //! wallet (`signed_kibs`, `signed_watch`): refund candidates (§6).
 //!
-//! Ownership, so that nothing needs a lock: the read task owns the stream
-//! table and the challenges in flight (handles register with it over a
-//! control channel, drained before each inbound frame); the receipt policy
-//! owns the payment state, behind an async mutex of the session payer.
+//! Ownership: the read task owns the stream table and the challenges in
+//! flight (handles register with it over a control channel, drained before
+//! each inbound frame); the receipt policy owns the payment state, behind a
+//! mutex of the session payer that is never held across an await; the
+//! signer task owns the session key's use.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use ark_ff::UniformRand;
@@ -36,7 +41,7 @@ use veil_primitives::Fr;
 use veil_primitives::eddsa::{Signature, SigningKey, VerifyingKey};
 use veil_primitives::field::{fr_from_slice, fr_to_bytes};
 use veil_primitives::ids::SessionId;
-use veil_primitives::receipt::{Receipt, challenge_message, relay_bind_message};
+use veil_primitives::receipt::{Receipt, SignedReceipt, challenge_message, relay_bind_message};
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::node_client::NodeClient;
 use veil_proto::node::v1::{client_frame, node_frame};
@@ -61,7 +66,13 @@ pub struct RelayStats {
     pub bytes_received: AtomicU64,
     pub receipts_sent: AtomicU64,
     pub receipts_acked: AtomicU64,
+    /// The highest KiB value the receipt policy issued (signed or about to be).
+    pub highest_issued_kib: AtomicU64,
+    /// The highest KiB value signed and sent.
     pub highest_receipt_kib: AtomicU64,
+    /// The highest KiB value the node acknowledged (stored, §9.3). The node
+    /// may skip acknowledging a receipt a higher one supersedes.
+    pub highest_acked_kib: AtomicU64,
     pub challenges_ok: AtomicU64,
     pub challenges_failed: AtomicU64,
     /// Sum and count of challenge round trips, microseconds.
@@ -116,34 +127,64 @@ enum Control {
 /// The session paying a relay by receipts.
 struct SessionPayer {
     session_id: SessionId,
-    session_key: SigningKey,
+    session_key: Arc<SigningKey>,
     /// `sig_S(H(RELAY_BIND, session_id, node_id))`, sent with each Open (§9.4).
     session_auth: Vec<u8>,
     credit_kib: u64,
-    policy: tokio::sync::Mutex<ReceiptPolicy>,
-    /// Every KiB value signed, in order (refund candidates): the policy's
-    /// record, published for readers that must not wait for its lock.
+    policy: Mutex<ReceiptPolicy>,
+    /// The KiB value of the latest receipt issued by the policy (0: none),
+    /// for the signer task ([`sign_receipts`]).
+    issued: watch::Sender<u64>,
+    /// Every KiB value signed, in order (refund candidates), published for
+    /// readers that must not wait.
     signed: watch::Sender<Vec<u64>>,
     /// The highest KiB value signed so far (0: none), for checkpoints.
     highest: watch::Sender<u64>,
 }
 
 impl SessionPayer {
-    /// Signs the receipt the policy found due and records it (before it is
-    /// sent: a receipt the node may hold is always a refund candidate).
-    fn sign(&self, due: ReceiptDue, stats: &RelayStats) -> pb::ClientFrame {
-        let signed = Receipt {
-            session_id: due.session_id.inner(),
-            kib: due.kib,
+    /// Runs `f` on the receipt policy and hands the receipt it issues, if
+    /// any, to the signer. Never waits.
+    fn decide(
+        &self,
+        closed: bool,
+        stats: &RelayStats,
+        f: impl FnOnce(&mut ReceiptPolicy) -> Option<ReceiptDue>,
+    ) {
+        let due = {
+            let mut policy = self.policy.lock().unwrap_or_else(PoisonError::into_inner);
+            if closed {
+                policy.stop(StopReason::Closed);
+            }
+            f(&mut policy)
+        };
+        if let Some(due) = due {
+            stats
+                .highest_issued_kib
+                .fetch_max(due.kib, Ordering::AcqRel);
+            self.issued.send_replace(due.kib);
         }
-        .sign(&self.session_key);
-        self.signed.send_modify(|v| v.push(due.kib));
-        self.highest.send_replace(due.kib);
-        stats.highest_receipt_kib.store(due.kib, Ordering::Release);
+    }
+
+    /// Records a signed receipt before it is sent (a receipt the node may
+    /// hold is always a refund candidate) and frames it — unless paying
+    /// stopped while it was being signed (the relay closed, the node was
+    /// distrusted): then it is dropped unsent. Under the policy's lock, so
+    /// that after [`Relay::close`] returns, [`Relay::signed_kibs`] lists
+    /// every receipt that may still reach the node.
+    fn record(&self, signed: &SignedReceipt, stats: &RelayStats) -> Option<pb::ClientFrame> {
+        let policy = self.policy.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(*policy, ReceiptPolicy::Stopped(_)) {
+            return None;
+        }
+        let kib = signed.receipt.kib;
+        self.signed.send_modify(|v| v.push(kib));
+        self.highest.send_replace(kib);
+        stats.highest_receipt_kib.store(kib, Ordering::Release);
         stats.receipts_sent.fetch_add(1, Ordering::Relaxed);
-        frame(client_frame::Frame::Receipt(pb::Receipt {
+        Some(frame(client_frame::Frame::Receipt(pb::Receipt {
             signed_receipt: signed.to_bytes().to_vec(),
-        }))
+        })))
     }
 }
 
@@ -158,6 +199,13 @@ struct Shared {
     distrusted: AtomicBool,
     closed: AtomicBool,
     stats: Arc<RelayStats>,
+}
+
+impl Shared {
+    /// Whether receipts may still be signed: the node is trusted and the relay open.
+    fn payable(&self) -> bool {
+        !self.distrusted.load(Ordering::Acquire) && !self.closed.load(Ordering::Acquire)
+    }
 }
 
 /// A running relay. Cheap to clone; the gRPC call ends when every clone
@@ -189,10 +237,11 @@ impl Relay {
         };
         let payer = SessionPayer {
             session_id: session.session_id,
-            session_key: session.session_key.clone(),
+            session_key: Arc::new(session.session_key.clone()),
             session_auth: session.session_key.sign(&bind).to_bytes().to_vec(),
             credit_kib: session.credit_kib,
-            policy: tokio::sync::Mutex::new(ReceiptPolicy::new(terms)),
+            policy: Mutex::new(ReceiptPolicy::new(terms)),
+            issued: watch::Sender::new(0),
             signed: watch::Sender::new(Vec::new()),
             highest: watch::Sender::new(0),
         };
@@ -232,9 +281,16 @@ impl Relay {
             closed: AtomicBool::new(false),
             stats: Arc::new(RelayStats::default()),
         });
+        if let Some(payer) = &shared.payer {
+            let issued = payer.issued.subscribe();
+            tokio::spawn(sign_receipts(
+                Arc::downgrade(&shared),
+                out.downgrade(),
+                issued,
+            ));
+        }
         let reader = Reader {
             shared: shared.clone(),
-            out: out.downgrade(),
             streams: HashMap::new(),
             challenges: HashMap::new(),
         };
@@ -325,7 +381,10 @@ impl Relay {
                 .fetch_add(1, Ordering::Relaxed);
             self.shared.distrusted.store(true, Ordering::Release);
             if let Some(p) = &self.shared.payer {
-                p.policy.lock().await.stop(StopReason::Distrusted);
+                p.decide(false, &self.shared.stats, |policy| {
+                    policy.stop(StopReason::Distrusted);
+                    None
+                });
             }
             return Err(ClientError::Protocol(
                 "node failed a bandwidth challenge".into(),
@@ -410,8 +469,9 @@ impl Relay {
             .map_err(|_| ClientError::Protocol("relay stream closed".into()))
     }
 
-    /// Counts `n` payload bytes and sends the receipt the policy finds due.
-    async fn account(&self, n: usize, sent: bool) {
+    /// Counts `n` payload bytes and has the receipt the policy finds due
+    /// signed (without waiting for it).
+    fn account(&self, n: usize, sent: bool) {
         let stats = &self.shared.stats;
         let c = if sent {
             &stats.bytes_sent
@@ -419,24 +479,19 @@ impl Relay {
             &stats.bytes_received
         };
         c.fetch_add(n as u64, Ordering::Relaxed);
-        let Some(payer) = &self.shared.payer else {
-            return;
-        };
-        let receipt = {
-            let mut policy = payer.policy.lock().await;
-            if self.shared.closed.load(Ordering::Acquire) {
-                policy.stop(StopReason::Closed);
-            }
-            policy.on_bytes(n as u64).map(|due| payer.sign(due, stats))
-        };
-        if let Some(r) = receipt {
-            let _ = self.out.send(r).await;
+        if let Some(payer) = &self.shared.payer {
+            let closed = self.shared.closed.load(Ordering::Acquire);
+            payer.decide(closed, stats, |policy| policy.on_bytes(n as u64));
         }
     }
 
-    /// Ends the relay: no stream is opened and no receipt signed any more.
+    /// Ends the relay: no stream is opened and no receipt signed or sent
+    /// any more (one being signed is dropped: see [`Relay::signed_kibs`]).
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
+        if let Some(p) = &self.shared.payer {
+            p.decide(true, &self.shared.stats, |_| None);
+        }
         let _ = self.control.send(Control::Close);
     }
 }
@@ -506,7 +561,7 @@ impl RelayStream {
                         break;
                     }
                     total += d.len() as u64;
-                    self.relay.account(d.len(), false).await;
+                    self.relay.account(d.len(), false);
                 }
                 StreamEvent::Eof => {
                     // Half-close: the local peer reads EOF and may still
@@ -561,7 +616,7 @@ async fn upload<R: AsyncRead + Unpin>(relay: Relay, id: u32, mut rd: R) -> u64 {
             break;
         }
         total += n as u64;
-        relay.account(n, true).await;
+        relay.account(n, true);
     }
     let _ = relay
         .send(client_frame::Frame::Close(pb::Close { stream_id: id }))
@@ -572,8 +627,6 @@ async fn upload<R: AsyncRead + Unpin>(relay: Relay, id: u32, mut rd: R) -> u64 {
 /// The read task: owns the stream table and the challenges in flight.
 struct Reader {
     shared: Arc<Shared>,
-    /// Weak, so the call ends once every handle is dropped.
-    out: mpsc::WeakSender<pb::ClientFrame>,
     streams: HashMap<u32, mpsc::Sender<StreamEvent>>,
     challenges: HashMap<[u8; 32], PendingChallenge>,
 }
@@ -634,13 +687,12 @@ impl Reader {
                 let ev = StreamEvent::VoucherAccepted(a.spend_response);
                 self.deliver(a.stream_id, ev).await;
             }
-            node_frame::Frame::ReceiptAck(_) => {
-                self.shared
-                    .stats
-                    .receipts_acked
-                    .fetch_add(1, Ordering::Relaxed);
+            node_frame::Frame::ReceiptAck(a) => {
+                let stats = &self.shared.stats;
+                stats.receipts_acked.fetch_add(1, Ordering::Relaxed);
+                stats.highest_acked_kib.fetch_max(a.kib, Ordering::AcqRel);
             }
-            node_frame::Frame::CreditLow(_) => self.on_credit_low().await,
+            node_frame::Frame::CreditLow(_) => self.on_credit_low(),
             node_frame::Frame::ChallengeResponse(r) => self.on_answer(&r),
             node_frame::Frame::Error(e) => {
                 self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -657,21 +709,10 @@ impl Reader {
     }
 
     /// The node is short of receipts: pay what was counted (§9.3).
-    async fn on_credit_low(&self) {
-        let Some(payer) = &self.shared.payer else {
-            return;
-        };
-        let receipt = {
-            let mut policy = payer.policy.lock().await;
-            if self.shared.closed.load(Ordering::Acquire) {
-                policy.stop(StopReason::Closed);
-            }
-            policy
-                .on_credit_low()
-                .map(|due| payer.sign(due, &self.shared.stats))
-        };
-        if let (Some(r), Some(out)) = (receipt, self.out.upgrade()) {
-            let _ = out.send(r).await;
+    fn on_credit_low(&self) {
+        if let Some(payer) = &self.shared.payer {
+            let closed = self.shared.closed.load(Ordering::Acquire);
+            payer.decide(closed, &self.shared.stats, ReceiptPolicy::on_credit_low);
         }
     }
 
@@ -704,6 +745,46 @@ impl Reader {
         };
         if tx.send(ev).await.is_err() {
             self.streams.remove(&id);
+        }
+    }
+}
+
+/// The relay's signer: signs the receipt the policy issued last, on the
+/// blocking pool, and sends it; receipts issued while one is signed are
+/// coalesced into the highest (the watch keeps only the latest value, and
+/// they are cumulative, §6). Nothing is signed or sent once the node is
+/// distrusted or the relay closed ([`SessionPayer::record`]). Holds the
+/// relay weakly, and ends with it.
+async fn sign_receipts(
+    shared: Weak<Shared>,
+    out: mpsc::WeakSender<pb::ClientFrame>,
+    mut issued: watch::Receiver<u64>,
+) {
+    while issued.changed().await.is_ok() {
+        let kib = *issued.borrow_and_update();
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let Some(payer) = &shared.payer else { return };
+        if !shared.payable() {
+            continue;
+        }
+        let receipt = Receipt {
+            session_id: payer.session_id.inner(),
+            kib,
+        };
+        let key = payer.session_key.clone();
+        let Ok(signed) = tokio::task::spawn_blocking(move || receipt.sign(&key)).await else {
+            continue;
+        };
+        // The relay may have closed, or a challenge failed, meanwhile.
+        let Some(frame) = payer.record(&signed, &shared.stats) else {
+            continue;
+        };
+        drop(shared);
+        let Some(out) = out.upgrade() else { return };
+        if out.send(frame).await.is_err() {
+            return;
         }
     }
 }

@@ -10,7 +10,7 @@
 //! ```text
 //! Open ──(paid, id free, egress ok)──▶ Connect ──▶ stream: Open send side
 //!   Data: charged ──▶ Write            │ unpaid ──▶ parked (≤ MAX_PARKED_UPLOAD)
-//!   Close ──▶ Shutdown (after parked)  │ Receipt ──▶ Persist ──▶ drain parked
+//!   Close ──▶ Shutdown (after parked)  │ Receipt ──▶ Check … Stored ──▶ Ack, drain parked
 //!   task end / refusal ──▶ Release + Closed
 //! ```
 use std::collections::{HashMap, VecDeque};
@@ -22,13 +22,14 @@ use veil_ledger::types::NodeId;
 use veil_primitives::eddsa::Signature;
 use veil_primitives::field::Fr;
 use veil_primitives::ids::{BlockHeight, SessionId};
-use veil_primitives::receipt::{KIB, SignedReceipt, relay_bind_message};
+use veil_primitives::receipt::{SignedReceipt, relay_bind_message};
 use veil_proto::node::v1 as pb;
 use veil_vouchers::Balance;
 
 use super::command::{OpenStream, ParseError, Payment, RelayCommand};
 use super::event::{Event, Refusal, receipt_error_code, serve_error_code};
-use crate::metering::{ReceiptError, ServeError, SessionState, VerifiedReceipt};
+use super::receipts::{self, PendingReceipt, ReceiptCheck};
+use crate::metering::{ReceiptError, ServeError, SessionState};
 use crate::state::{Metrics, SessionSlot, lock};
 use crate::vouchers::VoucherPayment;
 
@@ -111,20 +112,6 @@ pub(crate) struct Connect {
     pub payer: Payer,
 }
 
-/// A receipt that passed every check, to be stored before it is applied
-/// (§9.6); hand it back with [`Conn::receipt_stored`].
-#[derive(Debug)]
-pub(crate) struct PendingReceipt {
-    meter: Meter,
-    verified: VerifiedReceipt<SignedReceipt>,
-}
-
-impl PendingReceipt {
-    pub fn signed(&self) -> &SignedReceipt {
-        &self.verified.receipt
-    }
-}
-
 /// A stream task's end: its id, its generation, and why it ended.
 #[derive(Debug)]
 pub(crate) struct StreamEnd {
@@ -147,9 +134,10 @@ pub(crate) enum Action {
     Shutdown { stream: u32 },
     /// Forget a stream's upstream task, aborting it if still running.
     Release { stream: u32 },
-    /// Store a receipt, then call [`Conn::receipt_stored`]; a storage
-    /// failure ends the call.
-    Persist(PendingReceipt),
+    /// Hand a receipt to the Relay's receipt worker (`super::receipts`),
+    /// whose verdict comes back through [`Conn::receipt_stored`] or
+    /// [`Conn::receipt_refused`]; a storage failure ends the call.
+    Check(ReceiptCheck),
     /// Wake upstream readers waiting for this meter's allowance.
     Wake(Meter),
 }
@@ -409,75 +397,48 @@ impl Conn {
         }
     }
 
-    /// Checks a receipt (§9.3): on success it is to be persisted
-    /// ([`Action::Persist`]); every refusal is an `Error` and changes nothing.
+    /// Takes a receipt (§9.3): one for the Relay's session goes to the
+    /// receipt worker ([`Action::Check`]: signature, expiry and staleness
+    /// are checked off the loop); one before any session-paid `Open`, or
+    /// naming another session, is refused here. Every refusal is an
+    /// `Error` and changes nothing.
     fn receipt(&mut self, signed: SignedReceipt, host: &impl Host) -> Vec<Action> {
-        match self.check_receipt(signed, host) {
-            Ok(pending) => vec![Action::Persist(pending)],
-            Err(refusal) => self.receipt_refused(refusal, host),
-        }
-    }
-
-    fn check_receipt(
-        &self,
-        signed: SignedReceipt,
-        host: &impl Host,
-    ) -> Result<PendingReceipt, Refusal> {
         let Some((session_id, meter)) = &self.bound else {
-            return Err(unbound_receipt());
+            return self.receipt_refused(unbound_receipt(), host);
         };
-        let receipt_session = SessionId::from_fr(signed.receipt.session_id);
-        if receipt_session != *session_id {
+        if SessionId::from_fr(signed.receipt.session_id) != *session_id {
             let e = ReceiptError::Foreign;
-            return Err(Refusal::new(receipt_error_code(e), e.to_string(), 0));
+            let refusal = Refusal::new(receipt_error_code(e), e.to_string(), 0);
+            return self.receipt_refused(refusal, host);
         }
-        if let Err(e) = signed.verify(&meter.session_key) {
-            return Err(Refusal::new(
-                pb::ErrorCode::ReceiptBadSignature,
-                e.to_string(),
-                0,
-            ));
-        }
-        let verified = VerifiedReceipt {
-            session_id: receipt_session,
-            kib: signed.receipt.kib,
-            receipt: signed,
-        };
-        if let Err(e) = lock(&meter.state).check_receipt(&verified, host.height()) {
-            return Err(Refusal::new(receipt_error_code(e), e.to_string(), 0));
-        }
-        Ok(PendingReceipt {
-            meter: meter.clone(),
-            verified,
-        })
+        let meter = meter.clone();
+        vec![Action::Check(ReceiptCheck { meter, signed })]
     }
 
-    /// Applies a receipt the shell has stored, then sends parked data as
-    /// far as the new allowance reaches.
+    /// The worker verified and stored a receipt: apply it, acknowledge it,
+    /// then wake the upstream readers and send parked data as far as the
+    /// new allowance reaches (the client hears of the receipt before any
+    /// byte it releases).
     pub fn receipt_stored(&mut self, pending: PendingReceipt, host: &impl Host) -> Vec<Action> {
-        let PendingReceipt { meter, verified } = pending;
-        let kib = verified.kib;
-        let accepted = lock(&meter.state).accept_receipt(verified, host.height());
-        match accepted {
-            Ok(pos) => {
-                Metrics::inc(&host.metrics().receipts_accepted);
-                let mut actions = vec![
-                    Action::Wake(meter),
-                    Action::Send(Event::ReceiptAck {
-                        kib,
-                        allowance_kib: pos.allowance_bytes / KIB,
-                    }),
-                ];
-                self.drain_parked(host, &mut actions);
-                actions
-            }
-            Err(e) => {
-                self.receipt_refused(Refusal::new(receipt_error_code(e), e.to_string(), 0), host)
-            }
-        }
+        let accepted = match receipts::accept(pending, host.height()) {
+            Ok(a) => a,
+            Err(refusal) => return self.receipt_refused(refusal, host),
+        };
+        Metrics::inc(&host.metrics().receipts_accepted);
+        let mut actions = vec![
+            Action::Send(Event::ReceiptAck {
+                kib: accepted.kib,
+                allowance_kib: accepted.allowance_kib,
+            }),
+            Action::Wake(accepted.meter),
+        ];
+        self.drain_parked(host, &mut actions);
+        actions
     }
 
-    fn receipt_refused(&mut self, refusal: Refusal, host: &impl Host) -> Vec<Action> {
+    /// A receipt was refused (here or by the worker): say so, and drain
+    /// parked data as far as the allowance reaches.
+    pub fn receipt_refused(&mut self, refusal: Refusal, host: &impl Host) -> Vec<Action> {
         Metrics::inc(&host.metrics().receipts_rejected);
         let mut actions = vec![Action::Send(Event::Error(refusal))];
         self.drain_parked(host, &mut actions);

@@ -15,6 +15,7 @@ use veil_vouchers::context::{purchase_context, spend_context};
 use super::*;
 use crate::metering::SessionTerms;
 use crate::relay::command::OpenStream;
+use crate::relay::receipts::{self, ReceiptCheck, Waiting};
 use crate::voucher_desk::VoucherDesk;
 
 const INTERVAL_KIB: u64 = 1;
@@ -186,11 +187,16 @@ fn served(host: &TestHost, n: u64) -> u64 {
     lock(&host.sessions[&sid(n)].state).served_bytes()
 }
 
-/// Stores the pending receipt at the end of `actions` (as the shell does).
+/// Runs the receipt handed over at the end of `actions` through the
+/// worker's steps (check; store: a no-op here) and back into the machine,
+/// as the shell does; returns the machine's actions.
 fn store(conn: &mut Conn, host: &TestHost, mut actions: Vec<Action>) -> Vec<Action> {
-    match actions.pop() {
-        Some(Action::Persist(p)) => conn.receipt_stored(p, host),
-        other => panic!("expected Persist, got {other:?}"),
+    let Some(Action::Check(c)) = actions.pop() else {
+        panic!("expected Check, got {actions:?}");
+    };
+    match receipts::check(c, host.height) {
+        Ok(pending) => conn.receipt_stored(pending, host),
+        Err(refusal) => conn.receipt_refused(refusal, host),
     }
 }
 
@@ -358,8 +364,8 @@ fn unpaid_data_parks_until_a_receipt_pays_for_it() {
         matches!(
             &actions[..2],
             [
-                Action::Wake(_),
-                Action::Send(Event::ReceiptAck { kib: 1, .. })
+                Action::Send(Event::ReceiptAck { kib: 1, .. }),
+                Action::Wake(_)
             ]
         ),
         "{actions:?}"
@@ -472,7 +478,12 @@ fn refused_receipts_change_nothing() {
         (receipt(1, 0, 1), pb::ErrorCode::ReceiptStale),
     ];
     for (n, (cmd, code)) in cases.into_iter().enumerate() {
-        assert_eq!(only_error(&conn.apply(cmd, &h)), (code, 0));
+        let actions = conn.apply(cmd, &h);
+        let actions = match actions.last() {
+            Some(Action::Check(_)) => store(&mut conn, &h, actions),
+            _ => actions,
+        };
+        assert_eq!(only_error(&actions), (code, 0));
         assert_eq!(
             h.metrics.receipts_rejected.load(Ordering::Relaxed),
             n as u64 + 1
@@ -482,6 +493,7 @@ fn refused_receipts_change_nothing() {
     let checked = conn.apply(receipt(1, 2, 1), &h);
     store(&mut conn, &h, checked);
     let replay = conn.apply(receipt(1, 2, 1), &h);
+    let replay = store(&mut conn, &h, replay);
     assert_eq!(only_error(&replay), (pb::ErrorCode::ReceiptStale, 0));
     assert_eq!(lock(&h.sessions[&sid(1)].state).position().receipted_kib, 2);
 }
@@ -715,4 +727,102 @@ fn grant_never_goes_beyond_the_allowance() {
         grant(&mut st, 1, BlockHeight(51)),
         Grant::Refused(ServeError::Expired)
     ));
+}
+
+/// A receipt of session 1 for `kib`, signed by key `signer`, as the loop
+/// hands it to the worker.
+fn check_of(h: &TestHost, kib: u64, signer: u8) -> ReceiptCheck {
+    let signed = Receipt {
+        session_id: sid(1).inner(),
+        kib,
+    }
+    .sign(&key(signer));
+    let meter = Meter(h.sessions[&sid(1)].clone());
+    ReceiptCheck { meter, signed }
+}
+
+fn kib_of(c: Option<ReceiptCheck>) -> Option<u64> {
+    c.map(|c| c.signed.receipt.kib)
+}
+
+#[test]
+fn the_worker_checks_the_highest_waiting_receipt_and_the_rest_are_superseded() {
+    let h = host();
+    let mut w = Waiting::default();
+    for kib in [3, 7, 5] {
+        w.push(check_of(&h, kib, 1));
+    }
+    let top = w.take_highest().expect("three wait");
+    let accepted = receipts::check(top, h.height)
+        .and_then(|p| receipts::accept(p, h.height))
+        .expect("valid");
+    assert_eq!((accepted.kib, accepted.allowance_kib), (7, 8));
+    w.push(check_of(&h, 9, 1));
+    w.supersede(accepted.kib);
+    // 3 and 5 are covered by 7: only 9 is left to check.
+    assert_eq!(kib_of(w.take_highest()), Some(9));
+    assert_eq!(kib_of(w.take_highest()), None);
+    assert_eq!(lock(&h.sessions[&sid(1)].state).position().receipted_kib, 7);
+}
+
+#[test]
+fn a_refused_highest_receipt_lets_the_next_be_checked() {
+    let h = host();
+    let mut w = Waiting::default();
+    w.push(check_of(&h, 4, 1));
+    w.push(check_of(&h, 9, 2));
+    let forged = receipts::check(w.take_highest().expect("waits"), h.height);
+    assert_eq!(
+        forged.map(|_| ()).map_err(|r| r.code),
+        Err(pb::ErrorCode::ReceiptBadSignature)
+    );
+    assert_eq!(lock(&h.sessions[&sid(1)].state).position().receipted_kib, 0);
+    let next = w.take_highest().expect("the lower one still waits");
+    let accepted = receipts::check(next, h.height).and_then(|p| receipts::accept(p, h.height));
+    assert_eq!(accepted.map(|a| a.kib), Ok(4));
+}
+
+#[test]
+fn a_receipt_checked_twice_is_accepted_once() {
+    // The same receipt waiting twice (a replay sent before the first was
+    // checked): the second passes `check` (nothing accepted yet) but not
+    // `accept`, and changes nothing.
+    let h = host();
+    let first = receipts::check(check_of(&h, 5, 1), h.height).expect("valid");
+    let second = receipts::check(check_of(&h, 5, 1), h.height).expect("valid too");
+    assert!(receipts::accept(first, h.height).is_ok());
+    assert_eq!(
+        receipts::accept(second, h.height)
+            .map(|a| a.kib)
+            .map_err(|r| r.code),
+        Err(pb::ErrorCode::ReceiptStale)
+    );
+    assert_eq!(lock(&h.sessions[&sid(1)].state).position().receipted_kib, 5);
+}
+
+#[test]
+fn waiting_receipts_are_capped_by_dropping_the_lowest() {
+    let h = host();
+    let mut w = Waiting::default();
+    let n = receipts::MAX_WAITING as u64 + 3;
+    for kib in 1..=n {
+        w.push(check_of(&h, kib, 1));
+    }
+    let mut taken = Vec::new();
+    while let Some(kib) = kib_of(w.take_highest()) {
+        taken.push(kib);
+    }
+    let expected: Vec<u64> = (4..=n).rev().collect();
+    assert_eq!(taken, expected);
+}
+
+#[test]
+fn a_closed_queue_still_yields_what_waits() {
+    let h = host();
+    let mut w = Waiting::default();
+    w.push(check_of(&h, 2, 1));
+    w.close();
+    assert!(w.is_closed());
+    assert_eq!(kib_of(w.take_highest()), Some(2));
+    assert_eq!(kib_of(w.take_highest()), None);
 }

@@ -5,6 +5,8 @@
 //! * [`conn`]: the per-connection state machine (no I/O): streams, the
 //!   session binding, who pays, parked uploads; it returns
 //!   [`conn::Action`]s;
+//! * [`receipts`]: receipts checked off the relay loop, highest first
+//!   (sans-IO), and [`worker`], the task that does it;
 //! * [`event`]: node → client events, turned into frames in one place;
 //! * [`upstream`]: one task per TCP stream (connect, voucher payment,
 //!   bytes both ways);
@@ -20,9 +22,11 @@
 mod command;
 mod conn;
 mod event;
+mod receipts;
 mod upstream;
+mod worker;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -39,8 +43,9 @@ use veil_proto::node::v1 as pb;
 use veil_vouchers::Balance;
 
 use command::RelayCommand;
-use conn::{Action, Conn, Connect, Host, PendingReceipt, StreamEnd};
+use conn::{Action, Conn, Connect, Host, StreamEnd};
 use upstream::StreamTask;
+use worker::{Checked, ReceiptWorker};
 
 use crate::state::{Inner, Metrics, SessionSlot};
 
@@ -83,36 +88,61 @@ impl<L> Host for Inner<L> {
 /// fatal error (returned as the call's status).
 pub(crate) async fn run<L: LedgerApi>(
     inner: Arc<Inner<L>>,
-    mut inbound: tonic::Streaming<pb::ClientFrame>,
+    inbound: tonic::Streaming<pb::ClientFrame>,
     out: Out,
 ) -> Result<(), Status> {
-    let (end_tx, mut end_rx) = mpsc::channel::<StreamEnd>(64);
+    let (end_tx, end_rx) = mpsc::channel::<StreamEnd>(64);
+    let (checked_tx, checked_rx) = mpsc::unbounded_channel();
     let mut shell = Shell {
         inner,
         out,
         end_tx,
         tasks: JoinSet::new(),
         upstream: HashMap::new(),
+        checked_tx,
+        worker: None,
     };
-    let mut conn = Conn::default();
-    let idle = shell.inner.config.limits.relay_idle_timeout;
-    loop {
-        let actions = tokio::select! {
-            msg = tokio::time::timeout(idle, inbound.message()) => match msg {
-                Err(_) if !conn.has_streams() => {
-                    return Err(Status::deadline_exceeded("relay idle"));
-                }
-                Err(_) => continue,
-                Ok(Ok(Some(frame))) => match RelayCommand::try_from(frame) {
-                    Ok(cmd) => conn.apply(cmd, &*shell.inner),
-                    Err(e) => conn.refuse(e, &*shell.inner),
+    let result = shell.pump(inbound, end_rx, checked_rx).await;
+    if let Some(worker) = shell.worker.take() {
+        worker.stop().await;
+    }
+    result
+}
+
+impl<L: LedgerApi> Shell<L> {
+    /// The relay loop: client frames, stream ends and the receipt worker's
+    /// reports, each through the machine, whose actions are carried out.
+    async fn pump(
+        &mut self,
+        mut inbound: tonic::Streaming<pb::ClientFrame>,
+        mut end_rx: mpsc::Receiver<StreamEnd>,
+        mut checked_rx: mpsc::UnboundedReceiver<Checked>,
+    ) -> Result<(), Status> {
+        let mut conn = Conn::default();
+        let idle = self.inner.config.limits.relay_idle_timeout;
+        loop {
+            let actions = tokio::select! {
+                msg = tokio::time::timeout(idle, inbound.message()) => match msg {
+                    Err(_) if !conn.has_streams() => {
+                        return Err(Status::deadline_exceeded("relay idle"));
+                    }
+                    Err(_) => continue,
+                    Ok(Ok(Some(frame))) => match RelayCommand::try_from(frame) {
+                        Ok(cmd) => conn.apply(cmd, &*self.inner),
+                        Err(e) => conn.refuse(e, &*self.inner),
+                    },
+                    Ok(Ok(None)) => return Ok(()),
+                    Ok(Err(status)) => return Err(status),
                 },
-                Ok(Ok(None)) => return Ok(()),
-                Ok(Err(status)) => return Err(status),
-            },
-            Some(end) = end_rx.recv() => conn.stream_ended(end),
-        };
-        shell.execute(&mut conn, actions).await?;
+                Some(end) = end_rx.recv() => conn.stream_ended(end),
+                Some(checked) = checked_rx.recv() => match checked {
+                    Checked::Stored(p) => conn.receipt_stored(p, &*self.inner),
+                    Checked::Refused(r) => conn.receipt_refused(r, &*self.inner),
+                    Checked::Failed(status) => return Err(status),
+                },
+            };
+            self.execute(actions).await;
+        }
     }
 }
 
@@ -130,14 +160,16 @@ struct Shell<L> {
     end_tx: mpsc::Sender<StreamEnd>,
     tasks: JoinSet<()>,
     upstream: HashMap<u32, Upstream>,
+    /// Where the receipt worker reports.
+    checked_tx: mpsc::UnboundedSender<Checked>,
+    /// Started on the first receipt for the Relay's session.
+    worker: Option<ReceiptWorker>,
 }
 
 impl<L: LedgerApi> Shell<L> {
-    /// Carries out the machine's actions in order. Only a failure to store
-    /// a receipt is fatal.
-    async fn execute(&mut self, conn: &mut Conn, actions: Vec<Action>) -> Result<(), Status> {
-        let mut queue = VecDeque::from(actions);
-        while let Some(action) = queue.pop_front() {
+    /// Carries out the machine's actions in order.
+    async fn execute(&mut self, actions: Vec<Action>) {
+        for action in actions {
             match action {
                 Action::Send(event) => {
                     let _ = self.out.send(Ok(event.into())).await;
@@ -164,14 +196,16 @@ impl<L: LedgerApi> Shell<L> {
                         u.abort.abort();
                     }
                 }
-                Action::Persist(pending) => {
-                    self.persist(&pending).await?;
-                    queue.extend(conn.receipt_stored(pending, &*self.inner));
-                }
                 Action::Wake(meter) => meter.notify.notify_waiters(),
+                Action::Check(c) => {
+                    let inner = &self.inner;
+                    let report = &self.checked_tx;
+                    self.worker
+                        .get_or_insert_with(|| ReceiptWorker::start(inner.clone(), report.clone()))
+                        .push(c);
+                }
             }
         }
-        Ok(())
     }
 
     /// Starts a stream's upstream task.
@@ -214,17 +248,6 @@ impl<L: LedgerApi> Shell<L> {
             abort,
         };
         self.upstream.insert(stream, upstream);
-    }
-
-    /// Stores a receipt before it is acknowledged (§9.6).
-    async fn persist(&self, pending: &PendingReceipt) -> Result<(), Status> {
-        let store = self.inner.store.clone();
-        let signed = pending.signed().clone();
-        tokio::task::spawn_blocking(move || store.put_receipt_if_higher(&signed))
-            .await
-            .map_err(|_| Status::internal("receipt persistence task failed"))?
-            .map_err(|e| Status::internal(format!("node database: {e}")))?;
-        Ok(())
     }
 }
 

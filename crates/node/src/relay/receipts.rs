@@ -1,0 +1,161 @@
+//! Receipts off the relay loop (`docs/protocol.md` §9.3): the sans-IO part.
+//!
+//! The relay loop checks only what is free (the Relay is bound, the receipt
+//! names its session) and hands the receipt to its Relay's receipt worker
+//! (`super::worker`). The worker takes the **highest** waiting receipt,
+//! [`check`]s it on the blocking pool (signature, expiry, staleness), stores
+//! it, and hands it back to the loop, whose machine [`accept`]s it into the
+//! session's meter, acknowledges it and releases held uploads and waiting
+//! upstream readers. Client and upstream bytes keep flowing meanwhile. Receipts still waiting with no more KiB
+//! than an accepted one are superseded: neither acknowledged nor refused (a
+//! cumulative receipt covers them, §6). So a client that signs faster than
+//! the node verifies costs the node one verification per accepted step,
+//! not one per receipt.
+//!
+//! ```text
+//! Receipt ─(bound, own session)─▶ Waiting ─highest─▶ check ─▶ store ─▶ accept ─▶ Ack, wake, drain
+//!                                    ▲                  │ refused   │
+//!                                    └── superseded ◀───┴───────────┘
+//! ```
+
+use veil_primitives::ids::{BlockHeight, SessionId};
+use veil_primitives::receipt::{KIB, SignedReceipt};
+use veil_proto::node::v1 as pb;
+
+use super::conn::Meter;
+use super::event::{Refusal, receipt_error_code};
+use crate::metering::VerifiedReceipt;
+use crate::state::lock;
+
+/// Receipts a Relay may have waiting for its worker. Beyond this the
+/// lowest waiting one is dropped unanswered: a higher one is behind it.
+pub(crate) const MAX_WAITING: usize = 16;
+
+/// A receipt for the Relay's session, to be checked by the worker.
+#[derive(Debug)]
+pub(crate) struct ReceiptCheck {
+    pub meter: Meter,
+    pub signed: SignedReceipt,
+}
+
+impl ReceiptCheck {
+    fn kib(&self) -> u64 {
+        self.signed.receipt.kib
+    }
+}
+
+/// A receipt that passed [`check`], to be stored before it is [`accept`]ed (§9.6).
+#[derive(Debug)]
+pub(crate) struct PendingReceipt {
+    meter: Meter,
+    verified: VerifiedReceipt<SignedReceipt>,
+}
+
+impl PendingReceipt {
+    pub fn signed(&self) -> &SignedReceipt {
+        &self.verified.receipt
+    }
+
+    pub fn kib(&self) -> u64 {
+        self.verified.kib
+    }
+}
+
+/// A receipt stored and applied: what the loop acknowledges.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub meter: Meter,
+    pub kib: u64,
+    pub allowance_kib: u64,
+}
+
+/// The receipts waiting for one Relay's worker, and whether the Relay ended.
+#[derive(Debug, Default)]
+pub(crate) struct Waiting {
+    queue: Vec<ReceiptCheck>,
+    closed: bool,
+}
+
+impl Waiting {
+    /// Queues a receipt; if [`MAX_WAITING`] are waiting, the lowest is dropped.
+    pub fn push(&mut self, c: ReceiptCheck) {
+        if self.queue.len() >= MAX_WAITING
+            && let Some(lowest) = self.position_by(|a, b| a < b)
+        {
+            self.queue.swap_remove(lowest);
+        }
+        self.queue.push(c);
+    }
+
+    /// Removes and returns the waiting receipt with the most KiB.
+    pub fn take_highest(&mut self) -> Option<ReceiptCheck> {
+        let i = self.position_by(|a, b| a > b)?;
+        Some(self.queue.swap_remove(i))
+    }
+
+    /// Drops the waiting receipts an accepted receipt of `kib` KiB covers.
+    pub fn supersede(&mut self, kib: u64) {
+        self.queue.retain(|c| c.kib() > kib);
+    }
+
+    /// The Relay ended: the worker stops once nothing is waiting.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Index of the receipt whose KiB beats every other's under `better`.
+    fn position_by(&self, better: impl Fn(u64, u64) -> bool) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for (i, c) in self.queue.iter().enumerate() {
+            if best.is_none_or(|b| better(c.kib(), self.queue[b].kib())) {
+                best = Some(i);
+            }
+        }
+        best
+    }
+}
+
+/// Verifies a receipt under the session key and against the session's
+/// meter (§9.3: signature, expiry, strictly above the highest held). The
+/// costly half (one EdDSA verification), for the blocking pool; changes
+/// nothing.
+pub(crate) fn check(c: ReceiptCheck, now: BlockHeight) -> Result<PendingReceipt, Refusal> {
+    let ReceiptCheck { meter, signed } = c;
+    if let Err(e) = signed.verify(&meter.session_key) {
+        return Err(Refusal::new(
+            pb::ErrorCode::ReceiptBadSignature,
+            e.to_string(),
+            0,
+        ));
+    }
+    let verified = VerifiedReceipt {
+        session_id: SessionId::from_fr(signed.receipt.session_id),
+        kib: signed.receipt.kib,
+        receipt: signed,
+    };
+    if let Err(e) = lock(&meter.state).check_receipt(&verified, now) {
+        return Err(Refusal::new(receipt_error_code(e), e.to_string(), 0));
+    }
+    Ok(PendingReceipt { meter, verified })
+}
+
+/// Applies a stored receipt to its meter: the allowance grows to `kib + I`
+/// (§9.3). Refused (and nothing changes) if the session closed or a higher
+/// receipt was accepted since [`check`].
+pub(crate) fn accept(p: PendingReceipt, now: BlockHeight) -> Result<Accepted, Refusal> {
+    let PendingReceipt { meter, verified } = p;
+    let kib = verified.kib;
+    let accepted = lock(&meter.state).accept_receipt(verified, now);
+    match accepted {
+        Ok(pos) => Ok(Accepted {
+            meter,
+            kib,
+            allowance_kib: pos.allowance_bytes / KIB,
+        }),
+        Err(e) => Err(Refusal::new(receipt_error_code(e), e.to_string(), 0)),
+    }
+}
