@@ -13,6 +13,7 @@ use veil_primitives::{
     Fr,
     babyjubjub::{EdwardsProjective, Point, ScalarField},
     eddsa::{RawSignature, Signature, SigningKey, challenge, verify_raw},
+    poseidon,
     receipt::{Receipt, SignedReceipt},
 };
 
@@ -102,5 +103,29 @@ fn eddsa(c: &mut Criterion) {
     p.finish();
 }
 
-criterion_group!(benches, eddsa);
+/// The permutation at the widths of the receipt message (t = 4) and the
+/// EdDSA challenge (t = 7): sparse partial rounds against the dense reference.
+fn poseidon(c: &mut Criterion) {
+    let mut g = c.benchmark_group("poseidon");
+    for t in [4usize, 7] {
+        let state: Vec<Fr> = (1..=t as u64).map(|i| Fr::from(i).pow([7u64])).collect();
+        g.bench_function(format!("t{t}_fast"), |b| {
+            b.iter(|| {
+                let mut s = black_box(state.clone());
+                poseidon::permute(&mut s);
+                s
+            })
+        });
+        g.bench_function(format!("t{t}_reference"), |b| {
+            b.iter(|| {
+                let mut s = black_box(state.clone());
+                poseidon::permute_reference(&mut s);
+                s
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, eddsa, poseidon);
 criterion_main!(benches);

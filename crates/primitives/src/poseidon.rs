@@ -254,10 +254,20 @@ fn partial_round(state: &mut [Fr], c: &[Fr], row: &[Fr], w_hat: &[Fr]) {
     state[0] = z0;
 }
 
-/// `Σ a_i·b_i`.
+/// `Σ a_i·b_i`, three products per Montgomery reduction (ark's
+/// `sum_of_products`: BN254's two spare bits allow three lazy terms).
 #[inline(always)]
 fn dot(a: &[Fr], b: &[Fr]) -> Fr {
-    a.iter().zip(b).fold(Fr::zero(), |acc, (x, y)| acc + *x * y)
+    use ark_ff::Field;
+    let (ca, cb) = (a.chunks_exact(3), b.chunks_exact(3));
+    let tail = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .fold(Fr::zero(), |acc, (x, y)| acc + *x * y);
+    ca.zip(cb).fold(tail, |acc, (x, y)| {
+        acc + Fr::sum_of_products(&[x[0], x[1], x[2]], &[y[0], y[1], y[2]])
+    })
 }
 
 fn identity(n: usize) -> Matrix {
