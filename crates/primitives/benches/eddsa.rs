@@ -12,7 +12,7 @@ use sha2::{Digest, Sha512};
 use veil_primitives::{
     Fr,
     babyjubjub::{EdwardsProjective, Point, ScalarField},
-    eddsa::{RawSignature, Signature, SigningKey, challenge, verify_raw},
+    eddsa::{RawSignature, Signature, SigningKey, Verifier, challenge, verify_raw},
     poseidon,
     receipt::{Receipt, SignedReceipt},
 };
@@ -50,6 +50,19 @@ fn eddsa(c: &mut Criterion) {
                 .expect("valid")
                 .verify(&vk)
         })
+    });
+    // The same without the decoder's subgroup check of R (exact equation).
+    g.bench_function("receipt_decode_verify_fast", |b| {
+        b.iter(|| SignedReceipt::decode_verify(black_box(&receipt_bytes), &vk))
+    });
+    // A node's per-session key: table built once, then per receipt.
+    let prepared = vk.prepare();
+    g.bench_function("prepare_key", |b| b.iter(|| black_box(&vk).prepare()));
+    g.bench_function("verify_prepared", |b| {
+        b.iter(|| prepared.verify_signature(black_box(&m), black_box(&sig)))
+    });
+    g.bench_function("receipt_decode_verify_prepared", |b| {
+        b.iter(|| SignedReceipt::decode_verify(black_box(&receipt_bytes), &prepared))
     });
     g.bench_function("receipt_sign", |b| {
         b.iter(|| {
