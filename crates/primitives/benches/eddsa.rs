@@ -12,7 +12,8 @@ use sha2::{Digest, Sha512};
 use veil_primitives::{
     Fr,
     babyjubjub::{EdwardsProjective, Point, ScalarField},
-    eddsa::{RawSignature, Signature, SigningKey, challenge, verify_raw},
+    eddsa::{RawSignature, Signature, SigningKey, Verifier, challenge, verify_raw},
+    poseidon,
     receipt::{Receipt, SignedReceipt},
 };
 
@@ -49,6 +50,19 @@ fn eddsa(c: &mut Criterion) {
                 .expect("valid")
                 .verify(&vk)
         })
+    });
+    // The same without the decoder's subgroup check of R (exact equation).
+    g.bench_function("receipt_decode_verify_fast", |b| {
+        b.iter(|| SignedReceipt::decode_verify(black_box(&receipt_bytes), &vk))
+    });
+    // A node's per-session key: table built once, then per receipt.
+    let prepared = vk.prepare();
+    g.bench_function("prepare_key", |b| b.iter(|| black_box(&vk).prepare()));
+    g.bench_function("verify_prepared", |b| {
+        b.iter(|| prepared.verify_signature(black_box(&m), black_box(&sig)))
+    });
+    g.bench_function("receipt_decode_verify_prepared", |b| {
+        b.iter(|| SignedReceipt::decode_verify(black_box(&receipt_bytes), &prepared))
     });
     g.bench_function("receipt_sign", |b| {
         b.iter(|| {
@@ -102,5 +116,29 @@ fn eddsa(c: &mut Criterion) {
     p.finish();
 }
 
-criterion_group!(benches, eddsa);
+/// The permutation at the widths of the receipt message (t = 4) and the
+/// EdDSA challenge (t = 7): sparse partial rounds against the dense reference.
+fn poseidon(c: &mut Criterion) {
+    let mut g = c.benchmark_group("poseidon");
+    for t in [4usize, 7] {
+        let state: Vec<Fr> = (1..=t as u64).map(|i| Fr::from(i).pow([7u64])).collect();
+        g.bench_function(format!("t{t}_fast"), |b| {
+            b.iter(|| {
+                let mut s = black_box(state.clone());
+                poseidon::permute(&mut s);
+                s
+            })
+        });
+        g.bench_function(format!("t{t}_reference"), |b| {
+            b.iter(|| {
+                let mut s = black_box(state.clone());
+                poseidon::permute_reference(&mut s);
+                s
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, eddsa, poseidon);
 criterion_main!(benches);

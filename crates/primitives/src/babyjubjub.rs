@@ -47,18 +47,19 @@ impl Point {
 
     /// Validates an affine point: on the curve, in the prime-order subgroup, not the identity.
     pub fn new(p: EdwardsAffine) -> Result<Self, EncodingError> {
-        if !p.is_on_curve() {
-            return Err(EncodingError::InvalidPoint("not on the curve"));
-        }
+        check_curve_point(&p)?;
         if !mul::mul(&mul::Extended::from_affine(&p), &ScalarField::MODULUS).is_identity() {
             return Err(EncodingError::InvalidPoint(
                 "not in the prime-order subgroup",
             ));
         }
-        if p.is_zero() {
-            return Err(EncodingError::InvalidPoint("identity"));
-        }
         Ok(Self(p))
+    }
+
+    /// Wraps a point the caller has proven to be in the prime-order
+    /// subgroup and not the identity (the exact EdDSA equation does, §2.6).
+    pub(crate) fn from_verified(p: EdwardsAffine) -> Self {
+        Self(p)
     }
 
     /// Validates a point given by its affine coordinates.
@@ -125,6 +126,19 @@ fn split_point(bytes: &[u8; POINT_BYTES]) -> ([u8; FR_BYTES], [u8; FR_BYTES]) {
     x.copy_from_slice(&bytes[..FR_BYTES]);
     y.copy_from_slice(&bytes[FR_BYTES..]);
     (x, y)
+}
+
+/// The checks of [`Point::new`] but the subgroup one: on the curve, not the
+/// identity (the identity is in the subgroup, so the order of the checks
+/// does not change which error a point gets).
+pub(crate) fn check_curve_point(p: &EdwardsAffine) -> Result<(), EncodingError> {
+    if !p.is_on_curve() {
+        return Err(EncodingError::InvalidPoint("not on the curve"));
+    }
+    if p.is_zero() {
+        return Err(EncodingError::InvalidPoint("identity"));
+    }
+    Ok(())
 }
 
 /// Decodes `x ‖ y` into raw affine coordinates with only the canonical field

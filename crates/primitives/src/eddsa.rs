@@ -2,13 +2,33 @@
 //!
 //! Spec: `docs/protocol.md` §2.6. The verification equation is cofactored,
 //! `8·S·G = 8·R + 8·c·A`, and is the exact relation the settlement circuit
-//! checks (`veil_circuits::gadgets::eddsa`). Two entry points:
+//! checks (`veil_circuits::gadgets::eddsa`). Entry points:
 //!
 //! - [`VerifyingKey::verify`] on decoded, typed values: `A` and `R` were
 //!   checked to lie in the prime-order subgroup when they were decoded.
+//! - [`Verifier::verify_unchecked`] on an [`UncheckedSignature`] (`R` only
+//!   curve-checked): decoding and verification in one, with the verdict of
+//!   [`Signature::from_bytes`] then [`VerifyingKey::verify`] but without the
+//!   decoder's subgroup check of `R`; a [`PreparedVerifyingKey`] (a table of
+//!   `A`) makes `c·A` cheap for a key that verifies many signatures.
 //! - [`verify_raw`] on raw affine coordinates and a raw integer `S`: only the
 //!   checks the circuit makes (`S < l`, on-curve `A` and `R`, `8·A ≠ O`, the
 //!   equation). Every signature accepted by the typed path is accepted here.
+//!
+//! # The exact equation
+//!
+//! The typed paths check `S·G = R + c·A` without the cofactor. For `A` in
+//! the prime-order subgroup `E[l]` (a [`VerifyingKey`]) and `R` on the curve:
+//!
+//! `S·G = R + c·A`  ⇔  `R ∈ E[l]` and `8·(S·G − R − c·A) = O`.
+//!
+//! (⇒) `R = S·G − c·A` is a combination of `G, A ∈ E[l]`, so `R ∈ E[l]`,
+//! and the difference is `O`, so is 8 times it. (⇐) With `R ∈ E[l]`,
+//! `D = S·G − R − c·A ∈ E[l]` has order dividing `l`; `8·D = O` means it
+//! also divides 8. `l` is an odd prime, so `gcd(8, l) = 1` (8 is invertible
+//! mod `l`: `D = 8⁻¹·(8·D) = O`). So on the decoded types the exact and
+//! the cofactored equation agree, and an exact check that succeeds proves
+//! the subgroup membership of `R` the decoder would have checked.
 
 #[cfg(any(test, feature = "testing"))]
 use ark_ec::{AffineRepr, CurveGroup};
@@ -21,7 +41,8 @@ use thiserror::Error;
 use crate::{
     babyjubjub::{
         EdwardsAffine, POINT_BYTES, Point, SCALAR_BYTES, Scalar, ScalarField, bigint_from_be,
-        mul::{self, Extended},
+        check_curve_point,
+        mul::{self, Extended, FixedBase},
         raw_point_from_bytes,
     },
     error::EncodingError,
@@ -53,6 +74,19 @@ pub enum SignatureError {
     /// The cofactored equation `8·S·G = 8·R + 8·c·A` does not hold.
     #[error("signature equation does not hold")]
     Equation,
+}
+
+/// Why a signature given as an [`UncheckedSignature`] is refused: the error
+/// [`Signature::from_bytes`] then [`VerifyingKey::verify`] would give.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SignatureCheckError {
+    /// What the typed decoder refuses: `R` outside the prime-order subgroup,
+    /// `S ≥ l` (the cheaper checks are made by [`UncheckedSignature::from_bytes`]).
+    #[error(transparent)]
+    Encoding(#[from] EncodingError),
+    /// The equation does not hold.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
 }
 
 /// A signing key: the secret scalar `a` and the nonce prefix, derived from a seed.
@@ -180,17 +214,142 @@ impl VerifyingKey {
         SessionKeyHash::from_fr(hash_tagged(DomainTag::Session, &[self.0.x(), self.0.y()]))
     }
 
-    /// Verifies `sig` on `m` (§2.6). `A` and `R` are subgroup points by type;
-    /// the remaining checks are those of [`verify_raw`].
+    /// Verifies `sig` on `m` (§2.6). `A` and `R` are subgroup points by type,
+    /// so the exact equation `S·G = R + c·A` is checked, which here agrees
+    /// with [`verify_raw`]'s cofactored one (see the module documentation).
     pub fn verify(&self, m: &Fr, sig: &Signature) -> Result<(), SignatureError> {
-        verify_raw(
-            &self.0.to_affine(),
-            m,
-            &RawSignature {
-                r: sig.r.to_affine(),
-                s: sig.s.inner().into_bigint(),
-            },
-        )
+        self.verify_signature(m, sig)
+    }
+
+    /// The key with a fixed-base table of `A` (see [`PreparedVerifyingKey`]).
+    pub fn prepare(&self) -> PreparedVerifyingKey {
+        PreparedVerifyingKey {
+            key: *self,
+            table: FixedBase::new(&self.0.to_affine()),
+        }
+    }
+
+    /// `acc − c·A` by a radix-16 window over `A` (~250 doublings).
+    fn sub_mul(&self, acc: Extended, c: &BigInt<4>) -> Extended {
+        acc.add(&mul::mul(&Extended::from_affine(&self.0.to_affine()), c).neg())
+    }
+}
+
+/// A [`VerifyingKey`] with a fixed-base table of `A` (`j·16^i·A`, 48 KiB,
+/// built once with one inversion), so that `c·A` costs at most 64 mixed
+/// additions instead of ~250 doublings. For a key that verifies many
+/// signatures (a session key, §6). Verdicts are those of the key itself.
+#[derive(Clone)]
+pub struct PreparedVerifyingKey {
+    key: VerifyingKey,
+    table: FixedBase,
+}
+
+impl core::fmt::Debug for PreparedVerifyingKey {
+    /// Prints the key, not the table.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("PreparedVerifyingKey")
+            .field(&self.key)
+            .finish()
+    }
+}
+
+impl From<&VerifyingKey> for PreparedVerifyingKey {
+    fn from(key: &VerifyingKey) -> Self {
+        key.prepare()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::VerifyingKey {}
+    impl Sealed for super::PreparedVerifyingKey {}
+}
+
+/// A key that verifies signatures (§2.6): [`VerifyingKey`] or
+/// [`PreparedVerifyingKey`], with the same verdicts.
+pub trait Verifier: sealed::Sealed {
+    /// The public key `A`.
+    fn verifying_key(&self) -> &VerifyingKey;
+
+    /// Verifies a typed signature: the exact equation `S·G = R + c·A`.
+    fn verify_signature(&self, m: &Fr, sig: &Signature) -> Result<(), SignatureError>;
+
+    /// Finishes decoding and verifies: `Ok` with the typed [`Signature`]
+    /// exactly when [`Signature::from_bytes`] then [`VerifyingKey::verify`]
+    /// accept the bytes `sig` was read from, else the error they give.
+    /// `R`'s subgroup membership is proven by the exact equation (module
+    /// documentation); it is checked separately only on refusal, to name
+    /// the error.
+    fn verify_unchecked(
+        &self,
+        m: &Fr,
+        sig: &UncheckedSignature,
+    ) -> Result<Signature, SignatureCheckError>;
+}
+
+impl Verifier for VerifyingKey {
+    fn verifying_key(&self) -> &VerifyingKey {
+        self
+    }
+
+    fn verify_signature(&self, m: &Fr, sig: &Signature) -> Result<(), SignatureError> {
+        let (r, s) = (sig.r.to_affine(), sig.s.inner().into_bigint());
+        exact_verdict(exact_equation(self, m, &r, &s, |acc, c| {
+            self.sub_mul(acc, c)
+        }))
+    }
+
+    fn verify_unchecked(
+        &self,
+        m: &Fr,
+        sig: &UncheckedSignature,
+    ) -> Result<Signature, SignatureCheckError> {
+        sig.verify_with(self, m, |acc, c| self.sub_mul(acc, c))
+    }
+}
+
+impl Verifier for PreparedVerifyingKey {
+    fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
+    }
+
+    fn verify_signature(&self, m: &Fr, sig: &Signature) -> Result<(), SignatureError> {
+        let (r, s) = (sig.r.to_affine(), sig.s.inner().into_bigint());
+        let sub = |acc, c: &BigInt<4>| self.table.sub_mul_vartime(acc, c);
+        exact_verdict(exact_equation(&self.key, m, &r, &s, sub))
+    }
+
+    fn verify_unchecked(
+        &self,
+        m: &Fr,
+        sig: &UncheckedSignature,
+    ) -> Result<Signature, SignatureCheckError> {
+        sig.verify_with(&self.key, m, |acc, c| self.table.sub_mul_vartime(acc, c))
+    }
+}
+
+/// Whether `S·G − c·A = R` with `c = H(CHALLENGE, R, A, m)` as its integer,
+/// given `sub_ca(acc, c) = acc − c·A`. `S·G` from the generator's table
+/// (variable time: `S` is public here); compared with `R` projectively, no
+/// inversion.
+fn exact_equation(
+    key: &VerifyingKey,
+    m: &Fr,
+    r: &EdwardsAffine,
+    s: &BigInt<4>,
+    sub_ca: impl FnOnce(Extended, &BigInt<4>) -> Extended,
+) -> bool {
+    let c = challenge(r, &key.0.to_affine(), m).into_bigint();
+    let sg = FixedBase::generator().add_mul_vartime(Extended::IDENTITY, s);
+    sub_ca(sg, &c).eq_affine(r)
+}
+
+fn exact_verdict(holds: bool) -> Result<(), SignatureError> {
+    if holds {
+        Ok(())
+    } else {
+        Err(SignatureError::Equation)
     }
 }
 
@@ -262,6 +421,71 @@ impl RawSignature {
 }
 
 impl From<Signature> for RawSignature {
+    fn from(sig: Signature) -> Self {
+        Self {
+            r: sig.r.to_affine(),
+            s: sig.s.inner().into_bigint(),
+        }
+    }
+}
+
+/// A signature after the decoder's cheap checks only: canonical
+/// coordinates, `R` on the curve and not the identity. `R`'s subgroup
+/// membership and `S < l` are left to [`Verifier::verify_unchecked`], which
+/// yields the typed [`Signature`] (§2.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UncheckedSignature {
+    r: EdwardsAffine,
+    s: BigInt<4>,
+}
+
+impl UncheckedSignature {
+    /// Reads 96 bytes `R.x ‖ R.y ‖ S`: refuses what [`Signature::from_bytes`]
+    /// refuses before its subgroup check, with the same errors.
+    pub fn from_bytes(bytes: &[u8; SIGNATURE_BYTES]) -> Result<Self, EncodingError> {
+        let (r, s) = split_signature(bytes);
+        let r = raw_point_from_bytes(&r)?;
+        check_curve_point(&r)?;
+        Ok(Self {
+            r,
+            s: bigint_from_be(&s),
+        })
+    }
+
+    /// The typed signature if `S < l` and the exact equation holds (which
+    /// proves `R ∈ E[l]`), else [`UncheckedSignature::refusal`].
+    fn verify_with(
+        &self,
+        key: &VerifyingKey,
+        m: &Fr,
+        sub_ca: impl FnOnce(Extended, &BigInt<4>) -> Extended,
+    ) -> Result<Signature, SignatureCheckError> {
+        let verified = ScalarField::from_bigint(self.s)
+            .filter(|_| exact_equation(key, m, &self.r, &self.s, sub_ca));
+        match verified {
+            Some(s) => Ok(Signature {
+                r: Point::from_verified(self.r),
+                s: Scalar::new(s),
+            }),
+            None => Err(self.refusal()),
+        }
+    }
+
+    /// The error of decode-then-verify for a signature refused by the exact
+    /// check: the decoder's (subgroup, then `S ≥ l`) if it has one, else the
+    /// equation (with `R ∈ E[l]` the cofactored equation fails too).
+    fn refusal(&self) -> SignatureCheckError {
+        if let Err(e) = Point::new(self.r) {
+            return e.into();
+        }
+        if ScalarField::from_bigint(self.s).is_none() {
+            return EncodingError::NonCanonicalScalar.into();
+        }
+        SignatureError::Equation.into()
+    }
+}
+
+impl From<Signature> for UncheckedSignature {
     fn from(sig: Signature) -> Self {
         Self {
             r: sig.r.to_affine(),
@@ -758,6 +982,167 @@ mod tests {
         }
     }
 
+    fn bytes_of(r: &EdwardsAffine, s: &BigInt<4>) -> [u8; SIGNATURE_BYTES] {
+        let mut out = [0u8; SIGNATURE_BYTES];
+        out[..32].copy_from_slice(&fr_to_bytes(&r.x));
+        out[32..64].copy_from_slice(&fr_to_bytes(&r.y));
+        out[64..].copy_from_slice(&crate::babyjubjub::bigint_to_be(s));
+        out
+    }
+
+    /// Decode, then verify, as before (ark's subgroup check, the reference
+    /// `verify_raw`): the oracle of the one-step paths.
+    fn decode_then_verify(
+        vk: &VerifyingKey,
+        m: &Fr,
+        bytes: &[u8; SIGNATURE_BYTES],
+    ) -> Result<Signature, SignatureCheckError> {
+        let raw = RawSignature::from_bytes(bytes)?;
+        reference::point_check(&raw.r)?;
+        let sig = Signature::from_bytes(bytes)?;
+        reference::verify_raw(&vk.point().to_affine(), m, &raw)?;
+        Ok(sig)
+    }
+
+    /// The one-step verdict under the plain and the prepared key, checked
+    /// equal to [`decode_then_verify`]; the typed paths checked equal too.
+    fn one_step(
+        vk: &VerifyingKey,
+        prepared: &PreparedVerifyingKey,
+        m: &Fr,
+        bytes: &[u8; SIGNATURE_BYTES],
+    ) -> Result<Signature, SignatureCheckError> {
+        let want = decode_then_verify(vk, m, bytes);
+        let unchecked = UncheckedSignature::from_bytes(bytes);
+        for got in [
+            unchecked
+                .clone()
+                .map_err(SignatureCheckError::from)
+                .and_then(|u| vk.verify_unchecked(m, &u)),
+            unchecked
+                .map_err(SignatureCheckError::from)
+                .and_then(|u| prepared.verify_unchecked(m, &u)),
+        ] {
+            assert_eq!(got, want, "bytes {}", hex::encode(bytes));
+        }
+        if let Ok(sig) = Signature::from_bytes(bytes) {
+            let typed = vk.verify(m, &sig);
+            assert_eq!(typed, prepared.verify_signature(m, &sig));
+            assert_eq!(
+                typed,
+                reference::verify_raw(&vk.point().to_affine(), m, &sig.into())
+            );
+        }
+        want
+    }
+
+    /// `S = nonce + c·a` for a chosen `R` (honest but for `R`).
+    fn sign_with_r(k: &SigningKey, nonce: ScalarField, r: &EdwardsAffine, m: &Fr) -> BigInt<4> {
+        let a = k.verifying_key().point().to_affine();
+        let c = Scalar::reduce(&challenge(r, &a, m).into_bigint()).inner();
+        (nonce + c * k.a.inner()).into_bigint()
+    }
+
+    /// Every refusal of decode-then-verify, hit by the one-step paths with
+    /// the same error: torsion in `R` (re-signed, so the cofactored
+    /// equation holds), the identity as `R` with a satisfied exact equation,
+    /// `S ≥ l` alone and together with a bad `R`, off-curve and
+    /// non-canonical `R`, wrong message, wrong key.
+    #[test]
+    fn one_step_agrees_with_decode_then_verify_on_edge_cases() {
+        use crate::babyjubjub::EdwardsProjective;
+        use ark_ec::{AffineRepr, CurveGroup};
+        let k = key(13);
+        let (vk, m) = (k.verifying_key(), Fr::from(77u64));
+        let prepared = vk.prepare();
+        let sig = k.sign(&m);
+        let good = sig.to_bytes();
+        assert_eq!(one_step(&vk, &prepared, &m, &good), Ok(sig));
+        let nonce = ScalarField::from(1234u64);
+        let r = (EdwardsProjective::generator() * nonce).into_affine();
+        let order_four = (order_eight() + order_eight()).into_affine();
+        let subgroup = Err(SignatureCheckError::Encoding(EncodingError::InvalidPoint(
+            "not in the prime-order subgroup",
+        )));
+        for t in [order_two(), order_four, order_eight()] {
+            let r_t = (r + t).into_affine();
+            let s = sign_with_r(&k, nonce, &r_t, &m);
+            let raw = RawSignature { r: r_t, s };
+            assert_eq!(
+                reference::verify_raw(&vk.point().to_affine(), &m, &raw),
+                Ok(())
+            );
+            assert_eq!(one_step(&vk, &prepared, &m, &bytes_of(&r_t, &s)), subgroup);
+            assert_eq!(
+                one_step(&vk, &prepared, &m, &bytes_of(&r_t, &add_l(&s))),
+                subgroup
+            );
+            assert_eq!(one_step(&vk, &prepared, &m, &bytes_of(&t, &s)), subgroup);
+        }
+        // R = O with S = c·a: the exact equation holds, the decoder refuses O.
+        let s0 = sign_with_r(&k, ScalarField::zero(), &identity(), &m);
+        let id = Err(SignatureCheckError::Encoding(EncodingError::InvalidPoint(
+            "identity",
+        )));
+        assert_eq!(
+            one_step(&vk, &prepared, &m, &bytes_of(&identity(), &s0)),
+            id
+        );
+        let off = Err(SignatureCheckError::Encoding(EncodingError::InvalidPoint(
+            "not on the curve",
+        )));
+        assert_eq!(
+            one_step(&vk, &prepared, &m, &bytes_of(&off_curve(), &s0)),
+            off
+        );
+        let s_sig = sig.s.inner().into_bigint();
+        let big = Err(SignatureCheckError::Encoding(
+            EncodingError::NonCanonicalScalar,
+        ));
+        for s in [
+            add_l(&s_sig),
+            ScalarField::MODULUS,
+            BigInt::new([u64::MAX; 4]),
+        ] {
+            assert_eq!(
+                one_step(&vk, &prepared, &m, &bytes_of(&sig.r.to_affine(), &s)),
+                big
+            );
+        }
+        let eq = Err(SignatureCheckError::Signature(SignatureError::Equation));
+        let mut l_minus_1 = ScalarField::MODULUS;
+        ark_ff::BigInteger::sub_with_borrow(&mut l_minus_1, &BigInt::one());
+        for s in [BigInt::zero(), l_minus_1] {
+            assert_eq!(
+                one_step(&vk, &prepared, &m, &bytes_of(&sig.r.to_affine(), &s)),
+                eq
+            );
+        }
+        let g = EdwardsAffine::generator();
+        assert_eq!(one_step(&vk, &prepared, &m, &bytes_of(&g, &s_sig)), eq);
+        assert_eq!(one_step(&vk, &prepared, &Fr::from(78u64), &good), eq);
+        let other = key(14).verifying_key();
+        assert_eq!(one_step(&other, &other.prepare(), &m, &good), eq);
+        // Non-canonical coordinates: y + r does not fit, all-ones is >= r.
+        let mut bad = good;
+        bad[32..64].copy_from_slice(&[0xff; 32]);
+        let nc = Err(SignatureCheckError::Encoding(
+            EncodingError::NonCanonicalField,
+        ));
+        assert_eq!(one_step(&vk, &prepared, &m, &bad), nc);
+        bad = good;
+        bad[..32].copy_from_slice(&ark_ff::BigInteger::to_bytes_be(&Fr::MODULUS));
+        assert_eq!(one_step(&vk, &prepared, &m, &bad), nc);
+    }
+
+    #[test]
+    fn prepared_key_debug_and_identity() {
+        let vk = key(15).verifying_key();
+        let p = PreparedVerifyingKey::from(&vk);
+        assert_eq!(p.verifying_key(), &vk);
+        assert_eq!(format!("{p:?}"), format!("PreparedVerifyingKey({vk:?})"));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
         /// Same keys, same signature bytes as the reference implementation.
@@ -789,6 +1174,31 @@ mod tests {
             let shifted = RawSignature { r: (sig.r.to_affine() + torsion).into_affine(), s: sig.s.inner().into_bigint() };
             both(&a, &m, &shifted).ok();
             both(&(a + torsion).into_affine(), &m, &sig.into()).ok();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// Valid, bit-flipped, torsion-shifted (re-signed) and `S + l`
+        /// signatures: the one-step paths give decode-then-verify's verdict.
+        #[test]
+        fn one_step_agrees_with_decode_then_verify(n in any::<u64>(), m in any::<u64>(), flip in 0usize..SIGNATURE_BYTES * 8, t in 0usize..4, plus_l in any::<bool>()) {
+            use ark_ec::CurveGroup;
+            let k = SigningKey::from_seed(seed_of(n)).expect("non-degenerate");
+            let (vk, m) = (k.verifying_key(), Fr::from(m));
+            let prepared = vk.prepare();
+            let sig = k.sign(&m);
+            prop_assert_eq!(one_step(&vk, &prepared, &m, &sig.to_bytes()), Ok(sig));
+            let mut bytes = sig.to_bytes();
+            bytes[flip / 8] ^= 1 << (flip % 8);
+            one_step(&vk, &prepared, &m, &bytes).ok();
+            let torsion = [identity(), order_two(), order_eight(), (order_eight() + order_two()).into_affine()][t];
+            let r_t = (sig.r.to_affine() + torsion).into_affine();
+            let nonce = Scalar::from_bytes_wide(&sha512(2, &[&k.prefix, &fr_to_bytes(&m)])).inner();
+            let s = sign_with_r(&k, nonce, &r_t, &m);
+            let s = if plus_l { add_l(&s) } else { s };
+            let verdict = one_step(&vk, &prepared, &m, &bytes_of(&r_t, &s));
+            prop_assert_eq!(verdict.is_ok(), t == 0 && !plus_l);
         }
     }
 

@@ -9,7 +9,10 @@
 use thiserror::Error;
 
 use crate::{
-    eddsa::{SIGNATURE_BYTES, Signature, SignatureError, SigningKey, VerifyingKey},
+    eddsa::{
+        SIGNATURE_BYTES, Signature, SignatureCheckError, SignatureError, SigningKey,
+        UncheckedSignature, Verifier,
+    },
     error::EncodingError,
     field::{FR_BYTES, Fr, fr_from_bytes, fr_to_bytes},
     poseidon::{DomainTag, hash_tagged},
@@ -118,10 +121,12 @@ pub struct SignedReceipt {
 }
 
 impl SignedReceipt {
-    /// Verifies the signature under the session key committed in the escrow.
-    pub fn verify(&self, session_key: &VerifyingKey) -> Result<(), ReceiptError> {
+    /// Verifies the signature under the session key committed in the escrow
+    /// (a [`VerifyingKey`](crate::eddsa::VerifyingKey) or, for many
+    /// receipts under one key, its [`PreparedVerifyingKey`](crate::eddsa::PreparedVerifyingKey)).
+    pub fn verify(&self, session_key: &impl Verifier) -> Result<(), ReceiptError> {
         session_key
-            .verify(&self.receipt.message(), &self.signature)
+            .verify_signature(&self.receipt.message(), &self.signature)
             .map_err(ReceiptError::from)
     }
 
@@ -139,34 +144,91 @@ impl SignedReceipt {
     /// Decodes exactly [`SIGNED_RECEIPT_BYTES`] bytes: known version,
     /// canonical session id, canonical signature (subgroup `R`, `S < l`).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
-        let arr: &[u8; SIGNED_RECEIPT_BYTES] =
-            bytes.try_into().map_err(|_| EncodingError::Length {
-                expected: SIGNED_RECEIPT_BYTES,
-                actual: bytes.len(),
-            })?;
-        if arr[0] != RECEIPT_VERSION {
-            return Err(EncodingError::Version(arr[0]));
-        }
-        let mut sid = [0u8; FR_BYTES];
-        sid.copy_from_slice(&arr[1..1 + FR_BYTES]);
-        let mut kib = [0u8; 8];
-        kib.copy_from_slice(&arr[1 + FR_BYTES..1 + FR_BYTES + 8]);
-        let mut sig = [0u8; SIGNATURE_BYTES];
-        sig.copy_from_slice(&arr[1 + FR_BYTES + 8..]);
+        let (receipt, sig) = split_receipt(bytes)?;
         Ok(Self {
-            receipt: Receipt {
-                session_id: fr_from_bytes(&sid)?,
-                kib: u64::from_be_bytes(kib),
-            },
+            receipt,
             signature: Signature::from_bytes(&sig)?,
         })
     }
+
+    /// [`SignedReceipt::from_bytes`] then [`SignedReceipt::verify`] in one,
+    /// without the subgroup check of `R` (what a node does per receipt, §6,
+    /// §9.3): same verdict, and the same error (`Encoding` for the decoder's,
+    /// `Signature` for the verifier's).
+    pub fn decode_verify(
+        bytes: &[u8],
+        session_key: &impl Verifier,
+    ) -> Result<Self, SignatureCheckError> {
+        UncheckedReceipt::from_bytes(bytes)?.verify(session_key)
+    }
+}
+
+/// A signed receipt after the decoder's cheap checks only (the signature
+/// as an [`UncheckedSignature`]): what a node can parse before it knows the
+/// session key. [`UncheckedReceipt::verify`] finishes decoding and verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UncheckedReceipt {
+    /// What is attested (decoded: canonical session id).
+    pub receipt: Receipt,
+    /// The signature, `R` not yet known to be in the subgroup, `S` not range-checked.
+    pub signature: UncheckedSignature,
+}
+
+impl UncheckedReceipt {
+    /// Decodes as [`SignedReceipt::from_bytes`] but for `R`'s subgroup
+    /// check and the range check of `S`, with the same errors.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
+        let (receipt, sig) = split_receipt(bytes)?;
+        Ok(Self {
+            receipt,
+            signature: UncheckedSignature::from_bytes(&sig)?,
+        })
+    }
+
+    /// The verified [`SignedReceipt`], or the error decode-then-verify gives
+    /// ([`Verifier::verify_unchecked`]).
+    pub fn verify(
+        &self,
+        session_key: &impl Verifier,
+    ) -> Result<SignedReceipt, SignatureCheckError> {
+        let signature = session_key.verify_unchecked(&self.receipt.message(), &self.signature)?;
+        Ok(SignedReceipt {
+            receipt: self.receipt,
+            signature,
+        })
+    }
+}
+
+/// Length, version, session id and kib of an encoded signed receipt, and
+/// its signature bytes.
+fn split_receipt(bytes: &[u8]) -> Result<(Receipt, [u8; SIGNATURE_BYTES]), EncodingError> {
+    let arr: &[u8; SIGNED_RECEIPT_BYTES] = bytes.try_into().map_err(|_| EncodingError::Length {
+        expected: SIGNED_RECEIPT_BYTES,
+        actual: bytes.len(),
+    })?;
+    if arr[0] != RECEIPT_VERSION {
+        return Err(EncodingError::Version(arr[0]));
+    }
+    let mut sid = [0u8; FR_BYTES];
+    sid.copy_from_slice(&arr[1..1 + FR_BYTES]);
+    let mut kib = [0u8; 8];
+    kib.copy_from_slice(&arr[1 + FR_BYTES..1 + FR_BYTES + 8]);
+    let mut sig = [0u8; SIGNATURE_BYTES];
+    sig.copy_from_slice(&arr[1 + FR_BYTES + 8..]);
+    let receipt = Receipt {
+        session_id: fr_from_bytes(&sid)?,
+        kib: u64::from_be_bytes(kib),
+    };
+    Ok((receipt, sig))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eddsa::testing::{add_l, order_eight, order_two};
+    use crate::eddsa::{
+        PreparedVerifyingKey, VerifyingKey,
+        testing::{add_l, identity, off_curve, order_eight, order_two},
+    };
     use ark_ff::{BigInteger, PrimeField};
     use proptest::prelude::*;
 
@@ -307,6 +369,105 @@ mod tests {
             other.check_successor(&sid, Some(&r1)),
             Err(ReceiptError::WrongSession)
         );
+    }
+
+    /// Decode, then verify, as before: the oracle of `decode_verify`.
+    fn decode_then_verify(
+        bytes: &[u8],
+        vk: &VerifyingKey,
+    ) -> Result<SignedReceipt, SignatureCheckError> {
+        let sr = SignedReceipt::from_bytes(bytes)?;
+        match sr.verify(vk) {
+            Ok(()) => Ok(sr),
+            Err(ReceiptError::Signature(e)) => Err(e.into()),
+            Err(e) => panic!("verify gave {e:?}"),
+        }
+    }
+
+    /// `decode_verify` under the plain and the prepared key, checked equal
+    /// to [`decode_then_verify`].
+    fn one_step(
+        bytes: &[u8],
+        vk: &VerifyingKey,
+        prepared: &PreparedVerifyingKey,
+    ) -> Result<SignedReceipt, SignatureCheckError> {
+        let want = decode_then_verify(bytes, vk);
+        assert_eq!(
+            SignedReceipt::decode_verify(bytes, vk),
+            want,
+            "{}",
+            hex::encode(bytes)
+        );
+        assert_eq!(
+            SignedReceipt::decode_verify(bytes, prepared),
+            want,
+            "{}",
+            hex::encode(bytes)
+        );
+        if let Ok(sr) = SignedReceipt::from_bytes(bytes) {
+            assert_eq!(sr.verify(prepared), sr.verify(vk));
+        }
+        want
+    }
+
+    #[test]
+    fn decode_verify_agrees_on_edge_cases() {
+        use ark_ec::{AffineRepr, CurveGroup};
+        let (key, sr) = fixture();
+        let vk = key.verifying_key();
+        let prepared = vk.prepare();
+        let bytes = sr.to_bytes();
+        assert_eq!(one_step(&bytes, &vk, &prepared), Ok(sr));
+        let r = sr.signature.r.to_affine();
+        let mut cases = Vec::new();
+        for p in [
+            order_two(),
+            order_eight(),
+            identity(),
+            off_curve(),
+            (r + order_two()).into_affine(),
+            (r + order_eight()).into_affine(),
+            crate::babyjubjub::EdwardsAffine::generator(),
+        ] {
+            let mut b = bytes;
+            b[SIG_AT..SIG_AT + 64].copy_from_slice(&affine_bytes(&p));
+            cases.push(b);
+        }
+        let s_plus_l = add_l(&sr.signature.s.inner().into_bigint()).to_bytes_be();
+        for base in cases.clone() {
+            let mut b = base;
+            b[SIG_AT + 64..].copy_from_slice(&s_plus_l);
+            cases.push(b);
+        }
+        let mut b = bytes;
+        b[0] = 2;
+        cases.push(b);
+        b = bytes;
+        b[1..33].copy_from_slice(&[0xff; 32]);
+        cases.push(b);
+        b = bytes;
+        b[40] ^= 1; // kib
+        cases.push(b);
+        for b in &cases {
+            assert!(one_step(b, &vk, &prepared).is_err());
+        }
+        assert!(one_step(&bytes[..136], &vk, &prepared).is_err());
+        let other = SigningKey::from_seed([10; 32])
+            .expect("test key")
+            .verifying_key();
+        assert!(one_step(&bytes, &other, &other.prepare()).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn decode_verify_agrees_on_any_bit_flip(pos in 0usize..SIGNED_RECEIPT_BYTES, bit in 0u8..8) {
+            let (key, sr) = fixture();
+            let vk = key.verifying_key();
+            let mut b = sr.to_bytes();
+            b[pos] ^= 1 << bit;
+            prop_assert!(one_step(&b, &vk, &vk.prepare()).is_err());
+        }
     }
 
     proptest! {

@@ -1,4 +1,4 @@
-//! Scalar multiplication on BabyJubJub for EdDSA (§2.6), without allocation.
+//! Scalar multiplication on BabyJubJub for EdDSA (§2.6).
 //!
 //! Extended twisted Edwards coordinates `(X : Y : T : Z)` with `x = X/Z`,
 //! `y = Y/Z`, `T = XY/Z` and the Hisil–Wong–Carter–Dawson formulas for
@@ -10,8 +10,13 @@
 //!   first use) and signed radix-16 digits: 64 mixed additions, no doubling.
 //!   The table is scanned in full for each digit (no secret-indexed memory
 //!   access: `k` is a signing nonce).
+//! - [`FixedBase`]: the same table for any point (the generator's, a
+//!   prepared verifying key's), with a variable-time lookup for public
+//!   scalars (verification): `k·B` in at most 64 mixed additions.
 //! - [`mul`]: `k·P` for a public scalar and variable `P`: a table of
 //!   `1..8·P`, then 4 doublings and one addition per radix-16 digit.
+//!
+//! Only a table's construction allocates.
 //!
 //! Results are exactly the group elements ark's `mul_bigint` computes (the
 //! tests compare them); only the work differs.
@@ -202,8 +207,7 @@ impl Extended {
         self.x.is_zero() && self.y == self.z
     }
 
-    /// Whether `self` and `q` are the same point.
-    #[cfg(test)]
+    /// Whether `self` and `q` are the same point: `X = x·Z`, `Y = y·Z`.
     pub(crate) fn eq_affine(&self, q: &EdwardsAffine) -> bool {
         self.x == q.x * self.z && self.y == q.y * self.z
     }
@@ -239,29 +243,72 @@ fn radix16(k: &BigInt<4>) -> [i8; DIGITS] {
     d
 }
 
-type GeneratorTable = [[Niels; TABLE_WIDTH]; DIGITS];
+type Table = [[Niels; TABLE_WIDTH]; DIGITS];
 
-/// `table[i][j] = (j + 1)·16^i·G`, affine.
-fn generator_table() -> &'static GeneratorTable {
-    static TABLE: OnceLock<Box<GeneratorTable>> = OnceLock::new();
-    TABLE.get_or_init(|| {
+/// A fixed-base table of a point `B`: `table[i][j] = (j + 1)·16^i·B`,
+/// affine (64 rows of 8, 48 KiB).
+#[derive(Clone)]
+pub(crate) struct FixedBase(Box<Table>);
+
+impl FixedBase {
+    /// Builds the table of `base`: 448 additions, 64 doublings and one
+    /// batch normalization (a single inversion) of the 512 entries.
+    pub(crate) fn new(base: &EdwardsAffine) -> Self {
         use ark_ec::{AffineRepr, CurveGroup};
-        let mut table = Box::new([[Niels::IDENTITY; TABLE_WIDTH]; DIGITS]);
-        let mut base = EdwardsAffine::generator().into_group();
-        for row in table.iter_mut() {
-            let mut multiples = [base; TABLE_WIDTH];
-            for j in 1..TABLE_WIDTH {
-                multiples[j] = multiples[j - 1] + base;
-            }
-            let affine = EdwardsProjective::normalize_batch(&multiples);
-            for (slot, p) in row.iter_mut().zip(&affine) {
-                *slot = Niels::from_affine(p);
+        let mut points = Vec::with_capacity(DIGITS * TABLE_WIDTH);
+        let mut row_base = base.into_group();
+        for _ in 0..DIGITS {
+            let mut acc = row_base;
+            points.push(acc);
+            for _ in 1..TABLE_WIDTH {
+                acc += row_base;
+                points.push(acc);
             }
             // 16·base = 2·(8·base).
-            base = multiples[TABLE_WIDTH - 1].double();
+            row_base = acc.double();
         }
-        table
-    })
+        let affine = EdwardsProjective::normalize_batch(&points);
+        let mut table = Box::new([[Niels::IDENTITY; TABLE_WIDTH]; DIGITS]);
+        for (slot, p) in table.iter_mut().flatten().zip(&affine) {
+            *slot = Niels::from_affine(p);
+        }
+        Self(table)
+    }
+
+    /// The table of the generator `G`, built once on first use.
+    pub(crate) fn generator() -> &'static Self {
+        static TABLE: OnceLock<FixedBase> = OnceLock::new();
+        TABLE.get_or_init(|| {
+            use ark_ec::AffineRepr;
+            Self::new(&EdwardsAffine::generator())
+        })
+    }
+
+    /// `acc + k·B` for a public `k < 2^255`: variable time (the entry read
+    /// depends on `k`), for verification only, never for a secret scalar.
+    pub(crate) fn add_mul_vartime(&self, acc: Extended, k: &BigInt<4>) -> Extended {
+        self.add_digits(acc, k, 1)
+    }
+
+    /// `acc − k·B`, as [`FixedBase::add_mul_vartime`].
+    pub(crate) fn sub_mul_vartime(&self, acc: Extended, k: &BigInt<4>) -> Extended {
+        self.add_digits(acc, k, -1)
+    }
+
+    fn add_digits(&self, mut acc: Extended, k: &BigInt<4>, sign: i8) -> Extended {
+        for (row, &d) in self.0.iter().zip(radix16(k).iter()) {
+            if let Some(q) = pick_vartime(row, sign * d) {
+                acc = acc.add_niels(&q);
+            }
+        }
+        acc
+    }
+}
+
+/// `digit·base` from a row (`None` for 0), by index: variable time.
+fn pick_vartime(row: &[Niels; TABLE_WIDTH], digit: i8) -> Option<Niels> {
+    let entry = row.get(usize::from(digit.unsigned_abs()).checked_sub(1)?)?;
+    Some(if digit < 0 { entry.neg() } else { *entry })
 }
 
 /// All-ones if `a == b`, else zero, without a branch.
@@ -301,7 +348,7 @@ fn select_niels(row: &[Niels; TABLE_WIDTH], digit: i8) -> Niels {
 
 /// `k·G` for any `k < 2^255` (§2.6: signing nonces, `S·G` in verification).
 pub(crate) fn mul_generator(k: &BigInt<4>) -> Extended {
-    let table = generator_table();
+    let table = &FixedBase::generator().0;
     let digits = radix16(k);
     let mut acc = Extended::IDENTITY;
     for (row, &d) in table.iter().zip(digits.iter()) {
@@ -448,7 +495,7 @@ mod tests {
 
     #[test]
     fn select_reads_the_right_entry() {
-        let row = &generator_table()[3];
+        let row = &FixedBase::generator().0[3];
         for d in -8i8..=8 {
             let got = select_niels(row, d);
             let want = match d {
@@ -467,6 +514,36 @@ mod tests {
         assert_eq!(eq_mask(0, 0), u64::MAX);
     }
 
+    #[test]
+    fn vartime_edge_scalars_match_ark() {
+        let g = EdwardsAffine::generator();
+        let p_t = (g + order_eight()).into_affine();
+        let table = FixedBase::new(&p_t);
+        let mut l_minus_1 = ScalarField::MODULUS;
+        l_minus_1.sub_with_borrow(&BigInt::one());
+        for k in [
+            BigInt::zero(),
+            BigInt::one(),
+            l_minus_1,
+            ScalarField::MODULUS,
+            Fr::MODULUS,
+            BigInt::new([u64::MAX, u64::MAX, u64::MAX, u64::MAX >> 1]),
+        ] {
+            let id = Extended::IDENTITY;
+            let gk = FixedBase::generator().add_mul_vartime(id, &k);
+            assert_eq!(gk.to_affine(), reference(&g, &k));
+            assert_eq!(
+                table.add_mul_vartime(id, &k).to_affine(),
+                reference(&p_t, &k)
+            );
+            assert!(
+                table
+                    .sub_mul_vartime(table.add_mul_vartime(id, &k), &k)
+                    .is_identity()
+            );
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
@@ -480,6 +557,12 @@ mod tests {
             let p_t = (p + order_eight()).into_affine();
             prop_assert_eq!(mul(&Extended::from_affine(&p), &k).to_affine(), reference(&p, &k));
             prop_assert_eq!(mul(&Extended::from_affine(&p_t), &k).to_affine(), reference(&p_t, &k));
+            // Variable-time table lookups: k·G, and acc − k·P from P's table.
+            prop_assert_eq!(FixedBase::generator().add_mul_vartime(Extended::IDENTITY, &k).to_affine(), reference(&g, &k));
+            let acc = Extended::from_affine(&g);
+            let diff = FixedBase::new(&p).sub_mul_vartime(acc, &k);
+            prop_assert_eq!(diff.to_affine(), (g.into_group() - p.mul_bigint(k)).into_affine());
+            prop_assert!(diff.eq_affine(&diff.to_affine()) && !diff.eq_affine(&diff.add_affine(&g).to_affine()));
         }
     }
 }
