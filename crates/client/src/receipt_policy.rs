@@ -16,7 +16,10 @@
 //!   itself sent or received, never beyond the escrow;
 //! - one is due once it is at least `I / 8` KiB above the last one (so
 //!   parallel streams do not stall on a receipt in flight), when it reaches
-//!   the credit, or at once when the node reports `CreditLow`;
+//!   the credit, or at once when the node reports `CreditLow` — unless a
+//!   receipt above the node's `receipted_kib` is already issued: it is in
+//!   flight and will raise the node's limit (answering every `CreditLow`
+//!   made a fast download sign a receipt per round trip, a few KiB each);
 //! - receipts are strictly increasing; once the whole credit is issued
 //!   nothing more is due;
 //! - a node that failed a challenge, or a relay the client closed, is paid
@@ -164,9 +167,13 @@ impl ReceiptPolicy {
         self.due(false)
     }
 
-    /// The node reported low credit (`CreditLow`, §9.3): pays every byte
-    /// counted so far, if not paid yet.
-    pub fn on_credit_low(&mut self) -> Option<ReceiptDue> {
+    /// The node reported low credit (`CreditLow`, §9.3) holding a receipt
+    /// for `receipted_kib`: pays every byte counted so far, if not paid yet
+    /// and no receipt above `receipted_kib` is on its way.
+    pub fn on_credit_low(&mut self, receipted_kib: u64) -> Option<ReceiptDue> {
+        if self.highest_kib() > receipted_kib {
+            return None;
+        }
         self.due(true)
     }
 
@@ -247,10 +254,21 @@ mod tests {
     #[test]
     fn credit_low_pays_what_was_counted_at_once() {
         let mut p = ReceiptPolicy::new(terms(1000, 64));
-        assert_eq!(p.on_credit_low(), None, "nothing counted, nothing due");
+        assert_eq!(p.on_credit_low(0), None, "nothing counted, nothing due");
         assert_eq!(p.on_bytes(3 * KIB + 1), None);
-        assert_eq!(kib_of(p.on_credit_low()), Some(4));
-        assert_eq!(p.on_credit_low(), None, "already paid");
+        assert_eq!(kib_of(p.on_credit_low(0)), Some(4));
+        assert_eq!(p.on_credit_low(4), None, "already paid");
+    }
+
+    #[test]
+    fn credit_low_waits_for_a_receipt_in_flight() {
+        let mut p = ReceiptPolicy::new(terms(1000, 64));
+        assert_eq!(kib_of(p.on_bytes(8 * KIB)), Some(8));
+        assert_eq!(p.on_bytes(3 * KIB), None);
+        // The node holds nothing yet, but 8 is on its way: no new receipt.
+        assert_eq!(p.on_credit_low(0), None);
+        // The node holds 8 and is still low: pay the 11 counted.
+        assert_eq!(kib_of(p.on_credit_low(8)), Some(11));
     }
 
     #[test]
@@ -260,7 +278,7 @@ mod tests {
         assert_eq!(kib_of(p.on_bytes(50 * KIB)), Some(10));
         assert!(matches!(p, ReceiptPolicy::FullyIssued(_)));
         assert_eq!(p.on_bytes(KIB), None);
-        assert_eq!(p.on_credit_low(), None);
+        assert_eq!(p.on_credit_low(0), None);
         assert_eq!(p.remaining_kib(), 0);
         assert_eq!(p.issued(), &[10]);
     }
@@ -272,7 +290,7 @@ mod tests {
             assert_eq!(kib_of(p.on_bytes(KIB)), Some(1));
             p.stop(reason);
             assert_eq!(p.on_bytes(100 * KIB), None);
-            assert_eq!(p.on_credit_low(), None);
+            assert_eq!(p.on_credit_low(1), None);
             assert_eq!(p.issued(), &[1], "what was issued is kept");
             assert_eq!(p.bytes(), 101 * KIB, "bytes are still counted");
         }
@@ -289,6 +307,8 @@ mod tests {
     enum Event {
         Bytes(u64),
         CreditLow,
+        /// `CreditLow` from a node that does not hold the last receipt yet.
+        CreditLowBehind,
         Stop,
     }
 
@@ -296,6 +316,7 @@ mod tests {
         prop_oneof![
             8 => (0u64..40_000).prop_map(Event::Bytes),
             2 => Just(Event::CreditLow),
+            1 => Just(Event::CreditLowBehind),
             1 => Just(Event::Stop),
         ]
     }
@@ -303,7 +324,8 @@ mod tests {
     proptest! {
         /// Whatever the traffic: receipts strictly increase, never exceed
         /// the credit nor the bytes counted, and while paying, the unpaid
-        /// part is under one step (none right after `CreditLow`).
+        /// part is under one step (none right after a `CreditLow` from a
+        /// node that holds the highest receipt issued).
         #[test]
         fn receipts_are_monotone_bounded_and_keep_up(
             credit in 1u64..400,
@@ -317,7 +339,14 @@ mod tests {
                 let before = p.highest_kib();
                 let due = match e {
                     Event::Bytes(n) => p.on_bytes(n),
-                    Event::CreditLow => p.on_credit_low(),
+                    Event::CreditLow => p.on_credit_low(before),
+                    Event::CreditLowBehind => {
+                        let due = p.on_credit_low(before.saturating_sub(1));
+                        if before > 0 {
+                            prop_assert_eq!(due, None, "a receipt is in flight");
+                        }
+                        due
+                    }
                     Event::Stop => { p.stop(StopReason::Distrusted); stopped = true; None }
                 };
                 let owed = p.bytes().div_ceil(KIB).min(credit);

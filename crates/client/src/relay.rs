@@ -692,7 +692,7 @@ impl Reader {
                 stats.receipts_acked.fetch_add(1, Ordering::Relaxed);
                 stats.highest_acked_kib.fetch_max(a.kib, Ordering::AcqRel);
             }
-            node_frame::Frame::CreditLow(_) => self.on_credit_low(),
+            node_frame::Frame::CreditLow(c) => self.on_credit_low(c.receipted_kib),
             node_frame::Frame::ChallengeResponse(r) => self.on_answer(&r),
             node_frame::Frame::Error(e) => {
                 self.shared.stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -709,10 +709,12 @@ impl Reader {
     }
 
     /// The node is short of receipts: pay what was counted (§9.3).
-    fn on_credit_low(&self) {
+    fn on_credit_low(&self, receipted_kib: u64) {
         if let Some(payer) = &self.shared.payer {
             let closed = self.shared.closed.load(Ordering::Acquire);
-            payer.decide(closed, &self.shared.stats, ReceiptPolicy::on_credit_low);
+            payer.decide(closed, &self.shared.stats, |policy| {
+                policy.on_credit_low(receipted_kib)
+            });
         }
     }
 

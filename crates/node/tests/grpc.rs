@@ -27,6 +27,24 @@ fn expect_ack(f: node_frame::Frame, kib: u64) {
     }
 }
 
+/// Reads frames until the ack for `kib` and `n` bytes of data have come,
+/// in either order; returns the data.
+async fn data_and_ack(relay: &mut Relay, kib: u64, n: usize) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut acked = false;
+    while !acked || data.len() < n {
+        match relay.next().await {
+            node_frame::Frame::ReceiptAck(a) if !acked => {
+                assert_eq!(a.kib, kib);
+                acked = true;
+            }
+            node_frame::Frame::Data(d) => data.extend_from_slice(&d.bytes),
+            other => panic!("{other:?}"),
+        }
+    }
+    data
+}
+
 /// Echoes `total` bytes through one stream, paying receipts as it goes.
 async fn echo_through(
     relay: &mut Relay,
@@ -146,30 +164,20 @@ async fn serves_one_interval_without_receipt_then_waits() {
         r.is_err(),
         "node served beyond one interval without a receipt: {r:?}"
     );
-    // A receipt releases the held bytes.
+    // A receipt releases the held bytes (acknowledged once stored, which
+    // may be after the bytes it released, §9.3).
     relay.receipt(s.receipt(16)).await;
-    expect_ack(relay.next().await, 16);
-    let mut got = 0;
-    while got < 16 * 1024 {
-        match relay.next().await {
-            node_frame::Frame::Data(d) => got += d.bytes.len(),
-            other => panic!("{other:?}"),
-        }
-    }
+    assert_eq!(
+        data_and_ack(&mut relay, 16, 16 * 1024).await.len(),
+        16 * 1024
+    );
     // Sending beyond the allowance is held, not refused: the receipt that
     // pays for it may be in flight right behind it (§9.3).
     relay.data(1, vec![2u8; 1024]).await;
     let r = tokio::time::timeout(Duration::from_millis(300), relay.next()).await;
     assert!(r.is_err(), "held bytes were served before a receipt: {r:?}");
     relay.receipt(s.receipt(33)).await;
-    expect_ack(relay.next().await, 33);
-    let mut echoed = Vec::new();
-    while echoed.len() < 1024 {
-        match relay.next().await {
-            node_frame::Frame::Data(d) => echoed.extend_from_slice(&d.bytes),
-            other => panic!("{other:?}"),
-        }
-    }
+    let echoed = data_and_ack(&mut relay, 33, 1024).await;
     assert_eq!(echoed, vec![2u8; 1024], "held bytes go through, in order");
     // A client that keeps sending unpaid bytes has the stream closed once
     // the node holds 1 MiB for it.

@@ -9,7 +9,7 @@ use veil_primitives::eddsa::Signature;
 use veil_primitives::error::EncodingError;
 use veil_primitives::field::{Fr, fr_from_slice};
 use veil_primitives::ids::SessionId;
-use veil_primitives::receipt::SignedReceipt;
+use veil_primitives::receipt::UncheckedReceipt;
 use veil_proto::node::v1 as pb;
 use veil_proto::node::v1::client_frame::Frame;
 
@@ -26,7 +26,9 @@ pub(crate) enum RelayCommand {
     /// The client is done sending on a stream (half-close, §9.4).
     Close { stream: u32 },
     /// A signed receipt for the bound session (§9.3).
-    Receipt(Box<SignedReceipt>),
+    /// Decoded but for `R`'s subgroup check and `S < l`, which verification
+    /// settles ([`UncheckedReceipt::verify`], off the relay loop).
+    Receipt(Box<UncheckedReceipt>),
     /// A liveness challenge to the node key (§9.5); `raw` is echoed back.
     Challenge { nonce: Fr, raw: Vec<u8> },
 }
@@ -107,7 +109,7 @@ impl TryFrom<pb::ClientFrame> for RelayCommand {
                 stream: c.stream_id,
             },
             Frame::Receipt(r) => RelayCommand::Receipt(Box::new(
-                SignedReceipt::from_bytes(&r.signed_receipt).map_err(ParseError::Receipt)?,
+                UncheckedReceipt::from_bytes(&r.signed_receipt).map_err(ParseError::Receipt)?,
             )),
             Frame::Challenge(c) => RelayCommand::Challenge {
                 nonce: fr_from_slice(&c.nonce).map_err(ParseError::ChallengeNonce)?,

@@ -10,7 +10,7 @@
 //! ```text
 //! Open ──(paid, id free, egress ok)──▶ Connect ──▶ stream: Open send side
 //!   Data: charged ──▶ Write            │ unpaid ──▶ parked (≤ MAX_PARKED_UPLOAD)
-//!   Close ──▶ Shutdown (after parked)  │ Receipt ──▶ Check … Stored ──▶ Ack, drain parked
+//!   Close ──▶ Shutdown (after parked)  │ Receipt ──▶ Check … Applied ──▶ drain parked … Stored ──▶ Ack
 //!   task end / refusal ──▶ Release + Closed
 //! ```
 use std::collections::{HashMap, VecDeque};
@@ -22,13 +22,13 @@ use veil_ledger::types::NodeId;
 use veil_primitives::eddsa::Signature;
 use veil_primitives::field::Fr;
 use veil_primitives::ids::{BlockHeight, SessionId};
-use veil_primitives::receipt::{SignedReceipt, relay_bind_message};
+use veil_primitives::receipt::{SignedReceipt, UncheckedReceipt, relay_bind_message};
 use veil_proto::node::v1 as pb;
 use veil_vouchers::Balance;
 
 use super::command::{OpenStream, ParseError, Payment, RelayCommand};
 use super::event::{Event, Refusal, receipt_error_code, serve_error_code};
-use super::receipts::{self, PendingReceipt, ReceiptCheck};
+use super::receipts::ReceiptCheck;
 use crate::metering::{ReceiptError, ServeError, SessionState};
 use crate::state::{Metrics, SessionSlot, lock};
 use crate::vouchers::VoucherPayment;
@@ -135,11 +135,10 @@ pub(crate) enum Action {
     /// Forget a stream's upstream task, aborting it if still running.
     Release { stream: u32 },
     /// Hand a receipt to the Relay's receipt worker (`super::receipts`),
-    /// whose verdict comes back through [`Conn::receipt_stored`] or
-    /// [`Conn::receipt_refused`]; a storage failure ends the call.
+    /// whose verdicts come back through [`Conn::receipt_applied`] then
+    /// [`Conn::receipt_stored`], or [`Conn::receipt_refused`]; a storage
+    /// failure ends the call.
     Check(ReceiptCheck),
-    /// Wake upstream readers waiting for this meter's allowance.
-    Wake(Meter),
 }
 
 /// Whether the client may still send on a stream.
@@ -402,38 +401,31 @@ impl Conn {
     /// are checked off the loop); one before any session-paid `Open`, or
     /// naming another session, is refused here. Every refusal is an
     /// `Error` and changes nothing.
-    fn receipt(&mut self, signed: SignedReceipt, host: &impl Host) -> Vec<Action> {
+    fn receipt(&mut self, unchecked: UncheckedReceipt, host: &impl Host) -> Vec<Action> {
         let Some((session_id, meter)) = &self.bound else {
             return self.receipt_refused(unbound_receipt(), host);
         };
-        if SessionId::from_fr(signed.receipt.session_id) != *session_id {
+        if SessionId::from_fr(unchecked.receipt.session_id) != *session_id {
             let e = ReceiptError::Foreign;
             let refusal = Refusal::new(receipt_error_code(e), e.to_string(), 0);
             return self.receipt_refused(refusal, host);
         }
         let meter = meter.clone();
-        vec![Action::Check(ReceiptCheck { meter, signed })]
+        vec![Action::Check(ReceiptCheck { meter, unchecked })]
     }
 
-    /// The worker verified and stored a receipt: apply it, acknowledge it,
-    /// then wake the upstream readers and send parked data as far as the
-    /// new allowance reaches (the client hears of the receipt before any
-    /// byte it releases).
-    pub fn receipt_stored(&mut self, pending: PendingReceipt, host: &impl Host) -> Vec<Action> {
-        let accepted = match receipts::accept(pending, host.height()) {
-            Ok(a) => a,
-            Err(refusal) => return self.receipt_refused(refusal, host),
-        };
+    /// The worker verified a receipt and applied it to the session's
+    /// meter: send parked data as far as the new allowance reaches.
+    pub fn receipt_applied(&mut self, host: &impl Host) -> Vec<Action> {
         Metrics::inc(&host.metrics().receipts_accepted);
-        let mut actions = vec![
-            Action::Send(Event::ReceiptAck {
-                kib: accepted.kib,
-                allowance_kib: accepted.allowance_kib,
-            }),
-            Action::Wake(accepted.meter),
-        ];
+        let mut actions = Vec::new();
         self.drain_parked(host, &mut actions);
         actions
+    }
+
+    /// The worker stored an applied receipt: acknowledge it (§9.3).
+    pub fn receipt_stored(&mut self, kib: u64, allowance_kib: u64) -> Vec<Action> {
+        vec![Action::Send(Event::ReceiptAck { kib, allowance_kib })]
     }
 
     /// A receipt was refused (here or by the worker): say so, and drain

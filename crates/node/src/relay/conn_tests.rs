@@ -1,12 +1,11 @@
 //! The relay state machine without I/O: every rule of §9.3–§9.4 it owns,
 //! accepted and refused.
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use veil_primitives::eddsa::SigningKey;
 use veil_primitives::field::fr_from_u64;
 use veil_primitives::ids::NodeId;
-use veil_primitives::receipt::{Receipt, challenge_message};
+use veil_primitives::receipt::{Receipt, SignedReceipt, UncheckedReceipt, challenge_message};
 use veil_proto::node::v1::client_frame;
 use veil_vouchers::Credential;
 use veil_vouchers::NodeId as VoucherNodeId;
@@ -80,11 +79,7 @@ fn slot(
         interval_kib: interval,
         expiry: BlockHeight(expiry),
     };
-    Arc::new(SessionSlot {
-        session_key: key.verifying_key(),
-        state: Mutex::new(SessionState::new(terms)),
-        notify: tokio::sync::Notify::new(),
-    })
+    Arc::new(SessionSlot::new(key.verifying_key(), terms))
 }
 
 fn key(n: u8) -> SigningKey {
@@ -148,7 +143,7 @@ fn receipt(session: u64, kib: u64, signer: u8) -> RelayCommand {
         session_id: sid(session).inner(),
         kib,
     };
-    RelayCommand::Receipt(Box::new(r.sign(&key(signer))))
+    RelayCommand::Receipt(Box::new(unchecked(r.sign(&key(signer)))))
 }
 
 /// A connection bound to session 1 with stream 1 open.
@@ -188,14 +183,20 @@ fn served(host: &TestHost, n: u64) -> u64 {
 }
 
 /// Runs the receipt handed over at the end of `actions` through the
-/// worker's steps (check; store: a no-op here) and back into the machine,
-/// as the shell does; returns the machine's actions.
+/// worker's steps (check, accept, store: a no-op here) and back into the
+/// machine, as the shell does; returns the machine's actions in order
+/// (what `Applied` releases, then the `Stored` acknowledgement).
 fn store(conn: &mut Conn, host: &TestHost, mut actions: Vec<Action>) -> Vec<Action> {
     let Some(Action::Check(c)) = actions.pop() else {
         panic!("expected Check, got {actions:?}");
     };
-    match receipts::check(c, host.height) {
-        Ok(pending) => conn.receipt_stored(pending, host),
+    let applied = receipts::check(c, host.height).and_then(|p| receipts::accept(p, host.height));
+    match applied {
+        Ok(a) => {
+            let mut actions = conn.receipt_applied(host);
+            actions.extend(conn.receipt_stored(a.kib, a.allowance_kib));
+            actions
+        }
         Err(refusal) => conn.receipt_refused(refusal, host),
     }
 }
@@ -362,11 +363,8 @@ fn unpaid_data_parks_until_a_receipt_pays_for_it() {
     let actions = store(&mut conn, &h, checked);
     assert!(
         matches!(
-            &actions[..2],
-            [
-                Action::Send(Event::ReceiptAck { kib: 1, .. }),
-                Action::Wake(_)
-            ]
+            actions.last(),
+            Some(Action::Send(Event::ReceiptAck { kib: 1, .. }))
         ),
         "{actions:?}"
     );
@@ -440,10 +438,11 @@ fn close_waits_for_parked_data() {
     let actions = store(&mut conn, &h, checked);
     assert!(
         matches!(
-            &actions[actions.len() - 2..],
+            &actions[actions.len() - 3..],
             [
                 Action::Write { stream: 1, .. },
-                Action::Shutdown { stream: 1 }
+                Action::Shutdown { stream: 1 },
+                Action::Send(Event::ReceiptAck { kib: 1, .. }),
             ]
         ),
         "{actions:?}"
@@ -738,11 +737,19 @@ fn check_of(h: &TestHost, kib: u64, signer: u8) -> ReceiptCheck {
     }
     .sign(&key(signer));
     let meter = Meter(h.sessions[&sid(1)].clone());
-    ReceiptCheck { meter, signed }
+    ReceiptCheck {
+        meter,
+        unchecked: unchecked(signed),
+    }
+}
+
+/// A signed receipt as the relay loop parses it.
+fn unchecked(signed: SignedReceipt) -> UncheckedReceipt {
+    UncheckedReceipt::from_bytes(&signed.to_bytes()).expect("canonical")
 }
 
 fn kib_of(c: Option<ReceiptCheck>) -> Option<u64> {
-    c.map(|c| c.signed.receipt.kib)
+    c.map(|c| c.unchecked.receipt.kib)
 }
 
 #[test]
@@ -825,4 +832,42 @@ fn a_closed_queue_still_yields_what_waits() {
     assert!(w.is_closed());
     assert_eq!(kib_of(w.take_highest()), Some(2));
     assert_eq!(kib_of(w.take_highest()), None);
+}
+
+#[test]
+fn a_receipt_with_s_not_below_l_is_malformed_and_changes_nothing() {
+    // `S + l` passes the relay loop's cheap decoding (`S` is range-checked
+    // by verification) and is refused by the worker's check, as the full
+    // decoder would: MALFORMED, not a bad signature.
+    let h = host();
+    let mut conn = bound(&h);
+    let good = Receipt {
+        session_id: sid(1).inner(),
+        kib: 3,
+    }
+    .sign(&key(1));
+    let mut bytes = good.to_bytes();
+    let l =
+        veil_primitives::babyjubjub::bigint_to_be(&veil_primitives::babyjubjub::subgroup_order());
+    let s_start = bytes.len() - 32;
+    let mut carry = 0u16;
+    for i in (0..32).rev() {
+        let sum = u16::from(bytes[s_start + i]) + u16::from(l[i]) + carry;
+        bytes[s_start + i] = sum as u8;
+        carry = sum >> 8;
+    }
+    assert_eq!(carry, 0);
+    let cmd = RelayCommand::Receipt(Box::new(
+        UncheckedReceipt::from_bytes(&bytes).expect("cheap checks pass"),
+    ));
+    let actions = conn.apply(cmd, &h);
+    let refused = store(&mut conn, &h, actions);
+    assert_eq!(only_error(&refused), (pb::ErrorCode::Malformed, 0));
+    assert_eq!(lock(&h.sessions[&sid(1)].state).position().receipted_kib, 0);
+    // The genuine receipt is still accepted.
+    let ok = conn.apply(RelayCommand::Receipt(Box::new(unchecked(good))), &h);
+    assert!(matches!(
+        store(&mut conn, &h, ok).last(),
+        Some(Action::Send(Event::ReceiptAck { kib: 3, .. }))
+    ));
 }

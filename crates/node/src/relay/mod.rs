@@ -136,7 +136,8 @@ impl<L: LedgerApi> Shell<L> {
                 },
                 Some(end) = end_rx.recv() => conn.stream_ended(end),
                 Some(checked) = checked_rx.recv() => match checked {
-                    Checked::Stored(p) => conn.receipt_stored(p, &*self.inner),
+                    Checked::Applied => conn.receipt_applied(&*self.inner),
+                    Checked::Stored { kib, allowance_kib } => conn.receipt_stored(kib, allowance_kib),
                     Checked::Refused(r) => conn.receipt_refused(r, &*self.inner),
                     Checked::Failed(status) => return Err(status),
                 },
@@ -196,7 +197,6 @@ impl<L: LedgerApi> Shell<L> {
                         u.abort.abort();
                     }
                 }
-                Action::Wake(meter) => meter.notify.notify_waiters(),
                 Action::Check(c) => {
                     let inner = &self.inner;
                     let report = &self.checked_tx;

@@ -3,23 +3,27 @@
 //! The relay loop checks only what is free (the Relay is bound, the receipt
 //! names its session) and hands the receipt to its Relay's receipt worker
 //! (`super::worker`). The worker takes the **highest** waiting receipt,
-//! [`check`]s it on the blocking pool (signature, expiry, staleness), stores
-//! it, and hands it back to the loop, whose machine [`accept`]s it into the
-//! session's meter, acknowledges it and releases held uploads and waiting
-//! upstream readers. Client and upstream bytes keep flowing meanwhile. Receipts still waiting with no more KiB
+//! [`check`]s it on the blocking pool (signature, expiry, staleness),
+//! [`accept`]s it into the session's meter (the allowance grows, waiting
+//! upstream readers wake, the loop releases held uploads), then stores it,
+//! and only then does the loop acknowledge it. Client and upstream bytes
+//! keep flowing meanwhile, and the store's latency (an fsync) is off the
+//! allowance's path: a node that crashes in between loses that receipt's
+//! payment (it settles the stored one below), never a client's money. Receipts still waiting with no more KiB
 //! than an accepted one are superseded: neither acknowledged nor refused (a
 //! cumulative receipt covers them, §6). So a client that signs faster than
 //! the node verifies costs the node one verification per accepted step,
 //! not one per receipt.
 //!
 //! ```text
-//! Receipt ─(bound, own session)─▶ Waiting ─highest─▶ check ─▶ store ─▶ accept ─▶ Ack, wake, drain
-//!                                    ▲                  │ refused   │
-//!                                    └── superseded ◀───┴───────────┘
+//! Receipt ─(bound, own session)─▶ Waiting ─highest─▶ check ─▶ accept ─▶ wake, drain ─▶ store ─▶ Ack
+//!                                    ▲                  │ refused  │
+//!                                    └── superseded ◀───┴──────────┘
 //! ```
 
+use veil_primitives::eddsa::SignatureCheckError;
 use veil_primitives::ids::{BlockHeight, SessionId};
-use veil_primitives::receipt::{KIB, SignedReceipt};
+use veil_primitives::receipt::{KIB, SignedReceipt, UncheckedReceipt};
 use veil_proto::node::v1 as pb;
 
 use super::conn::Meter;
@@ -35,12 +39,12 @@ pub(crate) const MAX_WAITING: usize = 16;
 #[derive(Debug)]
 pub(crate) struct ReceiptCheck {
     pub meter: Meter,
-    pub signed: SignedReceipt,
+    pub unchecked: UncheckedReceipt,
 }
 
 impl ReceiptCheck {
     fn kib(&self) -> u64 {
-        self.signed.receipt.kib
+        self.unchecked.receipt.kib
     }
 }
 
@@ -54,10 +58,6 @@ pub(crate) struct PendingReceipt {
 impl PendingReceipt {
     pub fn signed(&self) -> &SignedReceipt {
         &self.verified.receipt
-    }
-
-    pub fn kib(&self) -> u64 {
-        self.verified.kib
     }
 }
 
@@ -120,18 +120,24 @@ impl Waiting {
 }
 
 /// Verifies a receipt under the session key and against the session's
-/// meter (§9.3: signature, expiry, strictly above the highest held). The
-/// costly half (one EdDSA verification), for the blocking pool; changes
-/// nothing.
+/// meter (§9.3: canonical signature, signature, expiry, strictly above the
+/// highest held). The costly half (one EdDSA verification under the
+/// prepared session key, which also settles `R`'s subgroup membership and
+/// `S < l`: a failure there is `MALFORMED`, as at decoding), for the
+/// blocking pool; changes nothing.
 pub(crate) fn check(c: ReceiptCheck, now: BlockHeight) -> Result<PendingReceipt, Refusal> {
-    let ReceiptCheck { meter, signed } = c;
-    if let Err(e) = signed.verify(&meter.session_key) {
-        return Err(Refusal::new(
-            pb::ErrorCode::ReceiptBadSignature,
-            e.to_string(),
-            0,
-        ));
-    }
+    let ReceiptCheck { meter, unchecked } = c;
+    let signed = match unchecked.verify(meter.receipt_verifier()) {
+        Ok(signed) => signed,
+        Err(SignatureCheckError::Encoding(e)) => {
+            let msg = format!("receipt: {e}");
+            return Err(Refusal::new(pb::ErrorCode::Malformed, msg, 0));
+        }
+        Err(SignatureCheckError::Signature(e)) => {
+            let msg = format!("invalid receipt signature: {e}");
+            return Err(Refusal::new(pb::ErrorCode::ReceiptBadSignature, msg, 0));
+        }
+    };
     let verified = VerifiedReceipt {
         session_id: SessionId::from_fr(signed.receipt.session_id),
         kib: signed.receipt.kib,

@@ -1,8 +1,8 @@
 //! A Relay's receipt worker: the I/O half of [`super::receipts`]. One task
-//! per Relay that has received a receipt; it verifies on the blocking pool
-//! and stores, then reports to the relay loop, whose machine applies the
-//! receipt ([`super::conn::Conn::receipt_stored`]: the allowance grows, the
-//! client is acknowledged before any byte the receipt releases). The loop waits for it to
+//! per Relay that has received a receipt: it verifies on the blocking pool,
+//! applies the receipt to the session's meter and wakes its upstream
+//! readers (reporting `Applied`: the relay loop releases held uploads),
+//! then stores it and reports `Stored` (the loop acknowledges it, §9.3). The loop waits for it to
 //! stop before the call ends, so a node that has returned from `join` no
 //! longer holds its database through a receipt in flight.
 
@@ -14,14 +14,20 @@ use tonic::Status;
 use veil_ledger::LedgerApi;
 
 use super::event::Refusal;
-use super::receipts::{self, PendingReceipt, ReceiptCheck, Waiting};
+use super::receipts::{self, ReceiptCheck, Waiting};
 use crate::state::{Inner, lock};
+use veil_primitives::receipt::SignedReceipt;
 
 /// The worker's report on one receipt.
 #[derive(Debug)]
 pub(crate) enum Checked {
-    /// Verified and stored: to be applied.
-    Stored(PendingReceipt),
+    /// Verified and applied to the meter: held uploads may go.
+    Applied,
+    /// Stored too: to be acknowledged.
+    Stored {
+        kib: u64,
+        allowance_kib: u64,
+    },
     Refused(Refusal),
     /// The receipt could not be stored: the call ends (§9.6).
     Failed(Status),
@@ -85,36 +91,45 @@ async fn run<L: LedgerApi>(
                 continue;
             }
         };
-        let checked = check_and_store(&inner, c).await;
-        if let Checked::Stored(p) = &checked {
-            lock(&waiting).supersede(p.kib());
-        }
         // Once the loop has ended nobody reads reports: still store the rest.
-        let _ = report.send(checked);
+        let _ = match apply(&inner, c).await {
+            Ok((signed, stored)) => {
+                lock(&waiting).supersede(stored.0);
+                let _ = report.send(Checked::Applied);
+                report.send(match persist(&inner, signed).await {
+                    Ok(()) => Checked::Stored {
+                        kib: stored.0,
+                        allowance_kib: stored.1,
+                    },
+                    Err(status) => Checked::Failed(status),
+                })
+            }
+            Err(checked) => report.send(checked),
+        };
     }
 }
 
-/// One receipt through [`receipts::check`] (blocking pool) and the store.
-async fn check_and_store<L: LedgerApi>(inner: &Arc<Inner<L>>, c: ReceiptCheck) -> Checked {
+/// One receipt through [`receipts::check`] (blocking pool) and
+/// [`receipts::accept`]; wakes the session's upstream readers. Returns the
+/// receipt to store with its KiB and the allowance it gave.
+async fn apply<L: LedgerApi>(
+    inner: &Arc<Inner<L>>,
+    c: ReceiptCheck,
+) -> Result<(SignedReceipt, (u64, u64)), Checked> {
     let now = inner.height();
-    let verdict = match tokio::task::spawn_blocking(move || receipts::check(c, now)).await {
-        Ok(v) => v,
-        Err(_) => return Checked::Failed(Status::internal("receipt check task failed")),
-    };
-    let pending = match verdict {
-        Ok(p) => p,
-        Err(refusal) => return Checked::Refused(refusal),
-    };
-    match persist(inner, &pending).await {
-        Ok(()) => Checked::Stored(pending),
-        Err(status) => Checked::Failed(status),
-    }
+    let verdict = tokio::task::spawn_blocking(move || receipts::check(c, now))
+        .await
+        .map_err(|_| Checked::Failed(Status::internal("receipt check task failed")))?;
+    let pending = verdict.map_err(Checked::Refused)?;
+    let signed = *pending.signed();
+    let accepted = receipts::accept(pending, inner.height()).map_err(Checked::Refused)?;
+    accepted.meter.notify.notify_waiters();
+    Ok((signed, (accepted.kib, accepted.allowance_kib)))
 }
 
-/// Stores a receipt before it is applied and acknowledged (§9.6).
-async fn persist<L>(inner: &Arc<Inner<L>>, pending: &PendingReceipt) -> Result<(), Status> {
+/// Stores an applied receipt before it is acknowledged (§9.3, §9.6).
+async fn persist<L>(inner: &Arc<Inner<L>>, signed: SignedReceipt) -> Result<(), Status> {
     let store = inner.store.clone();
-    let signed = *pending.signed();
     tokio::task::spawn_blocking(move || store.put_receipt_if_higher(&signed))
         .await
         .map_err(|_| Status::internal("receipt persistence task failed"))?
