@@ -627,29 +627,6 @@ impl World {
     }
 }
 
-/// A server that sends `total` bytes to each connection, then closes.
-async fn source_server(total: usize) -> u16 {
-    use tokio::io::AsyncWriteExt;
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let buf = vec![0x5au8; 256 * 1024];
-                let mut left = total;
-                while left > 0 {
-                    let n = left.min(buf.len());
-                    if s.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                    left -= n;
-                }
-            });
-        }
-    });
-    port
-}
-
 /// Downloads `total` bytes through a session; returns (seconds, receipts, receipt CPU seconds).
 async fn download(interval_kib: u64, total: usize) -> (f64, u64, f64) {
     const BIG: u64 = 1 << 40;

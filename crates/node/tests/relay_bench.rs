@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use client_support::live_session;
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use veil_client::socks5::{Host, Target};
 use veil_ledger::types::Value;
 
@@ -26,28 +26,6 @@ const TOTAL: usize = 512 * 1024 * 1024;
 /// "Unmetered": an interval no download reaches.
 const UNMETERED: u64 = 1 << 30;
 const INTERVALS_KIB: [u64; 5] = [UNMETERED, 1024, 4096, 8192, 16384];
-
-/// A server that sends `per_conn` bytes to each connection, then closes.
-async fn source_server(per_conn: usize) -> u16 {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = l.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let buf = vec![0x5au8; 256 * 1024];
-                let mut left = per_conn;
-                while left > 0 {
-                    let n = left.min(buf.len());
-                    if s.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                    left -= n;
-                }
-            });
-        }
-    });
-    port
-}
 
 /// One measurement: Gbit/s, receipts signed by the client, acknowledged by the node.
 struct Run {

@@ -469,3 +469,27 @@ pub async fn echo_server() -> u16 {
     });
     port
 }
+
+/// A loopback server that sends `per_conn` bytes to each connection, then
+/// closes (the relay benchmarks' source).
+pub async fn source_server(per_conn: usize) -> u16 {
+    use tokio::io::AsyncWriteExt;
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let buf = vec![0x5au8; 256 * 1024];
+                let mut left = per_conn;
+                while left > 0 {
+                    let n = left.min(buf.len());
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                    left -= n;
+                }
+            });
+        }
+    });
+    port
+}
