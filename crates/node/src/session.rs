@@ -44,6 +44,24 @@ impl SessionSlot {
     }
 }
 
+/// The meter bytes are charged to: a session's slot in the session table,
+/// or a voucher-paid stream's own.
+#[derive(Clone)]
+pub(crate) struct Meter(pub Arc<SessionSlot>);
+
+impl std::ops::Deref for Meter {
+    type Target = SessionSlot;
+    fn deref(&self) -> &SessionSlot {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Meter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Meter").field(&Arc::as_ptr(&self.0)).finish()
+    }
+}
+
 /// The table of open sessions.
 pub(crate) type SessionTable = HashMap<SessionId, Arc<SessionSlot>>;
 

@@ -14,7 +14,6 @@
 //!   task end / refusal ──▶ Release + Closed
 //! ```
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -30,6 +29,7 @@ use super::command::{OpenStream, ParseError, Payment, RelayCommand};
 use super::event::{Event, Refusal, receipt_error_code, serve_error_code};
 use super::receipts::ReceiptCheck;
 use crate::metering::{ReceiptError, ServeError, SessionState};
+use crate::session::Meter;
 use crate::state::{Metrics, SessionSlot, lock};
 use crate::vouchers::VoucherPayment;
 
@@ -59,24 +59,6 @@ pub(crate) trait Host {
     fn max_streams(&self) -> usize;
     fn max_frame_bytes(&self) -> usize;
     fn metrics(&self) -> &Metrics;
-}
-
-/// The meter bytes are charged to: a session's slot in the session table,
-/// or a voucher-paid stream's own.
-#[derive(Clone)]
-pub(crate) struct Meter(pub Arc<SessionSlot>);
-
-impl std::ops::Deref for Meter {
-    type Target = SessionSlot;
-    fn deref(&self) -> &SessionSlot {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Meter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Meter").field(&Arc::as_ptr(&self.0)).finish()
-    }
 }
 
 /// Who pays for a stream.

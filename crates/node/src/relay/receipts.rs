@@ -26,9 +26,9 @@ use veil_primitives::ids::{BlockHeight, SessionId};
 use veil_primitives::receipt::{KIB, SignedReceipt, UncheckedReceipt};
 use veil_proto::node::v1 as pb;
 
-use super::conn::Meter;
 use super::event::{Refusal, receipt_error_code};
 use crate::metering::VerifiedReceipt;
+use crate::session::Meter;
 use crate::state::lock;
 
 /// Receipts a Relay may have waiting for its worker. Beyond this the

@@ -13,9 +13,10 @@ use veil_ledger::LedgerApi;
 use veil_proto::node::v1 as pb;
 
 use super::Out;
-use super::conn::{Grant, Meter, Payer, grant, relayed};
+use super::conn::{Grant, Payer, grant, relayed};
 use super::event::{Event, serve_error_code};
 use crate::egress::EgressPolicy;
+use crate::session::Meter;
 use crate::state::{Inner, lock};
 
 /// Why a stream ended: the `Closed` reason and message.
