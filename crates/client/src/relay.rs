@@ -790,3 +790,69 @@ async fn sign_receipts(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use veil_primitives::receipt::KIB;
+
+    fn payer(interval_kib: u64) -> SessionPayer {
+        let session_id = SessionId::from_fr(Fr::from(7u64));
+        let key = SigningKey::from_seed([3u8; 32]).expect("seed");
+        let terms = PaymentTerms {
+            session_id,
+            credit_kib: 1_000,
+            interval_kib,
+        };
+        SessionPayer {
+            session_id,
+            session_key: Arc::new(key),
+            session_auth: Vec::new(),
+            credit_kib: 1_000,
+            policy: Mutex::new(ReceiptPolicy::new(terms)),
+            issued: watch::Sender::new(0),
+            signed: watch::Sender::new(Vec::new()),
+            highest: watch::Sender::new(0),
+        }
+    }
+
+    fn signed(p: &SessionPayer, kib: u64) -> SignedReceipt {
+        Receipt {
+            session_id: p.session_id.inner(),
+            kib,
+        }
+        .sign(&p.session_key)
+    }
+
+    #[test]
+    fn the_signer_sees_only_the_latest_receipt_issued() {
+        let p = payer(64);
+        let stats = RelayStats::default();
+        let mut issued = p.issued.subscribe();
+        p.decide(false, &stats, |pol| pol.on_bytes(8 * KIB));
+        p.decide(false, &stats, |pol| pol.on_bytes(8 * KIB));
+        // Two issued while the signer was busy: it wakes once, for 16.
+        assert!(issued.has_changed().expect("open"));
+        assert_eq!(*issued.borrow_and_update(), 16);
+        assert_eq!(stats.highest_issued_kib.load(Ordering::Acquire), 16);
+        assert!(p.signed.borrow().is_empty(), "issued is not signed");
+    }
+
+    #[test]
+    fn a_receipt_signed_across_close_is_neither_recorded_nor_sent() {
+        let p = payer(64);
+        let stats = RelayStats::default();
+        p.decide(false, &stats, |pol| pol.on_bytes(8 * KIB));
+        assert!(p.record(&signed(&p, 8), &stats).is_some());
+        // The next receipt is issued, then the relay closes while it is signed.
+        p.decide(false, &stats, |pol| pol.on_bytes(8 * KIB));
+        p.decide(true, &stats, |_| None);
+        assert!(p.record(&signed(&p, 16), &stats).is_none());
+        assert_eq!(*p.signed.borrow(), vec![8], "all that may reach the node");
+        assert_eq!(*p.highest.borrow(), 8);
+        assert_eq!(stats.receipts_sent.load(Ordering::Relaxed), 1);
+        // Nothing more is issued either.
+        p.decide(false, &stats, |pol| pol.on_bytes(64 * KIB));
+        assert_eq!(stats.highest_issued_kib.load(Ordering::Acquire), 16);
+    }
+}
