@@ -306,6 +306,32 @@ async fn never_beyond_escrow_e5() {
     assert_eq!(report.total_paid, Value(ESCROW), "payout capped at E");
 }
 
+/// A receipt sent right before the client ends the Relay call is still
+/// checked and stored: the receipt worker drains its queue before the call
+/// ends (§9.3), and the node settles it.
+#[tokio::test]
+async fn a_receipt_sent_as_the_call_ends_is_stored() {
+    let w = World::new().await;
+    let s = w.session().await;
+    w.open(&s).await.unwrap();
+    let port = echo_server().await;
+    let mut relay = Relay::start(&w).await;
+    relay.open(&s, 1, port).await;
+    relay.next().await;
+    relay.receipt(s.receipt(9)).await;
+    // End the client's side of the call and read until the node ends its
+    // own: by then the receipt worker has stopped.
+    let Relay { tx, mut rx, .. } = relay;
+    drop(tx);
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = rx.message().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the node ended the call");
+    let report = w.node.settle_now().await.unwrap();
+    assert_eq!((report.sessions, report.total_paid), (1, Value(9 * PRICE)));
+}
+
 #[tokio::test]
 async fn after_expiry_e10() {
     let w = World::new().await;
