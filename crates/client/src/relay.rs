@@ -206,6 +206,25 @@ impl Shared {
     fn payable(&self) -> bool {
         !self.distrusted.load(Ordering::Acquire) && !self.closed.load(Ordering::Acquire)
     }
+
+    /// Counts `n` payload bytes — sent when handed to the relay, received
+    /// when the read task takes them off the call for a stream of ours —
+    /// and has the receipt the policy finds due signed (without waiting).
+    /// Counting received bytes there, not once the local socket took them,
+    /// keeps the stream queues and the local buffer out of the receipt
+    /// feedback loop (docs/benchmarks.md "Metered relay").
+    fn account(&self, n: usize, sent: bool) {
+        let c = if sent {
+            &self.stats.bytes_sent
+        } else {
+            &self.stats.bytes_received
+        };
+        c.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(payer) = &self.payer {
+            let closed = self.closed.load(Ordering::Acquire);
+            payer.decide(closed, &self.stats, |policy| policy.on_bytes(n as u64));
+        }
+    }
 }
 
 /// A running relay. Cheap to clone; the gRPC call ends when every clone
@@ -469,22 +488,6 @@ impl Relay {
             .map_err(|_| ClientError::Protocol("relay stream closed".into()))
     }
 
-    /// Counts `n` payload bytes and has the receipt the policy finds due
-    /// signed (without waiting for it).
-    fn account(&self, n: usize, sent: bool) {
-        let stats = &self.shared.stats;
-        let c = if sent {
-            &stats.bytes_sent
-        } else {
-            &stats.bytes_received
-        };
-        c.fetch_add(n as u64, Ordering::Relaxed);
-        if let Some(payer) = &self.shared.payer {
-            let closed = self.shared.closed.load(Ordering::Acquire);
-            payer.decide(closed, stats, |policy| policy.on_bytes(n as u64));
-        }
-    }
-
     /// Ends the relay: no stream is opened and no receipt signed or sent
     /// any more (one being signed is dropped: see [`Relay::signed_kibs`]).
     pub fn close(&self) {
@@ -561,7 +564,6 @@ impl RelayStream {
                         break;
                     }
                     total += d.len() as u64;
-                    self.relay.account(d.len(), false);
                 }
                 StreamEvent::Eof => {
                     // Half-close: the local peer reads EOF and may still
@@ -616,7 +618,7 @@ async fn upload<R: AsyncRead + Unpin>(relay: Relay, id: u32, mut rd: R) -> u64 {
             break;
         }
         total += n as u64;
-        relay.account(n, true);
+        relay.shared.account(n, true);
     }
     let _ = relay
         .send(client_frame::Frame::Close(pb::Close { stream_id: id }))
@@ -676,6 +678,11 @@ impl Reader {
         match f {
             node_frame::Frame::Opened(o) => self.deliver(o.stream_id, StreamEvent::Opened).await,
             node_frame::Frame::Data(d) => {
+                // Only bytes for a stream of ours count (a node cannot
+                // make the client pay for frames it invents).
+                if self.streams.contains_key(&d.stream_id) {
+                    self.shared.account(d.bytes.len(), false);
+                }
                 self.deliver(d.stream_id, StreamEvent::Data(d.bytes)).await
             }
             node_frame::Frame::Eof(e) => self.deliver(e.stream_id, StreamEvent::Eof).await,
@@ -836,6 +843,38 @@ mod tests {
         assert_eq!(*issued.borrow_and_update(), 16);
         assert_eq!(stats.highest_issued_kib.load(Ordering::Acquire), 16);
         assert!(p.signed.borrow().is_empty(), "issued is not signed");
+    }
+
+    #[tokio::test]
+    async fn only_bytes_for_a_stream_of_ours_are_counted() {
+        let shared = Arc::new(Shared {
+            payer: Some(payer(64)),
+            node_key: None,
+            max_frame: 1 << 20,
+            next_stream: AtomicU32::new(2),
+            distrusted: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            stats: Arc::new(RelayStats::default()),
+        });
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut reader = Reader {
+            shared: shared.clone(),
+            streams: HashMap::from([(1, tx)]),
+            challenges: HashMap::new(),
+        };
+        let data = |stream_id, n| {
+            node_frame::Frame::Data(pb::Data {
+                stream_id,
+                bytes: vec![0; n],
+            })
+        };
+        reader.on_frame(data(1, 9 * 1024)).await;
+        reader.on_frame(data(7, 64 * 1024)).await;
+        assert!(matches!(rx.recv().await, Some(StreamEvent::Data(d)) if d.len() == 9 * 1024));
+        let stats = &shared.stats;
+        assert_eq!(stats.bytes_received.load(Ordering::Relaxed), 9 * 1024);
+        // Counted on arrival: 9 KiB is past one step (8 KiB) of a 64 KiB interval.
+        assert_eq!(stats.highest_issued_kib.load(Ordering::Acquire), 9);
     }
 
     #[test]
