@@ -166,6 +166,20 @@ impl SessionPayer {
         }
     }
 
+    /// Signs and records the highest receipt issued if the signer has not
+    /// signed it yet (at close: nothing issued is left unsigned).
+    fn sign_pending(&self, stats: &RelayStats) -> Option<pb::ClientFrame> {
+        let issued = *self.issued.borrow();
+        if issued <= *self.highest.borrow() {
+            return None;
+        }
+        let receipt = Receipt {
+            session_id: self.session_id.inner(),
+            kib: issued,
+        };
+        self.record(&receipt.sign(&self.session_key), stats)
+    }
+
     /// Records a signed receipt before it is sent (a receipt the node may
     /// hold is always a refund candidate) and frames it — unless paying
     /// stopped while it was being signed (the relay closed, the node was
@@ -493,7 +507,13 @@ impl Relay {
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
         if let Some(p) = &self.shared.payer {
+            // A receipt issued but not signed yet pays for bytes already
+            // moved: sign and record it now, then stop.
+            let last = p.sign_pending(&self.shared.stats);
             p.decide(true, &self.shared.stats, |_| None);
+            if let Some(frame) = last {
+                let _ = self.out.try_send(frame);
+            }
         }
         let _ = self.control.send(Control::Close);
     }
@@ -878,18 +898,25 @@ mod tests {
     }
 
     #[test]
-    fn a_receipt_signed_across_close_is_neither_recorded_nor_sent() {
+    fn close_signs_what_was_issued_and_nothing_after() {
         let p = payer(64);
         let stats = RelayStats::default();
         p.decide(false, &stats, |pol| pol.on_bytes(8 * KIB));
         assert!(p.record(&signed(&p, 8), &stats).is_some());
         // The next receipt is issued, then the relay closes while it is signed.
         p.decide(false, &stats, |pol| pol.on_bytes(8 * KIB));
+        // Close signs what was issued and not signed (16), then stops.
+        assert!(p.sign_pending(&stats).is_some());
         p.decide(true, &stats, |_| None);
-        assert!(p.record(&signed(&p, 16), &stats).is_none());
-        assert_eq!(*p.signed.borrow(), vec![8], "all that may reach the node");
-        assert_eq!(*p.highest.borrow(), 8);
-        assert_eq!(stats.receipts_sent.load(Ordering::Relaxed), 1);
+        assert!(p.sign_pending(&stats).is_none());
+        assert!(p.record(&signed(&p, 24), &stats).is_none());
+        assert_eq!(
+            *p.signed.borrow(),
+            vec![8, 16],
+            "all that may reach the node"
+        );
+        assert_eq!(*p.highest.borrow(), 16);
+        assert_eq!(stats.receipts_sent.load(Ordering::Relaxed), 2);
         // Nothing more is issued either.
         p.decide(false, &stats, |pol| pol.on_bytes(64 * KIB));
         assert_eq!(stats.highest_issued_kib.load(Ordering::Acquire), 16);
