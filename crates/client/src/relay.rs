@@ -503,7 +503,9 @@ impl Relay {
     }
 
     /// Ends the relay: no stream is opened and no receipt signed or sent
-    /// any more (one being signed is dropped: see [`Relay::signed_kibs`]).
+    /// any more. The receipt issued last, if the signer has not signed it
+    /// yet, is signed and recorded here first (it pays for bytes already
+    /// moved); the signer's copy is then dropped ([`SessionPayer::record`]).
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
         if let Some(p) = &self.shared.payer {
