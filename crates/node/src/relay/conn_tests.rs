@@ -773,6 +773,42 @@ fn the_worker_checks_the_highest_waiting_receipt_and_the_rest_are_superseded() {
 }
 
 #[test]
+fn the_store_writes_the_highest_applied_receipt_and_skips_the_overtaken() {
+    let to_store = |kib: u64| receipts::ToStore {
+        signed: Receipt {
+            session_id: sid(1).inner(),
+            kib,
+        }
+        .sign(&key(1)),
+        kib,
+        allowance_kib: kib + 1,
+    };
+    let mut u = receipts::Unstored::default();
+    assert!(u.take().is_none());
+    // 3 applied while another was being stored, then 8: 3 is covered.
+    u.offer(to_store(3));
+    u.offer(to_store(8));
+    // A lower one offered late (it cannot be applied after 8, but the
+    // slot does not rely on it) does not replace the higher.
+    u.offer(to_store(5));
+    let next = u.take().expect("one to store");
+    assert_eq!(
+        (next.kib, next.allowance_kib, next.signed.receipt.kib),
+        (8, 9, 8)
+    );
+    assert!(
+        u.take().is_none(),
+        "each applied receipt is stored at most once"
+    );
+    assert!(!u.is_closed());
+    u.offer(to_store(9));
+    u.close();
+    // Closing does not drop what is left: the last receipt is still stored.
+    assert_eq!(u.take().map(|r| r.kib), Some(9));
+    assert!(u.is_closed());
+}
+
+#[test]
 fn a_refused_highest_receipt_lets_the_next_be_checked() {
     let h = host();
     let mut w = Waiting::default();

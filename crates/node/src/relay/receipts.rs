@@ -3,22 +3,26 @@
 //! The relay loop checks only what is free (the Relay is bound, the receipt
 //! names its session) and hands the receipt to its Relay's receipt worker
 //! (`super::worker`). The worker takes the **highest** waiting receipt,
-//! [`check`]s it on the blocking pool (signature, expiry, staleness),
+//! [`check`]s it on its own task (signature, expiry, staleness),
 //! [`accept`]s it into the session's meter (the allowance grows, waiting
-//! upstream readers wake, the loop releases held uploads), then stores it,
-//! and only then does the loop acknowledge it. Client and upstream bytes
-//! keep flowing meanwhile, and the store's latency (an fsync) is off the
-//! allowance's path: a node that crashes in between loses that receipt's
-//! payment (it settles the stored one below), never a client's money. Receipts still waiting with no more KiB
-//! than an accepted one are superseded: neither acknowledged nor refused (a
-//! cumulative receipt covers them, §6). So a client that signs faster than
-//! the node verifies costs the node one verification per accepted step,
-//! not one per receipt.
+//! upstream readers wake, the loop releases held uploads) and hands it to
+//! the Relay's store, which writes the highest applied receipt ([`Unstored`])
+//! while the next ones are checked; only once stored is a receipt
+//! acknowledged. Client and upstream bytes keep flowing meanwhile, and the
+//! store's latency (an fsync) is off the allowance's path: a node that
+//! crashes in between loses that receipt's payment (it settles the stored
+//! one below), never a client's money. Receipts still waiting with no more
+//! KiB than an accepted one are superseded, as are applied receipts a higher
+//! one overtook before they were stored: neither acknowledged nor refused
+//! (a cumulative receipt covers them, §6). So a client that signs faster
+//! than the node verifies costs the node one verification per accepted
+//! step, not one per receipt, and one store per store's latency.
 //!
 //! ```text
-//! Receipt ─(bound, own session)─▶ Waiting ─highest─▶ check ─▶ accept ─▶ wake, drain ─▶ store ─▶ Ack
+//! Receipt ─(bound, own session)─▶ Waiting ─highest─▶ check ─▶ accept ─▶ wake, drain
 //!                                    ▲                  │ refused  │
-//!                                    └── superseded ◀───┴──────────┘
+//!                                    └── superseded ◀───┴──────────┤
+//!                                                        Unstored ◀┘ ─highest─▶ store ─▶ Ack
 //! ```
 
 use veil_primitives::eddsa::SignatureCheckError;
@@ -119,12 +123,54 @@ impl Waiting {
     }
 }
 
+/// An applied receipt still to be stored.
+#[derive(Debug)]
+pub(crate) struct ToStore {
+    pub signed: SignedReceipt,
+    pub kib: u64,
+    pub allowance_kib: u64,
+}
+
+/// Receipts applied but not yet stored. Only the highest is kept: a
+/// cumulative receipt covers the lower ones (§6), so while one store (an
+/// fsync) is under way, the receipts applied meanwhile cost one more store,
+/// not one each, and verification never waits for the disk. A receipt
+/// dropped here is neither acknowledged nor refused, as a superseded one.
+#[derive(Debug, Default)]
+pub(crate) struct Unstored {
+    highest: Option<ToStore>,
+    closed: bool,
+}
+
+impl Unstored {
+    /// Keeps `r` unless a receipt with at least as many KiB is waiting.
+    pub fn offer(&mut self, r: ToStore) {
+        if self.highest.as_ref().is_none_or(|h| h.kib < r.kib) {
+            self.highest = Some(r);
+        }
+    }
+
+    /// The receipt to store next, if any.
+    pub fn take(&mut self) -> Option<ToStore> {
+        self.highest.take()
+    }
+
+    /// Nothing more will be applied: the store stops once this is empty.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+}
+
 /// Verifies a receipt under the session key and against the session's
 /// meter (§9.3: canonical signature, signature, expiry, strictly above the
 /// highest held). The costly half (one EdDSA verification under the
 /// prepared session key, which also settles `R`'s subgroup membership and
-/// `S < l`: a failure there is `MALFORMED`, as at decoding), for the
-/// blocking pool; changes nothing.
+/// `S < l`: a failure there is `MALFORMED`, as at decoding), ≈ 75 µs, off
+/// the relay loop; changes nothing.
 pub(crate) fn check(c: ReceiptCheck, now: BlockHeight) -> Result<PendingReceipt, Refusal> {
     let ReceiptCheck { meter, unchecked } = c;
     let signed = match unchecked.verify(meter.receipt_verifier()) {

@@ -1,10 +1,13 @@
-//! A Relay's receipt worker: the I/O half of [`super::receipts`]. One task
-//! per Relay that has received a receipt: it verifies on the blocking pool,
-//! applies the receipt to the session's meter and wakes its upstream
-//! readers (reporting `Applied`: the relay loop releases held uploads),
-//! then stores it and reports `Stored` (the loop acknowledges it, §9.3). The loop waits for it to
-//! stop before the call ends, so a node that has returned from `join` no
-//! longer holds its database through a receipt in flight.
+//! A Relay's receipt worker: the I/O half of [`super::receipts`]. Two tasks
+//! per Relay that has received a receipt. The checker verifies (≈ 75 µs
+//! under the prepared key, on its task: the blocking pool's hand-offs
+//! lengthened each receipt's round trip more than they saved), applies the receipt to the session's meter and wakes its
+//! upstream readers (reporting `Applied`: the relay loop releases held
+//! uploads). The storer stores the highest applied receipt and reports
+//! `Stored` (the loop acknowledges it, §9.3) while the checker goes on, so
+//! the allowance never waits for the disk. The loop waits for both to stop
+//! before the call ends, so a node that has returned from `join` no longer
+//! holds its database through a receipt in flight.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +17,7 @@ use tonic::Status;
 use veil_ledger::LedgerApi;
 
 use super::event::Refusal;
-use super::receipts::{self, ReceiptCheck, Waiting};
+use super::receipts::{self, ReceiptCheck, ToStore, Unstored, Waiting};
 use crate::state::{Inner, lock};
 use veil_primitives::receipt::SignedReceipt;
 
@@ -33,11 +36,34 @@ pub(crate) enum Checked {
     Failed(Status),
 }
 
-/// The loop's handle on its worker.
+/// The loop's handle on its worker: a checking task and a storing task,
+/// so a receipt is verified and applied while the previous one is written.
 pub(crate) struct ReceiptWorker {
-    waiting: Arc<Mutex<Waiting>>,
-    wake: Arc<Notify>,
-    task: JoinHandle<()>,
+    waiting: Arc<Slot<Waiting>>,
+    unstored: Arc<Slot<Unstored>>,
+    checker: JoinHandle<()>,
+    storer: JoinHandle<()>,
+}
+
+/// A sans-IO queue shared by two tasks, and the wake-up for its consumer.
+struct Slot<T> {
+    state: Mutex<T>,
+    wake: Notify,
+}
+
+impl<T: Default> Slot<T> {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(T::default()),
+            wake: Notify::new(),
+        })
+    }
+
+    /// Changes the state, then wakes the consumer.
+    fn update(&self, f: impl FnOnce(&mut T)) {
+        f(&mut lock(&self.state));
+        self.wake.notify_one();
+    }
 }
 
 impl ReceiptWorker {
@@ -46,85 +72,122 @@ impl ReceiptWorker {
         inner: Arc<Inner<L>>,
         report: mpsc::UnboundedSender<Checked>,
     ) -> Self {
-        let waiting = Arc::new(Mutex::new(Waiting::default()));
-        let wake = Arc::new(Notify::new());
-        let task = tokio::spawn(run(inner, waiting.clone(), wake.clone(), report));
+        let waiting = Slot::<Waiting>::new();
+        let unstored = Slot::<Unstored>::new();
+        let checker = tokio::spawn(check_loop(
+            inner.clone(),
+            waiting.clone(),
+            unstored.clone(),
+            report.clone(),
+        ));
+        let storer = tokio::spawn(store_loop(inner, unstored.clone(), report));
         Self {
             waiting,
-            wake,
-            task,
+            unstored,
+            checker,
+            storer,
         }
     }
 
     /// Queues a receipt for checking.
     pub fn push(&self, c: ReceiptCheck) {
-        lock(&self.waiting).push(c);
-        self.wake.notify_one();
+        self.waiting.update(|w| w.push(c));
     }
 
     /// Stops the worker once every receipt queued is through (at most
     /// [`receipts::MAX_WAITING`] and the one it is on: a client's last
     /// receipt before it ends the call is still stored), and waits for it.
     pub async fn stop(self) {
-        lock(&self.waiting).close();
-        self.wake.notify_one();
-        let _ = self.task.await;
+        self.waiting.update(Waiting::close);
+        let _ = self.checker.await;
+        // The checker closes it as it ends; again here in case it panicked.
+        self.unstored.update(Unstored::close);
+        let _ = self.storer.await;
     }
 }
 
-async fn run<L: LedgerApi>(
+/// Checks and applies the highest waiting receipt, over and over; hands
+/// each applied one to the store. Closes the store when it ends.
+async fn check_loop<L: LedgerApi>(
     inner: Arc<Inner<L>>,
-    waiting: Arc<Mutex<Waiting>>,
-    wake: Arc<Notify>,
+    waiting: Arc<Slot<Waiting>>,
+    unstored: Arc<Slot<Unstored>>,
     report: mpsc::UnboundedSender<Checked>,
 ) {
     loop {
         let next = {
-            let mut w = lock(&waiting);
+            let mut w = lock(&waiting.state);
             (w.take_highest(), w.is_closed())
         };
         let c = match next {
             (Some(c), _) => c,
-            (None, true) => return,
+            (None, true) => break,
             (None, false) => {
-                wake.notified().await;
+                waiting.wake.notified().await;
                 continue;
             }
         };
         // Once the loop has ended nobody reads reports: still store the rest.
-        let _ = match apply(&inner, c).await {
-            Ok((signed, stored)) => {
-                lock(&waiting).supersede(stored.0);
+        match apply(&inner, c).await {
+            Ok(applied) => {
+                lock(&waiting.state).supersede(applied.kib);
                 let _ = report.send(Checked::Applied);
-                report.send(match persist(&inner, signed).await {
-                    Ok(()) => Checked::Stored {
-                        kib: stored.0,
-                        allowance_kib: stored.1,
-                    },
-                    Err(status) => Checked::Failed(status),
-                })
+                unstored.update(|u| u.offer(applied));
             }
-            Err(checked) => report.send(checked),
+            Err(checked) => {
+                let _ = report.send(checked);
+            }
+        }
+    }
+    unstored.update(Unstored::close);
+}
+
+/// Stores the highest applied receipt, over and over, reporting each
+/// stored one (the loop acknowledges it); ends once closed and empty.
+async fn store_loop<L>(
+    inner: Arc<Inner<L>>,
+    unstored: Arc<Slot<Unstored>>,
+    report: mpsc::UnboundedSender<Checked>,
+) {
+    loop {
+        let next = {
+            let mut u = lock(&unstored.state);
+            (u.take(), u.is_closed())
         };
+        let r = match next {
+            (Some(r), _) => r,
+            (None, true) => return,
+            (None, false) => {
+                unstored.wake.notified().await;
+                continue;
+            }
+        };
+        let ToStore {
+            signed,
+            kib,
+            allowance_kib,
+        } = r;
+        let _ = report.send(match persist(&inner, signed).await {
+            Ok(()) => Checked::Stored { kib, allowance_kib },
+            Err(status) => Checked::Failed(status),
+        });
     }
 }
 
-/// One receipt through [`receipts::check`] (blocking pool) and
+/// One receipt through [`receipts::check`] and
 /// [`receipts::accept`]; wakes the session's upstream readers. Returns the
 /// receipt to store with its KiB and the allowance it gave.
-async fn apply<L: LedgerApi>(
-    inner: &Arc<Inner<L>>,
-    c: ReceiptCheck,
-) -> Result<(SignedReceipt, (u64, u64)), Checked> {
+async fn apply<L: LedgerApi>(inner: &Arc<Inner<L>>, c: ReceiptCheck) -> Result<ToStore, Checked> {
     let now = inner.height();
-    let verdict = tokio::task::spawn_blocking(move || receipts::check(c, now))
-        .await
-        .map_err(|_| Checked::Failed(Status::internal("receipt check task failed")))?;
-    let pending = verdict.map_err(Checked::Refused)?;
+    let pending = receipts::check(c, now).map_err(Checked::Refused)?;
     let signed = *pending.signed();
     let accepted = receipts::accept(pending, inner.height()).map_err(Checked::Refused)?;
     accepted.meter.notify.notify_waiters();
-    Ok((signed, (accepted.kib, accepted.allowance_kib)))
+    Ok(ToStore {
+        signed,
+        kib: accepted.kib,
+        allowance_kib: accepted.allowance_kib,
+    })
 }
 
 /// Stores an applied receipt before it is acknowledged (§9.3, §9.6).
