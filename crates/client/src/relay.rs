@@ -7,9 +7,10 @@
 //!   and pays with cumulative receipts, as its sans-IO
 //!   [`ReceiptPolicy`] decides from the bytes counted and the node's
 //!   `CreditLow`. The data path only asks the policy; the relay's signer
-//!   task signs on the blocking pool while bytes keep flowing, and when
-//!   several receipts fall due during one signature it signs only the
-//!   highest (receipts are cumulative, §6). It also sends proof-of-bandwidth
+//!   task signs (≈ 60 µs, inline: a hop to the blocking pool cost more
+//!   round-trip time than it saved) while the read task keeps moving
+//!   bytes, and when several receipts fall due during one signature it
+//!   signs only the highest (receipts are cumulative, §6). It also sends proof-of-bandwidth
 //!   challenges. A node that
 //!   fails one (bad signature, wrong nonce, or no answer within
 //!   [`CHALLENGE_TIMEOUT`]) is not paid again and the relay is not used;
@@ -503,14 +504,17 @@ impl Relay {
     }
 
     /// Ends the relay: no stream is opened and no receipt signed or sent
-    /// any more. The receipt issued last, if the signer has not signed it
-    /// yet, is signed and recorded here first (it pays for bytes already
-    /// moved); the signer's copy is then dropped ([`SessionPayer::record`]).
+    /// any more. First a last receipt is issued for every byte counted
+    /// ([`ReceiptPolicy::on_close`]) and the receipt issued last, if the
+    /// signer has not signed it yet, is signed and recorded here (it pays
+    /// for bytes already moved); the signer's copy is then dropped
+    /// ([`SessionPayer::record`]).
     pub fn close(&self) {
         self.shared.closed.store(true, Ordering::Release);
         if let Some(p) = &self.shared.payer {
-            // A receipt issued but not signed yet pays for bytes already
-            // moved: sign and record it now, then stop.
+            // Pay what was moved since the last step, sign what is issued
+            // and not signed yet, then stop.
+            p.decide(false, &self.shared.stats, ReceiptPolicy::on_close);
             let last = p.sign_pending(&self.shared.stats);
             p.decide(true, &self.shared.stats, |_| None);
             if let Some(frame) = last {
@@ -780,8 +784,10 @@ impl Reader {
     }
 }
 
-/// The relay's signer: signs the receipt the policy issued last, on the
-/// blocking pool, and sends it; receipts issued while one is signed are
+/// The relay's signer: signs the receipt the policy issued last and sends
+/// it. One signature is ≈ 60 µs (docs/benchmarks.md), under tokio's budget
+/// between awaits, so it runs on the task: the blocking pool's two thread
+/// hand-offs lengthened every receipt's round trip; receipts issued while one is signed are
 /// coalesced into the highest (the watch keeps only the latest value, and
 /// they are cumulative, §6). Nothing is signed or sent once the node is
 /// distrusted or the relay closed ([`SessionPayer::record`]). Holds the
@@ -804,10 +810,7 @@ async fn sign_receipts(
             session_id: payer.session_id.inner(),
             kib,
         };
-        let key = payer.session_key.clone();
-        let Ok(signed) = tokio::task::spawn_blocking(move || receipt.sign(&key)).await else {
-            continue;
-        };
+        let signed = receipt.sign(&payer.session_key);
         // The relay may have closed, or a challenge failed, meanwhile.
         let Some(frame) = payer.record(&signed, &shared.stats) else {
             continue;
@@ -890,37 +893,37 @@ mod tests {
                 bytes: vec![0; n],
             })
         };
-        reader.on_frame(data(1, 9 * 1024)).await;
+        reader.on_frame(data(1, 17 * 1024)).await;
         reader.on_frame(data(7, 64 * 1024)).await;
-        assert!(matches!(rx.recv().await, Some(StreamEvent::Data(d)) if d.len() == 9 * 1024));
+        assert!(matches!(rx.recv().await, Some(StreamEvent::Data(d)) if d.len() == 17 * 1024));
         let stats = &shared.stats;
-        assert_eq!(stats.bytes_received.load(Ordering::Relaxed), 9 * 1024);
-        // Counted on arrival: 9 KiB is past one step (8 KiB) of a 64 KiB interval.
-        assert_eq!(stats.highest_issued_kib.load(Ordering::Acquire), 9);
+        assert_eq!(stats.bytes_received.load(Ordering::Relaxed), 17 * 1024);
+        // Counted on arrival: 17 KiB is past one step (16 KiB) of a 64 KiB interval.
+        assert_eq!(stats.highest_issued_kib.load(Ordering::Acquire), 17);
     }
 
     #[test]
     fn close_signs_what_was_issued_and_nothing_after() {
         let p = payer(64);
         let stats = RelayStats::default();
-        p.decide(false, &stats, |pol| pol.on_bytes(8 * KIB));
-        assert!(p.record(&signed(&p, 8), &stats).is_some());
+        p.decide(false, &stats, |pol| pol.on_bytes(16 * KIB));
+        assert!(p.record(&signed(&p, 16), &stats).is_some());
         // The next receipt is issued, then the relay closes while it is signed.
-        p.decide(false, &stats, |pol| pol.on_bytes(8 * KIB));
-        // Close signs what was issued and not signed (16), then stops.
+        p.decide(false, &stats, |pol| pol.on_bytes(16 * KIB));
+        // Close signs what was issued and not signed (32), then stops.
         assert!(p.sign_pending(&stats).is_some());
         p.decide(true, &stats, |_| None);
         assert!(p.sign_pending(&stats).is_none());
-        assert!(p.record(&signed(&p, 24), &stats).is_none());
+        assert!(p.record(&signed(&p, 48), &stats).is_none());
         assert_eq!(
             *p.signed.borrow(),
-            vec![8, 16],
+            vec![16, 32],
             "all that may reach the node"
         );
-        assert_eq!(*p.highest.borrow(), 16);
+        assert_eq!(*p.highest.borrow(), 32);
         assert_eq!(stats.receipts_sent.load(Ordering::Relaxed), 2);
         // Nothing more is issued either.
         p.decide(false, &stats, |pol| pol.on_bytes(64 * KIB));
-        assert_eq!(stats.highest_issued_kib.load(Ordering::Acquire), 16);
+        assert_eq!(stats.highest_issued_kib.load(Ordering::Acquire), 32);
     }
 }
