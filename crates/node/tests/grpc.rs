@@ -315,7 +315,7 @@ async fn a_receipt_sent_as_the_call_ends_is_stored() {
     let s = w.session().await;
     w.open(&s).await.unwrap();
     let port = echo_server().await;
-    let mut relay = Relay::opened(&w.node, &s, port).await;
+    let relay = Relay::opened(&w.node, &s, port).await;
     relay.receipt(s.receipt(9)).await;
     // End the client's side of the call and read until the node ends its
     // own: by then the receipt worker has stopped.
