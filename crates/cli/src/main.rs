@@ -1,9 +1,10 @@
 //! `veil`: the command-line tool. One file per subcommand under `cmd/`.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod argv;
 mod cmd;
+mod config;
 
 /// veil — anonymous paid bandwidth: shielded pool, Groth16 access tokens,
 /// metered relays, batch settlement.
@@ -15,6 +16,12 @@ struct Cli {
     /// it every command uses the ceremony keys pinned in params/.
     #[arg(long, global = true)]
     dev_keys: bool,
+    /// Read the command's flags from a TOML file: each key is a long flag
+    /// (`price-per-kib = 2`, switches `true`/`false`, repeated flags as
+    /// arrays); a flag given on the command line replaces its key, unknown
+    /// keys are refused. See docs/operations.md.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,7 +75,14 @@ fn main() -> std::process::ExitCode {
         // clap's exit code for a usage error.
         return std::process::ExitCode::from(2);
     }
-    let cli = Cli::parse();
+    let args = match config::expand(std::env::args_os().collect(), &Cli::command()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     // Long-running services log what they do; other commands, and every
     // dependency, only warnings (a dependency's info events flooded a
     // node's stderr and stalled it: tests/e2e_connect.rs).
@@ -97,5 +111,22 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/examples/node.toml parses against `veil node serve`'s real
+    /// flags: the annotated example cannot drift from the command.
+    #[test]
+    fn the_example_node_config_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/node.toml");
+        let args = ["veil", "node", "serve", "--config", path].map(std::ffi::OsString::from);
+        let expanded = config::expand(args.to_vec(), &Cli::command()).expect("valid config");
+        assert!(expanded.len() > args.len() + 10, "every key became a flag");
+        let cli = Cli::try_parse_from(expanded).expect("clap accepts every key");
+        assert!(matches!(cli.command, Command::Node(_)));
     }
 }

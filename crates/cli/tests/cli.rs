@@ -304,6 +304,59 @@ fn a_corrupt_wallet_is_refused_and_left_as_it_was() {
     assert_eq!(digest(&w), before);
 }
 
+/// `--config FILE` (docs/operations.md): a ledger started from a file;
+/// a flag on the command line replaces the file's key (the file's listen
+/// address is invalid and unused); an unknown key, a value of the wrong
+/// kind and a missing file are usage errors that name the problem, and
+/// nothing is created.
+#[test]
+fn ledger_serve_reads_its_flags_from_a_config_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.redb");
+    let config = dir.path().join("ledger.toml");
+    let write = |body: &str| std::fs::write(&config, body).expect("write config");
+    write(&format!(
+        "# a comment\nlisten = \"not an address\"\ndb = {:?}\ndev_faucet = true\nblock-interval = 200\n",
+        db.display().to_string()
+    ));
+    let mut child = veil()
+        .args(["ledger", "serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn veil ledger serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let guard = Killed(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("read the listen address");
+    assert!(line.starts_with("listening on 127.0.0.1:"), "{line:?}");
+    drop(guard);
+    assert!(db.exists(), "the file's --db was used");
+
+    let other = dir.path().join("other.redb");
+    for (body, needle) in [
+        ("listen = \"127.0.0.1:0\"\ndbb = \"x\"\n", "unknown key `dbb`"),
+        ("dev-faucet = \"yes\"\n", "key `dev-faucet`"),
+        ("listen = [1, 2]\n", "key `listen`"),
+        ("listen = \n", "not valid TOML"),
+    ] {
+        write(body);
+        let out = run(veil()
+            .args(["ledger", "serve", "--db"])
+            .arg(&other)
+            .arg("--config")
+            .arg(&config));
+        assert_eq!(out.status.code(), Some(2), "{body}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(needle), "{body}: {}", text(&out.stderr));
+        assert!(!other.exists(), "{body}: nothing created");
+    }
+    let out = run(veil().args(["ledger", "serve", "--config", "/nonexistent/ledger.toml"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/ledger.toml"));
+}
+
 #[test]
 fn unknown_arguments_are_usage_errors() {
     let out = run(veil().args(["demo", "--no-such-flag"]));
