@@ -15,7 +15,7 @@ use veil_primitives::eddsa::VerifyingKey;
 use crate::backend::AccessToken;
 use crate::metering::SessionTerms;
 use crate::session::{SessionSlot, terms_of};
-use crate::state::{Inner, Metrics};
+use crate::state::Inner;
 use crate::store::{SessionRecord, SessionStatus, StoreError};
 use crate::sync::lock;
 
@@ -59,6 +59,27 @@ impl OpenError {
     /// Whether the peer sent something invalid: counts toward its ban
     /// (C4). State-dependent refusals (busy, already used, ledger down)
     /// do not.
+    /// The refusal's reason as a metric label (docs/operations.md): a fixed
+    /// name per kind, never the message (which may name a root or height).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            OpenError::Token(_) => "malformed",
+            OpenError::OtherNode => "other_node",
+            OpenError::EscrowSize => "escrow_size",
+            OpenError::KeyHashMismatch => "key_hash_mismatch",
+            OpenError::InvalidProof => "invalid_proof",
+            OpenError::Expiry { .. } => "expiry",
+            OpenError::UnknownRoot => "unknown_root",
+            OpenError::InProgress => "in_progress",
+            OpenError::TokenUsed => "token_used",
+            OpenError::NoteSpent => "note_spent",
+            OpenError::QueueFull => "queue_full",
+            OpenError::Task => "task",
+            OpenError::Ledger(_) => "ledger",
+            OpenError::Store(_) => "store",
+        }
+    }
+
     pub fn is_invalid(&self) -> bool {
         matches!(
             self,
@@ -225,15 +246,17 @@ impl<L: LedgerApi> Inner<L> {
             .clone()
             .try_acquire_owned()
             .map_err(|_| OpenError::QueueFull)?;
-        Metrics::inc(&self.metrics.proof_verifications);
+        self.metrics.proof_verifications.inc();
         let verifier = self.verifier.clone();
         let t = token.clone();
+        let timer = self.metrics.verify_seconds.start_timer();
         let valid = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             verifier.verify(&t)
         })
         .await
         .map_err(|_| OpenError::Task)?;
+        timer.observe_duration();
         if valid {
             Ok(())
         } else {
@@ -260,7 +283,7 @@ impl<L: LedgerApi> Inner<L> {
         let terms = terms_of(&record);
         let slot = Arc::new(SessionSlot::new(session_key, terms));
         lock(&self.sessions).insert(escrow.session_id, slot);
-        Metrics::inc(&self.metrics.sessions_total);
+        self.metrics.sessions_total.inc();
         Ok((escrow.session_id, terms))
     }
 }

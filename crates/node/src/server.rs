@@ -89,6 +89,7 @@ pub struct NodeHandle {
     /// TLS identity (`None` with [`Transport::InsecurePlaintext`]).
     pub tls: Option<TlsInfo>,
     status: Box<dyn Fn() -> NodeStatus + Send + Sync>,
+    metrics_text: crate::ops_http::MetricsSource,
     settle: SettleFn,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -97,6 +98,17 @@ impl NodeHandle {
     /// Current metrics.
     pub fn status(&self) -> NodeStatus {
         (self.status)()
+    }
+
+    /// Every metric in Prometheus text format (docs/operations.md).
+    pub fn metrics_text(&self) -> String {
+        (self.metrics_text)()
+    }
+
+    /// What renders [`Self::metrics_text`], for the operator's endpoint
+    /// ([`crate::ops_http::serve_metrics`]); it outlives the handle.
+    pub fn metrics_source(&self) -> crate::ops_http::MetricsSource {
+        self.metrics_text.clone()
     }
 
     /// Settles every session holding a receipt now (closing them), in
@@ -372,6 +384,10 @@ fn spawn_poller<L: LedgerApi>(inner: Arc<Inner<L>>) -> JoinHandle<()> {
             {
                 last_settle = std::time::Instant::now();
                 if let Err(e) = inner.settle(true).await {
+                    inner.metrics.settlements_failed.inc();
+                    if matches!(e, SettleError::Ledger(_)) {
+                        inner.metrics.ledger_error("settle");
+                    }
                     warn!("settlement failed (will retry): {e}");
                 }
             }
@@ -518,12 +534,14 @@ fn handle<L: LedgerApi>(
     server: JoinHandle<Result<(), tonic::transport::Error>>,
 ) -> NodeHandle {
     let status_inner = inner.clone();
+    let metrics_inner = inner.clone();
     NodeHandle {
         local_addr,
         node_id: inner.node_id,
         account,
         tls: tls.map(|(t, _)| t),
         status: Box::new(move || status_inner.status()),
+        metrics_text: Arc::new(move || metrics_inner.metrics_text()),
         settle: Box::new(move || {
             let inner = inner.clone();
             Box::pin(async move { inner.settle(false).await })

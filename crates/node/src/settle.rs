@@ -241,6 +241,9 @@ impl<L: LedgerApi> Inner<L> {
         .await
         .map_err(|_| SettleError::Task)?;
         let proof = proof?;
+        self.metrics
+            .prove_seconds
+            .observe(started.elapsed().as_secs_f64());
         report.prove_ms += started.elapsed().as_millis() as u64;
         let session_ids: Vec<SessionId> = slots.iter().map(|s| s.escrow.session_id).collect();
         // Only the node may settle its sessions: authorise the exact
@@ -317,10 +320,9 @@ impl<L: LedgerApi> Inner<L> {
             .collect();
         self.forget(&done)?;
         let m = &self.metrics;
-        m.settled_batches.fetch_add(1, Ordering::Relaxed);
-        m.settled_sessions
-            .fetch_add(session_ids.len() as u64, Ordering::Relaxed);
-        m.total_paid.fetch_add(total.0, Ordering::Relaxed);
+        m.settled_batches.inc();
+        m.settled_sessions.inc_by(session_ids.len() as u64);
+        m.total_paid.inc_by(total.0);
         report.sessions += session_ids.len();
         report.total_paid = Value(report.total_paid.0.saturating_add(total.0));
         report.batch_size = k;

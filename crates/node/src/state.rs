@@ -25,29 +25,9 @@ use crate::voucher_desk::VoucherDesk;
 
 // Re-exported at their pre-issue-9 paths for `relay.rs` (being rewritten
 // in parallel); new code imports them from `session` and `sync`.
+pub(crate) use crate::metrics::Metrics;
 pub(crate) use crate::session::SessionSlot;
 pub(crate) use crate::sync::lock;
-
-/// Counters behind the `Status` RPC.
-#[derive(Default)]
-pub(crate) struct Metrics {
-    pub sessions_total: AtomicU64,
-    pub streams_open: AtomicU64,
-    pub bytes_relayed: AtomicU64,
-    pub receipts_accepted: AtomicU64,
-    pub receipts_rejected: AtomicU64,
-    pub settled_batches: AtomicU64,
-    pub settled_sessions: AtomicU64,
-    pub total_paid: AtomicU64,
-    pub tokens_rejected: AtomicU64,
-    pub proof_verifications: AtomicU64,
-}
-
-impl Metrics {
-    pub fn inc(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
 /// A snapshot of the node's metrics (the `Status` RPC).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,11 +108,13 @@ pub(crate) struct Inner<L> {
 impl<L: LedgerApi> Inner<L> {
     /// Polls the ledger's status and recent roots (errors keep the old view).
     pub async fn refresh_view(&self) {
-        if let Ok(s) = self.ledger.status().await {
-            self.view.update(&s);
+        match self.ledger.status().await {
+            Ok(s) => self.view.update(&s),
+            Err(_) => self.metrics.ledger_error("status"),
         }
-        if let Ok(r) = self.ledger.roots().await {
-            *lock(&self.view.roots) = r;
+        match self.ledger.roots().await {
+            Ok(r) => *lock(&self.view.roots) = r,
+            Err(_) => self.metrics.ledger_error("roots"),
         }
     }
 }
@@ -151,8 +133,10 @@ impl<L> Inner<L> {
         lock(&self.bans).is_banned(AddressKey::of(ip), Instant::now())
     }
 
-    pub fn record_failure(&self, peer: Option<IpAddr>) {
-        Metrics::inc(&self.metrics.tokens_rejected);
+    /// An invalid token or request from `peer`: counted for `reason`, and
+    /// towards the peer's ban (C4).
+    pub fn record_failure(&self, peer: Option<IpAddr>, reason: &str) {
+        self.metrics.token_refused(reason);
         if let Some(ip) = peer {
             lock(&self.bans).record_failure(AddressKey::of(ip), Instant::now());
         }
@@ -160,7 +144,6 @@ impl<L> Inner<L> {
 
     pub fn status(&self) -> NodeStatus {
         let m = &self.metrics;
-        let ld = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let (open, pending) = {
             let sessions = lock(&self.sessions);
             let mut open = 0;
@@ -180,18 +163,34 @@ impl<L> Inner<L> {
         let banned = lock(&self.bans).banned(Instant::now()) as u64;
         NodeStatus {
             sessions_open: open,
-            sessions_total: ld(&m.sessions_total),
-            streams_open: ld(&m.streams_open),
-            bytes_relayed: ld(&m.bytes_relayed),
-            receipts_accepted: ld(&m.receipts_accepted),
-            receipts_rejected: ld(&m.receipts_rejected),
-            settled_batches: ld(&m.settled_batches),
-            settled_sessions: ld(&m.settled_sessions),
+            sessions_total: m.sessions_total.get(),
+            streams_open: u64::try_from(m.streams_open.get()).unwrap_or(0),
+            bytes_relayed: m.bytes_relayed.get(),
+            receipts_accepted: m.receipts_accepted.get(),
+            receipts_rejected: m.receipts_refused_total(),
+            settled_batches: m.settled_batches.get(),
+            settled_sessions: m.settled_sessions.get(),
             pending_settlement: pending,
-            total_paid: ld(&m.total_paid),
-            tokens_rejected: ld(&m.tokens_rejected),
-            proof_verifications: ld(&m.proof_verifications),
+            total_paid: m.total_paid.get(),
+            tokens_rejected: m.tokens_refused_total(),
+            proof_verifications: m.proof_verifications.get(),
             banned_peers: banned,
         }
+    }
+
+    /// The metrics in Prometheus text format, the gauges read from the
+    /// node's state now (docs/operations.md, "Metrics").
+    pub fn metrics_text(&self) -> String {
+        let status = self.status();
+        let m = &self.metrics;
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        m.sessions_open.set(gauge(status.sessions_open));
+        m.pending_settlement.set(gauge(status.pending_settlement));
+        m.banned_peers.set(gauge(status.banned_peers));
+        let capacity = self.config.limits.verify_queue.max(1);
+        let free = self.verify_slots.available_permits();
+        m.verify_queue
+            .set(gauge(capacity.saturating_sub(free) as u64));
+        m.encode()
     }
 }

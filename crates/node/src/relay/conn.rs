@@ -15,7 +15,6 @@
 //! ```
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use veil_ledger::types::NodeId;
 use veil_primitives::eddsa::Signature;
@@ -399,7 +398,7 @@ impl Conn {
     /// The worker verified a receipt and applied it to the session's
     /// meter: send parked data as far as the new allowance reaches.
     pub fn receipt_applied(&mut self, host: &impl Host) -> Vec<Action> {
-        Metrics::inc(&host.metrics().receipts_accepted);
+        host.metrics().receipts_accepted.inc();
         let mut actions = Vec::new();
         self.drain_parked(host, &mut actions);
         actions
@@ -413,7 +412,7 @@ impl Conn {
     /// A receipt was refused (here or by the worker): say so, and drain
     /// parked data as far as the allowance reaches.
     pub fn receipt_refused(&mut self, refusal: Refusal, host: &impl Host) -> Vec<Action> {
-        Metrics::inc(&host.metrics().receipts_rejected);
+        host.metrics().receipt_refused(&reason(refusal.code));
         let mut actions = vec![Action::Send(Event::Error(refusal))];
         self.drain_parked(host, &mut actions);
         actions
@@ -515,9 +514,18 @@ impl Conn {
     }
 }
 
+/// A refusal's code as a metric label: `ERROR_CODE_RECEIPT_STALE` →
+/// `receipt_stale`.
+fn reason(code: pb::ErrorCode) -> String {
+    let name = code.as_str_name();
+    name.strip_prefix("ERROR_CODE_")
+        .unwrap_or(name)
+        .to_ascii_lowercase()
+}
+
 /// Counts client or upstream bytes charged and relayed.
 pub(crate) fn relayed(host: &impl Host, n: u64) {
-    host.metrics().bytes_relayed.fetch_add(n, Ordering::Relaxed);
+    host.metrics().bytes_relayed.inc_by(n);
 }
 
 fn unbound_receipt() -> Refusal {

@@ -28,7 +28,6 @@ mod worker;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
@@ -218,10 +217,7 @@ impl<L: LedgerApi> Shell<L> {
             payer,
         } = c;
         let (up_tx, up_rx) = mpsc::channel::<Vec<u8>>(16);
-        self.inner
-            .metrics
-            .streams_open
-            .fetch_add(1, Ordering::Relaxed);
+        self.inner.metrics.streams_open.inc();
         let gauge = StreamGauge(self.inner.clone());
         let task = StreamTask {
             inner: self.inner.clone(),
@@ -256,6 +252,6 @@ struct StreamGauge<L>(Arc<Inner<L>>);
 
 impl<L> Drop for StreamGauge<L> {
     fn drop(&mut self) {
-        self.0.metrics.streams_open.fetch_sub(1, Ordering::Relaxed);
+        self.0.metrics.streams_open.dec();
     }
 }

@@ -19,7 +19,7 @@ use veil_proto::node::v1::WIRE_VERSION;
 use crate::conns::PaidRelayStream;
 use crate::error::CoreError;
 use crate::purchase::PurchaseOrder;
-use crate::state::{Inner, Metrics};
+use crate::state::Inner;
 use crate::sync::lock;
 use convert::{OpenRequest, check_version};
 
@@ -55,7 +55,8 @@ impl<L: LedgerApi> NodeService<L> {
         if inner.is_banned(peer) {
             return Err(CoreError::Banned);
         }
-        let req = OpenRequest::try_from(req).inspect_err(|_| inner.record_failure(peer))?;
+        let req =
+            OpenRequest::try_from(req).inspect_err(|_| inner.record_failure(peer, "malformed"))?;
         match inner.open_session(&req.access_token, req.session_key).await {
             // No nullifier next to a peer address in logs (C10).
             Ok((session_id, terms)) => {
@@ -63,12 +64,15 @@ impl<L: LedgerApi> NodeService<L> {
                 Ok(convert::opened(session_id, terms))
             }
             Err(e) if e.is_invalid() => {
-                inner.record_failure(peer);
+                inner.record_failure(peer, e.reason());
                 debug!("invalid access token");
                 Err(e.into())
             }
             Err(e) => {
-                Metrics::inc(&inner.metrics.tokens_rejected);
+                inner.metrics.token_refused(e.reason());
+                if matches!(e, crate::open::OpenError::Ledger(_)) {
+                    inner.metrics.ledger_error("open");
+                }
                 Err(e.into())
             }
         }
