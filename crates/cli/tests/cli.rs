@@ -4,7 +4,7 @@
 //!
 //! Dev proving keys come from `$VEIL_PARAMS_CACHE` (generated on first use).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -330,14 +330,19 @@ fn ledger_serve_reads_its_flags_from_a_config_file() {
     let stdout = child.stdout.take().expect("stdout");
     let guard = Killed(child);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read the listen address");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the listen address");
     assert!(line.starts_with("listening on 127.0.0.1:"), "{line:?}");
     drop(guard);
     assert!(db.exists(), "the file's --db was used");
 
     let other = dir.path().join("other.redb");
     for (body, needle) in [
-        ("listen = \"127.0.0.1:0\"\ndbb = \"x\"\n", "unknown key `dbb`"),
+        (
+            "listen = \"127.0.0.1:0\"\ndbb = \"x\"\n",
+            "unknown key `dbb`",
+        ),
         ("dev-faucet = \"yes\"\n", "key `dev-faucet`"),
         ("listen = [1, 2]\n", "key `listen`"),
         ("listen = \n", "not valid TOML"),
@@ -349,12 +354,88 @@ fn ledger_serve_reads_its_flags_from_a_config_file() {
             .arg("--config")
             .arg(&config));
         assert_eq!(out.status.code(), Some(2), "{body}: {}", text(&out.stderr));
-        assert!(text(&out.stderr).contains(needle), "{body}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(needle),
+            "{body}: {}",
+            text(&out.stderr)
+        );
         assert!(!other.exists(), "{body}: nothing created");
     }
     let out = run(veil().args(["ledger", "serve", "--config", "/nonexistent/ledger.toml"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/nonexistent/ledger.toml"));
+}
+
+/// Issue 16, "Done when": a node started from a config file serves
+/// metrics that a Prometheus scrape parser accepts (`--metrics` is a key
+/// of the file like any flag).
+#[test]
+fn a_node_started_from_a_config_file_serves_prometheus_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("node.toml");
+    let ledger = dir.path().join("ledger.redb");
+    std::fs::write(
+        &config,
+        format!(
+            "ledger = \"embedded:{}\"\nlisten = \"127.0.0.1:0\"\ndb = {:?}\nprice-per-kib = \"1\"\n\
+             escrow-sizes = \"4096\"\nsettle-every = 0\ninsecure-plaintext = true\nmetrics = \"127.0.0.1:0\"\n",
+            ledger.display(),
+            dir.path().join("node").display().to_string(),
+        ),
+    )
+    .expect("write config");
+    let mut child = veil()
+        .args(["node", "serve", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn veil node serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let _guard = Killed(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the node prints its metrics address")
+            .expect("line");
+        if let Some(url) = line.strip_prefix("metrics on http://") {
+            break url.trim_end_matches("/metrics").to_owned();
+        }
+    };
+    let mut s = std::net::TcpStream::connect(&url).expect("connect to metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("head and body");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned())))
+        .expect("a Prometheus scrape parser accepts the page");
+    let names: Vec<&str> = scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    for name in [
+        "veil_node_sessions_opened_total",
+        "veil_node_relayed_bytes_total",
+        "veil_node_earnings_total",
+        "veil_node_verify_queue_depth",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    // `veil node status` summarises the same page.
+    let out = run(veil().args(["node", "status", "--metrics", &url]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("sessions     open 0, opened 0"), "{summary}");
+    assert!(summary.contains("earnings 0 base units"), "{summary}");
+    let out = run(veil().args(["node", "status", "--json", "--metrics", &url]));
+    let json: Value = serde_json::from_slice(&out.stdout).expect("status --json");
+    assert_eq!(json["values"]["sessions_opened_total"], 0.0);
+    // Nothing listening: a clear error, not a hang.
+    drop(_guard);
+    let out = run(veil().args(["node", "status", "--metrics", &url]));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("metrics at"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod ledger_evm;
 pub mod node;
 pub mod node_conn;
+pub mod node_status;
 pub mod progress;
 pub mod setup;
 pub mod setup_ceremony;

@@ -17,58 +17,70 @@ use veil_node::{BatchPolicy, Limits, NodeConfig, Transport};
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Serve the node (veil.node.v1): sessions, metered relay, settlement.
-    Serve {
-        /// Ledger: `http://HOST:PORT` (a `veil ledger serve`),
-        /// `embedded:PATH` (an in-process ledger database) or
-        /// `evm:URL#ADDRESS[@BLOCK]` (the ledger contract; the operator's
-        /// key is `$VEIL_EVM_KEY_FILE`, else `evm.key` in `--db`).
-        #[arg(long)]
-        ledger: String,
-        /// Address to listen on (port 0 picks one; the bound address is printed).
-        #[arg(long, default_value = "127.0.0.1:7500")]
-        listen: SocketAddr,
-        /// Price per KiB in base units (both directions count).
-        #[arg(long)]
-        price_per_kib: String,
-        /// Accepted escrow sizes, comma-separated base units (e.g. 1024,4096).
-        #[arg(long)]
-        escrow_sizes: String,
-        /// A client receipt is required every N KiB.
-        #[arg(long, default_value = "8192")]
-        receipt_interval_kib: String,
-        /// Node directory: node key, account key (`account.key`: the account
-        /// that stakes and receives payouts) and TLS key (0600), certificate,
-        /// node.redb.
-        #[arg(long)]
-        db: PathBuf,
-        /// Egress allowances, comma-separated: ports (443), port ranges
-        /// (8000-8999), CIDRs or addresses (127.0.0.1/32). Loopback and
-        /// private ranges are denied unless listed. No port listed: every port.
-        #[arg(long, default_value = "")]
-        egress_allow: String,
-        /// Stake posted at registration (base units).
-        #[arg(long, default_value = "0")]
-        stake: String,
-        /// Settle finished sessions every N seconds (0: never).
-        #[arg(long, default_value_t = 30)]
-        settle_every: u64,
-        /// Fewest real sessions per settlement batch: a lone session's
-        /// pay is public through the batch total. Sessions wait for company
-        /// until their settlement deadline is within --settle-margin-blocks.
-        #[arg(long, default_value_t = 2)]
-        min_batch_sessions: usize,
-        /// Settle a session whatever the batch size once its deadline
-        /// (expiry + challenge window) is this many blocks away. Must cover
-        /// the worker period plus proving time.
-        #[arg(long, default_value_t = 20)]
-        settle_margin_blocks: u64,
-        /// Serve plaintext HTTP/2 instead of TLS. The link carries people's
-        /// traffic: tests and local demos only.
-        #[arg(long)]
-        insecure_plaintext: bool,
-        #[command(flatten)]
-        limits: LimitArgs,
-    },
+    Serve(ServeArgs),
+    /// A readable summary of a running node, from its metrics endpoint
+    /// (`veil node serve --metrics ADDR`; docs/operations.md).
+    Status(super::node_status::Args),
+}
+
+/// `veil node serve`'s flags (every one is also a `--config` key).
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Ledger: `http://HOST:PORT` (a `veil ledger serve`),
+    /// `embedded:PATH` (an in-process ledger database) or
+    /// `evm:URL#ADDRESS[@BLOCK]` (the ledger contract; the operator's
+    /// key is `$VEIL_EVM_KEY_FILE`, else `evm.key` in `--db`).
+    #[arg(long)]
+    ledger: String,
+    /// Address to listen on (port 0 picks one; the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:7500")]
+    listen: SocketAddr,
+    /// Price per KiB in base units (both directions count).
+    #[arg(long)]
+    price_per_kib: String,
+    /// Accepted escrow sizes, comma-separated base units (e.g. 1024,4096).
+    #[arg(long)]
+    escrow_sizes: String,
+    /// A client receipt is required every N KiB.
+    #[arg(long, default_value = "8192")]
+    receipt_interval_kib: String,
+    /// Node directory: node key, account key (`account.key`: the account
+    /// that stakes and receives payouts) and TLS key (0600), certificate,
+    /// node.redb.
+    #[arg(long)]
+    db: PathBuf,
+    /// Egress allowances, comma-separated: ports (443), port ranges
+    /// (8000-8999), CIDRs or addresses (127.0.0.1/32). Loopback and
+    /// private ranges are denied unless listed. No port listed: every port.
+    #[arg(long, default_value = "")]
+    egress_allow: String,
+    /// Stake posted at registration (base units).
+    #[arg(long, default_value = "0")]
+    stake: String,
+    /// Settle finished sessions every N seconds (0: never).
+    #[arg(long, default_value_t = 30)]
+    settle_every: u64,
+    /// Fewest real sessions per settlement batch: a lone session's
+    /// pay is public through the batch total. Sessions wait for company
+    /// until their settlement deadline is within --settle-margin-blocks.
+    #[arg(long, default_value_t = 2)]
+    min_batch_sessions: usize,
+    /// Settle a session whatever the batch size once its deadline
+    /// (expiry + challenge window) is this many blocks away. Must cover
+    /// the worker period plus proving time.
+    #[arg(long, default_value_t = 20)]
+    settle_margin_blocks: u64,
+    /// Serve plaintext HTTP/2 instead of TLS. The link carries people's
+    /// traffic: tests and local demos only.
+    #[arg(long)]
+    insecure_plaintext: bool,
+    /// Serve Prometheus metrics at `http://ADDR/metrics`
+    /// (docs/operations.md). For the operator's scraper: bind loopback
+    /// or a management network, never the clients' side.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 /// Connection limits and bans (docs/node.md "Limits and metrics", §9.7).
@@ -110,7 +122,14 @@ fn parse_u64(what: &str, s: &str) -> anyhow::Result<u64> {
 }
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
-    let Command::Serve {
+    match cmd {
+        Command::Serve(args) => run_serve(args),
+        Command::Status(args) => super::node_status::run(args),
+    }
+}
+
+fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs {
         ledger,
         listen,
         price_per_kib,
@@ -123,8 +142,9 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         min_batch_sessions,
         settle_margin_blocks,
         insecure_plaintext,
+        metrics,
         limits,
-    } = cmd;
+    } = args;
     let price = Value(parse_u64("price per KiB", &price_per_kib)?);
     let sizes = escrow_sizes
         .split(',')
@@ -166,7 +186,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 LedgerConfig::default(),
             )
             .with_context(|| format!("opening ledger {path}"))?;
-            serve(config, l, params).await
+            serve(config, l, params, metrics).await
         } else if ledger.starts_with(veil_evm_rpc::EvmLedgerSpec::PREFIX) {
             let key = super::ledger_evm::node_key_file(&config.dir)?;
             let l = super::ledger_evm::open_as(&ledger, &key, false, false).await?;
@@ -174,12 +194,12 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
                 "operator {} (settles and is paid on chain)",
                 l.chain().address()
             );
-            serve(config, l, params).await
+            serve(config, l, params, metrics).await
         } else {
             let l = RemoteLedger::connect(&ledger)
                 .await
                 .with_context(|| format!("connecting to ledger {ledger}"))?;
-            serve(config, l, params).await
+            serve(config, l, params, metrics).await
         }
     })
 }
@@ -188,7 +208,17 @@ async fn serve<L: LedgerApi>(
     config: NodeConfig,
     ledger: L,
     params: veil_proofs::ParamStore,
+    metrics: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
+    // Bound first: a bad address fails before the node registers.
+    let metrics = match metrics {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding --metrics {addr}"))?,
+        ),
+        None => None,
+    };
     let shutdown = async {
         #[cfg(unix)]
         {
@@ -213,7 +243,21 @@ async fn serve<L: LedgerApi>(
     if let Some(tls) = &node.tls {
         println!("tls spki sha256 {}", hex::encode(tls.spki_sha256));
     }
+    let metrics = match metrics {
+        Some(listener) => {
+            println!("metrics on http://{}/metrics", listener.local_addr()?);
+            let source = node.metrics_source();
+            let serve =
+                veil_node::ops_http::serve_metrics(listener, source, std::future::pending());
+            Some(tokio::spawn(serve))
+        }
+        None => None,
+    };
     std::io::stdout().flush()?;
-    node.join().await.context("node stopped")?;
+    let stopped = node.join().await.context("node stopped");
+    if let Some(task) = metrics {
+        task.abort();
+    }
+    stopped?;
     Ok(())
 }
