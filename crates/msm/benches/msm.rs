@@ -3,9 +3,9 @@
 //! reference sizes). The real `access` witness: `veil-proofs`'s `msm`
 //! bench. Results: `docs/benchmarks.md` "Batch-affine MSM (issue 12)".
 
-use ark_bn254::{Fr, G1Projective, G2Projective};
+use ark_bn254::Fr;
 use ark_ec::short_weierstrass::{Projective, SWCurveConfig};
-use ark_ec::{CurveGroup, VariableBaseMSM};
+use ark_ec::{CurveGroup, PrimeGroup, VariableBaseMSM};
 use ark_ff::{PrimeField, UniformRand};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use rand::SeedableRng;
@@ -29,7 +29,7 @@ fn inputs<P: SWCurveConfig<ScalarField = Fr>>(
 fn group<P>(c: &mut Criterion, name: &str)
 where
     P: SWCurveConfig<ScalarField = Fr>,
-    Projective<P>: VariableBaseMSM<MulBase = ark_ec::short_weierstrass::Affine<P>>,
+    Projective<P>: VariableBaseMSM<MulBase = ark_ec::short_weierstrass::Affine<P>, ScalarField = Fr>,
 {
     let mut g = c.benchmark_group(name);
     g.sample_size(10);
@@ -53,7 +53,6 @@ where
 }
 
 fn benches(c: &mut Criterion) {
-    let _ = (G1Projective::default(), G2Projective::default());
     group::<ark_bn254::g1::Config>(c, "msm_g1");
     group::<ark_bn254::g2::Config>(c, "msm_g2");
 }
