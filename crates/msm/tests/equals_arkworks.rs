@@ -184,7 +184,7 @@ fn the_narrow_and_unit_classes_are_nonempty_in_the_mix() {
     // Guards `scalar` above: the mixes exercise all three classes.
     let (_, scalars) = terms::<G1>(1, 200);
     let widths: Vec<u32> = scalars.iter().map(|s| s.num_bits()).collect();
-    assert!(widths.iter().any(|&b| b == 1));
+    assert!(widths.contains(&1));
     assert!(widths.iter().any(|&b| (2..=64).contains(&b)));
     assert!(widths.iter().any(|&b| b > 64));
 }
