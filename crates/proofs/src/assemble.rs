@@ -4,10 +4,11 @@
 //! goes before replacing any part of it).
 //!
 //! [`assemble`] computes exactly what ark-groth16 0.6's
-//! `create_proof_with_assignment` computes, in the same group operations,
-//! so the same `(r, s)` gives the same proof bytes
-//! (`assemble_equals_arkworks` below): a faster MSM can later be put
-//! behind one of these five calls and checked against this one.
+//! `create_proof_with_assignment` computes, the same group elements, so
+//! the same `(r, s)` gives the same proof bytes
+//! (`assemble_equals_arkworks` below). Each MSM is [`veil_msm::msm`]
+//! (signed windows, batch-affine buckets: `docs/benchmarks.md`
+//! "Batch-affine MSM (issue 12)"), which equals arkworks' `msm_bigint`.
 //!
 //! With `z = [1, x…, w…]` the full assignment and `h` the witness map's
 //! output (`docs/protocol.md` §7.3):
@@ -21,7 +22,8 @@
 use std::time::{Duration, Instant};
 
 use ark_bn254::{Bn254, Fr, G1Projective, G2Projective};
-use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
+use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
+use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{BigInteger, BigInteger256, PrimeField};
 
 /// The proving key (`crate::groth16::ProvingKey`, named here from arkworks
@@ -70,13 +72,13 @@ pub struct MsmRun {
 }
 
 /// `Σ scalars_i·bases_i`, timed and counted.
-fn msm<G>(bases: &[G::Affine], scalars: &[BigInteger256], out: &mut MsmRun) -> G
+fn msm<P>(bases: &[Affine<P>], scalars: &[BigInteger256], out: &mut MsmRun) -> Projective<P>
 where
-    G: CurveGroup + VariableBaseMSM<MulBase = G::Affine>,
-    G::ScalarField: PrimeField<BigInt = BigInteger256>,
+    P: SWCurveConfig,
+    P::ScalarField: PrimeField<BigInt = BigInteger256>,
 {
     let wide = |s: &BigInteger256| {
-        let mut neg = G::ScalarField::MODULUS;
+        let mut neg = P::ScalarField::MODULUS;
         neg.sub_with_borrow(s);
         s.num_bits() > 64 && neg.num_bits() > 64
     };
@@ -88,7 +90,7 @@ where
         }
     }
     let t = Instant::now();
-    let acc = G::msm_bigint(bases, scalars);
+    let acc = veil_msm::msm(bases, scalars);
     *out = MsmRun {
         time: t.elapsed(),
         terms: bases.len().min(scalars.len()),

@@ -98,12 +98,11 @@ pub struct ProveProfile {
     /// Witness generation: constraint synthesis, LC inlining and the
     /// satisfiability check.
     pub synthesis: Duration,
-    /// The R1CS → QAP witness map (the FFTs). Measured only by
-    /// [`prove_profiled`]; zero otherwise.
+    /// The R1CS → QAP witness map (the FFTs).
     pub witness_map: Duration,
     /// Witness map + multi-scalar multiplications (the proof itself).
     pub proving: Duration,
-    /// Each of the five MSMs. Measured only by [`prove_profiled`].
+    /// Each of the five MSMs.
     pub msm: MsmTimes,
 }
 
@@ -161,7 +160,7 @@ pub fn prove<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
     statement: &[Fr],
     rng: &mut R,
 ) -> Result<Proof, ProofError> {
-    prove_inner(pk, circuit, statement, rng, false).map(|(p, _)| p)
+    prove_profiled(pk, circuit, statement, rng).map(|(p, _)| p)
 }
 
 /// [`prove`], timing synthesis, the witness map (FFTs) and each MSM
@@ -172,16 +171,6 @@ pub fn prove_profiled<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
     circuit: C,
     statement: &[Fr],
     rng: &mut R,
-) -> Result<(Proof, ProveProfile), ProofError> {
-    prove_inner(pk, circuit, statement, rng, true)
-}
-
-fn prove_inner<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
-    pk: &ProvingKey,
-    circuit: C,
-    statement: &[Fr],
-    rng: &mut R,
-    profile: bool,
 ) -> Result<(Proof, ProveProfile), ProofError> {
     let expected = pk.vk.gamma_abc_g1.len().saturating_sub(1);
     if statement.len() != expected {
@@ -215,7 +204,7 @@ fn prove_inner<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
     }
 
     let shape = (matrices.as_slice(), num_inputs, num_constraints);
-    let timed = create::<LibsnarkReduction, R>(pk, shape, &full_assignment, rng, profile);
+    let timed = create::<LibsnarkReduction, R>(pk, shape, &full_assignment, rng);
     with_profile(timed.map_err(backend)?, synthesis)
 }
 
@@ -227,41 +216,27 @@ type Shape<'a> = (&'a [Matrix<Fr>], usize, usize);
 /// whole proof, and the MSMs.
 type Timed = (Duration, Duration, MsmTimes, ark_groth16::Proof<Bn254>);
 
-/// The proof of the full assignment `z` with reduction `Q`. With
-/// `profile`, assembled by [`assemble`] with the witness map and each MSM
-/// timed; otherwise by ark-groth16 (the same proof for the same `r, s`),
-/// with only the total timed.
+/// The proof of the full assignment `z` with reduction `Q`: the witness
+/// map, then [`assemble`] (the proof ark-groth16 makes for the same
+/// `r, s`, with faster MSMs), the witness map and each MSM timed.
 fn create<Q: R1CSToQAP, R: RngCore + CryptoRng>(
     pk: &ProvingKey,
     (matrices, num_inputs, num_constraints): Shape<'_>,
     z: &[Fr],
     rng: &mut R,
-    profile: bool,
 ) -> Result<Timed, ark_relations::gr1cs::SynthesisError> {
     let t = Instant::now();
     let (r, s) = (Fr::rand(rng), Fr::rand(rng));
-    if profile {
-        let h = Q::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
-            matrices,
-            num_inputs,
-            num_constraints,
-            z,
-        )?;
-        let witness_map = t.elapsed();
-        let mut msm = MsmTimes::default();
-        let proof = assemble(pk, (r, s), &h, z, num_inputs, &mut msm);
-        return Ok((witness_map, t.elapsed(), msm, proof));
-    }
-    let proof = Groth16::<Bn254, Q>::create_proof_with_reduction_and_matrices(
-        pk,
-        r,
-        s,
+    let h = Q::witness_map_from_matrices::<Fr, GeneralEvaluationDomain<Fr>>(
         matrices,
         num_inputs,
         num_constraints,
         z,
     )?;
-    Ok((Duration::ZERO, t.elapsed(), MsmTimes::default(), proof))
+    let witness_map = t.elapsed();
+    let mut msm = MsmTimes::default();
+    let proof = assemble(pk, (r, s), &h, z, num_inputs, &mut msm);
+    Ok((witness_map, t.elapsed(), msm, proof))
 }
 
 /// veil's proof and the profile of [`create`]'s output.
@@ -380,8 +355,7 @@ impl ProvingContext {
         statement: &[Fr],
         rng: &mut R,
     ) -> Result<Proof, ProofError> {
-        self.prove_inner(circuit, statement, rng, false)
-            .map(|(p, _)| p)
+        self.prove_profiled(circuit, statement, rng).map(|(p, _)| p)
     }
 
     /// [`ProvingContext::prove`] with a per-phase timing.
@@ -390,16 +364,6 @@ impl ProvingContext {
         circuit: C,
         statement: &[Fr],
         rng: &mut R,
-    ) -> Result<(Proof, ProveProfile), ProofError> {
-        self.prove_inner(circuit, statement, rng, true)
-    }
-
-    fn prove_inner<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
-        &self,
-        circuit: C,
-        statement: &[Fr],
-        rng: &mut R,
-        profile: bool,
     ) -> Result<(Proof, ProveProfile), ProofError> {
         let err = |e: ark_relations::gr1cs::SynthesisError| ProofError::Synthesis(e.to_string());
         let t0 = Instant::now();
@@ -420,10 +384,8 @@ impl ProvingContext {
             self.num_constraints,
         );
         let timed = match self.reduction {
-            Reduction::Libsnark => {
-                create::<LibsnarkReduction, R>(&self.pk, shape, &full, rng, profile)
-            }
-            Reduction::Circom => create::<CircomReduction, R>(&self.pk, shape, &full, rng, profile),
+            Reduction::Libsnark => create::<LibsnarkReduction, R>(&self.pk, shape, &full, rng),
+            Reduction::Circom => create::<CircomReduction, R>(&self.pk, shape, &full, rng),
         };
         with_profile(timed.map_err(err)?, synthesis)
     }
@@ -689,6 +651,48 @@ mod tests {
 
     fn rng(seed: u64) -> ChaCha20Rng {
         ChaCha20Rng::seed_from_u64(seed)
+    }
+
+    /// ark-groth16's proof of the real `access` circuit for the randomness
+    /// `rng(seed)` gives the prover: what [`ProvingContext::prove`] must
+    /// reproduce bit for bit (issue 12: `assemble` over `veil_msm`).
+    fn arkworks_access_proof(ctx: &ProvingContext, z: &[Fr], seed: u64) -> Proof {
+        let mut rng = rng(seed);
+        let (r, s) = (Fr::rand(&mut rng), Fr::rand(&mut rng));
+        let (m, n_in, n_c) = (ctx.matrices.as_slice(), ctx.num_inputs, ctx.num_constraints);
+        let ark = match ctx.reduction {
+            Reduction::Libsnark => {
+                Groth16::<Bn254, LibsnarkReduction>::create_proof_with_reduction_and_matrices(
+                    &ctx.pk, r, s, m, n_in, n_c, z,
+                )
+            }
+            Reduction::Circom => {
+                Groth16::<Bn254, CircomReduction>::create_proof_with_reduction_and_matrices(
+                    &ctx.pk, r, s, m, n_in, n_c, z,
+                )
+            }
+        };
+        Proof::from_ark(ark.unwrap()).unwrap()
+    }
+
+    #[test]
+    fn access_proofs_equal_arkworks_on_the_real_circuit() {
+        use crate::{CircuitId, KeySet, ParamStore, Prover};
+        use veil_circuits::access::AccessCircuit;
+        let store = ParamStore::open_default(KeySet::Dev).unwrap();
+        let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
+        let ctx = prover.context(CircuitId::Access).unwrap();
+        let pvk = PreparedKey::new(&ctx.pk.vk);
+        for seed in [1u64, 2, 3] {
+            let (public, private) = crate::samples::access(seed, 100 * seed).unwrap();
+            let statement = public.to_field_elements();
+            let circuit = || AccessCircuit::new(&public, &private);
+            let ours = ctx.prove(circuit(), &statement, &mut rng(seed)).unwrap();
+            let z = full_assignment(circuit(), &statement).unwrap();
+            let ark = arkworks_access_proof(ctx, &z, seed);
+            assert_eq!(ours.to_bytes(), ark.to_bytes(), "seed {seed}");
+            pvk.verify(&statement, &ours).unwrap();
+        }
     }
 
     fn proof_for(t: Toy, seed: u64) -> Proof {

@@ -1,0 +1,58 @@
+//! Variable-base multi-scalar multiplication `Σ s_i·P_i` on any short
+//! Weierstrass curve (G1 and G2 of BN254 alike), for the Groth16 prover's
+//! five MSMs (`docs/protocol.md` §7.3, issue 12).
+//!
+//! The result equals arkworks' `VariableBaseMSM::msm_bigint` (the group
+//! element, hence the same proof bytes); the method is the one of
+//! gnark-class provers:
+//!
+//! - each scalar `s` is replaced by `min(s, r − s)` with the base negated
+//!   when needed, so small negative witness values are small;
+//! - terms are split by width ([`terms`]): `±1` are summed directly, the
+//!   others go through a bucket method sized for their bit length, so
+//!   bits and small values cost a few additions instead of a full
+//!   254-bit pass;
+//! - scalars are recoded in signed windows ([`digits`]), halving the
+//!   buckets;
+//! - buckets are accumulated in affine coordinates, one field inversion
+//!   per batch of additions ([`batch`]); windows run on all cores.
+
+mod batch;
+mod digits;
+mod pippenger;
+mod terms;
+
+use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
+use ark_ff::PrimeField;
+
+/// The scalar representation the MSM takes (arkworks' `msm_bigint`).
+pub type BigInt<P> = <<P as ark_ec::CurveConfig>::ScalarField as PrimeField>::BigInt;
+
+/// `Σ scalars_i·bases_i` over the first `min(bases.len(), scalars.len())`
+/// terms (the truncation of arkworks' `msm_bigint`). Scalars need not be
+/// reduced below the group order. Bases at infinity and zero scalars
+/// contribute nothing.
+pub fn msm<P: SWCurveConfig>(bases: &[Affine<P>], scalars: &[BigInt<P>]) -> Projective<P> {
+    msm_with_window(bases, scalars, None)
+}
+
+/// [`msm`] with the window width of the full-width terms forced to `c`
+/// (clamped to the supported range): for tuning and benchmarks only.
+#[doc(hidden)]
+pub fn msm_with_window<P: SWCurveConfig>(
+    bases: &[Affine<P>],
+    scalars: &[BigInt<P>],
+    c: Option<usize>,
+) -> Projective<P> {
+    let classes = terms::classify::<P>(bases, scalars);
+    let (wide, (narrow, units)) = rayon::join(
+        || pippenger::sum(bases, &classes.wide, c),
+        || {
+            rayon::join(
+                || pippenger::sum(bases, &classes.narrow, None),
+                || pippenger::sum_units(bases, &classes.units),
+            )
+        },
+    );
+    wide + narrow + units
+}
