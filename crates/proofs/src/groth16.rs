@@ -709,10 +709,13 @@ mod tests {
         assert_ne!(dev_seed("access"), dev_seed("withdraw"));
     }
 
-    /// The profiled path assembles the proof itself (`crate::assemble`);
-    /// the plain one is ark-groth16's. Same randomness, same bytes.
+    /// The plain and the profiled paths both assemble the proof
+    /// (`crate::assemble`, on `veil-msm`): same randomness, same bytes, and
+    /// the profile's counts are consistent. Against ark-groth16 itself:
+    /// `assemble_equals_arkworks_for_any_randomness` and
+    /// `access_proofs_equal_arkworks_on_the_real_circuit`.
     #[test]
-    fn the_profiled_prover_assembles_the_same_proof_as_arkworks() {
+    fn the_plain_and_profiled_provers_give_the_same_proof() {
         let (pk, pvk) = keys();
         for (seed, t) in [
             (1, Toy::honest(3, 5)),
