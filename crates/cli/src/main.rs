@@ -22,6 +22,10 @@ struct Cli {
     /// keys are refused. See docs/operations.md.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<std::path::PathBuf>,
+    /// Log lines on stderr as text, or as one JSON object per line for a
+    /// log shipper. The privacy rules of docs/protocol.md §10 hold in both.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,15 +62,25 @@ enum Command {
     Ceremony(cmd::ceremony::Command),
 }
 
+/// How log lines are written (`--log-format`).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 /// Logs to stderr at `$RUST_LOG`, else at `default` (a node's failed
-/// settlement is a warning an operator must see).
-fn init_logging(default: &str) {
+/// settlement is a warning an operator must see), in `format`.
+fn init_logging(default: &str, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().try_init(),
+    };
 }
 
 fn main() -> std::process::ExitCode {
@@ -87,11 +101,12 @@ fn main() -> std::process::ExitCode {
     // dependency, only warnings (a dependency's info events flooded a
     // node's stderr and stalled it: tests/e2e_connect.rs).
     let servers = matches!(cli.command, Command::Node(_) | Command::Ledger(_));
-    init_logging(if servers {
+    let level = if servers {
         "warn,veil_node=info,veil_ledger=info"
     } else {
         "warn"
-    });
+    };
+    init_logging(level, cli.log_format);
     cmd::keys::choose(cli.dev_keys);
     let result = match cli.command {
         Command::Setup(a) => cmd::setup::run(a),

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::Mutex;
 
 use serde_json::Value;
@@ -43,6 +43,27 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Spawns a serving `veil` command with its stdout piped (stderr to
+/// `stderr`): the process (killed on drop) and its stdout's lines.
+fn spawn_serving(
+    cmd: &mut Command,
+    stderr: Stdio,
+) -> (Killed, std::io::Lines<BufReader<ChildStdout>>) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn veil");
+    let stdout = child.stdout.take().expect("stdout");
+    (Killed(child), BufReader::new(stdout).lines())
+}
+
+/// The next line a serving command prints.
+fn next_line(lines: &mut std::io::Lines<BufReader<ChildStdout>>) -> String {
+    lines.next().expect("a line").expect("read a line")
 }
 
 /// The one JSON object `veil demo --json` prints, checked field by field
@@ -103,29 +124,22 @@ fn demo_runs_end_to_end_on_the_embedded_ledger() {
 fn demo_runs_against_a_ledger_process() {
     let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = veil()
-        .args([
-            "ledger",
-            "serve",
-            "--dev-faucet",
-            "--listen",
-            "127.0.0.1:0",
-            "--block-interval",
-            "200",
-        ])
-        .arg("--db")
-        .arg(dir.path().join("ledger.redb"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn veil ledger serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let guard = Killed(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the listen address");
+    let (guard, mut lines) = spawn_serving(
+        veil()
+            .args([
+                "ledger",
+                "serve",
+                "--dev-faucet",
+                "--listen",
+                "127.0.0.1:0",
+                "--block-interval",
+                "200",
+            ])
+            .arg("--db")
+            .arg(dir.path().join("ledger.redb")),
+        Stdio::null(),
+    );
+    let line = next_line(&mut lines);
     let addr = line
         .trim()
         .strip_prefix("listening on ")
@@ -319,20 +333,13 @@ fn ledger_serve_reads_its_flags_from_a_config_file() {
         "# a comment\nlisten = \"not an address\"\ndb = {:?}\ndev_faucet = true\nblock-interval = 200\n",
         db.display().to_string()
     ));
-    let mut child = veil()
-        .args(["ledger", "serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn veil ledger serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let guard = Killed(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("read the listen address");
+    let (guard, mut lines) = spawn_serving(
+        veil()
+            .args(["ledger", "serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config),
+        Stdio::null(),
+    );
+    let line = next_line(&mut lines);
     assert!(line.starts_with("listening on 127.0.0.1:"), "{line:?}");
     drop(guard);
     assert!(db.exists(), "the file's --db was used");
@@ -368,7 +375,8 @@ fn ledger_serve_reads_its_flags_from_a_config_file() {
 
 /// Issue 16, "Done when": a node started from a config file serves
 /// metrics that a Prometheus scrape parser accepts (`--metrics` is a key
-/// of the file like any flag).
+/// of the file like any flag, and so is the global `--log-format`: its
+/// stderr is one JSON object per line).
 #[test]
 fn a_node_started_from_a_config_file_serves_prometheus_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -378,28 +386,21 @@ fn a_node_started_from_a_config_file_serves_prometheus_metrics() {
         &config,
         format!(
             "ledger = \"embedded:{}\"\nlisten = \"127.0.0.1:0\"\ndb = {:?}\nprice-per-kib = \"1\"\n\
-             escrow-sizes = \"4096\"\nsettle-every = 0\ninsecure-plaintext = true\nmetrics = \"127.0.0.1:0\"\n",
+             escrow-sizes = \"4096\"\nsettle-every = 0\ninsecure-plaintext = true\nmetrics = \"127.0.0.1:0\"\n\
+             log-format = \"json\"\n",
             ledger.display(),
             dir.path().join("node").display().to_string(),
         ),
     )
     .expect("write config");
-    let mut child = veil()
-        .args(["node", "serve", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn veil node serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let _guard = Killed(child);
-    let mut lines = BufReader::new(stdout).lines();
+    let log = dir.path().join("node.log");
+    let stderr = std::fs::File::create(&log).expect("log file");
+    let (_guard, mut lines) = spawn_serving(
+        veil().args(["node", "serve", "--config"]).arg(&config),
+        stderr.into(),
+    );
     let url = loop {
-        let line = lines
-            .next()
-            .expect("the node prints its metrics address")
-            .expect("line");
+        let line = next_line(&mut lines);
         if let Some(url) = line.strip_prefix("metrics on http://") {
             break url.trim_end_matches("/metrics").to_owned();
         }
@@ -426,16 +427,30 @@ fn a_node_started_from_a_config_file_serves_prometheus_metrics() {
     let out = run(veil().args(["node", "status", "--metrics", &url]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary = text(&out.stdout);
-    assert!(summary.contains("sessions     open 0, opened 0"), "{summary}");
+    assert!(
+        summary.contains("sessions     open 0, opened 0"),
+        "{summary}"
+    );
     assert!(summary.contains("earnings 0 base units"), "{summary}");
     let out = run(veil().args(["node", "status", "--json", "--metrics", &url]));
     let json: Value = serde_json::from_slice(&out.stdout).expect("status --json");
     assert_eq!(json["values"]["sessions_opened_total"], 0.0);
     // Nothing listening: a clear error, not a hang.
     drop(_guard);
+    let logged = std::fs::read_to_string(&log).expect("node log");
+    let mut serving = false;
+    for line in logged.lines().filter(|l| l.starts_with('{')) {
+        let event: Value = serde_json::from_str(line).expect("a JSON log line");
+        serving |= event["fields"]["message"] == "node serving";
+    }
+    assert!(serving, "the JSON log has the node's start: {logged}");
     let out = run(veil().args(["node", "status", "--metrics", &url]));
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("metrics at"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("metrics at"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
