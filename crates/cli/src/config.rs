@@ -255,11 +255,15 @@ mod tests {
             )
     }
 
+    fn os(argv: &[&str]) -> Vec<OsString> {
+        argv.iter().map(OsString::from).collect()
+    }
+
     fn run(toml_text: &str, argv: &[&str]) -> Result<Vec<String>, ConfigError> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("node.toml");
         std::fs::write(&path, toml_text).expect("write");
-        let mut args: Vec<OsString> = argv.iter().map(OsString::from).collect();
+        let mut args = os(argv);
         args.push("--config".into());
         args.push(path.clone().into());
         let out = expand(args, &root())?;
@@ -342,29 +346,17 @@ mod tests {
 
     #[test]
     fn no_config_no_change_and_config_needs_a_subcommand() {
-        let args: Vec<OsString> = ["veil", "node", "serve", "--listen", "x"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+        let args = os(&["veil", "node", "serve", "--listen", "x"]);
         assert_eq!(expand(args.clone(), &root()), Ok(args));
-        let args: Vec<OsString> = ["veil", "--config", "x.toml"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+        let args = os(&["veil", "--config", "x.toml"]);
         assert_eq!(expand(args, &root()), Err(ConfigError::NoSubcommand));
-        let args: Vec<OsString> = ["veil", "node", "serve", "--config"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+        let args = os(&["veil", "node", "serve", "--config"]);
         assert_eq!(expand(args, &root()), Err(ConfigError::MissingPath));
     }
 
     #[test]
     fn config_may_come_before_the_subcommand() {
-        let args: Vec<OsString> = ["veil", "--config", "/nonexistent/x", "node", "serve"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+        let args = os(&["veil", "--config", "/nonexistent/x", "node", "serve"]);
         // The subcommand is found past the flag's value: the file is read.
         let err = expand(args, &root()).expect_err("missing file");
         assert!(matches!(err, ConfigError::Read(..)), "{err}");
@@ -372,16 +364,13 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_a_clear_error() {
-        let args: Vec<OsString> = [
+        let args = os(&[
             "veil",
             "node",
             "serve",
             "--config",
             "/nonexistent/node.toml",
-        ]
-        .iter()
-        .map(OsString::from)
-        .collect();
+        ]);
         let err = expand(args, &root()).expect_err("missing");
         assert!(err.to_string().contains("/nonexistent/node.toml"), "{err}");
     }
