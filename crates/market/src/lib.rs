@@ -1,0 +1,18 @@
+//! The bandwidth market's pure core ([`docs/market.md`](../../../docs/market.md)):
+//!
+//! - [`curve`]: the Bancor bonding curve in fixed point, every rounding in
+//!   the reserve's favour;
+//! - [`hand`]: the invisible hand, a reserve ratio that follows demand;
+//! - [`simulate`]: demand scenarios replayed through both.
+//!
+//! No I/O, no clock: the ledger backends and the CLI call into it.
+
+mod fixed;
+mod power;
+
+pub mod curve;
+pub mod hand;
+pub mod simulate;
+
+pub use curve::{Amount, Curve, CurveError, MAX_AMOUNT, Price, ReserveRatio};
+pub use hand::{Demand, HandRule};
