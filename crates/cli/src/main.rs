@@ -5,6 +5,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod argv;
 mod cmd;
 mod config;
+mod plot;
 
 /// veil — anonymous paid bandwidth: shielded pool, Groth16 access tokens,
 /// metered relays, batch settlement.
@@ -60,6 +61,9 @@ enum Command {
     /// beacon, verify, finalize.
     #[command(subcommand)]
     Ceremony(cmd::ceremony::Command),
+    /// The bandwidth market: the bonding curve and the invisible hand.
+    #[command(subcommand)]
+    Market(cmd::market::Command),
 }
 
 /// How log lines are written (`--log-format`).
@@ -119,6 +123,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Export(c) => cmd::export::run(c),
         Command::Ceremony(c) => cmd::ceremony::run(c),
+        Command::Market(c) => cmd::market::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -121,7 +121,8 @@ pub(crate) fn exact_power(value: Amount, num: Amount, den: Amount, e: Exponent) 
     (value / divisor).checked_mul(checked_pow(root_u, e.p)?)
 }
 
-/// The integer `r` with `r^q = x`, if there is one.
+/// The integer `r` with `r^q = x`, if there is one: Newton's iteration from
+/// above on integers (no floating point, so the EVM port is the same).
 fn exact_root(x: Amount, q: u64) -> Option<U256> {
     if x <= 1 || q == 1 {
         return Some(U256::from(x));
@@ -129,10 +130,20 @@ fn exact_root(x: Amount, q: u64) -> Option<U256> {
     if q >= 128 {
         return None; // 2^q > x
     }
-    let guess = (x as f64).powf(1.0 / q as f64).round() as u128;
-    (guess.saturating_sub(1)..=guess + 1)
-        .map(U256::from)
-        .find(|r| checked_pow(*r, q) == Some(U256::from(x)))
+    let x = U256::from(x);
+    let one = U256::from(1u8);
+    let (q_big, q_less) = (U256::from(q), U256::from(q - 1));
+    // 2^⌈bits/q⌉ is at least the root; every step stays at least the root
+    // until the floor is reached.
+    let mut r = one << (x.bit_len() as u64).div_ceil(q) as usize;
+    loop {
+        let next = (q_less * r + x / checked_pow(r, q - 1)?) / q_big;
+        if next >= r {
+            break;
+        }
+        r = next;
+    }
+    (checked_pow(r, q) == Some(x)).then_some(r)
 }
 
 fn checked_pow(base: U256, exp: u64) -> Option<U256> {
@@ -165,6 +176,21 @@ mod tests {
         assert_eq!(exact_power(3, 9, 4, half), None);
         // 7·(4/1)^2 = 112.
         assert_eq!(exact_power(7, 4, 1, Exponent::new(2, 1)), Some(U256::from(112u8)));
+    }
+
+    #[test]
+    fn integer_roots_are_exact() {
+        for q in [2u64, 3, 7, 55, 112] {
+            for root in [2u128, 3, 5, 1 << 20, (1 << 56) + 1] {
+                let Some(x) = root.checked_pow(q as u32).filter(|x| *x <= MAX_AMOUNT) else { continue };
+                assert_eq!(exact_root(x, q), Some(U256::from(root)), "{root}^{q}");
+                assert_eq!(exact_root(x - 1, q), None, "{root}^{q} − 1");
+                assert_eq!(exact_root(x + 1, q), None, "{root}^{q} + 1");
+            }
+        }
+        assert_eq!(exact_root(MAX_AMOUNT, 2), None);
+        assert_eq!(exact_root(1 << 112, 112), Some(U256::from(2u8)));
+        assert_eq!(exact_root(1 << 112, 127), None);
     }
 
     #[test]

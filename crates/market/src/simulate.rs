@@ -32,15 +32,19 @@ pub struct Scenario {
 pub struct PumpAndDump {
     pub buy_epoch: usize,
     pub sell_epoch: usize,
+    #[serde(serialize_with = "decimal")]
     pub deposit: Amount,
 }
 
 /// The market the scenarios run on.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Setup {
+    #[serde(serialize_with = "decimal")]
     pub genesis_reserve: Amount,
+    #[serde(serialize_with = "decimal")]
     pub genesis_supply: Amount,
     /// Tokens that buy the whole staked capacity for one epoch.
+    #[serde(serialize_with = "decimal")]
     pub capacity_tokens: Amount,
     /// Trades per epoch on each side.
     pub slices: u32,
@@ -65,7 +69,9 @@ pub struct EpochRecord {
     pub epoch: usize,
     pub demand_ppm: u64,
     pub price: f64,
+    #[serde(serialize_with = "decimal")]
     pub supply: Amount,
+    #[serde(serialize_with = "decimal")]
     pub reserve: Amount,
     pub ratio_ppm: u32,
 }
@@ -78,6 +84,7 @@ pub struct Run {
     pub largest_move: f64,
     pub largest_move_epoch: usize,
     /// The attacker's reserve back less its deposit (negative: a loss).
+    #[serde(serialize_with = "decimal_opt")]
     pub attacker_profit: Option<i128>,
 }
 
@@ -89,7 +96,20 @@ pub struct Outcome {
     pub without_hand: Run,
 }
 
-/// The four scenarios of `docs/market.md` §4, 60 epochs each.
+/// Base-unit amounts go to JSON as decimal strings: they pass 2^64, which
+/// JSON numbers (and most readers) do not hold exactly.
+fn decimal<S: serde::Serializer>(v: &Amount, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn decimal_opt<S: serde::Serializer>(v: &Option<i128>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
+}
+
+/// The five scenarios of `docs/market.md` §4, 60 epochs each.
 pub fn scenarios() -> Vec<Scenario> {
     let epochs = 60;
     let path = |f: &dyn Fn(usize) -> u64| (0..epochs).map(f).collect::<Vec<_>>();
@@ -254,6 +274,15 @@ mod tests {
         let first = o.without_hand.epochs[0].ratio_ppm;
         assert!(o.without_hand.epochs.iter().all(|e| e.ratio_ppm == first));
         assert!(o.with_hand.epochs.iter().any(|e| e.ratio_ppm != first));
+    }
+
+    #[test]
+    fn amounts_past_2_pow_64_serialise_as_decimal_strings() {
+        let o = outcome("pump-and-dump");
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["scenario"]["attack"]["deposit"], "5000000000000000000000");
+        assert!(json["with_hand"]["epochs"][0]["supply"].is_string());
+        assert!(json["with_hand"]["attacker_profit"].is_string());
     }
 
     #[test]

@@ -256,3 +256,23 @@ fn out_of_range_ratios_and_states_are_refused() {
     assert_eq!(Curve::from_state(1, 5, 6, half), Err(CurveError::Genesis));
     assert_eq!(Curve::from_state(1, 5, 0, half), Err(CurveError::Genesis));
 }
+
+/// A ratio rise keeps the price but flattens the curve, so tokens bought
+/// before it sell for a little more after it (docs/market.md §3.2): one
+/// default step (2.5 points) is worth less than 0.8% of a trade as large as
+/// the whole reserve, and less than 0.15% of one a tenth of it. A fall
+/// costs the same trader as much.
+#[test]
+fn the_gain_from_one_ratio_step_is_bounded() {
+    let unit: Amount = 1_000_000_000_000_000_000;
+    for (from, to) in [(300_000, 325_000), (350_000, 375_000), (550_000, 575_000), (775_000, 800_000)] {
+        for (share, bound) in [(1, 0.008), (10, 0.0015)] {
+            let mut c = Curve::new(10_000 * unit, 100_000 * unit, ReserveRatio::at(from)).unwrap();
+            let deposit = c.reserve() / share;
+            let tokens = c.buy(deposit, 0).unwrap();
+            c.set_ratio(ReserveRatio::at(to));
+            let gain = (c.sell(tokens, 0).unwrap() as f64 - deposit as f64) / deposit as f64;
+            assert!(gain > 0.0 && gain < bound, "{from}→{to}, R/{share}: {gain}");
+        }
+    }
+}

@@ -9,6 +9,7 @@ pub mod export_solidity;
 pub mod keys;
 pub mod ledger;
 pub mod ledger_evm;
+pub mod market;
 pub mod node;
 pub mod node_conn;
 pub mod node_status;
