@@ -21,7 +21,7 @@ pub fn contracts_dir() -> PathBuf {
 /// The committed artifacts, compiled into the binary so that tools (`veil
 /// bench`, later `veil ledger deploy`) need no checkout. `include_str!`
 /// tracks the files: a rebuilt artifact rebuilds the crate.
-const EMBEDDED: [(&str, &str); 12] = [
+const EMBEDDED: [(&str, &str); 15] = [
     embed!("AccessVerifier"),
     embed!("AccessBatchVerifier"),
     embed!("WithdrawVerifier"),
@@ -34,6 +34,9 @@ const EMBEDDED: [(&str, &str); 12] = [
     embed!("PoseidonT4"),
     embed!("TestToken"),
     embed!("VeilLedger"),
+    embed!("CurveMath"),
+    embed!("CurveQuoter"),
+    embed!("BandwidthMarket"),
 ];
 
 /// The names of the embedded artifacts.

@@ -14,6 +14,7 @@ pub mod artifact;
 pub mod escrow;
 pub mod generated;
 pub mod ledger;
+pub mod market;
 pub mod measure;
 pub mod poseidon;
 pub mod sample;
