@@ -185,6 +185,30 @@ proptest! {
         }
     }
 
+    /// Front-running: an attacker buys before a victim's buy and sells
+    /// after it. With the victim's minimum at the quote, the victim's trade
+    /// is refused and the attacker's round trip cannot gain; with a
+    /// tolerance `t`, the attacker gains at most `t` of the victim's deposit.
+    #[test]
+    fn front_running_is_bounded_by_the_victims_slippage_limit(
+        c in curve(), victim in fraction(), attacker in fraction(), tolerance_bp in 0u32..=500,
+    ) {
+        let deposit = sized(c.reserve(), victim);
+        let Ok(quote) = c.quote_buy(deposit) else { return Ok(()) };
+        let min_out = quote - quote / 10_000 * Amount::from(tolerance_bp);
+        let mut m = c.clone();
+        let stake = sized(c.reserve(), attacker);
+        let Ok(front) = m.buy(stake, 0) else { return Ok(()) };
+        let victim_done = m.buy(deposit, min_out).is_ok();
+        if tolerance_bp == 0 {
+            prop_assert!(!victim_done || front == 0, "the victim's limit held");
+        }
+        let back = m.sell(front, 0).unwrap_or(0);
+        let gain = back as f64 - stake as f64;
+        prop_assert!(gain <= 0.0 || victim_done, "no victim trade, no gain");
+        prop_assert!(gain <= deposit as f64 * f64::from(tolerance_bp) / 10_000.0 + 1.0, "gain {gain} on a deposit of {deposit}");
+    }
+
     /// No input in range panics or overflows, and a refusal changes nothing.
     #[test]
     fn no_input_panics_and_refusals_change_nothing(
