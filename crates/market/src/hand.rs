@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::curve::{Amount, ReserveRatio};
+use crate::units::{Amount, ReserveRatio};
 
 /// Demand in an epoch: the value escrowed for sessions over the value of the
 /// staked capacity, in parts per million (1,000,000 = every staked Mbit/s

@@ -9,6 +9,7 @@
 
 mod fixed;
 mod power;
+mod units;
 
 pub mod curve;
 pub mod hand;

@@ -10,7 +10,7 @@
 
 use ruint::aliases::U256;
 
-use crate::curve::{Amount, CurveError, MAX_AMOUNT};
+use crate::units::{Amount, CurveError, MAX_AMOUNT};
 use crate::fixed::{self, FRAC, mul_div, pow2};
 
 /// Fractional bits of the Q64 bracket.
