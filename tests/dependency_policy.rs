@@ -1,6 +1,6 @@
 //! The licence and duplicate-version policies of the dependency graph
 //! (docs/security.md §5; issue 17), from `cargo tree` of the locked
-//! workspace, offline: every third-party package in the build has a licence
+//! workspace: every third-party package in the build has a licence
 //! the allow-list of `tools/dependencies.toml` satisfies, and every crate
 //! built in more than one version is one the policy records with a reason.
 
@@ -18,13 +18,15 @@ fn policy() -> toml::Table {
 
 /// `(name, version, licence)` of every third-party package in the build:
 /// `cargo tree` of the workspace with features resolved, normal, build and
-/// dev edges, every target platform. (`cargo metadata`'s resolve also lists
-/// optional dependencies no feature turns on.)
+/// dev edges, for this (the build's) platform. `cargo metadata`'s resolve
+/// would also list optional dependencies no feature turns on. Not
+/// `--offline`: CI's build downloads only this platform's packages, and
+/// cargo may fetch a manifest it lacks.
 fn resolved_packages() -> Vec<(String, String, Option<String>)> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["tree", "-q", "--offline", "--locked", "--workspace", "-e", "normal,build,dev"])
-        .args(["--target", "all", "--prefix", "none", "--format", "{p}|{l}"])
+        .args(["tree", "-q", "--locked", "--workspace", "-e", "normal,build,dev"])
+        .args(["--prefix", "none", "--format", "{p}|{l}"])
         .current_dir(root())
         .output()
         .expect("cargo tree runs");
