@@ -3,7 +3,8 @@
 //! - [`curve`]: the Bancor bonding curve in fixed point, every rounding in
 //!   the reserve's favour;
 //! - [`hand`]: the invisible hand, a reserve ratio that follows demand;
-//! - [`simulate`]: demand scenarios replayed through both.
+//! - [`simulate`]: demand scenarios replayed through both;
+//! - [`audit`]: monitor assignment, quorum verdicts and slashes.
 //!
 //! No I/O, no clock: the ledger backends and the CLI call into it.
 
@@ -11,6 +12,7 @@ mod fixed;
 mod power;
 mod units;
 
+pub mod audit;
 pub mod curve;
 pub mod hand;
 pub mod simulate;
