@@ -1,4 +1,4 @@
-//! Audits and slashing, the pure core ([`docs/market.md` §7](../../../docs/market.md)):
+//! Audits and slashing, the pure core ([`docs/market.md` §6](../../../docs/market.md)):
 //! which monitors audit which node in an epoch, what a quorum of their
 //! reports concludes, and how a slash is split. No I/O, no clock, no
 //! signatures: a ledger checks signatures and evidence, then calls this.
@@ -74,7 +74,7 @@ pub struct Report {
     pub challenges_failed: u32,
 }
 
-/// The audit rule's parameters (`docs/market.md` §7.2).
+/// The audit rule's parameters (`docs/market.md` §6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRule {
     /// Monitors assigned per node per epoch.
