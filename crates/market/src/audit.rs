@@ -167,6 +167,47 @@ pub fn slash_for_evidence(rule: &AuditRule, stake: Amount, reporters: Vec<Party>
     split(rule, stake, u128::from(rule.evidence_slash_ppm), reporters)
 }
 
+/// A monitor's record of outlier reports: one bit per epoch it reported in,
+/// newest last, over the rule's window. Sans-IO: the ledger stores it per
+/// monitor and feeds it every verdict the monitor took part in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutlierRecord {
+    recent: Vec<bool>,
+}
+
+/// How many outliers in how many of a monitor's latest reports slash it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorRule {
+    pub window: usize,
+    pub outliers: usize,
+    /// The share of the monitor's stake slashed (ppm), all of it burnt.
+    pub slash_ppm: u32,
+}
+
+impl Default for MonitorRule {
+    fn default() -> Self {
+        Self { window: 10, outliers: 4, slash_ppm: 100_000 }
+    }
+}
+
+impl OutlierRecord {
+    /// Records one counted report (`outlier` or not) and returns the slash
+    /// of `stake` it triggers: once `outliers` of the last `window` reports
+    /// were outliers, after which the record starts afresh (one slash per
+    /// offence, not one per later report).
+    pub fn record(&mut self, rule: &MonitorRule, outlier: bool, stake: Amount) -> Amount {
+        self.recent.push(outlier);
+        if self.recent.len() > rule.window {
+            self.recent.remove(0);
+        }
+        if self.recent.iter().filter(|o| **o).count() < rule.outliers.max(1) {
+            return 0;
+        }
+        self.recent.clear();
+        mul_ppm(stake, u128::from(rule.slash_ppm))
+    }
+}
+
 /// One report per assigned monitor, for this epoch and node: the first one
 /// each monitor sent (a replay or a second opinion counts nothing).
 fn counted(epoch: u64, node: Party, assigned: &[Party], reports: &[Report]) -> BTreeMap<Party, Report> {
@@ -327,6 +368,24 @@ mod tests {
         assert_eq!((s.amount, s.reward_each, s.burnt), (STAKE, STAKE / 4, STAKE - STAKE / 4));
         let nobody = slash_for_evidence(&rule, STAKE, vec![]);
         assert_eq!((nobody.reward_each, nobody.burnt), (0, STAKE));
+    }
+
+    #[test]
+    fn a_monitor_is_slashed_for_repeated_outliers_once_per_offence() {
+        let rule = MonitorRule::default();
+        let mut record = OutlierRecord::default();
+        // Three outliers among agreeing reports: nothing.
+        for outlier in [true, false, true, false, false, true] {
+            assert_eq!(record.record(&rule, outlier, STAKE), 0);
+        }
+        // The fourth within ten reports: 10% of the stake, then afresh.
+        assert_eq!(record.record(&rule, true, STAKE), STAKE / 10);
+        assert_eq!(record.record(&rule, true, STAKE), 0);
+        // Outliers that fall out of the window are forgiven.
+        let mut spaced = OutlierRecord::default();
+        for i in 0..40 {
+            assert_eq!(spaced.record(&rule, i % 4 == 0, STAKE), 0, "report {i}");
+        }
     }
 
     proptest! {
