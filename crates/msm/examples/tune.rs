@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use ark_bn254::Fr;
-use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
+use ark_ec::scalar_mul::glv::GLVConfig;
+use ark_ec::short_weierstrass::{Affine, Projective};
 use ark_ec::{CurveGroup, PrimeGroup, VariableBaseMSM};
 use ark_ff::{PrimeField, UniformRand};
 use rand::SeedableRng;
@@ -23,7 +24,7 @@ fn cpu() -> f64 {
 
 fn run<P>(n: usize, windows: &[usize], reps: usize)
 where
-    P: SWCurveConfig<ScalarField = Fr>,
+    P: GLVConfig<ScalarField = Fr>,
     Projective<P>: VariableBaseMSM<MulBase = Affine<P>, ScalarField = Fr>,
 {
     let mut rng = ChaCha20Rng::seed_from_u64(n as u64);
@@ -54,9 +55,13 @@ where
         Projective::<P>::msm_bigint(&bases, &scalars)
     });
     time("veil".into(), &|| veil_msm::msm(&bases, &scalars));
+    time("veil-glv".into(), &|| veil_msm::msm_glv(&bases, &scalars));
     for &c in windows {
         time(format!("veil c={c}"), &|| {
             veil_msm::msm_with_window(&bases, &scalars, Some(c))
+        });
+        time(format!("glv c={c}"), &|| {
+            veil_msm::msm_glv_with_window(&bases, &scalars, Some(c))
         });
     }
 }
