@@ -56,6 +56,23 @@ where
     });
     time("veil".into(), &|| veil_msm::msm(&bases, &scalars));
     time("veil-glv".into(), &|| veil_msm::msm_glv(&bases, &scalars));
+    let fixed_windows = if windows.is_empty() {
+        vec![veil_msm::FixedBases::<P>::window_for(n)]
+    } else {
+        windows.to_vec()
+    };
+    for &c in &fixed_windows {
+        let t = Instant::now();
+        let Some(table) = veil_msm::FixedBases::new(&bases, c) else {
+            continue;
+        };
+        println!(
+            "table c={c}: {:.1} MB, built in {:.0} ms",
+            table.memory() as f64 / 1e6,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        time(format!("fixed c={c}"), &|| table.msm(&scalars));
+    }
     for &c in windows {
         time(format!("veil c={c}"), &|| {
             veil_msm::msm_with_window(&bases, &scalars, Some(c))

@@ -19,6 +19,7 @@
 
 mod batch;
 mod digits;
+mod fixed;
 mod glv;
 mod pippenger;
 mod terms;
@@ -26,6 +27,8 @@ mod terms;
 use ark_ec::scalar_mul::glv::GLVConfig;
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ff::PrimeField;
+
+pub use fixed::FixedBases;
 
 /// The scalar representation the MSM takes (arkworks' `msm_bigint`).
 pub type BigInt<P> = <<P as ark_ec::CurveConfig>::ScalarField as PrimeField>::BigInt;

@@ -1,6 +1,7 @@
-//! `veil_msm::msm_glv` (GLV halves, issue 12) equals arkworks'
-//! `msm_bigint` on BN254 G1 and G2: random mixes of widths and bases, the
-//! edge cases, and scalars whose halves sit at the decomposition's bound.
+//! `veil_msm::msm_glv` (GLV halves, issue 12) and `FixedBases::msm`
+//! (precomputed tables) equal arkworks' `msm_bigint` on BN254 G1 and G2:
+//! random mixes of widths and bases, the edge cases, and scalars whose
+//! halves sit at the decomposition's bound.
 
 use ark_bn254::Fr;
 use ark_ec::scalar_mul::glv::GLVConfig;
@@ -10,7 +11,7 @@ use ark_ff::{BigInteger, Field, PrimeField, UniformRand};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use veil_msm::BigInt;
+use veil_msm::{BigInt, FixedBases};
 
 type G1 = ark_bn254::g1::Config;
 type G2 = ark_bn254::g2::Config;
@@ -66,9 +67,13 @@ where
 {
     let want = <Projective<P> as VariableBaseMSM>::msm_bigint(bases, scalars);
     assert_eq!(veil_msm::msm_glv(bases, scalars), want, "default window");
+    let fixed = |c| FixedBases::new(bases, c).expect("BN254 has GLV");
+    let c = FixedBases::<P>::window_for(bases.len());
+    assert_eq!(fixed(c).msm(scalars), want, "fixed, default window");
     for &c in windows {
         let got = veil_msm::msm_glv_with_window(bases, scalars, Some(c));
         assert_eq!(got, want, "c = {c}");
+        assert_eq!(fixed(c).msm(scalars), want, "fixed, c = {c}");
     }
 }
 
@@ -152,4 +157,22 @@ fn sizes_around_batch_and_window_boundaries_equal_arkworks() {
         .map(|_| Fr::rand(&mut rng).into_bigint())
         .collect();
     check(&Projective::normalize_batch(&pts), &s, &[]);
+}
+
+/// A table serves any prefix of its bases, and ignores extra scalars.
+#[test]
+fn fixed_tables_truncate_like_arkworks() {
+    let (bases, scalars) = terms::<G1>(3, 300);
+    let table = FixedBases::new(&bases, 13).expect("BN254 has GLV");
+    for (nb, ns) in [(300, 120), (300, 300), (120, 300)] {
+        let want = Projective::<G1>::msm_bigint(&bases[..nb], &scalars[..ns]);
+        let t = if nb == 300 {
+            &table
+        } else {
+            &FixedBases::new(&bases[..nb], 13).expect("GLV")
+        };
+        assert_eq!(t.msm(&scalars[..ns]), want, "{nb} bases, {ns} scalars");
+    }
+    assert_eq!(table.len(), 300);
+    assert_eq!(table.memory(), FixedBases::<G1>::bytes(300, 13));
 }
