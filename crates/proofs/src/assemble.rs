@@ -99,8 +99,9 @@ where
     }
     let t = Instant::now();
     let acc = match table {
-        Some(t) => t.msm(scalars),
-        None => veil_msm::msm_glv(bases, scalars),
+        // A table built from other bases (a caller's mistake) is not used.
+        Some(t) if t.len() == bases.len() => t.msm(scalars),
+        _ => veil_msm::msm_glv(bases, scalars),
     };
     *out = MsmRun {
         time: t.elapsed(),
@@ -179,6 +180,11 @@ pub fn assemble_with(
 type G1 = ark_bn254::g1::Config;
 type G2 = ark_bn254::g2::Config;
 
+/// A query without its first base (the constant wire's).
+fn tail<T>(query: &[T]) -> &[T] {
+    query.get(1..).unwrap_or_default()
+}
+
 /// Fixed-base tables ([`veil_msm::FixedBases`]) for a proving key's
 /// queries, each present if it fitted the memory budget; an absent one
 /// runs the variable-base MSM (`docs/protocol.md` §7.3, issue 12).
@@ -204,25 +210,20 @@ impl KeyTables {
                 c
             })
         };
-        let b2 = take(
-            pk.b_g2_query.len().saturating_sub(1),
-            FixedBases::<G2>::bytes,
-        );
-        let h = take(pk.h_query.len(), FixedBases::<G1>::bytes);
-        let a = take(pk.a_query.len().saturating_sub(1), FixedBases::<G1>::bytes);
-        let l = take(pk.l_query.len(), FixedBases::<G1>::bytes);
-        let b1 = take(
-            pk.b_g1_query.len().saturating_sub(1),
-            FixedBases::<G1>::bytes,
-        );
+        let g1 = FixedBases::<G1>::bytes;
+        let b2 = take(tail(&pk.b_g2_query).len(), FixedBases::<G2>::bytes);
+        let h = take(pk.h_query.len(), g1);
+        let a = take(tail(&pk.a_query).len(), g1);
+        let l = take(pk.l_query.len(), g1);
+        let b1 = take(tail(&pk.b_g1_query).len(), g1);
         let build =
             |bases: &[Affine<G1>], c: Option<usize>| c.and_then(|c| FixedBases::new(bases, c));
         KeyTables {
-            b_g2: b2.and_then(|c| FixedBases::new(&pk.b_g2_query[1..], c)),
+            b_g2: b2.and_then(|c| FixedBases::new(tail(&pk.b_g2_query), c)),
             h: build(&pk.h_query, h),
-            a: build(&pk.a_query[1..], a),
+            a: build(tail(&pk.a_query), a),
             l: build(&pk.l_query, l),
-            b_g1: build(&pk.b_g1_query[1..], b1),
+            b_g1: build(tail(&pk.b_g1_query), b1),
         }
     }
 
