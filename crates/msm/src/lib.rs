@@ -15,7 +15,11 @@
 //! - scalars are recoded in signed windows ([`digits`]), halving the
 //!   buckets;
 //! - buckets are accumulated in affine coordinates, one field inversion
-//!   per batch of additions ([`batch`]); windows run on all cores.
+//!   per batch of additions ([`batch`]); windows run on all cores;
+//! - on curves with an endomorphism, [`msm_glv`] splits full-width scalars
+//!   in two halves below 2^127 ([`glv`]), and [`FixedBases`] precomputes
+//!   shifted copies of bases that never change (a proving key's), so all
+//!   windows share one set of buckets.
 
 mod batch;
 mod digits;
