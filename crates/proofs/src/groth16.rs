@@ -306,10 +306,17 @@ pub struct ProvingContext {
     table_budget: usize,
 }
 
-/// The default memory budget of a proving key's fixed-base tables: the
-/// access key's take 47 MB (`docs/benchmarks.md`, "GLV and fixed-base
-/// tables").
-pub const DEFAULT_TABLE_BUDGET: usize = 256 << 20;
+/// The default memory budget of a proving key's fixed-base tables: none.
+/// Building them costs the first proof 0.8–1.5 s and 42 MB (access) to
+/// 4–6 s and 198 MB (settle_8), more than a short-lived prover gains (one
+/// access proof per `veil connect` session); a long-running prover sets
+/// `VEIL_PROVER_TABLE_MB` (256 covers access and settle_8), or calls
+/// [`ProvingContext::tables`] ahead of its first proof (`docs/benchmarks.md`,
+/// "GLV and fixed-base tables").
+pub const DEFAULT_TABLE_BUDGET: usize = 0;
+
+/// A budget that holds the access and settle_8 keys' tables.
+pub const LARGE_TABLE_BUDGET: usize = 256 << 20;
 
 /// The fixed-base table budget in bytes: `VEIL_PROVER_TABLE_MB` (in MiB, 0
 /// for none) if set and valid, else [`DEFAULT_TABLE_BUDGET`].
@@ -751,7 +758,7 @@ mod tests {
         let (public, private) = crate::samples::access(4, 400).unwrap();
         let statement = public.to_field_elements();
         let mut proofs = Vec::new();
-        for budget in [0, g2_only, DEFAULT_TABLE_BUDGET] {
+        for budget in [DEFAULT_TABLE_BUDGET, g2_only, LARGE_TABLE_BUDGET] {
             let ctx = ctx.clone().with_table_budget(budget);
             let circuit = AccessCircuit::new(&public, &private);
             proofs.push(
