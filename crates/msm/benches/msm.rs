@@ -29,7 +29,8 @@ fn inputs<P: SWCurveConfig<ScalarField = Fr>>(
 fn group<P>(c: &mut Criterion, name: &str)
 where
     P: SWCurveConfig<ScalarField = Fr>,
-    Projective<P>: VariableBaseMSM<MulBase = ark_ec::short_weierstrass::Affine<P>, ScalarField = Fr>,
+    Projective<P>:
+        VariableBaseMSM<MulBase = ark_ec::short_weierstrass::Affine<P>, ScalarField = Fr>,
 {
     let mut g = c.benchmark_group(name);
     g.sample_size(10);

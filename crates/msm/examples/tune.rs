@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use ark_bn254::Fr;
-use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
+use ark_ec::scalar_mul::glv::GLVConfig;
+use ark_ec::short_weierstrass::{Affine, Projective};
 use ark_ec::{CurveGroup, PrimeGroup, VariableBaseMSM};
 use ark_ff::{PrimeField, UniformRand};
 use rand::SeedableRng;
@@ -23,7 +24,7 @@ fn cpu() -> f64 {
 
 fn run<P>(n: usize, windows: &[usize], reps: usize)
 where
-    P: SWCurveConfig<ScalarField = Fr>,
+    P: GLVConfig<ScalarField = Fr>,
     Projective<P>: VariableBaseMSM<MulBase = Affine<P>, ScalarField = Fr>,
 {
     let mut rng = ChaCha20Rng::seed_from_u64(n as u64);
@@ -54,9 +55,30 @@ where
         Projective::<P>::msm_bigint(&bases, &scalars)
     });
     time("veil".into(), &|| veil_msm::msm(&bases, &scalars));
+    time("veil-glv".into(), &|| veil_msm::msm_glv(&bases, &scalars));
+    let fixed_windows = if windows.is_empty() {
+        vec![veil_msm::FixedBases::<P>::window_for(n)]
+    } else {
+        windows.to_vec()
+    };
+    for &c in &fixed_windows {
+        let t = Instant::now();
+        let Some(table) = veil_msm::FixedBases::new(&bases, c) else {
+            continue;
+        };
+        println!(
+            "table c={c}: {:.1} MB, built in {:.0} ms",
+            table.memory() as f64 / 1e6,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        time(format!("fixed c={c}"), &|| table.msm(&scalars));
+    }
     for &c in windows {
         time(format!("veil c={c}"), &|| {
             veil_msm::msm_with_window(&bases, &scalars, Some(c))
+        });
+        time(format!("glv c={c}"), &|| {
+            veil_msm::msm_glv_with_window(&bases, &scalars, Some(c))
         });
     }
 }

@@ -17,8 +17,15 @@ use ark_ff::{AdditiveGroup, Field};
 pub(crate) trait Buckets<P: SWCurveConfig> {
     /// Adds `p` to bucket `b`.
     fn add(&mut self, b: usize, p: Affine<P>);
+    /// The weighted sum of the buckets and their plain sum.
+    fn finish_sums(self) -> (Bucket<P>, Bucket<P>);
     /// The weighted sum of the buckets.
-    fn finish(self) -> Bucket<P>;
+    fn finish(self) -> Bucket<P>
+    where
+        Self: Sized,
+    {
+        self.finish_sums().0
+    }
 }
 
 /// Buckets in extended Jacobian (XYZZ) coordinates.
@@ -35,13 +42,13 @@ impl<P: SWCurveConfig> Buckets<P> for XyzzBuckets<P> {
         self.0[b] += &p;
     }
 
-    fn finish(self) -> Bucket<P> {
+    fn finish_sums(self) -> (Bucket<P>, Bucket<P>) {
         let (mut running, mut sum) = (Bucket::ZERO, Bucket::ZERO);
         for b in self.0.iter().rev() {
             running += b;
             sum += &running;
         }
-        sum
+        (sum, running)
     }
 }
 
@@ -140,7 +147,7 @@ impl<P: SWCurveConfig> Buckets<P> for AffineBuckets<P> {
         }
     }
 
-    fn finish(mut self) -> Bucket<P> {
+    fn finish_sums(mut self) -> (Bucket<P>, Bucket<P>) {
         while !self.pending.is_empty() || !self.queue.is_empty() {
             self.flush();
         }
@@ -152,7 +159,7 @@ impl<P: SWCurveConfig> Buckets<P> for AffineBuckets<P> {
             }
             sum += &running;
         }
-        sum
+        (sum, running)
     }
 }
 

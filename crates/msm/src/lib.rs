@@ -15,15 +15,24 @@
 //! - scalars are recoded in signed windows ([`digits`]), halving the
 //!   buckets;
 //! - buckets are accumulated in affine coordinates, one field inversion
-//!   per batch of additions ([`batch`]); windows run on all cores.
+//!   per batch of additions ([`batch`]); windows run on all cores;
+//! - on curves with an endomorphism, [`msm_glv`] splits full-width scalars
+//!   in two halves below 2^127 ([`glv`]), and [`FixedBases`] precomputes
+//!   shifted copies of bases that never change (a proving key's), so all
+//!   windows share one set of buckets.
 
 mod batch;
 mod digits;
+mod fixed;
+mod glv;
 mod pippenger;
 mod terms;
 
+use ark_ec::scalar_mul::glv::GLVConfig;
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ff::PrimeField;
+
+pub use fixed::FixedBases;
 
 /// The scalar representation the MSM takes (arkworks' `msm_bigint`).
 pub type BigInt<P> = <<P as ark_ec::CurveConfig>::ScalarField as PrimeField>::BigInt;
@@ -47,6 +56,38 @@ pub fn msm_with_window<P: SWCurveConfig>(
     let classes = terms::classify::<P>(bases, scalars);
     let (wide, (narrow, units)) = rayon::join(
         || pippenger::sum(bases, &classes.wide, c),
+        || {
+            rayon::join(
+                || pippenger::sum(bases, &classes.narrow, None),
+                || pippenger::sum_units(bases, &classes.units),
+            )
+        },
+    );
+    wide + narrow + units
+}
+
+/// [`msm`] with the GLV endomorphism: each full-width term `k·P` becomes
+/// `k1·P + k2·φ(P)` with `|k1|, |k2| < 2^127`, halving the windows. Falls
+/// back to [`msm`] for a curve whose constants do not fit ([`glv`]).
+pub fn msm_glv<P: GLVConfig>(bases: &[Affine<P>], scalars: &[BigInt<P>]) -> Projective<P> {
+    msm_glv_with_window(bases, scalars, None)
+}
+
+/// [`msm_glv`] with the window width of the half-width terms forced to `c`
+/// (clamped): for tuning and benchmarks only.
+#[doc(hidden)]
+pub fn msm_glv_with_window<P: GLVConfig>(
+    bases: &[Affine<P>],
+    scalars: &[BigInt<P>],
+    c: Option<usize>,
+) -> Projective<P> {
+    let Some(params) = glv::Glv::new::<P>() else {
+        return msm_with_window(bases, scalars, c);
+    };
+    let classes = terms::classify::<P>(bases, scalars);
+    let (half_bases, halves) = glv::split_terms(&params, bases, &classes.wide);
+    let (wide, (narrow, units)) = rayon::join(
+        || pippenger::sum(&half_bases, &halves, c),
         || {
             rayon::join(
                 || pippenger::sum(bases, &classes.narrow, None),

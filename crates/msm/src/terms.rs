@@ -31,7 +31,7 @@ pub(crate) struct Classes<B> {
 
 /// The signed form of `s`: `(s mod r, false)` or `(r − (s mod r), true)`,
 /// whichever is smaller; `None` for zero.
-fn signed<F: PrimeField>(s: &F::BigInt) -> Option<(F::BigInt, bool)> {
+pub(crate) fn signed<F: PrimeField>(s: &F::BigInt) -> Option<(F::BigInt, bool)> {
     let s = F::from_bigint(*s).unwrap_or_else(|| F::from_le_bytes_mod_order(&s.to_bytes_le()));
     if s.is_zero() {
         return None;

@@ -27,6 +27,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.record().get(CircuitId::Access)?.reduction,
         AccessCircuit::dummy(),
     )?;
+    let t = Instant::now();
+    let tables = ctx.tables().memory();
+    println!(
+        "access   fixed-base tables {:.1} MB, built in {:.0} ms",
+        tables as f64 / 1e6,
+        t.elapsed().as_secs_f64() * 1e3
+    );
     for i in 0..runs {
         let (public, private) = samples::access(i, 100).ok_or("sample")?;
         let t = Instant::now();
@@ -69,6 +76,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .reduction,
         SettleCircuit::<8>::dummy(),
     )?;
+    let t = Instant::now();
+    let tables = ctx.tables().memory();
+    println!(
+        "settle_8 fixed-base tables {:.1} MB, built in {:.0} ms",
+        tables as f64 / 1e6,
+        t.elapsed().as_secs_f64() * 1e3
+    );
     for i in 0..runs.min(3) {
         let (public, slots) = samples::settle(8, i).ok_or("sample")?;
         let c = SettleCircuit::<8>::from_slots(public.clone(), &slots)?;

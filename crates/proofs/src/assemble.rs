@@ -22,9 +22,11 @@
 use std::time::{Duration, Instant};
 
 use ark_bn254::{Bn254, Fr, G1Projective, G2Projective};
-use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
+use ark_ec::scalar_mul::glv::GLVConfig;
+use ark_ec::short_weierstrass::{Affine, Projective};
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::{BigInteger, BigInteger256, PrimeField};
+use veil_msm::FixedBases;
 
 /// The proving key (`crate::groth16::ProvingKey`, named here from arkworks
 /// so that this module does not import the one that calls it).
@@ -71,10 +73,16 @@ pub struct MsmRun {
     pub wide: usize,
 }
 
-/// `Σ scalars_i·bases_i`, timed and counted.
-fn msm<P>(bases: &[Affine<P>], scalars: &[BigInteger256], out: &mut MsmRun) -> Projective<P>
+/// `Σ scalars_i·bases_i` (through `table` if given, which must hold
+/// `bases`), timed and counted.
+fn msm<P>(
+    bases: &[Affine<P>],
+    table: Option<&FixedBases<P>>,
+    scalars: &[BigInteger256],
+    out: &mut MsmRun,
+) -> Projective<P>
 where
-    P: SWCurveConfig,
+    P: GLVConfig,
     P::ScalarField: PrimeField<BigInt = BigInteger256>,
 {
     let wide = |s: &BigInteger256| {
@@ -90,7 +98,11 @@ where
         }
     }
     let t = Instant::now();
-    let acc = veil_msm::msm(bases, scalars);
+    let acc = match table {
+        // A table built from other bases (a caller's mistake) is not used.
+        Some(t) if t.len() == bases.len() => t.msm(scalars),
+        _ => veil_msm::msm_glv(bases, scalars),
+    };
     *out = MsmRun {
         time: t.elapsed(),
         terms: bases.len().min(scalars.len()),
@@ -105,27 +117,52 @@ where
 /// `h`, with randomness `(r, s)`; every MSM timed into `times`.
 pub fn assemble(
     pk: &ProvingKey,
+    rs: (Fr, Fr),
+    h: &[Fr],
+    z: &[Fr],
+    num_inputs: usize,
+    times: &mut MsmTimes,
+) -> ark_groth16::Proof<Bn254> {
+    assemble_with(pk, &KeyTables::default(), rs, h, z, num_inputs, times)
+}
+
+/// [`assemble`] with fixed-base tables for some of `pk`'s queries
+/// (`tables` must have been built from `pk`): the same proof.
+pub fn assemble_with(
+    pk: &ProvingKey,
+    tables: &KeyTables,
     (r, s): (Fr, Fr),
     h: &[Fr],
     z: &[Fr],
     num_inputs: usize,
     times: &mut MsmTimes,
 ) -> ark_groth16::Proof<Bn254> {
+    let t = tables;
     let big = |v: &[Fr]| v.iter().map(|x| x.into_bigint()).collect::<Vec<_>>();
-    let h_acc: G1Projective = msm(&pk.h_query, &big(h), &mut times.h_g1);
+    let h_acc: G1Projective = msm(&pk.h_query, t.h.as_ref(), &big(h), &mut times.h_g1);
     let assignment = big(z.get(1..).unwrap_or_default());
     let aux = assignment
         .get(num_inputs.saturating_sub(1)..)
         .unwrap_or_default();
-    let l_acc: G1Projective = msm(&pk.l_query, aux, &mut times.l_g1);
+    let l_acc: G1Projective = msm(&pk.l_query, t.l.as_ref(), aux, &mut times.l_g1);
 
     // Each query's first base is the constant wire's, added as arkworks does.
     let coeff = |query_0: G1Projective, acc: G1Projective| query_0 + acc;
-    let a_acc: G1Projective = msm(&pk.a_query[1..], &assignment, &mut times.a_g1);
+    let a_acc: G1Projective = msm(&pk.a_query[1..], t.a.as_ref(), &assignment, &mut times.a_g1);
     let g_a = coeff(pk.delta_g1 * r + pk.a_query[0], a_acc) + pk.vk.alpha_g1;
-    let b1_acc: G1Projective = msm(&pk.b_g1_query[1..], &assignment, &mut times.b_g1);
+    let b1_acc: G1Projective = msm(
+        &pk.b_g1_query[1..],
+        t.b_g1.as_ref(),
+        &assignment,
+        &mut times.b_g1,
+    );
     let g1_b = coeff(pk.delta_g1 * s + pk.b_g1_query[0], b1_acc) + pk.beta_g1;
-    let b2_acc: G2Projective = msm(&pk.b_g2_query[1..], &assignment, &mut times.b_g2);
+    let b2_acc: G2Projective = msm(
+        &pk.b_g2_query[1..],
+        t.b_g2.as_ref(),
+        &assignment,
+        &mut times.b_g2,
+    );
     let g2_b = pk.vk.delta_g2 * s + pk.b_g2_query[0] + b2_acc + pk.vk.beta_g2;
 
     let mut g_c = g_a * s;
@@ -137,5 +174,67 @@ pub fn assemble(
         a: g_a.into_affine(),
         b: g2_b.into_affine(),
         c: g_c.into_affine(),
+    }
+}
+
+type G1 = ark_bn254::g1::Config;
+type G2 = ark_bn254::g2::Config;
+
+/// A query without its first base (the constant wire's).
+fn tail<T>(query: &[T]) -> &[T] {
+    query.get(1..).unwrap_or_default()
+}
+
+/// Fixed-base tables ([`veil_msm::FixedBases`]) for a proving key's
+/// queries, each present if it fitted the memory budget; an absent one
+/// runs the variable-base MSM (`docs/protocol.md` §7.3, issue 12).
+#[derive(Default)]
+pub struct KeyTables {
+    a: Option<FixedBases<G1>>,
+    b_g1: Option<FixedBases<G1>>,
+    b_g2: Option<FixedBases<G2>>,
+    h: Option<FixedBases<G1>>,
+    l: Option<FixedBases<G1>>,
+}
+
+impl KeyTables {
+    /// Tables for `pk`'s queries within `budget` bytes, the G2 query first
+    /// (the largest gain per byte), then the G1 queries by size.
+    pub fn new(pk: &ProvingKey, budget: usize) -> Self {
+        let mut left = budget;
+        let mut take = |n: usize, bytes: fn(usize, usize) -> usize| {
+            let c = FixedBases::<G1>::window_for(n);
+            let need = bytes(n, c);
+            (n > 0 && need <= left).then(|| {
+                left -= need;
+                c
+            })
+        };
+        let g1 = FixedBases::<G1>::bytes;
+        let b2 = take(tail(&pk.b_g2_query).len(), FixedBases::<G2>::bytes);
+        let h = take(pk.h_query.len(), g1);
+        let a = take(tail(&pk.a_query).len(), g1);
+        let l = take(pk.l_query.len(), g1);
+        let b1 = take(tail(&pk.b_g1_query).len(), g1);
+        let build =
+            |bases: &[Affine<G1>], c: Option<usize>| c.and_then(|c| FixedBases::new(bases, c));
+        KeyTables {
+            b_g2: b2.and_then(|c| FixedBases::new(tail(&pk.b_g2_query), c)),
+            h: build(&pk.h_query, h),
+            a: build(tail(&pk.a_query), a),
+            l: build(&pk.l_query, l),
+            b_g1: build(tail(&pk.b_g1_query), b1),
+        }
+    }
+
+    /// The tables' size in bytes.
+    pub fn memory(&self) -> usize {
+        let g1 = [&self.a, &self.b_g1, &self.h, &self.l];
+        let g1: usize = g1
+            .iter()
+            .filter_map(|t| t.as_ref())
+            .map(|t| t.memory())
+            .sum();
+        g1 + self.b_g2.as_ref().map_or(0, |t| t.memory())
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! Spec: `docs/protocol.md` §7.3–§7.5.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective};
@@ -23,7 +23,7 @@ use rand::{CryptoRng, Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
 
-use crate::assemble::{MsmTimes, assemble};
+use crate::assemble::{KeyTables, MsmTimes, assemble, assemble_with};
 use crate::error::{ProofError, VerifyError};
 use crate::proof::Proof;
 use crate::qap::{CircomReduction, Reduction};
@@ -204,7 +204,7 @@ pub fn prove_profiled<C: ConstraintSynthesizer<Fr>, R: RngCore + CryptoRng>(
     }
 
     let shape = (matrices.as_slice(), num_inputs, num_constraints);
-    let timed = create::<LibsnarkReduction, R>(pk, shape, &full_assignment, rng);
+    let timed = create::<LibsnarkReduction, R>(pk, None, shape, &full_assignment, rng);
     with_profile(timed.map_err(backend)?, synthesis)
 }
 
@@ -221,6 +221,7 @@ type Timed = (Duration, Duration, MsmTimes, ark_groth16::Proof<Bn254>);
 /// `r, s`, with faster MSMs), the witness map and each MSM timed.
 fn create<Q: R1CSToQAP, R: RngCore + CryptoRng>(
     pk: &ProvingKey,
+    tables: Option<&KeyTables>,
     (matrices, num_inputs, num_constraints): Shape<'_>,
     z: &[Fr],
     rng: &mut R,
@@ -235,7 +236,10 @@ fn create<Q: R1CSToQAP, R: RngCore + CryptoRng>(
     )?;
     let witness_map = t.elapsed();
     let mut msm = MsmTimes::default();
-    let proof = assemble(pk, (r, s), &h, z, num_inputs, &mut msm);
+    let proof = match tables {
+        Some(t) => assemble_with(pk, t, (r, s), &h, z, num_inputs, &mut msm),
+        None => assemble(pk, (r, s), &h, z, num_inputs, &mut msm),
+    };
     Ok((witness_map, t.elapsed(), msm, proof))
 }
 
@@ -288,7 +292,9 @@ pub fn full_assignment<C: ConstraintSynthesizer<Fr>>(
 /// once. Proving then synthesizes only the witness (no matrix construction,
 /// no LC inlining), checks every constraint against the cached matrices, and
 /// runs the witness map and MSMs: about a third less work per proof than
-/// [`prove`] (`docs/benchmarks.md`).
+/// [`prove`] (`docs/benchmarks.md`). The first proof also builds the key's
+/// fixed-base tables ([`KeyTables`], within [`table_budget`]), kept for
+/// the following proofs.
 #[derive(Clone)]
 pub struct ProvingContext {
     pk: Arc<ProvingKey>,
@@ -296,6 +302,29 @@ pub struct ProvingContext {
     matrices: Arc<Vec<Matrix<Fr>>>,
     num_inputs: usize,
     num_constraints: usize,
+    tables: Arc<OnceLock<KeyTables>>,
+    table_budget: usize,
+}
+
+/// The default memory budget of a proving key's fixed-base tables: none.
+/// Building them costs the first proof 0.8–1.5 s and 42 MB (access) to
+/// 4–6 s and 198 MB (settle_8), more than a short-lived prover gains (one
+/// access proof per `veil connect` session); a long-running prover sets
+/// `VEIL_PROVER_TABLE_MB` (256 covers access and settle_8), or calls
+/// [`ProvingContext::tables`] ahead of its first proof (`docs/benchmarks.md`,
+/// "GLV and fixed-base tables").
+pub const DEFAULT_TABLE_BUDGET: usize = 0;
+
+/// A budget that holds the access and settle_8 keys' tables.
+pub const LARGE_TABLE_BUDGET: usize = 256 << 20;
+
+/// The fixed-base table budget in bytes: `VEIL_PROVER_TABLE_MB` (in MiB, 0
+/// for none) if set and valid, else [`DEFAULT_TABLE_BUDGET`].
+pub fn table_budget() -> usize {
+    std::env::var("VEIL_PROVER_TABLE_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(DEFAULT_TABLE_BUDGET, |mb| mb.saturating_mul(1 << 20))
 }
 
 impl ProvingContext {
@@ -335,7 +364,23 @@ impl ProvingContext {
             matrices: Arc::new(matrices),
             num_inputs,
             num_constraints: cs.num_constraints(),
+            tables: Arc::new(OnceLock::new()),
+            table_budget: table_budget(),
         })
+    }
+
+    /// This context with a fixed-base table budget of `bytes` (0: no
+    /// tables) instead of [`table_budget`]; tables not yet built.
+    pub fn with_table_budget(mut self, bytes: usize) -> Self {
+        self.tables = Arc::new(OnceLock::new());
+        self.table_budget = bytes;
+        self
+    }
+
+    /// The key's fixed-base tables, built on first use.
+    pub fn tables(&self) -> &KeyTables {
+        self.tables
+            .get_or_init(|| KeyTables::new(&self.pk, self.table_budget))
     }
 
     /// The proving key.
@@ -383,9 +428,10 @@ impl ProvingContext {
             self.num_inputs,
             self.num_constraints,
         );
+        let (pk, tables) = (&self.pk, Some(self.tables()));
         let timed = match self.reduction {
-            Reduction::Libsnark => create::<LibsnarkReduction, R>(&self.pk, shape, &full, rng),
-            Reduction::Circom => create::<CircomReduction, R>(&self.pk, shape, &full, rng),
+            Reduction::Libsnark => create::<LibsnarkReduction, R>(pk, tables, shape, &full, rng),
+            Reduction::Circom => create::<CircomReduction, R>(pk, tables, shape, &full, rng),
         };
         with_profile(timed.map_err(err)?, synthesis)
     }
@@ -693,6 +739,39 @@ mod tests {
             assert_eq!(ours.to_bytes(), ark.to_bytes(), "seed {seed}");
             pvk.verify(&statement, &ours).unwrap();
         }
+    }
+
+    /// Fixed-base tables change nothing but speed: the same access proof
+    /// with no tables, with only the G2 query's, and with all, each within
+    /// its budget (issue 12).
+    #[test]
+    fn access_proofs_are_the_same_for_any_table_budget() {
+        use crate::{CircuitId, KeySet, ParamStore, Prover};
+        use veil_circuits::access::AccessCircuit;
+        let store = ParamStore::open_default(KeySet::Dev).unwrap();
+        let prover = Prover::from_store(&store, &[CircuitId::Access], None).unwrap();
+        let ctx = prover.context(CircuitId::Access).unwrap();
+        let n2 = ctx.pk.b_g2_query.len() - 1;
+        type G2 = ark_bn254::g2::Config;
+        let g2_only =
+            veil_msm::FixedBases::<G2>::bytes(n2, veil_msm::FixedBases::<G2>::window_for(n2));
+        let (public, private) = crate::samples::access(4, 400).unwrap();
+        let statement = public.to_field_elements();
+        let mut proofs = Vec::new();
+        for budget in [DEFAULT_TABLE_BUDGET, g2_only, LARGE_TABLE_BUDGET] {
+            let ctx = ctx.clone().with_table_budget(budget);
+            let circuit = AccessCircuit::new(&public, &private);
+            proofs.push(
+                ctx.prove(circuit, &statement, &mut rng(4))
+                    .unwrap()
+                    .to_bytes(),
+            );
+            let memory = ctx.tables().memory();
+            assert!(memory <= budget, "{memory} > {budget}");
+            assert_eq!(memory == 0, budget == 0);
+        }
+        assert_eq!(proofs[0], proofs[1]);
+        assert_eq!(proofs[0], proofs[2]);
     }
 
     fn proof_for(t: Toy, seed: u64) -> Proof {
