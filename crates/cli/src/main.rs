@@ -24,7 +24,7 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<std::path::PathBuf>,
     /// Log lines on stderr as text, or as one JSON object per line for a
-    /// log shipper. The privacy rules of docs/protocol.md §10 hold in both.
+    /// log shipper. The privacy rules of docs/protocol.md §9.2 (C10) hold in both.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     #[command(subcommand)]

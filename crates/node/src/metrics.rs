@@ -2,7 +2,7 @@
 //! registry, read by the `Status` RPC ([`crate::NodeStatus`]) and served as
 //! Prometheus text by `veil node serve --metrics`.
 //!
-//! Privacy (docs/protocol.md §10): no label carries a session id, a
+//! Privacy (docs/protocol.md §9.2, C10): no label carries a session id, a
 //! nullifier, a key, an amount of one session or a peer address. Labels
 //! are refusal reasons and ledger operations, fixed small sets named in
 //! code; counts and sums are node-wide.
