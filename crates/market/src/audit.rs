@@ -197,9 +197,9 @@ impl OutlierRecord {
     /// offence, not one per later report).
     pub fn record(&mut self, rule: &MonitorRule, outlier: bool, stake: Amount) -> Amount {
         self.recent.push(outlier);
-        if self.recent.len() > rule.window {
-            self.recent.remove(0);
-        }
+        // Drain, not remove one: a stored record may be longer than the window.
+        let excess = self.recent.len().saturating_sub(rule.window.max(1));
+        self.recent.drain(..excess);
         if self.recent.iter().filter(|o| **o).count() < rule.outliers.max(1) {
             return 0;
         }
@@ -381,6 +381,11 @@ mod tests {
         // The fourth within ten reports: 10% of the stake, then afresh.
         assert_eq!(record.record(&rule, true, STAKE), STAKE / 10);
         assert_eq!(record.record(&rule, true, STAKE), 0);
+        // A stored record longer than the window counts only the window.
+        let mut long = OutlierRecord { recent: vec![true; 50] };
+        assert_eq!(long.record(&rule, false, STAKE), STAKE / 10, "9 of the last 10 are outliers");
+        let mut old = OutlierRecord { recent: [vec![true; 40], vec![false; 9]].concat() };
+        assert_eq!(old.record(&rule, false, STAKE), 0, "the 40 outliers are out of the window");
         // Outliers that fall out of the window are forgiven.
         let mut spaced = OutlierRecord::default();
         for i in 0..40 {

@@ -19,7 +19,7 @@ pub use crate::units::{Amount, CurveError, MAX_AMOUNT, ReserveRatio};
 
 /// The spot price `R / (S·RR)`, reserve base units per token base unit,
 /// kept exact as a fraction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Price {
     reserve: Amount,
     supply: Amount,
@@ -58,11 +58,29 @@ impl PartialOrd for Price {
 /// and can never be sold, so the reserve and the supply stay positive; the
 /// float absorbs reserve-ratio changes ([`Curve::set_ratio`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "CurveRecord")]
 pub struct Curve {
     reserve: Amount,
     supply: Amount,
     float: Amount,
     ratio: ReserveRatio,
+}
+
+/// A stored curve before [`Curve::from_state`] has checked it: a curve is
+/// never decoded on trust (a float above the supply would underflow).
+#[derive(Deserialize)]
+struct CurveRecord {
+    reserve: Amount,
+    supply: Amount,
+    float: Amount,
+    ratio: ReserveRatio,
+}
+
+impl TryFrom<CurveRecord> for Curve {
+    type Error = CurveError;
+    fn try_from(r: CurveRecord) -> Result<Self, CurveError> {
+        Curve::from_state(r.reserve, r.supply, r.float, r.ratio)
+    }
 }
 
 impl Curve {

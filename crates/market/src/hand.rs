@@ -78,7 +78,8 @@ impl HandRule {
         let now = i64::from(current.ppm());
         let step = i64::from(self.max_step_ppm);
         let moved = now + (target - now).clamp(-step, step);
-        let clamped = moved.clamp(i64::from(self.min.ppm()), i64::from(self.max.ppm()));
+        // max/min rather than clamp: a rule with min > max must not panic.
+        let clamped = moved.max(i64::from(self.min.ppm())).min(i64::from(self.max.ppm()));
         ReserveRatio::from_ppm(clamped as u32).unwrap_or(current)
     }
 }
@@ -105,6 +106,15 @@ mod tests {
         assert_eq!(rule.target(Demand(500_000)).ppm(), 550_000);
         assert_eq!(rule.target(Demand(1_000_000)), rule.max);
         assert_eq!(rule.target(Demand(u64::MAX)), rule.max);
+    }
+
+    #[test]
+    fn an_inverted_rule_stays_in_range_without_panicking() {
+        let rule = HandRule { min: rr(800_000), max: rr(300_000), ..HandRule::default() };
+        for d in [0, 500_000, u64::MAX] {
+            let next = rule.next(rr(500_000), Demand(d));
+            assert!((300_000..=800_000).contains(&next.ppm()), "{next:?}");
+        }
     }
 
     #[test]
