@@ -5,7 +5,6 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod argv;
 mod cmd;
 mod config;
-mod plot;
 
 /// veil — anonymous paid bandwidth: shielded pool, Groth16 access tokens,
 /// metered relays, batch settlement.

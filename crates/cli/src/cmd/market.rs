@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use veil_market::simulate::{self, Outcome, Run, Scenario, Setup, UNIT};
 
-use crate::plot::{self, Panel, Series};
+use veil_plot::{self as plot, Panel, Series};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
