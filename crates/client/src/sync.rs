@@ -14,6 +14,7 @@ use veil_primitives::field::{FR_BYTES, fr_to_bytes};
 use veil_primitives::keys::SpendingKey;
 use veil_primitives::merkle::{AuthPath, MerkleRoot, Tree};
 use veil_primitives::note::{Address, NoteCommitment, Rho};
+use veil_primitives::progress::{Progress, Silent, Step};
 use veil_primitives::refund::{reclaim_note, refund_note, refund_rho};
 use veil_primitives::value::Value;
 
@@ -119,8 +120,23 @@ impl LocalTree {
 
     /// Downloads every commitment the tree lacks.
     pub async fn catch_up<L: LedgerApi>(&mut self, ledger: &L) -> Result<u64, ClientError> {
+        self.catch_up_with(ledger, 0, &Silent).await
+    }
+
+    /// [`Self::catch_up`], reporting each page to `progress` as step
+    /// [`SYNC_STEP`] against the ledger's `commitment_count` (if known,
+    /// else 0).
+    pub async fn catch_up_with<L: LedgerApi>(
+        &mut self,
+        ledger: &L,
+        commitment_count: u64,
+        progress: &dyn Progress,
+    ) -> Result<u64, ClientError> {
+        let start = self.size();
+        let total = commitment_count.saturating_sub(start);
         let mut added = 0;
         loop {
+            progress.report(Step::new(SYNC_STEP, added, total));
             let page = ledger.commitments(self.size(), MAX_COMMITMENT_PAGE).await?;
             if page.is_empty() {
                 return Ok(added);
@@ -150,10 +166,34 @@ pub async fn sync<L: LedgerApi>(
     wallet: &mut Wallet,
     tree: &mut LocalTree,
 ) -> Result<SyncReport, ClientError> {
-    let new_leaves = tree.catch_up(ledger).await?;
-    let height = ledger.status().await?.height.0;
+    sync_with(ledger, wallet, tree, &Silent).await
+}
+
+/// Progress step of the commitment download ([`LocalTree::catch_up_with`]).
+pub const SYNC_STEP: &str = "sync: commitments";
+/// Progress step of the refund search ([`recover_refunds_with`]), one unit
+/// per session searched.
+pub const SCAN_STEP: &str = "sync: refund search";
+
+/// [`sync`], reporting the commitment download ([`SYNC_STEP`]) and the
+/// refund search ([`SCAN_STEP`]) to `progress`. The ledger's status (the
+/// total to download, the height) is read before the download, so the
+/// tree then holds every commitment the ledger had at that height.
+pub async fn sync_with<L: LedgerApi>(
+    ledger: &L,
+    wallet: &mut Wallet,
+    tree: &mut LocalTree,
+    progress: &dyn Progress,
+) -> Result<SyncReport, ClientError> {
+    let status = ledger.status().await?;
+    let new_leaves = tree
+        .catch_up_with(ledger, status.commitment_count, progress)
+        .await?;
+    let height = status.height.0;
     let mut report = scan(wallet, tree, new_leaves);
-    blocking(|| recover_refunds(wallet, tree, height, MAX_SCAN_CANDIDATES, &mut report));
+    blocking(|| {
+        recover_refunds_with(wallet, tree, height, MAX_SCAN_CANDIDATES, &mut report, progress)
+    });
     wallet.data.synced_leaves = tree.size();
     wallet.save()?;
     Ok(report)
@@ -254,12 +294,35 @@ pub fn recover_refunds(
     limit: u64,
     report: &mut SyncReport,
 ) {
+    recover_refunds_with(wallet, tree, height, limit, report, &Silent);
+}
+
+/// Whether [`recover_refunds`] searches session `s` at `height`: open or
+/// closed, and past its expiry.
+fn searchable(s: &SessionRecord, height: u64) -> bool {
+    matches!(s.status, SessionStatus::Open | SessionStatus::Closed) && s.expiry < height
+}
+
+/// [`recover_refunds`], reporting each session searched to `progress`
+/// ([`SCAN_STEP`]).
+pub fn recover_refunds_with(
+    wallet: &mut Wallet,
+    tree: &mut LocalTree,
+    height: u64,
+    limit: u64,
+    report: &mut SyncReport,
+    progress: &dyn Progress,
+) {
     let sk = wallet.spending_key();
     let mut refunds = Vec::new();
+    let total = wallet.data.sessions.iter().filter(|s| searchable(s, height)).count() as u64;
+    let mut done = 0;
     for s in wallet.data.sessions.iter_mut() {
-        if !matches!(s.status, SessionStatus::Open | SessionStatus::Closed) || s.expiry >= height {
+        if !searchable(s, height) {
             continue;
         }
+        progress.report(Step::new(SCAN_STEP, done, total));
+        done += 1;
         let key = s.nullifier.0;
         if tree.scanned.get(&fr_to_bytes(&key)) == Some(&tree.size()) {
             continue; // nothing new since the last scan
@@ -284,6 +347,9 @@ pub fn recover_refunds(
                 candidates,
             }),
         }
+    }
+    if total > 0 {
+        progress.report(Step::new(SCAN_STEP, done, total));
     }
     wallet.data.notes.extend(refunds);
 }

@@ -18,6 +18,7 @@ use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
 use veil_ledger::types::{AccountId, NodeId};
 use veil_primitives::eddsa::SigningKey;
+use veil_primitives::progress::{Progress, Silent};
 use veil_proto::node::v1::node_server::NodeServer;
 
 use crate::admission::{BanPolicy, Bans};
@@ -72,7 +73,9 @@ pub struct TlsInfo {
 
 /// Starts one settlement run (type-erased over the ledger type).
 type SettleFn = Box<
-    dyn Fn() -> Pin<Box<dyn Future<Output = Result<SettlementReport, SettleError>> + Send>>
+    dyn Fn(
+            Arc<dyn Progress>,
+        ) -> Pin<Box<dyn Future<Output = Result<SettlementReport, SettleError>> + Send>>
         + Send
         + Sync,
 >;
@@ -114,7 +117,16 @@ impl NodeHandle {
     /// Settles every session holding a receipt now (closing them), in
     /// batches of the smallest fitting `K`.
     pub async fn settle_now(&self) -> Result<SettlementReport, SettleError> {
-        (self.settle)().await
+        (self.settle)(Arc::new(Silent)).await
+    }
+
+    /// [`Self::settle_now`], reporting each batch's proof to `progress`
+    /// ([`crate::settle::SETTLE_STEP`]).
+    pub async fn settle_now_with(
+        &self,
+        progress: Arc<dyn Progress>,
+    ) -> Result<SettlementReport, SettleError> {
+        (self.settle)(progress).await
     }
 
     /// Waits until the server stops (after the shutdown future resolves).
@@ -383,7 +395,7 @@ fn spawn_poller<L: LedgerApi>(inner: Arc<Inner<L>>) -> JoinHandle<()> {
                 && last_settle.elapsed() >= every
             {
                 last_settle = std::time::Instant::now();
-                if let Err(e) = inner.settle(true).await {
+                if let Err(e) = inner.settle(true, &Silent).await {
                     inner.metrics.settlements_failed.inc();
                     if matches!(e, SettleError::Ledger(_)) {
                         inner.metrics.ledger_error("settle");
@@ -542,9 +554,9 @@ fn handle<L: LedgerApi>(
         tls: tls.map(|(t, _)| t),
         status: Box::new(move || status_inner.status()),
         metrics_text: Arc::new(move || metrics_inner.metrics_text()),
-        settle: Box::new(move || {
+        settle: Box::new(move |progress| {
             let inner = inner.clone();
-            Box::pin(async move { inner.settle(false).await })
+            Box::pin(async move { inner.settle(false, &*progress).await })
         }),
         server,
     }

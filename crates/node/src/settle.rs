@@ -13,6 +13,7 @@ use veil_ledger::types::{EscrowState, SessionId, SettleBatch, SettleRequest, Val
 
 use veil_primitives::eddsa::VerifyingKey;
 use veil_primitives::ids::BlockHeight;
+use veil_primitives::progress::{Progress, Step};
 use veil_primitives::receipt::SignedReceipt;
 
 use crate::backend::{ProveError, SettleSlotWitness, batch_price};
@@ -20,6 +21,10 @@ use crate::metering::SessionState;
 use crate::state::Inner;
 use crate::store::SessionStatus;
 use crate::sync::lock;
+
+/// Progress step of a settlement run: sessions proved and settled of
+/// those ready when the run began (one event per batch proof).
+pub const SETTLE_STEP: &str = "settle: sessions proved";
 
 /// What one settlement run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -86,12 +91,16 @@ impl<L: LedgerApi> Inner<L> {
     /// under the minimum-batch policy (R-3, `BatchPolicy`); otherwise
     /// (`settle_now`) every session holding a receipt is (and is closed),
     /// whatever the batch size.
+    /// Each batch is reported to `progress` ([`SETTLE_STEP`]) before and
+    /// after its proof.
     pub(crate) async fn settle(
         self: &Arc<Self>,
         finished_only: bool,
+        progress: &dyn Progress,
     ) -> Result<SettlementReport, SettleError> {
         let _guard = self.settle_lock.lock().await;
         let mut report = SettlementReport::default();
+        let mut ready: Option<u64> = None;
         loop {
             let height = self.height();
             let window = self.view.challenge_window.load(Ordering::Acquire);
@@ -121,9 +130,11 @@ impl<L: LedgerApi> Inner<L> {
             {
                 return Ok(report);
             }
+            let total = *ready.get_or_insert((report.sessions + candidates.len()) as u64);
             let k = choose_k(&self.prover.batch_sizes(), candidates.len())
                 .ok_or(SettleError::NoBatchSize)?;
             candidates.truncate(k as usize);
+            progress.report(Step::new(SETTLE_STEP, report.sessions as u64, total));
             let Some(batch) = self.build_batch(k, candidates).await? else {
                 continue; // choose again among the sessions still open
             };
@@ -132,6 +143,7 @@ impl<L: LedgerApi> Inner<L> {
                 .await?
             {
                 self.record_settled(done, &mut report)?;
+                progress.report(Step::new(SETTLE_STEP, report.sessions as u64, total));
             }
         }
     }

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod merkle;
 pub mod note;
 pub mod poseidon;
+pub mod progress;
 pub mod receipt;
 pub mod refund;
 pub mod value;
