@@ -2,6 +2,8 @@
 //! with a few labelled series. No dependencies, no scripts, readable in any
 //! browser and in the docs.
 
+pub mod bars;
+
 use std::fmt::Write;
 
 /// One line: a label and its points (x, y).
