@@ -1,9 +1,14 @@
 //! `veil bench`: constraints, setup/prove/verify times and sizes per
 //! circuit, batch verification, Merkle append rate, voucher costs, and the
 //! gas of the EVM contracts executed in revm on the benchmark's own proofs.
-//! Results and targets: `docs/benchmarks.md`.
+//! Results and targets: `docs/benchmarks.md`. `--peer` runs the snarkjs
+//! peer kit in the same sitting; `--plot DIR` draws the report
+//! (`bench/plot.rs`).
+
+mod plot;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
@@ -12,6 +17,8 @@ use serde_json::{Value as Json, json};
 use veil_proofs::groth16::{self, PreparedKey, ProveProfile, ProvingContext};
 use veil_proofs::params::{self, SetupKeys};
 use veil_proofs::{AccessToken, CircuitId, Proof, SettleProof, SettleSize, WithdrawProof, samples};
+
+use super::progress::{Progress, Reporter, Step};
 
 /// Arguments of `veil bench`.
 #[derive(clap::Args)]
@@ -26,6 +33,15 @@ pub struct Args {
     /// tree_insert_64.
     #[arg(long, default_value = "access,withdraw,settle_8,settle_64")]
     pub circuits: String,
+    /// Also write SVG charts of the report into DIR (created if missing):
+    /// circuits.svg, settle.svg and, with --peer, peer.svg.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// Run the snarkjs peer kit's script (e.g. `shared/peer/run.sh`, which
+    /// prints one JSON line with `prove_ms`, `verify_ms`, `constraints`)
+    /// after veil's runs, and report it as `"peer"`.
+    #[arg(long, value_name = "SCRIPT")]
+    pub peer: Option<PathBuf>,
 }
 
 /// One circuit's measurements.
@@ -65,9 +81,12 @@ struct Instance<C> {
     encode: Box<dyn Fn(Proof) -> Vec<u8>>,
 }
 
+/// Proves and verifies `runs` statements of `keys.circuit`, each run
+/// reported to `progress`.
 fn bench_one<C>(
     keys: &SetupKeys,
     runs: u32,
+    progress: &dyn Progress,
     make: &dyn Fn(u64) -> anyhow::Result<Instance<C>>,
 ) -> anyhow::Result<(CircuitBench, Vec<(Vec<veil_primitives::Fr>, Proof)>)>
 where
@@ -79,7 +98,9 @@ where
     let mut rng = OsRng;
     let (mut prove, mut verify, mut proofs) = (Vec::new(), Vec::new(), Vec::new());
     let mut token_bytes = 0;
+    let step = format!("{}: proving", keys.circuit);
     for run in 0..u64::from(runs) {
+        progress.report(Step::new(&step, run, u64::from(runs)));
         let inst = make(run)?;
         let t = Instant::now();
         let proof = ctx
@@ -93,6 +114,7 @@ where
         token_bytes = (inst.encode)(proof.clone()).len();
         proofs.push((inst.statement, proof));
     }
+    progress.report(Step::new(&step, u64::from(runs), u64::from(runs)));
     let inst = make(u64::from(runs))?;
     let (_, profile) = ctx.prove_profiled(inst.circuit, &inst.statement, &mut rng)?;
     Ok((
@@ -198,27 +220,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut results: Vec<CircuitBench> = Vec::new();
     let mut samples = Vec::new();
     let mut batch_ms = None;
+    let progress = Reporter::new(args.json);
     for id in circuits {
-        if !args.json {
-            eprintln!("{id}: development setup…");
-        }
+        progress.stage(&format!("{id}: development setup"));
         let keys = params::dev_keys(id).with_context(|| format!("setup of {id}"))?;
-        if !args.json {
-            eprintln!("{id}: proving {} times…", args.runs);
-        }
+        let (runs, p) = (args.runs, &progress);
         let (b, proofs) = match id {
-            CircuitId::Access => bench_one(&keys, args.runs, &access_instance)?,
-            CircuitId::Withdraw => bench_one(&keys, args.runs, &withdraw_instance)?,
+            CircuitId::Access => bench_one(&keys, runs, p, &access_instance)?,
+            CircuitId::Withdraw => bench_one(&keys, runs, p, &withdraw_instance)?,
             CircuitId::Settle(k) if k == SettleSize::K1 => {
-                bench_one(&keys, args.runs, &settle_instance::<1>)?
+                bench_one(&keys, runs, p, &settle_instance::<1>)?
             }
             CircuitId::Settle(k) if k == SettleSize::K8 => {
-                bench_one(&keys, args.runs, &settle_instance::<8>)?
+                bench_one(&keys, runs, p, &settle_instance::<8>)?
             }
-            CircuitId::Settle(_) => bench_one(&keys, args.runs, &settle_instance::<64>)?,
-            CircuitId::TreeInsert64 => bench_one(&keys, args.runs, &tree_insert_64_instance)?,
+            CircuitId::Settle(_) => bench_one(&keys, runs, p, &settle_instance::<64>)?,
+            CircuitId::TreeInsert64 => bench_one(&keys, runs, p, &tree_insert_64_instance)?,
         };
         if id == CircuitId::Access {
+            progress.stage("access: batch verification of 64 proofs");
             batch_ms = Some(batch_verify_64(&keys, &proofs)?);
         }
         if let Some((statement, proof)) = proofs.into_iter().next() {
@@ -226,9 +246,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         results.push(b);
     }
+    progress.stage("merkle appends and vouchers");
     let appends = veil_primitives::merkle::bench_append_rate(20_000);
     let voucher = veil_vouchers::bench_summary(20);
+    progress.stage("evm gas (revm)");
     let evm = evm_report(&samples)?;
+    let peer = match &args.peer {
+        Some(script) => {
+            progress.stage(&format!("peer: {}", script.display()));
+            run_peer(script)?
+        }
+        None => Json::Null,
+    };
+    progress.finish();
 
     let mut circuits_json = BTreeMap::new();
     for b in &results {
@@ -262,16 +292,53 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "spend_bytes": voucher.spend_bytes,
         },
         "evm": evm,
+        "peer": peer,
         "runs": args.runs,
         "insecure_dev_setup": true,
     });
+    if let Some(dir) = &args.plot {
+        let written = plot::write(dir, &report)?;
+        if !args.json {
+            for path in written {
+                eprintln!("wrote {}", path.display());
+            }
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
     print_table(&results, batch_ms, appends, &report["voucher"]);
     println!("evm gas (revm, Cancun): {}", report["evm"]);
+    if !report["peer"].is_null() {
+        println!("peer: {}", report["peer"]);
+    }
     Ok(())
+}
+
+/// Runs the peer kit's `script` and parses the JSON object on the last
+/// line of its output (`shared/peer/README.md`); it must hold `prove_ms`.
+fn run_peer(script: &std::path::Path) -> anyhow::Result<Json> {
+    let out = std::process::Command::new(script)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("running the peer {}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        anyhow::bail!(
+            "the peer {} failed ({}): {}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let line = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let peer: Json = serde_json::from_str(line)
+        .with_context(|| format!("the peer's last line is not JSON: {line:?}"))?;
+    if !peer["prove_ms"].is_number() {
+        anyhow::bail!("the peer's report has no prove_ms: {peer}");
+    }
+    Ok(peer)
 }
 
 /// Gas of the verifiers on the benchmark's proofs, of the Poseidon

@@ -16,6 +16,8 @@ use veil_interop::{R1cs, export};
 use veil_proofs::CircuitId;
 use veil_proofs::params::write_atomic;
 
+use super::progress::Reporter;
+
 /// `veil ceremony …`.
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -237,10 +239,16 @@ fn write_new(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 fn new(a: NewArgs) -> anyhow::Result<()> {
     fresh(&a.out)?;
+    let pb = Reporter::new(false);
+    pb.stage("new: reading the circuit");
     let r1cs = read_r1cs(&a.circuit)?;
+    pb.stage(&format!("new: reading {}", a.ptau.display()));
     let ptau = read_ptau(&a.ptau)?;
+    pb.stage("new: building the initial key");
     let z = Zkey::new(&r1cs, &ptau).context("building the initial key")?;
+    pb.stage(&format!("new: writing {}", a.out.display()));
     write_zkey(&a.out, &z)?;
+    pb.finish();
     println!("circuit hash: {}", hex::encode(z.cs_hash));
     eprintln!("no contribution yet: this key is not usable until contributed to");
     Ok(())
@@ -265,7 +273,10 @@ fn contribute(a: ContributeArgs) -> anyhow::Result<()> {
             .read_to_end(&mut entropy)
             .context("reading entropy from stdin")?;
     }
+    let pb = Reporter::new(false);
+    pb.stage("contribute: computing the contribution");
     let (next, hash) = z.contribute(&entropy, a.step.name.as_deref())?;
+    pb.stage(&format!("contribute: writing {}", a.step.out.display()));
     finish(&a.step, &next, &hash)
 }
 
@@ -275,20 +286,32 @@ fn beacon(a: BeaconArgs) -> anyhow::Result<()> {
     };
     fresh(&a.step.out)?;
     let z = read_zkey(&a.step.input)?;
+    let pb = Reporter::new(false);
+    pb.stage(&format!(
+        "beacon: hashing 2^{} times and contributing",
+        a.iterations_exp
+    ));
     let (next, hash) = z.beacon(&value, a.iterations_exp, a.step.name.as_deref())?;
+    pb.stage(&format!("beacon: writing {}", a.step.out.display()));
     finish(&a.step, &next, &hash)
 }
 
 fn verify(a: VerifyArgs) -> anyhow::Result<()> {
+    let pb = Reporter::new(false);
+    pb.stage("verify: reading the circuit");
     let r1cs = read_r1cs(&a.circuit)?;
+    pb.stage(&format!("verify: reading and checking {}", a.ptau.display()));
     let ptau = read_ptau(&a.ptau)?;
     let chain = ptau
         .verify(&mut rand::rngs::OsRng)
         .with_context(|| format!("checking {}", a.ptau.display()))?;
+    pb.finish();
     print!("{}", super::setup_ceremony::phase1_report(&chain));
+    pb.stage(&format!("verify: checking the transcript in {}", a.zkey.display()));
     let z = read_zkey(&a.zkey)?;
     let t = verify_transcript(&z, &r1cs, &ptau)
         .with_context(|| format!("{} is not a valid transcript", a.zkey.display()))?;
+    pb.finish();
     print_transcript(&t);
     Ok(())
 }

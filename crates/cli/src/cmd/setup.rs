@@ -12,7 +12,7 @@ use veil_proofs::params::{self, ParamStore, SetupEvent, SetupKeys};
 use veil_proofs::{CircuitId, KeySet};
 
 use super::keys::{self, print_insecure_banner};
-use super::progress::spinner;
+use super::progress::{Progress, Reporter, Step};
 use super::setup_ceremony::{self, Ceremony};
 
 /// Arguments of `veil setup`.
@@ -110,38 +110,39 @@ fn dev(args: &Args) -> anyhow::Result<()> {
     eprintln!("proving-key cache: {}", store.cache_dir().display());
 
     let mut fresh: Vec<SetupKeys> = Vec::new();
-    for id in circuits {
-        let pb = spinner(format!("{id}: development setup"));
+    let progress = Reporter::new(false);
+    let total = circuits.len() as u64;
+    for (done, id) in (0u64..).zip(circuits) {
+        progress.report(Step::new("development keys", done, total));
         if args.write_params {
             // Regeneration: the current circuit defines the new pins.
+            progress.note(&format!("{id}: generating"));
             let keys = params::dev_keys(id).with_context(|| format!("setup of {id}"))?;
             let path = store.cache_keys(&keys)?;
-            pb.finish_and_clear();
-            eprintln!(
+            progress.note(&format!(
                 "{id}: {} constraints, setup {:.1} s, vk sha256 {}, pk cached at {}",
                 keys.record.constraints,
                 keys.setup_time.as_secs_f64(),
                 keys.record.vk_sha256,
                 path.display()
-            );
+            ));
             fresh.push(keys);
         } else {
-            let progress = |e: SetupEvent| match e {
-                SetupEvent::Cached(c) => {
-                    pb.set_message(format!("{c}: found in cache, hash checked"))
-                }
-                SetupEvent::Generating(c) => pb.set_message(format!("{c}: generating")),
+            let event = |e: SetupEvent| match e {
+                SetupEvent::Cached(c) => progress.note(&format!("{c}: found in cache, hash checked")),
+                SetupEvent::Generating(c) => progress.note(&format!("{c}: generating")),
                 SetupEvent::Generated(c, t) => {
-                    pb.set_message(format!("{c}: generated in {:.1} s", t.as_secs_f64()))
+                    progress.note(&format!("{c}: generated in {:.1} s", t.as_secs_f64()))
                 }
             };
             store
-                .proving_key(id, Some(&progress))
+                .proving_key(id, Some(&event))
                 .with_context(|| format!("keys of {id}"))?;
-            pb.finish_and_clear();
-            eprintln!("{id}: proving key ready (matches params/dev/setup.json)");
+            progress.note(&format!("{id}: proving key ready (matches params/dev/setup.json)"));
         }
     }
+    progress.report(Step::new("development keys", total, total));
+    progress.finish();
     if args.write_params {
         let refs: Vec<&SetupKeys> = fresh.iter().collect();
         let dir = args

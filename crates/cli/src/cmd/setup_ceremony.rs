@@ -12,7 +12,7 @@ use veil_interop::ptau::{Phase1Contribution, Ptau};
 use veil_proofs::params::{self, CircuitRecord, KeyOrigin, ParamStore, SetupKeys, SetupRecord};
 use veil_proofs::{CircuitId, KeySet};
 
-use super::progress::spinner;
+use super::progress::Reporter;
 
 /// What `--from-ceremony` and `--verify` act on.
 pub struct Ceremony<'a> {
@@ -46,16 +46,14 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 fn phase1(c: &Ceremony<'_>) -> anyhow::Result<Phase1> {
     let path = &c.ptau;
-    let pb = spinner(format!(
-        "{}: reading and checking the powers",
-        path.display()
-    ));
+    let pb = Reporter::new(false);
+    pb.stage(&format!("{}: reading and checking the powers", path.display()));
     let bytes = read(&path)?;
     let ptau = Ptau::from_bytes(&bytes).with_context(|| format!("reading {}", path.display()))?;
     let chain = ptau
         .verify(&mut rand::rngs::OsRng)
         .with_context(|| format!("checking {}", path.display()))?;
-    pb.finish_and_clear();
+    pb.finish();
     let report = phase1_report(&chain);
     print!("{report}");
     Ok(Phase1 {
@@ -72,16 +70,17 @@ fn transcript_keys(
     p1: &Phase1,
     policy: &Policy,
 ) -> anyhow::Result<SetupKeys> {
-    let pb = spinner(format!("{id}: veil's R1CS"));
+    let pb = Reporter::new(false);
+    pb.stage(&format!("{id}: veil's R1CS"));
     let reference = Reference::new(id, &p1.ptau, p1.sha256.clone())
         .with_context(|| format!("the initial key of {id}"))?;
     let path = dir.join(zkey_file(id));
-    pb.set_message(format!("{id}: verifying {}", path.display()));
+    pb.stage(&format!("{id}: verifying {}", path.display()));
     let bytes = read(&path)?;
     let keys = reference
         .keys(&bytes, policy)
         .with_context(|| format!("{} is not a valid transcript for {id}", path.display()))?;
-    pb.finish_and_clear();
+    pb.finish();
     Ok(keys)
 }
 

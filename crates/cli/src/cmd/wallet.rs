@@ -11,12 +11,14 @@ use anyhow::{Context, bail};
 use rand::rngs::OsRng;
 use veil_client::amount::parse_positive_amount;
 use veil_client::fsutil::read_secret_file;
-use veil_client::sync::{LocalTree, sync};
+use veil_client::sync::{LocalTree, sync_with};
 use veil_client::wallet::{Wallet, parse_field_hex};
 use veil_ledger::{EmbeddedLedger, LedgerApi, RemoteLedger};
 use veil_primitives::Fr;
 use veil_primitives::ids::AccountId;
 use veil_proofs::{CircuitId, Prover};
+
+use super::progress::Reporter;
 
 /// Options shared by every subcommand.
 #[derive(clap::Args)]
@@ -240,7 +242,9 @@ async fn deposit(path: &Path, ledger: &str, amount: &str, dev_faucet: bool) -> a
 async fn sync_wallet(path: &Path, ledger: &str) -> anyhow::Result<()> {
     let mut wallet = Wallet::open(path)?;
     let mut tree = LocalTree::new();
-    let r = with_ledger!(open_ledger(ledger).await?, x => sync(&x, &mut wallet, &mut tree).await?);
+    let progress = Reporter::new(false);
+    let r = with_ledger!(open_ledger(ledger).await?, x => sync_with(&x, &mut wallet, &mut tree, &progress).await?);
+    progress.finish();
     println!(
         "leaves {}, notes found {}, refunds found {:?}\nbalance {} (+{} pending)",
         r.leaves,
@@ -298,8 +302,11 @@ async fn withdraw<L: LedgerApi>(
     amount: u64,
     recipient: AccountId,
 ) -> anyhow::Result<()> {
-    sync(ledger, wallet, tree).await?;
+    let progress = Reporter::new(false);
+    sync_with(ledger, wallet, tree, &progress).await?;
+    progress.stage("withdraw: proving");
     veil_client::ops::withdraw(ledger, prover, wallet, tree, amount, recipient, &mut OsRng).await?;
-    sync(ledger, wallet, tree).await?;
+    sync_with(ledger, wallet, tree, &progress).await?;
+    progress.finish();
     Ok(())
 }
