@@ -9,159 +9,43 @@
 //! Needs the `veil` binary (target/debug/veil, or VEIL_BIN); builds it with
 //! `cargo build -p veil-cli` if missing. Proving keys: `$VEIL_PARAMS_CACHE`.
 
+#[path = "support/bin.rs"]
+mod bin;
 #[path = "support/http.rs"]
 mod http;
 #[path = "support/procs.rs"]
 mod procs;
-use procs::{Children, expected_body, free_port, read_until};
+#[path = "support/stack.rs"]
+mod stack;
+use procs::expected_body;
+use stack::{Setup, Stack};
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{ChildStderr, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 const ESCROW: u64 = 4096;
 const DEPOSIT: u64 = 10_000;
 
-#[path = "support/bin.rs"]
-mod bin;
-use bin::veil_bin;
-
-/// Runs a short `veil` command to completion; panics with its output on failure.
-fn run(bin: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin)
-        .arg("--dev-keys")
-        .args(args)
-        .output()
-        .expect("run veil");
-    assert!(
-        out.status.success(),
-        "veil {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn balance(bin: &Path, wallet: &str, ledger: &str) -> u64 {
-    let out = run(
-        bin,
-        &["wallet", "balance", "--wallet", wallet, "--ledger", ledger],
-    );
-    out.lines()
-        .find_map(|l| l.strip_prefix("balance "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no balance in {out:?}"))
-}
-
 #[test]
 fn curl_through_veil_connect_over_pinned_tls() {
     let t0 = Instant::now();
-    let bin = veil_bin();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
-    let mut kids = Children::default();
-
-    // Ledger.
-    let mut ledger = Command::new(&bin)
-        .arg("--dev-keys")
-        // 100 blocks/s: the session (1000 blocks) expires ~10 s after it
-        // opens, and the node then settles it; a wide challenge window
-        // leaves time for the settle_8 proof.
-        .args([
-            "ledger",
-            "serve",
-            "--dev-faucet",
-            "--listen",
-            "127.0.0.1:0",
-            "--block-interval",
-            "10",
-        ])
-        .args(["--challenge-window", "100000"])
-        .args(["--db", &path("ledger.redb")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn veil ledger serve");
-    let mut out = BufReader::new(ledger.stdout.take().expect("stdout"));
-    kids.add(ledger);
-    let (addr, _) = read_until(&mut out, "listening on ", "veil ledger serve");
-    let ledger_url = format!("http://{addr}");
-
-    // Node: TLS by default; prints its address, id and TLS key hash.
-    let mut node = Command::new(&bin)
-        .arg("--dev-keys")
-        .args([
-            "node",
-            "serve",
-            "--ledger",
-            &ledger_url,
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args([
-            "--price-per-kib",
-            "1",
-            "--escrow-sizes",
-            &ESCROW.to_string(),
-        ])
-        .args(["--receipt-interval-kib", "1024", "--settle-every", "1"])
-        // One session: settle it alone at once rather than wait for company
-        // (the minimum-batch policy, R-3, has its own tests).
-        .args(["--min-batch-sessions", "1"])
-        .args(["--egress-allow", "127.0.0.1/32", "--db", &path("node")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn veil node serve");
-    let mut out: BufReader<ChildStdout> = BufReader::new(node.stdout.take().expect("stdout"));
-    kids.add(node);
-    let (node_addr, _) = read_until(&mut out, "listening on ", "veil node serve");
-    let (pin, _) = read_until(&mut out, "tls spki sha256 ", "veil node serve");
-    assert_eq!(pin.len(), 64, "pin {pin:?}");
-    let node_url = format!("https://{node_addr}");
+    let mut stack = Stack::start(Setup {
+        escrow: ESCROW,
+        deposit: DEPOSIT,
+        ..Setup::default()
+    });
+    let pin = stack.pin.clone();
 
     // Wallet: fresh key (no secret on the command line), faucet + deposit.
-    let wallet = path("alice.wallet");
-    run(&bin, &["wallet", "new", "--wallet", &wallet]);
-    run(
-        &bin,
-        &[
-            "wallet",
-            "deposit",
-            "--wallet",
-            &wallet,
-            "--ledger",
-            &ledger_url,
-            "--dev-faucet",
-            &DEPOSIT.to_string(),
-        ],
-    );
+    let wallet = stack.funded_wallet("alice");
 
     // A wrong explicit pin: refused at the handshake, naming both hashes,
     // before any token is built or sent (the balance is untouched).
-    let socks_port = free_port();
-    let socks = format!("127.0.0.1:{socks_port}");
+    let socks = format!("127.0.0.1:{}", procs::free_port());
     let wrong = "00".repeat(32);
-    let refused = Command::new(&bin)
-        .arg("--dev-keys")
-        .args([
-            "connect",
-            "--wallet",
-            &wallet,
-            "--ledger",
-            &ledger_url,
-            "--node",
-            &node_url,
-        ])
-        .args([
-            "--socks",
-            &socks,
-            "--escrow",
-            &ESCROW.to_string(),
-            "--node-pin",
-            &wrong,
-        ])
+    let refused = stack
+        .connect_command(&wallet, &socks)
+        .args(["--node-pin", &wrong])
         .output()
         .expect("run veil connect");
     let err = String::from_utf8_lossy(&refused.stderr);
@@ -170,33 +54,12 @@ fn curl_through_veil_connect_over_pinned_tls() {
         err.contains(&pin) && err.contains(&wrong),
         "error names both hashes: {err}"
     );
-    assert_eq!(balance(&bin, &wallet, &ledger_url), DEPOSIT);
+    assert_eq!(stack.balance(&wallet), DEPOSIT);
 
     // `veil connect`, pin from the ledger registration.
-    let mut connect = Command::new(&bin)
-        .arg("--dev-keys")
-        .args([
-            "connect",
-            "--wallet",
-            &wallet,
-            "--ledger",
-            &ledger_url,
-            "--node",
-            &node_url,
-        ])
-        .args(["--socks", &socks, "--escrow", &ESCROW.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn veil connect");
-    let mut err: BufReader<ChildStderr> = BufReader::new(connect.stderr.take().expect("stderr"));
-    let connect_pid = connect.id();
-    let ci = kids.add(connect);
-    let (_, before) = read_until(&mut err, "SOCKS5 on ", "veil connect");
+    let (ci, before) = stack.connect(&wallet, &socks);
     let pinned = format!("node TLS key sha256 {pin} (pinned by its ledger registration)");
     assert!(before.contains(&pinned), "no pin line in {before:#?}");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in err.lines() {});
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -229,21 +92,7 @@ fn curl_through_veil_connect_over_pinned_tls() {
     }
 
     // SIGINT: `veil connect` saves the receipts it signed and exits cleanly.
-    let pid = i32::try_from(connect_pid).expect("pid");
-    // SAFETY: signalling our own child process by its id.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = kids.0.get_mut(ci).and_then(|c| c.try_wait().ok().flatten()) {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "veil connect did not stop on SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.success(), "veil connect exited with {status}");
+    stack.stop_connect(ci);
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&wallet).expect("wallet file")).expect("wallet json");
     let receipts: Vec<u64> = saved["sessions"][0]["receipts_kib"]
@@ -257,23 +106,12 @@ fn curl_through_veil_connect_over_pinned_tls() {
     );
 
     // The escrow left the wallet (the change note was found).
-    assert_eq!(balance(&bin, &wallet, &ledger_url), DEPOSIT - ESCROW);
+    assert_eq!(stack.balance(&wallet), DEPOSIT - ESCROW);
     let t_open = Instant::now();
 
     // After expiry the node settles the session with its highest receipt;
     // the wallet finds the refund `E − kib·price` for one receipt it signed.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let refund = loop {
-        let b = balance(&bin, &wallet, &ledger_url);
-        if b > DEPOSIT - ESCROW {
-            break b - (DEPOSIT - ESCROW);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no refund 60 s after the session expired"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let refund = stack.wait_refund(&wallet, DEPOSIT - ESCROW, 60);
     assert!(
         receipts.iter().any(|kib| refund == ESCROW - kib),
         "refund {refund} matches none of the signed receipts {receipts:?}"
