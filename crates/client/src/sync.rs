@@ -637,6 +637,35 @@ mod tests {
         assert_eq!(report, SyncReport::default());
     }
 
+    /// Records every progress event.
+    #[derive(Default)]
+    struct Recorded(std::sync::Mutex<Vec<(String, u64, u64)>>);
+
+    impl Progress for Recorded {
+        fn report(&self, s: Step<'_>) {
+            self.0.lock().unwrap().push((s.name.to_owned(), s.done, s.total));
+        }
+    }
+
+    #[test]
+    fn the_refund_search_reports_each_expired_session_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wallet = wallet_with_open_session(dir.path(), 1000, 4);
+        let mut tree = LocalTree::new();
+        tree.append(node_refund(&wallet, 3)).unwrap();
+        let seen = Recorded::default();
+        let mut report = SyncReport::default();
+        // Not expired (height ≤ expiry 10): nothing searched, nothing reported.
+        recover_refunds_with(&mut wallet, &mut tree, 10, 1 << 10, &mut report, &seen);
+        assert!(seen.0.lock().unwrap().is_empty());
+        recover_refunds_with(&mut wallet, &mut tree, 11, 1 << 10, &mut report, &seen);
+        assert_eq!(report.refunds_recovered_by_scan, 1);
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            vec![(SCAN_STEP.to_owned(), 0, 1), (SCAN_STEP.to_owned(), 1, 1)]
+        );
+    }
+
     /// Cost of the full scan (docs/client.md): the demo's largest escrow
     /// (`--mib-per-session 64`: E = 132,096 at price 1) and an escrow of
     /// 1,048,576 KiB. Run: `cargo test -p veil-client --lib scan_cost -- --ignored --nocapture`.
