@@ -7,6 +7,9 @@
 //! * [`admission`], [`egress`]: connection, ban and destination policies;
 //! * [`store`]: the node database `node.redb` (sessions, highest
 //!   receipts, voucher purchases and nullifiers) with its one schema;
+//! * [`history`], [`status_page`]: the sans-IO time series of node-wide
+//!   counters and settlement batches, and the operator's HTML page drawn
+//!   from it;
 //! * [`voucher_desk`]: issuer key, challenges, purchases, spends;
 //! * `session`, `conns`: the session table, the connection table;
 //! * `state`: the shared state `Inner` of a running node;
@@ -17,8 +20,9 @@
 //!
 //! and the I/O shell: `rpc` (parse, call the core, one error → status
 //! mapping) and `server` ([`spawn`]: files, registration, listener, tasks;
-//! returns a [`NodeHandle`]). [`backend`] is the proof system as the node
-//! sees it.
+//! returns a [`NodeHandle`]) and [`ops_http`] (the operator's local
+//! endpoint: `/metrics`, the status page, the sampling task). [`backend`]
+//! is the proof system as the node sees it.
 #![forbid(unsafe_code)]
 
 pub mod admission;
@@ -27,6 +31,7 @@ pub mod config;
 mod conns;
 pub mod egress;
 mod error;
+pub mod history;
 pub mod keys;
 pub mod metering;
 mod metrics;
@@ -41,6 +46,7 @@ mod server;
 mod session;
 pub mod settle;
 mod state;
+pub mod status_page;
 pub mod store;
 mod sync;
 pub mod voucher_desk;

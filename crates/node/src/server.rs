@@ -105,11 +105,11 @@ impl NodeHandle {
 
     /// Every metric in Prometheus text format (docs/operations.md).
     pub fn metrics_text(&self) -> String {
-        (self.metrics_text)()
+        self.metrics_text.metrics_text()
     }
 
-    /// What renders [`Self::metrics_text`], for the operator's endpoint
-    /// ([`crate::ops_http::serve_metrics`]); it outlives the handle.
+    /// What the operator's endpoint serves ([`crate::ops_http::serve_metrics`]):
+    /// the metrics, the status page and its history; it outlives the handle.
     pub fn metrics_source(&self) -> crate::ops_http::MetricsSource {
         self.metrics_text.clone()
     }
@@ -318,6 +318,7 @@ fn build_inner<L>(
         opening: Mutex::new(HashSet::new()),
         view,
         metrics: Metrics::default(),
+        history: Arc::default(),
         conns,
         settle_lock: tokio::sync::Mutex::new(()),
         vouchers: files.vouchers,
@@ -547,13 +548,19 @@ fn handle<L: LedgerApi>(
 ) -> NodeHandle {
     let status_inner = inner.clone();
     let metrics_inner = inner.clone();
+    let sample_inner = inner.clone();
+    let metrics_text = crate::ops_http::MetricsSource::new(
+        Arc::new(move || metrics_inner.metrics_text()),
+        Arc::new(move |at| sample_inner.status().sample(at)),
+        inner.history.clone(),
+    );
     NodeHandle {
         local_addr,
         node_id: inner.node_id,
         account,
         tls: tls.map(|(t, _)| t),
         status: Box::new(move || status_inner.status()),
-        metrics_text: Arc::new(move || metrics_inner.metrics_text()),
+        metrics_text,
         settle: Box::new(move |progress| {
             let inner = inner.clone();
             Box::pin(async move { inner.settle(false, &*progress).await })

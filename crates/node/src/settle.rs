@@ -3,7 +3,7 @@
 //! idempotently (`docs/protocol.md` §9.6).
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tracing::{info, warn};
 use veil_circuits::settle::{refund_commitment, slot_pay};
@@ -17,6 +17,7 @@ use veil_primitives::progress::{Progress, Step};
 use veil_primitives::receipt::SignedReceipt;
 
 use crate::backend::{ProveError, SettleSlotWitness, batch_price};
+use crate::history::{BatchRecord, UnixTime};
 use crate::metering::SessionState;
 use crate::state::Inner;
 use crate::store::SessionStatus;
@@ -253,9 +254,8 @@ impl<L: LedgerApi> Inner<L> {
         .await
         .map_err(|_| SettleError::Task)?;
         let proof = proof?;
-        self.metrics
-            .prove_seconds
-            .observe(started.elapsed().as_secs_f64());
+        let prove_time = started.elapsed();
+        self.metrics.prove_seconds.observe(prove_time.as_secs_f64());
         report.prove_ms += started.elapsed().as_millis() as u64;
         let session_ids: Vec<SessionId> = slots.iter().map(|s| s.escrow.session_id).collect();
         // Only the node may settle its sessions: authorise the exact
@@ -279,6 +279,12 @@ impl<L: LedgerApi> Inner<L> {
                     k,
                     "batch settled"
                 );
+                lock(&self.history).record_batch(BatchRecord {
+                    at: UnixTime::from_system(SystemTime::now()),
+                    sessions: u32::try_from(session_ids.len()).unwrap_or(u32::MAX),
+                    prove_time,
+                    paid: receipt.total.0,
+                });
                 Ok(Some((session_ids, k, receipt.total)))
             }
             Err(

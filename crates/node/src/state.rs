@@ -17,6 +17,7 @@ use veil_primitives::ids::{BlockHeight, SessionId};
 use crate::admission::{AddressKey, Bans};
 use crate::backend::{AccessVerifier, SettleProver};
 use crate::config::NodeConfig;
+use crate::history::{History, Sample, UnixTime};
 use crate::conns::ConnTable;
 use crate::metering::SessionState;
 use crate::session::SessionTable;
@@ -46,6 +47,19 @@ pub struct NodeStatus {
     /// Groth16 verifications run by the node (cheap rejections never count, C5).
     pub proof_verifications: u64,
     pub banned_peers: u64,
+}
+
+impl NodeStatus {
+    /// What the status page's history keeps of this snapshot, taken `at`.
+    pub fn sample(&self, at: UnixTime) -> Sample {
+        Sample {
+            at,
+            earnings: self.total_paid,
+            sessions_open: self.sessions_open,
+            sessions_total: self.sessions_total,
+            bytes_relayed: self.bytes_relayed,
+        }
+    }
 }
 
 /// The ledger's state as last seen.
@@ -90,6 +104,8 @@ pub(crate) struct Inner<L> {
     pub opening: Mutex<HashSet<SessionId>>,
     pub view: LedgerView,
     pub metrics: Metrics,
+    /// Samples and settlement batches for the status page (bounded).
+    pub history: Arc<Mutex<History>>,
     pub verify_slots: Arc<Semaphore>,
     /// Failure counts and bans per address (C4).
     pub bans: Mutex<Bans>,

@@ -1,6 +1,9 @@
-//! Line charts as standalone SVG: stacked panels sharing one x axis, each
-//! with a few labelled series. No dependencies, no scripts, readable in any
-//! browser and in the docs.
+//! Line charts as SVG: stacked panels sharing one x axis, each with a few
+//! labelled series. No dependencies, no scripts, readable in any browser and
+//! in the docs. [`svg`] writes a standalone file (`veil market simulate
+//! --plot`); [`svg_styled`] can also write a chart to embed in an HTML page
+//! (the node's status page, docs/operations.md "Status page"), with a time
+//! axis and point markers.
 
 pub mod bars;
 
@@ -19,6 +22,20 @@ pub struct Panel {
     pub series: Vec<Series>,
 }
 
+/// How a chart is drawn; the default is a standalone SVG file with a
+/// numeric x axis and bare lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    /// For inline use in an HTML page: no XML namespace declaration (the
+    /// HTML parser puts `<svg>` in the SVG namespace itself), no fixed
+    /// size, a `viewBox` so the chart scales to its container.
+    pub inline: bool,
+    /// The x values are Unix seconds: ticks read as UTC times.
+    pub time_axis: bool,
+    /// A dot on every point, so that a series of one point still shows.
+    pub markers: bool,
+}
+
 const WIDTH: f64 = 760.0;
 const PANEL: f64 = 190.0;
 const LEFT: f64 = 70.0;
@@ -27,30 +44,49 @@ const TOP: f64 = 62.0;
 const GAP: f64 = 40.0;
 const COLOURS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 
-/// The SVG of `panels` under `title` and a one-line `subtitle`, x axis
-/// labelled `x_label`.
+/// The standalone SVG of `panels` under `title` and a one-line `subtitle`,
+/// x axis labelled `x_label`.
 pub fn svg(title: &str, subtitle: &str, x_label: &str, panels: &[Panel]) -> String {
+    svg_styled(title, subtitle, x_label, panels, Style::default())
+}
+
+/// [`svg`] drawn in `style`.
+pub fn svg_styled(
+    title: &str,
+    subtitle: &str,
+    x_label: &str,
+    panels: &[Panel],
+    style: Style,
+) -> String {
     let height = TOP + panels.len() as f64 * (PANEL + GAP) + 20.0;
+    let root = if style.inline {
+        format!(r#"<svg viewBox="0 0 {WIDTH} {height}" role="img""#)
+    } else {
+        format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}""#)
+    };
     let mut out = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif" font-size="11">
+        r##"{root} font-family="sans-serif" font-size="11">
+<title>{}</title>
 <rect width="100%" height="100%" fill="white"/>
 <text x="{LEFT}" y="18" font-size="14" font-weight="bold">{}</text>
 <text x="{LEFT}" y="34" fill="#444">{}</text>
 "##,
         escape(title),
+        escape(title),
         escape(subtitle)
     );
     for (i, panel) in panels.iter().enumerate() {
         let top = TOP + i as f64 * (PANEL + GAP);
-        draw_panel(&mut out, panel, top, x_label);
+        draw_panel(&mut out, panel, top, x_label, style);
     }
     out.push_str("</svg>\n");
     out
 }
 
-fn draw_panel(out: &mut String, panel: &Panel, top: f64, x_label: &str) {
+fn draw_panel(out: &mut String, panel: &Panel, top: f64, x_label: &str, style: Style) {
     let all = panel.series.iter().flat_map(|s| s.points.iter());
-    let (x0, x1, y0, y1) = bounds(all);
+    let (x0, x1, y0, y1) = bounds(all.clone());
+    let empty = all.filter(|(x, y)| x.is_finite() && y.is_finite()).count() == 0;
     let plot_w = WIDTH - LEFT - RIGHT;
     let sx = |x: f64| LEFT + (x - x0) / (x1 - x0) * plot_w;
     let sy = |y: f64| top + PANEL - (y - y0) / (y1 - y0) * PANEL;
@@ -71,15 +107,26 @@ fn draw_panel(out: &mut String, panel: &Panel, top: f64, x_label: &str) {
         top + PANEL + 28.0,
         escape(x_label),
     );
+    if empty {
+        let _ = writeln!(
+            out,
+            r##"<text x="{}" y="{}" text-anchor="middle" fill="#777">no data yet</text>"##,
+            LEFT + plot_w / 2.0,
+            top + PANEL / 2.0
+        );
+        return;
+    }
     for (v, anchor) in [(y0, top + PANEL), (y1, top + 10.0)] {
         let _ = writeln!(out, r#"<text x="{}" y="{anchor}" text-anchor="end">{}</text>"#, LEFT - 4.0, tick(v));
     }
+    let x_tick = |v: f64| if style.time_axis { utc_tick(v, x1 - x0) } else { tick(v) };
     for (v, anchor) in [(x0, "start"), (x1, "end")] {
-        let _ = writeln!(out, r#"<text x="{}" y="{}" text-anchor="{anchor}">{}</text>"#, sx(v), top + PANEL + 13.0, tick(v));
+        let _ = writeln!(out, r#"<text x="{}" y="{}" text-anchor="{anchor}">{}</text>"#, sx(v), top + PANEL + 13.0, x_tick(v));
     }
     for (k, series) in panel.series.iter().enumerate() {
         let colour = COLOURS[k % COLOURS.len()];
-        let path: Vec<String> = series.points.iter().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
+        let points = series.points.iter().filter(|(x, y)| x.is_finite() && y.is_finite());
+        let path: Vec<String> = points.clone().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
         let _ = writeln!(
             out,
             r#"<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{}"/>
@@ -89,6 +136,11 @@ fn draw_panel(out: &mut String, panel: &Panel, top: f64, x_label: &str) {
             top + 14.0,
             escape(&series.label),
         );
+        if style.markers {
+            for (x, y) in points {
+                let _ = writeln!(out, r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"#, sx(*x), sy(*y));
+            }
+        }
     }
 }
 
@@ -102,18 +154,55 @@ fn bounds<'a>(points: impl Iterator<Item = &'a (f64, f64)>) -> (f64, f64, f64, f
         return (0.0, 1.0, 0.0, 1.0);
     }
     let pad = ((y1 - y0) * 0.05).max(y1.abs() * 1e-3).max(1e-12);
-    (x0, if x1 > x0 { x1 } else { x0 + 1.0 }, y0 - pad, y1 + pad)
+    // Data that is never negative (counts, prices) keeps a floor of zero.
+    let floor = if y0 >= 0.0 { (y0 - pad).max(0.0) } else { y0 - pad };
+    (x0, if x1 > x0 { x1 } else { x0 + 1.0 }, floor, y1 + pad)
 }
 
 fn tick(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e5 {
         return format!("{v:.0}");
     }
-    if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-2) { format!("{v:.2e}") } else { format!("{v:.3}") }
+    if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-2) {
+        return format!("{v:.2e}");
+    }
+    let fixed = format!("{v:.3}");
+    fixed.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+/// Unix seconds `t` as a UTC time: `HH:MM:SS UTC`, or `MM-DD HH:MM` when
+/// the axis spans `span` seconds of two days or more.
+pub fn utc_tick(t: f64, span: f64) -> String {
+    let secs = t.max(0.0) as u64;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    if span < 2.0 * 86_400.0 {
+        return format!("{h:02}:{m:02}:{s:02} UTC");
+    }
+    let (month, day) = month_day(days);
+    format!("{month:02}-{day:02} {h:02}:{m:02}")
+}
+
+/// The month and day of `days` since 1970-01-01 (H. Hinnant's
+/// `civil_from_days`, proleptic Gregorian).
+fn month_day(days: u64) -> (u64, u64) {
+    let z = days + 719_468;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (month, day)
+}
+
+/// `s` escaped for XML and HTML text and for attribute values in quotes.
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 #[cfg(test)]
@@ -147,5 +236,49 @@ mod tests {
         };
         let svg = svg("t", "", "x", &[empty, one]);
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
+        assert!(svg.contains("no data yet"));
+    }
+
+    #[test]
+    fn an_inline_chart_has_no_namespace_and_scales() {
+        let panel = Panel {
+            title: "p".into(),
+            y_label: "y".into(),
+            series: vec![Series { label: "one".into(), points: vec![(1_796_000_000.0, 5.0)] }],
+        };
+        let style = Style { inline: true, time_axis: true, markers: true };
+        let svg = svg_styled("t", "", "time", &[panel], style);
+        assert!(svg.starts_with("<svg viewBox=") && !svg.contains("xmlns"));
+        assert_eq!(svg.matches("<circle").count(), 1, "a single point shows as a dot");
+        assert!(svg.contains(" UTC<"), "{svg}");
+        let standalone = svg_styled("t", "", "x", &[], Style::default());
+        assert!(standalone.contains(r#"xmlns="http://www.w3.org/2000/svg""#));
+        assert!(!standalone.contains("<circle"));
+    }
+
+    #[test]
+    fn time_ticks_read_as_utc() {
+        // 2026-12-06 04:45:30 UTC.
+        let t = 1_796_532_330.0;
+        assert_eq!(utc_tick(t, 60.0), "04:45:30 UTC");
+        assert_eq!(utc_tick(t, 3.0 * 86_400.0), "12-06 04:45");
+        assert_eq!(month_day(0), (1, 1));
+        assert_eq!(month_day(59), (3, 1), "1970 is not a leap year");
+    }
+
+    #[test]
+    fn ticks_are_short_and_counts_keep_a_zero_floor() {
+        assert_eq!((tick(4.2), tick(630.62), tick(-0.25), tick(3.0)), ("4.2".into(), "630.62".into(), "-0.25".into(), "3".into()));
+        assert_eq!(tick(123_456.0), "1.23e5");
+        let (_, _, y0, y1) = bounds([(0.0, 0.0), (1.0, 10.0)].iter());
+        assert_eq!(y0, 0.0, "no negative axis under counts");
+        assert!(y1 > 10.0);
+        let (_, _, y0, _) = bounds([(0.0, -1.0), (1.0, 1.0)].iter());
+        assert!(y0 < -1.0);
+    }
+
+    #[test]
+    fn escape_covers_text_and_attributes() {
+        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
     }
 }
