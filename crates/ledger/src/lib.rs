@@ -9,7 +9,8 @@
 //!   [`wire`], [`convert`], [`remote`]: `veil.ledger.v1` constants,
 //!   proto ↔ domain, and [`RemoteLedger`] (gRPC client);
 //! * feature `server`: [`schema`], [`store`] (redb), [`engine`],
-//!   [`EmbeddedLedger`], [`service`] (gRPC server), [`audit`], [`testing`].
+//!   [`EmbeddedLedger`], [`service`] (gRPC server) and its [`metrics`],
+//!   [`audit`], [`testing`].
 
 pub mod api;
 pub mod convert;
@@ -31,6 +32,8 @@ pub mod audit;
 pub mod embedded;
 #[cfg(feature = "server")]
 pub mod engine;
+#[cfg(feature = "server")]
+pub mod metrics;
 #[cfg(feature = "server")]
 pub mod schema;
 #[cfg(feature = "server")]

@@ -1,12 +1,15 @@
 //! The `veil.ledger.v1` gRPC service (docs/protocol.md §8.5): parse →
 //! domain call on an [`EmbeddedLedger`] handle → convert back. The service
-//! holds handles only. Nothing that links a nullifier to a peer address is
+//! holds handles only; each call is timed and counted in one place
+//! (`LedgerService::metered`, docs/operations.md "Ledger metrics").
+//! Nothing that links a nullifier to a peer address is
 //! logged (adversarial C10): requests are not logged at all.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio_stream::Stream;
 use tonic::{Code, Request, Response, Status};
@@ -17,6 +20,7 @@ use crate::api::LedgerApi;
 use crate::convert::*;
 use crate::embedded::EmbeddedLedger;
 use crate::error::LedgerError;
+use crate::metrics::{LedgerMetrics, Rpc};
 use crate::wire::{
     ERROR_ARGS_KEY, ERROR_KIND_KEY, ErrorKind, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE,
 };
@@ -69,15 +73,22 @@ pub fn to_status(e: LedgerError) -> Status {
     status
 }
 
-/// The service: a handle on the ledger, nothing else.
+/// The service: a handle on the ledger and its metrics, nothing else.
 #[derive(Clone)]
 pub struct LedgerService {
     ledger: EmbeddedLedger,
+    metrics: Arc<LedgerMetrics>,
 }
 
 impl LedgerService {
     pub fn new(ledger: EmbeddedLedger) -> Self {
-        Self { ledger }
+        Self::with_metrics(ledger, Arc::new(LedgerMetrics::new()))
+    }
+
+    /// A service that counts its calls in `metrics` (docs/operations.md,
+    /// "Ledger metrics").
+    pub fn with_metrics(ledger: EmbeddedLedger, metrics: Arc<LedgerMetrics>) -> Self {
+        Self { ledger, metrics }
     }
 
     /// The tonic service with explicit message limits (adversarial C1).
@@ -91,123 +102,172 @@ impl LedgerService {
     pub fn routes(self) -> tonic::service::Routes {
         tonic::service::Routes::new(self.into_server())
     }
+
+    /// Runs one call: times it, counts it as accepted or refused by kind,
+    /// and maps its error to a status. The one place calls are measured.
+    async fn metered<T>(
+        &self,
+        op: Rpc,
+        call: impl Future<Output = Result<T, LedgerError>>,
+    ) -> Res<T> {
+        let started = Instant::now();
+        let out = call.await;
+        self.metrics
+            .record(op, out.as_ref().map(|_| ()), started.elapsed());
+        out.map(Response::new).map_err(to_status)
+    }
 }
 
 type Res<T> = Result<Response<T>, Status>;
 
-fn ok<T>(x: T) -> Res<T> {
-    Ok(Response::new(x))
-}
-
 #[tonic::async_trait]
 impl Ledger for LedgerService {
     async fn deposit(&self, req: Request<pb::DepositRequest>) -> Res<pb::DepositResponse> {
-        let r = deposit_from_pb(&req.into_inner()).map_err(to_status)?;
-        let d = self.ledger.deposit(r).await.map_err(to_status)?;
-        ok(pb::DepositResponse {
-            commitment: d.commitment.to_bytes().to_vec(),
-            leaf_index: d.leaf_index,
+        self.metered(Rpc::Deposit, async {
+            let d = self
+                .ledger
+                .deposit(deposit_from_pb(&req.into_inner())?)
+                .await?;
+            Ok(pb::DepositResponse {
+                commitment: d.commitment.to_bytes().to_vec(),
+                leaf_index: d.leaf_index,
+            })
         })
+        .await
     }
 
     async fn open_escrow(
         &self,
         req: Request<pb::OpenEscrowRequest>,
     ) -> Res<pb::OpenEscrowResponse> {
-        let t = req
-            .into_inner()
-            .token
-            .ok_or_else(|| Status::invalid_argument("missing token"))?;
-        let (st, proof) = access_from_pb(&t).map_err(to_status)?;
-        let e = self
-            .ledger
-            .open_escrow(st, proof)
-            .await
-            .map_err(to_status)?;
-        ok(pb::OpenEscrowResponse {
-            escrow: Some(escrow_to_pb(&e)),
+        self.metered(Rpc::OpenEscrow, async {
+            let t = req
+                .into_inner()
+                .token
+                .ok_or(LedgerError::InvalidArgument("missing token"))?;
+            let (st, proof) = access_from_pb(&t)?;
+            let e = self.ledger.open_escrow(st, proof).await?;
+            Ok(pb::OpenEscrowResponse {
+                escrow: Some(escrow_to_pb(&e)),
+            })
         })
+        .await
     }
 
     async fn settle(&self, req: Request<pb::SettleRequest>) -> Res<pb::SettleResponse> {
-        let r = settle_from_pb(&req.into_inner()).map_err(to_status)?;
-        let s = self.ledger.settle(r).await.map_err(to_status)?;
-        ok(pb::SettleResponse {
-            total: s.total.0,
-            first_leaf_index: s.first_leaf_index,
+        self.metered(Rpc::Settle, async {
+            let s = self
+                .ledger
+                .settle(settle_from_pb(&req.into_inner())?)
+                .await?;
+            Ok(pb::SettleResponse {
+                total: s.total.0,
+                first_leaf_index: s.first_leaf_index,
+            })
         })
+        .await
     }
 
     async fn reclaim(&self, req: Request<pb::ReclaimRequest>) -> Res<pb::ReclaimResponse> {
-        let id = session_id(&req.into_inner().session_id).map_err(to_status)?;
-        let r = self.ledger.reclaim(id).await.map_err(to_status)?;
-        ok(pb::ReclaimResponse {
-            commitment: r.commitment.to_bytes().to_vec(),
-            leaf_index: r.leaf_index,
+        self.metered(Rpc::Reclaim, async {
+            let r = self
+                .ledger
+                .reclaim(session_id(&req.into_inner().session_id)?)
+                .await?;
+            Ok(pb::ReclaimResponse {
+                commitment: r.commitment.to_bytes().to_vec(),
+                leaf_index: r.leaf_index,
+            })
         })
+        .await
     }
 
     async fn withdraw(&self, req: Request<pb::WithdrawRequest>) -> Res<pb::WithdrawResponse> {
-        let (st, proof) = withdraw_from_pb(&req.into_inner()).map_err(to_status)?;
-        let r = self.ledger.withdraw(st, proof).await.map_err(to_status)?;
-        ok(pb::WithdrawResponse {
-            leaf_index: r.leaf_index,
+        self.metered(Rpc::Withdraw, async {
+            let (st, proof) = withdraw_from_pb(&req.into_inner())?;
+            let r = self.ledger.withdraw(st, proof).await?;
+            Ok(pb::WithdrawResponse {
+                leaf_index: r.leaf_index,
+            })
         })
+        .await
     }
 
     async fn register_node(
         &self,
         req: Request<pb::RegisterNodeRequest>,
     ) -> Res<pb::RegisterNodeResponse> {
-        let g = registration_from_pb(&req.into_inner()).map_err(to_status)?;
-        let n = self.ledger.register_node(g).await.map_err(to_status)?;
-        ok(pb::RegisterNodeResponse {
-            node: Some(node_to_pb(&n)),
+        self.metered(Rpc::RegisterNode, async {
+            let g = registration_from_pb(&req.into_inner())?;
+            let n = self.ledger.register_node(g).await?;
+            Ok(pb::RegisterNodeResponse {
+                node: Some(node_to_pb(&n)),
+            })
         })
+        .await
     }
 
     async fn get_node(&self, req: Request<pb::GetNodeRequest>) -> Res<pb::GetNodeResponse> {
-        let id = node_id(&req.into_inner().node_id).map_err(to_status)?;
-        let n = self.ledger.get_node(id).await.map_err(to_status)?;
-        ok(pb::GetNodeResponse {
-            node: n.as_ref().map(node_to_pb),
+        self.metered(Rpc::GetNode, async {
+            let n = self
+                .ledger
+                .get_node(node_id(&req.into_inner().node_id)?)
+                .await?;
+            Ok(pb::GetNodeResponse {
+                node: n.as_ref().map(node_to_pb),
+            })
         })
+        .await
     }
 
     async fn get_escrow(&self, req: Request<pb::GetEscrowRequest>) -> Res<pb::GetEscrowResponse> {
-        let id = session_id(&req.into_inner().session_id).map_err(to_status)?;
-        let e = self.ledger.get_escrow(id).await.map_err(to_status)?;
-        ok(pb::GetEscrowResponse {
-            escrow: e.as_ref().map(escrow_to_pb),
+        self.metered(Rpc::GetEscrow, async {
+            let id = session_id(&req.into_inner().session_id)?;
+            let e = self.ledger.get_escrow(id).await?;
+            Ok(pb::GetEscrowResponse {
+                escrow: e.as_ref().map(escrow_to_pb),
+            })
         })
+        .await
     }
 
     async fn get_nullifier(
         &self,
         req: Request<pb::GetNullifierRequest>,
     ) -> Res<pb::GetNullifierResponse> {
-        let nf = nullifier(&req.into_inner().nullifier).map_err(to_status)?;
-        let spent = self.ledger.nullifier_spent(nf).await.map_err(to_status)?;
-        ok(pb::GetNullifierResponse { spent })
+        self.metered(Rpc::GetNullifier, async {
+            let nf = nullifier(&req.into_inner().nullifier)?;
+            let spent = self.ledger.nullifier_spent(nf).await?;
+            Ok(pb::GetNullifierResponse { spent })
+        })
+        .await
     }
 
     async fn get_balance(
         &self,
         req: Request<pb::GetBalanceRequest>,
     ) -> Res<pb::GetBalanceResponse> {
-        let a = account(&req.into_inner().account).map_err(to_status)?;
-        let s = self.ledger.account(a).await.map_err(to_status)?;
-        ok(pb::GetBalanceResponse {
-            balance: s.balance.0,
-            next_nonce: s.next_nonce,
+        self.metered(Rpc::GetBalance, async {
+            let s = self
+                .ledger
+                .account(account(&req.into_inner().account)?)
+                .await?;
+            Ok(pb::GetBalanceResponse {
+                balance: s.balance.0,
+                next_nonce: s.next_nonce,
+            })
         })
+        .await
     }
 
     async fn get_roots(&self, _: Request<pb::GetRootsRequest>) -> Res<pb::GetRootsResponse> {
-        let roots = self.ledger.roots().await.map_err(to_status)?;
-        ok(pb::GetRootsResponse {
-            roots: roots.iter().map(|r| r.to_bytes().to_vec()).collect(),
+        self.metered(Rpc::GetRoots, async {
+            let roots = self.ledger.roots().await?;
+            Ok(pb::GetRootsResponse {
+                roots: roots.iter().map(|r| r.to_bytes().to_vec()).collect(),
+            })
         })
+        .await
     }
 
     type StreamCommitmentsStream =
@@ -215,6 +275,7 @@ impl Ledger for LedgerService {
 
     /// Streams every commitment from `from_index` up to the count at call
     /// time, in batches; the client then asks again from where it stopped.
+    /// Metered as a call when the stream starts (its pages are not).
     async fn stream_commitments(
         &self,
         req: Request<pb::StreamCommitmentsRequest>,
@@ -245,33 +306,38 @@ impl Ledger for LedgerService {
                 next += n;
             }
         });
-        ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+        let stream: Self::StreamCommitmentsStream =
+            Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx));
+        self.metered(Rpc::StreamCommitments, async { Ok(stream) })
+            .await
     }
 
     async fn status(&self, _: Request<pb::StatusRequest>) -> Res<pb::StatusResponse> {
-        let s = self.ledger.status().await.map_err(to_status)?;
-        ok(pb::StatusResponse {
-            height: s.height.0,
-            commitment_count: s.commitment_count,
-            root: s.root.to_bytes().to_vec(),
-            schema_version: s.schema_version,
-            challenge_window: s.challenge_window,
-            max_expiry_delta: s.max_expiry_delta,
-            minted: s.minted.0,
-            pool: s.pool.0,
+        self.metered(Rpc::Status, async {
+            let s = self.ledger.status().await?;
+            Ok(pb::StatusResponse {
+                height: s.height.0,
+                commitment_count: s.commitment_count,
+                root: s.root.to_bytes().to_vec(),
+                schema_version: s.schema_version,
+                challenge_window: s.challenge_window,
+                max_expiry_delta: s.max_expiry_delta,
+                minted: s.minted.0,
+                pool: s.pool.0,
+            })
         })
+        .await
     }
 
     /// DEVELOPMENT ONLY.
     async fn faucet(&self, req: Request<pb::FaucetRequest>) -> Res<pb::FaucetResponse> {
-        let r = req.into_inner();
-        let a = account(&r.account).map_err(to_status)?;
-        let b = self
-            .ledger
-            .faucet(a, crate::types::Value(r.amount))
-            .await
-            .map_err(to_status)?;
-        ok(pb::FaucetResponse { balance: b.0 })
+        self.metered(Rpc::Faucet, async {
+            let r = req.into_inner();
+            let a = account(&r.account)?;
+            let b = self.ledger.faucet(a, crate::types::Value(r.amount)).await?;
+            Ok(pb::FaucetResponse { balance: b.0 })
+        })
+        .await
     }
 }
 
@@ -281,11 +347,23 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    let metrics = Arc::new(LedgerMetrics::new());
+    serve_with_metrics(ledger, metrics, listener, shutdown).await
+}
+
+/// [`serve`], counting every call in `metrics` (`veil ledger serve
+/// --metrics`; docs/operations.md, "Ledger metrics").
+pub async fn serve_with_metrics(
+    ledger: EmbeddedLedger,
+    metrics: Arc<LedgerMetrics>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION)
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .timeout(Duration::from_secs(30))
-        .add_routes(LedgerService::new(ledger).routes())
+        .add_routes(LedgerService::with_metrics(ledger, metrics).routes())
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,

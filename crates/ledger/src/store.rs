@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
 };
 use veil_primitives::merkle::{Frontier, RootHistory};
 
@@ -165,7 +166,9 @@ impl Store {
         let result = (|| {
             let tx = self.db.begin_write()?;
             let out = f(&mut WriteState { tx: &tx })?;
+            let started = std::time::Instant::now();
             tx.commit()?;
+            crate::metrics::observe_commit(started.elapsed());
             Ok(out)
         })();
         if let Err(LedgerError::Storage(_) | LedgerError::Corrupted(_)) = &result {
@@ -358,7 +361,19 @@ impl StateWrite for WriteState<'_> {
     }
 }
 
-/// Iterates a whole table (audit only).
+/// The rows of a table (redb keeps each table's length: O(1); metrics).
+pub(crate) fn table_len<K, V>(
+    r: &ReadState,
+    def: redb::TableDefinition<K, V>,
+) -> Result<u64, LedgerError>
+where
+    K: redb::Key + 'static,
+    V: redb::Value + 'static,
+{
+    Ok(r.tx.open_table(def)?.len()?)
+}
+
+/// Iterates a whole table (audit and the metrics' open escrows).
 pub(crate) fn scan<K, V>(
     r: &ReadState,
     def: redb::TableDefinition<K, V>,
