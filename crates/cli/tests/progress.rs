@@ -66,7 +66,11 @@ fn well_formed(svg: &str) -> Result<(), String> {
             return Err("content after </svg>".into());
         }
     }
-    if open.is_empty() { Ok(()) } else { Err(format!("unclosed {open:?}")) }
+    if open.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("unclosed {open:?}"))
+    }
 }
 
 /// The charts `--plot` wrote in `dir`, checked well-formed and holding
@@ -115,12 +119,18 @@ fn without_a_terminal_progress_is_a_few_plain_lines_and_plots_are_written() {
     );
     assert!(stderr.contains("settle_1: development setup…"), "{stderr}");
     assert!(stderr.contains("evm gas (revm)…"), "{stderr}");
-    assert!(!stderr.contains("\u{1b}[?25l") && !stderr.contains('\r'), "{stderr:?}");
+    assert!(
+        !stderr.contains("\u{1b}[?25l") && !stderr.contains('\r'),
+        "{stderr:?}"
+    );
     assert!(stderr.contains(&format!("wrote {}", plots.join("circuits.svg").display())));
 
     let (circuits, settle) = charts(&plots);
     // settle_1 constraints, drawn as a bar with its value.
-    assert!(circuits.contains(">settle_1<") && circuits.contains(">7,346<"), "{circuits}");
+    assert!(
+        circuits.contains(">settle_1<") && circuits.contains(">7,346<"),
+        "{circuits}"
+    );
     // Prove time per session for K = 1 measured; K = 8, 64 and the EVM
     // settle gas (measured only with settle_64) marked as not measured.
     assert_eq!(settle.matches(r#"class="bar""#).count(), 1, "{settle}");
@@ -130,7 +140,13 @@ fn without_a_terminal_progress_is_a_few_plain_lines_and_plots_are_written() {
 #[test]
 fn with_json_stdout_is_one_document_and_there_is_no_progress() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = bench(&["--json", "--runs", "1", "--plot", dir.path().to_str().expect("utf-8")]);
+    let out = bench(&[
+        "--json",
+        "--runs",
+        "1",
+        "--plot",
+        dir.path().to_str().expect("utf-8"),
+    ]);
     let stdout = text(&out.stdout);
     assert_eq!(stdout.trim_end().lines().count(), 1, "{stdout}");
     let report: Value = serde_json::from_str(&stdout).expect("stdout is one JSON document");
@@ -144,7 +160,10 @@ fn with_json_stdout_is_one_document_and_there_is_no_progress() {
     let constraints = report["circuits"]["settle_1"]["constraints"]
         .as_u64()
         .expect("constraints");
-    assert!(circuits.contains(&format!(">{}<", grouped(constraints))), "{circuits}");
+    assert!(
+        circuits.contains(&format!(">{}<", grouped(constraints))),
+        "{circuits}"
+    );
 }
 
 #[test]

@@ -192,7 +192,14 @@ pub async fn sync_with<L: LedgerApi>(
     let height = status.height.0;
     let mut report = scan(wallet, tree, new_leaves);
     blocking(|| {
-        recover_refunds_with(wallet, tree, height, MAX_SCAN_CANDIDATES, &mut report, progress)
+        recover_refunds_with(
+            wallet,
+            tree,
+            height,
+            MAX_SCAN_CANDIDATES,
+            &mut report,
+            progress,
+        )
     });
     wallet.data.synced_leaves = tree.size();
     wallet.save()?;
@@ -315,7 +322,12 @@ pub fn recover_refunds_with(
 ) {
     let sk = wallet.spending_key();
     let mut refunds = Vec::new();
-    let total = wallet.data.sessions.iter().filter(|s| searchable(s, height)).count() as u64;
+    let total = wallet
+        .data
+        .sessions
+        .iter()
+        .filter(|s| searchable(s, height))
+        .count() as u64;
     let mut done = 0;
     for s in wallet.data.sessions.iter_mut() {
         if !searchable(s, height) {
@@ -643,7 +655,10 @@ mod tests {
 
     impl Progress for Recorded {
         fn report(&self, s: Step<'_>) {
-            self.0.lock().unwrap().push((s.name.to_owned(), s.done, s.total));
+            self.0
+                .lock()
+                .unwrap()
+                .push((s.name.to_owned(), s.done, s.total));
         }
     }
 

@@ -332,7 +332,11 @@ fn run_peer(script: &std::path::Path) -> anyhow::Result<Json> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let line = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     let peer: Json = serde_json::from_str(line)
         .with_context(|| format!("the peer's last line is not JSON: {line:?}"))?;
     if !peer["prove_ms"].is_number() {

@@ -300,14 +300,20 @@ fn verify(a: VerifyArgs) -> anyhow::Result<()> {
     let pb = Reporter::new(false);
     pb.stage("verify: reading the circuit");
     let r1cs = read_r1cs(&a.circuit)?;
-    pb.stage(&format!("verify: reading and checking {}", a.ptau.display()));
+    pb.stage(&format!(
+        "verify: reading and checking {}",
+        a.ptau.display()
+    ));
     let ptau = read_ptau(&a.ptau)?;
     let chain = ptau
         .verify(&mut rand::rngs::OsRng)
         .with_context(|| format!("checking {}", a.ptau.display()))?;
     pb.finish();
     print!("{}", super::setup_ceremony::phase1_report(&chain));
-    pb.stage(&format!("verify: checking the transcript in {}", a.zkey.display()));
+    pb.stage(&format!(
+        "verify: checking the transcript in {}",
+        a.zkey.display()
+    ));
     let z = read_zkey(&a.zkey)?;
     let t = verify_transcript(&z, &r1cs, &ptau)
         .with_context(|| format!("{} is not a valid transcript", a.zkey.display()))?;

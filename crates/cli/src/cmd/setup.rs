@@ -129,7 +129,9 @@ fn dev(args: &Args) -> anyhow::Result<()> {
             fresh.push(keys);
         } else {
             let event = |e: SetupEvent| match e {
-                SetupEvent::Cached(c) => progress.note(&format!("{c}: found in cache, hash checked")),
+                SetupEvent::Cached(c) => {
+                    progress.note(&format!("{c}: found in cache, hash checked"))
+                }
                 SetupEvent::Generating(c) => progress.note(&format!("{c}: generating")),
                 SetupEvent::Generated(c, t) => {
                     progress.note(&format!("{c}: generated in {:.1} s", t.as_secs_f64()))
@@ -138,7 +140,9 @@ fn dev(args: &Args) -> anyhow::Result<()> {
             store
                 .proving_key(id, Some(&event))
                 .with_context(|| format!("keys of {id}"))?;
-            progress.note(&format!("{id}: proving key ready (matches params/dev/setup.json)"));
+            progress.note(&format!(
+                "{id}: proving key ready (matches params/dev/setup.json)"
+            ));
         }
     }
     progress.report(Step::new("development keys", total, total));

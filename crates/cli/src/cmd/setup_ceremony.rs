@@ -47,7 +47,10 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 fn phase1(c: &Ceremony<'_>) -> anyhow::Result<Phase1> {
     let path = &c.ptau;
     let pb = Reporter::new(false);
-    pb.stage(&format!("{}: reading and checking the powers", path.display()));
+    pb.stage(&format!(
+        "{}: reading and checking the powers",
+        path.display()
+    ));
     let bytes = read(&path)?;
     let ptau = Ptau::from_bytes(&bytes).with_context(|| format!("reading {}", path.display()))?;
     let chain = ptau

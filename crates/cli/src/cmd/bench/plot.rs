@@ -21,7 +21,10 @@ use veil_proofs::SettleSize;
 /// returns their paths.
 pub fn write(dir: &Path, report: &Json) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut charts = vec![("circuits.svg", circuits(report)), ("settle.svg", settle(report))];
+    let mut charts = vec![
+        ("circuits.svg", circuits(report)),
+        ("settle.svg", settle(report)),
+    ];
     if let Some(peer) = peer(report) {
         charts.push(("peer.svg", peer));
     }
@@ -67,7 +70,11 @@ fn circuits(report: &Json) -> String {
         .map(|o| o.iter().collect())
         .unwrap_or_default();
     rows.sort_by_key(|(_, c)| c["constraints"].as_u64().unwrap_or(u64::MAX));
-    let series = |key: &str| rows.iter().map(|(name, c)| bar(name.as_str(), &c[key])).collect();
+    let series = |key: &str| {
+        rows.iter()
+            .map(|(name, c)| bar(name.as_str(), &c[key]))
+            .collect()
+    };
     svg(
         "veil: Groth16 circuits",
         &subtitle(report),
@@ -96,7 +103,14 @@ fn settle(report: &Json) -> String {
         .map(|k| {
             let g = &report["evm"]["settle_64_gas"];
             let measured = g["sessions"].as_u64() == Some(k.get() as u64);
-            bar(label(*k), if measured { &g["per_session"] } else { &Json::Null })
+            bar(
+                label(*k),
+                if measured {
+                    &g["per_session"]
+                } else {
+                    &Json::Null
+                },
+            )
         })
         .collect();
     svg(
@@ -104,7 +118,11 @@ fn settle(report: &Json) -> String {
         &subtitle(report),
         &[
             panel("prove time per session (settle_K prove / K)", "ms", prove),
-            panel("EVM gas per session (settle tx / K; revm, Cancun)", "gas", gas),
+            panel(
+                "EVM gas per session (settle tx / K; revm, Cancun)",
+                "gas",
+                gas,
+            ),
         ],
     )
 }
