@@ -148,4 +148,18 @@ mod tests {
         let cli = Cli::try_parse_from(expanded).expect("clap accepts every key");
         assert!(matches!(cli.command, Command::Node(_)));
     }
+
+    /// docs/examples/ledger.toml parses against `veil ledger serve`'s flags.
+    #[test]
+    fn the_example_ledger_config_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/ledger.toml");
+        let args = ["veil", "ledger", "serve", "--config", path].map(std::ffi::OsString::from);
+        let expanded = config::expand(args.to_vec(), &Cli::command()).expect("valid config");
+        assert!(
+            expanded.iter().any(|a| a == "--metrics=127.0.0.1:9740"),
+            "{expanded:?}"
+        );
+        let cli = Cli::try_parse_from(expanded).expect("clap accepts every key");
+        assert!(matches!(cli.command, Command::Ledger(_)));
+    }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use veil_ledger::metrics::LedgerMetrics;
 use veil_ledger::types::{AccountId, Value};
 use veil_ledger::verifier::{FakeVerifier, ProofVerifier};
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
@@ -39,7 +40,16 @@ pub enum Command {
         /// Without it the faucet is refused (PERMISSION_DENIED).
         #[arg(long)]
         dev_faucet: bool,
+        /// Serve Prometheus metrics at `http://ADDR/metrics` (port 0 picks
+        /// one; the bound address is printed). For the operator's scraper
+        /// only: bind loopback or a management network (docs/operations.md,
+        /// "Ledger metrics").
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
     },
+    /// A readable summary of a running ledger, from its metrics endpoint
+    /// (`veil ledger serve --metrics ADDR`; docs/operations.md).
+    Status(super::ledger_status::Args),
     /// Check a ledger database: turnstile, tree, nullifier/escrow consistency.
     /// Exits non-zero on any violation.
     Audit {
@@ -108,6 +118,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             challenge_window,
             insecure_fake_verifier,
             dev_faucet,
+            metrics,
         } => {
             let verifier: Arc<dyn ProofVerifier> = if insecure_fake_verifier {
                 eprintln!(
@@ -130,8 +141,9 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
             };
             let ledger = EmbeddedLedger::open(&db, verifier, config)
                 .with_context(|| format!("opening ledger {}", db.display()))?;
-            runtime()?.block_on(serve(ledger, listen, block_interval))
+            runtime()?.block_on(serve(ledger, listen, block_interval, metrics))
         }
+        Command::Status(args) => super::ledger_status::run(args),
         Command::Audit { db } => {
             let store = veil_ledger::store::Store::open(&db)
                 .with_context(|| format!("opening {}", db.display()))?;
@@ -180,11 +192,27 @@ async fn serve(
     ledger: EmbeddedLedger,
     listen: SocketAddr,
     block_interval: u64,
+    metrics_addr: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
     let (listener, addr) = veil_ledger::service::bind(listen)
         .await
         .context("binding")?;
+    let metrics = Arc::new(LedgerMetrics::new());
+    // Bound before anything is served: a bad address fails first.
+    let metrics_listener = match metrics_addr {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("binding --metrics {a}"))?,
+        ),
+        None => None,
+    };
     println!("listening on {addr}");
+    if let Some(l) = metrics_listener {
+        println!("metrics on http://{}/metrics", l.local_addr()?);
+        let (m, l2) = (metrics.clone(), ledger.clone());
+        tokio::spawn(serve_metrics(l, move || m.render(l2.engine().store())));
+    }
     std::io::stdout().flush()?;
     if block_interval > 0 {
         let l = ledger.clone();
@@ -219,6 +247,31 @@ async fn serve(
         }
         eprintln!("shutting down");
     };
-    veil_ledger::service::serve(ledger, listener, shutdown).await?;
+    veil_ledger::service::serve_with_metrics(ledger, metrics, listener, shutdown).await?;
     Ok(())
+}
+
+/// Serves `GET /metrics` (Prometheus text, `render`'s page, rendered on
+/// the blocking pool: it reads the store) on `listener`; any other path is
+/// 404. The node's endpoint (`veil_node::ops_http`) also serves the node's
+/// status page, so the ledger has this one route.
+async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    render: impl Fn() -> String + Clone + Send + Sync + 'static,
+) -> std::io::Result<()> {
+    use axum::http::{StatusCode, header::CONTENT_TYPE};
+    use axum::response::IntoResponse;
+    let page = move || {
+        let render = render.clone();
+        async move {
+            match tokio::task::spawn_blocking(render).await {
+                Ok(body) => {
+                    ([(CONTENT_TYPE, veil_node::ops_http::PROMETHEUS_TEXT)], body).into_response()
+                }
+                Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            }
+        }
+    };
+    let app = axum::Router::new().route("/metrics", axum::routing::get(page));
+    axum::serve(listener, app).await
 }
