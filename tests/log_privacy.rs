@@ -2,11 +2,11 @@
 //! whole run (issue 16; docs/operations.md, "Logs"): `veil ledger serve`,
 //! `veil node serve`, `veil wallet …` and `veil connect`, each its own
 //! process with `--log-format json` at the trace filter of the privacy
-//! tests, through deposit, session, relay, receipts, settlement and the
-//! refund sync.
+//! tests, through deposit, session, relay, receipts, settlement, the
+//! refund sync and a withdrawal.
 //!
-//! Afterwards the run's session ids (the nullifiers), their escrows'
-//! change commitments, session key hashes, refund owners and reclaim notes,
+//! Afterwards the run's session ids, the nullifier of every note of the
+//! wallet (spent or not), the escrows' change commitments, session key hashes, refund owners and reclaim notes,
 //! and every commitment of the ledger's tree are read from the wallet file
 //! and the ledger, and every line every process wrote is searched for them
 //! (hex of either byte order, either case, and decimal), and for the first
@@ -27,8 +27,10 @@ mod stack;
 
 use log_scan::{Finding, Needle, TRACE_FILTER, scan};
 use stack::{Setup, Stack};
+use veil_client::wallet::{NoteStatus, Wallet};
 use veil_ledger::{LedgerApi, RemoteLedger};
 use veil_primitives::ids::SessionId;
+use veil_primitives::note::Nullifier;
 
 /// Whether `line` is a tracing line in the text format
 /// (`2026-12-06T04:50:00.123Z  INFO target: …`), which `--log-format json`
@@ -102,6 +104,24 @@ async fn needles(ledger_url: &str, wallet: &str) -> (Vec<Needle>, Vec<SessionId>
         let reclaim = e.reclaim_commitment().to_bytes();
         needles.push(Needle::bytes(&format!("reclaim note {i}"), &reclaim));
     }
+    // The nullifier of every other note of the wallet, spent or not (the
+    // deposit's is the session id): the change, the refund, the
+    // withdrawal's change.
+    let w = Wallet::open(std::path::Path::new(wallet)).expect("open wallet");
+    let sk = w.spending_key();
+    let mut spent = 0;
+    for (i, note) in w.data.notes.iter().enumerate() {
+        let nf = Nullifier::derive(&note.spending_key(&sk), &note.rho());
+        spent += usize::from(note.status == NoteStatus::Spent);
+        if !sids.contains(&SessionId::from(nf)) {
+            needles.push(Needle::fr(&format!("note {i} nullifier"), &nf.inner()));
+        }
+    }
+    assert!(
+        spent >= 2 && needles.len() >= 5 * sids.len() + 2,
+        "two notes spent (deposit, withdrawal), other notes' nullifiers: {:?}",
+        w.data.notes
+    );
     let cms = ledger.commitments(0, 4096).await.expect("commitments");
     // Deposit, change, refund (and the filler of other tests: none here).
     assert!(cms.len() >= 3, "{} commitments", cms.len());
@@ -140,6 +160,12 @@ fn json_logs_of_a_run_carry_no_nullifier_or_commitment() {
         refund < stack.setup.escrow,
         "the node was paid: refund {refund}"
     );
+    // Withdraw (a withdraw proof spends a note): another nullifier.
+    let ledger = stack.ledger_url.clone();
+    let amount = refund.to_string();
+    stack.veil(&[
+        "wallet", "withdraw", "--wallet", &wallet, "--ledger", &ledger, &amount,
+    ]);
 
     let (needles, sids) = rt.block_on(needles(&stack.ledger_url, &wallet));
     let lines = stack.all_lines();
