@@ -6,9 +6,10 @@
 //! refund sync and a withdrawal.
 //!
 //! Afterwards the run's session ids, the nullifier of every note of the
-//! wallet (spent or not), the escrows' change commitments, session key hashes, refund owners and reclaim notes,
-//! and every commitment of the ledger's tree are read from the wallet file
-//! and the ledger, and every line every process wrote is searched for them
+//! wallet (spent or not), the escrows' change commitments, session key
+//! hashes, refund owners and reclaim notes, and every commitment of the
+//! ledger's tree are read from the wallet file and the ledger, and every
+//! line every process wrote is searched for them
 //! (hex of either byte order, either case, and decimal), and for the first
 //! four bytes of any of them on a line naming an address
 //! (`support/log_scan.rs`). Every log line is JSON. The in-process
