@@ -5,15 +5,16 @@
 //! loads with status 200, no console or page error, no failed request and
 //! nothing from another origin under its strict Content-Security-Policy; its
 //! charts carry the node's data; nothing on it names a session; the
-//! screenshot is a real PNG (copied to `$VEIL_SCREENSHOT_DIR` when set, which
-//! is how `docs/img/status-page.png` is made).
+//! screenshot is a real PNG (copied to `$VEIL_SCREENSHOT_DIR` when set:
+//! `VEIL_SCREENSHOT_DIR=docs/img cargo test --workspace --test status_page`
+//! makes `docs/img/status-page.png`).
 //!
 //! Skipped (loudly) without Chromium unless `VEIL_REQUIRE_BROWSER=1`.
 
-#[path = "../crates/node/tests/common/mod.rs"]
-mod common;
 #[path = "support/browser.rs"]
 mod browser;
+#[path = "../crates/node/tests/common/mod.rs"]
+mod common;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -49,8 +50,9 @@ async fn open_session(
     let (private, _) = common::deposited_note(ledger, Value(5_000)).await;
     let key = SigningKey::generate(&mut OsRng);
     let height = ledger.status().await.unwrap().height;
-    let refund = veil_primitives::refund::refund_spending_key(&private.sk, &Rho::random(&mut OsRng))
-        .owner_key();
+    let refund =
+        veil_primitives::refund::refund_spending_key(&private.sk, &Rho::random(&mut OsRng))
+            .owner_key();
     let public = AccessPublic::derive(
         &private,
         ESCROW,
@@ -90,7 +92,10 @@ async fn relay(node: &NodeHandle, session: &common::Session, kib: usize, receipt
     }
     if receipt {
         relay.receipt(session.receipt(2 * kib as u64)).await;
-        assert!(matches!(relay.next().await, node_frame::Frame::ReceiptAck(_)));
+        assert!(matches!(
+            relay.next().await,
+            node_frame::Frame::ReceiptAck(_)
+        ));
     }
 }
 
@@ -102,12 +107,20 @@ async fn tick() {
 /// `GET path` over HTTP/1.1: (status line, lower-cased headers, body).
 fn http_get(addr: SocketAddr, path: &str) -> (String, String, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
-    (status.to_owned(), headers.to_ascii_lowercase(), body.to_owned())
+    (
+        status.to_owned(),
+        headers.to_ascii_lowercase(),
+        body.to_owned(),
+    )
 }
 
 /// The point count of every `<polyline points="...">` in `html`.
@@ -174,7 +187,14 @@ async fn the_status_page_draws_a_running_nodes_charts_in_chromium() {
     assert_eq!(node.settle_now().await.unwrap().sessions, 1);
     tick().await;
     let status = node.status();
-    assert_eq!((status.sessions_total, status.sessions_open, status.settled_batches), (4, 1, 2));
+    assert_eq!(
+        (
+            status.sessions_total,
+            status.sessions_open,
+            status.settled_batches
+        ),
+        (4, 1, 2)
+    );
 
     // The page as served: headers, charts with data, no session named.
     let (line, headers, html) = tokio::task::spawn_blocking(move || http_get(ops, "/"))
@@ -183,26 +203,44 @@ async fn the_status_page_draws_a_running_nodes_charts_in_chromium() {
     assert!(line.contains("200"), "{line}");
     assert!(headers.contains("content-type: text/html"), "{headers}");
     assert!(
-        headers.contains("content-security-policy: default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
+        headers.contains(
+            "content-security-policy: default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+        ),
         "{headers}"
     );
-    assert_eq!(html.matches("<svg").count(), 2, "activity and settlement charts");
+    assert_eq!(
+        html.matches("<svg").count(),
+        2,
+        "activity and settlement charts"
+    );
     let points = polyline_points(&html);
     // Earnings, sessions open and opened, throughput; then proving time
     // and size per batch (one point per batch).
     assert_eq!(points.len(), 6, "{points:?}");
-    assert!(points[..4].iter().all(|&n| n >= 10), "samples drawn: {points:?}");
+    assert!(
+        points[..4].iter().all(|&n| n >= 10),
+        "samples drawn: {points:?}"
+    );
     assert_eq!(&points[4..], &[2, 2], "two batches");
     let paid = status.total_paid;
-    assert!(paid > 0 && html.contains(&format!("<b>{paid}</b>")), "earnings card");
+    assert!(
+        paid > 0 && html.contains(&format!("<b>{paid}</b>")),
+        "earnings card"
+    );
     for s in &sessions {
         let id = hex::encode(s.id().to_bytes());
-        assert!(!html.to_ascii_lowercase().contains(&id[..16]), "the page names a session");
+        assert!(
+            !html.to_ascii_lowercase().contains(&id[..16]),
+            "the page names a session"
+        );
     }
     let (status_line, _, same) = tokio::task::spawn_blocking(move || http_get(ops, "/status"))
         .await
         .unwrap();
-    assert!(status_line.contains("200") && same.contains("<svg"), "{status_line}");
+    assert!(
+        status_line.contains("200") && same.contains("<svg"),
+        "{status_line}"
+    );
     for path in ["/favicon.ico", "/sessions", "/status/x"] {
         let (line, _, _) = tokio::task::spawn_blocking(move || http_get(ops, path))
             .await
@@ -234,13 +272,30 @@ async fn the_status_page_draws_a_running_nodes_charts_in_chromium() {
     assert!(report.failed_requests.is_empty(), "{:#}", report.raw);
     assert!(!report.responses.is_empty(), "{:#}", report.raw);
     for (u, _) in &report.responses {
-        assert!(u.starts_with(&format!("http://{ops}/")), "response from elsewhere: {u}");
+        assert!(
+            u.starts_with(&format!("http://{ops}/")),
+            "response from elsewhere: {u}"
+        );
     }
     let bytes = std::fs::read(&png).unwrap();
+    eprintln!(
+        "page: {} bytes of HTML, {} samples drawn; screenshot: {} bytes",
+        html.len(),
+        points[0],
+        bytes.len()
+    );
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "PNG signature");
-    assert!(bytes.len() > 10 * 1024, "screenshot of {} bytes", bytes.len());
+    assert!(
+        bytes.len() > 10 * 1024,
+        "screenshot of {} bytes",
+        bytes.len()
+    );
     if let Some(dir) = std::env::var_os("VEIL_SCREENSHOT_DIR") {
-        let dir = std::path::PathBuf::from(dir);
+        // A relative directory is taken from the workspace root (cargo runs
+        // the test in tests/).
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::copy(&png, dir.join("status-page.png")).unwrap();
         eprintln!("screenshot: {}", dir.join("status-page.png").display());

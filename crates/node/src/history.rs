@@ -5,9 +5,9 @@
 //! Sans-IO: no clock and no lock inside; the caller passes the time of each
 //! sample and batch ([`UnixTime`]). Memory is bounded by the capacities
 //! given to [`History::new`]; [`History::default`] keeps
-//! [`DEFAULT_SAMPLES`] samples and [`DEFAULT_BATCHES`] batches (together
-//! under 500 KB). Nothing here names a session or a peer: a sample holds
-//! node-wide totals only, a batch its size and timing.
+//! [`DEFAULT_SAMPLES`] samples and [`DEFAULT_BATCHES`] batches (40 bytes
+//! each, together under 400 KB). Nothing here names a session or a peer:
+//! a sample holds node-wide totals only, a batch its size and timing.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -197,6 +197,19 @@ mod tests {
     }
 
     #[test]
+    fn the_default_history_stays_under_its_documented_bound() {
+        // docs/operations.md, "Status page": under 400 KB.
+        let bytes = DEFAULT_SAMPLES * std::mem::size_of::<Sample>()
+            + DEFAULT_BATCHES * std::mem::size_of::<BatchRecord>();
+        assert!(bytes < 400_000, "{bytes} bytes");
+        let mut h = History::default();
+        for t in 0..2 * DEFAULT_SAMPLES {
+            h.record(at(t as f64, 0)).unwrap();
+        }
+        assert_eq!(h.samples().len(), DEFAULT_SAMPLES);
+    }
+
+    #[test]
     fn an_empty_history_draws_the_sample_now() {
         let h = History::default();
         assert_eq!(h.samples().len(), 0);
@@ -235,7 +248,10 @@ mod tests {
         h.record(at(10.0, 1)).unwrap();
         assert_eq!(
             h.record(at(9.0, 2)),
-            Err(HistoryError::OutOfOrder { at: 9.0, last: 10.0 })
+            Err(HistoryError::OutOfOrder {
+                at: 9.0,
+                last: 10.0
+            })
         );
         assert_eq!(h.samples().len(), 2);
         // A "now" older than the history is not drawn after it.
@@ -245,7 +261,13 @@ mod tests {
 
     #[test]
     fn throughput_is_bytes_over_time_between_samples() {
-        let samples = [at(0.0, 0), at(10.0, 1000), at(10.0, 5000), at(20.0, 3000), at(30.0, 4000)];
+        let samples = [
+            at(0.0, 0),
+            at(10.0, 1000),
+            at(10.0, 5000),
+            at(20.0, 3000),
+            at(30.0, 4000),
+        ];
         let rates = throughput(&samples);
         let got: Vec<(f64, f64)> = rates.iter().map(|r| (r.at.0, r.bytes_per_second)).collect();
         // The pair with no time between them is skipped; the counter that

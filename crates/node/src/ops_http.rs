@@ -116,7 +116,11 @@ where
             get(move || {
                 let source = metrics.clone();
                 async move {
-                    ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], source.metrics_text()).into_response()
+                    (
+                        [(header::CONTENT_TYPE, PROMETHEUS_TEXT)],
+                        source.metrics_text(),
+                    )
+                        .into_response()
                 }
             }),
         )

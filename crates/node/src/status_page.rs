@@ -18,8 +18,7 @@ use crate::history::{BatchRecord, Sample, thin, throughput};
 
 /// The page's policy: nothing but its own inline styles (and the empty
 /// `data:` icon that keeps the browser from asking for `/favicon.ico`).
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// Points drawn per line at most (a day of samples thins to this).
 pub const MAX_POINTS: usize = 720;
@@ -131,7 +130,11 @@ fn cards(out: &mut String, input: &PageInput<'_>) {
 }
 
 fn section(out: &mut String, title: &str, inner: &str) {
-    let _ = writeln!(out, "<section><h2>{}</h2>\n{inner}</section>", escape(title));
+    let _ = writeln!(
+        out,
+        "<section><h2>{}</h2>\n{inner}</section>",
+        escape(title)
+    );
 }
 
 /// A section headed by its chart's own title.
@@ -172,8 +175,18 @@ fn activity_chart(samples: &[Sample]) -> String {
             }],
         },
     ];
-    let style = Style { inline: true, time_axis: true, markers: false };
-    svg_styled("Activity", "node-wide, since the node started", "time (UTC)", &panels, style)
+    let style = Style {
+        inline: true,
+        time_axis: true,
+        markers: false,
+    };
+    svg_styled(
+        "Activity",
+        "node-wide, since the node started",
+        "time (UTC)",
+        &panels,
+        style,
+    )
 }
 
 /// The batches' proving time and size, and a table of the latest.
@@ -203,7 +216,11 @@ fn settlement(batches: &[BatchRecord]) -> String {
             }],
         },
     ];
-    let style = Style { inline: true, time_axis: true, markers: true };
+    let style = Style {
+        inline: true,
+        time_axis: true,
+        markers: true,
+    };
     let mut out = svg_styled(
         "Settlement batches",
         "each accepted by the ledger",
@@ -237,7 +254,11 @@ fn bytes(n: u64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 #[cfg(test)]
@@ -258,7 +279,11 @@ mod tests {
     }
 
     fn page(samples: &[Sample], batches: &[BatchRecord]) -> String {
-        render(&PageInput { samples, batches, sample_every: Duration::from_secs(10) })
+        render(&PageInput {
+            samples,
+            batches,
+            sample_every: Duration::from_secs(10),
+        })
     }
 
     /// Every element opened is closed, in order (void elements aside):
@@ -266,11 +291,19 @@ mod tests {
     fn assert_balanced(html: &str) {
         const VOID: [&str; 5] = ["meta", "link", "rect", "circle", "polyline"];
         let mut open: Vec<String> = Vec::new();
-        for tag in html.split('<').skip(1).map(|t| t.split('>').next().unwrap_or("")) {
+        for tag in html
+            .split('<')
+            .skip(1)
+            .map(|t| t.split('>').next().unwrap_or(""))
+        {
             if tag.starts_with('!') || tag.ends_with('/') {
                 continue;
             }
-            let name = tag.trim_start_matches('/').split([' ', '\n']).next().unwrap_or("");
+            let name = tag
+                .trim_start_matches('/')
+                .split([' ', '\n'])
+                .next()
+                .unwrap_or("");
             if VOID.contains(&name) {
                 continue;
             }
@@ -299,12 +332,18 @@ mod tests {
         assert!(!html.contains("xmlns"), "inline SVG");
         // Earnings, open, opened, throughput, proving time, batch size.
         assert_eq!(html.matches("<polyline").count(), 6);
-        assert_eq!(html.matches("<circle").count(), 2, "one dot per batch panel");
+        assert_eq!(
+            html.matches("<circle").count(),
+            2,
+            "one dot per batch panel"
+        );
         assert!(html.contains("<td>1.50 s</td>") && html.contains("<b>760</b>"));
         assert!(html.contains("380.0 KiB"), "relayed total");
         assert!(!html.contains("NaN") && !html.contains("inf"));
         // Loads nothing: no script, no external URL, only the data: icon.
-        assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("https://"));
+        assert!(
+            !html.contains("<script") && !html.contains("http://") && !html.contains("https://")
+        );
         assert!(!html.contains("src="));
     }
 
@@ -333,7 +372,9 @@ mod tests {
         // Inputs are node-wide numbers only; a session id, nullifier or key
         // (32 bytes) would show as a 64-digit hex run, an address as a
         // dotted quad. The longest number here has 19 digits.
-        let samples: Vec<Sample> = (0..5).map(|k| sample(k as f64, 100_000_000_000_000 + k)).collect();
+        let samples: Vec<Sample> = (0..5)
+            .map(|k| sample(k as f64, 100_000_000_000_000 + k))
+            .collect();
         let html = page(&samples, &[]);
         let longest_hex = html
             .split(|c: char| !c.is_ascii_hexdigit())

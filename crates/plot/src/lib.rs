@@ -130,10 +130,11 @@ fn draw_panel(out: &mut String, panel: &Panel, top: f64, x_label: &str, style: S
         let _ = writeln!(
             out,
             r#"<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{}"/>
-<text x="{}" y="{}" fill="{colour}">{}</text>"#,
+<text x="{}" y="{}" fill="{colour}" text-anchor="end">{}</text>"#,
             path.join(" "),
-            LEFT + 8.0 + 200.0 * k as f64,
-            top + 14.0,
+            // The legend sits above the frame, right-aligned, clear of the data.
+            WIDTH - RIGHT - 200.0 * k as f64,
+            top - 6.0,
             escape(&series.label),
         );
         if style.markers {

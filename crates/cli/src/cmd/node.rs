@@ -74,9 +74,10 @@ pub struct ServeArgs {
     /// traffic: tests and local demos only.
     #[arg(long)]
     insecure_plaintext: bool,
-    /// Serve Prometheus metrics at `http://ADDR/metrics`
-    /// (docs/operations.md). For the operator's scraper: bind loopback
-    /// or a management network, never the clients' side.
+    /// Serve Prometheus metrics at `http://ADDR/metrics` and the status
+    /// page at `http://ADDR/` (docs/operations.md). For the operator, no
+    /// authentication: bind loopback or a management network, never the
+    /// clients' side.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
     #[command(flatten)]
@@ -246,6 +247,7 @@ async fn serve<L: LedgerApi>(
     let metrics = match metrics {
         Some(listener) => {
             println!("metrics on http://{}/metrics", listener.local_addr()?);
+            println!("status page on http://{}/", listener.local_addr()?);
             let source = node.metrics_source();
             let serve =
                 veil_node::ops_http::serve_metrics(listener, source, std::future::pending());
