@@ -66,7 +66,9 @@ impl Browser {
             None
         };
         match missing {
-            None => Some(Browser { script: dir.join("load.mjs") }),
+            None => Some(Browser {
+                script: dir.join("load.mjs"),
+            }),
             Some(why) if std::env::var("VEIL_REQUIRE_BROWSER").as_deref() == Ok("1") => {
                 panic!("{what}: VEIL_REQUIRE_BROWSER=1 but {why}")
             }
@@ -109,7 +111,12 @@ impl Browser {
 impl PageReport {
     fn from_json(raw: Value) -> Self {
         let strings = |k: &str| -> Vec<String> {
-            raw[k].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect()
+            raw[k]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
         };
         let pairs = |k: &str, a: &str, b: &str| -> Vec<(String, Value)> {
             raw[k]
