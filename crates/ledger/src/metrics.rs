@@ -13,11 +13,12 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
 };
+
+use veil_ops::register;
 
 use crate::error::LedgerError;
 use crate::schema::{ESCROWS, NODES, NULLIFIERS, SETTLEMENTS, decode_escrow};
@@ -307,21 +308,6 @@ impl Default for LedgerMetrics {
     }
 }
 
-/// Registers `metric`, built from constant names above: creation and
-/// registration fail only on an invalid or duplicate name, a programming
-/// error that the tests below catch.
-fn register<M: Collector + Clone + 'static>(
-    registry: &Registry,
-    metric: prometheus::Result<M>,
-) -> M {
-    #[allow(clippy::expect_used)]
-    let m = metric.expect("metric names are valid constants");
-    #[allow(clippy::expect_used)]
-    registry
-        .register(Box::new(m.clone()))
-        .expect("metric names are unique constants");
-    m
-}
 
 #[cfg(test)]
 mod tests {

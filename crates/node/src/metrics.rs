@@ -7,6 +7,7 @@
 //! are refusal reasons and ledger operations, fixed small sets named in
 //! code; counts and sums are node-wide.
 
+use veil_ops::{counter_sum, register};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -138,12 +139,12 @@ impl Metrics {
 
     /// Receipts refused, every reason together.
     pub fn receipts_refused_total(&self) -> u64 {
-        sum(&self.receipts_refused)
+        counter_sum(&self.receipts_refused)
     }
 
     /// Tokens refused, every reason together.
     pub fn tokens_refused_total(&self) -> u64 {
-        sum(&self.tokens_refused)
+        counter_sum(&self.tokens_refused)
     }
 
     /// The registry in Prometheus text format (version 0.0.4).
@@ -156,30 +157,6 @@ impl Metrics {
     }
 }
 
-/// Registers `metric`, built from constant names above: creation and
-/// registration fail only on an invalid or duplicate name, a programming
-/// error that the tests below catch.
-fn register<M: prometheus::core::Collector + Clone + 'static>(
-    registry: &Registry,
-    metric: prometheus::Result<M>,
-) -> M {
-    #[allow(clippy::expect_used)]
-    let m = metric.expect("metric names are valid constants");
-    #[allow(clippy::expect_used)]
-    registry
-        .register(Box::new(m.clone()))
-        .expect("metric names are unique constants");
-    m
-}
-
-fn sum(v: &IntCounterVec) -> u64 {
-    use prometheus::core::Collector;
-    v.collect()
-        .iter()
-        .flat_map(|family| family.get_metric())
-        .map(|m| m.get_counter().get_value() as u64)
-        .sum()
-}
 
 impl Default for Metrics {
     fn default() -> Self {

@@ -13,7 +13,6 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -29,13 +28,13 @@ use crate::sync::lock;
 /// ([`crate::NodeHandle::metrics_source`]); it outlives the handle.
 #[derive(Clone)]
 pub struct MetricsSource {
-    metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    metrics: RenderMetrics,
     sample: Arc<dyn Fn(UnixTime) -> Sample + Send + Sync>,
     history: Arc<Mutex<History>>,
 }
 
-/// The content type of Prometheus' text exposition format.
-pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub use veil_ops::PROMETHEUS_TEXT;
+use veil_ops::{RenderMetrics, metrics_router};
 
 impl MetricsSource {
     /// A source rendering metrics with `metrics`, reading a sample at a
@@ -104,26 +103,13 @@ pub async fn serve_ops<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let metrics = source.metrics.clone();
     let sampler = tokio::spawn(sample_loop(source.clone(), sample_every));
-    let metrics = source.clone();
     let page = move || {
         let source = source.clone();
         async move { status_response(source.status_page(sample_every)) }
     };
-    let app = Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let source = metrics.clone();
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, PROMETHEUS_TEXT)],
-                        source.metrics_text(),
-                    )
-                        .into_response()
-                }
-            }),
-        )
+    let app = metrics_router(metrics)
         .route("/", get(page.clone()))
         .route("/status", get(page));
     let served = axum::serve(listener, app)

@@ -211,7 +211,12 @@ async fn serve(
     if let Some(l) = metrics_listener {
         println!("metrics on http://{}/metrics", l.local_addr()?);
         let (m, l2) = (metrics.clone(), ledger.clone());
-        tokio::spawn(serve_metrics(l, move || m.render(l2.engine().store())));
+        let render = std::sync::Arc::new(move || m.render(l2.engine().store()));
+        tokio::spawn(veil_ops::serve_prometheus(
+            l,
+            render,
+            std::future::pending::<()>(),
+        ));
     }
     std::io::stdout().flush()?;
     if block_interval > 0 {
@@ -249,29 +254,4 @@ async fn serve(
     };
     veil_ledger::service::serve_with_metrics(ledger, metrics, listener, shutdown).await?;
     Ok(())
-}
-
-/// Serves `GET /metrics` (Prometheus text, `render`'s page, rendered on
-/// the blocking pool: it reads the store) on `listener`; any other path is
-/// 404. The node's endpoint (`veil_node::ops_http`) also serves the node's
-/// status page, so the ledger has this one route.
-async fn serve_metrics(
-    listener: tokio::net::TcpListener,
-    render: impl Fn() -> String + Clone + Send + Sync + 'static,
-) -> std::io::Result<()> {
-    use axum::http::{StatusCode, header::CONTENT_TYPE};
-    use axum::response::IntoResponse;
-    let page = move || {
-        let render = render.clone();
-        async move {
-            match tokio::task::spawn_blocking(render).await {
-                Ok(body) => {
-                    ([(CONTENT_TYPE, veil_node::ops_http::PROMETHEUS_TEXT)], body).into_response()
-                }
-                Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-            }
-        }
-    };
-    let app = axum::Router::new().route("/metrics", axum::routing::get(page));
-    axum::serve(listener, app).await
 }
