@@ -15,6 +15,7 @@ use veil_client::sync::LocalTree;
 use veil_client::wallet::Wallet;
 use veil_ledger::types::EscrowState;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig};
+use veil_primitives::progress::{Step, Throttle, line};
 use veil_primitives::value::Value;
 use veil_proofs::{CircuitId, ParamStore, Prover};
 
@@ -24,6 +25,26 @@ const FETCH: usize = 24 * 1024;
 #[path = "support/http.rs"]
 mod http;
 use http::{fetch, http_server};
+
+/// Progress of the run as the CLI prints it when stderr is not a terminal
+/// (docs/operations.md, "Progress"): a line at each quarter of a step, and
+/// one every 10 s within it; the full 1,000-session run takes minutes.
+struct Lines {
+    started: Instant,
+    throttle: Throttle,
+}
+
+impl Lines {
+    fn new(started: Instant) -> Self {
+        Self { started, throttle: Throttle::new(Duration::from_secs(10)) }
+    }
+
+    fn report(&mut self, step: Step<'_>) {
+        if self.throttle.admit(step, self.started.elapsed()) {
+            eprintln!("{}", line(step));
+        }
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_sessions_open_relay_and_settle() {
@@ -61,7 +82,9 @@ async fn many_sessions_open_relay_and_settle() {
 
     let mut sids = Vec::new();
     let mut accounts = Vec::new();
+    let mut progress = Lines::new(t0);
     for i in 0..n {
+        progress.report(Step::new("load: sessions relayed", i as u64, n as u64));
         let sk = veil_primitives::keys::SpendingKey::random(&mut OsRng);
         let mut w = Wallet::create(
             &tmp.path().join(format!("w{i}.wallet")),
@@ -92,10 +115,12 @@ async fn many_sessions_open_relay_and_settle() {
         finish_session(&mut w, &l).unwrap();
         sids.push(l.session.session_id);
     }
+    progress.report(Step::new("load: sessions relayed", n as u64, n as u64));
     let t_open = t0.elapsed();
     let mut settled = 0;
     let mut paid = 0u64;
     while settled < n {
+        progress.report(Step::new("load: sessions settled", settled as u64, n as u64));
         let r = node.settle_now().await.unwrap();
         assert!(
             r.sessions > 0,
@@ -104,6 +129,7 @@ async fn many_sessions_open_relay_and_settle() {
         settled += r.sessions;
         paid += r.total_paid.0;
     }
+    progress.report(Step::new("load: sessions settled", settled as u64, n as u64));
     assert_eq!(settled, n);
     for sid in &sids {
         let e = ledger.get_escrow(*sid).await.unwrap().unwrap();

@@ -396,7 +396,8 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
 
     // -- settlement: one batch
     let t_settle = Instant::now();
-    let report = node.settle_now().await?;
+    let progress = std::sync::Arc::new(super::progress::Reporter::new(args.json));
+    let report = node.settle_now_with(progress).await?;
     let clock = Clock {
         keys_ms,
         settle_ms: t_settle.elapsed().as_millis(),
