@@ -36,7 +36,10 @@ struct Lines {
 
 impl Lines {
     fn new(started: Instant) -> Self {
-        Self { started, throttle: Throttle::new(Duration::from_secs(10)) }
+        Self {
+            started,
+            throttle: Throttle::new(Duration::from_secs(10)),
+        }
     }
 
     fn report(&mut self, step: Step<'_>) {
@@ -120,7 +123,11 @@ async fn many_sessions_open_relay_and_settle() {
     let mut settled = 0;
     let mut paid = 0u64;
     while settled < n {
-        progress.report(Step::new("load: sessions settled", settled as u64, n as u64));
+        progress.report(Step::new(
+            "load: sessions settled",
+            settled as u64,
+            n as u64,
+        ));
         let r = node.settle_now().await.unwrap();
         assert!(
             r.sessions > 0,
@@ -129,7 +136,11 @@ async fn many_sessions_open_relay_and_settle() {
         settled += r.sessions;
         paid += r.total_paid.0;
     }
-    progress.report(Step::new("load: sessions settled", settled as u64, n as u64));
+    progress.report(Step::new(
+        "load: sessions settled",
+        settled as u64,
+        n as u64,
+    ));
     assert_eq!(settled, n);
     for sid in &sids {
         let e = ledger.get_escrow(*sid).await.unwrap().unwrap();

@@ -10,12 +10,11 @@
 //! code. No label carries an account, a nullifier, a session id, a node id
 //! or a peer address; counts and sums are ledger-wide.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 use veil_ops::register;
@@ -23,7 +22,7 @@ use veil_ops::register;
 use crate::error::LedgerError;
 use crate::schema::{ESCROWS, NODES, NULLIFIERS, SETTLEMENTS, decode_escrow};
 use crate::state::StateRead;
-use crate::store::{ReadState, Store, scan, table_len};
+use crate::store::{COMMIT_SECONDS, ReadState, Store, scan, table_len};
 use crate::types::EscrowState;
 use crate::wire::ErrorKind;
 
@@ -31,10 +30,6 @@ use crate::wire::ErrorKind;
 /// settlement's pairings behind a full verification queue).
 const REQUEST_BUCKETS: &[f64] = &[
     0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
-/// Buckets (seconds) of one durable commit (fsync): 0.1 ms to 2.5 s.
-const COMMIT_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5,
 ];
 
 /// A `veil.ledger.v1` call, named as its `op` label (docs/protocol.md
@@ -95,23 +90,6 @@ impl Rpc {
             Rpc::Status => "status",
         }
     }
-}
-
-/// The store's durable commits, timed where [`Store::write`] commits.
-/// Process-wide: a process runs one ledger (two in one test process share it).
-static COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
-    let o = HistogramOpts::new(
-        "veil_ledger_store_commit_seconds",
-        "Time of one durable store commit (a group of operations).",
-    )
-    .buckets(COMMIT_BUCKETS.to_vec());
-    #[allow(clippy::expect_used)]
-    Histogram::with_opts(o).expect("a valid constant metric")
-});
-
-/// Records one durable commit that took `elapsed` (called by the store).
-pub(crate) fn observe_commit(elapsed: Duration) {
-    COMMIT_SECONDS.observe(elapsed.as_secs_f64());
 }
 
 /// What the store holds, counted at a scrape (each count is O(1) but
@@ -307,7 +285,6 @@ impl Default for LedgerMetrics {
         Self::new()
     }
 }
-
 
 #[cfg(test)]
 mod tests {

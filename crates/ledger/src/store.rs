@@ -2,8 +2,10 @@
 //! reads and one durable write transaction per batch of operations.
 
 use std::path::Path;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use prometheus::{Histogram, HistogramOpts};
 use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition, WriteTransaction,
@@ -45,6 +47,24 @@ from_redb!(
     redb::CommitError,
     redb::DatabaseError
 );
+
+/// Buckets (seconds) of one durable commit (fsync): 0.1 ms to 2.5 s.
+const COMMIT_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5,
+];
+
+/// The store's durable commits, timed where [`Store::write`] commits, and
+/// registered by the ledger's metrics (`crate::metrics`).
+/// Process-wide: a process runs one ledger (two in one test process share it).
+pub(crate) static COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    let o = HistogramOpts::new(
+        "veil_ledger_store_commit_seconds",
+        "Time of one durable store commit (a group of operations).",
+    )
+    .buckets(COMMIT_BUCKETS.to_vec());
+    #[allow(clippy::expect_used)]
+    Histogram::with_opts(o).expect("a valid constant metric")
+});
 
 /// A ledger database. Writes are serialised by the caller (one writer).
 pub struct Store {
@@ -168,7 +188,7 @@ impl Store {
             let out = f(&mut WriteState { tx: &tx })?;
             let started = std::time::Instant::now();
             tx.commit()?;
-            crate::metrics::observe_commit(started.elapsed());
+            COMMIT_SECONDS.observe(started.elapsed().as_secs_f64());
             Ok(out)
         })();
         if let Err(LedgerError::Storage(_) | LedgerError::Corrupted(_)) = &result {

@@ -7,11 +7,11 @@
 //! are refusal reasons and ledger operations, fixed small sets named in
 //! code; counts and sums are node-wide.
 
-use veil_ops::{counter_sum, register};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
+use veil_ops::{counter_sum, register};
 
 /// Latency buckets (seconds) for a Groth16 verification: 1 ms to 2.5 s.
 const VERIFY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5];
@@ -156,7 +156,6 @@ impl Metrics {
         String::from_utf8_lossy(&out).into_owned()
     }
 }
-
 
 impl Default for Metrics {
     fn default() -> Self {

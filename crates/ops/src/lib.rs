@@ -135,7 +135,10 @@ mod tests {
         };
         let page = get("/metrics").await;
         assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-        assert!(page.contains(PROMETHEUS_TEXT) && page.ends_with("up 1\n"), "{page}");
+        assert!(
+            page.contains(PROMETHEUS_TEXT) && page.ends_with("up 1\n"),
+            "{page}"
+        );
         assert!(get("/").await.starts_with("HTTP/1.1 404"));
         let _ = tx.send(());
         server.await.expect("join").expect("serve");
