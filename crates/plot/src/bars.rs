@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::{COLOURS, escape, tick};
+use super::{COLOURS, escape, header, standalone_root, tick};
 
 /// One bar: its label under the axis and its value, if measured.
 pub struct Bar {
@@ -31,17 +31,7 @@ const GAP: f64 = 56.0;
 /// The SVG of `panels` under `title` and a one-line `subtitle`.
 pub fn svg(title: &str, subtitle: &str, panels: &[BarPanel]) -> String {
     let height = TOP + panels.len() as f64 * (PANEL + GAP) + 10.0;
-    let mut out = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif" font-size="11">
-<title>{}</title>
-<rect width="100%" height="100%" fill="white"/>
-<text x="{LEFT}" y="18" font-size="14" font-weight="bold">{}</text>
-<text x="{LEFT}" y="34" fill="#444">{}</text>
-"##,
-        escape(title),
-        escape(title),
-        escape(subtitle)
-    );
+    let mut out = header(&standalone_root(height), title, subtitle);
     for (i, panel) in panels.iter().enumerate() {
         draw_panel(&mut out, panel, TOP + i as f64 * (PANEL + GAP));
     }

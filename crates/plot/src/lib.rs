@@ -62,19 +62,9 @@ pub fn svg_styled(
     let root = if style.inline {
         format!(r#"<svg viewBox="0 0 {WIDTH} {height}" role="img""#)
     } else {
-        format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}""#)
+        standalone_root(height)
     };
-    let mut out = format!(
-        r##"{root} font-family="sans-serif" font-size="11">
-<title>{}</title>
-<rect width="100%" height="100%" fill="white"/>
-<text x="{LEFT}" y="18" font-size="14" font-weight="bold">{}</text>
-<text x="{LEFT}" y="34" fill="#444">{}</text>
-"##,
-        escape(title),
-        escape(title),
-        escape(subtitle)
-    );
+    let mut out = header(&root, title, subtitle);
     for (i, panel) in panels.iter().enumerate() {
         let top = TOP + i as f64 * (PANEL + GAP);
         draw_panel(&mut out, panel, top, x_label, style);
@@ -117,16 +107,39 @@ fn draw_panel(out: &mut String, panel: &Panel, top: f64, x_label: &str, style: S
         return;
     }
     for (v, anchor) in [(y0, top + PANEL), (y1, top + 10.0)] {
-        let _ = writeln!(out, r#"<text x="{}" y="{anchor}" text-anchor="end">{}</text>"#, LEFT - 4.0, tick(v));
+        let _ = writeln!(
+            out,
+            r#"<text x="{}" y="{anchor}" text-anchor="end">{}</text>"#,
+            LEFT - 4.0,
+            tick(v)
+        );
     }
-    let x_tick = |v: f64| if style.time_axis { utc_tick(v, x1 - x0) } else { tick(v) };
+    let x_tick = |v: f64| {
+        if style.time_axis {
+            utc_tick(v, x1 - x0)
+        } else {
+            tick(v)
+        }
+    };
     for (v, anchor) in [(x0, "start"), (x1, "end")] {
-        let _ = writeln!(out, r#"<text x="{}" y="{}" text-anchor="{anchor}">{}</text>"#, sx(v), top + PANEL + 13.0, x_tick(v));
+        let _ = writeln!(
+            out,
+            r#"<text x="{}" y="{}" text-anchor="{anchor}">{}</text>"#,
+            sx(v),
+            top + PANEL + 13.0,
+            x_tick(v)
+        );
     }
     for (k, series) in panel.series.iter().enumerate() {
         let colour = COLOURS[k % COLOURS.len()];
-        let points = series.points.iter().filter(|(x, y)| x.is_finite() && y.is_finite());
-        let path: Vec<String> = points.clone().map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y))).collect();
+        let points = series
+            .points
+            .iter()
+            .filter(|(x, y)| x.is_finite() && y.is_finite());
+        let path: Vec<String> = points
+            .clone()
+            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+            .collect();
         let _ = writeln!(
             out,
             r#"<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{}"/>
@@ -139,7 +152,12 @@ fn draw_panel(out: &mut String, panel: &Panel, top: f64, x_label: &str, style: S
         );
         if style.markers {
             for (x, y) in points {
-                let _ = writeln!(out, r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"#, sx(*x), sy(*y));
+                let _ = writeln!(
+                    out,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{colour}"/>"#,
+                    sx(*x),
+                    sy(*y)
+                );
             }
         }
     }
@@ -156,7 +174,11 @@ fn bounds<'a>(points: impl Iterator<Item = &'a (f64, f64)>) -> (f64, f64, f64, f
     }
     let pad = ((y1 - y0) * 0.05).max(y1.abs() * 1e-3).max(1e-12);
     // Data that is never negative (counts, prices) keeps a floor of zero.
-    let floor = if y0 >= 0.0 { (y0 - pad).max(0.0) } else { y0 - pad };
+    let floor = if y0 >= 0.0 {
+        (y0 - pad).max(0.0)
+    } else {
+        y0 - pad
+    };
     (x0, if x1 > x0 { x1 } else { x0 + 1.0 }, floor, y1 + pad)
 }
 
@@ -197,6 +219,26 @@ fn month_day(days: u64) -> (u64, u64) {
     (month, day)
 }
 
+/// The opening of a chart: `root` (an `<svg` tag left open), the title
+/// (also as `<title>`) and the subtitle, left-aligned with the panels.
+fn header(root: &str, title: &str, subtitle: &str) -> String {
+    format!(
+        r##"{root} font-family="sans-serif" font-size="11">
+<title>{t}</title>
+<rect width="100%" height="100%" fill="white"/>
+<text x="{LEFT}" y="18" font-size="14" font-weight="bold">{t}</text>
+<text x="{LEFT}" y="34" fill="#444">{}</text>
+"##,
+        escape(subtitle),
+        t = escape(title),
+    )
+}
+
+/// A standalone `<svg` root of `height` (for files, not inline HTML).
+fn standalone_root(height: f64) -> String {
+    format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}""#)
+}
+
 /// `s` escaped for XML and HTML text and for attribute values in quotes.
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -216,8 +258,14 @@ mod tests {
             title: "price <p>".into(),
             y_label: "reserve/token".into(),
             series: vec![
-                Series { label: "with".into(), points: vec![(0.0, 1.0), (1.0, 2.0)] },
-                Series { label: "flat".into(), points: vec![(0.0, 3.0), (1.0, 3.0)] },
+                Series {
+                    label: "with".into(),
+                    points: vec![(0.0, 1.0), (1.0, 2.0)],
+                },
+                Series {
+                    label: "flat".into(),
+                    points: vec![(0.0, 3.0), (1.0, 3.0)],
+                },
             ],
         };
         let svg = svg("t & u", "sub", "epoch", &[panel]);
@@ -229,11 +277,18 @@ mod tests {
 
     #[test]
     fn empty_and_flat_data_still_draw() {
-        let empty = Panel { title: "e".into(), y_label: "y".into(), series: vec![] };
+        let empty = Panel {
+            title: "e".into(),
+            y_label: "y".into(),
+            series: vec![],
+        };
         let one = Panel {
             title: "o".into(),
             y_label: "y".into(),
-            series: vec![Series { label: "a".into(), points: vec![(2.0, 5.0)] }],
+            series: vec![Series {
+                label: "a".into(),
+                points: vec![(2.0, 5.0)],
+            }],
         };
         let svg = svg("t", "", "x", &[empty, one]);
         assert!(!svg.contains("NaN") && !svg.contains("inf"));
@@ -245,12 +300,23 @@ mod tests {
         let panel = Panel {
             title: "p".into(),
             y_label: "y".into(),
-            series: vec![Series { label: "one".into(), points: vec![(1_796_000_000.0, 5.0)] }],
+            series: vec![Series {
+                label: "one".into(),
+                points: vec![(1_796_000_000.0, 5.0)],
+            }],
         };
-        let style = Style { inline: true, time_axis: true, markers: true };
+        let style = Style {
+            inline: true,
+            time_axis: true,
+            markers: true,
+        };
         let svg = svg_styled("t", "", "time", &[panel], style);
         assert!(svg.starts_with("<svg viewBox=") && !svg.contains("xmlns"));
-        assert_eq!(svg.matches("<circle").count(), 1, "a single point shows as a dot");
+        assert_eq!(
+            svg.matches("<circle").count(),
+            1,
+            "a single point shows as a dot"
+        );
         assert!(svg.contains(" UTC<"), "{svg}");
         let standalone = svg_styled("t", "", "x", &[], Style::default());
         assert!(standalone.contains(r#"xmlns="http://www.w3.org/2000/svg""#));
@@ -269,7 +335,10 @@ mod tests {
 
     #[test]
     fn ticks_are_short_and_counts_keep_a_zero_floor() {
-        assert_eq!((tick(4.2), tick(630.62), tick(-0.25), tick(3.0)), ("4.2".into(), "630.62".into(), "-0.25".into(), "3".into()));
+        assert_eq!(
+            (tick(4.2), tick(630.62), tick(-0.25), tick(3.0)),
+            ("4.2".into(), "630.62".into(), "-0.25".into(), "3".into())
+        );
         assert_eq!(tick(123_456.0), "1.23e5");
         let (_, _, y0, y1) = bounds([(0.0, 0.0), (1.0, 10.0)].iter());
         assert_eq!(y0, 0.0, "no negative axis under counts");
@@ -280,6 +349,9 @@ mod tests {
 
     #[test]
     fn escape_covers_text_and_attributes() {
-        assert_eq!(escape(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 }
