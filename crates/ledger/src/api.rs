@@ -10,7 +10,7 @@ use std::future::Future;
 use crate::error::LedgerError;
 use crate::types::{
     AccessPublic, AccountId, AccountState, DepositReceipt, DepositRequest, Escrow, LedgerStatus,
-    MerkleRoot, NodeId, NodeRecord, NodeRegistration, NoteCommitment, Nullifier, Proof,
+    MerkleRoot, NodeId, NodeRecord, NodeRegistration, NodeUpdate, NoteCommitment, Nullifier, Proof,
     ReclaimReceipt, SessionId, SettleReceipt, SettleRequest, Value, WithdrawPublic,
     WithdrawReceipt,
 };
@@ -68,6 +68,14 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
     fn register_node(
         &self,
         registration: NodeRegistration,
+    ) -> impl Future<Output = Result<NodeRecord, LedgerError>> + Send;
+
+    /// §8.3.8: update a registered node's TLS key hash, price and escrow
+    /// sizes (signed by the node key and the node's account key, with the
+    /// record's next sequence number). Returns the updated record.
+    fn update_node(
+        &self,
+        update: NodeUpdate,
     ) -> impl Future<Output = Result<NodeRecord, LedgerError>> + Send;
 
     /// DEVELOPMENT ONLY (§8.3.7): mint `amount` into `account`. Returns the

@@ -248,16 +248,11 @@ pub fn withdraw_to_pb(s: &WithdrawPublic, p: &Proof) -> pb::WithdrawRequest {
 }
 
 pub fn registration_from_pb(r: &pb::RegisterNodeRequest) -> Result<NodeRegistration, LedgerError> {
-    if r.escrow_sizes.len() > crate::limits::MAX_ESCROW_SIZES {
-        return Err(LedgerError::InvalidArgument(
-            "a node accepts 1..=16 escrow sizes",
-        ));
-    }
     Ok(NodeRegistration {
         node_id: node_id(&r.node_id)?,
         account: account(&r.account)?,
         price_per_kib: Value(r.price_per_kib),
-        escrow_sizes: r.escrow_sizes.iter().map(|v| Value(*v)).collect(),
+        escrow_sizes: escrow_sizes(&r.escrow_sizes)?,
         stake: Value(r.stake),
         tls_key_hash: bytes32("tls_key_hash", &r.tls_key_hash)?,
         node_key: node_key(&r.node_key)?,
@@ -283,6 +278,47 @@ pub fn registration_to_pb(g: &NodeRegistration) -> pb::RegisterNodeRequest {
     }
 }
 
+/// Sizes beyond the limit are refused before they are collected.
+fn escrow_sizes(sizes: &[u64]) -> Result<Vec<Value>, LedgerError> {
+    if sizes.len() > crate::limits::MAX_ESCROW_SIZES {
+        return Err(LedgerError::InvalidArgument(
+            "a node accepts 1..=16 escrow sizes",
+        ));
+    }
+    Ok(sizes.iter().map(|v| Value(*v)).collect())
+}
+
+pub fn update_from_pb(r: &pb::UpdateNodeRequest) -> Result<NodeUpdate, LedgerError> {
+    Ok(NodeUpdate {
+        node_id: node_id(&r.node_id)?,
+        account: account(&r.account)?,
+        sequence: r.sequence,
+        price_per_kib: Value(r.price_per_kib),
+        escrow_sizes: escrow_sizes(&r.escrow_sizes)?,
+        tls_key_hash: bytes32("tls_key_hash", &r.tls_key_hash)?,
+        node_key: node_key(&r.node_key)?,
+        signature: signature(&r.signature)?,
+        account_auth: account_auth(&r.account_key, r.account_nonce, &r.account_signature)?,
+    })
+}
+
+pub fn update_to_pb(u: &NodeUpdate) -> pb::UpdateNodeRequest {
+    let (account_key, account_nonce, account_signature) = account_auth_to_pb(&u.account_auth);
+    pb::UpdateNodeRequest {
+        account_key,
+        account_nonce,
+        account_signature,
+        node_id: u.node_id.to_bytes().to_vec(),
+        account: u.account.to_bytes().to_vec(),
+        sequence: u.sequence,
+        price_per_kib: u.price_per_kib.0,
+        escrow_sizes: u.escrow_sizes.iter().map(|v| v.0).collect(),
+        tls_key_hash: u.tls_key_hash.to_vec(),
+        node_key: u.node_key.to_bytes().to_vec(),
+        signature: u.signature.to_bytes().to_vec(),
+    }
+}
+
 pub fn node_to_pb(n: &NodeRecord) -> pb::Node {
     let g = &n.registration;
     let (account_key, account_nonce, account_signature) = account_auth_to_pb(&g.account_auth);
@@ -299,6 +335,10 @@ pub fn node_to_pb(n: &NodeRecord) -> pb::Node {
         registered_at: n.registered_at.0,
         node_key: g.node_key.to_bytes().to_vec(),
         signature: g.signature.to_bytes().to_vec(),
+        update: n.update.as_ref().map(|u| pb::AppliedNodeUpdate {
+            update: Some(update_to_pb(&u.update)),
+            applied_at: u.applied_at.0,
+        }),
     }
 }
 
@@ -316,6 +356,17 @@ pub fn node_from_pb(n: &pb::Node) -> Result<NodeRecord, LedgerError> {
             account_auth: account_auth(&n.account_key, n.account_nonce, &n.account_signature)?,
         },
         registered_at: BlockHeight(n.registered_at),
+        update: n.update.as_ref().map(applied_update_from_pb).transpose()?,
+    })
+}
+
+fn applied_update_from_pb(u: &pb::AppliedNodeUpdate) -> Result<AppliedUpdate, LedgerError> {
+    let update = u.update.as_ref().ok_or(LedgerError::InvalidArgument(
+        "an applied node update without its update",
+    ))?;
+    Ok(AppliedUpdate {
+        update: update_from_pb(update)?,
+        applied_at: BlockHeight(u.applied_at),
     })
 }
 

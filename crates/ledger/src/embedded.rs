@@ -132,6 +132,9 @@ impl LedgerApi for EmbeddedLedger {
     ) -> Result<NodeRecord, LedgerError> {
         self.blocking(move |e| e.register_node(registration)).await
     }
+    async fn update_node(&self, update: NodeUpdate) -> Result<NodeRecord, LedgerError> {
+        self.blocking(move |e| e.update_node(update)).await
+    }
     async fn faucet(&self, account: AccountId, amount: Value) -> Result<Value, LedgerError> {
         self.blocking(move |e| e.faucet(account, amount)).await
     }

@@ -22,6 +22,7 @@ enum Op {
     Reclaim(SessionId),
     Withdraw(WithdrawPublic),
     Register(NodeRegistration),
+    Update(NodeUpdate),
     Faucet(AccountId, Value),
     Advance(u64),
 }
@@ -70,6 +71,7 @@ fn execute(w: &mut impl StateWrite, cfg: &LedgerConfig, op: &Op) -> Result<Done,
         Op::Reclaim(id) => Done::Reclaim(machine::apply_reclaim(w, cfg, id)?),
         Op::Withdraw(st) => Done::Withdraw(machine::apply_withdraw(w, st)?),
         Op::Register(g) => Done::Register(machine::apply_register(w, g)?),
+        Op::Update(u) => Done::Register(machine::apply_update(w, u)?),
         Op::Faucet(a, v) => Done::Balance(machine::apply_faucet(w, cfg, a, *v)?),
         Op::Advance(n) => Done::Height(machine::apply_advance(w, *n)?),
     })
@@ -256,6 +258,16 @@ impl Engine {
     pub fn register_node(&self, g: NodeRegistration) -> Result<NodeRecord, LedgerError> {
         machine::check_register_stateless(&g)?;
         match self.submit(Op::Register(g))? {
+            Done::Register(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// §8.3.8: the signatures are checked here, off the writer thread, and
+    /// again (with the state checks) by the writer.
+    pub fn update_node(&self, u: NodeUpdate) -> Result<NodeRecord, LedgerError> {
+        machine::check_update_stateless(&u)?;
+        match self.submit(Op::Update(u))? {
             Done::Register(r) => Ok(r),
             _ => Err(unexpected()),
         }

@@ -82,6 +82,11 @@ pub enum LedgerError {
     /// of order); read the nonce again (`GetBalance`).
     #[error("account nonce is not the account's next nonce (replayed or out of order)")]
     BadNonce,
+    /// A node update whose sequence number is not the record's next
+    /// (§8.3.8): an earlier signed update replayed, or one out of order.
+    /// Read the record again (`GetNode`).
+    #[error("node update sequence is not the record's next (replayed or out of order)")]
+    StaleNodeUpdate,
     /// `Faucet` on a ledger started without `--dev-faucet` (§8.3.7).
     #[error("faucet disabled: this ledger was not started with --dev-faucet")]
     FaucetDisabled,

@@ -226,7 +226,7 @@ pub fn check_open(
         return Err(LedgerError::UnknownRoot(ROOT_HISTORY));
     }
     let node = s.node(&st.node_id)?.ok_or(LedgerError::UnknownNode)?;
-    if !node.registration.escrow_sizes.contains(&st.escrow) {
+    if !node.escrow_sizes().contains(&st.escrow) {
         return Err(LedgerError::EscrowSizeNotAccepted(st.escrow));
     }
     let height = s.height()?;
@@ -243,7 +243,7 @@ pub fn check_open(
     let t = s.totals()?;
     sub(t.pool, st.escrow.0, LedgerError::PoolUnderflow)?;
     add(t.escrowed, st.escrow.0)?;
-    Ok(Checked::New(node.registration.price_per_kib))
+    Ok(Checked::New(node.price_per_kib()))
 }
 
 /// §8.3.2 open_escrow, after the proof verified: inserts `nf`, appends
@@ -324,6 +324,23 @@ fn settle_slots(
         .collect()
 }
 
+/// The price of a settlement batch (§8.3.3): the price its escrows
+/// recorded when they opened (§8.3.2), which must be one price. A node
+/// update (§8.3.8) changes the price of new escrows only, never that of a
+/// session already open.
+pub fn batch_price(escrows: &[Escrow]) -> Result<Value, LedgerError> {
+    let price = escrows
+        .first()
+        .map(|e| e.price_per_kib)
+        .ok_or(LedgerError::InvalidArgument("an empty batch"))?;
+    if escrows.iter().any(|e| e.price_per_kib != price) {
+        return Err(LedgerError::InvalidArgument(
+            "escrows of one batch record different prices",
+        ));
+    }
+    Ok(price)
+}
+
 /// The node's authorisation (§8.3.3): `sig_N` by the node's REGISTERED key
 /// over `H(SETTLE_AUTH, node_id, K, digest, T)` of the statement the
 /// ledger built. Cheap (one EdDSA verification), before any pairing.
@@ -359,7 +376,7 @@ pub fn check_settle(
         node_id: r.node_id,
         k: r.k,
         total: r.total,
-        price: node.registration.price_per_kib,
+        price: batch_price(&escrows)?,
         slots,
     };
     check_settle_authorised(&node, r, &statement)?;
@@ -581,10 +598,7 @@ pub fn apply_register(
     )?;
     let mut t = w.totals()?;
     t.staked = add(t.staked, g.stake.0)?;
-    let record = NodeRecord {
-        registration: g.clone(),
-        registered_at: w.height()?,
-    };
+    let record = NodeRecord::registered(g.clone(), w.height()?);
     w.set_account(&g.account, Value(bal))?;
     consume_nonce(w, &g.account, nonce)?;
     w.set_totals(&t)?;
@@ -598,22 +612,83 @@ pub fn apply_register(
 /// signature (nobody stakes from, or is paid to, an account whose key they
 /// do not hold). Returns the account nonce.
 pub fn check_register_stateless(g: &NodeRegistration) -> Result<u64, LedgerError> {
-    if g.price_per_kib == Value::ZERO {
+    check_terms(g.price_per_kib, &g.escrow_sizes)?;
+    g.authenticate()
+}
+
+/// The terms a node may offer (§8.3.6, §8.3.8), the same at registration
+/// and at every update: a positive price and 1–16 distinct positive
+/// escrow sizes.
+pub fn check_terms(price_per_kib: Value, escrow_sizes: &[Value]) -> Result<(), LedgerError> {
+    if price_per_kib == Value::ZERO {
         return Err(LedgerError::InvalidArgument("price must be positive"));
     }
-    if g.escrow_sizes.is_empty() || g.escrow_sizes.len() > MAX_ESCROW_SIZES {
+    if escrow_sizes.is_empty() || escrow_sizes.len() > MAX_ESCROW_SIZES {
         return Err(LedgerError::InvalidArgument(
             "a node accepts 1..=16 escrow sizes",
         ));
     }
-    let mut sizes = g.escrow_sizes.clone();
+    let mut sizes = escrow_sizes.to_vec();
     sizes.sort();
     if sizes.first() == Some(&Value::ZERO) || sizes.windows(2).any(|p| p[0] == p[1]) {
         return Err(LedgerError::InvalidArgument(
             "escrow sizes must be positive and distinct",
         ));
     }
-    g.authenticate()
+    Ok(())
+}
+
+/// Stateless checks of a node update (§8.3.8): the terms as at
+/// registration ([`check_terms`]), then the node key and the account's
+/// signature ([`NodeUpdate::authenticate`]). Returns the account nonce.
+pub fn check_update_stateless(u: &NodeUpdate) -> Result<u64, LedgerError> {
+    check_terms(u.price_per_kib, &u.escrow_sizes)?;
+    u.authenticate()
+}
+
+/// Checks of a node update (§8.3.8): stateless first; then the node is
+/// registered with this account; a retry of the latest applied update
+/// returns the record; otherwise the sequence must be the record's next
+/// (`StaleNodeUpdate`) and the account nonce the account's next. On
+/// `New`, carries the record and the nonce to consume.
+pub fn check_update(
+    s: &impl StateRead,
+    u: &NodeUpdate,
+) -> Result<Checked<(NodeRecord, u64), NodeRecord>, LedgerError> {
+    let nonce = check_update_stateless(u)?;
+    let node = s.node(&u.node_id)?.ok_or(LedgerError::UnknownNode)?;
+    if node.registration.account != u.account {
+        return Err(LedgerError::AccountUnauthenticated(
+            "the update is not signed by the node's registered account",
+        ));
+    }
+    if let Some(last) = &node.update
+        && u.is_retry_of(&last.update)
+    {
+        return Ok(Checked::Done(node));
+    }
+    if Some(u.sequence) != node.sequence().checked_add(1) {
+        return Err(LedgerError::StaleNodeUpdate);
+    }
+    check_nonce(s, &u.account, nonce)?;
+    Ok(Checked::New((node, nonce)))
+}
+
+/// §8.3.8 update_node: the record's terms become the update's (new escrows
+/// use them; open ones keep theirs); consumes the account nonce. The
+/// account and stake stay.
+pub fn apply_update(w: &mut impl StateWrite, u: &NodeUpdate) -> Result<NodeRecord, LedgerError> {
+    let (mut node, nonce) = match check_update(w, u)? {
+        Checked::Done(node) => return Ok(node),
+        Checked::New(new) => new,
+    };
+    node.update = Some(AppliedUpdate {
+        update: u.clone(),
+        applied_at: w.height()?,
+    });
+    consume_nonce(w, &u.account, nonce)?;
+    w.put_node(&node)?;
+    Ok(node)
 }
 
 /// DEVELOPMENT ONLY (§8.3.7): mints `amount` into `account`, only on a

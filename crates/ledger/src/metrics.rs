@@ -42,6 +42,7 @@ pub enum Rpc {
     Reclaim,
     Withdraw,
     RegisterNode,
+    UpdateNode,
     Faucet,
     GetNode,
     GetEscrow,
@@ -54,13 +55,14 @@ pub enum Rpc {
 
 impl Rpc {
     /// Every call, in the order of the service.
-    pub const ALL: [Rpc; 14] = [
+    pub const ALL: [Rpc; 15] = [
         Rpc::Deposit,
         Rpc::OpenEscrow,
         Rpc::Settle,
         Rpc::Reclaim,
         Rpc::Withdraw,
         Rpc::RegisterNode,
+        Rpc::UpdateNode,
         Rpc::Faucet,
         Rpc::GetNode,
         Rpc::GetEscrow,
@@ -80,6 +82,7 @@ impl Rpc {
             Rpc::Reclaim => "reclaim",
             Rpc::Withdraw => "withdraw",
             Rpc::RegisterNode => "register_node",
+            Rpc::UpdateNode => "update_node",
             Rpc::Faucet => "faucet",
             Rpc::GetNode => "get_node",
             Rpc::GetEscrow => "get_escrow",

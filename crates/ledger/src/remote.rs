@@ -156,6 +156,16 @@ impl LedgerApi for RemoteLedger {
         node_from_pb(&r.node.ok_or_else(|| missing("node"))?)
     }
 
+    async fn update_node(&self, update: NodeUpdate) -> Result<NodeRecord, LedgerError> {
+        let r = self
+            .c()
+            .update_node(update_to_pb(&update))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        node_from_pb(&r.node.ok_or_else(|| missing("node"))?)
+    }
+
     async fn faucet(&self, account: AccountId, amount: Value) -> Result<Value, LedgerError> {
         let r = self
             .c()

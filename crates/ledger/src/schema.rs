@@ -16,8 +16,9 @@ use crate::error::LedgerError;
 use crate::limits::{MAX_BATCH, MAX_ESCROW_SIZES};
 use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
 use crate::types::{
-    AccountAuth, AccountId, BlockHeight, Escrow, EscrowState, NodeId, NodeRecord, NodeRegistration,
-    NoteCommitment, Nullifier, OwnerKey, SessionId, SessionKeyHash, Value,
+    AccountAuth, AccountId, AppliedUpdate, BlockHeight, Escrow, EscrowState, NodeId, NodeRecord,
+    NodeRegistration, NodeUpdate, NoteCommitment, Nullifier, OwnerKey, SessionId, SessionKeyHash,
+    Value,
 };
 
 /// Bumped on any incompatible change of a table or record below.
@@ -268,7 +269,95 @@ pub fn encode_node(n: &NodeRecord) -> Vec<u8> {
         }
         None => out.push(0),
     }
+    if let Some(u) = &n.update {
+        encode_update(&mut out, u);
+    }
     out
+}
+
+/// The latest applied update (§8.3.8), after the registration: a record
+/// never updated ends before it, as records written before updates
+/// existed do, so those read unchanged (no schema bump); an older build
+/// refuses an updated record as corrupted (fail closed).
+fn encode_update(out: &mut Vec<u8>, a: &AppliedUpdate) {
+    let u = &a.update;
+    out.push(1);
+    out.extend_from_slice(&a.applied_at.0.to_be_bytes());
+    out.extend_from_slice(&u.sequence.to_be_bytes());
+    out.extend_from_slice(&u.price_per_kib.0.to_be_bytes());
+    out.extend_from_slice(&u.tls_key_hash);
+    // Bounded by MAX_ESCROW_SIZES (check_terms).
+    out.push(u.escrow_sizes.len() as u8);
+    for s in &u.escrow_sizes {
+        out.extend_from_slice(&s.0.to_be_bytes());
+    }
+    out.extend_from_slice(&u.signature.to_bytes());
+    match &u.account_auth {
+        Some(a) => {
+            out.push(1);
+            out.extend_from_slice(&a.key.to_bytes());
+            out.extend_from_slice(&a.nonce.to_be_bytes());
+            out.extend_from_slice(&a.signature.to_bytes());
+        }
+        None => out.push(0),
+    }
+}
+
+/// Reads [`encode_update`]'s section of the record of `g`, if any.
+fn decode_update(
+    r: &mut Reader<'_>,
+    g: &NodeRegistration,
+) -> Result<Option<AppliedUpdate>, LedgerError> {
+    if r.buf.is_empty() {
+        return Ok(None);
+    }
+    if r.u8()? != 1 {
+        return Err(corrupted("node"));
+    }
+    let applied_at = BlockHeight(r.u64()?);
+    let sequence = r.u64()?;
+    let price_per_kib = Value(r.u64()?);
+    let tls_key_hash = r.take::<32>()?;
+    let escrow_sizes = read_sizes(r)?;
+    let signature = read_signature(r)?;
+    let account_auth = read_account_auth(r)?;
+    let update = NodeUpdate {
+        node_id: g.node_id,
+        account: g.account,
+        sequence,
+        price_per_kib,
+        escrow_sizes,
+        tls_key_hash,
+        node_key: g.node_key,
+        signature,
+        account_auth,
+    };
+    Ok(Some(AppliedUpdate { update, applied_at }))
+}
+
+fn read_sizes(r: &mut Reader<'_>) -> Result<Vec<Value>, LedgerError> {
+    let n = usize::from(r.u8()?);
+    if n > MAX_ESCROW_SIZES {
+        return Err(corrupted("node"));
+    }
+    (0..n).map(|_| Ok(Value(r.u64()?))).collect()
+}
+
+fn read_signature(r: &mut Reader<'_>) -> Result<Signature, LedgerError> {
+    Signature::from_bytes(&r.take::<SIGNATURE_BYTES>()?).map_err(|_| corrupted("node"))
+}
+
+fn read_account_auth(r: &mut Reader<'_>) -> Result<Option<AccountAuth>, LedgerError> {
+    Ok(match r.u8()? {
+        0 => None,
+        1 => Some(AccountAuth {
+            key: VerifyingKey::from_bytes(&r.take::<POINT_BYTES>()?)
+                .map_err(|_| corrupted("node"))?,
+            nonce: r.u64()?,
+            signature: read_signature(r)?,
+        }),
+        _ => return Err(corrupted("node")),
+    })
 }
 
 pub fn decode_node(buf: &[u8]) -> Result<NodeRecord, LedgerError> {
@@ -279,43 +368,28 @@ pub fn decode_node(buf: &[u8]) -> Result<NodeRecord, LedgerError> {
     let stake = Value(r.u64()?);
     let tls_key_hash = r.take::<32>()?;
     let registered_at = BlockHeight(r.u64()?);
-    let n = usize::from(r.u8()?);
-    if n > MAX_ESCROW_SIZES {
-        return Err(corrupted("node"));
-    }
-    let mut escrow_sizes = Vec::with_capacity(n);
-    for _ in 0..n {
-        escrow_sizes.push(Value(r.u64()?));
-    }
+    let escrow_sizes = read_sizes(&mut r)?;
     let node_key =
         VerifyingKey::from_bytes(&r.take::<POINT_BYTES>()?).map_err(|_| corrupted("node"))?;
-    let signature =
-        Signature::from_bytes(&r.take::<SIGNATURE_BYTES>()?).map_err(|_| corrupted("node"))?;
-    let account_auth = match r.u8()? {
-        0 => None,
-        1 => Some(AccountAuth {
-            key: VerifyingKey::from_bytes(&r.take::<POINT_BYTES>()?)
-                .map_err(|_| corrupted("node"))?,
-            nonce: r.u64()?,
-            signature: Signature::from_bytes(&r.take::<SIGNATURE_BYTES>()?)
-                .map_err(|_| corrupted("node"))?,
-        }),
-        _ => return Err(corrupted("node")),
+    let signature = read_signature(&mut r)?;
+    let account_auth = read_account_auth(&mut r)?;
+    let registration = NodeRegistration {
+        node_id,
+        account,
+        price_per_kib,
+        escrow_sizes,
+        stake,
+        tls_key_hash,
+        node_key,
+        signature,
+        account_auth,
     };
+    let update = decode_update(&mut r, &registration)?;
     r.finish()?;
     Ok(NodeRecord {
-        registration: NodeRegistration {
-            node_id,
-            account,
-            price_per_kib,
-            escrow_sizes,
-            stake,
-            tls_key_hash,
-            node_key,
-            signature,
-            account_auth,
-        },
+        registration,
         registered_at,
+        update,
     })
 }
 
@@ -464,6 +538,56 @@ mod tests {
             cm_change: NoteCommitment::from_fr(f(5)),
             opened_at: BlockHeight(1),
             state: EscrowState::Open,
+        }
+    }
+
+    /// A node record without an update encodes as before updates existed
+    /// (old databases read unchanged); with one it round-trips, and a
+    /// truncated or unknown update section is corruption.
+    #[test]
+    fn node_records_round_trip_with_and_without_an_update() {
+        use veil_primitives::eddsa::SigningKey;
+        let (node, account) = (
+            SigningKey::from_seed([1; 32]).expect("seed"),
+            SigningKey::from_seed([2; 32]).expect("seed"),
+        );
+        let g = NodeRegistration::signed(
+            &node,
+            &account,
+            0,
+            Value(2),
+            vec![Value(64)],
+            Value(5),
+            [7; 32],
+        );
+        let plain = NodeRecord::registered(g, BlockHeight(3));
+        let bytes = encode_node(&plain);
+        assert_eq!(decode_node(&bytes), Ok(plain.clone()));
+        let u = NodeUpdate::signed(
+            &node,
+            &account,
+            1,
+            &plain,
+            Value(3),
+            vec![Value(8), Value(9)],
+            [8; 32],
+        );
+        let updated = NodeRecord {
+            update: Some(AppliedUpdate {
+                update: u,
+                applied_at: BlockHeight(4),
+            }),
+            ..plain
+        };
+        let with = encode_node(&updated);
+        assert_eq!(&with[..bytes.len()], &bytes[..], "the update is a suffix");
+        assert_eq!(decode_node(&with), Ok(updated));
+        for bad in [with[..with.len() - 1].to_vec(), {
+            let mut b = with.clone();
+            b[bytes.len()] = 2;
+            b
+        }] {
+            assert!(matches!(decode_node(&bad), Err(LedgerError::Corrupted(_))));
         }
     }
 

@@ -52,7 +52,8 @@ pub fn to_status(e: LedgerError) -> Status {
         | SettleWindowClosed
         | NotYetReclaimable(_)
         | TotalExceedsEscrow
-        | BadNonce => Code::FailedPrecondition,
+        | BadNonce
+        | StaleNodeUpdate => Code::FailedPrecondition,
         Overflow => Code::OutOfRange,
         Busy => Code::ResourceExhausted,
         RegistrationUnauthenticated(_)
@@ -201,6 +202,20 @@ impl Ledger for LedgerService {
             let g = registration_from_pb(&req.into_inner())?;
             let n = self.ledger.register_node(g).await?;
             Ok(pb::RegisterNodeResponse {
+                node: Some(node_to_pb(&n)),
+            })
+        })
+        .await
+    }
+
+    async fn update_node(
+        &self,
+        req: Request<pb::UpdateNodeRequest>,
+    ) -> Res<pb::UpdateNodeResponse> {
+        self.metered(Rpc::UpdateNode, async {
+            let u = update_from_pb(&req.into_inner())?;
+            let n = self.ledger.update_node(u).await?;
+            Ok(pb::UpdateNodeResponse {
                 node: Some(node_to_pb(&n)),
             })
         })

@@ -56,6 +56,34 @@ pub fn registration(
     ))
 }
 
+/// An update of the node of `node_key` to the given terms (§8.3.8),
+/// signed by the node key and by its account's key at the account's next
+/// nonce, with the record's next sequence number.
+pub fn update(
+    engine: &Engine,
+    node_key: &SigningKey,
+    account_key: &SigningKey,
+    price_per_kib: Value,
+    escrow_sizes: Vec<Value>,
+    tls_key_hash: [u8; 32],
+) -> Result<NodeUpdate, LedgerError> {
+    let record = engine
+        .get_node(&node_key.verifying_key().node_id())?
+        .ok_or(LedgerError::UnknownNode)?;
+    let nonce = engine
+        .account(&account_key.verifying_key().account_id())?
+        .next_nonce;
+    Ok(NodeUpdate::signed(
+        node_key,
+        account_key,
+        nonce,
+        &record,
+        price_per_kib,
+        escrow_sizes,
+        tls_key_hash,
+    ))
+}
+
 /// Authorises `r` with `node_key` over the statement built from the
 /// engine's escrow records (§8.3.3), as the node does. Leaves `r` unsigned
 /// if a session has no escrow record (the ledger refuses it before the
@@ -66,20 +94,24 @@ pub fn authorise_settle(
     r: &mut SettleRequest,
 ) -> Result<(), LedgerError> {
     let mut slots = Vec::with_capacity(r.session_ids.len());
+    let mut escrows = Vec::with_capacity(r.session_ids.len());
     for (id, cm) in r.session_ids.iter().zip(&r.cm_refunds) {
         match engine.get_escrow(id)? {
-            Some(e) => slots.push(SettleBatch::slot(&e, *cm)),
+            Some(e) => {
+                slots.push(SettleBatch::slot(&e, *cm));
+                escrows.push(e);
+            }
             None => return Ok(()),
         }
     }
-    let Some(node) = engine.get_node(&r.node_id)? else {
+    let Ok(price) = crate::machine::batch_price(&escrows) else {
         return Ok(());
     };
     let statement = SettleBatch {
         node_id: r.node_id,
         k: r.k,
         total: r.total,
-        price: node.registration.price_per_kib,
+        price,
         slots,
     };
     if let Ok(m) = statement.auth_message() {

@@ -343,15 +343,12 @@ impl NodeRegistration {
     /// Checks `node_id = H(NODE_ID, N)` and the signature by `N` (§8.3.6):
     /// the node key's consent to these terms and this account.
     pub fn authenticate_node(&self) -> Result<(), LedgerError> {
-        use LedgerError::RegistrationUnauthenticated;
-        if self.node_key.node_id() != self.node_id {
-            return Err(RegistrationUnauthenticated(
-                "node_id is not H(NODE_ID, N) of the node key",
-            ));
-        }
-        self.node_key
-            .verify(&self.message(), &self.signature)
-            .map_err(|_| RegistrationUnauthenticated("signature by the node key does not verify"))
+        authenticate_node_key(
+            &self.node_id,
+            &self.node_key,
+            self.message(),
+            &self.signature,
+        )
     }
 
     /// Same terms (everything but the signatures, which a retry may redo).
@@ -387,6 +384,8 @@ pub enum AccountOp {
     Deposit = 1,
     /// `digest` = the registration message (binds every term, stake included).
     RegisterNode = 2,
+    /// `digest` = the update message (binds the sequence and every new term).
+    UpdateNode = 3,
 }
 
 /// `H(ACCOUNT_OP, op, account, nonce, digest)`: what an account key signs
@@ -520,7 +519,52 @@ pub fn registration_message(
     stake: Value,
     tls_key_hash: &[u8; 32],
 ) -> Fr {
-    let tag = Fr::from(REGISTRATION_TAG);
+    terms_message(
+        REGISTRATION_TAG,
+        node_id,
+        account,
+        price_per_kib,
+        stake.to_fr(),
+        tls_key_hash,
+        escrow_sizes,
+    )
+}
+
+/// The update message (§8.3.8): [`registration_message`]'s construction
+/// with `t = UPDATE_TAG` and the update's sequence number where the
+/// registration has the stake.
+pub fn update_message(
+    node_id: &NodeId,
+    account: &AccountId,
+    sequence: u64,
+    price_per_kib: Value,
+    escrow_sizes: &[Value],
+    tls_key_hash: &[u8; 32],
+) -> Fr {
+    terms_message(
+        UPDATE_TAG,
+        node_id,
+        account,
+        price_per_kib,
+        Fr::from(sequence),
+        tls_key_hash,
+        escrow_sizes,
+    )
+}
+
+/// The one construction of a node's signed terms (§8.3.6, §8.3.8):
+/// `h_0 = Poseidon(t, node_id, account, price, x, tls_hi, tls_lo, n)`,
+/// `h_{i+1} = Poseidon(t, h_i, E_i)`.
+fn terms_message(
+    tag: u64,
+    node_id: &NodeId,
+    account: &AccountId,
+    price_per_kib: Value,
+    x: Fr,
+    tls_key_hash: &[u8; 32],
+    escrow_sizes: &[Value],
+) -> Fr {
+    let tag = Fr::from(tag);
     let (hi, lo) = tls_key_hash.split_at(16);
     let half = |b: &[u8]| {
         let mut a = [0u8; 16];
@@ -532,7 +576,7 @@ pub fn registration_message(
         node_id.inner(),
         account.inner(),
         price_per_kib.to_fr(),
-        stake.to_fr(),
+        x,
         half(hi),
         half(lo),
         Fr::from(escrow_sizes.len() as u64),
@@ -542,11 +586,197 @@ pub fn registration_message(
         .fold(h0, |h, e| poseidon::hash(&[tag, h, e.to_fr()]))
 }
 
-/// A registered node.
+/// A registered node: its registration as signed, and the latest update
+/// applied to it as signed (§8.3.8). Both are kept whole, so that anyone
+/// can check the node key's signature over the terms in force; the
+/// accessors give those terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeRecord {
     pub registration: NodeRegistration,
     pub registered_at: BlockHeight,
+    /// `None` until the first update: the registered terms hold.
+    pub update: Option<AppliedUpdate>,
+}
+
+/// An update the ledger applied, and the height it applied it at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedUpdate {
+    pub update: NodeUpdate,
+    pub applied_at: BlockHeight,
+}
+
+impl NodeRecord {
+    /// A record of `registration` at `registered_at`, never updated.
+    pub fn registered(registration: NodeRegistration, registered_at: BlockHeight) -> Self {
+        Self {
+            registration,
+            registered_at,
+            update: None,
+        }
+    }
+
+    /// The price per KiB in force (new escrows record it, §8.3.2).
+    pub fn price_per_kib(&self) -> Value {
+        self.update
+            .as_ref()
+            .map_or(self.registration.price_per_kib, |u| u.update.price_per_kib)
+    }
+
+    /// The escrow sizes in force.
+    pub fn escrow_sizes(&self) -> &[Value] {
+        self.update
+            .as_ref()
+            .map_or(&self.registration.escrow_sizes, |u| &u.update.escrow_sizes)
+    }
+
+    /// The TLS key hash in force: the only key a client pins (§9.8).
+    pub fn tls_key_hash(&self) -> [u8; 32] {
+        self.update
+            .as_ref()
+            .map_or(self.registration.tls_key_hash, |u| u.update.tls_key_hash)
+    }
+
+    /// The sequence number of the latest update (0: the registration);
+    /// the next update must carry this plus one (§8.3.8).
+    pub fn sequence(&self) -> u64 {
+        self.update.as_ref().map_or(0, |u| u.update.sequence)
+    }
+}
+
+/// The first Poseidon input of the update message (§8.3.8), in the
+/// ledger's reserved range beside [`REGISTRATION_TAG`]: no update message
+/// can equal a registration message or a protocol hash.
+pub const UPDATE_TAG: u64 = 65;
+
+/// An update of a registered node's terms (docs/protocol.md §8.3.8): the
+/// TLS key hash, price and escrow sizes; the account and stake stay.
+/// Signed by the node key `N` and by the node's account key, like the
+/// registration; `sequence` must be the record's [`NodeRecord::sequence`]
+/// plus one, so no signed update applies twice or out of order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeUpdate {
+    pub node_id: NodeId,
+    /// The node's registered account (the update does not change it).
+    pub account: AccountId,
+    pub sequence: u64,
+    pub price_per_kib: Value,
+    pub escrow_sizes: Vec<Value>,
+    pub tls_key_hash: [u8; 32],
+    /// The node's public key `N` (`node_id = H(NODE_ID, N)`).
+    pub node_key: VerifyingKey,
+    /// EdDSA signature by `N` over [`NodeUpdate::message`].
+    pub signature: Signature,
+    /// The account's authorisation of [`AccountOp::UpdateNode`] over
+    /// [`NodeUpdate::message`] (§8.3); `None` is refused.
+    pub account_auth: Option<AccountAuth>,
+}
+
+impl NodeUpdate {
+    /// The update of `record` to the given terms, signed by the node key
+    /// and by the account key (whose next nonce is `nonce`), with the next
+    /// sequence number.
+    pub fn signed(
+        key: &SigningKey,
+        account_key: &SigningKey,
+        nonce: u64,
+        record: &NodeRecord,
+        price_per_kib: Value,
+        escrow_sizes: Vec<Value>,
+        tls_key_hash: [u8; 32],
+    ) -> Self {
+        let node_key = key.verifying_key();
+        let (node_id, account) = (node_key.node_id(), record.registration.account);
+        let sequence = record.sequence().saturating_add(1);
+        let m = update_message(
+            &node_id,
+            &account,
+            sequence,
+            price_per_kib,
+            &escrow_sizes,
+            &tls_key_hash,
+        );
+        Self {
+            node_id,
+            account,
+            sequence,
+            price_per_kib,
+            escrow_sizes,
+            tls_key_hash,
+            node_key,
+            signature: key.sign(&m),
+            account_auth: Some(AccountAuth::sign(
+                account_key,
+                AccountOp::UpdateNode,
+                nonce,
+                m,
+            )),
+        }
+    }
+
+    /// The signed message: see [`update_message`].
+    pub fn message(&self) -> Fr {
+        update_message(
+            &self.node_id,
+            &self.account,
+            self.sequence,
+            self.price_per_kib,
+            &self.escrow_sizes,
+            &self.tls_key_hash,
+        )
+    }
+
+    /// Stateless checks (§8.3.8): the node key as for a registration,
+    /// then the account's signature; returns the account nonce.
+    pub fn authenticate(&self) -> Result<u64, LedgerError> {
+        authenticate_node_key(
+            &self.node_id,
+            &self.node_key,
+            self.message(),
+            &self.signature,
+        )?;
+        AccountAuth::verify(
+            self.account_auth.as_ref(),
+            AccountOp::UpdateNode,
+            &self.account,
+            self.message(),
+        )
+    }
+
+    /// A retry of this applied update (§8.2): the same signed fields and
+    /// the same account key and nonce.
+    pub fn is_retry_of(&self, applied: &Self) -> bool {
+        let auth = |u: &Self| u.account_auth.map(|a| (a.key, a.nonce));
+        self.node_id == applied.node_id
+            && self.account == applied.account
+            && self.sequence == applied.sequence
+            && self.price_per_kib == applied.price_per_kib
+            && self.escrow_sizes == applied.escrow_sizes
+            && self.tls_key_hash == applied.tls_key_hash
+            && self.node_key == applied.node_key
+            && auth(self).is_some()
+            && auth(self) == auth(applied)
+    }
+}
+
+/// The node key's consent (§8.3.6, §8.3.8): `node_id = H(NODE_ID, N)` and
+/// `sig` by `N` over `m`; else `RegistrationUnauthenticated`. One rule for
+/// registrations and updates: nobody signs for a node id whose key they do
+/// not hold.
+fn authenticate_node_key(
+    node_id: &NodeId,
+    node_key: &VerifyingKey,
+    m: Fr,
+    sig: &Signature,
+) -> Result<(), LedgerError> {
+    use LedgerError::RegistrationUnauthenticated;
+    if node_key.node_id() != *node_id {
+        return Err(RegistrationUnauthenticated(
+            "node_id is not H(NODE_ID, N) of the node key",
+        ));
+    }
+    node_key
+        .verify(&m, sig)
+        .map_err(|_| RegistrationUnauthenticated("signature by the node key does not verify"))
 }
 
 /// Result of a deposit.

@@ -47,6 +47,7 @@ pub enum ErrorKind {
     SettleUnauthorized,
     AccountUnauthenticated,
     BadNonce,
+    StaleNodeUpdate,
     FaucetDisabled,
     VerifyingKeys,
     Busy,
@@ -58,7 +59,7 @@ pub enum ErrorKind {
 }
 
 /// Every kind with its wire name: the only place these strings are written.
-pub const KIND_NAMES: [(ErrorKind, &str); 33] = {
+pub const KIND_NAMES: [(ErrorKind, &str); 34] = {
     use ErrorKind::*;
     [
         (Encoding, "encoding"),
@@ -86,6 +87,7 @@ pub const KIND_NAMES: [(ErrorKind, &str); 33] = {
         (SettleUnauthorized, "settle_unauthorized"),
         (AccountUnauthenticated, "account_unauthenticated"),
         (BadNonce, "bad_nonce"),
+        (StaleNodeUpdate, "stale_node_update"),
         (FaucetDisabled, "faucet_disabled"),
         (VerifyingKeys, "verifying_keys"),
         (Busy, "busy"),
@@ -127,6 +129,7 @@ impl ErrorKind {
             E::SettleUnauthorized(_) => Self::SettleUnauthorized,
             E::AccountUnauthenticated(_) => Self::AccountUnauthenticated,
             E::BadNonce => Self::BadNonce,
+            E::StaleNodeUpdate => Self::StaleNodeUpdate,
             E::FaucetDisabled => Self::FaucetDisabled,
             E::VerifyingKeys(_) => Self::VerifyingKeys,
             E::Busy => Self::Busy,
@@ -221,6 +224,7 @@ impl ErrorKind {
             Self::SettleUnauthorized => E::SettleUnauthorized(text()),
             Self::AccountUnauthenticated => E::AccountUnauthenticated(text()),
             Self::BadNonce => E::BadNonce,
+            Self::StaleNodeUpdate => E::StaleNodeUpdate,
             Self::FaucetDisabled => E::FaucetDisabled,
             Self::Poisoned => E::Poisoned,
             Self::UnknownRoot => E::UnknownRoot(match nums().as_deref() {
@@ -317,6 +321,7 @@ mod tests {
         for e in [
             LedgerError::NullifierSpent,
             LedgerError::BadNonce,
+            LedgerError::StaleNodeUpdate,
             LedgerError::Busy,
             LedgerError::EscrowSizeNotAccepted(veil_primitives::value::Value(2048)),
             LedgerError::NotYetReclaimable(BlockHeight(77)),

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use tonic::Code;
-use veil_ledger::convert::{deposit_to_pb, registration_to_pb, settle_to_pb};
+use veil_ledger::convert::{deposit_to_pb, registration_to_pb, settle_to_pb, update_to_pb};
 use veil_ledger::service::{bind, serve};
 use veil_ledger::types::*;
 use veil_ledger::verifier::FakeVerifier;
@@ -355,4 +355,77 @@ async fn faucet_is_refused_without_the_development_flag() {
     assert_eq!(err.code(), Code::PermissionDenied);
     assert_eq!(remote.balance(a).await.unwrap(), Value(0));
     assert_eq!(remote.status().await.unwrap(), before);
+}
+
+/// §8.3.8 over the wire: only the holder of the node key and of the node's
+/// account key updates the node; the wire codes of every refusal; the
+/// record read back by `GetNode` carries the update (the pin in force), a
+/// replay of an earlier update is refused, and a malformed request is
+/// `INVALID_ARGUMENT`. Each refusal changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_updates_need_the_node_key_and_its_accounts_key() {
+    let fx = fixture().await;
+    let nid = fx.node_key.verifying_key().node_id();
+    let watched = [fx.node_account(), fx.wallet()];
+    let record = fx.remote.get_node(nid).await.unwrap().unwrap();
+    let signed = |node: &SigningKey, account: &SigningKey, nonce, rec: &NodeRecord, tls| {
+        NodeUpdate::signed(node, account, nonce, rec, Value(3), vec![E], [tls; 32])
+    };
+    let nonce = fx.nonce(fx.node_account()).await;
+    let good = signed(&fx.node_key, &fx.node_account_key, nonce, &record, 5);
+    let code = |u: pb::UpdateNodeRequest| {
+        let mut c = fx.raw.clone();
+        async move { c.update_node(u).await.unwrap_err().code() }
+    };
+    let before = fx.snapshot(&watched, &[nid]).await;
+    // Another key's signature; another key claiming the node id.
+    let mut forged = update_to_pb(&good);
+    forged.signature = key(9).sign(&good.message()).to_bytes().to_vec();
+    assert_eq!(code(forged).await, Code::PermissionDenied);
+    let mut thief = update_to_pb(&good);
+    thief.node_key = key(9).verifying_key().to_bytes().to_vec();
+    assert_eq!(code(thief).await, Code::PermissionDenied);
+    // Without the account's signature, or with the wallet's.
+    let mut missing = update_to_pb(&good);
+    missing.account_key.clear();
+    missing.account_signature.clear();
+    assert_eq!(code(missing).await, Code::PermissionDenied);
+    let by_wallet = signed(&fx.node_key, &fx.wallet_key, 0, &record, 5);
+    assert!(matches!(
+        fx.remote
+            .update_node(NodeUpdate { account_auth: by_wallet.account_auth, ..good.clone() })
+            .await,
+        Err(LedgerError::AccountUnauthenticated(_))
+    ));
+    // An unregistered node, a stale sequence, invalid terms, a malformed field.
+    let stranger = signed(&key(9), &fx.node_account_key, nonce, &record, 5);
+    assert_eq!(fx.remote.update_node(stranger).await, Err(LedgerError::UnknownNode));
+    let mut ahead = record.clone();
+    ahead.update = Some(AppliedUpdate { update: good.clone(), applied_at: BlockHeight(0) });
+    let skipped = signed(&fx.node_key, &fx.node_account_key, nonce, &ahead, 5);
+    assert_eq!(skipped.sequence, 2);
+    assert_eq!(fx.remote.update_node(skipped).await, Err(LedgerError::StaleNodeUpdate));
+    let free = NodeUpdate::signed(&fx.node_key, &fx.node_account_key, nonce, &record, Value(0), vec![E], [5; 32]);
+    assert!(matches!(fx.remote.update_node(free).await, Err(LedgerError::InvalidArgument(_))));
+    let mut short = update_to_pb(&good);
+    short.tls_key_hash.pop();
+    assert_eq!(code(short).await, Code::InvalidArgument);
+    assert_eq!(fx.snapshot(&watched, &[nid]).await, before, "nothing changed");
+
+    // The node's own update applies; GetNode reads it back whole.
+    let applied = fx.remote.update_node(good.clone()).await.unwrap();
+    assert_eq!(applied.tls_key_hash(), [5; 32]);
+    assert_eq!(applied.price_per_kib(), Value(3));
+    assert_eq!(applied.sequence(), 1);
+    assert_eq!(fx.remote.get_node(nid).await.unwrap(), Some(applied.clone()));
+    assert_eq!(fx.ledger.get_node(nid).await.unwrap(), Some(applied.clone()));
+    // A retry answers the record; after a second update, the first is a replay.
+    assert_eq!(fx.remote.update_node(good.clone()).await, Ok(applied.clone()));
+    let nonce = fx.nonce(fx.node_account()).await;
+    let second = signed(&fx.node_key, &fx.node_account_key, nonce, &applied, 6);
+    fx.remote.update_node(second).await.unwrap();
+    let before = fx.snapshot(&watched, &[nid]).await;
+    assert_eq!(code(update_to_pb(&good)).await, Code::FailedPrecondition);
+    assert_eq!(fx.remote.update_node(good).await, Err(LedgerError::StaleNodeUpdate));
+    assert_eq!(fx.snapshot(&watched, &[nid]).await, before, "nothing changed");
 }

@@ -318,10 +318,7 @@ impl LogIndex {
             },
             account_auth: None,
         };
-        Ok(Some(NodeRecord {
-            registration,
-            registered_at: BlockHeight(*block),
-        }))
+        Ok(Some(NodeRecord::registered(registration, BlockHeight(*block))))
     }
 
     /// The escrow `session_id`, in the embedded ledger's type.

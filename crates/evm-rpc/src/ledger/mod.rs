@@ -30,7 +30,7 @@ use veil_evm::solidity::fr_word;
 use veil_evm::token;
 use veil_ledger::types::{
     AccessPublic, AccountId, AccountState, DepositReceipt, DepositRequest, Escrow, LedgerStatus,
-    MerkleRoot, NodeId, NodeRecord, NodeRegistration, NoteCommitment, Nullifier, Proof,
+    MerkleRoot, NodeId, NodeRecord, NodeRegistration, NodeUpdate, NoteCommitment, Nullifier, Proof,
     ReclaimReceipt, SessionId, SettleReceipt, SettleRequest, SlotPublic, Value, WithdrawPublic,
     WithdrawReceipt,
 };
@@ -545,6 +545,15 @@ impl LedgerApi for EvmLedger {
             Some(existing) if existing.registration.same_terms(&r) => Ok(existing),
             _ => Err(LedgerError::NodeExists),
         }
+    }
+
+    /// Not on chain yet: the contract has no `updateNode` (docs/evm.md;
+    /// docs/protocol.md §8.3.8), so a node on an EVM ledger cannot rotate
+    /// its TLS key or change its terms.
+    async fn update_node(&self, _update: NodeUpdate) -> Result<NodeRecord, LedgerError> {
+        Err(LedgerError::InvalidArgument(
+            "update_node is not supported by the EVM ledger contract",
+        ))
     }
 
     async fn faucet(&self, account: AccountId, amount: Value) -> Result<Value, LedgerError> {
