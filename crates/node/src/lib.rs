@@ -49,12 +49,14 @@ mod state;
 pub mod status_page;
 pub mod store;
 mod sync;
+pub mod tls;
 pub mod voucher_desk;
 mod vouchers;
 
 pub use backend::{AccessToken, AccessVerifier, SettleProver, SettleSlotWitness};
 pub use config::{BatchPolicy, Limits, NodeConfig, Transport};
 pub use open::ACCESS_TOKEN_BYTES;
+pub use register::{RotateError, Rotation, rotate_tls};
 pub use server::{NODE_DB_FILE, NodeError, NodeHandle, TlsInfo, spawn_with};
 pub use settle::{SettleError, SettlementReport};
 pub use state::NodeStatus;

@@ -3,12 +3,10 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -25,14 +23,13 @@ use crate::admission::{BanPolicy, Bans};
 use crate::backend::{AccessVerifier, SettleProver};
 use crate::config::{ConfigError, Limits, NodeConfig, Transport};
 use crate::conns::{ConnTable, LimitedConn, accept_loop};
-use crate::keys::{
-    KeyFileError, load_or_create_account_key, load_or_create_node_key, read_secret, write_secret,
-};
+use crate::keys::{KeyFileError, load_or_create_account_key, load_or_create_node_key};
 use crate::rpc::NodeService;
 use crate::session::SessionTable;
 use crate::settle::{SettleError, SettlementReport};
 use crate::state::{Inner, LedgerView, Metrics, NodeStatus};
 use crate::store::{NodeStore, StoreError};
+use crate::tls::{Identity, ServerCert, TlsError};
 use crate::voucher_desk::{DeskError, VoucherDesk};
 
 /// File name of the node database inside the node directory.
@@ -59,16 +56,12 @@ pub enum NodeError {
     Vouchers(#[from] DeskError),
 }
 
-/// The node's TLS identity, as a client pins it (§9.8).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsInfo {
-    /// Self-signed certificate, PEM.
-    pub cert_pem: String,
-    /// SHA-256 of the certificate (DER).
-    pub cert_sha256: [u8; 32],
-    /// SHA-256 of the certificate's SubjectPublicKeyInfo (DER): the key hash
-    /// registered with the ledger (`NodeRegistration::tls_key_hash`).
-    pub spki_sha256: [u8; 32],
+pub use crate::tls::TlsInfo;
+
+impl From<TlsError> for NodeError {
+    fn from(e: TlsError) -> Self {
+        NodeError::Tls(e.to_string())
+    }
 }
 
 /// Starts one settlement run (type-erased over the ledger type).
@@ -141,36 +134,6 @@ impl NodeHandle {
 
 /// How long a shutting-down node waits for open connections to drain.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
-
-const TLS_KEY_FILE: &str = "tls.key";
-const TLS_CERT_FILE: &str = "tls.crt";
-const TLS_CERT_DER_FILE: &str = "tls.crt.der";
-
-/// Loads the TLS identity from `dir`, generating a self-signed one at first start.
-fn load_or_create_tls(dir: &Path) -> Result<(TlsInfo, String), NodeError> {
-    let key_path = dir.join(TLS_KEY_FILE);
-    let tls = |e: &dyn std::fmt::Display| NodeError::Tls(e.to_string());
-    if !key_path.exists() {
-        let ck = rcgen::generate_simple_self_signed(vec![
-            "veil-node".to_owned(),
-            "localhost".to_owned(),
-        ])
-        .map_err(|e| tls(&e))?;
-        write_secret(&key_path, ck.signing_key.serialize_pem().as_bytes())?;
-        std::fs::write(dir.join(TLS_CERT_FILE), ck.cert.pem())?;
-        std::fs::write(dir.join(TLS_CERT_DER_FILE), ck.cert.der().as_ref())?;
-    }
-    let key_pem = String::from_utf8(read_secret(&key_path)?).map_err(|e| tls(&e))?;
-    let cert_pem = std::fs::read_to_string(dir.join(TLS_CERT_FILE))?;
-    let cert_der = std::fs::read(dir.join(TLS_CERT_DER_FILE))?;
-    let key = rcgen::KeyPair::from_pem(&key_pem).map_err(|e| tls(&e))?;
-    let info = TlsInfo {
-        cert_pem,
-        cert_sha256: Sha256::digest(&cert_der).into(),
-        spki_sha256: Sha256::digest(rcgen::PublicKeyData::subject_public_key_info(&key)).into(),
-    };
-    Ok((info, key_pem))
-}
 
 /// Rewrites tonic's `OUT_OF_RANGE` for an over-size message into
 /// `RESOURCE_EXHAUSTED` (C1, §9.7), in the response headers of a unary call
@@ -251,7 +214,7 @@ where
 struct NodeFiles {
     node_key: SigningKey,
     account_key: SigningKey,
-    tls: Option<(TlsInfo, String)>,
+    tls: Option<Identity>,
     store: Arc<NodeStore>,
     vouchers: Arc<VoucherDesk>,
 }
@@ -263,7 +226,7 @@ impl NodeFiles {
         std::fs::create_dir_all(&config.dir)?;
         let node_key = load_or_create_node_key(&config.dir)?;
         let tls = match config.transport {
-            Transport::Tls => Some(load_or_create_tls(&config.dir)?),
+            Transport::Tls => Some(crate::tls::load_or_create(&config.dir)?),
             Transport::InsecurePlaintext => None,
         };
         let store = Arc::new(NodeStore::open(&config.dir.join(NODE_DB_FILE))?);
@@ -312,7 +275,7 @@ fn build_inner<L>(
         prover: backend.1,
         node_id: files.node_key.verifying_key().node_id(),
         node_key: files.node_key,
-        tls_cert_sha256: files.tls.as_ref().map(|(t, _)| t.cert_sha256),
+        tls_cert_sha256: files.tls.as_ref().map(|t| t.info.cert_sha256),
         store: files.store,
         sessions: Mutex::new(sessions),
         opening: Mutex::new(HashSet::new()),
@@ -384,14 +347,20 @@ fn spawn_accept(
 
 type ConnReceiver = tokio::sync::mpsc::Receiver<Result<LimitedConn, std::io::Error>>;
 
-/// Ledger view poller and background settlement.
-fn spawn_poller<L: LedgerApi>(inner: Arc<Inner<L>>) -> JoinHandle<()> {
+/// Ledger view poller, TLS rotation follower and background settlement.
+fn spawn_poller<L: LedgerApi>(
+    inner: Arc<Inner<L>>,
+    cert: Option<Arc<ServerCert>>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(inner.config.ledger_poll);
         let mut last_settle = std::time::Instant::now();
         loop {
             tick.tick().await;
             inner.refresh_view().await;
+            if let Some(cert) = &cert {
+                follow_rotation(&inner, cert).await;
+            }
             if let Some(every) = inner.config.settle_every
                 && last_settle.elapsed() >= every
             {
@@ -406,6 +375,36 @@ fn spawn_poller<L: LedgerApi>(inner: Arc<Inner<L>>) -> JoinHandle<()> {
             }
         }
     })
+}
+
+/// A TLS rotation (`docs/node.md` "Rotating the TLS key", §8.3.8): while a
+/// staged identity waits in the node directory, reads the node's ledger
+/// record; once it names the staged key, promotes it and presents it to
+/// every new handshake. Connections already established keep theirs.
+async fn follow_rotation<L: LedgerApi>(inner: &Inner<L>, cert: &ServerCert) {
+    if !crate::tls::has_staged(&inner.config.dir) {
+        return;
+    }
+    let record = match inner.ledger.get_node(inner.node_id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return,
+        Err(e) => {
+            inner.metrics.ledger_error("get_node");
+            warn!("reading the node record for a TLS rotation failed (will retry): {e}");
+            return;
+        }
+    };
+    match crate::tls::promote_if_in_force(&inner.config.dir, record.tls_key_hash()) {
+        Ok(Some(id)) => match cert.swap(&id) {
+            Ok(()) => info!(
+                tls_spki_sha256 = %hex::encode(id.info.spki_sha256),
+                "TLS key rotated: new connections get the new key"
+            ),
+            Err(e) => warn!("serving the rotated TLS key failed: {e}"),
+        },
+        Ok(None) => {}
+        Err(e) => warn!("promoting the staged TLS key failed (will retry): {e}"),
+    }
 }
 
 /// Starts a node: loads (or creates) its key, database and TLS identity,
@@ -423,14 +422,22 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     config.validate()?;
-    let files = NodeFiles::open(&config)?;
+    let mut files = NodeFiles::open(&config)?;
     let node_id = files.node_key.verifying_key().node_id();
+    // A rotation the ledger applied while the node was down is finished
+    // before anything is registered or served.
+    if files.tls.is_some()
+        && let Some(record) = ledger.get_node(node_id).await?
+        && let Some(id) = crate::tls::promote_if_in_force(&config.dir, record.tls_key_hash())?
+    {
+        files.tls = Some(id);
+    }
     // Register (a no-op for unchanged terms), staking from and paid to the
     // account of `account.key` (§8.3).
     let tls_key_hash = files
         .tls
         .as_ref()
-        .map(|(t, _)| t.spki_sha256)
+        .map(|t| t.info.spki_sha256)
         .unwrap_or([0u8; 32]);
     let account = crate::register::register(
         &ledger,
@@ -449,7 +456,12 @@ where
     let local_addr = listener.local_addr()?;
     let limits = config.limits.clone();
     let conns = Arc::new(ConnTable::new(&limits));
-    let tls = files.tls.clone();
+    let tls = files.tls.as_ref().map(|t| t.info.clone());
+    let cert = files
+        .tls
+        .as_ref()
+        .map(|t| ServerCert::new(t).map(Arc::new))
+        .transpose()?;
     let backend = (verifier, prover);
     let inner = Arc::new(build_inner(
         config,
@@ -461,22 +473,24 @@ where
         conns.clone(),
     ));
     let (accept, sweeper, conn_rx) = spawn_accept(listener, &conns, &limits);
-    let poller = spawn_poller(inner.clone());
+    let poller = spawn_poller(inner.clone(), cert.clone());
     let tasks = Tasks {
         accept,
         sweeper,
         poller,
     };
-    let server = serve(&inner, &tls, conn_rx, shutdown, tasks)?;
+    let server = serve(&inner, cert, conn_rx, shutdown, tasks)?;
     info!(%local_addr, node_id = %node_id, "node serving");
     Ok(handle(inner, local_addr, account, tls, server))
 }
 
 /// Serves the gRPC service on the admitted connections until `shutdown`
 /// resolves (then at most [`SHUTDOWN_GRACE`] more), then stops the tasks.
+/// With TLS, the node completes each handshake itself ([`crate::tls`]),
+/// presenting the certificate `cert` holds at that moment.
 fn serve<L: LedgerApi, F>(
     inner: &Arc<Inner<L>>,
-    tls: &Option<(TlsInfo, String)>,
+    cert: Option<Arc<ServerCert>>,
     conn_rx: ConnReceiver,
     shutdown: F,
     tasks: Tasks,
@@ -484,32 +498,48 @@ fn serve<L: LedgerApi, F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    Ok(match cert {
+        Some(cert) => {
+            let acceptor = crate::tls::acceptor(cert)?;
+            let timeout = inner.config.limits.handshake_timeout;
+            let tls_rx = crate::tls::handshakes(acceptor, conn_rx, timeout);
+            serve_on(inner, tls_rx, shutdown, tasks)
+        }
+        None => serve_on(inner, conn_rx, shutdown, tasks),
+    })
+}
+
+/// [`serve`] on established connections of type `IO`.
+fn serve_on<L: LedgerApi, F, IO>(
+    inner: &Arc<Inner<L>>,
+    incoming: tokio::sync::mpsc::Receiver<Result<IO, std::io::Error>>,
+    shutdown: F,
+    tasks: Tasks,
+) -> JoinHandle<Result<(), tonic::transport::Error>>
+where
+    F: Future<Output = ()> + Send + 'static,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+{
     let limits = &inner.config.limits;
     let svc = NodeServer::new(NodeService {
         inner: inner.clone(),
     })
     .max_decoding_message_size(limits.max_message_bytes)
     .max_encoding_message_size(limits.max_message_bytes);
-    let mut builder = tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .max_concurrent_streams(limits.max_concurrent_streams)
         .timeout(limits.request_timeout)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
-        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)));
-    if let Some((info, key_pem)) = tls {
-        let identity = tonic::transport::Identity::from_pem(info.cert_pem.clone(), key_pem);
-        builder = builder
-            .tls_config(
-                tonic::transport::ServerTlsConfig::new()
-                    .identity(identity)
-                    .timeout(limits.handshake_timeout),
-            )
-            .map_err(|e| NodeError::Tls(e.to_string()))?;
-    }
-    let router = builder
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .layer(tower::layer::layer_fn(OversizeStatus))
         .add_service(svc);
     let relays = inner.relays.clone();
-    Ok(tokio::spawn(async move {
+    tokio::spawn(async move {
         // Graceful shutdown waits for open connections to finish; a client
         // that keeps an idle HTTP/2 connection would hold it for the whole
         // idle timeout, so draining is bounded by SHUTDOWN_GRACE.
@@ -518,7 +548,7 @@ where
             shutdown.await;
             let _ = fired_tx.send(());
         };
-        let serve = router.serve_with_incoming_shutdown(ReceiverStream::new(conn_rx), shutdown);
+        let serve = router.serve_with_incoming_shutdown(ReceiverStream::new(incoming), shutdown);
         tokio::pin!(serve);
         let grace = async move {
             match fired_rx.await {
@@ -535,7 +565,7 @@ where
         };
         tasks.stop(relays).await;
         r
-    }))
+    })
 }
 
 /// The handle of a serving node.
@@ -543,7 +573,7 @@ fn handle<L: LedgerApi>(
     inner: Arc<Inner<L>>,
     local_addr: SocketAddr,
     account: AccountId,
-    tls: Option<(TlsInfo, String)>,
+    tls: Option<TlsInfo>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
 ) -> NodeHandle {
     let status_inner = inner.clone();
@@ -558,7 +588,7 @@ fn handle<L: LedgerApi>(
         local_addr,
         node_id: inner.node_id,
         account,
-        tls: tls.map(|(t, _)| t),
+        tls,
         status: Box::new(move || status_inner.status()),
         metrics_text,
         settle: Box::new(move |progress| {

@@ -14,6 +14,7 @@ pub mod market;
 pub mod metrics_page;
 pub mod node;
 pub mod node_conn;
+pub mod node_rotate;
 pub mod node_status;
 pub mod progress;
 pub mod setup;

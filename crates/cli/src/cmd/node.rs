@@ -21,6 +21,10 @@ pub enum Command {
     /// A readable summary of a running node, from its metrics endpoint
     /// (`veil node serve --metrics ADDR`; docs/operations.md).
     Status(super::node_status::Args),
+    /// Rotate the node's TLS key: stage a new key in --db and register its
+    /// hash with the ledger (UpdateNode); a running node serves it to new
+    /// connections once the ledger holds it (docs/node.md).
+    RotateTls(super::node_rotate::Args),
 }
 
 /// `veil node serve`'s flags (every one is also a `--config` key).
@@ -126,6 +130,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Serve(args) => run_serve(args),
         Command::Status(args) => super::node_status::run(args),
+        Command::RotateTls(args) => super::node_rotate::run(args),
     }
 }
 
