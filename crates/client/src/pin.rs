@@ -5,7 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 /// `SHA-256(SubjectPublicKeyInfo DER)` of a node's TLS key: the pin a client
-/// checks, as registered in `NodeRegistration::tls_key_hash` (§9.8).
+/// checks, as registered in `NodeRegistration::tls_key_hash` or updated by
+/// `NodeUpdate::tls_key_hash` (§9.8, §8.3.8; [`TlsKeyHash::in_force`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TlsKeyHash([u8; 32]);
 
@@ -18,6 +19,14 @@ impl TlsKeyHash {
     /// The 32 hash bytes.
     pub const fn to_bytes(self) -> [u8; 32] {
         self.0
+    }
+
+    /// The pin a node's ledger record holds now (§9.8, §8.3.8): the TLS key
+    /// hash of its latest update, else of its registration. A client that
+    /// pins through the ledger reads it at every connection, so it follows
+    /// a rotation, and a key the node rotated away from no longer matches.
+    pub fn in_force(record: &veil_ledger::types::NodeRecord) -> Self {
+        Self(record.tls_key_hash())
     }
 
 }

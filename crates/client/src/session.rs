@@ -183,7 +183,7 @@ impl NodeConnection {
                 node_id: id_hex.clone(),
             }
         })?;
-        let registered = registered_pin(&claimed, presented, &record.registration)?;
+        let registered = registered_pin(&claimed, presented, &record)?;
         let mut pinned = Self::connect(NodeEndpoint::pinned(url, registered)?).await?;
         if pinned.terms().await?.node_id != claimed.node_id {
             return Err(ClientError::RegistrationMismatch {
@@ -223,8 +223,9 @@ impl NodeConnection {
 fn registered_pin(
     claimed: &NodeTerms,
     presented: TlsKeyHash,
-    registration: &veil_ledger::types::NodeRegistration,
+    record: &veil_ledger::types::NodeRecord,
 ) -> Result<TlsKeyHash, ClientError> {
+    let registration = &record.registration;
     let node_id = hex::encode(claimed.node_id.to_bytes());
     if registration.node_id != claimed.node_id || registration.node_key != claimed.node_key {
         return Err(ClientError::RegistrationMismatch {
@@ -232,7 +233,7 @@ fn registered_pin(
             what: "the node key it presents is not the registered one".into(),
         });
     }
-    let registered = TlsKeyHash::from_bytes(registration.tls_key_hash);
+    let registered = TlsKeyHash::in_force(record);
     if registered != presented {
         return Err(ClientError::RegistrationMismatch {
             node_id,
@@ -497,8 +498,28 @@ mod tests {
         assert!(NodeTerms::from_proto(bad).is_err());
     }
 
-    fn registration(k: &SigningKey, tls: [u8; 32]) -> NodeRegistration {
-        NodeRegistration::signed(k, &key(3), 0, Value(1), vec![Value(64)], Value(0), tls)
+    fn registration(k: &SigningKey, tls: [u8; 32]) -> veil_ledger::types::NodeRecord {
+        let g = NodeRegistration::signed(k, &key(3), 0, Value(1), vec![Value(64)], Value(0), tls);
+        veil_ledger::types::NodeRecord::registered(g, veil_ledger::types::BlockHeight(0))
+    }
+
+    /// After a rotation (§8.3.8) the record pins the new key only: the
+    /// old key, still valid for its handshake, is refused.
+    #[test]
+    fn after_a_rotation_the_old_key_is_refused_and_the_new_one_pinned() {
+        let k = key(1);
+        let mut record = registration(&k, [9; 32]);
+        let update =
+            veil_ledger::types::NodeUpdate::signed(&k, &key(3), 1, &record, Value(1), vec![Value(64)], [10; 32]);
+        record.update = Some(veil_ledger::types::AppliedUpdate {
+            update,
+            applied_at: veil_ledger::types::BlockHeight(5),
+        });
+        let old = registered_pin(&terms_of(&k), TlsKeyHash::from_bytes([9; 32]), &record);
+        assert!(matches!(old, Err(ClientError::RegistrationMismatch { .. })));
+        let new = TlsKeyHash::from_bytes([10; 32]);
+        assert_eq!(registered_pin(&terms_of(&k), new, &record).ok(), Some(new));
+        assert_eq!(TlsKeyHash::in_force(&record), new);
     }
 
     #[test]
