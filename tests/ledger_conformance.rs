@@ -68,6 +68,10 @@
 //!   also raise); only that a refused call leaves it unchanged (embedded: no
 //!   nonce consumed; on chain: no transaction sent).
 //!
+//! - Node updates (§8.3.8). The contract has no `updateNode` yet: the
+//!   update cases (`update_suite`) run on the embedded and gRPC backends
+//!   only.
+//!
 //! Checks of the correct behaviour that a backend is known to fail are
 //! listed in [`KNOWN_BUGS`]: they print a loud `KNOWN BUG` line instead of
 //! failing, and a loud `FIXED?` line once they pass.
@@ -1068,6 +1072,131 @@ async fn suite<B: Backend>(b: &B) {
         "[{name}] ledger conformance suite done in {:.1?}",
         started.elapsed()
     );
+}
+
+/// `update_node` (§8.3.8) on the backends that have it: embedded and gRPC
+/// (the EVM contract has no `updateNode` yet; `EvmLedger::update_node`
+/// refuses). The node's own update applies and reads back; a retry
+/// answers the record; a replay after a later update, a stale sequence,
+/// another key, another account and invalid terms are refused with the
+/// same variant on both, and change neither the watched state nor the
+/// record.
+async fn update_suite<B: Backend>(b: &B) {
+    let name = b.name();
+    let operator = b.party().await;
+    let l = &operator.ledger;
+    l.faucet(operator.account, Value(1_000))
+        .await
+        .expect("faucet");
+    let node_key = SigningKey::generate(&mut OsRng);
+    let node_id = node_key.verifying_key().node_id();
+    let reg = operator.registration(&node_key, PRICE, STAKE).await;
+    let record = l.register_node(reg).await.expect("register");
+    let signed = |nonce, rec: &NodeRecord, price, tls| {
+        NodeUpdate::signed(
+            &node_key,
+            &operator.key,
+            nonce,
+            rec,
+            price,
+            vec![E],
+            [tls; 32],
+        )
+    };
+    let nonce = |l: &B::L| {
+        let l = l.clone();
+        let a = operator.account;
+        async move { l.account(a).await.expect("account").next_nonce }
+    };
+    let first = signed(nonce(l).await, &record, Value(2), 8);
+    let applied = l.update_node(first.clone()).await.expect("update");
+    let in_force = (
+        applied.tls_key_hash(),
+        applied.price_per_kib(),
+        applied.sequence(),
+    );
+    verdict(
+        name,
+        "update/applied",
+        in_force == ([8; 32], Value(2), 1),
+        || format!("{applied:?}"),
+    );
+    let got = l.get_node(node_id).await;
+    verdict(
+        name,
+        "update/get_node",
+        got == Ok(Some(applied.clone())),
+        || format!("{got:?}"),
+    );
+    let again = l.update_node(first.clone()).await;
+    verdict(name, "update/retry", again == Ok(applied.clone()), || {
+        format!("{again:?}")
+    });
+    let second = signed(nonce(l).await, &applied, Value(3), 9);
+    let current = l.update_node(second).await.expect("second update");
+
+    let watch = Watch {
+        accounts: vec![operator.account],
+        escrows: vec![],
+        nullifiers: vec![],
+    };
+    let mut rf = Refusals::start(name, l, &watch).await;
+    let stale = |e: &LedgerError| matches!(e, LedgerError::StaleNodeUpdate);
+    let unauth = |e: &LedgerError| matches!(e, LedgerError::RegistrationUnauthenticated(_));
+    let cases: Vec<(&str, NodeUpdate, &str, &dyn Fn(&LedgerError) -> bool)> = vec![
+        ("update/replay", first.clone(), "StaleNodeUpdate", &stale),
+        (
+            "update/stale-sequence",
+            signed(nonce(l).await, &applied, Value(3), 10),
+            "StaleNodeUpdate",
+            &stale,
+        ),
+        (
+            "update/other-key",
+            NodeUpdate {
+                signature: SigningKey::generate(&mut OsRng).sign(&first.message()),
+                ..signed(nonce(l).await, &current, Value(3), 10)
+            },
+            "RegistrationUnauthenticated",
+            &unauth,
+        ),
+        (
+            "update/no-account-signature",
+            NodeUpdate {
+                account_auth: None,
+                ..signed(nonce(l).await, &current, Value(3), 10)
+            },
+            "AccountUnauthenticated",
+            &|e| matches!(e, LedgerError::AccountUnauthenticated(_)),
+        ),
+        (
+            "update/zero-price",
+            signed(nonce(l).await, &current, Value(0), 10),
+            "InvalidArgument",
+            &|e| matches!(e, LedgerError::InvalidArgument(_)),
+        ),
+    ];
+    for (id, u, want, is) in cases {
+        let r = l.update_node(u).await;
+        rf.check(id, r, want, is).await;
+        let got = l.get_node(node_id).await;
+        verdict(
+            name,
+            &format!("{id}/record"),
+            got == Ok(Some(current.clone())),
+            || format!("{got:?}"),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_update_embedded() {
+    update_suite(&Embedded(embedded())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_update_grpc() {
+    update_suite(&grpc().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
