@@ -17,6 +17,7 @@ pub mod session;
 pub mod socks5;
 pub mod sync;
 pub mod transport;
+pub mod two_hop;
 pub mod vouchers;
 pub mod wallet;
 

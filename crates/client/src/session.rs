@@ -28,7 +28,7 @@ use veil_proto::node::v1::WIRE_VERSION;
 use crate::ops::{plan_spend, record_spend};
 use crate::sync::LocalTree;
 use crate::pin::TlsKeyHash;
-use crate::transport::NodeEndpoint;
+use crate::transport::{Connected, NodeEndpoint};
 use crate::wallet::{HexFr, SessionRecord, SessionStatus, Wallet};
 
 /// A node's terms, decoded and checked (§9.1).
@@ -164,7 +164,24 @@ impl NodeConnection {
         url: &str,
         ledger: &L,
     ) -> Result<Self, ClientError> {
-        let first = NodeEndpoint::capture_only(url)?.connect_recording().await?;
+        Self::connect_via_ledger_with(url, ledger, |e| async move { e.connect_recording().await })
+            .await
+    }
+
+    /// [`Self::connect_via_ledger`], each of its two connections opened by
+    /// `connect` (a two-hop route opens them through the entry,
+    /// [`crate::two_hop`]).
+    pub(crate) async fn connect_via_ledger_with<L, C, F>(
+        url: &str,
+        ledger: &L,
+        connect: C,
+    ) -> Result<Self, ClientError>
+    where
+        L: LedgerApi,
+        C: Fn(NodeEndpoint) -> F,
+        F: std::future::Future<Output = Result<Connected, ClientError>>,
+    {
+        let first = connect(NodeEndpoint::capture_only(url)?).await?;
         let presented = first
             .presented
             .ok_or_else(|| ClientError::Tls("no certificate recorded".into()))?;
@@ -184,7 +201,9 @@ impl NodeConnection {
             }
         })?;
         let registered = registered_pin(&claimed, presented, &record)?;
-        let mut pinned = Self::connect(NodeEndpoint::pinned(url, registered)?).await?;
+        let endpoint = NodeEndpoint::pinned(url, registered)?;
+        let connected = connect(endpoint.clone()).await?;
+        let mut pinned = Self::from_channel(connected.channel, endpoint);
         if pinned.terms().await?.node_id != claimed.node_id {
             return Err(ClientError::RegistrationMismatch {
                 node_id: id_hex,
@@ -192,6 +211,15 @@ impl NodeConnection {
             });
         }
         Ok(pinned)
+    }
+
+    /// A connection over `channel`, opened under `endpoint`'s policy by the
+    /// caller (e.g. through a two-hop route's entry, [`crate::two_hop`]).
+    pub(crate) fn from_channel(channel: Channel, endpoint: NodeEndpoint) -> Self {
+        Self {
+            client: NodeClient::new(channel),
+            endpoint,
+        }
     }
 
     /// The endpoint (address and transport policy) this connection uses;

@@ -16,8 +16,11 @@
 //! Plaintext HTTP/2 exists only as [`NodeTransport::InsecurePlaintext`],
 //! chosen explicitly (`--insecure-plaintext`), never by default.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use sha2::{Digest, Sha256};
 use tokio_rustls::TlsConnector;
@@ -128,11 +131,44 @@ impl NodeEndpoint {
 
     /// [`Self::connect`], also returning the key hash the server presented.
     pub(crate) async fn connect_recording(&self) -> Result<Connected, ClientError> {
+        if self.transport == NodeTransport::InsecurePlaintext {
+            let endpoint = Endpoint::from(self.uri.clone()).connect_timeout(CONNECT_TIMEOUT);
+            return Ok(Connected {
+                channel: endpoint.connect().await?,
+                presented: None,
+            });
+        }
+        self.connect_over(|host: String, port: u16| async move {
+            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            tcp.set_nodelay(true)?;
+            Ok(tcp)
+        })
+        .await
+    }
+
+    /// [`Self::connect_recording`] over the byte streams `dial(host, port)`
+    /// returns instead of TCP connections to the endpoint's address: a
+    /// two-hop route's inner connection runs over a relay stream through
+    /// the entry ([`crate::two_hop`], `docs/protocol.md` §9.9). The
+    /// transport policy (pin, or plaintext) is this endpoint's.
+    pub(crate) async fn connect_over<D, F, Io>(&self, dial: D) -> Result<Connected, ClientError>
+    where
+        D: Fn(String, u16) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = std::io::Result<Io>> + Send,
+        Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let endpoint = Endpoint::from(self.uri.clone()).connect_timeout(CONNECT_TIMEOUT);
         let pin = match self.transport {
             NodeTransport::InsecurePlaintext => {
+                let service = tower::service_fn(move |uri: Uri| {
+                    let dial = dial.clone();
+                    async move {
+                        let (host, port) = host_port(&uri)?;
+                        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(dial(host, port).await?))
+                    }
+                });
                 return Ok(Connected {
-                    channel: endpoint.connect().await?,
+                    channel: endpoint.connect_with_connector(service).await?,
                     presented: None,
                 });
             }
@@ -142,23 +178,14 @@ impl NodeEndpoint {
         let verifier = Arc::new(PinVerifier::new(pin));
         let connector = TlsConnector::from(Arc::new(client_config(verifier.clone())?));
         let service = tower::service_fn(move |uri: Uri| {
-            let connector = connector.clone();
+            let (connector, dial) = (connector.clone(), dial.clone());
             async move {
-                let host = uri
-                    .host()
-                    .ok_or_else(|| std::io::Error::other("node url has no host"))?
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned();
-                let port = uri
-                    .port_u16()
-                    .ok_or_else(|| std::io::Error::other("node url has no port"))?;
-                let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-                tcp.set_nodelay(true)?;
+                let (host, port) = host_port(&uri)?;
+                let io = dial(host.clone(), port).await?;
                 // Names are not checked (the pin is); SNI carries the host as given.
                 let name = ServerName::try_from(host)
                     .map_err(|e| std::io::Error::other(format!("server name: {e}")))?;
-                let tls = connector.connect(name, tcp).await?;
+                let tls = connector.connect(name, io).await?;
                 Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
             }
         });
@@ -178,6 +205,20 @@ impl NodeEndpoint {
             },
         }
     }
+}
+
+/// The host (brackets of an IPv6 literal removed) and port of a node URI.
+fn host_port(uri: &Uri) -> std::io::Result<(String, u16)> {
+    let host = uri
+        .host()
+        .ok_or_else(|| std::io::Error::other("node url has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri
+        .port_u16()
+        .ok_or_else(|| std::io::Error::other("node url has no port"))?;
+    Ok((host, port))
 }
 
 /// Accepts `https://host:port`, `http://host:port` or `host:port`; returns
