@@ -188,7 +188,10 @@ pub async fn connect_exit<L: LedgerApi>(
 /// the near end of a pipe whose far end the relay stream pumps.
 fn dialer(
     entry: Relay,
-) -> impl Fn(String, u16) -> std::pin::Pin<
+) -> impl Fn(
+    String,
+    u16,
+) -> std::pin::Pin<
     Box<dyn std::future::Future<Output = std::io::Result<DuplexStream>> + Send>,
 > + Clone
 + Send
@@ -198,9 +201,7 @@ fn dialer(
         let entry = entry.clone();
         Box::pin(async move {
             let target = Target {
-                host: host
-                    .parse::<IpAddr>()
-                    .map_or(Host::Domain(host), Host::Ip),
+                host: host.parse::<IpAddr>().map_or(Host::Domain(host), Host::Ip),
                 port,
             };
             let stream = entry

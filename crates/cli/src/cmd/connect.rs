@@ -27,6 +27,8 @@ use veil_vouchers::Balance;
 use super::node_conn::{NodeFlags, connect_node, connect_node_at};
 use super::wallet::{open_ledger, with_ledger};
 
+mod two_hop;
+
 /// Arguments of `veil connect`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -57,11 +59,29 @@ pub struct Args {
     /// KiB spent per voucher-paid connection (both directions count).
     #[arg(long, default_value_t = 1024)]
     voucher_kib: u64,
+    /// Nodes on the route: 1 (the node sees your address and your
+    /// destinations) or 2 (`--entry` sees your address, `--exit` your
+    /// destinations; docs/client.md "Two hops").
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    hops: u8,
+    /// The exit node of a two-hop route, `https://HOST:PORT` as the entry
+    /// reaches it; its TLS pin comes from its ledger registration unless
+    /// `--exit-pin` gives it.
+    #[arg(long)]
+    exit: Option<String>,
+    /// The exit's TLS key hash (64 hex digits) instead of its registration.
+    #[arg(long, value_name = "HEX", requires = "exit")]
+    exit_pin: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.socks.ip().is_loopback() {
         bail!("--socks must be a loopback address: the proxy is a local front end");
+    }
+    match (args.hops, args.voucher, args.exit.is_some()) {
+        (2, true, _) => bail!("--hops 2 pays each hop by a session; --voucher is one hop only"),
+        (1, _, true) => bail!("--exit names the exit of a two-hop route: add --hops 2"),
+        _ => {}
     }
     if args.voucher {
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -77,7 +97,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        with_ledger!(open_ledger(&args.ledger).await?, l => serve(l, &args, escrow).await)
+        with_ledger!(open_ledger(&args.ledger).await?, l => {
+            if args.hops == 2 {
+                two_hop::serve(l, &args, escrow).await
+            } else {
+                serve(l, &args, escrow).await
+            }
+        })
     })
 }
 

@@ -15,8 +15,10 @@ use super::wallet::{open_ledger, with_ledger};
 #[derive(clap::Args, Clone, Debug)]
 pub struct NodeFlags {
     /// The node, `https://HOST:PORT` (`http://` is read the same way: the
-    /// transport is decided by the flags below, not by the scheme).
-    #[arg(long)]
+    /// transport is decided by the flags below, not by the scheme). In a
+    /// two-hop route (`veil connect --hops 2`) this is the entry, also
+    /// spelled `--entry`.
+    #[arg(long, visible_alias = "entry")]
     pub node: String,
     /// The node's TLS key hash (64 hex digits, as `veil node serve` prints
     /// it) instead of looking it up in the node's ledger registration.

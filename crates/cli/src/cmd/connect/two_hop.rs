@@ -1,0 +1,153 @@
+//! `veil connect --hops 2`: a route through an entry and an exit node
+//! (`docs/protocol.md` §9.9, `docs/client.md` "Two hops"). The SOCKS5
+//! connections go to the exit session's relay; when either hop runs low on
+//! credit or stops carrying, a whole new route (two new sessions) replaces
+//! the old one.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rand::rngs::OsRng;
+use tokio::sync::watch;
+use veil_client::pin::TlsKeyHash;
+use veil_client::proxy::{Payer, serve as serve_socks};
+use veil_client::relay::Relay;
+use veil_client::sync::LocalTree;
+use veil_client::two_hop::{ExitNode, Route, RouteEscrows, finish_route, start_route};
+use veil_client::wallet::Wallet;
+use veil_ledger::LedgerApi;
+use veil_proofs::{CircuitId, Prover};
+
+use super::super::node_conn::connect_node;
+use super::{Args, RETRY_AFTER};
+
+/// The exit as `--exit` and `--exit-pin` name it.
+fn exit_node(args: &Args) -> anyhow::Result<ExitNode> {
+    let Some(url) = args.exit.clone() else {
+        bail!("--hops 2 needs --exit (the exit node's https://HOST:PORT)");
+    };
+    let pin = match &args.exit_pin {
+        Some(p) => Some(p.parse::<TlsKeyHash>().context("--exit-pin")?),
+        None => None,
+    };
+    Ok(ExitNode { url, pin })
+}
+
+/// Whether a fifth of either hop's credit is left (as for one hop).
+fn low(route: &Route) -> bool {
+    [&route.entry, &route.exit]
+        .iter()
+        .any(|h| h.relay.remaining_kib() < (h.session.credit_kib / 5).max(1))
+}
+
+/// Serves SOCKS5 through a two-hop route until Ctrl-C.
+pub(super) async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Result<()> {
+    if args.node.insecure_plaintext {
+        bail!(
+            "--hops 2 runs over TLS only: a plaintext entry would see the inner connection's setup"
+        );
+    }
+    let exit = exit_node(args)?;
+    let escrows = RouteEscrows {
+        entry: escrow,
+        exit: escrow,
+    };
+    let store = super::super::keys::store()?;
+    let prover =
+        tokio::task::spawn_blocking(move || Prover::from_store(&store, &[CircuitId::Access], None))
+            .await??;
+    let mut wallet = Wallet::open(&args.wallet)?;
+    let mut tree = LocalTree::new();
+    let mut entry = connect_node(&args.node, &ledger).await?;
+    let open = |n: u32| {
+        if n == 0 {
+            args.intent.clone()
+        } else {
+            format!("{}#{n}", args.intent)
+        }
+    };
+    let mut route = start_route(
+        &ledger,
+        &mut entry,
+        &exit,
+        &prover,
+        &mut wallet,
+        &mut tree,
+        escrows,
+        &open(0),
+        &mut OsRng,
+    )
+    .await
+    .context("opening the two-hop route")?;
+    report(&route);
+    let (relay_tx, relay_rx) = watch::channel(Some(route.relay().clone()));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(args.socks).await?;
+    eprintln!(
+        "SOCKS5 on {} (use curl --socks5-hostname {})",
+        args.socks, args.socks
+    );
+    let proxy = tokio::spawn(serve_socks(listener, Payer::Session(relay_rx), stop_rx));
+    let (mut n, mut next_attempt) = (0u32, Instant::now());
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        if let Err(e) = route.checkpoint(&mut wallet) {
+            eprintln!("could not save receipts in the wallet: {e}");
+        }
+        if !(low(&route) || !route.usable()) || Instant::now() < next_attempt {
+            continue;
+        }
+        if route.entry.relay.distrusted() || route.exit.relay.distrusted() {
+            eprintln!("a node failed a challenge: not paying it further");
+            break;
+        }
+        match start_route(
+            &ledger,
+            &mut entry,
+            &exit,
+            &prover,
+            &mut wallet,
+            &mut tree,
+            escrows,
+            &open(n + 1),
+            &mut OsRng,
+        )
+        .await
+        {
+            Ok(next) => {
+                n += 1;
+                finish_route(&mut wallet, &route)?;
+                let _ = relay_tx.send(Some(next.relay().clone()));
+                route = next;
+                eprintln!("credit low: opened a new route");
+            }
+            Err(e) => {
+                eprintln!(
+                    "could not open a new route (retrying in {} s): {e}",
+                    RETRY_AFTER.as_secs()
+                );
+                next_attempt = Instant::now() + RETRY_AFTER;
+                if !route.usable() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    finish_route(&mut wallet, &route)?;
+    let _ = proxy.await;
+    Ok(())
+}
+
+fn report(route: &Route) {
+    let credit = |r: &Relay, c: u64| format!("credit {c} KiB, {} KiB left", r.remaining_kib());
+    eprintln!(
+        "two-hop route open: entry {}; exit {} (first challenge RTT through the entry {} µs)",
+        credit(&route.entry.relay, route.entry.session.credit_kib),
+        credit(&route.exit.relay, route.exit.session.credit_kib),
+        route.exit.first_rtt_us
+    );
+}
