@@ -161,6 +161,18 @@ impl Stack {
         let (addr, _) = p.out.wait_for("listening on ", "veil ledger serve");
         s.ledger_url = format!("http://{addr}");
 
+        let (url, pin) = s.start_node("node");
+        s.node_url = url;
+        s.pin = pin;
+        s
+    }
+
+    /// Starts one more `veil node serve` (TLS, the setup's terms, its
+    /// store in the run's directory under `name`) as child `name`; returns
+    /// its `https://ADDR` and TLS key hash. A second node is the exit of
+    /// the two-hop tests (tests/two_hop.rs).
+    pub fn start_node(&mut self, name: &str) -> (String, String) {
+        let s = self;
         let mut node = s.command();
         node.args([
             "node",
@@ -180,17 +192,16 @@ impl Stack {
         // One session: settle it alone at once rather than wait for
         // company (the minimum-batch policy, R-3, has its own tests).
         .args(["--min-batch-sessions", "1"])
-        .args(["--egress-allow", "127.0.0.1/32", "--db", &s.path("node")]);
-        if let Some(m) = s.metrics {
+        .args(["--egress-allow", "127.0.0.1/32", "--db", &s.path(name)]);
+        // Metrics (one port) are the first node's.
+        if let Some(m) = s.metrics.filter(|_| name == "node") {
             node.args(["--metrics", &m.to_string()]);
         }
-        let p = s.spawn("node", node);
+        let p = s.spawn(name, node);
         let (addr, _) = p.out.wait_for("listening on ", "veil node serve");
         let (pin, _) = p.out.wait_for("tls spki sha256 ", "veil node serve");
         assert_eq!(pin.len(), 64, "pin {pin:?}");
-        s.node_url = format!("https://{addr}");
-        s.pin = pin;
-        s
+        (format!("https://{addr}"), pin)
     }
 
     /// A path in the run's directory.
