@@ -92,7 +92,8 @@ fn start() -> Result<World, String> {
 }
 
 /// A plaintext node on loopback that bans nobody (every input comes from
-/// one address) and reaches no destination.
+/// one address), keeps its one unpaid client connection, and reaches no
+/// destination.
 fn config(dir: std::path::PathBuf) -> Result<NodeConfig, String> {
     let listen = (Ipv4Addr::LOCALHOST, 0).into();
     let mut c = NodeConfig::new(listen, dir, Value(1), vec![Value(4096)]);
@@ -103,6 +104,10 @@ fn config(dir: std::path::PathBuf) -> Result<NodeConfig, String> {
     c.limits.ban_after_failures = u32::MAX;
     c.limits.max_connections_per_address = c.limits.max_connections;
     c.limits.relay_idle_timeout = Duration::from_secs(5);
+    // The one client connection is never paid: the node would close it
+    // after the unpaid-idle timeout (C6, tested in crates/node/tests/limits.rs)
+    // and fail the call in flight, which is not the handler's fault.
+    c.limits.unpaid_idle_timeout = Duration::from_secs(24 * 3600);
     Ok(c)
 }
 
