@@ -109,6 +109,12 @@ fn check_demo_json(out: &Output, ledger: &str) -> Value {
         .as_array()
         .expect("one access proof time per session");
     assert_eq!(proves.len() as u64, n("sessions"), "{v}");
+    // One two-hop route (issue 15): fetched, and neither node recorded the
+    // other side.
+    let th = &v["two_hop"];
+    assert_eq!(th["bytes_fetched"].as_u64(), Some(1024 * 1024), "{v}");
+    assert_eq!(th["entry_saw_destination"], Value::Bool(false), "{v}");
+    assert_eq!(th["exit_saw_client"], Value::Bool(false), "{v}");
     v
 }
 

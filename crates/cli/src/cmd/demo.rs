@@ -5,7 +5,9 @@
 //! with one node (two for alice, one for bob), fetch several MiB from a
 //! local HTTP server through SOCKS5, pay with cumulative receipts, the node
 //! settles all sessions in ONE batch proof, the wallets find their refund
-//! notes on the ledger and spend them (a withdraw proof). Each party's view
+//! notes on the ledger and spend them (a withdraw proof). Bob also fetches
+//! through a two-hop route (the node as entry, a second node as exit,
+//! `demo/two_hop.rs`). Each party's view
 //! is printed: the node sees tokens and bytes, never a wallet; the public
 //! ledger shows totals only.
 
@@ -69,6 +71,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 macro_rules! say {
     ($json:expr, $($t:tt)*) => { if !$json { println!($($t)*); } };
 }
+
+mod two_hop;
 
 async fn main(args: Args) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -367,7 +371,15 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
     // Escrow: room for the fetch plus headers and a margin, so a refund remains.
     let escrow = (mib * 1024 + 512) * PRICE_PER_KIB * 2;
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let node = start_node(&parties.node, store, dir, escrow, stop_rx.clone()).await?;
+    let node_dir = dir.join("node");
+    let node = start_node(
+        &parties.node,
+        store.clone(),
+        &node_dir,
+        escrow,
+        stop_rx.clone(),
+    )
+    .await?;
     let node_url = format!("https://{}", node.local_addr);
     let dest = http_server().await?;
     say!(
@@ -393,11 +405,25 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
     let mut clients = deposit_clients(&stage, &parties.payers, dir).await?;
     let relayed = relay_sessions(&mut stage, &mut clients).await?;
     let vd = voucher_round(&mut stage, &mut clients).await?;
+    // -- two hops: the demo node as entry, a second node as exit
+    let exit_dir = dir.join("exit");
+    let exit = start_node(&parties.node, store, &exit_dir, escrow, stop_rx.clone()).await?;
+    let bob = clients.get_mut(1).context("bob")?;
+    let th = two_hop::round(
+        &mut stage,
+        bob,
+        &parties.payers[1],
+        exit.local_addr,
+        (&node_dir, &exit_dir),
+    )
+    .await?;
 
     // -- settlement: one batch
     let t_settle = Instant::now();
     let progress = std::sync::Arc::new(super::progress::Reporter::new(args.json));
     let report = node.settle_now_with(progress).await?;
+    // The exit settles the route's exit session (its refund, its pay).
+    exit.settle_now().await?;
     let clock = Clock {
         keys_ms,
         settle_ms: t_settle.elapsed().as_millis(),
@@ -412,7 +438,12 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
         report.total_paid
     );
     let refunds = refund_and_withdraw(&stage, &mut clients).await?;
-    let audit_ok = public_audit(&ledger, parties.embedded.as_ref(), node.account, &clients).await?
+    // On a chain both nodes send from the operator's one account.
+    let mut nodes = vec![node.account];
+    if exit.account != node.account {
+        nodes.push(exit.account);
+    }
+    let audit_ok = public_audit(&ledger, parties.embedded.as_ref(), &nodes, &clients).await?
         && match &parties.contract {
             Some(c) => c.turnstile().await?.holds(),
             None => true,
@@ -421,6 +452,7 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
         relayed: &relayed,
         refunds: &refunds,
         vd: &vd,
+        th: &th,
         clock: &clock,
         report,
         node: node.status(),
@@ -439,10 +471,11 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
     let _ = stop_tx.send(true);
     let _ = stop_rx.changed().await;
     node.join().await.ok();
-    check_outcome(audit_ok, &report, &relayed, &refunds, &vd)
+    exit.join().await.ok();
+    check_outcome(audit_ok, &report, &relayed, &refunds, &vd, &th)
 }
 
-/// Starts the demo node: TLS as in production (clients pin the node's key
+/// Starts a demo node storing in `dir`: TLS as in production (clients pin the node's key
 /// from its ledger registration, docs/protocol.md §9.8), egress to
 /// loopback only, a small receipt interval so the demo shows many receipts.
 async fn start_node<L: LedgerApi>(
@@ -454,7 +487,7 @@ async fn start_node<L: LedgerApi>(
 ) -> anyhow::Result<veil_node::NodeHandle> {
     let mut config = veil_node::NodeConfig::new(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        dir.join("node"),
+        dir.to_path_buf(),
         Value(PRICE_PER_KIB),
         vec![Value(escrow)],
     );
@@ -691,13 +724,14 @@ async fn refund_and_withdraw<L: LedgerApi>(
 async fn public_audit<L: LedgerApi>(
     ledger: &L,
     embedded: Option<&EmbeddedLedger>,
-    node_account: AccountId,
+    node_accounts: &[AccountId],
     clients: &[Client],
 ) -> anyhow::Result<bool> {
     let status = ledger.status().await?;
     let mut accounts_total = 0u64;
     let wallets = clients.iter().map(|c| c.account);
-    for a in [node_account, recipient()].into_iter().chain(wallets) {
+    let nodes = node_accounts.iter().copied();
+    for a in nodes.chain([recipient()]).chain(wallets) {
         accounts_total += ledger.balance(a).await?.get();
     }
     let turnstile_ok = status.minted.get() == accounts_total + status.pool.get();
@@ -718,6 +752,7 @@ struct Summary<'a> {
     relayed: &'a Relayed,
     refunds: &'a Refunds,
     vd: &'a super::voucher::VoucherDemo,
+    th: &'a two_hop::TwoHopDemo,
     clock: &'a Clock,
     report: veil_node::SettlementReport,
     node: veil_node::NodeStatus,
@@ -811,27 +846,40 @@ impl Summary<'_> {
             "voucher_bought_kib": vd.bought_kib,
             "voucher_fetched": vd.fetched,
             "voucher_balance_left_kib": vd.balance_left_kib,
+            "two_hop": self.th.json(),
         })
     }
 }
 
-/// The demo fails unless the audit passed, every session (the voucher
-/// purchase session too, its refund is 0) was settled, every escrow
-/// session found its refund, and three connections were voucher-paid.
+/// The demo fails unless the audit passed, every session at the demo node
+/// (the voucher purchase session and the two-hop entry session too) was
+/// settled, every escrow session found its refund, three connections were
+/// voucher-paid, and the two-hop route fetched with neither node seeing
+/// the other side.
 fn check_outcome(
     audit_ok: bool,
     report: &veil_node::SettlementReport,
     r: &Relayed,
     refunds: &Refunds,
     vd: &super::voucher::VoucherDemo,
+    th: &two_hop::TwoHopDemo,
 ) -> anyhow::Result<()> {
     if !audit_ok {
         bail!("ledger audit failed");
     }
-    if report.sessions != r.sessions.len() + vd.sessions || refunds.found.len() < r.sessions.len() {
+    if th.bytes_fetched == 0 || th.entry_saw_destination || th.exit_saw_client {
+        bail!(
+            "two hops: fetched {} bytes, entry saw the destination: {}, exit saw the client: {}",
+            th.bytes_fetched,
+            th.entry_saw_destination,
+            th.exit_saw_client
+        );
+    }
+    let settled = r.sessions.len() + vd.sessions + th.entry_sessions;
+    if report.sessions != settled || refunds.found.len() < r.sessions.len() {
         bail!(
             "expected {} sessions settled and {} refunds found, got {} and {}",
-            r.sessions.len() + vd.sessions,
+            settled,
             r.sessions.len(),
             report.sessions,
             refunds.found.len()
