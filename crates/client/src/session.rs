@@ -29,7 +29,7 @@ use crate::ops::{plan_spend, record_spend};
 use crate::sync::LocalTree;
 use crate::pin::TlsKeyHash;
 use crate::transport::{Connected, NodeEndpoint};
-use crate::wallet::{HexFr, SessionRecord, SessionStatus, Wallet};
+use crate::wallet::{HexFr, HexSeed, SessionRecord, SessionStatus, Wallet};
 
 /// A node's terms, decoded and checked (§9.1).
 #[derive(Clone, Debug)]
@@ -328,11 +328,8 @@ pub async fn open_session<R: RngCore + CryptoRng>(
         .ok_or_else(|| ClientError::Tree("session record vanished".into()))?;
     let token = hex::decode(&record.token)
         .map_err(|_| ClientError::Input("wallet: token is not hex".into()))?;
-    let seed: [u8; 32] = hex::decode(&record.session_seed)
-        .ok()
-        .and_then(|v| v.try_into().ok())
-        .ok_or_else(|| ClientError::Input("wallet: session seed".into()))?;
-    let session_key = SigningKey::from_seed(seed)
+    let session_key = record
+        .session_key()
         .ok_or_else(|| ClientError::Input("wallet: session seed".into()))?;
     let resp = node
         .client
@@ -420,7 +417,7 @@ fn build_and_persist<R: RngCore + CryptoRng>(
         nullifier: HexFr(public.nullifier.inner()),
         change_rho: HexFr(spend.private.rho_change.inner()),
         refund_rho: HexFr(refund_rho.inner()),
-        session_seed: hex::encode(session_key.seed()),
+        session_seed: HexSeed(*session_key.seed()),
         token: hex::encode(token.to_bytes()),
         receipts_kib: Vec::new(),
         status: SessionStatus::Pending,

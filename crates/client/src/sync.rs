@@ -523,7 +523,7 @@ mod tests {
             nullifier: HexFr(Fr::from(4u64)),
             change_rho: HexFr(Fr::from(5u64)),
             refund_rho: HexFr(Fr::from(6u64)),
-            session_seed: hex::encode([3u8; 32]),
+            session_seed: crate::wallet::HexSeed([3u8; 32]),
             token: String::new(),
             receipts_kib: Vec::new(),
             status: SessionStatus::Open,

@@ -42,6 +42,7 @@ use veil_primitives::ids::SessionId;
 use veil_primitives::keys::{OwnerKey, SpendingKey};
 use veil_primitives::note::{Address, NoteCommitment, Rho};
 use veil_primitives::refund::refund_spending_key;
+use veil_primitives::secret::{Redacted, Zeroize, ZeroizeOnDrop, Zeroizing};
 use veil_primitives::value::Value;
 
 use crate::fsutil::{self, FsError};
@@ -89,33 +90,86 @@ impl<'de> Deserialize<'de> for HexFr {
     }
 }
 
-/// The seed of the wallet's account key in the file: 64 lowercase hex
-/// digits (32 bytes, §2.6). Secret: `Debug` is redacted.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// The seed of an EdDSA key in the file (the account key, a session key):
+/// 64 lowercase hex digits (32 bytes, §2.6). Secret: `Debug` is redacted
+/// and it is wiped on drop (`docs/security.md`, "Secrets in memory"); the
+/// wallet file's writer is the only way out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct HexSeed(pub [u8; SEED_BYTES]);
+
+impl Zeroize for HexSeed {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl Drop for HexSeed {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for HexSeed {}
 
 impl std::fmt::Debug for HexSeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HexSeed(<redacted>)")
+        f.debug_tuple("HexSeed").field(&Redacted).finish()
     }
 }
 
 impl Serialize for HexSeed {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(self.0))
+        s.serialize_str(&Zeroizing::new(hex::encode(self.0)))
     }
 }
 
 impl<'de> Deserialize<'de> for HexSeed {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+        let s = Zeroizing::new(String::deserialize(d)?);
         if let Some(c) = s.chars().find(|c| !matches!(c, '0'..='9' | 'a'..='f')) {
             return Err(serde::de::Error::custom(HexError::NotHex(c)));
         }
-        let mut b = [0u8; SEED_BYTES];
-        hex::decode_to_slice(&s, &mut b)
+        let mut seed = HexSeed([0u8; SEED_BYTES]);
+        hex::decode_to_slice(s.as_str(), &mut seed.0)
             .map_err(|_| serde::de::Error::custom(HexError::Length(s.len())))?;
-        Ok(HexSeed(b))
+        Ok(seed)
+    }
+}
+
+/// The wallet's spending key in the file: 64 lowercase hex digits of a
+/// canonical field element. Secret: `Debug` is redacted and the key is
+/// wiped on drop ([`SpendingKey`]); the wallet file's writer is the only
+/// way out.
+#[derive(Clone)]
+pub struct HexSpendingKey(pub SpendingKey);
+
+impl PartialEq for HexSpendingKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.inner() == other.0.inner()
+    }
+}
+
+impl Eq for HexSpendingKey {}
+
+impl std::fmt::Debug for HexSpendingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for HexSpendingKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&Zeroizing::new(hex::encode(self.0.to_bytes())))
+    }
+}
+
+impl<'de> Deserialize<'de> for HexSpendingKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Zeroizing::new(String::deserialize(d)?);
+        let mut sk = Zeroizing::new(parse_field_hex_exact(&s).map_err(serde::de::Error::custom)?);
+        let key = HexSpendingKey(SpendingKey::from_fr(*sk));
+        sk.zeroize();
+        Ok(key)
     }
 }
 
@@ -257,7 +311,7 @@ pub struct SessionRecord {
     pub change_rho: HexFr,
     pub refund_rho: HexFr,
     /// Seed of the session EdDSA key S (32 bytes, hex).
-    pub session_seed: String,
+    pub session_seed: HexSeed,
     /// The encoded access token (hex), sent verbatim on a retry.
     pub token: String,
     /// Every cumulative KiB value signed in a receipt (refund candidates).
@@ -282,10 +336,10 @@ impl SessionRecord {
         SessionId::from_fr(self.nullifier.0)
     }
 
-    /// The session key `S` (from the stored seed), `None` if the seed is malformed.
+    /// The session key `S` (from the stored seed), `None` if the seed
+    /// derives the zero key.
     pub fn session_key(&self) -> Option<SigningKey> {
-        let seed: [u8; 32] = hex::decode(&self.session_seed).ok()?.try_into().ok()?;
-        SigningKey::from_seed(seed)
+        SigningKey::from_seed(self.session_seed.0)
     }
 }
 
@@ -294,7 +348,7 @@ impl SessionRecord {
 #[serde(deny_unknown_fields)]
 pub struct WalletData {
     pub version: u32,
-    pub spending_key: HexFr,
+    pub spending_key: HexSpendingKey,
     pub account_key: HexSeed,
     #[serde(default)]
     pub synced_leaves: u64,
@@ -305,9 +359,9 @@ pub struct WalletData {
 }
 
 impl WalletData {
-    /// Encodes the wallet file.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+    /// Encodes the wallet file (it holds the keys: wiped on drop).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut v = Zeroizing::new(serde_json::to_vec_pretty(self).unwrap_or_default());
         v.push(b'\n');
         v
     }
@@ -354,7 +408,7 @@ impl Wallet {
         }
         let data = WalletData {
             version: WALLET_VERSION,
-            spending_key: HexFr(spending_key),
+            spending_key: HexSpendingKey(SpendingKey::from_fr(spending_key)),
             account_key: HexSeed(account_seed),
             synced_leaves: 0,
             notes: Vec::new(),
@@ -371,7 +425,7 @@ impl Wallet {
 
     /// Opens a wallet: regular file, mode without group/other access (F3).
     pub fn open(path: &Path) -> Result<Self, WalletError> {
-        let bytes = fsutil::read_secret_file(path, MAX_WALLET_BYTES)?;
+        let bytes = Zeroizing::new(fsutil::read_secret_file(path, MAX_WALLET_BYTES)?);
         let data = WalletData::from_bytes(&bytes)?;
         let account_key = account_key(&data.account_key)?;
         Ok(Wallet {
@@ -389,7 +443,7 @@ impl Wallet {
 
     /// The spending key.
     pub fn spending_key(&self) -> SpendingKey {
-        SpendingKey::from_fr(self.data.spending_key.0)
+        self.data.spending_key.0.clone()
     }
 
     /// The public account used for deposits and withdrawals:
@@ -435,7 +489,7 @@ mod tests {
     fn sample() -> WalletData {
         WalletData {
             version: WALLET_VERSION,
-            spending_key: HexFr(Fr::from(7u64)),
+            spending_key: HexSpendingKey(SpendingKey::from_fr(Fr::from(7u64))),
             account_key: HexSeed([9u8; SEED_BYTES]),
             synced_leaves: 3,
             notes: vec![NoteRecord {
@@ -451,6 +505,46 @@ mod tests {
     }
 
     #[test]
+    fn debug_of_the_wallet_shows_no_key() {
+        let mut data = sample();
+        let sk = SpendingKey::random(&mut rand::rngs::OsRng);
+        data.spending_key = HexSpendingKey(sk.clone());
+        data.account_key = HexSeed([0x3c; SEED_BYTES]);
+        let session = [0xa7; SEED_BYTES];
+        data.sessions.push(SessionRecord {
+            intent: "i".into(),
+            node_id: HexFr(Fr::from(1u64)),
+            escrow: 1,
+            price_per_kib: 1,
+            expiry: 1,
+            spent_rho: HexFr(Fr::from(2u64)),
+            nullifier: HexFr(Fr::from(3u64)),
+            change_rho: HexFr(Fr::from(4u64)),
+            refund_rho: HexFr(Fr::from(5u64)),
+            session_seed: HexSeed(session),
+            token: String::new(),
+            receipts_kib: vec![],
+            status: SessionStatus::Pending,
+        });
+        let secrets: [&[u8]; 3] = [&sk.to_bytes(), &[0x3c; SEED_BYTES], &session];
+        let shown = format!("{data:?}");
+        veil_primitives::secret::testing::assert_debug_redacted(&shown, &secrets);
+        assert!(!shown.contains(&sk.inner().to_string()), "decimal: {shown}");
+        // The file itself holds them, and reads back.
+        let back = WalletData::from_bytes(&data.to_bytes()).unwrap();
+        assert_eq!(back, data);
+        assert_eq!(back.sessions[0].session_seed.0, session);
+    }
+
+    #[test]
+    fn zeroize_wipes_a_seed() {
+        let mut seed = HexSeed([0x3c; SEED_BYTES]);
+        // What drop runs, observed before the memory is freed.
+        seed.zeroize();
+        assert_eq!(seed.0, [0; SEED_BYTES]);
+    }
+
+    #[test]
     fn note_owner_is_recorded_and_old_files_load() {
         // A file written before refund keys: no `refund_key_rho`, owned by sk.
         let mut json: serde_json::Value = serde_json::from_slice(&sample().to_bytes()).unwrap();
@@ -460,7 +554,7 @@ mod tests {
             .unwrap()
             .remove("refund_key_rho");
         let old = WalletData::from_bytes(&serde_json::to_vec(&json).unwrap()).unwrap();
-        let sk = SpendingKey::from_fr(old.spending_key.0);
+        let sk = old.spending_key.0.clone();
         let note = &old.notes[0];
         assert_eq!(note.spending_key(&sk).owner_key(), sk.owner_key());
         // A refund-owned note is spent with sk_r, and round-trips.

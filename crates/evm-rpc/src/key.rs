@@ -1,6 +1,11 @@
 //! secp256k1 key files: one line, `0x` and 64 hex digits, readable by its
 //! owner only (mode 0600). A key file that others may read is refused, as
 //! `ssh` refuses one.
+//!
+//! The signer wipes its scalar on drop (k256's `SigningKey`) and its
+//! `Debug` shows the address only; the file's text and bytes read here are
+//! wiped too (`docs/security.md`, "Secrets in memory"). Errors name the
+//! path, never the content.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -8,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use alloy::primitives::B256;
 use alloy::signers::local::PrivateKeySigner;
+use veil_primitives::secret::Zeroizing;
 
 /// The signer a key file holds.
 pub type Signer = PrivateKeySigner;
@@ -44,7 +50,7 @@ pub fn load(path: &Path) -> Result<PrivateKeySigner, KeyError> {
             mode,
         });
     }
-    let text = std::fs::read_to_string(path).map_err(io)?;
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
     parse(&text)
         .ok_or(KeyError::Format { path: path.into() })?
         .map_err(|()| KeyError::Invalid { path: path.into() })
@@ -57,8 +63,9 @@ fn parse(text: &str) -> Option<Result<PrivateKeySigner, ()>> {
     if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let bytes: [u8; 32] = alloy::hex::decode(hex).ok()?.try_into().ok()?;
-    Some(PrivateKeySigner::from_bytes(&B256::from(bytes)).map_err(|_| ()))
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    alloy::hex::decode_to_slice(hex, bytes.as_mut()).ok()?;
+    Some(PrivateKeySigner::from_bytes(&B256::from(*bytes)).map_err(|_| ()))
 }
 
 /// Writes `signer`'s key to a new file at `path` (mode 0600); an existing
@@ -74,7 +81,9 @@ pub fn write_new(path: &Path, signer: &PrivateKeySigner) -> Result<(), KeyError>
         .mode(0o600)
         .open(path)
         .map_err(io)?;
-    let line = format!("0x{}\n", alloy::hex::encode(signer.to_bytes()));
+    let key = Zeroizing::new(signer.to_bytes().0);
+    let hex = Zeroizing::new(alloy::hex::encode(*key));
+    let line = Zeroizing::new(format!("0x{}\n", hex.as_str()));
     f.write_all(line.as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)
 }
@@ -105,6 +114,28 @@ mod tests {
             Err(KeyError::Io { .. })
         ));
         assert_eq!(load(&p).expect("load").address(), s.address());
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_the_key() {
+        let s = PrivateKeySigner::random();
+        let key = s.to_bytes();
+        let shown = format!("{s:?}");
+        for form in veil_primitives::secret::testing::hex_forms(key.as_slice()) {
+            assert!(!shown.contains(&form), "{shown}");
+        }
+        assert!(shown.contains("address"), "{shown}");
+        // A key file with the key and a stray character: the error names
+        // the path only.
+        let d = dir();
+        let p = d.join("bad");
+        std::fs::write(&p, format!("0x{}z\n", alloy::hex::encode(key))).expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let err = load(&p).expect_err("malformed");
+        let text = format!("{err} {err:?}");
+        for form in veil_primitives::secret::testing::hex_forms(key.as_slice()) {
+            assert!(!text.contains(&form), "{text}");
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use sha2::Sha256;
+use veil_primitives::secret::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{ContributionFailure, InteropError};
 use crate::ptau::{Beacon, KeyPart, Ptau};
@@ -87,12 +88,12 @@ impl SnarkjsRng {
     /// Keyed with the first 32 bytes of `hash` read as eight big-endian
     /// words, as `hashToG2`, `getRandomRng` and `rngFromBeaconParams` do.
     fn from_hash(hash: &[u8; 32]) -> Self {
-        let mut key = [0u8; 32];
+        let mut key = Zeroizing::new([0u8; 32]);
         for (k, h) in key.chunks_exact_mut(4).zip(hash.chunks_exact(4)) {
             k.copy_from_slice(h);
             k.reverse();
         }
-        SnarkjsRng(ChaCha20Rng::from_seed(key))
+        SnarkjsRng(ChaCha20Rng::from_seed(*key))
     }
 
     /// `nextU64`: the first word is the high half.
@@ -204,12 +205,29 @@ pub(crate) fn beacon_rng(b: &Beacon) -> Result<SnarkjsRng, InteropError> {
 }
 
 /// A contributor's secret and the G1 half of its public key, drawn as
-/// snarkjs draws them: `x = Fr.fromRng`, `g1_s = G1.fromRng`.
+/// snarkjs draws them: `x = Fr.fromRng`, `g1_s = G1.fromRng`. The secret
+/// `x` (the toxic waste of a contribution) is wiped on drop, and the type
+/// has no `Debug` (`docs/security.md`, "Secrets in memory").
 struct DeltaKey {
     x: Fr,
     g1_s: G1Affine,
     g1_sx: G1Affine,
 }
+
+impl Zeroize for DeltaKey {
+    /// The secret only; the points are the contribution's public key.
+    fn zeroize(&mut self) {
+        self.x.zeroize();
+    }
+}
+
+impl Drop for DeltaKey {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for DeltaKey {}
 
 impl DeltaKey {
     fn draw(rng: &mut SnarkjsRng) -> Self {
@@ -270,12 +288,13 @@ impl Zkey {
         entropy: &[u8],
         name: Option<&str>,
     ) -> Result<(Zkey, ContributionHash), InteropError> {
-        let mut os = [0u8; 64];
-        OsRng.fill_bytes(&mut os);
+        let mut os = Zeroizing::new([0u8; 64]);
+        OsRng.fill_bytes(os.as_mut());
         let mut h = Blake2b512::new();
-        h.update(os);
+        h.update(os.as_ref());
         h.update(entropy);
-        let seed = first32(&h.finalize());
+        let digest: Zeroizing<[u8; 64]> = Zeroizing::new(h.finalize().into());
+        let seed = Zeroizing::new(first32(digest.as_ref()));
         self.apply(&mut SnarkjsRng::from_hash(&seed), name, None)
     }
 
@@ -313,19 +332,22 @@ impl Zkey {
         beacon: Option<Beacon>,
     ) -> Result<(Zkey, ContributionHash), InteropError> {
         let k = DeltaKey::draw(rng);
-        let inv = k.x.inverse().ok_or(InteropError::Unsupported {
-            file: ".zkey",
-            field: "contribution secret",
-            expected: "non-zero".into(),
-            found: "zero".into(),
-        })?;
+        let inv =
+            k.x.inverse()
+                .map(Zeroizing::new)
+                .ok_or(InteropError::Unsupported {
+                    file: ".zkey",
+                    field: "contribution secret",
+                    expected: "non-zero".into(),
+                    found: "zero".into(),
+                })?;
         let transcript = transcript_hash(&self.cs_hash, &self.contributions, &k.g1_s, &k.g1_sx);
         let g2_spx = (hash_to_g2(&transcript) * k.x).into_affine();
         let mut next = self.clone();
         next.delta_g1 = (self.delta_g1 * k.x).into_affine();
         next.delta_g2 = (self.delta_g2 * k.x).into_affine();
-        next.c = scale(&self.c, inv);
-        next.h = scale(&self.h, inv);
+        next.c = scale(&self.c, *inv);
+        next.h = scale(&self.h, *inv);
         let c = ZkeyContribution {
             delta_after: next.delta_g1,
             key: KeyPart {
@@ -439,6 +461,17 @@ mod tests {
         let c = ark_bn254::g2::Config::COFACTOR;
         let ours: String = c.iter().rev().map(|l| format!("{l:016x}")).collect();
         assert_eq!(ours, hex);
+    }
+
+    #[test]
+    fn zeroize_wipes_the_contribution_secret() {
+        let mut k = DeltaKey::draw(&mut SnarkjsRng::from_hash(&[9; 32]));
+        let public = (k.g1_s, k.g1_sx);
+        assert!(!k.x.is_zero());
+        // What drop runs, observed before the memory is freed.
+        k.zeroize();
+        assert!(k.x.is_zero());
+        assert_eq!((k.g1_s, k.g1_sx), public, "the public key stays");
     }
 
     #[test]

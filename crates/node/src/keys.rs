@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use veil_primitives::eddsa::{SEED_BYTES, SigningKey};
+use veil_primitives::secret::Zeroizing;
 
 /// File name of the node key seed inside the node directory.
 pub const NODE_KEY_FILE: &str = "node.key";
@@ -79,11 +80,11 @@ fn load_or_create_key(path: &Path) -> Result<SigningKey, KeyFileError> {
         write_secret(&path, key.seed())?;
         return Ok(key);
     }
-    let bytes = read_secret(&path)?;
-    let seed: [u8; SEED_BYTES] = bytes
-        .try_into()
+    let bytes = Zeroizing::new(read_secret(&path)?);
+    let seed = <[u8; SEED_BYTES]>::try_from(bytes.as_slice())
+        .map(Zeroizing::new)
         .map_err(|_| KeyFileError::Invalid(path.display().to_string()))?;
-    SigningKey::from_seed(seed).ok_or_else(|| KeyFileError::Invalid(path.display().to_string()))
+    SigningKey::from_seed(*seed).ok_or_else(|| KeyFileError::Invalid(path.display().to_string()))
 }
 
 #[cfg(test)]

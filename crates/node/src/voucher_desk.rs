@@ -96,10 +96,14 @@ fn load_or_create_key(dir: &Path) -> Result<IssuerSecretKey, DeskError> {
     let path = dir.join(VOUCHER_KEY_FILE);
     if !path.exists() {
         let key = IssuerSecretKey::generate(Epoch::new(0), &mut rand::rngs::OsRng);
-        write_secret(&path, &key.to_bytes())?;
+        write_secret(
+            &path,
+            &veil_primitives::secret::Zeroizing::new(key.to_bytes()),
+        )?;
         return Ok(key);
     }
-    IssuerSecretKey::from_bytes(&read_secret(&path)?).map_err(DeskError::KeyFile)
+    let bytes = veil_primitives::secret::Zeroizing::new(read_secret(&path)?);
+    IssuerSecretKey::from_bytes(&bytes).map_err(DeskError::KeyFile)
 }
 
 impl VoucherDesk {

@@ -49,7 +49,7 @@ fn wallet_with_session(
         nullifier: HexFr(s.statement.nullifier.inner()),
         change_rho: HexFr(Fr::from(3u64)),
         refund_rho: HexFr(refund_rho.inner()),
-        session_seed: hex::encode(s.key.seed()),
+        session_seed: veil_client::wallet::HexSeed(*s.key.seed()),
         token: hex::encode(&s.token),
         receipts_kib: Vec::new(),
         status: SessionStatus::Open,

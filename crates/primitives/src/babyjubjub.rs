@@ -153,7 +153,7 @@ pub fn raw_point_from_bytes(bytes: &[u8; POINT_BYTES]) -> Result<EdwardsAffine, 
 }
 
 /// A scalar modulo `l`, the order of the prime-order subgroup.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, zeroize::Zeroize)]
 pub struct Scalar(ScalarField);
 
 impl core::fmt::Debug for Scalar {

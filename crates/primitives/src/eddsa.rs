@@ -49,7 +49,9 @@ use crate::{
     field::{Fr, fr_to_bytes},
     ids::{AccountId, NodeId, SessionKeyHash},
     poseidon::{DomainTag, hash_tagged},
+    secret::Redacted,
 };
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Length of a signature encoding: `R ‖ S`.
 pub const SIGNATURE_BYTES: usize = POINT_BYTES + SCALAR_BYTES;
@@ -89,12 +91,16 @@ pub enum SignatureCheckError {
     Signature(#[from] SignatureError),
 }
 
-/// A signing key: the secret scalar `a` and the nonce prefix, derived from a seed.
-#[derive(Clone)]
+/// A signing key: the secret scalar `a` and the nonce prefix, derived from a
+/// seed. Session keys, node keys and account keys are signing keys. The
+/// seed, `a` and the prefix are wiped on drop, and `Debug` prints the
+/// public key only (`docs/security.md`, "Secrets in memory").
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SigningKey {
     seed: [u8; SEED_BYTES],
     a: Scalar,
     prefix: [u8; 64],
+    #[zeroize(skip)]
     public: VerifyingKey,
 }
 
@@ -103,7 +109,8 @@ impl core::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SigningKey")
             .field("public", &self.public)
-            .finish_non_exhaustive()
+            .field("secret", &Redacted)
+            .finish()
     }
 }
 
@@ -123,23 +130,22 @@ impl SigningKey {
     ///
     /// Returns `None` only if `a ≡ 0 mod l` (probability 2^-251).
     pub fn from_seed(seed: [u8; SEED_BYTES]) -> Option<Self> {
-        let a = Scalar::from_bytes_wide(&sha512(0, &[&seed]));
-        let prefix = sha512(1, &[&seed]);
-        let public = VerifyingKey(Point::mul_generator(&a).ok()?);
-        Some(Self {
+        let mut key = Self {
             seed,
-            a,
-            prefix,
-            public,
-        })
+            a: Scalar::from_bytes_wide(&Zeroizing::new(sha512(0, &[&seed]))),
+            prefix: sha512(1, &[&seed]),
+            public: VerifyingKey(Point::generator()),
+        };
+        key.public = VerifyingKey(Point::mul_generator(&key.a).ok()?);
+        Some(key)
     }
 
     /// A fresh key from a cryptographic RNG.
     pub fn generate<R: rand_core::RngCore + rand_core::CryptoRng>(rng: &mut R) -> Self {
+        let mut seed = Zeroizing::new([0u8; SEED_BYTES]);
         loop {
-            let mut seed = [0u8; SEED_BYTES];
-            rng.fill_bytes(&mut seed);
-            if let Some(k) = Self::from_seed(seed) {
+            rng.fill_bytes(seed.as_mut());
+            if let Some(k) = Self::from_seed(*seed) {
                 return k;
             }
         }
@@ -159,10 +165,11 @@ impl SigningKey {
     /// big-endian bytes, `R = r·G`, `c = H(CHALLENGE, R.x, R.y, A.x, A.y, m)`,
     /// `S = r + c·a mod l`.
     pub fn sign(&self, m: &Fr) -> Signature {
-        let mut nonce = Scalar::from_bytes_wide(&sha512(2, &[&self.prefix, &fr_to_bytes(m)]));
+        let wide = Zeroizing::new(sha512(2, &[&self.prefix, &fr_to_bytes(m)]));
+        let mut nonce = Zeroizing::new(Scalar::from_bytes_wide(&wide));
         // r ≡ 0 has probability 2^-251; stay total and deterministic anyway.
         if nonce.is_zero() {
-            nonce = Scalar::new(ScalarField::from(1u64));
+            *nonce = Scalar::new(ScalarField::from(1u64));
         }
         let r_point = match Point::mul_generator(&nonce) {
             Ok(p) => p,
@@ -668,6 +675,36 @@ mod tests {
     use ark_ec::PrimeGroup;
     use ark_ff::BigInteger;
     use proptest::prelude::*;
+
+    /// The seed, `a` (both byte orders come from the helper) and the prefix.
+    fn secret_parts(k: &SigningKey) -> [Vec<u8>; 3] {
+        let mut a = Vec::new();
+        ark_serialize::CanonicalSerialize::serialize_compressed(&k.a.inner(), &mut a)
+            .expect("serialize a");
+        [k.seed.to_vec(), a, k.prefix.to_vec()]
+    }
+
+    #[test]
+    fn debug_shows_the_public_key_only() {
+        let k = SigningKey::from_seed([0x5c; SEED_BYTES]).expect("key");
+        let shown = format!("{k:?}");
+        let parts = secret_parts(&k);
+        let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        crate::secret::testing::assert_debug_redacted(&shown, &parts);
+        assert!(shown.contains("public"), "{shown}");
+    }
+
+    #[test]
+    fn zeroize_wipes_seed_scalar_and_prefix() {
+        let mut k = SigningKey::from_seed([0x5c; SEED_BYTES]).expect("key");
+        let public = k.verifying_key();
+        // What drop runs (ZeroizeOnDrop), observed before the memory is freed.
+        k.zeroize();
+        assert_eq!(k.seed, [0; SEED_BYTES]);
+        assert!(k.a.is_zero());
+        assert_eq!(k.prefix, [0; 64]);
+        assert_eq!(k.verifying_key(), public, "the public key is not secret");
+    }
     use rand::SeedableRng;
 
     fn key(n: u8) -> SigningKey {
@@ -818,15 +855,6 @@ mod tests {
     const FROZEN_SIG: &str = "002b00a10da04566f462286867bff8f1a593f83b709f521dfc0c0296de0e696e\
                               1de068b59aea8cb30b8fcdb100cb0746dc04c98c641eed3ce903792c2d0f6926\
                               019509773c19a17231b8d6f70e860d92cb008c0413cc972b0fc90fe81638fe5b";
-
-    #[test]
-    fn debug_hides_secrets() {
-        let k = key(7);
-        let dbg = format!("{k:?}");
-        assert!(dbg.contains("public"));
-        assert!(!dbg.contains(&hex::encode(k.seed())));
-        assert!(!dbg.contains("seed"));
-    }
 
     #[test]
     fn key_hashes_are_domain_separated() {

@@ -2,22 +2,25 @@
 //!
 //! Spec: `docs/protocol.md` §2.3: `sk` uniform in `F_r`, `pk = H(OWNER, sk)`.
 
-use ark_ff::{UniformRand, Zero};
+use ark_ff::UniformRand;
 use rand_core::{CryptoRng, RngCore};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::{
     error::EncodingError,
     field::{FR_BYTES, Fr, fr_from_bytes, fr_from_slice, fr_to_bytes},
     ids::fr_newtype,
     poseidon::{DomainTag, hash_tagged},
+    secret::Redacted,
 };
 
 /// The secret that owns notes and derives their nullifiers (§2.3).
 ///
-/// `Debug` never prints it. It is overwritten with zero on drop; copies made
-/// by the caller through [`SpendingKey::inner`] or [`SpendingKey::to_bytes`]
-/// are the caller's to erase.
-#[derive(Clone)]
+/// `Debug` never prints it. It is overwritten with zero on drop
+/// (`docs/security.md`, "Secrets in memory"); copies made by the caller
+/// through [`SpendingKey::inner`] or [`SpendingKey::to_bytes`] are the
+/// caller's to erase.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SpendingKey(Fr);
 
 impl SpendingKey {
@@ -59,16 +62,7 @@ impl SpendingKey {
 
 impl core::fmt::Debug for SpendingKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("SpendingKey(<redacted>)")
-    }
-}
-
-impl Drop for SpendingKey {
-    fn drop(&mut self) {
-        // A volatile write the optimiser may not elide (no zeroize dependency).
-        // SAFETY: `self.0` is a valid, aligned, initialised `Fr` owned by `self`.
-        unsafe { core::ptr::write_volatile(&mut self.0, Fr::zero()) };
-        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+        f.debug_tuple("SpendingKey").field(&Redacted).finish()
     }
 }
 
@@ -83,14 +77,28 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
 
+    use crate::secret::testing::assert_debug_redacted;
+
     #[test]
     fn debug_does_not_leak_the_key() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let sk = SpendingKey::random(&mut rng);
         let shown = format!("{sk:?}");
-        assert!(!shown.contains(&hex::encode(sk.to_bytes())));
+        assert_debug_redacted(&shown, &[&sk.to_bytes()]);
         assert!(!shown.contains(&sk.inner().to_string()));
         assert_eq!(shown, "SpendingKey(<redacted>)");
+        // Inside another struct's derived Debug, too.
+        assert_debug_redacted(&format!("{:?}", Some((1, &sk))), &[&sk.to_bytes()]);
+    }
+
+    #[test]
+    fn zeroize_wipes_the_key() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+        let mut sk = SpendingKey::random(&mut rng);
+        assert_ne!(sk.to_bytes(), [0; 32]);
+        // What drop runs (ZeroizeOnDrop), observed before the memory is freed.
+        sk.zeroize();
+        assert_eq!(sk.to_bytes(), [0; 32]);
     }
 
     #[test]

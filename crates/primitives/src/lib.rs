@@ -16,6 +16,7 @@ pub mod poseidon;
 pub mod progress;
 pub mod receipt;
 pub mod refund;
+pub mod secret;
 pub mod value;
 
 pub use error::EncodingError;

@@ -8,6 +8,9 @@ use curve25519_dalek::traits::IsIdentity;
 use merlin::Transcript;
 use rand_core::{CryptoRng, RngCore};
 
+use veil_primitives::secret::Redacted;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
 use crate::decode::DecodeError;
 use crate::encoding::{Reader, Writer};
 use crate::error::VerificationError;
@@ -26,11 +29,16 @@ pub(crate) fn attribute_point(balance: &Scalar, k: &Scalar, r: &Scalar) -> Ristr
 /// A voucher held by a client: a MAC `A = (x+e)^{-1}·C(c, k, r)` on
 /// balance `c`, nullifier `k` and blinding `r` under one epoch key (§4).
 ///
-/// Secret: whoever holds the bytes can spend the balance.
-#[derive(Clone, PartialEq, Eq)]
+/// Secret: whoever holds the bytes can spend the balance. `k`, `r`, `e`
+/// and `A` are wiped on drop and never in `Debug` (`docs/security.md`,
+/// "Secrets in memory"); [`Credential::to_bytes`] is for the wallet file.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct Credential {
+    #[zeroize(skip)]
     pub(crate) node_id: NodeId,
+    #[zeroize(skip)]
     pub(crate) issuer: IssuerPublicKey,
+    #[zeroize(skip)]
     pub(crate) balance: Balance,
     pub(crate) nullifier: VoucherNullifier,
     pub(crate) blinding: Scalar,
@@ -82,6 +90,7 @@ impl Credential {
     /// | 113 | 32 | blinding `r` (canonical scalar) |
     /// | 145 | 32 | `e` (canonical scalar) |
     /// | 177 | 32 | `A` (compressed, not the identity) |
+    /// The caller wipes the returned copy (e.g. with `Zeroizing`).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new(Self::ENCODED_LEN);
         w.bytes(self.node_id.as_bytes())
@@ -130,7 +139,8 @@ impl fmt::Debug for Credential {
             .field("node_id", &self.node_id)
             .field("epoch", &self.issuer.epoch())
             .field("balance", &self.balance)
-            .finish_non_exhaustive()
+            .field("secret", &Redacted)
+            .finish()
     }
 }
 

@@ -32,12 +32,17 @@ pub struct IssuanceRequest {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuanceResponse(pub(crate) BlindMac);
 
-/// Client state between request and response (holds secrets; `Debug`
-/// shows only public parts).
+/// Client state between request and response (holds secrets, wiped on
+/// drop; `Debug` shows only public parts).
+#[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct AwaitingIssuance {
+    #[zeroize(skip)]
     node_id: NodeId,
+    #[zeroize(skip)]
     issuer: IssuerPublicKey,
+    #[zeroize(skip)]
     context: Vec<u8>,
+    #[zeroize(skip)]
     balance: Balance,
     nullifier: VoucherNullifier,
     blinding: Scalar,
@@ -49,7 +54,8 @@ impl core::fmt::Debug for AwaitingIssuance {
             .field("node_id", &self.node_id)
             .field("epoch", &self.issuer.epoch())
             .field("balance", &self.balance)
-            .finish_non_exhaustive()
+            .field("secret", &veil_primitives::secret::Redacted)
+            .finish()
     }
 }
 
@@ -120,6 +126,17 @@ impl Credential {
 }
 
 impl AwaitingIssuance {
+    /// The secrets, for the crate's redaction and zeroize tests.
+    #[cfg(test)]
+    pub(crate) fn nullifier_scalar(&self) -> Scalar {
+        self.nullifier.0
+    }
+
+    #[cfg(test)]
+    pub(crate) fn blinding_scalar(&self) -> &Scalar {
+        &self.blinding
+    }
+
     /// Checks the issuer's proof against the published key and returns the
     /// credential.
     pub fn finish_issuance(self, response: &IssuanceResponse) -> Result<Credential, ClientError> {

@@ -6,16 +6,21 @@ use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256};
+use veil_primitives::secret::{Redacted, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::decode::DecodeError;
 use crate::encoding::{Reader, Writer};
 use crate::generators::generators;
 use crate::types::{Epoch, KeyId};
 
-/// The node's secret MAC key `x` for one epoch.
-#[derive(Clone)]
+/// The node's secret MAC key `x` for one epoch: wiped on drop, never in
+/// `Debug` (`docs/security.md`, "Secrets in memory"); it leaves the process
+/// only through [`IssuerSecretKey::to_bytes`], for the node's key file.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct IssuerSecretKey {
     x: Scalar,
+    #[zeroize(skip)]
     public: IssuerPublicKey,
 }
 
@@ -69,6 +74,7 @@ impl IssuerSecretKey {
     /// | 0 | 1 | version `0x01` |
     /// | 1 | 8 | epoch, u64 LE |
     /// | 9 | 32 | `x`, canonical non-zero scalar |
+    /// The caller wipes the returned copy (e.g. with `Zeroizing`).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new(Self::ENCODED_LEN);
         w.u64(self.epoch().get()).scalar(&self.x);
@@ -78,15 +84,15 @@ impl IssuerSecretKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new("IssuerSecretKey", bytes, Self::ENCODED_LEN)?;
         let epoch = Epoch::new(r.u64()?);
-        let x = r.scalar("x")?;
+        let x = Zeroizing::new(r.scalar("x")?);
         r.finish()?;
-        if x == Scalar::ZERO {
+        if *x == Scalar::ZERO {
             return Err(DecodeError::NonCanonicalScalar {
                 message: "IssuerSecretKey",
                 field: "x",
             });
         }
-        Ok(Self::from_scalar(epoch, x))
+        Ok(Self::from_scalar(epoch, *x))
     }
 }
 
@@ -94,7 +100,8 @@ impl fmt::Debug for IssuerSecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IssuerSecretKey")
             .field("public", &self.public)
-            .finish_non_exhaustive()
+            .field("x", &Redacted)
+            .finish()
     }
 }
 

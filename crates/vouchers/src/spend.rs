@@ -53,11 +53,16 @@ pub(crate) struct SpendPublic {
 pub struct SpendResponse(pub(crate) BlindMac);
 
 /// Client state between spend request and response: the openings of `K'`
-/// (secret; `Debug` shows only the remaining balance).
+/// (secret, wiped on drop; `Debug` shows only the remaining balance).
+#[derive(zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct PendingSpend {
+    #[zeroize(skip)]
     node_id: NodeId,
+    #[zeroize(skip)]
     context: Vec<u8>,
+    #[zeroize(skip)]
     spent: VoucherNullifier,
+    #[zeroize(skip)]
     remaining: Balance,
     nullifier: VoucherNullifier,
     blinding: Scalar,
@@ -68,7 +73,8 @@ impl core::fmt::Debug for PendingSpend {
         f.debug_struct("PendingSpend")
             .field("node_id", &self.node_id)
             .field("remaining", &self.remaining)
-            .finish_non_exhaustive()
+            .field("secret", &veil_primitives::secret::Redacted)
+            .finish()
     }
 }
 
@@ -349,6 +355,17 @@ pub(crate) fn reissue<R: RngCore + CryptoRng>(
 }
 
 impl PendingSpend {
+    /// The secrets, for the crate's redaction and zeroize tests.
+    #[cfg(test)]
+    pub(crate) fn nullifier_scalar(&self) -> Scalar {
+        self.nullifier.0
+    }
+
+    #[cfg(test)]
+    pub(crate) fn blinding_scalar(&self) -> &Scalar {
+        &self.blinding
+    }
+
     /// The balance the next credential will carry.
     pub fn remaining(&self) -> Balance {
         self.remaining

@@ -216,3 +216,88 @@ fn req_commitment(req: &IssuanceRequest) -> curve25519_dalek::ristretto::Ristret
     k.copy_from_slice(&bytes[17..49]);
     crate::encoding::decompress(&k).expect("valid K")
 }
+
+/// Every secret scalar's bytes, as they sit in memory (little-endian) —
+/// the helper also searches the reverse order.
+fn scalar_bytes(scalars: &[&curve25519_dalek::scalar::Scalar]) -> Vec<[u8; 32]> {
+    scalars.iter().map(|s| s.to_bytes()).collect()
+}
+
+fn assert_redacted(shown: &str, secrets: &[[u8; 32]]) {
+    let secrets: Vec<&[u8]> = secrets.iter().map(|s| s.as_slice()).collect();
+    veil_primitives::secret::testing::assert_debug_redacted(shown, &secrets);
+}
+
+#[test]
+fn debug_of_every_secret_type_is_redacted() {
+    let mut rng = ChaCha20Rng::seed_from_u64(21);
+    let (issuer, cred, _) = setup(100, &mut rng);
+    let x = scalar_bytes(&[issuer_secret(&issuer)]);
+    assert_redacted(&format!("{issuer:?}"), &x);
+    assert_redacted(&format!("{:?}", issuer.current_secret()), &x);
+    let cred_secrets = scalar_bytes(&[&cred.nullifier.0, &cred.blinding, &cred.e]);
+    let mut with_a = cred_secrets.clone();
+    with_a.push(cred.a.compress().to_bytes());
+    assert_redacted(&format!("{cred:?}"), &with_a);
+
+    let (_, awaiting) = Credential::request_issuance(
+        issuer.current_key(),
+        NODE,
+        Balance::from_kib(5),
+        CTX,
+        &mut rng,
+    );
+    let secrets = scalar_bytes(&[&awaiting.nullifier_scalar(), awaiting.blinding_scalar()]);
+    assert_redacted(&format!("{awaiting:?}"), &secrets);
+
+    let (_, pending) = cred
+        .prepare_spend(Balance::from_kib(1), CTX, &mut rng)
+        .expect("spend");
+    let secrets = scalar_bytes(&[&pending.nullifier_scalar(), pending.blinding_scalar()]);
+    assert_redacted(&format!("{pending:?}"), &secrets);
+}
+
+#[test]
+fn zeroize_wipes_every_secret_type() {
+    use curve25519_dalek::scalar::Scalar;
+    use curve25519_dalek::traits::Identity;
+    use zeroize::Zeroize;
+    let mut rng = ChaCha20Rng::seed_from_u64(22);
+    let (issuer, mut cred, _) = setup(100, &mut rng);
+    // What drop runs (ZeroizeOnDrop), observed before the memory is freed.
+    let mut sk = issuer.current_secret().clone();
+    let public = *sk.public_key();
+    sk.zeroize();
+    assert_eq!(*sk.x(), Scalar::ZERO);
+    assert_eq!(*sk.public_key(), public, "the public key is not secret");
+
+    cred.zeroize();
+    assert_eq!([cred.nullifier.0, cred.blinding, cred.e], [Scalar::ZERO; 3]);
+    assert_eq!(
+        cred.a,
+        curve25519_dalek::ristretto::RistrettoPoint::identity()
+    );
+    assert_eq!(cred.balance, Balance::from_kib(100));
+
+    let (_, mut awaiting) = Credential::request_issuance(
+        issuer.current_key(),
+        NODE,
+        Balance::from_kib(5),
+        CTX,
+        &mut rng,
+    );
+    awaiting.zeroize();
+    assert_eq!(
+        [awaiting.nullifier_scalar(), *awaiting.blinding_scalar()],
+        [Scalar::ZERO; 2]
+    );
+    let (_, cred, _) = setup(10, &mut rng);
+    let (_, mut pending) = cred
+        .prepare_spend(Balance::from_kib(1), CTX, &mut rng)
+        .expect("spend");
+    pending.zeroize();
+    assert_eq!(
+        [pending.nullifier_scalar(), *pending.blinding_scalar()],
+        [Scalar::ZERO; 2]
+    );
+}

@@ -91,7 +91,9 @@ impl NodeId {
 /// The one-time serial `k` of a credential, revealed when it is spent (§6).
 ///
 /// Decoded canonically, so one nullifier has exactly one encoding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Secret until spent: a [`Credential`](crate::Credential) holding it wipes
+/// it on drop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, zeroize::Zeroize)]
 pub struct VoucherNullifier(pub(crate) Scalar);
 
 impl VoucherNullifier {

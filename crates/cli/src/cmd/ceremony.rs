@@ -267,7 +267,8 @@ fn finish(step: &Step, z: &Zkey, hash: &impl std::fmt::Display) -> anyhow::Resul
 fn contribute(a: ContributeArgs) -> anyhow::Result<()> {
     fresh(&a.step.out)?;
     let z = read_zkey(&a.step.input)?;
-    let mut entropy = Vec::new();
+    // Wiped on drop, as the contribution's secret (docs/security.md).
+    let mut entropy = veil_primitives::secret::Zeroizing::new(Vec::new());
     if a.entropy_stdin {
         std::io::stdin()
             .read_to_end(&mut entropy)
