@@ -35,14 +35,71 @@ impl Needle {
 
     /// 32 bytes in their canonical (big-endian) encoding.
     pub fn bytes(name: &str, b: &[u8; 32]) -> Self {
-        let mut le = *b;
+        Needle::secret(name, b)
+    }
+
+    /// Secret bytes of any length (at least 4): hex of either byte order.
+    pub fn secret(name: &str, b: &[u8]) -> Self {
+        let mut le = b.to_vec();
         le.reverse();
         Needle {
             name: name.to_owned(),
-            forms: vec![hex::encode(b), hex::encode(le)],
+            forms: vec![hex::encode(b), hex::encode(&le)],
             prefixes: vec![hex::encode(&b[..4]), hex::encode(&le[..4])],
         }
     }
+
+    /// Secret text, as a file holds it (a line of a PEM body), compared
+    /// case-insensitively; no prefix rule.
+    pub fn text(name: &str, s: &str) -> Self {
+        Needle {
+            name: name.to_owned(),
+            forms: vec![s.to_lowercase()],
+            prefixes: Vec::new(),
+        }
+    }
+}
+
+/// The DER bytes of the first PEM block of `pem` and the body's base64
+/// lines (`None` if it holds no well-formed block).
+pub fn pem_body(pem: &str) -> Option<(Vec<u8>, Vec<String>)> {
+    let lines: Vec<&str> = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN "))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END "))
+        .collect();
+    let text: String = lines.concat();
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let digits: Vec<u8> = text
+        .trim_end_matches('=')
+        .bytes()
+        .map(value)
+        .collect::<Option<_>>()?;
+    let der = digits
+        .chunks(4)
+        .flat_map(|c| {
+            let n = c.iter().fold(0u32, |n, &d| n << 6 | u32::from(d)) << (6 * (4 - c.len()));
+            n.to_be_bytes()[1..c.len()].to_vec()
+        })
+        .collect::<Vec<u8>>();
+    (!der.is_empty()).then(|| (der, lines.iter().map(|l| (*l).to_owned()).collect()))
+}
+
+/// The 32-byte private scalar of an EC private key in PKCS#8 or SEC1 DER
+/// (`ECPrivateKey ::= SEQUENCE { version 1, privateKey OCTET STRING … }`).
+pub fn ec_private_scalar(der: &[u8]) -> Option<[u8; 32]> {
+    let at = der
+        .windows(5)
+        .position(|w| w == [0x02, 0x01, 0x01, 0x04, 0x20])?;
+    der.get(at + 5..at + 37)?.try_into().ok()
 }
 
 /// Why a line breaks the rules.
@@ -139,6 +196,41 @@ mod tests {
         assert!(scan("peer 127.0.0.1:50412 connected", &needles).is_empty());
         // Decimal is found as such (Display of a field element).
         assert_eq!(Fr::from(12_345u64).to_string(), "12345");
+    }
+
+    #[test]
+    fn reads_a_pem_key_and_finds_its_scalar() {
+        // A P-256 PKCS#8 key from `openssl genpkey` (RFC 5915 inside RFC
+        // 5958), made for this test; its scalar as `openssl pkey -text` shows it.
+        let pem = "-----BEGIN PRIVATE KEY-----\n\
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgEV36V6aiQp4JrxY7\n\
+bCakF/eCgQBRNYK+HOkQOSHcpC6hRANCAATzheO3Rljb1ByhMpeLYvj8bpLD8nhX\n\
+/yuRAAkWoJ7da/yO5pX3roM8SfD0yub6EsBEo4L1eFR+vMCW6HtwQlEK\n\
+-----END PRIVATE KEY-----\n";
+        let (der, lines) = pem_body(pem).expect("pem");
+        assert_eq!(der.len(), 138);
+        assert_eq!(lines.len(), 3);
+        let scalar = ec_private_scalar(&der).expect("scalar");
+        assert_eq!(
+            hex::encode(scalar),
+            "115dfa57a6a2429e09af163b6c26a417f7828100513582be1ce9103921dca42e"
+        );
+        let needles = [
+            Needle::secret("tls key", &scalar),
+            Needle::text("pem line", &lines[1]),
+        ];
+        assert_eq!(
+            scan(
+                &format!("key {}", hex::encode(scalar).to_uppercase()),
+                &needles
+            ),
+            [Finding::Value("tls key".into())]
+        );
+        assert_eq!(
+            scan(&format!("pem: {}", lines[1]), &needles),
+            [Finding::Value("pem line".into())]
+        );
+        assert!(pem_body("no pem here").is_none());
     }
 
     #[test]
