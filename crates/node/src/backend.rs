@@ -47,19 +47,12 @@ pub struct SettleSlotWitness {
     pub cm_refund: NoteCommitment,
 }
 
-/// The node's price, which every escrow of a batch records (registration is
-/// immutable, §8.3.6); a batch mixing prices is refused.
+/// The price every escrow of a batch records, by the ledger's one rule
+/// (`veil_ledger::machine::batch_price`, §8.3.3); a batch mixing prices is
+/// refused.
 pub fn batch_price(slots: &[SettleSlotWitness]) -> Result<Value, ProveError> {
-    let price = slots
-        .first()
-        .map(|s| s.escrow.price_per_kib)
-        .ok_or_else(|| ProveError("an empty batch".into()))?;
-    if slots.iter().any(|s| s.escrow.price_per_kib != price) {
-        return Err(ProveError(
-            "escrows of one batch record different prices".into(),
-        ));
-    }
-    Ok(price)
+    let escrows: Vec<_> = slots.iter().map(|s| s.escrow.clone()).collect();
+    veil_ledger::machine::batch_price(&escrows).map_err(|e| ProveError(e.to_string()))
 }
 
 /// Why proving failed.

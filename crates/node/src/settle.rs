@@ -187,7 +187,6 @@ impl<L: LedgerApi> Inner<L> {
     ) -> Result<Option<Batch>, SettleError> {
         let mut slots = Vec::with_capacity(candidates.len());
         let mut gone = Vec::new();
-        let mut total = 0u64;
         for (_, id, receipt, key) in candidates {
             let Some(escrow) = self.ledger.get_escrow(id).await? else {
                 gone.push((id, SessionStatus::Abandoned));
@@ -206,7 +205,6 @@ impl<L: LedgerApi> Inner<L> {
             }
             let kib = receipt.receipt.kib;
             let (price, e) = (escrow.price_per_kib, escrow.escrow);
-            total = total.saturating_add(slot_pay(kib, price, e).0);
             // The refund note, blinded by the session key only client and node know (§5.4).
             let cm_refund = refund_commitment(
                 e,
@@ -226,6 +224,11 @@ impl<L: LedgerApi> Inner<L> {
         if slots.is_empty() || !gone.is_empty() {
             return Ok(None);
         }
+        let slots = one_price(slots);
+        let total = slots.iter().fold(0u64, |t, s| {
+            let pay = slot_pay(s.receipt.receipt.kib, s.escrow.price_per_kib, s.escrow.escrow);
+            t.saturating_add(pay.0)
+        });
         Ok(Some(Batch {
             k,
             total: Value(total),
@@ -367,6 +370,15 @@ impl<L: LedgerApi> Inner<L> {
     }
 }
 
+/// The slots of one batch share one price (§8.3.3): escrows opened before a
+/// price update (§8.3.8) record the old one. The earliest slot's price
+/// wins; the others stay open for a later batch.
+fn one_price(mut slots: Vec<SettleSlotWitness>) -> Vec<SettleSlotWitness> {
+    let price = slots.first().map(|s| s.escrow.price_per_kib);
+    slots.retain(|s| Some(s.escrow.price_per_kib) == price);
+    slots
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,5 +390,46 @@ mod tests {
         assert_eq!(choose_k(&[8, 64], 9), Some(64));
         assert_eq!(choose_k(&[8, 64], 100), Some(64));
         assert_eq!(choose_k(&[], 1), None);
+    }
+
+    fn slot(price: u64, n: u64) -> SettleSlotWitness {
+        use veil_ledger::types::{Escrow, NodeId, NoteCommitment, OwnerKey, SessionKeyHash};
+        use veil_primitives::eddsa::SigningKey;
+        use veil_primitives::field::Fr;
+        use veil_primitives::receipt::Receipt;
+        let key = SigningKey::from_seed([n as u8; 32]).expect("a fixed seed");
+        let session_id = SessionId::from_fr(Fr::from(n));
+        SettleSlotWitness {
+            escrow: Escrow {
+                session_id,
+                node_id: NodeId::from_fr(Fr::from(1u64)),
+                escrow: Value(300),
+                price_per_kib: Value(price),
+                session_key_hash: SessionKeyHash::from_fr(Fr::from(n)),
+                refund_owner: OwnerKey::from_fr(Fr::from(n)),
+                expiry: BlockHeight(100),
+                cm_change: NoteCommitment::from_fr(Fr::from(n)),
+                opened_at: BlockHeight(1),
+                state: EscrowState::Open,
+            },
+            receipt: Receipt {
+                session_id: session_id.inner(),
+                kib: n,
+            }
+            .sign(&key),
+            session_key: key.verifying_key(),
+            cm_refund: NoteCommitment::from_fr(Fr::from(n)),
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_the_earliest_slots_price_and_leaves_the_rest_open() {
+        let slots = vec![slot(3, 1), slot(5, 2), slot(3, 3), slot(5, 4)];
+        let kept = one_price(slots);
+        let ids: Vec<u64> = kept.iter().map(|s| s.receipt.receipt.kib).collect();
+        assert_eq!(ids, [1, 3]);
+        assert_eq!(batch_price(&kept).ok(), Some(Value(3)));
+        assert!(batch_price(&[slot(3, 1), slot(5, 2)]).is_err());
+        assert!(one_price(Vec::new()).is_empty());
     }
 }
