@@ -619,6 +619,7 @@ fn ciphertext_at_the_entry_a_rewriting_entry_and_a_stalling_exit() {
                 Ok(route) => {
                     let socks = Client::socks(&route).await;
                     let got = fetch_some(socks, dest, FETCH, Arc::default()).await;
+                    eprintln!("flip at {at}: the fetch stopped after {} bytes", got.len());
                     assert!(got.len() < FETCH, "flip at {at}: the whole body arrived");
                     assert!(
                         got == expected_body(FETCH)[..got.len()],

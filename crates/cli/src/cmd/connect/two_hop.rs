@@ -97,7 +97,8 @@ pub(super) async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> 
         if let Err(e) = route.checkpoint(&mut wallet) {
             eprintln!("could not save receipts in the wallet: {e}");
         }
-        if !(low(&route) || !route.usable()) || Instant::now() < next_attempt {
+        let renew = low(&route) || !route.usable();
+        if !renew || Instant::now() < next_attempt {
             continue;
         }
         if route.entry.relay.distrusted() || route.exit.relay.distrusted() {
