@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, watch};
 use veil_client::amount::parse_positive_amount;
 use veil_client::flow::{LiveSession, finish_session, start_session};
 use veil_client::proxy::{Payer, serve as serve_socks};
+use veil_client::relay::Relay;
 use veil_client::session::NodeConnection;
 use veil_client::sync::LocalTree;
 use veil_client::vouchers::{VoucherPayer, VoucherTerms, VoucherWallet};
@@ -134,14 +135,7 @@ async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Res
         "session open: credit {} KiB, first challenge RTT {} µs",
         live.session.credit_kib, live.first_rtt_us
     );
-    let (relay_tx, relay_rx) = watch::channel(Some(live.relay.clone()));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let listener = tokio::net::TcpListener::bind(args.socks).await?;
-    eprintln!(
-        "SOCKS5 on {} (use curl --socks5-hostname {})",
-        args.socks, args.socks
-    );
-    let proxy = tokio::spawn(serve_socks(listener, Payer::Session(relay_rx), stop_rx));
+    let proxy = SocksProxy::start(args.socks, live.relay.clone()).await?;
     let mut next_attempt = std::time::Instant::now();
     loop {
         tokio::select! {
@@ -181,7 +175,7 @@ async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Res
                 Ok(next) => {
                     n += 1;
                     finish_session(&mut wallet, &live)?;
-                    let _ = relay_tx.send(Some(next.relay.clone()));
+                    proxy.switch_to(next.relay.clone());
                     live = next;
                     eprintln!("credit low: opened a new session");
                 }
@@ -198,10 +192,46 @@ async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Res
             }
         }
     }
-    let _ = stop_tx.send(true);
+    proxy.signal_stop();
     finish_session(&mut wallet, &live)?;
-    let _ = proxy.await;
+    proxy.join().await;
     Ok(())
+}
+
+/// The local SOCKS5 proxy of `veil connect`: every new connection pays
+/// through the newest session's relay (replaced when a session or route is
+/// renewed), until stopped.
+struct SocksProxy {
+    relays: watch::Sender<Option<Relay>>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl SocksProxy {
+    /// Binds `addr` and serves SOCKS5 through `relay`.
+    async fn start(addr: SocketAddr, relay: Relay) -> anyhow::Result<Self> {
+        let (relays, relay_rx) = watch::channel(Some(relay));
+        let (stop, stop_rx) = watch::channel(false);
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        eprintln!("SOCKS5 on {addr} (use curl --socks5-hostname {addr})");
+        let task = tokio::spawn(serve_socks(listener, Payer::Session(relay_rx), stop_rx));
+        Ok(Self { relays, stop, task })
+    }
+
+    /// New connections pay through `relay` from now on.
+    fn switch_to(&self, relay: Relay) {
+        let _ = self.relays.send(Some(relay));
+    }
+
+    /// Stops accepting connections.
+    fn signal_stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits for the proxy to wind down.
+    async fn join(self) {
+        let _ = self.task.await;
+    }
 }
 
 /// `veil connect --voucher`: serves SOCKS5 on `socks`, paying every

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rand::rngs::OsRng;
-use tokio::sync::watch;
 use veil_client::pin::TlsKeyHash;
-use veil_client::proxy::{Payer, serve as serve_socks};
 use veil_client::relay::Relay;
 use veil_client::sync::LocalTree;
 use veil_client::two_hop::{ExitNode, Route, RouteEscrows, finish_route, start_route};
@@ -19,7 +17,7 @@ use veil_ledger::LedgerApi;
 use veil_proofs::{CircuitId, Prover};
 
 use super::super::node_conn::connect_node;
-use super::{Args, RETRY_AFTER};
+use super::{Args, RETRY_AFTER, SocksProxy};
 
 /// The exit as `--exit` and `--exit-pin` name it.
 fn exit_node(args: &Args) -> anyhow::Result<ExitNode> {
@@ -80,14 +78,7 @@ pub(super) async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> 
     .await
     .context("opening the two-hop route")?;
     report(&route);
-    let (relay_tx, relay_rx) = watch::channel(Some(route.relay().clone()));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let listener = tokio::net::TcpListener::bind(args.socks).await?;
-    eprintln!(
-        "SOCKS5 on {} (use curl --socks5-hostname {})",
-        args.socks, args.socks
-    );
-    let proxy = tokio::spawn(serve_socks(listener, Payer::Session(relay_rx), stop_rx));
+    let proxy = SocksProxy::start(args.socks, route.relay().clone()).await?;
     let (mut n, mut next_attempt) = (0u32, Instant::now());
     loop {
         tokio::select! {
@@ -121,7 +112,7 @@ pub(super) async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> 
             Ok(next) => {
                 n += 1;
                 finish_route(&mut wallet, &route)?;
-                let _ = relay_tx.send(Some(next.relay().clone()));
+                proxy.switch_to(next.relay().clone());
                 route = next;
                 eprintln!("credit low: opened a new route");
             }
@@ -137,9 +128,9 @@ pub(super) async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> 
             }
         }
     }
-    let _ = stop_tx.send(true);
+    proxy.signal_stop();
     finish_route(&mut wallet, &route)?;
-    let _ = proxy.await;
+    proxy.join().await;
     Ok(())
 }
 
