@@ -90,12 +90,15 @@ fn generate(dir: &Path, files: TlsFiles) -> Result<(), TlsError> {
     let ck =
         rcgen::generate_simple_self_signed(vec!["veil-node".to_owned(), "localhost".to_owned()])
             .map_err(identity_error)?;
+    // The key is written last: its file marks a complete identity, so a
+    // crash while generating leaves no key, and the next start generates
+    // again (see `finish_interrupted_promotion`).
+    std::fs::write(dir.join(files.cert), ck.cert.pem())?;
+    std::fs::write(dir.join(files.der), ck.cert.der().as_ref())?;
     write_secret(
         &dir.join(files.key),
         ck.signing_key.serialize_pem().as_bytes(),
     )?;
-    std::fs::write(dir.join(files.cert), ck.cert.pem())?;
-    std::fs::write(dir.join(files.der), ck.cert.der().as_ref())?;
     Ok(())
 }
 
@@ -119,6 +122,7 @@ fn load(dir: &Path, files: TlsFiles) -> Result<Identity, TlsError> {
 
 /// Loads the served identity from `dir`, generating one at first start.
 pub(crate) fn load_or_create(dir: &Path) -> Result<Identity, TlsError> {
+    finish_interrupted_promotion(dir)?;
     if !dir.join(CURRENT.key).exists() {
         generate(dir, CURRENT)?;
     }
@@ -129,6 +133,7 @@ pub(crate) fn load_or_create(dir: &Path) -> Result<Identity, TlsError> {
 /// (a repeated `rotate-tls` reuses it, so a retried update names the same
 /// key). The node serves it once its ledger record names it.
 pub fn stage(dir: &Path) -> Result<TlsInfo, TlsError> {
+    finish_interrupted_promotion(dir)?;
     if !dir.join(STAGED.key).exists() {
         generate(dir, STAGED)?;
     }
@@ -143,7 +148,8 @@ pub(crate) fn has_staged(dir: &Path) -> bool {
 /// If `dir` holds a staged identity whose key hash is `in_force` (the
 /// node's ledger record), makes it the served one (renames it over the
 /// current files, key last) and returns it. A crash between the renames
-/// leaves the staged key in place, and the next call finishes the job.
+/// leaves the staged key in place, and the next start (or `stage`)
+/// finishes the job ([`finish_interrupted_promotion`]).
 pub(crate) fn promote_if_in_force(
     dir: &Path,
     in_force: [u8; 32],
@@ -159,6 +165,29 @@ pub(crate) fn promote_if_in_force(
     std::fs::rename(dir.join(STAGED.cert), dir.join(CURRENT.cert))?;
     std::fs::rename(dir.join(STAGED.key), dir.join(CURRENT.key))?;
     Ok(Some(staged))
+}
+
+/// Completes a promotion that a crash cut between its renames. Staging
+/// writes the key last, so a staged key whose certificate files are gone
+/// can only mean that a promotion (decided once the ledger named the key)
+/// had moved them: the rest is moved too, key last.
+fn finish_interrupted_promotion(dir: &Path) -> Result<(), TlsError> {
+    let staged = |f: &str| dir.join(f);
+    if !staged(STAGED.key).exists() {
+        return Ok(());
+    }
+    let (der, cert) = (staged(STAGED.der).exists(), staged(STAGED.cert).exists());
+    if der && cert {
+        return Ok(()); // a complete staged identity, not promoted yet
+    }
+    if der {
+        std::fs::rename(staged(STAGED.der), dir.join(CURRENT.der))?;
+    }
+    if cert {
+        std::fs::rename(staged(STAGED.cert), dir.join(CURRENT.cert))?;
+    }
+    std::fs::rename(staged(STAGED.key), dir.join(CURRENT.key))?;
+    Ok(())
 }
 
 /// The certificate the server presents to each new handshake, swappable
@@ -330,5 +359,44 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "the promoted key stays private");
         }
+    }
+
+    #[test]
+    fn a_promotion_cut_by_a_crash_is_finished_at_the_next_start() {
+        for moved in [&[STAGED.der][..], &[STAGED.der, STAGED.cert]] {
+            let dir = tempfile::tempdir().expect("dir");
+            let old = load_or_create(dir.path()).expect("current");
+            let staged = stage(dir.path()).expect("staged");
+            // The crash: some of the renames of `promote_if_in_force` done.
+            for f in moved {
+                let to = if f == &STAGED.der {
+                    CURRENT.der
+                } else {
+                    CURRENT.cert
+                };
+                std::fs::rename(dir.path().join(f), dir.path().join(to)).expect("rename");
+            }
+            let restarted = load_or_create(dir.path()).expect("restart");
+            assert_eq!(restarted.info, staged, "the promotion is finished");
+            assert_ne!(restarted.info.spki_sha256, old.info.spki_sha256);
+            assert!(!has_staged(dir.path()));
+        }
+    }
+
+    #[test]
+    fn a_staging_cut_by_a_crash_leaves_no_key_and_is_redone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let current = load_or_create(dir.path()).expect("current");
+        let first = stage(dir.path()).expect("staged");
+        // The crash: the certificate files written, the key not yet.
+        std::fs::remove_file(dir.path().join(STAGED.key)).expect("remove");
+        assert!(!has_staged(dir.path()));
+        assert_eq!(
+            load_or_create(dir.path()).expect("restart").info,
+            current.info
+        );
+        let again = stage(dir.path()).expect("staged again");
+        assert_ne!(again, first, "a new identity, consistent with its key");
+        assert_eq!(load(dir.path(), STAGED).expect("load").info, again);
     }
 }
