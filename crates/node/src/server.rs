@@ -275,7 +275,7 @@ fn build_inner<L>(
         prover: backend.1,
         node_id: files.node_key.verifying_key().node_id(),
         node_key: files.node_key,
-        tls_cert_sha256: files.tls.as_ref().map(|t| t.info.cert_sha256),
+        tls_cert_sha256: std::sync::RwLock::new(files.tls.as_ref().map(|t| t.info.cert_sha256)),
         store: files.store,
         sessions: Mutex::new(sessions),
         opening: Mutex::new(HashSet::new()),
@@ -396,10 +396,15 @@ async fn follow_rotation<L: LedgerApi>(inner: &Inner<L>, cert: &ServerCert) {
     };
     match crate::tls::promote_if_in_force(&inner.config.dir, record.tls_key_hash()) {
         Ok(Some(id)) => match cert.swap(&id) {
-            Ok(()) => info!(
+            Ok(()) => {
+                if let Ok(mut h) = inner.tls_cert_sha256.write() {
+                    *h = Some(id.info.cert_sha256);
+                }
+                info!(
                 tls_spki_sha256 = %hex::encode(id.info.spki_sha256),
                 "TLS key rotated: new connections get the new key"
-            ),
+                )
+            }
             Err(e) => warn!("serving the rotated TLS key failed: {e}"),
         },
         Ok(None) => {}

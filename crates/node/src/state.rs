@@ -17,8 +17,8 @@ use veil_primitives::ids::{BlockHeight, SessionId};
 use crate::admission::{AddressKey, Bans};
 use crate::backend::{AccessVerifier, SettleProver};
 use crate::config::NodeConfig;
-use crate::history::{History, Sample, UnixTime};
 use crate::conns::ConnTable;
+use crate::history::{History, Sample, UnixTime};
 use crate::metering::SessionState;
 use crate::session::SessionTable;
 use crate::store::NodeStore;
@@ -97,7 +97,8 @@ pub(crate) struct Inner<L> {
     pub prover: Arc<dyn SettleProver>,
     pub node_key: SigningKey,
     pub node_id: NodeId,
-    pub tls_cert_sha256: Option<[u8; 32]>,
+    /// The served certificate's SHA-256, replaced by a TLS rotation (informative, §9.8).
+    pub tls_cert_sha256: std::sync::RwLock<Option<[u8; 32]>>,
     pub store: Arc<NodeStore>,
     pub sessions: Mutex<SessionTable>,
     /// Nullifiers with an OpenSession in progress (C7).

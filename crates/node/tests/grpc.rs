@@ -634,7 +634,53 @@ async fn tls_identity_is_registered_and_served() {
     assert!(w.client_plain_fails().await);
 }
 
+#[tokio::test]
+async fn after_a_tls_rotation_new_connections_get_the_new_certificate_and_terms_name_it() {
+    let w = World::with(|c| c.transport = veil_node::Transport::Tls).await;
+    let old = w.node.tls.clone().unwrap();
+    let rotated = veil_node::rotate_tls(&w.ledger, w.dir.path())
+        .await
+        .unwrap();
+    assert_ne!(rotated.tls.cert_sha256, old.cert_sha256);
+    // The node promotes the staged key at a poll of its ledger record.
+    let mut terms = None;
+    for _ in 0..100 {
+        if let Ok(t) = w.terms_over_tls(&rotated.tls.cert_pem).await {
+            terms = Some(t);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let terms = terms.expect("the rotated certificate is served");
+    assert_eq!(terms.tls_cert_sha256, rotated.tls.cert_sha256.to_vec());
+    assert!(
+        w.terms_over_tls(&old.cert_pem).await.is_err(),
+        "the old certificate is no longer presented to new connections"
+    );
+}
+
 impl World {
+    /// `GetTerms` over TLS, trusting only the certificate `cert_pem`.
+    async fn terms_over_tls(&self, cert_pem: &str) -> Result<pb::GetTermsResponse, String> {
+        let ca = tonic::transport::Certificate::from_pem(cert_pem);
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(ca)
+            .domain_name("veil-node");
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("https://{}", self.node.local_addr))
+                .map_err(|e| e.to_string())?
+                .tls_config(tls)
+                .map_err(|e| e.to_string())?
+                .connect()
+                .await
+                .map_err(|e| e.to_string())?;
+        let mut c = veil_proto::node::v1::node_client::NodeClient::new(channel);
+        c.get_terms(pb::GetTermsRequest { version: 1 })
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|e| e.to_string())
+    }
+
     async fn client_plain_fails(&self) -> bool {
         match veil_proto::node::v1::node_client::NodeClient::connect(format!(
             "http://{}",

@@ -103,7 +103,8 @@ impl<L: LedgerApi> NodeService<L> {
                 .unwrap_or(u32::MAX),
             tls_cert_sha256: inner
                 .tls_cert_sha256
-                .map(|h| h.to_vec())
+                .read()
+                .map(|h| h.map(|h| h.to_vec()).unwrap_or_default())
                 .unwrap_or_default(),
             voucher_public_key: voucher_key.to_bytes(),
             voucher_key_id: voucher_key.key_id().as_bytes().to_vec(),
