@@ -22,6 +22,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tonic::transport::server::{Connected, TcpConnectInfo};
+use veil_primitives::secret::Zeroizing;
 
 use crate::conns::LimitedConn;
 use crate::keys::{KeyFileError, read_secret, write_secret};
@@ -82,7 +83,8 @@ pub(crate) const STAGED: TlsFiles = TlsFiles {
 pub(crate) struct Identity {
     pub info: TlsInfo,
     cert_der: Vec<u8>,
-    key_der: Vec<u8>,
+    /// The private key (PKCS#8 DER), wiped on drop (docs/security.md §6).
+    key_der: Zeroizing<Vec<u8>>,
 }
 
 /// Writes a fresh self-signed identity (rcgen) to `files` in `dir`.
@@ -104,7 +106,9 @@ fn generate(dir: &Path, files: TlsFiles) -> Result<(), TlsError> {
 
 /// Reads the identity of `files` in `dir`.
 fn load(dir: &Path, files: TlsFiles) -> Result<Identity, TlsError> {
-    let key_pem = String::from_utf8(read_secret(&dir.join(files.key))?).map_err(identity_error)?;
+    let key_pem = Zeroizing::new(
+        String::from_utf8(read_secret(&dir.join(files.key))?).map_err(identity_error)?,
+    );
     let cert_pem = std::fs::read_to_string(dir.join(files.cert))?;
     let cert_der = std::fs::read(dir.join(files.der))?;
     let key = rcgen::KeyPair::from_pem(&key_pem).map_err(identity_error)?;
@@ -116,7 +120,7 @@ fn load(dir: &Path, files: TlsFiles) -> Result<Identity, TlsError> {
     Ok(Identity {
         info,
         cert_der,
-        key_der: key.serialize_der(),
+        key_der: Zeroizing::new(key.serialize_der()),
     })
 }
 
@@ -200,7 +204,8 @@ pub(crate) struct ServerCert {
 }
 
 fn certified(id: &Identity) -> Result<Arc<CertifiedKey>, TlsError> {
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_der.clone()));
+    // rustls keeps its own copy of the key for as long as it serves it.
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_der.to_vec()));
     let signer = rustls::crypto::ring::sign::any_supported_type(&key).map_err(identity_error)?;
     let chain = vec![CertificateDer::from(id.cert_der.clone())];
     Ok(Arc::new(CertifiedKey::new(chain, signer)))
