@@ -15,7 +15,7 @@
 //! the client closes its side.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use prost::Message;
@@ -50,6 +50,14 @@ struct World {
     client: NodeClient<Channel>,
     // The node's directory, kept for the life of the process.
     _dir: tempfile::TempDir,
+}
+
+/// One case at a time on the shared node: the harness runs the unary and
+/// the relay targets on parallel test threads, and a relay open during a
+/// refused unary call would look like a change the call made.
+fn one_case() -> MutexGuard<'static, ()> {
+    static CASE: Mutex<()> = Mutex::new(());
+    CASE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn world() -> &'static World {
@@ -128,6 +136,7 @@ pub fn node_grpc(data: &[u8]) {
     let Some((&selector, message)) = data.split_first() else {
         return;
     };
+    let _one = one_case();
     let w = world();
     let rpc = RPCS[usize::from(selector) % RPCS.len()];
     let before = state(w.node.status());
@@ -187,6 +196,7 @@ pub fn frames(mut data: &[u8]) -> Vec<pb::ClientFrame> {
 /// The relay target: one `Relay` call fed the input's frames, then closed;
 /// every answer is read until the call ends.
 pub fn node_relay(data: &[u8]) {
+    let _one = one_case();
     let w = world();
     let frames = frames(data);
     let sent = frames.len();
