@@ -2,10 +2,11 @@
 //! (docs/node.md "Rotating the TLS key", docs/protocol.md §8.3.8).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
-use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
+use veil_ledger::LedgerApi;
+
+use super::wallet::{open_ledger, with_ledger};
 
 /// `veil node rotate-tls` flags.
 #[derive(clap::Args)]
@@ -26,22 +27,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        if let Some(path) = args.ledger.strip_prefix("embedded:") {
-            let verifier = super::keys::verifier(&LedgerConfig::default().settle_batch_sizes)
-                .context("loading the pinned verifying keys")?;
-            let l = EmbeddedLedger::open(
-                std::path::Path::new(path),
-                Arc::new(verifier),
-                LedgerConfig::default(),
-            )
-            .with_context(|| format!("opening ledger {path}"))?;
-            rotate(&l, &args.db).await
-        } else {
-            let l = RemoteLedger::connect(&args.ledger)
-                .await
-                .with_context(|| format!("connecting to ledger {}", args.ledger))?;
-            rotate(&l, &args.db).await
-        }
+        let ledger = open_ledger(&args.ledger).await?;
+        with_ledger!(ledger, l => rotate(&l, &args.db).await)
     })
 }
 
