@@ -251,24 +251,12 @@ pub fn encode_node(n: &NodeRecord) -> Vec<u8> {
     out.extend_from_slice(&g.stake.0.to_be_bytes());
     out.extend_from_slice(&g.tls_key_hash);
     out.extend_from_slice(&n.registered_at.0.to_be_bytes());
-    // Bounded by MAX_ESCROW_SIZES at registration.
-    out.push(g.escrow_sizes.len() as u8);
-    for s in &g.escrow_sizes {
-        out.extend_from_slice(&s.0.to_be_bytes());
-    }
+    write_sizes(&mut out, &g.escrow_sizes);
     out.extend_from_slice(&g.node_key.to_bytes());
     out.extend_from_slice(&g.signature.to_bytes());
     // A stored registration was authenticated, so it carries its account
     // authorisation; an absent one encodes as a zero flag (never stored).
-    match &g.account_auth {
-        Some(a) => {
-            out.push(1);
-            out.extend_from_slice(&a.key.to_bytes());
-            out.extend_from_slice(&a.nonce.to_be_bytes());
-            out.extend_from_slice(&a.signature.to_bytes());
-        }
-        None => out.push(0),
-    }
+    write_account_auth(&mut out, g.account_auth.as_ref());
     if let Some(u) = &n.update {
         encode_update(&mut out, u);
     }
@@ -286,13 +274,24 @@ fn encode_update(out: &mut Vec<u8>, a: &AppliedUpdate) {
     out.extend_from_slice(&u.sequence.to_be_bytes());
     out.extend_from_slice(&u.price_per_kib.0.to_be_bytes());
     out.extend_from_slice(&u.tls_key_hash);
-    // Bounded by MAX_ESCROW_SIZES (check_terms).
-    out.push(u.escrow_sizes.len() as u8);
-    for s in &u.escrow_sizes {
+    write_sizes(out, &u.escrow_sizes);
+    out.extend_from_slice(&u.signature.to_bytes());
+    write_account_auth(out, u.account_auth.as_ref());
+}
+
+/// Escrow sizes, bounded by MAX_ESCROW_SIZES (`machine::check_terms`), so
+/// the count fits a byte; read by [`read_sizes`].
+fn write_sizes(out: &mut Vec<u8>, sizes: &[Value]) {
+    out.push(sizes.len() as u8);
+    for s in sizes {
         out.extend_from_slice(&s.0.to_be_bytes());
     }
-    out.extend_from_slice(&u.signature.to_bytes());
-    match &u.account_auth {
+}
+
+/// An account authorisation behind a presence flag; read by
+/// [`read_account_auth`].
+fn write_account_auth(out: &mut Vec<u8>, auth: Option<&AccountAuth>) {
+    match auth {
         Some(a) => {
             out.push(1);
             out.extend_from_slice(&a.key.to_bytes());
