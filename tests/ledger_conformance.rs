@@ -68,9 +68,16 @@
 //!   also raise); only that a refused call leaves it unchanged (embedded: no
 //!   nonce consumed; on chain: no transaction sent).
 //!
-//! - Node updates (§8.3.8). The contract has no `updateNode` yet: the
-//!   update cases (`update_suite`) run on the embedded and gRPC backends
-//!   only.
+//! - Node updates (§8.3.8, `update_suite`, all three backends). Who
+//!   authorises an update: embedded/gRPC the account's signature, on chain
+//!   the sender, who must be the node's operator. Updates are built with
+//!   `NodeUpdate::signed` on every backend (on chain its account is the
+//!   operator's address and the account signature is not read). "An
+//!   update without the account's signature" is embedded/gRPC only (on
+//!   chain there is none to leave out); "an update its node key signed
+//!   for another account, sent by that account" is refused by all three
+//!   (`AccountUnauthenticated`). On chain the returned record's update
+//!   carries no account signature (`account_auth: None`), as above.
 //!
 //! Checks of the correct behaviour that a backend is known to fail are
 //! listed in [`KNOWN_BUGS`]: they print a loud `KNOWN BUG` line instead of
@@ -1074,13 +1081,11 @@ async fn suite<B: Backend>(b: &B) {
     );
 }
 
-/// `update_node` (§8.3.8) on the backends that have it: embedded and gRPC
-/// (the EVM contract has no `updateNode` yet; `EvmLedger::update_node`
-/// refuses). The node's own update applies and reads back; a retry
-/// answers the record; a replay after a later update, a stale sequence,
-/// another key, another account and invalid terms are refused with the
-/// same variant on both, and change neither the watched state nor the
-/// record.
+/// `update_node` (§8.3.8) on every backend. The node's own update
+/// applies and reads back; a retry answers the record; a replay after a
+/// later update, a stale sequence, another key, another account, invalid
+/// terms and an over-long profile are refused with the same variant on
+/// each, and change neither the watched state nor the record.
 async fn update_suite<B: Backend>(b: &B) {
     let name = b.name();
     let operator = b.party().await;
@@ -1135,24 +1140,64 @@ async fn update_suite<B: Backend>(b: &B) {
     let second = signed(nonce(l).await, &applied, Value(3), 9);
     let current = l.update_node(second).await.expect("second update");
 
+    // Someone else: the node key signs an update naming their account,
+    // which they send (their signature; on chain their transaction).
+    let stranger = b.party().await;
+    let theirs = NodeRecord {
+        registration: NodeRegistration {
+            account: stranger.account,
+            ..current.registration.clone()
+        },
+        ..current.clone()
+    };
+    let stranger_nonce = stranger
+        .ledger
+        .account(stranger.account)
+        .await
+        .expect("account")
+        .next_nonce;
+    let by_stranger = NodeUpdate::signed(
+        &node_key,
+        &stranger.key,
+        stranger_nonce,
+        &theirs,
+        Value(3),
+        vec![E],
+        [10; 32],
+    );
+    let long_profile = NodeTerms {
+        profile: vec![1; 1025],
+        ..NodeTerms::new(Value(3), vec![E], [10; 32])
+    };
     let watch = Watch {
-        accounts: vec![operator.account],
+        accounts: vec![operator.account, stranger.account],
         escrows: vec![],
         nullifiers: vec![],
     };
     let mut rf = Refusals::start(name, l, &watch).await;
     let stale = |e: &LedgerError| matches!(e, LedgerError::StaleNodeUpdate);
     let unauth = |e: &LedgerError| matches!(e, LedgerError::RegistrationUnauthenticated(_));
-    let cases: Vec<(&str, NodeUpdate, &str, &dyn Fn(&LedgerError) -> bool)> = vec![
-        ("update/replay", first.clone(), "StaleNodeUpdate", &stale),
+    let account = |e: &LedgerError| matches!(e, LedgerError::AccountUnauthenticated(_));
+    let invalid = |e: &LedgerError| matches!(e, LedgerError::InvalidArgument(_));
+    type Case<'c, L> = (
+        &'c str,
+        &'c L,
+        NodeUpdate,
+        &'c str,
+        &'c dyn Fn(&LedgerError) -> bool,
+    );
+    let mut cases: Vec<Case<B::L>> = vec![
+        ("update/replay", l, first.clone(), "StaleNodeUpdate", &stale),
         (
             "update/stale-sequence",
+            l,
             signed(nonce(l).await, &applied, Value(3), 10),
             "StaleNodeUpdate",
             &stale,
         ),
         (
             "update/other-key",
+            l,
             NodeUpdate {
                 signature: SigningKey::generate(&mut OsRng).sign(&first.message()),
                 ..signed(nonce(l).await, &current, Value(3), 10)
@@ -1161,23 +1206,47 @@ async fn update_suite<B: Backend>(b: &B) {
             &unauth,
         ),
         (
+            "update/other-account",
+            &stranger.ledger,
+            by_stranger,
+            "AccountUnauthenticated",
+            &account,
+        ),
+        (
+            "update/zero-price",
+            l,
+            signed(nonce(l).await, &current, Value(0), 10),
+            "InvalidArgument",
+            &invalid,
+        ),
+        (
+            "update/profile-too-long",
+            l,
+            NodeUpdate::sign(
+                &node_key,
+                &operator.key,
+                nonce(l).await,
+                &current,
+                long_profile,
+            ),
+            "InvalidArgument",
+            &invalid,
+        ),
+    ];
+    if l.acting_account().is_none() {
+        cases.push((
             "update/no-account-signature",
+            l,
             NodeUpdate {
                 account_auth: None,
                 ..signed(nonce(l).await, &current, Value(3), 10)
             },
             "AccountUnauthenticated",
-            &|e| matches!(e, LedgerError::AccountUnauthenticated(_)),
-        ),
-        (
-            "update/zero-price",
-            signed(nonce(l).await, &current, Value(0), 10),
-            "InvalidArgument",
-            &|e| matches!(e, LedgerError::InvalidArgument(_)),
-        ),
-    ];
-    for (id, u, want, is) in cases {
-        let r = l.update_node(u).await;
+            &account,
+        ));
+    }
+    for (id, sender, u, want, is) in cases {
+        let r = sender.update_node(u).await;
         rf.check(id, r, want, is).await;
         let got = l.get_node(node_id).await;
         verdict(
@@ -1197,6 +1266,14 @@ async fn node_update_embedded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_update_grpc() {
     update_suite(&grpc().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_update_evm() {
+    let Some(b) = evm::start().await else {
+        return;
+    };
+    update_suite(&b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

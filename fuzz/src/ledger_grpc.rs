@@ -36,6 +36,7 @@ pub const RPCS: &[&str] = &[
     "Status",
     "Faucet",
     "UpdateNode",
+    "ListNodes",
 ];
 
 struct World {
@@ -106,6 +107,7 @@ async fn call(s: &LedgerService, rpc: &str, message: &[u8]) -> Option<Result<(),
         "Withdraw" => unary!(withdraw, pb::WithdrawRequest),
         "RegisterNode" => unary!(register_node, pb::RegisterNodeRequest),
         "GetNode" => unary!(get_node, pb::GetNodeRequest),
+        "ListNodes" => unary!(list_nodes, pb::ListNodesRequest),
         "GetEscrow" => unary!(get_escrow, pb::GetEscrowRequest),
         "GetNullifier" => unary!(get_nullifier, pb::GetNullifierRequest),
         "GetBalance" => unary!(get_balance, pb::GetBalanceRequest),
@@ -148,6 +150,8 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         b[31] = v;
         b
     };
+    // The empty canonical node profile (docs/protocol.md §8.3.9).
+    const PROFILE_SEED: [u8; 15] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     let messages: Vec<(&str, Vec<u8>)> = vec![
         (
             "Deposit",
@@ -195,12 +199,21 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                 account_nonce: 0,
                 account_signature: include_bytes!("../corpus/primitives_decode/seed-signature")
                     .to_vec(),
+                profile: PROFILE_SEED.to_vec(),
             }
             .encode_to_vec(),
         ),
         (
             "GetNode",
             pb::GetNodeRequest { node_id: field(4) }.encode_to_vec(),
+        ),
+        (
+            "ListNodes",
+            pb::ListNodesRequest {
+                start_after: field(4),
+                limit: 10,
+            }
+            .encode_to_vec(),
         ),
         (
             "GetEscrow",
@@ -249,6 +262,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                 account_nonce: 1,
                 account_signature: include_bytes!("../corpus/primitives_decode/seed-signature")
                     .to_vec(),
+                profile: PROFILE_SEED.to_vec(),
             }
             .encode_to_vec(),
         ),

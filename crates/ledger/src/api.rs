@@ -18,6 +18,9 @@ use crate::types::{
 /// Largest page [`LedgerApi::commitments`] returns.
 pub const MAX_COMMITMENT_PAGE: u32 = 4096;
 
+/// Most node records one [`LedgerApi::list_nodes`] page returns.
+pub const MAX_NODE_PAGE: u32 = 256;
+
 /// Every ledger operation, asynchronously. Each mutating call is atomic
 /// and durable once it returns `Ok`, and idempotent on retry (§8.2).
 pub trait LedgerApi: Clone + Send + Sync + 'static {
@@ -91,6 +94,16 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         &self,
         node_id: NodeId,
     ) -> impl Future<Output = Result<Option<NodeRecord>, LedgerError>> + Send;
+
+    /// Registered nodes in node-id order (the id's canonical bytes) after
+    /// `start_after` (`None`: from the first), at most
+    /// `min(limit, MAX_NODE_PAGE)`; empty past the last (§8.3.10). The
+    /// registry is public: anyone may read it.
+    fn list_nodes(
+        &self,
+        start_after: Option<NodeId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<NodeRecord>, LedgerError>> + Send;
 
     fn get_escrow(
         &self,

@@ -255,6 +255,7 @@ pub fn registration_from_pb(r: &pb::RegisterNodeRequest) -> Result<NodeRegistrat
         escrow_sizes: escrow_sizes(&r.escrow_sizes)?,
         stake: Value(r.stake),
         tls_key_hash: bytes32("tls_key_hash", &r.tls_key_hash)?,
+        profile: profile(&r.profile)?,
         node_key: node_key(&r.node_key)?,
         signature: signature(&r.signature)?,
         account_auth: account_auth(&r.account_key, r.account_nonce, &r.account_signature)?,
@@ -275,7 +276,14 @@ pub fn registration_to_pb(g: &NodeRegistration) -> pb::RegisterNodeRequest {
         tls_key_hash: g.tls_key_hash.to_vec(),
         node_key: g.node_key.to_bytes().to_vec(),
         signature: g.signature.to_bytes().to_vec(),
+        profile: g.profile.clone(),
     }
+}
+
+/// A profile beyond the limit is refused before it is copied (§8.3.9).
+fn profile(bytes: &[u8]) -> Result<Vec<u8>, LedgerError> {
+    crate::machine::check_profile(bytes)?;
+    Ok(bytes.to_vec())
 }
 
 /// Sizes beyond the limit are refused before they are collected.
@@ -296,6 +304,7 @@ pub fn update_from_pb(r: &pb::UpdateNodeRequest) -> Result<NodeUpdate, LedgerErr
         price_per_kib: Value(r.price_per_kib),
         escrow_sizes: escrow_sizes(&r.escrow_sizes)?,
         tls_key_hash: bytes32("tls_key_hash", &r.tls_key_hash)?,
+        profile: profile(&r.profile)?,
         node_key: node_key(&r.node_key)?,
         signature: signature(&r.signature)?,
         account_auth: account_auth(&r.account_key, r.account_nonce, &r.account_signature)?,
@@ -316,6 +325,7 @@ pub fn update_to_pb(u: &NodeUpdate) -> pb::UpdateNodeRequest {
         tls_key_hash: u.tls_key_hash.to_vec(),
         node_key: u.node_key.to_bytes().to_vec(),
         signature: u.signature.to_bytes().to_vec(),
+        profile: u.profile.clone(),
     }
 }
 
@@ -339,6 +349,7 @@ pub fn node_to_pb(n: &NodeRecord) -> pb::Node {
             update: Some(update_to_pb(&u.update)),
             applied_at: u.applied_at.0,
         }),
+        profile: g.profile.clone(),
     }
 }
 
@@ -351,6 +362,7 @@ pub fn node_from_pb(n: &pb::Node) -> Result<NodeRecord, LedgerError> {
             escrow_sizes: n.escrow_sizes.iter().map(|v| Value(*v)).collect(),
             stake: Value(n.stake),
             tls_key_hash: bytes32("tls_key_hash", &n.tls_key_hash)?,
+            profile: profile(&n.profile)?,
             node_key: node_key(&n.node_key)?,
             signature: signature(&n.signature)?,
             account_auth: account_auth(&n.account_key, n.account_nonce, &n.account_signature)?,

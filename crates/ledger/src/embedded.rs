@@ -141,6 +141,13 @@ impl LedgerApi for EmbeddedLedger {
     async fn get_node(&self, node_id: NodeId) -> Result<Option<NodeRecord>, LedgerError> {
         self.blocking(move |e| e.get_node(&node_id)).await
     }
+    async fn list_nodes(
+        &self,
+        start_after: Option<NodeId>,
+        limit: u32,
+    ) -> Result<Vec<NodeRecord>, LedgerError> {
+        self.blocking(move |e| e.list_nodes(start_after, limit)).await
+    }
     async fn get_escrow(&self, session_id: SessionId) -> Result<Option<Escrow>, LedgerError> {
         self.blocking(move |e| e.get_escrow(&session_id)).await
     }

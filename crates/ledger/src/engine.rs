@@ -296,6 +296,16 @@ impl Engine {
         self.store.read()?.node(id)
     }
 
+    /// §8.3.10: a page of the node registry.
+    pub fn list_nodes(
+        &self,
+        start_after: Option<NodeId>,
+        limit: u32,
+    ) -> Result<Vec<NodeRecord>, LedgerError> {
+        let limit = limit.min(crate::api::MAX_NODE_PAGE) as usize;
+        self.store.read()?.nodes_after(start_after.as_ref(), limit)
+    }
+
     pub fn get_escrow(&self, id: &SessionId) -> Result<Option<Escrow>, LedgerError> {
         self.store.read()?.escrow(id)
     }

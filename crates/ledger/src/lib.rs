@@ -19,6 +19,7 @@ pub mod intern;
 pub mod limits;
 pub mod machine;
 pub mod memory;
+pub mod profile;
 pub mod records;
 pub mod remote;
 pub mod state;

@@ -6,3 +6,6 @@ pub const MAX_BATCH: usize = 64;
 
 /// Largest number of escrow sizes a node may declare.
 pub const MAX_ESCROW_SIZES: usize = 16;
+
+/// Largest node profile the ledger stores (§8.3.9), in bytes.
+pub const MAX_PROFILE_BYTES: usize = 1024;

@@ -11,7 +11,7 @@
 use veil_primitives::merkle::{Frontier, ROOT_HISTORY, RootHistory};
 
 use crate::error::LedgerError;
-use crate::limits::{MAX_BATCH, MAX_ESCROW_SIZES};
+use crate::limits::{MAX_BATCH, MAX_ESCROW_SIZES, MAX_PROFILE_BYTES};
 use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
 use crate::state::{StateRead, StateWrite};
 use crate::types::*;
@@ -613,6 +613,7 @@ pub fn apply_register(
 /// do not hold). Returns the account nonce.
 pub fn check_register_stateless(g: &NodeRegistration) -> Result<u64, LedgerError> {
     check_terms(g.price_per_kib, &g.escrow_sizes)?;
+    check_profile(&g.profile)?;
     g.authenticate()
 }
 
@@ -638,11 +639,24 @@ pub fn check_terms(price_per_kib: Value, escrow_sizes: &[Value]) -> Result<(), L
     Ok(())
 }
 
+/// The ledger's one rule on a node profile (§8.3.9): at most
+/// [`MAX_PROFILE_BYTES`]. Its contents are the readers' to check, on
+/// every backend alike.
+pub fn check_profile(profile: &[u8]) -> Result<(), LedgerError> {
+    if profile.len() > MAX_PROFILE_BYTES {
+        return Err(LedgerError::InvalidArgument(
+            "node profile longer than 1024 bytes",
+        ));
+    }
+    Ok(())
+}
+
 /// Stateless checks of a node update (§8.3.8): the terms as at
 /// registration ([`check_terms`]), then the node key and the account's
 /// signature ([`NodeUpdate::authenticate`]). Returns the account nonce.
 pub fn check_update_stateless(u: &NodeUpdate) -> Result<u64, LedgerError> {
     check_terms(u.price_per_kib, &u.escrow_sizes)?;
+    check_profile(&u.profile)?;
     u.authenticate()
 }
 

@@ -45,6 +45,7 @@ pub enum Rpc {
     UpdateNode,
     Faucet,
     GetNode,
+    ListNodes,
     GetEscrow,
     GetNullifier,
     GetBalance,
@@ -55,7 +56,7 @@ pub enum Rpc {
 
 impl Rpc {
     /// Every call, in the order of the service.
-    pub const ALL: [Rpc; 15] = [
+    pub const ALL: [Rpc; 16] = [
         Rpc::Deposit,
         Rpc::OpenEscrow,
         Rpc::Settle,
@@ -65,6 +66,7 @@ impl Rpc {
         Rpc::UpdateNode,
         Rpc::Faucet,
         Rpc::GetNode,
+        Rpc::ListNodes,
         Rpc::GetEscrow,
         Rpc::GetNullifier,
         Rpc::GetBalance,
@@ -85,6 +87,7 @@ impl Rpc {
             Rpc::UpdateNode => "update_node",
             Rpc::Faucet => "faucet",
             Rpc::GetNode => "get_node",
+            Rpc::ListNodes => "list_nodes",
             Rpc::GetEscrow => "get_escrow",
             Rpc::GetNullifier => "get_nullifier",
             Rpc::GetBalance => "get_balance",

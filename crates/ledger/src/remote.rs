@@ -191,6 +191,27 @@ impl LedgerApi for RemoteLedger {
         r.node.as_ref().map(node_from_pb).transpose()
     }
 
+    async fn list_nodes(
+        &self,
+        start_after: Option<NodeId>,
+        limit: u32,
+    ) -> Result<Vec<NodeRecord>, LedgerError> {
+        let limit = limit.min(crate::api::MAX_NODE_PAGE);
+        let r = self
+            .c()
+            .list_nodes(pb::ListNodesRequest {
+                start_after: start_after.map_or_else(Vec::new, |id| id.to_bytes().to_vec()),
+                limit,
+            })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        if r.nodes.len() > limit as usize {
+            return Err(LedgerError::Unavailable("node page longer than asked".into()));
+        }
+        r.nodes.iter().map(node_from_pb).collect()
+    }
+
     async fn get_escrow(&self, session_id: SessionId) -> Result<Option<Escrow>, LedgerError> {
         let r = self
             .c()

@@ -13,7 +13,7 @@ use veil_primitives::babyjubjub::POINT_BYTES;
 use veil_primitives::eddsa::{SIGNATURE_BYTES, Signature, VerifyingKey};
 
 use crate::error::LedgerError;
-use crate::limits::{MAX_BATCH, MAX_ESCROW_SIZES};
+use crate::limits::{MAX_BATCH, MAX_ESCROW_SIZES, MAX_PROFILE_BYTES};
 use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
 use crate::types::{
     AccountAuth, AccountId, AppliedUpdate, BlockHeight, Escrow, EscrowState, NodeId, NodeRecord,
@@ -103,6 +103,14 @@ impl<'a> Reader<'a> {
     }
     fn u8(&mut self) -> Result<u8, LedgerError> {
         Ok(self.take::<1>()?[0])
+    }
+    fn bytes(&mut self, n: usize) -> Result<Vec<u8>, LedgerError> {
+        if self.buf.len() < n {
+            return Err(corrupted(self.what));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head.to_vec())
     }
     fn u32(&mut self) -> Result<u32, LedgerError> {
         Ok(u32::from_be_bytes(self.take()?))
@@ -260,7 +268,50 @@ pub fn encode_node(n: &NodeRecord) -> Vec<u8> {
     if let Some(u) = &n.update {
         encode_update(&mut out, u);
     }
+    encode_profiles(&mut out, n);
     out
+}
+
+/// The profiles of the registration and of the update (§8.3.9), as a
+/// last section (`2`) present only when one is non-empty: records without
+/// profiles read unchanged (no schema bump), and an older build refuses a
+/// record with one as corrupted (fail closed).
+fn encode_profiles(out: &mut Vec<u8>, n: &NodeRecord) {
+    let update = n.update.as_ref().map_or(&[][..], |u| &u.update.profile);
+    if n.registration.profile.is_empty() && update.is_empty() {
+        return;
+    }
+    out.push(2);
+    for p in [&n.registration.profile[..], update] {
+        out.extend_from_slice(&(p.len() as u16).to_be_bytes());
+        out.extend_from_slice(p);
+    }
+}
+
+/// Reads [`encode_profiles`]' section into `n`, if there is one.
+fn decode_profiles(r: &mut Reader<'_>, n: &mut NodeRecord) -> Result<(), LedgerError> {
+    if r.buf.is_empty() {
+        return Ok(());
+    }
+    if r.u8()? != 2 {
+        return Err(corrupted("node"));
+    }
+    n.registration.profile = read_profile(r)?;
+    let update = read_profile(r)?;
+    match &mut n.update {
+        Some(u) => u.update.profile = update,
+        None if update.is_empty() => {}
+        None => return Err(corrupted("node")),
+    }
+    Ok(())
+}
+
+fn read_profile(r: &mut Reader<'_>) -> Result<Vec<u8>, LedgerError> {
+    let n = usize::from(u16::from_be_bytes(r.take::<2>()?));
+    if n > MAX_PROFILE_BYTES {
+        return Err(corrupted("node"));
+    }
+    r.bytes(n)
 }
 
 /// The latest applied update (§8.3.8), after the registration: a record
@@ -307,8 +358,8 @@ fn decode_update(
     r: &mut Reader<'_>,
     g: &NodeRegistration,
 ) -> Result<Option<AppliedUpdate>, LedgerError> {
-    if r.buf.is_empty() {
-        return Ok(None);
+    if r.buf.first() != Some(&1) {
+        return Ok(None); // no update: the end, or the profiles' section
     }
     if r.u8()? != 1 {
         return Err(corrupted("node"));
@@ -327,6 +378,7 @@ fn decode_update(
         price_per_kib,
         escrow_sizes,
         tls_key_hash,
+        profile: Vec::new(), // in the profiles' section
         node_key: g.node_key,
         signature,
         account_auth,
@@ -379,17 +431,20 @@ pub fn decode_node(buf: &[u8]) -> Result<NodeRecord, LedgerError> {
         escrow_sizes,
         stake,
         tls_key_hash,
+        profile: Vec::new(), // in the profiles' section
         node_key,
         signature,
         account_auth,
     };
     let update = decode_update(&mut r, &registration)?;
-    r.finish()?;
-    Ok(NodeRecord {
+    let mut record = NodeRecord {
         registration,
         registered_at,
         update,
-    })
+    };
+    decode_profiles(&mut r, &mut record)?;
+    r.finish()?;
+    Ok(record)
 }
 
 impl SettlementRecord {
@@ -583,9 +638,59 @@ mod tests {
         assert_eq!(decode_node(&with), Ok(updated));
         for bad in [with[..with.len() - 1].to_vec(), {
             let mut b = with.clone();
-            b[bytes.len()] = 2;
+            b[bytes.len()] = 3;
             b
         }] {
+            assert!(matches!(decode_node(&bad), Err(LedgerError::Corrupted(_))));
+        }
+    }
+
+    /// Profiles (§8.3.9) are a last section, present only when one is
+    /// non-empty; an update's profile without an update, a length beyond
+    /// the bound, or a truncated section is corruption.
+    #[test]
+    fn node_profiles_are_a_last_section() {
+        use crate::types::NodeTerms;
+        use veil_primitives::eddsa::SigningKey;
+        let (node, account) = (
+            SigningKey::from_seed([1; 32]).expect("seed"),
+            SigningKey::from_seed([2; 32]).expect("seed"),
+        );
+        let terms = |profile: Vec<u8>| NodeTerms {
+            profile,
+            ..NodeTerms::new(Value(2), vec![Value(64)], [7; 32])
+        };
+        let g = NodeRegistration::sign(&node, &account, 0, Value(5), terms(vec![1, 2, 3]));
+        let plain = NodeRecord::registered(g, BlockHeight(3));
+        let bytes = encode_node(&plain);
+        assert_eq!(decode_node(&bytes), Ok(plain.clone()));
+        assert_eq!(&bytes[bytes.len() - 8..], &[2, 0, 3, 1, 2, 3, 0, 0]);
+        let u = NodeUpdate::sign(&node, &account, 1, &plain, terms(vec![4; 1024]));
+        let updated = NodeRecord {
+            update: Some(AppliedUpdate {
+                update: u,
+                applied_at: BlockHeight(4),
+            }),
+            ..plain
+        };
+        let with = encode_node(&updated);
+        assert_eq!(decode_node(&with), Ok(updated));
+        let orphan = {
+            // The update's profile length set on a record with no update.
+            let mut b = bytes.clone();
+            let n = b.len();
+            b[n - 1] = 1;
+            b.push(9);
+            b
+        };
+        let too_long = {
+            let mut b = bytes[..bytes.len() - 8].to_vec();
+            b.extend_from_slice(&[2, 0x04, 0x01]);
+            b.extend_from_slice(&[0; 1025]);
+            b.extend_from_slice(&[0, 0]);
+            b
+        };
+        for bad in [orphan, too_long, with[..with.len() - 1].to_vec()] {
             assert!(matches!(decode_node(&bad), Err(LedgerError::Corrupted(_))));
         }
     }

@@ -222,6 +222,21 @@ impl Ledger for LedgerService {
         .await
     }
 
+    async fn list_nodes(&self, req: Request<pb::ListNodesRequest>) -> Res<pb::ListNodesResponse> {
+        self.metered(Rpc::ListNodes, async {
+            let r = req.into_inner();
+            let start_after = match r.start_after.as_slice() {
+                [] => None,
+                b => Some(node_id(b)?),
+            };
+            let nodes = self.ledger.list_nodes(start_after, r.limit).await?;
+            Ok(pb::ListNodesResponse {
+                nodes: nodes.iter().map(node_to_pb).collect(),
+            })
+        })
+        .await
+    }
+
     async fn get_node(&self, req: Request<pb::GetNodeRequest>) -> Res<pb::GetNodeResponse> {
         self.metered(Rpc::GetNode, async {
             let n = self

@@ -310,6 +310,25 @@ pub struct WriteState<'a> {
 }
 
 impl_state_read!(ReadState);
+
+impl ReadState {
+    /// Up to `limit` node records after `start_after`, in key order
+    /// (`LedgerApi::list_nodes`, §8.3.10).
+    pub fn nodes_after(
+        &self,
+        start_after: Option<&NodeId>,
+        limit: usize,
+    ) -> Result<Vec<NodeRecord>, LedgerError> {
+        use std::ops::Bound;
+        let t = self.tx.open_table(NODES)?;
+        let from = start_after.map(|id| FieldKey::from(id).bytes());
+        let lower = from.as_ref().map_or(Bound::Unbounded, Bound::Excluded);
+        t.range::<&[u8; 32]>((lower, Bound::Unbounded))?
+            .take(limit)
+            .map(|entry| decode_node(entry?.1.value()))
+            .collect()
+    }
+}
 impl_state_read!(WriteState<'_>);
 
 impl WriteState<'_> {

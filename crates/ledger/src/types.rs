@@ -12,6 +12,7 @@ use veil_primitives::escrow::EscrowTerms;
 use veil_proofs::SettleSize;
 
 use crate::error::LedgerError;
+use crate::profile::{NodeProfile, ProfileError, profile_digest};
 
 pub use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
 pub use veil_primitives::keys::OwnerKey;
@@ -240,6 +241,9 @@ pub struct NodeRegistration {
     pub stake: Value,
     /// SHA-256 of the node's TLS certificate key.
     pub tls_key_hash: [u8; 32],
+    /// The node's profile (§8.3.9): bytes of at most
+    /// [`crate::limits::MAX_PROFILE_BYTES`], empty for none.
+    pub profile: Vec<u8>,
     /// The node's public key `N`.
     pub node_key: VerifyingKey,
     /// EdDSA signature by `N` over [`NodeRegistration::message`].
@@ -249,11 +253,30 @@ pub struct NodeRegistration {
     pub account_auth: Option<AccountAuth>,
 }
 
+/// The terms a node signs (§8.3.6) and an update may change (§8.3.8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeTerms {
+    pub price_per_kib: Value,
+    pub escrow_sizes: Vec<Value>,
+    pub tls_key_hash: [u8; 32],
+    /// The node profile's bytes (§8.3.9); empty: none.
+    pub profile: Vec<u8>,
+}
+
+impl NodeTerms {
+    /// Terms without a profile.
+    pub fn new(price_per_kib: Value, escrow_sizes: Vec<Value>, tls_key_hash: [u8; 32]) -> Self {
+        Self {
+            price_per_kib,
+            escrow_sizes,
+            tls_key_hash,
+            profile: Vec::new(),
+        }
+    }
+}
+
 impl NodeRegistration {
-    /// Builds a registration for the node whose key is `key`, paid to and
-    /// staked from the account of `account_key` (whose next nonce is
-    /// `nonce`), and signs it with both keys.
-    #[allow(clippy::too_many_arguments)]
+    /// [`Self::sign`] with terms that carry no profile.
     pub fn signed(
         key: &SigningKey,
         account_key: &SigningKey,
@@ -263,15 +286,22 @@ impl NodeRegistration {
         stake: Value,
         tls_key_hash: [u8; 32],
     ) -> Self {
+        let terms = NodeTerms::new(price_per_kib, escrow_sizes, tls_key_hash);
+        Self::sign(key, account_key, nonce, stake, terms)
+    }
+
+    /// Builds a registration of `terms` for the node whose key is `key`,
+    /// paid to and staked from the account of `account_key` (whose next
+    /// nonce is `nonce`), and signs it with both keys.
+    pub fn sign(
+        key: &SigningKey,
+        account_key: &SigningKey,
+        nonce: u64,
+        stake: Value,
+        terms: NodeTerms,
+    ) -> Self {
         let account = account_key.verifying_key().account_id();
-        let mut r = Self::signed_for_sender(
-            key,
-            account,
-            price_per_kib,
-            escrow_sizes,
-            stake,
-            tls_key_hash,
-        );
+        let mut r = Self::sign_for_sender(key, account, stake, terms);
         let m = r.message();
         r.account_auth = Some(AccountAuth::sign(
             account_key,
@@ -282,9 +312,7 @@ impl NodeRegistration {
         r
     }
 
-    /// A registration for a ledger that authenticates its sender
-    /// ([`crate::LedgerApi::acting_account`], an EVM chain): staked from
-    /// and paid to `account`, the sender's; signed by the node key only.
+    /// [`Self::sign_for_sender`] with terms that carry no profile.
     pub fn signed_for_sender(
         key: &SigningKey,
         account: AccountId,
@@ -293,39 +321,49 @@ impl NodeRegistration {
         stake: Value,
         tls_key_hash: [u8; 32],
     ) -> Self {
+        let terms = NodeTerms::new(price_per_kib, escrow_sizes, tls_key_hash);
+        Self::sign_for_sender(key, account, stake, terms)
+    }
+
+    /// A registration for a ledger that authenticates its sender
+    /// ([`crate::LedgerApi::acting_account`], an EVM chain): staked from
+    /// and paid to `account`, the sender's; signed by the node key only.
+    pub fn sign_for_sender(
+        key: &SigningKey,
+        account: AccountId,
+        stake: Value,
+        terms: NodeTerms,
+    ) -> Self {
         let node_key = key.verifying_key();
         let node_id = node_key.node_id();
-        let m = registration_message(
-            &node_id,
-            &account,
-            price_per_kib,
-            &escrow_sizes,
-            stake,
-            &tls_key_hash,
-        );
+        let m = registration_message(&node_id, &account, stake, &terms);
         Self {
             node_id,
             account,
-            price_per_kib,
-            escrow_sizes,
+            price_per_kib: terms.price_per_kib,
+            escrow_sizes: terms.escrow_sizes,
             stake,
-            tls_key_hash,
+            tls_key_hash: terms.tls_key_hash,
+            profile: terms.profile,
             node_key,
             signature: key.sign(&m),
             account_auth: None,
         }
     }
 
+    /// The registered terms.
+    pub fn terms(&self) -> NodeTerms {
+        NodeTerms {
+            price_per_kib: self.price_per_kib,
+            escrow_sizes: self.escrow_sizes.clone(),
+            tls_key_hash: self.tls_key_hash,
+            profile: self.profile.clone(),
+        }
+    }
+
     /// The signed message: see [`registration_message`].
     pub fn message(&self) -> Fr {
-        registration_message(
-            &self.node_id,
-            &self.account,
-            self.price_per_kib,
-            &self.escrow_sizes,
-            self.stake,
-            &self.tls_key_hash,
-        )
+        registration_message(&self.node_id, &self.account, self.stake, &self.terms())
     }
 
     /// Checks `node_id = H(NODE_ID, N)`, the signature by `N` (§8.3.6) and
@@ -359,6 +397,7 @@ impl NodeRegistration {
             && self.escrow_sizes == other.escrow_sizes
             && self.stake == other.stake
             && self.tls_key_hash == other.tls_key_hash
+            && self.profile == other.profile
             && self.node_key == other.node_key
     }
 
@@ -510,24 +549,16 @@ pub struct AccountState {
 /// `h_0 = Poseidon(t, node_id, account, price, stake, tls_hi, tls_lo, n)`
 /// where `tls_hi`, `tls_lo` are the two big-endian 16-byte halves of the
 /// TLS key hash as integers and `n` the number of escrow sizes; then
-/// `h_{i+1} = Poseidon(t, h_i, E_i)` over the sizes in order; `m = h_n`.
+/// `h_{i+1} = Poseidon(t, h_i, E_i)` over the sizes in order; then, for a
+/// non-empty profile, `Poseidon(t, h_n, d)` with
+/// `d = `[`profile_digest`]`(profile)` (§8.3.9); `m` is the last `h`.
 pub fn registration_message(
     node_id: &NodeId,
     account: &AccountId,
-    price_per_kib: Value,
-    escrow_sizes: &[Value],
     stake: Value,
-    tls_key_hash: &[u8; 32],
+    terms: &NodeTerms,
 ) -> Fr {
-    terms_message(
-        REGISTRATION_TAG,
-        node_id,
-        account,
-        price_per_kib,
-        stake.to_fr(),
-        tls_key_hash,
-        escrow_sizes,
-    )
+    terms_message(REGISTRATION_TAG, node_id, account, stake.to_fr(), terms)
 }
 
 /// The update message (§8.3.8): [`registration_message`]'s construction
@@ -537,35 +568,15 @@ pub fn update_message(
     node_id: &NodeId,
     account: &AccountId,
     sequence: u64,
-    price_per_kib: Value,
-    escrow_sizes: &[Value],
-    tls_key_hash: &[u8; 32],
+    terms: &NodeTerms,
 ) -> Fr {
-    terms_message(
-        UPDATE_TAG,
-        node_id,
-        account,
-        price_per_kib,
-        Fr::from(sequence),
-        tls_key_hash,
-        escrow_sizes,
-    )
+    terms_message(UPDATE_TAG, node_id, account, Fr::from(sequence), terms)
 }
 
-/// The one construction of a node's signed terms (§8.3.6, §8.3.8):
-/// `h_0 = Poseidon(t, node_id, account, price, x, tls_hi, tls_lo, n)`,
-/// `h_{i+1} = Poseidon(t, h_i, E_i)`.
-fn terms_message(
-    tag: u64,
-    node_id: &NodeId,
-    account: &AccountId,
-    price_per_kib: Value,
-    x: Fr,
-    tls_key_hash: &[u8; 32],
-    escrow_sizes: &[Value],
-) -> Fr {
+/// The one construction of a node's signed terms (§8.3.6, §8.3.8).
+fn terms_message(tag: u64, node_id: &NodeId, account: &AccountId, x: Fr, terms: &NodeTerms) -> Fr {
     let tag = Fr::from(tag);
-    let (hi, lo) = tls_key_hash.split_at(16);
+    let (hi, lo) = terms.tls_key_hash.split_at(16);
     let half = |b: &[u8]| {
         let mut a = [0u8; 16];
         a.copy_from_slice(b);
@@ -575,15 +586,20 @@ fn terms_message(
         tag,
         node_id.inner(),
         account.inner(),
-        price_per_kib.to_fr(),
+        terms.price_per_kib.to_fr(),
         x,
         half(hi),
         half(lo),
-        Fr::from(escrow_sizes.len() as u64),
+        Fr::from(terms.escrow_sizes.len() as u64),
     ]);
-    escrow_sizes
+    let h = terms
+        .escrow_sizes
         .iter()
-        .fold(h0, |h, e| poseidon::hash(&[tag, h, e.to_fr()]))
+        .fold(h0, |h, e| poseidon::hash(&[tag, h, e.to_fr()]));
+    match terms.profile.is_empty() {
+        true => h,
+        false => poseidon::hash(&[tag, h, profile_digest(&terms.profile)]),
+    }
 }
 
 /// A registered node: its registration as signed, and the latest update
@@ -636,6 +652,29 @@ impl NodeRecord {
             .map_or(self.registration.tls_key_hash, |u| u.update.tls_key_hash)
     }
 
+    /// The profile bytes in force (§8.3.9); empty: none published.
+    pub fn profile_bytes(&self) -> &[u8] {
+        self.update
+            .as_ref()
+            .map_or(&self.registration.profile, |u| &u.update.profile)
+    }
+
+    /// The profile in force, parsed; `None` if the node published none.
+    /// Readers treat a node whose profile does not parse as unlisted.
+    pub fn profile(&self) -> Result<Option<NodeProfile>, ProfileError> {
+        match self.profile_bytes() {
+            [] => Ok(None),
+            b => NodeProfile::decode(b).map(Some),
+        }
+    }
+
+    /// The terms in force: what an update keeps unless it changes them.
+    pub fn terms(&self) -> NodeTerms {
+        self.update
+            .as_ref()
+            .map_or_else(|| self.registration.terms(), |u| u.update.terms())
+    }
+
     /// The sequence number of the latest update (0: the registration);
     /// the next update must carry this plus one (§8.3.8).
     pub fn sequence(&self) -> u64 {
@@ -662,6 +701,8 @@ pub struct NodeUpdate {
     pub price_per_kib: Value,
     pub escrow_sizes: Vec<Value>,
     pub tls_key_hash: [u8; 32],
+    /// The new profile (§8.3.9); empty: none.
+    pub profile: Vec<u8>,
     /// The node's public key `N` (`node_id = H(NODE_ID, N)`).
     pub node_key: VerifyingKey,
     /// EdDSA signature by `N` over [`NodeUpdate::message`].
@@ -672,9 +713,7 @@ pub struct NodeUpdate {
 }
 
 impl NodeUpdate {
-    /// The update of `record` to the given terms, signed by the node key
-    /// and by the account key (whose next nonce is `nonce`), with the next
-    /// sequence number.
+    /// [`Self::sign`] with terms that carry no profile.
     pub fn signed(
         key: &SigningKey,
         account_key: &SigningKey,
@@ -684,56 +723,83 @@ impl NodeUpdate {
         escrow_sizes: Vec<Value>,
         tls_key_hash: [u8; 32],
     ) -> Self {
+        let terms = NodeTerms::new(price_per_kib, escrow_sizes, tls_key_hash);
+        Self::sign(key, account_key, nonce, record, terms)
+    }
+
+    /// The update of `record` to `terms`, signed by the node key and by
+    /// the account key (whose next nonce is `nonce`), with the next
+    /// sequence number.
+    pub fn sign(
+        key: &SigningKey,
+        account_key: &SigningKey,
+        nonce: u64,
+        record: &NodeRecord,
+        terms: NodeTerms,
+    ) -> Self {
+        let mut u = Self::sign_for_sender(key, record, terms);
+        let m = u.message();
+        u.account_auth = Some(AccountAuth::sign(
+            account_key,
+            AccountOp::UpdateNode,
+            nonce,
+            m,
+        ));
+        u
+    }
+
+    /// The update of `record` to `terms` for a ledger that authenticates
+    /// its sender ([`crate::LedgerApi::acting_account`], an EVM chain: the
+    /// operator sends it), signed by the node key only.
+    pub fn sign_for_sender(key: &SigningKey, record: &NodeRecord, terms: NodeTerms) -> Self {
         let node_key = key.verifying_key();
         let (node_id, account) = (node_key.node_id(), record.registration.account);
         let sequence = record.sequence().saturating_add(1);
-        let m = update_message(
-            &node_id,
-            &account,
-            sequence,
-            price_per_kib,
-            &escrow_sizes,
-            &tls_key_hash,
-        );
+        let m = update_message(&node_id, &account, sequence, &terms);
         Self {
             node_id,
             account,
             sequence,
-            price_per_kib,
-            escrow_sizes,
-            tls_key_hash,
+            price_per_kib: terms.price_per_kib,
+            escrow_sizes: terms.escrow_sizes,
+            tls_key_hash: terms.tls_key_hash,
+            profile: terms.profile,
             node_key,
             signature: key.sign(&m),
-            account_auth: Some(AccountAuth::sign(
-                account_key,
-                AccountOp::UpdateNode,
-                nonce,
-                m,
-            )),
+            account_auth: None,
         }
     }
 
-    /// The signed message: see [`update_message`].
-    pub fn message(&self) -> Fr {
-        update_message(
-            &self.node_id,
-            &self.account,
-            self.sequence,
-            self.price_per_kib,
-            &self.escrow_sizes,
-            &self.tls_key_hash,
-        )
-    }
-
-    /// Stateless checks (§8.3.8): the node key as for a registration,
-    /// then the account's signature; returns the account nonce.
-    pub fn authenticate(&self) -> Result<u64, LedgerError> {
+    /// Checks `node_id = H(NODE_ID, N)` and the signature by `N` (§8.3.8):
+    /// the node key's consent to these terms, whoever sends them.
+    pub fn authenticate_node(&self) -> Result<(), LedgerError> {
         authenticate_node_key(
             &self.node_id,
             &self.node_key,
             self.message(),
             &self.signature,
-        )?;
+        )
+    }
+
+    /// The terms this update puts in force.
+    pub fn terms(&self) -> NodeTerms {
+        NodeTerms {
+            price_per_kib: self.price_per_kib,
+            escrow_sizes: self.escrow_sizes.clone(),
+            tls_key_hash: self.tls_key_hash,
+            profile: self.profile.clone(),
+        }
+    }
+
+    /// The signed message: see [`update_message`].
+    pub fn message(&self) -> Fr {
+        update_message(&self.node_id, &self.account, self.sequence, &self.terms())
+    }
+
+    /// Stateless checks (§8.3.8): the node key as for a registration,
+    /// then the account's signature; returns the account nonce.
+    pub fn authenticate(&self) -> Result<u64, LedgerError> {
+        self.authenticate_node()?;
         AccountAuth::verify(
             self.account_auth.as_ref(),
             AccountOp::UpdateNode,
@@ -752,6 +818,7 @@ impl NodeUpdate {
             && self.price_per_kib == applied.price_per_kib
             && self.escrow_sizes == applied.escrow_sizes
             && self.tls_key_hash == applied.tls_key_hash
+            && self.profile == applied.profile
             && self.node_key == applied.node_key
             && auth(self).is_some()
             && auth(self) == auth(applied)
