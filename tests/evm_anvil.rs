@@ -214,7 +214,7 @@ fn prove(recipient: Address) -> (Proofs, WithdrawWords) {
         .expect("prove settle");
     let escrows: Vec<_> = tokens[1..]
         .iter()
-        .map(|(st, w)| (w.nullifier(), EscrowTerms::of_token(st)))
+        .map(|(st, w)| (w.nullifier(), EscrowTerms::of_token(st, sample::PRICE)))
         .collect();
     let settle = veil_evm::settle::SettleCall::new(&public, &escrows, &proof.proof)
         .expect("the settle call");
@@ -368,7 +368,7 @@ async fn the_sample_operations_run_on_anvil_and_retries_never_double() {
 
     // Reclaim after the window, by anyone.
     let (st, w) = &proofs.tokens[0];
-    let terms = EscrowTerms::of_token(st);
+    let terms = EscrowTerms::of_token(st, sample::PRICE);
     let call = escrow::reclaim(w.nullifier(), &terms.words());
     let early = chain.send(l, &call).await.expect_err("before the window");
     assert!(matches!(
@@ -389,7 +389,7 @@ async fn the_sample_operations_run_on_anvil_and_retries_never_double() {
 
 /// The bench's second deposit on the sandbox (`ledger_escrow.rs`,
 /// `BENCH_GAS`): the same calldata costs the same on anvil.
-const BENCH_DEPOSIT_GAS: u64 = 116_237;
+const BENCH_DEPOSIT_GAS: u64 = 116_259;
 
 async fn dropped_open_is_broadcast_again_once(
     chain: &RpcChain,

@@ -88,6 +88,10 @@ struct World {
     wallet_key: PathBuf,
     /// The node operator's EVM key.
     node_key: PathBuf,
+    /// The node's listen port, the same at every start: its profile
+    /// publishes the bound address (§8.3.9), so a restart on another port
+    /// would send an `updateNode` (one more operator transaction).
+    node_port: u16,
     spec: String,
     ledger: Address,
     token: Address,
@@ -146,7 +150,7 @@ impl World {
         let mut node = Command::new(&self.bin)
             .arg("--dev-keys")
             .args(["node", "serve", "--ledger", &self.spec])
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", &format!("127.0.0.1:{}", self.node_port)])
             .args([
                 "--price-per-kib",
                 "1",
@@ -308,6 +312,7 @@ fn crash_during_settlement(fate: Fate) {
         dir,
         wallet_key,
         node_key,
+        node_port: free_port(),
         spec,
         ledger,
         token,

@@ -66,7 +66,7 @@ interface ITreeInsert64Verifier {
 }
 
 /// @title VeilLedger, stages 1 to 4: deposits into the leaf queue, node
-/// registration, the note tree advanced by proven batches of 64 queued
+/// registration and update, the note tree advanced by proven batches of 64 queued
 /// leaves, escrows opened one at a time or in batches, settlement,
 /// reclaim and withdrawal (docs/evm.md §4–§5, §7; docs/protocol.md §8.3).
 /// @notice The rules and error names are those of the embedded ledger
@@ -92,6 +92,8 @@ contract VeilLedger {
     uint256 internal constant MAX_VALUE = type(uint64).max;
     /// A node accepts at most this many escrow sizes (§8.3.6).
     uint256 internal constant MAX_ESCROW_SIZES = 16;
+    /// Longest node profile, in bytes (§8.3.9; `MAX_PROFILE_BYTES`).
+    uint256 internal constant MAX_PROFILE_BYTES = 1024;
     /// Leaves of the depth-32 tree (§2.4).
     uint256 internal constant TREE_CAPACITY = 1 << 32;
     /// The queue head is checkpointed every this many leaves: the batch of a
@@ -200,18 +202,19 @@ contract VeilLedger {
     }
 
     /// What `settle` and `reclaim` need of an escrow (§8.3.2): the node,
-    /// `E`, the refund owner `rk` (the reclaim note), the expiry and the
+    /// `E`, the refund owner `rk` (the reclaim note), the expiry, the
     /// escrow commitment `esc` (a settle proof's slot input; it binds `h_S`
-    /// and every other term). The price is the node's (immutable
-    /// registration). The ledger stores only their hash in the nullifier's
-    /// spend word; `EscrowOpened` publishes them, and `settle` and
-    /// `reclaim` are given them back.
+    /// and every other term) and the node's price when it was opened
+    /// (§8.3.8: a later update does not change it). The ledger stores only
+    /// their hash in the nullifier's spend word; `EscrowOpened` publishes
+    /// them, and `settle` and `reclaim` are given them back.
     struct EscrowTerms {
         uint256 nodeId;
         uint256 escrow;
         uint256 refundOwner;
         uint256 expiry;
         uint256 esc;
+        uint256 pricePerKib;
     }
 
     /// One session of a `settle` call: the escrow (its id and terms, as
@@ -222,13 +225,15 @@ contract VeilLedger {
         uint256 cmRefund;
     }
 
-    /// A registered node (§8.3.6). Its TLS key hash and key are in
-    /// `NodeRegistered` only.
+    /// A registered node (§8.3.6) with the terms of its latest update
+    /// (§8.3.8; `sequence` 0: none). Its key, TLS key hash, profile and
+    /// signatures are in `NodeRegistered` and `NodeUpdated` only.
     struct Node {
         address operator;
         uint64 pricePerKib;
         uint64 stake;
         uint64 registeredAt;
+        uint64 sequence;
         uint64[] escrowSizes;
     }
 
@@ -273,8 +278,9 @@ contract VeilLedger {
     event RegistrationCommitted(address indexed operator, bytes32 commitment);
     /// A node registered; `operator` staked, settles and is paid.
     /// `nodeSignature` (`R.x, R.y, S`) is the node key's EdDSA signature of
-    /// the registration message (docs/protocol.md §8.3.6), carried for
-    /// readers, who verify it: the contract does not (docs/evm.md §4.2).
+    /// the registration message (docs/protocol.md §8.3.6), which binds the
+    /// `profile` (§8.3.9) too, carried for readers, who verify it: the
+    /// contract does not (docs/evm.md §4.2).
     event NodeRegistered(
         uint256 indexed nodeId,
         address indexed operator,
@@ -283,6 +289,20 @@ contract VeilLedger {
         uint64 stake,
         bytes32 tlsKeyHash,
         uint256[2] nodeKey,
+        uint256[3] nodeSignature,
+        bytes profile
+    );
+    /// The node's operator updated its terms (§8.3.8): the `sequence`-th
+    /// update. `nodeSignature` is the node key's signature of the update
+    /// message over these fields and the operator's account, carried for
+    /// readers as in `NodeRegistered`.
+    event NodeUpdated(
+        uint256 indexed nodeId,
+        uint64 sequence,
+        uint64 pricePerKib,
+        uint64[] escrowSizes,
+        bytes32 tlsKeyHash,
+        bytes profile,
         uint256[3] nodeSignature
     );
 
@@ -343,6 +363,9 @@ contract VeilLedger {
     error SettleWindowClosed();
     /// `settle`: `T > Σ E`.
     error TotalExceedsEscrow();
+    /// `updateNode`: the sequence is not the node's latest plus one (a
+    /// replay, or one skipped).
+    error StaleNodeUpdate();
 
     /// `initialRoot` is the root of the empty tree and `rootHistorySize_`
     /// the root window, both computed by the deployer from the ledger's own
@@ -569,7 +592,7 @@ contract VeilLedger {
             revert ExpiryOutOfRange(t.expiry, block.number, maxExpiryDelta);
         }
         _poolToEscrow(uint64(t.escrow));
-        EscrowTerms memory terms = EscrowTerms(nodeId, t.escrow, t.refundOwner, t.expiry, t.esc);
+        EscrowTerms memory terms = EscrowTerms(nodeId, t.escrow, t.refundOwner, t.expiry, t.esc, n.pricePerKib);
         nullifiers[t.nullifier] = _termsHash(terms) | OPEN;
         uint64 changeIndex = _queue(t.cmChange);
         emit EscrowOpened(t.nullifier, nodeId, terms, t.sessionKeyHash, t.cmChange, changeIndex);
@@ -636,7 +659,8 @@ contract VeilLedger {
     /// (as `EscrowOpened` published them) and its refund commitment, with a
     /// `settle_k` proof (`[a.x, a.y, b.x.c1, b.x.c0, b.y.c1, b.y.c0, c.x,
     /// c.y]`) over `[nodeId, total, price, esc_0..esc_{n−1}, 0.., cm_0..
-    /// cm_{n−1}, 0..]` (`price` the node's registered price; padding slots
+    /// cm_{n−1}, 0..]` (`price` the one price its escrows recorded when
+    /// they were opened, `batch_price` of §8.3.8; padding slots
     /// zero). Pays `total` to the operator, returns `Σ E − total` to the
     /// pool, queues the n refund notes (leaves `firstIndex..firstIndex+n`)
     /// and marks the sessions Settled. The checks are the embedded ledger's
@@ -653,7 +677,7 @@ contract VeilLedger {
         Node storage nd = nodes[nodeId];
         address operator = nd.operator;
         if (operator == address(0)) revert UnknownNode();
-        bytes memory vcall = _settleCall(k, proof, nodeId, total, nd.pricePerKib);
+        bytes memory vcall = _settleCall(k, proof, nodeId, total, sessions[0].terms.pricePerKib);
         (uint256[] memory cms, uint256 sum) = _settleSessions(nodeId, k, total, operator, sessions, vcall);
         uint256 newPool = uint256(pool) + (sum - total);
         if (newPool > MAX_VALUE) revert Overflow();
@@ -715,7 +739,9 @@ contract VeilLedger {
 
     /// The escrow lookups (`settle_slots`: `UnknownEscrow`,
     /// `EscrowTermsMismatch` (chain only), `WrongNode`) of every session,
-    /// then the sender (`SettleUnauthorized`), then the first session's
+    /// then one price recorded by every escrow (`batch_price`:
+    /// `InvalidArgument`), then the sender (`SettleUnauthorized`), then the
+    /// first session's
     /// state error (`AlreadySettled`, `EscrowNotOpen`,
     /// `SettleWindowClosed`), then `T ≤ Σ E`, as `check_settle` orders
     /// them. Writes each spend word Settled and the slot inputs into
@@ -735,16 +761,19 @@ contract VeilLedger {
         for (uint256 i = 0; i < sessions.length; i++) {
             SettleSession calldata s = sessions[i];
             uint256 status = _lookUp(nodeId, s);
-            if (stateError == 0) {
-                if (status == SETTLED) stateError = 1;
-                else if (status == RECLAIMED) stateError = 2;
-                else if (block.number > s.terms.expiry + challengeWindow) stateError = 3;
+            if (stateError & 3 == 0) {
+                if (status == SETTLED) stateError |= 1;
+                else if (status == RECLAIMED) stateError |= 2;
+                else if (block.number > s.terms.expiry + challengeWindow) stateError |= 3;
             }
+            if (s.terms.pricePerKib != sessions[0].terms.pricePerKib) stateError |= 4;
             sum += s.terms.escrow;
             cms[i] = s.cmRefund;
             _putSlot(at + 0x20 * i, k, s.terms.esc, s.cmRefund);
         }
+        if (stateError & 4 != 0) revert InvalidArgument("escrows of one batch record different prices");
         if (msg.sender != operator) revert SettleUnauthorized("sender is not the node's operator");
+        stateError &= 3;
         if (stateError == 1) revert AlreadySettled();
         if (stateError == 2) revert EscrowNotOpen();
         if (stateError == 3) revert SettleWindowClosed();
@@ -788,8 +817,8 @@ contract VeilLedger {
     function _termsHashCalldata(EscrowTerms calldata t) internal pure returns (uint256 h) {
         assembly ("memory-safe") {
             let m := mload(0x40)
-            calldatacopy(m, t, 0xa0)
-            h := and(keccak256(m, 0xa0), not(STATUS_MASK))
+            calldatacopy(m, t, 0xc0)
+            h := and(keccak256(m, 0xc0), not(STATUS_MASK))
         }
     }
 
@@ -939,7 +968,8 @@ contract VeilLedger {
     /// sender, who committed to `N` in an earlier block. `keyHint` is
     /// `Q = (8⁻¹ mod l)·N`: `N` is in the prime-order subgroup exactly when
     /// such a `Q` exists on the curve (`8·E` is that subgroup), which three
-    /// doublings check where `l·N = O` takes ≈ 300k gas.
+    /// doublings check where `l·N = O` takes ≈ 300k gas. `profile` (at most
+    /// `MAX_PROFILE_BYTES`, §8.3.9) is only emitted.
     function registerNode(
         uint256[2] calldata nodeKey,
         uint256[2] calldata keyHint,
@@ -947,15 +977,17 @@ contract VeilLedger {
         uint256 pricePerKib,
         uint256[] calldata escrowSizes,
         uint256 stake,
-        bytes32 tlsKeyHash
+        bytes32 tlsKeyHash,
+        bytes calldata profile
     ) external returns (uint256 nodeId) {
         uint64[] memory sizes = _checkTerms(nodeKey, keyHint, pricePerKib, escrowSizes, stake);
+        _checkProfile(profile);
         _checkCommitted(nodeKey);
         _checkAllowance(stake);
         nodeId = poseidonT4.hash([TAG_NODE_ID, nodeKey[0], nodeKey[1]]);
         _record(nodeId, uint64(pricePerKib), sizes, uint64(stake));
         _pull(stake);
-        _emitRegistered(nodeId, sizes, tlsKeyHash, nodeKey, nodeSignature);
+        _emitRegistered(nodeId, sizes, tlsKeyHash, nodeKey, nodeSignature, profile);
     }
 
     /// `NodeRegistered` from the record just written (a function of its
@@ -965,10 +997,64 @@ contract VeilLedger {
         uint64[] memory sizes,
         bytes32 tlsKeyHash,
         uint256[2] calldata nodeKey,
-        uint256[3] calldata nodeSignature
+        uint256[3] calldata nodeSignature,
+        bytes calldata profile
     ) internal {
         Node storage n = nodes[nodeId];
-        emit NodeRegistered(nodeId, msg.sender, n.pricePerKib, sizes, n.stake, tlsKeyHash, nodeKey, nodeSignature);
+        emit NodeRegistered(
+            nodeId, msg.sender, n.pricePerKib, sizes, n.stake, tlsKeyHash, nodeKey, nodeSignature, profile
+        );
+    }
+
+    /// §8.3.8: the node's operator replaces its price, escrow sizes, TLS
+    /// key hash and profile; operator and stake stay. `sequence` must be
+    /// the node's latest plus one (1 for the first update). Escrows opened
+    /// before keep the price they recorded (`EscrowTerms.pricePerKib`).
+    /// The checks are the embedded ledger's (`check_update`) in its order:
+    /// the encodings and the terms as at registration, then the node, its
+    /// operator (the sender, where the embedded ledger checks the
+    /// account's signature) and the sequence. `nodeSignature` is the node
+    /// key's signature of the update message, emitted for readers and not
+    /// checked here, as at registration (docs/evm.md §4.2).
+    function updateNode(
+        uint256 nodeId,
+        uint256 sequence,
+        uint256 pricePerKib,
+        uint256[] calldata escrowSizes,
+        bytes32 tlsKeyHash,
+        bytes calldata profile,
+        uint256[3] calldata nodeSignature
+    ) external {
+        uint64[] memory sizes = _checkUpdateTerms(nodeId, sequence, pricePerKib, escrowSizes);
+        _checkProfile(profile);
+        Node storage n = nodes[nodeId];
+        address operator = n.operator;
+        if (operator == address(0)) revert UnknownNode();
+        if (operator != msg.sender) revert AccountUnauthenticated("sender is not the node's operator");
+        if (sequence != uint256(n.sequence) + 1) revert StaleNodeUpdate();
+        (n.pricePerKib, n.sequence) = (uint64(pricePerKib), uint64(sequence));
+        n.escrowSizes = sizes;
+        emit NodeUpdated(nodeId, uint64(sequence), uint64(pricePerKib), sizes, tlsKeyHash, profile, nodeSignature);
+    }
+
+    /// An update's fields in the wire decoding's order (node id, then the
+    /// size count as `update_from_pb`), then the terms' rules.
+    function _checkUpdateTerms(uint256 nodeId, uint256 sequence, uint256 pricePerKib, uint256[] calldata escrowSizes)
+        internal
+        pure
+        returns (uint64[] memory sizes)
+    {
+        if (nodeId >= R) revert Encoding("node_id");
+        if (sequence > MAX_VALUE) revert Encoding("sequence");
+        if (escrowSizes.length > MAX_ESCROW_SIZES) revert InvalidArgument("a node accepts 1..=16 escrow sizes");
+        if (pricePerKib > MAX_VALUE) revert Encoding("price_per_kib");
+        sizes = _sizeValues(escrowSizes);
+        _checkTermRules(pricePerKib, sizes);
+    }
+
+    /// A node profile is at most `MAX_PROFILE_BYTES` (§8.3.9).
+    function _checkProfile(bytes calldata profile) internal pure {
+        if (profile.length > MAX_PROFILE_BYTES) revert InvalidArgument("node profile longer than 1024 bytes");
     }
 
     /// The sender committed to `nodeKey` in an earlier block.
@@ -1004,11 +1090,25 @@ contract VeilLedger {
         if (!_isSubgroupPoint(nodeKey[0], nodeKey[1], keyHint[0], keyHint[1])) revert Encoding("node_key");
         if (pricePerKib > MAX_VALUE) revert Encoding("price_per_kib");
         if (stake > MAX_VALUE) revert Encoding("stake");
+        sizes = _sizeValues(escrowSizes);
+        _checkTermRules(pricePerKib, sizes);
+    }
+
+    /// The escrow sizes as values (each at most u64).
+    function _sizeValues(uint256[] calldata escrowSizes) internal pure returns (uint64[] memory sizes) {
+        uint256 n = escrowSizes.length;
         sizes = new uint64[](n);
         for (uint256 i = 0; i < n; i++) {
             if (escrowSizes[i] > MAX_VALUE) revert Encoding("escrow_sizes");
             sizes[i] = uint64(escrowSizes[i]);
         }
+    }
+
+    /// The terms a node may offer, at registration and at every update
+    /// (`check_terms`, §8.3.6): a positive price and 1..=16 distinct
+    /// positive escrow sizes.
+    function _checkTermRules(uint256 pricePerKib, uint64[] memory sizes) internal pure {
+        uint256 n = sizes.length;
         if (pricePerKib == 0) revert InvalidArgument("price must be positive");
         if (n == 0) revert InvalidArgument("a node accepts 1..=16 escrow sizes");
         for (uint256 i = 0; i < n; i++) {
@@ -1019,14 +1119,22 @@ contract VeilLedger {
         }
     }
 
-    /// The terms of a registered node (operator 0: not registered).
+    /// The terms in force of a registered node (operator 0: not
+    /// registered) and the sequence of its latest update (0: none).
     function node(uint256 nodeId)
         external
         view
-        returns (address operator, uint64 pricePerKib, uint64[] memory escrowSizes, uint64 stake, uint64 registeredAt)
+        returns (
+            address operator,
+            uint64 pricePerKib,
+            uint64[] memory escrowSizes,
+            uint64 stake,
+            uint64 registeredAt,
+            uint64 sequence
+        )
     {
         Node storage n = nodes[nodeId];
-        return (n.operator, n.pricePerKib, n.escrowSizes, n.stake, n.registeredAt);
+        return (n.operator, n.pricePerKib, n.escrowSizes, n.stake, n.registeredAt, n.sequence);
     }
 
     // ------------------------------------------------------------- tokens

@@ -39,6 +39,9 @@ pub enum Arg {
     /// A dynamic array of static rows (`T[]` of a static struct or fixed
     /// array `T`): its length is the number of rows, each row in place.
     Rows(Vec<Vec<Word>>),
+    /// A `bytes` value: its length, then the bytes zero-padded to a whole
+    /// number of words.
+    Bytes(Vec<u8>),
 }
 
 /// Calldata selector ‖ head ‖ tail: static arguments in place, each
@@ -67,6 +70,12 @@ pub fn encode_args(args: &[Arg]) -> Vec<u8> {
                 rows.iter()
                     .flatten()
                     .for_each(|w| tail.extend_from_slice(w));
+            }
+            Arg::Bytes(b) => {
+                head.extend_from_slice(&word_u64((32 * args.len() + tail.len()) as u64));
+                tail.extend_from_slice(&word_u64(b.len() as u64));
+                tail.extend_from_slice(b);
+                tail.resize(tail.len().next_multiple_of(32), 0);
             }
         }
     }
@@ -168,6 +177,11 @@ impl<'a> Reader<'a> {
         let (_, body) = self.dynamic(i, 32)?;
         let r = Reader::new(body);
         (0..body.len() / 32).map(|k| r.word(k)).collect()
+    }
+
+    /// The `bytes` whose offset is head word `i`.
+    pub fn bytes(&self, i: usize) -> Result<Vec<u8>, AbiError> {
+        Ok(self.dynamic(i, 1)?.1.to_vec())
     }
 
     /// The `string` whose offset is head word `i`.
@@ -277,6 +291,21 @@ mod tests {
         assert_eq!(r.u64(2), Ok(2));
         assert_eq!(r.u64_array(1), Ok(vec![7, 8]));
         assert_eq!(data.len(), 4 + 32 * 6);
+    }
+
+    #[test]
+    fn bytes_are_padded_to_whole_words() {
+        let data = encode_args(&[
+            Arg::Bytes(vec![1, 2, 3]),
+            Arg::Word(word_u64(9)),
+            Arg::Bytes(vec![]),
+        ]);
+        let r = Reader::new(&data);
+        assert_eq!(r.u64(0), Ok(0x60));
+        assert_eq!(r.u64(2), Ok(0xa0));
+        assert_eq!(r.bytes(0), Ok(vec![1, 2, 3]));
+        assert_eq!(r.bytes(2), Ok(vec![]));
+        assert_eq!(data.len(), 32 * 6);
     }
 
     #[test]

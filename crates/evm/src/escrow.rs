@@ -20,7 +20,7 @@ use crate::solidity::{ProofWords, fr_word};
 const ACCESS_TOKEN: &str =
     "(uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256,uint256[8])";
 /// The Solidity type of `VeilLedger.EscrowTerms`.
-pub(crate) const ESCROW_TERMS: &str = "(uint256,uint256,uint256,uint256,uint256)";
+pub(crate) const ESCROW_TERMS: &str = "(uint256,uint256,uint256,uint256,uint256,uint256)";
 
 /// Most tokens `openEscrows` takes (`MAX_OPEN_BATCH`).
 pub const MAX_OPEN_BATCH: usize = 64;
@@ -94,8 +94,7 @@ pub fn open_escrows(node_id: Word, tokens: &[AccessWords]) -> Vec<u8> {
 
 /// What the contract keeps of an escrow (`VeilLedger.EscrowTerms`,
 /// §8.3.2): what `settle` and `reclaim` need. `EscrowOpened` publishes
-/// them, `settle` and `reclaim` take them back. `h_S` is inside `esc`; the
-/// price is the node's (its registration is immutable).
+/// them, `settle` and `reclaim` take them back. `h_S` is inside `esc`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EscrowTerms {
     pub node_id: Word,
@@ -105,36 +104,45 @@ pub struct EscrowTerms {
     pub expiry: u64,
     /// `esc = H(ESCROW, nf, node_id, E, h_S, rk, expiry)` (access input #8).
     pub esc: Word,
+    /// The node's price when the escrow was opened: the escrow settles at
+    /// it whatever the node's later updates (§8.3.8).
+    pub price_per_kib: u64,
 }
+
+/// Words in [`EscrowTerms::words`].
+pub const ESCROW_TERMS_WORDS: usize = 6;
 
 impl EscrowTerms {
     /// The signature of the event that publishes them.
-    pub const OPENED_EVENT: &'static str = "EscrowOpened(uint256,uint256,(uint256,uint256,uint256,uint256,uint256),uint256,uint256,uint64)";
+    pub const OPENED_EVENT: &'static str = "EscrowOpened(uint256,uint256,(uint256,uint256,uint256,uint256,uint256,uint256),uint256,uint256,uint64)";
 
-    /// The terms an access token opens.
-    pub fn of_token(st: &AccessPublic) -> Self {
+    /// The terms an access token opens at a node whose price in force is
+    /// `price_per_kib`.
+    pub fn of_token(st: &AccessPublic, price_per_kib: u64) -> Self {
         EscrowTerms {
             node_id: fr_word(&st.node_id.inner()),
             escrow: st.escrow.0,
             refund_owner: fr_word(&st.refund_owner.inner()),
             expiry: st.expiry.0,
             esc: fr_word(&st.escrow_commitment().inner()),
+            price_per_kib,
         }
     }
 
-    /// The five words, in the struct's order.
-    pub fn words(&self) -> [Word; 5] {
+    /// The words, in the struct's order.
+    pub fn words(&self) -> [Word; ESCROW_TERMS_WORDS] {
         [
             self.node_id,
             word_u64(self.escrow),
             self.refund_owner,
             word_u64(self.expiry),
             self.esc,
+            word_u64(self.price_per_kib),
         ]
     }
 
-    /// Decodes the five head words of `r` from word `at` (an event's data,
-    /// a struct in calldata).
+    /// Decodes the head words of `r` from word `at` (an event's data, a
+    /// struct in calldata).
     pub fn decode_at(r: &Reader, at: usize) -> Result<Self, AbiError> {
         Ok(EscrowTerms {
             node_id: r.word(at)?,
@@ -142,6 +150,7 @@ impl EscrowTerms {
             refund_owner: r.word(at + 2)?,
             expiry: r.u64(at + 3)?,
             esc: r.word(at + 4)?,
+            price_per_kib: r.u64(at + 5)?,
         })
     }
 
@@ -212,7 +221,7 @@ impl SpendWord {
 }
 
 /// `reclaim(sessionId, terms)` with raw words.
-pub fn reclaim(session_id: Word, terms: &[Word; 5]) -> Vec<u8> {
+pub fn reclaim(session_id: Word, terms: &[Word; ESCROW_TERMS_WORDS]) -> Vec<u8> {
     let args: Vec<Arg> = std::iter::once(session_id)
         .chain(terms.iter().copied())
         .map(Arg::Word)

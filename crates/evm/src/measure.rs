@@ -249,7 +249,12 @@ pub fn settle_gas(
     };
     let escrows: Vec<_> = statements
         .iter()
-        .map(|st| (fr_word(&st.nullifier.inner()), EscrowTerms::of_token(st)))
+        .map(|st| {
+            (
+                fr_word(&st.nullifier.inner()),
+                EscrowTerms::of_token(st, sample::PRICE),
+            )
+        })
         .collect();
     let call = SettleCall::new(&public, &escrows, &proof.proof)?;
     Ok(SettleGas {
@@ -409,7 +414,7 @@ impl Run {
     fn reclaim(&mut self, tree: &Tree) -> Result<Gas, MeasureError> {
         let private = sample::spend(tree, 0).ok_or(MeasureError::Sample)?;
         let st = sample::access_statement(&private, 0, 300, NODE).ok_or(MeasureError::Sample)?;
-        let terms = EscrowTerms::of_token(&st);
+        let terms = EscrowTerms::of_token(&st, sample::PRICE);
         let sid = fr_word(&st.nullifier.inner());
         self.send("reclaim", &escrow::reclaim(sid, &terms.words()))
     }

@@ -89,6 +89,7 @@ pub fn registration(seed: u8) -> Option<Registration> {
         escrow_sizes: SIZES.iter().map(|s| word_u64(*s)).collect(),
         stake: word_u64(0),
         tls_key_hash: [0x5a; 32],
+        profile: Vec::new(),
     })
 }
 
@@ -129,6 +130,12 @@ pub fn access_statement(
 /// a receipt for `kib` KiB signed by its session key, at the node's
 /// [`PRICE`].
 pub fn settle_slot(st: &AccessPublic, i: usize, kib: u64) -> Option<Slot> {
+    settle_slot_at(st, i, kib, PRICE)
+}
+
+/// [`settle_slot`] for an escrow that recorded `price` per KiB (opened
+/// after the node updated its price, §8.3.8).
+pub fn settle_slot_at(st: &AccessPublic, i: usize, kib: u64, price: u64) -> Option<Slot> {
     let sk = session_key(i)?;
     let receipt = Receipt {
         session_id: st.nullifier.inner(),
@@ -137,7 +144,7 @@ pub fn settle_slot(st: &AccessPublic, i: usize, kib: u64) -> Option<Slot> {
     .sign(&sk);
     Some(Slot::new(
         st.escrow_terms(),
-        Value(PRICE),
+        Value(price),
         &sk.verifying_key(),
         &receipt,
     ))

@@ -27,7 +27,7 @@ use veil_proofs::{Proof, groth16};
 
 /// Receipt `gasUsed` of an `appendBatch` (the first batch, its seeded
 /// proof). Deterministic.
-const APPEND_GAS: u64 = 751_098;
+const APPEND_GAS: u64 = 751_076;
 
 /// Receipt `gasUsed` of a `padQueue` after 1 real leaf of the batch (63
 /// zero leaves) and after 63 (1 zero leaf). Deterministic.

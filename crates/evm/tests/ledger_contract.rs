@@ -14,7 +14,8 @@ use rand_chacha::ChaCha20Rng;
 use revm::primitives::U256;
 use veil_evm::abi::{Word, word_u64};
 use veil_evm::ledger::{
-    self, LedgerEvent, LedgerRevert, NodeView, Registration, queue_head, view, word_u256,
+    self, LedgerEvent, LedgerRevert, NodeUpdateCall, NodeView, Registration, queue_head, view,
+    word_u256,
 };
 use veil_evm::sandbox::{EvmAddress, Outcome, Status};
 use veil_evm::solidity::fr_word;
@@ -27,10 +28,12 @@ use veil_primitives::value::Value;
 /// Gas (receipt `gasUsed`) of a deposit: the ledger's first, a later one
 /// by an account that deposited before, the 64th (which writes a
 /// checkpoint); of a registration with 3 sizes. Deterministic.
-const DEPOSIT_FIRST_GAS: u64 = 165_823;
-const REGISTER_GAS: u64 = 193_486;
+const DEPOSIT_FIRST_GAS: u64 = 165_845;
+const REGISTER_GAS: u64 = 195_014;
 /// Gas of `commitRegistration`, the first half of a registration.
 const COMMIT_REGISTRATION_GAS: u64 = 45_643;
+/// Gas of a node's first `updateNode` (2 sizes for 3, a 7-byte profile).
+const UPDATE_GAS: u64 = 55_288;
 
 /// The field modulus r as a big-endian word (not an element: the first
 /// non-canonical value).
@@ -73,6 +76,7 @@ fn registration(k: &VerifyingKey, sizes: &[u64], stake: u64) -> Registration {
         escrow_sizes: sizes.iter().map(|s| word_u64(*s)).collect(),
         stake: word_u64(stake),
         tls_key_hash: [0x5a; 32],
+        profile: Vec::new(),
     }
 }
 
@@ -515,8 +519,11 @@ fn a_registration_records_the_node_and_pulls_the_stake() {
     let alice = f.alice;
     let k = node_key(1);
     f.l.approve(alice, U256::from(500));
-    let out =
-        f.l.register(alice, &registration(&k, &[100, 1_000, 50], 500));
+    let r = Registration {
+        profile: b"a profile: bytes the contract only emits".to_vec(),
+        ..registration(&k, &[100, 1_000, 50], 500)
+    };
+    let out = f.l.register(alice, &r);
     assert_eq!(
         out.status,
         Status::Success,
@@ -546,6 +553,7 @@ fn a_registration_records_the_node_and_pulls_the_stake() {
                 tls_key_hash: [0x5a; 32],
                 node_key: key_words(&k),
                 node_signature: [[0; 32]; 3],
+                profile: r.profile.clone(),
             }]
         )
     );
@@ -557,6 +565,7 @@ fn a_registration_records_the_node_and_pulls_the_stake() {
             escrow_sizes: vec![100, 1_000, 50],
             stake: 500,
             registered_at: 1,
+            sequence: 0,
         }
     );
     let st = f.state();
@@ -573,6 +582,228 @@ fn a_registration_records_the_node_and_pulls_the_stake() {
         EvmAddress::ZERO,
         "unregistered"
     );
+}
+
+#[test]
+fn a_profile_longer_than_1024_bytes_is_refused_at_registration() {
+    let mut f = fixture();
+    let alice = f.alice;
+    f.l.approve(alice, U256::MAX);
+    let k = node_key(1);
+    let long = Registration {
+        profile: vec![7; 1025],
+        ..registration(&k, &[100], 10)
+    };
+    f.l.commit(alice, &long);
+    f.refused(
+        alice,
+        &ledger::register_node(&long),
+        LedgerRevert::InvalidArgument("node profile longer than 1024 bytes".into()),
+    );
+    assert_eq!(f.node(&k).operator, EvmAddress::ZERO);
+    let longest = Registration {
+        profile: vec![7; 1024],
+        ..long
+    };
+    let out = f.l.tx(alice, &ledger::register_node(&longest));
+    assert_eq!(out.status, Status::Success);
+    assert!(matches!(&events(&f.l, &out).1[..],
+        [LedgerEvent::NodeRegistered { profile, .. }] if *profile == vec![7; 1024]));
+}
+
+// -------------------------------------------------------------- update
+
+/// The update of `k`'s node to `price` and `sizes` with sequence `seq`
+/// (the TLS key hash, profile and node signature are only emitted).
+fn update(k: &VerifyingKey, seq: u64, price: u64, sizes: &[u64]) -> NodeUpdateCall {
+    NodeUpdateCall {
+        node_id: k.node_id().to_bytes(),
+        sequence: word_u64(seq),
+        price_per_kib: word_u64(price),
+        escrow_sizes: sizes.iter().map(|s| word_u64(*s)).collect(),
+        tls_key_hash: [0x6b; 32],
+        profile: b"profile".to_vec(),
+        node_signature: [[1; 32], [2; 32], [seq as u8; 32]],
+    }
+}
+
+impl Fx {
+    /// Alice registers `k`'s node: price 3, sizes 100, 1000 and 50, stake
+    /// 500.
+    fn registered(&mut self, k: &VerifyingKey) {
+        let alice = self.alice;
+        self.l.approve(alice, U256::from(500));
+        let out = self
+            .l
+            .register(alice, &registration(k, &[100, 1_000, 50], 500));
+        assert_eq!(out.status, Status::Success);
+    }
+
+    /// `u` from `from` is refused with `expected`; neither the ledger nor
+    /// the node's record changed.
+    fn update_refused(&mut self, from: EvmAddress, u: &NodeUpdateCall, expected: LedgerRevert) {
+        let ids = [node_key(1), node_key(2)];
+        let before: Vec<NodeView> = ids.iter().map(|k| self.node(k)).collect();
+        self.refused(from, &ledger::update_node(u), expected);
+        let after: Vec<NodeView> = ids.iter().map(|k| self.node(k)).collect();
+        assert_eq!(after, before, "a refused update changed a node");
+    }
+}
+
+/// §8.3.8: the operator replaces price and sizes; operator, stake and
+/// registration height stay; `NodeUpdated` carries every signed field.
+#[test]
+fn the_operator_updates_its_node_and_keeps_operator_and_stake() {
+    let mut f = fixture();
+    let alice = f.alice;
+    let k = node_key(1);
+    f.registered(&k);
+    let before = f.state();
+    let u = update(&k, 1, 7, &[50, 500]);
+    let out = f.l.tx(alice, &ledger::update_node(&u));
+    assert_eq!(
+        out.status,
+        Status::Success,
+        "0x{}",
+        hex::encode(&out.output)
+    );
+    assert_eq!(
+        events(&f.l, &out),
+        (
+            vec![],
+            vec![LedgerEvent::NodeUpdated {
+                node_id: k.node_id().to_bytes(),
+                sequence: 1,
+                price_per_kib: 7,
+                escrow_sizes: vec![50, 500],
+                tls_key_hash: [0x6b; 32],
+                profile: b"profile".to_vec(),
+                node_signature: u.node_signature,
+            }]
+        )
+    );
+    let want = NodeView {
+        operator: alice,
+        price_per_kib: 7,
+        escrow_sizes: vec![50, 500],
+        stake: 500,
+        registered_at: 1,
+        sequence: 1,
+    };
+    assert_eq!(f.node(&k), want);
+    assert_eq!(f.state(), before, "no value moves");
+    // The next one, with one size and no profile.
+    let second = NodeUpdateCall {
+        profile: vec![],
+        ..update(&k, 2, 8, &[9])
+    };
+    assert_eq!(
+        f.l.tx(alice, &ledger::update_node(&second)).status,
+        Status::Success
+    );
+    let node = f.node(&k);
+    assert_eq!(
+        (node.price_per_kib, node.escrow_sizes, node.sequence),
+        (8, vec![9], 2)
+    );
+    assert_eq!(
+        (node.operator, node.stake, node.registered_at),
+        (alice, 500, 1)
+    );
+    eprintln!("updateNode gas {}", out.gas_used);
+    assert_eq!(out.gas_used, UPDATE_GAS);
+}
+
+/// Who may update: the node's operator, with the sequence after the
+/// latest; everyone else and every other sequence (a replay, a skip) is
+/// refused and changes nothing.
+#[test]
+fn only_the_operator_updates_and_only_with_the_next_sequence() {
+    let mut f = fixture();
+    let (alice, bob) = (f.alice, f.bob);
+    let k = node_key(1);
+    f.registered(&k);
+    let not_operator =
+        LedgerRevert::AccountUnauthenticated("sender is not the node's operator".into());
+    f.update_refused(bob, &update(&k, 1, 7, &[5]), not_operator.clone());
+    f.update_refused(
+        alice,
+        &update(&node_key(2), 1, 7, &[5]),
+        LedgerRevert::UnknownNode,
+    );
+    for seq in [0, 2, u64::MAX] {
+        f.update_refused(
+            alice,
+            &update(&k, seq, 7, &[5]),
+            LedgerRevert::StaleNodeUpdate,
+        );
+    }
+    let first = update(&k, 1, 7, &[5]);
+    assert_eq!(
+        f.l.tx(alice, &ledger::update_node(&first)).status,
+        Status::Success
+    );
+    f.update_refused(alice, &first, LedgerRevert::StaleNodeUpdate);
+    f.update_refused(bob, &update(&k, 2, 7, &[5]), not_operator);
+    assert_eq!(f.node(&k).sequence, 1);
+}
+
+/// An update's terms pass the registration's rules, in the embedded
+/// ledger's order, and its profile is at most 1024 bytes.
+#[test]
+fn update_terms_are_checked_as_at_registration() {
+    let mut f = fixture();
+    let alice = f.alice;
+    let k = node_key(1);
+    f.registered(&k);
+    let bad = |m: &str| LedgerRevert::InvalidArgument(m.into());
+    let enc = |m: &str| LedgerRevert::Encoding(m.into());
+    let mut over = update(&k, 1, 7, &[5]);
+    over.price_per_kib[23] = 1;
+    let mut big_size = update(&k, 1, 7, &[5]);
+    big_size.escrow_sizes[0][23] = 1;
+    let mut big_seq = update(&k, 1, 7, &[5]);
+    big_seq.sequence[23] = 1;
+    let mut bad_id = update(&k, 1, 7, &[5]);
+    bad_id.node_id = r_word();
+    let long = NodeUpdateCall {
+        profile: vec![1; 1025],
+        ..update(&k, 1, 7, &[5])
+    };
+    for (u, expected) in [
+        (update(&k, 1, 0, &[5]), bad("price must be positive")),
+        (
+            update(&k, 1, 7, &[]),
+            bad("a node accepts 1..=16 escrow sizes"),
+        ),
+        (
+            update(&k, 1, 7, &[1; 17]),
+            bad("a node accepts 1..=16 escrow sizes"),
+        ),
+        (
+            update(&k, 1, 7, &[5, 0]),
+            bad("escrow sizes must be positive and distinct"),
+        ),
+        (
+            update(&k, 1, 7, &[5, 5]),
+            bad("escrow sizes must be positive and distinct"),
+        ),
+        (long, bad("node profile longer than 1024 bytes")),
+        (over, enc("price_per_kib")),
+        (big_size, enc("escrow_sizes")),
+        (big_seq, enc("sequence")),
+        (bad_id, enc("node_id")),
+    ] {
+        f.update_refused(alice, &u, expected);
+    }
+    let longest = NodeUpdateCall {
+        profile: vec![1; 1024],
+        ..update(&k, 1, 7, &[5])
+    };
+    let out = f.l.tx(alice, &ledger::update_node(&longest));
+    assert_eq!(out.status, Status::Success);
+    assert!(matches!(&events(&f.l, &out).1[..],
+        [LedgerEvent::NodeUpdated { profile, .. }] if *profile == vec![1; 1024]));
 }
 
 #[test]

@@ -13,11 +13,19 @@
 //! signature" is "no allowance" (and is only generated for a non-zero
 //! amount: on chain the transaction's own signature authorises the rest).
 //! The node key's EdDSA signature is not checked on chain: every embedded
-//! registration here is signed by its node key.
+//! registration and update here is signed by its node key. Node updates
+//! (§8.3.8, docs/evm.md §4.8): the embedded account's signature is the
+//! sender, so an update by another actor is refused on both
+//! (`AccountUnauthenticated`); a replay is of an update older than the
+//! node's latest (the embedded ledger answers a retry of the latest with
+//! the record, the contract refuses it: `EvmLedger` answers it from the
+//! logs); after every step each node's terms in force, sequence and stake
+//! agree.
 
 mod chain;
 mod differential;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chain::{LedgerChain, Mirror};
@@ -26,9 +34,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use revm::primitives::U256;
 use veil_evm::abi::{Word, word_u64};
-use veil_evm::ledger::{self, Registration, queue_head};
+use veil_evm::ledger::{self, NodeUpdateCall, NodeView, Registration, queue_head};
 use veil_evm::sandbox::{EvmAddress, Status};
-use veil_ledger::types::{Address, Value};
+use veil_ledger::types::{
+    AccountAuth, AccountOp, Address, BlockHeight, NodeRecord, NodeRegistration, NodeTerms,
+    NodeUpdate, Value,
+};
 use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{Engine, LedgerConfig, LedgerError, convert, testing};
 use veil_primitives::eddsa::SigningKey;
@@ -55,13 +66,31 @@ enum Op {
         stake: u64,
         authorised: bool,
     },
+    Update {
+        actor: usize,
+        node_seed: u8,
+        /// The sequence after the next (one skipped).
+        skip: bool,
+        /// Send again the node's first applied update, if it has a later
+        /// one (else the next update is sent).
+        replay: bool,
+        price: u64,
+        sizes: Vec<u64>,
+        profile_len: usize,
+    },
 }
+
+/// Node seeds the operations use (1..5); 9 is never registered.
+const NODE_SEEDS: [u8; 5] = [1, 2, 3, 4, 9];
 
 struct World {
     engine: Engine,
     keys: Vec<SigningKey>,
     l: LedgerChain,
     evm: Vec<EvmAddress>,
+    /// The updates the embedded ledger applied, per node seed, with the
+    /// actor who sent them.
+    applied: HashMap<u8, Vec<(usize, NodeUpdate)>>,
 }
 
 fn key(seed: u8) -> SigningKey {
@@ -88,6 +117,7 @@ impl World {
             keys,
             l,
             evm,
+            applied: HashMap::new(),
         }
     }
 
@@ -109,7 +139,111 @@ impl World {
                     self.chain_register(*actor, &reg, op),
                 )
             }
+            Op::Update {
+                actor, node_seed, ..
+            } => {
+                // A replay is sent again by the one who sent it.
+                let (sender, u) = self
+                    .update(op)
+                    .unwrap_or_else(|| (*actor, self.fresh_update(op)));
+                let embedded = match self.engine.update_node(u.clone()) {
+                    Ok(rec) => {
+                        self.applied
+                            .entry(*node_seed)
+                            .or_default()
+                            .push((sender, u.clone()));
+                        Res::Ok(0, rec.registration.node_id.to_bytes())
+                    }
+                    Err(e) => embedded_err(&e),
+                };
+                (embedded, self.chain_update(sender, &u))
+            }
         }
+    }
+
+    /// The replay `op` asks for, with its first sender: the node's first
+    /// applied update if a later one applied too.
+    fn update(&self, op: &Op) -> Option<(usize, NodeUpdate)> {
+        let Op::Update {
+            node_seed, replay, ..
+        } = op
+        else {
+            unreachable!()
+        };
+        let applied = self.applied.get(node_seed).map_or(&[][..], Vec::as_slice);
+        (*replay && applied.len() >= 2).then(|| applied[0].clone())
+    }
+
+    /// The update `op` sends, signed by its node key and by its actor's
+    /// account key at the actor's next nonce: the update of the node's
+    /// record (of a made-up record naming the actor's account for an
+    /// unregistered node) to the next sequence, or the one after.
+    fn fresh_update(&self, op: &Op) -> NodeUpdate {
+        let Op::Update {
+            actor,
+            node_seed,
+            skip,
+            price,
+            sizes,
+            profile_len,
+            ..
+        } = op
+        else {
+            unreachable!()
+        };
+        let (node_key, account_key) = (key(*node_seed), &self.keys[*actor]);
+        let account = account_key.verifying_key().account_id();
+        let id = node_key.verifying_key().node_id();
+        let record = self.engine.get_node(&id).expect("read").unwrap_or_else(|| {
+            let g = NodeRegistration::signed_for_sender(
+                &node_key,
+                account,
+                Value(1),
+                vec![Value(1)],
+                Value(0),
+                [0; 32],
+            );
+            NodeRecord::registered(g, BlockHeight(0))
+        });
+        let nonce = self.engine.account(&account).expect("account").next_nonce;
+        let terms = NodeTerms {
+            profile: vec![7; *profile_len],
+            ..NodeTerms::new(
+                Value(*price),
+                sizes.iter().map(|s| Value(*s)).collect(),
+                [*node_seed; 32],
+            )
+        };
+        let mut u = NodeUpdate::sign(&node_key, account_key, nonce, &record, terms);
+        if *skip {
+            u.sequence += 1;
+            u.signature = node_key.sign(&u.message());
+            u.account_auth = Some(AccountAuth::sign(
+                account_key,
+                AccountOp::UpdateNode,
+                nonce,
+                u.message(),
+            ));
+        }
+        u
+    }
+
+    fn chain_update(&mut self, actor: usize, u: &NodeUpdate) -> Res {
+        let sig = u.signature.to_bytes();
+        let call = NodeUpdateCall {
+            node_id: u.node_id.to_bytes(),
+            sequence: word_u64(u.sequence),
+            price_per_kib: word_u64(u.price_per_kib.0),
+            escrow_sizes: u.escrow_sizes.iter().map(|v| word_u64(v.0)).collect(),
+            tls_key_hash: u.tls_key_hash,
+            profile: u.profile.clone(),
+            node_signature: [0, 1, 2].map(|i| sig[32 * i..32 * (i + 1)].try_into().expect("32")),
+        };
+        let out = self.l.tx(self.evm[actor], &ledger::update_node(&call));
+        if out.status != Status::Success {
+            return chain_err(&out);
+        }
+        Res::Ok(0, u.node_id.to_bytes())
     }
 
     fn embedded_deposit(&self, actor: usize, value: u64, addr: &Word, auth: bool) -> Res {
@@ -165,6 +299,7 @@ impl World {
             escrow_sizes: sizes.iter().map(|s| word_u64(*s)).collect(),
             stake: word_u64(*stake),
             tls_key_hash: [*node_seed; 32],
+            profile: Vec::new(),
         }
     }
 
@@ -265,6 +400,25 @@ impl World {
             U256::from(st.pool) + U256::from(st.staked),
             "step {step}: the contract holds pool + stakes"
         );
+        for seed in NODE_SEEDS {
+            let id = key(seed).verifying_key().node_id();
+            let chain =
+                NodeView::decode(&self.l.view(&ledger::view::node(id.to_bytes()))).expect("node");
+            let terms = self.engine.get_node(&id).expect("read").map(|r| {
+                let sizes = r.escrow_sizes().iter().map(|v| v.0).collect::<Vec<_>>();
+                (
+                    r.price_per_kib().0,
+                    sizes,
+                    r.sequence(),
+                    r.registration.stake.0,
+                )
+            });
+            let on_chain = (chain.operator != EvmAddress::ZERO).then(|| {
+                let v = chain.clone();
+                (v.price_per_kib, v.escrow_sizes, v.sequence, v.stake)
+            });
+            assert_eq!(on_chain, terms, "step {step}: node {seed}");
+        }
     }
 }
 
@@ -306,6 +460,18 @@ fn deposit(actor: usize, value: u64, a: Word, authorised: bool) -> Op {
         value,
         addr: a,
         authorised,
+    }
+}
+
+fn update(actor: usize, node_seed: u8, price: u64, sizes: &[u64]) -> Op {
+    Op::Update {
+        actor,
+        node_seed,
+        skip: false,
+        replay: false,
+        price,
+        sizes: sizes.to_vec(),
+        profile_len: 0,
     }
 }
 
@@ -368,13 +534,50 @@ fn a_fixed_table_is_judged_alike() {
         }),
         register(1, 2, &[4], 0), // zero stake: accepted
         register(2, 3, &(1..=16).collect::<Vec<_>>(), 0),
+        update(0, 1, 3, &[30, 40]), // the operator: sequence 1
+        update(1, 1, 4, &[30]),     // not the operator: AccountUnauthenticated
+        update(0, 9, 4, &[30]),     // UnknownNode
+        update(0, 1, 0, &[30]),     // price 0
+        update(0, 1, 4, &[30, 30]), // sizes not distinct
+        with(update(0, 1, 4, &[30]), &|o| {
+            if let Op::Update { skip, .. } = o {
+                *skip = true // StaleNodeUpdate
+            }
+        }),
+        with(update(0, 1, 4, &[30]), &|o| {
+            if let Op::Update { profile_len, .. } = o {
+                *profile_len = 1025 // InvalidArgument
+            }
+        }),
+        with(update(0, 1, 4, &[30]), &|o| {
+            if let Op::Update { profile_len, .. } = o {
+                *profile_len = 1024 // sequence 2
+            }
+        }),
+        with(update(0, 1, 5, &[30]), &|o| {
+            if let Op::Update { replay, .. } = o {
+                *replay = true // sequence 1 again: StaleNodeUpdate
+            }
+        }),
+        update(1, 2, 9, &[7]), // node 2's operator: sequence 1
     ];
     let (accepted, refused) = run(&ops);
-    assert_eq!((accepted, refused), (6, 17));
+    assert_eq!((accepted, refused), (9, 24));
 }
 
 fn random_op(rng: &mut ChaCha20Rng) -> Op {
     let actor = rng.gen_range(0..ACTORS);
+    if rng.gen_bool(0.2) {
+        return Op::Update {
+            actor,
+            node_seed: NODE_SEEDS[rng.gen_range(0..NODE_SEEDS.len())],
+            skip: rng.gen_bool(0.1),
+            replay: rng.gen_bool(0.15),
+            price: [0, 1, 50][rng.gen_range(0..3)],
+            sizes: [vec![], vec![5, 5], vec![10, 100], vec![3]][rng.gen_range(0..4)].clone(),
+            profile_len: [0, 7, 1024, 1025][rng.gen_range(0..4)],
+        };
+    }
     if rng.gen_bool(0.6) {
         let value = [0, 1, 7, 100, 2_500, 9_000, START_BALANCE + 1][rng.gen_range(0..7)];
         let a = match rng.gen_range(0..10) {

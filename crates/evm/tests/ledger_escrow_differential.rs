@@ -150,7 +150,7 @@ fn settlements(recipient: EvmAddress) -> &'static [Settlement] {
                     .proof;
                 let escrows: Vec<_> = opens
                     .iter()
-                    .map(|st| (st.nullifier.to_bytes(), EscrowTerms::of_token(st)))
+                    .map(|st| (st.nullifier.to_bytes(), EscrowTerms::of_token(st, PRICE)))
                     .collect();
                 let call = SettleCall::new(&public, &escrows, &proof).expect("call");
                 let statement = SettleBatch {
@@ -332,7 +332,7 @@ impl World {
                     Ok(r) => Res::Ok(r.leaf_index, r.commitment.to_bytes()),
                     Err(e) => embedded_err(&e),
                 };
-                let terms = EscrowTerms::of_token(st).words();
+                let terms = EscrowTerms::of_token(st, PRICE).words();
                 let out = self.f.l.tx(relayer, &calls::reclaim(sid, &terms));
                 (e, chain_res(&out))
             }
@@ -424,8 +424,9 @@ fn embedded_word(read: &impl StateRead, st: &AccessPublic) -> SpendWord {
                 refund_owner: e.refund_owner.to_bytes(),
                 expiry: e.expiry.0,
                 esc: e.terms().commitment().to_bytes(),
+                price_per_kib: e.price_per_kib.0,
             };
-            assert_eq!(terms, EscrowTerms::of_token(st));
+            assert_eq!(terms, EscrowTerms::of_token(st, PRICE));
             SpendWord::escrow(&terms, status)
         }
     }

@@ -19,7 +19,7 @@ use veil_circuits::access::AccessPublic;
 use veil_circuits::settle::{SettlePublic, Slot};
 use veil_evm::abi::{Word, word_u64};
 use veil_evm::escrow::{self as calls, AccessWords, EscrowStatus, EscrowTerms, SpendWord};
-use veil_evm::ledger::{LedgerEvent, LedgerRevert, queue_step};
+use veil_evm::ledger::{self, LedgerEvent, LedgerRevert, NodeUpdateCall, queue_step};
 use veil_evm::sample;
 use veil_evm::sandbox::Outcome;
 use veil_evm::settle::{SettleCall, SettleSession};
@@ -30,8 +30,8 @@ use veil_proofs::{CircuitId, ParamStore, Proof, Prover, SettleSize};
 /// Receipt gas of `settle` of 8 sessions with a `settle_8` proof (notes
 /// 0..8), and of 3 sessions, each the operator's first payout (its token
 /// balance slot goes from zero). Deterministic (seeded proofs).
-const SETTLE_8_OF_8_GAS: u64 = 473_203;
-const SETTLE_3_OF_8_GAS: u64 = 421_006;
+const SETTLE_8_OF_8_GAS: u64 = 475_185;
+const SETTLE_3_OF_8_GAS: u64 = 421_728;
 
 /// The field modulus r as a word (the first non-canonical value).
 fn r_word() -> Word {
@@ -59,21 +59,32 @@ fn kib(i: usize) -> u64 {
     10 + i as u64
 }
 
-/// The escrow `st` opened, as `settle` takes it.
-fn escrow_of(st: &AccessPublic) -> (Word, EscrowTerms) {
-    (st.nullifier.to_bytes(), EscrowTerms::of_token(st))
+/// The escrow `st` opened at a node pricing `price` per KiB, as `settle`
+/// takes it.
+fn escrow_of(st: &AccessPublic, price: u64) -> (Word, EscrowTerms) {
+    (st.nullifier.to_bytes(), EscrowTerms::of_token(st, price))
 }
 
 /// A real settlement of the sessions `sts` (opened from notes `notes`, in
 /// slot order) with a `settle_k` proof: its statement and call.
 fn settlement(sts: &[(usize, AccessPublic)], k: usize, seed: u64) -> (SettlePublic, SettleCall) {
+    settlement_at(sts, k, seed, sample::PRICE)
+}
+
+/// [`settlement`] of escrows that recorded `price` when they were opened.
+fn settlement_at(
+    sts: &[(usize, AccessPublic)],
+    k: usize,
+    seed: u64,
+    price: u64,
+) -> (SettlePublic, SettleCall) {
     let mut slots: Vec<Slot> = sts
         .iter()
-        .map(|(i, st)| sample::settle_slot(st, *i, kib(*i)).expect("slot"))
+        .map(|(i, st)| sample::settle_slot_at(st, *i, kib(*i), price).expect("slot"))
         .collect();
     slots.resize(k, Slot::padding());
     let node = sts[0].1.node_id;
-    let public = SettlePublic::for_slots(node, Value(sample::PRICE), &slots);
+    let public = SettlePublic::for_slots(node, Value(price), &slots);
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let proof: Proof = match k {
         1 => prover().prove_settle::<1>(&public, slots, &mut rng),
@@ -82,7 +93,7 @@ fn settlement(sts: &[(usize, AccessPublic)], k: usize, seed: u64) -> (SettlePubl
     }
     .expect("prove settle")
     .proof;
-    let escrows: Vec<_> = sts.iter().map(|(_, st)| escrow_of(st)).collect();
+    let escrows: Vec<_> = sts.iter().map(|(_, st)| escrow_of(st, price)).collect();
     let call = SettleCall::new(&public, &escrows, &proof).expect("the call of the statement");
     (public, call)
 }
@@ -194,7 +205,10 @@ fn an_honest_settle_pays_the_operator_queues_the_refunds_and_settles() {
     for (st, t) in &ts {
         assert_eq!(
             f.spend_word(t.nullifier()),
-            SpendWord::escrow(&EscrowTerms::of_token(st), EscrowStatus::Settled)
+            SpendWord::escrow(
+                &EscrowTerms::of_token(st, sample::PRICE),
+                EscrowStatus::Settled
+            )
         );
     }
     eprintln!("settle 3 of 8 gas {}", out.gas_used);
@@ -207,6 +221,70 @@ fn an_honest_settle_pays_the_operator_queues_the_refunds_and_settles() {
         LedgerRevert::AlreadySettled,
         &sids(&ts),
     );
+}
+
+/// §8.3.8: an escrow settles at the price it recorded when it was opened.
+/// The node raises its price between two opens: the escrows opened before
+/// settle at the old price (a statement at the new one is refused), the
+/// one opened after at the new price, and a batch mixing the two is
+/// refused as the embedded ledger's `batch_price` refuses it.
+#[test]
+fn escrows_opened_before_a_price_update_settle_at_their_recorded_price() {
+    const NEW_PRICE: u64 = 5;
+    let mut f = Fx::new();
+    let ts = tokens(3);
+    let (relayer, operator) = (f.relayer, f.operator);
+    f.ok(
+        relayer,
+        &calls::open_escrows(node_id(NODE), &[ts[0].1, ts[1].1]),
+    );
+    let update = NodeUpdateCall {
+        node_id: node_id(NODE),
+        sequence: word_u64(1),
+        price_per_kib: word_u64(NEW_PRICE),
+        escrow_sizes: sample::SIZES.iter().map(|s| word_u64(*s)).collect(),
+        tls_key_hash: [0x6b; 32],
+        profile: vec![],
+        node_signature: [[0; 32]; 3],
+    };
+    f.ok(operator, &ledger::update_node(&update));
+    let out = f.ok(relayer, &calls::open_escrow(node_id(NODE), &ts[2].1));
+    assert!(matches!(&ledger_events(&f, &out)[..],
+        [LedgerEvent::EscrowOpened { terms, .. }] if terms.price_per_kib == NEW_PRICE));
+    let nfs = sids(&ts);
+    // Notes 0 and 1 with note 2 in one batch: two prices.
+    let (_, old) = settle_8(2);
+    let mut mixed = old.clone();
+    mixed.sessions[1].session_id = ts[2].1.nullifier();
+    mixed.sessions[1].terms = EscrowTerms::of_token(&ts[2].0, NEW_PRICE);
+    f.refused(
+        operator,
+        &mixed.calldata(),
+        LedgerRevert::InvalidArgument("escrows of one batch record different prices".into()),
+        &nfs,
+    );
+    // Notes 0 and 1 proved at the new price: the contract's statement
+    // has the recorded one.
+    let sts: Vec<(usize, AccessPublic)> = (0..2).map(|i| (i, ts[i].0)).collect();
+    let (_, at_new) = settlement_at(&sts, 8, 91, NEW_PRICE);
+    let mut at_new_recorded = at_new.clone();
+    for (s, (_, st)) in at_new_recorded.sessions.iter_mut().zip(&sts) {
+        s.terms = EscrowTerms::of_token(st, sample::PRICE);
+    }
+    f.refused(
+        operator,
+        &at_new_recorded.calldata(),
+        LedgerRevert::InvalidProof,
+        &nfs,
+    );
+    // At their recorded price they settle, and so does note 2 at the new.
+    let out = f.ok(operator, &old.calldata());
+    assert!(matches!(&ledger_events(&f, &out)[..],
+        [LedgerEvent::Settled { total, .. }] if *total == sample::PRICE * (kib(0) + kib(1))));
+    let (_, new) = settlement_at(&[(2, ts[2].0)], 1, 92, NEW_PRICE);
+    let out = f.ok(operator, &new.calldata());
+    assert!(matches!(&ledger_events(&f, &out)[..],
+        [LedgerEvent::Settled { total, .. }] if *total == NEW_PRICE * kib(2)));
 }
 
 #[test]
@@ -273,14 +351,17 @@ fn the_call_is_built_only_from_the_statements_escrows() {
     let ts = tokens(4);
     // Any proof: `new` only encodes it.
     let (_, _, proof) = escrow::token_with_proof(0, 300, NODE);
-    let escrows: Vec<_> = ts[..3].iter().map(|(st, _)| escrow_of(st)).collect();
+    let escrows: Vec<_> = ts[..3]
+        .iter()
+        .map(|(st, _)| escrow_of(st, sample::PRICE))
+        .collect();
     let call = SettleCall::new(&public, &escrows, &proof).expect("the statement's escrows");
     assert_eq!(
         (call.node_id, call.k, call.total, call.sessions),
         (honest.node_id, honest.k, honest.total, honest.sessions)
     );
     let mut other = escrows.clone();
-    other[1] = escrow_of(&ts[3].0);
+    other[1] = escrow_of(&ts[3].0, sample::PRICE);
     assert_eq!(
         SettleCall::new(&public, &other, &proof),
         Err(SettleCallError::EscrowMismatch { slot: 1 })
@@ -332,7 +413,7 @@ fn settle_refusals_follow_the_embedded_rules_and_change_nothing() {
     };
     let other_session = SettleSession {
         session_id: other_t.nullifier(),
-        terms: EscrowTerms::of_token(&other_st),
+        terms: EscrowTerms::of_token(&other_st, sample::PRICE),
         cm_refund: word_u64(42),
     };
     let cases: Vec<(&str, Vec<u8>, LedgerRevert)> = vec![
@@ -466,7 +547,7 @@ fn settle_refusals_follow_the_embedded_rules_and_change_nothing() {
         f.refused(operator, &data, expected, &nfs);
     }
     // Terms other than the escrow's, each word.
-    for k in 0..5 {
+    for k in 0..veil_evm::escrow::ESCROW_TERMS_WORDS {
         let data = with(&|c| {
             let mut w = c.sessions[1].terms.words();
             w[k][31] ^= 1;
@@ -476,6 +557,7 @@ fn settle_refusals_follow_the_embedded_rules_and_change_nothing() {
                 refund_owner: w[2],
                 expiry: u64::from_be_bytes(w[3][24..].try_into().expect("8")),
                 esc: w[4],
+                price_per_kib: u64::from_be_bytes(w[5][24..].try_into().expect("8")),
             };
         });
         f.refused(operator, &data, LedgerRevert::EscrowTermsMismatch, &nfs);
@@ -529,7 +611,7 @@ fn settle_checks_come_in_the_embedded_order() {
         relayer,
         &calls::reclaim(
             st2.nullifier.to_bytes(),
-            &EscrowTerms::of_token(st2).words(),
+            &EscrowTerms::of_token(st2, sample::PRICE).words(),
         ),
     );
     // The first session's state error: session 0 past the window...
@@ -632,7 +714,7 @@ fn bench_settle_gas_at_k8() {
     // Less than `SETTLE_8_OF_8_GAS` by the payee's balance slot: here the
     // operator already holds tokens, there its first payout writes a
     // fresh slot (+17.1k).
-    assert_eq!(g.settle.tx, 456_115);
+    assert_eq!(g.settle.tx, 458_097);
     assert!(veil_evm::measure::settle_gas(&prover, 8, 9, &mut rng).is_err());
     assert!(veil_evm::measure::settle_gas(&prover, 2, 1, &mut rng).is_err());
 }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use veil_evm_rpc::{EvmLedger, EvmLedgerSpec, RpcChain, Sequencer, deploy_ledger, key};
 use veil_proofs::{CircuitId, Prover};
 
@@ -121,15 +121,31 @@ pub fn new_key(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The node operator's EVM key: `$VEIL_EVM_KEY_FILE`, else `evm.key` in
-/// the node directory, created (0600) on first use; its address must be
-/// funded with gas money and the stake.
-pub fn node_key_file(dir: &Path) -> anyhow::Result<PathBuf> {
-    if let Some(p) = std::env::var_os(KEY_ENV) {
-        return Ok(PathBuf::from(p));
-    }
-    let path = dir.join("evm.key");
+/// Where the node operator's EVM key is: `$VEIL_EVM_KEY_FILE`, else
+/// `evm.key` in the node directory.
+fn node_key_path(dir: &Path) -> PathBuf {
+    std::env::var_os(KEY_ENV).map_or_else(|| dir.join("evm.key"), PathBuf::from)
+}
+
+/// The node operator's existing EVM key ([`node_key_path`]), for a
+/// command acting for a node that registered with it (`veil node
+/// rotate-tls`): never created, a new key would not be the operator.
+pub fn existing_node_key_file(dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = node_key_path(dir);
     if !path.exists() {
+        bail!(
+            "no EVM key at {}: the node's operator key (set {KEY_ENV}, as for `veil node serve`)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The node operator's EVM key ([`node_key_path`]), created (0600) on
+/// first use; its address must be funded with gas money and the stake.
+pub fn node_key_file(dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = node_key_path(dir);
+    if std::env::var_os(KEY_ENV).is_none() && !path.exists() {
         let signer = key::Signer::random();
         key::write_new(&path, &signer)?;
         eprintln!(

@@ -11,9 +11,11 @@ use veil_evm::ledger::LedgerEvent;
 use veil_ledger::LedgerError;
 use veil_ledger::convert;
 use veil_ledger::types::{
-    BlockHeight, Escrow, EscrowState, NodeRecord, NodeRegistration, NoteCommitment, Value,
+    AppliedUpdate, BlockHeight, Escrow, EscrowState, NodeRecord, NodeRegistration, NodeUpdate,
+    NoteCommitment, Value,
 };
 use veil_primitives::eddsa::Signature;
+use veil_primitives::ids::NodeId;
 use veil_primitives::merkle::{MerkleRoot, ROOT_HISTORY};
 
 /// An escrow as its `EscrowOpened` event published it, and what happened
@@ -67,7 +69,10 @@ pub struct LogIndex {
     escrows: HashMap<Word, EscrowEntry>,
     /// Settlements by their first session id.
     settlements: HashMap<Word, SettledBatch>,
+    /// Each node's `NodeRegistered` and its block.
     nodes: HashMap<Word, (LedgerEvent, u64)>,
+    /// Each updated node's latest `NodeUpdated` and its block (§8.3.8).
+    updates: HashMap<Word, (LedgerEvent, u64)>,
     /// `cm → (index, value, account)` of every deposit.
     deposits: HashMap<Word, (u64, u64, veil_evm::sandbox::EvmAddress)>,
     /// Every withdrawal, by nullifier.
@@ -97,6 +102,7 @@ impl LogIndex {
             escrows: HashMap::new(),
             settlements: HashMap::new(),
             nodes: HashMap::new(),
+            updates: HashMap::new(),
             deposits: HashMap::new(),
             withdrawals: HashMap::new(),
             scanned_to: None,
@@ -135,6 +141,18 @@ impl LogIndex {
             }
             LedgerEvent::NodeRegistered { node_id, .. } => {
                 self.nodes.insert(node_id, (e, block));
+            }
+            LedgerEvent::NodeUpdated {
+                node_id, sequence, ..
+            } => {
+                let latest = match self.updates.get(&node_id) {
+                    Some((LedgerEvent::NodeUpdated { sequence, .. }, _)) => *sequence,
+                    _ => 0,
+                };
+                if !self.nodes.contains_key(&node_id) || Some(sequence) != latest.checked_add(1) {
+                    return Err(corrupted("a node update out of order"));
+                }
+                self.updates.insert(node_id, (e, block));
             }
             LedgerEvent::RegistrationCommitted { .. } => {}
             LedgerEvent::EscrowOpened {
@@ -274,19 +292,42 @@ impl LogIndex {
         self.withdrawals.get(nf).copied()
     }
 
-    /// The registered node `node_id`, in the embedded ledger's type, if
-    /// its node signature verifies. The contract does not check that
-    /// signature (docs/evm.md §4.2): a registration without a valid one —
-    /// a key registered by someone who does not hold it — is not a node
-    /// to a reader, as the embedded ledger would have refused it.
+    /// The registered node `node_id` with its latest update, in the
+    /// embedded ledger's type, if the node key signed both. The contract
+    /// does not check those signatures (docs/evm.md §4.2, §8.2): a
+    /// registration without a valid one — a key registered by someone who
+    /// does not hold it — is not a node to a reader, as the embedded
+    /// ledger would have refused it; nor is a node whose terms in force
+    /// come from an update its key did not sign (until a later update it
+    /// did sign).
     pub fn node(&self, node_id: &Word) -> Result<Option<NodeRecord>, LedgerError> {
-        Ok(self
-            .registered(node_id)?
-            .filter(|r| r.registration.authenticate_node().is_ok()))
+        let Some(mut record) = self.registered(node_id)? else {
+            return Ok(None);
+        };
+        if record.registration.authenticate_node().is_err() {
+            return Ok(None);
+        }
+        match self.updates.get(node_id) {
+            None => Ok(Some(record)),
+            Some((e, block)) => {
+                let Some(update) = update_of(&record.registration, e)? else {
+                    return Ok(None);
+                };
+                if update.authenticate_node().is_err() {
+                    return Ok(None);
+                }
+                record.update = Some(AppliedUpdate {
+                    update,
+                    applied_at: BlockHeight(*block),
+                });
+                Ok(Some(record))
+            }
+        }
     }
 
     /// The registration of `node_id` as the chain recorded it, whether or
-    /// not its node signature verifies.
+    /// not its node signature verifies; `None` also for a signature that
+    /// does not decode.
     fn registered(&self, node_id: &Word) -> Result<Option<NodeRecord>, LedgerError> {
         let Some((
             LedgerEvent::NodeRegistered {
@@ -298,6 +339,7 @@ impl LogIndex {
                 tls_key_hash,
                 node_key,
                 node_signature,
+                profile,
             },
             block,
         )) = self.nodes.get(node_id)
@@ -311,6 +353,7 @@ impl LogIndex {
             escrow_sizes: escrow_sizes.iter().map(|v| Value(*v)).collect(),
             stake: Value(*stake),
             tls_key_hash: *tls_key_hash,
+            profile: profile.clone(),
             node_key: convert::node_key(&node_key.concat())?,
             signature: match Signature::from_slice(&node_signature.concat()) {
                 Ok(sig) => sig,
@@ -318,7 +361,38 @@ impl LogIndex {
             },
             account_auth: None,
         };
-        Ok(Some(NodeRecord::registered(registration, BlockHeight(*block))))
+        Ok(Some(NodeRecord::registered(
+            registration,
+            BlockHeight(*block),
+        )))
+    }
+
+    /// Up to `limit` nodes after `start_after` in the order of their ids'
+    /// canonical bytes, as the embedded ledger lists them (§8.3.10); a
+    /// registration whose node key did not sign it is no node.
+    pub fn nodes_after(
+        &self,
+        start_after: Option<&NodeId>,
+        limit: usize,
+    ) -> Result<Vec<NodeRecord>, LedgerError> {
+        let after = start_after.map(NodeId::to_bytes);
+        let mut ids: Vec<([u8; 32], &Word)> = self
+            .nodes
+            .keys()
+            .filter_map(|w| Some((convert::node_id(w).ok()?.to_bytes(), w)))
+            .filter(|(b, _)| after.is_none_or(|a| *b > a))
+            .collect();
+        ids.sort_unstable();
+        let mut out = Vec::new();
+        for (_, w) in ids {
+            if out.len() == limit {
+                break;
+            }
+            if let Some(record) = self.node(w)? {
+                out.push(record);
+            }
+        }
+        Ok(out)
     }
 
     /// The escrow `session_id`, in the embedded ledger's type.
@@ -326,14 +400,15 @@ impl LogIndex {
         let Some(e) = self.escrows.get(session_id) else {
             return Ok(None);
         };
-        let node = self
-            .registered(&e.terms.node_id)?
-            .ok_or_else(|| corrupted("an escrow of an unknown node"))?;
+        if !self.nodes.contains_key(&e.terms.node_id) {
+            return Err(corrupted("an escrow of an unknown node"));
+        }
         Ok(Some(Escrow {
             session_id: convert::session_id(session_id)?,
-            node_id: node.registration.node_id,
+            node_id: convert::node_id(&e.terms.node_id)?,
             escrow: Value(e.terms.escrow),
-            price_per_kib: node.registration.price_per_kib,
+            // The price recorded when it was opened (§8.3.8).
+            price_per_kib: Value(e.terms.price_per_kib),
             session_key_hash: veil_primitives::ids::SessionKeyHash::from_bytes(&e.session_key_hash)
                 .map_err(|_| corrupted("h_S ≥ r"))?,
             refund_owner: veil_primitives::keys::OwnerKey::from_bytes(&e.terms.refund_owner)
@@ -344,6 +419,42 @@ impl LogIndex {
             state: e.state,
         }))
     }
+}
+
+/// The update a `NodeUpdated` event records, for the node registered as
+/// `registration` (its key and account: an update changes neither);
+/// `None` if its signature does not decode.
+fn update_of(
+    registration: &NodeRegistration,
+    e: &LedgerEvent,
+) -> Result<Option<NodeUpdate>, LedgerError> {
+    let LedgerEvent::NodeUpdated {
+        sequence,
+        price_per_kib,
+        escrow_sizes,
+        tls_key_hash,
+        profile,
+        node_signature,
+        ..
+    } = e
+    else {
+        return Err(corrupted("a node update that is not NodeUpdated"));
+    };
+    let Ok(signature) = Signature::from_slice(&node_signature.concat()) else {
+        return Ok(None);
+    };
+    Ok(Some(NodeUpdate {
+        node_id: registration.node_id,
+        account: registration.account,
+        sequence: *sequence,
+        price_per_kib: Value(*price_per_kib),
+        escrow_sizes: escrow_sizes.iter().map(|v| Value(*v)).collect(),
+        tls_key_hash: *tls_key_hash,
+        profile: profile.clone(),
+        node_key: registration.node_key,
+        signature,
+        account_auth: None,
+    }))
 }
 
 #[cfg(test)]
@@ -366,6 +477,7 @@ mod tests {
             tls_key_hash: [0x5a; 32],
             node_key: [fr_word(&n.point().x()), fr_word(&n.point().y())],
             node_signature: signature,
+            profile: Vec::new(),
         }
     }
 
@@ -381,6 +493,134 @@ mod tests {
         );
         let b = reg.signature.to_bytes();
         [0, 1, 2].map(|i| b[32 * i..32 * (i + 1)].try_into().expect("32 bytes"))
+    }
+
+    /// The `NodeUpdated` event of `u`, carrying `signature`.
+    fn updated(u: &NodeUpdate, signature: [Word; 3]) -> LedgerEvent {
+        LedgerEvent::NodeUpdated {
+            node_id: u.node_id.to_bytes(),
+            sequence: u.sequence,
+            price_per_kib: u.price_per_kib.0,
+            escrow_sizes: u.escrow_sizes.iter().map(|v| v.0).collect(),
+            tls_key_hash: u.tls_key_hash,
+            profile: u.profile.clone(),
+            node_signature: signature,
+        }
+    }
+
+    fn words(sig: &Signature) -> [Word; 3] {
+        let b = sig.to_bytes();
+        [0, 1, 2].map(|i| b[32 * i..32 * (i + 1)].try_into().expect("32 bytes"))
+    }
+
+    /// §8.3.8 on chain: the latest `NodeUpdated` is the record's update
+    /// when the node key signed it; one it did not sign hides the node
+    /// until a signed one follows; an update out of sequence or of an
+    /// unknown node is not a `VeilLedger`'s log.
+    #[test]
+    fn the_latest_signed_update_is_the_records() {
+        let key = SigningKey::from_seed([7; 32]).expect("key");
+        let operator = EvmAddress::repeat_byte(1);
+        let id = key.verifying_key().node_id().to_bytes();
+        let mut index = LogIndex::new([0; 32]);
+        index
+            .apply(5, registered(&key, operator, signed_by(&key, operator)))
+            .expect("applies");
+        let record = index.node(&id).expect("reads").expect("a node");
+        let account_key = SigningKey::from_seed([9; 32]).expect("key");
+        let u1 = NodeUpdate::signed(
+            &key,
+            &account_key,
+            0,
+            &record,
+            Value(4),
+            vec![Value(50)],
+            [1; 32],
+        );
+        index
+            .apply(9, updated(&u1, words(&u1.signature)))
+            .expect("applies");
+        let got = index.node(&id).expect("reads").expect("a node");
+        let applied = got.update.as_ref().expect("updated");
+        assert_eq!(applied.applied_at, BlockHeight(9));
+        assert_eq!(
+            applied.update,
+            NodeUpdate {
+                account_auth: None,
+                ..u1.clone()
+            }
+        );
+        assert_eq!(
+            (got.price_per_kib(), got.tls_key_hash(), got.sequence()),
+            (Value(4), [1; 32], 1)
+        );
+        assert_eq!(got.registration, record.registration);
+
+        let u2 = NodeUpdate::signed(
+            &key,
+            &account_key,
+            0,
+            &got,
+            Value(6),
+            vec![Value(60)],
+            [2; 32],
+        );
+        let forged = SigningKey::from_seed([8; 32])
+            .expect("key")
+            .sign(&u2.message());
+        index
+            .apply(10, updated(&u2, words(&forged)))
+            .expect("applies");
+        assert_eq!(
+            index.node(&id).expect("reads"),
+            None,
+            "an update its key did not sign"
+        );
+        let mut u3 = NodeUpdate::signed(
+            &key,
+            &account_key,
+            0,
+            &got,
+            Value(7),
+            vec![Value(70)],
+            [3; 32],
+        );
+        u3.sequence = 3;
+        u3.signature = key.sign(&u3.message());
+        index
+            .apply(11, updated(&u3, words(&u3.signature)))
+            .expect("applies");
+        let last = index.node(&id).expect("reads").expect("signed again");
+        assert_eq!((last.price_per_kib(), last.sequence()), (Value(7), 3));
+
+        for (what, event) in [
+            (
+                "a skipped sequence",
+                updated(
+                    &NodeUpdate {
+                        sequence: 5,
+                        ..u3.clone()
+                    },
+                    words(&u3.signature),
+                ),
+            ),
+            ("a replay", updated(&u3, words(&u3.signature))),
+            (
+                "an unknown node",
+                updated(
+                    &NodeUpdate {
+                        node_id: veil_ledger::types::NodeId::from_bytes(&[0; 32]).expect("id"),
+                        ..u1.clone()
+                    },
+                    words(&u1.signature),
+                ),
+            ),
+        ] {
+            assert!(
+                matches!(index.apply(12, event), Err(LedgerError::Corrupted(_))),
+                "{what}"
+            );
+        }
     }
 
     /// A registration is a node to a reader only if the node key signed

@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 use veil_circuits::settle::{SettleError, SettlePublic};
 use veil_evm::abi::Word;
 use veil_evm::escrow::{self, AccessWords, EscrowTerms, SpendWord, WithdrawWords};
-use veil_evm::ledger::{self as contract, LedgerEvent, LedgerRevert, Registration};
+use veil_evm::ledger::{self as contract, LedgerEvent, LedgerRevert, NodeUpdateCall, Registration};
 use veil_evm::settle::SettleCall;
 use veil_evm::solidity::fr_word;
 use veil_evm::token;
@@ -34,7 +34,7 @@ use veil_ledger::types::{
     ReclaimReceipt, SessionId, SettleReceipt, SettleRequest, SlotPublic, Value, WithdrawPublic,
     WithdrawReceipt,
 };
-use veil_ledger::{LedgerApi, LedgerError};
+use veil_ledger::{LedgerApi, LedgerError, machine};
 use veil_primitives::escrow::EscrowCommitment;
 
 use crate::chain::{Receipt, RpcChain, RpcError};
@@ -343,6 +343,16 @@ impl Turnstile {
     }
 }
 
+/// A node key's signature as the contract's `[R.x, R.y, S]`.
+fn signature_words(sig: &veil_primitives::eddsa::Signature) -> [Word; 3] {
+    let b = sig.to_bytes();
+    [0, 1, 2].map(|i| {
+        let mut w = [0u8; 32];
+        w.copy_from_slice(&b[32 * i..32 * (i + 1)]);
+        w
+    })
+}
+
 fn u64_of(w: &Word) -> Result<u64, LedgerError> {
     veil_evm::abi::word_to_u64(w)
         .ok_or_else(|| LedgerError::Unavailable("a ledger parameter above 2^64".into()))
@@ -397,19 +407,18 @@ impl LedgerApi for EvmLedger {
             Err(e) if revert_of(&e) == Some(LedgerRevert::NullifierSpent) => {
                 // The same token opened before (the same terms and the same
                 // change note) is a retry (§8.2); another spend of the
-                // note is not.
-                let terms = EscrowTerms::of_token(&token);
+                // note is not. The price is the one the escrow recorded.
+                let opened = self.synced().await?.escrow_entry(&sid).cloned();
                 let word = contract::decode_word(&self.view(&escrow::view::nullifier(sid)).await?)
                     .map_err(abi_err)?;
-                let same_terms = matches!(SpendWord::decode(&word).map_err(abi_err)?,
-                    SpendWord::Escrow { terms_hash, .. } if terms_hash == terms.hash());
+                let spent = SpendWord::decode(&word).map_err(abi_err)?;
                 let change = fr_word(&token.cm_change.inner());
-                let same_change = self
-                    .synced()
-                    .await?
-                    .escrow_entry(&sid)
-                    .is_some_and(|e| e.cm_change == change);
-                if !(same_terms && same_change) {
+                let same = opened.is_some_and(|e| {
+                    let terms = EscrowTerms::of_token(&token, e.terms.price_per_kib);
+                    e.cm_change == change
+                        && matches!(spent, SpendWord::Escrow { terms_hash, .. } if terms_hash == terms.hash())
+                });
+                if !same {
                     return Err(LedgerError::NullifierSpent);
                 }
             }
@@ -515,14 +524,9 @@ impl LedgerApi for EvmLedger {
             .verify(&r.message(), &r.signature)
             .map_err(|_| Unauth("bad node key signature"))?;
         let node_key = [r.node_key.point().x(), r.node_key.point().y()].map(|c| fr_word(&c));
-        let sig = r.signature.to_bytes();
         let call = Registration {
             node_key,
-            node_signature: [0, 1, 2].map(|i| {
-                let mut w = [0u8; 32];
-                w.copy_from_slice(&sig[32 * i..32 * (i + 1)]);
-                w
-            }),
+            node_signature: signature_words(&r.signature),
             price_per_kib: veil_evm::abi::word_u64(r.price_per_kib.get()),
             escrow_sizes: r
                 .escrow_sizes
@@ -531,6 +535,7 @@ impl LedgerApi for EvmLedger {
                 .collect(),
             stake: veil_evm::abi::word_u64(r.stake.get()),
             tls_key_hash: r.tls_key_hash,
+            profile: r.profile.clone(),
         };
         match self
             .send_registration(&node_key, &contract::register_node(&call), r.stake.get())
@@ -547,13 +552,49 @@ impl LedgerApi for EvmLedger {
         }
     }
 
-    /// Not on chain yet: the contract has no `updateNode` (docs/evm.md;
-    /// docs/protocol.md §8.3.8), so a node on an EVM ledger cannot rotate
-    /// its TLS key or change its terms.
-    async fn update_node(&self, _update: NodeUpdate) -> Result<NodeRecord, LedgerError> {
-        Err(LedgerError::InvalidArgument(
-            "update_node is not supported by the EVM ledger contract",
-        ))
+    /// `updateNode` (docs/protocol.md §8.3.8, docs/evm.md §8.1), sent by
+    /// the node's operator, who is the sender: the account signature is
+    /// not read. Checked first as the embedded ledger checks it
+    /// (`check_update_stateless`: the terms, the profile, the node key's
+    /// signature, which the contract does not check), then simulated. A
+    /// retry of the latest update (`StaleNodeUpdate` on chain, and the
+    /// record holds this very update) returns the record.
+    async fn update_node(&self, u: NodeUpdate) -> Result<NodeRecord, LedgerError> {
+        machine::check_terms(u.price_per_kib, &u.escrow_sizes)?;
+        machine::check_profile(&u.profile)?;
+        u.authenticate_node()?;
+        if evm_address(&u.account).ok() != Some(self.chain.address()) {
+            return Err(LedgerError::AccountUnauthenticated(
+                "on chain the node's operator is the transaction's sender",
+            ));
+        }
+        let node_id = fr_word(&u.node_id.inner());
+        let call = NodeUpdateCall {
+            node_id,
+            sequence: veil_evm::abi::word_u64(u.sequence),
+            price_per_kib: veil_evm::abi::word_u64(u.price_per_kib.get()),
+            escrow_sizes: u
+                .escrow_sizes
+                .iter()
+                .map(|v| veil_evm::abi::word_u64(v.get()))
+                .collect(),
+            tls_key_hash: u.tls_key_hash,
+            profile: u.profile.clone(),
+            node_signature: signature_words(&u.signature),
+        };
+        match self.transact(&contract::update_node(&call)).await {
+            Ok(_) => {}
+            Err(e) if revert_of(&e) == Some(LedgerRevert::StaleNodeUpdate) => {}
+            Err(e) => return Err(chain_err(e)),
+        }
+        let sent = NodeUpdate {
+            account_auth: None,
+            ..u
+        };
+        match self.synced().await?.node(&node_id)? {
+            Some(r) if r.update.as_ref().is_some_and(|a| a.update == sent) => Ok(r),
+            _ => Err(LedgerError::StaleNodeUpdate),
+        }
     }
 
     async fn faucet(&self, account: AccountId, amount: Value) -> Result<Value, LedgerError> {
@@ -572,6 +613,15 @@ impl LedgerApi for EvmLedger {
 
     async fn get_node(&self, node_id: NodeId) -> Result<Option<NodeRecord>, LedgerError> {
         self.synced().await?.node(&fr_word(&node_id.inner()))
+    }
+
+    async fn list_nodes(
+        &self,
+        start_after: Option<NodeId>,
+        limit: u32,
+    ) -> Result<Vec<NodeRecord>, LedgerError> {
+        let limit = limit.min(veil_ledger::api::MAX_NODE_PAGE) as usize;
+        self.synced().await?.nodes_after(start_after.as_ref(), limit)
     }
 
     async fn get_escrow(&self, session_id: SessionId) -> Result<Option<Escrow>, LedgerError> {
@@ -652,7 +702,10 @@ pub const EVM_SCHEMA_VERSION: u32 = 1;
 impl EvmLedger {
     /// The `settle` call of `request`: each session's terms as its
     /// `EscrowOpened` published them, the statement as the embedded
-    /// ledger builds it (`SettlePublic::for_ledger`, the node's price).
+    /// ledger builds it (`SettlePublic::for_ledger`) at the price the
+    /// first escrow recorded when it was opened (§8.3.8). A batch whose
+    /// escrows recorded different prices is the contract's to refuse, in
+    /// the embedded ledger's order (`batch_price` after `WrongNode`).
     async fn settle_call(&self, request: &SettleRequest) -> Result<SettleCall, LedgerError> {
         if request.session_ids.len() != request.cm_refunds.len() {
             return Err(LedgerError::InvalidArgument(
@@ -660,7 +713,7 @@ impl EvmLedger {
             ));
         }
         let index = self.synced().await?;
-        let node = index
+        index
             .node(&fr_word(&request.node_id.inner()))?
             .ok_or(LedgerError::UnknownNode)?;
         let mut escrows = Vec::with_capacity(request.session_ids.len());
@@ -677,11 +730,12 @@ impl EvmLedger {
             escrows.push((sid, e.terms));
         }
         drop(index);
+        let price = escrows.first().map_or(0, |(_, t)| t.price_per_kib);
         let public = SettlePublic::for_ledger(
             request.node_id,
             request.k as usize,
             request.total,
-            node.registration.price_per_kib,
+            Value(price),
             &slots,
         )
         .map_err(|e| match e {

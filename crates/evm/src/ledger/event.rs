@@ -6,6 +6,13 @@ use crate::escrow::EscrowTerms;
 use crate::sandbox::{Event, EvmAddress};
 use crate::settle::SETTLED_EVENT;
 
+/// The signature of `NodeRegistered`.
+pub const NODE_REGISTERED_EVENT: &str =
+    "NodeRegistered(uint256,address,uint64,uint64[],uint64,bytes32,uint256[2],uint256[3],bytes)";
+/// The signature of `NodeUpdated`.
+pub const NODE_UPDATED_EVENT: &str =
+    "NodeUpdated(uint256,uint64,uint64,uint64[],bytes32,bytes,uint256[3])";
+
 /// An event of `VeilLedger`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerEvent {
@@ -17,7 +24,7 @@ pub enum LedgerEvent {
         value: u64,
     },
     /// `NodeRegistered(nodeId, operator, price, sizes, stake, tls, nodeKey,
-    /// nodeSignature)`.
+    /// nodeSignature, profile)`.
     NodeRegistered {
         node_id: Word,
         operator: EvmAddress,
@@ -26,6 +33,20 @@ pub enum LedgerEvent {
         stake: u64,
         tls_key_hash: Word,
         node_key: [Word; 2],
+        /// `[R.x, R.y, S]`, as sent: the contract does not check it.
+        node_signature: [Word; 3],
+        /// The node profile (§8.3.9), as sent.
+        profile: Vec<u8>,
+    },
+    /// `NodeUpdated(nodeId, sequence, price, sizes, tls, profile,
+    /// nodeSignature)` (§8.3.8).
+    NodeUpdated {
+        node_id: Word,
+        sequence: u64,
+        price_per_kib: u64,
+        escrow_sizes: Vec<u64>,
+        tls_key_hash: Word,
+        profile: Vec<u8>,
         /// `[R.x, R.y, S]`, as sent: the contract does not check it.
         node_signature: [Word; 3],
     },
@@ -93,11 +114,7 @@ impl LedgerEvent {
                 commitment: d.word(1)?,
                 value: d.u64(2)?,
             })
-        } else if *sig
-            == event_topic(
-                "NodeRegistered(uint256,address,uint64,uint64[],uint64,bytes32,uint256[2],uint256[3])",
-            )
-        {
+        } else if *sig == event_topic(NODE_REGISTERED_EVENT) {
             t.expect_words(2)?;
             Ok(Self::NodeRegistered {
                 node_id: t.word(0)?,
@@ -108,6 +125,18 @@ impl LedgerEvent {
                 tls_key_hash: d.word(3)?,
                 node_key: [d.word(4)?, d.word(5)?],
                 node_signature: [d.word(6)?, d.word(7)?, d.word(8)?],
+                profile: d.bytes(9)?,
+            })
+        } else if *sig == event_topic(NODE_UPDATED_EVENT) {
+            t.expect_words(1)?;
+            Ok(Self::NodeUpdated {
+                node_id: t.word(0)?,
+                sequence: d.u64(0)?,
+                price_per_kib: d.u64(1)?,
+                escrow_sizes: d.u64_array(2)?,
+                tls_key_hash: d.word(3)?,
+                profile: d.bytes(4)?,
+                node_signature: [d.word(5)?, d.word(6)?, d.word(7)?],
             })
         } else if *sig == event_topic("RegistrationCommitted(address,bytes32)") {
             t.expect_words(1)?;
@@ -140,15 +169,16 @@ impl LedgerEvent {
     /// `None` for another signature.
     fn decode_escrow_event(sig: &Word, t: &Reader, d: &Reader) -> Option<Result<Self, AbiError>> {
         let decoded = if *sig == event_topic(EscrowTerms::OPENED_EVENT) {
+            const N: usize = crate::escrow::ESCROW_TERMS_WORDS;
             t.expect_words(2)
-                .and_then(|_| d.expect_words(8))
+                .and_then(|_| d.expect_words(N + 3))
                 .and_then(|_| {
                     Ok(Self::EscrowOpened {
                         session_id: t.word(0)?,
                         terms: EscrowTerms::decode_at(d, 0)?,
-                        session_key_hash: d.word(5)?,
-                        cm_change: d.word(6)?,
-                        change_index: d.u64(7)?,
+                        session_key_hash: d.word(N)?,
+                        cm_change: d.word(N + 1)?,
+                        change_index: d.u64(N + 2)?,
                     })
                 })
         } else if *sig == event_topic(SETTLED_EVENT) {

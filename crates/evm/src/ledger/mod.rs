@@ -24,7 +24,7 @@ use crate::solidity::{ProofWords, batch_verifier_contract_name, fr_word, verifie
 mod event;
 mod revert;
 
-pub use event::LedgerEvent;
+pub use event::{LedgerEvent, NODE_REGISTERED_EVENT, NODE_UPDATED_EVENT};
 pub use revert::LedgerRevert;
 
 /// The contract's name in `contracts/artifacts/`.
@@ -159,15 +159,21 @@ pub struct Registration {
     pub stake: Word,
     /// SHA-256 of the node's TLS key.
     pub tls_key_hash: Word,
+    /// The node profile (§8.3.9): emitted, not parsed on chain; at most
+    /// [`MAX_PROFILE_BYTES`].
+    pub profile: Vec<u8>,
 }
 
+/// Longest node profile the contract takes (`MAX_PROFILE_BYTES`, §8.3.9).
+pub const MAX_PROFILE_BYTES: usize = 1024;
+
 /// `registerNode(nodeKey, keyHint, nodeSignature, pricePerKib,
-/// escrowSizes, stake, tlsKeyHash)`, with the hint of [`key_hint`].
+/// escrowSizes, stake, tlsKeyHash, profile)`, with the hint of [`key_hint`].
 pub fn register_node(r: &Registration) -> Vec<u8> {
     let hint = key_hint(&r.node_key);
     encode_call_args(
         selector(
-            "registerNode(uint256[2],uint256[2],uint256[3],uint256,uint256[],uint256,bytes32)",
+            "registerNode(uint256[2],uint256[2],uint256[3],uint256,uint256[],uint256,bytes32,bytes)",
         ),
         &[
             Arg::Word(r.node_key[0]),
@@ -181,7 +187,44 @@ pub fn register_node(r: &Registration) -> Vec<u8> {
             Arg::Words(r.escrow_sizes.clone()),
             Arg::Word(r.stake),
             Arg::Word(r.tls_key_hash),
+            Arg::Bytes(r.profile.clone()),
         ],
+    )
+}
+
+/// A node update as sent to `updateNode` (raw words, see [`deposit`]), by
+/// the node's operator (docs/protocol.md §8.3.8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeUpdateCall {
+    pub node_id: Word,
+    /// The node's latest sequence plus one.
+    pub sequence: Word,
+    pub price_per_kib: Word,
+    pub escrow_sizes: Vec<Word>,
+    /// SHA-256 of the node's (new) TLS key.
+    pub tls_key_hash: Word,
+    /// The node profile (§8.3.9), at most [`MAX_PROFILE_BYTES`].
+    pub profile: Vec<u8>,
+    /// The node key's EdDSA signature `[R.x, R.y, S]` of the update
+    /// message: emitted, not checked on chain.
+    pub node_signature: [Word; 3],
+}
+
+/// `updateNode(nodeId, sequence, pricePerKib, escrowSizes, tlsKeyHash,
+/// profile, nodeSignature)`.
+pub fn update_node(u: &NodeUpdateCall) -> Vec<u8> {
+    let mut args = vec![
+        Arg::Word(u.node_id),
+        Arg::Word(u.sequence),
+        Arg::Word(u.price_per_kib),
+        Arg::Words(u.escrow_sizes.clone()),
+        Arg::Word(u.tls_key_hash),
+        Arg::Bytes(u.profile.clone()),
+    ];
+    args.extend(u.node_signature.map(Arg::Word));
+    encode_call_args(
+        selector("updateNode(uint256,uint256,uint256,uint256[],bytes32,bytes,uint256[3])"),
+        &args,
     )
 }
 
@@ -385,10 +428,12 @@ pub struct NodeView {
     pub escrow_sizes: Vec<u64>,
     pub stake: u64,
     pub registered_at: u64,
+    /// The sequence of the latest update (0: none).
+    pub sequence: u64,
 }
 
 impl NodeView {
-    /// Decodes `(address, uint64, uint64[], uint64, uint64)`.
+    /// Decodes `(address, uint64, uint64[], uint64, uint64, uint64)`.
     pub fn decode(data: &[u8]) -> Result<Self, AbiError> {
         let r = Reader::new(data);
         Ok(NodeView {
@@ -397,6 +442,7 @@ impl NodeView {
             escrow_sizes: r.u64_array(2)?,
             stake: r.u64(3)?,
             registered_at: r.u64(4)?,
+            sequence: r.u64(5)?,
         })
     }
 }

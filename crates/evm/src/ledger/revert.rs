@@ -10,7 +10,9 @@ pub enum LedgerRevert {
     /// A malformed field, named as in the embedded ledger's wire decoding.
     Encoding(String),
     InvalidArgument(String),
-    /// The token allowance does not cover the debit.
+    /// The token allowance does not cover the debit, or `updateNode` not
+    /// sent by the node's operator (the embedded ledger: no valid
+    /// signature by the node's account).
     AccountUnauthenticated(String),
     /// `registerNode` without the sender's commitment to the node key in
     /// an earlier block (the embedded ledger: no valid node signature).
@@ -66,6 +68,8 @@ pub enum LedgerRevert {
     AlreadySettled,
     SettleWindowClosed,
     TotalExceedsEscrow,
+    /// `updateNode` whose sequence is not the node's latest plus one.
+    StaleNodeUpdate,
 }
 
 impl LedgerRevert {
@@ -160,6 +164,8 @@ impl LedgerRevert {
             unit(Self::SettleWindowClosed)
         } else if sel == selector("TotalExceedsEscrow()") {
             unit(Self::TotalExceedsEscrow)
+        } else if sel == selector("StaleNodeUpdate()") {
+            unit(Self::StaleNodeUpdate)
         } else {
             Err(AbiError::Malformed("VeilLedger error selector"))
         }
@@ -198,6 +204,7 @@ impl LedgerRevert {
             Self::AlreadySettled => "AlreadySettled",
             Self::SettleWindowClosed => "SettleWindowClosed",
             Self::TotalExceedsEscrow => "TotalExceedsEscrow",
+            Self::StaleNodeUpdate => "StaleNodeUpdate",
         }
     }
 }

@@ -104,8 +104,8 @@ use veil_evm::ledger::{self, LedgerRevert};
 
 /// Gas (receipt `gasUsed`) of a later deposit and of the 64th (which
 /// writes a checkpoint), pinned by `ledger_contract.rs`. Deterministic.
-pub const DEPOSIT_GAS: u64 = 114_523;
-pub const DEPOSIT_CHECKPOINT_GAS: u64 = 136_761;
+pub const DEPOSIT_GAS: u64 = 114_545;
+pub const DEPOSIT_CHECKPOINT_GAS: u64 = 136_783;
 
 /// §8.1 defaults of the embedded ledger.
 pub const CHALLENGE_WINDOW: u64 = 20;

@@ -222,7 +222,7 @@ impl Fx {
 
     /// The terms an honest open of `st` records.
     pub fn terms(st: &AccessPublic) -> EscrowTerms {
-        EscrowTerms::of_token(st)
+        EscrowTerms::of_token(st, PRICE)
     }
 }
 
