@@ -36,6 +36,7 @@ pub const RPCS: &[&str] = &[
     "Status",
     "BuyVoucher",
     "VoucherChallenge",
+    "ExchangeVoucher",
 ];
 
 /// At most this many frames of one input are sent on a relay.
@@ -170,6 +171,7 @@ async fn call(mut c: NodeClient<Channel>, rpc: &str, message: &[u8]) -> Option<R
         "Status" => unary!(status, pb::StatusRequest),
         "BuyVoucher" => unary!(buy_voucher, pb::BuyVoucherRequest),
         "VoucherChallenge" => unary!(voucher_challenge, pb::VoucherChallengeRequest),
+        "ExchangeVoucher" => unary!(exchange_voucher, pb::ExchangeVoucherRequest),
         other => unreachable!("no handler {other}"),
     })
 }
@@ -267,6 +269,16 @@ pub fn seeds() -> (Vec<(String, Vec<u8>)>, Vec<(String, Vec<u8>)>) {
             "VoucherChallenge",
             pb::VoucherChallengeRequest {
                 version: WIRE_VERSION,
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "ExchangeVoucher",
+            pb::ExchangeVoucherRequest {
+                version: WIRE_VERSION,
+                nonce: session_id.clone(),
+                spend_request: include_bytes!("../corpus/vouchers_decode/seed-spend-request")
+                    .to_vec(),
             }
             .encode_to_vec(),
         ),

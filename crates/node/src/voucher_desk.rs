@@ -1,7 +1,8 @@
 //! The node's voucher desk (`docs/vouchers.md` §9 "Purchase and use"):
-//! the issuer key, the spent-nullifier set, the purchase records and the
-//! single-use spend challenges. It knows nothing of gRPC, sessions or the
-//! relay: callers pass decoded messages and get domain errors.
+//! the issuer keys by epoch, the spent-nullifier set, the purchase records
+//! and the single-use spend challenges. It knows nothing of gRPC, sessions
+//! or the relay: callers pass decoded messages (and the time, for the
+//! epoch rule) and get domain errors.
 //!
 //! * Purchase: [`VoucherDesk::purchase`] issues a credential for a
 //!   session's full credit at most once per session, and records it with
@@ -12,33 +13,40 @@
 //! * Spend: a voucher-paid `Open` carries a spend bound to
 //!   [`spend_context`] (a fresh nonce from [`VoucherDesk::issue_challenge`]
 //!   and the stream's `host:port`); [`VoucherDesk::spend`] consumes the
-//!   nonce, verifies the spend and records its nullifier atomically.
+//!   nonce, checks the credential's epoch ([`check_epoch`]), verifies the
+//!   spend and records its nullifier atomically.
+//! * Exchange (§3): [`VoucherDesk::exchange`] turns a previous-epoch
+//!   credential into a current-epoch one on the same balance during the
+//!   grace period.
+//! * Epochs (§3.2): the key files and the acceptance rule are
+//!   [`crate::voucher_keys`]; [`VoucherDesk::promote_if_published`] makes a
+//!   staged key current once the node's ledger profile names it.
 //!
 //! # Files in the node directory
-//! * `voucher.key` (0600): the current epoch's issuer secret key
-//!   (`IssuerSecretKey::to_bytes`, 41 bytes), created at first start.
+//! * `voucher.key`, `voucher.next.key`, `voucher.prev.key` (0600): the
+//!   epoch keys ([`crate::voucher_keys`]);
 //! * the voucher tables live in `node.redb` ([`crate::store`]).
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use veil_primitives::ids::SessionId;
 use veil_primitives::receipt::SignedReceipt;
-use veil_vouchers::context::{VoucherNonce, purchase_context, spend_context};
+use veil_vouchers::context::{VoucherNonce, exchange_context, purchase_context, spend_context};
 use veil_vouchers::{
-    Balance, DecodeError, Epoch, IssuanceRequest, IssuanceResponse, IssueError, Issuer,
-    IssuerPublicKey, IssuerSecretKey, NodeId as VoucherNodeId, SpendError, SpendRequest,
-    SpendResponse, VerifiedSpend,
+    Balance, DecodeError, IssuanceRequest, IssuanceResponse, IssueError, Issuer, IssuerPublicKey,
+    KeyProof, NodeId as VoucherNodeId, SpendError, SpendRequest, SpendResponse, VerifiedSpend,
 };
 
-use crate::keys::{KeyFileError, read_secret, write_secret};
+use crate::keys::KeyFileError;
 use crate::store::{NodeNullifiers, NodeStore, PurchaseRecord, StoreError};
 use crate::sync::lock;
+use crate::voucher_keys::{self, EpochRefused, Grace, UnixSecs, VoucherKeyError, check_epoch};
 
-/// File name of the issuer secret key inside the node directory.
-pub const VOUCHER_KEY_FILE: &str = "voucher.key";
+/// File name of the current issuer secret key inside the node directory.
+pub const VOUCHER_KEY_FILE: &str = voucher_keys::CURRENT_FILE;
 /// How long a challenge nonce stays valid.
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(60);
 /// Outstanding challenges the node keeps at most (bounds memory, C6).
@@ -51,8 +59,8 @@ pub enum DeskError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Key(#[from] KeyFileError),
-    #[error("voucher key file: {0}")]
-    KeyFile(DecodeError),
+    #[error(transparent)]
+    KeyFile(#[from] VoucherKeyError),
     /// A message from the client does not decode canonically.
     #[error("malformed voucher message: {0}")]
     Malformed(#[from] DecodeError),
@@ -61,7 +69,11 @@ pub enum DeskError {
     UnknownChallenge,
     #[error("too many outstanding voucher challenges")]
     TooManyChallenges,
-    /// The spend was refused (bad proof, unknown epoch, already spent, store).
+    /// The credential's epoch is not accepted now (§3.2): the previous
+    /// epoch after its grace period, or an unknown epoch.
+    #[error(transparent)]
+    Epoch(#[from] EpochRefused),
+    /// The spend was refused (bad proof, already spent, store).
     #[error("voucher spend refused: {0}")]
     Spend(#[from] SpendError),
     /// The issuance request was refused (wrong epoch, bad proof).
@@ -81,10 +93,28 @@ pub enum DeskError {
     Task,
 }
 
-/// The node's voucher desk: issuer, nullifier set, purchases, challenges.
+/// The issuer (current key, previous key) and the previous epoch's grace
+/// period, which outlives the previous key (deleted once it is over), so a
+/// late spend is told that its epoch's grace ended.
+#[derive(Debug)]
+struct Epochs {
+    issuer: Issuer<NodeNullifiers>,
+    grace: Option<Grace>,
+}
+
+impl Epochs {
+    /// [`check_epoch`] for this node's keys.
+    fn check(&self, request: &SpendRequest, now: UnixSecs) -> Result<(), EpochRefused> {
+        let current = self.issuer.current_key().epoch();
+        check_epoch(current, self.grace, request.epoch(), now)
+    }
+}
+
+/// The node's voucher desk: issuer keys, nullifier set, purchases, challenges.
 #[derive(Debug)]
 pub struct VoucherDesk {
-    issuer: Issuer<NodeNullifiers>,
+    dir: PathBuf,
+    epochs: RwLock<Epochs>,
     store: Arc<NodeStore>,
     challenges: Mutex<HashMap<VoucherNonce, Instant>>,
     challenge_ttl: Duration,
@@ -92,32 +122,31 @@ pub struct VoucherDesk {
     spends: AtomicU64,
 }
 
-fn load_or_create_key(dir: &Path) -> Result<IssuerSecretKey, DeskError> {
-    let path = dir.join(VOUCHER_KEY_FILE);
-    if !path.exists() {
-        let key = IssuerSecretKey::generate(Epoch::new(0), &mut rand::rngs::OsRng);
-        write_secret(
-            &path,
-            &veil_primitives::secret::Zeroizing::new(key.to_bytes()),
-        )?;
-        return Ok(key);
-    }
-    let bytes = veil_primitives::secret::Zeroizing::new(read_secret(&path)?);
-    IssuerSecretKey::from_bytes(&bytes).map_err(DeskError::KeyFile)
-}
-
 impl VoucherDesk {
-    /// Opens the desk: the issuer key in the node directory `dir` (created
-    /// at first start), the voucher tables in `store`. `node_id` is the
-    /// node's ledger id bytes.
+    /// Opens the desk: the issuer keys in the node directory `dir` (created
+    /// at first start, [`voucher_keys::load`]), the voucher tables in
+    /// `store`. `node_id` is the node's ledger id bytes.
     pub fn open(
         dir: &Path,
         node_id: VoucherNodeId,
         store: Arc<NodeStore>,
     ) -> Result<Self, DeskError> {
-        let key = load_or_create_key(dir)?;
+        let files = voucher_keys::load(dir)?;
+        let nullifiers = NodeNullifiers(store.clone());
+        let (issuer, grace) = match files.previous {
+            Some((previous, until)) => {
+                let epoch = previous.epoch();
+                let mut issuer = Issuer::new(node_id, previous, nullifiers);
+                issuer
+                    .rotate(files.current)
+                    .map_err(|_| VoucherKeyError::Invalid(voucher_keys::PREVIOUS_FILE))?;
+                (issuer, Some(Grace { epoch, until }))
+            }
+            None => (Issuer::new(node_id, files.current, nullifiers), None),
+        };
         Ok(Self {
-            issuer: Issuer::new(node_id, key, NodeNullifiers(store.clone())),
+            dir: dir.to_path_buf(),
+            epochs: RwLock::new(Epochs { issuer, grace }),
             store,
             challenges: Mutex::new(HashMap::new()),
             challenge_ttl: CHALLENGE_TTL,
@@ -132,14 +161,91 @@ impl VoucherDesk {
         self
     }
 
-    /// The key published in `GetTerms`.
-    pub fn current_key(&self) -> &IssuerPublicKey {
-        self.issuer.current_key()
+    fn read(&self) -> RwLockReadGuard<'_, Epochs> {
+        self.epochs.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Epochs> {
+        self.epochs.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The key published in `GetTerms`: the current epoch's.
+    pub fn current_key(&self) -> IssuerPublicKey {
+        *self.read().issuer.current_key()
+    }
+
+    /// The previous epoch's key and the end of its grace period, if the
+    /// node still holds it.
+    pub fn grace(&self) -> Option<(IssuerPublicKey, UnixSecs)> {
+        let e = self.read();
+        Some((*e.issuer.grace_key()?, e.grace?.until))
     }
 
     /// The node id bound into every voucher transcript.
-    pub fn node_id(&self) -> &VoucherNodeId {
-        self.issuer.node_id()
+    pub fn node_id(&self) -> VoucherNodeId {
+        *self.read().issuer.node_id()
+    }
+
+    /// The keys the node's ledger profile lists at `now` (§3.1), newest
+    /// first: the current one and the previous one during its grace
+    /// period, each with its (deterministic) proof of well-formedness.
+    pub fn published_keys(&self, now: UnixSecs) -> Vec<(IssuerPublicKey, KeyProof)> {
+        let e = self.read();
+        let in_grace = e.grace.is_some_and(|g| now < g.until);
+        let mut keys = e.issuer.published_keys();
+        keys.truncate(if in_grace { 2 } else { 1 });
+        keys
+    }
+
+    /// The staged next key of a rotation, if any (`voucher.next.key`).
+    pub fn staged_key(&self) -> Result<Option<IssuerPublicKey>, DeskError> {
+        Ok(voucher_keys::staged(&self.dir)?.map(|k| *k.public_key()))
+    }
+
+    /// Promotes the staged key once the node's ledger profile publishes it
+    /// as its newest key (`newest`, §3.2): the staged key becomes current,
+    /// the current one is accepted for spends until `now + grace_secs`
+    /// (the profile's `voucher_grace_secs`), and both survive a restart.
+    /// Returns the new current key, or `None` if nothing was staged or the
+    /// profile does not name the staged key.
+    pub fn promote_if_published(
+        &self,
+        newest: &IssuerPublicKey,
+        grace_secs: u64,
+        now: UnixSecs,
+    ) -> Result<Option<IssuerPublicKey>, DeskError> {
+        let Some(staged) = voucher_keys::staged(&self.dir)? else {
+            return Ok(None);
+        };
+        let mut e = self.write();
+        if staged.public_key() != newest || staged.epoch() <= e.issuer.current_key().epoch() {
+            return Ok(None);
+        }
+        let until = now.plus(grace_secs);
+        voucher_keys::promote(&self.dir, until)?;
+        let key = *staged.public_key();
+        let epoch = e.issuer.current_key().epoch();
+        e.issuer
+            .rotate(staged)
+            .map_err(|_| VoucherKeyError::Invalid(voucher_keys::STAGED_FILE))?;
+        e.grace = Some(Grace { epoch, until });
+        Ok(Some(key))
+    }
+
+    /// Drops the previous key once its grace period is over at `now`
+    /// (spends under it are refused from then on either way, and still
+    /// told that their grace ended until the node restarts); returns
+    /// whether it did.
+    pub fn forget_expired_grace(&self, now: UnixSecs) -> Result<bool, DeskError> {
+        let mut e = self.write();
+        match e.grace {
+            Some(g) if now >= g.until && e.issuer.grace_key().is_some() => {
+                voucher_keys::forget_previous(&self.dir)?;
+                e.issuer.end_grace();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// The node database holding the voucher tables.
@@ -155,7 +261,7 @@ impl VoucherDesk {
         )
     }
 
-    /// Issues a fresh single-use nonce for one voucher-paid open.
+    /// Issues a fresh single-use nonce for one voucher-paid open or exchange.
     pub fn issue_challenge(&self) -> Result<VoucherNonce, DeskError> {
         let now = Instant::now();
         let mut c = lock(&self.challenges);
@@ -179,22 +285,43 @@ impl VoucherDesk {
         }
     }
 
-    /// Accepts a voucher spend for a stream to `host:port`: consumes the
-    /// nonce (even if the spend then fails: a nonce is single-use), verifies
-    /// the spend bound to [`spend_context`], records its nullifier
-    /// atomically and re-issues the rest. Blocking (≈ 2 ms and one fsync).
+    /// Accepts a voucher spend for a stream to `host:port` at time `now`:
+    /// consumes the nonce (even if the spend then fails: a nonce is
+    /// single-use), checks the credential's epoch (§3.2), verifies the
+    /// spend bound to [`spend_context`], records its nullifier atomically
+    /// and re-issues the rest under the current key. Blocking (≈ 2 ms and
+    /// one fsync).
     pub fn spend(
         &self,
         request: &SpendRequest,
         nonce: &VoucherNonce,
         host: &str,
         port: u16,
+        now: UnixSecs,
     ) -> Result<(VerifiedSpend, SpendResponse), DeskError> {
         self.take_challenge(nonce)?;
         let context = spend_context(nonce, host, port);
-        let out = self.issuer.verify_spend(request, &context)?;
+        let e = self.read();
+        e.check(request, now)?;
+        let out = e.issuer.verify_spend(request, &context)?;
         self.spends.fetch_add(1, Ordering::Relaxed);
         Ok(out)
+    }
+
+    /// Exchanges a previous-epoch credential for a current-epoch one on the
+    /// same balance during the grace period (§3): a spend of `0` bound to
+    /// [`exchange_context`], with the same nonce, epoch and record rules
+    /// as [`VoucherDesk::spend`]. Blocking.
+    pub fn exchange(
+        &self,
+        request: &SpendRequest,
+        nonce: &VoucherNonce,
+        now: UnixSecs,
+    ) -> Result<(VerifiedSpend, SpendResponse), DeskError> {
+        self.take_challenge(nonce)?;
+        let e = self.read();
+        e.check(request, now)?;
+        Ok(e.issuer.exchange(request, &exchange_context(nonce))?)
     }
 
     /// The purchase recorded for `session_id`, if any.
@@ -232,7 +359,7 @@ impl VoucherDesk {
         let context = purchase_context(&session_id.to_bytes());
         let record = PurchaseRecord {
             request_digest,
-            response: self.issuer.issue(request, &context)?,
+            response: self.read().issuer.issue(request, &context)?,
         };
         let stored = self.store.record_purchase(session_id, &record, receipt)?;
         if stored == record {
@@ -263,7 +390,11 @@ mod tests {
     use veil_vouchers::context::NONCE_BYTES;
     use veil_vouchers::{AwaitingIssuance, Credential};
 
+    use crate::voucher_keys;
+
     const NODE: VoucherNodeId = VoucherNodeId::new([9; 32]);
+    /// The time passed to the epoch rule (no clock in these tests).
+    const NOW: UnixSecs = UnixSecs(1_000_000);
 
     fn session(n: u64) -> SessionId {
         SessionId::from_fr(fr_from_u64(n))
@@ -280,7 +411,7 @@ mod tests {
         kib: u64,
     ) -> (IssuanceRequest, AwaitingIssuance) {
         Credential::request_issuance(
-            desk.current_key(),
+            &desk.current_key(),
             NODE,
             Balance::from_kib(kib),
             &purchase_context(&sid.to_bytes()),
@@ -326,17 +457,17 @@ mod tests {
     fn key_and_nullifiers_survive_restart() {
         let dir = tempfile::tempdir().unwrap();
         let d = desk(dir.path());
-        let key = *d.current_key();
+        let key = d.current_key();
         let cred = bought(&d, 100);
         let nonce = d.issue_challenge().unwrap();
         let ctx = spend_context(&nonce, "example.org", 443);
         let (spend, _) = cred
             .prepare_spend(Balance::from_kib(10), &ctx, &mut rand::thread_rng())
             .unwrap();
-        d.spend(&spend, &nonce, "example.org", 443).unwrap();
+        d.spend(&spend, &nonce, "example.org", 443, NOW).unwrap();
         drop(d);
         let d = desk(dir.path());
-        assert_eq!(d.current_key(), &key);
+        assert_eq!(d.current_key(), key);
         assert!(
             d.store()
                 .nullifier_spent(spend.epoch(), &spend.nullifier())
@@ -349,7 +480,7 @@ mod tests {
             .prepare_spend(Balance::from_kib(10), &ctx, &mut rand::thread_rng())
             .unwrap();
         assert!(matches!(
-            d.spend(&again, &nonce, "example.org", 443),
+            d.spend(&again, &nonce, "example.org", 443, NOW),
             Err(DeskError::Spend(SpendError::AlreadySpent))
         ));
         // The purchase record and its receipt survived too.
@@ -370,7 +501,7 @@ mod tests {
             .prepare_spend(Balance::from_kib(1), &ctx, &mut rng)
             .unwrap();
         assert!(matches!(
-            d.spend(&spend, &forged, "h", 1),
+            d.spend(&spend, &forged, "h", 1, NOW),
             Err(DeskError::UnknownChallenge)
         ));
         // Issued, but the spend names another port: proof fails, nonce burnt.
@@ -383,11 +514,11 @@ mod tests {
             )
             .unwrap();
         assert!(matches!(
-            d.spend(&spend, &nonce, "h", 2),
+            d.spend(&spend, &nonce, "h", 2, NOW),
             Err(DeskError::Spend(SpendError::Verification(_)))
         ));
         assert!(matches!(
-            d.spend(&spend, &nonce, "h", 1),
+            d.spend(&spend, &nonce, "h", 1, NOW),
             Err(DeskError::UnknownChallenge)
         ));
         assert!(
@@ -404,9 +535,9 @@ mod tests {
                 &mut rng,
             )
             .unwrap();
-        let (verified, resp) = d.spend(&spend, &nonce, "h", 1).unwrap();
+        let (verified, resp) = d.spend(&spend, &nonce, "h", 1, NOW).unwrap();
         assert_eq!(verified.amount, Balance::from_kib(1));
-        let next = pending.finish_spend(&resp, d.current_key()).unwrap();
+        let next = pending.finish_spend(&resp, &d.current_key()).unwrap();
         assert_eq!(next.balance(), Balance::from_kib(99));
         assert_eq!(d.counters(), (1, 1));
     }
@@ -426,7 +557,7 @@ mod tests {
             )
             .unwrap();
         assert!(matches!(
-            d.spend(&spend, &nonce, "h", 1),
+            d.spend(&spend, &nonce, "h", 1, NOW),
             Err(DeskError::UnknownChallenge)
         ));
     }
@@ -490,7 +621,7 @@ mod tests {
                     )
                     .unwrap();
                 let d = d.clone();
-                std::thread::spawn(move || d.spend(&spend, &nonce, "h", 80))
+                std::thread::spawn(move || d.spend(&spend, &nonce, "h", 80, NOW))
             })
             .collect();
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
@@ -541,7 +672,7 @@ mod tests {
         let (spend, _) = cred
             .prepare_spend(Balance::from_kib(10), &ctx, &mut rand::thread_rng())
             .unwrap();
-        d.spend(&spend, &nonce, "h", 1).unwrap();
+        d.spend(&spend, &nonce, "h", 1, NOW).unwrap();
         let record = d.purchase_of(&session(4)).unwrap().unwrap();
         drop(d);
         // The same two tables, same names and encodings, as the old file.
@@ -586,5 +717,181 @@ mod tests {
         ));
         assert_eq!(d.purchase_of(&session(4)).unwrap(), mine);
         assert!(legacy.exists());
+    }
+
+    /// A spend of `kib` from `cred` at `now`, on a fresh challenge.
+    fn spend_at(
+        d: &VoucherDesk,
+        cred: &Credential,
+        kib: u64,
+        now: UnixSecs,
+    ) -> (
+        Result<(VerifiedSpend, SpendResponse), DeskError>,
+        SpendRequest,
+    ) {
+        let nonce = d.issue_challenge().unwrap();
+        let ctx = spend_context(&nonce, "h", 1);
+        let (spend, _) = cred
+            .prepare_spend(Balance::from_kib(kib), &ctx, &mut rand::thread_rng())
+            .unwrap();
+        (d.spend(&spend, &nonce, "h", 1, now), spend)
+    }
+
+    /// §3.2: a staged key is promoted only when the ledger profile names
+    /// it; then the previous epoch is accepted until `now + grace`, that
+    /// deadline survives a restart, and after it a spend is refused with
+    /// nothing recorded.
+    #[test]
+    fn a_staged_key_is_promoted_when_published_and_the_previous_epoch_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        let old_key = d.current_key();
+        let old_a = bought(&d, 100);
+        let (req, awaiting) = request_for(&d, session(7), 100);
+        let old_b = awaiting
+            .finish_issuance(&buy(&d, session(7), 100, &req).unwrap())
+            .unwrap();
+        assert_eq!(d.staged_key().unwrap(), None);
+        // Nothing staged: a published key changes nothing.
+        assert_eq!(d.promote_if_published(&old_key, 60, NOW).unwrap(), None);
+        let (_, staged) = voucher_keys::stage(dir.path()).unwrap();
+        let staged = *staged.public_key();
+        assert_eq!(d.staged_key().unwrap(), Some(staged));
+        // The profile still names the current key: no promotion.
+        assert_eq!(d.promote_if_published(&old_key, 60, NOW).unwrap(), None);
+        assert_eq!(d.current_key(), old_key);
+        assert_eq!(d.published_keys(NOW).len(), 1);
+        // Named: promoted, the old key in grace until NOW + 60.
+        let promoted = d.promote_if_published(&staged, 60, NOW).unwrap();
+        assert_eq!(promoted, Some(staged));
+        assert_eq!(d.current_key(), staged);
+        assert_eq!(d.grace(), Some((old_key, NOW.plus(60))));
+        let published: Vec<_> = d.published_keys(NOW).iter().map(|(k, _)| *k).collect();
+        assert_eq!(published, vec![staged, old_key], "newest first");
+        for (k, proof) in d.published_keys(NOW) {
+            assert_eq!(k.verify_well_formed(&NODE, &proof), Ok(()));
+        }
+        // A restart keeps the keys and the deadline.
+        drop(d);
+        let d = desk(dir.path());
+        assert_eq!(d.current_key(), staged);
+        assert_eq!(d.grace(), Some((old_key, NOW.plus(60))));
+        // Inside the grace period: accepted, re-issued under the new key.
+        let (ok, _) = spend_at(&d, &old_a, 10, NOW.plus(59));
+        let (verified, _) = ok.unwrap();
+        assert_eq!(verified.epoch, old_key.epoch());
+        // At the deadline: refused, nothing recorded.
+        let (refused, spend) = spend_at(&d, &old_b, 10, NOW.plus(60));
+        assert!(matches!(
+            refused,
+            Err(DeskError::Epoch(EpochRefused::GraceOver { epoch, ended }))
+                if epoch == old_key.epoch() && ended == NOW.plus(60)
+        ));
+        assert!(
+            !d.store()
+                .nullifier_spent(spend.epoch(), &spend.nullifier())
+                .unwrap()
+        );
+        assert_eq!(d.counters().1, 1);
+        assert_eq!(d.published_keys(NOW.plus(60)).len(), 1);
+        // The expired key is dropped, also from the directory.
+        assert!(!d.forget_expired_grace(NOW.plus(59)).unwrap());
+        assert!(d.forget_expired_grace(NOW.plus(60)).unwrap());
+        assert!(!d.forget_expired_grace(NOW.plus(61)).unwrap(), "once");
+        assert_eq!(d.grace(), None);
+        assert!(!dir.path().join(voucher_keys::PREVIOUS_FILE).exists());
+        let (refused, _) = spend_at(&d, &old_b, 10, NOW.plus(61));
+        assert!(matches!(
+            refused,
+            Err(DeskError::Epoch(EpochRefused::GraceOver { .. }))
+        ));
+        drop(d);
+        let d = desk(dir.path());
+        assert_eq!(d.grace(), None);
+        let (refused, _) = spend_at(&d, &old_b, 10, NOW);
+        assert!(matches!(
+            refused,
+            Err(DeskError::Epoch(EpochRefused::Unknown { .. }))
+        ));
+    }
+
+    /// §3: an exchange keeps the balance, needs a fresh challenge, works
+    /// only for the previous epoch during its grace period and only for `0`.
+    #[test]
+    fn exchange_of_a_previous_epoch_credential_during_the_grace_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        let old = bought(&d, 100);
+        let current_cred = |d: &VoucherDesk| {
+            let (req, awaiting) = request_for(d, session(8), 30);
+            awaiting
+                .finish_issuance(&buy(d, session(8), 30, &req).unwrap())
+                .unwrap()
+        };
+        let (_, staged) = voucher_keys::stage(dir.path()).unwrap();
+        d.promote_if_published(staged.public_key(), 60, NOW)
+            .unwrap();
+        let exchange = |cred: &Credential, kib: u64, now: UnixSecs| {
+            let nonce = d.issue_challenge().unwrap();
+            let (req, pending) = cred
+                .prepare_spend(
+                    Balance::from_kib(kib),
+                    &exchange_context(&nonce),
+                    &mut rand::thread_rng(),
+                )
+                .unwrap();
+            (d.exchange(&req, &nonce, now), pending, req)
+        };
+        // A non-zero amount or a current-epoch credential is no exchange.
+        let (r, _, _) = exchange(&old, 1, NOW);
+        assert!(matches!(
+            r,
+            Err(DeskError::Spend(SpendError::NotAnExchange { .. }))
+        ));
+        let (r, _, _) = exchange(&current_cred(&d), 0, NOW);
+        assert!(matches!(
+            r,
+            Err(DeskError::Spend(SpendError::NotAnExchange { .. }))
+        ));
+        // After the grace end: refused, nothing recorded.
+        let (r, _, req) = exchange(&old, 0, NOW.plus(60));
+        assert!(matches!(
+            r,
+            Err(DeskError::Epoch(EpochRefused::GraceOver { .. }))
+        ));
+        assert!(
+            !d.store()
+                .nullifier_spent(req.epoch(), &req.nullifier())
+                .unwrap()
+        );
+        // A spend context is not an exchange context.
+        let nonce = d.issue_challenge().unwrap();
+        let (req, _) = old
+            .prepare_spend(
+                Balance::ZERO,
+                &spend_context(&nonce, "h", 1),
+                &mut rand::thread_rng(),
+            )
+            .unwrap();
+        assert!(matches!(
+            d.exchange(&req, &nonce, NOW),
+            Err(DeskError::Spend(SpendError::Verification(_)))
+        ));
+        // Inside the grace period: the same balance under the new key, once.
+        let (r, pending, req) = exchange(&old, 0, NOW);
+        let (_, resp) = r.unwrap();
+        let renewed = pending.finish_spend(&resp, &d.current_key()).unwrap();
+        assert_eq!(renewed.epoch(), staged.epoch());
+        assert_eq!(renewed.balance(), Balance::from_kib(100));
+        assert!(
+            d.store()
+                .nullifier_spent(req.epoch(), &req.nullifier())
+                .unwrap()
+        );
+        let (again, _, _) = exchange(&old, 0, NOW);
+        assert!(matches!(
+            again,
+            Err(DeskError::Spend(SpendError::AlreadySpent))
+        ));
     }
 }

@@ -9,7 +9,9 @@ use veil_primitives::field::fr_from_u64;
 use veil_primitives::ids::{BlockHeight, SessionId};
 use veil_proto::node::v1 as pb;
 use veil_vouchers::context::VoucherNonce;
-use veil_vouchers::{Balance, IssuanceResponse, IssuerPublicKey, SpendError, SpendRequest};
+use veil_vouchers::{
+    Balance, IssuanceResponse, IssuerPublicKey, SpendError, SpendRequest, SpendResponse,
+};
 
 use crate::metering::SessionTerms;
 use crate::purchase::{Purchase, PurchaseError, PurchaseOrder, check_order};
@@ -17,10 +19,11 @@ use crate::session::SessionSlot;
 use crate::state::Inner;
 use crate::sync::lock;
 use crate::voucher_desk::DeskError;
+use crate::voucher_keys::{EpochRefused, UnixSecs};
 
 impl<L: LedgerApi> Inner<L> {
     /// The voucher key published in `GetTerms`.
-    pub(crate) fn voucher_key(&self) -> &IssuerPublicKey {
+    pub(crate) fn voucher_key(&self) -> IssuerPublicKey {
         self.vouchers.current_key()
     }
 
@@ -92,6 +95,45 @@ impl<L: LedgerApi> Inner<L> {
     }
 }
 
+// ------------------------------------------------------------- exchange
+
+/// An `ExchangeVoucher` request, decoded but not yet checked.
+#[derive(Debug)]
+pub(crate) struct VoucherExchange {
+    request: SpendRequest,
+    nonce: VoucherNonce,
+}
+
+impl VoucherExchange {
+    /// Decodes the nonce and the spend request (canonical encodings).
+    pub(crate) fn decode(v: &pb::ExchangeVoucherRequest) -> Result<Self, DeskError> {
+        let nonce: VoucherNonce = v
+            .nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| DeskError::UnknownChallenge)?;
+        let request = SpendRequest::from_bytes(&v.spend_request)?;
+        Ok(Self { request, nonce })
+    }
+}
+
+impl<L: LedgerApi> Inner<L> {
+    /// `ExchangeVoucher` (§3.2): a previous-epoch credential for a
+    /// current-epoch one during the grace period, on the blocking pool.
+    pub(crate) async fn exchange_voucher(
+        &self,
+        exchange: VoucherExchange,
+    ) -> Result<SpendResponse, DeskError> {
+        let desk = self.vouchers.clone();
+        let (_, response) = tokio::task::spawn_blocking(move || {
+            desk.exchange(&exchange.request, &exchange.nonce, UnixSecs::now())
+        })
+        .await
+        .map_err(|_| DeskError::Task)??;
+        Ok(response)
+    }
+}
+
 // ------------------------------------------------------------ relay hooks
 
 impl DeskError {
@@ -99,6 +141,7 @@ impl DeskError {
     pub(crate) fn error_code(&self) -> pb::ErrorCode {
         match self {
             DeskError::Spend(SpendError::AlreadySpent) => pb::ErrorCode::VoucherSpent,
+            DeskError::Epoch(EpochRefused::GraceOver { .. }) => pb::ErrorCode::VoucherEpochExpired,
             DeskError::Spend(SpendError::Store(_))
             | DeskError::Store(_)
             | DeskError::Key(_)
@@ -167,7 +210,7 @@ pub(crate) async fn pay_stream<L: LedgerApi>(
     let desk = inner.vouchers.clone();
     let host = host.to_owned();
     let (verified, response) = tokio::task::spawn_blocking(move || {
-        desk.spend(&payment.request, &payment.nonce, &host, port)
+        desk.spend(&payment.request, &payment.nonce, &host, port, UnixSecs::now())
     })
     .await
     .map_err(|_| DeskError::Task)??;
@@ -192,6 +235,22 @@ mod tests {
             spend in proptest::collection::vec(proptest::num::u8::ANY, 0..1200),
         ) {
             let decoded = VoucherPayment::decode(&pb::VoucherSpend {
+                nonce: nonce.clone(),
+                spend_request: spend.clone(),
+            });
+            if nonce.len() != NONCE_BYTES || spend.len() != SpendRequest::ENCODED_LEN {
+                proptest::prop_assert!(decoded.is_err());
+            }
+        }
+
+        /// The same for `ExchangeVoucher` requests.
+        #[test]
+        fn exchange_decoder_never_panics(
+            nonce in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            spend in proptest::collection::vec(proptest::num::u8::ANY, 0..1200),
+        ) {
+            let decoded = VoucherExchange::decode(&pb::ExchangeVoucherRequest {
+                version: 1,
                 nonce: nonce.clone(),
                 spend_request: spend.clone(),
             });

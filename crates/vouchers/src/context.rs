@@ -53,6 +53,14 @@ pub fn spend_context(nonce: &VoucherNonce, host: &str, port: u16) -> Vec<u8> {
     out
 }
 
+/// The context an exchange of a previous-epoch credential is bound to:
+/// `"veil.voucher.exchange.v1" ‖ nonce (32)` (`docs/vouchers.md` §3, §7).
+pub fn exchange_context(nonce: &VoucherNonce) -> Vec<u8> {
+    let mut out = b"veil.voucher.exchange.v1".to_vec();
+    out.extend_from_slice(nonce);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +76,10 @@ mod tests {
         want.extend_from_slice(&[3; 32]);
         want.extend_from_slice(&[0, 0, 0, 2, b'a', b'b', 1, 2]);
         assert_eq!(spend, want);
+        let exchange = exchange_context(&[3; 32]);
+        assert_eq!(&exchange[..24], b"veil.voucher.exchange.v1");
+        assert_eq!(&exchange[24..], &[3; 32]);
+        assert_ne!(exchange, spend_context(&[3; 32], "", 0));
         // The purchase message is the SHA-256 prefix under a zero top byte.
         let m = fr_to_bytes(&purchase_message(&[1; 32], b"request"));
         let d = Sha256::new()

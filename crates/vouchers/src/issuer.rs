@@ -4,6 +4,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::error::{IssueError, KeyError, SpendError};
 use crate::issuance::{self, IssuanceRequest, IssuanceResponse};
+use crate::key_proof::KeyProof;
 use crate::keys::{IssuerPublicKey, IssuerSecretKey};
 use crate::nullifier::{MemoryNullifierStore, NullifierStore, NullifierStoreError};
 use crate::spend::{self, SpendRequest, SpendResponse};
@@ -54,6 +55,16 @@ impl<S: NullifierStore> Issuer<S> {
     /// The previous epoch's key while it is still accepted.
     pub fn grace_key(&self) -> Option<&IssuerPublicKey> {
         self.grace.as_ref().map(IssuerSecretKey::public_key)
+    }
+
+    /// The keys to publish (§3.1), newest first: the current one and the
+    /// grace key if any, each with its deterministic proof of
+    /// well-formedness for this node ([`IssuerSecretKey::published_proof`]).
+    pub fn published_keys(&self) -> Vec<(IssuerPublicKey, KeyProof)> {
+        core::iter::once(&self.current)
+            .chain(self.grace.as_ref())
+            .map(|k| (*k.public_key(), k.published_proof(&self.node_id)))
+            .collect()
     }
 
     #[cfg(test)]

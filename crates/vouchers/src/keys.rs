@@ -148,6 +148,22 @@ impl IssuerPublicKey {
         w.finish(Self::ENCODED_LEN)
     }
 
+    /// The compressed `W` alone, as a ledger profile lists it beside the
+    /// epoch (§3.1).
+    pub fn w_bytes(&self) -> [u8; 32] {
+        self.w.compress().to_bytes()
+    }
+
+    /// The key from a ledger profile's `(epoch, W)`: `W` must be a
+    /// canonical, non-identity ristretto point (§3.1).
+    pub fn from_published(epoch: Epoch, w: &[u8; 32]) -> Result<Self, DecodeError> {
+        let mut bytes = Vec::with_capacity(Self::ENCODED_LEN);
+        bytes.push(crate::encoding::VERSION);
+        bytes.extend_from_slice(&epoch.get().to_le_bytes());
+        bytes.extend_from_slice(w);
+        Self::from_bytes(&bytes)
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new("IssuerPublicKey", bytes, Self::ENCODED_LEN)?;
         let epoch = Epoch::new(r.u64()?);

@@ -14,6 +14,8 @@ pub(crate) const ISSUE_LABEL: &[u8] = b"veil.voucher.issue.v1";
 pub(crate) const SPEND_LABEL: &[u8] = b"veil.voucher.spend.v1";
 /// Transcript label of the issuer's proof of correct re-issuance.
 pub(crate) const REISSUE_LABEL: &[u8] = b"veil.voucher.reissue.v1";
+/// Transcript label of an epoch key's proof of well-formedness (§3.1).
+pub(crate) const KEY_PROOF_LABEL: &[u8] = b"veil.voucher.key.v1";
 
 /// Starts a transcript bound to the label, the node, the key and the
 /// connection context, in the order of §7.

@@ -24,6 +24,13 @@ pub enum VoucherError {
         "node presents a different voucher key for epoch {epoch} than before (possible tagging)"
     )]
     KeyChanged { epoch: u64 },
+    /// The key the node issues under is not the one its ledger profile
+    /// publishes for that epoch with a valid proof (`docs/vouchers.md`
+    /// §3.1): it may be a key for this client only. Do not use the node.
+    #[error(
+        "node issues under a voucher key for epoch {epoch} that its ledger profile does not publish ({why}): possible tagging"
+    )]
+    Unpublished { epoch: u64, why: String },
     #[error("malformed message from the node: {0}")]
     Decode(#[from] DecodeError),
     /// The node's issuance or re-issuance proof failed, or the balance is short.

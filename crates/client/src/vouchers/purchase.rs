@@ -86,8 +86,10 @@ pub struct Purchase {
     pub prove_ms: u128,
 }
 
-/// Buys a voucher end to end (§9): syncs the wallet, opens an escrow
-/// session of `escrow` with the node (an ordinary anonymous session), buys
+/// Buys a voucher end to end (§9): syncs the wallet, checks the node's
+/// voucher key against its ledger profile ([`VoucherTerms::published`]:
+/// no per-client key, §3.1), opens an escrow session of `escrow` with the
+/// node (an ordinary anonymous session), buys
 /// a voucher for its full credit, stores the credential in the voucher file
 /// and records the full-credit receipt in the wallet (refund discovery).
 ///
@@ -107,7 +109,7 @@ pub async fn buy_with_escrow<L: veil_ledger::LedgerApi, R: RngCore + CryptoRng>(
 ) -> Result<Purchase, VoucherError> {
     crate::sync::sync(ledger, wallet, tree).await?;
     let node_terms = crate::flow::terms_accepting(node, tree).await?;
-    let terms = VoucherTerms::from_node_terms(&node_terms)?;
+    let terms = VoucherTerms::published(&node_terms, ledger).await?;
     vouchers.check_key(&terms)?;
     let session = crate::session::open_session(
         node,

@@ -114,8 +114,13 @@ pub async fn open_stream<R: RngCore + CryptoRng>(
                 });
             }
             Some(StreamEvent::Refused { code, message }) => {
-                if code == pb::ErrorCode::VoucherSpent {
-                    // Spent before (e.g. a crash after a spend): worthless.
+                if matches!(
+                    code,
+                    pb::ErrorCode::VoucherSpent | pb::ErrorCode::VoucherEpochExpired
+                ) {
+                    // Spent before (e.g. a crash after a spend), or of an
+                    // epoch whose grace period is over (epochs only move
+                    // forward, docs/vouchers.md §3.2): worthless.
                     wallet.replace(index, None)?;
                 }
                 return Err(VoucherError::Refused { code, message });
@@ -132,7 +137,9 @@ pub async fn open_stream<R: RngCore + CryptoRng>(
 }
 
 /// A fresh spend nonce from the node (`VoucherChallenge`).
-async fn challenge_nonce(node: &mut NodeClient<Channel>) -> Result<[u8; 32], VoucherError> {
+pub(super) async fn challenge_nonce(
+    node: &mut NodeClient<Channel>,
+) -> Result<[u8; 32], VoucherError> {
     let challenge = node
         .voucher_challenge(pb::VoucherChallengeRequest {
             version: WIRE_VERSION,

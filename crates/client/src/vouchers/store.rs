@@ -145,17 +145,31 @@ impl VoucherWallet {
     /// credentials under for the same node and epoch (a per-client key
     /// would let the node tag this client's spends, `docs/vouchers.md` §10).
     pub fn check_key(&self, terms: &VoucherTerms) -> Result<(), VoucherError> {
-        let changed = self.credentials.iter().any(|c| {
-            c.node_id() == &terms.node_id
-                && c.epoch() == terms.key.epoch()
-                && c.issuer_key() != &terms.key
-        });
-        if changed {
-            return Err(VoucherError::KeyChanged {
-                epoch: terms.key.epoch().get(),
+        for key in core::iter::once(&terms.key).chain(terms.previous.as_ref()) {
+            let changed = self.credentials.iter().any(|c| {
+                c.node_id() == &terms.node_id && c.epoch() == key.epoch() && c.issuer_key() != key
             });
+            if changed {
+                return Err(VoucherError::KeyChanged {
+                    epoch: key.epoch().get(),
+                });
+            }
         }
         Ok(())
+    }
+
+    /// The indices of the credentials at the node of `terms` under its
+    /// previous epoch's key (to spend or exchange during the grace period,
+    /// `docs/vouchers.md` §3.2).
+    pub fn previous_epoch(&self, terms: &VoucherTerms) -> Vec<usize> {
+        self.credentials
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                c.node_id() == &terms.node_id && Some(c.issuer_key()) == terms.previous.as_ref()
+            })
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Adds a credential and saves.
@@ -164,20 +178,24 @@ impl VoucherWallet {
         self.save()
     }
 
-    /// The index of the smallest credential at `node`, under `key`, that
-    /// covers `amount` (keeps big balances for big spends).
+    /// The index of the credential at the node of `terms` that covers
+    /// `amount`: under the previous epoch's key first (it expires), then
+    /// the smallest (keeps big balances for big spends). Only the keys of
+    /// `terms` count.
     pub(crate) fn pick(
         &self,
         terms: &VoucherTerms,
         amount: Balance,
     ) -> Result<usize, VoucherError> {
-        let usable =
-            |c: &&Credential| c.node_id() == &terms.node_id && c.issuer_key() == &terms.key;
+        let usable = |c: &&Credential| {
+            c.node_id() == &terms.node_id
+                && (c.issuer_key() == &terms.key || Some(c.issuer_key()) == terms.previous.as_ref())
+        };
         self.credentials
             .iter()
             .enumerate()
             .filter(|(_, c)| usable(c) && c.balance() >= amount)
-            .min_by_key(|(_, c)| c.balance())
+            .min_by_key(|(_, c)| (c.issuer_key() == &terms.key, c.balance()))
             .map(|(i, _)| i)
             .ok_or_else(|| VoucherError::InsufficientBalance {
                 needed: amount,
@@ -241,6 +259,7 @@ mod tests {
         VoucherTerms {
             node_id: NODE,
             key: *issuer.current_key(),
+            previous: None,
             price_per_kib: 1,
         }
     }
@@ -309,6 +328,43 @@ mod tests {
             w.pick(&terms(&a), Balance::from_kib(5))
                 .is_ok_and(|i| i != 2)
         );
+    }
+
+    /// After a rotation (§3.2) credentials under the previous key are
+    /// usable, and picked first; a key not in the terms is not.
+    #[test]
+    fn previous_epoch_credentials_are_picked_first_during_the_grace_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let wallet = dir.path().join("w.json");
+        let mut node = issuer();
+        let mut w = VoucherWallet::open(&wallet).unwrap();
+        w.add(credential(&node, 50)).unwrap();
+        let old_key = *node.current_key();
+        node.rotate(IssuerSecretKey::generate(
+            Epoch::new(1),
+            &mut rand::thread_rng(),
+        ))
+        .unwrap();
+        w.add(credential(&node, 10)).unwrap();
+        let mut t = terms(&node);
+        // Without the previous key in the terms only the new credential counts.
+        assert_eq!(w.pick(&t, Balance::from_kib(5)).unwrap(), 1);
+        assert!(w.previous_epoch(&t).is_empty());
+        assert!(w.pick(&t, Balance::from_kib(20)).is_err());
+        t.previous = Some(old_key);
+        assert_eq!(w.previous_epoch(&t), vec![0]);
+        assert_eq!(
+            w.pick(&t, Balance::from_kib(5)).unwrap(),
+            0,
+            "previous epoch first"
+        );
+        assert!(w.check_key(&t).is_ok());
+        // Another key published for the previous epoch: a tagging attempt.
+        t.previous = Some(*issuer().current_key());
+        assert!(matches!(
+            w.check_key(&t),
+            Err(VoucherError::KeyChanged { epoch: 0 })
+        ));
     }
 
     #[test]
