@@ -43,6 +43,8 @@ enum Command {
     /// Run a bandwidth node.
     #[command(subcommand)]
     Node(cmd::node::Command),
+    /// List the nodes registered on a ledger: terms, endpoint, capacity.
+    Nodes(cmd::nodes::Args),
     /// Manage a wallet: keys, notes, deposits, withdrawals.
     #[command(subcommand)]
     Wallet(cmd::wallet::Command),
@@ -119,6 +121,7 @@ fn main() -> std::process::ExitCode {
         Command::Wallet(c) => cmd::wallet::run(c),
         Command::Connect(a) => cmd::connect::run(a),
         Command::Voucher(c) => cmd::voucher::run(c),
+        Command::Nodes(a) => cmd::nodes::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Export(c) => cmd::export::run(c),
         Command::Ceremony(c) => cmd::ceremony::run(c),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use veil_primitives::value::Value;
 
 use crate::egress::EgressPolicy;
+use veil_ledger::profile::Endpoint;
 
 /// Resource limits (adversarial C1, C2, C4, C6).
 #[derive(Clone, Debug)]
@@ -140,6 +141,17 @@ pub enum Transport {
 pub struct NodeConfig {
     /// Address to listen on (`127.0.0.1:0` picks a port).
     pub listen: SocketAddr,
+    /// The `host:port` published in the node's profile (§8.3.9) for
+    /// clients and other nodes; `None`: the bound address, unless it is
+    /// unspecified (`0.0.0.0`), in which case none is published.
+    pub advertise: Option<Endpoint>,
+    /// The relay capacity the node claims in its profile, in Mbit/s
+    /// (0: not stated).
+    pub capacity_mbit_s: u32,
+    /// How long spends under the previous voucher epoch's key stay
+    /// accepted after a rotation, in seconds; published in the profile
+    /// (`docs/vouchers.md` §3.2). Default 24 h.
+    pub voucher_grace_secs: u64,
     /// Directory holding the node key, the account key (`account.key`: the
     /// account that stakes and receives payouts, §8.3), TLS key and
     /// certificate, and `node.redb`.
@@ -197,6 +209,9 @@ impl NodeConfig {
     ) -> Self {
         Self {
             listen,
+            advertise: None,
+            capacity_mbit_s: 0,
+            voucher_grace_secs: crate::voucher_keys::DEFAULT_GRACE_SECS,
             dir,
             price_per_kib,
             escrow_sizes,

@@ -2,11 +2,13 @@
 //! §9.1, §8.3.6): signed by the node key `N` and by the account key `A`
 //! with the account's next nonce; and its updates (§8.3.8): a restart with
 //! new terms, and the rotation of its TLS key (`veil node rotate-tls`).
+use std::net::SocketAddr;
 use std::path::Path;
 
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
-use veil_ledger::types::{NodeRecord, NodeRegistration, NodeUpdate, Value};
+use veil_ledger::profile::{Endpoint, NodeProfile, ProfileError, PublishedVoucherKey};
+use veil_ledger::types::{NodeRecord, NodeRegistration, NodeTerms, NodeUpdate};
 use veil_primitives::eddsa::SigningKey;
 
 use crate::config::NodeConfig;
@@ -16,80 +18,79 @@ use crate::tls::{TlsError, TlsInfo};
 /// Registers the node unless the ledger already holds it. A record whose
 /// terms in force are the configured ones is a restart (nothing sent); one
 /// that differs only in what an update may change (TLS key hash, price,
-/// escrow sizes) is updated (§8.3.8); any other difference (account,
-/// stake) is refused by the ledger (`NodeExists`).
+/// escrow sizes, profile) is updated (§8.3.8); any other difference
+/// (account, stake) is refused by the ledger (`NodeExists`).
 pub(crate) async fn register<L: LedgerApi>(
     ledger: &L,
     node_key: &SigningKey,
     account_key: &SigningKey,
     config: &NodeConfig,
-    tls_key_hash: [u8; 32],
+    terms: NodeTerms,
 ) -> Result<NodeRecord, LedgerError> {
     let registration = match ledger.acting_account() {
         // An EVM chain: the operator is the transaction's sender.
-        Some(operator) => NodeRegistration::signed_for_sender(
-            node_key,
-            operator,
-            config.price_per_kib,
-            config.escrow_sizes.clone(),
-            config.stake,
-            tls_key_hash,
-        ),
+        Some(operator) => {
+            NodeRegistration::sign_for_sender(node_key, operator, config.stake, terms)
+        }
         None => {
             let account = account_key.verifying_key().account_id();
             let nonce = ledger.account(account).await?.next_nonce;
-            NodeRegistration::signed(
-                node_key,
-                account_key,
-                nonce,
-                config.price_per_kib,
-                config.escrow_sizes.clone(),
-                config.stake,
-                tls_key_hash,
-            )
+            NodeRegistration::sign(node_key, account_key, nonce, config.stake, terms)
         }
     };
     match ledger.get_node(registration.node_id).await? {
         Some(existing) if in_force(&existing, &registration) => Ok(existing),
-        Some(existing)
-            if ledger.acting_account().is_none() && updatable(&existing, &registration) =>
-        {
-            let terms = Terms::of(&registration);
-            update(ledger, node_key, account_key, &existing, terms).await
+        Some(existing) if updatable(&existing, &registration) => {
+            update(
+                ledger,
+                node_key,
+                account_key,
+                &existing,
+                registration.terms(),
+            )
+            .await
         }
         _ => ledger.register_node(registration).await,
     }
 }
 
-/// The terms an update may change (§8.3.8).
-struct Terms {
-    price_per_kib: Value,
-    escrow_sizes: Vec<Value>,
+/// The terms the node registers (§8.3.6) from its configuration, its TLS
+/// key hash (all zero: plaintext) and its profile (§8.3.9).
+pub(crate) fn configured_terms(
+    config: &NodeConfig,
     tls_key_hash: [u8; 32],
+    profile: &NodeProfile,
+) -> Result<NodeTerms, ProfileError> {
+    Ok(NodeTerms {
+        profile: profile.encode()?,
+        ..NodeTerms::new(
+            config.price_per_kib,
+            config.escrow_sizes.clone(),
+            tls_key_hash,
+        )
+    })
 }
 
-impl Terms {
-    fn of(g: &NodeRegistration) -> Self {
-        Self {
-            price_per_kib: g.price_per_kib,
-            escrow_sizes: g.escrow_sizes.clone(),
-            tls_key_hash: g.tls_key_hash,
-        }
-    }
-
-    /// The terms in force of `record`.
-    fn in_force(record: &NodeRecord) -> Self {
-        Self {
-            price_per_kib: record.price_per_kib(),
-            escrow_sizes: record.escrow_sizes().to_vec(),
-            tls_key_hash: record.tls_key_hash(),
-        }
-    }
-
-    fn same(&self, other: &Self) -> bool {
-        self.price_per_kib == other.price_per_kib
-            && self.escrow_sizes == other.escrow_sizes
-            && self.tls_key_hash == other.tls_key_hash
+/// The profile the node publishes (§8.3.9): its endpoint — the configured
+/// `advertise`, else the bound address unless it is unspecified
+/// (`0.0.0.0`: the node cannot know its public address) —, its capacity,
+/// and its voucher keys with their proofs.
+pub(crate) fn node_profile(
+    config: &NodeConfig,
+    bound: SocketAddr,
+    voucher_grace_secs: u64,
+    voucher_keys: Vec<PublishedVoucherKey>,
+) -> NodeProfile {
+    let endpoint = config.advertise.clone().or_else(|| {
+        (!bound.ip().is_unspecified())
+            .then(|| Endpoint::parse(&bound.to_string()).ok())
+            .flatten()
+    });
+    NodeProfile {
+        endpoint,
+        capacity_mbit_s: config.capacity_mbit_s,
+        voucher_grace_secs,
+        voucher_keys,
     }
 }
 
@@ -104,34 +105,60 @@ fn updatable(record: &NodeRecord, g: &NodeRegistration) -> bool {
 }
 
 /// Whether `record` already holds every term of `g`, those in force
-/// included.
+/// included. Profiles compare by what they publish: a voucher key's proof
+/// is randomised, so a restart that proves the same keys again is no
+/// change.
 fn in_force(record: &NodeRecord, g: &NodeRegistration) -> bool {
-    match record.update {
-        None => record.registration.same_terms(g),
-        Some(_) => updatable(record, g) && Terms::in_force(record).same(&Terms::of(g)),
+    let (held, wanted) = (record.terms(), g.terms());
+    updatable(record, g)
+        && held.price_per_kib == wanted.price_per_kib
+        && held.escrow_sizes == wanted.escrow_sizes
+        && held.tls_key_hash == wanted.tls_key_hash
+        && same_publication(&held.profile, &wanted.profile)
+}
+
+/// Two profiles' bytes publish the same endpoint, capacity, grace and
+/// voucher keys (proofs aside). Bytes that do not parse compare as bytes.
+fn same_publication(a: &[u8], b: &[u8]) -> bool {
+    let facts = |p: &NodeProfile| {
+        let keys: Vec<_> = p
+            .voucher_keys
+            .iter()
+            .map(|k| (k.epoch, k.public_key))
+            .collect();
+        (
+            p.endpoint.clone(),
+            p.capacity_mbit_s,
+            p.voucher_grace_secs,
+            keys,
+        )
+    };
+    match (NodeProfile::decode(a), NodeProfile::decode(b)) {
+        _ if a.is_empty() || b.is_empty() => a == b,
+        (Ok(a), Ok(b)) => facts(&a) == facts(&b),
+        _ => a == b,
     }
 }
 
 /// Sends the update of `record` to `terms`, signed by the node key and by
 /// the account key at the account's next nonce, with the next sequence.
-async fn update<L: LedgerApi>(
+/// On an EVM chain the operator is the transaction's sender and the
+/// update carries no account signature (docs/evm.md §8.1).
+pub(crate) async fn update<L: LedgerApi>(
     ledger: &L,
     node_key: &SigningKey,
     account_key: &SigningKey,
     record: &NodeRecord,
-    terms: Terms,
+    terms: NodeTerms,
 ) -> Result<NodeRecord, LedgerError> {
-    let account = account_key.verifying_key().account_id();
-    let nonce = ledger.account(account).await?.next_nonce;
-    let u = NodeUpdate::signed(
-        node_key,
-        account_key,
-        nonce,
-        record,
-        terms.price_per_kib,
-        terms.escrow_sizes,
-        terms.tls_key_hash,
-    );
+    let u = match ledger.acting_account() {
+        Some(_) => NodeUpdate::sign_for_sender(node_key, record, terms),
+        None => {
+            let account = account_key.verifying_key().account_id();
+            let nonce = ledger.account(account).await?.next_nonce;
+            NodeUpdate::sign(node_key, account_key, nonce, record, terms)
+        }
+    };
     ledger.update_node(u).await
 }
 
@@ -180,9 +207,9 @@ pub async fn rotate_tls<L: LedgerApi>(ledger: &L, dir: &Path) -> Result<Rotation
         return Err(RotateError::Plaintext);
     }
     let tls = crate::tls::stage(dir)?;
-    let terms = Terms {
+    let terms = NodeTerms {
         tls_key_hash: tls.spki_sha256,
-        ..Terms::in_force(&record)
+        ..record.terms()
     };
     let record = update(ledger, &node_key, &account_key, &record, terms).await?;
     Ok(Rotation { record, tls })

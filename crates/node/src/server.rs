@@ -31,6 +31,7 @@ use crate::state::{Inner, LedgerView, Metrics, NodeStatus};
 use crate::store::{NodeStore, StoreError};
 use crate::tls::{Identity, ServerCert, TlsError};
 use crate::voucher_desk::{DeskError, VoucherDesk};
+use crate::voucher_keys::UnixSecs;
 
 /// File name of the node database inside the node directory.
 pub const NODE_DB_FILE: &str = "node.redb";
@@ -54,6 +55,8 @@ pub enum NodeError {
     Params(String),
     #[error("vouchers: {0}")]
     Vouchers(#[from] DeskError),
+    #[error(transparent)]
+    Profile(#[from] veil_ledger::profile::ProfileError),
 }
 
 pub use crate::tls::TlsInfo;
@@ -251,6 +254,27 @@ impl NodeFiles {
     }
 }
 
+/// Registers the node's configured terms and profile (a no-op for
+/// unchanged ones) and returns the account it is paid to.
+async fn register<L: LedgerApi>(
+    ledger: &L,
+    config: &NodeConfig,
+    files: &NodeFiles,
+    bound: SocketAddr,
+) -> Result<AccountId, NodeError> {
+    let tls_key_hash = files
+        .tls
+        .as_ref()
+        .map(|t| t.info.spki_sha256)
+        .unwrap_or([0u8; 32]);
+    let keys = crate::voucher_rotate::published_keys(&files.vouchers, UnixSecs::now());
+    let profile = crate::register::node_profile(config, bound, config.voucher_grace_secs, keys);
+    let terms = crate::register::configured_terms(config, tls_key_hash, &profile)?;
+    let record = crate::register::register(ledger, &files.node_key, &files.account_key, config, terms)
+        .await?;
+    Ok(record.registration.account)
+}
+
 /// The shared state of a node that has registered and restored its sessions.
 fn build_inner<L>(
     config: NodeConfig,
@@ -285,6 +309,7 @@ fn build_inner<L>(
         conns,
         settle_lock: tokio::sync::Mutex::new(()),
         vouchers: files.vouchers,
+        peers: crate::peers::Peers::default(),
         relays: tokio_util::task::TaskTracker::new(),
         config,
     }
@@ -348,6 +373,9 @@ fn spawn_accept(
 type ConnReceiver = tokio::sync::mpsc::Receiver<Result<LimitedConn, std::io::Error>>;
 
 /// Ledger view poller, TLS rotation follower and background settlement.
+/// How often the node re-reads the other nodes' endpoints (§9.4).
+const PEERS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn spawn_poller<L: LedgerApi>(
     inner: Arc<Inner<L>>,
     cert: Option<Arc<ServerCert>>,
@@ -355,12 +383,20 @@ fn spawn_poller<L: LedgerApi>(
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(inner.config.ledger_poll);
         let mut last_settle = std::time::Instant::now();
+        let mut last_peers: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
             inner.refresh_view().await;
+            if last_peers.is_none_or(|t| t.elapsed() >= PEERS_EVERY) {
+                last_peers = Some(std::time::Instant::now());
+                if inner.peers.refresh(&inner.ledger, inner.node_id).await.is_err() {
+                    inner.metrics.ledger_error("list_nodes");
+                }
+            }
             if let Some(cert) = &cert {
                 follow_rotation(&inner, cert).await;
             }
+            crate::voucher_rotate::follow(&inner).await;
             if let Some(every) = inner.config.settle_every
                 && last_settle.elapsed() >= every
             {
@@ -437,28 +473,19 @@ where
     {
         files.tls = Some(id);
     }
+    // So is a voucher key rotation (docs/vouchers.md §3.2).
+    if let Some(record) = ledger.get_node(node_id).await? {
+        crate::voucher_rotate::promote_published(&files.vouchers, &record, UnixSecs::now())?;
+    }
     // Register (a no-op for unchanged terms), staking from and paid to the
     // account of `account.key` (§8.3).
-    let tls_key_hash = files
-        .tls
-        .as_ref()
-        .map(|t| t.info.spki_sha256)
-        .unwrap_or([0u8; 32]);
-    let account = crate::register::register(
-        &ledger,
-        &files.node_key,
-        &files.account_key,
-        &config,
-        tls_key_hash,
-    )
-    .await?
-    .registration
-    .account;
+    // Bound first: the profile publishes the bound address.
+    let listener = TcpListener::bind(config.listen).await?;
+    let local_addr = listener.local_addr()?;
+    let account = register(&ledger, &config, &files, local_addr).await?;
     let view = LedgerView::new(ledger.status().await?, ledger.roots().await?);
     let sessions = crate::session::restore(&files.store)?;
 
-    let listener = TcpListener::bind(config.listen).await?;
-    let local_addr = listener.local_addr()?;
     let limits = config.limits.clone();
     let conns = Arc::new(ConnTable::new(&limits));
     let tls = files.tls.as_ref().map(|t| t.info.clone());

@@ -116,6 +116,8 @@ pub(crate) struct Inner<L> {
     pub settle_lock: tokio::sync::Mutex<()>,
     /// Voucher issuer, nullifiers, purchases, challenges (docs/vouchers.md §9).
     pub vouchers: Arc<VoucherDesk>,
+    /// Other registered nodes' endpoints, allowed past the port list (§9.4).
+    pub peers: crate::peers::Peers,
     /// The relay tasks: a stopped node waits for them (they hold the
     /// store), so that its database is closed when `NodeHandle::join`
     /// returns.

@@ -233,23 +233,9 @@ async fn serve(
             }
         });
     }
+    let signal = super::shutdown_signal()?;
     let shutdown = async {
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => return std::future::pending::<()>().await,
-                };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+        signal.await;
         eprintln!("shutting down");
     };
     veil_ledger::service::serve_with_metrics(ledger, metrics, listener, shutdown).await?;

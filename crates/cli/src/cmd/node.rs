@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::builder::TypedValueParser as _;
+use veil_ledger::profile::Endpoint;
 use veil_ledger::types::Value;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, RemoteLedger};
 use veil_node::egress::EgressPolicy;
@@ -25,6 +26,11 @@ pub enum Command {
     /// hash with the ledger (UpdateNode); a running node serves it to new
     /// connections once the ledger holds it (docs/node.md).
     RotateTls(super::node_rotate::Args),
+    /// Rotate the node's voucher issuing key: stage the next epoch's key
+    /// in --db and publish it with the ledger (UpdateNode); a running node
+    /// issues under it once the ledger holds it, and accepts the previous
+    /// epoch for its grace period (docs/node.md).
+    RotateVoucherKey(super::node_voucher_rotate::Args),
 }
 
 /// `veil node serve`'s flags (every one is also a `--config` key).
@@ -39,6 +45,20 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks one; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:7500")]
     listen: SocketAddr,
+    /// The `HOST:PORT` published in the node's ledger profile, where
+    /// clients and other nodes reach it (docs/protocol.md §8.3.9). Default:
+    /// the bound address, unless it is unspecified (0.0.0.0), then none.
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise: Option<String>,
+    /// The relay capacity the node claims in its profile, in Mbit/s
+    /// (0: not stated).
+    #[arg(long, default_value_t = 0)]
+    capacity_mbit_s: u32,
+    /// Seconds the previous voucher epoch's key stays accepted after a
+    /// voucher key rotation (published in the profile; docs/vouchers.md
+    /// §3.2).
+    #[arg(long, default_value_t = veil_node::voucher_keys::DEFAULT_GRACE_SECS)]
+    voucher_grace_secs: u64,
     /// Price per KiB in base units (both directions count).
     #[arg(long)]
     price_per_kib: String,
@@ -131,6 +151,7 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Serve(args) => run_serve(args),
         Command::Status(args) => super::node_status::run(args),
         Command::RotateTls(args) => super::node_rotate::run(args),
+        Command::RotateVoucherKey(args) => super::node_voucher_rotate::run(args),
     }
 }
 
@@ -138,6 +159,9 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let ServeArgs {
         ledger,
         listen,
+        advertise,
+        capacity_mbit_s,
+        voucher_grace_secs,
         price_per_kib,
         escrow_sizes,
         receipt_interval_kib,
@@ -157,6 +181,12 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(|s| parse_u64("escrow size", s.trim()).map(Value))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut config = NodeConfig::new(listen, db, price, sizes);
+    config.advertise = advertise
+        .map(|a| Endpoint::parse(&a))
+        .transpose()
+        .context("--advertise must be HOST:PORT with a port in 1..=65535")?;
+    config.capacity_mbit_s = capacity_mbit_s;
+    config.voucher_grace_secs = voucher_grace_secs;
     config.receipt_interval_kib = parse_u64("receipt interval", &receipt_interval_kib)?;
     config.egress = EgressPolicy::parse(&egress_allow).context("--egress-allow")?;
     std::fs::create_dir_all(&config.dir).context("creating the node directory")?;
@@ -225,21 +255,7 @@ async fn serve<L: LedgerApi>(
         ),
         None => None,
     };
-    let shutdown = async {
-        #[cfg(unix)]
-        {
-            if let Ok(mut term) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-                return;
-            }
-        }
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let shutdown = super::shutdown_signal().context("installing the signal handlers")?;
     let node = veil_node::spawn(config, ledger, params, shutdown)
         .await
         .context("starting the node")?;

@@ -54,7 +54,8 @@ pub(crate) trait Host {
     /// A fresh meter for a voucher-paid stream of `amount` KiB.
     fn voucher_meter(&self, amount: Balance) -> Arc<SessionSlot>;
     /// Whether the egress policy allows `port` (the refusal's text if not).
-    fn check_port(&self, port: u16) -> Result<(), String>;
+    /// Whether a stream to `host:port` may open (before resolution).
+    fn check_port(&self, host: &str, port: u16) -> Result<(), String>;
     fn max_streams(&self) -> usize;
     fn max_frame_bytes(&self) -> usize;
     fn metrics(&self) -> &Metrics;
@@ -209,7 +210,7 @@ impl Conn {
             Ok(p) => p,
             Err(r) => return vec![Action::Send(Event::Error(r))],
         };
-        let port = match self.admit(id, payer.meter(), open.port, host) {
+        let port = match self.admit(id, payer.meter(), (&open.host, open.port), host) {
             Ok(port) => port,
             Err(event) => return vec![Action::Send(event)],
         };
@@ -279,7 +280,7 @@ impl Conn {
         &self,
         id: u32,
         meter: &SessionSlot,
-        port: u32,
+        (name, port): (&str, u32),
         host: &impl Host,
     ) -> Result<u16, Event> {
         use pb::CloseReason::{EgressDenied, Refused, SessionExpired};
@@ -301,7 +302,7 @@ impl Conn {
         }
         let port = u16::try_from(port)
             .map_err(|_| Event::closed(id, EgressDenied, "port out of range"))?;
-        host.check_port(port)
+        host.check_port(name, port)
             .map_err(|e| Event::closed(id, EgressDenied, e))?;
         Ok(port)
     }

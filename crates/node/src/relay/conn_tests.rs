@@ -49,7 +49,7 @@ impl Host for TestHost {
             u64::MAX,
         )
     }
-    fn check_port(&self, port: u16) -> Result<(), String> {
+    fn check_port(&self, _host: &str, port: u16) -> Result<(), String> {
         match port {
             25 => Err("port 25 is denied".into()),
             _ => Ok(()),
@@ -625,7 +625,7 @@ fn voucher_payment(kib: u64) -> VoucherPayment {
     let mut rng = rand::thread_rng();
     let amount = Balance::from_kib(100);
     let (req, awaiting) = Credential::request_issuance(
-        desk.current_key(),
+        &desk.current_key(),
         node,
         amount,
         &purchase_context(&session),

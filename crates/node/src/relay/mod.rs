@@ -66,7 +66,10 @@ impl<L> Host for Inner<L> {
     fn voucher_meter(&self, amount: Balance) -> Arc<SessionSlot> {
         crate::vouchers::stream_slot(self, amount)
     }
-    fn check_port(&self, port: u16) -> Result<(), String> {
+    fn check_port(&self, host: &str, port: u16) -> Result<(), String> {
+        if self.peers.allows(host, port) {
+            return Ok(()); // a registered node's endpoint (§9.4)
+        }
         self.config
             .egress
             .check_port(port)

@@ -219,4 +219,25 @@ impl<L: LedgerApi> pb::node_server::Node for NodeService<L> {
             Err(e) => refuse(e),
         }
     }
+
+    async fn exchange_voucher(
+        &self,
+        request: Request<pb::ExchangeVoucherRequest>,
+    ) -> Result<Response<pb::ExchangeVoucherResponse>, Status> {
+        let request = request.into_inner();
+        if let Err(e) = check_version(request.version) {
+            return refuse(e);
+        }
+        let exchange = match crate::vouchers::VoucherExchange::decode(&request) {
+            Ok(x) => x,
+            Err(e) => return refuse(e),
+        };
+        match self.inner.exchange_voucher(exchange).await {
+            Ok(response) => Ok(Response::new(pb::ExchangeVoucherResponse {
+                version: WIRE_VERSION,
+                spend_response: response.to_bytes(),
+            })),
+            Err(e) => refuse(e),
+        }
+    }
 }

@@ -84,9 +84,9 @@ fn desk_status(e: DeskError) -> Status {
         | DeskError::ZeroSpend
         | DeskError::Issue(IssueError::Verification(_))
         | DeskError::Spend(_) => Status::invalid_argument(m),
-        DeskError::Issue(IssueError::WrongEpoch { .. }) | DeskError::UnknownChallenge => {
-            Status::failed_precondition(m)
-        }
+        DeskError::Issue(IssueError::WrongEpoch { .. })
+        | DeskError::UnknownChallenge
+        | DeskError::Epoch(_) => Status::failed_precondition(m),
         DeskError::TooManyChallenges => Status::resource_exhausted(m),
         DeskError::AlreadyPurchased => Status::already_exists(m),
     }

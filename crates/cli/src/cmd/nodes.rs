@@ -1,0 +1,85 @@
+//! `veil nodes`: the registered nodes, read from the ledger's public
+//! registry (`ListNodes`, docs/protocol.md §8.3.10) with each node's terms
+//! in force and its published profile (§8.3.9).
+use anyhow::Context;
+use serde_json::{Value as Json, json};
+use veil_ledger::LedgerApi;
+use veil_ledger::api::MAX_NODE_PAGE;
+use veil_ledger::types::NodeRecord;
+
+use super::wallet::{open_ledger, with_ledger};
+
+/// `veil nodes` flags.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Ledger: `http://HOST:PORT`, `embedded:PATH` or `evm:URL#ADDRESS`.
+    #[arg(long)]
+    ledger: String,
+    /// Print JSON (one object with a `nodes` array) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let nodes = rt.block_on(async {
+        let ledger = open_ledger(&args.ledger).await?;
+        with_ledger!(ledger, l => all_nodes(&l).await)
+    })?;
+    let listed: Vec<Json> = nodes.iter().map(describe).collect();
+    if args.json {
+        println!("{}", json!({ "nodes": listed }));
+        return Ok(());
+    }
+    println!("{} registered node(s)", listed.len());
+    for n in &listed {
+        println!(
+            "{}  endpoint {}  price {}/KiB  sizes {}  stake {}  capacity {} Mbit/s  voucher epochs {}",
+            n["node_id"].as_str().unwrap_or(""),
+            n["endpoint"].as_str().unwrap_or("-"),
+            n["price_per_kib"],
+            n["escrow_sizes"],
+            n["stake"],
+            n["capacity_mbit_s"],
+            n["voucher_epochs"],
+        );
+    }
+    Ok(())
+}
+
+/// Every page of the registry.
+async fn all_nodes<L: LedgerApi>(ledger: &L) -> anyhow::Result<Vec<NodeRecord>> {
+    let mut out: Vec<NodeRecord> = Vec::new();
+    loop {
+        let cursor = out.last().map(|n| n.registration.node_id);
+        let page = ledger
+            .list_nodes(cursor, MAX_NODE_PAGE)
+            .await
+            .context("listing the ledger's nodes")?;
+        if page.is_empty() {
+            return Ok(out);
+        }
+        out.extend(page);
+    }
+}
+
+/// One node as listed: its terms in force and what its profile publishes;
+/// a profile that does not parse is shown as such (clients skip the node).
+fn describe(n: &NodeRecord) -> Json {
+    let profile = n.profile();
+    let p = profile.as_ref().ok().and_then(Option::as_ref);
+    json!({
+        "node_id": n.registration.node_id.to_string(),
+        "price_per_kib": n.price_per_kib().0,
+        "escrow_sizes": n.escrow_sizes().iter().map(|v| v.0).collect::<Vec<_>>(),
+        "stake": n.registration.stake.0,
+        "tls_key_sha256": hex::encode(n.tls_key_hash()),
+        "sequence": n.sequence(),
+        "endpoint": p.and_then(|p| p.endpoint.as_ref()).map(|e| e.to_string()),
+        "capacity_mbit_s": p.map_or(0, |p| p.capacity_mbit_s),
+        "voucher_epochs": p.map_or(Vec::new(), |p| p.voucher_keys.iter().map(|k| k.epoch).collect()),
+        "profile_error": profile.err().map(|e| e.to_string()),
+    })
+}
