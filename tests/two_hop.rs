@@ -12,7 +12,11 @@
 //! - `ciphertext_at_the_entry_a_rewriting_entry_and_a_stalling_exit`: the
 //!   library client ([`veil_client::two_hop`]) with a test-only TCP relay
 //!   in front of the exit playing the entry's part in the inner stream: the
-//!   bytes the entry carries hold no destination or payload; one rewritten
+//!   bytes the entry carries hold no destination or payload; the client's
+//!   first TLS records there are of the padded size class, where an
+//!   unpadded one-hop gRPC request's are not (§9.9 "Traffic shape"); an
+//!   exit named by another node's id fails the route before the exit token
+//!   made ahead is sent or saved (§9.9 "Proofs in parallel"); one rewritten
 //!   byte fails the inner TLS (an error, never wrong data); an exit that
 //!   stops relaying is paid, at each hop, at most one receipt interval past
 //!   the bytes the client counted there.
@@ -47,9 +51,13 @@ use veil_client::proxy::{Payer, serve};
 use veil_client::session::NodeConnection;
 use veil_client::socks5::{self, Host, Target};
 use veil_client::sync::{LocalTree, sync};
-use veil_client::two_hop::{ExitNode, Route, RouteEscrows, finish_route, start_route};
-use veil_client::wallet::{NoteOrigin, SessionRecord, Wallet};
+use veil_client::pin::TlsKeyHash;
+use veil_client::two_hop::{
+    ExitNode, FLIGHT_CLASS, Route, RouteEscrows, finish_route, start_route,
+};
+use veil_client::wallet::{NoteOrigin, NoteStatus, SessionRecord, Wallet};
 use veil_ledger::{LedgerApi, RemoteLedger};
+use veil_primitives::ids::NodeId;
 use veil_primitives::receipt::KIB;
 use veil_proofs::{CircuitId, ParamStore, Prover};
 
@@ -184,6 +192,12 @@ fn port_of(url: &str) -> u16 {
         .expect("port")
 }
 
+/// The node id child `name` printed at start.
+fn node_id_of(stack: &Stack, name: &str) -> String {
+    let p = stack.procs.iter().find(|p| p.name == name).expect("proc");
+    p.out.wait_for("node id ", "veil node serve").0
+}
+
 fn pid_of(stack: &Stack, name: &str) -> i32 {
     let p = stack.procs.iter().find(|p| p.name == name).expect("proc");
     stack.kids.pid(p.index)
@@ -236,13 +250,17 @@ fn curl_through_two_hops_and_what_each_node_holds() {
             &stack.node_url,
             "--exit",
             &exit_url,
+            "--exit-node",
+            &node_id_of(&stack, "exit"),
         ])
         .args(["--socks", &socks, "--escrow", &ESCROW.to_string()]);
     let p = stack.spawn("connect", connect);
     let ci = p.index;
     let (_, before) = p.err.wait_for("SOCKS5 on ", "veil connect --hops 2");
+    // With --exit-node the exit's token is proved while the entry's session opens.
     assert!(
-        before.iter().any(|l| l.starts_with("two-hop route open")),
+        before.iter().any(|l| l.starts_with("two-hop route open")
+            && l.contains("exit token proved in parallel")),
         "{before:#?}"
     );
 
@@ -375,6 +393,33 @@ fn curl_through_two_hops_and_what_each_node_holds() {
     );
 }
 
+/// Records of the client's first flights checked for their size class.
+const FIRST_RECORDS: usize = 8;
+
+/// The plaintext lengths of the client's first `n` application-data
+/// records after its Finished on `m`'s one connection, from the TLS record
+/// headers the entry sees (TLS 1.3: a record carries its plaintext, one
+/// content-type byte and a 16-byte tag). The first record must be the
+/// ClientHello.
+fn first_client_records(m: &Middle, n: usize) -> Vec<usize> {
+    let ups = m.ups.lock().expect("ups");
+    assert_eq!(ups.len(), 1, "one connection to the exit (no probe)");
+    let bytes = ups[0].lock().expect("up").clone();
+    assert_eq!(bytes.first(), Some(&22), "a TLS handshake record first");
+    let (mut at, mut app, mut out) = (0, 0, Vec::new());
+    while at + 5 <= bytes.len() && out.len() < n {
+        let len = usize::from(u16::from_be_bytes([bytes[at + 3], bytes[at + 4]]));
+        if bytes[at] == 23 {
+            app += 1;
+            if app > 1 {
+                out.push(len - 17);
+            }
+        }
+        at += 5 + len;
+    }
+    out
+}
+
 /// A test-only TCP relay in front of the exit: it carries the inner
 /// stream between the entry and the exit as the entry does, keeping a copy
 /// of every byte, and tampers with the exit's direction if told to.
@@ -395,6 +440,8 @@ enum Tamper {
 struct Middle {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<u8>>>,
+    /// Per connection, the bytes the entry forwards to the exit.
+    ups: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
     down: Arc<AtomicU64>,
     tampered: Arc<AtomicBool>,
 }
@@ -406,6 +453,7 @@ async fn middle(exit: SocketAddr, tamper: Tamper) -> Middle {
     let m = Middle {
         addr: l.local_addr().expect("addr"),
         seen: Arc::default(),
+        ups: Arc::default(),
         down: Arc::default(),
         tampered: Arc::default(),
     };
@@ -417,20 +465,28 @@ async fn middle(exit: SocketAddr, tamper: Tamper) -> Middle {
             };
             let (er, ew) = from_entry.into_split();
             let (xr, xw) = to_exit.into_split();
-            tokio::spawn(carry(er, xw, mm.clone(), None));
-            tokio::spawn(carry(xr, ew, mm.clone(), Some(tamper)));
+            let up = Arc::new(Mutex::new(Vec::new()));
+            mm.ups.lock().expect("ups").push(up.clone());
+            tokio::spawn(carry(er, xw, mm.clone(), Direction::Up(up)));
+            tokio::spawn(carry(xr, ew, mm.clone(), Direction::Down(tamper)));
         }
     });
     m
 }
 
-/// Copies `r` to `w`, keeping a copy; `down` (the exit's direction) is
-/// tampered with as told.
+/// Which way [`carry`] copies: towards the exit (keeping the connection's
+/// own copy too), or the exit's bytes (tampered with as told).
+enum Direction {
+    Up(Arc<Mutex<Vec<u8>>>),
+    Down(Tamper),
+}
+
+/// Copies `r` to `w`, keeping a copy.
 async fn carry(
     mut r: tokio::net::tcp::OwnedReadHalf,
     mut w: tokio::net::tcp::OwnedWriteHalf,
     m: Middle,
-    down: Option<Tamper>,
+    direction: Direction,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -439,7 +495,10 @@ async fn carry(
             Ok(n) => n,
         };
         let chunk = &mut buf[..n];
-        if let Some(tamper) = down {
+        if let Direction::Up(up) = &direction {
+            up.lock().expect("up").extend_from_slice(chunk);
+        }
+        if let Direction::Down(tamper) = direction {
             let start = m.down.fetch_add(n as u64, Ordering::SeqCst);
             match tamper {
                 Tamper::Flip { at } if (start..start + n as u64).contains(&at) => {
@@ -506,15 +565,19 @@ struct Client {
 }
 
 impl Client {
+    /// A route to `exit`, named by its node id `node` (the exit's token
+    /// proved in parallel, §9.9) or by its address alone.
     async fn route(
         &mut self,
         exit: SocketAddr,
+        node: Option<NodeId>,
         intent: &str,
     ) -> Result<Route, veil_client::ClientError> {
         let mut entry = NodeConnection::connect_via_ledger(&self.entry_url, &self.ledger).await?;
         let exit = ExitNode {
             url: format!("https://{exit}"),
             pin: None,
+            node,
         };
         let escrows = RouteEscrows {
             entry: ESCROW,
@@ -571,7 +634,7 @@ impl Client {
 
 #[test]
 fn ciphertext_at_the_entry_a_rewriting_entry_and_a_stalling_exit() {
-    let (stack, exit_url, wallet) = start(8);
+    let (stack, exit_url, wallet) = start(9);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -582,6 +645,11 @@ fn ciphertext_at_the_entry_a_rewriting_entry_and_a_stalling_exit() {
             .trim_start_matches("https://")
             .parse()
             .expect("exit");
+        let id_of = |name| {
+            NodeId::from_slice(&hex::decode(node_id_of(&stack, name)).expect("hex"))
+                .expect("node id")
+        };
+        let (exit_id, entry_id) = (id_of("exit"), id_of("node"));
         let store = ParamStore::open_default(veil_proofs::KeySet::Dev).expect("keys");
         let mut c = Client {
             ledger: RemoteLedger::connect(&stack.ledger_url)
@@ -596,7 +664,11 @@ fn ciphertext_at_the_entry_a_rewriting_entry_and_a_stalling_exit() {
 
         // What the entry carries between the client and the exit: ciphertext.
         let clear = middle(exit, Tamper::None).await;
-        let route = c.route(clear.addr, "clear").await.expect("route");
+        let route = c
+            .route(clear.addr, Some(exit_id), "clear")
+            .await
+            .expect("route");
+        assert!(route.exit_token_ahead, "the exit's token was not made ahead");
         let socks = Client::socks(&route).await;
         let body = http::fetch(socks, dest, FETCH).await;
         assert!(
@@ -604,7 +676,52 @@ fn ciphertext_at_the_entry_a_rewriting_entry_and_a_stalling_exit() {
             "bytes through two hops differ"
         );
         finish_route(&mut c.wallet, &route).expect("finish");
+        let two_hop = first_client_records(&clear, FIRST_RECORDS);
+        let pin = TlsKeyHash::in_force(
+            &c.ledger
+                .get_node(exit_id)
+                .await
+                .expect("ledger")
+                .expect("exit record"),
+        );
+        let plain = middle(exit, Tamper::None).await;
+        let mut one_hop = NodeConnection::connect_pinned(&format!("https://{}", plain.addr), pin)
+            .await
+            .expect("one hop");
+        one_hop.terms().await.expect("terms");
+        let one_hop = first_client_records(&plain, FIRST_RECORDS);
+        eprintln!("plaintext bytes of the client's first records: two hops {two_hop:?}, one hop {one_hop:?}");
+        assert_eq!(two_hop.len(), FIRST_RECORDS, "too few records to judge");
+        assert!(
+            two_hop.iter().all(|n| n % FLIGHT_CLASS == 0),
+            "a setup record's size is visible at the entry: {two_hop:?}"
+        );
+        assert!(
+            one_hop.iter().any(|n| n % FLIGHT_CLASS != 0),
+            "the unpadded control is in class by chance: {one_hop:?}"
+        );
         let seen = clear.seen.lock().expect("seen").clone();
+
+        // An exit named by another node's id (the entry's): the route fails
+        // at the exit's pin; the exit token made ahead is neither sent nor
+        // saved, and only the entry's note was spent.
+        let spent = |w: &Wallet| {
+            w.data
+                .notes
+                .iter()
+                .filter(|n| n.status == NoteStatus::Spent)
+                .count()
+        };
+        let before = spent(&c.wallet);
+        match c.route(exit, Some(entry_id), "wrong").await {
+            Ok(_) => panic!("a route to an exit under another node's id"),
+            Err(e) => eprintln!("exit under the entry's node id: {e}"),
+        }
+        assert!(
+            c.wallet.data.sessions.iter().all(|s| s.intent != "wrong/exit"),
+            "the exit token made ahead was saved"
+        );
+        assert_eq!(spent(&c.wallet), before + 1, "only the entry's note is spent");
         assert!(seen.len() > FETCH, "the payload did not pass the middle");
         for (name, needle) in destination_needles(dest, FETCH) {
             assert!(!contains(&seen, &needle), "{name} in the entry's stream");
@@ -614,9 +731,10 @@ fn ciphertext_at_the_entry_a_rewriting_entry_and_a_stalling_exit() {
         // mid-fetch; what arrived is a prefix of the true body, never other bytes.
         for at in [1_000u64, 40_000] {
             let flip = middle(exit, Tamper::Flip { at }).await;
-            match c.route(flip.addr, &format!("flip{at}")).await {
+            match c.route(flip.addr, None, &format!("flip{at}")).await {
                 Err(e) => eprintln!("flip at {at}: the route failed: {e}"),
                 Ok(route) => {
+                    assert!(!route.exit_token_ahead, "no node id, yet a token ahead");
                     let socks = Client::socks(&route).await;
                     let got = fetch_some(socks, dest, FETCH, Arc::default()).await;
                     eprintln!("flip at {at}: the fetch stopped after {} bytes", got.len());
@@ -636,7 +754,10 @@ fn ciphertext_at_the_entry_a_rewriting_entry_and_a_stalling_exit() {
 
         // An exit that stops relaying mid-fetch.
         let stall = middle(exit, Tamper::Stall { after: 600_000 }).await;
-        let route = c.route(stall.addr, "stall").await.expect("route");
+        let route = c
+            .route(stall.addr, Some(exit_id), "stall")
+            .await
+            .expect("route");
         let socks = Client::socks(&route).await;
         let got = Arc::new(AtomicU64::new(0));
         let fetch = tokio::spawn(fetch_some(socks, dest, 2_000_000, got.clone()));

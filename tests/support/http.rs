@@ -14,19 +14,9 @@ pub async fn http_server() -> SocketAddr {
     tokio::spawn(async move {
         while let Ok((mut s, _)) = l.accept().await {
             tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let n: usize = String::from_utf8_lossy(&req)
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|p| p.trim_start_matches('/').parse().ok())
-                    .unwrap_or(0);
+                let Some(n) = requested_size(&mut s).await else {
+                    return;
+                };
                 let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {n}\r\n\r\n");
                 let body: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
                 let _ = s.write_all(head.as_bytes()).await;
@@ -36,6 +26,26 @@ pub async fn http_server() -> SocketAddr {
         }
     });
     addr
+}
+
+/// Reads one request head from `s`; the size `N` of its `GET /N` (0 if the
+/// path is no number), `None` if the peer left first.
+pub async fn requested_size(s: &mut TcpStream) -> Option<usize> {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(
+        String::from_utf8_lossy(&req)
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.trim_start_matches('/').parse().ok())
+            .unwrap_or(0),
+    )
 }
 
 /// Fetches `GET /n` through SOCKS5 and reads exactly Content-Length bytes.

@@ -43,6 +43,22 @@ pub async fn start_session<L: LedgerApi, R: RngCore + CryptoRng>(
 ) -> Result<LiveSession, ClientError> {
     sync(ledger, wallet, tree).await?;
     let terms = terms_accepting(node, tree).await?;
+    start_with_terms(node, terms, prover, wallet, tree, escrow, intent, rng).await
+}
+
+/// [`start_session`] once the wallet is synced and the node's `terms` read:
+/// opens (or resumes) the session, starts its relay, sends one challenge.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn start_with_terms<R: RngCore + CryptoRng>(
+    node: &mut NodeConnection,
+    terms: NodeTerms,
+    prover: &Prover,
+    wallet: &mut Wallet,
+    tree: &LocalTree,
+    escrow: u64,
+    intent: &str,
+    rng: &mut R,
+) -> Result<LiveSession, ClientError> {
     let session = open_session(node, &terms, prover, wallet, tree, escrow, intent, rng).await?;
     let relay = Relay::start(node, &session, terms.node_key, terms.max_frame_bytes).await?;
     let rtt = relay.challenge().await?;

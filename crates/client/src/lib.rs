@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod receipt_policy;
 pub mod relay;
 pub mod session;
+mod shape;
 pub mod socks5;
 pub mod sync;
 pub mod transport;

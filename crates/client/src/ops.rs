@@ -83,12 +83,27 @@ pub fn plan_spend<R: RngCore + CryptoRng>(
     amount: u64,
     rng: &mut R,
 ) -> Result<Spend, ClientError> {
+    plan_spend_excluding(wallet, tree, amount, None, rng)
+}
+
+/// [`plan_spend`], leaving aside the note at `exclude` (one planned for
+/// another spend that is not recorded yet: a two-hop route plans both of
+/// its tokens before saving either, [`crate::two_hop`]).
+pub fn plan_spend_excluding<R: RngCore + CryptoRng>(
+    wallet: &Wallet,
+    tree: &LocalTree,
+    amount: u64,
+    exclude: Option<usize>,
+    rng: &mut R,
+) -> Result<Spend, ClientError> {
     let candidate = wallet
         .data
         .notes
         .iter()
         .enumerate()
-        .filter(|(_, n)| n.status == NoteStatus::Unspent && n.value >= amount)
+        .filter(|(i, n)| {
+            Some(*i) != exclude && n.status == NoteStatus::Unspent && n.value >= amount
+        })
         .filter_map(|(i, n)| n.leaf.filter(|&l| l < tree.size()).map(|l| (i, n, l)))
         .min_by_key(|(_, n, _)| n.value);
     let Some((note_index, note, leaf)) = candidate else {

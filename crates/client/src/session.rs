@@ -25,7 +25,7 @@ use veil_vouchers::IssuerPublicKey;
 use crate::error::ClientError;
 use veil_proto::node::v1::WIRE_VERSION;
 
-use crate::ops::{plan_spend, record_spend};
+use crate::ops::record_spend;
 use crate::sync::LocalTree;
 use crate::pin::TlsKeyHash;
 use crate::transport::{Connected, NodeEndpoint};
@@ -307,12 +307,7 @@ pub async fn open_session<R: RngCore + CryptoRng>(
     intent: &str,
     rng: &mut R,
 ) -> Result<OpenedSession, ClientError> {
-    let existing = wallet
-        .data
-        .sessions
-        .iter()
-        .position(|s| s.intent == intent && s.status == SessionStatus::Pending);
-    let (index, resumed, prove_ms) = match existing {
+    let (index, resumed, prove_ms) = match pending_token(wallet, intent) {
         Some(i) => (i, true, 0),
         None => {
             let t0 = std::time::Instant::now();
@@ -376,55 +371,181 @@ fn build_and_persist<R: RngCore + CryptoRng>(
     intent: &str,
     rng: &mut R,
 ) -> Result<usize, ClientError> {
-    if !terms.escrow_sizes.contains(&escrow) {
-        return Err(ClientError::Input(format!(
-            "escrow {escrow} is not one of the node's sizes {:?}",
-            terms.escrow_sizes
-        )));
+    let target = TokenTarget::for_terms(terms, tree, escrow)?;
+    let planned = plan_token(wallet, tree, &target, None, rng)?;
+    planned
+        .prove(prover, rng)?
+        .persist(wallet, intent, terms.price_per_kib)
+}
+
+/// The index of the `Pending` session record of `intent`, if any: its
+/// token is re-sent as is (F6).
+pub(crate) fn pending_token(wallet: &Wallet, intent: &str) -> Option<usize> {
+    wallet
+        .data
+        .sessions
+        .iter()
+        .position(|s| s.intent == intent && s.status == SessionStatus::Pending)
+}
+
+/// What an access token is made for: the node it pays, its escrow and its
+/// expiry height.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TokenTarget {
+    pub node_id: NodeId,
+    pub escrow: u64,
+    pub expiry: u64,
+}
+
+impl TokenTarget {
+    /// The target the node's `terms` ask for: one of its escrow sizes, the
+    /// longest expiry it accepts; the local tree's root must be one it
+    /// accepts.
+    pub(crate) fn for_terms(
+        terms: &NodeTerms,
+        tree: &LocalTree,
+        escrow: u64,
+    ) -> Result<Self, ClientError> {
+        if !terms.escrow_sizes.contains(&escrow) {
+            return Err(ClientError::Input(format!(
+                "escrow {escrow} is not one of the node's sizes {:?}",
+                terms.escrow_sizes
+            )));
+        }
+        if !terms.recent_roots.contains(&tree.root().inner()) {
+            return Err(ClientError::Protocol(
+                "the local tree's root is not one the node accepts: sync again".into(),
+            ));
+        }
+        let expiry = terms
+            .ledger_height
+            .checked_add(terms.max_session_lifetime.max(1))
+            .ok_or_else(|| ClientError::Protocol("ledger height overflows".into()))?;
+        Ok(Self {
+            node_id: terms.node_id,
+            escrow,
+            expiry,
+        })
     }
-    if !terms.recent_roots.contains(&tree.root().inner()) {
-        return Err(ClientError::Protocol(
-            "the local tree's root is not one the node accepts: sync again".into(),
-        ));
-    }
-    let spend = plan_spend(wallet, tree, escrow, rng)?;
+}
+
+/// A token's spend, keys and public statement, chosen but not proved yet.
+pub(crate) struct PlannedToken {
+    spend: crate::ops::Spend,
+    session_key: SigningKey,
+    refund_rho: Rho,
+    public: AccessPublic,
+}
+
+/// Chooses the note (never the one at `exclude`: a note planned for
+/// another token not saved yet), a fresh session key S and a fresh refund
+/// address (§6: `rk` links no two sessions), and derives the statement.
+pub(crate) fn plan_token<R: RngCore + CryptoRng>(
+    wallet: &Wallet,
+    tree: &LocalTree,
+    target: &TokenTarget,
+    exclude: Option<usize>,
+    rng: &mut R,
+) -> Result<PlannedToken, ClientError> {
+    let spend = crate::ops::plan_spend_excluding(wallet, tree, target.escrow, exclude, rng)?;
     let session_key = SigningKey::generate(rng);
     let h_s = session_key.verifying_key().session_key_hash();
-    // A fresh refund key per session (§6): rk links no two sessions.
     let refund_rho = Rho::random(rng);
     let refund_owner = refund_spending_key(&wallet.spending_key(), &refund_rho).owner_key();
-    let expiry = terms
-        .ledger_height
-        .checked_add(terms.max_session_lifetime.max(1))
-        .ok_or_else(|| ClientError::Protocol("ledger height overflows".into()))?;
     let public = AccessPublic::derive(
         &spend.private,
-        Value(escrow),
-        terms.node_id,
+        Value(target.escrow),
+        target.node_id,
         h_s,
         refund_owner,
-        BlockHeight(expiry),
+        BlockHeight(target.expiry),
     )
     .map_err(|e| ClientError::Input(e.to_string()))?;
-    let token = prover.prove_access(&public, &spend.private, rng)?;
-    wallet.data.sessions.push(SessionRecord {
-        intent: intent.to_owned(),
-        node_id: HexFr(terms.node_id.inner()),
-        escrow,
-        price_per_kib: terms.price_per_kib,
-        expiry,
-        spent_rho: HexFr(spend.private.rho.inner()),
-        nullifier: HexFr(public.nullifier.inner()),
-        change_rho: HexFr(spend.private.rho_change.inner()),
-        refund_rho: HexFr(refund_rho.inner()),
-        session_seed: HexSeed(*session_key.seed()),
-        token: hex::encode(token.to_bytes()),
-        receipts_kib: Vec::new(),
-        status: SessionStatus::Pending,
-    });
-    // One atomic save covers the session record, the spent note and the change note.
-    record_spend(wallet, &spend)?;
-    Ok(wallet.data.sessions.len() - 1)
+    Ok(PlannedToken {
+        spend,
+        session_key,
+        refund_rho,
+        public,
+    })
+}
+
+impl PlannedToken {
+    /// The wallet index of the note this token spends.
+    pub(crate) fn note_index(&self) -> usize {
+        self.spend.note_index
+    }
+
+    /// Makes the access proof (CPU only: the wallet is not touched).
+    pub(crate) fn prove<R: RngCore + CryptoRng>(
+        self,
+        prover: &Prover,
+        rng: &mut R,
+    ) -> Result<ProvedToken, ClientError> {
+        let token = prover.prove_access(&self.public, &self.spend.private, rng)?;
+        Ok(ProvedToken {
+            token: token.to_bytes(),
+            planned: self,
+        })
+    }
+}
+
+/// Whether a node publishing `terms` accepts a token for `p` now (§9.2):
+/// its node, one of its sizes, a root it lists, an expiry in
+/// `(height, height + max_session_lifetime]`.
+fn accepts(terms: &NodeTerms, p: &AccessPublic) -> bool {
+    let height = terms.ledger_height;
+    let max = height.saturating_add(terms.max_session_lifetime.max(1));
+    p.node_id == terms.node_id
+        && terms.escrow_sizes.contains(&p.escrow.0)
+        && terms.recent_roots.contains(&p.root.inner())
+        && p.expiry.0 > height
+        && p.expiry.0 <= max
+}
+
+/// A proved token not saved yet: nothing of it has left the client.
+pub(crate) struct ProvedToken {
+    planned: PlannedToken,
+    token: Vec<u8>,
+}
+
+impl ProvedToken {
+    /// Whether the node whose terms are `terms` accepts this token now: its
+    /// node, one of its sizes, a root it accepts and an expiry within
+    /// `(height, height + max_session_lifetime]` (the node's checks, §9.2).
+    pub(crate) fn fits(&self, terms: &NodeTerms) -> bool {
+        accepts(terms, &self.planned.public)
+    }
+
+    /// Saves the token under `intent` with every secret it depends on, the
+    /// spent note marked `Spent` and the change note `Pending`, in one
+    /// atomic save (write-ahead: before the token is sent). Returns the
+    /// session record's index.
+    pub(crate) fn persist(
+        self,
+        wallet: &mut Wallet,
+        intent: &str,
+        price_per_kib: u64,
+    ) -> Result<usize, ClientError> {
+        let Self { planned, token } = self;
+        let public = &planned.public;
+        wallet.data.sessions.push(SessionRecord {
+            intent: intent.to_owned(),
+            node_id: HexFr(public.node_id.inner()),
+            escrow: public.escrow.0,
+            price_per_kib,
+            expiry: public.expiry.0,
+            spent_rho: HexFr(planned.spend.private.rho.inner()),
+            nullifier: HexFr(public.nullifier.inner()),
+            change_rho: HexFr(planned.spend.private.rho_change.inner()),
+            refund_rho: HexFr(planned.refund_rho.inner()),
+            session_seed: HexSeed(*planned.session_key.seed()),
+            token: hex::encode(token),
+            receipts_kib: Vec::new(),
+            status: SessionStatus::Pending,
+        });
+        record_spend(wallet, &planned.spend)?;
+        Ok(wallet.data.sessions.len() - 1)
+    }
 }
 
 /// Records the cumulative KiB values signed for `session_id` (refund
@@ -545,6 +666,40 @@ mod tests {
         let new = TlsKeyHash::from_bytes([10; 32]);
         assert_eq!(registered_pin(&terms_of(&k), new, &record).ok(), Some(new));
         assert_eq!(TlsKeyHash::in_force(&record), new);
+    }
+
+    /// A token made before the node's terms were read (a two-hop exit's,
+    /// §9.9) is sent only if every term the node checks accepts it.
+    #[test]
+    fn a_token_fits_only_terms_that_accept_each_of_its_fields() {
+        use veil_primitives::Fr;
+        let k = key(1);
+        let mut terms = terms_of(&k);
+        terms.ledger_height = 100;
+        terms.recent_roots = vec![Fr::from(7u64)];
+        let f = |x: u64| Fr::from(x);
+        let public = AccessPublic {
+            root: veil_primitives::merkle::MerkleRoot::from_fr(f(7)),
+            nullifier: veil_primitives::note::Nullifier::from_fr(f(1)),
+            cm_change: veil_primitives::note::NoteCommitment::from_fr(f(2)),
+            escrow: Value(64),
+            node_id: terms.node_id,
+            session_key_hash: veil_primitives::ids::SessionKeyHash::from_fr(f(3)),
+            refund_owner: veil_primitives::keys::OwnerKey::from_fr(f(4)),
+            expiry: BlockHeight(105),
+        };
+        assert!(accepts(&terms, &public));
+        let top = BlockHeight(100 + terms.max_session_lifetime);
+        assert!(accepts(&terms, &AccessPublic { expiry: top, ..public.clone() }));
+        for (what, bad) in [
+            ("another node", AccessPublic { node_id: terms_of(&key(2)).node_id, ..public.clone() }),
+            ("another size", AccessPublic { escrow: Value(65), ..public.clone() }),
+            ("an unknown root", AccessPublic { root: veil_primitives::merkle::MerkleRoot::from_fr(f(8)), ..public.clone() }),
+            ("expired", AccessPublic { expiry: BlockHeight(100), ..public.clone() }),
+            ("too far", AccessPublic { expiry: BlockHeight(top.0 + 1), ..public.clone() }),
+        ] {
+            assert!(!accepts(&terms, &bad), "{what} accepted");
+        }
     }
 
     #[test]

@@ -138,11 +138,14 @@ impl NodeEndpoint {
                 presented: None,
             });
         }
-        self.connect_over(|host: String, port: u16| async move {
-            let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
-            tcp.set_nodelay(true)?;
-            Ok(tcp)
-        })
+        self.connect_over(
+            |host: String, port: u16| async move {
+                let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+                tcp.set_nodelay(true)?;
+                Ok(tcp)
+            },
+            0,
+        )
         .await
     }
 
@@ -150,8 +153,14 @@ impl NodeEndpoint {
     /// returns instead of TCP connections to the endpoint's address: a
     /// two-hop route's inner connection runs over a relay stream through
     /// the entry ([`crate::two_hop`], `docs/protocol.md` §9.9). The
-    /// transport policy (pin, or plaintext) is this endpoint's.
-    pub(crate) async fn connect_over<D, F, Io>(&self, dial: D) -> Result<Connected, ClientError>
+    /// transport policy (pin, or plaintext) is this endpoint's. Over TLS,
+    /// the first `padded_flights` HTTP/2 flights are padded to size classes
+    /// ([`crate::shape`]; a route's inner connection pads, others do not).
+    pub(crate) async fn connect_over<D, F, Io>(
+        &self,
+        dial: D,
+        padded_flights: u32,
+    ) -> Result<Connected, ClientError>
     where
         D: Fn(String, u16) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = std::io::Result<Io>> + Send,
@@ -186,7 +195,8 @@ impl NodeEndpoint {
                 let name = ServerName::try_from(host)
                     .map_err(|e| std::io::Error::other(format!("server name: {e}")))?;
                 let tls = connector.connect(name, io).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+                let shaped = crate::shape::Shaper::new(tls, padded_flights);
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(shaped))
             }
         });
         match endpoint.connect_with_connector(service).await {

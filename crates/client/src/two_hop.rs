@@ -20,15 +20,19 @@ use std::net::IpAddr;
 use rand::{CryptoRng, RngCore};
 use tokio::io::DuplexStream;
 use veil_ledger::LedgerApi;
+use veil_primitives::ids::NodeId;
 use veil_proofs::Prover;
 
+mod ahead;
+
 use crate::error::ClientError;
-use crate::flow::{LiveSession, finish_session, start_session};
+use crate::flow::{LiveSession, finish_session, start_with_terms, terms_accepting};
 use crate::pin::TlsKeyHash;
 use crate::relay::Relay;
 use crate::session::NodeConnection;
+use crate::shape::PADDED_FLIGHTS;
 use crate::socks5::{Host, Target};
-use crate::sync::LocalTree;
+use crate::sync::{LocalTree, sync};
 use crate::transport::{Connected, NodeEndpoint};
 use crate::wallet::Wallet;
 
@@ -37,16 +41,27 @@ use crate::wallet::Wallet;
 const PIPE_BYTES: usize = 256 * 1024;
 
 /// The exit of a route as the client names it: the address the entry
-/// dials (the exit's listen address) and how its TLS key is pinned.
+/// dials (the exit's listen address), and its node id or TLS pin.
 #[derive(Clone, Debug)]
 pub struct ExitNode {
     /// `https://HOST:PORT` (or `HOST:PORT`), as for a one-hop node.
     pub url: String,
-    /// The exit's TLS key hash; `None`: read from its ledger registration
-    /// ([`NodeConnection::connect_via_ledger`], both of its connections
-    /// through the entry).
+    /// The exit's TLS key hash; `None`: the registration's in force (of
+    /// [`ExitNode::node`], or of the node id the exit reports through the
+    /// entry, [`NodeConnection::connect_via_ledger`]).
     pub pin: Option<TlsKeyHash>,
+    /// The exit's node id. With it the client reads the exit's ledger
+    /// record before the entry session opens and proves the exit's token
+    /// while the entry's is proved and its session opens (§9.9 "Proofs in
+    /// parallel"); without it, the exit's token is proved once its terms
+    /// are read through the entry.
+    pub node: Option<NodeId>,
 }
+
+/// The size class of the first inner flights (§9.9 "Traffic shape"): each
+/// of the first [`PADDED_FLIGHTS`] HTTP/2 flights to the exit is padded to
+/// a multiple of it before TLS.
+pub const FLIGHT_CLASS: usize = crate::shape::CLASS;
 
 /// Escrows of the two sessions of a route, base units (each one of its
 /// node's sizes).
@@ -64,6 +79,9 @@ pub struct Route {
     pub exit: LiveSession,
     /// The gRPC connection to the exit, through the entry.
     pub exit_conn: NodeConnection,
+    /// Whether the exit's token was proved while the entry session opened
+    /// and sent as made (§9.9 "Proofs in parallel").
+    pub exit_token_ahead: bool,
 }
 
 impl Route {
@@ -94,9 +112,15 @@ pub fn exit_intent(intent: &str) -> String {
 
 /// Opens a route: the entry session on `entry` (pinned TLS, `OpenSession`,
 /// `Relay`, a first challenge), the inner connection to `exit` through it,
-/// then the exit session over that connection, paid from another note
-/// (the entry's is spent by then). The exit session opens as soon as the
-/// inner TLS is up, whatever the user does next (§9.9).
+/// then the exit session over that connection, paid from another note.
+/// The exit session opens as soon as the inner TLS is up, whatever the
+/// user does next (§9.9).
+///
+/// With [`ExitNode::node`] both tokens are planned first (two notes), the
+/// exit's proved on a blocking thread while the entry's is proved and its
+/// session opens; the exit's is saved and sent only if it fits the terms
+/// the exit then publishes through the entry, else proved again
+/// ([`ahead::ExitAhead`], §9.9).
 ///
 /// On failure after the entry session opened, the entry's relay is closed
 /// and its receipts recorded before the error is returned.
@@ -112,9 +136,29 @@ pub async fn start_route<L: LedgerApi, R: RngCore + CryptoRng>(
     intent: &str,
     rng: &mut R,
 ) -> Result<Route, ClientError> {
-    let entry = start_session(
-        ledger,
+    sync(ledger, wallet, tree).await?;
+    let known = match exit.node {
+        Some(id) => Some(ahead::KnownExit::read(ledger, id, exit.pin).await?),
+        None => None,
+    };
+    let entry_terms = terms_accepting(entry_conn, tree).await?;
+    let exit_intent = exit_intent(intent);
+    let pending = match &known {
+        Some(k) => ahead::ExitAhead::start(
+            k,
+            &entry_terms,
+            prover,
+            wallet,
+            tree,
+            escrows,
+            (intent, &exit_intent),
+            rng,
+        )?,
+        None => None,
+    };
+    let entry = start_with_terms(
         entry_conn,
+        entry_terms,
         prover,
         wallet,
         tree,
@@ -124,11 +168,21 @@ pub async fn start_route<L: LedgerApi, R: RngCore + CryptoRng>(
     )
     .await?;
     let exit_part = async {
-        let mut exit_conn = connect_exit(&entry.relay, exit, ledger).await?;
-        let exit_intent = exit_intent(intent);
-        let live = start_session(
-            ledger,
+        let mut exit_conn = match &known {
+            Some(k) => k.connect(&entry.relay, &exit.url).await?,
+            None => connect_exit(&entry.relay, exit, ledger).await?,
+        };
+        let terms = terms_accepting(&mut exit_conn, tree).await?;
+        if let Some(k) = &known {
+            k.check_terms(&terms)?;
+        }
+        let ahead = match pending {
+            Some(p) => p.finish(&terms, wallet, &exit_intent).await?,
+            None => false,
+        };
+        let live = start_with_terms(
             &mut exit_conn,
+            terms,
             prover,
             wallet,
             tree,
@@ -137,14 +191,15 @@ pub async fn start_route<L: LedgerApi, R: RngCore + CryptoRng>(
             rng,
         )
         .await?;
-        Ok::<_, ClientError>((live, exit_conn))
+        Ok::<_, ClientError>((live, exit_conn, ahead))
     }
     .await;
     match exit_part {
-        Ok((exit, exit_conn)) => Ok(Route {
+        Ok((exit, exit_conn, exit_token_ahead)) => Ok(Route {
             entry,
             exit,
             exit_conn,
+            exit_token_ahead,
         }),
         Err(e) => {
             finish_session(wallet, &entry)?;
@@ -169,19 +224,31 @@ pub async fn connect_exit<L: LedgerApi>(
     exit: &ExitNode,
     ledger: &L,
 ) -> Result<NodeConnection, ClientError> {
-    let dial = dialer(entry.clone());
-    let connect = move |endpoint: NodeEndpoint| {
-        let dial = dial.clone();
-        async move { endpoint.connect_over(dial).await }
-    };
     match exit.pin {
-        Some(pin) => {
-            let endpoint = NodeEndpoint::pinned(&exit.url, pin)?;
-            let Connected { channel, .. } = connect(endpoint.clone()).await?;
-            Ok(NodeConnection::from_channel(channel, endpoint))
+        Some(pin) => connect_pinned(entry, &exit.url, pin).await,
+        None => {
+            let dial = dialer(entry.clone());
+            let connect = move |endpoint: NodeEndpoint| {
+                let dial = dial.clone();
+                async move { endpoint.connect_over(dial, PADDED_FLIGHTS).await }
+            };
+            NodeConnection::connect_via_ledger_with(&exit.url, ledger, connect).await
         }
-        None => NodeConnection::connect_via_ledger_with(&exit.url, ledger, connect).await,
     }
+}
+
+/// A gRPC connection to `url` through the entry's relay (one relay
+/// stream), under TLS pinned to `pin`.
+async fn connect_pinned(
+    entry: &Relay,
+    url: &str,
+    pin: TlsKeyHash,
+) -> Result<NodeConnection, ClientError> {
+    let endpoint = NodeEndpoint::pinned(url, pin)?;
+    let Connected { channel, .. } = endpoint
+        .connect_over(dialer(entry.clone()), PADDED_FLIGHTS)
+        .await?;
+    Ok(NodeConnection::from_channel(channel, endpoint))
 }
 
 /// Dials `host:port` by opening a stream to it on `entry`'s relay; returns

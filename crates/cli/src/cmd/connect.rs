@@ -53,8 +53,9 @@ pub struct Args {
     intent: String,
     /// Pay each connection by a voucher spend (`veil voucher buy` first)
     /// instead of a session: connections unlinkable to each other at the
-    /// node (docs/vouchers.md §9). `--escrow` is unused; `--ledger` only
-    /// serves the node's TLS pin (unused with `--node-pin`).
+    /// node (docs/vouchers.md §9). `--escrow` is unused; `--ledger` serves
+    /// the node's TLS pin (unless `--node-pin`) and the voucher key its
+    /// profile publishes, which the node's key must be (§9.1).
     #[arg(long)]
     voucher: bool,
     /// KiB spent per voucher-paid connection (both directions count).
@@ -73,6 +74,11 @@ pub struct Args {
     /// The exit's TLS key hash (64 hex digits) instead of its registration.
     #[arg(long, value_name = "HEX", requires = "exit")]
     exit_pin: Option<String>,
+    /// The exit's node id (64 hex digits): its pin and escrow sizes are read
+    /// from its ledger record first and its access proof is made while the
+    /// entry session opens (docs/client.md "Two hops").
+    #[arg(long, value_name = "HEX", requires = "exit")]
+    exit_node: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -90,7 +96,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .build()?;
         return rt.block_on(async {
             let node = connect_node_at(&args.node, &args.ledger).await?;
-            connect_with_vouchers(&args.wallet, node, args.socks, args.voucher_kib).await
+            with_ledger!(open_ledger(&args.ledger).await?, l => {
+                connect_with_vouchers(&args.wallet, node, &l, args.socks, args.voucher_kib).await
+            })
         });
     }
     let escrow = parse_positive_amount(&args.escrow)?;
@@ -237,10 +245,13 @@ impl SocksProxy {
 /// `veil connect --voucher`: serves SOCKS5 on `socks`, paying every
 /// connection by a spend of `kib` KiB from the wallet's vouchers at `node`
 /// (each on its own gRPC connection under `node`'s transport policy: the
-/// same pin), until Ctrl-C.
-async fn connect_with_vouchers(
+/// same pin), until Ctrl-C. The node's voucher key must be the one its
+/// ledger profile publishes (a node handing this client another key, for
+/// the credentials it re-issues, would tag it: docs/vouchers.md §9.1).
+async fn connect_with_vouchers<L: LedgerApi>(
     wallet: &Path,
     mut node: NodeConnection,
+    ledger: &L,
     socks: SocketAddr,
     kib: u64,
 ) -> anyhow::Result<()> {
@@ -248,7 +259,7 @@ async fn connect_with_vouchers(
         bail!("--voucher-kib must be positive");
     }
     let vouchers = VoucherWallet::open(wallet)?;
-    let terms = VoucherTerms::fetch(&mut node).await?;
+    let terms = VoucherTerms::fetch_published(&mut node, ledger).await?;
     vouchers.check_key(&terms)?;
     let balance = vouchers.balance(Some(&terms.node_id));
     if balance.kib() < kib {

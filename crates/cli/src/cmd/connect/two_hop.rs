@@ -14,12 +14,13 @@ use veil_client::sync::LocalTree;
 use veil_client::two_hop::{ExitNode, Route, RouteEscrows, finish_route, start_route};
 use veil_client::wallet::Wallet;
 use veil_ledger::LedgerApi;
+use veil_primitives::ids::NodeId;
 use veil_proofs::{CircuitId, Prover};
 
 use super::super::node_conn::connect_node;
 use super::{Args, RETRY_AFTER, SocksProxy};
 
-/// The exit as `--exit` and `--exit-pin` name it.
+/// The exit as `--exit`, `--exit-pin` and `--exit-node` name it.
 fn exit_node(args: &Args) -> anyhow::Result<ExitNode> {
     let Some(url) = args.exit.clone() else {
         bail!("--hops 2 needs --exit (the exit node's https://HOST:PORT)");
@@ -28,7 +29,14 @@ fn exit_node(args: &Args) -> anyhow::Result<ExitNode> {
         Some(p) => Some(p.parse::<TlsKeyHash>().context("--exit-pin")?),
         None => None,
     };
-    Ok(ExitNode { url, pin })
+    let node = match &args.exit_node {
+        Some(h) => {
+            let bytes = hex::decode(h).context("--exit-node is not hex")?;
+            Some(NodeId::from_slice(&bytes).context("--exit-node")?)
+        }
+        None => None,
+    };
+    Ok(ExitNode { url, pin, node })
 }
 
 /// Whether a fifth of either hop's credit is left (as for one hop).
@@ -137,9 +145,14 @@ pub(super) async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> 
 fn report(route: &Route) {
     let credit = |r: &Relay, c: u64| format!("credit {c} KiB, {} KiB left", r.remaining_kib());
     eprintln!(
-        "two-hop route open: entry {}; exit {} (first challenge RTT through the entry {} µs)",
+        "two-hop route open: entry {}; exit {} (first challenge RTT through the entry {} µs; exit token proved {})",
         credit(&route.entry.relay, route.entry.session.credit_kib),
         credit(&route.exit.relay, route.exit.session.credit_kib),
-        route.exit.first_rtt_us
+        route.exit.first_rtt_us,
+        if route.exit_token_ahead {
+            "in parallel with the entry's"
+        } else {
+            "after the entry session opened"
+        }
     );
 }

@@ -61,6 +61,7 @@ pub(super) async fn round<L: LedgerApi>(
     let exit = ExitNode {
         url: format!("https://{exit_addr}"),
         pin: None,
+        node: None,
     };
     let escrows = RouteEscrows {
         entry: stage.escrow,
