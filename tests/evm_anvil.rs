@@ -246,6 +246,27 @@ fn events(r: &veil_evm_rpc::Receipt, at: Address) -> Vec<LedgerEvent> {
         .collect()
 }
 
+/// Waits (a bounded guard) until anvil's pool is empty. Anvil shows a
+/// mined transaction's receipt before it prunes the transaction from its
+/// pool: an `evm_revert` in between would leave it there, valid again on
+/// the reverted state, and anvil would mine it again unasked.
+async fn pool_drained(chain: &RpcChain) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let s: serde_json::Value = chain
+            .provider()
+            .raw_request("txpool_status".into(), ())
+            .await
+            .expect("txpool_status");
+        let empty = |k: &str| s[k].as_str().is_some_and(|v| v == "0x0") || s[k] == 0;
+        if empty("pending") && empty("queued") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "anvil's pool never drained: {s}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 async fn u64_view(chain: &RpcChain, at: Address, sig: &str) -> u64 {
     let w = chain.call(at, &selector(sig)).await.expect("view");
     ledger::decode_u64(&w).expect("u64")
@@ -459,6 +480,7 @@ async fn reorged_withdrawal_is_broadcast_again_once(
         .expect("sign");
     let first = chain.broadcast(&signed).await.expect("withdraw");
     assert_eq!(u64_view(chain, l, "leafCount()").await, leaves + 1);
+    pool_drained(chain).await;
     let reverted: bool = p
         .raw_request("evm_revert".into(), (snapshot,))
         .await
@@ -542,6 +564,7 @@ async fn the_ledger_backend_follows_a_reorg() {
     let undone = DepositRequest::from_sender(me, Value(20), addr(2));
     let r2 = ledger.deposit(undone.clone()).await.expect("deposit");
     assert_eq!(r2.leaf_index, r1.leaf_index + 1);
+    pool_drained(&chain).await;
     let reverted: bool = p
         .raw_request("evm_revert".into(), (snapshot,))
         .await
