@@ -105,6 +105,22 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<NodeRecord>, LedgerError>> + Send;
 
+    /// The whole registry: every page of [`Self::list_nodes`], in node-id
+    /// order (§8.3.10).
+    fn all_nodes(&self) -> impl Future<Output = Result<Vec<NodeRecord>, LedgerError>> + Send {
+        async move {
+            let mut out: Vec<NodeRecord> = Vec::new();
+            loop {
+                let cursor = out.last().map(|n| n.registration.node_id);
+                let page = self.list_nodes(cursor, MAX_NODE_PAGE).await?;
+                if page.is_empty() {
+                    return Ok(out);
+                }
+                out.extend(page);
+            }
+        }
+    }
+
     fn get_escrow(
         &self,
         session_id: SessionId,

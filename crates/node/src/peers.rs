@@ -37,16 +37,7 @@ impl Peers {
         ledger: &L,
         own: NodeId,
     ) -> Result<usize, LedgerError> {
-        let mut records = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = ledger
-                .list_nodes(cursor, veil_ledger::api::MAX_NODE_PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            cursor = Some(last.registration.node_id);
-            records.extend(page);
-        }
+        let records = ledger.all_nodes().await?;
         let set = endpoints(&records, own);
         let n = set.len();
         if let Ok(mut e) = self.endpoints.write() {

@@ -4,7 +4,6 @@
 use anyhow::Context;
 use serde_json::{Value as Json, json};
 use veil_ledger::LedgerApi;
-use veil_ledger::api::MAX_NODE_PAGE;
 use veil_ledger::types::NodeRecord;
 
 use super::wallet::{open_ledger, with_ledger};
@@ -26,7 +25,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .build()?;
     let nodes = rt.block_on(async {
         let ledger = open_ledger(&args.ledger).await?;
-        with_ledger!(ledger, l => all_nodes(&l).await)
+        with_ledger!(ledger, l => l.all_nodes().await.context("listing the ledger's nodes"))
     })?;
     let listed: Vec<Json> = nodes.iter().map(describe).collect();
     if args.json {
@@ -47,22 +46,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Every page of the registry.
-async fn all_nodes<L: LedgerApi>(ledger: &L) -> anyhow::Result<Vec<NodeRecord>> {
-    let mut out: Vec<NodeRecord> = Vec::new();
-    loop {
-        let cursor = out.last().map(|n| n.registration.node_id);
-        let page = ledger
-            .list_nodes(cursor, MAX_NODE_PAGE)
-            .await
-            .context("listing the ledger's nodes")?;
-        if page.is_empty() {
-            return Ok(out);
-        }
-        out.extend(page);
-    }
 }
 
 /// One node as listed: its terms in force and what its profile publishes;
