@@ -14,7 +14,6 @@ pub mod proxy;
 pub mod receipt_policy;
 pub mod relay;
 pub mod session;
-mod shape;
 pub mod socks5;
 pub mod sync;
 pub mod transport;

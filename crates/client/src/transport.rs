@@ -155,7 +155,7 @@ impl NodeEndpoint {
     /// the entry ([`crate::two_hop`], `docs/protocol.md` §9.9). The
     /// transport policy (pin, or plaintext) is this endpoint's. Over TLS,
     /// the first `padded_flights` HTTP/2 flights are padded to size classes
-    /// ([`crate::shape`]; a route's inner connection pads, others do not).
+    /// ([`veil_shape`]; a route's inner connection pads, others do not).
     pub(crate) async fn connect_over<D, F, Io>(
         &self,
         dial: D,
@@ -195,7 +195,7 @@ impl NodeEndpoint {
                 let name = ServerName::try_from(host)
                     .map_err(|e| std::io::Error::other(format!("server name: {e}")))?;
                 let tls = connector.connect(name, io).await?;
-                let shaped = crate::shape::Shaper::new(tls, padded_flights);
+                let shaped = veil_shape::Shaper::new(tls, veil_shape::Role::Client, padded_flights);
                 Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(shaped))
             }
         });

@@ -30,7 +30,7 @@ use crate::flow::{LiveSession, finish_session, start_with_terms, terms_accepting
 use crate::pin::TlsKeyHash;
 use crate::relay::Relay;
 use crate::session::NodeConnection;
-use crate::shape::PADDED_FLIGHTS;
+use veil_shape::PADDED_FLIGHTS;
 use crate::socks5::{Host, Target};
 use crate::sync::{LocalTree, sync};
 use crate::transport::{Connected, NodeEndpoint};
@@ -61,7 +61,7 @@ pub struct ExitNode {
 /// The size class of the first inner flights (§9.9 "Traffic shape"): each
 /// of the first [`PADDED_FLIGHTS`] HTTP/2 flights to the exit is padded to
 /// a multiple of it before TLS.
-pub const FLIGHT_CLASS: usize = crate::shape::CLASS;
+pub const FLIGHT_CLASS: usize = veil_shape::CLASS;
 
 /// Escrows of the two sessions of a route, base units (each one of its
 /// node's sizes).

@@ -23,6 +23,7 @@ use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tonic::transport::server::{Connected, TcpConnectInfo};
 use veil_primitives::secret::Zeroizing;
+use veil_shape::{PADDED_FLIGHTS, Role, Shaper};
 
 use crate::conns::LimitedConn;
 use crate::keys::{KeyFileError, read_secret, write_secret};
@@ -256,8 +257,11 @@ pub(crate) fn acceptor(cert: Arc<ServerCert>) -> Result<tokio_rustls::TlsAccepto
 }
 
 /// A TLS connection on a connection slot: what the gRPC server reads, with
-/// the peer address of the slot (`Request::remote_addr`).
-pub(crate) struct TlsConn(tokio_rustls::server::TlsStream<LimitedConn>);
+/// the peer address of the slot (`Request::remote_addr`). Its first
+/// HTTP/2 flights are padded to size classes ([`veil_shape`]): a node
+/// cannot tell whether a connection comes through an entry, so it shapes
+/// every one (`docs/protocol.md` §9.9 "Traffic shape").
+pub(crate) struct TlsConn(Shaper<tokio_rustls::server::TlsStream<LimitedConn>>);
 
 /// Completes TLS handshakes of admitted connections, each in its own task
 /// and within `timeout` (C6), and hands the established ones on. A failed
@@ -275,7 +279,8 @@ pub(crate) fn handshakes(
             tokio::spawn(async move {
                 match tokio::time::timeout(timeout, acceptor.accept(conn)).await {
                     Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(TlsConn(tls))).await;
+                        let shaped = Shaper::new(tls, Role::Server, PADDED_FLIGHTS);
+                        let _ = tx.send(Ok(TlsConn(shaped))).await;
                     }
                     Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -289,7 +294,7 @@ pub(crate) fn handshakes(
 impl Connected for TlsConn {
     type ConnectInfo = TcpConnectInfo;
     fn connect_info(&self) -> TcpConnectInfo {
-        self.0.get_ref().0.connect_info()
+        self.0.get_ref().get_ref().0.connect_info()
     }
 }
 

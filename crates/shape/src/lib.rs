@@ -1,15 +1,19 @@
-//! Padding of a two-hop route's first inner flights (`docs/protocol.md`
-//! §9.9 "Traffic shape", `docs/security.md` §7).
+//! Padding of the first HTTP/2 flights of a connection to size classes
+//! (`docs/protocol.md` §9.9 "Traffic shape", `docs/security.md` §1).
 //!
-//! The entry carries the client's TLS to the exit and sees the length of
-//! every TLS record. Unpadded, the records of the route's setup (`GetTerms`,
-//! `OpenSession`, the `Relay` call, its first frames) have lengths that
-//! name those messages. [`Shaper`] sits between HTTP/2 and TLS: it gathers
-//! each flight (the bytes HTTP/2 writes between two flushes) and, for the
-//! first [`PADDED_FLIGHTS`], appends one HTTP/2 frame of an experimental
-//! type (0xf0, RFC 9113 §5.5: a receiver ignores frame types it does not
-//! know) so that the flight's plaintext is a multiple of [`CLASS`] bytes.
-//! The exit's HTTP/2 discards it; the entry sees records of size classes.
+//! In a two-hop route the entry carries the client's TLS to the exit and
+//! sees the length of every TLS record, both ways. Unpadded, the records of
+//! the route's setup (`GetTerms`, `OpenSession`, the `Relay` call, its
+//! first frames, and the exit's answers to each) have lengths that name
+//! those messages. [`Shaper`] sits between HTTP/2 and TLS: it gathers each
+//! flight (the bytes HTTP/2 writes between two flushes) and, for the first
+//! [`PADDED_FLIGHTS`], appends one HTTP/2 frame of an experimental type
+//! ([`PAD_FRAME_TYPE`], RFC 9113 §5.5: a receiver ignores frame types it
+//! does not know) so that the flight's plaintext is a multiple of [`CLASS`]
+//! bytes. The peer's HTTP/2 discards it; the entry sees records of size
+//! classes. The client shapes its side of the inner connection, every
+//! node the server side of every TLS connection it accepts (a node cannot
+//! tell whether a connection comes through an entry).
 
 use std::io;
 use std::pin::Pin;
@@ -19,15 +23,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Flights padded at the start of a connection: the route's setup and its
 /// first relay frames.
-pub(crate) const PADDED_FLIGHTS: u32 = 16;
+pub const PADDED_FLIGHTS: u32 = 16;
 /// The size class: a padded flight's plaintext is a multiple of it.
-pub(crate) const CLASS: usize = 512;
+pub const CLASS: usize = 512;
 /// Flights larger than this are sent as they are (more than one record).
 const MAX_PADDED: usize = 16 * 1024;
 /// A flight gathered beyond this is sent unpadded without waiting for a flush.
 const MAX_GATHER: usize = 64 * 1024;
 /// The experimental HTTP/2 frame type of the padding (RFC 9113 §11.2).
-pub(crate) const PAD_FRAME_TYPE: u8 = 0xf0;
+pub const PAD_FRAME_TYPE: u8 = 0xf0;
 const FRAME_HEADER: usize = 9;
 const PREFACE_LEN: usize = 24;
 const HEADERS: u8 = 0x1;
@@ -35,8 +39,17 @@ const PUSH_PROMISE: u8 = 0x5;
 const CONTINUATION: u8 = 0x9;
 const END_HEADERS: u8 = 0x4;
 
-/// Where the client's HTTP/2 byte stream is: inside the preface, a frame
-/// header or a frame body, or between frames.
+/// Which end of the HTTP/2 connection writes the shaped stream: a client's
+/// stream starts with the 24-byte connection preface, a server's with its
+/// SETTINGS frame (RFC 9113 §3.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Client,
+    Server,
+}
+
+/// Where an HTTP/2 byte stream is: inside the preface, a frame header or a
+/// frame body, or between frames.
 #[derive(Debug)]
 struct Frames {
     preface_left: usize,
@@ -49,9 +62,12 @@ struct Frames {
 }
 
 impl Frames {
-    fn new() -> Self {
+    fn new(role: Role) -> Self {
         Self {
-            preface_left: PREFACE_LEN,
+            preface_left: match role {
+                Role::Client => PREFACE_LEN,
+                Role::Server => 0,
+            },
             header: Vec::with_capacity(FRAME_HEADER),
             body_left: 0,
             open_block: false,
@@ -121,9 +137,9 @@ fn padding_for(len: usize) -> Option<Vec<u8>> {
     Some(frame)
 }
 
-/// An HTTP/2 client's byte stream with its first flights padded (module
-/// docs). With `flights = 0` it passes every call through.
-pub(crate) struct Shaper<S> {
+/// An HTTP/2 byte stream with its first flights padded (module docs).
+/// With `flights = 0` it passes every call through.
+pub struct Shaper<S> {
     inner: S,
     frames: Frames,
     flight: Vec<u8>,
@@ -133,14 +149,34 @@ pub(crate) struct Shaper<S> {
 }
 
 impl<S> Shaper<S> {
-    pub(crate) fn new(inner: S, flights: u32) -> Self {
+    /// Shapes the first `flights` flights `role` writes to `inner`.
+    pub fn new(inner: S, role: Role, flights: u32) -> Self {
         Self {
             inner,
-            frames: Frames::new(),
+            frames: Frames::new(role),
             flight: Vec::new(),
             out: Vec::new(),
             written: 0,
             flights_left: flights,
+        }
+    }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Whether every padded flight is out: calls pass straight through.
+    fn passing_through(&self) -> bool {
+        self.flights_left == 0 && self.flight.is_empty()
+    }
+
+    /// Adds `data` to the flight being gathered.
+    fn gather(&mut self, data: &[u8]) {
+        self.frames.feed(data);
+        self.flight.extend_from_slice(data);
+        if self.flight.len() > MAX_GATHER {
+            self.end_flight(false);
         }
     }
 
@@ -186,15 +222,31 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Shaper<S> {
     ) -> Poll<io::Result<usize>> {
         let me = self.get_mut();
         ready!(me.poll_drain(cx))?;
-        if me.flights_left == 0 && me.flight.is_empty() {
+        if me.passing_through() {
             return Pin::new(&mut me.inner).poll_write(cx, data);
         }
-        me.frames.feed(data);
-        me.flight.extend_from_slice(data);
-        if me.flight.len() > MAX_GATHER {
-            me.end_flight(false);
-        }
+        me.gather(data);
         Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let me = self.get_mut();
+        ready!(me.poll_drain(cx))?;
+        if me.passing_through() {
+            return Pin::new(&mut me.inner).poll_write_vectored(cx, bufs);
+        }
+        for b in bufs {
+            me.gather(b);
+        }
+        Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -234,9 +286,9 @@ mod tests {
     }
 
     /// Writes each flight then flushes; returns the bytes per flight.
-    async fn shaped(flights: &[Vec<u8>], padded: u32) -> Vec<Vec<u8>> {
+    async fn shaped_as(role: Role, flights: &[Vec<u8>], padded: u32) -> Vec<Vec<u8>> {
         let (near, mut far) = tokio::io::duplex(1 << 20);
-        let mut s = Shaper::new(near, padded);
+        let mut s = Shaper::new(near, role, padded);
         let mut out = Vec::new();
         for f in flights {
             s.write_all(f).await.expect("write");
@@ -246,6 +298,10 @@ mod tests {
             out.push(got[..n].to_vec());
         }
         out
+    }
+
+    async fn shaped(flights: &[Vec<u8>], padded: u32) -> Vec<Vec<u8>> {
+        shaped_as(Role::Client, flights, padded).await
     }
 
     fn preface_and_settings() -> Vec<u8> {
@@ -319,6 +375,50 @@ mod tests {
         let out = shaped(&[a.to_vec(), b.to_vec()], 4).await;
         assert_eq!(out[0], a, "a flight ending inside a frame is sent as it is");
         assert_eq!(out[1].len() % CLASS, 0, "the next boundary is found again");
+    }
+
+    #[tokio::test]
+    async fn a_server_pads_from_its_first_settings_and_not_before_it() {
+        let settings = frame(0x4, 0, 24);
+        let flights = vec![
+            [settings.clone(), frame(0x8, 0, 4)].concat(),
+            [frame(HEADERS, END_HEADERS, 40), frame(0x0, 0x1, 120)].concat(),
+        ];
+        let out = shaped_as(Role::Server, &flights, 2).await;
+        for (f, o) in flights.iter().zip(&out) {
+            assert_eq!(
+                o.len() % CLASS,
+                0,
+                "server flight of {} sent as {}",
+                f.len(),
+                o.len()
+            );
+            assert!(o.starts_with(f));
+        }
+        // A server's first write cut inside its SETTINGS is not padded.
+        let cut = shaped_as(Role::Server, &[settings[..5].to_vec()], 1).await;
+        assert_eq!(cut[0], settings[..5].to_vec());
+    }
+
+    #[tokio::test]
+    async fn vectored_writes_are_gathered_into_the_flight_then_pass_through() {
+        let (near, mut far) = tokio::io::duplex(1 << 20);
+        let mut s = Shaper::new(near, Role::Server, 1);
+        let (a, b) = (frame(0x4, 0, 6), frame(0x0, 0, 50));
+        let slices = [io::IoSlice::new(&a), io::IoSlice::new(&b)];
+        let n = std::future::poll_fn(|cx| Pin::new(&mut s).poll_write_vectored(cx, &slices))
+            .await
+            .expect("write");
+        assert_eq!(n, a.len() + b.len());
+        s.flush().await.expect("flush");
+        let mut got = vec![0u8; 4096];
+        let k = far.read(&mut got).await.expect("read");
+        assert_eq!(k, CLASS, "one padded flight");
+        assert_eq!(&got[..a.len()], &a[..]);
+        s.write_all(&b).await.expect("write");
+        s.flush().await.expect("flush");
+        let k = far.read(&mut got).await.expect("read");
+        assert_eq!(&got[..k], &b[..], "past the padded flights: as written");
     }
 
     #[test]
