@@ -2,6 +2,9 @@
 //! and two `veil node serve` processes on loopback; the listing shows each
 //! node once with the endpoint it published, its TLS pin and terms, the
 //! same from every page size; a ledger that is not there is a clear error.
+//! `veil connect` without `--node` chooses its node from that registry, and
+//! refuses a route the registry cannot make (docs/client.md "Choosing
+//! nodes").
 //!
 //! Needs the `veil` binary (target/debug/veil, or VEIL_BIN).
 
@@ -49,4 +52,54 @@ fn the_registry_lists_every_node_with_its_published_endpoint_and_pin() {
         .expect("run veil");
     assert!(!gone.status.success());
     assert!(String::from_utf8_lossy(&gone.stderr).contains("ledger"));
+}
+
+#[test]
+fn connect_chooses_its_node_from_the_registry() {
+    let mut stack = Stack::start(Setup {
+        deposit: Setup::default().escrow,
+        ..Setup::default()
+    });
+    let node_id = {
+        let p = stack.procs.iter().find(|p| p.name == "node").expect("node");
+        p.out.wait_for("node id ", "veil node serve").0
+    };
+    let wallet = stack.funded_wallet("alice");
+    let sizes = stack.setup.escrow.to_string();
+    let connect_with = |escrow: &str, extra: &[&str]| {
+        let socks = format!("127.0.0.1:{}", procs::free_port());
+        let mut c = stack.command();
+        c.args(["connect", "--wallet", &wallet, "--ledger", &stack.ledger_url])
+            .args(["--socks", &socks, "--escrow", escrow])
+            .args(extra);
+        c
+    };
+    let connect = |extra: &[&str]| connect_with(&sizes, extra);
+
+    // Two hops need two operators: one registered node is a clear error,
+    // before any note is spent.
+    let two = connect(&["--hops", "2"]).output().expect("run veil");
+    assert!(!two.status.success());
+    let err = String::from_utf8_lossy(&two.stderr);
+    assert!(err.contains("needs 2 registered node(s) of distinct operators"), "{err}");
+    assert!(err.contains("from 1 operator(s)"), "{err}");
+    // A pin or plaintext names a node: without --node, clap refuses it.
+    let pin = connect(&["--node-pin", &stack.pin]).output().expect("run veil");
+    assert_eq!(pin.status.code(), Some(2), "{}", String::from_utf8_lossy(&pin.stderr));
+    // An escrow size no node offers: nothing to choose.
+    let odd = connect_with("4095", &[]).output().expect("run veil");
+    assert!(!odd.status.success());
+    let err = String::from_utf8_lossy(&odd.stderr);
+    assert!(err.contains("accept an escrow of 4095"), "{err}");
+
+    // One hop, no --node: the one node, pinned from its record. The wallet's
+    // one note pays it (none was spent above).
+    let cmd = connect(&[]);
+    let p = stack.spawn("connect", cmd);
+    let ci = p.index;
+    let (_, before) = p.err.wait_for("SOCKS5 on ", "veil connect");
+    let line = format!("chose node {node_id} at {} ", stack.node_url);
+    assert!(before.iter().any(|l| l.starts_with(&line)), "{line} not in {before:#?}");
+    assert!(before.iter().any(|l| l.starts_with("session open")), "{before:#?}");
+    stack.stop_connect(ci);
 }

@@ -14,12 +14,17 @@
 //!   in front of the exit playing the entry's part in the inner stream: the
 //!   bytes the entry carries hold no destination or payload; the client's
 //!   first TLS records there are of the padded size class, where an
-//!   unpadded one-hop gRPC request's are not (§9.9 "Traffic shape"); an
+//!   unpadded one-hop gRPC request's are not, and so are the exit's on
+//!   every connection (§9.9 "Traffic shape"); an
 //!   exit named by another node's id fails the route before the exit token
 //!   made ahead is sent or saved (§9.9 "Proofs in parallel"); one rewritten
 //!   byte fails the inner TLS (an error, never wrong data); an exit that
 //!   stops relaying is paid, at each hop, at most one receipt interval past
 //!   the bytes the client counted there.
+//! - `a_route_chosen_from_the_registry`: `veil connect --hops 2` without
+//!   `--entry`/`--exit`, then with `--entry` only, chooses the hops not
+//!   named from the ledger's registry: two distinct nodes, the exit read
+//!   ahead, content byte-equal (docs/client.md "Choosing nodes").
 //!
 //! Needs the `veil` binary (target/debug/veil, or VEIL_BIN).
 
@@ -393,19 +398,87 @@ fn curl_through_two_hops_and_what_each_node_holds() {
     );
 }
 
+/// The node id `veil connect` printed for `role` ("entry node", "exit
+/// node") when it chose that hop from the registry.
+fn chosen(lines: &[String], role: &str) -> Option<String> {
+    let prefix = format!("chose {role} ");
+    lines.iter().find_map(|l| {
+        let rest = l.strip_prefix(&prefix)?;
+        rest.split(' ').next().map(str::to_owned)
+    })
+}
+
+#[test]
+fn a_route_chosen_from_the_registry() {
+    let (mut stack, _, wallet) = start(4);
+    let ids = [node_id_of(&stack, "node"), node_id_of(&stack, "exit")];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dest = rt.block_on(http::http_server());
+    // Neither hop named, then the entry only: the hops not named are
+    // chosen from the registry, never both of one operator.
+    for named_entry in [None, Some(stack.node_url.clone())] {
+        let socks = format!("127.0.0.1:{}", procs::free_port());
+        let mut connect = stack.command();
+        connect
+            .args(["connect", "--wallet", &wallet, "--ledger", &stack.ledger_url])
+            .args(["--hops", "2", "--socks", &socks, "--escrow", &ESCROW.to_string()])
+            .args(["--intent", if named_entry.is_some() { "named" } else { "auto" }]);
+        if let Some(url) = &named_entry {
+            connect.args(["--entry", url]);
+        }
+        let p = stack.spawn("connect", connect);
+        let ci = p.index;
+        let (_, before) = p.err.wait_for("SOCKS5 on ", "veil connect --hops 2");
+        let exit = chosen(&before, "exit node").unwrap_or_else(|| panic!("{before:#?}"));
+        let entry = match named_entry {
+            None => chosen(&before, "entry node").unwrap_or_else(|| panic!("{before:#?}")),
+            Some(_) => {
+                assert!(chosen(&before, "entry node").is_none(), "{before:#?}");
+                ids[0].clone()
+            }
+        };
+        assert_ne!(entry, exit, "one node on both hops");
+        assert!(ids.contains(&entry) && ids.contains(&exit), "{entry} {exit} {ids:?}");
+        // The exit chosen is read ahead: its token proved in parallel.
+        assert!(
+            before.iter().any(|l| l.contains("exit token proved in parallel")),
+            "{before:#?}"
+        );
+        let body = rt.block_on(http::fetch(socks.parse().expect("socks"), dest, 50_000));
+        assert!(body == expected_body(50_000), "bytes through the chosen route differ");
+        stack.stop_connect(ci);
+    }
+}
+
 /// Records of the client's first flights checked for their size class.
 const FIRST_RECORDS: usize = 8;
 
-/// The plaintext lengths of the client's first `n` application-data
-/// records after its Finished on `m`'s one connection, from the TLS record
-/// headers the entry sees (TLS 1.3: a record carries its plaintext, one
-/// content-type byte and a 16-byte tag). The first record must be the
-/// ClientHello.
-fn first_client_records(m: &Middle, n: usize) -> Vec<usize> {
-    let ups = m.ups.lock().expect("ups");
-    assert_eq!(ups.len(), 1, "one connection to the exit (no probe)");
-    let bytes = ups[0].lock().expect("up").clone();
-    assert_eq!(bytes.first(), Some(&22), "a TLS handshake record first");
+/// Which end's TLS records [`first_records`] reads.
+#[derive(Clone, Copy, Debug)]
+enum Side {
+    Client,
+    Exit,
+}
+
+/// The plaintext lengths of `side`'s first `n` application-data records
+/// after its handshake on `m`'s one connection, from the TLS record headers
+/// the entry sees (TLS 1.3: a record carries its plaintext, one
+/// content-type byte and a 16-byte tag). The client's first record must be
+/// the ClientHello, the exit's the ServerHello; the first application-data
+/// record of either is its encrypted handshake (the client's Finished, the
+/// exit's EncryptedExtensions to Finished in one flight).
+fn first_records(m: &Middle, side: Side, n: usize) -> Vec<usize> {
+    let conns = match side {
+        Side::Client => m.ups.lock().expect("ups"),
+        Side::Exit => m.downs.lock().expect("downs"),
+    };
+    assert_eq!(conns.len(), 1, "one connection to the exit (no probe)");
+    let bytes = conns[0].lock().expect("bytes").clone();
+    assert_eq!(bytes.first(), Some(&22), "{side:?}: a TLS handshake record first");
     let (mut at, mut app, mut out) = (0, 0, Vec::new());
     while at + 5 <= bytes.len() && out.len() < n {
         let len = usize::from(u16::from_be_bytes([bytes[at + 3], bytes[at + 4]]));
@@ -442,6 +515,8 @@ struct Middle {
     seen: Arc<Mutex<Vec<u8>>>,
     /// Per connection, the bytes the entry forwards to the exit.
     ups: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
+    /// Per connection, the bytes the exit sends back (as forwarded).
+    downs: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
     down: Arc<AtomicU64>,
     tampered: Arc<AtomicBool>,
 }
@@ -454,6 +529,7 @@ async fn middle(exit: SocketAddr, tamper: Tamper) -> Middle {
         addr: l.local_addr().expect("addr"),
         seen: Arc::default(),
         ups: Arc::default(),
+        downs: Arc::default(),
         down: Arc::default(),
         tampered: Arc::default(),
     };
@@ -465,20 +541,21 @@ async fn middle(exit: SocketAddr, tamper: Tamper) -> Middle {
             };
             let (er, ew) = from_entry.into_split();
             let (xr, xw) = to_exit.into_split();
-            let up = Arc::new(Mutex::new(Vec::new()));
-            mm.ups.lock().expect("ups").push(up.clone());
+            let (up, down) = (Arc::default(), Arc::default());
+            mm.ups.lock().expect("ups").push(Arc::clone(&up));
+            mm.downs.lock().expect("downs").push(Arc::clone(&down));
             tokio::spawn(carry(er, xw, mm.clone(), Direction::Up(up)));
-            tokio::spawn(carry(xr, ew, mm.clone(), Direction::Down(tamper)));
+            tokio::spawn(carry(xr, ew, mm.clone(), Direction::Down(tamper, down)));
         }
     });
     m
 }
 
-/// Which way [`carry`] copies: towards the exit (keeping the connection's
-/// own copy too), or the exit's bytes (tampered with as told).
+/// Which way [`carry`] copies: towards the exit, or the exit's bytes
+/// (tampered with as told); either keeps the connection's own copy too.
 enum Direction {
     Up(Arc<Mutex<Vec<u8>>>),
-    Down(Tamper),
+    Down(Tamper, Arc<Mutex<Vec<u8>>>),
 }
 
 /// Copies `r` to `w`, keeping a copy.
@@ -498,7 +575,7 @@ async fn carry(
         if let Direction::Up(up) = &direction {
             up.lock().expect("up").extend_from_slice(chunk);
         }
-        if let Direction::Down(tamper) = direction {
+        if let Direction::Down(tamper, _) = direction {
             let start = m.down.fetch_add(n as u64, Ordering::SeqCst);
             match tamper {
                 Tamper::Flip { at } if (start..start + n as u64).contains(&at) => {
@@ -512,6 +589,9 @@ async fn carry(
                 }
                 _ => {}
             }
+        }
+        if let Direction::Down(_, down) = &direction {
+            down.lock().expect("down").extend_from_slice(chunk);
         }
         m.seen.lock().expect("seen").extend_from_slice(chunk);
         if w.write_all(chunk).await.is_err() {
@@ -676,7 +756,8 @@ fn ciphertext_at_the_entry_a_rewriting_entry_and_a_stalling_exit() {
             "bytes through two hops differ"
         );
         finish_route(&mut c.wallet, &route).expect("finish");
-        let two_hop = first_client_records(&clear, FIRST_RECORDS);
+        let two_hop = first_records(&clear, Side::Client, FIRST_RECORDS);
+        let exit_two_hop = first_records(&clear, Side::Exit, FIRST_RECORDS);
         let pin = TlsKeyHash::in_force(
             &c.ledger
                 .get_node(exit_id)
@@ -689,7 +770,8 @@ fn ciphertext_at_the_entry_a_rewriting_entry_and_a_stalling_exit() {
             .await
             .expect("one hop");
         one_hop.terms().await.expect("terms");
-        let one_hop = first_client_records(&plain, FIRST_RECORDS);
+        let one_hop = first_records(&plain, Side::Client, FIRST_RECORDS);
+        let exit_one_hop = first_records(&plain, Side::Exit, FIRST_RECORDS);
         eprintln!("plaintext bytes of the client's first records: two hops {two_hop:?}, one hop {one_hop:?}");
         assert_eq!(two_hop.len(), FIRST_RECORDS, "too few records to judge");
         assert!(
@@ -700,6 +782,16 @@ fn ciphertext_at_the_entry_a_rewriting_entry_and_a_stalling_exit() {
             one_hop.iter().any(|n| n % FLIGHT_CLASS != 0),
             "the unpadded control is in class by chance: {one_hop:?}"
         );
+        // The exit pads its own first flights on every connection (it
+        // cannot tell a route's from a client's own).
+        eprintln!("plaintext bytes of the exit's first records: two hops {exit_two_hop:?}, one hop {exit_one_hop:?}");
+        assert_eq!(exit_two_hop.len(), FIRST_RECORDS, "too few exit records to judge");
+        for records in [&exit_two_hop, &exit_one_hop] {
+            assert!(
+                records.iter().all(|n| n % FLIGHT_CLASS == 0),
+                "an exit record's size is visible at the entry: {records:?}"
+            );
+        }
         let seen = clear.seen.lock().expect("seen").clone();
 
         // An exit named by another node's id (the entry's): the route fails

@@ -5,6 +5,7 @@
 //! `docs/client.md`.
 
 pub mod amount;
+pub mod choice;
 pub mod error;
 pub mod flow;
 pub mod fsutil;

@@ -25,7 +25,7 @@ use veil_ledger::LedgerApi;
 use veil_proofs::{CircuitId, Prover};
 use veil_vouchers::Balance;
 
-use super::node_conn::{NodeFlags, connect_node, connect_node_at};
+use super::node_conn::{NodeFlags, choose_nodes, connect_chosen, connect_node, connect_node_at};
 use super::wallet::{open_ledger, with_ledger};
 
 mod two_hop;
@@ -68,7 +68,8 @@ pub struct Args {
     hops: u8,
     /// The exit node of a two-hop route, `https://HOST:PORT` as the entry
     /// reaches it; its TLS pin comes from its ledger registration unless
-    /// `--exit-pin` gives it.
+    /// `--exit-pin` gives it. Without it the exit is chosen from the
+    /// ledger's registry, of another operator than the entry's.
     #[arg(long)]
     exit: Option<String>,
     /// The exit's TLS key hash (64 hex digits) instead of its registration.
@@ -126,7 +127,13 @@ async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> anyhow::Res
             .await??;
     let mut wallet = Wallet::open(&args.wallet)?;
     let mut tree = LocalTree::new();
-    let mut node = connect_node(&args.node, &ledger).await?;
+    let mut node = match args.node.node {
+        Some(_) => connect_node(&args.node, &ledger).await?,
+        None => {
+            let chosen = choose_nodes(&ledger, escrow, &[], 1).await?;
+            connect_chosen(&chosen[0], "node").await?
+        }
+    };
     let mut n = 0u32;
     let mut live: LiveSession = start_session(
         &ledger,

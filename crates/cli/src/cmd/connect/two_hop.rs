@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rand::rngs::OsRng;
+use veil_client::choice::Candidate;
 use veil_client::pin::TlsKeyHash;
+use veil_client::session::NodeConnection;
 use veil_client::relay::Relay;
 use veil_client::sync::LocalTree;
 use veil_client::two_hop::{ExitNode, Route, RouteEscrows, finish_route, start_route};
@@ -17,7 +19,9 @@ use veil_ledger::LedgerApi;
 use veil_primitives::ids::NodeId;
 use veil_proofs::{CircuitId, Prover};
 
-use super::super::node_conn::connect_node;
+use super::super::node_conn::{
+    choose_nodes, connect_chosen, connect_node, operator_of, report_chosen,
+};
 use super::{Args, RETRY_AFTER, SocksProxy};
 
 /// The exit as `--exit`, `--exit-pin` and `--exit-node` name it.
@@ -39,6 +43,53 @@ fn exit_node(args: &Args) -> anyhow::Result<ExitNode> {
     Ok(ExitNode { url, pin, node })
 }
 
+/// The entry connection and the exit, as `--entry` and `--exit` name
+/// them; the one not named is chosen from the ledger's registry, of
+/// another operator than the other's (docs/client.md "Choosing nodes").
+async fn route_ends<L: LedgerApi>(
+    ledger: &L,
+    args: &Args,
+    escrow: u64,
+) -> anyhow::Result<(NodeConnection, ExitNode)> {
+    match (&args.node.node, &args.exit) {
+        (Some(_), Some(_)) => Ok((connect_node(&args.node, ledger).await?, exit_node(args)?)),
+        (None, None) => {
+            let hops = choose_nodes(ledger, escrow, &[], 2).await?;
+            let entry = connect_chosen(&hops[0], "entry node").await?;
+            Ok((entry, chosen_exit(&hops[1])))
+        }
+        (Some(_), None) => {
+            let mut entry = connect_node(&args.node, ledger).await?;
+            let entry_operator = operator_of(ledger, entry.terms().await?.node_id).await?;
+            let hops = choose_nodes(ledger, escrow, &[entry_operator], 1).await?;
+            Ok((entry, chosen_exit(&hops[0])))
+        }
+        (None, Some(_)) => {
+            let exit = exit_node(args)?;
+            let Some(id) = exit.node else {
+                bail!(
+                    "--exit without --entry needs --exit-node: the entry is chosen from another \
+                     operator than the exit's"
+                );
+            };
+            let exit_operator = operator_of(ledger, id).await?;
+            let hops = choose_nodes(ledger, escrow, &[exit_operator], 1).await?;
+            Ok((connect_chosen(&hops[0], "entry node").await?, exit))
+        }
+    }
+}
+
+/// The exit chosen as `chosen`: its pin and sizes read from its record
+/// ahead, its token proved in parallel with the entry's (§9.9).
+fn chosen_exit(chosen: &Candidate) -> ExitNode {
+    report_chosen(chosen, "exit node");
+    ExitNode {
+        url: chosen.url.clone(),
+        pin: None,
+        node: Some(chosen.node_id),
+    }
+}
+
 /// Whether a fifth of either hop's credit is left (as for one hop).
 fn low(route: &Route) -> bool {
     [&route.entry, &route.exit]
@@ -53,7 +104,6 @@ pub(super) async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> 
             "--hops 2 runs over TLS only: a plaintext entry would see the inner connection's setup"
         );
     }
-    let exit = exit_node(args)?;
     let escrows = RouteEscrows {
         entry: escrow,
         exit: escrow,
@@ -64,7 +114,7 @@ pub(super) async fn serve<L: LedgerApi>(ledger: L, args: &Args, escrow: u64) -> 
             .await??;
     let mut wallet = Wallet::open(&args.wallet)?;
     let mut tree = LocalTree::new();
-    let mut entry = connect_node(&args.node, &ledger).await?;
+    let (mut entry, exit) = route_ends(&ledger, args, escrow).await?;
     let open = |n: u32| {
         if n == 0 {
             args.intent.clone()
