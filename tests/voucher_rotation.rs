@@ -4,7 +4,8 @@
 //! publishes, `rotate_voucher_key` (what `veil node rotate-voucher-key`
 //! runs) rotates the key of the running node, and credentials of the
 //! previous epoch are spent and exchanged inside the grace period and
-//! refused after it, with nothing recorded. A node that hands out another
+//! refused after it, with nothing recorded, and the node unlists the
+//! expired key from its profile. A node that hands out another
 //! key than the one it publishes is refused by the client.
 //!
 //! The ledger is embedded (shared with the node) with its fake proof
@@ -204,6 +205,23 @@ async fn previous_epoch_spends_are_refused_after_the_grace_period_with_nothing_r
     let deadline = Instant::now() + WAIT;
     while world.dir.path().join(PREVIOUS_FILE).exists() {
         assert!(Instant::now() < deadline, "the grace period never ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ... and unlists it from its profile without a restart.
+    loop {
+        let record = world
+            .ledger
+            .get_node(world.node.node_id)
+            .await
+            .expect("read")
+            .expect("registered");
+        let profile = record.profile().expect("parses").expect("profile");
+        let listed: Vec<u64> = profile.voucher_keys.iter().map(|k| k.epoch).collect();
+        if listed == [1] {
+            break;
+        }
+        assert_eq!(listed, [1, 0], "only the expired epoch may go");
+        assert!(Instant::now() < deadline, "the expired key stays published");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let accepted = spends_accepted(&world).await;

@@ -392,6 +392,7 @@ fn spawn_poller<L: LedgerApi>(
                 if inner.peers.refresh(&inner.ledger, inner.node_id).await.is_err() {
                     inner.metrics.ledger_error("list_nodes");
                 }
+                crate::voucher_rotate::drop_stale_keys(&inner).await;
             }
             if let Some(cert) = &cert {
                 follow_rotation(&inner, cert).await;

@@ -62,7 +62,10 @@ pub(crate) async fn follow<L: LedgerApi>(inner: &Inner<L>) {
     let desk = &inner.vouchers;
     if desk.grace().is_some_and(|(_, until)| now >= until) {
         match desk.forget_expired_grace(now) {
-            Ok(true) => info!("previous voucher epoch expired; its key is deleted"),
+            Ok(true) => {
+                info!("previous voucher epoch expired; its key is deleted");
+                drop_stale_keys(inner).await;
+            }
             Ok(false) => {}
             Err(e) => warn!("deleting the expired voucher key failed (will retry): {e}"),
         }
@@ -87,6 +90,50 @@ pub(crate) async fn follow<L: LedgerApi>(inner: &Inner<L>) {
         Ok(None) => {}
         Err(e) => warn!("promoting the staged voucher key failed (will retry): {e}"),
     }
+}
+
+/// [`unpublish_stale_keys`], its outcome logged; the poller also runs it
+/// every few polls, so a failed update is retried.
+pub(crate) async fn drop_stale_keys<L: LedgerApi>(inner: &Inner<L>) {
+    match unpublish_stale_keys(inner).await {
+        Ok(true) => info!("published voucher keys updated: the expired epoch is no longer listed"),
+        Ok(false) => {}
+        Err(e) => {
+            inner.metrics.ledger_error("update_node");
+            warn!("unlisting the expired voucher key failed (will retry): {e}");
+        }
+    }
+}
+
+/// Sends `UpdateNode` (§8.3.8) when the node's profile lists the keys it
+/// publishes now ([`published_keys`]) followed by others — an epoch whose
+/// grace period ended — so clients stop seeing a key the node refuses
+/// (§3.2). Any other difference (a rotation staged, a profile signed
+/// elsewhere) is left to the operator. Returns whether it sent one.
+async fn unpublish_stale_keys<L: LedgerApi>(inner: &Inner<L>) -> Result<bool, VoucherRotateError> {
+    if !matches!(inner.vouchers.staged_key(), Ok(None)) {
+        return Ok(false);
+    }
+    let Some(record) = inner.ledger.get_node(inner.node_id).await? else {
+        return Ok(false);
+    };
+    let Some(mut profile) = record.profile()? else {
+        return Ok(false);
+    };
+    let keys = published_keys(&inner.vouchers, UnixSecs::now());
+    let stale_tail =
+        profile.voucher_keys.len() > keys.len() && profile.voucher_keys.starts_with(&keys);
+    if !stale_tail {
+        return Ok(false);
+    }
+    profile.voucher_keys = keys;
+    let account_key = load_or_create_account_key(&inner.config.dir)?;
+    let terms = NodeTerms {
+        profile: profile.encode()?,
+        ..record.terms()
+    };
+    crate::register::update(&inner.ledger, &inner.node_key, &account_key, &record, terms).await?;
+    Ok(true)
 }
 
 /// Why a voucher key rotation failed.
