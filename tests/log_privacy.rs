@@ -20,7 +20,8 @@
 //! account, an access proof that does not verify), are searched for every
 //! secret of the run (issue 17; docs/security.md, "Secrets in memory"):
 //! the wallet's spending key, account key, session keys and refund keys,
-//! the node's node, account, voucher issuer and TLS keys from its
+//! the node's node, account, voucher issuer (both epochs: the run rotates
+//! it with `veil node rotate-voucher-key`) and TLS keys from its
 //! directory, and the voucher credentials the run buys and spends.
 
 #[path = "support/bin.rs"]
@@ -170,10 +171,16 @@ fn secret_needles(wallet: &str, node_dir: &Path) -> Vec<Needle> {
         let seed: [u8; 32] = file(name).try_into().expect("32-byte seed");
         needles.push(Needle::bytes(name, &seed));
     }
-    // IssuerSecretKey::to_bytes: version, epoch (8 bytes), then x.
+    // IssuerSecretKey::to_bytes: version, epoch (8 bytes), then x; the
+    // previous epoch's file puts a version and its grace end (8) before it.
+    // The run rotated the key: both epochs' keys are searched.
     needles.push(Needle::secret(
         "voucher issuer key x",
         &file("voucher.key")[9..],
+    ));
+    needles.push(Needle::secret(
+        "previous voucher issuer key x",
+        &file("voucher.prev.key")[18..],
     ));
     let pem = String::from_utf8(file("tls.key")).expect("pem");
     let (der, lines) = log_scan::pem_body(&pem).expect("tls.key is PEM");
@@ -200,6 +207,23 @@ fn secret_needles(wallet: &str, node_dir: &Path) -> Vec<Needle> {
         }
     }
     needles
+}
+
+/// `veil node rotate-voucher-key` on the running node, then waits (a
+/// bounded guard) until the node has promoted the staged key, so the
+/// previous epoch's key file exists and the node logged the promotion.
+fn rotate_the_voucher_key(stack: &Stack) {
+    let db = stack.path("node");
+    let out = stack.veil(&[
+        "node", "rotate-voucher-key", "--ledger", &stack.ledger_url, "--db", &db,
+    ]);
+    assert!(out.contains("voucher epoch 1 "), "{out}");
+    let prev = Path::new(&db).join("voucher.prev.key");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !prev.exists() {
+        assert!(Instant::now() < deadline, "the node did not promote the rotated key");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Runs `cmd` to its end (killed, and the test failed, after `secs`).
@@ -430,6 +454,7 @@ fn json_logs_of_a_run_carry_no_nullifier_commitment_or_secret() {
     // While the pool still holds an escrow's worth (the cheap checks pass).
     let mut errors = rt.block_on(provoke_a_bad_proof(&stack.ledger_url, &wallet));
     buy_and_spend_a_voucher(&mut stack, &rt, &wallet);
+    rotate_the_voucher_key(&stack);
 
     let (mut needles, sids) = rt.block_on(needles(&stack.ledger_url, &wallet));
     let linking = needles.len();
