@@ -23,14 +23,32 @@ use tonic::Code;
 use veil_client::session::NodeConnection;
 use veil_client::vouchers::{self as cv, PaidSession, VoucherError, VoucherTerms, VoucherWallet};
 use veil_ledger::LedgerApi;
-use veil_ledger::profile::PublishedVoucherKey;
-use veil_ledger::types::{NodeTerms, NodeUpdate};
+use veil_ledger::profile::{NodeProfile, PublishedVoucherKey};
+use veil_ledger::types::{NodeRecord, NodeTerms, NodeUpdate};
 use veil_node::voucher_keys::PREVIOUS_FILE;
 use veil_proto::node::v1 as pb;
 use veil_vouchers::{Balance, Credential, Epoch, IssuerSecretKey};
 
 /// A guard against a hung test only.
 const WAIT: Duration = Duration::from_secs(60);
+
+/// The node's ledger record and the profile it publishes.
+async fn published(world: &World) -> (NodeRecord, NodeProfile) {
+    let record = world
+        .ledger
+        .get_node(world.node.node_id)
+        .await
+        .expect("read")
+        .expect("registered");
+    let profile = record.profile().expect("parses").expect("profile");
+    (record, profile)
+}
+
+/// The epochs the node's profile lists, newest first.
+async fn listed_epochs(world: &World) -> Vec<u64> {
+    let (_, profile) = published(world).await;
+    profile.voucher_keys.iter().map(|k| k.epoch).collect()
+}
 
 async fn connection(world: &World) -> NodeConnection {
     NodeConnection::connect_plaintext(&format!("http://{}", world.node.local_addr))
@@ -137,18 +155,8 @@ async fn previous_epoch_spends_and_exchanges_are_accepted_inside_the_grace_perio
     let after = rotate(&world).await;
     assert_eq!(after.key.epoch(), Epoch::new(1));
     assert_eq!(after.previous, Some(before.key), "the profile lists both");
-    let record = world
-        .ledger
-        .get_node(world.node.node_id)
-        .await
-        .expect("read");
-    let profile = record
-        .expect("registered")
-        .profile()
-        .expect("parses")
-        .expect("profile");
-    let listed: Vec<u64> = profile.voucher_keys.iter().map(|k| k.epoch).collect();
-    assert_eq!(listed, vec![1, 0]);
+    let (_, profile) = published(&world).await;
+    assert_eq!(listed_epochs(&world).await, vec![1, 0]);
     assert_eq!(
         profile.voucher_grace_secs,
         veil_node::voucher_keys::DEFAULT_GRACE_SECS
@@ -209,14 +217,7 @@ async fn previous_epoch_spends_are_refused_after_the_grace_period_with_nothing_r
     }
     // ... and unlists it from its profile without a restart.
     loop {
-        let record = world
-            .ledger
-            .get_node(world.node.node_id)
-            .await
-            .expect("read")
-            .expect("registered");
-        let profile = record.profile().expect("parses").expect("profile");
-        let listed: Vec<u64> = profile.voucher_keys.iter().map(|k| k.epoch).collect();
+        let listed = listed_epochs(&world).await;
         if listed == [1] {
             break;
         }
@@ -273,13 +274,7 @@ async fn a_node_issuing_under_an_unpublished_key_is_refused() {
     let dir = world.dir.path();
     let node_key = veil_node::keys::load_or_create_node_key(dir).expect("node key");
     let account_key = veil_node::keys::load_or_create_account_key(dir).expect("account key");
-    let record = world
-        .ledger
-        .get_node(world.node.node_id)
-        .await
-        .expect("read")
-        .expect("registered");
-    let mut profile = record.profile().expect("parses").expect("profile");
+    let (record, mut profile) = published(&world).await;
     let decoy = IssuerSecretKey::generate(Epoch::new(0), &mut OsRng);
     profile.voucher_keys = vec![PublishedVoucherKey {
         epoch: 0,
