@@ -136,6 +136,17 @@ pub fn ledger_proto(data: &[u8]) {
             Some(e)
         );
     }
+    if let Ok(m) = lpb::TradeRequest::decode(data)
+        && let Ok(t) = convert::trade_from_pb(&m)
+    {
+        assert_eq!(convert::trade_from_pb(&convert::trade_to_pb(&t)).ok(), Some(t));
+    }
+    if let Ok(m) = lpb::GetMarketResponse::decode(data)
+        && let Ok(state) = convert::market_from_pb(&m)
+    {
+        let again = convert::market_to_pb(&state, None);
+        assert_eq!(convert::market_from_pb(&again).ok(), Some(state));
+    }
     let _ = npb::OpenSessionRequest::decode(data);
     let _ = npb::ClientFrame::decode(data);
     let _ = npb::BuyVoucherRequest::decode(data);
@@ -163,6 +174,12 @@ pub fn ledger_records(data: &[u8]) {
     }
     if let Ok(v) = Totals::decode(data) {
         assert_eq!(v.encode(), data);
+    }
+    if let Ok(v) = schema::decode_curve(data) {
+        assert_eq!(schema::encode_curve(&v), data);
+    }
+    if let Ok(v) = schema::decode_trade(data) {
+        assert_eq!(schema::encode_trade(&v), data);
     }
 }
 

@@ -8,7 +8,7 @@
 //! protobuf bytes. Properties: decoding and the call never panic; a refusal
 //! carries a client-fault code ([`super::assert_refusal`]); a refused call
 //! leaves the ledger's status (height, commitments, root, minted, pool)
-//! unchanged; a commitment stream ends.
+//! and its market (reserve, supply) unchanged; a commitment stream ends.
 
 use std::sync::OnceLock;
 
@@ -37,6 +37,8 @@ pub const RPCS: &[&str] = &[
     "Faucet",
     "UpdateNode",
     "ListNodes",
+    "Trade",
+    "GetMarket",
 ];
 
 struct World {
@@ -73,7 +75,7 @@ pub fn ledger_grpc(data: &[u8]) {
     let w = world();
     let rpc = RPCS[usize::from(selector) % RPCS.len()];
     w.rt.block_on(async {
-        let before = w.ledger.status().await;
+        let before = (w.ledger.status().await, w.ledger.market().await);
         let outcome = call(&w.service, rpc, message).await;
         super::trace(rpc, outcome.as_ref());
         let Some(outcome) = outcome else {
@@ -81,9 +83,10 @@ pub fn ledger_grpc(data: &[u8]) {
         };
         if let Err(status) = outcome {
             super::assert_refusal(rpc, &status);
+            let after = (w.ledger.status().await, w.ledger.market().await);
             assert_eq!(
-                w.ledger.status().await.ok(),
-                before.ok(),
+                (after.0.ok(), after.1.ok()),
+                (before.0.ok(), before.1.ok()),
                 "{rpc} was refused ({status:?}) but changed the ledger"
             );
         }
@@ -122,6 +125,8 @@ async fn call(s: &LedgerService, rpc: &str, message: &[u8]) -> Option<Result<(),
         "Status" => unary!(status, pb::StatusRequest),
         "Faucet" => unary!(faucet, pb::FaucetRequest),
         "UpdateNode" => unary!(update_node, pb::UpdateNodeRequest),
+        "Trade" => unary!(trade, pb::TradeRequest),
+        "GetMarket" => unary!(get_market, pb::GetMarketRequest),
         other => unreachable!("no handler {other}"),
     })
 }
@@ -266,6 +271,11 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             }
             .encode_to_vec(),
         ),
+        ("Trade", trade_seed()),
+        (
+            "GetMarket",
+            pb::GetMarketRequest { account: field(1) }.encode_to_vec(),
+        ),
     ];
     messages
         .into_iter()
@@ -276,4 +286,18 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             (rpc.to_ascii_lowercase(), input)
         })
         .collect()
+}
+
+/// A buy signed by a key of its own (its account holds nothing: refused
+/// for its balance, after every check before it passed).
+fn trade_seed() -> Vec<u8> {
+    use veil_ledger::trade::{Order, Tokens, TradeRequest};
+    let Some(key) = veil_primitives::eddsa::SigningKey::from_seed([1; 32]) else {
+        return Vec::new();
+    };
+    let order = Order::Buy {
+        spend: veil_ledger::types::Value(100),
+        min_tokens: Tokens(1),
+    };
+    veil_ledger::convert::trade_to_pb(&TradeRequest::signed(&key, 0, order)).encode_to_vec()
 }

@@ -8,6 +8,7 @@
 use std::future::Future;
 
 use crate::error::LedgerError;
+use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::{
     AccessPublic, AccountId, AccountState, DepositReceipt, DepositRequest, Escrow, LedgerStatus,
     MerkleRoot, NodeId, NodeRecord, NodeRegistration, NodeUpdate, NoteCommitment, Nullifier, Proof,
@@ -52,6 +53,23 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         &self,
         request: SettleRequest,
     ) -> impl Future<Output = Result<SettleReceipt, LedgerError>> + Send;
+
+    /// §8.3.11: buy or sell tokens on the bonding curve, authorised by the
+    /// account key (§8.3). A retry (the same order with the same nonce)
+    /// returns the original receipt.
+    fn trade(
+        &self,
+        request: TradeRequest,
+    ) -> impl Future<Output = Result<TradeReceipt, LedgerError>> + Send;
+
+    /// §8.3.11: the curve's public state.
+    fn market(&self) -> impl Future<Output = Result<MarketState, LedgerError>> + Send;
+
+    /// §8.3.11: an account's token balance (zero if it never held any).
+    fn tokens(
+        &self,
+        account: AccountId,
+    ) -> impl Future<Output = Result<Tokens, LedgerError>> + Send;
 
     /// §8.3.4: refund an unsettled escrow in full after expiry + challenge window.
     fn reclaim(

@@ -2,9 +2,11 @@
 //! counter from its records and checks every cross-table invariant
 //! (docs/ledger.md "Audit").
 //!
-//! * turnstile: `minted = Σ accounts + pool + escrowed + staked`, with `pool`,
+//! * turnstile: `minted + R0 = Σ accounts + pool + escrowed + staked +
+//!   reserve` (`R0` the curve's genesis reserve, §8.4), with `pool`,
 //!   `escrowed` and `staked` recomputed from deposits, escrows, settlements,
 //!   withdrawals and nodes, and equal to the stored counters;
+//! * market: the curve's supply is its float plus Σ token balances;
 //! * tree: leaves `0..n` contiguous, root recomputed from the leaves equals
 //!   the frontier's root and the newest root of the history;
 //! * every nullifier has its escrow or withdrawal record, and every escrow
@@ -36,6 +38,10 @@ pub struct AuditReport {
     pub pool: u64,
     pub escrowed: u64,
     pub staked: u64,
+    /// The curve's reserve (§8.3.11).
+    pub reserve: u64,
+    /// Σ token balances.
+    pub tokens: u128,
     /// Every violated invariant, in words. Empty means the ledger is sound.
     pub violations: Vec<String>,
 }
@@ -74,6 +80,7 @@ pub fn audit(store: &Store) -> Result<AuditReport, LedgerError> {
     a.escrows(&r)?;
     a.settlements(&r)?;
     a.nullifiers(&r)?;
+    a.market(&r)?;
     a.totals(&r)
 }
 
@@ -139,6 +146,26 @@ impl Audit {
         if r.roots()?.latest() != Some(frontier.root()) {
             (self.v).push("newest root of the history is not the current root".into());
         }
+        Ok(())
+    }
+
+    /// The curve's reserve, and its supply against Σ token balances.
+    fn market(&mut self, r: &ReadState) -> Result<(), LedgerError> {
+        let curve = r.curve()?;
+        let mut held = 0u128;
+        scan(r, TOKENS, |_, t| {
+            held = held.checked_add(t).ok_or(LedgerError::Overflow)?;
+            Ok(())
+        })?;
+        if curve.float().checked_add(held) != Some(curve.supply()) {
+            self.v.push(format!(
+                "token supply {} != float {} + balances {held}",
+                curve.supply(),
+                curve.float()
+            ));
+        }
+        self.rep.tokens = held;
+        self.rep.reserve = crate::trade::MarketState::of(&curve)?.reserve.get();
         Ok(())
     }
 
@@ -297,7 +324,7 @@ impl Audit {
     }
 
     /// The recomputed counters equal the stored ones, and the turnstile
-    /// `minted = accounts + pool + escrowed + staked` holds.
+    /// `minted + R0 = accounts + pool + escrowed + staked + reserve` holds.
     fn totals(mut self, r: &ReadState) -> Result<AuditReport, LedgerError> {
         let t = r.totals()?;
         let mut rep = std::mem::take(&mut self.rep);
@@ -319,14 +346,17 @@ impl Audit {
                 v.push(format!("{what}: stored {stored} recomputed {recomputed}"));
             }
         }
-        let sum = [rep.pool, rep.escrowed, rep.staked]
+        let held = [rep.pool, rep.escrowed, rep.staked, rep.reserve]
             .into_iter()
-            .try_fold(rep.accounts, u64::checked_add);
-        match sum {
-            Some(sum) if sum == t.minted => {}
+            .try_fold(u128::from(rep.accounts), |s, x| {
+                s.checked_add(u128::from(x))
+            });
+        let issued = u128::from(t.minted) + u128::from(crate::trade::GENESIS_RESERVE.get());
+        match held {
+            Some(sum) if sum == issued => {}
             Some(sum) => v.push(format!(
-                "turnstile violated: minted {} != accounts {} + pool {} + escrowed {} + staked {} = {sum}",
-                t.minted, rep.accounts, rep.pool, rep.escrowed, rep.staked
+                "turnstile violated: minted {} + genesis reserve {} != accounts {} + pool {} + escrowed {} + staked {} + reserve {} = {sum}",
+                t.minted, crate::trade::GENESIS_RESERVE.get(), rep.accounts, rep.pool, rep.escrowed, rep.staked, rep.reserve
             )),
             None => v.push("overflow summing the turnstile".into()),
         }

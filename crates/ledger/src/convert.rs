@@ -11,6 +11,12 @@ use veil_primitives::eddsa::{Signature, VerifyingKey};
 use crate::error::LedgerError;
 use crate::types::*;
 
+mod market;
+pub use market::{
+    market_account, market_from_pb, market_to_pb, receipt_from_pb, receipt_to_pb, tokens,
+    trade_from_pb, trade_to_pb,
+};
+
 fn field<T>(
     name: &'static str,
     b: &[u8],

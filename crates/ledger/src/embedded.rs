@@ -12,6 +12,7 @@ use crate::api::LedgerApi;
 use crate::engine::Engine;
 use crate::error::LedgerError;
 use crate::machine::LedgerConfig;
+use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::*;
 use crate::verifier::{Groth16Verifier, ProofVerifier};
 
@@ -138,6 +139,15 @@ impl LedgerApi for EmbeddedLedger {
     async fn faucet(&self, account: AccountId, amount: Value) -> Result<Value, LedgerError> {
         self.blocking(move |e| e.faucet(account, amount)).await
     }
+    async fn trade(&self, request: TradeRequest) -> Result<TradeReceipt, LedgerError> {
+        self.blocking(move |e| e.trade(request)).await
+    }
+    async fn market(&self) -> Result<MarketState, LedgerError> {
+        self.blocking(|e| e.market()).await
+    }
+    async fn tokens(&self, account: AccountId) -> Result<Tokens, LedgerError> {
+        self.blocking(move |e| e.tokens(&account)).await
+    }
     async fn get_node(&self, node_id: NodeId) -> Result<Option<NodeRecord>, LedgerError> {
         self.blocking(move |e| e.get_node(&node_id)).await
     }
@@ -146,7 +156,8 @@ impl LedgerApi for EmbeddedLedger {
         start_after: Option<NodeId>,
         limit: u32,
     ) -> Result<Vec<NodeRecord>, LedgerError> {
-        self.blocking(move |e| e.list_nodes(start_after, limit)).await
+        self.blocking(move |e| e.list_nodes(start_after, limit))
+            .await
     }
     async fn get_escrow(&self, session_id: SessionId) -> Result<Option<Escrow>, LedgerError> {
         self.blocking(move |e| e.get_escrow(&session_id)).await

@@ -11,6 +11,7 @@ use crate::error::LedgerError;
 use crate::machine::{self, Checked, LedgerConfig};
 use crate::state::{StateRead, StateWrite};
 use crate::store::Store;
+use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::*;
 use crate::verifier::ProofVerifier;
 
@@ -24,6 +25,7 @@ enum Op {
     Register(NodeRegistration),
     Update(NodeUpdate),
     Faucet(AccountId, Value),
+    Trade(TradeRequest),
     Advance(u64),
 }
 
@@ -35,6 +37,7 @@ enum Done {
     Withdraw(WithdrawReceipt),
     Register(NodeRecord),
     Balance(Value),
+    Trade(TradeReceipt),
     Height(BlockHeight),
 }
 
@@ -73,6 +76,7 @@ fn execute(w: &mut impl StateWrite, cfg: &LedgerConfig, op: &Op) -> Result<Done,
         Op::Register(g) => Done::Register(machine::apply_register(w, g)?),
         Op::Update(u) => Done::Register(machine::apply_update(w, u)?),
         Op::Faucet(a, v) => Done::Balance(machine::apply_faucet(w, cfg, a, *v)?),
+        Op::Trade(t) => Done::Trade(machine::apply_trade(w, t)?),
         Op::Advance(n) => Done::Height(machine::apply_advance(w, *n)?),
     })
 }
@@ -282,6 +286,26 @@ impl Engine {
             Done::Balance(b) => Ok(b),
             _ => Err(unexpected()),
         }
+    }
+
+    /// §8.3.11: the amount and the signature are checked here, off the
+    /// writer thread; the writer runs every check again before it trades.
+    pub fn trade(&self, t: TradeRequest) -> Result<TradeReceipt, LedgerError> {
+        machine::check_trade_stateless(&t)?;
+        match self.submit(Op::Trade(t))? {
+            Done::Trade(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// The curve's public state (§8.3.11).
+    pub fn market(&self) -> Result<MarketState, LedgerError> {
+        MarketState::of(&self.store.read()?.curve()?)
+    }
+
+    /// An account's token balance (§8.3.11).
+    pub fn tokens(&self, a: &AccountId) -> Result<Tokens, LedgerError> {
+        self.store.read()?.tokens(a)
     }
 
     /// Advances the logical clock (the `--block-interval` ticker, tests).

@@ -87,6 +87,17 @@ pub enum LedgerError {
     /// Read the record again (`GetNode`).
     #[error("node update sequence is not the record's next (replayed or out of order)")]
     StaleNodeUpdate,
+    /// A trade the bonding curve refuses (§8.3.11): zero, too large, past
+    /// its slippage limit, or more than the circulating supply.
+    #[error("market: {0}")]
+    Market(veil_market::curve::CurveError),
+    /// A sale of more tokens than the account holds (§8.3.11).
+    #[error("insufficient token balance")]
+    InsufficientTokens,
+    /// An operation this ledger backend does not offer (yet); the text
+    /// says which and where it is documented.
+    #[error("not supported by this ledger: {0}")]
+    Unsupported(&'static str),
     /// `Faucet` on a ledger started without `--dev-faucet` (§8.3.7).
     #[error("faucet disabled: this ledger was not started with --dev-faucet")]
     FaucetDisabled,

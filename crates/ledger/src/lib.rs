@@ -1,8 +1,9 @@
 //! The veil settlement layer (docs/protocol.md §8, docs/ledger.md).
 //!
 //! Layers, each depending only on those above it:
-//! * [`types`], [`error`], [`records`], [`limits`]: typed domain values,
-//!   errors, the ledger's records and size limits;
+//! * [`types`], [`trade`], [`error`], [`records`], [`limits`]: typed domain
+//!   values (the market's in `trade`), errors, the ledger's records and
+//!   size limits;
 //! * [`state`]: the state traits; [`machine`]: the state machine over them
 //!   (stateless → read-only → execute); [`memory`]: an in-memory state;
 //! * [`api::LedgerApi`]: the async interface nodes and wallets use;
@@ -23,6 +24,7 @@ pub mod profile;
 pub mod records;
 pub mod remote;
 pub mod state;
+pub mod trade;
 pub mod types;
 pub mod verifier;
 pub mod wire;

@@ -10,6 +10,9 @@
 
 use veil_primitives::merkle::{Frontier, ROOT_HISTORY, RootHistory};
 
+mod trade;
+pub use trade::{Fill, apply_trade, check_trade, check_trade_stateless};
+
 use crate::error::LedgerError;
 use crate::limits::{MAX_BATCH, MAX_ESCROW_SIZES, MAX_PROFILE_BYTES};
 use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
@@ -99,7 +102,8 @@ fn append(w: &mut impl StateWrite, cms: &[NoteCommitment]) -> Result<u64, Ledger
 }
 
 /// The state of a new ledger (§8.1): height 0, zero counters, the empty
-/// tree and its root as the only history entry.
+/// tree and its root as the only history entry, and the market's genesis
+/// curve (§8.3.11).
 pub fn genesis(w: &mut impl StateWrite) -> Result<(), LedgerError> {
     let frontier = Frontier::new();
     let mut roots = RootHistory::new();
@@ -107,7 +111,8 @@ pub fn genesis(w: &mut impl StateWrite) -> Result<(), LedgerError> {
     w.set_height(BlockHeight(0))?;
     w.set_totals(&Totals::default())?;
     w.set_frontier(&frontier)?;
-    w.set_roots(&roots)
+    w.set_roots(&roots)?;
+    w.set_curve(&crate::trade::genesis_curve()?)
 }
 
 /// Outcome of the read-only checks of a spend: either new work, or the

@@ -6,10 +6,13 @@ use std::collections::BTreeMap;
 
 use veil_primitives::merkle::{Frontier, RootHistory};
 
+use veil_market::curve::Curve;
+
 use crate::error::LedgerError;
 use crate::machine;
 use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
 use crate::state::{StateRead, StateWrite};
+use crate::trade::{Tokens, TradeReceipt};
 use crate::types::{
     AccountId, BlockHeight, Escrow, NodeId, NodeRecord, NoteCommitment, Nullifier, SessionId, Value,
 };
@@ -29,6 +32,9 @@ pub struct MemState {
     nonces: BTreeMap<[u8; 32], u64>,
     deposits: BTreeMap<[u8; 32], DepositRecord>,
     settlements: BTreeMap<[u8; 32], SettlementRecord>,
+    curve: Curve,
+    tokens: BTreeMap<[u8; 32], Tokens>,
+    trades: BTreeMap<([u8; 32], u64), TradeReceipt>,
 }
 
 impl MemState {
@@ -47,6 +53,9 @@ impl MemState {
             nonces: BTreeMap::new(),
             deposits: BTreeMap::new(),
             settlements: BTreeMap::new(),
+            curve: crate::trade::genesis_curve()?,
+            tokens: BTreeMap::new(),
+            trades: BTreeMap::new(),
         };
         machine::genesis(&mut s)?;
         Ok(s)
@@ -94,6 +103,15 @@ impl StateRead for MemState {
     }
     fn roots(&self) -> Result<RootHistory, LedgerError> {
         Ok(self.roots.clone())
+    }
+    fn curve(&self) -> Result<Curve, LedgerError> {
+        Ok(self.curve.clone())
+    }
+    fn tokens(&self, a: &AccountId) -> Result<Tokens, LedgerError> {
+        Ok(self.tokens.get(&a.to_bytes()).copied().unwrap_or_default())
+    }
+    fn trade(&self, a: &AccountId, nonce: u64) -> Result<Option<TradeReceipt>, LedgerError> {
+        Ok(self.trades.get(&(a.to_bytes(), nonce)).copied())
     }
 }
 
@@ -149,6 +167,18 @@ impl StateWrite for MemState {
         s: &SettlementRecord,
     ) -> Result<(), LedgerError> {
         self.settlements.insert(batch.to_bytes(), s.clone());
+        Ok(())
+    }
+    fn set_curve(&mut self, c: &Curve) -> Result<(), LedgerError> {
+        self.curve = c.clone();
+        Ok(())
+    }
+    fn set_tokens(&mut self, a: &AccountId, t: Tokens) -> Result<(), LedgerError> {
+        self.tokens.insert(a.to_bytes(), t);
+        Ok(())
+    }
+    fn put_trade(&mut self, a: &AccountId, t: &TradeReceipt) -> Result<(), LedgerError> {
+        self.trades.insert((a.to_bytes(), t.nonce), *t);
         Ok(())
     }
 }

@@ -52,11 +52,13 @@ pub enum Rpc {
     GetRoots,
     StreamCommitments,
     Status,
+    Trade,
+    GetMarket,
 }
 
 impl Rpc {
     /// Every call, in the order of the service.
-    pub const ALL: [Rpc; 16] = [
+    pub const ALL: [Rpc; 18] = [
         Rpc::Deposit,
         Rpc::OpenEscrow,
         Rpc::Settle,
@@ -73,6 +75,8 @@ impl Rpc {
         Rpc::GetRoots,
         Rpc::StreamCommitments,
         Rpc::Status,
+        Rpc::Trade,
+        Rpc::GetMarket,
     ];
 
     /// Its `op` label.
@@ -94,6 +98,8 @@ impl Rpc {
             Rpc::GetRoots => "get_roots",
             Rpc::StreamCommitments => "stream_commitments",
             Rpc::Status => "status",
+            Rpc::Trade => "trade",
+            Rpc::GetMarket => "get_market",
         }
     }
 }

@@ -9,6 +9,7 @@ use veil_proto::ledger::v1::ledger_client::LedgerClient;
 use crate::api::LedgerApi;
 use crate::convert::*;
 use crate::error::LedgerError;
+use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::*;
 use crate::wire::{
     ERROR_ARGS_KEY, ERROR_KIND_KEY, ErrorKind, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE,
@@ -179,6 +180,38 @@ impl LedgerApi for RemoteLedger {
         Ok(Value(r.balance))
     }
 
+    async fn trade(&self, request: TradeRequest) -> Result<TradeReceipt, LedgerError> {
+        let r = self
+            .c()
+            .trade(trade_to_pb(&request))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        receipt_from_pb(request.order, &r)
+    }
+
+    async fn market(&self) -> Result<MarketState, LedgerError> {
+        let r = self
+            .c()
+            .get_market(pb::GetMarketRequest { account: vec![] })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        market_from_pb(&r)
+    }
+
+    async fn tokens(&self, account: AccountId) -> Result<Tokens, LedgerError> {
+        let r = self
+            .c()
+            .get_market(pb::GetMarketRequest {
+                account: account.to_bytes().to_vec(),
+            })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        crate::convert::tokens("tokens", &r.tokens)
+    }
+
     async fn get_node(&self, node_id: NodeId) -> Result<Option<NodeRecord>, LedgerError> {
         let r = self
             .c()
@@ -207,7 +240,9 @@ impl LedgerApi for RemoteLedger {
             .map_err(from_status)?
             .into_inner();
         if r.nodes.len() > limit as usize {
-            return Err(LedgerError::Unavailable("node page longer than asked".into()));
+            return Err(LedgerError::Unavailable(
+                "node page longer than asked".into(),
+            ));
         }
         r.nodes.iter().map(node_from_pb).collect()
     }

@@ -21,12 +21,18 @@ use crate::types::{
     Value,
 };
 
+mod market;
+pub use market::{TOKENS, TRADES, decode_curve, decode_trade, encode_curve, encode_trade};
+
 /// Bumped on any incompatible change of a table or record below.
+/// 5: the market (§8.3.11): the `curve` singleton, whose genesis reserve
+/// is counted in `minted`, and the `tokens` and `trades` tables. A
+/// version-4 ledger has no curve, and its turnstile would not count one.
 /// 4: an escrow's 32-byte refund field is the refund owner key `rk` (was
 /// the refund address `addr_r`), and reclaim appends `(E, rk, H(RECLAIM,
 /// sid))`: a version-3 ledger read by this build would reclaim its open
 /// escrows into notes nobody can spend, so it is refused.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 /// Version byte of every record encoding.
 const RECORD_V1: u8 = 1;
 
@@ -54,6 +60,7 @@ pub const META_HEIGHT: &str = "height";
 pub const META_TOTALS: &str = "totals";
 pub const META_FRONTIER: &str = "frontier";
 pub const META_ROOTS: &str = "roots";
+pub const META_CURVE: &str = "curve";
 
 /// A table key made only from a canonical, typed field value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +124,9 @@ impl<'a> Reader<'a> {
     }
     fn u64(&mut self) -> Result<u64, LedgerError> {
         Ok(u64::from_be_bytes(self.take()?))
+    }
+    fn u128(&mut self) -> Result<u128, LedgerError> {
+        Ok(u128::from_be_bytes(self.take()?))
     }
     fn field<T>(
         &mut self,

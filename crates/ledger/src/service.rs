@@ -53,7 +53,10 @@ pub fn to_status(e: LedgerError) -> Status {
         | NotYetReclaimable(_)
         | TotalExceedsEscrow
         | BadNonce
-        | StaleNodeUpdate => Code::FailedPrecondition,
+        | StaleNodeUpdate
+        | InsufficientTokens => Code::FailedPrecondition,
+        Market(c) => market_code(c),
+        Unsupported(_) => Code::Unimplemented,
         Overflow => Code::OutOfRange,
         Busy => Code::ResourceExhausted,
         RegistrationUnauthenticated(_)
@@ -72,6 +75,19 @@ pub fn to_status(e: LedgerError) -> Status {
         status.metadata_mut().insert(ERROR_ARGS_KEY, v);
     }
     status
+}
+
+/// A curve refusal: a bad amount is the caller's argument; a slippage
+/// limit or the circulating supply depends on state (§8.6).
+fn market_code(e: &veil_market::curve::CurveError) -> Code {
+    use veil_market::curve::CurveError::*;
+    match e {
+        Zero | TooLarge => Code::InvalidArgument,
+        BelowMinimum { .. } | AboveMaximum { .. } | ExceedsCirculating { .. } => {
+            Code::FailedPrecondition
+        }
+        ReserveRatio(_) | Genesis => Code::Internal,
+    }
 }
 
 /// The service: a handle on the ledger and its metrics, nothing else.
@@ -355,6 +371,27 @@ impl Ledger for LedgerService {
                 minted: s.minted.0,
                 pool: s.pool.0,
             })
+        })
+        .await
+    }
+
+    /// §8.3.11: anyone may send it; the account's signature authorises it.
+    async fn trade(&self, req: Request<pb::TradeRequest>) -> Res<pb::TradeResponse> {
+        self.metered(Rpc::Trade, async {
+            let t = trade_from_pb(req.get_ref())?;
+            Ok(receipt_to_pb(&self.ledger.trade(t).await?))
+        })
+        .await
+    }
+
+    /// Public state: anyone.
+    async fn get_market(&self, req: Request<pb::GetMarketRequest>) -> Res<pb::GetMarketResponse> {
+        self.metered(Rpc::GetMarket, async {
+            let held = match market_account(req.get_ref())? {
+                Some(a) => Some(self.ledger.tokens(a).await?),
+                None => None,
+            };
+            Ok(market_to_pb(&self.ledger.market().await?, held))
         })
         .await
     }

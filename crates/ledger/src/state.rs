@@ -5,8 +5,11 @@
 
 use veil_primitives::merkle::{Frontier, RootHistory};
 
+use veil_market::curve::Curve;
+
 use crate::error::LedgerError;
 use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
+use crate::trade::{Tokens, TradeReceipt};
 use crate::types::{
     AccountId, BlockHeight, Escrow, NodeId, NodeRecord, NoteCommitment, Nullifier, SessionId, Value,
 };
@@ -28,6 +31,12 @@ pub trait StateRead {
     fn totals(&self) -> Result<Totals, LedgerError>;
     fn frontier(&self) -> Result<Frontier, LedgerError>;
     fn roots(&self) -> Result<RootHistory, LedgerError>;
+    /// The bonding curve (§8.3.11), written at genesis.
+    fn curve(&self) -> Result<Curve, LedgerError>;
+    /// The account's token balance (zero if it never held any).
+    fn tokens(&self, a: &AccountId) -> Result<Tokens, LedgerError>;
+    /// The trade the account applied with `nonce`, if any (a retry's answer).
+    fn trade(&self, a: &AccountId, nonce: u64) -> Result<Option<TradeReceipt>, LedgerError>;
 }
 
 /// Writes, all inside one atomic unit (a redb write transaction). The
@@ -50,4 +59,7 @@ pub trait StateWrite: StateRead {
         batch: &SessionId,
         s: &SettlementRecord,
     ) -> Result<(), LedgerError>;
+    fn set_curve(&mut self, c: &Curve) -> Result<(), LedgerError>;
+    fn set_tokens(&mut self, a: &AccountId, t: Tokens) -> Result<(), LedgerError>;
+    fn put_trade(&mut self, a: &AccountId, t: &TradeReceipt) -> Result<(), LedgerError>;
 }

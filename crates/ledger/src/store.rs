@@ -10,6 +10,7 @@ use redb::{
     Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition, WriteTransaction,
 };
+use veil_market::curve::Curve;
 use veil_primitives::merkle::{Frontier, RootHistory};
 
 use crate::error::LedgerError;
@@ -17,6 +18,7 @@ use crate::machine;
 use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
 use crate::schema::*;
 use crate::state::{StateRead, StateWrite};
+use crate::trade::{Tokens, TradeReceipt};
 use crate::types::{
     AccountId, BlockHeight, Escrow, NodeId, NodeRecord, NoteCommitment, Nullifier, SessionId, Value,
 };
@@ -132,6 +134,8 @@ impl Store {
             tx.open_table(COMMITMENTS)?;
             tx.open_table(ACCOUNTS)?;
             tx.open_table(NONCES)?;
+            tx.open_table(TOKENS)?;
+            tx.open_table(TRADES)?;
         }
         tx.commit()?;
         store.check_schema()?;
@@ -162,6 +166,7 @@ impl Store {
         r.totals()?;
         r.frontier()?;
         r.roots()?;
+        r.curve()?;
         Ok(())
     }
 
@@ -295,6 +300,27 @@ macro_rules! impl_state_read {
                 RootHistory::from_bytes(&self.meta_record(META_ROOTS, "root history")?)
                     .map_err(|_| LedgerError::Corrupted("malformed roots record".into()))
             }
+            fn curve(&self) -> Result<Curve, LedgerError> {
+                decode_curve(&self.meta_record(META_CURVE, "curve")?)
+            }
+            fn tokens(&self, a: &AccountId) -> Result<Tokens, LedgerError> {
+                let t = self.tx.open_table(TOKENS)?;
+                Ok(Tokens(
+                    t.get(FieldKey::from(a).bytes())?
+                        .map(|g| g.value())
+                        .unwrap_or(0),
+                ))
+            }
+            fn trade(
+                &self,
+                a: &AccountId,
+                nonce: u64,
+            ) -> Result<Option<TradeReceipt>, LedgerError> {
+                let t = self.tx.open_table(TRADES)?;
+                t.get((FieldKey::from(a).bytes(), nonce))?
+                    .map(|g| decode_trade(g.value()))
+                    .transpose()
+            }
         }
     };
 }
@@ -397,6 +423,22 @@ impl StateWrite for WriteState<'_> {
         s: &SettlementRecord,
     ) -> Result<(), LedgerError> {
         self.put_field_keyed(SETTLEMENTS, FieldKey::from(batch), &s.encode())
+    }
+    fn set_curve(&mut self, c: &Curve) -> Result<(), LedgerError> {
+        self.put_meta(META_CURVE, &encode_curve(c))
+    }
+    fn set_tokens(&mut self, a: &AccountId, t: Tokens) -> Result<(), LedgerError> {
+        self.tx
+            .open_table(TOKENS)?
+            .insert(FieldKey::from(a).bytes(), t.0)?;
+        Ok(())
+    }
+    fn put_trade(&mut self, a: &AccountId, t: &TradeReceipt) -> Result<(), LedgerError> {
+        self.tx.open_table(TRADES)?.insert(
+            (FieldKey::from(a).bytes(), t.nonce),
+            encode_trade(t).as_slice(),
+        )?;
+        Ok(())
     }
 }
 

@@ -425,6 +425,9 @@ pub enum AccountOp {
     RegisterNode = 2,
     /// `digest` = the update message (binds the sequence and every new term).
     UpdateNode = 3,
+    /// `digest` = the order's digest (`crate::trade::Order::digest`: side,
+    /// amount and slippage limit).
+    Trade = 4,
 }
 
 /// `H(ACCOUNT_OP, op, account, nonce, digest)`: what an account key signs

@@ -15,6 +15,7 @@ pub const ERROR_KIND_KEY: &str = "veil-ledger-error";
 pub const ERROR_ARGS_KEY: &str = "veil-ledger-error-args";
 
 use crate::error::LedgerError;
+use veil_market::curve::CurveError;
 use veil_primitives::EncodingError;
 
 /// The stable wire name of each [`LedgerError`] variant, sent under
@@ -49,6 +50,9 @@ pub enum ErrorKind {
     BadNonce,
     StaleNodeUpdate,
     FaucetDisabled,
+    Market,
+    InsufficientTokens,
+    Unsupported,
     VerifyingKeys,
     Busy,
     Storage,
@@ -59,7 +63,7 @@ pub enum ErrorKind {
 }
 
 /// Every kind with its wire name: the only place these strings are written.
-pub const KIND_NAMES: [(ErrorKind, &str); 34] = {
+pub const KIND_NAMES: [(ErrorKind, &str); 37] = {
     use ErrorKind::*;
     [
         (Encoding, "encoding"),
@@ -89,6 +93,9 @@ pub const KIND_NAMES: [(ErrorKind, &str); 34] = {
         (BadNonce, "bad_nonce"),
         (StaleNodeUpdate, "stale_node_update"),
         (FaucetDisabled, "faucet_disabled"),
+        (Market, "market"),
+        (InsufficientTokens, "insufficient_tokens"),
+        (Unsupported, "unsupported"),
         (VerifyingKeys, "verifying_keys"),
         (Busy, "busy"),
         (Storage, "storage"),
@@ -131,6 +138,9 @@ impl ErrorKind {
             E::BadNonce => Self::BadNonce,
             E::StaleNodeUpdate => Self::StaleNodeUpdate,
             E::FaucetDisabled => Self::FaucetDisabled,
+            E::Market(_) => Self::Market,
+            E::InsufficientTokens => Self::InsufficientTokens,
+            E::Unsupported(_) => Self::Unsupported,
             E::VerifyingKeys(_) => Self::VerifyingKeys,
             E::Busy => Self::Busy,
             E::Storage(_) => Self::Storage,
@@ -170,8 +180,10 @@ impl ErrorKind {
             E::InvalidArgument(text)
             | E::RegistrationUnauthenticated(text)
             | E::SettleUnauthorized(text)
-            | E::AccountUnauthenticated(text) => Some((*text).to_owned()),
+            | E::AccountUnauthenticated(text)
+            | E::Unsupported(text) => Some((*text).to_owned()),
             E::Encoding { field, source } => Some(encoding_args(field, source)),
+            E::Market(c) => Some(curve_args(c)),
             _ => None,
         }
     }
@@ -226,6 +238,9 @@ impl ErrorKind {
             Self::BadNonce => E::BadNonce,
             Self::StaleNodeUpdate => E::StaleNodeUpdate,
             Self::FaucetDisabled => E::FaucetDisabled,
+            Self::Market => E::Market(rebuild_curve(args?)?),
+            Self::InsufficientTokens => E::InsufficientTokens,
+            Self::Unsupported => E::Unsupported(text()),
             Self::Poisoned => E::Poisoned,
             Self::UnknownRoot => E::UnknownRoot(match nums().as_deref() {
                 Some([n]) => usize::try_from(*n).ok()?,
@@ -238,6 +253,61 @@ impl ErrorKind {
             | Self::Remote => return None,
         })
     }
+}
+
+/// A curve refusal's args: the variant's snake-case name, then its values
+/// (`name[;a,b]`).
+fn curve_args(e: &CurveError) -> String {
+    use CurveError as C;
+    match e {
+        C::ReserveRatio(ppm) => format!("reserve_ratio;{ppm}"),
+        C::Genesis => "genesis".into(),
+        C::Zero => "zero".into(),
+        C::TooLarge => "too_large".into(),
+        C::ExceedsCirculating {
+            amount,
+            circulating,
+        } => {
+            format!("exceeds_circulating;{amount},{circulating}")
+        }
+        C::BelowMinimum { got, min } => format!("below_minimum;{got},{min}"),
+        C::AboveMaximum { cost, max } => format!("above_maximum;{cost},{max}"),
+    }
+}
+
+/// The curve refusal of [`curve_args`]; `None` if they do not parse.
+fn rebuild_curve(args: &str) -> Option<CurveError> {
+    use CurveError as C;
+    let (name, detail) = match args.split_once(';') {
+        Some((n, d)) => (n, Some(d)),
+        None => (args, None),
+    };
+    let pair = || -> Option<(u128, u128)> {
+        let (a, b) = detail?.split_once(',')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    };
+    Some(match (name, detail) {
+        ("reserve_ratio", Some(d)) => C::ReserveRatio(d.parse().ok()?),
+        ("genesis", None) => C::Genesis,
+        ("zero", None) => C::Zero,
+        ("too_large", None) => C::TooLarge,
+        ("exceeds_circulating", _) => {
+            let (amount, circulating) = pair()?;
+            C::ExceedsCirculating {
+                amount,
+                circulating,
+            }
+        }
+        ("below_minimum", _) => {
+            let (got, min) = pair()?;
+            C::BelowMinimum { got, min }
+        }
+        ("above_maximum", _) => {
+            let (cost, max) = pair()?;
+            C::AboveMaximum { cost, max }
+        }
+        _ => return None,
+    })
 }
 
 /// An `Encoding` error's args: `field;cause[;detail]`, the cause the
@@ -332,6 +402,21 @@ mod tests {
                 max_delta: 100,
             },
             LedgerError::InvalidArgument("deposit value must be positive"),
+            LedgerError::InsufficientTokens,
+            LedgerError::Unsupported("trading on this backend"),
+            LedgerError::Market(CurveError::Zero),
+            LedgerError::Market(CurveError::TooLarge),
+            LedgerError::Market(CurveError::Genesis),
+            LedgerError::Market(CurveError::ReserveRatio(7)),
+            LedgerError::Market(CurveError::BelowMinimum {
+                got: u128::MAX,
+                min: 1,
+            }),
+            LedgerError::Market(CurveError::AboveMaximum { cost: 5, max: 4 }),
+            LedgerError::Market(CurveError::ExceedsCirculating {
+                amount: 9,
+                circulating: 8,
+            }),
             LedgerError::RegistrationUnauthenticated("signature by the node key does not verify"),
             LedgerError::SettleUnauthorized("sender is not the node's operator"),
             LedgerError::AccountUnauthenticated("token allowance below the amount"),
@@ -392,6 +477,17 @@ mod tests {
             Some("field;version;256"),
         ] {
             assert_eq!(ErrorKind::Encoding.rebuild(bad), None, "{bad:?}");
+        }
+        for bad in [
+            None,
+            Some(""),
+            Some("zero;1"),
+            Some("below_minimum"),
+            Some("below_minimum;1"),
+            Some("below_minimum;a,b"),
+            Some("nope"),
+        ] {
+            assert_eq!(ErrorKind::Market.rebuild(bad), None, "{bad:?}");
         }
         // Without args an authorisation refusal keeps a generic text.
         assert_eq!(

@@ -163,31 +163,63 @@ async fn a_nodes_earnings_cannot_be_deposited_by_anyone_else() {
         Err(LedgerError::AccountUnauthenticated(_))
     ));
     // The victim's public key with the attacker's signature.
-    let mut forged = deposit_to_pb(&DepositRequest::signed(&fx.node_account_key, nonce, Value(500), addr));
-    forged.signature = deposit_to_pb(&DepositRequest::signed(&attacker_key, nonce, Value(500), addr)).signature;
+    let mut forged = deposit_to_pb(&DepositRequest::signed(
+        &fx.node_account_key,
+        nonce,
+        Value(500),
+        addr,
+    ));
+    forged.signature = deposit_to_pb(&DepositRequest::signed(
+        &attacker_key,
+        nonce,
+        Value(500),
+        addr,
+    ))
+    .signature;
     assert_eq!(fx.raw_deposit(forged).await, Code::PermissionDenied);
     // Cross-account: the wallet's valid signature presented for the victim's account.
-    let mut cross = DepositRequest::signed(&fx.wallet_key, fx.nonce(fx.wallet()).await, Value(500), addr);
+    let mut cross = DepositRequest::signed(
+        &fx.wallet_key,
+        fx.nonce(fx.wallet()).await,
+        Value(500),
+        addr,
+    );
     cross.account = victim;
     assert!(matches!(
         fx.remote.deposit(cross).await,
         Err(LedgerError::AccountUnauthenticated(_))
     ));
     // A signed deposit altered in flight (value raised, address swapped).
-    let signed = deposit_to_pb(&DepositRequest::signed(&fx.wallet_key, fx.nonce(fx.wallet()).await, Value(5), addr));
+    let signed = deposit_to_pb(&DepositRequest::signed(
+        &fx.wallet_key,
+        fx.nonce(fx.wallet()).await,
+        Value(5),
+        addr,
+    ));
     assert_eq!(
-        fx.raw_deposit(pb::DepositRequest { value: 6, ..signed.clone() }).await,
+        fx.raw_deposit(pb::DepositRequest {
+            value: 6,
+            ..signed.clone()
+        })
+        .await,
         Code::PermissionDenied
     );
     assert_eq!(
-        fx.raw_deposit(pb::DepositRequest { addr: fr_bytes(4243), ..signed.clone() }).await,
+        fx.raw_deposit(pb::DepositRequest {
+            addr: fr_bytes(4243),
+            ..signed.clone()
+        })
+        .await,
         Code::PermissionDenied
     );
     assert_eq!(fx.snapshot(&watched, &[]).await, before, "nothing changed");
     // The victim's own deposit works.
     let own = DepositRequest::signed(&fx.node_account_key, nonce, Value(500), addr);
     fx.remote.deposit(own).await.unwrap();
-    assert_eq!(fx.remote.balance(victim).await.unwrap(), Value(before.accounts[0].balance.0 - 500));
+    assert_eq!(
+        fx.remote.balance(victim).await.unwrap(),
+        Value(before.accounts[0].balance.0 - 500)
+    );
 }
 
 fn fr_bytes(v: u64) -> Vec<u8> {
@@ -213,7 +245,12 @@ async fn replayed_deposits_debit_once() {
     assert_eq!(
         fx.raw
             .clone()
-            .deposit(deposit_to_pb(&DepositRequest::signed(&fx.wallet_key, nonce + 1, Value(10), Address::from_fr(fr(1)))))
+            .deposit(deposit_to_pb(&DepositRequest::signed(
+                &fx.wallet_key,
+                nonce + 1,
+                Value(10),
+                Address::from_fr(fr(1))
+            )))
             .await
             .unwrap_err()
             .code(),
@@ -235,7 +272,15 @@ async fn registration_needs_the_staking_accounts_signature() {
     let watched = [victim, attacker_key.verifying_key().account_id()];
     let before = fx.snapshot(&watched, &[nid]).await;
     let nonce = fx.nonce(victim).await;
-    let good = NodeRegistration::signed(&new_node, &fx.wallet_key, nonce, Value(1), vec![E], Value(50), [1; 32]);
+    let good = NodeRegistration::signed(
+        &new_node,
+        &fx.wallet_key,
+        nonce,
+        Value(1),
+        vec![E],
+        Value(50),
+        [1; 32],
+    );
     let code = |g: pb::RegisterNodeRequest| {
         let mut c = fx.raw.clone();
         async move { c.register_node(g).await.unwrap_err().code() }
@@ -246,10 +291,21 @@ async fn registration_needs_the_staking_accounts_signature() {
     missing.account_signature.clear();
     assert_eq!(code(missing).await, Code::PermissionDenied);
     // The attacker's account authorisation on the victim's account.
-    let by_attacker = NodeRegistration::signed(&new_node, &attacker_key, 0, Value(1), vec![E], Value(50), [1; 32]);
+    let by_attacker = NodeRegistration::signed(
+        &new_node,
+        &attacker_key,
+        0,
+        Value(1),
+        vec![E],
+        Value(50),
+        [1; 32],
+    );
     assert!(matches!(
         fx.remote
-            .register_node(NodeRegistration { account_auth: by_attacker.account_auth, ..good.clone() })
+            .register_node(NodeRegistration {
+                account_auth: by_attacker.account_auth,
+                ..good.clone()
+            })
             .await,
         Err(LedgerError::AccountUnauthenticated(_))
     ));
@@ -257,15 +313,31 @@ async fn registration_needs_the_staking_accounts_signature() {
     let mut cross = registration_to_pb(&by_attacker);
     cross.account = victim.to_bytes().to_vec();
     assert_eq!(code(cross).await, Code::PermissionDenied);
-    assert_eq!(fx.snapshot(&watched, &[nid]).await, before, "nothing changed");
+    assert_eq!(
+        fx.snapshot(&watched, &[nid]).await,
+        before,
+        "nothing changed"
+    );
     // Replayed: the victim's nonce is consumed by a deposit first.
     fx.remote
-        .deposit(DepositRequest::signed(&fx.wallet_key, nonce, Value(1), Address::from_fr(fr(9))))
+        .deposit(DepositRequest::signed(
+            &fx.wallet_key,
+            nonce,
+            Value(1),
+            Address::from_fr(fr(9)),
+        ))
         .await
         .unwrap();
     let before = fx.snapshot(&watched, &[nid]).await;
-    assert_eq!(fx.remote.register_node(good).await, Err(LedgerError::BadNonce));
-    assert_eq!(fx.snapshot(&watched, &[nid]).await, before, "nothing changed");
+    assert_eq!(
+        fx.remote.register_node(good).await,
+        Err(LedgerError::BadNonce)
+    );
+    assert_eq!(
+        fx.snapshot(&watched, &[nid]).await,
+        before,
+        "nothing changed"
+    );
 }
 
 /// Issue 8, attack 1, at the ledger's gRPC edge (with a fake proof
@@ -276,10 +348,25 @@ async fn registration_needs_the_staking_accounts_signature() {
 async fn settlement_needs_the_nodes_signature_over_the_wire() {
     let fx = fixture().await;
     let other = key(90);
-    let g = testing::registration(fx.ledger.engine(), &other, &fx.node_account_key, Value(1), vec![E], Value(0), [0; 32]).unwrap();
+    let g = testing::registration(
+        fx.ledger.engine(),
+        &other,
+        &fx.node_account_key,
+        Value(1),
+        vec![E],
+        Value(0),
+        [0; 32],
+    )
+    .unwrap();
     fx.remote.register_node(g).await.unwrap();
     let node = fx.node_key.verifying_key().node_id();
-    testing::deposit(fx.ledger.engine(), &fx.wallet_key, Value(10_000), Address::from_fr(fr(1))).unwrap();
+    testing::deposit(
+        fx.ledger.engine(),
+        &fx.wallet_key,
+        Value(10_000),
+        Address::from_fr(fr(1)),
+    )
+    .unwrap();
     let root = *fx.remote.roots().await.unwrap().last().unwrap();
     let token = AccessPublic {
         root,
@@ -291,7 +378,11 @@ async fn settlement_needs_the_nodes_signature_over_the_wire() {
         refund_owner: OwnerKey::from_fr(fr(503)),
         expiry: BlockHeight(10),
     };
-    let e = fx.remote.open_escrow(token, FakeVerifier::valid_proof()).await.unwrap();
+    let e = fx
+        .remote
+        .open_escrow(token, FakeVerifier::valid_proof())
+        .await
+        .unwrap();
     let mut good = SettleRequest {
         node_id: node,
         k: 1,
@@ -326,10 +417,26 @@ async fn settlement_needs_the_nodes_signature_over_the_wire() {
     // Another registered node's signature over this very statement.
     let mut by_other = good.clone();
     testing::authorise_settle(fx.ledger.engine(), &other, &mut by_other).unwrap();
-    assert_eq!(fx.remote.settle(by_other).await, Err(LedgerError::SettleUnauthorized("signature by the registered node key does not verify")));
+    assert_eq!(
+        fx.remote.settle(by_other).await,
+        Err(LedgerError::SettleUnauthorized(
+            "signature by the registered node key does not verify"
+        ))
+    );
     // The node's signature with T changed in flight.
-    assert_eq!(code(settle_to_pb(&SettleRequest { total: Value(0), ..good.clone() })).await, Code::PermissionDenied);
-    assert_eq!(fx.snapshot(&watched, &[node]).await, before, "nothing changed");
+    assert_eq!(
+        code(settle_to_pb(&SettleRequest {
+            total: Value(0),
+            ..good.clone()
+        }))
+        .await,
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        fx.snapshot(&watched, &[node]).await,
+        before,
+        "nothing changed"
+    );
     // The node's own request pays.
     fx.remote.settle(good).await.unwrap();
     assert_eq!(
@@ -347,9 +454,15 @@ async fn faucet_is_refused_without_the_development_flag() {
     let mut raw = LedgerClient::connect(url).await.unwrap();
     let a = key(5).verifying_key().account_id();
     let before = remote.status().await.unwrap();
-    assert_eq!(remote.faucet(a, Value(10)).await, Err(LedgerError::FaucetDisabled));
+    assert_eq!(
+        remote.faucet(a, Value(10)).await,
+        Err(LedgerError::FaucetDisabled)
+    );
     let err = raw
-        .faucet(pb::FaucetRequest { account: a.to_bytes().to_vec(), amount: 10 })
+        .faucet(pb::FaucetRequest {
+            account: a.to_bytes().to_vec(),
+            amount: 10,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
@@ -393,39 +506,82 @@ async fn node_updates_need_the_node_key_and_its_accounts_key() {
     let by_wallet = signed(&fx.node_key, &fx.wallet_key, 0, &record, 5);
     assert!(matches!(
         fx.remote
-            .update_node(NodeUpdate { account_auth: by_wallet.account_auth, ..good.clone() })
+            .update_node(NodeUpdate {
+                account_auth: by_wallet.account_auth,
+                ..good.clone()
+            })
             .await,
         Err(LedgerError::AccountUnauthenticated(_))
     ));
     // An unregistered node, a stale sequence, invalid terms, a malformed field.
     let stranger = signed(&key(9), &fx.node_account_key, nonce, &record, 5);
-    assert_eq!(fx.remote.update_node(stranger).await, Err(LedgerError::UnknownNode));
+    assert_eq!(
+        fx.remote.update_node(stranger).await,
+        Err(LedgerError::UnknownNode)
+    );
     let mut ahead = record.clone();
-    ahead.update = Some(AppliedUpdate { update: good.clone(), applied_at: BlockHeight(0) });
+    ahead.update = Some(AppliedUpdate {
+        update: good.clone(),
+        applied_at: BlockHeight(0),
+    });
     let skipped = signed(&fx.node_key, &fx.node_account_key, nonce, &ahead, 5);
     assert_eq!(skipped.sequence, 2);
-    assert_eq!(fx.remote.update_node(skipped).await, Err(LedgerError::StaleNodeUpdate));
-    let free = NodeUpdate::signed(&fx.node_key, &fx.node_account_key, nonce, &record, Value(0), vec![E], [5; 32]);
-    assert!(matches!(fx.remote.update_node(free).await, Err(LedgerError::InvalidArgument(_))));
+    assert_eq!(
+        fx.remote.update_node(skipped).await,
+        Err(LedgerError::StaleNodeUpdate)
+    );
+    let free = NodeUpdate::signed(
+        &fx.node_key,
+        &fx.node_account_key,
+        nonce,
+        &record,
+        Value(0),
+        vec![E],
+        [5; 32],
+    );
+    assert!(matches!(
+        fx.remote.update_node(free).await,
+        Err(LedgerError::InvalidArgument(_))
+    ));
     let mut short = update_to_pb(&good);
     short.tls_key_hash.pop();
     assert_eq!(code(short).await, Code::InvalidArgument);
-    assert_eq!(fx.snapshot(&watched, &[nid]).await, before, "nothing changed");
+    assert_eq!(
+        fx.snapshot(&watched, &[nid]).await,
+        before,
+        "nothing changed"
+    );
 
     // The node's own update applies; GetNode reads it back whole.
     let applied = fx.remote.update_node(good.clone()).await.unwrap();
     assert_eq!(applied.tls_key_hash(), [5; 32]);
     assert_eq!(applied.price_per_kib(), Value(3));
     assert_eq!(applied.sequence(), 1);
-    assert_eq!(fx.remote.get_node(nid).await.unwrap(), Some(applied.clone()));
-    assert_eq!(fx.ledger.get_node(nid).await.unwrap(), Some(applied.clone()));
+    assert_eq!(
+        fx.remote.get_node(nid).await.unwrap(),
+        Some(applied.clone())
+    );
+    assert_eq!(
+        fx.ledger.get_node(nid).await.unwrap(),
+        Some(applied.clone())
+    );
     // A retry answers the record; after a second update, the first is a replay.
-    assert_eq!(fx.remote.update_node(good.clone()).await, Ok(applied.clone()));
+    assert_eq!(
+        fx.remote.update_node(good.clone()).await,
+        Ok(applied.clone())
+    );
     let nonce = fx.nonce(fx.node_account()).await;
     let second = signed(&fx.node_key, &fx.node_account_key, nonce, &applied, 6);
     fx.remote.update_node(second).await.unwrap();
     let before = fx.snapshot(&watched, &[nid]).await;
     assert_eq!(code(update_to_pb(&good)).await, Code::FailedPrecondition);
-    assert_eq!(fx.remote.update_node(good).await, Err(LedgerError::StaleNodeUpdate));
-    assert_eq!(fx.snapshot(&watched, &[nid]).await, before, "nothing changed");
+    assert_eq!(
+        fx.remote.update_node(good).await,
+        Err(LedgerError::StaleNodeUpdate)
+    );
+    assert_eq!(
+        fx.snapshot(&watched, &[nid]).await,
+        before,
+        "nothing changed"
+    );
 }

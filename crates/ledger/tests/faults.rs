@@ -14,8 +14,8 @@ use veil_ledger::store::Store;
 use veil_ledger::types::*;
 use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{Engine, LedgerConfig, LedgerError, testing};
-use veil_primitives::eddsa::SigningKey;
 use veil_primitives::Fr;
+use veil_primitives::eddsa::SigningKey;
 
 /// Switches shared between a test and its [`FaultyFile`].
 #[derive(Debug, Default)]
@@ -96,7 +96,13 @@ fn fails_closed(inject: impl Fn(&Faults), clear: impl Fn(&Faults)) {
     for i in 1..=20 {
         assert_eq!(engine.faucet(account(i), Value(100)).unwrap(), Value(100));
     }
-    testing::deposit(&engine, &account_key(1), Value(40), Address::from_fr(Fr::from(9u64))).unwrap();
+    testing::deposit(
+        &engine,
+        &account_key(1),
+        Value(40),
+        Address::from_fr(Fr::from(9u64)),
+    )
+    .unwrap();
     let acked = engine.status().unwrap();
 
     inject(&faults);
@@ -113,7 +119,12 @@ fn fails_closed(inject: impl Fn(&Faults), clear: impl Fn(&Faults)) {
         Err(LedgerError::Poisoned)
     );
     assert_eq!(
-        testing::deposit(&engine, &account_key(2), Value(1), Address::from_fr(Fr::from(10u64))),
+        testing::deposit(
+            &engine,
+            &account_key(2),
+            Value(1),
+            Address::from_fr(Fr::from(10u64))
+        ),
         Err(LedgerError::Poisoned)
     );
     assert_eq!(engine.advance(1), Err(LedgerError::Poisoned));

@@ -343,6 +343,11 @@ impl Turnstile {
     }
 }
 
+/// The ledger contract does not trade yet: the curve runs on chain as its
+/// own contract (`BandwidthMarket`, docs/market.md §5), not wired to this
+/// backend (docs/market.md §7).
+const NO_MARKET: &str = "the EVM ledger has no market yet: BandwidthMarket is a separate contract (docs/market.md §7)";
+
 /// A node key's signature as the contract's `[R.x, R.y, S]`.
 fn signature_words(sig: &veil_primitives::eddsa::Signature) -> [Word; 3] {
     let b = sig.to_bytes();
@@ -595,6 +600,21 @@ impl LedgerApi for EvmLedger {
             Some(r) if r.update.as_ref().is_some_and(|a| a.update == sent) => Ok(r),
             _ => Err(LedgerError::StaleNodeUpdate),
         }
+    }
+
+    async fn trade(
+        &self,
+        _request: veil_ledger::trade::TradeRequest,
+    ) -> Result<veil_ledger::trade::TradeReceipt, LedgerError> {
+        Err(LedgerError::Unsupported(NO_MARKET))
+    }
+
+    async fn market(&self) -> Result<veil_ledger::trade::MarketState, LedgerError> {
+        Err(LedgerError::Unsupported(NO_MARKET))
+    }
+
+    async fn tokens(&self, _account: AccountId) -> Result<veil_ledger::trade::Tokens, LedgerError> {
+        Err(LedgerError::Unsupported(NO_MARKET))
     }
 
     async fn faucet(&self, account: AccountId, amount: Value) -> Result<Value, LedgerError> {

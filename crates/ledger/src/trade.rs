@@ -1,0 +1,174 @@
+//! The bandwidth market in the ledger (docs/protocol.md §8.3.11,
+//! docs/market.md §7): token amounts, the curve's public state, and a
+//! trade — a buy or a sale on the bonding curve — signed by the trading
+//! account's key. The curve arithmetic is `veil_market::curve`'s, unchanged.
+
+use veil_market::curve::{Curve, CurveError, ReserveRatio};
+use veil_primitives::eddsa::SigningKey;
+use veil_primitives::{Fr, poseidon};
+
+use crate::error::LedgerError;
+use crate::types::{AccountAuth, AccountId, AccountOp, Value};
+
+/// An amount of the bandwidth token, in base units (the curve's `Amount`;
+/// at most `veil_market::curve::MAX_AMOUNT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Tokens(pub u128);
+
+impl Tokens {
+    pub const ZERO: Self = Self(0);
+
+    pub fn get(self) -> u128 {
+        self.0
+    }
+
+    /// The 16-byte big-endian wire and storage form.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0.to_be_bytes()
+    }
+
+    /// Exactly 16 bytes, big-endian; anything else is refused.
+    pub fn from_slice(b: &[u8]) -> Option<Self> {
+        <[u8; 16]>::try_from(b)
+            .ok()
+            .map(|a| Self(u128::from_be_bytes(a)))
+    }
+}
+
+impl std::fmt::Display for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The ledger's curve at genesis (§8.3.11): a reserve of 1,000,000 value
+/// base units minted into the curve, backing a float of 10^9 token base
+/// units that belongs to nobody, at a reserve ratio of 50%: the opening
+/// price is 0.002 value units per token unit.
+pub const GENESIS_RESERVE: Value = Value(1_000_000);
+/// The genesis float (see [`GENESIS_RESERVE`]).
+pub const GENESIS_FLOAT: Tokens = Tokens(1_000_000_000);
+/// The genesis reserve ratio, in parts per million.
+pub const GENESIS_RATIO_PPM: u32 = 500_000;
+
+/// The curve a new ledger starts with.
+pub fn genesis_curve() -> Result<Curve, LedgerError> {
+    let ratio = ReserveRatio::from_ppm(GENESIS_RATIO_PPM).map_err(LedgerError::Market)?;
+    Curve::new(
+        u128::from(GENESIS_RESERVE.get()),
+        GENESIS_FLOAT.get(),
+        ratio,
+    )
+    .map_err(LedgerError::Market)
+}
+
+/// The curve's public state: what any party needs to quote a trade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarketState {
+    /// Reserve backing the supply, in value base units.
+    pub reserve: Value,
+    /// Every token: the float plus what accounts hold.
+    pub supply: Tokens,
+    /// Tokens that belong to nobody (never sold).
+    pub float: Tokens,
+    pub ratio_ppm: u32,
+}
+
+impl MarketState {
+    /// The public state of `curve`. Its reserve is below 2^64: the
+    /// turnstile (§8.4) counts it in `minted`, a `u64`.
+    pub fn of(curve: &Curve) -> Result<Self, LedgerError> {
+        Ok(Self {
+            reserve: Value(u64::try_from(curve.reserve()).map_err(|_| LedgerError::Overflow)?),
+            supply: Tokens(curve.supply()),
+            float: Tokens(curve.float()),
+            ratio_ppm: curve.ratio().ppm(),
+        })
+    }
+
+    /// The curve this state describes (quotes without the ledger).
+    pub fn curve(&self) -> Result<Curve, CurveError> {
+        let ratio = ReserveRatio::from_ppm(self.ratio_ppm)?;
+        Curve::from_state(
+            u128::from(self.reserve.get()),
+            self.supply.0,
+            self.float.0,
+            ratio,
+        )
+    }
+}
+
+/// What a trade does, with its slippage limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Spend `spend` of the account's balance; mint at least `min_tokens`.
+    Buy { spend: Value, min_tokens: Tokens },
+    /// Burn `tokens` of the account's tokens; receive at least `min_value`.
+    Sell { tokens: Tokens, min_value: Value },
+}
+
+/// The first Poseidon input of a trade's digest (§8.3.11), in the ledger's
+/// reserved range beside `REGISTRATION_TAG` (64) and `UPDATE_TAG` (65).
+pub const TRADE_TAG: u64 = 66;
+
+impl Order {
+    /// `H(66, side, amount, limit)`, side 1 for a buy and 2 for a sale:
+    /// the digest the account key signs (op 4), binding every field.
+    pub fn digest(&self) -> Fr {
+        let (side, amount, limit) = match *self {
+            Order::Buy { spend, min_tokens } => (1u64, u128::from(spend.get()), min_tokens.0),
+            Order::Sell { tokens, min_value } => (2, tokens.0, u128::from(min_value.get())),
+        };
+        poseidon::hash(&[
+            Fr::from(TRADE_TAG),
+            Fr::from(side),
+            Fr::from(amount),
+            Fr::from(limit),
+        ])
+    }
+}
+
+/// A trade on the curve by `account`, authorised by its key (§8.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TradeRequest {
+    pub account: AccountId,
+    pub order: Order,
+    pub auth: Option<AccountAuth>,
+}
+
+impl TradeRequest {
+    /// A trade by the account of `key`, whose next nonce is `nonce`.
+    pub fn signed(key: &SigningKey, nonce: u64, order: Order) -> Self {
+        Self {
+            account: key.verifying_key().account_id(),
+            order,
+            auth: Some(AccountAuth::sign(
+                key,
+                AccountOp::Trade,
+                nonce,
+                order.digest(),
+            )),
+        }
+    }
+
+    /// [`AccountAuth::verify`] for this trade; returns its nonce.
+    pub fn authenticate(&self) -> Result<u64, LedgerError> {
+        AccountAuth::verify(
+            self.auth.as_ref(),
+            AccountOp::Trade,
+            &self.account,
+            self.order.digest(),
+        )
+    }
+}
+
+/// What an applied trade moved: tokens minted (buy) or burnt (sale), and
+/// value paid in (buy) or out (sale). A retry returns the same receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TradeReceipt {
+    pub order: Order,
+    pub tokens: Tokens,
+    pub value: Value,
+    /// The account nonce the trade consumed.
+    pub nonce: u64,
+}
