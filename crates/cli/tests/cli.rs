@@ -115,6 +115,25 @@ fn check_demo_json(out: &Output, ledger: &str) -> Value {
     assert_eq!(th["bytes_fetched"].as_u64(), Some(1024 * 1024), "{v}");
     assert_eq!(th["entry_saw_destination"], Value::Bool(false), "{v}");
     assert_eq!(th["exit_saw_client"], Value::Bool(false), "{v}");
+    // The market round (issue 14, docs/market.md §7): a buy and a sale on
+    // the ledger's curve; the EVM ledger has no market yet.
+    let m = &v["market"];
+    if ledger == "evm" {
+        assert!(m.is_null(), "{v}");
+    } else {
+        assert!(m["tokens_bought"].as_u64() > Some(0), "{v}");
+        assert_eq!(
+            m["tokens_sold"].as_u64(),
+            m["tokens_bought"].as_u64().map(|t| t / 2),
+            "{v}"
+        );
+        assert_eq!(m["value_spent"].as_u64(), Some(5_000), "{v}");
+        let (before, after) = (m["price_before"].as_f64(), m["price_after"].as_f64());
+        assert!(
+            after > before,
+            "half the bought tokens stay out: the price rose: {v}"
+        );
+    }
     v
 }
 

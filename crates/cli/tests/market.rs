@@ -6,21 +6,45 @@ use std::process::Command;
 
 use serde_json::Value;
 
-const SCENARIOS: [&str; 5] = ["steady-growth", "spike-10x", "spike-10x-instant", "crash", "pump-and-dump"];
+const SCENARIOS: [&str; 5] = [
+    "steady-growth",
+    "spike-10x",
+    "spike-10x-instant",
+    "crash",
+    "pump-and-dump",
+];
 
 fn veil() -> Command {
     Command::new(env!("CARGO_BIN_EXE_veil"))
+}
+
+/// With the development keys: an embedded ledger opens its verifier.
+fn dev() -> Command {
+    let mut c = veil();
+    c.arg("--dev-keys");
+    c
 }
 
 #[test]
 fn simulate_reports_every_scenario_with_and_without_the_hand_and_plots_them() {
     let dir = tempfile::tempdir().unwrap();
     let plots = dir.path().join("plots");
-    let out = veil().args(["market", "simulate", "--json", "--out"]).arg(&plots).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = veil()
+        .args(["market", "simulate", "--json", "--out"])
+        .arg(&plots)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let scenarios = v["scenarios"].as_array().expect("scenarios");
-    let names: Vec<&str> = scenarios.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = scenarios
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, SCENARIOS);
     for s in scenarios {
         let moves = &s["largest_move"];
@@ -28,11 +52,19 @@ fn simulate_reports_every_scenario_with_and_without_the_hand_and_plots_them() {
             let m = moves[run].as_f64().unwrap();
             assert!(m.is_finite() && m > 0.0, "{}: {run} {m}", s["name"]);
         }
-        let svg = std::fs::read_to_string(plots.join(format!("{}.svg", s["name"].as_str().unwrap()))).unwrap();
-        assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() == 7, "3 panels × 2 runs + demand");
+        let svg =
+            std::fs::read_to_string(plots.join(format!("{}.svg", s["name"].as_str().unwrap())))
+                .unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.matches("<polyline").count() == 7,
+            "3 panels × 2 runs + demand"
+        );
     }
     let spike = &scenarios[1]["largest_move"];
-    assert!(spike["with_hand"].as_f64() < spike["without_hand"].as_f64(), "the hand damps the ramped spike");
+    assert!(
+        spike["with_hand"].as_f64() < spike["without_hand"].as_f64(),
+        "the hand damps the ramped spike"
+    );
     let profit = &scenarios[4]["attacker_profit"]["with_hand"];
     assert!(profit.as_str().unwrap().parse::<i128>().is_ok(), "{profit}");
 }
@@ -41,10 +73,166 @@ fn simulate_reports_every_scenario_with_and_without_the_hand_and_plots_them() {
 fn an_unknown_scenario_is_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let plots = dir.path().join("plots");
-    let out = veil().args(["market", "simulate", "--scenario", "moon", "--out"]).arg(&plots).output().unwrap();
+    let out = veil()
+        .args(["market", "simulate", "--scenario", "moon", "--out"])
+        .arg(&plots)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no scenario \"moon\"") && err.contains("spike-10x"), "{err}");
+    assert!(
+        err.contains("no scenario \"moon\"") && err.contains("spike-10x"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty());
     assert!(!plots.exists());
+}
+
+/// `veil market buy|sell|show` on an embedded ledger file, as a user runs
+/// them: the wallet's account buys with value the development faucet
+/// mints, sells half back; every bad input is refused with a clear error
+/// and the books do not move.
+#[test]
+fn a_wallet_buys_and_sells_on_the_ledgers_curve_and_bad_trades_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let wallet = dir.path().join("w.json");
+    let ledger = format!("embedded:{}", dir.path().join("ledger.redb").display());
+    let ok = |args: &[&str]| -> Value {
+        let out = dev().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    };
+    let w = wallet.to_str().unwrap();
+    ok(&["wallet", "new", "--wallet", w]);
+    let show = || {
+        ok(&[
+            "market", "show", "--ledger", &ledger, "--wallet", w, "--json",
+        ])
+    };
+    let genesis = show();
+    assert_eq!(genesis["tokens"], "0");
+    assert_eq!(genesis["reserve"], 1_000_000);
+
+    let bought = ok(&[
+        "market",
+        "buy",
+        "--ledger",
+        &ledger,
+        "--wallet",
+        w,
+        "4000",
+        "--dev-faucet",
+        "--json",
+    ]);
+    let tokens: u128 = bought["receipt"]["tokens"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(tokens > 0);
+    assert_eq!(bought["receipt"]["value"], 4000);
+    assert_eq!(bought["market"]["reserve"], 1_004_000);
+    // Another holder, so that a sale above the wallet's tokens is still
+    // within the circulating supply (refused by the ledger, not the quote).
+    let w2 = dir.path().join("w2.json");
+    let w2 = w2.to_str().unwrap();
+    ok(&["wallet", "new", "--wallet", w2]);
+    ok(&[
+        "market",
+        "buy",
+        "--ledger",
+        &ledger,
+        "--wallet",
+        w2,
+        "1000",
+        "--dev-faucet",
+    ]);
+    let held = show();
+    assert_eq!(held["tokens"], tokens.to_string());
+
+    let refused = |args: &[&str], says: &str| {
+        let out = dev().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(says),
+            "{args:?}: {err}"
+        );
+        assert_eq!(show(), held, "{args:?} changed the market");
+    };
+    let more = (tokens + 1).to_string();
+    refused(
+        &["market", "sell", "--ledger", &ledger, "--wallet", w, &more],
+        "insufficient token balance",
+    );
+    refused(
+        &["market", "sell", "--ledger", &ledger, "--wallet", w, "0"],
+        "must be positive",
+    );
+    refused(
+        &["market", "sell", "--ledger", &ledger, "--wallet", w, "1e3"],
+        "plain decimal digits",
+    );
+    // (The faucet funds the 10 before the trade is refused.)
+    let slip = [
+        "market",
+        "buy",
+        "--ledger",
+        &ledger,
+        "--wallet",
+        w,
+        "10",
+        "--min-out",
+        "999999999",
+        "--dev-faucet",
+    ];
+    refused(&slip, "slippage");
+    refused(
+        &["market", "buy", "--ledger", &ledger, "--wallet", w, "11"],
+        "insufficient account balance",
+    );
+    refused(
+        &[
+            "market",
+            "buy",
+            "--ledger",
+            &ledger,
+            "--wallet",
+            w,
+            "10",
+            "--slippage-bps",
+            "10001",
+        ],
+        "above 10000",
+    );
+
+    let half = (tokens / 2).to_string();
+    let sold = ok(&[
+        "market", "sell", "--ledger", &ledger, "--wallet", w, &half, "--json",
+    ]);
+    assert_eq!(sold["receipt"]["tokens"], half);
+    // Exactly what the curve quoted for the state `show` printed.
+    let num = |v: &Value| -> u128 {
+        v.as_str()
+            .map_or_else(|| v.as_u64().unwrap().into(), |s| s.parse().unwrap())
+    };
+    let ratio =
+        veil_market::curve::ReserveRatio::from_ppm(held["ratio_ppm"].as_u64().unwrap() as u32)
+            .unwrap();
+    let curve = veil_market::curve::Curve::from_state(
+        num(&held["reserve"]),
+        num(&held["supply"]),
+        num(&held["float"]),
+        ratio,
+    )
+    .unwrap();
+    let quote = curve.quote_sell(tokens / 2).unwrap();
+    assert_eq!(
+        u128::from(sold["receipt"]["value"].as_u64().unwrap()),
+        quote
+    );
+    assert_eq!(show()["tokens"], (tokens - tokens / 2).to_string());
 }

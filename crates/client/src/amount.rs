@@ -23,6 +23,9 @@ pub enum AmountError {
     /// Above `u64::MAX`.
     #[error("amount exceeds the maximum {max}", max = u64::MAX)]
     Overflow,
+    /// A token amount above the curve's bound.
+    #[error("token amount exceeds the maximum 2^112 - 1 = {max}", max = veil_market::curve::MAX_AMOUNT)]
+    TokenOverflow,
     /// Zero where a positive amount is required.
     #[error("amount must be positive")]
     Zero,
@@ -34,6 +37,25 @@ const MAX_DIGITS: usize = 20;
 
 /// Parses an amount in base units (`0` allowed).
 pub fn parse_amount(s: &str) -> Result<u64, AmountError> {
+    u64::try_from(digits(s, MAX_DIGITS)?).map_err(|_| AmountError::Overflow)
+}
+
+/// Longest accepted token amount: `2^112 − 1` has 34 digits.
+const MAX_TOKEN_DIGITS: usize = 34;
+
+/// Parses a token amount in base units (`0` allowed), by the same rules
+/// as [`parse_amount`], up to the curve's bound `2^112 − 1`
+/// (`veil_market::curve::MAX_AMOUNT`, docs/market.md §1).
+pub fn parse_token_amount(s: &str) -> Result<u128, AmountError> {
+    match digits(s, MAX_TOKEN_DIGITS)? {
+        v if v > veil_market::curve::MAX_AMOUNT => Err(AmountError::TokenOverflow),
+        v => Ok(v),
+    }
+}
+
+/// Plain ASCII digits, no leading zero, at most `max` of them (`max` ≤ 38,
+/// so the value fits a `u128`).
+fn digits(s: &str, max: usize) -> Result<u128, AmountError> {
     if s.is_empty() {
         return Err(AmountError::Empty);
     }
@@ -43,14 +65,14 @@ pub fn parse_amount(s: &str) -> Result<u64, AmountError> {
     if s.len() > 1 && s.starts_with('0') {
         return Err(AmountError::LeadingZero);
     }
-    if s.len() > MAX_DIGITS {
-        return Err(AmountError::Overflow);
+    if s.len() > max {
+        return Err(match max {
+            MAX_DIGITS => AmountError::Overflow,
+            _ => AmountError::TokenOverflow,
+        });
     }
-    s.bytes().try_fold(0u64, |acc, b| {
-        acc.checked_mul(10)
-            .and_then(|a| a.checked_add(u64::from(b - b'0')))
-            .ok_or(AmountError::Overflow)
-    })
+    Ok(s.bytes()
+        .fold(0u128, |acc, b| acc * 10 + u128::from(b - b'0')))
 }
 
 /// Parses a strictly positive amount in base units.
@@ -91,6 +113,32 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(parse_amount(input).as_ref(), Err(want), "{input:?}");
         }
+    }
+
+    #[test]
+    fn token_amounts_follow_the_same_rules_up_to_the_curves_bound() {
+        let max = veil_market::curve::MAX_AMOUNT;
+        assert_eq!(parse_token_amount(&max.to_string()), Ok(max));
+        assert_eq!(parse_token_amount("18446744073709551616"), Ok(1 << 64));
+        assert_eq!(parse_token_amount("0"), Ok(0));
+        assert_eq!(
+            parse_token_amount(&(max + 1).to_string()),
+            Err(AmountError::TokenOverflow)
+        );
+        assert_eq!(
+            parse_token_amount(&"9".repeat(35)),
+            Err(AmountError::TokenOverflow)
+        );
+        assert_eq!(
+            parse_token_amount(&"9".repeat(10_000)),
+            Err(AmountError::TokenOverflow)
+        );
+        assert_eq!(parse_token_amount("007"), Err(AmountError::LeadingZero));
+        assert_eq!(
+            parse_token_amount("1e3"),
+            Err(AmountError::NotDigit { found: 'e', at: 1 })
+        );
+        assert_eq!(parse_token_amount(""), Err(AmountError::Empty));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod choice;
 pub mod error;
 pub mod flow;
 pub mod fsutil;
+pub mod market;
 pub mod ops;
 pub mod pin;
 pub mod proxy;

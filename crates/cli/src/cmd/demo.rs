@@ -72,6 +72,7 @@ macro_rules! say {
     ($json:expr, $($t:tt)*) => { if !$json { println!($($t)*); } };
 }
 
+mod market;
 mod two_hop;
 
 async fn main(args: Args) -> anyhow::Result<()> {
@@ -402,6 +403,7 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
         stop_rx: stop_rx.clone(),
         tls_connect_ms: Vec::new(),
     };
+    let market = market::round(&ledger, args.json).await?;
     let mut clients = deposit_clients(&stage, &parties.payers, dir).await?;
     let relayed = relay_sessions(&mut stage, &mut clients).await?;
     let vd = voucher_round(&mut stage, &mut clients).await?;
@@ -443,7 +445,14 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
     if exit.account != node.account {
         nodes.push(exit.account);
     }
-    let audit_ok = public_audit(&ledger, parties.embedded.as_ref(), &nodes, &clients).await?
+    let audit_ok = public_audit(
+        &ledger,
+        parties.embedded.as_ref(),
+        &nodes,
+        &clients,
+        market.as_ref(),
+    )
+    .await?
         && match &parties.contract {
             Some(c) => c.turnstile().await?.holds(),
             None => true,
@@ -453,6 +462,7 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
         refunds: &refunds,
         vd: &vd,
         th: &th,
+        market: market.as_ref(),
         clock: &clock,
         report,
         node: node.status(),
@@ -726,15 +736,19 @@ async fn public_audit<L: LedgerApi>(
     embedded: Option<&EmbeddedLedger>,
     node_accounts: &[AccountId],
     clients: &[Client],
+    market: Option<&market::MarketDemo>,
 ) -> anyhow::Result<bool> {
     let status = ledger.status().await?;
     let mut accounts_total = 0u64;
     let wallets = clients.iter().map(|c| c.account);
     let nodes = node_accounts.iter().copied();
-    for a in nodes.chain([recipient()]).chain(wallets) {
+    let trader = market.map(|m| m.trader);
+    for a in nodes.chain([recipient()]).chain(wallets).chain(trader) {
         accounts_total += ledger.balance(a).await?.get();
     }
-    let turnstile_ok = status.minted.get() == accounts_total + status.pool.get();
+    // Value the trader paid into the curve's reserve (docs/protocol.md §8.4).
+    let reserve_gain = market.map_or(0, |m| m.reserve_gain);
+    let turnstile_ok = status.minted.get() == accounts_total + status.pool.get() + reserve_gain;
     let store_audit_ok = match embedded {
         Some(e) => {
             let e = e.clone();
@@ -753,6 +767,7 @@ struct Summary<'a> {
     refunds: &'a Refunds,
     vd: &'a super::voucher::VoucherDemo,
     th: &'a two_hop::TwoHopDemo,
+    market: Option<&'a market::MarketDemo>,
     clock: &'a Clock,
     report: veil_node::SettlementReport,
     node: veil_node::NodeStatus,
@@ -847,6 +862,7 @@ impl Summary<'_> {
             "voucher_fetched": vd.fetched,
             "voucher_balance_left_kib": vd.balance_left_kib,
             "two_hop": self.th.json(),
+            "market": market::json(self.market),
         })
     }
 }

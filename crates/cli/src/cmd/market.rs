@@ -4,6 +4,7 @@
 //! through the real curve code (`veil-market`), with and without the
 //! invisible hand, and prints the largest per-epoch price move of each;
 //! `--out DIR` writes one SVG per scenario (price, supply, reserve ratio).
+//! `veil market show|buy|sell` trade on a ledger's curve (`market_trade`).
 
 use std::path::PathBuf;
 
@@ -18,6 +19,12 @@ pub enum Command {
     /// Replay demand scenarios through the curve with and without the
     /// invisible hand; print the largest per-epoch price moves.
     Simulate(SimulateArgs),
+    /// The ledger's curve: reserve, supply, ratio, price (and a wallet's tokens).
+    Show(super::market_trade::ShowArgs),
+    /// Buy tokens on the ledger's curve with the wallet account's value.
+    Buy(super::market_trade::TradeArgs),
+    /// Sell the wallet account's tokens back to the ledger's curve.
+    Sell(super::market_trade::TradeArgs),
 }
 
 #[derive(clap::Args)]
@@ -37,8 +44,17 @@ pub struct SimulateArgs {
 }
 
 pub fn run(command: Command) -> anyhow::Result<()> {
+    use super::market_trade as t;
+    let rt = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
     match command {
         Command::Simulate(args) => simulate(args),
+        Command::Show(args) => rt()?.block_on(t::show(args)),
+        Command::Buy(args) => rt()?.block_on(t::buy_or_sell(args, true)),
+        Command::Sell(args) => rt()?.block_on(t::buy_or_sell(args, false)),
     }
 }
 
@@ -52,7 +68,10 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<()> {
         write_plots(dir, &outcomes)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&setup, &outcomes, args.epochs))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&setup, &outcomes, args.epochs))?
+        );
     } else {
         print!("{}", table(&outcomes));
         if let Some(dir) = &args.out {
@@ -68,7 +87,10 @@ fn chosen(name: Option<&str>) -> anyhow::Result<Vec<Scenario>> {
     let names: Vec<&str> = all.iter().map(|s| s.name).collect();
     match all.iter().find(|s| s.name == name) {
         Some(s) => Ok(vec![s.clone()]),
-        None => bail!("no scenario {name:?}; the scenarios are {}", names.join(", ")),
+        None => bail!(
+            "no scenario {name:?}; the scenarios are {}",
+            names.join(", ")
+        ),
     }
 }
 
@@ -98,7 +120,9 @@ fn profit(run: &Run) -> Option<String> {
 }
 
 fn table(outcomes: &[Outcome]) -> String {
-    let mut out = String::from("largest price move in one epoch\nscenario              with the hand      without          change\n");
+    let mut out = String::from(
+        "largest price move in one epoch\nscenario              with the hand      without          change\n",
+    );
     for o in outcomes {
         let (w, wo) = (&o.with_hand, &o.without_hand);
         out += &format!(
@@ -128,7 +152,10 @@ fn panels(o: &Outcome) -> Vec<Panel> {
     let panel = |title: &str, y_label: &str, f: fn(&simulate::EpochRecord) -> f64| Panel {
         title: title.into(),
         y_label: y_label.into(),
-        series: vec![line("with the hand", &o.with_hand, f), line("without", &o.without_hand, f)],
+        series: vec![
+            line("with the hand", &o.with_hand, f),
+            line("without", &o.without_hand, f),
+        ],
     };
     vec![
         panel("spot price", "reserve per token", |e| e.price),
@@ -143,5 +170,8 @@ fn panels(o: &Outcome) -> Vec<Panel> {
 }
 
 fn line(label: &str, run: &Run, f: fn(&simulate::EpochRecord) -> f64) -> Series {
-    Series { label: label.into(), points: run.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect() }
+    Series {
+        label: label.into(),
+        points: run.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect(),
+    }
 }

@@ -11,6 +11,7 @@ pub mod ledger;
 pub mod ledger_evm;
 pub mod ledger_status;
 pub mod market;
+pub mod market_trade;
 pub mod metrics_page;
 pub mod node;
 pub mod node_conn;

@@ -135,7 +135,7 @@ pub async fn open_ledger(spec: &str) -> anyhow::Result<AnyLedger> {
 }
 
 /// Opens `--ledger`; an embedded one with the development faucet if `dev_faucet`.
-async fn open_ledger_with(spec: &str, dev_faucet: bool) -> anyhow::Result<AnyLedger> {
+pub(crate) async fn open_ledger_with(spec: &str, dev_faucet: bool) -> anyhow::Result<AnyLedger> {
     if let Some(path) = spec.strip_prefix("embedded:") {
         let store = super::keys::store()?;
         let config = veil_ledger::LedgerConfig {
