@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::oneshot;
 use veil_client::ClientError;
-use veil_client::session::NodeConnection;
 use veil_client::pin::TlsKeyHash;
+use veil_client::session::NodeConnection;
 use veil_ledger::types::{NodeId, Proof, Value};
 use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{EmbeddedLedger, LedgerConfig};
@@ -99,7 +99,7 @@ impl Node {
     }
 
     fn pin(&self) -> TlsKeyHash {
-        TlsKeyHash::from_bytes(self.handle.tls.as_ref().expect("TLS node").spki_sha256)
+        TlsKeyHash::from_bytes(self.handle.tls().expect("TLS node").spki_sha256)
     }
 
     fn tokens(&self) -> u64 {

@@ -85,8 +85,8 @@ pub struct NodeHandle {
     /// The account the node stakes from and is paid to: `H(ACCOUNT, A)` of
     /// its `account.key` (§8.3).
     pub account: AccountId,
-    /// TLS identity (`None` with [`Transport::InsecurePlaintext`]).
-    pub tls: Option<TlsInfo>,
+    /// TLS identity served now (`None` with [`Transport::InsecurePlaintext`]).
+    tls: crate::tls::CurrentTls,
     status: Box<dyn Fn() -> NodeStatus + Send + Sync>,
     metrics_text: crate::ops_http::MetricsSource,
     settle: SettleFn,
@@ -94,6 +94,12 @@ pub struct NodeHandle {
 }
 
 impl NodeHandle {
+    /// The TLS identity the node presents to new handshakes now: after a
+    /// rotation is promoted (§9.8), the new one. `None` without TLS.
+    pub fn tls(&self) -> Option<TlsInfo> {
+        self.tls.read().ok().and_then(|t| t.clone())
+    }
+
     /// Current metrics.
     pub fn status(&self) -> NodeStatus {
         (self.status)()
@@ -270,8 +276,9 @@ async fn register<L: LedgerApi>(
     let keys = crate::voucher_rotate::published_keys(&files.vouchers, UnixSecs::now());
     let profile = crate::register::node_profile(config, bound, config.voucher_grace_secs, keys);
     let terms = crate::register::configured_terms(config, tls_key_hash, &profile)?;
-    let record = crate::register::register(ledger, &files.node_key, &files.account_key, config, terms)
-        .await?;
+    let record =
+        crate::register::register(ledger, &files.node_key, &files.account_key, config, terms)
+            .await?;
     Ok(record.registration.account)
 }
 
@@ -299,7 +306,7 @@ fn build_inner<L>(
         prover: backend.1,
         node_id: files.node_key.verifying_key().node_id(),
         node_key: files.node_key,
-        tls_cert_sha256: std::sync::RwLock::new(files.tls.as_ref().map(|t| t.info.cert_sha256)),
+        tls: Arc::new(std::sync::RwLock::new(files.tls.as_ref().map(|t| t.info.clone()))),
         store: files.store,
         sessions: Mutex::new(sessions),
         opening: Mutex::new(HashSet::new()),
@@ -389,7 +396,12 @@ fn spawn_poller<L: LedgerApi>(
             inner.refresh_view().await;
             if last_peers.is_none_or(|t| t.elapsed() >= PEERS_EVERY) {
                 last_peers = Some(std::time::Instant::now());
-                if inner.peers.refresh(&inner.ledger, inner.node_id).await.is_err() {
+                if inner
+                    .peers
+                    .refresh(&inner.ledger, inner.node_id)
+                    .await
+                    .is_err()
+                {
                     inner.metrics.ledger_error("list_nodes");
                 }
                 crate::voucher_rotate::drop_stale_keys(&inner).await;
@@ -434,8 +446,8 @@ async fn follow_rotation<L: LedgerApi>(inner: &Inner<L>, cert: &ServerCert) {
     match crate::tls::promote_if_in_force(&inner.config.dir, record.tls_key_hash()) {
         Ok(Some(id)) => match cert.swap(&id) {
             Ok(()) => {
-                if let Ok(mut h) = inner.tls_cert_sha256.write() {
-                    *h = Some(id.info.cert_sha256);
+                if let Ok(mut t) = inner.tls.write() {
+                    *t = Some(id.info.clone());
                 }
                 info!(
                 tls_spki_sha256 = %hex::encode(id.info.spki_sha256),
@@ -489,7 +501,6 @@ where
 
     let limits = config.limits.clone();
     let conns = Arc::new(ConnTable::new(&limits));
-    let tls = files.tls.as_ref().map(|t| t.info.clone());
     let cert = files
         .tls
         .as_ref()
@@ -514,7 +525,7 @@ where
     };
     let server = serve(&inner, cert, conn_rx, shutdown, tasks)?;
     info!(%local_addr, node_id = %node_id, "node serving");
-    Ok(handle(inner, local_addr, account, tls, server))
+    Ok(handle(inner, local_addr, account, server))
 }
 
 /// Serves the gRPC service on the admitted connections until `shutdown`
@@ -606,7 +617,6 @@ fn handle<L: LedgerApi>(
     inner: Arc<Inner<L>>,
     local_addr: SocketAddr,
     account: AccountId,
-    tls: Option<TlsInfo>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
 ) -> NodeHandle {
     let status_inner = inner.clone();
@@ -621,7 +631,7 @@ fn handle<L: LedgerApi>(
         local_addr,
         node_id: inner.node_id,
         account,
-        tls,
+        tls: inner.tls.clone(),
         status: Box::new(move || status_inner.status()),
         metrics_text,
         settle: Box::new(move |progress| {

@@ -97,8 +97,9 @@ pub(crate) struct Inner<L> {
     pub prover: Arc<dyn SettleProver>,
     pub node_key: SigningKey,
     pub node_id: NodeId,
-    /// The served certificate's SHA-256, replaced by a TLS rotation (informative, §9.8).
-    pub tls_cert_sha256: std::sync::RwLock<Option<[u8; 32]>>,
+    /// The TLS identity served to new handshakes, replaced by a rotation
+    /// (§9.8); shared with the [`crate::NodeHandle`].
+    pub tls: crate::tls::CurrentTls,
     pub store: Arc<NodeStore>,
     pub sessions: Mutex<SessionTable>,
     /// Nullifiers with an OpenSession in progress (C7).

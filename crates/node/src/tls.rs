@@ -41,6 +41,10 @@ pub struct TlsInfo {
     pub spki_sha256: [u8; 32],
 }
 
+/// The identity a running node presents now: `None` without TLS. One
+/// value, read by `GetTerms` and the node's handle, written by a rotation.
+pub type CurrentTls = Arc<std::sync::RwLock<Option<TlsInfo>>>;
+
 /// Why a TLS identity could not be made, read or served.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

@@ -608,7 +608,7 @@ async fn challenge_answered_with_node_signature() {
 #[tokio::test]
 async fn tls_identity_is_registered_and_served() {
     let w = World::with(|c| c.transport = veil_node::Transport::Tls).await;
-    let tls = w.node.tls.clone().unwrap();
+    let tls = w.node.tls().unwrap();
     let record = w.ledger.get_node(w.node.node_id).await.unwrap().unwrap();
     assert_eq!(record.registration.tls_key_hash, tls.spki_sha256);
     let ca = tonic::transport::Certificate::from_pem(tls.cert_pem.clone());
@@ -637,7 +637,7 @@ async fn tls_identity_is_registered_and_served() {
 #[tokio::test]
 async fn after_a_tls_rotation_new_connections_get_the_new_certificate_and_terms_name_it() {
     let w = World::with(|c| c.transport = veil_node::Transport::Tls).await;
-    let old = w.node.tls.clone().unwrap();
+    let old = w.node.tls().unwrap();
     let rotated = veil_node::rotate_tls(&w.ledger, w.dir.path())
         .await
         .unwrap();
@@ -657,6 +657,9 @@ async fn after_a_tls_rotation_new_connections_get_the_new_certificate_and_terms_
         w.terms_over_tls(&old.cert_pem).await.is_err(),
         "the old certificate is no longer presented to new connections"
     );
+    // The handle follows the rotation: it reports what the node presents.
+    assert_eq!(w.node.tls().map(|t| t.cert_sha256), Some(rotated.tls.cert_sha256));
+    assert_eq!(w.node.tls().map(|t| t.spki_sha256), Some(rotated.tls.spki_sha256));
 }
 
 impl World {

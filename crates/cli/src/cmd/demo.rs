@@ -387,8 +387,7 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
         args.json,
         "== node {} on {node_url} (TLS key sha256 {}), destination http://{dest}/",
         short(&node.node_id.inner()),
-        node.tls
-            .as_ref()
+        node.tls()
             .map(|t| hex::encode(&t.spki_sha256[..8]))
             .unwrap_or_default()
     );

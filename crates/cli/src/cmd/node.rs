@@ -262,7 +262,7 @@ async fn serve<L: LedgerApi>(
     println!("listening on {}", node.local_addr);
     println!("node id {}", node.node_id);
     println!("account {}", node.account);
-    if let Some(tls) = &node.tls {
+    if let Some(tls) = node.tls() {
         println!("tls spki sha256 {}", hex::encode(tls.spki_sha256));
     }
     let metrics = match metrics {

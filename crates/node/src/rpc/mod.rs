@@ -102,9 +102,10 @@ impl<L: LedgerApi> NodeService<L> {
             max_streams_per_session: u32::try_from(limits.max_streams_per_relay)
                 .unwrap_or(u32::MAX),
             tls_cert_sha256: inner
-                .tls_cert_sha256
+                .tls
                 .read()
-                .map(|h| h.map(|h| h.to_vec()).unwrap_or_default())
+                .ok()
+                .and_then(|t| t.as_ref().map(|t| t.cert_sha256.to_vec()))
                 .unwrap_or_default(),
             voucher_public_key: voucher_key.to_bytes(),
             voucher_key_id: voucher_key.key_id().as_bytes().to_vec(),
