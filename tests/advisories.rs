@@ -34,7 +34,10 @@ impl Advisory {
             v[k].as_array()
                 .into_iter()
                 .flatten()
-                .map(|r| VersionReq::parse(r.as_str().unwrap()).unwrap_or_else(|e| panic!("{}: {r}: {e}", text("id"))))
+                .map(|r| {
+                    VersionReq::parse(r.as_str().unwrap())
+                        .unwrap_or_else(|e| panic!("{}: {r}: {e}", text("id")))
+                })
                 .collect()
         };
         Advisory {
@@ -56,7 +59,12 @@ impl Advisory {
 fn snapshot() -> Vec<Advisory> {
     let text = std::fs::read_to_string(root().join("tools/advisories/advisories.json")).unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
-    v["advisories"].as_array().unwrap().iter().map(Advisory::from_json).collect()
+    v["advisories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(Advisory::from_json)
+        .collect()
 }
 
 /// `(name, version)` of every registry package in a `Cargo.lock`.
@@ -66,8 +74,17 @@ fn locked_packages(lock: &str) -> Vec<(String, Version)> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|p| p.get("source").and_then(|s| s.as_str()).is_some_and(|s| s.starts_with("registry+")))
-        .map(|p| (p["name"].as_str().unwrap().to_string(), Version::parse(p["version"].as_str().unwrap()).unwrap()))
+        .filter(|p| {
+            p.get("source")
+                .and_then(|s| s.as_str())
+                .is_some_and(|s| s.starts_with("registry+"))
+        })
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                Version::parse(p["version"].as_str().unwrap()).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -101,7 +118,11 @@ fn accepted() -> BTreeMap<String, String> {
         .flatten()
         .map(|e| {
             let reason = e["reason"].as_str().unwrap_or_default();
-            assert!(reason.len() >= 20, "{:?}: an acceptance needs a reason", e.get("id"));
+            assert!(
+                reason.len() >= 20,
+                "{:?}: an acceptance needs a reason",
+                e.get("id")
+            );
             (e["id"].as_str().unwrap().to_string(), reason.to_string())
         })
         .collect()
@@ -118,7 +139,14 @@ fn no_locked_dependency_has_an_unaccepted_advisory() {
     let open: Vec<String> = found
         .iter()
         .filter(|(_, a)| !accepted.contains_key(&a.id))
-        .map(|(p, a)| format!("{p}: {} {} ({})", a.id, a.title, a.informational.as_deref().unwrap_or("vulnerability")))
+        .map(|(p, a)| {
+            format!(
+                "{p}: {} {} ({})",
+                a.id,
+                a.title,
+                a.informational.as_deref().unwrap_or("vulnerability")
+            )
+        })
         .collect();
     assert!(
         open.is_empty(),
@@ -127,7 +155,10 @@ fn no_locked_dependency_has_an_unaccepted_advisory() {
     );
     // Every acceptance still matches something: stale ones are removed.
     for id in accepted.keys() {
-        assert!(found.iter().any(|(_, a)| &a.id == id), "{id} is accepted but no longer applies");
+        assert!(
+            found.iter().any(|(_, a)| &a.id == id),
+            "{id} is accepted but no longer applies"
+        );
     }
 }
 
@@ -135,12 +166,17 @@ fn no_locked_dependency_has_an_unaccepted_advisory() {
 fn the_gate_catches_a_vulnerable_version_and_passes_a_patched_one() {
     let db = snapshot();
     let lock = |v: &str| {
-        format!("version = 4\n[[package]]\nname = \"h2\"\nversion = \"{v}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n")
+        format!(
+            "version = 4\n[[package]]\nname = \"h2\"\nversion = \"{v}\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n"
+        )
     };
     // The reset flood (adversarial.md C3) is fixed from 0.4.2; every h2
     // advisory of the snapshot, the newest included, from 0.4.16.
     let old = findings(&locked_packages(&lock("0.4.1")), &db);
-    assert!(old.iter().any(|(_, a)| a.id == "RUSTSEC-2024-0003"), "{old:?}");
+    assert!(
+        old.iter().any(|(_, a)| a.id == "RUSTSEC-2024-0003"),
+        "{old:?}"
+    );
     assert!(findings(&locked_packages(&lock("0.4.16")), &db).is_empty());
     // Path and git packages are not on the registry: not checked.
     let local = "version = 4\n[[package]]\nname = \"h2\"\nversion = \"0.4.1\"\n";

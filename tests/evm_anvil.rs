@@ -262,7 +262,10 @@ async fn pool_drained(chain: &RpcChain) {
         if empty("pending") && empty("queued") {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "anvil's pool never drained: {s}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "anvil's pool never drained: {s}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

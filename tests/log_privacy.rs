@@ -215,13 +215,21 @@ fn secret_needles(wallet: &str, node_dir: &Path) -> Vec<Needle> {
 fn rotate_the_voucher_key(stack: &Stack) {
     let db = stack.path("node");
     let out = stack.veil(&[
-        "node", "rotate-voucher-key", "--ledger", &stack.ledger_url, "--db", &db,
+        "node",
+        "rotate-voucher-key",
+        "--ledger",
+        &stack.ledger_url,
+        "--db",
+        &db,
     ]);
     assert!(out.contains("voucher epoch 1 "), "{out}");
     let prev = Path::new(&db).join("voucher.prev.key");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !prev.exists() {
-        assert!(Instant::now() < deadline, "the node did not promote the rotated key");
+        assert!(
+            Instant::now() < deadline,
+            "the node did not promote the rotated key"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -69,9 +69,15 @@ fn connect_chooses_its_node_from_the_registry() {
     let connect_with = |escrow: &str, extra: &[&str]| {
         let socks = format!("127.0.0.1:{}", procs::free_port());
         let mut c = stack.command();
-        c.args(["connect", "--wallet", &wallet, "--ledger", &stack.ledger_url])
-            .args(["--socks", &socks, "--escrow", escrow])
-            .args(extra);
+        c.args([
+            "connect",
+            "--wallet",
+            &wallet,
+            "--ledger",
+            &stack.ledger_url,
+        ])
+        .args(["--socks", &socks, "--escrow", escrow])
+        .args(extra);
         c
     };
     let connect = |extra: &[&str]| connect_with(&sizes, extra);
@@ -81,11 +87,21 @@ fn connect_chooses_its_node_from_the_registry() {
     let two = connect(&["--hops", "2"]).output().expect("run veil");
     assert!(!two.status.success());
     let err = String::from_utf8_lossy(&two.stderr);
-    assert!(err.contains("needs 2 registered node(s) of distinct operators"), "{err}");
+    assert!(
+        err.contains("needs 2 registered node(s) of distinct operators"),
+        "{err}"
+    );
     assert!(err.contains("from 1 operator(s)"), "{err}");
     // A pin or plaintext names a node: without --node, clap refuses it.
-    let pin = connect(&["--node-pin", &stack.pin]).output().expect("run veil");
-    assert_eq!(pin.status.code(), Some(2), "{}", String::from_utf8_lossy(&pin.stderr));
+    let pin = connect(&["--node-pin", &stack.pin])
+        .output()
+        .expect("run veil");
+    assert_eq!(
+        pin.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&pin.stderr)
+    );
     // An escrow size no node offers: nothing to choose.
     let odd = connect_with("4095", &[]).output().expect("run veil");
     assert!(!odd.status.success());
@@ -99,7 +115,13 @@ fn connect_chooses_its_node_from_the_registry() {
     let ci = p.index;
     let (_, before) = p.err.wait_for("SOCKS5 on ", "veil connect");
     let line = format!("chose node {node_id} at {} ", stack.node_url);
-    assert!(before.iter().any(|l| l.starts_with(&line)), "{line} not in {before:#?}");
-    assert!(before.iter().any(|l| l.starts_with("session open")), "{before:#?}");
+    assert!(
+        before.iter().any(|l| l.starts_with(&line)),
+        "{line} not in {before:#?}"
+    );
+    assert!(
+        before.iter().any(|l| l.starts_with("session open")),
+        "{before:#?}"
+    );
     stack.stop_connect(ci);
 }

@@ -52,11 +52,11 @@ use rand::rngs::OsRng;
 use stack::{Setup, Stack};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use veil_client::pin::TlsKeyHash;
 use veil_client::proxy::{Payer, serve};
 use veil_client::session::NodeConnection;
 use veil_client::socks5::{self, Host, Target};
 use veil_client::sync::{LocalTree, sync};
-use veil_client::pin::TlsKeyHash;
 use veil_client::two_hop::{
     ExitNode, FLIGHT_CLASS, Route, RouteEscrows, finish_route, start_route,
 };
@@ -264,8 +264,10 @@ fn curl_through_two_hops_and_what_each_node_holds() {
     let (_, before) = p.err.wait_for("SOCKS5 on ", "veil connect --hops 2");
     // With --exit-node the exit's token is proved while the entry's session opens.
     assert!(
-        before.iter().any(|l| l.starts_with("two-hop route open")
-            && l.contains("exit token proved in parallel")),
+        before
+            .iter()
+            .any(|l| l.starts_with("two-hop route open")
+                && l.contains("exit token proved in parallel")),
         "{before:#?}"
     );
 
@@ -424,9 +426,29 @@ fn a_route_chosen_from_the_registry() {
         let socks = format!("127.0.0.1:{}", procs::free_port());
         let mut connect = stack.command();
         connect
-            .args(["connect", "--wallet", &wallet, "--ledger", &stack.ledger_url])
-            .args(["--hops", "2", "--socks", &socks, "--escrow", &ESCROW.to_string()])
-            .args(["--intent", if named_entry.is_some() { "named" } else { "auto" }]);
+            .args([
+                "connect",
+                "--wallet",
+                &wallet,
+                "--ledger",
+                &stack.ledger_url,
+            ])
+            .args([
+                "--hops",
+                "2",
+                "--socks",
+                &socks,
+                "--escrow",
+                &ESCROW.to_string(),
+            ])
+            .args([
+                "--intent",
+                if named_entry.is_some() {
+                    "named"
+                } else {
+                    "auto"
+                },
+            ]);
         if let Some(url) = &named_entry {
             connect.args(["--entry", url]);
         }
@@ -442,14 +464,22 @@ fn a_route_chosen_from_the_registry() {
             }
         };
         assert_ne!(entry, exit, "one node on both hops");
-        assert!(ids.contains(&entry) && ids.contains(&exit), "{entry} {exit} {ids:?}");
+        assert!(
+            ids.contains(&entry) && ids.contains(&exit),
+            "{entry} {exit} {ids:?}"
+        );
         // The exit chosen is read ahead: its token proved in parallel.
         assert!(
-            before.iter().any(|l| l.contains("exit token proved in parallel")),
+            before
+                .iter()
+                .any(|l| l.contains("exit token proved in parallel")),
             "{before:#?}"
         );
         let body = rt.block_on(http::fetch(socks.parse().expect("socks"), dest, 50_000));
-        assert!(body == expected_body(50_000), "bytes through the chosen route differ");
+        assert!(
+            body == expected_body(50_000),
+            "bytes through the chosen route differ"
+        );
         stack.stop_connect(ci);
     }
 }
@@ -478,7 +508,11 @@ fn first_records(m: &Middle, side: Side, n: usize) -> Vec<usize> {
     };
     assert_eq!(conns.len(), 1, "one connection to the exit (no probe)");
     let bytes = conns[0].lock().expect("bytes").clone();
-    assert_eq!(bytes.first(), Some(&22), "{side:?}: a TLS handshake record first");
+    assert_eq!(
+        bytes.first(),
+        Some(&22),
+        "{side:?}: a TLS handshake record first"
+    );
     let (mut at, mut app, mut out) = (0, 0, Vec::new());
     while at + 5 <= bytes.len() && out.len() < n {
         let len = usize::from(u16::from_be_bytes([bytes[at + 3], bytes[at + 4]]));

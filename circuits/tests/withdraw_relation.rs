@@ -8,8 +8,7 @@ use veil_circuits::{
     shape::R1csSnapshot,
     spend::{SpendError, SpendWitness},
     withdraw::{
-        self, NUM_PUBLIC_INPUTS, WithdrawCircuit, WithdrawPrivate, WithdrawPublic,
-        WithdrawRelation,
+        self, NUM_PUBLIC_INPUTS, WithdrawCircuit, WithdrawPrivate, WithdrawPublic, WithdrawRelation,
     },
 };
 use veil_primitives::{

@@ -139,7 +139,10 @@ pub fn ledger_proto(data: &[u8]) {
     if let Ok(m) = lpb::TradeRequest::decode(data)
         && let Ok(t) = convert::trade_from_pb(&m)
     {
-        assert_eq!(convert::trade_from_pb(&convert::trade_to_pb(&t)).ok(), Some(t));
+        assert_eq!(
+            convert::trade_from_pb(&convert::trade_to_pb(&t)).ok(),
+            Some(t)
+        );
     }
     if let Ok(m) = lpb::GetMarketResponse::decode(data)
         && let Ok(state) = convert::market_from_pb(&m)

@@ -101,7 +101,10 @@ mod tests {
                 let h = hash(&vars).unwrap();
                 assert_eq!(h.value().unwrap(), native::hash(&xs), "n={n} mode={mode}");
                 let ht = hash_tagged(DomainTag::Note, &vars).unwrap();
-                assert_eq!(ht.value().unwrap(), native::hash_tagged(DomainTag::Note, &xs));
+                assert_eq!(
+                    ht.value().unwrap(),
+                    native::hash_tagged(DomainTag::Note, &xs)
+                );
                 assert!(cs.is_satisfied().unwrap());
             }
         }

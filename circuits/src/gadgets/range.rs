@@ -10,11 +10,11 @@
 
 use ark_ff::{AdditiveGroup, BigInteger, Field, PrimeField};
 use ark_r1cs_std::{
+    GR1CSVar,
     alloc::AllocVar,
     boolean::Boolean,
     eq::EqGadget,
     fields::{FieldVar, fp::FpVar},
-    GR1CSVar,
 };
 use ark_relations::gr1cs::SynthesisError;
 use veil_primitives::Fr;
@@ -42,7 +42,9 @@ pub fn enforce_bits(x: &FpVar<Fr>, n: usize) -> Result<Vec<Boolean<Fr>>, Synthes
             // `x` is a constant: decompose as constants (and fail if out of range).
             Boolean::constant(bit_value.ok_or(SynthesisError::AssignmentMissing)?)
         } else {
-            Boolean::new_witness(cs.clone(), || bit_value.ok_or(SynthesisError::AssignmentMissing))?
+            Boolean::new_witness(cs.clone(), || {
+                bit_value.ok_or(SynthesisError::AssignmentMissing)
+            })?
         };
         bits.push(bit);
     }

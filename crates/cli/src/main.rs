@@ -155,7 +155,10 @@ mod tests {
     /// docs/examples/ledger.toml parses against `veil ledger serve`'s flags.
     #[test]
     fn the_example_ledger_config_is_valid() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/ledger.toml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/examples/ledger.toml"
+        );
         let args = ["veil", "ledger", "serve", "--config", path].map(std::ffi::OsString::from);
         let expanded = config::expand(args.to_vec(), &Cli::command()).expect("valid config");
         assert!(

@@ -28,7 +28,6 @@ impl TlsKeyHash {
     pub fn in_force(record: &veil_ledger::types::NodeRecord) -> Self {
         Self(record.tls_key_hash())
     }
-
 }
 
 impl fmt::Display for TlsKeyHash {
@@ -62,4 +61,3 @@ impl FromStr for TlsKeyHash {
         Ok(Self(bytes))
     }
 }
-

@@ -26,8 +26,8 @@ use crate::error::ClientError;
 use veil_proto::node::v1::WIRE_VERSION;
 
 use crate::ops::record_spend;
-use crate::sync::LocalTree;
 use crate::pin::TlsKeyHash;
+use crate::sync::LocalTree;
 use crate::transport::{Connected, NodeEndpoint};
 use crate::wallet::{HexFr, HexSeed, SessionRecord, SessionStatus, Wallet};
 
@@ -655,8 +655,15 @@ mod tests {
     fn after_a_rotation_the_old_key_is_refused_and_the_new_one_pinned() {
         let k = key(1);
         let mut record = registration(&k, [9; 32]);
-        let update =
-            veil_ledger::types::NodeUpdate::signed(&k, &key(3), 1, &record, Value(1), vec![Value(64)], [10; 32]);
+        let update = veil_ledger::types::NodeUpdate::signed(
+            &k,
+            &key(3),
+            1,
+            &record,
+            Value(1),
+            vec![Value(64)],
+            [10; 32],
+        );
         record.update = Some(veil_ledger::types::AppliedUpdate {
             update,
             applied_at: veil_ledger::types::BlockHeight(5),
@@ -690,13 +697,49 @@ mod tests {
         };
         assert!(accepts(&terms, &public));
         let top = BlockHeight(100 + terms.max_session_lifetime);
-        assert!(accepts(&terms, &AccessPublic { expiry: top, ..public.clone() }));
+        assert!(accepts(
+            &terms,
+            &AccessPublic {
+                expiry: top,
+                ..public.clone()
+            }
+        ));
         for (what, bad) in [
-            ("another node", AccessPublic { node_id: terms_of(&key(2)).node_id, ..public.clone() }),
-            ("another size", AccessPublic { escrow: Value(65), ..public.clone() }),
-            ("an unknown root", AccessPublic { root: veil_primitives::merkle::MerkleRoot::from_fr(f(8)), ..public.clone() }),
-            ("expired", AccessPublic { expiry: BlockHeight(100), ..public.clone() }),
-            ("too far", AccessPublic { expiry: BlockHeight(top.0 + 1), ..public.clone() }),
+            (
+                "another node",
+                AccessPublic {
+                    node_id: terms_of(&key(2)).node_id,
+                    ..public.clone()
+                },
+            ),
+            (
+                "another size",
+                AccessPublic {
+                    escrow: Value(65),
+                    ..public.clone()
+                },
+            ),
+            (
+                "an unknown root",
+                AccessPublic {
+                    root: veil_primitives::merkle::MerkleRoot::from_fr(f(8)),
+                    ..public.clone()
+                },
+            ),
+            (
+                "expired",
+                AccessPublic {
+                    expiry: BlockHeight(100),
+                    ..public.clone()
+                },
+            ),
+            (
+                "too far",
+                AccessPublic {
+                    expiry: BlockHeight(top.0 + 1),
+                    ..public.clone()
+                },
+            ),
         ] {
             assert!(!accepts(&terms, &bad), "{what} accepted");
         }

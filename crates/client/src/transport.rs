@@ -173,7 +173,9 @@ impl NodeEndpoint {
                     let dial = dial.clone();
                     async move {
                         let (host, port) = host_port(&uri)?;
-                        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(dial(host, port).await?))
+                        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                            dial(host, port).await?,
+                        ))
                     }
                 });
                 return Ok(Connected {
@@ -404,7 +406,10 @@ mod tests {
     #[test]
     fn pin_parses_exactly_64_hex_digits() {
         let h = "ab".repeat(32);
-        assert_eq!(h.parse::<TlsKeyHash>().ok(), Some(TlsKeyHash::from_bytes([0xab; 32])));
+        assert_eq!(
+            h.parse::<TlsKeyHash>().ok(),
+            Some(TlsKeyHash::from_bytes([0xab; 32]))
+        );
         assert_eq!(TlsKeyHash::from_bytes([0xab; 32]).to_string(), h);
         for bad in [
             "ab".repeat(31),

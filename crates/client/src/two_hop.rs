@@ -30,11 +30,11 @@ use crate::flow::{LiveSession, finish_session, start_with_terms, terms_accepting
 use crate::pin::TlsKeyHash;
 use crate::relay::Relay;
 use crate::session::NodeConnection;
-use veil_shape::PADDED_FLIGHTS;
 use crate::socks5::{Host, Target};
 use crate::sync::{LocalTree, sync};
 use crate::transport::{Connected, NodeEndpoint};
 use crate::wallet::Wallet;
+use veil_shape::PADDED_FLIGHTS;
 
 /// Buffer of the inner pipe, each direction: enough for several relay
 /// frames in flight, so the pipe is not what limits throughput.

@@ -5,7 +5,9 @@
 
 use revm::primitives::U256;
 
-use crate::abi::{AbiError, Arg, Word, encode_args, encode_call_args, selector, split_revert, word_address};
+use crate::abi::{
+    AbiError, Arg, Word, encode_args, encode_call_args, selector, split_revert, word_address,
+};
 use crate::sandbox::EvmAddress;
 
 /// The quoter's name in `contracts/artifacts/`.
@@ -33,28 +35,47 @@ pub struct CurveState {
 
 impl CurveState {
     fn words(&self, amount: u128) -> [Word; 5] {
-        [word(self.reserve), word(self.supply), word(self.float), word(self.ppm.into()), word(amount)]
+        [
+            word(self.reserve),
+            word(self.supply),
+            word(self.float),
+            word(self.ppm.into()),
+            word(amount),
+        ]
     }
 }
 
 /// `CurveQuoter.quoteBuy(reserve, supply, float, ppm, deposit)`.
 pub fn quote_buy(state: &CurveState, deposit: u128) -> Vec<u8> {
-    call("quoteBuy(uint256,uint256,uint256,uint256,uint256)", &state.words(deposit))
+    call(
+        "quoteBuy(uint256,uint256,uint256,uint256,uint256)",
+        &state.words(deposit),
+    )
 }
 
 /// `CurveQuoter.quoteBuyExact(reserve, supply, float, ppm, tokens)`.
 pub fn quote_buy_exact(state: &CurveState, tokens: u128) -> Vec<u8> {
-    call("quoteBuyExact(uint256,uint256,uint256,uint256,uint256)", &state.words(tokens))
+    call(
+        "quoteBuyExact(uint256,uint256,uint256,uint256,uint256)",
+        &state.words(tokens),
+    )
 }
 
 /// `CurveQuoter.quoteSell(reserve, supply, float, ppm, amount)`.
 pub fn quote_sell(state: &CurveState, amount: u128) -> Vec<u8> {
-    call("quoteSell(uint256,uint256,uint256,uint256,uint256)", &state.words(amount))
+    call(
+        "quoteSell(uint256,uint256,uint256,uint256,uint256)",
+        &state.words(amount),
+    )
 }
 
 /// `BandwidthMarket`'s constructor arguments, to append to its creation code.
 pub fn market_constructor(reserve_token: EvmAddress, genesis_supply: u128, ppm: u32) -> Vec<u8> {
-    let args = [word_address(reserve_token), word(genesis_supply), word(ppm.into())];
+    let args = [
+        word_address(reserve_token),
+        word(genesis_supply),
+        word(ppm.into()),
+    ];
     encode_args(&args.map(Arg::Word))
 }
 
@@ -110,20 +131,33 @@ impl MarketError {
             s if s == selector("TooLarge()") => words(0).map(|_| Self::TooLarge)?,
             s if s == selector("ExceedsCirculating(uint256,uint256)") => {
                 words(2)?;
-                Self::ExceedsCirculating { amount: u(0)?, circulating: u(1)? }
+                Self::ExceedsCirculating {
+                    amount: u(0)?,
+                    circulating: u(1)?,
+                }
             }
             s if s == selector("Genesis()") => words(0).map(|_| Self::Genesis)?,
-            s if s == selector("ReserveRatio(uint256)") => words(1).and_then(|_| u(0)).map(Self::ReserveRatio)?,
+            s if s == selector("ReserveRatio(uint256)") => {
+                words(1).and_then(|_| u(0)).map(Self::ReserveRatio)?
+            }
             s if s == selector("Zero()") => words(0).map(|_| Self::Zero)?,
             s if s == selector("BelowMinimum(uint256,uint256)") => {
                 words(2)?;
-                Self::BelowMinimum { got: u(0)?, min: u(1)? }
+                Self::BelowMinimum {
+                    got: u(0)?,
+                    min: u(1)?,
+                }
             }
             s if s == selector("AboveMaximum(uint256,uint256)") => {
                 words(2)?;
-                Self::AboveMaximum { cost: u(0)?, max: u(1)? }
+                Self::AboveMaximum {
+                    cost: u(0)?,
+                    max: u(1)?,
+                }
             }
-            s if s == selector("NotDeployer(address)") => words(1).and_then(|_| r.address(0)).map(Self::NotDeployer)?,
+            s if s == selector("NotDeployer(address)") => {
+                words(1).and_then(|_| r.address(0)).map(Self::NotDeployer)?
+            }
             s if s == selector("AlreadyOpen()") => words(0).map(|_| Self::AlreadyOpen)?,
             s if s == selector("NotOpen()") => words(0).map(|_| Self::NotOpen)?,
             s if s == selector("InsufficientBalance(address,uint256,uint256)") => {

@@ -39,11 +39,22 @@ fn u(v: Amount) -> U256 {
 
 /// The quoter's answer: a result, or the custom error it reverted with.
 fn quote(c: &mut Chain, quoter: EvmAddress, data: &[u8]) -> (Result<Amount, MarketError>, u64) {
-    let out = c.sandbox.call(c.deployer, quoter, data, DEFAULT_GAS_LIMIT).expect("call runs");
+    let out = c
+        .sandbox
+        .call(c.deployer, quoter, data, DEFAULT_GAS_LIMIT)
+        .expect("call runs");
     let gas = out.gas_used;
     match out.status {
-        Status::Success => (Ok(token::decode_u256(&out.output).expect("uint256").to::<Amount>()), gas),
-        _ => (Err(MarketError::decode(&out.output).expect("a market error")), gas),
+        Status::Success => (
+            Ok(token::decode_u256(&out.output)
+                .expect("uint256")
+                .to::<Amount>()),
+            gas,
+        ),
+        _ => (
+            Err(MarketError::decode(&out.output).expect("a market error")),
+            gas,
+        ),
     }
 }
 
@@ -51,9 +62,13 @@ fn quote(c: &mut Chain, quoter: EvmAddress, data: &[u8]) -> (Result<Amount, Mark
 fn as_revert(e: CurveError) -> MarketError {
     match e {
         CurveError::TooLarge => MarketError::TooLarge,
-        CurveError::ExceedsCirculating { amount, circulating } => {
-            MarketError::ExceedsCirculating { amount: u(amount), circulating: u(circulating) }
-        }
+        CurveError::ExceedsCirculating {
+            amount,
+            circulating,
+        } => MarketError::ExceedsCirculating {
+            amount: u(amount),
+            circulating: u(circulating),
+        },
         other => panic!("the quoter has no {other:?}"),
     }
 }
@@ -74,11 +89,22 @@ fn random_curve(rng: &mut StdRng) -> Curve {
     };
     let supply = magnitude(rng, 112).max(2);
     let float = rng.gen_range(1..supply);
-    Curve::from_state(magnitude(rng, 112), supply, float, ReserveRatio::from_ppm(ppm).unwrap()).unwrap()
+    Curve::from_state(
+        magnitude(rng, 112),
+        supply,
+        float,
+        ReserveRatio::from_ppm(ppm).unwrap(),
+    )
+    .unwrap()
 }
 
 fn state(c: &Curve) -> CurveState {
-    CurveState { reserve: c.reserve(), supply: c.supply(), float: c.float(), ppm: c.ratio().ppm() }
+    CurveState {
+        reserve: c.reserve(),
+        supply: c.supply(),
+        float: c.float(),
+        ppm: c.ratio().ppm(),
+    }
 }
 
 #[test]
@@ -111,24 +137,54 @@ fn the_quoter_equals_veil_market_to_the_base_unit() {
         }
     }
     gas.sort_unstable();
-    eprintln!("quote gas over {} results: median {}, max {}", gas.len(), gas[gas.len() / 2], gas[gas.len() - 1]);
+    eprintln!(
+        "quote gas over {} results: median {}, max {}",
+        gas.len(),
+        gas[gas.len() / 2],
+        gas[gas.len() - 1]
+    );
 }
 
 #[test]
 fn the_quoter_refuses_states_the_curve_refuses() {
     let mut c = Chain::new();
     let quoter = deploy(&mut c, market::QUOTER, &[]);
-    let ok = CurveState { reserve: 100, supply: 100, float: 50, ppm: 500_000 };
+    let ok = CurveState {
+        reserve: 100,
+        supply: 100,
+        float: 50,
+        ppm: 500_000,
+    };
     let cases = [
-        (CurveState { ppm: 9_999, ..ok }, MarketError::ReserveRatio(U256::from(9_999))),
-        (CurveState { ppm: 1_000_001, ..ok }, MarketError::ReserveRatio(U256::from(1_000_001))),
+        (
+            CurveState { ppm: 9_999, ..ok },
+            MarketError::ReserveRatio(U256::from(9_999)),
+        ),
+        (
+            CurveState {
+                ppm: 1_000_001,
+                ..ok
+            },
+            MarketError::ReserveRatio(U256::from(1_000_001)),
+        ),
         (CurveState { reserve: 0, ..ok }, MarketError::Genesis),
         (CurveState { float: 0, ..ok }, MarketError::Genesis),
         (CurveState { float: 101, ..ok }, MarketError::Genesis),
-        (CurveState { supply: 1 << 112, float: 1, ..ok }, MarketError::Genesis),
+        (
+            CurveState {
+                supply: 1 << 112,
+                float: 1,
+                ..ok
+            },
+            MarketError::Genesis,
+        ),
     ];
     for (s, want) in cases {
-        assert_eq!(quote(&mut c, quoter, &market::quote_buy(&s, 1)).0, Err(want.clone()), "{s:?}");
+        assert_eq!(
+            quote(&mut c, quoter, &market::quote_buy(&s, 1)).0,
+            Err(want.clone()),
+            "{s:?}"
+        );
     }
 }
 
@@ -155,7 +211,12 @@ impl Market {
         }
         c.ok(d, market, &market::open(10_000 * UNIT));
         let curve = Curve::new(10_000 * UNIT, 100_000 * UNIT, ReserveRatio::at(500_000)).unwrap();
-        Self { c, market, alice, curve }
+        Self {
+            c,
+            market,
+            alice,
+            curve,
+        }
     }
 
     fn tx(&mut self, data: &[u8]) -> Outcome {
@@ -165,20 +226,37 @@ impl Market {
 
     fn get(&mut self, name: &str) -> Amount {
         let m = self.market;
-        token::decode_u256(&self.c.view(m, &market::getter(name))).unwrap().to::<Amount>()
+        token::decode_u256(&self.c.view(m, &market::getter(name)))
+            .unwrap()
+            .to::<Amount>()
     }
 
     /// The contract's curve state, and alice's two balances.
     fn snapshot(&mut self) -> (Amount, Amount, Amount, Amount, Amount) {
         let (a, m) = (self.alice, self.market);
-        let held = token::decode_u256(&self.c.view(m, &token::balance_of(a))).unwrap().to::<Amount>();
+        let held = token::decode_u256(&self.c.view(m, &token::balance_of(a)))
+            .unwrap()
+            .to::<Amount>();
         let reserve_tokens = self.c.balance(a).to::<Amount>();
-        (self.get("reserve"), self.get("totalSupply"), self.get("float"), held, reserve_tokens)
+        (
+            self.get("reserve"),
+            self.get("totalSupply"),
+            self.get("float"),
+            held,
+            reserve_tokens,
+        )
     }
 
     fn assert_matches_rust(&mut self) {
         let (reserve, supply, float, _, _) = self.snapshot();
-        assert_eq!((reserve, supply, float), (self.curve.reserve(), self.curve.supply(), self.curve.float()));
+        assert_eq!(
+            (reserve, supply, float),
+            (
+                self.curve.reserve(),
+                self.curve.supply(),
+                self.curve.float()
+            )
+        );
     }
 
     fn refused(&mut self, data: &[u8], want: MarketError) {
@@ -204,7 +282,10 @@ fn trades_move_the_contract_exactly_as_the_rust_curve_and_fit_the_gas_ceiling() 
     let buy_gas = out.gas_used;
 
     let out = m.tx(&market::buy_exact(500 * UNIT, Amount::MAX));
-    assert_eq!(word(&out), m.curve.buy_exact(500 * UNIT, Amount::MAX).unwrap());
+    assert_eq!(
+        word(&out),
+        m.curve.buy_exact(500 * UNIT, Amount::MAX).unwrap()
+    );
     m.assert_matches_rust();
     let buy_exact_gas = out.gas_used;
 
@@ -215,7 +296,11 @@ fn trades_move_the_contract_exactly_as_the_rust_curve_and_fit_the_gas_ceiling() 
     let sell_gas = out.gas_used;
 
     let measured = [buy_gas, buy_exact_gas, sell_gas];
-    assert_eq!(measured, [BUY_NEW_HOLDER_GAS, BUY_EXACT_GAS, SELL_GAS], "buy, buyExact, sell");
+    assert_eq!(
+        measured,
+        [BUY_NEW_HOLDER_GAS, BUY_EXACT_GAS, SELL_GAS],
+        "buy, buyExact, sell"
+    );
     assert!(measured.iter().all(|gas| *gas <= TRADE_GAS_CEILING));
 }
 
@@ -223,13 +308,31 @@ fn trades_move_the_contract_exactly_as_the_rust_curve_and_fit_the_gas_ceiling() 
 fn a_trade_past_its_slippage_limit_is_refused_and_changes_nothing() {
     let mut m = Market::new();
     let minted = m.curve.quote_buy(1_000 * UNIT).unwrap();
-    m.refused(&market::buy(1_000 * UNIT, minted + 1), MarketError::BelowMinimum { got: u(minted), min: u(minted + 1) });
+    m.refused(
+        &market::buy(1_000 * UNIT, minted + 1),
+        MarketError::BelowMinimum {
+            got: u(minted),
+            min: u(minted + 1),
+        },
+    );
     let cost = m.curve.quote_buy_exact(500 * UNIT).unwrap();
-    m.refused(&market::buy_exact(500 * UNIT, cost - 1), MarketError::AboveMaximum { cost: u(cost), max: u(cost - 1) });
+    m.refused(
+        &market::buy_exact(500 * UNIT, cost - 1),
+        MarketError::AboveMaximum {
+            cost: u(cost),
+            max: u(cost - 1),
+        },
+    );
     m.tx(&market::buy(1_000 * UNIT, minted));
     m.curve.buy(1_000 * UNIT, minted).unwrap();
     let paid = m.curve.quote_sell(minted).unwrap();
-    m.refused(&market::sell(minted, paid + 1), MarketError::BelowMinimum { got: u(paid), min: u(paid + 1) });
+    m.refused(
+        &market::sell(minted, paid + 1),
+        MarketError::BelowMinimum {
+            got: u(paid),
+            min: u(paid + 1),
+        },
+    );
     m.assert_matches_rust();
 }
 
@@ -237,13 +340,22 @@ fn a_trade_past_its_slippage_limit_is_refused_and_changes_nothing() {
 fn nobody_sells_more_than_they_hold_or_the_float() {
     let mut m = Market::new();
     // Nothing circulates yet: the float cannot be sold.
-    m.refused(&market::sell(1, 0), MarketError::ExceedsCirculating { amount: u(1), circulating: u(0) });
+    m.refused(
+        &market::sell(1, 0),
+        MarketError::ExceedsCirculating {
+            amount: u(1),
+            circulating: u(0),
+        },
+    );
     let minted = word(&m.tx(&market::buy(1_000 * UNIT, 0)));
     // Another buyer's tokens circulate, but alice holds only hers.
     let (d, mk) = (m.c.deployer, m.market);
     m.c.ok(d, mk, &market::buy(1_000 * UNIT, 0));
     let a = m.alice;
-    m.refused(&market::sell(minted + 1, 0), MarketError::InsufficientBalance(a, u(minted), u(minted + 1)));
+    m.refused(
+        &market::sell(minted + 1, 0),
+        MarketError::InsufficientBalance(a, u(minted), u(minted + 1)),
+    );
     m.refused(&market::buy(0, 0), MarketError::Zero);
     m.refused(&market::sell(0, 0), MarketError::Zero);
 }
@@ -252,15 +364,28 @@ fn nobody_sells_more_than_they_hold_or_the_float() {
 fn only_the_deployer_opens_and_only_once_and_nothing_trades_before() {
     let mut c = Chain::new();
     let (d, t) = (c.deployer, c.token);
-    let m = deploy(&mut c, market::MARKET, &market::market_constructor(t, 100 * UNIT, 500_000));
+    let m = deploy(
+        &mut c,
+        market::MARKET,
+        &market::market_constructor(t, 100 * UNIT, 500_000),
+    );
     let alice = c.account();
     c.ok(d, t, &token::mint(d, u(10 * UNIT)));
     c.approve(d, m, U256::MAX);
     let revert = |out: Outcome| MarketError::decode(&out.output).unwrap();
-    assert_eq!(revert(c.tx(alice, m, &market::buy(1, 0))), MarketError::NotOpen);
-    assert_eq!(revert(c.tx(alice, m, &market::open(1))), MarketError::NotDeployer(alice));
+    assert_eq!(
+        revert(c.tx(alice, m, &market::buy(1, 0))),
+        MarketError::NotOpen
+    );
+    assert_eq!(
+        revert(c.tx(alice, m, &market::open(1))),
+        MarketError::NotDeployer(alice)
+    );
     c.ok(d, m, &market::open(10 * UNIT));
-    assert_eq!(revert(c.tx(d, m, &market::open(1))), MarketError::AlreadyOpen);
+    assert_eq!(
+        revert(c.tx(d, m, &market::open(1))),
+        MarketError::AlreadyOpen
+    );
     assert_eq!(c.balance(m), u(10 * UNIT));
 }
 
@@ -269,8 +394,17 @@ fn the_constructor_refuses_a_bad_curve() {
     let mut c = Chain::new();
     let t = c.token;
     let d = c.deployer;
-    for (supply, ppm) in [(0, 500_000), (1 << 112, 500_000), (100, 9_999), (100, 1_000_001)] {
-        let code = [artifact(market::MARKET).bytecode, market::market_constructor(t, supply, ppm)].concat();
+    for (supply, ppm) in [
+        (0, 500_000),
+        (1 << 112, 500_000),
+        (100, 9_999),
+        (100, 1_000_001),
+    ] {
+        let code = [
+            artifact(market::MARKET).bytecode,
+            market::market_constructor(t, supply, ppm),
+        ]
+        .concat();
         assert!(c.sandbox.deploy(d, &code).is_err(), "{supply} at {ppm} ppm");
     }
 }

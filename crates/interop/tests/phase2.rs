@@ -297,10 +297,7 @@ fn zkey_of_another_circuit_is_refused() {
     let mut other: R1cs = toy();
     other.constraints[2].a[0].1 += ark_bn254::Fr::one();
     let r = verify_transcript(&z, &other, &ptau());
-    assert_eq!(
-        inconsistent(r),
-        "A, B·G1 and B·G2 are the circuit's"
-    );
+    assert_eq!(inconsistent(r), "A, B·G1 and B·G2 are the circuit's");
 }
 
 #[test]
@@ -481,7 +478,9 @@ fn measure_access_contribute_and_verify() {
     let bytes = timed("insecure_prepared_ptau(14)", || {
         ptau::insecure_prepared_ptau(14, [14; 32]).unwrap()
     });
-    let p = timed("Ptau::from_bytes 2^14", || Ptau::from_bytes(&bytes).unwrap());
+    let p = timed("Ptau::from_bytes 2^14", || {
+        Ptau::from_bytes(&bytes).unwrap()
+    });
     timed("Ptau::check_powers 2^14", || {
         p.check_powers(&mut rand::rngs::OsRng).unwrap()
     });
@@ -500,8 +499,9 @@ fn measure_access_contribute_and_verify() {
         verify_from_initial(&out, &z0).unwrap()
     });
     assert_eq!(t.contributions.len(), 3);
-    let t = timed("verify_transcript access (initial key by initial_for)", || {
-        verify_transcript(&out, &r1cs, &p).unwrap()
-    });
+    let t = timed(
+        "verify_transcript access (initial key by initial_for)",
+        || verify_transcript(&out, &r1cs, &p).unwrap(),
+    );
     assert_eq!(t.contributions.len(), 3);
 }

@@ -31,7 +31,13 @@ const ASSIGN: &[u8] = b"veil/market/assign/v1";
 /// The monitors assigned to each node in `epoch`: `per_node` distinct
 /// monitors each (fewer if there are fewer monitors), a node never auditing
 /// itself.
-pub fn assign(randomness: &[u8; 32], epoch: u64, nodes: &[Party], monitors: &[Party], per_node: usize) -> BTreeMap<Party, Vec<Party>> {
+pub fn assign(
+    randomness: &[u8; 32],
+    epoch: u64,
+    nodes: &[Party],
+    monitors: &[Party],
+    per_node: usize,
+) -> BTreeMap<Party, Vec<Party>> {
     let monitors: BTreeSet<Party> = monitors.iter().copied().collect();
     nodes
         .iter()
@@ -42,7 +48,10 @@ pub fn assign(randomness: &[u8; 32], epoch: u64, nodes: &[Party], monitors: &[Pa
                 .map(|m| (score(randomness, epoch, node, m), *m))
                 .collect();
             ranked.sort_unstable();
-            (*node, ranked.into_iter().take(per_node).map(|(_, m)| m).collect())
+            (
+                *node,
+                ranked.into_iter().take(per_node).map(|(_, m)| m).collect(),
+            )
         })
         .collect()
 }
@@ -126,7 +135,11 @@ pub enum Verdict {
     /// The median is at or above the delivery threshold.
     Delivered { score: Score, outliers: Vec<Party> },
     /// Under-delivery: `slash` of the stake, split as [`Slash`] says.
-    UnderDelivered { score: Score, outliers: Vec<Party>, slash: Slash },
+    UnderDelivered {
+        score: Score,
+        outliers: Vec<Party>,
+        slash: Slash,
+    },
 }
 
 /// A slash and its split: `reward` shared by `rewarded`, `burnt` destroyed.
@@ -140,25 +153,48 @@ pub struct Slash {
 
 /// The verdict on `node` for `epoch` from `reports`, given whom `assign`
 /// chose, the node's claimed capacity and its stake.
-pub fn judge(rule: &AuditRule, epoch: u64, node: Party, assigned: &[Party], reports: &[Report], claimed_kbps: u64, stake: Amount) -> Verdict {
+pub fn judge(
+    rule: &AuditRule,
+    epoch: u64,
+    node: Party,
+    assigned: &[Party],
+    reports: &[Report],
+    claimed_kbps: u64,
+    stake: Amount,
+) -> Verdict {
     let counted = counted(epoch, node, assigned, reports);
     if counted.len() < rule.quorum.max(1) {
-        return Verdict::NoQuorum { reports: counted.len() };
+        return Verdict::NoQuorum {
+            reports: counted.len(),
+        };
     }
     let throughput_kbps = median(counted.values().map(|r| r.throughput_kbps));
     let rtt_ms = median(counted.values().map(|r| u64::from(r.rtt_ms)));
     let delivered_ppm = ratio_ppm(throughput_kbps, claimed_kbps);
-    let score = Score { throughput_kbps, rtt_ms, delivered_ppm };
+    let score = Score {
+        throughput_kbps,
+        rtt_ms,
+        delivered_ppm,
+    };
     let outliers = outliers(rule, &counted, throughput_kbps);
     if delivered_ppm >= rule.delivery_ppm {
         return Verdict::Delivered { score, outliers };
     }
     // Proportional: the shortfall below the threshold, scaled to the cap.
     let shortfall = u128::from(rule.delivery_ppm - delivered_ppm);
-    let share = shortfall * u128::from(rule.max_underdelivery_slash_ppm) / u128::from(rule.delivery_ppm.max(1));
-    let agreeing: Vec<Party> = counted.keys().filter(|m| !outliers.contains(m)).copied().collect();
+    let share = shortfall * u128::from(rule.max_underdelivery_slash_ppm)
+        / u128::from(rule.delivery_ppm.max(1));
+    let agreeing: Vec<Party> = counted
+        .keys()
+        .filter(|m| !outliers.contains(m))
+        .copied()
+        .collect();
     let slash = split(rule, stake, share, agreeing);
-    Verdict::UnderDelivered { score, outliers, slash }
+    Verdict::UnderDelivered {
+        score,
+        outliers,
+        slash,
+    }
 }
 
 /// Objective evidence (a wrong or missing challenge answer, two conflicting
@@ -186,7 +222,11 @@ pub struct MonitorRule {
 
 impl Default for MonitorRule {
     fn default() -> Self {
-        Self { window: 10, outliers: 4, slash_ppm: 100_000 }
+        Self {
+            window: 10,
+            outliers: 4,
+            slash_ppm: 100_000,
+        }
     }
 }
 
@@ -210,10 +250,18 @@ impl OutlierRecord {
 
 /// One report per assigned monitor, for this epoch and node: the first one
 /// each monitor sent (a replay or a second opinion counts nothing).
-fn counted(epoch: u64, node: Party, assigned: &[Party], reports: &[Report]) -> BTreeMap<Party, Report> {
+fn counted(
+    epoch: u64,
+    node: Party,
+    assigned: &[Party],
+    reports: &[Report],
+) -> BTreeMap<Party, Report> {
     let assigned: BTreeSet<&Party> = assigned.iter().collect();
     let mut counted = BTreeMap::new();
-    for r in reports.iter().filter(|r| r.epoch == epoch && r.node == node && assigned.contains(&r.monitor)) {
+    for r in reports
+        .iter()
+        .filter(|r| r.epoch == epoch && r.node == node && assigned.contains(&r.monitor))
+    {
         counted.entry(r.monitor).or_insert(*r);
     }
     counted
@@ -255,9 +303,18 @@ fn outliers(rule: &AuditRule, counted: &BTreeMap<Party, Report>, median: u64) ->
 fn split(rule: &AuditRule, stake: Amount, share_ppm: u128, rewarded: Vec<Party>) -> Slash {
     let amount = mul_ppm(stake, share_ppm);
     let reward = mul_ppm(amount, u128::from(rule.reward_ppm));
-    let reward_each = if rewarded.is_empty() { 0 } else { reward / rewarded.len() as u128 };
+    let reward_each = if rewarded.is_empty() {
+        0
+    } else {
+        reward / rewarded.len() as u128
+    };
     let burnt = amount - reward_each * rewarded.len() as u128;
-    Slash { amount, reward_each, rewarded, burnt }
+    Slash {
+        amount,
+        reward_each,
+        rewarded,
+        burnt,
+    }
 }
 
 #[cfg(test)]
@@ -272,7 +329,15 @@ mod tests {
     }
 
     fn report(node: Party, monitor: Party, kbps: u64) -> Report {
-        Report { epoch: 7, node, monitor, throughput_kbps: kbps, rtt_ms: 30, challenges_ok: 4, challenges_failed: 0 }
+        Report {
+            epoch: 7,
+            node,
+            monitor,
+            throughput_kbps: kbps,
+            rtt_ms: 30,
+            challenges_ok: 4,
+            challenges_failed: 0,
+        }
     }
 
     const CLAIMED: u64 = 100_000;
@@ -283,7 +348,9 @@ mod tests {
         let rule = AuditRule::default();
         let nodes = [party(0)];
         let monitors: Vec<Party> = (1..=20).map(party).collect();
-        let assigned = assign(&[9; 32], 7, &nodes, &monitors, rule.per_node).remove(&nodes[0]).unwrap();
+        let assigned = assign(&[9; 32], 7, &nodes, &monitors, rule.per_node)
+            .remove(&nodes[0])
+            .unwrap();
         (rule, nodes[0], assigned)
     }
 
@@ -297,8 +364,16 @@ mod tests {
             assert_eq!((monitors.len(), distinct.len()), (5, 5));
             assert!(!monitors.contains(node));
         }
-        assert_ne!(a, assign(&[2; 32], 3, &parties[..10], &parties, 5), "other randomness, other monitors");
-        assert_ne!(a, assign(&[1; 32], 4, &parties[..10], &parties, 5), "another epoch, other monitors");
+        assert_ne!(
+            a,
+            assign(&[2; 32], 3, &parties[..10], &parties, 5),
+            "other randomness, other monitors"
+        );
+        assert_ne!(
+            a,
+            assign(&[1; 32], 4, &parties[..10], &parties, 5),
+            "another epoch, other monitors"
+        );
     }
 
     #[test]
@@ -306,14 +381,32 @@ mod tests {
         let (rule, node, assigned) = setup();
         let reports: Vec<Report> = assigned.iter().map(|m| report(node, *m, 95_000)).collect();
         let v = judge(&rule, 7, node, &assigned, &reports, CLAIMED, STAKE);
-        assert!(matches!(v, Verdict::Delivered { score: Score { throughput_kbps: 95_000, delivered_ppm: 950_000, .. }, .. }), "{v:?}");
+        assert!(
+            matches!(
+                v,
+                Verdict::Delivered {
+                    score: Score {
+                        throughput_kbps: 95_000,
+                        delivered_ppm: 950_000,
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn a_throttling_node_is_slashed_in_proportion_and_the_quorum_rewarded() {
         let (rule, node, assigned) = setup();
         let reports: Vec<Report> = assigned.iter().map(|m| report(node, *m, 40_000)).collect();
-        let Verdict::UnderDelivered { score, slash, outliers } = judge(&rule, 7, node, &assigned, &reports, CLAIMED, STAKE) else {
+        let Verdict::UnderDelivered {
+            score,
+            slash,
+            outliers,
+        } = judge(&rule, 7, node, &assigned, &reports, CLAIMED, STAKE)
+        else {
             panic!("under-delivery")
         };
         assert_eq!(score.delivered_ppm, 400_000);
@@ -334,14 +427,20 @@ mod tests {
         for m in &assigned[..2] {
             reports.extend([report(node, *m, 0); 4]);
         }
-        assert_eq!(judge(&rule, 7, node, &assigned, &reports, CLAIMED, STAKE), Verdict::NoQuorum { reports: 2 });
+        assert_eq!(
+            judge(&rule, 7, node, &assigned, &reports, CLAIMED, STAKE),
+            Verdict::NoQuorum { reports: 2 }
+        );
         // A report of another epoch or node counts nothing either.
         let mut stale = report(node, assigned[2], 0);
         stale.epoch = 6;
         let mut elsewhere = report(party(99), assigned[3], 0);
         elsewhere.node = party(99);
         reports.extend([stale, elsewhere]);
-        assert_eq!(judge(&rule, 7, node, &assigned, &reports, CLAIMED, STAKE), Verdict::NoQuorum { reports: 2 });
+        assert_eq!(
+            judge(&rule, 7, node, &assigned, &reports, CLAIMED, STAKE),
+            Verdict::NoQuorum { reports: 2 }
+        );
     }
 
     #[test]
@@ -358,14 +457,20 @@ mod tests {
         // A third report of under-delivery is a strict majority.
         let mut more = reports.to_vec();
         more.push(report(node, assigned[4], 0));
-        assert!(matches!(judge(&rule, 7, node, &assigned, &more, CLAIMED, STAKE), Verdict::UnderDelivered { .. }));
+        assert!(matches!(
+            judge(&rule, 7, node, &assigned, &more, CLAIMED, STAKE),
+            Verdict::UnderDelivered { .. }
+        ));
     }
 
     #[test]
     fn evidence_slashes_the_whole_stake_at_the_default_and_splits_it() {
         let rule = AuditRule::default();
         let s = slash_for_evidence(&rule, STAKE, vec![party(1)]);
-        assert_eq!((s.amount, s.reward_each, s.burnt), (STAKE, STAKE / 4, STAKE - STAKE / 4));
+        assert_eq!(
+            (s.amount, s.reward_each, s.burnt),
+            (STAKE, STAKE / 4, STAKE - STAKE / 4)
+        );
         let nobody = slash_for_evidence(&rule, STAKE, vec![]);
         assert_eq!((nobody.reward_each, nobody.burnt), (0, STAKE));
     }
@@ -382,10 +487,22 @@ mod tests {
         assert_eq!(record.record(&rule, true, STAKE), STAKE / 10);
         assert_eq!(record.record(&rule, true, STAKE), 0);
         // A stored record longer than the window counts only the window.
-        let mut long = OutlierRecord { recent: vec![true; 50] };
-        assert_eq!(long.record(&rule, false, STAKE), STAKE / 10, "9 of the last 10 are outliers");
-        let mut old = OutlierRecord { recent: [vec![true; 40], vec![false; 9]].concat() };
-        assert_eq!(old.record(&rule, false, STAKE), 0, "the 40 outliers are out of the window");
+        let mut long = OutlierRecord {
+            recent: vec![true; 50],
+        };
+        assert_eq!(
+            long.record(&rule, false, STAKE),
+            STAKE / 10,
+            "9 of the last 10 are outliers"
+        );
+        let mut old = OutlierRecord {
+            recent: [vec![true; 40], vec![false; 9]].concat(),
+        };
+        assert_eq!(
+            old.record(&rule, false, STAKE),
+            0,
+            "the 40 outliers are out of the window"
+        );
         // Outliers that fall out of the window are forgiven.
         let mut spaced = OutlierRecord::default();
         for i in 0..40 {

@@ -29,7 +29,8 @@ pub struct Price {
 impl Price {
     /// For display and plots only: comparisons use [`Ord`].
     pub fn as_f64(&self) -> f64 {
-        self.reserve as f64 * f64::from(ReserveRatio::PPM) / (self.supply as f64 * f64::from(self.ratio.ppm()))
+        self.reserve as f64 * f64::from(ReserveRatio::PPM)
+            / (self.supply as f64 * f64::from(self.ratio.ppm()))
     }
 
     fn numerator(&self) -> U256 {
@@ -91,16 +92,31 @@ impl Curve {
         if !valid.contains(&reserve) || !valid.contains(&supply) {
             return Err(CurveError::Genesis);
         }
-        Ok(Self { reserve, supply, float: supply, ratio })
+        Ok(Self {
+            reserve,
+            supply,
+            float: supply,
+            ratio,
+        })
     }
 
     /// A curve restored from stored state (a ledger's record of it).
-    pub fn from_state(reserve: Amount, supply: Amount, float: Amount, ratio: ReserveRatio) -> Result<Self, CurveError> {
+    pub fn from_state(
+        reserve: Amount,
+        supply: Amount,
+        float: Amount,
+        ratio: ReserveRatio,
+    ) -> Result<Self, CurveError> {
         let valid = 1..=MAX_AMOUNT;
         if !valid.contains(&reserve) || !valid.contains(&supply) || !(1..=supply).contains(&float) {
             return Err(CurveError::Genesis);
         }
-        Ok(Self { reserve, supply, float, ratio })
+        Ok(Self {
+            reserve,
+            supply,
+            float,
+            ratio,
+        })
     }
 
     pub fn reserve(&self) -> Amount {
@@ -121,7 +137,11 @@ impl Curve {
     }
 
     pub fn price(&self) -> Price {
-        Price { reserve: self.reserve, supply: self.supply, ratio: self.ratio }
+        Price {
+            reserve: self.reserve,
+            supply: self.supply,
+            ratio: self.ratio,
+        }
     }
 
     /// The float: supply that belongs to nobody.
@@ -139,10 +159,18 @@ impl Curve {
         let ratio = ratio.min(self.largest_ratio_the_float_absorbs());
         let (supply, old, new) = (U256::from(self.supply), self.ratio.u256(), ratio.u256());
         let supply_after = mul_div(supply, old, new)
-            .map(|floor| if floor * new == supply * old { floor } else { floor + U256::from(1u8) })
+            .map(|floor| {
+                if floor * new == supply * old {
+                    floor
+                } else {
+                    floor + U256::from(1u8)
+                }
+            })
             .and_then(|s| u128::try_from(s).ok())
             .filter(|s| *s <= MAX_AMOUNT);
-        let Some(supply_after) = supply_after else { return self.ratio };
+        let Some(supply_after) = supply_after else {
+            return self.ratio;
+        };
         self.float = supply_after - self.circulating();
         self.supply = supply_after;
         self.ratio = ratio;
@@ -152,9 +180,15 @@ impl Curve {
     /// `RR·S/(circulating + 1)`: the ratio at which the float would be one
     /// base unit.
     fn largest_ratio_the_float_absorbs(&self) -> ReserveRatio {
-        let bound = mul_div(self.ratio.u256(), U256::from(self.supply), U256::from(self.circulating() + 1))
-            .unwrap_or(U256::MAX);
-        let ppm = u32::try_from(bound).unwrap_or(u32::MAX).min(ReserveRatio::PPM);
+        let bound = mul_div(
+            self.ratio.u256(),
+            U256::from(self.supply),
+            U256::from(self.circulating() + 1),
+        )
+        .unwrap_or(U256::MAX);
+        let ppm = u32::try_from(bound)
+            .unwrap_or(u32::MAX)
+            .min(ReserveRatio::PPM);
         ReserveRatio::from_ppm(ppm).unwrap_or(self.ratio)
     }
 
@@ -171,7 +205,13 @@ impl Curve {
     /// `R·((S + T)/S)^(1/RR) − R`.
     pub fn quote_buy_exact(&self, tokens: Amount) -> Result<Amount, CurveError> {
         let supply_after = checked_sum(self.supply, tokens)?;
-        let reserve_after = scaled_power(self.reserve, supply_after, self.supply, self.inverse(), Round::Up)?;
+        let reserve_after = scaled_power(
+            self.reserve,
+            supply_after,
+            self.supply,
+            self.inverse(),
+            Round::Up,
+        )?;
         Ok(reserve_after - self.reserve)
     }
 
@@ -180,9 +220,18 @@ impl Curve {
     pub fn quote_sell(&self, amount: Amount) -> Result<Amount, CurveError> {
         let circulating = self.circulating();
         if amount > circulating {
-            return Err(CurveError::ExceedsCirculating { amount, circulating });
+            return Err(CurveError::ExceedsCirculating {
+                amount,
+                circulating,
+            });
         }
-        let stays = scaled_power(self.reserve, self.supply - amount, self.supply, self.inverse(), Round::Up)?;
+        let stays = scaled_power(
+            self.reserve,
+            self.supply - amount,
+            self.supply,
+            self.inverse(),
+            Round::Up,
+        )?;
         Ok(self.reserve - stays.min(self.reserve))
     }
 
@@ -196,7 +245,10 @@ impl Curve {
         nonzero(deposit)?;
         let minted = self.quote_buy(deposit)?;
         if minted < min_out {
-            return Err(CurveError::BelowMinimum { got: minted, min: min_out });
+            return Err(CurveError::BelowMinimum {
+                got: minted,
+                min: min_out,
+            });
         }
         self.reserve += deposit;
         self.supply += minted;
@@ -221,7 +273,10 @@ impl Curve {
         nonzero(amount)?;
         let paid = self.quote_sell(amount)?;
         if paid < min_out {
-            return Err(CurveError::BelowMinimum { got: paid, min: min_out });
+            return Err(CurveError::BelowMinimum {
+                got: paid,
+                min: min_out,
+            });
         }
         self.reserve -= paid;
         self.supply -= amount;
@@ -230,11 +285,19 @@ impl Curve {
 }
 
 fn nonzero(amount: Amount) -> Result<(), CurveError> {
-    if amount == 0 { Err(CurveError::Zero) } else { Ok(()) }
+    if amount == 0 {
+        Err(CurveError::Zero)
+    } else {
+        Ok(())
+    }
 }
 
 fn bounded(amount: Amount) -> Result<Amount, CurveError> {
-    if amount > MAX_AMOUNT { Err(CurveError::TooLarge) } else { Ok(amount) }
+    if amount > MAX_AMOUNT {
+        Err(CurveError::TooLarge)
+    } else {
+        Ok(amount)
+    }
 }
 
 fn checked_sum(a: Amount, b: Amount) -> Result<Amount, CurveError> {

@@ -141,7 +141,10 @@ mod tests {
     fn mul_div_is_the_floor_and_refuses_overflow_and_zero() {
         let max = U256::MAX;
         assert_eq!(mul_div(max, max, max), Some(max));
-        assert_eq!(mul_div(U256::from(7u8), U256::from(3u8), U256::from(2u8)), Some(U256::from(10u8)));
+        assert_eq!(
+            mul_div(U256::from(7u8), U256::from(3u8), U256::from(2u8)),
+            Some(U256::from(10u8))
+        );
         assert_eq!(mul_div(max, U256::from(2u8), U256::from(1u8)), None);
         assert_eq!(mul_div(max, max, U256::ZERO), None);
     }

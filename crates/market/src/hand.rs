@@ -79,7 +79,9 @@ impl HandRule {
         let step = i64::from(self.max_step_ppm);
         let moved = now + (target - now).clamp(-step, step);
         // max/min rather than clamp: a rule with min > max must not panic.
-        let clamped = moved.max(i64::from(self.min.ppm())).min(i64::from(self.max.ppm()));
+        let clamped = moved
+            .max(i64::from(self.min.ppm()))
+            .min(i64::from(self.max.ppm()));
         ReserveRatio::from_ppm(clamped as u32).unwrap_or(current)
     }
 }
@@ -110,7 +112,11 @@ mod tests {
 
     #[test]
     fn an_inverted_rule_stays_in_range_without_panicking() {
-        let rule = HandRule { min: rr(800_000), max: rr(300_000), ..HandRule::default() };
+        let rule = HandRule {
+            min: rr(800_000),
+            max: rr(300_000),
+            ..HandRule::default()
+        };
         for d in [0, 500_000, u64::MAX] {
             let next = rule.next(rr(500_000), Demand(d));
             assert!((300_000..=800_000).contains(&next.ppm()), "{next:?}");

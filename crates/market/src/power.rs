@@ -10,8 +10,8 @@
 
 use ruint::aliases::U256;
 
-use crate::units::{Amount, CurveError, MAX_AMOUNT};
 use crate::fixed::{self, FRAC, mul_div, pow2};
+use crate::units::{Amount, CurveError, MAX_AMOUNT};
 
 /// Fractional bits of the Q64 bracket.
 const Q: usize = 64;
@@ -39,7 +39,13 @@ impl Exponent {
 }
 
 /// `value·(num/den)^e`, rounded as asked; `num, den ≥ 1`.
-pub(crate) fn scaled_power(value: Amount, num: Amount, den: Amount, e: Exponent, round: Round) -> Result<Amount, CurveError> {
+pub(crate) fn scaled_power(
+    value: Amount,
+    num: Amount,
+    den: Amount,
+    e: Exponent,
+    round: Round,
+) -> Result<Amount, CurveError> {
     if e.p == e.q || num == den {
         let n = if e.p == e.q { num } else { den };
         return exact_ratio(value, n, den, round);
@@ -65,7 +71,12 @@ pub(crate) fn scaled_power(value: Amount, num: Amount, den: Amount, e: Exponent,
 }
 
 /// Q64 bounds around `value·(num/den)^(p/q)`.
-fn bracket(value: Amount, num: Amount, den: Amount, e: Exponent) -> Result<(U256, U256), CurveError> {
+fn bracket(
+    value: Amount,
+    num: Amount,
+    den: Amount,
+    e: Exponent,
+) -> Result<(U256, U256), CurveError> {
     let too_large = || CurveError::TooLarge;
     let growing = num > den;
     let (big, small) = if growing { (num, den) } else { (den, num) };
@@ -80,10 +91,17 @@ fn bracket(value: Amount, num: Amount, den: Amount, e: Exponent) -> Result<(U256
         let (k, m) = fixed::exp_neg(y).ok_or_else(too_large)?;
         // value·m/2^(192 + k) in Q64; below 2^-64 once the shift passes 255.
         let shift = FRAC - Q + k;
-        if shift < 256 { mul_div(U256::from(value), m, pow2(shift)).ok_or_else(too_large)? } else { U256::ZERO }
+        if shift < 256 {
+            mul_div(U256::from(value), m, pow2(shift)).ok_or_else(too_large)?
+        } else {
+            U256::ZERO
+        }
     };
     let margin = margin(approx.max(U256::from(value) << Q));
-    Ok((approx.saturating_sub(margin), approx.checked_add(margin).ok_or_else(too_large)?))
+    Ok((
+        approx.saturating_sub(margin),
+        approx.checked_add(margin).ok_or_else(too_large)?,
+    ))
 }
 
 /// The half-width of the bracket: a relative 2^-160 of the larger of the
@@ -95,11 +113,20 @@ fn margin(scale: U256) -> U256 {
 
 fn ceil(x: U256) -> U256 {
     let whole = x >> Q;
-    if whole << Q == x { whole } else { whole + U256::from(1u8) }
+    if whole << Q == x {
+        whole
+    } else {
+        whole + U256::from(1u8)
+    }
 }
 
 /// `value·num/den`, rounded as asked.
-fn exact_ratio(value: Amount, num: Amount, den: Amount, round: Round) -> Result<Amount, CurveError> {
+fn exact_ratio(
+    value: Amount,
+    num: Amount,
+    den: Amount,
+    round: Round,
+) -> Result<Amount, CurveError> {
     let (product, den) = (U256::from(value) * U256::from(num), U256::from(den));
     let floor = product / den;
     let up = matches!(round, Round::Up) && floor * den != product;
@@ -158,7 +185,10 @@ fn gcd(mut a: u128, mut b: u128) -> u128 {
 }
 
 fn to_amount(x: U256) -> Result<Amount, CurveError> {
-    u128::try_from(x).ok().filter(|v| *v <= MAX_AMOUNT).ok_or(CurveError::TooLarge)
+    u128::try_from(x)
+        .ok()
+        .filter(|v| *v <= MAX_AMOUNT)
+        .ok_or(CurveError::TooLarge)
 }
 
 #[cfg(test)]
@@ -175,14 +205,19 @@ mod tests {
         // 3·(9/4)^(1/2) = 4.5 is not an integer.
         assert_eq!(exact_power(3, 9, 4, half), None);
         // 7·(4/1)^2 = 112.
-        assert_eq!(exact_power(7, 4, 1, Exponent::new(2, 1)), Some(U256::from(112u8)));
+        assert_eq!(
+            exact_power(7, 4, 1, Exponent::new(2, 1)),
+            Some(U256::from(112u8))
+        );
     }
 
     #[test]
     fn integer_roots_are_exact() {
         for q in [2u64, 3, 7, 55, 112] {
             for root in [2u128, 3, 5, 1 << 20, (1 << 56) + 1] {
-                let Some(x) = root.checked_pow(q as u32).filter(|x| *x <= MAX_AMOUNT) else { continue };
+                let Some(x) = root.checked_pow(q as u32).filter(|x| *x <= MAX_AMOUNT) else {
+                    continue;
+                };
                 assert_eq!(exact_root(x, q), Some(U256::from(root)), "{root}^{q}");
                 assert_eq!(exact_root(x - 1, q), None, "{root}^{q} − 1");
                 assert_eq!(exact_root(x + 1, q), None, "{root}^{q} + 1");
@@ -197,10 +232,19 @@ mod tests {
     fn an_exact_integer_result_is_returned_in_both_directions() {
         let two = Exponent::new(1_000_000, 500_000);
         // R·((S+T)/S)^2 with S = 2, T = 2: exactly 4R.
-        assert_eq!(scaled_power(264_484_839_014, 4, 2, two, Round::Up), Ok(4 * 264_484_839_014));
-        assert_eq!(scaled_power(264_484_839_014, 4, 2, two, Round::Down), Ok(4 * 264_484_839_014));
+        assert_eq!(
+            scaled_power(264_484_839_014, 4, 2, two, Round::Up),
+            Ok(4 * 264_484_839_014)
+        );
+        assert_eq!(
+            scaled_power(264_484_839_014, 4, 2, two, Round::Down),
+            Ok(4 * 264_484_839_014)
+        );
         // And shrinking: 4R·(1/2)^2 = R.
-        assert_eq!(scaled_power(4 * 1_000_003, 1, 2, two, Round::Up), Ok(1_000_003));
+        assert_eq!(
+            scaled_power(4 * 1_000_003, 1, 2, two, Round::Up),
+            Ok(1_000_003)
+        );
     }
 
     #[test]

@@ -134,7 +134,13 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "spike-10x-instant",
             description: "as spike-10x, but the 10× arrives in one epoch: the hand reacts one epoch late",
-            demand_ppm: path(&|e| if (20..32).contains(&e) { 1_000_000 } else { 100_000 }),
+            demand_ppm: path(&|e| {
+                if (20..32).contains(&e) {
+                    1_000_000
+                } else {
+                    100_000
+                }
+            }),
             attack: None,
         },
         Scenario {
@@ -147,7 +153,11 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "pump-and-dump",
             description: "demand 20%; an attacker buys with 50% of the reserve at epoch 20 and sells all at epoch 23",
             demand_ppm: path(&|_| 200_000),
-            attack: Some(PumpAndDump { buy_epoch: 20, sell_epoch: 23, deposit: 5_000 * UNIT }),
+            attack: Some(PumpAndDump {
+                buy_epoch: 20,
+                sell_epoch: 23,
+                deposit: 5_000 * UNIT,
+            }),
         },
     ]
 }
@@ -175,7 +185,13 @@ fn run(scenario: &Scenario, setup: &Setup, hand: bool) -> Result<Run, CurveError
     let first = Demand::from_ppm(scenario.demand_ppm.first().copied().unwrap_or(0));
     let ratio = setup.rule.target(first);
     let curve = Curve::new(setup.genesis_reserve, setup.genesis_supply, ratio)?;
-    let mut market = Market { curve, nodes: 0, attacker: 0, attacker_paid: 0, attacker_back: 0 };
+    let mut market = Market {
+        curve,
+        nodes: 0,
+        attacker: 0,
+        attacker_paid: 0,
+        attacker_back: 0,
+    };
     let mut epochs = Vec::with_capacity(scenario.demand_ppm.len());
     for (epoch, &demand) in scenario.demand_ppm.iter().enumerate() {
         if let Some(attack) = scenario.attack {
@@ -183,7 +199,9 @@ fn run(scenario: &Scenario, setup: &Setup, hand: bool) -> Result<Run, CurveError
         }
         market.trade(demand, setup)?;
         if hand {
-            let next = setup.rule.next(market.curve.ratio(), Demand::from_ppm(demand));
+            let next = setup
+                .rule
+                .next(market.curve.ratio(), Demand::from_ppm(demand));
             market.curve.set_ratio(next);
         }
         epochs.push(market.record(epoch, demand));
@@ -192,7 +210,12 @@ fn run(scenario: &Scenario, setup: &Setup, hand: bool) -> Result<Run, CurveError
     let attacker_profit = scenario
         .attack
         .map(|_| market.attacker_back as i128 - market.attacker_paid as i128);
-    Ok(Run { epochs, largest_move, largest_move_epoch, attacker_profit })
+    Ok(Run {
+        epochs,
+        largest_move,
+        largest_move_epoch,
+        attacker_profit,
+    })
 }
 
 impl Market {
@@ -211,7 +234,8 @@ impl Market {
     /// Clients buy the epoch's tokens and nodes sell half their holdings,
     /// interleaved in `slices`; what clients bought is paid to the nodes.
     fn trade(&mut self, demand_ppm: u64, setup: &Setup) -> Result<(), CurveError> {
-        let needed = setup.capacity_tokens * Amount::from(demand_ppm) / Amount::from(ReserveRatio::PPM);
+        let needed =
+            setup.capacity_tokens * Amount::from(demand_ppm) / Amount::from(ReserveRatio::PPM);
         let slices = Amount::from(setup.slices.max(1));
         let selling = self.nodes / 2;
         for _ in 0..slices {
@@ -245,7 +269,10 @@ fn largest_move(epochs: &[EpochRecord]) -> (f64, usize) {
     epochs
         .windows(2)
         .map(|w| ((w[1].price / w[0].price - 1.0).abs(), w[1].epoch))
-        .fold((0.0, 0), |best, this| if this.0 > best.0 { this } else { best })
+        .fold(
+            (0.0, 0),
+            |best, this| if this.0 > best.0 { this } else { best },
+        )
 }
 
 #[cfg(test)]
@@ -280,7 +307,10 @@ mod tests {
     fn amounts_past_2_pow_64_serialise_as_decimal_strings() {
         let o = outcome("pump-and-dump");
         let json = serde_json::to_value(&o).unwrap();
-        assert_eq!(json["scenario"]["attack"]["deposit"], "5000000000000000000000");
+        assert_eq!(
+            json["scenario"]["attack"]["deposit"],
+            "5000000000000000000000"
+        );
         assert!(json["with_hand"]["epochs"][0]["supply"].is_string());
         assert!(json["with_hand"]["attacker_profit"].is_string());
     }
@@ -290,7 +320,10 @@ mod tests {
         for scenario in scenarios() {
             let o = simulate(&scenario, &Setup::default()).unwrap();
             assert_eq!(o.with_hand.epochs.len(), scenario.demand_ppm.len());
-            assert_eq!(o.with_hand.attacker_profit.is_some(), scenario.attack.is_some());
+            assert_eq!(
+                o.with_hand.attacker_profit.is_some(),
+                scenario.attack.is_some()
+            );
         }
     }
 }

@@ -18,7 +18,9 @@ pub const MAX_AMOUNT: Amount = (1 << 112) - 1;
 pub enum CurveError {
     #[error("reserve ratio {0} ppm is outside [{min}, {max}]", min = ReserveRatio::MIN_PPM, max = ReserveRatio::PPM)]
     ReserveRatio(u32),
-    #[error("the reserve and supply must be between 1 and 2^112 − 1 base units, and the float between 1 and the supply")]
+    #[error(
+        "the reserve and supply must be between 1 and 2^112 − 1 base units, and the float between 1 and the supply"
+    )]
     Genesis,
     #[error("zero amount")]
     Zero,
@@ -55,7 +57,10 @@ impl ReserveRatio {
     /// A constant ratio: out of range fails the build where it is used in
     /// a `const`, and panics otherwise (for literals only).
     pub const fn at(ppm: u32) -> Self {
-        assert!(ppm >= Self::MIN_PPM && ppm <= Self::PPM, "reserve ratio out of range");
+        assert!(
+            ppm >= Self::MIN_PPM && ppm <= Self::PPM,
+            "reserve ratio out of range"
+        );
         Self(ppm)
     }
 

@@ -8,13 +8,17 @@ use veil_market::{Amount, Curve, CurveError, MAX_AMOUNT, ReserveRatio};
 /// token (10^18 units) to 10^12 tokens, ratio 1%–100%.
 fn curve() -> impl Strategy<Value = Curve> {
     let amount = 60u32..=100;
-    (amount.clone(), amount, ReserveRatio::MIN_PPM..=ReserveRatio::PPM, any::<u64>()).prop_map(
-        |(rb, sb, ppm, salt)| {
+    (
+        amount.clone(),
+        amount,
+        ReserveRatio::MIN_PPM..=ReserveRatio::PPM,
+        any::<u64>(),
+    )
+        .prop_map(|(rb, sb, ppm, salt)| {
             let reserve = (1u128 << rb) | u128::from(salt);
             let supply = (1u128 << sb) | u128::from(salt.rotate_left(17));
             Curve::new(reserve, supply, ReserveRatio::from_ppm(ppm).unwrap()).unwrap()
-        },
-    )
+        })
 }
 
 /// Any amount, weighted to the edges of the curve's range.
@@ -258,11 +262,20 @@ fn zero_trades_are_refused() {
 #[test]
 fn the_float_cannot_be_sold() {
     let mut c = Curve::new(1 << 80, 1 << 80, ReserveRatio::at(500_000)).unwrap();
-    assert_eq!(c.sell(1, 0), Err(CurveError::ExceedsCirculating { amount: 1, circulating: 0 }));
+    assert_eq!(
+        c.sell(1, 0),
+        Err(CurveError::ExceedsCirculating {
+            amount: 1,
+            circulating: 0
+        })
+    );
     let minted = c.buy(1 << 70, 0).unwrap();
     assert_eq!(
         c.sell(minted + 1, 0),
-        Err(CurveError::ExceedsCirculating { amount: minted + 1, circulating: minted })
+        Err(CurveError::ExceedsCirculating {
+            amount: minted + 1,
+            circulating: minted
+        })
     );
 }
 
@@ -276,11 +289,20 @@ fn a_ratio_of_one_is_a_constant_price() {
 
 #[test]
 fn out_of_range_ratios_and_states_are_refused() {
-    assert_eq!(ReserveRatio::from_ppm(9_999), Err(CurveError::ReserveRatio(9_999)));
-    assert_eq!(ReserveRatio::from_ppm(1_000_001), Err(CurveError::ReserveRatio(1_000_001)));
+    assert_eq!(
+        ReserveRatio::from_ppm(9_999),
+        Err(CurveError::ReserveRatio(9_999))
+    );
+    assert_eq!(
+        ReserveRatio::from_ppm(1_000_001),
+        Err(CurveError::ReserveRatio(1_000_001))
+    );
     let half = ReserveRatio::at(500_000);
     assert_eq!(Curve::new(0, 1, half), Err(CurveError::Genesis));
-    assert_eq!(Curve::new(1, MAX_AMOUNT + 1, half), Err(CurveError::Genesis));
+    assert_eq!(
+        Curve::new(1, MAX_AMOUNT + 1, half),
+        Err(CurveError::Genesis)
+    );
     assert_eq!(Curve::from_state(1, 5, 6, half), Err(CurveError::Genesis));
     assert_eq!(Curve::from_state(1, 5, 0, half), Err(CurveError::Genesis));
 }
@@ -293,7 +315,12 @@ fn out_of_range_ratios_and_states_are_refused() {
 #[test]
 fn the_gain_from_one_ratio_step_is_bounded() {
     let unit: Amount = 1_000_000_000_000_000_000;
-    for (from, to) in [(300_000, 325_000), (350_000, 375_000), (550_000, 575_000), (775_000, 800_000)] {
+    for (from, to) in [
+        (300_000, 325_000),
+        (350_000, 375_000),
+        (550_000, 575_000),
+        (775_000, 800_000),
+    ] {
         for (share, bound) in [(1, 0.008), (10, 0.0015)] {
             let mut c = Curve::new(10_000 * unit, 100_000 * unit, ReserveRatio::at(from)).unwrap();
             let deposit = c.reserve() / share;
@@ -313,9 +340,15 @@ fn a_stored_curve_is_checked_when_decoded() {
     for (field, bad) in [("float", 501), ("float", 0), ("supply", 0), ("reserve", 0)] {
         let mut broken = json.clone();
         broken[field] = bad.into();
-        assert!(serde_json::from_value::<Curve>(broken).is_err(), "{field} = {bad}");
+        assert!(
+            serde_json::from_value::<Curve>(broken).is_err(),
+            "{field} = {bad}"
+        );
     }
     let mut ratio = json.clone();
     ratio["ratio"] = 5.into();
-    assert!(serde_json::from_value::<Curve>(ratio).is_err(), "a ratio below 1%");
+    assert!(
+        serde_json::from_value::<Curve>(ratio).is_err(),
+        "a ratio below 1%"
+    );
 }

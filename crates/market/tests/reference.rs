@@ -98,7 +98,11 @@ fn reference(cases: &[Case]) -> Vec<String> {
     let output = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
     assert!(output.status.success(), "curve_reference.py failed");
-    String::from_utf8(output.stdout).unwrap().lines().map(str::to_string).collect()
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -117,10 +121,19 @@ fn the_curve_matches_python_decimal_to_the_base_unit() {
         .filter(|(c, want)| ours(c) != **want)
         .map(|(c, want)| format!("{} → ours {} reference {want}", json(c), ours(c)))
         .collect();
-    assert!(mismatches.is_empty(), "{} of {} differ:\n{}", mismatches.len(), cases.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} differ:\n{}",
+        mismatches.len(),
+        cases.len(),
+        mismatches.join("\n")
+    );
     // The cases reach both outcomes of every operation.
     for op in ["buy", "buy_exact", "sell"] {
-        let of_op = cases.iter().zip(&expected).filter(|(c, _)| json(c).contains(&format!("\"{op}\"")));
+        let of_op = cases
+            .iter()
+            .zip(&expected)
+            .filter(|(c, _)| json(c).contains(&format!("\"{op}\"")));
         let refused = of_op.clone().filter(|(_, e)| *e == "err").count();
         assert!(refused > 0 && refused < CASES, "{op}: {refused} refusals");
     }

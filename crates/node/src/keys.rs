@@ -100,7 +100,9 @@ mod tests {
         let acct = load_or_create_account_key(dir.path()).unwrap();
         assert_eq!(
             acct.verifying_key(),
-            load_or_create_account_key(dir.path()).unwrap().verifying_key()
+            load_or_create_account_key(dir.path())
+                .unwrap()
+                .verifying_key()
         );
         assert_ne!(acct.verifying_key(), a.verifying_key());
         #[cfg(unix)]

@@ -36,8 +36,8 @@ pub mod keys;
 pub mod metering;
 mod metrics;
 mod open;
-mod peers;
 pub mod ops_http;
+mod peers;
 pub mod proofs_backend;
 pub mod purchase;
 mod register;
@@ -60,10 +60,10 @@ pub use backend::{AccessToken, AccessVerifier, SettleProver, SettleSlotWitness};
 pub use config::{BatchPolicy, Limits, NodeConfig, Transport};
 pub use open::ACCESS_TOKEN_BYTES;
 pub use register::{RotateError, Rotation, rotate_tls};
-pub use voucher_rotate::{VoucherRotateError, VoucherRotation, rotate_voucher_key};
 pub use server::{NODE_DB_FILE, NodeError, NodeHandle, TlsInfo, spawn_with};
 pub use settle::{SettleError, SettlementReport};
 pub use state::NodeStatus;
+pub use voucher_rotate::{VoucherRotateError, VoucherRotation, rotate_voucher_key};
 
 /// Starts a node with the `veil-proofs` backend: the pinned access
 /// verifying key from `params` and `settle_K` proving keys loaded on first

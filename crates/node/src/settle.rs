@@ -226,7 +226,11 @@ impl<L: LedgerApi> Inner<L> {
         }
         let slots = one_price(slots);
         let total = slots.iter().fold(0u64, |t, s| {
-            let pay = slot_pay(s.receipt.receipt.kib, s.escrow.price_per_kib, s.escrow.escrow);
+            let pay = slot_pay(
+                s.receipt.receipt.kib,
+                s.escrow.price_per_kib,
+                s.escrow.escrow,
+            );
             t.saturating_add(pay.0)
         });
         Ok(Some(Batch {

@@ -210,7 +210,13 @@ pub(crate) async fn pay_stream<L: LedgerApi>(
     let desk = inner.vouchers.clone();
     let host = host.to_owned();
     let (verified, response) = tokio::task::spawn_blocking(move || {
-        desk.spend(&payment.request, &payment.nonce, &host, port, UnixSecs::now())
+        desk.spend(
+            &payment.request,
+            &payment.nonce,
+            &host,
+            port,
+            UnixSecs::now(),
+        )
     })
     .await
     .map_err(|_| DeskError::Task)??;

@@ -37,8 +37,7 @@ fn wallet_with_session(
     price: u64,
 ) -> TestWallet {
     let dir = tempfile::tempdir().unwrap();
-    let mut wallet =
-        Wallet::create(&dir.path().join("w.wallet"), Fr::from(sk), [1u8; 32]).unwrap();
+    let mut wallet = Wallet::create(&dir.path().join("w.wallet"), Fr::from(sk), [1u8; 32]).unwrap();
     wallet.data.sessions.push(SessionRecord {
         intent: "crashed".into(),
         node_id: HexFr(s.statement.node_id.inner()),

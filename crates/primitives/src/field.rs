@@ -110,7 +110,10 @@ mod tests {
     fn rejects_modulus_and_above() {
         let r = modulus_be();
         assert_eq!(fr_from_bytes(&r), Err(EncodingError::NonCanonicalField));
-        assert_eq!(fr_from_bytes(&[0xff; 32]), Err(EncodingError::NonCanonicalField));
+        assert_eq!(
+            fr_from_bytes(&[0xff; 32]),
+            Err(EncodingError::NonCanonicalField)
+        );
         // r - 1 is the largest canonical value.
         let mut r1 = r;
         r1[31] -= 1;
@@ -136,10 +139,23 @@ mod tests {
 
     #[test]
     fn text_parsers_reject_bad_input() {
-        for bad in ["", "-1", " 5", "1e3", "0x10", "１２３", "21888242871839275222246405745257275088548364400416034343698204186575808495617"] {
+        for bad in [
+            "",
+            "-1",
+            " 5",
+            "1e3",
+            "0x10",
+            "１２３",
+            "21888242871839275222246405745257275088548364400416034343698204186575808495617",
+        ] {
             assert!(fr_from_decimal(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(fr_from_decimal("21888242871839275222246405745257275088548364400416034343698204186575808495616"), Ok(-Fr::ONE));
+        assert_eq!(
+            fr_from_decimal(
+                "21888242871839275222246405745257275088548364400416034343698204186575808495616"
+            ),
+            Ok(-Fr::ONE)
+        );
         for bad in ["", "0x", "abc", "zz", "0x123", &"00".repeat(33)] {
             assert!(fr_from_hex(bad).is_err(), "{bad:?}");
         }

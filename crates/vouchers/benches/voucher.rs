@@ -29,7 +29,9 @@ fn setup() -> (Issuer, Credential) {
 fn vouchers(c: &mut Criterion) {
     let (issuer, cred) = setup();
     let mut rng = rand::thread_rng();
-    let (sample, _) = cred.prepare_spend(Balance::from_kib(1), CTX, &mut rng).expect("spend");
+    let (sample, _) = cred
+        .prepare_spend(Balance::from_kib(1), CTX, &mut rng)
+        .expect("spend");
     println!(
         "sizes: spend request {} B, spend response {} B, issuance request {} B, \
          issuance response {} B, credential {} B",
@@ -43,7 +45,10 @@ fn vouchers(c: &mut Criterion) {
     let mut group = c.benchmark_group("voucher");
     group.sample_size(20);
     group.bench_function("spend_create", |b| {
-        b.iter(|| cred.prepare_spend(Balance::from_kib(1), CTX, &mut rng).expect("spend"))
+        b.iter(|| {
+            cred.prepare_spend(Balance::from_kib(1), CTX, &mut rng)
+                .expect("spend")
+        })
     });
     // Each verification needs an unspent nullifier: a fresh spend per
     // iteration, built outside the timing.

@@ -42,7 +42,9 @@ pub fn bench_summary(iterations: usize) -> BenchSummary {
         b"bench",
         &mut rng,
     );
-    let response = issuer.issue(&req, b"bench").expect("honest issuance request verifies");
+    let response = issuer
+        .issue(&req, b"bench")
+        .expect("honest issuance request verifies");
     let mut credential = awaiting
         .finish_issuance(&response)
         .expect("honest issuance response verifies");

@@ -53,8 +53,8 @@ mod tests;
 
 pub use bench::{BenchSummary, bench_summary};
 pub use credential::Credential;
-pub use encoding::VERSION;
 pub use decode::DecodeError;
+pub use encoding::VERSION;
 pub use error::{ClientError, IssueError, KeyError, SpendError, VerificationError};
 pub use issuance::{AwaitingIssuance, IssuanceRequest, IssuanceResponse};
 pub use issuer::{Issuer, VerifiedSpend};

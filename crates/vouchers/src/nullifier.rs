@@ -44,7 +44,9 @@ impl MemoryNullifierStore {
     // (`HashSet::insert` is the only mutation), so a poisoned lock is safe
     // to reuse.
     fn lock(&self) -> MutexGuard<'_, HashSet<(Epoch, [u8; 32])>> {
-        self.spent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.spent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn contains(&self, epoch: Epoch, nullifier: &VoucherNullifier) -> bool {

@@ -27,7 +27,10 @@ mod tests {
     fn divides_and_floors() {
         assert_eq!(balance_for_escrow(1000, 3), Ok(Balance::from_kib(333)));
         assert_eq!(balance_for_escrow(2, 3), Ok(Balance::ZERO));
-        assert_eq!(balance_for_escrow(u64::MAX, 1), Ok(Balance::from_kib(u64::MAX)));
+        assert_eq!(
+            balance_for_escrow(u64::MAX, 1),
+            Ok(Balance::from_kib(u64::MAX))
+        );
         assert_eq!(balance_for_escrow(5, 0), Err(PurchaseError::ZeroPrice));
     }
 }

@@ -53,7 +53,10 @@ fn honest_prover_refuses_overspend() {
         }
     );
     // The boundary is accepted.
-    assert!(cred.prepare_spend(Balance::from_kib(100), CTX, &mut rng).is_ok());
+    assert!(
+        cred.prepare_spend(Balance::from_kib(100), CTX, &mut rng)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -61,7 +64,12 @@ fn overspend_with_range_proof_of_wrapped_value_is_rejected() {
     let mut rng = ChaCha20Rng::seed_from_u64(2);
     let (issuer, cred, _) = setup(100, &mut rng);
     let (req, _) = cred
-        .prepare_spend_with(Balance::from_kib(101), CTX, &cheat(Overspend::RangeProofOfWrapped), &mut rng)
+        .prepare_spend_with(
+            Balance::from_kib(101),
+            CTX,
+            &cheat(Overspend::RangeProofOfWrapped),
+            &mut rng,
+        )
         .expect("cheating prover builds a request");
     assert!(matches!(
         issuer.verify_spend(&req, CTX),
@@ -75,7 +83,12 @@ fn overspend_with_commitment_to_wrapped_value_is_rejected() {
     let mut rng = ChaCha20Rng::seed_from_u64(3);
     let (issuer, cred, _) = setup(100, &mut rng);
     let (req, _) = cred
-        .prepare_spend_with(Balance::from_kib(101), CTX, &cheat(Overspend::CommitWrapped), &mut rng)
+        .prepare_spend_with(
+            Balance::from_kib(101),
+            CTX,
+            &cheat(Overspend::CommitWrapped),
+            &mut rng,
+        )
         .expect("cheating prover builds a request");
     assert!(matches!(
         issuer.verify_spend(&req, CTX),
@@ -122,7 +135,9 @@ fn range_proof_of_32_bits_presented_as_64_is_rejected() {
         Err(SpendError::Verification(VerificationError::RangeProof))
     ));
     // On the wire, a 32-bit proof cannot even take the 64-bit proof's place.
-    let (honest, _) = cred.prepare_spend(Balance::from_kib(1), CTX, &mut rng).expect("build");
+    let (honest, _) = cred
+        .prepare_spend(Balance::from_kib(1), CTX, &mut rng)
+        .expect("build");
     let mut bytes = honest.to_bytes();
     bytes.truncate(SpendRequest::ENCODED_LEN - crate::spend::RANGE_PROOF_LEN);
     bytes.extend_from_slice(&short.range_proof.to_bytes());
@@ -138,11 +153,15 @@ fn identity_a_prime_is_rejected_by_the_verifier() {
     use curve25519_dalek::traits::Identity;
     let mut rng = ChaCha20Rng::seed_from_u64(6);
     let (issuer, cred, _) = setup(100, &mut rng);
-    let (mut req, _) = cred.prepare_spend(Balance::from_kib(1), CTX, &mut rng).expect("build");
+    let (mut req, _) = cred
+        .prepare_spend(Balance::from_kib(1), CTX, &mut rng)
+        .expect("build");
     req.public.a_prime = RistrettoPoint::identity();
     assert!(matches!(
         issuer.verify_spend(&req, CTX),
-        Err(SpendError::Verification(VerificationError::IdentityPoint { field: "A'" }))
+        Err(SpendError::Verification(VerificationError::IdentityPoint {
+            field: "A'"
+        }))
     ));
 }
 
@@ -155,7 +174,9 @@ fn node_cannot_link_spend_to_issuance_through_e() {
     let (issuer, cred, resp) = setup(100, &mut rng);
     let x = *issuer_secret(&issuer);
     let e = resp.0.e;
-    let (req, _) = cred.prepare_spend(Balance::from_kib(1), CTX, &mut rng).expect("build");
+    let (req, _) = cred
+        .prepare_spend(Balance::from_kib(1), CTX, &mut rng)
+        .expect("build");
     let p = &req.public;
     // The node's keyed check holds on the presentation ...
     assert!(issuer.verify_spend(&req, CTX).is_ok());

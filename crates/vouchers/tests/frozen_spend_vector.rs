@@ -15,7 +15,9 @@ fn build() -> (IssuerSecretKey, Vec<u8>) {
     let key = IssuerSecretKey::generate(Epoch::new(1), &mut rng);
     let issuer = Issuer::new(NODE, key.clone(), MemoryNullifierStore::new());
     let cred = credential(&issuer, 4096, &mut rng);
-    let (req, _) = cred.prepare_spend(Balance::from_kib(1024), CTX, &mut rng).expect("prepare");
+    let (req, _) = cred
+        .prepare_spend(Balance::from_kib(1024), CTX, &mut rng)
+        .expect("prepare");
     (key, req.to_bytes())
 }
 
@@ -34,7 +36,9 @@ fn frozen_spend_decodes_and_verifies() {
     assert_eq!(spend.to_bytes(), spend_bytes);
     assert_eq!(spend.amount(), Balance::from_kib(1024));
     let issuer = Issuer::new(NODE, key, MemoryNullifierStore::new());
-    issuer.verify_spend(&spend, CTX).expect("frozen spend verifies");
+    issuer
+        .verify_spend(&spend, CTX)
+        .expect("frozen spend verifies");
     // The encoder still produces the frozen bytes from the same seed.
     assert_eq!(hex::encode(bytes), spend_hex);
 }

@@ -15,7 +15,9 @@ fn fresh(seed: u64) -> (Issuer, Credential, SpendRequest, Vec<u8>) {
     let mut rng = rng(seed);
     let issuer = issuer(1, &mut rng);
     let cred = credential(&issuer, 1000, &mut rng);
-    let (req, _) = cred.prepare_spend(Balance::from_kib(10), CTX, &mut rng).expect("prepare");
+    let (req, _) = cred
+        .prepare_spend(Balance::from_kib(10), CTX, &mut rng)
+        .expect("prepare");
     let bytes = req.to_bytes();
     (issuer, cred, req, bytes)
 }
@@ -26,7 +28,10 @@ fn honest_spend_is_accepted_once() {
     let (verified, _) = issuer.verify_spend(&req, CTX).expect("first spend");
     assert_eq!(verified.amount, Balance::from_kib(10));
     assert_eq!(verified.epoch, Epoch::new(1));
-    assert!(matches!(issuer.verify_spend(&req, CTX), Err(SpendError::AlreadySpent)));
+    assert!(matches!(
+        issuer.verify_spend(&req, CTX),
+        Err(SpendError::AlreadySpent)
+    ));
     assert_eq!(issuer.store().len(), 1);
 }
 
@@ -35,17 +40,28 @@ fn second_spend_of_one_credential_with_a_new_proof_is_rejected() {
     let mut rng = rng(2);
     let issuer = issuer(1, &mut rng);
     let cred = credential(&issuer, 1000, &mut rng);
-    let (a, _) = cred.prepare_spend(Balance::from_kib(1), CTX, &mut rng).expect("a");
-    let (b, _) = cred.prepare_spend(Balance::from_kib(999), b"other", &mut rng).expect("b");
+    let (a, _) = cred
+        .prepare_spend(Balance::from_kib(1), CTX, &mut rng)
+        .expect("a");
+    let (b, _) = cred
+        .prepare_spend(Balance::from_kib(999), b"other", &mut rng)
+        .expect("b");
     assert!(issuer.verify_spend(&a, CTX).is_ok());
-    assert!(matches!(issuer.verify_spend(&b, b"other"), Err(SpendError::AlreadySpent)));
+    assert!(matches!(
+        issuer.verify_spend(&b, b"other"),
+        Err(SpendError::AlreadySpent)
+    ));
 }
 
 #[test]
 fn replay_to_another_node_id_is_rejected() {
     let (issuer, _, req, _) = fresh(3);
     // Same key, another node id: only the transcript binding differs.
-    let other = Issuer::new(NodeId::new([8; 32]), secret_of(3), MemoryNullifierStore::new());
+    let other = Issuer::new(
+        NodeId::new([8; 32]),
+        secret_of(3),
+        MemoryNullifierStore::new(),
+    );
     assert_eq!(other.current_key(), issuer.current_key());
     assert!(matches!(
         other.verify_spend(&req, CTX),
@@ -104,7 +120,9 @@ fn credential_under_a_wrong_key_is_rejected() {
     let honest = issuer(1, &mut rng);
     let other = issuer(1, &mut rng); // same node id and epoch, other key
     let cred = credential(&other, 1000, &mut rng);
-    let (req, _) = cred.prepare_spend(Balance::from_kib(1), CTX, &mut rng).expect("prepare");
+    let (req, _) = cred
+        .prepare_spend(Balance::from_kib(1), CTX, &mut rng)
+        .expect("prepare");
     assert!(matches!(
         honest.verify_spend(&req, CTX),
         Err(SpendError::Verification(_))
@@ -178,14 +196,20 @@ fn non_canonical_and_identity_points_are_rejected() {
             let mut b = bytes.clone();
             b[offset..offset + 32].copy_from_slice(&bad);
             assert!(
-                matches!(SpendRequest::from_bytes(&b), Err(DecodeError::NonCanonicalPoint { .. })),
+                matches!(
+                    SpendRequest::from_bytes(&b),
+                    Err(DecodeError::NonCanonicalPoint { .. })
+                ),
                 "offset {offset}"
             );
         }
         let mut b = bytes.clone();
         b[offset..offset + 32].copy_from_slice(&[0; 32]);
         assert!(
-            matches!(SpendRequest::from_bytes(&b), Err(DecodeError::IdentityPoint { .. })),
+            matches!(
+                SpendRequest::from_bytes(&b),
+                Err(DecodeError::IdentityPoint { .. })
+            ),
             "offset {offset}"
         );
     }
@@ -194,7 +218,10 @@ fn non_canonical_and_identity_points_are_rejected() {
         let mut b = bytes.clone();
         b[offset..offset + 32].copy_from_slice(&p);
         assert!(
-            matches!(SpendRequest::from_bytes(&b), Err(DecodeError::RangeProof { .. })),
+            matches!(
+                SpendRequest::from_bytes(&b),
+                Err(DecodeError::RangeProof { .. })
+            ),
             "offset {offset}"
         );
     }
@@ -206,15 +233,24 @@ fn trailing_missing_and_versioned_bytes_are_rejected() {
     assert_eq!(bytes.len(), SpendRequest::ENCODED_LEN);
     let mut long = bytes.clone();
     long.push(0);
-    assert!(matches!(SpendRequest::from_bytes(&long), Err(DecodeError::Length { .. })));
+    assert!(matches!(
+        SpendRequest::from_bytes(&long),
+        Err(DecodeError::Length { .. })
+    ));
     assert!(matches!(
         SpendRequest::from_bytes(&bytes[..bytes.len() - 1]),
         Err(DecodeError::Length { .. })
     ));
-    assert!(matches!(SpendRequest::from_bytes(&[]), Err(DecodeError::Length { .. })));
+    assert!(matches!(
+        SpendRequest::from_bytes(&[]),
+        Err(DecodeError::Length { .. })
+    ));
     let mut v2 = bytes.clone();
     v2[0] = 2;
-    assert!(matches!(SpendRequest::from_bytes(&v2), Err(DecodeError::Version { found: 2, .. })));
+    assert!(matches!(
+        SpendRequest::from_bytes(&v2),
+        Err(DecodeError::Version { found: 2, .. })
+    ));
 }
 
 #[test]
@@ -235,7 +271,9 @@ fn other_messages_reject_trailing_bytes_and_bad_fields() {
         (req.to_bytes(), |b| IssuanceRequest::from_bytes(b).is_ok()),
         (resp.to_bytes(), |b| IssuanceResponse::from_bytes(b).is_ok()),
         (cred.to_bytes(), |b| Credential::from_bytes(b).is_ok()),
-        (issuer.current_key().to_bytes(), |b| IssuerPublicKey::from_bytes(b).is_ok()),
+        (issuer.current_key().to_bytes(), |b| {
+            IssuerPublicKey::from_bytes(b).is_ok()
+        }),
     ];
     for (bytes, decodes) in cases {
         assert!(decodes(&bytes));
@@ -248,7 +286,10 @@ fn other_messages_reject_trailing_bytes_and_bad_fields() {
         last[n - 32..].copy_from_slice(&[0xff; 32]); // last field: point or scalar
         assert!(!decodes(&last));
     }
-    assert_eq!(Credential::from_bytes(&cred.to_bytes()).expect("round trip"), cred);
+    assert_eq!(
+        Credential::from_bytes(&cred.to_bytes()).expect("round trip"),
+        cred
+    );
 }
 
 #[test]
@@ -287,10 +328,15 @@ fn altered_issuance_and_spend_responses_are_rejected_by_the_client() {
     let mut bytes = issuer.issue(&req, CTX).expect("issue").to_bytes();
     bytes[41] ^= 1; // e
     let resp = IssuanceResponse::from_bytes(&bytes).expect("well-formed");
-    assert!(matches!(awaiting.finish_issuance(&resp), Err(ClientError::Verification(_))));
+    assert!(matches!(
+        awaiting.finish_issuance(&resp),
+        Err(ClientError::Verification(_))
+    ));
 
     let cred = credential(&issuer, 5, &mut rng);
-    let (spend, pending) = cred.prepare_spend(Balance::from_kib(2), CTX, &mut rng).expect("prepare");
+    let (spend, pending) = cred
+        .prepare_spend(Balance::from_kib(2), CTX, &mut rng)
+        .expect("prepare");
     let (_, resp) = issuer.verify_spend(&spend, CTX).expect("verify");
     let mut bytes = resp.to_bytes();
     bytes[73] ^= 1; // challenge

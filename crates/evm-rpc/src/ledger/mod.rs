@@ -346,7 +346,8 @@ impl Turnstile {
 /// The ledger contract does not trade yet: the curve runs on chain as its
 /// own contract (`BandwidthMarket`, docs/market.md §5), not wired to this
 /// backend (docs/market.md §7).
-const NO_MARKET: &str = "the EVM ledger has no market yet: BandwidthMarket is a separate contract (docs/market.md §7)";
+const NO_MARKET: &str =
+    "the EVM ledger has no market yet: BandwidthMarket is a separate contract (docs/market.md §7)";
 
 /// A node key's signature as the contract's `[R.x, R.y, S]`.
 fn signature_words(sig: &veil_primitives::eddsa::Signature) -> [Word; 3] {
@@ -641,7 +642,9 @@ impl LedgerApi for EvmLedger {
         limit: u32,
     ) -> Result<Vec<NodeRecord>, LedgerError> {
         let limit = limit.min(veil_ledger::api::MAX_NODE_PAGE) as usize;
-        self.synced().await?.nodes_after(start_after.as_ref(), limit)
+        self.synced()
+            .await?
+            .nodes_after(start_after.as_ref(), limit)
     }
 
     async fn get_escrow(&self, session_id: SessionId) -> Result<Option<Escrow>, LedgerError> {

@@ -46,7 +46,9 @@ pub fn spend(
         .expect("prepare");
     let bytes = req.to_bytes();
     let req = SpendRequest::from_bytes(&bytes).expect("decode");
-    let (verified, resp) = issuer.verify_spend_with_rng(&req, CTX, rng).expect("verify");
+    let (verified, resp) = issuer
+        .verify_spend_with_rng(&req, CTX, rng)
+        .expect("verify");
     assert_eq!(verified.amount, Balance::from_kib(amount));
     let resp = SpendResponse::from_bytes(&resp.to_bytes()).expect("response round trip");
     let next = pending
