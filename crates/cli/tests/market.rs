@@ -95,10 +95,16 @@ fn an_unknown_scenario_is_refused_and_nothing_is_written() {
 #[test]
 fn a_wallet_buys_and_sells_on_the_ledgers_curve_and_bad_trades_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let wallet = dir.path().join("w.json");
-    let ledger = format!("embedded:{}", dir.path().join("ledger.redb").display());
-    let ok = |args: &[&str]| -> Value {
-        let out = dev().args(args).output().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let (w, w2) = (path("w.json"), path("w2.json"));
+    let ledger = format!("embedded:{}", path("ledger.redb"));
+    // `veil --dev-keys market VERB --ledger L --wallet W ARGS…`
+    let market = |verb: &str, wallet: &str, args: &[&str]| -> Vec<String> {
+        let head = ["market", verb, "--ledger", &ledger, "--wallet", wallet];
+        head.iter().chain(args).map(|a| a.to_string()).collect()
+    };
+    let ok = |args: Vec<String>| -> Value {
+        let out = dev().args(&args).output().unwrap();
         assert!(
             out.status.success(),
             "{args:?}: {}",
@@ -106,28 +112,20 @@ fn a_wallet_buys_and_sells_on_the_ledgers_curve_and_bad_trades_change_nothing() 
         );
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
     };
-    let w = wallet.to_str().unwrap();
-    ok(&["wallet", "new", "--wallet", w]);
-    let show = || {
-        ok(&[
-            "market", "show", "--ledger", &ledger, "--wallet", w, "--json",
-        ])
-    };
+    for wallet in [&w, &w2] {
+        ok(vec![
+            "wallet".into(),
+            "new".into(),
+            "--wallet".into(),
+            wallet.clone(),
+        ]);
+    }
+    let show = || ok(market("show", &w, &["--json"]));
     let genesis = show();
     assert_eq!(genesis["tokens"], "0");
     assert_eq!(genesis["reserve"], 1_000_000);
 
-    let bought = ok(&[
-        "market",
-        "buy",
-        "--ledger",
-        &ledger,
-        "--wallet",
-        w,
-        "4000",
-        "--dev-faucet",
-        "--json",
-    ]);
+    let bought = ok(market("buy", &w, &["4000", "--dev-faucet", "--json"]));
     let tokens: u128 = bought["receipt"]["tokens"]
         .as_str()
         .unwrap()
@@ -138,24 +136,12 @@ fn a_wallet_buys_and_sells_on_the_ledgers_curve_and_bad_trades_change_nothing() 
     assert_eq!(bought["market"]["reserve"], 1_004_000);
     // Another holder, so that a sale above the wallet's tokens is still
     // within the circulating supply (refused by the ledger, not the quote).
-    let w2 = dir.path().join("w2.json");
-    let w2 = w2.to_str().unwrap();
-    ok(&["wallet", "new", "--wallet", w2]);
-    ok(&[
-        "market",
-        "buy",
-        "--ledger",
-        &ledger,
-        "--wallet",
-        w2,
-        "1000",
-        "--dev-faucet",
-    ]);
+    ok(market("buy", &w2, &["1000", "--dev-faucet"]));
     let held = show();
     assert_eq!(held["tokens"], tokens.to_string());
 
-    let refused = |args: &[&str], says: &str| {
-        let out = dev().args(args).output().unwrap();
+    let refused = |args: Vec<String>, says: &str| {
+        let out = dev().args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             !out.status.success() && err.contains(says),
@@ -164,71 +150,36 @@ fn a_wallet_buys_and_sells_on_the_ledgers_curve_and_bad_trades_change_nothing() 
         assert_eq!(show(), held, "{args:?} changed the market");
     };
     let more = (tokens + 1).to_string();
-    refused(
-        &["market", "sell", "--ledger", &ledger, "--wallet", w, &more],
-        "insufficient token balance",
-    );
-    refused(
-        &["market", "sell", "--ledger", &ledger, "--wallet", w, "0"],
-        "must be positive",
-    );
-    refused(
-        &["market", "sell", "--ledger", &ledger, "--wallet", w, "1e3"],
-        "plain decimal digits",
-    );
+    refused(market("sell", &w, &[&more]), "insufficient token balance");
+    refused(market("sell", &w, &["0"]), "must be positive");
+    refused(market("sell", &w, &["1e3"]), "plain decimal digits");
     // (The faucet funds the 10 before the trade is refused.)
-    let slip = [
-        "market",
-        "buy",
-        "--ledger",
-        &ledger,
-        "--wallet",
-        w,
-        "10",
-        "--min-out",
-        "999999999",
-        "--dev-faucet",
-    ];
-    refused(&slip, "slippage");
     refused(
-        &["market", "buy", "--ledger", &ledger, "--wallet", w, "11"],
-        "insufficient account balance",
+        market("buy", &w, &["10", "--min-out", "999999999", "--dev-faucet"]),
+        "slippage",
     );
+    refused(market("buy", &w, &["11"]), "insufficient account balance");
     refused(
-        &[
-            "market",
-            "buy",
-            "--ledger",
-            &ledger,
-            "--wallet",
-            w,
-            "10",
-            "--slippage-bps",
-            "10001",
-        ],
+        market("buy", &w, &["10", "--slippage-bps", "10001"]),
         "above 10000",
     );
 
     let half = (tokens / 2).to_string();
-    let sold = ok(&[
-        "market", "sell", "--ledger", &ledger, "--wallet", w, &half, "--json",
-    ]);
+    let sold = ok(market("sell", &w, &[&half, "--json"]));
     assert_eq!(sold["receipt"]["tokens"], half);
     // Exactly what the curve quoted for the state `show` printed.
     let num = |v: &Value| -> u128 {
         v.as_str()
             .map_or_else(|| v.as_u64().unwrap().into(), |s| s.parse().unwrap())
     };
-    let ratio =
-        veil_market::curve::ReserveRatio::from_ppm(held["ratio_ppm"].as_u64().unwrap() as u32)
-            .unwrap();
-    let curve = veil_market::curve::Curve::from_state(
+    let ratio = held["ratio_ppm"].as_u64().unwrap() as u32;
+    let ratio = veil_market::curve::ReserveRatio::from_ppm(ratio).unwrap();
+    let (r, s, f) = (
         num(&held["reserve"]),
         num(&held["supply"]),
         num(&held["float"]),
-        ratio,
-    )
-    .unwrap();
+    );
+    let curve = veil_market::curve::Curve::from_state(r, s, f, ratio).unwrap();
     let quote = curve.quote_sell(tokens / 2).unwrap();
     assert_eq!(
         u128::from(sold["receipt"]["value"].as_u64().unwrap()),

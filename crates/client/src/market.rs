@@ -108,52 +108,14 @@ mod tests {
         let m = MarketState::of(&veil_ledger::trade::genesis_curve().unwrap()).unwrap();
         let q = m.curve().unwrap().quote_buy(1_000).unwrap();
         let spend = Value(1_000);
-        assert_eq!(
-            order(
-                &m,
-                Intent::Buy {
-                    spend,
-                    min_tokens: None
-                },
-                0
-            )
-            .unwrap(),
-            Order::Buy {
-                spend,
-                min_tokens: Tokens(q)
-            }
-        );
-        assert_eq!(
-            order(
-                &m,
-                Intent::Buy {
-                    spend,
-                    min_tokens: None
-                },
-                100
-            )
-            .unwrap(),
-            Order::Buy {
-                spend,
-                min_tokens: Tokens(q * 9_900 / 10_000)
-            }
-        );
-        let mine = Some(Tokens(5));
-        assert_eq!(
-            order(
-                &m,
-                Intent::Buy {
-                    spend,
-                    min_tokens: mine
-                },
-                100
-            )
-            .unwrap(),
-            Order::Buy {
-                spend,
-                min_tokens: Tokens(5)
-            }
-        );
+        let buy = |min_tokens, bps| order(&m, Intent::Buy { spend, min_tokens }, bps).unwrap();
+        let wants = |t| Order::Buy {
+            spend,
+            min_tokens: Tokens(t),
+        };
+        assert_eq!(buy(None, 0), wants(q));
+        assert_eq!(buy(None, 100), wants(q * 9_900 / 10_000));
+        assert_eq!(buy(Some(Tokens(5)), 100), wants(5));
         // Selling from the float is refused before anything is signed.
         let tokens = Tokens(1);
         assert!(matches!(

@@ -306,7 +306,9 @@ fn build_inner<L>(
         prover: backend.1,
         node_id: files.node_key.verifying_key().node_id(),
         node_key: files.node_key,
-        tls: Arc::new(std::sync::RwLock::new(files.tls.as_ref().map(|t| t.info.clone()))),
+        tls: Arc::new(std::sync::RwLock::new(
+            files.tls.as_ref().map(|t| t.info.clone()),
+        )),
         store: files.store,
         sessions: Mutex::new(sessions),
         opening: Mutex::new(HashSet::new()),

@@ -658,8 +658,14 @@ async fn after_a_tls_rotation_new_connections_get_the_new_certificate_and_terms_
         "the old certificate is no longer presented to new connections"
     );
     // The handle follows the rotation: it reports what the node presents.
-    assert_eq!(w.node.tls().map(|t| t.cert_sha256), Some(rotated.tls.cert_sha256));
-    assert_eq!(w.node.tls().map(|t| t.spki_sha256), Some(rotated.tls.spki_sha256));
+    assert_eq!(
+        w.node.tls().map(|t| t.cert_sha256),
+        Some(rotated.tls.cert_sha256)
+    );
+    assert_eq!(
+        w.node.tls().map(|t| t.spki_sha256),
+        Some(rotated.tls.spki_sha256)
+    );
 }
 
 impl World {
