@@ -10,6 +10,7 @@
 
 use veil_primitives::merkle::{Frontier, ROOT_HISTORY, RootHistory};
 
+mod hand;
 mod trade;
 pub use trade::{Fill, apply_trade, check_trade, check_trade_stateless};
 
@@ -112,7 +113,8 @@ pub fn genesis(w: &mut impl StateWrite) -> Result<(), LedgerError> {
     w.set_totals(&Totals::default())?;
     w.set_frontier(&frontier)?;
     w.set_roots(&roots)?;
-    w.set_curve(&crate::trade::genesis_curve()?)
+    w.set_curve(&crate::trade::genesis_curve()?)?;
+    w.set_epoch_escrowed(0)
 }
 
 /// Outcome of the read-only checks of a spend: either new work, or the
@@ -281,6 +283,7 @@ pub fn apply_open(
     w.put_nullifier(&st.nullifier, &NullifierUse::Escrow)?;
     append(w, &[st.cm_change])?;
     w.put_escrow(&escrow)?;
+    hand::count_escrow(w, st.escrow)?;
     Ok(escrow)
 }
 
@@ -735,11 +738,12 @@ pub fn apply_faucet(
 }
 
 /// Advances the logical clock by `blocks` (§8.1).
+/// Each market epoch boundary crossed moves the reserve ratio one step
+/// (§8.3.11).
 pub fn apply_advance(w: &mut impl StateWrite, blocks: u64) -> Result<BlockHeight, LedgerError> {
-    let h = w
-        .height()?
-        .checked_add(blocks)
-        .ok_or(LedgerError::Overflow)?;
+    let from = w.height()?;
+    let h = from.checked_add(blocks).ok_or(LedgerError::Overflow)?;
+    hand::on_advance(w, from, h)?;
     w.set_height(h)?;
     Ok(h)
 }

@@ -35,6 +35,7 @@ pub struct MemState {
     curve: Curve,
     tokens: BTreeMap<[u8; 32], Tokens>,
     trades: BTreeMap<([u8; 32], u64), TradeReceipt>,
+    epoch_escrowed: u64,
 }
 
 impl MemState {
@@ -56,6 +57,7 @@ impl MemState {
             curve: crate::trade::genesis_curve()?,
             tokens: BTreeMap::new(),
             trades: BTreeMap::new(),
+            epoch_escrowed: 0,
         };
         machine::genesis(&mut s)?;
         Ok(s)
@@ -112,6 +114,9 @@ impl StateRead for MemState {
     }
     fn trade(&self, a: &AccountId, nonce: u64) -> Result<Option<TradeReceipt>, LedgerError> {
         Ok(self.trades.get(&(a.to_bytes(), nonce)).copied())
+    }
+    fn epoch_escrowed(&self) -> Result<u64, LedgerError> {
+        Ok(self.epoch_escrowed)
     }
 }
 
@@ -179,6 +184,10 @@ impl StateWrite for MemState {
     }
     fn put_trade(&mut self, a: &AccountId, t: &TradeReceipt) -> Result<(), LedgerError> {
         self.trades.insert((a.to_bytes(), t.nonce), *t);
+        Ok(())
+    }
+    fn set_epoch_escrowed(&mut self, v: u64) -> Result<(), LedgerError> {
+        self.epoch_escrowed = v;
         Ok(())
     }
 }

@@ -25,8 +25,9 @@ mod market;
 pub use market::{TOKENS, TRADES, decode_curve, decode_trade, encode_curve, encode_trade};
 
 /// Bumped on any incompatible change of a table or record below.
-/// 5: the market (§8.3.11): the `curve` singleton, whose genesis reserve
-/// is counted in `minted`, and the `tokens` and `trades` tables. A
+/// 5: the market (§8.3.11): the `curve` and `epoch_escrowed` singletons
+/// (the curve's genesis reserve
+/// counted beside `minted`), and the `tokens` and `trades` tables. A
 /// version-4 ledger has no curve, and its turnstile would not count one.
 /// 4: an escrow's 32-byte refund field is the refund owner key `rk` (was
 /// the refund address `addr_r`), and reclaim appends `(E, rk, H(RECLAIM,
@@ -61,6 +62,8 @@ pub const META_TOTALS: &str = "totals";
 pub const META_FRONTIER: &str = "frontier";
 pub const META_ROOTS: &str = "roots";
 pub const META_CURVE: &str = "curve";
+/// Value escrowed in the current market epoch (§8.3.11: the hand's demand).
+pub const META_EPOCH_ESCROWED: &str = "epoch_escrowed";
 
 /// A table key made only from a canonical, typed field value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -37,6 +37,8 @@ pub trait StateRead {
     fn tokens(&self, a: &AccountId) -> Result<Tokens, LedgerError>;
     /// The trade the account applied with `nonce`, if any (a retry's answer).
     fn trade(&self, a: &AccountId, nonce: u64) -> Result<Option<TradeReceipt>, LedgerError>;
+    /// Value escrowed so far in the current market epoch (its demand).
+    fn epoch_escrowed(&self) -> Result<u64, LedgerError>;
 }
 
 /// Writes, all inside one atomic unit (a redb write transaction). The
@@ -62,4 +64,5 @@ pub trait StateWrite: StateRead {
     fn set_curve(&mut self, c: &Curve) -> Result<(), LedgerError>;
     fn set_tokens(&mut self, a: &AccountId, t: Tokens) -> Result<(), LedgerError>;
     fn put_trade(&mut self, a: &AccountId, t: &TradeReceipt) -> Result<(), LedgerError>;
+    fn set_epoch_escrowed(&mut self, v: u64) -> Result<(), LedgerError>;
 }

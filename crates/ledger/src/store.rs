@@ -167,6 +167,7 @@ impl Store {
         r.frontier()?;
         r.roots()?;
         r.curve()?;
+        r.epoch_escrowed()?;
         Ok(())
     }
 
@@ -303,6 +304,10 @@ macro_rules! impl_state_read {
             fn curve(&self) -> Result<Curve, LedgerError> {
                 decode_curve(&self.meta_record(META_CURVE, "curve")?)
             }
+            fn epoch_escrowed(&self) -> Result<u64, LedgerError> {
+                let b = self.meta_record(META_EPOCH_ESCROWED, "epoch demand")?;
+                decode_u64(&b, "epoch demand")
+            }
             fn tokens(&self, a: &AccountId) -> Result<Tokens, LedgerError> {
                 let t = self.tx.open_table(TOKENS)?;
                 Ok(Tokens(
@@ -426,6 +431,9 @@ impl StateWrite for WriteState<'_> {
     }
     fn set_curve(&mut self, c: &Curve) -> Result<(), LedgerError> {
         self.put_meta(META_CURVE, &encode_curve(c))
+    }
+    fn set_epoch_escrowed(&mut self, v: u64) -> Result<(), LedgerError> {
+        self.put_meta(META_EPOCH_ESCROWED, &encode_u64(v))
     }
     fn set_tokens(&mut self, a: &AccountId, t: Tokens) -> Result<(), LedgerError> {
         self.tx

@@ -51,6 +51,17 @@ pub const GENESIS_FLOAT: Tokens = Tokens(1_000_000_000);
 /// The genesis reserve ratio, in parts per million.
 pub const GENESIS_RATIO_PPM: u32 = 500_000;
 
+/// Blocks per market epoch: at each epoch boundary the reserve ratio takes
+/// one step of the invisible hand (§8.3.11, `docs/market.md` §3, §7).
+pub const MARKET_EPOCH_BLOCKS: u64 = 100;
+
+/// The ledger's rule for the hand: `veil_market::hand`'s default (30–80%,
+/// at most 2.5 points per epoch, saturated when the epoch's escrows equal
+/// the staked value).
+pub fn hand_rule() -> veil_market::hand::HandRule {
+    veil_market::hand::HandRule::default()
+}
+
 /// The curve a new ledger starts with.
 pub fn genesis_curve() -> Result<Curve, LedgerError> {
     let ratio = ReserveRatio::from_ppm(GENESIS_RATIO_PPM).map_err(LedgerError::Market)?;

@@ -412,3 +412,119 @@ proptest! {
         }
     }
 }
+
+/// A ledger with a node staking `stake` and a wallet with 100,000 in the
+/// pool; `open(i)` opens escrow `i` of 1,000 for the node.
+struct Demand {
+    engine: Engine,
+    node: NodeId,
+}
+
+impl Demand {
+    const E: Value = Value(1_000);
+
+    fn new(stake: u64) -> Self {
+        use veil_ledger::testing;
+        let engine = engine();
+        let (node_key, account_key, wallet_key) = (key(77), key(78), key(79));
+        let account = account_key.verifying_key().account_id();
+        engine.faucet(account, Value(stake)).expect("faucet");
+        let g = testing::registration(
+            &engine,
+            &node_key,
+            &account_key,
+            Value(2),
+            vec![Self::E],
+            Value(stake),
+            [9; 32],
+        );
+        engine
+            .register_node(g.expect("registration"))
+            .expect("register");
+        engine
+            .faucet(wallet_key.verifying_key().account_id(), Value(100_000))
+            .expect("faucet");
+        let addr = Address::from_fr(veil_primitives::Fr::from(1u64));
+        testing::deposit(&engine, &wallet_key, Value(100_000), addr).expect("deposit");
+        let node = node_key.verifying_key().node_id();
+        Self { engine, node }
+    }
+
+    fn open(&self, i: u64) {
+        use veil_primitives::Fr;
+        let roots = self.engine.roots().expect("roots");
+        let height = self.engine.status().expect("status").height.0;
+        let token = AccessPublic {
+            root: *roots.last().expect("a root"),
+            nullifier: Nullifier::from_fr(Fr::from(10_000 + i)),
+            cm_change: NoteCommitment::from_fr(Fr::from(20_000 + i)),
+            escrow: Self::E,
+            node_id: self.node,
+            session_key_hash: SessionKeyHash::from_fr(Fr::from(30_000 + i)),
+            refund_owner: OwnerKey::from_fr(Fr::from(40_000 + i)),
+            expiry: BlockHeight(height + 10),
+        };
+        self.engine
+            .open_escrow(token, &FakeVerifier::valid_proof())
+            .expect("open");
+    }
+
+    fn ratio(&self) -> u32 {
+        self.engine.market().expect("market").ratio_ppm
+    }
+
+    fn price(&self) -> f64 {
+        self.engine
+            .market()
+            .expect("market")
+            .curve()
+            .expect("curve")
+            .price()
+            .as_f64()
+    }
+}
+
+/// The hand in the ledger (§8.3.11): an epoch whose escrows reach the
+/// staked value raises the reserve ratio one bounded step at the
+/// boundary, an epoch without demand lowers it, nothing moves within an
+/// epoch, the price holds across each change, a long idle stretch walks
+/// down to the rule's minimum and stops, and the books stay balanced.
+#[test]
+fn the_reserve_ratio_follows_the_ledgers_demand_one_step_per_epoch() {
+    let rule = hand_rule();
+    let step = rule.max_step_ppm;
+    let d = Demand::new(2_000);
+    let r0 = d.ratio();
+    assert_eq!(r0, GENESIS_RATIO_PPM);
+    d.open(1);
+    d.open(2); // 2,000 escrowed against 2,000 staked: saturated demand.
+    d.engine.advance(MARKET_EPOCH_BLOCKS - 1).expect("advance");
+    assert_eq!(d.ratio(), r0, "no step inside an epoch");
+    let p0 = d.price();
+    d.engine.advance(1).expect("advance");
+    assert_eq!(d.ratio(), r0 + step, "saturated demand: one step up");
+    assert!(
+        (d.price() / p0 - 1.0).abs() < 1e-9,
+        "the price holds: {p0} → {}",
+        d.price()
+    );
+
+    // An epoch without escrows: one step down.
+    d.engine.advance(MARKET_EPOCH_BLOCKS).expect("advance");
+    assert_eq!(d.ratio(), r0);
+    // Half the staked value escrowed: the target is the middle of the range.
+    d.open(3);
+    d.engine.advance(MARKET_EPOCH_BLOCKS).expect("advance");
+    let target = rule
+        .target(veil_market::hand::Demand::from_ppm(500_000))
+        .ppm();
+    assert_eq!(d.ratio(), r0 + step.min(target - r0));
+
+    // A long idle stretch: down to the minimum, and no further.
+    d.engine
+        .advance(1_000 * MARKET_EPOCH_BLOCKS)
+        .expect("advance");
+    assert_eq!(d.ratio(), rule.min.ppm());
+    let report = audit(d.engine.store()).expect("audit");
+    assert!(report.ok(), "{:?}", report.violations);
+}
