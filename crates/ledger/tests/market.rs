@@ -415,12 +415,12 @@ proptest! {
 
 /// A ledger with a node staking `stake` and a wallet with 100,000 in the
 /// pool; `open(i)` opens escrow `i` of 1,000 for the node.
-struct Demand {
+struct Demanded {
     engine: Engine,
     node: NodeId,
 }
 
-impl Demand {
+impl Demanded {
     const E: Value = Value(1_000);
 
     fn new(stake: u64) -> Self {
@@ -493,7 +493,7 @@ impl Demand {
 fn the_reserve_ratio_follows_the_ledgers_demand_one_step_per_epoch() {
     let rule = hand_rule();
     let step = rule.max_step_ppm;
-    let d = Demand::new(2_000);
+    let d = Demanded::new(2_000);
     let r0 = d.ratio();
     assert_eq!(r0, GENESIS_RATIO_PPM);
     d.open(1);
