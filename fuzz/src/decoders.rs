@@ -144,6 +144,14 @@ pub fn ledger_proto(data: &[u8]) {
             Some(t)
         );
     }
+    if let Ok(m) = lpb::ExitNodeRequest::decode(data)
+        && let Ok(x) = convert::exit_from_pb(&m)
+    {
+        assert_eq!(
+            convert::exit_from_pb(&convert::exit_to_pb(&x)).ok(),
+            Some(x)
+        );
+    }
     if let Ok(m) = lpb::GetMarketResponse::decode(data)
         && let Ok(state) = convert::market_from_pb(&m)
     {

@@ -39,6 +39,7 @@ pub const RPCS: &[&str] = &[
     "ListNodes",
     "Trade",
     "GetMarket",
+    "ExitNode",
 ];
 
 struct World {
@@ -127,6 +128,7 @@ async fn call(s: &LedgerService, rpc: &str, message: &[u8]) -> Option<Result<(),
         "UpdateNode" => unary!(update_node, pb::UpdateNodeRequest),
         "Trade" => unary!(trade, pb::TradeRequest),
         "GetMarket" => unary!(get_market, pb::GetMarketRequest),
+        "ExitNode" => unary!(exit_node, pb::ExitNodeRequest),
         other => unreachable!("no handler {other}"),
     })
 }
@@ -272,6 +274,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             .encode_to_vec(),
         ),
         ("Trade", trade_seed()),
+        ("ExitNode", exit_seed()),
         (
             "GetMarket",
             pb::GetMarketRequest { account: field(1) }.encode_to_vec(),
@@ -300,4 +303,16 @@ fn trade_seed() -> Vec<u8> {
         min_tokens: Tokens(1),
     };
     veil_ledger::convert::trade_to_pb(&TradeRequest::signed(&key, 0, order)).encode_to_vec()
+}
+
+/// A retirement signed by a key of its own, for a node nobody registered
+/// (refused as unknown, after the signature passed).
+fn exit_seed() -> Vec<u8> {
+    use veil_ledger::exit::{ExitRequest, ExitStep};
+    let Some(key) = veil_primitives::eddsa::SigningKey::from_seed([1; 32]) else {
+        return Vec::new();
+    };
+    let node = key.verifying_key().node_id();
+    veil_ledger::convert::exit_to_pb(&ExitRequest::signed(&key, 0, node, ExitStep::Retire))
+        .encode_to_vec()
 }

@@ -8,6 +8,7 @@
 use std::future::Future;
 
 use crate::error::LedgerError;
+use crate::exit::ExitRequest;
 use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::{
     AccessPublic, AccountId, AccountState, DepositReceipt, DepositRequest, Escrow, LedgerStatus,
@@ -97,6 +98,14 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
     fn update_node(
         &self,
         update: NodeUpdate,
+    ) -> impl Future<Output = Result<NodeRecord, LedgerError>> + Send;
+
+    /// §8.3.12: one exit step of a node, signed by its registered account
+    /// key: retire it (no new escrows), then, after the lock-up, release
+    /// its stake to the account. Returns the record with its exit.
+    fn exit_node(
+        &self,
+        request: ExitRequest,
     ) -> impl Future<Output = Result<NodeRecord, LedgerError>> + Send;
 
     /// DEVELOPMENT ONLY (§8.3.7): mint `amount` into `account`. Returns the

@@ -169,7 +169,7 @@ impl Audit {
         Ok(())
     }
 
-    /// Σ account balances and Σ node stakes.
+    /// Σ account balances and Σ node stakes not yet released (§8.3.12).
     fn accounts_and_nodes(&mut self, r: &ReadState) -> Result<(), LedgerError> {
         let mut accounts = 0u64;
         scan(r, ACCOUNTS, |_, bal| {
@@ -178,7 +178,7 @@ impl Audit {
         })?;
         let mut staked = 0u64;
         scan(r, NODES, |_, rec| {
-            let stake = decode_node(rec)?.registration.stake.0;
+            let stake = decode_node(rec)?.locked_stake().0;
             staked = staked.checked_add(stake).ok_or(LedgerError::Overflow)?;
             Ok(())
         })?;

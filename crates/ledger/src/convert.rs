@@ -11,7 +11,9 @@ use veil_primitives::eddsa::{Signature, VerifyingKey};
 use crate::error::LedgerError;
 use crate::types::*;
 
+mod exit;
 mod market;
+pub use exit::{exit_from_pb, exit_to_pb, node_exit_from_pb, node_exit_to_pb};
 pub use market::{
     market_account, market_from_pb, market_to_pb, receipt_from_pb, receipt_to_pb, tokens,
     trade_from_pb, trade_to_pb,
@@ -356,6 +358,7 @@ pub fn node_to_pb(n: &NodeRecord) -> pb::Node {
             applied_at: u.applied_at.0,
         }),
         profile: g.profile.clone(),
+        exit: n.exit.as_ref().map(node_exit_to_pb),
     }
 }
 
@@ -375,6 +378,7 @@ pub fn node_from_pb(n: &pb::Node) -> Result<NodeRecord, LedgerError> {
         },
         registered_at: BlockHeight(n.registered_at),
         update: n.update.as_ref().map(applied_update_from_pb).transpose()?,
+        exit: n.exit.as_ref().map(node_exit_from_pb).transpose()?,
     })
 }
 

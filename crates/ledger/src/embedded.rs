@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use crate::api::LedgerApi;
 use crate::engine::Engine;
 use crate::error::LedgerError;
+use crate::exit::ExitRequest;
 use crate::machine::LedgerConfig;
 use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::*;
@@ -139,6 +140,10 @@ impl LedgerApi for EmbeddedLedger {
     async fn faucet(&self, account: AccountId, amount: Value) -> Result<Value, LedgerError> {
         self.blocking(move |e| e.faucet(account, amount)).await
     }
+    async fn exit_node(&self, request: ExitRequest) -> Result<NodeRecord, LedgerError> {
+        self.blocking(move |e| e.exit_node(request)).await
+    }
+
     async fn trade(&self, request: TradeRequest) -> Result<TradeReceipt, LedgerError> {
         self.blocking(move |e| e.trade(request)).await
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 
 use crate::error::LedgerError;
+use crate::exit::ExitRequest;
 use crate::machine::{self, Checked, LedgerConfig};
 use crate::state::{StateRead, StateWrite};
 use crate::store::Store;
@@ -26,6 +27,7 @@ enum Op {
     Update(NodeUpdate),
     Faucet(AccountId, Value),
     Trade(TradeRequest),
+    Exit(ExitRequest),
     Advance(u64),
 }
 
@@ -77,6 +79,7 @@ fn execute(w: &mut impl StateWrite, cfg: &LedgerConfig, op: &Op) -> Result<Done,
         Op::Update(u) => Done::Register(machine::apply_update(w, u)?),
         Op::Faucet(a, v) => Done::Balance(machine::apply_faucet(w, cfg, a, *v)?),
         Op::Trade(t) => Done::Trade(machine::apply_trade(w, t)?),
+        Op::Exit(x) => Done::Register(machine::apply_exit(w, cfg, x)?),
         Op::Advance(n) => Done::Height(machine::apply_advance(w, *n)?),
     })
 }
@@ -272,6 +275,16 @@ impl Engine {
     pub fn update_node(&self, u: NodeUpdate) -> Result<NodeRecord, LedgerError> {
         machine::check_update_stateless(&u)?;
         match self.submit(Op::Update(u))? {
+            Done::Register(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// §8.3.12: the signature is checked here, off the writer thread, and
+    /// again (with the state checks) by the writer.
+    pub fn exit_node(&self, x: ExitRequest) -> Result<NodeRecord, LedgerError> {
+        machine::check_exit_stateless(&x)?;
+        match self.submit(Op::Exit(x))? {
             Done::Register(r) => Ok(r),
             _ => Err(unexpected()),
         }

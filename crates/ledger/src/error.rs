@@ -87,6 +87,20 @@ pub enum LedgerError {
     /// Read the record again (`GetNode`).
     #[error("node update sequence is not the record's next (replayed or out of order)")]
     StaleNodeUpdate,
+    /// An escrow, an update or a second retirement for a node its account
+    /// retired (§8.3.12).
+    #[error("node is retired")]
+    NodeRetired,
+    /// A stake release for a node that was never retired (§8.3.12).
+    #[error("node is not retired: retire it before releasing its stake")]
+    NodeNotRetired,
+    /// A stake release before the lock-up ends (§8.3.12): sessions may
+    /// still settle, or evidence still land, until the given height.
+    #[error("stake locked until height {0:?}")]
+    StakeLocked(BlockHeight),
+    /// A second release of a stake already released (§8.3.12).
+    #[error("stake already released")]
+    StakeReleased,
     /// A trade the bonding curve refuses (§8.3.11): zero, too large, past
     /// its slippage limit, or more than the circulating supply.
     #[error("market: {0}")]

@@ -1,8 +1,9 @@
 //! The veil settlement layer (docs/protocol.md §8, docs/ledger.md).
 //!
 //! Layers, each depending only on those above it:
-//! * [`types`], [`trade`], [`error`], [`records`], [`limits`]: typed domain
-//!   values (the market's in `trade`), errors, the ledger's records and
+//! * [`types`], [`trade`], [`exit`], [`error`], [`records`], [`limits`]:
+//!   typed domain values (the market's in `trade`, a node's exit in
+//!   `exit`), errors, the ledger's records and
 //!   size limits;
 //! * [`state`]: the state traits; [`machine`]: the state machine over them
 //!   (stateless → read-only → execute); [`memory`]: an in-memory state;
@@ -16,6 +17,7 @@
 pub mod api;
 pub mod convert;
 pub mod error;
+pub mod exit;
 pub mod intern;
 pub mod limits;
 pub mod machine;

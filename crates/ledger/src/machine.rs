@@ -10,8 +10,10 @@
 
 use veil_primitives::merkle::{Frontier, ROOT_HISTORY, RootHistory};
 
+mod exit;
 mod hand;
 mod trade;
+pub use exit::{apply_exit, check_exit, check_exit_stateless};
 pub use trade::{Fill, apply_trade, check_trade, check_trade_stateless};
 
 use crate::error::LedgerError;
@@ -233,6 +235,9 @@ pub fn check_open(
         return Err(LedgerError::UnknownRoot(ROOT_HISTORY));
     }
     let node = s.node(&st.node_id)?.ok_or(LedgerError::UnknownNode)?;
+    if node.is_retired() {
+        return Err(LedgerError::NodeRetired);
+    }
     if !node.escrow_sizes().contains(&st.escrow) {
         return Err(LedgerError::EscrowSizeNotAccepted(st.escrow));
     }
@@ -688,6 +693,9 @@ pub fn check_update(
         && u.is_retry_of(&last.update)
     {
         return Ok(Checked::Done(node));
+    }
+    if node.is_retired() {
+        return Err(LedgerError::NodeRetired);
     }
     if Some(u.sequence) != node.sequence().checked_add(1) {
         return Err(LedgerError::StaleNodeUpdate);

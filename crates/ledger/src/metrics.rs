@@ -54,11 +54,12 @@ pub enum Rpc {
     Status,
     Trade,
     GetMarket,
+    ExitNode,
 }
 
 impl Rpc {
     /// Every call, in the order of the service.
-    pub const ALL: [Rpc; 18] = [
+    pub const ALL: [Rpc; 19] = [
         Rpc::Deposit,
         Rpc::OpenEscrow,
         Rpc::Settle,
@@ -77,6 +78,7 @@ impl Rpc {
         Rpc::Status,
         Rpc::Trade,
         Rpc::GetMarket,
+        Rpc::ExitNode,
     ];
 
     /// Its `op` label.
@@ -100,6 +102,7 @@ impl Rpc {
             Rpc::Status => "status",
             Rpc::Trade => "trade",
             Rpc::GetMarket => "get_market",
+            Rpc::ExitNode => "exit_node",
         }
     }
 }

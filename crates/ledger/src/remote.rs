@@ -9,6 +9,7 @@ use veil_proto::ledger::v1::ledger_client::LedgerClient;
 use crate::api::LedgerApi;
 use crate::convert::*;
 use crate::error::LedgerError;
+use crate::exit::ExitRequest;
 use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::*;
 use crate::wire::{
@@ -178,6 +179,19 @@ impl LedgerApi for RemoteLedger {
             .map_err(from_status)?
             .into_inner();
         Ok(Value(r.balance))
+    }
+
+    async fn exit_node(&self, request: ExitRequest) -> Result<NodeRecord, LedgerError> {
+        let r = self
+            .c()
+            .exit_node(exit_to_pb(&request))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        let node = r.node.as_ref().ok_or(LedgerError::Unavailable(
+            "ExitNode answered without the node".into(),
+        ))?;
+        node_from_pb(node)
     }
 
     async fn trade(&self, request: TradeRequest) -> Result<TradeReceipt, LedgerError> {

@@ -13,6 +13,7 @@ use veil_primitives::babyjubjub::POINT_BYTES;
 use veil_primitives::eddsa::{SIGNATURE_BYTES, Signature, VerifyingKey};
 
 use crate::error::LedgerError;
+use crate::exit::{AppliedStep, NodeExit};
 use crate::limits::{MAX_BATCH, MAX_ESCROW_SIZES, MAX_PROFILE_BYTES};
 use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
 use crate::types::{
@@ -282,7 +283,49 @@ pub fn encode_node(n: &NodeRecord) -> Vec<u8> {
         encode_update(&mut out, u);
     }
     encode_profiles(&mut out, n);
+    encode_exit(&mut out, n);
     out
+}
+
+/// The node's exit (§8.3.12), as a last section (`3`) present only once
+/// it is retired: `retired.at, retired.nonce`, then a flag and, if set,
+/// `released.at, released.nonce`. As with the profiles, records without
+/// one read unchanged and an older build refuses one as corrupted.
+fn encode_exit(out: &mut Vec<u8>, n: &NodeRecord) {
+    let Some(x) = &n.exit else { return };
+    out.push(3);
+    out.extend_from_slice(&x.retired.at.0.to_be_bytes());
+    out.extend_from_slice(&x.retired.nonce.to_be_bytes());
+    match &x.released {
+        None => out.push(0),
+        Some(s) => {
+            out.push(1);
+            out.extend_from_slice(&s.at.0.to_be_bytes());
+            out.extend_from_slice(&s.nonce.to_be_bytes());
+        }
+    }
+}
+
+/// Reads [`encode_exit`]'s section, if there is one.
+fn decode_exit(r: &mut Reader<'_>) -> Result<Option<NodeExit>, LedgerError> {
+    if r.buf.first() != Some(&3) {
+        return Ok(None);
+    }
+    r.u8()?;
+    let retired = read_step(r)?;
+    let released = match r.u8()? {
+        0 => None,
+        1 => Some(read_step(r)?),
+        _ => return Err(corrupted("node")),
+    };
+    Ok(Some(NodeExit { retired, released }))
+}
+
+fn read_step(r: &mut Reader<'_>) -> Result<AppliedStep, LedgerError> {
+    Ok(AppliedStep {
+        at: BlockHeight(r.u64()?),
+        nonce: r.u64()?,
+    })
 }
 
 /// The profiles of the registration and of the update (§8.3.9), as a
@@ -303,8 +346,8 @@ fn encode_profiles(out: &mut Vec<u8>, n: &NodeRecord) {
 
 /// Reads [`encode_profiles`]' section into `n`, if there is one.
 fn decode_profiles(r: &mut Reader<'_>, n: &mut NodeRecord) -> Result<(), LedgerError> {
-    if r.buf.is_empty() {
-        return Ok(());
+    if r.buf.is_empty() || r.buf.first() == Some(&3) {
+        return Ok(()); // the end, or the exit's section
     }
     if r.u8()? != 2 {
         return Err(corrupted("node"));
@@ -450,12 +493,10 @@ pub fn decode_node(buf: &[u8]) -> Result<NodeRecord, LedgerError> {
         account_auth,
     };
     let update = decode_update(&mut r, &registration)?;
-    let mut record = NodeRecord {
-        registration,
-        registered_at,
-        update,
-    };
+    let mut record = NodeRecord::registered(registration, registered_at);
+    record.update = update;
     decode_profiles(&mut r, &mut record)?;
+    record.exit = decode_exit(&mut r)?;
     r.finish()?;
     Ok(record)
 }
@@ -651,10 +692,63 @@ mod tests {
         assert_eq!(decode_node(&with), Ok(updated));
         for bad in [with[..with.len() - 1].to_vec(), {
             let mut b = with.clone();
-            b[bytes.len()] = 3;
+            b[bytes.len()] = 9;
             b
         }] {
             assert!(matches!(decode_node(&bad), Err(LedgerError::Corrupted(_))));
+        }
+    }
+
+    /// A node's exit (§8.3.12) is a section after the profiles, present
+    /// once the node is retired; a bad flag or a truncation is corruption.
+    #[test]
+    fn a_node_exit_is_a_last_section() {
+        use crate::exit::{AppliedStep, NodeExit};
+        use crate::types::NodeTerms;
+        use veil_primitives::eddsa::SigningKey;
+        let (node, account) = (
+            SigningKey::from_seed([1; 32]).expect("seed"),
+            SigningKey::from_seed([2; 32]).expect("seed"),
+        );
+        let step = |at, nonce| AppliedStep {
+            at: BlockHeight(at),
+            nonce,
+        };
+        for profile in [vec![], vec![5, 6]] {
+            let terms = NodeTerms {
+                profile,
+                ..NodeTerms::new(Value(2), vec![Value(64)], [7; 32])
+            };
+            let g = NodeRegistration::sign(&node, &account, 0, Value(5), terms);
+            let active = NodeRecord::registered(g, BlockHeight(3));
+            let bytes = encode_node(&active);
+            let mut retired = active.clone();
+            retired.exit = Some(NodeExit {
+                retired: step(40, 1),
+                released: None,
+            });
+            let with = encode_node(&retired);
+            assert_eq!(&with[..bytes.len()], &bytes[..], "the exit is a suffix");
+            assert_eq!(decode_node(&with), Ok(retired.clone()));
+            let mut released = retired.clone();
+            released.exit = Some(NodeExit {
+                retired: step(40, 1),
+                released: Some(step(10_300, 2)),
+            });
+            let done = encode_node(&released);
+            assert_eq!(decode_node(&done), Ok(released));
+            let bad_flag = {
+                let mut b = with.clone();
+                *b.last_mut().expect("flag") = 2;
+                b
+            };
+            for bad in [bad_flag, done[..done.len() - 1].to_vec(), {
+                let mut b = with.clone();
+                b.push(0);
+                b
+            }] {
+                assert!(matches!(decode_node(&bad), Err(LedgerError::Corrupted(_))));
+            }
         }
     }
 

@@ -54,6 +54,10 @@ pub fn to_status(e: LedgerError) -> Status {
         | TotalExceedsEscrow
         | BadNonce
         | StaleNodeUpdate
+        | NodeRetired
+        | NodeNotRetired
+        | StakeLocked(_)
+        | StakeReleased
         | InsufficientTokens => Code::FailedPrecondition,
         Market(c) => market_code(c),
         Unsupported(_) => Code::Unimplemented,
@@ -380,6 +384,19 @@ impl Ledger for LedgerService {
         self.metered(Rpc::Trade, async {
             let t = trade_from_pb(req.get_ref())?;
             Ok(receipt_to_pb(&self.ledger.trade(t).await?))
+        })
+        .await
+    }
+
+    /// §8.3.12: anyone may send it; the signature of the node's registered
+    /// account authorises it.
+    async fn exit_node(&self, req: Request<pb::ExitNodeRequest>) -> Res<pb::ExitNodeResponse> {
+        self.metered(Rpc::ExitNode, async {
+            let x = exit_from_pb(req.get_ref())?;
+            let node = self.ledger.exit_node(x).await?;
+            Ok(pb::ExitNodeResponse {
+                node: Some(node_to_pb(&node)),
+            })
         })
         .await
     }

@@ -428,6 +428,9 @@ pub enum AccountOp {
     /// `digest` = the order's digest (`crate::trade::Order::digest`: side,
     /// amount and slippage limit).
     Trade = 4,
+    /// `digest` = the exit step's digest (`crate::exit::ExitRequest::digest`:
+    /// the step and the node id).
+    ExitNode = 5,
 }
 
 /// `H(ACCOUNT_OP, op, account, nonce, digest)`: what an account key signs
@@ -615,6 +618,8 @@ pub struct NodeRecord {
     pub registered_at: BlockHeight,
     /// `None` until the first update: the registered terms hold.
     pub update: Option<AppliedUpdate>,
+    /// `None` while the node is active (§8.3.12).
+    pub exit: Option<crate::exit::NodeExit>,
 }
 
 /// An update the ledger applied, and the height it applied it at.
@@ -631,6 +636,21 @@ impl NodeRecord {
             registration,
             registered_at,
             update: None,
+            exit: None,
+        }
+    }
+
+    /// Whether the node was retired (§8.3.12): no new escrow opens with it.
+    pub fn is_retired(&self) -> bool {
+        self.exit.is_some()
+    }
+
+    /// The stake still locked with the ledger: the registered stake until
+    /// it is released (§8.3.12), then zero.
+    pub fn locked_stake(&self) -> Value {
+        match self.exit.and_then(|x| x.released) {
+            Some(_) => Value::ZERO,
+            None => self.registration.stake,
         }
     }
 

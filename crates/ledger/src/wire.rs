@@ -49,6 +49,10 @@ pub enum ErrorKind {
     AccountUnauthenticated,
     BadNonce,
     StaleNodeUpdate,
+    NodeRetired,
+    NodeNotRetired,
+    StakeLocked,
+    StakeReleased,
     FaucetDisabled,
     Market,
     InsufficientTokens,
@@ -63,7 +67,7 @@ pub enum ErrorKind {
 }
 
 /// Every kind with its wire name: the only place these strings are written.
-pub const KIND_NAMES: [(ErrorKind, &str); 37] = {
+pub const KIND_NAMES: [(ErrorKind, &str); 41] = {
     use ErrorKind::*;
     [
         (Encoding, "encoding"),
@@ -92,6 +96,10 @@ pub const KIND_NAMES: [(ErrorKind, &str); 37] = {
         (AccountUnauthenticated, "account_unauthenticated"),
         (BadNonce, "bad_nonce"),
         (StaleNodeUpdate, "stale_node_update"),
+        (NodeRetired, "node_retired"),
+        (NodeNotRetired, "node_not_retired"),
+        (StakeLocked, "stake_locked"),
+        (StakeReleased, "stake_released"),
         (FaucetDisabled, "faucet_disabled"),
         (Market, "market"),
         (InsufficientTokens, "insufficient_tokens"),
@@ -137,6 +145,10 @@ impl ErrorKind {
             E::AccountUnauthenticated(_) => Self::AccountUnauthenticated,
             E::BadNonce => Self::BadNonce,
             E::StaleNodeUpdate => Self::StaleNodeUpdate,
+            E::NodeRetired => Self::NodeRetired,
+            E::NodeNotRetired => Self::NodeNotRetired,
+            E::StakeLocked(_) => Self::StakeLocked,
+            E::StakeReleased => Self::StakeReleased,
             E::FaucetDisabled => Self::FaucetDisabled,
             E::Market(_) => Self::Market,
             E::InsufficientTokens => Self::InsufficientTokens,
@@ -170,7 +182,7 @@ impl ErrorKind {
         use LedgerError as E;
         match e {
             E::EscrowSizeNotAccepted(v) => Some(v.get().to_string()),
-            E::NotYetReclaimable(h) => Some(h.0.to_string()),
+            E::NotYetReclaimable(h) | E::StakeLocked(h) => Some(h.0.to_string()),
             E::UnknownRoot(n) => Some(n.to_string()),
             E::ExpiryOutOfRange {
                 expiry,
@@ -237,6 +249,13 @@ impl ErrorKind {
             Self::AccountUnauthenticated => E::AccountUnauthenticated(text()),
             Self::BadNonce => E::BadNonce,
             Self::StaleNodeUpdate => E::StaleNodeUpdate,
+            Self::NodeRetired => E::NodeRetired,
+            Self::NodeNotRetired => E::NodeNotRetired,
+            Self::StakeLocked => match nums()?.as_slice() {
+                [h] => E::StakeLocked(BlockHeight(*h)),
+                _ => return None,
+            },
+            Self::StakeReleased => E::StakeReleased,
             Self::FaucetDisabled => E::FaucetDisabled,
             Self::Market => E::Market(rebuild_curve(args?)?),
             Self::InsufficientTokens => E::InsufficientTokens,
@@ -395,6 +414,10 @@ mod tests {
             LedgerError::Busy,
             LedgerError::EscrowSizeNotAccepted(veil_primitives::value::Value(2048)),
             LedgerError::NotYetReclaimable(BlockHeight(77)),
+            LedgerError::StakeLocked(BlockHeight(10_321)),
+            LedgerError::NodeRetired,
+            LedgerError::NodeNotRetired,
+            LedgerError::StakeReleased,
             LedgerError::UnknownRoot(64),
             LedgerError::ExpiryOutOfRange {
                 expiry: BlockHeight(5),

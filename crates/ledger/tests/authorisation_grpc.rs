@@ -585,3 +585,75 @@ async fn node_updates_need_the_node_key_and_its_accounts_key() {
         "nothing changed"
     );
 }
+
+/// §8.3.12: only the node's registered account key retires it or takes
+/// its stake back; over the wire, each refusal has its status code and
+/// changes nothing, and the stake stays locked until the lock-up ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_exit_needs_the_nodes_account_key() {
+    use veil_ledger::convert::exit_to_pb;
+    use veil_ledger::exit::{ExitRequest, ExitStep};
+    let fx = fixture().await;
+    let nid = fx.node_key.verifying_key().node_id();
+    let watched = [fx.node_account(), fx.wallet()];
+    let code = |x: pb::ExitNodeRequest| {
+        let mut c = fx.raw.clone();
+        async move { c.exit_node(x).await.unwrap_err().code() }
+    };
+    let nonce = fx.nonce(fx.node_account()).await;
+    let retire = ExitRequest::signed(&fx.node_account_key, nonce, nid, ExitStep::Retire);
+    let before = fx.snapshot(&watched, &[nid]).await;
+    // The wallet's key naming the node's account; the node key; unsigned.
+    let mut forged = ExitRequest::signed(&fx.wallet_key, nonce, nid, ExitStep::Retire);
+    forged.account = fx.node_account();
+    assert_eq!(code(exit_to_pb(&forged)).await, Code::PermissionDenied);
+    let mut by_node = ExitRequest::signed(&fx.node_key, nonce, nid, ExitStep::Retire);
+    by_node.account = fx.node_account();
+    assert_eq!(code(exit_to_pb(&by_node)).await, Code::PermissionDenied);
+    let mut bare = exit_to_pb(&retire);
+    bare.account_key.clear();
+    bare.signature.clear();
+    assert_eq!(code(bare).await, Code::PermissionDenied);
+    // The wallet's own valid signature for a node that is not its own.
+    let theirs = ExitRequest::signed(&fx.wallet_key, 0, nid, ExitStep::Retire);
+    assert_eq!(code(exit_to_pb(&theirs)).await, Code::PermissionDenied);
+    // Malformed: no step, a short node id.
+    let mut no_step = exit_to_pb(&retire);
+    no_step.step = 0;
+    assert_eq!(code(no_step).await, Code::InvalidArgument);
+    let mut short = exit_to_pb(&retire);
+    short.node_id.pop();
+    assert_eq!(code(short).await, Code::InvalidArgument);
+    // Out of order: a release first.
+    let early = ExitRequest::signed(&fx.node_account_key, nonce, nid, ExitStep::Release);
+    assert_eq!(
+        fx.remote.exit_node(early).await,
+        Err(LedgerError::NodeNotRetired)
+    );
+    assert_eq!(
+        fx.snapshot(&watched, &[nid]).await,
+        before,
+        "nothing changed"
+    );
+
+    // The account retires its node; the stake is locked, with the height.
+    let retired = fx.remote.exit_node(retire).await.unwrap();
+    assert!(retired.is_retired());
+    let release = ExitRequest::signed(&fx.node_account_key, nonce + 1, nid, ExitStep::Release);
+    let cfg = LedgerConfig::default();
+    let at = BlockHeight(cfg.max_expiry_delta + cfg.challenge_window + 1 + 200);
+    assert_eq!(
+        fx.remote.exit_node(release.clone()).await,
+        Err(LedgerError::StakeLocked(at))
+    );
+    assert_eq!(code(exit_to_pb(&release)).await, Code::FailedPrecondition);
+    fx.ledger.advance(at.0).await.unwrap();
+    let balance = fx.remote.account(fx.node_account()).await.unwrap().balance;
+    let released = fx.remote.exit_node(release).await.unwrap();
+    assert_eq!(
+        fx.remote.account(fx.node_account()).await.unwrap().balance,
+        Value(balance.0 + 100),
+        "the stake is back"
+    );
+    assert_eq!(fx.remote.get_node(nid).await.unwrap(), Some(released));
+}

@@ -349,6 +349,11 @@ impl Turnstile {
 const NO_MARKET: &str =
     "the EVM ledger has no market yet: BandwidthMarket is a separate contract (docs/market.md §7)";
 
+/// The ledger contract has no exit yet: a node's stake stays with the
+/// contract (docs/protocol.md §8.3.12, docs/market.md §8).
+const NO_EXIT: &str =
+    "the EVM ledger has no node exit yet: stakes stay with the contract (docs/protocol.md §8.3.12)";
+
 /// A node key's signature as the contract's `[R.x, R.y, S]`.
 fn signature_words(sig: &veil_primitives::eddsa::Signature) -> [Word; 3] {
     let b = sig.to_bytes();
@@ -601,6 +606,13 @@ impl LedgerApi for EvmLedger {
             Some(r) if r.update.as_ref().is_some_and(|a| a.update == sent) => Ok(r),
             _ => Err(LedgerError::StaleNodeUpdate),
         }
+    }
+
+    async fn exit_node(
+        &self,
+        _request: veil_ledger::exit::ExitRequest,
+    ) -> Result<NodeRecord, LedgerError> {
+        Err(LedgerError::Unsupported(NO_EXIT))
     }
 
     async fn trade(
