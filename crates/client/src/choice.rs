@@ -4,8 +4,9 @@
 //! and connects to what [`choose`] returns, pinned to the key each chosen
 //! record holds.
 //!
-//! The rules: a node is a candidate if its profile parses and publishes an
-//! endpoint and the escrow size is one of its sizes in force; the nodes of
+//! The rules: a node is a candidate if it is not retired (§8.3.12), its
+//! profile parses and publishes an endpoint and the escrow size is one of
+//! its sizes in force; the nodes of
 //! one route belong to pairwise distinct operator accounts, none of them an
 //! operator the caller excludes (the entry's, when the user named the entry
 //! only); each hop is drawn with probability proportional to the stake its
@@ -34,10 +35,13 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    /// `record` as a candidate for sessions of `escrow`, or `None` if its
-    /// profile does not parse, publishes no endpoint, or its sizes in force
-    /// do not include `escrow`.
+    /// `record` as a candidate for sessions of `escrow`, or `None` if it is
+    /// retired, its profile does not parse, publishes no endpoint, or its
+    /// sizes in force do not include `escrow`.
     pub fn from_record(record: &NodeRecord, escrow: Value) -> Option<Self> {
+        if record.is_retired() {
+            return None;
+        }
         let endpoint = record.profile().ok().flatten()?.endpoint?;
         if !record.escrow_sizes().contains(&escrow) {
             return None;
@@ -190,6 +194,18 @@ mod tests {
         assert!(
             Candidate::from_record(&garbled, ESCROW).is_none(),
             "profile does not parse"
+        );
+        let mut retired = listed(4, 4, 10);
+        retired.exit = Some(veil_ledger::exit::NodeExit {
+            retired: veil_ledger::exit::AppliedStep {
+                at: BlockHeight(2),
+                nonce: 1,
+            },
+            released: None,
+        });
+        assert!(
+            Candidate::from_record(&retired, ESCROW).is_none(),
+            "retired: no new session opens with it"
         );
     }
 

@@ -30,6 +30,10 @@ pub enum ClientError {
     /// The ledger has no registration for the node id the node claims.
     #[error("node {node_id} is not registered with the ledger")]
     NodeNotRegistered { node_id: String },
+    /// The node's account retired it (§8.3.12): the ledger opens no new
+    /// escrow with it, so nothing is proved or spent.
+    #[error("node {node_id} is retired: it takes no new sessions")]
+    NodeRetired { node_id: String },
     /// The node's registration does not match what the node presented
     /// (§9.8): another key, or another TLS key than the registered pin.
     #[error("node {node_id}: {what}")]

@@ -200,6 +200,9 @@ impl NodeConnection {
                 node_id: id_hex.clone(),
             }
         })?;
+        if record.is_retired() {
+            return Err(ClientError::NodeRetired { node_id: id_hex });
+        }
         let registered = registered_pin(&claimed, presented, &record)?;
         let endpoint = NodeEndpoint::pinned(url, registered)?;
         let connected = connect(endpoint.clone()).await?;

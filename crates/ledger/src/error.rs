@@ -96,7 +96,7 @@ pub enum LedgerError {
     NodeNotRetired,
     /// A stake release before the lock-up ends (§8.3.12): sessions may
     /// still settle, or evidence still land, until the given height.
-    #[error("stake locked until height {0:?}")]
+    #[error("stake locked until height {}", .0.0)]
     StakeLocked(BlockHeight),
     /// A second release of a stake already released (§8.3.12).
     #[error("stake already released")]

@@ -15,6 +15,7 @@ pub mod market_trade;
 pub mod metrics_page;
 pub mod node;
 pub mod node_conn;
+pub mod node_exit;
 pub mod node_rotate;
 pub mod node_status;
 pub mod node_voucher_rotate;

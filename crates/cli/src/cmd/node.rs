@@ -31,6 +31,13 @@ pub enum Command {
     /// issues under it once the ledger holds it, and accepts the previous
     /// epoch for its grace period (docs/node.md).
     RotateVoucherKey(super::node_voucher_rotate::Args),
+    /// Retire the node (docs/protocol.md §8.3.12): no new session opens
+    /// with it; open ones still settle; its stake stays locked until every
+    /// one is past settling and the evidence window has passed.
+    Retire(super::node_rotate::Args),
+    /// Release a retired node's stake to its account, once the lock-up
+    /// `veil node retire` printed has passed.
+    ReleaseStake(super::node_rotate::Args),
 }
 
 /// `veil node serve`'s flags (every one is also a `--config` key).
@@ -152,6 +159,10 @@ pub fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Status(args) => super::node_status::run(args),
         Command::RotateTls(args) => super::node_rotate::run(args),
         Command::RotateVoucherKey(args) => super::node_voucher_rotate::run(args),
+        Command::Retire(args) => super::node_exit::run(args, veil_ledger::exit::ExitStep::Retire),
+        Command::ReleaseStake(args) => {
+            super::node_exit::run(args, veil_ledger::exit::ExitStep::Release)
+        }
     }
 }
 

@@ -35,8 +35,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("{} registered node(s)", listed.len());
     for n in &listed {
         println!(
-            "{}  endpoint {}  price {}/KiB  sizes {}  stake {}  capacity {} Mbit/s  voucher epochs {}",
+            "{}{}  endpoint {}  price {}/KiB  sizes {}  stake {}  capacity {} Mbit/s  voucher epochs {}",
             n["node_id"].as_str().unwrap_or(""),
+            match n["retired_at"].as_u64() {
+                Some(h) => format!("  RETIRED at height {h}"),
+                None => String::new(),
+            },
             n["endpoint"].as_str().unwrap_or("-"),
             n["price_per_kib"],
             n["escrow_sizes"],
@@ -57,7 +61,9 @@ fn describe(n: &NodeRecord) -> Json {
         "node_id": n.registration.node_id.to_string(),
         "price_per_kib": n.price_per_kib().0,
         "escrow_sizes": n.escrow_sizes().iter().map(|v| v.0).collect::<Vec<_>>(),
-        "stake": n.registration.stake.0,
+        "stake": n.locked_stake().0,
+        "retired_at": n.exit.map(|x| x.retired.at.0),
+        "stake_released": n.exit.is_some_and(|x| x.released.is_some()),
         "tls_key_sha256": hex::encode(n.tls_key_hash()),
         "sequence": n.sequence(),
         "endpoint": p.and_then(|p| p.endpoint.as_ref()).map(|e| e.to_string()),
