@@ -19,7 +19,9 @@ use crate::tls::{TlsError, TlsInfo};
 /// terms in force are the configured ones is a restart (nothing sent); one
 /// that differs only in what an update may change (TLS key hash, price,
 /// escrow sizes, profile) is updated (§8.3.8); any other difference
-/// (account, stake) is refused by the ledger (`NodeExists`).
+/// (account, stake) is refused by the ledger (`NodeExists`). A retired
+/// node (§8.3.12) sends nothing: the ledger refuses updates of it, and it
+/// must still start to settle the sessions it has.
 pub(crate) async fn register<L: LedgerApi>(
     ledger: &L,
     node_key: &SigningKey,
@@ -39,6 +41,12 @@ pub(crate) async fn register<L: LedgerApi>(
         }
     };
     match ledger.get_node(registration.node_id).await? {
+        Some(existing) if existing.is_retired() => {
+            tracing::warn!(
+                "this node is retired: it settles the sessions it has and takes no new one"
+            );
+            Ok(existing)
+        }
         Some(existing) if in_force(&existing, &registration) => Ok(existing),
         Some(existing) if updatable(&existing, &registration) => {
             update(

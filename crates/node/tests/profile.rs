@@ -171,3 +171,33 @@ async fn a_registered_peers_endpoint_is_reachable_past_the_port_list() {
         }
     }
 }
+
+/// §8.3.12: a retired node restarts with other facts (a new endpoint and
+/// capacity) and sends no update — the ledger would refuse it — so it
+/// still starts, to settle the sessions it has.
+#[tokio::test]
+async fn a_retired_node_restarts_without_updating_its_record() {
+    use veil_ledger::exit::{ExitRequest, ExitStep};
+    let ledger = ledger();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, first) = run_once(&ledger, dir.path(), |c| c.capacity_mbit_s = 300).await;
+    let account_key = veil_node::keys::load_or_create_account_key(dir.path()).expect("key");
+    let nonce = ledger
+        .account(first.registration.account)
+        .await
+        .expect("account")
+        .next_nonce;
+    let retire = ExitRequest::signed(
+        &account_key,
+        nonce,
+        first.registration.node_id,
+        ExitStep::Retire,
+    );
+    let retired = ledger.exit_node(retire).await.expect("retire");
+    let (_, after) = run_once(&ledger, dir.path(), |c| {
+        c.advertise = Some(Endpoint::parse("node.example:443").expect("endpoint"));
+        c.capacity_mbit_s = 900;
+    })
+    .await;
+    assert_eq!(after, retired, "nothing sent for a retired node");
+}
