@@ -130,15 +130,53 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             std::process::ExitCode::FAILURE
         }
     }
 }
 
+/// The error and its causes, outermost first, joined by `: `. A library
+/// error that already shows its source in its own message (`"{path}:
+/// {source}"`) is not followed by that source again.
+fn report(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every cause once, in order, even when a layer's message already
+    /// ends with its source's.
+    #[test]
+    fn an_error_report_names_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("ledger: {0}")]
+        struct Shows(#[source] std::io::Error);
+        let io = || std::io::Error::other("stake locked until height 7");
+        let e = anyhow::Error::new(Shows(io())).context("releasing the node's stake");
+        assert_eq!(
+            report(&e),
+            "releasing the node's stake: ledger: stake locked until height 7"
+        );
+        let plain = anyhow::Error::new(io()).context("reading the wallet");
+        assert_eq!(
+            report(&plain),
+            "reading the wallet: stake locked until height 7"
+        );
+    }
 
     /// docs/examples/node.toml parses against `veil node serve`'s real
     /// flags: the annotated example cannot drift from the command.
