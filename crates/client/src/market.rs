@@ -105,7 +105,10 @@ mod tests {
 
     #[test]
     fn orders_take_the_callers_limit_or_the_quote_less_the_tolerance() {
-        let m = MarketState::of(&veil_ledger::trade::genesis_curve().unwrap()).unwrap();
+        let zero = veil_ledger::types::Value(0);
+        let hand =
+            veil_ledger::trade::HandState::at(veil_ledger::types::BlockHeight(0), zero, zero);
+        let m = MarketState::of(&veil_ledger::trade::genesis_curve().unwrap(), hand).unwrap();
         let q = m.curve().unwrap().quote_buy(1_000).unwrap();
         let spend = Value(1_000);
         let buy = |min_tokens, bps| order(&m, Intent::Buy { spend, min_tokens }, bps).unwrap();

@@ -165,7 +165,7 @@ impl Audit {
             ));
         }
         self.rep.tokens = held;
-        self.rep.reserve = crate::trade::MarketState::of(&curve)?.reserve.get();
+        self.rep.reserve = crate::trade::reserve_value(&curve)?.get();
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use crate::exit::ExitRequest;
 use crate::machine::{self, Checked, LedgerConfig};
 use crate::state::{StateRead, StateWrite};
 use crate::store::Store;
-use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
+use crate::trade::{HandState, MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::*;
 use crate::verifier::ProofVerifier;
 
@@ -313,7 +313,13 @@ impl Engine {
 
     /// The curve's public state (§8.3.11).
     pub fn market(&self) -> Result<MarketState, LedgerError> {
-        MarketState::of(&self.store.read()?.curve()?)
+        let r = self.store.read()?;
+        let hand = HandState::at(
+            r.height()?,
+            Value(r.epoch_escrowed()?),
+            Value(r.totals()?.staked),
+        );
+        MarketState::of(&r.curve()?, hand)
     }
 
     /// An account's token balance (§8.3.11).

@@ -4,11 +4,12 @@
 //! account's key. The curve arithmetic is `veil_market::curve`'s, unchanged.
 
 use veil_market::curve::{Curve, CurveError, ReserveRatio};
+use veil_market::hand::Demand;
 use veil_primitives::eddsa::SigningKey;
 use veil_primitives::{Fr, poseidon};
 
 use crate::error::LedgerError;
-use crate::types::{AccountAuth, AccountId, AccountOp, Value};
+use crate::types::{AccountAuth, AccountId, AccountOp, BlockHeight, Value};
 
 /// An amount of the bandwidth token, in base units (the curve's `Amount`;
 /// at most `veil_market::curve::MAX_AMOUNT`).
@@ -73,7 +74,51 @@ pub fn genesis_curve() -> Result<Curve, LedgerError> {
     .map_err(LedgerError::Market)
 }
 
-/// The curve's public state: what any party needs to quote a trade.
+/// What the hand's next step reads (§8.3.11, `docs/market.md` §7): the
+/// value escrowed so far in the current market epoch, the value staked by
+/// nodes, and the height at which the step is taken. Public, so that
+/// anyone can recompute the next reserve ratio ([`HandState::next_ratio`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandState {
+    pub epoch_escrowed: Value,
+    pub staked: Value,
+    /// The next multiple of [`MARKET_EPOCH_BLOCKS`] above the height.
+    pub next_step_at: BlockHeight,
+}
+
+impl HandState {
+    /// The state at `height` with these sums.
+    pub fn at(height: BlockHeight, epoch_escrowed: Value, staked: Value) -> Self {
+        let epoch = height.0 / MARKET_EPOCH_BLOCKS;
+        Self {
+            epoch_escrowed,
+            staked,
+            next_step_at: BlockHeight(epoch.saturating_add(1).saturating_mul(MARKET_EPOCH_BLOCKS)),
+        }
+    }
+
+    /// The epoch's demand: escrowed over staked value (staked value stands
+    /// in for capacity, `docs/market.md` §8); nothing escrowed is no
+    /// demand, whatever is staked, and escrows with nothing staked saturate.
+    pub fn demand(&self) -> Demand {
+        if self.epoch_escrowed == Value::ZERO {
+            return Demand::from_ppm(0);
+        }
+        Demand::from_values(
+            u128::from(self.epoch_escrowed.get()),
+            u128::from(self.staked.get()),
+        )
+    }
+
+    /// The ratio after the step at `next_step_at`, if nothing more is
+    /// escrowed or staked before it: the one rule the ledger applies.
+    pub fn next_ratio(&self, current: ReserveRatio) -> ReserveRatio {
+        hand_rule().next(current, self.demand())
+    }
+}
+
+/// The curve's public state: what any party needs to quote a trade, and
+/// what the hand's next step reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MarketState {
     /// Reserve backing the supply, in value base units.
@@ -83,17 +128,26 @@ pub struct MarketState {
     /// Tokens that belong to nobody (never sold).
     pub float: Tokens,
     pub ratio_ppm: u32,
+    pub hand: HandState,
+}
+
+/// The reserve of `curve` as a value: below 2^64, since the turnstile
+/// (§8.4) counts it in `minted`, a `u64`.
+pub fn reserve_value(curve: &Curve) -> Result<Value, LedgerError> {
+    u64::try_from(curve.reserve())
+        .map(Value)
+        .map_err(|_| LedgerError::Overflow)
 }
 
 impl MarketState {
-    /// The public state of `curve`. Its reserve is below 2^64: the
-    /// turnstile (§8.4) counts it in `minted`, a `u64`.
-    pub fn of(curve: &Curve) -> Result<Self, LedgerError> {
+    /// The public state of `curve`, with the hand's.
+    pub fn of(curve: &Curve, hand: HandState) -> Result<Self, LedgerError> {
         Ok(Self {
-            reserve: Value(u64::try_from(curve.reserve()).map_err(|_| LedgerError::Overflow)?),
+            reserve: reserve_value(curve)?,
             supply: Tokens(curve.supply()),
             float: Tokens(curve.float()),
             ratio_ppm: curve.ratio().ppm(),
+            hand,
         })
     }
 

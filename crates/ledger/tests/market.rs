@@ -528,3 +528,28 @@ fn the_reserve_ratio_follows_the_ledgers_demand_one_step_per_epoch() {
     let report = audit(d.engine.store()).expect("audit");
     assert!(report.ok(), "{:?}", report.violations);
 }
+
+/// `GetMarket` publishes what the hand's next step reads (§8.3.11): the
+/// epoch's escrows, the staked value and the step's height; the ratio the
+/// ledger sets there is the one anyone computes from them.
+#[test]
+fn the_published_hand_state_predicts_the_next_ratio() {
+    let d = Demanded::new(4_000);
+    d.engine.advance(30).expect("advance");
+    d.open(1);
+    let m = d.engine.market().expect("market");
+    assert_eq!(m.hand.epoch_escrowed, Demanded::E);
+    assert_eq!(m.hand.staked, Value(4_000));
+    assert_eq!(m.hand.next_step_at, BlockHeight(MARKET_EPOCH_BLOCKS));
+    assert_eq!(m.hand.demand().ppm(), 250_000);
+    let current = veil_market::curve::ReserveRatio::from_ppm(m.ratio_ppm).expect("ratio");
+    let predicted = m.hand.next_ratio(current).ppm();
+    assert_ne!(predicted, m.ratio_ppm, "a quarter of the stake moves it");
+    d.engine.advance(MARKET_EPOCH_BLOCKS - 31).expect("advance");
+    assert_eq!(d.ratio(), m.ratio_ppm, "not before the step's height");
+    d.engine.advance(1).expect("advance");
+    assert_eq!(d.ratio(), predicted);
+    let after = d.engine.market().expect("market").hand;
+    assert_eq!(after.epoch_escrowed, Value::ZERO, "a new epoch");
+    assert_eq!(after.next_step_at, BlockHeight(2 * MARKET_EPOCH_BLOCKS));
+}

@@ -159,12 +159,24 @@ fn summary(r: &TradeReceipt) -> String {
 fn describe(m: &MarketState) -> String {
     let price = m.curve().map(|c| c.price().as_f64()).unwrap_or(f64::NAN);
     format!(
-        "reserve {}  supply {} (float {})  reserve ratio {:.2}%  price {price:.6} value per token",
+        "reserve {}  supply {} (float {})  reserve ratio {:.2}%  price {price:.6} value per token\n\
+         this epoch: escrowed {} against staked {} (demand {:.1}%); at height {} the ratio becomes {:.2}% if nothing changes",
         m.reserve,
         m.supply,
         m.float,
-        f64::from(m.ratio_ppm) / 1e4
+        f64::from(m.ratio_ppm) / 1e4,
+        m.hand.epoch_escrowed,
+        m.hand.staked,
+        m.hand.demand().ppm() as f64 / 1e4,
+        m.hand.next_step_at.0,
+        next_ratio_ppm(m).map_or(f64::NAN, |p| f64::from(p) / 1e4),
     )
+}
+
+/// The ratio the hand's next step sets, by the ledger's own rule.
+fn next_ratio_ppm(m: &MarketState) -> Option<u32> {
+    let current = veil_market::curve::ReserveRatio::from_ppm(m.ratio_ppm).ok()?;
+    Some(m.hand.next_ratio(current).ppm())
 }
 
 /// Token amounts as decimal strings: they pass 2^64.
@@ -175,6 +187,10 @@ pub fn market_json(m: &MarketState) -> serde_json::Value {
         "float": m.float.get().to_string(),
         "ratio_ppm": m.ratio_ppm,
         "price": m.curve().map(|c| c.price().as_f64()).ok(),
+        "epoch_escrowed": m.hand.epoch_escrowed.get(),
+        "staked": m.hand.staked.get(),
+        "next_step_at": m.hand.next_step_at.0,
+        "next_ratio_ppm": next_ratio_ppm(m),
     })
 }
 

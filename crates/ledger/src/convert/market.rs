@@ -6,8 +6,8 @@ use veil_proto::ledger::v1 as pb;
 
 use super::{account, account_auth, account_auth_to_pb};
 use crate::error::LedgerError;
-use crate::trade::{MarketState, Order, Tokens, TradeReceipt, TradeRequest};
-use crate::types::{AccountId, Value};
+use crate::trade::{HandState, MarketState, Order, Tokens, TradeReceipt, TradeRequest};
+use crate::types::{AccountId, BlockHeight, Value};
 
 /// A token amount: exactly 16 bytes.
 pub fn tokens(name: &'static str, b: &[u8]) -> Result<Tokens, LedgerError> {
@@ -95,6 +95,9 @@ pub fn market_to_pb(m: &MarketState, held: Option<Tokens>) -> pb::GetMarketRespo
         float: m.float.to_bytes().to_vec(),
         ratio_ppm: m.ratio_ppm,
         tokens: held.map(|t| t.to_bytes().to_vec()).unwrap_or_default(),
+        epoch_escrowed: m.hand.epoch_escrowed.get(),
+        staked: m.hand.staked.get(),
+        next_step_at: m.hand.next_step_at.0,
     }
 }
 
@@ -105,6 +108,11 @@ pub fn market_from_pb(r: &pb::GetMarketResponse) -> Result<MarketState, LedgerEr
         supply: tokens("supply", &r.supply)?,
         float: tokens("float", &r.float)?,
         ratio_ppm: r.ratio_ppm,
+        hand: HandState {
+            epoch_escrowed: Value(r.epoch_escrowed),
+            staked: Value(r.staked),
+            next_step_at: BlockHeight(r.next_step_at),
+        },
     };
     m.curve().map_err(LedgerError::Market)?;
     Ok(m)
@@ -156,7 +164,9 @@ mod tests {
             trade_from_pb(&pb),
             Err(LedgerError::InvalidArgument(_))
         ));
-        let m = MarketState::of(&crate::trade::genesis_curve().unwrap()).unwrap();
+        let hand = HandState::at(BlockHeight(250), Value(7), Value(40));
+        assert_eq!(hand.next_step_at, BlockHeight(300));
+        let m = MarketState::of(&crate::trade::genesis_curve().unwrap(), hand).unwrap();
         let wire = market_to_pb(&m, Some(Tokens(4)));
         assert_eq!(market_from_pb(&wire).unwrap(), m);
         let mut bad = wire.clone();

@@ -6,11 +6,9 @@
 //! over the value staked by nodes: staked value stands in for capacity
 //! until registrations state capacity (`docs/market.md` §8).
 
-use veil_market::hand::Demand;
-
 use crate::error::LedgerError;
 use crate::state::StateWrite;
-use crate::trade::{MARKET_EPOCH_BLOCKS, hand_rule};
+use crate::trade::{HandState, MARKET_EPOCH_BLOCKS};
 use crate::types::{BlockHeight, Value};
 
 /// Counts an opened escrow in the current epoch's demand.
@@ -36,16 +34,15 @@ pub fn on_advance(
     if crossed == 0 {
         return Ok(());
     }
-    let rule = hand_rule();
-    let staked = w.totals()?.staked;
-    let mut demand = Demand::from_values(u128::from(w.epoch_escrowed()?), u128::from(staked));
+    let staked = Value(w.totals()?.staked);
+    let mut hand = HandState::at(from, Value(w.epoch_escrowed()?), staked);
     let mut curve = w.curve()?;
     for _ in 0..crossed {
         let current = curve.ratio();
-        if curve.set_ratio(rule.next(current, demand)) == current {
+        if curve.set_ratio(hand.next_ratio(current)) == current {
             break;
         }
-        demand = Demand::from_ppm(0);
+        hand.epoch_escrowed = Value::ZERO; // the epochs after: no operation
     }
     w.set_curve(&curve)?;
     w.set_epoch_escrowed(0)

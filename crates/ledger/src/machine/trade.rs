@@ -7,7 +7,7 @@ use veil_market::curve::{Curve, CurveError, MAX_AMOUNT};
 use super::{Checked, add, check_nonce, consume_nonce};
 use crate::error::LedgerError;
 use crate::state::{StateRead, StateWrite};
-use crate::trade::{MarketState, Order, Tokens, TradeReceipt, TradeRequest};
+use crate::trade::{Order, Tokens, TradeReceipt, TradeRequest, reserve_value};
 use crate::types::Value;
 
 /// A trade worked out against state, not yet written.
@@ -96,7 +96,7 @@ fn fill(s: &impl StateRead, t: &TradeRequest, nonce: u64) -> Result<Fill, Ledger
         }
     };
     // The reserve stays a u64 (§8.4 counts it with the accounts).
-    MarketState::of(&f.curve)?;
+    reserve_value(&f.curve)?;
     Ok(f)
 }
 
