@@ -60,9 +60,9 @@ fn seeds() -> &'static Seeds {
         Seeds {
             issuance_request: req.to_bytes(),
             issuance_response: resp.to_bytes(),
-            credential: cred.to_bytes(),
+            credential: cred.to_bytes().to_vec(),
             public_key: pk.to_bytes(),
-            secret_key,
+            secret_key: secret_key.to_vec(),
             spend_request: spend.to_bytes(),
             spend_response: spend_resp.to_bytes(),
             nullifier: verified.nullifier.to_bytes(),

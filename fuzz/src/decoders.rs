@@ -79,7 +79,7 @@ pub fn primitives_decode(data: &[u8]) {
 macro_rules! round_trip {
     ($ty:ty, $data:expr) => {
         if let Ok(v) = <$ty>::from_bytes($data) {
-            assert_eq!(v.to_bytes(), $data, stringify!($ty));
+            assert_eq!(v.to_bytes().as_slice(), $data, stringify!($ty));
         }
     };
 }

@@ -66,15 +66,15 @@ pub fn mutation() -> impl Strategy<Value = Mutation> {
 
 /// Never panics; rejects or round-trips to the identical bytes. Returns
 /// whether the input was accepted.
-pub fn rejects_or_round_trips<T, E>(
+pub fn rejects_or_round_trips<T, E, B: AsRef<[u8]>>(
     input: &[u8],
     decode: impl Fn(&[u8]) -> Result<T, E>,
-    encode: impl Fn(&T) -> Vec<u8>,
+    encode: impl Fn(&T) -> B,
 ) -> Result<bool, TestCaseError> {
     match decode(input) {
         Ok(v) => {
             prop_assert_eq!(
-                encode(&v),
+                encode(&v).as_ref().to_vec(),
                 input.to_vec(),
                 "accepted a non-canonical encoding"
             );

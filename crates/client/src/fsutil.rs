@@ -16,6 +16,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
+use veil_primitives::secret::Zeroizing;
 
 /// Mode of every secret file written by veil.
 pub const SECRET_MODE: u32 = 0o600;
@@ -68,7 +69,7 @@ fn parent_and_name(path: &Path) -> Result<(PathBuf, std::ffi::OsString), FsError
 
 /// Reads a secret file: it must be a regular file (not a symlink), owned
 /// mode without group/other access, and at most `max` bytes.
-pub fn read_secret_file(path: &Path, max: u64) -> Result<Vec<u8>, FsError> {
+pub fn read_secret_file(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, FsError> {
     let meta = fs::symlink_metadata(path).map_err(io_err(path))?;
     if !meta.file_type().is_file() {
         return Err(FsError::NotRegular {
@@ -94,7 +95,11 @@ pub fn read_secret_file(path: &Path, max: u64) -> Result<Vec<u8>, FsError> {
         .custom_flags(libc_o_nofollow())
         .open(path)
         .map_err(io_err(path))?;
-    let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // Wiped on every path out; sized so that reading a file that did not
+    // grow since the check never reallocates (which would leave a copy).
+    let mut buf = Zeroizing::new(Vec::with_capacity(
+        usize::try_from(meta.len().saturating_add(1)).unwrap_or(0),
+    ));
     Read::by_ref(&mut f)
         .take(max + 1)
         .read_to_end(&mut buf)
@@ -186,9 +191,9 @@ mod tests {
         let p = dir.path().join("w");
         write_atomic(&p, b"hello").unwrap();
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(read_secret_file(&p, 100).unwrap(), b"hello");
+        assert_eq!(read_secret_file(&p, 100).unwrap().as_slice(), b"hello");
         write_atomic(&p, b"world!").unwrap();
-        assert_eq!(read_secret_file(&p, 100).unwrap(), b"world!");
+        assert_eq!(read_secret_file(&p, 100).unwrap().as_slice(), b"world!");
         // No temp file left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }

@@ -425,7 +425,7 @@ impl Wallet {
 
     /// Opens a wallet: regular file, mode without group/other access (F3).
     pub fn open(path: &Path) -> Result<Self, WalletError> {
-        let bytes = Zeroizing::new(fsutil::read_secret_file(path, MAX_WALLET_BYTES)?);
+        let bytes = fsutil::read_secret_file(path, MAX_WALLET_BYTES)?;
         let data = WalletData::from_bytes(&bytes)?;
         let account_key = account_key(&data.account_key)?;
         Ok(Wallet {

@@ -169,7 +169,7 @@ fn sync_dir(dir: &Path) -> Result<(), VoucherKeyError> {
 }
 
 fn write_key(dir: &Path, name: &str, key: &IssuerSecretKey) -> Result<(), VoucherKeyError> {
-    write_atomic(dir, name, &Zeroizing::new(key.to_bytes()))
+    write_atomic(dir, name, &key.to_bytes())
 }
 
 /// Reads the key files of `dir`, creating the epoch-0 key at first start
@@ -229,7 +229,7 @@ pub fn promote(dir: &Path, until: UnixSecs) -> Result<(), VoucherKeyError> {
     let mut bytes = Zeroizing::new(Vec::with_capacity(PREVIOUS_LEN));
     bytes.push(PREVIOUS_VERSION);
     bytes.extend_from_slice(&until.0.to_be_bytes());
-    bytes.extend_from_slice(&Zeroizing::new(current.to_bytes()));
+    bytes.extend_from_slice(&current.to_bytes());
     write_atomic(dir, PREVIOUS_FILE, &bytes)?;
     std::fs::rename(dir.join(STAGED_FILE), dir.join(CURRENT_FILE))?;
     sync_dir(dir)

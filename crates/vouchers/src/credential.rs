@@ -8,7 +8,7 @@ use curve25519_dalek::traits::IsIdentity;
 use merlin::Transcript;
 use rand_core::{CryptoRng, RngCore};
 
-use veil_primitives::secret::Redacted;
+use veil_primitives::secret::{Redacted, Zeroizing};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::decode::DecodeError;
@@ -90,8 +90,8 @@ impl Credential {
     /// | 113 | 32 | blinding `r` (canonical scalar) |
     /// | 145 | 32 | `e` (canonical scalar) |
     /// | 177 | 32 | `A` (compressed, not the identity) |
-    /// The caller wipes the returned copy (e.g. with `Zeroizing`).
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The copy is wiped when dropped.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::new(Self::ENCODED_LEN);
         w.bytes(self.node_id.as_bytes())
             .u64(self.issuer.epoch().get())
@@ -101,7 +101,7 @@ impl Credential {
             .scalar(&self.blinding)
             .scalar(&self.e)
             .point(&self.a);
-        w.finish(Self::ENCODED_LEN)
+        Zeroizing::new(w.finish(Self::ENCODED_LEN))
     }
 
     /// Parses [`Credential::to_bytes`]. The MAC itself can only be checked by

@@ -74,11 +74,11 @@ impl IssuerSecretKey {
     /// | 0 | 1 | version `0x01` |
     /// | 1 | 8 | epoch, u64 LE |
     /// | 9 | 32 | `x`, canonical non-zero scalar |
-    /// The caller wipes the returned copy (e.g. with `Zeroizing`).
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The copy is wiped when dropped.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::new(Self::ENCODED_LEN);
         w.u64(self.epoch().get()).scalar(&self.x);
-        w.finish(Self::ENCODED_LEN)
+        Zeroizing::new(w.finish(Self::ENCODED_LEN))
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {

@@ -67,5 +67,7 @@ proptest! {
 
 /// The key `common::issuer(1, rng(seed))` generates, re-derived.
 fn issuer_secret_bytes(seed: u64) -> Vec<u8> {
-    IssuerSecretKey::generate(Epoch::new(1), &mut rng(seed)).to_bytes()
+    IssuerSecretKey::generate(Epoch::new(1), &mut rng(seed))
+        .to_bytes()
+        .to_vec()
 }

@@ -270,7 +270,9 @@ fn other_messages_reject_trailing_bytes_and_bad_fields() {
     let cases: [(Vec<u8>, Decodes); 4] = [
         (req.to_bytes(), |b| IssuanceRequest::from_bytes(b).is_ok()),
         (resp.to_bytes(), |b| IssuanceResponse::from_bytes(b).is_ok()),
-        (cred.to_bytes(), |b| Credential::from_bytes(b).is_ok()),
+        (cred.to_bytes().to_vec(), |b| {
+            Credential::from_bytes(b).is_ok()
+        }),
         (issuer.current_key().to_bytes(), |b| {
             IssuerPublicKey::from_bytes(b).is_ok()
         }),

@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use veil_primitives::secret::{Zeroize, Zeroizing};
 use veil_vouchers::{Balance, Credential, NodeId};
 
 use super::error::VoucherError;
@@ -27,10 +28,24 @@ pub const VOUCHER_FILE_VERSION: u32 = 1;
 /// No valid voucher file is larger (bounds the read of a hostile file).
 pub const MAX_VOUCHER_FILE_BYTES: u64 = 16 << 20;
 
-#[derive(Debug, Serialize, Deserialize)]
+/// One credential in the file: secret, so its hex is wiped on drop and
+/// never shown by `Debug`.
+#[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StoredVoucher {
     credential: String,
+}
+
+impl Drop for StoredVoucher {
+    fn drop(&mut self) {
+        self.credential.zeroize();
+    }
+}
+
+impl std::fmt::Debug for StoredVoucher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoredVoucher(<redacted>)")
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -92,13 +107,14 @@ impl VoucherWallet {
             .iter()
             .map(|v| {
                 let raw = hex::decode(&v.credential)
+                    .map(Zeroizing::new)
                     .map_err(|e| VoucherError::Format(format!("credential hex: {e}")))?;
                 Ok(Credential::from_bytes(&raw)?)
             })
             .collect()
     }
 
-    fn encode(&self) -> Vec<u8> {
+    fn encode(&self) -> Zeroizing<Vec<u8>> {
         let file = VoucherFile {
             version: VOUCHER_FILE_VERSION,
             vouchers: self
@@ -109,7 +125,10 @@ impl VoucherWallet {
                 })
                 .collect(),
         };
-        let mut v = serde_json::to_vec_pretty(&file).unwrap_or_default();
+        let json = Zeroizing::new(serde_json::to_vec_pretty(&file).unwrap_or_default());
+        // Sized up front: a push that reallocated would leave a copy behind.
+        let mut v = Zeroizing::new(Vec::with_capacity(json.len() + 1));
+        v.extend_from_slice(&json);
         v.push(b'\n');
         v
     }
@@ -262,6 +281,22 @@ mod tests {
             previous: None,
             price_per_kib: 1,
         }
+    }
+
+    /// A stored credential's hex never reaches a log through `Debug`.
+    #[test]
+    fn a_stored_voucher_is_redacted_in_debug() {
+        let cred = credential(&issuer(), 10);
+        let hex = hex::encode(cred.to_bytes());
+        let file = VoucherFile {
+            version: VOUCHER_FILE_VERSION,
+            vouchers: vec![StoredVoucher {
+                credential: hex.clone(),
+            }],
+        };
+        let shown = format!("{file:?}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(!shown.contains(&hex[..16]), "{shown}");
     }
 
     #[test]
