@@ -119,3 +119,25 @@ pub fn authorise_settle(
     }
     Ok(())
 }
+
+/// An in-memory development ledger (fake verifier, faucet on) served over
+/// gRPC on a loopback port for the rest of the process: the ledger, a
+/// client of it, and its URL.
+pub async fn served_in_memory()
+-> Result<(crate::EmbeddedLedger, crate::RemoteLedger, String), LedgerError> {
+    let ledger = crate::EmbeddedLedger::in_memory(
+        std::sync::Arc::new(crate::verifier::FakeVerifier::default()),
+        crate::LedgerConfig::with_dev_faucet(),
+    )?;
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let (listener, addr) = crate::service::bind(loopback)
+        .await
+        .map_err(|e| LedgerError::Unavailable(e.to_string()))?;
+    let served = ledger.clone();
+    tokio::spawn(
+        async move { crate::service::serve(served, listener, std::future::pending()).await },
+    );
+    let url = format!("http://{addr}");
+    let remote = crate::RemoteLedger::connect(&url).await?;
+    Ok((ledger, remote, url))
+}

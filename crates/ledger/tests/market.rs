@@ -10,7 +10,6 @@ use proptest::prelude::*;
 use veil_ledger::audit::audit;
 use veil_ledger::machine::apply_trade;
 use veil_ledger::memory::MemState;
-use veil_ledger::service::{bind, serve};
 use veil_ledger::state::{StateRead, StateWrite};
 use veil_ledger::trade::*;
 use veil_ledger::types::*;
@@ -259,19 +258,9 @@ fn the_audit_sees_tokens_and_reserve_out_of_balance() {
 }
 
 async fn served() -> (EmbeddedLedger, RemoteLedger, String) {
-    let ledger = EmbeddedLedger::in_memory(
-        Arc::new(FakeVerifier::default()),
-        LedgerConfig::with_dev_faucet(),
-    )
-    .expect("ledger");
-    let (listener, addr) = bind("127.0.0.1:0".parse().expect("addr"))
+    veil_ledger::testing::served_in_memory()
         .await
-        .expect("bind");
-    let l = ledger.clone();
-    tokio::spawn(async move { serve(l, listener, std::future::pending()).await });
-    let url = format!("http://{addr}");
-    let remote = RemoteLedger::connect(&url).await.expect("connect");
-    (ledger, remote, url)
+        .expect("served ledger")
 }
 
 /// The same script of trades, good and refused, on an embedded ledger and

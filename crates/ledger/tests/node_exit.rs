@@ -11,12 +11,11 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use veil_ledger::audit::audit;
 use veil_ledger::exit::{EVIDENCE_WINDOW_BLOCKS, ExitRequest, ExitStep};
-use veil_ledger::service::{bind, serve};
 use veil_ledger::state::StateRead;
 use veil_ledger::testing;
 use veil_ledger::types::*;
 use veil_ledger::verifier::FakeVerifier;
-use veil_ledger::{EmbeddedLedger, Engine, LedgerApi, LedgerConfig, LedgerError, RemoteLedger};
+use veil_ledger::{EmbeddedLedger, Engine, LedgerApi, LedgerConfig, LedgerError};
 use veil_primitives::Fr;
 use veil_primitives::eddsa::SigningKey;
 
@@ -394,26 +393,12 @@ fn embedded() -> EmbeddedLedger {
     .expect("ledger")
 }
 
-/// A gRPC client of an embedded ledger, and that ledger (its clock).
-async fn served() -> (RemoteLedger, EmbeddedLedger) {
-    let ledger = embedded();
-    let (listener, addr) = bind("127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("bind");
-    let l = ledger.clone();
-    tokio::spawn(async move { serve(l, listener, std::future::pending()).await });
-    let remote = RemoteLedger::connect(&format!("http://{addr}"))
-        .await
-        .expect("connect");
-    (remote, ledger)
-}
-
 /// The same exit script on an embedded ledger and through gRPC to
 /// another: every record and every error, with its values, are equal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_answers_exactly_like_the_embedded_ledger() {
     let local = embedded();
-    let (remote, clock) = served().await;
+    let (clock, remote, _) = testing::served_in_memory().await.expect("served ledger");
     let local_run = script(&local, &local).await;
     let remote_run = script(&remote, &clock).await;
     assert_eq!(local_run, remote_run);
