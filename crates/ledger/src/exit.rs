@@ -10,6 +10,7 @@ use veil_primitives::{Fr, poseidon};
 use crate::error::LedgerError;
 use crate::trade::MARKET_EPOCH_BLOCKS;
 use crate::types::{AccountAuth, AccountId, AccountOp, BlockHeight, NodeId};
+pub use crate::types::{AppliedStep, NodeExit};
 
 /// The first Poseidon input of an exit step's digest, in the ledger's
 /// reserved range beside `REGISTRATION_TAG` (64), `UPDATE_TAG` (65) and
@@ -86,20 +87,6 @@ impl ExitRequest {
 
 fn exit_digest(step: ExitStep, node_id: &NodeId) -> Fr {
     poseidon::hash(&[Fr::from(EXIT_TAG), Fr::from(step as u64), node_id.inner()])
-}
-
-/// A step the ledger applied: the height and the account nonce it took.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AppliedStep {
-    pub at: BlockHeight,
-    pub nonce: u64,
-}
-
-/// A node's exit as recorded: retired, and perhaps released.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NodeExit {
-    pub retired: AppliedStep,
-    pub released: Option<AppliedStep>,
 }
 
 impl NodeExit {

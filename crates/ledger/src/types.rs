@@ -619,7 +619,22 @@ pub struct NodeRecord {
     /// `None` until the first update: the registered terms hold.
     pub update: Option<AppliedUpdate>,
     /// `None` while the node is active (§8.3.12).
-    pub exit: Option<crate::exit::NodeExit>,
+    pub exit: Option<NodeExit>,
+}
+
+/// A step the ledger applied: the height and the account nonce it took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppliedStep {
+    pub at: BlockHeight,
+    pub nonce: u64,
+}
+
+/// A node's exit as recorded (§8.3.12): retired, and perhaps released
+/// (`crate::exit` takes the steps).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeExit {
+    pub retired: AppliedStep,
+    pub released: Option<AppliedStep>,
 }
 
 /// An update the ledger applied, and the height it applied it at.
