@@ -36,7 +36,8 @@ pub struct Args {
     /// The wallet file (mode 0600).
     #[arg(long)]
     wallet: PathBuf,
-    /// `http://HOST:PORT` or `embedded:PATH`.
+    /// `http://HOST:PORT`, `embedded:PATH` or `evm:URL#ADDRESS[@BLOCK]`
+    /// (as `veil wallet`; the wallet's EVM key file is `$VEIL_EVM_KEY_FILE`).
     #[arg(long)]
     ledger: String,
     #[command(flatten)]

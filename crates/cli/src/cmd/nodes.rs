@@ -11,7 +11,7 @@ use super::wallet::{open_ledger, with_ledger};
 /// `veil nodes` flags.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Ledger: `http://HOST:PORT`, `embedded:PATH` or `evm:URL#ADDRESS`.
+    /// Ledger: `http://HOST:PORT`, `embedded:PATH` or `evm:URL#ADDRESS[@BLOCK]`.
     #[arg(long)]
     ledger: String,
     /// Print JSON (one object with a `nodes` array) instead of a table.
