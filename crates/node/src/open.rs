@@ -29,6 +29,8 @@ pub enum OpenError {
     Token(String),
     #[error("token is for another node")]
     OtherNode,
+    #[error("this node is retired: it takes no new sessions")]
+    Retired,
     #[error("escrow size not accepted")]
     EscrowSize,
     #[error("session key does not match the token's session key hash")]
@@ -65,6 +67,7 @@ impl OpenError {
         match self {
             OpenError::Token(_) => "malformed",
             OpenError::OtherNode => "other_node",
+            OpenError::Retired => "retired",
             OpenError::EscrowSize => "escrow_size",
             OpenError::KeyHashMismatch => "key_hash_mismatch",
             OpenError::InvalidProof => "invalid_proof",
@@ -130,7 +133,14 @@ impl<L: LedgerApi> Inner<L> {
         self.verify_proof(&token).await?;
         // 5. The ledger: source of truth for one session per nullifier (C7).
         let AccessToken { statement, proof } = token;
-        let escrow = self.ledger.open_escrow(statement, proof).await?;
+        let escrow = match self.ledger.open_escrow(statement, proof).await {
+            Err(LedgerError::NodeRetired) => {
+                // Retired since start: later tokens stop at the cheap checks.
+                self.view.retired.store(true, Ordering::Release);
+                return Err(OpenError::Retired);
+            }
+            opened => opened?,
+        };
         self.install_session(&escrow, session_key)
     }
 
@@ -148,6 +158,9 @@ impl<L: LedgerApi> Inner<L> {
         let st = &token.statement;
         if st.node_id != self.node_id {
             return Err(OpenError::OtherNode);
+        }
+        if self.view.retired.load(Ordering::Acquire) {
+            return Err(OpenError::Retired);
         }
         if !self.config.escrow_sizes.contains(&st.escrow) {
             return Err(OpenError::EscrowSize);

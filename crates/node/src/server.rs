@@ -14,7 +14,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tracing::{info, warn};
 use veil_ledger::LedgerApi;
 use veil_ledger::LedgerError;
-use veil_ledger::types::{AccountId, NodeId};
+use veil_ledger::types::{AccountId, NodeId, NodeRecord};
 use veil_primitives::eddsa::SigningKey;
 use veil_primitives::progress::{Progress, Silent};
 use veil_proto::node::v1::node_server::NodeServer;
@@ -267,7 +267,7 @@ async fn register<L: LedgerApi>(
     config: &NodeConfig,
     files: &NodeFiles,
     bound: SocketAddr,
-) -> Result<AccountId, NodeError> {
+) -> Result<NodeRecord, NodeError> {
     let tls_key_hash = files
         .tls
         .as_ref()
@@ -276,10 +276,10 @@ async fn register<L: LedgerApi>(
     let keys = crate::voucher_rotate::published_keys(&files.vouchers, UnixSecs::now());
     let profile = crate::register::node_profile(config, bound, config.voucher_grace_secs, keys);
     let terms = crate::register::configured_terms(config, tls_key_hash, &profile)?;
-    let record =
+    Ok(
         crate::register::register(ledger, &files.node_key, &files.account_key, config, terms)
-            .await?;
-    Ok(record.registration.account)
+            .await?,
+    )
 }
 
 /// The shared state of a node that has registered and restored its sessions.
@@ -497,8 +497,11 @@ where
     // Bound first: the profile publishes the bound address.
     let listener = TcpListener::bind(config.listen).await?;
     let local_addr = listener.local_addr()?;
-    let account = register(&ledger, &config, &files, local_addr).await?;
+    let record = register(&ledger, &config, &files, local_addr).await?;
+    let account = record.registration.account;
     let view = LedgerView::new(ledger.status().await?, ledger.roots().await?);
+    view.retired
+        .store(record.is_retired(), std::sync::atomic::Ordering::Release);
     let sessions = crate::session::restore(&files.store)?;
 
     let limits = config.limits.clone();

@@ -3,7 +3,7 @@
 //! connection table, desk, store), never a handler.
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -68,6 +68,10 @@ pub(crate) struct LedgerView {
     pub max_expiry_delta: AtomicU64,
     pub challenge_window: AtomicU64,
     pub roots: Mutex<Vec<MerkleRoot>>,
+    /// The node's account retired it (§8.3.12): learnt from its record at
+    /// start or from the ledger refusing an open; never unset (a
+    /// retirement is final).
+    pub retired: AtomicBool,
 }
 
 impl LedgerView {
@@ -78,6 +82,7 @@ impl LedgerView {
             max_expiry_delta: AtomicU64::new(status.max_expiry_delta),
             challenge_window: AtomicU64::new(status.challenge_window),
             roots: Mutex::new(roots),
+            retired: AtomicBool::new(false),
         }
     }
 

@@ -876,3 +876,60 @@ async fn held_uploads_are_capped_per_relay() {
         "nothing held was served"
     );
 }
+
+/// §8.3.12: once the node's account retires it, the first token costs one
+/// verification and the ledger's refusal; from then on the cheap checks
+/// refuse (FAILED_PRECONDITION, no pairing, no ban), and a restart knows
+/// it from the record.
+#[tokio::test]
+async fn a_retired_node_refuses_new_sessions_before_verifying() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use veil_ledger::exit::{ExitRequest, ExitStep};
+    let mut w = World::new().await;
+    let account_key = veil_node::keys::load_or_create_account_key(w.dir.path()).unwrap();
+    let nonce = w.ledger.account(w.account).await.unwrap().next_nonce;
+    let node_id = w.node.node_id;
+    let retire = ExitRequest::signed(&account_key, nonce, node_id, ExitStep::Retire);
+    w.ledger.exit_node(retire).await.unwrap();
+    let first = w.session().await;
+    let e = w.open(&first).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("retired"), "{}", e.message());
+    assert_eq!(w.verifier.calls.load(SeqCst), 1, "the ledger refused it");
+    for _ in 0..6 {
+        let next = w.session().await;
+        let e = w.open(&next).await.unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition);
+        assert!(e.message().contains("retired"), "{}", e.message());
+    }
+    assert_eq!(
+        w.verifier.calls.load(SeqCst),
+        1,
+        "no pairing after the first"
+    );
+    assert_eq!(w.node.status().banned_peers, 0, "a refusal, not a ban");
+    assert_eq!(w.node.status().sessions_open, 0);
+
+    // Restarted, the node knows from its record: not even one pairing.
+    let _ = w.shutdown.take().map(|stop| stop.send(()));
+    w.node.join().await.unwrap();
+    let verifier = std::sync::Arc::new(TestVerifier::default());
+    let (node, _stop) = start_node(
+        node_config(w.dir.path().to_path_buf()),
+        w.ledger.clone(),
+        verifier.clone(),
+    )
+    .await;
+    let again = World {
+        ledger: w.ledger.clone(),
+        verifier,
+        node,
+        shutdown: None,
+        dir: w.dir,
+        account: w.account,
+    };
+    let s = again.session().await;
+    let e = again.open(&s).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(again.verifier.calls.load(SeqCst), 0);
+}

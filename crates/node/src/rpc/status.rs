@@ -29,7 +29,9 @@ fn open_status(e: OpenError) -> Status {
         | OpenError::EscrowSize
         | OpenError::KeyHashMismatch => Status::invalid_argument(m),
         OpenError::InvalidProof => Status::unauthenticated(m),
-        OpenError::Expiry { .. } | OpenError::UnknownRoot => Status::failed_precondition(m),
+        OpenError::Expiry { .. } | OpenError::UnknownRoot | OpenError::Retired => {
+            Status::failed_precondition(m)
+        }
         OpenError::InProgress | OpenError::TokenUsed | OpenError::NoteSpent => {
             Status::already_exists(m)
         }
