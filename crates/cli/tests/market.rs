@@ -167,7 +167,7 @@ fn a_wallet_buys_and_sells_on_the_ledgers_curve_and_bad_trades_change_nothing() 
     let half = (tokens / 2).to_string();
     let sold = ok(market("sell", &w, &[&half, "--json"]));
     assert_eq!(sold["receipt"]["tokens"], half);
-    // Exactly what the curve quoted for the state `show` printed.
+    // Exactly what the curve, less the fee, quoted for the state `show` printed.
     let num = |v: &Value| -> u128 {
         v.as_str()
             .map_or_else(|| v.as_u64().unwrap().into(), |s| s.parse().unwrap())
@@ -180,7 +180,9 @@ fn a_wallet_buys_and_sells_on_the_ledgers_curve_and_bad_trades_change_nothing() 
         num(&held["float"]),
     );
     let curve = veil_market::curve::Curve::from_state(r, s, f, ratio).unwrap();
-    let quote = curve.quote_sell(tokens / 2).unwrap();
+    let (quote, _fee) = veil_ledger::trade::trade_fee()
+        .quote_sell(&curve, tokens / 2)
+        .unwrap();
     assert_eq!(
         u128::from(sold["receipt"]["value"].as_u64().unwrap()),
         quote

@@ -1,5 +1,6 @@
 //! Trading on the ledger's bonding curve (docs/protocol.md §8.3.11,
-//! docs/market.md §7): quote against the curve's public state, set the
+//! docs/market.md §7): quote against the curve's public state (the
+//! ledger's fee included, `veil_ledger::trade::trade_fee`), set the
 //! slippage limit, sign with the account key at its next nonce, submit.
 //!
 //! The limit is the caller's when given; otherwise the quote less a
@@ -7,7 +8,7 @@
 //! the price more than that is refused by the ledger and changes nothing.
 
 use veil_ledger::LedgerApi;
-use veil_ledger::trade::{MarketState, Order, Tokens, TradeReceipt, TradeRequest};
+use veil_ledger::trade::{MarketState, Order, Tokens, TradeReceipt, TradeRequest, trade_fee};
 use veil_ledger::types::Value;
 use veil_primitives::eddsa::SigningKey;
 
@@ -48,8 +49,8 @@ pub fn order(market: &MarketState, intent: Intent, bps: u32) -> Result<Order, Cl
     let curve = market.curve().map_err(market_err)?;
     Ok(match intent {
         Intent::Buy { spend, min_tokens } => {
-            let quote = curve
-                .quote_buy(u128::from(spend.get()))
+            let (quote, _fee) = trade_fee()
+                .quote_buy(&curve, u128::from(spend.get()))
                 .map_err(market_err)?;
             let min_tokens = match min_tokens {
                 Some(t) => t,
@@ -58,7 +59,9 @@ pub fn order(market: &MarketState, intent: Intent, bps: u32) -> Result<Order, Cl
             Order::Buy { spend, min_tokens }
         }
         Intent::Sell { tokens, min_value } => {
-            let quote = curve.quote_sell(tokens.get()).map_err(market_err)?;
+            let (quote, _fee) = trade_fee()
+                .quote_sell(&curve, tokens.get())
+                .map_err(market_err)?;
             let min_value = match min_value {
                 Some(v) => v,
                 None => Value(u64::try_from(with_tolerance(quote, bps)?).unwrap_or(u64::MAX)),
@@ -109,7 +112,12 @@ mod tests {
         let hand =
             veil_ledger::trade::HandState::at(veil_ledger::types::BlockHeight(0), zero, zero);
         let m = MarketState::of(&veil_ledger::trade::genesis_curve().unwrap(), hand).unwrap();
-        let q = m.curve().unwrap().quote_buy(1_000).unwrap();
+        let (q, fee) = trade_fee().quote_buy(&m.curve().unwrap(), 1_000).unwrap();
+        assert_eq!(fee, 5, "0.5% of 1,000");
+        assert!(
+            q < m.curve().unwrap().quote_buy(1_000).unwrap(),
+            "the fee is quoted"
+        );
         let spend = Value(1_000);
         let buy = |min_tokens, bps| order(&m, Intent::Buy { spend, min_tokens }, bps).unwrap();
         let wants = |t| Order::Buy {

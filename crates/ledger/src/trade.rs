@@ -63,6 +63,13 @@ pub fn hand_rule() -> veil_market::hand::HandRule {
     veil_market::hand::HandRule::default()
 }
 
+/// The ledger's trading fee (`docs/market.md` §3.3): `veil_market::fee`'s
+/// default, 0.5% of each buy's spend and of each sale's proceeds, kept in
+/// the reserve. Quotes and the ledger both apply it through this.
+pub fn trade_fee() -> veil_market::fee::TradeFee {
+    veil_market::fee::TradeFee::DEFAULT
+}
+
 /// The curve a new ledger starts with.
 pub fn genesis_curve() -> Result<Curve, LedgerError> {
     let ratio = ReserveRatio::from_ppm(GENESIS_RATIO_PPM).map_err(LedgerError::Market)?;

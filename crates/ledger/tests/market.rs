@@ -67,7 +67,16 @@ fn a_buy_and_a_sale_move_exactly_what_the_curve_quotes() {
     assert_eq!(m0.reserve, GENESIS_RESERVE);
     assert_eq!((m0.supply, m0.float), (GENESIS_FLOAT, GENESIS_FLOAT));
 
-    let quote = m0.curve().expect("curve").quote_buy(1_000).expect("quote");
+    // The fee (0.5%, docs/market.md §3.3) is taken from the spend and
+    // stays in the reserve: the reserve gains the whole spend.
+    let curve0 = m0.curve().expect("curve");
+    let (quote, fee) = trade_fee().quote_buy(&curve0, 1_000).expect("quote");
+    assert_eq!(fee, 5);
+    assert_eq!(quote, curve0.quote_buy(995).expect("net"));
+    assert!(matches!(
+        trade(&e, &alice, buy(1_000, quote + 1)),
+        Err(LedgerError::Market(CurveError::BelowMinimum { .. }))
+    ));
     let r = trade(&e, &alice, buy(1_000, quote)).expect("buy");
     assert_eq!(
         (r.tokens, r.value, r.nonce),
@@ -80,8 +89,11 @@ fn a_buy_and_a_sale_move_exactly_what_the_curve_quotes() {
     assert_eq!(m1.supply, Tokens(GENESIS_FLOAT.get() + quote));
 
     let half = quote / 2;
-    let pays = m1.curve().expect("curve").quote_sell(half).expect("quote");
-    let r = trade(&e, &alice, sell(half, 0)).expect("sell");
+    let curve1 = m1.curve().expect("curve");
+    let (pays, fee) = trade_fee().quote_sell(&curve1, half).expect("quote");
+    let proceeds = curve1.quote_sell(half).expect("gross");
+    assert_eq!((pays + fee, fee), (proceeds, trade_fee().of(proceeds)));
+    let r = trade(&e, &alice, sell(half, pays as u64)).expect("sell");
     assert_eq!(
         (r.tokens, r.value, r.nonce),
         (Tokens(half), Value(pays as u64), 1)
@@ -91,6 +103,12 @@ fn a_buy_and_a_sale_move_exactly_what_the_curve_quotes() {
         Value(9_000 + pays as u64)
     );
     assert_eq!(e.tokens(&a).expect("read"), Tokens(quote - half));
+    let m2 = e.market().expect("market");
+    assert_eq!(
+        m2.reserve.get(),
+        m1.reserve.get() - pays as u64,
+        "the fee stays"
+    );
 
     // Selling the rest returns no more than was paid (rounding favours
     // the reserve), and the books balance.

@@ -284,6 +284,15 @@ impl Curve {
     }
 }
 
+impl Curve {
+    /// Adds `fee` to the reserve without minting (`crate::fee`): the price
+    /// rises for every holder.
+    pub(crate) fn retain(&mut self, fee: Amount) -> Result<(), CurveError> {
+        self.reserve = checked_sum(self.reserve, fee)?;
+        Ok(())
+    }
+}
+
 fn nonzero(amount: Amount) -> Result<(), CurveError> {
     if amount == 0 {
         Err(CurveError::Zero)

@@ -2,6 +2,7 @@
 //!
 //! - [`curve`]: the Bancor bonding curve in fixed point, every rounding in
 //!   the reserve's favour;
+//! - [`fee`]: the trading fee, kept in the reserve;
 //! - [`hand`]: the invisible hand, a reserve ratio that follows demand;
 //! - [`simulate`]: demand scenarios replayed through both;
 //! - [`audit`]: monitor assignment, quorum verdicts and slashes.
@@ -14,6 +15,7 @@ mod units;
 
 pub mod audit;
 pub mod curve;
+pub mod fee;
 pub mod hand;
 pub mod simulate;
 

@@ -352,3 +352,31 @@ fn a_stored_curve_is_checked_when_decoded() {
         "a ratio below 1%"
     );
 }
+
+/// The default trading fee closes §3.2's gap (docs/market.md §3.3): a
+/// buy before a known rise (one default step, anywhere in the range) and
+/// a sale after it lose money for every size up to the whole reserve.
+#[test]
+fn the_default_fee_makes_trading_across_a_step_lose() {
+    use veil_market::fee::TradeFee;
+    let fee = TradeFee::DEFAULT;
+    let unit: Amount = 1_000_000_000_000_000_000;
+    for (from, to) in [
+        (300_000, 325_000),
+        (350_000, 375_000),
+        (550_000, 575_000),
+        (775_000, 800_000),
+    ] {
+        for per_mille in [1u128, 10, 100, 500, 1_000] {
+            let mut c = Curve::new(10_000 * unit, 100_000 * unit, ReserveRatio::at(from)).unwrap();
+            let spend = c.reserve() * per_mille / 1_000;
+            let (tokens, _) = fee.buy(&mut c, spend, 0).unwrap();
+            c.set_ratio(ReserveRatio::at(to));
+            let (paid, _) = fee.sell(&mut c, tokens, 0).unwrap();
+            assert!(
+                paid < spend,
+                "{from}→{to}, {per_mille}‰ of R: {paid} ≥ {spend}"
+            );
+        }
+    }
+}

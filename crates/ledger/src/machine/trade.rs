@@ -1,13 +1,14 @@
 //! §8.3.11 trade: a buy or a sale on the bonding curve by an account,
-//! authorised by its key. The curve arithmetic is `veil_market::curve`'s;
-//! this module only moves the account's value and tokens with it.
+//! authorised by its key. The curve arithmetic and the fee are
+//! `veil_market`'s; this module only moves the account's value and tokens
+//! with them.
 
 use veil_market::curve::{Curve, CurveError, MAX_AMOUNT};
 
 use super::{Checked, add, check_nonce, consume_nonce};
 use crate::error::LedgerError;
 use crate::state::{StateRead, StateWrite};
-use crate::trade::{Order, Tokens, TradeReceipt, TradeRequest, reserve_value};
+use crate::trade::{Order, Tokens, TradeReceipt, TradeRequest, reserve_value, trade_fee};
 use crate::types::Value;
 
 /// A trade worked out against state, not yet written.
@@ -63,8 +64,8 @@ fn fill(s: &impl StateRead, t: &TradeRequest, nonce: u64) -> Result<Fill, Ledger
         Order::Buy { spend, min_tokens } => {
             let left = balance.get().checked_sub(spend.get());
             let left = left.ok_or(LedgerError::InsufficientBalance)?;
-            let minted = curve.buy(u128::from(spend.get()), min_tokens.get());
-            let minted = minted.map_err(LedgerError::Market)?;
+            let bought = trade_fee().buy(&mut curve, u128::from(spend.get()), min_tokens.get());
+            let (minted, _fee) = bought.map_err(LedgerError::Market)?;
             Fill {
                 nonce,
                 tokens: Tokens(minted),
@@ -82,9 +83,9 @@ fn fill(s: &impl StateRead, t: &TradeRequest, nonce: u64) -> Result<Fill, Ledger
         Order::Sell { tokens, min_value } => {
             let kept = holding.get().checked_sub(tokens.get());
             let kept = kept.ok_or(LedgerError::InsufficientTokens)?;
-            let paid = curve.sell(tokens.get(), u128::from(min_value.get()));
-            let paid = u64::try_from(paid.map_err(LedgerError::Market)?)
-                .map_err(|_| LedgerError::Overflow)?;
+            let sold = trade_fee().sell(&mut curve, tokens.get(), u128::from(min_value.get()));
+            let (paid, _fee) = sold.map_err(LedgerError::Market)?;
+            let paid = u64::try_from(paid).map_err(|_| LedgerError::Overflow)?;
             Fill {
                 nonce,
                 tokens,
