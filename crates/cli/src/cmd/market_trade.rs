@@ -159,12 +159,13 @@ fn summary(r: &TradeReceipt) -> String {
 fn describe(m: &MarketState) -> String {
     let price = m.curve().map(|c| c.price().as_f64()).unwrap_or(f64::NAN);
     format!(
-        "reserve {}  supply {} (float {})  reserve ratio {:.2}%  price {price:.6} value per token\n\
+        "reserve {}  supply {} (float {})  reserve ratio {:.2}%  price {price:.6} value per token  fee {:.2}% a trade\n\
          this epoch: escrowed {} against staked {} (demand {:.1}%); at height {} the ratio becomes {:.2}% if nothing changes",
         m.reserve,
         m.supply,
         m.float,
         f64::from(m.ratio_ppm) / 1e4,
+        f64::from(veil_ledger::trade::trade_fee().ppm()) / 1e4,
         m.hand.epoch_escrowed,
         m.hand.staked,
         m.hand.demand().ppm() as f64 / 1e4,
@@ -191,6 +192,7 @@ pub fn market_json(m: &MarketState) -> serde_json::Value {
         "staked": m.hand.staked.get(),
         "next_step_at": m.hand.next_step_at.0,
         "next_ratio_ppm": next_ratio_ppm(m),
+        "fee_ppm": veil_ledger::trade::trade_fee().ppm(),
     })
 }
 
