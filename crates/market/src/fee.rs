@@ -17,12 +17,9 @@ impl TradeFee {
     /// 0.5% of the value of each trade (5,000 ppm).
     pub const DEFAULT: Self = Self { ppm: 5_000 };
 
-    /// At most 100%.
-    pub fn from_ppm(ppm: u32) -> Result<Self, CurveError> {
-        match ppm <= ReserveRatio::PPM {
-            true => Ok(Self { ppm }),
-            false => Err(CurveError::ReserveRatio(ppm)),
-        }
+    /// A fee of `ppm`; `None` above 100%.
+    pub fn from_ppm(ppm: u32) -> Option<Self> {
+        (ppm <= ReserveRatio::PPM).then_some(Self { ppm })
     }
 
     pub fn ppm(self) -> u32 {
@@ -114,7 +111,8 @@ mod tests {
             f.of(u128::MAX),
             u128::MAX / 1_000_000 * 3_000 + (u128::MAX % 1_000_000 * 3_000).div_ceil(1_000_000)
         );
-        assert!(TradeFee::from_ppm(1_000_001).is_err());
+        assert_eq!(TradeFee::from_ppm(1_000_001), None);
+        assert!(TradeFee::from_ppm(1_000_000).is_some());
         assert_eq!(TradeFee::from_ppm(0).unwrap().of(u128::MAX), 0);
     }
 

@@ -99,7 +99,8 @@ fn release_stake(w: &mut impl StateWrite, node: &NodeRecord) -> Result<(), Ledge
     let stake = node.registration.stake;
     let account = node.registration.account;
     let mut t = w.totals()?;
-    t.staked = sub(t.staked, stake.get(), LedgerError::Overflow)?;
+    let corrupted = LedgerError::Corrupted("staked total below a registered node's stake".into());
+    t.staked = sub(t.staked, stake.get(), corrupted)?;
     let balance = add(w.account(&account)?.get(), stake.get())?;
     w.set_totals(&t)?;
     w.set_account(&account, Value(balance))
