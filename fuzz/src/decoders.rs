@@ -152,6 +152,28 @@ pub fn ledger_proto(data: &[u8]) {
             Some(x)
         );
     }
+    if let Ok(m) = lpb::RegisterMonitorRequest::decode(data)
+        && let Ok(r) = convert::monitor_registration_from_pb(&m)
+    {
+        assert_eq!(
+            convert::monitor_registration_from_pb(&convert::monitor_registration_to_pb(&r)).ok(),
+            Some(r)
+        );
+    }
+    if let Ok(m) = lpb::SubmitReportRequest::decode(data)
+        && let Ok(r) = convert::report_from_pb(&m)
+    {
+        assert_eq!(
+            convert::report_from_pb(&convert::report_to_pb(&r)).ok(),
+            Some(r)
+        );
+    }
+    if let Ok(m) = lpb::MonitorResponse::decode(data)
+        && let Ok(v) = convert::monitor_view_from_pb(&m)
+    {
+        let again = convert::monitor_view_to_pb(&v);
+        assert_eq!(convert::monitor_view_from_pb(&again).ok(), Some(v));
+    }
     if let Ok(m) = lpb::GetMarketResponse::decode(data)
         && let Ok(state) = convert::market_from_pb(&m)
     {
@@ -191,6 +213,15 @@ pub fn ledger_records(data: &[u8]) {
     }
     if let Ok(v) = schema::decode_trade(data) {
         assert_eq!(schema::encode_trade(&v), data);
+    }
+    if let Ok(v) = schema::decode_monitor(data) {
+        assert_eq!(schema::encode_monitor(&v), data);
+    }
+    if let Ok(v) = schema::decode_report(data) {
+        assert_eq!(schema::encode_report(&v), data);
+    }
+    if let Ok(v) = schema::decode_seeds(data) {
+        assert_eq!(schema::encode_seeds(&v), data);
     }
 }
 

@@ -40,6 +40,9 @@ pub const RPCS: &[&str] = &[
     "Trade",
     "GetMarket",
     "ExitNode",
+    "RegisterMonitor",
+    "SubmitReport",
+    "GetMonitor",
 ];
 
 struct World {
@@ -129,6 +132,9 @@ async fn call(s: &LedgerService, rpc: &str, message: &[u8]) -> Option<Result<(),
         "Trade" => unary!(trade, pb::TradeRequest),
         "GetMarket" => unary!(get_market, pb::GetMarketRequest),
         "ExitNode" => unary!(exit_node, pb::ExitNodeRequest),
+        "RegisterMonitor" => unary!(register_monitor, pb::RegisterMonitorRequest),
+        "SubmitReport" => unary!(submit_report, pb::SubmitReportRequest),
+        "GetMonitor" => unary!(get_monitor, pb::GetMonitorRequest),
         other => unreachable!("no handler {other}"),
     })
 }
@@ -275,6 +281,12 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         ),
         ("Trade", trade_seed()),
         ("ExitNode", exit_seed()),
+        ("RegisterMonitor", monitor_seed()),
+        ("SubmitReport", report_seed()),
+        (
+            "GetMonitor",
+            pb::GetMonitorRequest { account: field(1) }.encode_to_vec(),
+        ),
         (
             "GetMarket",
             pb::GetMarketRequest { account: field(1) }.encode_to_vec(),
@@ -315,4 +327,33 @@ fn exit_seed() -> Vec<u8> {
     let node = key.verifying_key().node_id();
     veil_ledger::convert::exit_to_pb(&ExitRequest::signed(&key, 0, node, ExitStep::Retire))
         .encode_to_vec()
+}
+
+/// A monitor registration signed by a key of its own (its account holds
+/// nothing: refused for its balance, after the signature passed).
+fn monitor_seed() -> Vec<u8> {
+    use veil_ledger::monitor::MonitorRegistration;
+    let Some(key) = veil_primitives::eddsa::SigningKey::from_seed([1; 32]) else {
+        return Vec::new();
+    };
+    let m = MonitorRegistration::signed(&key, 0, veil_ledger::types::Value(100));
+    veil_ledger::convert::monitor_registration_to_pb(&m).encode_to_vec()
+}
+
+/// A report signed by a key of its own, which is no monitor (refused as
+/// such, after the signature passed).
+fn report_seed() -> Vec<u8> {
+    use veil_ledger::monitor::{AuditReport, Measurement};
+    let Some(key) = veil_primitives::eddsa::SigningKey::from_seed([1; 32]) else {
+        return Vec::new();
+    };
+    let measured = Measurement {
+        throughput_kbps: 50_000,
+        rtt_ms: 40,
+        challenges_ok: 3,
+        challenges_failed: 0,
+    };
+    let node = key.verifying_key().node_id();
+    let r = AuditReport::signed(&key, 0, 0, node, measured);
+    veil_ledger::convert::report_to_pb(&r).encode_to_vec()
 }

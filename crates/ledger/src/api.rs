@@ -9,6 +9,7 @@ use std::future::Future;
 
 use crate::error::LedgerError;
 use crate::exit::ExitRequest;
+use crate::monitor::{AuditReport, MonitorRecord, MonitorRegistration, MonitorView, StoredReport};
 use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::{
     AccessPublic, AccountId, AccountState, DepositReceipt, DepositRequest, Escrow, LedgerStatus,
@@ -107,6 +108,27 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         &self,
         request: ExitRequest,
     ) -> impl Future<Output = Result<NodeRecord, LedgerError>> + Send;
+
+    /// §8.3.13: stakes value from an account to audit nodes, signed by the
+    /// account key. Returns the monitor's record.
+    fn register_monitor(
+        &self,
+        registration: MonitorRegistration,
+    ) -> impl Future<Output = Result<MonitorRecord, LedgerError>> + Send;
+
+    /// §8.3.13: an assigned monitor's report on a node for an epoch, signed
+    /// by the monitor's account key. Returns the stored report.
+    fn submit_report(
+        &self,
+        report: AuditReport,
+    ) -> impl Future<Output = Result<StoredReport, LedgerError>> + Send;
+
+    /// §8.3.13: a monitor's record and the nodes assigned to it in the
+    /// current epoch. Public: anyone may read it.
+    fn monitor(
+        &self,
+        account: AccountId,
+    ) -> impl Future<Output = Result<MonitorView, LedgerError>> + Send;
 
     /// DEVELOPMENT ONLY (§8.3.7): mint `amount` into `account`. Returns the
     /// new balance. Refused (`FaucetDisabled`) unless the ledger runs with

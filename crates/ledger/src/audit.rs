@@ -3,9 +3,10 @@
 //! (docs/ledger.md "Audit").
 //!
 //! * turnstile: `minted + R0 = Σ accounts + pool + escrowed + staked +
-//!   reserve` (`R0` the curve's genesis reserve, §8.4), with `pool`,
-//!   `escrowed` and `staked` recomputed from deposits, escrows, settlements,
-//!   withdrawals and nodes, and equal to the stored counters;
+//!   monitor_staked + reserve + burnt` (`R0` the curve's genesis reserve,
+//!   §8.4), with `pool`, `escrowed`, `staked` and `monitor_staked`
+//!   recomputed from deposits, escrows, settlements, withdrawals, nodes and
+//!   monitors, and equal to the stored counters;
 //! * market: the curve's supply is its float plus Σ token balances;
 //! * tree: leaves `0..n` contiguous, root recomputed from the leaves equals
 //!   the frontier's root and the newest root of the history;
@@ -38,6 +39,10 @@ pub struct AuditReport {
     pub pool: u64,
     pub escrowed: u64,
     pub staked: u64,
+    /// Σ monitors' stakes (§8.3.13).
+    pub monitor_staked: u64,
+    /// Value slashes destroyed (stored; not recomputable from records).
+    pub burnt: u64,
     /// The curve's reserve (§8.3.11).
     pub reserve: u64,
     /// Σ token balances.
@@ -182,8 +187,15 @@ impl Audit {
             staked = staked.checked_add(stake).ok_or(LedgerError::Overflow)?;
             Ok(())
         })?;
+        let mut monitors = 0u64;
+        scan(r, MONITORS, |_, rec| {
+            let stake = decode_monitor(rec)?.stake.get();
+            monitors = monitors.checked_add(stake).ok_or(LedgerError::Overflow)?;
+            Ok(())
+        })?;
         self.rep.accounts = accounts;
         self.rep.staked = staked;
+        self.rep.monitor_staked = monitors;
         Ok(())
     }
 
@@ -324,7 +336,8 @@ impl Audit {
     }
 
     /// The recomputed counters equal the stored ones, and the turnstile
-    /// `minted + R0 = accounts + pool + escrowed + staked + reserve` holds.
+    /// `minted + R0 = accounts + pool + escrowed + staked + monitor_staked +
+    /// reserve + burnt` holds.
     fn totals(mut self, r: &ReadState) -> Result<AuditReport, LedgerError> {
         let t = r.totals()?;
         let mut rep = std::mem::take(&mut self.rep);
@@ -341,22 +354,31 @@ impl Audit {
             ("pool", t.pool, rep.pool),
             ("escrowed", t.escrowed, rep.escrowed),
             ("staked", t.staked, rep.staked),
+            ("monitor_staked", t.monitor_staked, rep.monitor_staked),
         ] {
             if stored != recomputed {
                 v.push(format!("{what}: stored {stored} recomputed {recomputed}"));
             }
         }
-        let held = [rep.pool, rep.escrowed, rep.staked, rep.reserve]
-            .into_iter()
-            .try_fold(u128::from(rep.accounts), |s, x| {
-                s.checked_add(u128::from(x))
-            });
+        rep.burnt = t.burnt;
+        let held = [
+            rep.pool,
+            rep.escrowed,
+            rep.staked,
+            rep.monitor_staked,
+            rep.reserve,
+            rep.burnt,
+        ]
+        .into_iter()
+        .try_fold(u128::from(rep.accounts), |s, x| {
+            s.checked_add(u128::from(x))
+        });
         let issued = u128::from(t.minted) + u128::from(crate::trade::GENESIS_RESERVE.get());
         match held {
             Some(sum) if sum == issued => {}
             Some(sum) => v.push(format!(
-                "turnstile violated: minted {} + genesis reserve {} != accounts {} + pool {} + escrowed {} + staked {} + reserve {} = {sum}",
-                t.minted, crate::trade::GENESIS_RESERVE.get(), rep.accounts, rep.pool, rep.escrowed, rep.staked, rep.reserve
+                "turnstile violated: minted {} + genesis reserve {} != accounts {} + pool {} + escrowed {} + staked {} + monitors {} + reserve {} + burnt {} = {sum}",
+                t.minted, crate::trade::GENESIS_RESERVE.get(), rep.accounts, rep.pool, rep.escrowed, rep.staked, rep.monitor_staked, rep.reserve, rep.burnt
             )),
             None => v.push("overflow summing the turnstile".into()),
         }

@@ -11,8 +11,13 @@ use veil_primitives::eddsa::{Signature, VerifyingKey};
 use crate::error::LedgerError;
 use crate::types::*;
 
+mod audit;
 mod exit;
 mod market;
+pub use audit::{
+    monitor_registration_from_pb, monitor_registration_to_pb, monitor_view_from_pb,
+    monitor_view_to_pb, node_audit_from_pb, node_audit_to_pb, report_from_pb, report_to_pb,
+};
 pub use exit::{exit_from_pb, exit_to_pb, node_exit_from_pb, node_exit_to_pb};
 pub use market::{
     market_account, market_from_pb, market_to_pb, receipt_from_pb, receipt_to_pb, tokens,
@@ -359,6 +364,7 @@ pub fn node_to_pb(n: &NodeRecord) -> pb::Node {
         }),
         profile: g.profile.clone(),
         exit: n.exit.as_ref().map(node_exit_to_pb),
+        audit: node_audit_to_pb(&n.audit),
     }
 }
 
@@ -379,6 +385,7 @@ pub fn node_from_pb(n: &pb::Node) -> Result<NodeRecord, LedgerError> {
         registered_at: BlockHeight(n.registered_at),
         update: n.update.as_ref().map(applied_update_from_pb).transpose()?,
         exit: n.exit.as_ref().map(node_exit_from_pb).transpose()?,
+        audit: node_audit_from_pb(n.audit.as_ref())?,
     })
 }
 

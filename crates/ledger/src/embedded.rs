@@ -13,6 +13,7 @@ use crate::engine::Engine;
 use crate::error::LedgerError;
 use crate::exit::ExitRequest;
 use crate::machine::LedgerConfig;
+use crate::monitor::{AuditReport, MonitorRecord, MonitorRegistration, MonitorView, StoredReport};
 use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::*;
 use crate::verifier::{Groth16Verifier, ProofVerifier};
@@ -142,6 +143,19 @@ impl LedgerApi for EmbeddedLedger {
     }
     async fn exit_node(&self, request: ExitRequest) -> Result<NodeRecord, LedgerError> {
         self.blocking(move |e| e.exit_node(request)).await
+    }
+    async fn register_monitor(
+        &self,
+        registration: MonitorRegistration,
+    ) -> Result<MonitorRecord, LedgerError> {
+        self.blocking(move |e| e.register_monitor(registration))
+            .await
+    }
+    async fn submit_report(&self, report: AuditReport) -> Result<StoredReport, LedgerError> {
+        self.blocking(move |e| e.submit_report(report)).await
+    }
+    async fn monitor(&self, account: AccountId) -> Result<MonitorView, LedgerError> {
+        self.blocking(move |e| e.monitor(&account)).await
     }
 
     async fn trade(&self, request: TradeRequest) -> Result<TradeReceipt, LedgerError> {

@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use crate::error::LedgerError;
 use crate::exit::ExitRequest;
 use crate::machine::{self, Checked, LedgerConfig};
+use crate::monitor::{AuditReport, MonitorRecord, MonitorRegistration, MonitorView, StoredReport};
 use crate::state::{StateRead, StateWrite};
 use crate::store::Store;
 use crate::trade::{HandState, MarketState, Tokens, TradeReceipt, TradeRequest};
@@ -28,6 +29,8 @@ enum Op {
     Faucet(AccountId, Value),
     Trade(TradeRequest),
     Exit(ExitRequest),
+    RegisterMonitor(MonitorRegistration),
+    Report(AuditReport),
     Advance(u64),
 }
 
@@ -40,6 +43,8 @@ enum Done {
     Register(NodeRecord),
     Balance(Value),
     Trade(TradeReceipt),
+    Monitor(MonitorRecord),
+    Report(StoredReport),
     Height(BlockHeight),
 }
 
@@ -80,6 +85,8 @@ fn execute(w: &mut impl StateWrite, cfg: &LedgerConfig, op: &Op) -> Result<Done,
         Op::Faucet(a, v) => Done::Balance(machine::apply_faucet(w, cfg, a, *v)?),
         Op::Trade(t) => Done::Trade(machine::apply_trade(w, t)?),
         Op::Exit(x) => Done::Register(machine::apply_exit(w, cfg, x)?),
+        Op::RegisterMonitor(m) => Done::Monitor(machine::apply_register_monitor(w, m)?),
+        Op::Report(r) => Done::Report(machine::apply_report(w, r)?),
         Op::Advance(n) => Done::Height(machine::apply_advance(w, *n)?),
     })
 }
@@ -309,6 +316,43 @@ impl Engine {
             Done::Trade(r) => Ok(r),
             _ => Err(unexpected()),
         }
+    }
+
+    /// §8.3.13: the signature is checked here, off the writer thread, and
+    /// again (with the state checks) by the writer.
+    pub fn register_monitor(&self, m: MonitorRegistration) -> Result<MonitorRecord, LedgerError> {
+        machine::check_monitor_stateless(&m)?;
+        match self.submit(Op::RegisterMonitor(m))? {
+            Done::Monitor(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// §8.3.13: the signature is checked here, the rest by the writer.
+    pub fn submit_report(&self, r: AuditReport) -> Result<StoredReport, LedgerError> {
+        r.authenticate()?;
+        match self.submit(Op::Report(r))? {
+            Done::Report(s) => Ok(s),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// §8.3.13: a monitor's record and the active nodes assigned to it in
+    /// the current epoch (every node checked: O(nodes × monitors) hashes).
+    pub fn monitor(&self, a: &AccountId) -> Result<MonitorView, LedgerError> {
+        let r = self.store.read()?;
+        let (mut nodes, mut cursor) = (Vec::new(), None);
+        loop {
+            let page = r.nodes_after(cursor.as_ref(), crate::api::MAX_NODE_PAGE as usize)?;
+            let Some(last) = page.last() else { break };
+            cursor = Some(last.registration.node_id);
+            nodes.extend(
+                page.iter()
+                    .filter(|n| !n.is_retired())
+                    .map(|n| n.registration.node_id),
+            );
+        }
+        machine::monitor_view(&r, a, &nodes)
     }
 
     /// The curve's public state (§8.3.11).

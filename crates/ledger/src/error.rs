@@ -101,6 +101,23 @@ pub enum LedgerError {
     /// A second release of a stake already released (§8.3.12).
     #[error("stake already released")]
     StakeReleased,
+    /// A second monitor registration of an account (§8.3.13).
+    #[error("the account is already a monitor")]
+    MonitorExists,
+    /// A report signed by an account that is not a monitor (§8.3.13).
+    #[error("not a monitor: register with a stake first")]
+    NotAMonitor,
+    /// A report by a monitor the epoch's assignment did not give the node
+    /// (§8.3.13), or one registered after the epoch began.
+    #[error("the monitor is not assigned to this node in this epoch")]
+    NotAssigned,
+    /// A report for an epoch whose window is not open: reports on epoch `e`
+    /// are taken while the clock is in `e` or `e + 1` (§8.3.13).
+    #[error("reports for this epoch are not open (the current epoch and the one before are)")]
+    ReportNotOpen,
+    /// A second, different report by one monitor on one node in one epoch.
+    #[error("the monitor already reported on this node in this epoch")]
+    ReportExists,
     /// A trade the bonding curve refuses (§8.3.11): zero, too large, past
     /// its slippage limit, or more than the circulating supply.
     #[error("market: {0}")]

@@ -22,6 +22,7 @@ pub mod intern;
 pub mod limits;
 pub mod machine;
 pub mod memory;
+pub mod monitor;
 pub mod profile;
 pub mod records;
 pub mod remote;

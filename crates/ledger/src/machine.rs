@@ -10,9 +10,14 @@
 
 use veil_primitives::merkle::{Frontier, ROOT_HISTORY, RootHistory};
 
+mod audit;
 mod exit;
 mod hand;
 mod trade;
+pub use audit::{
+    apply_register_monitor, apply_report, assigned_to, check_monitor_stateless,
+    check_register_monitor, check_report, monitor_view,
+};
 pub use exit::{apply_exit, check_exit, check_exit_stateless};
 pub use trade::{Fill, apply_trade, check_trade, check_trade_stateless};
 
@@ -116,6 +121,7 @@ pub fn genesis(w: &mut impl StateWrite) -> Result<(), LedgerError> {
     w.set_frontier(&frontier)?;
     w.set_roots(&roots)?;
     w.set_curve(&crate::trade::genesis_curve()?)?;
+    w.set_audit_seeds(&crate::monitor::AuditSeeds::genesis())?;
     w.set_epoch_escrowed(0)
 }
 
@@ -747,11 +753,12 @@ pub fn apply_faucet(
 
 /// Advances the logical clock by `blocks` (§8.1).
 /// Each market epoch boundary crossed moves the reserve ratio one step
-/// (§8.3.11).
+/// (§8.3.11) and closes an epoch's audit reports (§8.3.13).
 pub fn apply_advance(w: &mut impl StateWrite, blocks: u64) -> Result<BlockHeight, LedgerError> {
     let from = w.height()?;
     let h = from.checked_add(blocks).ok_or(LedgerError::Overflow)?;
     hand::on_advance(w, from, h)?;
+    audit::on_advance(w, from, h)?;
     w.set_height(h)?;
     Ok(h)
 }

@@ -10,6 +10,7 @@ use veil_market::curve::Curve;
 
 use crate::error::LedgerError;
 use crate::machine;
+use crate::monitor::{AuditSeeds, MonitorRecord, StoredReport};
 use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
 use crate::state::{StateRead, StateWrite};
 use crate::trade::{Tokens, TradeReceipt};
@@ -36,6 +37,9 @@ pub struct MemState {
     tokens: BTreeMap<[u8; 32], Tokens>,
     trades: BTreeMap<([u8; 32], u64), TradeReceipt>,
     epoch_escrowed: u64,
+    monitors: BTreeMap<[u8; 32], MonitorRecord>,
+    reports: BTreeMap<(u64, [u8; 32], [u8; 32]), StoredReport>,
+    audit_seeds: AuditSeeds,
 }
 
 impl MemState {
@@ -58,6 +62,9 @@ impl MemState {
             tokens: BTreeMap::new(),
             trades: BTreeMap::new(),
             epoch_escrowed: 0,
+            monitors: BTreeMap::new(),
+            reports: BTreeMap::new(),
+            audit_seeds: AuditSeeds::genesis(),
         };
         machine::genesis(&mut s)?;
         Ok(s)
@@ -117,6 +124,39 @@ impl StateRead for MemState {
     }
     fn epoch_escrowed(&self) -> Result<u64, LedgerError> {
         Ok(self.epoch_escrowed)
+    }
+    fn monitor(&self, a: &AccountId) -> Result<Option<MonitorRecord>, LedgerError> {
+        Ok(self.monitors.get(&a.to_bytes()).cloned())
+    }
+    fn monitors(&self) -> Result<Vec<MonitorRecord>, LedgerError> {
+        Ok(self.monitors.values().cloned().collect())
+    }
+    fn report(
+        &self,
+        epoch: u64,
+        node: &NodeId,
+        monitor: &AccountId,
+    ) -> Result<Option<StoredReport>, LedgerError> {
+        Ok(self
+            .reports
+            .get(&(epoch, node.to_bytes(), monitor.to_bytes()))
+            .copied())
+    }
+    fn reports(&self, epoch: u64) -> Result<Vec<(NodeId, AccountId, StoredReport)>, LedgerError> {
+        let corrupt = |_| LedgerError::Corrupted("report key".into());
+        self.reports
+            .range((epoch, [0u8; 32], [0u8; 32])..=(epoch, [0xff; 32], [0xff; 32]))
+            .map(|((_, n, m), r)| {
+                Ok((
+                    NodeId::from_bytes(n).map_err(corrupt)?,
+                    AccountId::from_bytes(m).map_err(corrupt)?,
+                    *r,
+                ))
+            })
+            .collect()
+    }
+    fn audit_seeds(&self) -> Result<AuditSeeds, LedgerError> {
+        Ok(self.audit_seeds)
     }
 }
 
@@ -188,6 +228,25 @@ impl StateWrite for MemState {
     }
     fn set_epoch_escrowed(&mut self, v: u64) -> Result<(), LedgerError> {
         self.epoch_escrowed = v;
+        Ok(())
+    }
+    fn put_monitor(&mut self, m: &MonitorRecord) -> Result<(), LedgerError> {
+        self.monitors.insert(m.account.to_bytes(), m.clone());
+        Ok(())
+    }
+    fn put_report(
+        &mut self,
+        epoch: u64,
+        node: &NodeId,
+        monitor: &AccountId,
+        r: &StoredReport,
+    ) -> Result<(), LedgerError> {
+        self.reports
+            .insert((epoch, node.to_bytes(), monitor.to_bytes()), *r);
+        Ok(())
+    }
+    fn set_audit_seeds(&mut self, s: &AuditSeeds) -> Result<(), LedgerError> {
+        self.audit_seeds = *s;
         Ok(())
     }
 }

@@ -55,11 +55,14 @@ pub enum Rpc {
     Trade,
     GetMarket,
     ExitNode,
+    RegisterMonitor,
+    SubmitReport,
+    GetMonitor,
 }
 
 impl Rpc {
     /// Every call, in the order of the service.
-    pub const ALL: [Rpc; 19] = [
+    pub const ALL: [Rpc; 22] = [
         Rpc::Deposit,
         Rpc::OpenEscrow,
         Rpc::Settle,
@@ -79,6 +82,9 @@ impl Rpc {
         Rpc::Trade,
         Rpc::GetMarket,
         Rpc::ExitNode,
+        Rpc::RegisterMonitor,
+        Rpc::SubmitReport,
+        Rpc::GetMonitor,
     ];
 
     /// Its `op` label.
@@ -103,6 +109,9 @@ impl Rpc {
             Rpc::Trade => "trade",
             Rpc::GetMarket => "get_market",
             Rpc::ExitNode => "exit_node",
+            Rpc::RegisterMonitor => "register_monitor",
+            Rpc::SubmitReport => "submit_report",
+            Rpc::GetMonitor => "get_monitor",
         }
     }
 }

@@ -39,12 +39,18 @@ pub struct SettlementRecord {
     pub session_ids: Vec<SessionId>,
 }
 
-/// The turnstile counters (docs/protocol.md §8.4):
-/// `minted = Σ accounts + pool + escrowed + staked`.
+/// The turnstile counters (docs/protocol.md §8.4): `minted + R0 =
+/// Σ accounts + pool + escrowed + staked + monitor_staked + reserve +
+/// burnt`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
     pub minted: u64,
     pub pool: u64,
     pub escrowed: u64,
+    /// Nodes' stakes not yet released, less slashes.
     pub staked: u64,
+    /// Monitors' stakes, less slashes (§8.3.13).
+    pub monitor_staked: u64,
+    /// Value destroyed by slashes (§8.3.13).
+    pub burnt: u64,
 }

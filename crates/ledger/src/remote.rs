@@ -10,6 +10,7 @@ use crate::api::LedgerApi;
 use crate::convert::*;
 use crate::error::LedgerError;
 use crate::exit::ExitRequest;
+use crate::monitor::{AuditReport, MonitorRecord, MonitorRegistration, MonitorView, StoredReport};
 use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::*;
 use crate::wire::{
@@ -192,6 +193,48 @@ impl LedgerApi for RemoteLedger {
             "ExitNode answered without the node".into(),
         ))?;
         node_from_pb(node)
+    }
+
+    async fn register_monitor(
+        &self,
+        registration: MonitorRegistration,
+    ) -> Result<MonitorRecord, LedgerError> {
+        let r = self
+            .c()
+            .register_monitor(monitor_registration_to_pb(&registration))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        monitor_view_from_pb(&r)?
+            .record
+            .ok_or(LedgerError::Unavailable(
+                "RegisterMonitor answered without the monitor".into(),
+            ))
+    }
+
+    async fn submit_report(&self, report: AuditReport) -> Result<StoredReport, LedgerError> {
+        let r = self
+            .c()
+            .submit_report(report_to_pb(&report))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        Ok(StoredReport {
+            measured: report.measured,
+            nonce: r.nonce,
+        })
+    }
+
+    async fn monitor(&self, account: AccountId) -> Result<MonitorView, LedgerError> {
+        let r = self
+            .c()
+            .get_monitor(pb::GetMonitorRequest {
+                account: account.to_bytes().to_vec(),
+            })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        monitor_view_from_pb(&r)
     }
 
     async fn trade(&self, request: TradeRequest) -> Result<TradeReceipt, LedgerError> {

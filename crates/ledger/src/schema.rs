@@ -22,10 +22,18 @@ use crate::types::{
     Value,
 };
 
+mod audit;
 mod market;
+pub use audit::{
+    META_AUDIT_SEEDS, MONITORS, REPORTS, decode_monitor, decode_report, decode_seeds,
+    encode_monitor, encode_report, encode_seeds,
+};
 pub use market::{TOKENS, TRADES, decode_curve, decode_trade, encode_curve, encode_trade};
 
 /// Bumped on any incompatible change of a table or record below.
+/// 6: audits (§8.3.13): the turnstile counts monitors' stakes and burnt
+/// value (two more `totals` fields), the `monitors` and `reports` tables and
+/// the `audit_seeds` singleton. A version-5 ledger has neither.
 /// 5: the market (§8.3.11): the `curve` and `epoch_escrowed` singletons
 /// (the curve's genesis reserve
 /// counted beside `minted`), and the `tokens` and `trades` tables. A
@@ -34,7 +42,7 @@ pub use market::{TOKENS, TRADES, decode_curve, decode_trade, encode_curve, encod
 /// the refund address `addr_r`), and reclaim appends `(E, rk, H(RECLAIM,
 /// sid))`: a version-3 ledger read by this build would reclaim its open
 /// escrows into notes nobody can spend, so it is refused.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 /// Version byte of every record encoding.
 const RECORD_V1: u8 = 1;
 
@@ -284,6 +292,7 @@ pub fn encode_node(n: &NodeRecord) -> Vec<u8> {
     }
     encode_profiles(&mut out, n);
     encode_exit(&mut out, n);
+    audit::encode_node_audit(&mut out, &n.audit);
     out
 }
 
@@ -497,6 +506,7 @@ pub fn decode_node(buf: &[u8]) -> Result<NodeRecord, LedgerError> {
     record.update = update;
     decode_profiles(&mut r, &mut record)?;
     record.exit = decode_exit(&mut r)?;
+    record.audit = audit::decode_node_audit(&mut r)?;
     r.finish()?;
     Ok(record)
 }
@@ -539,7 +549,14 @@ impl SettlementRecord {
 impl Totals {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![RECORD_V1];
-        for v in [self.minted, self.pool, self.escrowed, self.staked] {
+        for v in [
+            self.minted,
+            self.pool,
+            self.escrowed,
+            self.staked,
+            self.monitor_staked,
+            self.burnt,
+        ] {
             out.extend_from_slice(&v.to_be_bytes());
         }
         out
@@ -551,6 +568,8 @@ impl Totals {
             pool: r.u64()?,
             escrowed: r.u64()?,
             staked: r.u64()?,
+            monitor_staked: r.u64()?,
+            burnt: r.u64()?,
         };
         r.finish()?;
         Ok(t)

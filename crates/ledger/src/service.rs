@@ -21,6 +21,7 @@ use crate::convert::*;
 use crate::embedded::EmbeddedLedger;
 use crate::error::LedgerError;
 use crate::metrics::{LedgerMetrics, Rpc};
+use crate::monitor::MonitorView;
 use crate::wire::{
     ERROR_ARGS_KEY, ERROR_KIND_KEY, ErrorKind, MAX_DECODING_MESSAGE_SIZE, MAX_ENCODING_MESSAGE_SIZE,
 };
@@ -39,7 +40,8 @@ pub fn to_status(e: LedgerError) -> Status {
         Encoding { .. } | InvalidArgument(_) | DuplicateSession | InvalidProof => {
             Code::InvalidArgument
         }
-        NullifierSpent | AlreadySettled | NodeExists | DuplicateDeposit => Code::AlreadyExists,
+        NullifierSpent | AlreadySettled | NodeExists | DuplicateDeposit | MonitorExists
+        | ReportExists => Code::AlreadyExists,
         UnknownEscrow => Code::NotFound,
         UnknownRoot(_)
         | UnknownNode
@@ -58,6 +60,9 @@ pub fn to_status(e: LedgerError) -> Status {
         | NodeNotRetired
         | StakeLocked(_)
         | StakeReleased
+        | NotAMonitor
+        | NotAssigned
+        | ReportNotOpen
         | InsufficientTokens => Code::FailedPrecondition,
         Market(c) => market_code(c),
         Unsupported(_) => Code::Unimplemented,
@@ -397,6 +402,49 @@ impl Ledger for LedgerService {
             Ok(pb::ExitNodeResponse {
                 node: Some(node_to_pb(&node)),
             })
+        })
+        .await
+    }
+
+    /// §8.3.13: anyone may send it; the account's signature authorises it.
+    async fn register_monitor(
+        &self,
+        req: Request<pb::RegisterMonitorRequest>,
+    ) -> Res<pb::MonitorResponse> {
+        self.metered(Rpc::RegisterMonitor, async {
+            let m = monitor_registration_from_pb(req.get_ref())?;
+            let account = m.account;
+            let record = self.ledger.register_monitor(m).await?;
+            let view = self.ledger.monitor(account).await?;
+            Ok(monitor_view_to_pb(&MonitorView {
+                record: Some(record),
+                ..view
+            }))
+        })
+        .await
+    }
+
+    /// §8.3.13: anyone may send it; the monitor's signature authorises it
+    /// and the epoch's assignment decides whether it counts.
+    async fn submit_report(
+        &self,
+        req: Request<pb::SubmitReportRequest>,
+    ) -> Res<pb::SubmitReportResponse> {
+        self.metered(Rpc::SubmitReport, async {
+            let r = report_from_pb(req.get_ref())?;
+            let stored = self.ledger.submit_report(r).await?;
+            Ok(pb::SubmitReportResponse {
+                nonce: stored.nonce,
+            })
+        })
+        .await
+    }
+
+    /// Public state: anyone.
+    async fn get_monitor(&self, req: Request<pb::GetMonitorRequest>) -> Res<pb::MonitorResponse> {
+        self.metered(Rpc::GetMonitor, async {
+            let a = account(&req.get_ref().account)?;
+            Ok(monitor_view_to_pb(&self.ledger.monitor(a).await?))
         })
         .await
     }

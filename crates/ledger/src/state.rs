@@ -8,6 +8,7 @@ use veil_primitives::merkle::{Frontier, RootHistory};
 use veil_market::curve::Curve;
 
 use crate::error::LedgerError;
+use crate::monitor::{AuditSeeds, MonitorRecord, StoredReport};
 use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
 use crate::trade::{Tokens, TradeReceipt};
 use crate::types::{
@@ -39,6 +40,19 @@ pub trait StateRead {
     fn trade(&self, a: &AccountId, nonce: u64) -> Result<Option<TradeReceipt>, LedgerError>;
     /// Value escrowed so far in the current market epoch (its demand).
     fn epoch_escrowed(&self) -> Result<u64, LedgerError>;
+    fn monitor(&self, a: &AccountId) -> Result<Option<MonitorRecord>, LedgerError>;
+    /// Every monitor, in account order.
+    fn monitors(&self) -> Result<Vec<MonitorRecord>, LedgerError>;
+    fn report(
+        &self,
+        epoch: u64,
+        node: &NodeId,
+        monitor: &AccountId,
+    ) -> Result<Option<StoredReport>, LedgerError>;
+    /// Every report of `epoch`, in (node, monitor) order.
+    fn reports(&self, epoch: u64) -> Result<Vec<(NodeId, AccountId, StoredReport)>, LedgerError>;
+    /// The current and previous epochs' seeds (§8.3.13).
+    fn audit_seeds(&self) -> Result<AuditSeeds, LedgerError>;
 }
 
 /// Writes, all inside one atomic unit (a redb write transaction). The
@@ -65,4 +79,13 @@ pub trait StateWrite: StateRead {
     fn set_tokens(&mut self, a: &AccountId, t: Tokens) -> Result<(), LedgerError>;
     fn put_trade(&mut self, a: &AccountId, t: &TradeReceipt) -> Result<(), LedgerError>;
     fn set_epoch_escrowed(&mut self, v: u64) -> Result<(), LedgerError>;
+    fn put_monitor(&mut self, m: &MonitorRecord) -> Result<(), LedgerError>;
+    fn put_report(
+        &mut self,
+        epoch: u64,
+        node: &NodeId,
+        monitor: &AccountId,
+        r: &StoredReport,
+    ) -> Result<(), LedgerError>;
+    fn set_audit_seeds(&mut self, s: &AuditSeeds) -> Result<(), LedgerError>;
 }

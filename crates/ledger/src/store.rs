@@ -15,6 +15,7 @@ use veil_primitives::merkle::{Frontier, RootHistory};
 
 use crate::error::LedgerError;
 use crate::machine;
+use crate::monitor::{AuditSeeds, MonitorRecord, StoredReport};
 use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
 use crate::schema::*;
 use crate::state::{StateRead, StateWrite};
@@ -136,6 +137,8 @@ impl Store {
             tx.open_table(NONCES)?;
             tx.open_table(TOKENS)?;
             tx.open_table(TRADES)?;
+            tx.open_table(MONITORS)?;
+            tx.open_table(REPORTS)?;
         }
         tx.commit()?;
         store.check_schema()?;
@@ -168,6 +171,7 @@ impl Store {
         r.roots()?;
         r.curve()?;
         r.epoch_escrowed()?;
+        r.audit_seeds()?;
         Ok(())
     }
 
@@ -308,6 +312,55 @@ macro_rules! impl_state_read {
                 let b = self.meta_record(META_EPOCH_ESCROWED, "epoch demand")?;
                 decode_u64(&b, "epoch demand")
             }
+            fn monitor(&self, a: &AccountId) -> Result<Option<MonitorRecord>, LedgerError> {
+                let t = self.tx.open_table(MONITORS)?;
+                t.get(FieldKey::from(a).bytes())?
+                    .map(|g| decode_monitor(g.value()))
+                    .transpose()
+            }
+            fn monitors(&self) -> Result<Vec<MonitorRecord>, LedgerError> {
+                let t = self.tx.open_table(MONITORS)?;
+                t.iter()?
+                    .map(|item| decode_monitor(item?.1.value()))
+                    .collect()
+            }
+            fn report(
+                &self,
+                epoch: u64,
+                node: &NodeId,
+                monitor: &AccountId,
+            ) -> Result<Option<StoredReport>, LedgerError> {
+                let t = self.tx.open_table(REPORTS)?;
+                let key = (
+                    epoch,
+                    FieldKey::from(node).bytes(),
+                    FieldKey::from(monitor).bytes(),
+                );
+                t.get(key)?.map(|g| decode_report(g.value())).transpose()
+            }
+            fn reports(
+                &self,
+                epoch: u64,
+            ) -> Result<Vec<(NodeId, AccountId, StoredReport)>, LedgerError> {
+                let t = self.tx.open_table(REPORTS)?;
+                let corrupt = |_| LedgerError::Corrupted("report key".into());
+                let mut out = Vec::new();
+                for item in
+                    t.range((epoch, [0u8; 32], [0u8; 32])..=(epoch, [0xff; 32], [0xff; 32]))?
+                {
+                    let (k, v) = item?;
+                    let (_, n, m) = k.value();
+                    out.push((
+                        NodeId::from_bytes(&n).map_err(corrupt)?,
+                        AccountId::from_bytes(&m).map_err(corrupt)?,
+                        decode_report(v.value())?,
+                    ));
+                }
+                Ok(out)
+            }
+            fn audit_seeds(&self) -> Result<AuditSeeds, LedgerError> {
+                decode_seeds(&self.meta_record(META_AUDIT_SEEDS, "audit seeds")?)
+            }
             fn tokens(&self, a: &AccountId) -> Result<Tokens, LedgerError> {
                 let t = self.tx.open_table(TOKENS)?;
                 Ok(Tokens(
@@ -440,6 +493,29 @@ impl StateWrite for WriteState<'_> {
             .open_table(TOKENS)?
             .insert(FieldKey::from(a).bytes(), t.0)?;
         Ok(())
+    }
+    fn put_monitor(&mut self, m: &MonitorRecord) -> Result<(), LedgerError> {
+        self.put_field_keyed(MONITORS, FieldKey::from(&m.account), &encode_monitor(m))
+    }
+    fn put_report(
+        &mut self,
+        epoch: u64,
+        node: &NodeId,
+        monitor: &AccountId,
+        r: &StoredReport,
+    ) -> Result<(), LedgerError> {
+        let key = (
+            epoch,
+            FieldKey::from(node).bytes(),
+            FieldKey::from(monitor).bytes(),
+        );
+        self.tx
+            .open_table(REPORTS)?
+            .insert(key, encode_report(r).as_slice())?;
+        Ok(())
+    }
+    fn set_audit_seeds(&mut self, s: &AuditSeeds) -> Result<(), LedgerError> {
+        self.put_meta(META_AUDIT_SEEDS, &encode_seeds(s))
     }
     fn put_trade(&mut self, a: &AccountId, t: &TradeReceipt) -> Result<(), LedgerError> {
         self.tx.open_table(TRADES)?.insert(

@@ -431,6 +431,12 @@ pub enum AccountOp {
     /// `digest` = the exit step's digest (`crate::exit::ExitRequest::digest`:
     /// the step and the node id).
     ExitNode = 5,
+    /// `digest` = the monitor registration's digest
+    /// (`crate::monitor::MonitorRegistration::digest`: the stake).
+    RegisterMonitor = 6,
+    /// `digest` = the report's digest (`crate::monitor::AuditReport::digest`:
+    /// epoch, node and every measured value).
+    Report = 7,
 }
 
 /// `H(ACCOUNT_OP, op, account, nonce, digest)`: what an account key signs
@@ -620,6 +626,28 @@ pub struct NodeRecord {
     pub update: Option<AppliedUpdate>,
     /// `None` while the node is active (§8.3.12).
     pub exit: Option<NodeExit>,
+    /// What audits concluded and slashed (§8.3.13).
+    pub audit: NodeAudit,
+}
+
+/// A node's audit history as recorded (§8.3.13): the value slashed from its
+/// stake so far and the latest verdict a quorum reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeAudit {
+    pub slashed: Value,
+    pub last: Option<AuditOutcome>,
+}
+
+/// One epoch's verdict on a node: the quorum's median measurements, the
+/// share of the claimed capacity delivered, and the slash it caused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditOutcome {
+    pub epoch: u64,
+    pub reports: u32,
+    pub throughput_kbps: u64,
+    pub rtt_ms: u64,
+    pub delivered_ppm: u32,
+    pub slashed: Value,
 }
 
 /// A step the ledger applied: the height and the account nonce it took.
@@ -652,6 +680,7 @@ impl NodeRecord {
             registered_at,
             update: None,
             exit: None,
+            audit: NodeAudit::default(),
         }
     }
 
@@ -660,12 +689,18 @@ impl NodeRecord {
         self.exit.is_some()
     }
 
-    /// The stake still locked with the ledger: the registered stake until
-    /// it is released (§8.3.12), then zero.
+    /// The stake still locked with the ledger: the registered stake less
+    /// what audits slashed (§8.3.13) until it is released (§8.3.12), then
+    /// zero.
     pub fn locked_stake(&self) -> Value {
         match self.exit.and_then(|x| x.released) {
             Some(_) => Value::ZERO,
-            None => self.registration.stake,
+            None => Value(
+                self.registration
+                    .stake
+                    .get()
+                    .saturating_sub(self.audit.slashed.get()),
+            ),
         }
     }
 

@@ -53,6 +53,11 @@ pub enum ErrorKind {
     NodeNotRetired,
     StakeLocked,
     StakeReleased,
+    MonitorExists,
+    NotAMonitor,
+    NotAssigned,
+    ReportNotOpen,
+    ReportExists,
     FaucetDisabled,
     Market,
     InsufficientTokens,
@@ -67,7 +72,7 @@ pub enum ErrorKind {
 }
 
 /// Every kind with its wire name: the only place these strings are written.
-pub const KIND_NAMES: [(ErrorKind, &str); 41] = {
+pub const KIND_NAMES: [(ErrorKind, &str); 46] = {
     use ErrorKind::*;
     [
         (Encoding, "encoding"),
@@ -100,6 +105,11 @@ pub const KIND_NAMES: [(ErrorKind, &str); 41] = {
         (NodeNotRetired, "node_not_retired"),
         (StakeLocked, "stake_locked"),
         (StakeReleased, "stake_released"),
+        (MonitorExists, "monitor_exists"),
+        (NotAMonitor, "not_a_monitor"),
+        (NotAssigned, "not_assigned"),
+        (ReportNotOpen, "report_not_open"),
+        (ReportExists, "report_exists"),
         (FaucetDisabled, "faucet_disabled"),
         (Market, "market"),
         (InsufficientTokens, "insufficient_tokens"),
@@ -149,6 +159,11 @@ impl ErrorKind {
             E::NodeNotRetired => Self::NodeNotRetired,
             E::StakeLocked(_) => Self::StakeLocked,
             E::StakeReleased => Self::StakeReleased,
+            E::MonitorExists => Self::MonitorExists,
+            E::NotAMonitor => Self::NotAMonitor,
+            E::NotAssigned => Self::NotAssigned,
+            E::ReportNotOpen => Self::ReportNotOpen,
+            E::ReportExists => Self::ReportExists,
             E::FaucetDisabled => Self::FaucetDisabled,
             E::Market(_) => Self::Market,
             E::InsufficientTokens => Self::InsufficientTokens,
@@ -256,6 +271,11 @@ impl ErrorKind {
                 _ => return None,
             },
             Self::StakeReleased => E::StakeReleased,
+            Self::MonitorExists => E::MonitorExists,
+            Self::NotAMonitor => E::NotAMonitor,
+            Self::NotAssigned => E::NotAssigned,
+            Self::ReportNotOpen => E::ReportNotOpen,
+            Self::ReportExists => E::ReportExists,
             Self::FaucetDisabled => E::FaucetDisabled,
             Self::Market => E::Market(rebuild_curve(args?)?),
             Self::InsufficientTokens => E::InsufficientTokens,
@@ -418,6 +438,11 @@ mod tests {
             LedgerError::NodeRetired,
             LedgerError::NodeNotRetired,
             LedgerError::StakeReleased,
+            LedgerError::MonitorExists,
+            LedgerError::NotAMonitor,
+            LedgerError::NotAssigned,
+            LedgerError::ReportNotOpen,
+            LedgerError::ReportExists,
             LedgerError::UnknownRoot(64),
             LedgerError::ExpiryOutOfRange {
                 expiry: BlockHeight(5),

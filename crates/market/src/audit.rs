@@ -231,6 +231,17 @@ impl Default for MonitorRule {
 }
 
 impl OutlierRecord {
+    /// A record of these reports (`true`: an outlier), oldest first, as a
+    /// ledger stored them.
+    pub fn from_recent(recent: Vec<bool>) -> Self {
+        Self { recent }
+    }
+
+    /// The reports kept, oldest first.
+    pub fn recent(&self) -> &[bool] {
+        &self.recent
+    }
+
     /// Records one counted report (`outlier` or not) and returns the slash
     /// of `stake` it triggers: once `outliers` of the last `window` reports
     /// were outliers, after which the record starts afresh (one slash per

@@ -351,6 +351,8 @@ const NO_MARKET: &str =
 
 /// The ledger contract has no exit yet: a node's stake stays with the
 /// contract (docs/protocol.md §8.3.12, docs/market.md §8).
+const NO_AUDITS: &str =
+    "monitors and audit reports (docs/protocol.md §8.3.13) are not on the EVM ledger yet";
 const NO_EXIT: &str =
     "the EVM ledger has no node exit yet: stakes stay with the contract (docs/protocol.md §8.3.12)";
 
@@ -613,6 +615,27 @@ impl LedgerApi for EvmLedger {
         _request: veil_ledger::exit::ExitRequest,
     ) -> Result<NodeRecord, LedgerError> {
         Err(LedgerError::Unsupported(NO_EXIT))
+    }
+
+    async fn register_monitor(
+        &self,
+        _registration: veil_ledger::monitor::MonitorRegistration,
+    ) -> Result<veil_ledger::monitor::MonitorRecord, LedgerError> {
+        Err(LedgerError::Unsupported(NO_AUDITS))
+    }
+
+    async fn submit_report(
+        &self,
+        _report: veil_ledger::monitor::AuditReport,
+    ) -> Result<veil_ledger::monitor::StoredReport, LedgerError> {
+        Err(LedgerError::Unsupported(NO_AUDITS))
+    }
+
+    async fn monitor(
+        &self,
+        _account: AccountId,
+    ) -> Result<veil_ledger::monitor::MonitorView, LedgerError> {
+        Err(LedgerError::Unsupported(NO_AUDITS))
     }
 
     async fn trade(

@@ -94,9 +94,10 @@ pub fn apply_exit(
     Ok(node)
 }
 
-/// `staked` → the node's account, by the registered stake.
+/// `staked` → the node's account, by the stake still locked (the
+/// registered stake less what audits slashed, §8.3.13).
 fn release_stake(w: &mut impl StateWrite, node: &NodeRecord) -> Result<(), LedgerError> {
-    let stake = node.registration.stake;
+    let stake = node.locked_stake();
     let account = node.registration.account;
     let mut t = w.totals()?;
     let corrupted = LedgerError::Corrupted("staked total below a registered node's stake".into());

@@ -1,0 +1,290 @@
+//! Monitors and their audit reports (docs/protocol.md §8.3.13,
+//! docs/market.md §6–7): an account stakes value to become a monitor; each
+//! market epoch the ledger assigns monitors to nodes from the epoch's seed;
+//! an assigned monitor reports what it measured of its node, signed by its
+//! account key; when the epoch's report window closes the ledger judges
+//! each node with `veil_market::audit` and slashes on under-delivery.
+
+use sha2::{Digest, Sha256};
+use veil_market::audit::{AuditRule, MonitorRule, OutlierRecord, Party, Report};
+use veil_primitives::eddsa::SigningKey;
+use veil_primitives::{Fr, poseidon};
+
+use crate::error::LedgerError;
+use crate::trade::MARKET_EPOCH_BLOCKS;
+use crate::types::{AccountAuth, AccountId, AccountOp, BlockHeight, NodeId, NodeRecord, Value};
+pub use crate::types::{AuditOutcome, NodeAudit};
+
+/// The first Poseidon input of a monitor registration's digest, after
+/// `EXIT_TAG` (67) in the ledger's reserved range.
+pub const MONITOR_TAG: u64 = 68;
+/// The first Poseidon input of a report's digest.
+pub const REPORT_TAG: u64 = 69;
+
+/// The audit rule every ledger applies (`docs/market.md` §6.2).
+pub fn audit_rule() -> AuditRule {
+    AuditRule::default()
+}
+
+/// When a monitor's outliers slash it (`docs/market.md` §6.3).
+pub fn monitor_rule() -> MonitorRule {
+    MonitorRule::default()
+}
+
+/// The market epoch of a height.
+pub fn epoch_of(h: BlockHeight) -> u64 {
+    h.0 / MARKET_EPOCH_BLOCKS
+}
+
+/// The first height of `epoch`.
+pub fn epoch_start(epoch: u64) -> BlockHeight {
+    BlockHeight(epoch.saturating_mul(MARKET_EPOCH_BLOCKS))
+}
+
+/// An account staking value to audit nodes (§8.3.13).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorRegistration {
+    pub account: AccountId,
+    pub stake: Value,
+    pub auth: Option<AccountAuth>,
+}
+
+impl MonitorRegistration {
+    /// `H(68, stake)`: the digest the account key signs (op 6).
+    pub fn digest(&self) -> Fr {
+        registration_digest(self.stake)
+    }
+
+    /// A registration by the account of `key`, whose next nonce is `nonce`.
+    pub fn signed(key: &SigningKey, nonce: u64, stake: Value) -> Self {
+        Self {
+            account: key.verifying_key().account_id(),
+            stake,
+            auth: Some(AccountAuth::sign(
+                key,
+                AccountOp::RegisterMonitor,
+                nonce,
+                registration_digest(stake),
+            )),
+        }
+    }
+
+    /// [`AccountAuth::verify`] for this registration; returns its nonce.
+    pub fn authenticate(&self) -> Result<u64, LedgerError> {
+        AccountAuth::verify(
+            self.auth.as_ref(),
+            AccountOp::RegisterMonitor,
+            &self.account,
+            self.digest(),
+        )
+    }
+}
+
+fn registration_digest(stake: Value) -> Fr {
+    poseidon::hash(&[Fr::from(MONITOR_TAG), Fr::from(stake.get())])
+}
+
+/// A monitor as recorded: its stake after slashes, when and with which
+/// nonce it registered (a retry's answer), and its outlier history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorRecord {
+    pub account: AccountId,
+    /// The stake still held (registered stake less slashes).
+    pub stake: Value,
+    pub registered_stake: Value,
+    pub registered_at: BlockHeight,
+    pub nonce: u64,
+    pub outliers: OutlierRecord,
+}
+
+impl MonitorRecord {
+    /// Whether the monitor takes part in `epoch`'s assignment: registered
+    /// before the epoch began (before its seed was drawn) and still staked.
+    pub fn eligible_in(&self, epoch: u64) -> bool {
+        self.registered_at < epoch_start(epoch) && self.stake > Value::ZERO
+    }
+}
+
+/// What `GetMonitor` answers: the record (`None`: not a monitor) and the
+/// nodes the current epoch's assignment gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorView {
+    pub record: Option<MonitorRecord>,
+    pub epoch: u64,
+    pub assigned: Vec<NodeId>,
+}
+
+/// What a monitor measured of a node through an ordinary session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Measurement {
+    /// Throughput through the node, kbit/s.
+    pub throughput_kbps: u64,
+    /// Round-trip time through the node, ms.
+    pub rtt_ms: u32,
+    /// Challenges answered correctly in time, and not.
+    pub challenges_ok: u32,
+    pub challenges_failed: u32,
+}
+
+/// A monitor's signed report on one node for one epoch (§8.3.13).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditReport {
+    pub epoch: u64,
+    pub node_id: NodeId,
+    pub monitor: AccountId,
+    pub measured: Measurement,
+    pub auth: Option<AccountAuth>,
+}
+
+impl AuditReport {
+    /// `H(69, epoch, node_id, throughput, rtt, ok, failed)`: the digest the
+    /// monitor's account key signs (op 7).
+    pub fn digest(&self) -> Fr {
+        report_digest(self.epoch, &self.node_id, &self.measured)
+    }
+
+    /// A report by the monitor account of `key`, whose next nonce is `nonce`.
+    pub fn signed(
+        key: &SigningKey,
+        nonce: u64,
+        epoch: u64,
+        node_id: NodeId,
+        measured: Measurement,
+    ) -> Self {
+        Self {
+            epoch,
+            node_id,
+            monitor: key.verifying_key().account_id(),
+            measured,
+            auth: Some(AccountAuth::sign(
+                key,
+                AccountOp::Report,
+                nonce,
+                report_digest(epoch, &node_id, &measured),
+            )),
+        }
+    }
+
+    /// [`AccountAuth::verify`] for this report; returns its nonce.
+    pub fn authenticate(&self) -> Result<u64, LedgerError> {
+        AccountAuth::verify(
+            self.auth.as_ref(),
+            AccountOp::Report,
+            &self.monitor,
+            self.digest(),
+        )
+    }
+
+    /// The core's view of this report (`veil_market::audit::judge`).
+    pub fn to_core(&self) -> Report {
+        StoredReport {
+            measured: self.measured,
+            nonce: 0,
+        }
+        .to_core(self.epoch, &self.node_id, &self.monitor)
+    }
+}
+
+fn report_digest(epoch: u64, node_id: &NodeId, m: &Measurement) -> Fr {
+    poseidon::hash(&[
+        Fr::from(REPORT_TAG),
+        Fr::from(epoch),
+        node_id.inner(),
+        Fr::from(m.throughput_kbps),
+        Fr::from(u64::from(m.rtt_ms)),
+        Fr::from(u64::from(m.challenges_ok)),
+        Fr::from(u64::from(m.challenges_failed)),
+    ])
+}
+
+/// A report as stored under (epoch, node, monitor): what was measured and
+/// the nonce it was signed with (a retry's answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredReport {
+    pub measured: Measurement,
+    pub nonce: u64,
+}
+
+impl StoredReport {
+    pub fn to_core(&self, epoch: u64, node: &NodeId, monitor: &AccountId) -> Report {
+        Report {
+            epoch,
+            node: Party(node.to_bytes()),
+            monitor: Party(monitor.to_bytes()),
+            throughput_kbps: self.measured.throughput_kbps,
+            rtt_ms: self.measured.rtt_ms,
+            challenges_ok: self.measured.challenges_ok,
+            challenges_failed: self.measured.challenges_failed,
+        }
+    }
+}
+
+/// The seeds of the current and the previous epoch: the two whose reports
+/// the ledger still takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditSeeds {
+    pub epoch: u64,
+    pub current: [u8; 32],
+    pub previous: [u8; 32],
+}
+
+impl AuditSeeds {
+    /// Epoch 0's seeds: fixed, so epoch 0 assigns from public constants
+    /// (monitors registered at genesis only: none).
+    pub fn genesis() -> Self {
+        Self {
+            epoch: 0,
+            current: seed(0, &[0; 32], &[0; 32]),
+            previous: [0; 32],
+        }
+    }
+
+    /// The seed of `epoch`, if it is the current or the previous one.
+    pub fn of(&self, epoch: u64) -> Option<[u8; 32]> {
+        if epoch == self.epoch {
+            Some(self.current)
+        } else if epoch.checked_add(1) == Some(self.epoch) {
+            Some(self.previous)
+        } else {
+            None
+        }
+    }
+
+    /// The seeds once the clock has entered `epoch` with the tree at
+    /// `root`: the epoch's seed is `SHA-256(len ‖ tag ‖ epoch ‖ root ‖
+    /// previous seed)`. Entering several epochs at once derives each of
+    /// them in turn from the same root.
+    pub fn entering(&self, epoch: u64, root: &[u8; 32]) -> Self {
+        let mut s = *self;
+        let first = epoch.saturating_sub(1).max(self.epoch.saturating_add(1));
+        for e in first..=epoch {
+            s = Self {
+                epoch: e,
+                previous: s.current,
+                current: seed(e, root, &s.current),
+            };
+        }
+        s
+    }
+}
+
+const SEED_TAG: &[u8] = b"veil/ledger/audit-seed/v1";
+
+fn seed(epoch: u64, root: &[u8; 32], previous: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update((SEED_TAG.len() as u64).to_be_bytes());
+    h.update(SEED_TAG);
+    h.update(epoch.to_be_bytes());
+    h.update(root);
+    h.update(previous);
+    h.finalize().into()
+}
+
+/// The claimed capacity a node is judged against, in kbit/s: its profile's
+/// `capacity_mbit_s` (§8.3.9) in force; zero (never under-delivering) if the
+/// profile is absent or does not parse.
+pub fn claimed_kbps(node: &NodeRecord) -> u64 {
+    crate::profile::NodeProfile::decode(&node.terms().profile)
+        .map(|p| u64::from(p.capacity_mbit_s) * 1_000)
+        .unwrap_or(0)
+}
