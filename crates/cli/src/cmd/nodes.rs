@@ -35,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("{} registered node(s)", listed.len());
     for n in &listed {
         println!(
-            "{}{}  endpoint {}  price {}/KiB  sizes {}  stake {}  capacity {} Mbit/s  voucher epochs {}",
+            "{}{}  endpoint {}  price {}/KiB  sizes {}  stake {}  capacity {} Mbit/s  voucher epochs {}  audit {}",
             n["node_id"].as_str().unwrap_or(""),
             match n["retired_at"].as_u64() {
                 Some(h) => format!("  RETIRED at height {h}"),
@@ -47,6 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             n["stake"],
             n["capacity_mbit_s"],
             n["voucher_epochs"],
+            audit_line(&n["audit"]),
         );
     }
     Ok(())
@@ -70,5 +71,37 @@ fn describe(n: &NodeRecord) -> Json {
         "capacity_mbit_s": p.map_or(0, |p| p.capacity_mbit_s),
         "voucher_epochs": p.map_or(Vec::new(), |p| p.voucher_keys.iter().map(|k| k.epoch).collect()),
         "profile_error": profile.err().map(|e| e.to_string()),
+        "audit": audit(n),
     })
+}
+
+/// The latest verdict of the node's audits (docs/protocol.md §8.3.13), or
+/// `null` before a quorum of monitors reported.
+fn audit(n: &NodeRecord) -> Json {
+    match n.audit.last {
+        None => Json::Null,
+        Some(last) => json!({
+            "epoch": last.epoch,
+            "reports": last.reports,
+            "throughput_kbps": last.throughput_kbps,
+            "rtt_ms": last.rtt_ms,
+            "delivered_ppm": last.delivered_ppm,
+            "slashed": last.slashed.get(),
+            "slashed_total": n.audit.slashed.get(),
+        }),
+    }
+}
+
+fn audit_line(a: &Json) -> String {
+    if a.is_null() {
+        return "none yet".into();
+    }
+    format!(
+        "epoch {}: {} kbit/s ({}% of claimed), rtt {} ms, {} slashed in all",
+        a["epoch"],
+        a["throughput_kbps"],
+        a["delivered_ppm"].as_u64().unwrap_or(0) / 10_000,
+        a["rtt_ms"],
+        a["slashed_total"],
+    )
 }
