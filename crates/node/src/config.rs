@@ -53,6 +53,10 @@ pub struct Limits {
     pub ban_duration: Duration,
     /// Addresses whose failures and bans are remembered at once (C4).
     pub ban_table_size: usize,
+    /// The most the node relays toward its clients, all sessions together,
+    /// in kbit/s; 0: no cap (`crate::pace`). A cap below the capacity the
+    /// profile claims is under-delivery that audits slash.
+    pub relay_limit_kbps: u64,
 }
 
 impl Default for Limits {
@@ -74,6 +78,7 @@ impl Default for Limits {
             ban_after_failures: 16,
             ban_duration: Duration::from_secs(600),
             ban_table_size: 4096,
+            relay_limit_kbps: 0,
         }
     }
 }

@@ -37,6 +37,7 @@ pub mod metering;
 mod metrics;
 mod open;
 pub mod ops_http;
+pub mod pace;
 mod peers;
 pub mod proofs_backend;
 pub mod purchase;

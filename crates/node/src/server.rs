@@ -320,6 +320,7 @@ fn build_inner<L>(
         vouchers: files.vouchers,
         peers: crate::peers::Peers::default(),
         relays: tokio_util::task::TaskTracker::new(),
+        pace: crate::pace::Pace::new(limits.relay_limit_kbps),
         config,
     }
 }

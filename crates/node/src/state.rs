@@ -128,6 +128,8 @@ pub(crate) struct Inner<L> {
     /// store), so that its database is closed when `NodeHandle::join`
     /// returns.
     pub relays: tokio_util::task::TaskTracker,
+    /// The operator's relay cap, if any (`Limits::relay_limit_kbps`).
+    pub pace: Option<crate::pace::Pace>,
 }
 
 impl<L: LedgerApi> Inner<L> {

@@ -134,6 +134,11 @@ pub struct LimitArgs {
     #[arg(long, default_value_t = Limits::default().ban_duration.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=604_800))]
     ban_secs: u64,
+    /// The most the node relays toward its clients, all sessions
+    /// together, in kbit/s (0: no cap). Below the claimed capacity this is
+    /// under-delivery, which audits slash (docs/market.md §7.1).
+    #[arg(long, default_value_t = 0)]
+    relay_limit_kbps: u64,
 }
 
 impl LimitArgs {
@@ -142,6 +147,7 @@ impl LimitArgs {
         limits.max_connections_per_address = self.max_connections_per_address;
         limits.unpaid_idle_timeout = Duration::from_secs(self.unpaid_idle_secs);
         limits.ban_duration = Duration::from_secs(self.ban_secs);
+        limits.relay_limit_kbps = self.relay_limit_kbps;
     }
 }
 

@@ -183,6 +183,9 @@ impl<L: LedgerApi> Pump<L> {
             if n == 0 {
                 return Ok(());
             }
+            if let Some(pace) = &self.inner.pace {
+                tokio::time::sleep(pace.reserve(n, std::time::Instant::now())).await;
+            }
             let mut off = 0;
             while off < n {
                 off += self.forward(buf.get(off..n).unwrap_or_default()).await?;
