@@ -436,6 +436,10 @@ impl Engine {
             max_expiry_delta: self.config.max_expiry_delta,
             minted: Value(t.minted),
             pool: Value(t.pool),
+            escrowed: Value(t.escrowed),
+            staked: Value(t.staked),
+            monitor_staked: Value(t.monitor_staked),
+            burnt: Value(t.burnt),
         })
     }
 }

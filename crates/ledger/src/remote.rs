@@ -416,6 +416,10 @@ impl LedgerApi for RemoteLedger {
             max_expiry_delta: r.max_expiry_delta,
             minted: Value(r.minted),
             pool: Value(r.pool),
+            escrowed: Value(r.escrowed),
+            staked: Value(r.staked),
+            monitor_staked: Value(r.monitor_staked),
+            burnt: Value(r.burnt),
         })
     }
 }

@@ -379,6 +379,10 @@ impl Ledger for LedgerService {
                 max_expiry_delta: s.max_expiry_delta,
                 minted: s.minted.0,
                 pool: s.pool.0,
+                escrowed: s.escrowed.0,
+                staked: s.staked.0,
+                monitor_staked: s.monitor_staked.0,
+                burnt: s.burnt.0,
             })
         })
         .await

@@ -960,4 +960,12 @@ pub struct LedgerStatus {
     pub minted: Value,
     /// Value inside the shielded pool.
     pub pool: Value,
+    /// The rest of the turnstile's right side (§8.4): value in open
+    /// escrows, nodes' locked stakes, monitors' stakes, value burnt by
+    /// slashes. With `minted`, anyone can check the sum against the
+    /// public balances.
+    pub escrowed: Value,
+    pub staked: Value,
+    pub monitor_staked: Value,
+    pub burnt: Value,
 }

@@ -749,6 +749,11 @@ impl LedgerApi for EvmLedger {
             max_expiry_delta: self.max_expiry_delta,
             minted: Value(u64::try_from(minted).map_err(|_| LedgerError::Overflow)?),
             pool: Value(self.view_u64(&contract::view::pool()).await?),
+            escrowed: Value(self.view_u64(&escrow::view::escrowed()).await?),
+            staked: Value(self.view_u64(&contract::view::staked()).await?),
+            // No monitors and no slashing on the contract yet (§8.3.13).
+            monitor_staked: Value::ZERO,
+            burnt: Value::ZERO,
         })
     }
 }
