@@ -65,6 +65,9 @@ enum Command {
     /// The bandwidth market: the bonding curve and the invisible hand.
     #[command(subcommand)]
     Market(cmd::market::Command),
+    /// Audit nodes as a staked monitor: register, show, run, target.
+    #[command(subcommand)]
+    Monitor(cmd::monitor::Command),
 }
 
 /// How log lines are written (`--log-format`).
@@ -126,6 +129,7 @@ fn main() -> std::process::ExitCode {
         Command::Export(c) => cmd::export::run(c),
         Command::Ceremony(c) => cmd::ceremony::run(c),
         Command::Market(c) => cmd::market::run(c),
+        Command::Monitor(c) => cmd::monitor::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

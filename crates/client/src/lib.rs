@@ -10,6 +10,7 @@ pub mod error;
 pub mod flow;
 pub mod fsutil;
 pub mod market;
+pub mod monitor;
 pub mod ops;
 pub mod pin;
 pub mod proxy;

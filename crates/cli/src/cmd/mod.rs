@@ -13,6 +13,7 @@ pub mod ledger_status;
 pub mod market;
 pub mod market_trade;
 pub mod metrics_page;
+pub mod monitor;
 pub mod node;
 pub mod node_conn;
 pub mod node_exit;
