@@ -69,6 +69,11 @@ fn next_line(lines: &mut std::io::Lines<BufReader<ChildStdout>>) -> String {
 /// The one JSON object `veil demo --json` prints, checked field by field
 /// against what the scenario must achieve (issue 4: "Done when").
 fn check_demo_json(out: &Output, ledger: &str) -> Value {
+    check_demo_json_with(out, ledger, true)
+}
+
+/// [`check_demo_json`]; `honest`: the audit round must clear the node.
+fn check_demo_json_with(out: &Output, ledger: &str, honest: bool) -> Value {
     assert!(
         out.status.success(),
         "demo failed: {}\n{}",
@@ -134,7 +139,46 @@ fn check_demo_json(out: &Output, ledger: &str) -> Value {
             "half the bought tokens stay out: the price rose: {v}"
         );
     }
+    // The audit round (issue 14, docs/market.md §7.1): on the embedded
+    // ledger three monitors audit the honest node, which keeps its stake.
+    if ledger == "embedded" && honest {
+        assert_eq!(m["audits"].as_u64(), Some(3), "{v}");
+        assert_eq!(m["slashed"], Value::Bool(false), "{v}");
+        let scores = m["node_scores"].as_object().expect("node_scores");
+        assert_eq!(scores.len(), 1, "{v}");
+        let score = scores.values().next().expect("a score");
+        assert_eq!(score["reports"].as_u64(), Some(3), "{v}");
+        assert!(score["delivered_ppm"].as_u64() >= Some(800_000), "{v}");
+    } else if ledger == "remote" {
+        assert!(
+            m["audits"].is_null(),
+            "skipped off the embedded ledger: {v}"
+        );
+    }
     v
+}
+
+/// `veil demo --scenario cheating-node`: the demo node claims 100 Mbit/s
+/// and relays at 10; three monitors measure it as ordinary clients and the
+/// verdict slashes its stake in proportion (docs/market.md §7.1): about
+/// (80% − 10%) / 80% × 20% of 10,000.
+#[test]
+fn demo_slashes_a_cheating_node() {
+    let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let out = run(veil().args(["demo", "--json", "--scenario", "cheating-node"]));
+    let v = check_demo_json_with(&out, "embedded", false);
+    let m = &v["market"];
+    assert_eq!(m["audits"].as_u64(), Some(3), "{v}");
+    assert_eq!(m["slashed"], Value::Bool(true), "{v}");
+    let slashed = m["slashed_amount"].as_u64().expect("slashed_amount");
+    assert!((1_500..=2_000).contains(&slashed), "{v}");
+    let score = m["node_scores"]
+        .as_object()
+        .and_then(|s| s.values().next())
+        .expect("a score");
+    let delivered = score["delivered_ppm"].as_u64().expect("delivered_ppm");
+    assert!((50_000..=150_000).contains(&delivered), "{v}");
+    assert_eq!(score["slashed"].as_u64(), Some(slashed), "{v}");
 }
 
 #[test]

@@ -10,9 +10,11 @@
 //! one route belong to pairwise distinct operator accounts, none of them an
 //! operator the caller excludes (the entry's, when the user named the entry
 //! only); each hop is drawn with probability proportional to the stake its
-//! node locked (at least 1), so an operator's share of the routes is its
-//! share of the stake, whatever number of nodes it registers. The capacity
-//! a profile claims plays no part: nothing on the ledger checks it.
+//! node still has locked (at least 1, after slashes) times the share of its
+//! claimed capacity its latest audit verdict found delivered (docs/market.md
+//! §7.1; a node never judged counts in full), so an operator's share of the
+//! routes is its share of the stake, whatever number of nodes it registers,
+//! and a node measured at a tenth of its claim gets a tenth of its draws.
 
 use rand::Rng;
 use veil_ledger::types::{AccountId, NodeId, NodeRecord, Value};
@@ -30,8 +32,11 @@ pub struct Candidate {
     /// `https://HOST:PORT` from the published endpoint.
     pub url: String,
     pub pin: TlsKeyHash,
-    /// The stake the node locked: its weight in the draw.
+    /// The stake the node still has locked (after slashes).
     pub stake: Value,
+    /// The share of its claimed capacity its latest audit verdict found
+    /// delivered, ppm (1,000,000 if never judged).
+    pub delivered_ppm: u32,
 }
 
 impl Candidate {
@@ -51,12 +56,18 @@ impl Candidate {
             account: record.registration.account,
             url: format!("https://{}", endpoint.as_str()),
             pin: TlsKeyHash::in_force(record),
-            stake: record.registration.stake,
+            stake: record.locked_stake(),
+            delivered_ppm: record
+                .audit
+                .last
+                .map_or(1_000_000, |v| v.delivered_ppm.min(1_000_000)),
         })
     }
 
+    /// Its weight in the draw: stake × delivered share (each at least 1,
+    /// so every candidate can be drawn).
     fn weight(&self) -> u128 {
-        u128::from(self.stake.0.max(1))
+        u128::from(self.stake.0.max(1)) * u128::from(self.delivered_ppm.max(1))
     }
 }
 
@@ -243,6 +254,39 @@ mod tests {
             choose(&[], ESCROW, &[], 1, &mut rng).is_err(),
             "empty registry"
         );
+    }
+
+    #[test]
+    fn draws_follow_the_audited_share_delivered() {
+        // Equal stakes; node 2's latest verdict found 10% of its claim:
+        // it is drawn about one time in eleven.
+        let mut records = vec![listed(1, 1, 100), listed(2, 2, 100)];
+        records[1].audit = veil_ledger::types::NodeAudit {
+            slashed: Value(0),
+            last: Some(veil_ledger::types::AuditOutcome {
+                epoch: 1,
+                reports: 3,
+                throughput_kbps: 10_000,
+                rtt_ms: 2,
+                delivered_ppm: 100_000,
+                slashed: Value(0),
+            }),
+        };
+        let slow = records[1].registration.node_id;
+        let mut rng = StdRng::seed_from_u64(11);
+        let n = 4000;
+        let hits = (0..n)
+            .filter(|_| {
+                choose(&records, ESCROW, &[], 1, &mut rng).expect("route")[0].node_id == slow
+            })
+            .count();
+        let share = hits as f64 / n as f64;
+        assert!((0.06..0.12).contains(&share), "share {share}");
+        // Slashes reduce the stake that weighs.
+        records[1].audit.last = None;
+        records[1].audit.slashed = Value(90);
+        let c = Candidate::from_record(&records[1], ESCROW).expect("candidate");
+        assert_eq!((c.stake, c.delivered_ppm), (Value(10), 1_000_000));
     }
 
     #[test]

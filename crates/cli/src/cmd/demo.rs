@@ -54,7 +54,25 @@ pub struct Args {
     /// MiB fetched through each session.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
     mib_per_session: u64,
+    /// `honest`: the demo node relays as fast as it can; `cheating-node`:
+    /// it relays at a tenth of the capacity it claims, and the audit round
+    /// slashes it (docs/market.md §7.1).
+    #[arg(long, value_enum, default_value_t = Scenario::Honest)]
+    scenario: Scenario,
 }
+
+/// Which demo runs (`--scenario`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    Honest,
+    CheatingNode,
+}
+
+/// The capacity the demo node claims in its profile, Mbit/s.
+const CLAIMED_MBIT_S: u32 = 100;
+/// The demo node's stake on the embedded ledger (the audit round's slash
+/// comes out of it).
+const NODE_STAKE: u64 = 10_000;
 
 /// Price per KiB and escrow size of the demo node.
 const PRICE_PER_KIB: u64 = 1;
@@ -72,6 +90,7 @@ macro_rules! say {
     ($json:expr, $($t:tt)*) => { if !$json { println!($($t)*); } };
 }
 
+mod audit;
 mod market;
 mod two_hop;
 
@@ -373,11 +392,13 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
     let escrow = (mib * 1024 + 512) * PRICE_PER_KIB * 2;
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let node_dir = dir.join("node");
+    let setup = NodeSetup::demo(args.scenario, parties.embedded.is_some());
     let node = start_node(
         &parties.node,
         store.clone(),
         &node_dir,
         escrow,
+        setup,
         stop_rx.clone(),
     )
     .await?;
@@ -408,7 +429,16 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
     let vd = voucher_round(&mut stage, &mut clients).await?;
     // -- two hops: the demo node as entry, a second node as exit
     let exit_dir = dir.join("exit");
-    let exit = start_node(&parties.node, store, &exit_dir, escrow, stop_rx.clone()).await?;
+    let exit_setup = NodeSetup::default();
+    let exit = start_node(
+        &parties.node,
+        store,
+        &exit_dir,
+        escrow,
+        exit_setup,
+        stop_rx.clone(),
+    )
+    .await?;
     let bob = clients.get_mut(1).context("bob")?;
     let th = two_hop::round(
         &mut stage,
@@ -439,6 +469,10 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
         report.total_paid
     );
     let refunds = refund_and_withdraw(&stage, &mut clients).await?;
+    // The node as the clients' sessions left it (the audit round's own
+    // sessions and batch are reported with the audits).
+    let node_status = node.status();
+    let audits = audit::round(&mut stage, parties.embedded.as_ref(), &node, dir).await?;
     // On a chain both nodes send from the operator's one account.
     let mut nodes = vec![node.account];
     if exit.account != node.account {
@@ -450,6 +484,7 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
         &nodes,
         &clients,
         market.as_ref(),
+        audits.as_ref(),
     )
     .await?
         && match &parties.contract {
@@ -462,9 +497,10 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
         vd: &vd,
         th: &th,
         market: market.as_ref(),
+        audits: audits.as_ref(),
         clock: &clock,
         report,
-        node: node.status(),
+        node: node_status,
         ledger: ledger.status().await?,
         node_paid: ledger.balance(node.account).await?.get(),
         audit_ok,
@@ -481,7 +517,56 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
     let _ = stop_rx.changed().await;
     node.join().await.ok();
     exit.join().await.ok();
-    check_outcome(audit_ok, &report, &relayed, &refunds, &vd, &th)
+    check_outcome(audit_ok, &report, &relayed, &refunds, &vd, &th)?;
+    check_audits(args.scenario, audits.as_ref())
+}
+
+/// How the demo node is set up: the capacity it claims, the relay cap it
+/// keeps (the cheating node's tenth of its claim) and its stake.
+#[derive(Clone, Copy, Debug, Default)]
+struct NodeSetup {
+    capacity_mbit_s: u32,
+    relay_limit_kbps: u64,
+    stake: u64,
+}
+
+impl NodeSetup {
+    /// The demo node of `scenario`; staked only on the embedded ledger
+    /// (where the demo's audit round runs).
+    fn demo(scenario: Scenario, embedded: bool) -> Self {
+        let claimed_kbps = u64::from(CLAIMED_MBIT_S) * 1_000;
+        Self {
+            capacity_mbit_s: CLAIMED_MBIT_S,
+            relay_limit_kbps: match scenario {
+                Scenario::Honest => 0,
+                Scenario::CheatingNode => claimed_kbps / 10,
+            },
+            stake: if embedded { NODE_STAKE } else { 0 },
+        }
+    }
+}
+
+/// The audit round's verdict must match the scenario: the honest node
+/// audited by a quorum and not slashed, the cheating node slashed. Skipped
+/// rounds (no embedded ledger) check nothing.
+fn check_audits(scenario: Scenario, audits: Option<&audit::AuditDemo>) -> anyhow::Result<()> {
+    let Some(a) = audits else { return Ok(()) };
+    let Some(v) = a.verdict else {
+        bail!("audits: {} reports reached no verdict", a.audits);
+    };
+    match (scenario, a.slashed > Value::ZERO) {
+        (Scenario::Honest, false) | (Scenario::CheatingNode, true) => Ok(()),
+        (Scenario::Honest, true) => bail!(
+            "audits slashed the honest node {} (median {} kbit/s of {} claimed): this machine relays below the demo's claim",
+            a.slashed,
+            v.throughput_kbps,
+            u64::from(CLAIMED_MBIT_S) * 1_000
+        ),
+        (Scenario::CheatingNode, false) => bail!(
+            "audits did not slash the throttling node (median {} kbit/s)",
+            v.throughput_kbps
+        ),
+    }
 }
 
 /// Starts a demo node storing in `dir`: TLS as in production (clients pin the node's key
@@ -492,6 +577,7 @@ async fn start_node<L: LedgerApi>(
     store: ParamStore,
     dir: &Path,
     escrow: u64,
+    setup: NodeSetup,
     stop_rx: watch::Receiver<bool>,
 ) -> anyhow::Result<veil_node::NodeHandle> {
     let mut config = veil_node::NodeConfig::new(
@@ -500,6 +586,17 @@ async fn start_node<L: LedgerApi>(
         Value(PRICE_PER_KIB),
         vec![Value(escrow)],
     );
+    config.capacity_mbit_s = setup.capacity_mbit_s;
+    config.limits.relay_limit_kbps = setup.relay_limit_kbps;
+    if setup.stake > 0 {
+        // The node stakes from its own account (the key in its directory).
+        std::fs::create_dir_all(dir)?;
+        let account = veil_node::keys::load_or_create_account_key(dir)?
+            .verifying_key()
+            .account_id();
+        ledger.faucet(account, Value(setup.stake)).await?;
+        config.stake = Value(setup.stake);
+    }
     config.transport = veil_node::Transport::Tls;
     config.receipt_interval_kib = RECEIPT_INTERVAL_KIB;
     config.egress = veil_node::egress::EgressPolicy::new()
@@ -736,18 +833,36 @@ async fn public_audit<L: LedgerApi>(
     node_accounts: &[AccountId],
     clients: &[Client],
     market: Option<&market::MarketDemo>,
+    audits: Option<&audit::AuditDemo>,
 ) -> anyhow::Result<bool> {
     let status = ledger.status().await?;
     let mut accounts_total = 0u64;
     let wallets = clients.iter().map(|c| c.account);
     let nodes = node_accounts.iter().copied();
     let trader = market.map(|m| m.trader);
-    for a in nodes.chain([recipient()]).chain(wallets).chain(trader) {
+    let monitors = audits.map_or(Vec::new(), |a| a.monitors.clone());
+    for a in nodes
+        .chain([recipient()])
+        .chain(wallets)
+        .chain(trader)
+        .chain(monitors)
+    {
         accounts_total += ledger.balance(a).await?.get();
     }
-    // Value the trader paid into the curve's reserve (docs/protocol.md §8.4).
+    // Value the trader paid into the curve's reserve, and the turnstile's
+    // other public totals (docs/protocol.md §8.4).
     let reserve_gain = market.map_or(0, |m| m.reserve_gain);
-    let turnstile_ok = status.minted.get() == accounts_total + status.pool.get() + reserve_gain;
+    let held = [
+        accounts_total,
+        status.pool.get(),
+        status.escrowed.get(),
+        status.staked.get(),
+        status.monitor_staked.get(),
+        status.burnt.get(),
+        reserve_gain,
+    ];
+    let turnstile_ok =
+        u128::from(status.minted.get()) == held.iter().map(|v| u128::from(*v)).sum::<u128>();
     let store_audit_ok = match embedded {
         Some(e) => {
             let e = e.clone();
@@ -767,6 +882,7 @@ struct Summary<'a> {
     vd: &'a super::voucher::VoucherDemo,
     th: &'a two_hop::TwoHopDemo,
     market: Option<&'a market::MarketDemo>,
+    audits: Option<&'a audit::AuditDemo>,
     clock: &'a Clock,
     report: veil_node::SettlementReport,
     node: veil_node::NodeStatus,
@@ -861,7 +977,7 @@ impl Summary<'_> {
             "voucher_fetched": vd.fetched,
             "voucher_balance_left_kib": vd.balance_left_kib,
             "two_hop": self.th.json(),
-            "market": market::json(self.market),
+            "market": market::json(self.market, audit::json(self.audits)),
         })
     }
 }

@@ -103,16 +103,24 @@ fn tokens_json(t: u128) -> serde_json::Value {
     u64::try_from(t).map_or_else(|_| json!(t.to_string()), |t| json!(t))
 }
 
-pub(super) fn json(m: Option<&MarketDemo>) -> serde_json::Value {
+/// The demo's `"market"` object: the trades, then the audit round's
+/// fields (`audits`, `node_scores`, `slashed`, … of `demo/audit.rs`).
+pub(super) fn json(m: Option<&MarketDemo>, audits: serde_json::Value) -> serde_json::Value {
     match m {
         None => serde_json::Value::Null,
-        Some(m) => json!({
-            "tokens_bought": tokens_json(m.tokens_bought),
-            "value_spent": m.value_spent,
-            "tokens_sold": tokens_json(m.tokens_sold),
-            "value_received": m.value_received,
-            "price_before": m.price_before,
-            "price_after": m.price_after,
-        }),
+        Some(m) => {
+            let mut v = json!({
+                "tokens_bought": tokens_json(m.tokens_bought),
+                "value_spent": m.value_spent,
+                "tokens_sold": tokens_json(m.tokens_sold),
+                "value_received": m.value_received,
+                "price_before": m.price_before,
+                "price_after": m.price_after,
+            });
+            if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), audits) {
+                obj.extend(extra);
+            }
+            v
+        }
     }
 }
