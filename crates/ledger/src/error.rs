@@ -101,6 +101,10 @@ pub enum LedgerError {
     /// A second release of a stake already released (§8.3.12).
     #[error("stake already released")]
     StakeReleased,
+    /// A registration or update claiming more capacity than its stake
+    /// backs (`monitor::STAKE_PER_MBIT_S` per Mbit/s, §8.3.6, §8.3.8).
+    #[error("stake {} does not back the claimed capacity: it needs {}", .stake.get(), .needed.get())]
+    StakeBelowCapacity { stake: Value, needed: Value },
     /// A second monitor registration of an account (§8.3.13).
     #[error("the account is already a monitor")]
     MonitorExists,

@@ -633,6 +633,7 @@ pub fn apply_register(
 pub fn check_register_stateless(g: &NodeRegistration) -> Result<u64, LedgerError> {
     check_terms(g.price_per_kib, &g.escrow_sizes)?;
     check_profile(&g.profile)?;
+    crate::monitor::check_stake_backs(g.stake, &g.profile)?;
     g.authenticate()
 }
 
@@ -658,9 +659,10 @@ pub fn check_terms(price_per_kib: Value, escrow_sizes: &[Value]) -> Result<(), L
     Ok(())
 }
 
-/// The ledger's one rule on a node profile (§8.3.9): at most
-/// [`MAX_PROFILE_BYTES`]. Its contents are the readers' to check, on
-/// every backend alike.
+/// The ledger's rule on a node profile's form (§8.3.9): at most
+/// [`MAX_PROFILE_BYTES`]. Its contents are the readers' to check, except
+/// the claimed capacity, which the stake must back
+/// ([`crate::monitor::check_stake_backs`]).
 pub fn check_profile(profile: &[u8]) -> Result<(), LedgerError> {
     if profile.len() > MAX_PROFILE_BYTES {
         return Err(LedgerError::InvalidArgument(
@@ -706,6 +708,7 @@ pub fn check_update(
     if Some(u.sequence) != node.sequence().checked_add(1) {
         return Err(LedgerError::StaleNodeUpdate);
     }
+    crate::monitor::check_stake_backs(node.locked_stake(), &u.profile)?;
     check_nonce(s, &u.account, nonce)?;
     Ok(Checked::New((node, nonce)))
 }

@@ -284,7 +284,30 @@ fn seed(epoch: u64, root: &[u8; 32], previous: &[u8; 32]) -> [u8; 32] {
 /// `capacity_mbit_s` (§8.3.9) in force; zero (never under-delivering) if the
 /// profile is absent or does not parse.
 pub fn claimed_kbps(node: &NodeRecord) -> u64 {
-    crate::profile::NodeProfile::decode(&node.terms().profile)
-        .map(|p| u64::from(p.capacity_mbit_s) * 1_000)
-        .unwrap_or(0)
+    u64::from(claimed_mbit_s(&node.terms().profile)) * 1_000
+}
+
+/// The capacity a profile's bytes claim, Mbit/s (0: none, or a profile
+/// that does not parse).
+pub fn claimed_mbit_s(profile: &[u8]) -> u32 {
+    crate::profile::NodeProfile::decode(profile).map_or(0, |p| p.capacity_mbit_s)
+}
+
+/// Value a node stakes per Mbit/s it claims (§8.3.6, §8.3.8): a claim of
+/// 100 Mbit/s needs 10,000.
+pub const STAKE_PER_MBIT_S: Value = Value(100);
+
+/// The least stake that backs the capacity `profile` claims.
+pub fn required_stake(profile: &[u8]) -> Value {
+    Value(u64::from(claimed_mbit_s(profile)).saturating_mul(STAKE_PER_MBIT_S.get()))
+}
+
+/// A stake of `stake` backs the capacity `profile` claims, or the refusal
+/// naming both.
+pub fn check_stake_backs(stake: Value, profile: &[u8]) -> Result<(), LedgerError> {
+    let needed = required_stake(profile);
+    if stake < needed {
+        return Err(LedgerError::StakeBelowCapacity { stake, needed });
+    }
+    Ok(())
 }

@@ -60,6 +60,7 @@ pub fn to_status(e: LedgerError) -> Status {
         | NodeNotRetired
         | StakeLocked(_)
         | StakeReleased
+        | StakeBelowCapacity { .. }
         | NotAMonitor
         | NotAssigned
         | ReportNotOpen

@@ -53,6 +53,7 @@ pub enum ErrorKind {
     NodeNotRetired,
     StakeLocked,
     StakeReleased,
+    StakeBelowCapacity,
     MonitorExists,
     NotAMonitor,
     NotAssigned,
@@ -72,7 +73,7 @@ pub enum ErrorKind {
 }
 
 /// Every kind with its wire name: the only place these strings are written.
-pub const KIND_NAMES: [(ErrorKind, &str); 46] = {
+pub const KIND_NAMES: [(ErrorKind, &str); 47] = {
     use ErrorKind::*;
     [
         (Encoding, "encoding"),
@@ -105,6 +106,7 @@ pub const KIND_NAMES: [(ErrorKind, &str); 46] = {
         (NodeNotRetired, "node_not_retired"),
         (StakeLocked, "stake_locked"),
         (StakeReleased, "stake_released"),
+        (StakeBelowCapacity, "stake_below_capacity"),
         (MonitorExists, "monitor_exists"),
         (NotAMonitor, "not_a_monitor"),
         (NotAssigned, "not_assigned"),
@@ -159,6 +161,7 @@ impl ErrorKind {
             E::NodeNotRetired => Self::NodeNotRetired,
             E::StakeLocked(_) => Self::StakeLocked,
             E::StakeReleased => Self::StakeReleased,
+            E::StakeBelowCapacity { .. } => Self::StakeBelowCapacity,
             E::MonitorExists => Self::MonitorExists,
             E::NotAMonitor => Self::NotAMonitor,
             E::NotAssigned => Self::NotAssigned,
@@ -198,6 +201,9 @@ impl ErrorKind {
         match e {
             E::EscrowSizeNotAccepted(v) => Some(v.get().to_string()),
             E::NotYetReclaimable(h) | E::StakeLocked(h) => Some(h.0.to_string()),
+            E::StakeBelowCapacity { stake, needed } => {
+                Some(format!("{},{}", stake.get(), needed.get()))
+            }
             E::UnknownRoot(n) => Some(n.to_string()),
             E::ExpiryOutOfRange {
                 expiry,
@@ -271,6 +277,13 @@ impl ErrorKind {
                 _ => return None,
             },
             Self::StakeReleased => E::StakeReleased,
+            Self::StakeBelowCapacity => match nums()?.as_slice() {
+                [stake, needed] => E::StakeBelowCapacity {
+                    stake: veil_primitives::value::Value(*stake),
+                    needed: veil_primitives::value::Value(*needed),
+                },
+                _ => return None,
+            },
             Self::MonitorExists => E::MonitorExists,
             Self::NotAMonitor => E::NotAMonitor,
             Self::NotAssigned => E::NotAssigned,
@@ -438,6 +451,10 @@ mod tests {
             LedgerError::NodeRetired,
             LedgerError::NodeNotRetired,
             LedgerError::StakeReleased,
+            LedgerError::StakeBelowCapacity {
+                stake: veil_primitives::value::Value(5),
+                needed: veil_primitives::value::Value(900),
+            },
             LedgerError::MonitorExists,
             LedgerError::NotAMonitor,
             LedgerError::NotAssigned,

@@ -494,3 +494,75 @@ async fn grpc_answers_like_the_embedded_ledger() {
         assert_eq!(ledger.submit_report(req).await, Err(want));
     }
 }
+
+/// Issue 14 item 3 (docs/protocol.md §8.3.6, §8.3.8): a claimed capacity
+/// needs 100 value per Mbit/s of stake — at registration, and at every
+/// update of the claim against the stake still locked (after slashes).
+/// Refusals name both numbers and change nothing, on both backends.
+#[test]
+fn a_claimed_capacity_needs_stake_in_proportion() {
+    use veil_ledger::monitor::STAKE_PER_MBIT_S;
+    let e = engine();
+    let (node_key, account_key) = (key(1), key(2));
+    e.faucet(account_key.verifying_key().account_id(), Value(100_000))
+        .expect("faucet");
+    let claim = |mbit: u32| {
+        let mut terms = NodeTerms::new(Value(2), vec![Value(1_000)], [1; 32]);
+        terms.profile = NodeProfile {
+            capacity_mbit_s: mbit,
+            ..NodeProfile::default()
+        }
+        .encode()
+        .expect("profile");
+        terms
+    };
+    assert_eq!(STAKE_PER_MBIT_S, Value(100));
+    let status = e.status().expect("status");
+    let short = NodeRegistration::sign(&node_key, &account_key, 0, Value(9_999), claim(100));
+    assert_eq!(
+        e.register_node(short),
+        Err(LedgerError::StakeBelowCapacity {
+            stake: Value(9_999),
+            needed: Value(10_000)
+        })
+    );
+    assert_eq!(e.status().expect("status"), status, "nothing changed");
+    let exact = NodeRegistration::sign(&node_key, &account_key, 0, Value(10_000), claim(100));
+    let rec = e.register_node(exact).expect("10,000 backs 100 Mbit/s");
+    // Raising the claim past the stake is refused; lowering it is not.
+    let up = NodeUpdate::sign(&node_key, &account_key, 1, &rec, claim(101));
+    assert_eq!(
+        e.update_node(up),
+        Err(LedgerError::StakeBelowCapacity {
+            stake: Value(10_000),
+            needed: Value(10_100)
+        })
+    );
+    let down = NodeUpdate::sign(&node_key, &account_key, 1, &rec, claim(50));
+    e.update_node(down).expect("a lower claim");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stake_rule_answers_alike_over_grpc() {
+    let (_ledger, remote, _url) = testing::served_in_memory().await.expect("served");
+    let (node_key, account_key) = (key(1), key(2));
+    remote
+        .faucet(account_key.verifying_key().account_id(), Value(100_000))
+        .await
+        .expect("faucet");
+    let mut terms = NodeTerms::new(Value(2), vec![Value(1_000)], [1; 32]);
+    terms.profile = NodeProfile {
+        capacity_mbit_s: 900,
+        ..NodeProfile::default()
+    }
+    .encode()
+    .expect("profile");
+    let g = NodeRegistration::sign(&node_key, &account_key, 0, Value(5), terms);
+    assert_eq!(
+        remote.register_node(g).await,
+        Err(LedgerError::StakeBelowCapacity {
+            stake: Value(5),
+            needed: Value(90_000)
+        })
+    );
+}

@@ -34,7 +34,8 @@ fn engine_at(path: &std::path::Path) -> Engine {
 fn profile(port: u16, epochs: &[u64]) -> Vec<u8> {
     NodeProfile {
         endpoint: Some(Endpoint::parse(&format!("node.example:{port}")).expect("endpoint")),
-        capacity_mbit_s: 800,
+        // What STAKE backs (100 per Mbit/s, §8.3.6).
+        capacity_mbit_s: 3,
         voucher_grace_secs: 3_600,
         voucher_keys: epochs
             .iter()

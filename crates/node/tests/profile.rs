@@ -22,6 +22,14 @@ async fn run_once(
     tweak: impl FnOnce(&mut NodeConfig),
 ) -> (SocketAddr, NodeRecord) {
     let mut config = node_config(dir.to_path_buf());
+    // The stake backs the largest claim of these tests (900 Mbit/s at 100
+    // per Mbit/s, §8.3.6), taken from the node's own account.
+    config.stake = veil_ledger::types::Value(90_000);
+    let account = veil_node::keys::load_or_create_account_key(dir)
+        .expect("account key")
+        .verifying_key()
+        .account_id();
+    ledger.faucet(account, config.stake).await.expect("faucet");
     tweak(&mut config);
     let verifier = Arc::new(TestVerifier::default());
     let (node, stop) = start_node(config, ledger.clone(), verifier).await;

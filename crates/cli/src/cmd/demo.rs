@@ -70,8 +70,8 @@ pub enum Scenario {
 
 /// The capacity the demo node claims in its profile, Mbit/s.
 const CLAIMED_MBIT_S: u32 = 100;
-/// The demo node's stake on the embedded ledger (the audit round's slash
-/// comes out of it).
+/// The demo node's stake: what its claim needs (100 per Mbit/s); the audit
+/// round's slash comes out of it.
 const NODE_STAKE: u64 = 10_000;
 
 /// Price per KiB and escrow size of the demo node.
@@ -392,7 +392,7 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
     let escrow = (mib * 1024 + 512) * PRICE_PER_KIB * 2;
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let node_dir = dir.join("node");
-    let setup = NodeSetup::demo(args.scenario, parties.embedded.is_some());
+    let setup = NodeSetup::demo(args.scenario, parties.kind != "evm");
     let node = start_node(
         &parties.node,
         store.clone(),
@@ -531,9 +531,11 @@ struct NodeSetup {
 }
 
 impl NodeSetup {
-    /// The demo node of `scenario`; staked only on the embedded ledger
-    /// (where the demo's audit round runs).
-    fn demo(scenario: Scenario, embedded: bool) -> Self {
+    /// The demo node of `scenario`, staked as its claim requires
+    /// (`veil_ledger::monitor::STAKE_PER_MBIT_S`) where the development
+    /// faucet funds it (not on the EVM ledger, whose contract does not
+    /// check the claim yet).
+    fn demo(scenario: Scenario, staked: bool) -> Self {
         let claimed_kbps = u64::from(CLAIMED_MBIT_S) * 1_000;
         Self {
             capacity_mbit_s: CLAIMED_MBIT_S,
@@ -541,7 +543,7 @@ impl NodeSetup {
                 Scenario::Honest => 0,
                 Scenario::CheatingNode => claimed_kbps / 10,
             },
-            stake: if embedded { NODE_STAKE } else { 0 },
+            stake: if staked { NODE_STAKE } else { 0 },
         }
     }
 }
