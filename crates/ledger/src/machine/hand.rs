@@ -3,8 +3,9 @@
 //! crosses an epoch boundary the reserve ratio takes one bounded step
 //! toward the ratio that demand points to (`veil_market::hand`), with the
 //! price held (`Curve::set_ratio`). Demand is the epoch's escrowed value
-//! over the value staked by nodes: staked value stands in for capacity
-//! until registrations state capacity (`docs/market.md` §8).
+//! over the value staked by nodes: staked value stands in for capacity,
+//! which it bounds (100 per claimed Mbit/s, `crate::monitor::STAKE_PER_MBIT_S`);
+//! demand over claimed capacity itself is `docs/market.md` §8.
 
 use crate::error::LedgerError;
 use crate::state::StateWrite;
