@@ -173,7 +173,8 @@ fn check_body(reply: &[u8], n: u64) -> Result<u64, ClientError> {
     Ok(n)
 }
 
-fn pattern(i: usize) -> u8 {
+/// Byte `i` of every body the target serves.
+pub fn pattern(i: usize) -> u8 {
     ((i % 65_536) % 251) as u8
 }
 

@@ -99,9 +99,12 @@ pub struct MonitorRecord {
 
 impl MonitorRecord {
     /// Whether the monitor takes part in `epoch`'s assignment: registered
-    /// before the epoch began (before its seed was drawn) and still staked.
+    /// before the epoch began (before its seed was drawn). Nothing else:
+    /// the assignment checked at a report and recomputed at the verdict
+    /// must be the same, whatever slashes happened in between (a slash
+    /// takes a tenth, rounded down, so a positive stake stays positive).
     pub fn eligible_in(&self, epoch: u64) -> bool {
-        self.registered_at < epoch_start(epoch) && self.stake > Value::ZERO
+        self.registered_at < epoch_start(epoch)
     }
 }
 

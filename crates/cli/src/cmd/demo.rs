@@ -224,50 +224,10 @@ async fn evm_parties(
     })
 }
 
-/// A local HTTP/1.0 destination: `GET /N` answers N bytes of a fixed pattern.
+/// A local HTTP/1.0 destination: `GET /N` answers N bytes of the
+/// measurement pattern (the monitors' target, `veil_client::monitor`).
 async fn http_server() -> anyhow::Result<SocketAddr> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    let addr = l.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 8192 {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(buf.get(..n).unwrap_or_default()),
-                    }
-                }
-                let line = String::from_utf8_lossy(&req);
-                let n: usize = line
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|p| p.trim_start_matches('/').parse().ok())
-                    .unwrap_or(1024)
-                    .min(256 << 20);
-                let head =
-                    format!("HTTP/1.0 200 OK\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n");
-                if s.write_all(head.as_bytes()).await.is_err() {
-                    return;
-                }
-                let chunk: Vec<u8> = (0..65536u32).map(|i| (i % 251) as u8).collect();
-                let mut left = n;
-                while left > 0 {
-                    let k = left.min(chunk.len());
-                    if s.write_all(chunk.get(..k).unwrap_or_default())
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                    left -= k;
-                }
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    Ok(addr)
+    Ok(veil_client::monitor::spawn_target(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?)
 }
 
 /// Fetches `GET /n` from `dest` through the SOCKS5 proxy at `socks`;
@@ -315,7 +275,7 @@ pub async fn fetch_via_socks(socks: SocketAddr, dest: SocketAddr, n: u64) -> any
     let pattern_ok = body
         .iter()
         .enumerate()
-        .all(|(i, b)| *b == ((i % 65536) % 251) as u8);
+        .all(|(i, b)| *b == veil_client::monitor::pattern(i));
     if !pattern_ok {
         bail!("body corrupted in transit");
     }
