@@ -41,6 +41,10 @@ pub struct AuditPlan {
     pub challenges: u32,
 }
 
+/// How long a transfer may take before the node is reported as delivering
+/// nothing: a node that stalls is measured, not waited for.
+pub const TRANSFER_DEADLINE: Duration = Duration::from_secs(120);
+
 /// What was observed, before it becomes a report.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observed {
@@ -110,11 +114,18 @@ pub async fn report<L: LedgerApi>(
 }
 
 /// Runs `plan` over an open session's relay. A failed challenge is
-/// counted, not an error (it is what the report is for); a transfer that
-/// fails or returns other bytes is an error, and nothing is reported.
+/// counted, not an error (it is what the report is for), and so is a
+/// transfer that stalls past [`TRANSFER_DEADLINE`] (nothing delivered); a
+/// transfer that fails or returns other bytes is an error, and nothing is
+/// reported.
 pub async fn observe(relay: &Relay, plan: &AuditPlan) -> Result<Observed, ClientError> {
     let t = Instant::now();
-    let body_bytes = fetch(relay, &plan.target, plan.bytes).await?;
+    let body_bytes =
+        match tokio::time::timeout(TRANSFER_DEADLINE, fetch(relay, &plan.target, plan.bytes)).await
+        {
+            Ok(fetched) => fetched?,
+            Err(_) => 0, // stalled: nothing delivered within the deadline
+        };
     let transfer = t.elapsed();
     let mut out = Observed {
         body_bytes,
@@ -143,15 +154,29 @@ async fn fetch(relay: &Relay, target: &Target, n: u64) -> Result<u64, ClientErro
         .write_all(format!("GET /{n} HTTP/1.0\r\nHost: {target}\r\n\r\n").as_bytes())
         .await
         .map_err(|e| ClientError::Protocol(format!("audit request: {e}")))?;
+    // At most the body and a header's worth: the node cannot make the
+    // monitor hold more than it asked for.
+    let cap = n.saturating_add(MAX_HEADER_BYTES);
     let mut reply = Vec::new();
-    local
+    (&mut local)
+        .take(cap.saturating_add(1))
         .read_to_end(&mut reply)
         .await
         .map_err(|e| ClientError::Protocol(format!("audit transfer: {e}")))?;
     drop(local);
-    let _ = pump.await;
+    // The node frees the stream after our side closes; one that does not
+    // is not waited for.
+    let _ = tokio::time::timeout(Duration::from_secs(10), pump).await;
+    if reply.len() as u64 > cap {
+        return Err(ClientError::Protocol(format!(
+            "audit target: more than {n} body bytes and a header"
+        )));
+    }
     check_body(&reply, n)
 }
+
+/// Room for the target's status line and headers.
+const MAX_HEADER_BYTES: u64 = 8 * 1024;
 
 fn check_body(reply: &[u8], n: u64) -> Result<u64, ClientError> {
     let bad = |m: &str| ClientError::Protocol(format!("audit target: {m}"));
