@@ -211,7 +211,11 @@ proptest! {
             prop_assert!(got >= min_out);
         }
         if tolerance_bp == 0 {
-            prop_assert!(victim_got.is_err() || front == 0, "the victim's limit held");
+            // The limit held: the victim is refused, or the front-run moved
+            // the price too little to change its rounded quote and it gets
+            // all of it (a 1-unit deposit after a 1-unit front-run on a
+            // 2^60 reserve, found by CI).
+            prop_assert!(victim_got.as_ref().map_or(true, |got| *got >= quote), "the victim's limit held");
         }
         let back = m.sell(front, 0).unwrap_or(0);
         prop_assert!(back <= stake || victim_got.is_ok(), "no victim trade, no gain");
