@@ -1,7 +1,8 @@
 //! Monitors end to end (docs/market.md §7.1, docs/protocol.md §8.3.13),
 //! every party its own `veil` process over real gRPC on loopback: three
 //! wallets register as monitors (`veil monitor register`; a second
-//! registration is refused, nothing spent); before the next epoch none is
+//! registration is refused and the monitor's record is unchanged); before
+//! the next epoch none is
 //! assigned; then each audits the node with `veil monitor run` through an
 //! ordinary paid session, fetching from `veil monitor target`, and signs
 //! its report; when the report window closes `veil nodes` shows the
