@@ -566,3 +566,59 @@ async fn the_stake_rule_answers_alike_over_grpc() {
         })
     );
 }
+
+/// The status codes of docs/protocol.md §8.6 on the wire: an unsigned or
+/// forged report and registration are PERMISSION_DENIED, a second
+/// registration ALREADY_EXISTS, a non-monitor's report FAILED_PRECONDITION.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_rpcs_answer_the_specified_status_codes() {
+    use tonic::Code;
+    use veil_ledger::convert::{monitor_registration_to_pb, report_to_pb};
+    use veil_proto::ledger::v1::ledger_client::LedgerClient;
+    let (_ledger, remote, url) = testing::served_in_memory().await.expect("served");
+    let mut raw = LedgerClient::connect(url).await.expect("connect");
+    let m = key(100);
+    remote
+        .faucet(m.verifying_key().account_id(), Value(1_000))
+        .await
+        .expect("faucet");
+    let reg = MonitorRegistration::signed(&m, 0, MONITOR_STAKE);
+    // Unsigned: no key and no signature (one without the other is a
+    // malformed field, INVALID_ARGUMENT, as for every account operation).
+    let mut unsigned = monitor_registration_to_pb(&reg);
+    unsigned.signature.clear();
+    unsigned.account_key.clear();
+    let code = |r: Result<
+        tonic::Response<veil_proto::ledger::v1::MonitorResponse>,
+        tonic::Status,
+    >| { r.map_or_else(|s| s.code(), |_| Code::Ok) };
+    assert_eq!(
+        code(raw.register_monitor(unsigned).await),
+        Code::PermissionDenied
+    );
+    let mut forged = MonitorRegistration::signed(&key(9), 0, MONITOR_STAKE);
+    forged.account = m.verifying_key().account_id();
+    let forged = monitor_registration_to_pb(&forged);
+    assert_eq!(
+        code(raw.register_monitor(forged).await),
+        Code::PermissionDenied
+    );
+    let ok = monitor_registration_to_pb(&reg);
+    assert_eq!(code(raw.register_monitor(ok.clone()).await), Code::Ok);
+    let again = monitor_registration_to_pb(&MonitorRegistration::signed(&m, 1, Value(1)));
+    assert_eq!(code(raw.register_monitor(again).await), Code::AlreadyExists);
+    let node = key(1).verifying_key().node_id();
+    let report_code =
+        |r: Result<_, tonic::Status>| r.map_or_else(|s: tonic::Status| s.code(), |_| Code::Ok);
+    let mut altered = report_to_pb(&AuditReport::signed(&m, 1, 0, node, measured(1)));
+    altered.throughput_kbps = 2;
+    assert_eq!(
+        report_code(raw.submit_report(altered).await),
+        Code::PermissionDenied
+    );
+    let stranger = report_to_pb(&AuditReport::signed(&key(9), 0, 0, node, measured(1)));
+    assert_eq!(
+        report_code(raw.submit_report(stranger).await),
+        Code::FailedPrecondition
+    );
+}
