@@ -168,6 +168,26 @@ pub fn ledger_proto(data: &[u8]) {
             Some(r)
         );
     }
+    if let Ok(m) = lpb::ChallengeNodeRequest::decode(data)
+        && let Ok(r) = convert::challenge_request_from_pb(&m)
+    {
+        let again = convert::challenge_request_to_pb(&r);
+        assert_eq!(convert::challenge_request_from_pb(&again).ok(), Some(r));
+    }
+    if let Ok(m) = lpb::AnswerChallengeRequest::decode(data)
+        && let Ok(a) = convert::answer_from_pb(&m)
+    {
+        assert_eq!(
+            convert::answer_from_pb(&convert::answer_to_pb(&a)).ok(),
+            Some(a)
+        );
+    }
+    if let Ok(m) = lpb::Challenge::decode(data)
+        && let Ok(c) = convert::challenge_from_pb(&m)
+    {
+        let again = convert::challenge_to_pb(&c);
+        assert_eq!(convert::challenge_from_pb(&again).ok(), Some(c));
+    }
     if let Ok(m) = lpb::MonitorResponse::decode(data)
         && let Ok(v) = convert::monitor_view_from_pb(&m)
     {
@@ -222,6 +242,11 @@ pub fn ledger_records(data: &[u8]) {
     }
     if let Ok(v) = schema::decode_seeds(data) {
         assert_eq!(schema::encode_seeds(&v), data);
+    }
+    if let Ok(k) = schema::challenge_key_from(([1; 32], 3, [2; 32]))
+        && let Ok(v) = schema::decode_challenge(k, data)
+    {
+        assert_eq!(schema::encode_challenge(&v), data);
     }
 }
 

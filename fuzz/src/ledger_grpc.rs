@@ -43,6 +43,9 @@ pub const RPCS: &[&str] = &[
     "RegisterMonitor",
     "SubmitReport",
     "GetMonitor",
+    "ChallengeNode",
+    "AnswerChallenge",
+    "GetChallenges",
 ];
 
 struct World {
@@ -135,6 +138,9 @@ async fn call(s: &LedgerService, rpc: &str, message: &[u8]) -> Option<Result<(),
         "RegisterMonitor" => unary!(register_monitor, pb::RegisterMonitorRequest),
         "SubmitReport" => unary!(submit_report, pb::SubmitReportRequest),
         "GetMonitor" => unary!(get_monitor, pb::GetMonitorRequest),
+        "ChallengeNode" => unary!(challenge_node, pb::ChallengeNodeRequest),
+        "AnswerChallenge" => unary!(answer_challenge, pb::AnswerChallengeRequest),
+        "GetChallenges" => unary!(get_challenges, pb::GetChallengesRequest),
         other => unreachable!("no handler {other}"),
     })
 }
@@ -291,6 +297,12 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             "GetMarket",
             pb::GetMarketRequest { account: field(1) }.encode_to_vec(),
         ),
+        ("ChallengeNode", challenge_seed()),
+        ("AnswerChallenge", answer_seed()),
+        (
+            "GetChallenges",
+            pb::GetChallengesRequest { node_id: field(1) }.encode_to_vec(),
+        ),
     ];
     messages
         .into_iter()
@@ -356,4 +368,38 @@ fn report_seed() -> Vec<u8> {
     let node = key.verifying_key().node_id();
     let r = AuditReport::signed(&key, 0, 0, node, measured);
     veil_ledger::convert::report_to_pb(&r).encode_to_vec()
+}
+
+/// A challenge signed by a key of its own, which is no monitor (refused as
+/// such, after the signature passed).
+fn challenge_seed() -> Vec<u8> {
+    use veil_ledger::challenge::ChallengeRequest;
+    let Some(key) = veil_primitives::eddsa::SigningKey::from_seed([1; 32]) else {
+        return Vec::new();
+    };
+    let node = key.verifying_key().node_id();
+    let r = ChallengeRequest::signed(&key, 0, 0, node);
+    veil_ledger::convert::challenge_request_to_pb(&r).encode_to_vec()
+}
+
+/// A well-formed answer to a challenge nobody made (refused as unknown).
+fn answer_seed() -> Vec<u8> {
+    use veil_ledger::challenge::{ChallengeAnswer, ChallengeKey, ChallengeRecord, ChallengeState};
+    use veil_ledger::types::{BlockHeight, MerkleRoot};
+    let Some(key) = veil_primitives::eddsa::SigningKey::from_seed([1; 32]) else {
+        return Vec::new();
+    };
+    let record = ChallengeRecord {
+        key: ChallengeKey {
+            node_id: key.verifying_key().node_id(),
+            epoch: 0,
+            monitor: key.verifying_key().account_id(),
+        },
+        root: MerkleRoot::empty(),
+        issued_at: BlockHeight(0),
+        deadline: BlockHeight(100),
+        nonce: 0,
+        state: ChallengeState::Open,
+    };
+    veil_ledger::convert::answer_to_pb(&ChallengeAnswer::sign(&key, &record)).encode_to_vec()
 }

@@ -271,6 +271,7 @@ mod tests {
                 delivered_ppm: 100_000,
                 slashed: Value(0),
             }),
+            ..Default::default()
         };
         let slow = records[1].registration.node_id;
         let mut rng = StdRng::seed_from_u64(11);

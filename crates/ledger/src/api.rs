@@ -7,6 +7,7 @@
 
 use std::future::Future;
 
+use crate::challenge::{ChallengeAnswer, ChallengeRecord, ChallengeRequest};
 use crate::error::LedgerError;
 use crate::exit::ExitRequest;
 use crate::monitor::{AuditReport, MonitorRecord, MonitorRegistration, MonitorView, StoredReport};
@@ -129,6 +130,27 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         &self,
         account: AccountId,
     ) -> impl Future<Output = Result<MonitorView, LedgerError>> + Send;
+
+    /// §8.3.14: a monitor assigned to the node this epoch challenges it,
+    /// signed by the monitor's account key. Returns the open challenge.
+    fn challenge_node(
+        &self,
+        request: ChallengeRequest,
+    ) -> impl Future<Output = Result<ChallengeRecord, LedgerError>> + Send;
+
+    /// §8.3.14: the node key's answer to a challenge (anyone may carry it).
+    /// Returns the answered challenge.
+    fn answer_challenge(
+        &self,
+        answer: ChallengeAnswer,
+    ) -> impl Future<Output = Result<ChallengeRecord, LedgerError>> + Send;
+
+    /// §8.3.14: the node's challenges of the current and the previous
+    /// epoch, open or not. Public: anyone may read them.
+    fn challenges(
+        &self,
+        node_id: NodeId,
+    ) -> impl Future<Output = Result<Vec<ChallengeRecord>, LedgerError>> + Send;
 
     /// DEVELOPMENT ONLY (§8.3.7): mint `amount` into `account`. Returns the
     /// new balance. Refused (`FaucetDisabled`) unless the ledger runs with

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use crate::api::LedgerApi;
+use crate::challenge::{ChallengeAnswer, ChallengeRecord, ChallengeRequest};
 use crate::engine::Engine;
 use crate::error::LedgerError;
 use crate::exit::ExitRequest;
@@ -156,6 +157,21 @@ impl LedgerApi for EmbeddedLedger {
     }
     async fn monitor(&self, account: AccountId) -> Result<MonitorView, LedgerError> {
         self.blocking(move |e| e.monitor(&account)).await
+    }
+    async fn challenge_node(
+        &self,
+        request: ChallengeRequest,
+    ) -> Result<ChallengeRecord, LedgerError> {
+        self.blocking(move |e| e.challenge_node(request)).await
+    }
+    async fn answer_challenge(
+        &self,
+        answer: ChallengeAnswer,
+    ) -> Result<ChallengeRecord, LedgerError> {
+        self.blocking(move |e| e.answer_challenge(answer)).await
+    }
+    async fn challenges(&self, node_id: NodeId) -> Result<Vec<ChallengeRecord>, LedgerError> {
+        self.blocking(move |e| e.challenges(&node_id)).await
     }
 
     async fn trade(&self, request: TradeRequest) -> Result<TradeReceipt, LedgerError> {

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
 
+use crate::challenge::{ChallengeAnswer, ChallengeRecord, ChallengeRequest};
 use crate::error::LedgerError;
 use crate::exit::ExitRequest;
 use crate::machine::{self, Checked, LedgerConfig};
@@ -31,6 +32,8 @@ enum Op {
     Exit(ExitRequest),
     RegisterMonitor(MonitorRegistration),
     Report(AuditReport),
+    Challenge(ChallengeRequest),
+    Answer(ChallengeAnswer),
     Advance(u64),
 }
 
@@ -45,6 +48,7 @@ enum Done {
     Trade(TradeReceipt),
     Monitor(MonitorRecord),
     Report(StoredReport),
+    Challenge(ChallengeRecord),
     Height(BlockHeight),
 }
 
@@ -87,6 +91,8 @@ fn execute(w: &mut impl StateWrite, cfg: &LedgerConfig, op: &Op) -> Result<Done,
         Op::Exit(x) => Done::Register(machine::apply_exit(w, cfg, x)?),
         Op::RegisterMonitor(m) => Done::Monitor(machine::apply_register_monitor(w, m)?),
         Op::Report(r) => Done::Report(machine::apply_report(w, r)?),
+        Op::Challenge(r) => Done::Challenge(machine::apply_challenge(w, r)?),
+        Op::Answer(a) => Done::Challenge(machine::apply_answer(w, a)?),
         Op::Advance(n) => Done::Height(machine::apply_advance(w, *n)?),
     })
 }
@@ -335,6 +341,30 @@ impl Engine {
             Done::Report(s) => Ok(s),
             _ => Err(unexpected()),
         }
+    }
+
+    /// §8.3.14: the signature is checked here, the rest by the writer.
+    pub fn challenge_node(&self, r: ChallengeRequest) -> Result<ChallengeRecord, LedgerError> {
+        r.authenticate()?;
+        match self.submit(Op::Challenge(r))? {
+            Done::Challenge(c) => Ok(c),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// §8.3.14: checked on a snapshot first (the signature is the costly
+    /// part), then again by the writer.
+    pub fn answer_challenge(&self, a: ChallengeAnswer) -> Result<ChallengeRecord, LedgerError> {
+        machine::check_answer(&self.store.read()?, &a)?;
+        match self.submit(Op::Answer(a))? {
+            Done::Challenge(c) => Ok(c),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// §8.3.14: the node's challenges of the current and previous epoch.
+    pub fn challenges(&self, node: &NodeId) -> Result<Vec<ChallengeRecord>, LedgerError> {
+        machine::recent_challenges(&self.store.read()?, node)
     }
 
     /// §8.3.13: a monitor's record and the active nodes assigned to it in

@@ -122,6 +122,26 @@ pub enum LedgerError {
     /// A second, different report by one monitor on one node in one epoch.
     #[error("the monitor already reported on this node in this epoch")]
     ReportExists,
+    /// A second, different challenge by one monitor of one node in one
+    /// epoch (§8.3.14).
+    #[error("the monitor already challenged this node in this epoch")]
+    ChallengeExists,
+    /// A challenge naming an epoch other than the current one, given
+    /// (§8.3.14).
+    #[error("challenges name the current epoch, {0}")]
+    ChallengeEpoch(u64),
+    /// An answer to a challenge the ledger does not hold (§8.3.14).
+    #[error("no such challenge")]
+    UnknownChallenge,
+    /// An answer after the challenge's deadline, or to one already missed
+    /// (§8.3.14).
+    #[error("the challenge is closed: its deadline passed")]
+    ChallengeClosed,
+    /// An answer whose signature is not the node key's over the
+    /// challenge's value (§8.3.14): only the node can answer.
+    #[error("the answer is not the node key's signature over the challenge")]
+    BadChallengeAnswer,
+
     /// A trade the bonding curve refuses (§8.3.11): zero, too large, past
     /// its slippage limit, or more than the circulating supply.
     #[error("market: {0}")]

@@ -15,6 +15,7 @@
 //!   [`audit`], [`testing`].
 
 pub mod api;
+pub mod challenge;
 pub mod convert;
 pub mod error;
 pub mod exit;

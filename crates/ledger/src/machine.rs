@@ -11,12 +11,16 @@
 use veil_primitives::merkle::{Frontier, ROOT_HISTORY, RootHistory};
 
 mod audit;
+mod challenge;
 mod exit;
 mod hand;
 mod trade;
 pub use audit::{
     apply_register_monitor, apply_report, assigned_to, check_monitor_stateless,
     check_register_monitor, check_report, monitor_view,
+};
+pub use challenge::{
+    apply_answer, apply_challenge, check_answer, check_challenge, recent_challenges,
 };
 pub use exit::{apply_exit, check_exit, check_exit_stateless};
 pub use trade::{Fill, apply_trade, check_trade, check_trade_stateless};
@@ -756,11 +760,13 @@ pub fn apply_faucet(
 
 /// Advances the logical clock by `blocks` (§8.1).
 /// Each market epoch boundary crossed moves the reserve ratio one step
-/// (§8.3.11) and closes an epoch's audit reports (§8.3.13).
+/// (§8.3.11) and closes an epoch's audit reports (§8.3.13); every open
+/// challenge whose deadline it passes slashes its node (§8.3.14).
 pub fn apply_advance(w: &mut impl StateWrite, blocks: u64) -> Result<BlockHeight, LedgerError> {
     let from = w.height()?;
     let h = from.checked_add(blocks).ok_or(LedgerError::Overflow)?;
     hand::on_advance(w, from, h)?;
+    challenge::on_advance(w, h)?;
     audit::on_advance(w, from, h)?;
     w.set_height(h)?;
     Ok(h)

@@ -8,6 +8,7 @@ use veil_primitives::merkle::{Frontier, RootHistory};
 
 use veil_market::curve::Curve;
 
+use crate::challenge::{ChallengeKey, ChallengeRecord};
 use crate::error::LedgerError;
 use crate::machine;
 use crate::monitor::{AuditSeeds, MonitorRecord, StoredReport};
@@ -40,6 +41,8 @@ pub struct MemState {
     monitors: BTreeMap<[u8; 32], MonitorRecord>,
     reports: BTreeMap<(u64, [u8; 32], [u8; 32]), StoredReport>,
     audit_seeds: AuditSeeds,
+    challenges: BTreeMap<([u8; 32], u64, [u8; 32]), ChallengeRecord>,
+    challenges_due: BTreeMap<(u64, [u8; 32], u64, [u8; 32]), ChallengeKey>,
 }
 
 impl MemState {
@@ -65,6 +68,8 @@ impl MemState {
             monitors: BTreeMap::new(),
             reports: BTreeMap::new(),
             audit_seeds: AuditSeeds::genesis(),
+            challenges: BTreeMap::new(),
+            challenges_due: BTreeMap::new(),
         };
         machine::genesis(&mut s)?;
         Ok(s)
@@ -158,6 +163,28 @@ impl StateRead for MemState {
     fn audit_seeds(&self) -> Result<AuditSeeds, LedgerError> {
         Ok(self.audit_seeds)
     }
+    fn challenge(&self, k: &ChallengeKey) -> Result<Option<ChallengeRecord>, LedgerError> {
+        Ok(self.challenges.get(&bytes_key(k)).copied())
+    }
+    fn challenges_of(
+        &self,
+        node: &NodeId,
+        from_epoch: u64,
+    ) -> Result<Vec<ChallengeRecord>, LedgerError> {
+        let n = node.to_bytes();
+        Ok(self
+            .challenges
+            .range((n, from_epoch, [0u8; 32])..=(n, u64::MAX, [0xff; 32]))
+            .map(|(_, c)| *c)
+            .collect())
+    }
+    fn challenges_due(&self, before: BlockHeight) -> Result<Vec<ChallengeKey>, LedgerError> {
+        Ok(self
+            .challenges_due
+            .range(..(before.0, [0u8; 32], 0, [0u8; 32]))
+            .map(|(_, k)| *k)
+            .collect())
+    }
 }
 
 impl StateWrite for MemState {
@@ -249,6 +276,21 @@ impl StateWrite for MemState {
         self.audit_seeds = *s;
         Ok(())
     }
+    fn put_challenge(&mut self, c: &ChallengeRecord) -> Result<(), LedgerError> {
+        let (n, e, m) = bytes_key(&c.key);
+        let due = (c.deadline.0, n, e, m);
+        if c.is_open() {
+            self.challenges_due.insert(due, c.key);
+        } else {
+            self.challenges_due.remove(&due);
+        }
+        self.challenges.insert((n, e, m), *c);
+        Ok(())
+    }
+}
+
+fn bytes_key(k: &ChallengeKey) -> ([u8; 32], u64, [u8; 32]) {
+    (k.node_id.to_bytes(), k.epoch, k.monitor.to_bytes())
 }
 
 #[cfg(test)]

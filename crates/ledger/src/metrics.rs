@@ -58,11 +58,14 @@ pub enum Rpc {
     RegisterMonitor,
     SubmitReport,
     GetMonitor,
+    ChallengeNode,
+    AnswerChallenge,
+    GetChallenges,
 }
 
 impl Rpc {
     /// Every call, in the order of the service.
-    pub const ALL: [Rpc; 22] = [
+    pub const ALL: [Rpc; 25] = [
         Rpc::Deposit,
         Rpc::OpenEscrow,
         Rpc::Settle,
@@ -85,6 +88,9 @@ impl Rpc {
         Rpc::RegisterMonitor,
         Rpc::SubmitReport,
         Rpc::GetMonitor,
+        Rpc::ChallengeNode,
+        Rpc::AnswerChallenge,
+        Rpc::GetChallenges,
     ];
 
     /// Its `op` label.
@@ -112,6 +118,9 @@ impl Rpc {
             Rpc::RegisterMonitor => "register_monitor",
             Rpc::SubmitReport => "submit_report",
             Rpc::GetMonitor => "get_monitor",
+            Rpc::ChallengeNode => "challenge_node",
+            Rpc::AnswerChallenge => "answer_challenge",
+            Rpc::GetChallenges => "get_challenges",
         }
     }
 }

@@ -7,6 +7,7 @@ use veil_proto::ledger::v1 as pb;
 use veil_proto::ledger::v1::ledger_client::LedgerClient;
 
 use crate::api::LedgerApi;
+use crate::challenge::{ChallengeAnswer, ChallengeRecord, ChallengeRequest};
 use crate::convert::*;
 use crate::error::LedgerError;
 use crate::exit::ExitRequest;
@@ -235,6 +236,44 @@ impl LedgerApi for RemoteLedger {
             .map_err(from_status)?
             .into_inner();
         monitor_view_from_pb(&r)
+    }
+
+    async fn challenge_node(
+        &self,
+        request: ChallengeRequest,
+    ) -> Result<ChallengeRecord, LedgerError> {
+        let r = self
+            .c()
+            .challenge_node(challenge_request_to_pb(&request))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        challenge_response_from_pb(&r)
+    }
+
+    async fn answer_challenge(
+        &self,
+        answer: ChallengeAnswer,
+    ) -> Result<ChallengeRecord, LedgerError> {
+        let r = self
+            .c()
+            .answer_challenge(answer_to_pb(&answer))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        challenge_response_from_pb(&r)
+    }
+
+    async fn challenges(&self, node_id: NodeId) -> Result<Vec<ChallengeRecord>, LedgerError> {
+        let r = self
+            .c()
+            .get_challenges(pb::GetChallengesRequest {
+                node_id: node_id.to_bytes().to_vec(),
+            })
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        r.challenges.iter().map(challenge_from_pb).collect()
     }
 
     async fn trade(&self, request: TradeRequest) -> Result<TradeReceipt, LedgerError> {

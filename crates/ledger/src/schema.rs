@@ -25,12 +25,17 @@ use crate::types::{
 mod audit;
 mod market;
 pub use audit::{
-    META_AUDIT_SEEDS, MONITORS, REPORTS, decode_monitor, decode_report, decode_seeds,
-    encode_monitor, encode_report, encode_seeds,
+    CHALLENGES, CHALLENGES_DUE, META_AUDIT_SEEDS, MONITORS, REPORTS, challenge_key,
+    challenge_key_from, decode_challenge, decode_monitor, decode_report, decode_seeds,
+    encode_challenge, encode_monitor, encode_report, encode_seeds,
 };
 pub use market::{TOKENS, TRADES, decode_curve, decode_trade, encode_curve, encode_trade};
 
 /// Bumped on any incompatible change of a table or record below.
+/// 7: ledger challenges (§8.3.14): the `challenges` and `challenges_due`
+/// tables, and a node record's audit section carries its open and missed
+/// challenges (and is present without a verdict). A version-6 node record
+/// with a verdict would not parse.
 /// 6: audits (§8.3.13): the turnstile counts monitors' stakes and burnt
 /// value (two more `totals` fields), the `monitors` and `reports` tables and
 /// the `audit_seeds` singleton. A version-5 ledger has neither.
@@ -42,7 +47,7 @@ pub use market::{TOKENS, TRADES, decode_curve, decode_trade, encode_curve, encod
 /// the refund address `addr_r`), and reclaim appends `(E, rk, H(RECLAIM,
 /// sid))`: a version-3 ledger read by this build would reclaim its open
 /// escrows into notes nobody can spend, so it is refused.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 /// Version byte of every record encoding.
 const RECORD_V1: u8 = 1;
 

@@ -41,8 +41,8 @@ pub fn to_status(e: LedgerError) -> Status {
             Code::InvalidArgument
         }
         NullifierSpent | AlreadySettled | NodeExists | DuplicateDeposit | MonitorExists
-        | ReportExists => Code::AlreadyExists,
-        UnknownEscrow => Code::NotFound,
+        | ReportExists | ChallengeExists => Code::AlreadyExists,
+        UnknownEscrow | UnknownChallenge => Code::NotFound,
         UnknownRoot(_)
         | UnknownNode
         | EscrowSizeNotAccepted(_)
@@ -64,6 +64,8 @@ pub fn to_status(e: LedgerError) -> Status {
         | NotAMonitor
         | NotAssigned
         | ReportNotOpen
+        | ChallengeClosed
+        | ChallengeEpoch(_)
         | InsufficientTokens => Code::FailedPrecondition,
         Market(c) => market_code(c),
         Unsupported(_) => Code::Unimplemented,
@@ -72,6 +74,7 @@ pub fn to_status(e: LedgerError) -> Status {
         RegistrationUnauthenticated(_)
         | SettleUnauthorized(_)
         | AccountUnauthenticated(_)
+        | BadChallengeAnswer
         | FaucetDisabled => Code::PermissionDenied,
         Storage(_) | Poisoned | Corrupted(_) | VerifyingKeys(_) => Code::Internal,
         Unavailable(_) => Code::Unavailable,
@@ -440,6 +443,53 @@ impl Ledger for LedgerService {
             let stored = self.ledger.submit_report(r).await?;
             Ok(pb::SubmitReportResponse {
                 nonce: stored.nonce,
+            })
+        })
+        .await
+    }
+
+    /// §8.3.14: anyone may send it; the monitor's signature authorises it
+    /// and the epoch's assignment decides whether it may.
+    async fn challenge_node(
+        &self,
+        req: Request<pb::ChallengeNodeRequest>,
+    ) -> Res<pb::ChallengeResponse> {
+        self.metered(Rpc::ChallengeNode, async {
+            let r = challenge_request_from_pb(req.get_ref())?;
+            let c = self.ledger.challenge_node(r).await?;
+            Ok(pb::ChallengeResponse {
+                challenge: Some(challenge_to_pb(&c)),
+            })
+        })
+        .await
+    }
+
+    /// §8.3.14: anyone may carry the answer; the node key's signature over
+    /// the challenge is what counts.
+    async fn answer_challenge(
+        &self,
+        req: Request<pb::AnswerChallengeRequest>,
+    ) -> Res<pb::ChallengeResponse> {
+        self.metered(Rpc::AnswerChallenge, async {
+            let a = answer_from_pb(req.get_ref())?;
+            let c = self.ledger.answer_challenge(a).await?;
+            Ok(pb::ChallengeResponse {
+                challenge: Some(challenge_to_pb(&c)),
+            })
+        })
+        .await
+    }
+
+    /// Public state: anyone.
+    async fn get_challenges(
+        &self,
+        req: Request<pb::GetChallengesRequest>,
+    ) -> Res<pb::GetChallengesResponse> {
+        self.metered(Rpc::GetChallenges, async {
+            let n = node_id(&req.get_ref().node_id)?;
+            let cs = self.ledger.challenges(n).await?;
+            Ok(pb::GetChallengesResponse {
+                challenges: cs.iter().map(challenge_to_pb).collect(),
             })
         })
         .await

@@ -7,6 +7,7 @@ use veil_primitives::merkle::{Frontier, RootHistory};
 
 use veil_market::curve::Curve;
 
+use crate::challenge::{ChallengeKey, ChallengeRecord};
 use crate::error::LedgerError;
 use crate::monitor::{AuditSeeds, MonitorRecord, StoredReport};
 use crate::records::{DepositRecord, NullifierUse, SettlementRecord, Totals};
@@ -53,6 +54,16 @@ pub trait StateRead {
     fn reports(&self, epoch: u64) -> Result<Vec<(NodeId, AccountId, StoredReport)>, LedgerError>;
     /// The current and previous epochs' seeds (§8.3.13).
     fn audit_seeds(&self) -> Result<AuditSeeds, LedgerError>;
+    fn challenge(&self, k: &ChallengeKey) -> Result<Option<ChallengeRecord>, LedgerError>;
+    /// The node's challenges of epochs `from_epoch..`, in (epoch, monitor)
+    /// order (§8.3.14).
+    fn challenges_of(
+        &self,
+        node: &NodeId,
+        from_epoch: u64,
+    ) -> Result<Vec<ChallengeRecord>, LedgerError>;
+    /// The open challenges whose deadline is below `before`, by deadline.
+    fn challenges_due(&self, before: BlockHeight) -> Result<Vec<ChallengeKey>, LedgerError>;
 }
 
 /// Writes, all inside one atomic unit (a redb write transaction). The
@@ -88,4 +99,7 @@ pub trait StateWrite: StateRead {
         r: &StoredReport,
     ) -> Result<(), LedgerError>;
     fn set_audit_seeds(&mut self, s: &AuditSeeds) -> Result<(), LedgerError>;
+    /// Stores the challenge and keeps the by-deadline index of open ones
+    /// ([`StateRead::challenges_due`]) in step with its state.
+    fn put_challenge(&mut self, c: &ChallengeRecord) -> Result<(), LedgerError>;
 }

@@ -13,6 +13,7 @@ use redb::{
 use veil_market::curve::Curve;
 use veil_primitives::merkle::{Frontier, RootHistory};
 
+use crate::challenge::{ChallengeKey, ChallengeRecord};
 use crate::error::LedgerError;
 use crate::machine;
 use crate::monitor::{AuditSeeds, MonitorRecord, StoredReport};
@@ -139,6 +140,8 @@ impl Store {
             tx.open_table(TRADES)?;
             tx.open_table(MONITORS)?;
             tx.open_table(REPORTS)?;
+            tx.open_table(CHALLENGES)?;
+            tx.open_table(CHALLENGES_DUE)?;
         }
         tx.commit()?;
         store.check_schema()?;
@@ -361,6 +364,38 @@ macro_rules! impl_state_read {
             fn audit_seeds(&self) -> Result<AuditSeeds, LedgerError> {
                 decode_seeds(&self.meta_record(META_AUDIT_SEEDS, "audit seeds")?)
             }
+            fn challenge(&self, k: &ChallengeKey) -> Result<Option<ChallengeRecord>, LedgerError> {
+                let t = self.tx.open_table(CHALLENGES)?;
+                t.get(challenge_key(k))?
+                    .map(|g| decode_challenge(*k, g.value()))
+                    .transpose()
+            }
+            fn challenges_of(
+                &self,
+                node: &NodeId,
+                from_epoch: u64,
+            ) -> Result<Vec<ChallengeRecord>, LedgerError> {
+                let t = self.tx.open_table(CHALLENGES)?;
+                let n = FieldKey::from(node).bytes();
+                let mut out = Vec::new();
+                for item in t.range((n, from_epoch, [0u8; 32])..=(n, u64::MAX, [0xff; 32]))? {
+                    let (k, v) = item?;
+                    out.push(decode_challenge(challenge_key_from(k.value())?, v.value())?);
+                }
+                Ok(out)
+            }
+            fn challenges_due(
+                &self,
+                before: BlockHeight,
+            ) -> Result<Vec<ChallengeKey>, LedgerError> {
+                let t = self.tx.open_table(CHALLENGES_DUE)?;
+                let mut out = Vec::new();
+                for item in t.range(..(before.0, [0u8; 32], 0, [0u8; 32]))? {
+                    let (_, n, e, m) = item?.0.value();
+                    out.push(challenge_key_from((n, e, m))?);
+                }
+                Ok(out)
+            }
             fn tokens(&self, a: &AccountId) -> Result<Tokens, LedgerError> {
                 let t = self.tx.open_table(TOKENS)?;
                 Ok(Tokens(
@@ -516,6 +551,20 @@ impl StateWrite for WriteState<'_> {
     }
     fn set_audit_seeds(&mut self, s: &AuditSeeds) -> Result<(), LedgerError> {
         self.put_meta(META_AUDIT_SEEDS, &encode_seeds(s))
+    }
+    fn put_challenge(&mut self, c: &ChallengeRecord) -> Result<(), LedgerError> {
+        let (n, e, m) = challenge_key(&c.key);
+        let mut due = self.tx.open_table(CHALLENGES_DUE)?;
+        if c.is_open() {
+            due.insert((c.deadline.0, n, e, m), ())?;
+        } else {
+            due.remove((c.deadline.0, n, e, m))?;
+        }
+        drop(due);
+        self.tx
+            .open_table(CHALLENGES)?
+            .insert((n, e, m), encode_challenge(c).as_slice())?;
+        Ok(())
     }
     fn put_trade(&mut self, a: &AccountId, t: &TradeReceipt) -> Result<(), LedgerError> {
         self.tx.open_table(TRADES)?.insert(

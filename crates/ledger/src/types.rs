@@ -437,6 +437,9 @@ pub enum AccountOp {
     /// `digest` = the report's digest (`crate::monitor::AuditReport::digest`:
     /// epoch, node and every measured value).
     Report = 7,
+    /// `digest` = the challenge request's digest
+    /// (`crate::challenge::ChallengeRequest::digest`: epoch and node).
+    Challenge = 8,
 }
 
 /// `H(ACCOUNT_OP, op, account, nonce, digest)`: what an account key signs
@@ -630,12 +633,18 @@ pub struct NodeRecord {
     pub audit: NodeAudit,
 }
 
-/// A node's audit history as recorded (§8.3.13): the value slashed from its
-/// stake so far and the latest verdict a quorum reached.
+/// A node's audit history as recorded (§8.3.13, §8.3.14): the value
+/// slashed from its stake so far, the latest verdict a quorum reached, and
+/// its ledger challenges still open and missed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NodeAudit {
     pub slashed: Value,
     pub last: Option<AuditOutcome>,
+    /// Challenges waiting for the node's answer: its stake cannot be
+    /// released while any is open (evidence pending, §8.3.12).
+    pub open_challenges: u32,
+    /// Challenges the clock passed unanswered (each slashed at once).
+    pub missed_challenges: u32,
 }
 
 /// One epoch's verdict on a node: the quorum's median measurements, the

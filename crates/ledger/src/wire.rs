@@ -59,6 +59,11 @@ pub enum ErrorKind {
     NotAssigned,
     ReportNotOpen,
     ReportExists,
+    ChallengeExists,
+    ChallengeEpoch,
+    UnknownChallenge,
+    ChallengeClosed,
+    BadChallengeAnswer,
     FaucetDisabled,
     Market,
     InsufficientTokens,
@@ -73,7 +78,7 @@ pub enum ErrorKind {
 }
 
 /// Every kind with its wire name: the only place these strings are written.
-pub const KIND_NAMES: [(ErrorKind, &str); 47] = {
+pub const KIND_NAMES: [(ErrorKind, &str); 52] = {
     use ErrorKind::*;
     [
         (Encoding, "encoding"),
@@ -112,6 +117,11 @@ pub const KIND_NAMES: [(ErrorKind, &str); 47] = {
         (NotAssigned, "not_assigned"),
         (ReportNotOpen, "report_not_open"),
         (ReportExists, "report_exists"),
+        (ChallengeExists, "challenge_exists"),
+        (ChallengeEpoch, "challenge_epoch"),
+        (UnknownChallenge, "unknown_challenge"),
+        (ChallengeClosed, "challenge_closed"),
+        (BadChallengeAnswer, "bad_challenge_answer"),
         (FaucetDisabled, "faucet_disabled"),
         (Market, "market"),
         (InsufficientTokens, "insufficient_tokens"),
@@ -167,6 +177,11 @@ impl ErrorKind {
             E::NotAssigned => Self::NotAssigned,
             E::ReportNotOpen => Self::ReportNotOpen,
             E::ReportExists => Self::ReportExists,
+            E::ChallengeExists => Self::ChallengeExists,
+            E::ChallengeEpoch(_) => Self::ChallengeEpoch,
+            E::UnknownChallenge => Self::UnknownChallenge,
+            E::ChallengeClosed => Self::ChallengeClosed,
+            E::BadChallengeAnswer => Self::BadChallengeAnswer,
             E::FaucetDisabled => Self::FaucetDisabled,
             E::Market(_) => Self::Market,
             E::InsufficientTokens => Self::InsufficientTokens,
@@ -205,6 +220,7 @@ impl ErrorKind {
                 Some(format!("{},{}", stake.get(), needed.get()))
             }
             E::UnknownRoot(n) => Some(n.to_string()),
+            E::ChallengeEpoch(e) => Some(e.to_string()),
             E::ExpiryOutOfRange {
                 expiry,
                 height,
@@ -289,6 +305,14 @@ impl ErrorKind {
             Self::NotAssigned => E::NotAssigned,
             Self::ReportNotOpen => E::ReportNotOpen,
             Self::ReportExists => E::ReportExists,
+            Self::ChallengeExists => E::ChallengeExists,
+            Self::ChallengeEpoch => match nums()?.as_slice() {
+                [e] => E::ChallengeEpoch(*e),
+                _ => return None,
+            },
+            Self::UnknownChallenge => E::UnknownChallenge,
+            Self::ChallengeClosed => E::ChallengeClosed,
+            Self::BadChallengeAnswer => E::BadChallengeAnswer,
             Self::FaucetDisabled => E::FaucetDisabled,
             Self::Market => E::Market(rebuild_curve(args?)?),
             Self::InsufficientTokens => E::InsufficientTokens,
@@ -460,6 +484,11 @@ mod tests {
             LedgerError::NotAssigned,
             LedgerError::ReportNotOpen,
             LedgerError::ReportExists,
+            LedgerError::ChallengeExists,
+            LedgerError::ChallengeEpoch(12),
+            LedgerError::UnknownChallenge,
+            LedgerError::ChallengeClosed,
+            LedgerError::BadChallengeAnswer,
             LedgerError::UnknownRoot(64),
             LedgerError::ExpiryOutOfRange {
                 expiry: BlockHeight(5),

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use veil_ledger::audit::audit;
-use veil_ledger::monitor::{AuditReport, Measurement, MonitorRegistration};
+use veil_ledger::monitor::{AuditReport, MonitorRegistration};
 use veil_ledger::profile::NodeProfile;
 use veil_ledger::state::StateRead;
 use veil_ledger::trade::MARKET_EPOCH_BLOCKS;
@@ -19,138 +19,9 @@ use veil_ledger::verifier::FakeVerifier;
 use veil_ledger::{Engine, LedgerApi, LedgerConfig, LedgerError, testing};
 use veil_primitives::eddsa::SigningKey;
 
-const STAKE: Value = Value(10_000);
-const MONITOR_STAKE: Value = Value(500);
-/// The node claims 100 Mbit/s.
-const CLAIMED_KBPS: u64 = 100_000;
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_seed([seed; 32]).expect("seed")
-}
-
-fn engine() -> Engine {
-    Engine::in_memory(
-        Arc::new(FakeVerifier::default()),
-        LedgerConfig::with_dev_faucet(),
-    )
-    .expect("engine")
-}
-
-fn nonce(e: &Engine, k: &SigningKey) -> u64 {
-    e.account(&k.verifying_key().account_id())
-        .expect("account")
-        .next_nonce
-}
-
-fn balance(e: &Engine, k: &SigningKey) -> u64 {
-    e.balance(&k.verifying_key().account_id())
-        .expect("balance")
-        .get()
-}
-
-/// A node claiming [`CLAIMED_KBPS`] with [`STAKE`].
-fn register_node(e: &Engine, node_key: &SigningKey, account_key: &SigningKey) -> NodeId {
-    e.faucet(account_key.verifying_key().account_id(), STAKE)
-        .expect("faucet");
-    let mut terms = NodeTerms::new(Value(2), vec![Value(1_000)], [1; 32]);
-    terms.profile = NodeProfile {
-        capacity_mbit_s: (CLAIMED_KBPS / 1_000) as u32,
-        ..NodeProfile::default()
-    }
-    .encode()
-    .expect("profile");
-    let g = NodeRegistration::sign(node_key, account_key, nonce(e, account_key), STAKE, terms);
-    e.register_node(g).expect("register").registration.node_id
-}
-
-fn register_monitor(e: &Engine, k: &SigningKey) {
-    e.faucet(k.verifying_key().account_id(), Value(1_000))
-        .expect("faucet");
-    let m = MonitorRegistration::signed(k, nonce(e, k), MONITOR_STAKE);
-    e.register_monitor(m).expect("monitor");
-}
-
-fn measured(kbps: u64) -> Measurement {
-    Measurement {
-        throughput_kbps: kbps,
-        rtt_ms: 40,
-        challenges_ok: 3,
-        challenges_failed: 0,
-    }
-}
-
-fn report(e: &Engine, k: &SigningKey, epoch: u64, node: NodeId, kbps: u64) -> AuditReport {
-    AuditReport::signed(k, nonce(e, k), epoch, node, measured(kbps))
-}
-
-/// A node, six monitors registered in epoch 0, the clock in epoch 1; the
-/// monitors split into those the epoch assigns to the node and the rest.
-struct Fx {
-    e: Engine,
-    node: NodeId,
-    assigned: Vec<SigningKey>,
-    others: Vec<SigningKey>,
-}
-
-fn fixture() -> Fx {
-    let e = engine();
-    let node = register_node(&e, &key(1), &key(2));
-    let monitors: Vec<SigningKey> = (0..6).map(|i| key(100 + i)).collect();
-    for m in &monitors {
-        register_monitor(&e, m);
-    }
-    e.advance(MARKET_EPOCH_BLOCKS).expect("advance");
-    let (assigned, others): (Vec<_>, Vec<_>) = monitors.into_iter().partition(|m| {
-        let view = e.monitor(&m.verifying_key().account_id()).expect("view");
-        assert_eq!(view.epoch, 1);
-        view.assigned.contains(&node)
-    });
-    assert_eq!(assigned.len(), 5, "five of six monitors audit the node");
-    Fx {
-        e,
-        node,
-        assigned,
-        others,
-    }
-}
-
-/// Everything a report or a registration could touch.
-#[derive(Debug, PartialEq, Eq)]
-struct Snapshot {
-    status: LedgerStatus,
-    node: Option<NodeRecord>,
-    monitors: Vec<veil_ledger::monitor::MonitorRecord>,
-    nonces: Vec<u64>,
-}
-
-impl Fx {
-    fn snapshot(&self) -> Snapshot {
-        let r = self.e.store().read().expect("read");
-        let keys = self.assigned.iter().chain(&self.others);
-        Snapshot {
-            status: self.e.status().expect("status"),
-            node: self.e.get_node(&self.node).expect("node"),
-            monitors: r.monitors().expect("monitors"),
-            nonces: keys.map(|k| nonce(&self.e, k)).collect(),
-        }
-    }
-
-    fn node(&self) -> NodeRecord {
-        self.e
-            .get_node(&self.node)
-            .expect("node")
-            .expect("registered")
-    }
-
-    fn totals(&self) -> veil_ledger::records::Totals {
-        self.e
-            .store()
-            .read()
-            .expect("read")
-            .totals()
-            .expect("totals")
-    }
-}
+#[path = "support/audit_fx.rs"]
+mod fx;
+use fx::*;
 
 #[test]
 fn a_throttling_node_is_slashed_and_the_agreeing_monitors_rewarded() {

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+mod answer;
 pub mod backend;
 pub mod config;
 mod conns;

@@ -34,6 +34,7 @@ pub(crate) struct Metrics {
     /// Base units paid to the node by settlements.
     pub total_paid: IntCounter,
     pub settlements_failed: IntCounter,
+    pub challenges_answered: IntCounter,
     pub prove_seconds: Histogram,
     ledger_errors: IntCounterVec,
     /// Set from the node's state at each scrape.
@@ -97,6 +98,10 @@ impl Metrics {
             settlements_failed: counter(
                 "settlements_failed_total",
                 "Settlement runs that failed (retried).",
+            ),
+            challenges_answered: counter(
+                "ledger_challenges_answered_total",
+                "Ledger challenges of this node answered (protocol §8.3.14).",
             ),
             prove_seconds: histogram(
                 "settle_prove_seconds",

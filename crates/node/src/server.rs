@@ -385,6 +385,9 @@ type ConnReceiver = tokio::sync::mpsc::Receiver<Result<LimitedConn, std::io::Err
 /// Ledger view poller, TLS rotation follower and background settlement.
 /// How often the node re-reads the other nodes' endpoints (§9.4).
 const PEERS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often the node looks for ledger challenges to answer (§8.3.14): far
+/// inside the answer window of a market epoch.
+const CHALLENGES_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn spawn_poller<L: LedgerApi>(
     inner: Arc<Inner<L>>,
@@ -394,6 +397,7 @@ fn spawn_poller<L: LedgerApi>(
         let mut tick = tokio::time::interval(inner.config.ledger_poll);
         let mut last_settle = std::time::Instant::now();
         let mut last_peers: Option<std::time::Instant> = None;
+        let mut last_challenges: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
             inner.refresh_view().await;
@@ -408,6 +412,10 @@ fn spawn_poller<L: LedgerApi>(
                     inner.metrics.ledger_error("list_nodes");
                 }
                 crate::voucher_rotate::drop_stale_keys(&inner).await;
+            }
+            if last_challenges.is_none_or(|t| t.elapsed() >= CHALLENGES_EVERY) {
+                last_challenges = Some(std::time::Instant::now());
+                crate::answer::answer_open(&inner).await;
             }
             if let Some(cert) = &cert {
                 follow_rotation(&inner, cert).await;

@@ -353,6 +353,8 @@ const NO_MARKET: &str =
 /// contract (docs/protocol.md §8.3.12, docs/market.md §8).
 const NO_AUDITS: &str =
     "monitors and audit reports (docs/protocol.md §8.3.13) are not on the EVM ledger yet";
+const NO_CHALLENGES: &str =
+    "ledger challenges (docs/protocol.md §8.3.14) are not on the EVM ledger yet";
 const NO_EXIT: &str =
     "the EVM ledger has no node exit yet: stakes stay with the contract (docs/protocol.md §8.3.12)";
 
@@ -636,6 +638,29 @@ impl LedgerApi for EvmLedger {
         _account: AccountId,
     ) -> Result<veil_ledger::monitor::MonitorView, LedgerError> {
         Err(LedgerError::Unsupported(NO_AUDITS))
+    }
+
+    async fn challenge_node(
+        &self,
+        _request: veil_ledger::challenge::ChallengeRequest,
+    ) -> Result<veil_ledger::challenge::ChallengeRecord, LedgerError> {
+        Err(LedgerError::Unsupported(NO_CHALLENGES))
+    }
+
+    async fn answer_challenge(
+        &self,
+        _answer: veil_ledger::challenge::ChallengeAnswer,
+    ) -> Result<veil_ledger::challenge::ChallengeRecord, LedgerError> {
+        Err(LedgerError::Unsupported(NO_CHALLENGES))
+    }
+
+    /// None: nobody can challenge a node on this ledger yet, so a node
+    /// polling for challenges to answer finds none.
+    async fn challenges(
+        &self,
+        _node_id: NodeId,
+    ) -> Result<Vec<veil_ledger::challenge::ChallengeRecord>, LedgerError> {
+        Ok(Vec::new())
     }
 
     async fn trade(

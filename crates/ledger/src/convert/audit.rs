@@ -107,10 +107,12 @@ pub fn monitor_view_from_pb(r: &pb::MonitorResponse) -> Result<MonitorView, Ledg
 }
 
 pub fn node_audit_to_pb(a: &NodeAudit) -> Option<pb::NodeAudit> {
-    let last = a.last.as_ref()?;
+    if *a == NodeAudit::default() {
+        return None;
+    }
     Some(pb::NodeAudit {
         slashed: a.slashed.get(),
-        last: Some(pb::AuditOutcome {
+        last: a.last.as_ref().map(|last| pb::AuditOutcome {
             epoch: last.epoch,
             reports: last.reports,
             throughput_kbps: last.throughput_kbps,
@@ -118,6 +120,8 @@ pub fn node_audit_to_pb(a: &NodeAudit) -> Option<pb::NodeAudit> {
             delivered_ppm: last.delivered_ppm,
             slashed: last.slashed.get(),
         }),
+        open_challenges: a.open_challenges,
+        missed_challenges: a.missed_challenges,
     })
 }
 
@@ -125,15 +129,14 @@ pub fn node_audit_from_pb(a: Option<&pb::NodeAudit>) -> Result<NodeAudit, Ledger
     let Some(a) = a else {
         return Ok(NodeAudit::default());
     };
-    let last = a.last.as_ref().ok_or(LedgerError::InvalidArgument(
-        "a node audit without its verdict",
-    ))?;
-    if last.delivered_ppm > 1_000_000 || last.slashed > a.slashed {
+    if let Some(last) = &a.last
+        && (last.delivered_ppm > 1_000_000 || last.slashed > a.slashed)
+    {
         return Err(LedgerError::InvalidArgument("a node audit out of range"));
     }
-    Ok(NodeAudit {
+    let audit = NodeAudit {
         slashed: Value(a.slashed),
-        last: Some(AuditOutcome {
+        last: a.last.as_ref().map(|last| AuditOutcome {
             epoch: last.epoch,
             reports: last.reports,
             throughput_kbps: last.throughput_kbps,
@@ -141,5 +144,11 @@ pub fn node_audit_from_pb(a: Option<&pb::NodeAudit>) -> Result<NodeAudit, Ledger
             delivered_ppm: last.delivered_ppm,
             slashed: Value(last.slashed),
         }),
-    })
+        open_challenges: a.open_challenges,
+        missed_challenges: a.missed_challenges,
+    };
+    if audit == NodeAudit::default() {
+        return Err(LedgerError::InvalidArgument("an empty node audit"));
+    }
+    Ok(audit)
 }

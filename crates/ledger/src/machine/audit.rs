@@ -299,7 +299,7 @@ fn judge_node(
 
 /// Takes `slash` from the node's stake: the reward to each agreeing
 /// monitor's account, the rest burnt.
-fn slash_node(
+pub(super) fn slash_node(
     w: &mut impl StateWrite,
     node: &mut NodeRecord,
     slash: &Slash,

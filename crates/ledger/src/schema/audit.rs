@@ -5,9 +5,11 @@ use redb::TableDefinition;
 use veil_market::audit::OutlierRecord;
 
 use super::{RECORD_V1, Reader, corrupted};
+use crate::challenge::{ChallengeKey, ChallengeRecord, ChallengeState};
 use crate::error::LedgerError;
 use crate::monitor::{AuditSeeds, Measurement, MonitorRecord, StoredReport};
-use crate::types::{AccountId, AuditOutcome, BlockHeight, NodeAudit, Value};
+use crate::types::{AccountId, AuditOutcome, BlockHeight, NodeAudit, NodeId, Value};
+use veil_primitives::merkle::MerkleRoot;
 
 /// Monitor account → its record.
 pub const MONITORS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("monitors");
@@ -16,6 +18,12 @@ pub const REPORTS: TableDefinition<(u64, [u8; 32], [u8; 32]), &[u8]> =
     TableDefinition::new("reports");
 /// The current and previous epochs' seeds (§8.3.13).
 pub const META_AUDIT_SEEDS: &str = "audit_seeds";
+/// (node, epoch, monitor) → the challenge the monitor made (§8.3.14).
+pub const CHALLENGES: TableDefinition<([u8; 32], u64, [u8; 32]), &[u8]> =
+    TableDefinition::new("challenges");
+/// (deadline, node, epoch, monitor) → (): the open challenges, by deadline.
+pub const CHALLENGES_DUE: TableDefinition<(u64, [u8; 32], u64, [u8; 32]), ()> =
+    TableDefinition::new("challenges_due");
 
 /// The longest outlier history kept (`MonitorRule::window` is 10).
 const MAX_OUTLIER_HISTORY: usize = 255;
@@ -115,14 +123,24 @@ pub fn decode_seeds(buf: &[u8]) -> Result<AuditSeeds, LedgerError> {
     Ok(s)
 }
 
-/// A node record's audit (§8.3.13) as its last section (`4`), present only
-/// once an audit reached a verdict: `slashed (u64) ‖ epoch (u64) ‖ reports
-/// (u32) ‖ throughput ‖ rtt (u64 each) ‖ delivered_ppm (u32) ‖ slashed by
-/// that verdict (u64)`.
+/// A node record's audit (§8.3.13, §8.3.14) as its last section (`4`),
+/// present only once something happened (a verdict, a slash or a
+/// challenge): `slashed (u64) ‖ open ‖ missed challenges (u32 each) ‖ 0,
+/// or 1 ‖ the latest verdict: epoch (u64) ‖ reports (u32) ‖ throughput ‖
+/// rtt (u64 each) ‖ delivered_ppm (u32) ‖ slashed by that verdict (u64)`.
 pub(super) fn encode_node_audit(out: &mut Vec<u8>, a: &NodeAudit) {
-    let Some(last) = &a.last else { return };
+    if *a == NodeAudit::default() {
+        return;
+    }
     out.push(4);
     out.extend_from_slice(&a.slashed.get().to_be_bytes());
+    out.extend_from_slice(&a.open_challenges.to_be_bytes());
+    out.extend_from_slice(&a.missed_challenges.to_be_bytes());
+    let Some(last) = &a.last else {
+        out.push(0);
+        return;
+    };
+    out.push(1);
     out.extend_from_slice(&last.epoch.to_be_bytes());
     out.extend_from_slice(&last.reports.to_be_bytes());
     out.extend_from_slice(&last.throughput_kbps.to_be_bytes());
@@ -138,19 +156,89 @@ pub(super) fn decode_node_audit(r: &mut Reader<'_>) -> Result<NodeAudit, LedgerE
     }
     r.u8()?;
     let slashed = Value(r.u64()?);
-    let last = AuditOutcome {
-        epoch: r.u64()?,
-        reports: r.u32()?,
-        throughput_kbps: r.u64()?,
-        rtt_ms: r.u64()?,
-        delivered_ppm: r.u32()?,
-        slashed: Value(r.u64()?),
+    let (open_challenges, missed_challenges) = (r.u32()?, r.u32()?);
+    let last = match r.u8()? {
+        0 => None,
+        1 => Some(AuditOutcome {
+            epoch: r.u64()?,
+            reports: r.u32()?,
+            throughput_kbps: r.u64()?,
+            rtt_ms: r.u64()?,
+            delivered_ppm: r.u32()?,
+            slashed: Value(r.u64()?),
+        }),
+        _ => return Err(corrupted("node")),
     };
-    if last.slashed > slashed || last.delivered_ppm > 1_000_000 {
+    if last.is_some_and(|l| l.slashed > slashed || l.delivered_ppm > 1_000_000) {
         return Err(corrupted("node"));
     }
-    Ok(NodeAudit {
+    let audit = NodeAudit {
         slashed,
-        last: Some(last),
+        last,
+        open_challenges,
+        missed_challenges,
+    };
+    if audit == NodeAudit::default() {
+        return Err(corrupted("node"));
+    }
+    Ok(audit)
+}
+
+/// `v1 ‖ root (32) ‖ issued_at ‖ deadline ‖ nonce (u64 each) ‖ state (u8:
+/// 0 open, 1 answered, 2 missed) ‖ the answer's height or the slash (u64;
+/// 0 when open)`. The key (node, epoch, monitor) is the table's.
+pub fn encode_challenge(c: &ChallengeRecord) -> Vec<u8> {
+    let mut out = vec![RECORD_V1];
+    out.extend_from_slice(&c.root.to_bytes());
+    for v in [c.issued_at.0, c.deadline.0, c.nonce] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    let (tag, v) = match c.state {
+        ChallengeState::Open => (0u8, 0),
+        ChallengeState::Answered(h) => (1, h.0),
+        ChallengeState::Missed { slashed } => (2, slashed.get()),
+    };
+    out.push(tag);
+    out.extend_from_slice(&v.to_be_bytes());
+    out
+}
+
+pub fn decode_challenge(key: ChallengeKey, buf: &[u8]) -> Result<ChallengeRecord, LedgerError> {
+    let mut r = Reader::new(buf, "challenge")?;
+    let root = MerkleRoot::from_bytes(&r.take::<32>()?).map_err(|_| corrupted("challenge"))?;
+    let (issued_at, deadline) = (BlockHeight(r.u64()?), BlockHeight(r.u64()?));
+    let nonce = r.u64()?;
+    let (tag, v) = (r.u8()?, r.u64()?);
+    r.finish()?;
+    let state = match (tag, v) {
+        (0, 0) => ChallengeState::Open,
+        (1, h) => ChallengeState::Answered(BlockHeight(h)),
+        (2, s) => ChallengeState::Missed { slashed: Value(s) },
+        _ => return Err(corrupted("challenge")),
+    };
+    if deadline < issued_at {
+        return Err(corrupted("challenge"));
+    }
+    Ok(ChallengeRecord {
+        key,
+        root,
+        issued_at,
+        deadline,
+        nonce,
+        state,
+    })
+}
+
+/// The key of [`CHALLENGES`].
+pub fn challenge_key(k: &ChallengeKey) -> ([u8; 32], u64, [u8; 32]) {
+    (k.node_id.to_bytes(), k.epoch, k.monitor.to_bytes())
+}
+
+/// The [`ChallengeKey`] of a [`CHALLENGES`] key.
+pub fn challenge_key_from(k: ([u8; 32], u64, [u8; 32])) -> Result<ChallengeKey, LedgerError> {
+    Ok(ChallengeKey {
+        node_id: NodeId::from_bytes(&k.0).map_err(|_| corrupted("challenge key"))?,
+        epoch: k.1,
+        monitor: AccountId::from_bytes(&k.2).map_err(|_| corrupted("challenge key"))?,
     })
 }
