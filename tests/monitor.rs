@@ -5,8 +5,10 @@
 //! the next epoch none is
 //! assigned; then each audits the node with `veil monitor run` through an
 //! ordinary paid session, fetching from `veil monitor target`, and signs
-//! its report; when the report window closes `veil nodes` shows the
-//! ledger's verdict with three reports.
+//! its report and challenges the node on the ledger, which the node
+//! process answers with its key; when the report window closes `veil
+//! nodes` shows the ledger's verdict with three reports and no challenge
+//! open or missed.
 //!
 //! Needs the `veil` binary (target/debug/veil, or VEIL_BIN).
 
@@ -156,6 +158,7 @@ fn monitors_audit_a_node_as_ordinary_clients_and_the_ledger_judges_it() {
         assert_eq!(r["node"].as_str(), Some(node_id.as_str()), "{v}");
         assert!(r["throughput_kbps"].as_u64() > Some(0), "{v}");
         assert_eq!(r["challenges_ok"].as_u64(), Some(3), "{v}");
+        assert!(r["ledger_challenge_deadline"].as_u64() > Some(0), "{v}");
         epochs.push(r["epoch"].as_u64().expect("epoch"));
     }
     epochs.dedup();
@@ -164,14 +167,22 @@ fn monitors_audit_a_node_as_ordinary_clients_and_the_ledger_judges_it() {
 
     // Two epochs on, the verdict is in the node's record.
     let deadline = Instant::now() + WAIT;
-    let verdict = loop {
+    let (verdict, challenges) = loop {
         let node = the_node(&stack);
         if !node["audit"].is_null() {
-            break node["audit"].clone();
+            break (node["audit"].clone(), node["ledger_challenges"].clone());
         }
         assert!(Instant::now() < deadline, "no verdict: {node}");
         std::thread::sleep(Duration::from_millis(500));
     };
+    // Each run also challenged the node on the ledger (§8.3.14); the node
+    // process answered all three with its key before their deadline, which
+    // the clock has passed by now: none open, none missed.
+    assert_eq!(
+        challenges,
+        serde_json::json!({ "open": 0, "missed": 0 }),
+        "the node left ledger challenges unanswered"
+    );
     assert_eq!(verdict["epoch"].as_u64(), Some(audited), "{verdict}");
     assert_eq!(verdict["reports"].as_u64(), Some(3), "{verdict}");
     // The node claims no capacity: nothing to under-deliver.

@@ -149,6 +149,17 @@ fn check_demo_json_with(out: &Output, ledger: &str, honest: bool) -> Value {
         let score = scores.values().next().expect("a score");
         assert_eq!(score["reports"].as_u64(), Some(3), "{v}");
         assert!(score["delivered_ppm"].as_u64() >= Some(800_000), "{v}");
+        // Each monitor challenged the node on the ledger; it answered all.
+        let c = &m["ledger_challenges"];
+        assert_eq!(
+            (
+                c["issued"].as_u64(),
+                c["answered"].as_u64(),
+                c["missed"].as_u64()
+            ),
+            (Some(3), Some(3), Some(0)),
+            "{v}"
+        );
     } else if ledger == "remote" {
         assert!(
             m["audits"].is_null(),
@@ -179,6 +190,37 @@ fn demo_slashes_a_cheating_node() {
     let delivered = score["delivered_ppm"].as_u64().expect("delivered_ppm");
     assert!((50_000..=150_000).contains(&delivered), "{v}");
     assert_eq!(score["slashed"].as_u64(), Some(slashed), "{v}");
+}
+
+/// `veil demo --scenario silent-node`: the node relays honestly but leaves
+/// the monitors' ledger challenges unanswered; when their deadline passes
+/// the ledger takes its whole stake (docs/protocol.md §8.3.14), whatever
+/// the verdict on its throughput.
+#[test]
+fn demo_slashes_a_silent_node() {
+    let _g = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let out = run(veil().args(["demo", "--json", "--scenario", "silent-node"]));
+    let v = check_demo_json_with(&out, "embedded", false);
+    let m = &v["market"];
+    let c = &m["ledger_challenges"];
+    assert_eq!(
+        (
+            c["issued"].as_u64(),
+            c["answered"].as_u64(),
+            c["missed"].as_u64()
+        ),
+        (Some(3), Some(0), Some(3)),
+        "{v}"
+    );
+    assert_eq!(m["slashed"], Value::Bool(true), "{v}");
+    assert_eq!(m["slashed_amount"].as_u64(), Some(10_000), "{v}");
+    assert_eq!(m["stake_before"].as_u64(), Some(10_000), "{v}");
+    let score = m["node_scores"]
+        .as_object()
+        .and_then(|s| s.values().next())
+        .expect("a score");
+    // The verdict on its throughput slashed nothing: the evidence did.
+    assert_eq!(score["slashed"].as_u64(), Some(0), "{v}");
 }
 
 #[test]

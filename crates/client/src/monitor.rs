@@ -17,6 +17,7 @@ use rand::{CryptoRng, RngCore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use veil_ledger::LedgerApi;
+use veil_ledger::challenge::{ChallengeRecord, ChallengeRequest};
 use veil_ledger::monitor::{AuditReport, Measurement, StoredReport};
 use veil_ledger::types::NodeId;
 use veil_primitives::eddsa::SigningKey;
@@ -111,6 +112,23 @@ pub async fn report<L: LedgerApi>(
         .next_nonce;
     let r = AuditReport::signed(key, nonce, epoch, node, measured);
     Ok(ledger.submit_report(r).await?)
+}
+
+/// Challenges `node` on the ledger for `epoch` as the monitor of `key`
+/// (docs/protocol.md §8.3.14), at the account's next nonce: the node must
+/// answer with its key within the answer window or lose its stake.
+pub async fn challenge<L: LedgerApi>(
+    ledger: &L,
+    key: &SigningKey,
+    epoch: u64,
+    node: NodeId,
+) -> Result<ChallengeRecord, ClientError> {
+    let nonce = ledger
+        .account(key.verifying_key().account_id())
+        .await?
+        .next_nonce;
+    let r = ChallengeRequest::signed(key, nonce, epoch, node);
+    Ok(ledger.challenge_node(r).await?)
 }
 
 /// Runs `plan` over an open session's relay. A failed challenge is

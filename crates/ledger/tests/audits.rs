@@ -7,16 +7,13 @@
 //! balance, the records survive a reopen, and the gRPC ledger answers like
 //! the embedded one.
 
-use std::sync::Arc;
-
 use veil_ledger::audit::audit;
 use veil_ledger::monitor::{AuditReport, MonitorRegistration};
 use veil_ledger::profile::NodeProfile;
 use veil_ledger::state::StateRead;
 use veil_ledger::trade::MARKET_EPOCH_BLOCKS;
 use veil_ledger::types::*;
-use veil_ledger::verifier::FakeVerifier;
-use veil_ledger::{Engine, LedgerApi, LedgerConfig, LedgerError, testing};
+use veil_ledger::{LedgerApi, LedgerError, testing};
 use veil_primitives::eddsa::SigningKey;
 
 #[path = "support/audit_fx.rs"]
@@ -254,21 +251,9 @@ fn monitor_registration_is_the_accounts_and_happens_once() {
 fn audits_survive_a_reopen() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("ledger.redb");
-    let open = || {
-        Engine::open(
-            &path,
-            Arc::new(FakeVerifier::default()),
-            LedgerConfig::with_dev_faucet(),
-        )
-        .expect("open")
-    };
+    let open = || open_at(&path);
     let e = open();
-    let node = register_node(&e, &key(1), &key(2));
-    let monitors: Vec<SigningKey> = (0..3).map(|i| key(100 + i)).collect();
-    for m in &monitors {
-        register_monitor(&e, m);
-    }
-    e.advance(MARKET_EPOCH_BLOCKS).expect("advance");
+    let (node, monitors) = node_and_three_monitors(&e);
     for m in &monitors {
         e.submit_report(report(&e, m, 1, node, 10_000))
             .expect("report");

@@ -5,8 +5,6 @@
 //! Every refusal changes nothing, the books balance, the records survive a
 //! reopen, and the gRPC ledger answers like the embedded one.
 
-use std::sync::Arc;
-
 use veil_ledger::audit::audit;
 use veil_ledger::challenge::{
     ANSWER_BLOCKS, ChallengeAnswer, ChallengeKey, ChallengeRecord, ChallengeRequest, ChallengeState,
@@ -14,8 +12,7 @@ use veil_ledger::challenge::{
 use veil_ledger::exit::{ExitRequest, ExitStep};
 use veil_ledger::trade::MARKET_EPOCH_BLOCKS;
 use veil_ledger::types::*;
-use veil_ledger::verifier::FakeVerifier;
-use veil_ledger::{Engine, LedgerApi, LedgerConfig, LedgerError, testing};
+use veil_ledger::{LedgerApi, LedgerConfig, LedgerError, testing};
 use veil_primitives::eddsa::SigningKey;
 
 #[path = "support/audit_fx.rs"]
@@ -262,21 +259,9 @@ fn a_retired_node_is_not_challenged_and_its_stake_pays_a_missed_challenge_first(
 fn challenges_survive_a_reopen() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("ledger.redb");
-    let open = || {
-        Engine::open(
-            &path,
-            Arc::new(FakeVerifier::default()),
-            LedgerConfig::with_dev_faucet(),
-        )
-        .expect("open")
-    };
+    let open = || open_at(&path);
     let e = open();
-    let node = register_node(&e, &key(1), &key(2));
-    let monitors: Vec<SigningKey> = (0..3).map(|i| key(100 + i)).collect();
-    for m in &monitors {
-        register_monitor(&e, m);
-    }
-    e.advance(MARKET_EPOCH_BLOCKS).expect("advance");
+    let (node, monitors) = node_and_three_monitors(&e);
     let mut open_ones = Vec::new();
     for m in &monitors {
         let r = ChallengeRequest::signed(m, nonce(&e, m), 1, node);

@@ -184,6 +184,11 @@ pub struct NodeConfig {
     pub settle_every: Option<Duration>,
     /// Minimum real sessions per batch of that worker.
     pub batch_policy: BatchPolicy,
+    /// Whether the node answers the ledger's challenges of it (§8.3.14).
+    /// Always, in production: an unanswered challenge slashes the stake.
+    /// `false` only shows what happens to a node that does not (the
+    /// demo's `silent-node` scenario, tests).
+    pub answer_challenges: bool,
 }
 
 /// Configuration errors.
@@ -229,6 +234,7 @@ impl NodeConfig {
             ledger_poll: Duration::from_millis(250),
             settle_every: None,
             batch_policy: BatchPolicy::default(),
+            answer_challenges: true,
         }
     }
 

@@ -413,7 +413,9 @@ fn spawn_poller<L: LedgerApi>(
                 }
                 crate::voucher_rotate::drop_stale_keys(&inner).await;
             }
-            if last_challenges.is_none_or(|t| t.elapsed() >= CHALLENGES_EVERY) {
+            if inner.config.answer_challenges
+                && last_challenges.is_none_or(|t| t.elapsed() >= CHALLENGES_EVERY)
+            {
                 last_challenges = Some(std::time::Instant::now());
                 crate::answer::answer_open(&inner).await;
             }

@@ -56,7 +56,9 @@ pub struct Args {
     mib_per_session: u64,
     /// `honest`: the demo node relays as fast as it can; `cheating-node`:
     /// it relays at a tenth of the capacity it claims, and the audit round
-    /// slashes it (docs/market.md §7.1).
+    /// slashes it (docs/market.md §7.1); `silent-node`: it leaves the
+    /// monitors' ledger challenges unanswered and loses its whole stake
+    /// (docs/protocol.md §8.3.14).
     #[arg(long, value_enum, default_value_t = Scenario::Honest)]
     scenario: Scenario,
 }
@@ -66,6 +68,7 @@ pub struct Args {
 pub enum Scenario {
     Honest,
     CheatingNode,
+    SilentNode,
 }
 
 /// The capacity the demo node claims in its profile, Mbit/s.
@@ -488,6 +491,7 @@ struct NodeSetup {
     capacity_mbit_s: u32,
     relay_limit_kbps: u64,
     stake: u64,
+    answer_challenges: bool,
 }
 
 impl NodeSetup {
@@ -500,34 +504,50 @@ impl NodeSetup {
         Self {
             capacity_mbit_s: CLAIMED_MBIT_S,
             relay_limit_kbps: match scenario {
-                Scenario::Honest => 0,
+                Scenario::Honest | Scenario::SilentNode => 0,
                 Scenario::CheatingNode => claimed_kbps / 10,
             },
             stake: if staked { NODE_STAKE } else { 0 },
+            answer_challenges: scenario != Scenario::SilentNode,
         }
     }
 }
 
-/// The audit round's verdict must match the scenario: the honest node
-/// audited by a quorum and not slashed, the cheating node slashed. Skipped
-/// rounds (no embedded ledger) check nothing.
+/// The audit round must match the scenario: the honest node audited by a
+/// quorum, every ledger challenge answered, nothing slashed; the cheating
+/// node slashed by the verdict; the silent node's challenges missed and
+/// its stake slashed. Skipped rounds (no embedded ledger) check nothing.
 fn check_audits(scenario: Scenario, audits: Option<&audit::AuditDemo>) -> anyhow::Result<()> {
     let Some(a) = audits else { return Ok(()) };
     let Some(v) = a.verdict else {
         bail!("audits: {} reports reached no verdict", a.audits);
     };
-    match (scenario, a.slashed > Value::ZERO) {
-        (Scenario::Honest, false) | (Scenario::CheatingNode, true) => Ok(()),
-        (Scenario::Honest, true) => bail!(
-            "audits slashed the honest node {} (median {} kbit/s of {} claimed): this machine relays below the demo's claim",
+    let slashed = a.slashed > Value::ZERO;
+    let all_answered = a.challenges_answered == a.audits && a.challenges_missed == 0;
+    match scenario {
+        Scenario::Honest if slashed => bail!(
+            "audits slashed the honest node {} (median {} kbit/s of {} claimed, {} ledger challenges missed): this machine relays below the demo's claim",
             a.slashed,
             v.throughput_kbps,
-            u64::from(CLAIMED_MBIT_S) * 1_000
+            u64::from(CLAIMED_MBIT_S) * 1_000,
+            a.challenges_missed
         ),
-        (Scenario::CheatingNode, false) => bail!(
+        Scenario::Honest | Scenario::CheatingNode if !all_answered => bail!(
+            "the node answered {} of {} ledger challenges",
+            a.challenges_answered,
+            a.audits
+        ),
+        Scenario::CheatingNode if !slashed => bail!(
             "audits did not slash the throttling node (median {} kbit/s)",
             v.throughput_kbps
         ),
+        Scenario::SilentNode if a.challenges_missed == 0 || a.slashed != a.stake_before => bail!(
+            "the silent node missed {} ledger challenges and lost {} of {}",
+            a.challenges_missed,
+            a.slashed,
+            a.stake_before
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -550,6 +570,7 @@ async fn start_node<L: LedgerApi>(
     );
     config.capacity_mbit_s = setup.capacity_mbit_s;
     config.limits.relay_limit_kbps = setup.relay_limit_kbps;
+    config.answer_challenges = setup.answer_challenges;
     if setup.stake > 0 {
         // The node stakes from its own account (the key in its directory).
         std::fs::create_dir_all(dir)?;

@@ -1,7 +1,8 @@
 //! `veil monitor`: audit nodes (docs/market.md §7.1, docs/protocol.md
 //! §8.3.13). `register` stakes from the wallet's account; `show` prints
 //! the monitor and the nodes the current epoch assigns it; `run` audits
-//! each of them through an ordinary paid session and signs a report;
+//! each of them through an ordinary paid session, signs a report and
+//! challenges the node on the ledger (§8.3.14);
 //! `target` serves the bytes audits fetch.
 
 use std::net::SocketAddr;
@@ -12,7 +13,7 @@ use rand::rngs::OsRng;
 use serde_json::json;
 use veil_client::amount::parse_positive_amount;
 use veil_client::choice::Candidate;
-use veil_client::monitor::{AuditPlan, audit, report, serve_target};
+use veil_client::monitor::{AuditPlan, audit, challenge, report, serve_target};
 use veil_client::socks5::{Host, Target};
 use veil_client::sync::LocalTree;
 use veil_client::wallet::Wallet;
@@ -30,7 +31,8 @@ pub enum Command {
     Register(RegisterArgs),
     /// The monitor's stake, outlier record and assigned nodes.
     Show(ShowArgs),
-    /// Audit every node the current epoch assigns, and report.
+    /// Audit every node the current epoch assigns, report, and challenge
+    /// each on the ledger (its node key must answer, §8.3.14).
     Run(RunArgs),
     /// Serve the measurement target audits fetch from (`GET /N`).
     Target(TargetArgs),
@@ -204,6 +206,7 @@ async fn run_audits(args: RunArgs) -> anyhow::Result<()> {
             let seen = audit(&l, &mut conn, &prover, &mut wallet, &mut tree, escrow, view.epoch, &plan, &mut OsRng).await?;
             let m = seen.measurement();
             let stored = report(&l, &key, view.epoch, *node, m).await?;
+            let c = challenge(&l, &key, view.epoch, *node).await?;
             out.push(json!({
                 "node": node.to_string(),
                 "epoch": view.epoch,
@@ -212,6 +215,7 @@ async fn run_audits(args: RunArgs) -> anyhow::Result<()> {
                 "challenges_ok": m.challenges_ok,
                 "challenges_failed": m.challenges_failed,
                 "nonce": stored.nonce,
+                "ledger_challenge_deadline": c.deadline.0,
             }));
         }
         out
@@ -223,13 +227,14 @@ async fn run_audits(args: RunArgs) -> anyhow::Result<()> {
     } else {
         for r in &results {
             println!(
-                "reported node {} (epoch {}): {} kbit/s, rtt {} ms, challenges {} ok {} failed",
+                "reported node {} (epoch {}): {} kbit/s, rtt {} ms, challenges {} ok {} failed; challenged it on the ledger (answer due by height {})",
                 r["node"].as_str().unwrap_or(""),
                 r["epoch"],
                 r["throughput_kbps"],
                 r["rtt_ms"],
                 r["challenges_ok"],
-                r["challenges_failed"]
+                r["challenges_failed"],
+                r["ledger_challenge_deadline"]
             );
         }
     }

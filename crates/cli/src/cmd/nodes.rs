@@ -35,7 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("{} registered node(s)", listed.len());
     for n in &listed {
         println!(
-            "{}{}  endpoint {}  price {}/KiB  sizes {}  stake {}  capacity {} Mbit/s  voucher epochs {}  audit {}",
+            "{}{}  endpoint {}  price {}/KiB  sizes {}  stake {}  capacity {} Mbit/s  voucher epochs {}  audit {}{}",
             n["node_id"].as_str().unwrap_or(""),
             match n["retired_at"].as_u64() {
                 Some(h) => format!("  RETIRED at height {h}"),
@@ -48,6 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             n["capacity_mbit_s"],
             n["voucher_epochs"],
             audit_line(&n["audit"]),
+            challenges_line(&n["ledger_challenges"], &n["slashed_total"]),
         );
     }
     Ok(())
@@ -72,6 +73,11 @@ fn describe(n: &NodeRecord) -> Json {
         "voucher_epochs": p.map_or(Vec::new(), |p| p.voucher_keys.iter().map(|k| k.epoch).collect()),
         "profile_error": profile.err().map(|e| e.to_string()),
         "audit": audit(n),
+        "ledger_challenges": {
+            "open": n.audit.open_challenges,
+            "missed": n.audit.missed_challenges,
+        },
+        "slashed_total": n.audit.slashed.get(),
     })
 }
 
@@ -90,6 +96,19 @@ fn audit(n: &NodeRecord) -> Json {
             "slashed_total": n.audit.slashed.get(),
         }),
     }
+}
+
+/// The node's ledger challenges (docs/protocol.md §8.3.14), when it has
+/// had any open or missed, and everything slashed.
+fn challenges_line(c: &Json, slashed: &Json) -> String {
+    let (open, missed) = (
+        c["open"].as_u64().unwrap_or(0),
+        c["missed"].as_u64().unwrap_or(0),
+    );
+    if open == 0 && missed == 0 {
+        return String::new();
+    }
+    format!("  ledger challenges open {open} missed {missed} (slashed {slashed} in all)")
 }
 
 fn audit_line(a: &Json) -> String {

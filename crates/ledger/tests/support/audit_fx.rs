@@ -156,3 +156,25 @@ impl Fx {
             .expect("totals")
     }
 }
+
+/// The engine of the ledger file at `path` (opened again after a drop).
+pub fn open_at(path: &std::path::Path) -> Engine {
+    Engine::open(
+        path,
+        Arc::new(FakeVerifier::default()),
+        LedgerConfig::with_dev_faucet(),
+    )
+    .expect("open")
+}
+
+/// The node of keys 1 and 2 and three monitors on `e`, the clock moved
+/// into epoch 1, where all three are assigned to the node.
+pub fn node_and_three_monitors(e: &Engine) -> (NodeId, Vec<SigningKey>) {
+    let node = register_node(e, &key(1), &key(2));
+    let monitors: Vec<SigningKey> = (0..3).map(|i| key(100 + i)).collect();
+    for m in &monitors {
+        register_monitor(e, m);
+    }
+    e.advance(MARKET_EPOCH_BLOCKS).expect("advance");
+    (node, monitors)
+}

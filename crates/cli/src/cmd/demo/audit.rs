@@ -3,20 +3,24 @@
 //! demo node through an ordinary paid session — fetching from the demo's
 //! destination, timing the transfer and three challenges — and signs a
 //! report; the node settles those sessions like any other; two epochs
-//! later the ledger's verdict is the node's audited score. In the
-//! `cheating-node` scenario the node relays at a tenth of the capacity it
-//! claims (`--relay-limit-kbps`) and the verdict slashes its stake.
+//! later the ledger's verdict is the node's audited score. Each monitor
+//! also challenges the node on the ledger (§8.3.14), which the node
+//! answers with its key. In the `cheating-node` scenario the node relays
+//! at a tenth of the capacity it claims (`--relay-limit-kbps`) and the
+//! verdict slashes its stake; in `silent-node` it leaves the challenges
+//! unanswered and loses its whole stake when their deadline passes.
 //!
 //! The demo advances the embedded ledger's clock itself; on other ledgers
 //! the round is skipped and says so.
 
 use rand::rngs::OsRng;
 use serde_json::json;
-use veil_client::monitor::{AuditPlan, audit, report};
+use veil_client::monitor::{AuditPlan, audit, challenge, report};
 use veil_client::session::NodeConnection;
 use veil_client::socks5::{Host, Target};
 use veil_client::sync::LocalTree;
 use veil_client::wallet::Wallet;
+use veil_ledger::challenge::ChallengeState;
 use veil_ledger::monitor::MonitorRegistration;
 use veil_ledger::trade::MARKET_EPOCH_BLOCKS;
 use veil_ledger::types::{AuditOutcome, NodeId};
@@ -37,6 +41,9 @@ pub(super) const AUDIT_BYTES: u64 = 1 << 20;
 pub(super) struct AuditDemo {
     pub monitors: Vec<AccountId>,
     pub audits: usize,
+    /// Ledger challenges the node answered before the deadline, and missed.
+    pub challenges_answered: usize,
+    pub challenges_missed: u32,
     pub node: NodeId,
     /// The measurements each monitor reported, kbit/s.
     pub reported_kbps: Vec<u64>,
@@ -104,10 +111,14 @@ pub(super) async fn round<L: LedgerApi>(
         let m = seen.measurement();
         let key = wallet.account_key().clone();
         report(ledger, &key, view.epoch, node.node_id, m).await?;
+        challenge(ledger, &key, view.epoch, node.node_id).await?;
         reported_kbps.push(m.throughput_kbps);
     }
-    // The node settles the audit sessions like any others; then the
-    // report window closes and the verdict lands.
+    // The node answers the ledger challenges from its poll loop (a silent
+    // node never does); the node settles the audit sessions like any
+    // others; then the clock passes the challenges' deadline and the
+    // report window closes: what the node missed and the verdict land.
+    let answered = await_answers(ledger, node.node_id, reported_kbps.len()).await?;
     let settled = node.settle_now().await?.sessions;
     clock.advance(2 * MARKET_EPOCH_BLOCKS).await?;
     let record = ledger
@@ -117,6 +128,8 @@ pub(super) async fn round<L: LedgerApi>(
     let demo = AuditDemo {
         monitors: monitors.iter().map(Wallet::account).collect(),
         audits: reported_kbps.len(),
+        challenges_answered: answered,
+        challenges_missed: record.audit.missed_challenges,
         node: node.node_id,
         reported_kbps,
         verdict: record.audit.last,
@@ -126,6 +139,32 @@ pub(super) async fn round<L: LedgerApi>(
     };
     say!(stage.json, "{}", describe(&demo));
     Ok(Some(demo))
+}
+
+/// How long the demo waits for the node to answer its ledger challenges:
+/// the node looks every second.
+const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until the node answered `issued` challenges or [`ANSWER_WAIT`]
+/// passed; returns how many it answered.
+async fn await_answers<L: LedgerApi>(
+    ledger: &L,
+    node: NodeId,
+    issued: usize,
+) -> anyhow::Result<usize> {
+    let until = std::time::Instant::now() + ANSWER_WAIT;
+    loop {
+        let answered = ledger
+            .challenges(node)
+            .await?
+            .iter()
+            .filter(|c| matches!(c.state, ChallengeState::Answered(_)))
+            .count();
+        if answered >= issued || std::time::Instant::now() >= until {
+            return Ok(answered);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// A monitor: a wallet with one escrow's worth of notes and a stake.
@@ -161,9 +200,11 @@ fn describe(d: &AuditDemo) -> String {
             d.audits, d.reported_kbps
         ),
         Some(v) => format!(
-            "== audits: {} monitors audited the node as ordinary clients ({:?} kbit/s); verdict for epoch {}: median {} kbit/s = {:.1}% of its claimed capacity, rtt {} ms; slashed {} of its stake {}",
+            "== audits: {} monitors audited the node as ordinary clients ({:?} kbit/s) and challenged it on the ledger ({} answered, {} missed); verdict for epoch {}: median {} kbit/s = {:.1}% of its claimed capacity, rtt {} ms; slashed {} of its stake {}",
             d.audits,
             d.reported_kbps,
+            d.challenges_answered,
+            d.challenges_missed,
             v.epoch,
             v.throughput_kbps,
             f64::from(v.delivered_ppm) / 10_000.0,
@@ -192,6 +233,11 @@ pub(super) fn json(d: Option<&AuditDemo>) -> serde_json::Value {
     });
     json!({
         "audits": d.audits,
+        "ledger_challenges": {
+            "issued": d.audits,
+            "answered": d.challenges_answered,
+            "missed": d.challenges_missed,
+        },
         "monitors": d.monitors.len(),
         "reported_kbps": d.reported_kbps,
         "audit_sessions_settled": d.settled,
