@@ -157,7 +157,7 @@ fn monitors_audit_a_node_as_ordinary_clients_and_the_ledger_judges_it() {
         let r = &v["reports"][0];
         assert_eq!(r["node"].as_str(), Some(node_id.as_str()), "{v}");
         assert!(r["throughput_kbps"].as_u64() > Some(0), "{v}");
-        assert_eq!(r["challenges_ok"].as_u64(), Some(3), "{v}");
+        assert_eq!(r["challenges_ok"].as_u64(), Some(1), "{v}");
         assert!(r["ledger_challenge_deadline"].as_u64() > Some(0), "{v}");
         epochs.push(r["epoch"].as_u64().expect("epoch"));
     }

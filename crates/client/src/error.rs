@@ -48,6 +48,10 @@ pub enum ClientError {
     InsufficientFunds { need: u64, largest: u64 },
     #[error("the node's answer violates the protocol: {0}")]
     Protocol(String),
+    /// The node answered a bandwidth challenge wrongly or not in time
+    /// (§9.5): the relay distrusts it and signs no receipt for it again.
+    #[error("node failed a bandwidth challenge")]
+    ChallengeFailed,
     #[error("invalid input: {0}")]
     Input(String),
     #[error("local tree: {0}")]

@@ -2,9 +2,9 @@
 //! opens a normal paid session with the node it is assigned — the same
 //! access token, terms, relay, receipts and challenges as any client, so
 //! the node's view of it is a client's — fetches a stated number of bytes
-//! from a measurement target through it, times the transfer and a few
-//! bandwidth challenges, and turns them into the [`Measurement`] it signs
-//! into a report (`SubmitReport`, docs/protocol.md §8.3.13).
+//! from a measurement target through it, times the transfer and the
+//! session's bandwidth challenge, and turns them into the [`Measurement`]
+//! it signs into a report (`SubmitReport`, docs/protocol.md §8.3.13).
 //!
 //! The target is any server answering `GET /N` with `N` bytes of the
 //! pattern `i mod 65536 mod 251` ([`serve_target`]): the monitor checks
@@ -31,15 +31,14 @@ use crate::socks5::Target;
 use crate::sync::LocalTree;
 use crate::wallet::Wallet;
 
-/// What one audit fetches and how many challenges it sends.
+/// What one audit fetches. Its only bandwidth challenge is the one every
+/// session sends when it starts (`flow::start_session`), whose round trip
+/// is the reported RTT: a monitor sends nothing a client would not.
 #[derive(Clone, Debug)]
 pub struct AuditPlan {
     pub target: Target,
     /// Body bytes fetched through the node.
     pub bytes: u64,
-    /// Bandwidth challenges sent after the transfer (their median round
-    /// trip is the reported RTT).
-    pub challenges: u32,
 }
 
 /// How long a transfer may take before the node is reported as delivering
@@ -77,6 +76,9 @@ impl Observed {
 /// One audit of the node at `node`: an ordinary session of `escrow` paid
 /// from `wallet` (the intent `audit:EPOCH:NODE`, so a retry resumes it,
 /// F6), `plan` run over it, the session closed and its receipts recorded.
+/// A node that fails the session's challenge is observed as such (nothing
+/// delivered, one challenge failed): the client's code path refuses it
+/// there, before any byte is paid for.
 #[allow(clippy::too_many_arguments)]
 pub async fn audit<L: LedgerApi, R: RngCore + CryptoRng>(
     ledger: &L,
@@ -91,8 +93,22 @@ pub async fn audit<L: LedgerApi, R: RngCore + CryptoRng>(
 ) -> Result<Observed, ClientError> {
     let node_id = node.terms().await?.node_id;
     let intent = format!("audit:{epoch}:{node_id}");
-    let live = start_session(ledger, node, prover, wallet, tree, escrow, &intent, rng).await?;
-    let observed = observe(&live.relay, plan).await;
+    let live = match start_session(ledger, node, prover, wallet, tree, escrow, &intent, rng).await {
+        Ok(live) => live,
+        Err(ClientError::ChallengeFailed) => {
+            return Ok(Observed {
+                challenges_failed: 1,
+                ..Observed::default()
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let observed = observe(&live.relay, plan).await.map(|mut o| {
+        o.rtts = vec![Duration::from_micros(
+            u64::try_from(live.first_rtt_us).unwrap_or(u64::MAX),
+        )];
+        o
+    });
     finish_session(wallet, &live)?;
     observed
 }
@@ -131,11 +147,10 @@ pub async fn challenge<L: LedgerApi>(
     Ok(ledger.challenge_node(r).await?)
 }
 
-/// Runs `plan` over an open session's relay. A failed challenge is
-/// counted, not an error (it is what the report is for), and so is a
-/// transfer that stalls past [`TRANSFER_DEADLINE`] (nothing delivered); a
-/// transfer that fails or returns other bytes is an error, and nothing is
-/// reported.
+/// Runs `plan` over an open session's relay: the transfer, timed. A
+/// transfer that stalls past [`TRANSFER_DEADLINE`] is counted as nothing
+/// delivered (it is what the report is for); one that fails or returns
+/// other bytes is an error, and nothing is reported.
 pub async fn observe(relay: &Relay, plan: &AuditPlan) -> Result<Observed, ClientError> {
     let t = Instant::now();
     let body_bytes =
@@ -144,22 +159,11 @@ pub async fn observe(relay: &Relay, plan: &AuditPlan) -> Result<Observed, Client
             Ok(fetched) => fetched?,
             Err(_) => 0, // stalled: nothing delivered within the deadline
         };
-    let transfer = t.elapsed();
-    let mut out = Observed {
+    Ok(Observed {
         body_bytes,
-        transfer,
+        transfer: t.elapsed(),
         ..Observed::default()
-    };
-    for _ in 0..plan.challenges {
-        match relay.challenge().await {
-            Ok(rtt) => out.rtts.push(rtt),
-            Err(_) => {
-                out.challenges_failed += 1;
-                break; // the relay distrusts the node from now on
-            }
-        }
-    }
-    Ok(out)
+    })
 }
 
 /// `GET /n` from `target` through the relay; checks the status line, the

@@ -420,9 +420,7 @@ impl Relay {
                     None
                 });
             }
-            return Err(ClientError::Protocol(
-                "node failed a bandwidth challenge".into(),
-            ));
+            return Err(ClientError::ChallengeFailed);
         }
         Ok(t0.elapsed())
     }

@@ -188,7 +188,6 @@ async fn run_audits(args: RunArgs) -> anyhow::Result<()> {
             port: args.target.port(),
         },
         bytes: args.bytes,
-        challenges: 3,
     };
     let results = with_ledger!(open_ledger(&args.ledger).await?, l => {
         let view = l.monitor(wallet.account()).await?;

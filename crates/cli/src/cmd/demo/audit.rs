@@ -1,7 +1,7 @@
 //! The demo's audit round (docs/market.md §7.1): three monitors stake,
 //! the clock enters the next market epoch, each assigned monitor audits the
 //! demo node through an ordinary paid session — fetching from the demo's
-//! destination, timing the transfer and three challenges — and signs a
+//! destination, timing the transfer and the session's challenge — and signs a
 //! report; the node settles those sessions like any other; two epochs
 //! later the ledger's verdict is the node's audited score. Each monitor
 //! also challenges the node on the ledger (§8.3.14), which the node
@@ -86,7 +86,6 @@ pub(super) async fn round<L: LedgerApi>(
             port: stage.dest.port(),
         },
         bytes: AUDIT_BYTES,
-        challenges: 3,
     };
     let mut reported_kbps = Vec::new();
     for wallet in &mut monitors {
