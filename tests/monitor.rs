@@ -8,7 +8,8 @@
 //! its report and challenges the node on the ledger, which the node
 //! process answers with its key; when the report window closes `veil
 //! nodes` shows the ledger's verdict with three reports and no challenge
-//! open or missed.
+//! open or missed; a monitor retires and an early release of its stake is
+//! refused with the height it may leave at.
 //!
 //! Needs the `veil` binary (target/debug/veil, or VEIL_BIN).
 
@@ -197,5 +198,43 @@ fn monitors_audit_a_node_as_ordinary_clients_and_the_ledger_judges_it() {
     assert!(
         now >= audited + 2,
         "epoch {now} after auditing {audited} ({EPOCH_BLOCKS} blocks each)"
+    );
+
+    // A monitor leaves: retired, it is told when its stake comes back, and
+    // an early release is refused with that height.
+    let exit = |step: &str| {
+        stack
+            .command()
+            .args([
+                "monitor",
+                step,
+                "--wallet",
+                &monitors[2],
+                "--ledger",
+                &ledger,
+            ])
+            .output()
+            .expect("run veil")
+    };
+    let retired = exit("retire");
+    assert!(
+        retired.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retired.stderr)
+    );
+    let view = show(&stack, &monitors[2]);
+    let releasable = view["monitor"]["releasable_at"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("retired: {view}"));
+    let early = exit("release");
+    assert!(!early.status.success(), "released two epochs early");
+    let err = String::from_utf8_lossy(&early.stderr);
+    assert!(
+        err.contains(&format!("stake locked until height {releasable}")),
+        "{err}"
+    );
+    assert_eq!(
+        show(&stack, &monitors[2])["monitor"]["stake"].as_u64(),
+        Some(500)
     );
 }

@@ -168,6 +168,14 @@ pub fn ledger_proto(data: &[u8]) {
             Some(r)
         );
     }
+    if let Ok(m) = lpb::ExitMonitorRequest::decode(data)
+        && let Ok(x) = convert::monitor_exit_from_pb(&m)
+    {
+        assert_eq!(
+            convert::monitor_exit_from_pb(&convert::monitor_exit_to_pb(&x)).ok(),
+            Some(x)
+        );
+    }
     if let Ok(m) = lpb::ChallengeNodeRequest::decode(data)
         && let Ok(r) = convert::challenge_request_from_pb(&m)
     {

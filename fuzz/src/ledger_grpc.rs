@@ -46,6 +46,7 @@ pub const RPCS: &[&str] = &[
     "ChallengeNode",
     "AnswerChallenge",
     "GetChallenges",
+    "ExitMonitor",
 ];
 
 struct World {
@@ -141,6 +142,7 @@ async fn call(s: &LedgerService, rpc: &str, message: &[u8]) -> Option<Result<(),
         "ChallengeNode" => unary!(challenge_node, pb::ChallengeNodeRequest),
         "AnswerChallenge" => unary!(answer_challenge, pb::AnswerChallengeRequest),
         "GetChallenges" => unary!(get_challenges, pb::GetChallengesRequest),
+        "ExitMonitor" => unary!(exit_monitor, pb::ExitMonitorRequest),
         other => unreachable!("no handler {other}"),
     })
 }
@@ -298,6 +300,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             pb::GetMarketRequest { account: field(1) }.encode_to_vec(),
         ),
         ("ChallengeNode", challenge_seed()),
+        ("ExitMonitor", monitor_exit_seed()),
         ("AnswerChallenge", answer_seed()),
         (
             "GetChallenges",
@@ -402,4 +405,16 @@ fn answer_seed() -> Vec<u8> {
         state: ChallengeState::Open,
     };
     veil_ledger::convert::answer_to_pb(&ChallengeAnswer::sign(&key, &record)).encode_to_vec()
+}
+
+/// A retirement signed by a key of its own, which is no monitor (refused as
+/// such, after the signature passed).
+fn monitor_exit_seed() -> Vec<u8> {
+    use veil_ledger::exit::ExitStep;
+    use veil_ledger::monitor::MonitorExitRequest;
+    let Some(key) = veil_primitives::eddsa::SigningKey::from_seed([1; 32]) else {
+        return Vec::new();
+    };
+    let x = MonitorExitRequest::signed(&key, 0, ExitStep::Retire);
+    veil_ledger::convert::monitor_exit_to_pb(&x).encode_to_vec()
 }

@@ -10,7 +10,9 @@ use std::future::Future;
 use crate::challenge::{ChallengeAnswer, ChallengeRecord, ChallengeRequest};
 use crate::error::LedgerError;
 use crate::exit::ExitRequest;
-use crate::monitor::{AuditReport, MonitorRecord, MonitorRegistration, MonitorView, StoredReport};
+use crate::monitor::{
+    AuditReport, MonitorExitRequest, MonitorRecord, MonitorRegistration, MonitorView, StoredReport,
+};
 use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::{
     AccessPublic, AccountId, AccountState, DepositReceipt, DepositRequest, Escrow, LedgerStatus,
@@ -123,6 +125,14 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         &self,
         report: AuditReport,
     ) -> impl Future<Output = Result<StoredReport, LedgerError>> + Send;
+
+    /// §8.3.13: one exit step of a monitor, signed by its account key:
+    /// retire it (no assignment from the next epoch on), then, once its
+    /// last assigned epoch is judged, release its stake to the account.
+    fn exit_monitor(
+        &self,
+        request: MonitorExitRequest,
+    ) -> impl Future<Output = Result<MonitorRecord, LedgerError>> + Send;
 
     /// §8.3.13: a monitor's record and the nodes assigned to it in the
     /// current epoch. Public: anyone may read it.

@@ -16,8 +16,9 @@ mod challenge;
 mod exit;
 mod market;
 pub use audit::{
-    monitor_registration_from_pb, monitor_registration_to_pb, monitor_view_from_pb,
-    monitor_view_to_pb, node_audit_from_pb, node_audit_to_pb, report_from_pb, report_to_pb,
+    monitor_exit_from_pb, monitor_exit_to_pb, monitor_registration_from_pb,
+    monitor_registration_to_pb, monitor_view_from_pb, monitor_view_to_pb, node_audit_from_pb,
+    node_audit_to_pb, report_from_pb, report_to_pb,
 };
 pub use challenge::{
     answer_from_pb, answer_to_pb, challenge_from_pb, challenge_request_from_pb,

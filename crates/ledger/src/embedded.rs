@@ -14,7 +14,9 @@ use crate::engine::Engine;
 use crate::error::LedgerError;
 use crate::exit::ExitRequest;
 use crate::machine::LedgerConfig;
-use crate::monitor::{AuditReport, MonitorRecord, MonitorRegistration, MonitorView, StoredReport};
+use crate::monitor::{
+    AuditReport, MonitorExitRequest, MonitorRecord, MonitorRegistration, MonitorView, StoredReport,
+};
 use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::*;
 use crate::verifier::{Groth16Verifier, ProofVerifier};
@@ -157,6 +159,12 @@ impl LedgerApi for EmbeddedLedger {
     }
     async fn monitor(&self, account: AccountId) -> Result<MonitorView, LedgerError> {
         self.blocking(move |e| e.monitor(&account)).await
+    }
+    async fn exit_monitor(
+        &self,
+        request: MonitorExitRequest,
+    ) -> Result<MonitorRecord, LedgerError> {
+        self.blocking(move |e| e.exit_monitor(request)).await
     }
     async fn challenge_node(
         &self,

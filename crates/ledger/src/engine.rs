@@ -11,7 +11,9 @@ use crate::challenge::{ChallengeAnswer, ChallengeRecord, ChallengeRequest};
 use crate::error::LedgerError;
 use crate::exit::ExitRequest;
 use crate::machine::{self, Checked, LedgerConfig};
-use crate::monitor::{AuditReport, MonitorRecord, MonitorRegistration, MonitorView, StoredReport};
+use crate::monitor::{
+    AuditReport, MonitorExitRequest, MonitorRecord, MonitorRegistration, MonitorView, StoredReport,
+};
 use crate::state::{StateRead, StateWrite};
 use crate::store::Store;
 use crate::trade::{HandState, MarketState, Tokens, TradeReceipt, TradeRequest};
@@ -34,6 +36,7 @@ enum Op {
     Report(AuditReport),
     Challenge(ChallengeRequest),
     Answer(ChallengeAnswer),
+    ExitMonitor(MonitorExitRequest),
     Advance(u64),
 }
 
@@ -93,6 +96,7 @@ fn execute(w: &mut impl StateWrite, cfg: &LedgerConfig, op: &Op) -> Result<Done,
         Op::Report(r) => Done::Report(machine::apply_report(w, r)?),
         Op::Challenge(r) => Done::Challenge(machine::apply_challenge(w, r)?),
         Op::Answer(a) => Done::Challenge(machine::apply_answer(w, a)?),
+        Op::ExitMonitor(x) => Done::Monitor(machine::apply_exit_monitor(w, x)?),
         Op::Advance(n) => Done::Height(machine::apply_advance(w, *n)?),
     })
 }
@@ -339,6 +343,16 @@ impl Engine {
         r.authenticate()?;
         match self.submit(Op::Report(r))? {
             Done::Report(s) => Ok(s),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// §8.3.13: a monitor's exit step; the signature is checked here, the
+    /// rest by the writer.
+    pub fn exit_monitor(&self, x: MonitorExitRequest) -> Result<MonitorRecord, LedgerError> {
+        x.authenticate()?;
+        match self.submit(Op::ExitMonitor(x))? {
+            Done::Monitor(m) => Ok(m),
             _ => Err(unexpected()),
         }
     }

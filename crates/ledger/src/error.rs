@@ -111,6 +111,12 @@ pub enum LedgerError {
     /// A report signed by an account that is not a monitor (§8.3.13).
     #[error("not a monitor: register with a stake first")]
     NotAMonitor,
+    /// A second retirement of a monitor (§8.3.13).
+    #[error("the monitor is retired")]
+    MonitorRetired,
+    /// A monitor's release before its retirement (§8.3.13).
+    #[error("the monitor is not retired: retire it before releasing its stake")]
+    MonitorNotRetired,
     /// A report by a monitor the epoch's assignment did not give the node
     /// (§8.3.13), or one registered after the epoch began.
     #[error("the monitor is not assigned to this node in this epoch")]

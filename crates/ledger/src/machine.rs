@@ -16,8 +16,8 @@ mod exit;
 mod hand;
 mod trade;
 pub use audit::{
-    apply_register_monitor, apply_report, assigned_to, check_monitor_stateless,
-    check_register_monitor, check_report, monitor_view,
+    apply_exit_monitor, apply_register_monitor, apply_report, assigned_to, check_exit_monitor,
+    check_monitor_stateless, check_register_monitor, check_report, monitor_view,
 };
 pub use challenge::{
     apply_answer, apply_challenge, check_answer, check_challenge, recent_challenges,

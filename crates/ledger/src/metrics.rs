@@ -61,11 +61,12 @@ pub enum Rpc {
     ChallengeNode,
     AnswerChallenge,
     GetChallenges,
+    ExitMonitor,
 }
 
 impl Rpc {
     /// Every call, in the order of the service.
-    pub const ALL: [Rpc; 25] = [
+    pub const ALL: [Rpc; 26] = [
         Rpc::Deposit,
         Rpc::OpenEscrow,
         Rpc::Settle,
@@ -91,6 +92,7 @@ impl Rpc {
         Rpc::ChallengeNode,
         Rpc::AnswerChallenge,
         Rpc::GetChallenges,
+        Rpc::ExitMonitor,
     ];
 
     /// Its `op` label.
@@ -121,6 +123,7 @@ impl Rpc {
             Rpc::ChallengeNode => "challenge_node",
             Rpc::AnswerChallenge => "answer_challenge",
             Rpc::GetChallenges => "get_challenges",
+            Rpc::ExitMonitor => "exit_monitor",
         }
     }
 }

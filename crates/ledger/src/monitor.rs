@@ -20,6 +20,12 @@ pub use crate::types::{AuditOutcome, NodeAudit};
 pub const MONITOR_TAG: u64 = 68;
 /// The first Poseidon input of a report's digest.
 pub const REPORT_TAG: u64 = 69;
+/// The first Poseidon input of a monitor exit step's digest, after
+/// `ANSWER_TAG` (71).
+pub const MONITOR_EXIT_TAG: u64 = 72;
+
+/// A monitor's exit: the steps of a node's (§8.3.12), the same record.
+pub type MonitorExit = crate::exit::NodeExit;
 
 /// The audit rule every ledger applies (`docs/market.md` §6.2).
 pub fn audit_rule() -> AuditRule {
@@ -85,27 +91,86 @@ fn registration_digest(stake: Value) -> Fr {
 }
 
 /// A monitor as recorded: its stake after slashes, when and with which
-/// nonce it registered (a retry's answer), and its outlier history.
+/// nonce it registered (a retry's answer), its outlier history and its
+/// exit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MonitorRecord {
     pub account: AccountId,
-    /// The stake still held (registered stake less slashes).
+    /// The stake still held (registered stake less slashes; zero once
+    /// released).
     pub stake: Value,
     pub registered_stake: Value,
     pub registered_at: BlockHeight,
     pub nonce: u64,
     pub outliers: OutlierRecord,
+    /// `None` while the monitor audits.
+    pub exit: Option<MonitorExit>,
 }
 
 impl MonitorRecord {
     /// Whether the monitor takes part in `epoch`'s assignment: registered
-    /// before the epoch began (before its seed was drawn). Nothing else:
-    /// the assignment checked at a report and recomputed at the verdict
-    /// must be the same, whatever slashes happened in between (a slash
-    /// takes a tenth, rounded down, so a positive stake stays positive).
+    /// before the epoch began (before its seed was drawn), and not retired
+    /// before it began. Nothing else, and nothing that changes later: the
+    /// assignment checked at a report and recomputed at the verdict must be
+    /// the same, whatever slashes happened in between (a slash takes a
+    /// tenth, rounded down, so a positive stake stays positive).
     pub fn eligible_in(&self, epoch: u64) -> bool {
-        self.registered_at < epoch_start(epoch)
+        let start = epoch_start(epoch);
+        self.registered_at < start && self.exit.is_none_or(|x| x.retired.at >= start)
     }
+
+    /// The first height at which a monitor retired at `retired` may take
+    /// its stake back: when the clock enters the second epoch after the
+    /// one it retired in, the last epoch it was assigned in is judged
+    /// (its outliers counted, and slashed) first.
+    pub fn releasable_at(retired: BlockHeight) -> BlockHeight {
+        epoch_start(epoch_of(retired).saturating_add(2))
+    }
+}
+
+/// One exit step of a monitor, signed by its account key (op 9 over
+/// `H(72, step)`, §8.3.13): retire (no assignment from the next epoch on),
+/// then, once its last epoch is judged, release its stake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonitorExitRequest {
+    pub account: AccountId,
+    pub step: crate::exit::ExitStep,
+    pub auth: Option<AccountAuth>,
+}
+
+impl MonitorExitRequest {
+    /// `H(72, step)`: the digest the account key signs (op 9).
+    pub fn digest(&self) -> Fr {
+        monitor_exit_digest(self.step)
+    }
+
+    /// A step by the monitor account of `key`, whose next nonce is `nonce`.
+    pub fn signed(key: &SigningKey, nonce: u64, step: crate::exit::ExitStep) -> Self {
+        Self {
+            account: key.verifying_key().account_id(),
+            step,
+            auth: Some(AccountAuth::sign(
+                key,
+                AccountOp::ExitMonitor,
+                nonce,
+                monitor_exit_digest(step),
+            )),
+        }
+    }
+
+    /// [`AccountAuth::verify`] for this step; returns its nonce.
+    pub fn authenticate(&self) -> Result<u64, LedgerError> {
+        AccountAuth::verify(
+            self.auth.as_ref(),
+            AccountOp::ExitMonitor,
+            &self.account,
+            self.digest(),
+        )
+    }
+}
+
+fn monitor_exit_digest(step: crate::exit::ExitStep) -> Fr {
+    poseidon::hash(&[Fr::from(MONITOR_EXIT_TAG), Fr::from(step as u64)])
 }
 
 /// What `GetMonitor` answers: the record (`None`: not a monitor) and the

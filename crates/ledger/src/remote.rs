@@ -11,7 +11,9 @@ use crate::challenge::{ChallengeAnswer, ChallengeRecord, ChallengeRequest};
 use crate::convert::*;
 use crate::error::LedgerError;
 use crate::exit::ExitRequest;
-use crate::monitor::{AuditReport, MonitorRecord, MonitorRegistration, MonitorView, StoredReport};
+use crate::monitor::{
+    AuditReport, MonitorExitRequest, MonitorRecord, MonitorRegistration, MonitorView, StoredReport,
+};
 use crate::trade::{MarketState, Tokens, TradeReceipt, TradeRequest};
 use crate::types::*;
 use crate::wire::{
@@ -236,6 +238,23 @@ impl LedgerApi for RemoteLedger {
             .map_err(from_status)?
             .into_inner();
         monitor_view_from_pb(&r)
+    }
+
+    async fn exit_monitor(
+        &self,
+        request: MonitorExitRequest,
+    ) -> Result<MonitorRecord, LedgerError> {
+        let r = self
+            .c()
+            .exit_monitor(monitor_exit_to_pb(&request))
+            .await
+            .map_err(from_status)?
+            .into_inner();
+        monitor_view_from_pb(&r)?
+            .record
+            .ok_or(LedgerError::Unavailable(
+                "ExitMonitor answered without the monitor".into(),
+            ))
     }
 
     async fn challenge_node(

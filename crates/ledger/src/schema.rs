@@ -34,8 +34,9 @@ pub use market::{TOKENS, TRADES, decode_curve, decode_trade, encode_curve, encod
 /// Bumped on any incompatible change of a table or record below.
 /// 7: ledger challenges (§8.3.14): the `challenges` and `challenges_due`
 /// tables, and a node record's audit section carries its open and missed
-/// challenges (and is present without a verdict). A version-6 node record
-/// with a verdict would not parse.
+/// challenges (and is present without a verdict); a monitor record may end
+/// with its exit (§8.3.13). A version-6 node record with a verdict would
+/// not parse.
 /// 6: audits (§8.3.13): the turnstile counts monitors' stakes and burnt
 /// value (two more `totals` fields), the `monitors` and `reports` tables and
 /// the `audit_seeds` singleton. A version-5 ledger has neither.
@@ -296,17 +297,18 @@ pub fn encode_node(n: &NodeRecord) -> Vec<u8> {
         encode_update(&mut out, u);
     }
     encode_profiles(&mut out, n);
-    encode_exit(&mut out, n);
+    encode_exit(&mut out, n.exit.as_ref());
     audit::encode_node_audit(&mut out, &n.audit);
     out
 }
 
-/// The node's exit (§8.3.12), as a last section (`3`) present only once
-/// it is retired: `retired.at, retired.nonce`, then a flag and, if set,
-/// `released.at, released.nonce`. As with the profiles, records without
-/// one read unchanged and an older build refuses one as corrupted.
-fn encode_exit(out: &mut Vec<u8>, n: &NodeRecord) {
-    let Some(x) = &n.exit else { return };
+/// A node's or a monitor's exit (§8.3.12, §8.3.13), as a section (`3`)
+/// present only once it is retired: `retired.at, retired.nonce`, then a
+/// flag and, if set, `released.at, released.nonce`. As with the profiles,
+/// records without one read unchanged and an older build refuses one as
+/// corrupted.
+fn encode_exit(out: &mut Vec<u8>, exit: Option<&NodeExit>) {
+    let Some(x) = exit else { return };
     out.push(3);
     out.extend_from_slice(&x.retired.at.0.to_be_bytes());
     out.extend_from_slice(&x.retired.nonce.to_be_bytes());
@@ -320,8 +322,8 @@ fn encode_exit(out: &mut Vec<u8>, n: &NodeRecord) {
     }
 }
 
-/// Reads [`encode_exit`]'s section, if there is one.
-fn decode_exit(r: &mut Reader<'_>) -> Result<Option<NodeExit>, LedgerError> {
+/// Reads [`encode_exit`]'s section, if there is one, of a `what` record.
+fn decode_exit(r: &mut Reader<'_>, what: &'static str) -> Result<Option<NodeExit>, LedgerError> {
     if r.buf.first() != Some(&3) {
         return Ok(None);
     }
@@ -330,7 +332,7 @@ fn decode_exit(r: &mut Reader<'_>) -> Result<Option<NodeExit>, LedgerError> {
     let released = match r.u8()? {
         0 => None,
         1 => Some(read_step(r)?),
-        _ => return Err(corrupted("node")),
+        _ => return Err(corrupted(what)),
     };
     Ok(Some(NodeExit { retired, released }))
 }
@@ -510,7 +512,7 @@ pub fn decode_node(buf: &[u8]) -> Result<NodeRecord, LedgerError> {
     let mut record = NodeRecord::registered(registration, registered_at);
     record.update = update;
     decode_profiles(&mut r, &mut record)?;
-    record.exit = decode_exit(&mut r)?;
+    record.exit = decode_exit(&mut r, "node")?;
     record.audit = audit::decode_node_audit(&mut r)?;
     r.finish()?;
     Ok(record)

@@ -65,6 +65,8 @@ pub fn to_status(e: LedgerError) -> Status {
         | NotAssigned
         | ReportNotOpen
         | ChallengeClosed
+        | MonitorRetired
+        | MonitorNotRetired
         | ChallengeEpoch(_)
         | InsufficientTokens => Code::FailedPrecondition,
         Market(c) => market_code(c),
@@ -444,6 +446,22 @@ impl Ledger for LedgerService {
             Ok(pb::SubmitReportResponse {
                 nonce: stored.nonce,
             })
+        })
+        .await
+    }
+
+    /// §8.3.13: anyone may send it; the monitor's account signature
+    /// authorises it.
+    async fn exit_monitor(&self, req: Request<pb::ExitMonitorRequest>) -> Res<pb::MonitorResponse> {
+        self.metered(Rpc::ExitMonitor, async {
+            let x = monitor_exit_from_pb(req.get_ref())?;
+            let account = x.account;
+            let record = self.ledger.exit_monitor(x).await?;
+            let view = self.ledger.monitor(account).await?;
+            Ok(monitor_view_to_pb(&MonitorView {
+                record: Some(record),
+                ..view
+            }))
         })
         .await
     }

@@ -440,6 +440,9 @@ pub enum AccountOp {
     /// `digest` = the challenge request's digest
     /// (`crate::challenge::ChallengeRequest::digest`: epoch and node).
     Challenge = 8,
+    /// `digest` = the monitor exit step's digest
+    /// (`crate::monitor::MonitorExitRequest::digest`: the step).
+    ExitMonitor = 9,
 }
 
 /// `H(ACCOUNT_OP, op, account, nonce, digest)`: what an account key signs

@@ -59,6 +59,8 @@ pub enum ErrorKind {
     NotAssigned,
     ReportNotOpen,
     ReportExists,
+    MonitorRetired,
+    MonitorNotRetired,
     ChallengeExists,
     ChallengeEpoch,
     UnknownChallenge,
@@ -78,7 +80,7 @@ pub enum ErrorKind {
 }
 
 /// Every kind with its wire name: the only place these strings are written.
-pub const KIND_NAMES: [(ErrorKind, &str); 52] = {
+pub const KIND_NAMES: [(ErrorKind, &str); 54] = {
     use ErrorKind::*;
     [
         (Encoding, "encoding"),
@@ -117,6 +119,8 @@ pub const KIND_NAMES: [(ErrorKind, &str); 52] = {
         (NotAssigned, "not_assigned"),
         (ReportNotOpen, "report_not_open"),
         (ReportExists, "report_exists"),
+        (MonitorRetired, "monitor_retired"),
+        (MonitorNotRetired, "monitor_not_retired"),
         (ChallengeExists, "challenge_exists"),
         (ChallengeEpoch, "challenge_epoch"),
         (UnknownChallenge, "unknown_challenge"),
@@ -177,6 +181,8 @@ impl ErrorKind {
             E::NotAssigned => Self::NotAssigned,
             E::ReportNotOpen => Self::ReportNotOpen,
             E::ReportExists => Self::ReportExists,
+            E::MonitorRetired => Self::MonitorRetired,
+            E::MonitorNotRetired => Self::MonitorNotRetired,
             E::ChallengeExists => Self::ChallengeExists,
             E::ChallengeEpoch(_) => Self::ChallengeEpoch,
             E::UnknownChallenge => Self::UnknownChallenge,
@@ -305,6 +311,8 @@ impl ErrorKind {
             Self::NotAssigned => E::NotAssigned,
             Self::ReportNotOpen => E::ReportNotOpen,
             Self::ReportExists => E::ReportExists,
+            Self::MonitorRetired => E::MonitorRetired,
+            Self::MonitorNotRetired => E::MonitorNotRetired,
             Self::ChallengeExists => E::ChallengeExists,
             Self::ChallengeEpoch => match nums()?.as_slice() {
                 [e] => E::ChallengeEpoch(*e),
@@ -484,6 +492,8 @@ mod tests {
             LedgerError::NotAssigned,
             LedgerError::ReportNotOpen,
             LedgerError::ReportExists,
+            LedgerError::MonitorRetired,
+            LedgerError::MonitorNotRetired,
             LedgerError::ChallengeExists,
             LedgerError::ChallengeEpoch(12),
             LedgerError::UnknownChallenge,

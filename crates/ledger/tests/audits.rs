@@ -478,3 +478,129 @@ async fn monitor_rpcs_answer_the_specified_status_codes() {
         Code::FailedPrecondition
     );
 }
+
+/// A monitor leaves (§8.3.13): its account retires it — it is assigned in
+/// the epoch it retired in and never after — and once that epoch is
+/// judged (the clock entered the second epoch after it), it releases the
+/// stake still held to the account. Only its account key takes either
+/// step, in order, once each; every refusal changes nothing.
+#[test]
+fn a_monitor_retires_then_takes_its_stake_back_after_its_last_verdict() {
+    use veil_ledger::exit::ExitStep;
+    use veil_ledger::monitor::{MonitorExitRequest, MonitorRecord};
+    let fx = fixture();
+    let m = &fx.assigned[0];
+    let id = m.verifying_key().account_id();
+    let step = |k: &SigningKey, s: ExitStep| MonitorExitRequest::signed(k, nonce(&fx.e, k), s);
+    let before = fx.snapshot();
+    // Nobody else, and not out of order.
+    let mut forged = step(&key(9), ExitStep::Retire);
+    forged.account = id;
+    assert!(matches!(
+        fx.e.exit_monitor(forged),
+        Err(LedgerError::AccountUnauthenticated(_))
+    ));
+    assert_eq!(
+        fx.e.exit_monitor(step(&key(9), ExitStep::Retire)),
+        Err(LedgerError::NotAMonitor)
+    );
+    assert_eq!(
+        fx.e.exit_monitor(step(m, ExitStep::Release)),
+        Err(LedgerError::MonitorNotRetired)
+    );
+    assert_eq!(fx.snapshot(), before);
+    // Retired in epoch 1: still assigned there, and it reports.
+    let retire = step(m, ExitStep::Retire);
+    let rec = fx.e.exit_monitor(retire.clone()).expect("retire");
+    let retired_at = rec.exit.expect("retired").retired.at;
+    assert_eq!(fx.e.exit_monitor(retire), Ok(rec.clone()), "a retry");
+    assert_eq!(
+        fx.e.exit_monitor(step(m, ExitStep::Retire)),
+        Err(LedgerError::MonitorRetired)
+    );
+    assert!(fx.e.monitor(&id).expect("view").assigned.contains(&fx.node));
+    for k in &fx.assigned {
+        fx.e.submit_report(report(&fx.e, k, 1, fx.node, 95_000))
+            .expect("report");
+    }
+    // Epoch 2: no longer assigned; the release waits for epoch 1's verdict.
+    fx.e.advance(MARKET_EPOCH_BLOCKS).expect("advance");
+    assert!(fx.e.monitor(&id).expect("view").assigned.is_empty());
+    let at = MonitorRecord::releasable_at(retired_at);
+    assert_eq!(at, BlockHeight(3 * MARKET_EPOCH_BLOCKS));
+    let locked = fx.snapshot();
+    assert_eq!(
+        fx.e.exit_monitor(step(m, ExitStep::Release)),
+        Err(LedgerError::StakeLocked(at))
+    );
+    assert_eq!(fx.snapshot(), locked);
+    // Epoch 3: epoch 1 judged, its report counted; the stake comes back.
+    fx.e.advance(MARKET_EPOCH_BLOCKS).expect("advance");
+    assert_eq!(fx.node().audit.last.expect("a verdict").reports, 5);
+    let balance_before = balance(&fx.e, m);
+    let staked = fx.totals().monitor_staked;
+    let release = step(m, ExitStep::Release);
+    let rec = fx.e.exit_monitor(release.clone()).expect("release");
+    assert_eq!(rec.stake, Value::ZERO);
+    assert_eq!(balance(&fx.e, m), balance_before + MONITOR_STAKE.get());
+    assert_eq!(fx.totals().monitor_staked, staked - MONITOR_STAKE.get());
+    assert_eq!(fx.e.exit_monitor(release), Ok(rec), "a retry");
+    assert_eq!(
+        fx.e.exit_monitor(step(m, ExitStep::Release)),
+        Err(LedgerError::StakeReleased)
+    );
+    // Gone for good: no assignment, no report, no second registration.
+    fx.e.advance(MARKET_EPOCH_BLOCKS).expect("advance");
+    assert!(fx.e.monitor(&id).expect("view").assigned.is_empty());
+    assert_eq!(
+        fx.e.register_monitor(MonitorRegistration::signed(
+            m,
+            nonce(&fx.e, m),
+            MONITOR_STAKE
+        )),
+        Err(LedgerError::MonitorExists)
+    );
+    let a = audit(fx.e.store()).expect("audit");
+    assert!(a.ok(), "{:?}", a.violations);
+}
+
+/// Over gRPC: the steps, the record's exit and the refusals arrive alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitors_exit_answers_alike_over_grpc() {
+    use veil_ledger::exit::ExitStep;
+    use veil_ledger::monitor::MonitorExitRequest;
+    let (ledger, remote, _url) = testing::served_in_memory().await.expect("served");
+    let m = key(100);
+    let id = m.verifying_key().account_id();
+    remote.faucet(id, Value(1_000)).await.expect("faucet");
+    let reg = MonitorRegistration::signed(&m, 0, MONITOR_STAKE);
+    remote.register_monitor(reg).await.expect("monitor");
+    assert_eq!(
+        remote
+            .exit_monitor(MonitorExitRequest::signed(&m, 1, ExitStep::Release))
+            .await,
+        Err(LedgerError::MonitorNotRetired)
+    );
+    let rec = remote
+        .exit_monitor(MonitorExitRequest::signed(&m, 1, ExitStep::Retire))
+        .await
+        .expect("retire");
+    assert_eq!(
+        ledger.monitor(id).await.expect("view").record,
+        Some(rec.clone())
+    );
+    let at = veil_ledger::monitor::MonitorRecord::releasable_at(rec.exit.expect("exit").retired.at);
+    assert_eq!(
+        remote
+            .exit_monitor(MonitorExitRequest::signed(&m, 2, ExitStep::Release))
+            .await,
+        Err(LedgerError::StakeLocked(at))
+    );
+    ledger.advance(at.0).await.expect("advance");
+    let released = remote
+        .exit_monitor(MonitorExitRequest::signed(&m, 2, ExitStep::Release))
+        .await
+        .expect("release");
+    assert_eq!(released.stake, Value::ZERO);
+    assert_eq!(remote.balance(id).await.expect("balance"), Value(1_000));
+}

@@ -2,7 +2,8 @@
 //! §8.3.13). `register` stakes from the wallet's account; `show` prints
 //! the monitor and the nodes the current epoch assigns it; `run` audits
 //! each of them through an ordinary paid session, signs a report and
-//! challenges the node on the ledger (§8.3.14);
+//! challenges the node on the ledger (§8.3.14); `retire` and `release`
+//! leave, taking the stake back;
 //! `target` serves the bytes audits fetch.
 
 use std::net::SocketAddr;
@@ -18,7 +19,10 @@ use veil_client::socks5::{Host, Target};
 use veil_client::sync::LocalTree;
 use veil_client::wallet::Wallet;
 use veil_ledger::LedgerApi;
-use veil_ledger::monitor::{MonitorRegistration, MonitorView};
+use veil_ledger::exit::ExitStep;
+use veil_ledger::monitor::{
+    MonitorExit, MonitorExitRequest, MonitorRecord, MonitorRegistration, MonitorView,
+};
 use veil_ledger::types::Value;
 use veil_proofs::{CircuitId, Prover};
 
@@ -36,6 +40,20 @@ pub enum Command {
     Run(RunArgs),
     /// Serve the measurement target audits fetch from (`GET /N`).
     Target(TargetArgs),
+    /// Stop auditing: no assignment from the next epoch on (its last
+    /// epoch's reports still count, and are judged).
+    Retire(ExitArgs),
+    /// Take the stake back, once the last epoch it audited is judged.
+    Release(ExitArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ExitArgs {
+    #[arg(long)]
+    ledger: String,
+    /// The monitor's wallet (its account key signs).
+    #[arg(long)]
+    wallet: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -99,6 +117,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Register(a) => rt.block_on(register(a)),
         Command::Show(a) => rt.block_on(show(a)),
         Command::Run(a) => rt.block_on(run_audits(a)),
+        Command::Retire(a) => rt.block_on(exit(a, ExitStep::Retire)),
+        Command::Release(a) => rt.block_on(exit(a, ExitStep::Release)),
         Command::Target(a) => rt.block_on(async move {
             let l = tokio::net::TcpListener::bind(a.listen)
                 .await
@@ -131,6 +151,37 @@ async fn register(args: RegisterArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn exit(args: ExitArgs, step: ExitStep) -> anyhow::Result<()> {
+    let wallet = Wallet::open(&args.wallet)?;
+    let key = wallet.account_key().clone();
+    let rec = with_ledger!(open_ledger(&args.ledger).await?, l => {
+        let nonce = l.account(wallet.account()).await?.next_nonce;
+        l.exit_monitor(MonitorExitRequest::signed(&key, nonce, step)).await?
+    });
+    println!("{}", exit_line(&rec));
+    Ok(())
+}
+
+/// Where a monitor stands in its exit.
+fn exit_line(m: &MonitorRecord) -> String {
+    match m.exit {
+        None => format!("monitor {} audits", m.account),
+        Some(MonitorExit {
+            released: Some(r), ..
+        }) => format!(
+            "monitor {} released its stake at height {}",
+            m.account, r.at.0
+        ),
+        Some(x) => format!(
+            "monitor {} retired at height {}: stake {} releasable from height {}",
+            m.account,
+            x.retired.at.0,
+            m.stake,
+            MonitorRecord::releasable_at(x.retired.at).0
+        ),
+    }
+}
+
 async fn show(args: ShowArgs) -> anyhow::Result<()> {
     let account = Wallet::open(&args.wallet)?.account();
     let view = with_ledger!(open_ledger(&args.ledger).await?, l => l.monitor(account).await?);
@@ -140,14 +191,19 @@ async fn show(args: ShowArgs) -> anyhow::Result<()> {
     }
     match &view.record {
         None => println!("{account} is not a monitor"),
-        Some(m) => println!(
-            "monitor {account}: stake {} of {} registered at height {}; {} outliers in its last {} counted reports",
-            m.stake,
-            m.registered_stake,
-            m.registered_at.0,
-            m.outliers.recent().iter().filter(|o| **o).count(),
-            m.outliers.recent().len()
-        ),
+        Some(m) => {
+            println!(
+                "monitor {account}: stake {} of {} registered at height {}; {} outliers in its last {} counted reports",
+                m.stake,
+                m.registered_stake,
+                m.registered_at.0,
+                m.outliers.recent().iter().filter(|o| **o).count(),
+                m.outliers.recent().len()
+            );
+            if m.exit.is_some() {
+                println!("{}", exit_line(m));
+            }
+        }
     }
     println!(
         "epoch {}: assigned {} node(s)",
@@ -169,6 +225,9 @@ fn view_json(v: &MonitorView) -> serde_json::Value {
             "registered_stake": m.registered_stake.get(),
             "registered_at": m.registered_at.0,
             "recent_outliers": m.outliers.recent(),
+            "retired_at": m.exit.map(|x| x.retired.at.0),
+            "releasable_at": m.exit.map(|x| MonitorRecord::releasable_at(x.retired.at).0),
+            "released_at": m.exit.and_then(|x| x.released).map(|r| r.at.0),
         })),
         "assigned": v.assigned.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
     })

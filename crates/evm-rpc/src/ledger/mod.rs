@@ -640,6 +640,13 @@ impl LedgerApi for EvmLedger {
         Err(LedgerError::Unsupported(NO_AUDITS))
     }
 
+    async fn exit_monitor(
+        &self,
+        _request: veil_ledger::monitor::MonitorExitRequest,
+    ) -> Result<veil_ledger::monitor::MonitorRecord, LedgerError> {
+        Err(LedgerError::Unsupported(NO_AUDITS))
+    }
+
     async fn challenge_node(
         &self,
         _request: veil_ledger::challenge::ChallengeRequest,

@@ -4,9 +4,12 @@
 use veil_market::audit::OutlierRecord;
 use veil_proto::ledger::v1 as pb;
 
+use super::exit::{node_exit_from_pb, node_exit_to_pb};
 use super::{account, account_auth, account_auth_to_pb, node_id};
 use crate::error::LedgerError;
-use crate::monitor::{AuditReport, Measurement, MonitorRecord, MonitorRegistration, MonitorView};
+use crate::monitor::{
+    AuditReport, Measurement, MonitorExitRequest, MonitorRecord, MonitorRegistration, MonitorView,
+};
 use crate::types::{AuditOutcome, BlockHeight, NodeAudit, Value};
 
 pub fn monitor_registration_from_pb(
@@ -24,6 +27,25 @@ pub fn monitor_registration_to_pb(m: &MonitorRegistration) -> pb::RegisterMonito
     pb::RegisterMonitorRequest {
         account: m.account.to_bytes().to_vec(),
         stake: m.stake.get(),
+        account_key,
+        nonce,
+        signature,
+    }
+}
+
+pub fn monitor_exit_from_pb(r: &pb::ExitMonitorRequest) -> Result<MonitorExitRequest, LedgerError> {
+    Ok(MonitorExitRequest {
+        account: account(&r.account)?,
+        step: super::exit::step_from_pb(r.step)?,
+        auth: account_auth(&r.account_key, r.nonce, &r.signature)?,
+    })
+}
+
+pub fn monitor_exit_to_pb(x: &MonitorExitRequest) -> pb::ExitMonitorRequest {
+    let (account_key, nonce, signature) = account_auth_to_pb(&x.auth);
+    pb::ExitMonitorRequest {
+        account: x.account.to_bytes().to_vec(),
+        step: super::exit::step_to_pb(x.step) as i32,
         account_key,
         nonce,
         signature,
@@ -70,6 +92,7 @@ pub fn monitor_view_to_pb(v: &MonitorView) -> pb::MonitorResponse {
             registered_at: m.registered_at.0,
             nonce: m.nonce,
             recent_outliers: m.outliers.recent().to_vec(),
+            exit: m.exit.as_ref().map(node_exit_to_pb),
         }),
         epoch: v.epoch,
         assigned: v.assigned.iter().map(|n| n.to_bytes().to_vec()).collect(),
@@ -92,6 +115,7 @@ pub fn monitor_view_from_pb(r: &pb::MonitorResponse) -> Result<MonitorView, Ledg
                 registered_at: BlockHeight(m.registered_at),
                 nonce: m.nonce,
                 outliers: OutlierRecord::from_recent(m.recent_outliers.clone()),
+                exit: m.exit.as_ref().map(node_exit_from_pb).transpose()?,
             })
         }
     };

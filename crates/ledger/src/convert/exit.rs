@@ -8,31 +8,38 @@ use crate::error::LedgerError;
 use crate::exit::{AppliedStep, ExitRequest, ExitStep, NodeExit};
 use crate::types::BlockHeight;
 
-pub fn exit_from_pb(r: &pb::ExitNodeRequest) -> Result<ExitRequest, LedgerError> {
-    let step = u32::try_from(r.step)
+/// An exit step on the wire: RETIRE or RELEASE, nothing else.
+pub(super) fn step_from_pb(step: i32) -> Result<ExitStep, LedgerError> {
+    u32::try_from(step)
         .ok()
         .and_then(ExitStep::from_u32)
         .ok_or(LedgerError::InvalidArgument(
             "exit step must be RETIRE or RELEASE",
-        ))?;
+        ))
+}
+
+pub(super) fn step_to_pb(step: ExitStep) -> pb::ExitStep {
+    match step {
+        ExitStep::Retire => pb::ExitStep::Retire,
+        ExitStep::Release => pb::ExitStep::Release,
+    }
+}
+
+pub fn exit_from_pb(r: &pb::ExitNodeRequest) -> Result<ExitRequest, LedgerError> {
     Ok(ExitRequest {
         node_id: node_id(&r.node_id)?,
         account: account(&r.account)?,
-        step,
+        step: step_from_pb(r.step)?,
         auth: account_auth(&r.account_key, r.nonce, &r.signature)?,
     })
 }
 
 pub fn exit_to_pb(x: &ExitRequest) -> pb::ExitNodeRequest {
     let (account_key, nonce, signature) = account_auth_to_pb(&x.auth);
-    let step = match x.step {
-        ExitStep::Retire => pb::ExitStep::Retire,
-        ExitStep::Release => pb::ExitStep::Release,
-    };
     pb::ExitNodeRequest {
         node_id: x.node_id.to_bytes().to_vec(),
         account: x.account.to_bytes().to_vec(),
-        step: step as i32,
+        step: step_to_pb(x.step) as i32,
         account_key,
         nonce,
         signature,

@@ -10,9 +10,10 @@ use veil_market::audit::{self as core, Party, Report, Slash, Verdict};
 
 use super::{Checked, add, check_nonce, consume_nonce, sub};
 use crate::error::LedgerError;
+use crate::exit::{AppliedStep, ExitStep};
 use crate::monitor::{
-    AuditReport, AuditSeeds, MonitorRecord, MonitorRegistration, MonitorView, StoredReport,
-    audit_rule, claimed_kbps, epoch_of, monitor_rule,
+    AuditReport, AuditSeeds, MonitorExit, MonitorExitRequest, MonitorRecord, MonitorRegistration,
+    MonitorView, StoredReport, audit_rule, claimed_kbps, epoch_of, monitor_rule,
 };
 use crate::state::{StateRead, StateWrite};
 use crate::types::{AccountId, AuditOutcome, BlockHeight, NodeId, NodeRecord, Value};
@@ -74,12 +75,85 @@ pub fn apply_register_monitor(
         registered_at: w.height()?,
         nonce,
         outliers: Default::default(),
+        exit: None,
     };
     w.set_account(&m.account, Value(balance))?;
     consume_nonce(w, &m.account, nonce)?;
     w.set_totals(&t)?;
     w.put_monitor(&record)?;
     Ok(record)
+}
+
+/// Every check of a monitor's exit step (§8.3.13): the signature; the
+/// account is a monitor; a retry of the applied step (same step, same
+/// nonce) answers the record; then the steps' order (retire once, release
+/// once, after retiring and once its last assigned epoch is judged) and
+/// the nonce.
+pub fn check_exit_monitor(
+    s: &impl StateRead,
+    x: &MonitorExitRequest,
+) -> Result<Checked<(MonitorRecord, u64), MonitorRecord>, LedgerError> {
+    let nonce = x.authenticate()?;
+    let monitor = s.monitor(&x.account)?.ok_or(LedgerError::NotAMonitor)?;
+    let applied = match (x.step, monitor.exit) {
+        (ExitStep::Retire, Some(e)) => Some(e.retired),
+        (ExitStep::Release, Some(e)) => e.released,
+        (ExitStep::Release, None) => return Err(LedgerError::MonitorNotRetired),
+        (ExitStep::Retire, None) => None,
+    };
+    match (applied, x.step) {
+        (Some(a), _) if a.nonce == nonce => return Ok(Checked::Done(monitor)),
+        (Some(_), ExitStep::Retire) => return Err(LedgerError::MonitorRetired),
+        (Some(_), ExitStep::Release) => return Err(LedgerError::StakeReleased),
+        (None, _) => {}
+    }
+    if let (ExitStep::Release, Some(e)) = (x.step, monitor.exit) {
+        let at = MonitorRecord::releasable_at(e.retired.at);
+        if s.height()? < at {
+            return Err(LedgerError::StakeLocked(at));
+        }
+    }
+    check_nonce(s, &x.account, nonce)?;
+    Ok(Checked::New((monitor, nonce)))
+}
+
+/// Records the step and consumes the nonce; a release moves the stake
+/// still held from the monitors' stakes to the account.
+pub fn apply_exit_monitor(
+    w: &mut impl StateWrite,
+    x: &MonitorExitRequest,
+) -> Result<MonitorRecord, LedgerError> {
+    let (mut monitor, nonce) = match check_exit_monitor(w, x)? {
+        Checked::Done(m) => return Ok(m),
+        Checked::New(new) => new,
+    };
+    let step = AppliedStep {
+        at: w.height()?,
+        nonce,
+    };
+    monitor.exit = Some(match (x.step, monitor.exit) {
+        (ExitStep::Retire, _) => MonitorExit {
+            retired: step,
+            released: None,
+        },
+        (ExitStep::Release, Some(e)) => {
+            let mut t = w.totals()?;
+            let corrupted = LedgerError::Corrupted("monitor stakes below a monitor's".into());
+            t.monitor_staked = sub(t.monitor_staked, monitor.stake.get(), corrupted)?;
+            let balance = add(w.account(&x.account)?.get(), monitor.stake.get())?;
+            w.set_totals(&t)?;
+            w.set_account(&x.account, Value(balance))?;
+            monitor.stake = Value::ZERO;
+            MonitorExit {
+                released: Some(step),
+                ..e
+            }
+        }
+        (ExitStep::Release, None) => return Err(LedgerError::MonitorNotRetired),
+    });
+    consume_nonce(w, &x.account, nonce)?;
+    w.put_monitor(&monitor)?;
+    Ok(monitor)
 }
 
 /// Every check of a report: the monitor's signature; it is a monitor; a

@@ -29,7 +29,8 @@ pub const CHALLENGES_DUE: TableDefinition<(u64, [u8; 32], u64, [u8; 32]), ()> =
 const MAX_OUTLIER_HISTORY: usize = 255;
 
 /// `v1 ‖ account ‖ stake ‖ registered_stake ‖ registered_at ‖ nonce`
-/// (u64 each) `‖ n (u8) ‖ n outlier flags (0/1)`.
+/// (u64 each) `‖ n (u8) ‖ n outlier flags (0/1)`, then the exit's section
+/// once retired (a node's, `3 ‖ …`).
 pub fn encode_monitor(m: &MonitorRecord) -> Vec<u8> {
     let mut out = vec![RECORD_V1];
     out.extend_from_slice(&m.account.to_bytes());
@@ -45,6 +46,7 @@ pub fn encode_monitor(m: &MonitorRecord) -> Vec<u8> {
     let kept = &recent[recent.len().saturating_sub(MAX_OUTLIER_HISTORY)..];
     out.push(kept.len() as u8);
     out.extend(kept.iter().map(|o| u8::from(*o)));
+    super::encode_exit(&mut out, m.exit.as_ref());
     out
 }
 
@@ -64,8 +66,10 @@ pub fn decode_monitor(buf: &[u8]) -> Result<MonitorRecord, LedgerError> {
             _ => Err(corrupted("monitor")),
         })
         .collect::<Result<Vec<bool>, _>>()?;
+    let exit = super::decode_exit(&mut r, "monitor")?;
     r.finish()?;
-    if stake > registered_stake {
+    let released = exit.is_some_and(|x| x.released.is_some());
+    if stake > registered_stake || (released && stake != Value::ZERO) {
         return Err(corrupted("monitor"));
     }
     Ok(MonitorRecord {
@@ -75,6 +79,7 @@ pub fn decode_monitor(buf: &[u8]) -> Result<MonitorRecord, LedgerError> {
         registered_at,
         nonce,
         outliers: OutlierRecord::from_recent(recent),
+        exit,
     })
 }
 
@@ -241,4 +246,75 @@ pub fn challenge_key_from(k: ([u8; 32], u64, [u8; 32])) -> Result<ChallengeKey, 
         epoch: k.1,
         monitor: AccountId::from_bytes(&k.2).map_err(|_| corrupted("challenge key"))?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::{AppliedStep, NodeExit};
+
+    fn step(at: u64, nonce: u64) -> AppliedStep {
+        AppliedStep {
+            at: BlockHeight(at),
+            nonce,
+        }
+    }
+
+    fn monitor(exit: Option<NodeExit>, stake: u64) -> MonitorRecord {
+        MonitorRecord {
+            account: AccountId::from_fr(veil_primitives::Fr::from(7u64)),
+            stake: Value(stake),
+            registered_stake: Value(500),
+            registered_at: BlockHeight(12),
+            nonce: 3,
+            outliers: OutlierRecord::from_recent(vec![false, true]),
+            exit,
+        }
+    }
+
+    #[test]
+    fn monitors_round_trip_with_and_without_their_exit() {
+        let retired = NodeExit {
+            retired: step(150, 4),
+            released: None,
+        };
+        let released = NodeExit {
+            released: Some(step(300, 5)),
+            ..retired
+        };
+        for m in [
+            monitor(None, 450),
+            monitor(Some(retired), 450),
+            monitor(Some(released), 0),
+        ] {
+            let bytes = encode_monitor(&m);
+            assert_eq!(decode_monitor(&bytes), Ok(m));
+            // Nothing trails, nothing is missing.
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(decode_monitor(&longer).is_err());
+            assert!(decode_monitor(&bytes[..bytes.len() - 1]).is_err());
+        }
+        // A released monitor holds nothing.
+        let bad = encode_monitor(&monitor(Some(released), 1));
+        assert!(decode_monitor(&bad).is_err());
+    }
+
+    #[test]
+    fn node_audits_round_trip_and_the_empty_one_is_absent() {
+        let mut out = Vec::new();
+        encode_node_audit(&mut out, &NodeAudit::default());
+        assert!(out.is_empty());
+        let with = NodeAudit {
+            slashed: Value(10),
+            last: None,
+            open_challenges: 2,
+            missed_challenges: 1,
+        };
+        let mut record = vec![RECORD_V1];
+        encode_node_audit(&mut record, &with);
+        let mut r = Reader::new(&record, "node").expect("reader");
+        assert_eq!(decode_node_audit(&mut r), Ok(with));
+        assert!(r.finish().is_ok());
+    }
 }
