@@ -48,6 +48,10 @@ pub enum ClientError {
     InsufficientFunds { need: u64, largest: u64 },
     #[error("the node's answer violates the protocol: {0}")]
     Protocol(String),
+    /// The node refused a stream to a destination its egress policy does
+    /// not allow (§9.4, `CLOSE_REASON_EGRESS_DENIED`).
+    #[error("node refused the stream: its egress policy denies {0}")]
+    EgressDenied(String),
     /// The node answered a bandwidth challenge wrongly or not in time
     /// (§9.5): the relay distrusts it and signs no receipt for it again.
     #[error("node failed a bandwidth challenge")]

@@ -147,23 +147,60 @@ pub async fn challenge<L: LedgerApi>(
     Ok(ledger.challenge_node(r).await?)
 }
 
-/// Runs `plan` over an open session's relay: the transfer, timed. A
-/// transfer that stalls past [`TRANSFER_DEADLINE`] is counted as nothing
-/// delivered (it is what the report is for); one that fails or returns
-/// other bytes is an error, and nothing is reported.
+/// Runs `plan` over an open session's relay: the transfer, timed. What
+/// the node is to blame for is counted as nothing delivered (it is what
+/// the report is for): a transfer that stalls past [`TRANSFER_DEADLINE`],
+/// and one that fails or returns other bytes while the target, asked
+/// directly, serves ([`probe`]). A failure the node is not to blame for is
+/// an error, and nothing is reported: the target down, or a destination
+/// the node's egress policy refuses (its published rule, the same for
+/// every client).
 pub async fn observe(relay: &Relay, plan: &AuditPlan) -> Result<Observed, ClientError> {
     let t = Instant::now();
-    let body_bytes =
-        match tokio::time::timeout(TRANSFER_DEADLINE, fetch(relay, &plan.target, plan.bytes)).await
-        {
-            Ok(fetched) => fetched?,
-            Err(_) => 0, // stalled: nothing delivered within the deadline
-        };
+    let fetched =
+        tokio::time::timeout(TRANSFER_DEADLINE, fetch(relay, &plan.target, plan.bytes)).await;
+    let body_bytes = match fetched {
+        Ok(Ok(n)) => n,
+        Err(_) => 0, // stalled: nothing delivered within the deadline
+        Ok(Err(e @ ClientError::EgressDenied(_))) => return Err(e),
+        Ok(Err(e)) => match probe(&plan.target).await {
+            Ok(()) => 0, // the target serves: the node failed the transfer
+            Err(_) => return Err(e),
+        },
+    };
     Ok(Observed {
         body_bytes,
         transfer: t.elapsed(),
         ..Observed::default()
     })
+}
+
+/// How long [`probe`] waits for the target.
+const PROBE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Asks the target directly, not through any node, for `GET /1` and
+/// checks the byte: whether a failed transfer is the target's fault. The
+/// target learns the monitor's address (it is usually the monitor's own).
+pub async fn probe(target: &Target) -> Result<(), ClientError> {
+    let io = |e: std::io::Error| ClientError::Protocol(format!("target {target}: {e}"));
+    let ask = async {
+        let mut s = tokio::net::TcpStream::connect(target.to_string())
+            .await
+            .map_err(io)?;
+        s.write_all(format!("GET /1 HTTP/1.0\r\nHost: {target}\r\n\r\n").as_bytes())
+            .await
+            .map_err(io)?;
+        let mut reply = Vec::new();
+        (&mut s)
+            .take(MAX_HEADER_BYTES + 2)
+            .read_to_end(&mut reply)
+            .await
+            .map_err(io)?;
+        check_body(&reply, 1).map(|_| ())
+    };
+    tokio::time::timeout(PROBE_DEADLINE, ask)
+        .await
+        .map_err(|_| ClientError::Protocol(format!("target {target}: no answer")))?
 }
 
 /// `GET /n` from `target` through the relay; checks the status line, the

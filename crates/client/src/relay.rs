@@ -440,6 +440,11 @@ impl Relay {
         let mut stream = self.begin_open(target, payment, auth).await?;
         match stream.event().await {
             Some(StreamEvent::Opened) => Ok(stream.established()),
+            Some(StreamEvent::Closed(why))
+                if why.starts_with(&format!("{:?}", pb::CloseReason::EgressDenied)) =>
+            {
+                Err(ClientError::EgressDenied(target.to_string()))
+            }
             Some(StreamEvent::Closed(why)) => Err(ClientError::Protocol(format!(
                 "node refused the stream: {why}"
             ))),
@@ -711,6 +716,7 @@ impl Reader {
             }
             node_frame::Frame::Eof(e) => self.deliver(e.stream_id, StreamEvent::Eof).await,
             node_frame::Frame::Closed(c) => {
+                // Starts with the reason's name (`open_stream` reads it).
                 let why = format!("{:?} {}", c.reason(), c.message);
                 self.deliver(c.stream_id, StreamEvent::Closed(why)).await;
             }
