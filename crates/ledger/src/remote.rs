@@ -79,6 +79,16 @@ fn missing(what: &'static str) -> LedgerError {
     }
 }
 
+/// The monitor record a `MonitorResponse` of `rpc` must carry.
+fn answered_monitor(
+    r: Result<tonic::Response<pb::MonitorResponse>, tonic::Status>,
+    rpc: &str,
+) -> Result<MonitorRecord, LedgerError> {
+    monitor_view_from_pb(&r.map_err(from_status)?.into_inner())?
+        .record
+        .ok_or_else(|| LedgerError::Unavailable(format!("{rpc} answered without the monitor")))
+}
+
 impl LedgerApi for RemoteLedger {
     async fn deposit(&self, request: DepositRequest) -> Result<DepositReceipt, LedgerError> {
         let r = self
@@ -205,14 +215,8 @@ impl LedgerApi for RemoteLedger {
         let r = self
             .c()
             .register_monitor(monitor_registration_to_pb(&registration))
-            .await
-            .map_err(from_status)?
-            .into_inner();
-        monitor_view_from_pb(&r)?
-            .record
-            .ok_or(LedgerError::Unavailable(
-                "RegisterMonitor answered without the monitor".into(),
-            ))
+            .await;
+        answered_monitor(r, "RegisterMonitor")
     }
 
     async fn submit_report(&self, report: AuditReport) -> Result<StoredReport, LedgerError> {
@@ -244,17 +248,8 @@ impl LedgerApi for RemoteLedger {
         &self,
         request: MonitorExitRequest,
     ) -> Result<MonitorRecord, LedgerError> {
-        let r = self
-            .c()
-            .exit_monitor(monitor_exit_to_pb(&request))
-            .await
-            .map_err(from_status)?
-            .into_inner();
-        monitor_view_from_pb(&r)?
-            .record
-            .ok_or(LedgerError::Unavailable(
-                "ExitMonitor answered without the monitor".into(),
-            ))
+        let r = self.c().exit_monitor(monitor_exit_to_pb(&request)).await;
+        answered_monitor(r, "ExitMonitor")
     }
 
     async fn challenge_node(
