@@ -105,7 +105,8 @@ pub(crate) enum StreamEvent {
     Data(Vec<u8>),
     /// Upstream finished sending; the stream stays open for our bytes (§9.4).
     Eof,
-    Closed(String),
+    /// The node closed the stream: why, and its text.
+    Closed(pb::CloseReason, String),
     /// The node refused the stream's `Open` or payment (an `Error` frame).
     Refused {
         code: pb::ErrorCode,
@@ -440,12 +441,10 @@ impl Relay {
         let mut stream = self.begin_open(target, payment, auth).await?;
         match stream.event().await {
             Some(StreamEvent::Opened) => Ok(stream.established()),
-            Some(StreamEvent::Closed(why))
-                if why.starts_with(&format!("{:?}", pb::CloseReason::EgressDenied)) =>
-            {
+            Some(StreamEvent::Closed(pb::CloseReason::EgressDenied, _)) => {
                 Err(ClientError::EgressDenied(target.to_string()))
             }
-            Some(StreamEvent::Closed(why)) => Err(ClientError::Protocol(format!(
+            Some(StreamEvent::Closed(_, why)) => Err(ClientError::Protocol(format!(
                 "node refused the stream: {why}"
             ))),
             Some(StreamEvent::Refused { code, message }) => Err(ClientError::Protocol(format!(
@@ -602,7 +601,7 @@ impl RelayStream {
                         let _ = wr.shutdown().await;
                     }
                 }
-                StreamEvent::Closed(why) => {
+                StreamEvent::Closed(_, why) => {
                     self.log_closed(&why);
                     break;
                 }
@@ -716,9 +715,9 @@ impl Reader {
             }
             node_frame::Frame::Eof(e) => self.deliver(e.stream_id, StreamEvent::Eof).await,
             node_frame::Frame::Closed(c) => {
-                // Starts with the reason's name (`open_stream` reads it).
                 let why = format!("{:?} {}", c.reason(), c.message);
-                self.deliver(c.stream_id, StreamEvent::Closed(why)).await;
+                let ev = StreamEvent::Closed(c.reason(), why);
+                self.deliver(c.stream_id, ev).await;
             }
             node_frame::Frame::VoucherAccepted(a) => {
                 let ev = StreamEvent::VoucherAccepted(a.spend_response);

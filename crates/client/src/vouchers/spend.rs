@@ -125,7 +125,7 @@ pub async fn open_stream<R: RngCore + CryptoRng>(
                 }
                 return Err(VoucherError::Refused { code, message });
             }
-            Some(StreamEvent::Closed(why)) => {
+            Some(StreamEvent::Closed(_, why)) => {
                 return Err(VoucherError::Relay(format!(
                     "stream closed before it opened: {why}"
                 )));
