@@ -94,6 +94,10 @@ contract VeilLedger {
     uint256 internal constant MAX_ESCROW_SIZES = 16;
     /// Longest node profile, in bytes (§8.3.9; `MAX_PROFILE_BYTES`).
     uint256 internal constant MAX_PROFILE_BYTES = 1024;
+    /// The profile encoding's version byte (§8.3.9; `PROFILE_VERSION`).
+    uint256 internal constant PROFILE_VERSION = 1;
+    /// Stake per Mbit/s of claimed capacity (§8.3.6; `STAKE_PER_MBIT_S`).
+    uint256 public constant STAKE_PER_MBIT_S = 100;
     /// Leaves of the depth-32 tree (§2.4).
     uint256 internal constant TREE_CAPACITY = 1 << 32;
     /// The queue head is checkpointed every this many leaves: the batch of a
@@ -137,6 +141,9 @@ contract VeilLedger {
     uint64 public immutable challengeWindow;
     /// Largest `expiry − block.number` an access token may ask for (§8.1).
     uint64 public immutable maxExpiryDelta;
+    /// The audit contract (`VeilAudits`, docs/market.md §5.1), the only
+    /// caller of `slash`; address 0: a ledger without audits.
+    address public immutable auditor;
 
     /// Keccak chain over the queued leaves: `q ← keccak256(q ‖ cm)`, from 0.
     bytes32 public queueHead;
@@ -182,6 +189,7 @@ contract VeilLedger {
         address settle1Verifier;
         address settle8Verifier;
         address settle64Verifier;
+        address auditor;
     }
 
     /// An access token (§3.1) as `openEscrow(s)` take it: its public inputs
@@ -231,6 +239,9 @@ contract VeilLedger {
     struct Node {
         address operator;
         uint64 pricePerKib;
+        /// The capacity its profile claims (§8.3.9; 0: none), which its
+        /// stake backs and audits judge it against.
+        uint32 capacityMbitS;
         uint64 stake;
         uint64 registeredAt;
         uint64 sequence;
@@ -238,6 +249,9 @@ contract VeilLedger {
     }
 
     mapping(uint256 => Node) internal nodes;
+    /// Σ slashed stake not paid to monitors: burnt, held here for ever
+    /// (the turnstile's `burnt`, §8.4).
+    uint64 public burnt;
 
     /// `value` moved from `account` into the pool as leaf `index`,
     /// `commitment = H(NOTE, value, addr)`.
@@ -366,6 +380,16 @@ contract VeilLedger {
     /// `updateNode`: the sequence is not the node's latest plus one (a
     /// replay, or one skipped).
     error StaleNodeUpdate();
+    /// The stake is below `STAKE_PER_MBIT_S` per claimed Mbit/s (§8.3.6).
+    error StakeBelowCapacity(uint64 stake, uint64 needed);
+    /// `slash` by anyone but the auditor.
+    error SlashUnauthorized();
+    /// `slash` of more than the node's stake, or rewards above the slash.
+    error SlashTooLarge();
+
+    /// `auditor` took `amount` of the node's stake (docs/market.md §5.1):
+    /// `rewardEach` to each of `rewarded`, the rest burnt.
+    event Slashed(uint256 indexed nodeId, uint64 amount, uint64 rewardEach, address[] rewarded, uint64 burnt);
 
     /// `initialRoot` is the root of the empty tree and `rootHistorySize_`
     /// the root window, both computed by the deployer from the ledger's own
@@ -402,6 +426,7 @@ contract VeilLedger {
         rootHistorySize = rootHistorySize_;
         challengeWindow = challengeWindow_;
         maxExpiryDelta = maxExpiryDelta_;
+        auditor = c.auditor;
         currentRoot = initialRoot;
         rootEpochPlusOne[initialRoot] = 1;
     }
@@ -980,12 +1005,11 @@ contract VeilLedger {
         bytes32 tlsKeyHash,
         bytes calldata profile
     ) external returns (uint256 nodeId) {
-        uint64[] memory sizes = _checkTerms(nodeKey, keyHint, pricePerKib, escrowSizes, stake);
-        _checkProfile(profile);
+        uint64[] memory sizes = _checkTerms(nodeKey, keyHint, pricePerKib, escrowSizes, stake, profile);
         _checkCommitted(nodeKey);
         _checkAllowance(stake);
         nodeId = poseidonT4.hash([TAG_NODE_ID, nodeKey[0], nodeKey[1]]);
-        _record(nodeId, uint64(pricePerKib), sizes, uint64(stake));
+        _record(nodeId, uint64(pricePerKib), sizes, uint64(stake), _capacity(profile));
         _pull(stake);
         _emitRegistered(nodeId, sizes, tlsKeyHash, nodeKey, nodeSignature, profile);
     }
@@ -1026,13 +1050,14 @@ contract VeilLedger {
         uint256[3] calldata nodeSignature
     ) external {
         uint64[] memory sizes = _checkUpdateTerms(nodeId, sequence, pricePerKib, escrowSizes);
-        _checkProfile(profile);
+        _checkProfileLength(profile);
         Node storage n = nodes[nodeId];
         address operator = n.operator;
         if (operator == address(0)) revert UnknownNode();
         if (operator != msg.sender) revert AccountUnauthenticated("sender is not the node's operator");
         if (sequence != uint256(n.sequence) + 1) revert StaleNodeUpdate();
-        (n.pricePerKib, n.sequence) = (uint64(pricePerKib), uint64(sequence));
+        uint32 capacity = _checkCapacity(profile, n.stake);
+        (n.pricePerKib, n.capacityMbitS, n.sequence) = (uint64(pricePerKib), capacity, uint64(sequence));
         n.escrowSizes = sizes;
         emit NodeUpdated(nodeId, uint64(sequence), uint64(pricePerKib), sizes, tlsKeyHash, profile, nodeSignature);
     }
@@ -1053,8 +1078,27 @@ contract VeilLedger {
     }
 
     /// A node profile is at most `MAX_PROFILE_BYTES` (§8.3.9).
-    function _checkProfile(bytes calldata profile) internal pure {
+    function _checkProfileLength(bytes calldata profile) internal pure {
         if (profile.length > MAX_PROFILE_BYTES) revert InvalidArgument("node profile longer than 1024 bytes");
+    }
+
+    /// `stake` backs the capacity the profile claims (§8.3.6, §8.3.8;
+    /// `check_stake_backs`); returns that capacity.
+    function _checkCapacity(bytes calldata profile, uint256 stake) internal pure returns (uint32 capacity) {
+        capacity = _capacity(profile);
+        uint256 needed = uint256(capacity) * STAKE_PER_MBIT_S;
+        if (stake < needed) revert StakeBelowCapacity(uint64(stake), uint64(needed));
+    }
+
+    /// The capacity field of a profile (§8.3.9: version, endpoint length,
+    /// endpoint, capacity as u32 big-endian, …): the one field the contract
+    /// reads. A profile too short for it, or of another version, claims 0
+    /// (readers parse the rest, as the embedded ledger's `claimed_mbit_s`).
+    function _capacity(bytes calldata profile) internal pure returns (uint32) {
+        if (profile.length < 2 || uint8(profile[0]) != PROFILE_VERSION) return 0;
+        uint256 at = 2 + uint256(uint8(profile[1]));
+        if (profile.length < at + 4) return 0;
+        return uint32(bytes4(profile[at:at + 4]));
     }
 
     /// The sender committed to `nodeKey` in an earlier block.
@@ -1065,25 +1109,30 @@ contract VeilLedger {
     }
 
     /// The stateful checks and writes of a registration (§8.3.6).
-    function _record(uint256 nodeId, uint64 pricePerKib, uint64[] memory sizes, uint64 stake) internal {
+    function _record(uint256 nodeId, uint64 pricePerKib, uint64[] memory sizes, uint64 stake, uint32 capacity)
+        internal
+    {
         Node storage n = nodes[nodeId];
         if (n.operator != address(0)) revert NodeExists();
         if (token.balanceOf(msg.sender) < stake) revert InsufficientBalance();
         uint256 newStaked = uint256(staked) + stake;
         if (newStaked > MAX_VALUE) revert Overflow();
         staked = uint64(newStaked);
-        (n.operator, n.pricePerKib, n.stake, n.registeredAt) = (msg.sender, pricePerKib, stake, uint64(block.number));
+        (n.operator, n.pricePerKib, n.capacityMbitS) = (msg.sender, pricePerKib, capacity);
+        (n.stake, n.registeredAt) = (stake, uint64(block.number));
         n.escrowSizes = sizes;
     }
 
     /// The registration's terms, in the embedded ledger's order: the size
-    /// count, the encodings (§8.5), then the stateless rules of §8.3.6.
+    /// count, the encodings (§8.5), then the stateless rules of §8.3.6:
+    /// the terms, the profile's length, the stake backing its capacity.
     function _checkTerms(
         uint256[2] calldata nodeKey,
         uint256[2] calldata keyHint,
         uint256 pricePerKib,
         uint256[] calldata escrowSizes,
-        uint256 stake
+        uint256 stake,
+        bytes calldata profile
     ) internal pure returns (uint64[] memory sizes) {
         uint256 n = escrowSizes.length;
         if (n > MAX_ESCROW_SIZES) revert InvalidArgument("a node accepts 1..=16 escrow sizes");
@@ -1092,6 +1141,8 @@ contract VeilLedger {
         if (stake > MAX_VALUE) revert Encoding("stake");
         sizes = _sizeValues(escrowSizes);
         _checkTermRules(pricePerKib, sizes);
+        _checkProfileLength(profile);
+        _checkCapacity(profile, stake);
     }
 
     /// The escrow sizes as values (each at most u64).
@@ -1135,6 +1186,35 @@ contract VeilLedger {
     {
         Node storage n = nodes[nodeId];
         return (n.operator, n.pricePerKib, n.escrowSizes, n.stake, n.registeredAt, n.sequence);
+    }
+
+    /// What audits read of a node (docs/market.md §5.1): its operator (0:
+    /// not registered), locked stake and claimed capacity.
+    function auditedNode(uint256 nodeId) external view returns (address operator, uint64 stake, uint32 capacityMbitS) {
+        Node storage n = nodes[nodeId];
+        return (n.operator, n.stake, n.capacityMbitS);
+    }
+
+    // ------------------------------------------------------------ slashing
+
+    /// The auditor's verdict moves stake (docs/market.md §5.1): `amount`
+    /// leaves the node's stake, `rewardEach` is paid to each of `rewarded`
+    /// and the rest is burnt. Only `auditor` may call it; it is trusted for
+    /// the amounts as the embedded ledger trusts its own verdicts.
+    function slash(uint256 nodeId, uint256 amount, address[] calldata rewarded, uint256 rewardEach) external {
+        if (msg.sender != auditor || auditor == address(0)) revert SlashUnauthorized();
+        Node storage n = nodes[nodeId];
+        if (n.operator == address(0)) revert UnknownNode();
+        uint256 paid = rewardEach * rewarded.length;
+        if (amount > n.stake || paid > amount) revert SlashTooLarge();
+        uint64 burntNow = uint64(amount - paid);
+        n.stake -= uint64(amount);
+        staked -= uint64(amount);
+        burnt += burntNow;
+        emit Slashed(nodeId, uint64(amount), uint64(rewardEach), rewarded, burntNow);
+        for (uint256 i = 0; i < rewarded.length; i++) {
+            _pay(rewarded[i], rewardEach);
+        }
     }
 
     // ------------------------------------------------------------- tokens

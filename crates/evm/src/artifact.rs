@@ -21,7 +21,7 @@ pub fn contracts_dir() -> PathBuf {
 /// The committed artifacts, compiled into the binary so that tools (`veil
 /// bench`, later `veil ledger deploy`) need no checkout. `include_str!`
 /// tracks the files: a rebuilt artifact rebuilds the crate.
-const EMBEDDED: [(&str, &str); 15] = [
+const EMBEDDED: [(&str, &str); 16] = [
     embed!("AccessVerifier"),
     embed!("AccessBatchVerifier"),
     embed!("WithdrawVerifier"),
@@ -33,6 +33,7 @@ const EMBEDDED: [(&str, &str); 15] = [
     embed!("PoseidonT3"),
     embed!("PoseidonT4"),
     embed!("TestToken"),
+    embed!("VeilAudits"),
     embed!("VeilLedger"),
     embed!("CurveMath"),
     embed!("CurveQuoter"),

@@ -11,6 +11,7 @@
 
 pub mod abi;
 pub mod artifact;
+pub mod audits;
 pub mod escrow;
 pub mod generated;
 pub mod ledger;

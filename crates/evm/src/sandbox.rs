@@ -186,6 +186,12 @@ impl Sandbox {
         self.evm.ctx.block.number = U256::from(n);
     }
 
+    /// Sets the `prevrandao` of the block every later transaction runs in
+    /// (the beacon chain's randomness; docs/market.md §5.1's seed).
+    pub fn set_prevrandao(&mut self, value: [u8; 32]) {
+        self.evm.ctx.block.prevrandao = Some(revm::primitives::B256::from(value));
+    }
+
     /// Deploys `initcode` (creation bytecode ‖ ABI-encoded constructor
     /// arguments) from `from`, committed. Returns the new contract's address
     /// and the outcome.

@@ -52,6 +52,10 @@ pub fn from_revert(r: LedgerRevert) -> LedgerError {
         LedgerRevert::AlreadySettled => E::AlreadySettled,
         LedgerRevert::SettleWindowClosed => E::SettleWindowClosed,
         LedgerRevert::TotalExceedsEscrow => E::TotalExceedsEscrow,
+        LedgerRevert::StakeBelowCapacity { stake, needed } => E::StakeBelowCapacity {
+            stake: Value(stake),
+            needed: Value(needed),
+        },
         // Chain-only refusals: the embedded ledger has no such check.
         other => E::InvalidArgument(other.name()),
     }

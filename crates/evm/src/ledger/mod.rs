@@ -59,10 +59,13 @@ pub struct Contracts {
     pub settle_1_verifier: EvmAddress,
     pub settle_8_verifier: EvmAddress,
     pub settle_64_verifier: EvmAddress,
+    /// `VeilAudits`, the only caller of `slash` (zero: no audits;
+    /// docs/market.md §5.1).
+    pub auditor: EvmAddress,
 }
 
 impl Contracts {
-    fn words(&self) -> [Word; 10] {
+    fn words(&self) -> [Word; 11] {
         [
             self.token,
             self.poseidon_t3,
@@ -74,6 +77,7 @@ impl Contracts {
             self.settle_1_verifier,
             self.settle_8_verifier,
             self.settle_64_verifier,
+            self.auditor,
         ]
         .map(word_address)
     }
@@ -188,6 +192,20 @@ pub fn register_node(r: &Registration) -> Vec<u8> {
             Arg::Word(r.stake),
             Arg::Word(r.tls_key_hash),
             Arg::Bytes(r.profile.clone()),
+        ],
+    )
+}
+
+/// `slash(nodeId, amount, rewarded, rewardEach)`: the auditor's call
+/// (docs/market.md §5.1); anyone else is refused.
+pub fn slash(node_id: Word, amount: u64, rewarded: &[EvmAddress], reward_each: u64) -> Vec<u8> {
+    encode_call_args(
+        selector("slash(uint256,uint256,address[],uint256)"),
+        &[
+            Arg::Word(node_id),
+            Arg::Word(word_u64(amount)),
+            Arg::Words(rewarded.iter().map(|a| word_address(*a)).collect()),
+            Arg::Word(word_u64(reward_each)),
         ],
     )
 }
@@ -385,6 +403,14 @@ pub mod view {
     pub fn staked() -> Vec<u8> {
         selector("staked()").to_vec()
     }
+    /// Σ slashed stake burnt (kept in the contract).
+    pub fn burnt() -> Vec<u8> {
+        selector("burnt()").to_vec()
+    }
+    /// `auditedNode(nodeId)`: operator, stake, claimed capacity (Mbit/s).
+    pub fn audited_node(node_id: Word) -> Vec<u8> {
+        encode_call_args(selector("auditedNode(uint256)"), &[Arg::Word(node_id)])
+    }
     /// The queue head after `64·k` leaves (0 until written).
     pub fn checkpoint(k: u64) -> Vec<u8> {
         encode_call_args(selector("checkpoints(uint256)"), &[Arg::Word(word_u64(k))])
@@ -577,10 +603,31 @@ pub fn deploy(
     challenge_window: u64,
     max_expiry_delta: u64,
 ) -> Result<Deployment, DeployError> {
-    let mut contracts = Contracts {
+    let base = Contracts {
         token,
         ..Contracts::default()
     };
+    deploy_with(
+        sandbox,
+        deployer,
+        base,
+        tree_verifier,
+        challenge_window,
+        max_expiry_delta,
+    )
+}
+
+/// [`deploy`] over `base`'s token and auditor (`VeilAudits`, or zero);
+/// its other fields are filled with the dependencies deployed here.
+pub fn deploy_with(
+    sandbox: &mut crate::Sandbox,
+    deployer: EvmAddress,
+    base: Contracts,
+    tree_verifier: &str,
+    challenge_window: u64,
+    max_expiry_delta: u64,
+) -> Result<Deployment, DeployError> {
+    let mut contracts = base;
     for d in Dependency::ALL {
         let code = Artifact::embedded(&d.artifact(tree_verifier))?.bytecode;
         *d.slot(&mut contracts) = sandbox.deploy(deployer, &code)?.0;

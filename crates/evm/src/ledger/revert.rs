@@ -70,6 +70,15 @@ pub enum LedgerRevert {
     TotalExceedsEscrow,
     /// `updateNode` whose sequence is not the node's latest plus one.
     StaleNodeUpdate,
+    /// The stake does not back the capacity the profile claims.
+    StakeBelowCapacity {
+        stake: u64,
+        needed: u64,
+    },
+    /// `slash` not sent by the ledger's auditor (chain only).
+    SlashUnauthorized,
+    /// `slash` of more than the stake, or rewards above it (chain only).
+    SlashTooLarge,
 }
 
 impl LedgerRevert {
@@ -166,6 +175,16 @@ impl LedgerRevert {
             unit(Self::TotalExceedsEscrow)
         } else if sel == selector("StaleNodeUpdate()") {
             unit(Self::StaleNodeUpdate)
+        } else if sel == selector("StakeBelowCapacity(uint64,uint64)") {
+            r.expect_words(2)?;
+            Ok(Self::StakeBelowCapacity {
+                stake: r.u64(0)?,
+                needed: r.u64(1)?,
+            })
+        } else if sel == selector("SlashUnauthorized()") {
+            unit(Self::SlashUnauthorized)
+        } else if sel == selector("SlashTooLarge()") {
+            unit(Self::SlashTooLarge)
         } else {
             Err(AbiError::Malformed("VeilLedger error selector"))
         }
@@ -205,6 +224,9 @@ impl LedgerRevert {
             Self::SettleWindowClosed => "SettleWindowClosed",
             Self::TotalExceedsEscrow => "TotalExceedsEscrow",
             Self::StaleNodeUpdate => "StaleNodeUpdate",
+            Self::StakeBelowCapacity { .. } => "StakeBelowCapacity",
+            Self::SlashUnauthorized => "SlashUnauthorized",
+            Self::SlashTooLarge => "SlashTooLarge",
         }
     }
 }

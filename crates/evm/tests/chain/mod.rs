@@ -104,8 +104,8 @@ use veil_evm::ledger::{self, LedgerRevert};
 
 /// Gas (receipt `gasUsed`) of a later deposit and of the 64th (which
 /// writes a checkpoint), pinned by `ledger_contract.rs`. Deterministic.
-pub const DEPOSIT_GAS: u64 = 114_545;
-pub const DEPOSIT_CHECKPOINT_GAS: u64 = 136_783;
+pub const DEPOSIT_GAS: u64 = 114_567;
+pub const DEPOSIT_CHECKPOINT_GAS: u64 = 136_805;
 
 /// §8.1 defaults of the embedded ledger.
 pub const CHALLENGE_WINDOW: u64 = 20;
@@ -177,6 +177,42 @@ impl LedgerChain {
             ledger: dep.ledger,
             deploy_gas: dep.deploy_gas,
         }
+    }
+
+    /// The ledger with `VeilAudits` (epochs of `epoch_blocks`, reveals in
+    /// the first `reveal_blocks`) as its auditor, bound to it. Returns the
+    /// audits' address too.
+    pub fn audited(epoch_blocks: u64, reveal_blocks: u64) -> (Self, EvmAddress) {
+        let mut c = Chain::new();
+        let d = c.deployer;
+        let code = [
+            artifact(veil_evm::audits::CONTRACT).bytecode,
+            veil_evm::audits::constructor(c.token, epoch_blocks, reveal_blocks),
+        ]
+        .concat();
+        let audits = c.sandbox.deploy(d, &code).expect("deploy VeilAudits").0;
+        let base = ledger::Contracts {
+            token: c.token,
+            auditor: audits,
+            ..Default::default()
+        };
+        let dep = ledger::deploy_with(
+            &mut c.sandbox,
+            d,
+            base,
+            &tree_insert_verifier(),
+            CHALLENGE_WINDOW,
+            MAX_EXPIRY_DELTA,
+        )
+        .expect("deploy Poseidon, the verifiers and VeilLedger");
+        c.ok(d, audits, &veil_evm::audits::bind(dep.ledger));
+        let l = LedgerChain {
+            c,
+            contracts: dep.contracts,
+            ledger: dep.ledger,
+            deploy_gas: dep.deploy_gas,
+        };
+        (l, audits)
     }
 
     /// `from` calls the ledger (committed).
