@@ -52,6 +52,18 @@ fn key_file(dir: &Path, mode: u32) -> std::path::PathBuf {
     p
 }
 
+/// The ledger deployed on `a` by anvil's first development key (challenge
+/// window 20, max expiry delta 10,000), and that key's chain handle.
+async fn deployed_by_first_dev_key(a: &Anvil) -> (RpcChain, veil_evm_rpc::RpcDeployment) {
+    let signer =
+        key::Signer::from_slice(&alloy::hex::decode(FIRST_DEV_KEY).expect("hex")).expect("key");
+    let chain = RpcChain::connect(&a.url, signer).await.expect("connect");
+    let d = deploy_ledger(&chain, None, 20, 10_000)
+        .await
+        .expect("deploy");
+    (chain, d)
+}
+
 async fn nonce(chain: &RpcChain) -> u64 {
     chain
         .provider()
@@ -280,12 +292,7 @@ async fn the_sample_operations_run_on_anvil_and_retries_never_double() {
     let Some(a) = anvil("sample operations on anvil") else {
         return;
     };
-    let signer =
-        key::Signer::from_slice(&alloy::hex::decode(FIRST_DEV_KEY).expect("hex")).expect("key");
-    let chain = RpcChain::connect(&a.url, signer).await.expect("connect");
-    let d = deploy_ledger(&chain, None, 20, 10_000)
-        .await
-        .expect("deploy");
+    let (chain, d) = deployed_by_first_dev_key(&a).await;
     let (l, t) = (d.ledger, d.contracts.token);
     let me = chain.address();
     chain
@@ -599,5 +606,167 @@ async fn the_ledger_backend_follows_a_reorg() {
     assert_eq!(
         ledger.balance(me).await.expect("balance"),
         Value(1_000 - 10 - 30 - 20)
+    );
+}
+
+/// Audits through the EVM backend (docs/market.md §5.1), as `veil monitor`
+/// drives them over `LedgerApi`: a node claiming 100 Mbit/s on 10,000 of
+/// stake, six monitors; once the epoch after their registration has its
+/// seed, `monitor()` tells each which nodes it audits, exactly as the
+/// contract's assignment; the assigned monitors report 40 Mbit/s; a report
+/// two epochs later runs the verdict (the backend judges what is due):
+/// 1,000 slashed, 50 to each reporter, 750 burnt, shown by `get_node` and
+/// in `status()`, the chain's turnstile holding; a retired monitor that
+/// reported is released only once its report is judged, and then paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_node_is_slashed_through_the_evm_backend() {
+    use veil_evm_rpc::{EvmLedger, EvmLedgerSpec};
+    use veil_ledger::LedgerApi;
+    use veil_ledger::exit::ExitStep;
+    use veil_ledger::monitor::{AuditReport, Measurement, MonitorExitRequest, MonitorRegistration};
+    use veil_ledger::profile::NodeProfile;
+    use veil_ledger::types::{NodeRegistration, NodeTerms, Value};
+    use veil_primitives::eddsa::SigningKey;
+    let Some(a) = anvil("audits through the EVM backend") else {
+        return;
+    };
+    let (chain, d) = deployed_by_first_dev_key(&a).await;
+    let spec = EvmLedgerSpec {
+        rpc: a.url.clone(),
+        ledger: d.ledger,
+        from_block: d.block,
+    };
+    let base = EvmLedger::connect(chain.clone(), &spec)
+        .await
+        .expect("ledger")
+        .with_faucet(chain.clone());
+    let party = async |value: u64| {
+        let c = RpcChain::connect(&a.url, key::Signer::random())
+            .await
+            .expect("connect");
+        let l = base.acting_as(c);
+        let me = l.acting_account().expect("sender");
+        l.faucet(me, Value(value)).await.expect("faucet");
+        (l, me)
+    };
+    let (op, op_account) = party(20_000).await;
+    let node_key = SigningKey::from_seed([3; 32]).expect("seed");
+    let terms = NodeTerms {
+        profile: NodeProfile {
+            capacity_mbit_s: 100,
+            ..Default::default()
+        }
+        .encode()
+        .expect("profile"),
+        ..NodeTerms::new(Value(1), vec![Value(1_000)], [7; 32])
+    };
+    let reg = NodeRegistration::sign_for_sender(&node_key, op_account, Value(10_000), terms);
+    let node = op
+        .register_node(reg)
+        .await
+        .expect("register")
+        .registration
+        .node_id;
+    let mut monitors = Vec::new();
+    for _ in 0..6 {
+        let (l, me) = party(1_000).await;
+        l.register_monitor(MonitorRegistration::from_sender(me, Value(500)))
+            .await
+            .expect("monitor");
+        monitors.push((l, me));
+    }
+    let mine = async |blocks: u64| {
+        let _: serde_json::Value = chain
+            .provider()
+            .raw_request("anvil_mine".into(), (blocks,))
+            .await
+            .expect("mine");
+    };
+    let epoch_of = async |l: &EvmLedger, me| l.monitor(me).await.expect("view").epoch;
+    // Into the next epoch, past its reveal window: the seed can be drawn.
+    let e0 = epoch_of(&monitors[0].0, monitors[0].1).await;
+    let height = op.status().await.expect("status").height.0;
+    let next = (e0 + 1) * 100 + veil_evm_rpc::deploy::AUDIT_REVEAL_BLOCKS + d.block;
+    mine(next.saturating_sub(height) + 1).await;
+    let measured = Measurement {
+        throughput_kbps: 40_000,
+        rtt_ms: 30,
+        ..Default::default()
+    };
+    let mut reporters = Vec::new();
+    monitors[0]
+        .0
+        .draw_audit_seed()
+        .await
+        .expect("draw the seed");
+    for (l, me) in &monitors {
+        let view = l.monitor(*me).await.expect("view");
+        let epoch = view.epoch;
+        assert_eq!(epoch, e0 + 1);
+        let r = l
+            .submit_report(AuditReport::from_sender(*me, epoch, node, measured))
+            .await;
+        match (view.assigned.contains(&node), r) {
+            (true, Ok(_)) => reporters.push((l.clone(), *me)),
+            (false, Err(veil_ledger::LedgerError::NotAssigned)) => {}
+            other => panic!("assignment and report disagree: {other:?}"),
+        }
+    }
+    assert_eq!(reporters.len(), 5, "five of six monitors audit the node");
+    let (retiring, retiring_me) = reporters[0].clone();
+    retiring
+        .exit_monitor(MonitorExitRequest::from_sender(
+            retiring_me,
+            ExitStep::Retire,
+        ))
+        .await
+        .expect("retire");
+    let balances = async || {
+        let mut b = Vec::new();
+        for (l, me) in &reporters {
+            b.push(l.balance(*me).await.expect("balance"));
+        }
+        b
+    };
+    let before = balances().await;
+    // Two epochs later the next report on the node judges the verdict.
+    mine(200).await;
+    // Five monitors are eligible now (one retired): all audit the node.
+    let (l, me) = &reporters[1];
+    l.draw_audit_seed().await.expect("draw the seed");
+    let view = l.monitor(*me).await.expect("view");
+    assert_eq!(view.epoch, e0 + 3);
+    assert!(view.assigned.contains(&node));
+    l.submit_report(AuditReport::from_sender(*me, view.epoch, node, measured))
+        .await
+        .expect("a report two epochs later");
+    let record = op.get_node(node).await.expect("node").expect("registered");
+    let last = record.audit.last.expect("a verdict");
+    assert_eq!(
+        (last.epoch, last.reports, last.throughput_kbps),
+        (e0 + 1, 5, 40_000)
+    );
+    assert_eq!((last.delivered_ppm, last.slashed), (400_000, Value(1_000)));
+    assert_eq!(record.audit.slashed, Value(1_000));
+    assert_eq!(record.locked_stake(), Value(9_000));
+    let after = balances().await;
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(a.get(), b.get() + 50);
+    }
+    let status = op.status().await.expect("status");
+    assert_eq!(status.burnt, Value(750));
+    assert!(op.turnstile().await.expect("turnstile").holds());
+    // The retired reporter is paid its stake back (its report judged).
+    let paid = retiring
+        .exit_monitor(MonitorExitRequest::from_sender(
+            retiring_me,
+            ExitStep::Release,
+        ))
+        .await
+        .expect("release");
+    assert!(paid.exit.and_then(|x| x.released).is_some());
+    assert_eq!(
+        retiring.balance(retiring_me).await.expect("balance"),
+        Value(after[0].get() + 500)
     );
 }

@@ -93,6 +93,8 @@ use std::time::Instant;
 use rand::rngs::OsRng;
 use veil_circuits::settle::{SettlePublic, Slot};
 use veil_circuits::spend::SpendPrivate;
+use veil_ledger::exit::ExitStep;
+use veil_ledger::monitor::{AuditReport, Measurement, MonitorExitRequest, MonitorRegistration};
 use veil_ledger::types::*;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, LedgerError, RemoteLedger};
 use veil_primitives::eddsa::SigningKey;
@@ -1256,6 +1258,221 @@ async fn update_suite<B: Backend>(b: &B) {
             || format!("{got:?}"),
         );
     }
+}
+
+// ------------------------------------------------------------------ audits
+
+/// A monitor party's requests, built as `veil monitor` builds them: signed
+/// by its account key, or (a ledger that authenticates its sender) from
+/// the sender.
+impl<L: LedgerApi> Party<L> {
+    async fn nonce(&self) -> u64 {
+        self.ledger
+            .account(self.account)
+            .await
+            .expect("account")
+            .next_nonce
+    }
+
+    async fn monitor_registration(&self, stake: Value) -> MonitorRegistration {
+        match self.ledger.acting_account() {
+            Some(me) => MonitorRegistration::from_sender(me, stake),
+            None => MonitorRegistration::signed(&self.key, self.nonce().await, stake),
+        }
+    }
+
+    async fn report(&self, epoch: u64, node: NodeId) -> AuditReport {
+        let measured = Measurement {
+            throughput_kbps: 50_000,
+            rtt_ms: 20,
+            ..Default::default()
+        };
+        match self.ledger.acting_account() {
+            Some(me) => AuditReport::from_sender(me, epoch, node, measured),
+            None => AuditReport::signed(&self.key, self.nonce().await, epoch, node, measured),
+        }
+    }
+
+    async fn monitor_exit(&self, step: ExitStep) -> MonitorExitRequest {
+        match self.ledger.acting_account() {
+            Some(me) => MonitorExitRequest::from_sender(me, step),
+            None => MonitorExitRequest::signed(&self.key, self.nonce().await, step),
+        }
+    }
+}
+
+/// Monitors (§8.3.13) on every backend: registration and its retry, a
+/// monitor's view, reports refused in the embedded ledger's order (not a
+/// monitor, window closed, unknown node, not assigned — a monitor
+/// registered this epoch audits from the next), retiring and the locked
+/// release; every refusal changes neither the watched balances nor the
+/// monitor's record. Verdicts need epochs to pass: the clock is the
+/// backend's own (tested per backend: `ledger/tests/audits.rs`,
+/// `evm/tests/audits.rs`).
+async fn audit_suite<B: Backend>(b: &B) {
+    let name = b.name();
+    let (m, other, operator) = (b.party().await, b.party().await, b.party().await);
+    let l = &m.ledger;
+    for p in [&m, &other, &operator] {
+        p.ledger
+            .faucet(p.account, Value(1_000))
+            .await
+            .expect("faucet");
+    }
+    let node_key = SigningKey::generate(&mut OsRng);
+    let reg = operator.registration(&node_key, PRICE, STAKE).await;
+    operator.ledger.register_node(reg).await.expect("node");
+    let node = node_key.verifying_key().node_id();
+    let watch = Watch {
+        accounts: vec![m.account, other.account],
+        escrows: vec![],
+        nullifiers: vec![],
+    };
+    let record = |p: &Party<B::L>| {
+        let (l, a) = (p.ledger.clone(), p.account);
+        async move { l.monitor(a).await.expect("monitor").record }
+    };
+
+    let mut rf = Refusals::start(name, l, &watch).await;
+    let r = l
+        .register_monitor(m.monitor_registration(Value(0)).await)
+        .await;
+    rf.check("monitor/zero-stake", r, "InvalidArgument", |e| {
+        matches!(e, LedgerError::InvalidArgument(_))
+    })
+    .await;
+    let r = l
+        .register_monitor(m.monitor_registration(Value(1_001)).await)
+        .await;
+    rf.check("monitor/over-balance", r, "InsufficientBalance", |e| {
+        matches!(e, LedgerError::InsufficientBalance)
+    })
+    .await;
+    let r = l.exit_monitor(m.monitor_exit(ExitStep::Retire).await).await;
+    rf.check("monitor/retire-not-a-monitor", r, "NotAMonitor", |e| {
+        matches!(e, LedgerError::NotAMonitor)
+    })
+    .await;
+    let r = l.submit_report(m.report(0, node).await).await;
+    rf.check("report/not-a-monitor", r, "NotAMonitor", |e| {
+        matches!(e, LedgerError::NotAMonitor)
+    })
+    .await;
+
+    let request = m.monitor_registration(Value(500)).await;
+    let rec = l.register_monitor(request.clone()).await.expect("register");
+    verdict(
+        name,
+        "monitor/registered",
+        rec.stake == Value(500) && rec.exit.is_none(),
+        || format!("{rec:?}"),
+    );
+    let balance = l.balance(m.account).await.expect("balance");
+    verdict(name, "monitor/staked", balance == Value(500), || {
+        format!("{balance:?}")
+    });
+    let again = l.register_monitor(request).await;
+    verdict(name, "monitor/retry", again.as_ref() == Ok(&rec), || {
+        format!("{again:?}")
+    });
+    let view = l.monitor(m.account).await.expect("view");
+    verdict(
+        name,
+        "monitor/view",
+        view.record.as_ref() == Some(&rec) && view.assigned.is_empty(),
+        || format!("{view:?}"),
+    );
+    let epoch = view.epoch;
+
+    let mut rf = Refusals::start(name, l, &watch).await;
+    let before = record(&m).await;
+    let r = l
+        .register_monitor(m.monitor_registration(Value(400)).await)
+        .await;
+    rf.check("monitor/second", r, "MonitorExists", |e| {
+        matches!(e, LedgerError::MonitorExists)
+    })
+    .await;
+    let r = l.submit_report(m.report(epoch + 5, node).await).await;
+    rf.check("report/window", r, "ReportNotOpen", |e| {
+        matches!(e, LedgerError::ReportNotOpen)
+    })
+    .await;
+    let unknown = SigningKey::generate(&mut OsRng).verifying_key().node_id();
+    let r = l.submit_report(m.report(epoch, unknown).await).await;
+    rf.check("report/unknown-node", r, "UnknownNode", |e| {
+        matches!(e, LedgerError::UnknownNode)
+    })
+    .await;
+    let r = l.submit_report(m.report(epoch, node).await).await;
+    rf.check("report/not-yet-assigned", r, "NotAssigned", |e| {
+        matches!(e, LedgerError::NotAssigned)
+    })
+    .await;
+    let r = l
+        .exit_monitor(m.monitor_exit(ExitStep::Release).await)
+        .await;
+    rf.check(
+        "monitor/release-before-retiring",
+        r,
+        "MonitorNotRetired",
+        |e| matches!(e, LedgerError::MonitorNotRetired),
+    )
+    .await;
+    let after = record(&m).await;
+    verdict(
+        name,
+        "monitor/refusals-keep-the-record",
+        after == before,
+        || format!("{before:?} -> {after:?}"),
+    );
+
+    let retired = l
+        .exit_monitor(m.monitor_exit(ExitStep::Retire).await)
+        .await
+        .expect("retire");
+    let exit = retired.exit.expect("retired");
+    verdict(name, "monitor/retired", exit.released.is_none(), || {
+        format!("{exit:?}")
+    });
+    let mut rf = Refusals::start(name, l, &watch).await;
+    let r = l.exit_monitor(m.monitor_exit(ExitStep::Retire).await).await;
+    rf.check("monitor/retire-twice", r, "MonitorRetired", |e| {
+        matches!(e, LedgerError::MonitorRetired)
+    })
+    .await;
+    let r = l
+        .exit_monitor(m.monitor_exit(ExitStep::Release).await)
+        .await;
+    rf.check("monitor/release-locked", r, "StakeLocked", |e| {
+        matches!(e, LedgerError::StakeLocked(_))
+    })
+    .await;
+    let still = record(&m).await;
+    verdict(
+        name,
+        "monitor/locked-keeps-the-stake",
+        still == Some(retired.clone()),
+        || format!("{still:?}"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audits_embedded() {
+    audit_suite(&Embedded(embedded())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audits_grpc() {
+    audit_suite(&grpc().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audits_evm() {
+    let Some(b) = evm::start().await else {
+        return;
+    };
+    audit_suite(&b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 /// The value token (EIP-20) monitors stake.
 interface IStakeToken {
+    function balanceOf(address account) external view returns (uint256);
     function transfer(address to, uint256 value) external returns (bool);
     function transferFrom(address from, address to, uint256 value) external returns (bool);
 }
@@ -58,13 +59,13 @@ contract VeilAudits {
     /// `pending`: reports not judged yet (it is released only at 0).
     struct Monitor {
         uint64 stake;
-        uint64 registeredAt;
-        uint64 retiredAt; // 0: active
+        uint40 registeredAt;
+        uint40 retiredAt; // 0: active
+        uint40 releasedAt; // 0: not released
         uint24 pending;
         uint16 recent;
         uint8 recentLen;
         bool registered;
-        bool released;
     }
 
     /// A node's latest verdict.
@@ -142,6 +143,7 @@ contract VeilAudits {
     error NotYetJudgeable(uint64 fromEpoch);
     error AlreadyJudged();
     error TokenTransferFailed();
+    error InsufficientBalance();
 
     constructor(IStakeToken token_, uint64 epochBlocks_, uint64 revealBlocks_) {
         if (address(token_).code.length == 0) revert InvalidArgument("token is not a contract");
@@ -185,7 +187,8 @@ contract VeilAudits {
     function registerMonitor(uint256 stake) external {
         if (stake == 0 || stake > type(uint64).max) revert InvalidArgument("a monitor's stake must be positive");
         if (monitors[msg.sender].registered) revert MonitorExists();
-        monitors[msg.sender] = Monitor(uint64(stake), uint64(block.number), 0, 0, 0, 0, true, false);
+        if (token.balanceOf(msg.sender) < stake) revert InsufficientBalance();
+        monitors[msg.sender] = Monitor(uint64(stake), uint40(block.number), 0, 0, 0, 0, 0, true);
         monitorList.push(msg.sender);
         emit MonitorRegistered(msg.sender, uint64(stake));
         _pull(stake);
@@ -195,7 +198,7 @@ contract VeilAudits {
     function retireMonitor() external {
         Monitor storage m = _monitor(msg.sender);
         if (m.retiredAt != 0) revert MonitorRetired();
-        m.retiredAt = uint64(block.number);
+        m.retiredAt = uint40(block.number);
         emit MonitorRetiring(msg.sender, uint64(block.number));
     }
 
@@ -204,11 +207,11 @@ contract VeilAudits {
     function releaseMonitor() external {
         Monitor storage m = _monitor(msg.sender);
         if (m.retiredAt == 0) revert MonitorNotRetired();
-        if (m.released) revert StakeReleased();
+        if (m.releasedAt != 0) revert StakeReleased();
         uint256 at = epochStart(epochOf(m.retiredAt) + 2);
         if (block.number < at || m.pending != 0) revert StakeLocked(at, m.pending);
         uint64 paid = m.stake;
-        (m.stake, m.released) = (0, true);
+        (m.stake, m.releasedAt) = (0, uint40(block.number));
         emit MonitorReleased(msg.sender, paid);
         if (!token.transfer(msg.sender, paid)) revert TokenTransferFailed();
     }
@@ -322,21 +325,21 @@ contract VeilAudits {
 
     /// An assigned monitor's measurement of `nodeId` in `epoch`, sent in
     /// that epoch or the next, once (`SubmitReport`; the sender signs).
+    /// Checks in the embedded ledger's order: a monitor, no report yet,
+    /// the window open, the node registered, the monitor assigned.
     function submitReport(uint64 epoch, uint256 nodeId, uint64 throughputKbps, uint32 rttMs) external {
         Monitor storage m = _monitor(msg.sender);
-        uint64 now_ = currentEpoch();
-        if (epoch > now_ || epoch + 1 < now_) revert ReportNotOpen();
-        (address operator,,) = _ledger().auditedNode(nodeId);
-        if (operator == address(0)) revert UnknownNode();
-        bytes32 cutoff = fixAssignment(epoch, nodeId);
-        if (
-            uint256(uint160(msg.sender)) == nodeId || !eligible(msg.sender, epoch)
-                || score(seeds[epoch], epoch, nodeId, msg.sender) > cutoff
-        ) revert NotAssigned();
         uint256[] storage rs = reports[epoch][nodeId];
         for (uint256 i = 0; i < rs.length; i++) {
             if (address(uint160(rs[i] >> 96)) == msg.sender) revert ReportExists();
         }
+        uint64 now_ = currentEpoch();
+        if (epoch > now_ || epoch + 1 < now_) revert ReportNotOpen();
+        (address operator,,) = _ledger().auditedNode(nodeId);
+        if (operator == address(0)) revert UnknownNode();
+        if (uint256(uint160(msg.sender)) == nodeId || !eligible(msg.sender, epoch)) revert NotAssigned();
+        bytes32 cutoff = fixAssignment(epoch, nodeId); // draws the seed if due
+        if (score(seeds[epoch], epoch, nodeId, msg.sender) > cutoff) revert NotAssigned();
         rs.push(uint256(uint160(msg.sender)) << 96 | uint256(throughputKbps) << 32 | rttMs);
         m.pending += 1;
         emit Reported(epoch, nodeId, msg.sender, throughputKbps, rttMs);

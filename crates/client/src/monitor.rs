@@ -114,7 +114,8 @@ pub async fn audit<L: LedgerApi, R: RngCore + CryptoRng>(
 }
 
 /// Signs `measured` as the monitor of `key`'s report on `node` for
-/// `epoch`, at the account's next nonce, and submits it.
+/// `epoch`, at the account's next nonce, and submits it (on a ledger that
+/// authenticates its sender, as the sender, unsigned).
 pub async fn report<L: LedgerApi>(
     ledger: &L,
     key: &SigningKey,
@@ -122,6 +123,10 @@ pub async fn report<L: LedgerApi>(
     node: NodeId,
     measured: Measurement,
 ) -> Result<StoredReport, ClientError> {
+    if let Some(me) = ledger.acting_account() {
+        let r = AuditReport::from_sender(me, epoch, node, measured);
+        return Ok(ledger.submit_report(r).await?);
+    }
     let nonce = ledger
         .account(key.verifying_key().account_id())
         .await?

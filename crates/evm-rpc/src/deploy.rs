@@ -1,11 +1,19 @@
-//! `veil ledger deploy`: the ledger's dependencies, then `VeilLedger`, over
-//! JSON-RPC — the same list and constructor as the sandbox's
-//! `veil_evm::ledger::deploy` (`Dependency::ALL`, `LedgerParams`).
+//! `veil ledger deploy`: the ledger's dependencies, `VeilAudits`, then
+//! `VeilLedger` naming it as its auditor, over JSON-RPC — the same list and
+//! constructor as the sandbox's `veil_evm::ledger::deploy`
+//! (`Dependency::ALL`, `LedgerParams`) — and the audits bound to the
+//! ledger (docs/market.md §5.1).
 
 use alloy::primitives::Address;
 use veil_evm::Artifact;
 use veil_evm::ledger::{self, Contracts, Dependency, LedgerParams};
-use veil_evm::token;
+use veil_evm::{audits, token};
+
+/// The audits' epoch, in blocks: the embedded ledger's market epoch
+/// (`MARKET_EPOCH_BLOCKS`).
+pub const AUDIT_EPOCH_BLOCKS: u64 = veil_ledger::trade::MARKET_EPOCH_BLOCKS;
+/// The first blocks of an epoch that take reveals of its seed.
+pub const AUDIT_REVEAL_BLOCKS: u64 = 10;
 
 use crate::chain::{RpcChain, RpcError};
 
@@ -51,6 +59,7 @@ impl RpcDeployment {
             "settle_1_verifier": c.settle_1_verifier.to_string(),
             "settle_8_verifier": c.settle_8_verifier.to_string(),
             "settle_64_verifier": c.settle_64_verifier.to_string(),
+            "audits": c.auditor.to_string(),
             "block": self.block,
             "gas": self.gas,
         })
@@ -92,8 +101,14 @@ pub async fn deploy_ledger(
         }
     };
     let tree = ledger::tree_insert_verifier_name();
+    let audits_code = [
+        Artifact::embedded(audits::CONTRACT)?.bytecode,
+        audits::constructor(token_at, AUDIT_EPOCH_BLOCKS, AUDIT_REVEAL_BLOCKS),
+    ]
+    .concat();
     let mut contracts = Contracts {
         token: token_at,
+        auditor: put(audits::CONTRACT, audits_code).await?.0,
         ..Contracts::default()
     };
     for d in Dependency::ALL {
@@ -104,6 +119,14 @@ pub async fn deploy_ledger(
     let params = LedgerParams::new(contracts, challenge_window, max_expiry_delta);
     let initcode = params.initcode(&Artifact::embedded(ledger::CONTRACT)?);
     let (ledger, block) = put(ledger::CONTRACT, initcode).await?;
+    let bound = chain
+        .send(contracts.auditor, &audits::bind(ledger))
+        .await
+        .map_err(|source| DeployError::Rpc {
+            what: "VeilAudits.bind".to_owned(),
+            source,
+        })?;
+    gas += bound.gas_used;
     Ok(RpcDeployment {
         contracts,
         ledger,

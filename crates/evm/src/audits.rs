@@ -119,6 +119,37 @@ pub fn epoch_start(epoch: u64) -> Vec<u8> {
     call("epochStart(uint64)", &[word_u64(epoch)])
 }
 
+/// `judged(epoch, nodeId)`: whether the verdict ran.
+pub fn judged(epoch: u64, node_id: Word) -> Vec<u8> {
+    call("judged(uint64,uint256)", &[word_u64(epoch), node_id])
+}
+
+/// `reportsOf(epoch, nodeId)`: the monitors, throughputs and RTTs.
+pub fn reports_of(epoch: u64, node_id: Word) -> Vec<u8> {
+    call("reportsOf(uint64,uint256)", &[word_u64(epoch), node_id])
+}
+
+/// The reports `reportsOf` returns: `(monitor, kbps, rtt_ms)` each.
+pub fn decode_reports(data: &[u8]) -> Result<Vec<(EvmAddress, u64, u64)>, AbiError> {
+    let r = Reader::new(data);
+    let monitors = r.word_array(0)?;
+    let kbps = r.u64_array(1)?;
+    let rtt = r.u64_array(2)?;
+    if kbps.len() != monitors.len() || rtt.len() != monitors.len() {
+        return Err(AbiError::Malformed("reportsOf arrays of unequal length"));
+    }
+    monitors
+        .iter()
+        .zip(kbps.into_iter().zip(rtt))
+        .map(|(m, (k, t))| {
+            if m[..12].iter().any(|b| *b != 0) {
+                return Err(AbiError::Malformed("address"));
+            }
+            Ok((EvmAddress::from_slice(&m[12..]), k, t))
+        })
+        .collect()
+}
+
 /// `burnt()`: monitor stake slashed for outliers.
 pub fn burnt() -> Vec<u8> {
     call("burnt()", &[])
@@ -137,28 +168,29 @@ pub fn verdict(node_id: Word) -> Vec<u8> {
 pub struct MonitorView {
     pub stake: u64,
     pub registered_at: u64,
+    /// 0: active.
     pub retired_at: u64,
+    /// 0: not released.
+    pub released_at: u64,
     pub pending: u64,
     pub recent: u64,
     pub recent_len: u64,
     pub registered: bool,
-    pub released: bool,
 }
 
 impl MonitorView {
     pub fn decode(data: &[u8]) -> Result<Self, AbiError> {
         let r = Reader::new(data);
         r.expect_words(8)?;
-        let flag = |i| r.u64(i).map(|v| v != 0);
         Ok(Self {
             stake: r.u64(0)?,
             registered_at: r.u64(1)?,
             retired_at: r.u64(2)?,
-            pending: r.u64(3)?,
-            recent: r.u64(4)?,
-            recent_len: r.u64(5)?,
-            registered: flag(6)?,
-            released: flag(7)?,
+            released_at: r.u64(3)?,
+            pending: r.u64(4)?,
+            recent: r.u64(5)?,
+            recent_len: r.u64(6)?,
+            registered: r.u64(7)? != 0,
         })
     }
 }
@@ -218,6 +250,7 @@ pub enum AuditRevert {
     NotYetJudgeable(u64),
     AlreadyJudged,
     TokenTransferFailed,
+    InsufficientBalance,
 }
 
 impl AuditRevert {
@@ -254,7 +287,8 @@ impl AuditRevert {
     }
 }
 
-const UNIT_ERRORS: [(&str, AuditRevert); 16] = [
+const UNIT_ERRORS: [(&str, AuditRevert); 17] = [
+    ("InsufficientBalance()", AuditRevert::InsufficientBalance),
     ("TokenTransferFailed()", AuditRevert::TokenTransferFailed),
     ("AlreadyBound()", AuditRevert::AlreadyBound),
     ("NotBound()", AuditRevert::NotBound),
@@ -287,4 +321,62 @@ const EPOCH_ERRORS: [(&str, EpochError); 6] = [
 /// A word as a `U256`.
 pub fn as_u256(w: &Word) -> U256 {
     U256::from_be_bytes(*w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn revert(signature: &str, args: &[Word]) -> Vec<u8> {
+        call(signature, args)
+    }
+
+    #[test]
+    fn every_error_decodes_to_its_variant_and_nothing_else_does() {
+        let w = |v: u64| word_u64(v);
+        for (sig, v) in &UNIT_ERRORS {
+            assert_eq!(AuditRevert::decode(&revert(sig, &[])).as_ref(), Ok(v));
+            // Trailing words are refused, not ignored.
+            assert!(AuditRevert::decode(&revert(sig, &[w(1)])).is_err(), "{sig}");
+        }
+        for (sig, f) in &EPOCH_ERRORS {
+            assert_eq!(AuditRevert::decode(&revert(sig, &[w(7)])), Ok(f(7)));
+            assert!(AuditRevert::decode(&revert(sig, &[])).is_err(), "{sig}");
+        }
+        assert_eq!(
+            AuditRevert::decode(&revert("StakeLocked(uint256,uint24)", &[w(300), w(2)])),
+            Ok(AuditRevert::StakeLocked {
+                height: 300,
+                pending: 2
+            })
+        );
+        assert!(AuditRevert::decode(&revert("Nope()", &[])).is_err());
+        assert!(AuditRevert::decode(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn decoders_never_panic_on_arbitrary_bytes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let sels: Vec<[u8; 4]> = UNIT_ERRORS
+            .iter()
+            .map(|(s, _)| selector(s))
+            .chain(EPOCH_ERRORS.iter().map(|(s, _)| selector(s)))
+            .chain([
+                selector("InvalidArgument(string)"),
+                selector("StakeLocked(uint256,uint24)"),
+            ])
+            .collect();
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..300);
+            let mut data: Vec<u8> = (0..len).map(|_| rng.r#gen()).collect();
+            if data.len() >= 4 && rng.gen_bool(0.5) {
+                data[..4].copy_from_slice(&sels[rng.gen_range(0..sels.len())]);
+            }
+            let _ = AuditRevert::decode(&data);
+            let _ = MonitorView::decode(&data);
+            let _ = VerdictView::decode(&data);
+            let _ = decode_reports(&data);
+        }
+    }
 }

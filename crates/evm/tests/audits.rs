@@ -17,7 +17,7 @@ use revm::primitives::U256;
 use sha2::{Digest, Sha256};
 use veil_evm::abi::{Word, word_u64};
 use veil_evm::audits::{self, AuditRevert, MonitorView, VerdictView};
-use veil_evm::ledger::{self, LedgerRevert, Registration};
+use veil_evm::ledger::{self, LedgerEvent, LedgerRevert, Registration};
 use veil_evm::sandbox::{EvmAddress, Outcome, Status};
 use veil_ledger::profile::NodeProfile;
 use veil_market::audit::{
@@ -423,6 +423,23 @@ fn a_throttling_node_is_slashed_as_the_core_judges_and_the_monitors_paid() {
     eprintln!(
         "judge gas (5 reports, a slash paying 5 monitors): {}",
         out.gas_used
+    );
+    let ledger_at = f.l.ledger;
+    let slashed: Vec<LedgerEvent> = out
+        .logs
+        .iter()
+        .filter(|e| e.address == ledger_at)
+        .map(|e| LedgerEvent::decode(e).expect("a ledger event"))
+        .collect();
+    assert_eq!(
+        slashed,
+        [LedgerEvent::Slashed {
+            node_id: node,
+            amount: 1_000,
+            reward_each: 50,
+            rewarded: assigned.clone(),
+            burnt: 750,
+        }]
     );
     let verdict = core::judge(
         &AuditRule::default(),

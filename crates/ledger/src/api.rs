@@ -155,6 +155,15 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         answer: ChallengeAnswer,
     ) -> impl Future<Output = Result<ChallengeRecord, LedgerError>> + Send;
 
+    /// Fixes the current epoch's audit seed if it is due and nobody has
+    /// (a monitor calls it before asking for its assignment). The embedded
+    /// and gRPC ledgers draw seeds on the clock's advance: nothing to do.
+    /// On an EVM chain the seed depends on the drawing block
+    /// (`docs/market.md` §5.1), so it is a transaction of its own.
+    fn draw_audit_seed(&self) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        async { Ok(()) }
+    }
+
     /// §8.3.14: the node's challenges of the current and the previous
     /// epoch, open or not. Public: anyone may read them.
     fn challenges(

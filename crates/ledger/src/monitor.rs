@@ -61,6 +61,17 @@ impl MonitorRegistration {
         registration_digest(self.stake)
     }
 
+    /// A registration for a ledger that authenticates its sender
+    /// ([`crate::LedgerApi::acting_account`], an EVM chain): staked by
+    /// `account`, the sender's, with no account signature.
+    pub fn from_sender(account: AccountId, stake: Value) -> Self {
+        Self {
+            account,
+            stake,
+            auth: None,
+        }
+    }
+
     /// A registration by the account of `key`, whose next nonce is `nonce`.
     pub fn signed(key: &SigningKey, nonce: u64, stake: Value) -> Self {
         Self {
@@ -144,6 +155,15 @@ impl MonitorExitRequest {
         monitor_exit_digest(self.step)
     }
 
+    /// A step for a ledger that authenticates its sender (an EVM chain).
+    pub fn from_sender(account: AccountId, step: crate::exit::ExitStep) -> Self {
+        Self {
+            account,
+            step,
+            auth: None,
+        }
+    }
+
     /// A step by the monitor account of `key`, whose next nonce is `nonce`.
     pub fn signed(key: &SigningKey, nonce: u64, step: crate::exit::ExitStep) -> Self {
         Self {
@@ -209,6 +229,22 @@ impl AuditReport {
     /// monitor's account key signs (op 7).
     pub fn digest(&self) -> Fr {
         report_digest(self.epoch, &self.node_id, &self.measured)
+    }
+
+    /// A report for a ledger that authenticates its sender (an EVM chain).
+    pub fn from_sender(
+        account: AccountId,
+        epoch: u64,
+        node_id: NodeId,
+        measured: Measurement,
+    ) -> Self {
+        Self {
+            epoch,
+            node_id,
+            monitor: account,
+            measured,
+            auth: None,
+        }
     }
 
     /// A report by the monitor account of `key`, whose next nonce is `nonce`.

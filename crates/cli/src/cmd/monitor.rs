@@ -141,8 +141,13 @@ async fn register(args: RegisterArgs) -> anyhow::Result<()> {
         if args.dev_faucet {
             l.faucet(wallet.account(), stake).await.context("faucet")?;
         }
-        let nonce = l.account(wallet.account()).await?.next_nonce;
-        l.register_monitor(MonitorRegistration::signed(&key, nonce, stake)).await?
+        match l.acting_account() {
+            Some(me) => l.register_monitor(MonitorRegistration::from_sender(me, stake)).await?,
+            None => {
+                let nonce = l.account(wallet.account()).await?.next_nonce;
+                l.register_monitor(MonitorRegistration::signed(&key, nonce, stake)).await?
+            }
+        }
     });
     println!(
         "monitor {} staked {} at height {}; it audits from the next epoch",
@@ -155,8 +160,13 @@ async fn exit(args: ExitArgs, step: ExitStep) -> anyhow::Result<()> {
     let wallet = Wallet::open(&args.wallet)?;
     let key = wallet.account_key().clone();
     let rec = with_ledger!(open_ledger(&args.ledger).await?, l => {
-        let nonce = l.account(wallet.account()).await?.next_nonce;
-        l.exit_monitor(MonitorExitRequest::signed(&key, nonce, step)).await?
+        match l.acting_account() {
+            Some(me) => l.exit_monitor(MonitorExitRequest::from_sender(me, step)).await?,
+            None => {
+                let nonce = l.account(wallet.account()).await?.next_nonce;
+                l.exit_monitor(MonitorExitRequest::signed(&key, nonce, step)).await?
+            }
+        }
     });
     println!("{}", exit_line(&rec));
     Ok(())
@@ -249,7 +259,9 @@ async fn run_audits(args: RunArgs) -> anyhow::Result<()> {
         bytes: args.bytes,
     };
     let results = with_ledger!(open_ledger(&args.ledger).await?, l => {
-        let view = l.monitor(wallet.account()).await?;
+        // On a chain the epoch's seed is a transaction: draw it if due.
+        l.draw_audit_seed().await.context("drawing the epoch's audit seed")?;
+        let view = l.monitor(l.acting_account().unwrap_or(wallet.account())).await?;
         if view.record.is_none() {
             bail!("{} is not a monitor: `veil monitor register` first", wallet.account());
         }

@@ -77,6 +77,8 @@ pub struct LogIndex {
     deposits: HashMap<Word, (u64, u64, veil_evm::sandbox::EvmAddress)>,
     /// Every withdrawal, by nullifier.
     withdrawals: HashMap<Word, Withdrawal>,
+    /// Σ `Slashed` amounts per node (docs/market.md §5.1).
+    slashed: HashMap<Word, u64>,
     /// The last block applied.
     pub scanned_to: Option<u64>,
     /// The hash of `scanned_to` when it was read: if the chain's block at
@@ -105,6 +107,7 @@ impl LogIndex {
             updates: HashMap::new(),
             deposits: HashMap::new(),
             withdrawals: HashMap::new(),
+            slashed: HashMap::new(),
             scanned_to: None,
             scanned_hash: None,
         }
@@ -155,6 +158,17 @@ impl LogIndex {
                 self.updates.insert(node_id, (e, block));
             }
             LedgerEvent::RegistrationCommitted { .. } => {}
+            LedgerEvent::Slashed {
+                node_id, amount, ..
+            } => {
+                if !self.nodes.contains_key(&node_id) {
+                    return Err(corrupted("a slash of an unknown node"));
+                }
+                let total = self.slashed.entry(node_id).or_default();
+                *total = total
+                    .checked_add(amount)
+                    .ok_or_else(|| corrupted("slashes above u64"))?;
+            }
             LedgerEvent::EscrowOpened {
                 session_id,
                 terms,
@@ -307,6 +321,7 @@ impl LogIndex {
         if record.registration.authenticate_node().is_err() {
             return Ok(None);
         }
+        record.audit.slashed = Value(self.slashed.get(node_id).copied().unwrap_or(0));
         match self.updates.get(node_id) {
             None => Ok(Some(record)),
             Some((e, block)) => {

@@ -43,6 +43,8 @@ use index::LogIndex;
 pub use sequencer::Sequencer;
 pub use spec::EvmLedgerSpec;
 
+mod audit;
+
 /// Blocks read per `eth_getLogs` request.
 const LOG_CHUNK: u64 = 5_000;
 
@@ -56,6 +58,8 @@ pub struct EvmLedger {
     chain: RpcChain,
     ledger: Address,
     token: Address,
+    /// `VeilAudits` (`auditor()`), or `None` for a ledger without audits.
+    auditor: Option<Address>,
     from_block: u64,
     challenge_window: u64,
     max_expiry_delta: u64,
@@ -104,10 +108,12 @@ impl EvmLedger {
         let token = Address::from_slice(&word("token()").await?[12..]);
         let challenge_window = u64_of(&word("challengeWindow()").await?)?;
         let max_expiry_delta = u64_of(&word("maxExpiryDelta()").await?)?;
+        let auditor = Address::from_slice(&word("auditor()").await?[12..]);
         Ok(EvmLedger {
             chain,
             ledger,
             token,
+            auditor: (auditor != Address::ZERO).then_some(auditor),
             from_block: spec.from_block,
             challenge_window,
             max_expiry_delta,
@@ -155,7 +161,8 @@ impl EvmLedger {
     }
 
     /// The chain's turnstile (docs/evm.md §8.2): the tokens the contract
-    /// holds equal the value it accounts for, `pool + escrowed + staked`.
+    /// holds equal the value it accounts for, `pool + escrowed + staked +
+    /// burnt`.
     /// Unlike `minted = Σ balances + pool` it holds on a shared token too.
     pub async fn turnstile(&self) -> Result<Turnstile, LedgerError> {
         let held = self.token_u256(&token::balance_of(self.ledger)).await?;
@@ -164,6 +171,7 @@ impl EvmLedger {
             pool: self.view_u64(&contract::view::pool()).await?,
             escrowed: self.view_u64(&escrow::view::escrowed()).await?,
             staked: self.view_u64(&contract::view::staked()).await?,
+            burnt: self.view_u64(&contract::view::burnt()).await?,
         })
     }
 
@@ -190,6 +198,12 @@ impl EvmLedger {
     async fn token_u256(&self, data: &[u8]) -> Result<U256, LedgerError> {
         let out = self.chain.call(self.token, data).await.map_err(chain_err)?;
         token::decode_u256(&out).map_err(abi_err)
+    }
+
+    /// The record with its latest verdict read from the audits.
+    async fn with_verdict(&self, mut r: NodeRecord) -> Result<NodeRecord, LedgerError> {
+        r.audit.last = self.latest_verdict(&r.registration.node_id).await?;
+        Ok(r)
     }
 
     /// Simulates `data` (a refusal is returned, nothing sent), then sends it.
@@ -333,13 +347,18 @@ pub struct Turnstile {
     pub pool: u64,
     pub escrowed: u64,
     pub staked: u64,
+    /// Slashed stake not paid to monitors (docs/market.md §5.1).
+    pub burnt: u64,
 }
 
 impl Turnstile {
-    /// `held = pool + escrowed + staked`.
+    /// `held = pool + escrowed + staked + burnt`.
     pub fn holds(&self) -> bool {
         u128::from(self.held)
-            == u128::from(self.pool) + u128::from(self.escrowed) + u128::from(self.staked)
+            == u128::from(self.pool)
+                + u128::from(self.escrowed)
+                + u128::from(self.staked)
+                + u128::from(self.burnt)
     }
 }
 
@@ -351,8 +370,6 @@ const NO_MARKET: &str =
 
 /// The ledger contract has no exit yet: a node's stake stays with the
 /// contract (docs/protocol.md §8.3.12, docs/market.md §8).
-const NO_AUDITS: &str =
-    "monitors and audit reports (docs/protocol.md §8.3.13) are not on the EVM ledger yet";
 const NO_CHALLENGES: &str =
     "ledger challenges (docs/protocol.md §8.3.14) are not on the EVM ledger yet";
 const NO_EXIT: &str =
@@ -621,30 +638,35 @@ impl LedgerApi for EvmLedger {
 
     async fn register_monitor(
         &self,
-        _registration: veil_ledger::monitor::MonitorRegistration,
+        registration: veil_ledger::monitor::MonitorRegistration,
     ) -> Result<veil_ledger::monitor::MonitorRecord, LedgerError> {
-        Err(LedgerError::Unsupported(NO_AUDITS))
+        self.register_monitor_on_chain(registration).await
     }
 
     async fn submit_report(
         &self,
-        _report: veil_ledger::monitor::AuditReport,
+        report: veil_ledger::monitor::AuditReport,
     ) -> Result<veil_ledger::monitor::StoredReport, LedgerError> {
-        Err(LedgerError::Unsupported(NO_AUDITS))
+        self.submit_report_on_chain(report).await
     }
 
     async fn monitor(
         &self,
-        _account: AccountId,
+        account: AccountId,
     ) -> Result<veil_ledger::monitor::MonitorView, LedgerError> {
-        Err(LedgerError::Unsupported(NO_AUDITS))
+        self.monitor_view_on_chain(account).await
+    }
+
+    async fn draw_audit_seed(&self) -> Result<(), LedgerError> {
+        let epoch = self.current_audit_epoch().await?;
+        self.draw_seed_if_due(epoch).await
     }
 
     async fn exit_monitor(
         &self,
-        _request: veil_ledger::monitor::MonitorExitRequest,
+        request: veil_ledger::monitor::MonitorExitRequest,
     ) -> Result<veil_ledger::monitor::MonitorRecord, LedgerError> {
-        Err(LedgerError::Unsupported(NO_AUDITS))
+        self.exit_monitor_on_chain(request).await
     }
 
     async fn challenge_node(
@@ -700,7 +722,11 @@ impl LedgerApi for EvmLedger {
     }
 
     async fn get_node(&self, node_id: NodeId) -> Result<Option<NodeRecord>, LedgerError> {
-        self.synced().await?.node(&fr_word(&node_id.inner()))
+        let record = self.synced().await?.node(&fr_word(&node_id.inner()))?;
+        match record {
+            Some(r) => Ok(Some(self.with_verdict(r).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn list_nodes(
@@ -709,9 +735,15 @@ impl LedgerApi for EvmLedger {
         limit: u32,
     ) -> Result<Vec<NodeRecord>, LedgerError> {
         let limit = limit.min(veil_ledger::api::MAX_NODE_PAGE) as usize;
-        self.synced()
+        let nodes = self
+            .synced()
             .await?
-            .nodes_after(start_after.as_ref(), limit)
+            .nodes_after(start_after.as_ref(), limit)?;
+        let mut out = Vec::with_capacity(nodes.len());
+        for n in nodes {
+            out.push(self.with_verdict(n).await?);
+        }
+        Ok(out)
     }
 
     async fn get_escrow(&self, session_id: SessionId) -> Result<Option<Escrow>, LedgerError> {
@@ -771,6 +803,7 @@ impl LedgerApi for EvmLedger {
         let root = contract::decode_word(&self.view(&contract::view::current_root()).await?)
             .map_err(abi_err)?;
         let minted = self.token_u256(&token::total_supply()).await?;
+        let audit_totals = self.audit_totals().await?;
         Ok(LedgerStatus {
             height: veil_ledger::types::BlockHeight(height),
             commitment_count: self.view_u64(&contract::view::tree_size()).await?,
@@ -783,9 +816,8 @@ impl LedgerApi for EvmLedger {
             pool: Value(self.view_u64(&contract::view::pool()).await?),
             escrowed: Value(self.view_u64(&escrow::view::escrowed()).await?),
             staked: Value(self.view_u64(&contract::view::staked()).await?),
-            // No monitors and no slashing on the contract yet (§8.3.13).
-            monitor_staked: Value::ZERO,
-            burnt: Value::ZERO,
+            monitor_staked: Value(audit_totals.0),
+            burnt: Value(self.view_u64(&contract::view::burnt()).await? + audit_totals.1),
         })
     }
 }

@@ -13,6 +13,9 @@ pub const NODE_REGISTERED_EVENT: &str =
 pub const NODE_UPDATED_EVENT: &str =
     "NodeUpdated(uint256,uint64,uint64,uint64[],bytes32,bytes,uint256[3])";
 
+/// The signature of `Slashed`.
+pub const SLASHED_EVENT: &str = "Slashed(uint256,uint64,uint64,address[],uint64)";
+
 /// An event of `VeilLedger`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LedgerEvent {
@@ -88,6 +91,15 @@ pub enum LedgerEvent {
         commitment: Word,
         index: u64,
     },
+    /// `Slashed(nodeId, amount, rewardEach, rewarded, burnt)`: the auditor
+    /// took `amount` of the node's stake (docs/market.md §5.1).
+    Slashed {
+        node_id: Word,
+        amount: u64,
+        reward_each: u64,
+        rewarded: Vec<EvmAddress>,
+        burnt: u64,
+    },
     /// `Withdrawn(nullifier, recipient, amount, cmChange, changeIndex)`.
     Withdrawn {
         nullifier: Word,
@@ -152,6 +164,20 @@ impl LedgerEvent {
                 start: t.u64(0)?,
                 new_root: d.word(0)?,
                 submitter: d.address(1)?,
+            })
+        } else if *sig == event_topic(SLASHED_EVENT) {
+            t.expect_words(1)?;
+            let rewarded = d
+                .word_array(2)?
+                .iter()
+                .map(|w| Reader::new(w).address(0))
+                .collect::<Result<_, _>>()?;
+            Ok(Self::Slashed {
+                node_id: t.word(0)?,
+                amount: d.u64(0)?,
+                reward_each: d.u64(1)?,
+                rewarded,
+                burnt: d.u64(3)?,
             })
         } else if *sig == event_topic("QueuePadded(uint64,uint64)") {
             t.expect_words(0)?;

@@ -24,7 +24,7 @@ use crate::solidity::{ProofWords, batch_verifier_contract_name, fr_word, verifie
 mod event;
 mod revert;
 
-pub use event::{LedgerEvent, NODE_REGISTERED_EVENT, NODE_UPDATED_EVENT};
+pub use event::{LedgerEvent, NODE_REGISTERED_EVENT, NODE_UPDATED_EVENT, SLASHED_EVENT};
 pub use revert::LedgerRevert;
 
 /// The contract's name in `contracts/artifacts/`.

@@ -1,0 +1,382 @@
+//! Monitors, reports and verdicts on chain (`docs/market.md` §5.1): the
+//! `LedgerApi` audit operations over `VeilAudits`, the contract the
+//! ledger names as its `auditor`. The sender is the monitor (its
+//! transaction signature stands in for the account signature of §8.3.13).
+//!
+//! A verdict on chain runs when someone calls `judge`; this backend does
+//! so for a node's verdicts that are due whenever it reports on the node,
+//! and for the monitor's own reports before releasing its stake, so a
+//! monitor that keeps auditing keeps the verdicts it took part in coming.
+
+use alloy::primitives::{Address, U256};
+use veil_evm::abi::Word;
+use veil_evm::audits::{self, AuditRevert, MonitorView as ChainMonitor, VerdictView};
+use veil_evm::escrow;
+use veil_evm::solidity::fr_word;
+use veil_evm::token;
+use veil_ledger::LedgerError;
+use veil_ledger::exit::ExitStep;
+use veil_ledger::monitor::{
+    AuditReport, MonitorExit, MonitorExitRequest, MonitorRecord, MonitorRegistration, MonitorView,
+    StoredReport,
+};
+use veil_ledger::types::{AppliedStep, AuditOutcome, BlockHeight, NodeId, Value};
+use veil_market::audit::OutlierRecord;
+
+use super::{EvmLedger, abi_err, chain_err, evm_address};
+use crate::chain::RpcError;
+
+/// The ledger was deployed without audits (its `auditor()` is zero).
+const NO_AUDITS: &str =
+    "this EVM ledger was deployed without audits (auditor() is zero; docs/market.md §5.1)";
+
+/// The `LedgerError` of a refusal by `VeilAudits`.
+pub fn from_audit_revert(r: AuditRevert) -> LedgerError {
+    use LedgerError as E;
+    match r {
+        AuditRevert::InvalidArgument(_) => E::InvalidArgument("a monitor's stake must be positive"),
+        AuditRevert::MonitorExists => E::MonitorExists,
+        AuditRevert::NotAMonitor => E::NotAMonitor,
+        AuditRevert::MonitorRetired => E::MonitorRetired,
+        AuditRevert::MonitorNotRetired => E::MonitorNotRetired,
+        AuditRevert::StakeReleased => E::StakeReleased,
+        AuditRevert::StakeLocked { height, .. } => E::StakeLocked(BlockHeight(height)),
+        AuditRevert::InsufficientBalance => E::InsufficientBalance,
+        AuditRevert::NotAssigned => E::NotAssigned,
+        AuditRevert::ReportExists => E::ReportExists,
+        // Before the seed is drawn (its reveal window) reports are not open.
+        AuditRevert::ReportNotOpen | AuditRevert::SeedNotDrawn(_) => E::ReportNotOpen,
+        AuditRevert::UnknownNode => E::UnknownNode,
+        other => E::Unavailable(format!("unexpected VeilAudits refusal {other:?}")),
+    }
+}
+
+fn audit_err(e: RpcError) -> LedgerError {
+    match &e {
+        RpcError::Reverted { data } => match AuditRevert::decode(data) {
+            Ok(r) => from_audit_revert(r),
+            Err(_) => super::error::from_rpc(e),
+        },
+        _ => chain_err(e),
+    }
+}
+
+impl EvmLedger {
+    fn audits(&self) -> Result<Address, LedgerError> {
+        self.auditor.ok_or(LedgerError::Unsupported(NO_AUDITS))
+    }
+
+    async fn audit_view(&self, data: &[u8]) -> Result<Vec<u8>, LedgerError> {
+        let a = self.audits()?;
+        self.chain.call(a, data).await.map_err(chain_err)
+    }
+
+    async fn audit_u64(&self, data: &[u8]) -> Result<u64, LedgerError> {
+        let out = self.audit_view(data).await?;
+        veil_evm::ledger::decode_u64(&out).map_err(abi_err)
+    }
+
+    /// Simulates `data` on the audits (a refusal sends nothing), then sends it.
+    async fn audit_send(&self, data: &[u8]) -> Result<(), LedgerError> {
+        let a = self.audits()?;
+        self.chain.wait_until_idle().await.map_err(chain_err)?;
+        self.chain.call(a, data).await.map_err(audit_err)?;
+        self.chain.send(a, data).await.map_err(audit_err)?;
+        Ok(())
+    }
+
+    pub(super) async fn current_audit_epoch(&self) -> Result<u64, LedgerError> {
+        self.audit_u64(&audits::current_epoch()).await
+    }
+
+    async fn chain_monitor(&self, who: Address) -> Result<ChainMonitor, LedgerError> {
+        ChainMonitor::decode(&self.audit_view(&audits::monitor(who)).await?).map_err(abi_err)
+    }
+
+    /// The monitor's record in the embedded ledger's shape: no account
+    /// nonce on chain (0), the registered stake is the stake before
+    /// slashes and release as far as the chain keeps it (the stake held
+    /// plus what was paid back is not stored: the stake held is given).
+    async fn monitor_record(&self, who: Address) -> Result<Option<MonitorRecord>, LedgerError> {
+        let m = self.chain_monitor(who).await?;
+        if !m.registered {
+            return Ok(None);
+        }
+        let step = |at: u64| AppliedStep {
+            at: BlockHeight(at),
+            nonce: 0,
+        };
+        let recent = (0..m.recent_len)
+            .rev()
+            .map(|bit| (m.recent >> bit) & 1 == 1)
+            .collect();
+        Ok(Some(MonitorRecord {
+            account: escrow::recipient_account(who),
+            stake: Value(m.stake),
+            registered_stake: Value(m.stake),
+            registered_at: BlockHeight(m.registered_at),
+            nonce: 0,
+            outliers: OutlierRecord::from_recent(recent),
+            exit: (m.retired_at != 0).then(|| MonitorExit {
+                retired: step(m.retired_at),
+                released: (m.released_at != 0).then(|| step(m.released_at)),
+            }),
+        }))
+    }
+
+    pub(super) async fn register_monitor_on_chain(
+        &self,
+        r: MonitorRegistration,
+    ) -> Result<MonitorRecord, LedgerError> {
+        let a = self.audits()?;
+        let me = self.chain.address();
+        if evm_address(&r.account).ok() != Some(me) {
+            return Err(LedgerError::AccountUnauthenticated(
+                "on chain a monitor stakes from the transaction's sender",
+            ));
+        }
+        if let Some(rec) = self.monitor_record(me).await? {
+            return if rec.stake == r.stake && rec.exit.is_none() {
+                Ok(rec)
+            } else {
+                Err(LedgerError::MonitorExists)
+            };
+        }
+        let data = audits::register_monitor(r.stake.get());
+        let allowance = self
+            .chain
+            .call(self.token, &token::allowance(me, a))
+            .await
+            .map_err(chain_err)?;
+        if token::decode_u256(&allowance).map_or(true, |x| x < U256::from(r.stake.get())) {
+            // The approval is sent only if the registration would pass with it.
+            let approve = token::approve(a, U256::from(r.stake.get()));
+            self.chain.wait_until_idle().await.map_err(chain_err)?;
+            self.chain
+                .simulate(&[(self.token, &approve), (a, &data)])
+                .await
+                .map_err(audit_err)?;
+            self.chain
+                .send(self.token, &approve)
+                .await
+                .map_err(chain_err)?;
+        }
+        self.audit_send(&data).await?;
+        self.monitor_record(me)
+            .await?
+            .ok_or_else(|| LedgerError::Unavailable("the registration left no record".into()))
+    }
+
+    pub(super) async fn submit_report_on_chain(
+        &self,
+        r: AuditReport,
+    ) -> Result<StoredReport, LedgerError> {
+        self.audits()?;
+        let me = self.chain.address();
+        if evm_address(&r.monitor).ok() != Some(me) {
+            return Err(LedgerError::AccountUnauthenticated(
+                "on chain a report is the transaction sender's",
+            ));
+        }
+        let node = fr_word(&r.node_id.inner());
+        let stored = StoredReport {
+            measured: r.measured,
+            nonce: 0,
+        };
+        let sent =
+            audits::submit_report(r.epoch, node, r.measured.throughput_kbps, r.measured.rtt_ms);
+        // A report the chain refuses anyway sends nothing; one that would
+        // pass draws the seed first if it is not drawn, so that it is then
+        // simulated under the seed it will be judged by.
+        let a = self.audits()?;
+        let sent_or_refused = match self.chain.call(a, &sent).await.map_err(audit_err) {
+            Ok(_) => {
+                self.draw_seed_if_due(r.epoch).await?;
+                self.audit_send(&sent).await
+            }
+            Err(e) => Err(e),
+        };
+        match sent_or_refused {
+            Ok(()) => {}
+            // A retry of the same measurement answers it, as embedded.
+            Err(LedgerError::ReportExists)
+                if self.reported(r.epoch, node, me).await?
+                    == Some((r.measured.throughput_kbps, r.measured.rtt_ms.into())) => {}
+            Err(e) => return Err(e),
+        }
+        self.judge_due(r.epoch, node).await?;
+        Ok(stored)
+    }
+
+    /// What `monitor` reported on `node` in `epoch`: `(kbps, rtt)`.
+    async fn reported(
+        &self,
+        epoch: u64,
+        node: Word,
+        monitor: Address,
+    ) -> Result<Option<(u64, u64)>, LedgerError> {
+        let out = self.audit_view(&audits::reports_of(epoch, node)).await?;
+        let reports = audits::decode_reports(&out).map_err(abi_err)?;
+        Ok(reports
+            .into_iter()
+            .find(|(m, _, _)| *m == monitor)
+            .map(|(_, k, t)| (k, t)))
+    }
+
+    /// Judges `node`'s verdicts of the two epochs before `epoch` that are
+    /// due, reported on and not judged yet.
+    async fn judge_due(&self, epoch: u64, node: Word) -> Result<(), LedgerError> {
+        for e in [epoch.checked_sub(3), epoch.checked_sub(2)]
+            .into_iter()
+            .flatten()
+        {
+            self.judge_if_due(e, node).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `judge(epoch, node)` if it is due, not run and has reports.
+    pub async fn judge_if_due(&self, epoch: u64, node: Word) -> Result<bool, LedgerError> {
+        let now = self.audit_u64(&audits::current_epoch()).await?;
+        if now < epoch + 2 || self.audit_u64(&audits::judged(epoch, node)).await? != 0 {
+            return Ok(false);
+        }
+        let out = self.audit_view(&audits::reports_of(epoch, node)).await?;
+        if audits::decode_reports(&out).map_err(abi_err)?.is_empty() {
+            return Ok(false);
+        }
+        self.audit_send(&audits::judge(epoch, node)).await?;
+        Ok(true)
+    }
+
+    pub(super) async fn monitor_view_on_chain(
+        &self,
+        account: veil_ledger::types::AccountId,
+    ) -> Result<MonitorView, LedgerError> {
+        self.audits()?;
+        let who = evm_address(&account)?;
+        let record = self.monitor_record(who).await?;
+        let epoch = self.audit_u64(&audits::current_epoch()).await?;
+        let mut assigned = Vec::new();
+        if record.is_some() {
+            let nodes = self.synced().await?.nodes_after(None, usize::MAX)?;
+            for n in nodes {
+                let id = n.registration.node_id;
+                let out = self
+                    .audit_view(&audits::is_assigned(epoch, fr_word(&id.inner()), who))
+                    .await?;
+                if veil_evm::abi::decode_bool(&out).map_err(abi_err)? {
+                    assigned.push(id);
+                }
+            }
+        }
+        Ok(MonitorView {
+            record,
+            epoch,
+            assigned,
+        })
+    }
+
+    /// Draws `epoch`'s seed if nobody has and its reveal window closed
+    /// (the seed depends on the drawing block's `prevrandao`, so no
+    /// simulation can foretell it: it is a transaction of its own).
+    pub(super) async fn draw_seed_if_due(&self, epoch: u64) -> Result<(), LedgerError> {
+        if self.seed_drawn(epoch).await? {
+            return Ok(());
+        }
+        match self.audit_send(&audits::draw_seed(epoch)).await {
+            // Not yet due (the reveal window), or drawn meanwhile.
+            Ok(()) | Err(LedgerError::ReportNotOpen) => Ok(()),
+            Err(LedgerError::Unavailable(_)) if self.seed_drawn(epoch).await? => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn seed_drawn(&self, epoch: u64) -> Result<bool, LedgerError> {
+        let seed = self.audit_view(&audits::seed_of(epoch)).await?;
+        Ok(seed.iter().any(|b| *b != 0))
+    }
+
+    pub(super) async fn exit_monitor_on_chain(
+        &self,
+        x: MonitorExitRequest,
+    ) -> Result<MonitorRecord, LedgerError> {
+        self.audits()?;
+        let me = self.chain.address();
+        if evm_address(&x.account).ok() != Some(me) {
+            return Err(LedgerError::AccountUnauthenticated(
+                "on chain a monitor's exit is the transaction sender's",
+            ));
+        }
+        let m = self.chain_monitor(me).await?;
+        match x.step {
+            ExitStep::Retire => self.audit_send(&audits::retire_monitor()).await?,
+            ExitStep::Release => {
+                if m.retired_at != 0 && m.pending != 0 {
+                    self.judge_own_reports(me, m.retired_at).await?;
+                }
+                self.audit_send(&audits::release_monitor()).await?
+            }
+        }
+        self.monitor_record(me)
+            .await?
+            .ok_or(LedgerError::NotAMonitor)
+    }
+
+    /// Judges the due verdicts on every node `me` reported on in the
+    /// epochs it could still report in when it retired at `retired_at`.
+    async fn judge_own_reports(&self, me: Address, retired_at: u64) -> Result<(), LedgerError> {
+        let start = self.audit_u64(&audits::epoch_start(0)).await?;
+        let epoch_blocks = crate::deploy::AUDIT_EPOCH_BLOCKS;
+        let last = retired_at.saturating_sub(start) / epoch_blocks;
+        let nodes = self.synced().await?.nodes_after(None, usize::MAX)?;
+        for e in [last.checked_sub(1), Some(last)].into_iter().flatten() {
+            for n in &nodes {
+                let node = fr_word(&n.registration.node_id.inner());
+                if self.reported(e, node, me).await?.is_some() {
+                    self.judge_if_due(e, node).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The node's latest verdict on chain (`None`: never judged with a
+    /// quorum, or no audits).
+    pub(super) async fn latest_verdict(
+        &self,
+        node_id: &NodeId,
+    ) -> Result<Option<AuditOutcome>, LedgerError> {
+        if self.auditor.is_none() {
+            return Ok(None);
+        }
+        let out = self
+            .audit_view(&audits::verdict(fr_word(&node_id.inner())))
+            .await?;
+        let v = VerdictView::decode(&out).map_err(abi_err)?;
+        Ok((v.reports != 0).then_some(AuditOutcome {
+            epoch: v.epoch,
+            reports: v.reports as u32,
+            throughput_kbps: v.throughput_kbps,
+            rtt_ms: v.rtt_ms,
+            delivered_ppm: v.delivered_ppm as u32,
+            slashed: Value(v.slashed),
+        }))
+    }
+
+    /// Σ monitor stakes held and Σ burnt by the audits (0 without audits).
+    pub(super) async fn audit_totals(&self) -> Result<(u64, u64), LedgerError> {
+        let Some(a) = self.auditor else {
+            return Ok((0, 0));
+        };
+        let held = self
+            .chain
+            .call(self.token, &token::balance_of(a))
+            .await
+            .map_err(chain_err)?;
+        let held = token::decode_u256(&held).map_err(abi_err)?;
+        let held = u64::try_from(held).map_err(|_| LedgerError::Overflow)?;
+        let burnt = self.audit_u64(&audits::burnt()).await?;
+        Ok((held.saturating_sub(burnt), burnt))
+    }
+}
