@@ -1457,6 +1457,145 @@ async fn audit_suite<B: Backend>(b: &B) {
     );
 }
 
+/// A node's exit (§8.3.12) on every backend: someone else's retirement,
+/// a release before retiring, then retiring; a second retirement, an
+/// update of the retired node and an early release (with the same
+/// releasable height, `retired + max_expiry_delta + challenge_window + 1
+/// + 200`) are refused the same way and change nothing.
+async fn exit_suite<B: Backend>(b: &B) {
+    let name = b.name();
+    let (operator, stranger) = (b.party().await, b.party().await);
+    let l = &operator.ledger;
+    l.faucet(operator.account, Value(1_000))
+        .await
+        .expect("faucet");
+    let node_key = SigningKey::generate(&mut OsRng);
+    let node_id = node_key.verifying_key().node_id();
+    let reg = operator.registration(&node_key, PRICE, STAKE).await;
+    let record = l.register_node(reg).await.expect("register");
+    let exit = |p: &Party<B::L>, step: ExitStep| {
+        let (l, key, account) = (p.ledger.clone(), p.key.clone(), p.account);
+        async move {
+            match l.acting_account() {
+                Some(me) => veil_ledger::exit::ExitRequest {
+                    node_id,
+                    account: me,
+                    step,
+                    auth: None,
+                },
+                None => {
+                    let nonce = l.account(account).await.expect("account").next_nonce;
+                    veil_ledger::exit::ExitRequest::signed(&key, nonce, node_id, step)
+                }
+            }
+        }
+    };
+    let watch = Watch {
+        accounts: vec![operator.account, stranger.account],
+        escrows: vec![],
+        nullifiers: vec![],
+    };
+    let mut rf = Refusals::start(name, l, &watch).await;
+    let r = stranger
+        .ledger
+        .exit_node(exit(&stranger, ExitStep::Retire).await)
+        .await;
+    rf.check("exit/someone-else", r, "AccountUnauthenticated", |e| {
+        matches!(e, LedgerError::AccountUnauthenticated(_))
+    })
+    .await;
+    let r = l.exit_node(exit(&operator, ExitStep::Release).await).await;
+    rf.check("exit/release-before-retiring", r, "NodeNotRetired", |e| {
+        matches!(e, LedgerError::NodeNotRetired)
+    })
+    .await;
+    let unchanged = l.get_node(node_id).await;
+    verdict(
+        name,
+        "exit/refusals-keep-the-record",
+        unchanged == Ok(Some(record.clone())),
+        || format!("{unchanged:?}"),
+    );
+
+    let retired = l
+        .exit_node(exit(&operator, ExitStep::Retire).await)
+        .await
+        .expect("retire");
+    let at = retired.exit.map(|x| x.retired.at.0);
+    verdict(
+        name,
+        "exit/retired",
+        at.is_some() && retired.exit.is_some_and(|x| x.released.is_none()),
+        || format!("{retired:?}"),
+    );
+    let read = l.get_node(node_id).await;
+    verdict(
+        name,
+        "exit/get_node",
+        read == Ok(Some(retired.clone())),
+        || format!("{read:?}"),
+    );
+    let releasable = at.map(|h| h + MAX_EXPIRY_DELTA + CHALLENGE_WINDOW + 1 + 200);
+    let mut rf = Refusals::start(name, l, &watch).await;
+    let r = l.exit_node(exit(&operator, ExitStep::Retire).await).await;
+    rf.check("exit/retire-twice", r, "NodeRetired", |e| {
+        matches!(e, LedgerError::NodeRetired)
+    })
+    .await;
+    let nonce = l
+        .account(operator.account)
+        .await
+        .expect("account")
+        .next_nonce;
+    let update = NodeUpdate::signed(
+        &node_key,
+        &operator.key,
+        nonce,
+        &retired,
+        PRICE,
+        vec![E],
+        [9; 32],
+    );
+    let r = l.update_node(update).await;
+    rf.check("exit/update-retired", r, "NodeRetired", |e| {
+        matches!(e, LedgerError::NodeRetired)
+    })
+    .await;
+    let r = l.exit_node(exit(&operator, ExitStep::Release).await).await;
+    rf.check(
+        "exit/release-locked",
+        r,
+        "StakeLocked(retired + lock)",
+        |e| matches!(e, LedgerError::StakeLocked(h) if Some(h.0) == releasable),
+    )
+    .await;
+    let still = l.get_node(node_id).await;
+    verdict(
+        name,
+        "exit/locked-keeps-the-stake",
+        still == Ok(Some(retired.clone())),
+        || format!("{still:?}"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_embedded() {
+    exit_suite(&Embedded(embedded())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_grpc() {
+    exit_suite(&grpc().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_evm() {
+    let Some(b) = evm::start().await else {
+        return;
+    };
+    exit_suite(&b).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audits_embedded() {
     audit_suite(&Embedded(embedded())).await;

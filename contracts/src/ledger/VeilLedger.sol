@@ -137,6 +137,9 @@ contract VeilLedger {
     /// roots before the last `rootHistorySize − 1` batches (the embedded
     /// ledger's `ROOT_HISTORY`, given by the deployer; §2.4).
     uint64 public immutable rootHistorySize;
+    /// Blocks a retired node's stake stays locked after its last session
+    /// could settle, for evidence and audits (§8.3.12; `EVIDENCE_WINDOW_BLOCKS`).
+    uint256 public constant EVIDENCE_WINDOW_BLOCKS = 200;
     /// Blocks after an escrow's expiry during which its node may settle (§8.1).
     uint64 public immutable challengeWindow;
     /// Largest `expiry − block.number` an access token may ask for (§8.1).
@@ -245,7 +248,11 @@ contract VeilLedger {
         uint64 stake;
         uint64 registeredAt;
         uint64 sequence;
+        /// The block it retired in (0: active; §8.3.12).
+        uint64 retiredAt;
         uint64[] escrowSizes;
+        /// The block its stake was released in (0: not released).
+        uint64 releasedAt;
     }
 
     mapping(uint256 => Node) internal nodes;
@@ -384,6 +391,19 @@ contract VeilLedger {
     error StakeBelowCapacity(uint64 stake, uint64 needed);
     /// `slash` by anyone but the auditor.
     error SlashUnauthorized();
+    /// An escrow, update or second retirement of a retired node (§8.3.12).
+    error NodeRetired();
+    /// `releaseNode` of a node that has not retired.
+    error NodeNotRetired();
+    /// `releaseNode` before `height`.
+    error StakeLocked(uint64 height);
+    error StakeReleased();
+
+    /// The node's operator retired it (§8.3.12): no escrow opens with it
+    /// from now on; its stake is releasable from `releasableAt`.
+    event NodeRetiring(uint256 indexed nodeId, uint64 releasableAt);
+    /// The operator took back `paid`, the stake audits left.
+    event NodeReleased(uint256 indexed nodeId, uint64 paid);
     /// `slash` of more than the node's stake, or rewards above the slash.
     error SlashTooLarge();
 
@@ -612,6 +632,7 @@ contract VeilLedger {
         if (!_isKnownRoot(t.root)) revert UnknownRoot(rootHistorySize);
         Node storage n = nodes[nodeId];
         if (n.operator == address(0)) revert UnknownNode();
+        if (n.retiredAt != 0) revert NodeRetired();
         if (!_accepts(n.escrowSizes, t.escrow)) revert EscrowSizeNotAccepted(uint64(t.escrow));
         if (t.expiry <= block.number || t.expiry > block.number + maxExpiryDelta) {
             revert ExpiryOutOfRange(t.expiry, block.number, maxExpiryDelta);
@@ -1055,6 +1076,7 @@ contract VeilLedger {
         address operator = n.operator;
         if (operator == address(0)) revert UnknownNode();
         if (operator != msg.sender) revert AccountUnauthenticated("sender is not the node's operator");
+        if (n.retiredAt != 0) revert NodeRetired();
         if (sequence != uint256(n.sequence) + 1) revert StaleNodeUpdate();
         uint32 capacity = _checkCapacity(profile, n.stake);
         (n.pricePerKib, n.capacityMbitS, n.sequence) = (uint64(pricePerKib), capacity, uint64(sequence));
@@ -1193,6 +1215,45 @@ contract VeilLedger {
     function auditedNode(uint256 nodeId) external view returns (address operator, uint64 stake, uint32 capacityMbitS) {
         Node storage n = nodes[nodeId];
         return (n.operator, n.stake, n.capacityMbitS);
+    }
+
+    // --------------------------------------------------------------- exit
+
+    /// §8.3.12: the operator retires its node; escrows opened before
+    /// settle or are reclaimed as before.
+    function retireNode(uint256 nodeId) external {
+        Node storage n = _operated(nodeId);
+        if (n.retiredAt != 0) revert NodeRetired();
+        n.retiredAt = uint64(block.number);
+        emit NodeRetiring(nodeId, _releasableAt(n));
+    }
+
+    /// §8.3.12: after the lock-up the operator takes back the stake audits
+    /// left: every escrow opened before retiring expired by `retiredAt +
+    /// maxExpiryDelta`, settles by `+ challengeWindow`, and evidence has
+    /// `EVIDENCE_WINDOW_BLOCKS` more after that height (`NodeExit::releasable_at`).
+    function releaseNode(uint256 nodeId) external {
+        Node storage n = _operated(nodeId);
+        if (n.retiredAt == 0) revert NodeNotRetired();
+        if (n.releasedAt != 0) revert StakeReleased();
+        uint64 at = _releasableAt(n);
+        if (block.number < at) revert StakeLocked(at);
+        uint64 paid = n.stake;
+        (n.stake, n.releasedAt) = (0, uint64(block.number));
+        staked -= paid;
+        emit NodeReleased(nodeId, paid);
+        _pay(msg.sender, paid);
+    }
+
+    /// The node, sent by its operator.
+    function _operated(uint256 nodeId) internal view returns (Node storage n) {
+        n = nodes[nodeId];
+        if (n.operator == address(0)) revert UnknownNode();
+        if (n.operator != msg.sender) revert AccountUnauthenticated("sender is not the node's operator");
+    }
+
+    function _releasableAt(Node storage n) internal view returns (uint64) {
+        return uint64(n.retiredAt + maxExpiryDelta + challengeWindow + 1 + EVIDENCE_WINDOW_BLOCKS);
     }
 
     // ------------------------------------------------------------ slashing

@@ -21,8 +21,8 @@ use veil_primitives::value::Value;
 
 /// Gas (receipt `gasUsed`) of an open, of a batch of 8 opens, of a
 /// reclaim and of a withdrawal. Deterministic (seeded proofs).
-const OPEN_GAS: u64 = 348_736;
-const OPEN_BATCH_8_GAS: u64 = 1_026_721;
+const OPEN_GAS: u64 = 350_920;
+const OPEN_BATCH_8_GAS: u64 = 1_030_009;
 const RECLAIM_GAS: u64 = 141_672;
 /// To an address that never held the token (its balance slot goes from
 /// zero), and to one that holds some.
@@ -608,7 +608,7 @@ fn bench_ledger_gas_is_measured_exactly() {
 
 /// deposit, append execution, open, open ×4, withdraw, reclaim.
 const BENCH_GAS: (u64, u64, u64, u64, u64, u64) =
-    (116_281, 692_660, 348_772, 639_157, 320_831, 146_472);
+    (116_281, 692_660, 350_956, 641_801, 320_831, 146_472);
 
 /// The per-session gas of `openEscrows` for batch sizes 1..=64 (notes
 /// `0..n` of the sample state, each batch on a fresh chain): the table of
@@ -628,4 +628,106 @@ fn open_batch_gas_table() {
             out.gas_used.div_ceil(n as u64)
         );
     }
+}
+
+/// §8.3.12 on chain: only the operator retires its node and releases its
+/// stake; a retired node takes no escrow and no update, but settles and
+/// is reclaimed from as before; the stake stays until `retiredAt +
+/// maxExpiryDelta + challengeWindow + 1 + 200` (refused one block before,
+/// with that height), then pays the operator exactly the stake, once.
+#[test]
+fn a_retired_node_takes_no_escrow_and_its_stake_waits_for_the_lock_up() {
+    use veil_evm::ledger::{self, NodeView};
+    let mut f = Fx::new();
+    let node = node_id(NODE);
+    let (operator, relayer) = (f.operator, f.relayer);
+    let nodes = |f: &mut Fx| NodeView::decode(&f.l.view(&ledger::view::node(node))).expect("node");
+    let (_, t) = tokens(1).remove(0);
+    // Someone else, and steps out of order, are refused with nothing changed.
+    f.refused(
+        relayer,
+        &ledger::retire_node(node),
+        LedgerRevert::AccountUnauthenticated("sender is not the node's operator".into()),
+        &[t.nullifier()],
+    );
+    f.refused(
+        operator,
+        &ledger::release_node(node),
+        LedgerRevert::NodeNotRetired,
+        &[],
+    );
+    f.refused(
+        operator,
+        &ledger::retire_node(node_id(9)),
+        LedgerRevert::UnknownNode,
+        &[],
+    );
+    let stake = nodes(&mut f).stake;
+    let out = f.ok(operator, &ledger::retire_node(node));
+    let retired_at = f.l.c.sandbox.block_number();
+    let at = retired_at + chain::MAX_EXPIRY_DELTA + chain::CHALLENGE_WINDOW + 1 + 200;
+    assert_eq!(
+        ledger_events(&f, &out),
+        vec![LedgerEvent::NodeRetiring {
+            node_id: node,
+            releasable_at: at
+        }]
+    );
+    f.refused(
+        operator,
+        &ledger::retire_node(node),
+        LedgerRevert::NodeRetired,
+        &[],
+    );
+    f.refused(
+        relayer,
+        &open(&t),
+        LedgerRevert::NodeRetired,
+        &[t.nullifier()],
+    );
+    // The other node is untouched and still opens escrows.
+    let (_, other) = token(1, 300, OTHER_NODE);
+    f.ok(relayer, &open(&other));
+    f.refused(
+        operator,
+        &ledger::release_node(node),
+        LedgerRevert::StakeLocked(at),
+        &[],
+    );
+    f.l.c.sandbox.set_block_number(at - 1);
+    f.refused(
+        operator,
+        &ledger::release_node(node),
+        LedgerRevert::StakeLocked(at),
+        &[],
+    );
+    f.l.c.sandbox.set_block_number(at);
+    f.refused(
+        relayer,
+        &ledger::release_node(node),
+        LedgerRevert::AccountUnauthenticated("sender is not the node's operator".into()),
+        &[],
+    );
+    let staked = f.state().ledger.staked;
+    let paid_before = f.l.c.balance(operator);
+    let out = f.ok(operator, &ledger::release_node(node));
+    assert_eq!(
+        ledger_events(&f, &out),
+        vec![LedgerEvent::NodeReleased {
+            node_id: node,
+            paid: stake
+        }]
+    );
+    assert_eq!(
+        f.l.c.balance(operator),
+        paid_before + revm::primitives::U256::from(stake)
+    );
+    assert_eq!(f.state().ledger.staked, staked - stake);
+    assert_eq!(nodes(&mut f).stake, 0);
+    f.refused(
+        operator,
+        &ledger::release_node(node),
+        LedgerRevert::StakeReleased,
+        &[],
+    );
 }

@@ -139,7 +139,8 @@ async fn register(args: RegisterArgs) -> anyhow::Result<()> {
     let key = wallet.account_key().clone();
     let rec = with_ledger!(open_ledger_with(&args.ledger, args.dev_faucet).await?, l => {
         if args.dev_faucet {
-            l.faucet(wallet.account(), stake).await.context("faucet")?;
+            let me = l.acting_account().unwrap_or(wallet.account());
+            l.faucet(me, stake).await.context("faucet")?;
         }
         match l.acting_account() {
             Some(me) => l.register_monitor(MonitorRegistration::from_sender(me, stake)).await?,
@@ -194,7 +195,9 @@ fn exit_line(m: &MonitorRecord) -> String {
 
 async fn show(args: ShowArgs) -> anyhow::Result<()> {
     let account = Wallet::open(&args.wallet)?.account();
-    let view = with_ledger!(open_ledger(&args.ledger).await?, l => l.monitor(account).await?);
+    let view = with_ledger!(open_ledger(&args.ledger).await?, l => {
+        l.monitor(l.acting_account().unwrap_or(account)).await?
+    });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&view_json(&view))?);
         return Ok(());

@@ -56,6 +56,10 @@ pub fn from_revert(r: LedgerRevert) -> LedgerError {
             stake: Value(stake),
             needed: Value(needed),
         },
+        LedgerRevert::NodeRetired => E::NodeRetired,
+        LedgerRevert::NodeNotRetired => E::NodeNotRetired,
+        LedgerRevert::StakeLocked(h) => E::StakeLocked(BlockHeight(h)),
+        LedgerRevert::StakeReleased => E::StakeReleased,
         // Chain-only refusals: the embedded ledger has no such check.
         other => E::InvalidArgument(other.name()),
     }

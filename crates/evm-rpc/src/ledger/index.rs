@@ -11,8 +11,8 @@ use veil_evm::ledger::LedgerEvent;
 use veil_ledger::LedgerError;
 use veil_ledger::convert;
 use veil_ledger::types::{
-    AppliedUpdate, BlockHeight, Escrow, EscrowState, NodeRecord, NodeRegistration, NodeUpdate,
-    NoteCommitment, Value,
+    AppliedStep, AppliedUpdate, BlockHeight, Escrow, EscrowState, NodeExit, NodeRecord,
+    NodeRegistration, NodeUpdate, NoteCommitment, Value,
 };
 use veil_primitives::eddsa::Signature;
 use veil_primitives::ids::NodeId;
@@ -79,6 +79,9 @@ pub struct LogIndex {
     withdrawals: HashMap<Word, Withdrawal>,
     /// Σ `Slashed` amounts per node (docs/market.md §5.1).
     slashed: HashMap<Word, u64>,
+    /// Each retired node's exit (§8.3.12), from `NodeRetiring` and
+    /// `NodeReleased` (no account nonce on chain: 0).
+    exits: HashMap<Word, NodeExit>,
     /// The last block applied.
     pub scanned_to: Option<u64>,
     /// The hash of `scanned_to` when it was read: if the chain's block at
@@ -108,6 +111,7 @@ impl LogIndex {
             deposits: HashMap::new(),
             withdrawals: HashMap::new(),
             slashed: HashMap::new(),
+            exits: HashMap::new(),
             scanned_to: None,
             scanned_hash: None,
         }
@@ -168,6 +172,31 @@ impl LogIndex {
                 *total = total
                     .checked_add(amount)
                     .ok_or_else(|| corrupted("slashes above u64"))?;
+            }
+            LedgerEvent::NodeRetiring { node_id, .. } => {
+                if !self.nodes.contains_key(&node_id) || self.exits.contains_key(&node_id) {
+                    return Err(corrupted("a retirement out of order"));
+                }
+                let retired = AppliedStep {
+                    at: BlockHeight(block),
+                    nonce: 0,
+                };
+                let exit = NodeExit {
+                    retired,
+                    released: None,
+                };
+                self.exits.insert(node_id, exit);
+            }
+            LedgerEvent::NodeReleased { node_id, .. } => {
+                let exit = self
+                    .exits
+                    .get_mut(&node_id)
+                    .filter(|x| x.released.is_none())
+                    .ok_or_else(|| corrupted("a release out of order"))?;
+                exit.released = Some(AppliedStep {
+                    at: BlockHeight(block),
+                    nonce: 0,
+                });
             }
             LedgerEvent::EscrowOpened {
                 session_id,
@@ -322,6 +351,7 @@ impl LogIndex {
             return Ok(None);
         }
         record.audit.slashed = Value(self.slashed.get(node_id).copied().unwrap_or(0));
+        record.exit = self.exits.get(node_id).copied();
         match self.updates.get(node_id) {
             None => Ok(Some(record)),
             Some((e, block)) => {

@@ -368,12 +368,8 @@ impl Turnstile {
 const NO_MARKET: &str =
     "the EVM ledger has no market yet: BandwidthMarket is a separate contract (docs/market.md §7)";
 
-/// The ledger contract has no exit yet: a node's stake stays with the
-/// contract (docs/protocol.md §8.3.12, docs/market.md §8).
 const NO_CHALLENGES: &str =
     "ledger challenges (docs/protocol.md §8.3.14) are not on the EVM ledger yet";
-const NO_EXIT: &str =
-    "the EVM ledger has no node exit yet: stakes stay with the contract (docs/protocol.md §8.3.12)";
 
 /// A node key's signature as the contract's `[R.x, R.y, S]`.
 fn signature_words(sig: &veil_primitives::eddsa::Signature) -> [Word; 3] {
@@ -629,11 +625,30 @@ impl LedgerApi for EvmLedger {
         }
     }
 
+    /// §8.3.12 on chain: the operator (the sender) retires its node or,
+    /// after the lock-up, releases its stake. No account nonce on chain: a
+    /// second retirement is `NodeRetired` and a second release
+    /// `StakeReleased`, as a re-signed one is on the embedded ledger.
     async fn exit_node(
         &self,
-        _request: veil_ledger::exit::ExitRequest,
+        request: veil_ledger::exit::ExitRequest,
     ) -> Result<NodeRecord, LedgerError> {
-        Err(LedgerError::Unsupported(NO_EXIT))
+        use veil_ledger::exit::ExitStep;
+        if evm_address(&request.account).ok() != Some(self.chain.address()) {
+            return Err(LedgerError::AccountUnauthenticated(
+                "on chain a node's exit is sent by its operator",
+            ));
+        }
+        let id = fr_word(&request.node_id.inner());
+        let data = match request.step {
+            ExitStep::Retire => contract::retire_node(id),
+            ExitStep::Release => contract::release_node(id),
+        };
+        self.transact(&data).await.map_err(from_rpc)?;
+        match self.synced().await?.node(&id)? {
+            Some(r) => self.with_verdict(r).await,
+            None => Err(LedgerError::UnknownNode),
+        }
     }
 
     async fn register_monitor(

@@ -100,6 +100,10 @@ pub enum LedgerEvent {
         rewarded: Vec<EvmAddress>,
         burnt: u64,
     },
+    /// `NodeRetiring(nodeId, releasableAt)` (§8.3.12).
+    NodeRetiring { node_id: Word, releasable_at: u64 },
+    /// `NodeReleased(nodeId, paid)`: the stake paid back to the operator.
+    NodeReleased { node_id: Word, paid: u64 },
     /// `Withdrawn(nullifier, recipient, amount, cmChange, changeIndex)`.
     Withdrawn {
         nullifier: Word,
@@ -178,6 +182,20 @@ impl LedgerEvent {
                 reward_each: d.u64(1)?,
                 rewarded,
                 burnt: d.u64(3)?,
+            })
+        } else if *sig == event_topic("NodeRetiring(uint256,uint64)") {
+            t.expect_words(1)?;
+            d.expect_words(1)?;
+            Ok(Self::NodeRetiring {
+                node_id: t.word(0)?,
+                releasable_at: d.u64(0)?,
+            })
+        } else if *sig == event_topic("NodeReleased(uint256,uint64)") {
+            t.expect_words(1)?;
+            d.expect_words(1)?;
+            Ok(Self::NodeReleased {
+                node_id: t.word(0)?,
+                paid: d.u64(0)?,
             })
         } else if *sig == event_topic("QueuePadded(uint64,uint64)") {
             t.expect_words(0)?;

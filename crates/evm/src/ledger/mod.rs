@@ -196,6 +196,16 @@ pub fn register_node(r: &Registration) -> Vec<u8> {
     )
 }
 
+/// `retireNode(nodeId)`: the operator retires its node (§8.3.12).
+pub fn retire_node(node_id: Word) -> Vec<u8> {
+    encode_call_args(selector("retireNode(uint256)"), &[Arg::Word(node_id)])
+}
+
+/// `releaseNode(nodeId)`: the operator takes the stake back after the lock-up.
+pub fn release_node(node_id: Word) -> Vec<u8> {
+    encode_call_args(selector("releaseNode(uint256)"), &[Arg::Word(node_id)])
+}
+
 /// `slash(nodeId, amount, rewarded, rewardEach)`: the auditor's call
 /// (docs/market.md §5.1); anyone else is refused.
 pub fn slash(node_id: Word, amount: u64, rewarded: &[EvmAddress], reward_each: u64) -> Vec<u8> {

@@ -77,6 +77,11 @@ pub enum LedgerRevert {
     },
     /// `slash` not sent by the ledger's auditor (chain only).
     SlashUnauthorized,
+    NodeRetired,
+    NodeNotRetired,
+    /// Releasable from this height on.
+    StakeLocked(u64),
+    StakeReleased,
     /// `slash` of more than the stake, or rewards above it (chain only).
     SlashTooLarge,
 }
@@ -183,6 +188,15 @@ impl LedgerRevert {
             })
         } else if sel == selector("SlashUnauthorized()") {
             unit(Self::SlashUnauthorized)
+        } else if sel == selector("NodeRetired()") {
+            unit(Self::NodeRetired)
+        } else if sel == selector("NodeNotRetired()") {
+            unit(Self::NodeNotRetired)
+        } else if sel == selector("StakeLocked(uint64)") {
+            r.expect_words(1)?;
+            Ok(Self::StakeLocked(r.u64(0)?))
+        } else if sel == selector("StakeReleased()") {
+            unit(Self::StakeReleased)
         } else if sel == selector("SlashTooLarge()") {
             unit(Self::SlashTooLarge)
         } else {
@@ -226,6 +240,10 @@ impl LedgerRevert {
             Self::StaleNodeUpdate => "StaleNodeUpdate",
             Self::StakeBelowCapacity { .. } => "StakeBelowCapacity",
             Self::SlashUnauthorized => "SlashUnauthorized",
+            Self::NodeRetired => "NodeRetired",
+            Self::NodeNotRetired => "NodeNotRetired",
+            Self::StakeLocked(_) => "StakeLocked",
+            Self::StakeReleased => "StakeReleased",
             Self::SlashTooLarge => "SlashTooLarge",
         }
     }
