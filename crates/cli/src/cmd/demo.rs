@@ -497,12 +497,14 @@ struct NodeSetup {
 impl NodeSetup {
     /// The demo node of `scenario`, staked as its claim requires
     /// (`veil_ledger::monitor::STAKE_PER_MBIT_S`) where the development
-    /// faucet funds it (not on the EVM ledger, whose contract does not
-    /// check the claim yet).
+    /// faucet funds its account key. On the EVM ledger (`staked` false)
+    /// it claims no capacity and stakes nothing: no audit round runs there
+    /// (the demo advances only its embedded ledger's clock), and the
+    /// contract refuses a claim its stake does not back.
     fn demo(scenario: Scenario, staked: bool) -> Self {
         let claimed_kbps = u64::from(CLAIMED_MBIT_S) * 1_000;
         Self {
-            capacity_mbit_s: CLAIMED_MBIT_S,
+            capacity_mbit_s: if staked { CLAIMED_MBIT_S } else { 0 },
             relay_limit_kbps: match scenario {
                 Scenario::Honest | Scenario::SilentNode => 0,
                 Scenario::CheatingNode => claimed_kbps / 10,
