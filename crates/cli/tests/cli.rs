@@ -665,7 +665,7 @@ fn bench_json_reports_evm_gas_measured_on_its_own_proofs() {
 
 /// A deposit's gas as `veil_evm::measure::ledger_gas` makes it (pinned in
 /// `crates/evm/tests/ledger_escrow.rs` too).
-const BENCH_DEPOSIT_GAS: u64 = 116_259;
+const BENCH_DEPOSIT_GAS: u64 = 116_281;
 
 /// Without `--dev-keys`, every command that proves or verifies uses the
 /// ceremony keys of params/: none are pinned yet, so each refuses with an
