@@ -1578,74 +1578,31 @@ async fn exit_suite<B: Backend>(b: &B) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exit_embedded() {
-    exit_suite(&Embedded(embedded())).await;
-}
+/// The three tests of one suite: `<name>_embedded`, `<name>_grpc` and
+/// `<name>_evm` (a loud skip without anvil, unless `VEIL_REQUIRE_ANVIL`).
+macro_rules! on_every_backend {
+    ($suite:ident: $embedded:ident, $grpc:ident, $evm:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $embedded() {
+            $suite(&Embedded(embedded())).await;
+        }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exit_grpc() {
-    exit_suite(&grpc().await).await;
-}
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $grpc() {
+            $suite(&grpc().await).await;
+        }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exit_evm() {
-    let Some(b) = evm::start().await else {
-        return;
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $evm() {
+            let Some(b) = evm::start().await else {
+                return;
+            };
+            $suite(&b).await;
+        }
     };
-    exit_suite(&b).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audits_embedded() {
-    audit_suite(&Embedded(embedded())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audits_grpc() {
-    audit_suite(&grpc().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audits_evm() {
-    let Some(b) = evm::start().await else {
-        return;
-    };
-    audit_suite(&b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_update_embedded() {
-    update_suite(&Embedded(embedded())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_update_grpc() {
-    update_suite(&grpc().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn node_update_evm() {
-    let Some(b) = evm::start().await else {
-        return;
-    };
-    update_suite(&b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_embedded() {
-    suite(&Embedded(embedded())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_grpc() {
-    suite(&grpc().await).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_evm() {
-    let Some(b) = evm::start().await else {
-        return;
-    };
-    suite(&b).await;
-}
+on_every_backend!(suite: conformance_embedded, conformance_grpc, conformance_evm);
+on_every_backend!(update_suite: node_update_embedded, node_update_grpc, node_update_evm);
+on_every_backend!(audit_suite: audits_embedded, audits_grpc, audits_evm);
+on_every_backend!(exit_suite: exit_embedded, exit_grpc, exit_evm);
