@@ -115,6 +115,11 @@ pub fn current_epoch() -> Vec<u8> {
     call("currentEpoch()", &[])
 }
 
+/// `epochOf(height)`: the audits' epoch of a block.
+pub fn epoch_of(height: u64) -> Vec<u8> {
+    call("epochOf(uint256)", &[word_u64(height)])
+}
+
 pub fn epoch_start(epoch: u64) -> Vec<u8> {
     call("epochStart(uint64)", &[word_u64(epoch)])
 }

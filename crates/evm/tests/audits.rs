@@ -365,17 +365,27 @@ fn the_seed_mixes_every_reveal_with_the_drawing_blocks_prevrandao() {
         let h = revm::primitives::keccak256(s);
         mix.iter_mut().zip(h.0).for_each(|(a, b)| *a ^= b);
     }
+    assert_eq!(seed, expected_seed(2, mix, randao));
+    // With no reveals the seed is the drawing block's prevrandao alone
+    // (and the epoch): two chains drawing under two values get two seeds,
+    // each the formula's.
+    let (mut g, mut k) = (fixture(1), fixture(1));
+    let (sg, sk) = (g.draw(2, [0x78; 32]), k.draw(2, [0x79; 32]));
+    assert_eq!(sg, expected_seed(2, [0; 32], [0x78; 32]));
+    assert_eq!(sk, expected_seed(2, [0; 32], [0x79; 32]));
+    assert_ne!(sg, sk);
+}
+
+/// `SHA-256(len ‖ "veil/evm/audit-seed/v1" ‖ epoch ‖ mix ‖ prevrandao)`.
+fn expected_seed(epoch: u64, mix: [u8; 32], randao: [u8; 32]) -> [u8; 32] {
     let tag = b"veil/evm/audit-seed/v1";
     let mut h = Sha256::new();
     h.update((tag.len() as u64).to_be_bytes());
     h.update(tag);
-    h.update(2u64.to_be_bytes());
+    h.update(epoch.to_be_bytes());
     h.update(mix);
     h.update(randao);
-    assert_eq!(seed, <[u8; 32]>::from(h.finalize()));
-    // Another prevrandao gives another seed for the same reveals.
-    let mut g = fixture(1);
-    assert_ne!(g.draw(2, [0x78; 32]), seed);
+    h.finalize().into()
 }
 
 // --------------------------------------------------------------- verdicts

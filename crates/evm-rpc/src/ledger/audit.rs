@@ -16,6 +16,7 @@ use veil_evm::solidity::fr_word;
 use veil_evm::token;
 use veil_ledger::LedgerError;
 use veil_ledger::exit::ExitStep;
+use veil_ledger::intern::intern;
 use veil_ledger::monitor::{
     AuditReport, MonitorExit, MonitorExitRequest, MonitorRecord, MonitorRegistration, MonitorView,
     StoredReport,
@@ -34,7 +35,7 @@ const NO_AUDITS: &str =
 pub fn from_audit_revert(r: AuditRevert) -> LedgerError {
     use LedgerError as E;
     match r {
-        AuditRevert::InvalidArgument(_) => E::InvalidArgument("a monitor's stake must be positive"),
+        AuditRevert::InvalidArgument(why) => E::InvalidArgument(intern(&why)),
         AuditRevert::MonitorExists => E::MonitorExists,
         AuditRevert::NotAMonitor => E::NotAMonitor,
         AuditRevert::MonitorRetired => E::MonitorRetired,
@@ -326,9 +327,9 @@ impl EvmLedger {
     /// Judges the due verdicts on every node `me` reported on in the
     /// epochs it could still report in when it retired at `retired_at`.
     async fn judge_own_reports(&self, me: Address, retired_at: u64) -> Result<(), LedgerError> {
-        let start = self.audit_u64(&audits::epoch_start(0)).await?;
-        let epoch_blocks = crate::deploy::AUDIT_EPOCH_BLOCKS;
-        let last = retired_at.saturating_sub(start) / epoch_blocks;
+        // The contract's own epochs (its genesis and length are its
+        // deployment's, not this backend's constants).
+        let last = self.audit_u64(&audits::epoch_of(retired_at)).await?;
         let nodes = self.synced().await?.nodes_after(None, usize::MAX)?;
         for e in [last.checked_sub(1), Some(last)].into_iter().flatten() {
             for n in &nodes {
