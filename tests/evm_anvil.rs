@@ -420,7 +420,7 @@ async fn the_sample_operations_run_on_anvil_and_retries_never_double() {
 
 /// The bench's second deposit on the sandbox (`ledger_escrow.rs`,
 /// `BENCH_GAS`): the same calldata costs the same on anvil.
-const BENCH_DEPOSIT_GAS: u64 = 116_281;
+const BENCH_DEPOSIT_GAS: u64 = 116_259;
 
 async fn dropped_open_is_broadcast_again_once(
     chain: &RpcChain,

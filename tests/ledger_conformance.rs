@@ -95,6 +95,7 @@ use veil_circuits::settle::{SettlePublic, Slot};
 use veil_circuits::spend::SpendPrivate;
 use veil_ledger::exit::ExitStep;
 use veil_ledger::monitor::{AuditReport, Measurement, MonitorExitRequest, MonitorRegistration};
+use veil_ledger::trade::{Order, Tokens, TradeRequest};
 use veil_ledger::types::*;
 use veil_ledger::{EmbeddedLedger, LedgerApi, LedgerConfig, LedgerError, RemoteLedger};
 use veil_primitives::eddsa::SigningKey;
@@ -211,6 +212,18 @@ trait Backend {
     type L: LedgerApi;
     fn name(&self) -> &'static str;
     async fn party(&self) -> Party<Self::L>;
+    /// Moves the clock so that the next operation is the first of the
+    /// next market epoch (§8.3.11): embedded and gRPC advance the logical
+    /// clock, the chain mines blocks.
+    async fn next_market_epoch(&self);
+}
+
+/// The blocks from `height` (the last operation's; on chain the latest
+/// block, the next transaction landing one later) to the first block of
+/// the next market epoch.
+fn blocks_to_next_epoch(next_op_height: u64) -> u64 {
+    let epoch = veil_ledger::trade::MARKET_EPOCH_BLOCKS;
+    (next_op_height / epoch + 1) * epoch - next_op_height
 }
 
 struct Embedded(EmbeddedLedger);
@@ -223,6 +236,14 @@ impl Backend for Embedded {
     async fn party(&self) -> Party<EmbeddedLedger> {
         key_party(self.0.clone())
     }
+    async fn next_market_epoch(&self) {
+        next_embedded_epoch(&self.0).await;
+    }
+}
+
+async fn next_embedded_epoch(l: &EmbeddedLedger) {
+    let h = l.status().await.expect("status").height.0;
+    l.advance(blocks_to_next_epoch(h)).await.expect("advance");
 }
 
 fn key_party<L>(ledger: L) -> Party<L> {
@@ -240,6 +261,8 @@ fn embedded() -> EmbeddedLedger {
 
 struct Grpc {
     remote: RemoteLedger,
+    /// The served ledger, for its clock.
+    inner: EmbeddedLedger,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -251,19 +274,25 @@ impl Backend for Grpc {
     async fn party(&self) -> Party<RemoteLedger> {
         key_party(self.remote.clone())
     }
+    async fn next_market_epoch(&self) {
+        next_embedded_epoch(&self.inner).await;
+    }
 }
 
 /// The embedded ledger served over gRPC on loopback.
 async fn grpc() -> Grpc {
-    let (remote, stop) = grpc_ledger::serve_over_grpc(embedded()).await;
+    let inner = embedded();
+    let (remote, stop) = grpc_ledger::serve_over_grpc(inner.clone()).await;
     Grpc {
         remote,
+        inner,
         _stop: stop,
     }
 }
 
 mod evm {
     use super::*;
+    use alloy::providers::Provider as _;
     use veil_evm_rpc::anvil::{Anvil, FIRST_DEV_KEY};
     use veil_evm_rpc::{EvmLedger, EvmLedgerSpec, RpcChain, Sequencer, deploy_ledger, key};
 
@@ -291,6 +320,21 @@ mod evm {
                     .expect("an EVM handle acts as its key"),
                 ledger,
                 key: SigningKey::generate(&mut OsRng),
+            }
+        }
+        /// anvil mines the blocks up to the epoch's; the next
+        /// transaction lands in its first block.
+        async fn next_market_epoch(&self) {
+            let signer = key::Signer::random();
+            let chain = RpcChain::connect(&self.url, signer).await.expect("connect");
+            let latest = chain.block_number().await.expect("height");
+            let blocks = blocks_to_next_epoch(latest + 1) - 1;
+            if blocks > 0 {
+                let _: serde_json::Value = chain
+                    .provider()
+                    .raw_request("anvil_mine".into(), (blocks,))
+                    .await
+                    .expect("mine");
             }
         }
     }
@@ -1578,6 +1622,254 @@ async fn exit_suite<B: Backend>(b: &B) {
     );
 }
 
+// ------------------------------------------------------------------ market
+
+impl<L: LedgerApi> Party<L> {
+    /// A trade as `veil_client::market::trade` builds it: signed by the
+    /// account key at its next nonce, or from the sender; `account`
+    /// names the party's own account or (to test the refusal) another's.
+    async fn trade_request(&self, account: AccountId, order: Order) -> TradeRequest {
+        match self.ledger.acting_account() {
+            Some(_) => TradeRequest::from_sender(account, order),
+            None => TradeRequest {
+                account,
+                ..TradeRequest::signed(&self.key, self.nonce().await, order)
+            },
+        }
+    }
+}
+
+/// The bandwidth market (§8.3.11, docs/market.md §7, §7.2) on every
+/// backend, against the numbers `veil-market` computes from the genesis
+/// curve: a zero-demand step of the hand at the first epoch boundary, a
+/// buy and a sale at their quotes (fee included), every refusal changing
+/// nothing, and the step after an epoch with stake and no escrow.
+async fn market_suite<B: Backend>(b: &B) {
+    use veil_ledger::trade::{GENESIS_FLOAT, GENESIS_RATIO_PPM, GENESIS_RESERVE, HandState};
+    use veil_ledger::trade::{genesis_curve, step_hand, trade_fee};
+    let name = b.name();
+    let (trader, other) = (b.party().await, b.party().await);
+    let l = &trader.ledger;
+    let genesis = l.market().await.expect("market");
+    verdict(
+        name,
+        "market/genesis",
+        (
+            genesis.reserve,
+            genesis.supply.get(),
+            genesis.float.get(),
+            genesis.ratio_ppm,
+        ) == (
+            GENESIS_RESERVE,
+            GENESIS_FLOAT.get(),
+            GENESIS_FLOAT.get(),
+            GENESIS_RATIO_PPM,
+        ),
+        || format!("{genesis:?}"),
+    );
+    // The first boundary: nothing escrowed, so one step down (embedded
+    // at the boundary, on chain at the next trade; `market()` shows it).
+    let mut curve = genesis_curve().expect("curve");
+    let idle = |staked| HandState::at(BlockHeight(0), Value(0), Value(staked));
+    step_hand(&mut curve, idle(0), 1);
+    b.next_market_epoch().await;
+    l.faucet(trader.account, Value(10_000))
+        .await
+        .expect("faucet");
+    let shows = |m: &veil_ledger::trade::MarketState, c: &veil_market::Curve| {
+        (
+            m.reserve.get() as u128,
+            m.supply.get(),
+            m.float.get(),
+            m.ratio_ppm,
+        ) == (c.reserve(), c.supply(), c.float(), c.ratio().ppm())
+    };
+    let stepped = l.market().await.expect("market");
+    verdict(
+        name,
+        "market/first-step",
+        shows(&stepped, &curve) && stepped.ratio_ppm == 475_000,
+        || format!("{stepped:?}"),
+    );
+
+    let (quote, _) = trade_fee().quote_buy(&curve, 5_000).expect("quote");
+    let buy = |spend: u64, min: u128| Order::Buy {
+        spend: Value(spend),
+        min_tokens: Tokens(min),
+    };
+    let sell = |tokens: u128, min: u64| Order::Sell {
+        tokens: Tokens(tokens),
+        min_value: Value(min),
+    };
+    let watch = Watch {
+        accounts: vec![trader.account, other.account],
+        escrows: vec![],
+        nullifiers: vec![],
+    };
+    let mut rf = Refusals::start(name, l, &watch).await;
+    let cases: Vec<(
+        &str,
+        &Party<B::L>,
+        AccountId,
+        Order,
+        &str,
+        fn(&LedgerError) -> bool,
+    )> = vec![
+        (
+            "trade/past-the-limit",
+            &trader,
+            trader.account,
+            buy(5_000, quote + 1),
+            "Market(BelowMinimum)",
+            |e| {
+                matches!(
+                    e,
+                    LedgerError::Market(veil_market::CurveError::BelowMinimum { .. })
+                )
+            },
+        ),
+        (
+            "trade/over-balance",
+            &trader,
+            trader.account,
+            buy(10_001, 0),
+            "InsufficientBalance",
+            |e| matches!(e, LedgerError::InsufficientBalance),
+        ),
+        (
+            "trade/zero",
+            &trader,
+            trader.account,
+            buy(0, 0),
+            "Market(Zero)",
+            |e| matches!(e, LedgerError::Market(veil_market::CurveError::Zero)),
+        ),
+        (
+            "trade/sell-unheld",
+            &trader,
+            trader.account,
+            sell(1, 0),
+            "InsufficientTokens",
+            |e| matches!(e, LedgerError::InsufficientTokens),
+        ),
+        (
+            "trade/someone-else",
+            &other,
+            trader.account,
+            buy(1_000, 0),
+            "AccountUnauthenticated",
+            |e| matches!(e, LedgerError::AccountUnauthenticated(_)),
+        ),
+    ];
+    for (id, p, account, order, want, is) in cases {
+        let r = p.ledger.trade(p.trade_request(account, order).await).await;
+        rf.check(id, r, want, is).await;
+    }
+    let exact = match l
+        .trade(
+            trader
+                .trade_request(trader.account, buy(5_000, quote + 1))
+                .await,
+        )
+        .await
+    {
+        Err(LedgerError::Market(veil_market::CurveError::BelowMinimum { got, min })) => (got, min),
+        other => panic!("[{name}] {other:?}"),
+    };
+    verdict(
+        name,
+        "trade/limit-values",
+        exact == (quote, quote + 1),
+        || format!("{exact:?}"),
+    );
+    let unchanged = l.market().await.expect("market");
+    verdict(
+        name,
+        "trade/refusals-keep-the-curve",
+        unchanged == stepped,
+        || format!("{unchanged:?}"),
+    );
+
+    let bought = l
+        .trade(
+            trader
+                .trade_request(trader.account, buy(5_000, quote))
+                .await,
+        )
+        .await
+        .expect("buy");
+    trade_fee().buy(&mut curve, 5_000, quote).expect("rust buy");
+    let held = l.tokens(trader.account).await.expect("tokens");
+    verdict(
+        name,
+        "trade/buy",
+        (bought.tokens.get(), bought.value, held.get()) == (quote, Value(5_000), quote),
+        || format!("{bought:?}, holding {held}"),
+    );
+    let half = quote / 2;
+    let (paid, _) = trade_fee().quote_sell(&curve, half).expect("quote");
+    let sold = l
+        .trade(
+            trader
+                .trade_request(trader.account, sell(half, paid as u64))
+                .await,
+        )
+        .await
+        .expect("sell");
+    trade_fee().sell(&mut curve, half, paid).expect("rust sell");
+    let balance = l.balance(trader.account).await.expect("balance");
+    verdict(
+        name,
+        "trade/sell",
+        (
+            sold.tokens.get(),
+            sold.value.get() as u128,
+            balance.get() as u128,
+        ) == (half, paid, 5_000 + paid),
+        || format!("{sold:?}, balance {balance:?}"),
+    );
+    let after = l.market().await.expect("market");
+    verdict(name, "trade/curve", shows(&after, &curve), || {
+        format!("{after:?}")
+    });
+
+    // A node stakes; an epoch without escrows steps the ratio down again.
+    other
+        .ledger
+        .faucet(other.account, Value(1_000))
+        .await
+        .expect("faucet");
+    let node_key = SigningKey::generate(&mut OsRng);
+    let reg = other.registration(&node_key, PRICE, STAKE).await;
+    other.ledger.register_node(reg).await.expect("node");
+    let staked = l.market().await.expect("market");
+    verdict(
+        name,
+        "market/hand-state",
+        staked.hand.staked == STAKE && staked.hand.epoch_escrowed == Value(0),
+        || format!("{:?}", staked.hand),
+    );
+    b.next_market_epoch().await;
+    step_hand(&mut curve, idle(STAKE.get()), 1);
+    let (quote, _) = trade_fee().quote_buy(&curve, 1_000).expect("quote");
+    let again = l
+        .trade(
+            trader
+                .trade_request(trader.account, buy(1_000, quote))
+                .await,
+        )
+        .await
+        .expect("buy after the step");
+    trade_fee().buy(&mut curve, 1_000, quote).expect("rust buy");
+    let end = l.market().await.expect("market");
+    verdict(
+        name,
+        "market/second-step",
+        again.tokens.get() == quote && shows(&end, &curve) && end.ratio_ppm == 450_000,
+        || format!("{again:?}, {end:?}"),
+    );
+}
+
 /// The three tests of one suite: `<name>_embedded`, `<name>_grpc` and
 /// `<name>_evm` (a loud skip without anvil, unless `VEIL_REQUIRE_ANVIL`).
 macro_rules! on_every_backend {
@@ -1606,3 +1898,4 @@ on_every_backend!(suite: conformance_embedded, conformance_grpc, conformance_evm
 on_every_backend!(update_suite: node_update_embedded, node_update_grpc, node_update_evm);
 on_every_backend!(audit_suite: audits_embedded, audits_grpc, audits_evm);
 on_every_backend!(exit_suite: exit_embedded, exit_grpc, exit_evm);
+on_every_backend!(market_suite: market_embedded, market_grpc, market_evm);

@@ -65,6 +65,13 @@ interface ITreeInsert64Verifier {
     ) external view returns (bool);
 }
 
+/// `BandwidthMarket`, whose reserve ratio this ledger's demand moves
+/// (docs/market.md §7.2).
+interface IHandMarket {
+    function epochBlocks() external view returns (uint256);
+    function sync() external;
+}
+
 /// @title VeilLedger, stages 1 to 4: deposits into the leaf queue, node
 /// registration and update, the note tree advanced by proven batches of 64 queued
 /// leaves, escrows opened one at a time or in batches, settlement,
@@ -147,6 +154,11 @@ contract VeilLedger {
     /// The audit contract (`VeilAudits`, docs/market.md §5.1), the only
     /// caller of `slash`; address 0: a ledger without audits.
     address public immutable auditor;
+    /// The market whose reserve ratio this ledger's demand moves
+    /// (docs/market.md §7.2); address 0: a ledger without a market.
+    IHandMarket public immutable market;
+    /// The market's epoch in blocks, read from it at deployment.
+    uint256 internal immutable marketEpochBlocks;
 
     /// Keccak chain over the queued leaves: `q ← keccak256(q ‖ cm)`, from 0.
     bytes32 public queueHead;
@@ -161,6 +173,11 @@ contract VeilLedger {
     uint64 public treeSize;
     /// Σ E of open escrows (the turnstile of §8.4).
     uint64 public escrowed;
+    /// The hand's inputs (docs/market.md §7.2), beside `escrowed` in one
+    /// slot: the market epoch of the last escrow or stake change, and the
+    /// value escrowed in that epoch.
+    uint64 public handEpoch;
+    uint64 public handEscrowed;
     /// The root of the note tree over the first `treeSize` queued leaves.
     uint256 public currentRoot;
     /// `checkpoints[k]`: the queue head after `64·k` leaves (k ≥ 1).
@@ -193,6 +210,7 @@ contract VeilLedger {
         address settle8Verifier;
         address settle64Verifier;
         address auditor;
+        IHandMarket market;
     }
 
     /// An access token (§3.1) as `openEscrow(s)` take it: its public inputs
@@ -447,6 +465,13 @@ contract VeilLedger {
         challengeWindow = challengeWindow_;
         maxExpiryDelta = maxExpiryDelta_;
         auditor = c.auditor;
+        market = c.market;
+        if (address(c.market) != address(0)) {
+            if (address(c.market).code.length == 0) revert InvalidArgument("market is not a contract");
+            uint256 blocks = c.market.epochBlocks();
+            marketEpochBlocks = blocks;
+            handEpoch = uint64(block.number / blocks);
+        }
         currentRoot = initialRoot;
         rootEpochPlusOne[initialRoot] = 1;
     }
@@ -638,6 +663,7 @@ contract VeilLedger {
             revert ExpiryOutOfRange(t.expiry, block.number, maxExpiryDelta);
         }
         _poolToEscrow(uint64(t.escrow));
+        _countEscrow(uint64(t.escrow));
         EscrowTerms memory terms = EscrowTerms(nodeId, t.escrow, t.refundOwner, t.expiry, t.esc, n.pricePerKib);
         nullifiers[t.nullifier] = _termsHash(terms) | OPEN;
         uint64 changeIndex = _queue(t.cmChange);
@@ -674,6 +700,34 @@ contract VeilLedger {
         if (newEscrowed > MAX_VALUE) revert Overflow();
         pool -= e;
         escrowed = uint64(newEscrowed);
+    }
+
+    // ------------------------------------------------------------ the hand
+
+    /// What the market's hand reads (`BandwidthMarket.current`): the epoch
+    /// of the last escrow or stake change, the value escrowed in it, and
+    /// the value staked by nodes.
+    function hand() external view returns (uint64, uint64, uint64) {
+        return (handEpoch, handEscrowed, staked);
+    }
+
+    /// Before the demand or the stake changes in a new market epoch, the
+    /// market steps for the epochs that ended (it reads `hand()`); the new
+    /// epoch's demand starts at zero (`veil_ledger::machine::hand`).
+    function _tick() internal {
+        if (address(market) == address(0)) return;
+        uint64 e = uint64(block.number / marketEpochBlocks);
+        if (e == handEpoch) return;
+        market.sync();
+        (handEpoch, handEscrowed) = (e, 0);
+    }
+
+    /// Counts an opened escrow in the epoch's demand (`hand::count_escrow`).
+    function _countEscrow(uint64 e) internal {
+        _tick();
+        uint256 sum = uint256(handEscrowed) + e;
+        if (sum > MAX_VALUE) revert Overflow();
+        handEscrowed = uint64(sum);
     }
 
     /// The access statement's public inputs in the circuit's order (§3.1):
@@ -1137,6 +1191,7 @@ contract VeilLedger {
         Node storage n = nodes[nodeId];
         if (n.operator != address(0)) revert NodeExists();
         if (token.balanceOf(msg.sender) < stake) revert InsufficientBalance();
+        _tick();
         uint256 newStaked = uint256(staked) + stake;
         if (newStaked > MAX_VALUE) revert Overflow();
         staked = uint64(newStaked);
@@ -1239,6 +1294,7 @@ contract VeilLedger {
         uint64 at = _releasableAt(n);
         if (block.number < at) revert StakeLocked(at);
         uint64 paid = n.stake;
+        _tick();
         (n.stake, n.releasedAt) = (0, uint64(block.number));
         staked -= paid;
         emit NodeReleased(nodeId, paid);
@@ -1269,6 +1325,7 @@ contract VeilLedger {
         uint256 paid = rewardEach * rewarded.length;
         if (amount > n.stake || paid > amount) revert SlashTooLarge();
         uint64 burntNow = uint64(amount - paid);
+        _tick();
         n.stake -= uint64(amount);
         staked -= uint64(amount);
         burnt += burntNow;

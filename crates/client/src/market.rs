@@ -76,8 +76,8 @@ fn market_err(e: veil_market::curve::CurveError) -> ClientError {
 }
 
 /// Quotes, limits, signs with `key` at its account's next nonce, and
-/// submits. On a ledger that authenticates its sender (an EVM chain) the
-/// ledger itself refuses: it has no market yet.
+/// submits; on a ledger that authenticates its sender (an EVM chain) the
+/// sender trades and `key` signs nothing.
 pub async fn trade<L: LedgerApi>(
     ledger: &L,
     key: &SigningKey,
@@ -86,11 +86,16 @@ pub async fn trade<L: LedgerApi>(
 ) -> Result<TradeReceipt, ClientError> {
     let market = ledger.market().await?;
     let order = order(&market, intent, bps)?;
-    let account = key.verifying_key().account_id();
-    let nonce = ledger.account(account).await?.next_nonce;
-    Ok(ledger
-        .trade(TradeRequest::signed(key, nonce, order))
-        .await?)
+    let request = match ledger.acting_account() {
+        // A chain: the transaction's sender trades (docs/market.md §7.2).
+        Some(me) => TradeRequest::from_sender(me, order),
+        None => {
+            let account = key.verifying_key().account_id();
+            let nonce = ledger.account(account).await?.next_nonce;
+            TradeRequest::signed(key, nonce, order)
+        }
+    };
+    Ok(ledger.trade(request).await?)
 }
 
 #[cfg(test)]

@@ -1,13 +1,15 @@
-//! `veil ledger deploy`: the ledger's dependencies, `VeilAudits`, then
-//! `VeilLedger` naming it as its auditor, over JSON-RPC — the same list and
-//! constructor as the sandbox's `veil_evm::ledger::deploy`
-//! (`Dependency::ALL`, `LedgerParams`) — and the audits bound to the
-//! ledger (docs/market.md §5.1).
+//! `veil ledger deploy`: the ledger's dependencies, `VeilAudits` and
+//! `BandwidthMarket`, then `VeilLedger` naming them as its auditor and
+//! market, over JSON-RPC — the same list and constructor as the sandbox's
+//! `veil_evm::ledger::deploy` (`Dependency::ALL`, `LedgerParams`) — then
+//! the audits bound to the ledger (docs/market.md §5.1) and the market
+//! opened with the genesis reserve and bound (§7.2).
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, U256};
 use veil_evm::Artifact;
 use veil_evm::ledger::{self, Contracts, Dependency, LedgerParams};
-use veil_evm::{audits, token};
+use veil_evm::{audits, market, token};
+use veil_ledger::trade::{GENESIS_FLOAT, GENESIS_RATIO_PPM, GENESIS_RESERVE, trade_fee};
 
 /// The audits' epoch, in blocks: the embedded ledger's market epoch
 /// (`MARKET_EPOCH_BLOCKS`).
@@ -60,6 +62,7 @@ impl RpcDeployment {
             "settle_8_verifier": c.settle_8_verifier.to_string(),
             "settle_64_verifier": c.settle_64_verifier.to_string(),
             "audits": c.auditor.to_string(),
+            "market": c.market.to_string(),
             "block": self.block,
             "gas": self.gas,
         })
@@ -67,7 +70,11 @@ impl RpcDeployment {
 }
 
 /// Deploys the ledger over `token`, or over a fresh development
-/// `TestToken` (minted by the deployer) when `token` is `None`.
+/// `TestToken` (minted by the deployer) when `token` is `None`. The market
+/// opens with the embedded ledger's genesis curve (`veil_ledger::trade`):
+/// the deployer pays its reserve, `GENESIS_RESERVE` of `token` (minted
+/// here on a `TestToken`; held already on another token, or the deployment
+/// fails at `BandwidthMarket.open`).
 pub async fn deploy_ledger(
     chain: &RpcChain,
     token: Option<Address>,
@@ -106,9 +113,21 @@ pub async fn deploy_ledger(
         audits::constructor(token_at, AUDIT_EPOCH_BLOCKS, AUDIT_REVEAL_BLOCKS),
     ]
     .concat();
+    let market_code = [
+        Artifact::embedded(market::MARKET)?.bytecode,
+        market::market_constructor(
+            token_at,
+            GENESIS_FLOAT.get(),
+            GENESIS_RATIO_PPM,
+            trade_fee().ppm(),
+            veil_ledger::trade::MARKET_EPOCH_BLOCKS,
+        ),
+    ]
+    .concat();
     let mut contracts = Contracts {
         token: token_at,
         auditor: put(audits::CONTRACT, audits_code).await?.0,
+        market: put(market::MARKET, market_code).await?.0,
         ..Contracts::default()
     };
     for d in Dependency::ALL {
@@ -119,14 +138,42 @@ pub async fn deploy_ledger(
     let params = LedgerParams::new(contracts, challenge_window, max_expiry_delta);
     let initcode = params.initcode(&Artifact::embedded(ledger::CONTRACT)?);
     let (ledger, block) = put(ledger::CONTRACT, initcode).await?;
-    let bound = chain
-        .send(contracts.auditor, &audits::bind(ledger))
-        .await
-        .map_err(|source| DeployError::Rpc {
-            what: "VeilAudits.bind".to_owned(),
-            source,
-        })?;
-    gas += bound.gas_used;
+    let reserve = U256::from(GENESIS_RESERVE.get());
+    let mut calls = vec![("VeilAudits.bind", contracts.auditor, audits::bind(ledger))];
+    if token.is_none() {
+        calls.push((
+            "TestToken.mint",
+            token_at,
+            token::mint(chain.address(), reserve),
+        ));
+    }
+    calls.extend([
+        (
+            "approve",
+            token_at,
+            token::approve(contracts.market, reserve),
+        ),
+        (
+            "BandwidthMarket.open",
+            contracts.market,
+            market::open(GENESIS_RESERVE.get().into()),
+        ),
+        (
+            "BandwidthMarket.bind",
+            contracts.market,
+            market::bind(ledger),
+        ),
+    ]);
+    for (what, to, data) in calls {
+        let r = chain
+            .send(to, &data)
+            .await
+            .map_err(|source| DeployError::Rpc {
+                what: what.to_owned(),
+                source,
+            })?;
+        gas += r.gas_used;
+    }
     Ok(RpcDeployment {
         contracts,
         ledger,

@@ -28,12 +28,12 @@ use veil_primitives::value::Value;
 /// Gas (receipt `gasUsed`) of a deposit: the ledger's first, a later one
 /// by an account that deposited before, the 64th (which writes a
 /// checkpoint); of a registration with 3 sizes. Deterministic.
-const DEPOSIT_FIRST_GAS: u64 = 165_867;
-const REGISTER_GAS: u64 = 195_485;
+const DEPOSIT_FIRST_GAS: u64 = 165_845;
+const REGISTER_GAS: u64 = 195_565;
 /// Gas of `commitRegistration`, the first half of a registration.
-const COMMIT_REGISTRATION_GAS: u64 = 45_665;
+const COMMIT_REGISTRATION_GAS: u64 = 45_688;
 /// Gas of a node's first `updateNode` (2 sizes for 3, a 7-byte profile).
-const UPDATE_GAS: u64 = 56_492;
+const UPDATE_GAS: u64 = 56_448;
 
 /// The field modulus r as a big-endian word (not an element: the first
 /// non-canonical value).

@@ -124,6 +124,23 @@ impl HandState {
     }
 }
 
+/// The hand's steps for `crossed` epoch boundaries (§8.3.11,
+/// `docs/market.md` §7): the first with `hand`'s demand, the ones after
+/// (epochs without an escrow) with none, stopping once a step without
+/// demand leaves the ratio where it was — every later one would too. The
+/// one rule every backend applies (`BandwidthMarket.current` on the EVM,
+/// tested equal to this).
+pub fn step_hand(curve: &mut Curve, mut hand: HandState, crossed: u64) {
+    for _ in 0..crossed {
+        let current = curve.ratio();
+        let moved = curve.set_ratio(hand.next_ratio(current)) != current;
+        if !moved && hand.demand().ppm() == 0 {
+            break;
+        }
+        hand.epoch_escrowed = Value::ZERO;
+    }
+}
+
 /// The curve's public state: what any party needs to quote a trade, and
 /// what the hand's next step reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,6 +196,24 @@ pub enum Order {
     Sell { tokens: Tokens, min_value: Value },
 }
 
+impl Order {
+    /// The checks of an order alone, before any signature or state: a zero
+    /// amount is `Market(Zero)`, one above the curve's bound `Market(TooLarge)`.
+    pub fn check(&self) -> Result<(), LedgerError> {
+        let amount = match *self {
+            Order::Buy { spend, .. } => u128::from(spend.get()),
+            Order::Sell { tokens, .. } => tokens.get(),
+        };
+        if amount == 0 {
+            return Err(LedgerError::Market(CurveError::Zero));
+        }
+        if amount > veil_market::curve::MAX_AMOUNT {
+            return Err(LedgerError::Market(CurveError::TooLarge));
+        }
+        Ok(())
+    }
+}
+
 /// The first Poseidon input of a trade's digest (§8.3.11), in the ledger's
 /// reserved range beside `REGISTRATION_TAG` (64) and `UPDATE_TAG` (65).
 pub const TRADE_TAG: u64 = 66;
@@ -223,6 +258,17 @@ impl TradeRequest {
         }
     }
 
+    /// A trade for a ledger that authenticates its sender
+    /// ([`crate::LedgerApi::acting_account`], an EVM chain): by `account`,
+    /// the sender's, with no account signature.
+    pub fn from_sender(account: AccountId, order: Order) -> Self {
+        Self {
+            account,
+            order,
+            auth: None,
+        }
+    }
+
     /// [`AccountAuth::verify`] for this trade; returns its nonce.
     pub fn authenticate(&self) -> Result<u64, LedgerError> {
         AccountAuth::verify(
@@ -243,4 +289,48 @@ pub struct TradeReceipt {
     pub value: Value,
     /// The account nonce the trade consumed.
     pub nonce: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curve_at(ppm: u32) -> Curve {
+        let mut c = genesis_curve().unwrap();
+        c.buy(500_000, 0).unwrap();
+        c.set_ratio(ReserveRatio::from_ppm(ppm).unwrap());
+        assert_eq!(c.ratio().ppm(), ppm);
+        c
+    }
+
+    fn hand(escrowed: u64, staked: u64) -> HandState {
+        HandState::at(BlockHeight(0), Value(escrowed), Value(staked))
+    }
+
+    #[test]
+    fn idle_epochs_after_a_step_that_did_not_move_still_step_down() {
+        // At the top of the range, a saturated epoch leaves the ratio; the
+        // two idle epochs after it each take it one step down.
+        let mut c = curve_at(800_000);
+        step_hand(&mut c, hand(1_000, 1_000), 3);
+        assert_eq!(c.ratio().ppm(), 750_000);
+    }
+
+    #[test]
+    fn the_first_step_reads_the_demand_and_the_rest_none() {
+        let mut c = curve_at(500_000);
+        step_hand(&mut c, hand(1_000, 1_000), 1);
+        assert_eq!(c.ratio().ppm(), 525_000, "saturated: one step up");
+        step_hand(&mut c, hand(1_000, 1_000), 2);
+        assert_eq!(c.ratio().ppm(), 525_000, "up, then down");
+        step_hand(&mut c, hand(0, 1_000), 1);
+        assert_eq!(c.ratio().ppm(), 500_000);
+    }
+
+    #[test]
+    fn an_idle_stretch_of_any_length_ends_at_the_minimum() {
+        let mut c = curve_at(700_000);
+        step_hand(&mut c, hand(0, 0), u64::MAX);
+        assert_eq!(c.ratio(), hand_rule().min);
+    }
 }

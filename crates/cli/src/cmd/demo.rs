@@ -386,7 +386,7 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
         stop_rx: stop_rx.clone(),
         tls_connect_ms: Vec::new(),
     };
-    let market = market::round(&ledger, args.json).await?;
+    let market = market::round(&ledger, args.json, parties.kind == "evm").await?;
     let mut clients = deposit_clients(&stage, &parties.payers, dir).await?;
     let relayed = relay_sessions(&mut stage, &mut clients).await?;
     let vd = voucher_round(&mut stage, &mut clients).await?;
@@ -836,7 +836,7 @@ async fn public_audit<L: LedgerApi>(
     }
     // Value the trader paid into the curve's reserve, and the turnstile's
     // other public totals (docs/protocol.md §8.4).
-    let reserve_gain = market.map_or(0, |m| m.reserve_gain);
+    let reserve_counted = market.map_or(0, |m| m.reserve_counted);
     let held = [
         accounts_total,
         status.pool.get(),
@@ -844,7 +844,7 @@ async fn public_audit<L: LedgerApi>(
         status.staked.get(),
         status.monitor_staked.get(),
         status.burnt.get(),
-        reserve_gain,
+        reserve_counted,
     ];
     let turnstile_ok =
         u128::from(status.minted.get()) == held.iter().map(|v| u128::from(*v)).sum::<u128>();

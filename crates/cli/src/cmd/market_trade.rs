@@ -59,6 +59,8 @@ pub async fn show(args: ShowArgs) -> anyhow::Result<()> {
     };
     let (market, held) = with_ledger!(open_ledger(&args.ledger).await?, l => {
         let market = l.market().await?;
+        // On a chain the account is the handle's key (`VEIL_EVM_KEY_FILE`).
+        let account = account.map(|a| l.acting_account().unwrap_or(a));
         let held = match account { Some(a) => Some(l.tokens(a).await?), None => None };
         (market, held)
     });
@@ -84,7 +86,7 @@ pub async fn buy_or_sell(args: TradeArgs, buy: bool) -> anyhow::Result<()> {
     let key = wallet.account_key().clone();
     let (receipt, market) = with_ledger!(open_ledger_with(&args.ledger, args.dev_faucet).await?, l => {
         if let (true, Intent::Buy { spend, .. }) = (args.dev_faucet, intent) {
-            fund(&l, wallet.account(), spend).await?;
+            fund(&l, l.acting_account().unwrap_or(wallet.account()), spend).await?;
         }
         let r = trade(&l, &key, intent, args.slippage_bps).await?;
         (r, l.market().await?)

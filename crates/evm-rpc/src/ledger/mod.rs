@@ -44,6 +44,7 @@ pub use sequencer::Sequencer;
 pub use spec::EvmLedgerSpec;
 
 mod audit;
+mod market;
 
 /// Blocks read per `eth_getLogs` request.
 const LOG_CHUNK: u64 = 5_000;
@@ -60,6 +61,8 @@ pub struct EvmLedger {
     token: Address,
     /// `VeilAudits` (`auditor()`), or `None` for a ledger without audits.
     auditor: Option<Address>,
+    /// `BandwidthMarket` (`market()`), or `None` for a ledger without one.
+    market: Option<Address>,
     from_block: u64,
     challenge_window: u64,
     max_expiry_delta: u64,
@@ -109,11 +112,13 @@ impl EvmLedger {
         let challenge_window = u64_of(&word("challengeWindow()").await?)?;
         let max_expiry_delta = u64_of(&word("maxExpiryDelta()").await?)?;
         let auditor = Address::from_slice(&word("auditor()").await?[12..]);
+        let market = Address::from_slice(&word("market()").await?[12..]);
         Ok(EvmLedger {
             chain,
             ledger,
             token,
             auditor: (auditor != Address::ZERO).then_some(auditor),
+            market: (market != Address::ZERO).then_some(market),
             from_block: spec.from_block,
             challenge_window,
             max_expiry_delta,
@@ -361,12 +366,6 @@ impl Turnstile {
                 + u128::from(self.burnt)
     }
 }
-
-/// The ledger contract does not trade yet: the curve runs on chain as its
-/// own contract (`BandwidthMarket`, docs/market.md §5), not wired to this
-/// backend (docs/market.md §7).
-const NO_MARKET: &str =
-    "the EVM ledger has no market yet: BandwidthMarket is a separate contract (docs/market.md §7)";
 
 const NO_CHALLENGES: &str =
     "ledger challenges (docs/protocol.md §8.3.14) are not on the EVM ledger yet";
@@ -709,17 +708,17 @@ impl LedgerApi for EvmLedger {
 
     async fn trade(
         &self,
-        _request: veil_ledger::trade::TradeRequest,
+        request: veil_ledger::trade::TradeRequest,
     ) -> Result<veil_ledger::trade::TradeReceipt, LedgerError> {
-        Err(LedgerError::Unsupported(NO_MARKET))
+        self.trade_on_chain(request).await
     }
 
     async fn market(&self) -> Result<veil_ledger::trade::MarketState, LedgerError> {
-        Err(LedgerError::Unsupported(NO_MARKET))
+        self.market_on_chain().await
     }
 
-    async fn tokens(&self, _account: AccountId) -> Result<veil_ledger::trade::Tokens, LedgerError> {
-        Err(LedgerError::Unsupported(NO_MARKET))
+    async fn tokens(&self, account: AccountId) -> Result<veil_ledger::trade::Tokens, LedgerError> {
+        self.tokens_on_chain(account).await
     }
 
     async fn faucet(&self, account: AccountId, amount: Value) -> Result<Value, LedgerError> {

@@ -62,10 +62,13 @@ pub struct Contracts {
     /// `VeilAudits`, the only caller of `slash` (zero: no audits;
     /// docs/market.md §5.1).
     pub auditor: EvmAddress,
+    /// `BandwidthMarket`, whose reserve ratio the ledger's demand moves
+    /// (zero: no market; docs/market.md §7.2).
+    pub market: EvmAddress,
 }
 
 impl Contracts {
-    fn words(&self) -> [Word; 11] {
+    fn words(&self) -> [Word; 12] {
         [
             self.token,
             self.poseidon_t3,
@@ -78,6 +81,7 @@ impl Contracts {
             self.settle_8_verifier,
             self.settle_64_verifier,
             self.auditor,
+            self.market,
         ]
         .map(word_address)
     }
@@ -413,6 +417,11 @@ pub mod view {
     pub fn staked() -> Vec<u8> {
         selector("staked()").to_vec()
     }
+    /// `hand()` → (epoch, escrowed in it, staked): what the market's hand
+    /// reads (docs/market.md §7.2; decode with `market::decode_u128s(_, 3)`).
+    pub fn hand() -> Vec<u8> {
+        selector("hand()").to_vec()
+    }
     /// Σ slashed stake burnt (kept in the contract).
     pub fn burnt() -> Vec<u8> {
         selector("burnt()").to_vec()
@@ -627,7 +636,8 @@ pub fn deploy(
     )
 }
 
-/// [`deploy`] over `base`'s token and auditor (`VeilAudits`, or zero);
+/// [`deploy`] over `base`'s token, auditor (`VeilAudits`, or zero) and
+/// market (`BandwidthMarket`, or zero);
 /// its other fields are filled with the dependencies deployed here.
 pub fn deploy_with(
     sandbox: &mut crate::Sandbox,

@@ -104,8 +104,8 @@ use veil_evm::ledger::{self, LedgerRevert};
 
 /// Gas (receipt `gasUsed`) of a later deposit and of the 64th (which
 /// writes a checkpoint), pinned by `ledger_contract.rs`. Deterministic.
-pub const DEPOSIT_GAS: u64 = 114_567;
-pub const DEPOSIT_CHECKPOINT_GAS: u64 = 136_805;
+pub const DEPOSIT_GAS: u64 = 114_545;
+pub const DEPOSIT_CHECKPOINT_GAS: u64 = 136_783;
 
 /// §8.1 defaults of the embedded ledger.
 pub const CHALLENGE_WINDOW: u64 = 20;
@@ -213,6 +213,55 @@ impl LedgerChain {
             deploy_gas: dep.deploy_gas,
         };
         (l, audits)
+    }
+
+    /// The ledger with `BandwidthMarket` as its market — the embedded
+    /// ledger's genesis curve and fee (`veil_ledger::trade`), epochs of
+    /// `epoch_blocks` — opened by the deployer and bound. Returns the
+    /// market's address too.
+    pub fn with_market(epoch_blocks: u64) -> (Self, EvmAddress) {
+        use veil_evm::market;
+        use veil_ledger::trade::{GENESIS_FLOAT, GENESIS_RATIO_PPM, GENESIS_RESERVE, trade_fee};
+        let mut c = Chain::new();
+        let d = c.deployer;
+        let ctor = market::market_constructor(
+            c.token,
+            GENESIS_FLOAT.get(),
+            GENESIS_RATIO_PPM,
+            trade_fee().ppm(),
+            epoch_blocks,
+        );
+        let code = [artifact(market::MARKET).bytecode, ctor].concat();
+        let m = c
+            .sandbox
+            .deploy(d, &code)
+            .expect("deploy BandwidthMarket")
+            .0;
+        let base = ledger::Contracts {
+            token: c.token,
+            market: m,
+            ..Default::default()
+        };
+        let dep = ledger::deploy_with(
+            &mut c.sandbox,
+            d,
+            base,
+            &tree_insert_verifier(),
+            CHALLENGE_WINDOW,
+            MAX_EXPIRY_DELTA,
+        )
+        .expect("deploy Poseidon, the verifiers and VeilLedger");
+        c.mint(d, GENESIS_RESERVE.get());
+        c.approve(d, m, U256::MAX);
+        c.ok(d, m, &market::open(GENESIS_RESERVE.get().into()));
+        c.ok(d, m, &market::bind(dep.ledger));
+        let l = LedgerChain {
+            c,
+            contracts: dep.contracts,
+            ledger: dep.ledger,
+            deploy_gas: dep.deploy_gas,
+        };
+        (l, m)
     }
 
     /// `from` calls the ledger (committed).

@@ -147,11 +147,17 @@ pub struct Fx {
 
 impl Fx {
     pub fn new() -> Self {
-        let mut l = LedgerChain::new();
+        Self::on(LedgerChain::new(), 0)
+    }
+
+    /// The fixture on ledger `l`, each node staking `stake`.
+    pub fn on(mut l: LedgerChain, stake: u64) -> Self {
         let (alice, operator, relayer) = (l.c.account(), l.c.account(), l.c.account());
         let recipient = l.c.account();
         l.c.mint(alice, 1_000_000);
         l.approve(alice, U256::MAX);
+        l.c.mint(operator, 2 * stake);
+        l.approve(operator, U256::MAX);
         for a in deposit_addrs() {
             let out = l.tx(alice, &ledger::deposit(a, word_u64(NOTE_VALUE)));
             assert_eq!(out.status, veil_evm::Status::Success);
@@ -159,7 +165,10 @@ impl Fx {
         let out = l.tx(relayer, &first_batch().0.calldata());
         assert_eq!(out.status, veil_evm::Status::Success, "append");
         for seed in [NODE, OTHER_NODE] {
-            let reg = sample::registration(seed).expect("seed");
+            let reg = ledger::Registration {
+                stake: word_u64(stake),
+                ..sample::registration(seed).expect("seed")
+            };
             let out = l.register(operator, &reg);
             assert_eq!(out.status, veil_evm::Status::Success, "register");
         }

@@ -9,7 +9,7 @@
 
 use crate::error::LedgerError;
 use crate::state::StateWrite;
-use crate::trade::{HandState, MARKET_EPOCH_BLOCKS};
+use crate::trade::{HandState, MARKET_EPOCH_BLOCKS, step_hand};
 use crate::types::{BlockHeight, Value};
 
 /// Counts an opened escrow in the current epoch's demand.
@@ -23,9 +23,9 @@ pub fn count_escrow(w: &mut impl StateWrite, escrow: Value) -> Result<(), Ledger
 }
 
 /// The clock moved from `from` to `to`: for each epoch boundary crossed,
-/// one step of the hand — the first with the finished epoch's demand, the
-/// rest (epochs without a single operation) with none, stopping once the
-/// ratio no longer moves. The new epoch's demand starts at zero.
+/// one step of the hand ([`crate::trade::step_hand`]: the first with the
+/// finished epoch's demand, the rest with none). The new epoch's demand
+/// starts at zero.
 pub fn on_advance(
     w: &mut impl StateWrite,
     from: BlockHeight,
@@ -36,15 +36,9 @@ pub fn on_advance(
         return Ok(());
     }
     let staked = Value(w.totals()?.staked);
-    let mut hand = HandState::at(from, Value(w.epoch_escrowed()?), staked);
+    let hand = HandState::at(from, Value(w.epoch_escrowed()?), staked);
     let mut curve = w.curve()?;
-    for _ in 0..crossed {
-        let current = curve.ratio();
-        if curve.set_ratio(hand.next_ratio(current)) == current {
-            break;
-        }
-        hand.epoch_escrowed = Value::ZERO; // the epochs after: no operation
-    }
+    step_hand(&mut curve, hand, crossed);
     w.set_curve(&curve)?;
     w.set_epoch_escrowed(0)
 }

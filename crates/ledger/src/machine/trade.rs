@@ -3,7 +3,7 @@
 //! `veil_market`'s; this module only moves the account's value and tokens
 //! with them.
 
-use veil_market::curve::{Curve, CurveError, MAX_AMOUNT};
+use veil_market::curve::Curve;
 
 use super::{Checked, add, check_nonce, consume_nonce};
 use crate::error::LedgerError;
@@ -24,16 +24,7 @@ pub struct Fill {
 /// Stateless checks: a positive amount within the curve's bound, then the
 /// account's signature. Returns the nonce.
 pub fn check_trade_stateless(t: &TradeRequest) -> Result<u64, LedgerError> {
-    let amount = match t.order {
-        Order::Buy { spend, .. } => u128::from(spend.get()),
-        Order::Sell { tokens, .. } => tokens.get(),
-    };
-    if amount == 0 {
-        return Err(LedgerError::Market(CurveError::Zero));
-    }
-    if amount > MAX_AMOUNT {
-        return Err(LedgerError::Market(CurveError::TooLarge));
-    }
+    t.order.check()?;
     t.authenticate()
 }
 

@@ -1,8 +1,9 @@
 //! The demo's market round (docs/market.md §7): a trader account, funded
 //! by the development faucet, buys tokens on the ledger's bonding curve
-//! and sells half of them back, each trade signed by its own key with a
-//! slippage limit from the quote. On a ledger without a market (the EVM
-//! backend, docs/protocol.md §8.3.11) the round is skipped and says so.
+//! and sells half of them back, each trade with a slippage limit from the
+//! quote — signed by the trader's own key, or on a chain sent by the
+//! ledger handle's key (§7.2). On a ledger without a market the round is
+//! skipped and says so.
 
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -26,15 +27,18 @@ pub(super) struct MarketDemo {
     pub value_received: u64,
     pub price_before: f64,
     pub price_after: f64,
-    /// The curve's reserve less its genesis reserve: value the trades
-    /// moved out of accounts (the demo's turnstile counts it).
-    pub reserve_gain: u64,
+    /// The part of the curve's reserve the turnstile's `minted` counts:
+    /// on a chain all of it (the token minted the genesis reserve too),
+    /// else what the trades added to the genesis reserve.
+    pub reserve_counted: u64,
 }
 
-/// Runs the round; `None` on a ledger without a market.
+/// Runs the round; `None` on a ledger without a market. `on_chain`: the
+/// genesis reserve was minted by the value token (an EVM ledger).
 pub(super) async fn round<L: LedgerApi>(
     ledger: &L,
     quiet: bool,
+    on_chain: bool,
 ) -> anyhow::Result<Option<MarketDemo>> {
     let before = match ledger.market().await {
         Ok(m) => m,
@@ -47,7 +51,9 @@ pub(super) async fn round<L: LedgerApi>(
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let key = SigningKey::from_seed(seed).ok_or_else(|| anyhow::anyhow!("trader key"))?;
-    let trader = key.verifying_key().account_id();
+    let trader = ledger
+        .acting_account()
+        .unwrap_or_else(|| key.verifying_key().account_id());
     ledger.faucet(trader, Value(SPEND)).await?;
     let spend = Value(SPEND);
     let bought = trade(
@@ -83,7 +89,10 @@ pub(super) async fn round<L: LedgerApi>(
         value_received: sold.value.get(),
         price_before: price(&before),
         price_after: price(&after),
-        reserve_gain: after.reserve.get().saturating_sub(GENESIS_RESERVE.get()),
+        reserve_counted: match on_chain {
+            true => after.reserve.get(),
+            false => after.reserve.get().saturating_sub(GENESIS_RESERVE.get()),
+        },
     };
     say!(
         quiet,
