@@ -83,13 +83,7 @@ pub async fn deploy_ledger(
 ) -> Result<RpcDeployment, DeployError> {
     let mut gas = 0;
     let mut put = async |what: &str, code: Vec<u8>| -> Result<(Address, u64), DeployError> {
-        let r = chain
-            .deploy(&code)
-            .await
-            .map_err(|source| DeployError::Rpc {
-                what: what.to_owned(),
-                source,
-            })?;
+        let r = chain.deploy(&code).await.map_err(rpc_err(what))?;
         gas += r.gas_used;
         Ok((
             r.contract.ok_or(DeployError::NoAddress(what.to_owned()))?,
@@ -107,29 +101,14 @@ pub async fn deploy_ledger(
             .0
         }
     };
-    let tree = ledger::tree_insert_verifier_name();
-    let audits_code = [
-        Artifact::embedded(audits::CONTRACT)?.bytecode,
-        audits::constructor(token_at, AUDIT_EPOCH_BLOCKS, AUDIT_REVEAL_BLOCKS),
-    ]
-    .concat();
-    let market_code = [
-        Artifact::embedded(market::MARKET)?.bytecode,
-        market::market_constructor(
-            token_at,
-            GENESIS_FLOAT.get(),
-            GENESIS_RATIO_PPM,
-            trade_fee().ppm(),
-            veil_ledger::trade::MARKET_EPOCH_BLOCKS,
-        ),
-    ]
-    .concat();
+    let (audits_code, market_code) = (audits_initcode(token_at)?, market_initcode(token_at)?);
     let mut contracts = Contracts {
         token: token_at,
         auditor: put(audits::CONTRACT, audits_code).await?.0,
         market: put(market::MARKET, market_code).await?.0,
         ..Contracts::default()
     };
+    let tree = ledger::tree_insert_verifier_name();
     for d in Dependency::ALL {
         let name = d.artifact(&tree);
         let code = Artifact::embedded(&name)?.bytecode;
@@ -138,41 +117,8 @@ pub async fn deploy_ledger(
     let params = LedgerParams::new(contracts, challenge_window, max_expiry_delta);
     let initcode = params.initcode(&Artifact::embedded(ledger::CONTRACT)?);
     let (ledger, block) = put(ledger::CONTRACT, initcode).await?;
-    let reserve = U256::from(GENESIS_RESERVE.get());
-    let mut calls = vec![("VeilAudits.bind", contracts.auditor, audits::bind(ledger))];
-    if token.is_none() {
-        calls.push((
-            "TestToken.mint",
-            token_at,
-            token::mint(chain.address(), reserve),
-        ));
-    }
-    calls.extend([
-        (
-            "approve",
-            token_at,
-            token::approve(contracts.market, reserve),
-        ),
-        (
-            "BandwidthMarket.open",
-            contracts.market,
-            market::open(GENESIS_RESERVE.get().into()),
-        ),
-        (
-            "BandwidthMarket.bind",
-            contracts.market,
-            market::bind(ledger),
-        ),
-    ]);
-    for (what, to, data) in calls {
-        let r = chain
-            .send(to, &data)
-            .await
-            .map_err(|source| DeployError::Rpc {
-                what: what.to_owned(),
-                source,
-            })?;
-        gas += r.gas_used;
+    for (what, to, data) in binding_calls(chain, &contracts, ledger, token.is_none()) {
+        gas += chain.send(to, &data).await.map_err(rpc_err(what))?.gas_used;
     }
     Ok(RpcDeployment {
         contracts,
@@ -181,4 +127,59 @@ pub async fn deploy_ledger(
         block,
         gas,
     })
+}
+
+fn rpc_err(what: &str) -> impl FnOnce(RpcError) -> DeployError + '_ {
+    move |source| DeployError::Rpc {
+        what: what.to_owned(),
+        source,
+    }
+}
+
+fn audits_initcode(token: Address) -> Result<Vec<u8>, DeployError> {
+    let args = audits::constructor(token, AUDIT_EPOCH_BLOCKS, AUDIT_REVEAL_BLOCKS);
+    Ok([Artifact::embedded(audits::CONTRACT)?.bytecode, args].concat())
+}
+
+/// `BandwidthMarket` with the embedded ledger's genesis curve, fee and
+/// market epoch (`veil_ledger::trade`).
+fn market_initcode(token: Address) -> Result<Vec<u8>, DeployError> {
+    let args = market::market_constructor(
+        token,
+        GENESIS_FLOAT.get(),
+        GENESIS_RATIO_PPM,
+        trade_fee().ppm(),
+        veil_ledger::trade::MARKET_EPOCH_BLOCKS,
+    );
+    Ok([Artifact::embedded(market::MARKET)?.bytecode, args].concat())
+}
+
+/// The calls after the ledger exists: the audits bound to it, the genesis
+/// reserve (minted first on a development `TestToken`) approved and paid
+/// into the market, the market bound.
+fn binding_calls(
+    chain: &RpcChain,
+    c: &Contracts,
+    ledger: Address,
+    test_token: bool,
+) -> Vec<(&'static str, Address, Vec<u8>)> {
+    let reserve = U256::from(GENESIS_RESERVE.get());
+    let mut calls = vec![("VeilAudits.bind", c.auditor, audits::bind(ledger))];
+    if test_token {
+        calls.push((
+            "TestToken.mint",
+            c.token,
+            token::mint(chain.address(), reserve),
+        ));
+    }
+    calls.extend([
+        ("approve", c.token, token::approve(c.market, reserve)),
+        (
+            "BandwidthMarket.open",
+            c.market,
+            market::open(GENESIS_RESERVE.get().into()),
+        ),
+        ("BandwidthMarket.bind", c.market, market::bind(ledger)),
+    ]);
+    calls
 }

@@ -161,11 +161,22 @@ impl LedgerChain {
         if let Some(code) = token_initcode {
             c.token = c.sandbox.deploy(d, code).expect("deploy token").0;
         }
-        let token = c.token;
-        let dep = ledger::deploy(
+        let base = ledger::Contracts {
+            token: c.token,
+            ..Default::default()
+        };
+        Self::over(c, base, verifier)
+    }
+
+    /// The dependencies and `VeilLedger` over `base`'s token, auditor and
+    /// market, deployed on `c` by its deployer, with the committed
+    /// `verifier` as its `tree_insert_64` verifier.
+    fn over(mut c: Chain, base: ledger::Contracts, verifier: &str) -> Self {
+        let d = c.deployer;
+        let dep = ledger::deploy_with(
             &mut c.sandbox,
             d,
-            token,
+            base,
             verifier,
             CHALLENGE_WINDOW,
             MAX_EXPIRY_DELTA,
@@ -196,22 +207,9 @@ impl LedgerChain {
             auditor: audits,
             ..Default::default()
         };
-        let dep = ledger::deploy_with(
-            &mut c.sandbox,
-            d,
-            base,
-            &tree_insert_verifier(),
-            CHALLENGE_WINDOW,
-            MAX_EXPIRY_DELTA,
-        )
-        .expect("deploy Poseidon, the verifiers and VeilLedger");
-        c.ok(d, audits, &veil_evm::audits::bind(dep.ledger));
-        let l = LedgerChain {
-            c,
-            contracts: dep.contracts,
-            ledger: dep.ledger,
-            deploy_gas: dep.deploy_gas,
-        };
+        let mut l = Self::over(c, base, &tree_insert_verifier());
+        let ledger_at = l.ledger;
+        l.c.ok(d, audits, &veil_evm::audits::bind(ledger_at));
         (l, audits)
     }
 
@@ -242,25 +240,12 @@ impl LedgerChain {
             market: m,
             ..Default::default()
         };
-        let dep = ledger::deploy_with(
-            &mut c.sandbox,
-            d,
-            base,
-            &tree_insert_verifier(),
-            CHALLENGE_WINDOW,
-            MAX_EXPIRY_DELTA,
-        )
-        .expect("deploy Poseidon, the verifiers and VeilLedger");
-        c.mint(d, GENESIS_RESERVE.get());
-        c.approve(d, m, U256::MAX);
-        c.ok(d, m, &market::open(GENESIS_RESERVE.get().into()));
-        c.ok(d, m, &market::bind(dep.ledger));
-        let l = LedgerChain {
-            c,
-            contracts: dep.contracts,
-            ledger: dep.ledger,
-            deploy_gas: dep.deploy_gas,
-        };
+        let mut l = Self::over(c, base, &tree_insert_verifier());
+        l.c.mint(d, GENESIS_RESERVE.get());
+        l.c.approve(d, m, U256::MAX);
+        l.c.ok(d, m, &market::open(GENESIS_RESERVE.get().into()));
+        let ledger_at = l.ledger;
+        l.c.ok(d, m, &market::bind(ledger_at));
         (l, m)
     }
 
