@@ -770,3 +770,111 @@ async fn a_throttling_node_is_slashed_through_the_evm_backend() {
         Value(after[0].get() + 500)
     );
 }
+
+/// The seed's commit-reveal through the EVM backend (docs/market.md §5.1),
+/// as `veil monitor run` takes a monitor's turn (`take_seed_turn`): two
+/// monitors registered in epoch e0 commit, during e0 + 1, to the secrets
+/// their keys derive for e0 + 2 (a second turn changes nothing); in the
+/// reveal window of e0 + 2 each reveals its secret (the commitment becomes
+/// the "revealed" mark) and commits for e0 + 3; the epoch's mix is the XOR
+/// of the two secrets' hashes, and the seed drawn after the window is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_commit_and_reveal_the_audit_seed_through_the_evm_backend() {
+    use veil_evm::audits;
+    use veil_evm_rpc::{EvmLedger, EvmLedgerSpec};
+    use veil_ledger::LedgerApi;
+    use veil_ledger::monitor::MonitorRegistration;
+    use veil_ledger::types::Value;
+    let Some(a) = anvil("the audit seed's commit-reveal through the EVM backend") else {
+        return;
+    };
+    let (chain, d) = deployed_by_first_dev_key(&a).await;
+    let spec = EvmLedgerSpec {
+        rpc: a.url.clone(),
+        ledger: d.ledger,
+        from_block: d.block,
+    };
+    let base = EvmLedger::connect(chain.clone(), &spec)
+        .await
+        .expect("ledger")
+        .with_faucet(chain.clone());
+    let mut monitors = Vec::new();
+    for _ in 0..2 {
+        let c = RpcChain::connect(&a.url, key::Signer::random())
+            .await
+            .expect("connect");
+        let l = base.acting_as(c.clone());
+        let me = l.acting_account().expect("sender");
+        l.faucet(me, Value(1_000)).await.expect("faucet");
+        l.register_monitor(MonitorRegistration::from_sender(me, Value(500)))
+            .await
+            .expect("monitor");
+        monitors.push((l, c));
+    }
+    let at = d.contracts.auditor;
+    let u64_of = async |data: Vec<u8>| {
+        ledger::decode_u64(&chain.call(at, &data).await.expect("view")).expect("u64")
+    };
+    let word_of = async |data: Vec<u8>| {
+        ledger::decode_word(&chain.call(at, &data).await.expect("view")).expect("word")
+    };
+    let mine_until_next_tx_at = async |height: u64| {
+        let latest = chain.block_number().await.expect("height");
+        let blocks = height.saturating_sub(latest + 1);
+        if blocks > 0 {
+            let _: serde_json::Value = chain
+                .provider()
+                .raw_request("anvil_mine".into(), (blocks,))
+                .await
+                .expect("mine");
+        }
+    };
+    let secret =
+        |c: &RpcChain, e: u64| c.derive_secret(b"veil/evm/audit-seed-secret/v1", &e.to_be_bytes());
+    let e0 = u64_of(audits::current_epoch()).await;
+    let (e1, e2) = (e0 + 1, e0 + 2);
+
+    // In e1 (past its reveal window): each commits for e2, once.
+    mine_until_next_tx_at(u64_of(audits::epoch_start(e1)).await + 20).await;
+    for _ in 0..2 {
+        for (l, _) in &monitors {
+            l.take_seed_turn().await.expect("turn");
+        }
+    }
+    for (_, c) in &monitors {
+        let me = c.address();
+        let want = audits::seed_commitment(secret(c, e2), me, e2);
+        assert_eq!(word_of(audits::seed_commit(e2, me)).await, want);
+    }
+
+    // In e2's reveal window: each reveals, and commits for e3.
+    let start = u64_of(audits::epoch_start(e2)).await;
+    mine_until_next_tx_at(start).await;
+    let mut mix = [0u8; 32];
+    for (l, c) in &monitors {
+        l.take_seed_turn().await.expect("turn");
+        let me = c.address();
+        let mut revealed = [0u8; 32];
+        revealed[31] = 1;
+        assert_eq!(
+            word_of(audits::seed_commit(e2, me)).await,
+            revealed,
+            "revealed"
+        );
+        let next = audits::seed_commitment(secret(c, e2 + 1), me, e2 + 1);
+        assert_eq!(word_of(audits::seed_commit(e2 + 1, me)).await, next);
+        for (m, x) in mix.iter_mut().zip(audits::mix_of(secret(c, e2))) {
+            *m ^= x;
+        }
+    }
+    assert!(
+        chain.block_number().await.expect("height")
+            < start + veil_evm_rpc::deploy::AUDIT_REVEAL_BLOCKS,
+        "the reveals landed in the window"
+    );
+    assert_eq!(word_of(audits::seed_mix(e2)).await, mix);
+    // After the window the seed is drawn over that mix.
+    mine_until_next_tx_at(start + veil_evm_rpc::deploy::AUDIT_REVEAL_BLOCKS).await;
+    monitors[0].0.draw_audit_seed().await.expect("draw");
+    assert_ne!(word_of(audits::seed_of(e2)).await, [0u8; 32], "drawn");
+}

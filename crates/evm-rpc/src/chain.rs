@@ -85,6 +85,8 @@ pub struct Receipt {
 pub struct RpcChain {
     provider: DynProvider,
     wallet: EthereumWallet,
+    /// The key, for [`RpcChain::derive_secret`].
+    signer: PrivateKeySigner,
     from: Address,
     chain_id: u64,
     /// Held from choosing a nonce until the transaction is mined, so that
@@ -109,7 +111,8 @@ impl RpcChain {
         Ok(RpcChain {
             provider,
             from: signer.address(),
-            wallet: EthereumWallet::from(signer),
+            wallet: EthereumWallet::from(signer.clone()),
+            signer,
             chain_id,
             sending: Arc::new(tokio::sync::Mutex::new(())),
             rebroadcast_after: Duration::from_secs(4),
@@ -120,6 +123,19 @@ impl RpcChain {
     /// The signing account.
     pub fn address(&self) -> Address {
         self.from
+    }
+
+    /// A secret only this key can compute:
+    /// `keccak256(len(domain) ‖ domain ‖ key ‖ data)`, one per domain and
+    /// data (an audit seed's secret per epoch, docs/market.md §5.1), so
+    /// nothing needs storing between runs.
+    pub fn derive_secret(&self, domain: &[u8], data: &[u8]) -> [u8; 32] {
+        let mut pre = Vec::with_capacity(8 + domain.len() + 32 + data.len());
+        pre.extend_from_slice(&(domain.len() as u64).to_be_bytes());
+        pre.extend_from_slice(domain);
+        pre.extend_from_slice(&self.signer.to_bytes()[..]);
+        pre.extend_from_slice(data);
+        alloy::primitives::keccak256(&pre).0
     }
 
     /// The underlying provider (for node-specific requests).

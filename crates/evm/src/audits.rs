@@ -75,6 +75,37 @@ pub fn reveal_seed(epoch: u64, secret: Word) -> Vec<u8> {
     call("revealSeed(uint64,bytes32)", &[word_u64(epoch), secret])
 }
 
+/// `seedCommits(epoch, monitor)`: 0 none, 1 revealed, else the commitment.
+pub fn seed_commit(epoch: u64, monitor: EvmAddress) -> Vec<u8> {
+    call(
+        "seedCommits(uint64,address)",
+        &[word_u64(epoch), word_address(monitor)],
+    )
+}
+
+/// `seedMix(epoch)`: the XOR of the revealed secrets' hashes.
+pub fn seed_mix(epoch: u64) -> Vec<u8> {
+    call("seedMix(uint64)", &[word_u64(epoch)])
+}
+
+/// `eligible(monitor, epoch)`: assigned in `epoch` (and may commit for it).
+pub fn eligible(monitor: EvmAddress, epoch: u64) -> Vec<u8> {
+    call(
+        "eligible(address,uint64)",
+        &[word_address(monitor), word_u64(epoch)],
+    )
+}
+
+/// `revealBlocks()`.
+pub fn reveal_blocks() -> Vec<u8> {
+    call("revealBlocks()", &[])
+}
+
+/// What a revealed secret adds to the mix: `keccak256(abi.encode(secret))`.
+pub fn mix_of(secret: Word) -> Word {
+    keccak256(secret).0
+}
+
 pub fn draw_seed(epoch: u64) -> Vec<u8> {
     call("drawSeed(uint64)", &[word_u64(epoch)])
 }

@@ -164,6 +164,15 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// A monitor's part in the audit seeds: on an EVM chain
+    /// (`docs/market.md` §5.1) it reveals the secret it committed for the
+    /// current epoch while the reveal window is open, and commits to one
+    /// for the next epoch. The embedded and gRPC ledgers draw seeds from
+    /// the ledger's own randomness: nothing to do.
+    fn take_seed_turn(&self) -> impl Future<Output = Result<(), LedgerError>> + Send {
+        async { Ok(()) }
+    }
+
     /// §8.3.14: the node's challenges of the current and the previous
     /// epoch, open or not. Public: anyone may read them.
     fn challenges(

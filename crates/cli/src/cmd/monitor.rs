@@ -262,7 +262,9 @@ async fn run_audits(args: RunArgs) -> anyhow::Result<()> {
         bytes: args.bytes,
     };
     let results = with_ledger!(open_ledger(&args.ledger).await?, l => {
-        // On a chain the epoch's seed is a transaction: draw it if due.
+        // On a chain the monitor commits to and reveals its part of the
+        // seeds, and the epoch's seed is a transaction: draw it if due.
+        l.take_seed_turn().await.context("committing or revealing an audit seed secret")?;
         l.draw_audit_seed().await.context("drawing the epoch's audit seed")?;
         let view = l.monitor(l.acting_account().unwrap_or(wallet.account())).await?;
         if view.record.is_none() {

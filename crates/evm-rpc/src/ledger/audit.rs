@@ -27,6 +27,9 @@ use veil_market::audit::OutlierRecord;
 use super::{EvmLedger, abi_err, chain_err, evm_address};
 use crate::chain::RpcError;
 
+/// The domain of a monitor's seed secrets ([`crate::RpcChain::derive_secret`]).
+const SEED_SECRET: &[u8] = b"veil/evm/audit-seed-secret/v1";
+
 /// The ledger was deployed without audits (its `auditor()` is zero).
 const NO_AUDITS: &str =
     "this EVM ledger was deployed without audits (auditor() is zero; docs/market.md §5.1)";
@@ -291,6 +294,67 @@ impl EvmLedger {
             Err(LedgerError::Unavailable(_)) if self.seed_drawn(epoch).await? => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// This monitor's part in the seeds (docs/market.md §5.1): reveals
+    /// the secret it committed for the current epoch while the epoch's
+    /// reveal window is open, and commits for the next epoch if it is
+    /// eligible there and has not. The secret of an epoch is derived from
+    /// the monitor's key ([`crate::RpcChain::derive_secret`]), so a later
+    /// run reveals what an earlier one committed. Each call is simulated
+    /// first; a window closing meanwhile is not an error.
+    pub(super) async fn seed_turn_on_chain(&self) -> Result<(), LedgerError> {
+        let me = self.chain.address();
+        let epoch = self.current_audit_epoch().await?;
+        let secret = |e: u64| self.chain.derive_secret(SEED_SECRET, &e.to_be_bytes());
+        let height = self.chain.block_number().await.map_err(chain_err)?;
+        let start = self.audit_u64(&audits::epoch_start(epoch)).await?;
+        let window = self.audit_u64(&audits::reveal_blocks()).await?;
+        let committed = self.seed_commit(epoch, me).await?;
+        // The next transaction lands in the next block.
+        if committed == audits::seed_commitment(secret(epoch), me, epoch)
+            && height + 1 < start + window
+        {
+            self.seed_send(&audits::reveal_seed(epoch, secret(epoch)))
+                .await?;
+        }
+        let next = epoch + 1;
+        let eligible = self.audit_view(&audits::eligible(me, next)).await?;
+        if eligible.iter().any(|b| *b != 0) && self.seed_commit(next, me).await? == [0; 32] {
+            let c = audits::seed_commitment(secret(next), me, next);
+            self.seed_send(&audits::commit_seed(next, c)).await?;
+        }
+        Ok(())
+    }
+
+    async fn seed_commit(&self, epoch: u64, who: Address) -> Result<Word, LedgerError> {
+        let w = self.audit_view(&audits::seed_commit(epoch, who)).await?;
+        <Word>::try_from(w.as_slice())
+            .map_err(|_| abi_err(veil_evm::abi::AbiError::Malformed("seedCommits")))
+    }
+
+    /// A commit or reveal; one whose window closed meanwhile is dropped.
+    async fn seed_send(&self, data: &[u8]) -> Result<(), LedgerError> {
+        let a = self.audits()?;
+        let closed = |e: &RpcError| match e {
+            RpcError::Reverted { data } => matches!(
+                AuditRevert::decode(data),
+                Ok(AuditRevert::CommitWindow(_) | AuditRevert::RevealWindow(_))
+            ),
+            _ => false,
+        };
+        self.chain.wait_until_idle().await.map_err(chain_err)?;
+        for step in [false, true] {
+            let r = match step {
+                false => self.chain.call(a, data).await.map(drop),
+                true => self.chain.send(a, data).await.map(drop),
+            };
+            match r {
+                Err(e) if closed(&e) => return Ok(()),
+                r => r.map_err(audit_err)?,
+            }
+        }
+        Ok(())
     }
 
     async fn seed_drawn(&self, epoch: u64) -> Result<bool, LedgerError> {

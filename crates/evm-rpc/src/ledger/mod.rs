@@ -676,6 +676,10 @@ impl LedgerApi for EvmLedger {
         self.draw_seed_if_due(epoch).await
     }
 
+    async fn take_seed_turn(&self) -> Result<(), LedgerError> {
+        self.seed_turn_on_chain().await
+    }
+
     async fn exit_monitor(
         &self,
         request: veil_ledger::monitor::MonitorExitRequest,
