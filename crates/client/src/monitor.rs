@@ -18,8 +18,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use veil_ledger::LedgerApi;
 use veil_ledger::challenge::{ChallengeRecord, ChallengeRequest};
-use veil_ledger::monitor::{AuditReport, Measurement, StoredReport};
-use veil_ledger::types::NodeId;
+use veil_ledger::monitor::{
+    AuditReport, Measurement, MonitorRecord, MonitorRegistration, StoredReport,
+};
+use veil_ledger::types::{NodeId, Value};
 use veil_primitives::eddsa::SigningKey;
 use veil_proofs::Prover;
 
@@ -133,6 +135,27 @@ pub async fn report<L: LedgerApi>(
         .next_nonce;
     let r = AuditReport::signed(key, nonce, epoch, node, measured);
     Ok(ledger.submit_report(r).await?)
+}
+
+/// Registers the monitor of `key` with `stake` (docs/protocol.md
+/// §8.3.13): on a chain the sender is the monitor; elsewhere its account
+/// key signs at the account's next nonce.
+pub async fn register<L: LedgerApi>(
+    ledger: &L,
+    key: &SigningKey,
+    stake: Value,
+) -> Result<MonitorRecord, ClientError> {
+    let registration = match ledger.acting_account() {
+        Some(me) => MonitorRegistration::from_sender(me, stake),
+        None => {
+            let nonce = ledger
+                .account(key.verifying_key().account_id())
+                .await?
+                .next_nonce;
+            MonitorRegistration::signed(key, nonce, stake)
+        }
+    };
+    Ok(ledger.register_monitor(registration).await?)
 }
 
 /// Challenges `node` on the ledger for `epoch` as the monitor of `key`

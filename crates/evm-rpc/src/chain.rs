@@ -147,6 +147,26 @@ impl RpcChain {
         Ok(self.provider.get_block_number().await?)
     }
 
+    /// DEVELOPMENT ONLY: asks the node to mine `blocks` empty blocks now
+    /// (`anvil_mine`; a production chain refuses the method).
+    pub async fn mine(&self, blocks: u64) -> Result<(), RpcError> {
+        let _: serde_json::Value = self
+            .provider
+            .raw_request("anvil_mine".into(), (blocks,))
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the node mines on request ([`RpcChain::mine`]): anvil names
+    /// itself in `web3_clientVersion`.
+    pub async fn mines_on_request(&self) -> Result<bool, RpcError> {
+        let v: String = self
+            .provider
+            .raw_request("web3_clientVersion".into(), ())
+            .await?;
+        Ok(v.to_ascii_lowercase().starts_with("anvil"))
+    }
+
     /// `eth_call` of `data` at `to` from this account, at the latest block.
     pub async fn call(&self, to: Address, data: &[u8]) -> Result<Vec<u8>, RpcError> {
         let tx = self.request(TxKind::Call(to), data);

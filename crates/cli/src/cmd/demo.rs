@@ -94,6 +94,7 @@ macro_rules! say {
 }
 
 mod audit;
+mod clock;
 mod market;
 mod two_hop;
 
@@ -131,6 +132,11 @@ async fn main(args: Args) -> anyhow::Result<()> {
                 "--ledger evm:… needs --evm-key-file: the development token's minter, \
                  which funds the demo's parties",
             )?;
+            if args.scenario == Scenario::SilentNode {
+                bail!(
+                    "--scenario silent-node shows ledger challenges, which the EVM ledger does not take yet (docs/security.md M12)"
+                );
+            }
             scenario(evm_parties(spec, funder).await?, run).await
         }
         Some(_) if args.evm_key_file.is_some() => {
@@ -175,7 +181,11 @@ struct Parties<L> {
     node: L,
     /// Alice's and bob's, for their deposits.
     payers: [L; 2],
+    /// The audit round's monitors'.
+    monitors: Vec<L>,
     embedded: Option<EmbeddedLedger>,
+    /// The clock the audit round moves, where the demo may move one.
+    clock: Option<clock::Clock>,
     /// On a chain: the contract, for its own turnstile.
     contract: Option<veil_evm_rpc::EvmLedger>,
     kind: &'static str,
@@ -191,7 +201,9 @@ impl<L: LedgerApi> Parties<L> {
         Parties {
             node: ledger.clone(),
             payers: [ledger.clone(), ledger.clone()],
+            monitors: vec![ledger.clone(); audit::MONITORS],
             public: ledger,
+            clock: embedded.clone().map(clock::Clock::Embedded),
             embedded,
             contract: None,
             kind,
@@ -201,7 +213,8 @@ impl<L: LedgerApi> Parties<L> {
 
 /// The parties on the ledger contract at `spec`: the funder (the
 /// development token's minter) reads and sequences; the node operator,
-/// alice and bob get fresh keys, gas money and (through the faucet) tokens.
+/// alice, bob and the monitors get fresh keys, gas money and (through the
+/// faucet) tokens. The clock moves if the chain mines on request.
 async fn evm_parties(
     spec: &str,
     funder: &Path,
@@ -209,15 +222,18 @@ async fn evm_parties(
     let public = super::ledger_evm::open_as(spec, funder, true, true).await?;
     let rpc = veil_evm_rpc::EvmLedgerSpec::parse(spec)?.rpc;
     let mut fresh = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..3 + audit::MONITORS {
         let signer = veil_evm_rpc::key::Signer::random();
         let chain = veil_evm_rpc::RpcChain::connect(&rpc, signer).await?;
         public.faucet_gas(chain.address()).await?;
         fresh.push(public.acting_as(chain));
     }
+    let monitors = fresh.split_off(3);
     let [node, alice, bob] =
         <[_; 3]>::try_from(fresh).map_err(|_| anyhow::anyhow!("three keys"))?;
     Ok(Parties {
+        clock: clock::Clock::of_chain(&public).await?,
+        monitors,
         contract: Some(public.clone()),
         public,
         node,
@@ -355,7 +371,7 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
     let escrow = (mib * 1024 + 512) * PRICE_PER_KIB * 2;
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let node_dir = dir.join("node");
-    let setup = NodeSetup::demo(args.scenario, parties.kind != "evm");
+    let setup = NodeSetup::demo(args.scenario);
     let node = start_node(
         &parties.node,
         store.clone(),
@@ -435,7 +451,14 @@ async fn scenario<L: LedgerApi>(parties: Parties<L>, run: Run<'_>) -> anyhow::Re
     // The node as the clients' sessions left it (the audit round's own
     // sessions and batch are reported with the audits).
     let node_status = node.status();
-    let audits = audit::round(&mut stage, parties.embedded.as_ref(), &node, dir).await?;
+    let audits = audit::round(
+        &mut stage,
+        parties.clock.as_ref(),
+        &parties.monitors,
+        &node,
+        dir,
+    )
+    .await?;
     // On a chain both nodes send from the operator's one account.
     let mut nodes = vec![node.account];
     if exit.account != node.account {
@@ -496,20 +519,17 @@ struct NodeSetup {
 
 impl NodeSetup {
     /// The demo node of `scenario`, staked as its claim requires
-    /// (`veil_ledger::monitor::STAKE_PER_MBIT_S`) where the development
-    /// faucet funds its account key. On the EVM ledger (`staked` false)
-    /// it claims no capacity and stakes nothing: no audit round runs there
-    /// (the demo advances only its embedded ledger's clock), and the
-    /// contract refuses a claim its stake does not back.
-    fn demo(scenario: Scenario, staked: bool) -> Self {
+    /// (`veil_ledger::monitor::STAKE_PER_MBIT_S`) from the development
+    /// faucet.
+    fn demo(scenario: Scenario) -> Self {
         let claimed_kbps = u64::from(CLAIMED_MBIT_S) * 1_000;
         Self {
-            capacity_mbit_s: if staked { CLAIMED_MBIT_S } else { 0 },
+            capacity_mbit_s: CLAIMED_MBIT_S,
             relay_limit_kbps: match scenario {
                 Scenario::Honest | Scenario::SilentNode => 0,
                 Scenario::CheatingNode => claimed_kbps / 10,
             },
-            stake: if staked { NODE_STAKE } else { 0 },
+            stake: NODE_STAKE,
             answer_challenges: scenario != Scenario::SilentNode,
         }
     }
@@ -525,7 +545,7 @@ fn check_audits(scenario: Scenario, audits: Option<&audit::AuditDemo>) -> anyhow
         bail!("audits: {} reports reached no verdict", a.audits);
     };
     let slashed = a.slashed > Value::ZERO;
-    let all_answered = a.challenges_answered == a.audits && a.challenges_missed == 0;
+    let all_answered = a.challenges_answered == a.challenges_issued && a.challenges_missed == 0;
     match scenario {
         Scenario::Honest if slashed => bail!(
             "audits slashed the honest node {} (median {} kbit/s of {} claimed, {} ledger challenges missed): this machine relays below the demo's claim",
@@ -537,7 +557,7 @@ fn check_audits(scenario: Scenario, audits: Option<&audit::AuditDemo>) -> anyhow
         Scenario::Honest | Scenario::CheatingNode if !all_answered => bail!(
             "the node answered {} of {} ledger challenges",
             a.challenges_answered,
-            a.audits
+            a.challenges_issued
         ),
         Scenario::CheatingNode if !slashed => bail!(
             "audits did not slash the throttling node (median {} kbit/s)",
@@ -574,11 +594,15 @@ async fn start_node<L: LedgerApi>(
     config.limits.relay_limit_kbps = setup.relay_limit_kbps;
     config.answer_challenges = setup.answer_challenges;
     if setup.stake > 0 {
-        // The node stakes from its own account (the key in its directory).
+        // The node stakes from its own account: the sender on a chain,
+        // else the key in its directory.
         std::fs::create_dir_all(dir)?;
-        let account = veil_node::keys::load_or_create_account_key(dir)?
-            .verifying_key()
-            .account_id();
+        let account = match ledger.acting_account() {
+            Some(me) => me,
+            None => veil_node::keys::load_or_create_account_key(dir)?
+                .verifying_key()
+                .account_id(),
+        };
         ledger.faucet(account, Value(setup.stake)).await?;
         config.stake = Value(setup.stake);
     }

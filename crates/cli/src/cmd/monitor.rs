@@ -20,9 +20,7 @@ use veil_client::sync::LocalTree;
 use veil_client::wallet::Wallet;
 use veil_ledger::LedgerApi;
 use veil_ledger::exit::ExitStep;
-use veil_ledger::monitor::{
-    MonitorExit, MonitorExitRequest, MonitorRecord, MonitorRegistration, MonitorView,
-};
+use veil_ledger::monitor::{MonitorExit, MonitorExitRequest, MonitorRecord, MonitorView};
 use veil_ledger::types::Value;
 use veil_proofs::{CircuitId, Prover};
 
@@ -142,13 +140,7 @@ async fn register(args: RegisterArgs) -> anyhow::Result<()> {
             let me = l.acting_account().unwrap_or(wallet.account());
             l.faucet(me, stake).await.context("faucet")?;
         }
-        match l.acting_account() {
-            Some(me) => l.register_monitor(MonitorRegistration::from_sender(me, stake)).await?,
-            None => {
-                let nonce = l.account(wallet.account()).await?.next_nonce;
-                l.register_monitor(MonitorRegistration::signed(&key, nonce, stake)).await?
-            }
-        }
+        veil_client::monitor::register(&l, &key, stake).await?
     });
     println!(
         "monitor {} staked {} at height {}; it audits from the next epoch",

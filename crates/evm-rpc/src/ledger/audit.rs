@@ -89,8 +89,20 @@ impl EvmLedger {
         Ok(())
     }
 
-    pub(super) async fn current_audit_epoch(&self) -> Result<u64, LedgerError> {
+    /// The audit epoch of the latest block (`VeilAudits.currentEpoch`).
+    pub async fn current_audit_epoch(&self) -> Result<u64, LedgerError> {
         self.audit_u64(&audits::current_epoch()).await
+    }
+
+    /// The first block of audit epoch `epoch`; its seed can be drawn from
+    /// that height plus [`EvmLedger::audit_reveal_blocks`].
+    pub async fn audit_epoch_start(&self, epoch: u64) -> Result<u64, LedgerError> {
+        self.audit_u64(&audits::epoch_start(epoch)).await
+    }
+
+    /// The blocks of each epoch's seed reveal window.
+    pub async fn audit_reveal_blocks(&self) -> Result<u64, LedgerError> {
+        self.audit_u64(&audits::reveal_blocks()).await
     }
 
     async fn chain_monitor(&self, who: Address) -> Result<ChainMonitor, LedgerError> {
@@ -308,8 +320,8 @@ impl EvmLedger {
         let epoch = self.current_audit_epoch().await?;
         let secret = |e: u64| self.chain.derive_secret(SEED_SECRET, &e.to_be_bytes());
         let height = self.chain.block_number().await.map_err(chain_err)?;
-        let start = self.audit_u64(&audits::epoch_start(epoch)).await?;
-        let window = self.audit_u64(&audits::reveal_blocks()).await?;
+        let start = self.audit_epoch_start(epoch).await?;
+        let window = self.audit_reveal_blocks().await?;
         let committed = self.seed_commit(epoch, me).await?;
         // The next transaction lands in the next block.
         if committed == audits::seed_commitment(secret(epoch), me, epoch)

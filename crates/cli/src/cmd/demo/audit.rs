@@ -10,28 +10,30 @@
 //! verdict slashes its stake; in `silent-node` it leaves the challenges
 //! unanswered and loses its whole stake when their deadline passes.
 //!
-//! The demo advances the embedded ledger's clock itself; on other ledgers
-//! the round is skipped and says so.
+//! The demo moves the clock itself ([`Clock`]): the embedded ledger's, or
+//! a development chain's by mining; on other ledgers the round is skipped
+//! and says so. On the EVM ledger the monitors also take their seed turns
+//! (commit, reveal) and the node is not challenged on the ledger, which
+//! takes no challenges there yet.
 
 use rand::rngs::OsRng;
 use serde_json::json;
-use veil_client::monitor::{AuditPlan, audit, challenge, report};
+use veil_client::monitor::{AuditPlan, audit, challenge, register, report};
 use veil_client::session::NodeConnection;
 use veil_client::socks5::{Host, Target};
 use veil_client::sync::LocalTree;
 use veil_client::wallet::Wallet;
+use veil_ledger::LedgerApi;
 use veil_ledger::challenge::ChallengeState;
-use veil_ledger::monitor::MonitorRegistration;
-use veil_ledger::trade::MARKET_EPOCH_BLOCKS;
 use veil_ledger::types::{AuditOutcome, NodeId};
-use veil_ledger::{EmbeddedLedger, LedgerApi};
 use veil_primitives::ids::AccountId;
 use veil_primitives::value::Value;
 
 use super::Stage;
+use super::clock::Clock;
 
 /// Monitors in the round (the quorum is 3).
-const MONITORS: usize = 3;
+pub(super) const MONITORS: usize = 3;
 /// Each monitor's stake.
 const MONITOR_STAKE: u64 = 1_000;
 /// Bytes each audit fetches through the node.
@@ -41,7 +43,9 @@ pub(super) const AUDIT_BYTES: u64 = 1 << 20;
 pub(super) struct AuditDemo {
     pub monitors: Vec<AccountId>,
     pub audits: usize,
-    /// Ledger challenges the node answered before the deadline, and missed.
+    /// Ledger challenges issued (none where the ledger takes none), the
+    /// node answered before the deadline, and missed.
+    pub challenges_issued: usize,
     pub challenges_answered: usize,
     pub challenges_missed: u32,
     pub node: NodeId,
@@ -56,77 +60,62 @@ pub(super) struct AuditDemo {
 }
 
 /// Runs the round against the demo node `node` (claiming capacity in its
-/// profile); `None` without an embedded ledger.
+/// profile), each monitor acting through its handle in `parties` (its own
+/// key on a chain); `None` where the demo cannot move the clock.
 pub(super) async fn round<L: LedgerApi>(
     stage: &mut Stage<'_, L>,
-    embedded: Option<&EmbeddedLedger>,
+    clock: Option<&Clock>,
+    parties: &[L],
     node: &veil_node::NodeHandle,
     dir: &std::path::Path,
 ) -> anyhow::Result<Option<AuditDemo>> {
-    let Some(clock) = embedded else {
+    let Some(clock) = clock else {
         say!(
             stage.json,
-            "== audits: skipped (the demo advances the clock of its embedded ledger only)"
+            "== audits: skipped (three epochs must pass: the demo moves the clock of its embedded ledger or of a development chain only)"
         );
         return Ok(None);
     };
-    let ledger = stage.ledger;
-    let stake_before = node_stake(ledger, node.node_id).await?;
+    let stake_before = node_stake(stage.ledger, node.node_id).await?;
     let mut monitors = Vec::new();
-    for i in 0..MONITORS {
-        monitors.push(enlist(stage, &dir.join(format!("monitor{i}.wallet"))).await?);
+    for (i, ledger) in parties.iter().take(MONITORS).enumerate() {
+        let wallet = enlist(stage, ledger, &dir.join(format!("monitor{i}.wallet"))).await?;
+        monitors.push(Monitor { ledger, wallet });
     }
-    let h = ledger.status().await?.height.0;
-    clock
-        .advance(MARKET_EPOCH_BLOCKS - h % MARKET_EPOCH_BLOCKS)
-        .await?;
-    let plan = AuditPlan {
-        target: Target {
-            host: Host::Ip(stage.dest.ip()),
-            port: stage.dest.port(),
-        },
-        bytes: AUDIT_BYTES,
-    };
+    draw_seed(clock, &monitors).await?;
     let mut reported_kbps = Vec::new();
-    for wallet in &mut monitors {
-        let view = ledger.monitor(wallet.account()).await?;
+    let mut epoch = None;
+    for m in &mut monitors {
+        let view = m.ledger.monitor(m.account()).await?;
         if !view.assigned.contains(&node.node_id) {
             continue;
         }
-        let mut conn = NodeConnection::connect_via_ledger(&stage.node_url, ledger).await?;
-        let mut tree = LocalTree::new();
-        let seen = audit(
-            ledger,
-            &mut conn,
-            stage.prover,
-            wallet,
-            &mut tree,
-            stage.escrow,
-            view.epoch,
-            &plan,
-            &mut OsRng,
-        )
-        .await?;
-        let m = seen.measurement();
-        let key = wallet.account_key().clone();
-        report(ledger, &key, view.epoch, node.node_id, m).await?;
-        challenge(ledger, &key, view.epoch, node.node_id).await?;
-        reported_kbps.push(m.throughput_kbps);
+        epoch = Some(view.epoch);
+        reported_kbps.push(m.audit(stage, node.node_id, view.epoch, clock).await?);
     }
     // The node answers the ledger challenges from its poll loop (a silent
     // node never does); the node settles the audit sessions like any
     // others; then the clock passes the challenges' deadline and the
     // report window closes: what the node missed and the verdict land.
-    let answered = await_answers(ledger, node.node_id, reported_kbps.len()).await?;
+    let issued = if clock.takes_challenges() {
+        reported_kbps.len()
+    } else {
+        0
+    };
+    let answered = await_answers(stage.ledger, node.node_id, issued).await?;
     let settled = node.settle_now().await?.sessions;
-    clock.advance(2 * MARKET_EPOCH_BLOCKS).await?;
-    let record = ledger
+    if let Some(e) = epoch {
+        clock.close(e, node.node_id).await?;
+    }
+    let record = stage
+        .ledger
         .get_node(node.node_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the demo node is not registered"))?;
     let demo = AuditDemo {
-        monitors: monitors.iter().map(Wallet::account).collect(),
+        monitors: monitors.iter().map(Monitor::account).collect(),
         audits: reported_kbps.len(),
+        challenges_issued: issued,
         challenges_answered: answered,
         challenges_missed: record.audit.missed_challenges,
         node: node.node_id,
@@ -138,6 +127,82 @@ pub(super) async fn round<L: LedgerApi>(
     };
     say!(stage.json, "{}", describe(&demo));
     Ok(Some(demo))
+}
+
+/// A monitor of the round: its wallet (notes for the audit sessions, the
+/// account key) and its handle on the ledger.
+struct Monitor<'a, L> {
+    ledger: &'a L,
+    wallet: Wallet,
+}
+
+impl<L: LedgerApi> Monitor<'_, L> {
+    /// The monitor's account: the sender on a chain, else the wallet's key.
+    fn account(&self) -> AccountId {
+        self.ledger
+            .acting_account()
+            .unwrap_or_else(|| self.wallet.account())
+    }
+
+    /// Audits `node` in `epoch` through an ordinary paid session, reports
+    /// the measurement and, where the ledger takes them, challenges the
+    /// node there; returns the throughput reported.
+    async fn audit(
+        &mut self,
+        stage: &Stage<'_, L>,
+        node: NodeId,
+        epoch: u64,
+        clock: &Clock,
+    ) -> anyhow::Result<u64> {
+        let plan = AuditPlan {
+            target: Target {
+                host: Host::Ip(stage.dest.ip()),
+                port: stage.dest.port(),
+            },
+            bytes: AUDIT_BYTES,
+        };
+        let mut conn = NodeConnection::connect_via_ledger(&stage.node_url, self.ledger).await?;
+        let mut tree = LocalTree::new();
+        let seen = audit(
+            self.ledger,
+            &mut conn,
+            stage.prover,
+            &mut self.wallet,
+            &mut tree,
+            stage.escrow,
+            epoch,
+            &plan,
+            &mut OsRng,
+        )
+        .await?;
+        let m = seen.measurement();
+        let key = self.wallet.account_key().clone();
+        report(self.ledger, &key, epoch, node, m).await?;
+        if clock.takes_challenges() {
+            challenge(self.ledger, &key, epoch, node).await?;
+        }
+        Ok(m.throughput_kbps)
+    }
+}
+
+/// The next epoch's seed (docs/market.md §5.1), as `veil monitor run`
+/// takes its turns: each monitor commits to a secret for the next epoch,
+/// reveals it in that epoch's reveal window, and once the window closed
+/// the seed is drawn (the embedded ledger has no turns to take: its seed
+/// is drawn as its clock enters the epoch).
+async fn draw_seed<L: LedgerApi>(clock: &Clock, monitors: &[Monitor<'_, L>]) -> anyhow::Result<()> {
+    for m in monitors {
+        m.ledger.take_seed_turn().await?;
+    }
+    clock.to_next_epoch().await?;
+    for m in monitors {
+        m.ledger.take_seed_turn().await?;
+    }
+    clock.past_reveal_window().await?;
+    for m in monitors {
+        m.ledger.draw_audit_seed().await?;
+    }
+    Ok(())
 }
 
 /// How long the demo waits for the node to answer its ledger challenges:
@@ -166,9 +231,11 @@ async fn await_answers<L: LedgerApi>(
     }
 }
 
-/// A monitor: a wallet with one escrow's worth of notes and a stake.
+/// A monitor: a wallet with one escrow's worth of notes and a stake, on
+/// `ledger` (the monitor's own handle).
 async fn enlist<L: LedgerApi>(
     stage: &Stage<'_, L>,
+    ledger: &L,
     path: &std::path::Path,
 ) -> anyhow::Result<Wallet> {
     let mut rng = OsRng;
@@ -176,12 +243,10 @@ async fn enlist<L: LedgerApi>(
     let mut seed = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rng, &mut seed);
     let mut wallet = Wallet::create(path, sk.inner(), seed)?;
-    veil_client::ops::deposit(stage.ledger, &mut wallet, stage.escrow, true, &mut rng).await?;
-    let account = wallet.account();
-    stage.ledger.faucet(account, Value(MONITOR_STAKE)).await?;
-    let nonce = stage.ledger.account(account).await?.next_nonce;
-    let reg = MonitorRegistration::signed(wallet.account_key(), nonce, Value(MONITOR_STAKE));
-    stage.ledger.register_monitor(reg).await?;
+    veil_client::ops::deposit(ledger, &mut wallet, stage.escrow, true, &mut rng).await?;
+    let account = ledger.acting_account().unwrap_or_else(|| wallet.account());
+    ledger.faucet(account, Value(MONITOR_STAKE)).await?;
+    register(ledger, wallet.account_key(), Value(MONITOR_STAKE)).await?;
     Ok(wallet)
 }
 
@@ -199,11 +264,10 @@ fn describe(d: &AuditDemo) -> String {
             d.audits, d.reported_kbps
         ),
         Some(v) => format!(
-            "== audits: {} monitors audited the node as ordinary clients ({:?} kbit/s) and challenged it on the ledger ({} answered, {} missed); verdict for epoch {}: median {} kbit/s = {:.1}% of its claimed capacity, rtt {} ms; slashed {} of its stake {}",
+            "== audits: {} monitors audited the node as ordinary clients ({:?} kbit/s){}; verdict for epoch {}: median {} kbit/s = {:.1}% of its claimed capacity, rtt {} ms; slashed {} of its stake {}",
             d.audits,
             d.reported_kbps,
-            d.challenges_answered,
-            d.challenges_missed,
+            challenges(d),
             v.epoch,
             v.throughput_kbps,
             f64::from(v.delivered_ppm) / 10_000.0,
@@ -211,6 +275,17 @@ fn describe(d: &AuditDemo) -> String {
             d.slashed,
             d.stake_before
         ),
+    }
+}
+
+fn challenges(d: &AuditDemo) -> String {
+    if d.challenges_issued == 0 {
+        " (no ledger challenges: this ledger takes none)".into()
+    } else {
+        format!(
+            " and challenged it on the ledger ({} answered, {} missed)",
+            d.challenges_answered, d.challenges_missed
+        )
     }
 }
 
@@ -233,7 +308,7 @@ pub(super) fn json(d: Option<&AuditDemo>) -> serde_json::Value {
     json!({
         "audits": d.audits,
         "ledger_challenges": {
-            "issued": d.audits,
+            "issued": d.challenges_issued,
             "answered": d.challenges_answered,
             "missed": d.challenges_missed,
         },
