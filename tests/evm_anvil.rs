@@ -778,6 +778,9 @@ async fn a_throttling_node_is_slashed_through_the_evm_backend() {
 /// reveal window of e0 + 2 each reveals its secret (the commitment becomes
 /// the "revealed" mark) and commits for e0 + 3; the epoch's mix is the XOR
 /// of the two secrets' hashes, and the seed drawn after the window is set.
+/// A third monitor commits and never reveals: the first turn after the
+/// window reports it, its stake loses `WITHHELD_SLASH_PPM` and the
+/// reporter is paid a quarter of that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitors_commit_and_reveal_the_audit_seed_through_the_evm_backend() {
     use veil_evm::audits;
@@ -799,7 +802,7 @@ async fn monitors_commit_and_reveal_the_audit_seed_through_the_evm_backend() {
         .expect("ledger")
         .with_faucet(chain.clone());
     let mut monitors = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let c = RpcChain::connect(&a.url, key::Signer::random())
             .await
             .expect("connect");
@@ -811,6 +814,7 @@ async fn monitors_commit_and_reveal_the_audit_seed_through_the_evm_backend() {
             .expect("monitor");
         monitors.push((l, c));
     }
+    let (withholder, withholder_chain) = monitors.pop().expect("three");
     let at = d.contracts.auditor;
     let u64_of = async |data: Vec<u8>| {
         ledger::decode_u64(&chain.call(at, &data).await.expect("view")).expect("u64")
@@ -841,6 +845,7 @@ async fn monitors_commit_and_reveal_the_audit_seed_through_the_evm_backend() {
             l.take_seed_turn().await.expect("turn");
         }
     }
+    withholder.take_seed_turn().await.expect("turn");
     for (_, c) in &monitors {
         let me = c.address();
         let want = audits::seed_commitment(secret(c, e2), me, e2);
@@ -873,8 +878,40 @@ async fn monitors_commit_and_reveal_the_audit_seed_through_the_evm_backend() {
         "the reveals landed in the window"
     );
     assert_eq!(word_of(audits::seed_mix(e2)).await, mix);
-    // After the window the seed is drawn over that mix.
+    // After the window the withholder is reported by the next turn, and
+    // the seed is drawn over the two reveals' mix.
     mine_until_next_tx_at(start + veil_evm_rpc::deploy::AUDIT_REVEAL_BLOCKS).await;
+    let (reporter, reporter_chain) = &monitors[0];
+    let me = |c: &RpcChain| veil_evm::escrow::recipient_account(c.address());
+    let paid_before = reporter.balance(me(reporter_chain)).await.expect("balance");
+    reporter.take_seed_turn().await.expect("turn");
+    let w = withholder_chain.address();
+    assert_eq!(
+        audits::SeedCommit::decode(
+            &chain
+                .call(at, &audits::seed_commit(e2, w))
+                .await
+                .expect("view")
+        ),
+        Ok(audits::SeedCommit::Withheld)
+    );
+    let slash = 500 * audits::WITHHELD_SLASH_PPM / 1_000_000;
+    let stake = withholder
+        .monitor(me(&withholder_chain))
+        .await
+        .expect("view")
+        .record
+        .expect("a monitor")
+        .stake;
+    assert_eq!(stake, Value(500 - slash));
+    assert_eq!(
+        reporter.balance(me(reporter_chain)).await.expect("balance"),
+        Value(paid_before.get() + slash / 4)
+    );
+    reporter
+        .take_seed_turn()
+        .await
+        .expect("a second turn reports nothing more");
     monitors[0].0.draw_audit_seed().await.expect("draw");
     assert_ne!(word_of(audits::seed_of(e2)).await, [0u8; 32], "drawn");
 }

@@ -39,6 +39,14 @@ contract VeilAudits {
     uint256 internal constant OUTLIER_WINDOW = 10;
     uint256 internal constant OUTLIERS_TO_SLASH = 4;
     uint256 internal constant MONITOR_SLASH_PPM = 100_000;
+    /// Of a monitor's stake, slashed for each seed secret it committed to
+    /// and did not reveal in the window (`veil_evm::audits::WITHHELD_SLASH_PPM`):
+    /// a withheld reveal is a choice between two seeds.
+    uint256 public constant WITHHELD_SLASH_PPM = 100_000;
+    /// `seedCommits` marks: revealed, and withheld and slashed. A
+    /// commitment is any other word.
+    bytes32 internal constant REVEALED = bytes32(uint256(1));
+    bytes32 internal constant WITHHELD = bytes32(uint256(2));
     /// The assignment hash's domain tag (`veil_market::audit::ASSIGN`).
     bytes internal constant ASSIGN = "veil/market/assign/v1";
     /// The seed hash's domain tag.
@@ -102,6 +110,7 @@ contract VeilAudits {
     event MonitorReleased(address indexed monitor, uint64 paid);
     event SeedCommitted(uint64 indexed epoch, address indexed monitor);
     event SeedRevealed(uint64 indexed epoch, address indexed monitor);
+    event SeedWithheld(uint64 indexed epoch, address indexed monitor, uint64 slashed, address reporter);
     event SeedFixed(uint64 indexed epoch, bytes32 seed);
     event Reported(
         uint64 indexed epoch, uint256 indexed nodeId, address indexed monitor, uint64 throughputKbps, uint32 rttMs
@@ -134,6 +143,8 @@ contract VeilAudits {
     error RevealWindow(uint64 epoch);
     error AlreadyCommitted();
     error BadReveal();
+    error NotWithheld();
+    error SeedUnrevealed(uint64 epoch);
     error SeedNotDrawn(uint64 epoch);
     error SeedAlreadyDrawn(uint64 epoch);
     error ReportNotOpen();
@@ -210,6 +221,11 @@ contract VeilAudits {
         if (m.releasedAt != 0) revert StakeReleased();
         uint256 at = epochStart(epochOf(m.retiredAt) + 2);
         if (block.number < at || m.pending != 0) revert StakeLocked(at, m.pending);
+        // The last two epochs it could commit for: a withheld secret there
+        // is slashed before the stake leaves (`punishWithheld`).
+        for (uint64 e = epochOf(m.retiredAt); e <= epochOf(m.retiredAt) + 1; e++) {
+            if (uint256(seedCommits[e][msg.sender]) > uint256(WITHHELD)) revert SeedUnrevealed(e);
+        }
         uint64 paid = m.stake;
         (m.stake, m.releasedAt) = (0, uint40(block.number));
         emit MonitorReleased(msg.sender, paid);
@@ -234,7 +250,7 @@ contract VeilAudits {
     function commitSeed(uint64 epoch, bytes32 commitment) external {
         if (currentEpoch() + 1 != epoch) revert CommitWindow(epoch);
         if (!eligible(msg.sender, epoch)) revert NotEligible(epoch);
-        if (seedCommits[epoch][msg.sender] != 0 || commitment == 0) revert AlreadyCommitted();
+        if (seedCommits[epoch][msg.sender] != 0 || uint256(commitment) <= uint256(WITHHELD)) revert AlreadyCommitted();
         seedCommits[epoch][msg.sender] = commitment;
         emit SeedCommitted(epoch, msg.sender);
     }
@@ -245,9 +261,28 @@ contract VeilAudits {
         if (block.number < start || block.number >= start + revealBlocks) revert RevealWindow(epoch);
         bytes32 c = seedCommits[epoch][msg.sender];
         if (c == 0 || c != keccak256(abi.encode(secret, msg.sender, epoch))) revert BadReveal();
-        seedCommits[epoch][msg.sender] = bytes32(uint256(1)); // revealed: no second reveal
+        seedCommits[epoch][msg.sender] = REVEALED; // no second reveal
         seedMix[epoch] ^= keccak256(abi.encode(secret));
         emit SeedRevealed(epoch, msg.sender);
+    }
+
+    /// Slashes `monitor` `WITHHELD_SLASH_PPM` of its stake for a secret it
+    /// committed to for `epoch` and did not reveal in the window: anyone
+    /// may report it once the window closed, and is paid `REWARD_PPM` of
+    /// the slash; the rest is burnt. Once per commitment; not after the
+    /// monitor's stake was released (its release waits for this).
+    function punishWithheld(uint64 epoch, address monitor) external {
+        if (block.number < epochStart(epoch) + revealBlocks) revert RevealWindow(epoch);
+        if (uint256(seedCommits[epoch][monitor]) <= uint256(WITHHELD)) revert NotWithheld();
+        Monitor storage m = monitors[monitor];
+        if (m.releasedAt != 0) revert StakeReleased();
+        uint64 amount = uint64(_mulPpm(m.stake, WITHHELD_SLASH_PPM));
+        uint64 reward = uint64(_mulPpm(amount, REWARD_PPM));
+        seedCommits[epoch][monitor] = WITHHELD;
+        m.stake -= amount;
+        burnt += amount - reward;
+        emit SeedWithheld(epoch, monitor, amount, msg.sender);
+        if (reward != 0 && !token.transfer(msg.sender, reward)) revert TokenTransferFailed();
     }
 
     /// Draws `epoch`'s seed once its reveal window closed:

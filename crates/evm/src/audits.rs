@@ -75,7 +75,53 @@ pub fn reveal_seed(epoch: u64, secret: Word) -> Vec<u8> {
     call("revealSeed(uint64,bytes32)", &[word_u64(epoch), secret])
 }
 
-/// `seedCommits(epoch, monitor)`: 0 none, 1 revealed, else the commitment.
+/// Of a monitor's stake, slashed for a seed secret it committed to and
+/// withheld (`VeilAudits.WITHHELD_SLASH_PPM`); the reporter is paid
+/// `AuditRule::reward_ppm` of it, the rest is burnt.
+pub const WITHHELD_SLASH_PPM: u64 = 100_000;
+
+/// `punishWithheld(epoch, monitor)`: anyone, once `epoch`'s reveal window
+/// closed, for a commitment `monitor` did not reveal.
+pub fn punish_withheld(epoch: u64, monitor: EvmAddress) -> Vec<u8> {
+    call(
+        "punishWithheld(uint64,address)",
+        &[word_u64(epoch), word_address(monitor)],
+    )
+}
+
+/// `WITHHELD_SLASH_PPM()`.
+pub fn withheld_slash_ppm() -> Vec<u8> {
+    call("WITHHELD_SLASH_PPM()", &[])
+}
+
+/// What `seedCommits` holds for a monitor and epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedCommit {
+    None,
+    /// Committed, not revealed (yet: withheld once the window closed).
+    Committed(Word),
+    Revealed,
+    /// Withheld, and slashed for it.
+    Withheld,
+}
+
+impl SeedCommit {
+    /// Decodes the `seedCommits` word: 0, 1 and 2 are marks.
+    pub fn decode(data: &[u8]) -> Result<Self, AbiError> {
+        let r = Reader::new(data);
+        r.expect_words(1)?;
+        let w = r.word(0)?;
+        let mark = w[..31].iter().all(|b| *b == 0);
+        Ok(match (mark, w[31]) {
+            (true, 0) => Self::None,
+            (true, 1) => Self::Revealed,
+            (true, 2) => Self::Withheld,
+            _ => Self::Committed(w),
+        })
+    }
+}
+
+/// `seedCommits(epoch, monitor)`: [`SeedCommit`].
 pub fn seed_commit(epoch: u64, monitor: EvmAddress) -> Vec<u8> {
     call(
         "seedCommits(uint64,address)",
@@ -94,6 +140,16 @@ pub fn eligible(monitor: EvmAddress, epoch: u64) -> Vec<u8> {
         "eligible(address,uint64)",
         &[word_address(monitor), word_u64(epoch)],
     )
+}
+
+/// `monitorCount()`: monitors ever registered.
+pub fn monitor_count() -> Vec<u8> {
+    call("monitorCount()", &[])
+}
+
+/// `monitorList(i)`: the `i`-th monitor registered.
+pub fn monitor_at(i: u64) -> Vec<u8> {
+    call("monitorList(uint256)", &[word_u64(i)])
 }
 
 /// `revealBlocks()`.
@@ -277,6 +333,8 @@ pub enum AuditRevert {
     RevealWindow(u64),
     AlreadyCommitted,
     BadReveal,
+    NotWithheld,
+    SeedUnrevealed(u64),
     SeedNotDrawn(u64),
     SeedAlreadyDrawn(u64),
     ReportNotOpen,
@@ -323,7 +381,8 @@ impl AuditRevert {
     }
 }
 
-const UNIT_ERRORS: [(&str, AuditRevert); 17] = [
+const UNIT_ERRORS: [(&str, AuditRevert); 18] = [
+    ("NotWithheld()", AuditRevert::NotWithheld),
     ("InsufficientBalance()", AuditRevert::InsufficientBalance),
     ("TokenTransferFailed()", AuditRevert::TokenTransferFailed),
     ("AlreadyBound()", AuditRevert::AlreadyBound),
@@ -345,7 +404,8 @@ const UNIT_ERRORS: [(&str, AuditRevert); 17] = [
 
 type EpochError = fn(u64) -> AuditRevert;
 
-const EPOCH_ERRORS: [(&str, EpochError); 6] = [
+const EPOCH_ERRORS: [(&str, EpochError); 7] = [
+    ("SeedUnrevealed(uint64)", AuditRevert::SeedUnrevealed),
     ("SeedAlreadyDrawn(uint64)", AuditRevert::SeedAlreadyDrawn),
     ("NotEligible(uint64)", AuditRevert::NotEligible),
     ("CommitWindow(uint64)", AuditRevert::CommitWindow),

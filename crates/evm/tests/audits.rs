@@ -376,6 +376,106 @@ fn the_seed_mixes_every_reveal_with_the_drawing_blocks_prevrandao() {
     assert_ne!(sg, sk);
 }
 
+/// A monitor that commits and then withholds its secret chooses between
+/// two seeds; it pays `WITHHELD_SLASH_PPM` of its stake, reported by
+/// anyone once the window closed, the reporter paid a quarter of the
+/// slash, the rest burnt: the audits' tokens still equal the stakes plus
+/// what they burnt. A revealed secret, no commitment, a window still open,
+/// a second report and a mark passed off as a commitment are refused and
+/// change nothing; a retired monitor's release waits until its own
+/// withheld secret is slashed.
+#[test]
+fn a_withheld_seed_secret_is_slashed_and_its_reporter_paid() {
+    let mut f = fixture(4);
+    let ppm = f.word(&audits::withheld_slash_ppm());
+    assert_eq!(word_u64(audits::WITHHELD_SLASH_PPM), ppm, "one rule");
+    let ms = f.monitors.clone();
+    let secrets: Vec<Word> = (0..3u8).map(|i| [i + 60; 32]).collect();
+    f.at(EPOCH);
+    for mark in [1u64, 2] {
+        f.refused(
+            ms[3],
+            &audits::commit_seed(2, word_u64(mark)),
+            AuditRevert::AlreadyCommitted,
+        );
+    }
+    for (m, s) in ms.iter().zip(&secrets) {
+        f.ok(
+            *m,
+            &audits::commit_seed(2, audits::seed_commitment(*s, *m, 2)),
+        );
+    }
+    f.at(2 * EPOCH);
+    f.ok(ms[0], &audits::reveal_seed(2, secrets[0]));
+    f.ok(ms[1], &audits::reveal_seed(2, secrets[1]));
+    let reporter = f.l.c.account();
+    f.refused(
+        reporter,
+        &audits::punish_withheld(2, ms[2]),
+        AuditRevert::RevealWindow(2),
+    );
+    // ms[3] commits for epoch 3 and retires: eligible in neither after.
+    let c3 = audits::seed_commitment([70; 32], ms[3], 3);
+    f.ok(ms[3], &audits::commit_seed(3, c3));
+    f.ok(ms[3], &audits::retire_monitor());
+    f.at(2 * EPOCH + REVEAL);
+    for (m, why) in [(ms[0], "revealed"), (ms[3], "never committed")] {
+        eprintln!("{why}");
+        f.refused(
+            reporter,
+            &audits::punish_withheld(2, m),
+            AuditRevert::NotWithheld,
+        );
+    }
+    let held = |f: &mut Fx| {
+        let a = f.audits;
+        f.l.c.balance(a)
+    };
+    let stakes = |f: &mut Fx| ms.iter().map(|m| f.monitor(*m).stake).sum::<u64>();
+    let out = f.ok(reporter, &audits::punish_withheld(2, ms[2]));
+    eprintln!("punishWithheld gas: {}", out.gas_used);
+    let slash = MONITOR_STAKE * audits::WITHHELD_SLASH_PPM / 1_000_000;
+    let reward = slash * u64::from(AuditRule::default().reward_ppm) / 1_000_000;
+    assert_eq!(f.monitor(ms[2]).stake, MONITOR_STAKE - slash);
+    assert_eq!(f.l.c.balance(reporter), U256::from(reward));
+    let burnt = f.word(&audits::burnt());
+    assert_eq!(burnt, word_u64(slash - reward));
+    assert_eq!(
+        held(&mut f),
+        U256::from(stakes(&mut f) + slash - reward),
+        "held = stakes + burnt"
+    );
+    assert_eq!(
+        audits::SeedCommit::decode(&f.view(&audits::seed_commit(2, ms[2]))),
+        Ok(audits::SeedCommit::Withheld)
+    );
+    f.refused(
+        reporter,
+        &audits::punish_withheld(2, ms[2]),
+        AuditRevert::NotWithheld,
+    );
+    // ms[3]'s release, from epoch 4, waits for its secret of epoch 3.
+    f.at(4 * EPOCH);
+    f.refused(
+        ms[3],
+        &audits::release_monitor(),
+        AuditRevert::SeedUnrevealed(3),
+    );
+    let before = f.l.c.balance(ms[3]);
+    f.ok(ms[3], &audits::punish_withheld(3, ms[3]));
+    f.ok(ms[3], &audits::release_monitor());
+    assert_eq!(
+        f.l.c.balance(ms[3]),
+        before + U256::from(MONITOR_STAKE - slash + reward),
+        "its stake less the slash, and the reporter's part: itself"
+    );
+    f.refused(
+        reporter,
+        &audits::punish_withheld(3, ms[3]),
+        AuditRevert::NotWithheld,
+    );
+}
+
 /// `SHA-256(len ‖ "veil/evm/audit-seed/v1" ‖ epoch ‖ mix ‖ prevrandao)`.
 fn expected_seed(epoch: u64, mix: [u8; 32], randao: [u8; 32]) -> [u8; 32] {
     let tag = b"veil/evm/audit-seed/v1";

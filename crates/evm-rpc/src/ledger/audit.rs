@@ -10,7 +10,7 @@
 
 use alloy::primitives::{Address, U256};
 use veil_evm::abi::Word;
-use veil_evm::audits::{self, AuditRevert, MonitorView as ChainMonitor, VerdictView};
+use veil_evm::audits::{self, AuditRevert, MonitorView as ChainMonitor, SeedCommit, VerdictView};
 use veil_evm::escrow;
 use veil_evm::solidity::fr_word;
 use veil_evm::token;
@@ -323,35 +323,66 @@ impl EvmLedger {
         let start = self.audit_epoch_start(epoch).await?;
         let window = self.audit_reveal_blocks().await?;
         let committed = self.seed_commit(epoch, me).await?;
+        let mine = audits::seed_commitment(secret(epoch), me, epoch);
         // The next transaction lands in the next block.
-        if committed == audits::seed_commitment(secret(epoch), me, epoch)
-            && height + 1 < start + window
-        {
+        let open = height + 1 < start + window;
+        if committed == SeedCommit::Committed(mine) && open {
             self.seed_send(&audits::reveal_seed(epoch, secret(epoch)))
                 .await?;
         }
+        // Withheld secrets: the previous epoch's while this window is
+        // open, this epoch's once it closed.
+        match open {
+            true => self.punish_withheld(epoch.saturating_sub(1)).await?,
+            false => self.punish_withheld(epoch).await?,
+        };
         let next = epoch + 1;
         let eligible = self.audit_view(&audits::eligible(me, next)).await?;
-        if eligible.iter().any(|b| *b != 0) && self.seed_commit(next, me).await? == [0; 32] {
+        if eligible.iter().any(|b| *b != 0) && self.seed_commit(next, me).await? == SeedCommit::None
+        {
             let c = audits::seed_commitment(secret(next), me, next);
             self.seed_send(&audits::commit_seed(next, c)).await?;
         }
         Ok(())
     }
 
-    async fn seed_commit(&self, epoch: u64, who: Address) -> Result<Word, LedgerError> {
-        let w = self.audit_view(&audits::seed_commit(epoch, who)).await?;
-        <Word>::try_from(w.as_slice())
-            .map_err(|_| abi_err(veil_evm::abi::AbiError::Malformed("seedCommits")))
+    /// Reports every monitor that committed to a secret for `epoch` and
+    /// did not reveal it in the window (`punishWithheld`: the reporter is
+    /// paid part of the slash); call once the window closed. Returns how
+    /// many it reported.
+    pub async fn punish_withheld(&self, epoch: u64) -> Result<usize, LedgerError> {
+        let mut reported = 0;
+        for i in 0..self.audit_u64(&audits::monitor_count()).await? {
+            let who = self.audit_view(&audits::monitor_at(i)).await?;
+            let who = Address::from_slice(
+                who.get(12..32)
+                    .ok_or_else(|| abi_err(veil_evm::abi::AbiError::Malformed("monitorList")))?,
+            );
+            if let SeedCommit::Committed(_) = self.seed_commit(epoch, who).await? {
+                self.seed_send(&audits::punish_withheld(epoch, who)).await?;
+                reported += 1;
+            }
+        }
+        Ok(reported)
     }
 
-    /// A commit or reveal; one whose window closed meanwhile is dropped.
+    async fn seed_commit(&self, epoch: u64, who: Address) -> Result<SeedCommit, LedgerError> {
+        let w = self.audit_view(&audits::seed_commit(epoch, who)).await?;
+        SeedCommit::decode(&w).map_err(abi_err)
+    }
+
+    /// A seed transaction (commit, reveal, report of a withheld secret);
+    /// one overtaken meanwhile — its window closed, the secret reported
+    /// by someone else, the stake released — is dropped.
     async fn seed_send(&self, data: &[u8]) -> Result<(), LedgerError> {
         let a = self.audits()?;
         let closed = |e: &RpcError| match e {
             RpcError::Reverted { data } => matches!(
                 AuditRevert::decode(data),
-                Ok(AuditRevert::CommitWindow(_) | AuditRevert::RevealWindow(_))
+                Ok(AuditRevert::CommitWindow(_)
+                    | AuditRevert::RevealWindow(_)
+                    | AuditRevert::NotWithheld
+                    | AuditRevert::StakeReleased)
             ),
             _ => false,
         };
@@ -392,12 +423,32 @@ impl EvmLedger {
                 if m.retired_at != 0 && m.pending != 0 {
                     self.judge_own_reports(me, m.retired_at).await?;
                 }
+                self.own_withheld_slashed(me, m.retired_at).await?;
                 self.audit_send(&audits::release_monitor()).await?
             }
         }
         self.monitor_record(me)
             .await?
             .ok_or(LedgerError::NotAMonitor)
+    }
+
+    /// A secret `me` withheld in the last two epochs it could commit for,
+    /// having retired at `retired_at`, is slashed before its release
+    /// (which waits for it): the monitor reports itself.
+    async fn own_withheld_slashed(&self, me: Address, retired_at: u64) -> Result<(), LedgerError> {
+        if retired_at == 0 {
+            return Ok(());
+        }
+        let last = self.audit_u64(&audits::epoch_of(retired_at)).await?;
+        let window = self.audit_reveal_blocks().await?;
+        let height = self.chain.block_number().await.map_err(chain_err)?;
+        for e in [last, last + 1] {
+            let closed = height + 1 >= self.audit_epoch_start(e).await? + window;
+            if closed && matches!(self.seed_commit(e, me).await?, SeedCommit::Committed(_)) {
+                self.seed_send(&audits::punish_withheld(e, me)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Judges the due verdicts on every node `me` reported on in the
