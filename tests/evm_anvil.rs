@@ -64,6 +64,51 @@ async fn deployed_by_first_dev_key(a: &Anvil) -> (RpcChain, veil_evm_rpc::RpcDep
     (chain, d)
 }
 
+/// [`deployed_by_first_dev_key`] and the ledger backend over it, its
+/// faucet the deployer (the development token's minter).
+async fn faucet_ledger(
+    a: &Anvil,
+) -> (
+    RpcChain,
+    veil_evm_rpc::RpcDeployment,
+    veil_evm_rpc::EvmLedger,
+) {
+    let (chain, d) = deployed_by_first_dev_key(a).await;
+    let spec = veil_evm_rpc::EvmLedgerSpec {
+        rpc: a.url.clone(),
+        ledger: d.ledger,
+        from_block: d.block,
+    };
+    let ledger = veil_evm_rpc::EvmLedger::connect(chain.clone(), &spec)
+        .await
+        .expect("ledger")
+        .with_faucet(chain.clone());
+    (chain, d, ledger)
+}
+
+/// A fresh key on `base`'s ledger holding `value` from the faucet: its
+/// handle, account and chain.
+async fn funded_party(
+    a: &Anvil,
+    base: &veil_evm_rpc::EvmLedger,
+    value: u64,
+) -> (
+    veil_evm_rpc::EvmLedger,
+    veil_ledger::types::AccountId,
+    RpcChain,
+) {
+    use veil_ledger::LedgerApi;
+    let c = RpcChain::connect(&a.url, key::Signer::random())
+        .await
+        .expect("connect");
+    let l = base.acting_as(c.clone());
+    let me = l.acting_account().expect("sender");
+    l.faucet(me, veil_ledger::types::Value(value))
+        .await
+        .expect("faucet");
+    (l, me, c)
+}
+
 async fn nonce(chain: &RpcChain) -> u64 {
     chain
         .provider()
@@ -408,11 +453,7 @@ async fn the_sample_operations_run_on_anvil_and_retries_never_double() {
     ));
     let height = chain.block_number().await.expect("height");
     let blocks = (sample::EXPIRY + 21).saturating_sub(height);
-    let _: serde_json::Value = chain
-        .provider()
-        .raw_request("anvil_mine".into(), (blocks,))
-        .await
-        .expect("mine");
+    chain.mine(blocks).await.expect("mine");
     let r = chain.send(l, &call).await.expect("reclaim");
     assert!(matches!(events(&r, l)[..], [LedgerEvent::Reclaimed { .. }]));
     assert_eq!(u64_view(&chain, l, "escrowed()").await, 0);
@@ -580,10 +621,7 @@ async fn the_ledger_backend_follows_a_reorg() {
         .await
         .expect("revert");
     assert!(reverted);
-    let _: serde_json::Value = p
-        .raw_request("anvil_mine".into(), (3u64,))
-        .await
-        .expect("mine");
+    chain.mine(3).await.expect("mine");
     let other = DepositRequest::from_sender(me, Value(30), addr(3));
     let r3 = ledger
         .deposit(other)
@@ -620,7 +658,7 @@ async fn the_ledger_backend_follows_a_reorg() {
 /// reported is released only once its report is judged, and then paid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttling_node_is_slashed_through_the_evm_backend() {
-    use veil_evm_rpc::{EvmLedger, EvmLedgerSpec};
+    use veil_evm_rpc::EvmLedger;
     use veil_ledger::LedgerApi;
     use veil_ledger::exit::ExitStep;
     use veil_ledger::monitor::{AuditReport, Measurement, MonitorExitRequest, MonitorRegistration};
@@ -630,23 +668,9 @@ async fn a_throttling_node_is_slashed_through_the_evm_backend() {
     let Some(a) = anvil("audits through the EVM backend") else {
         return;
     };
-    let (chain, d) = deployed_by_first_dev_key(&a).await;
-    let spec = EvmLedgerSpec {
-        rpc: a.url.clone(),
-        ledger: d.ledger,
-        from_block: d.block,
-    };
-    let base = EvmLedger::connect(chain.clone(), &spec)
-        .await
-        .expect("ledger")
-        .with_faucet(chain.clone());
+    let (chain, d, base) = faucet_ledger(&a).await;
     let party = async |value: u64| {
-        let c = RpcChain::connect(&a.url, key::Signer::random())
-            .await
-            .expect("connect");
-        let l = base.acting_as(c);
-        let me = l.acting_account().expect("sender");
-        l.faucet(me, Value(value)).await.expect("faucet");
+        let (l, me, _) = funded_party(&a, &base, value).await;
         (l, me)
     };
     let (op, op_account) = party(20_000).await;
@@ -676,11 +700,7 @@ async fn a_throttling_node_is_slashed_through_the_evm_backend() {
         monitors.push((l, me));
     }
     let mine = async |blocks: u64| {
-        let _: serde_json::Value = chain
-            .provider()
-            .raw_request("anvil_mine".into(), (blocks,))
-            .await
-            .expect("mine");
+        chain.mine(blocks).await.expect("mine");
     };
     let epoch_of = async |l: &EvmLedger, me| l.monitor(me).await.expect("view").epoch;
     // Into the next epoch, past its reveal window: the seed can be drawn.
@@ -784,31 +804,16 @@ async fn a_throttling_node_is_slashed_through_the_evm_backend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitors_commit_and_reveal_the_audit_seed_through_the_evm_backend() {
     use veil_evm::audits;
-    use veil_evm_rpc::{EvmLedger, EvmLedgerSpec};
     use veil_ledger::LedgerApi;
     use veil_ledger::monitor::MonitorRegistration;
     use veil_ledger::types::Value;
     let Some(a) = anvil("the audit seed's commit-reveal through the EVM backend") else {
         return;
     };
-    let (chain, d) = deployed_by_first_dev_key(&a).await;
-    let spec = EvmLedgerSpec {
-        rpc: a.url.clone(),
-        ledger: d.ledger,
-        from_block: d.block,
-    };
-    let base = EvmLedger::connect(chain.clone(), &spec)
-        .await
-        .expect("ledger")
-        .with_faucet(chain.clone());
+    let (chain, d, base) = faucet_ledger(&a).await;
     let mut monitors = Vec::new();
     for _ in 0..3 {
-        let c = RpcChain::connect(&a.url, key::Signer::random())
-            .await
-            .expect("connect");
-        let l = base.acting_as(c.clone());
-        let me = l.acting_account().expect("sender");
-        l.faucet(me, Value(1_000)).await.expect("faucet");
+        let (l, me, c) = funded_party(&a, &base, 1_000).await;
         l.register_monitor(MonitorRegistration::from_sender(me, Value(500)))
             .await
             .expect("monitor");
@@ -826,11 +831,7 @@ async fn monitors_commit_and_reveal_the_audit_seed_through_the_evm_backend() {
         let latest = chain.block_number().await.expect("height");
         let blocks = height.saturating_sub(latest + 1);
         if blocks > 0 {
-            let _: serde_json::Value = chain
-                .provider()
-                .raw_request("anvil_mine".into(), (blocks,))
-                .await
-                .expect("mine");
+            chain.mine(blocks).await.expect("mine");
         }
     };
     let secret =

@@ -292,7 +292,6 @@ async fn grpc() -> Grpc {
 
 mod evm {
     use super::*;
-    use alloy::providers::Provider as _;
     use veil_evm_rpc::anvil::{Anvil, FIRST_DEV_KEY};
     use veil_evm_rpc::{EvmLedger, EvmLedgerSpec, RpcChain, Sequencer, deploy_ledger, key};
 
@@ -330,11 +329,7 @@ mod evm {
             let latest = chain.block_number().await.expect("height");
             let blocks = blocks_to_next_epoch(latest + 1) - 1;
             if blocks > 0 {
-                let _: serde_json::Value = chain
-                    .provider()
-                    .raw_request("anvil_mine".into(), (blocks,))
-                    .await
-                    .expect("mine");
+                chain.mine(blocks).await.expect("mine");
             }
         }
     }
