@@ -182,10 +182,7 @@ impl EvmLedger {
     pub(super) async fn market_on_chain(&self) -> Result<MarketState, LedgerError> {
         let now = self.market_words(&market::current(), 3).await?;
         let reserve = self.market_words(&market::getter("reserve"), 1).await?[0];
-        let blocks = self.market_words(&market::getter("epochBlocks"), 1).await?[0];
-        let blocks = u64::try_from(blocks)
-            .map_err(|_| LedgerError::Overflow)?
-            .max(1);
+        let blocks = self.market_epoch_blocks.max(1);
         let hand = self.view(&veil_evm::ledger::view::hand()).await?;
         let hand = market::decode_u128s(&hand, 3).map_err(abi_err)?;
         let height = self.chain.block_number().await.map_err(chain_err)?;

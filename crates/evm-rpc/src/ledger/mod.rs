@@ -63,6 +63,8 @@ pub struct EvmLedger {
     auditor: Option<Address>,
     /// `BandwidthMarket` (`market()`), or `None` for a ledger without one.
     market: Option<Address>,
+    /// The market's `epochBlocks` (immutable; 0 without a market).
+    market_epoch_blocks: u64,
     from_block: u64,
     challenge_window: u64,
     max_expiry_delta: u64,
@@ -113,12 +115,23 @@ impl EvmLedger {
         let max_expiry_delta = u64_of(&word("maxExpiryDelta()").await?)?;
         let auditor = Address::from_slice(&word("auditor()").await?[12..]);
         let market = Address::from_slice(&word("market()").await?[12..]);
+        let market_epoch_blocks = match market {
+            Address::ZERO => 0,
+            at => {
+                let data = chain
+                    .call(at, &veil_evm::market::getter("epochBlocks"))
+                    .await
+                    .map_err(chain_err)?;
+                u64_of(&contract::decode_word(&data).map_err(abi_err)?)?
+            }
+        };
         Ok(EvmLedger {
             chain,
             ledger,
             token,
             auditor: (auditor != Address::ZERO).then_some(auditor),
             market: (market != Address::ZERO).then_some(market),
+            market_epoch_blocks,
             from_block: spec.from_block,
             challenge_window,
             max_expiry_delta,
