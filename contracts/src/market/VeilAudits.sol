@@ -87,8 +87,11 @@ contract VeilAudits {
     }
 
     mapping(address => Monitor) public monitors;
-    /// Every monitor ever registered, in order (assignment reads them).
+    /// The monitors whose stake is not released, in no fixed order
+    /// (assignment reads them; a release swaps the last into its place).
     address[] public monitorList;
+    /// A listed monitor's index in `monitorList`, plus one (0: unlisted).
+    mapping(address => uint256) internal listIndex;
     /// Seed commitments `keccak256(abi.encode(secret, monitor, epoch))`.
     mapping(uint64 => mapping(address => bytes32)) public seedCommits;
     /// XOR of `keccak256(secret)` over the epoch's reveals.
@@ -201,6 +204,7 @@ contract VeilAudits {
         if (token.balanceOf(msg.sender) < stake) revert InsufficientBalance();
         monitors[msg.sender] = Monitor(uint64(stake), uint40(block.number), 0, 0, 0, 0, 0, true);
         monitorList.push(msg.sender);
+        listIndex[msg.sender] = monitorList.length;
         emit MonitorRegistered(msg.sender, uint64(stake));
         _pull(stake);
     }
@@ -228,6 +232,7 @@ contract VeilAudits {
         }
         uint64 paid = m.stake;
         (m.stake, m.releasedAt) = (0, uint40(block.number));
+        _unlist(msg.sender);
         emit MonitorReleased(msg.sender, paid);
         if (!token.transfer(msg.sender, paid)) revert TokenTransferFailed();
     }
@@ -241,6 +246,18 @@ contract VeilAudits {
 
     function monitorCount() external view returns (uint256) {
         return monitorList.length;
+    }
+
+    /// Takes a released monitor off `monitorList`: it is eligible in no
+    /// epoch whose reports are still open (it retired two epochs before),
+    /// so assignment no longer pays for it.
+    function _unlist(address who) internal {
+        uint256 i = listIndex[who] - 1;
+        address last = monitorList[monitorList.length - 1];
+        monitorList[i] = last;
+        listIndex[last] = i + 1;
+        monitorList.pop();
+        delete listIndex[who];
     }
 
     // --------------------------------------------------------------- seed
@@ -306,7 +323,7 @@ contract VeilAudits {
 
     /// Fixes the node's cutoff for `epoch` (drawing the seed if due): the
     /// `PER_NODE`-th lowest score among the eligible monitors. Costs one
-    /// score per monitor ever registered; reports then cost one score.
+    /// score per monitor not released; reports then cost one score.
     function fixAssignment(uint64 epoch, uint256 nodeId) public returns (bytes32 cutoff) {
         cutoff = cutoffs[epoch][nodeId];
         if (cutoff != 0) return cutoff;

@@ -142,12 +142,12 @@ pub fn eligible(monitor: EvmAddress, epoch: u64) -> Vec<u8> {
     )
 }
 
-/// `monitorCount()`: monitors ever registered.
+/// `monitorCount()`: monitors registered and not released.
 pub fn monitor_count() -> Vec<u8> {
     call("monitorCount()", &[])
 }
 
-/// `monitorList(i)`: the `i`-th monitor registered.
+/// `monitorList(i)`: the `i`-th monitor not released (in no fixed order).
 pub fn monitor_at(i: u64) -> Vec<u8> {
     call("monitorList(uint256)", &[word_u64(i)])
 }

@@ -284,6 +284,40 @@ fn with_fewer_monitors_than_a_node_needs_every_eligible_one_audits() {
     assert_eq!(f.chain_assigned(1), f.monitors);
 }
 
+/// A released monitor leaves `monitorList` (the last takes its place), so
+/// fixing an assignment pays only for monitors not released; the
+/// assignment stays the core's over the rest, before and after it is fixed.
+#[test]
+fn a_released_monitor_leaves_the_list_assignment_reads() {
+    let mut f = fixture(4);
+    let m0 = f.monitors[0];
+    f.at(EPOCH);
+    f.ok(m0, &audits::retire_monitor());
+    f.at(3 * EPOCH);
+    let listed = |f: &mut Fx| {
+        let n = ledger::decode_u64(&f.view(&audits::monitor_count())).expect("count");
+        let mut v: Vec<EvmAddress> = (0..n)
+            .map(|i| EvmAddress::from_slice(&f.word(&audits::monitor_at(i))[12..]))
+            .collect();
+        v.sort();
+        v
+    };
+    let mut all = f.monitors.clone();
+    all.sort();
+    assert_eq!(listed(&mut f), all);
+    f.ok(m0, &audits::release_monitor());
+    let mut rest = f.monitors[1..].to_vec();
+    rest.sort();
+    assert_eq!(listed(&mut f), rest);
+    f.draw(4, [5; 32]);
+    let parties: Vec<Party> = rest.iter().map(|m| audits::monitor_party(*m)).collect();
+    let core = f.core_assigned(4, &parties);
+    assert_eq!(f.chain_assigned(4), core, "before the cutoff is fixed");
+    let (anyone, node) = (f.l.c.account(), f.node);
+    f.ok(anyone, &audits::fix_assignment(4, node));
+    assert_eq!(f.chain_assigned(4), core, "after");
+}
+
 // ------------------------------------------------------------------ seed
 
 #[test]
