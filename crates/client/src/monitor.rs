@@ -159,7 +159,8 @@ pub async fn register<L: LedgerApi>(
 }
 
 /// Challenges `node` on the ledger for `epoch` as the monitor of `key`
-/// (docs/protocol.md §8.3.14), at the account's next nonce: the node must
+/// (docs/protocol.md §8.3.14), at the account's next nonce (on a chain:
+/// as the sender, and the EVM ledger answers `Unsupported`): the node must
 /// answer with its key within the answer window or lose its stake.
 pub async fn challenge<L: LedgerApi>(
     ledger: &L,
@@ -167,11 +168,16 @@ pub async fn challenge<L: LedgerApi>(
     epoch: u64,
     node: NodeId,
 ) -> Result<ChallengeRecord, ClientError> {
-    let nonce = ledger
-        .account(key.verifying_key().account_id())
-        .await?
-        .next_nonce;
-    let r = ChallengeRequest::signed(key, nonce, epoch, node);
+    let r = match ledger.acting_account() {
+        Some(me) => ChallengeRequest::from_sender(me, epoch, node),
+        None => {
+            let nonce = ledger
+                .account(key.verifying_key().account_id())
+                .await?
+                .next_nonce;
+            ChallengeRequest::signed(key, nonce, epoch, node)
+        }
+    };
     Ok(ledger.challenge_node(r).await?)
 }
 

@@ -51,6 +51,20 @@ impl ChallengeRequest {
         request_digest(self.key.epoch, &self.key.node_id)
     }
 
+    /// A challenge for a ledger that authenticates its sender
+    /// ([`crate::LedgerApi::acting_account`], an EVM chain): by `monitor`,
+    /// the sender's account, with no account signature.
+    pub fn from_sender(monitor: AccountId, epoch: u64, node_id: NodeId) -> Self {
+        Self {
+            key: ChallengeKey {
+                node_id,
+                epoch,
+                monitor,
+            },
+            auth: None,
+        }
+    }
+
     /// A challenge by the monitor account of `key`, whose next nonce is `nonce`.
     pub fn signed(key: &SigningKey, nonce: u64, epoch: u64, node_id: NodeId) -> Self {
         Self {

@@ -9,23 +9,20 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use rand::rngs::OsRng;
+use anyhow::Context;
 use serde_json::json;
 use veil_client::amount::parse_positive_amount;
-use veil_client::choice::Candidate;
-use veil_client::monitor::{AuditPlan, audit, challenge, report, serve_target};
-use veil_client::socks5::{Host, Target};
-use veil_client::sync::LocalTree;
+use veil_client::monitor::serve_target;
 use veil_client::wallet::Wallet;
 use veil_ledger::LedgerApi;
 use veil_ledger::exit::ExitStep;
 use veil_ledger::monitor::{MonitorExit, MonitorExitRequest, MonitorRecord, MonitorView};
 use veil_ledger::types::Value;
-use veil_proofs::{CircuitId, Prover};
 
-use super::node_conn::connect_chosen;
 use super::wallet::{open_ledger, open_ledger_with, with_ledger};
+
+mod run;
+use run::{RunArgs, run_audits};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -34,7 +31,8 @@ pub enum Command {
     /// The monitor's stake, outlier record and assigned nodes.
     Show(ShowArgs),
     /// Audit every node the current epoch assigns, report, and challenge
-    /// each on the ledger (its node key must answer, §8.3.14).
+    /// each on the ledger (its node key must answer, §8.3.14); `--watch`
+    /// keeps doing so every epoch, taking the monitor's seed turns.
     Run(RunArgs),
     /// Serve the measurement target audits fetch from (`GET /N`).
     Target(TargetArgs),
@@ -75,28 +73,6 @@ pub struct ShowArgs {
     ledger: String,
     #[arg(long)]
     wallet: PathBuf,
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(clap::Args)]
-pub struct RunArgs {
-    #[arg(long)]
-    ledger: String,
-    /// The monitor's wallet: its notes pay the audit sessions, its account
-    /// key signs the reports.
-    #[arg(long)]
-    wallet: PathBuf,
-    /// The measurement target, `HOST:PORT` (`veil monitor target`),
-    /// reached through each audited node.
-    #[arg(long)]
-    target: SocketAddr,
-    /// Bytes fetched through each node.
-    #[arg(long, default_value_t = 4 << 20)]
-    bytes: u64,
-    /// Escrow of each audit session, in value base units.
-    #[arg(long)]
-    escrow: String,
     #[arg(long)]
     json: bool,
 }
@@ -236,74 +212,4 @@ fn view_json(v: &MonitorView) -> serde_json::Value {
         })),
         "assigned": v.assigned.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
     })
-}
-
-async fn run_audits(args: RunArgs) -> anyhow::Result<()> {
-    let escrow = parse_positive_amount(&args.escrow).context("escrow")?;
-    let store = super::keys::store()?;
-    let prover =
-        tokio::task::spawn_blocking(move || Prover::from_store(&store, &[CircuitId::Access], None))
-            .await??;
-    let mut wallet = Wallet::open(&args.wallet)?;
-    let key = wallet.account_key().clone();
-    let plan = AuditPlan {
-        target: Target {
-            host: Host::Ip(args.target.ip()),
-            port: args.target.port(),
-        },
-        bytes: args.bytes,
-    };
-    let results = with_ledger!(open_ledger(&args.ledger).await?, l => {
-        // On a chain the monitor commits to and reveals its part of the
-        // seeds, and the epoch's seed is a transaction: draw it if due.
-        l.take_seed_turn().await.context("committing or revealing an audit seed secret")?;
-        l.draw_audit_seed().await.context("drawing the epoch's audit seed")?;
-        let view = l.monitor(l.acting_account().unwrap_or(wallet.account())).await?;
-        if view.record.is_none() {
-            bail!("{} is not a monitor: `veil monitor register` first", wallet.account());
-        }
-        let mut tree = LocalTree::new();
-        let mut out = Vec::new();
-        for node in &view.assigned {
-            let record = l.get_node(*node).await?.context("an assigned node vanished")?;
-            let chosen = Candidate::from_record(&record, Value(escrow)).with_context(|| {
-                format!("node {node} publishes no endpoint or takes no escrow of {escrow}")
-            })?;
-            let mut conn = connect_chosen(&chosen, "audited node").await?;
-            let seen = audit(&l, &mut conn, &prover, &mut wallet, &mut tree, escrow, view.epoch, &plan, &mut OsRng).await?;
-            let m = seen.measurement();
-            let stored = report(&l, &key, view.epoch, *node, m).await?;
-            let c = challenge(&l, &key, view.epoch, *node).await?;
-            out.push(json!({
-                "node": node.to_string(),
-                "epoch": view.epoch,
-                "throughput_kbps": m.throughput_kbps,
-                "rtt_ms": m.rtt_ms,
-                "challenges_ok": m.challenges_ok,
-                "challenges_failed": m.challenges_failed,
-                "nonce": stored.nonce,
-                "ledger_challenge_deadline": c.deadline.0,
-            }));
-        }
-        out
-    });
-    if args.json {
-        println!("{}", json!({ "reports": results }));
-    } else if results.is_empty() {
-        println!("no node assigned in this epoch");
-    } else {
-        for r in &results {
-            println!(
-                "reported node {} (epoch {}): {} kbit/s, rtt {} ms, challenges {} ok {} failed; challenged it on the ledger (answer due by height {})",
-                r["node"].as_str().unwrap_or(""),
-                r["epoch"],
-                r["throughput_kbps"],
-                r["rtt_ms"],
-                r["challenges_ok"],
-                r["challenges_failed"],
-                r["ledger_challenge_deadline"]
-            );
-        }
-    }
-    Ok(())
 }
