@@ -16,14 +16,13 @@
 
 #[path = "support/procs.rs"]
 mod procs;
-use procs::{Children, free_port, read_until};
+use procs::{Children, free_port, key_file, read_until};
 
 #[path = "support/bin.rs"]
 mod bin;
 use bin::veil_bin;
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,13 +37,6 @@ use veil_evm_rpc::key;
 /// anvil's second development account: the node operator's key.
 const SECOND_DEV_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const ESCROW: u64 = 4096;
-
-fn key_file(dir: &Path, name: &str, hex_key: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, format!("{hex_key}\n")).expect("write key");
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    p
-}
 
 /// The chain as the test reads it, and anvil's `anvil_mine`.
 struct Chain {

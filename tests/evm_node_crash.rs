@@ -37,7 +37,7 @@
 mod http;
 #[path = "support/procs.rs"]
 mod procs;
-use procs::{Children, expected_body, free_port, read_until};
+use procs::{Children, expected_body, free_port, key_file, read_until};
 
 #[path = "support/bin.rs"]
 mod bin;
@@ -45,8 +45,7 @@ use bin::veil_bin;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -71,13 +70,6 @@ static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn anvil(what: &str) -> Option<Anvil> {
     Anvil::for_test(what)
-}
-
-fn key_file(dir: &Path, name: &str, hex_key: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, format!("{hex_key}\n")).expect("write key");
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    p
 }
 
 /// The test's view of the world: paths, the binary, the chain.

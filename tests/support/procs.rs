@@ -84,3 +84,13 @@ pub fn free_port() -> u16 {
 pub fn expected_body(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
+
+/// Writes the hex private key `hex_key` to `dir/name`, mode 0600 (as
+/// `veil` requires of a key file).
+pub fn key_file(dir: &std::path::Path, name: &str, hex_key: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("{hex_key}\n")).expect("write key");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    p
+}
