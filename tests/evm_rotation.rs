@@ -13,7 +13,7 @@
 
 #[path = "support/procs.rs"]
 mod procs;
-use procs::{Children, read_until};
+use procs::{Children, key_file, read_until};
 
 #[path = "support/bin.rs"]
 mod bin;
@@ -21,8 +21,7 @@ use bin::veil_bin;
 
 use std::fs::File;
 use std::io::BufReader;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 use veil_evm::ledger::LedgerEvent;
@@ -31,13 +30,6 @@ use veil_evm_rpc::{EvmLedgerSpec, RpcChain, key};
 
 /// anvil's second development account (public, pre-funded): the operator.
 const SECOND_DEV_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
-
-fn key_file(dir: &Path, name: &str, hex_key: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, format!("{hex_key}\n")).expect("write key");
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    p
-}
 
 /// `veil node serve` at `price` on `spec` from `key`, node directory `db`.
 fn spawn_node(spec: &str, db: &Path, key: &Path, price: u64) -> (Child, BufReader<ChildStdout>) {
