@@ -221,6 +221,20 @@ pub fn reports_of(epoch: u64, node_id: Word) -> Vec<u8> {
     call("reportsOf(uint64,uint256)", &[word_u64(epoch), node_id])
 }
 
+/// The monitors whose `SeedCommitted(epoch, monitor)` event for `epoch`
+/// is among `events` (other events and epochs are skipped), each once.
+pub fn seed_committers(events: &[crate::sandbox::Event], epoch: u64) -> Vec<EvmAddress> {
+    let sig = crate::abi::event_topic("SeedCommitted(uint64,address)");
+    let mut out: Vec<EvmAddress> = events
+        .iter()
+        .filter(|e| e.topics.len() == 3 && e.topics[0] == sig && e.topics[1] == word_u64(epoch))
+        .map(|e| EvmAddress::from_slice(&e.topics[2][12..]))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The reports `reportsOf` returns: `(monitor, kbps, rtt_ms)` each.
 pub fn decode_reports(data: &[u8]) -> Result<Vec<(EvmAddress, u64, u64)>, AbiError> {
     let r = Reader::new(data);

@@ -433,12 +433,20 @@ fn a_withheld_seed_secret_is_slashed_and_its_reporter_paid() {
             AuditRevert::AlreadyCommitted,
         );
     }
+    let mut events = Vec::new();
     for (m, s) in ms.iter().zip(&secrets) {
-        f.ok(
+        let out = f.ok(
             *m,
             &audits::commit_seed(2, audits::seed_commitment(*s, *m, 2)),
         );
+        events.extend(out.logs);
     }
+    // The committers, as the backend finds them from the commit window's
+    // events: these three, for epoch 2 only.
+    let mut committed = ms[..3].to_vec();
+    committed.sort();
+    assert_eq!(audits::seed_committers(&events, 2), committed);
+    assert!(audits::seed_committers(&events, 3).is_empty());
     f.at(2 * EPOCH);
     f.ok(ms[0], &audits::reveal_seed(2, secrets[0]));
     f.ok(ms[1], &audits::reveal_seed(2, secrets[1]));

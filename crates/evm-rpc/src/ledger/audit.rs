@@ -348,16 +348,24 @@ impl EvmLedger {
 
     /// Reports every monitor that committed to a secret for `epoch` and
     /// did not reveal it in the window (`punishWithheld`: the reporter is
-    /// paid part of the slash); call once the window closed. Returns how
-    /// many it reported.
+    /// paid part of the slash); call once the window closed. The
+    /// committers are read from the `SeedCommitted` events of the commit
+    /// window (the epoch before), one `eth_getLogs`, not a scan of every
+    /// monitor. Returns how many it reported.
     pub async fn punish_withheld(&self, epoch: u64) -> Result<usize, LedgerError> {
+        let a = self.audits()?;
+        let from = self.audit_epoch_start(epoch.saturating_sub(1)).await?;
+        let to = self.audit_epoch_start(epoch).await?;
+        let events: Vec<_> = self
+            .chain
+            .logs(a, from, to)
+            .await
+            .map_err(chain_err)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
         let mut reported = 0;
-        for i in 0..self.audit_u64(&audits::monitor_count()).await? {
-            let who = self.audit_view(&audits::monitor_at(i)).await?;
-            let who = Address::from_slice(
-                who.get(12..32)
-                    .ok_or_else(|| abi_err(veil_evm::abi::AbiError::Malformed("monitorList")))?,
-            );
+        for who in audits::seed_committers(&events, epoch) {
             if let SeedCommit::Committed(_) = self.seed_commit(epoch, who).await? {
                 self.seed_send(&audits::punish_withheld(epoch, who)).await?;
                 reported += 1;
