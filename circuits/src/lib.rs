@@ -4,6 +4,7 @@
 //! gRPC or storage.
 
 pub mod access;
+pub mod answer;
 pub mod gadgets;
 pub mod settle;
 pub mod shape;

@@ -4,6 +4,7 @@
 use ark_bn254::Fr;
 use rand::{CryptoRng, RngCore};
 use veil_circuits::access::AccessCircuit;
+use veil_circuits::answer::AnswerCircuit;
 use veil_circuits::settle::SettleCircuit;
 use veil_circuits::tree_insert::TreeInsertCircuit;
 use veil_circuits::withdraw::WithdrawCircuit;
@@ -91,6 +92,13 @@ fn with_sample<V: SampleVisitor>(id: CircuitId, v: V) -> Result<V::Output, Inter
             let circuit = TreeInsertCircuit::<64>::new(public, siblings)
                 .map_err(|e| ProofError::StatementMismatch(e.to_string()))?;
             Ok(v.visit(circuit, statement))
+        }
+        CircuitId::Answer => {
+            let (public, private) = samples::answer(SAMPLE_SEED).ok_or_else(|| no_sample(id))?;
+            Ok(v.visit(
+                AnswerCircuit::new(&public, &private),
+                public.to_field_elements(),
+            ))
         }
     }
 }

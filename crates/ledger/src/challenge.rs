@@ -16,8 +16,7 @@ use crate::types::{AccountAuth, AccountId, AccountOp, BlockHeight, MerkleRoot, N
 /// The first Poseidon input of a challenge request's digest (the monitor's
 /// account op 8), after `REPORT_TAG` (69).
 pub const CHALLENGE_TAG: u64 = 70;
-/// The first Poseidon input of a challenge's value, which the node key signs.
-pub const ANSWER_TAG: u64 = 71;
+pub use veil_primitives::challenge::ANSWER_TAG;
 
 /// Blocks a node has to answer: a challenge issued at height `h` may be
 /// answered until `h + ANSWER_BLOCKS` inclusive; when the clock passes that
@@ -101,13 +100,7 @@ fn request_digest(epoch: u64, node_id: &NodeId) -> Fr {
 /// `H(71, node_id, monitor, epoch, root)`, with `root` the tree's latest
 /// root when the challenge was recorded.
 pub fn challenge_value(key: &ChallengeKey, root: &MerkleRoot) -> Fr {
-    poseidon::hash(&[
-        Fr::from(ANSWER_TAG),
-        key.node_id.inner(),
-        key.monitor.inner(),
-        Fr::from(key.epoch),
-        root.inner(),
-    ])
+    veil_primitives::challenge::challenge_value(&key.node_id, &key.monitor, key.epoch, root)
 }
 
 /// Where a challenge stands.

@@ -4,6 +4,7 @@
 //! `veil-circuits` and a test that both agree. Spec: `docs/protocol.md` §2.
 
 pub mod babyjubjub;
+pub mod challenge;
 pub mod eddsa;
 pub mod error;
 pub mod escrow;

@@ -20,6 +20,9 @@ pub enum CircuitId {
     /// Appending 64 leaves to the note tree as one aligned subtree: the
     /// chain's batched append (`docs/evm.md` §3.2 item 1).
     TreeInsert64,
+    /// A node key's answer to a ledger challenge, for a chain that verifies
+    /// Groth16 instead of BabyJubJub (`docs/protocol.md` §8.3.14).
+    Answer,
 }
 
 /// A settlement batch size that has a circuit: 1, 8 or 64.
@@ -52,17 +55,18 @@ impl SettleSize {
 
 impl CircuitId {
     /// Every circuit, in a fixed order.
-    pub const ALL: [CircuitId; 6] = [
+    pub const ALL: [CircuitId; 7] = [
         CircuitId::Access,
         CircuitId::Withdraw,
         CircuitId::Settle(SettleSize::K1),
         CircuitId::Settle(SettleSize::K8),
         CircuitId::Settle(SettleSize::K64),
         CircuitId::TreeInsert64,
+        CircuitId::Answer,
     ];
 
     /// The stable name: `access`, `withdraw`, `settle_1`, `settle_8`,
-    /// `settle_64`, `tree_insert_64`.
+    /// `settle_64`, `tree_insert_64`, `answer`.
     pub fn name(self) -> &'static str {
         match self {
             CircuitId::Access => "access",
@@ -71,6 +75,7 @@ impl CircuitId {
             CircuitId::Settle(SettleSize::K8) => "settle_8",
             CircuitId::Settle(_) => "settle_64",
             CircuitId::TreeInsert64 => "tree_insert_64",
+            CircuitId::Answer => "answer",
         }
     }
 }
@@ -86,10 +91,10 @@ impl fmt::Display for CircuitId {
 #[error("no settlement circuit for batch size {0} (expected 1, 8 or 64)")]
 pub struct UnknownBatchSize(pub u64);
 
-/// The name is not one of the six circuit names.
+/// The name is not one of the seven circuit names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown circuit `{0}` (expected access, withdraw, settle_1, settle_8, settle_64 or tree_insert_64)"
+    "unknown circuit `{0}` (expected access, withdraw, settle_1, settle_8, settle_64, tree_insert_64 or answer)"
 )]
 pub struct UnknownCircuit(pub String);
 
@@ -119,7 +124,8 @@ mod tests {
                 "settle_1",
                 "settle_8",
                 "settle_64",
-                "tree_insert_64"
+                "tree_insert_64",
+                "answer"
             ]
         );
         for c in CircuitId::ALL {
@@ -133,6 +139,7 @@ mod tests {
             "settle",
             "tree_insert_4",
             "tree_insert",
+            "answers",
         ] {
             assert!(bad.parse::<CircuitId>().is_err(), "{bad:?}");
         }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rand::{CryptoRng, RngCore};
+use veil_circuits::answer::{AnswerCircuit, AnswerPrivate, AnswerPublic, AnswerRelation};
 use veil_circuits::access::{AccessCircuit, AccessPrivate, AccessPublic};
 use veil_circuits::settle::{SettleCircuit, SettlePublic, Slot};
 use veil_circuits::tree_insert::{TreeInsertCircuit, TreeInsertPublic};
@@ -139,6 +140,21 @@ impl Prover {
         let circuit = TreeInsertCircuit::<64>::new(public.clone(), siblings)
             .map_err(|e| ProofError::StatementMismatch(e.to_string()))?;
         ctx.prove(circuit, &public.to_field_elements(), rng)
+    }
+
+    /// Proves a node key's answer to a ledger challenge (`answer`,
+    /// `docs/protocol.md` §8.3.14): checks it with the native twin first,
+    /// so a signature that answers nothing is refused before proving.
+    pub fn prove_answer(
+        &self,
+        public: &AnswerPublic,
+        private: &AnswerPrivate,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<crate::Proof, ProofError> {
+        AnswerRelation::check(public, private)
+            .map_err(|e| ProofError::StatementMismatch(e.to_string()))?;
+        let ctx = self.context(CircuitId::Answer)?;
+        ctx.prove(AnswerCircuit::new(public, private), &public.to_field_elements(), rng)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use ark_ff::Field;
 use veil_circuits::access::{AccessPrivate, AccessPublic};
+use veil_circuits::answer::{AnswerPrivate, AnswerPublic};
 use veil_circuits::settle::{SettlePublic, Slot};
 use veil_circuits::withdraw::{WithdrawPrivate, WithdrawPublic};
 use veil_primitives::Fr;
@@ -11,7 +12,7 @@ use veil_primitives::eddsa::SigningKey;
 use veil_primitives::escrow::EscrowTerms;
 use veil_primitives::ids::{AccountId, BlockHeight, NodeId, SessionId, SessionKeyHash};
 use veil_primitives::keys::{OwnerKey, SpendingKey};
-use veil_primitives::merkle::Tree;
+use veil_primitives::merkle::{MerkleRoot, Tree};
 use veil_primitives::note::{Note, NoteCommitment, Rho};
 use veil_primitives::receipt::Receipt;
 use veil_primitives::value::Value;
@@ -116,4 +117,21 @@ pub fn tree_insert_64(
         .collect();
     let (public, siblings, _) = veil_circuits::tree_insert::prepare(&frontier, &leaves).ok()?;
     Some((public, siblings))
+}
+
+/// An honest challenge answer: a node key derived from `seed` signs the
+/// challenge of epoch `seed` by account 4242 on a fixed root.
+pub fn answer(seed: u64) -> Option<(AnswerPublic, AnswerPrivate)> {
+    let mut key_seed = [0x5a; 32];
+    key_seed[..8].copy_from_slice(&seed.to_le_bytes());
+    let node = SigningKey::from_seed(key_seed)?;
+    let vk = node.verifying_key();
+    let public = AnswerPublic {
+        node_id: vk.node_id(),
+        monitor: AccountId::from_fr(Fr::from(4242u64)),
+        epoch: seed,
+        root: MerkleRoot::from_fr(Fr::from(seed) + Fr::from(31_337u64)),
+    };
+    let private = AnswerPrivate::new(&vk, node.sign(&public.value()));
+    Some((public, private))
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use rand::{CryptoRng, RngCore};
 use veil_primitives::Fr;
 
+use veil_circuits::answer::AnswerPublic;
 use veil_circuits::settle::SettlePublic;
 
 use crate::circuit::{CircuitId, SettleSize};
@@ -60,6 +61,12 @@ impl Verifier {
     pub fn verify_withdraw(&self, w: &WithdrawProof) -> Result<(), VerifyError> {
         self.key(CircuitId::Withdraw)?
             .verify(&w.public.to_field_elements(), &w.proof)
+    }
+
+    /// Verifies a challenge answer's proof for the challenge `public`.
+    pub fn verify_answer(&self, public: &AnswerPublic, proof: &Proof) -> Result<(), VerifyError> {
+        self.key(CircuitId::Answer)?
+            .verify(&public.to_field_elements(), proof)
     }
 
     /// Verifies a settlement proof of batch size `k` for `public`, which

@@ -186,6 +186,15 @@ fn tree_insert_64_instance(
     })
 }
 
+fn answer_instance(seed: u64) -> anyhow::Result<Instance<veil_circuits::answer::AnswerCircuit>> {
+    let (public, private) = samples::answer(seed).ok_or_else(|| anyhow!("sample"))?;
+    Ok(Instance {
+        statement: public.to_field_elements(),
+        circuit: veil_circuits::answer::AnswerCircuit::new(&public, &private),
+        encode: Box::new(|proof: Proof| proof.to_bytes().to_vec()),
+    })
+}
+
 /// Batch verification of 64 access proofs: milliseconds per proof.
 fn batch_verify_64(
     keys: &SetupKeys,
@@ -236,6 +245,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             CircuitId::Settle(_) => bench_one(&keys, runs, p, &settle_instance::<64>)?,
             CircuitId::TreeInsert64 => bench_one(&keys, runs, p, &tree_insert_64_instance)?,
+            CircuitId::Answer => bench_one(&keys, runs, p, &answer_instance)?,
         };
         if id == CircuitId::Access {
             progress.stage("access: batch verification of 64 proofs");

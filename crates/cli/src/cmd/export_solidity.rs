@@ -25,7 +25,7 @@ fn parse_circuits(s: &str) -> anyhow::Result<Circuits> {
 #[derive(clap::Args)]
 pub struct Args {
     /// Which circuit: access, withdraw, settle_1, settle_8, settle_64,
-    /// tree_insert_64, a comma-separated list, or all.
+    /// tree_insert_64, answer, a comma-separated list, or all.
     #[arg(long, value_parser = parse_circuits)]
     pub circuit: Circuits,
     /// Directory of the `<Name>Verifier.sol` (and `<Name>BatchVerifier.sol`)

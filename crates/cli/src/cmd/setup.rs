@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long, default_value_t = Policy::PROJECT.min_contributions)]
     pub min_contributions: usize,
     /// Which circuit: access, withdraw, settle_1, settle_8, settle_64,
-    /// tree_insert_64, a comma-separated list, or all.
+    /// tree_insert_64, answer, a comma-separated list, or all.
     #[arg(long, default_value = "all")]
     pub circuit: String,
     /// Also (re)write the verifying keys `<params-dir>/<name>.vk` and the
