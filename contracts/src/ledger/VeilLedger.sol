@@ -43,6 +43,12 @@ interface IWithdrawVerifier {
     ) external view returns (bool);
 }
 
+/// `VeilAudits.openChallenges`: a node's ledger challenges neither answered
+/// nor slashed yet (docs/evm.md §8.6).
+interface IOpenChallenges {
+    function openChallenges(uint256 nodeId) external view returns (uint256);
+}
+
 /// `AccessBatchVerifier.verifyBatch`: n access proofs under one pairing
 /// product with Fiat–Shamir weights (docs/evm.md §1.5).
 interface IAccessBatchVerifier {
@@ -1266,10 +1272,15 @@ contract VeilLedger {
     }
 
     /// What audits read of a node (docs/market.md §5.1): its operator (0:
-    /// not registered), locked stake and claimed capacity.
-    function auditedNode(uint256 nodeId) external view returns (address operator, uint64 stake, uint32 capacityMbitS) {
+    /// not registered), locked stake, claimed capacity and the height it
+    /// retired at (0: active; a retired node is not challenged).
+    function auditedNode(uint256 nodeId)
+        external
+        view
+        returns (address operator, uint64 stake, uint32 capacityMbitS, uint64 retiredAt)
+    {
         Node storage n = nodes[nodeId];
-        return (n.operator, n.stake, n.capacityMbitS);
+        return (n.operator, n.stake, n.capacityMbitS, n.retiredAt);
     }
 
     // --------------------------------------------------------------- exit
@@ -1293,6 +1304,11 @@ contract VeilLedger {
         if (n.releasedAt != 0) revert StakeReleased();
         uint64 at = _releasableAt(n);
         if (block.number < at) revert StakeLocked(at);
+        // A challenge missed and not slashed yet keeps the stake: whoever
+        // sends `slashMissed` unlocks it (every deadline has passed by `at`).
+        if (auditor != address(0) && IOpenChallenges(auditor).openChallenges(nodeId) != 0) {
+            revert StakeLocked(uint64(block.number + 1));
+        }
         uint64 paid = n.stake;
         _tick();
         (n.stake, n.releasedAt) = (0, uint64(block.number));

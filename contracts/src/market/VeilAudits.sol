@@ -11,8 +11,25 @@ interface IStakeToken {
 /// What the audits read of, and do to, `VeilLedger`.
 interface IAuditedLedger {
     function auditor() external view returns (address);
-    function auditedNode(uint256 nodeId) external view returns (address operator, uint64 stake, uint32 capacityMbitS);
+    function auditedNode(uint256 nodeId)
+        external
+        view
+        returns (address operator, uint64 stake, uint32 capacityMbitS, uint64 retiredAt);
+    function currentRoot() external view returns (uint256);
+    function EVIDENCE_WINDOW_BLOCKS() external view returns (uint256);
     function slash(uint256 nodeId, uint256 amount, address[] calldata rewarded, uint256 rewardEach) external;
+}
+
+/// `AnswerVerifier.verifyProof`: the Groth16 verifier of the `answer`
+/// circuit, generated from `params/answer.vk`; public inputs
+/// `node_id, monitor, epoch, root` (docs/protocol.md §8.3.14).
+interface IAnswerVerifier {
+    function verifyProof(
+        uint256[2] calldata a,
+        uint256[2][2] calldata b,
+        uint256[2] calldata c,
+        uint256[4] calldata input
+    ) external view returns (bool);
 }
 
 /// @title VeilAudits: monitors, the epoch seed, reports and verdicts on the
@@ -43,6 +60,14 @@ contract VeilAudits {
     /// and did not reveal in the window (`veil_evm::audits::WITHHELD_SLASH_PPM`):
     /// a withheld reveal is a choice between two seeds.
     uint256 public constant WITHHELD_SLASH_PPM = 100_000;
+    /// Of a node's locked stake, slashed for a challenge it did not answer
+    /// in time (`AuditRule::evidence_slash_ppm`); `REWARD_PPM` of it to the
+    /// challenging monitor, the rest burnt.
+    uint256 public constant EVIDENCE_SLASH_PPM = 1_000_000;
+    /// `Challenge.state`.
+    uint8 internal constant OPEN = 1;
+    uint8 internal constant ANSWERED = 2;
+    uint8 internal constant MISSED = 3;
     /// `seedCommits` marks: revealed, and withheld and slashed. A
     /// commitment is any other word.
     bytes32 internal constant REVEALED = bytes32(uint256(1));
@@ -61,6 +86,8 @@ contract VeilAudits {
     /// Reveals of an epoch's seed are taken in its first `revealBlocks` blocks.
     uint64 public immutable revealBlocks;
     IAuditedLedger public ledger;
+    /// Verifies a node key's answer to a challenge (the `answer` circuit).
+    IAnswerVerifier public immutable answerVerifier;
 
     /// A monitor, one slot. `recent`: its latest counted reports, one bit
     /// each (1: an outlier), newest in bit 0, `recentLen` of them;
@@ -105,6 +132,24 @@ contract VeilAudits {
     mapping(uint64 => mapping(uint256 => uint256[])) internal reports;
     mapping(uint64 => mapping(uint256 => bool)) public judged;
     mapping(uint256 => Verdict) public verdicts;
+
+    /// A ledger challenge (docs/protocol.md §8.3.14). `root`: the note
+    /// tree's current root when it was issued (nobody knew it before); the
+    /// node may answer until `deadline` inclusive; `slashed`: what a miss took.
+    struct Challenge {
+        uint256 root;
+        uint40 issuedAt;
+        uint40 deadline;
+        uint40 answeredAt;
+        uint8 state;
+        uint64 slashed;
+    }
+
+    /// Challenges by epoch, node and challenging monitor.
+    mapping(uint64 => mapping(uint256 => mapping(address => Challenge))) public challenges;
+    /// A node's challenges neither answered nor slashed: `VeilLedger`
+    /// releases no stake while one is (`releaseNode`).
+    mapping(uint256 => uint256) public openChallenges;
     /// Σ monitor stakes slashed for outliers: burnt, held here for ever.
     uint64 public burnt;
 
@@ -128,6 +173,11 @@ contract VeilAudits {
         uint64 slashed
     );
     event MonitorSlashed(address indexed monitor, uint64 amount);
+    event ChallengeIssued(
+        uint64 indexed epoch, uint256 indexed nodeId, address indexed monitor, uint256 root, uint64 deadline
+    );
+    event ChallengeAnswered(uint64 indexed epoch, uint256 indexed nodeId, address indexed monitor);
+    event ChallengeMissed(uint64 indexed epoch, uint256 indexed nodeId, address indexed monitor, uint64 slashed);
 
     error NotDeployer(address caller);
     error AlreadyBound();
@@ -158,13 +208,22 @@ contract VeilAudits {
     error AlreadyJudged();
     error TokenTransferFailed();
     error InsufficientBalance();
+    error ChallengeExists();
+    error ChallengeEpoch(uint64 current);
+    error NodeRetired();
+    error UnknownChallenge();
+    error BadChallengeAnswer();
+    error ChallengeClosed();
+    error ChallengeOpen(uint64 deadline);
 
-    constructor(IStakeToken token_, uint64 epochBlocks_, uint64 revealBlocks_) {
+    constructor(IStakeToken token_, IAnswerVerifier answerVerifier_, uint64 epochBlocks_, uint64 revealBlocks_) {
         if (address(token_).code.length == 0) revert InvalidArgument("token is not a contract");
+        if (address(answerVerifier_).code.length == 0) revert InvalidArgument("answer verifier is not a contract");
         if (epochBlocks_ == 0 || revealBlocks_ == 0 || revealBlocks_ >= epochBlocks_) {
             revert InvalidArgument("0 < revealBlocks < epochBlocks");
         }
         token = token_;
+        answerVerifier = answerVerifier_;
         deployer = msg.sender;
         genesis = uint64(block.number);
         epochBlocks = epochBlocks_;
@@ -177,6 +236,9 @@ contract VeilAudits {
         if (msg.sender != deployer) revert NotDeployer(msg.sender);
         if (address(ledger) != address(0)) revert AlreadyBound();
         if (address(ledger_).code.length == 0 || ledger_.auditor() != address(this)) revert WrongLedger();
+        // A challenge's deadline must fall before a retired node's stake is
+        // released (§8.3.12): the answer window is one epoch.
+        if (epochBlocks > ledger_.EVIDENCE_WINDOW_BLOCKS()) revert InvalidArgument("epochBlocks > evidence window");
         ledger = ledger_;
     }
 
@@ -387,11 +449,9 @@ contract VeilAudits {
         }
         uint64 now_ = currentEpoch();
         if (epoch > now_ || epoch + 1 < now_) revert ReportNotOpen();
-        (address operator,,) = _ledger().auditedNode(nodeId);
+        (address operator,,,) = _ledger().auditedNode(nodeId);
         if (operator == address(0)) revert UnknownNode();
-        if (uint256(uint160(msg.sender)) == nodeId || !eligible(msg.sender, epoch)) revert NotAssigned();
-        bytes32 cutoff = fixAssignment(epoch, nodeId); // draws the seed if due
-        if (score(seeds[epoch], epoch, nodeId, msg.sender) > cutoff) revert NotAssigned();
+        _checkAssigned(epoch, nodeId);
         rs.push(uint256(uint160(msg.sender)) << 96 | uint256(throughputKbps) << 32 | rttMs);
         m.pending += 1;
         emit Reported(epoch, nodeId, msg.sender, throughputKbps, rttMs);
@@ -409,6 +469,78 @@ contract VeilAudits {
         for (uint256 i = 0; i < n; i++) {
             (monitor[i], throughputKbps[i], rttMs[i]) = _unpack(rs[i]);
         }
+    }
+
+    // --------------------------------------------------------- challenges
+
+    /// An assigned monitor challenges `nodeId` in the current `epoch`
+    /// (`ChallengeRequest`; the sender signs), once per node and epoch.
+    /// Checks in the embedded ledger's order: a monitor, no challenge yet,
+    /// the current epoch, the node registered and active, the monitor
+    /// assigned. The node's key must answer within one epoch.
+    function challenge(uint64 epoch, uint256 nodeId) external {
+        _monitor(msg.sender);
+        Challenge storage c = challenges[epoch][nodeId][msg.sender];
+        if (c.state != 0) revert ChallengeExists();
+        uint64 now_ = currentEpoch();
+        if (epoch != now_) revert ChallengeEpoch(now_);
+        (address operator,,, uint64 retiredAt) = _ledger().auditedNode(nodeId);
+        if (operator == address(0)) revert UnknownNode();
+        if (retiredAt != 0) revert NodeRetired();
+        _checkAssigned(epoch, nodeId);
+        uint40 deadline = uint40(block.number + epochBlocks);
+        uint256 root = ledger.currentRoot();
+        (c.root, c.issuedAt, c.deadline, c.state) = (root, uint40(block.number), deadline, OPEN);
+        openChallenges[nodeId] += 1;
+        emit ChallengeIssued(epoch, nodeId, msg.sender, root, deadline);
+    }
+
+    /// The node key's answer to `monitor`'s challenge of `nodeId` in
+    /// `epoch`: a proof that the key of `nodeId` signed
+    /// `H(71, nodeId, monitor, epoch, root)`. Anyone may carry it; a second
+    /// valid answer changes nothing; none is taken after the deadline.
+    function answerChallenge(uint64 epoch, uint256 nodeId, address monitor, uint256[8] calldata proof) external {
+        Challenge storage c = challenges[epoch][nodeId][monitor];
+        if (c.state == 0) revert UnknownChallenge();
+        uint256[4] memory input = [nodeId, uint256(uint160(monitor)), uint256(epoch), c.root];
+        if (
+            !answerVerifier.verifyProof(
+                [proof[0], proof[1]], [[proof[2], proof[3]], [proof[4], proof[5]]], [proof[6], proof[7]], input
+            )
+        ) revert BadChallengeAnswer();
+        if (c.state == ANSWERED) return;
+        if (c.state == MISSED || block.number > c.deadline) revert ChallengeClosed();
+        (c.state, c.answeredAt) = (ANSWERED, uint40(block.number));
+        openChallenges[nodeId] -= 1;
+        emit ChallengeAnswered(epoch, nodeId, monitor);
+    }
+
+    /// A challenge past its deadline unanswered is evidence: anyone may
+    /// close it, which slashes `EVIDENCE_SLASH_PPM` of the node's locked
+    /// stake, `REWARD_PPM` of it to the challenging monitor, the rest
+    /// burnt (`slash_for_evidence`; the embedded ledger does this on the
+    /// clock's advance).
+    function slashMissed(uint64 epoch, uint256 nodeId, address monitor) external {
+        Challenge storage c = challenges[epoch][nodeId][monitor];
+        if (c.state == 0) revert UnknownChallenge();
+        if (c.state != OPEN) revert ChallengeClosed();
+        if (block.number <= c.deadline) revert ChallengeOpen(uint64(c.deadline));
+        (, uint64 stake,,) = _ledger().auditedNode(nodeId);
+        uint64 amount = uint64(_mulPpm(stake, EVIDENCE_SLASH_PPM));
+        (c.state, c.slashed) = (MISSED, amount);
+        openChallenges[nodeId] -= 1;
+        emit ChallengeMissed(epoch, nodeId, monitor, amount);
+        address[] memory rewarded = new address[](1);
+        rewarded[0] = monitor;
+        ledger.slash(nodeId, amount, rewarded, _mulPpm(amount, REWARD_PPM));
+    }
+
+    /// The sender audits `nodeId` in `epoch` (fixing the cutoff, drawing
+    /// the seed if due), as `submitReport` checks it.
+    function _checkAssigned(uint64 epoch, uint256 nodeId) internal {
+        if (uint256(uint160(msg.sender)) == nodeId || !eligible(msg.sender, epoch)) revert NotAssigned();
+        bytes32 cutoff = fixAssignment(epoch, nodeId);
+        if (score(seeds[epoch], epoch, nodeId, msg.sender) > cutoff) revert NotAssigned();
     }
 
     // ----------------------------------------------------------- verdicts
@@ -440,7 +572,7 @@ contract VeilAudits {
     {
         uint64 medianKbps = uint64(_upperMedian(_widen(kbps)));
         uint32 medianRtt = uint32(_upperMedian(_widenRtt(rtt)));
-        (, uint64 stake, uint32 capacity) = _ledger().auditedNode(nodeId);
+        (, uint64 stake, uint32 capacity,) = _ledger().auditedNode(nodeId);
         uint32 delivered = _ratioPpm(medianKbps, uint256(capacity) * 1000);
         bool[] memory outlier = _outliers(kbps, medianKbps);
         uint64 slashed;

@@ -21,7 +21,7 @@ pub fn contracts_dir() -> PathBuf {
 /// The committed artifacts, compiled into the binary so that tools (`veil
 /// bench`, later `veil ledger deploy`) need no checkout. `include_str!`
 /// tracks the files: a rebuilt artifact rebuilds the crate.
-const EMBEDDED: [(&str, &str); 16] = [
+const EMBEDDED: [(&str, &str); 17] = [
     embed!("AccessVerifier"),
     embed!("AccessBatchVerifier"),
     embed!("WithdrawVerifier"),
@@ -29,6 +29,7 @@ const EMBEDDED: [(&str, &str); 16] = [
     embed!("Settle8Verifier"),
     embed!("Settle64Verifier"),
     embed!("TreeInsert64Verifier"),
+    embed!("AnswerVerifier"),
     embed!("PoseidonT2"),
     embed!("PoseidonT3"),
     embed!("PoseidonT4"),

@@ -21,11 +21,17 @@ fn call(signature: &str, args: &[Word]) -> Vec<u8> {
     encode_call_args(selector(signature), &args)
 }
 
-/// Constructor arguments: the stake token, the epoch length and the
-/// reveal window, in blocks.
-pub fn constructor(token: EvmAddress, epoch_blocks: u64, reveal_blocks: u64) -> Vec<u8> {
+/// Constructor arguments: the stake token, the `answer` circuit's
+/// verifier, the epoch length and the reveal window, in blocks.
+pub fn constructor(
+    token: EvmAddress,
+    answer_verifier: EvmAddress,
+    epoch_blocks: u64,
+    reveal_blocks: u64,
+) -> Vec<u8> {
     encode_args(&[
         Arg::Word(word_address(token)),
+        Arg::Word(word_address(answer_verifier)),
         Arg::Word(word_u64(epoch_blocks)),
         Arg::Word(word_u64(reveal_blocks)),
     ])
@@ -221,6 +227,110 @@ pub fn reports_of(epoch: u64, node_id: Word) -> Vec<u8> {
     call("reportsOf(uint64,uint256)", &[word_u64(epoch), node_id])
 }
 
+/// Of a node's locked stake, slashed for a missed challenge
+/// (`VeilAudits.EVIDENCE_SLASH_PPM`, `AuditRule::evidence_slash_ppm`).
+pub fn evidence_slash_ppm() -> Vec<u8> {
+    call("EVIDENCE_SLASH_PPM()", &[])
+}
+
+/// `challenge(epoch, nodeId)`: the sender, a monitor assigned to the node
+/// in the current `epoch`, challenges it (docs/protocol.md §8.3.14).
+pub fn challenge(epoch: u64, node_id: Word) -> Vec<u8> {
+    call("challenge(uint64,uint256)", &[word_u64(epoch), node_id])
+}
+
+/// `answerChallenge(epoch, nodeId, monitor, proof)`: anyone carries the
+/// node key's answer, as an `answer` proof (`ProofWords::words`).
+pub fn answer_challenge(epoch: u64, node_id: Word, monitor: EvmAddress, proof: &[Word; 8]) -> Vec<u8> {
+    let mut args = vec![
+        Arg::Word(word_u64(epoch)),
+        Arg::Word(node_id),
+        Arg::Word(word_address(monitor)),
+    ];
+    args.extend(proof.iter().map(|w| Arg::Word(*w)));
+    encode_call_args(selector("answerChallenge(uint64,uint256,address,uint256[8])"), &args)
+}
+
+/// `slashMissed(epoch, nodeId, monitor)`: anyone, once the challenge's
+/// deadline passed unanswered.
+pub fn slash_missed(epoch: u64, node_id: Word, monitor: EvmAddress) -> Vec<u8> {
+    call(
+        "slashMissed(uint64,uint256,address)",
+        &[word_u64(epoch), node_id, word_address(monitor)],
+    )
+}
+
+/// `openChallenges(nodeId)`: challenges neither answered nor slashed.
+pub fn open_challenges(node_id: Word) -> Vec<u8> {
+    call("openChallenges(uint256)", &[node_id])
+}
+
+/// `challenges(epoch, nodeId, monitor)`: [`ChallengeView`].
+pub fn challenge_of(epoch: u64, node_id: Word, monitor: EvmAddress) -> Vec<u8> {
+    call(
+        "challenges(uint64,uint256,address)",
+        &[word_u64(epoch), node_id, word_address(monitor)],
+    )
+}
+
+/// Where a challenge on the contract stands (`Challenge.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeStatus {
+    /// No such challenge.
+    None,
+    Open,
+    Answered { at: u64 },
+    Missed { slashed: u64 },
+}
+
+/// A challenge as `challenges(uint64,uint256,address)` returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChallengeView {
+    /// The note tree's root when it was issued.
+    pub root: Word,
+    pub issued_at: u64,
+    /// The last height an answer is taken at.
+    pub deadline: u64,
+    pub status: ChallengeStatus,
+}
+
+impl ChallengeView {
+    pub fn decode(data: &[u8]) -> Result<Self, AbiError> {
+        let r = Reader::new(data);
+        r.expect_words(6)?;
+        let status = match r.u64(4)? {
+            0 => ChallengeStatus::None,
+            1 => ChallengeStatus::Open,
+            2 => ChallengeStatus::Answered { at: r.u64(3)? },
+            3 => ChallengeStatus::Missed { slashed: r.u64(5)? },
+            _ => return Err(AbiError::Malformed("challenge state")),
+        };
+        Ok(Self {
+            root: r.word(0)?,
+            issued_at: r.u64(1)?,
+            deadline: r.u64(2)?,
+            status,
+        })
+    }
+}
+
+/// The `ChallengeIssued(epoch, nodeId, monitor, ..)` events of `node_id`
+/// among `events`: `(epoch, monitor)` each, in order, once.
+pub fn challenges_issued(events: &[crate::sandbox::Event], node_id: &Word) -> Vec<(u64, EvmAddress)> {
+    let sig = crate::abi::event_topic("ChallengeIssued(uint64,uint256,address,uint256,uint64)");
+    let mut out: Vec<(u64, EvmAddress)> = events
+        .iter()
+        .filter(|e| e.topics.len() == 4 && e.topics[0] == sig && e.topics[2] == *node_id)
+        .filter(|e| e.topics[1][..24].iter().all(|b| *b == 0))
+        .map(|e| {
+            let epoch = u64::from_be_bytes(e.topics[1][24..].try_into().unwrap_or_default());
+            (epoch, EvmAddress::from_slice(&e.topics[3][12..]))
+        })
+        .collect();
+    out.dedup();
+    out
+}
+
 /// The monitors whose `SeedCommitted(epoch, monitor)` event for `epoch`
 /// is among `events` (other events and epochs are skipped), each once.
 pub fn seed_committers(events: &[crate::sandbox::Event], epoch: u64) -> Vec<EvmAddress> {
@@ -359,6 +469,13 @@ pub enum AuditRevert {
     AlreadyJudged,
     TokenTransferFailed,
     InsufficientBalance,
+    ChallengeExists,
+    ChallengeEpoch(u64),
+    NodeRetired,
+    UnknownChallenge,
+    BadChallengeAnswer,
+    ChallengeClosed,
+    ChallengeOpen(u64),
 }
 
 impl AuditRevert {
@@ -395,7 +512,12 @@ impl AuditRevert {
     }
 }
 
-const UNIT_ERRORS: [(&str, AuditRevert); 18] = [
+const UNIT_ERRORS: [(&str, AuditRevert); 23] = [
+    ("ChallengeExists()", AuditRevert::ChallengeExists),
+    ("NodeRetired()", AuditRevert::NodeRetired),
+    ("UnknownChallenge()", AuditRevert::UnknownChallenge),
+    ("BadChallengeAnswer()", AuditRevert::BadChallengeAnswer),
+    ("ChallengeClosed()", AuditRevert::ChallengeClosed),
     ("NotWithheld()", AuditRevert::NotWithheld),
     ("InsufficientBalance()", AuditRevert::InsufficientBalance),
     ("TokenTransferFailed()", AuditRevert::TokenTransferFailed),
@@ -418,7 +540,9 @@ const UNIT_ERRORS: [(&str, AuditRevert); 18] = [
 
 type EpochError = fn(u64) -> AuditRevert;
 
-const EPOCH_ERRORS: [(&str, EpochError); 7] = [
+const EPOCH_ERRORS: [(&str, EpochError); 9] = [
+    ("ChallengeEpoch(uint64)", AuditRevert::ChallengeEpoch),
+    ("ChallengeOpen(uint64)", AuditRevert::ChallengeOpen),
     ("SeedUnrevealed(uint64)", AuditRevert::SeedUnrevealed),
     ("SeedAlreadyDrawn(uint64)", AuditRevert::SeedAlreadyDrawn),
     ("NotEligible(uint64)", AuditRevert::NotEligible),
@@ -487,6 +611,7 @@ mod tests {
             let _ = MonitorView::decode(&data);
             let _ = VerdictView::decode(&data);
             let _ = decode_reports(&data);
+            let _ = ChallengeView::decode(&data);
         }
     }
 }

@@ -6,238 +6,24 @@
 //! capacity; who may call what, each refusal changing nothing; the gas of
 //! a report (issue 14: at most 100,000) and of a verdict.
 
+mod audit_fx;
 mod chain;
 
 use std::collections::BTreeMap;
 
+use audit_fx::*;
 use chain::LedgerChain;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use revm::primitives::U256;
 use sha2::{Digest, Sha256};
 use veil_evm::abi::{Word, word_u64};
-use veil_evm::audits::{self, AuditRevert, MonitorView, VerdictView};
-use veil_evm::ledger::{self, LedgerEvent, LedgerRevert, Registration};
-use veil_evm::sandbox::{EvmAddress, Outcome, Status};
-use veil_ledger::profile::NodeProfile;
+use veil_evm::audits::{self, AuditRevert};
+use veil_evm::ledger::{self, LedgerEvent, LedgerRevert};
+use veil_evm::sandbox::{EvmAddress, Status};
 use veil_market::audit::{
     self as core, AuditRule, MonitorRule, OutlierRecord, Party, Report, Verdict,
 };
-use veil_primitives::eddsa::SigningKey;
-
-const EPOCH: u64 = 100;
-const REVEAL: u64 = 10;
-const MONITOR_STAKE: u64 = 500;
-/// Issue 14's ceiling for a report, all in (receipt `gasUsed`).
-const REPORT_GAS_CEILING: u64 = 100_000;
-
-struct Fx {
-    l: LedgerChain,
-    audits: EvmAddress,
-    monitors: Vec<EvmAddress>,
-    operator: EvmAddress,
-    node: Word,
-}
-
-fn profile(capacity_mbit_s: u32) -> Vec<u8> {
-    NodeProfile {
-        capacity_mbit_s,
-        ..Default::default()
-    }
-    .encode()
-    .expect("profile")
-}
-
-fn registration(seed: u8, stake: u64, capacity: u32) -> Registration {
-    let k = SigningKey::from_seed([seed; 32])
-        .expect("seed")
-        .verifying_key()
-        .to_bytes();
-    Registration {
-        node_key: [
-            k[..32].try_into().expect("x"),
-            k[32..].try_into().expect("y"),
-        ],
-        node_signature: [[0; 32]; 3],
-        price_per_kib: word_u64(3),
-        escrow_sizes: vec![word_u64(1_000)],
-        stake: word_u64(stake),
-        tls_key_hash: [0x5a; 32],
-        profile: profile(capacity),
-    }
-}
-
-fn node_id_of(r: &Registration) -> Word {
-    let k = [r.node_key[0], r.node_key[1]].concat();
-    veil_primitives::eddsa::VerifyingKey::from_bytes(&k.try_into().expect("64 bytes"))
-        .expect("key")
-        .node_id()
-        .to_bytes()
-}
-
-/// A ledger with audits, a node claiming 100 Mbit/s on a stake of
-/// 10,000, and `m` monitors registered at block 1 (eligible from epoch 1).
-fn fixture(m: usize) -> Fx {
-    let (mut l, audits) = LedgerChain::audited(EPOCH, REVEAL);
-    let operator = l.c.account();
-    l.c.mint(operator, 1_000_000);
-    l.approve(operator, U256::from(1_000_000u64));
-    let reg = registration(7, 10_000, 100);
-    let out = l.register(operator, &reg);
-    assert_eq!(
-        out.status,
-        Status::Success,
-        "0x{}",
-        hex::encode(&out.output)
-    );
-    let mut monitors = Vec::new();
-    for _ in 0..m {
-        let a = l.c.account();
-        l.c.mint(a, 10_000);
-        l.c.approve(a, audits, U256::from(10_000u64));
-        l.c.ok(a, audits, &audits::register_monitor(MONITOR_STAKE));
-        monitors.push(a);
-    }
-    Fx {
-        l,
-        audits,
-        monitors,
-        operator,
-        node: node_id_of(&reg),
-    }
-}
-
-impl Fx {
-    fn tx(&mut self, from: EvmAddress, data: &[u8]) -> Outcome {
-        let a = self.audits;
-        self.l.c.tx(from, a, data)
-    }
-
-    fn ok(&mut self, from: EvmAddress, data: &[u8]) -> Outcome {
-        let a = self.audits;
-        self.l.c.ok(from, a, data)
-    }
-
-    fn view(&mut self, data: &[u8]) -> Vec<u8> {
-        let a = self.audits;
-        self.l.c.view(a, data)
-    }
-
-    fn at(&mut self, height: u64) {
-        self.l.c.sandbox.set_block_number(height);
-    }
-
-    fn word(&mut self, data: &[u8]) -> Word {
-        ledger::decode_word(&self.view(data)).expect("word")
-    }
-
-    fn seed(&mut self, epoch: u64) -> Word {
-        self.word(&audits::seed_of(epoch))
-    }
-
-    /// Moves into `epoch` past its reveal window and draws its seed.
-    fn draw(&mut self, epoch: u64, prevrandao: [u8; 32]) -> Word {
-        self.at(epoch * EPOCH + REVEAL);
-        self.l.c.sandbox.set_prevrandao(prevrandao);
-        let anyone = self.l.c.account();
-        self.ok(anyone, &audits::draw_seed(epoch));
-        self.seed(epoch)
-    }
-
-    fn parties(&self) -> Vec<Party> {
-        self.monitors
-            .iter()
-            .map(|m| audits::monitor_party(*m))
-            .collect()
-    }
-
-    /// The monitors the Rust core assigns to the node in `epoch`.
-    fn core_assigned(&mut self, epoch: u64, monitors: &[Party]) -> Vec<EvmAddress> {
-        let seed = self.seed(epoch);
-        let node = audits::node_party(self.node);
-        let chosen = core::assign(
-            &seed,
-            epoch,
-            &[node],
-            monitors,
-            AuditRule::default().per_node,
-        )
-        .remove(&node)
-        .expect("the node");
-        self.monitors
-            .iter()
-            .copied()
-            .filter(|m| chosen.contains(&audits::monitor_party(*m)))
-            .collect()
-    }
-
-    fn chain_assigned(&mut self, epoch: u64) -> Vec<EvmAddress> {
-        let (node, list) = (self.node, self.monitors.clone());
-        list.into_iter()
-            .filter(|m| {
-                let out = self.view(&audits::is_assigned(epoch, node, *m));
-                veil_evm::abi::decode_bool(&out).expect("bool")
-            })
-            .collect()
-    }
-
-    fn monitor(&mut self, m: EvmAddress) -> MonitorView {
-        MonitorView::decode(&self.view(&audits::monitor(m))).expect("monitor")
-    }
-
-    fn verdict(&mut self) -> VerdictView {
-        let n = self.node;
-        VerdictView::decode(&self.view(&audits::verdict(n))).expect("verdict")
-    }
-
-    fn node_stake(&mut self) -> u64 {
-        let n = self.node;
-        let out = self.l.view(&ledger::view::audited_node(n));
-        let r = veil_evm::abi::Reader::new(&out);
-        r.u64(1).expect("stake")
-    }
-
-    /// Everything a refused call could have changed.
-    fn state(&mut self) -> (Vec<MonitorView>, Vec<U256>, u64, u64, u64, VerdictView) {
-        let ms: Vec<EvmAddress> = self.monitors.clone();
-        let views = ms.iter().map(|m| self.monitor(*m)).collect();
-        let balances = ms.iter().map(|m| self.l.c.balance(*m)).collect();
-        let burnt = self.l.u64_view(&ledger::view::burnt());
-        let staked = self.l.u64_view(&ledger::view::staked());
-        (
-            views,
-            balances,
-            self.node_stake(),
-            burnt,
-            staked,
-            self.verdict(),
-        )
-    }
-
-    /// `data` from `from` is refused with `expected` and changes nothing.
-    fn refused(&mut self, from: EvmAddress, data: &[u8], expected: AuditRevert) {
-        let before = self.state();
-        let out = self.tx(from, data);
-        assert_eq!(out.status, Status::Revert, "accepted: {expected:?}");
-        assert_eq!(
-            AuditRevert::decode(&out.output).expect("audit error"),
-            expected
-        );
-        assert_eq!(self.state(), before, "a refused call changed state");
-    }
-}
-
-fn report(epoch: u64, node: Word, m: EvmAddress, kbps: u64, rtt: u32) -> Report {
-    Report {
-        epoch,
-        node: audits::node_party(node),
-        monitor: audits::monitor_party(m),
-        throughput_kbps: kbps,
-        rtt_ms: rtt,
-        challenges_ok: 0,
-        challenges_failed: 0,
-    }
-}
 
 // ------------------------------------------------------------ assignment
 
@@ -859,9 +645,11 @@ fn binding_registration_and_exit_refusals_change_nothing() {
 fn a_ledger_not_naming_the_audits_cannot_be_bound() {
     let mut l = LedgerChain::new();
     let d = l.c.deployer;
+    let answer = chain::artifact(&chain::answer_verifier_name()).bytecode;
+    let verifier = l.c.sandbox.deploy(d, &answer).expect("deploy").0;
     let code = [
         chain::artifact(audits::CONTRACT).bytecode,
-        audits::constructor(l.c.token, EPOCH, REVEAL),
+        audits::constructor(l.c.token, verifier, EPOCH, REVEAL),
     ]
     .concat();
     let a = l.c.sandbox.deploy(d, &code).expect("deploy").0;

@@ -51,7 +51,8 @@ fn generation_is_deterministic_and_names_are_stable() {
             "Settle1Verifier",
             "Settle8Verifier",
             "Settle64Verifier",
-            "TreeInsert64Verifier"
+            "TreeInsert64Verifier",
+            "AnswerVerifier"
         ]
     );
     let key = vk(CircuitId::Access);

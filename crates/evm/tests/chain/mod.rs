@@ -116,6 +116,11 @@ pub fn tree_insert_verifier() -> String {
     veil_evm::verifier_contract_name(veil_proofs::CircuitId::TreeInsert64)
 }
 
+/// The `answer` circuit's verifier, which `VeilAudits` calls.
+pub fn answer_verifier_name() -> String {
+    veil_evm::verifier_contract_name(veil_proofs::CircuitId::Answer)
+}
+
 /// A chain with `TestToken`, `PoseidonT3`, `PoseidonT4`, the verifiers of
 /// `tree_insert_64`, `access` (one and batched) and `withdraw`, and
 /// `VeilLedger` deployed.
@@ -194,11 +199,21 @@ impl LedgerChain {
     /// the first `reveal_blocks`) as its auditor, bound to it. Returns the
     /// audits' address too.
     pub fn audited(epoch_blocks: u64, reveal_blocks: u64) -> (Self, EvmAddress) {
+        let (l, audits, bound) = Self::audited_unbound(epoch_blocks, reveal_blocks);
+        assert_eq!(bound.status, Status::Success, "bind the audits");
+        (l, audits)
+    }
+
+    /// [`LedgerChain::audited`], returning the outcome of `bind` instead of
+    /// requiring it to succeed.
+    pub fn audited_unbound(epoch_blocks: u64, reveal_blocks: u64) -> (Self, EvmAddress, Outcome) {
         let mut c = Chain::new();
         let d = c.deployer;
+        let answer = artifact(&answer_verifier_name()).bytecode;
+        let answer_verifier = c.sandbox.deploy(d, &answer).expect("deploy AnswerVerifier").0;
         let code = [
             artifact(veil_evm::audits::CONTRACT).bytecode,
-            veil_evm::audits::constructor(c.token, epoch_blocks, reveal_blocks),
+            veil_evm::audits::constructor(c.token, answer_verifier, epoch_blocks, reveal_blocks),
         ]
         .concat();
         let audits = c.sandbox.deploy(d, &code).expect("deploy VeilAudits").0;
@@ -209,8 +224,8 @@ impl LedgerChain {
         };
         let mut l = Self::over(c, base, &tree_insert_verifier());
         let ledger_at = l.ledger;
-        l.c.ok(d, audits, &veil_evm::audits::bind(ledger_at));
-        (l, audits)
+        let bound = l.c.tx(d, audits, &veil_evm::audits::bind(ledger_at));
+        (l, audits, bound)
     }
 
     /// The ledger with `BandwidthMarket` as its market — the embedded

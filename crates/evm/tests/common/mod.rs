@@ -20,14 +20,15 @@ use veil_evm::verifier_contract_name;
 use veil_proofs::groth16::PreparedKey;
 use veil_proofs::{CircuitId, ParamStore, Proof, Prover, SettleSize, samples};
 
-/// The five circuits proved for real in `cargo test` (settle_64 proving is
+/// The circuits proved for real in `cargo test` (settle_64 proving is
 /// slow: its full test is `#[ignore]`d).
-pub const PROVED: [CircuitId; 5] = [
+pub const PROVED: [CircuitId; 6] = [
     CircuitId::Access,
     CircuitId::Withdraw,
     CircuitId::Settle(SettleSize::K1),
     CircuitId::Settle(SettleSize::K8),
     CircuitId::TreeInsert64,
+    CircuitId::Answer,
 ];
 
 pub fn store() -> ParamStore {
@@ -108,6 +109,13 @@ pub fn prove(id: CircuitId) -> Case {
             let (public, siblings) = samples::tree_insert_64(3).expect("sample");
             let p = prover
                 .prove_tree_insert_64(&public, siblings, &mut rng)
+                .expect("prove");
+            (p, public.to_field_elements())
+        }
+        CircuitId::Answer => {
+            let (public, private) = samples::answer(3).expect("sample");
+            let p = prover
+                .prove_answer(&public, &private, &mut rng)
                 .expect("prove");
             (p, public.to_field_elements())
         }
