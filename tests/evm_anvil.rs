@@ -200,6 +200,8 @@ async fn veil_ledger_deploy_puts_the_ledger_on_anvil() {
         "settle_1_verifier",
         "settle_8_verifier",
         "settle_64_verifier",
+        "audits",
+        "answer_verifier",
     ] {
         let code = chain.provider().get_code_at(addr(k)).await.expect("code");
         assert!(!code.is_empty(), "{k}: no code");
@@ -217,6 +219,12 @@ async fn veil_ledger_deploy_puts_the_ledger_on_anvil() {
             .expect("call");
         assert_eq!(&w[12..], addr(k).as_slice(), "{getter}");
     }
+    // The audits verify answers with the verifier the JSON names.
+    let w = chain
+        .call(addr("audits"), &selector("answerVerifier()"))
+        .await
+        .expect("call");
+    assert_eq!(&w[12..], addr("answer_verifier").as_slice());
     let root = chain
         .call(ledger_at, &selector("currentRoot()"))
         .await

@@ -7,8 +7,9 @@
 //! the test only mines blocks, and the daemon on its own commits to a
 //! seed secret for the next epoch, reveals it in that epoch's window,
 //! draws the seed once the window closed, audits the node it is assigned
-//! through an ordinary paid session and reports — no ledger challenge on
-//! this ledger, and no error for its absence. SIGTERM stops it cleanly.
+//! through an ordinary paid session, reports and challenges the node on
+//! the ledger, which the node process answers with an `answer` proof.
+//! SIGTERM stops it cleanly.
 //!
 //! Needs anvil (`tools/anvil`); skipped loudly without it unless
 //! `VEIL_REQUIRE_ANVIL=1`. Needs the `veil` binary (target/debug/veil, or
@@ -28,7 +29,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use alloy::primitives::Address;
-use veil_evm::audits::{self, SeedCommit};
+use veil_evm::audits::{self, ChallengeStatus, ChallengeView, SeedCommit};
 use veil_evm::ledger::decode_u64;
 use veil_evm_rpc::RpcChain;
 use veil_evm_rpc::anvil::{Anvil, FIRST_DEV_KEY};
@@ -68,6 +69,17 @@ impl Chain {
     }
 
     /// Mines until the next transaction lands at `height` or later.
+    fn challenge(&self, epoch: u64, node: [u8; 32], monitor: Address) -> ChallengeStatus {
+        let out = self
+            .rt
+            .block_on(
+                self.chain
+                    .call(self.audits, &audits::challenge_of(epoch, node, monitor)),
+            )
+            .expect("challenges");
+        ChallengeView::decode(&out).expect("challenge").status
+    }
+
     fn mine_to(&self, height: u64) {
         let latest = self.rt.block_on(self.chain.block_number()).expect("height");
         let blocks = height.saturating_sub(latest + 1);
@@ -253,7 +265,16 @@ fn the_monitor_daemon_takes_its_seed_turns_and_audits_on_the_evm_ledger() {
     assert_eq!(r["node"].as_str(), Some(node_id.as_str()), "{r}");
     assert_eq!(r["epoch"].as_u64(), Some(e + 1), "{r}");
     assert!(r["throughput_kbps"].as_u64() > Some(0), "{r}");
-    assert!(r["ledger_challenge_deadline"].is_null(), "{r}");
+    // It challenged the node on the ledger; the node process answers
+    // with an `answer` proof (docs/evm.md §8.6).
+    assert!(r["ledger_challenge_deadline"].as_u64().is_some(), "{r}");
+    let node_word: [u8; 32] = hex::decode(node_id.trim_start_matches("0x"))
+        .expect("hex node id")
+        .try_into()
+        .expect("32 bytes");
+    c.wait_for("the node's answer on chain", 60, || {
+        matches!(c.challenge(e + 1, node_word, me), ChallengeStatus::Answered { .. })
+    });
     let mix =
         c.rt.block_on(c.chain.call(c.audits, &audits::seed_mix(e + 1)))
             .expect("seedMix");

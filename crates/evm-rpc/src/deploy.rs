@@ -8,7 +8,9 @@
 use alloy::primitives::{Address, U256};
 use veil_evm::Artifact;
 use veil_evm::ledger::{self, Contracts, Dependency, LedgerParams};
+use veil_evm::verifier_contract_name;
 use veil_evm::{audits, market, token};
+use veil_proofs::CircuitId;
 use veil_ledger::trade::{GENESIS_FLOAT, GENESIS_RATIO_PPM, GENESIS_RESERVE, trade_fee};
 
 /// The audits' epoch, in blocks: the embedded ledger's market epoch
@@ -35,6 +37,8 @@ pub enum DeployError {
 pub struct RpcDeployment {
     /// Every contract the ledger calls, the token included.
     pub contracts: Contracts,
+    /// `AnswerVerifier`, which `VeilAudits` calls for challenge answers.
+    pub answer_verifier: Address,
     pub ledger: Address,
     /// Whether the token is the development `TestToken` deployed here.
     pub test_token: bool,
@@ -62,6 +66,7 @@ impl RpcDeployment {
             "settle_8_verifier": c.settle_8_verifier.to_string(),
             "settle_64_verifier": c.settle_64_verifier.to_string(),
             "audits": c.auditor.to_string(),
+            "answer_verifier": self.answer_verifier.to_string(),
             "market": c.market.to_string(),
             "block": self.block,
             "gas": self.gas,
@@ -101,7 +106,10 @@ pub async fn deploy_ledger(
             .0
         }
     };
-    let (audits_code, market_code) = (audits_initcode(token_at)?, market_initcode(token_at)?);
+    let answer = verifier_contract_name(CircuitId::Answer);
+    let answer_verifier = put(&answer, Artifact::embedded(&answer)?.bytecode).await?.0;
+    let audits_code = audits_initcode(token_at, answer_verifier)?;
+    let market_code = market_initcode(token_at)?;
     let mut contracts = Contracts {
         token: token_at,
         auditor: put(audits::CONTRACT, audits_code).await?.0,
@@ -122,6 +130,7 @@ pub async fn deploy_ledger(
     }
     Ok(RpcDeployment {
         contracts,
+        answer_verifier,
         ledger,
         test_token: token.is_none(),
         block,
@@ -136,8 +145,8 @@ fn rpc_err(what: &str) -> impl FnOnce(RpcError) -> DeployError + '_ {
     }
 }
 
-fn audits_initcode(token: Address) -> Result<Vec<u8>, DeployError> {
-    let args = audits::constructor(token, AUDIT_EPOCH_BLOCKS, AUDIT_REVEAL_BLOCKS);
+fn audits_initcode(token: Address, answer_verifier: Address) -> Result<Vec<u8>, DeployError> {
+    let args = audits::constructor(token, answer_verifier, AUDIT_EPOCH_BLOCKS, AUDIT_REVEAL_BLOCKS);
     Ok([Artifact::embedded(audits::CONTRACT)?.bytecode, args].concat())
 }
 

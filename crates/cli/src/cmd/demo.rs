@@ -132,11 +132,6 @@ async fn main(args: Args) -> anyhow::Result<()> {
                 "--ledger evm:… needs --evm-key-file: the development token's minter, \
                  which funds the demo's parties",
             )?;
-            if args.scenario == Scenario::SilentNode {
-                bail!(
-                    "--scenario silent-node shows ledger challenges, which the EVM ledger does not take yet (docs/security.md M12)"
-                );
-            }
             scenario(evm_parties(spec, funder).await?, run).await
         }
         Some(_) if args.evm_key_file.is_some() => {
@@ -231,6 +226,8 @@ async fn evm_parties(
     let monitors = fresh.split_off(3);
     let [node, alice, bob] =
         <[_; 3]>::try_from(fresh).map_err(|_| anyhow::anyhow!("three keys"))?;
+    // The node's handle carries its key's challenge answers as proofs.
+    let node = node.with_answer_prover(super::ledger_evm::answer_prover().await?);
     Ok(Parties {
         clock: clock::Clock::of_chain(&public).await?,
         monitors,

@@ -114,6 +114,17 @@ pub async fn sequencer() -> anyhow::Result<Arc<Sequencer>> {
     Ok(Arc::new(Sequencer::new(Arc::new(prover))))
 }
 
+/// A prover with the `answer` proving key of the key store: a node's EVM
+/// handle carries its key's challenge answers as proofs (docs/evm.md §8.6).
+pub async fn answer_prover() -> anyhow::Result<Arc<Prover>> {
+    let store = super::keys::store()?;
+    let prover = tokio::task::spawn_blocking(move || {
+        Prover::from_store(&store, &[CircuitId::Answer], None)
+    })
+    .await??;
+    Ok(Arc::new(prover))
+}
+
 pub fn new_key(out: &Path) -> anyhow::Result<()> {
     let signer = key::Signer::random();
     key::write_new(out, &signer)?;

@@ -242,7 +242,9 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             serve(config, l, params, metrics).await
         } else if ledger.starts_with(veil_evm_rpc::EvmLedgerSpec::PREFIX) {
             let key = super::ledger_evm::node_key_file(&config.dir)?;
-            let l = super::ledger_evm::open_as(&ledger, &key, false, false).await?;
+            let l = super::ledger_evm::open_as(&ledger, &key, false, false)
+                .await?
+                .with_answer_prover(super::ledger_evm::answer_prover().await?);
             eprintln!(
                 "operator {} (settles and is paid on chain)",
                 l.chain().address()

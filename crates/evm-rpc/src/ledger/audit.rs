@@ -51,6 +51,12 @@ pub fn from_audit_revert(r: AuditRevert) -> LedgerError {
         // Before the seed is drawn (its reveal window) reports are not open.
         AuditRevert::ReportNotOpen | AuditRevert::SeedNotDrawn(_) => E::ReportNotOpen,
         AuditRevert::UnknownNode => E::UnknownNode,
+        AuditRevert::ChallengeExists => E::ChallengeExists,
+        AuditRevert::ChallengeEpoch(now) => E::ChallengeEpoch(now),
+        AuditRevert::NodeRetired => E::NodeRetired,
+        AuditRevert::UnknownChallenge => E::UnknownChallenge,
+        AuditRevert::BadChallengeAnswer => E::BadChallengeAnswer,
+        AuditRevert::ChallengeClosed => E::ChallengeClosed,
         other => E::Unavailable(format!("unexpected VeilAudits refusal {other:?}")),
     }
 }
@@ -66,11 +72,11 @@ fn audit_err(e: RpcError) -> LedgerError {
 }
 
 impl EvmLedger {
-    fn audits(&self) -> Result<Address, LedgerError> {
+    pub(super) fn audits(&self) -> Result<Address, LedgerError> {
         self.auditor.ok_or(LedgerError::Unsupported(NO_AUDITS))
     }
 
-    async fn audit_view(&self, data: &[u8]) -> Result<Vec<u8>, LedgerError> {
+    pub(super) async fn audit_view(&self, data: &[u8]) -> Result<Vec<u8>, LedgerError> {
         let a = self.audits()?;
         self.chain.call(a, data).await.map_err(chain_err)
     }
@@ -81,7 +87,7 @@ impl EvmLedger {
     }
 
     /// Simulates `data` on the audits (a refusal sends nothing), then sends it.
-    async fn audit_send(&self, data: &[u8]) -> Result<(), LedgerError> {
+    pub(super) async fn audit_send(&self, data: &[u8]) -> Result<(), LedgerError> {
         let a = self.audits()?;
         self.chain.wait_until_idle().await.map_err(chain_err)?;
         self.chain.call(a, data).await.map_err(audit_err)?;

@@ -44,6 +44,7 @@ pub use sequencer::Sequencer;
 pub use spec::EvmLedgerSpec;
 
 mod audit;
+mod challenge;
 mod market;
 
 /// Blocks read per `eth_getLogs` request.
@@ -73,6 +74,8 @@ pub struct EvmLedger {
     faucet: Option<RpcChain>,
     /// Appends waiting leaves before answering `commitments` (§8.4).
     sequencer: Option<Arc<Sequencer>>,
+    /// Proves challenge answers (`answer`), for a node's handle.
+    answer_prover: Option<Arc<veil_proofs::Prover>>,
 }
 
 fn chain_err(e: RpcError) -> LedgerError {
@@ -138,6 +141,7 @@ impl EvmLedger {
             index: Arc::new(Mutex::new(LogIndex::new(contract::empty_root()))),
             faucet: None,
             sequencer: None,
+            answer_prover: None,
         })
     }
 
@@ -379,9 +383,6 @@ impl Turnstile {
                 + u128::from(self.burnt)
     }
 }
-
-const NO_CHALLENGES: &str =
-    "ledger challenges (docs/protocol.md §8.3.14) are not on the EVM ledger yet";
 
 /// A node key's signature as the contract's `[R.x, R.y, S]`.
 fn signature_words(sig: &veil_primitives::eddsa::Signature) -> [Word; 3] {
@@ -702,25 +703,23 @@ impl LedgerApi for EvmLedger {
 
     async fn challenge_node(
         &self,
-        _request: veil_ledger::challenge::ChallengeRequest,
+        request: veil_ledger::challenge::ChallengeRequest,
     ) -> Result<veil_ledger::challenge::ChallengeRecord, LedgerError> {
-        Err(LedgerError::Unsupported(NO_CHALLENGES))
+        self.challenge_on_chain(request).await
     }
 
     async fn answer_challenge(
         &self,
-        _answer: veil_ledger::challenge::ChallengeAnswer,
+        answer: veil_ledger::challenge::ChallengeAnswer,
     ) -> Result<veil_ledger::challenge::ChallengeRecord, LedgerError> {
-        Err(LedgerError::Unsupported(NO_CHALLENGES))
+        self.answer_on_chain(answer).await
     }
 
-    /// None: nobody can challenge a node on this ledger yet, so a node
-    /// polling for challenges to answer finds none.
     async fn challenges(
         &self,
-        _node_id: NodeId,
+        node_id: NodeId,
     ) -> Result<Vec<veil_ledger::challenge::ChallengeRecord>, LedgerError> {
-        Ok(Vec::new())
+        self.challenges_on_chain(node_id).await
     }
 
     async fn trade(

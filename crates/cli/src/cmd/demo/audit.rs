@@ -13,8 +13,8 @@
 //! The demo moves the clock itself ([`Clock`]): the embedded ledger's, or
 //! a development chain's by mining; on other ledgers the round is skipped
 //! and says so. On the EVM ledger the monitors also take their seed turns
-//! (commit, reveal) and the node is not challenged on the ledger, which
-//! takes no challenges there yet.
+//! (commit, reveal), the node's answers go to the contract as `answer`
+//! proofs, and the public handle closes missed challenges (`slashMissed`).
 
 use rand::rngs::OsRng;
 use serde_json::json;
@@ -91,21 +91,18 @@ pub(super) async fn round<L: LedgerApi>(
             continue;
         }
         epoch = Some(view.epoch);
-        reported_kbps.push(m.audit(stage, node.node_id, view.epoch, clock).await?);
+        reported_kbps.push(m.audit(stage, node.node_id, view.epoch).await?);
     }
     // The node answers the ledger challenges from its poll loop (a silent
     // node never does); the node settles the audit sessions like any
     // others; then the clock passes the challenges' deadline and the
     // report window closes: what the node missed and the verdict land.
-    let issued = if clock.takes_challenges() {
-        reported_kbps.len()
-    } else {
-        0
-    };
+    let issued = reported_kbps.len();
     let answered = await_answers(stage.ledger, node.node_id, issued).await?;
     let settled = node.settle_now().await?.sessions;
+    let mut closed = None;
     if let Some(e) = epoch {
-        clock.close(e, node.node_id).await?;
+        closed = clock.close(e, node.node_id).await?;
     }
     let record = stage
         .ledger
@@ -117,7 +114,7 @@ pub(super) async fn round<L: LedgerApi>(
         audits: reported_kbps.len(),
         challenges_issued: issued,
         challenges_answered: answered,
-        challenges_missed: record.audit.missed_challenges,
+        challenges_missed: closed.unwrap_or(record.audit.missed_challenges),
         node: node.node_id,
         reported_kbps,
         verdict: record.audit.last,
@@ -152,7 +149,6 @@ impl<L: LedgerApi> Monitor<'_, L> {
         stage: &Stage<'_, L>,
         node: NodeId,
         epoch: u64,
-        clock: &Clock,
     ) -> anyhow::Result<u64> {
         let plan = AuditPlan {
             target: Target {
@@ -178,9 +174,7 @@ impl<L: LedgerApi> Monitor<'_, L> {
         let m = seen.measurement();
         let key = self.wallet.account_key().clone();
         report(self.ledger, &key, epoch, node, m).await?;
-        if clock.takes_challenges() {
-            challenge(self.ledger, &key, epoch, node).await?;
-        }
+        challenge(self.ledger, &key, epoch, node).await?;
         Ok(m.throughput_kbps)
     }
 }

@@ -29,12 +29,6 @@ impl Clock {
         Ok(mines.then(|| Clock::Chain(Box::new(ledger.clone()))))
     }
 
-    /// Whether this ledger takes ledger challenges (§8.3.14): the EVM
-    /// ledger does not yet (docs/security.md M12).
-    pub(super) fn takes_challenges(&self) -> bool {
-        matches!(self, Clock::Embedded(_))
-    }
-
     /// Moves to the first block of the next audit epoch, where monitors
     /// reveal the seed secrets they committed (a chain's reveal window).
     pub(super) async fn to_next_epoch(&self) -> anyhow::Result<()> {
@@ -62,21 +56,28 @@ impl Clock {
         Ok(())
     }
 
-    /// Moves two epochs on from `epoch`, past its report window, and has
-    /// the verdict on `node` run: the embedded ledger judges as its clock
-    /// passes; on a chain somebody sends `judge` (here the public handle).
-    pub(super) async fn close(&self, epoch: u64, node: NodeId) -> anyhow::Result<()> {
+    /// Moves two epochs on from `epoch`, past its report window and its
+    /// challenges' deadlines, and has the verdict on `node` run and its
+    /// missed challenges slashed: the embedded ledger does both as its
+    /// clock passes (`None`: its node record counts the misses); on a chain
+    /// somebody sends `slashMissed` and `judge` (here the public handle),
+    /// and the count is of the challenges it closed.
+    pub(super) async fn close(&self, epoch: u64, node: NodeId) -> anyhow::Result<Option<u32>> {
         match self {
             Clock::Embedded(l) => {
                 l.advance(2 * MARKET_EPOCH_BLOCKS).await?;
+                Ok(None)
             }
             Clock::Chain(l) => {
-                self.mine_to(l.audit_epoch_start(epoch + 2).await?).await?;
+                // One block into epoch + 2: every deadline of `epoch` is
+                // strictly behind the latest block.
+                self.mine_to(l.audit_epoch_start(epoch + 2).await? + 1).await?;
+                let missed = l.slash_missed_challenges(node).await?;
                 let id = veil_evm::solidity::fr_word(&node.inner());
                 l.judge_if_due(epoch, id).await?;
+                Ok(Some(u32::try_from(missed)?))
             }
         }
-        Ok(())
     }
 
     /// Mines until the next transaction lands at `height` or later.
