@@ -273,7 +273,10 @@ fn the_monitor_daemon_takes_its_seed_turns_and_audits_on_the_evm_ledger() {
         .try_into()
         .expect("32 bytes");
     c.wait_for("the node's answer on chain", 60, || {
-        matches!(c.challenge(e + 1, node_word, me), ChallengeStatus::Answered { .. })
+        matches!(
+            c.challenge(e + 1, node_word, me),
+            ChallengeStatus::Answered { .. }
+        )
     });
     let mix =
         c.rt.block_on(c.chain.call(c.audits, &audits::seed_mix(e + 1)))

@@ -199,7 +199,8 @@ impl ConstraintSynthesizer<Fr> for AnswerCircuit {
             .collect::<Result<Vec<_>, _>>()?;
         let w = &self.witness;
         let a = eddsa_gadget::alloc_point(cs.clone(), Some(w.node_key), AllocationMode::Witness)?;
-        let r = eddsa_gadget::alloc_point(cs.clone(), Some(w.signature.r), AllocationMode::Witness)?;
+        let r =
+            eddsa_gadget::alloc_point(cs.clone(), Some(w.signature.r), AllocationMode::Witness)?;
         let s_bits = eddsa_gadget::alloc_scalar_bits(cs.clone(), Some(w.signature.s))?;
 
         hash_tagged_var(DomainTag::NodeId, &[a.x.clone(), a.y.clone()])?

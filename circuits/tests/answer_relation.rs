@@ -52,7 +52,11 @@ fn circuit_accepts(public: [Fr; NUM_PUBLIC_INPUTS], w: AnswerPrivate) -> (bool, 
 fn agree(public: [Fr; NUM_PUBLIC_INPUTS], w: AnswerPrivate) -> Result<(), AnswerError> {
     let native = AnswerRelation::check_raw(&public, &w);
     let (circuit, _) = circuit_accepts(public, w);
-    assert_eq!(native.is_ok(), circuit, "native {native:?} vs circuit {circuit}");
+    assert_eq!(
+        native.is_ok(),
+        circuit,
+        "native {native:?} vs circuit {circuit}"
+    );
     native
 }
 
@@ -94,16 +98,25 @@ fn another_keys_signature_or_another_key_is_refused() {
     // A valid signature by another key over the same value, with that key.
     let other = key(4);
     let forged = AnswerPrivate::new(&other.verifying_key(), other.sign(&public.value()));
-    assert_eq!(agree(public.to_array(), forged), Err(AnswerError::NotTheNodeKey));
+    assert_eq!(
+        agree(public.to_array(), forged),
+        Err(AnswerError::NotTheNodeKey)
+    );
     // The node's key with the other key's signature.
     let mixed = AnswerPrivate {
         node_key: private.node_key,
         signature: forged.signature,
     };
-    assert!(matches!(agree(public.to_array(), mixed), Err(AnswerError::Signature(_))));
+    assert!(matches!(
+        agree(public.to_array(), mixed),
+        Err(AnswerError::Signature(_))
+    ));
     // The node's signature over another challenge (a relay nonce's message).
     let stale = AnswerPrivate::new(&key(3).verifying_key(), key(3).sign(&Fr::from(71u64)));
-    assert!(matches!(agree(public.to_array(), stale), Err(AnswerError::Signature(_))));
+    assert!(matches!(
+        agree(public.to_array(), stale),
+        Err(AnswerError::Signature(_))
+    ));
 }
 
 #[test]
@@ -138,14 +151,24 @@ fn a_small_order_key_answers_nothing() {
     let r = EdwardsProjective::generator()
         .mul_bigint(s.into_bigint())
         .into_affine();
-    let signature = RawSignature { r, s: s.into_bigint() };
-    for a in [testing::identity(), testing::order_two(), testing::order_eight()] {
+    let signature = RawSignature {
+        r,
+        s: s.into_bigint(),
+    };
+    for a in [
+        testing::identity(),
+        testing::order_two(),
+        testing::order_eight(),
+    ] {
         let node_id = veil_primitives::poseidon::hash_tagged(
             veil_primitives::poseidon::DomainTag::NodeId,
             &[a.x, a.y],
         );
         let public = [node_id, Fr::from(1u64), Fr::from(1u64), Fr::from(1u64)];
-        let w = AnswerPrivate { node_key: a, signature };
+        let w = AnswerPrivate {
+            node_key: a,
+            signature,
+        };
         assert!(matches!(agree(public, w), Err(AnswerError::Signature(_))));
     }
 }

@@ -10,8 +10,8 @@ use veil_evm::Artifact;
 use veil_evm::ledger::{self, Contracts, Dependency, LedgerParams};
 use veil_evm::verifier_contract_name;
 use veil_evm::{audits, market, token};
-use veil_proofs::CircuitId;
 use veil_ledger::trade::{GENESIS_FLOAT, GENESIS_RATIO_PPM, GENESIS_RESERVE, trade_fee};
+use veil_proofs::CircuitId;
 
 /// The audits' epoch, in blocks: the embedded ledger's market epoch
 /// (`MARKET_EPOCH_BLOCKS`).
@@ -146,7 +146,12 @@ fn rpc_err(what: &str) -> impl FnOnce(RpcError) -> DeployError + '_ {
 }
 
 fn audits_initcode(token: Address, answer_verifier: Address) -> Result<Vec<u8>, DeployError> {
-    let args = audits::constructor(token, answer_verifier, AUDIT_EPOCH_BLOCKS, AUDIT_REVEAL_BLOCKS);
+    let args = audits::constructor(
+        token,
+        answer_verifier,
+        AUDIT_EPOCH_BLOCKS,
+        AUDIT_REVEAL_BLOCKS,
+    );
     Ok([Artifact::embedded(audits::CONTRACT)?.bytecode, args].concat())
 }
 

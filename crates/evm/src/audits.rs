@@ -241,14 +241,22 @@ pub fn challenge(epoch: u64, node_id: Word) -> Vec<u8> {
 
 /// `answerChallenge(epoch, nodeId, monitor, proof)`: anyone carries the
 /// node key's answer, as an `answer` proof (`ProofWords::words`).
-pub fn answer_challenge(epoch: u64, node_id: Word, monitor: EvmAddress, proof: &[Word; 8]) -> Vec<u8> {
+pub fn answer_challenge(
+    epoch: u64,
+    node_id: Word,
+    monitor: EvmAddress,
+    proof: &[Word; 8],
+) -> Vec<u8> {
     let mut args = vec![
         Arg::Word(word_u64(epoch)),
         Arg::Word(node_id),
         Arg::Word(word_address(monitor)),
     ];
     args.extend(proof.iter().map(|w| Arg::Word(*w)));
-    encode_call_args(selector("answerChallenge(uint64,uint256,address,uint256[8])"), &args)
+    encode_call_args(
+        selector("answerChallenge(uint64,uint256,address,uint256[8])"),
+        &args,
+    )
 }
 
 /// `slashMissed(epoch, nodeId, monitor)`: anyone, once the challenge's
@@ -279,8 +287,12 @@ pub enum ChallengeStatus {
     /// No such challenge.
     None,
     Open,
-    Answered { at: u64 },
-    Missed { slashed: u64 },
+    Answered {
+        at: u64,
+    },
+    Missed {
+        slashed: u64,
+    },
 }
 
 /// A challenge as `challenges(uint64,uint256,address)` returns it.
@@ -316,7 +328,10 @@ impl ChallengeView {
 
 /// The `ChallengeIssued(epoch, nodeId, monitor, ..)` events of `node_id`
 /// among `events`: `(epoch, monitor)` each, in order, once.
-pub fn challenges_issued(events: &[crate::sandbox::Event], node_id: &Word) -> Vec<(u64, EvmAddress)> {
+pub fn challenges_issued(
+    events: &[crate::sandbox::Event],
+    node_id: &Word,
+) -> Vec<(u64, EvmAddress)> {
     let sig = crate::abi::event_topic("ChallengeIssued(uint64,uint256,address,uint256,uint64)");
     let mut out: Vec<(u64, EvmAddress)> = events
         .iter()

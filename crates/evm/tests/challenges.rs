@@ -80,11 +80,27 @@ fn statement(f: &mut Fx, epoch: u64, monitor: EvmAddress) -> AnswerPublic {
 fn only_an_assigned_monitor_challenges_a_registered_active_node_once_per_epoch() {
     let (mut f, assigned, other) = drawn();
     let (m, node, operator) = (assigned[0], f.node, f.operator);
-    f.refused(operator, &audits::challenge(1, node), AuditRevert::NotAMonitor);
+    f.refused(
+        operator,
+        &audits::challenge(1, node),
+        AuditRevert::NotAMonitor,
+    );
     f.refused(other, &audits::challenge(1, node), AuditRevert::NotAssigned);
-    f.refused(m, &audits::challenge(2, node), AuditRevert::ChallengeEpoch(1));
-    f.refused(m, &audits::challenge(0, node), AuditRevert::ChallengeEpoch(1));
-    f.refused(m, &audits::challenge(1, word_u64(12_345)), AuditRevert::UnknownNode);
+    f.refused(
+        m,
+        &audits::challenge(2, node),
+        AuditRevert::ChallengeEpoch(1),
+    );
+    f.refused(
+        m,
+        &audits::challenge(0, node),
+        AuditRevert::ChallengeEpoch(1),
+    );
+    f.refused(
+        m,
+        &audits::challenge(1, word_u64(12_345)),
+        AuditRevert::UnknownNode,
+    );
     assert_eq!(view(&mut f, 1, m).status, ChallengeStatus::None);
 
     let out = f.ok(m, &audits::challenge(1, node));
@@ -92,13 +108,21 @@ fn only_an_assigned_monitor_challenges_a_registered_active_node_once_per_epoch()
     let v = view(&mut f, 1, m);
     let root = f.l.view(&ledger::view::current_root());
     assert_eq!(v.root.as_slice(), &root[..32], "the ledger's current root");
-    assert_eq!((v.issued_at, v.deadline), (110, 110 + 100), "one epoch to answer");
+    assert_eq!(
+        (v.issued_at, v.deadline),
+        (110, 110 + 100),
+        "one epoch to answer"
+    );
     assert_eq!(v.status, ChallengeStatus::Open);
     f.refused(m, &audits::challenge(1, node), AuditRevert::ChallengeExists);
 
     // A retired node is not challenged (it need not stay online).
     f.l.c.ok(operator, f.l.ledger, &ledger::retire_node(node));
-    f.refused(assigned[1], &audits::challenge(1, node), AuditRevert::NodeRetired);
+    f.refused(
+        assigned[1],
+        &audits::challenge(1, node),
+        AuditRevert::NodeRetired,
+    );
 }
 
 #[test]
@@ -141,7 +165,8 @@ fn the_node_keys_answer_closes_the_challenge_and_nothing_else_does() {
     let imposter = SigningKey::from_seed([8; 32]).expect("seed");
     let forged = AnswerPrivate::new(&imposter.verifying_key(), imposter.sign(&public.value()));
     assert!(
-        p.prove_answer(&public, &forged, &mut ChaCha20Rng::seed_from_u64(1)).is_err(),
+        p.prove_answer(&public, &forged, &mut ChaCha20Rng::seed_from_u64(1))
+            .is_err(),
         "the prover refuses a key that is not the node's"
     );
 
@@ -154,7 +179,11 @@ fn the_node_keys_answer_closes_the_challenge_and_nothing_else_does() {
     f.ok(anyone, &audits::answer_challenge(1, node, m, &honest));
     assert_eq!((f.state(), view(&mut f, 1, m)), before);
     f.at(210 + 1);
-    f.refused(anyone, &audits::slash_missed(1, node, m), AuditRevert::ChallengeClosed);
+    f.refused(
+        anyone,
+        &audits::slash_missed(1, node, m),
+        AuditRevert::ChallengeClosed,
+    );
 }
 
 #[test]
@@ -162,12 +191,20 @@ fn a_missed_challenge_slashes_the_node_and_pays_its_challenger() {
     let (mut f, assigned, _) = drawn();
     let (m, node) = (assigned[1], f.node);
     let anyone = f.l.c.account();
-    f.refused(anyone, &audits::slash_missed(1, node, m), AuditRevert::UnknownChallenge);
+    f.refused(
+        anyone,
+        &audits::slash_missed(1, node, m),
+        AuditRevert::UnknownChallenge,
+    );
     f.ok(m, &audits::challenge(1, node));
     let public = statement(&mut f, 1, m);
     let honest = answer_proof(&prover(), &node_key(), &public);
     f.at(210);
-    f.refused(anyone, &audits::slash_missed(1, node, m), AuditRevert::ChallengeOpen(210));
+    f.refused(
+        anyone,
+        &audits::slash_missed(1, node, m),
+        AuditRevert::ChallengeOpen(210),
+    );
     f.at(211);
     f.refused(
         anyone,
@@ -184,10 +221,17 @@ fn a_missed_challenge_slashes_the_node_and_pays_its_challenger() {
         stake.into(),
         vec![audits::monitor_party(m)],
     );
-    assert_eq!(u128::from(stake), expected.amount, "all of the stake by default");
+    assert_eq!(
+        u128::from(stake),
+        expected.amount,
+        "all of the stake by default"
+    );
     assert_eq!(expected.rewarded, vec![audits::monitor_party(m)]);
     assert_eq!(f.node_stake(), stake - expected.amount as u64);
-    assert_eq!(f.l.c.balance(m), m_before + U256::from(expected.reward_each));
+    assert_eq!(
+        f.l.c.balance(m),
+        m_before + U256::from(expected.reward_each)
+    );
     assert_eq!(
         u128::from(f.l.u64_view(&ledger::view::burnt()) - burnt_before),
         expected.burnt
@@ -198,7 +242,11 @@ fn a_missed_challenge_slashes_the_node_and_pays_its_challenger() {
     );
     let ppm = ledger::decode_u64(&f.view(&audits::evidence_slash_ppm())).expect("u64");
     assert_eq!(ppm, u64::from(AuditRule::default().evidence_slash_ppm));
-    f.refused(anyone, &audits::slash_missed(1, node, m), AuditRevert::ChallengeClosed);
+    f.refused(
+        anyone,
+        &audits::slash_missed(1, node, m),
+        AuditRevert::ChallengeClosed,
+    );
     f.refused(
         anyone,
         &audits::answer_challenge(1, node, m, &honest),
@@ -226,7 +274,8 @@ fn a_missed_challenge_not_yet_slashed_keeps_a_retired_nodes_stake() {
     let (mut f, assigned, _) = drawn();
     let (m, node, operator, ledger_at) = (assigned[2], f.node, f.operator, f.l.ledger);
     f.ok(m, &audits::challenge(1, node));
-    let open = |f: &mut Fx| ledger::decode_u64(&f.view(&audits::open_challenges(node))).expect("u64");
+    let open =
+        |f: &mut Fx| ledger::decode_u64(&f.view(&audits::open_challenges(node))).expect("u64");
     assert_eq!(open(&mut f), 1);
     // Retiring after the challenge does not end it: the deadline runs.
     let out = f.l.c.ok(operator, ledger_at, &ledger::retire_node(node));

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rand::{CryptoRng, RngCore};
-use veil_circuits::answer::{AnswerCircuit, AnswerPrivate, AnswerPublic, AnswerRelation};
 use veil_circuits::access::{AccessCircuit, AccessPrivate, AccessPublic};
+use veil_circuits::answer::{AnswerCircuit, AnswerPrivate, AnswerPublic, AnswerRelation};
 use veil_circuits::settle::{SettleCircuit, SettlePublic, Slot};
 use veil_circuits::tree_insert::{TreeInsertCircuit, TreeInsertPublic};
 use veil_circuits::withdraw::{WithdrawCircuit, WithdrawPrivate, WithdrawPublic};
@@ -154,7 +154,11 @@ impl Prover {
         AnswerRelation::check(public, private)
             .map_err(|e| ProofError::StatementMismatch(e.to_string()))?;
         let ctx = self.context(CircuitId::Answer)?;
-        ctx.prove(AnswerCircuit::new(public, private), &public.to_field_elements(), rng)
+        ctx.prove(
+            AnswerCircuit::new(public, private),
+            &public.to_field_elements(),
+            rng,
+        )
     }
 }
 

@@ -118,10 +118,9 @@ pub async fn sequencer() -> anyhow::Result<Arc<Sequencer>> {
 /// handle carries its key's challenge answers as proofs (docs/evm.md §8.6).
 pub async fn answer_prover() -> anyhow::Result<Arc<Prover>> {
     let store = super::keys::store()?;
-    let prover = tokio::task::spawn_blocking(move || {
-        Prover::from_store(&store, &[CircuitId::Answer], None)
-    })
-    .await??;
+    let prover =
+        tokio::task::spawn_blocking(move || Prover::from_store(&store, &[CircuitId::Answer], None))
+            .await??;
     Ok(Arc::new(prover))
 }
 

@@ -16,11 +16,11 @@ use veil_evm::abi::Word;
 use veil_evm::audits::{self, ChallengeStatus, ChallengeView};
 use veil_evm::escrow;
 use veil_evm::solidity::fr_word;
-use veil_ledger::{LedgerApi, LedgerError};
 use veil_ledger::challenge::{
     ChallengeAnswer, ChallengeKey, ChallengeRecord, ChallengeRequest, ChallengeState,
 };
 use veil_ledger::types::{BlockHeight, MerkleRoot, NodeId, Value};
+use veil_ledger::{LedgerApi, LedgerError};
 use veil_proofs::Prover;
 
 use super::{EvmLedger, abi_err, chain_err, evm_address};
@@ -94,7 +94,8 @@ impl EvmLedger {
             // be assigned by (as a report).
             self.draw_seed_if_due(r.key.epoch).await?;
             let node = fr_word(&r.key.node_id.inner());
-            self.audit_send(&audits::challenge(r.key.epoch, node)).await?;
+            self.audit_send(&audits::challenge(r.key.epoch, node))
+                .await?;
         }
         self.challenge_record(&r.key)
             .await?
@@ -152,12 +153,11 @@ impl EvmLedger {
             root: record.root,
         };
         let private = AnswerPrivate::new(node_key, signature);
-        let proof = tokio::task::spawn_blocking(move || {
-            prover.prove_answer(&public, &private, &mut OsRng)
-        })
-        .await
-        .map_err(|e| LedgerError::Unavailable(format!("the answer prover stopped: {e}")))?
-        .map_err(|e| LedgerError::Unavailable(format!("proving the answer: {e}")))?;
+        let proof =
+            tokio::task::spawn_blocking(move || prover.prove_answer(&public, &private, &mut OsRng))
+                .await
+                .map_err(|e| LedgerError::Unavailable(format!("the answer prover stopped: {e}")))?
+                .map_err(|e| LedgerError::Unavailable(format!("proving the answer: {e}")))?;
         Ok(ProofWords::from_proof(&proof).words())
     }
 

@@ -228,4 +228,3 @@ pub fn report(epoch: u64, node: Word, m: EvmAddress, kbps: u64, rtt: u32) -> Rep
         challenges_failed: 0,
     }
 }
-

@@ -210,7 +210,11 @@ impl LedgerChain {
         let mut c = Chain::new();
         let d = c.deployer;
         let answer = artifact(&answer_verifier_name()).bytecode;
-        let answer_verifier = c.sandbox.deploy(d, &answer).expect("deploy AnswerVerifier").0;
+        let answer_verifier = c
+            .sandbox
+            .deploy(d, &answer)
+            .expect("deploy AnswerVerifier")
+            .0;
         let code = [
             artifact(veil_evm::audits::CONTRACT).bytecode,
             veil_evm::audits::constructor(c.token, answer_verifier, epoch_blocks, reveal_blocks),

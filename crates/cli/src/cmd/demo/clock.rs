@@ -71,7 +71,8 @@ impl Clock {
             Clock::Chain(l) => {
                 // One block into epoch + 2: every deadline of `epoch` is
                 // strictly behind the latest block.
-                self.mine_to(l.audit_epoch_start(epoch + 2).await? + 1).await?;
+                self.mine_to(l.audit_epoch_start(epoch + 2).await? + 1)
+                    .await?;
                 let missed = l.slash_missed_challenges(node).await?;
                 let id = veil_evm::solidity::fr_word(&node.inner());
                 l.judge_if_due(epoch, id).await?;
