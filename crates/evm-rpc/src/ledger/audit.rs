@@ -152,11 +152,10 @@ impl EvmLedger {
     ) -> Result<MonitorRecord, LedgerError> {
         let a = self.audits()?;
         let me = self.chain.address();
-        if evm_address(&r.account).ok() != Some(me) {
-            return Err(LedgerError::AccountUnauthenticated(
-                "on chain a monitor stakes from the transaction's sender",
-            ));
-        }
+        self.require_sender(
+            &r.account,
+            "on chain a monitor stakes from the transaction's sender",
+        )?;
         if let Some(rec) = self.monitor_record(me).await? {
             return if rec.stake == r.stake && rec.exit.is_none() {
                 Ok(rec)
@@ -195,11 +194,7 @@ impl EvmLedger {
     ) -> Result<StoredReport, LedgerError> {
         self.audits()?;
         let me = self.chain.address();
-        if evm_address(&r.monitor).ok() != Some(me) {
-            return Err(LedgerError::AccountUnauthenticated(
-                "on chain a report is the transaction sender's",
-            ));
-        }
+        self.require_sender(&r.monitor, "on chain a report is the transaction sender's")?;
         let node = fr_word(&r.node_id.inner());
         let stored = StoredReport {
             measured: r.measured,
@@ -425,11 +420,10 @@ impl EvmLedger {
     ) -> Result<MonitorRecord, LedgerError> {
         self.audits()?;
         let me = self.chain.address();
-        if evm_address(&x.account).ok() != Some(me) {
-            return Err(LedgerError::AccountUnauthenticated(
-                "on chain a monitor's exit is the transaction sender's",
-            ));
-        }
+        self.require_sender(
+            &x.account,
+            "on chain a monitor's exit is the transaction sender's",
+        )?;
         let m = self.chain_monitor(me).await?;
         match x.step {
             ExitStep::Retire => self.audit_send(&audits::retire_monitor()).await?,

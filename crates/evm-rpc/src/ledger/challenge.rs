@@ -80,11 +80,10 @@ impl EvmLedger {
         r: ChallengeRequest,
     ) -> Result<ChallengeRecord, LedgerError> {
         self.audits()?;
-        if evm_address(&r.key.monitor).ok() != Some(self.chain.address()) {
-            return Err(LedgerError::AccountUnauthenticated(
-                "on chain a challenge is the transaction sender's",
-            ));
-        }
+        self.require_sender(
+            &r.key.monitor,
+            "on chain a challenge is the transaction sender's",
+        )?;
         if self.challenge_record(&r.key).await?.is_none() {
             // The node's missed challenges are closed first (the chain's
             // clock closes nothing itself): the challengers are paid and
@@ -125,6 +124,12 @@ impl EvmLedger {
             ChallengeState::Answered(_) => return Ok(record),
             ChallengeState::Missed { .. } => return Err(LedgerError::ChallengeClosed),
             ChallengeState::Open => {}
+        }
+        // Past its deadline a challenge waits for `slashMissed`: an answer
+        // would be refused, so none is proved (a node polls every second).
+        let now = self.chain.block_number().await.map_err(chain_err)?;
+        if now >= record.deadline.0 {
+            return Err(LedgerError::ChallengeClosed);
         }
         let proof = self.prove_answer(&record, &node_key, a.signature).await?;
         let monitor = evm_address(&a.key.monitor)?;

@@ -77,11 +77,7 @@ impl EvmLedger {
     ) -> Result<TradeReceipt, LedgerError> {
         let m = self.market_at()?;
         let me = self.chain.address();
-        if evm_address(&t.account).ok() != Some(me) {
-            return Err(LedgerError::AccountUnauthenticated(
-                "on chain a trade is the transaction sender's",
-            ));
-        }
+        self.require_sender(&t.account, "on chain a trade is the transaction sender's")?;
         t.order.check()?;
         let receipt = match t.order {
             Order::Buy { spend, min_tokens } => {

@@ -160,6 +160,17 @@ impl EvmLedger {
         self
     }
 
+    /// `account` is this handle's sender: on a chain the transaction's
+    /// signature is the account's authorisation, so a request naming
+    /// another account is refused with `why` before anything is sent.
+    fn require_sender(&self, account: &AccountId, why: &'static str) -> Result<(), LedgerError> {
+        if evm_address(account).ok() == Some(self.chain.address()) {
+            Ok(())
+        } else {
+            Err(LedgerError::AccountUnauthenticated(why))
+        }
+    }
+
     /// The same ledger acting as another key (sharing the log index, the
     /// faucet and the sequencer).
     pub fn acting_as(&self, chain: RpcChain) -> Self {
@@ -411,11 +422,10 @@ impl LedgerApi for EvmLedger {
 
     async fn deposit(&self, request: DepositRequest) -> Result<DepositReceipt, LedgerError> {
         let me = self.chain.address();
-        if evm_address(&request.account).ok() != Some(me) {
-            return Err(LedgerError::AccountUnauthenticated(
-                "on chain a deposit is debited from the transaction's sender",
-            ));
-        }
+        self.require_sender(
+            &request.account,
+            "on chain a deposit is debited from the transaction's sender",
+        )?;
         let cm = fr_word(&request.commitment().inner());
         let data = contract::deposit(
             fr_word(&request.addr.inner()),
@@ -555,9 +565,10 @@ impl LedgerApi for EvmLedger {
 
     async fn register_node(&self, r: NodeRegistration) -> Result<NodeRecord, LedgerError> {
         use LedgerError::RegistrationUnauthenticated as Unauth;
-        if evm_address(&r.account).ok() != Some(self.chain.address()) {
-            return Err(Unauth("on chain the operator is the transaction's sender"));
-        }
+        self.require_sender(
+            &r.account,
+            "on chain the operator is the transaction's sender",
+        )?;
         if r.node_key.node_id() != r.node_id {
             return Err(Unauth("node_id is not H(NODE_ID, N)"));
         }
@@ -604,11 +615,10 @@ impl LedgerApi for EvmLedger {
         machine::check_terms(u.price_per_kib, &u.escrow_sizes)?;
         machine::check_profile(&u.profile)?;
         u.authenticate_node()?;
-        if evm_address(&u.account).ok() != Some(self.chain.address()) {
-            return Err(LedgerError::AccountUnauthenticated(
-                "on chain the node's operator is the transaction's sender",
-            ));
-        }
+        self.require_sender(
+            &u.account,
+            "on chain the node's operator is the transaction's sender",
+        )?;
         let node_id = fr_word(&u.node_id.inner());
         let call = NodeUpdateCall {
             node_id,
@@ -647,11 +657,10 @@ impl LedgerApi for EvmLedger {
         request: veil_ledger::exit::ExitRequest,
     ) -> Result<NodeRecord, LedgerError> {
         use veil_ledger::exit::ExitStep;
-        if evm_address(&request.account).ok() != Some(self.chain.address()) {
-            return Err(LedgerError::AccountUnauthenticated(
-                "on chain a node's exit is sent by its operator",
-            ));
-        }
+        self.require_sender(
+            &request.account,
+            "on chain a node's exit is sent by its operator",
+        )?;
         let id = fr_word(&request.node_id.inner());
         let data = match request.step {
             ExitStep::Retire => contract::retire_node(id),
