@@ -664,24 +664,30 @@ async fn the_ledger_backend_follows_a_reorg() {
 /// 1,000 slashed, 50 to each reporter, 750 burnt, shown by `get_node` and
 /// in `status()`, the chain's turnstile holding; a retired monitor that
 /// reported is released only once its report is judged, and then paid.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_throttling_node_is_slashed_through_the_evm_backend() {
-    use veil_evm_rpc::EvmLedger;
+/// A node staking 10,000 for 100 Mbit/s and six monitors staking 500,
+/// each party with its own key, the chain moved into the next audit epoch
+/// past its reveal window and that epoch's seed drawn.
+struct AuditWorld {
+    op: veil_evm_rpc::EvmLedger,
+    node: veil_ledger::types::NodeId,
+    node_key: veil_primitives::eddsa::SigningKey,
+    monitors: Vec<(veil_evm_rpc::EvmLedger, veil_ledger::types::AccountId)>,
+    /// The epoch the seed was drawn for.
+    epoch: u64,
+}
+
+async fn audit_world(
+    a: &Anvil,
+    chain: &RpcChain,
+    d: &veil_evm_rpc::RpcDeployment,
+    base: &veil_evm_rpc::EvmLedger,
+) -> AuditWorld {
     use veil_ledger::LedgerApi;
-    use veil_ledger::exit::ExitStep;
-    use veil_ledger::monitor::{AuditReport, Measurement, MonitorExitRequest, MonitorRegistration};
+    use veil_ledger::monitor::MonitorRegistration;
     use veil_ledger::profile::NodeProfile;
     use veil_ledger::types::{NodeRegistration, NodeTerms, Value};
     use veil_primitives::eddsa::SigningKey;
-    let Some(a) = anvil("audits through the EVM backend") else {
-        return;
-    };
-    let (chain, d, base) = faucet_ledger(&a).await;
-    let party = async |value: u64| {
-        let (l, me, _) = funded_party(&a, &base, value).await;
-        (l, me)
-    };
-    let (op, op_account) = party(20_000).await;
+    let (op, op_account, _) = funded_party(a, base, 20_000).await;
     let node_key = SigningKey::from_seed([3; 32]).expect("seed");
     let terms = NodeTerms {
         profile: NodeProfile {
@@ -701,36 +707,61 @@ async fn a_throttling_node_is_slashed_through_the_evm_backend() {
         .node_id;
     let mut monitors = Vec::new();
     for _ in 0..6 {
-        let (l, me) = party(1_000).await;
+        let (l, me, _) = funded_party(a, base, 1_000).await;
         l.register_monitor(MonitorRegistration::from_sender(me, Value(500)))
             .await
             .expect("monitor");
         monitors.push((l, me));
     }
+    // Into the next epoch, past its reveal window: the seed can be drawn.
+    let (l0, me0) = &monitors[0];
+    let e0 = l0.monitor(*me0).await.expect("view").epoch;
+    let height = op.status().await.expect("status").height.0;
+    let next = (e0 + 1) * 100 + veil_evm_rpc::deploy::AUDIT_REVEAL_BLOCKS + d.block;
+    chain
+        .mine(next.saturating_sub(height) + 1)
+        .await
+        .expect("mine");
+    l0.draw_audit_seed().await.expect("draw the seed");
+    AuditWorld {
+        op,
+        node,
+        node_key,
+        monitors,
+        epoch: e0 + 1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_node_is_slashed_through_the_evm_backend() {
+    use veil_ledger::LedgerApi;
+    use veil_ledger::exit::ExitStep;
+    use veil_ledger::monitor::{AuditReport, Measurement, MonitorExitRequest};
+    use veil_ledger::types::Value;
+    let Some(a) = anvil("audits through the EVM backend") else {
+        return;
+    };
+    let (chain, d, base) = faucet_ledger(&a).await;
+    let AuditWorld {
+        op,
+        node,
+        monitors,
+        epoch: e1,
+        ..
+    } = audit_world(&a, &chain, &d, &base).await;
     let mine = async |blocks: u64| {
         chain.mine(blocks).await.expect("mine");
     };
-    let epoch_of = async |l: &EvmLedger, me| l.monitor(me).await.expect("view").epoch;
-    // Into the next epoch, past its reveal window: the seed can be drawn.
-    let e0 = epoch_of(&monitors[0].0, monitors[0].1).await;
-    let height = op.status().await.expect("status").height.0;
-    let next = (e0 + 1) * 100 + veil_evm_rpc::deploy::AUDIT_REVEAL_BLOCKS + d.block;
-    mine(next.saturating_sub(height) + 1).await;
     let measured = Measurement {
         throughput_kbps: 40_000,
         rtt_ms: 30,
         ..Default::default()
     };
     let mut reporters = Vec::new();
-    monitors[0]
-        .0
-        .draw_audit_seed()
-        .await
-        .expect("draw the seed");
     for (l, me) in &monitors {
         let view = l.monitor(*me).await.expect("view");
         let epoch = view.epoch;
-        assert_eq!(epoch, e0 + 1);
+        assert_eq!(epoch, e1);
         let r = l
             .submit_report(AuditReport::from_sender(*me, epoch, node, measured))
             .await;
@@ -763,7 +794,7 @@ async fn a_throttling_node_is_slashed_through_the_evm_backend() {
     let (l, me) = &reporters[1];
     l.draw_audit_seed().await.expect("draw the seed");
     let view = l.monitor(*me).await.expect("view");
-    assert_eq!(view.epoch, e0 + 3);
+    assert_eq!(view.epoch, e1 + 2);
     assert!(view.assigned.contains(&node));
     l.submit_report(AuditReport::from_sender(*me, view.epoch, node, measured))
         .await
@@ -772,7 +803,7 @@ async fn a_throttling_node_is_slashed_through_the_evm_backend() {
     let last = record.audit.last.expect("a verdict");
     assert_eq!(
         (last.epoch, last.reports, last.throughput_kbps),
-        (e0 + 1, 5, 40_000)
+        (e1, 5, 40_000)
     );
     assert_eq!((last.delivered_ppm, last.slashed), (400_000, Value(1_000)));
     assert_eq!(record.audit.slashed, Value(1_000));
@@ -796,6 +827,92 @@ async fn a_throttling_node_is_slashed_through_the_evm_backend() {
     assert_eq!(
         retiring.balance(retiring_me).await.expect("balance"),
         Value(after[0].get() + 500)
+    );
+}
+
+/// Ledger challenges through the EVM backend (docs/evm.md §8.6): only the
+/// sender may challenge in its own name; a challenge past its deadline is
+/// neither answered (refused before any proving, the client holds no
+/// `answer` key here) nor closed by anyone's keeper but its challenger's
+/// (`close_missed_challenges`), which slashes the node's whole stake and
+/// pays the challenger a quarter; the node record counts the miss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_challenge_is_closed_by_its_challengers_keeper_on_the_evm_backend() {
+    use veil_ledger::challenge::{ChallengeAnswer, ChallengeRequest, ChallengeState};
+    use veil_ledger::{LedgerApi, LedgerError};
+    let Some(a) = anvil("challenges through the EVM backend") else {
+        return;
+    };
+    let (chain, d, base) = faucet_ledger(&a).await;
+    let w = audit_world(&a, &chain, &d, &base).await;
+    let mut assigned = Vec::new();
+    for (l, me) in &w.monitors {
+        if l.monitor(*me)
+            .await
+            .expect("view")
+            .assigned
+            .contains(&w.node)
+        {
+            assigned.push((l.clone(), *me));
+        }
+    }
+    let [(m, me), (other, _), ..] = &assigned[..] else {
+        panic!("two monitors assigned to the node: {}", assigned.len());
+    };
+    let request = ChallengeRequest::from_sender(*me, w.epoch, w.node);
+
+    // Someone else's transaction cannot challenge in this monitor's name.
+    let sent_before = nonce(other.chain()).await;
+    let r = other.challenge_node(request.clone()).await;
+    assert!(
+        matches!(r, Err(LedgerError::AccountUnauthenticated(_))),
+        "{r:?}"
+    );
+    assert_eq!(nonce(other.chain()).await, sent_before);
+    assert!(
+        w.op.challenges(w.node)
+            .await
+            .expect("challenges")
+            .is_empty()
+    );
+
+    let record = m.challenge_node(request).await.expect("challenge");
+    assert!(record.is_open());
+    let node = w.op.get_node(w.node).await.expect("node").expect("record");
+    assert_eq!(node.audit.open_challenges, 1);
+    // Before the deadline nobody closes it.
+    assert_eq!(m.close_missed_challenges().await.expect("keeper"), 0);
+
+    // Past the deadline: an answer is refused before proving.
+    let now = w.op.status().await.expect("status").height.0;
+    chain
+        .mine(record.deadline.0.saturating_sub(now))
+        .await
+        .expect("mine");
+    let answer = ChallengeAnswer::sign(&w.node_key, &record);
+    let r = w.op.answer_challenge(answer.clone()).await;
+    assert_eq!(r, Err(LedgerError::ChallengeClosed));
+    // Another monitor's keeper closes only its own challenges.
+    assert_eq!(other.close_missed_challenges().await.expect("keeper"), 0);
+    let before = m.balance(*me).await.expect("balance");
+    assert_eq!(m.close_missed_challenges().await.expect("keeper"), 1);
+    assert_eq!(m.close_missed_challenges().await.expect("keeper"), 0);
+    let paid = m.balance(*me).await.expect("balance").get() - before.get();
+    assert_eq!(paid, 2_500, "a quarter of the whole stake");
+    let node = w.op.get_node(w.node).await.expect("node").expect("record");
+    assert_eq!(
+        (node.audit.open_challenges, node.audit.missed_challenges),
+        (0, 1)
+    );
+    assert_eq!(node.audit.slashed.get(), 10_000);
+    let closed = w.op.challenges(w.node).await.expect("challenges");
+    assert!(
+        matches!(closed[..], [ref c] if matches!(c.state, ChallengeState::Missed { .. })),
+        "{closed:?}"
+    );
+    assert_eq!(
+        w.op.answer_challenge(answer).await,
+        Err(LedgerError::ChallengeClosed)
     );
 }
 

@@ -326,24 +326,57 @@ impl ChallengeView {
     }
 }
 
-/// The `ChallengeIssued(epoch, nodeId, monitor, ..)` events of `node_id`
-/// among `events`: `(epoch, monitor)` each, in order, once.
-pub fn challenges_issued(
-    events: &[crate::sandbox::Event],
-    node_id: &Word,
-) -> Vec<(u64, EvmAddress)> {
+/// The indexed fields of a `ChallengeIssued` event: who challenged which
+/// node in which audit epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuedChallenge {
+    pub epoch: u64,
+    pub node: Word,
+    pub monitor: EvmAddress,
+}
+
+/// The `ChallengeIssued(epoch, nodeId, monitor, ..)` events among
+/// `events`, in order, each once. An event whose indexed words are not
+/// canonical (an epoch over 64 bits, an address over 20 bytes) is not one
+/// `VeilAudits` emits and is skipped.
+pub fn challenges_issued(events: &[crate::sandbox::Event]) -> Vec<IssuedChallenge> {
     let sig = crate::abi::event_topic("ChallengeIssued(uint64,uint256,address,uint256,uint64)");
-    let mut out: Vec<(u64, EvmAddress)> = events
+    let mut out: Vec<IssuedChallenge> = events
         .iter()
-        .filter(|e| e.topics.len() == 4 && e.topics[0] == sig && e.topics[2] == *node_id)
-        .filter(|e| e.topics[1][..24].iter().all(|b| *b == 0))
-        .map(|e| {
-            let epoch = u64::from_be_bytes(e.topics[1][24..].try_into().unwrap_or_default());
-            (epoch, EvmAddress::from_slice(&e.topics[3][12..]))
+        .filter(|e| e.topics.len() == 4 && e.topics[0] == sig)
+        .filter_map(|e| {
+            Some(IssuedChallenge {
+                epoch: topic_u64(&e.topics[1])?,
+                node: e.topics[2],
+                monitor: topic_address(&e.topics[3])?,
+            })
         })
         .collect();
     out.dedup();
     out
+}
+
+/// The node of a `ChallengeMissed(epoch, nodeId, monitor, slashed)` event,
+/// if `e` is one.
+pub fn challenge_missed(e: &crate::sandbox::Event) -> Option<Word> {
+    let sig = crate::abi::event_topic("ChallengeMissed(uint64,uint256,address,uint64)");
+    (e.topics.len() == 4 && e.topics[0] == sig).then(|| e.topics[2])
+}
+
+/// An indexed `uint64`: the upper 24 bytes zero.
+fn topic_u64(t: &Word) -> Option<u64> {
+    let (high, low) = t.split_at(24);
+    high.iter()
+        .all(|b| *b == 0)
+        .then(|| u64::from_be_bytes(low.try_into().unwrap_or_default()))
+}
+
+/// An indexed `address`: the upper 12 bytes zero.
+fn topic_address(t: &Word) -> Option<EvmAddress> {
+    let (high, low) = t.split_at(12);
+    high.iter()
+        .all(|b| *b == 0)
+        .then(|| EvmAddress::from_slice(low))
 }
 
 /// The monitors whose `SeedCommitted(epoch, monitor)` event for `epoch`
@@ -353,7 +386,7 @@ pub fn seed_committers(events: &[crate::sandbox::Event], epoch: u64) -> Vec<EvmA
     let mut out: Vec<EvmAddress> = events
         .iter()
         .filter(|e| e.topics.len() == 3 && e.topics[0] == sig && e.topics[1] == word_u64(epoch))
-        .map(|e| EvmAddress::from_slice(&e.topics[2][12..]))
+        .filter_map(|e| topic_address(&e.topics[2]))
         .collect();
     out.sort();
     out.dedup();
@@ -628,5 +661,56 @@ mod tests {
             let _ = decode_reports(&data);
             let _ = ChallengeView::decode(&data);
         }
+    }
+
+    /// The event readers take canonical indexed words only, and none
+    /// indexes past the topics an event has.
+    #[test]
+    fn event_readers_check_their_topics() {
+        let issued =
+            crate::abi::event_topic("ChallengeIssued(uint64,uint256,address,uint256,uint64)");
+        let missed = crate::abi::event_topic("ChallengeMissed(uint64,uint256,address,uint64)");
+        let monitor = EvmAddress::repeat_byte(9);
+        let mut addr = [0u8; 32];
+        addr[12..].copy_from_slice(monitor.as_slice());
+        let event = |topics: Vec<Word>| crate::sandbox::Event {
+            address: EvmAddress::ZERO,
+            topics,
+            data: Vec::new(),
+        };
+        let ok = event(vec![issued, word_u64(4), [5; 32], addr]);
+        let want = IssuedChallenge {
+            epoch: 4,
+            node: [5; 32],
+            monitor,
+        };
+        assert_eq!(challenges_issued(&[ok.clone(), ok.clone()]), vec![want]);
+        let mut wide_epoch = word_u64(4);
+        wide_epoch[0] = 1;
+        let mut wide_addr = addr;
+        wide_addr[0] = 1;
+        for bad in [
+            event(vec![issued, wide_epoch, [5; 32], addr]),
+            event(vec![issued, word_u64(4), [5; 32], wide_addr]),
+            event(vec![issued, word_u64(4), [5; 32]]),
+            event(vec![missed, word_u64(4), [5; 32], addr]),
+        ] {
+            assert!(challenges_issued(&[bad]).is_empty());
+        }
+        assert_eq!(
+            challenge_missed(&event(vec![missed, word_u64(4), [5; 32], addr])),
+            Some([5; 32])
+        );
+        for short in 0..4 {
+            let topics = [missed, word_u64(4), [5; 32], addr][..short].to_vec();
+            assert_eq!(challenge_missed(&event(topics)), None);
+        }
+        assert_eq!(challenge_missed(&ok), None);
+        let committed = crate::abi::event_topic("SeedCommitted(uint64,address)");
+        let seeds = [
+            event(vec![committed, word_u64(4), addr]),
+            event(vec![committed, word_u64(4), wide_addr]),
+        ];
+        assert_eq!(seed_committers(&seeds, 4), vec![monitor]);
     }
 }

@@ -173,6 +173,16 @@ pub trait LedgerApi: Clone + Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// Closes the challenges this handle's account issued whose deadline
+    /// passed unanswered, and returns how many (§8.3.14). The embedded and
+    /// gRPC ledgers close missed challenges on the clock's advance: nothing
+    /// to do. On an EVM chain the clock closes nothing: `slashMissed` is a
+    /// transaction anyone may send (`docs/evm.md` §8.6) and the challenger,
+    /// paid a quarter of the slash, sends its own (`veil monitor run`).
+    fn close_missed_challenges(&self) -> impl Future<Output = Result<usize, LedgerError>> + Send {
+        async { Ok(0) }
+    }
+
     /// §8.3.14: the node's challenges of the current and the previous
     /// epoch, open or not. Public: anyone may read them.
     fn challenges(

@@ -57,6 +57,10 @@ pub fn from_audit_revert(r: AuditRevert) -> LedgerError {
         AuditRevert::UnknownChallenge => E::UnknownChallenge,
         AuditRevert::BadChallengeAnswer => E::BadChallengeAnswer,
         AuditRevert::ChallengeClosed => E::ChallengeClosed,
+        // `slashMissed` before the deadline: the node may still answer.
+        AuditRevert::ChallengeOpen(_) => {
+            E::InvalidArgument("a challenge is closed as missed only after its deadline")
+        }
         other => E::Unavailable(format!("unexpected VeilAudits refusal {other:?}")),
     }
 }
@@ -498,6 +502,18 @@ impl EvmLedger {
             delivered_ppm: v.delivered_ppm as u32,
             slashed: Value(v.slashed),
         }))
+    }
+
+    /// How many challenges of `node_id` wait for its answer (0 without
+    /// audits): `openChallenges`, which `releaseNode` checks.
+    pub(super) async fn open_challenges(&self, node_id: &NodeId) -> Result<u32, LedgerError> {
+        if self.auditor.is_none() {
+            return Ok(0);
+        }
+        let open = self
+            .audit_u64(&audits::open_challenges(fr_word(&node_id.inner())))
+            .await?;
+        Ok(u32::try_from(open).unwrap_or(u32::MAX))
     }
 
     /// Σ monitor stakes held and Σ burnt by the audits (0 without audits).

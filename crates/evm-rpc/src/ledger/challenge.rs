@@ -8,12 +8,11 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::Address;
 use rand::rngs::OsRng;
 use veil_circuits::answer::{AnswerPrivate, AnswerPublic};
 use veil_evm::ProofWords;
 use veil_evm::abi::Word;
-use veil_evm::audits::{self, ChallengeStatus, ChallengeView};
+use veil_evm::audits::{self, ChallengeStatus, ChallengeView, IssuedChallenge};
 use veil_evm::escrow;
 use veil_evm::solidity::fr_word;
 use veil_ledger::challenge::{
@@ -40,9 +39,18 @@ impl EvmLedger {
 
     async fn challenge_view(&self, key: &ChallengeKey) -> Result<ChallengeView, LedgerError> {
         let monitor = evm_address(&key.monitor)?;
-        let node = fr_word(&key.node_id.inner());
+        self.view_challenge(key.epoch, fr_word(&key.node_id.inner()), monitor)
+            .await
+    }
+
+    async fn view_challenge(
+        &self,
+        epoch: u64,
+        node: Word,
+        monitor: veil_evm::sandbox::EvmAddress,
+    ) -> Result<ChallengeView, LedgerError> {
         let out = self
-            .audit_view(&audits::challenge_of(key.epoch, node, monitor))
+            .audit_view(&audits::challenge_of(epoch, node, monitor))
             .await?;
         ChallengeView::decode(&out).map_err(abi_err)
     }
@@ -166,17 +174,13 @@ impl EvmLedger {
         Ok(ProofWords::from_proof(&proof).words())
     }
 
-    /// The node's challenges of the current audit epoch and the two before
+    /// The challenges issued in the current audit epoch and the two before
     /// (an answer window is one epoch, and an open challenge past its
     /// deadline stays open until someone sends `slashMissed`), from the
     /// `ChallengeIssued` events since the first of them began.
-    pub(super) async fn challenges_on_chain(
-        &self,
-        node_id: NodeId,
-    ) -> Result<Vec<ChallengeRecord>, LedgerError> {
-        let a = match self.auditor {
-            Some(a) => a,
-            None => return Ok(Vec::new()),
+    async fn recent_challenges(&self) -> Result<Vec<IssuedChallenge>, LedgerError> {
+        let Some(a) = self.auditor else {
+            return Ok(Vec::new());
         };
         let epoch = self.current_audit_epoch().await?;
         let from = self.audit_epoch_start(epoch.saturating_sub(2)).await?;
@@ -189,31 +193,60 @@ impl EvmLedger {
             .into_iter()
             .map(|(_, e)| e)
             .collect();
+        Ok(audits::challenges_issued(&events))
+    }
+
+    /// The node's recent challenges (see [`Self::recent_challenges`]).
+    pub(super) async fn challenges_on_chain(
+        &self,
+        node_id: NodeId,
+    ) -> Result<Vec<ChallengeRecord>, LedgerError> {
+        let node = fr_word(&node_id.inner());
         let mut out = Vec::new();
-        for (epoch, monitor) in audits::challenges_issued(&events, &fr_word(&node_id.inner())) {
+        for c in self.recent_challenges().await? {
+            if c.node != node {
+                continue;
+            }
             let key = ChallengeKey {
                 node_id,
-                epoch,
-                monitor: escrow::recipient_account(monitor),
+                epoch: c.epoch,
+                monitor: escrow::recipient_account(c.monitor),
             };
             out.extend(self.challenge_record(&key).await?);
         }
         Ok(out)
     }
 
-    /// Closes the challenges of `node_id` (of this epoch and the one
-    /// before) that are past their deadline unanswered (`slashMissed`,
-    /// which anyone may send: the node is slashed, its challenger paid).
-    /// The embedded ledger does this on the clock's advance. Returns how
-    /// many it closed.
+    /// Closes the recent challenges of `node_id` past their deadline
+    /// unanswered (`slashMissed`, which anyone may send: the node is
+    /// slashed, its challenger paid). The embedded ledger does this on the
+    /// clock's advance. Returns how many it closed.
     pub async fn slash_missed_challenges(&self, node_id: NodeId) -> Result<usize, LedgerError> {
-        let now = self.chain.block_number().await.map_err(chain_err)?;
         let node = fr_word(&node_id.inner());
+        self.close_missed(|c| c.node == node).await
+    }
+
+    /// The keeper's part (`LedgerApi::close_missed_challenges`): closes the
+    /// recent challenges this client's key issued that are past their
+    /// deadline unanswered. The challenger is paid a quarter of each slash.
+    pub(super) async fn close_own_missed(&self) -> Result<usize, LedgerError> {
+        let me = self.chain.address();
+        self.close_missed(|c| c.monitor == me).await
+    }
+
+    /// `slashMissed` for each recent challenge `which` selects that is open
+    /// with its deadline behind the latest block (the transaction lands
+    /// after it).
+    async fn close_missed(
+        &self,
+        which: impl Fn(&IssuedChallenge) -> bool,
+    ) -> Result<usize, LedgerError> {
+        let now = self.chain.block_number().await.map_err(chain_err)?;
         let mut closed = 0;
-        for c in self.challenges_on_chain(node_id).await? {
-            if c.is_open() && c.deadline.0 < now {
-                let monitor: Address = evm_address(&c.key.monitor)?;
-                self.audit_send(&audits::slash_missed(c.key.epoch, node, monitor))
+        for c in self.recent_challenges().await?.iter().filter(|c| which(c)) {
+            let view = self.view_challenge(c.epoch, c.node, c.monitor).await?;
+            if view.status == ChallengeStatus::Open && view.deadline <= now {
+                self.audit_send(&audits::slash_missed(c.epoch, c.node, c.monitor))
                     .await?;
                 closed += 1;
             }

@@ -79,6 +79,9 @@ pub struct LogIndex {
     withdrawals: HashMap<Word, Withdrawal>,
     /// Σ `Slashed` amounts per node (docs/market.md §5.1).
     slashed: HashMap<Word, u64>,
+    /// How many of each node's challenges were closed as missed, from the
+    /// audits contract's `ChallengeMissed` events.
+    missed: HashMap<Word, u32>,
     /// Each retired node's exit (§8.3.12), from `NodeRetiring` and
     /// `NodeReleased` (no account nonce on chain: 0).
     exits: HashMap<Word, NodeExit>,
@@ -111,10 +114,17 @@ impl LogIndex {
             deposits: HashMap::new(),
             withdrawals: HashMap::new(),
             slashed: HashMap::new(),
+            missed: HashMap::new(),
             exits: HashMap::new(),
             scanned_to: None,
             scanned_hash: None,
         }
+    }
+
+    /// Counts a `ChallengeMissed` of `node_id` (docs/evm.md §8.6).
+    pub fn missed_challenge(&mut self, node_id: Word) {
+        let n = self.missed.entry(node_id).or_default();
+        *n = n.saturating_add(1);
     }
 
     /// Applies one event of block `block`.
@@ -351,6 +361,7 @@ impl LogIndex {
             return Ok(None);
         }
         record.audit.slashed = Value(self.slashed.get(node_id).copied().unwrap_or(0));
+        record.audit.missed_challenges = self.missed.get(node_id).copied().unwrap_or(0);
         record.exit = self.exits.get(node_id).copied();
         match self.updates.get(node_id) {
             None => Ok(Some(record)),

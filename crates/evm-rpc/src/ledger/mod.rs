@@ -233,9 +233,12 @@ impl EvmLedger {
         token::decode_u256(&out).map_err(abi_err)
     }
 
-    /// The record with its latest verdict read from the audits.
+    /// The record with its latest verdict and open challenges read from
+    /// the audits (the index counts the missed ones).
     async fn with_verdict(&self, mut r: NodeRecord) -> Result<NodeRecord, LedgerError> {
-        r.audit.last = self.latest_verdict(&r.registration.node_id).await?;
+        let node = &r.registration.node_id;
+        r.audit.last = self.latest_verdict(node).await?;
+        r.audit.open_challenges = self.open_challenges(node).await?;
         Ok(r)
     }
 
@@ -286,12 +289,21 @@ impl EvmLedger {
             .logs(self.ledger, from, to)
             .await
             .map_err(chain_err)?;
+        let audit_logs = match self.auditor {
+            Some(a) => self.chain.logs(a, from, to).await.map_err(chain_err)?,
+            None => Vec::new(),
+        };
         let after = self.chain.block_hash(to).await.map_err(chain_err)?;
         if before != after {
             return Ok(false);
         }
         for (block, e) in logs {
             index.apply(block, LedgerEvent::decode(&e).map_err(abi_err)?)?;
+        }
+        for (_, e) in audit_logs {
+            if let Some(node) = veil_evm::audits::challenge_missed(&e) {
+                index.missed_challenge(node);
+            }
         }
         index.scanned_to = Some(to);
         index.scanned_hash = after.map(|x| x.0);
@@ -701,6 +713,10 @@ impl LedgerApi for EvmLedger {
 
     async fn take_seed_turn(&self) -> Result<(), LedgerError> {
         self.seed_turn_on_chain().await
+    }
+
+    async fn close_missed_challenges(&self) -> Result<usize, LedgerError> {
+        self.close_own_missed().await
     }
 
     async fn exit_monitor(

@@ -14,7 +14,8 @@
 //! a development chain's by mining; on other ledgers the round is skipped
 //! and says so. On the EVM ledger the monitors also take their seed turns
 //! (commit, reveal), the node's answers go to the contract as `answer`
-//! proofs, and the public handle closes missed challenges (`slashMissed`).
+//! proofs, each monitor closes its own missed challenges (`slashMissed`,
+//! as `veil monitor run` does) and the public handle sends `judge`.
 
 use rand::rngs::OsRng;
 use serde_json::json;
@@ -100,9 +101,12 @@ pub(super) async fn round<L: LedgerApi>(
     let issued = reported_kbps.len();
     let answered = await_answers(stage.ledger, node.node_id, issued).await?;
     let settled = node.settle_now().await?.sessions;
-    let mut closed = None;
     if let Some(e) = epoch {
-        closed = clock.close(e, node.node_id).await?;
+        clock.past_deadlines(e).await?;
+        for m in &monitors {
+            m.ledger.close_missed_challenges().await?;
+        }
+        clock.judge(e, node.node_id).await?;
     }
     let record = stage
         .ledger
@@ -114,7 +118,7 @@ pub(super) async fn round<L: LedgerApi>(
         audits: reported_kbps.len(),
         challenges_issued: issued,
         challenges_answered: answered,
-        challenges_missed: closed.unwrap_or(record.audit.missed_challenges),
+        challenges_missed: record.audit.missed_challenges,
         node: node.node_id,
         reported_kbps,
         verdict: record.audit.last,

@@ -57,28 +57,34 @@ impl Clock {
     }
 
     /// Moves two epochs on from `epoch`, past its report window and its
-    /// challenges' deadlines, and has the verdict on `node` run and its
-    /// missed challenges slashed: the embedded ledger does both as its
-    /// clock passes (`None`: its node record counts the misses); on a chain
-    /// somebody sends `slashMissed` and `judge` (here the public handle),
-    /// and the count is of the challenges it closed.
-    pub(super) async fn close(&self, epoch: u64, node: NodeId) -> anyhow::Result<Option<u32>> {
+    /// challenges' deadlines. The embedded ledger closes the missed
+    /// challenges and judges the epoch as its clock passes; on a chain
+    /// each monitor closes its own missed challenges
+    /// (`LedgerApi::close_missed_challenges`) and somebody sends `judge`
+    /// ([`Clock::judge`]).
+    pub(super) async fn past_deadlines(&self, epoch: u64) -> anyhow::Result<()> {
         match self {
             Clock::Embedded(l) => {
                 l.advance(2 * MARKET_EPOCH_BLOCKS).await?;
-                Ok(None)
             }
+            // One block into epoch + 2: every deadline of `epoch` is
+            // strictly behind the latest block.
             Clock::Chain(l) => {
-                // One block into epoch + 2: every deadline of `epoch` is
-                // strictly behind the latest block.
                 self.mine_to(l.audit_epoch_start(epoch + 2).await? + 1)
                     .await?;
-                let missed = l.slash_missed_challenges(node).await?;
-                let id = veil_evm::solidity::fr_word(&node.inner());
-                l.judge_if_due(epoch, id).await?;
-                Ok(Some(u32::try_from(missed)?))
             }
         }
+        Ok(())
+    }
+
+    /// Has the verdict of `epoch` on `node` run: on a chain the public
+    /// handle sends `judge` (the embedded ledger's clock ran it).
+    pub(super) async fn judge(&self, epoch: u64, node: NodeId) -> anyhow::Result<()> {
+        if let Clock::Chain(l) = self {
+            let id = veil_evm::solidity::fr_word(&node.inner());
+            l.judge_if_due(epoch, id).await?;
+        }
+        Ok(())
     }
 
     /// Mines until the next transaction lands at `height` or later.

@@ -3,7 +3,9 @@
 //! the next, report withheld secrets), the epoch's seed drawn if due, and
 //! for each node the epoch assigns an audit through an ordinary paid
 //! session, a signed report and, where the ledger takes them, a ledger
-//! challenge (§8.3.14). Once by default; with `--watch` a round every
+//! challenge (§8.3.14); on a chain the round first closes the monitor's
+//! own challenges that passed their deadline unanswered (`slashMissed`,
+//! the keeper's part: the challenger is paid). Once by default; with `--watch` a round every
 //! `--poll-secs` until SIGINT or SIGTERM, each node audited once per
 //! epoch — the daemon that is in every reveal window.
 
@@ -103,7 +105,7 @@ struct Auditor<'a, L> {
     escrow: u64,
     plan: AuditPlan,
     tree: LocalTree,
-    /// (epoch, node) audited, or tried.
+    /// (epoch, node) audited, or tried, in this epoch and the one before.
     done: BTreeSet<(u64, NodeId)>,
     /// Log a failed audit and go on (the daemon) instead of failing.
     keep_going: bool,
@@ -117,8 +119,9 @@ impl<L: LedgerApi> Auditor<'_, L> {
         tokio::pin!(stop);
         loop {
             match self.round().await {
-                Ok(reports) => {
-                    for r in &reports {
+                Ok(round) => {
+                    print_closed(round.closed_missed, json);
+                    for r in &round.reports {
                         print_report(r, json);
                     }
                 }
@@ -131,8 +134,9 @@ impl<L: LedgerApi> Auditor<'_, L> {
         }
     }
 
-    /// One round; a JSON object per node audited.
-    async fn round(&mut self) -> anyhow::Result<Vec<serde_json::Value>> {
+    /// One round: the missed challenges closed and a JSON object per node
+    /// audited.
+    async fn round(&mut self) -> anyhow::Result<Round> {
         // On a chain the monitor commits to and reveals its part of the
         // seeds, and the epoch's seed is a transaction: draw it if due.
         self.ledger
@@ -143,6 +147,14 @@ impl<L: LedgerApi> Auditor<'_, L> {
             .draw_audit_seed()
             .await
             .context("drawing the epoch's audit seed")?;
+        let closed_missed = match self.ledger.close_missed_challenges().await {
+            Ok(n) => n,
+            Err(e) if self.keep_going => {
+                eprintln!("closing missed challenges: {e}");
+                0
+            }
+            Err(e) => return Err(e).context("closing missed challenges"),
+        };
         let me = self
             .ledger
             .acting_account()
@@ -151,6 +163,7 @@ impl<L: LedgerApi> Auditor<'_, L> {
         if view.record.is_none() {
             bail!("{me} is not a monitor: `veil monitor register` first");
         }
+        self.done.retain(|(e, _)| e + 1 >= view.epoch);
         let mut out = Vec::new();
         for node in view.assigned {
             if !self.done.insert((view.epoch, node)) {
@@ -164,11 +177,14 @@ impl<L: LedgerApi> Auditor<'_, L> {
                 Err(e) => return Err(e),
             }
         }
-        Ok(out)
+        Ok(Round {
+            closed_missed,
+            reports: out,
+        })
     }
 
     /// Audits `node`, reports the measurement and challenges it on the
-    /// ledger where the ledger takes challenges (not the EVM ledger yet).
+    /// ledger where the ledger takes challenges.
     async fn audit_node(&mut self, epoch: u64, node: NodeId) -> anyhow::Result<serde_json::Value> {
         let l = self.ledger;
         let record = l
@@ -214,17 +230,41 @@ impl<L: LedgerApi> Auditor<'_, L> {
     }
 }
 
-fn print_round(results: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+/// What a round did.
+struct Round {
+    /// The monitor's challenges closed as missed (`slashMissed`).
+    closed_missed: usize,
+    /// A JSON object per node audited.
+    reports: Vec<serde_json::Value>,
+}
+
+fn print_round(round: &Round, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", json!({ "reports": results }));
-    } else if results.is_empty() {
+        println!(
+            "{}",
+            json!({ "reports": round.reports, "closed_missed_challenges": round.closed_missed })
+        );
+        return Ok(());
+    }
+    print_closed(round.closed_missed, false);
+    if round.reports.is_empty() {
         println!("no node assigned in this epoch");
-    } else {
-        for r in results {
-            print_report(r, false);
-        }
+    }
+    for r in &round.reports {
+        print_report(r, false);
     }
     Ok(())
+}
+
+/// A line for the missed challenges a round closed, if any.
+fn print_closed(n: usize, json: bool) {
+    match (n, json) {
+        (0, _) => {}
+        (n, true) => println!("{}", json!({ "closed_missed_challenges": n })),
+        (n, false) => println!(
+            "closed {n} missed challenge(s): the nodes were slashed, a quarter paid to this monitor"
+        ),
+    }
 }
 
 fn print_report(r: &serde_json::Value, json: bool) {
