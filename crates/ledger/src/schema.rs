@@ -362,12 +362,10 @@ fn encode_profiles(out: &mut Vec<u8>, n: &NodeRecord) {
 
 /// Reads [`encode_profiles`]' section into `n`, if there is one.
 fn decode_profiles(r: &mut Reader<'_>, n: &mut NodeRecord) -> Result<(), LedgerError> {
-    if r.buf.is_empty() || r.buf.first() == Some(&3) {
-        return Ok(()); // the end, or the exit's section
+    if r.buf.first() != Some(&2) {
+        return Ok(()); // the end, or a later section (exit, audit)
     }
-    if r.u8()? != 2 {
-        return Err(corrupted("node"));
-    }
+    r.u8()?;
     n.registration.profile = read_profile(r)?;
     let update = read_profile(r)?;
     match &mut n.update {
@@ -825,6 +823,78 @@ mod tests {
         };
         for bad in [orphan, too_long, with[..with.len() - 1].to_vec()] {
             assert!(matches!(decode_node(&bad), Err(LedgerError::Corrupted(_))));
+        }
+    }
+
+    /// Every combination of the optional sections (update, profiles,
+    /// exit, audit) round-trips — a node with no profile that was only
+    /// challenged or slashed was once read back as corrupted — and an
+    /// unknown section tag is corruption.
+    #[test]
+    fn every_combination_of_node_sections_round_trips() {
+        use crate::exit::{AppliedStep, NodeExit};
+        use crate::types::{AuditOutcome, NodeAudit, NodeTerms};
+        use veil_primitives::eddsa::SigningKey;
+        let (node, account) = (
+            SigningKey::from_seed([1; 32]).expect("seed"),
+            SigningKey::from_seed([2; 32]).expect("seed"),
+        );
+        let terms = |profile: Vec<u8>| NodeTerms {
+            profile,
+            ..NodeTerms::new(Value(2), vec![Value(64)], [7; 32])
+        };
+        let exit = NodeExit {
+            retired: AppliedStep {
+                at: BlockHeight(40),
+                nonce: 1,
+            },
+            released: None,
+        };
+        let audits = [
+            NodeAudit::default(),
+            NodeAudit {
+                open_challenges: 1,
+                ..Default::default()
+            },
+            NodeAudit {
+                slashed: Value(5),
+                missed_challenges: 1,
+                last: Some(AuditOutcome {
+                    epoch: 3,
+                    reports: 4,
+                    throughput_kbps: 9,
+                    rtt_ms: 2,
+                    delivered_ppm: 10,
+                    slashed: Value(1),
+                }),
+                ..Default::default()
+            },
+        ];
+        for profile in [vec![], vec![5, 6]] {
+            let g = NodeRegistration::sign(&node, &account, 0, Value(5), terms(profile.clone()));
+            let plain = NodeRecord::registered(g, BlockHeight(3));
+            let update = NodeUpdate::sign(&node, &account, 1, &plain, terms(profile));
+            for updated in [false, true] {
+                for retired in [false, true] {
+                    for audit in audits {
+                        let mut n = plain.clone();
+                        n.update = updated.then(|| AppliedUpdate {
+                            update: update.clone(),
+                            applied_at: BlockHeight(4),
+                        });
+                        n.exit = retired.then_some(exit);
+                        n.audit = audit;
+                        let bytes = encode_node(&n);
+                        assert_eq!(decode_node(&bytes), Ok(n), "{updated} {retired}");
+                        let mut unknown = bytes.clone();
+                        unknown.push(9);
+                        assert!(matches!(
+                            decode_node(&unknown),
+                            Err(LedgerError::Corrupted(_))
+                        ));
+                    }
+                }
+            }
         }
     }
 
