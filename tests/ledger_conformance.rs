@@ -93,6 +93,7 @@ use std::time::Instant;
 use rand::rngs::OsRng;
 use veil_circuits::settle::{SettlePublic, Slot};
 use veil_circuits::spend::SpendPrivate;
+use veil_ledger::challenge::{ChallengeAnswer, ChallengeKey, ChallengeRequest, ChallengeState};
 use veil_ledger::exit::ExitStep;
 use veil_ledger::monitor::{AuditReport, Measurement, MonitorExitRequest, MonitorRegistration};
 use veil_ledger::trade::{Order, Tokens, TradeRequest};
@@ -216,6 +217,15 @@ trait Backend {
     /// next market epoch (§8.3.11): embedded and gRPC advance the logical
     /// clock, the chain mines blocks.
     async fn next_market_epoch(&self);
+    /// Moves the clock into the next audit epoch, past its seed reveal
+    /// window where it has one, and has the epoch's seed drawn (the
+    /// embedded and gRPC ledgers draw it as their clock passes).
+    async fn next_audit_epoch(&self) {
+        self.next_market_epoch().await;
+    }
+    /// Moves the clock so that the next operation happens at `height` or
+    /// later (on chain: the next transaction lands in block `height`).
+    async fn next_op_at(&self, height: u64);
 }
 
 /// The blocks from `height` (the last operation's; on chain the latest
@@ -238,6 +248,16 @@ impl Backend for Embedded {
     }
     async fn next_market_epoch(&self) {
         next_embedded_epoch(&self.0).await;
+    }
+    async fn next_op_at(&self, height: u64) {
+        embedded_op_at(&self.0, height).await;
+    }
+}
+
+async fn embedded_op_at(l: &EmbeddedLedger, height: u64) {
+    let h = l.status().await.expect("status").height.0;
+    if height > h {
+        l.advance(height - h).await.expect("advance");
     }
 }
 
@@ -276,6 +296,9 @@ impl Backend for Grpc {
     }
     async fn next_market_epoch(&self) {
         next_embedded_epoch(&self.inner).await;
+    }
+    async fn next_op_at(&self, height: u64) {
+        embedded_op_at(&self.inner, height).await;
     }
 }
 
@@ -332,6 +355,23 @@ mod evm {
                 chain.mine(blocks).await.expect("mine");
             }
         }
+        /// The audits' epochs start at their deployment block: past the
+        /// next one's reveal window, its seed drawn by anyone.
+        async fn next_audit_epoch(&self) {
+            let l = &self.base;
+            let next = l.current_audit_epoch().await.expect("epoch") + 1;
+            let start = l.audit_epoch_start(next).await.expect("start");
+            let window = l.audit_reveal_blocks().await.expect("window");
+            self.next_op_at(start + window).await;
+            l.draw_audit_seed().await.expect("draw the seed");
+        }
+        async fn next_op_at(&self, height: u64) {
+            let chain = self.base.chain();
+            let latest = chain.block_number().await.expect("height");
+            if height > latest + 1 {
+                chain.mine(height - latest - 1).await.expect("mine");
+            }
+        }
     }
 
     /// anvil with the ledger deployed, or `None` (a loud skip) when anvil
@@ -353,15 +393,18 @@ mod evm {
         };
         let prover = tokio::task::spawn_blocking(|| {
             let store = ParamStore::open_default(KeySet::Dev).expect("params");
-            Prover::from_store(&store, &[CircuitId::TreeInsert64], None).expect("tree key")
+            let ids = [CircuitId::TreeInsert64, CircuitId::Answer];
+            Prover::from_store(&store, &ids, None).expect("tree and answer keys")
         })
         .await
         .expect("load");
+        let prover = Arc::new(prover);
         let base = EvmLedger::connect(deployer.clone(), &spec)
             .await
             .expect("ledger")
             .with_faucet(deployer)
-            .with_sequencer(Arc::new(Sequencer::new(Arc::new(prover))));
+            .with_sequencer(Arc::new(Sequencer::new(prover.clone())))
+            .with_answer_prover(prover);
         Some(Evm {
             url: anvil.url.clone(),
             base,
@@ -1332,6 +1375,13 @@ impl<L: LedgerApi> Party<L> {
         }
     }
 
+    async fn challenge_request(&self, epoch: u64, node: NodeId) -> ChallengeRequest {
+        match self.ledger.acting_account() {
+            Some(me) => ChallengeRequest::from_sender(me, epoch, node),
+            None => ChallengeRequest::signed(&self.key, self.nonce().await, epoch, node),
+        }
+    }
+
     async fn monitor_exit(&self, step: ExitStep) -> MonitorExitRequest {
         match self.ledger.acting_account() {
             Some(me) => MonitorExitRequest::from_sender(me, step),
@@ -1493,6 +1543,241 @@ async fn audit_suite<B: Backend>(b: &B) {
         "monitor/locked-keeps-the-stake",
         still == Some(retired.clone()),
         || format!("{still:?}"),
+    );
+}
+
+/// Ledger challenges (§8.3.14) on every backend: refused in the embedded
+/// ledger's order (another account's, not a monitor, another epoch, an
+/// unknown node, a monitor the epoch does not assign), each changing
+/// nothing; a challenge and its retry; answers by another key or to no
+/// challenge refused; the node key's answer closes it; a second challenge
+/// left past its deadline is refused an answer, closed as missed (the
+/// embedded and gRPC clocks close it, on chain its challenger's keeper,
+/// `close_missed_challenges`), slashes the whole stake and pays the
+/// challenger its share; the node record counts open and missed.
+async fn challenge_suite<B: Backend>(b: &B) {
+    let name = b.name();
+    let operator = b.party().await;
+    let outsider = b.party().await;
+    let mut monitors = Vec::new();
+    for _ in 0..6 {
+        monitors.push(b.party().await);
+    }
+    for p in monitors.iter().chain([&operator, &outsider]) {
+        p.ledger
+            .faucet(p.account, Value(1_000))
+            .await
+            .expect("faucet");
+    }
+    let node_key = SigningKey::generate(&mut OsRng);
+    let reg = operator.registration(&node_key, PRICE, STAKE).await;
+    operator.ledger.register_node(reg).await.expect("node");
+    let node = node_key.verifying_key().node_id();
+    for m in &monitors {
+        let r = m.monitor_registration(Value(500)).await;
+        m.ledger.register_monitor(r).await.expect("monitor");
+    }
+    b.next_audit_epoch().await;
+    let (mut assigned, mut idle) = (Vec::new(), Vec::new());
+    let mut epoch = 0;
+    for m in &monitors {
+        let view = m.ledger.monitor(m.account).await.expect("view");
+        epoch = view.epoch;
+        match view.assigned.contains(&node) {
+            true => assigned.push(m),
+            false => idle.push(m),
+        }
+    }
+    let [a, c, ..] = assigned[..] else {
+        panic!("[{name}] two of six monitors assigned: {}", assigned.len());
+    };
+    let l = &operator.ledger;
+    let watch = Watch {
+        accounts: monitors.iter().map(|m| m.account).collect(),
+        escrows: vec![],
+        nullifiers: vec![],
+    };
+
+    let mut rf = Refusals::start(name, l, &watch).await;
+    let theirs = c.challenge_request(epoch, node).await;
+    let named = ChallengeRequest {
+        key: ChallengeKey {
+            monitor: a.account,
+            ..theirs.key
+        },
+        ..theirs
+    };
+    let r = c.ledger.challenge_node(named).await;
+    rf.check(
+        "challenge/other-account",
+        r,
+        "AccountUnauthenticated",
+        |e| matches!(e, LedgerError::AccountUnauthenticated(_)),
+    )
+    .await;
+    let r = outsider
+        .ledger
+        .challenge_node(outsider.challenge_request(epoch, node).await)
+        .await;
+    rf.check("challenge/not-a-monitor", r, "NotAMonitor", |e| {
+        matches!(e, LedgerError::NotAMonitor)
+    })
+    .await;
+    let r = a
+        .ledger
+        .challenge_node(a.challenge_request(epoch + 1, node).await)
+        .await;
+    rf.check("challenge/epoch", r, "ChallengeEpoch", |e| {
+        *e == LedgerError::ChallengeEpoch(epoch)
+    })
+    .await;
+    let unknown = SigningKey::generate(&mut OsRng).verifying_key().node_id();
+    let r = a
+        .ledger
+        .challenge_node(a.challenge_request(epoch, unknown).await)
+        .await;
+    rf.check("challenge/unknown-node", r, "UnknownNode", |e| {
+        matches!(e, LedgerError::UnknownNode)
+    })
+    .await;
+    if let Some(i) = idle.first() {
+        let r = i
+            .ledger
+            .challenge_node(i.challenge_request(epoch, node).await)
+            .await;
+        rf.check("challenge/not-assigned", r, "NotAssigned", |e| {
+            matches!(e, LedgerError::NotAssigned)
+        })
+        .await;
+    }
+    let none = l.challenges(node).await.expect("challenges");
+    verdict(
+        name,
+        "challenge/refusals-record-nothing",
+        none.is_empty(),
+        || format!("{none:?}"),
+    );
+
+    let request = a.challenge_request(epoch, node).await;
+    let first = a
+        .ledger
+        .challenge_node(request.clone())
+        .await
+        .expect("challenge");
+    verdict(
+        name,
+        "challenge/open",
+        first.key == request.key && first.is_open() && first.deadline > first.issued_at,
+        || format!("{first:?}"),
+    );
+    let again = a.ledger.challenge_node(request).await;
+    verdict(
+        name,
+        "challenge/retry",
+        again.as_ref() == Ok(&first),
+        || format!("{again:?}"),
+    );
+    let open = l.get_node(node).await.expect("node").expect("record").audit;
+    verdict(
+        name,
+        "challenge/open-count",
+        open.open_challenges == 1,
+        || format!("{open:?}"),
+    );
+
+    let mut rf = Refusals::start(name, l, &watch).await;
+    let forged = ChallengeAnswer::sign(&SigningKey::generate(&mut OsRng), &first);
+    let r = l.answer_challenge(forged).await;
+    rf.check("answer/other-key", r, "BadChallengeAnswer", |e| {
+        matches!(e, LedgerError::BadChallengeAnswer)
+    })
+    .await;
+    let nothing = ChallengeAnswer {
+        key: ChallengeKey {
+            monitor: c.account,
+            ..first.key
+        },
+        ..ChallengeAnswer::sign(&node_key, &first)
+    };
+    let r = l.answer_challenge(nothing).await;
+    rf.check("answer/no-challenge", r, "UnknownChallenge", |e| {
+        matches!(e, LedgerError::UnknownChallenge)
+    })
+    .await;
+    let answer = ChallengeAnswer::sign(&node_key, &first);
+    let answered = l.answer_challenge(answer.clone()).await.expect("answer");
+    verdict(
+        name,
+        "answer/answered",
+        matches!(answered.state, ChallengeState::Answered(_)),
+        || format!("{answered:?}"),
+    );
+    let again = l.answer_challenge(answer).await;
+    verdict(
+        name,
+        "answer/retry",
+        again.as_ref() == Ok(&answered),
+        || format!("{again:?}"),
+    );
+
+    // The second challenge is left unanswered past its deadline.
+    let second = c
+        .ledger
+        .challenge_node(c.challenge_request(epoch, node).await)
+        .await
+        .expect("second challenge");
+    let paid_before = l.balance(c.account).await.expect("balance");
+    b.next_op_at(second.deadline.0 + 1).await;
+    let late = ChallengeAnswer::sign(&node_key, &second);
+    let r = l.answer_challenge(late.clone()).await;
+    verdict(
+        name,
+        "answer/late",
+        r == Err(LedgerError::ChallengeClosed),
+        || format!("{r:?}"),
+    );
+    c.ledger.close_missed_challenges().await.expect("keeper");
+    let idle_keeper = c.ledger.close_missed_challenges().await;
+    verdict(name, "missed/closed-once", idle_keeper == Ok(0), || {
+        format!("{idle_keeper:?}")
+    });
+    let record = l.get_node(node).await.expect("node").expect("record");
+    let audit = record.audit;
+    verdict(
+        name,
+        "missed/record",
+        (
+            audit.open_challenges,
+            audit.missed_challenges,
+            audit.slashed,
+        ) == (0, 1, STAKE),
+        || format!("{audit:?}"),
+    );
+    let rule = veil_ledger::monitor::audit_rule();
+    let challenger = veil_market::audit::Party(c.account.to_bytes());
+    let slash = veil_market::audit::slash_for_evidence(&rule, STAKE.get().into(), vec![challenger]);
+    let paid = l.balance(c.account).await.expect("balance").get();
+    let want = u128::from(paid_before.get()) + slash.reward_each;
+    verdict(
+        name,
+        "missed/challenger-paid",
+        u128::from(paid) == want && slash.amount == u128::from(STAKE.get()),
+        || format!("{paid}, want {want} ({slash:?})"),
+    );
+    let all = l.challenges(node).await.expect("challenges");
+    let missed = all.iter().find(|x| x.key == second.key).map(|x| x.state);
+    verdict(
+        name,
+        "missed/state",
+        missed == Some(ChallengeState::Missed { slashed: STAKE }),
+        || format!("{all:?}"),
+    );
+    let r = l.answer_challenge(late).await;
+    verdict(
+        name,
+        "answer/after-close",
+        r == Err(LedgerError::ChallengeClosed),
+        || format!("{r:?}"),
     );
 }
 
@@ -1892,5 +2177,6 @@ macro_rules! on_every_backend {
 on_every_backend!(suite: conformance_embedded, conformance_grpc, conformance_evm);
 on_every_backend!(update_suite: node_update_embedded, node_update_grpc, node_update_evm);
 on_every_backend!(audit_suite: audits_embedded, audits_grpc, audits_evm);
+on_every_backend!(challenge_suite: challenges_embedded, challenges_grpc, challenges_evm);
 on_every_backend!(exit_suite: exit_embedded, exit_grpc, exit_evm);
 on_every_backend!(market_suite: market_embedded, market_grpc, market_evm);

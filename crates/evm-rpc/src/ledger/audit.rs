@@ -123,7 +123,10 @@ impl EvmLedger {
     /// nonce on chain (0), the registered stake is the stake before
     /// slashes and release as far as the chain keeps it (the stake held
     /// plus what was paid back is not stored: the stake held is given).
-    async fn monitor_record(&self, who: Address) -> Result<Option<MonitorRecord>, LedgerError> {
+    pub(super) async fn monitor_record(
+        &self,
+        who: Address,
+    ) -> Result<Option<MonitorRecord>, LedgerError> {
         let m = self.chain_monitor(who).await?;
         if !m.registered {
             return Ok(None);

@@ -93,6 +93,11 @@ impl EvmLedger {
             "on chain a challenge is the transaction sender's",
         )?;
         if self.challenge_record(&r.key).await?.is_none() {
+            // The contract refuses a stranger as `NotAssigned`; the ledger
+            // API says what the embedded ledger says.
+            if self.monitor_record(self.chain.address()).await?.is_none() {
+                return Err(LedgerError::NotAMonitor);
+            }
             // The node's missed challenges are closed first (the chain's
             // clock closes nothing itself): the challengers are paid and
             // the node's stake is what it is before a new deadline runs.
