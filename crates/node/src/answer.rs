@@ -7,24 +7,34 @@
 //! `H(71, node_id, monitor, epoch, root)` ([`ChallengeRecord::value`]):
 //! a ledger, honest or not, cannot turn this into a signing oracle.
 
+use std::collections::BTreeSet;
+
 use tracing::{info, warn};
-use veil_ledger::LedgerApi;
-use veil_ledger::challenge::{ChallengeAnswer, ChallengeRecord};
+use veil_ledger::challenge::{ChallengeAnswer, ChallengeKey, ChallengeRecord};
+use veil_ledger::{LedgerApi, LedgerError};
 
 use crate::state::Inner;
 
-/// The challenges of this node among `recent` still waiting for an answer.
+/// The challenges of this node among `recent` still waiting for an answer
+/// (open, and not among those the ledger already called `closed`).
 fn to_answer<'a>(
     recent: &'a [ChallengeRecord],
     node_id: &'a veil_ledger::types::NodeId,
+    closed: &'a BTreeSet<ChallengeKey>,
 ) -> impl Iterator<Item = &'a ChallengeRecord> {
     recent
         .iter()
-        .filter(move |c| c.is_open() && c.key.node_id == *node_id)
+        .filter(move |c| c.is_open() && c.key.node_id == *node_id && !closed.contains(&c.key))
 }
 
 /// One round: reads the node's recent challenges and answers the open ones.
-pub(crate) async fn answer_open<L: LedgerApi>(inner: &Inner<L>) {
+/// A challenge the ledger calls closed while it still lists it open (on a
+/// chain: past its deadline, until someone sends `slashMissed`) is logged
+/// once and added to `closed` (the poll loop's), not tried again.
+pub(crate) async fn answer_open<L: LedgerApi>(
+    inner: &Inner<L>,
+    closed: &mut BTreeSet<ChallengeKey>,
+) {
     let recent = match inner.ledger.challenges(inner.node_id).await {
         Ok(recent) => recent,
         Err(e) => {
@@ -33,7 +43,11 @@ pub(crate) async fn answer_open<L: LedgerApi>(inner: &Inner<L>) {
             return;
         }
     };
-    for c in to_answer(&recent, &inner.node_id) {
+    closed.retain(|k| recent.iter().any(|c| c.key == *k));
+    let open: Vec<ChallengeRecord> = to_answer(&recent, &inner.node_id, closed)
+        .cloned()
+        .collect();
+    for c in &open {
         let answer = ChallengeAnswer::sign(&inner.node_key, c);
         match inner.ledger.answer_challenge(answer).await {
             Ok(done) => {
@@ -43,6 +57,15 @@ pub(crate) async fn answer_open<L: LedgerApi>(inner: &Inner<L>) {
                     monitor = %done.key.monitor,
                     deadline = done.deadline.0,
                     "answered a ledger challenge"
+                );
+            }
+            Err(LedgerError::ChallengeClosed) => {
+                closed.insert(c.key);
+                warn!(
+                    epoch = c.key.epoch,
+                    monitor = %c.key.monitor,
+                    deadline = c.deadline.0,
+                    "a ledger challenge passed its deadline unanswered: the stake will be slashed"
                 );
             }
             Err(e) => {
@@ -90,7 +113,11 @@ mod tests {
             record(1, ChallengeState::Missed { slashed: Value(5) }),
             record(2, ChallengeState::Open),
         ];
-        let picked: Vec<_> = to_answer(&recent, &me).collect();
+        let none = BTreeSet::new();
+        let picked: Vec<_> = to_answer(&recent, &me, &none).collect();
         assert_eq!(picked, vec![&recent[0]]);
+        // One the ledger called closed is not tried again.
+        let closed = BTreeSet::from([recent[0].key]);
+        assert_eq!(to_answer(&recent, &me, &closed).count(), 0);
     }
 }

@@ -398,6 +398,7 @@ fn spawn_poller<L: LedgerApi>(
         let mut last_settle = std::time::Instant::now();
         let mut last_peers: Option<std::time::Instant> = None;
         let mut last_challenges: Option<std::time::Instant> = None;
+        let mut closed_challenges = std::collections::BTreeSet::new();
         loop {
             tick.tick().await;
             inner.refresh_view().await;
@@ -417,7 +418,7 @@ fn spawn_poller<L: LedgerApi>(
                 && last_challenges.is_none_or(|t| t.elapsed() >= CHALLENGES_EVERY)
             {
                 last_challenges = Some(std::time::Instant::now());
-                crate::answer::answer_open(&inner).await;
+                crate::answer::answer_open(&inner, &mut closed_challenges).await;
             }
             if let Some(cert) = &cert {
                 follow_rotation(&inner, cert).await;
