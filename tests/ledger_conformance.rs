@@ -1342,6 +1342,28 @@ async fn update_suite<B: Backend>(b: &B) {
     }
 }
 
+/// Gives each of `parties` 1,000 from the faucet.
+async fn fund<L: LedgerApi>(parties: &[&Party<L>]) {
+    for p in parties {
+        p.ledger
+            .faucet(p.account, Value(1_000))
+            .await
+            .expect("faucet");
+    }
+}
+
+impl<L: LedgerApi> Party<L> {
+    /// A fresh node key's node registered from this party's account at
+    /// `PRICE`, staking `STAKE`: its key and id.
+    async fn register_fresh_node(&self) -> (SigningKey, NodeId) {
+        let node_key = SigningKey::generate(&mut OsRng);
+        let reg = self.registration(&node_key, PRICE, STAKE).await;
+        self.ledger.register_node(reg).await.expect("node");
+        let node = node_key.verifying_key().node_id();
+        (node_key, node)
+    }
+}
+
 // ------------------------------------------------------------------ audits
 
 /// A monitor party's requests, built as `veil monitor` builds them: signed
@@ -1402,16 +1424,8 @@ async fn audit_suite<B: Backend>(b: &B) {
     let name = b.name();
     let (m, other, operator) = (b.party().await, b.party().await, b.party().await);
     let l = &m.ledger;
-    for p in [&m, &other, &operator] {
-        p.ledger
-            .faucet(p.account, Value(1_000))
-            .await
-            .expect("faucet");
-    }
-    let node_key = SigningKey::generate(&mut OsRng);
-    let reg = operator.registration(&node_key, PRICE, STAKE).await;
-    operator.ledger.register_node(reg).await.expect("node");
-    let node = node_key.verifying_key().node_id();
+    fund(&[&m, &other, &operator]).await;
+    let (_, node) = operator.register_fresh_node().await;
     let watch = Watch {
         accounts: vec![m.account, other.account],
         escrows: vec![],
@@ -1563,16 +1577,9 @@ async fn challenge_suite<B: Backend>(b: &B) {
     for _ in 0..6 {
         monitors.push(b.party().await);
     }
-    for p in monitors.iter().chain([&operator, &outsider]) {
-        p.ledger
-            .faucet(p.account, Value(1_000))
-            .await
-            .expect("faucet");
-    }
-    let node_key = SigningKey::generate(&mut OsRng);
-    let reg = operator.registration(&node_key, PRICE, STAKE).await;
-    operator.ledger.register_node(reg).await.expect("node");
-    let node = node_key.verifying_key().node_id();
+    let everyone: Vec<&Party<B::L>> = monitors.iter().chain([&operator, &outsider]).collect();
+    fund(&everyone).await;
+    let (node_key, node) = operator.register_fresh_node().await;
     for m in &monitors {
         let r = m.monitor_registration(Value(500)).await;
         m.ledger.register_monitor(r).await.expect("monitor");
