@@ -28,6 +28,18 @@ impl Children {
 
     /// Signals child `i` and waits (at most `secs`) for it to exit.
     pub fn signal_and_wait(&mut self, i: usize, sig: i32, secs: u64) -> ExitStatus {
+        self.signal_and_wait_or(i, sig, secs, String::new)
+    }
+
+    /// [`Self::signal_and_wait`], with `context` (a log, say) in the
+    /// failure when the child does not stop in time.
+    pub fn signal_and_wait_or(
+        &mut self,
+        i: usize,
+        sig: i32,
+        secs: u64,
+        context: impl Fn() -> String,
+    ) -> ExitStatus {
         let pid = self.pid(i);
         // SAFETY: signalling our own child process by its id.
         assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
@@ -38,7 +50,8 @@ impl Children {
             }
             assert!(
                 Instant::now() < deadline,
-                "child {pid} did not stop on signal {sig}"
+                "child {pid} did not stop on signal {sig} within {secs} s: {}",
+                context()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
