@@ -229,7 +229,7 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
+    let served = rt.block_on(async move {
         if let Some(path) = ledger.strip_prefix("embedded:") {
             let verifier = super::keys::verifier(&LedgerConfig::default().settle_batch_sizes)
                 .context("loading the pinned verifying keys")?;
@@ -256,8 +256,17 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("connecting to ledger {ledger}"))?;
             serve(config, l, params, metrics).await
         }
-    })
+    });
+    // Once the node has stopped, work still on a blocking thread — a
+    // settlement proof, a proving key being loaded — belongs to tasks the
+    // stop abandoned (their sessions stay open in the store and settle
+    // after a restart): the process does not wait for it past this bound.
+    rt.shutdown_timeout(STOP_BLOCKING_GRACE);
+    served
 }
+
+/// How long a stopped node waits for blocking work before it exits.
+const STOP_BLOCKING_GRACE: Duration = Duration::from_secs(10);
 
 async fn serve<L: LedgerApi>(
     config: NodeConfig,
